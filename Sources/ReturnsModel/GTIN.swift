@@ -1,0 +1,73 @@
+/// A GS1 Global Trade Item Number, validated and normalised to 14 digits.
+///
+/// GTIN-8, GTIN-12 (UPC-A), GTIN-13 (EAN) and GTIN-14 are accepted; the shorter forms are left-padded with zeros,
+/// which is how GS1 defines their 14-digit equivalents, so one product has one key whatever was scanned.
+///
+/// ```swift
+/// let gtin = try GTIN("4006381333931")   // EAN-13
+/// gtin.digits                             // "04006381333931"
+/// ```
+public struct GTIN: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The lengths GS1 defines.
+    public static let acceptedLengths: Set<Int> = [8, 12, 13, 14]
+
+    /// The 14-digit form.
+    public let digits: String
+
+    /// Parses and validates a GTIN.
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidGTIN`` naming the value: wrong length, a non-digit,
+    ///   all zeros, or a wrong check digit (with the expected one).
+    public init(_ text: String) throws {
+        func invalid(_ why: String) -> ReturnsModelError {
+            ReturnsModelError(code: .invalidGTIN, message: "invalid GTIN '\(text)': \(why)")
+        }
+        let bytes = Array(text.utf8)
+        guard bytes.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw invalid("only digits are allowed")
+        }
+        guard Self.acceptedLengths.contains(bytes.count) else {
+            throw invalid("expected 8, 12, 13 or 14 digits, got \(bytes.count)")
+        }
+        let values = bytes.map { Int($0 - UInt8(ascii: "0")) }
+        guard values.contains(where: { $0 != 0 }) else {
+            throw invalid("a GTIN cannot be all zeros")
+        }
+        let expected = Self.checkDigit(of: values.dropLast())
+        guard values.last == expected else {
+            throw invalid("check digit is \(values.last!), expected \(expected)")
+        }
+        self.digits = String(repeating: "0", count: 14 - bytes.count) + text
+    }
+
+    /// The GS1 mod-10 check digit of `payload` (every digit but the check digit).
+    ///
+    /// From the right, digits are weighted 3, 1, 3, 1…; the check digit brings the sum up to a multiple of 10.
+    public static func checkDigit(of payload: some BidirectionalCollection<Int>) -> Int {
+        var sum = 0
+        for (position, digit) in payload.reversed().enumerated() {
+            sum += digit * (position.isMultiple(of: 2) ? 3 : 1)
+        }
+        return (10 - sum % 10) % 10
+    }
+
+    public static func < (lhs: GTIN, rhs: GTIN) -> Bool { lhs.digits < rhs.digits }
+
+    public var description: String { digits }
+}
+
+extension GTIN: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        do {
+            try self.init(container.decode(String.self))
+        } catch let error as ReturnsModelError {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(digits)
+    }
+}

@@ -1,0 +1,275 @@
+import Foundation
+
+/// A product a customer brought back to a store, as captured, inspected and routed at a kiosk.
+///
+/// A return moves through `received → inspected → dispositioned → closed`, or is `voided`. Its mutating
+/// operations (``inspect(condition:testResult:note:by:at:)``, ``assignDisposition(_:note:by:at:)``, ``close(at:)``,
+/// ``void(note:by:at:)``, ``addNote(_:by:at:)``) enforce the lifecycle rules and return the ``ReturnUpdate`` they
+/// made, which the sync layer records as one edit.
+public struct ProductReturn: Hashable, Sendable {
+    /// The largest quantity one return may hold.
+    public static let maximumQuantity = 9999
+
+    /// The return's id.
+    public let id: ReturnID
+    /// The store that took the return back.
+    public let storeID: StoreID
+    /// The kiosk that captured it.
+    public let kioskID: KioskID
+    /// The sales order it refers to.
+    public let orderID: OrderID
+    /// The product.
+    public let gtin: GTIN
+    /// The item's serial number, if it has one.
+    public let serial: ItemCode?
+    /// The item's lot (batch), if known.
+    public let lot: ItemCode?
+    /// How many units, at least 1.
+    public let quantity: Int
+    /// Why the customer returned it.
+    public let reason: ReturnReason
+    /// Where it stands in its lifecycle.
+    public private(set) var status: ReturnStatus
+    /// Its condition as found at inspection.
+    public private(set) var condition: ItemCondition
+    /// The outcome of its functional test.
+    public private(set) var testResult: TestResult
+    /// Where it goes next.
+    public private(set) var disposition: Disposition
+    /// Notes, oldest first.
+    public private(set) var notes: [ReturnNote]
+    /// When it was captured.
+    public let createdAt: Date
+    /// When it was last changed.
+    public private(set) var updatedAt: Date
+
+    /// Creates a return in any state; a new capture uses the defaults (received, not yet inspected or routed).
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidQuantity`` when `quantity` is outside
+    ///   1...``maximumQuantity``.
+    public init(
+        id: ReturnID,
+        storeID: StoreID,
+        kioskID: KioskID,
+        orderID: OrderID,
+        gtin: GTIN,
+        serial: ItemCode? = nil,
+        lot: ItemCode? = nil,
+        quantity: Int = 1,
+        reason: ReturnReason,
+        status: ReturnStatus = .received,
+        condition: ItemCondition = .unknown,
+        testResult: TestResult = .notTested,
+        disposition: Disposition = .undecided,
+        notes: [ReturnNote] = [],
+        createdAt: Date,
+        updatedAt: Date? = nil
+    ) throws {
+        guard (1...Self.maximumQuantity).contains(quantity) else {
+            throw ReturnsModelError(
+                code: .invalidQuantity,
+                message: "invalid quantity \(quantity): expected 1...\(Self.maximumQuantity)"
+            )
+        }
+        self.id = id
+        self.storeID = storeID
+        self.kioskID = kioskID
+        self.orderID = orderID
+        self.gtin = gtin
+        self.serial = serial
+        self.lot = lot
+        self.quantity = quantity
+        self.reason = reason
+        self.status = status
+        self.condition = condition
+        self.testResult = testResult
+        self.disposition = disposition
+        self.notes = notes
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt ?? createdAt
+    }
+
+    /// Whether the return has reached a state the lifecycle rules do not allow, which only a merge of
+    /// concurrent edits can produce; such a return needs review by a person.
+    public var needsReview: Bool { !ReturnRules.violations(of: self).isEmpty }
+}
+
+/// What one operation changed on a return: the fields it wrote and the notes it added.
+///
+/// Every field that is not `nil` was written by the operation, even when the value did not change: writing a field
+/// is what resolves a conflict on it.
+public struct ReturnUpdate: Hashable, Sendable {
+    /// The new status, if the operation wrote it.
+    public var status: ReturnStatus?
+    /// The new condition, if the operation wrote it.
+    public var condition: ItemCondition?
+    /// The new test result, if the operation wrote it.
+    public var testResult: TestResult?
+    /// The new disposition, if the operation wrote it.
+    public var disposition: Disposition?
+    /// Texts of notes the operation added.
+    public var addedNotes: [String]
+
+    /// Creates an update.
+    public init(
+        status: ReturnStatus? = nil,
+        condition: ItemCondition? = nil,
+        testResult: TestResult? = nil,
+        disposition: Disposition? = nil,
+        addedNotes: [String] = []
+    ) {
+        self.status = status
+        self.condition = condition
+        self.testResult = testResult
+        self.disposition = disposition
+        self.addedNotes = addedNotes
+    }
+}
+
+extension ProductReturn {
+    /// Records the inspection of the item.
+    ///
+    /// Allowed while the return is received, inspected (re-inspection) or dispositioned, as long as the current
+    /// disposition stays allowed for the new findings. The status becomes `inspected` unless it is already further.
+    ///
+    /// - Throws: ``ReturnsModelError`` when the return is closed or voided, `condition` is `unknown`, or the
+    ///   current disposition would no longer be allowed.
+    @discardableResult
+    public mutating func inspect(
+        condition: ItemCondition,
+        testResult: TestResult = .notTested,
+        note: String? = nil,
+        by author: String,
+        at date: Date
+    ) throws -> ReturnUpdate {
+        try ReturnRules.requireEditable(self)
+        guard condition != .unknown else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid condition 'unknown' for an inspection: expected one of "
+                    + ItemCondition.allCases.filter { $0 != .unknown }.map(\.rawValue).joined(separator: ", ")
+            )
+        }
+        if status == .dispositioned,
+            let problem = ReturnRules.problem(
+                with: disposition,
+                condition: condition,
+                testResult: testResult,
+                reason: reason
+            )
+        {
+            throw ReturnsModelError(
+                code: .dispositionNotAllowed,
+                message: "return \(id) is dispositioned to \(disposition.rawValue), which \(problem); "
+                    + "change the disposition before recording this inspection"
+            )
+        }
+        var update = ReturnUpdate(condition: condition, testResult: testResult)
+        if status == .received { update.status = .inspected }
+        try update.addedNotes = Self.validatedNotes(note)
+        try apply(update, by: author, at: date)
+        return update
+    }
+
+    /// Routes the item: restock, repackage, repair, return to vendor, recycle, dispose or quarantine.
+    ///
+    /// Allowed once the return is inspected; a dispositioned return can be re-routed. The status becomes
+    /// `dispositioned`.
+    ///
+    /// - Throws: ``ReturnsModelError`` when the return is not inspected, is closed or voided, `disposition` is
+    ///   `undecided`, or the disposition is not allowed for the item (see ``ReturnRules``).
+    @discardableResult
+    public mutating func assignDisposition(
+        _ disposition: Disposition,
+        note: String? = nil,
+        by author: String,
+        at date: Date
+    ) throws -> ReturnUpdate {
+        try ReturnRules.requireEditable(self)
+        guard disposition != .undecided else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid disposition 'undecided': expected one of "
+                    + Disposition.allCases.filter { $0 != .undecided }.map(\.rawValue).joined(separator: ", ")
+            )
+        }
+        guard status == .inspected || status == .dispositioned else {
+            throw ReturnsModelError(
+                code: .invalidTransition,
+                message: "return \(id) is \(status.rawValue): inspect it before choosing a disposition"
+            )
+        }
+        if let problem = ReturnRules.problem(
+            with: disposition,
+            condition: condition,
+            testResult: testResult,
+            reason: reason
+        ) {
+            throw ReturnsModelError(
+                code: .dispositionNotAllowed,
+                message: "disposition '\(disposition.rawValue)' is not allowed for return \(id): \(problem)"
+            )
+        }
+        var update = ReturnUpdate(status: .dispositioned, disposition: disposition)
+        try update.addedNotes = Self.validatedNotes(note)
+        try apply(update, by: author, at: date)
+        return update
+    }
+
+    /// Closes the return: the item has been handled as dispositioned. A closed return can no longer be edited.
+    ///
+    /// - Throws: ``ReturnsModelError`` when the return has no disposition yet, or is already closed or voided.
+    @discardableResult
+    public mutating func close(at date: Date) throws -> ReturnUpdate {
+        try ReturnRules.requireEditable(self)
+        guard status == .dispositioned else {
+            throw ReturnsModelError(
+                code: .invalidTransition,
+                message: "return \(id) is \(status.rawValue): only a dispositioned return can be closed"
+            )
+        }
+        let update = ReturnUpdate(status: .closed)
+        try apply(update, by: "", at: date)
+        return update
+    }
+
+    /// Voids the return (captured by mistake, customer changed their mind); the note says why.
+    ///
+    /// - Throws: ``ReturnsModelError`` when the note is blank, or the return is already closed or voided.
+    @discardableResult
+    public mutating func void(note: String, by author: String, at date: Date) throws -> ReturnUpdate {
+        try ReturnRules.requireEditable(self)
+        let update = try ReturnUpdate(status: .voided, addedNotes: Self.validatedNotes(note))
+        try apply(update, by: author, at: date)
+        return update
+    }
+
+    /// Adds a note. Notes are annotations, not edits: they can be added in every status, closed and voided
+    /// included, so the audit trail can always be completed.
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidNote`` when the note is blank or too long.
+    @discardableResult
+    public mutating func addNote(_ text: String, by author: String, at date: Date) throws -> ReturnUpdate {
+        let update = try ReturnUpdate(addedNotes: Self.validatedNotes(text))
+        try apply(update, by: author, at: date)
+        return update
+    }
+
+    /// Applies an update made elsewhere (or by the operations above) without checking the lifecycle rules.
+    public mutating func apply(_ update: ReturnUpdate, by author: String, at date: Date) throws {
+        if let status = update.status { self.status = status }
+        if let condition = update.condition { self.condition = condition }
+        if let testResult = update.testResult { self.testResult = testResult }
+        if let disposition = update.disposition { self.disposition = disposition }
+        for text in update.addedNotes {
+            notes.append(try ReturnNote(text: text, author: author, createdAt: date))
+        }
+        updatedAt = max(updatedAt, date)
+    }
+
+    private static func validatedNotes(_ note: String?) throws -> [String] {
+        guard let note else { return [] }
+        try ReturnNote.validate(note)
+        return [note]
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import ReturnsModel
+import SyncEngine
+
+extension VersionedRecord {
+    /// Runs a lifecycle operation on the return this record holds and records what it changed as one edit.
+    ///
+    /// The operation sees the visible state of the record, so the lifecycle rules are checked against what every
+    /// replica shows; when it throws, the record is unchanged.
+    ///
+    /// ```swift
+    /// try record.updateReturn(by: kiosk, stamp: hlc.tick(wallClock: now)) { item, author, date in
+    ///     try item.assignDisposition(.repair, by: author, at: date)
+    /// }
+    /// ```
+    ///
+    /// - Returns: the dot of the edit.
+    @discardableResult
+    public mutating func updateReturn(
+        by replica: ReplicaID,
+        stamp: HLCTimestamp,
+        _ operation: (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
+    ) throws -> Dot {
+        var item = try ProductReturn(record: self)
+        let update = try operation(&item, replica.rawValue, ReturnEntity.date(of: stamp))
+        return try apply(ReturnEntity.edit(for: update), by: replica, stamp: stamp)
+    }
+
+    /// The lifecycle rules the merged, visible state of this return breaks (see ``ReturnRules``).
+    ///
+    /// This is a function of the record alone, so every replica holding the same version flags the same return
+    /// for review, with the same reasons.
+    public func returnRuleViolations() throws -> [String] {
+        try ReturnRules.violations(of: ProductReturn(record: self))
+    }
+}
+
+extension ProductReturn {
+    /// The return a record holds, as every replica shows it: conflicts resolved by ``ReturnEntity/policy``.
+    ///
+    /// - Throws: ``ReturnsModelError`` when the record is not a return, lacks a required field, or holds a value
+    ///   that is not valid for its field.
+    public init(record: VersionedRecord) throws {
+        guard record.entityType == ReturnEntity.entityType else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "record '\(record.id)' is a \(record.entityType), not a \(ReturnEntity.entityType)"
+            )
+        }
+        let reader = FieldReader(record: record)
+        let createdMillis = try reader.integer(ReturnEntity.Field.createdAt)
+        let createdAt = Date(millisecondsSince1970: createdMillis)
+        let notes = try record.elements(of: ReturnEntity.Field.notes)
+            .sorted { ($0.stamp, $0.dot) < ($1.stamp, $1.dot) }
+            .map { element in
+                try ReturnNote(
+                    text: reader.string(element.value, field: ReturnEntity.Field.notes),
+                    author: element.dot.replica.rawValue,
+                    createdAt: ReturnEntity.date(of: element.stamp)
+                )
+            }
+        let updatedAt = record.latestStamp.map(ReturnEntity.date(of:)) ?? createdAt
+        try self.init(
+            id: ReturnID(record.id),
+            storeID: StoreID(reader.string(ReturnEntity.Field.storeID)),
+            kioskID: KioskID(reader.string(ReturnEntity.Field.kioskID)),
+            orderID: OrderID(reader.string(ReturnEntity.Field.orderID)),
+            gtin: GTIN(reader.string(ReturnEntity.Field.gtin)),
+            serial: reader.optionalString(ReturnEntity.Field.serial).map { try ItemCode($0, kind: "serial") },
+            lot: reader.optionalString(ReturnEntity.Field.lot).map { try ItemCode($0, kind: "lot") },
+            quantity: Int(reader.integer(ReturnEntity.Field.quantity)),
+            reason: ReturnReason.parse(reader.string(ReturnEntity.Field.reason)),
+            status: ReturnStatus.parse(reader.string(ReturnEntity.Field.status)),
+            condition: ItemCondition.parse(reader.string(ReturnEntity.Field.condition)),
+            testResult: TestResult.parse(reader.string(ReturnEntity.Field.testResult)),
+            disposition: Disposition.parse(reader.string(ReturnEntity.Field.disposition)),
+            notes: notes,
+            createdAt: createdAt,
+            updatedAt: max(updatedAt, createdAt)
+        )
+    }
+}
+
+/// Reads the visible values of a return record's fields, with errors that name the record and field.
+private struct FieldReader {
+    let record: VersionedRecord
+
+    func visible(_ field: String) -> FieldValue? {
+        record.visibleValue(of: field, policy: ReturnEntity.policy)?.value
+    }
+
+    func string(_ field: String) throws -> String {
+        guard let value = visible(field) else { throw missing(field) }
+        return try string(value, field: field)
+    }
+
+    func optionalString(_ field: String) throws -> String? {
+        guard let value = visible(field), value != .null else { return nil }
+        return try string(value, field: field)
+    }
+
+    func string(_ value: FieldValue, field: String) throws -> String {
+        guard let text = value.stringValue else { throw wrongType(field, value, "a string") }
+        return text
+    }
+
+    func integer(_ field: String) throws -> Int64 {
+        guard let value = visible(field) else { throw missing(field) }
+        guard let number = value.integerValue else { throw wrongType(field, value, "an integer") }
+        return number
+    }
+
+    private func missing(_ field: String) -> ReturnsModelError {
+        ReturnsModelError(code: .invalidValue, message: "return '\(record.id)' has no value for '\(field)'")
+    }
+
+    private func wrongType(_ field: String, _ value: FieldValue, _ expected: String) -> ReturnsModelError {
+        ReturnsModelError(
+            code: .invalidValue,
+            message: "return '\(record.id)' holds '\(value)' in '\(field)': expected \(expected)"
+        )
+    }
+}

@@ -1,0 +1,318 @@
+/// One version of a replicated record: its vector clock and its fields, each value tagged with its write's dot.
+///
+/// A record has two kinds of field:
+/// - **registers** (multi-value registers) hold one value, or several *concurrent* values when replicas wrote the
+///   field without seeing each other's writes. A field holding several distinct values is *in conflict*; an
+///   ``EntityPolicy`` chooses which one is visible, the same on every replica, and a later edit that has seen them
+///   all resolves the conflict, leaving the replaced values in ``conflictHistory``.
+/// - **grow-only sets** collect every element ever added (notes, say); concurrent additions never conflict.
+///
+/// ``merge(_:_:)`` is a join (commutative, associative, idempotent), so replicas that exchange versions in any
+/// order, with duplicates, converge to the same record.
+public struct VersionedRecord: Hashable, Sendable {
+    /// The kind of entity, such as `"return"`.
+    public let entityType: String
+    /// The record's id, unique within its entity type.
+    public let id: String
+    /// Every write this version has seen.
+    public private(set) var clock: VectorClock
+    /// Register fields: each holds its concurrent values in canonical order; never empty.
+    public private(set) var registers: [String: [DottedValue]]
+    /// Grow-only-set fields: each holds every element added, in canonical order; never empty.
+    public private(set) var sets: [String: [DottedValue]]
+    /// Conflicts resolved so far, in canonical order.
+    public private(set) var conflictHistory: [ConflictResolution]
+
+    /// Creates an empty record that no replica has written yet.
+    public init(entityType: String, id: String) {
+        self.entityType = entityType
+        self.id = id
+        self.clock = VectorClock()
+        self.registers = [:]
+        self.sets = [:]
+        self.conflictHistory = []
+    }
+
+    /// Creates a record from its parts, checking that it is internally consistent.
+    ///
+    /// - Throws: ``SyncEngineError/Code-swift.struct/invalidRecord`` when a value's dot is not covered by
+    ///   `clock`, when a field is empty or is both a register and a set, or when a register holds one dot twice.
+    public init(
+        entityType: String,
+        id: String,
+        clock: VectorClock,
+        registers: [String: [DottedValue]],
+        sets: [String: [DottedValue]] = [:],
+        conflictHistory: [ConflictResolution] = []
+    ) throws {
+        func invalid(_ message: String) -> SyncEngineError {
+            SyncEngineError(code: .invalidRecord, message: "invalid record \(entityType) '\(id)': \(message)")
+        }
+        for (field, values) in registers {
+            guard !values.isEmpty else { throw invalid("register '\(field)' holds no value") }
+            guard Set(values.map(\.dot)).count == values.count else {
+                throw invalid("register '\(field)' holds one dot twice")
+            }
+            if let stray = values.first(where: { !clock.covers($0.dot) }) {
+                throw invalid("value of '\(field)' has dot \(stray.dot) beyond the record's clock \(clock)")
+            }
+            if sets[field] != nil { throw invalid("field '\(field)' is both a register and a set") }
+        }
+        for (field, elements) in sets {
+            guard !elements.isEmpty else { throw invalid("set '\(field)' holds no element") }
+            if let stray = elements.first(where: { !clock.covers($0.dot) }) {
+                throw invalid("element of '\(field)' has dot \(stray.dot) beyond the record's clock \(clock)")
+            }
+        }
+        for entry in conflictHistory where !clock.covers(entry.resolution.dot) {
+            throw invalid("history entry of '\(entry.field)' has dot \(entry.resolution.dot) beyond the clock \(clock)")
+        }
+        self.entityType = entityType
+        self.id = id
+        self.clock = clock
+        self.registers = registers.mapValues { $0.sorted() }
+        self.sets = sets.mapValues { Self.canonical($0) }
+        self.conflictHistory = Self.canonical(conflictHistory)
+    }
+
+    // MARK: Reading
+
+    /// The values register `field` holds: one, several when in conflict, none when never written.
+    public func values(of field: String) -> [DottedValue] {
+        registers[field] ?? []
+    }
+
+    /// The elements grow-only-set `field` holds.
+    public func elements(of field: String) -> [DottedValue] {
+        sets[field] ?? []
+    }
+
+    /// The value of `field` that every replica shows, chosen by `policy` when the field is in conflict.
+    public func visibleValue(of field: String, policy: EntityPolicy) -> DottedValue? {
+        guard let values = registers[field] else { return nil }
+        if values.count == 1 { return values[0] }
+        return policy.policy(for: field).winner(among: values)
+    }
+
+    /// Whether register `field` holds more than one distinct value.
+    ///
+    /// Equal values written concurrently (two kiosks both marking a return inspected) are not a conflict: there is
+    /// nothing to choose between.
+    public func isInConflict(_ field: String) -> Bool {
+        guard let values = registers[field], values.count > 1 else { return false }
+        let first = values[0].value
+        return values.contains { $0.value != first }
+    }
+
+    /// The open conflicts, by field name, each with the value its policy shows.
+    public func openConflicts(policy: EntityPolicy) -> [FieldConflict] {
+        registers.keys.sorted().compactMap { field in
+            guard isInConflict(field), let values = registers[field],
+                let winner = policy.policy(for: field).winner(among: values)
+            else { return nil }
+            return FieldConflict(field: field, values: values, winner: winner)
+        }
+    }
+
+    /// The greatest stamp of any value or element, or `nil` for a record never written.
+    public var latestStamp: HLCTimestamp? {
+        let registerStamps = registers.values.joined().lazy.map(\.stamp)
+        let setStamps = sets.values.joined().lazy.map(\.stamp)
+        return [registerStamps.max(), setStamps.max()].compactMap { $0 }.max()
+    }
+
+    /// Whether this version has seen every write `other` has seen, so merging `other` would change nothing.
+    ///
+    /// This is the cheap test that makes sync idempotent: a version already known is acknowledged, not merged.
+    public func hasSeen(_ other: VersionedRecord) -> Bool {
+        clock.dominates(other.clock)
+    }
+
+    /// Whether this version holds writes that a peer whose knowledge of the record is `clock` has not seen.
+    public func hasChanges(since clock: VectorClock) -> Bool {
+        !clock.dominates(self.clock)
+    }
+
+    // MARK: Writing
+
+    /// Applies a local edit made at `replica`, and returns the edit's dot.
+    ///
+    /// The replica's counter is incremented once. Every register the edit sets then holds exactly one value, tagged
+    /// with the new dot: the edit has seen, and so replaces, every value the field held. When the field was in
+    /// conflict, the replaced values are added to ``conflictHistory``.
+    ///
+    /// - Parameters:
+    ///   - edit: what to set and add.
+    ///   - replica: the replica making the edit.
+    ///   - stamp: a stamp from `replica`'s ``HybridLogicalClock``.
+    /// - Throws: ``SyncEngineError/Code-swift.struct/emptyEdit`` for an edit that changes nothing, and
+    ///   ``SyncEngineError/Code-swift.struct/fieldKindMismatch`` when the edit sets a set or adds to a register.
+    @discardableResult
+    public mutating func apply(_ edit: RecordEdit, by replica: ReplicaID, stamp: HLCTimestamp) throws -> Dot {
+        guard !edit.isEmpty else {
+            throw SyncEngineError(code: .emptyEdit, message: "an edit of \(entityType) '\(id)' must change something")
+        }
+        for field in edit.assignments.keys where sets[field] != nil || edit.additions[field] != nil {
+            throw SyncEngineError(
+                code: .fieldKindMismatch,
+                message: "field '\(field)' of \(entityType) '\(id)' is a grow-only set: add to it, do not set it"
+            )
+        }
+        for field in edit.additions.keys where registers[field] != nil {
+            throw SyncEngineError(
+                code: .fieldKindMismatch,
+                message: "field '\(field)' of \(entityType) '\(id)' is a register: set it, do not add to it"
+            )
+        }
+
+        let dot = clock.increment(replica)
+        for (field, value) in edit.assignments {
+            let written = DottedValue(value: value, dot: dot, stamp: stamp)
+            if isInConflict(field), let replaced = registers[field] {
+                insertHistory(ConflictResolution(field: field, replaced: replaced, resolution: written))
+            }
+            registers[field] = [written]
+        }
+        for (field, elements) in edit.additions where !elements.isEmpty {
+            let added = elements.map { DottedValue(value: $0, dot: dot, stamp: stamp) }
+            sets[field] = Self.canonical((sets[field] ?? []) + added)
+        }
+        return dot
+    }
+
+    // MARK: Merging
+
+    /// The join of two versions of the same record.
+    ///
+    /// Per register: a value of one side is kept unless the other side's clock covers its dot and the other side no
+    /// longer holds it (it was overwritten there); values both sides hold stay. Grow-only sets and the conflict
+    /// history are unions; the clock is the pointwise maximum. No winner is chosen here: that would not be
+    /// associative with three or more replicas.
+    ///
+    /// - Throws: ``SyncEngineError/Code-swift.struct/recordMismatch`` when the versions belong to different records.
+    public static func merge(_ a: VersionedRecord, _ b: VersionedRecord) throws -> VersionedRecord {
+        var result = a
+        try result.merge(b)
+        return result
+    }
+
+    /// Merges `other` into this version.
+    ///
+    /// - Returns: whether anything changed, and which conflicts the merge detected.
+    /// - Throws: ``SyncEngineError/Code-swift.struct/recordMismatch`` when `other` is a version of another record.
+    @discardableResult
+    public mutating func merge(_ other: VersionedRecord) throws -> MergeOutcome {
+        guard entityType == other.entityType, id == other.id else {
+            throw SyncEngineError(
+                code: .recordMismatch,
+                message: "cannot merge \(other.entityType) '\(other.id)' into \(entityType) '\(id)'"
+            )
+        }
+        // Already known: the join is this version itself.
+        if clock.dominates(other.clock) {
+            return MergeOutcome(changed: false, detectedConflicts: [])
+        }
+
+        var detected: [String] = []
+        var mergedRegisters: [String: [DottedValue]] = [:]
+        mergedRegisters.reserveCapacity(max(registers.count, other.registers.count))
+        for field in Set(registers.keys).union(other.registers.keys) {
+            let mine = registers[field] ?? []
+            let theirs = other.registers[field] ?? []
+            let kept = Self.joinRegister(mine, clock, theirs, other.clock)
+            guard !kept.isEmpty else { continue }
+            mergedRegisters[field] = kept
+            if kept != mine, kept.count > 1, kept.contains(where: { $0.value != kept[0].value }) {
+                detected.append(field)
+            }
+        }
+        let before = (registers, sets, conflictHistory)
+        registers = mergedRegisters
+        for (field, elements) in other.sets {
+            sets[field] = Self.canonical((sets[field] ?? []) + elements)
+        }
+        if !other.conflictHistory.isEmpty {
+            conflictHistory = Self.canonical(conflictHistory + other.conflictHistory)
+        }
+        let previousClock = clock
+        clock.merge(other.clock)
+        let changed =
+            clock != previousClock || before.0 != registers || before.1 != sets || before.2 != conflictHistory
+        return MergeOutcome(changed: changed, detectedConflicts: detected.sorted())
+    }
+
+    private static func joinRegister(
+        _ mine: [DottedValue],
+        _ myClock: VectorClock,
+        _ theirs: [DottedValue],
+        _ theirClock: VectorClock
+    ) -> [DottedValue] {
+        var kept: [DottedValue] = []
+        kept.reserveCapacity(mine.count + theirs.count)
+        for value in mine where theirs.contains(value) || !theirClock.covers(value.dot) {
+            kept.append(value)
+        }
+        for value in theirs where !mine.contains(value) && !myClock.covers(value.dot) {
+            kept.append(value)
+        }
+        if kept.count > 1 { kept.sort() }
+        return kept
+    }
+
+    private mutating func insertHistory(_ entry: ConflictResolution) {
+        conflictHistory = Self.canonical(conflictHistory + [entry])
+    }
+
+    private static func canonical<T: Comparable>(_ items: [T]) -> [T] {
+        var result = items.sorted()
+        var index = result.startIndex
+        // Remove adjacent duplicates in place: the array is sorted, so equal items are neighbours.
+        while index < result.endIndex {
+            let next = result.index(after: index)
+            if next < result.endIndex, result[next] == result[index] {
+                result.remove(at: next)
+            } else {
+                index = next
+            }
+        }
+        return result
+    }
+}
+
+extension VersionedRecord: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case entityType = "type"
+        case id
+        case clock
+        case fields
+        case sets
+        case history
+    }
+
+    /// Decodes a record and checks its invariants, so a malformed or forged record never enters a replica.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        do {
+            try self.init(
+                entityType: container.decode(String.self, forKey: .entityType),
+                id: container.decode(String.self, forKey: .id),
+                clock: container.decode(VectorClock.self, forKey: .clock),
+                registers: container.decode([String: [DottedValue]].self, forKey: .fields),
+                sets: container.decodeIfPresent([String: [DottedValue]].self, forKey: .sets) ?? [:],
+                conflictHistory: container.decodeIfPresent([ConflictResolution].self, forKey: .history) ?? []
+            )
+        } catch let error as SyncEngineError {
+            throw DecodingError.dataCorruptedError(forKey: .fields, in: container, debugDescription: error.message)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(entityType, forKey: .entityType)
+        try container.encode(id, forKey: .id)
+        try container.encode(clock, forKey: .clock)
+        try container.encode(registers, forKey: .fields)
+        if !sets.isEmpty { try container.encode(sets, forKey: .sets) }
+        if !conflictHistory.isEmpty { try container.encode(conflictHistory, forKey: .history) }
+    }
+}

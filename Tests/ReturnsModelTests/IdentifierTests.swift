@@ -1,0 +1,78 @@
+import Foundation
+import PropertyBased
+import ReturnsModel
+import Testing
+
+@Suite struct IdentifierTests {
+    @Test func returnIDsAreVersion7UUIDsOrderedByTime() throws {
+        let earlier = ReturnID.make(at: Date(timeIntervalSince1970: 1_780_000_000))
+        let later = ReturnID.make(at: Date(timeIntervalSince1970: 1_780_000_000.002))
+        #expect(earlier < later)
+        let text = earlier.rawValue
+        #expect(text.count == 36)
+        #expect(text == text.lowercased())
+        #expect(Array(text)[14] == "7")
+        #expect("89ab".contains(Array(text)[19]))
+        #expect(earlier.timestamp == Date(timeIntervalSince1970: 1_780_000_000))
+        #expect(try ReturnID(text.uppercased()) == earlier)
+    }
+
+    @Test func returnIDsMadeInTheSameMillisecondDiffer() async {
+        await propertyCheck(count: 200, input: Gen.int(in: 0...4_000_000_000_000)) { millis in
+            let date = Date(timeIntervalSince1970: Double(millis) / 1000)
+            let ids = (0..<50).map { _ in ReturnID.make(at: date) }
+            #expect(Set(ids).count == ids.count)
+            #expect(ids.allSatisfy { $0.timestamp == Date(timeIntervalSince1970: Double(millis) / 1000) })
+        }
+    }
+
+    @Test(arguments: ["", "not-a-uuid", "0192f5e0-7a3c-7def-8123-456789abcdeg", "0192f5e07a3c7def8123456789abcdef0000"])
+    func rejectsMalformedReturnIDs(text: String) {
+        #expect { try ReturnID(text) } throws: { error in
+            (error as? ReturnsModelError)?.code == .invalidIdentifier && "\(error)".contains("'\(text)'")
+        }
+    }
+
+    @Test(arguments: ["", "store 12", "store/12", String(repeating: "s", count: 65), "städt"])
+    func rejectsMalformedStoreAndKioskIDs(text: String) {
+        #expect { try StoreID(text) } throws: { "\($0)".contains("store id '\(text)'") }
+        #expect { try KioskID(text) } throws: { "\($0)".contains("kiosk id '\(text)'") }
+    }
+
+    @Test func acceptsOrderNumbersAsPrinted() throws {
+        #expect(try OrderID("#ORD-2026/0001").rawValue == "#ORD-2026/0001")
+        #expect(throws: ReturnsModelError.self) { try OrderID("ORD 1") }
+        #expect { try ItemCode("", kind: "serial") } throws: { "\($0)".contains("invalid serial ''") }
+    }
+
+    @Test func vocabularyParsesKebabCaseAndNamesAllowedValues() throws {
+        #expect(try ReturnReason.parse("not-as-described") == .notAsDescribed)
+        #expect(try Disposition.parse("return-to-vendor") == .returnToVendor)
+        #expect(try TestResult.parse("not-tested") == .notTested)
+        #expect(try ItemCondition.parse("like-new") == .likeNew)
+        #expect { try ReturnReason.parse("broken") } throws: { error in
+            let message = "\(error)"
+            return (error as? ReturnsModelError)?.code == .invalidValue && message.contains("reason 'broken'")
+                && message.contains("damaged, defective, not-as-described, wrong-item, no-longer-needed, recall, "
+                    + "repair, end-of-life, other")
+        }
+        #expect { try Disposition.parse("Restock") } throws: { "\($0)".contains("disposition 'Restock'") }
+    }
+
+    @Test func vocabularyMatchesTheContract() {
+        #expect(ReturnStatus.allCases.map(\.rawValue) == ["received", "inspected", "dispositioned", "closed", "voided"])
+        #expect(
+            Disposition.allCases.map(\.rawValue) == [
+                "undecided", "restock", "repackage", "repair", "return-to-vendor", "recycle", "dispose", "quarantine",
+            ]
+        )
+        #expect(
+            ItemCondition.allCases.map(\.rawValue) == [
+                "unknown", "unopened", "like-new", "used", "damaged", "defective", "hazardous", "incomplete",
+            ]
+        )
+        #expect(TestResult.allCases.map(\.rawValue) == ["not-tested", "pass", "fail"])
+        #expect(Set(Disposition.safetyOrder) == Set(Disposition.allCases))
+        #expect(Set(ReturnStatus.precedenceOrder) == Set(ReturnStatus.allCases))
+    }
+}

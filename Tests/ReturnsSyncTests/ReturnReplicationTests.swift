@@ -1,0 +1,157 @@
+import Foundation
+import PropertyBased
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+import Testing
+
+private let kioskA = try! ReplicaID("store-12/kiosk-a")
+private let kioskB = try! ReplicaID("store-12/kiosk-b")
+private let hq = try! ReplicaID("hq")
+private let start: UInt64 = 1_780_000_000_000
+
+private func stamp(_ offset: UInt64) -> HLCTimestamp { try! HLCTimestamp(physical: start + offset) }
+
+/// A return captured at kiosk A, as a record every replica has a copy of.
+private func capturedRecord(reason: ReturnReason = .defective) throws -> VersionedRecord {
+    let item = try ProductReturn(
+        id: ReturnID.make(at: Date(millisecondsSince1970: Int64(start))),
+        storeID: StoreID("store-12"),
+        kioskID: KioskID("kiosk-a"),
+        orderID: OrderID("ORD-88123"),
+        gtin: GTIN("4006381333931"),
+        serial: ItemCode("SN-1", kind: "serial"),
+        lot: ItemCode("L-7", kind: "lot"),
+        quantity: 2,
+        reason: reason,
+        createdAt: Date(millisecondsSince1970: Int64(start))
+    )
+    return try ReturnEntity.makeRecord(for: item, by: kioskA, stamp: stamp(0))
+}
+
+@Suite struct ReturnReplicationTests {
+    @Test func aReturnRoundTripsThroughItsRecord() throws {
+        let record = try capturedRecord()
+        let item = try ProductReturn(record: record)
+        #expect(item.storeID.rawValue == "store-12")
+        #expect(item.gtin.digits == "04006381333931")
+        #expect(item.serial?.rawValue == "SN-1" && item.lot?.rawValue == "L-7")
+        #expect(item.quantity == 2 && item.reason == .defective)
+        #expect(item.status == .received && item.condition == .unknown && item.disposition == .undecided)
+        #expect(item.createdAt == Date(millisecondsSince1970: Int64(start)))
+        #expect(record.clock == [kioskA: 1])
+        #expect(try JSONDecoder().decode(VersionedRecord.self, from: JSONEncoder().encode(record)) == record)
+    }
+
+    @Test func operationsAreRecordedAsOneEditAndRefusedOnesChangeNothing() throws {
+        var record = try capturedRecord()
+        let dot = try record.updateReturn(by: kioskA, stamp: stamp(10)) { item, author, date in
+            try item.inspect(condition: .used, testResult: .pass, note: "scratches", by: author, at: date)
+        }
+        #expect(record.clock == [kioskA: 2])
+        #expect(record.values(of: ReturnEntity.Field.condition).map(\.dot) == [dot])
+        let item = try ProductReturn(record: record)
+        #expect(item.status == .inspected && item.condition == .used && item.testResult == .pass)
+        #expect(item.notes.map(\.text) == ["scratches"])
+        #expect(item.notes.first?.author == kioskA.rawValue)
+        #expect(item.updatedAt == Date(millisecondsSince1970: Int64(start + 10)))
+
+        let before = record
+        #expect(throws: ReturnsModelError.self) {
+            try record.updateReturn(by: kioskA, stamp: stamp(20)) { item, author, date in
+                try item.close(at: date)
+            }
+        }
+        #expect(record == before)
+    }
+
+    @Test func concurrentStatusChangesShowTheFurthestStageAndVoidWins() throws {
+        var base = try capturedRecord()
+        try base.updateReturn(by: kioskA, stamp: stamp(1)) { item, author, date in
+            try item.inspect(condition: .unopened, by: author, at: date)
+        }
+        var a = base
+        var b = base
+        try a.updateReturn(by: kioskA, stamp: stamp(5)) { item, author, date in
+            try item.assignDisposition(.restock, by: author, at: date)
+        }
+        try b.updateReturn(by: kioskB, stamp: stamp(2)) { item, author, date in
+            try item.void(note: "customer kept it", by: author, at: date)
+        }
+        let merged = try ProductReturn(record: VersionedRecord.merge(a, b))
+        #expect(merged.status == .voided)
+        #expect(merged.notes.map(\.text) == ["customer kept it"])
+    }
+
+    @Test func concurrentDispositionsResolveSafetyFirstUntilSomeoneDecides() throws {
+        var base = try capturedRecord()
+        try base.updateReturn(by: kioskA, stamp: stamp(1)) { item, author, date in
+            try item.inspect(condition: .defective, testResult: .fail, by: author, at: date)
+        }
+        let choices: [(ReplicaID, Disposition)] = [(kioskA, .repair), (kioskB, .returnToVendor), (hq, .recycle)]
+        var versions: [VersionedRecord] = []
+        for (offset, (replica, disposition)) in choices.enumerated() {
+            var version = base
+            try version.updateReturn(by: replica, stamp: stamp(UInt64(10 - offset))) { item, author, date in
+                try item.assignDisposition(disposition, note: "\(replica) chose \(disposition.rawValue)", by: author, at: date)
+            }
+            versions.append(version)
+        }
+        var merged = try VersionedRecord.merge(VersionedRecord.merge(versions[0], versions[1]), versions[2])
+        #expect(try ProductReturn(record: merged).disposition == .recycle)
+        let conflicts = merged.openConflicts(policy: ReturnEntity.policy)
+        #expect(conflicts.map(\.field) == [ReturnEntity.Field.disposition])
+        #expect(conflicts.first?.values.count == 3)
+        // Every note survives; status was dispositioned everywhere, so it is not in conflict.
+        #expect(try ProductReturn(record: merged).notes.count == 3)
+        #expect(!merged.isInConflict(ReturnEntity.Field.status))
+
+        try merged.updateReturn(by: hq, stamp: stamp(30)) { item, author, date in
+            try item.assignDisposition(.returnToVendor, by: author, at: date)
+        }
+        #expect(try ProductReturn(record: merged).disposition == .returnToVendor)
+        #expect(merged.openConflicts(policy: ReturnEntity.policy).isEmpty)
+        #expect(Set(merged.conflictHistory.first?.replaced.map(\.value) ?? []) == ["repair", "return-to-vendor", "recycle"])
+    }
+
+    @Test func aMergedStateThatBreaksARuleIsFlaggedTheSameEverywhere() throws {
+        var base = try capturedRecord(reason: .noLongerNeeded)
+        try base.updateReturn(by: kioskA, stamp: stamp(1)) { item, author, date in
+            try item.inspect(condition: .unopened, by: author, at: date)
+        }
+        // Kiosk A re-inspects and finds a leaking battery; kiosk B, offline, restocks the item.
+        var a = base
+        var b = base
+        try a.updateReturn(by: kioskA, stamp: stamp(5)) { item, author, date in
+            try item.inspect(condition: .hazardous, by: author, at: date)
+        }
+        try b.updateReturn(by: kioskB, stamp: stamp(6)) { item, author, date in
+            try item.assignDisposition(.restock, by: author, at: date)
+        }
+        #expect(try a.returnRuleViolations().isEmpty)
+        #expect(try b.returnRuleViolations().isEmpty)
+
+        let atA = try VersionedRecord.merge(a, b)
+        let atB = try VersionedRecord.merge(b, a)
+        let violations = try atA.returnRuleViolations()
+        #expect(violations.count == 1)
+        #expect(violations.first?.contains("hazardous") == true)
+        #expect(try atB.returnRuleViolations() == violations)
+        // Flagged, not fixed: the merged values are what the replicas wrote.
+        let item = try ProductReturn(record: atA)
+        #expect(item.condition == .hazardous && item.disposition == .restock && item.needsReview)
+    }
+
+    @Test func recordsThatAreNotValidReturnsAreRejectedNamingTheField() throws {
+        var record = try capturedRecord()
+        try record.apply(RecordEdit(assignments: [ReturnEntity.Field.status: "lost"]), by: hq, stamp: stamp(1))
+        #expect { try ProductReturn(record: record) } throws: { "\($0)".contains("status 'lost'") }
+
+        var missing = VersionedRecord(entityType: ReturnEntity.entityType, id: ReturnID.make().rawValue)
+        try missing.apply(RecordEdit(assignments: ["storeId": "s"]), by: hq, stamp: stamp(1))
+        #expect { try ProductReturn(record: missing) } throws: { "\($0)".contains("no value for 'createdAt'") }
+
+        let other = VersionedRecord(entityType: "recall", id: "r-1")
+        #expect { try ProductReturn(record: other) } throws: { "\($0)".contains("is a recall") }
+    }
+}
