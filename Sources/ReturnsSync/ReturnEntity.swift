@@ -56,13 +56,17 @@ public enum ReturnEntity {
         edit.set(Field.quantity, to: .integer(Int64(item.quantity)))
         edit.set(Field.reason, to: .string(item.reason.rawValue))
         edit.set(Field.createdAt, to: .integer(item.createdAt.millisecondsSince1970))
-        edit.merge(Self.edit(for: ReturnUpdate(
-            status: item.status,
-            condition: item.condition,
-            testResult: item.testResult,
-            disposition: item.disposition,
-            addedNotes: item.notes.map(\.text)
-        )))
+        edit.merge(
+            Self.edit(
+                for: ReturnUpdate(
+                    status: item.status,
+                    condition: item.condition,
+                    testResult: item.testResult,
+                    disposition: item.disposition,
+                    addedNotes: item.notes.map(\.text)
+                )
+            )
+        )
         return edit
     }
 

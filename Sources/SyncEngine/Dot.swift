@@ -17,7 +17,8 @@ public struct Dot: Hashable, Comparable, Sendable, CustomStringConvertible {
         guard counter >= 1, counter <= VectorClock.maximumCounter else {
             throw SyncEngineError(
                 code: .invalidDot,
-                message: "invalid counter \(counter) for replica '\(replica)': expected 1...\(VectorClock.maximumCounter)"
+                message:
+                    "invalid counter \(counter) for replica '\(replica)': expected 1...\(VectorClock.maximumCounter)"
             )
         }
         self.replica = replica

@@ -54,8 +54,15 @@ import Testing
 
     @Test func aSingleMistypedDigitIsAlwaysCaught() async {
         // The GS1 check digit detects every single-digit substitution.
-        await propertyCheck(count: 300, input: Gen.int(in: 0...9).array(of: 12), Gen.int(in: 0...11), Gen.int(in: 1...9)) {
-            payload, position, delta in
+        await propertyCheck(
+            count: 300,
+            input: Gen.int(in: 0...9).array(of: 12),
+            Gen.int(in: 0...11),
+            Gen.int(in: 1...9)
+        ) {
+            payload,
+            position,
+            delta in
             let digits = payload + [GTIN.checkDigit(of: payload)]
             var typo = digits
             typo[position] = (typo[position] + delta) % 10

@@ -53,14 +53,18 @@ import Testing
         #expect { try ReturnReason.parse("broken") } throws: { error in
             let message = "\(error)"
             return (error as? ReturnsModelError)?.code == .invalidValue && message.contains("reason 'broken'")
-                && message.contains("damaged, defective, not-as-described, wrong-item, no-longer-needed, recall, "
-                    + "repair, end-of-life, other")
+                && message.contains(
+                    "damaged, defective, not-as-described, wrong-item, no-longer-needed, recall, "
+                        + "repair, end-of-life, other"
+                )
         }
         #expect { try Disposition.parse("Restock") } throws: { "\($0)".contains("disposition 'Restock'") }
     }
 
     @Test func vocabularyMatchesTheContract() {
-        #expect(ReturnStatus.allCases.map(\.rawValue) == ["received", "inspected", "dispositioned", "closed", "voided"])
+        #expect(
+            ReturnStatus.allCases.map(\.rawValue) == ["received", "inspected", "dispositioned", "closed", "voided"]
+        )
         #expect(
             Disposition.allCases.map(\.rawValue) == [
                 "undecided", "restock", "repackage", "repair", "return-to-vendor", "recycle", "dispose", "quarantine",

@@ -48,7 +48,9 @@ private func expectCode(
         #expect(item.condition == .unknown && item.testResult == .notTested && item.disposition == .undecided)
 
         let inspection = try item.inspect(condition: .used, testResult: .pass, note: "works", by: "k", at: now + 1)
-        #expect(inspection == ReturnUpdate(status: .inspected, condition: .used, testResult: .pass, addedNotes: ["works"]))
+        #expect(
+            inspection == ReturnUpdate(status: .inspected, condition: .used, testResult: .pass, addedNotes: ["works"])
+        )
         #expect(item.status == .inspected)
         #expect(item.notes.map(\.text) == ["works"])
         #expect(item.updatedAt == now + 1)
@@ -93,7 +95,9 @@ private func expectCode(
         expectCode(.invalidTransition, mentioning: "inspect it before") {
             try item.assignDisposition(.repair, by: "k", at: now)
         }
-        expectCode(.invalidTransition, mentioning: "only a dispositioned return can be closed") { try item.close(at: now) }
+        expectCode(.invalidTransition, mentioning: "only a dispositioned return can be closed") {
+            try item.close(at: now)
+        }
         expectCode(.invalidValue, mentioning: "condition 'unknown'") {
             try item.inspect(condition: .unknown, by: "k", at: now)
         }
@@ -172,8 +176,15 @@ private func expectCode(
         #expect(ReturnRules.violations(of: merged).contains { $0.contains("hazardous") })
 
         let voided = try ProductReturn(
-            id: merged.id, storeID: merged.storeID, kioskID: merged.kioskID, orderID: merged.orderID,
-            gtin: merged.gtin, reason: .damaged, status: .voided, condition: .hazardous, disposition: .restock,
+            id: merged.id,
+            storeID: merged.storeID,
+            kioskID: merged.kioskID,
+            orderID: merged.orderID,
+            gtin: merged.gtin,
+            reason: .damaged,
+            status: .voided,
+            condition: .hazardous,
+            disposition: .restock,
             createdAt: now
         )
         #expect(!voided.needsReview)

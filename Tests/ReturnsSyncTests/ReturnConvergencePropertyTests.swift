@@ -72,7 +72,11 @@ import Testing
                             )
                         case 1:
                             let choices = Disposition.allCases.filter { $0 != .undecided }
-                            return try item.assignDisposition(choices[step.argument % choices.count], by: author, at: date)
+                            return try item.assignDisposition(
+                                choices[step.argument % choices.count],
+                                by: author,
+                                at: date
+                            )
                         case 2:
                             return try item.close(at: date)
                         case 3 where step.argument < 15:
@@ -103,7 +107,8 @@ import Testing
             #expect(flags.allSatisfy { $0 == flags[0] })
             #expect(
                 states.allSatisfy {
-                    $0.openConflicts(policy: ReturnEntity.policy) == converged.openConflicts(policy: ReturnEntity.policy)
+                    $0.openConflicts(policy: ReturnEntity.policy)
+                        == converged.openConflicts(policy: ReturnEntity.policy)
                 }
             )
             // Notes are a grow-only set: every note added anywhere is on the converged return.

@@ -93,7 +93,12 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
         for (offset, (replica, disposition)) in choices.enumerated() {
             var version = base
             try version.updateReturn(by: replica, stamp: stamp(UInt64(10 - offset))) { item, author, date in
-                try item.assignDisposition(disposition, note: "\(replica) chose \(disposition.rawValue)", by: author, at: date)
+                try item.assignDisposition(
+                    disposition,
+                    note: "\(replica) chose \(disposition.rawValue)",
+                    by: author,
+                    at: date
+                )
             }
             versions.append(version)
         }
@@ -111,7 +116,9 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
         }
         #expect(try ProductReturn(record: merged).disposition == .returnToVendor)
         #expect(merged.openConflicts(policy: ReturnEntity.policy).isEmpty)
-        #expect(Set(merged.conflictHistory.first?.replaced.map(\.value) ?? []) == ["repair", "return-to-vendor", "recycle"])
+        #expect(
+            Set(merged.conflictHistory.first?.replaced.map(\.value) ?? []) == ["repair", "return-to-vendor", "recycle"]
+        )
     }
 
     @Test func aMergedStateThatBreaksARuleIsFlaggedTheSameEverywhere() throws {

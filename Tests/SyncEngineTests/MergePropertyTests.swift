@@ -126,7 +126,9 @@ import Testing
             let resolved = simulation.states[0]
             #expect(resolved.values(of: field).map(\.value) == ["settled"])
             #expect(!resolved.isInConflict(field))
-            let entry = try #require(resolved.conflictHistory.first { $0.field == field && $0.resolution.value == "settled" })
+            let entry = try #require(
+                resolved.conflictHistory.first { $0.field == field && $0.resolution.value == "settled" }
+            )
             #expect(entry.replaced == replaced)
             #expect(entry.resolution.dot.replica == simulation.replicas[resolver])
         }

@@ -165,7 +165,9 @@ struct Simulation {
         let fieldWrites = writes.filter { $0.field == field }
         return Set(
             fieldWrites.filter { write in
-                !fieldWrites.contains { other in other.value.dot != write.value.dot && other.clock.covers(write.value.dot) }
+                !fieldWrites.contains { other in
+                    other.value.dot != write.value.dot && other.clock.covers(write.value.dot)
+                }
             }.map(\.value)
         )
     }

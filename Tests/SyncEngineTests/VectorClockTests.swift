@@ -7,16 +7,18 @@ private let sy = try! ReplicaID("Sy")
 private let sz = try! ReplicaID("Sz")
 
 @Suite struct VectorClockTests {
-    @Test(arguments: [
-        ([:], [:], ClockOrdering.equal),
-        ([sx: 1], [:], .after),
-        ([:], [sx: 1], .before),
-        ([sx: 2, sy: 1], [sx: 2, sy: 1], .equal),
-        ([sx: 2, sy: 1], [sx: 2], .after),
-        ([sx: 1], [sx: 2, sy: 1], .before),
-        ([sx: 2, sy: 1], [sx: 2, sz: 1], .concurrent),
-        ([sx: 3], [sx: 2, sy: 1], .concurrent),
-    ] as [(VectorClock, VectorClock, ClockOrdering)])
+    @Test(
+        arguments: [
+            ([:], [:], ClockOrdering.equal),
+            ([sx: 1], [:], .after),
+            ([:], [sx: 1], .before),
+            ([sx: 2, sy: 1], [sx: 2, sy: 1], .equal),
+            ([sx: 2, sy: 1], [sx: 2], .after),
+            ([sx: 1], [sx: 2, sy: 1], .before),
+            ([sx: 2, sy: 1], [sx: 2, sz: 1], .concurrent),
+            ([sx: 3], [sx: 2, sy: 1], .concurrent),
+        ] as [(VectorClock, VectorClock, ClockOrdering)]
+    )
     func compare(lhs: VectorClock, rhs: VectorClock, expected: ClockOrdering) {
         #expect(lhs.compare(rhs) == expected)
         let mirrored: ClockOrdering =

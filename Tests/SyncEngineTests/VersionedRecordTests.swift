@@ -18,7 +18,11 @@ private func stamp(_ millis: UInt64) -> HLCTimestamp { try! HLCTimestamp(physica
 
     @Test func aLocalEditIncrementsOnceAndTagsEveryFieldWithItsDot() throws {
         var record = try base()
-        let dot = try record.apply(RecordEdit(assignments: ["colour": "blue", "size": "L"]), by: kioskA, stamp: stamp(2))
+        let dot = try record.apply(
+            RecordEdit(assignments: ["colour": "blue", "size": "L"]),
+            by: kioskA,
+            stamp: stamp(2)
+        )
         #expect(dot == (try Dot(replica: kioskA, counter: 2)))
         #expect(record.clock == [kioskA: 2])
         #expect(record.values(of: "colour") == [DottedValue(value: "blue", dot: dot, stamp: stamp(2))])
@@ -147,7 +151,11 @@ private func stamp(_ millis: UInt64) -> HLCTimestamp { try! HLCTimestamp(physica
     @Test func recordsRoundTripThroughJSONAndForgedRecordsAreRejected() throws {
         var a = try base()
         var b = try base()
-        try a.apply(RecordEdit(assignments: ["colour": "blue"], additions: ["notes": ["n1"]]), by: kioskA, stamp: stamp(2))
+        try a.apply(
+            RecordEdit(assignments: ["colour": "blue"], additions: ["notes": ["n1"]]),
+            by: kioskA,
+            stamp: stamp(2)
+        )
         try b.apply(RecordEdit(assignments: ["colour": "green"]), by: kioskB, stamp: stamp(2))
         var merged = try VersionedRecord.merge(a, b)
         try merged.apply(RecordEdit(assignments: ["colour": "teal"]), by: hq, stamp: stamp(3))
