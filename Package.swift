@@ -4,11 +4,15 @@
 //
 // Targets are split by job and by how heavy their dependencies are, and depend one way only:
 //
+//   ReturnSyncJSON a strict, fast JSON value, parser and writer     standard library only
 //   ReturnsModel   domain vocabulary and lifecycle rules          Foundation only
 //   SyncEngine     vector clocks, dotted fields, merge, conflicts  Foundation only, knows nothing of returns
 //   ReturnsSync    returns as replicated records (binds the two)   Foundation only
+//   ReplicaStore   durable replica on SQLite, kiosk and server      GRDB over the system libsqlite3
+//   KioskCLI       the `kiosk` command tree, output formats          swift-argument-parser
+//   kiosk          thin executable                                  KioskCLI
 //
-// Later layers (replica store, wire protocol, server, client, executables) stack on top of these.
+// Later layers (wire protocol, server, client) stack on top of the store.
 
 import PackageDescription
 
@@ -16,31 +20,65 @@ let package = Package(
     name: "ReturnSync",
     platforms: [.macOS(.v14)],
     products: [
+        .library(name: "ReturnSyncJSON", targets: ["ReturnSyncJSON"]),
         .library(name: "ReturnsModel", targets: ["ReturnsModel"]),
         .library(name: "SyncEngine", targets: ["SyncEngine"]),
         .library(name: "ReturnsSync", targets: ["ReturnsSync"]),
+        .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
+        .library(name: "KioskCLI", targets: ["KioskCLI"]),
+        .executable(name: "kiosk", targets: ["kiosk"]),
         .executable(name: "sync-demo", targets: ["sync-demo"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1")
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
+        .target(name: "ReturnSyncJSON"),
         .target(name: "ReturnsModel"),
-        .target(name: "SyncEngine"),
-        .target(name: "ReturnsSync", dependencies: ["ReturnsModel", "SyncEngine"]),
+        .target(name: "SyncEngine", dependencies: ["ReturnSyncJSON"]),
+        .target(name: "ReturnsSync", dependencies: ["ReturnsModel", "SyncEngine", "ReturnSyncJSON"]),
+        .target(
+            name: "ReplicaStore",
+            dependencies: ["ReturnsSync", "ReturnSyncJSON", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "KioskCLI",
+            dependencies: ["ReplicaStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "kiosk", dependencies: ["KioskCLI"]),
+        // Helpers that several test targets share.
+        .target(name: "ReturnSyncTestSupport", dependencies: ["ReturnsModel"]),
         .executableTarget(name: "sync-demo", dependencies: ["ReturnsSync"]),
 
+        .testTarget(
+            name: "ReturnSyncJSONTests",
+            dependencies: ["ReturnSyncJSON", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
         .testTarget(
             name: "ReturnsModelTests",
             dependencies: ["ReturnsModel", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(
             name: "SyncEngineTests",
-            dependencies: ["SyncEngine", .product(name: "PropertyBased", package: "swift-property-based")]
+            dependencies: [
+                "SyncEngine", "ReturnSyncJSON", .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
         .testTarget(
             name: "ReturnsSyncTests",
-            dependencies: ["ReturnsSync", .product(name: "PropertyBased", package: "swift-property-based")]
+            dependencies: [
+                "ReturnsSync", "ReturnSyncJSON", .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
+        .testTarget(
+            name: "ReplicaStoreTests",
+            dependencies: [
+                "ReplicaStore", "ReturnSyncTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(name: "KioskCLITests", dependencies: ["KioskCLI", "kiosk", "ReturnSyncTestSupport"]),
     ]
 )

@@ -31,18 +31,41 @@ public struct ReturnID: Hashable, Comparable, Sendable, ValidatedString {
 
     /// Makes a new version 7 id for a return created at `date`, drawing its random bits from `generator`.
     public static func make(at date: Date, using generator: inout some RandomNumberGenerator) -> ReturnID {
-        let millis = UInt64(max(0, date.millisecondsSince1970))
+        make(
+            milliseconds: UInt64(max(0, date.millisecondsSince1970)),
+            sequence: 0,
+            randomSequence: true,
+            using: &generator
+        )
+    }
+
+    /// Makes a new version 7 id whose 30 bits after the timestamp hold `sequence` (RFC 9562, method 1).
+    ///
+    /// A replica passes the physical and logical parts of a hybrid logical clock stamp, which never repeat: its ids
+    /// then strictly increase, which keeps B-tree inserts appending, while the remaining 44 random bits keep ids
+    /// from different replicas apart.
+    public static func make(milliseconds: UInt64, sequence: UInt32) -> ReturnID {
+        var generator = SystemRandomNumberGenerator()
+        return make(milliseconds: milliseconds, sequence: sequence, randomSequence: false, using: &generator)
+    }
+
+    private static func make(
+        milliseconds: UInt64,
+        sequence: UInt32,
+        randomSequence: Bool,
+        using generator: inout some RandomNumberGenerator
+    ) -> ReturnID {
+        let millis = milliseconds & 0xFFFF_FFFF_FFFF
+        let random = generator.next() as UInt64
+        let counter = randomSequence ? UInt64(truncatingIfNeeded: generator.next() as UInt64) : UInt64(sequence)
+        // Layout: 48-bit ms | 4-bit version | 12 bits of counter | 2-bit variant | 18 bits of counter | 44 random.
+        let high = millis << 16 | 0x7000 | (counter >> 18 & 0xFFF)
+        let low = 0x8000_0000_0000_0000 | (counter & 0x3FFFF) << 44 | random & 0xFFF_FFFF_FFFF
         var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<6 {
-            bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - index)))
+        for index in 0..<8 {
+            bytes[index] = UInt8(truncatingIfNeeded: high >> (8 * (7 - index)))
+            bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (8 * (7 - index)))
         }
-        let random = (generator.next() as UInt64, generator.next() as UInt64)
-        for index in 6..<16 {
-            let word = index < 11 ? random.0 : random.1
-            bytes[index] = UInt8(truncatingIfNeeded: word >> (8 * (index % 8)))
-        }
-        bytes[6] = 0x70 | (bytes[6] & 0x0F)  // version 7
-        bytes[8] = 0x80 | (bytes[8] & 0x3F)  // RFC 9562 variant
         let uuid = UUID(
             uuid: (
                 bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],

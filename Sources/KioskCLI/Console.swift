@@ -1,0 +1,36 @@
+import Foundation
+
+/// Where commands write: standard output and standard error, or a capture in tests.
+///
+/// The current console is task-local, so tests running commands concurrently each capture their own output.
+public struct Console: Sendable {
+    /// Writes bytes to standard output.
+    public var writeOut: @Sendable (Data) -> Void
+    /// Writes bytes to standard error.
+    public var writeErr: @Sendable (Data) -> Void
+
+    /// Creates a console.
+    public init(writeOut: @escaping @Sendable (Data) -> Void, writeErr: @escaping @Sendable (Data) -> Void) {
+        self.writeOut = writeOut
+        self.writeErr = writeErr
+    }
+
+    /// The process's standard output and error.
+    public static let standard = Console(
+        writeOut: { FileHandle.standardOutput.write($0) },
+        writeErr: { FileHandle.standardError.write($0) }
+    )
+
+    /// The console commands write to.
+    @TaskLocal public static var current = Console.standard
+
+    /// Writes a line to standard output.
+    public func print(_ line: String) {
+        writeOut(Data((line + "\n").utf8))
+    }
+
+    /// Writes a line to standard error.
+    public func printError(_ line: String) {
+        writeErr(Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,288 @@
+import ArgumentParser
+import Foundation
+import ReplicaStore
+import ReturnsModel
+import ReturnsSync
+
+/// The `kiosk` command: every kiosk operation, for operators, scripts and tests.
+///
+/// Command names, options and JSON keys are a contract that scripts depend on.
+public struct KioskCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "kiosk",
+        abstract: "Capture, inspect and route product returns at a store kiosk, online or offline.",
+        subcommands: [
+            InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
+            VoidCommand.self, NoteCommand.self, ListCommand.self, ShowCommand.self, ConflictsCommand.self,
+            StatusCommand.self, ImportCommand.self, ExportCommand.self,
+        ]
+    )
+
+    public init() {}
+}
+
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create the kiosk database and its replica identity (refuses an existing one)."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "The store this kiosk belongs to.") var store: String
+    @Option(help: "This kiosk's id within its store.") var kiosk: String
+
+    func run() async throws {
+        let identity = try ReplicaIdentity.kiosk(store: StoreID(store), kiosk: KioskID(kiosk))
+        let store = try ReplicaStore.create(at: database.path, identity: identity)
+        Console.current.print("initialised kiosk \(store.identity.replicaID) in \(store.path)")
+    }
+}
+
+struct RecordCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "record",
+        abstract: "Record a returned product; prints the new return's id."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "The sales order the product was bought with.") var order: String
+    @Option(help: "The product's GTIN (8, 12, 13 or 14 digits).") var gtin: String
+    @Option(help: "Why it came back: \(ReturnReason.allowedSpellings).") var reason: String
+    @Option(help: "The item's serial number.") var serial: String?
+    @Option(help: "The item's lot (batch) code.") var lot: String?
+    @Option(help: "How many units (default 1).") var quantity: String?
+    @Option(help: "A note.") var note: String?
+
+    func run() async throws {
+        let capture = ReturnCapture(
+            orderID: try OrderID(order),
+            gtin: try GTIN(gtin),
+            reason: try ReturnReason.parse(reason),
+            serial: try serial.map { try ItemCode($0, kind: "serial") },
+            lot: try lot.map { try ItemCode($0, kind: "lot") },
+            quantity: try quantity.map(parseQuantity) ?? 1,
+            note: note
+        )
+        let item = try database.openStore().recordReturn(capture)
+        Console.current.print(item.id.rawValue)
+    }
+}
+
+struct InspectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Record the inspection of a returned item."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id.") var id: String
+    @Option(help: "What the item is like: \(ItemCondition.allowedSpellings).") var condition: String
+    @Option(help: "The functional test's result: \(TestResult.allowedSpellings).") var test: String?
+    @Option(help: "A note.") var note: String?
+
+    func run() async throws {
+        let id = try parseReturnID(id)
+        let condition = try ItemCondition.parse(condition)
+        let testResult = try test.map(TestResult.parse) ?? .notTested
+        let item = try database.openStore().updateReturn(id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: condition, testResult: testResult, note: note, by: author, at: date)
+        }
+        Console.current.print(
+            "\(item.id) inspected: condition \(item.condition.rawValue), test \(item.testResult.rawValue)"
+        )
+    }
+}
+
+struct DispositionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disposition",
+        abstract:
+            "Route an inspected item: \(Disposition.allCases.dropFirst().map(\.rawValue).joined(separator: ", "))."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "Where the item goes.") var disposition: String
+    @Option(help: "A note.") var note: String?
+
+    func run() async throws {
+        let id = try parseReturnID(id)
+        let disposition = try Disposition.parse(disposition)
+        let item = try database.openStore().updateReturn(id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(disposition, note: note, by: author, at: date)
+        }
+        Console.current.print("\(item.id) dispositioned: \(item.disposition.rawValue)")
+    }
+}
+
+struct CloseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "close",
+        abstract: "Close a dispositioned return: the item was handled."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id.") var id: String
+
+    func run() async throws {
+        let id = try parseReturnID(id)
+        let item = try database.openStore().updateReturn(id, operation: "close") { item, _, date in
+            try item.close(at: date)
+        }
+        Console.current.print("\(item.id) closed")
+    }
+}
+
+struct VoidCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "void",
+        abstract: "Void a return captured by mistake; the note says why."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id.") var id: String
+    @Option(help: "Why the return is voided (required).") var note: String
+
+    func run() async throws {
+        let id = try parseReturnID(id)
+        let item = try database.openStore().updateReturn(id, operation: "void") { item, author, date in
+            try item.void(note: note, by: author, at: date)
+        }
+        Console.current.print("\(item.id) voided")
+    }
+}
+
+struct NoteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "note",
+        abstract: "Add a note to a return (allowed in every status)."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The note.") var text: String
+
+    func run() async throws {
+        let id = try parseReturnID(id)
+        let item = try database.openStore().updateReturn(id, operation: "note") { item, author, date in
+            try item.addNote(text, by: author, at: date)
+        }
+        Console.current.print("\(item.id) note added (\(item.notes.count) in all)")
+    }
+}
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List returns, oldest first.")
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Only returns with this status: \(ReturnStatus.allowedSpellings).") var status: String?
+    @Option(help: "Only returns with this reason: \(ReturnReason.allowedSpellings).") var reason: String?
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let status = try status.map(ReturnStatus.parse)
+        let reason = try reason.map(ReturnReason.parse)
+        let store = try database.openStore()
+        if output.json {
+            let documents = try store.returnRecords(status: status, reason: reason).map {
+                try ReturnDocument(record: $0)
+            }
+            try Console.current.printJSON(documents)
+        } else {
+            Console.current.print(Format.returnsTable(try store.returnRows(status: status, reason: reason)))
+        }
+    }
+}
+
+struct ShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one return in full.")
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id.") var id: String
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let id = try parseReturnID(id)
+        let record = try database.openStore().returnRecord(id)
+        if output.json {
+            try Console.current.printJSON(ReturnDocument(record: record))
+        } else {
+            Console.current.print(try Format.returnDetails(record))
+        }
+    }
+}
+
+struct ConflictsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conflicts",
+        abstract: "The conflict audit: every conflict a merge found, its values and dots, and the value shown."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let entries = try database.openStore().conflictAudit()
+        if output.json {
+            try Console.current.printJSON(entries.map(ConflictDocument.init))
+        } else {
+            Console.current.print(Format.conflictsTable(entries))
+        }
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Replica id, store, returns by status, changes not yet synced, last sync."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let status = try database.openStore().status()
+        if output.json {
+            try Console.current.printJSON(StatusDocument(status))
+        } else {
+            Console.current.print(Format.status(status))
+        }
+    }
+}
+
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Load returns from NDJSON in one transaction; a bad line rejects the whole file."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The NDJSON file (one return per line, as `kiosk export` writes or `--json` keys).")
+    var file: String
+
+    func run() async throws {
+        let store = try database.openStore()
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: file), options: .alwaysMapped)
+        } catch {
+            throw CLIError(message: "cannot read import file \(file): \(error.localizedDescription)")
+        }
+        let summary = try store.importReturns(ndjson: data)
+        Console.current.print("imported \(summary.imported) returns (\(summary.unchanged) already known)")
+    }
+}
+
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write every return as NDJSON to stdout, with full records (clocks and dots) for a lossless import."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let console = Console.current
+        try database.openStore().exportReturns { console.writeOut($0) }
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import ReplicaStore
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+
+extension Console {
+    /// Writes `value` as pretty-printed JSON with sorted keys.
+    func printJSON(_ value: some Encodable) throws {
+        var data = try ReturnDocument.makeEncoder(prettyPrinted: true).encode(value)
+        data.append(UInt8(ascii: "\n"))
+        writeOut(data)
+    }
+}
+
+/// The JSON form of a conflict audit entry in `kiosk conflicts --json`.
+struct ConflictDocument: Encodable {
+    var id: Int64
+    var entityType: String
+    var recordId: String
+    var field: String
+    var values: [DottedValue]
+    var winner: DottedValue
+    var detectedAt: Date
+    var detectedBy: String
+    var open: Bool
+
+    init(_ entry: ConflictAuditEntry) {
+        id = entry.id
+        entityType = entry.entityType
+        recordId = entry.recordID
+        field = entry.field
+        values = entry.values
+        winner = entry.winner
+        detectedAt = entry.detectedAt
+        detectedBy = entry.detectedBy
+        open = entry.isOpen
+    }
+}
+
+/// The JSON form of `kiosk status --json`.
+struct StatusDocument: Encodable {
+    var replicaId: String
+    var role: String
+    var storeId: String?
+    var kioskId: String?
+    var returns: [String: Int]
+    var totalReturns: Int
+    var unsyncedChanges: Int
+    var lastSyncAt: Date?
+    var needsReview: Int
+    var inConflict: Int
+
+    init(_ status: ReplicaStatus) {
+        replicaId = status.identity.replicaID.rawValue
+        role = status.identity.role.rawValue
+        storeId = status.identity.storeID?.rawValue
+        kioskId = status.identity.kioskID?.rawValue
+        returns = Dictionary(uniqueKeysWithValues: status.returnsByStatus.map { ($0.key.rawValue, $0.value) })
+        totalReturns = status.totalReturns
+        unsyncedChanges = status.unsyncedChanges
+        lastSyncAt = status.lastSyncAt
+        needsReview = status.needsReview
+        inConflict = status.inConflict
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case replicaId, role, storeId, kioskId, returns, totalReturns, unsyncedChanges, lastSyncAt, needsReview
+        case inConflict
+    }
+
+    // Optional keys are written as null rather than left out, so scripts can rely on every key being there.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(replicaId, forKey: .replicaId)
+        try container.encode(role, forKey: .role)
+        try container.encode(storeId, forKey: .storeId)
+        try container.encode(kioskId, forKey: .kioskId)
+        try container.encode(returns, forKey: .returns)
+        try container.encode(totalReturns, forKey: .totalReturns)
+        try container.encode(unsyncedChanges, forKey: .unsyncedChanges)
+        try container.encode(lastSyncAt, forKey: .lastSyncAt)
+        try container.encode(needsReview, forKey: .needsReview)
+        try container.encode(inConflict, forKey: .inConflict)
+    }
+}
+
+/// Human-readable output.
+enum Format {
+    /// Left-aligned columns separated by two spaces, with a header row.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+
+    static func time(_ millis: Int64) -> String {
+        time(Date(millisecondsSince1970: millis))
+    }
+
+    static func time(_ date: Date) -> String {
+        // Minutes are enough in a table; JSON output carries milliseconds.
+        String(ISO8601Milliseconds.format(date).prefix(16)).replacingOccurrences(of: "T", with: " ")
+    }
+
+    static func returnsTable(_ rows: [ReturnRow]) -> String {
+        let body = rows.map { row in
+            [
+                row.id, time(row.createdAt), row.status, row.reason, row.gtin, String(row.quantity), row.condition,
+                row.disposition, flags(needsReview: row.needsReview, inConflict: row.inConflict),
+            ]
+        }
+        let header = ["ID", "CREATED", "STATUS", "REASON", "GTIN", "QTY", "CONDITION", "DISPOSITION", "FLAGS"]
+        return table(header, body) + "\n\(rows.count) return\(rows.count == 1 ? "" : "s")"
+    }
+
+    static func flags(needsReview: Bool, inConflict: Bool) -> String {
+        [needsReview ? "review" : nil, inConflict ? "conflict" : nil].compactMap { $0 }.joined(separator: ",")
+    }
+
+    static func returnDetails(_ record: VersionedRecord) throws -> String {
+        let item = try ProductReturn(record: record)
+        var lines = [
+            "id           \(item.id)",
+            "store        \(item.storeID)  kiosk \(item.kioskID)",
+            "order        \(item.orderID)",
+            "gtin         \(item.gtin)",
+            "serial       \(item.serial?.rawValue ?? "-")  lot \(item.lot?.rawValue ?? "-")",
+            "quantity     \(item.quantity)",
+            "reason       \(item.reason.rawValue)",
+            "status       \(item.status.rawValue)",
+            "condition    \(item.condition.rawValue)  test \(item.testResult.rawValue)",
+            "disposition  \(item.disposition.rawValue)",
+            "created      \(ISO8601Milliseconds.format(item.createdAt))",
+            "updated      \(ISO8601Milliseconds.format(item.updatedAt))",
+            "clock        \(record.clock)",
+        ]
+        for violation in ReturnRules.violations(of: item) {
+            lines.append("REVIEW       \(violation)")
+        }
+        for conflict in record.openConflicts(policy: ReturnEntity.policy) {
+            let values = conflict.values.map { "\($0.value) (\($0.dot))" }.joined(separator: ", ")
+            lines.append("CONFLICT     \(conflict.field): \(values); showing \(conflict.winner.value)")
+        }
+        if item.notes.isEmpty {
+            lines.append("notes        -")
+        }
+        for note in item.notes {
+            lines.append("note         \(time(note.createdAt))  \(note.author): \(note.text)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func conflictsTable(_ entries: [ConflictAuditEntry]) -> String {
+        let body = entries.map { entry in
+            [
+                entry.recordID, entry.field,
+                entry.values.map { "\($0.value)@\($0.dot)" }.joined(separator: " | "),
+                entry.winner.value.description, time(entry.detectedAt), entry.detectedBy,
+                entry.isOpen ? "open" : "resolved",
+            ]
+        }
+        let header = ["RECORD", "FIELD", "VALUES", "SHOWN", "DETECTED", "BY", "STATE"]
+        return table(header, body) + "\n\(entries.count) conflict\(entries.count == 1 ? "" : "s")"
+    }
+
+    static func status(_ status: ReplicaStatus) -> String {
+        let identity = status.identity
+        var lines = ["replica      \(identity.replicaID) (\(identity.role.rawValue))"]
+        if let store = identity.storeID, let kiosk = identity.kioskID {
+            lines.append("store        \(store)  kiosk \(kiosk)")
+        }
+        let counts = ReturnStatus.allCases.map { "\($0.rawValue) \(status.returnsByStatus[$0] ?? 0)" }
+        lines.append("returns      \(status.totalReturns): " + counts.joined(separator: ", "))
+        lines.append("review       \(status.needsReview) flagged, \(status.inConflict) in conflict")
+        lines.append("unsynced     \(status.unsyncedChanges)")
+        lines.append("last sync    \(status.lastSyncAt.map(ISO8601Milliseconds.format) ?? "never")")
+        return lines.joined(separator: "\n")
+    }
+}

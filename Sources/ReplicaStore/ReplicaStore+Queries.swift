@@ -1,0 +1,231 @@
+import Foundation
+import GRDB
+import ReturnSyncJSON
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+
+/// A row of the `returns` table: a return as every replica shows it, without its notes and dots.
+public struct ReturnRow: Hashable, Sendable, Decodable, FetchableRecord {
+    public var id: String
+    public var storeId: String
+    public var kioskId: String
+    public var orderId: String
+    public var gtin: String
+    public var serial: String?
+    public var lot: String?
+    public var quantity: Int
+    public var reason: String
+    public var status: String
+    public var condition: String
+    public var testResult: String
+    public var disposition: String
+    public var needsReview: Bool
+    public var inConflict: Bool
+    public var createdAt: Int64
+    public var updatedAt: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id, serial, lot, quantity, reason, status, condition, disposition, gtin
+        case storeId = "store_id"
+        case kioskId = "kiosk_id"
+        case orderId = "order_id"
+        case testResult = "test_result"
+        case needsReview = "needs_review"
+        case inConflict = "in_conflict"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+}
+
+/// An entry of the conflict audit: a conflict some merge on this replica detected.
+public struct ConflictAuditEntry: Hashable, Sendable {
+    public var id: Int64
+    public var entityType: String
+    public var recordID: String
+    public var field: String
+    /// Every value the field held when the conflict was detected, with their dots.
+    public var values: [DottedValue]
+    /// The value every replica showed.
+    public var winner: DottedValue
+    public var detectedAt: Date
+    /// The replica whose merge detected it.
+    public var detectedBy: String
+    /// Whether the conflict is still open: no edit has replaced any of its values yet.
+    public var isOpen: Bool
+}
+
+/// A sync checkpoint: how far sync with a peer got.
+public struct SyncCheckpoint: Hashable, Sendable {
+    public var peer: String
+    /// The last change-log sequence number the peer acknowledged.
+    public var pushedSeq: Int64
+    /// The peer's change-feed cursor this replica has pulled up to.
+    public var pullCursor: String?
+    public var lastSyncAt: Date?
+
+    /// Creates a checkpoint.
+    public init(peer: String, pushedSeq: Int64 = 0, pullCursor: String? = nil, lastSyncAt: Date? = nil) {
+        self.peer = peer
+        self.pushedSeq = pushedSeq
+        self.pullCursor = pullCursor
+        self.lastSyncAt = lastSyncAt
+    }
+}
+
+/// A summary of a replica for `status`.
+public struct ReplicaStatus: Hashable, Sendable {
+    public var identity: ReplicaIdentity
+    /// Returns by status; every status is present.
+    public var returnsByStatus: [ReturnStatus: Int]
+    public var totalReturns: Int
+    /// Records changed here (edits and imports) that the server has not acknowledged yet.
+    public var unsyncedChanges: Int
+    public var lastSyncAt: Date?
+    /// Returns whose merged state breaks a lifecycle rule.
+    public var needsReview: Int
+    /// Returns with a field in conflict.
+    public var inConflict: Int
+    /// The latest change-log sequence number.
+    public var lastChangeSeq: Int64
+}
+
+extension ReplicaStore {
+    /// The peer name of the central server in sync checkpoints.
+    public static let serverPeer = "server"
+
+    /// The rows of returns matching the filters, oldest first.
+    public func returnRows(status: ReturnStatus? = nil, reason: ReturnReason? = nil) throws -> [ReturnRow] {
+        try read { db in
+            try ReturnRow.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM returns
+                    WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR reason = ?2)
+                    ORDER BY created_at, id
+                    """,
+                arguments: [status?.rawValue, reason?.rawValue]
+            )
+        }
+    }
+
+    /// The conflict audit, oldest first.
+    public func conflictAudit() throws -> [ConflictAuditEntry] {
+        let rows = try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.*, r.record FROM conflicts c
+                    LEFT JOIN records r ON r.entity_type = c.entity_type AND r.id = c.record_id
+                    ORDER BY c.id
+                    """
+            )
+        }
+        let decoder = JSONDecoder()
+        return try rows.map { row in
+            let values = try decoder.decode([DottedValue].self, from: Data((row["values"] as String).utf8))
+            let current = try (row["record"] as String?).map(Self.decodeRecord)
+            let held = Set(current?.values(of: row["field"]) ?? [])
+            return ConflictAuditEntry(
+                id: row["id"],
+                entityType: row["entity_type"],
+                recordID: row["record_id"],
+                field: row["field"],
+                values: values,
+                winner: try decoder.decode(DottedValue.self, from: Data((row["winner"] as String).utf8)),
+                detectedAt: Date(millisecondsSince1970: row["detected_at"]),
+                detectedBy: row["detected_by"],
+                isOpen: values.allSatisfy { held.contains($0) }
+            )
+        }
+    }
+
+    /// What `kiosk status` shows.
+    public func status() throws -> ReplicaStatus {
+        try read { db in
+            var byStatus = Dictionary(uniqueKeysWithValues: ReturnStatus.allCases.map { ($0, 0) })
+            for row in try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM returns GROUP BY status") {
+                if let status = ReturnStatus(rawValue: row["status"]) { byStatus[status] = row["n"] }
+            }
+            let pushed =
+                try Int64.fetchOne(
+                    db,
+                    sql: "SELECT pushed_seq FROM sync_checkpoints WHERE peer = ?",
+                    arguments: [Self.serverPeer]
+                ) ?? 0
+            let unsynced =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT count(*) FROM (SELECT DISTINCT entity_type, record_id FROM change_log
+                                              WHERE seq > ? AND origin != 'merge')
+                        """,
+                    arguments: [pushed]
+                ) ?? 0
+            let lastSync = try Int64.fetchOne(db, sql: "SELECT max(last_sync_at) FROM sync_checkpoints")
+            return ReplicaStatus(
+                identity: identity,
+                returnsByStatus: byStatus,
+                totalReturns: byStatus.values.reduce(0, +),
+                unsyncedChanges: unsynced,
+                lastSyncAt: lastSync.map(Date.init(millisecondsSince1970:)),
+                needsReview: try Int.fetchOne(db, sql: "SELECT count(*) FROM returns WHERE needs_review") ?? 0,
+                inConflict: try Int.fetchOne(db, sql: "SELECT count(*) FROM returns WHERE in_conflict") ?? 0,
+                lastChangeSeq: try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+            )
+        }
+    }
+
+    /// Records changed after change-log sequence number `seq`, in change order, at most `limit` of them, each with
+    /// the sequence number of its latest change: an index range scan, whatever the size of the store.
+    public func changes(since seq: Int64, limit: Int = 500) throws -> [(seq: Int64, record: VersionedRecord)] {
+        let rows = try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT change_seq, record FROM records WHERE change_seq > ? ORDER BY change_seq LIMIT ?",
+                arguments: [seq, limit]
+            )
+        }
+        return try rows.map { row in (seq: row["change_seq"], record: try Self.decodeRecord(row["record"])) }
+    }
+
+    /// The number of entries in the change log; every operation adds exactly one per record it changes.
+    public func changeLogCount() throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM change_log") ?? 0 }
+    }
+
+    /// The checkpoint of sync with `peer`; a fresh one when they never synced.
+    public func checkpoint(for peer: String) throws -> SyncCheckpoint {
+        try read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT * FROM sync_checkpoints WHERE peer = ?",
+                    arguments: [peer]
+                )
+            else { return SyncCheckpoint(peer: peer) }
+            return SyncCheckpoint(
+                peer: peer,
+                pushedSeq: row["pushed_seq"],
+                pullCursor: row["pull_cursor"],
+                lastSyncAt: (row["last_sync_at"] as Int64?).map(Date.init(millisecondsSince1970:))
+            )
+        }
+    }
+
+    /// Stores the checkpoint of sync with a peer.
+    public func saveCheckpoint(_ checkpoint: SyncCheckpoint) throws {
+        try write { context in
+            try context.db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO sync_checkpoints (peer, pushed_seq, pull_cursor, last_sync_at)
+                    VALUES (?, ?, ?, ?)
+                    """,
+                arguments: [
+                    checkpoint.peer, checkpoint.pushedSeq, checkpoint.pullCursor,
+                    checkpoint.lastSyncAt?.millisecondsSince1970,
+                ]
+            )
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import GRDB
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+
+/// What staff capture at the kiosk when a customer brings a product back.
+public struct ReturnCapture: Hashable, Sendable {
+    public var orderID: OrderID
+    public var gtin: GTIN
+    public var reason: ReturnReason
+    public var serial: ItemCode?
+    public var lot: ItemCode?
+    public var quantity: Int
+    public var note: String?
+
+    /// Creates a capture.
+    public init(
+        orderID: OrderID,
+        gtin: GTIN,
+        reason: ReturnReason,
+        serial: ItemCode? = nil,
+        lot: ItemCode? = nil,
+        quantity: Int = 1,
+        note: String? = nil
+    ) {
+        self.orderID = orderID
+        self.gtin = gtin
+        self.reason = reason
+        self.serial = serial
+        self.lot = lot
+        self.quantity = quantity
+        self.note = note
+    }
+}
+
+extension ReplicaStore {
+    /// Records a newly captured return at this kiosk and returns it.
+    ///
+    /// - Throws: ``ReturnsModelError`` for a bad quantity or note; ``ReplicaStoreError`` when this replica is not
+    ///   a kiosk, or SQLite fails. Nothing is stored on error.
+    public func recordReturn(_ capture: ReturnCapture) throws -> ProductReturn {
+        guard let storeID = identity.storeID, let kioskID = identity.kioskID else {
+            throw ReplicaStoreError(
+                code: .wrongStore,
+                message: "replica '\(identity.replicaID)' is not a kiosk: returns are captured at a store's kiosk"
+            )
+        }
+        if let note = capture.note { try ReturnNote.validate(note) }
+        return try write { context in
+            let (id, stamp) = context.makeReturnID()
+            let createdAt = Date(millisecondsSince1970: Int64(stamp.physical))
+            var item = try ProductReturn(
+                id: id,
+                storeID: storeID,
+                kioskID: kioskID,
+                orderID: capture.orderID,
+                gtin: capture.gtin,
+                serial: capture.serial,
+                lot: capture.lot,
+                quantity: capture.quantity,
+                reason: capture.reason,
+                createdAt: createdAt
+            )
+            if let note = capture.note {
+                try item.addNote(note, by: context.replicaID.rawValue, at: createdAt)
+            }
+            let record = try ReturnEntity.makeRecord(for: item, by: context.replicaID, stamp: stamp)
+            let dot = try Dot(replica: context.replicaID, counter: record.clock[context.replicaID])
+            try context.save(record, origin: .local, operation: "record", dot: dot)
+            return try ProductReturn(record: record)
+        }
+    }
+
+    /// Runs a lifecycle operation on a stored return as one local edit, and returns the return as it now is.
+    ///
+    /// ```swift
+    /// try store.updateReturn(id, operation: "inspect") { item, author, date in
+    ///     try item.inspect(condition: .used, testResult: .pass, by: author, at: date)
+    /// }
+    /// ```
+    ///
+    /// - Parameter operation: the operation's name, for the change log.
+    /// - Throws: ``ReplicaStoreError/Code-swift.struct/notFound`` for an unknown id, ``ReturnsModelError`` when
+    ///   the lifecycle rules refuse. Nothing is stored on error.
+    @discardableResult
+    public func updateReturn(
+        _ id: ReturnID,
+        operation: String,
+        _ body: (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
+    ) throws -> ProductReturn {
+        try write { context in
+            guard var record = try context.load(entityType: ReturnEntity.entityType, id: id.rawValue) else {
+                throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)")
+            }
+            let stamp = context.stamp()
+            let dot = try record.updateReturn(by: context.replicaID, stamp: stamp, body)
+            let item = try ProductReturn(record: record)
+            try context.save(record, origin: .local, operation: operation, dot: dot, item: item)
+            return item
+        }
+    }
+
+    /// The stored record of a return.
+    ///
+    /// - Throws: ``ReplicaStoreError/Code-swift.struct/notFound`` for an unknown id.
+    public func returnRecord(_ id: ReturnID) throws -> VersionedRecord {
+        guard let record = try record(entityType: ReturnEntity.entityType, id: id.rawValue) else {
+            throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)")
+        }
+        return record
+    }
+
+    /// The stored version of any record, or `nil`.
+    public func record(entityType: String, id: String) throws -> VersionedRecord? {
+        let json = try read { db in
+            try String.fetchOne(
+                db,
+                sql: "SELECT record FROM records WHERE entity_type = ? AND id = ?",
+                arguments: [entityType, id]
+            )
+        }
+        return try json.map(Self.decodeRecord)
+    }
+
+    /// The stored records of returns matching the filters, oldest first.
+    public func returnRecords(status: ReturnStatus? = nil, reason: ReturnReason? = nil) throws -> [VersionedRecord] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let status {
+            conditions.append("r.status = ?")
+            arguments += [status.rawValue]
+        }
+        if let reason {
+            conditions.append("r.reason = ?")
+            arguments += [reason.rawValue]
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let rows = try read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT rec.record FROM returns r
+                    JOIN records rec ON rec.entity_type = 'return' AND rec.id = r.id
+                    \(filter) ORDER BY r.created_at, r.id
+                    """,
+                arguments: arguments
+            )
+        }
+        return try rows.map(Self.decodeRecord)
+    }
+
+    /// Merges a version received from a peer (or an import), auditing any conflict it brings.
+    ///
+    /// Receiving a version already known changes nothing.
+    @discardableResult
+    public func merge(_ remote: VersionedRecord, origin: ChangeOrigin = .merge) throws -> MergeOutcome {
+        try write { context in try context.merge(remote, origin: origin) }
+    }
+}

@@ -1,0 +1,99 @@
+import GRDB
+
+extension ReplicaStore {
+    /// The schema, as named migrations. A shipped migration is never edited: changes are new migrations.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: replica, records, change log, checkpoints, conflicts, returns") { db in
+            // One row: who this replica is, and its hybrid logical clock so stamps survive restarts.
+            try db.execute(
+                sql: """
+                    CREATE TABLE replica (
+                        singleton     INTEGER PRIMARY KEY CHECK (singleton = 1),
+                        replica_id    TEXT    NOT NULL,
+                        role          TEXT    NOT NULL CHECK (role IN ('kiosk', 'server')),
+                        store_id      TEXT,
+                        kiosk_id      TEXT,
+                        created_at    INTEGER NOT NULL,  -- ms since the Unix epoch
+                        hlc_physical  INTEGER NOT NULL DEFAULT 0,
+                        hlc_logical   INTEGER NOT NULL DEFAULT 0
+                    );
+
+                    -- The current version of every replicated record. `record` is its JSON form (docs/sync-semantics.md):
+                    -- fields with their dots and stamps, sets, conflict history. `clock` repeats its vector clock.
+                    -- A rowid table: records are about a kilobyte, too large for WITHOUT ROWID to pay off.
+                    CREATE TABLE records (
+                        entity_type  TEXT    NOT NULL,
+                        id           TEXT    NOT NULL,
+                        clock        TEXT    NOT NULL,
+                        record       TEXT    NOT NULL,
+                        change_seq   INTEGER NOT NULL,  -- the change_log entry that wrote this version
+                        UNIQUE (entity_type, id)
+                    );
+                    CREATE INDEX records_by_change_seq ON records (change_seq);
+
+                    -- Every change, in order: "what changed since N" is a range scan of seq.
+                    CREATE TABLE change_log (
+                        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+                        entity_type  TEXT    NOT NULL,
+                        record_id    TEXT    NOT NULL,
+                        origin       TEXT    NOT NULL CHECK (origin IN ('local', 'merge', 'import')),
+                        operation    TEXT    NOT NULL,
+                        dot_replica  TEXT,              -- the local edit's dot; NULL for merges
+                        dot_counter  INTEGER,
+                        clock        TEXT    NOT NULL,  -- the record's clock after the change
+                        recorded_at  INTEGER NOT NULL   -- ms since the Unix epoch
+                    );
+
+                    -- How far sync with each peer got.
+                    CREATE TABLE sync_checkpoints (
+                        peer          TEXT    PRIMARY KEY,
+                        pushed_seq    INTEGER NOT NULL DEFAULT 0,
+                        pull_cursor   TEXT,
+                        last_sync_at  INTEGER
+                    );
+
+                    -- The conflict audit: every conflict a merge detected, with all values and their dots.
+                    CREATE TABLE conflicts (
+                        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+                        entity_type  TEXT    NOT NULL,
+                        record_id    TEXT    NOT NULL,
+                        field        TEXT    NOT NULL,
+                        "values"     TEXT    NOT NULL,  -- JSON array of {value, dot, stamp}
+                        winner       TEXT    NOT NULL,  -- JSON {value, dot, stamp}: the value every replica shows
+                        detected_at  INTEGER NOT NULL,
+                        detected_by  TEXT    NOT NULL   -- the replica whose merge found it
+                    );
+                    CREATE INDEX conflicts_by_record ON conflicts (entity_type, record_id);
+
+                    -- Returns as every replica shows them, for lists and reports without decoding records.
+                    CREATE TABLE returns (
+                        id            TEXT    PRIMARY KEY,
+                        store_id      TEXT    NOT NULL,
+                        kiosk_id      TEXT    NOT NULL,
+                        order_id      TEXT    NOT NULL,
+                        gtin          TEXT    NOT NULL,
+                        serial        TEXT,
+                        lot           TEXT,
+                        quantity      INTEGER NOT NULL,
+                        reason        TEXT    NOT NULL,
+                        status        TEXT    NOT NULL,
+                        condition     TEXT    NOT NULL,
+                        test_result   TEXT    NOT NULL,
+                        disposition   TEXT    NOT NULL,
+                        needs_review  INTEGER NOT NULL,
+                        in_conflict   INTEGER NOT NULL,
+                        created_at    INTEGER NOT NULL,
+                        updated_at    INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX returns_by_status ON returns (status);
+                    CREATE INDEX returns_by_reason ON returns (reason);
+                    CREATE INDEX returns_by_store ON returns (store_id);
+                    CREATE INDEX returns_by_gtin ON returns (gtin);
+                    CREATE INDEX returns_by_created_at ON returns (created_at);
+                    """
+            )
+        }
+        return migrator
+    }
+}

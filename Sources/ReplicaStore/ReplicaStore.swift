@@ -1,0 +1,195 @@
+import Foundation
+import GRDB
+import ReturnSyncJSON
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+
+/// A replica's durable store: the current version of every record, a change log, sync checkpoints, the conflict
+/// audit and the replica's identity, in one SQLite database in WAL mode.
+///
+/// Used by kiosks and by the server alike. Every operation is one transaction that writes the record, its
+/// projection and its change-log entry together; a method returns only after SQLite has committed the
+/// transaction with `synchronous = FULL`, so what it reports as done survives a power cut. Several processes may
+/// write the same database at once: SQLite serialises their transactions and a busy writer waits
+/// (``Configuration/busyTimeout``) instead of failing.
+///
+/// ```swift
+/// let store = try ReplicaStore.create(at: path, identity: .kiosk(store: store, kiosk: kiosk))
+/// let item = try store.recordReturn(ReturnCapture(orderID: order, gtin: gtin, reason: .defective))
+/// ```
+public final class ReplicaStore: Sendable {
+    /// How the store opens its database.
+    public struct Configuration: Sendable {
+        /// How long a write waits for another process's transaction before failing.
+        public var busyTimeout: TimeInterval
+        /// The wall clock, read for stamps and audit times; tests inject their own.
+        public var now: @Sendable () -> Date
+
+        /// Creates a configuration.
+        public init(busyTimeout: TimeInterval = 30, now: @escaping @Sendable () -> Date = { Date() }) {
+            self.busyTimeout = busyTimeout
+            self.now = now
+        }
+    }
+
+    /// The database file.
+    public let path: String
+    /// Who this replica is.
+    public let identity: ReplicaIdentity
+    let pool: DatabasePool
+    let now: @Sendable () -> Date
+
+    private init(path: String, identity: ReplicaIdentity, pool: DatabasePool, now: @escaping @Sendable () -> Date) {
+        self.path = path
+        self.identity = identity
+        self.pool = pool
+        self.now = now
+    }
+
+    /// Creates a new replica database at `path` with `identity`.
+    ///
+    /// - Throws: ``ReplicaStoreError/Code-swift.struct/alreadyInitialized`` when `path` already holds a replica:
+    ///   re-initialising would fork its identity.
+    public static func create(
+        at path: String,
+        identity: ReplicaIdentity,
+        configuration: Configuration = Configuration()
+    ) throws -> ReplicaStore {
+        let pool = try openPool(at: path, configuration: configuration)
+        do {
+            try pool.write { db in
+                if let existing = try Row.fetchOne(db, sql: "SELECT replica_id FROM replica") {
+                    throw ReplicaStoreError(
+                        code: .alreadyInitialized,
+                        message: "\(path) is already initialised as replica '\(existing["replica_id"] as String)'; "
+                            + "refusing to re-initialise it"
+                    )
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO replica (singleton, replica_id, role, store_id, kiosk_id, created_at)
+                        VALUES (1, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        identity.replicaID.rawValue, identity.role.rawValue, identity.storeID?.rawValue,
+                        identity.kioskID?.rawValue, identity.createdAt.millisecondsSince1970,
+                    ]
+                )
+            }
+        } catch let error as DatabaseError {
+            throw storageError(error, path: path)
+        }
+        return ReplicaStore(path: path, identity: identity, pool: pool, now: configuration.now)
+    }
+
+    /// Opens an existing replica database.
+    ///
+    /// - Throws: ``ReplicaStoreError/Code-swift.struct/databaseMissing`` when there is no file at `path` (the
+    ///   file is never created here), ``ReplicaStoreError/Code-swift.struct/notInitialized`` when it holds no
+    ///   replica identity.
+    public static func open(at path: String, configuration: Configuration = Configuration()) throws -> ReplicaStore {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ReplicaStoreError(code: .databaseMissing, message: "no database at \(path)")
+        }
+        let pool = try openPool(at: path, configuration: configuration)
+        let identity: ReplicaIdentity
+        do {
+            guard let row = try pool.read({ db in try Row.fetchOne(db, sql: "SELECT * FROM replica") }) else {
+                throw ReplicaStoreError(code: .notInitialized, message: "\(path) holds no replica identity")
+            }
+            identity = try Self.identity(from: row, path: path)
+        } catch let error as DatabaseError {
+            throw storageError(error, path: path)
+        }
+        return ReplicaStore(path: path, identity: identity, pool: pool, now: configuration.now)
+    }
+
+    private static func openPool(at path: String, configuration: Configuration) throws -> DatabasePool {
+        var config = GRDB.Configuration()
+        config.busyMode = .timeout(configuration.busyTimeout)
+        config.prepareDatabase { db in
+            // WAL's default (NORMAL) may lose the last commits on power loss; FULL syncs every commit, which is
+            // what lets a command report success only once its data is durable.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            let pool = try DatabasePool(path: path, configuration: config)
+            try migrator.migrate(pool)
+            return pool
+        } catch let error as DatabaseError {
+            throw storageError(error, path: path)
+        }
+    }
+
+    private static func identity(from row: Row, path: String) throws -> ReplicaIdentity {
+        do {
+            let role = ReplicaIdentity.Role(rawValue: row["role"]) ?? .kiosk
+            return ReplicaIdentity(
+                replicaID: try ReplicaID(row["replica_id"]),
+                role: role,
+                storeID: try (row["store_id"] as String?).map(StoreID.init),
+                kioskID: try (row["kiosk_id"] as String?).map(KioskID.init),
+                createdAt: Date(millisecondsSince1970: row["created_at"])
+            )
+        } catch {
+            throw ReplicaStoreError(
+                code: .notInitialized,
+                message: "\(path) holds a corrupt replica identity: \(error)"
+            )
+        }
+    }
+
+    static func storageError(_ error: DatabaseError, path: String) -> ReplicaStoreError {
+        ReplicaStoreError(
+            code: .storage,
+            message: "database \(path): \(error.message ?? "SQLite error \(error.resultCode.rawValue)")"
+        )
+    }
+
+    /// Reads a record stored in its JSON form.
+    static func decodeRecord(_ json: String) throws -> VersionedRecord {
+        try VersionedRecord(jsonValue: JSONValue.parse(json))
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one write transaction with the replica's hybrid logical clock loaded, and persists the
+    /// clock with the changes. Returns once the transaction is durably committed.
+    func write<T>(_ body: (inout WriteContext) throws -> T) throws -> T {
+        do {
+            return try pool.write { db in
+                let row = try Row.fetchOne(db, sql: "SELECT hlc_physical, hlc_logical FROM replica")
+                let latest = try HLCTimestamp(
+                    physical: UInt64(row?["hlc_physical"] ?? Int64(0)),
+                    logical: UInt32(row?["hlc_logical"] ?? Int64(0))
+                )
+                var context = WriteContext(
+                    db: db,
+                    store: self,
+                    hlc: HybridLogicalClock(latest: latest),
+                    wallClock: now()
+                )
+                let result = try body(&context)
+                if context.hlc.latest != latest {
+                    try db.execute(
+                        sql: "UPDATE replica SET hlc_physical = ?, hlc_logical = ?",
+                        arguments: [Int64(context.hlc.latest.physical), Int64(context.hlc.latest.logical)]
+                    )
+                }
+                return result
+            }
+        } catch let error as DatabaseError {
+            throw Self.storageError(error, path: path)
+        }
+    }
+
+    /// Runs `body` in a read transaction: a consistent snapshot, even while other processes write.
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.read(body)
+        } catch let error as DatabaseError {
+            throw Self.storageError(error, path: path)
+        }
+    }
+}

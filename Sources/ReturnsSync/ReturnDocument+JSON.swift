@@ -1,0 +1,163 @@
+import Foundation
+import ReturnSyncJSON
+import ReturnsModel
+import SyncEngine
+
+// The fast path to and from the JSON form of a return document, for import and export of many returns. It
+// produces and accepts what the `Codable` conformance does; tests hold the two to that.
+
+extension ReturnDocument {
+    /// The document as a JSON value, with every key of a return (`null` for a missing serial or lot).
+    public var jsonValue: JSONValue {
+        func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        func time(_ value: Date?) -> JSONValue { value.map { .string(ISO8601Milliseconds.format($0)) } ?? .null }
+        var members: [String: JSONValue] = [
+            "id": text(id), "storeId": text(storeId), "kioskId": text(kioskId), "orderId": text(orderId),
+            "gtin": text(gtin), "serial": text(serial), "lot": text(lot),
+            "quantity": quantity.map { .integer(Int64($0)) } ?? .null,
+            "reason": text(reason), "status": text(status), "condition": text(condition),
+            "testResult": text(testResult), "disposition": text(disposition),
+            "notes": .array(
+                (notes ?? []).map { note in
+                    .object([
+                        "text": .string(note.text), "author": text(note.author), "createdAt": time(note.createdAt),
+                    ])
+                }
+            ),
+            "createdAt": time(createdAt), "updatedAt": time(updatedAt),
+            "clock": .object((clock ?? [:]).mapValues { .integer(Int64($0)) }),
+        ]
+        if let needsReview { members["needsReview"] = .bool(needsReview) }
+        if let conflicts { members["conflicts"] = .array(conflicts.map(JSONValue.string)) }
+        if let record { members["record"] = record.jsonValue }
+        return .object(members)
+    }
+
+    /// Reads a document from a JSON object, refusing unknown keys and values of the wrong type with a message
+    /// that names the key.
+    public init(jsonValue: JSONValue) throws {
+        guard case .object(let members) = jsonValue else {
+            throw Self.invalid("a return must be a JSON object, got \(jsonValue.typeName)")
+        }
+        if let unknown = members.keys.sorted().first(where: { !Self.knownKeys.contains($0) }) {
+            throw Self.invalid(
+                "unknown key '\(unknown)': expected \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        func string(_ key: String) throws -> String? {
+            switch members[key] {
+            case nil, .null?: return nil
+            case .string(let text)?: return text
+            case let other?: throw Self.invalid("key '\(key)': expected a string, got \(other.typeName)")
+            }
+        }
+        func time(_ value: JSONValue?, _ key: String) throws -> Date? {
+            switch value {
+            case nil, .null?: return nil
+            case .string(let text)?:
+                guard let date = ISO8601Milliseconds.parse(text) else {
+                    throw Self.invalid(
+                        "key '\(key)': invalid time '\(text)', expected ISO 8601 such as 2026-11-29T17:09:17.123Z"
+                    )
+                }
+                return date
+            case let other?: throw Self.invalid("key '\(key)': expected a time string, got \(other.typeName)")
+            }
+        }
+        self.init()
+        id = try string("id")
+        storeId = try string("storeId")
+        kioskId = try string("kioskId")
+        orderId = try string("orderId")
+        gtin = try string("gtin")
+        serial = try string("serial")
+        lot = try string("lot")
+        switch members["quantity"] {
+        case nil, .null?: quantity = nil
+        case .integer(let number)?:
+            guard let value = Int(exactly: number) else {
+                throw Self.invalid("key 'quantity': \(number) is out of range")
+            }
+            quantity = value
+        case let other?: throw Self.invalid("key 'quantity': expected an integer, got \(other.typeName)")
+        }
+        reason = try string("reason")
+        status = try string("status")
+        condition = try string("condition")
+        testResult = try string("testResult")
+        disposition = try string("disposition")
+        createdAt = try time(members["createdAt"], "createdAt")
+        updatedAt = try time(members["updatedAt"], "updatedAt")
+        switch members["notes"] {
+        case nil, .null?: notes = nil
+        case .array(let elements)?:
+            notes = try elements.enumerated().map { index, element in
+                guard case .object(let note) = element, case .string(let text)? = note["text"] else {
+                    throw Self.invalid("key 'notes[\(index)]': expected an object with a string 'text'")
+                }
+                return Note(
+                    text: text,
+                    author: note["author"]?.stringValue,
+                    createdAt: try time(note["createdAt"], "notes[\(index)].createdAt")
+                )
+            }
+        case let other?: throw Self.invalid("key 'notes': expected an array, got \(other.typeName)")
+        }
+        switch members["clock"] {
+        case nil, .null?: clock = nil
+        case .object(let entries)?:
+            clock = try entries.mapValues { value in
+                guard case .integer(let counter) = value, counter >= 0 else {
+                    throw Self.invalid("key 'clock': expected non-negative integer counters, got \(value)")
+                }
+                return UInt64(counter)
+            }
+        case let other?: throw Self.invalid("key 'clock': expected an object, got \(other.typeName)")
+        }
+        if case .bool(let flag)? = members["needsReview"] { needsReview = flag }
+        if case .array(let fields)? = members["conflicts"] { conflicts = fields.compactMap(\.stringValue) }
+        if let recordValue = members["record"], recordValue != .null {
+            record = try VersionedRecord(jsonValue: recordValue)
+        }
+    }
+
+    private static func invalid(_ message: String) -> ReturnsModelError {
+        ReturnsModelError(code: .invalidValue, message: message)
+    }
+}
+
+extension ISO8601Milliseconds {
+    /// Parses the canonical `YYYY-MM-DDTHH:MM:SS.sssZ` form without a formatter; `nil` for any other form.
+    static func parseCanonical(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 24, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+            bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+            bytes[19] == UInt8(ascii: "."), bytes[23] == UInt8(ascii: "Z")
+        else { return nil }
+        func number(_ range: Range<Int>) -> Int64? {
+            var value: Int64 = 0
+            for index in range {
+                let byte = bytes[index]
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+            let millis = number(20..<23), (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60,
+            second < 60
+        else { return nil }
+        // Days-from-civil (H. Hinnant), the inverse of `format`.
+        let adjustedYear = month <= 2 ? year - 1 : year
+        let era = (adjustedYear >= 0 ? adjustedYear : adjustedYear - 399) / 400
+        let yearOfEra = adjustedYear - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        let total = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis
+        let date = Date(millisecondsSince1970: total)
+        // Reject impossible dates such as February 30 rather than rolling them over.
+        return format(date) == text ? date : nil
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import ReturnsModel
+import SyncEngine
+
+/// The JSON form of a return, as `--json` output prints it and NDJSON import and export carry it.
+///
+/// Keys are camelCase; times are ISO 8601 in UTC with milliseconds; `clock` maps replica ids to counters. Export
+/// adds `record`, the full replicated record with every value's dot, so an export imports back without loss.
+///
+/// ```json
+/// {"id": "019a…", "storeId": "store-12", "kioskId": "kiosk-a", "orderId": "ORD-1", "gtin": "04006381333931",
+///  "serial": null, "lot": null, "quantity": 1, "reason": "defective", "status": "received",
+///  "condition": "unknown", "testResult": "not-tested", "disposition": "undecided", "notes": [],
+///  "createdAt": "2026-11-29T17:09:17.123Z", "updatedAt": "2026-11-29T17:09:17.123Z",
+///  "clock": {"store-12/kiosk-a": 1}, "needsReview": false, "conflicts": []}
+/// ```
+public struct ReturnDocument: Hashable, Sendable {
+    /// A note in JSON form.
+    public struct Note: Hashable, Sendable, Codable {
+        public var text: String
+        public var author: String?
+        public var createdAt: Date?
+
+        /// Creates a note.
+        public init(text: String, author: String? = nil, createdAt: Date? = nil) {
+            self.text = text
+            self.author = author
+            self.createdAt = createdAt
+        }
+    }
+
+    public var id: String?
+    public var storeId: String?
+    public var kioskId: String?
+    public var orderId: String?
+    public var gtin: String?
+    public var serial: String?
+    public var lot: String?
+    public var quantity: Int?
+    public var reason: String?
+    public var status: String?
+    public var condition: String?
+    public var testResult: String?
+    public var disposition: String?
+    public var notes: [Note]?
+    public var createdAt: Date?
+    public var updatedAt: Date?
+    /// Replica id → counter.
+    public var clock: [String: UInt64]?
+    /// Whether the merged state breaks a lifecycle rule (output only).
+    public var needsReview: Bool?
+    /// Fields in conflict (output only).
+    public var conflicts: [String]?
+    /// The full replicated record (export only).
+    public var record: VersionedRecord?
+
+    /// Creates an empty document; set the keys you need.
+    public init() {}
+
+    /// The document of a stored return, as every replica shows it.
+    ///
+    /// - Parameter includeRecord: whether to carry the full record with its dots (export does).
+    public init(record: VersionedRecord, includeRecord: Bool = false) throws {
+        let item = try ProductReturn(record: record)
+        id = item.id.rawValue
+        storeId = item.storeID.rawValue
+        kioskId = item.kioskID.rawValue
+        orderId = item.orderID.rawValue
+        gtin = item.gtin.digits
+        serial = item.serial?.rawValue
+        lot = item.lot?.rawValue
+        quantity = item.quantity
+        reason = item.reason.rawValue
+        status = item.status.rawValue
+        condition = item.condition.rawValue
+        testResult = item.testResult.rawValue
+        disposition = item.disposition.rawValue
+        notes = item.notes.map { Note(text: $0.text, author: $0.author, createdAt: $0.createdAt) }
+        createdAt = item.createdAt
+        updatedAt = item.updatedAt
+        var counters: [String: UInt64] = [:]
+        for (replica, counter) in record.clock.counters { counters[replica.rawValue] = counter }
+        clock = counters
+        needsReview = item.needsReview
+        conflicts = record.openConflicts(policy: ReturnEntity.policy).map(\.field)
+        self.record = includeRecord ? record : nil
+    }
+
+    /// The keys a document may have; anything else is refused on input, since it is most likely a typo.
+    public static let knownKeys: Set<String> = Set(CodingKeys.allCases.map(\.rawValue))
+}
+
+extension ReturnDocument: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, storeId, kioskId, orderId, gtin, serial, lot, quantity, reason, status, condition, testResult
+        case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let keys = try decoder.container(keyedBy: AnyKey.self).allKeys
+        if let unknown = keys.first(where: { !Self.knownKeys.contains($0.stringValue) }) {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: [unknown],
+                    debugDescription:
+                        "unknown key '\(unknown.stringValue)': expected \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            )
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decodeIfPresent(String.self, forKey: .id)
+        storeId = try container.decodeIfPresent(String.self, forKey: .storeId)
+        kioskId = try container.decodeIfPresent(String.self, forKey: .kioskId)
+        orderId = try container.decodeIfPresent(String.self, forKey: .orderId)
+        gtin = try container.decodeIfPresent(String.self, forKey: .gtin)
+        serial = try container.decodeIfPresent(String.self, forKey: .serial)
+        lot = try container.decodeIfPresent(String.self, forKey: .lot)
+        quantity = try container.decodeIfPresent(Int.self, forKey: .quantity)
+        reason = try container.decodeIfPresent(String.self, forKey: .reason)
+        status = try container.decodeIfPresent(String.self, forKey: .status)
+        condition = try container.decodeIfPresent(String.self, forKey: .condition)
+        testResult = try container.decodeIfPresent(String.self, forKey: .testResult)
+        disposition = try container.decodeIfPresent(String.self, forKey: .disposition)
+        notes = try container.decodeIfPresent([Note].self, forKey: .notes)
+        createdAt = try container.decodeIfPresent(Date.self, forKey: .createdAt)
+        updatedAt = try container.decodeIfPresent(Date.self, forKey: .updatedAt)
+        clock = try container.decodeIfPresent([String: UInt64].self, forKey: .clock)
+        needsReview = try container.decodeIfPresent(Bool.self, forKey: .needsReview)
+        conflicts = try container.decodeIfPresent([String].self, forKey: .conflicts)
+        record = try container.decodeIfPresent(VersionedRecord.self, forKey: .record)
+    }
+
+    /// Encodes every key of a return, `null` included for a missing serial or lot, so scripts can rely on them.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(storeId, forKey: .storeId)
+        try container.encode(kioskId, forKey: .kioskId)
+        try container.encode(orderId, forKey: .orderId)
+        try container.encode(gtin, forKey: .gtin)
+        try container.encode(serial, forKey: .serial)
+        try container.encode(lot, forKey: .lot)
+        try container.encode(quantity, forKey: .quantity)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(status, forKey: .status)
+        try container.encode(condition, forKey: .condition)
+        try container.encode(testResult, forKey: .testResult)
+        try container.encode(disposition, forKey: .disposition)
+        try container.encode(notes ?? [], forKey: .notes)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+        try container.encode(clock ?? [:], forKey: .clock)
+        try container.encodeIfPresent(needsReview, forKey: .needsReview)
+        try container.encodeIfPresent(conflicts, forKey: .conflicts)
+        try container.encodeIfPresent(record, forKey: .record)
+    }
+}
+
+extension ReturnDocument {
+    /// A JSON encoder for documents: ISO 8601 times with milliseconds, sorted keys for stable output.
+    public static func makeEncoder(prettyPrinted: Bool = false) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting =
+            prettyPrinted
+            ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(ISO8601Milliseconds.format(date))
+        }
+        return encoder
+    }
+
+    /// A JSON decoder for documents: accepts ISO 8601 times with or without fractional seconds.
+    public static func makeDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = ISO8601Milliseconds.parse(text) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container,
+                    debugDescription: "invalid time '\(text)': expected ISO 8601 such as 2026-11-29T17:09:17.123Z"
+                )
+            }
+            return date
+        }
+        return decoder
+    }
+}
+
+/// ISO 8601 in UTC with milliseconds, the one time format of the JSON forms.
+public enum ISO8601Milliseconds {
+    /// Formats `date` as `2026-11-29T17:09:17.123Z`.
+    public static func format(_ date: Date) -> String {
+        // Civil-from-days (H. Hinnant): exact for every date, and far cheaper than a formatter per call.
+        let millis = date.millisecondsSince1970
+        let (days, msOfDay) = millis.quotientAndRemainder(dividingBy: 86_400_000)
+        let dayNumber = msOfDay < 0 ? days - 1 : days
+        let dayMillis = msOfDay < 0 ? msOfDay + 86_400_000 : msOfDay
+        let z = dayNumber + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let text = String(value)
+            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(dayMillis / 3_600_000, 2)):"
+            + "\(pad(dayMillis / 60_000 % 60, 2)):\(pad(dayMillis / 1000 % 60, 2)).\(pad(dayMillis % 1000, 3))Z"
+    }
+
+    /// Parses ISO 8601 with or without fractional seconds, in UTC (`Z`) or with an offset.
+    ///
+    /// Impossible calendar dates (February 30) are refused rather than rolled over into the next month.
+    public static func parse(_ text: String) -> Date? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 20, isValidCalendarDate(utf8) else { return nil }
+        if utf8.count == 24, utf8.last == UInt8(ascii: "Z") { return parseCanonical(text) }
+        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
+        return try? Date.ISO8601FormatStyle().parse(text)
+    }
+
+    /// Whether the `YYYY-MM-DD` prefix names a day that exists.
+    private static func isValidCalendarDate(_ bytes: [UInt8]) -> Bool {
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for index in range {
+                guard bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), let year = number(0..<4),
+            let month = number(5..<7), let day = number(8..<10), (1...12).contains(month)
+        else { return false }
+        let isLeap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, isLeap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        return (1...days).contains(day)
+    }
+}

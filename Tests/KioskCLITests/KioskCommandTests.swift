@@ -1,0 +1,222 @@
+import Foundation
+import ReturnSyncTestSupport
+import ReturnsModel
+import Testing
+
+@Suite struct KioskCommandTests {
+    /// The keys `--json` output promises.
+    static let returnKeys: Set<String> = [
+        "id", "storeId", "kioskId", "orderId", "gtin", "serial", "lot", "quantity", "reason", "status", "condition",
+        "testResult", "disposition", "notes", "createdAt", "updatedAt", "clock",
+    ]
+
+    private func json(_ text: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(text.utf8))
+    }
+
+    @Test func aReturnGoesFromCaptureToClosedThroughTheCommands() async throws {
+        let kiosk = try KioskHarness()
+        #expect(await kiosk.run("init", "--store", "store-12", "--kiosk", "kiosk-a").status == 0)
+
+        let recorded = await kiosk.run(
+            "record",
+            "--order",
+            "ORD-7",
+            "--gtin",
+            "4006381333931",
+            "--reason",
+            "not-as-described",
+            "--serial",
+            "SN-1",
+            "--lot",
+            "L-2",
+            "--quantity",
+            "2",
+            "--note",
+            "box opened"
+        )
+        #expect(recorded.status == 0 && recorded.stderr.isEmpty)
+        // The id alone, on one line.
+        #expect(recorded.stdout.filter { $0 == "\n" }.count == 1)
+        let id = recorded.output
+        #expect(try ReturnID(id).rawValue == id)
+
+        #expect(await kiosk.run("inspect", id, "--condition", "like-new", "--test", "pass").status == 0)
+        #expect(await kiosk.run("disposition", id, "repackage", "--note", "new box").status == 0)
+        #expect(await kiosk.run("note", id, "customer kept the cable").status == 0)
+        #expect(await kiosk.run("close", id).status == 0)
+
+        let shown = await kiosk.run("show", id, "--json")
+        let document = try #require(try json(shown.stdout) as? [String: Any])
+        #expect(Self.returnKeys.isSubset(of: Set(document.keys)))
+        #expect(document["status"] as? String == "closed")
+        #expect(document["disposition"] as? String == "repackage")
+        #expect(document["condition"] as? String == "like-new" && document["testResult"] as? String == "pass")
+        #expect(document["gtin"] as? String == "04006381333931")
+        #expect(document["quantity"] as? Int == 2 && document["serial"] as? String == "SN-1")
+        #expect(
+            (document["notes"] as? [[String: Any]])?.compactMap { $0["text"] as? String } == [
+                "box opened", "new box", "customer kept the cable",
+            ]
+        )
+        #expect(document["clock"] as? [String: Int] == ["store-12/kiosk-a": 5])
+
+        let human = await kiosk.run("show", id)
+        #expect(human.stdout.contains("status       closed"))
+    }
+
+    @Test func listFiltersAndPrintsOneJSONArray() async throws {
+        let kiosk = try KioskHarness()
+        _ = await kiosk.run("init", "--store", "s1", "--kiosk", "k1")
+        let damaged = await kiosk.run("record", "--order", "A", "--gtin", "96385074", "--reason", "damaged").output
+        _ = await kiosk.run("record", "--order", "B", "--gtin", "96385074", "--reason", "recall")
+        _ = await kiosk.run("inspect", damaged, "--condition", "damaged")
+
+        let all = try #require(try json(await kiosk.run("list", "--json").stdout) as? [[String: Any]])
+        #expect(all.count == 2)
+        #expect(all.allSatisfy { Self.returnKeys.isSubset(of: Set($0.keys)) })
+        let inspected = try #require(
+            try json(await kiosk.run("list", "--status", "inspected", "--json").stdout) as? [[String: Any]]
+        )
+        #expect(inspected.map { $0["id"] as? String } == [damaged])
+        let recalls = try #require(
+            try json(await kiosk.run("list", "--reason", "recall", "--json").stdout) as? [[String: Any]]
+        )
+        #expect(recalls.map { $0["orderId"] as? String } == ["B"])
+        #expect(try json(await kiosk.run("list", "--reason", "other", "--json").stdout) as? [Any] != nil)
+
+        let table = await kiosk.run("list")
+        #expect(table.stdout.hasPrefix("ID"))
+        #expect(table.stdout.contains(damaged) && table.stdout.contains("2 returns"))
+    }
+
+    @Test func statusAndConflictsReportTheReplica() async throws {
+        let kiosk = try KioskHarness()
+        _ = await kiosk.run("init", "--store", "s1", "--kiosk", "k1")
+        for order in ["A", "B", "C"] {
+            _ = await kiosk.run("record", "--order", order, "--gtin", "96385074", "--reason", "other")
+        }
+        let status = try #require(try json(await kiosk.run("status", "--json").stdout) as? [String: Any])
+        #expect(status["replicaId"] as? String == "s1/k1")
+        #expect(status["storeId"] as? String == "s1")
+        #expect((status["returns"] as? [String: Int])?["received"] == 3)
+        #expect(status["unsyncedChanges"] as? Int == 3)
+        #expect(status["lastSyncAt"] is NSNull)
+        #expect((try json(await kiosk.run("conflicts", "--json").stdout) as? [Any])?.isEmpty == true)
+        #expect(await kiosk.run("conflicts").stdout.contains("0 conflicts"))
+    }
+
+    @Test func exportThenImportThroughTheCommandsIsLossless() async throws {
+        let source = try KioskHarness()
+        _ = await source.run("init", "--store", "s1", "--kiosk", "k1")
+        let id = await source.run("record", "--order", "A", "--gtin", "96385074", "--reason", "defective").output
+        _ = await source.run("inspect", id, "--condition", "defective", "--test", "fail", "--note", "dead on arrival")
+        let exported = await source.run("export")
+        #expect(exported.status == 0)
+
+        let target = try KioskHarness()
+        _ = await target.run("init", "--store", "s1", "--kiosk", "k2")
+        let file = target.directory.file("export.ndjson")
+        try Data(exported.stdout.utf8).write(to: URL(fileURLWithPath: file))
+        let imported = await target.run("import", file)
+        #expect(imported.status == 0)
+        #expect(imported.stdout.contains("imported 1 returns"))
+        #expect(await target.run("export").stdout == exported.stdout)
+    }
+
+    /// Each refused command: exit status, one line on stderr naming the bad value, and the database unchanged.
+    @Test(arguments: [
+        (["record", "--order", "A", "--gtin", "4006381333932", "--reason", "damaged"], "invalid GTIN '4006381333932'"),
+        (["record", "--order", "A", "--gtin", "96385074", "--reason", "broken"], "invalid reason 'broken'"),
+        (
+            ["record", "--order", "A", "--gtin", "96385074", "--reason", "damaged", "--quantity", "0"],
+            "invalid quantity '0'"
+        ),
+        (
+            ["record", "--order", "A", "--gtin", "96385074", "--reason", "damaged", "--quantity", "two"],
+            "invalid quantity 'two'"
+        ),
+        (["record", "--order", "A B", "--gtin", "96385074", "--reason", "damaged"], "invalid order id 'A B'"),
+        (["record", "--order", "A", "--gtin", "96385074"], "--reason"),
+        (["inspect", "ID", "--condition", "shiny"], "invalid condition 'shiny'"),
+        (["inspect", "ID", "--condition", "used", "--test", "maybe"], "invalid test result 'maybe'"),
+        (["disposition", "ID", "donate"], "invalid disposition 'donate'"),
+        (["disposition", "ID", "repair"], "inspect it before choosing a disposition"),
+        (["close", "ID"], "only a dispositioned return can be closed"),
+        (["void", "ID"], "--note"),
+        (["note", "ID", "   "], "a note cannot be blank"),
+        (["show", "not-an-id"], "invalid return id 'not-an-id'"),
+        (["show", "0192f5e0-7a3c-7def-8123-456789abcdef"], "no return with id 0192f5e0-7a3c-7def-8123-456789abcdef"),
+        (["list", "--status", "lost"], "invalid status 'lost'"),
+        (["import", "/nonexistent/file.ndjson"], "/nonexistent/file.ndjson"),
+        (["init", "--store", "s1", "--kiosk", "k1"], "already initialised"),
+    ])
+    func refusedCommandsExplainThemselvesAndChangeNothing(arguments: [String], expected: String) async throws {
+        let kiosk = try KioskHarness()
+        _ = await kiosk.run("init", "--store", "s1", "--kiosk", "k1")
+        let id = await kiosk.run("record", "--order", "A", "--gtin", "96385074", "--reason", "damaged").output
+        let before = try kiosk.snapshot()
+
+        let result = await kiosk.runRaw(arguments.map { $0 == "ID" ? id : $0 } + ["--db", kiosk.db])
+        #expect(result.status != 0)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix("error: "))
+        #expect(result.stderr.filter { $0 == "\n" }.count == 1, "one line: \(result.stderr)")
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+        #expect(try kiosk.snapshot() == before)
+    }
+
+    @Test func aMissingDatabaseIsAnErrorAndIsNotCreated() async throws {
+        let kiosk = try KioskHarness()
+        for arguments in [
+            ["list"], ["status", "--json"], ["record", "--order", "A", "--gtin", "96385074", "--reason", "other"],
+        ] {
+            let result = await kiosk.runRaw(arguments + ["--db", kiosk.db])
+            #expect(result.status == 1)
+            #expect(
+                result.stderr
+                    == "error: no kiosk database at \(kiosk.db): run 'kiosk init --store STORE --kiosk KIOSK' first, or pass --db PATH\n"
+            )
+        }
+        #expect(!FileManager.default.fileExists(atPath: kiosk.db))
+    }
+
+    @Test func theExecutableReadsKIOSK_DBAndExitsNonZeroOnErrors() throws {
+        let directory = try TemporaryDirectory()
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "kiosk"
+        )
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "kiosk is built next to the tests")
+
+        func kiosk(_ arguments: String...) throws -> Invocation {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = arguments
+            process.environment = ["KIOSK_DB": directory.file("env.sqlite")]
+            process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
+            let out = Pipe()
+            let err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Invocation(
+                status: process.terminationStatus,
+                stdout: String(decoding: stdout, as: UTF8.self),
+                stderr: String(decoding: stderr, as: UTF8.self)
+            )
+        }
+
+        #expect(try kiosk("init", "--store", "s1", "--kiosk", "k1").status == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.file("env.sqlite")))
+        let recorded = try kiosk("record", "--order", "A", "--gtin", "96385074", "--reason", "other")
+        #expect(recorded.status == 0)
+        #expect(try ReturnID(recorded.output).rawValue == recorded.output)
+        let refused = try kiosk("record", "--order", "A", "--gtin", "96385075", "--reason", "other")
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "error: invalid GTIN '96385075': check digit is 5, expected 4\n")
+        #expect(try kiosk("frobnicate").status == 2)
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import PropertyBased
+import ReturnSyncJSON
+import SyncEngine
+import Testing
+
+/// The fast JSON path and the Codable form of a record are one format: same bytes, same records.
+@Suite struct RecordJSONTests {
+    @Test func theFastPathAndCodableAgreeOnRandomHistories() async throws {
+        await propertyCheck(count: 200, input: Plan.generator) { plan in
+            var simulation = try Simulation.run(plan)
+            try simulation.exchangeAll()
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for record in simulation.archive.suffix(5) + simulation.states {
+                let fast = record.jsonString
+                #expect(fast == record.jsonValue.serializedString)
+                #expect(fast == String(decoding: try encoder.encode(record), as: UTF8.self))
+                #expect(try VersionedRecord(jsonValue: JSONValue.parse(fast)) == record)
+                #expect(try JSONDecoder().decode(VersionedRecord.self, from: Data(fast.utf8)) == record)
+                #expect(record.clock.jsonString == String(decoding: try encoder.encode(record.clock), as: UTF8.self))
+            }
+        }
+    }
+
+    @Test(arguments: [
+        (
+            #"{"type":"t","id":"1","clock":{},"fields":{"a":[{"value":"x","dot":{"replica":"r","counter":1},"stamp":[1,0]}]}}"#,
+            "has dot r:1 beyond the record's clock"
+        ),
+        (
+            #"{"type":"t","id":"1","clock":{"r":1},"fields":{"a":[{"value":"x","dot":{"replica":"r","counter":0},"stamp":[1,0]}]}}"#,
+            "record.fields.a[0].dot.counter"
+        ),
+        (#"{"type":"t","id":"1","clock":{"r":-1},"fields":{}}"#, "record.clock.r"),
+        (#"{"type":"t","id":"1","clock":{"r":9007199254740992},"fields":{}}"#, "record.clock.r"),
+        (#"{"type":"t","id":"1","clock":{"bad replica":1},"fields":{}}"#, "invalid replica id 'bad replica'"),
+        (
+            #"{"type":"t","id":"1","clock":{"r":1},"fields":{"a":[{"value":[1],"dot":{"replica":"r","counter":1},"stamp":[1,0]}]}}"#,
+            "record.fields.a[0].value"
+        ),
+        (
+            #"{"type":"t","id":"1","clock":{"r":1},"fields":{"a":[{"value":"x","dot":{"replica":"r","counter":1},"stamp":[1]}]}}"#,
+            "record.fields.a[0].stamp"
+        ),
+        (#"{"type":"t","clock":{},"fields":{}}"#, "missing key 'id'"),
+        (#"{"type":"t","id":"1","clock":{"r":1},"fields":{"a":[]}}"#, "holds no value"),
+    ])
+    func malformedRecordsAreRefusedNamingTheKey(json: String, expected: String) {
+        #expect {
+            try VersionedRecord(jsonValue: JSONValue.parse(json))
+        } throws: { error in
+            "\(error)".contains(expected)
+        }
+    }
+}
