@@ -41,7 +41,11 @@ let package = Package(
         .target(name: "ReturnsSync", dependencies: ["ReturnsModel", "SyncEngine", "ReturnSyncJSON"]),
         .target(
             name: "ReplicaStore",
-            dependencies: ["ReturnsSync", "ReturnSyncJSON", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "ReturnsSync", "ReturnSyncJSON", .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API, for the bind-and-step hot path of RawInsert.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         .target(
             name: "KioskCLI",

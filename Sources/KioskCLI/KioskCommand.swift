@@ -107,7 +107,7 @@ struct DispositionCommand: AsyncParsableCommand {
 
     func run() async throws {
         let id = try parseReturnID(id)
-        let disposition = try Disposition.parse(disposition)
+        let disposition = try Disposition.parseRoutable(disposition)
         let item = try database.openStore().updateReturn(id, operation: "disposition") { item, author, date in
             try item.assignDisposition(disposition, note: note, by: author, at: date)
         }

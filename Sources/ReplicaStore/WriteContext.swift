@@ -15,12 +15,56 @@ public enum ChangeOrigin: String, Sendable {
     case `import`
 }
 
-/// The state of one write transaction: the connection, the replica's hybrid logical clock, and reusable coders.
+/// The state of one write transaction: the connection, the replica's hybrid logical clock, and the prepared
+/// inserts every record write runs.
 struct WriteContext {
     let db: Database
     let store: ReplicaStore
     var hlc: HybridLogicalClock
     let wallClock: Date
+    private var inserts: Inserts?
+
+    /// The three inserts of a record write, prepared on first use and reused for the rest of the transaction.
+    private struct Inserts {
+        let changeLog: RawInsert
+        let record: RawInsert
+        let projection: RawInsert
+
+        init(_ db: Database) throws {
+            changeLog = try RawInsert(
+                db,
+                sql: """
+                    INSERT INTO change_log (entity_type, record_id, origin, operation, dot_replica, dot_counter, clock,
+                        recorded_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            )
+            record = try RawInsert(
+                db,
+                sql: """
+                    INSERT INTO records (entity_type, id, clock, record, change_seq) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (entity_type, id) DO UPDATE
+                    SET clock = excluded.clock, record = excluded.record, change_seq = excluded.change_seq
+                    """
+            )
+            projection = try RawInsert(
+                db,
+                sql: """
+                    INSERT OR REPLACE INTO returns (id, store_id, kiosk_id, order_id, gtin, serial, lot, quantity,
+                        reason, status, condition, test_result, disposition, needs_review, in_conflict, created_at,
+                        updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            )
+        }
+    }
+
+    private mutating func preparedInserts() throws -> Inserts {
+        if let inserts { return inserts }
+        let prepared = try Inserts(db)
+        inserts = prepared
+        return prepared
+    }
 
     init(db: Database, store: ReplicaStore, hlc: HybridLogicalClock, wallClock: Date) {
         self.db = db
@@ -60,66 +104,81 @@ struct WriteContext {
         dot: Dot?,
         item: ProductReturn? = nil
     ) throws -> Int64 {
-        let clockJSON = record.clock.jsonString
-        let recordJSON = record.jsonString
-        let now = wallClock.millisecondsSince1970
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO change_log (entity_type, record_id, origin, operation, dot_replica, dot_counter, clock, recorded_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(arguments: [
-            record.entityType, record.id, origin.rawValue, operation, dot?.replica.rawValue,
-            dot.map { Int64($0.counter) }, clockJSON, now,
-        ])
-        let seq = db.lastInsertedRowID
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO records (entity_type, id, clock, record, change_seq) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (entity_type, id) DO UPDATE
-                SET clock = excluded.clock, record = excluded.record, change_seq = excluded.change_seq
-                """
-        ).execute(arguments: [record.entityType, record.id, clockJSON, recordJSON, seq])
-        if record.entityType == ReturnEntity.entityType {
-            try project(
-                item ?? ProductReturn(record: record),
-                updatedAt: record.latestStamp.map { Int64($0.physical) },
-                inConflict: !record.openConflicts(policy: ReturnEntity.policy).isEmpty
-            )
-        }
-        return seq
+        try store(PreparedWrite(record, item: item), origin: origin, operation: operation, dot: dot)
     }
 
-    /// Keeps the `returns` table in step with the visible state of a return.
-    ///
-    /// - Parameter updatedAt: the record's newest stamp, which is what `updatedAt` means for a stored return.
-    private func project(_ item: ProductReturn, updatedAt: Int64?, inConflict: Bool) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT OR REPLACE INTO returns (id, store_id, kiosk_id, order_id, gtin, serial, lot, quantity, reason,
-                    status, condition, test_result, disposition, needs_review, in_conflict, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(arguments: [
-            item.id.rawValue, item.storeID.rawValue, item.kioskID.rawValue, item.orderID.rawValue, item.gtin.digits,
-            item.serial?.rawValue, item.lot?.rawValue, item.quantity, item.reason.rawValue, item.status.rawValue,
-            item.condition.rawValue, item.testResult.rawValue, item.disposition.rawValue, item.needsReview,
-            inConflict, item.createdAt.millisecondsSince1970,
-            max(updatedAt ?? 0, item.createdAt.millisecondsSince1970),
-        ])
+    /// Stores a record write prepared earlier (possibly on another thread).
+    @discardableResult
+    mutating func store(_ write: PreparedWrite, origin: ChangeOrigin, operation: String, dot: Dot?) throws -> Int64 {
+        let inserts = try preparedInserts()
+        let log = inserts.changeLog
+        log.bind(1, write.entityType)
+        log.bind(2, write.id)
+        log.bind(3, origin.rawValue)
+        log.bind(4, operation)
+        log.bind(5, dot?.replica.rawValue)
+        log.bind(6, dot.map { Int64($0.counter) })
+        log.bind(7, write.clockJSON)
+        log.bind(8, wallClock.millisecondsSince1970)
+        try log.run()
+        let seq = db.lastInsertedRowID
+        let stored = inserts.record
+        stored.bind(1, write.entityType)
+        stored.bind(2, write.id)
+        stored.bind(3, write.clockJSON)
+        stored.bind(4, write.recordJSON)
+        stored.bind(5, seq)
+        try stored.run()
+        if let item = write.projection {
+            let insert = inserts.projection
+            insert.bind(1, item.id.rawValue)
+            insert.bind(2, item.storeID.rawValue)
+            insert.bind(3, item.kioskID.rawValue)
+            insert.bind(4, item.orderID.rawValue)
+            insert.bind(5, item.gtin.digits)
+            insert.bind(6, item.serial?.rawValue)
+            insert.bind(7, item.lot?.rawValue)
+            insert.bind(8, Int64(item.quantity))
+            insert.bind(9, item.reason.rawValue)
+            insert.bind(10, item.status.rawValue)
+            insert.bind(11, item.condition.rawValue)
+            insert.bind(12, item.testResult.rawValue)
+            insert.bind(13, item.disposition.rawValue)
+            insert.bind(14, item.needsReview)
+            insert.bind(15, write.inConflict)
+            insert.bind(16, item.createdAt.millisecondsSince1970)
+            insert.bind(17, max(write.updatedAt ?? 0, item.createdAt.millisecondsSince1970))
+            try insert.run()
+        }
+        return seq
     }
 
     /// Merges a version received from elsewhere, audits the conflicts the merge detected, and stores the result.
     ///
     /// A version already known changes nothing and writes nothing, which makes receiving it again harmless.
+    ///
+    /// - Parameter item: the return `remote` holds, when the caller has decoded it already.
     @discardableResult
-    mutating func merge(_ remote: VersionedRecord, origin: ChangeOrigin) throws -> MergeOutcome {
+    mutating func merge(
+        _ remote: VersionedRecord,
+        item: ProductReturn? = nil,
+        origin: ChangeOrigin
+    ) throws -> MergeOutcome {
         if let stamp = remote.latestStamp { hlc.witness(stamp) }
-        guard var local = try load(entityType: remote.entityType, id: remote.id) else {
-            try save(remote, origin: origin, operation: "merge", dot: nil)
-            let conflicts = remote.openConflicts(policy: ReturnEntity.policy)
+        // The stored clock alone tells whether the remote version is new, known, or needs a merge; loading and
+        // decoding the whole record is only needed for the last.
+        let statement = try db.cachedStatement(sql: "SELECT clock FROM records WHERE entity_type = ? AND id = ?")
+        guard let clockJSON = try String.fetchOne(statement, arguments: [remote.entityType, remote.id]) else {
+            try store(PreparedWrite(remote, item: item), origin: origin, operation: "merge", dot: nil)
+            let conflicts = remote.hasOpenConflicts ? remote.openConflicts(policy: ReturnEntity.policy) : []
             try audit(conflicts, in: remote)
             return MergeOutcome(changed: true, detectedConflicts: conflicts.map(\.field))
+        }
+        if try VectorClock(jsonValue: JSONValue.parse(clockJSON)).dominates(remote.clock) {
+            return MergeOutcome(changed: false, detectedConflicts: [])
+        }
+        guard var local = try load(entityType: remote.entityType, id: remote.id) else {
+            throw ReplicaStoreError(code: .storage, message: "record \(remote.id) vanished during a merge")
         }
         let outcome = try local.merge(remote)
         guard outcome.changed else { return outcome }
@@ -143,5 +202,30 @@ struct WriteContext {
                 wallClock.millisecondsSince1970, replicaID.rawValue,
             ])
         }
+    }
+}
+
+/// Everything a record write stores, computed from the record alone, so it can be prepared off the database
+/// thread: the JSON texts and, for a return, the visible state for the `returns` table.
+struct PreparedWrite: Sendable {
+    let entityType: String
+    let id: String
+    let clockJSON: String
+    let recordJSON: String
+    /// The return as every replica shows it; `nil` for other entities.
+    let projection: ProductReturn?
+    /// The record's newest stamp, in milliseconds: what `updatedAt` means for a stored return.
+    let updatedAt: Int64?
+    let inConflict: Bool
+
+    /// Prepares the write of `record`; `item`, when given, is its visible return (saving a decode).
+    init(_ record: VersionedRecord, item: ProductReturn? = nil) throws {
+        entityType = record.entityType
+        id = record.id
+        clockJSON = record.clock.jsonString
+        recordJSON = record.jsonString
+        projection = try record.entityType == ReturnEntity.entityType ? item ?? ProductReturn(record: record) : nil
+        updatedAt = record.latestStamp.map { Int64($0.physical) }
+        inConflict = record.hasOpenConflicts
     }
 }

@@ -186,13 +186,7 @@ extension ProductReturn {
         at date: Date
     ) throws -> ReturnUpdate {
         try ReturnRules.requireEditable(self)
-        guard disposition != .undecided else {
-            throw ReturnsModelError(
-                code: .invalidValue,
-                message: "invalid disposition 'undecided': expected one of "
-                    + Disposition.allCases.filter { $0 != .undecided }.map(\.rawValue).joined(separator: ", ")
-            )
-        }
+        if disposition == .undecided { _ = try Disposition.parseRoutable(disposition.rawValue) }
         guard status == .inspected || status == .dispositioned else {
             throw ReturnsModelError(
                 code: .invalidTransition,

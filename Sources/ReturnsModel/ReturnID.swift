@@ -19,8 +19,8 @@ public struct ReturnID: Hashable, Comparable, Sendable, ValidatedString {
         rawValue = uuid.uuidString.lowercased()
     }
 
-    private init(uuid: UUID) {
-        rawValue = uuid.uuidString.lowercased()
+    private init(canonical text: String) {
+        rawValue = text
     }
 
     /// Makes a new version 7 id for a return created at `date`.
@@ -61,18 +61,15 @@ public struct ReturnID: Hashable, Comparable, Sendable, ValidatedString {
         // Layout: 48-bit ms | 4-bit version | 12 bits of counter | 2-bit variant | 18 bits of counter | 44 random.
         let high = millis << 16 | 0x7000 | (counter >> 18 & 0xFFF)
         let low = 0x8000_0000_0000_0000 | (counter & 0x3FFFF) << 44 | random & 0xFFF_FFFF_FFFF
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<8 {
-            bytes[index] = UInt8(truncatingIfNeeded: high >> (8 * (7 - index)))
-            bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (8 * (7 - index)))
+        // Formatted by hand: UUID.uuidString goes through printf, which showed up in import profiles.
+        let hex = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for (nibble, word) in (0..<32).map({ ($0, $0 < 16 ? high : low) }) {
+            if nibble == 8 || nibble == 12 || nibble == 16 || nibble == 20 { text.append(UInt8(ascii: "-")) }
+            text.append(hex[Int(word >> (4 * (15 - nibble % 16)) & 0xF)])
         }
-        let uuid = UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
-            )
-        )
-        return ReturnID(uuid: uuid)
+        return ReturnID(canonical: String(decoding: text, as: UTF8.self))
     }
 
     /// The creation time encoded in a version 7 id, or `nil` for other UUID versions.

@@ -76,6 +76,24 @@ public enum Disposition: String, ReturnVocabulary {
 
     public static let vocabularyName = "disposition"
 
+    /// The dispositions an item can be routed to: every one but `undecided`.
+    public static let routable: [Disposition] = allCases.filter { $0 != .undecided }
+
+    /// Parses a disposition an item can be routed to.
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidValue`` naming the bad spelling and listing the
+    ///   routable dispositions (`undecided` is not one).
+    public static func parseRoutable(_ text: String) throws -> Disposition {
+        guard let value = Disposition(rawValue: text), value != .undecided else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message:
+                    "invalid disposition '\(text)': expected one of \(routable.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        return value
+    }
+
     /// Dispositions from the safest to the least safe.
     ///
     /// When two replicas choose different dispositions concurrently, the safer one is shown until someone

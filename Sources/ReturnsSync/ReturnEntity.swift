@@ -44,32 +44,6 @@ public enum ReturnEntity {
         ]
     )
 
-    /// The edit that records a newly captured return: every field it has, and its notes.
-    public static func creationEdit(for item: ProductReturn) -> RecordEdit {
-        var edit = RecordEdit()
-        edit.set(Field.storeID, to: .string(item.storeID.rawValue))
-        edit.set(Field.kioskID, to: .string(item.kioskID.rawValue))
-        edit.set(Field.orderID, to: .string(item.orderID.rawValue))
-        edit.set(Field.gtin, to: .string(item.gtin.digits))
-        if let serial = item.serial { edit.set(Field.serial, to: .string(serial.rawValue)) }
-        if let lot = item.lot { edit.set(Field.lot, to: .string(lot.rawValue)) }
-        edit.set(Field.quantity, to: .integer(Int64(item.quantity)))
-        edit.set(Field.reason, to: .string(item.reason.rawValue))
-        edit.set(Field.createdAt, to: .integer(item.createdAt.millisecondsSince1970))
-        edit.merge(
-            Self.edit(
-                for: ReturnUpdate(
-                    status: item.status,
-                    condition: item.condition,
-                    testResult: item.testResult,
-                    disposition: item.disposition,
-                    addedNotes: item.notes.map(\.text)
-                )
-            )
-        )
-        return edit
-    }
-
     /// The edit that records `update`: every field it wrote, and the notes it added.
     public static func edit(for update: ReturnUpdate) -> RecordEdit {
         var edit = RecordEdit()
@@ -81,27 +55,44 @@ public enum ReturnEntity {
         return edit
     }
 
-    /// A new record holding `item`, written at `replica`.
+    /// A new record holding `item`, written at `replica` as one edit: every field and note tagged with its dot.
     public static func makeRecord(
         for item: ProductReturn,
         by replica: ReplicaID,
         stamp: HLCTimestamp
     ) throws -> VersionedRecord {
-        var record = VersionedRecord(entityType: entityType, id: item.id.rawValue)
-        try record.apply(creationEdit(for: item), by: replica, stamp: stamp)
-        return record
+        // Built directly rather than through a RecordEdit: this runs once per captured or imported return, and
+        // the result is exactly what applying the creation edit to an empty record gives.
+        var clock = VectorClock()
+        let dot = clock.increment(replica)
+        func written(_ value: FieldValue) -> [DottedValue] { [DottedValue(value: value, dot: dot, stamp: stamp)] }
+        var registers: [String: [DottedValue]] = [
+            Field.storeID: written(.string(item.storeID.rawValue)),
+            Field.kioskID: written(.string(item.kioskID.rawValue)),
+            Field.orderID: written(.string(item.orderID.rawValue)),
+            Field.gtin: written(.string(item.gtin.digits)),
+            Field.quantity: written(.integer(Int64(item.quantity))),
+            Field.reason: written(.string(item.reason.rawValue)),
+            Field.createdAt: written(.integer(item.createdAt.millisecondsSince1970)),
+            Field.status: written(.string(item.status.rawValue)),
+            Field.condition: written(.string(item.condition.rawValue)),
+            Field.testResult: written(.string(item.testResult.rawValue)),
+            Field.disposition: written(.string(item.disposition.rawValue)),
+        ]
+        if let serial = item.serial { registers[Field.serial] = written(.string(serial.rawValue)) }
+        if let lot = item.lot { registers[Field.lot] = written(.string(lot.rawValue)) }
+        let notes = item.notes.map { DottedValue(value: .string($0.text), dot: dot, stamp: stamp) }
+        return try VersionedRecord(
+            entityType: entityType,
+            id: item.id.rawValue,
+            clock: clock,
+            registers: registers,
+            sets: notes.isEmpty ? [:] : [Field.notes: notes]
+        )
     }
 
     /// The wall-clock time of a stamp: when the write that carries it happened.
     static func date(of stamp: HLCTimestamp) -> Date {
         Date(millisecondsSince1970: Int64(stamp.physical))
-    }
-}
-
-extension RecordEdit {
-    /// Adds every assignment and addition of `other` to this edit.
-    mutating func merge(_ other: RecordEdit) {
-        assignments.merge(other.assignments) { _, new in new }
-        additions.merge(other.additions) { $0 + $1 }
     }
 }

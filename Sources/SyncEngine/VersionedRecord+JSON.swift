@@ -4,16 +4,41 @@ import ReturnSyncJSON
 // what the `Codable` conformances do; tests hold the two to that.
 
 extension VersionedRecord {
-    /// The record as a JSON value.
+    /// The record as a JSON value, in the compact form of docs/sync-semantics.md: every write (dot and stamp)
+    /// listed once in `writes`, sorted by dot, and every value as `[value, index into writes]`.
     public var jsonValue: JSONValue {
+        let table = WriteTable(self)
+        func values(_ list: [DottedValue]) -> JSONValue {
+            .array(list.map { .array([$0.value.jsonValue, .integer(Int64(table.index(of: $0)))]) })
+        }
         var members: [String: JSONValue] = [
             "type": .string(entityType),
             "id": .string(id),
             "clock": clock.jsonValue,
-            "fields": .object(registers.mapValues { .array($0.map(\.jsonValue)) }),
+            "writes": .array(
+                table.writes.map {
+                    .array([
+                        .string($0.dot.replica.rawValue), .integer(Int64($0.dot.counter)),
+                        .integer(Int64($0.stamp.physical)), .integer(Int64($0.stamp.logical)),
+                    ])
+                }
+            ),
+            "fields": .object(registers.mapValues(values)),
         ]
-        if !sets.isEmpty { members["sets"] = .object(sets.mapValues { .array($0.map(\.jsonValue)) }) }
-        if !conflictHistory.isEmpty { members["history"] = .array(conflictHistory.map(\.jsonValue)) }
+        if !sets.isEmpty { members["sets"] = .object(sets.mapValues(values)) }
+        if !conflictHistory.isEmpty {
+            members["history"] = .array(
+                conflictHistory.map { entry in
+                    .object([
+                        "field": .string(entry.field),
+                        "replaced": values(entry.replaced),
+                        "resolution": .array([
+                            entry.resolution.value.jsonValue, .integer(Int64(table.index(of: entry.resolution))),
+                        ]),
+                    ])
+                }
+            )
+        }
         return .object(members)
     }
 
@@ -22,16 +47,74 @@ extension VersionedRecord {
     /// - Throws: ``SyncEngineError`` with code `invalidRecord` naming the offending key.
     public init(jsonValue: JSONValue) throws {
         let reader = try JSONFieldReader(jsonValue, path: "record")
-        let registers = try reader.object("fields").mapValues { try $0.array().map(DottedValue.init(reading:)) }
-        let sets = try reader.optionalObject("sets")?.mapValues { try $0.array().map(DottedValue.init(reading:)) }
+        let writes = try reader.member("writes").array().map { entry -> (Dot, HLCTimestamp) in
+            let parts = try entry.array()
+            guard parts.count == 4, case .string(let replica) = parts[0].value else {
+                throw entry.invalid("expected [replica, counter, physical, logical]")
+            }
+            let dot = try Dot(replica: ReplicaID(replica), counter: parts[1].counter(allowZero: false))
+            guard case .integer(let physical) = parts[2].value, physical >= 0,
+                case .integer(let logical) = parts[3].value, (0...Int64(UInt32.max)).contains(logical)
+            else { throw entry.invalid("expected a stamp as two non-negative integers") }
+            return (dot, try HLCTimestamp(physical: UInt64(physical), logical: UInt32(logical)))
+        }
+        func value(_ reader: JSONFieldReader) throws -> DottedValue {
+            let parts = try reader.array()
+            guard parts.count == 2, case .integer(let index) = parts[1].value, writes.indices.contains(Int(index))
+            else {
+                throw reader.invalid("expected [value, index into writes] with an index below \(writes.count)")
+            }
+            let write = writes[Int(index)]
+            return DottedValue(value: try FieldValue(reading: parts[0]), dot: write.0, stamp: write.1)
+        }
+        let registers = try reader.object("fields").mapValues { try $0.array().map(value) }
+        let sets = try reader.optionalObject("sets")?.mapValues { try $0.array().map(value) }
+        let history = try reader.optionalArray("history")?.map { entry in
+            try ConflictResolution(
+                field: entry.string("field"),
+                replaced: entry.member("replaced").array().map(value),
+                resolution: value(entry.member("resolution"))
+            )
+        }
         try self.init(
             entityType: reader.string("type"),
             id: reader.string("id"),
             clock: VectorClock(reading: reader.member("clock")),
             registers: registers,
             sets: sets ?? [:],
-            conflictHistory: reader.optionalArray("history")?.map(ConflictResolution.init(reading:)) ?? []
+            conflictHistory: history ?? []
         )
+    }
+}
+
+/// The distinct writes (dot and stamp) a record's values come from, sorted, for the compact JSON form.
+struct WriteTable {
+    struct Write: Comparable {
+        var dot: Dot
+        var stamp: HLCTimestamp
+        static func < (lhs: Write, rhs: Write) -> Bool { (lhs.dot, lhs.stamp) < (rhs.dot, rhs.stamp) }
+    }
+
+    let writes: [Write]
+
+    init(_ record: VersionedRecord) {
+        var found: [Write] = []
+        func note(_ value: DottedValue) {
+            let write = Write(dot: value.dot, stamp: value.stamp)
+            // Records hold few distinct writes; a linear scan beats hashing them.
+            if !found.contains(write) { found.append(write) }
+        }
+        for values in record.registers.values { values.forEach(note) }
+        for values in record.sets.values { values.forEach(note) }
+        for entry in record.conflictHistory {
+            entry.replaced.forEach(note)
+            note(entry.resolution)
+        }
+        writes = found.sorted()
+    }
+
+    func index(of value: DottedValue) -> Int {
+        writes.firstIndex { $0.dot == value.dot && $0.stamp == value.stamp }!
     }
 }
 
@@ -61,27 +144,12 @@ extension Dot {
     public var jsonValue: JSONValue {
         .object(["replica": .string(replica.rawValue), "counter": .integer(Int64(counter))])
     }
-
-    init(reading reader: JSONFieldReader) throws {
-        try self.init(
-            replica: ReplicaID(reader.string("replica")),
-            counter: reader.member("counter").counter(allowZero: false)
-        )
-    }
 }
 
 extension HLCTimestamp {
     /// The stamp as `[physical, logical]`.
     public var jsonValue: JSONValue {
         .array([.integer(Int64(physical)), .integer(Int64(logical))])
-    }
-
-    init(reading reader: JSONFieldReader) throws {
-        let parts = try reader.array()
-        guard parts.count == 2, let physical = parts[0].value.integerValue, let logical = parts[1].value.integerValue,
-            physical >= 0, (0...Int64(UInt32.max)).contains(logical)
-        else { throw reader.invalid("expected [physical, logical] as two non-negative integers") }
-        try self.init(physical: UInt64(physical), logical: UInt32(logical))
     }
 }
 
@@ -112,43 +180,42 @@ extension DottedValue {
     public var jsonValue: JSONValue {
         .object(["value": value.jsonValue, "dot": dot.jsonValue, "stamp": stamp.jsonValue])
     }
-
-    init(reading reader: JSONFieldReader) throws {
-        try self.init(
-            value: FieldValue(reading: reader.member("value")),
-            dot: Dot(reading: reader.member("dot")),
-            stamp: HLCTimestamp(reading: reader.member("stamp"))
-        )
-    }
 }
 
-extension ConflictResolution {
-    /// The entry as `{"field": …, "replaced": […], "resolution": …}`.
-    public var jsonValue: JSONValue {
-        .object([
-            "field": .string(field),
-            "replaced": .array(replaced.map(\.jsonValue)),
-            "resolution": resolution.jsonValue,
-        ])
-    }
-
-    init(reading reader: JSONFieldReader) throws {
-        try self.init(
-            field: reader.string("field"),
-            replaced: reader.member("replaced").array().map(DottedValue.init(reading:)),
-            resolution: DottedValue(reading: reader.member("resolution"))
-        )
-    }
-}
-
-/// Reads a JSON value with its path, so errors name the offending key: `record.fields.status[0].dot.counter`.
+/// Reads a JSON value with its path, so errors name the offending key: `record.fields.status[0]`.
+///
+/// The path is only spelled out when an error needs it: building it for every member cost more than the parse.
 struct JSONFieldReader {
+    private final class Parent {
+        let reader: JSONFieldReader
+        init(_ reader: JSONFieldReader) { self.reader = reader }
+    }
+
+    private enum Step {
+        case root(String)
+        case key(Parent, String)
+        case index(Parent, Int)
+    }
+
     let value: JSONValue
-    let path: String
+    private let step: Step
 
     init(_ value: JSONValue, path: String) throws {
         self.value = value
-        self.path = path
+        self.step = .root(path)
+    }
+
+    private init(_ value: JSONValue, step: Step) {
+        self.value = value
+        self.step = step
+    }
+
+    var path: String {
+        switch step {
+        case .root(let name): return name
+        case .key(let parent, let key): return "\(parent.reader.path).\(key)"
+        case .index(let parent, let index): return "\(parent.reader.path)[\(index)]"
+        }
     }
 
     func invalid(_ message: String) -> SyncEngineError {
@@ -157,21 +224,23 @@ struct JSONFieldReader {
 
     func object() throws -> [String: JSONFieldReader] {
         guard case .object(let members) = value else { throw invalid("expected an object, got \(value.typeName)") }
+        let parent = Parent(self)
         var readers: [String: JSONFieldReader] = [:]
         readers.reserveCapacity(members.count)
-        for (key, member) in members { readers[key] = try JSONFieldReader(member, path: "\(path).\(key)") }
+        for (key, member) in members { readers[key] = JSONFieldReader(member, step: .key(parent, key)) }
         return readers
     }
 
     func array() throws -> [JSONFieldReader] {
         guard case .array(let elements) = value else { throw invalid("expected an array, got \(value.typeName)") }
-        return try elements.enumerated().map { try JSONFieldReader($0.element, path: "\(path)[\($0.offset)]") }
+        let parent = Parent(self)
+        return elements.enumerated().map { JSONFieldReader($0.element, step: .index(parent, $0.offset)) }
     }
 
     func member(_ key: String) throws -> JSONFieldReader {
         guard case .object(let members) = value else { throw invalid("expected an object, got \(value.typeName)") }
         guard let member = members[key] else { throw invalid("missing key '\(key)'") }
-        return try JSONFieldReader(member, path: "\(path).\(key)")
+        return JSONFieldReader(member, step: .key(Parent(self), key))
     }
 
     func object(_ key: String) throws -> [String: JSONFieldReader] { try member(key).object() }
@@ -212,24 +281,22 @@ extension VersionedRecord {
     /// Appends the record's compact JSON to `output`: the same bytes as `jsonValue.serialized()`, written without
     /// building the intermediate tree, which is what storing a record costs on every write.
     public func writeJSON(into output: inout [UInt8]) {
+        let table = WriteTable(self)
         // Keys in sorted order, as JSONValue writes them.
         output.append(contentsOf: #"{"clock":"#.utf8)
         clock.writeJSON(into: &output)
         output.append(contentsOf: #","fields":"#.utf8)
-        Self.writeFields(registers, into: &output)
+        Self.writeFields(registers, table, into: &output)
         if !conflictHistory.isEmpty {
             output.append(contentsOf: #","history":["#.utf8)
             for (index, entry) in conflictHistory.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
                 output.append(contentsOf: #"{"field":"#.utf8)
                 JSONValue.writeString(entry.field, into: &output)
-                output.append(contentsOf: #","replaced":["#.utf8)
-                for (valueIndex, value) in entry.replaced.enumerated() {
-                    if valueIndex > 0 { output.append(UInt8(ascii: ",")) }
-                    value.writeJSON(into: &output)
-                }
-                output.append(contentsOf: #"],"resolution":"#.utf8)
-                entry.resolution.writeJSON(into: &output)
+                output.append(contentsOf: #","replaced":"#.utf8)
+                Self.writeValues(entry.replaced, table, into: &output)
+                output.append(contentsOf: #","resolution":"#.utf8)
+                Self.writeValue(entry.resolution, table, into: &output)
                 output.append(UInt8(ascii: "}"))
             }
             output.append(UInt8(ascii: "]"))
@@ -238,34 +305,90 @@ extension VersionedRecord {
         JSONValue.writeString(id, into: &output)
         if !sets.isEmpty {
             output.append(contentsOf: #","sets":"#.utf8)
-            Self.writeFields(sets, into: &output)
+            Self.writeFields(sets, table, into: &output)
         }
         output.append(contentsOf: #","type":"#.utf8)
         JSONValue.writeString(entityType, into: &output)
-        output.append(UInt8(ascii: "}"))
+        output.append(contentsOf: #","writes":["#.utf8)
+        for (index, write) in table.writes.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            output.append(UInt8(ascii: "["))
+            JSONValue.writeString(write.dot.replica.rawValue, into: &output)
+            output.append(UInt8(ascii: ","))
+            Self.writeInteger(write.dot.counter, into: &output)
+            output.append(UInt8(ascii: ","))
+            Self.writeInteger(write.stamp.physical, into: &output)
+            output.append(UInt8(ascii: ","))
+            Self.writeInteger(UInt64(write.stamp.logical), into: &output)
+            output.append(UInt8(ascii: "]"))
+        }
+        output.append(contentsOf: "]}".utf8)
     }
 
     /// The record's compact JSON text.
     public var jsonString: String {
         var output: [UInt8] = []
-        output.reserveCapacity(1024)
+        output.reserveCapacity(768)
         writeJSON(into: &output)
         return String(decoding: output, as: UTF8.self)
     }
 
-    private static func writeFields(_ fields: [String: [DottedValue]], into output: inout [UInt8]) {
+    private static func writeFields(_ fields: [String: [DottedValue]], _ table: WriteTable, into output: inout [UInt8])
+    {
         output.append(UInt8(ascii: "{"))
         for (index, name) in fields.keys.sorted().enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
             JSONValue.writeString(name, into: &output)
-            output.append(contentsOf: #":["#.utf8)
-            for (valueIndex, value) in fields[name]!.enumerated() {
-                if valueIndex > 0 { output.append(UInt8(ascii: ",")) }
-                value.writeJSON(into: &output)
-            }
-            output.append(UInt8(ascii: "]"))
+            output.append(UInt8(ascii: ":"))
+            writeValues(fields[name]!, table, into: &output)
         }
         output.append(UInt8(ascii: "}"))
+    }
+
+    private static func writeValues(_ values: [DottedValue], _ table: WriteTable, into output: inout [UInt8]) {
+        output.append(UInt8(ascii: "["))
+        for (index, value) in values.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            writeValue(value, table, into: &output)
+        }
+        output.append(UInt8(ascii: "]"))
+    }
+
+    private static func writeValue(_ value: DottedValue, _ table: WriteTable, into output: inout [UInt8]) {
+        output.append(UInt8(ascii: "["))
+        switch value.value {
+        case .null: output.append(contentsOf: "null".utf8)
+        case .bool(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .integer(let number): output.append(contentsOf: String(number).utf8)
+        case .string(let text): JSONValue.writeString(text, into: &output)
+        }
+        output.append(UInt8(ascii: ","))
+        writeInteger(UInt64(table.index(of: value)), into: &output)
+        output.append(UInt8(ascii: "]"))
+    }
+
+    /// Writes a non-negative integer's decimal digits without making a String.
+    static func writeInteger(_ value: UInt64, into output: inout [UInt8]) {
+        if value < 10 {
+            output.append(UInt8(ascii: "0") + UInt8(value))
+            return
+        }
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var remaining = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while remaining > 0 {
+                buffer[count] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+                count += 1
+            }
+            for index in stride(from: count - 1, through: 0, by: -1) { output.append(buffer[index]) }
+        }
     }
 }
 
@@ -287,27 +410,5 @@ extension VectorClock {
         var output: [UInt8] = []
         writeJSON(into: &output)
         return String(decoding: output, as: UTF8.self)
-    }
-}
-
-extension DottedValue {
-    /// Appends `{"dot":{"counter":…,"replica":…},"stamp":[…],"value":…}`.
-    func writeJSON(into output: inout [UInt8]) {
-        output.append(contentsOf: #"{"dot":{"counter":"#.utf8)
-        output.append(contentsOf: String(dot.counter).utf8)
-        output.append(contentsOf: #","replica":"#.utf8)
-        JSONValue.writeString(dot.replica.rawValue, into: &output)
-        output.append(contentsOf: #"},"stamp":["#.utf8)
-        output.append(contentsOf: String(stamp.physical).utf8)
-        output.append(UInt8(ascii: ","))
-        output.append(contentsOf: String(stamp.logical).utf8)
-        output.append(contentsOf: #"],"value":"#.utf8)
-        switch value {
-        case .null: output.append(contentsOf: "null".utf8)
-        case .bool(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
-        case .integer(let number): output.append(contentsOf: String(number).utf8)
-        case .string(let text): JSONValue.writeString(text, into: &output)
-        }
-        output.append(UInt8(ascii: "}"))
     }
 }

@@ -1,3 +1,5 @@
+import ReturnSyncJSON
+
 /// One version of a replicated record: its vector clock and its fields, each value tagged with its write's dot.
 ///
 /// A record has two kinds of field:
@@ -50,7 +52,8 @@ public struct VersionedRecord: Hashable, Sendable {
         }
         for (field, values) in registers {
             guard !values.isEmpty else { throw invalid("register '\(field)' holds no value") }
-            guard Set(values.map(\.dot)).count == values.count else {
+            // Almost every register holds one value; only conflicts need the duplicate check.
+            guard values.count == 1 || Set(values.map(\.dot)).count == values.count else {
                 throw invalid("register '\(field)' holds one dot twice")
             }
             if let stray = values.first(where: { !clock.covers($0.dot) }) {
@@ -70,8 +73,8 @@ public struct VersionedRecord: Hashable, Sendable {
         self.entityType = entityType
         self.id = id
         self.clock = clock
-        self.registers = registers.mapValues { $0.sorted() }
-        self.sets = sets.mapValues { Self.canonical($0) }
+        self.registers = registers.allSatisfy { $0.value.count == 1 } ? registers : registers.mapValues { $0.sorted() }
+        self.sets = sets.allSatisfy { $0.value.count == 1 } ? sets : sets.mapValues { Self.canonical($0) }
         self.conflictHistory = Self.canonical(conflictHistory)
     }
 
@@ -102,6 +105,11 @@ public struct VersionedRecord: Hashable, Sendable {
         guard let values = registers[field], values.count > 1 else { return false }
         let first = values[0].value
         return values.contains { $0.value != first }
+    }
+
+    /// Whether any register is in conflict; cheaper than ``openConflicts(policy:)`` when only that is needed.
+    public var hasOpenConflicts: Bool {
+        registers.keys.contains { isInConflict($0) }
     }
 
     /// The open conflicts, by field name, each with the value its policy shows.
@@ -280,39 +288,21 @@ public struct VersionedRecord: Hashable, Sendable {
 }
 
 extension VersionedRecord: Codable {
-    private enum CodingKeys: String, CodingKey {
-        case entityType = "type"
-        case id
-        case clock
-        case fields
-        case sets
-        case history
-    }
-
-    /// Decodes a record and checks its invariants, so a malformed or forged record never enters a replica.
+    /// Decodes a record from its compact JSON form and checks its invariants, so a malformed or forged record
+    /// never enters a replica.
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let value = try JSONValue(from: decoder)
         do {
-            try self.init(
-                entityType: container.decode(String.self, forKey: .entityType),
-                id: container.decode(String.self, forKey: .id),
-                clock: container.decode(VectorClock.self, forKey: .clock),
-                registers: container.decode([String: [DottedValue]].self, forKey: .fields),
-                sets: container.decodeIfPresent([String: [DottedValue]].self, forKey: .sets) ?? [:],
-                conflictHistory: container.decodeIfPresent([ConflictResolution].self, forKey: .history) ?? []
-            )
+            try self.init(jsonValue: value)
         } catch let error as SyncEngineError {
-            throw DecodingError.dataCorruptedError(forKey: .fields, in: container, debugDescription: error.message)
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(codingPath: decoder.codingPath, debugDescription: error.message)
+            )
         }
     }
 
+    /// Encodes the record in its compact JSON form (see ``jsonValue``).
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(entityType, forKey: .entityType)
-        try container.encode(id, forKey: .id)
-        try container.encode(clock, forKey: .clock)
-        try container.encode(registers, forKey: .fields)
-        if !sets.isEmpty { try container.encode(sets, forKey: .sets) }
-        if !conflictHistory.isEmpty { try container.encode(conflictHistory, forKey: .history) }
+        try jsonValue.encode(to: encoder)
     }
 }

@@ -60,6 +60,29 @@ import Testing
         #expect(try fixture.snapshot() == before)
     }
 
+    /// Lines are prepared on another thread in chunks; the first bad line must still be the one reported, whichever
+    /// thread finds it, and nothing may be stored.
+    @Test(arguments: [(0, 1501), (700, 701), (2999, 1501)])
+    func theFirstBadLineIsReportedAcrossChunks(duplicateAt: Int, expectedLine: Int) throws {
+        let fixture = try KioskFixture()
+        let existing = try fixture.record()
+        var lines = String(decoding: SampleData.importLines(count: 3000), as: UTF8.self).split(separator: "\n").map(
+            String.init
+        )
+        // A duplicate id is found by the storing thread; a malformed line by the preparing one.
+        if duplicateAt > 0 {
+            lines[duplicateAt] = #"{"id":"\#(existing.id)","orderId":"D","gtin":"96385074","reason":"other"}"#
+        }
+        lines[1500] = #"{"orderId":"X","gtin":"12345","reason":"other"}"#
+        let before = try fixture.snapshot()
+        #expect {
+            try fixture.store.importReturns(ndjson: Data(lines.joined(separator: "\n").utf8))
+        } throws: { error in
+            "\(error)".hasPrefix("line \(expectedLine): ")
+        }
+        #expect(try fixture.snapshot() == before)
+    }
+
     @Test func aGivenIDThatExistsIsRefused() throws {
         let fixture = try KioskFixture()
         let item = try fixture.record()

@@ -25,26 +25,34 @@ import Testing
 
     @Test(arguments: [
         (
-            #"{"type":"t","id":"1","clock":{},"fields":{"a":[{"value":"x","dot":{"replica":"r","counter":1},"stamp":[1,0]}]}}"#,
+            #"{"type":"t","id":"1","clock":{},"writes":[["r",1,1,0]],"fields":{"a":[["x",0]]}}"#,
             "has dot r:1 beyond the record's clock"
         ),
         (
-            #"{"type":"t","id":"1","clock":{"r":1},"fields":{"a":[{"value":"x","dot":{"replica":"r","counter":0},"stamp":[1,0]}]}}"#,
-            "record.fields.a[0].dot.counter"
+            #"{"type":"t","id":"1","clock":{"r":1},"writes":[["r",0,1,0]],"fields":{"a":[["x",0]]}}"#,
+            "record.writes[0][1]"
         ),
-        (#"{"type":"t","id":"1","clock":{"r":-1},"fields":{}}"#, "record.clock.r"),
-        (#"{"type":"t","id":"1","clock":{"r":9007199254740992},"fields":{}}"#, "record.clock.r"),
-        (#"{"type":"t","id":"1","clock":{"bad replica":1},"fields":{}}"#, "invalid replica id 'bad replica'"),
+        (#"{"type":"t","id":"1","clock":{"r":-1},"writes":[],"fields":{}}"#, "record.clock.r"),
+        (#"{"type":"t","id":"1","clock":{"r":9007199254740992},"writes":[],"fields":{}}"#, "record.clock.r"),
         (
-            #"{"type":"t","id":"1","clock":{"r":1},"fields":{"a":[{"value":[1],"dot":{"replica":"r","counter":1},"stamp":[1,0]}]}}"#,
-            "record.fields.a[0].value"
+            #"{"type":"t","id":"1","clock":{"bad replica":1},"writes":[],"fields":{}}"#,
+            "invalid replica id 'bad replica'"
         ),
         (
-            #"{"type":"t","id":"1","clock":{"r":1},"fields":{"a":[{"value":"x","dot":{"replica":"r","counter":1},"stamp":[1]}]}}"#,
-            "record.fields.a[0].stamp"
+            #"{"type":"t","id":"1","clock":{"r":1},"writes":[["r",1,1,0]],"fields":{"a":[[[1],0]]}}"#,
+            "record.fields.a[0][0]"
         ),
-        (#"{"type":"t","clock":{},"fields":{}}"#, "missing key 'id'"),
-        (#"{"type":"t","id":"1","clock":{"r":1},"fields":{"a":[]}}"#, "holds no value"),
+        (
+            #"{"type":"t","id":"1","clock":{"r":1},"writes":[["r",1,1,0]],"fields":{"a":[["x",1]]}}"#,
+            "record.fields.a[0]: expected [value, index into writes] with an index below 1"
+        ),
+        (
+            #"{"type":"t","id":"1","clock":{"r":1},"writes":[["r",1,-1,0]],"fields":{"a":[["x",0]]}}"#,
+            "record.writes[0]"
+        ),
+        (#"{"type":"t","clock":{},"writes":[],"fields":{}}"#, "missing key 'id'"),
+        (#"{"type":"t","id":"1","clock":{},"fields":{}}"#, "missing key 'writes'"),
+        (#"{"type":"t","id":"1","clock":{"r":1},"writes":[],"fields":{"a":[]}}"#, "holds no value"),
     ])
     func malformedRecordsAreRefusedNamingTheKey(json: String, expected: String) {
         #expect {

@@ -165,8 +165,8 @@ private func stamp(_ millis: UInt64) -> HLCTimestamp { try! HLCTimestamp(physica
         // A value whose dot the record's own clock does not cover cannot come from a real edit.
         let forged = Data(
             #"""
-            {"type":"thing","id":"t-1","clock":{"hq":1},
-             "fields":{"colour":[{"value":"x","dot":{"replica":"hq","counter":2},"stamp":[1,0]}]}}
+            {"type":"thing","id":"t-1","clock":{"hq":1},"writes":[["hq",2,1,0]],
+             "fields":{"colour":[["x",0]]}}
             """#.utf8
         )
         #expect { try JSONDecoder().decode(VersionedRecord.self, from: forged) } throws: { error in

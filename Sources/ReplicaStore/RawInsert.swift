@@ -1,0 +1,68 @@
+import GRDB
+import GRDBSQLite
+
+/// An insert prepared once per write transaction and bound through the SQLite C API.
+///
+/// Measured on a 100,000-return import, GRDB's `StatementArguments` (an array of boxed values per execution)
+/// cost about a sixth of the whole import; binding straight into the statement removes that. Only the
+/// per-record inserts of `WriteContext.save` use this; everything else goes through GRDB.
+struct RawInsert {
+    private let statement: Statement
+    private let db: Database
+
+    // SQLITE_TRANSIENT: SQLite copies the bytes, so the Swift string may go away after binding.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    init(_ db: Database, sql: String) throws {
+        self.db = db
+        self.statement = try db.makeStatement(sql: sql)
+    }
+
+    /// Binds `text` to the parameter at `position` (1-based).
+    func bind(_ position: Int32, _ text: String) {
+        var text = text
+        text.withUTF8 { bytes in
+            _ = sqlite3_bind_text(
+                statement.sqliteStatement,
+                position,
+                bytes.baseAddress,
+                Int32(bytes.count),
+                Self.transient
+            )
+        }
+    }
+
+    func bind(_ position: Int32, _ text: String?) {
+        guard let text else {
+            sqlite3_bind_null(statement.sqliteStatement, position)
+            return
+        }
+        bind(position, text)
+    }
+
+    func bind(_ position: Int32, _ number: Int64) {
+        sqlite3_bind_int64(statement.sqliteStatement, position, number)
+    }
+
+    func bind(_ position: Int32, _ number: Int64?) {
+        guard let number else {
+            sqlite3_bind_null(statement.sqliteStatement, position)
+            return
+        }
+        bind(position, number)
+    }
+
+    func bind(_ position: Int32, _ flag: Bool) {
+        bind(position, Int64(flag ? 1 : 0))
+    }
+
+    /// Runs the insert with the values bound since the last run.
+    func run() throws {
+        defer { sqlite3_reset(statement.sqliteStatement) }
+        let code = sqlite3_step(statement.sqliteStatement)
+        guard code == SQLITE_DONE else {
+            let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) }
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
+        }
+    }
+}
