@@ -181,24 +181,24 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: kiosk.db))
     }
 
-    @Test func theExecutableReadsKIOSK_DBAndExitsNonZeroOnErrors() throws {
-        let directory = try TemporaryDirectory()
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
-            "kiosk"
-        )
-        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "kiosk is built next to the tests")
+    /// The `kiosk` executable built next to the test bundle.
+    private static var kioskBinary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kiosk")
+    }
 
-        func kiosk(_ arguments: String...) throws -> Invocation {
-            let process = Process()
-            process.executableURL = binary
-            process.arguments = arguments
-            process.environment = ["KIOSK_DB": directory.file("env.sqlite")]
-            process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
-            let out = Pipe()
-            let err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
+    /// Starts `kiosk` with `KIOSK_DB` set; returns a function that waits for it and collects its output.
+    private static func launchKiosk(_ arguments: [String], database: String) throws -> () -> Invocation {
+        let process = Process()
+        process.executableURL = kioskBinary
+        process.arguments = arguments
+        process.environment = ["KIOSK_DB": database]
+        process.currentDirectoryURL = URL(fileURLWithPath: (database as NSString).deletingLastPathComponent)
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return {
             let stdout = out.fileHandleForReading.readDataToEndOfFile()
             let stderr = err.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
@@ -207,6 +207,49 @@ import Testing
                 stdout: String(decoding: stdout, as: UTF8.self),
                 stderr: String(decoding: stderr, as: UTF8.self)
             )
+        }
+    }
+
+    @Test func twoKioskProcessesWritingOneDatabaseBothSucceed() throws {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.kioskBinary.path),
+            "kiosk is built next to the tests"
+        )
+        let directory = try TemporaryDirectory()
+        let database = directory.file("shared.sqlite")
+        #expect(try Self.launchKiosk(["init", "--store", "s1", "--kiosk", "k1"], database: database)().status == 0)
+        // Two imports, each one long transaction, and five captures, all started together: writers wait for each
+        // other (busy timeout) and none fails.
+        var files: [String] = []
+        for offset in [0, 5_000] {
+            let file = directory.file("batch-\(offset).ndjson")
+            try SampleData.importLines(count: 5_000, offset: offset).write(to: URL(fileURLWithPath: file))
+            files.append(file)
+        }
+        let imports = try files.map { try Self.launchKiosk(["import", $0], database: database) }
+        let captures = try (0..<5).map { index in
+            try Self.launchKiosk(
+                ["record", "--order", "P-\(index)", "--gtin", "96385074", "--reason", "other"],
+                database: database
+            )
+        }
+        for result in imports.map({ $0() }) + captures.map({ $0() }) {
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        let status = try Self.launchKiosk(["status", "--json"], database: database)()
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        #expect(document["totalReturns"] as? Int == 10_005)
+    }
+
+    @Test func theExecutableReadsKIOSK_DBAndExitsNonZeroOnErrors() throws {
+        let directory = try TemporaryDirectory()
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.kioskBinary.path),
+            "kiosk is built next to the tests"
+        )
+
+        func kiosk(_ arguments: String...) throws -> Invocation {
+            try Self.launchKiosk(arguments, database: directory.file("env.sqlite"))()
         }
 
         #expect(try kiosk("init", "--store", "s1", "--kiosk", "k1").status == 0)
