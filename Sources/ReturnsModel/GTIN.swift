@@ -7,12 +7,15 @@
 /// let gtin = try GTIN("4006381333931")   // EAN-13
 /// gtin.digits                             // "04006381333931"
 /// ```
-public struct GTIN: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct GTIN: Hashable, Comparable, Sendable, ValidatedString {
     /// The lengths GS1 defines.
     public static let acceptedLengths: Set<Int> = [8, 12, 13, 14]
 
     /// The 14-digit form.
     public let digits: String
+
+    /// The 14-digit form, as it is stored and encoded.
+    public var rawValue: String { digits }
 
     /// Parses and validates a GTIN.
     ///
@@ -52,22 +55,4 @@ public struct GTIN: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     public static func < (lhs: GTIN, rhs: GTIN) -> Bool { lhs.digits < rhs.digits }
-
-    public var description: String { digits }
-}
-
-extension GTIN: Codable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        do {
-            try self.init(container.decode(String.self))
-        } catch let error as ReturnsModelError {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(digits)
-    }
 }
