@@ -9,10 +9,11 @@
 //   SyncEngine     vector clocks, dotted fields, merge, conflicts  Foundation only, knows nothing of returns
 //   ReturnsSync    returns as replicated records (binds the two)   Foundation only
 //   ReplicaStore   durable replica on SQLite, kiosk and server      GRDB over the system libsqlite3
+//   WireProtocol   framing and messages of the sync protocol          NIOCore, NIOExtras
+//   ReturnsServer  the central sync server, a Service                  NIOPosix, service-lifecycle, swift-crypto
+//   SyncClient     the kiosk side of sync, embeddable in a kiosk app   NIOPosix, swift-crypto
 //   KioskCLI       the `kiosk` command tree, output formats          swift-argument-parser
-//   kiosk          thin executable                                  KioskCLI
-//
-// Later layers (wire protocol, server, client) stack on top of the store.
+//   kiosk, returns-server   thin executables
 
 import PackageDescription
 
@@ -26,12 +27,21 @@ let package = Package(
         .library(name: "ReturnsSync", targets: ["ReturnsSync"]),
         .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
         .library(name: "KioskCLI", targets: ["KioskCLI"]),
+        .library(name: "WireProtocol", targets: ["WireProtocol"]),
+        .library(name: "ReturnsServer", targets: ["ReturnsServer"]),
+        .library(name: "SyncClient", targets: ["SyncClient"]),
         .executable(name: "kiosk", targets: ["kiosk"]),
+        .executable(name: "returns-server", targets: ["returns-server"]),
         .executable(name: "sync-demo", targets: ["sync-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
@@ -48,10 +58,42 @@ let package = Package(
             ]
         ),
         .target(
+            name: "WireProtocol",
+            dependencies: [
+                "SyncEngine", "ReturnSyncJSON", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ]
+        ),
+        .target(
+            name: "ReturnsServer",
+            dependencies: [
+                "WireProtocol", "ReplicaStore", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "SyncClient",
+            dependencies: [
+                "WireProtocol", "ReplicaStore", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "KioskCLI",
-            dependencies: ["ReplicaStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "ReplicaStore", "SyncClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .executableTarget(name: "kiosk", dependencies: ["KioskCLI"]),
+        .executableTarget(
+            name: "returns-server",
+            dependencies: [
+                "ReturnsServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Helpers that several test targets share.
         .target(name: "ReturnSyncTestSupport", dependencies: ["ReturnsModel"]),
         .executableTarget(name: "sync-demo", dependencies: ["ReturnsSync"]),
@@ -84,5 +126,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KioskCLITests", dependencies: ["KioskCLI", "kiosk", "ReturnSyncTestSupport"]),
+        .testTarget(
+            name: "WireProtocolTests",
+            dependencies: ["WireProtocol", .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "SyncTests",
+            dependencies: ["ReturnsServer", "SyncClient", "KioskCLI", "ReturnSyncTestSupport"]
+        ),
     ]
 )

@@ -94,6 +94,39 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v2: sync credentials, enrollments, kiosks") { db in
+            try db.execute(
+                sql: """
+                    -- Kiosk side, one row: where to sync and how to prove who this kiosk is.
+                    CREATE TABLE sync_credentials (
+                        singleton    INTEGER PRIMARY KEY CHECK (singleton = 1),
+                        server       TEXT    NOT NULL,  -- HOST:PORT
+                        token        TEXT,              -- one-time enrollment token, cleared once enrolled
+                        private_key  BLOB    NOT NULL,  -- Ed25519 private key (raw, 32 bytes)
+                        enrolled_at  INTEGER
+                    );
+
+                    -- Server side: one-time enrollment tokens, stored hashed so a copy of the database redeems none.
+                    CREATE TABLE enrollments (
+                        token_hash  TEXT    PRIMARY KEY,  -- SHA-256 of the token, hex
+                        store_id    TEXT    NOT NULL,
+                        kiosk_id    TEXT    NOT NULL,
+                        created_at  INTEGER NOT NULL,
+                        used_at     INTEGER
+                    );
+
+                    -- Server side: enrolled kiosks and their public keys (never a secret).
+                    CREATE TABLE kiosks (
+                        replica_id    TEXT    PRIMARY KEY,
+                        store_id      TEXT    NOT NULL,
+                        kiosk_id      TEXT    NOT NULL,
+                        public_key    BLOB    NOT NULL,  -- Ed25519 public key (raw, 32 bytes)
+                        enrolled_at   INTEGER NOT NULL,
+                        last_sync_at  INTEGER
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -1,0 +1,304 @@
+import Foundation
+import GRDB
+import ReturnSyncJSON
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+
+/// A kiosk's sync settings: the server, and the key that proves who the kiosk is.
+public struct SyncCredentials: Hashable, Sendable {
+    /// The server, `HOST:PORT`.
+    public var server: String
+    /// The one-time enrollment token, until the kiosk has enrolled.
+    public var token: String?
+    /// The kiosk's Ed25519 private key, raw.
+    public var privateKey: Data
+    /// When the server accepted the kiosk's key.
+    public var enrolledAt: Date?
+
+    /// Creates credentials.
+    public init(server: String, token: String?, privateKey: Data, enrolledAt: Date? = nil) {
+        self.server = server
+        self.token = token
+        self.privateKey = privateKey
+        self.enrolledAt = enrolledAt
+    }
+}
+
+/// An enrolled kiosk, as the server knows it.
+public struct KioskEnrollment: Hashable, Sendable {
+    public var replicaID: String
+    public var storeID: String
+    public var kioskID: String
+    /// The kiosk's Ed25519 public key, raw.
+    public var publicKey: Data
+    public var enrolledAt: Date
+    public var lastSyncAt: Date?
+}
+
+/// What the server did with a pushed batch.
+public struct PushOutcome: Hashable, Sendable {
+    /// Records that changed something here.
+    public var merged: Int
+    /// Records the server already knew.
+    public var unchanged: Int
+    /// Fields in which the merges detected conflicts, as `(record id, field)`.
+    public var conflicts: [(recordID: String, field: String)]
+
+    public static func == (lhs: PushOutcome, rhs: PushOutcome) -> Bool {
+        lhs.merged == rhs.merged && lhs.unchanged == rhs.unchanged
+            && lhs.conflicts.map { "\($0.recordID)/\($0.field)" } == rhs.conflicts.map { "\($0.recordID)/\($0.field)" }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(merged)
+        hasher.combine(unchanged)
+    }
+}
+
+// MARK: - Kiosk side
+
+extension ReplicaStore {
+    /// The kiosk's sync credentials, if `init --server` set them.
+    public func syncCredentials() throws -> SyncCredentials? {
+        try read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sync_credentials") else { return nil }
+            return SyncCredentials(
+                server: row["server"],
+                token: row["token"],
+                privateKey: row["private_key"],
+                enrolledAt: (row["enrolled_at"] as Int64?).map(Date.init(millisecondsSince1970:))
+            )
+        }
+    }
+
+    /// Stores the kiosk's sync credentials.
+    public func saveSyncCredentials(_ credentials: SyncCredentials) throws {
+        try write { context in
+            try context.db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO sync_credentials (singleton, server, token, private_key, enrolled_at)
+                    VALUES (1, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    credentials.server, credentials.token, credentials.privateKey,
+                    credentials.enrolledAt?.millisecondsSince1970,
+                ]
+            )
+        }
+    }
+
+    /// Merges a batch of versions pulled from the server in one transaction, auditing the conflicts they bring.
+    ///
+    /// - Returns: how many changed something here, and the conflicts detected, as `(record id, field)`.
+    public func mergePulled(_ records: [VersionedRecord]) throws -> PushOutcome {
+        try write { context in
+            var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
+            for record in records {
+                if let storeID = identity.storeID, record.entityType == ReturnEntity.entityType {
+                    // Partial replication: a kiosk only ever takes its own store's returns.
+                    let item = try ProductReturn(record: record)
+                    guard item.storeID == storeID else {
+                        throw ReplicaStoreError(
+                            code: .wrongStore,
+                            message:
+                                "the server sent return \(record.id) of store '\(item.storeID)' to a kiosk of '\(storeID)'"
+                        )
+                    }
+                }
+                let result = try context.merge(record, origin: .merge)
+                if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
+                outcome.conflicts += result.detectedConflicts.map { (recordID: record.id, field: $0) }
+            }
+            return outcome
+        }
+    }
+
+    /// Whether anything was changed here (not merged from elsewhere) after change-log entry `seq`.
+    public func hasLocalChanges(after seq: Int64) throws -> Bool {
+        try read { db in
+            try Bool.fetchOne(
+                db,
+                sql: "SELECT EXISTS (SELECT 1 FROM change_log WHERE seq > ? AND origin != 'merge')",
+                arguments: [seq]
+            ) ?? false
+        }
+    }
+}
+
+// MARK: - Server side
+
+extension ReplicaStore {
+    /// Records a one-time enrollment token for kiosk `kiosk` of store `store`, by its SHA-256 (hex).
+    public func createEnrollment(tokenHash: String, store: StoreID, kiosk: KioskID) throws {
+        try write { context in
+            try context.db.execute(
+                sql: "INSERT INTO enrollments (token_hash, store_id, kiosk_id, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [tokenHash, store.rawValue, kiosk.rawValue, context.wallClock.millisecondsSince1970]
+            )
+        }
+    }
+
+    /// Redeems an enrollment token: records the kiosk's public key and marks the token used, in one transaction.
+    ///
+    /// - Throws: ``ReplicaStoreError`` when the token is unknown, used, or issued for another kiosk.
+    public func redeemEnrollment(tokenHash: String, store: StoreID, kiosk: KioskID, publicKey: Data) throws {
+        try write { context in
+            guard
+                let row = try Row.fetchOne(
+                    context.db,
+                    sql: "SELECT * FROM enrollments WHERE token_hash = ?",
+                    arguments: [tokenHash]
+                )
+            else { throw ReplicaStoreError(code: .notFound, message: "unknown enrollment token") }
+            guard (row["used_at"] as Int64?) == nil else {
+                throw ReplicaStoreError(code: .alreadyInitialized, message: "enrollment token already used")
+            }
+            guard row["store_id"] == store.rawValue, row["kiosk_id"] == kiosk.rawValue else {
+                throw ReplicaStoreError(
+                    code: .wrongStore,
+                    message: "enrollment token was issued for another kiosk than \(store)/\(kiosk)"
+                )
+            }
+            let replicaID = "\(store.rawValue)/\(kiosk.rawValue)"
+            try context.db.execute(
+                sql: "UPDATE enrollments SET used_at = ? WHERE token_hash = ?",
+                arguments: [context.wallClock.millisecondsSince1970, tokenHash]
+            )
+            try context.db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO kiosks (replica_id, store_id, kiosk_id, public_key, enrolled_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    replicaID, store.rawValue, kiosk.rawValue, publicKey, context.wallClock.millisecondsSince1970,
+                ]
+            )
+        }
+    }
+
+    /// The enrolled kiosk with replica id `replicaID`, if any.
+    public func enrolledKiosk(_ replicaID: String) throws -> KioskEnrollment? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM kiosks WHERE replica_id = ?", arguments: [replicaID])
+                .map(Self.enrollment(from:))
+        }
+    }
+
+    /// Every enrolled kiosk, by replica id.
+    public func enrolledKiosks() throws -> [KioskEnrollment] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM kiosks ORDER BY replica_id").map(Self.enrollment(from:))
+        }
+    }
+
+    private static func enrollment(from row: Row) -> KioskEnrollment {
+        KioskEnrollment(
+            replicaID: row["replica_id"],
+            storeID: row["store_id"],
+            kioskID: row["kiosk_id"],
+            publicKey: row["public_key"],
+            enrolledAt: Date(millisecondsSince1970: row["enrolled_at"]),
+            lastSyncAt: (row["last_sync_at"] as Int64?).map(Date.init(millisecondsSince1970:))
+        )
+    }
+
+    /// Notes that kiosk `replicaID` completed a sync.
+    public func noteSync(of replicaID: String) throws {
+        try write { context in
+            try context.db.execute(
+                sql: "UPDATE kiosks SET last_sync_at = ? WHERE replica_id = ?",
+                arguments: [context.wallClock.millisecondsSince1970, replicaID]
+            )
+        }
+    }
+
+    /// Merges a batch pushed by kiosk `pusher` of store `store`, all or nothing, in one transaction.
+    ///
+    /// Every record must be a return of the pusher's store, and its clock may only claim writes this server has
+    /// already seen, apart from the pusher's own: a kiosk learns of other replicas' writes only from the server,
+    /// so a clock claiming more is forged.
+    ///
+    /// - Throws: ``PushRejection`` naming the first record at fault; nothing is stored then.
+    public func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) throws -> PushOutcome {
+        try write { context in
+            var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
+            for record in records {
+                guard record.entityType == ReturnEntity.entityType else {
+                    throw PushRejection(
+                        reason: .invalidRecord,
+                        message: "record \(record.id) is a \(record.entityType); only returns are synced"
+                    )
+                }
+                let item: ProductReturn
+                do {
+                    item = try ProductReturn(record: record)
+                } catch {
+                    throw PushRejection(reason: .invalidRecord, message: "record \(record.id): \(error)")
+                }
+                guard item.storeID == store else {
+                    throw PushRejection(
+                        reason: .forbiddenStore,
+                        message:
+                            "return \(record.id) belongs to store '\(item.storeID)'; kiosk \(pusher) may only write store '\(store)'"
+                    )
+                }
+                let local = try context.load(entityType: record.entityType, id: record.id)
+                for (replica, counter) in record.clock.counters where replica != pusher {
+                    let seen = local?.clock[replica] ?? 0
+                    guard counter <= seen else {
+                        throw PushRejection(
+                            reason: .forgedClock,
+                            message: "return \(record.id) claims write \(replica):\(counter), but the server has seen "
+                                + "\(replica) only up to \(seen)"
+                        )
+                    }
+                }
+                let result = try context.merge(record, item: item, origin: .merge)
+                if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
+                outcome.conflicts += result.detectedConflicts.map { (recordID: record.id, field: $0) }
+            }
+            return outcome
+        }
+    }
+
+    /// The change feed of store `store`: returns changed after change-log entry `cursor`, oldest change first,
+    /// at most `limit`; `next` is the cursor to ask from next time.
+    public func feed(
+        store: StoreID,
+        after cursor: Int64,
+        limit: Int
+    ) throws -> (records: [VersionedRecord], next: Int64, more: Bool) {
+        let rows = try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT rec.change_seq, rec.record FROM records rec
+                    JOIN returns r ON r.id = rec.id AND rec.entity_type = 'return'
+                    WHERE rec.change_seq > ? AND r.store_id = ?
+                    ORDER BY rec.change_seq LIMIT ?
+                    """,
+                arguments: [cursor, store.rawValue, limit + 1]
+            )
+        }
+        let page = rows.prefix(limit)
+        let records = try page.map { try Self.decodeRecord($0["record"]) }
+        let next = page.last.map { $0["change_seq"] as Int64 } ?? cursor
+        return (records, next, rows.count > limit)
+    }
+}
+
+/// Why the server refused a pushed batch.
+public struct PushRejection: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The kind of refusal, which maps to a protocol error code.
+    public enum Reason: String, Hashable, Sendable {
+        case invalidRecord = "invalid-record"
+        case forbiddenStore = "forbidden-store"
+        case forgedClock = "forged-clock"
+    }
+
+    public var reason: Reason
+    public var message: String
+
+    public var description: String { message }
+}

@@ -1,0 +1,278 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ReplicaStore
+import ReturnsModel
+import ServiceLifecycle
+import SyncEngine
+import WireProtocol
+
+/// How the sync server listens.
+public struct SyncServerConfiguration: Sendable {
+    /// The address to bind.
+    public var host: String
+    /// The port to bind; 0 picks a free one (reported through `onListening`).
+    public var port: Int
+    /// The largest frame accepted, in bytes.
+    public var maximumFrameSize: Int
+
+    /// Creates a configuration.
+    public init(host: String = "127.0.0.1", port: Int = 7420, maximumFrameSize: Int = WireProtocol.maximumFrameSize) {
+        self.host = host
+        self.port = port
+        self.maximumFrameSize = maximumFrameSize
+    }
+}
+
+/// The central sync server: accepts kiosks over TCP, authenticates them, merges what they push and feeds them
+/// their store's changes (Protocol/SPEC.md).
+///
+/// Run it in a `ServiceGroup`: on graceful shutdown it stops accepting connections and lets the syncs in flight
+/// finish. Each connection is one structured child task whose errors end that connection only.
+public final class SyncServer: Service, Sendable {
+    private let store: ReplicaStore
+    private let configuration: SyncServerConfiguration
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let onListening: @Sendable (SocketAddress) -> Void
+
+    /// Creates a server over `store`, which must be a server replica.
+    ///
+    /// - Parameter onListening: called once with the bound address, so callers binding port 0 learn the port.
+    public init(
+        store: ReplicaStore,
+        configuration: SyncServerConfiguration = SyncServerConfiguration(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.store = store
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let maximumFrameSize = configuration.maximumFrameSize
+        let server = try await ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addSyncProtocolHandlers(maximumFrameSize: maximumFrameSize)
+                    return try NIOAsyncChannel<SyncFrame, SyncMessage>(wrappingChannelSynchronously: channel)
+                }
+            }
+        if let address = server.channel.localAddress { onListening(address) }
+        logger.info(
+            "sync server listening",
+            metadata: ["address": "\(server.channel.localAddress.map { "\($0)" } ?? "?")"]
+        )
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { connections in
+                    for try await connection in connections {
+                        group.addTask { await self.serve(connection) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            // Stop accepting; the task group still waits for every connection in flight.
+            server.channel.close(promise: nil)
+        }
+    }
+
+    /// Serves one kiosk connection; never throws, so one bad peer cannot take the server down.
+    private func serve(_ connection: NIOAsyncChannel<SyncFrame, SyncMessage>) async {
+        let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
+        var logger = self.logger
+        logger[metadataKey: "peer"] = "\(peer)"
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var session = SyncSession(
+                    store: store,
+                    logger: logger,
+                    inbound: inbound.makeAsyncIterator(),
+                    outbound: outbound
+                )
+                await session.run()
+            }
+        } catch {
+            logger.debug("connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// One kiosk's conversation with the server: hello, challenge, authenticate, then pushes and pulls until `bye`.
+struct SyncSession {
+    let store: ReplicaStore
+    let logger: Logger
+    var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
+    let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
+
+    init(
+        store: ReplicaStore,
+        logger: Logger,
+        inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator,
+        outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
+    ) {
+        self.store = store
+        self.logger = logger
+        self.inbound = inbound
+        self.outbound = outbound
+    }
+
+    /// Runs the conversation; protocol errors are answered with an `error` frame.
+    mutating func run() async {
+        do {
+            try await converse()
+        } catch let error as ProtocolError {
+            logger.info("refused", metadata: ["code": "\(error.code.rawValue)", "message": "\(error.message)"])
+            try? await outbound.write(.error(error))
+        } catch is ByteToMessageDecoderError.PayloadTooLargeError {
+            try? await outbound.write(
+                .error(ProtocolError(.frameTooLarge, "a frame is at most \(WireProtocol.maximumFrameSize) bytes"))
+            )
+        } catch {
+            logger.debug("connection failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The next message; a frame that did not decode, or the end of the stream, is an error.
+    private mutating func next() async throws -> SyncMessage {
+        guard let frame = try await inbound.next() else {
+            throw ProtocolError(.unexpectedMessage, "the connection closed in the middle of a sync")
+        }
+        switch frame {
+        case .message(.error(let error)):
+            throw ProtocolError(.unexpectedMessage, "the client reported \(error)")
+        case .message(let message):
+            return message
+        case .invalid(let error):
+            throw error
+        }
+    }
+
+    private mutating func converse() async throws {
+        // 1. hello
+        guard case .hello(let versions, let replicaText, let storeText, let kioskText) = try await next() else {
+            throw ProtocolError(.unexpectedMessage, "expected hello first")
+        }
+        guard versions.contains(currentProtocolVersion) else {
+            throw ProtocolError(
+                .unsupportedVersion,
+                "versions \(versions.map(String.init).joined(separator: ", ")) offered; this server speaks \(currentProtocolVersion)"
+            )
+        }
+        let storeID: StoreID
+        let kioskID: KioskID
+        do {
+            storeID = try StoreID(storeText)
+            kioskID = try KioskID(kioskText)
+        } catch {
+            throw ProtocolError(.authenticationFailed, "\(error)")
+        }
+        guard replicaText == "\(storeID)/\(kioskID)", let replicaID = try? ReplicaID(replicaText) else {
+            throw ProtocolError(.authenticationFailed, "replica id '\(replicaText)' must be '\(storeID)/\(kioskID)'")
+        }
+
+        // 2. challenge and authenticate
+        let nonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
+        let serverID = store.identity.replicaID.rawValue
+        try await outbound.write(.challenge(version: currentProtocolVersion, nonce: nonce, serverID: serverID))
+        guard case .authenticate(let signatureText, let publicKeyText, let token) = try await next() else {
+            throw ProtocolError(.unexpectedMessage, "expected authenticate after challenge")
+        }
+        let payload = authenticationPayload(nonce: nonce, replicaID: replicaText, serverID: serverID)
+        guard let signature = Data(base64Encoded: signatureText) else {
+            throw ProtocolError(.authenticationFailed, "the signature is not base64")
+        }
+        if let enrolled = try store.enrolledKiosk(replicaText) {
+            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: enrolled.publicKey),
+                key.isValidSignature(signature, for: payload)
+            else { throw ProtocolError(.authenticationFailed, "bad signature for kiosk \(replicaText)") }
+        } else {
+            guard let token, let publicKeyText, let keyBytes = Data(base64Encoded: publicKeyText),
+                let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyBytes)
+            else {
+                throw ProtocolError(
+                    .authenticationFailed,
+                    "kiosk \(replicaText) is not enrolled: first sync needs its enrollment token and public key"
+                )
+            }
+            guard key.isValidSignature(signature, for: payload) else {
+                throw ProtocolError(.authenticationFailed, "bad signature for kiosk \(replicaText)")
+            }
+            do {
+                try store.redeemEnrollment(
+                    tokenHash: EnrollmentToken.hash(token),
+                    store: storeID,
+                    kiosk: kioskID,
+                    publicKey: keyBytes
+                )
+            } catch let error as ReplicaStoreError {
+                throw ProtocolError(.enrollmentRefused, error.message)
+            }
+            logger.info("kiosk enrolled", metadata: ["kiosk": "\(replicaText)"])
+        }
+        try await outbound.write(.welcome(replicaID: replicaText, storeID: storeID.rawValue))
+
+        // 3. pushes and pulls
+        while true {
+            switch try await next() {
+            case .push(let batch, let records):
+                do {
+                    let outcome = try store.acceptPush(records, from: replicaID, store: storeID)
+                    try await outbound.write(
+                        .pushAck(
+                            batch: batch,
+                            merged: outcome.merged,
+                            unchanged: outcome.unchanged,
+                            conflicts: outcome.conflicts.map { .init(recordID: $0.recordID, field: $0.field) }
+                        )
+                    )
+                } catch let rejection as PushRejection {
+                    let code = ProtocolError.Code(rawValue: rejection.reason.rawValue) ?? .invalidRecord
+                    try await outbound.write(.error(ProtocolError(code, rejection.message)))
+                }
+            case .pull(let cursorText, let limit):
+                guard let cursor = Int64(cursorText), cursor >= 0 else {
+                    throw ProtocolError(.malformedFrame, "invalid cursor '\(cursorText)'")
+                }
+                let page = try store.feed(store: storeID, after: cursor, limit: max(1, min(limit, maximumBatchSize)))
+                try await outbound.write(.pullBatch(records: page.records, cursor: String(page.next), more: page.more))
+            case .bye:
+                try store.noteSync(of: replicaText)
+                try await outbound.write(.bye)
+                return
+            case let other:
+                throw ProtocolError(.unexpectedMessage, "unexpected \(other.type) during a sync")
+            }
+        }
+    }
+}
+
+/// One-time enrollment tokens: made here, stored hashed.
+public enum EnrollmentToken {
+    /// A new token: 24 random bytes, base64url without padding.
+    public static func make() -> String {
+        Data((0..<24).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// The SHA-256 of a token, hex: what the server stores.
+    public static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Issues a token for kiosk `kiosk` of store `store` and records its hash in `replica`.
+    public static func issue(in replica: ReplicaStore, store: StoreID, kiosk: KioskID) throws -> String {
+        let token = make()
+        try replica.createEnrollment(tokenHash: hash(token), store: store, kiosk: kiosk)
+        return token
+    }
+}

@@ -1,0 +1,228 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ReplicaStore
+import SyncEngine
+import WireProtocol
+
+/// What one sync did.
+public struct SyncReport: Hashable, Sendable {
+    /// Records pushed to the server.
+    public var pushed: Int
+    /// Records pulled from the server that changed something here.
+    public var pulled: Int
+    /// Conflicts met on either side, as record id and field.
+    public var conflicts: [SyncMessage.RecordField]
+
+    /// Creates a report.
+    public init(pushed: Int = 0, pulled: Int = 0, conflicts: [SyncMessage.RecordField] = []) {
+        self.pushed = pushed
+        self.pulled = pulled
+        self.conflicts = conflicts
+    }
+}
+
+/// Why a sync failed. Local data is untouched by a failed sync beyond what the server had acknowledged.
+public struct SyncError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    /// The server's error, when it refused.
+    public var serverError: ProtocolError?
+
+    public init(_ message: String, serverError: ProtocolError? = nil) {
+        self.message = message
+        self.serverError = serverError
+    }
+
+    public var description: String { message }
+}
+
+/// The kiosk side of sync: connects to the server, authenticates, pushes what changed here, pulls what changed
+/// there (Protocol/SPEC.md). Embeddable in a kiosk app; `kiosk sync` is a thin wrapper.
+///
+/// Both directions are resumable: the push checkpoint advances only after the server acknowledged a batch, and
+/// the pull cursor only after a batch is merged and committed here, so a connection cut anywhere loses nothing
+/// and the retry sends or receives again only what is needed (merging a known version changes nothing).
+public struct SyncClient: Sendable {
+    /// The peer name of the server in the store's checkpoints.
+    public static let serverPeer = ReplicaStore.serverPeer
+
+    private let store: ReplicaStore
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let batchSize: Int
+
+    /// Creates a client for the kiosk whose replica is `store`.
+    public init(
+        store: ReplicaStore,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "returnsync.sync-client", factory: { _ in SwiftLogNoOpLogHandler() }),
+        batchSize: Int = maximumBatchSize
+    ) {
+        self.store = store
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.batchSize = max(1, min(batchSize, maximumBatchSize))
+    }
+
+    /// New sync credentials for a kiosk: the server, the enrollment token, and a fresh Ed25519 key.
+    public static func makeCredentials(server: String, token: String) -> SyncCredentials {
+        SyncCredentials(server: server, token: token, privateKey: Curve25519.Signing.PrivateKey().rawRepresentation)
+    }
+
+    /// Syncs once with the server (the stored one, or `server` when given, as `HOST:PORT`).
+    public func sync(server override: String? = nil) async throws -> SyncReport {
+        guard let credentials = try store.syncCredentials() else {
+            throw SyncError(
+                "this kiosk has no sync settings: initialise it with 'kiosk init --store S --kiosk K --server HOST:PORT --token TOKEN'"
+            )
+        }
+        let address = override ?? credentials.server
+        let (host, port) = try Self.parse(address)
+        guard let storeID = store.identity.storeID, let kioskID = store.identity.kioskID else {
+            throw SyncError("replica \(store.identity.replicaID) is not a kiosk")
+        }
+        let channel: NIOAsyncChannel<SyncFrame, SyncMessage>
+        do {
+            channel = try await ClientBootstrap(group: eventLoopGroup)
+                .connectTimeout(.seconds(10))
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addSyncProtocolHandlers()
+                        return try NIOAsyncChannel<SyncFrame, SyncMessage>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw SyncError("cannot reach the server at \(address): \(error)")
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            var conversation = Conversation(inbound: inbound.makeAsyncIterator(), outbound: outbound)
+            return try await run(
+                &conversation,
+                credentials: credentials,
+                replicaID: store.identity.replicaID.rawValue,
+                storeID: storeID.rawValue,
+                kioskID: kioskID.rawValue
+            )
+        }
+    }
+
+    private func run(
+        _ conversation: inout Conversation,
+        credentials: SyncCredentials,
+        replicaID: String,
+        storeID: String,
+        kioskID: String
+    ) async throws -> SyncReport {
+        // Handshake.
+        try await conversation.send(
+            .hello(versions: [currentProtocolVersion], replicaID: replicaID, storeID: storeID, kioskID: kioskID)
+        )
+        guard case .challenge(let version, let nonce, let serverID) = try await conversation.receive() else {
+            throw SyncError("the server did not send a challenge")
+        }
+        guard version == currentProtocolVersion else {
+            throw SyncError("the server chose protocol version \(version); this kiosk speaks \(currentProtocolVersion)")
+        }
+        let key = try Curve25519.Signing.PrivateKey(rawRepresentation: credentials.privateKey)
+        let signature = try key.signature(
+            for: authenticationPayload(nonce: nonce, replicaID: replicaID, serverID: serverID)
+        )
+        let enrolling = credentials.enrolledAt == nil
+        try await conversation.send(
+            .authenticate(
+                signature: signature.base64EncodedString(),
+                publicKey: enrolling ? key.publicKey.rawRepresentation.base64EncodedString() : nil,
+                token: enrolling ? credentials.token : nil
+            )
+        )
+        guard case .welcome = try await conversation.receive() else {
+            throw SyncError("the server did not welcome this kiosk")
+        }
+        if enrolling {
+            var enrolled = credentials
+            enrolled.token = nil
+            enrolled.enrolledAt = Date()
+            try store.saveSyncCredentials(enrolled)
+        }
+
+        var report = SyncReport()
+        var checkpoint = try store.checkpoint(for: Self.serverPeer)
+
+        // Push everything changed since the last acknowledged push, batch by batch.
+        var batch = 0
+        while true {
+            let changes = try store.changes(since: checkpoint.pushedSeq, limit: batchSize)
+            guard let last = changes.last else { break }
+            batch += 1
+            try await conversation.send(.push(batch: batch, records: changes.map(\.record)))
+            guard case .pushAck(let acknowledged, _, _, let conflicts) = try await conversation.receive(),
+                acknowledged == batch
+            else { throw SyncError("the server did not acknowledge push batch \(batch)") }
+            checkpoint.pushedSeq = last.seq
+            try store.saveCheckpoint(checkpoint)
+            report.pushed += changes.count
+            report.conflicts += conflicts
+        }
+        let pushedUpTo = checkpoint.pushedSeq
+
+        // Pull everything the server has for this store since the last cursor.
+        var cursor = checkpoint.pullCursor ?? "0"
+        while true {
+            try await conversation.send(.pull(cursor: cursor, limit: batchSize))
+            guard case .pullBatch(let records, let next, let more) = try await conversation.receive() else {
+                throw SyncError("the server did not answer the pull")
+            }
+            let outcome = try store.mergePulled(records)
+            report.pulled += outcome.merged
+            report.conflicts += outcome.conflicts.map { .init(recordID: $0.recordID, field: $0.field) }
+            cursor = next
+            checkpoint.pullCursor = cursor
+            try store.saveCheckpoint(checkpoint)
+            if !more { break }
+        }
+
+        // What was just pulled is the server's own state: unless this kiosk changed something meanwhile, there is
+        // nothing new to push back next time.
+        if try !store.hasLocalChanges(after: pushedUpTo) {
+            checkpoint.pushedSeq = try store.status().lastChangeSeq
+        }
+        checkpoint.lastSyncAt = Date()
+        try store.saveCheckpoint(checkpoint)
+        try await conversation.send(.bye)
+        _ = try? await conversation.receive()
+        return report
+    }
+
+    static func parse(_ address: String) throws -> (String, Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+            (1...65535).contains(port), colon > address.startIndex
+        else { throw SyncError("invalid server address '\(address)': expected HOST:PORT, such as 127.0.0.1:7420") }
+        return (String(address[..<colon]), port)
+    }
+}
+
+/// The client's side of the frame stream.
+private struct Conversation {
+    var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
+    let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
+
+    func send(_ message: SyncMessage) async throws {
+        try await outbound.write(message)
+    }
+
+    mutating func receive() async throws -> SyncMessage {
+        guard let frame = try await inbound.next() else {
+            throw SyncError("the server closed the connection")
+        }
+        switch frame {
+        case .message(.error(let error)):
+            throw SyncError("the server refused: \(error.message) (\(error.code.rawValue))", serverError: error)
+        case .message(let message):
+            return message
+        case .invalid(let error):
+            throw SyncError("the server sent a bad frame: \(error)")
+        }
+    }
+}

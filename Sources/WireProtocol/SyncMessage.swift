@@ -1,0 +1,273 @@
+import ReturnSyncJSON
+import SyncEngine
+
+/// The protocol version this implementation speaks.
+public let currentProtocolVersion = 1
+
+/// The largest frame accepted, in bytes, not counting its newline (Protocol/SPEC.md, "Framing").
+public let maximumFrameSize = 4 * 1024 * 1024
+
+/// The most records one `push` or `pull-batch` may carry.
+public let maximumBatchSize = 500
+
+/// A message of the sync protocol. Each travels as one line of UTF-8 JSON with a `type` key.
+public enum SyncMessage: Hashable, Sendable {
+    /// Client → server, first: who the kiosk is and which protocol versions it speaks.
+    case hello(versions: [Int], replicaID: String, storeID: String, kioskID: String)
+    /// Server → client: the version chosen and a fresh nonce to sign.
+    case challenge(version: Int, nonce: String, serverID: String)
+    /// Client → server: the signature of the challenge; on first contact also the enrollment token and public key.
+    case authenticate(signature: String, publicKey: String?, token: String?)
+    /// Server → client: authenticated.
+    case welcome(replicaID: String, storeID: String)
+    /// Client → server: changed records, at most ``maximumBatchSize``.
+    case push(batch: Int, records: [VersionedRecord])
+    /// Server → client: batch `batch` is merged and committed.
+    case pushAck(batch: Int, merged: Int, unchanged: Int, conflicts: [RecordField])
+    /// Client → server: records changed after `cursor`, at most `limit`.
+    case pull(cursor: String, limit: Int)
+    /// Server → client: some records of the kiosk's store, the cursor to ask from next, and whether more wait.
+    case pullBatch(records: [VersionedRecord], cursor: String, more: Bool)
+    /// Either side: done; the connection closes.
+    case bye
+    /// Either side: something went wrong.
+    case error(ProtocolError)
+
+    /// A field of a record, as conflicts are reported.
+    public struct RecordField: Hashable, Sendable {
+        public var recordID: String
+        public var field: String
+
+        /// Creates a record field.
+        public init(recordID: String, field: String) {
+            self.recordID = recordID
+            self.field = field
+        }
+    }
+
+    /// The message's `type`.
+    public var type: String {
+        switch self {
+        case .hello: return "hello"
+        case .challenge: return "challenge"
+        case .authenticate: return "authenticate"
+        case .welcome: return "welcome"
+        case .push: return "push"
+        case .pushAck: return "push-ack"
+        case .pull: return "pull"
+        case .pullBatch: return "pull-batch"
+        case .bye: return "bye"
+        case .error: return "error"
+        }
+    }
+}
+
+extension SyncMessage {
+    /// The message as a JSON object.
+    public var jsonValue: JSONValue {
+        var members: [String: JSONValue] = ["type": .string(type)]
+        switch self {
+        case .hello(let versions, let replicaID, let storeID, let kioskID):
+            members["versions"] = .array(versions.map { .integer(Int64($0)) })
+            members["replicaId"] = .string(replicaID)
+            members["storeId"] = .string(storeID)
+            members["kioskId"] = .string(kioskID)
+        case .challenge(let version, let nonce, let serverID):
+            members["version"] = .integer(Int64(version))
+            members["nonce"] = .string(nonce)
+            members["serverId"] = .string(serverID)
+        case .authenticate(let signature, let publicKey, let token):
+            members["signature"] = .string(signature)
+            if let publicKey { members["publicKey"] = .string(publicKey) }
+            if let token { members["token"] = .string(token) }
+        case .welcome(let replicaID, let storeID):
+            members["replicaId"] = .string(replicaID)
+            members["storeId"] = .string(storeID)
+        case .push(let batch, let records):
+            members["batch"] = .integer(Int64(batch))
+            members["records"] = .array(records.map(\.jsonValue))
+        case .pushAck(let batch, let merged, let unchanged, let conflicts):
+            members["batch"] = .integer(Int64(batch))
+            members["merged"] = .integer(Int64(merged))
+            members["unchanged"] = .integer(Int64(unchanged))
+            members["conflicts"] = .array(
+                conflicts.map { .object(["recordId": .string($0.recordID), "field": .string($0.field)]) }
+            )
+        case .pull(let cursor, let limit):
+            members["cursor"] = .string(cursor)
+            members["limit"] = .integer(Int64(limit))
+        case .pullBatch(let records, let cursor, let more):
+            members["records"] = .array(records.map(\.jsonValue))
+            members["cursor"] = .string(cursor)
+            members["more"] = .bool(more)
+        case .bye:
+            break
+        case .error(let error):
+            members["code"] = .string(error.code.rawValue)
+            members["message"] = .string(error.message)
+            members["retryable"] = .bool(error.code.isRetryable)
+        }
+        return .object(members)
+    }
+
+    /// The message's frame: compact JSON, without the newline.
+    public func encoded() -> [UInt8] {
+        jsonValue.serialized()
+    }
+
+    /// Decodes a frame.
+    ///
+    /// - Throws: ``ProtocolError`` with code `malformed-frame` naming what is wrong (not JSON, unknown `type`, a
+    ///   missing or mistyped key), or `invalid-record` for a record that breaks the record invariants.
+    public static func decode(_ frame: some Collection<UInt8>) throws -> SyncMessage {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(frame)
+        } catch let error as JSONError {
+            throw ProtocolError(.malformedFrame, error.description)
+        }
+        return try decode(value)
+    }
+
+    /// Decodes a message from its JSON object.
+    public static func decode(_ value: JSONValue) throws -> SyncMessage {
+        guard case .object(let members) = value else {
+            throw ProtocolError(.malformedFrame, "a frame is a JSON object, got \(value.typeName)")
+        }
+        let reader = MessageReader(members: members)
+        let type = try reader.string("type")
+        switch type {
+        case "hello":
+            return .hello(
+                versions: try reader.array("versions").enumerated().map { index, element in
+                    guard case .integer(let version) = element, let small = Int(exactly: version) else {
+                        throw ProtocolError(.malformedFrame, "key 'versions[\(index)]': expected an integer")
+                    }
+                    return small
+                },
+                replicaID: try reader.string("replicaId"),
+                storeID: try reader.string("storeId"),
+                kioskID: try reader.string("kioskId")
+            )
+        case "challenge":
+            return .challenge(
+                version: try reader.int("version"),
+                nonce: try reader.string("nonce"),
+                serverID: try reader.string("serverId")
+            )
+        case "authenticate":
+            return .authenticate(
+                signature: try reader.string("signature"),
+                publicKey: try reader.optionalString("publicKey"),
+                token: try reader.optionalString("token")
+            )
+        case "welcome":
+            return .welcome(replicaID: try reader.string("replicaId"), storeID: try reader.string("storeId"))
+        case "push":
+            return .push(batch: try reader.int("batch"), records: try reader.records("records"))
+        case "push-ack":
+            return .pushAck(
+                batch: try reader.int("batch"),
+                merged: try reader.int("merged"),
+                unchanged: try reader.int("unchanged"),
+                conflicts: try reader.array("conflicts").map { element in
+                    guard case .string(let recordID)? = element["recordId"], case .string(let field)? = element["field"]
+                    else { throw ProtocolError(.malformedFrame, "key 'conflicts': expected {recordId, field} objects") }
+                    return RecordField(recordID: recordID, field: field)
+                }
+            )
+        case "pull":
+            return .pull(cursor: try reader.string("cursor"), limit: try reader.int("limit"))
+        case "pull-batch":
+            return .pullBatch(
+                records: try reader.records("records"),
+                cursor: try reader.string("cursor"),
+                more: try reader.bool("more")
+            )
+        case "bye":
+            return .bye
+        case "error":
+            let codeText = try reader.string("code")
+            guard let code = ProtocolError.Code(rawValue: codeText) else {
+                throw ProtocolError(.malformedFrame, "unknown error code '\(codeText)'")
+            }
+            return .error(ProtocolError(code, try reader.string("message")))
+        default:
+            throw ProtocolError(
+                .malformedFrame,
+                "unknown message type '\(type)': expected hello, challenge, authenticate, welcome, push, push-ack, "
+                    + "pull, pull-batch, bye or error"
+            )
+        }
+    }
+}
+
+/// Reads a message's keys with errors that name them.
+private struct MessageReader {
+    let members: [String: JSONValue]
+
+    func member(_ key: String) throws -> JSONValue {
+        guard let value = members[key] else { throw ProtocolError(.malformedFrame, "missing key '\(key)'") }
+        return value
+    }
+
+    func string(_ key: String) throws -> String {
+        guard case .string(let text) = try member(key) else {
+            throw ProtocolError(.malformedFrame, "key '\(key)': expected a string")
+        }
+        return text
+    }
+
+    func optionalString(_ key: String) throws -> String? {
+        guard let value = members[key], value != .null else { return nil }
+        guard case .string(let text) = value else {
+            throw ProtocolError(.malformedFrame, "key '\(key)': expected a string")
+        }
+        return text
+    }
+
+    func int(_ key: String) throws -> Int {
+        guard case .integer(let number) = try member(key), number >= 0, let value = Int(exactly: number) else {
+            throw ProtocolError(.malformedFrame, "key '\(key)': expected a non-negative integer")
+        }
+        return value
+    }
+
+    func bool(_ key: String) throws -> Bool {
+        guard case .bool(let flag) = try member(key) else {
+            throw ProtocolError(.malformedFrame, "key '\(key)': expected true or false")
+        }
+        return flag
+    }
+
+    func array(_ key: String) throws -> [JSONValue] {
+        guard case .array(let elements) = try member(key) else {
+            throw ProtocolError(.malformedFrame, "key '\(key)': expected an array")
+        }
+        return elements
+    }
+
+    func records(_ key: String) throws -> [VersionedRecord] {
+        let elements = try array(key)
+        guard elements.count <= maximumBatchSize else {
+            throw ProtocolError(
+                .limitExceeded,
+                "\(elements.count) records in one batch: at most \(maximumBatchSize) are allowed"
+            )
+        }
+        return try elements.enumerated().map { index, element in
+            do {
+                return try VersionedRecord(jsonValue: element)
+            } catch let error as SyncEngineError {
+                throw ProtocolError(.invalidRecord, "key '\(key)[\(index)]': \(error.message)")
+            }
+        }
+    }
+}
+
+/// The bytes a kiosk signs to authenticate: a fixed label, the server's nonce, the kiosk's replica id and the
+/// server's id, one per line. Binding the nonce (fresh per connection) makes a captured signature useless on any
+/// other connection; binding both ids makes it useless for any other kiosk or server.
+public func authenticationPayload(nonce: String, replicaID: String, serverID: String) -> [UInt8] {
+    Array("returnsync-auth-v1\n\(nonce)\n\(replicaID)\n\(serverID)".utf8)
+}

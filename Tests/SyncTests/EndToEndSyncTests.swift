@@ -1,0 +1,204 @@
+import Foundation
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServer
+import ReturnsSync
+import SyncClient
+import SyncEngine
+import Testing
+import WireProtocol
+
+@Suite struct EndToEndSyncTests {
+    @Test func kiosksOfOneStoreConvergeAndAnotherStoreSeesNone() async throws {
+        let server = try await TestServer()
+        let a = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        let b = try TestKiosk(store: "store-1", kiosk: "b", server: server)
+        let other = try TestKiosk(store: "store-2", kiosk: "x", server: server)
+
+        // Offline captures at every kiosk.
+        for index in 0..<3 { try a.record(order: "A-\(index)") }
+        for index in 0..<2 { try b.record(order: "B-\(index)") }
+        try other.record(order: "X-1")
+
+        // Sync in an order where b pushes before it can have seen a's returns.
+        let firstB = try await b.sync()
+        #expect(firstB.pushed == 2 && firstB.pulled == 0)
+        let firstA = try await a.sync()
+        #expect(firstA.pushed == 3 && firstA.pulled == 2)
+        try await other.sync()
+        let secondB = try await b.sync()
+        #expect(secondB.pulled == 3)
+
+        #expect(try a.records == b.records)
+        #expect(try a.records.count == 5)
+        #expect(try other.records.count == 1)
+        #expect(try server.store.returnRecords().count == 6)
+
+        // A sync with nothing to do pushes and pulls nothing.
+        let idle = try await a.sync()
+        #expect(idle == SyncReport())
+        try await server.stop()
+    }
+
+    @Test func anHQEditReachesTheKioskAndAConcurrentEditIsTheSameConflictEverywhere() async throws {
+        let server = try await TestServer()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        let item = try kiosk.record()
+        try kiosk.store.updateReturn(item.id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: .defective, testResult: .fail, by: author, at: date)
+        }
+        try await kiosk.sync()
+
+        // HQ routes the return; the kiosk, before syncing, routes it differently.
+        try server.store.updateReturn(item.id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.recycle, by: author, at: date)
+        }
+        try kiosk.store.updateReturn(item.id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.repair, by: author, at: date)
+        }
+        let report = try await kiosk.sync()
+        #expect(report.conflicts.map(\.field).contains("disposition"))
+
+        let atKiosk = try kiosk.store.returnRecord(item.id)
+        let atServer = try server.store.returnRecord(item.id)
+        #expect(atKiosk == atServer)
+        #expect(try ProductReturn(record: atKiosk).disposition == .recycle)  // safety first, everywhere
+        #expect(atKiosk.openConflicts(policy: ReturnEntity.policy).map(\.field) == ["disposition"])
+        #expect(try server.store.conflictAudit().map(\.field) == ["disposition"])
+        #expect(try kiosk.store.conflictAudit().isEmpty == false)
+
+        // HQ settles it; the kiosk receives the resolution and the history.
+        try server.store.updateReturn(item.id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.returnToVendor, by: author, at: date)
+        }
+        try await kiosk.sync()
+        let resolved = try kiosk.store.returnRecord(item.id)
+        #expect(try ProductReturn(record: resolved).disposition == .returnToVendor)
+        #expect(resolved.openConflicts(policy: ReturnEntity.policy).isEmpty)
+        #expect(resolved.conflictHistory.count == 1)
+        try await server.stop()
+    }
+
+    @Test func enrollmentTokensAreOneTimeAndBadCredentialsAreRefusedLeavingDataUntouched() async throws {
+        let server = try await TestServer()
+        let token = try server.enroll(store: "store-1", kiosk: "a")
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server, token: token)
+        try kiosk.record()
+        try await kiosk.sync()
+        #expect(try server.store.enrolledKiosks().map(\.replicaID) == ["store-1/a"])
+
+        // The same token again, from another database claiming the same kiosk: refused.
+        let impostor = try TestKiosk(store: "store-1", kiosk: "a", server: server, token: token)
+        try impostor.record()
+        let before = try impostor.records
+        await #expect {
+            try await impostor.sync()
+        } throws: { error in
+            (error as? SyncError)?.serverError?.code == .authenticationFailed
+        }
+        #expect(try impostor.records == before)
+
+        // An unknown token: refused.
+        let stranger = try TestKiosk(store: "store-1", kiosk: "c", server: server, token: "not-a-token")
+        await #expect {
+            try await stranger.sync()
+        } throws: { error in
+            (error as? SyncError)?.serverError?.code == .enrollmentRefused
+        }
+        // A token issued for another kiosk: refused.
+        let wrongKiosk = try TestKiosk(
+            store: "store-1",
+            kiosk: "d",
+            server: server,
+            token: try server.enroll(store: "store-1", kiosk: "e")
+        )
+        await #expect {
+            try await wrongKiosk.sync()
+        } throws: { error in
+            (error as? SyncError)?.serverError?.code == .enrollmentRefused
+        }
+        #expect(try server.store.returnRecords().count == 1)
+        try await server.stop()
+    }
+
+    @Test func anUnreachableServerIsAClearErrorAndLeavesTheKioskUntouched() async throws {
+        let server = try await TestServer()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        try kiosk.record()
+        try await server.stop()
+        let before = try kiosk.records
+        await #expect {
+            try await kiosk.sync()
+        } throws: { error in
+            "\(error)".contains("cannot reach the server at \(server.address)")
+        }
+        #expect(try kiosk.records == before)
+        #expect(try kiosk.store.checkpoint(for: SyncClient.serverPeer).pushedSeq == 0)
+    }
+}
+
+@Suite struct PushValidationTests {
+    /// Runs `body` with a server store in a temporary directory that lives as long as the body runs.
+    private func withServerStore(_ body: (ReplicaStore) throws -> Void) throws {
+        let directory = try TemporaryDirectory()
+        try withExtendedLifetime(directory) {
+            try body(
+                ReplicaStore.create(at: directory.file("server.sqlite"), identity: .server(replicaID: ReplicaID("hq")))
+            )
+        }
+    }
+
+    private func kioskRecord(store: String = "store-1", kiosk: String = "a") throws -> VersionedRecord {
+        let item = try ProductReturn(
+            id: ReturnID.make(),
+            storeID: StoreID(store),
+            kioskID: KioskID(kiosk),
+            orderID: OrderID("O-1"),
+            gtin: GTIN("96385074"),
+            reason: .other,
+            createdAt: Date()
+        )
+        return try ReturnEntity.makeRecord(
+            for: item,
+            by: ReplicaID("\(store)/\(kiosk)"),
+            stamp: HLCTimestamp(physical: 1)
+        )
+    }
+
+    @Test func anotherStoresReturnIsRefusedAndNothingIsStored() throws {
+        try withServerStore { server in
+            let own = try kioskRecord()
+            let foreign = try kioskRecord(store: "store-2", kiosk: "z")
+            #expect {
+                try server.acceptPush([own, foreign], from: ReplicaID("store-1/a"), store: StoreID("store-1"))
+            } throws: { error in
+                (error as? PushRejection)?.reason == .forbiddenStore && "\(error)".contains("store-2")
+            }
+            #expect(try server.returnRecords().isEmpty)
+        }
+    }
+
+    @Test func aClockClaimingWritesTheServerNeverSawIsForged() throws {
+        try withServerStore { server in
+            var record = try kioskRecord()
+            // The kiosk claims an HQ write the server never made.
+            try record.apply(
+                RecordEdit(assignments: ["disposition": "restock"]),
+                by: ReplicaID("hq"),
+                stamp: HLCTimestamp(physical: 2)
+            )
+            #expect {
+                try server.acceptPush([record], from: ReplicaID("store-1/a"), store: StoreID("store-1"))
+            } throws: { error in
+                (error as? PushRejection)?.reason == .forgedClock && "\(error)".contains("hq:1")
+            }
+            #expect(try server.returnRecords().isEmpty)
+            // Its own writes, however many, are the pusher's to claim.
+            let honest = try kioskRecord()
+            #expect(
+                try server.acceptPush([honest], from: ReplicaID("store-1/a"), store: StoreID("store-1")).merged == 1
+            )
+        }
+    }
+}

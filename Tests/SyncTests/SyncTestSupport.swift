@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+import NIOCore
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServer
+import ServiceLifecycle
+import SyncClient
+import SyncEngine
+
+/// A sync server on 127.0.0.1, port 0, over its own store in a temporary directory, run in a ServiceGroup.
+final class TestServer: Sendable {
+    let directory: TemporaryDirectory
+    let store: ReplicaStore
+    let address: String
+    private let group: ServiceGroup
+    private let running: Task<Void, any Error>
+
+    init(function: String = #function) async throws {
+        directory = try TemporaryDirectory(function: function)
+        store = try ReplicaStore.create(
+            at: directory.file("server.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let logger = Logger(label: "test.server", factory: { _ in SwiftLogNoOpLogHandler() })
+        let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)
+        let server = SyncServer(
+            store: store,
+            configuration: SyncServerConfiguration(host: "127.0.0.1", port: 0),
+            logger: logger,
+            onListening: {
+                continuation.yield($0)
+                continuation.finish()
+            }
+        )
+        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], logger: logger)
+        self.group = group
+        running = Task { try await group.run() }
+        var iterator = addresses.makeAsyncIterator()
+        guard let bound = await iterator.next(), let port = bound.port else {
+            throw SyncError("the test server did not report its address")
+        }
+        address = "127.0.0.1:\(port)"
+    }
+
+    /// Issues an enrollment token.
+    func enroll(store storeID: String, kiosk: String) throws -> String {
+        try EnrollmentToken.issue(in: store, store: StoreID(storeID), kiosk: KioskID(kiosk))
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+}
+
+/// A kiosk store in a temporary directory, enrolled with a test server.
+struct TestKiosk {
+    let directory: TemporaryDirectory
+    let store: ReplicaStore
+    let client: SyncClient
+
+    init(
+        store storeID: String,
+        kiosk: String,
+        server: TestServer,
+        token: String? = nil,
+        function: String = #function
+    ) throws {
+        directory = try TemporaryDirectory(function: function)
+        store = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: StoreID(storeID), kiosk: KioskID(kiosk))
+        )
+        let token = try token ?? server.enroll(store: storeID, kiosk: kiosk)
+        try store.saveSyncCredentials(SyncClient.makeCredentials(server: server.address, token: token))
+        client = SyncClient(store: store)
+    }
+
+    @discardableResult
+    func record(order: String = "ORD-1", reason: ReturnReason = .defective) throws -> ProductReturn {
+        try store.recordReturn(ReturnCapture(orderID: OrderID(order), gtin: GTIN("4006381333931"), reason: reason))
+    }
+
+    @discardableResult
+    func sync() async throws -> SyncReport {
+        try await client.sync()
+    }
+
+    var records: [VersionedRecord] {
+        get throws { try store.returnRecords() }
+    }
+}

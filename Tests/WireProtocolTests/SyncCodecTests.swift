@@ -1,0 +1,115 @@
+import NIOCore
+import NIOEmbedded
+import SyncEngine
+import Testing
+import WireProtocol
+
+@Suite struct SyncCodecTests {
+    static let record: VersionedRecord = {
+        var record = VersionedRecord(entityType: "return", id: "r-1")
+        try! record.apply(
+            RecordEdit(assignments: ["status": "received", "quantity": 2], additions: ["notes": ["a \"note\"\n"]]),
+            by: ReplicaID("s/k"),
+            stamp: HLCTimestamp(physical: 1_780_000_000_000)
+        )
+        return record
+    }()
+
+    static let messages: [SyncMessage] = [
+        .hello(versions: [1, 2], replicaID: "s/k", storeID: "s", kioskID: "k"),
+        .challenge(version: 1, nonce: "bm9uY2U=", serverID: "hq"),
+        .authenticate(signature: "c2ln", publicKey: "a2V5", token: "tok"),
+        .authenticate(signature: "c2ln", publicKey: nil, token: nil),
+        .welcome(replicaID: "s/k", storeID: "s"),
+        .push(batch: 3, records: [record, record]),
+        .pushAck(batch: 3, merged: 1, unchanged: 1, conflicts: [.init(recordID: "r-1", field: "disposition")]),
+        .pull(cursor: "42", limit: 500),
+        .pullBatch(records: [record], cursor: "43", more: true),
+        .bye,
+        .error(ProtocolError(.forgedClock, "claims hq:5")),
+    ]
+
+    @Test(arguments: messages)
+    func everyMessageRoundTrips(message: SyncMessage) throws {
+        let frame = message.encoded()
+        #expect(!frame.contains(UInt8(ascii: "\n")), "a frame is one line")
+        #expect(try SyncMessage.decode(frame) == message)
+    }
+
+    private func decodeAll(_ bytes: [UInt8], chunkSizes: [Int]) throws -> [SyncFrame] {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addSyncProtocolHandlers(maximumFrameSize: 64 * 1024)
+        var offset = 0
+        var sizes = chunkSizes.makeIterator()
+        while offset < bytes.count {
+            let size = min(sizes.next() ?? 1, bytes.count - offset)
+            try channel.writeInbound(ByteBuffer(bytes: bytes[offset..<(offset + size)]))
+            offset += size
+        }
+        var frames: [SyncFrame] = []
+        while let frame = try channel.readInbound(as: SyncFrame.self) { frames.append(frame) }
+        _ = try channel.finish()
+        return frames
+    }
+
+    @Test func framesDecodeFedByteByByteAndInRandomChunks() throws {
+        let stream = Self.messages.flatMap { $0.encoded() + [UInt8(ascii: "\n")] }
+        var generator = SystemRandomNumberGenerator()
+        for chunkSizes in [[1], (0..<500).map { _ in Int.random(in: 1...97, using: &generator) }, [stream.count]] {
+            let frames = try decodeAll(stream, chunkSizes: chunkSizes)
+            let decoded = frames.compactMap { frame -> SyncMessage? in
+                if case .message(let message) = frame { return message }
+                return nil
+            }
+            #expect(decoded == Self.messages)
+        }
+    }
+
+    @Test func theEncoderWritesOneLinePerMessage() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addSyncProtocolHandlers()
+        try channel.writeOutbound(SyncMessage.bye)
+        let buffer = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(String(buffer: buffer) == #"{"type":"bye"}"# + "\n")
+        _ = try channel.finish()
+    }
+
+    @Test(arguments: [
+        ("not json", ProtocolError.Code.malformedFrame, "invalid JSON"),
+        (#"{"type":"gossip"}"#, .malformedFrame, "unknown message type 'gossip'"),
+        (#"{"type":"pull","cursor":"1"}"#, .malformedFrame, "missing key 'limit'"),
+        (#"{"type":"pull","cursor":1,"limit":5}"#, .malformedFrame, "key 'cursor': expected a string"),
+        (#"{"type":"pull","cursor":"1","limit":-5}"#, .malformedFrame, "key 'limit'"),
+        (#"[1]"#, .malformedFrame, "a frame is a JSON object"),
+        (#"{"type":"push","batch":1,"records":[{"type":"return"}]}"#, .invalidRecord, "records[0]"),
+    ])
+    func badFramesArriveAsInvalidWithACode(line: String, code: ProtocolError.Code, detail: String) throws {
+        let frames = try decodeAll(Array((line + "\n").utf8), chunkSizes: [7])
+        guard case .invalid(let error)? = frames.first else {
+            Issue.record("expected an invalid frame, got \(frames)")
+            return
+        }
+        #expect(error.code == code)
+        #expect(error.message.contains(detail), "\(error.message)")
+    }
+
+    @Test func aFrameOverTheLimitIsRefusedWithoutBufferingIt() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addSyncProtocolHandlers(maximumFrameSize: 1024)
+        // No newline ever comes: the decoder must give up once the line passes the limit.
+        #expect(throws: ByteToMessageDecoderError.PayloadTooLargeError.self) {
+            for _ in 0..<100 {
+                try channel.writeInbound(ByteBuffer(repeating: UInt8(ascii: "x"), count: 100))
+            }
+        }
+        _ = try? channel.finish()
+    }
+
+    @Test func batchesAboveTheLimitAreRefused() throws {
+        let records = Array(repeating: Self.record, count: maximumBatchSize + 1)
+        let frame = SyncMessage.push(batch: 1, records: records).encoded()
+        #expect {
+            try SyncMessage.decode(frame)
+        } throws: { ($0 as? ProtocolError)?.code == .limitExceeded }
+    }
+}
