@@ -12,7 +12,8 @@
 //   WireProtocol   framing and messages of the sync protocol          NIOCore, NIOExtras
 //   ReturnsServer  the central sync server, a Service                  NIOPosix, service-lifecycle, swift-crypto
 //   SyncClient     the kiosk side of sync, embeddable in a kiosk app   NIOPosix, swift-crypto
-//   KioskCLI       the `kiosk` command tree, output formats          swift-argument-parser
+//   CommandLineSupport  console, tables and JSON output of both CLIs
+//   KioskCLI, ReturnsServerCLI  the command trees                     swift-argument-parser
 //   kiosk, returns-server   thin executables
 
 import PackageDescription
@@ -27,6 +28,7 @@ let package = Package(
         .library(name: "ReturnsSync", targets: ["ReturnsSync"]),
         .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
         .library(name: "KioskCLI", targets: ["KioskCLI"]),
+        .library(name: "ReturnsServerCLI", targets: ["ReturnsServerCLI"]),
         .library(name: "WireProtocol", targets: ["WireProtocol"]),
         .library(name: "ReturnsServer", targets: ["ReturnsServer"]),
         .library(name: "SyncClient", targets: ["SyncClient"]),
@@ -80,20 +82,27 @@ let package = Package(
             ]
         ),
         .target(
+            name: "CommandLineSupport",
+            dependencies: ["ReplicaStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .target(
             name: "KioskCLI",
             dependencies: [
-                "ReplicaStore", "SyncClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ReplicaStore", "SyncClient", "CommandLineSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "kiosk", dependencies: ["KioskCLI"]),
-        .executableTarget(
-            name: "returns-server",
+        .target(
+            name: "ReturnsServerCLI",
             dependencies: [
-                "ReturnsServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ReturnsServer", "CommandLineSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(name: "kiosk", dependencies: ["KioskCLI"]),
+        .executableTarget(name: "returns-server", dependencies: ["ReturnsServerCLI"]),
         // Helpers that several test targets share.
         .target(name: "ReturnSyncTestSupport", dependencies: ["ReturnsModel"]),
         .executableTarget(name: "sync-demo", dependencies: ["ReturnsSync"]),
@@ -125,14 +134,21 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "KioskCLITests", dependencies: ["KioskCLI", "kiosk", "ReturnSyncTestSupport"]),
+        .testTarget(
+            name: "KioskCLITests",
+            dependencies: ["KioskCLI", "CommandLineSupport", "kiosk", "ReturnSyncTestSupport"]
+        ),
         .testTarget(
             name: "WireProtocolTests",
             dependencies: ["WireProtocol", .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(
             name: "SyncTests",
-            dependencies: ["ReturnsServer", "SyncClient", "KioskCLI", "ReturnSyncTestSupport"]
+            dependencies: [
+                "ReturnsServer", "SyncClient", "KioskCLI", "ReturnsServerCLI", "ReturnSyncTestSupport",
+                "returns-server",
+                "kiosk",
+            ]
         ),
     ]
 )

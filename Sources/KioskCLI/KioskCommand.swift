@@ -1,8 +1,10 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import ReplicaStore
 import ReturnsModel
 import ReturnsSync
+import SyncClient
 
 /// The `kiosk` command: every kiosk operation, for operators, scripts and tests.
 ///
@@ -14,7 +16,7 @@ public struct KioskCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
             VoidCommand.self, NoteCommand.self, ListCommand.self, ShowCommand.self, ConflictsCommand.self,
-            StatusCommand.self, ImportCommand.self, ExportCommand.self,
+            StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self,
         ]
     )
 
@@ -30,10 +32,19 @@ struct InitCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "The store this kiosk belongs to.") var store: String
     @Option(help: "This kiosk's id within its store.") var kiosk: String
+    @Option(help: "The sync server, HOST:PORT.") var server: String?
+    @Option(help: "The one-time enrollment token from 'returns-server enroll'.") var token: String?
 
     func run() async throws {
         let identity = try ReplicaIdentity.kiosk(store: StoreID(store), kiosk: KioskID(kiosk))
+        guard (server == nil) == (token == nil) else {
+            throw CLIError(message: "--server and --token go together: the first sync enrolls the kiosk with the token")
+        }
+        if let server { _ = try SyncClient.parse(server) }
         let store = try ReplicaStore.create(at: database.path, identity: identity)
+        if let server, let token {
+            try store.saveSyncCredentials(SyncClient.makeCredentials(server: server, token: token))
+        }
         Console.current.print("initialised kiosk \(store.identity.replicaID) in \(store.path)")
     }
 }
@@ -284,5 +295,44 @@ struct ExportCommand: AsyncParsableCommand {
     func run() async throws {
         let console = Console.current
         try database.openStore().exportReturns { console.writeOut($0) }
+    }
+}
+
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Sync with the server once: push what changed here, pull what changed there."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "The server, HOST:PORT (default: the one given to init).") var server: String?
+    @OptionGroup var output: JSONOption
+
+    struct Document: Encodable {
+        struct Conflict: Encodable {
+            var recordId: String
+            var field: String
+        }
+
+        var pushed: Int
+        var pulled: Int
+        var conflicts: [Conflict]
+    }
+
+    func run() async throws {
+        let report = try await SyncClient(store: database.openStore()).sync(server: server)
+        if output.json {
+            try Console.current.printJSON(
+                Document(
+                    pushed: report.pushed,
+                    pulled: report.pulled,
+                    conflicts: report.conflicts.map { .init(recordId: $0.recordID, field: $0.field) }
+                )
+            )
+        } else {
+            var lines = ["pushed \(report.pushed), pulled \(report.pulled), conflicts \(report.conflicts.count)"]
+            lines += report.conflicts.map { "conflict: \($0.recordID) \($0.field)" }
+            Console.current.print(lines.joined(separator: "\n"))
+        }
     }
 }

@@ -95,17 +95,49 @@ extension ReplicaStore {
     public static let serverPeer = "server"
 
     /// The rows of returns matching the filters, oldest first.
-    public func returnRows(status: ReturnStatus? = nil, reason: ReturnReason? = nil) throws -> [ReturnRow] {
+    public func returnRows(
+        status: ReturnStatus? = nil,
+        reason: ReturnReason? = nil,
+        store: StoreID? = nil
+    ) throws -> [ReturnRow] {
         try read { db in
             try ReturnRow.fetchAll(
                 db,
                 sql: """
                     SELECT * FROM returns
-                    WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR reason = ?2)
+                    WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR reason = ?2) AND (?3 IS NULL OR store_id = ?3)
                     ORDER BY created_at, id
                     """,
-                arguments: [status?.rawValue, reason?.rawValue]
+                arguments: [status?.rawValue, reason?.rawValue, store?.rawValue]
             )
+        }
+    }
+
+    /// A dimension `report` groups returns by.
+    public enum ReportDimension: String, CaseIterable, Sendable {
+        case store, reason, status, disposition, gtin
+
+        var column: String {
+            switch self {
+            case .store: return "store_id"
+            case .reason: return "reason"
+            case .status: return "status"
+            case .disposition: return "disposition"
+            case .gtin: return "gtin"
+            }
+        }
+    }
+
+    /// Returns and units per value of `dimension`, from the projection, ordered by value.
+    public func report(by dimension: ReportDimension) throws -> [(key: String, returns: Int, units: Int)] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(dimension.column) AS key, count(*) AS returns, sum(quantity) AS units
+                    FROM returns GROUP BY \(dimension.column) ORDER BY \(dimension.column)
+                    """
+            ).map { (key: $0["key"], returns: $0["returns"], units: $0["units"]) }
         }
     }
 

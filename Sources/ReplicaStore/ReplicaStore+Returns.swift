@@ -124,9 +124,17 @@ extension ReplicaStore {
     }
 
     /// The stored records of returns matching the filters, oldest first.
-    public func returnRecords(status: ReturnStatus? = nil, reason: ReturnReason? = nil) throws -> [VersionedRecord] {
+    public func returnRecords(
+        status: ReturnStatus? = nil,
+        reason: ReturnReason? = nil,
+        store: StoreID? = nil
+    ) throws -> [VersionedRecord] {
         var conditions: [String] = []
         var arguments: StatementArguments = []
+        if let store {
+            conditions.append("r.store_id = ?")
+            arguments += [store.rawValue]
+        }
         if let status {
             conditions.append("r.status = ?")
             arguments += [status.rawValue]

@@ -13,7 +13,7 @@ public struct SyncReport: Hashable, Sendable {
     public var pushed: Int
     /// Records pulled from the server that changed something here.
     public var pulled: Int
-    /// Conflicts met on either side, as record id and field.
+    /// Conflicts met on either side, as record id and field, each once.
     public var conflicts: [SyncMessage.RecordField]
 
     /// Creates a report.
@@ -192,10 +192,16 @@ public struct SyncClient: Sendable {
         try store.saveCheckpoint(checkpoint)
         try await conversation.send(.bye)
         _ = try? await conversation.receive()
+        // The server's merge of a push and this kiosk's merge of the pull can both detect one conflict.
+        var seen = Set<SyncMessage.RecordField>()
+        report.conflicts = report.conflicts.filter { seen.insert($0).inserted }
         return report
     }
 
-    static func parse(_ address: String) throws -> (String, Int) {
+    /// Splits `HOST:PORT`.
+    ///
+    /// - Throws: ``SyncError`` naming the address when it is not `HOST:PORT` with a port from 1 to 65535.
+    public static func parse(_ address: String) throws -> (String, Int) {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
             (1...65535).contains(port), colon > address.startIndex
         else { throw SyncError("invalid server address '\(address)': expected HOST:PORT, such as 127.0.0.1:7420") }

@@ -1,1 +1,5 @@
-print("x")
+// The `returns-server` executable: parses the command line and runs it; everything else lives in ReturnsServerCLI.
+import Foundation
+import ReturnsServerCLI
+
+exit(await ReturnsServerCLI.run(arguments: Array(CommandLine.arguments.dropFirst())))

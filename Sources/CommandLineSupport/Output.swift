@@ -6,15 +6,15 @@ import SyncEngine
 
 extension Console {
     /// Writes `value` as pretty-printed JSON with sorted keys.
-    func printJSON(_ value: some Encodable) throws {
+    public func printJSON(_ value: some Encodable) throws {
         var data = try ReturnDocument.makeEncoder(prettyPrinted: true).encode(value)
         data.append(UInt8(ascii: "\n"))
         writeOut(data)
     }
 }
 
-/// The JSON form of a conflict audit entry in `kiosk conflicts --json`.
-struct ConflictDocument: Encodable {
+/// The JSON form of a conflict audit entry in `conflicts --json`.
+public struct ConflictDocument: Encodable {
     var id: Int64
     var entityType: String
     var recordId: String
@@ -25,7 +25,7 @@ struct ConflictDocument: Encodable {
     var detectedBy: String
     var open: Bool
 
-    init(_ entry: ConflictAuditEntry) {
+    public init(_ entry: ConflictAuditEntry) {
         id = entry.id
         entityType = entry.entityType
         recordId = entry.recordID
@@ -39,7 +39,7 @@ struct ConflictDocument: Encodable {
 }
 
 /// The JSON form of `kiosk status --json`.
-struct StatusDocument: Encodable {
+public struct StatusDocument: Encodable {
     var replicaId: String
     var role: String
     var storeId: String?
@@ -51,7 +51,7 @@ struct StatusDocument: Encodable {
     var needsReview: Int
     var inConflict: Int
 
-    init(_ status: ReplicaStatus) {
+    public init(_ status: ReplicaStatus) {
         replicaId = status.identity.replicaID.rawValue
         role = status.identity.role.rawValue
         storeId = status.identity.storeID?.rawValue
@@ -70,7 +70,7 @@ struct StatusDocument: Encodable {
     }
 
     // Optional keys are written as null rather than left out, so scripts can rely on every key being there.
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(replicaId, forKey: .replicaId)
         try container.encode(role, forKey: .role)
@@ -86,9 +86,9 @@ struct StatusDocument: Encodable {
 }
 
 /// Human-readable output.
-enum Format {
+public enum Format {
     /// Left-aligned columns separated by two spaces, with a header row.
-    static func table(_ header: [String], _ rows: [[String]]) -> String {
+    public static func table(_ header: [String], _ rows: [[String]]) -> String {
         var widths = header.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
@@ -101,16 +101,16 @@ enum Format {
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
     }
 
-    static func time(_ millis: Int64) -> String {
+    public static func time(_ millis: Int64) -> String {
         time(Date(millisecondsSince1970: millis))
     }
 
-    static func time(_ date: Date) -> String {
+    public static func time(_ date: Date) -> String {
         // Minutes are enough in a table; JSON output carries milliseconds.
         String(ISO8601Milliseconds.format(date).prefix(16)).replacingOccurrences(of: "T", with: " ")
     }
 
-    static func returnsTable(_ rows: [ReturnRow]) -> String {
+    public static func returnsTable(_ rows: [ReturnRow]) -> String {
         let body = rows.map { row in
             [
                 row.id, time(row.createdAt), row.status, row.reason, row.gtin, String(row.quantity), row.condition,
@@ -121,11 +121,11 @@ enum Format {
         return table(header, body) + "\n\(rows.count) return\(rows.count == 1 ? "" : "s")"
     }
 
-    static func flags(needsReview: Bool, inConflict: Bool) -> String {
+    public static func flags(needsReview: Bool, inConflict: Bool) -> String {
         [needsReview ? "review" : nil, inConflict ? "conflict" : nil].compactMap { $0 }.joined(separator: ",")
     }
 
-    static func returnDetails(_ record: VersionedRecord) throws -> String {
+    public static func returnDetails(_ record: VersionedRecord) throws -> String {
         let item = try ProductReturn(record: record)
         var lines = [
             "id           \(item.id)",
@@ -158,7 +158,7 @@ enum Format {
         return lines.joined(separator: "\n")
     }
 
-    static func conflictsTable(_ entries: [ConflictAuditEntry]) -> String {
+    public static func conflictsTable(_ entries: [ConflictAuditEntry]) -> String {
         let body = entries.map { entry in
             [
                 entry.recordID, entry.field,
@@ -171,7 +171,7 @@ enum Format {
         return table(header, body) + "\n\(entries.count) conflict\(entries.count == 1 ? "" : "s")"
     }
 
-    static func status(_ status: ReplicaStatus) -> String {
+    public static func status(_ status: ReplicaStatus) -> String {
         let identity = status.identity
         var lines = ["replica      \(identity.replicaID) (\(identity.role.rawValue))"]
         if let store = identity.storeID, let kiosk = identity.kioskID {

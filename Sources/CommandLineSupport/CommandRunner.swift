@@ -1,0 +1,50 @@
+import ArgumentParser
+
+/// Runs a command tree the way both `kiosk` and `returns-server` do.
+public enum CommandRunner {
+    /// Parses `arguments` with `root`, runs the command, writing to ``Console/current``, and returns the exit status.
+    ///
+    /// Every error is one line on standard error: `error: ` and a message that names the bad value and what is
+    /// allowed. The status is 1 for an error while running, 2 for a command line that does not parse, 0 for help.
+    public static func run(_ root: any ParsableCommand.Type, arguments: [String]) async -> Int32 {
+        let console = Console.current
+        var command: any ParsableCommand
+        do {
+            command = try root.parseAsRoot(arguments)
+        } catch {
+            let message = root.fullMessage(for: error)
+            if root.exitCode(for: error) == .success {
+                if !message.isEmpty { console.print(message) }
+                return 0
+            }
+            // One line, like every other error; the command's help says the rest.
+            let firstLine = message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? message
+            let problem = firstLine.hasPrefix("Error: ") ? String(firstLine.dropFirst(7)) : firstLine
+            console.printError("error: \(problem) (see '\(root._commandName) help')")
+            return 2
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch {
+            // Errors of this project describe themselves as their message, naming the bad value.
+            console.printError("error: \(error)")
+            return 1
+        }
+    }
+}
+
+/// An error in how a command was used, with a message for the operator.
+public struct CLIError: Error, CustomStringConvertible {
+    public var message: String
+
+    public init(message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}

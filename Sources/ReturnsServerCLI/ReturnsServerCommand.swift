@@ -1,0 +1,329 @@
+import ArgumentParser
+import CommandLineSupport
+import Foundation
+import Logging
+import NIOCore
+import ReplicaStore
+import ReturnsModel
+import ReturnsServer
+import ReturnsSync
+import ServiceLifecycle
+import SyncEngine
+
+/// Runs the `returns-server` command line.
+public enum ReturnsServerCLI {
+    /// Parses and runs one command, writing to ``Console/current``, and returns the process exit status.
+    public static func run(arguments: [String]) async -> Int32 {
+        await CommandRunner.run(ReturnsServerCommand.self, arguments: arguments)
+    }
+}
+
+/// The `returns-server` command: the central replica every store syncs with.
+public struct ReturnsServerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "returns-server",
+        abstract: "The central ReturnSync server: serves kiosk syncs and answers HQ's questions.",
+        subcommands: [
+            ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
+            ReportCommand.self,
+        ]
+    )
+
+    public init() {}
+}
+
+/// The `--db` option every server command takes.
+struct ServerDatabaseOptions: ParsableArguments {
+    @Option(help: "The server database (default: $RETURNS_SERVER_DB, else ./returns-server.sqlite).")
+    var db: String?
+
+    var path: String {
+        if let db { return db }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["RETURNS_SERVER_DB"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return "./returns-server.sqlite"
+    }
+
+    /// Opens the server database, creating it (as replica `hq`) when `create` and it does not exist yet.
+    func openStore(create: Bool = false) throws -> ReplicaStore {
+        if create, !FileManager.default.fileExists(atPath: path) {
+            return try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        }
+        do {
+            let store = try ReplicaStore.open(at: path)
+            guard store.identity.role == .server else {
+                throw CLIError(message: "\(path) is a kiosk database (\(store.identity.replicaID)), not a server's")
+            }
+            return store
+        } catch let error as ReplicaStoreError where error.code == .databaseMissing {
+            throw CLIError(
+                message:
+                    "no server database at \(path): run 'returns-server serve' or 'returns-server enroll' first, or pass --db PATH"
+            )
+        }
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve kiosk syncs; prints 'listening on HOST:PORT' first. SIGTERM or SIGINT stop it gracefully."
+    )
+
+    @OptionGroup var database: ServerDatabaseOptions
+    @Option(help: "The address to listen on.") var host = "127.0.0.1"
+    @Option(help: "The port to listen on (0 picks a free one).") var port = 7420
+
+    func run() async throws {
+        let store = try database.openStore(create: true)
+        let console = Console.current
+        let logger = Logger(label: "returnsync.server")
+        let host = self.host
+        let server = SyncServer(
+            store: store,
+            configuration: SyncServerConfiguration(host: host, port: port),
+            logger: logger,
+            onListening: { address in console.print("listening on \(host):\(address.port ?? 0)") }
+        )
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+struct EnrollCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll",
+        abstract: "Issue a one-time enrollment token for a kiosk; prints the token alone on a line."
+    )
+
+    @OptionGroup var database: ServerDatabaseOptions
+    @Option(help: "The kiosk's store.") var store: String
+    @Option(help: "The kiosk's id within its store.") var kiosk: String
+
+    func run() async throws {
+        let storeID = try StoreID(store)
+        let kioskID = try KioskID(kiosk)
+        let token = try EnrollmentToken.issue(in: database.openStore(create: true), store: storeID, kiosk: kioskID)
+        Console.current.print(token)
+    }
+}
+
+struct KiosksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiosks",
+        abstract: "Enrolled kiosks and their last sync."
+    )
+
+    @OptionGroup var database: ServerDatabaseOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Document: Encodable {
+        var replicaId: String
+        var storeId: String
+        var kioskId: String
+        var enrolledAt: Date
+        var lastSyncAt: Date?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(replicaId, forKey: .replicaId)
+            try container.encode(storeId, forKey: .storeId)
+            try container.encode(kioskId, forKey: .kioskId)
+            try container.encode(enrolledAt, forKey: .enrolledAt)
+            try container.encode(lastSyncAt, forKey: .lastSyncAt)
+        }
+
+        enum CodingKeys: String, CodingKey { case replicaId, storeId, kioskId, enrolledAt, lastSyncAt }
+    }
+
+    func run() async throws {
+        let kiosks = try database.openStore().enrolledKiosks()
+        if json {
+            try Console.current.printJSON(
+                kiosks.map {
+                    Document(
+                        replicaId: $0.replicaID,
+                        storeId: $0.storeID,
+                        kioskId: $0.kioskID,
+                        enrolledAt: $0.enrolledAt,
+                        lastSyncAt: $0.lastSyncAt
+                    )
+                }
+            )
+        } else {
+            let rows = kiosks.map {
+                [$0.replicaID, Format.time($0.enrolledAt), $0.lastSyncAt.map(Format.time) ?? "never"]
+            }
+            Console.current.print(Format.table(["KIOSK", "ENROLLED", "LAST SYNC"], rows))
+        }
+    }
+}
+
+struct ReturnsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "returns",
+        abstract: "Every store's returns, and HQ's edits to them (synced to kiosks).",
+        subcommands: [List.self, Show.self, SetDisposition.self, AddNote.self, Void.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List returns, oldest first.")
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Option(help: "Only this store's returns.") var store: String?
+        @Flag(help: "Print one JSON array, in the kiosk's shape.") var json = false
+
+        func run() async throws {
+            let storeID = try store.map(StoreID.init)
+            let replica = try database.openStore()
+            if json {
+                try Console.current.printJSON(
+                    try replica.returnRecords(store: storeID).map { try ReturnDocument(record: $0) }
+                )
+            } else {
+                Console.current.print(Format.returnsTable(try replica.returnRows(store: storeID)))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one return in full.")
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id.") var id: String
+        @Flag(help: "Print JSON, in the kiosk's shape.") var json = false
+
+        func run() async throws {
+            let record = try database.openStore().returnRecord(ReturnID(id))
+            if json {
+                try Console.current.printJSON(ReturnDocument(record: record))
+            } else {
+                Console.current.print(try Format.returnDetails(record))
+            }
+        }
+    }
+
+    struct SetDisposition: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "disposition",
+            abstract: "Route a return, as HQ."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id.") var id: String
+        @Argument(help: "Where the item goes.") var disposition: String
+
+        func run() async throws {
+            let id = try ReturnID(id)
+            let disposition = try Disposition.parseRoutable(disposition)
+            let item = try database.openStore().updateReturn(id, operation: "disposition") { item, author, date in
+                try item.assignDisposition(disposition, by: author, at: date)
+            }
+            Console.current.print("\(item.id) dispositioned: \(item.disposition.rawValue)")
+        }
+    }
+
+    struct AddNote: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "note", abstract: "Add a note to a return, as HQ.")
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id.") var id: String
+        @Argument(help: "The note.") var text: String
+
+        func run() async throws {
+            let id = try ReturnID(id)
+            let item = try database.openStore().updateReturn(id, operation: "note") { item, author, date in
+                try item.addNote(text, by: author, at: date)
+            }
+            Console.current.print("\(item.id) note added (\(item.notes.count) in all)")
+        }
+    }
+
+    struct Void: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "void", abstract: "Void a return, as HQ.")
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id.") var id: String
+        @Option(help: "Why the return is voided (required).") var note: String
+
+        func run() async throws {
+            let id = try ReturnID(id)
+            let item = try database.openStore().updateReturn(id, operation: "void") { item, author, date in
+                try item.void(note: note, by: author, at: date)
+            }
+            Console.current.print("\(item.id) voided")
+        }
+    }
+}
+
+struct ConflictsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conflicts",
+        abstract: "The server's conflict audit: every conflict a merge found, its values and dots, the value shown."
+    )
+
+    @OptionGroup var database: ServerDatabaseOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let entries = try database.openStore().conflictAudit()
+        if json {
+            try Console.current.printJSON(entries.map(ConflictDocument.init))
+        } else {
+            Console.current.print(Format.conflictsTable(entries))
+        }
+    }
+}
+
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Returns and units by store, reason, status, disposition or GTIN."
+    )
+
+    @OptionGroup var database: ServerDatabaseOptions
+    @Option(help: "Group by: store, reason, status, disposition or gtin.") var by = "store"
+    @Option(help: "Output: table, json or csv.") var format = "table"
+
+    func run() async throws {
+        guard let dimension = ReplicaStore.ReportDimension(rawValue: by) else {
+            throw CLIError(message: "invalid --by '\(by)': expected one of store, reason, status, disposition, gtin")
+        }
+        guard ["table", "json", "csv"].contains(format) else {
+            throw CLIError(message: "invalid --format '\(format)': expected one of table, json, csv")
+        }
+        let rows = try database.openStore().report(by: dimension)
+        switch format {
+        case "json":
+            struct Row: Encodable {
+                var key: String
+                var returns: Int
+                var units: Int
+            }
+            try Console.current.printJSON(rows.map { Row(key: $0.key, returns: $0.returns, units: $0.units) })
+        case "csv":
+            var lines = ["\(dimension.rawValue),returns,units"]
+            lines += rows.map { "\(Self.csvField($0.key)),\($0.returns),\($0.units)" }
+            Console.current.print(lines.joined(separator: "\n"))
+        default:
+            let table = rows.map { [$0.key, String($0.returns), String($0.units)] }
+            let totals = ["total", String(rows.map(\.returns).reduce(0, +)), String(rows.map(\.units).reduce(0, +))]
+            Console.current.print(
+                Format.table([dimension.rawValue.uppercased(), "RETURNS", "UNITS"], table + [totals])
+            )
+        }
+    }
+
+    /// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
+    static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

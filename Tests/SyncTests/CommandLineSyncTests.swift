@@ -1,0 +1,155 @@
+import Foundation
+import ReturnSyncTestSupport
+import Testing
+
+/// The README's walkthrough, with the real `returns-server` and `kiosk` executables as processes.
+@Suite struct CommandLineSyncTests {
+    private static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+
+    private struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var line: String { stdout.trimmingCharacters(in: .newlines) }
+    }
+
+    private static func run(_ tool: String, _ arguments: [String], in directory: TemporaryDirectory) throws -> Result {
+        let process = Process()
+        process.executableURL = binaries.appendingPathComponent(tool)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self)
+        )
+    }
+
+    @Test func serveEnrollRecordSyncEditAndReport() async throws {
+        let directory = try TemporaryDirectory()
+        func server(_ arguments: String...) throws -> Result {
+            try Self.run("returns-server", arguments, in: directory)
+        }
+        func kiosk(_ arguments: String...) throws -> Result { try Self.run("kiosk", arguments, in: directory) }
+
+        // serve --port 0: the first line of stdout names the real port.
+        let serve = Process()
+        serve.executableURL = Self.binaries.appendingPathComponent("returns-server")
+        serve.arguments = ["serve", "--db", "hq.sqlite", "--port", "0"]
+        serve.currentDirectoryURL = URL(fileURLWithPath: directory.path)
+        let serveOut = Pipe()
+        serve.standardOutput = serveOut
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        defer { if serve.isRunning { serve.terminate() } }
+        var firstLine = Data()
+        while firstLine.last != UInt8(ascii: "\n") {
+            let byte = serveOut.fileHandleForReading.readData(ofLength: 1)
+            guard !byte.isEmpty else { break }
+            firstLine.append(byte)
+        }
+        let listening = String(decoding: firstLine, as: UTF8.self).trimmingCharacters(in: .newlines)
+        #expect(listening.hasPrefix("listening on 127.0.0.1:"))
+        let address = String(listening.dropFirst("listening on ".count))
+        #expect(!address.hasSuffix(":0"))
+
+        let tokenA = try server("enroll", "--db", "hq.sqlite", "--store", "store-12", "--kiosk", "kiosk-a").line
+        let tokenB = try server("enroll", "--db", "hq.sqlite", "--store", "store-12", "--kiosk", "kiosk-b").line
+        #expect(!tokenA.isEmpty && !tokenA.contains(" ") && tokenA != tokenB)
+        #expect(
+            try kiosk(
+                "init",
+                "--db",
+                "a.sqlite",
+                "--store",
+                "store-12",
+                "--kiosk",
+                "kiosk-a",
+                "--server",
+                address,
+                "--token",
+                tokenA
+            ).status == 0
+        )
+        #expect(
+            try kiosk(
+                "init",
+                "--db",
+                "b.sqlite",
+                "--store",
+                "store-12",
+                "--kiosk",
+                "kiosk-b",
+                "--server",
+                address,
+                "--token",
+                tokenB
+            ).status == 0
+        )
+
+        let id = try kiosk(
+            "record",
+            "--db",
+            "a.sqlite",
+            "--order",
+            "O-1",
+            "--gtin",
+            "4006381333931",
+            "--reason",
+            "defective"
+        ).line
+        #expect(try kiosk("inspect", "--db", "a.sqlite", id, "--condition", "defective", "--test", "fail").status == 0)
+        let synced = try kiosk("sync", "--db", "a.sqlite", "--json")
+        #expect(synced.status == 0, "\(synced.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(synced.stdout.utf8)) as? [String: Any])
+        #expect(report["pushed"] as? Int == 1 && report["pulled"] as? Int == 0)
+        #expect((report["conflicts"] as? [Any])?.isEmpty == true)
+
+        // Kiosk b receives it, routes it; HQ routes it differently; both ends end up with one conflict.
+        #expect(try kiosk("sync", "--db", "b.sqlite").status == 0)
+        #expect(try kiosk("disposition", "--db", "b.sqlite", id, "repair").status == 0)
+        #expect(try server("returns", "disposition", "--db", "hq.sqlite", id, "recycle").status == 0)
+        let conflicted = try kiosk("sync", "--db", "b.sqlite", "--json")
+        let conflicts = try #require(
+            (try JSONSerialization.jsonObject(with: Data(conflicted.stdout.utf8)) as? [String: Any])?["conflicts"]
+                as? [[String: String]]
+        )
+        #expect(conflicts == [["recordId": id, "field": "disposition"]])
+        #expect(try kiosk("sync", "--db", "a.sqlite").status == 0)
+        for database in ["a.sqlite", "b.sqlite"] {
+            let shown = try #require(
+                try JSONSerialization.jsonObject(
+                    with: Data(try kiosk("show", "--db", database, id, "--json").stdout.utf8)
+                )
+                    as? [String: Any]
+            )
+            #expect(shown["disposition"] as? String == "recycle")
+            #expect(shown["conflicts"] as? [String] == ["disposition"])
+        }
+        let hqShown = try server("returns", "show", "--db", "hq.sqlite", id, "--json")
+        #expect(hqShown.stdout.contains(#""disposition" : "recycle""#))
+
+        let csv = try server("report", "--db", "hq.sqlite", "--by", "reason", "--format", "csv")
+        #expect(csv.stdout == "reason,returns,units\ndefective,1,1\n")
+        let kiosks = try server("kiosks", "--db", "hq.sqlite", "--json")
+        #expect(kiosks.stdout.contains("store-12/kiosk-a") && kiosks.stdout.contains("store-12/kiosk-b"))
+
+        // A refused sync: an unreachable server is one line on stderr and a non-zero exit.
+        let unreachable = try kiosk("sync", "--db", "a.sqlite", "--server", "127.0.0.1:1")
+        #expect(unreachable.status == 1)
+        #expect(unreachable.stderr.hasPrefix("error: cannot reach the server at 127.0.0.1:1"))
+
+        // SIGTERM stops the server gracefully.
+        serve.terminate()
+        serve.waitUntilExit()
+        #expect(serve.terminationStatus == 0)
+    }
+}
