@@ -257,11 +257,12 @@ struct SyncSession {
 
 /// One-time enrollment tokens: made here, stored hashed.
 public enum EnrollmentToken {
-    /// A new token: 24 random bytes, base64url without padding.
+    /// A new token: 24 random bytes as 48 lowercase hex digits.
+    ///
+    /// Hex, not base64: a base64url token starts with `-` one time in 64, and `--token -…` then parses as an
+    /// option rather than a value; hex is safe in every shell and argument parser.
     public static func make() -> String {
-        Data((0..<24).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        (0..<24).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
     }
 
     /// The SHA-256 of a token, hex: what the server stores.

@@ -33,6 +33,11 @@ import Testing
         )
     }
 
+    /// Expects a command to succeed, showing its stderr when it did not.
+    private func succeed(_ result: Result, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.status == 0, "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+    }
+
     @Test func serveEnrollRecordSyncEditAndReport() async throws {
         let directory = try TemporaryDirectory()
         func server(_ arguments: String...) throws -> Result {
@@ -64,7 +69,7 @@ import Testing
         let tokenA = try server("enroll", "--db", "hq.sqlite", "--store", "store-12", "--kiosk", "kiosk-a").line
         let tokenB = try server("enroll", "--db", "hq.sqlite", "--store", "store-12", "--kiosk", "kiosk-b").line
         #expect(!tokenA.isEmpty && !tokenA.contains(" ") && tokenA != tokenB)
-        #expect(
+        succeed(
             try kiosk(
                 "init",
                 "--db",
@@ -77,9 +82,9 @@ import Testing
                 address,
                 "--token",
                 tokenA
-            ).status == 0
+            )
         )
-        #expect(
+        succeed(
             try kiosk(
                 "init",
                 "--db",
@@ -92,7 +97,7 @@ import Testing
                 address,
                 "--token",
                 tokenB
-            ).status == 0
+            )
         )
 
         let id = try kiosk(
@@ -106,7 +111,7 @@ import Testing
             "--reason",
             "defective"
         ).line
-        #expect(try kiosk("inspect", "--db", "a.sqlite", id, "--condition", "defective", "--test", "fail").status == 0)
+        succeed(try kiosk("inspect", "--db", "a.sqlite", id, "--condition", "defective", "--test", "fail"))
         let synced = try kiosk("sync", "--db", "a.sqlite", "--json")
         #expect(synced.status == 0, "\(synced.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(synced.stdout.utf8)) as? [String: Any])
@@ -114,16 +119,16 @@ import Testing
         #expect((report["conflicts"] as? [Any])?.isEmpty == true)
 
         // Kiosk b receives it, routes it; HQ routes it differently; both ends end up with one conflict.
-        #expect(try kiosk("sync", "--db", "b.sqlite").status == 0)
-        #expect(try kiosk("disposition", "--db", "b.sqlite", id, "repair").status == 0)
-        #expect(try server("returns", "disposition", "--db", "hq.sqlite", id, "recycle").status == 0)
+        succeed(try kiosk("sync", "--db", "b.sqlite"))
+        succeed(try kiosk("disposition", "--db", "b.sqlite", id, "repair"))
+        succeed(try server("returns", "disposition", "--db", "hq.sqlite", id, "recycle"))
         let conflicted = try kiosk("sync", "--db", "b.sqlite", "--json")
         let conflicts = try #require(
             (try JSONSerialization.jsonObject(with: Data(conflicted.stdout.utf8)) as? [String: Any])?["conflicts"]
                 as? [[String: String]]
         )
         #expect(conflicts == [["recordId": id, "field": "disposition"]])
-        #expect(try kiosk("sync", "--db", "a.sqlite").status == 0)
+        succeed(try kiosk("sync", "--db", "a.sqlite"))
         for database in ["a.sqlite", "b.sqlite"] {
             let shown = try #require(
                 try JSONSerialization.jsonObject(

@@ -202,3 +202,16 @@ import WireProtocol
         }
     }
 }
+
+@Suite struct EnrollmentTokenTests {
+    /// Tokens are pasted into shells and command lines: never a leading '-', never a character that needs quoting.
+    @Test func tokensAreSafeOnACommandLine() {
+        let hex = Set("0123456789abcdef")
+        for _ in 0..<2_000 {
+            let token = EnrollmentToken.make()
+            #expect(token.count == 48)
+            #expect(token.allSatisfy { hex.contains($0) }, "\(token)")
+        }
+        #expect(EnrollmentToken.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}
