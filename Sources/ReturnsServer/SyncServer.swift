@@ -17,12 +17,26 @@ public struct SyncServerConfiguration: Sendable {
     public var port: Int
     /// The largest frame accepted, in bytes.
     public var maximumFrameSize: Int
+    /// Makes each connection's challenge nonce. Random (32 bytes, base64) unless a test replaying recorded
+    /// conversations needs a fixed one.
+    public var makeNonce: @Sendable () -> String
 
     /// Creates a configuration.
-    public init(host: String = "127.0.0.1", port: Int = 7420, maximumFrameSize: Int = WireProtocol.maximumFrameSize) {
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 7420,
+        maximumFrameSize: Int = WireProtocol.maximumFrameSize,
+        makeNonce: @escaping @Sendable () -> String = SyncServerConfiguration.randomNonce
+    ) {
         self.host = host
         self.port = port
         self.maximumFrameSize = maximumFrameSize
+        self.makeNonce = makeNonce
+    }
+
+    /// 32 random bytes, base64.
+    public static func randomNonce() -> String {
+        Data((0..<32).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
     }
 }
 
@@ -95,6 +109,7 @@ public final class SyncServer: Service, Sendable {
                 var session = SyncSession(
                     store: store,
                     logger: logger,
+                    makeNonce: configuration.makeNonce,
                     inbound: inbound.makeAsyncIterator(),
                     outbound: outbound
                 )
@@ -110,17 +125,20 @@ public final class SyncServer: Service, Sendable {
 struct SyncSession {
     let store: ReplicaStore
     let logger: Logger
+    let makeNonce: @Sendable () -> String
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
 
     init(
         store: ReplicaStore,
         logger: Logger,
+        makeNonce: @escaping @Sendable () -> String,
         inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator,
         outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
     ) {
         self.store = store
         self.logger = logger
+        self.makeNonce = makeNonce
         self.inbound = inbound
         self.outbound = outbound
     }
@@ -180,7 +198,7 @@ struct SyncSession {
         }
 
         // 2. challenge and authenticate
-        let nonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
+        let nonce = makeNonce()
         let serverID = store.identity.replicaID.rawValue
         try await outbound.write(.challenge(version: currentProtocolVersion, nonce: nonce, serverID: serverID))
         guard case .authenticate(let signatureText, let publicKeyText, let token) = try await next() else {

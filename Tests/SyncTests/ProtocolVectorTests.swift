@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import ReplicaStore
+import ReturnSyncJSON
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServer
+import ServiceLifecycle
+import SyncEngine
+import Testing
+
+/// Replays the golden conversations of Protocol/vectors against the real server, frame by frame.
+@Suite struct ProtocolVectorTests {
+    static let vectorsDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Protocol/vectors")
+
+    static var vectorNames: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: vectorsDirectory.path)) ?? [])
+            .filter { $0.hasSuffix(".json") }.sorted()
+    }
+
+    @Test func everyVectorIsReplayed() {
+        #expect(Self.vectorNames.count >= 5, "vectors in \(Self.vectorsDirectory.path)")
+    }
+
+    @Test(arguments: vectorNames)
+    func replay(name: String) async throws {
+        let vector = try JSONValue.parse(Data(contentsOf: Self.vectorsDirectory.appendingPathComponent(name)))
+        let setup = try #require(vector["setup"])
+        let nonce = try #require(setup["nonce"]?.stringValue)
+
+        // A fresh server replica with the vector's enrollments, and its fixed nonce.
+        let directory = try TemporaryDirectory()
+        let store = try ReplicaStore.create(
+            at: directory.file("server.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        for enrollment in setup["enrollments"]?.arrayValue ?? [] {
+            try store.createEnrollment(
+                tokenHash: EnrollmentToken.hash(try #require(enrollment["token"]?.stringValue)),
+                store: StoreID(try #require(enrollment["storeId"]?.stringValue)),
+                kiosk: KioskID(try #require(enrollment["kioskId"]?.stringValue))
+            )
+        }
+        for enrolled in setup["enrolled"]?.arrayValue ?? [] {
+            let token = try #require(enrolled["token"]?.stringValue)
+            let keyText = try #require(enrolled["publicKey"]?.stringValue)
+            let publicKey = try #require(Data(base64Encoded: keyText))
+            try store.createEnrollment(
+                tokenHash: EnrollmentToken.hash(token + "-enrolled"),
+                store: StoreID(try #require(enrolled["storeId"]?.stringValue)),
+                kiosk: KioskID(try #require(enrolled["kioskId"]?.stringValue))
+            )
+            try store.redeemEnrollment(
+                tokenHash: EnrollmentToken.hash(token + "-enrolled"),
+                store: StoreID(try #require(enrolled["storeId"]?.stringValue)),
+                kiosk: KioskID(try #require(enrolled["kioskId"]?.stringValue)),
+                publicKey: publicKey
+            )
+        }
+        let logger = Logger(label: "test.vectors", factory: { _ in SwiftLogNoOpLogHandler() })
+        let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)
+        let server = SyncServer(
+            store: store,
+            configuration: .init(host: "127.0.0.1", port: 0, makeNonce: { nonce }),
+            logger: logger,
+            onListening: {
+                continuation.yield($0)
+                continuation.finish()
+            }
+        )
+        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], logger: logger)
+        let running = Task { try await group.run() }
+        var iterator = addresses.makeAsyncIterator()
+        let port = try #require(await iterator.next()?.port)
+
+        // A raw line client: the vector's frames go out exactly as written, and come back as lines.
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        try await client.executeThenClose { inbound, outbound in
+            var lines = inbound.makeAsyncIterator()
+            for (index, step) in (try #require(vector["steps"]?.arrayValue)).enumerated() {
+                let from = step["from"]?.stringValue
+                if from == "client" {
+                    var line: [UInt8] =
+                        step["raw"]?.stringValue.map { Array($0.utf8) } ?? (step["frame"]?.serialized() ?? [])
+                    line.append(UInt8(ascii: "\n"))
+                    try await outbound.write(ByteBuffer(bytes: line))
+                } else if step["close"] == .bool(true) {
+                    let next = try await lines.next()
+                    #expect(
+                        next == nil,
+                        "step \(index): the server should close, but sent \(next.map { String(buffer: $0) } ?? "")"
+                    )
+                } else {
+                    let expected = try #require(step["frame"])
+                    guard let received = try await lines.next() else {
+                        Issue.record("step \(index): the server closed instead of sending \(expected.serializedString)")
+                        return
+                    }
+                    let actual = try JSONValue.parse(received.readableBytesView)
+                    if expected["type"] == .string("error") {
+                        // Error messages are prose; the contract is the code and whether to retry.
+                        #expect(actual["type"] == expected["type"], "step \(index): \(actual.serializedString)")
+                        #expect(actual["code"] == expected["code"], "step \(index): \(actual.serializedString)")
+                        #expect(actual["retryable"] == expected["retryable"], "step \(index)")
+                        #expect(actual["message"]?.stringValue?.isEmpty == false, "step \(index)")
+                    } else {
+                        #expect(actual == expected, "step \(index): got \(actual.serializedString)")
+                    }
+                }
+            }
+        }
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+}
