@@ -154,6 +154,10 @@ struct SyncSession {
             try? await outbound.write(
                 .error(ProtocolError(.frameTooLarge, "a frame is at most \(WireProtocol.maximumFrameSize) bytes"))
             )
+        } catch let error as ReplicaStoreError {
+            // The server's own trouble (storage): say so, so the kiosk retries later.
+            logger.error("sync failed", metadata: ["error": "\(error)"])
+            try? await outbound.write(.error(ProtocolError(.internalError, "the server could not complete the sync")))
         } catch {
             logger.debug("connection failed", metadata: ["error": "\(error)"])
         }

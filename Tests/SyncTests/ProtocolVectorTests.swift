@@ -11,6 +11,7 @@ import ReturnsServer
 import ServiceLifecycle
 import SyncEngine
 import Testing
+import WireProtocol
 
 /// Replays the golden conversations of Protocol/vectors against the real server, frame by frame.
 @Suite struct ProtocolVectorTests {
@@ -122,5 +123,41 @@ import Testing
         }
         await group.triggerGracefulShutdown()
         try await running.value
+    }
+}
+
+/// The encoder and Protocol/schema describe the same messages.
+@Suite struct ProtocolSchemaTests {
+    static let schemaDirectory = ProtocolVectorTests.vectorsDirectory.deletingLastPathComponent()
+        .appendingPathComponent("schema")
+
+    static let samples: [SyncMessage] = [
+        .hello(versions: [1], replicaID: "s/k", storeID: "s", kioskID: "k"),
+        .challenge(version: 1, nonce: "bm9uY2U=", serverID: "hq"),
+        .authenticate(signature: "c2ln", publicKey: "a2V5", token: "t"),
+        .welcome(replicaID: "s/k", storeID: "s"),
+        .push(batch: 1, records: []),
+        .pushAck(batch: 1, merged: 0, unchanged: 0, conflicts: [.init(recordID: "r", field: "f")]),
+        .pull(cursor: "0", limit: 500),
+        .pullBatch(records: [], cursor: "0", more: false),
+        .bye,
+        .error(ProtocolError(.internalError, "x")),
+    ]
+
+    @Test(arguments: samples)
+    func everyEncodedKeyIsInTheSchemaAndEveryRequiredKeyIsEncoded(message: SyncMessage) throws {
+        let schema = try JSONValue.parse(
+            Data(contentsOf: Self.schemaDirectory.appendingPathComponent("\(message.type).json"))
+        )
+        let encoded = try #require(message.jsonValue.objectValue)
+        let properties = Set(try #require(schema["properties"]?.objectValue).keys)
+        let required = Set((schema["required"]?.arrayValue ?? []).compactMap(\.stringValue))
+        #expect(Set(encoded.keys).isSubset(of: properties), "\(Set(encoded.keys).subtracting(properties))")
+        #expect(required.isSubset(of: Set(encoded.keys)), "\(required.subtracting(encoded.keys))")
+        if case .error(let error) = message {
+            let codes = Set(schema["properties"]?["code"]?["enum"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            #expect(codes == Set(ProtocolError.Code.allCases.map(\.rawValue)))
+            #expect(error.code.isRetryable)
+        }
     }
 }
