@@ -46,17 +46,17 @@ public struct SyncServerConfiguration: Sendable {
 /// Run it in a `ServiceGroup`: on graceful shutdown it stops accepting connections and lets the syncs in flight
 /// finish. Each connection is one structured child task whose errors end that connection only.
 public final class SyncServer: Service, Sendable {
-    private let store: ReplicaStore
+    private let store: any SyncServerStorage
     private let configuration: SyncServerConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
 
-    /// Creates a server over `store`, which must be a server replica.
+    /// Creates a server over `store`, a server replica's storage.
     ///
     /// - Parameter onListening: called once with the bound address, so callers binding port 0 learn the port.
     public init(
-        store: ReplicaStore,
+        store: any SyncServerStorage,
         configuration: SyncServerConfiguration = SyncServerConfiguration(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
@@ -123,14 +123,14 @@ public final class SyncServer: Service, Sendable {
 
 /// One kiosk's conversation with the server: hello, challenge, authenticate, then pushes and pulls until `bye`.
 struct SyncSession {
-    let store: ReplicaStore
+    let store: any SyncServerStorage
     let logger: Logger
     let makeNonce: @Sendable () -> String
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
 
     init(
-        store: ReplicaStore,
+        store: any SyncServerStorage,
         logger: Logger,
         makeNonce: @escaping @Sendable () -> String,
         inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator,
@@ -154,12 +154,13 @@ struct SyncSession {
             try? await outbound.write(
                 .error(ProtocolError(.frameTooLarge, "a frame is at most \(WireProtocol.maximumFrameSize) bytes"))
             )
-        } catch let error as ReplicaStoreError {
-            // The server's own trouble (storage): say so, so the kiosk retries later.
+        } catch let error as ChannelError {
+            logger.debug("connection failed", metadata: ["error": "\(error)"])
+        } catch {
+            // The server's own trouble (storage, most likely): say so, so the kiosk retries later. If the connection
+            // is what failed, this write fails too, quietly.
             logger.error("sync failed", metadata: ["error": "\(error)"])
             try? await outbound.write(.error(ProtocolError(.internalError, "the server could not complete the sync")))
-        } catch {
-            logger.debug("connection failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -203,7 +204,7 @@ struct SyncSession {
 
         // 2. challenge and authenticate
         let nonce = makeNonce()
-        let serverID = store.identity.replicaID.rawValue
+        let serverID = store.serverReplicaID.rawValue
         try await outbound.write(.challenge(version: currentProtocolVersion, nonce: nonce, serverID: serverID))
         guard case .authenticate(let signatureText, let publicKeyText, let token) = try await next() else {
             throw ProtocolError(.unexpectedMessage, "expected authenticate after challenge")
