@@ -87,13 +87,16 @@ vectors = {
     },
     "forged-clock-and-wrong-store.json": {
         "description": "A push claiming a write by HQ the server never made is refused as forged; a push of another "
-                       "store's return is refused as forbidden. Neither closes the connection or stores anything.",
+                       "store's return is refused as forbidden; a record referring to a write it does not list is "
+                       "invalid. None closes the connection or stores anything.",
         "setup": SETUP,
         "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
                   client({"type": "push", "batch": 1, "records": [return_record("01a22800-0000-7000-8000-000000000002", extra_writer="hq")]}),
                   server(error("forged-clock")),
                   client({"type": "push", "batch": 2, "records": [return_record("01a22800-0000-7000-8000-000000000003", store="store-99", kiosk="kiosk-z")]}),
                   server(error("forbidden-store")),
+                  client({"type": "push", "batch": 3, "records": [{**RECORD, "fields": {"status": [["received", 5]]}}]}),
+                  server(error("invalid-record")),
                   client({"type": "pull", "cursor": "0", "limit": 500}),
                   server({"type": "pull-batch", "records": [], "cursor": "0", "more": False}),
                   client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],

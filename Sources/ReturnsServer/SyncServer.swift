@@ -245,7 +245,15 @@ struct SyncSession {
 
         // 3. pushes and pulls
         while true {
-            switch try await next() {
+            let message: SyncMessage
+            do {
+                message = try await next()
+            } catch let error as ProtocolError where !error.code.closesConnection {
+                // A bad record or an oversized batch spoils that request only: refuse it and carry on.
+                try await outbound.write(.error(error))
+                continue
+            }
+            switch message {
             case .push(let batch, let records):
                 do {
                     let outcome = try store.acceptPush(records, from: replicaID, store: storeID)
