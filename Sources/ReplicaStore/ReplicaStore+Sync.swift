@@ -215,14 +215,29 @@ extension ReplicaStore {
 
     /// Merges a batch pushed by kiosk `pusher` of store `store`, all or nothing, in one transaction.
     ///
-    /// Every record must be a return of the pusher's store, and its clock may only claim writes this server has
-    /// already seen, apart from the pusher's own: a kiosk learns of other replicas' writes only from the server,
-    /// so a clock claiming more is forged.
+    /// Every record must be a return of the pusher's store. Its clock may claim any number of the pusher's own
+    /// writes; writes by other replicas only within what is legitimate:
+    /// - this server's own writes only up to what the server holds of the record — it knows every write it made;
+    /// - another kiosk's writes only if that replica is an enrolled kiosk of the same store: its writes may reach
+    ///   the pusher before the server, through a kiosk export imported here;
+    /// - any other replica (unknown, or of another store): none the server has not seen.
     ///
     /// - Throws: ``PushRejection`` naming the first record at fault; nothing is stored then.
     public func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) throws -> PushOutcome {
         try write { context in
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
+            var sameStoreKiosks: [ReplicaID: Bool] = [:]
+            func isKioskOfStore(_ replica: ReplicaID) throws -> Bool {
+                if let known = sameStoreKiosks[replica] { return known }
+                let found =
+                    try Bool.fetchOne(
+                        context.db,
+                        sql: "SELECT EXISTS (SELECT 1 FROM kiosks WHERE replica_id = ? AND store_id = ?)",
+                        arguments: [replica.rawValue, store.rawValue]
+                    ) ?? false
+                sameStoreKiosks[replica] = found
+                return found
+            }
             for record in records {
                 guard record.entityType == ReturnEntity.entityType else {
                     throw PushRejection(
@@ -246,13 +261,14 @@ extension ReplicaStore {
                 let local = try context.load(entityType: record.entityType, id: record.id)
                 for (replica, counter) in record.clock.counters where replica != pusher {
                     let seen = local?.clock[replica] ?? 0
-                    guard counter <= seen else {
-                        throw PushRejection(
-                            reason: .forgedClock,
-                            message: "return \(record.id) claims write \(replica):\(counter), but the server has seen "
-                                + "\(replica) only up to \(seen)"
-                        )
-                    }
+                    guard counter > seen else { continue }
+                    if replica != identity.replicaID, try isKioskOfStore(replica) { continue }
+                    throw PushRejection(
+                        reason: .forgedClock,
+                        message: "return \(record.id) claims write \(replica):\(counter), but the server has seen "
+                            + "\(replica) only up to \(seen)"
+                            + (replica == identity.replicaID ? "" : " and it is not a kiosk of store '\(store)'")
+                    )
                 }
                 let result = try context.merge(record, item: item, origin: .merge)
                 if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }

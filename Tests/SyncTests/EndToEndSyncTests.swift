@@ -122,6 +122,25 @@ import WireProtocol
         try await server.stop()
     }
 
+    @Test func anotherKiosksExportImportedHereSyncsBeforeThatKioskDoes() async throws {
+        let server = try await TestServer()
+        let a = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        let b = try TestKiosk(store: "store-1", kiosk: "b", server: server)
+        try await a.sync()  // enrolled, nothing to push yet
+        try a.record(order: "A-1")
+        // Kiosk a's returns reach kiosk b by export and import, before a syncs them itself.
+        var export = Data()
+        try a.store.exportReturns { export.append($0) }
+        try b.store.importReturns(ndjson: export)
+        let report = try await b.sync()
+        #expect(report.pushed == 1)
+        #expect(try server.store.returnRecords() == a.records)
+        // When a syncs, it finds its return already there.
+        try await a.sync()
+        #expect(try a.records == b.records)
+        try await server.stop()
+    }
+
     @Test func anUnreachableServerIsAClearErrorAndLeavesTheKioskUntouched() async throws {
         let server = try await TestServer()
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
@@ -194,6 +213,19 @@ import WireProtocol
                 (error as? PushRejection)?.reason == .forgedClock && "\(error)".contains("hq:1")
             }
             #expect(try server.returnRecords().isEmpty)
+            // Nor may it claim writes of a replica the server does not know as a kiosk of its store.
+            var ghost = try kioskRecord()
+            try ghost.apply(
+                RecordEdit(assignments: ["condition": "used"]),
+                by: ReplicaID("store-1/ghost"),
+                stamp: HLCTimestamp(physical: 2)
+            )
+            #expect {
+                try server.acceptPush([ghost], from: ReplicaID("store-1/a"), store: StoreID("store-1"))
+            } throws: { error in
+                (error as? PushRejection)?.reason == .forgedClock
+                    && "\(error)".contains("not a kiosk of store 'store-1'")
+            }
             // Its own writes, however many, are the pusher's to claim.
             let honest = try kioskRecord()
             #expect(
