@@ -270,7 +270,8 @@ extension ReplicaStore {
                             + (replica == identity.replicaID ? "" : " and it is not a kiosk of store '\(store)'")
                     )
                 }
-                let result = try context.merge(record, item: item, origin: .merge)
+                // The stored version is already loaded for the clock check: merge into it rather than load again.
+                let result = try context.merge(record, into: local, item: item, origin: .merge)
                 if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
                 outcome.conflicts += result.detectedConflicts.map { (recordID: record.id, field: $0) }
             }

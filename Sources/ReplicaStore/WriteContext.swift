@@ -164,21 +164,35 @@ struct WriteContext {
         item: ProductReturn? = nil,
         origin: ChangeOrigin
     ) throws -> MergeOutcome {
-        if let stamp = remote.latestStamp { hlc.witness(stamp) }
         // The stored clock alone tells whether the remote version is new, known, or needs a merge; loading and
         // decoding the whole record is only needed for the last.
         let statement = try db.cachedStatement(sql: "SELECT clock FROM records WHERE entity_type = ? AND id = ?")
         guard let clockJSON = try String.fetchOne(statement, arguments: [remote.entityType, remote.id]) else {
-            try store(PreparedWrite(remote, item: item), origin: origin, operation: "merge", dot: nil)
-            let conflicts = remote.hasOpenConflicts ? remote.openConflicts(policy: ReturnEntity.policy) : []
-            try audit(conflicts, in: remote)
-            return MergeOutcome(changed: true, detectedConflicts: conflicts.map(\.field))
+            return try merge(remote, into: nil, item: item, origin: origin)
         }
         if try VectorClock(jsonValue: JSONValue.parse(clockJSON)).dominates(remote.clock) {
             return MergeOutcome(changed: false, detectedConflicts: [])
         }
-        guard var local = try load(entityType: remote.entityType, id: remote.id) else {
+        guard let local = try load(entityType: remote.entityType, id: remote.id) else {
             throw ReplicaStoreError(code: .storage, message: "record \(remote.id) vanished during a merge")
+        }
+        return try merge(remote, into: local, item: item, origin: origin)
+    }
+
+    /// Merges `remote` into `local`, the stored version the caller has already loaded (`nil`: none is stored),
+    /// audits the conflicts the merge detected, and stores the result.
+    mutating func merge(
+        _ remote: VersionedRecord,
+        into local: VersionedRecord?,
+        item: ProductReturn? = nil,
+        origin: ChangeOrigin
+    ) throws -> MergeOutcome {
+        if let stamp = remote.latestStamp { hlc.witness(stamp) }
+        guard var local else {
+            try store(PreparedWrite(remote, item: item), origin: origin, operation: "merge", dot: nil)
+            let conflicts = remote.hasOpenConflicts ? remote.openConflicts(policy: ReturnEntity.policy) : []
+            try audit(conflicts, in: remote)
+            return MergeOutcome(changed: true, detectedConflicts: conflicts.map(\.field))
         }
         let outcome = try local.merge(remote)
         guard outcome.changed else { return outcome }
