@@ -108,7 +108,7 @@ struct DispositionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "disposition",
         abstract:
-            "Route an inspected item: \(Disposition.allCases.dropFirst().map(\.rawValue).joined(separator: ", "))."
+            "Route an inspected item: \(Disposition.routable.map(\.rawValue).joined(separator: ", "))."
     )
 
     @OptionGroup var database: DatabaseOptions
@@ -117,12 +117,9 @@ struct DispositionCommand: AsyncParsableCommand {
     @Option(help: "A note.") var note: String?
 
     func run() async throws {
-        let id = try parseReturnID(id)
-        let disposition = try Disposition.parseRoutable(disposition)
-        let item = try database.openStore().updateReturn(id, operation: "disposition") { item, author, date in
-            try item.assignDisposition(disposition, note: note, by: author, at: date)
-        }
-        Console.current.print("\(item.id) dispositioned: \(item.disposition.rawValue)")
+        Console.current.print(
+            try ReturnEdits.disposition(database.openStore(), id: id, to: disposition, note: note)
+        )
     }
 }
 
@@ -155,11 +152,7 @@ struct VoidCommand: AsyncParsableCommand {
     @Option(help: "Why the return is voided (required).") var note: String
 
     func run() async throws {
-        let id = try parseReturnID(id)
-        let item = try database.openStore().updateReturn(id, operation: "void") { item, author, date in
-            try item.void(note: note, by: author, at: date)
-        }
-        Console.current.print("\(item.id) voided")
+        Console.current.print(try ReturnEdits.void(database.openStore(), id: id, note: note))
     }
 }
 
@@ -174,11 +167,7 @@ struct NoteCommand: AsyncParsableCommand {
     @Argument(help: "The note.") var text: String
 
     func run() async throws {
-        let id = try parseReturnID(id)
-        let item = try database.openStore().updateReturn(id, operation: "note") { item, author, date in
-            try item.addNote(text, by: author, at: date)
-        }
-        Console.current.print("\(item.id) note added (\(item.notes.count) in all)")
+        Console.current.print(try ReturnEdits.note(database.openStore(), id: id, text: text))
     }
 }
 

@@ -221,12 +221,9 @@ struct ReturnsCommand: AsyncParsableCommand {
         @Argument(help: "Where the item goes.") var disposition: String
 
         func run() async throws {
-            let id = try ReturnID(id)
-            let disposition = try Disposition.parseRoutable(disposition)
-            let item = try database.openStore().updateReturn(id, operation: "disposition") { item, author, date in
-                try item.assignDisposition(disposition, by: author, at: date)
-            }
-            Console.current.print("\(item.id) dispositioned: \(item.disposition.rawValue)")
+            Console.current.print(
+                try ReturnEdits.disposition(database.openStore(), id: id, to: disposition, note: nil)
+            )
         }
     }
 
@@ -238,11 +235,7 @@ struct ReturnsCommand: AsyncParsableCommand {
         @Argument(help: "The note.") var text: String
 
         func run() async throws {
-            let id = try ReturnID(id)
-            let item = try database.openStore().updateReturn(id, operation: "note") { item, author, date in
-                try item.addNote(text, by: author, at: date)
-            }
-            Console.current.print("\(item.id) note added (\(item.notes.count) in all)")
+            Console.current.print(try ReturnEdits.note(database.openStore(), id: id, text: text))
         }
     }
 
@@ -254,11 +247,7 @@ struct ReturnsCommand: AsyncParsableCommand {
         @Option(help: "Why the return is voided (required).") var note: String
 
         func run() async throws {
-            let id = try ReturnID(id)
-            let item = try database.openStore().updateReturn(id, operation: "void") { item, author, date in
-                try item.void(note: note, by: author, at: date)
-            }
-            Console.current.print("\(item.id) voided")
+            Console.current.print(try ReturnEdits.void(database.openStore(), id: id, note: note))
         }
     }
 }
