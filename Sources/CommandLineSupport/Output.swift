@@ -132,7 +132,7 @@ public enum Format {
             "store        \(item.storeID)  kiosk \(item.kioskID)",
             "order        \(item.orderID)",
             "gtin         \(item.gtin)",
-            "serial       \(item.serial?.rawValue ?? "-")  lot \(item.lot?.rawValue ?? "-")",
+            "serial       \(item.serial?.rawValue ?? "-")  lot \(item.lot?.rawValue ?? "-")  expiry \(item.expiry ?? "-")",
             "quantity     \(item.quantity)",
             "reason       \(item.reason.rawValue)",
             "status       \(item.status.rawValue)",

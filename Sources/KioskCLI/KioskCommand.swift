@@ -57,7 +57,12 @@ struct RecordCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @Option(help: "The sales order the product was bought with.") var order: String
-    @Option(help: "The product's GTIN (8, 12, 13 or 14 digits).") var gtin: String
+    @Option(help: "The product's GTIN (8, 12, 13 or 14 digits); not needed with --scan.") var gtin: String?
+    @Option(
+        help:
+            "A GS1 barcode: (01)…(10)…(17)…(21)… or raw with GS separators ('<GS>' may stand for GS); gives GTIN, lot, serial, expiry."
+    )
+    var scan: String?
     @Option(help: "Why it came back: \(ReturnReason.allowedSpellings).") var reason: String
     @Option(help: "The item's serial number.") var serial: String?
     @Option(help: "The item's lot (batch) code.") var lot: String?
@@ -65,12 +70,31 @@ struct RecordCommand: AsyncParsableCommand {
     @Option(help: "A note.") var note: String?
 
     func run() async throws {
+        let scanned = try scan.map { try GS1Scan.parse($0) }
+        let typed = try gtin.map(GTIN.init)
+        let typedSerial = try serial.map { try ItemCode($0, kind: "serial") }
+        let typedLot = try lot.map { try ItemCode($0, kind: "lot") }
+        guard let product = typed ?? scanned?.gtin else {
+            throw CLIError(message: "missing product: give --gtin GTIN or --scan DATA")
+        }
+        // What is typed must agree with what is scanned: a mismatch is a wrong label or a wrong item.
+        for (name, given, read) in [
+            ("GTIN", typed?.digits, scanned?.gtin.digits), ("serial", typedSerial?.rawValue, scanned?.serial?.rawValue),
+            ("lot", typedLot?.rawValue, scanned?.lot?.rawValue),
+        ] {
+            if let given, let read, given != read {
+                throw CLIError(
+                    message: "--\(name.lowercased()) '\(given)' does not match the scanned \(name) '\(read)'"
+                )
+            }
+        }
         let capture = ReturnCapture(
             orderID: try OrderID(order),
-            gtin: try GTIN(gtin),
+            gtin: product,
             reason: try ReturnReason.parse(reason),
-            serial: try serial.map { try ItemCode($0, kind: "serial") },
-            lot: try lot.map { try ItemCode($0, kind: "lot") },
+            serial: typedSerial ?? scanned?.serial,
+            lot: typedLot ?? scanned?.lot,
+            expiry: scanned?.expiry,
             quantity: try quantity.map(parseQuantity) ?? 1,
             note: note
         )

@@ -11,6 +11,8 @@ public struct ReturnCapture: Hashable, Sendable {
     public var reason: ReturnReason
     public var serial: ItemCode?
     public var lot: ItemCode?
+    /// `YYYY-MM-DD`, from a GS1 scan.
+    public var expiry: String?
     public var quantity: Int
     public var note: String?
 
@@ -21,6 +23,7 @@ public struct ReturnCapture: Hashable, Sendable {
         reason: ReturnReason,
         serial: ItemCode? = nil,
         lot: ItemCode? = nil,
+        expiry: String? = nil,
         quantity: Int = 1,
         note: String? = nil
     ) {
@@ -29,6 +32,7 @@ public struct ReturnCapture: Hashable, Sendable {
         self.reason = reason
         self.serial = serial
         self.lot = lot
+        self.expiry = expiry
         self.quantity = quantity
         self.note = note
     }
@@ -58,6 +62,7 @@ extension ReplicaStore {
                 gtin: capture.gtin,
                 serial: capture.serial,
                 lot: capture.lot,
+                expiry: capture.expiry,
                 quantity: capture.quantity,
                 reason: capture.reason,
                 createdAt: createdAt

@@ -194,6 +194,7 @@ extension ReplicaStore {
             gtin: GTIN(required(document.gtin, "gtin")),
             serial: document.serial.map { try ItemCode($0, kind: "serial") },
             lot: document.lot.map { try ItemCode($0, kind: "lot") },
+            expiry: try document.expiry.map(ReturnDates.validatedDay),
             quantity: document.quantity ?? 1,
             reason: ReturnReason.parse(required(document.reason, "reason")),
             status: document.status.map(ReturnStatus.parse) ?? .received,

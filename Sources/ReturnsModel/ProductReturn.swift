@@ -24,6 +24,8 @@ public struct ProductReturn: Hashable, Sendable {
     public let serial: ItemCode?
     /// The item's lot (batch), if known.
     public let lot: ItemCode?
+    /// The item's expiry date, `YYYY-MM-DD`, when its barcode carries one (GS1 AI 17).
+    public let expiry: String?
     /// How many units, at least 1.
     public let quantity: Int
     /// Why the customer returned it.
@@ -55,6 +57,7 @@ public struct ProductReturn: Hashable, Sendable {
         gtin: GTIN,
         serial: ItemCode? = nil,
         lot: ItemCode? = nil,
+        expiry: String? = nil,
         quantity: Int = 1,
         reason: ReturnReason,
         status: ReturnStatus = .received,
@@ -78,6 +81,7 @@ public struct ProductReturn: Hashable, Sendable {
         self.gtin = gtin
         self.serial = serial
         self.lot = lot
+        self.expiry = expiry
         self.quantity = quantity
         self.reason = reason
         self.status = status

@@ -13,7 +13,7 @@ extension ReturnDocument {
         func time(_ value: Date?) -> JSONValue { value.map { .string(ISO8601Milliseconds.format($0)) } ?? .null }
         var members: [String: JSONValue] = [
             "id": text(id), "storeId": text(storeId), "kioskId": text(kioskId), "orderId": text(orderId),
-            "gtin": text(gtin), "serial": text(serial), "lot": text(lot),
+            "gtin": text(gtin), "serial": text(serial), "lot": text(lot), "expiry": text(expiry),
             "quantity": quantity.map { .integer(Int64($0)) } ?? .null,
             "reason": text(reason), "status": text(status), "condition": text(condition),
             "testResult": text(testResult), "disposition": text(disposition),
@@ -72,6 +72,7 @@ extension ReturnDocument {
         gtin = try string("gtin")
         serial = try string("serial")
         lot = try string("lot")
+        expiry = try string("expiry")
         switch members["quantity"] {
         case nil, .null?: quantity = nil
         case .integer(let number)?:

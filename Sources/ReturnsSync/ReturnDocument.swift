@@ -36,6 +36,8 @@ public struct ReturnDocument: Hashable, Sendable {
     public var gtin: String?
     public var serial: String?
     public var lot: String?
+    /// `YYYY-MM-DD`, or `nil` when the barcode carried none.
+    public var expiry: String?
     public var quantity: Int?
     public var reason: String?
     public var status: String?
@@ -69,6 +71,7 @@ public struct ReturnDocument: Hashable, Sendable {
         gtin = item.gtin.digits
         serial = item.serial?.rawValue
         lot = item.lot?.rawValue
+        expiry = item.expiry
         quantity = item.quantity
         reason = item.reason.rawValue
         status = item.status.rawValue
@@ -92,7 +95,7 @@ public struct ReturnDocument: Hashable, Sendable {
 
 extension ReturnDocument: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, storeId, kioskId, orderId, gtin, serial, lot, quantity, reason, status, condition, testResult
+        case id, storeId, kioskId, orderId, gtin, serial, lot, expiry, quantity, reason, status, condition, testResult
         case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record
     }
 
@@ -122,6 +125,7 @@ extension ReturnDocument: Codable {
         gtin = try container.decodeIfPresent(String.self, forKey: .gtin)
         serial = try container.decodeIfPresent(String.self, forKey: .serial)
         lot = try container.decodeIfPresent(String.self, forKey: .lot)
+        expiry = try container.decodeIfPresent(String.self, forKey: .expiry)
         quantity = try container.decodeIfPresent(Int.self, forKey: .quantity)
         reason = try container.decodeIfPresent(String.self, forKey: .reason)
         status = try container.decodeIfPresent(String.self, forKey: .status)
@@ -147,6 +151,7 @@ extension ReturnDocument: Codable {
         try container.encode(gtin, forKey: .gtin)
         try container.encode(serial, forKey: .serial)
         try container.encode(lot, forKey: .lot)
+        try container.encode(expiry, forKey: .expiry)
         try container.encode(quantity, forKey: .quantity)
         try container.encode(reason, forKey: .reason)
         try container.encode(status, forKey: .status)

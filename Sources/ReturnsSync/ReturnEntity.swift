@@ -18,6 +18,8 @@ public enum ReturnEntity {
         public static let gtin = "gtin"
         public static let serial = "serial"
         public static let lot = "lot"
+        /// `YYYY-MM-DD`, from a GS1 scan; absent when unknown.
+        public static let expiry = "expiry"
         public static let quantity = "quantity"
         public static let reason = "reason"
         public static let status = "status"
@@ -81,6 +83,7 @@ public enum ReturnEntity {
         ]
         if let serial = item.serial { registers[Field.serial] = written(.string(serial.rawValue)) }
         if let lot = item.lot { registers[Field.lot] = written(.string(lot.rawValue)) }
+        if let expiry = item.expiry { registers[Field.expiry] = written(.string(expiry)) }
         let notes = item.notes.map { DottedValue(value: .string($0.text), dot: dot, stamp: stamp) }
         return try VersionedRecord(
             entityType: entityType,

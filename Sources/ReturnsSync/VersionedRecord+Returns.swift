@@ -68,6 +68,7 @@ extension ProductReturn {
             gtin: GTIN(reader.string(ReturnEntity.Field.gtin)),
             serial: reader.optionalString(ReturnEntity.Field.serial).map { try ItemCode($0, kind: "serial") },
             lot: reader.optionalString(ReturnEntity.Field.lot).map { try ItemCode($0, kind: "lot") },
+            expiry: reader.optionalString(ReturnEntity.Field.expiry).map(ReturnDates.validatedDay),
             quantity: Int(reader.integer(ReturnEntity.Field.quantity)),
             reason: ReturnReason.parse(reader.string(ReturnEntity.Field.reason)),
             status: ReturnStatus.parse(reader.string(ReturnEntity.Field.status)),

@@ -6,7 +6,8 @@ import Testing
 @Suite struct KioskCommandTests {
     /// The keys `--json` output promises.
     static let returnKeys: Set<String> = [
-        "id", "storeId", "kioskId", "orderId", "gtin", "serial", "lot", "quantity", "reason", "status", "condition",
+        "id", "storeId", "kioskId", "orderId", "gtin", "serial", "lot", "expiry", "quantity", "reason", "status",
+        "condition",
         "testResult", "disposition", "notes", "createdAt", "updatedAt", "clock",
     ]
 
@@ -63,6 +64,43 @@ import Testing
 
         let human = await kiosk.run("show", id)
         #expect(human.stdout.contains("status       closed"))
+    }
+
+    @Test func recordTakesAGS1ScanAndChecksWhatIsTypedAgainstIt() async throws {
+        let kiosk = try KioskHarness()
+        _ = await kiosk.run("init", "--store", "s1", "--kiosk", "k1")
+        let recorded = await kiosk.run(
+            "record",
+            "--order",
+            "A",
+            "--reason",
+            "recall",
+            "--scan",
+            "]C1010400638133393117271231<GS>10L42<GS>21SN7"
+        )
+        #expect(recorded.status == 0, "\(recorded.stderr)")
+        let shown = try #require(try json(await kiosk.run("show", recorded.output, "--json").stdout) as? [String: Any])
+        #expect(shown["gtin"] as? String == "04006381333931")
+        #expect(shown["lot"] as? String == "L42" && shown["serial"] as? String == "SN7")
+        #expect(shown["expiry"] as? String == "2027-12-31")
+
+        let before = try kiosk.snapshot()
+        let mismatch = await kiosk.run(
+            "record",
+            "--order",
+            "A",
+            "--reason",
+            "recall",
+            "--scan",
+            "(01)04006381333931",
+            "--gtin",
+            "96385074"
+        )
+        #expect(mismatch.status == 1)
+        #expect(mismatch.stderr == "error: --gtin '00000096385074' does not match the scanned GTIN '04006381333931'\n")
+        let neither = await kiosk.run("record", "--order", "A", "--reason", "recall")
+        #expect(neither.stderr.contains("give --gtin GTIN or --scan DATA"))
+        #expect(try kiosk.snapshot() == before)
     }
 
     @Test func listFiltersAndPrintsOneJSONArray() async throws {
@@ -138,6 +176,10 @@ import Testing
         ),
         (["record", "--order", "A B", "--gtin", "96385074", "--reason", "damaged"], "invalid order id 'A B'"),
         (["record", "--order", "A", "--gtin", "96385074"], "--reason"),
+        (
+            ["record", "--order", "A", "--reason", "damaged", "--scan", "(01)96385075"],
+            "invalid GS1 scan '(01)96385075'"
+        ),
         (["inspect", "ID", "--condition", "shiny"], "invalid condition 'shiny'"),
         (["inspect", "ID", "--condition", "used", "--test", "maybe"], "invalid test result 'maybe'"),
         (["disposition", "ID", "donate"], "invalid disposition 'donate'"),
