@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "SyncClient",
             dependencies: [
-                "WireProtocol", "ReplicaStore", .product(name: "NIOPosix", package: "swift-nio"),
+                "WireProtocol", "ReplicaStore", "ReturnsSync", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

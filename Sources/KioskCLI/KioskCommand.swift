@@ -16,7 +16,7 @@ public struct KioskCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
             VoidCommand.self, NoteCommand.self, ListCommand.self, ShowCommand.self, ConflictsCommand.self,
-            StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self,
+            StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
         ]
     )
 
@@ -346,6 +346,25 @@ struct SyncCommand: AsyncParsableCommand {
             var lines = ["pushed \(report.pushed), pulled \(report.pulled), conflicts \(report.conflicts.count)"]
             lines += report.conflicts.map { "conflict: \($0.recordID) \($0.field)" }
             Console.current.print(lines.joined(separator: "\n"))
+        }
+    }
+}
+
+struct RecallsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recalls",
+        abstract: "The recall campaigns this kiosk has received."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let campaigns = try database.openStore().recalls()
+        if output.json {
+            try Console.current.printJSON(campaigns.map(RecallDocument.init))
+        } else {
+            Console.current.print(Format.recallsTable(campaigns))
         }
     }
 }

@@ -279,8 +279,8 @@ extension ReplicaStore {
         }
     }
 
-    /// The change feed of store `store`: returns changed after change-log entry `cursor`, oldest change first,
-    /// at most `limit`; `next` is the cursor to ask from next time.
+    /// The change feed of store `store`: its returns and every recall campaign (recalls are global) changed after
+    /// change-log entry `cursor`, oldest change first, at most `limit`; `next` is the cursor to ask from next time.
     public func feed(
         store: StoreID,
         after cursor: Int64,
@@ -291,8 +291,8 @@ extension ReplicaStore {
                 db,
                 sql: """
                     SELECT rec.change_seq, rec.record FROM records rec
-                    JOIN returns r ON r.id = rec.id AND rec.entity_type = 'return'
-                    WHERE rec.change_seq > ? AND r.store_id = ?
+                    LEFT JOIN returns r ON r.id = rec.id AND rec.entity_type = 'return'
+                    WHERE rec.change_seq > ? AND (r.store_id = ? OR rec.entity_type = 'recall')
                     ORDER BY rec.change_seq LIMIT ?
                     """,
                 arguments: [cursor, store.rawValue, limit + 1]

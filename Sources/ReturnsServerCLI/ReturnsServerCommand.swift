@@ -25,7 +25,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         abstract: "The central ReturnSync server: serves kiosk syncs and answers HQ's questions.",
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
-            ReportCommand.self,
+            ReportCommand.self, RecallCommand.self,
         ]
     )
 
@@ -314,5 +314,69 @@ struct ReportCommand: AsyncParsableCommand {
     static func csvField(_ text: String) -> String {
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+struct RecallCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recall",
+        abstract: "Recall campaigns: created and closed at HQ, they reach every kiosk with its next sync.",
+        subcommands: [Add.self, List.self, Close.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Create a recall campaign.")
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Option(help: "The campaign id, such as RC-2026-014.") var id: String
+        @Option(help: "An affected GTIN (repeat for several).") var gtin: [String]
+        @Option(help: "An affected lot (repeat; none: every lot).") var lot: [String] = []
+        @Option(help: "An affected serial (repeat; none: every serial).") var serial: [String] = []
+        @Option(help: "What is dangerous about the product.") var hazard: String
+        @Option(help: "What staff must do with a returned unit.") var instructions: String
+        @Option(help: "How many units the campaign covers.") var units: Int
+
+        func run() async throws {
+            let campaign = try RecallCampaign(
+                id: id,
+                gtins: gtin.map(GTIN.init),
+                lots: lot.map { try ItemCode($0, kind: "lot") },
+                serials: serial.map { try ItemCode($0, kind: "serial") },
+                hazard: hazard,
+                instructions: instructions,
+                unitsAffected: units,
+                createdAt: Date()
+            )
+            try database.openStore(create: true).createRecall(campaign)
+            Console.current.print("recall \(campaign.id) created")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Every recall campaign.")
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let campaigns = try database.openStore().recalls()
+            if json {
+                try Console.current.printJSON(campaigns.map(RecallDocument.init))
+            } else {
+                Console.current.print(Format.recallsTable(campaigns))
+            }
+        }
+    }
+
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "close", abstract: "Close a recall campaign.")
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The campaign id.") var id: String
+
+        func run() async throws {
+            let campaign = try database.openStore().closeRecall(id)
+            Console.current.print("recall \(campaign.id) closed")
+        }
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ReplicaStore
+import ReturnsSync
 import SyncEngine
 import WireProtocol
 
@@ -153,8 +154,15 @@ public struct SyncClient: Sendable {
         // Push everything changed since the last acknowledged push, batch by batch.
         var batch = 0
         while true {
-            let changes = try store.changes(since: checkpoint.pushedSeq, limit: batchSize)
-            guard let last = changes.last else { break }
+            let page = try store.changes(since: checkpoint.pushedSeq, limit: batchSize)
+            guard let last = page.last else { break }
+            // Kiosks write returns only; other entities here (recalls) came from the server.
+            let changes = page.filter { $0.record.entityType == ReturnEntity.entityType }
+            guard !changes.isEmpty else {
+                checkpoint.pushedSeq = last.seq
+                try store.saveCheckpoint(checkpoint)
+                continue
+            }
             batch += 1
             try await conversation.send(.push(batch: batch, records: changes.map(\.record)))
             guard case .pushAck(let acknowledged, _, _, let conflicts) = try await conversation.receive(),
