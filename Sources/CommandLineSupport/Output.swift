@@ -138,6 +138,7 @@ public enum Format {
             "status       \(item.status.rawValue)",
             "condition    \(item.condition.rawValue)  test \(item.testResult.rawValue)",
             "disposition  \(item.disposition.rawValue)",
+            "recall       \(item.recallCampaign.map { "\($0) (\(item.recallMatch?.rawValue ?? "certain") match)" } ?? "-")",
             "created      \(ISO8601Milliseconds.format(item.createdAt))",
             "updated      \(ISO8601Milliseconds.format(item.updatedAt))",
             "clock        \(record.clock)",

@@ -54,6 +54,13 @@ extension ReplicaStore {
         return try write { context in
             let (id, stamp) = context.makeReturnID()
             let createdAt = Date(millisecondsSince1970: Int64(stamp.physical))
+            // A unit under an open recall is flagged at capture: a certain match is a recall return, quarantined
+            // at once; an uncertain one (lot or serial unknown) is held for inspection.
+            let recall = try context.openRecalls().firstMatch(
+                gtin: capture.gtin,
+                lot: capture.lot,
+                serial: capture.serial
+            )
             var item = try ProductReturn(
                 id: id,
                 storeID: storeID,
@@ -63,8 +70,11 @@ extension ReplicaStore {
                 serial: capture.serial,
                 lot: capture.lot,
                 expiry: capture.expiry,
+                recallCampaign: recall?.campaign.id,
+                recallMatch: recall?.match,
                 quantity: capture.quantity,
-                reason: capture.reason,
+                reason: recall?.match == .certain ? .recall : capture.reason,
+                disposition: recall?.match == .certain ? .quarantine : .undecided,
                 createdAt: createdAt
             )
             if let note = capture.note {

@@ -44,9 +44,15 @@ extension ReplicaStore {
 
             let channel = ImportChannel(capacity: 4)
             defer { channel.cancel() }  // lets the preparing thread exit if storing stops early
-            let start = (hlc: context.hlc, wallClock: context.wallClock)
+            let start = (hlc: context.hlc, wallClock: context.wallClock, recalls: try context.openRecalls())
             DispatchQueue.global().async { [self] in
-                prepareLines(of: data, startingWith: start.hlc, wallClock: start.wallClock, into: channel)
+                prepareLines(
+                    of: data,
+                    startingWith: start.hlc,
+                    wallClock: start.wallClock,
+                    recalls: start.recalls,
+                    into: channel
+                )
             }
 
             var summary = ImportSummary(imported: 0, unchanged: 0)
@@ -107,6 +113,7 @@ extension ReplicaStore {
         of data: Data,
         startingWith clock: HybridLogicalClock,
         wallClock: Date,
+        recalls: [RecallCampaign],
         into channel: ImportChannel
     ) {
         var hlc = clock
@@ -120,7 +127,7 @@ extension ReplicaStore {
             guard line.contains(where: { !Self.isJSONWhitespace($0) }) else { return }
             let work: PreparedLine.Work
             do {
-                work = try prepareLine(line, hlc: &hlc, wallClock: wallClock)
+                work = try prepareLine(line, hlc: &hlc, wallClock: wallClock, recalls: recalls)
             } catch {
                 work = .failure(error)
                 stopped = true
@@ -135,7 +142,12 @@ extension ReplicaStore {
         channel.finish(clock: hlc)
     }
 
-    private func prepareLine(_ line: Data, hlc: inout HybridLogicalClock, wallClock: Date) throws -> PreparedLine.Work {
+    private func prepareLine(
+        _ line: Data,
+        hlc: inout HybridLogicalClock,
+        wallClock: Date,
+        recalls: [RecallCampaign]
+    ) throws -> PreparedLine.Work {
         let document = try ReturnDocument(jsonValue: JSONValue.parse(line))
         if let record = document.record {
             guard record.entityType == ReturnEntity.entityType else {
@@ -152,7 +164,7 @@ extension ReplicaStore {
         }
         let stamp = hlc.tick(wallClock: UInt64(max(0, wallClock.millisecondsSince1970)))
         let generatedID = ReturnID.make(milliseconds: stamp.physical, sequence: stamp.logical)
-        let item = try makeReturn(from: document, id: generatedID, at: wallClock)
+        let item = try makeReturn(from: document, id: generatedID, at: wallClock, recalls: recalls)
         let violations = ReturnRules.violations(of: item)
         guard violations.isEmpty else {
             throw ReplicaStoreError(
@@ -169,7 +181,8 @@ extension ReplicaStore {
     private func makeReturn(
         from document: ReturnDocument,
         id generatedID: ReturnID,
-        at now: Date
+        at now: Date,
+        recalls: [RecallCampaign]
     ) throws -> ProductReturn {
         func required(_ value: String?, _ key: String) throws -> String {
             guard let value else {
@@ -186,21 +199,34 @@ extension ReplicaStore {
         let notes = try (document.notes ?? []).map {
             try ReturnNote(text: $0.text, author: identity.replicaID.rawValue, createdAt: $0.createdAt ?? createdAt)
         }
+        let gtin = try GTIN(required(document.gtin, "gtin"))
+        let serial = try document.serial.map { try ItemCode($0, kind: "serial") }
+        let lot = try document.lot.map { try ItemCode($0, kind: "lot") }
+        // A line that says its recall status keeps it; any other is checked against the open campaigns, as a
+        // capture at this kiosk would be.
+        let stated = try document.recallCampaign.map { campaign in
+            (campaign, try RecallCampaign.Match.parse(document.recallMatch ?? RecallCampaign.Match.certain.rawValue))
+        }
+        let recall =
+            stated ?? recalls.firstMatch(gtin: gtin, lot: lot, serial: serial).map { ($0.campaign.id, $0.match) }
+        let certain = recall?.1 == .certain && stated == nil
         return try ProductReturn(
             id: document.id.map(ReturnID.init) ?? generatedID,
             storeID: storeID,
             kioskID: kioskID,
             orderID: OrderID(required(document.orderId, "orderId")),
-            gtin: GTIN(required(document.gtin, "gtin")),
-            serial: document.serial.map { try ItemCode($0, kind: "serial") },
-            lot: document.lot.map { try ItemCode($0, kind: "lot") },
+            gtin: gtin,
+            serial: serial,
+            lot: lot,
             expiry: try document.expiry.map(ReturnDates.validatedDay),
+            recallCampaign: recall?.0,
+            recallMatch: recall?.1,
             quantity: document.quantity ?? 1,
-            reason: ReturnReason.parse(required(document.reason, "reason")),
+            reason: certain ? .recall : ReturnReason.parse(required(document.reason, "reason")),
             status: document.status.map(ReturnStatus.parse) ?? .received,
             condition: document.condition.map(ItemCondition.parse) ?? .unknown,
             testResult: document.testResult.map(TestResult.parse) ?? .notTested,
-            disposition: document.disposition.map(Disposition.parse) ?? .undecided,
+            disposition: document.disposition.map(Disposition.parse) ?? (certain ? .quarantine : .undecided),
             notes: notes,
             createdAt: createdAt
         )

@@ -86,6 +86,15 @@ struct WriteContext {
         return (ReturnID.make(milliseconds: stamp.physical, sequence: stamp.logical), stamp)
     }
 
+    /// The open recall campaigns this replica knows.
+    func openRecalls() throws -> [RecallCampaign] {
+        try String.fetchAll(
+            db,
+            sql: "SELECT record FROM records WHERE entity_type = ?",
+            arguments: [RecallEntity.entityType]
+        ).map { try RecallCampaign(record: ReplicaStore.decodeRecord($0)) }.filter { $0.status == .open }
+    }
+
     /// The stored version of a record, if any.
     func load(entityType: String, id: String) throws -> VersionedRecord? {
         let statement = try db.cachedStatement(sql: "SELECT record FROM records WHERE entity_type = ? AND id = ?")

@@ -26,6 +26,10 @@ public struct ProductReturn: Hashable, Sendable {
     public let lot: ItemCode?
     /// The item's expiry date, `YYYY-MM-DD`, when its barcode carries one (GS1 AI 17).
     public let expiry: String?
+    /// The recall campaign the unit matched at capture, if any.
+    public let recallCampaign: String?
+    /// How sure that match is: certain, or uncertain (held for inspection).
+    public let recallMatch: RecallCampaign.Match?
     /// How many units, at least 1.
     public let quantity: Int
     /// Why the customer returned it.
@@ -58,6 +62,8 @@ public struct ProductReturn: Hashable, Sendable {
         serial: ItemCode? = nil,
         lot: ItemCode? = nil,
         expiry: String? = nil,
+        recallCampaign: String? = nil,
+        recallMatch: RecallCampaign.Match? = nil,
         quantity: Int = 1,
         reason: ReturnReason,
         status: ReturnStatus = .received,
@@ -82,6 +88,8 @@ public struct ProductReturn: Hashable, Sendable {
         self.serial = serial
         self.lot = lot
         self.expiry = expiry
+        self.recallCampaign = recallCampaign
+        self.recallMatch = recallCampaign == nil ? nil : recallMatch
         self.quantity = quantity
         self.reason = reason
         self.status = status
@@ -159,7 +167,8 @@ extension ProductReturn {
                 with: disposition,
                 condition: condition,
                 testResult: testResult,
-                reason: reason
+                reason: reason,
+                recallMatch: recallMatch
             )
         {
             throw ReturnsModelError(
@@ -201,7 +210,8 @@ extension ProductReturn {
             with: disposition,
             condition: condition,
             testResult: testResult,
-            reason: reason
+            reason: reason,
+            recallMatch: recallMatch
         ) {
             throw ReturnsModelError(
                 code: .dispositionNotAllowed,

@@ -93,3 +93,17 @@ public struct RecallCampaign: Hashable, Sendable {
         return .uncertain
     }
 }
+
+extension Array where Element == RecallCampaign {
+    /// The campaign a returned unit falls under, preferring a certain match to an uncertain one.
+    public func firstMatch(
+        gtin: GTIN,
+        lot: ItemCode?,
+        serial: ItemCode?
+    ) -> (campaign: RecallCampaign, match: RecallCampaign.Match)? {
+        let matches = compactMap { campaign in
+            campaign.match(gtin: gtin, lot: lot, serial: serial).map { (campaign, $0) }
+        }
+        return matches.first { $0.1 == .certain } ?? matches.first
+    }
+}

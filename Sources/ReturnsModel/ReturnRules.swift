@@ -6,6 +6,8 @@
 /// - Restock needs an item that is not damaged, defective or hazardous and did not fail its test.
 /// - Repackage needs an item that is not defective or hazardous and did not fail its test.
 /// - A recalled item (reason `recall`) is never restocked or repackaged.
+/// - A unit that matched an open recall campaign at capture is never restocked, repackaged or repaired — whether the
+///   match was certain or uncertain (GTIN matched, lot or serial unknown: held for inspection).
 ///
 /// The same rules are checked again on every merged record (``violations(of:)``): concurrent edits on two
 /// replicas can combine into a state neither replica allowed, and such a return is flagged for review rather than
@@ -16,8 +18,15 @@ public enum ReturnRules {
         with disposition: Disposition,
         condition: ItemCondition,
         testResult: TestResult,
-        reason: ReturnReason
+        reason: ReturnReason,
+        recallMatch: RecallCampaign.Match? = nil
     ) -> String? {
+        let pastTense: [Disposition: String] = [.restock: "restocked", .repackage: "repackaged", .repair: "repaired"]
+        if let recallMatch, let done = pastTense[disposition] {
+            return recallMatch == .certain
+                ? "a unit under an open recall campaign is never \(done)"
+                : "a unit that may be under a recall (uncertain match) is held for inspection, never \(done)"
+        }
         if condition == .hazardous, ![.quarantine, .recycle, .dispose, .undecided].contains(disposition) {
             return "a hazardous item can only be quarantined, recycled or disposed of"
         }
@@ -71,7 +80,8 @@ public enum ReturnRules {
                 with: item.disposition,
                 condition: item.condition,
                 testResult: item.testResult,
-                reason: item.reason
+                reason: item.reason,
+                recallMatch: item.recallMatch
             )
         {
             found.append("disposition '\(item.disposition.rawValue)' breaks a rule: \(problem)")

@@ -14,6 +14,7 @@ extension ReturnDocument {
         var members: [String: JSONValue] = [
             "id": text(id), "storeId": text(storeId), "kioskId": text(kioskId), "orderId": text(orderId),
             "gtin": text(gtin), "serial": text(serial), "lot": text(lot), "expiry": text(expiry),
+            "recallCampaign": text(recallCampaign), "recallMatch": text(recallMatch),
             "quantity": quantity.map { .integer(Int64($0)) } ?? .null,
             "reason": text(reason), "status": text(status), "condition": text(condition),
             "testResult": text(testResult), "disposition": text(disposition),
@@ -73,6 +74,8 @@ extension ReturnDocument {
         serial = try string("serial")
         lot = try string("lot")
         expiry = try string("expiry")
+        recallCampaign = try string("recallCampaign")
+        recallMatch = try string("recallMatch")
         switch members["quantity"] {
         case nil, .null?: quantity = nil
         case .integer(let number)?:

@@ -38,6 +38,10 @@ public struct ReturnDocument: Hashable, Sendable {
     public var lot: String?
     /// `YYYY-MM-DD`, or `nil` when the barcode carried none.
     public var expiry: String?
+    /// The recall campaign matched at capture, or `nil`.
+    public var recallCampaign: String?
+    /// `certain` or `uncertain`, or `nil`.
+    public var recallMatch: String?
     public var quantity: Int?
     public var reason: String?
     public var status: String?
@@ -72,6 +76,8 @@ public struct ReturnDocument: Hashable, Sendable {
         serial = item.serial?.rawValue
         lot = item.lot?.rawValue
         expiry = item.expiry
+        recallCampaign = item.recallCampaign
+        recallMatch = item.recallMatch?.rawValue
         quantity = item.quantity
         reason = item.reason.rawValue
         status = item.status.rawValue
@@ -95,7 +101,8 @@ public struct ReturnDocument: Hashable, Sendable {
 
 extension ReturnDocument: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, storeId, kioskId, orderId, gtin, serial, lot, expiry, quantity, reason, status, condition, testResult
+        case id, storeId, kioskId, orderId, gtin, serial, lot, expiry, recallCampaign, recallMatch, quantity, reason
+        case status, condition, testResult
         case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record
     }
 
@@ -126,6 +133,8 @@ extension ReturnDocument: Codable {
         serial = try container.decodeIfPresent(String.self, forKey: .serial)
         lot = try container.decodeIfPresent(String.self, forKey: .lot)
         expiry = try container.decodeIfPresent(String.self, forKey: .expiry)
+        recallCampaign = try container.decodeIfPresent(String.self, forKey: .recallCampaign)
+        recallMatch = try container.decodeIfPresent(String.self, forKey: .recallMatch)
         quantity = try container.decodeIfPresent(Int.self, forKey: .quantity)
         reason = try container.decodeIfPresent(String.self, forKey: .reason)
         status = try container.decodeIfPresent(String.self, forKey: .status)
@@ -152,6 +161,8 @@ extension ReturnDocument: Codable {
         try container.encode(serial, forKey: .serial)
         try container.encode(lot, forKey: .lot)
         try container.encode(expiry, forKey: .expiry)
+        try container.encode(recallCampaign, forKey: .recallCampaign)
+        try container.encode(recallMatch, forKey: .recallMatch)
         try container.encode(quantity, forKey: .quantity)
         try container.encode(reason, forKey: .reason)
         try container.encode(status, forKey: .status)

@@ -20,6 +20,10 @@ public enum ReturnEntity {
         public static let lot = "lot"
         /// `YYYY-MM-DD`, from a GS1 scan; absent when unknown.
         public static let expiry = "expiry"
+        /// The recall campaign matched at capture; absent when none.
+        public static let recallCampaign = "recallCampaign"
+        /// `certain` or `uncertain`; absent when no campaign matched.
+        public static let recallMatch = "recallMatch"
         public static let quantity = "quantity"
         public static let reason = "reason"
         public static let status = "status"
@@ -84,6 +88,10 @@ public enum ReturnEntity {
         if let serial = item.serial { registers[Field.serial] = written(.string(serial.rawValue)) }
         if let lot = item.lot { registers[Field.lot] = written(.string(lot.rawValue)) }
         if let expiry = item.expiry { registers[Field.expiry] = written(.string(expiry)) }
+        if let campaign = item.recallCampaign, let match = item.recallMatch {
+            registers[Field.recallCampaign] = written(.string(campaign))
+            registers[Field.recallMatch] = written(.string(match.rawValue))
+        }
         let notes = item.notes.map { DottedValue(value: .string($0.text), dot: dot, stamp: stamp) }
         return try VersionedRecord(
             entityType: entityType,

@@ -38,3 +38,80 @@ import Testing
         try await server.stop()
     }
 }
+
+@Suite struct RecallFlaggingTests {
+    @Test func unitsUnderARecallAreFlaggedAtCaptureOfflineAndHQSeesIt() async throws {
+        let server = try await TestServer()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        try server.store.createRecall(
+            RecallCampaign(
+                id: "RC-7",
+                gtins: [GTIN("4006381333931")],
+                lots: [ItemCode("L42", kind: "lot")],
+                hazard: "battery may overheat",
+                instructions: "quarantine; do not charge",
+                unitsAffected: 100,
+                createdAt: Date(millisecondsSince1970: 1_780_000_000_000)
+            )
+        )
+        try await kiosk.sync()  // the campaign arrives mid-day; the kiosk then works offline
+
+        func capture(lot: String?, gtin: String = "4006381333931") throws -> ProductReturn {
+            try kiosk.store.recordReturn(
+                ReturnCapture(
+                    orderID: OrderID("O-1"),
+                    gtin: GTIN(gtin),
+                    reason: .noLongerNeeded,
+                    lot: lot.map { try ItemCode($0, kind: "lot") }
+                )
+            )
+        }
+        let certain = try capture(lot: "L42")
+        #expect(certain.recallCampaign == "RC-7" && certain.recallMatch == .certain)
+        #expect(certain.reason == .recall && certain.disposition == .quarantine)
+
+        let uncertain = try capture(lot: nil)
+        #expect(uncertain.recallMatch == .uncertain)
+        #expect(uncertain.reason == .noLongerNeeded && uncertain.disposition == .undecided)
+
+        let otherLot = try capture(lot: "L43")
+        #expect(otherLot.recallCampaign == nil)
+        let otherProduct = try capture(lot: "L42", gtin: "96385074")
+        #expect(otherProduct.recallCampaign == nil)
+
+        // Neither a certain nor an uncertain match is ever restocked, repackaged or repaired.
+        for item in [certain, uncertain] {
+            try kiosk.store.updateReturn(item.id, operation: "inspect") { item, author, date in
+                try item.inspect(condition: .unopened, testResult: .pass, by: author, at: date)
+            }
+            for disposition in [Disposition.restock, .repackage, .repair] {
+                #expect(throws: ReturnsModelError.self) {
+                    try kiosk.store.updateReturn(item.id, operation: "disposition") { item, author, date in
+                        try item.assignDisposition(disposition, by: author, at: date)
+                    }
+                }
+            }
+        }
+        try kiosk.store.updateReturn(uncertain.id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.quarantine, by: author, at: date)
+        }
+        // The unit not under the recall is free to go back to stock.
+        try kiosk.store.updateReturn(otherLot.id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: .unopened, testResult: .pass, by: author, at: date)
+        }
+        try kiosk.store.updateReturn(otherLot.id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.restock, by: author, at: date)
+        }
+
+        try await kiosk.sync()
+        let atHQ = try ProductReturn(record: server.store.returnRecord(certain.id))
+        #expect(atHQ.recallCampaign == "RC-7" && atHQ.disposition == .quarantine && atHQ.reason == .recall)
+        #expect(try server.store.report(by: .reason).first { $0.key == "recall" }?.returns == 1)
+
+        // A closed campaign flags nothing more.
+        try server.store.closeRecall("RC-7")
+        try await kiosk.sync()
+        #expect(try capture(lot: "L42").recallCampaign == nil)
+        try await server.stop()
+    }
+}
