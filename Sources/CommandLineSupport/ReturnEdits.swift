@@ -1,5 +1,8 @@
+import ArgumentParser
+import Foundation
 import ReplicaStore
 import ReturnsModel
+import ReturnsSync
 
 /// The return edits both command lines offer (a kiosk's staff and HQ alike), each one local edit of the replica,
 /// returning the line to print.
@@ -31,4 +34,77 @@ public enum ReturnEdits {
         }
         return "\(item.id) voided"
     }
+
+    /// Records where a repair stands; `sentOn` defaults to today (UTC).
+    public static func repair(
+        _ store: ReplicaStore,
+        id: String,
+        vendor: String,
+        status: String,
+        sentOn: String?,
+        backOn: String?
+    ) throws -> String {
+        let id = try ReturnID(id)
+        let record = try RepairRecord(
+            vendor: vendor,
+            status: RepairRecord.Status.parse(status),
+            sentOn: sentOn ?? today(),
+            backOn: backOn
+        )
+        let item = try store.updateReturn(id, operation: "repair") { item, _, date in
+            try item.recordRepair(record, at: date)
+        }
+        let turnaround = item.repair?.turnaroundDays.map { ", turnaround \($0) days" } ?? ""
+        return "\(item.id) repair: \(record.status.rawValue) at \(record.vendor)\(turnaround)"
+    }
+
+    /// Records who took an item to recycle or dispose of; the date defaults to today (UTC).
+    public static func handoff(
+        _ store: ReplicaStore,
+        id: String,
+        party: String,
+        document: String,
+        weightGrams: Int?,
+        count: Int?,
+        on day: String?
+    ) throws -> String {
+        let id = try ReturnID(id)
+        let record = try CustodyHandoff(
+            party: party,
+            document: document,
+            weightGrams: weightGrams,
+            count: count,
+            handedOverOn: day ?? today()
+        )
+        let item = try store.updateReturn(id, operation: "handoff") { item, _, date in
+            try item.recordHandoff(record, at: date)
+        }
+        return "\(item.id) handed over to \(record.party) (\(record.document))"
+    }
+
+    /// Today in UTC, `YYYY-MM-DD`.
+    static func today() -> String {
+        String(ISO8601Milliseconds.format(Date()).prefix(10))
+    }
+}
+
+/// The options of a repair update, shared with `returns-server returns repair`.
+public struct RepairOptions: ParsableArguments {
+    @Option(help: "The repairer.") public var vendor: String
+    @Option(help: "sent, in-repair, repaired or beyond-repair.") public var status: String
+    @Option(help: "The day it was sent, YYYY-MM-DD (default: today).") public var sent: String?
+    @Option(help: "The day it came back, YYYY-MM-DD (needed once repaired or beyond repair).") public var back: String?
+
+    public init() {}
+}
+
+/// The options of a custody hand-off, shared with `returns-server returns handoff`.
+public struct HandoffOptions: ParsableArguments {
+    @Option(name: .customLong("to"), help: "The recycler or disposer that took the item.") public var party: String
+    @Option(help: "The manifest or certificate id.") public var document: String
+    @Option(help: "The weight handed over, in grams.") public var weightGrams: Int?
+    @Option(help: "The number of units handed over.") public var count: Int?
+    @Option(help: "The day of the hand-off, YYYY-MM-DD (default: today).") public var date: String?
+
+    public init() {}
 }

@@ -17,6 +17,7 @@ public struct KioskCommand: AsyncParsableCommand {
             InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
             VoidCommand.self, NoteCommand.self, ListCommand.self, ShowCommand.self, ConflictsCommand.self,
             StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
+            RepairCommand.self, HandoffCommand.self,
         ]
     )
 
@@ -366,5 +367,54 @@ struct RecallsCommand: AsyncParsableCommand {
         } else {
             Console.current.print(Format.recallsTable(campaigns))
         }
+    }
+}
+
+struct RepairCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repair",
+        abstract: "Record where a return routed to repair stands."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id.") var id: String
+    @OptionGroup var repair: RepairOptions
+
+    func run() async throws {
+        Console.current.print(
+            try ReturnEdits.repair(
+                database.openStore(),
+                id: id,
+                vendor: repair.vendor,
+                status: repair.status,
+                sentOn: repair.sent,
+                backOn: repair.back
+            )
+        )
+    }
+}
+
+struct HandoffCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "handoff",
+        abstract: "Record who took an item to recycle or dispose of: required before closing it."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id.") var id: String
+    @OptionGroup var handoff: HandoffOptions
+
+    func run() async throws {
+        Console.current.print(
+            try ReturnEdits.handoff(
+                database.openStore(),
+                id: id,
+                party: handoff.party,
+                document: handoff.document,
+                weightGrams: handoff.weightGrams,
+                count: handoff.count,
+                on: handoff.date
+            )
+        )
     }
 }

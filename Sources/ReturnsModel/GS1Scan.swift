@@ -189,4 +189,17 @@ public enum ReturnDates {
         }
         return text
     }
+
+    /// Days since 1970-01-01 of a valid `YYYY-MM-DD` day (days-from-civil), or `nil` for anything else.
+    public static func dayNumber(_ text: String) -> Int? {
+        guard (try? validatedDay(text)) != nil else { return nil }
+        let parts = text.split(separator: "-").compactMap { Int($0) }
+        let (year, month, day) = (parts[0], parts[1], parts[2])
+        let shifted = month <= 2 ? year - 1 : year
+        let era = (shifted >= 0 ? shifted : shifted - 399) / 400
+        let yearOfEra = shifted - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
 }

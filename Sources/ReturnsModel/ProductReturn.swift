@@ -44,6 +44,10 @@ public struct ProductReturn: Hashable, Sendable {
     public private(set) var disposition: Disposition
     /// Notes, oldest first.
     public private(set) var notes: [ReturnNote]
+    /// The repair, when the item went to a repairer.
+    public private(set) var repair: RepairRecord?
+    /// The chain of custody, when the item left the store to be recycled or disposed of.
+    public private(set) var handoff: CustodyHandoff?
     /// When it was captured.
     public let createdAt: Date
     /// When it was last changed.
@@ -71,6 +75,8 @@ public struct ProductReturn: Hashable, Sendable {
         testResult: TestResult = .notTested,
         disposition: Disposition = .undecided,
         notes: [ReturnNote] = [],
+        repair: RepairRecord? = nil,
+        handoff: CustodyHandoff? = nil,
         createdAt: Date,
         updatedAt: Date? = nil
     ) throws {
@@ -97,6 +103,8 @@ public struct ProductReturn: Hashable, Sendable {
         self.testResult = testResult
         self.disposition = disposition
         self.notes = notes
+        self.repair = repair
+        self.handoff = handoff
         self.createdAt = createdAt
         self.updatedAt = updatedAt ?? createdAt
     }
@@ -121,6 +129,10 @@ public struct ReturnUpdate: Hashable, Sendable {
     public var disposition: Disposition?
     /// Texts of notes the operation added.
     public var addedNotes: [String]
+    /// The repair record, if the operation wrote it.
+    public var repair: RepairRecord?
+    /// The custody hand-off, if the operation wrote it.
+    public var handoff: CustodyHandoff?
 
     /// Creates an update.
     public init(
@@ -128,13 +140,17 @@ public struct ReturnUpdate: Hashable, Sendable {
         condition: ItemCondition? = nil,
         testResult: TestResult? = nil,
         disposition: Disposition? = nil,
-        addedNotes: [String] = []
+        addedNotes: [String] = [],
+        repair: RepairRecord? = nil,
+        handoff: CustodyHandoff? = nil
     ) {
         self.status = status
         self.condition = condition
         self.testResult = testResult
         self.disposition = disposition
         self.addedNotes = addedNotes
+        self.repair = repair
+        self.handoff = handoff
     }
 }
 
@@ -236,6 +252,13 @@ extension ProductReturn {
                 message: "return \(id) is \(status.rawValue): only a dispositioned return can be closed"
             )
         }
+        if disposition == .recycle || disposition == .dispose, handoff == nil {
+            throw ReturnsModelError(
+                code: .invalidTransition,
+                message: "return \(id) is to be \(disposition == .recycle ? "recycled" : "disposed of"): record the "
+                    + "hand-off (who took it, manifest or certificate, weight or count, date) before closing it"
+            )
+        }
         let update = ReturnUpdate(status: .closed)
         try apply(update, by: "", at: date)
         return update
@@ -263,12 +286,46 @@ extension ProductReturn {
         return update
     }
 
+    /// Records where a return routed to repair stands: the repairer, the status, when it was sent and came back.
+    ///
+    /// Editable at the kiosk and at HQ while the return is routed to repair and not closed or voided.
+    @discardableResult
+    public mutating func recordRepair(_ repair: RepairRecord, at date: Date) throws -> ReturnUpdate {
+        try ReturnRules.requireEditable(self)
+        guard disposition == .repair else {
+            throw ReturnsModelError(
+                code: .invalidTransition,
+                message: "return \(id) is routed to \(disposition.rawValue), not repair: route it to repair first"
+            )
+        }
+        let update = ReturnUpdate(repair: repair)
+        try apply(update, by: "", at: date)
+        return update
+    }
+
+    /// Records who took an item to recycle or dispose of, with the manifest or certificate: the chain of custody.
+    @discardableResult
+    public mutating func recordHandoff(_ handoff: CustodyHandoff, at date: Date) throws -> ReturnUpdate {
+        try ReturnRules.requireEditable(self)
+        guard disposition == .recycle || disposition == .dispose else {
+            throw ReturnsModelError(
+                code: .invalidTransition,
+                message: "return \(id) is routed to \(disposition.rawValue): a hand-off is for recycle or dispose"
+            )
+        }
+        let update = ReturnUpdate(handoff: handoff)
+        try apply(update, by: "", at: date)
+        return update
+    }
+
     /// Applies an update made elsewhere (or by the operations above) without checking the lifecycle rules.
     public mutating func apply(_ update: ReturnUpdate, by author: String, at date: Date) throws {
         if let status = update.status { self.status = status }
         if let condition = update.condition { self.condition = condition }
         if let testResult = update.testResult { self.testResult = testResult }
         if let disposition = update.disposition { self.disposition = disposition }
+        if let repair = update.repair { self.repair = repair }
+        if let handoff = update.handoff { self.handoff = handoff }
         for text in update.addedNotes {
             notes.append(try ReturnNote(text: text, author: author, createdAt: date))
         }

@@ -75,6 +75,9 @@ public enum ReturnRules {
                 found.append("status is \(item.status.rawValue) but no disposition was chosen")
             }
         }
+        if item.status == .closed, item.disposition == .recycle || item.disposition == .dispose, item.handoff == nil {
+            found.append("closed as \(item.disposition.rawValue) without a recorded hand-off")
+        }
         if item.disposition != .undecided,
             let problem = problem(
                 with: item.disposition,

@@ -170,7 +170,7 @@ struct ReturnsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "returns",
         abstract: "Every store's returns, and HQ's edits to them (synced to kiosks).",
-        subcommands: [List.self, Show.self, SetDisposition.self, AddNote.self, Void.self]
+        subcommands: [List.self, Show.self, SetDisposition.self, AddNote.self, Void.self, Repair.self, Handoff.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -248,6 +248,54 @@ struct ReturnsCommand: AsyncParsableCommand {
 
         func run() async throws {
             Console.current.print(try ReturnEdits.void(database.openStore(), id: id, note: note))
+        }
+    }
+}
+
+extension ReturnsCommand {
+    struct Repair: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "repair", abstract: "Update a repair, as HQ.")
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id.") var id: String
+        @OptionGroup var repair: RepairOptions
+
+        func run() async throws {
+            Console.current.print(
+                try ReturnEdits.repair(
+                    database.openStore(),
+                    id: id,
+                    vendor: repair.vendor,
+                    status: repair.status,
+                    sentOn: repair.sent,
+                    backOn: repair.back
+                )
+            )
+        }
+    }
+
+    struct Handoff: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "handoff",
+            abstract: "Record a recycling or disposal hand-off, as HQ."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id.") var id: String
+        @OptionGroup var handoff: HandoffOptions
+
+        func run() async throws {
+            Console.current.print(
+                try ReturnEdits.handoff(
+                    database.openStore(),
+                    id: id,
+                    party: handoff.party,
+                    document: handoff.document,
+                    weightGrams: handoff.weightGrams,
+                    count: handoff.count,
+                    on: handoff.date
+                )
+            )
         }
     }
 }

@@ -31,6 +31,22 @@ extension ReturnDocument {
         if let needsReview { members["needsReview"] = .bool(needsReview) }
         if let conflicts { members["conflicts"] = .array(conflicts.map(JSONValue.string)) }
         if let record { members["record"] = record.jsonValue }
+        func integer(_ value: Int?) -> JSONValue { value.map { .integer(Int64($0)) } ?? .null }
+        members["repair"] =
+            repair.map {
+                .object([
+                    "vendor": .string($0.vendor), "status": .string($0.status), "sentOn": .string($0.sentOn),
+                    "backOn": text($0.backOn), "turnaroundDays": integer($0.turnaroundDays),
+                ])
+            } ?? .null
+        members["handoff"] =
+            handoff.map {
+                .object([
+                    "party": .string($0.party), "document": .string($0.document),
+                    "weightGrams": integer($0.weightGrams),
+                    "count": integer($0.count), "handedOverOn": .string($0.handedOverOn),
+                ])
+            } ?? .null
         return .object(members)
     }
 
@@ -120,6 +136,25 @@ extension ReturnDocument {
         }
         if case .bool(let flag)? = members["needsReview"] { needsReview = flag }
         if case .array(let fields)? = members["conflicts"] { conflicts = fields.compactMap(\.stringValue) }
+        // repair and handoff are output: a line carrying its record brings them in through it.
+        if case .object(let repairMembers)? = members["repair"] {
+            repair = Repair(
+                vendor: repairMembers["vendor"]?.stringValue ?? "",
+                status: repairMembers["status"]?.stringValue ?? "",
+                sentOn: repairMembers["sentOn"]?.stringValue ?? "",
+                backOn: repairMembers["backOn"]?.stringValue,
+                turnaroundDays: repairMembers["turnaroundDays"]?.integerValue.map(Int.init)
+            )
+        }
+        if case .object(let handoffMembers)? = members["handoff"] {
+            handoff = Handoff(
+                party: handoffMembers["party"]?.stringValue ?? "",
+                document: handoffMembers["document"]?.stringValue ?? "",
+                weightGrams: handoffMembers["weightGrams"]?.integerValue.map(Int.init),
+                count: handoffMembers["count"]?.integerValue.map(Int.init),
+                handedOverOn: handoffMembers["handedOverOn"]?.stringValue ?? ""
+            )
+        }
         if let recordValue = members["record"], recordValue != .null {
             record = try VersionedRecord(jsonValue: recordValue)
         }

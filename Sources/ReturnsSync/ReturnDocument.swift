@@ -29,6 +29,46 @@ public struct ReturnDocument: Hashable, Sendable {
         }
     }
 
+    /// A repair, as JSON.
+    public struct Repair: Hashable, Sendable, Codable {
+        public var vendor: String
+        public var status: String
+        public var sentOn: String
+        public var backOn: String?
+        public var turnaroundDays: Int?
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(vendor, forKey: .vendor)
+            try container.encode(status, forKey: .status)
+            try container.encode(sentOn, forKey: .sentOn)
+            try container.encode(backOn, forKey: .backOn)
+            try container.encode(turnaroundDays, forKey: .turnaroundDays)
+        }
+
+        enum CodingKeys: String, CodingKey { case vendor, status, sentOn, backOn, turnaroundDays }
+    }
+
+    /// A custody hand-off, as JSON.
+    public struct Handoff: Hashable, Sendable, Codable {
+        public var party: String
+        public var document: String
+        public var weightGrams: Int?
+        public var count: Int?
+        public var handedOverOn: String
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(party, forKey: .party)
+            try container.encode(document, forKey: .document)
+            try container.encode(weightGrams, forKey: .weightGrams)
+            try container.encode(count, forKey: .count)
+            try container.encode(handedOverOn, forKey: .handedOverOn)
+        }
+
+        enum CodingKeys: String, CodingKey { case party, document, weightGrams, count, handedOverOn }
+    }
+
     public var id: String?
     public var storeId: String?
     public var kioskId: String?
@@ -59,6 +99,10 @@ public struct ReturnDocument: Hashable, Sendable {
     public var conflicts: [String]?
     /// The full replicated record (export only).
     public var record: VersionedRecord?
+    /// The repair, when routed to repair (output; imported only through `record`).
+    public var repair: Repair?
+    /// The custody hand-off (output; imported only through `record`).
+    public var handoff: Handoff?
 
     /// Creates an empty document; set the keys you need.
     public init() {}
@@ -93,6 +137,24 @@ public struct ReturnDocument: Hashable, Sendable {
         needsReview = item.needsReview
         conflicts = record.openConflicts(policy: ReturnEntity.policy).map(\.field)
         self.record = includeRecord ? record : nil
+        repair = item.repair.map {
+            Repair(
+                vendor: $0.vendor,
+                status: $0.status.rawValue,
+                sentOn: $0.sentOn,
+                backOn: $0.backOn,
+                turnaroundDays: $0.turnaroundDays
+            )
+        }
+        handoff = item.handoff.map {
+            Handoff(
+                party: $0.party,
+                document: $0.document,
+                weightGrams: $0.weightGrams,
+                count: $0.count,
+                handedOverOn: $0.handedOverOn
+            )
+        }
     }
 
     /// The keys a document may have; anything else is refused on input, since it is most likely a typo.
@@ -103,7 +165,7 @@ extension ReturnDocument: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, storeId, kioskId, orderId, gtin, serial, lot, expiry, recallCampaign, recallMatch, quantity, reason
         case status, condition, testResult
-        case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record
+        case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record, repair, handoff
     }
 
     private struct AnyKey: CodingKey {
@@ -148,6 +210,8 @@ extension ReturnDocument: Codable {
         needsReview = try container.decodeIfPresent(Bool.self, forKey: .needsReview)
         conflicts = try container.decodeIfPresent([String].self, forKey: .conflicts)
         record = try container.decodeIfPresent(VersionedRecord.self, forKey: .record)
+        repair = try container.decodeIfPresent(Repair.self, forKey: .repair)
+        handoff = try container.decodeIfPresent(Handoff.self, forKey: .handoff)
     }
 
     /// Encodes every key of a return, `null` included for a missing serial or lot, so scripts can rely on them.
@@ -176,6 +240,8 @@ extension ReturnDocument: Codable {
         try container.encodeIfPresent(needsReview, forKey: .needsReview)
         try container.encodeIfPresent(conflicts, forKey: .conflicts)
         try container.encodeIfPresent(record, forKey: .record)
+        try container.encode(repair, forKey: .repair)
+        try container.encode(handoff, forKey: .handoff)
     }
 }
 

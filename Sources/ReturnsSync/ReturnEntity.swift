@@ -24,6 +24,17 @@ public enum ReturnEntity {
         public static let recallCampaign = "recallCampaign"
         /// `certain` or `uncertain`; absent when no campaign matched.
         public static let recallMatch = "recallMatch"
+        /// The repair record: each edit writes all four, so the visible ones (latest write) belong together.
+        public static let repairVendor = "repairVendor"
+        public static let repairStatus = "repairStatus"
+        public static let repairSentOn = "repairSentOn"
+        public static let repairBackOn = "repairBackOn"
+        /// The custody hand-off, written together like the repair fields.
+        public static let handoffParty = "handoffParty"
+        public static let handoffDocument = "handoffDocument"
+        public static let handoffWeightGrams = "handoffWeightGrams"
+        public static let handoffCount = "handoffCount"
+        public static let handoffOn = "handoffOn"
         public static let quantity = "quantity"
         public static let reason = "reason"
         public static let status = "status"
@@ -58,6 +69,19 @@ public enum ReturnEntity {
         if let testResult = update.testResult { edit.set(Field.testResult, to: .string(testResult.rawValue)) }
         if let disposition = update.disposition { edit.set(Field.disposition, to: .string(disposition.rawValue)) }
         for text in update.addedNotes { edit.add(.string(text), to: Field.notes) }
+        if let repair = update.repair {
+            edit.set(Field.repairVendor, to: .string(repair.vendor))
+            edit.set(Field.repairStatus, to: .string(repair.status.rawValue))
+            edit.set(Field.repairSentOn, to: .string(repair.sentOn))
+            edit.set(Field.repairBackOn, to: repair.backOn.map(FieldValue.string) ?? .null)
+        }
+        if let handoff = update.handoff {
+            edit.set(Field.handoffParty, to: .string(handoff.party))
+            edit.set(Field.handoffDocument, to: .string(handoff.document))
+            edit.set(Field.handoffWeightGrams, to: handoff.weightGrams.map { .integer(Int64($0)) } ?? .null)
+            edit.set(Field.handoffCount, to: handoff.count.map { .integer(Int64($0)) } ?? .null)
+            edit.set(Field.handoffOn, to: .string(handoff.handedOverOn))
+        }
         return edit
     }
 

@@ -60,6 +60,23 @@ extension ProductReturn {
                 )
             }
         let updatedAt = record.latestStamp.map(ReturnEntity.date(of:)) ?? createdAt
+        let repair = try reader.optionalString(ReturnEntity.Field.repairVendor).map { vendor in
+            try RepairRecord(
+                vendor: vendor,
+                status: RepairRecord.Status.parse(reader.string(ReturnEntity.Field.repairStatus)),
+                sentOn: reader.string(ReturnEntity.Field.repairSentOn),
+                backOn: reader.optionalString(ReturnEntity.Field.repairBackOn)
+            )
+        }
+        let handoff = try reader.optionalString(ReturnEntity.Field.handoffParty).map { party in
+            try CustodyHandoff(
+                party: party,
+                document: reader.string(ReturnEntity.Field.handoffDocument),
+                weightGrams: reader.optionalInteger(ReturnEntity.Field.handoffWeightGrams).map(Int.init),
+                count: reader.optionalInteger(ReturnEntity.Field.handoffCount).map(Int.init),
+                handedOverOn: reader.string(ReturnEntity.Field.handoffOn)
+            )
+        }
         try self.init(
             id: ReturnID(record.id),
             storeID: StoreID(reader.string(ReturnEntity.Field.storeID)),
@@ -78,6 +95,8 @@ extension ProductReturn {
             testResult: TestResult.parse(reader.string(ReturnEntity.Field.testResult)),
             disposition: Disposition.parse(reader.string(ReturnEntity.Field.disposition)),
             notes: notes,
+            repair: repair,
+            handoff: handoff,
             createdAt: createdAt,
             updatedAt: max(updatedAt, createdAt)
         )
@@ -105,6 +124,12 @@ private struct FieldReader {
     func string(_ value: FieldValue, field: String) throws -> String {
         guard let text = value.stringValue else { throw wrongType(field, value, "a string") }
         return text
+    }
+
+    func optionalInteger(_ field: String) throws -> Int64? {
+        guard let value = visible(field), value != .null else { return nil }
+        guard let number = value.integerValue else { throw wrongType(field, value, "an integer") }
+        return number
     }
 
     func integer(_ field: String) throws -> Int64 {

@@ -115,3 +115,38 @@ import Testing
         try await server.stop()
     }
 }
+
+@Suite struct RepairSyncTests {
+    @Test func aRepairUpdatedAtHQReachesTheKioskAndSurvivesExport() async throws {
+        let server = try await TestServer()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        let item = try kiosk.record()
+        try kiosk.store.updateReturn(item.id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: .defective, testResult: .fail, by: author, at: date)
+        }
+        try kiosk.store.updateReturn(item.id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.repair, by: author, at: date)
+        }
+        try kiosk.store.updateReturn(item.id, operation: "repair") { item, _, date in
+            try item.recordRepair(RepairRecord(vendor: "Acme", status: .sent, sentOn: "2026-11-20"), at: date)
+        }
+        try await kiosk.sync()
+        // The repairer reports to HQ; HQ records it.
+        try server.store.updateReturn(item.id, operation: "repair") { item, _, date in
+            try item.recordRepair(
+                RepairRecord(vendor: "Acme", status: .beyondRepair, sentOn: "2026-11-20", backOn: "2026-11-25"),
+                at: date
+            )
+        }
+        try await kiosk.sync()
+        let atKiosk = try ProductReturn(record: kiosk.store.returnRecord(item.id))
+        #expect(atKiosk.repair?.status == .beyondRepair && atKiosk.repair?.turnaroundDays == 5)
+
+        var export = Data()
+        try kiosk.store.exportReturns { export.append($0) }
+        let copy = try TestKiosk(store: "store-1", kiosk: "b", server: server)
+        try copy.store.importReturns(ndjson: export)
+        #expect(try ProductReturn(record: copy.store.returnRecord(item.id)).repair == atKiosk.repair)
+        try await server.stop()
+    }
+}
