@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "ReturnsServerCLI",
             dependencies: [
-                "ReturnsServer", "CommandLineSupport",
+                "ReturnsServer", "CommandLineSupport", "ReturnSyncJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -128,6 +128,101 @@ extension ReplicaStore {
         }
     }
 
+    /// A report: named columns and rows of values, ready for a table, JSON or CSV.
+    public struct Report: Sendable {
+        public var columns: [String]
+        /// Each value is a string, an integer, a decimal or nothing.
+        public var rows: [[ReportValue]]
+
+        /// Creates a report.
+        public init(columns: [String], rows: [[ReportValue]]) {
+            self.columns = columns
+            self.rows = rows
+        }
+    }
+
+    /// A value in a report.
+    public enum ReportValue: Sendable, Hashable {
+        case text(String)
+        case number(Int64)
+        case decimal(Double)
+        case none
+    }
+
+    /// Recall completion: per campaign and store, the recalled units returned, against the units the campaign
+    /// covers (certain matches only; uncertain ones are still being inspected).
+    public func recallCompletionReport() throws -> Report {
+        let campaigns = Dictionary(uniqueKeysWithValues: try recalls().map { ($0.id, $0) })
+        let rows = try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT recall_campaign, store_id, count(*) AS returns, sum(quantity) AS units,
+                           sum(CASE WHEN recall_match = 'uncertain' THEN quantity ELSE 0 END) AS uncertain
+                    FROM returns WHERE recall_campaign IS NOT NULL AND status != 'voided'
+                    GROUP BY recall_campaign, store_id ORDER BY recall_campaign, store_id
+                    """
+            )
+        }
+        return Report(
+            columns: [
+                "campaign", "store", "returns", "unitsReturned", "uncertainUnits", "unitsAffected", "completion",
+            ],
+            rows: rows.map { row in
+                let campaign: String = row["recall_campaign"]
+                let certainUnits = (row["units"] as Int64) - (row["uncertain"] as Int64)
+                let affected = campaigns[campaign].map { Int64($0.unitsAffected) }
+                return [
+                    .text(campaign), .text(row["store_id"]), .number(row["returns"]), .number(certainUnits),
+                    .number(row["uncertain"]), affected.map(ReportValue.number) ?? .none,
+                    affected.map { .decimal((Double(certainUnits) / Double($0) * 1000).rounded() / 1000) } ?? .none,
+                ]
+            }
+        )
+    }
+
+    /// Repair turnaround per repairer: repairs, how many are back, average and longest turnaround in days.
+    public func repairTurnaroundReport() throws -> Report {
+        let rows = try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT repair_vendor, count(*) AS repairs, count(repair_turnaround_days) AS back,
+                           avg(repair_turnaround_days) AS average, max(repair_turnaround_days) AS longest
+                    FROM returns WHERE repair_vendor IS NOT NULL GROUP BY repair_vendor ORDER BY repair_vendor
+                    """
+            )
+        }
+        return Report(
+            columns: ["vendor", "repairs", "back", "averageDays", "longestDays"],
+            rows: rows.map { row in
+                [
+                    .text(row["repair_vendor"]), .number(row["repairs"]), .number(row["back"]),
+                    (row["average"] as Double?).map { .decimal(($0 * 10).rounded() / 10) } ?? .none,
+                    (row["longest"] as Int64?).map(ReportValue.number) ?? .none,
+                ]
+            }
+        )
+    }
+
+    /// The state of the whole replica at a glance: returns, units, open conflicts, the review queue, recall returns.
+    public func summaryReport() throws -> Report {
+        let row = try read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) AS returns, coalesce(sum(quantity), 0) AS units,
+                           coalesce(sum(in_conflict), 0) AS conflicts, coalesce(sum(needs_review), 0) AS review,
+                           count(recall_campaign) AS recalls, count(repair_vendor) AS repairs
+                    FROM returns
+                    """
+            )!
+        }
+        let names = ["returns", "units", "openConflicts", "reviewQueue", "recallReturns", "repairs"]
+        let keys = ["returns", "units", "conflicts", "review", "recalls", "repairs"]
+        return Report(columns: ["measure", "value"], rows: zip(names, keys).map { [.text($0), .number(row[$1])] })
+    }
+
     /// Returns and units per value of `dimension`, from the projection, ordered by value.
     public func report(by dimension: ReportDimension) throws -> [(key: String, returns: Int, units: Int)] {
         try read { db in

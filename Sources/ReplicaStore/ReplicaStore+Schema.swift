@@ -127,6 +127,19 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v3: recall and repair columns for reports") { db in
+            // Returns stored before v3 keep NULL here until their next change re-projects them.
+            try db.execute(
+                sql: """
+                    ALTER TABLE returns ADD COLUMN recall_campaign TEXT;
+                    ALTER TABLE returns ADD COLUMN recall_match TEXT;
+                    ALTER TABLE returns ADD COLUMN repair_vendor TEXT;
+                    ALTER TABLE returns ADD COLUMN repair_status TEXT;
+                    ALTER TABLE returns ADD COLUMN repair_turnaround_days INTEGER;
+                    CREATE INDEX returns_by_recall ON returns (recall_campaign) WHERE recall_campaign IS NOT NULL;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -52,8 +52,8 @@ struct WriteContext {
                 sql: """
                     INSERT OR REPLACE INTO returns (id, store_id, kiosk_id, order_id, gtin, serial, lot, quantity,
                         reason, status, condition, test_result, disposition, needs_review, in_conflict, created_at,
-                        updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        updated_at, recall_campaign, recall_match, repair_vendor, repair_status, repair_turnaround_days)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
         }
@@ -157,6 +157,11 @@ struct WriteContext {
             insert.bind(15, write.inConflict)
             insert.bind(16, item.createdAt.millisecondsSince1970)
             insert.bind(17, max(write.updatedAt ?? 0, item.createdAt.millisecondsSince1970))
+            insert.bind(18, item.recallCampaign)
+            insert.bind(19, item.recallMatch?.rawValue)
+            insert.bind(20, item.repair?.vendor)
+            insert.bind(21, item.repair?.status.rawValue)
+            insert.bind(22, item.repair?.turnaroundDays.map(Int64.init))
             try insert.run()
         }
         return seq

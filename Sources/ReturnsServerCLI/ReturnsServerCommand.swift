@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import ReplicaStore
+import ReturnSyncJSON
 import ReturnsModel
 import ReturnsServer
 import ReturnsSync
@@ -322,39 +323,76 @@ struct ConflictsCommand: AsyncParsableCommand {
 struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Returns and units by store, reason, status, disposition or GTIN."
+        abstract:
+            "Returns and units by store, reason, status, disposition or GTIN; recall completion; repair turnaround; a summary."
     )
 
     @OptionGroup var database: ServerDatabaseOptions
-    @Option(help: "Group by: store, reason, status, disposition or gtin.") var by = "store"
+    @Option(help: "What: store, reason, status, disposition, gtin, recall, repair or summary.") var by = "store"
     @Option(help: "Output: table, json or csv.") var format = "table"
 
     func run() async throws {
-        guard let dimension = ReplicaStore.ReportDimension(rawValue: by) else {
-            throw CLIError(message: "invalid --by '\(by)': expected one of store, reason, status, disposition, gtin")
+        let kinds = ReplicaStore.ReportDimension.allCases.map(\.rawValue) + ["recall", "repair", "summary"]
+        guard kinds.contains(by) else {
+            throw CLIError(message: "invalid --by '\(by)': expected one of \(kinds.joined(separator: ", "))")
         }
         guard ["table", "json", "csv"].contains(format) else {
             throw CLIError(message: "invalid --format '\(format)': expected one of table, json, csv")
         }
-        let rows = try database.openStore().report(by: dimension)
+        let store = try database.openStore()
+        let report: ReplicaStore.Report
+        switch by {
+        case "recall": report = try store.recallCompletionReport()
+        case "repair": report = try store.repairTurnaroundReport()
+        case "summary": report = try store.summaryReport()
+        default:
+            let dimension = ReplicaStore.ReportDimension(rawValue: by)!
+            let rows = try store.report(by: dimension)
+            let totals: [ReplicaStore.ReportValue] = [
+                .text("total"), .number(Int64(rows.map(\.returns).reduce(0, +))),
+                .number(Int64(rows.map(\.units).reduce(0, +))),
+            ]
+            report = ReplicaStore.Report(
+                columns: [dimension.rawValue, "returns", "units"],
+                rows: rows.map { [.text($0.key), .number(Int64($0.returns)), .number(Int64($0.units))] }
+                    + (format == "table" ? [totals] : [])
+            )
+        }
+        Console.current.print(Self.render(report, as: format))
+    }
+
+    static func render(_ report: ReplicaStore.Report, as format: String) -> String {
+        func text(_ value: ReplicaStore.ReportValue) -> String {
+            switch value {
+            case .text(let text): return text
+            case .number(let number): return String(number)
+            case .decimal(let number): return String(number)
+            case .none: return ""
+            }
+        }
         switch format {
         case "json":
-            struct Row: Encodable {
-                var key: String
-                var returns: Int
-                var units: Int
+            let objects: [JSONValue] = report.rows.map { row in
+                .object(
+                    Dictionary(
+                        uniqueKeysWithValues: zip(report.columns, row).map { column, value in
+                            switch value {
+                            case .text(let text): return (column, JSONValue.string(text))
+                            case .number(let number): return (column, .integer(number))
+                            case .decimal(let number): return (column, .double(number))
+                            case .none: return (column, .null)
+                            }
+                        }
+                    )
+                )
             }
-            try Console.current.printJSON(rows.map { Row(key: $0.key, returns: $0.returns, units: $0.units) })
+            return JSONValue.array(objects).serializedString
         case "csv":
-            var lines = ["\(dimension.rawValue),returns,units"]
-            lines += rows.map { "\(Self.csvField($0.key)),\($0.returns),\($0.units)" }
-            Console.current.print(lines.joined(separator: "\n"))
+            return
+                ([report.columns.joined(separator: ",")]
+                + report.rows.map { $0.map { csvField(text($0)) }.joined(separator: ",") }).joined(separator: "\n")
         default:
-            let table = rows.map { [$0.key, String($0.returns), String($0.units)] }
-            let totals = ["total", String(rows.map(\.returns).reduce(0, +)), String(rows.map(\.units).reduce(0, +))]
-            Console.current.print(
-                Format.table([dimension.rawValue.uppercased(), "RETURNS", "UNITS"], table + [totals])
-            )
+            return Format.table(report.columns.map { $0.uppercased() }, report.rows.map { $0.map(text) })
         }
     }
 
