@@ -20,17 +20,22 @@ public struct SyncServerConfiguration: Sendable {
     /// Makes each connection's challenge nonce. Random (32 bytes, base64) unless a test replaying recorded
     /// conversations needs a fixed one.
     public var makeNonce: @Sendable () -> String
+    /// How long a connection may stay silent before the server closes it, so a peer that connects and stalls
+    /// cannot hold a connection forever.
+    public var idleTimeout: TimeAmount
 
     /// Creates a configuration.
     public init(
         host: String = "127.0.0.1",
         port: Int = 7420,
         maximumFrameSize: Int = WireProtocol.maximumFrameSize,
+        idleTimeout: TimeAmount = .seconds(60),
         makeNonce: @escaping @Sendable () -> String = SyncServerConfiguration.randomNonce
     ) {
         self.host = host
         self.port = port
         self.maximumFrameSize = maximumFrameSize
+        self.idleTimeout = idleTimeout
         self.makeNonce = makeNonce
     }
 
@@ -71,10 +76,13 @@ public final class SyncServer: Service, Sendable {
 
     public func run() async throws {
         let maximumFrameSize = configuration.maximumFrameSize
+        let idleTimeout = configuration.idleTimeout
         let server = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(CloseOnIdle())
                     try channel.pipeline.syncOperations.addSyncProtocolHandlers(maximumFrameSize: maximumFrameSize)
                     return try NIOAsyncChannel<SyncFrame, SyncMessage>(wrappingChannelSynchronously: channel)
                 }
@@ -306,5 +314,18 @@ public enum EnrollmentToken {
         let token = make()
         try replica.createEnrollment(tokenHash: hash(token), store: store, kiosk: kiosk)
         return token
+    }
+}
+
+/// Closes a connection when `IdleStateHandler` reports that nothing was read for the idle timeout.
+final class CloseOnIdle: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }

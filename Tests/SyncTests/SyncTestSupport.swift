@@ -17,7 +17,7 @@ final class TestServer: Sendable {
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
 
-    init(function: String = #function) async throws {
+    init(idleTimeout: TimeAmount = .seconds(60), function: String = #function) async throws {
         directory = try TemporaryDirectory(function: function)
         store = try ReplicaStore.create(
             at: directory.file("server.sqlite"),
@@ -27,7 +27,7 @@ final class TestServer: Sendable {
         let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)
         let server = SyncServer(
             store: store,
-            configuration: SyncServerConfiguration(host: "127.0.0.1", port: 0),
+            configuration: SyncServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: idleTimeout),
             logger: logger,
             onListening: {
                 continuation.yield($0)
