@@ -109,7 +109,8 @@ public struct VersionedRecord: Hashable, Sendable {
 
     /// Whether any register is in conflict; cheaper than ``openConflicts(policy:)`` when only that is needed.
     public var hasOpenConflicts: Bool {
-        registers.keys.contains { isInConflict($0) }
+        // Over the values, not the keys: no field name is hashed (this runs on every stored write).
+        registers.values.contains { values in values.count > 1 && values.contains { $0.value != values[0].value } }
     }
 
     /// The open conflicts, by field name, each with the value its policy shows.
