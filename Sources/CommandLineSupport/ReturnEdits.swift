@@ -96,6 +96,11 @@ public struct RepairOptions: ParsableArguments {
     @Option(help: "The day it came back, YYYY-MM-DD (needed once repaired or beyond repair).") public var back: String?
 
     public init() {}
+
+    /// Records this repair update on return `id`; returns the line to print.
+    public func perform(on store: ReplicaStore, id: String) throws -> String {
+        try ReturnEdits.repair(store, id: id, vendor: vendor, status: status, sentOn: sent, backOn: back)
+    }
 }
 
 /// The options of a custody hand-off, shared with `returns-server returns handoff`.
@@ -107,4 +112,17 @@ public struct HandoffOptions: ParsableArguments {
     @Option(help: "The day of the hand-off, YYYY-MM-DD (default: today).") public var date: String?
 
     public init() {}
+
+    /// Records this hand-off on return `id`; returns the line to print.
+    public func perform(on store: ReplicaStore, id: String) throws -> String {
+        try ReturnEdits.handoff(
+            store,
+            id: id,
+            party: party,
+            document: document,
+            weightGrams: weightGrams,
+            count: count,
+            on: date
+        )
+    }
 }

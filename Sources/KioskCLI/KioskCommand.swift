@@ -381,16 +381,7 @@ struct RepairCommand: AsyncParsableCommand {
     @OptionGroup var repair: RepairOptions
 
     func run() async throws {
-        Console.current.print(
-            try ReturnEdits.repair(
-                database.openStore(),
-                id: id,
-                vendor: repair.vendor,
-                status: repair.status,
-                sentOn: repair.sent,
-                backOn: repair.back
-            )
-        )
+        Console.current.print(try repair.perform(on: database.openStore(), id: id))
     }
 }
 
@@ -405,16 +396,6 @@ struct HandoffCommand: AsyncParsableCommand {
     @OptionGroup var handoff: HandoffOptions
 
     func run() async throws {
-        Console.current.print(
-            try ReturnEdits.handoff(
-                database.openStore(),
-                id: id,
-                party: handoff.party,
-                document: handoff.document,
-                weightGrams: handoff.weightGrams,
-                count: handoff.count,
-                on: handoff.date
-            )
-        )
+        Console.current.print(try handoff.perform(on: database.openStore(), id: id))
     }
 }

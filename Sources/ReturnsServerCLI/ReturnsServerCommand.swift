@@ -262,16 +262,7 @@ extension ReturnsCommand {
         @OptionGroup var repair: RepairOptions
 
         func run() async throws {
-            Console.current.print(
-                try ReturnEdits.repair(
-                    database.openStore(),
-                    id: id,
-                    vendor: repair.vendor,
-                    status: repair.status,
-                    sentOn: repair.sent,
-                    backOn: repair.back
-                )
-            )
+            Console.current.print(try repair.perform(on: database.openStore(), id: id))
         }
     }
 
@@ -286,17 +277,7 @@ extension ReturnsCommand {
         @OptionGroup var handoff: HandoffOptions
 
         func run() async throws {
-            Console.current.print(
-                try ReturnEdits.handoff(
-                    database.openStore(),
-                    id: id,
-                    party: handoff.party,
-                    document: handoff.document,
-                    weightGrams: handoff.weightGrams,
-                    count: handoff.count,
-                    on: handoff.date
-                )
-            )
+            Console.current.print(try handoff.perform(on: database.openStore(), id: id))
         }
     }
 }
