@@ -117,7 +117,7 @@ struct InspectCommand: AsyncParsableCommand {
     @Option(help: "A note.") var note: String?
 
     func run() async throws {
-        let id = try parseReturnID(id)
+        let id = try ReturnID(id)
         let condition = try ItemCondition.parse(condition)
         let testResult = try test.map(TestResult.parse) ?? .notTested
         let item = try database.openStore().updateReturn(id, operation: "inspect") { item, author, date in
@@ -158,7 +158,7 @@ struct CloseCommand: AsyncParsableCommand {
     @Argument(help: "The return's id.") var id: String
 
     func run() async throws {
-        let id = try parseReturnID(id)
+        let id = try ReturnID(id)
         let item = try database.openStore().updateReturn(id, operation: "close") { item, _, date in
             try item.close(at: date)
         }
@@ -227,7 +227,7 @@ struct ShowCommand: AsyncParsableCommand {
     @OptionGroup var output: JSONOption
 
     func run() async throws {
-        let id = try parseReturnID(id)
+        let id = try ReturnID(id)
         let record = try database.openStore().returnRecord(id)
         if output.json {
             try Console.current.printJSON(ReturnDocument(record: record))

@@ -37,11 +37,6 @@ struct JSONOption: ParsableArguments {
     var json = false
 }
 
-/// Parses a return id argument.
-func parseReturnID(_ text: String) throws -> ReturnID {
-    try ReturnID(text)
-}
-
 /// Parses a quantity given as text, so a bad one gets the same one-line error as every other value.
 func parseQuantity(_ text: String) throws -> Int {
     guard let quantity = Int(text), (1...ProductReturn.maximumQuantity).contains(quantity) else {

@@ -95,18 +95,21 @@ extension ReplicaStore {
         try write { context in
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
             for record in records {
+                var item: ProductReturn?
                 if let storeID = identity.storeID, record.entityType == ReturnEntity.entityType {
                     // Partial replication: a kiosk only ever takes its own store's returns.
-                    let item = try ProductReturn(record: record)
-                    guard item.storeID == storeID else {
+                    let pulled = try ProductReturn(record: record)
+                    guard pulled.storeID == storeID else {
                         throw ReplicaStoreError(
                             code: .wrongStore,
                             message:
-                                "the server sent return \(record.id) of store '\(item.storeID)' to a kiosk of '\(storeID)'"
+                                "the server sent return \(record.id) of store '\(pulled.storeID)' to a kiosk of '\(storeID)'"
                         )
                     }
+                    item = pulled
                 }
-                let result = try context.merge(record, origin: .merge)
+                // The decoded return is handed on, so a new record is not decoded again for its projection.
+                let result = try context.merge(record, item: item, origin: .merge)
                 if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
                 outcome.conflicts += result.detectedConflicts.map { (recordID: record.id, field: $0) }
             }

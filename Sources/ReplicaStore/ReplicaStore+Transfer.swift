@@ -82,7 +82,7 @@ extension ReplicaStore {
                     } catch {
                         throw ReplicaStoreError(
                             code: .importRejected,
-                            message: "line \(line.number): \(Self.describe(error)); nothing was imported"
+                            message: "line \(line.number): \(error); nothing was imported"
                         )
                     }
                 }
@@ -297,43 +297,6 @@ extension ReplicaStore {
 
     private static func isJSONWhitespace(_ byte: UInt8) -> Bool {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
-    }
-
-    /// A one-line description of an import failure.
-    static func describe(_ error: any Error) -> String {
-        switch error {
-        case let error as JSONError:
-            return error.description
-        case let error as DecodingError:
-            switch error {
-            case .dataCorrupted(let context):
-                let path = context.codingPath.map(\.stringValue).filter { !$0.isEmpty }
-                let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-                let detail = underlying ?? context.debugDescription
-                return path.isEmpty || detail.contains("key '")
-                    ? (path.isEmpty && detail.contains("not valid JSON") ? "not valid JSON" : detail)
-                    : "key '\(path.joined(separator: "."))': \(detail)"
-            case .keyNotFound(let key, let context):
-                let path = (context.codingPath + [key]).map(\.stringValue)
-                return "missing key '\(path.joined(separator: "."))'"
-            case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
-                let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-                return "key '\(path)': expected \(Self.jsonTypeName(type))"
-            @unknown default:
-                return "\(error)"
-            }
-        default:
-            return "\(error)"
-        }
-    }
-
-    private static func jsonTypeName(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: return "a string"
-        case is Int.Type, is UInt64.Type, is Int64.Type, is UInt32.Type: return "an integer"
-        case is Bool.Type: return "true or false"
-        default: return "a value of another type"
-        }
     }
 }
 
