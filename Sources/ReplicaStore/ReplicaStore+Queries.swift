@@ -316,6 +316,11 @@ extension ReplicaStore {
         return try rows.map { row in (seq: row["change_seq"], record: try Self.decodeRecord(row["record"])) }
     }
 
+    /// The latest change-log sequence number (0 for an empty log).
+    public func lastChangeSeq() throws -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0 }
+    }
+
     /// The number of entries in the change log; every operation adds exactly one per record it changes.
     public func changeLogCount() throws -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM change_log") ?? 0 }

@@ -194,7 +194,7 @@ public struct SyncClient: Sendable {
         // What was just pulled is the server's own state: unless this kiosk changed something meanwhile, there is
         // nothing new to push back next time.
         if try !store.hasLocalChanges(after: pushedUpTo) {
-            checkpoint.pushedSeq = try store.status().lastChangeSeq
+            checkpoint.pushedSeq = try store.lastChangeSeq()
         }
         checkpoint.lastSyncAt = Date()
         try store.saveCheckpoint(checkpoint)
