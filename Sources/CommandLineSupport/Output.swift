@@ -114,15 +114,19 @@ public enum Format {
         let body = rows.map { row in
             [
                 row.id, time(row.createdAt), row.status, row.reason, row.gtin, String(row.quantity), row.condition,
-                row.disposition, flags(needsReview: row.needsReview, inConflict: row.inConflict),
+                row.disposition,
+                flags(needsReview: row.needsReview, inConflict: row.inConflict, awaitsReview: row.awaitsReview),
             ]
         }
         let header = ["ID", "CREATED", "STATUS", "REASON", "GTIN", "QTY", "CONDITION", "DISPOSITION", "FLAGS"]
         return table(header, body) + "\n\(rows.count) return\(rows.count == 1 ? "" : "s")"
     }
 
-    public static func flags(needsReview: Bool, inConflict: Bool) -> String {
-        [needsReview ? "review" : nil, inConflict ? "conflict" : nil].compactMap { $0 }.joined(separator: ",")
+    /// `review` (a merge broke a lifecycle rule), `conflict` (a field in conflict), `exception` (waiting for HQ's
+    /// decision on a policy or verification exception).
+    public static func flags(needsReview: Bool, inConflict: Bool, awaitsReview: Bool = false) -> String {
+        [needsReview ? "review" : nil, inConflict ? "conflict" : nil, awaitsReview ? "exception" : nil]
+            .compactMap { $0 }.joined(separator: ",")
     }
 
     public static func returnDetails(_ record: VersionedRecord) throws -> String {
@@ -139,6 +143,10 @@ public enum Format {
             "condition    \(item.condition.rawValue)  test \(item.testResult.rawValue)",
             "disposition  \(item.disposition.rawValue)",
             "recall       \(item.recallCampaign.map { "\($0) (\(item.recallMatch?.rawValue ?? "certain") match)" } ?? "-")",
+            "purchase     \(item.verification?.rawValue ?? "-")\(item.receipt ? "" : ", no receipt")",
+            "exceptions   \(item.exceptions.isEmpty ? "-" : item.exceptions.map(\.rawValue).joined(separator: ", "))"
+                + (item.awaitsReview ? " (awaiting HQ review)" : ""),
+            "review       \(item.review.map { "\($0.outcome.rawValue)\($0.note.map { ": \($0)" } ?? "")" } ?? "-")",
             "created      \(ISO8601Milliseconds.format(item.createdAt))",
             "updated      \(ISO8601Milliseconds.format(item.updatedAt))",
             "clock        \(record.clock)",

@@ -69,6 +69,8 @@ struct RecordCommand: AsyncParsableCommand {
     @Option(help: "The item's lot (batch) code.") var lot: String?
     @Option(help: "How many units (default 1).") var quantity: String?
     @Option(help: "A note.") var note: String?
+    @Flag(help: "The customer has no receipt (an exception where the store's policy requires one).")
+    var noReceipt = false
 
     func run() async throws {
         let scanned = try scan.map { try GS1Scan.parse($0) }
@@ -97,7 +99,8 @@ struct RecordCommand: AsyncParsableCommand {
             lot: typedLot ?? scanned?.lot,
             expiry: scanned?.expiry,
             quantity: try quantity.map(parseQuantity) ?? 1,
-            note: note
+            note: note,
+            receipt: !noReceipt
         )
         let item = try database.openStore().recordReturn(capture)
         Console.current.print(item.id.rawValue)

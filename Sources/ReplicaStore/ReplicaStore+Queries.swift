@@ -24,6 +24,10 @@ public struct ReturnRow: Hashable, Sendable, Decodable, FetchableRecord {
     public var inConflict: Bool
     public var createdAt: Int64
     public var updatedAt: Int64
+    /// The purchase verification, if any.
+    public var verification: String?
+    /// Whether the return waits for HQ's decision on its exceptions.
+    public var awaitsReview: Bool
 
     enum CodingKeys: String, CodingKey {
         case id, serial, lot, quantity, reason, status, condition, disposition, gtin
@@ -35,6 +39,8 @@ public struct ReturnRow: Hashable, Sendable, Decodable, FetchableRecord {
         case inConflict = "in_conflict"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case verification
+        case awaitsReview = "awaits_review"
     }
 }
 
@@ -205,22 +211,95 @@ extension ReplicaStore {
         )
     }
 
-    /// The state of the whole replica at a glance: returns, units, open conflicts, the review queue, recall returns.
+    /// The state of the whole replica at a glance: returns, units, open conflicts, the review queue (returns with
+    /// exceptions awaiting HQ's decision), merged states breaking a lifecycle rule, recall returns, repairs, and
+    /// the units sold according to the imported orders.
     public func summaryReport() throws -> Report {
         let row = try read { db in
             try Row.fetchOne(
                 db,
                 sql: """
                     SELECT count(*) AS returns, coalesce(sum(quantity), 0) AS units,
-                           coalesce(sum(in_conflict), 0) AS conflicts, coalesce(sum(needs_review), 0) AS review,
-                           count(recall_campaign) AS recalls, count(repair_vendor) AS repairs
+                           coalesce(sum(in_conflict), 0) AS conflicts, coalesce(sum(awaits_review), 0) AS review,
+                           coalesce(sum(needs_review), 0) AS rules,
+                           count(recall_campaign) AS recalls, count(repair_vendor) AS repairs,
+                           (SELECT coalesce(sum(quantity), 0) FROM orders) AS sold
                     FROM returns
                     """
             )!
         }
-        let names = ["returns", "units", "openConflicts", "reviewQueue", "recallReturns", "repairs"]
-        let keys = ["returns", "units", "conflicts", "review", "recalls", "repairs"]
+        let names = [
+            "returns", "units", "openConflicts", "reviewQueue", "ruleViolations", "recallReturns", "repairs",
+            "soldUnits",
+        ]
+        let keys = ["returns", "units", "conflicts", "review", "rules", "recalls", "repairs", "sold"]
         return Report(columns: ["measure", "value"], rows: zip(names, keys).map { [.text($0), .number(row[$1])] })
+    }
+
+    /// Returns and units per value of `dimension`; by store and by GTIN also the units sold (from the imported
+    /// orders) and the return rate, returned units / sold units (voided returns do not count as returned).
+    ///
+    /// - Parameter withTotal: whether to end with a `total` row.
+    public func groupedReport(by dimension: ReportDimension, withTotal: Bool) throws -> Report {
+        let rows = try report(by: dimension)
+        let sales = dimension == .store || dimension == .gtin
+        var columns = [dimension.rawValue, "returns", "units"]
+        guard sales else {
+            let totals: [ReportValue] = [
+                .text("total"), .number(Int64(rows.map(\.returns).reduce(0, +))),
+                .number(Int64(rows.map(\.units).reduce(0, +))),
+            ]
+            return Report(
+                columns: columns,
+                rows: rows.map { [.text($0.key), .number(Int64($0.returns)), .number(Int64($0.units))] }
+                    + (withTotal ? [totals] : [])
+            )
+        }
+        columns += ["returnedUnits", "soldUnits", "returnRate"]
+        let (returned, sold) = try read { db in
+            let returned = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(dimension.column) AS key, sum(quantity) AS units FROM returns WHERE status != 'voided'
+                    GROUP BY \(dimension.column)
+                    """
+            )
+            let sold = try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT \(dimension.column) AS key, sum(quantity) AS units FROM orders GROUP BY \(dimension.column)"
+            )
+            return (
+                Dictionary(uniqueKeysWithValues: returned.map { ($0["key"] as String, $0["units"] as Int64) }),
+                Dictionary(uniqueKeysWithValues: sold.map { ($0["key"] as String, $0["units"] as Int64) })
+            )
+        }
+        func rate(_ returned: Int64, _ sold: Int64?) -> ReportValue {
+            guard let sold, sold > 0 else { return .none }
+            return .decimal((Double(returned) / Double(sold) * 10_000).rounded() / 10_000)
+        }
+        var counts: [String: (returns: Int, units: Int)] = [:]
+        for row in rows { counts[row.key] = (row.returns, row.units) }
+        // Products sold and never returned belong in a return-rate report too, at rate 0.
+        let keys = Set(counts.keys).union(sold.keys).sorted()
+        var table: [[ReportValue]] = keys.map { key in
+            let count = counts[key] ?? (0, 0)
+            let back = returned[key] ?? 0
+            return [
+                .text(key), .number(Int64(count.returns)), .number(Int64(count.units)), .number(back),
+                sold[key].map(ReportValue.number) ?? .none, rate(back, sold[key]),
+            ]
+        }
+        if withTotal {
+            let back = returned.values.reduce(0, +)
+            let allSold = sold.isEmpty ? nil : sold.values.reduce(0, +)
+            table.append([
+                .text("total"), .number(Int64(rows.map(\.returns).reduce(0, +))),
+                .number(Int64(rows.map(\.units).reduce(0, +))), .number(back),
+                allSold.map(ReportValue.number) ?? .none, rate(back, allSold),
+            ])
+        }
+        return Report(columns: columns, rows: table)
     }
 
     /// Returns and units per value of `dimension`, from the projection, ordered by value.

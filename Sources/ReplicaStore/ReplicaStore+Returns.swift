@@ -15,6 +15,8 @@ public struct ReturnCapture: Hashable, Sendable {
     public var expiry: String?
     public var quantity: Int
     public var note: String?
+    /// Whether the customer showed a receipt.
+    public var receipt: Bool
 
     /// Creates a capture.
     public init(
@@ -25,7 +27,8 @@ public struct ReturnCapture: Hashable, Sendable {
         lot: ItemCode? = nil,
         expiry: String? = nil,
         quantity: Int = 1,
-        note: String? = nil
+        note: String? = nil,
+        receipt: Bool = true
     ) {
         self.orderID = orderID
         self.gtin = gtin
@@ -35,6 +38,7 @@ public struct ReturnCapture: Hashable, Sendable {
         self.expiry = expiry
         self.quantity = quantity
         self.note = note
+        self.receipt = receipt
     }
 }
 
@@ -61,22 +65,33 @@ extension ReplicaStore {
                 lot: capture.lot,
                 serial: capture.serial
             )
-            var item = try ProductReturn(
-                id: id,
-                storeID: storeID,
-                kioskID: kioskID,
-                orderID: capture.orderID,
-                gtin: capture.gtin,
-                serial: capture.serial,
-                lot: capture.lot,
-                expiry: capture.expiry,
-                recallCampaign: recall?.campaign.id,
-                recallMatch: recall?.match,
-                quantity: capture.quantity,
-                reason: recall?.match == .certain ? .recall : capture.reason,
-                disposition: recall?.match == .certain ? .quarantine : .undecided,
-                createdAt: createdAt
-            )
+            func makeItem(
+                _ verification: PurchaseVerification? = nil,
+                _ exceptions: [ReturnException] = []
+            ) throws -> ProductReturn {
+                try ProductReturn(
+                    id: id,
+                    storeID: storeID,
+                    kioskID: kioskID,
+                    orderID: capture.orderID,
+                    gtin: capture.gtin,
+                    serial: capture.serial,
+                    lot: capture.lot,
+                    expiry: capture.expiry,
+                    recallCampaign: recall?.campaign.id,
+                    recallMatch: recall?.match,
+                    quantity: capture.quantity,
+                    reason: recall?.match == .certain ? .recall : capture.reason,
+                    disposition: recall?.match == .certain ? .quarantine : .undecided,
+                    receipt: capture.receipt,
+                    verification: verification,
+                    exceptions: exceptions,
+                    createdAt: createdAt
+                )
+            }
+            // Verified offline against the orders and policies of the last sync; HQ checks again after sync.
+            let (verification, exceptions) = try context.verify(ReturnFacts(makeItem()))
+            var item = try makeItem(verification, exceptions)
             if let note = capture.note {
                 try item.addNote(note, by: context.replicaID.rawValue, at: createdAt)
             }
@@ -112,7 +127,10 @@ extension ReplicaStore {
             let dot = try record.updateReturn(by: context.replicaID, stamp: stamp, body)
             let item = try ProductReturn(record: record)
             try context.save(record, origin: .local, operation: operation, dot: dot, item: item)
-            return item
+            guard identity.role == .server else { return item }
+            // An HQ edit (a void, say) can change what other returns of the purchase verify as.
+            try context.reverify(context.returnsSharingPurchase(with: [ReturnFacts(item)]))
+            return try ProductReturn(record: context.load(entityType: ReturnEntity.entityType, id: id.rawValue)!)
         }
     }
 

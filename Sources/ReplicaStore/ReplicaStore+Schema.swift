@@ -140,6 +140,39 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v4: orders, purchase verification, review queue") { db in
+            // Returns stored before v4 keep the defaults until their next change re-projects them.
+            try db.execute(
+                sql: """
+                    ALTER TABLE returns ADD COLUMN receipt INTEGER NOT NULL DEFAULT 1;
+                    ALTER TABLE returns ADD COLUMN verification TEXT;
+                    ALTER TABLE returns ADD COLUMN exceptions TEXT NOT NULL DEFAULT '';  -- comma-separated
+                    ALTER TABLE returns ADD COLUMN awaits_review INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE returns ADD COLUMN review_outcome TEXT;
+                    -- Verification counts earlier returns of the same order and GTIN, and looks for serials seen
+                    -- before.
+                    CREATE INDEX returns_by_order ON returns (order_id, gtin);
+                    CREATE INDEX returns_by_serial ON returns (gtin, serial) WHERE serial IS NOT NULL;
+                    CREATE INDEX returns_awaiting_review ON returns (created_at) WHERE awaits_review;
+
+                    -- Order lines as every replica shows them: HQ holds all, a kiosk its store's recent ones.
+                    CREATE TABLE orders (
+                        record_id         TEXT    PRIMARY KEY,  -- ORDER/LINE, the id of the order record
+                        order_id          TEXT    NOT NULL,
+                        line              INTEGER NOT NULL,
+                        store_id          TEXT    NOT NULL,
+                        gtin              TEXT    NOT NULL,
+                        serial            TEXT,
+                        quantity          INTEGER NOT NULL,
+                        unit_price_cents  INTEGER NOT NULL,
+                        sold_at           INTEGER NOT NULL     -- ms since the Unix epoch
+                    ) WITHOUT ROWID;
+                    CREATE INDEX orders_by_order ON orders (order_id);
+                    CREATE INDEX orders_by_store ON orders (store_id, sold_at);
+                    CREATE INDEX orders_by_gtin ON orders (gtin);
+                    """
+            )
+        }
         return migrator
     }
 }

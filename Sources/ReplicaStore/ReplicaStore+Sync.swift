@@ -107,6 +107,15 @@ extension ReplicaStore {
                         )
                     }
                     item = pulled
+                } else if let storeID = identity.storeID, record.entityType == OrderEntity.entityType {
+                    let line = try OrderLine(record: record)
+                    guard line.storeID == storeID else {
+                        throw ReplicaStoreError(
+                            code: .wrongStore,
+                            message:
+                                "the server sent order line \(record.id) of store '\(line.storeID)' to a kiosk of '\(storeID)'"
+                        )
+                    }
                 }
                 // The decoded return is handed on, so a new record is not decoded again for its projection.
                 let result = try context.merge(record, item: item, origin: .merge)
@@ -229,6 +238,7 @@ extension ReplicaStore {
     public func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) throws -> PushOutcome {
         try write { context in
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
+            var pushed: [ReturnFacts] = []
             var sameStoreKiosks: [ReplicaID: Bool] = [:]
             func isKioskOfStore(_ replica: ReplicaID) throws -> Bool {
                 if let known = sameStoreKiosks[replica] { return known }
@@ -275,30 +285,48 @@ extension ReplicaStore {
                 }
                 // The stored version is already loaded for the clock check: merge into it rather than load again.
                 let result = try context.merge(record, into: local, item: item, origin: .merge)
-                if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
+                if result.changed {
+                    outcome.merged += 1
+                    pushed.append(ReturnFacts(item))
+                } else {
+                    outcome.unchanged += 1
+                }
                 outcome.conflicts += result.detectedConflicts.map { (recordID: record.id, field: $0) }
             }
+            // HQ re-verifies what changed, with every store's returns and all orders: the edits it makes travel
+            // back to the stores with their next pull.
+            try context.reverify(context.returnsSharingPurchase(with: pushed))
             return outcome
         }
     }
 
-    /// The change feed of store `store`: its returns and every recall campaign (recalls are global) changed after
-    /// change-log entry `cursor`, oldest change first, at most `limit`; `next` is the cursor to ask from next time.
+    /// The change feed of store `store` changed after change-log entry `cursor`, oldest change first, at most
+    /// `limit`; `next` is the cursor to ask from next time.
+    ///
+    /// The feed holds the store's returns, its order lines sold within the longest return window that governs
+    /// it (older ones could only verify as outside the window), and every recall campaign and return policy
+    /// (those are global and few).
     public func feed(
         store: StoreID,
         after cursor: Int64,
         limit: Int
     ) throws -> (records: [VersionedRecord], next: Int64, more: Bool) {
+        let policies = try returnPolicies().filter { $0.store == nil || $0.store == store }
+        let windowDays = (policies + [.default]).map(\.windowDays).max()!
+        let soldSince = now().millisecondsSince1970 - Int64(windowDays) * 86_400_000
         let rows = try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT rec.change_seq, rec.record FROM records rec
                     LEFT JOIN returns r ON r.id = rec.id AND rec.entity_type = 'return'
-                    WHERE rec.change_seq > ? AND (r.store_id = ? OR rec.entity_type = 'recall')
-                    ORDER BY rec.change_seq LIMIT ?
+                    LEFT JOIN orders o ON o.record_id = rec.id AND rec.entity_type = 'order'
+                    WHERE rec.change_seq > ?1
+                      AND (r.store_id = ?2 OR (o.store_id = ?2 AND o.sold_at >= ?3)
+                           OR rec.entity_type IN ('recall', 'policy'))
+                    ORDER BY rec.change_seq LIMIT ?4
                     """,
-                arguments: [cursor, store.rawValue, limit + 1]
+                arguments: [cursor, store.rawValue, soldSince, limit + 1]
             )
         }
         let page = rows.prefix(limit)

@@ -23,12 +23,16 @@ struct WriteContext {
     var hlc: HybridLogicalClock
     let wallClock: Date
     private var inserts: Inserts?
+    /// Reference data read once per transaction by verification; a write of that data clears it.
+    var cachedPolicies: [ReturnPolicy]?
+    var cachedHasOrders: Bool?
 
     /// The three inserts of a record write, prepared on first use and reused for the rest of the transaction.
     private struct Inserts {
         let changeLog: RawInsert
         let record: RawInsert
         let projection: RawInsert
+        let order: RawInsert
 
         init(_ db: Database) throws {
             changeLog = try RawInsert(
@@ -52,8 +56,17 @@ struct WriteContext {
                 sql: """
                     INSERT OR REPLACE INTO returns (id, store_id, kiosk_id, order_id, gtin, serial, lot, quantity,
                         reason, status, condition, test_result, disposition, needs_review, in_conflict, created_at,
-                        updated_at, recall_campaign, recall_match, repair_vendor, repair_status, repair_turnaround_days)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        updated_at, recall_campaign, recall_match, repair_vendor, repair_status, repair_turnaround_days,
+                        receipt, verification, exceptions, awaits_review, review_outcome)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            )
+            order = try RawInsert(
+                db,
+                sql: """
+                    INSERT OR REPLACE INTO orders (record_id, order_id, line, store_id, gtin, serial, quantity,
+                        unit_price_cents, sold_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
         }
@@ -120,6 +133,8 @@ struct WriteContext {
     @discardableResult
     mutating func store(_ write: PreparedWrite, origin: ChangeOrigin, operation: String, dot: Dot?) throws -> Int64 {
         let inserts = try preparedInserts()
+        if write.entityType == PolicyEntity.entityType { cachedPolicies = nil }
+        if write.orderLine != nil { cachedHasOrders = true }
         let log = inserts.changeLog
         log.bind(1, write.entityType)
         log.bind(2, write.id)
@@ -162,6 +177,24 @@ struct WriteContext {
             insert.bind(20, item.repair?.vendor)
             insert.bind(21, item.repair?.status.rawValue)
             insert.bind(22, item.repair?.turnaroundDays.map(Int64.init))
+            insert.bind(23, item.receipt)
+            insert.bind(24, item.verification?.rawValue)
+            insert.bind(25, item.exceptions.map(\.rawValue).joined(separator: ","))
+            insert.bind(26, item.awaitsReview)
+            insert.bind(27, item.review?.outcome.rawValue)
+            try insert.run()
+        }
+        if let line = write.orderLine {
+            let insert = inserts.order
+            insert.bind(1, line.recordID)
+            insert.bind(2, line.orderID.rawValue)
+            insert.bind(3, Int64(line.line))
+            insert.bind(4, line.storeID.rawValue)
+            insert.bind(5, line.gtin.digits)
+            insert.bind(6, line.serial?.rawValue)
+            insert.bind(7, Int64(line.quantity))
+            insert.bind(8, line.unitPriceCents)
+            insert.bind(9, line.soldAt.millisecondsSince1970)
             try insert.run()
         }
         return seq
@@ -242,6 +275,8 @@ struct PreparedWrite: Sendable {
     let recordJSON: String
     /// The return as every replica shows it; `nil` for other entities.
     let projection: ProductReturn?
+    /// The order line, for order records.
+    let orderLine: OrderLine?
     /// The record's newest stamp, in milliseconds: what `updatedAt` means for a stored return.
     let updatedAt: Int64?
     let inConflict: Bool
@@ -253,6 +288,7 @@ struct PreparedWrite: Sendable {
         clockJSON = record.clock.jsonString
         recordJSON = record.jsonString
         projection = try record.entityType == ReturnEntity.entityType ? item ?? ProductReturn(record: record) : nil
+        orderLine = try record.entityType == OrderEntity.entityType ? OrderLine(record: record) : nil
         updatedAt = record.latestStamp.map { Int64($0.physical) }
         inConflict = record.hasOpenConflicts
     }

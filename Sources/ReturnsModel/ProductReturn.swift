@@ -48,6 +48,15 @@ public struct ProductReturn: Hashable, Sendable {
     public private(set) var repair: RepairRecord?
     /// The chain of custody, when the item left the store to be recycled or disposed of.
     public private(set) var handoff: CustodyHandoff?
+    /// Whether the customer showed a receipt.
+    public let receipt: Bool
+    /// What checking the purchase found: at capture by the kiosk, then by HQ after sync; `nil` for returns
+    /// captured before verification existed.
+    public private(set) var verification: PurchaseVerification?
+    /// Why the return needs HQ's review, if it does; sorted.
+    public private(set) var exceptions: [ReturnException]
+    /// HQ's decision on the exceptions, once reviewed.
+    public private(set) var review: ReviewDecision?
     /// When it was captured.
     public let createdAt: Date
     /// When it was last changed.
@@ -77,6 +86,10 @@ public struct ProductReturn: Hashable, Sendable {
         notes: [ReturnNote] = [],
         repair: RepairRecord? = nil,
         handoff: CustodyHandoff? = nil,
+        receipt: Bool = true,
+        verification: PurchaseVerification? = nil,
+        exceptions: [ReturnException] = [],
+        review: ReviewDecision? = nil,
         createdAt: Date,
         updatedAt: Date? = nil
     ) throws {
@@ -105,6 +118,10 @@ public struct ProductReturn: Hashable, Sendable {
         self.notes = notes
         self.repair = repair
         self.handoff = handoff
+        self.receipt = receipt
+        self.verification = verification
+        self.exceptions = exceptions.sorted()
+        self.review = review
         self.createdAt = createdAt
         self.updatedAt = updatedAt ?? createdAt
     }
@@ -112,6 +129,14 @@ public struct ProductReturn: Hashable, Sendable {
     /// Whether the return has reached a state the lifecycle rules do not allow, which only a merge of
     /// concurrent edits can produce; such a return needs review by a person.
     public var needsReview: Bool { !ReturnRules.violations(of: self).isEmpty }
+
+    /// Whether the return waits in HQ's review queue: it has exceptions no decision has covered yet, and is not
+    /// voided.
+    public var awaitsReview: Bool {
+        guard status != .voided, !exceptions.isEmpty else { return false }
+        guard let review else { return true }
+        return !Set(exceptions).isSubset(of: review.exceptions)
+    }
 }
 
 /// What one operation changed on a return: the fields it wrote and the notes it added.
@@ -133,6 +158,12 @@ public struct ReturnUpdate: Hashable, Sendable {
     public var repair: RepairRecord?
     /// The custody hand-off, if the operation wrote it.
     public var handoff: CustodyHandoff?
+    /// The purchase verification, if the operation wrote it (HQ re-verifying).
+    public var verification: PurchaseVerification?
+    /// The exceptions, if the operation wrote them (an empty list clears them).
+    public var exceptions: [ReturnException]?
+    /// HQ's review decision, if the operation wrote it.
+    public var review: ReviewDecision?
 
     /// Creates an update.
     public init(
@@ -142,7 +173,10 @@ public struct ReturnUpdate: Hashable, Sendable {
         disposition: Disposition? = nil,
         addedNotes: [String] = [],
         repair: RepairRecord? = nil,
-        handoff: CustodyHandoff? = nil
+        handoff: CustodyHandoff? = nil,
+        verification: PurchaseVerification? = nil,
+        exceptions: [ReturnException]? = nil,
+        review: ReviewDecision? = nil
     ) {
         self.status = status
         self.condition = condition
@@ -151,6 +185,9 @@ public struct ReturnUpdate: Hashable, Sendable {
         self.addedNotes = addedNotes
         self.repair = repair
         self.handoff = handoff
+        self.verification = verification
+        self.exceptions = exceptions
+        self.review = review
     }
 }
 
@@ -318,6 +355,47 @@ extension ProductReturn {
         return update
     }
 
+    /// Records what HQ's re-verification found. Like notes, this is an annotation rather than an edit of the item:
+    /// it is allowed in every status, so HQ can flag a return that was closed before its duplicate turned up.
+    ///
+    /// - Returns: the update, or `nil` when the return already shows this verification and these exceptions (so
+    ///   re-verifying writes nothing and syncs nothing).
+    public mutating func recordVerification(
+        _ verification: PurchaseVerification?,
+        exceptions: [ReturnException],
+        at date: Date
+    ) throws -> ReturnUpdate? {
+        let sorted = exceptions.sorted()
+        let newVerification = verification == self.verification ? nil : verification
+        let newExceptions = sorted == self.exceptions ? nil : sorted
+        guard newVerification != nil || newExceptions != nil else { return nil }
+        let update = ReturnUpdate(verification: newVerification, exceptions: newExceptions)
+        try apply(update, by: "", at: date)
+        return update
+    }
+
+    /// Records HQ's decision on the return's exceptions: approved (the return stands) or rejected.
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidTransition`` when the return is not waiting for a
+    ///   review.
+    @discardableResult
+    public mutating func decideReview(
+        _ outcome: ReviewDecision.Outcome,
+        note: String?,
+        at date: Date
+    ) throws -> ReturnUpdate {
+        guard awaitsReview else {
+            throw ReturnsModelError(
+                code: .invalidTransition,
+                message: "return \(id) is not waiting for a review"
+                    + (exceptions.isEmpty ? ": it has no exceptions" : ": its exceptions were reviewed already")
+            )
+        }
+        let update = ReturnUpdate(review: try ReviewDecision(outcome: outcome, note: note, exceptions: exceptions))
+        try apply(update, by: "", at: date)
+        return update
+    }
+
     /// Applies an update made elsewhere (or by the operations above) without checking the lifecycle rules.
     public mutating func apply(_ update: ReturnUpdate, by author: String, at date: Date) throws {
         if let status = update.status { self.status = status }
@@ -326,6 +404,9 @@ extension ProductReturn {
         if let disposition = update.disposition { self.disposition = disposition }
         if let repair = update.repair { self.repair = repair }
         if let handoff = update.handoff { self.handoff = handoff }
+        if let verification = update.verification { self.verification = verification }
+        if let exceptions = update.exceptions { self.exceptions = exceptions.sorted() }
+        if let review = update.review { self.review = review }
         for text in update.addedNotes {
             notes.append(try ReturnNote(text: text, author: author, createdAt: date))
         }

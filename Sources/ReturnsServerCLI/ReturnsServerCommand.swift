@@ -26,7 +26,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         abstract: "The central ReturnSync server: serves kiosk syncs and answers HQ's questions.",
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
-            ReportCommand.self, RecallCommand.self,
+            ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, ReviewCommand.self,
         ]
     )
 
@@ -305,7 +305,7 @@ struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract:
-            "Returns and units by store, reason, status, disposition or GTIN; recall completion; repair turnaround; a summary."
+            "Returns, units and return rates by store, reason, status, disposition or GTIN; recall completion; repair turnaround; a summary."
     )
 
     @OptionGroup var database: ServerDatabaseOptions
@@ -328,16 +328,7 @@ struct ReportCommand: AsyncParsableCommand {
         case "summary": report = try store.summaryReport()
         default:
             let dimension = ReplicaStore.ReportDimension(rawValue: by)!
-            let rows = try store.report(by: dimension)
-            let totals: [ReplicaStore.ReportValue] = [
-                .text("total"), .number(Int64(rows.map(\.returns).reduce(0, +))),
-                .number(Int64(rows.map(\.units).reduce(0, +))),
-            ]
-            report = ReplicaStore.Report(
-                columns: [dimension.rawValue, "returns", "units"],
-                rows: rows.map { [.text($0.key), .number(Int64($0.returns)), .number(Int64($0.units))] }
-                    + (format == "table" ? [totals] : [])
-            )
+            report = try store.groupedReport(by: dimension, withTotal: format == "table")
         }
         Console.current.print(Self.render(report, as: format))
     }

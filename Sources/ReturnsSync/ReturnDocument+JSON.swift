@@ -47,6 +47,16 @@ extension ReturnDocument {
                     "count": integer($0.count), "handedOverOn": .string($0.handedOverOn),
                 ])
             } ?? .null
+        members["receipt"] = .bool(receipt ?? true)
+        members["verification"] = text(verification)
+        members["exceptions"] = .array((exceptions ?? []).map(JSONValue.string))
+        members["review"] =
+            review.map {
+                .object([
+                    "outcome": .string($0.outcome), "note": text($0.note),
+                    "exceptions": .array($0.exceptions.map(JSONValue.string)),
+                ])
+            } ?? .null
         return .object(members)
     }
 
@@ -153,6 +163,17 @@ extension ReturnDocument {
                 weightGrams: handoffMembers["weightGrams"]?.integerValue.map(Int.init),
                 count: handoffMembers["count"]?.integerValue.map(Int.init),
                 handedOverOn: handoffMembers["handedOverOn"]?.stringValue ?? ""
+            )
+        }
+        // receipt, verification, exceptions and review are output too.
+        if case .bool(let flag)? = members["receipt"] { receipt = flag }
+        verification = try string("verification")
+        if case .array(let values)? = members["exceptions"] { exceptions = values.compactMap(\.stringValue) }
+        if case .object(let reviewMembers)? = members["review"] {
+            review = Review(
+                outcome: reviewMembers["outcome"]?.stringValue ?? "",
+                note: reviewMembers["note"]?.stringValue,
+                exceptions: (reviewMembers["exceptions"]?.arrayValue ?? []).compactMap(\.stringValue)
             )
         }
         if let recordValue = members["record"], recordValue != .null {

@@ -69,6 +69,24 @@ public struct ReturnDocument: Hashable, Sendable {
         enum CodingKeys: String, CodingKey { case party, document, weightGrams, count, handedOverOn }
     }
 
+    /// HQ's decision on a return's exceptions, as JSON.
+    public struct Review: Hashable, Sendable, Codable {
+        /// `approved` or `rejected`.
+        public var outcome: String
+        public var note: String?
+        /// The exceptions the decision covered.
+        public var exceptions: [String]
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(outcome, forKey: .outcome)
+            try container.encode(note, forKey: .note)
+            try container.encode(exceptions, forKey: .exceptions)
+        }
+
+        enum CodingKeys: String, CodingKey { case outcome, note, exceptions }
+    }
+
     public var id: String?
     public var storeId: String?
     public var kioskId: String?
@@ -103,6 +121,15 @@ public struct ReturnDocument: Hashable, Sendable {
     public var repair: Repair?
     /// The custody hand-off (output; imported only through `record`).
     public var handoff: Handoff?
+    /// Whether the customer showed a receipt (output; imported only through `record`).
+    public var receipt: Bool?
+    /// The purchase verification: `verified`, `not-found`, `outside-window`, `quantity-exceeded` or `unverified`
+    /// (output; imported only through `record`).
+    public var verification: String?
+    /// Why the return needs HQ's review (output; imported only through `record`).
+    public var exceptions: [String]?
+    /// HQ's review decision (output; imported only through `record`).
+    public var review: Review?
 
     /// Creates an empty document; set the keys you need.
     public init() {}
@@ -146,6 +173,12 @@ public struct ReturnDocument: Hashable, Sendable {
                 turnaroundDays: $0.turnaroundDays
             )
         }
+        receipt = item.receipt
+        verification = item.verification?.rawValue
+        exceptions = item.exceptions.map(\.rawValue)
+        review = item.review.map {
+            Review(outcome: $0.outcome.rawValue, note: $0.note, exceptions: $0.exceptions.map(\.rawValue))
+        }
         handoff = item.handoff.map {
             Handoff(
                 party: $0.party,
@@ -166,6 +199,7 @@ extension ReturnDocument: Codable {
         case id, storeId, kioskId, orderId, gtin, serial, lot, expiry, recallCampaign, recallMatch, quantity, reason
         case status, condition, testResult
         case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record, repair, handoff
+        case receipt, verification, exceptions, review
     }
 
     private struct AnyKey: CodingKey {
@@ -212,6 +246,10 @@ extension ReturnDocument: Codable {
         record = try container.decodeIfPresent(VersionedRecord.self, forKey: .record)
         repair = try container.decodeIfPresent(Repair.self, forKey: .repair)
         handoff = try container.decodeIfPresent(Handoff.self, forKey: .handoff)
+        receipt = try container.decodeIfPresent(Bool.self, forKey: .receipt)
+        verification = try container.decodeIfPresent(String.self, forKey: .verification)
+        exceptions = try container.decodeIfPresent([String].self, forKey: .exceptions)
+        review = try container.decodeIfPresent(Review.self, forKey: .review)
     }
 
     /// Encodes every key of a return, `null` included for a missing serial or lot, so scripts can rely on them.
@@ -242,6 +280,10 @@ extension ReturnDocument: Codable {
         try container.encodeIfPresent(record, forKey: .record)
         try container.encode(repair, forKey: .repair)
         try container.encode(handoff, forKey: .handoff)
+        try container.encode(receipt ?? true, forKey: .receipt)
+        try container.encode(verification, forKey: .verification)
+        try container.encode(exceptions ?? [], forKey: .exceptions)
+        try container.encode(review, forKey: .review)
     }
 }
 

@@ -35,6 +35,16 @@ public enum ReturnEntity {
         public static let handoffWeightGrams = "handoffWeightGrams"
         public static let handoffCount = "handoffCount"
         public static let handoffOn = "handoffOn"
+        /// `false` when the customer had no receipt; absent means a receipt was shown.
+        public static let receipt = "receipt"
+        /// A ``PurchaseVerification`` spelling: the kiosk's at capture, HQ's after sync.
+        public static let verification = "verification"
+        /// Comma-separated ``ReturnException`` spellings; absent or empty: none.
+        public static let exceptions = "exceptions"
+        /// HQ's review: outcome, note and the exceptions it covered, written together.
+        public static let reviewOutcome = "reviewOutcome"
+        public static let reviewNote = "reviewNote"
+        public static let reviewExceptions = "reviewExceptions"
         public static let quantity = "quantity"
         public static let reason = "reason"
         public static let status = "status"
@@ -82,6 +92,15 @@ public enum ReturnEntity {
             edit.set(Field.handoffCount, to: handoff.count.map { .integer(Int64($0)) } ?? .null)
             edit.set(Field.handoffOn, to: .string(handoff.handedOverOn))
         }
+        if let verification = update.verification {
+            edit.set(Field.verification, to: .string(verification.rawValue))
+        }
+        if let exceptions = update.exceptions { edit.set(Field.exceptions, to: .string(encode(exceptions))) }
+        if let review = update.review {
+            edit.set(Field.reviewOutcome, to: .string(review.outcome.rawValue))
+            edit.set(Field.reviewNote, to: review.note.map(FieldValue.string) ?? .null)
+            edit.set(Field.reviewExceptions, to: .string(encode(review.exceptions)))
+        }
         return edit
     }
 
@@ -112,6 +131,11 @@ public enum ReturnEntity {
         if let serial = item.serial { registers[Field.serial] = written(.string(serial.rawValue)) }
         if let lot = item.lot { registers[Field.lot] = written(.string(lot.rawValue)) }
         if let expiry = item.expiry { registers[Field.expiry] = written(.string(expiry)) }
+        if !item.receipt { registers[Field.receipt] = written(.bool(false)) }
+        if let verification = item.verification {
+            registers[Field.verification] = written(.string(verification.rawValue))
+        }
+        if !item.exceptions.isEmpty { registers[Field.exceptions] = written(.string(encode(item.exceptions))) }
         if let campaign = item.recallCampaign, let match = item.recallMatch {
             registers[Field.recallCampaign] = written(.string(campaign))
             registers[Field.recallMatch] = written(.string(match.rawValue))
@@ -126,8 +150,18 @@ public enum ReturnEntity {
         )
     }
 
+    /// Exceptions as a field value: sorted spellings, comma-separated.
+    static func encode(_ exceptions: [ReturnException]) -> String {
+        exceptions.sorted().map(\.rawValue).joined(separator: ",")
+    }
+
+    /// Exceptions from a field value.
+    static func decodeExceptions(_ text: String?) throws -> [ReturnException] {
+        try (text ?? "").split(separator: ",").map { try ReturnException.parse(String($0)) }
+    }
+
     /// The wall-clock time of a stamp: when the write that carries it happened.
-    static func date(of stamp: HLCTimestamp) -> Date {
+    public static func date(of stamp: HLCTimestamp) -> Date {
         Date(millisecondsSince1970: Int64(stamp.physical))
     }
 }

@@ -77,6 +77,13 @@ extension ProductReturn {
                 handedOverOn: reader.string(ReturnEntity.Field.handoffOn)
             )
         }
+        let review = try reader.optionalString(ReturnEntity.Field.reviewOutcome).map { outcome in
+            try ReviewDecision(
+                outcome: ReviewDecision.Outcome.parse(outcome),
+                note: reader.optionalString(ReturnEntity.Field.reviewNote),
+                exceptions: ReturnEntity.decodeExceptions(reader.optionalString(ReturnEntity.Field.reviewExceptions))
+            )
+        }
         try self.init(
             id: ReturnID(record.id),
             storeID: StoreID(reader.string(ReturnEntity.Field.storeID)),
@@ -97,6 +104,10 @@ extension ProductReturn {
             notes: notes,
             repair: repair,
             handoff: handoff,
+            receipt: reader.optionalBool(ReturnEntity.Field.receipt) ?? true,
+            verification: reader.optionalString(ReturnEntity.Field.verification).map(PurchaseVerification.parse),
+            exceptions: ReturnEntity.decodeExceptions(reader.optionalString(ReturnEntity.Field.exceptions)),
+            review: review,
             createdAt: createdAt,
             updatedAt: max(updatedAt, createdAt)
         )
@@ -130,6 +141,12 @@ private struct FieldReader {
         guard let value = visible(field), value != .null else { return nil }
         guard let number = value.integerValue else { throw wrongType(field, value, "an integer") }
         return number
+    }
+
+    func optionalBool(_ field: String) throws -> Bool? {
+        guard let value = visible(field), value != .null else { return nil }
+        guard let flag = value.boolValue else { throw wrongType(field, value, "true or false") }
+        return flag
     }
 
     func integer(_ field: String) throws -> Int64 {

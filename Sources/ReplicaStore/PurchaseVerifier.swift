@@ -1,0 +1,210 @@
+import Foundation
+import GRDB
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+
+/// What verification needs to know about a return, read from the `returns` projection (or a capture) rather
+/// than from its record, so re-verifying a pushed batch decodes no record that does not change.
+struct ReturnFacts {
+    var id: String
+    var storeID: StoreID
+    var orderID: OrderID
+    var gtin: GTIN
+    var serial: ItemCode?
+    var quantity: Int
+    var createdAt: Int64
+    var receipt: Bool
+    var isCertainRecall: Bool
+    var isVoided: Bool
+    var verification: PurchaseVerification?
+    var exceptions: [ReturnException]
+
+    init(_ item: ProductReturn) {
+        id = item.id.rawValue
+        storeID = item.storeID
+        orderID = item.orderID
+        gtin = item.gtin
+        serial = item.serial
+        quantity = item.quantity
+        createdAt = item.createdAt.millisecondsSince1970
+        receipt = item.receipt
+        isCertainRecall = item.recallMatch == .certain
+        isVoided = item.status == .voided
+        verification = item.verification
+        exceptions = item.exceptions
+    }
+
+    init(row: Row) throws {
+        id = row["id"]
+        storeID = try StoreID(row["store_id"])
+        orderID = try OrderID(row["order_id"])
+        gtin = try GTIN(row["gtin"])
+        serial = try (row["serial"] as String?).map { try ItemCode($0, kind: "serial") }
+        quantity = row["quantity"]
+        createdAt = row["created_at"]
+        receipt = row["receipt"]
+        isCertainRecall = (row["recall_match"] as String?) == RecallCampaign.Match.certain.rawValue
+        isVoided = (row["status"] as String) == ReturnStatus.voided.rawValue
+        verification = try (row["verification"] as String?).map(PurchaseVerification.parse)
+        exceptions = try (row["exceptions"] as String).split(separator: ",").map {
+            try ReturnException.parse(String($0))
+        }
+    }
+}
+
+extension WriteContext {
+    /// The return policies this replica knows, read once per transaction.
+    mutating func returnPolicies() throws -> [ReturnPolicy] {
+        if let cachedPolicies { return cachedPolicies }
+        let policies = try String.fetchAll(
+            db,
+            sql: "SELECT record FROM records WHERE entity_type = ?",
+            arguments: [PolicyEntity.entityType]
+        ).compactMap { try PolicyEntity.returnPolicy(from: ReplicaStore.decodeRecord($0)) }
+        cachedPolicies = policies
+        return policies
+    }
+
+    /// The lines of an order this replica knows; `nil` when it knows none.
+    func orderLines(_ orderID: OrderID) throws -> [OrderLine]? {
+        let rows = try Row.fetchAll(
+            try db.cachedStatement(sql: "SELECT * FROM orders WHERE order_id = ?"),
+            arguments: [orderID.rawValue]
+        )
+        guard !rows.isEmpty else { return nil }
+        return try rows.map(ReplicaStore.orderLine(from:))
+    }
+
+    /// Verifies a return against the orders and policies this replica holds, and lists its exceptions.
+    ///
+    /// Earlier returns are those captured before it (by creation time, then id) and not voided: they used up the
+    /// order's quantity and saw a serial first. At HQ, an order it does not hold does not exist (once any order
+    /// was imported); at a kiosk it may just be newer than the last sync, or sold at another store.
+    mutating func verify(_ facts: ReturnFacts) throws -> (PurchaseVerification?, [ReturnException]) {
+        let isServer = store.identity.role == .server
+        let verification: PurchaseVerification?
+        let policy = try returnPolicies().governing(facts.gtin, at: facts.storeID)
+        if isServer, try !hasOrders() {
+            // Before the first order import HQ cannot decide more than the kiosk did (nothing, for a return from a
+            // kiosk that predates verification).
+            verification = facts.verification
+        } else {
+            let returnedBefore =
+                try Int.fetchOne(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT coalesce(sum(quantity), 0) FROM returns
+                            WHERE order_id = ? AND gtin = ? AND status != 'voided' AND (created_at, id) < (?, ?)
+                            """
+                    ),
+                    arguments: [facts.orderID.rawValue, facts.gtin.digits, facts.createdAt, facts.id]
+                ) ?? 0
+            verification = PurchaseCheck.verify(
+                gtin: facts.gtin,
+                serial: facts.serial,
+                quantity: facts.quantity,
+                returnedAt: Date(millisecondsSince1970: facts.createdAt),
+                lines: try orderLines(facts.orderID),
+                unitsReturnedBefore: returnedBefore,
+                windowDays: policy.windowDays,
+                orderIsAuthoritative: isServer
+            )
+        }
+        var duplicateSerial = false
+        if let serial = facts.serial {
+            duplicateSerial =
+                try Bool.fetchOne(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT EXISTS (SELECT 1 FROM returns
+                                           WHERE gtin = ? AND serial = ? AND status != 'voided'
+                                             AND (created_at, id) < (?, ?))
+                            """
+                    ),
+                    arguments: [facts.gtin.digits, serial.rawValue, facts.createdAt, facts.id]
+                ) ?? false
+        }
+        let exceptions = PurchaseCheck.exceptions(
+            verification: verification ?? .unverified,
+            receipt: facts.receipt,
+            policy: policy,
+            isRecall: facts.isCertainRecall,
+            duplicateSerial: duplicateSerial
+        )
+        return (verification, exceptions)
+    }
+
+    /// Whether this replica holds any order line, read once per transaction.
+    mutating func hasOrders() throws -> Bool {
+        if let cachedHasOrders { return cachedHasOrders }
+        let found = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM orders)") ?? false
+        cachedHasOrders = found
+        return found
+    }
+
+    /// The returns whose verification may depend on `items`: those of the same order and GTIN, and those of the
+    /// same GTIN and serial, at any store.
+    func returnsSharingPurchase(with items: [ReturnFacts]) throws -> Set<String> {
+        var ids = Set<String>()
+        let byOrder = try db.cachedStatement(sql: "SELECT id FROM returns WHERE order_id = ? AND gtin = ?")
+        let bySerial = try db.cachedStatement(sql: "SELECT id FROM returns WHERE gtin = ? AND serial = ?")
+        for item in items {
+            ids.formUnion(try String.fetchAll(byOrder, arguments: [item.orderID.rawValue, item.gtin.digits]))
+            if let serial = item.serial {
+                ids.formUnion(try String.fetchAll(bySerial, arguments: [item.gtin.digits, serial.rawValue]))
+            }
+        }
+        return ids
+    }
+
+    /// HQ's re-verification: checks each return again with everything this replica holds and, where the
+    /// verification or the exceptions changed, records them as an edit of this replica, which syncs back to the
+    /// return's store. Returns that show the same result are left untouched, so re-verifying is idempotent.
+    ///
+    /// - Returns: how many returns changed.
+    @discardableResult
+    mutating func reverify(_ ids: some Sequence<String>) throws -> Int {
+        var changed = 0
+        let statement = try db.cachedStatement(sql: "SELECT * FROM returns WHERE id = ?")
+        // Oldest first, so an earlier return's result never depends on a later one's.
+        let rows = try ids.compactMap { try Row.fetchOne(statement, arguments: [$0]) }
+            .sorted {
+                ($0["created_at"] as Int64, $0["id"] as String) < ($1["created_at"] as Int64, $1["id"] as String)
+            }
+        for row in rows {
+            let facts = try ReturnFacts(row: row)
+            let (verification, exceptions) = try verify(facts)
+            guard verification != facts.verification || exceptions != facts.exceptions else { continue }
+            guard var record = try load(entityType: ReturnEntity.entityType, id: facts.id) else { continue }
+            var item = try ProductReturn(record: record)
+            let stamp = stamp()
+            guard
+                let update = try item.recordVerification(
+                    verification,
+                    exceptions: exceptions,
+                    at: ReturnEntity.date(of: stamp)
+                )
+            else { continue }
+            let dot = try record.apply(ReturnEntity.edit(for: update), by: replicaID, stamp: stamp)
+            try save(record, origin: .local, operation: "verify", dot: dot, item: ProductReturn(record: record))
+            changed += 1
+        }
+        return changed
+    }
+}
+
+extension ReplicaStore {
+    static func orderLine(from row: Row) throws -> OrderLine {
+        try OrderLine(
+            orderID: OrderID(row["order_id"]),
+            storeID: StoreID(row["store_id"]),
+            line: row["line"],
+            gtin: GTIN(row["gtin"]),
+            serial: (row["serial"] as String?).map { try ItemCode($0, kind: "serial") },
+            quantity: row["quantity"],
+            unitPriceCents: row["unit_price_cents"],
+            soldAt: Date(millisecondsSince1970: row["sold_at"])
+        )
+    }
+}

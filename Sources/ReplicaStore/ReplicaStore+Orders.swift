@@ -1,0 +1,154 @@
+import Foundation
+import GRDB
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+
+/// What an orders import did.
+public struct OrderImportOutcome: Hashable, Sendable {
+    /// Lines new to this replica.
+    public var created: Int
+    /// Lines already known whose values changed.
+    public var updated: Int
+    /// Lines already known as they are.
+    public var unchanged: Int
+    /// Returns whose verification or exceptions changed because of the import.
+    public var reverified: Int
+}
+
+extension ReplicaStore {
+    // MARK: Orders
+
+    /// Imports order lines at HQ in one transaction, then re-verifies the returns they may decide.
+    ///
+    /// Importing the same lines again writes nothing. A line that changed (a corrected quantity, say) is updated
+    /// as an edit, so kiosks holding it receive the correction.
+    ///
+    /// - Throws: ``ReplicaStoreError`` when this replica is not the server; nothing is stored then.
+    public func importOrders(_ lines: [OrderLine]) throws -> OrderImportOutcome {
+        guard identity.role == .server else {
+            throw ReplicaStoreError(code: .wrongStore, message: "orders are imported at the server, not at a kiosk")
+        }
+        return try write { context in
+            var outcome = OrderImportOutcome(created: 0, updated: 0, unchanged: 0, reverified: 0)
+            for line in lines {
+                var record =
+                    try context.load(entityType: OrderEntity.entityType, id: line.recordID)
+                    ?? VersionedRecord(entityType: OrderEntity.entityType, id: line.recordID)
+                let current = record.clock.counters.isEmpty ? nil : try OrderLine(record: record)
+                let edit = OrderEntity.edit(for: line, over: current)
+                guard !edit.isEmpty else {
+                    outcome.unchanged += 1
+                    continue
+                }
+                let dot = try record.apply(edit, by: context.replicaID, stamp: context.stamp())
+                try context.save(record, origin: .local, operation: current == nil ? "order" : "order-update", dot: dot)
+                if current == nil { outcome.created += 1 } else { outcome.updated += 1 }
+            }
+            // Returns of these orders, and those nobody could verify yet, may be decided now.
+            var ids = Set<String>()
+            let byOrder = try context.db.cachedStatement(sql: "SELECT id FROM returns WHERE order_id = ?")
+            for orderID in Set(lines.map(\.orderID.rawValue)) {
+                ids.formUnion(try String.fetchAll(byOrder, arguments: [orderID]))
+            }
+            ids.formUnion(
+                try String.fetchAll(
+                    context.db,
+                    sql: "SELECT id FROM returns WHERE verification IS NULL OR verification = 'unverified'"
+                )
+            )
+            outcome.reverified = try context.reverify(ids)
+            return outcome
+        }
+    }
+
+    /// The order lines this replica holds, by order id and line; only `store`'s when given.
+    public func orderLines(store: StoreID? = nil) throws -> [OrderLine] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM orders WHERE ?1 IS NULL OR store_id = ?1 ORDER BY order_id, line",
+                arguments: [store?.rawValue]
+            ).map(Self.orderLine(from:))
+        }
+    }
+
+    // MARK: Return policies
+
+    /// Sets a return policy at HQ (replacing the one for the same store and GTIN prefix); kiosks receive it with
+    /// their next sync. Returns already captured keep the exceptions they were captured with.
+    public func setReturnPolicy(_ policy: ReturnPolicy) throws {
+        try write { context in
+            var record =
+                try context.load(entityType: PolicyEntity.entityType, id: policy.recordID)
+                ?? VersionedRecord(entityType: PolicyEntity.entityType, id: policy.recordID)
+            let dot = try record.apply(PolicyEntity.edit(for: policy), by: context.replicaID, stamp: context.stamp())
+            try context.save(record, origin: .local, operation: "policy", dot: dot)
+        }
+    }
+
+    /// Removes the policy for `store` (`nil`: every store) and `gtinPrefix`: the next more general one applies.
+    ///
+    /// - Throws: ``ReplicaStoreError/Code-swift.struct/notFound`` when no such policy is set.
+    public func removeReturnPolicy(store: StoreID?, gtinPrefix: String) throws {
+        let id = try ReturnPolicy.validated(
+            store: store,
+            gtinPrefix: gtinPrefix,
+            windowDays: 0,
+            receiptRequired: false
+        ).recordID
+        try write { context in
+            guard var record = try context.load(entityType: PolicyEntity.entityType, id: id),
+                try PolicyEntity.returnPolicy(from: record) != nil
+            else {
+                throw ReplicaStoreError(code: .notFound, message: "no return policy '\(id)' is set")
+            }
+            let dot = try record.apply(PolicyEntity.removalEdit, by: context.replicaID, stamp: context.stamp())
+            try context.save(record, origin: .local, operation: "remove-policy", dot: dot)
+        }
+    }
+
+    /// The return policies in force, by store (all-stores first) and prefix.
+    public func returnPolicies() throws -> [ReturnPolicy] {
+        let rows = try read { db in
+            try String.fetchAll(
+                db,
+                sql: "SELECT record FROM records WHERE entity_type = ? ORDER BY id",
+                arguments: [PolicyEntity.entityType]
+            )
+        }
+        return try rows.compactMap { try PolicyEntity.returnPolicy(from: Self.decodeRecord($0)) }
+    }
+
+    // MARK: Review queue
+
+    /// The returns waiting for HQ's review (exceptions no decision covers yet), oldest first.
+    public func reviewQueue() throws -> [VersionedRecord] {
+        let rows = try read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT rec.record FROM returns r
+                    JOIN records rec ON rec.entity_type = 'return' AND rec.id = r.id
+                    WHERE r.awaits_review ORDER BY r.created_at, r.id
+                    """
+            )
+        }
+        return try rows.map(Self.decodeRecord)
+    }
+
+    /// Records HQ's decision on a return's exceptions as an edit that syncs to its store.
+    ///
+    /// - Throws: ``ReplicaStoreError/Code-swift.struct/notFound`` for an unknown id; ``ReturnsModelError`` when
+    ///   the return is not waiting for a review, or a rejection has no note.
+    @discardableResult
+    public func decideReview(
+        _ id: ReturnID,
+        outcome: ReviewDecision.Outcome,
+        note: String?
+    ) throws -> ProductReturn {
+        try updateReturn(id, operation: "review") { item, _, date in
+            try item.decideReview(outcome, note: note, at: date)
+        }
+    }
+}

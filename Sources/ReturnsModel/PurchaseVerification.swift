@@ -1,0 +1,258 @@
+import Foundation
+
+/// One line of a sales order, as HQ imports it from the point-of-sale system.
+public struct OrderLine: Hashable, Sendable {
+    /// The largest quantity one order line may hold.
+    public static let maximumQuantity = 1_000_000
+
+    public let orderID: OrderID
+    /// The store that sold it.
+    public let storeID: StoreID
+    /// The line number within the order, from 1.
+    public let line: Int
+    public let gtin: GTIN
+    /// The serial of the unit sold, for serialised products.
+    public let serial: ItemCode?
+    public let quantity: Int
+    /// The price of one unit, in cents of the store's currency.
+    public let unitPriceCents: Int64
+    public let soldAt: Date
+
+    /// Creates an order line, validating it.
+    ///
+    /// - Throws: ``ReturnsModelError`` naming the bad value: a line number below 1, a quantity outside
+    ///   1...``maximumQuantity``, a negative price.
+    public init(
+        orderID: OrderID,
+        storeID: StoreID,
+        line: Int,
+        gtin: GTIN,
+        serial: ItemCode? = nil,
+        quantity: Int,
+        unitPriceCents: Int64,
+        soldAt: Date
+    ) throws {
+        guard line >= 1 else {
+            throw ReturnsModelError(code: .invalidValue, message: "invalid line number \(line): expected 1 or more")
+        }
+        guard (1...Self.maximumQuantity).contains(quantity) else {
+            throw ReturnsModelError(
+                code: .invalidQuantity,
+                message: "invalid quantity \(quantity): expected 1...\(Self.maximumQuantity)"
+            )
+        }
+        guard unitPriceCents >= 0 else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid unit price \(unitPriceCents) cents: expected 0 or more"
+            )
+        }
+        self.orderID = orderID
+        self.storeID = storeID
+        self.line = line
+        self.gtin = gtin
+        self.serial = serial
+        self.quantity = quantity
+        self.unitPriceCents = unitPriceCents
+        self.soldAt = soldAt
+    }
+
+    /// The id of the replicated record holding this line: order id and line number.
+    public var recordID: String { "\(orderID.rawValue)/\(line)" }
+}
+
+/// What checking a return against the orders found.
+public enum PurchaseVerification: String, ReturnVocabulary {
+    /// The product is on the order, within the return window, and not returned more often than sold.
+    case verified
+    /// The order is known but does not hold the product (or that serial); at HQ: no such order either.
+    case notFound = "not-found"
+    /// The product was sold longer ago than the return window allows.
+    case outsideWindow = "outside-window"
+    /// More units of the product were returned against the order than it sold.
+    case quantityExceeded = "quantity-exceeded"
+    /// The orders at hand cannot decide: a kiosk does not know the order (it may be newer than its last sync, or
+    /// sold at another store). HQ decides after sync.
+    case unverified
+
+    public static let vocabularyName = "verification"
+}
+
+/// A reason a return needs a person at HQ to look at it: it breaks the return policy or looks like fraud.
+public enum ReturnException: String, ReturnVocabulary, Comparable {
+    case notFound = "not-found"
+    case outsideWindow = "outside-window"
+    case quantityExceeded = "quantity-exceeded"
+    /// The policy requires a receipt and the customer had none.
+    case noReceipt = "no-receipt"
+    /// Another (earlier, not voided) return has the same GTIN and serial, at any store.
+    case duplicateSerial = "duplicate-serial"
+
+    public static let vocabularyName = "exception"
+
+    public static func < (lhs: ReturnException, rhs: ReturnException) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// HQ's decision on a return that broke the policy.
+public struct ReviewDecision: Hashable, Sendable {
+    /// Approved (the return stands) or rejected (it should not have been taken back).
+    public enum Outcome: String, ReturnVocabulary {
+        case approved
+        case rejected
+
+        public static let vocabularyName = "review decision"
+    }
+
+    public var outcome: Outcome
+    /// Why; required for a rejection.
+    public var note: String?
+    /// The exceptions the reviewer saw: a new exception later puts the return back in the queue.
+    public var exceptions: [ReturnException]
+
+    /// Creates a decision.
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidNote`` when a rejection has no note, or the note is
+    ///   blank or too long.
+    public init(outcome: Outcome, note: String?, exceptions: [ReturnException]) throws {
+        if let note { try ReturnNote.validate(note) }
+        guard outcome == .approved || note != nil else {
+            throw ReturnsModelError(code: .invalidNote, message: "a rejection needs a note saying why")
+        }
+        self.outcome = outcome
+        self.note = note
+        self.exceptions = exceptions.sorted()
+    }
+}
+
+/// A return policy: how long after the sale a product can come back, and whether a receipt is required.
+///
+/// Policies are set at HQ per store (or for every store) and per GTIN prefix (or for every product), and every
+/// kiosk applies them offline. The most specific policy wins: the longest matching GTIN prefix first, then a
+/// store's own policy over the all-stores one.
+public struct ReturnPolicy: Hashable, Sendable {
+    /// The policy when HQ has set none: 30 days, no receipt required.
+    public static let `default` = ReturnPolicy(store: nil, gtinPrefix: "", windowDays: 30, receiptRequired: false)
+
+    /// The store it applies to; `nil`: every store.
+    public let store: StoreID?
+    /// The GTIN-14 prefix it applies to; empty: every product.
+    public let gtinPrefix: String
+    /// Days after the sale a return is accepted.
+    public let windowDays: Int
+    public let receiptRequired: Bool
+
+    private init(store: StoreID?, gtinPrefix: String, windowDays: Int, receiptRequired: Bool) {
+        self.store = store
+        self.gtinPrefix = gtinPrefix
+        self.windowDays = windowDays
+        self.receiptRequired = receiptRequired
+    }
+
+    /// Creates a policy, validating it.
+    ///
+    /// - Parameter gtinPrefix: 0…14 digits, compared with the GTIN in its 14-digit form (a GTIN-13 `400638…` is
+    ///   `0400638…`).
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidValue`` naming a bad prefix or window.
+    public static func validated(
+        store: StoreID?,
+        gtinPrefix: String,
+        windowDays: Int,
+        receiptRequired: Bool
+    ) throws -> ReturnPolicy {
+        guard gtinPrefix.utf8.count <= 14, gtinPrefix.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid GTIN prefix '\(gtinPrefix)': expected up to 14 digits of the GTIN-14"
+            )
+        }
+        guard (0...3650).contains(windowDays) else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid return window \(windowDays) days: expected 0...3650"
+            )
+        }
+        return ReturnPolicy(
+            store: store,
+            gtinPrefix: gtinPrefix,
+            windowDays: windowDays,
+            receiptRequired: receiptRequired
+        )
+    }
+
+    /// The id of the replicated record holding this policy: one per store (or `*`) and prefix (or `*`).
+    public var recordID: String { "\(store?.rawValue ?? "*")/\(gtinPrefix.isEmpty ? "*" : gtinPrefix)" }
+
+    /// Whether this policy covers `gtin` sold back at `store`.
+    public func applies(to gtin: GTIN, at store: StoreID) -> Bool {
+        (self.store == nil || self.store == store) && gtin.digits.hasPrefix(gtinPrefix)
+    }
+
+    /// How specific the policy is, for choosing among those that apply.
+    fileprivate var specificity: (Int, Int) { (gtinPrefix.utf8.count, store == nil ? 0 : 1) }
+}
+
+extension Array where Element == ReturnPolicy {
+    /// The policy that governs a return of `gtin` at `store`: the most specific that applies, else the default.
+    public func governing(_ gtin: GTIN, at store: StoreID) -> ReturnPolicy {
+        filter { $0.applies(to: gtin, at: store) }.max { $0.specificity < $1.specificity } ?? .default
+    }
+}
+
+/// Checks a return against the orders and the policy. Pure functions: a kiosk and HQ give the same answer from the
+/// same facts; HQ simply has more of them.
+public enum PurchaseCheck {
+    /// Verifies a return of `quantity` units of `gtin` (and `serial`) at `returnedAt`.
+    ///
+    /// - Parameters:
+    ///   - lines: the lines of the order the return names; `nil` when the order is not known here.
+    ///   - unitsReturnedBefore: units of `gtin` already returned against this order by earlier returns that are
+    ///     not voided.
+    ///   - orderIsAuthoritative: whether an unknown order means there is none (HQ, which holds every imported
+    ///     order) or only that it is not known here (a kiosk).
+    /// - Returns: the first failing check, in the order not-found, outside-window, quantity-exceeded.
+    public static func verify(
+        gtin: GTIN,
+        serial: ItemCode?,
+        quantity: Int,
+        returnedAt: Date,
+        lines: [OrderLine]?,
+        unitsReturnedBefore: Int,
+        windowDays: Int,
+        orderIsAuthoritative: Bool
+    ) -> PurchaseVerification {
+        guard let lines, !lines.isEmpty else { return orderIsAuthoritative ? .notFound : .unverified }
+        var matching = lines.filter { $0.gtin == gtin }
+        // A serialised line sold one particular unit: a return naming another serial is not that unit.
+        if let serial { matching = matching.filter { $0.serial == nil || $0.serial == serial } }
+        guard !matching.isEmpty else { return .notFound }
+        let windowEnd = matching.map(\.soldAt).max()!.addingTimeInterval(Double(windowDays) * 86_400)
+        guard returnedAt <= windowEnd else { return .outsideWindow }
+        let sold = lines.filter { $0.gtin == gtin }.map(\.quantity).reduce(0, +)
+        guard unitsReturnedBefore + quantity <= sold else { return .quantityExceeded }
+        return .verified
+    }
+
+    /// The exceptions of a return: what its verification and the policy say, and a duplicate serial.
+    ///
+    /// A certain recall match waives the purchase checks: every recalled unit must come back, bought here or not.
+    public static func exceptions(
+        verification: PurchaseVerification,
+        receipt: Bool,
+        policy: ReturnPolicy,
+        isRecall: Bool,
+        duplicateSerial: Bool
+    ) -> [ReturnException] {
+        var found: [ReturnException] = []
+        if !isRecall {
+            switch verification {
+            case .notFound: found.append(.notFound)
+            case .outsideWindow: found.append(.outsideWindow)
+            case .quantityExceeded: found.append(.quantityExceeded)
+            case .verified, .unverified: break
+            }
+            if policy.receiptRequired && !receipt { found.append(.noReceipt) }
+        }
+        if duplicateSerial { found.append(.duplicateSerial) }
+        return found.sorted()
+    }
+}

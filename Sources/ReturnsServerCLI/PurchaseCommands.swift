@@ -1,0 +1,302 @@
+import ArgumentParser
+import CommandLineSupport
+import Foundation
+import ReplicaStore
+import ReturnsModel
+import ReturnsSync
+
+struct OrdersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orders",
+        abstract: "Sales orders: imported at HQ, sent to each store's kiosks for offline purchase verification.",
+        subcommands: [Import.self, List.self]
+    )
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import",
+            abstract:
+                "Import order lines from CSV (header: \(OrderCSV.columns.joined(separator: ","))); all or nothing."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The CSV file.") var file: String
+
+        func run() async throws {
+            let text: String
+            do {
+                text = try String(contentsOfFile: file, encoding: .utf8)
+            } catch {
+                throw CLIError(message: "cannot read orders file \(file): \(error.localizedDescription)")
+            }
+            let lines: [OrderLine]
+            do {
+                lines = try OrderCSV.parse(text)
+            } catch let error as OrderCSV.ParseError {
+                throw CLIError(message: "\(file): \(error)")
+            }
+            let outcome = try database.openStore(create: true).importOrders(lines)
+            Console.current.print(
+                "imported \(lines.count) order lines from \(file): \(outcome.created) new, \(outcome.updated) updated, "
+                    + "\(outcome.unchanged) unchanged; \(outcome.reverified) returns re-verified"
+            )
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List imported order lines.")
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Option(help: "Only this store's orders.") var store: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let lines = try database.openStore().orderLines(store: store.map(StoreID.init))
+            if json {
+                try Console.current.printJSON(lines.map(OrderLineDocument.init))
+            } else {
+                Console.current.print(
+                    Format.table(
+                        ["ORDER", "LINE", "STORE", "GTIN", "SERIAL", "QTY", "UNIT PRICE", "SOLD AT"],
+                        lines.map {
+                            [
+                                $0.orderID.rawValue, String($0.line), $0.storeID.rawValue, $0.gtin.digits,
+                                $0.serial?.rawValue ?? "", String($0.quantity),
+                                OrderLineDocument.price($0.unitPriceCents), Format.time($0.soldAt),
+                            ]
+                        }
+                    )
+                )
+            }
+        }
+    }
+}
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract:
+            "Return policies per store and GTIN prefix: window and receipt rule, applied offline by every kiosk.",
+        subcommands: [SetPolicy.self, List.self, Remove.self]
+    )
+
+    struct Scope: ParsableArguments {
+        @Option(help: "The store it applies to (default: every store).") var store: String?
+        @Option(help: "The GTIN-14 prefix it applies to (default: every product).") var gtinPrefix = ""
+    }
+
+    struct SetPolicy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Set (or replace) the policy for a store and GTIN prefix."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @OptionGroup var scope: Scope
+        @Option(help: "Days after the sale a return is accepted.") var windowDays: Int
+        @Flag(inversion: .prefixedNo, help: "Whether a receipt is required.") var receiptRequired = false
+
+        func run() async throws {
+            let policy = try ReturnPolicy.validated(
+                store: scope.store.map(StoreID.init),
+                gtinPrefix: scope.gtinPrefix,
+                windowDays: windowDays,
+                receiptRequired: receiptRequired
+            )
+            try database.openStore(create: true).setReturnPolicy(policy)
+            Console.current.print("policy \(policy.recordID) set: \(PolicyDocument.describe(policy))")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The policies in force.")
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let policies = try database.openStore().returnPolicies()
+            if json {
+                try Console.current.printJSON(policies.map(PolicyDocument.init))
+            } else {
+                Console.current.print(
+                    Format.table(
+                        ["STORE", "GTIN PREFIX", "WINDOW", "RECEIPT"],
+                        policies.map {
+                            [
+                                $0.store?.rawValue ?? "*", $0.gtinPrefix.isEmpty ? "*" : $0.gtinPrefix,
+                                "\($0.windowDays) days", $0.receiptRequired ? "required" : "not required",
+                            ]
+                        }
+                    )
+                        + "\nwithout a matching policy: \(PolicyDocument.describe(.default))"
+                )
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remove",
+            abstract: "Remove a policy: the next more general one applies again."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @OptionGroup var scope: Scope
+
+        func run() async throws {
+            try database.openStore().removeReturnPolicy(
+                store: scope.store.map(StoreID.init),
+                gtinPrefix: scope.gtinPrefix
+            )
+            Console.current.print(
+                "policy \(scope.store ?? "*")/\(scope.gtinPrefix.isEmpty ? "*" : scope.gtinPrefix) removed"
+            )
+        }
+    }
+}
+
+struct ReviewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "review",
+        abstract: "The review queue: returns with policy or verification exceptions, approved or rejected by HQ.",
+        subcommands: [List.self, Approve.self, Reject.self],
+        defaultSubcommand: List.self
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "Returns waiting for a decision, oldest first (the default)."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Flag(help: "Print one JSON array of returns, in the kiosk's shape.") var json = false
+
+        func run() async throws {
+            let records = try database.openStore().reviewQueue()
+            let documents = try records.map { try ReturnDocument(record: $0) }
+            if json {
+                try Console.current.printJSON(documents)
+            } else {
+                Console.current.print(
+                    Format.table(
+                        ["ID", "STORE", "ORDER", "GTIN", "QTY", "VERIFICATION", "EXCEPTIONS", "CREATED"],
+                        documents.map {
+                            [
+                                $0.id ?? "", $0.storeId ?? "", $0.orderId ?? "", $0.gtin ?? "",
+                                String($0.quantity ?? 0), $0.verification ?? "-",
+                                ($0.exceptions ?? []).joined(separator: ","),
+                                $0.createdAt.map(Format.time) ?? "",
+                            ]
+                        }
+                    )
+                )
+            }
+        }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "approve",
+            abstract: "Approve a return's exceptions: the return stands."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id.") var id: String
+        @Option(help: "Why (optional).") var note: String?
+
+        func run() async throws {
+            let item = try database.openStore().decideReview(ReturnID(id), outcome: .approved, note: note)
+            Console.current.print("\(item.id) approved (\(item.exceptions.map(\.rawValue).joined(separator: ",")))")
+        }
+    }
+
+    struct Reject: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reject",
+            abstract: "Reject a return's exceptions: it should not have been taken back."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id.") var id: String
+        @Option(help: "Why (required).") var note: String
+
+        func run() async throws {
+            let item = try database.openStore().decideReview(ReturnID(id), outcome: .rejected, note: note)
+            Console.current.print("\(item.id) rejected (\(item.exceptions.map(\.rawValue).joined(separator: ",")))")
+        }
+    }
+}
+
+/// An order line in `orders list --json`.
+struct OrderLineDocument: Encodable {
+    var orderId: String
+    var line: Int
+    var storeId: String
+    var gtin: String
+    var serial: String?
+    var quantity: Int
+    var unitPrice: String
+    var soldAt: Date
+
+    init(_ line: OrderLine) {
+        orderId = line.orderID.rawValue
+        self.line = line.line
+        storeId = line.storeID.rawValue
+        gtin = line.gtin.digits
+        serial = line.serial?.rawValue
+        quantity = line.quantity
+        unitPrice = Self.price(line.unitPriceCents)
+        soldAt = line.soldAt
+    }
+
+    /// Cents as a decimal with two places, as the orders file writes prices.
+    static func price(_ cents: Int64) -> String {
+        let fraction = String(cents % 100)
+        return "\(cents / 100).\(fraction.count == 1 ? "0" + fraction : fraction)"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(orderId, forKey: .orderId)
+        try container.encode(line, forKey: .line)
+        try container.encode(storeId, forKey: .storeId)
+        try container.encode(gtin, forKey: .gtin)
+        try container.encode(serial, forKey: .serial)
+        try container.encode(quantity, forKey: .quantity)
+        try container.encode(unitPrice, forKey: .unitPrice)
+        try container.encode(soldAt, forKey: .soldAt)
+    }
+
+    enum CodingKeys: String, CodingKey { case orderId, line, storeId, gtin, serial, quantity, unitPrice, soldAt }
+}
+
+/// A return policy in `policy list --json`.
+struct PolicyDocument: Encodable {
+    var storeId: String?
+    var gtinPrefix: String
+    var windowDays: Int
+    var receiptRequired: Bool
+
+    init(_ policy: ReturnPolicy) {
+        storeId = policy.store?.rawValue
+        gtinPrefix = policy.gtinPrefix
+        windowDays = policy.windowDays
+        receiptRequired = policy.receiptRequired
+    }
+
+    static func describe(_ policy: ReturnPolicy) -> String {
+        "\(policy.windowDays)-day window, receipt \(policy.receiptRequired ? "required" : "not required")"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(storeId, forKey: .storeId)
+        try container.encode(gtinPrefix, forKey: .gtinPrefix)
+        try container.encode(windowDays, forKey: .windowDays)
+        try container.encode(receiptRequired, forKey: .receiptRequired)
+    }
+
+    enum CodingKeys: String, CodingKey { case storeId, gtinPrefix, windowDays, receiptRequired }
+}
