@@ -79,7 +79,7 @@ extension WriteContext {
     /// Verifies a return against the orders and policies this replica holds, and lists its exceptions.
     ///
     /// Earlier returns are those captured before it (by creation time, then id) and not voided: they used up the
-    /// order's quantity and saw a serial first. At HQ, an order it does not hold does not exist (once any order
+    /// order's quantity (unless they were not on the order at all) and saw a serial first. At HQ, an order it does not hold does not exist (once any order
     /// was imported); at a kiosk it may just be newer than the last sync, or sold at another store.
     mutating func verify(_ facts: ReturnFacts) throws -> (PurchaseVerification?, [ReturnException]) {
         let isServer = store.identity.role == .server
@@ -95,7 +95,8 @@ extension WriteContext {
                     db.cachedStatement(
                         sql: """
                             SELECT coalesce(sum(quantity), 0) FROM returns
-                            WHERE order_id = ? AND gtin = ? AND status != 'voided' AND (created_at, id) < (?, ?)
+                            WHERE order_id = ? AND gtin = ? AND status != 'voided'
+                              AND coalesce(verification, '') != 'not-found' AND (created_at, id) < (?, ?)
                             """
                     ),
                     arguments: [facts.orderID.rawValue, facts.gtin.digits, facts.createdAt, facts.id]

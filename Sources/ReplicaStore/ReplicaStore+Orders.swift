@@ -14,6 +14,14 @@ public struct OrderImportOutcome: Hashable, Sendable {
     public var unchanged: Int
     /// Returns whose verification or exceptions changed because of the import.
     public var reverified: Int
+
+    /// Creates an outcome.
+    public init(created: Int, updated: Int, unchanged: Int, reverified: Int) {
+        self.created = created
+        self.updated = updated
+        self.unchanged = unchanged
+        self.reverified = reverified
+    }
 }
 
 extension ReplicaStore {

@@ -312,7 +312,9 @@ extension ReplicaStore {
         limit: Int
     ) throws -> (records: [VersionedRecord], next: Int64, more: Bool) {
         let policies = try returnPolicies().filter { $0.store == nil || $0.store == store }
-        let windowDays = (policies + [.default]).map(\.windowDays).max()!
+        // The default governs whatever no catch-all policy (every product, this store or every store) covers.
+        let hasCatchAll = policies.contains { $0.gtinPrefix.isEmpty }
+        let windowDays = (policies + (hasCatchAll ? [] : [.default])).map(\.windowDays).max()!
         let soldSince = now().millisecondsSince1970 - Int64(windowDays) * 86_400_000
         let rows = try read { db in
             try Row.fetchAll(

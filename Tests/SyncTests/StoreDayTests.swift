@@ -3,8 +3,8 @@ import ReplicaStore
 import ReturnsModel
 import Testing
 
-/// A day at two stores, offline, with a recall arriving mid-day, repairs and a recycler hand-off; then sync, and
-/// HQ's reports checked number by number.
+/// A day at two stores, offline, with purchase verification against the orders HQ imported, a recall arriving
+/// mid-day, repairs and a recycler hand-off; then sync, and HQ's reports checked number by number.
 @Suite struct StoreDayTests {
     @Test func aFullDayAtTwoStoresEndsInCorrectReports() async throws {
         let server = try await TestServer()
@@ -12,23 +12,48 @@ import Testing
         let south = try TestKiosk(store: "south", kiosk: "k1", server: server)
         let drill = "4006381333931"
         let lamp = "96385074"
+        let kettle = "5901234123457"  // sold, never returned
+
+        // Last night's orders, and south's policy: a receipt for everything.
+        func sold(_ store: String, _ gtin: String, _ quantity: Int, daysAgo: Double) throws -> OrderLine {
+            try OrderLine(
+                orderID: OrderID("\(store)-\(gtin)"),
+                storeID: StoreID(store),
+                line: 1,
+                gtin: GTIN(gtin),
+                quantity: quantity,
+                unitPriceCents: 4999,
+                soldAt: Date().addingTimeInterval(-daysAgo * 86_400)
+            )
+        }
+        _ = try server.store.importOrders([
+            try sold("north", lamp, 2, daysAgo: 2), try sold("north", drill, 3, daysAgo: 5),
+            try sold("north", kettle, 5, daysAgo: 1), try sold("south", drill, 2, daysAgo: 10),
+        ])
+        try server.store.setReturnPolicy(
+            .validated(store: StoreID("south"), gtinPrefix: "", windowDays: 30, receiptRequired: true)
+        )
+        try await north.sync()
+        try await south.sync()
 
         func capture(
             _ kiosk: TestKiosk,
             _ gtin: String,
             lot: String? = nil,
             quantity: Int = 1,
-            reason: ReturnReason
+            reason: ReturnReason,
+            receipt: Bool = true
         )
             throws -> ProductReturn
         {
             try kiosk.store.recordReturn(
                 ReturnCapture(
-                    orderID: OrderID("O-\(gtin)"),
+                    orderID: OrderID("\(kiosk.store.identity.storeID!)-\(gtin)"),
                     gtin: GTIN(gtin),
                     reason: reason,
                     lot: lot.map { try ItemCode($0, kind: "lot") },
-                    quantity: quantity
+                    quantity: quantity,
+                    receipt: receipt
                 )
             )
         }
@@ -55,8 +80,10 @@ import Testing
 
         // Morning, before the recall: ordinary returns at both stores.
         let northLamp = try capture(north, lamp, quantity: 2, reason: .noLongerNeeded)
+        #expect(northLamp.verification == .verified)
         try route(north, northLamp, .unopened, .restock)
         let southDrill = try capture(south, drill, lot: "L7", reason: .defective)
+        #expect(southDrill.verification == .verified)
         try route(south, southDrill, .defective, .repair)
         try south.store.updateReturn(southDrill.id, operation: "repair") { item, _, date in
             try item.recordRepair(RepairRecord(vendor: "Acme", status: .sent, sentOn: "2026-11-20"), at: date)
@@ -82,10 +109,16 @@ import Testing
         // Afternoon, offline: recalled units come back at both stores, one of unknown lot; a damaged lamp is recycled.
         let northRecall = try capture(north, drill, lot: "L42", quantity: 3, reason: .defective)
         #expect(northRecall.recallMatch == .certain && northRecall.disposition == .quarantine)
-        _ = try capture(south, drill, lot: "L42", reason: .noLongerNeeded)
+        #expect(northRecall.verification == .verified)
+        let southRecall = try capture(south, drill, lot: "L42", reason: .noLongerNeeded)
+        #expect(southRecall.verification == .verified && southRecall.exceptions.isEmpty)
+        // A third drill against an order of two: an uncertain recall match does not waive the purchase checks.
         let southUnknown = try capture(south, drill, reason: .noLongerNeeded)
         #expect(southUnknown.recallMatch == .uncertain)
-        let southLamp = try capture(south, lamp, reason: .damaged)
+        #expect(southUnknown.verification == .quantityExceeded && southUnknown.exceptions == [.quantityExceeded])
+        // A lamp south never sold, brought without a receipt: unverified at the kiosk, not found at HQ.
+        let southLamp = try capture(south, lamp, reason: .damaged, receipt: false)
+        #expect(southLamp.verification == .unverified && southLamp.exceptions == [.noReceipt])
         try route(south, southLamp, .damaged, .recycle)
         try south.store.updateReturn(southLamp.id, operation: "handoff") { item, _, date in
             try item.recordHandoff(
@@ -137,7 +170,26 @@ import Testing
         )
         #expect(summary["returns"] == "6" && summary["units"] == "9")
         #expect(summary["recallReturns"] == "3" && summary["repairs"] == "1")
-        #expect(summary["openConflicts"] == "0" && summary["reviewQueue"] == "0")
+        #expect(summary["openConflicts"] == "0" && summary["ruleViolations"] == "0")
+        #expect(summary["reviewQueue"] == "2" && summary["soldUnits"] == "12")
+        #expect(try server.store.reviewQueue().map(\.id) == [southUnknown.id.rawValue, southLamp.id.rawValue])
+        #expect(try south.current(southLamp).exceptions == [.noReceipt, .notFound])
+
+        // Return rates: returned units (not voided) over units sold.
+        #expect(
+            numbers(try server.store.groupedReport(by: .gtin, withTotal: true)) == [
+                ["00000096385074", "2", "3", "3", "2", "1.5"],
+                ["04006381333931", "4", "6", "6", "5", "1.2"],
+                ["05901234123457", "0", "0", "0", "5", "0.0"],
+                ["total", "6", "9", "9", "12", "0.75"],
+            ]
+        )
+        #expect(
+            numbers(try server.store.groupedReport(by: .store, withTotal: false)) == [
+                ["north", "2", "5", "5", "10", "0.5"],
+                ["south", "4", "4", "4", "2", "2.0"],
+            ]
+        )
         try await server.stop()
     }
 }

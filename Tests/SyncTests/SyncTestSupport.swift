@@ -66,12 +66,14 @@ struct TestKiosk {
         kiosk: String,
         server: TestServer,
         token: String? = nil,
+        clockOffset: TimeInterval = 0,
         function: String = #function
     ) throws {
         directory = try TemporaryDirectory(function: function)
         store = try ReplicaStore.create(
             at: directory.file("kiosk.sqlite"),
-            identity: .kiosk(store: StoreID(storeID), kiosk: KioskID(kiosk))
+            identity: .kiosk(store: StoreID(storeID), kiosk: KioskID(kiosk)),
+            configuration: ReplicaStore.Configuration(now: { Date().addingTimeInterval(clockOffset) })
         )
         let token = try token ?? server.enroll(store: storeID, kiosk: kiosk)
         try store.saveSyncCredentials(SyncClient.makeCredentials(server: server.address, token: token))
