@@ -8,11 +8,29 @@ import Testing
     static let returnKeys: Set<String> = [
         "id", "storeId", "kioskId", "orderId", "gtin", "serial", "lot", "expiry", "quantity", "reason", "status",
         "condition",
-        "testResult", "disposition", "notes", "createdAt", "updatedAt", "clock",
+        "testResult", "disposition", "notes", "createdAt", "updatedAt", "clock", "receipt", "verification",
+        "exceptions", "review",
     ]
 
     private func json(_ text: String) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(text.utf8))
+    }
+
+    @Test func aReturnWithoutReceiptIsRecordedAsSuchAndUnverifiedOffline() async throws {
+        let kiosk = try KioskHarness()
+        _ = await kiosk.run("init", "--store", "s1", "--kiosk", "k1")
+        let recorded = await kiosk.run(
+            "record", "--order", "ORD-9", "--gtin", "4006381333931", "--reason", "damaged", "--no-receipt"
+        )
+        #expect(recorded.status == 0, "\(recorded.stderr)")
+        let shown = try #require(try json(await kiosk.run("show", recorded.output, "--json").stdout) as? [String: Any])
+        // Never synced: the kiosk holds no orders, so it cannot decide; the default policy needs no receipt.
+        #expect(shown["receipt"] as? Bool == false)
+        #expect(shown["verification"] as? String == "unverified")
+        #expect((shown["exceptions"] as? [String])?.isEmpty == true)
+        #expect(shown["review"] is NSNull)
+        let details = await kiosk.run("show", recorded.output)
+        #expect(details.stdout.contains("purchase     unverified, no receipt"))
     }
 
     @Test func aReturnGoesFromCaptureToClosedThroughTheCommands() async throws {
