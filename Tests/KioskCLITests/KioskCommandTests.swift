@@ -20,7 +20,14 @@ import Testing
         let kiosk = try KioskHarness()
         _ = await kiosk.run("init", "--store", "s1", "--kiosk", "k1")
         let recorded = await kiosk.run(
-            "record", "--order", "ORD-9", "--gtin", "4006381333931", "--reason", "damaged", "--no-receipt"
+            "record",
+            "--order",
+            "ORD-9",
+            "--gtin",
+            "4006381333931",
+            "--reason",
+            "damaged",
+            "--no-receipt"
         )
         #expect(recorded.status == 0, "\(recorded.stderr)")
         let shown = try #require(try json(await kiosk.run("show", recorded.output, "--json").stdout) as? [String: Any])
