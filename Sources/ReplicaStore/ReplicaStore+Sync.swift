@@ -107,6 +107,9 @@ extension ReplicaStore {
                         )
                     }
                     item = pulled
+                } else if record.entityType == PolicyEntity.entityType {
+                    // Every capture reads the policies: a malformed one is refused here, not at the next capture.
+                    _ = try PolicyEntity.returnPolicy(from: record)
                 } else if let storeID = identity.storeID, record.entityType == OrderEntity.entityType {
                     let line = try OrderLine(record: record)
                     guard line.storeID == storeID else {
