@@ -129,6 +129,29 @@ extension ReplicaStore {
         }
     }
 
+    /// Moves the push checkpoint of `peer` over the changes merged from elsewhere after `seq`, up to the first
+    /// change made here, and notes the sync time; in one transaction, so a change another process makes meanwhile
+    /// is never skipped. The checkpoint never moves back.
+    public func advancePushCheckpoint(overMergesAfter seq: Int64, peer: String, syncedAt: Date) throws {
+        try write { context in
+            let firstLocal = try Int64.fetchOne(
+                context.db,
+                sql: "SELECT min(seq) FROM change_log WHERE seq > ? AND origin != 'merge'",
+                arguments: [seq]
+            )
+            let last = try Int64.fetchOne(context.db, sql: "SELECT max(seq) FROM change_log") ?? 0
+            let pushed = firstLocal.map { $0 - 1 } ?? last
+            try context.db.execute(
+                sql: """
+                    INSERT INTO sync_checkpoints (peer, pushed_seq, last_sync_at) VALUES (?1, ?2, ?3)
+                    ON CONFLICT (peer) DO UPDATE
+                    SET pushed_seq = max(pushed_seq, excluded.pushed_seq), last_sync_at = excluded.last_sync_at
+                    """,
+                arguments: [peer, max(pushed, seq), syncedAt.millisecondsSince1970]
+            )
+        }
+    }
+
     /// Whether anything was changed here (not merged from elsewhere) after change-log entry `seq`.
     public func hasLocalChanges(after seq: Int64) throws -> Bool {
         try read { db in

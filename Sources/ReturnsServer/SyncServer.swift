@@ -7,6 +7,7 @@ import ReplicaStore
 import ReturnsModel
 import ServiceLifecycle
 import SyncEngine
+import Synchronization
 import WireProtocol
 
 /// How the sync server listens.
@@ -23,6 +24,14 @@ public struct SyncServerConfiguration: Sendable {
     /// How long a connection may stay silent before the server closes it, so a peer that connects and stalls
     /// cannot hold a connection forever.
     public var idleTimeout: TimeAmount
+    /// How long a new connection has to authenticate: a peer that trickles its handshake byte by byte (slow loris)
+    /// is closed after this however busy it keeps the idle timer.
+    public var handshakeTimeout: TimeAmount
+    /// The most connections served at once; one more is answered `server-busy` and closed.
+    public var maximumConnections: Int
+    /// How many syncs one kiosk may start per minute (a token bucket holding as many); one more is answered
+    /// `rate-limited` and closed.
+    public var syncsPerMinutePerKiosk: Int
 
     /// Creates a configuration.
     public init(
@@ -30,12 +39,18 @@ public struct SyncServerConfiguration: Sendable {
         port: Int = 7420,
         maximumFrameSize: Int = WireProtocol.maximumFrameSize,
         idleTimeout: TimeAmount = .seconds(60),
+        handshakeTimeout: TimeAmount = .seconds(10),
+        maximumConnections: Int = 4096,
+        syncsPerMinutePerKiosk: Int = 60,
         makeNonce: @escaping @Sendable () -> String = SyncServerConfiguration.randomNonce
     ) {
         self.host = host
         self.port = port
         self.maximumFrameSize = maximumFrameSize
         self.idleTimeout = idleTimeout
+        self.handshakeTimeout = handshakeTimeout
+        self.maximumConnections = maximumConnections
+        self.syncsPerMinutePerKiosk = syncsPerMinutePerKiosk
         self.makeNonce = makeNonce
     }
 
@@ -56,6 +71,8 @@ public final class SyncServer: Service, Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
+    private let connections = Mutex(0)
+    private let rateLimiter: RateLimiter
 
     /// Creates a server over `store`, a server replica's storage.
     ///
@@ -72,6 +89,7 @@ public final class SyncServer: Service, Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.onListening = onListening
+        rateLimiter = RateLimiter(perMinute: configuration.syncsPerMinutePerKiosk)
     }
 
     public func run() async throws {
@@ -79,12 +97,19 @@ public final class SyncServer: Service, Sendable {
         let idleTimeout = configuration.idleTimeout
         let server = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // A fleet reconnecting at once (after a server restart, say) must queue, not be refused by the kernel.
+            .serverChannelOption(.backlog, value: 1024)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(CloseOnIdle())
                     try channel.pipeline.syncOperations.addSyncProtocolHandlers(maximumFrameSize: maximumFrameSize)
-                    return try NIOAsyncChannel<SyncFrame, SyncMessage>(wrappingChannelSynchronously: channel)
+                    // Reads stop once two decoded frames wait unprocessed: a connection holds at most about three
+                    // frames in memory however fast its peer sends. Writes wait while the peer does not read.
+                    return try NIOAsyncChannel<SyncFrame, SyncMessage>(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2))
+                    )
                 }
             }
         if let address = server.channel.localAddress { onListening(address) }
@@ -112,14 +137,43 @@ public final class SyncServer: Service, Sendable {
         let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
         var logger = self.logger
         logger[metadataKey: "peer"] = "\(peer)"
+        let admitted = connections.withLock { count in
+            guard count < configuration.maximumConnections else { return false }
+            count += 1
+            return true
+        }
+        defer { if admitted { connections.withLock { $0 -= 1 } } }
+        // A handshake must finish in time; `authenticated` cancels the deadline.
+        let authenticated = Flag()
+        let channel = connection.channel
+        let deadline = channel.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
+            if !authenticated.isSet { channel.close(promise: nil) }
+        }
+        defer { deadline.cancel() }
         do {
             try await connection.executeThenClose { inbound, outbound in
+                guard admitted else {
+                    logger.warning("refused a connection: at the maximum of \(configuration.maximumConnections)")
+                    try? await outbound.write(
+                        .error(
+                            ProtocolError(
+                                .serverBusy,
+                                "the server is serving its maximum of \(configuration.maximumConnections) connections; retry later"
+                            )
+                        )
+                    )
+                    return
+                }
                 var session = SyncSession(
                     store: store,
                     logger: logger,
                     makeNonce: configuration.makeNonce,
                     inbound: inbound.makeAsyncIterator(),
-                    outbound: outbound
+                    outbound: outbound,
+                    admit: { replicaID in
+                        authenticated.set()
+                        return self.rateLimiter.admit(replicaID)
+                    }
                 )
                 await session.run()
             }
@@ -127,6 +181,9 @@ public final class SyncServer: Service, Sendable {
             logger.debug("connection ended", metadata: ["error": "\(error)"])
         }
     }
+
+    /// The connections being served now.
+    public var connectionCount: Int { connections.withLock { $0 } }
 }
 
 /// One kiosk's conversation with the server: hello, challenge, authenticate, then pushes and pulls until `bye`.
@@ -136,19 +193,24 @@ struct SyncSession {
     let makeNonce: @Sendable () -> String
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
+    /// Called once the kiosk proved who it is: ends the handshake deadline, and says whether its rate allows
+    /// another sync.
+    let admit: @Sendable (String) -> Bool
 
     init(
         store: any SyncServerStorage,
         logger: Logger,
         makeNonce: @escaping @Sendable () -> String,
         inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator,
-        outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
+        outbound: NIOAsyncChannelOutboundWriter<SyncMessage>,
+        admit: @escaping @Sendable (String) -> Bool = { _ in true }
     ) {
         self.store = store
         self.logger = logger
         self.makeNonce = makeNonce
         self.inbound = inbound
         self.outbound = outbound
+        self.admit = admit
     }
 
     /// Runs the conversation; protocol errors are answered with an `error` frame.
@@ -249,6 +311,9 @@ struct SyncSession {
             }
             logger.info("kiosk enrolled", metadata: ["kiosk": "\(replicaText)"])
         }
+        guard admit(replicaText) else {
+            throw ProtocolError(.rateLimited, "kiosk \(replicaText) started too many syncs this minute; retry later")
+        }
         try await outbound.write(.welcome(replicaID: replicaText, storeID: storeID.rawValue))
 
         // 3. pushes and pulls
@@ -328,4 +393,41 @@ final class CloseOnIdle: ChannelInboundHandler, Sendable {
         }
         context.fireUserInboundEventTriggered(event)
     }
+}
+
+/// Per-kiosk token buckets: each kiosk may start `perMinute` syncs in a burst, and one more every 60/`perMinute`
+/// seconds after that.
+final class RateLimiter: Sendable {
+    private let perMinute: Int
+    private let buckets = Mutex<[String: (tokens: Double, refilled: NIODeadline)]>([:])
+
+    init(perMinute: Int) {
+        self.perMinute = max(1, perMinute)
+    }
+
+    /// Takes a token for `key`; `false` when its bucket is empty.
+    func admit(_ key: String, now: NIODeadline = .now()) -> Bool {
+        buckets.withLock { buckets in
+            let capacity = Double(perMinute)
+            var bucket = buckets[key] ?? (capacity, now)
+            let elapsed = Double((now - bucket.refilled).nanoseconds) / 1e9
+            bucket.tokens = min(capacity, bucket.tokens + elapsed * capacity / 60)
+            bucket.refilled = now
+            let admitted = bucket.tokens >= 1
+            if admitted { bucket.tokens -= 1 }
+            buckets[key] = bucket
+            // Full buckets carry no information: dropping them keeps the table as small as the busy kiosks.
+            if buckets.count > 10_000 { buckets = buckets.filter { $0.value.tokens < capacity - 1 } }
+            return admitted
+        }
+    }
+}
+
+/// A flag set once, read from any thread.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+
+    var isSet: Bool { value.withLock { $0 } }
+
+    func set() { value.withLock { $0 = true } }
 }

@@ -53,18 +53,21 @@ public struct SyncClient: Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let batchSize: Int
+    private let responseTimeout: TimeAmount
 
     /// Creates a client for the kiosk whose replica is `store`.
     public init(
         store: ReplicaStore,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "returnsync.sync-client", factory: { _ in SwiftLogNoOpLogHandler() }),
-        batchSize: Int = maximumBatchSize
+        batchSize: Int = maximumBatchSize,
+        responseTimeout: TimeAmount = .seconds(60)
     ) {
         self.store = store
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.batchSize = max(1, min(batchSize, maximumBatchSize))
+        self.responseTimeout = responseTimeout
     }
 
     /// New sync credentials for a kiosk: the server, the enrollment token, and a fresh Ed25519 key.
@@ -85,11 +88,16 @@ public struct SyncClient: Sendable {
             throw SyncError("replica \(store.identity.replicaID) is not a kiosk")
         }
         let channel: NIOAsyncChannel<SyncFrame, SyncMessage>
+        let responseTimeout = self.responseTimeout
         do {
             channel = try await ClientBootstrap(group: eventLoopGroup)
                 .connectTimeout(.seconds(10))
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        // A server that stops answering (stalled, or gone without a FIN) fails the sync after the
+                        // timeout instead of holding it forever.
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: responseTimeout))
+                        try channel.pipeline.syncOperations.addHandler(FailOnSilence(timeout: responseTimeout))
                         try channel.pipeline.syncOperations.addSyncProtocolHandlers()
                         return try NIOAsyncChannel<SyncFrame, SyncMessage>(wrappingChannelSynchronously: channel)
                     }
@@ -191,13 +199,9 @@ public struct SyncClient: Sendable {
             if !more { break }
         }
 
-        // What was just pulled is the server's own state: unless this kiosk changed something meanwhile, there is
-        // nothing new to push back next time.
-        if try !store.hasLocalChanges(after: pushedUpTo) {
-            checkpoint.pushedSeq = try store.lastChangeSeq()
-        }
-        checkpoint.lastSyncAt = Date()
-        try store.saveCheckpoint(checkpoint)
+        // What was just pulled is the server's own state: the push checkpoint moves over it, up to the first change
+        // made here meanwhile (by another process, say), in one transaction so such a change is never skipped.
+        try store.advancePushCheckpoint(overMergesAfter: pushedUpTo, peer: Self.serverPeer, syncedAt: Date())
         try await conversation.send(.bye)
         _ = try? await conversation.receive()
         // The server's merge of a push and this kiosk's merge of the pull can both detect one conflict.
@@ -227,7 +231,13 @@ private struct Conversation {
     }
 
     mutating func receive() async throws -> SyncMessage {
-        guard let frame = try await inbound.next() else {
+        let received: SyncFrame?
+        do {
+            received = try await inbound.next()
+        } catch let timeout as FailOnSilence.Timeout {
+            throw SyncError("the server did not answer within \(timeout.seconds) s; nothing unacknowledged was lost")
+        }
+        guard let frame = received else {
             throw SyncError("the server closed the connection")
         }
         switch frame {
@@ -238,5 +248,29 @@ private struct Conversation {
         case .invalid(let error):
             throw SyncError("the server sent a bad frame: \(error)")
         }
+    }
+}
+
+/// Fails the connection with ``Timeout`` when `IdleStateHandler` reports that nothing was read for the timeout.
+final class FailOnSilence: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    struct Timeout: Error {
+        var seconds: Int64
+    }
+
+    private let timeout: TimeAmount
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.fireErrorCaught(Timeout(seconds: timeout.nanoseconds / 1_000_000_000))
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }

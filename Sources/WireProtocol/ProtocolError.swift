@@ -12,10 +12,12 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         case forgedClock = "forged-clock"
         case invalidRecord = "invalid-record"
         case limitExceeded = "limit-exceeded"
+        case serverBusy = "server-busy"
+        case rateLimited = "rate-limited"
         case internalError = "internal-error"
 
-        /// Whether the same request may succeed later: only the server's own trouble is worth retrying.
-        public var isRetryable: Bool { self == .internalError }
+        /// Whether the same request may succeed later: the server's own trouble, or a limit that will lift.
+        public var isRetryable: Bool { self == .internalError || self == .serverBusy || self == .rateLimited }
 
         /// Whether the connection is closed after this error: the stream or the peer can no longer be trusted.
         public var closesConnection: Bool {

@@ -1,0 +1,111 @@
+import NIOCore
+import NIOEmbedded
+import SyncEngine
+import Testing
+import WireProtocol
+
+/// A bounded fuzz run over the frame and message decoders: valid frames, mutated at random (seeded, so a failure
+/// reproduces), must decode or be refused with a ``ProtocolError`` — never crash, hang or throw anything else —
+/// and whatever decodes must survive a round trip. `Fuzz/README.md` runs the same decoder under libFuzzer for
+/// longer.
+@Suite struct DecoderFuzzTests {
+    /// xorshift64*: small, fast, and the same sequence on every machine.
+    struct Generator {
+        var state: UInt64
+
+        mutating func next() -> UInt64 {
+            state ^= state >> 12
+            state ^= state << 25
+            state ^= state >> 27
+            return state &* 2_685_821_657_736_338_717
+        }
+
+        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
+    }
+
+    static let seeds: [[UInt8]] = SyncCodecTests.messages.map { $0.encoded() }
+
+    /// Bytes that matter to the grammar, to make mutations reach deeper than random bytes alone.
+    static let interesting: [[UInt8]] =
+        [
+            "{", "}", "[", "]", "\"", ",", ":", "\\", "\\u", "\\ud800", "null", "true", "-", "0", "1e999",
+            "9007199254740993", "-9223372036854775809", "\"type\"", "\"push\"", "\"records\"", "\u{0}", "\u{7f}",
+        ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xE2, 0x82], [0xF0, 0x9F, 0x98]]
+
+    static func mutate(_ input: [UInt8], _ random: inout Generator) -> [UInt8] {
+        var bytes = input
+        for _ in 0...random.below(4) {
+            let at = random.below(bytes.count + 1)
+            switch random.below(7) {
+            case 0 where !bytes.isEmpty:  // flip a bit
+                let index = random.below(bytes.count)
+                bytes[index] ^= UInt8(1 << random.below(8))
+            case 1 where !bytes.isEmpty:  // delete a range
+                let end = min(bytes.count, at + 1 + random.below(16))
+                bytes.removeSubrange(min(at, bytes.count - 1)..<end)
+            case 2:  // insert a token
+                bytes.insert(contentsOf: interesting[random.below(interesting.count)], at: at)
+            case 3:  // insert random bytes
+                bytes.insert(
+                    contentsOf: (0..<random.below(8)).map { _ in UInt8(truncatingIfNeeded: random.next()) },
+                    at: at
+                )
+            case 4:  // truncate
+                bytes = Array(bytes.prefix(at))
+            case 5 where !bytes.isEmpty:  // duplicate a range
+                let end = min(bytes.count, at + random.below(32))
+                bytes.insert(contentsOf: bytes[min(at, bytes.count)..<end], at: random.below(bytes.count + 1))
+            default:  // splice another seed in
+                let other = seeds[random.below(seeds.count)]
+                bytes.replaceSubrange(at..<bytes.count, with: other[random.below(other.count)...])
+            }
+        }
+        // A frame never holds a raw line feed: the framing layer splits there.
+        return bytes.filter { $0 != UInt8(ascii: "\n") }
+    }
+
+    @Test func mutatedFramesDecodeOrAreRefusedNeverWorse() throws {
+        var random = Generator(state: 0x5EED_2026_1129)
+        var decoded = 0
+        var refused = 0
+        let inputs = 40_000
+        for _ in 0..<inputs {
+            let frame = Self.mutate(Self.seeds[random.below(Self.seeds.count)], &random)
+            do {
+                let message = try SyncMessage.decode(frame)
+                decoded += 1
+                #expect(try SyncMessage.decode(message.encoded()) == message, "round trip of \(frame)")
+            } catch is ProtocolError {
+                refused += 1
+            } catch {
+                Issue.record("frame \(String(decoding: frame, as: UTF8.self)) threw \(type(of: error)): \(error)")
+            }
+        }
+        #expect(decoded + refused == inputs)
+        #expect(decoded > 0 && refused > 0, "the mutations should reach both outcomes")
+        print("decoder fuzz: \(inputs) inputs, \(decoded) decoded, \(refused) refused with a protocol error")
+    }
+
+    @Test func mutatedStreamsThroughThePipelineYieldOneFramePerLine() throws {
+        var random = Generator(state: 0xF00D_2026_1129)
+        for _ in 0..<300 {
+            let frames = (0..<(1 + random.below(6))).map { _ in
+                Self.mutate(Self.seeds[random.below(Self.seeds.count)], &random)
+            }
+            let stream = frames.flatMap { $0 + [UInt8(ascii: "\n")] }
+            let channel = EmbeddedChannel()
+            try channel.pipeline.syncOperations.addSyncProtocolHandlers(maximumFrameSize: 64 * 1024)
+            var offset = 0
+            while offset < stream.count {
+                let size = min(1 + random.below(200), stream.count - offset)
+                try channel.writeInbound(ByteBuffer(bytes: stream[offset..<(offset + size)]))
+                offset += size
+            }
+            var count = 0
+            while try channel.readInbound(as: SyncFrame.self) != nil { count += 1 }
+            // Every line is one frame, a message or a refusal; an empty one too (it is malformed).
+            #expect(count == frames.count)
+            _ = try channel.finish()
+        }
+    }
+}
