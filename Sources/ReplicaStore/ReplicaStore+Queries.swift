@@ -395,6 +395,11 @@ extension ReplicaStore {
         return try rows.map { row in (seq: row["change_seq"], record: try Self.decodeRecord(row["record"])) }
     }
 
+    /// SQLite's `PRAGMA integrity_check`: `"ok"`, or what is damaged.
+    public func integrityCheck() throws -> String {
+        try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "\n") }
+    }
+
     /// The latest change-log sequence number (0 for an empty log).
     public func lastChangeSeq() throws -> Int64 {
         try read { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0 }

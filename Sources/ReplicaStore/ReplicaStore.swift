@@ -25,10 +25,18 @@ public final class ReplicaStore: Sendable {
         public var busyTimeout: TimeInterval
         /// The wall clock, read for stamps and audit times; tests inject their own.
         public var now: @Sendable () -> Date
+        /// A cap on the database's size, in bytes; `nil` for none. A write that would pass it fails like a full
+        /// disk, and stores nothing: operators use it to keep a kiosk's disk from filling up.
+        public var maximumSize: Int64?
 
         /// Creates a configuration.
-        public init(busyTimeout: TimeInterval = 30, now: @escaping @Sendable () -> Date = { Date() }) {
+        public init(
+            busyTimeout: TimeInterval = 30,
+            maximumSize: Int64? = nil,
+            now: @escaping @Sendable () -> Date = { Date() }
+        ) {
             self.busyTimeout = busyTimeout
+            self.maximumSize = maximumSize
             self.now = now
         }
     }
@@ -112,6 +120,10 @@ public final class ReplicaStore: Sendable {
             // WAL's default (NORMAL) may lose the last commits on power loss; FULL syncs every commit, which is
             // what lets a command report success only once its data is durable.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            if let maximumSize = configuration.maximumSize {
+                let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+                try db.execute(sql: "PRAGMA max_page_count = \(max(1, maximumSize / pageSize))")
+            }
         }
         do {
             let pool = try DatabasePool(path: path, configuration: config)
@@ -140,11 +152,32 @@ public final class ReplicaStore: Sendable {
         }
     }
 
+    /// A storage failure in words an operator can act on; SQLite's own message follows in parentheses.
+    ///
+    /// Every write is one transaction, so whatever the failure, the operation stored nothing.
     static func storageError(_ error: DatabaseError, path: String) -> ReplicaStoreError {
-        ReplicaStoreError(
-            code: .storage,
-            message: "database \(path): \(error.message ?? "SQLite error \(error.resultCode.rawValue)")"
-        )
+        let detail = error.message ?? "SQLite error \(error.extendedResultCode.rawValue)"
+        let advice: String
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            advice =
+                "is locked by another process that did not finish in time; nothing was stored, retry when it is done"
+        case .SQLITE_FULL:
+            advice =
+                "is full (no space left on the disk, or the configured size limit reached); nothing was stored, "
+                + "free some space and retry"
+        case .SQLITE_READONLY:
+            advice = "is read-only (file or directory permissions, or a read-only filesystem); nothing was stored"
+        case .SQLITE_CANTOPEN, .SQLITE_PERM:
+            advice = "cannot be opened for writing (check the permissions of the file and its directory)"
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            advice = "is damaged or not a ReturnSync database; restore it from a backup"
+        case .SQLITE_IOERR:
+            advice = "could not be read or written (I/O error); check the disk; nothing was stored"
+        default:
+            advice = "failed"
+        }
+        return ReplicaStoreError(code: .storage, message: "database \(path) \(advice) (\(detail))")
     }
 
     /// Reads a record stored in its JSON form.

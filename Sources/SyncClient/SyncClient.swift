@@ -256,7 +256,7 @@ final class FailOnSilence: ChannelInboundHandler, Sendable {
     typealias InboundIn = NIOAny
 
     struct Timeout: Error {
-        var seconds: Int64
+        var seconds: Double
     }
 
     private let timeout: TimeAmount
@@ -267,7 +267,7 @@ final class FailOnSilence: ChannelInboundHandler, Sendable {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            context.fireErrorCaught(Timeout(seconds: timeout.nanoseconds / 1_000_000_000))
+            context.fireErrorCaught(Timeout(seconds: Double(timeout.nanoseconds) / 1e9))
             context.close(promise: nil)
             return
         }

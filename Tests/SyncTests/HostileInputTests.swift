@@ -36,12 +36,9 @@ struct RawClient {
             return try await body(
                 { text in try await outbound.write(ByteBuffer(string: text)) },
                 {
-                    do {
-                        guard let line = try await lines.next() else { return nil }
-                        return try JSONValue.parse(line.readableBytesView)
-                    } catch is ChannelError {
-                        return nil
-                    }
+                    // A reset or a close both mean the server hung up.
+                    guard let line = try? await lines.next() else { return nil }
+                    return try JSONValue.parse(line.readableBytesView)
                 }
             )
         }

@@ -17,7 +17,13 @@ final class TestServer: Sendable {
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
 
-    init(idleTimeout: TimeAmount = .seconds(60), function: String = #function) async throws {
+    let server: SyncServer
+
+    init(
+        idleTimeout: TimeAmount = .seconds(60),
+        configure: (inout SyncServerConfiguration) -> Void = { _ in },
+        function: String = #function
+    ) async throws {
         directory = try TemporaryDirectory(function: function)
         store = try ReplicaStore.create(
             at: directory.file("server.sqlite"),
@@ -25,15 +31,18 @@ final class TestServer: Sendable {
         )
         let logger = Logger(label: "test.server", factory: { _ in SwiftLogNoOpLogHandler() })
         let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)
+        var configuration = SyncServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: idleTimeout)
+        configure(&configuration)
         let server = SyncServer(
             store: store,
-            configuration: SyncServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: idleTimeout),
+            configuration: configuration,
             logger: logger,
             onListening: {
                 continuation.yield($0)
                 continuation.finish()
             }
         )
+        self.server = server
         let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], logger: logger)
         self.group = group
         running = Task { try await group.run() }
@@ -78,6 +87,12 @@ struct TestKiosk {
         let token = try token ?? server.enroll(store: storeID, kiosk: kiosk)
         try store.saveSyncCredentials(SyncClient.makeCredentials(server: server.address, token: token))
         client = SyncClient(store: store)
+    }
+
+    /// Another handle on the same database, as a second process would open it.
+    func secondProcess() throws -> (store: ReplicaStore, client: SyncClient) {
+        let other = try ReplicaStore.open(at: store.path)
+        return (other, SyncClient(store: other))
     }
 
     @discardableResult

@@ -1,0 +1,236 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOPosix
+import ReplicaStore
+import ReturnSyncJSON
+import ReturnsModel
+import SyncClient
+import SyncEngine
+import Testing
+import WireProtocol
+
+private let hello =
+    "{\"type\":\"hello\",\"versions\":[1],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
+
+/// A listener that accepts connections and never says a word: a stalled server, or one behind a dead link.
+final class BlackHole: Sendable {
+    let port: Int
+    private let listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    private let task: Task<Void, Never>
+
+    init() async throws {
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        self.listener = listener
+        port = listener.channel.localAddress!.port!
+        task = Task {
+            try? await listener.executeThenClose { connections in
+                await withDiscardingTaskGroup { group in
+                    do {
+                        for try await connection in connections {
+                            // Read everything, answer nothing.
+                            group.addTask {
+                                try? await connection.executeThenClose { inbound, _ in for try await _ in inbound {} }
+                            }
+                        }
+                    } catch {}
+                }
+            }
+        }
+    }
+
+    func close() async {
+        try? await listener.channel.close()
+        task.cancel()
+    }
+}
+
+@Suite struct NetworkFaultTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aStalledServerFailsTheSyncAndTheNextSyncCatchesUp() async throws {
+        let server = try await TestServer()
+        let hole = try await BlackHole()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        let item = try kiosk.record()
+        let impatient = SyncClient(store: kiosk.store, responseTimeout: .milliseconds(300))
+        await #expect {
+            try await impatient.sync(server: "127.0.0.1:\(hole.port)")
+        } throws: { "\($0)".contains("did not answer within 0.3 s") }
+        #expect(try kiosk.store.checkpoint(for: SyncClient.serverPeer).pushedSeq == 0, "nothing counted as pushed")
+        #expect(try await kiosk.sync().pushed == 1)
+        #expect(try server.store.returnRecord(item.id) == kiosk.store.returnRecord(item.id))
+        await hole.close()
+        try await server.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aHandshakeTrickledByteByByteIsCutAtItsDeadline() async throws {
+        // The idle timeout alone would never fire: a byte arrives every 20 ms.
+        let server = try await TestServer(idleTimeout: .seconds(60)) { $0.handshakeTimeout = .milliseconds(300) }
+        let client = try await RawClient.connect(to: server)
+        let channel = client.channel.channel
+        let trickle = Task {
+            for byte in hello.utf8 {
+                try await channel.writeAndFlush(ByteBuffer(bytes: [byte]))
+                try await Task.sleep(for: .milliseconds(20))  // the attack's pace, not a synchronisation
+            }
+        }
+        let answer = try await client.converse { _, receive in try await receive() }
+        trickle.cancel()
+        #expect(answer == nil, "the server closed the connection")
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "b", server: server)
+        try kiosk.record()
+        #expect(try await kiosk.sync().pushed == 1)
+        try await server.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func beyondTheConnectionLimitTheServerSaysBusyAndRecovers() async throws {
+        let server = try await TestServer { $0.maximumConnections = 2 }
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "b", server: server)
+        try kiosk.record()
+        // Two peers hold both slots: each got its challenge, so the server counts it.
+        var holders: [RawClient] = []
+        var pending: [Task<Void, any Error>] = []
+        let (ready, readyContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
+        for _ in 0..<2 {
+            let holder = try await RawClient.connect(to: server)
+            holders.append(holder)
+            pending.append(
+                Task {
+                    try await holder.converse { send, receive in
+                        try await send(hello)
+                        _ = try await receive()
+                        readyContinuation.yield()
+                        for await _ in release { break }
+                    }
+                }
+            )
+        }
+        var readiness = ready.makeAsyncIterator()
+        for _ in 0..<2 { await readiness.next() }
+
+        await #expect {
+            try await kiosk.sync()
+        } throws: { error in
+            let code = (error as? SyncError)?.serverError?.code
+            return code == .serverBusy && code?.isRetryable == true
+        }
+        releaseContinuation.finish()
+        for task in pending { try await task.value }
+        // The holders are gone once the server has seen them close; until then it keeps saying busy.
+        while server.server.connectionCount > 0 { await Task.yield() }
+        #expect(try await kiosk.sync().pushed == 1)
+        try await server.stop()
+    }
+
+    @Test func aKioskStartingTooManySyncsIsRateLimited() async throws {
+        let server = try await TestServer { $0.syncsPerMinutePerKiosk = 2 }
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        let other = try TestKiosk(store: "store-1", kiosk: "b", server: server)
+        try await kiosk.sync()
+        try await kiosk.sync()
+        await #expect {
+            try await kiosk.sync()
+        } throws: { error in
+            let code = (error as? SyncError)?.serverError?.code
+            return code == .rateLimited && code?.isRetryable == true
+        }
+        // The limit is per kiosk.
+        try await other.sync()
+        try await server.stop()
+    }
+
+    @Test func oneKioskSyncingFromTwoProcessesAtOnceWhileCapturingLosesNothing() async throws {
+        let server = try await TestServer()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        try await kiosk.sync()  // enrolled
+        let second = try kiosk.secondProcess()
+        var captured: [ReturnID] = []
+        for round in 0..<6 {
+            captured.append(try kiosk.record().id)
+            // Two syncs at once, and a capture by the second process in the middle of them.
+            async let first = kiosk.sync()
+            async let other = second.client.sync()
+            let late = try second.store.recordReturn(
+                ReturnCapture(orderID: OrderID("ORD-\(round)"), gtin: GTIN("96385074"), reason: .damaged)
+            )
+            captured.append(late.id)
+            _ = try await (first, other)
+        }
+        try await kiosk.sync()
+        let onServer = try server.store.returnRecords(store: StoreID("store-1"))
+        #expect(onServer.map(\.id).sorted() == captured.map(\.rawValue).sorted(), "every return exactly once")
+        #expect(try kiosk.records == onServer)
+        #expect(try second.store.returnRecords() == onServer)
+        #expect(try kiosk.store.status().unsyncedChanges == 0)
+        try await server.stop()
+    }
+
+    @Test func duplicatedAndReorderedBatchesMergeToTheSameState() async throws {
+        let server = try await TestServer()
+        let token = try server.enroll(store: "store-1", kiosk: "a")
+        let source = try TestKiosk(store: "store-1", kiosk: "a", server: server, token: token)
+        let first = try source.record()
+        let second = try source.record()
+        _ = try source.store.updateReturn(first.id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: .used, testResult: .pass, by: author, at: date)
+        }
+        let records = try [first.id, second.id].map { try source.store.returnRecord($0) }
+        let key = Curve25519.Signing.PrivateKey()
+        let acks = try await RawClient.connect(to: server).converse { send, receive in
+            try await send(hello)
+            let nonce = try #require(try await receive()?["nonce"]?.stringValue)
+            let signature = try key.signature(
+                for: authenticationPayload(nonce: nonce, replicaID: "store-1/a", serverID: "hq")
+            )
+            try await send(
+                "{\"type\":\"authenticate\",\"signature\":\"\(signature.base64EncodedString())\","
+                    + "\"publicKey\":\"\(key.publicKey.rawRepresentation.base64EncodedString())\",\"token\":\"\(token)\"}\n"
+            )
+            _ = try await receive()
+            var acks: [JSONValue] = []
+            // Batch 2 before batch 1, then both again.
+            for (batch, record) in [(2, records[1]), (1, records[0]), (2, records[1]), (1, records[0])] {
+                try await send(
+                    String(decoding: SyncMessage.push(batch: batch, records: [record]).encoded(), as: UTF8.self) + "\n"
+                )
+                acks.append(try #require(try await receive()))
+            }
+            return acks
+        }
+        #expect(acks.map { $0["batch"] } == [.integer(2), .integer(1), .integer(2), .integer(1)])
+        #expect(acks.map { $0["merged"] } == [.integer(1), .integer(1), .integer(0), .integer(0)])
+        #expect(try server.store.returnRecords() == records)
+        try await server.stop()
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aThousandSlowConnectionsDoNotStopKiosksFromSyncing() async throws {
+        let server = try await TestServer()
+        let idlers = try await withThrowingTaskGroup(of: RawClient.self) { group in
+            for _ in 0..<1000 { group.addTask { try await RawClient.connect(to: server) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        // Each says a few bytes of a hello and stops: slow-loris style.
+        for idler in idlers {
+            try await idler.channel.channel.writeAndFlush(ByteBuffer(string: "{\"type\":\"hel"))
+        }
+        let kiosks = try (0..<10).map { try TestKiosk(store: "store-\($0 % 3)", kiosk: "k\($0)", server: server) }
+        for kiosk in kiosks { try kiosk.record() }
+        let pushed = try await withThrowingTaskGroup(of: Int.self) { group in
+            for kiosk in kiosks { group.addTask { try await kiosk.sync().pushed } }
+            return try await group.reduce(0, +)
+        }
+        #expect(pushed == 10)
+        #expect(server.server.connectionCount >= 1000, "the idlers were still connected")
+        for idler in idlers { try? await idler.channel.channel.close() }
+        try await server.stop()
+    }
+}
