@@ -10,8 +10,9 @@
 //   ReturnsSync    returns as replicated records (binds the two)   Foundation only
 //   ReplicaStore   durable replica on SQLite, kiosk and server      GRDB over the system libsqlite3
 //   WireProtocol   framing and messages of the sync protocol          NIOCore, NIOExtras
-//   ReturnsServer  the central sync server, a Service                  NIOPosix, service-lifecycle, swift-crypto
-//   SyncClient     the kiosk side of sync, embeddable in a kiosk app   NIOPosix, swift-crypto
+//   ReturnsServer  the central sync server, a Service                  NIOPosix, service-lifecycle, swift-crypto,
+//                                                                      swift-nio-ssl (optional TLS)
+//   SyncClient     the kiosk side of sync, embeddable in a kiosk app   NIOPosix, swift-crypto, swift-nio-ssl
 //   CommandLineSupport  console, tables and JSON output of both CLIs
 //   KioskCLI, ReturnsServerCLI  the command trees                     swift-argument-parser
 //   kiosk, returns-server   thin executables
@@ -42,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
@@ -72,6 +74,7 @@ let package = Package(
                 "WireProtocol", "ReplicaStore", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(
@@ -79,6 +82,7 @@ let package = Package(
             dependencies: [
                 "WireProtocol", "ReplicaStore", "ReturnsSync", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(
@@ -148,7 +152,9 @@ let package = Package(
                 "ReturnsServer", "SyncClient", "KioskCLI", "ReturnsServerCLI", "ReturnSyncTestSupport",
                 "returns-server",
                 "kiosk",
-            ]
+            ],
+            // Test certificates, read through #filePath.
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -35,17 +35,29 @@ struct InitCommand: AsyncParsableCommand {
     @Option(help: "This kiosk's id within its store.") var kiosk: String
     @Option(help: "The sync server, HOST:PORT.") var server: String?
     @Option(help: "The one-time enrollment token from 'returns-server enroll'.") var token: String?
+    @Option(help: "Sync over TLS, trusting the CA certificate(s) in this PEM file to sign the server's certificate.")
+    var tlsCa: String?
 
     func run() async throws {
         let identity = try ReplicaIdentity.kiosk(store: StoreID(store), kiosk: KioskID(kiosk))
         guard (server == nil) == (token == nil) else {
             throw CLIError(message: "--server and --token go together: the first sync enrolls the kiosk with the token")
         }
+        guard tlsCa == nil || server != nil else { throw CLIError(message: "--tls-ca needs --server and --token") }
         if let server { _ = try SyncClient.parse(server) }
-        let store = try ReplicaStore.create(at: database.path, identity: identity)
-        if let server, let token {
-            try store.saveSyncCredentials(SyncClient.makeCredentials(server: server, token: token))
+        let trusted: String? = try tlsCa.map { path in
+            do {
+                return try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw CLIError(message: "cannot read the CA file \(path): \(error.localizedDescription)")
+            }
         }
+        // Checked before the database is created, so a bad CA file leaves nothing behind.
+        let credentials = try server.map {
+            try SyncClient.makeCredentials(server: $0, token: token!, trustedCAPEM: trusted)
+        }
+        let store = try ReplicaStore.create(at: database.path, identity: identity)
+        if let credentials { try store.saveSyncCredentials(credentials) }
         Console.current.print("initialised kiosk \(store.identity.replicaID) in \(store.path)")
     }
 }

@@ -173,6 +173,10 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v5: the CA a kiosk trusts for TLS") { db in
+            // PEM text, not a path: the kiosk keeps working when the file it was given moves.
+            try db.execute(sql: "ALTER TABLE sync_credentials ADD COLUMN tls_ca TEXT")
+        }
         return migrator
     }
 }

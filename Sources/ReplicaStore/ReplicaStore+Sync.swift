@@ -15,13 +15,22 @@ public struct SyncCredentials: Hashable, Sendable {
     public var privateKey: Data
     /// When the server accepted the kiosk's key.
     public var enrolledAt: Date?
+    /// The certificates (PEM) of the CA the kiosk trusts to sign the server's TLS certificate; `nil`: plain TCP.
+    public var trustedCAPEM: String?
 
     /// Creates credentials.
-    public init(server: String, token: String?, privateKey: Data, enrolledAt: Date? = nil) {
+    public init(
+        server: String,
+        token: String?,
+        privateKey: Data,
+        enrolledAt: Date? = nil,
+        trustedCAPEM: String? = nil
+    ) {
         self.server = server
         self.token = token
         self.privateKey = privateKey
         self.enrolledAt = enrolledAt
+        self.trustedCAPEM = trustedCAPEM
     }
 }
 
@@ -67,7 +76,8 @@ extension ReplicaStore {
                 server: row["server"],
                 token: row["token"],
                 privateKey: row["private_key"],
-                enrolledAt: (row["enrolled_at"] as Int64?).map(Date.init(millisecondsSince1970:))
+                enrolledAt: (row["enrolled_at"] as Int64?).map(Date.init(millisecondsSince1970:)),
+                trustedCAPEM: row["tls_ca"]
             )
         }
     }
@@ -77,12 +87,12 @@ extension ReplicaStore {
         try write { context in
             try context.db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO sync_credentials (singleton, server, token, private_key, enrolled_at)
-                    VALUES (1, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO sync_credentials (singleton, server, token, private_key, enrolled_at, tls_ca)
+                    VALUES (1, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     credentials.server, credentials.token, credentials.privateKey,
-                    credentials.enrolledAt?.millisecondsSince1970,
+                    credentials.enrolledAt?.millisecondsSince1970, credentials.trustedCAPEM,
                 ]
             )
         }

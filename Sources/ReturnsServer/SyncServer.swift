@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ReplicaStore
 import ReturnsModel
 import ServiceLifecycle
@@ -32,6 +33,9 @@ public struct SyncServerConfiguration: Sendable {
     /// How many syncs one kiosk may start per minute (a token bucket holding as many); one more is answered
     /// `rate-limited` and closed.
     public var syncsPerMinutePerKiosk: Int
+    /// TLS: the server's certificate chain and key, or `nil` for plain TCP (a loopback demo, or TLS terminated in
+    /// front of the server).
+    public var tls: NIOSSLContext?
 
     /// Creates a configuration.
     public init(
@@ -42,6 +46,7 @@ public struct SyncServerConfiguration: Sendable {
         handshakeTimeout: TimeAmount = .seconds(10),
         maximumConnections: Int = 4096,
         syncsPerMinutePerKiosk: Int = 60,
+        tls: NIOSSLContext? = nil,
         makeNonce: @escaping @Sendable () -> String = SyncServerConfiguration.randomNonce
     ) {
         self.host = host
@@ -51,7 +56,39 @@ public struct SyncServerConfiguration: Sendable {
         self.handshakeTimeout = handshakeTimeout
         self.maximumConnections = maximumConnections
         self.syncsPerMinutePerKiosk = syncsPerMinutePerKiosk
+        self.tls = tls
         self.makeNonce = makeNonce
+    }
+
+    /// A TLS context serving the certificate chain and private key in the PEM files at `certificatePath` and
+    /// `keyPath`.
+    ///
+    /// - Throws: an error naming the file that could not be read or parsed.
+    public static func tlsContext(certificatePath: String, keyPath: String) throws -> NIOSSLContext {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+        } catch {
+            throw TLSSetupError(message: "cannot read the TLS certificate chain \(certificatePath): \(error)")
+        }
+        do {
+            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw TLSSetupError(message: "cannot read the TLS private key \(keyPath): \(error)")
+        }
+        guard !chain.isEmpty else { throw TLSSetupError(message: "\(certificatePath) holds no certificate") }
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(key)
+        )
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw TLSSetupError(
+                message: "the TLS certificate \(certificatePath) and key \(keyPath) do not work: \(error)"
+            )
+        }
     }
 
     /// 32 random bytes, base64.
@@ -95,12 +132,14 @@ public final class SyncServer: Service, Sendable {
     public func run() async throws {
         let maximumFrameSize = configuration.maximumFrameSize
         let idleTimeout = configuration.idleTimeout
+        let tls = configuration.tls
         let server = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // A fleet reconnecting at once (after a server restart, say) must queue, not be refused by the kernel.
             .serverChannelOption(.backlog, value: 1024)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(CloseOnIdle())
                     try channel.pipeline.syncOperations.addSyncProtocolHandlers(maximumFrameSize: maximumFrameSize)
@@ -115,7 +154,10 @@ public final class SyncServer: Service, Sendable {
         if let address = server.channel.localAddress { onListening(address) }
         logger.info(
             "sync server listening",
-            metadata: ["address": "\(server.channel.localAddress.map { "\($0)" } ?? "?")"]
+            metadata: [
+                "address": "\(server.channel.localAddress.map { "\($0)" } ?? "?")",
+                "tls": "\(configuration.tls != nil)",
+            ]
         )
 
         try await withGracefulShutdownHandler {
@@ -226,6 +268,11 @@ struct SyncSession {
             )
         } catch let error as ChannelError {
             logger.debug("connection failed", metadata: ["error": "\(error)"])
+        } catch let error as NIOSSLError {
+            // A peer that does not speak TLS, or distrusts this certificate: nothing to answer in plain text.
+            logger.info("TLS handshake failed", metadata: ["error": "\(error)"])
+        } catch let error as BoringSSLError {
+            logger.info("TLS handshake failed", metadata: ["error": "\(error)"])
         } catch {
             // The server's own trouble (storage, most likely): say so, so the kiosk retries later. If the connection
             // is what failed, this write fails too, quietly.
@@ -430,4 +477,10 @@ final class Flag: Sendable {
     var isSet: Bool { value.withLock { $0 } }
 
     func set() { value.withLock { $0 = true } }
+}
+
+/// TLS could not be set up from the given files.
+public struct TLSSetupError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
 }

@@ -75,15 +75,28 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var database: ServerDatabaseOptions
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "The port to listen on (0 picks a free one).") var port = 7420
+    @Option(help: "Serve TLS with this certificate chain (PEM); needs --tls-key.") var tlsCert: String?
+    @Option(help: "The private key (PEM) of --tls-cert.") var tlsKey: String?
 
     func run() async throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw CLIError(message: "--tls-cert and --tls-key go together")
+        }
+        var configuration = SyncServerConfiguration(host: host, port: port)
+        if let tlsCert, let tlsKey {
+            do {
+                configuration.tls = try SyncServerConfiguration.tlsContext(certificatePath: tlsCert, keyPath: tlsKey)
+            } catch let error as TLSSetupError {
+                throw CLIError(message: error.message)
+            }
+        }
         let store = try database.openStore(create: true)
         let console = Console.current
         let logger = Logger(label: "returnsync.server")
         let host = self.host
         let server = SyncServer(
             store: store,
-            configuration: SyncServerConfiguration(host: host, port: port),
+            configuration: configuration,
             logger: logger,
             onListening: { address in console.print("listening on \(host):\(address.port ?? 0)") }
         )

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ReplicaStore
 import ReturnsSync
 import SyncEngine
@@ -70,9 +71,42 @@ public struct SyncClient: Sendable {
         self.responseTimeout = responseTimeout
     }
 
-    /// New sync credentials for a kiosk: the server, the enrollment token, and a fresh Ed25519 key.
-    public static func makeCredentials(server: String, token: String) -> SyncCredentials {
-        SyncCredentials(server: server, token: token, privateKey: Curve25519.Signing.PrivateKey().rawRepresentation)
+    /// New sync credentials for a kiosk: the server, the enrollment token, a fresh Ed25519 key and, for TLS, the
+    /// CA certificates (PEM) that sign the server's certificate.
+    ///
+    /// - Throws: ``SyncError`` when `trustedCAPEM` holds no valid certificate.
+    public static func makeCredentials(
+        server: String,
+        token: String,
+        trustedCAPEM: String? = nil
+    ) throws -> SyncCredentials {
+        if let trustedCAPEM { _ = try trustRoots(trustedCAPEM) }
+        return SyncCredentials(
+            server: server,
+            token: token,
+            privateKey: Curve25519.Signing.PrivateKey().rawRepresentation,
+            trustedCAPEM: trustedCAPEM
+        )
+    }
+
+    /// The certificates in a PEM text.
+    static func trustRoots(_ pem: String) throws -> [NIOSSLCertificate] {
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8))
+        } catch {
+            throw SyncError("the trusted CA is not a PEM certificate: \(error)")
+        }
+        guard !certificates.isEmpty else { throw SyncError("the trusted CA file holds no certificate") }
+        return certificates
+    }
+
+    /// The client TLS context trusting only the CA in `pem`, verifying the server's certificate and name.
+    static func tlsContext(trusting pem: String) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .certificates(try trustRoots(pem))
+        configuration.certificateVerification = .fullVerification
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// Syncs once with the server (the stored one, or `server` when given, as `HOST:PORT`).
@@ -89,11 +123,19 @@ public struct SyncClient: Sendable {
         }
         let channel: NIOAsyncChannel<SyncFrame, SyncMessage>
         let responseTimeout = self.responseTimeout
+        let tls = try credentials.trustedCAPEM.map(Self.tlsContext(trusting:))
+        // The name checked against the certificate; an IP address is checked against its IP entries instead.
+        let serverHostname = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
         do {
             channel = try await ClientBootstrap(group: eventLoopGroup)
                 .connectTimeout(.seconds(10))
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tls, serverHostname: serverHostname)
+                            )
+                        }
                         // A server that stops answering (stalled, or gone without a FIN) fails the sync after the
                         // timeout instead of holding it forever.
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: responseTimeout))
@@ -106,7 +148,11 @@ public struct SyncClient: Sendable {
             throw SyncError("cannot reach the server at \(address): \(error)")
         }
         return try await channel.executeThenClose { inbound, outbound in
-            var conversation = Conversation(inbound: inbound.makeAsyncIterator(), outbound: outbound)
+            var conversation = Conversation(
+                inbound: inbound.makeAsyncIterator(),
+                outbound: outbound,
+                usesTLS: tls != nil
+            )
             return try await run(
                 &conversation,
                 credentials: credentials,
@@ -225,9 +271,16 @@ public struct SyncClient: Sendable {
 private struct Conversation {
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
+    let usesTLS: Bool
 
-    func send(_ message: SyncMessage) async throws {
-        try await outbound.write(message)
+    mutating func send(_ message: SyncMessage) async throws {
+        do {
+            try await outbound.write(message)
+        } catch {
+            // The connection closed under the write: why it closed (a TLS failure, say) waits on the inbound side.
+            _ = try await receive()
+            throw SyncError("the connection to the server closed")
+        }
     }
 
     mutating func receive() async throws -> SyncMessage {
@@ -236,6 +289,17 @@ private struct Conversation {
             received = try await inbound.next()
         } catch let timeout as FailOnSilence.Timeout {
             throw SyncError("the server did not answer within \(timeout.seconds) s; nothing unacknowledged was lost")
+        } catch let error as NIOSSLError {
+            throw SyncError(
+                "TLS with the server failed (\(error)): does it serve TLS, and does the trusted CA sign it?"
+            )
+        } catch let error as BoringSSLError {
+            throw SyncError("TLS with the server failed (\(error)): is its certificate signed by the trusted CA?")
+        } catch {
+            throw SyncError(
+                "the connection to the server failed (\(error))"
+                    + (usesTLS ? "" : "; if the server serves TLS, initialise the kiosk with --tls-ca")
+            )
         }
         guard let frame = received else {
             throw SyncError("the server closed the connection")

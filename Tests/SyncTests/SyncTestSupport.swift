@@ -76,6 +76,7 @@ struct TestKiosk {
         server: TestServer,
         token: String? = nil,
         clockOffset: TimeInterval = 0,
+        trustedCAPEM: String? = nil,
         function: String = #function
     ) throws {
         directory = try TemporaryDirectory(function: function)
@@ -85,7 +86,9 @@ struct TestKiosk {
             configuration: ReplicaStore.Configuration(now: { Date().addingTimeInterval(clockOffset) })
         )
         let token = try token ?? server.enroll(store: storeID, kiosk: kiosk)
-        try store.saveSyncCredentials(SyncClient.makeCredentials(server: server.address, token: token))
+        try store.saveSyncCredentials(
+            SyncClient.makeCredentials(server: server.address, token: token, trustedCAPEM: trustedCAPEM)
+        )
         client = SyncClient(store: store)
     }
 
