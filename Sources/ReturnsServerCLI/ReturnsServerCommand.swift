@@ -77,12 +77,26 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on (0 picks a free one).") var port = 7420
     @Option(help: "Serve TLS with this certificate chain (PEM); needs --tls-key.") var tlsCert: String?
     @Option(help: "The private key (PEM) of --tls-cert.") var tlsKey: String?
+    @Option(help: "The most connections served at once; more are told 'server-busy'.") var maxConnections = 4096
+    @Option(help: "How many syncs one kiosk may start per minute; more are told 'rate-limited'.")
+    var syncsPerMinute = 60
 
     func run() async throws {
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw CLIError(message: "--tls-cert and --tls-key go together")
         }
-        var configuration = SyncServerConfiguration(host: host, port: port)
+        guard maxConnections >= 1 else {
+            throw CLIError(message: "invalid --max-connections \(maxConnections): expected 1 or more")
+        }
+        guard syncsPerMinute >= 1 else {
+            throw CLIError(message: "invalid --syncs-per-minute \(syncsPerMinute): expected 1 or more")
+        }
+        var configuration = SyncServerConfiguration(
+            host: host,
+            port: port,
+            maximumConnections: maxConnections,
+            syncsPerMinutePerKiosk: syncsPerMinute
+        )
         if let tlsCert, let tlsKey {
             do {
                 configuration.tls = try SyncServerConfiguration.tlsContext(certificatePath: tlsCert, keyPath: tlsKey)

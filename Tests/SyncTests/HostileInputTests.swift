@@ -232,6 +232,17 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
             closes: false
         ),
         HostileCase(
+            name: "a huge clock",
+            authenticated: true,
+            payload: { record in
+                guard case .object(var clock)? = record.jsonValue["clock"] else { return "" }
+                for index in 0..<20_000 { clock["x/r\(index)"] = .integer(9_007_199_254_740_991) }
+                return push(altered(record, "clock", .object(clock)))
+            },
+            code: .forgedClock,
+            closes: false
+        ),
+        HostileCase(
             name: "a frame over 4 MiB",
             authenticated: false,
             payload: { _ in String(repeating: "a", count: WireProtocol.maximumFrameSize + 100) },
