@@ -16,6 +16,7 @@
 //   CommandLineSupport  console, tables and JSON output of both CLIs
 //   KioskCLI, ReturnsServerCLI  the command trees                     swift-argument-parser
 //   kiosk, returns-server   thin executables
+//   returns-bench  end-to-end sync benchmarks against a returns-server process
 
 import PackageDescription
 
@@ -36,6 +37,7 @@ let package = Package(
         .executable(name: "kiosk", targets: ["kiosk"]),
         .executable(name: "returns-server", targets: ["returns-server"]),
         .executable(name: "sync-demo", targets: ["sync-demo"]),
+        .executable(name: "returns-bench", targets: ["returns-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
@@ -110,6 +112,14 @@ let package = Package(
         // Helpers that several test targets share.
         .target(name: "ReturnSyncTestSupport", dependencies: ["ReturnsModel"]),
         .executableTarget(name: "sync-demo", dependencies: ["ReturnsSync"]),
+        // End-to-end sync benchmarks against a real returns-server process (BENCHMARKS.md).
+        .executableTarget(
+            name: "returns-bench",
+            dependencies: [
+                "ReturnsServer", "SyncClient", "ReplicaStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
 
         .testTarget(
             name: "ReturnSyncJSONTests",

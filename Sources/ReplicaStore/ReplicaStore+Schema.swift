@@ -177,6 +177,10 @@ extension ReplicaStore {
             // PEM text, not a path: the kiosk keeps working when the file it was given moves.
             try db.execute(sql: "ALTER TABLE sync_credentials ADD COLUMN tls_ca TEXT")
         }
+        migrator.registerMigration("v6: who pushed a change, so their feed skips it") { db in
+            // The replica whose pushed version a change stored exactly as pushed; NULL for every other change.
+            try db.execute(sql: "ALTER TABLE change_log ADD COLUMN source TEXT")
+        }
         return migrator
     }
 }

@@ -320,7 +320,7 @@ extension ReplicaStore {
                     )
                 }
                 // The stored version is already loaded for the clock check: merge into it rather than load again.
-                let result = try context.merge(record, into: local, item: item, origin: .merge)
+                let result = try context.merge(record, into: local, item: item, origin: .merge, source: pusher)
                 if result.changed {
                     outcome.merged += 1
                     pushed.append(ReturnFacts(item))
@@ -342,35 +342,47 @@ extension ReplicaStore {
     /// The feed holds the store's returns, its order lines sold within the longest return window that governs
     /// it (older ones could only verify as outside the window), and every recall campaign and return policy
     /// (those are global and few).
+    ///
+    /// - Parameter requester: the kiosk asking; versions it pushed and the server stored unchanged are left out
+    ///   (it holds them), which halves the work of a sync that pushes much.
     public func feed(
         store: StoreID,
         after cursor: Int64,
-        limit: Int
+        limit: Int,
+        requester: ReplicaID? = nil
     ) throws -> (records: [VersionedRecord], next: Int64, more: Bool) {
         let policies = try returnPolicies().filter { $0.store == nil || $0.store == store }
         // The default governs whatever no catch-all policy (every product, this store or every store) covers.
         let hasCatchAll = policies.contains { $0.gtinPrefix.isEmpty }
         let windowDays = (policies + (hasCatchAll ? [] : [.default])).map(\.windowDays).max()!
         let soldSince = now().millisecondsSince1970 - Int64(windowDays) * 86_400_000
-        let rows = try read { db in
-            try Row.fetchAll(
+        let (rows, latest) = try read { db in
+            let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT rec.change_seq, rec.record FROM records rec
+                    JOIN change_log c ON c.seq = rec.change_seq
                     LEFT JOIN returns r ON r.id = rec.id AND rec.entity_type = 'return'
                     LEFT JOIN orders o ON o.record_id = rec.id AND rec.entity_type = 'order'
                     WHERE rec.change_seq > ?1
                       AND (r.store_id = ?2 OR (o.store_id = ?2 AND o.sold_at >= ?3)
                            OR rec.entity_type IN ('recall', 'policy'))
+                      AND (?5 IS NULL OR c.source IS NULL OR c.source != ?5)
                     ORDER BY rec.change_seq LIMIT ?4
                     """,
-                arguments: [cursor, store.rawValue, soldSince, limit + 1]
+                arguments: [cursor, store.rawValue, soldSince, limit + 1, requester?.rawValue]
             )
+            // In the same snapshot: every change up to here is either in `rows` or not for this store.
+            let latest = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+            return (rows, latest)
         }
+        let more = rows.count > limit
         let page = rows.prefix(limit)
         let records = try page.map { try Self.decodeRecord($0["record"]) }
-        let next = page.last.map { $0["change_seq"] as Int64 } ?? cursor
-        return (records, next, rows.count > limit)
+        // The last page moves the cursor to the newest change, past other stores' changes and the requester's own
+        // pushes: the next sync with nothing new scans nothing.
+        let next = more ? page.last!["change_seq"] as Int64 : max(cursor, latest)
+        return (records, next, more)
     }
 }
 

@@ -39,8 +39,8 @@ struct WriteContext {
                 db,
                 sql: """
                     INSERT INTO change_log (entity_type, record_id, origin, operation, dot_replica, dot_counter, clock,
-                        recorded_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        recorded_at, source)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
             record = try RawInsert(
@@ -131,7 +131,16 @@ struct WriteContext {
 
     /// Stores a record write prepared earlier (possibly on another thread).
     @discardableResult
-    mutating func store(_ write: PreparedWrite, origin: ChangeOrigin, operation: String, dot: Dot?) throws -> Int64 {
+    ///
+    /// - Parameter source: the replica whose pushed version this change stores exactly as it was pushed; that
+    ///   replica's feed skips the change, since it holds the version already.
+    mutating func store(
+        _ write: PreparedWrite,
+        origin: ChangeOrigin,
+        operation: String,
+        dot: Dot?,
+        source: ReplicaID? = nil
+    ) throws -> Int64 {
         let inserts = try preparedInserts()
         if write.entityType == PolicyEntity.entityType { cachedPolicies = nil }
         if write.orderLine != nil { cachedHasOrders = true }
@@ -144,6 +153,7 @@ struct WriteContext {
         log.bind(6, dot.map { Int64($0.counter) })
         log.bind(7, write.clockJSON)
         log.bind(8, wallClock.millisecondsSince1970)
+        log.bind(9, source?.rawValue)
         try log.run()
         let seq = db.lastInsertedRowID
         let stored = inserts.record
@@ -228,22 +238,28 @@ struct WriteContext {
 
     /// Merges `remote` into `local`, the stored version the caller has already loaded (`nil`: none is stored),
     /// audits the conflicts the merge detected, and stores the result.
+    ///
+    /// - Parameter source: the replica that pushed `remote`; when the result is exactly `remote`, the change is
+    ///   tagged with it so its own feed does not send the version back.
     mutating func merge(
         _ remote: VersionedRecord,
         into local: VersionedRecord?,
         item: ProductReturn? = nil,
-        origin: ChangeOrigin
+        origin: ChangeOrigin,
+        source: ReplicaID? = nil
     ) throws -> MergeOutcome {
         if let stamp = remote.latestStamp { hlc.witness(stamp) }
         guard var local else {
-            try store(PreparedWrite(remote, item: item), origin: origin, operation: "merge", dot: nil)
+            try store(PreparedWrite(remote, item: item), origin: origin, operation: "merge", dot: nil, source: source)
             let conflicts = remote.hasOpenConflicts ? remote.openConflicts(policy: ReturnEntity.policy) : []
             try audit(conflicts, in: remote)
             return MergeOutcome(changed: true, detectedConflicts: conflicts.map(\.field))
         }
         let outcome = try local.merge(remote)
         guard outcome.changed else { return outcome }
-        try save(local, origin: origin, operation: "merge", dot: nil)
+        // Equal clocks mean equal versions: the pusher already holds exactly what is stored.
+        let exactlyPushed = local.clock == remote.clock ? source : nil
+        try store(PreparedWrite(local), origin: origin, operation: "merge", dot: nil, source: exactlyPushed)
         let detected = Set(outcome.detectedConflicts)
         try audit(local.openConflicts(policy: ReturnEntity.policy).filter { detected.contains($0.field) }, in: local)
         return outcome

@@ -393,7 +393,12 @@ struct SyncSession {
                 guard let cursor = Int64(cursorText), cursor >= 0 else {
                     throw ProtocolError(.malformedFrame, "invalid cursor '\(cursorText)'")
                 }
-                let page = try store.feed(store: storeID, after: cursor, limit: max(1, min(limit, maximumBatchSize)))
+                let page = try store.feed(
+                    store: storeID,
+                    after: cursor,
+                    limit: max(1, min(limit, maximumBatchSize)),
+                    requester: replicaID
+                )
                 try await outbound.write(.pullBatch(records: page.records, cursor: String(page.next), more: page.more))
             case .bye:
                 try store.noteSync(of: replicaText)

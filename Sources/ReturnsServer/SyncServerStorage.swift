@@ -20,11 +20,12 @@ public protocol SyncServerStorage: Sendable {
     /// Merges a pushed batch all or nothing; throws ``PushRejection`` for a record that may not be stored.
     func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) throws -> PushOutcome
 
-    /// The store's change feed after `cursor`.
+    /// The store's change feed after `cursor`, leaving out versions `requester` pushed and holds already.
     func feed(
         store: StoreID,
         after cursor: Int64,
-        limit: Int
+        limit: Int,
+        requester: ReplicaID?
     ) throws -> (records: [VersionedRecord], next: Int64, more: Bool)
 
     /// Notes that a kiosk completed a sync.

@@ -7,6 +7,7 @@ import NIOSSL
 import ReplicaStore
 import ReturnsSync
 import SyncEngine
+import Synchronization
 import WireProtocol
 
 /// What one sync did.
@@ -17,12 +18,24 @@ public struct SyncReport: Hashable, Sendable {
     public var pulled: Int
     /// Conflicts met on either side, as record id and field, each once.
     public var conflicts: [SyncMessage.RecordField]
+    /// Bytes written to the connection (above TLS, when used).
+    public var bytesSent: Int
+    /// Bytes read from the connection (above TLS, when used).
+    public var bytesReceived: Int
 
     /// Creates a report.
-    public init(pushed: Int = 0, pulled: Int = 0, conflicts: [SyncMessage.RecordField] = []) {
+    public init(
+        pushed: Int = 0,
+        pulled: Int = 0,
+        conflicts: [SyncMessage.RecordField] = [],
+        bytesSent: Int = 0,
+        bytesReceived: Int = 0
+    ) {
         self.pushed = pushed
         self.pulled = pulled
         self.conflicts = conflicts
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
     }
 }
 
@@ -49,6 +62,9 @@ public struct SyncError: Error, Hashable, Sendable, CustomStringConvertible {
 public struct SyncClient: Sendable {
     /// The peer name of the server in the store's checkpoints.
     public static let serverPeer = ReplicaStore.serverPeer
+
+    /// Push batches sent ahead of their acknowledgement.
+    static let pushWindow = 4
 
     private let store: ReplicaStore
     private let eventLoopGroup: any EventLoopGroup
@@ -124,6 +140,7 @@ public struct SyncClient: Sendable {
         let channel: NIOAsyncChannel<SyncFrame, SyncMessage>
         let responseTimeout = self.responseTimeout
         let tls = try credentials.trustedCAPEM.map(Self.tlsContext(trusting:))
+        let counter = ByteCounter()
         // The name checked against the certificate; an IP address is checked against its IP entries instead.
         let serverHostname = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
         do {
@@ -136,6 +153,7 @@ public struct SyncClient: Sendable {
                                 NIOSSLClientHandler(context: tls, serverHostname: serverHostname)
                             )
                         }
+                        try channel.pipeline.syncOperations.addHandler(counter)
                         // A server that stops answering (stalled, or gone without a FIN) fails the sync after the
                         // timeout instead of holding it forever.
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: responseTimeout))
@@ -147,7 +165,7 @@ public struct SyncClient: Sendable {
         } catch {
             throw SyncError("cannot reach the server at \(address): \(error)")
         }
-        return try await channel.executeThenClose { inbound, outbound in
+        var report = try await channel.executeThenClose { inbound, outbound in
             var conversation = Conversation(
                 inbound: inbound.makeAsyncIterator(),
                 outbound: outbound,
@@ -161,6 +179,8 @@ public struct SyncClient: Sendable {
                 kioskID: kioskID.rawValue
             )
         }
+        (report.bytesSent, report.bytesReceived) = counter.totals
+        return report
     }
 
     private func run(
@@ -205,27 +225,42 @@ public struct SyncClient: Sendable {
         var report = SyncReport()
         var checkpoint = try store.checkpoint(for: Self.serverPeer)
 
-        // Push everything changed since the last acknowledged push, batch by batch.
+        // Push everything changed since the last acknowledged push, several batches in flight: the kiosk reads and
+        // encodes the next batches while the server commits the first. Acknowledgements come in order; the
+        // checkpoint advances only with them.
         var batch = 0
+        var inFlight: [(batch: Int?, lastSeq: Int64, count: Int)] = []
+        var readUpTo = checkpoint.pushedSeq
+        var exhausted = false
         while true {
-            let page = try store.changes(since: checkpoint.pushedSeq, limit: batchSize)
-            guard let last = page.last else { break }
-            // Kiosks write returns only; other entities here (recalls) came from the server.
-            let changes = page.filter { $0.record.entityType == ReturnEntity.entityType }
-            guard !changes.isEmpty else {
-                checkpoint.pushedSeq = last.seq
-                try store.saveCheckpoint(checkpoint)
-                continue
+            while !exhausted && inFlight.count < Self.pushWindow {
+                let page = try store.changes(since: readUpTo, limit: batchSize)
+                guard let last = page.last else {
+                    exhausted = true
+                    break
+                }
+                readUpTo = last.seq
+                // Kiosks write returns only; other entities here (recalls, orders, policies) came from the server.
+                let changes = page.filter { $0.record.entityType == ReturnEntity.entityType }
+                guard !changes.isEmpty else {
+                    inFlight.append((nil, last.seq, 0))
+                    continue
+                }
+                batch += 1
+                try await conversation.send(.push(batch: batch, records: changes.map(\.record)))
+                inFlight.append((batch, last.seq, changes.count))
             }
-            batch += 1
-            try await conversation.send(.push(batch: batch, records: changes.map(\.record)))
-            guard case .pushAck(let acknowledged, _, _, let conflicts) = try await conversation.receive(),
-                acknowledged == batch
-            else { throw SyncError("the server did not acknowledge push batch \(batch)") }
-            checkpoint.pushedSeq = last.seq
+            guard let oldest = inFlight.first else { break }
+            inFlight.removeFirst()
+            if let expected = oldest.batch {
+                guard case .pushAck(let acknowledged, _, _, let conflicts) = try await conversation.receive(),
+                    acknowledged == expected
+                else { throw SyncError("the server did not acknowledge push batch \(expected)") }
+                report.pushed += oldest.count
+                report.conflicts += conflicts
+            }
+            checkpoint.pushedSeq = oldest.lastSeq
             try store.saveCheckpoint(checkpoint)
-            report.pushed += changes.count
-            report.conflicts += conflicts
         }
         let pushedUpTo = checkpoint.pushedSeq
 
@@ -336,5 +371,27 @@ final class FailOnSilence: ChannelInboundHandler, Sendable {
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// Counts the bytes a connection writes and reads.
+final class ByteCounter: ChannelDuplexHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+
+    private let counts = Mutex((sent: 0, received: 0))
+
+    var totals: (Int, Int) { counts.withLock { ($0.sent, $0.received) } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = Self.unwrapInboundIn(data).readableBytes
+        counts.withLock { $0.received += bytes }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let bytes = Self.unwrapOutboundIn(data).readableBytes
+        counts.withLock { $0.sent += bytes }
+        context.write(data, promise: promise)
     }
 }

@@ -37,7 +37,21 @@ import WireProtocol
 
         // A sync with nothing to do pushes and pulls nothing.
         let idle = try await a.sync()
-        #expect(idle == SyncReport())
+        #expect(idle.pushed == 0 && idle.pulled == 0 && idle.conflicts.isEmpty)
+        // And its pull carries no record: hello, challenge, authenticate, welcome, an empty pull, bye.
+        #expect(idle.bytesSent < 400 && idle.bytesReceived < 400, "\(idle)")
+
+        // The feed leaves out what a kiosk pushed and holds, and its last cursor passes everything.
+        let store1 = try StoreID("store-1")
+        let forA = try server.store.feed(store: store1, after: 0, limit: 500, requester: ReplicaID("store-1/a"))
+        let forB = try server.store.feed(store: store1, after: 0, limit: 500, requester: ReplicaID("store-1/b"))
+        #expect(forA.records.count == 2 && forB.records.count == 3 && !forA.more)
+        #expect(forA.next == (try server.store.lastChangeSeq()))
+        // A's returns, as b receives them, are exactly what a pushed.
+        #expect(
+            Set(forB.records.map(\.id))
+                == Set(try a.store.returnRecords().map(\.id)).subtracting(forA.records.map(\.id))
+        )
         try await server.stop()
     }
 

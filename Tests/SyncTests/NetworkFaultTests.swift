@@ -70,8 +70,8 @@ final class BlackHole: Sendable {
 
     @Test(.timeLimit(.minutes(1)))
     func aHandshakeTrickledByteByByteIsCutAtItsDeadline() async throws {
-        // The idle timeout alone would never fire: a byte arrives every 20 ms.
-        let server = try await TestServer(idleTimeout: .seconds(60)) { $0.handshakeTimeout = .milliseconds(300) }
+        // The idle timeout alone would never fire: a byte arrives every 20 ms, and the whole hello would take 2 s.
+        let server = try await TestServer(idleTimeout: .seconds(60)) { $0.handshakeTimeout = .seconds(1) }
         let client = try await RawClient.connect(to: server)
         let channel = client.channel.channel
         let trickle = Task {

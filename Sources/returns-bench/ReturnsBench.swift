@@ -1,0 +1,295 @@
+import ArgumentParser
+import Foundation
+import ReplicaStore
+import ReturnSyncJSON
+import ReturnsModel
+import ReturnsServer
+import SyncClient
+
+/// `returns-bench`: end-to-end figures of sync against a real `returns-server` process over loopback TCP,
+/// printed as one JSON object per benchmark. Build it in release mode; BENCHMARKS.md explains the figures.
+@main
+struct ReturnsBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "returns-bench",
+        abstract: "Sync benchmarks against a real returns-server over loopback; prints JSON.",
+        subcommands: [SyncBenchmark.self, NoopBenchmark.self, FleetBenchmark.self, PullBenchmark.self]
+    )
+}
+
+/// Options every benchmark takes.
+struct BenchOptions: ParsableArguments {
+    @Option(help: "The returns-server binary (default: the one beside returns-bench).") var serverBinary: String?
+    @Option(help: "Where databases go (default: a new temporary directory, removed afterwards).") var workDir: String?
+}
+
+/// A benchmark's working directory and its `returns-server` process.
+final class Bench {
+    let directory: URL
+    private let removeAtEnd: Bool
+    let server: Process
+    let address: String
+    let serverDB: ReplicaStore
+
+    init(_ options: BenchOptions) throws {
+        if let workDir = options.workDir {
+            directory = URL(fileURLWithPath: workDir)
+            removeAtEnd = false
+        } else {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("returns-bench-\(getpid())")
+            removeAtEnd = true
+        }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let binary =
+            options.serverBinary
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("returns-server").path
+        let hq = directory.appendingPathComponent("hq.sqlite").path
+        // Created here (as `serve` would), so tokens can be issued straight into it while the server runs.
+        serverDB =
+            FileManager.default.fileExists(atPath: hq)
+            ? try ReplicaStore.open(at: hq) : try ReplicaStore.create(at: hq, identity: .server(replicaID: .init("hq")))
+        server = Process()
+        server.executableURL = URL(fileURLWithPath: binary)
+        server.arguments = [
+            "serve", "--db", hq, "--port", "0", "--max-connections", "8192", "--syncs-per-minute", "1000",
+        ]
+        let output = Pipe()
+        server.standardOutput = output
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        var line = Data()
+        while line.last != UInt8(ascii: "\n") {
+            let byte = output.fileHandleForReading.readData(ofLength: 1)
+            guard !byte.isEmpty else { throw ValidationError("returns-server exited before listening") }
+            line.append(byte)
+        }
+        address = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: "listening on ", with: "")
+    }
+
+    /// A new kiosk of `store`, enrolled with the server, holding `returns` fresh returns.
+    func kiosk(store: String, kiosk: String, returns: Int) throws -> (ReplicaStore, SyncClient) {
+        let path = directory.appendingPathComponent("\(store)-\(kiosk).sqlite").path
+        let replica = try ReplicaStore.create(
+            at: path,
+            identity: .kiosk(store: StoreID(store), kiosk: KioskID(kiosk))
+        )
+        let token = try EnrollmentToken.issue(in: serverDB, store: StoreID(store), kiosk: KioskID(kiosk))
+        try replica.saveSyncCredentials(SyncClient.makeCredentials(server: address, token: token))
+        if returns > 0 { _ = try replica.importReturns(ndjson: Self.sampleReturns(returns, seed: kiosk.hashValue)) }
+        return (replica, SyncClient(store: replica))
+    }
+
+    /// `count` new returns as NDJSON: realistic GTINs (check digits), serials, reasons and quantities.
+    static func sampleReturns(_ count: Int, seed: Int) -> Data {
+        let reasons = ReturnReason.allCases.map(\.rawValue)
+        var text = ""
+        text.reserveCapacity(count * 110)
+        var state = UInt64(bitPattern: Int64(seed)) | 1
+        for index in 0..<count {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let payload = "400638" + String(format: "%06d", Int(state >> 40) % 1_000_000)
+            let digits = payload.compactMap(\.wholeNumberValue)
+            let sum = digits.reversed().enumerated().reduce(0) { $0 + $1.element * ($1.offset % 2 == 0 ? 3 : 1) }
+            let gtin = payload + String((10 - sum % 10) % 10)
+            text +=
+                "{\"orderId\":\"ORD-\(index)\",\"gtin\":\"\(gtin)\",\"reason\":\"\(reasons[index % reasons.count])\","
+            text += "\"quantity\":\(1 + index % 3),\"serial\":\"SN\(seed & 0xFFFF)-\(index)\"}\n"
+        }
+        return Data(text.utf8)
+    }
+
+    /// Peak resident memory of a process (VmHWM), in bytes.
+    static func peakRSS(of pid: Int32 = getpid()) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+
+    var serverPeakRSS: Int { Self.peakRSS(of: server.processIdentifier) }
+
+    func stop() {
+        server.terminate()
+        server.waitUntilExit()
+        if removeAtEnd { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    /// Prints one benchmark's figures as a JSON object; whole numbers as integers.
+    static func report(_ name: String, _ figures: KeyValuePairs<String, Double>) {
+        var members: [String: JSONValue] = ["benchmark": .string(name)]
+        for (key, value) in figures {
+            members[key] = value.rounded() == value && abs(value) < 1e15 ? .integer(Int64(value)) : .double(value)
+        }
+        Swift.print(JSONValue.object(members).serializedString)
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    static func percentile(_ values: [Double], _ fraction: Double) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)]
+    }
+}
+
+struct SyncBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "One kiosk with N returns syncs them to an empty server."
+    )
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Returns on the kiosk.") var returns = 100_000
+
+    func run() async throws {
+        let bench = try Bench(options)
+        defer { bench.stop() }
+        let (_, client) = try bench.kiosk(store: "store-1", kiosk: "k1", returns: returns)
+        let start = ContinuousClock.now
+        let report = try await client.sync()
+        let seconds = Bench.seconds(since: start)
+        Bench.report(
+            "sync",
+            [
+                "returns": Double(returns), "pushed": Double(report.pushed),
+                "seconds": (seconds), "returnsPerSecond": (Double(returns) / seconds),
+                "bytesSent": Double(report.bytesSent), "bytesReceived": Double(report.bytesReceived),
+                "wireBytesPerReturn": (Double(report.bytesSent + report.bytesReceived) / Double(max(returns, 1))),
+                "kioskPeakRSSBytes": Double(Bench.peakRSS()),
+                "serverPeakRSSBytes": Double(bench.serverPeakRSS),
+            ]
+        )
+    }
+}
+
+struct PullBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pull",
+        abstract: "A fresh kiosk's initial pull of its store's N returns."
+    )
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Returns of the store on the server.") var returns = 100_000
+
+    func run() async throws {
+        let bench = try Bench(options)
+        defer { bench.stop() }
+        let (_, source) = try bench.kiosk(store: "store-1", kiosk: "k1", returns: returns)
+        _ = try await source.sync()
+        let (fresh, client) = try bench.kiosk(store: "store-1", kiosk: "k2", returns: 0)
+        let rssBefore = Bench.peakRSS()
+        let start = ContinuousClock.now
+        let report = try await client.sync()
+        let seconds = Bench.seconds(since: start)
+        Bench.report(
+            "pull",
+            [
+                "returns": Double(try fresh.status().totalReturns),
+                "seconds": (seconds), "returnsPerSecond": (Double(report.pulled) / seconds),
+                "bytesReceived": Double(report.bytesReceived),
+                "wireBytesPerReturn": (Double(report.bytesSent + report.bytesReceived) / Double(max(returns, 1))),
+                "kioskPeakRSSBytes": Double(Bench.peakRSS()), "kioskPeakRSSBeforePullBytes": Double(rssBefore),
+                "serverPeakRSSBytes": Double(bench.serverPeakRSS),
+            ]
+        )
+    }
+}
+
+struct NoopBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "noop",
+        abstract: "A sync with nothing to do, against a server holding many returns."
+    )
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Returns on the server, loaded through syncs of 100,000 from kiosks of ten stores.")
+    var serverReturns = 1_000_000
+    @Option(help: "No-op syncs to time.") var runs = 50
+
+    func run() async throws {
+        let bench = try Bench(options)
+        defer { bench.stop() }
+        let setupStart = ContinuousClock.now
+        var remaining = serverReturns
+        var index = 0
+        while remaining > 0 {
+            let count = min(100_000, remaining)
+            let (_, loader) = try bench.kiosk(store: "store-\(index % 10)", kiosk: "loader\(index)", returns: count)
+            _ = try await loader.sync()
+            remaining -= count
+            index += 1
+        }
+        let setup = Bench.seconds(since: setupStart)
+        let (_, client) = try bench.kiosk(store: "store-0", kiosk: "idle", returns: 0)
+        _ = try await client.sync()  // enrolled, and caught up with its store
+        _ = try await client.sync()
+        var latencies: [Double] = []
+        var bytes: [Int] = []
+        for _ in 0..<runs {
+            let start = ContinuousClock.now
+            let report = try await client.sync()
+            latencies.append(Bench.seconds(since: start) * 1000)
+            bytes.append(report.bytesSent + report.bytesReceived)
+        }
+        Bench.report(
+            "noop",
+            [
+                "serverReturns": Double(serverReturns), "runs": Double(runs),
+                "latencyMsP50": (Bench.percentile(latencies, 0.5)),
+                "latencyMsP99": (Bench.percentile(latencies, 0.99)),
+                "latencyMsMin": (latencies.min() ?? 0), "wireBytesPerSync": Double(bytes.max() ?? 0),
+                "setupSeconds": (setup), "serverPeakRSSBytes": Double(bench.serverPeakRSS),
+            ]
+        )
+    }
+}
+
+struct FleetBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet",
+        abstract: "K kiosks sync at once, each pushing M returns."
+    )
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Kiosks syncing at once.") var kiosks = 1000
+    @Option(help: "Returns each kiosk pushes.") var returns = 100
+    @Option(help: "Stores the kiosks belong to.") var stores = 100
+
+    func run() async throws {
+        let bench = try Bench(options)
+        defer { bench.stop() }
+        let clients = try (0..<kiosks).map { index in
+            try bench.kiosk(store: "store-\(index % stores)", kiosk: "k\(index)", returns: returns).1
+        }
+        let start = ContinuousClock.now
+        let results = await withTaskGroup(of: (Double, Bool).self) { group in
+            for client in clients {
+                group.addTask {
+                    let began = ContinuousClock.now
+                    let ok = (try? await client.sync()) != nil
+                    return (Bench.seconds(since: began), ok)
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let total = Bench.seconds(since: start)
+        let latencies = results.map(\.0)
+        Bench.report(
+            "fleet",
+            [
+                "kiosks": Double(kiosks), "returnsPerKiosk": Double(returns),
+                "completed": Double(results.filter(\.1).count), "seconds": (total),
+                "latencySecondsP50": (Bench.percentile(latencies, 0.5)),
+                "latencySecondsP99": (Bench.percentile(latencies, 0.99)),
+                "returnsPerSecond": (Double(kiosks * returns) / total),
+                "serverPeakRSSBytes": Double(bench.serverPeakRSS),
+                "benchPeakRSSBytes": Double(Bench.peakRSS()),
+            ]
+        )
+    }
+}
