@@ -116,8 +116,9 @@ let package = Package(
         .executableTarget(
             name: "returns-bench",
             dependencies: [
-                "ReturnsServer", "SyncClient", "ReplicaStore",
+                "ReturnsServer", "SyncClient", "ReplicaStore", "WireProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
 

@@ -35,21 +35,24 @@ struct ReturnFacts {
         exceptions = item.exceptions
     }
 
+    /// The `returns` columns ``init(row:)`` reads, in its order.
+    static let columns =
+        "id, store_id, order_id, gtin, serial, quantity, created_at, receipt, recall_match, status, verification, exceptions"
+
+    /// Reads a row of ``columns``, by position: name lookups cost more than the rest of verification.
     init(row: Row) throws {
-        id = row["id"]
-        storeID = try StoreID(row["store_id"])
-        orderID = try OrderID(row["order_id"])
-        gtin = try GTIN(row["gtin"])
-        serial = try (row["serial"] as String?).map { try ItemCode($0, kind: "serial") }
-        quantity = row["quantity"]
-        createdAt = row["created_at"]
-        receipt = row["receipt"]
-        isCertainRecall = (row["recall_match"] as String?) == RecallCampaign.Match.certain.rawValue
-        isVoided = (row["status"] as String) == ReturnStatus.voided.rawValue
-        verification = try (row["verification"] as String?).map(PurchaseVerification.parse)
-        exceptions = try (row["exceptions"] as String).split(separator: ",").map {
-            try ReturnException.parse(String($0))
-        }
+        id = row[0]
+        storeID = try StoreID(row[1])
+        orderID = try OrderID(row[2])
+        gtin = try GTIN(row[3])
+        serial = try (row[4] as String?).map { try ItemCode($0, kind: "serial") }
+        quantity = row[5]
+        createdAt = row[6]
+        receipt = row[7]
+        isCertainRecall = (row[8] as String?) == RecallCampaign.Match.certain.rawValue
+        isVoided = (row[9] as String) == ReturnStatus.voided.rawValue
+        verification = try (row[10] as String?).map(PurchaseVerification.parse)
+        exceptions = try (row[11] as String).split(separator: ",").map { try ReturnException.parse(String($0)) }
     }
 }
 
@@ -163,18 +166,23 @@ extension WriteContext {
     /// verification or the exceptions changed, records them as an edit of this replica, which syncs back to the
     /// return's store. Returns that show the same result are left untouched, so re-verifying is idempotent.
     ///
+    /// - Parameter known: facts the caller holds already (returns it just stored as they are), by id.
     /// - Returns: how many returns changed.
     @discardableResult
-    mutating func reverify(_ ids: some Sequence<String>) throws -> Int {
+    mutating func reverify(_ ids: some Sequence<String>, known: [String: ReturnFacts] = [:]) throws -> Int {
         var changed = 0
-        let statement = try db.cachedStatement(sql: "SELECT * FROM returns WHERE id = ?")
-        // Oldest first, so an earlier return's result never depends on a later one's.
-        let rows = try ids.compactMap { try Row.fetchOne(statement, arguments: [$0]) }
-            .sorted {
-                ($0["created_at"] as Int64, $0["id"] as String) < ($1["created_at"] as Int64, $1["id"] as String)
+        let statement = try db.cachedStatement(sql: "SELECT \(ReturnFacts.columns) FROM returns WHERE id = ?")
+        var all: [ReturnFacts] = []
+        for id in ids {
+            if let facts = known[id] {
+                all.append(facts)
+            } else if let row = try Row.fetchOne(statement, arguments: [id]) {
+                all.append(try ReturnFacts(row: row))
             }
-        for row in rows {
-            let facts = try ReturnFacts(row: row)
+        }
+        // Oldest first, so an earlier return's result never depends on a later one's.
+        all.sort { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        for facts in all {
             let (verification, exceptions) = try verify(facts)
             guard verification != facts.verification || exceptions != facts.exceptions else { continue }
             guard var record = try load(entityType: ReturnEntity.entityType, id: facts.id) else { continue }

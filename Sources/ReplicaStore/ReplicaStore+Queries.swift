@@ -400,6 +400,22 @@ extension ReplicaStore {
         try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "\n") }
     }
 
+    /// Like ``changes(since:limit:)``, but each record in its stored JSON form, with its entity type: what a push
+    /// sends as it is, without decoding and re-encoding every record.
+    public func encodedChanges(
+        since seq: Int64,
+        limit: Int = 500
+    ) throws -> [(seq: Int64, entityType: String, json: String)] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT change_seq, entity_type, record FROM records WHERE change_seq > ? ORDER BY change_seq LIMIT ?",
+                arguments: [seq, limit]
+            ).map { (seq: $0[0], entityType: $0[1], json: $0[2]) }
+        }
+    }
+
     /// The latest change-log sequence number (0 for an empty log).
     public func lastChangeSeq() throws -> Int64 {
         try read { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0 }

@@ -181,6 +181,20 @@ extension ReplicaStore {
             // The replica whose pushed version a change stored exactly as pushed; NULL for every other change.
             try db.execute(sql: "ALTER TABLE change_log ADD COLUMN source TEXT")
         }
+        migrator.registerMigration("v7: a per-store feed index") { db in
+            // The store a record belongs to (returns and order lines; NULL for recalls and policies, which every
+            // store receives), so a store's feed reads its own changes instead of scanning every store's.
+            try db.execute(
+                sql: """
+                    ALTER TABLE records ADD COLUMN store_id TEXT;
+                    UPDATE records SET store_id = (SELECT r.store_id FROM returns r WHERE r.id = records.id)
+                        WHERE entity_type = 'return';
+                    UPDATE records SET store_id = (SELECT o.store_id FROM orders o WHERE o.record_id = records.id)
+                        WHERE entity_type = 'order';
+                    CREATE INDEX records_by_store_feed ON records (store_id, change_seq);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -101,8 +101,25 @@ extension ReplicaStore {
     /// Merges a batch of versions pulled from the server in one transaction, auditing the conflicts they bring.
     ///
     /// - Returns: how many changed something here, and the conflicts detected, as `(record id, field)`.
-    public func mergePulled(_ records: [VersionedRecord]) throws -> PushOutcome {
+    ///
+    /// - Parameters:
+    ///   - cursor: when given, stored as `peer`'s pull cursor in the same transaction: the batch and the cursor
+    ///     past it are committed together.
+    public func mergePulled(
+        _ records: [VersionedRecord],
+        cursor: String? = nil,
+        peer: String = ReplicaStore.serverPeer
+    ) throws -> PushOutcome {
         try write { context in
+            if let cursor {
+                try context.db.execute(
+                    sql: """
+                        INSERT INTO sync_checkpoints (peer, pull_cursor) VALUES (?, ?)
+                        ON CONFLICT (peer) DO UPDATE SET pull_cursor = excluded.pull_cursor
+                        """,
+                    arguments: [peer, cursor]
+                )
+            }
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
             for record in records {
                 var item: ProductReturn?
@@ -275,6 +292,7 @@ extension ReplicaStore {
         try write { context in
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
             var pushed: [ReturnFacts] = []
+            var stored: [String: ReturnFacts] = [:]
             var sameStoreKiosks: [ReplicaID: Bool] = [:]
             func isKioskOfStore(_ replica: ReplicaID) throws -> Bool {
                 if let known = sameStoreKiosks[replica] { return known }
@@ -324,6 +342,8 @@ extension ReplicaStore {
                 if result.changed {
                     outcome.merged += 1
                     pushed.append(ReturnFacts(item))
+                    // A new return is stored as pushed: its facts need no reading back.
+                    if local == nil { stored[record.id] = pushed.last }
                 } else {
                     outcome.unchanged += 1
                 }
@@ -331,7 +351,7 @@ extension ReplicaStore {
             }
             // HQ re-verifies what changed, with every store's returns and all orders: the edits it makes travel
             // back to the stores with their next pull.
-            try context.reverify(context.returnsSharingPurchase(with: pushed))
+            try context.reverify(context.returnsSharingPurchase(with: pushed), known: stored)
             return outcome
         }
     }
@@ -351,37 +371,65 @@ extension ReplicaStore {
         limit: Int,
         requester: ReplicaID? = nil
     ) throws -> (records: [VersionedRecord], next: Int64, more: Bool) {
+        let page = try encodedFeed(store: store, after: cursor, limit: limit, requester: requester)
+        return (try page.records.map(Self.decodeRecord), page.next, page.more)
+    }
+
+    /// What a store's feed carries: its returns and order lines, and the global recalls and policies.
+    static let feedEntityTypes: Set<String> = [
+        ReturnEntity.entityType, OrderEntity.entityType, RecallEntity.entityType, PolicyEntity.entityType,
+    ]
+
+    /// ``feed(store:after:limit:requester:)`` with each record in its stored JSON form, ready to send as it is.
+    public func encodedFeed(
+        store: StoreID,
+        after cursor: Int64,
+        limit: Int,
+        requester: ReplicaID? = nil
+    ) throws -> (records: [String], next: Int64, more: Bool) {
         let policies = try returnPolicies().filter { $0.store == nil || $0.store == store }
         // The default governs whatever no catch-all policy (every product, this store or every store) covers.
         let hasCatchAll = policies.contains { $0.gtinPrefix.isEmpty }
         let windowDays = (policies + (hasCatchAll ? [] : [.default])).map(\.windowDays).max()!
         let soldSince = now().millisecondsSince1970 - Int64(windowDays) * 86_400_000
-        let (rows, latest) = try read { db in
-            let rows = try Row.fetchAll(
+        let (window, latest) = try read { db in
+            // The store's own changes and the global ones (store_id NULL), each an index range in change order;
+            // merged below. Each part is cut at limit + 1, so the first limit + 1 of the merge are exact.
+            let part = """
+                SELECT rec.change_seq, rec.record, rec.entity_type, c.source, o.sold_at FROM records rec
+                JOIN change_log c ON c.seq = rec.change_seq
+                LEFT JOIN orders o ON rec.entity_type = 'order' AND o.record_id = rec.id
+                WHERE %@ AND rec.change_seq > ? ORDER BY rec.change_seq LIMIT ?
+                """
+            let own = try Row.fetchAll(
                 db,
-                sql: """
-                    SELECT rec.change_seq, rec.record FROM records rec
-                    JOIN change_log c ON c.seq = rec.change_seq
-                    LEFT JOIN returns r ON r.id = rec.id AND rec.entity_type = 'return'
-                    LEFT JOIN orders o ON o.record_id = rec.id AND rec.entity_type = 'order'
-                    WHERE rec.change_seq > ?1
-                      AND (r.store_id = ?2 OR (o.store_id = ?2 AND o.sold_at >= ?3)
-                           OR rec.entity_type IN ('recall', 'policy'))
-                      AND (?5 IS NULL OR c.source IS NULL OR c.source != ?5)
-                    ORDER BY rec.change_seq LIMIT ?4
-                    """,
-                arguments: [cursor, store.rawValue, soldSince, limit + 1, requester?.rawValue]
+                sql: part.replacingOccurrences(of: "%@", with: "rec.store_id = ?"),
+                arguments: [store.rawValue, cursor, limit + 1]
             )
-            // In the same snapshot: every change up to here is either in `rows` or not for this store.
+            let global = try Row.fetchAll(
+                db,
+                sql: part.replacingOccurrences(of: "%@", with: "rec.store_id IS NULL"),
+                arguments: [cursor, limit + 1]
+            )
+            // In the same snapshot: every change up to here is either in the window or not for this store.
             let latest = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
-            return (rows, latest)
+            let window = (own + global).sorted { ($0[0] as Int64) < ($1[0] as Int64) }.prefix(limit + 1)
+            return (Array(window), latest)
         }
-        let more = rows.count > limit
-        let page = rows.prefix(limit)
-        let records = try page.map { try Self.decodeRecord($0["record"]) }
+        let more = window.count > limit
+        let page = window.prefix(limit)
+        // Left out, while still moving the cursor: versions the requester pushed and holds, order lines sold
+        // before the window, and global records other than recalls and policies.
+        let records: [String] = page.compactMap { row in
+            let entityType: String = row[2]
+            if let requester, (row[3] as String?) == requester.rawValue { return nil }
+            if entityType == "order", ((row[4] as Int64?) ?? 0) < soldSince { return nil }
+            guard Self.feedEntityTypes.contains(entityType) else { return nil }
+            return row[1] as String
+        }
         // The last page moves the cursor to the newest change, past other stores' changes and the requester's own
-        // pushes: the next sync with nothing new scans nothing.
-        let next = more ? page.last!["change_seq"] as Int64 : max(cursor, latest)
+        // pushes: the next sync with nothing new reads nothing.
+        let next = more ? page.last![0] as Int64 : max(cursor, latest)
         return (records, next, more)
     }
 }

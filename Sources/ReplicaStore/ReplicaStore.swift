@@ -28,17 +28,25 @@ public final class ReplicaStore: Sendable {
         /// A cap on the database's size, in bytes; `nil` for none. A write that would pass it fails like a full
         /// disk, and stores nothing: operators use it to keep a kiosk's disk from filling up.
         public var maximumSize: Int64?
+        /// SQLite's page cache per connection, in KiB; `nil` for SQLite's default (2 MiB). A server merging pushes
+        /// into large indexes wants far more: every page it misses is a read system call.
+        public var cacheSizeKiB: Int?
 
         /// Creates a configuration.
         public init(
             busyTimeout: TimeInterval = 30,
             maximumSize: Int64? = nil,
+            cacheSizeKiB: Int? = nil,
             now: @escaping @Sendable () -> Date = { Date() }
         ) {
             self.busyTimeout = busyTimeout
             self.maximumSize = maximumSize
+            self.cacheSizeKiB = cacheSizeKiB
             self.now = now
         }
+
+        /// What a server wants: a 64 MiB page cache per connection.
+        public static var server: Configuration { Configuration(cacheSizeKiB: 65_536) }
     }
 
     /// The database file.
@@ -120,6 +128,9 @@ public final class ReplicaStore: Sendable {
             // WAL's default (NORMAL) may lose the last commits on power loss; FULL syncs every commit, which is
             // what lets a command report success only once its data is durable.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            if let cacheSizeKiB = configuration.cacheSizeKiB {
+                try db.execute(sql: "PRAGMA cache_size = -\(cacheSizeKiB)")
+            }
             if let maximumSize = configuration.maximumSize {
                 let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
                 try db.execute(sql: "PRAGMA max_page_count = \(max(1, maximumSize / pageSize))")

@@ -46,9 +46,10 @@ struct WriteContext {
             record = try RawInsert(
                 db,
                 sql: """
-                    INSERT INTO records (entity_type, id, clock, record, change_seq) VALUES (?, ?, ?, ?, ?)
+                    INSERT INTO records (entity_type, id, clock, record, change_seq, store_id) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (entity_type, id) DO UPDATE
-                    SET clock = excluded.clock, record = excluded.record, change_seq = excluded.change_seq
+                    SET clock = excluded.clock, record = excluded.record, change_seq = excluded.change_seq,
+                        store_id = excluded.store_id
                     """
             )
             projection = try RawInsert(
@@ -162,6 +163,7 @@ struct WriteContext {
         stored.bind(3, write.clockJSON)
         stored.bind(4, write.recordJSON)
         stored.bind(5, seq)
+        stored.bind(6, write.projection?.storeID.rawValue ?? write.orderLine?.storeID.rawValue)
         try stored.run()
         if let item = write.projection {
             let insert = inserts.projection

@@ -110,6 +110,9 @@ public final class SyncServer: Service, Sendable {
     private let onListening: @Sendable (SocketAddress) -> Void
     private let connections = Mutex(0)
     private let rateLimiter: RateLimiter
+    /// Where storage calls run. SQLite calls block their thread (a commit waits for the disk); on Swift's
+    /// cooperative pool — two threads here — they would stall every other connection's handshake and reads.
+    private let storageThreads = NIOThreadPool(numberOfThreads: 4)
 
     /// Creates a server over `store`, a server replica's storage.
     ///
@@ -130,6 +133,8 @@ public final class SyncServer: Service, Sendable {
     }
 
     public func run() async throws {
+        storageThreads.start()
+        defer { storageThreads.shutdownGracefully { _ in } }
         let maximumFrameSize = configuration.maximumFrameSize
         let idleTimeout = configuration.idleTimeout
         let tls = configuration.tls
@@ -208,6 +213,7 @@ public final class SyncServer: Service, Sendable {
                 }
                 var session = SyncSession(
                     store: store,
+                    storageThreads: storageThreads,
                     logger: logger,
                     makeNonce: configuration.makeNonce,
                     inbound: inbound.makeAsyncIterator(),
@@ -231,6 +237,7 @@ public final class SyncServer: Service, Sendable {
 /// One kiosk's conversation with the server: hello, challenge, authenticate, then pushes and pulls until `bye`.
 struct SyncSession {
     let store: any SyncServerStorage
+    let storageThreads: NIOThreadPool?
     let logger: Logger
     let makeNonce: @Sendable () -> String
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
@@ -241,6 +248,7 @@ struct SyncSession {
 
     init(
         store: any SyncServerStorage,
+        storageThreads: NIOThreadPool? = nil,
         logger: Logger,
         makeNonce: @escaping @Sendable () -> String,
         inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator,
@@ -248,11 +256,20 @@ struct SyncSession {
         admit: @escaping @Sendable (String) -> Bool = { _ in true }
     ) {
         self.store = store
+        self.storageThreads = storageThreads
         self.logger = logger
         self.makeNonce = makeNonce
         self.inbound = inbound
         self.outbound = outbound
         self.admit = admit
+    }
+
+    /// Runs a storage call on the storage threads, so its blocking does not hold up other connections.
+    private func storage<T: Sendable>(_ body: @escaping @Sendable (any SyncServerStorage) throws -> T) async throws -> T
+    {
+        let store = self.store
+        guard let storageThreads else { return try body(store) }
+        return try await storageThreads.runIfActive { try body(store) }
     }
 
     /// Runs the conversation; protocol errors are answered with an `error` frame.
@@ -330,7 +347,7 @@ struct SyncSession {
         guard let signature = Data(base64Encoded: signatureText) else {
             throw ProtocolError(.authenticationFailed, "the signature is not base64")
         }
-        if let enrolled = try store.enrolledKiosk(replicaText) {
+        if let enrolled = try await storage({ try $0.enrolledKiosk(replicaText) }) {
             guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: enrolled.publicKey),
                 key.isValidSignature(signature, for: payload)
             else { throw ProtocolError(.authenticationFailed, "bad signature for kiosk \(replicaText)") }
@@ -347,12 +364,14 @@ struct SyncSession {
                 throw ProtocolError(.authenticationFailed, "bad signature for kiosk \(replicaText)")
             }
             do {
-                try store.redeemEnrollment(
-                    tokenHash: EnrollmentToken.hash(token),
-                    store: storeID,
-                    kiosk: kioskID,
-                    publicKey: keyBytes
-                )
+                try await storage {
+                    try $0.redeemEnrollment(
+                        tokenHash: EnrollmentToken.hash(token),
+                        store: storeID,
+                        kiosk: kioskID,
+                        publicKey: keyBytes
+                    )
+                }
             } catch let error as ReplicaStoreError {
                 throw ProtocolError(.enrollmentRefused, error.message)
             }
@@ -376,7 +395,7 @@ struct SyncSession {
             switch message {
             case .push(let batch, let records):
                 do {
-                    let outcome = try store.acceptPush(records, from: replicaID, store: storeID)
+                    let outcome = try await storage { try $0.acceptPush(records, from: replicaID, store: storeID) }
                     try await outbound.write(
                         .pushAck(
                             batch: batch,
@@ -393,15 +412,19 @@ struct SyncSession {
                 guard let cursor = Int64(cursorText), cursor >= 0 else {
                     throw ProtocolError(.malformedFrame, "invalid cursor '\(cursorText)'")
                 }
-                let page = try store.feed(
-                    store: storeID,
-                    after: cursor,
-                    limit: max(1, min(limit, maximumBatchSize)),
-                    requester: replicaID
+                let page = try await storage {
+                    try $0.encodedFeed(
+                        store: storeID,
+                        after: cursor,
+                        limit: max(1, min(limit, maximumBatchSize)),
+                        requester: replicaID
+                    )
+                }
+                try await outbound.write(
+                    .encodedPullBatch(records: page.records, cursor: String(page.next), more: page.more)
                 )
-                try await outbound.write(.pullBatch(records: page.records, cursor: String(page.next), more: page.more))
             case .bye:
-                try store.noteSync(of: replicaText)
+                try await storage { try $0.noteSync(of: replicaText) }
                 try await outbound.write(.bye)
                 return
             case let other:

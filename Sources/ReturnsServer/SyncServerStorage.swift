@@ -20,13 +20,14 @@ public protocol SyncServerStorage: Sendable {
     /// Merges a pushed batch all or nothing; throws ``PushRejection`` for a record that may not be stored.
     func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) throws -> PushOutcome
 
-    /// The store's change feed after `cursor`, leaving out versions `requester` pushed and holds already.
-    func feed(
+    /// The store's change feed after `cursor`, leaving out versions `requester` pushed and holds already; each
+    /// record in its JSON form (Protocol/SPEC.md §6), sent as it is.
+    func encodedFeed(
         store: StoreID,
         after cursor: Int64,
         limit: Int,
         requester: ReplicaID?
-    ) throws -> (records: [VersionedRecord], next: Int64, more: Bool)
+    ) throws -> (records: [String], next: Int64, more: Bool)
 
     /// Notes that a kiosk completed a sync.
     func noteSync(of replicaID: String) throws

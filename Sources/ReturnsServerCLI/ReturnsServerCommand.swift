@@ -49,10 +49,14 @@ struct ServerDatabaseOptions: ParsableArguments {
     /// Opens the server database, creating it (as replica `hq`) when `create` and it does not exist yet.
     func openStore(create: Bool = false) throws -> ReplicaStore {
         if create, !FileManager.default.fileExists(atPath: path) {
-            return try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+            return try ReplicaStore.create(
+                at: path,
+                identity: .server(replicaID: ReplicaID("hq")),
+                configuration: .server
+            )
         }
         do {
-            let store = try ReplicaStore.open(at: path)
+            let store = try ReplicaStore.open(at: path, configuration: .server)
             guard store.identity.role == .server else {
                 throw CLIError(message: "\(path) is a kiosk database (\(store.identity.replicaID)), not a server's")
             }

@@ -232,22 +232,24 @@ public struct SyncClient: Sendable {
         var inFlight: [(batch: Int?, lastSeq: Int64, count: Int)] = []
         var readUpTo = checkpoint.pushedSeq
         var exhausted = false
+        var acknowledged = 0
         while true {
             while !exhausted && inFlight.count < Self.pushWindow {
-                let page = try store.changes(since: readUpTo, limit: batchSize)
+                // Records go out as stored: a kiosk's own records need no decoding to be sent.
+                let page = try store.encodedChanges(since: readUpTo, limit: batchSize)
                 guard let last = page.last else {
                     exhausted = true
                     break
                 }
                 readUpTo = last.seq
                 // Kiosks write returns only; other entities here (recalls, orders, policies) came from the server.
-                let changes = page.filter { $0.record.entityType == ReturnEntity.entityType }
+                let changes = page.filter { $0.entityType == ReturnEntity.entityType }
                 guard !changes.isEmpty else {
                     inFlight.append((nil, last.seq, 0))
                     continue
                 }
                 batch += 1
-                try await conversation.send(.push(batch: batch, records: changes.map(\.record)))
+                try await conversation.send(.encodedPush(batch: batch, records: changes.map(\.json)))
                 inFlight.append((batch, last.seq, changes.count))
             }
             guard let oldest = inFlight.first else { break }
@@ -260,23 +262,29 @@ public struct SyncClient: Sendable {
                 report.conflicts += conflicts
             }
             checkpoint.pushedSeq = oldest.lastSeq
-            try store.saveCheckpoint(checkpoint)
+            acknowledged += 1
+            // Every commit costs the kiosk an fsync: the checkpoint is saved every few batches and at the end. A
+            // crash in between only re-sends acknowledged batches, which the server answers `unchanged`.
+            if acknowledged % 8 == 0 { try store.saveCheckpoint(checkpoint) }
         }
+        try store.saveCheckpoint(checkpoint)
         let pushedUpTo = checkpoint.pushedSeq
 
-        // Pull everything the server has for this store since the last cursor.
+        // Pull everything the server has for this store since the last cursor. The next page is asked for before
+        // this one is merged, so the server reads while the kiosk writes; the cursor is stored in the merge's own
+        // transaction, so a page is merged and remembered together or not at all.
         var cursor = checkpoint.pullCursor ?? "0"
+        try await conversation.send(.pull(cursor: cursor, limit: batchSize))
         while true {
-            try await conversation.send(.pull(cursor: cursor, limit: batchSize))
             guard case .pullBatch(let records, let next, let more) = try await conversation.receive() else {
                 throw SyncError("the server did not answer the pull")
             }
-            let outcome = try store.mergePulled(records)
+            if more { try await conversation.send(.pull(cursor: next, limit: batchSize)) }
+            let outcome = try store.mergePulled(records, cursor: next, peer: Self.serverPeer)
             report.pulled += outcome.merged
             report.conflicts += outcome.conflicts.map { .init(recordID: $0.recordID, field: $0.field) }
             cursor = next
             checkpoint.pullCursor = cursor
-            try store.saveCheckpoint(checkpoint)
             if !more { break }
         }
 

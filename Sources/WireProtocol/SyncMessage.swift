@@ -22,12 +22,17 @@ public enum SyncMessage: Hashable, Sendable {
     case welcome(replicaID: String, storeID: String)
     /// Client → server: changed records, at most ``maximumBatchSize``.
     case push(batch: Int, records: [VersionedRecord])
+    /// A `push` whose records are already in their JSON form (as a replica stores them), sent as they are: the
+    /// sender saves decoding and re-encoding each one. Only for sending; a received `push` decodes as ``push``.
+    case encodedPush(batch: Int, records: [String])
     /// Server → client: batch `batch` is merged and committed.
     case pushAck(batch: Int, merged: Int, unchanged: Int, conflicts: [RecordField])
     /// Client → server: records changed after `cursor`, at most `limit`.
     case pull(cursor: String, limit: Int)
     /// Server → client: some records of the kiosk's store, the cursor to ask from next, and whether more wait.
     case pullBatch(records: [VersionedRecord], cursor: String, more: Bool)
+    /// A `pull-batch` whose records are already in their JSON form, sent as they are. Only for sending.
+    case encodedPullBatch(records: [String], cursor: String, more: Bool)
     /// Either side: done; the connection closes.
     case bye
     /// Either side: something went wrong.
@@ -52,10 +57,10 @@ public enum SyncMessage: Hashable, Sendable {
         case .challenge: return "challenge"
         case .authenticate: return "authenticate"
         case .welcome: return "welcome"
-        case .push: return "push"
+        case .push, .encodedPush: return "push"
         case .pushAck: return "push-ack"
         case .pull: return "pull"
-        case .pullBatch: return "pull-batch"
+        case .pullBatch, .encodedPullBatch: return "pull-batch"
         case .bye: return "bye"
         case .error: return "error"
         }
@@ -86,6 +91,9 @@ extension SyncMessage {
         case .push(let batch, let records):
             members["batch"] = .integer(Int64(batch))
             members["records"] = .array(records.map(\.jsonValue))
+        case .encodedPush(let batch, let records):
+            members["batch"] = .integer(Int64(batch))
+            members["records"] = .array(records.map { (try? JSONValue.parse(Array($0.utf8))) ?? .null })
         case .pushAck(let batch, let merged, let unchanged, let conflicts):
             members["batch"] = .integer(Int64(batch))
             members["merged"] = .integer(Int64(merged))
@@ -100,6 +108,10 @@ extension SyncMessage {
             members["records"] = .array(records.map(\.jsonValue))
             members["cursor"] = .string(cursor)
             members["more"] = .bool(more)
+        case .encodedPullBatch(let records, let cursor, let more):
+            members["records"] = .array(records.map { (try? JSONValue.parse(Array($0.utf8))) ?? .null })
+            members["cursor"] = .string(cursor)
+            members["more"] = .bool(more)
         case .bye:
             break
         case .error(let error):
@@ -112,7 +124,31 @@ extension SyncMessage {
 
     /// The message's frame: compact JSON, without the newline.
     public func encoded() -> [UInt8] {
-        jsonValue.serialized()
+        switch self {
+        case .encodedPush(let batch, let records):
+            // Keys in the order the serializer sorts them, so the frame equals that of the decoded `push`.
+            return Self.frame(prefix: "{\"batch\":\(batch),\"records\":[", records, suffix: "],\"type\":\"push\"}")
+        case .encodedPullBatch(let records, let cursor, let more):
+            return Self.frame(
+                prefix: "{\"cursor\":\(JSONValue.string(cursor).serializedString),\"more\":\(more),\"records\":[",
+                records,
+                suffix: "],\"type\":\"pull-batch\"}"
+            )
+        default:
+            return jsonValue.serialized()
+        }
+    }
+
+    private static func frame(prefix: String, _ records: [String], suffix: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefix.utf8.count + suffix.utf8.count + records.reduce(0) { $0 + $1.utf8.count + 1 })
+        bytes.append(contentsOf: prefix.utf8)
+        for (index, record) in records.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: record.utf8)
+        }
+        bytes.append(contentsOf: suffix.utf8)
+        return bytes
     }
 
     /// Decodes a frame.

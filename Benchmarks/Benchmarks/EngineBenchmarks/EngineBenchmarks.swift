@@ -1,0 +1,106 @@
+import Benchmark
+import Foundation
+import ReplicaStore
+import ReturnSyncJSON
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+import WireProtocol
+
+/// A return as a kiosk captures it, as a record.
+private func sampleRecord(_ index: Int, replica: ReplicaID) -> VersionedRecord {
+    let item = try! ProductReturn(
+        id: ReturnID.make(milliseconds: 1_790_000_000_000 + UInt64(index), sequence: 0),
+        storeID: StoreID("store-1"),
+        kioskID: KioskID("k1"),
+        orderID: OrderID("ORD-\(index)"),
+        gtin: GTIN("4006381333931"),
+        serial: ItemCode("SN-\(index)", kind: "serial"),
+        reason: .defective,
+        verification: .verified,
+        createdAt: Date(millisecondsSince1970: 1_790_000_000_000)
+    )
+    return try! ReturnEntity.makeRecord(
+        for: item,
+        by: replica,
+        stamp: HLCTimestamp(physical: 1_790_000_000_000 + UInt64(index))
+    )
+}
+
+let benchmarks: @Sendable () -> Void = {
+    let kiosk = try! ReplicaID("store-1/k1")
+    let hq = try! ReplicaID("hq")
+    let configuration = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        maxDuration: .seconds(2)
+    )
+
+    // Vector clocks: the comparison every merge starts with, and the join.
+    var left = VectorClock()
+    var right = VectorClock()
+    for index in 0..<8 {
+        let replica = try! ReplicaID("store-\(index)/k")
+        for _ in 0...index { _ = left.increment(replica) }
+        for _ in 0...(7 - index) { _ = right.increment(replica) }
+    }
+    Benchmark("VectorClock compare (8 replicas)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(left.compare(right)) }
+    }
+    Benchmark("VectorClock merge (8 replicas)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            var merged = left
+            merged.merge(right)
+            blackHole(merged)
+        }
+    }
+
+    // Records: a kiosk's capture, merged with HQ's concurrent edit of it.
+    let base = sampleRecord(1, replica: kiosk)
+    var atHQ = base
+    try! atHQ.apply(RecordEdit(assignments: ["disposition": "repair"]), by: hq, stamp: .init(physical: 1_790_000_001_000))
+    var atKiosk = base
+    try! atKiosk.apply(RecordEdit(assignments: ["disposition": "restock"]), by: kiosk, stamp: .init(physical: 1_790_000_002_000))
+    Benchmark("VersionedRecord merge (concurrent edits)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            var merged = atKiosk
+            blackHole(try! merged.merge(atHQ))
+        }
+    }
+    Benchmark("ProductReturn from record (visible state)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try! ProductReturn(record: atKiosk)) }
+    }
+
+    // The wire: a push frame of 500 returns, encoded and decoded.
+    let records = (0..<500).map { sampleRecord($0, replica: kiosk) }
+    let push = SyncMessage.push(batch: 1, records: records)
+    let frame = push.encoded()
+    Benchmark("push frame encode (500 returns)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(push.encoded()) }
+    }
+    Benchmark("push frame decode (500 returns)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try! SyncMessage.decode(frame)) }
+    }
+
+    // The store: the server applying a pushed batch of 500 new returns (one transaction, re-verification included).
+    Benchmark(
+        "server applies a push (500 new returns)",
+        configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
+    ) { benchmark in
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("engine-bench-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try! ReplicaStore.create(
+            at: directory.appendingPathComponent("hq.sqlite").path,
+            identity: .server(replicaID: hq)
+        )
+        var offset = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            // New ids each round, so every round stores 500 new records.
+            let batch = (0..<500).map { sampleRecord(offset + $0, replica: kiosk) }
+            offset += 500
+            blackHole(try! store.acceptPush(batch, from: kiosk, store: StoreID("store-1")))
+        }
+    }
+}
