@@ -155,7 +155,9 @@ let package = Package(
         ),
         .testTarget(
             name: "WireProtocolTests",
-            dependencies: ["WireProtocol", .product(name: "NIOEmbedded", package: "swift-nio")]
+            dependencies: [
+                "WireProtocol", "ReturnSyncTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "SyncTests",

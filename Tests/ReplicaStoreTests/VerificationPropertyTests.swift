@@ -106,14 +106,8 @@ import Testing
                 _ = try batched.store.acceptPush(records, from: replicas[kiosk], store: stores[kiosk])
             }
             let trickled = try Server(name: "trickled")
-            var order = Array(pushes.indices)
-            var seed = UInt64(codes.last!) &* 0x9E37_79B9_7F4A_7C15 | 1
-            for index in order.indices.reversed() {
-                seed ^= seed << 13
-                seed ^= seed >> 7
-                seed ^= seed << 17
-                order.swapAt(index, Int(seed % UInt64(index + 1)))
-            }
+            var random = SeededRandom(seed: UInt64(codes.last!))
+            let order = Array(pushes.indices).shuffled(using: &random)
             for index in order + order.prefix(2) {
                 let push = pushes[index]
                 _ = try trickled.store.acceptPush([push.record], from: replicas[push.kiosk], store: stores[push.kiosk])

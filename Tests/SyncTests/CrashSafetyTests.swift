@@ -14,19 +14,6 @@ import Testing
 @Suite struct CrashSafetyTests {
     private static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 
-    /// xorshift64*, seeded: a failing run is replayed with its printed seed.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state ^= state >> 12
-            state ^= state << 25
-            state ^= state >> 27
-            return state &* 2_685_821_657_736_338_717
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-        mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-    }
-
     /// A child process whose output is collected; `kill()` sends SIGKILL.
     final class Child: @unchecked Sendable {
         let process = Process()
@@ -70,7 +57,7 @@ import Testing
         _ tool: String,
         _ arguments: [String],
         in directory: String,
-        random: inout Random,
+        random: inout SeededRandom,
         killChance: Int,
         maxDelay: Int = 40
     ) async throws -> (status: Int32, killed: Bool, stdout: String) {
@@ -89,7 +76,7 @@ import Testing
         let rounds = environment["RETURNSYNC_SOAK_ROUNDS"].flatMap(Int.init) ?? 8
         let seed = environment["RETURNSYNC_SOAK_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1 ... .max)
         print("crash soak: \(rounds) rounds, seed \(seed)")
-        var random = Random(state: seed)
+        var random = SeededRandom(seed: seed)
         let directory = try TemporaryDirectory()
         let dir = directory.path
         let kioskDB = ["--db", directory.file("kiosk.sqlite")]

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import ReturnSyncTestSupport
 import SyncEngine
 import Testing
 import WireProtocol
@@ -9,20 +10,6 @@ import WireProtocol
 /// and whatever decodes must survive a round trip. `Fuzz/README.md` runs the same decoder under libFuzzer for
 /// longer.
 @Suite struct DecoderFuzzTests {
-    /// xorshift64*: small, fast, and the same sequence on every machine.
-    struct Generator {
-        var state: UInt64
-
-        mutating func next() -> UInt64 {
-            state ^= state >> 12
-            state ^= state << 25
-            state ^= state >> 27
-            return state &* 2_685_821_657_736_338_717
-        }
-
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
-    }
-
     static let seeds: [[UInt8]] = SyncCodecTests.messages.map { $0.encoded() }
 
     /// Bytes that matter to the grammar, to make mutations reach deeper than random bytes alone.
@@ -32,7 +19,7 @@ import WireProtocol
             "9007199254740993", "-9223372036854775809", "\"type\"", "\"push\"", "\"records\"", "\u{0}", "\u{7f}",
         ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xE2, 0x82], [0xF0, 0x9F, 0x98]]
 
-    static func mutate(_ input: [UInt8], _ random: inout Generator) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ random: inout SeededRandom) -> [UInt8] {
         var bytes = input
         for _ in 0...random.below(4) {
             let at = random.below(bytes.count + 1)
@@ -65,7 +52,7 @@ import WireProtocol
     }
 
     @Test func mutatedFramesDecodeOrAreRefusedNeverWorse() throws {
-        var random = Generator(state: 0x5EED_2026_1129)
+        var random = SeededRandom(seed: 0x5EED_2026_1129)
         var decoded = 0
         var refused = 0
         let inputs = 40_000
@@ -87,7 +74,7 @@ import WireProtocol
     }
 
     @Test func mutatedStreamsThroughThePipelineYieldOneFramePerLine() throws {
-        var random = Generator(state: 0xF00D_2026_1129)
+        var random = SeededRandom(seed: 0xF00D_2026_1129)
         for _ in 0..<300 {
             let frames = (0..<(1 + random.below(6))).map { _ in
                 Self.mutate(Self.seeds[random.below(Self.seeds.count)], &random)
