@@ -27,6 +27,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
             ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, ReviewCommand.self,
+            BackupCommand.self,
         ]
     )
 
@@ -467,5 +468,23 @@ struct RecallCommand: AsyncParsableCommand {
             let campaign = try database.openStore().closeRecall(id)
             Console.current.print("recall \(campaign.id) closed")
         }
+    }
+}
+
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Write a consistent copy of the server database to a new file, while it keeps serving."
+    )
+
+    @OptionGroup var database: ServerDatabaseOptions
+    @Option(help: "The copy to write (must not exist).") var output: String
+
+    func run() async throws {
+        let start = Date()
+        let size = try database.openStore().backup(to: output)
+        Console.current.print(
+            "backed up \(database.path) to \(output): \(size) bytes in \(String(format: "%.1f", Date().timeIntervalSince(start))) s"
+        )
     }
 }
