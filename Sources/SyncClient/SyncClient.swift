@@ -255,8 +255,8 @@ public struct SyncClient: Sendable {
             guard let oldest = inFlight.first else { break }
             inFlight.removeFirst()
             if let expected = oldest.batch {
-                guard case .pushAck(let acknowledged, _, _, let conflicts) = try await conversation.receive(),
-                    acknowledged == expected
+                guard case .pushAck(let answered, _, _, let conflicts) = try await conversation.receive(),
+                    answered == expected
                 else { throw SyncError("the server did not acknowledge push batch \(expected)") }
                 report.pushed += oldest.count
                 report.conflicts += conflicts
