@@ -3,7 +3,7 @@
 // Micro-benchmarks of ReturnSync's engine, codec and store, with ordo-one/benchmark. A package of its own, so the
 // main build never pays for the benchmark framework. Run from this directory:
 //
-//   swift package benchmark
+//   swift package --allow-writing-to-package-directory benchmark
 //
 // BENCHMARKS.md (at the repository root) has the figures and the end-to-end tool, returns-bench.
 

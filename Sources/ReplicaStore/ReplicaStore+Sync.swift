@@ -178,17 +178,6 @@ extension ReplicaStore {
             )
         }
     }
-
-    /// Whether anything was changed here (not merged from elsewhere) after change-log entry `seq`.
-    public func hasLocalChanges(after seq: Int64) throws -> Bool {
-        try read { db in
-            try Bool.fetchOne(
-                db,
-                sql: "SELECT EXISTS (SELECT 1 FROM change_log WHERE seq > ? AND origin != 'merge')",
-                arguments: [seq]
-            ) ?? false
-        }
-    }
 }
 
 // MARK: - Server side

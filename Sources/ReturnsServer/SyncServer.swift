@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -191,10 +192,10 @@ public final class SyncServer: Service, Sendable {
         }
         defer { if admitted { connections.withLock { $0 -= 1 } } }
         // A handshake must finish in time; `authenticated` cancels the deadline.
-        let authenticated = Flag()
+        let authenticated = NIOLockedValueBox(false)
         let channel = connection.channel
         let deadline = channel.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
-            if !authenticated.isSet { channel.close(promise: nil) }
+            if !authenticated.withLockedValue({ $0 }) { channel.close(promise: nil) }
         }
         defer { deadline.cancel() }
         do {
@@ -219,7 +220,7 @@ public final class SyncServer: Service, Sendable {
                     inbound: inbound.makeAsyncIterator(),
                     outbound: outbound,
                     admit: { replicaID in
-                        authenticated.set()
+                        authenticated.withLockedValue { $0 = true }
                         return self.rateLimiter.admit(replicaID)
                     }
                 )
@@ -237,7 +238,7 @@ public final class SyncServer: Service, Sendable {
 /// One kiosk's conversation with the server: hello, challenge, authenticate, then pushes and pulls until `bye`.
 struct SyncSession {
     let store: any SyncServerStorage
-    let storageThreads: NIOThreadPool?
+    let storageThreads: NIOThreadPool
     let logger: Logger
     let makeNonce: @Sendable () -> String
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
@@ -248,7 +249,7 @@ struct SyncSession {
 
     init(
         store: any SyncServerStorage,
-        storageThreads: NIOThreadPool? = nil,
+        storageThreads: NIOThreadPool,
         logger: Logger,
         makeNonce: @escaping @Sendable () -> String,
         inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator,
@@ -268,7 +269,6 @@ struct SyncSession {
     private func storage<T: Sendable>(_ body: @escaping @Sendable (any SyncServerStorage) throws -> T) async throws -> T
     {
         let store = self.store
-        guard let storageThreads else { return try body(store) }
         return try await storageThreads.runIfActive { try body(store) }
     }
 
@@ -496,15 +496,6 @@ final class RateLimiter: Sendable {
             return admitted
         }
     }
-}
-
-/// A flag set once, read from any thread.
-final class Flag: Sendable {
-    private let value = Mutex(false)
-
-    var isSet: Bool { value.withLock { $0 } }
-
-    func set() { value.withLock { $0 = true } }
 }
 
 /// TLS could not be set up from the given files.

@@ -83,7 +83,9 @@ final class Bench {
         )
         let token = try EnrollmentToken.issue(in: serverDB, store: StoreID(store), kiosk: KioskID(kiosk))
         try replica.saveSyncCredentials(SyncClient.makeCredentials(server: address, token: token))
-        if returns > 0 { _ = try replica.importReturns(ndjson: Self.sampleReturns(returns, seed: kiosk.hashValue)) }
+        // A seed from the kiosk's name, stable across runs (String.hashValue is not), so every run loads the same data.
+        let seed = kiosk.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) }
+        if returns > 0 { _ = try replica.importReturns(ndjson: Self.sampleReturns(returns, seed: seed)) }
         return (replica, SyncClient(store: replica))
     }
 
