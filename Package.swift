@@ -11,8 +11,10 @@
 //   ReplicaStore   durable replica on SQLite, kiosk and server      GRDB over the system libsqlite3
 //   WireProtocol   framing and messages of the sync protocol          NIOCore, NIOExtras
 //   ReturnsServer  the central sync server, a Service                  NIOPosix, service-lifecycle, swift-crypto,
-//                                                                      swift-nio-ssl (optional TLS)
-//   SyncClient     the kiosk side of sync, embeddable in a kiosk app   NIOPosix, swift-crypto, swift-nio-ssl
+//                                                                      swift-nio-ssl (optional TLS), swift-metrics,
+//                                                                      swift-prometheus and NIOHTTP1 (/metrics)
+//   SyncClient     the kiosk side of sync and the background agent,    NIOPosix, swift-crypto, swift-nio-ssl,
+//                  embeddable in a kiosk app                          service-lifecycle
 //   CommandLineSupport  console, tables and JSON output of both CLIs
 //   KioskCLI, ReturnsServerCLI  the command trees                     swift-argument-parser
 //   kiosk, returns-server   thin executables
@@ -49,6 +51,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(name: "ReturnSyncJSON"),
@@ -78,6 +82,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                // Metrics are emitted through swift-metrics; the endpoint exports them with swift-prometheus.
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .target(
@@ -86,17 +94,24 @@ let package = Package(
                 "WireProtocol", "ReplicaStore", "ReturnsSync", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                // SyncAgent is a Service: SIGTERM ends it gracefully.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
             name: "CommandLineSupport",
-            dependencies: ["ReplicaStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "ReplicaStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "KioskCLI",
             dependencies: [
                 "ReplicaStore", "SyncClient", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -106,6 +121,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(name: "kiosk", dependencies: ["KioskCLI"]),
@@ -164,7 +180,7 @@ let package = Package(
             name: "SyncTests",
             dependencies: [
                 "ReturnsServer", "SyncClient", "KioskCLI", "ReturnsServerCLI", "ReturnSyncTestSupport",
-                "returns-server",
+                .product(name: "Prometheus", package: "swift-prometheus"), "returns-server",
                 "kiosk",
             ],
             // Test certificates, read through #filePath.

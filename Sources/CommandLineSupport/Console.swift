@@ -8,17 +8,25 @@ public struct Console: Sendable {
     public var writeOut: @Sendable (Data) -> Void
     /// Writes bytes to standard error.
     public var writeErr: @Sendable (Data) -> Void
+    /// Whether standard output is a terminal a person watches: only then do long commands draw progress.
+    public var isTerminal: Bool
 
     /// Creates a console.
-    public init(writeOut: @escaping @Sendable (Data) -> Void, writeErr: @escaping @Sendable (Data) -> Void) {
+    public init(
+        writeOut: @escaping @Sendable (Data) -> Void,
+        writeErr: @escaping @Sendable (Data) -> Void,
+        isTerminal: Bool = false
+    ) {
         self.writeOut = writeOut
         self.writeErr = writeErr
+        self.isTerminal = isTerminal
     }
 
     /// The process's standard output and error.
     public static let standard = Console(
         writeOut: { FileHandle.standardOutput.write($0) },
-        writeErr: { FileHandle.standardError.write($0) }
+        writeErr: { FileHandle.standardError.write($0) },
+        isTerminal: isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
     )
 
     /// The console commands write to.

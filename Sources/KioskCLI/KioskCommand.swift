@@ -1,9 +1,11 @@
 import ArgumentParser
 import CommandLineSupport
 import Foundation
+import Logging
 import ReplicaStore
 import ReturnsModel
 import ReturnsSync
+import ServiceLifecycle
 import SyncClient
 
 /// The `kiosk` command: every kiosk operation, for operators, scripts and tests.
@@ -17,7 +19,7 @@ public struct KioskCommand: AsyncParsableCommand {
             InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
             VoidCommand.self, NoteCommand.self, ListCommand.self, ShowCommand.self, ConflictsCommand.self,
             StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
-            RepairCommand.self, HandoffCommand.self,
+            RepairCommand.self, HandoffCommand.self, AgentCommand.self,
         ]
     )
 
@@ -308,7 +310,12 @@ struct ImportCommand: AsyncParsableCommand {
         } catch {
             throw CLIError(message: "cannot read import file \(file): \(error.localizedDescription)")
         }
-        let summary = try store.importReturns(ndjson: data)
+        let progress = ProgressLine()
+        let summary = try store.importReturns(
+            ndjson: data,
+            progress: progress.isActive ? { progress.update("importing", done: $0, total: $1, unit: "lines") } : nil
+        )
+        progress.finish()
         Console.current.print("imported \(summary.imported) returns (\(summary.unchanged) already known)")
     }
 }
@@ -349,7 +356,24 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let report = try await SyncClient(store: database.openStore()).sync(server: server)
+        // Progress only for a person at a terminal; `--json` output stays exactly the document.
+        let progress = ProgressLine(enabled: !output.json)
+        var onProgress: (@Sendable (SyncProgress) -> Void)?
+        if progress.isActive {
+            onProgress = { step in
+                let phase = step.phase == .push ? "pushing" : "pulling"
+                progress.update(phase, done: step.done, total: step.total, unit: "records")
+            }
+        }
+        let client = SyncClient(store: try database.openStore(), progress: onProgress)
+        let report: SyncReport
+        do {
+            report = try await client.sync(server: server)
+            progress.finish()
+        } catch {
+            progress.finish()
+            throw error
+        }
         if output.json {
             try Console.current.printJSON(
                 Document(
@@ -412,5 +436,105 @@ struct HandoffCommand: AsyncParsableCommand {
 
     func run() async throws {
         Console.current.print(try handoff.perform(on: database.openStore(), id: id))
+    }
+}
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Keep this kiosk in sync in the background; SIGTERM or SIGINT stop it cleanly.",
+        discussion: """
+            Syncs at start, soon after every local change, at once when the server has changes for this store \
+            (the connection stays open: live push), and every --interval seconds; while the server is unreachable \
+            it retries with exponential backoff and jitter. Logs go to standard error.
+
+            Every option can also come from a config file (--config FILE, or $KIOSK_CONFIG: 'key = value' lines, \
+            keys named as the options without '--') and from environment variables (KIOSK_ and the key in \
+            capitals, '-' as '_': KIOSK_BACKOFF_MAX). Options win over the environment, the environment over the \
+            file. --print-config shows the effective settings and where each came from.
+            """
+    )
+
+    @Option(help: "The kiosk database (default: ./kiosk.sqlite).") var db: String?
+    @Option(help: "The server, HOST:PORT (default: the one given to init).") var server: String?
+    @Option(help: "Sync at least this often, in seconds (default: 300).") var interval: String?
+    @Option(help: "Look for local changes this often, in seconds (default: 1).") var checkEvery: String?
+    @Option(help: "The first wait after a failed sync, in seconds (default: 1).") var backoffMin: String?
+    @Option(help: "The longest wait between attempts, in seconds (default: 300).") var backoffMax: String?
+    @Option(help: "Stay connected for live pushes from the server: true or false (default: true).") var live: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical (default: info).")
+    var logLevel: String?
+    @Option(help: "Read settings from this file (default: $KIOSK_CONFIG, else none).") var config: String?
+    @Flag(help: "Print the effective configuration and exit.") var printConfig = false
+
+    static let keys: [Settings.Key] = [
+        .init("db", default: "./kiosk.sqlite", help: "the kiosk database"),
+        .init("server", help: "the server, HOST:PORT"),
+        .init("interval", default: "300", help: "seconds between scheduled syncs"),
+        .init("check-every", default: "1", help: "seconds between local change checks"),
+        .init("backoff-min", default: "1", help: "first retry wait"),
+        .init("backoff-max", default: "300", help: "longest retry wait"),
+        .init("live", default: "true", help: "stay connected for live pushes"),
+        .init("log-level", default: "info", help: "log level"),
+    ]
+
+    func run() async throws {
+        let settings = try Settings(
+            keys: Self.keys,
+            flags: [
+                "db": db, "server": server, "interval": interval, "check-every": checkEvery,
+                "backoff-min": backoffMin, "backoff-max": backoffMax, "live": live, "log-level": logLevel,
+            ],
+            configFile: config,
+            environmentPrefix: "KIOSK_"
+        )
+        let server = settings.string("server")
+        if let server { _ = try SyncClient.parse(server) }
+        let interval = try settings.seconds("interval", in: 1...86_400)!
+        let checkEvery = try settings.seconds("check-every", in: 0.05...3_600)!
+        let backoffMin = try settings.seconds("backoff-min", in: 0.01...3_600)!
+        let backoffMax = try settings.seconds("backoff-max", in: backoffMin...86_400)!
+        let live = try settings.choice("live", from: ["true", "false"]) == "true"
+        let level = try settings.logLevel()
+        if printConfig {
+            Console.current.print(settings.printed)
+            return
+        }
+        let path = settings.string("db")!
+        let store: ReplicaStore
+        do {
+            store = try ReplicaStore.open(at: path)
+        } catch let error as ReplicaStoreError where error.code == .databaseMissing {
+            throw CLIError(message: "no kiosk database at \(path): run 'kiosk init' first, or set db")
+        }
+        guard try store.syncCredentials() != nil else {
+            throw CLIError(
+                message:
+                    "kiosk \(store.identity.replicaID) has no sync settings: initialise it with --server and --token"
+            )
+        }
+        var logger = Logger(label: "returnsync.kiosk-agent")
+        logger.logLevel = level
+        logger[metadataKey: "kiosk"] = "\(store.identity.replicaID)"
+        let agent = SyncAgent(
+            client: SyncClient(store: store, logger: logger),
+            configuration: SyncAgent.Configuration(
+                server: server,
+                interval: .milliseconds(Int64(interval * 1000)),
+                changeCheckInterval: .milliseconds(Int64(checkEvery * 1000)),
+                initialBackoff: .milliseconds(Int64(backoffMin * 1000)),
+                maximumBackoff: .milliseconds(Int64(backoffMax * 1000)),
+                live: live
+            ),
+            logger: logger
+        )
+        logger.info("sync agent started", metadata: ["database": "\(path)"])
+        try await ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: agent)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        ).run()
     }
 }

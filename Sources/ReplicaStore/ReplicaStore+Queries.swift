@@ -421,6 +421,16 @@ extension ReplicaStore {
         try read { db in try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0 }
     }
 
+    /// The database's size on disk in bytes: its pages and its write-ahead log.
+    public func storageSize() throws -> Int64 {
+        let pages = try read { db in
+            try Int64.fetchOne(db, sql: "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+                ?? 0
+        }
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int64) ?? nil
+        return pages + (wal ?? 0)
+    }
+
     /// The number of entries in the change log; every operation adds exactly one per record it changes.
     public func changeLogCount() throws -> Int {
         try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM change_log") ?? 0 }

@@ -156,6 +156,32 @@ extension ReplicaStore {
         }
     }
 
+    /// Whether this replica holds changes of its own that `peer` has not acknowledged: what a sync agent checks
+    /// to sync soon after a local change (one index probe).
+    public func hasUnpushedChanges(peer: String = ReplicaStore.serverPeer) throws -> Bool {
+        try read { db in
+            let pushed =
+                try Int64.fetchOne(db, sql: "SELECT pushed_seq FROM sync_checkpoints WHERE peer = ?", arguments: [peer])
+                ?? 0
+            return try Bool.fetchOne(
+                db,
+                sql: "SELECT EXISTS (SELECT 1 FROM change_log WHERE seq > ? AND origin != 'merge')",
+                arguments: [pushed]
+            ) ?? false
+        }
+    }
+
+    /// How many returns changed after change-log sequence number `seq`: what a push from there sends at most.
+    public func returnsChanged(after seq: Int64) throws -> Int {
+        try read { db in
+            try Int.fetchOne(
+                db,
+                sql: "SELECT count(*) FROM records WHERE change_seq > ? AND entity_type = 'return'",
+                arguments: [seq]
+            ) ?? 0
+        }
+    }
+
     /// Moves the push checkpoint of `peer` over the changes merged from elsewhere after `seq`, up to the first
     /// change made here, and notes the sync time; in one transaction, so a change another process makes meanwhile
     /// is never skipped. The checkpoint never moves back.
@@ -362,6 +388,22 @@ extension ReplicaStore {
     ) throws -> (records: [VersionedRecord], next: Int64, more: Bool) {
         let page = try encodedFeed(store: store, after: cursor, limit: limit, requester: requester)
         return (try page.records.map(Self.decodeRecord), page.next, page.more)
+    }
+
+    /// About how many records the store's feed holds after `cursor`: an upper bound (it counts the requester's own
+    /// versions and order lines past their window too), from two index ranges.
+    public func feedEstimate(store: StoreID, after cursor: Int64) throws -> Int {
+        try read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT (SELECT count(*) FROM records WHERE store_id = ?1 AND change_seq > ?2)
+                         + (SELECT count(*) FROM records WHERE store_id IS NULL AND change_seq > ?2
+                                                          AND entity_type IN ('recall', 'policy'))
+                    """,
+                arguments: [store.rawValue, cursor]
+            ) ?? 0
+        }
     }
 
     /// ``feed(store:after:limit:requester:)`` with each record in its stored JSON form, ready to send as it is.

@@ -34,9 +34,19 @@ extension ReplicaStore {
     ///
     /// - Throws: ``ReplicaStoreError/Code-swift.struct/importRejected`` naming the first bad line and what is wrong
     ///   with it; nothing at all is stored then.
+    /// - Parameter progress: called after each chunk of lines is stored, with the lines done and the lines in all
+    ///   (for a progress display; the lines are counted first only when it is given).
     @discardableResult
-    public func importReturns(ndjson data: Data) throws -> ImportSummary {
-        try write { context in
+    public func importReturns(
+        ndjson data: Data,
+        progress: ((_ linesDone: Int, _ linesTotal: Int) -> Void)? = nil
+    ) throws -> ImportSummary {
+        let totalLines =
+            progress == nil
+            ? 0
+            : data.reduce(into: 0) { count, byte in if byte == UInt8(ascii: "\n") { count += 1 } }
+                + (data.last.map { $0 == UInt8(ascii: "\n") ? 0 : 1 } ?? 0)
+        return try write { context in
             // A large import dirties far more pages than SQLite's default 2 MB cache holds; spilling them to the
             // WAL mid-transaction and reading them back costs more than the inserts themselves.
             try context.db.execute(sql: "PRAGMA cache_size = -131072")
@@ -86,6 +96,7 @@ extension ReplicaStore {
                         )
                     }
                 }
+                if let progress, let last = chunk.last { progress(last.number, max(totalLines, last.number)) }
             }
             if let prepared = channel.finalClock { context.hlc.witness(prepared.latest) }
             return summary

@@ -37,6 +37,9 @@ public struct SyncServerConfiguration: Sendable {
     /// TLS: the server's certificate chain and key, or `nil` for plain TCP (a loopback demo, or TLS terminated in
     /// front of the server).
     public var tls: NIOSSLContext?
+    /// How often the server looks for changes written by other processes (HQ commands), to push them to watching
+    /// kiosks; changes kiosks push are passed on at once.
+    public var changePollInterval: TimeAmount
 
     /// Creates a configuration.
     public init(
@@ -48,6 +51,7 @@ public struct SyncServerConfiguration: Sendable {
         maximumConnections: Int = 4096,
         syncsPerMinutePerKiosk: Int = 60,
         tls: NIOSSLContext? = nil,
+        changePollInterval: TimeAmount = .milliseconds(500),
         makeNonce: @escaping @Sendable () -> String = SyncServerConfiguration.randomNonce
     ) {
         self.host = host
@@ -58,6 +62,7 @@ public struct SyncServerConfiguration: Sendable {
         self.maximumConnections = maximumConnections
         self.syncsPerMinutePerKiosk = syncsPerMinutePerKiosk
         self.tls = tls
+        self.changePollInterval = changePollInterval
         self.makeNonce = makeNonce
     }
 
@@ -114,6 +119,8 @@ public final class SyncServer: Service, Sendable {
     /// Where storage calls run. SQLite calls block their thread (a commit waits for the disk); on Swift's
     /// cooperative pool — two threads here — they would stall every other connection's handshake and reads.
     private let storageThreads = NIOThreadPool(numberOfThreads: 4)
+    private let metrics: ServerMetrics
+    private let feedWatch = FeedWatch()
 
     /// Creates a server over `store`, a server replica's storage.
     ///
@@ -123,9 +130,11 @@ public final class SyncServer: Service, Sendable {
         configuration: SyncServerConfiguration = SyncServerConfiguration(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
+        metrics: ServerMetrics = ServerMetrics(),
         onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.store = store
+        self.metrics = metrics
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
@@ -168,6 +177,7 @@ public final class SyncServer: Service, Sendable {
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await self.pollForChanges() }
                 try await server.executeThenClose { connections in
                     for try await connection in connections {
                         group.addTask { await self.serve(connection) }
@@ -175,8 +185,35 @@ public final class SyncServer: Service, Sendable {
                 }
             }
         } onGracefulShutdown: {
-            // Stop accepting; the task group still waits for every connection in flight.
+            // Stop accepting, and end live-push waits (their kiosks are told `bye`); the task group
+            // still waits for every sync in flight.
             server.channel.close(promise: nil)
+            self.feedWatch.close()
+        }
+    }
+
+    /// Wakes watching connections when the change log grows by another process's hand (an HQ command). One read of
+    /// the newest sequence number per interval, and none while no kiosk watches.
+    private func pollForChanges() async {
+        var seen = (try? await storageThreads.runIfActive { [store] in try store.lastChangeSeq() }) ?? 0
+        let interval = Duration.nanoseconds(configuration.changePollInterval.nanoseconds)
+        while !feedWatch.isClosed {
+            // Sleeps the interval, or less when the server shuts down (the watch closes) or a push woke watchers.
+            let generation = feedWatch.generation
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await Task.sleep(for: interval) }
+                group.addTask { await self.feedWatch.wait(after: generation) }
+                await group.next()
+                group.cancelAll()
+            }
+            guard !feedWatch.isClosed, feedWatch.waiting > 0 else { continue }
+            guard let latest = try? await storageThreads.runIfActive({ [store] in try store.lastChangeSeq() }) else {
+                continue
+            }
+            if latest != seen {
+                seen = latest
+                feedWatch.changed()
+            }
         }
     }
 
@@ -191,6 +228,13 @@ public final class SyncServer: Service, Sendable {
             return true
         }
         defer { if admitted { connections.withLock { $0 -= 1 } } }
+        metrics.connectionsAccepted.increment()
+        if admitted {
+            metrics.connections.increment()
+        } else {
+            metrics.refused(ProtocolError.Code.serverBusy.rawValue)
+        }
+        defer { if admitted { metrics.connections.decrement() } }
         // A handshake must finish in time; `authenticated` cancels the deadline.
         let authenticated = NIOLockedValueBox(false)
         let channel = connection.channel
@@ -216,6 +260,9 @@ public final class SyncServer: Service, Sendable {
                     store: store,
                     storageThreads: storageThreads,
                     logger: logger,
+                    metrics: metrics,
+                    feedWatch: feedWatch,
+                    eventLoop: channel.eventLoop,
                     makeNonce: configuration.makeNonce,
                     inbound: inbound.makeAsyncIterator(),
                     outbound: outbound,
@@ -240,6 +287,10 @@ struct SyncSession {
     let store: any SyncServerStorage
     let storageThreads: NIOThreadPool
     let logger: Logger
+    let metrics: ServerMetrics
+    let feedWatch: FeedWatch
+    /// Where storage results that must outlive a cancelled watch are delivered.
+    let eventLoop: any EventLoop
     let makeNonce: @Sendable () -> String
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
@@ -251,6 +302,9 @@ struct SyncSession {
         store: any SyncServerStorage,
         storageThreads: NIOThreadPool,
         logger: Logger,
+        metrics: ServerMetrics = ServerMetrics(),
+        feedWatch: FeedWatch = FeedWatch(),
+        eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any(),
         makeNonce: @escaping @Sendable () -> String,
         inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator,
         outbound: NIOAsyncChannelOutboundWriter<SyncMessage>,
@@ -259,6 +313,9 @@ struct SyncSession {
         self.store = store
         self.storageThreads = storageThreads
         self.logger = logger
+        self.metrics = metrics
+        self.feedWatch = feedWatch
+        self.eventLoop = eventLoop
         self.makeNonce = makeNonce
         self.inbound = inbound
         self.outbound = outbound
@@ -278,8 +335,10 @@ struct SyncSession {
             try await converse()
         } catch let error as ProtocolError {
             logger.info("refused", metadata: ["code": "\(error.code.rawValue)", "message": "\(error.message)"])
+            metrics.refused(error.code.rawValue)
             try? await outbound.write(.error(error))
         } catch is ByteToMessageDecoderError.PayloadTooLargeError {
+            metrics.refused(ProtocolError.Code.frameTooLarge.rawValue)
             try? await outbound.write(
                 .error(ProtocolError(.frameTooLarge, "a frame is at most \(WireProtocol.maximumFrameSize) bytes"))
             )
@@ -318,12 +377,15 @@ struct SyncSession {
         guard case .hello(let versions, let replicaText, let storeText, let kioskText) = try await next() else {
             throw ProtocolError(.unexpectedMessage, "expected hello first")
         }
-        guard versions.contains(currentProtocolVersion) else {
+        // The newest version both sides speak.
+        guard let version = versions.filter(supportedProtocolVersions.contains).max() else {
             throw ProtocolError(
                 .unsupportedVersion,
-                "versions \(versions.map(String.init).joined(separator: ", ")) offered; this server speaks \(currentProtocolVersion)"
+                "versions \(versions.map(String.init).joined(separator: ", ")) offered; this server speaks "
+                    + supportedProtocolVersions.map(String.init).joined(separator: " and ")
             )
         }
+        var started = ContinuousClock.now
         let storeID: StoreID
         let kioskID: KioskID
         do {
@@ -339,7 +401,7 @@ struct SyncSession {
         // 2. challenge and authenticate
         let nonce = makeNonce()
         let serverID = store.serverReplicaID.rawValue
-        try await outbound.write(.challenge(version: currentProtocolVersion, nonce: nonce, serverID: serverID))
+        try await outbound.write(.challenge(version: version, nonce: nonce, serverID: serverID))
         guard case .authenticate(let signatureText, let publicKeyText, let token) = try await next() else {
             throw ProtocolError(.unexpectedMessage, "expected authenticate after challenge")
         }
@@ -382,20 +444,38 @@ struct SyncSession {
         }
         try await outbound.write(.welcome(replicaID: replicaText, storeID: storeID.rawValue))
 
-        // 3. pushes and pulls
+        // 3. pushes and pulls, and with version 2 waits for live pushes between them
+        var watching: Task<Void, Never>?
+        defer { watching?.cancel() }
         while true {
             let message: SyncMessage
             do {
                 message = try await next()
             } catch let error as ProtocolError where !error.code.closesConnection {
                 // A bad record or an oversized batch spoils that request only: refuse it and carry on.
+                metrics.refused(error.code.rawValue)
                 try await outbound.write(.error(error))
                 continue
+            } catch let error as ProtocolError where watching != nil && feedWatch.isClosed {
+                // The kiosk closed the connection after the shutdown's `bye`.
+                logger.debug("watching kiosk left", metadata: ["reason": "\(error.message)"])
+                return
+            }
+            // Any request ends a watch: its answer goes first, so answers stay in the order of requests.
+            if let watch = watching {
+                watch.cancel()
+                await watch.value
+                watching = nil
+                started = ContinuousClock.now
             }
             switch message {
             case .push(let batch, let records):
                 do {
                     let outcome = try await storage { try $0.acceptPush(records, from: replicaID, store: storeID) }
+                    metrics.recordsMerged.increment(by: outcome.merged)
+                    metrics.conflicts.increment(by: outcome.conflicts.count)
+                    // Other kiosks of the store may be watching: they pull this at once.
+                    if outcome.merged > 0 { feedWatch.changed() }
                     try await outbound.write(
                         .pushAck(
                             batch: batch,
@@ -406,9 +486,10 @@ struct SyncSession {
                     )
                 } catch let rejection as PushRejection {
                     let code = ProtocolError.Code(rawValue: rejection.reason.rawValue) ?? .invalidRecord
+                    metrics.refused(code.rawValue)
                     try await outbound.write(.error(ProtocolError(code, rejection.message)))
                 }
-            case .pull(let cursorText, let limit):
+            case .pull(let cursorText, let limit, let wantsEstimate):
                 guard let cursor = Int64(cursorText), cursor >= 0 else {
                     throw ProtocolError(.malformedFrame, "invalid cursor '\(cursorText)'")
                 }
@@ -420,15 +501,99 @@ struct SyncSession {
                         requester: replicaID
                     )
                 }
+                let estimate =
+                    wantsEstimate ? try await storage { try $0.feedEstimate(store: storeID, after: cursor) } : nil
                 try await outbound.write(
-                    .encodedPullBatch(records: page.records, cursor: String(page.next), more: page.more)
+                    .encodedPullBatch(
+                        records: page.records,
+                        cursor: String(page.next),
+                        more: page.more,
+                        estimate: estimate.map { max($0, page.records.count) }
+                    )
                 )
+            case .watch(let cursorText, let seconds):
+                guard version >= 2 else {
+                    throw ProtocolError(.unexpectedMessage, "watch needs protocol version 2; this connection speaks 1")
+                }
+                guard let cursor = Int64(cursorText), cursor >= 0 else {
+                    throw ProtocolError(.malformedFrame, "invalid cursor '\(cursorText)'")
+                }
+                guard (1...maximumWatchSeconds).contains(seconds) else {
+                    throw ProtocolError(
+                        .malformedFrame,
+                        "invalid watch seconds \(seconds): expected 1 to \(maximumWatchSeconds)"
+                    )
+                }
+                // A watch ends a sync: the kiosk is up to date.
+                try await syncEnded(replicaText, since: started)
+                watching = watch(store: storeID, after: cursor, seconds: seconds, requester: replicaID)
             case .bye:
-                try await storage { try $0.noteSync(of: replicaText) }
+                try await syncEnded(replicaText, since: started)
                 try await outbound.write(.bye)
                 return
             case let other:
                 throw ProtocolError(.unexpectedMessage, "unexpected \(other.type) during a sync")
+            }
+        }
+    }
+
+    /// Records a completed sync: the kiosk's last sync time, and the metrics.
+    private func syncEnded(_ replicaText: String, since started: ContinuousClock.Instant) async throws {
+        try await storage { try $0.noteSync(of: replicaText) }
+        metrics.syncs.increment()
+        let elapsed = (ContinuousClock.now - started).components
+        metrics.syncDuration.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+    }
+
+    /// Waits, in its own task, until the store's feed holds something after `cursor` for `requester` (answers
+    /// `changed`), `seconds` pass or the task is cancelled by the kiosk's next request (answers `quiet`). On server
+    /// shutdown it answers `bye` and closes the connection.
+    private func watch(
+        store storeID: StoreID,
+        after cursor: Int64,
+        seconds: Int,
+        requester: ReplicaID
+    ) -> Task<
+        Void, Never
+    > {
+        let feedWatch = self.feedWatch
+        let outbound = self.outbound
+        let metrics = self.metrics
+        let logger = self.logger
+        let storageThreads = self.storageThreads
+        let store = self.store
+        let eventLoop = self.eventLoop
+        return Task {
+            metrics.watching.increment()
+            defer { metrics.watching.decrement() }
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            var changed = false
+            while true {
+                let generation = feedWatch.generation
+                do {
+                    // Through a future, which cancellation does not fail: the check after the kiosk's next request
+                    // cancelled the watch must still run, or a change would be answered `quiet`.
+                    let page = try await storageThreads.runIfActive(eventLoop: eventLoop) {
+                        try store.encodedFeed(store: storeID, after: cursor, limit: 1, requester: requester)
+                    }.get()
+                    changed = !page.records.isEmpty
+                } catch {
+                    logger.warning("cannot read the feed for a watch", metadata: ["error": "\(error)"])
+                }
+                if changed || Task.isCancelled || feedWatch.isClosed || ContinuousClock.now >= deadline { break }
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await feedWatch.wait(after: generation) }
+                    group.addTask { try? await Task.sleep(until: deadline) }
+                    await group.next()
+                    group.cancelAll()
+                }
+            }
+            if !changed && feedWatch.isClosed && !Task.isCancelled {
+                // Shutting down: the kiosk reconnects later (to this server restarted, or another).
+                try? await outbound.write(.bye)
+                outbound.finish()
+            } else {
+                try? await outbound.write(changed ? .changed : .quiet)
             }
         }
     }

@@ -29,8 +29,19 @@ public protocol SyncServerStorage: Sendable {
         requester: ReplicaID?
     ) throws -> (records: [String], next: Int64, more: Bool)
 
+    /// About how many records of the store's feed wait after `cursor` (at least as many as the feed will send), for
+    /// a kiosk's progress display.
+    func feedEstimate(store: StoreID, after cursor: Int64) throws -> Int
+
     /// Notes that a kiosk completed a sync.
     func noteSync(of replicaID: String) throws
+
+    /// The latest change's sequence number: grows with every committed change, by this process or another (an HQ
+    /// command), so the server learns of changes to push live to watching kiosks. Also the health check's read.
+    func lastChangeSeq() throws -> Int64
+
+    /// The storage's size on disk in bytes, for the database-size metric.
+    func storageSize() throws -> Int64
 }
 
 extension ReplicaStore: SyncServerStorage {

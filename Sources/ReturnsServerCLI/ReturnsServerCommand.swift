@@ -3,6 +3,7 @@ import CommandLineSupport
 import Foundation
 import Logging
 import NIOCore
+import Prometheus
 import ReplicaStore
 import ReturnSyncJSON
 import ReturnsModel
@@ -49,6 +50,11 @@ struct ServerDatabaseOptions: ParsableArguments {
 
     /// Opens the server database, creating it (as replica `hq`) when `create` and it does not exist yet.
     func openStore(create: Bool = false) throws -> ReplicaStore {
+        try Self.openStore(at: path, create: create)
+    }
+
+    /// Opens the server database at `path`, creating it (as replica `hq`) when `create` and it does not exist yet.
+    static func openStore(at path: String, create: Bool = false) throws -> ReplicaStore {
         if create, !FileManager.default.fileExists(atPath: path) {
             return try ReplicaStore.create(
                 at: path,
@@ -74,27 +80,76 @@ struct ServerDatabaseOptions: ParsableArguments {
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve kiosk syncs; prints 'listening on HOST:PORT' first. SIGTERM or SIGINT stop it gracefully."
+        abstract: "Serve kiosk syncs; prints 'listening on HOST:PORT' first. SIGTERM or SIGINT stop it gracefully.",
+        discussion: """
+            Every option can also come from a config file (--config FILE, or $RETURNS_SERVER_CONFIG: 'key = value' \
+            lines, keys named as the options without '--') and from environment variables (RETURNS_SERVER_ and the \
+            key in capitals, '-' as '_': RETURNS_SERVER_MAX_CONNECTIONS). Options win over the environment, the \
+            environment over the file. --print-config shows the effective settings and where each came from.
+            """
     )
 
-    @OptionGroup var database: ServerDatabaseOptions
-    @Option(help: "The address to listen on.") var host = "127.0.0.1"
-    @Option(help: "The port to listen on (0 picks a free one).") var port = 7420
+    @Option(help: "The server database (default: ./returns-server.sqlite).") var db: String?
+    @Option(help: "The address to listen on (default: 127.0.0.1).") var host: String?
+    @Option(help: "The port to listen on (default: 7420; 0 picks a free one).") var port: String?
     @Option(help: "Serve TLS with this certificate chain (PEM); needs --tls-key.") var tlsCert: String?
     @Option(help: "The private key (PEM) of --tls-cert.") var tlsKey: String?
-    @Option(help: "The most connections served at once; more are told 'server-busy'.") var maxConnections = 4096
-    @Option(help: "How many syncs one kiosk may start per minute; more are told 'rate-limited'.")
-    var syncsPerMinute = 60
+    @Option(help: "The most connections served at once; more are told 'server-busy' (default: 4096).")
+    var maxConnections: String?
+    @Option(help: "How many syncs one kiosk may start per minute; more are told 'rate-limited' (default: 60).")
+    var syncsPerMinute: String?
+    @Option(help: "Serve Prometheus metrics and /health over HTTP on this port (default: none; 0 picks one).")
+    var metricsPort: String?
+    @Option(help: "The address the metrics endpoint listens on (default: 127.0.0.1).") var metricsHost: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical (default: info).")
+    var logLevel: String?
+    @Option(help: "Read settings from this file (default: $RETURNS_SERVER_CONFIG, else none).") var config: String?
+    @Flag(help: "Print the effective configuration and exit.") var printConfig = false
+
+    static let keys: [Settings.Key] = [
+        .init("db", default: "./returns-server.sqlite", help: "the server database"),
+        .init("host", default: "127.0.0.1", help: "the address to listen on"),
+        .init("port", default: "7420", help: "the port to listen on"),
+        .init("tls-cert", help: "TLS certificate chain (PEM)"),
+        .init("tls-key", help: "TLS private key (PEM)"),
+        .init("max-connections", default: "4096", help: "connections served at once"),
+        .init("syncs-per-minute", default: "60", help: "syncs one kiosk may start per minute"),
+        .init("metrics-host", default: "127.0.0.1", help: "the metrics endpoint's address"),
+        .init("metrics-port", help: "the metrics endpoint's port"),
+        .init("log-level", default: "info", help: "log level"),
+    ]
+
+    func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
+        try Settings(
+            keys: Self.keys,
+            flags: [
+                "db": db, "host": host, "port": port, "tls-cert": tlsCert, "tls-key": tlsKey,
+                "max-connections": maxConnections, "syncs-per-minute": syncsPerMinute, "metrics-host": metricsHost,
+                "metrics-port": metricsPort, "log-level": logLevel,
+            ],
+            configFile: config,
+            environmentPrefix: "RETURNS_SERVER_",
+            environment: environment
+        )
+    }
 
     func run() async throws {
+        let settings = try settings()
+        // Every value is checked before anything starts, so a bad one is reported with where it came from.
+        let host = settings.string("host")!
+        let port = try settings.integer("port", in: 0...65535)!
+        let maxConnections = try settings.integer("max-connections", in: 1...1_000_000)!
+        let syncsPerMinute = try settings.integer("syncs-per-minute", in: 1...100_000)!
+        let metricsPort = try settings.integer("metrics-port", in: 0...65535)
+        let metricsHost = settings.string("metrics-host")!
+        let level = try settings.logLevel()
+        let (tlsCert, tlsKey) = (settings.string("tls-cert"), settings.string("tls-key"))
         guard (tlsCert == nil) == (tlsKey == nil) else {
-            throw CLIError(message: "--tls-cert and --tls-key go together")
+            throw CLIError(message: "tls-cert and tls-key go together: give both or neither")
         }
-        guard maxConnections >= 1 else {
-            throw CLIError(message: "invalid --max-connections \(maxConnections): expected 1 or more")
-        }
-        guard syncsPerMinute >= 1 else {
-            throw CLIError(message: "invalid --syncs-per-minute \(syncsPerMinute): expected 1 or more")
+        if printConfig {
+            Console.current.print(settings.printed)
+            return
         }
         var configuration = SyncServerConfiguration(
             host: host,
@@ -109,19 +164,36 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CLIError(message: error.message)
             }
         }
-        let store = try database.openStore(create: true)
+        let store = try ServerDatabaseOptions.openStore(at: settings.string("db")!, create: true)
         let console = Console.current
-        let logger = Logger(label: "returnsync.server")
-        let host = self.host
+        var logger = Logger(label: "returnsync.server")
+        logger.logLevel = level
+        let registry = PrometheusCollectorRegistry()
+        let metrics = ServerMetrics(factory: ServerMetrics.prometheusFactory(registry: registry))
         let server = SyncServer(
             store: store,
             configuration: configuration,
             logger: logger,
+            metrics: metrics,
             onListening: { address in console.print("listening on \(host):\(address.port ?? 0)") }
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if let metricsPort {
+            let endpoint = MetricsEndpoint(
+                host: metricsHost,
+                port: metricsPort,
+                registry: registry,
+                metrics: metrics,
+                store: store,
+                logger: logger,
+                onListening: { address in console.print("metrics on http://\(metricsHost):\(address.port ?? 0)/metrics")
+                }
+            )
+            services.append(.init(service: endpoint))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: server)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -341,16 +413,32 @@ struct ReportCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: ServerDatabaseOptions
-    @Option(help: "What: store, reason, status, disposition, gtin, recall, repair or summary.") var by = "store"
-    @Option(help: "Output: table, json or csv.") var format = "table"
+    @Option(help: "What: store, reason, status, disposition, gtin, recall, repair or summary (not for html).")
+    var by = "store"
+    @Option(
+        help:
+            "Output: table, json, csv, or html (one self-contained page with charts: returns per day per store, reasons, dispositions, open conflicts, review queue)."
+    )
+    var format = "table"
+    @Option(help: "Write the report to this file (replaced if it exists) instead of standard output; html needs it.")
+    var output: String?
 
     func run() async throws {
         let kinds = ReplicaStore.ReportDimension.allCases.map(\.rawValue) + ["recall", "repair", "summary"]
         guard kinds.contains(by) else {
             throw CLIError(message: "invalid --by '\(by)': expected one of \(kinds.joined(separator: ", "))")
         }
-        guard ["table", "json", "csv"].contains(format) else {
-            throw CLIError(message: "invalid --format '\(format)': expected one of table, json, csv")
+        guard ["table", "json", "csv", "html"].contains(format) else {
+            throw CLIError(message: "invalid --format '\(format)': expected one of table, json, csv, html")
+        }
+        if format == "html" {
+            guard let output else {
+                throw CLIError(message: "--format html writes a file: give it with --output FILE")
+            }
+            let page = HTMLReport.render(try database.openStore().dashboard())
+            try Self.write(page, to: output)
+            Console.current.print("wrote the report to \(output)")
+            return
         }
         let store = try database.openStore()
         let report: ReplicaStore.Report
@@ -362,7 +450,21 @@ struct ReportCommand: AsyncParsableCommand {
             let dimension = ReplicaStore.ReportDimension(rawValue: by)!
             report = try store.groupedReport(by: dimension, withTotal: format == "table")
         }
-        Console.current.print(Self.render(report, as: format))
+        if let output {
+            try Self.write(Self.render(report, as: format) + "\n", to: output)
+        } else {
+            Console.current.print(Self.render(report, as: format))
+        }
+    }
+
+    /// Writes `text` to `path` through a temporary file renamed over it: a reader (a browser, a mail job) never
+    /// sees half a report.
+    static func write(_ text: String, to path: String) throws {
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw CLIError(message: "cannot write the report to \(path): \(error.localizedDescription)")
+        }
     }
 
     static func render(_ report: ReplicaStore.Report, as format: String) -> String {

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import ReplicaStore
+import ReturnsModel
 import ReturnsSync
 import SyncEngine
 import Synchronization
@@ -53,8 +54,31 @@ public struct SyncError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// Where a sync is, for a progress display: which direction, how many records are done, and how many there are in
+/// all when known (the server's estimate for a pull).
+public struct SyncProgress: Hashable, Sendable {
+    /// The direction.
+    public enum Phase: String, Hashable, Sendable {
+        case push, pull
+    }
+
+    public var phase: Phase
+    /// Records sent (push) or received (pull) so far.
+    public var done: Int
+    /// Records to send or receive in all, when known.
+    public var total: Int?
+
+    /// Creates a progress report.
+    public init(phase: Phase, done: Int, total: Int?) {
+        self.phase = phase
+        self.done = done
+        self.total = total
+    }
+}
+
 /// The kiosk side of sync: connects to the server, authenticates, pushes what changed here, pulls what changed
-/// there (Protocol/SPEC.md). Embeddable in a kiosk app; `kiosk sync` is a thin wrapper.
+/// there (Protocol/SPEC.md). Embeddable in a kiosk app; `kiosk sync` is a thin wrapper, and ``SyncAgent`` keeps a
+/// kiosk in sync by itself.
 ///
 /// Both directions are resumable: the push checkpoint advances only after the server acknowledged a batch, and
 /// the pull cursor only after a batch is merged and committed here, so a connection cut anywhere loses nothing
@@ -66,25 +90,31 @@ public struct SyncClient: Sendable {
     /// Push batches sent ahead of their acknowledgement.
     static let pushWindow = 4
 
-    private let store: ReplicaStore
+    let store: ReplicaStore
     private let eventLoopGroup: any EventLoopGroup
-    private let logger: Logger
+    let logger: Logger
     private let batchSize: Int
-    private let responseTimeout: TimeAmount
+    let responseTimeout: TimeAmount
+    private let progress: (@Sendable (SyncProgress) -> Void)?
 
     /// Creates a client for the kiosk whose replica is `store`.
+    ///
+    /// - Parameter progress: called as records are pushed and pulled; `nil` saves the counting a progress display
+    ///   needs.
     public init(
         store: ReplicaStore,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "returnsync.sync-client", factory: { _ in SwiftLogNoOpLogHandler() }),
         batchSize: Int = maximumBatchSize,
-        responseTimeout: TimeAmount = .seconds(60)
+        responseTimeout: TimeAmount = .seconds(60),
+        progress: (@Sendable (SyncProgress) -> Void)? = nil
     ) {
         self.store = store
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.batchSize = max(1, min(batchSize, maximumBatchSize))
         self.responseTimeout = responseTimeout
+        self.progress = progress
     }
 
     /// New sync credentials for a kiosk: the server, the enrollment token, a fresh Ed25519 key and, for TLS, the
@@ -127,6 +157,24 @@ public struct SyncClient: Sendable {
 
     /// Syncs once with the server (the stored one, or `server` when given, as `HOST:PORT`).
     public func sync(server override: String? = nil) async throws -> SyncReport {
+        try await withSession(server: override) { session in
+            var report = try await round(&session)
+            try await session.conversation.send(.bye)
+            _ = try? await session.conversation.receive()
+            (report.bytesSent, report.bytesReceived) = session.bytes.totals
+            return report
+        }
+    }
+
+    /// Connects, authenticates and runs `body` with the session; closes the connection after.
+    ///
+    /// - Parameter register: told the session's event sink when it opens and `nil` when it closes, so a
+    ///   ``SyncAgent`` can wake a waiting session (a local change, shutdown).
+    func withSession<T: Sendable>(
+        server override: String?,
+        register: @Sendable (AsyncStream<ConnectionEvent>.Continuation?) -> Void = { _ in },
+        _ body: (inout Session) async throws -> T
+    ) async throws -> T {
         guard let credentials = try store.syncCredentials() else {
             throw SyncError(
                 "this kiosk has no sync settings: initialise it with 'kiosk init --store S --kiosk K --server HOST:PORT --token TOKEN'"
@@ -165,54 +213,85 @@ public struct SyncClient: Sendable {
         } catch {
             throw SyncError("cannot reach the server at \(address): \(error)")
         }
-        var report = try await channel.executeThenClose { inbound, outbound in
-            var conversation = Conversation(
-                inbound: inbound.makeAsyncIterator(),
-                outbound: outbound,
-                usesTLS: tls != nil
-            )
-            return try await run(
-                &conversation,
-                credentials: credentials,
-                replicaID: store.identity.replicaID.rawValue,
+        let underlying = channel.channel
+        return try await channel.executeThenClose { inbound, outbound in
+            // One stream of events for the conversation: the server's frames, read by their own task, and wake-ups
+            // from outside (an agent's local change or shutdown), so a session can wait for whichever comes first.
+            let (events, sink) = AsyncStream<ConnectionEvent>.makeStream()
+            register(sink)
+            defer { register(nil) }
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    do {
+                        for try await frame in inbound { sink.yield(.frame(frame)) }
+                        sink.yield(.closed)
+                    } catch {
+                        sink.yield(.failed(error))
+                    }
+                    sink.finish()
+                }
+                var session = Session(
+                    conversation: Conversation(
+                        events: events.makeAsyncIterator(),
+                        outbound: outbound,
+                        usesTLS: tls != nil
+                    ),
+                    bytes: counter
+                )
+                let result: Result<T, any Error>
+                do {
+                    try await handshake(&session, credentials: credentials, storeID: storeID, kioskID: kioskID)
+                    result = .success(try await body(&session))
+                } catch {
+                    result = .failure(error)
+                }
+                // Ends the reading task: its stream finishes when the channel closes.
+                underlying.close(promise: nil)
+                group.cancelAll()
+                try? await group.waitForAll()
+                return try result.get()
+            }
+        }
+    }
+
+    private func handshake(
+        _ session: inout Session,
+        credentials: SyncCredentials,
+        storeID: StoreID,
+        kioskID: KioskID
+    ) async throws {
+        let replicaID = store.identity.replicaID.rawValue
+        try await session.conversation.send(
+            .hello(
+                versions: supportedProtocolVersions,
+                replicaID: replicaID,
                 storeID: storeID.rawValue,
                 kioskID: kioskID.rawValue
             )
-        }
-        (report.bytesSent, report.bytesReceived) = counter.totals
-        return report
-    }
-
-    private func run(
-        _ conversation: inout Conversation,
-        credentials: SyncCredentials,
-        replicaID: String,
-        storeID: String,
-        kioskID: String
-    ) async throws -> SyncReport {
-        // Handshake.
-        try await conversation.send(
-            .hello(versions: [currentProtocolVersion], replicaID: replicaID, storeID: storeID, kioskID: kioskID)
         )
-        guard case .challenge(let version, let nonce, let serverID) = try await conversation.receive() else {
+        guard case .challenge(let version, let nonce, let serverID) = try await session.conversation.receive() else {
             throw SyncError("the server did not send a challenge")
         }
-        guard version == currentProtocolVersion else {
-            throw SyncError("the server chose protocol version \(version); this kiosk speaks \(currentProtocolVersion)")
+        guard supportedProtocolVersions.contains(version) else {
+            throw SyncError(
+                "the server chose protocol version \(version); this kiosk speaks "
+                    + supportedProtocolVersions.map(String.init).joined(separator: " and ")
+            )
         }
+        session.version = version
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: credentials.privateKey)
         let signature = try key.signature(
             for: authenticationPayload(nonce: nonce, replicaID: replicaID, serverID: serverID)
         )
         let enrolling = credentials.enrolledAt == nil
-        try await conversation.send(
+        try await session.conversation.send(
             .authenticate(
                 signature: signature.base64EncodedString(),
                 publicKey: enrolling ? key.publicKey.rawRepresentation.base64EncodedString() : nil,
                 token: enrolling ? credentials.token : nil
             )
         )
-        guard case .welcome = try await conversation.receive() else {
+        guard case .welcome = try await session.conversation.receive() else {
             throw SyncError("the server did not welcome this kiosk")
         }
         if enrolling {
@@ -221,9 +300,14 @@ public struct SyncClient: Sendable {
             enrolled.enrolledAt = Date()
             try store.saveSyncCredentials(enrolled)
         }
+    }
 
+    /// One sync on an open session: push everything changed here, then pull everything changed there.
+    func round(_ session: inout Session) async throws -> SyncReport {
         var report = SyncReport()
         var checkpoint = try store.checkpoint(for: Self.serverPeer)
+        let progress = self.progress
+        let pushTotal = progress == nil ? nil : try store.returnsChanged(after: checkpoint.pushedSeq)
 
         // Push everything changed since the last acknowledged push, several batches in flight: the kiosk reads and
         // encodes the next batches while the server commits the first. Acknowledgements come in order; the
@@ -249,17 +333,18 @@ public struct SyncClient: Sendable {
                     continue
                 }
                 batch += 1
-                try await conversation.send(.encodedPush(batch: batch, records: changes.map(\.json)))
+                try await session.conversation.send(.encodedPush(batch: batch, records: changes.map(\.json)))
                 inFlight.append((batch, last.seq, changes.count))
             }
             guard let oldest = inFlight.first else { break }
             inFlight.removeFirst()
             if let expected = oldest.batch {
-                guard case .pushAck(let answered, _, _, let conflicts) = try await conversation.receive(),
+                guard case .pushAck(let answered, _, _, let conflicts) = try await session.conversation.receive(),
                     answered == expected
                 else { throw SyncError("the server did not acknowledge push batch \(expected)") }
                 report.pushed += oldest.count
                 report.conflicts += conflicts
+                progress?(SyncProgress(phase: .push, done: report.pushed, total: pushTotal))
             }
             checkpoint.pushedSeq = oldest.lastSeq
             acknowledged += 1
@@ -274,25 +359,31 @@ public struct SyncClient: Sendable {
         // this one is merged, so the server reads while the kiosk writes; the cursor is stored in the merge's own
         // transaction, so a page is merged and remembered together or not at all.
         var cursor = checkpoint.pullCursor ?? "0"
-        try await conversation.send(.pull(cursor: cursor, limit: batchSize))
+        try await session.conversation.send(.pull(cursor: cursor, limit: batchSize, estimate: progress != nil))
+        var received = 0
+        var pullTotal: Int?
         while true {
-            guard case .pullBatch(let records, let next, let more) = try await conversation.receive() else {
+            guard
+                case .pullBatch(let records, let next, let more, let estimate) = try await session.conversation
+                    .receive()
+            else {
                 throw SyncError("the server did not answer the pull")
             }
-            if more { try await conversation.send(.pull(cursor: next, limit: batchSize)) }
+            if more { try await session.conversation.send(.pull(cursor: next, limit: batchSize)) }
             let outcome = try store.mergePulled(records, cursor: next, peer: Self.serverPeer)
             report.pulled += outcome.merged
             report.conflicts += outcome.conflicts.map { .init(recordID: $0.recordID, field: $0.field) }
             cursor = next
-            checkpoint.pullCursor = cursor
+            received += records.count
+            if let estimate { pullTotal = estimate }
+            if !records.isEmpty { progress?(SyncProgress(phase: .pull, done: received, total: pullTotal)) }
             if !more { break }
         }
+        session.cursor = cursor
 
         // What was just pulled is the server's own state: the push checkpoint moves over it, up to the first change
         // made here meanwhile (by another process, say), in one transaction so such a change is never skipped.
         try store.advancePushCheckpoint(overMergesAfter: pushedUpTo, peer: Self.serverPeer, syncedAt: Date())
-        try await conversation.send(.bye)
-        _ = try? await conversation.receive()
         // The server's merge of a push and this kiosk's merge of the pull can both detect one conflict.
         var seen = Set<SyncMessage.RecordField>()
         report.conflicts = report.conflicts.filter { seen.insert($0).inserted }
@@ -310,11 +401,35 @@ public struct SyncClient: Sendable {
     }
 }
 
+/// What a session's conversation waits for: a frame from the server, the connection's end, or a wake-up.
+enum ConnectionEvent: Sendable {
+    case frame(SyncFrame)
+    case closed
+    case failed(any Error)
+    case wake(SyncAgent.Wake)
+}
+
+/// An open, authenticated connection to the server.
+struct Session {
+    var conversation: Conversation
+    let bytes: ByteCounter
+    /// The protocol version the server chose.
+    var version = 1
+    /// The pull cursor after the last round.
+    var cursor = "0"
+}
+
 /// The client's side of the frame stream.
-private struct Conversation {
-    var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
+struct Conversation {
+    var events: AsyncStream<ConnectionEvent>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
     let usesTLS: Bool
+    /// Wake-ups that came while the conversation waited for an answer, for the agent to act on after.
+    var wakes: Set<SyncAgent.Wake> = []
+    /// A `watch` was sent and its answer has not come yet: the next request's answer comes after it.
+    var watching = false
+    /// The last watch answered `changed`.
+    var watchSawChange = false
 
     mutating func send(_ message: SyncMessage) async throws {
         do {
@@ -326,34 +441,63 @@ private struct Conversation {
         }
     }
 
+    /// The next message from the server; wake-ups are kept in ``wakes``, and the answer of a watch that a request
+    /// ended is taken in passing.
     mutating func receive() async throws -> SyncMessage {
-        let received: SyncFrame?
-        do {
-            received = try await inbound.next()
-        } catch let timeout as FailOnSilence.Timeout {
-            throw SyncError("the server did not answer within \(timeout.seconds) s; nothing unacknowledged was lost")
-        } catch let error as NIOSSLError {
-            throw SyncError(
+        while true {
+            switch try await nextEvent() {
+            case .wake(let wake):
+                wakes.insert(wake)
+            case .message(.changed) where watching:
+                watching = false
+                watchSawChange = true
+            case .message(.quiet) where watching:
+                watching = false
+            case .message(let message):
+                return message
+            }
+        }
+    }
+
+    enum Event {
+        case message(SyncMessage)
+        case wake(SyncAgent.Wake)
+    }
+
+    /// The next message or wake-up.
+    mutating func nextEvent() async throws -> Event {
+        guard let event = await events.next() else { throw SyncError("the server closed the connection") }
+        switch event {
+        case .wake(let wake):
+            return .wake(wake)
+        case .closed:
+            throw SyncError("the server closed the connection")
+        case .failed(let error):
+            throw Self.describe(error, usesTLS: usesTLS)
+        case .frame(.message(.error(let error))):
+            throw SyncError("the server refused: \(error.message) (\(error.code.rawValue))", serverError: error)
+        case .frame(.message(let message)):
+            return .message(message)
+        case .frame(.invalid(let error)):
+            throw SyncError("the server sent a bad frame: \(error)")
+        }
+    }
+
+    private static func describe(_ error: any Error, usesTLS: Bool) -> SyncError {
+        switch error {
+        case let timeout as FailOnSilence.Timeout:
+            return SyncError("the server did not answer within \(timeout.seconds) s; nothing unacknowledged was lost")
+        case let error as NIOSSLError:
+            return SyncError(
                 "TLS with the server failed (\(error)): does it serve TLS, and does the trusted CA sign it?"
             )
-        } catch let error as BoringSSLError {
-            throw SyncError("TLS with the server failed (\(error)): is its certificate signed by the trusted CA?")
-        } catch {
-            throw SyncError(
+        case let error as BoringSSLError:
+            return SyncError("TLS with the server failed (\(error)): is its certificate signed by the trusted CA?")
+        default:
+            return SyncError(
                 "the connection to the server failed (\(error))"
                     + (usesTLS ? "" : "; if the server serves TLS, initialise the kiosk with --tls-ca")
             )
-        }
-        guard let frame = received else {
-            throw SyncError("the server closed the connection")
-        }
-        switch frame {
-        case .message(.error(let error)):
-            throw SyncError("the server refused: \(error.message) (\(error.code.rawValue))", serverError: error)
-        case .message(let message):
-            return message
-        case .invalid(let error):
-            throw SyncError("the server sent a bad frame: \(error)")
         }
     }
 }

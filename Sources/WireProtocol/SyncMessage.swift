@@ -1,8 +1,17 @@
 import ReturnSyncJSON
 import SyncEngine
 
-/// The protocol version this implementation speaks.
-public let currentProtocolVersion = 1
+/// The newest protocol version this implementation speaks.
+///
+/// Version 2 adds live push (`watch`, `changed`, `quiet`); everything else is as in version 1.
+public let currentProtocolVersion = 2
+
+/// Every protocol version this implementation speaks, oldest first: a server answers kiosks still on version 1.
+public let supportedProtocolVersions = [1, 2]
+
+/// The longest a `watch` may be held, in seconds: under the server's 60-second idle timeout, so a watching kiosk's
+/// next `watch` always arrives before the server would close the connection as silent.
+public let maximumWatchSeconds = 50
 
 /// The largest frame accepted, in bytes, not counting its newline (Protocol/SPEC.md, "Framing").
 public let maximumFrameSize = 4 * 1024 * 1024
@@ -27,12 +36,22 @@ public enum SyncMessage: Hashable, Sendable {
     case encodedPush(batch: Int, records: [String])
     /// Server → client: batch `batch` is merged and committed.
     case pushAck(batch: Int, merged: Int, unchanged: Int, conflicts: [RecordField])
-    /// Client → server: records changed after `cursor`, at most `limit`.
-    case pull(cursor: String, limit: Int)
-    /// Server → client: some records of the kiosk's store, the cursor to ask from next, and whether more wait.
-    case pullBatch(records: [VersionedRecord], cursor: String, more: Bool)
+    /// Client → server: records changed after `cursor`, at most `limit`; with `estimate`, the answer says about how
+    /// many records wait in all (for a progress display).
+    case pull(cursor: String, limit: Int, estimate: Bool = false)
+    /// Server → client: some records of the kiosk's store, the cursor to ask from next, whether more wait, and when
+    /// asked for, about how many records waited after the pull's cursor.
+    case pullBatch(records: [VersionedRecord], cursor: String, more: Bool, estimate: Int? = nil)
     /// A `pull-batch` whose records are already in their JSON form, sent as they are. Only for sending.
-    case encodedPullBatch(records: [String], cursor: String, more: Bool)
+    case encodedPullBatch(records: [String], cursor: String, more: Bool, estimate: Int? = nil)
+    /// Client → server (version 2): the kiosk is up to date at `cursor` and waits, connected, for its store's next
+    /// change, at most `seconds`. Answered by ``changed`` or ``quiet``.
+    case watch(cursor: String, seconds: Int)
+    /// Server → client (version 2): the store's feed has records after the watched cursor; pull them.
+    case changed
+    /// Server → client (version 2): nothing new before the watch's time ran out, the kiosk sent another request,
+    /// or the server is shutting down.
+    case quiet
     /// Either side: done; the connection closes.
     case bye
     /// Either side: something went wrong.
@@ -61,6 +80,9 @@ public enum SyncMessage: Hashable, Sendable {
         case .pushAck: return "push-ack"
         case .pull: return "pull"
         case .pullBatch, .encodedPullBatch: return "pull-batch"
+        case .watch: return "watch"
+        case .changed: return "changed"
+        case .quiet: return "quiet"
         case .bye: return "bye"
         case .error: return "error"
         }
@@ -101,18 +123,24 @@ extension SyncMessage {
             members["conflicts"] = .array(
                 conflicts.map { .object(["recordId": .string($0.recordID), "field": .string($0.field)]) }
             )
-        case .pull(let cursor, let limit):
+        case .pull(let cursor, let limit, let estimate):
             members["cursor"] = .string(cursor)
             members["limit"] = .integer(Int64(limit))
-        case .pullBatch(let records, let cursor, let more):
+            if estimate { members["estimate"] = .bool(true) }
+        case .pullBatch(let records, let cursor, let more, let estimate):
             members["records"] = .array(records.map(\.jsonValue))
             members["cursor"] = .string(cursor)
             members["more"] = .bool(more)
-        case .encodedPullBatch(let records, let cursor, let more):
+            if let estimate { members["estimate"] = .integer(Int64(estimate)) }
+        case .encodedPullBatch(let records, let cursor, let more, let estimate):
             members["records"] = .array(records.map { (try? JSONValue.parse(Array($0.utf8))) ?? .null })
             members["cursor"] = .string(cursor)
             members["more"] = .bool(more)
-        case .bye:
+            if let estimate { members["estimate"] = .integer(Int64(estimate)) }
+        case .watch(let cursor, let seconds):
+            members["cursor"] = .string(cursor)
+            members["seconds"] = .integer(Int64(seconds))
+        case .bye, .changed, .quiet:
             break
         case .error(let error):
             members["code"] = .string(error.code.rawValue)
@@ -128,9 +156,11 @@ extension SyncMessage {
         case .encodedPush(let batch, let records):
             // Keys in the order the serializer sorts them, so the frame equals that of the decoded `push`.
             return Self.frame(prefix: "{\"batch\":\(batch),\"records\":[", records, suffix: "],\"type\":\"push\"}")
-        case .encodedPullBatch(let records, let cursor, let more):
+        case .encodedPullBatch(let records, let cursor, let more, let estimate):
+            let estimateKey = estimate.map { "\"estimate\":\($0)," } ?? ""
             return Self.frame(
-                prefix: "{\"cursor\":\(JSONValue.string(cursor).serializedString),\"more\":\(more),\"records\":[",
+                prefix:
+                    "{\"cursor\":\(JSONValue.string(cursor).serializedString),\(estimateKey)\"more\":\(more),\"records\":[",
                 records,
                 suffix: "],\"type\":\"pull-batch\"}"
             )
@@ -213,13 +243,24 @@ extension SyncMessage {
                 }
             )
         case "pull":
-            return .pull(cursor: try reader.string("cursor"), limit: try reader.int("limit"))
+            return .pull(
+                cursor: try reader.string("cursor"),
+                limit: try reader.int("limit"),
+                estimate: try reader.optionalBool("estimate") ?? false
+            )
         case "pull-batch":
             return .pullBatch(
                 records: try reader.records("records"),
                 cursor: try reader.string("cursor"),
-                more: try reader.bool("more")
+                more: try reader.bool("more"),
+                estimate: try reader.optionalInt("estimate")
             )
+        case "watch":
+            return .watch(cursor: try reader.string("cursor"), seconds: try reader.int("seconds"))
+        case "changed":
+            return .changed
+        case "quiet":
+            return .quiet
         case "bye":
             return .bye
         case "error":
@@ -232,7 +273,7 @@ extension SyncMessage {
             throw ProtocolError(
                 .malformedFrame,
                 "unknown message type '\(type)': expected hello, challenge, authenticate, welcome, push, push-ack, "
-                    + "pull, pull-batch, bye or error"
+                    + "pull, pull-batch, watch, changed, quiet, bye or error"
             )
         }
     }
@@ -267,6 +308,22 @@ private struct MessageReader {
             throw ProtocolError(.malformedFrame, "key '\(key)': expected a non-negative integer")
         }
         return value
+    }
+
+    func optionalBool(_ key: String) throws -> Bool? {
+        guard let value = members[key], value != .null else { return nil }
+        guard case .bool(let flag) = value else {
+            throw ProtocolError(.malformedFrame, "key '\(key)': expected true or false")
+        }
+        return flag
+    }
+
+    func optionalInt(_ key: String) throws -> Int? {
+        guard let value = members[key], value != .null else { return nil }
+        guard case .integer(let number) = value, number >= 0, let small = Int(exactly: number) else {
+            throw ProtocolError(.malformedFrame, "key '\(key)': expected a non-negative integer")
+        }
+        return small
     }
 
     func bool(_ key: String) throws -> Bool {

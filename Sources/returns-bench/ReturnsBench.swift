@@ -402,7 +402,7 @@ struct FleetBenchmark: AsyncParsableCommand {
             var cursor = "0"
             while true {
                 try await outbound.write(.pull(cursor: cursor, limit: maximumBatchSize))
-                guard case .pullBatch(_, let next, let more) = try await receive() else {
+                guard case .pullBatch(_, let next, let more, _) = try await receive() else {
                     throw ValidationError("no pull-batch")
                 }
                 cursor = next

@@ -129,7 +129,7 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
             name: "unsupported version",
             authenticated: false,
             payload: { _ in
-                "{\"type\":\"hello\",\"versions\":[2,99],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
+                "{\"type\":\"hello\",\"versions\":[3,99],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
             },
             code: .unsupportedVersion,
             closes: true
@@ -148,6 +148,13 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
             authenticated: false,
             payload: { _ in String(repeating: "[", count: 10_000) + "\n" },
             code: .malformedFrame,
+            closes: true
+        ),
+        HostileCase(
+            name: "a live-push watch on a version-1 connection",
+            authenticated: true,
+            payload: { _ in "{\"type\":\"watch\",\"cursor\":\"0\",\"seconds\":5}\n" },
+            code: .unexpectedMessage,
             closes: true
         ),
         HostileCase(

@@ -19,24 +19,37 @@ final class TestServer: Sendable {
 
     let server: SyncServer
 
+    /// Starts a server; `restarting` a stopped one serves its database again on its port.
     init(
         idleTimeout: TimeAmount = .seconds(60),
+        restarting previous: TestServer? = nil,
+        metrics: ServerMetrics = ServerMetrics(),
         configure: (inout SyncServerConfiguration) -> Void = { _ in },
         function: String = #function
     ) async throws {
-        directory = try TemporaryDirectory(function: function)
-        store = try ReplicaStore.create(
-            at: directory.file("server.sqlite"),
-            identity: .server(replicaID: ReplicaID("hq"))
-        )
+        if let previous {
+            directory = previous.directory
+            store = previous.store
+        } else {
+            directory = try TemporaryDirectory(function: function)
+            store = try ReplicaStore.create(
+                at: directory.file("server.sqlite"),
+                identity: .server(replicaID: ReplicaID("hq"))
+            )
+        }
         let logger = Logger(label: "test.server", factory: { _ in SwiftLogNoOpLogHandler() })
         let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)
-        var configuration = SyncServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: idleTimeout)
+        var configuration = SyncServerConfiguration(
+            host: "127.0.0.1",
+            port: previous.map { Int($0.address.split(separator: ":").last!)! } ?? 0,
+            idleTimeout: idleTimeout
+        )
         configure(&configuration)
         let server = SyncServer(
             store: store,
             configuration: configuration,
             logger: logger,
+            metrics: metrics,
             onListening: {
                 continuation.yield($0)
                 continuation.finish()

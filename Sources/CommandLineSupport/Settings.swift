@@ -1,0 +1,205 @@
+import Foundation
+import Logging
+
+/// The settings of a long-running command (`returns-server serve`, `kiosk agent`) gathered from its flags,
+/// environment variables and a config file, in that order of precedence, then the defaults.
+///
+/// One key names a setting everywhere: the flag `--max-connections`, the config-file line `max-connections = 100`
+/// and the environment variable `RETURNS_SERVER_MAX_CONNECTIONS` (the prefix, then the key in capitals with `_`
+/// for `-`). The config file is plain `key = value` lines; `#` starts a comment; a value may be quoted with `"`.
+/// An unknown key in the file is an error naming the key and line, so a typo never silently falls back to a
+/// default. Environment variables with the prefix that name no setting are ignored: the environment is shared.
+public struct Settings: Sendable {
+    /// Where a setting's value came from, for `--print-config` and for errors.
+    public enum Source: Sendable, Hashable, CustomStringConvertible {
+        case flag
+        case environment(String)
+        case file(path: String, line: Int)
+        case defaultValue
+
+        public var description: String {
+            switch self {
+            case .flag: return "flag"
+            case .environment(let name): return "environment \(name)"
+            case .file(let path, let line): return "\(path):\(line)"
+            case .defaultValue: return "default"
+            }
+        }
+    }
+
+    /// A setting the command knows.
+    public struct Key: Sendable {
+        public var name: String
+        public var defaultValue: String?
+        public var help: String
+
+        public init(_ name: String, default defaultValue: String? = nil, help: String) {
+            self.name = name
+            self.defaultValue = defaultValue
+            self.help = help
+        }
+    }
+
+    /// One effective setting.
+    public struct Entry: Sendable, Hashable {
+        public var key: String
+        public var value: String?
+        public var source: Source
+    }
+
+    /// The effective settings, in the order of the keys.
+    public let entries: [Entry]
+    /// The config file read, if any.
+    public let configFile: String?
+
+    /// Resolves `keys`.
+    ///
+    /// - Parameters:
+    ///   - flags: the values given as flags, by key (`nil`: not given).
+    ///   - configFile: the config file to read (`--config`), else the one the environment variable
+    ///     `<prefix>CONFIG` names, else none.
+    ///   - environmentPrefix: such as `RETURNS_SERVER_`.
+    /// - Throws: ``CLIError`` naming the file and line of a line that does not parse or names an unknown key, or
+    ///   the file that cannot be read.
+    public init(
+        keys: [Key],
+        flags: [String: String?],
+        configFile: String?,
+        environmentPrefix: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
+        let configPath = configFile ?? environment[environmentPrefix + "CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        let fileValues = try configPath.map { try Self.readFile($0, keys: Set(keys.map(\.name))) } ?? [:]
+        self.configFile = configPath
+        entries = keys.map { key in
+            if let given = flags[key.name] ?? nil { return Entry(key: key.name, value: given, source: .flag) }
+            let variable = Self.environmentName(key.name, prefix: environmentPrefix)
+            if let value = environment[variable], !value.isEmpty {
+                return Entry(key: key.name, value: value, source: .environment(variable))
+            }
+            if let (value, line) = fileValues[key.name] {
+                return Entry(key: key.name, value: value, source: .file(path: configPath!, line: line))
+            }
+            return Entry(key: key.name, value: key.defaultValue, source: .defaultValue)
+        }
+    }
+
+    /// `max-connections` with prefix `RETURNS_SERVER_`: `RETURNS_SERVER_MAX_CONNECTIONS`.
+    public static func environmentName(_ key: String, prefix: String) -> String {
+        prefix + key.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// Parses a config file into values by key, with their line numbers.
+    static func readFile(_ path: String, keys: Set<String>) throws -> [String: (String, Int)] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CLIError(message: "cannot read the config file \(path): \(error.localizedDescription)")
+        }
+        var values: [String: (String, Int)] = [:]
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let number = index + 1
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#"), !line[..<hash].contains("\"") { line = line[..<hash] }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            guard let equals = trimmed.firstIndex(of: "=") else {
+                throw CLIError(message: "\(path):\(number): expected 'key = value', found '\(trimmed)'")
+            }
+            let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            guard keys.contains(key) else {
+                throw CLIError(
+                    message:
+                        "\(path):\(number): unknown setting '\(key)': expected one of \(keys.sorted().joined(separator: ", "))"
+                )
+            }
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+                value = String(value.dropFirst().dropLast())
+            }
+            guard values[key] == nil else {
+                throw CLIError(message: "\(path):\(number): '\(key)' is set twice (first on line \(values[key]!.1))")
+            }
+            values[key] = (value, number)
+        }
+        return values
+    }
+
+    /// The effective entry for `key`.
+    public func entry(_ key: String) -> Entry {
+        guard let entry = entries.first(where: { $0.key == key }) else {
+            preconditionFailure("no setting '\(key)'")
+        }
+        return entry
+    }
+
+    /// The value of `key`, if any.
+    public func string(_ key: String) -> String? { entry(key).value }
+
+    /// The value of `key` as a whole number from `range`.
+    ///
+    /// - Throws: ``CLIError`` naming the setting, its value and where it came from.
+    public func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+        let entry = entry(key)
+        guard let text = entry.value else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw invalid(entry, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    /// The value of `key` as a number of seconds from `range`.
+    public func seconds(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+        let entry = entry(key)
+        guard let text = entry.value else { return nil }
+        guard let value = Double(text), value.isFinite, range.contains(value) else {
+            throw invalid(entry, expected: "seconds from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    /// The value of `key`, which must be one of `choices`.
+    public func choice(_ key: String, from choices: [String]) throws -> String? {
+        let entry = entry(key)
+        guard let text = entry.value else { return nil }
+        guard choices.contains(text) else {
+            throw invalid(entry, expected: "one of \(choices.joined(separator: ", "))")
+        }
+        return text
+    }
+
+    /// An error for a bad value: names the setting, the value and its source.
+    public func invalid(_ entry: Entry, expected: String) -> CLIError {
+        let origin: String
+        switch entry.source {
+        case .flag: origin = "--\(entry.key)"
+        case .environment(let variable): origin = "\(variable) (environment)"
+        case .file(let path, let line): origin = "\(entry.key) at \(path):\(line)"
+        case .defaultValue: origin = "\(entry.key) (default)"
+        }
+        return CLIError(message: "invalid \(origin) '\(entry.value ?? "")': expected \(expected)")
+    }
+
+    /// The effective configuration as a config file that reproduces it, each line saying where its value came
+    /// from: what `--print-config` prints.
+    public var printed: String {
+        var lines = ["# effective configuration" + (configFile.map { " (config file \($0))" } ?? "")]
+        for entry in entries {
+            let value = entry.value.map { $0.contains("#") || $0.hasPrefix(" ") ? "\"\($0)\"" : $0 } ?? ""
+            let line = entry.value == nil ? "# \(entry.key) =" : "\(entry.key) = \(value)"
+            lines.append(
+                line.padding(toLength: max(line.count, 40), withPad: " ", startingAt: 0) + "  # \(entry.source)"
+            )
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Settings {
+    /// The `log-level` setting as a swift-log level.
+    public func logLevel() throws -> Logger.Level {
+        let level = try choice("log-level", from: Logger.Level.allCases.map(\.rawValue)) ?? "info"
+        return Logger.Level(rawValue: level)!
+    }
+}
