@@ -45,6 +45,13 @@ public struct Settings: Sendable {
         public var key: String
         public var value: String?
         public var source: Source
+
+        /// Creates an entry.
+        public init(key: String, value: String?, source: Source) {
+            self.key = key
+            self.value = value
+            self.source = source
+        }
     }
 
     /// The effective settings, in the order of the keys.

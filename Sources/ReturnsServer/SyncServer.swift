@@ -445,7 +445,7 @@ struct SyncSession {
         try await outbound.write(.welcome(replicaID: replicaText, storeID: storeID.rawValue))
 
         // 3. pushes and pulls, and with version 2 waits for live pushes between them
-        var watching: Task<Void, Never>?
+        var watching: Task<SyncMessage?, Never>?
         defer { watching?.cancel() }
         while true {
             let message: SyncMessage
@@ -464,7 +464,7 @@ struct SyncSession {
             // Any request ends a watch: its answer goes first, so answers stay in the order of requests.
             if let watch = watching {
                 watch.cancel()
-                await watch.value
+                if let answer = await watch.value { try await outbound.write(answer) }
                 watching = nil
                 started = ContinuousClock.now
             }
@@ -547,15 +547,14 @@ struct SyncSession {
 
     /// Waits, in its own task, until the store's feed holds something after `cursor` for `requester` (answers
     /// `changed`), `seconds` pass or the task is cancelled by the kiosk's next request (answers `quiet`). On server
-    /// shutdown it answers `bye` and closes the connection.
+    /// shutdown it answers `bye` and closes the connection. A cancelled watch returns its answer for the session to
+    /// write; one that wrote its answer returns `nil`.
     private func watch(
         store storeID: StoreID,
         after cursor: Int64,
         seconds: Int,
         requester: ReplicaID
-    ) -> Task<
-        Void, Never
-    > {
+    ) -> Task<SyncMessage?, Never> {
         let feedWatch = self.feedWatch
         let outbound = self.outbound
         let metrics = self.metrics
@@ -592,8 +591,16 @@ struct SyncSession {
                 // Shutting down: the kiosk reconnects later (to this server restarted, or another).
                 try? await outbound.write(.bye)
                 outbound.finish()
-            } else {
-                try? await outbound.write(changed ? .changed : .quiet)
+                return nil
+            }
+            let answer: SyncMessage = changed ? .changed : .quiet
+            // A cancelled task cannot write (the writer refuses it): the session writes the answer then.
+            guard !Task.isCancelled else { return answer }
+            do {
+                try await outbound.write(answer)
+                return nil
+            } catch {
+                return Task.isCancelled ? answer : nil
             }
         }
     }

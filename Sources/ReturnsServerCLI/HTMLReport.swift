@@ -35,7 +35,11 @@ enum HTMLReport {
             """
         html += tiles(data)
         html += section("Returns per day per store", id: "per-day", perDayChart(data))
-        html += section("Why products came back", id: "reasons", mixChart(data.reasons, total: data.returns, kind: "reason"))
+        html += section(
+            "Why products came back",
+            id: "reasons",
+            mixChart(data.reasons, total: data.returns, kind: "reason")
+        )
         html += section(
             "Where returns go",
             id: "dispositions",
@@ -136,7 +140,8 @@ enum HTMLReport {
                 let h = plotHeight * Double(n) / Double(scaleTop)
                 y -= h
                 svg += "<rect class=\"bar\" data-day=\"\(day)\" data-store=\"\(escape(store))\" data-returns=\"\(n)\" "
-                svg += "x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(barWidth))\" height=\"\(f(h))\" fill=\"\(color[store]!)\">"
+                svg +=
+                    "x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(barWidth))\" height=\"\(f(h))\" fill=\"\(color[store]!)\">"
                 svg += "<title>\(escape(store)), \(day): \(n) return\(n == 1 ? "" : "s")</title></rect>\n"
             }
             if index % labelEvery == 0 {
@@ -170,7 +175,8 @@ enum HTMLReport {
         var svg =
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(Double(mix.count) * row + 8))\" "
             + "role=\"img\" aria-label=\"Returns by \(kind)\">\n"
-        var table = "<table class=\"mix\">\n<tr><th>\(kind)</th><th class=\"n\">returns</th><th class=\"n\">share</th></tr>\n"
+        var table =
+            "<table class=\"mix\">\n<tr><th>\(kind)</th><th class=\"n\">returns</th><th class=\"n\">share</th></tr>\n"
         for (index, entry) in mix.enumerated() {
             let y = 4 + Double(index) * row
             let length = max(1, barSpace * Double(entry.returns) / Double(peak))

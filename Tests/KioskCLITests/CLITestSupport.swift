@@ -30,13 +30,14 @@ struct KioskHarness {
         await runRaw(arguments + ["--db", db])
     }
 
-    /// Runs `kiosk ARGUMENTS` exactly as given.
-    func runRaw(_ arguments: [String]) async -> Invocation {
+    /// Runs `kiosk ARGUMENTS` exactly as given; `terminal` makes the captured output look like a terminal.
+    func runRaw(_ arguments: [String], terminal: Bool = false) async -> Invocation {
         let out = Mutex(Data())
         let err = Mutex(Data())
         let console = Console(
             writeOut: { data in out.withLock { $0.append(data) } },
-            writeErr: { data in err.withLock { $0.append(data) } }
+            writeErr: { data in err.withLock { $0.append(data) } },
+            isTerminal: terminal
         )
         let status = await Console.$current.withValue(console) {
             await KioskCLI.run(arguments: arguments)

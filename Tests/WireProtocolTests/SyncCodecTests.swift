@@ -24,10 +24,29 @@ import WireProtocol
         .push(batch: 3, records: [record, record]),
         .pushAck(batch: 3, merged: 1, unchanged: 1, conflicts: [.init(recordID: "r-1", field: "disposition")]),
         .pull(cursor: "42", limit: 500),
+        .pull(cursor: "42", limit: 500, estimate: true),
         .pullBatch(records: [record], cursor: "43", more: true),
+        .pullBatch(records: [record], cursor: "43", more: true, estimate: 1_200),
+        .watch(cursor: "43", seconds: 25),
+        .changed,
+        .quiet,
         .bye,
         .error(ProtocolError(.forgedClock, "claims hq:5")),
     ]
+
+    @Test func anEncodedPullBatchIsTheFrameOfThePullBatchItStandsFor() throws {
+        for estimate in [nil, 7] {
+            let encoded = SyncMessage.encodedPullBatch(
+                records: [Self.record.jsonValue.serializedString],
+                cursor: "9",
+                more: false,
+                estimate: estimate
+            ).encoded()
+            let decoded = SyncMessage.pullBatch(records: [Self.record], cursor: "9", more: false, estimate: estimate)
+            #expect(encoded == decoded.encoded())
+            #expect(try SyncMessage.decode(encoded) == decoded)
+        }
+    }
 
     @Test(arguments: messages)
     func everyMessageRoundTrips(message: SyncMessage) throws {

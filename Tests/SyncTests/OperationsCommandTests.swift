@@ -1,0 +1,405 @@
+import CommandLineSupport
+import Foundation
+import KioskCLI
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServerCLI
+import SyncEngine
+import Synchronization
+import Testing
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Runs a command in-process with a captured console.
+func runCaptured(
+    terminal: Bool = false,
+    _ run: @Sendable () async -> Int32
+) async -> (status: Int32, stdout: String, stderr: String) {
+    let out = Mutex(Data())
+    let err = Mutex(Data())
+    let console = Console(
+        writeOut: { data in out.withLock { $0.append(data) } },
+        writeErr: { data in err.withLock { $0.append(data) } },
+        isTerminal: terminal
+    )
+    let status = await Console.$current.withValue(console) { await run() }
+    return (
+        status, out.withLock { String(decoding: $0, as: UTF8.self) },
+        err.withLock { String(decoding: $0, as: UTF8.self) }
+    )
+}
+
+/// The elements of an XML document, depth first, with their attributes and text.
+final class ElementCollector: NSObject, XMLParserDelegate {
+    struct Element {
+        var name: String
+        var attributes: [String: String]
+        var text = ""
+    }
+
+    var elements: [Element] = []
+    private var open: [Int] = []
+
+    func parser(
+        _ parser: XMLParser,
+        didStartElement name: String,
+        namespaceURI: String?,
+        qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
+        elements.append(Element(name: name, attributes: attributes))
+        open.append(elements.count - 1)
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        for index in open { elements[index].text += string }
+    }
+
+    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+        open.removeLast()
+    }
+
+    static func parse(_ data: Data) throws -> [Element] {
+        let parser = XMLParser(data: data)
+        let collector = ElementCollector()
+        parser.delegate = collector
+        guard parser.parse() else {
+            throw CLIError(message: "not well-formed: \(parser.parserError.map { "\($0)" } ?? "?")")
+        }
+        return collector.elements
+    }
+}
+
+@Suite struct HTMLReportTests {
+    /// A kiosk whose clock reads `day` (UTC, at noon).
+    static func kiosk(_ store: String, day: String, in directory: TemporaryDirectory) throws -> ReplicaStore {
+        let formatter = ISO8601DateFormatter()
+        let date = formatter.date(from: "\(day)T12:00:00Z")!
+        return try ReplicaStore.create(
+            at: directory.file("\(store)-\(day).sqlite"),
+            identity: .kiosk(store: StoreID(store), kiosk: KioskID("k-\(day)")),
+            configuration: ReplicaStore.Configuration(now: { date })
+        )
+    }
+
+    @Test func theReportShowsAKnownDatasetsNumbersInOneSelfContainedPage() async throws {
+        let directory = try TemporaryDirectory()
+        let server = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq")),
+            configuration: .server
+        )
+        // store-1: 2 returns on Nov 1, none on Nov 2, 1 on Nov 3; store-2: 1 on Nov 1, 3 on Nov 3.
+        let plan: [(String, String, [ReturnReason])] = [
+            ("store-1", "2026-11-01", [.defective, .damaged]),
+            ("store-1", "2026-11-03", [.defective]),
+            ("store-2", "2026-11-01", [.wrongItem]),
+            ("store-2", "2026-11-03", [.defective, .damaged, .defective]),
+        ]
+        var ids: [ReturnID] = []
+        var kiosks: [ReplicaStore] = []
+        for (store, day, reasons) in plan {
+            let kiosk = try Self.kiosk(store, day: day, in: directory)
+            kiosks.append(kiosk)
+            for (index, reason) in reasons.enumerated() {
+                // Two units with one serial at store-2 on Nov 3: the second is a duplicate serial, for review.
+                let serial = store == "store-2" && index > 0 ? try ItemCode("SN-7", kind: "serial") : nil
+                let item = try kiosk.recordReturn(
+                    ReturnCapture(
+                        orderID: OrderID("ORD-\(index)"),
+                        gtin: GTIN("4006381333931"),
+                        reason: reason,
+                        serial: serial
+                    )
+                )
+                ids.append(item.id)
+            }
+            for record in try kiosk.returnRecords() { try server.merge(record) }
+        }
+        // One open conflict: HQ and the kiosk route the first return differently.
+        let first = kiosks[0]
+        let routed = ids[0]
+        for store in [server, first] {
+            try store.updateReturn(routed, operation: "inspect") { item, author, date in
+                try item.inspect(condition: .defective, testResult: .fail, by: author, at: date)
+            }
+        }
+        try server.updateReturn(routed, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.recycle, by: author, at: date)
+        }
+        try first.updateReturn(routed, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.repair, by: author, at: date)
+        }
+        try server.merge(first.returnRecord(routed))
+        let reviewIDs = try server.reviewQueue().map(\.id)
+        #expect(!reviewIDs.isEmpty)
+
+        let output = directory.file("report.html")
+        let result = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "report", "--format", "html", "--output", output, "--db", server.path,
+            ])
+        }
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "wrote the report to \(output)\n")
+        let data = try Data(contentsOf: URL(fileURLWithPath: output))
+        let html = String(decoding: data, as: UTF8.self)
+        #expect(html.hasPrefix("<!DOCTYPE html>"))
+        // Self-contained: nothing fetched from anywhere, no scripts.
+        for external in ["src=", "<link", "<script", "url(", "http://", "https://", "@import"] {
+            let allowed =
+                external == "http://" ? html.components(separatedBy: "http://www.w3.org/2000/svg").count - 1 : 0
+            #expect(html.components(separatedBy: external).count - 1 == allowed, "found \(external)")
+        }
+
+        let elements = try ElementCollector.parse(data)
+        let sections = elements.filter { $0.name == "section" }.compactMap { $0.attributes["id"] }
+        #expect(sections == ["per-day", "reasons", "dispositions", "conflicts", "review"])
+        #expect(elements.filter { $0.name == "svg" }.count == 3)
+
+        func measure(_ name: String) -> String? {
+            elements.first { $0.attributes["data-measure"] == name }?.text
+        }
+        #expect(measure("returns") == "7")
+        #expect(measure("units") == "7")
+        #expect(measure("conflicts") == "1")
+        #expect(measure("open-conflicts") == "1")
+        #expect(measure("review") == String(reviewIDs.count))
+        #expect(measure("review-queue") == String(reviewIDs.count))
+
+        // Returns per day per store: one bar segment per store and day with returns, with its count.
+        let bars = elements.filter { $0.name == "rect" && $0.attributes["data-day"] != nil }.map {
+            "\($0.attributes["data-day"]!) \($0.attributes["data-store"]!) \($0.attributes["data-returns"]!)"
+        }
+        #expect(
+            bars.sorted() == [
+                "2026-11-01 store-1 2", "2026-11-01 store-2 1", "2026-11-03 store-1 1", "2026-11-03 store-2 3",
+            ]
+        )
+        // The quiet day between is on the axis and in the table, with zeros.
+        let perDayRows = elements.filter { $0.name == "tr" }.map { $0.text }
+        #expect(perDayRows.contains("2026-11-02000"))
+        #expect(perDayRows.contains("2026-11-01213"))
+
+        // Reason and disposition mixes, largest first.
+        func mix(_ section: String) -> [String] {
+            let start = elements.firstIndex { $0.name == "section" && $0.attributes["id"] == section }!
+            return elements[start...].prefix { !($0.name == "section" && $0.attributes["id"] != section) }
+                .filter { $0.name == "rect" && $0.attributes["data-key"] != nil }
+                .map { "\($0.attributes["data-key"]!)=\($0.attributes["data-returns"]!)" }
+        }
+        #expect(mix("reasons") == ["defective=4", "damaged=2", "wrong-item=1"])
+        #expect(mix("dispositions") == ["undecided=6", "recycle=1"])
+
+        // The open conflict and the review queue list their returns.
+        #expect(html.contains("<td><code>\(routed)</code></td><td>disposition</td>"))
+        for id in reviewIDs { #expect(html.contains("<td><code>\(id)</code></td>")) }
+    }
+
+    @Test func htmlNeedsAnOutputFileAndAnEmptyDatabaseStillRenders() async throws {
+        let directory = try TemporaryDirectory()
+        let db = directory.file("hq.sqlite")
+        _ = try ReplicaStore.create(at: db, identity: .server(replicaID: ReplicaID("hq")), configuration: .server)
+        let missing = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["report", "--format", "html", "--db", db])
+        }
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "error: --format html writes a file: give it with --output FILE\n")
+        let output = directory.file("empty.html")
+        let empty = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["report", "--format", "html", "--output", output, "--db", db])
+        }
+        #expect(empty.status == 0)
+        let elements = try ElementCollector.parse(Data(contentsOf: URL(fileURLWithPath: output)))
+        #expect(elements.first { $0.attributes["data-measure"] == "returns" }?.text == "0")
+        #expect(elements.filter { $0.attributes["class"] == "none" }.count == 3)
+    }
+}
+
+@Suite struct ConfigurationCommandTests {
+    private static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+
+    static func run(
+        _ tool: String,
+        _ arguments: [String],
+        environment: [String: String]
+    ) throws -> (
+        Int32, String, String
+    ) {
+        let process = Process()
+        process.executableURL = binaries.appendingPathComponent(tool)
+        process.arguments = arguments
+        // Only what the test gives: nothing of the developer's environment leaks into the settings.
+        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { given, _ in given }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
+        )
+    }
+
+    @Test func serveTakesFlagsOverEnvironmentOverConfigFile() throws {
+        let directory = try TemporaryDirectory()
+        let config = directory.file("server.conf")
+        try """
+        # /etc/returnsync/server.conf
+        db = /var/lib/returnsync/returns-server.sqlite
+        port = 7500
+        max-connections = 2000
+        syncs-per-minute = 30
+        metrics-port = 9420
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, stdout, stderr) = try Self.run(
+            "returns-server",
+            ["serve", "--config", config, "--port", "7600", "--print-config"],
+            environment: ["RETURNS_SERVER_PORT": "7700", "RETURNS_SERVER_MAX_CONNECTIONS": "3000"]
+        )
+        #expect(status == 0, "\(stderr)")
+        let lines = stdout.split(separator: "\n").map {
+            $0.split(separator: "#")[0].trimmingCharacters(in: .whitespaces)
+        }
+        #expect(lines.contains("port = 7600"))  // the flag
+        #expect(lines.contains("max-connections = 3000"))  // the environment
+        #expect(lines.contains("syncs-per-minute = 30"))  // the file
+        #expect(lines.contains("db = /var/lib/returnsync/returns-server.sqlite"))
+        #expect(lines.contains("host = 127.0.0.1"))  // the default
+        #expect(stdout.contains("# environment RETURNS_SERVER_MAX_CONNECTIONS"))
+        #expect(stdout.contains("# \(config):5"))
+        // --print-config starts nothing and creates no database.
+        #expect(!FileManager.default.fileExists(atPath: "/var/lib/returnsync/returns-server.sqlite"))
+    }
+
+    @Test func aBadSettingStopsServeBeforeItStartsAndSaysWhereItCameFrom() throws {
+        let directory = try TemporaryDirectory()
+        let config = directory.file("server.conf")
+        try "max-connections = 0\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let db = directory.file("hq.sqlite")
+        let (status, _, stderr) = try Self.run(
+            "returns-server",
+            ["serve", "--db", db, "--port", "0"],
+            environment: ["RETURNS_SERVER_CONFIG": config]
+        )
+        #expect(status == 1)
+        #expect(
+            stderr == "error: invalid max-connections at \(config):1 '0': expected a whole number from 1 to 1000000\n"
+        )
+        #expect(!FileManager.default.fileExists(atPath: db))
+    }
+
+    @Test func theAgentReadsItsSettingsTheSameWay() throws {
+        let directory = try TemporaryDirectory()
+        let config = directory.file("kiosk.conf")
+        try "interval = 120\nbackoff-max = 600\nserver = hq.example:7420\n".write(
+            toFile: config,
+            atomically: true,
+            encoding: .utf8
+        )
+        let (status, stdout, stderr) = try Self.run(
+            "kiosk",
+            ["agent", "--print-config", "--backoff-max", "900"],
+            environment: ["KIOSK_CONFIG": config, "KIOSK_INTERVAL": "60", "KIOSK_DB": "/srv/kiosk.sqlite"]
+        )
+        #expect(status == 0, "\(stderr)")
+        let lines = stdout.split(separator: "\n").map {
+            $0.split(separator: "#")[0].trimmingCharacters(in: .whitespaces)
+        }
+        #expect(lines.contains("interval = 60"))
+        #expect(lines.contains("backoff-max = 900"))
+        #expect(lines.contains("server = hq.example:7420"))
+        #expect(lines.contains("db = /srv/kiosk.sqlite"))
+        #expect(lines.contains("live = true"))
+
+        let bad = try Self.run("kiosk", ["agent", "--live", "sometimes"], environment: [:])
+        #expect(bad.0 == 1)
+        #expect(bad.2 == "error: invalid --live 'sometimes': expected one of true, false\n")
+    }
+}
+
+@Suite struct SyncProgressCommandTests {
+    @Test func kioskSyncDrawsProgressOnATerminalButNotWithJSON() async throws {
+        let server = try await TestServer()
+        let source = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        for index in 0..<1_200 { try source.record(order: "ORD-\(index)") }
+        try await source.sync()
+        // A new kiosk of the store: its first sync pulls 1,200 returns, in pages of 500.
+        let fresh = try TestKiosk(store: "store-1", kiosk: "b", server: server)
+        let drawn = await runCaptured(terminal: true) {
+            await KioskCLI.run(arguments: ["sync", "--db", fresh.store.path])
+        }
+        #expect(drawn.status == 0, "\(drawn.stderr)")
+        #expect(drawn.stdout.contains("\r\u{1B}[Kpulling 500/1,200 records"))
+        #expect(drawn.stdout.hasSuffix("\r\u{1B}[Kpushed 0, pulled 1200, conflicts 0\n"))
+
+        let another = try TestKiosk(store: "store-1", kiosk: "c", server: server)
+        let json = await runCaptured(terminal: true) {
+            await KioskCLI.run(arguments: ["sync", "--json", "--db", another.store.path])
+        }
+        #expect(json.status == 0)
+        #expect(!json.stdout.contains("\r"))
+        #expect(json.stdout.hasPrefix("{"))
+        try await server.stop()
+    }
+}
+
+@Suite struct AgentProcessTests {
+    private static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+
+    @Test func theAgentProcessSyncsLiveAndStopsCleanlyOnSIGTERM() async throws {
+        let server = try await TestServer(configure: { $0.changePollInterval = .milliseconds(20) })
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        let id = try kiosk.record().id
+        try await kiosk.sync()
+
+        let agent = Process()
+        agent.executableURL = Self.binaries.appendingPathComponent("kiosk")
+        agent.arguments = ["agent", "--db", kiosk.store.path, "--interval", "3600", "--check-every", "3600"]
+        agent.environment = ["PATH": "/usr/bin:/bin"]
+        let logs = Pipe()
+        agent.standardError = logs
+        agent.standardOutput = FileHandle.nullDevice
+        try agent.run()
+        // However this test goes, the agent does not outlive it by more than a minute.
+        let watchdog = DispatchWorkItem { if agent.isRunning { agent.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        defer { watchdog.perform() }
+
+        let reader = logs.fileHandleForReading
+        #expect(Self.line(containing: "waiting for changes", in: reader) != nil)
+        _ = try server.store.updateReturn(id, operation: "note") { item, author, date in
+            try item.addNote("pushed live", by: author, at: date)
+        }
+        let synced = Self.line(containing: "synced", in: reader)
+        #expect(synced?.contains("pulled=1") == true, "\(synced ?? "no log")")
+        #expect(try ProductReturn(record: kiosk.store.returnRecord(id)).notes.map(\.text) == ["pushed live"])
+
+        kill(agent.processIdentifier, SIGTERM)
+        #expect(Self.line(containing: "sync agent stopped", in: reader) != nil)
+        agent.waitUntilExit()
+        #expect(agent.terminationReason == .exit && agent.terminationStatus == 0)
+        try await server.stop()
+    }
+
+    /// Reads lines from `handle` until one contains `text`; `nil` at the end of the stream.
+    static func line(containing text: String, in handle: FileHandle) -> String? {
+        var line = Data()
+        while true {
+            guard let byte = handle.readData(ofLength: 1).first else { return nil }
+            guard byte == UInt8(ascii: "\n") else {
+                line.append(byte)
+                continue
+            }
+            let complete = String(decoding: line, as: UTF8.self)
+            if complete.contains(text) { return complete }
+            line.removeAll()
+        }
+    }
+}
