@@ -138,6 +138,14 @@ public final class ReplicaStore: Sendable {
         }
         do {
             let pool = try DatabasePool(path: path, configuration: config)
+            // A database a newer version migrated (after a rollback, say) may hold what this version does not know
+            // how to keep: refuse it rather than write to it.
+            if try pool.read(migrator.hasBeenSuperseded) {
+                throw ReplicaStoreError(
+                    code: .storage,
+                    message: "\(path) was written by a newer version of ReturnSync; run that version, or restore a backup"
+                )
+            }
             try migrator.migrate(pool)
             return pool
         } catch let error as DatabaseError {

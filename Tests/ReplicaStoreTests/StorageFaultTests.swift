@@ -41,6 +41,25 @@ import Testing
         try body()
     }
 
+    @Test func aDatabaseANewerVersionMigratedIsRefusedAndLeftAsItIs() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("kiosk.sqlite")
+        let store = try ReplicaStore.create(at: path, identity: .kiosk(store: StoreID("s"), kiosk: KioskID("k")))
+        _ = try Self.capture(store)
+        // As a later version would leave it: a migration this version does not know.
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sqlite.arguments = ["sqlite3", path, "INSERT INTO grdb_migrations VALUES ('v99: from the future')"]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        #expect(sqlite.terminationStatus == 0)
+        #expect {
+            _ = try ReplicaStore.open(at: path)
+        } throws: { error in
+            "\(error)".contains("\(path) was written by a newer version of ReturnSync")
+        }
+    }
+
     @Test func aDatabaseLockedByAnotherProcessIsAClearErrorAndWorksOnceReleased() throws {
         let fixture = try KioskFixture()
         let kept = try Self.capture(fixture.store)
