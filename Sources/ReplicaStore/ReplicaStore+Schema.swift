@@ -195,6 +195,22 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v8: server lineage after a restore") { db in
+            try db.execute(
+                sql: """
+                    -- Kiosk side: the server id of the last sync. A different one means the server was restored from
+                    -- a backup: the kiosk re-sends everything it holds and pulls from the start.
+                    ALTER TABLE sync_credentials ADD COLUMN server_id TEXT;
+
+                    -- Server side: the replica ids this server wrote under before restores. Their writes held by
+                    -- kiosks are the server's own, lost with the restore: a push may claim them.
+                    CREATE TABLE former_server_ids (
+                        replica_id  TEXT    PRIMARY KEY,
+                        retired_at  INTEGER NOT NULL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

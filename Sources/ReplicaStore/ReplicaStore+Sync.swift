@@ -17,6 +17,8 @@ public struct SyncCredentials: Hashable, Sendable {
     public var enrolledAt: Date?
     /// The certificates (PEM) of the CA the kiosk trusts to sign the server's TLS certificate; `nil`: plain TCP.
     public var trustedCAPEM: String?
+    /// The server's replica id at the last sync; a different one means the server was restored from a backup.
+    public var serverID: String?
 
     /// Creates credentials.
     public init(
@@ -24,13 +26,15 @@ public struct SyncCredentials: Hashable, Sendable {
         token: String?,
         privateKey: Data,
         enrolledAt: Date? = nil,
-        trustedCAPEM: String? = nil
+        trustedCAPEM: String? = nil,
+        serverID: String? = nil
     ) {
         self.server = server
         self.token = token
         self.privateKey = privateKey
         self.enrolledAt = enrolledAt
         self.trustedCAPEM = trustedCAPEM
+        self.serverID = serverID
     }
 }
 
@@ -77,7 +81,8 @@ extension ReplicaStore {
                 token: row["token"],
                 privateKey: row["private_key"],
                 enrolledAt: (row["enrolled_at"] as Int64?).map(Date.init(millisecondsSince1970:)),
-                trustedCAPEM: row["tls_ca"]
+                trustedCAPEM: row["tls_ca"],
+                serverID: row["server_id"]
             )
         }
     }
@@ -87,14 +92,37 @@ extension ReplicaStore {
         try write { context in
             try context.db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO sync_credentials (singleton, server, token, private_key, enrolled_at, tls_ca)
-                    VALUES (1, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO sync_credentials
+                        (singleton, server, token, private_key, enrolled_at, tls_ca, server_id)
+                    VALUES (1, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     credentials.server, credentials.token, credentials.privateKey,
-                    credentials.enrolledAt?.millisecondsSince1970, credentials.trustedCAPEM,
+                    credentials.enrolledAt?.millisecondsSince1970, credentials.trustedCAPEM, credentials.serverID,
                 ]
             )
+        }
+    }
+
+    /// Notes the server's replica id, as its challenge gives it. When it differs from the last sync's, the server
+    /// was restored from a backup and may lack what it acknowledged since: the push checkpoint and pull cursor of
+    /// `peer` start over, in the same transaction, so the sync re-sends everything this kiosk holds (what the
+    /// server has is answered `unchanged`) and pulls the server's feed from the start.
+    ///
+    /// - Returns: whether the checkpoint started over.
+    @discardableResult
+    public func noteServerID(_ serverID: String, peer: String = ReplicaStore.serverPeer) throws -> Bool {
+        try write { context in
+            let known = try String.fetchOne(context.db, sql: "SELECT server_id FROM sync_credentials")
+            guard known != serverID else { return false }
+            try context.db.execute(sql: "UPDATE sync_credentials SET server_id = ?", arguments: [serverID])
+            // The first sync with a server, or a kiosk upgraded from before server ids were kept: nothing to redo.
+            guard known != nil else { return false }
+            try context.db.execute(
+                sql: "UPDATE sync_checkpoints SET pushed_seq = 0, pull_cursor = NULL WHERE peer = ?",
+                arguments: [peer]
+            )
+            return true
         }
     }
 
@@ -300,6 +328,9 @@ extension ReplicaStore {
     /// - this server's own writes only up to what the server holds of the record — it knows every write it made;
     /// - another kiosk's writes only if that replica is an enrolled kiosk of the same store: its writes may reach
     ///   the pusher before the server, through a kiosk export imported here;
+    /// - this server's writes under a former id (before it was restored from a backup): the restore lost those
+    ///   the kiosks still hold, and they come back this way; and once restored, any kiosk of the store's (the
+    ///   restore may have lost its enrollment);
     /// - any other replica (unknown, or of another store): none the server has not seen.
     ///
     /// - Throws: ``PushRejection`` naming the first record at fault; nothing is stored then.
@@ -309,12 +340,21 @@ extension ReplicaStore {
             var pushed: [ReturnFacts] = []
             var stored: [String: ReturnFacts] = [:]
             var sameStoreKiosks: [ReplicaID: Bool] = [:]
-            func isKioskOfStore(_ replica: ReplicaID) throws -> Bool {
+            func mayClaim(_ replica: ReplicaID) throws -> Bool {
                 if let known = sameStoreKiosks[replica] { return known }
+                // An enrolled kiosk of the store, or this server under a former id (its writes before a restore).
+                // A restored server may also have lost enrollments made after its backup: once restored, it takes
+                // any kiosk of the pusher's store at its word, or a kiosk holding such a kiosk's writes could
+                // never push again.
                 let found =
                     try Bool.fetchOne(
                         context.db,
-                        sql: "SELECT EXISTS (SELECT 1 FROM kiosks WHERE replica_id = ? AND store_id = ?)",
+                        sql: """
+                            SELECT EXISTS (SELECT 1 FROM kiosks WHERE replica_id = ?1 AND store_id = ?2)
+                                OR EXISTS (SELECT 1 FROM former_server_ids WHERE replica_id = ?1)
+                                OR (EXISTS (SELECT 1 FROM former_server_ids)
+                                    AND substr(?1, 1, length(?2) + 1) = ?2 || '/')
+                            """,
                         arguments: [replica.rawValue, store.rawValue]
                     ) ?? false
                 sameStoreKiosks[replica] = found
@@ -344,7 +384,7 @@ extension ReplicaStore {
                 for (replica, counter) in record.clock.counters where replica != pusher {
                     let seen = local?.clock[replica] ?? 0
                     guard counter > seen else { continue }
-                    if replica != identity.replicaID, try isKioskOfStore(replica) { continue }
+                    if replica != identity.replicaID, try mayClaim(replica) { continue }
                     throw PushRejection(
                         reason: .forgedClock,
                         message: "return \(record.id) claims write \(replica):\(counter), but the server has seen "

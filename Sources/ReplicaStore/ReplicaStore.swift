@@ -143,7 +143,8 @@ public final class ReplicaStore: Sendable {
             if try pool.read(migrator.hasBeenSuperseded) {
                 throw ReplicaStoreError(
                     code: .storage,
-                    message: "\(path) was written by a newer version of ReturnSync; run that version, or restore a backup"
+                    message:
+                        "\(path) was written by a newer version of ReturnSync; run that version, or restore a backup"
                 )
             }
             try migrator.migrate(pool)

@@ -28,7 +28,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
             ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, ReviewCommand.self,
-            BackupCommand.self,
+            BackupCommand.self, RestoreCommand.self,
         ]
     )
 
@@ -587,6 +587,30 @@ struct BackupCommand: AsyncParsableCommand {
         let size = try database.openStore().backup(to: output)
         Console.current.print(
             "backed up \(database.path) to \(output): \(size) bytes in \(String(format: "%.1f", Date().timeIntervalSince(start))) s"
+        )
+    }
+}
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a backup as the server database, under a new server id, so kiosks re-send what it lacks.",
+        discussion: """
+            Stop 'serve' and move the damaged database (and its -wal and -shm files) aside first: restore never \
+            overwrites. The restored server writes under a new replica id (hq becomes hq.r2); at their next sync \
+            kiosks see it, re-send everything they hold and pull from the start, so what the server acknowledged \
+            after the backup comes back. See Server/README.md, "Backup and restore".
+            """
+    )
+
+    @OptionGroup var database: ServerDatabaseOptions
+    @Option(help: "The backup to restore, as 'returns-server backup' wrote it.") var from: String
+
+    func run() async throws {
+        let restored = try ReplicaStore.restore(backup: from, to: database.path)
+        Console.current.print(
+            "restored \(from) to \(database.path) as server \(restored.identity.replicaID); "
+                + "kiosks re-send what they hold at their next sync"
         )
     }
 }

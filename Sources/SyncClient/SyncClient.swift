@@ -300,6 +300,12 @@ public struct SyncClient: Sendable {
             enrolled.enrolledAt = Date()
             try store.saveSyncCredentials(enrolled)
         }
+        if try store.noteServerID(serverID) {
+            logger.notice(
+                "the server's id changed: it was restored from a backup; re-sending everything this kiosk holds",
+                metadata: ["server-id": "\(serverID)"]
+            )
+        }
     }
 
     /// One sync on an open session: push everything changed here, then pull everything changed there.

@@ -23,6 +23,7 @@ final class TestServer: Sendable {
     init(
         idleTimeout: TimeAmount = .seconds(60),
         restarting previous: TestServer? = nil,
+        serving existing: ReplicaStore? = nil,
         metrics: ServerMetrics = ServerMetrics(),
         configure: (inout SyncServerConfiguration) -> Void = { _ in },
         function: String = #function
@@ -30,6 +31,9 @@ final class TestServer: Sendable {
         if let previous {
             directory = previous.directory
             store = previous.store
+        } else if let existing {
+            directory = try TemporaryDirectory(function: function)
+            store = existing
         } else {
             directory = try TemporaryDirectory(function: function)
             store = try ReplicaStore.create(
