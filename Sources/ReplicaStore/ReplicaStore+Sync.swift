@@ -112,7 +112,10 @@ extension ReplicaStore {
     /// - Returns: whether the checkpoint started over.
     @discardableResult
     public func noteServerID(_ serverID: String, peer: String = ReplicaStore.serverPeer) throws -> Bool {
-        try write { context in
+        // Almost always the same id: a read, without the commit (and fsync) a write would cost every sync.
+        guard try read({ db in try String.fetchOne(db, sql: "SELECT server_id FROM sync_credentials") }) != serverID
+        else { return false }
+        return try write { context in
             let known = try String.fetchOne(context.db, sql: "SELECT server_id FROM sync_credentials")
             guard known != serverID else { return false }
             try context.db.execute(sql: "UPDATE sync_credentials SET server_id = ?", arguments: [serverID])

@@ -197,15 +197,17 @@ public final class SyncServer: Service, Sendable {
     private func pollForChanges() async {
         var seen = (try? await storageThreads.runIfActive { [store] in try store.lastChangeSeq() }) ?? 0
         let interval = Duration.nanoseconds(configuration.changePollInterval.nanoseconds)
+        // The poll waits as a watcher of no store: only shutdown (or its own wake-up of everyone) ends its sleep early.
+        let noStore = ""
         while !feedWatch.isClosed {
-            // Sleeps the interval, or less when the server shuts down (the watch closes) or a push woke watchers.
-            let generation = feedWatch.generation
+            let mark = feedWatch.mark(for: noStore)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { try? await Task.sleep(for: interval) }
-                group.addTask { await self.feedWatch.wait(after: generation) }
+                group.addTask { await self.feedWatch.wait(for: noStore, after: mark) }
                 await group.next()
                 group.cancelAll()
             }
+            // Kiosks wait, besides the poll itself (which is not waiting now).
             guard !feedWatch.isClosed, feedWatch.waiting > 0 else { continue }
             guard let latest = try? await storageThreads.runIfActive({ [store] in try store.lastChangeSeq() }) else {
                 continue
@@ -475,7 +477,7 @@ struct SyncSession {
                     metrics.recordsMerged.increment(by: outcome.merged)
                     metrics.conflicts.increment(by: outcome.conflicts.count)
                     // Other kiosks of the store may be watching: they pull this at once.
-                    if outcome.merged > 0 { feedWatch.changed() }
+                    if outcome.merged > 0 { feedWatch.changed(store: storeID.rawValue) }
                     try await outbound.write(
                         .pushAck(
                             batch: batch,
@@ -568,7 +570,7 @@ struct SyncSession {
             let deadline = ContinuousClock.now + .seconds(seconds)
             var changed = false
             while true {
-                let generation = feedWatch.generation
+                let mark = feedWatch.mark(for: storeID.rawValue)
                 do {
                     // Through a future, which cancellation does not fail: the check after the kiosk's next request
                     // cancelled the watch must still run, or a change would be answered `quiet`.
@@ -581,7 +583,7 @@ struct SyncSession {
                 }
                 if changed || Task.isCancelled || feedWatch.isClosed || ContinuousClock.now >= deadline { break }
                 await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await feedWatch.wait(after: generation) }
+                    group.addTask { await feedWatch.wait(for: storeID.rawValue, after: mark) }
                     group.addTask { try? await Task.sleep(until: deadline) }
                     await group.next()
                     group.cancelAll()
