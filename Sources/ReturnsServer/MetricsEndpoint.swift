@@ -105,6 +105,8 @@ public final class MetricsEndpoint: Service, Sendable {
         }
     }
 
+    /// The response to one request. The storage reads here run inline: each is one read that never waits on a
+    /// writer (WAL), and scrapes come seconds apart, so they need not queue behind syncs on the storage threads.
     private func respond(to request: HTTPRequestHead) -> (HTTPResponseStatus, String, [UInt8]) {
         guard request.method == .GET || request.method == .HEAD else {
             return (.methodNotAllowed, "text/plain; charset=utf-8", Array("only GET and HEAD\n".utf8))

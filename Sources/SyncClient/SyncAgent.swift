@@ -51,7 +51,7 @@ public struct Backoff: Sendable {
 /// is unreachable. Offline is normal: the kiosk keeps working on its own database meanwhile.
 ///
 /// Run it in a `ServiceGroup`: on graceful shutdown (SIGTERM) it finishes the sync in flight, says `bye` and
-/// returns. Nothing is lost by stopping at any point: a kiosk's data is durable before the agent sees it, and
+/// returns. Outside one, cancel the task running it. Nothing is lost by stopping at any point: a kiosk's data is durable before the agent sees it, and
 /// what the server has not acknowledged is pushed again next time.
 public final class SyncAgent: Service, Sendable {
     /// Why a waiting agent wakes up.
