@@ -388,6 +388,9 @@ struct SyncSession {
             )
         }
         var started = ContinuousClock.now
+        // Whether a sync is under way: from hello, and from the first request after a watch. A watch renewed with
+        // nothing in between ends no sync (a watching kiosk renews every 25 s; those are not syncs, nor commits).
+        var syncing = true
         let storeID: StoreID
         let kioskID: KioskID
         do {
@@ -468,7 +471,14 @@ struct SyncSession {
                 watch.cancel()
                 if let answer = await watch.value { try await outbound.write(answer) }
                 watching = nil
-                started = ContinuousClock.now
+            }
+            switch message {
+            case .watch, .bye: break  // a renewal, or leaving: no sync begins
+            default:
+                if !syncing {
+                    syncing = true
+                    started = ContinuousClock.now
+                }
             }
             switch message {
             case .push(let batch, let records):
@@ -527,10 +537,13 @@ struct SyncSession {
                     )
                 }
                 // A watch ends a sync: the kiosk is up to date.
-                try await syncEnded(replicaText, since: started)
+                if syncing {
+                    try await syncEnded(replicaText, since: started)
+                    syncing = false
+                }
                 watching = watch(store: storeID, after: cursor, seconds: seconds, requester: replicaID)
             case .bye:
-                try await syncEnded(replicaText, since: started)
+                if syncing { try await syncEnded(replicaText, since: started) }
                 try await outbound.write(.bye)
                 return
             case let other:

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -9,6 +10,7 @@ import ServiceLifecycle
 import SyncClient
 import SyncEngine
 import Testing
+import WireProtocol
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -176,4 +178,52 @@ struct UnreadableStorage: SyncServerStorage {
     func noteSync(of replicaID: String) throws { try store.noteSync(of: replicaID) }
     func lastChangeSeq() throws -> Int64 { throw Failure() }
     func storageSize() throws -> Int64 { throw Failure() }
+}
+
+@Suite struct WatchAccountingTests {
+    /// Renewing a watch with nothing in between is no sync: no commit, no count. The first watch after a pull is.
+    @Test func renewedWatchesAreNotSyncs() async throws {
+        let registry = PrometheusCollectorRegistry()
+        let metrics = ServerMetrics(factory: ServerMetrics.prometheusFactory(registry: registry))
+        let server = try await TestServer(metrics: metrics)
+        let token = try server.enroll(store: "store-1", kiosk: "a")
+        let key = Curve25519.Signing.PrivateKey()
+        let client = try await RawClient.connect(to: server)
+        let answers = try await client.converse { send, receive in
+            try await send(
+                "{\"type\":\"hello\",\"versions\":[1,2],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
+            )
+            let challenge = try #require(try await receive())
+            #expect(challenge["version"] == .integer(2))
+            let nonce = try #require(challenge["nonce"]?.stringValue)
+            let signature = try key.signature(
+                for: authenticationPayload(nonce: nonce, replicaID: "store-1/a", serverID: "hq")
+            )
+            try await send(
+                HostileInputTests.json(
+                    .object([
+                        "type": .string("authenticate"), "signature": .string(signature.base64EncodedString()),
+                        "publicKey": .string(key.publicKey.rawRepresentation.base64EncodedString()),
+                        "token": .string(token),
+                    ])
+                )
+            )
+            #expect(try await receive()?["type"] == .string("welcome"))
+            var answers: [String] = []
+            try await send("{\"type\":\"pull\",\"cursor\":\"0\",\"limit\":500}\n")
+            answers.append(try #require(try await receive()?["type"]?.stringValue))
+            for _ in 0..<3 {
+                try await send("{\"type\":\"watch\",\"cursor\":\"0\",\"seconds\":1}\n")
+                answers.append(try #require(try await receive()?["type"]?.stringValue))
+            }
+            try await send("{\"type\":\"bye\"}\n")
+            answers.append(try #require(try await receive()?["type"]?.stringValue))
+            return answers
+        }
+        #expect(answers == ["pull-batch", "quiet", "quiet", "quiet", "bye"])
+        let text = registry.emitToString()
+        #expect(MetricsEndpointTests.sample("returnsync_syncs_total", in: text) == 1)
+        #expect(MetricsEndpointTests.sample("returnsync_watching_kiosks", in: text) == 0)
+        try await server.stop()
+    }
 }
