@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Logging
 
@@ -209,4 +210,17 @@ extension Settings {
         let level = try choice("log-level", from: Logger.Level.allCases.map(\.rawValue)) ?? "info"
         return Logger.Level(rawValue: level)!
     }
+}
+
+/// The options every long-running command takes besides its own settings: where settings come from, showing
+/// them, and the log level (itself a setting: `log-level`).
+public struct SettingsOptions: ParsableArguments {
+    @Option(help: "Read settings from this file (default: the file the command's _CONFIG variable names, else none).")
+    public var config: String?
+    @Flag(help: "Print the effective configuration, with where each value came from, and exit.")
+    public var printConfig = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical (default: info).")
+    public var logLevel: String?
+
+    public init() {}
 }

@@ -462,10 +462,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "The first wait after a failed sync, in seconds (default: 1).") var backoffMin: String?
     @Option(help: "The longest wait between attempts, in seconds (default: 300).") var backoffMax: String?
     @Option(help: "Stay connected for live pushes from the server: true or false (default: true).") var live: String?
-    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical (default: info).")
-    var logLevel: String?
-    @Option(help: "Read settings from this file (default: $KIOSK_CONFIG, else none).") var config: String?
-    @Flag(help: "Print the effective configuration and exit.") var printConfig = false
+    @OptionGroup var settingsOptions: SettingsOptions
 
     static let keys: [Settings.Key] = [
         .init("db", default: "./kiosk.sqlite", help: "the kiosk database"),
@@ -483,9 +480,10 @@ struct AgentCommand: AsyncParsableCommand {
             keys: Self.keys,
             flags: [
                 "db": db, "server": server, "interval": interval, "check-every": checkEvery,
-                "backoff-min": backoffMin, "backoff-max": backoffMax, "live": live, "log-level": logLevel,
+                "backoff-min": backoffMin, "backoff-max": backoffMax, "live": live,
+                "log-level": settingsOptions.logLevel,
             ],
-            configFile: config,
+            configFile: settingsOptions.config,
             environmentPrefix: "KIOSK_"
         )
         let server = settings.string("server")
@@ -496,7 +494,7 @@ struct AgentCommand: AsyncParsableCommand {
         let backoffMax = try settings.seconds("backoff-max", in: backoffMin...86_400)!
         let live = try settings.choice("live", from: ["true", "false"]) == "true"
         let level = try settings.logLevel()
-        if printConfig {
+        if settingsOptions.printConfig {
             Console.current.print(settings.printed)
             return
         }

@@ -101,10 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics and /health over HTTP on this port (default: none; 0 picks one).")
     var metricsPort: String?
     @Option(help: "The address the metrics endpoint listens on (default: 127.0.0.1).") var metricsHost: String?
-    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical (default: info).")
-    var logLevel: String?
-    @Option(help: "Read settings from this file (default: $RETURNS_SERVER_CONFIG, else none).") var config: String?
-    @Flag(help: "Print the effective configuration and exit.") var printConfig = false
+    @OptionGroup var settingsOptions: SettingsOptions
 
     static let keys: [Settings.Key] = [
         .init("db", default: "./returns-server.sqlite", help: "the server database"),
@@ -125,9 +122,9 @@ struct ServeCommand: AsyncParsableCommand {
             flags: [
                 "db": db, "host": host, "port": port, "tls-cert": tlsCert, "tls-key": tlsKey,
                 "max-connections": maxConnections, "syncs-per-minute": syncsPerMinute, "metrics-host": metricsHost,
-                "metrics-port": metricsPort, "log-level": logLevel,
+                "metrics-port": metricsPort, "log-level": settingsOptions.logLevel,
             ],
-            configFile: config,
+            configFile: settingsOptions.config,
             environmentPrefix: "RETURNS_SERVER_",
             environment: environment
         )
@@ -147,7 +144,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw CLIError(message: "tls-cert and tls-key go together: give both or neither")
         }
-        if printConfig {
+        if settingsOptions.printConfig {
             Console.current.print(settings.printed)
             return
         }

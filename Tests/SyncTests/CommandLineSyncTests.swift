@@ -4,33 +4,11 @@ import Testing
 
 /// The README's walkthrough, with the real `returns-server` and `kiosk` executables as processes.
 @Suite struct CommandLineSyncTests {
-    private static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 
-    private struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        var line: String { stdout.trimmingCharacters(in: .newlines) }
-    }
+    private typealias Result = ToolRun
 
     private static func run(_ tool: String, _ arguments: [String], in directory: TemporaryDirectory) throws -> Result {
-        let process = Process()
-        process.executableURL = binaries.appendingPathComponent(tool)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus,
-            stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self)
-        )
+        try ToolRun(tool, arguments, in: directory.path)
     }
 
     /// Expects a command to succeed, showing its stderr when it did not.
@@ -47,7 +25,7 @@ import Testing
 
         // serve --port 0: the first line of stdout names the real port.
         let serve = Process()
-        serve.executableURL = Self.binaries.appendingPathComponent("returns-server")
+        serve.executableURL = ToolRun.binaries.appendingPathComponent("returns-server")
         serve.arguments = ["serve", "--db", "hq.sqlite", "--port", "0"]
         serve.currentDirectoryURL = URL(fileURLWithPath: directory.path)
         let serveOut = Pipe()

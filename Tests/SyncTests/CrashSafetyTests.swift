@@ -12,7 +12,6 @@ import Testing
 /// `swift test` runs a few rounds; `scripts/soak.sh ROUNDS [SEED]` runs as many as asked
 /// (`RETURNSYNC_SOAK_ROUNDS`, `RETURNSYNC_SOAK_SEED`).
 @Suite struct CrashSafetyTests {
-    private static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 
     /// A child process whose output is collected; `kill()` sends SIGKILL.
     final class Child: @unchecked Sendable {
@@ -20,7 +19,7 @@ import Testing
         private let output = Pipe()
 
         init(_ tool: String, _ arguments: [String], in directory: String) throws {
-            process.executableURL = CrashSafetyTests.binaries.appendingPathComponent(tool)
+            process.executableURL = ToolRun.binaries.appendingPathComponent(tool)
             process.arguments = arguments
             process.currentDirectoryURL = URL(fileURLWithPath: directory)
             process.standardOutput = output

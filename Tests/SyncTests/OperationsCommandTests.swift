@@ -220,8 +220,7 @@ final class ElementCollector: NSObject, XMLParserDelegate {
 }
 
 @Suite struct ConfigurationCommandTests {
-    private static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-
+    /// Runs `tool` in exactly `environment`: nothing of the developer's environment leaks into the settings.
     static func run(
         _ tool: String,
         _ arguments: [String],
@@ -229,22 +228,8 @@ final class ElementCollector: NSObject, XMLParserDelegate {
     ) throws -> (
         Int32, String, String
     ) {
-        let process = Process()
-        process.executableURL = binaries.appendingPathComponent(tool)
-        process.arguments = arguments
-        // Only what the test gives: nothing of the developer's environment leaks into the settings.
-        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { given, _ in given }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
-        )
+        let run = try ToolRun(tool, arguments, environment: environment)
+        return (run.status, run.stdout, run.stderr)
     }
 
     @Test func serveTakesFlagsOverEnvironmentOverConfigFile() throws {
@@ -351,8 +336,6 @@ final class ElementCollector: NSObject, XMLParserDelegate {
 }
 
 @Suite struct AgentProcessTests {
-    private static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-
     @Test func theAgentProcessSyncsLiveAndStopsCleanlyOnSIGTERM() async throws {
         let server = try await TestServer(configure: { $0.changePollInterval = .milliseconds(20) })
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
@@ -360,7 +343,7 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         try await kiosk.sync()
 
         let agent = Process()
-        agent.executableURL = Self.binaries.appendingPathComponent("kiosk")
+        agent.executableURL = ToolRun.binaries.appendingPathComponent("kiosk")
         agent.arguments = ["agent", "--db", kiosk.store.path, "--interval", "3600", "--check-every", "3600"]
         agent.environment = ["PATH": "/usr/bin:/bin"]
         let logs = Pipe()

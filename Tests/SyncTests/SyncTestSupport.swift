@@ -129,3 +129,44 @@ struct TestKiosk {
         get throws { try store.returnRecords() }
     }
 }
+
+/// One run of a built executable (`kiosk`, `returns-server`) as a process, to its end.
+struct ToolRun {
+    /// Where `swift build` put the executables: beside the test bundle.
+    static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    /// Standard output without its final line end.
+    var line: String { stdout.trimmingCharacters(in: .newlines) }
+
+    /// Runs `tool ARGUMENTS` in `directory`; with `environment`, in exactly that environment (and a PATH).
+    init(
+        _ tool: String,
+        _ arguments: [String],
+        in directory: String? = nil,
+        environment: [String: String]? = nil
+    )
+        throws
+    {
+        let process = Process()
+        process.executableURL = Self.binaries.appendingPathComponent(tool)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if let environment {
+            process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { given, _ in given }
+        }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        status = process.terminationStatus
+        self.stdout = String(decoding: stdout, as: UTF8.self)
+        self.stderr = String(decoding: stderr, as: UTF8.self)
+    }
+}
