@@ -108,23 +108,36 @@ public struct Settings: Sendable {
         var values: [String: (String, Int)] = [:]
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let number = index + 1
-            var line = Substring(rawLine)
-            if let hash = line.firstIndex(of: "#"), !line[..<hash].contains("\"") { line = line[..<hash] }
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
+            let trimmed = rawLine.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             guard let equals = trimmed.firstIndex(of: "=") else {
                 throw CLIError(message: "\(path):\(number): expected 'key = value', found '\(trimmed)'")
             }
             let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces)
-            var value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
             guard keys.contains(key) else {
                 throw CLIError(
-                    message:
-                        "\(path):\(number): unknown setting '\(key)': expected one of \(keys.sorted().joined(separator: ", "))"
+                    message: "\(path):\(number): unknown setting '\(key)': expected one of "
+                        + keys.sorted().joined(separator: ", ")
                 )
             }
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
-                value = String(value.dropFirst().dropLast())
+            let rest = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            let value: String
+            if rest.hasPrefix("\"") {
+                // A quoted value may hold '#'; after its closing quote only a comment may follow.
+                let body = rest.dropFirst()
+                guard let close = body.firstIndex(of: "\"") else {
+                    throw CLIError(message: "\(path):\(number): the value of '\(key)' opens a quote it does not close")
+                }
+                let after = body[body.index(after: close)...].trimmingCharacters(in: .whitespaces)
+                guard after.isEmpty || after.hasPrefix("#") else {
+                    throw CLIError(
+                        message: "\(path):\(number): unexpected '\(after)' after the quoted value of '\(key)'"
+                    )
+                }
+                value = String(body[..<close])
+            } else {
+                let uncommented = rest.firstIndex(of: "#").map { rest[..<$0] } ?? Substring(rest)
+                value = uncommented.trimmingCharacters(in: .whitespaces)
             }
             guard values[key] == nil else {
                 throw CLIError(message: "\(path):\(number): '\(key)' is set twice (first on line \(values[key]!.1))")

@@ -267,8 +267,11 @@ public final class SyncAgent: Service, Sendable {
     /// One round, logged and reported; a change made here meanwhile gets another round at once.
     private func syncRound(_ session: inout Session) async throws {
         let start = ContinuousClock.now
+        let (sentBefore, receivedBefore) = session.bytes.totals
         var report = try await client.round(&session)
-        (report.bytesSent, report.bytesReceived) = session.bytes.totals
+        // The connection's counters run on across rounds: this round's share.
+        let (sent, received) = session.bytes.totals
+        (report.bytesSent, report.bytesReceived) = (sent - sentBefore, received - receivedBefore)
         if report.pushed > 0 || report.pulled > 0 || !report.conflicts.isEmpty {
             logger.info(
                 "synced",

@@ -25,7 +25,7 @@ import Testing
             # the server's settings
             port = 9000
             max-connections = 100   # a comment after a value
-            host = "0.0.0.0"
+            host = "0.0.0.0"  # a quoted value
             """,
             in: directory
         )
@@ -52,6 +52,20 @@ import Testing
         #expect(printed.contains("# tls-cert ="))
     }
 
+    @Test func aQuotedValueMayHoldAHashAndPrintsBackQuoted() throws {
+        let directory = try TemporaryDirectory()
+        let path = try Self.file("tls-cert = \"/etc/returnsync/#1/server.pem\"  # the chain\n", in: directory)
+        let settings = try Settings(
+            keys: Self.keys,
+            flags: [:],
+            configFile: path,
+            environmentPrefix: "X_",
+            environment: [:]
+        )
+        #expect(settings.string("tls-cert") == "/etc/returnsync/#1/server.pem")
+        #expect(settings.printed.contains("tls-cert = \"/etc/returnsync/#1/server.pem\""))
+    }
+
     @Test func theConfigFileCanComeFromTheEnvironment() throws {
         let directory = try TemporaryDirectory()
         let path = try Self.file("port = 9000\n", in: directory)
@@ -70,6 +84,8 @@ import Testing
         ("prot = 1\n", "server.conf:1: unknown setting 'prot': expected one of host, max-connections, port, tls-cert"),
         ("port 7420\n", "server.conf:1: expected 'key = value', found 'port 7420'"),
         ("port = 1\n\nport = 2\n", "server.conf:3: 'port' is set twice (first on line 1)"),
+        ("host = \"0.0.0.0\n", "server.conf:1: the value of 'host' opens a quote it does not close"),
+        ("host = \"0.0.0.0\" x\n", "server.conf:1: unexpected 'x' after the quoted value of 'host'"),
     ])
     func aBadConfigFileLineIsNamed(_ text: String, _ message: String) throws {
         let directory = try TemporaryDirectory()

@@ -225,14 +225,14 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         _ tool: String,
         _ arguments: [String],
         environment: [String: String]
-    ) throws -> (
+    ) async throws -> (
         Int32, String, String
     ) {
-        let run = try ToolRun(tool, arguments, environment: environment)
+        let run = try await offThePool { try ToolRun(tool, arguments, environment: environment) }
         return (run.status, run.stdout, run.stderr)
     }
 
-    @Test func serveTakesFlagsOverEnvironmentOverConfigFile() throws {
+    @Test func serveTakesFlagsOverEnvironmentOverConfigFile() async throws {
         let directory = try TemporaryDirectory()
         let config = directory.file("server.conf")
         try """
@@ -243,7 +243,7 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         syncs-per-minute = 30
         metrics-port = 9420
         """.write(toFile: config, atomically: true, encoding: .utf8)
-        let (status, stdout, stderr) = try Self.run(
+        let (status, stdout, stderr) = try await Self.run(
             "returns-server",
             ["serve", "--config", config, "--port", "7600", "--print-config"],
             environment: ["RETURNS_SERVER_PORT": "7700", "RETURNS_SERVER_MAX_CONNECTIONS": "3000"]
@@ -263,12 +263,12 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         #expect(!FileManager.default.fileExists(atPath: "/var/lib/returnsync/returns-server.sqlite"))
     }
 
-    @Test func aBadSettingStopsServeBeforeItStartsAndSaysWhereItCameFrom() throws {
+    @Test func aBadSettingStopsServeBeforeItStartsAndSaysWhereItCameFrom() async throws {
         let directory = try TemporaryDirectory()
         let config = directory.file("server.conf")
         try "max-connections = 0\n".write(toFile: config, atomically: true, encoding: .utf8)
         let db = directory.file("hq.sqlite")
-        let (status, _, stderr) = try Self.run(
+        let (status, _, stderr) = try await Self.run(
             "returns-server",
             ["serve", "--db", db, "--port", "0"],
             environment: ["RETURNS_SERVER_CONFIG": config]
@@ -280,7 +280,7 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         #expect(!FileManager.default.fileExists(atPath: db))
     }
 
-    @Test func theAgentReadsItsSettingsTheSameWay() throws {
+    @Test func theAgentReadsItsSettingsTheSameWay() async throws {
         let directory = try TemporaryDirectory()
         let config = directory.file("kiosk.conf")
         try "interval = 120\nbackoff-max = 600\nserver = hq.example:7420\n".write(
@@ -288,7 +288,7 @@ final class ElementCollector: NSObject, XMLParserDelegate {
             atomically: true,
             encoding: .utf8
         )
-        let (status, stdout, stderr) = try Self.run(
+        let (status, stdout, stderr) = try await Self.run(
             "kiosk",
             ["agent", "--print-config", "--backoff-max", "900"],
             environment: ["KIOSK_CONFIG": config, "KIOSK_INTERVAL": "60", "KIOSK_DB": "/srv/kiosk.sqlite"]
@@ -303,7 +303,7 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         #expect(lines.contains("db = /srv/kiosk.sqlite"))
         #expect(lines.contains("live = true"))
 
-        let bad = try Self.run("kiosk", ["agent", "--live", "sometimes"], environment: [:])
+        let bad = try await Self.run("kiosk", ["agent", "--live", "sometimes"], environment: [:])
         #expect(bad.0 == 1)
         #expect(bad.2 == "error: invalid --live 'sometimes': expected one of true, false\n")
     }
@@ -313,16 +313,16 @@ final class ElementCollector: NSObject, XMLParserDelegate {
     @Test func kioskSyncDrawsProgressOnATerminalButNotWithJSON() async throws {
         let server = try await TestServer()
         let source = try TestKiosk(store: "store-1", kiosk: "a", server: server)
-        for index in 0..<1_200 { try source.record(order: "ORD-\(index)") }
+        for index in 0..<600 { try source.record(order: "ORD-\(index)") }
         try await source.sync()
-        // A new kiosk of the store: its first sync pulls 1,200 returns, in pages of 500.
+        // A new kiosk of the store: its first sync pulls 600 returns, in pages of 500.
         let fresh = try TestKiosk(store: "store-1", kiosk: "b", server: server)
         let drawn = await runCaptured(terminal: true) {
             await KioskCLI.run(arguments: ["sync", "--db", fresh.store.path])
         }
         #expect(drawn.status == 0, "\(drawn.stderr)")
-        #expect(drawn.stdout.contains("\r\u{1B}[Kpulling 500/1,200 records"))
-        #expect(drawn.stdout.hasSuffix("\r\u{1B}[Kpushed 0, pulled 1200, conflicts 0\n"))
+        #expect(drawn.stdout.contains("\r\u{1B}[Kpulling 500/600 records"))
+        #expect(drawn.stdout.hasSuffix("\r\u{1B}[Kpushed 0, pulled 600, conflicts 0\n"))
 
         let another = try TestKiosk(store: "store-1", kiosk: "c", server: server)
         let json = await runCaptured(terminal: true) {
@@ -356,17 +356,17 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         defer { watchdog.perform() }
 
         let reader = logs.fileHandleForReading
-        #expect(Self.line(containing: "waiting for changes", in: reader) != nil)
+        #expect(try await offThePool { Self.line(containing: "waiting for changes", in: reader) } != nil)
         _ = try server.store.updateReturn(id, operation: "note") { item, author, date in
             try item.addNote("pushed live", by: author, at: date)
         }
-        let synced = Self.line(containing: "synced", in: reader)
+        let synced = try await offThePool { Self.line(containing: "synced", in: reader) }
         #expect(synced?.contains("pulled=1") == true, "\(synced ?? "no log")")
         #expect(try ProductReturn(record: kiosk.store.returnRecord(id)).notes.map(\.text) == ["pushed live"])
 
         kill(agent.processIdentifier, SIGTERM)
-        #expect(Self.line(containing: "sync agent stopped", in: reader) != nil)
-        agent.waitUntilExit()
+        #expect(try await offThePool { Self.line(containing: "sync agent stopped", in: reader) } != nil)
+        try await offThePool { agent.waitUntilExit() }
         #expect(agent.terminationReason == .exit && agent.terminationStatus == 0)
         try await server.stop()
     }

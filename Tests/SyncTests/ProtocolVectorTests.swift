@@ -139,7 +139,12 @@ import WireProtocol
         .push(batch: 1, records: []),
         .pushAck(batch: 1, merged: 0, unchanged: 0, conflicts: [.init(recordID: "r", field: "f")]),
         .pull(cursor: "0", limit: 500),
+        .pull(cursor: "0", limit: 500, estimate: true),
         .pullBatch(records: [], cursor: "0", more: false),
+        .pullBatch(records: [], cursor: "0", more: false, estimate: 12),
+        .watch(cursor: "0", seconds: 25),
+        .changed,
+        .quiet,
         .bye,
         .error(ProtocolError(.internalError, "x")),
     ]
