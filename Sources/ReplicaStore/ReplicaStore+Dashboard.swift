@@ -1,7 +1,8 @@
 import Foundation
 import GRDB
 
-/// What the HTML report shows, read in one transaction so its numbers agree with each other.
+/// What the HTML report shows. The counts and lists of returns are read in one transaction, so they agree with
+/// each other; the open conflicts come from the conflict audit, read just after.
 public struct Dashboard: Sendable {
     /// Returns captured on one day (UTC) at one store.
     public struct DayCount: Sendable, Hashable {
