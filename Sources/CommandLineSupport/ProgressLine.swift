@@ -63,6 +63,19 @@ public final class ProgressLine: Sendable {
         if drawn { console.writeOut(Data("\r\u{1B}[K".utf8)) }
     }
 
+    /// Runs `body`, then clears the line, whether `body` succeeds or throws: the result or the error that follows
+    /// starts on a clean line.
+    public func clearing<T>(_ body: () async throws -> T) async rethrows -> T {
+        do {
+            let result = try await body()
+            finish()
+            return result
+        } catch {
+            finish()
+            throw error
+        }
+    }
+
     /// `pulling 12,000/100,000 records  4,000/s  about 22 s left`.
     static func render(_ phase: String, done: Int, total: Int?, unit: String, elapsed: Duration) -> String {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

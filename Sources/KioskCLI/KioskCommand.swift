@@ -311,11 +311,12 @@ struct ImportCommand: AsyncParsableCommand {
             throw CLIError(message: "cannot read import file \(file): \(error.localizedDescription)")
         }
         let progress = ProgressLine()
-        let summary = try store.importReturns(
-            ndjson: data,
-            progress: progress.isActive ? { progress.update("importing", done: $0, total: $1, unit: "lines") } : nil
-        )
-        progress.finish()
+        let summary = try await progress.clearing {
+            try store.importReturns(
+                ndjson: data,
+                progress: progress.isActive ? { progress.update("importing", done: $0, total: $1, unit: "lines") } : nil
+            )
+        }
         Console.current.print("imported \(summary.imported) returns (\(summary.unchanged) already known)")
     }
 }
@@ -366,14 +367,7 @@ struct SyncCommand: AsyncParsableCommand {
             }
         }
         let client = SyncClient(store: try database.openStore(), progress: onProgress)
-        let report: SyncReport
-        do {
-            report = try await client.sync(server: server)
-            progress.finish()
-        } catch {
-            progress.finish()
-            throw error
-        }
+        let report = try await progress.clearing { try await client.sync(server: server) }
         if output.json {
             try Console.current.printJSON(
                 Document(

@@ -219,4 +219,20 @@ import Testing
         // The line is cleared before the result, which stands alone at the end.
         #expect(drawn.stdout.hasSuffix("\r\u{1B}[Kimported 2000 returns (0 already known)\n"))
     }
+
+    @Test func aFailedImportClearsItsProgressBeforeTheError() async throws {
+        let harness = try KioskHarness()
+        #expect(await harness.run("init", "--store", "store-1", "--kiosk", "a").status == 0)
+        let file = try Self.importFile(2_000, in: harness.directory)
+        try (String(contentsOfFile: file, encoding: .utf8) + "{\"orderId\":\"X\"}\n").write(
+            toFile: file,
+            atomically: true,
+            encoding: .utf8
+        )
+        let failed = await harness.runRaw(["import", file, "--db", harness.db], terminal: true)
+        #expect(failed.status == 1)
+        #expect(failed.stdout.contains("importing "))
+        #expect(failed.stdout.hasSuffix("\r\u{1B}[K"), "the terminal's line is clear for the error")
+        #expect(failed.stderr.hasPrefix("error: line 2001: "))
+    }
 }
