@@ -11,6 +11,7 @@ import ReturnsServer
 import ReturnsSync
 import ServiceLifecycle
 import SyncEngine
+import Synchronization
 
 /// Runs the `returns-server` command line.
 public enum ReturnsServerCLI {
@@ -165,14 +166,26 @@ struct ServeCommand: AsyncParsableCommand {
         let console = Console.current
         var logger = Logger(label: "returnsync.server")
         logger.logLevel = level
+        // Metrics are collected only when something exports them.
         let registry = PrometheusCollectorRegistry()
-        let metrics = ServerMetrics(factory: ServerMetrics.prometheusFactory(registry: registry))
+        let metrics =
+            metricsPort == nil
+            ? ServerMetrics() : ServerMetrics(factory: ServerMetrics.prometheusFactory(registry: registry))
+        // Both listeners start at once, but scripts read the first line for the sync port: the metrics line waits
+        // until that one is printed.
+        let announced = Mutex((listening: false, metricsLine: String?.none))
         let server = SyncServer(
             store: store,
             configuration: configuration,
             logger: logger,
             metrics: metrics,
-            onListening: { address in console.print("listening on \(host):\(address.port ?? 0)") }
+            onListening: { address in
+                announced.withLock { state in
+                    console.print("listening on \(host):\(address.port ?? 0)")
+                    state.listening = true
+                    if let line = state.metricsLine { console.print(line) }
+                }
+            }
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
         if let metricsPort {
@@ -183,7 +196,11 @@ struct ServeCommand: AsyncParsableCommand {
                 metrics: metrics,
                 store: store,
                 logger: logger,
-                onListening: { address in console.print("metrics on http://\(metricsHost):\(address.port ?? 0)/metrics")
+                onListening: { address in
+                    let line = "metrics on http://\(metricsHost):\(address.port ?? 0)/metrics"
+                    announced.withLock { state in
+                        if state.listening { console.print(line) } else { state.metricsLine = line }
+                    }
                 }
             )
             services.append(.init(service: endpoint))

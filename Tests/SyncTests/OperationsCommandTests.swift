@@ -12,6 +12,9 @@ import Testing
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// Runs a command in-process with a captured console.
 func runCaptured(
@@ -384,5 +387,39 @@ final class ElementCollector: NSObject, XMLParserDelegate {
             if complete.contains(text) { return complete }
             line.removeAll()
         }
+    }
+}
+
+@Suite struct ServeMetricsProcessTests {
+    /// With metrics on, both listeners start at once, yet the first line still names the sync port (scripts read
+    /// it), the second the metrics endpoint, which answers.
+    @Test func theFirstLineIsTheSyncPortAndTheSecondTheMetricsEndpoint() async throws {
+        let directory = try TemporaryDirectory()
+        let serve = Process()
+        serve.executableURL = ToolRun.binaries.appendingPathComponent("returns-server")
+        serve.arguments = ["serve", "--db", directory.file("hq.sqlite"), "--port", "0", "--metrics-port", "0"]
+        serve.environment = ["PATH": "/usr/bin:/bin"]
+        let output = Pipe()
+        serve.standardOutput = output
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        let watchdog = DispatchWorkItem { if serve.isRunning { serve.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        defer { watchdog.perform() }
+
+        let reader = output.fileHandleForReading
+        // Both lines have " on ": the first read is the first line, whichever it is.
+        let first = try await offThePool { AgentProcessTests.line(containing: " on ", in: reader) }
+        let second = try await offThePool { AgentProcessTests.line(containing: " on ", in: reader) }
+        #expect(first?.hasPrefix("listening on 127.0.0.1:") == true, "\(first ?? "nothing")")
+        let url = try #require(second.flatMap { $0.hasPrefix("metrics on ") ? String($0.dropFirst(11)) : nil })
+        let health = URL(string: url.replacingOccurrences(of: "/metrics", with: "/health"))!
+        let (body, response) = try await URLSession.shared.data(from: health)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        #expect(String(decoding: body, as: UTF8.self) == "ok\n")
+
+        kill(serve.processIdentifier, SIGTERM)
+        try await offThePool { serve.waitUntilExit() }
+        #expect(serve.terminationReason == .exit && serve.terminationStatus == 0)
     }
 }
