@@ -50,6 +50,7 @@ public struct StatusDocument: Encodable {
     var lastSyncAt: Date?
     var needsReview: Int
     var inConflict: Int
+    var quarantined: Int
 
     public init(_ status: ReplicaStatus) {
         replicaId = status.identity.replicaID.rawValue
@@ -62,11 +63,12 @@ public struct StatusDocument: Encodable {
         lastSyncAt = status.lastSyncAt
         needsReview = status.needsReview
         inConflict = status.inConflict
+        quarantined = status.quarantined
     }
 
     enum CodingKeys: String, CodingKey {
         case replicaId, role, storeId, kioskId, returns, totalReturns, unsyncedChanges, lastSyncAt, needsReview
-        case inConflict
+        case inConflict, quarantined
     }
 
     // Optional keys are written as null rather than left out, so scripts can rely on every key being there.
@@ -82,6 +84,7 @@ public struct StatusDocument: Encodable {
         try container.encode(lastSyncAt, forKey: .lastSyncAt)
         try container.encode(needsReview, forKey: .needsReview)
         try container.encode(inConflict, forKey: .inConflict)
+        try container.encode(quarantined, forKey: .quarantined)
     }
 }
 
@@ -190,6 +193,11 @@ public enum Format {
         lines.append("returns      \(status.totalReturns): " + counts.joined(separator: ", "))
         lines.append("review       \(status.needsReview) flagged, \(status.inConflict) in conflict")
         lines.append("unsynced     \(status.unsyncedChanges)")
+        if status.quarantined > 0 {
+            lines.append(
+                "quarantined  \(status.quarantined) refused by the server, not synced (kiosk quarantine list)"
+            )
+        }
         lines.append("last sync    \(status.lastSyncAt.map(ISO8601Milliseconds.format) ?? "never")")
         return lines.joined(separator: "\n")
     }

@@ -19,7 +19,7 @@ public struct KioskCommand: AsyncParsableCommand {
             InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
             VoidCommand.self, NoteCommand.self, ListCommand.self, ShowCommand.self, ConflictsCommand.self,
             StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
-            RepairCommand.self, HandoffCommand.self, AgentCommand.self,
+            RepairCommand.self, HandoffCommand.self, AgentCommand.self, QuarantineCommand.self, ClockCommand.self,
         ]
     )
 
@@ -351,9 +351,16 @@ struct SyncCommand: AsyncParsableCommand {
             var field: String
         }
 
+        struct SetAside: Encodable {
+            var recordId: String
+            var code: String
+            var message: String
+        }
+
         var pushed: Int
         var pulled: Int
         var conflicts: [Conflict]
+        var quarantined: [SetAside]
     }
 
     func run() async throws {
@@ -373,13 +380,23 @@ struct SyncCommand: AsyncParsableCommand {
                 Document(
                     pushed: report.pushed,
                     pulled: report.pulled,
-                    conflicts: report.conflicts.map { .init(recordId: $0.recordID, field: $0.field) }
+                    conflicts: report.conflicts.map { .init(recordId: $0.recordID, field: $0.field) },
+                    quarantined: report.quarantined.map {
+                        .init(recordId: $0.recordID, code: $0.code, message: $0.message)
+                    }
                 )
             )
         } else {
             var lines = ["pushed \(report.pushed), pulled \(report.pulled), conflicts \(report.conflicts.count)"]
             lines += report.conflicts.map { "conflict: \($0.recordID) \($0.field)" }
             Console.current.print(lines.joined(separator: "\n"))
+        }
+        // Loud, and on stderr in both forms: a record the server refused will never sync by retrying.
+        for entry in report.quarantined {
+            Console.current.printError(
+                "warning: return \(entry.recordID) was refused by the server (\(entry.code)) and is set aside; "
+                    + "see `kiosk quarantine list`: \(entry.message)"
+            )
         }
     }
 }
@@ -528,5 +545,112 @@ struct AgentCommand: AsyncParsableCommand {
                 logger: logger
             )
         ).run()
+    }
+}
+
+struct QuarantineCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quarantine",
+        abstract: "Records the server refused for what they are, set aside so everything else keeps syncing.",
+        discussion: """
+            A record the server refuses with forged-clock, forbidden-store, forbidden-field, conflicting-write, \
+            invalid-record or limit-exceeded can never sync by being sent again. The kiosk sets it aside: it is \
+            neither pushed nor updated by pulls, and `kiosk status` counts it. `drop` deletes this kiosk's copy.
+            """,
+        subcommands: [QuarantineListCommand.self, QuarantineDropCommand.self],
+        defaultSubcommand: QuarantineListCommand.self
+    )
+}
+
+struct QuarantineListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "The records set aside: id, the server's error code and message, when."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var output: JSONOption
+
+    struct Document: Encodable {
+        var recordId: String
+        var type: String
+        var code: String
+        var message: String
+        var quarantinedAt: Date
+    }
+
+    func run() async throws {
+        let entries = try database.openStore().quarantined()
+        if output.json {
+            try Console.current.printJSON(
+                entries.map {
+                    Document(
+                        recordId: $0.recordID,
+                        type: $0.entityType,
+                        code: $0.code,
+                        message: $0.message,
+                        quarantinedAt: $0.quarantinedAt
+                    )
+                }
+            )
+            return
+        }
+        let rows = entries.map {
+            [$0.recordID, $0.code, ISO8601Milliseconds.format($0.quarantinedAt), $0.message]
+        }
+        Console.current.print(
+            Format.table(["ID", "CODE", "SINCE", "WHY"], rows)
+                + "\n\(entries.count) record\(entries.count == 1 ? "" : "s") set aside"
+        )
+    }
+}
+
+struct QuarantineDropCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drop",
+        abstract: "Delete this kiosk's copy of a record set aside (the server's version, if any, comes back later)."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The id of the record set aside (see `kiosk quarantine list`).") var id: String
+
+    func run() async throws {
+        try database.openStore().dropQuarantined(id)
+        Console.current.print("dropped \(id)")
+    }
+}
+
+struct ClockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clock",
+        abstract: "This kiosk's hybrid logical clock next to its wall clock; `repair` sets it back.",
+        subcommands: [ClockShowCommand.self, ClockRepairCommand.self],
+        defaultSubcommand: ClockShowCommand.self
+    )
+}
+
+struct ClockShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "The clock, how far it is from the wall clock, and records stamped from the future."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        Console.current.print(Format.clockState(try database.openStore().clockState()))
+    }
+}
+
+struct ClockRepairCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repair",
+        abstract: "Set the clock back to the wall clock after a stamp from the future got in (fix the wall clock first)."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        Console.current.print(Format.clockRepair(try database.openStore().repairClock(supersede: false)))
     }
 }

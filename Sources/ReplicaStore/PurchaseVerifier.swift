@@ -187,7 +187,7 @@ extension WriteContext {
             guard verification != facts.verification || exceptions != facts.exceptions else { continue }
             guard var record = try load(entityType: ReturnEntity.entityType, id: facts.id) else { continue }
             var item = try ProductReturn(record: record)
-            let stamp = stamp()
+            let stamp = try stamp()
             guard
                 let update = try item.recordVerification(
                     verification,

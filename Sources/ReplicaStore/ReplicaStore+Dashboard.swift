@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import ReturnsModel
 
 /// What the HTML report shows. The counts and lists of returns are read in one transaction, so they agree with
 /// each other; the open conflicts come from the conflict audit, read just after.
@@ -59,7 +60,13 @@ extension ReplicaStore {
                 db,
                 sql: "SELECT count(*) AS returns, coalesce(sum(quantity), 0) AS units FROM returns"
             )!
-            let latest = try Int64.fetchOne(db, sql: "SELECT max(created_at) FROM returns")
+            // Only plausible times (ReturnDates.millisecondsRange): a time stored before times were range-checked
+            // must not make `strftime` answer NULL, which no day can be made of.
+            let latest = try Int64.fetchOne(
+                db,
+                sql: "SELECT max(created_at) FROM returns WHERE created_at BETWEEN 0 AND ?",
+                arguments: [ReturnDates.millisecondsRange.upperBound]
+            )
             var perDay: [Dashboard.DayCount] = []
             if let latest {
                 // Whole UTC days: the window starts at midnight `days - 1` days before the latest capture's day.
@@ -69,9 +76,9 @@ extension ReplicaStore {
                     db,
                     sql: """
                         SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day, store_id, count(*) AS n
-                        FROM returns WHERE created_at >= ? GROUP BY day, store_id ORDER BY day, store_id
+                        FROM returns WHERE created_at BETWEEN ? AND ? GROUP BY day, store_id ORDER BY day, store_id
                         """,
-                    arguments: [since]
+                    arguments: [since, ReturnDates.millisecondsRange.upperBound]
                 ).map { Dashboard.DayCount(day: $0["day"], store: $0["store_id"], returns: $0["n"]) }
             }
             func mix(_ column: String) throws -> [(key: String, returns: Int)] {

@@ -49,7 +49,7 @@ extension ReplicaStore {
                     outcome.unchanged += 1
                     continue
                 }
-                let dot = try record.apply(edit, by: context.replicaID, stamp: context.stamp())
+                let dot = try record.apply(edit, by: context.replicaID, stamp: try context.stamp())
                 try context.save(record, origin: .local, operation: current == nil ? "order" : "order-update", dot: dot)
                 if current == nil { outcome.created += 1 } else { outcome.updated += 1 }
             }
@@ -90,7 +90,7 @@ extension ReplicaStore {
             var record =
                 try context.load(entityType: PolicyEntity.entityType, id: policy.recordID)
                 ?? VersionedRecord(entityType: PolicyEntity.entityType, id: policy.recordID)
-            let dot = try record.apply(PolicyEntity.edit(for: policy), by: context.replicaID, stamp: context.stamp())
+            let dot = try record.apply(PolicyEntity.edit(for: policy), by: context.replicaID, stamp: try context.stamp())
             try context.save(record, origin: .local, operation: "policy", dot: dot)
         }
     }
@@ -111,7 +111,7 @@ extension ReplicaStore {
             else {
                 throw ReplicaStoreError(code: .notFound, message: "no return policy '\(id)' is set")
             }
-            let dot = try record.apply(PolicyEntity.removalEdit, by: context.replicaID, stamp: context.stamp())
+            let dot = try record.apply(PolicyEntity.removalEdit, by: context.replicaID, stamp: try context.stamp())
             try context.save(record, origin: .local, operation: "remove-policy", dot: dot)
         }
     }

@@ -92,6 +92,8 @@ public struct ReplicaStatus: Hashable, Sendable {
     public var needsReview: Int
     /// Returns with a field in conflict.
     public var inConflict: Int
+    /// Records the server refused, set aside (`kiosk quarantine list`).
+    public var quarantined: Int
     /// The latest change-log sequence number.
     public var lastChangeSeq: Int64
 }
@@ -363,8 +365,8 @@ extension ReplicaStore {
                 try Int.fetchOne(
                     db,
                     sql: """
-                        SELECT count(*) FROM (SELECT DISTINCT entity_type, record_id FROM change_log
-                                              WHERE seq > ? AND origin != 'merge')
+                        SELECT count(*) FROM (SELECT DISTINCT entity_type, record_id FROM change_log c
+                                              WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined))
                         """,
                     arguments: [pushed]
                 ) ?? 0
@@ -377,6 +379,7 @@ extension ReplicaStore {
                 lastSyncAt: lastSync.map(Date.init(millisecondsSince1970:)),
                 needsReview: try Int.fetchOne(db, sql: "SELECT count(*) FROM returns WHERE needs_review") ?? 0,
                 inConflict: try Int.fetchOne(db, sql: "SELECT count(*) FROM returns WHERE in_conflict") ?? 0,
+                quarantined: try Int.fetchOne(db, sql: "SELECT count(*) FROM quarantine WHERE code != 'dropped'") ?? 0,
                 lastChangeSeq: try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
             )
         }
@@ -410,7 +413,12 @@ extension ReplicaStore {
             try Row.fetchAll(
                 db,
                 sql:
-                    "SELECT change_seq, entity_type, record FROM records WHERE change_seq > ? ORDER BY change_seq LIMIT ?",
+                    """
+                    SELECT change_seq, entity_type, record FROM records WHERE change_seq > ?
+                      AND NOT EXISTS (SELECT 1 FROM quarantine q
+                                      WHERE q.entity_type = records.entity_type AND q.record_id = records.id)
+                    ORDER BY change_seq LIMIT ?
+                    """,
                 arguments: [seq, limit]
             ).map { (seq: $0[0], entityType: $0[1], json: $0[2]) }
         }

@@ -13,7 +13,7 @@ extension ReplicaStore {
             guard try context.load(entityType: RecallEntity.entityType, id: campaign.id) == nil else {
                 throw ReplicaStoreError(code: .alreadyInitialized, message: "recall \(campaign.id) already exists")
             }
-            let stamp = context.stamp()
+            let stamp = try context.stamp()
             let record = try RecallEntity.makeRecord(for: campaign, by: context.replicaID, stamp: stamp)
             let dot = try Dot(replica: context.replicaID, counter: record.clock[context.replicaID])
             try context.save(record, origin: .local, operation: "recall", dot: dot)
@@ -29,7 +29,7 @@ extension ReplicaStore {
             guard var record = try context.load(entityType: RecallEntity.entityType, id: id) else {
                 throw ReplicaStoreError(code: .notFound, message: "no recall with id \(id)")
             }
-            let dot = try record.apply(RecallEntity.closingEdit, by: context.replicaID, stamp: context.stamp())
+            let dot = try record.apply(RecallEntity.closingEdit, by: context.replicaID, stamp: try context.stamp())
             try context.save(record, origin: .local, operation: "close-recall", dot: dot)
             return try RecallCampaign(record: record)
         }

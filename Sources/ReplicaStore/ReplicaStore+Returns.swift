@@ -56,7 +56,7 @@ extension ReplicaStore {
         }
         if let note = capture.note { try ReturnNote.validate(note) }
         return try write { context in
-            let (id, stamp) = context.makeReturnID()
+            let (id, stamp) = try context.makeReturnID()
             let createdAt = Date(millisecondsSince1970: Int64(stamp.physical))
             // A unit under an open recall is flagged at capture: a certain match is a recall return, quarantined
             // at once; an uncertain one (lot or serial unknown) is held for inspection.
@@ -123,7 +123,7 @@ extension ReplicaStore {
             guard var record = try context.load(entityType: ReturnEntity.entityType, id: id.rawValue) else {
                 throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)")
             }
-            let stamp = context.stamp()
+            let stamp = try context.stamp()
             let dot = try record.updateReturn(by: context.replicaID, stamp: stamp, body)
             let item = try ProductReturn(record: record)
             try context.save(record, origin: .local, operation: operation, dot: dot, item: item)

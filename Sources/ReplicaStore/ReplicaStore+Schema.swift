@@ -211,6 +211,23 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v9: records set aside") { db in
+            try db.execute(
+                sql: """
+                    -- Kiosk side: records the server refused for what they are (a forged clock, another store's
+                    -- return, ...). They are neither pushed nor merged from pulls until an operator drops them, so
+                    -- everything else keeps syncing (`kiosk quarantine list|drop`).
+                    CREATE TABLE quarantine (
+                        entity_type     TEXT    NOT NULL,
+                        record_id       TEXT    NOT NULL,
+                        code            TEXT    NOT NULL,  -- the protocol error code, such as forged-clock
+                        message         TEXT    NOT NULL,
+                        quarantined_at  INTEGER NOT NULL,  -- ms since the Unix epoch
+                        PRIMARY KEY (entity_type, record_id)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -57,6 +57,8 @@ public struct PushOutcome: Hashable, Sendable {
     public var unchanged: Int
     /// Fields in which the merges detected conflicts, as `(record id, field)`.
     public var conflicts: [(recordID: String, field: String)]
+    /// Pulled records set aside because this replica holds one of their writes differently (kiosk side).
+    public var quarantined: [String] = []
 
     public static func == (lhs: PushOutcome, rhs: PushOutcome) -> Bool {
         lhs.merged == rhs.merged && lhs.unchanged == rhs.unchanged
@@ -153,6 +155,20 @@ extension ReplicaStore {
             }
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
             for record in records {
+                switch try Self.quarantineCode(context.db, entityType: record.entityType, id: record.id) {
+                case nil:
+                    break
+                case "dropped"?:
+                    // The server still holds the record: its version comes back, and the entry goes.
+                    try context.db.execute(
+                        sql: "DELETE FROM quarantine WHERE entity_type = ? AND record_id = ?",
+                        arguments: [record.entityType, record.id]
+                    )
+                default:
+                    // Set aside: frozen here until an operator drops it.
+                    outcome.unchanged += 1
+                    continue
+                }
                 var item: ProductReturn?
                 if let storeID = identity.storeID, record.entityType == ReturnEntity.entityType {
                     // Partial replication: a kiosk only ever takes its own store's returns.
@@ -179,7 +195,24 @@ extension ReplicaStore {
                     }
                 }
                 // The decoded return is handed on, so a new record is not decoded again for its projection.
-                let result = try context.merge(record, item: item, origin: .merge)
+                let result: MergeOutcome
+                do {
+                    result = try context.merge(record, item: item, origin: .merge)
+                } catch let error as SyncEngineError where error.code == .conflictingWrite {
+                    // This kiosk holds a write the server holds differently (imported from a forged export, say):
+                    // the record is set aside, loudly, rather than failing every sync. Nothing of it was merged.
+                    try context.db.execute(
+                        sql: """
+                            INSERT OR REPLACE INTO quarantine (entity_type, record_id, code, message, quarantined_at)
+                            VALUES (?, ?, 'conflicting-write', ?, ?)
+                            """,
+                        arguments: [
+                            record.entityType, record.id, error.message, context.wallClock.millisecondsSince1970,
+                        ]
+                    )
+                    outcome.quarantined.append(record.id)
+                    continue
+                }
                 if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
                 outcome.conflicts += result.detectedConflicts.map { (recordID: record.id, field: $0) }
             }
@@ -196,7 +229,7 @@ extension ReplicaStore {
                 ?? 0
             return try Bool.fetchOne(
                 db,
-                sql: "SELECT EXISTS (SELECT 1 FROM change_log WHERE seq > ? AND origin != 'merge')",
+                sql: "SELECT EXISTS (SELECT 1 FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined))",
                 arguments: [pushed]
             ) ?? false
         }
@@ -220,7 +253,7 @@ extension ReplicaStore {
         try write { context in
             let firstLocal = try Int64.fetchOne(
                 context.db,
-                sql: "SELECT min(seq) FROM change_log WHERE seq > ? AND origin != 'merge'",
+                sql: "SELECT min(seq) FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined)",
                 arguments: [seq]
             )
             let last = try Int64.fetchOne(context.db, sql: "SELECT max(seq) FROM change_log") ?? 0
@@ -326,8 +359,10 @@ extension ReplicaStore {
 
     /// Merges a batch pushed by kiosk `pusher` of store `store`, all or nothing, in one transaction.
     ///
-    /// Every record must be a return of the pusher's store. Its clock may claim any number of the pusher's own
-    /// writes; writes by other replicas only within what is legitimate:
+    /// Every record must be a return within ``ReturnWriteRules``' limits that the pusher may write: its own
+    /// store's (the *stored* version decides), with `storeId`, `kioskId` and `createdAt` unchanged, no HQ-only
+    /// field, grouped fields written together, and a canonical id. Its clock may claim any number of the pusher's
+    /// own writes; writes by other replicas only within what is legitimate:
     /// - this server's own writes only up to what the server holds of the record — it knows every write it made;
     /// - another kiosk's writes only if that replica is an enrolled kiosk of the same store: its writes may reach
     ///   the pusher before the server, through a kiosk export imported here;
@@ -335,6 +370,8 @@ extension ReplicaStore {
     ///   the kiosks still hold, and they come back this way; and once restored, any kiosk of the store's (the
     ///   restore may have lost its enrollment);
     /// - any other replica (unknown, or of another store): none the server has not seen.
+    /// Writes the server knows must arrive exactly as it holds them (`conflicting-write` otherwise), and new ones
+    /// stamped at most ``HybridLogicalClock/maximumDrift`` ahead of the server's clock (`clock-skew`).
     ///
     /// - Throws: ``PushRejection`` naming the first record at fault; nothing is stored then.
     public func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) throws -> PushOutcome {
@@ -343,6 +380,13 @@ extension ReplicaStore {
             var pushed: [ReturnFacts] = []
             var stored: [String: ReturnFacts] = [:]
             var sameStoreKiosks: [ReplicaID: Bool] = [:]
+            let formerServerIDs = Set(
+                try String.fetchAll(context.db, sql: "SELECT replica_id FROM former_server_ids")
+            )
+            let serverID = identity.replicaID
+            func isServer(_ replica: ReplicaID) -> Bool {
+                replica == serverID || formerServerIDs.contains(replica.rawValue)
+            }
             func mayClaim(_ replica: ReplicaID) throws -> Bool {
                 if let known = sameStoreKiosks[replica] { return known }
                 // An enrolled kiosk of the store, or this server under a former id (its writes before a restore).
@@ -350,11 +394,11 @@ extension ReplicaStore {
                 // any kiosk of the pusher's store at its word, or a kiosk holding such a kiosk's writes could
                 // never push again.
                 let found =
-                    try Bool.fetchOne(
+                    try formerServerIDs.contains(replica.rawValue)
+                    || Bool.fetchOne(
                         context.db,
                         sql: """
                             SELECT EXISTS (SELECT 1 FROM kiosks WHERE replica_id = ?1 AND store_id = ?2)
-                                OR EXISTS (SELECT 1 FROM former_server_ids WHERE replica_id = ?1)
                                 OR (EXISTS (SELECT 1 FROM former_server_ids)
                                     AND substr(?1, 1, length(?2) + 1) = ?2 || '/')
                             """,
@@ -364,39 +408,53 @@ extension ReplicaStore {
                 return found
             }
             for record in records {
+                func reject(_ reason: PushRejection.Reason, _ message: String) -> PushRejection {
+                    PushRejection(reason: reason, message: message, recordID: record.id)
+                }
                 guard record.entityType == ReturnEntity.entityType else {
-                    throw PushRejection(
-                        reason: .invalidRecord,
-                        message: "record \(record.id) is a \(record.entityType); only returns are synced"
-                    )
+                    throw reject(.invalidRecord, "record \(record.id) is a \(record.entityType); only returns are synced")
                 }
                 let item: ProductReturn
+                let local: VersionedRecord?
                 do {
-                    item = try ProductReturn(record: record)
-                } catch {
-                    throw PushRejection(reason: .invalidRecord, message: "record \(record.id): \(error)")
-                }
-                guard item.storeID == store else {
-                    throw PushRejection(
-                        reason: .forbiddenStore,
-                        message:
-                            "return \(record.id) belongs to store '\(item.storeID)'; kiosk \(pusher) may only write store '\(store)'"
+                    try ReturnWriteRules.checkLimits(record, bytes: record.jsonString.utf8.count)
+                    do {
+                        item = try ProductReturn(record: record)
+                    } catch {
+                        throw reject(.invalidRecord, "record \(record.id): \(error)")
+                    }
+                    local = try context.load(entityType: record.entityType, id: item.id.rawValue)
+                    try ReturnWriteRules.check(
+                        record,
+                        item: item,
+                        stored: local,
+                        pusher: pusher,
+                        store: store,
+                        isServer: isServer
                     )
+                } catch let violation as ReturnWriteRules.Violation {
+                    throw reject(PushRejection.Reason(rawValue: violation.reason.rawValue)!, violation.message)
                 }
-                let local = try context.load(entityType: record.entityType, id: record.id)
                 for (replica, counter) in record.clock.counters where replica != pusher {
                     let seen = local?.clock[replica] ?? 0
                     guard counter > seen else { continue }
-                    if replica != identity.replicaID, try mayClaim(replica) { continue }
-                    throw PushRejection(
-                        reason: .forgedClock,
-                        message: "return \(record.id) claims write \(replica):\(counter), but the server has seen "
-                            + "\(replica) only up to \(seen)"
-                            + (replica == identity.replicaID ? "" : " and it is not a kiosk of store '\(store)'")
+                    if replica != serverID, try mayClaim(replica) { continue }
+                    // Says nothing of how far the server has seen the replica, nor whether it is another store's.
+                    throw reject(
+                        .forgedClock,
+                        "return \(record.id) claims write \(replica):\(counter), which kiosk \(pusher) cannot hold: "
+                            + "the server did not send it, and \(replica) is not a kiosk of store '\(store)'"
                     )
                 }
                 // The stored version is already loaded for the clock check: merge into it rather than load again.
-                let result = try context.merge(record, into: local, item: item, origin: .merge, source: pusher)
+                let result: MergeOutcome
+                do {
+                    result = try context.merge(record, into: local, item: item, origin: .merge, source: pusher)
+                } catch let error as SyncEngineError where error.code == .conflictingWrite {
+                    throw reject(.conflictingWrite, error.message)
+                } catch let error as SyncEngineError where error.code == .clockSkew {
+                    throw reject(.clockSkew, error.message + "; check the kiosk's clock")
+                }
                 if result.changed {
                     outcome.merged += 1
                     pushed.append(ReturnFacts(item))
@@ -508,11 +566,24 @@ public struct PushRejection: Error, Hashable, Sendable, CustomStringConvertible 
     public enum Reason: String, Hashable, Sendable {
         case invalidRecord = "invalid-record"
         case forbiddenStore = "forbidden-store"
+        case forbiddenField = "forbidden-field"
         case forgedClock = "forged-clock"
+        case conflictingWrite = "conflicting-write"
+        case limitExceeded = "limit-exceeded"
+        case clockSkew = "clock-skew"
     }
 
     public var reason: Reason
     public var message: String
+    /// The record at fault, so a kiosk can set it aside and push the rest.
+    public var recordID: String?
+
+    /// Creates a rejection.
+    public init(reason: Reason, message: String, recordID: String? = nil) {
+        self.reason = reason
+        self.message = message
+        self.recordID = recordID
+    }
 
     public var description: String { message }
 }

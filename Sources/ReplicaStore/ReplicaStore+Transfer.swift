@@ -170,10 +170,13 @@ extension ReplicaStore {
             let item = try ProductReturn(record: record)
             try requireOwnStore(item.storeID)
             try checkConsistency(document, with: item)
-            if let stamp = record.latestStamp { hlc.witness(stamp) }
+            if let stamp = record.latestStamp {
+                try HybridLogicalClock.checkDrift(stamp, wallClock: UInt64(max(0, wallClock.millisecondsSince1970)))
+                hlc.witness(stamp)
+            }
             return .merge(record, item)
         }
-        let stamp = hlc.tick(wallClock: UInt64(max(0, wallClock.millisecondsSince1970)))
+        let stamp = try hlc.tick(wallClock: UInt64(max(0, wallClock.millisecondsSince1970)))
         let generatedID = ReturnID.make(milliseconds: stamp.physical, sequence: stamp.logical)
         let item = try makeReturn(from: document, id: generatedID, at: wallClock, recalls: recalls)
         let violations = ReturnRules.violations(of: item)

@@ -213,9 +213,11 @@ public final class ReplicaStore: Sendable {
         do {
             return try pool.write { db in
                 let row = try Row.fetchOne(db, sql: "SELECT hlc_physical, hlc_logical FROM replica")
-                let latest = try HLCTimestamp(
-                    physical: UInt64(row?["hlc_physical"] ?? Int64(0)),
-                    logical: UInt32(row?["hlc_logical"] ?? Int64(0))
+                // Clamped: a clock stored past the largest stamp (possible before stamps were bounded) must not
+                // fail every write, the repair of the clock included.
+                let latest = HLCTimestamp(
+                    uncheckedPhysicalClamped: row?["hlc_physical"] ?? Int64(0),
+                    logical: row?["hlc_logical"] ?? Int64(0)
                 )
                 var context = WriteContext(
                     db: db,

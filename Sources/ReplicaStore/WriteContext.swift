@@ -90,13 +90,13 @@ struct WriteContext {
     var replicaID: ReplicaID { store.identity.replicaID }
 
     /// A new stamp from the replica's hybrid logical clock.
-    mutating func stamp() -> HLCTimestamp {
-        hlc.tick(wallClock: UInt64(max(0, wallClock.millisecondsSince1970)))
+    mutating func stamp() throws -> HLCTimestamp {
+        try hlc.tick(wallClock: UInt64(max(0, wallClock.millisecondsSince1970)))
     }
 
     /// A new return id from a new stamp: ids made by this replica strictly increase.
-    mutating func makeReturnID() -> (ReturnID, HLCTimestamp) {
-        let stamp = stamp()
+    mutating func makeReturnID() throws -> (ReturnID, HLCTimestamp) {
+        let stamp = try stamp()
         return (ReturnID.make(milliseconds: stamp.physical, sequence: stamp.logical), stamp)
     }
 
@@ -250,7 +250,16 @@ struct WriteContext {
         origin: ChangeOrigin,
         source: ReplicaID? = nil
     ) throws -> MergeOutcome {
-        if let stamp = remote.latestStamp { hlc.witness(stamp) }
+        // Only writes new here are checked and witnessed: a stamp stored before stamps were bounded must not fail
+        // every later merge of its record, nor drag this replica's clock along again after an operator reset it.
+        if let newest = remote.writes(notCoveredBy: local?.clock ?? VectorClock()).map(\.value.stamp).max() {
+            do {
+                try HybridLogicalClock.checkDrift(newest, wallClock: UInt64(max(0, wallClock.millisecondsSince1970)))
+            } catch let error as SyncEngineError {
+                throw SyncEngineError(code: error.code, message: "\(remote.entityType) \(remote.id): \(error.message)")
+            }
+            hlc.witness(newest)
+        }
         guard var local else {
             try store(PreparedWrite(remote, item: item), origin: origin, operation: "merge", dot: nil, source: source)
             let conflicts = remote.hasOpenConflicts ? remote.openConflicts(policy: ReturnEntity.policy) : []

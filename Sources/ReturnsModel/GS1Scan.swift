@@ -172,6 +172,25 @@ extension Character {
 
 /// Calendar days as the returns model stores them.
 public enum ReturnDates {
+    /// The instants a stored time may hold, in milliseconds since 1970-01-01T00:00:00Z: from then up to the last
+    /// millisecond of the year 9999, so every time prints as a four-digit-year ISO 8601 date and converts to and
+    /// from `Date` without loss or overflow.
+    public static let millisecondsRange: ClosedRange<Int64> = 0...253_402_300_799_999
+
+    /// The date `milliseconds` after the Unix epoch, when within ``millisecondsRange``.
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidValue`` naming `field` and the value.
+    public static func validatedInstant(_ milliseconds: Int64, field: String) throws -> Date {
+        guard millisecondsRange.contains(milliseconds) else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid \(field) \(milliseconds): expected milliseconds since 1970 up to the year 9999 "
+                    + "(0...\(millisecondsRange.upperBound))"
+            )
+        }
+        return Date(millisecondsSince1970: milliseconds)
+    }
+
     /// Checks that `text` is a real day written `YYYY-MM-DD`.
     ///
     /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidValue`` naming the text.

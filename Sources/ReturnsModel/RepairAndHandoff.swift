@@ -69,6 +69,10 @@ public struct CustodyHandoff: Hashable, Sendable {
     public var document: String
     /// The weight handed over, in grams, if weighed.
     public var weightGrams: Int?
+    /// The heaviest hand-off recorded: 1,000 tonnes.
+    public static let maximumWeightGrams = 1_000_000_000
+    /// The most units one hand-off counts.
+    public static let maximumCount = 10_000_000
     /// The number of units handed over, if counted.
     public var count: Int?
     /// The day of the hand-off, `YYYY-MM-DD`.
@@ -95,14 +99,18 @@ public struct CustodyHandoff: Hashable, Sendable {
         guard weightGrams != nil || count != nil else {
             throw ReturnsModelError(code: .invalidValue, message: "a hand-off needs a weight or a count")
         }
-        if let weightGrams, weightGrams < 1 {
+        // Upper bounds keep sums over many hand-offs far from overflowing (SQLite refuses an overflowing sum).
+        if let weightGrams, !(1...Self.maximumWeightGrams).contains(weightGrams) {
             throw ReturnsModelError(
                 code: .invalidQuantity,
-                message: "invalid hand-off weight \(weightGrams) g: at least 1"
+                message: "invalid hand-off weight \(weightGrams) g: expected 1...\(Self.maximumWeightGrams)"
             )
         }
-        if let count, count < 1 {
-            throw ReturnsModelError(code: .invalidQuantity, message: "invalid hand-off count \(count): at least 1")
+        if let count, !(1...Self.maximumCount).contains(count) {
+            throw ReturnsModelError(
+                code: .invalidQuantity,
+                message: "invalid hand-off count \(count): expected 1...\(Self.maximumCount)"
+            )
         }
         self.party = party
         self.document = document

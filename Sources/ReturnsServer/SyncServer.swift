@@ -29,8 +29,19 @@ public struct SyncServerConfiguration: Sendable {
     /// How long a new connection has to authenticate: a peer that trickles its handshake byte by byte (slow loris)
     /// is closed after this however busy it keeps the idle timer.
     public var handshakeTimeout: TimeAmount
-    /// The most connections served at once; one more is answered `server-busy` and closed.
+    /// The most connections served at once. Past it the oldest unauthenticated connection is closed to make room;
+    /// when every connection is authenticated, one more is answered `server-busy` and closed.
     public var maximumConnections: Int
+    /// The most connections that have not authenticated yet; one more closes the oldest of them. This reserves
+    /// the rest of ``maximumConnections`` for kiosks that proved who they are.
+    public var maximumUnauthenticatedConnections: Int
+    /// The most unauthenticated connections from one source address; one more closes that address's oldest.
+    public var maximumUnauthenticatedPerAddress: Int
+    /// The most connections one kiosk holds at once; a new one closes its oldest.
+    public var maximumConnectionsPerKiosk: Int
+    /// The largest frame accepted before the peer has authenticated: `hello` and `authenticate` are a few hundred
+    /// bytes, so a stranger cannot make the server buffer megabytes.
+    public var handshakeFrameSize: Int
     /// How many syncs one kiosk may start per minute (a token bucket holding as many); one more is answered
     /// `rate-limited` and closed.
     public var syncsPerMinutePerKiosk: Int
@@ -49,6 +60,10 @@ public struct SyncServerConfiguration: Sendable {
         idleTimeout: TimeAmount = .seconds(60),
         handshakeTimeout: TimeAmount = .seconds(10),
         maximumConnections: Int = 4096,
+        maximumUnauthenticatedConnections: Int? = nil,
+        maximumUnauthenticatedPerAddress: Int = 64,
+        maximumConnectionsPerKiosk: Int = 4,
+        handshakeFrameSize: Int = 8192,
         syncsPerMinutePerKiosk: Int = 60,
         tls: NIOSSLContext? = nil,
         changePollInterval: TimeAmount = .milliseconds(500),
@@ -60,6 +75,10 @@ public struct SyncServerConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.handshakeTimeout = handshakeTimeout
         self.maximumConnections = maximumConnections
+        self.maximumUnauthenticatedConnections = maximumUnauthenticatedConnections ?? max(1, maximumConnections / 4)
+        self.maximumUnauthenticatedPerAddress = maximumUnauthenticatedPerAddress
+        self.maximumConnectionsPerKiosk = maximumConnectionsPerKiosk
+        self.handshakeFrameSize = handshakeFrameSize
         self.syncsPerMinutePerKiosk = syncsPerMinutePerKiosk
         self.tls = tls
         self.changePollInterval = changePollInterval
@@ -114,7 +133,7 @@ public final class SyncServer: Service, Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
-    private let connections = Mutex(0)
+    private let registry: ConnectionRegistry
     private let rateLimiter: RateLimiter
     /// Where storage calls run. SQLite calls block their thread (a commit waits for the disk); on Swift's
     /// cooperative pool — two threads here — they would stall every other connection's handshake and reads.
@@ -140,6 +159,14 @@ public final class SyncServer: Service, Sendable {
         self.logger = logger
         self.onListening = onListening
         rateLimiter = RateLimiter(perMinute: configuration.syncsPerMinutePerKiosk)
+        registry = ConnectionRegistry(
+            limits: .init(
+                maximum: max(1, configuration.maximumConnections),
+                maximumUnauthenticated: max(1, configuration.maximumUnauthenticatedConnections),
+                maximumUnauthenticatedPerAddress: max(1, configuration.maximumUnauthenticatedPerAddress),
+                maximumPerKiosk: max(1, configuration.maximumConnectionsPerKiosk)
+            )
+        )
     }
 
     public func run() async throws {
@@ -148,6 +175,7 @@ public final class SyncServer: Service, Sendable {
         let maximumFrameSize = configuration.maximumFrameSize
         let idleTimeout = configuration.idleTimeout
         let tls = configuration.tls
+        let handshakeFrameSize = min(configuration.handshakeFrameSize, maximumFrameSize)
         let server = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // A fleet reconnecting at once (after a server restart, say) must queue, not be refused by the kernel.
@@ -155,15 +183,21 @@ public final class SyncServer: Service, Sendable {
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                    try channel.pipeline.syncOperations.addHandler(CloseOnIdle())
-                    try channel.pipeline.syncOperations.addSyncProtocolHandlers(maximumFrameSize: maximumFrameSize)
+                    // Small frames until the peer authenticates; the session raises the limit after `welcome`.
+                    let limit = FrameLimit(handshakeFrameSize)
+                    try channel.pipeline.syncOperations.addSyncProtocolHandlers(
+                        limit: limit,
+                        maximumFrameSize: maximumFrameSize
+                    )
+                    // Only whole frames (or the server's answers) keep a connection alive, not stray bytes.
+                    try channel.pipeline.syncOperations.addHandler(FrameIdleHandler(timeout: idleTimeout))
                     // Reads stop once two decoded frames wait unprocessed: a connection holds at most about three
                     // frames in memory however fast its peer sends. Writes wait while the peer does not read.
-                    return try NIOAsyncChannel<SyncFrame, SyncMessage>(
+                    let connection = try NIOAsyncChannel<SyncFrame, SyncMessage>(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2))
                     )
+                    return (connection, limit)
                 }
             }
         if let address = server.channel.localAddress { onListening(address) }
@@ -179,8 +213,8 @@ public final class SyncServer: Service, Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { await self.pollForChanges() }
                 try await server.executeThenClose { connections in
-                    for try await connection in connections {
-                        group.addTask { await self.serve(connection) }
+                    for try await (connection, limit) in connections {
+                        group.addTask { await self.serve(connection, frameLimit: limit) }
                     }
                 }
             }
@@ -220,16 +254,18 @@ public final class SyncServer: Service, Sendable {
     }
 
     /// Serves one kiosk connection; never throws, so one bad peer cannot take the server down.
-    private func serve(_ connection: NIOAsyncChannel<SyncFrame, SyncMessage>) async {
+    private func serve(_ connection: NIOAsyncChannel<SyncFrame, SyncMessage>, frameLimit: FrameLimit) async {
         let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
         var logger = self.logger
         logger[metadataKey: "peer"] = "\(peer)"
-        let admitted = connections.withLock { count in
-            guard count < configuration.maximumConnections else { return false }
-            count += 1
-            return true
-        }
-        defer { if admitted { connections.withLock { $0 -= 1 } } }
+        let (registration, shed) = registry.admit(
+            connection.channel,
+            address: connection.channel.remoteAddress?.ipAddress ?? peer
+        )
+        for channel in shed { channel.close(promise: nil) }
+        if !shed.isEmpty { logger.debug("closed \(shed.count) unauthenticated connection(s) to make room") }
+        let admitted = registration != nil
+        defer { if let registration { registry.remove(registration) } }
         metrics.connectionsAccepted.increment()
         if admitted {
             metrics.connections.increment()
@@ -270,9 +306,16 @@ public final class SyncServer: Service, Sendable {
                     outbound: outbound,
                     admit: { replicaID in
                         authenticated.withLockedValue { $0 = true }
+                        frameLimit.set(self.configuration.maximumFrameSize)
+                        if let registration {
+                            let (_, older) = self.registry.authenticated(registration, as: replicaID)
+                            // This kiosk's oldest connections beyond its limit (half-open ones, most likely).
+                            for channel in older { channel.close(promise: nil) }
+                        }
                         return self.rateLimiter.admit(replicaID)
                     }
                 )
+                session.frameLimit = frameLimit
                 await session.run()
             }
         } catch {
@@ -281,7 +324,7 @@ public final class SyncServer: Service, Sendable {
     }
 
     /// The connections being served now.
-    public var connectionCount: Int { connections.withLock { $0 } }
+    public var connectionCount: Int { registry.count }
 }
 
 /// One kiosk's conversation with the server: hello, challenge, authenticate, then pushes and pulls until `bye`.
@@ -294,6 +337,8 @@ struct SyncSession {
     /// Where storage results that must outlive a cancelled watch are delivered.
     let eventLoop: any EventLoop
     let makeNonce: @Sendable () -> String
+    /// The connection's frame limit, lowered until the kiosk authenticates.
+    var frameLimit: FrameLimit?
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
     /// Called once the kiosk proved who it is: ends the handshake deadline, and says whether its rate allows
@@ -341,9 +386,9 @@ struct SyncSession {
             try? await outbound.write(.error(error))
         } catch is ByteToMessageDecoderError.PayloadTooLargeError {
             metrics.refused(ProtocolError.Code.frameTooLarge.rawValue)
-            try? await outbound.write(
-                .error(ProtocolError(.frameTooLarge, "a frame is at most \(WireProtocol.maximumFrameSize) bytes"))
-            )
+            let limit = frameLimit?.current ?? WireProtocol.maximumFrameSize
+            let handshake = limit < WireProtocol.maximumFrameSize ? " before authentication" : ""
+            try? await outbound.write(.error(ProtocolError(.frameTooLarge, "a frame is at most \(limit) bytes\(handshake)")))
         } catch let error as ChannelError {
             logger.debug("connection failed", metadata: ["error": "\(error)"])
         } catch let error as NIOSSLError {
@@ -499,7 +544,7 @@ struct SyncSession {
                 } catch let rejection as PushRejection {
                     let code = ProtocolError.Code(rawValue: rejection.reason.rawValue) ?? .invalidRecord
                     metrics.refused(code.rawValue)
-                    try await outbound.write(.error(ProtocolError(code, rejection.message)))
+                    try await outbound.write(.error(ProtocolError(code, rejection.message, recordID: rejection.recordID)))
                 }
             case .pull(let cursorText, let limit, let wantsEstimate):
                 guard let cursor = Int64(cursorText), cursor >= 0 else {

@@ -29,7 +29,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
             ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, ReviewCommand.self,
-            BackupCommand.self, RestoreCommand.self,
+            BackupCommand.self, RestoreCommand.self, ClockCommand.self,
         ]
     )
 
@@ -626,5 +626,47 @@ struct RestoreCommand: AsyncParsableCommand {
             "restored \(from) to \(database.path) as server \(restored.identity.replicaID); "
                 + "kiosks re-send what they hold at their next sync"
         )
+    }
+}
+
+struct ClockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clock",
+        abstract: "HQ's hybrid logical clock next to the wall clock; `repair` sets it back and rewrites future stamps.",
+        discussion: """
+            Writes stamped more than 5 minutes ahead of the server's clock are refused (clock-skew). A stamp from \
+            the future accepted before that rule (or a server whose wall clock was wrong) can leave HQ's clock far \
+            ahead, even at its largest stamp, where every HQ write fails. `clock repair` sets the clock back to the \
+            wall clock and writes the registers holding future stamps again with sound ones, so kiosks receive \
+            sound records. Stop `serve` first; fix the machine's clock before repairing.
+            """,
+        subcommands: [Show.self, Repair.self],
+        defaultSubcommand: Show.self
+    )
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "The clock, how far it is from the wall clock, and records stamped from the future."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+
+        func run() async throws {
+            Console.current.print(Format.clockState(try database.openStore().clockState()))
+        }
+    }
+
+    struct Repair: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "repair",
+            abstract: "Set the clock back to the wall clock and rewrite the values stamped from the future."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+
+        func run() async throws {
+            Console.current.print(Format.clockRepair(try database.openStore().repairClock(supersede: true)))
+        }
     }
 }

@@ -76,7 +76,10 @@ extension OrderLine {
             serial: value(OrderEntity.Field.serial)?.stringValue.map { try ItemCode($0, kind: "serial") },
             quantity: Int(required(OrderEntity.Field.quantity, \.integerValue)),
             unitPriceCents: required(OrderEntity.Field.unitPriceCents, \.integerValue),
-            soldAt: Date(millisecondsSince1970: required(OrderEntity.Field.soldAt, \.integerValue))
+            soldAt: ReturnDates.validatedInstant(
+                required(OrderEntity.Field.soldAt, \.integerValue),
+                field: "soldAt of order line '\(record.id)'"
+            )
         )
     }
 }

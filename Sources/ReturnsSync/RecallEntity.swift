@@ -91,7 +91,7 @@ extension RecallCampaign {
             instructions: instructions,
             unitsAffected: Int(units),
             status: RecallCampaign.Status.parse(text(RecallEntity.Field.status) ?? "open"),
-            createdAt: Date(millisecondsSince1970: created)
+            createdAt: ReturnDates.validatedInstant(created, field: "createdAt of recall '\(record.id)'")
         )
     }
 }

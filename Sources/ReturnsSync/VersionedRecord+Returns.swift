@@ -48,8 +48,10 @@ extension ProductReturn {
             )
         }
         let reader = FieldReader(record: record)
-        let createdMillis = try reader.integer(ReturnEntity.Field.createdAt)
-        let createdAt = Date(millisecondsSince1970: createdMillis)
+        let createdAt = try ReturnDates.validatedInstant(
+            reader.integer(ReturnEntity.Field.createdAt),
+            field: "createdAt of return '\(record.id)'"
+        )
         let notes = try record.elements(of: ReturnEntity.Field.notes)
             .sorted { ($0.stamp, $0.dot) < ($1.stamp, $1.dot) }
             .map { element in

@@ -23,6 +23,9 @@ public struct SyncReport: Hashable, Sendable {
     public var bytesSent: Int
     /// Bytes read from the connection (above TLS, when used).
     public var bytesReceived: Int
+    /// Records set aside in this sync: the server refused them for what they are, so they are no longer pushed
+    /// (`kiosk quarantine list`).
+    public var quarantined: [QuarantinedRecord] = []
 
     /// Creates a report.
     public init(
@@ -323,8 +326,18 @@ public struct SyncClient: Sendable {
         var readUpTo = checkpoint.pushedSeq
         var exhausted = false
         var acknowledged = 0
+        // Set once the server refused a record for what it is: the batches after it are answered but the
+        // checkpoint stays, and the push starts over from the checkpoint without the record set aside.
+        var refused = false
         while true {
-            while !exhausted && inFlight.count < Self.pushWindow {
+            if refused && inFlight.isEmpty {
+                // Every answer is in: start over from the checkpoint, without the records set aside (acknowledged
+                // ones are answered `unchanged` again).
+                refused = false
+                exhausted = false
+                readUpTo = checkpoint.pushedSeq
+            }
+            while !exhausted && !refused && inFlight.count < Self.pushWindow {
                 // Records go out as stored: a kiosk's own records need no decoding to be sent.
                 let page = try store.encodedChanges(since: readUpTo, limit: batchSize)
                 guard let last = page.last else {
@@ -345,13 +358,42 @@ public struct SyncClient: Sendable {
             guard let oldest = inFlight.first else { break }
             inFlight.removeFirst()
             if let expected = oldest.batch {
-                guard case .pushAck(let answered, _, _, let conflicts) = try await session.conversation.receive(),
-                    answered == expected
-                else { throw SyncError("the server did not acknowledge push batch \(expected)") }
+                let answer: SyncMessage
+                do {
+                    answer = try await session.conversation.receive()
+                } catch let error as SyncError {
+                    guard let refusal = error.serverError, refusal.code.refusesRecord, let recordID = refusal.recordID
+                    else { throw error }
+                    // Resending this record can never succeed: set it aside (visibly) and push everything else.
+                    guard try store.quarantine(recordID: recordID, code: refusal.code.rawValue, message: refusal.message)
+                    else { throw error }  // set aside already, yet sent: something is wrong here, stop
+                    logger.error(
+                        "the server refused a record; it is set aside (kiosk quarantine list)",
+                        metadata: ["record": "\(recordID)", "code": "\(refusal.code.rawValue)", "why": "\(refusal.message)"]
+                    )
+                    report.quarantined.append(
+                        QuarantinedRecord(
+                            entityType: ReturnEntity.entityType,
+                            recordID: recordID,
+                            code: refusal.code.rawValue,
+                            message: refusal.message,
+                            quarantinedAt: Date()
+                        )
+                    )
+                    refused = true
+                    continue
+                }
+                guard case .pushAck(let answered, _, _, let conflicts) = answer, answered == expected else {
+                    throw SyncError("the server did not acknowledge push batch \(expected)")
+                }
+                // After a refusal the rest of the batches are answered, but the push starts over: the checkpoint
+                // must not pass the refused batch's other records.
+                if refused { continue }
                 report.pushed += oldest.count
                 report.conflicts += conflicts
                 progress?(SyncProgress(phase: .push, done: report.pushed, total: pushTotal))
             }
+            if refused { continue }
             checkpoint.pushedSeq = oldest.lastSeq
             acknowledged += 1
             // Every commit costs the kiosk an fsync: the checkpoint is saved every few batches and at the end. A
@@ -377,6 +419,21 @@ public struct SyncClient: Sendable {
             }
             if more { try await session.conversation.send(.pull(cursor: next, limit: batchSize)) }
             let outcome = try store.mergePulled(records, cursor: next, peer: Self.serverPeer)
+            for recordID in outcome.quarantined {
+                logger.error(
+                    "the server's version of a record disagrees with this kiosk's on a write; it is set aside",
+                    metadata: ["record": "\(recordID)", "code": "conflicting-write"]
+                )
+                report.quarantined.append(
+                    QuarantinedRecord(
+                        entityType: ReturnEntity.entityType,
+                        recordID: recordID,
+                        code: ProtocolError.Code.conflictingWrite.rawValue,
+                        message: "the server holds one of this record's writes with other contents",
+                        quarantinedAt: Date()
+                    )
+                )
+            }
             report.pulled += outcome.merged
             report.conflicts += outcome.conflicts.map { .init(recordID: $0.recordID, field: $0.field) }
             cursor = next

@@ -94,13 +94,48 @@ public struct HybridLogicalClock: Hashable, Sendable {
         self.latest = latest
     }
 
+    /// How far ahead of a replica's wall clock a stamp it receives may be: 5 minutes, in milliseconds.
+    ///
+    /// This is the HLC's bound on clock drift (ε in Kulkarni et al.): a replica refuses data stamped further ahead
+    /// than this (``checkDrift(_:wallClock:)``), so one replica with a wrong clock — or a forged stamp — cannot
+    /// drag every other replica's clock towards the end of time. Five minutes is the skew Kerberos tolerates, and
+    /// far more than NTP-synchronised machines drift.
+    public static let maximumDrift: UInt64 = 5 * 60 * 1000
+
     /// Issues a new stamp, greater than every stamp issued or witnessed before.
     ///
     /// - Parameter wallClock: the current wall-clock time in milliseconds since the Unix epoch.
-    public mutating func tick(wallClock: UInt64) -> HLCTimestamp {
+    /// - Throws: ``SyncEngineError/Code-swift.struct/invalidTimestamp`` when the clock has reached the largest
+    ///   stamp (only a clock poisoned before stamps were bounded can): no stamp ever exceeds the maximum.
+    public mutating func tick(wallClock: UInt64) throws -> HLCTimestamp {
         let physical = min(wallClock, HLCTimestamp.maximumPhysical)
-        latest = physical > latest.physical ? HLCTimestamp(uncheckedPhysical: physical, logical: 0) : latest.successor
+        if physical > latest.physical {
+            latest = HLCTimestamp(uncheckedPhysical: physical, logical: 0)
+        } else {
+            let next = latest.successor
+            guard next.physical <= HLCTimestamp.maximumPhysical else {
+                throw SyncEngineError(
+                    code: .invalidTimestamp,
+                    message: "the hybrid logical clock is at its largest stamp \(latest); no later one can be issued"
+                )
+            }
+            latest = next
+        }
         return latest
+    }
+
+    /// Checks that `stamp`, received from another replica, is at most ``maximumDrift`` ahead of `wallClock`.
+    ///
+    /// - Throws: ``SyncEngineError/Code-swift.struct/clockSkew`` saying how far ahead the stamp is.
+    public static func checkDrift(_ stamp: HLCTimestamp, wallClock: UInt64) throws {
+        guard stamp.physical > wallClock, stamp.physical - wallClock > maximumDrift else { return }
+        let ahead = stamp.physical - wallClock
+        let minutes = ahead / 60_000
+        throw SyncEngineError(
+            code: .clockSkew,
+            message: "a write is stamped \(minutes > 0 ? "\(minutes) min" : "\(ahead / 1000) s") ahead of this "
+                + "replica's clock (at most \(maximumDrift / 60_000) min are accepted): one of the two clocks is wrong"
+        )
     }
 
     /// Takes note of a stamp seen in data from another replica, so later stamps from this clock exceed it.

@@ -13,6 +13,8 @@ public struct SyncEngineError: Error, Hashable, Sendable, CustomStringConvertibl
             case fieldKindMismatch
             case recordMismatch
             case invalidRecord
+            case clockSkew
+            case conflictingWrite
         }
 
         private let wrapped: Wrapped
@@ -32,6 +34,12 @@ public struct SyncEngineError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let recordMismatch = Code(.recordMismatch)
         /// A decoded record breaks an invariant, such as holding a value its own clock does not cover.
         public static let invalidRecord = Code(.invalidRecord)
+        /// A received write is stamped further ahead of this replica's wall clock than
+        /// ``HybridLogicalClock/maximumDrift``.
+        public static let clockSkew = Code(.clockSkew)
+        /// Two versions hold the same write (dot) with different contents: one of them is forged or corrupt, and
+        /// merging them would leave replicas with equal clocks and different values.
+        public static let conflictingWrite = Code(.conflictingWrite)
 
         public var description: String { String(describing: wrapped) }
     }

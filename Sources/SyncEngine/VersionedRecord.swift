@@ -217,11 +217,29 @@ public struct VersionedRecord: Hashable, Sendable {
                 message: "cannot merge \(other.entityType) '\(other.id)' into \(entityType) '\(id)'"
             )
         }
-        // Already known: the join is this version itself.
-        if clock.dominates(other.clock) {
-            return MergeOutcome(changed: false, detectedConflicts: [])
+        // Checked before anything else: equal clocks with different contents must not pass as "known".
+        try checkConsistency(with: other)
+        let mineDominates = clock.dominates(other.clock)
+        let theirsDominate = other.clock.dominates(clock)
+        var joined = self
+        let outcome = joined.join(other)
+        // The catch-all behind the detailed checks above: a version that has seen every write of the other is, in
+        // any honest history, exactly their join. If it is not, the two disagree about some write, and accepting
+        // either as the merge would leave two replicas with equal clocks and different values.
+        if (mineDominates && joined != self) || (theirsDominate && joined != other) {
+            throw SyncEngineError(
+                code: .conflictingWrite,
+                message: "\(entityType) '\(id)': a version that has seen every write of the other holds them "
+                    + "differently"
+            )
         }
+        if mineDominates { return MergeOutcome(changed: false, detectedConflicts: []) }
+        self = joined
+        return outcome
+    }
 
+    /// Joins `other` into this version, without checks.
+    private mutating func join(_ other: VersionedRecord) -> MergeOutcome {
         var detected: [String] = []
         var mergedRegisters: [String: [DottedValue]] = [:]
         mergedRegisters.reserveCapacity(max(registers.count, other.registers.count))
@@ -248,6 +266,75 @@ public struct VersionedRecord: Hashable, Sendable {
         let changed =
             clock != previousClock || before.0 != registers || before.1 != sets || before.2 != conflictHistory
         return MergeOutcome(changed: changed, detectedConflicts: detected.sorted())
+    }
+
+    /// Checks that `other` tells the same story as this version about every write both have seen.
+    ///
+    /// A write — a dot — has one stamp and one set of values, wherever it travels. Two versions that disagree on
+    /// one (a value or stamp changed under a known dot, an element added under a dot the other side saw without
+    /// it, a register dropped although its every write was seen) cannot both be honest, and merging them would
+    /// leave replicas with equal clocks and different values for ever.
+    ///
+    /// - Throws: ``SyncEngineError/Code-swift.struct/conflictingWrite`` naming the field and the dot.
+    public func checkConsistency(with other: VersionedRecord) throws {
+        func conflicting(_ field: String, _ dot: Dot, _ what: String) -> SyncEngineError {
+            SyncEngineError(
+                code: .conflictingWrite,
+                message: "\(entityType) '\(id)': write \(dot) of '\(field)' \(what) in the two versions"
+            )
+        }
+        var stamps: [Dot: HLCTimestamp] = [:]
+        for value in registers.values.joined() { stamps[value.dot] = value.stamp }
+        for value in sets.values.joined() { stamps[value.dot] = value.stamp }
+        for (field, values) in other.registers {
+            for value in values where stamps[value.dot].map({ $0 != value.stamp }) ?? false {
+                throw conflicting(field, value.dot, "has different stamps")
+            }
+            let mine = registers[field] ?? []
+            for value in values {
+                if let held = mine.first(where: { $0.dot == value.dot }), held != value {
+                    throw conflicting(field, value.dot, "holds different values")
+                }
+            }
+            if mine.isEmpty, values.allSatisfy({ clock.covers($0.dot) }) {
+                throw conflicting(field, values[0].dot, "is missing from one")
+            }
+        }
+        for (field, values) in registers where other.registers[field] == nil {
+            if values.allSatisfy({ other.clock.covers($0.dot) }) {
+                throw conflicting(field, values[0].dot, "is missing from one")
+            }
+        }
+        for (field, elements) in other.sets {
+            let mine = sets[field] ?? []
+            for element in elements {
+                if stamps[element.dot].map({ $0 != element.stamp }) ?? false {
+                    throw conflicting(field, element.dot, "has different stamps")
+                }
+                if clock.covers(element.dot), !mine.contains(element) {
+                    throw conflicting(field, element.dot, "adds different elements")
+                }
+            }
+        }
+        for (field, elements) in sets {
+            let theirs = other.sets[field] ?? []
+            for element in elements where other.clock.covers(element.dot) && !theirs.contains(element) {
+                throw conflicting(field, element.dot, "adds different elements")
+            }
+        }
+    }
+
+    /// The values and set elements of this version written by writes `clock` has not seen: what merging this
+    /// version into a replica whose version has `clock` brings that is new.
+    public func writes(notCoveredBy clock: VectorClock) -> [(field: String, value: DottedValue)] {
+        var found: [(field: String, value: DottedValue)] = []
+        for (field, values) in registers {
+            for value in values where !clock.covers(value.dot) { found.append((field, value)) }
+        }
+        for (field, elements) in sets {
+            for element in elements where !clock.covers(element.dot) { found.append((field, element)) }
+        }
+        return found
     }
 
     private static func joinRegister(

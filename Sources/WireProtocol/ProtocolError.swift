@@ -9,7 +9,10 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         case authenticationFailed = "authentication-failed"
         case enrollmentRefused = "enrollment-refused"
         case forbiddenStore = "forbidden-store"
+        case forbiddenField = "forbidden-field"
         case forgedClock = "forged-clock"
+        case conflictingWrite = "conflicting-write"
+        case clockSkew = "clock-skew"
         case invalidRecord = "invalid-record"
         case limitExceeded = "limit-exceeded"
         case serverBusy = "server-busy"
@@ -17,12 +20,27 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         case internalError = "internal-error"
 
         /// Whether the same request may succeed later: the server's own trouble, or a limit that will lift.
-        public var isRetryable: Bool { self == .internalError || self == .serverBusy || self == .rateLimited }
+        /// A `clock-skew` lifts once the kiosk's (or the server's) clock is set right.
+        public var isRetryable: Bool {
+            self == .internalError || self == .serverBusy || self == .rateLimited || self == .clockSkew
+        }
+
+        /// Whether the error refuses one pushed record for what it is, so resending it can never succeed: a kiosk
+        /// sets that record aside (the `recordId` of the error) and pushes the rest.
+        public var refusesRecord: Bool {
+            switch self {
+            case .invalidRecord, .forbiddenStore, .forbiddenField, .forgedClock, .conflictingWrite, .limitExceeded:
+                return true
+            default: return false
+            }
+        }
 
         /// Whether the connection is closed after this error: the stream or the peer can no longer be trusted.
         public var closesConnection: Bool {
             switch self {
-            case .invalidRecord, .forbiddenStore, .forgedClock, .limitExceeded: return false
+            case .invalidRecord, .forbiddenStore, .forbiddenField, .forgedClock, .conflictingWrite, .clockSkew,
+                .limitExceeded:
+                return false
             default: return true
             }
         }
@@ -30,11 +48,14 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
 
     public var code: Code
     public var message: String
+    /// The pushed record a refusal is about (`recordId` on the wire), so the kiosk can set it aside.
+    public var recordID: String?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, recordID: String? = nil) {
         self.code = code
         self.message = message
+        self.recordID = recordID
     }
 
     public var description: String { "\(code.rawValue): \(message)" }

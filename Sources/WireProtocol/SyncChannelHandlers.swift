@@ -1,5 +1,6 @@
 import NIOCore
 import NIOExtras
+import Synchronization
 
 /// What the decoding side of a sync connection delivers: a message, or a frame that did not decode.
 ///
@@ -9,20 +10,78 @@ public enum SyncFrame: Sendable {
     case invalid(ProtocolError)
 }
 
+/// The largest frame a connection accepts now; a server lowers it until the peer has authenticated.
+public final class FrameLimit: Sendable {
+    private let bytes: Atomic<Int>
+
+    /// Creates a limit of `bytes`.
+    public init(_ bytes: Int) {
+        self.bytes = Atomic(bytes)
+    }
+
+    /// The limit now.
+    public var current: Int { bytes.load(ordering: .relaxed) }
+
+    /// Changes the limit: frames read from now on are held to it.
+    public func set(_ newValue: Int) { bytes.store(newValue, ordering: .relaxed) }
+}
+
+/// Splits the stream into lines, refusing (with `ByteToMessageDecoderError.PayloadTooLargeError`) a line that
+/// grows past the connection's ``FrameLimit`` without buffering the rest of it.
+public struct SyncLineDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = ByteBuffer
+
+    private var lines = LineBasedFrameDecoder()
+    private let limit: FrameLimit
+
+    /// Creates a decoder held to `limit`.
+    public init(limit: FrameLimit) {
+        self.limit = limit
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let state = try lines.decode(context: context, buffer: &buffer)
+        // A line end ("\r\n") may still be missing from what is buffered: two bytes of slack.
+        if state == .needMoreData, buffer.readableBytes > limit.current + 2 {
+            throw ByteToMessageDecoderError.PayloadTooLargeError()
+        }
+        return state
+    }
+
+    public mutating func decodeLast(
+        context: ChannelHandlerContext,
+        buffer: inout ByteBuffer,
+        seenEOF: Bool
+    ) throws -> DecodingState {
+        try lines.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
+    }
+}
+
 /// Decodes newline-delimited frames into ``SyncFrame``s.
 public final class SyncMessageDecoder: ChannelInboundHandler, Sendable {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = SyncFrame
 
-    public init() {}
+    private let limit: FrameLimit?
+
+    /// Creates a decoder; with `limit`, a whole frame over it (one that arrived in a single read) is refused too.
+    public init(limit: FrameLimit? = nil) {
+        self.limit = limit
+    }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         let decoded: SyncFrame
         do {
+            if let limit, frame.readableBytes > limit.current {
+                throw ByteToMessageDecoderError.PayloadTooLargeError()
+            }
             decoded = .message(try SyncMessage.decode(frame.readableBytesView))
         } catch let error as ProtocolError {
             decoded = .invalid(error)
+        } catch let error as ByteToMessageDecoderError.PayloadTooLargeError {
+            context.fireErrorCaught(error)
+            return
         } catch {
             decoded = .invalid(ProtocolError(.malformedFrame, "\(error)"))
         }
@@ -49,5 +108,70 @@ extension ChannelPipeline.SynchronousOperations {
         try addHandler(ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maximumFrameSize + 2))
         try addHandler(SyncMessageDecoder())
         try addHandler(MessageToByteHandler(SyncMessageEncoder()))
+    }
+
+    /// Adds the sync protocol's framing and codec held to `limit`, which the caller may change as the
+    /// conversation goes on (a server accepts only small frames before authentication). `maximumFrameSize` stays
+    /// the hard ceiling.
+    public func addSyncProtocolHandlers(limit: FrameLimit, maximumFrameSize: Int = WireProtocol.maximumFrameSize) throws {
+        try addHandler(ByteToMessageHandler(SyncLineDecoder(limit: limit), maximumBufferSize: maximumFrameSize + 2))
+        try addHandler(SyncMessageDecoder(limit: limit))
+        try addHandler(MessageToByteHandler(SyncMessageEncoder()))
+    }
+}
+
+/// Closes a connection that neither completed a frame nor was written to for `timeout`.
+///
+/// Unlike an idle-read timer, bytes that never make a frame (a single space every few seconds) do not count as
+/// activity: a peer must send whole frames to keep its connection.
+public final class FrameIdleHandler: ChannelDuplexHandler, @unchecked Sendable {
+    // @unchecked: every stored property is only touched on the channel's event loop.
+    public typealias InboundIn = SyncFrame
+    public typealias InboundOut = SyncFrame
+    public typealias OutboundIn = SyncMessage
+    public typealias OutboundOut = SyncMessage
+
+    private let timeout: TimeAmount
+    private var deadline: Scheduled<Void>?
+
+    /// Creates a handler closing after `timeout` without a complete frame in either direction.
+    public init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        arm(context)
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        context.fireChannelInactive()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        arm(context)
+        context.fireChannelRead(data)
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        arm(context)
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
     }
 }

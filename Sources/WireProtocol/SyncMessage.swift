@@ -146,6 +146,7 @@ extension SyncMessage {
             members["code"] = .string(error.code.rawValue)
             members["message"] = .string(error.message)
             members["retryable"] = .bool(error.code.isRetryable)
+            if let recordID = error.recordID { members["recordId"] = .string(recordID) }
         }
         return .object(members)
     }
@@ -268,7 +269,9 @@ extension SyncMessage {
             guard let code = ProtocolError.Code(rawValue: codeText) else {
                 throw ProtocolError(.malformedFrame, "unknown error code '\(codeText)'")
             }
-            return .error(ProtocolError(code, try reader.string("message")))
+            var error = ProtocolError(code, try reader.string("message"))
+            error.recordID = try reader.optionalString("recordId")
+            return .error(error)
         default:
             throw ProtocolError(
                 .malformedFrame,

@@ -16,7 +16,7 @@ struct DemoReplica {
 
     init(_ name: String) throws { id = try ReplicaID(name) }
 
-    mutating func stamp(at wallClock: UInt64) -> HLCTimestamp { hlc.tick(wallClock: wallClock) }
+    mutating func stamp(at wallClock: UInt64) throws -> HLCTimestamp { try hlc.tick(wallClock: wallClock) }
 
     /// Takes in another replica's version, as a sync would.
     mutating func receive(_ remote: VersionedRecord) throws -> MergeOutcome {

@@ -57,7 +57,7 @@ import Testing
                     continue
                 }
                 let before = states[step.replica]
-                let stamp = clocks[step.replica].tick(wallClock: wallClock)
+                let stamp = try clocks[step.replica].tick(wallClock: wallClock)
                 do {
                     try states[step.replica].updateReturn(by: replica, stamp: stamp) { item, author, date in
                         let note = "note \(index)"

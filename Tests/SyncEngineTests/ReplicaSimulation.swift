@@ -112,7 +112,7 @@ struct Simulation {
 
     mutating func edit(_ replica: Int, _ edit: RecordEdit) throws {
         wallClock += 10
-        let stamp = clocks[replica].tick(wallClock: wallClock + skews[replica])
+        let stamp = try clocks[replica].tick(wallClock: wallClock + skews[replica])
         let before = states[replica]
         let dot = try states[replica].apply(edit, by: replicas[replica], stamp: stamp)
         let after = states[replica]

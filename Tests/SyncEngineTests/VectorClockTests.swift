@@ -134,17 +134,17 @@ private let sz = try! ReplicaID("Sz")
 }
 
 @Suite struct HybridLogicalClockTests {
-    @Test func followsTheWallClockAndNeverGoesBack() {
+    @Test func followsTheWallClockAndNeverGoesBack() throws {
         var hlc = HybridLogicalClock()
-        let first = hlc.tick(wallClock: 1_000)
+        let first = try hlc.tick(wallClock: 1_000)
         #expect(first.physical == 1_000 && first.logical == 0)
-        let sameMillisecond = hlc.tick(wallClock: 1_000)
+        let sameMillisecond = try hlc.tick(wallClock: 1_000)
         #expect(sameMillisecond > first)
         // The wall clock jumps back (NTP correction, dead RTC battery): stamps keep increasing.
-        let afterJumpBack = hlc.tick(wallClock: 400)
+        let afterJumpBack = try hlc.tick(wallClock: 400)
         #expect(afterJumpBack > sameMillisecond)
         #expect(afterJumpBack.physical == 1_000)
-        let later = hlc.tick(wallClock: 2_000)
+        let later = try hlc.tick(wallClock: 2_000)
         #expect(later.physical == 2_000 && later.logical == 0)
     }
 
@@ -152,7 +152,7 @@ private let sz = try! ReplicaID("Sz")
         var hlc = HybridLogicalClock()
         let remote = try HLCTimestamp(physical: 50_000, logical: 7)
         hlc.witness(remote)
-        let next = hlc.tick(wallClock: 10_000)
+        let next = try hlc.tick(wallClock: 10_000)
         #expect(next > remote)
     }
 

@@ -206,7 +206,9 @@ import WireProtocol
             #expect {
                 try server.acceptPush([own, foreign], from: ReplicaID("store-1/a"), store: StoreID("store-1"))
             } throws: { error in
-                (error as? PushRejection)?.reason == .forbiddenStore && "\(error)".contains("store-2")
+                // The message names the record, never the other store.
+                (error as? PushRejection)?.reason == .forbiddenStore && !"\(error)".contains("store-2")
+                    && (error as? PushRejection)?.recordID == foreign.id
             }
             #expect(try server.returnRecords().isEmpty)
         }

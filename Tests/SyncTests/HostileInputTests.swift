@@ -146,6 +146,14 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
         HostileCase(
             name: "deep nesting",
             authenticated: false,
+            // Deeper than 64 levels, yet within the few kilobytes a stranger may send.
+            payload: { _ in String(repeating: "[", count: 1_000) + "\n" },
+            code: .malformedFrame,
+            closes: true
+        ),
+        HostileCase(
+            name: "deep nesting after authentication",
+            authenticated: true,
             payload: { _ in String(repeating: "[", count: 10_000) + "\n" },
             code: .malformedFrame,
             closes: true
@@ -246,7 +254,7 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
                 for index in 0..<20_000 { clock["x/r\(index)"] = .integer(9_007_199_254_740_991) }
                 return push(altered(record, "clock", .object(clock)))
             },
-            code: .forgedClock,
+            code: .limitExceeded,
             closes: false
         ),
         HostileCase(

@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+import ReturnsModel
+import ReturnsSync
+
+/// A record the server refused for what it is, set aside on the kiosk.
+public struct QuarantinedRecord: Hashable, Sendable {
+    public var entityType: String
+    public var recordID: String
+    /// The protocol error code of the refusal, such as `forged-clock`.
+    public var code: String
+    /// The server's message.
+    public var message: String
+    public var quarantinedAt: Date
+
+    /// Creates an entry.
+    public init(entityType: String, recordID: String, code: String, message: String, quarantinedAt: Date) {
+        self.entityType = entityType
+        self.recordID = recordID
+        self.code = code
+        self.message = message
+        self.quarantinedAt = quarantinedAt
+    }
+}
+
+extension ReplicaStore {
+    /// SQL true for a `change_log c` row whose record is not set aside.
+    static let notQuarantined = """
+        NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.entity_type = c.entity_type AND q.record_id = c.record_id)
+        """
+
+    /// Sets record `recordID` aside: it is no longer pushed nor merged from pulls, and does not count as unsynced,
+    /// so everything else keeps syncing. Setting aside a record set aside already updates the reason.
+    ///
+    /// A kiosk does this when the server refuses a pushed record with an error that resending cannot cure
+    /// (`forged-clock`, `forbidden-store`, `forbidden-field`, `conflicting-write`, `invalid-record`,
+    /// `limit-exceeded`).
+    ///
+    /// - Returns: whether the record was not set aside before.
+    @discardableResult
+    public func quarantine(
+        entityType: String = ReturnEntity.entityType,
+        recordID: String,
+        code: String,
+        message: String
+    ) throws -> Bool {
+        try write { context in
+            let known = try Bool.fetchOne(
+                context.db,
+                sql: "SELECT EXISTS (SELECT 1 FROM quarantine WHERE entity_type = ? AND record_id = ?)",
+                arguments: [entityType, recordID]
+            ) ?? false
+            try context.db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO quarantine (entity_type, record_id, code, message, quarantined_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                arguments: [entityType, recordID, code, message, context.wallClock.millisecondsSince1970]
+            )
+            return !known
+        }
+    }
+
+    /// The records set aside, oldest first.
+    public func quarantined() throws -> [QuarantinedRecord] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM quarantine WHERE code != 'dropped' ORDER BY quarantined_at, record_id"
+            ).map { row in
+                QuarantinedRecord(
+                    entityType: row["entity_type"],
+                    recordID: row["record_id"],
+                    code: row["code"],
+                    message: row["message"],
+                    quarantinedAt: Date(millisecondsSince1970: row["quarantined_at"])
+                )
+            }
+        }
+    }
+
+    /// Deletes a record set aside from this replica, with its returns row and conflict audit: what an operator
+    /// does once they know the record cannot be synced. If the server holds a version of it, a later change there
+    /// brings that version back.
+    ///
+    /// - Throws: ``ReplicaStoreError`` with code `notFound` when `recordID` is not set aside.
+    public func dropQuarantined(_ recordID: String, entityType: String = ReturnEntity.entityType) throws {
+        try write { context in
+            let db = context.db
+            // The entry stays, marked dropped: the record's earlier changes in the log must still not count as
+            // unsynced. A version pulled later lifts it (``mergePulled``).
+            try db.execute(
+                sql: """
+                    UPDATE quarantine SET code = 'dropped', quarantined_at = ?
+                    WHERE entity_type = ? AND record_id = ? AND code != 'dropped'
+                    """,
+                arguments: [context.wallClock.millisecondsSince1970, entityType, recordID]
+            )
+            guard db.changesCount > 0 else {
+                throw ReplicaStoreError(code: .notFound, message: "record '\(recordID)' is not set aside")
+            }
+            try db.execute(
+                sql: "DELETE FROM records WHERE entity_type = ? AND id = ?",
+                arguments: [entityType, recordID]
+            )
+            try db.execute(
+                sql: "DELETE FROM conflicts WHERE entity_type = ? AND record_id = ?",
+                arguments: [entityType, recordID]
+            )
+            if entityType == ReturnEntity.entityType {
+                try db.execute(sql: "DELETE FROM returns WHERE id = ?", arguments: [recordID])
+            }
+        }
+    }
+
+    /// The code a record was set aside with (`dropped` once an operator dropped it), or `nil`.
+    static func quarantineCode(_ db: Database, entityType: String, id: String) throws -> String? {
+        try String.fetchOne(
+            db,
+            sql: "SELECT code FROM quarantine WHERE entity_type = ? AND record_id = ?",
+            arguments: [entityType, id]
+        )
+    }
+}

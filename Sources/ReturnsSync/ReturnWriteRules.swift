@@ -1,0 +1,168 @@
+import ReturnsModel
+import SyncEngine
+
+/// Who may write what in a return: the rules a server applies to every return a kiosk pushes, before merging it.
+///
+/// They are a function of the pushed version, the stored one and who pushed, with no storage or sockets in them,
+/// so every server backend applies the same rules (Protocol/SPEC.md §5.1):
+/// - a kiosk writes its own store's returns only, and `storeId`, `kioskId` and `createdAt` are fixed when a return
+///   is created — a new return's `kioskId` names the kiosk whose write created it;
+/// - only HQ writes its review (`reviewOutcome`, `reviewNote`, `reviewExceptions`);
+/// - fields that belong together (the repair, the hand-off, the review) are written together;
+/// - a record stays within ``maximumFields`` fields and ``maximumRecordBytes`` bytes.
+///
+/// Which replicas a pushed clock may claim writes of, and whether two versions agree on their common writes, are
+/// checked elsewhere (the server's storage and ``VersionedRecord/checkConsistency(with:)``).
+public enum ReturnWriteRules {
+    /// The most fields (registers and sets) a pushed record may hold; a return uses about 35.
+    public static let maximumFields = 64
+    /// The most bytes a pushed record's JSON form may take: room for hundreds of notes, not for a flood.
+    public static let maximumRecordBytes = 256 * 1024
+
+    /// Fields fixed when a return is created.
+    public static let fixedFields = [
+        ReturnEntity.Field.storeID, ReturnEntity.Field.kioskID, ReturnEntity.Field.createdAt,
+    ]
+
+    /// Fields only the server (HQ) writes.
+    public static let serverOnlyFields: Set<String> = [
+        ReturnEntity.Field.reviewOutcome, ReturnEntity.Field.reviewNote, ReturnEntity.Field.reviewExceptions,
+    ]
+
+    /// Fields every write of one of them writes all of.
+    public static let fieldGroups: [[String]] = [
+        [
+            ReturnEntity.Field.repairVendor, ReturnEntity.Field.repairStatus, ReturnEntity.Field.repairSentOn,
+            ReturnEntity.Field.repairBackOn,
+        ],
+        [
+            ReturnEntity.Field.handoffParty, ReturnEntity.Field.handoffDocument,
+            ReturnEntity.Field.handoffWeightGrams, ReturnEntity.Field.handoffCount, ReturnEntity.Field.handoffOn,
+        ],
+        [ReturnEntity.Field.reviewOutcome, ReturnEntity.Field.reviewNote, ReturnEntity.Field.reviewExceptions],
+    ]
+
+    /// A rule a pushed return breaks.
+    public struct Violation: Error, Hashable, Sendable, CustomStringConvertible {
+        /// Which rule, as a protocol error code names it.
+        public enum Reason: String, Hashable, Sendable {
+            case invalidRecord = "invalid-record"
+            case forbiddenStore = "forbidden-store"
+            case forbiddenField = "forbidden-field"
+            case limitExceeded = "limit-exceeded"
+        }
+
+        public var reason: Reason
+        /// What is wrong; it names the pushed record and field, and nothing about other stores.
+        public var message: String
+
+        public var description: String { message }
+    }
+
+    /// Checks the size of a pushed record, before anything else is done with it.
+    ///
+    /// - Parameter bytes: the size of its JSON form.
+    public static func checkLimits(_ record: VersionedRecord, bytes: Int) throws {
+        let fields = record.registers.count + record.sets.count
+        guard fields <= maximumFields else {
+            throw Violation(
+                reason: .limitExceeded,
+                message: "record \(record.id) holds \(fields) fields: at most \(maximumFields) are accepted"
+            )
+        }
+        guard bytes <= maximumRecordBytes else {
+            throw Violation(
+                reason: .limitExceeded,
+                message: "record \(record.id) takes \(bytes) bytes: at most \(maximumRecordBytes) are accepted"
+            )
+        }
+    }
+
+    /// Checks a return pushed by kiosk `pusher` of store `store` against the version stored on the server.
+    ///
+    /// - Parameters:
+    ///   - pushed: the pushed version, already decoded as `item`.
+    ///   - stored: the stored version, or `nil` for a return new to the server.
+    ///   - isServer: whether a replica id is the server's, current or former.
+    /// - Throws: ``Violation`` for the first rule broken.
+    public static func check(
+        _ pushed: VersionedRecord,
+        item: ProductReturn,
+        stored: VersionedRecord?,
+        pusher: ReplicaID,
+        store: StoreID,
+        isServer: (ReplicaID) -> Bool
+    ) throws {
+        let id = pushed.id
+        guard item.id.rawValue == id else {
+            throw Violation(
+                reason: .invalidRecord,
+                message: "return id '\(id)' is not canonical: ids are lower-case UUIDs ('\(item.id.rawValue)')"
+            )
+        }
+        // The stored store decides, not the pushed one: a version claiming the caller's store must not move
+        // another store's return. The message is the same either way and names no other store.
+        // Read from the register, not a decoded return: a stored version that no longer decodes (one stored
+        // before values were range-checked) still has a store.
+        var storedStore: FieldValue?
+        if let stored {
+            storedStore = stored.visibleValue(of: ReturnEntity.Field.storeID, policy: ReturnEntity.policy)?.value ?? .null
+        }
+        guard item.storeID == store, storedStore == nil || storedStore == .string(store.rawValue) else {
+            throw Violation(
+                reason: .forbiddenStore,
+                message: "return \(id) may not be written by kiosk \(pusher): a kiosk writes its own store's returns"
+            )
+        }
+        let known = stored?.clock ?? VectorClock()
+        let fresh = pushed.writes(notCoveredBy: known)
+        if stored != nil {
+            if let write = fresh.first(where: { fixedFields.contains($0.field) }) {
+                throw Violation(
+                    reason: .forbiddenStore,
+                    message: "return \(id): '\(write.field)' is fixed when a return is created; write "
+                        + "\(write.value.dot) may not change it"
+                )
+            }
+        } else {
+            // A new return: one creating write sets the fixed fields, and its kiosk is the one `kioskId` names.
+            let creators = Set(fixedFields.flatMap { pushed.values(of: $0).map(\.dot) })
+            guard creators.count == 1, let creator = creators.first,
+                fixedFields.allSatisfy({ pushed.values(of: $0).count == 1 })
+            else {
+                throw Violation(
+                    reason: .forbiddenField,
+                    message: "return \(id): a new return's \(fixedFields.joined(separator: ", ")) are written "
+                        + "once, by the write that creates it"
+                )
+            }
+            guard creator.replica.rawValue == "\(item.storeID)/\(item.kioskID)" else {
+                throw Violation(
+                    reason: .forbiddenField,
+                    message: "return \(id): kioskId '\(item.kioskID)' must name the kiosk that created it, "
+                        + "not \(creator.replica)"
+                )
+            }
+        }
+        if let write = fresh.first(where: { serverOnlyFields.contains($0.field) && !isServer($0.value.dot.replica) }) {
+            throw Violation(
+                reason: .forbiddenField,
+                message: "return \(id): '\(write.field)' is written by HQ only, not by \(write.value.dot.replica)"
+            )
+        }
+        let freshDots = Set(fresh.map(\.value.dot))
+        for group in fieldGroups {
+            for dot in freshDots {
+                let written = group.filter { field in pushed.values(of: field).contains { $0.dot == dot } }
+                guard written.isEmpty || written.count == group.count else {
+                    throw Violation(
+                        reason: .forbiddenField,
+                        message: "return \(id): write \(dot) sets \(written.joined(separator: ", ")) without "
+                            + group.filter { !written.contains($0) }.joined(separator: ", ")
+                            + "; they are written together"
+                    )
+                }
+            }
+        }
+    }
+}
