@@ -208,3 +208,43 @@ import Testing
         )
     }
 }
+
+@Suite struct OutOfRangeTimeTests {
+    /// Times stored before times were range-checked must not stop the dashboard the HTML report draws.
+    @Test func aStoredTimeAtTheEndOfTimeDoesNotStopTheDashboard() throws {
+        let fixture = try KioskFixture()
+        try fixture.record()
+        try fixture.record()
+        let queue = try DatabaseQueue(path: fixture.store.path)
+        try queue.write { db in
+            try db.execute(sql: "UPDATE returns SET created_at = ? WHERE id = (SELECT min(id) FROM returns)", arguments: [Int64.max])
+        }
+        let dashboard = try fixture.store.dashboard()
+        #expect(dashboard.returns == 2)
+        #expect(dashboard.perDay.map(\.returns).reduce(0, +) == 1, "the implausible time is left out of the days")
+    }
+
+    @Test func millisecondsSaturateInsteadOfTrapping() {
+        #expect(Date(timeIntervalSince1970: 1e300).millisecondsSince1970 == .max)
+        #expect(Date(timeIntervalSince1970: -1e300).millisecondsSince1970 == .min)
+        #expect(Date(millisecondsSince1970: 1_780_000_000_123).millisecondsSince1970 == 1_780_000_000_123)
+    }
+
+    @Test func aReturnCreatedOutsideTheYears1970To9999DoesNotDecode() throws {
+        for createdAt in [Int64.max, -1, ReturnDates.millisecondsRange.upperBound + 1] {
+            let item = try ProductReturn(
+                id: ReturnID.make(),
+                storeID: StoreID("s"),
+                kioskID: KioskID("k"),
+                orderID: OrderID("O"),
+                gtin: GTIN("4006381333931"),
+                reason: .damaged,
+                createdAt: Date(millisecondsSince1970: createdAt)
+            )
+            let record = try ReturnEntity.makeRecord(for: item, by: ReplicaID("s/k"), stamp: HLCTimestamp(physical: 1))
+            #expect {
+                try ProductReturn(record: record)
+            } throws: { error in "\(error)".contains("invalid createdAt") }
+        }
+    }
+}
