@@ -72,6 +72,8 @@ let package = Package(
             dependencies: [
                 "SyncEngine", "ReturnSyncJSON", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
+                // Enrollment tokens derive a signing key: the handshake's cryptography is part of the contract.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(

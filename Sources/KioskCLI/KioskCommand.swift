@@ -19,7 +19,7 @@ public struct KioskCommand: AsyncParsableCommand {
             InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
             VoidCommand.self, NoteCommand.self, ListCommand.self, ShowCommand.self, ConflictsCommand.self,
             StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
-            RepairCommand.self, HandoffCommand.self, AgentCommand.self, QuarantineCommand.self, ClockCommand.self,
+            RepairCommand.self, HandoffCommand.self, AgentCommand.self, QuarantineCommand.self, ClockCommand.self, EnrollCommand.self,
         ]
     )
 
@@ -652,5 +652,36 @@ struct ClockRepairCommand: AsyncParsableCommand {
 
     func run() async throws {
         Console.current.print(Format.clockRepair(try database.openStore().repairClock(supersede: false)))
+    }
+}
+
+struct EnrollCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll",
+        abstract: "Enroll this kiosk again with a new token: a new key, the server's key pinned anew.",
+        discussion: """
+            For a kiosk that was revoked, whose key may have leaked, that was set up before servers proved their \
+            identity, or whose server moved. Issue the token with 'returns-server enroll --store S --kiosk K'; the \
+            next sync presents the new key, and the old one stops working. Returns and sync progress are kept.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "The one-time enrollment token from 'returns-server enroll'.") var token: String
+    @Option(help: "The sync server, HOST:PORT (default: the one given to init).") var server: String?
+
+    func run() async throws {
+        if let server { _ = try SyncClient.parse(server) }
+        let store = try database.openStore()
+        guard let current = try store.syncCredentials() ?? server.map({ SyncCredentials(server: $0, token: nil, privateKey: Data()) })
+        else {
+            throw CLIError(message: "this kiosk has no server: give --server HOST:PORT")
+        }
+        var credentials = try SyncClient.reenrolling(current, token: token)
+        if let server { credentials.server = server }
+        try store.saveSyncCredentials(credentials)
+        Console.current.print(
+            "kiosk \(store.identity.replicaID) will enroll with a new key at its next sync with \(credentials.server)"
+        )
     }
 }

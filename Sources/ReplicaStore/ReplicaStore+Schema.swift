@@ -228,6 +228,28 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v10: server identity, token keys, expiry and revocation") { db in
+            try db.execute(
+                sql: """
+                    -- Server side: the server's Ed25519 identity (the seed; made on first use). Kiosks pin its
+                    -- public key's fingerprint, carried in every enrollment token.
+                    CREATE TABLE server_identity (
+                        singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+                        seed        BLOB    NOT NULL,  -- Ed25519 private key (raw, 32 bytes)
+                        created_at  INTEGER NOT NULL
+                    );
+                    -- The public key a token derives (the kiosk proves it holds the token by signing with the
+                    -- private half), when the token expires, and when a newer token for the kiosk replaced it.
+                    ALTER TABLE enrollments ADD COLUMN token_key BLOB;
+                    ALTER TABLE enrollments ADD COLUMN expires_at INTEGER;
+                    ALTER TABLE enrollments ADD COLUMN revoked_at INTEGER;
+                    ALTER TABLE kiosks ADD COLUMN revoked_at INTEGER;
+
+                    -- Kiosk side: the fingerprint (SHA-256, hex) of the server key this kiosk trusts.
+                    ALTER TABLE sync_credentials ADD COLUMN server_key TEXT;
+                    """
+            )
+        }
         return migrator
     }
 }

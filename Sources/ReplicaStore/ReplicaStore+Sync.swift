@@ -19,6 +19,9 @@ public struct SyncCredentials: Hashable, Sendable {
     public var trustedCAPEM: String?
     /// The server's replica id at the last sync; a different one means the server was restored from a backup.
     public var serverID: String?
+    /// The fingerprint (SHA-256, hex) of the server's Ed25519 key, from the enrollment token: the kiosk syncs only
+    /// with a server that proves it holds that key.
+    public var serverKeyFingerprint: String?
 
     /// Creates credentials.
     public init(
@@ -27,7 +30,8 @@ public struct SyncCredentials: Hashable, Sendable {
         privateKey: Data,
         enrolledAt: Date? = nil,
         trustedCAPEM: String? = nil,
-        serverID: String? = nil
+        serverID: String? = nil,
+        serverKeyFingerprint: String? = nil
     ) {
         self.server = server
         self.token = token
@@ -35,6 +39,7 @@ public struct SyncCredentials: Hashable, Sendable {
         self.enrolledAt = enrolledAt
         self.trustedCAPEM = trustedCAPEM
         self.serverID = serverID
+        self.serverKeyFingerprint = serverKeyFingerprint
     }
 }
 
@@ -47,6 +52,8 @@ public struct KioskEnrollment: Hashable, Sendable {
     public var publicKey: Data
     public var enrolledAt: Date
     public var lastSyncAt: Date?
+    /// When an operator revoked the kiosk: it is refused from then on, until it enrolls again with a new token.
+    public var revokedAt: Date?
 }
 
 /// What the server did with a pushed batch.
@@ -84,7 +91,8 @@ extension ReplicaStore {
                 privateKey: row["private_key"],
                 enrolledAt: (row["enrolled_at"] as Int64?).map(Date.init(millisecondsSince1970:)),
                 trustedCAPEM: row["tls_ca"],
-                serverID: row["server_id"]
+                serverID: row["server_id"],
+                serverKeyFingerprint: row["server_key"]
             )
         }
     }
@@ -95,12 +103,13 @@ extension ReplicaStore {
             try context.db.execute(
                 sql: """
                     INSERT OR REPLACE INTO sync_credentials
-                        (singleton, server, token, private_key, enrolled_at, tls_ca, server_id)
-                    VALUES (1, ?, ?, ?, ?, ?, ?)
+                        (singleton, server, token, private_key, enrolled_at, tls_ca, server_id, server_key)
+                    VALUES (1, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     credentials.server, credentials.token, credentials.privateKey,
                     credentials.enrolledAt?.millisecondsSince1970, credentials.trustedCAPEM, credentials.serverID,
+                    credentials.serverKeyFingerprint,
                 ]
             )
         }
@@ -273,50 +282,154 @@ extension ReplicaStore {
 // MARK: - Server side
 
 extension ReplicaStore {
-    /// Records a one-time enrollment token for kiosk `kiosk` of store `store`, by its SHA-256 (hex).
-    public func createEnrollment(tokenHash: String, store: StoreID, kiosk: KioskID) throws {
+    /// Records a one-time enrollment token for kiosk `kiosk` of store `store`: its SHA-256 (hex), the public key
+    /// it derives, and when it expires. Tokens issued earlier for the same kiosk and not yet used are revoked in the
+    /// same transaction: two tokens for one kiosk are never both accepted.
+    public func createEnrollment(
+        tokenHash: String,
+        tokenKey: Data,
+        store: StoreID,
+        kiosk: KioskID,
+        expiresAt: Date
+    ) throws {
         try write { context in
+            let now = context.wallClock.millisecondsSince1970
             try context.db.execute(
-                sql: "INSERT INTO enrollments (token_hash, store_id, kiosk_id, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [tokenHash, store.rawValue, kiosk.rawValue, context.wallClock.millisecondsSince1970]
+                sql: """
+                    UPDATE enrollments SET revoked_at = ?
+                    WHERE store_id = ? AND kiosk_id = ? AND used_at IS NULL AND revoked_at IS NULL
+                    """,
+                arguments: [now, store.rawValue, kiosk.rawValue]
+            )
+            try context.db.execute(
+                sql: """
+                    INSERT INTO enrollments (token_hash, store_id, kiosk_id, created_at, token_key, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    tokenHash, store.rawValue, kiosk.rawValue, now, tokenKey, expiresAt.millisecondsSince1970,
+                ]
             )
         }
     }
 
-    /// Redeems an enrollment token: records the kiosk's public key and marks the token used, in one transaction.
+    /// Redeems the kiosk's pending enrollment token: when `proves` accepts the token's public key, records the
+    /// kiosk's key (replacing an earlier one: a re-enrollment), lifts a revocation and marks the token used, in one
+    /// transaction.
     ///
-    /// - Throws: ``ReplicaStoreError`` when the token is unknown, used, or issued for another kiosk.
-    public func redeemEnrollment(tokenHash: String, store: StoreID, kiosk: KioskID, publicKey: Data) throws {
+    /// - Throws: ``ReplicaStoreError`` when the kiosk has no usable token (none issued, used, replaced by a newer
+    ///   one, expired, or issued before tokens carried keys) or the proof does not verify.
+    public func redeemEnrollment(
+        store: StoreID,
+        kiosk: KioskID,
+        publicKey: Data,
+        proves: (_ tokenKey: Data) -> Bool
+    ) throws {
         try write { context in
-            guard
-                let row = try Row.fetchOne(
-                    context.db,
-                    sql: "SELECT * FROM enrollments WHERE token_hash = ?",
-                    arguments: [tokenHash]
+            let now = context.wallClock.millisecondsSince1970
+            let rows = try Row.fetchAll(
+                context.db,
+                sql: """
+                    SELECT token_hash, token_key, expires_at FROM enrollments
+                    WHERE store_id = ? AND kiosk_id = ? AND used_at IS NULL AND revoked_at IS NULL
+                    ORDER BY created_at DESC
+                    """,
+                arguments: [store.rawValue, kiosk.rawValue]
+            )
+            guard let row = rows.first(where: { ($0["token_key"] as Data?) != nil }) else {
+                throw ReplicaStoreError(
+                    code: .notFound,
+                    message: rows.isEmpty
+                        ? "no enrollment token is waiting for kiosk \(store)/\(kiosk) (unknown, used or replaced)"
+                        : "the enrollment token of kiosk \(store)/\(kiosk) was issued by an older server: issue a new one"
                 )
-            else { throw ReplicaStoreError(code: .notFound, message: "unknown enrollment token") }
-            guard (row["used_at"] as Int64?) == nil else {
-                throw ReplicaStoreError(code: .alreadyInitialized, message: "enrollment token already used")
             }
-            guard row["store_id"] == store.rawValue, row["kiosk_id"] == kiosk.rawValue else {
+            guard (row["expires_at"] as Int64? ?? .max) > now else {
+                throw ReplicaStoreError(
+                    code: .notFound,
+                    message: "the enrollment token of kiosk \(store)/\(kiosk) has expired: issue a new one"
+                )
+            }
+            guard proves(row["token_key"]) else {
                 throw ReplicaStoreError(
                     code: .wrongStore,
-                    message: "enrollment token was issued for another kiosk than \(store)/\(kiosk)"
+                    message: "the enrollment proof of kiosk \(store)/\(kiosk) does not match its token"
                 )
             }
-            let replicaID = "\(store.rawValue)/\(kiosk.rawValue)"
             try context.db.execute(
                 sql: "UPDATE enrollments SET used_at = ? WHERE token_hash = ?",
-                arguments: [context.wallClock.millisecondsSince1970, tokenHash]
+                arguments: [now, row["token_hash"] as String]
             )
+            let replicaID = "\(store.rawValue)/\(kiosk.rawValue)"
             try context.db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO kiosks (replica_id, store_id, kiosk_id, public_key, enrolled_at)
-                    VALUES (?, ?, ?, ?, ?)
+                    INSERT INTO kiosks (replica_id, store_id, kiosk_id, public_key, enrolled_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (replica_id) DO UPDATE
+                    SET public_key = excluded.public_key, enrolled_at = excluded.enrolled_at, revoked_at = NULL
                     """,
-                arguments: [
-                    replicaID, store.rawValue, kiosk.rawValue, publicKey, context.wallClock.millisecondsSince1970,
-                ]
+                arguments: [replicaID, store.rawValue, kiosk.rawValue, publicKey, now]
+            )
+        }
+    }
+
+    /// Revokes kiosk `kiosk` of store `store`: it is refused from now on (a running server closes its connections
+    /// within a second), and its pending tokens are void. Enrolling it again with a new token lifts it.
+    ///
+    /// - Throws: ``ReplicaStoreError`` when no such kiosk is enrolled.
+    public func revokeKiosk(store: StoreID, kiosk: KioskID) throws {
+        try write { context in
+            let now = context.wallClock.millisecondsSince1970
+            try context.db.execute(
+                sql: "UPDATE kiosks SET revoked_at = coalesce(revoked_at, ?) WHERE store_id = ? AND kiosk_id = ?",
+                arguments: [now, store.rawValue, kiosk.rawValue]
+            )
+            guard context.db.changesCount > 0 else {
+                throw ReplicaStoreError(code: .notFound, message: "no kiosk \(store)/\(kiosk) is enrolled")
+            }
+            try context.db.execute(
+                sql: """
+                    UPDATE enrollments SET revoked_at = ?
+                    WHERE store_id = ? AND kiosk_id = ? AND used_at IS NULL AND revoked_at IS NULL
+                    """,
+                arguments: [now, store.rawValue, kiosk.rawValue]
+            )
+        }
+    }
+
+    /// The replica ids of revoked kiosks.
+    public func revokedKiosks() throws -> Set<String> {
+        try read { db in
+            Set(try String.fetchAll(db, sql: "SELECT replica_id FROM kiosks WHERE revoked_at IS NOT NULL"))
+        }
+    }
+
+    /// The seed (raw Ed25519 private key, 32 bytes) of the server's identity key, made on first use.
+    public func serverIdentitySeed() throws -> Data {
+        if let seed = try read({ db in try Data.fetchOne(db, sql: "SELECT seed FROM server_identity") }) {
+            return seed
+        }
+        return try write { context in
+            if let seed = try Data.fetchOne(context.db, sql: "SELECT seed FROM server_identity") { return seed }
+            var generator = SystemRandomNumberGenerator()
+            let seed = Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+            try context.db.execute(
+                sql: "INSERT INTO server_identity (singleton, seed, created_at) VALUES (1, ?, ?)",
+                arguments: [seed, context.wallClock.millisecondsSince1970]
+            )
+            return seed
+        }
+    }
+
+    /// Replaces the server's identity key: for conformance vectors (a fixed key) and for moving a server's identity
+    /// to a new database. Kiosks pinned to the old key refuse the server afterwards.
+    public func replaceServerIdentity(seed: Data) throws {
+        guard seed.count == 32 else {
+            throw ReplicaStoreError(code: .importRejected, message: "a server identity seed is 32 bytes, not \(seed.count)")
+        }
+        try write { context in
+            try context.db.execute(
+                sql: "INSERT OR REPLACE INTO server_identity (singleton, seed, created_at) VALUES (1, ?, ?)",
+                arguments: [seed, context.wallClock.millisecondsSince1970]
             )
         }
     }
@@ -343,7 +456,8 @@ extension ReplicaStore {
             kioskID: row["kiosk_id"],
             publicKey: row["public_key"],
             enrolledAt: Date(millisecondsSince1970: row["enrolled_at"]),
-            lastSyncAt: (row["last_sync_at"] as Int64?).map(Date.init(millisecondsSince1970:))
+            lastSyncAt: (row["last_sync_at"] as Int64?).map(Date.init(millisecondsSince1970:)),
+            revokedAt: (row["revoked_at"] as Int64?).map(Date.init(millisecondsSince1970:))
         )
     }
 

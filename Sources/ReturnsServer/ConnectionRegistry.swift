@@ -97,6 +97,16 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
+    /// Whether any connection has authenticated.
+    var hasAuthenticated: Bool { state.withLock { !$0.byKiosk.isEmpty } }
+
+    /// The authenticated connections of `kiosks` (replica ids).
+    func connections(of kiosks: Set<String>) -> [any Channel] {
+        state.withLock { state in
+            kiosks.flatMap { kiosk in (state.byKiosk[kiosk] ?? []).compactMap { state.entries[$0]?.channel } }
+        }
+    }
+
     /// Forgets connection `id` (it ended, or was shed already).
     func remove(_ id: Int) {
         state.withLock { state in Self.remove(id, from: &state) }

@@ -134,6 +134,9 @@ public final class SyncServer: Service, Sendable {
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
     private let registry: ConnectionRegistry
+    /// The seed of the server's identity key, once `run` read it.
+    private let identity = Mutex<Data?>(nil)
+    private var identitySeed: Data? { identity.withLock { $0 } }
     private let rateLimiter: RateLimiter
     /// Where storage calls run. SQLite calls block their thread (a commit waits for the disk); on Swift's
     /// cooperative pool — two threads here — they would stall every other connection's handshake and reads.
@@ -172,6 +175,9 @@ public final class SyncServer: Service, Sendable {
     public func run() async throws {
         storageThreads.start()
         defer { storageThreads.shutdownGracefully { _ in } }
+        // Made on first use; read once here so each handshake signs without a database read.
+        let seed = try await storageThreads.runIfActive { [store] in try store.serverIdentitySeed() }
+        identity.withLock { $0 = seed }
         let maximumFrameSize = configuration.maximumFrameSize
         let idleTimeout = configuration.idleTimeout
         let tls = configuration.tls
@@ -226,8 +232,9 @@ public final class SyncServer: Service, Sendable {
         }
     }
 
-    /// Wakes watching connections when the change log grows by another process's hand (an HQ command). One read of
-    /// the newest sequence number per interval, and none while no kiosk watches.
+    /// Wakes watching connections when the change log grows by another process's hand (an HQ command), and closes
+    /// the connections of kiosks an operator revoked. One read of the newest sequence number per interval, none while
+    /// no kiosk watches; one read of the revoked kiosks, none while no kiosk is connected.
     private func pollForChanges() async {
         var seen = (try? await storageThreads.runIfActive { [store] in try store.lastChangeSeq() }) ?? 0
         let interval = Duration.nanoseconds(configuration.changePollInterval.nanoseconds)
@@ -240,6 +247,15 @@ public final class SyncServer: Service, Sendable {
                 group.addTask { await self.feedWatch.wait(for: noStore, after: mark) }
                 await group.next()
                 group.cancelAll()
+            }
+            // A kiosk revoked by an operator (another process) loses its connections at once, not at its next sync.
+            if !feedWatch.isClosed, registry.hasAuthenticated,
+                let revoked = try? await storageThreads.runIfActive({ [store] in try store.revokedKiosks() }),
+                !revoked.isEmpty
+            {
+                let closing = registry.connections(of: revoked)
+                for channel in closing { channel.close(promise: nil) }
+                if !closing.isEmpty { logger.notice("closed \(closing.count) connection(s) of revoked kiosks") }
             }
             // Kiosks wait, besides the poll itself (which is not waiting now).
             guard !feedWatch.isClosed, feedWatch.waiting > 0 else { continue }
@@ -316,6 +332,7 @@ public final class SyncServer: Service, Sendable {
                     }
                 )
                 session.frameLimit = frameLimit
+                session.identitySeed = identitySeed
                 await session.run()
             }
         } catch {
@@ -339,6 +356,8 @@ struct SyncSession {
     let makeNonce: @Sendable () -> String
     /// The connection's frame limit, lowered until the kiosk authenticates.
     var frameLimit: FrameLimit?
+    /// The server's identity key (its seed), read once by the server; `nil`: read it from storage.
+    var identitySeed: Data?
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
     /// Called once the kiosk proved who it is: ends the handshake deadline, and says whether its rate allows
@@ -421,7 +440,9 @@ struct SyncSession {
 
     private mutating func converse() async throws {
         // 1. hello
-        guard case .hello(let versions, let replicaText, let storeText, let kioskText) = try await next() else {
+        guard case .hello(let versions, let replicaText, let storeText, let kioskText, let kioskNonceText) =
+            try await next()
+        else {
             throw ProtocolError(.unexpectedMessage, "expected hello first")
         }
         // The newest version both sides speak.
@@ -430,7 +451,14 @@ struct SyncSession {
                 .unsupportedVersion,
                 "versions \(versions.map(String.init).joined(separator: ", ")) offered; this server speaks "
                     + supportedProtocolVersions.map(String.init).joined(separator: " and ")
+                    + (versions.allSatisfy { $0 < 3 }
+                        ? ": upgrade the kiosk, which must also be enrolled again with a new token (the server now "
+                            + "proves its identity, and tokens no longer cross the wire)"
+                        : "")
             )
+        }
+        guard let kioskNonceText, let kioskNonce = Data(base64Encoded: kioskNonceText), kioskNonce.count >= 16 else {
+            throw ProtocolError(.malformedFrame, "hello needs 'nonce': at least 16 random bytes, base64")
         }
         var started = ContinuousClock.now
         // Whether a sync is under way: from hello, and from the first request after a watch. A watch renewed with
@@ -448,46 +476,77 @@ struct SyncSession {
             throw ProtocolError(.authenticationFailed, "replica id '\(replicaText)' must be '\(storeID)/\(kioskID)'")
         }
 
-        // 2. challenge and authenticate
+        // 2. challenge: the server proves who it is, by signing the kiosk's nonce with its identity key
         let nonce = makeNonce()
         let serverID = store.serverReplicaID.rawValue
-        try await outbound.write(.challenge(version: version, nonce: nonce, serverID: serverID))
-        guard case .authenticate(let signatureText, let publicKeyText, let token) = try await next() else {
+        var seed = identitySeed
+        if seed == nil { seed = try await storage { try $0.serverIdentitySeed() } }
+        let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: seed ?? Data())
+        let proof = try identity.signature(
+            for: serverProofPayload(kioskNonce: kioskNonceText, serverNonce: nonce, serverID: serverID, replicaID: replicaText)
+        )
+        try await outbound.write(
+            .challenge(
+                version: version,
+                nonce: nonce,
+                serverID: serverID,
+                serverKey: identity.publicKey.rawRepresentation.base64EncodedString(),
+                serverSignature: proof.base64EncodedString()
+            )
+        )
+        // 3. authenticate: the kiosk's signature, and on enrollment its new key and the token's proof
+        guard case .authenticate(let signatureText, let publicKeyText, let tokenProofText) = try await next() else {
             throw ProtocolError(.unexpectedMessage, "expected authenticate after challenge")
         }
-        let payload = authenticationPayload(nonce: nonce, replicaID: replicaText, serverID: serverID)
+        let payload = authenticationPayload(
+            serverNonce: nonce,
+            kioskNonce: kioskNonceText,
+            replicaID: replicaText,
+            serverID: serverID
+        )
         guard let signature = Data(base64Encoded: signatureText) else {
             throw ProtocolError(.authenticationFailed, "the signature is not base64")
         }
-        if let enrolled = try await storage({ try $0.enrolledKiosk(replicaText) }) {
-            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: enrolled.publicKey),
+        if let publicKeyText, let tokenProofText {
+            // Enrollment, first or again (a new key for a known kiosk, after a revocation say).
+            guard let keyBytes = Data(base64Encoded: publicKeyText),
+                let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyBytes),
                 key.isValidSignature(signature, for: payload)
-            else { throw ProtocolError(.authenticationFailed, "bad signature for kiosk \(replicaText)") }
-        } else {
-            guard let token, let publicKeyText, let keyBytes = Data(base64Encoded: publicKeyText),
-                let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyBytes)
-            else {
-                throw ProtocolError(
-                    .authenticationFailed,
-                    "kiosk \(replicaText) is not enrolled: first sync needs its enrollment token and public key"
-                )
+            else { throw ProtocolError(.authenticationFailed, "bad signature or key for kiosk \(replicaText)") }
+            guard let tokenProof = Data(base64Encoded: tokenProofText) else {
+                throw ProtocolError(.enrollmentRefused, "the token proof is not base64")
             }
-            guard key.isValidSignature(signature, for: payload) else {
-                throw ProtocolError(.authenticationFailed, "bad signature for kiosk \(replicaText)")
-            }
+            let enrollment = enrollmentPayload(
+                serverNonce: nonce,
+                kioskNonce: kioskNonceText,
+                replicaID: replicaText,
+                serverID: serverID,
+                publicKey: publicKeyText
+            )
             do {
                 try await storage {
-                    try $0.redeemEnrollment(
-                        tokenHash: EnrollmentToken.hash(token),
-                        store: storeID,
-                        kiosk: kioskID,
-                        publicKey: keyBytes
-                    )
+                    try $0.redeemEnrollment(store: storeID, kiosk: kioskID, publicKey: keyBytes) { tokenKey in
+                        (try? Curve25519.Signing.PublicKey(rawRepresentation: tokenKey))?
+                            .isValidSignature(tokenProof, for: enrollment) ?? false
+                    }
                 }
             } catch let error as ReplicaStoreError {
                 throw ProtocolError(.enrollmentRefused, error.message)
             }
             logger.info("kiosk enrolled", metadata: ["kiosk": "\(replicaText)"])
+        } else {
+            guard let enrolled = try await storage({ try $0.enrolledKiosk(replicaText) }) else {
+                throw ProtocolError(
+                    .authenticationFailed,
+                    "kiosk \(replicaText) is not enrolled: its first sync needs its public key and token proof"
+                )
+            }
+            guard enrolled.revokedAt == nil else {
+                throw ProtocolError(.authenticationFailed, "kiosk \(replicaText) was revoked")
+            }
+            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: enrolled.publicKey),
+                key.isValidSignature(signature, for: payload)
+            else { throw ProtocolError(.authenticationFailed, "bad signature for kiosk \(replicaText)") }
         }
         guard admit(replicaText) else {
             throw ProtocolError(.rateLimited, "kiosk \(replicaText) started too many syncs this minute; retry later")
@@ -666,25 +725,32 @@ struct SyncSession {
     }
 }
 
-/// One-time enrollment tokens: made here, stored hashed.
-public enum EnrollmentToken {
-    /// A new token: 24 random bytes as 48 lowercase hex digits.
-    ///
-    /// Hex, not base64: a base64url token starts with `-` one time in 64, and `--token -…` then parses as an
-    /// option rather than a value; hex is safe in every shell and argument parser.
-    public static func make() -> String {
-        (0..<24).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
+extension EnrollmentToken {
+    /// How long a token stays valid by default: a week.
+    public static let defaultValidity: TimeInterval = 7 * 86_400
+
+    /// The fingerprint of the identity key of the server whose database is `replica` (made on first use).
+    public static func serverKeyFingerprint(of replica: ReplicaStore) throws -> String {
+        let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: replica.serverIdentitySeed())
+        return fingerprint(of: identity.publicKey.rawRepresentation)
     }
 
-    /// The SHA-256 of a token, hex: what the server stores.
-    public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// Issues a token for kiosk `kiosk` of store `store` and records its hash in `replica`.
-    public static func issue(in replica: ReplicaStore, store: StoreID, kiosk: KioskID) throws -> String {
-        let token = make()
-        try replica.createEnrollment(tokenHash: hash(token), store: store, kiosk: kiosk)
+    /// Issues a token for kiosk `kiosk` of store `store`, valid for `validity` seconds, and records it in `replica`
+    /// (its hash and the public key it derives, never the secret). Earlier unused tokens of that kiosk stop working.
+    public static func issue(
+        in replica: ReplicaStore,
+        store: StoreID,
+        kiosk: KioskID,
+        validFor validity: TimeInterval = defaultValidity
+    ) throws -> EnrollmentToken {
+        let token = make(serverKeyFingerprint: try serverKeyFingerprint(of: replica))
+        try replica.createEnrollment(
+            tokenHash: token.hash,
+            tokenKey: token.proofKey.publicKey.rawRepresentation,
+            store: store,
+            kiosk: kiosk,
+            expiresAt: Date().addingTimeInterval(validity)
+        )
         return token
     }
 }

@@ -14,8 +14,15 @@ public protocol SyncServerStorage: Sendable {
     /// The enrolled kiosk with this replica id, if any.
     func enrolledKiosk(_ replicaID: String) throws -> KioskEnrollment?
 
-    /// Redeems a one-time enrollment token (by its SHA-256) and records the kiosk's public key, atomically.
-    func redeemEnrollment(tokenHash: String, store: StoreID, kiosk: KioskID, publicKey: Data) throws
+    /// Redeems the kiosk's pending enrollment token when `proves` accepts the token's public key, and records the
+    /// kiosk's public key (replacing an earlier one, lifting a revocation), atomically.
+    func redeemEnrollment(store: StoreID, kiosk: KioskID, publicKey: Data, proves: (_ tokenKey: Data) -> Bool) throws
+
+    /// The replica ids of revoked kiosks: the server closes their connections.
+    func revokedKiosks() throws -> Set<String>
+
+    /// The seed of the server's Ed25519 identity key, made on first use.
+    func serverIdentitySeed() throws -> Data
 
     /// Merges a pushed batch all or nothing; throws ``PushRejection`` for a record that may not be stored.
     func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) throws -> PushOutcome

@@ -12,6 +12,7 @@ import ReturnsSync
 import ServiceLifecycle
 import SyncEngine
 import Synchronization
+import WireProtocol
 
 /// Runs the `returns-server` command line.
 public enum ReturnsServerCLI {
@@ -29,7 +30,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
             ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, ReviewCommand.self,
-            BackupCommand.self, RestoreCommand.self, ClockCommand.self,
+            BackupCommand.self, RestoreCommand.self, ClockCommand.self, IdentityCommand.self,
         ]
     )
 
@@ -219,25 +220,81 @@ struct ServeCommand: AsyncParsableCommand {
 struct EnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enroll",
-        abstract: "Issue a one-time enrollment token for a kiosk; prints the token alone on a line."
+        abstract: "Issue a one-time enrollment token for a kiosk; prints the token alone on a line.",
+        discussion: discussion
     )
+
+    static let discussion = """
+        The token is SECRET.FINGERPRINT: the kiosk proves it holds the secret without sending it, and pins the \
+        fingerprint of this server's key, so it never syncs with an impostor. Issuing a new token for a kiosk \
+        voids its earlier unused ones; for an enrolled kiosk it is how the kiosk gets a new key \
+        ('kiosk enroll --token TOKEN'), after a revocation say.
+        """
 
     @OptionGroup var database: ServerDatabaseOptions
     @Option(help: "The kiosk's store.") var store: String
     @Option(help: "The kiosk's id within its store.") var kiosk: String
+    @Option(help: "How long the token stays valid: a number with s, m, h or d (default 7d).")
+    var validFor: String = "7d"
 
     func run() async throws {
         let storeID = try StoreID(store)
         let kioskID = try KioskID(kiosk)
-        let token = try EnrollmentToken.issue(in: database.openStore(create: true), store: storeID, kiosk: kioskID)
-        Console.current.print(token)
+        let validity = try Self.duration(validFor)
+        let token = try EnrollmentToken.issue(
+            in: database.openStore(create: true),
+            store: storeID,
+            kiosk: kioskID,
+            validFor: validity
+        )
+        Console.current.print(token.description)
+    }
+
+    /// Seconds in `text`: a positive number with a unit, `s`, `m`, `h` or `d`.
+    static func duration(_ text: String) throws -> TimeInterval {
+        let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+        guard let unit = text.last.flatMap({ units[$0] }), let number = Int(text.dropLast()), number > 0,
+            number <= 3_650 * 86_400
+        else {
+            throw CLIError(message: "invalid --valid-for '\(text)': expected a positive number with s, m, h or d, such as 7d")
+        }
+        return TimeInterval(number) * unit
     }
 }
 
 struct KiosksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiosks",
-        abstract: "Enrolled kiosks and their last sync."
+        abstract: "Enrolled kiosks and their last sync; revoke a kiosk.",
+        subcommands: [KiosksListCommand.self, KiosksRevokeCommand.self],
+        defaultSubcommand: KiosksListCommand.self
+    )
+}
+
+struct KiosksRevokeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke",
+        abstract: "Refuse a kiosk from now on, on every connection (a running server closes them within a second).",
+        discussion: """
+            A revoked kiosk is answered authentication-failed. To bring it back (with a new key), issue it a new \
+            token with 'returns-server enroll' and run 'kiosk enroll --token TOKEN' on it.
+            """
+    )
+
+    @OptionGroup var database: ServerDatabaseOptions
+    @Argument(help: "The kiosk's store.") var store: String
+    @Argument(help: "The kiosk's id within its store.") var kiosk: String
+
+    func run() async throws {
+        try database.openStore().revokeKiosk(store: StoreID(store), kiosk: KioskID(kiosk))
+        Console.current.print("revoked \(store)/\(kiosk)")
+    }
+}
+
+struct KiosksListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "Enrolled kiosks, their last sync, and whether they are revoked."
     )
 
     @OptionGroup var database: ServerDatabaseOptions
@@ -249,6 +306,7 @@ struct KiosksCommand: AsyncParsableCommand {
         var kioskId: String
         var enrolledAt: Date
         var lastSyncAt: Date?
+        var revokedAt: Date?
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -257,9 +315,10 @@ struct KiosksCommand: AsyncParsableCommand {
             try container.encode(kioskId, forKey: .kioskId)
             try container.encode(enrolledAt, forKey: .enrolledAt)
             try container.encode(lastSyncAt, forKey: .lastSyncAt)
+            try container.encode(revokedAt, forKey: .revokedAt)
         }
 
-        enum CodingKeys: String, CodingKey { case replicaId, storeId, kioskId, enrolledAt, lastSyncAt }
+        enum CodingKeys: String, CodingKey { case replicaId, storeId, kioskId, enrolledAt, lastSyncAt, revokedAt }
     }
 
     func run() async throws {
@@ -272,15 +331,19 @@ struct KiosksCommand: AsyncParsableCommand {
                         storeId: $0.storeID,
                         kioskId: $0.kioskID,
                         enrolledAt: $0.enrolledAt,
-                        lastSyncAt: $0.lastSyncAt
+                        lastSyncAt: $0.lastSyncAt,
+                        revokedAt: $0.revokedAt
                     )
                 }
             )
         } else {
             let rows = kiosks.map {
-                [$0.replicaID, Format.time($0.enrolledAt), $0.lastSyncAt.map(Format.time) ?? "never"]
+                [
+                    $0.replicaID, Format.time($0.enrolledAt), $0.lastSyncAt.map(Format.time) ?? "never",
+                    $0.revokedAt.map { "revoked " + Format.time($0) } ?? "",
+                ]
             }
-            Console.current.print(Format.table(["KIOSK", "ENROLLED", "LAST SYNC"], rows))
+            Console.current.print(Format.table(["KIOSK", "ENROLLED", "LAST SYNC", "STATUS"], rows))
         }
     }
 }
@@ -668,5 +731,18 @@ struct ClockCommand: AsyncParsableCommand {
         func run() async throws {
             Console.current.print(Format.clockRepair(try database.openStore().repairClock(supersede: true)))
         }
+    }
+}
+
+struct IdentityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "identity",
+        abstract: "The fingerprint of this server's identity key, which every enrollment token carries and kiosks pin."
+    )
+
+    @OptionGroup var database: ServerDatabaseOptions
+
+    func run() async throws {
+        Console.current.print(try EnrollmentToken.serverKeyFingerprint(of: database.openStore(create: true)))
     }
 }

@@ -120,22 +120,41 @@ public struct SyncClient: Sendable {
         self.progress = progress
     }
 
-    /// New sync credentials for a kiosk: the server, the enrollment token, a fresh Ed25519 key and, for TLS, the
-    /// CA certificates (PEM) that sign the server's certificate.
+    /// New sync credentials for a kiosk: the server, the enrollment token's secret, the server key it pins (the
+    /// token's fingerprint), a fresh Ed25519 key and, for TLS, the CA certificates (PEM) that sign the server's
+    /// certificate.
     ///
-    /// - Throws: ``SyncError`` when `trustedCAPEM` holds no valid certificate.
+    /// - Throws: ``SyncError`` when the token is not one `returns-server enroll` prints, or `trustedCAPEM` holds no
+    ///   valid certificate.
     public static func makeCredentials(
         server: String,
         token: String,
         trustedCAPEM: String? = nil
     ) throws -> SyncCredentials {
+        let parsed: EnrollmentToken
+        do {
+            parsed = try EnrollmentToken(token)
+        } catch let error as EnrollmentTokenError {
+            throw SyncError(error.message)
+        }
         if let trustedCAPEM { _ = try trustRoots(trustedCAPEM) }
         return SyncCredentials(
             server: server,
-            token: token,
+            token: parsed.secret,
             privateKey: Curve25519.Signing.PrivateKey().rawRepresentation,
-            trustedCAPEM: trustedCAPEM
+            trustedCAPEM: trustedCAPEM,
+            serverKeyFingerprint: parsed.serverKeyFingerprint
         )
+    }
+
+    /// Credentials for enrolling an existing kiosk again with a new token: a fresh key pair, the new token's secret
+    /// and pinned server key; the server address, TLS trust and server id are kept. The old key stops working once
+    /// the server accepts the new one.
+    public static func reenrolling(_ credentials: SyncCredentials, token: String) throws -> SyncCredentials {
+        var fresh = try makeCredentials(server: credentials.server, token: token)
+        fresh.trustedCAPEM = credentials.trustedCAPEM
+        fresh.serverID = credentials.serverID
+        return fresh
     }
 
     /// The certificates in a PEM text.
@@ -264,15 +283,25 @@ public struct SyncClient: Sendable {
         kioskID: KioskID
     ) async throws {
         let replicaID = store.identity.replicaID.rawValue
+        guard let pinned = credentials.serverKeyFingerprint else {
+            throw SyncError(
+                "this kiosk does not know its server's key (it was set up before servers proved their identity): "
+                    + "enroll it again with a new token, 'kiosk enroll --token TOKEN' ('returns-server enroll' issues one)"
+            )
+        }
+        let kioskNonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
         try await session.conversation.send(
             .hello(
                 versions: supportedProtocolVersions,
                 replicaID: replicaID,
                 storeID: storeID.rawValue,
-                kioskID: kioskID.rawValue
+                kioskID: kioskID.rawValue,
+                nonce: kioskNonce
             )
         )
-        guard case .challenge(let version, let nonce, let serverID) = try await session.conversation.receive() else {
+        guard case .challenge(let version, let nonce, let serverID, let serverKeyText, let serverSignatureText) =
+            try await session.conversation.receive()
+        else {
             throw SyncError("the server did not send a challenge")
         }
         guard supportedProtocolVersions.contains(version) else {
@@ -281,17 +310,59 @@ public struct SyncClient: Sendable {
                     + supportedProtocolVersions.map(String.init).joined(separator: " and ")
             )
         }
+        // Nothing that matters is sent before the server proved it holds the key this kiosk pinned.
+        guard let serverKeyText, let serverKeyBytes = Data(base64Encoded: serverKeyText),
+            EnrollmentToken.fingerprint(of: serverKeyBytes) == pinned,
+            let serverKey = try? Curve25519.Signing.PublicKey(rawRepresentation: serverKeyBytes)
+        else {
+            throw SyncError(
+                "the server at \(credentials.server) is not the one this kiosk was enrolled with: its key does not "
+                    + "match the pinned fingerprint \(pinned.prefix(16))…; nothing was sent"
+            )
+        }
+        guard let serverSignatureText, let serverSignature = Data(base64Encoded: serverSignatureText),
+            serverKey.isValidSignature(
+                serverSignature,
+                for: serverProofPayload(
+                    kioskNonce: kioskNonce,
+                    serverNonce: nonce,
+                    serverID: serverID,
+                    replicaID: replicaID
+                )
+            )
+        else {
+            throw SyncError(
+                "the server at \(credentials.server) did not prove it holds its key (a bad signature): it may be an "
+                    + "impostor; nothing was sent"
+            )
+        }
         session.version = version
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: credentials.privateKey)
+        let publicKey = key.publicKey.rawRepresentation.base64EncodedString()
         let signature = try key.signature(
-            for: authenticationPayload(nonce: nonce, replicaID: replicaID, serverID: serverID)
+            for: authenticationPayload(serverNonce: nonce, kioskNonce: kioskNonce, replicaID: replicaID, serverID: serverID)
         )
         let enrolling = credentials.enrolledAt == nil
+        var tokenProof: String?
+        if enrolling {
+            guard let secret = credentials.token, let token = try? EnrollmentToken("\(secret).\(pinned)") else {
+                throw SyncError("this kiosk is not enrolled and holds no enrollment token: 'kiosk enroll --token TOKEN'")
+            }
+            tokenProof = try token.proofKey.signature(
+                for: enrollmentPayload(
+                    serverNonce: nonce,
+                    kioskNonce: kioskNonce,
+                    replicaID: replicaID,
+                    serverID: serverID,
+                    publicKey: publicKey
+                )
+            ).base64EncodedString()
+        }
         try await session.conversation.send(
             .authenticate(
                 signature: signature.base64EncodedString(),
-                publicKey: enrolling ? key.publicKey.rawRepresentation.base64EncodedString() : nil,
-                token: enrolling ? credentials.token : nil
+                publicKey: enrolling ? publicKey : nil,
+                tokenProof: tokenProof
             )
         )
         guard case .welcome = try await session.conversation.receive() else {

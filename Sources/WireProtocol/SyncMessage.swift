@@ -3,11 +3,13 @@ import SyncEngine
 
 /// The newest protocol version this implementation speaks.
 ///
-/// Version 2 adds live push (`watch`, `changed`, `quiet`); everything else is as in version 1.
-public let currentProtocolVersion = 2
+/// Version 2 added live push (`watch`, `changed`, `quiet`); version 3 makes the server prove its identity in the
+/// handshake and keeps enrollment tokens off the wire (Protocol/SPEC.md §4).
+public let currentProtocolVersion = 3
 
-/// Every protocol version this implementation speaks, oldest first: a server answers kiosks still on version 1.
-public let supportedProtocolVersions = [1, 2]
+/// Every protocol version this implementation speaks. Versions 1 and 2 let an impostor pose as the server and
+/// sent enrollment tokens in clear: a kiosk offering only those is told to upgrade.
+public let supportedProtocolVersions = [3]
 
 /// The longest a `watch` may be held, in seconds: under the server's 60-second idle timeout, so a watching kiosk's
 /// next `watch` always arrives before the server would close the connection as silent.
@@ -21,12 +23,21 @@ public let maximumBatchSize = 500
 
 /// A message of the sync protocol. Each travels as one line of UTF-8 JSON with a `type` key.
 public enum SyncMessage: Hashable, Sendable {
-    /// Client → server, first: who the kiosk is and which protocol versions it speaks.
-    case hello(versions: [Int], replicaID: String, storeID: String, kioskID: String)
-    /// Server → client: the version chosen and a fresh nonce to sign.
-    case challenge(version: Int, nonce: String, serverID: String)
-    /// Client → server: the signature of the challenge; on first contact also the enrollment token and public key.
-    case authenticate(signature: String, publicKey: String?, token: String?)
+    /// Client → server, first: who the kiosk is, which protocol versions it speaks, and (version 3) a fresh nonce
+    /// the server must sign.
+    case hello(versions: [Int], replicaID: String, storeID: String, kioskID: String, nonce: String? = nil)
+    /// Server → client: the version chosen, a fresh nonce to sign, and (version 3) the server's public key and its
+    /// signature of both nonces: the server proves who it is before the kiosk sends anything that matters.
+    case challenge(
+        version: Int,
+        nonce: String,
+        serverID: String,
+        serverKey: String? = nil,
+        serverSignature: String? = nil
+    )
+    /// Client → server: the signature of the challenge; on enrollment also the kiosk's new public key and the proof
+    /// that it holds the enrollment token (a signature by the key the token derives, never the token itself).
+    case authenticate(signature: String, publicKey: String?, tokenProof: String?)
     /// Server → client: authenticated.
     case welcome(replicaID: String, storeID: String)
     /// Client → server: changed records, at most ``maximumBatchSize``.
@@ -94,19 +105,22 @@ extension SyncMessage {
     public var jsonValue: JSONValue {
         var members: [String: JSONValue] = ["type": .string(type)]
         switch self {
-        case .hello(let versions, let replicaID, let storeID, let kioskID):
+        case .hello(let versions, let replicaID, let storeID, let kioskID, let nonce):
             members["versions"] = .array(versions.map { .integer(Int64($0)) })
             members["replicaId"] = .string(replicaID)
             members["storeId"] = .string(storeID)
             members["kioskId"] = .string(kioskID)
-        case .challenge(let version, let nonce, let serverID):
+            if let nonce { members["nonce"] = .string(nonce) }
+        case .challenge(let version, let nonce, let serverID, let serverKey, let serverSignature):
             members["version"] = .integer(Int64(version))
             members["nonce"] = .string(nonce)
             members["serverId"] = .string(serverID)
-        case .authenticate(let signature, let publicKey, let token):
+            if let serverKey { members["serverKey"] = .string(serverKey) }
+            if let serverSignature { members["serverSignature"] = .string(serverSignature) }
+        case .authenticate(let signature, let publicKey, let tokenProof):
             members["signature"] = .string(signature)
             if let publicKey { members["publicKey"] = .string(publicKey) }
-            if let token { members["token"] = .string(token) }
+            if let tokenProof { members["tokenProof"] = .string(tokenProof) }
         case .welcome(let replicaID, let storeID):
             members["replicaId"] = .string(replicaID)
             members["storeId"] = .string(storeID)
@@ -214,19 +228,22 @@ extension SyncMessage {
                 },
                 replicaID: try reader.string("replicaId"),
                 storeID: try reader.string("storeId"),
-                kioskID: try reader.string("kioskId")
+                kioskID: try reader.string("kioskId"),
+                nonce: try reader.optionalString("nonce")
             )
         case "challenge":
             return .challenge(
                 version: try reader.int("version"),
                 nonce: try reader.string("nonce"),
-                serverID: try reader.string("serverId")
+                serverID: try reader.string("serverId"),
+                serverKey: try reader.optionalString("serverKey"),
+                serverSignature: try reader.optionalString("serverSignature")
             )
         case "authenticate":
             return .authenticate(
                 signature: try reader.string("signature"),
                 publicKey: try reader.optionalString("publicKey"),
-                token: try reader.optionalString("token")
+                tokenProof: try reader.optionalString("tokenProof")
             )
         case "welcome":
             return .welcome(replicaID: try reader.string("replicaId"), storeID: try reader.string("storeId"))
@@ -361,9 +378,31 @@ private struct MessageReader {
     }
 }
 
-/// The bytes a kiosk signs to authenticate: a fixed label, the server's nonce, the kiosk's replica id and the
-/// server's id, one per line. Binding the nonce (fresh per connection) makes a captured signature useless on any
+/// The bytes the server signs to prove who it is (version 3): a fixed label, the kiosk's nonce, the server's nonce,
+/// the server's id and the kiosk's replica id, one per line. The kiosk's nonce is fresh for every connection, so
+/// a recorded challenge is useless to an impostor.
+public func serverProofPayload(kioskNonce: String, serverNonce: String, serverID: String, replicaID: String) -> [UInt8] {
+    Array("returnsync-server-v3\n\(kioskNonce)\n\(serverNonce)\n\(serverID)\n\(replicaID)".utf8)
+}
+
+/// The bytes a kiosk signs to authenticate (version 3): a fixed label, both nonces, the kiosk's replica id and the
+/// server's id, one per line. Binding the nonces (fresh per connection) makes a captured signature useless on any
 /// other connection; binding both ids makes it useless for any other kiosk or server.
-public func authenticationPayload(nonce: String, replicaID: String, serverID: String) -> [UInt8] {
-    Array("returnsync-auth-v1\n\(nonce)\n\(replicaID)\n\(serverID)".utf8)
+public func authenticationPayload(serverNonce: String, kioskNonce: String, replicaID: String, serverID: String)
+    -> [UInt8]
+{
+    Array("returnsync-auth-v3\n\(serverNonce)\n\(kioskNonce)\n\(replicaID)\n\(serverID)".utf8)
+}
+
+/// The bytes an enrolling kiosk signs with its token's key (version 3): a fixed label, both nonces, the ids and the
+/// kiosk's new public key. It proves the kiosk holds the token without revealing it, and binds the token to this
+/// connection and this key: nobody who sees the proof can enroll a key of their own with it.
+public func enrollmentPayload(
+    serverNonce: String,
+    kioskNonce: String,
+    replicaID: String,
+    serverID: String,
+    publicKey: String
+) -> [UInt8] {
+    Array("returnsync-enroll-v3\n\(serverNonce)\n\(kioskNonce)\n\(replicaID)\n\(serverID)\n\(publicKey)".utf8)
 }

@@ -82,7 +82,7 @@ final class Bench {
             identity: .kiosk(store: StoreID(store), kiosk: KioskID(kiosk))
         )
         let token = try EnrollmentToken.issue(in: serverDB, store: StoreID(store), kiosk: KioskID(kiosk))
-        try replica.saveSyncCredentials(SyncClient.makeCredentials(server: address, token: token))
+        try replica.saveSyncCredentials(SyncClient.makeCredentials(server: address, token: token.description))
         // A seed from the kiosk's name, stable across runs (String.hashValue is not), so every run loads the same data.
         let seed = kiosk.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) }
         if returns > 0 { _ = try replica.importReturns(ndjson: Self.sampleReturns(returns, seed: seed)) }
@@ -275,7 +275,7 @@ struct FleetBenchmark: AsyncParsableCommand {
         var kiosk: String
         /// The raw Ed25519 private key (the key type itself is not `Sendable`).
         var key: Data
-        var token: String
+        var token: EnrollmentToken
         var records: [String]
     }
 
@@ -374,21 +374,44 @@ struct FleetBenchmark: AsyncParsableCommand {
                 return message
             }
             let replica = "\(kiosk.store)/\(kiosk.kiosk)"
+            // A load generator: it follows the handshake but, unlike a kiosk, does not check the server's proof.
+            let kioskNonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
             try await outbound.write(
-                .hello(versions: [1], replicaID: replica, storeID: kiosk.store, kioskID: kiosk.kiosk)
+                .hello(
+                    versions: supportedProtocolVersions,
+                    replicaID: replica,
+                    storeID: kiosk.store,
+                    kioskID: kiosk.kiosk,
+                    nonce: kioskNonce
+                )
             )
-            guard case .challenge(_, let nonce, let serverID) = try await receive() else {
+            guard case .challenge(_, let nonce, let serverID, _, _) = try await receive() else {
                 throw ValidationError("no challenge")
             }
             let key = try Curve25519.Signing.PrivateKey(rawRepresentation: kiosk.key)
+            let publicKey = key.publicKey.rawRepresentation.base64EncodedString()
             let signature = try key.signature(
-                for: authenticationPayload(nonce: nonce, replicaID: replica, serverID: serverID)
+                for: authenticationPayload(
+                    serverNonce: nonce,
+                    kioskNonce: kioskNonce,
+                    replicaID: replica,
+                    serverID: serverID
+                )
+            )
+            let proof = try kiosk.token.proofKey.signature(
+                for: enrollmentPayload(
+                    serverNonce: nonce,
+                    kioskNonce: kioskNonce,
+                    replicaID: replica,
+                    serverID: serverID,
+                    publicKey: publicKey
+                )
             )
             try await outbound.write(
                 .authenticate(
                     signature: signature.base64EncodedString(),
-                    publicKey: enrolling ? key.publicKey.rawRepresentation.base64EncodedString() : nil,
-                    token: enrolling ? kiosk.token : nil
+                    publicKey: enrolling ? publicKey : nil,
+                    tokenProof: enrolling ? proof.base64EncodedString() : nil
                 )
             )
             guard case .welcome = try await receive() else { throw ValidationError("not welcomed") }

@@ -255,22 +255,20 @@ import Testing
 
     /// Starts `kiosk` with `KIOSK_DB` set; returns a function that waits for it and collects its output.
     private static func launchKiosk(_ arguments: [String], database: String) throws -> () -> Invocation {
-        let process = Process()
-        process.executableURL = kioskBinary
-        process.arguments = arguments
-        process.environment = ["KIOSK_DB": database]
-        process.currentDirectoryURL = URL(fileURLWithPath: (database as NSString).deletingLastPathComponent)
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
+        let process = try ChildProcess(
+            kioskBinary.path,
+            arguments,
+            directory: (database as NSString).deletingLastPathComponent,
+            environment: ["KIOSK_DB": database],
+            output: .pipe,
+            error: .pipe
+        )
         return {
-            let stdout = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
+            // Small outputs: neither pipe fills while the other is read.
+            let stdout = process.standardOutput!.readDataToEndOfFile()
+            let stderr = process.standardError!.readDataToEndOfFile()
             return Invocation(
-                status: process.terminationStatus,
+                status: process.waitUntilExit().status,
                 stdout: String(decoding: stdout, as: UTF8.self),
                 stderr: String(decoding: stderr, as: UTF8.self)
             )

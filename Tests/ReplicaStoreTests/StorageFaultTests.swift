@@ -15,27 +15,20 @@ import Testing
 
     /// Runs `sqlite3 PATH` as another process holding the database's write lock until `body` returns.
     static func withLockHeldByAnotherProcess(_ path: String, _ body: () throws -> Void) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["sqlite3", path]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'locked';\n".utf8))
+        let process = try ChildProcess("/usr/bin/env", ["sqlite3", path], input: .pipe)
+        let input = process.standardInput!
+        input.write(Data("BEGIN IMMEDIATE;\nSELECT 'locked';\n".utf8))
         // The shell prints once it holds the lock.
         var printed = Data()
         while !String(decoding: printed, as: UTF8.self).contains("locked") {
-            let chunk = output.fileHandleForReading.availableData
+            let chunk = process.standardOutput!.availableData
             guard !chunk.isEmpty else { break }
             printed.append(chunk)
         }
         #expect(String(decoding: printed, as: UTF8.self).contains("locked"), "sqlite3 took the lock")
         defer {
-            input.fileHandleForWriting.write(Data("ROLLBACK;\n.quit\n".utf8))
-            try? input.fileHandleForWriting.close()
+            input.write(Data("ROLLBACK;\n.quit\n".utf8))
+            try? input.close()
             process.waitUntilExit()
         }
         try body()
@@ -47,12 +40,12 @@ import Testing
         let store = try ReplicaStore.create(at: path, identity: .kiosk(store: StoreID("s"), kiosk: KioskID("k")))
         _ = try Self.capture(store)
         // As a later version would leave it: a migration this version does not know.
-        let sqlite = Process()
-        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        sqlite.arguments = ["sqlite3", path, "INSERT INTO grdb_migrations VALUES ('v99: from the future')"]
-        try sqlite.run()
-        sqlite.waitUntilExit()
-        #expect(sqlite.terminationStatus == 0)
+        let sqlite = try ChildProcess(
+            "/usr/bin/env",
+            ["sqlite3", path, "INSERT INTO grdb_migrations VALUES ('v99: from the future')"],
+            output: .discard
+        )
+        #expect(sqlite.waitUntilExit() == .init(status: 0, bySignal: false))
         #expect {
             _ = try ReplicaStore.open(at: path)
         } throws: { error in
@@ -128,12 +121,8 @@ import Testing
         let asRoot = getuid() == 0
         func protect(_ on: Bool) throws {
             if asRoot {
-                let chattr = Process()
-                chattr.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                chattr.arguments = ["chattr", on ? "+i" : "-i", path]
-                try chattr.run()
-                chattr.waitUntilExit()
-                try #require(chattr.terminationStatus == 0, "chattr must work on the temporary directory")
+                let chattr = try ChildProcess("/usr/bin/env", ["chattr", on ? "+i" : "-i", path], output: .discard)
+                try #require(chattr.waitUntilExit().status == 0, "chattr must work on the temporary directory")
             } else {
                 try FileManager.default.setAttributes([.posixPermissions: on ? 0o444 : 0o644], ofItemAtPath: path)
             }

@@ -17,24 +17,37 @@ import WireProtocol
 struct HandBuiltKiosk: Sendable {
     let replicaID: String
     private let privateKey: Data
+    /// The enrollment token, for a kiosk that enrolls on this connection.
+    private let token: EnrollmentToken?
 
     /// The key and id of `kiosk`, which must have synced once (so it is enrolled).
     init(_ kiosk: TestKiosk) throws {
         replicaID = kiosk.store.identity.replicaID.rawValue
         privateKey = try #require(try kiosk.store.syncCredentials()).privateKey
+        token = nil
+    }
+
+    /// A kiosk `replicaID` with a fresh key, enrolling with `token` when it authenticates.
+    init(enrolling replicaID: String, token: String) throws {
+        self.replicaID = replicaID
+        privateKey = Curve25519.Signing.PrivateKey().rawRepresentation
+        self.token = try EnrollmentToken(token)
     }
 
     var key: Curve25519.Signing.PrivateKey {
         get throws { try Curve25519.Signing.PrivateKey(rawRepresentation: privateKey) }
     }
 
+    /// This connection's kiosk nonce (fixed per hand-built kiosk: each test uses its own connections).
+    let kioskNonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
+
     var hello: String {
         let parts = replicaID.split(separator: "/")
         return HostileInputTests.json(
             .object([
-                "type": .string("hello"), "versions": .array([.integer(1), .integer(2)]),
+                "type": .string("hello"), "versions": .array([.integer(3)]),
                 "replicaId": .string(replicaID), "storeId": .string(String(parts[0])),
-                "kioskId": .string(String(parts[1])),
+                "kioskId": .string(String(parts[1])), "nonce": .string(kioskNonce),
             ])
         )
     }
@@ -49,13 +62,31 @@ struct HandBuiltKiosk: Sendable {
             let serverID = challenge["serverId"]?.stringValue
         else { return nil }
         let signature = try key.signature(
-            for: authenticationPayload(nonce: nonce, replicaID: replicaID, serverID: serverID)
-        )
-        try await send(
-            HostileInputTests.json(
-                .object(["type": .string("authenticate"), "signature": .string(signature.base64EncodedString())])
+            for: authenticationPayload(
+                serverNonce: nonce,
+                kioskNonce: kioskNonce,
+                replicaID: replicaID,
+                serverID: serverID
             )
         )
+        var frame: [String: JSONValue] = [
+            "type": .string("authenticate"), "signature": .string(signature.base64EncodedString()),
+        ]
+        if let token {
+            let publicKey = try key.publicKey.rawRepresentation.base64EncodedString()
+            let proof = try token.proofKey.signature(
+                for: enrollmentPayload(
+                    serverNonce: nonce,
+                    kioskNonce: kioskNonce,
+                    replicaID: replicaID,
+                    serverID: serverID,
+                    publicKey: publicKey
+                )
+            )
+            frame["publicKey"] = .string(publicKey)
+            frame["tokenProof"] = .string(proof.base64EncodedString())
+        }
+        try await send(HostileInputTests.json(.object(frame)))
         return try await receive()
     }
 
@@ -537,20 +568,20 @@ extension HLCTimestamp {
     }
 
     @Test func strayBytesDoNotKeepAnAuthenticatedConnectionOpen() async throws {
-        // Long enough for a busy machine's enrollment commit, short enough for a test.
-        let server = try await TestServer(idleTimeout: .seconds(2))
+        // Long enough for a busy machine's enrollment, short enough for a test.
+        let server = try await TestServer(idleTimeout: .seconds(5))
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
         try await kiosk.sync()
         let wire = try HandBuiltKiosk(kiosk)
         let client = try await RawClient.connect(to: server)
         let closedWhileTrickling = try await client.converse { send, receive in
             #expect(try await wire.authenticate(send, receive)?["type"] == .string("welcome"))
-            // A space every 100 ms — no frame — for up to 20 s (an idle-read timer would never fire); then the
+            // A space every 100 ms — no frame — for up to 30 s (an idle-read timer would never fire); then the
             // test gives up and closes the connection itself.
             let channel = client.channel.channel
             let gaveUp = Flag()
             let trickle = Task {
-                for _ in 0..<200 {
+                for _ in 0..<300 {
                     try await Task.sleep(for: .milliseconds(100))
                     try await channel.writeAndFlush(ByteBuffer(string: " "))
                 }

@@ -24,18 +24,15 @@ import Testing
         func kiosk(_ arguments: String...) throws -> Result { try Self.run("kiosk", arguments, in: directory) }
 
         // serve --port 0: the first line of stdout names the real port.
-        let serve = Process()
-        serve.executableURL = ToolRun.binaries.appendingPathComponent("returns-server")
-        serve.arguments = ["serve", "--db", "hq.sqlite", "--port", "0"]
-        serve.currentDirectoryURL = URL(fileURLWithPath: directory.path)
-        let serveOut = Pipe()
-        serve.standardOutput = serveOut
-        serve.standardError = FileHandle.nullDevice
-        try serve.run()
-        defer { if serve.isRunning { serve.terminate() } }
+        let serve = try ChildProcess(
+            ToolRun.binaries.appendingPathComponent("returns-server").path,
+            ["serve", "--db", "hq.sqlite", "--port", "0"],
+            directory: directory.path
+        )
+        defer { serve.send(SIGTERM) }
         var firstLine = Data()
         while firstLine.last != UInt8(ascii: "\n") {
-            let byte = serveOut.fileHandleForReading.readData(ofLength: 1)
+            let byte = serve.standardOutput!.readData(ofLength: 1)
             guard !byte.isEmpty else { break }
             firstLine.append(byte)
         }
@@ -131,8 +128,7 @@ import Testing
         #expect(unreachable.stderr.hasPrefix("error: cannot reach the server at 127.0.0.1:1"))
 
         // SIGTERM stops the server gracefully.
-        serve.terminate()
-        serve.waitUntilExit()
-        #expect(serve.terminationStatus == 0)
+        serve.send(SIGTERM)
+        #expect(serve.waitUntilExit() == .init(status: 0, bySignal: false))
     }
 }

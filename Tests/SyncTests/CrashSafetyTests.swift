@@ -14,36 +14,31 @@ import Testing
 @Suite struct CrashSafetyTests {
 
     /// A child process whose output is collected; `kill()` sends SIGKILL.
-    final class Child: @unchecked Sendable {
-        let process = Process()
-        private let output = Pipe()
+    final class Child: Sendable {
+        let process: ChildProcess
 
         init(_ tool: String, _ arguments: [String], in directory: String) throws {
-            process.executableURL = ToolRun.binaries.appendingPathComponent(tool)
-            process.arguments = arguments
-            process.currentDirectoryURL = URL(fileURLWithPath: directory)
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            process = try ChildProcess(
+                ToolRun.binaries.appendingPathComponent(tool).path,
+                arguments,
+                directory: directory
+            )
         }
 
-        func kill() { if process.isRunning { _ = Foundation.kill(process.processIdentifier, SIGKILL) } }
+        func kill() { process.send(SIGKILL) }
 
         /// Waits for the exit; the status and everything printed.
         func finish() -> (status: Int32, killed: Bool, stdout: String) {
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (
-                process.terminationStatus, process.terminationReason == .uncaughtSignal,
-                String(decoding: data, as: UTF8.self)
-            )
+            let data = process.standardOutput!.readDataToEndOfFile()
+            let termination = process.waitUntilExit()
+            return (termination.status, termination.bySignal, String(decoding: data, as: UTF8.self))
         }
 
         /// Reads the first line printed (the server's `listening on HOST:PORT`).
         func firstLine() -> String {
             var line = Data()
             while line.last != UInt8(ascii: "\n") {
-                let byte = output.fileHandleForReading.readData(ofLength: 1)
+                let byte = process.standardOutput!.readData(ofLength: 1)
                 guard !byte.isEmpty else { break }
                 line.append(byte)
             }

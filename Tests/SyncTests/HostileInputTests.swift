@@ -129,9 +129,27 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
             name: "unsupported version",
             authenticated: false,
             payload: { _ in
-                "{\"type\":\"hello\",\"versions\":[3,99],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
+                "{\"type\":\"hello\",\"versions\":[4,99],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
             },
             code: .unsupportedVersion,
+            closes: true
+        ),
+        HostileCase(
+            name: "an old kiosk: versions 1 and 2 only",
+            authenticated: false,
+            payload: { _ in
+                "{\"type\":\"hello\",\"versions\":[1,2],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
+            },
+            code: .unsupportedVersion,
+            closes: true
+        ),
+        HostileCase(
+            name: "a version-3 hello without the kiosk's nonce",
+            authenticated: false,
+            payload: { _ in
+                "{\"type\":\"hello\",\"versions\":[3],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
+            },
+            code: .malformedFrame,
             closes: true
         ),
         HostileCase(
@@ -156,13 +174,6 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
             authenticated: true,
             payload: { _ in String(repeating: "[", count: 10_000) + "\n" },
             code: .malformedFrame,
-            closes: true
-        ),
-        HostileCase(
-            name: "a live-push watch on a version-1 connection",
-            authenticated: true,
-            payload: { _ in "{\"type\":\"watch\",\"cursor\":\"0\",\"seconds\":5}\n" },
-            code: .unexpectedMessage,
             closes: true
         ),
         HostileCase(
@@ -259,7 +270,7 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
         ),
         HostileCase(
             name: "a frame over 4 MiB",
-            authenticated: false,
+            authenticated: true,
             payload: { _ in String(repeating: "a", count: WireProtocol.maximumFrameSize + 100) },
             code: .frameTooLarge,
             closes: true
@@ -279,34 +290,17 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
     func hostileInputGetsItsErrorAndChangesNothing(_ hostile: HostileCase) async throws {
         let server = try await TestServer()
         let honest = try TestKiosk(store: "store-1", kiosk: "b", server: server)
-        let token = try server.enroll(store: "store-1", kiosk: "a")
-        let key = Curve25519.Signing.PrivateKey()
-        // A real return of store-1/a, to mutate.
-        let source = try TestKiosk(store: "store-1", kiosk: "a", server: server, token: token)
+        // Kiosk store-1/a, enrolled, and a real return of it (not pushed) to mutate.
+        let source = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        try await source.sync()
+        let wire = try HandBuiltKiosk(source)
         let record = try source.store.returnRecord(source.record().id)
         let changesBefore = try server.store.changeLogCount()
 
         let client = try await RawClient.connect(to: server)
         let (answer, closed) = try await client.converse { send, receive in
             if hostile.authenticated {
-                try await send(
-                    "{\"type\":\"hello\",\"versions\":[1],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
-                )
-                let challenge = try #require(try await receive())
-                let nonce = try #require(challenge["nonce"]?.stringValue)
-                let signature = try key.signature(
-                    for: authenticationPayload(nonce: nonce, replicaID: "store-1/a", serverID: "hq")
-                )
-                try await send(
-                    Self.json(
-                        .object([
-                            "type": .string("authenticate"), "signature": .string(signature.base64EncodedString()),
-                            "publicKey": .string(key.publicKey.rawRepresentation.base64EncodedString()),
-                            "token": .string(token),
-                        ])
-                    )
-                )
-                #expect(try await receive()?["type"] == .string("welcome"))
+                #expect(try await wire.authenticate(send, receive)?["type"] == .string("welcome"))
             }
             try await send(hostile.payload(record))
             let answer = try await receive()
@@ -346,21 +340,24 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
         let server = try await TestServer()
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
         try await kiosk.sync()  // enrolled now
-        let key = try Curve25519.Signing.PrivateKey(rawRepresentation: kiosk.store.syncCredentials()!.privateKey)
-        let hello =
-            "{\"type\":\"hello\",\"versions\":[1],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
-        // An eavesdropper captured a valid authentication of one connection...
+        let wire = try HandBuiltKiosk(kiosk)
+        // An eavesdropper captured a valid authentication of one connection (the same kiosk nonce, even)...
         let captured = try await RawClient.connect(to: server).converse { send, receive in
-            try await send(hello)
+            try await send(wire.hello)
             let nonce = try #require(try await receive()?["nonce"]?.stringValue)
-            let signature = try key.signature(
-                for: authenticationPayload(nonce: nonce, replicaID: "store-1/a", serverID: "hq")
+            let signature = try wire.key.signature(
+                for: authenticationPayload(
+                    serverNonce: nonce,
+                    kioskNonce: wire.kioskNonce,
+                    replicaID: "store-1/a",
+                    serverID: "hq"
+                )
             )
             return signature.base64EncodedString()
         }
-        // ...and replays it on another: the nonce differs, the signature does not verify.
+        // ...and replays it on another: the server's nonce differs, the signature does not verify.
         let answer = try await RawClient.connect(to: server).converse { send, receive in
-            try await send(hello)
+            try await send(wire.hello)
             _ = try await receive()
             try await send("{\"type\":\"authenticate\",\"signature\":\"\(captured)\"}\n")
             return try await receive()

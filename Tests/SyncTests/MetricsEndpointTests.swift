@@ -157,9 +157,16 @@ struct UnreadableStorage: SyncServerStorage {
 
     var serverReplicaID: ReplicaID { store.serverReplicaID }
     func enrolledKiosk(_ replicaID: String) throws -> KioskEnrollment? { try store.enrolledKiosk(replicaID) }
-    func redeemEnrollment(tokenHash: String, store storeID: StoreID, kiosk: KioskID, publicKey: Data) throws {
-        try store.redeemEnrollment(tokenHash: tokenHash, store: storeID, kiosk: kiosk, publicKey: publicKey)
+    func redeemEnrollment(
+        store storeID: StoreID,
+        kiosk: KioskID,
+        publicKey: Data,
+        proves: (_ tokenKey: Data) -> Bool
+    ) throws {
+        try store.redeemEnrollment(store: storeID, kiosk: kiosk, publicKey: publicKey, proves: proves)
     }
+    func revokedKiosks() throws -> Set<String> { try store.revokedKiosks() }
+    func serverIdentitySeed() throws -> Data { try store.serverIdentitySeed() }
     func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store storeID: StoreID) throws -> PushOutcome
     {
         try store.acceptPush(records, from: pusher, store: storeID)
@@ -187,28 +194,11 @@ struct UnreadableStorage: SyncServerStorage {
         let metrics = ServerMetrics(factory: ServerMetrics.prometheusFactory(registry: registry))
         let server = try await TestServer(metrics: metrics)
         let token = try server.enroll(store: "store-1", kiosk: "a")
-        let key = Curve25519.Signing.PrivateKey()
+        let wire = try HandBuiltKiosk(enrolling: "store-1/a", token: token)
         let client = try await RawClient.connect(to: server)
         let answers = try await client.converse { send, receive in
-            try await send(
-                "{\"type\":\"hello\",\"versions\":[1,2],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
-            )
-            let challenge = try #require(try await receive())
-            #expect(challenge["version"] == .integer(2))
-            let nonce = try #require(challenge["nonce"]?.stringValue)
-            let signature = try key.signature(
-                for: authenticationPayload(nonce: nonce, replicaID: "store-1/a", serverID: "hq")
-            )
-            try await send(
-                HostileInputTests.json(
-                    .object([
-                        "type": .string("authenticate"), "signature": .string(signature.base64EncodedString()),
-                        "publicKey": .string(key.publicKey.rawRepresentation.base64EncodedString()),
-                        "token": .string(token),
-                    ])
-                )
-            )
-            #expect(try await receive()?["type"] == .string("welcome"))
+            let welcome = try await wire.authenticate(send, receive)
+            #expect(welcome?["type"] == .string("welcome"))
             var answers: [String] = []
             try await send("{\"type\":\"pull\",\"cursor\":\"0\",\"limit\":500}\n")
             answers.append(try #require(try await receive()?["type"]?.stringValue))

@@ -144,18 +144,9 @@ final class BlackHole: Sendable {
             try item.inspect(condition: .used, testResult: .pass, by: author, at: date)
         }
         let records = try [first.id, second.id].map { try source.store.returnRecord($0) }
-        let key = Curve25519.Signing.PrivateKey()
+        let wire = try HandBuiltKiosk(enrolling: "store-1/a", token: token)
         let acks = try await RawClient.connect(to: server).converse { send, receive in
-            try await send(hello)
-            let nonce = try #require(try await receive()?["nonce"]?.stringValue)
-            let signature = try key.signature(
-                for: authenticationPayload(nonce: nonce, replicaID: "store-1/a", serverID: "hq")
-            )
-            try await send(
-                "{\"type\":\"authenticate\",\"signature\":\"\(signature.base64EncodedString())\","
-                    + "\"publicKey\":\"\(key.publicKey.rawRepresentation.base64EncodedString())\",\"token\":\"\(token)\"}\n"
-            )
-            _ = try await receive()
+            _ = try await wire.authenticate(send, receive)
             var acks: [JSONValue] = []
             // Batch 2 before batch 1, then both again.
             for (batch, record) in [(2, records[1]), (1, records[0]), (2, records[1]), (1, records[0])] {

@@ -345,20 +345,19 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         let id = try kiosk.record().id
         try await kiosk.sync()
 
-        let agent = Process()
-        agent.executableURL = ToolRun.binaries.appendingPathComponent("kiosk")
-        agent.arguments = ["agent", "--db", kiosk.store.path, "--interval", "3600", "--check-every", "3600"]
-        agent.environment = ["PATH": "/usr/bin:/bin"]
-        let logs = Pipe()
-        agent.standardError = logs
-        agent.standardOutput = FileHandle.nullDevice
-        try agent.run()
+        let agent = try ChildProcess(
+            ToolRun.binaries.appendingPathComponent("kiosk").path,
+            ["agent", "--db", kiosk.store.path, "--interval", "3600", "--check-every", "3600"],
+            environment: ["PATH": "/usr/bin:/bin"],
+            output: .discard,
+            error: .pipe
+        )
         // However this test goes, the agent does not outlive it by more than a minute.
-        let watchdog = DispatchWorkItem { if agent.isRunning { agent.terminate() } }
+        let watchdog = DispatchWorkItem { agent.send(SIGTERM) }
         DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
         defer { watchdog.perform() }
 
-        let reader = logs.fileHandleForReading
+        let reader = agent.standardError!
         #expect(try await offThePool { Self.line(containing: "waiting for changes", in: reader) } != nil)
         _ = try server.store.updateReturn(id, operation: "note") { item, author, date in
             try item.addNote("pushed live", by: author, at: date)
@@ -367,10 +366,10 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         #expect(synced?.contains("pulled=1") == true, "\(synced ?? "no log")")
         #expect(try ProductReturn(record: kiosk.store.returnRecord(id)).notes.map(\.text) == ["pushed live"])
 
-        kill(agent.processIdentifier, SIGTERM)
+        agent.send(SIGTERM)
         #expect(try await offThePool { Self.line(containing: "sync agent stopped", in: reader) } != nil)
-        try await offThePool { agent.waitUntilExit() }
-        #expect(agent.terminationReason == .exit && agent.terminationStatus == 0)
+        let ended = try await offThePool { agent.waitUntilExit() }
+        #expect(!ended.bySignal && ended.status == 0)
         try await server.stop()
     }
 
@@ -395,19 +394,16 @@ final class ElementCollector: NSObject, XMLParserDelegate {
     /// it), the second the metrics endpoint, which answers.
     @Test func theFirstLineIsTheSyncPortAndTheSecondTheMetricsEndpoint() async throws {
         let directory = try TemporaryDirectory()
-        let serve = Process()
-        serve.executableURL = ToolRun.binaries.appendingPathComponent("returns-server")
-        serve.arguments = ["serve", "--db", directory.file("hq.sqlite"), "--port", "0", "--metrics-port", "0"]
-        serve.environment = ["PATH": "/usr/bin:/bin"]
-        let output = Pipe()
-        serve.standardOutput = output
-        serve.standardError = FileHandle.nullDevice
-        try serve.run()
-        let watchdog = DispatchWorkItem { if serve.isRunning { serve.terminate() } }
+        let serve = try ChildProcess(
+            ToolRun.binaries.appendingPathComponent("returns-server").path,
+            ["serve", "--db", directory.file("hq.sqlite"), "--port", "0", "--metrics-port", "0"],
+            environment: ["PATH": "/usr/bin:/bin"]
+        )
+        let watchdog = DispatchWorkItem { serve.send(SIGTERM) }
         DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
         defer { watchdog.perform() }
 
-        let reader = output.fileHandleForReading
+        let reader = serve.standardOutput!
         // Both lines have " on ": the first read is the first line, whichever it is.
         let first = try await offThePool { AgentProcessTests.line(containing: " on ", in: reader) }
         let second = try await offThePool { AgentProcessTests.line(containing: " on ", in: reader) }
@@ -418,8 +414,8 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         #expect((response as? HTTPURLResponse)?.statusCode == 200)
         #expect(String(decoding: body, as: UTF8.self) == "ok\n")
 
-        kill(serve.processIdentifier, SIGTERM)
-        try await offThePool { serve.waitUntilExit() }
-        #expect(serve.terminationReason == .exit && serve.terminationStatus == 0)
+        serve.send(SIGTERM)
+        let ended = try await offThePool { serve.waitUntilExit() }
+        #expect(!ended.bySignal && ended.status == 0)
     }
 }

@@ -40,28 +40,34 @@ import WireProtocol
             at: directory.file("server.sqlite"),
             identity: .server(replicaID: ReplicaID("hq"))
         )
+        let seedText = try #require(setup["serverKeySeed"]?.stringValue)
+        try store.replaceServerIdentity(seed: try #require(Data(base64Encoded: seedText)))
         for enrollment in setup["enrollments"]?.arrayValue ?? [] {
+            let token = try EnrollmentToken(try #require(enrollment["token"]?.stringValue))
             try store.createEnrollment(
-                tokenHash: EnrollmentToken.hash(try #require(enrollment["token"]?.stringValue)),
+                tokenHash: token.hash,
+                tokenKey: token.proofKey.publicKey.rawRepresentation,
                 store: StoreID(try #require(enrollment["storeId"]?.stringValue)),
-                kiosk: KioskID(try #require(enrollment["kioskId"]?.stringValue))
+                kiosk: KioskID(try #require(enrollment["kioskId"]?.stringValue)),
+                expiresAt: Date().addingTimeInterval(3_600)
             )
         }
         for enrolled in setup["enrolled"]?.arrayValue ?? [] {
-            let token = try #require(enrolled["token"]?.stringValue)
+            // Enrolled with a token of its own (the vector's token may be waiting for another enrollment).
+            let vectorToken = try EnrollmentToken(try #require(enrolled["token"]?.stringValue))
+            let token = EnrollmentToken.make(serverKeyFingerprint: vectorToken.serverKeyFingerprint)
             let keyText = try #require(enrolled["publicKey"]?.stringValue)
             let publicKey = try #require(Data(base64Encoded: keyText))
+            let storeID = try StoreID(try #require(enrolled["storeId"]?.stringValue))
+            let kioskID = try KioskID(try #require(enrolled["kioskId"]?.stringValue))
             try store.createEnrollment(
-                tokenHash: EnrollmentToken.hash(token + "-enrolled"),
-                store: StoreID(try #require(enrolled["storeId"]?.stringValue)),
-                kiosk: KioskID(try #require(enrolled["kioskId"]?.stringValue))
+                tokenHash: token.hash,
+                tokenKey: token.proofKey.publicKey.rawRepresentation,
+                store: storeID,
+                kiosk: kioskID,
+                expiresAt: Date().addingTimeInterval(3_600)
             )
-            try store.redeemEnrollment(
-                tokenHash: EnrollmentToken.hash(token + "-enrolled"),
-                store: StoreID(try #require(enrolled["storeId"]?.stringValue)),
-                kiosk: KioskID(try #require(enrolled["kioskId"]?.stringValue)),
-                publicKey: publicKey
-            )
+            try store.redeemEnrollment(store: storeID, kiosk: kioskID, publicKey: publicKey) { _ in true }
         }
         let logger = Logger(label: "test.vectors", factory: { _ in SwiftLogNoOpLogHandler() })
         let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)
@@ -132,9 +138,9 @@ import WireProtocol
         .appendingPathComponent("schema")
 
     static let samples: [SyncMessage] = [
-        .hello(versions: [1], replicaID: "s/k", storeID: "s", kioskID: "k"),
-        .challenge(version: 1, nonce: "bm9uY2U=", serverID: "hq"),
-        .authenticate(signature: "c2ln", publicKey: "a2V5", token: "t"),
+        .hello(versions: [3], replicaID: "s/k", storeID: "s", kioskID: "k", nonce: "a2lvc2s="),
+        .challenge(version: 3, nonce: "bm9uY2U=", serverID: "hq", serverKey: "a2V5", serverSignature: "c2ln"),
+        .authenticate(signature: "c2ln", publicKey: "a2V5", tokenProof: "cHJvb2Y="),
         .welcome(replicaID: "s/k", storeID: "s"),
         .push(batch: 1, records: []),
         .pushAck(batch: 1, merged: 0, unchanged: 0, conflicts: [.init(recordID: "r", field: "f")]),
@@ -147,6 +153,7 @@ import WireProtocol
         .quiet,
         .bye,
         .error(ProtocolError(.internalError, "x")),
+        .error(ProtocolError(.forbiddenField, "x", recordID: "r")),
     ]
 
     @Test(arguments: samples)
@@ -162,7 +169,7 @@ import WireProtocol
         if case .error(let error) = message {
             let codes = Set(schema["properties"]?["code"]?["enum"]?.arrayValue?.compactMap(\.stringValue) ?? [])
             #expect(codes == Set(ProtocolError.Code.allCases.map(\.rawValue)))
-            #expect(error.code.isRetryable)
+            #expect(error.code.isRetryable == (error.code == .internalError))
         }
     }
 }

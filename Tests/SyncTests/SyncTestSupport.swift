@@ -8,6 +8,8 @@ import ReturnsServer
 import ServiceLifecycle
 import SyncClient
 import SyncEngine
+import Synchronization
+import WireProtocol
 
 /// A sync server on 127.0.0.1, port 0, over its own store in a temporary directory, run in a ServiceGroup.
 final class TestServer: Sendable {
@@ -70,9 +72,12 @@ final class TestServer: Sendable {
         address = "127.0.0.1:\(port)"
     }
 
-    /// Issues an enrollment token.
-    func enroll(store storeID: String, kiosk: String) throws -> String {
-        try EnrollmentToken.issue(in: store, store: StoreID(storeID), kiosk: KioskID(kiosk))
+    /// Issues an enrollment token, as `returns-server enroll` prints it.
+    func enroll(store storeID: String, kiosk: String, validFor: TimeInterval = EnrollmentToken.defaultValidity) throws
+        -> String
+    {
+        try EnrollmentToken.issue(in: store, store: StoreID(storeID), kiosk: KioskID(kiosk), validFor: validFor)
+            .description
     }
 
     func stop() async throws {
@@ -150,22 +155,26 @@ struct ToolRun {
     )
         throws
     {
-        let process = Process()
-        process.executableURL = Self.binaries.appendingPathComponent(tool)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        if let environment {
-            process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { given, _ in given }
+        let process = try ChildProcess(
+            Self.binaries.appendingPathComponent(tool).path,
+            arguments,
+            directory: directory,
+            environment: environment.map { $0.merging(["PATH": "/usr/bin:/bin"]) { given, _ in given } },
+            output: .pipe,
+            error: .pipe
+        )
+        // Both pipes at once: a child filling one while the test waits on the other would never finish.
+        let errors = Mutex(Data())
+        let readingErrors = DispatchGroup()
+        DispatchQueue.global().async(group: readingErrors) { [handle = process.standardError!] in
+            let data = handle.readDataToEndOfFile()
+            errors.withLock { $0 = data }
         }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        status = process.terminationStatus
+        let stdout = process.standardOutput!.readDataToEndOfFile()
+        let termination = process.waitUntilExit()
+        readingErrors.wait()
+        let stderr = errors.withLock { $0 }
+        status = termination.status
         self.stdout = String(decoding: stdout, as: UTF8.self)
         self.stderr = String(decoding: stderr, as: UTF8.self)
     }

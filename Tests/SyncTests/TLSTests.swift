@@ -77,6 +77,9 @@ import Testing
         try await plainServer.stop()
     }
 
+    /// A well-formed token: what is tested here is the TLS file, not the token.
+    static let token = String(repeating: "0", count: 48) + "." + String(repeating: "f", count: 64)
+
     @Test func badTLSFilesAreClearErrors() async throws {
         #expect {
             try SyncServerConfiguration.tlsContext(
@@ -85,12 +88,12 @@ import Testing
             )
         } throws: { "\($0)".contains("/nonexistent.key") }
         #expect {
-            try SyncClient.makeCredentials(server: "127.0.0.1:1", token: "t", trustedCAPEM: "not a certificate")
+            try SyncClient.makeCredentials(server: "127.0.0.1:1", token: Self.token, trustedCAPEM: "not a certificate")
         } throws: { "\($0)".contains("not a PEM certificate") || "\($0)".contains("no certificate") }
         let directory = try TemporaryDirectory()
         let db = directory.file("kiosk.sqlite")
         let status = await KioskCLI.run(arguments: [
-            "init", "--db", db, "--store", "s", "--kiosk", "k", "--server", "127.0.0.1:7420", "--token", "t",
+            "init", "--db", db, "--store", "s", "--kiosk", "k", "--server", "127.0.0.1:7420", "--token", Self.token,
             "--tls-ca", "/nonexistent/ca.pem",
         ])
         #expect(status == 1)

@@ -17,9 +17,12 @@ import WireProtocol
 
     static let messages: [SyncMessage] = [
         .hello(versions: [1, 2], replicaID: "s/k", storeID: "s", kioskID: "k"),
+        .hello(versions: [3], replicaID: "s/k", storeID: "s", kioskID: "k", nonce: "a2lvc2s="),
         .challenge(version: 1, nonce: "bm9uY2U=", serverID: "hq"),
-        .authenticate(signature: "c2ln", publicKey: "a2V5", token: "tok"),
-        .authenticate(signature: "c2ln", publicKey: nil, token: nil),
+        .challenge(version: 3, nonce: "bm9uY2U=", serverID: "hq", serverKey: "a2V5", serverSignature: "c2ln"),
+        .authenticate(signature: "c2ln", publicKey: "a2V5", tokenProof: "cHJvb2Y="),
+        .authenticate(signature: "c2ln", publicKey: nil, tokenProof: nil),
+        .error(ProtocolError(.conflictingWrite, "write hq:1", recordID: "r-1")),
         .welcome(replicaID: "s/k", storeID: "s"),
         .push(batch: 3, records: [record, record]),
         .pushAck(batch: 3, merged: 1, unchanged: 1, conflicts: [.init(recordID: "r-1", field: "disposition")]),
@@ -130,5 +133,29 @@ import WireProtocol
         #expect {
             try SyncMessage.decode(frame)
         } throws: { ($0 as? ProtocolError)?.code == .limitExceeded }
+    }
+}
+
+@Suite struct EnrollmentTokenFormatTests {
+    @Test func aTokenIsSecretDotFingerprintAndDerivesAStableKey() throws {
+        let fingerprint = String(repeating: "ab", count: 32)
+        let token = EnrollmentToken.make(serverKeyFingerprint: fingerprint)
+        #expect(token.description.count == 48 + 1 + 64)
+        let parsed = try EnrollmentToken(token.description)
+        #expect(parsed == token && parsed.serverKeyFingerprint == fingerprint)
+        #expect(parsed.proofKey.publicKey.rawRepresentation == token.proofKey.publicKey.rawRepresentation)
+        #expect(EnrollmentToken.make(serverKeyFingerprint: fingerprint) != token, "fresh secrets")
+    }
+
+    @Test(arguments: [
+        ("0123456789abcdef0123456789abcdef0123456789abcdef", "older than protocol version 3"),
+        ("nonsense", "expected SECRET.FINGERPRINT"),
+        ("0123456789abcdef0123456789abcdef0123456789abcdef.xyz", "server fingerprint 'xyz' must be 64 hex digits"),
+        ("0123.\(String(repeating: "0", count: 64))", "secret must be 48 hex digits"),
+    ])
+    func aBadTokenSaysWhatIsWrong(text: String, expected: String) {
+        #expect {
+            try EnrollmentToken(text)
+        } throws: { error in "\(error)".contains(expected) }
     }
 }
