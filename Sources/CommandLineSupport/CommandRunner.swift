@@ -31,6 +31,13 @@ public enum CommandRunner {
             }
             return 0
         } catch {
+            // `--help` and `help` parse into ArgumentParser's help command, whose run() "fails" with the help
+            // request: that is the help to print, and a success.
+            if root.exitCode(for: error) == .success {
+                let message = root.fullMessage(for: error)
+                if !message.isEmpty { console.print(message) }
+                return 0
+            }
             // Errors of this project describe themselves as their message, naming the bad value.
             console.printError("error: \(error)")
             return 1

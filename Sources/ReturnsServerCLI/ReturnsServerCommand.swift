@@ -96,8 +96,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on (default: 7420; 0 picks a free one).") var port: String?
     @Option(help: "Serve TLS with this certificate chain (PEM); needs --tls-key.") var tlsCert: String?
     @Option(help: "The private key (PEM) of --tls-cert.") var tlsKey: String?
-    @Option(help: "The most connections served at once; more are told 'server-busy' (default: 4096).")
+    @Option(
+        help: """
+            The most connections served at once; past it the oldest unauthenticated one is closed, and when all are \
+            authenticated more are told 'server-busy' (default: 4096).
+            """
+    )
     var maxConnections: String?
+    @Option(help: "The most connections one kiosk holds; a new one closes its oldest (default: 4).")
+    var maxConnectionsPerKiosk: String?
+    @Option(help: "The most unauthenticated connections from one address; a new one closes the oldest (default: 64).")
+    var maxUnauthenticatedPerAddress: String?
     @Option(help: "How many syncs one kiosk may start per minute; more are told 'rate-limited' (default: 60).")
     var syncsPerMinute: String?
     @Option(help: "Serve Prometheus metrics and /health over HTTP on this port (default: none; 0 picks one).")
@@ -112,6 +121,8 @@ struct ServeCommand: AsyncParsableCommand {
         .init("tls-cert", help: "TLS certificate chain (PEM)"),
         .init("tls-key", help: "TLS private key (PEM)"),
         .init("max-connections", default: "4096", help: "connections served at once"),
+        .init("max-connections-per-kiosk", default: "4", help: "connections one kiosk holds"),
+        .init("max-unauthenticated-per-address", default: "64", help: "unauthenticated connections from one address"),
         .init("syncs-per-minute", default: "60", help: "syncs one kiosk may start per minute"),
         .init("metrics-host", default: "127.0.0.1", help: "the metrics endpoint's address"),
         .init("metrics-port", help: "the metrics endpoint's port"),
@@ -123,7 +134,9 @@ struct ServeCommand: AsyncParsableCommand {
             keys: Self.keys,
             flags: [
                 "db": db, "host": host, "port": port, "tls-cert": tlsCert, "tls-key": tlsKey,
-                "max-connections": maxConnections, "syncs-per-minute": syncsPerMinute, "metrics-host": metricsHost,
+                "max-connections": maxConnections, "max-connections-per-kiosk": maxConnectionsPerKiosk,
+                "max-unauthenticated-per-address": maxUnauthenticatedPerAddress,
+                "syncs-per-minute": syncsPerMinute, "metrics-host": metricsHost,
                 "metrics-port": metricsPort, "log-level": settingsOptions.logLevel,
             ],
             configFile: settingsOptions.config,
@@ -138,6 +151,8 @@ struct ServeCommand: AsyncParsableCommand {
         let host = settings.string("host")!
         let port = try settings.integer("port", in: 0...65535)!
         let maxConnections = try settings.integer("max-connections", in: 1...1_000_000)!
+        let perKiosk = try settings.integer("max-connections-per-kiosk", in: 1...1_000)!
+        let perAddress = try settings.integer("max-unauthenticated-per-address", in: 1...1_000_000)!
         let syncsPerMinute = try settings.integer("syncs-per-minute", in: 1...100_000)!
         let metricsPort = try settings.integer("metrics-port", in: 0...65535)
         let metricsHost = settings.string("metrics-host")!
@@ -154,6 +169,8 @@ struct ServeCommand: AsyncParsableCommand {
             host: host,
             port: port,
             maximumConnections: maxConnections,
+            maximumUnauthenticatedPerAddress: perAddress,
+            maximumConnectionsPerKiosk: perKiosk,
             syncsPerMinutePerKiosk: syncsPerMinute
         )
         if let tlsCert, let tlsKey {

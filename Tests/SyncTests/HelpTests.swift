@@ -1,0 +1,40 @@
+import ArgumentParser
+import KioskCLI
+import ReturnsServerCLI
+import Testing
+
+/// `--help` (and `help`) on every command of both trees prints its usage and exits 0, as an operator types it.
+@Suite struct HelpTests {
+    /// Every command path of a tree: `[]`, `["sync"]`, `["quarantine", "drop"]`, …
+    static func paths(_ command: any ParsableCommand.Type, prefix: [String] = []) -> [[String]] {
+        [prefix]
+            + command.configuration.subcommands.flatMap { sub in
+                paths(sub, prefix: prefix + [sub.configuration.commandName ?? sub._commandName])
+            }
+    }
+
+    @Test func everyKioskCommandHasHelp() async throws {
+        let paths = Self.paths(KioskCommand.self)
+        #expect(paths.count > 20)
+        for path in paths {
+            let result = await runCaptured { await KioskCLI.run(arguments: path + ["--help"]) }
+            #expect(result.status == 0, "kiosk \(path.joined(separator: " ")) --help: \(result.stderr)")
+            #expect(result.stdout.contains("USAGE: kiosk"), "kiosk \(path.joined(separator: " ")) --help")
+            #expect(result.stderr.isEmpty)
+        }
+        let help = await runCaptured { await KioskCLI.run(arguments: ["help", "quarantine", "drop"]) }
+        #expect(help.status == 0 && help.stdout.contains("USAGE: kiosk quarantine drop"))
+    }
+
+    @Test func everyServerCommandHasHelp() async throws {
+        let paths = Self.paths(ReturnsServerCommand.self)
+        #expect(paths.count > 20)
+        for path in paths {
+            let result = await runCaptured { await ReturnsServerCLI.run(arguments: path + ["--help"]) }
+            #expect(result.status == 0, "returns-server \(path.joined(separator: " ")) --help: \(result.stderr)")
+            #expect(result.stdout.contains("USAGE: returns-server"), "returns-server \(path.joined(separator: " ")) --help")
+        }
+        let help = await runCaptured { await ReturnsServerCLI.run(arguments: ["help", "kiosks", "revoke"]) }
+        #expect(help.status == 0 && help.stdout.contains("USAGE: returns-server kiosks revoke"))
+    }
+}
