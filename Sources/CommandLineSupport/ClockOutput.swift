@@ -27,7 +27,9 @@ extension Format {
         ]
         lines += repair.rewritten.prefix(20).map { "  \($0)" }
         if !repair.keptNotes.isEmpty {
-            lines.append("notes from the future stay (notes are never removed) in: " + repair.keptNotes.joined(separator: ", "))
+            lines.append(
+                "notes from the future stay (notes are never removed) in: " + repair.keptNotes.joined(separator: ", ")
+            )
         }
         return lines.joined(separator: "\n")
     }

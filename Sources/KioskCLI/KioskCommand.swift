@@ -19,7 +19,8 @@ public struct KioskCommand: AsyncParsableCommand {
             InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
             VoidCommand.self, NoteCommand.self, ListCommand.self, ShowCommand.self, ConflictsCommand.self,
             StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
-            RepairCommand.self, HandoffCommand.self, AgentCommand.self, QuarantineCommand.self, ClockCommand.self, EnrollCommand.self,
+            RepairCommand.self, HandoffCommand.self, AgentCommand.self, QuarantineCommand.self, ClockCommand.self,
+            EnrollCommand.self,
         ]
     )
 
@@ -645,7 +646,8 @@ struct ClockShowCommand: AsyncParsableCommand {
 struct ClockRepairCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "repair",
-        abstract: "Set the clock back to the wall clock after a stamp from the future got in (fix the wall clock first)."
+        abstract:
+            "Set the clock back to the wall clock after a stamp from the future got in (fix the wall clock first)."
     )
 
     @OptionGroup var database: DatabaseOptions
@@ -673,7 +675,9 @@ struct EnrollCommand: AsyncParsableCommand {
     func run() async throws {
         if let server { _ = try SyncClient.parse(server) }
         let store = try database.openStore()
-        guard let current = try store.syncCredentials() ?? server.map({ SyncCredentials(server: $0, token: nil, privateKey: Data()) })
+        guard
+            let current = try store.syncCredentials()
+                ?? server.map({ SyncCredentials(server: $0, token: nil, privateKey: Data()) })
         else {
             throw CLIError(message: "this kiosk has no server: give --server HOST:PORT")
         }

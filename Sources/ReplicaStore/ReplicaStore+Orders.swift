@@ -90,7 +90,11 @@ extension ReplicaStore {
             var record =
                 try context.load(entityType: PolicyEntity.entityType, id: policy.recordID)
                 ?? VersionedRecord(entityType: PolicyEntity.entityType, id: policy.recordID)
-            let dot = try record.apply(PolicyEntity.edit(for: policy), by: context.replicaID, stamp: try context.stamp())
+            let dot = try record.apply(
+                PolicyEntity.edit(for: policy),
+                by: context.replicaID,
+                stamp: try context.stamp()
+            )
             try context.save(record, origin: .local, operation: "policy", dot: dot)
         }
     }

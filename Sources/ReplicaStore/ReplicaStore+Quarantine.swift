@@ -45,11 +45,12 @@ extension ReplicaStore {
         message: String
     ) throws -> Bool {
         try write { context in
-            let known = try Bool.fetchOne(
-                context.db,
-                sql: "SELECT EXISTS (SELECT 1 FROM quarantine WHERE entity_type = ? AND record_id = ?)",
-                arguments: [entityType, recordID]
-            ) ?? false
+            let known =
+                try Bool.fetchOne(
+                    context.db,
+                    sql: "SELECT EXISTS (SELECT 1 FROM quarantine WHERE entity_type = ? AND record_id = ?)",
+                    arguments: [entityType, recordID]
+                ) ?? false
             try context.db.execute(
                 sql: """
                     INSERT OR REPLACE INTO quarantine (entity_type, record_id, code, message, quarantined_at)

@@ -238,7 +238,8 @@ extension ReplicaStore {
                 ?? 0
             return try Bool.fetchOne(
                 db,
-                sql: "SELECT EXISTS (SELECT 1 FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined))",
+                sql:
+                    "SELECT EXISTS (SELECT 1 FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined))",
                 arguments: [pushed]
             ) ?? false
         }
@@ -424,7 +425,10 @@ extension ReplicaStore {
     /// to a new database. Kiosks pinned to the old key refuse the server afterwards.
     public func replaceServerIdentity(seed: Data) throws {
         guard seed.count == 32 else {
-            throw ReplicaStoreError(code: .importRejected, message: "a server identity seed is 32 bytes, not \(seed.count)")
+            throw ReplicaStoreError(
+                code: .importRejected,
+                message: "a server identity seed is 32 bytes, not \(seed.count)"
+            )
         }
         try write { context in
             try context.db.execute(
@@ -526,7 +530,10 @@ extension ReplicaStore {
                     PushRejection(reason: reason, message: message, recordID: record.id)
                 }
                 guard record.entityType == ReturnEntity.entityType else {
-                    throw reject(.invalidRecord, "record \(record.id) is a \(record.entityType); only returns are synced")
+                    throw reject(
+                        .invalidRecord,
+                        "record \(record.id) is a \(record.entityType); only returns are synced"
+                    )
                 }
                 let item: ProductReturn
                 let local: VersionedRecord?

@@ -1,10 +1,11 @@
+import Foundation
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import Synchronization
 
 /// A child process for tests, started with `posix_spawn`.
 ///
@@ -155,10 +156,16 @@ public final class ChildProcess: Sendable {
 
     /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34) and `…_addchdir_np` (2.29), which Swift's Glibc
     /// module does not import: looked up at run time.
-    private static let addCloseFrom: FileActionInt? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
-        .map { unsafeBitCast($0, to: FileActionInt.self) }
-    private static let addChdir: FileActionPath? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np")
-        .map { unsafeBitCast($0, to: FileActionPath.self) }
+    private static let addCloseFrom: FileActionInt? = dlsym(
+        UnsafeMutableRawPointer(bitPattern: 0),
+        "posix_spawn_file_actions_addclosefrom_np"
+    )
+    .map { unsafeBitCast($0, to: FileActionInt.self) }
+    private static let addChdir: FileActionPath? = dlsym(
+        UnsafeMutableRawPointer(bitPattern: 0),
+        "posix_spawn_file_actions_addchdir_np"
+    )
+    .map { unsafeBitCast($0, to: FileActionPath.self) }
 }
 
 /// A child process could not be started.

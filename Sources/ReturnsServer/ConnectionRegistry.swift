@@ -53,8 +53,10 @@ final class ConnectionRegistry: Sendable {
         state.withLock { state in
             var shed: [any Channel] = []
             func shedOldestUnauthenticated(from address: String?) -> Bool {
-                let oldest = state.entries.filter { $0.value.kiosk == nil && (address == nil || $0.value.address == address) }
-                    .min { $0.key < $1.key }
+                let oldest = state.entries.filter {
+                    $0.value.kiosk == nil && (address == nil || $0.value.address == address)
+                }
+                .min { $0.key < $1.key }
                 guard let (id, entry) = oldest else { return false }
                 Self.remove(id, from: &state)
                 shed.append(entry.channel)

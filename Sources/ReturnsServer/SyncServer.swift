@@ -407,7 +407,9 @@ struct SyncSession {
             metrics.refused(ProtocolError.Code.frameTooLarge.rawValue)
             let limit = frameLimit?.current ?? WireProtocol.maximumFrameSize
             let handshake = limit < WireProtocol.maximumFrameSize ? " before authentication" : ""
-            try? await outbound.write(.error(ProtocolError(.frameTooLarge, "a frame is at most \(limit) bytes\(handshake)")))
+            try? await outbound.write(
+                .error(ProtocolError(.frameTooLarge, "a frame is at most \(limit) bytes\(handshake)"))
+            )
         } catch let error as ChannelError {
             logger.debug("connection failed", metadata: ["error": "\(error)"])
         } catch let error as NIOSSLError {
@@ -440,8 +442,9 @@ struct SyncSession {
 
     private mutating func converse() async throws {
         // 1. hello
-        guard case .hello(let versions, let replicaText, let storeText, let kioskText, let kioskNonceText) =
-            try await next()
+        guard
+            case .hello(let versions, let replicaText, let storeText, let kioskText, let kioskNonceText) =
+                try await next()
         else {
             throw ProtocolError(.unexpectedMessage, "expected hello first")
         }
@@ -483,7 +486,12 @@ struct SyncSession {
         if seed == nil { seed = try await storage { try $0.serverIdentitySeed() } }
         let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: seed ?? Data())
         let proof = try identity.signature(
-            for: serverProofPayload(kioskNonce: kioskNonceText, serverNonce: nonce, serverID: serverID, replicaID: replicaText)
+            for: serverProofPayload(
+                kioskNonce: kioskNonceText,
+                serverNonce: nonce,
+                serverID: serverID,
+                replicaID: replicaText
+            )
         )
         try await outbound.write(
             .challenge(
@@ -603,7 +611,9 @@ struct SyncSession {
                 } catch let rejection as PushRejection {
                     let code = ProtocolError.Code(rawValue: rejection.reason.rawValue) ?? .invalidRecord
                     metrics.refused(code.rawValue)
-                    try await outbound.write(.error(ProtocolError(code, rejection.message, recordID: rejection.recordID)))
+                    try await outbound.write(
+                        .error(ProtocolError(code, rejection.message, recordID: rejection.recordID))
+                    )
                 }
             case .pull(let cursorText, let limit, let wantsEstimate):
                 guard let cursor = Int64(cursorText), cursor >= 0 else {

@@ -273,7 +273,9 @@ struct EnrollCommand: AsyncParsableCommand {
         guard let unit = text.last.flatMap({ units[$0] }), let number = Int(text.dropLast()), number > 0,
             number <= 3_650 * 86_400
         else {
-            throw CLIError(message: "invalid --valid-for '\(text)': expected a positive number with s, m, h or d, such as 7d")
+            throw CLIError(
+                message: "invalid --valid-for '\(text)': expected a positive number with s, m, h or d, such as 7d"
+            )
         }
         return TimeInterval(number) * unit
     }

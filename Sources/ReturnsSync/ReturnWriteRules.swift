@@ -106,7 +106,8 @@ public enum ReturnWriteRules {
         // before values were range-checked) still has a store.
         var storedStore: FieldValue?
         if let stored {
-            storedStore = stored.visibleValue(of: ReturnEntity.Field.storeID, policy: ReturnEntity.policy)?.value ?? .null
+            storedStore =
+                stored.visibleValue(of: ReturnEntity.Field.storeID, policy: ReturnEntity.policy)?.value ?? .null
         }
         guard item.storeID == store, storedStore == nil || storedStore == .string(store.rawValue) else {
             throw Violation(

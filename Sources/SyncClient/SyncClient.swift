@@ -299,8 +299,9 @@ public struct SyncClient: Sendable {
                 nonce: kioskNonce
             )
         )
-        guard case .challenge(let version, let nonce, let serverID, let serverKeyText, let serverSignatureText) =
-            try await session.conversation.receive()
+        guard
+            case .challenge(let version, let nonce, let serverID, let serverKeyText, let serverSignatureText) =
+                try await session.conversation.receive()
         else {
             throw SyncError("the server did not send a challenge")
         }
@@ -340,13 +341,20 @@ public struct SyncClient: Sendable {
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: credentials.privateKey)
         let publicKey = key.publicKey.rawRepresentation.base64EncodedString()
         let signature = try key.signature(
-            for: authenticationPayload(serverNonce: nonce, kioskNonce: kioskNonce, replicaID: replicaID, serverID: serverID)
+            for: authenticationPayload(
+                serverNonce: nonce,
+                kioskNonce: kioskNonce,
+                replicaID: replicaID,
+                serverID: serverID
+            )
         )
         let enrolling = credentials.enrolledAt == nil
         var tokenProof: String?
         if enrolling {
             guard let secret = credentials.token, let token = try? EnrollmentToken("\(secret).\(pinned)") else {
-                throw SyncError("this kiosk is not enrolled and holds no enrollment token: 'kiosk enroll --token TOKEN'")
+                throw SyncError(
+                    "this kiosk is not enrolled and holds no enrollment token: 'kiosk enroll --token TOKEN'"
+                )
             }
             tokenProof = try token.proofKey.signature(
                 for: enrollmentPayload(
@@ -436,11 +444,14 @@ public struct SyncClient: Sendable {
                     guard let refusal = error.serverError, refusal.code.refusesRecord, let recordID = refusal.recordID
                     else { throw error }
                     // Resending this record can never succeed: set it aside (visibly) and push everything else.
-                    guard try store.quarantine(recordID: recordID, code: refusal.code.rawValue, message: refusal.message)
+                    guard
+                        try store.quarantine(recordID: recordID, code: refusal.code.rawValue, message: refusal.message)
                     else { throw error }  // set aside already, yet sent: something is wrong here, stop
                     logger.error(
                         "the server refused a record; it is set aside (kiosk quarantine list)",
-                        metadata: ["record": "\(recordID)", "code": "\(refusal.code.rawValue)", "why": "\(refusal.message)"]
+                        metadata: [
+                            "record": "\(recordID)", "code": "\(refusal.code.rawValue)", "why": "\(refusal.message)",
+                        ]
                     )
                     report.quarantined.append(
                         QuarantinedRecord(

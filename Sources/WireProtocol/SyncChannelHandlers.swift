@@ -113,7 +113,8 @@ extension ChannelPipeline.SynchronousOperations {
     /// Adds the sync protocol's framing and codec held to `limit`, which the caller may change as the
     /// conversation goes on (a server accepts only small frames before authentication). `maximumFrameSize` stays
     /// the hard ceiling.
-    public func addSyncProtocolHandlers(limit: FrameLimit, maximumFrameSize: Int = WireProtocol.maximumFrameSize) throws {
+    public func addSyncProtocolHandlers(limit: FrameLimit, maximumFrameSize: Int = WireProtocol.maximumFrameSize) throws
+    {
         try addHandler(ByteToMessageHandler(SyncLineDecoder(limit: limit), maximumBufferSize: maximumFrameSize + 2))
         try addHandler(SyncMessageDecoder(limit: limit))
         try addHandler(MessageToByteHandler(SyncMessageEncoder()))

@@ -381,14 +381,20 @@ private struct MessageReader {
 /// The bytes the server signs to prove who it is (version 3): a fixed label, the kiosk's nonce, the server's nonce,
 /// the server's id and the kiosk's replica id, one per line. The kiosk's nonce is fresh for every connection, so
 /// a recorded challenge is useless to an impostor.
-public func serverProofPayload(kioskNonce: String, serverNonce: String, serverID: String, replicaID: String) -> [UInt8] {
+public func serverProofPayload(kioskNonce: String, serverNonce: String, serverID: String, replicaID: String) -> [UInt8]
+{
     Array("returnsync-server-v3\n\(kioskNonce)\n\(serverNonce)\n\(serverID)\n\(replicaID)".utf8)
 }
 
 /// The bytes a kiosk signs to authenticate (version 3): a fixed label, both nonces, the kiosk's replica id and the
 /// server's id, one per line. Binding the nonces (fresh per connection) makes a captured signature useless on any
 /// other connection; binding both ids makes it useless for any other kiosk or server.
-public func authenticationPayload(serverNonce: String, kioskNonce: String, replicaID: String, serverID: String)
+public func authenticationPayload(
+    serverNonce: String,
+    kioskNonce: String,
+    replicaID: String,
+    serverID: String
+)
     -> [UInt8]
 {
     Array("returnsync-auth-v3\n\(serverNonce)\n\(kioskNonce)\n\(replicaID)\n\(serverID)".utf8)

@@ -46,7 +46,9 @@ import Testing
             at: kiosk.db,
             configuration: .init(now: { Date().addingTimeInterval(400 * 86_400) })
         )
-        _ = try ahead.recordReturn(ReturnCapture(orderID: OrderID("ORD-1"), gtin: GTIN("4006381333931"), reason: .damaged))
+        _ = try ahead.recordReturn(
+            ReturnCapture(orderID: OrderID("ORD-1"), gtin: GTIN("4006381333931"), reason: .damaged)
+        )
         let show = await kiosk.run("clock")
         #expect(show.status == 0)
         #expect(show.output.contains("days ahead of the wall clock"), "\(show.output)")

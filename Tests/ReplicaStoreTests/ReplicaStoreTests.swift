@@ -217,7 +217,10 @@ import Testing
         try fixture.record()
         let queue = try DatabaseQueue(path: fixture.store.path)
         try queue.write { db in
-            try db.execute(sql: "UPDATE returns SET created_at = ? WHERE id = (SELECT min(id) FROM returns)", arguments: [Int64.max])
+            try db.execute(
+                sql: "UPDATE returns SET created_at = ? WHERE id = (SELECT min(id) FROM returns)",
+                arguments: [Int64.max]
+            )
         }
         let dashboard = try fixture.store.dashboard()
         #expect(dashboard.returns == 2)

@@ -40,7 +40,11 @@ import Testing
             id: "r",
             clock: honest.clock,
             registers: honest.registers,
-            sets: ["notes": honest.elements(of: "notes") + [DottedValue(value: "sneaked in", dot: dot.dot, stamp: dot.stamp)]]
+            sets: [
+                "notes": honest.elements(of: "notes") + [
+                    DottedValue(value: "sneaked in", dot: dot.dot, stamp: dot.stamp)
+                ]
+            ]
         )
         #expect(throws: SyncEngineError.self) { try honest.merge(forged) }
         // And the other way round: the forged side is told too.
@@ -127,7 +131,11 @@ import Testing
             guard let field = registers.keys.sorted().randomElement(using: &generator), var values = registers[field]
             else { return nil }
             let index = Int.random(in: values.indices, using: &generator)
-            values[index] = DottedValue(value: values[index].value, dot: values[index].dot, stamp: values[index].stamp.successor)
+            values[index] = DottedValue(
+                value: values[index].value,
+                dot: values[index].dot,
+                stamp: values[index].stamp.successor
+            )
             registers[field] = values
         default:  // an element added under a dot the version has seen
             guard let any = registers.values.joined().first else { return nil }

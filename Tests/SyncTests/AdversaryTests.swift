@@ -194,18 +194,36 @@ extension HLCTimestamp {
             changesBefore: Int,
             sourceLocation: SourceLocation = #_sourceLocation
         ) async throws {
-            #expect(answer?["type"] == .string("error"), "\(answer?.serializedString ?? "closed")", sourceLocation: sourceLocation)
-            #expect(answer?["code"] == .string(code.rawValue), "\(answer?.serializedString ?? "")", sourceLocation: sourceLocation)
-            #expect(try server.store.changeLogCount() == changesBefore, "nothing stored", sourceLocation: sourceLocation)
+            #expect(
+                answer?["type"] == .string("error"),
+                "\(answer?.serializedString ?? "closed")",
+                sourceLocation: sourceLocation
+            )
+            #expect(
+                answer?["code"] == .string(code.rawValue),
+                "\(answer?.serializedString ?? "")",
+                sourceLocation: sourceLocation
+            )
+            #expect(
+                try server.store.changeLogCount() == changesBefore,
+                "nothing stored",
+                sourceLocation: sourceLocation
+            )
             // The answer names no other store and nothing of its returns.
             let text = answer?.serializedString ?? ""
             #expect(!text.contains("store-2") && !text.contains("SECRET"), "\(text)", sourceLocation: sourceLocation)
             try otherStore.record()
             #expect(try await otherStore.sync().pushed == 1, sourceLocation: sourceLocation)
             let stored = try ProductReturn(record: server.store.returnRecord(otherStoresReturn.id))
-            #expect(stored.storeID.rawValue == "store-2" && stored.orderID.rawValue == "ORD-SECRET", sourceLocation: sourceLocation)
+            #expect(
+                stored.storeID.rawValue == "store-2" && stored.orderID.rawValue == "ORD-SECRET",
+                sourceLocation: sourceLocation
+            )
             #expect(try await honest.sync().pulled >= 0, sourceLocation: sourceLocation)
-            #expect(try honest.store.returnRows().allSatisfy { $0.storeId == "store-1" }, sourceLocation: sourceLocation)
+            #expect(
+                try honest.store.returnRows().allSatisfy { $0.storeId == "store-1" },
+                sourceLocation: sourceLocation
+            )
         }
     }
 
@@ -228,7 +246,10 @@ extension HLCTimestamp {
         let fleet = try await Fleet()
         let changes = try fleet.server.store.changeLogCount()
         let poison = try HLCTimestamp(physical: HLCTimestamp.maximumPhysical, logical: .max)
-        let answer = try await fleet.wire.push(try forgedReturn(store: "store-1", kiosk: "a", stamp: poison), to: fleet.server)
+        let answer = try await fleet.wire.push(
+            try forgedReturn(store: "store-1", kiosk: "a", stamp: poison),
+            to: fleet.server
+        )
         #expect(answer?["retryable"] == .bool(true))
         try await fleet.expectRefused(answer, .clockSkew, changesBefore: changes)
         // HQ's clock did not move: it still writes, and its stamps are today's.
@@ -479,7 +500,8 @@ extension HLCTimestamp {
         // Same clock, same dot, another reason: before, this was answered `unchanged` and the kiosk kept its value.
         let registers = own.registers.mapValues { values in
             values.map { value in
-                value.value == .string("defective") ? DottedValue(value: .string("damaged"), dot: value.dot, stamp: value.stamp) : value
+                value.value == .string("defective")
+                    ? DottedValue(value: .string("damaged"), dot: value.dot, stamp: value.stamp) : value
             }
         }
         let twin = try VersionedRecord(
@@ -673,4 +695,3 @@ struct HeldConnection: Sendable {
         _ = try? await ended.value
     }
 }
-

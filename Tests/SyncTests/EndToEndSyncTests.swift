@@ -115,7 +115,9 @@ import WireProtocol
         #expect(try impostor.records == before)
 
         // A token the server never issued (for this server's key): refused.
-        let unknown = EnrollmentToken.make(serverKeyFingerprint: try EnrollmentToken.serverKeyFingerprint(of: server.store))
+        let unknown = EnrollmentToken.make(
+            serverKeyFingerprint: try EnrollmentToken.serverKeyFingerprint(of: server.store)
+        )
         let stranger = try TestKiosk(store: "store-1", kiosk: "c", server: server, token: unknown.description)
         await #expect {
             try await stranger.sync()

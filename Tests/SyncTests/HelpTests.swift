@@ -32,7 +32,10 @@ import Testing
         for path in paths {
             let result = await runCaptured { await ReturnsServerCLI.run(arguments: path + ["--help"]) }
             #expect(result.status == 0, "returns-server \(path.joined(separator: " ")) --help: \(result.stderr)")
-            #expect(result.stdout.contains("USAGE: returns-server"), "returns-server \(path.joined(separator: " ")) --help")
+            #expect(
+                result.stdout.contains("USAGE: returns-server"),
+                "returns-server \(path.joined(separator: " ")) --help"
+            )
         }
         let help = await runCaptured { await ReturnsServerCLI.run(arguments: ["help", "kiosks", "revoke"]) }
         #expect(help.status == 0 && help.stdout.contains("USAGE: returns-server kiosks revoke"))

@@ -82,7 +82,9 @@ import WireProtocol
 
         // Enrolled again with a new token: a new key, and the old one stays refused.
         let token = try server.enroll(store: "store-1", kiosk: "a")
-        try kiosk.store.saveSyncCredentials(SyncClient.reenrolling(#require(try kiosk.store.syncCredentials()), token: token))
+        try kiosk.store.saveSyncCredentials(
+            SyncClient.reenrolling(#require(try kiosk.store.syncCredentials()), token: token)
+        )
         try kiosk.record()
         #expect(try await kiosk.sync().pushed == 1)
         #expect(try server.store.enrolledKiosks().first?.revokedAt == nil)
@@ -169,7 +171,17 @@ import WireProtocol
         #expect(token.hasSuffix("." + fingerprint))
         #expect(
             try await run(
-                "kiosk", "init", "--db", "a.sqlite", "--store", "s", "--kiosk", "a", "--server", address, "--token",
+                "kiosk",
+                "init",
+                "--db",
+                "a.sqlite",
+                "--store",
+                "s",
+                "--kiosk",
+                "a",
+                "--server",
+                address,
+                "--token",
                 token
             ).status == 0
         )
@@ -182,11 +194,29 @@ import WireProtocol
         #expect(refused.status != 0 && refused.stderr.contains("was revoked"))
 
         let badValidity = try await run(
-            "returns-server", "enroll", "--db", "hq.sqlite", "--store", "s", "--kiosk", "a", "--valid-for", "soon"
+            "returns-server",
+            "enroll",
+            "--db",
+            "hq.sqlite",
+            "--store",
+            "s",
+            "--kiosk",
+            "a",
+            "--valid-for",
+            "soon"
         )
         #expect(badValidity.status != 0 && badValidity.stderr.contains("invalid --valid-for 'soon'"))
         let fresh = try await run(
-            "returns-server", "enroll", "--db", "hq.sqlite", "--store", "s", "--kiosk", "a", "--valid-for", "1h"
+            "returns-server",
+            "enroll",
+            "--db",
+            "hq.sqlite",
+            "--store",
+            "s",
+            "--kiosk",
+            "a",
+            "--valid-for",
+            "1h"
         ).line
         let enrolled = try await run("kiosk", "enroll", "--db", "a.sqlite", "--token", fresh)
         #expect(enrolled.status == 0 && enrolled.line.contains("will enroll with a new key"))

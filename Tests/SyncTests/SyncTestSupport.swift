@@ -73,7 +73,11 @@ final class TestServer: Sendable {
     }
 
     /// Issues an enrollment token, as `returns-server enroll` prints it.
-    func enroll(store storeID: String, kiosk: String, validFor: TimeInterval = EnrollmentToken.defaultValidity) throws
+    func enroll(
+        store storeID: String,
+        kiosk: String,
+        validFor: TimeInterval = EnrollmentToken.defaultValidity
+    ) throws
         -> String
     {
         try EnrollmentToken.issue(in: store, store: StoreID(storeID), kiosk: KioskID(kiosk), validFor: validFor)
