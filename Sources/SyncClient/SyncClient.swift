@@ -289,18 +289,10 @@ public struct SyncClient: Sendable {
                     + "enroll it again with a new token, 'kiosk enroll --token TOKEN' ('returns-server enroll' issues one)"
             )
         }
-        let kioskNonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
-        try await session.conversation.send(
-            .hello(
-                versions: supportedProtocolVersions,
-                replicaID: replicaID,
-                storeID: storeID.rawValue,
-                kioskID: kioskID.rawValue,
-                nonce: kioskNonce
-            )
-        )
+        let handshake = KioskHandshake(replicaID: replicaID)
+        try await session.conversation.send(handshake.hello(storeID: storeID.rawValue, kioskID: kioskID.rawValue))
         guard
-            case .challenge(let version, let nonce, let serverID, let serverKeyText, let serverSignatureText) =
+            case .challenge(let version, let nonce, let serverID, let serverKey, let serverSignature) =
                 try await session.conversation.receive()
         else {
             throw SyncError("the server did not send a challenge")
@@ -312,65 +304,29 @@ public struct SyncClient: Sendable {
             )
         }
         // Nothing that matters is sent before the server proved it holds the key this kiosk pinned.
-        guard let serverKeyText, let serverKeyBytes = Data(base64Encoded: serverKeyText),
-            EnrollmentToken.fingerprint(of: serverKeyBytes) == pinned,
-            let serverKey = try? Curve25519.Signing.PublicKey(rawRepresentation: serverKeyBytes)
-        else {
+        guard handshake.serverProves((nonce, serverID, serverKey, serverSignature), pinned: pinned) else {
             throw SyncError(
-                "the server at \(credentials.server) is not the one this kiosk was enrolled with: its key does not "
-                    + "match the pinned fingerprint \(pinned.prefix(16))…; nothing was sent"
-            )
-        }
-        guard let serverSignatureText, let serverSignature = Data(base64Encoded: serverSignatureText),
-            serverKey.isValidSignature(
-                serverSignature,
-                for: serverProofPayload(
-                    kioskNonce: kioskNonce,
-                    serverNonce: nonce,
-                    serverID: serverID,
-                    replicaID: replicaID
-                )
-            )
-        else {
-            throw SyncError(
-                "the server at \(credentials.server) did not prove it holds its key (a bad signature): it may be an "
-                    + "impostor; nothing was sent"
+                "the server at \(credentials.server) is not the one this kiosk was enrolled with: it does not prove "
+                    + "it holds the key of the pinned fingerprint \(pinned.prefix(16))…; nothing was sent"
             )
         }
         session.version = version
-        let key = try Curve25519.Signing.PrivateKey(rawRepresentation: credentials.privateKey)
-        let publicKey = key.publicKey.rawRepresentation.base64EncodedString()
-        let signature = try key.signature(
-            for: authenticationPayload(
-                serverNonce: nonce,
-                kioskNonce: kioskNonce,
-                replicaID: replicaID,
-                serverID: serverID
-            )
-        )
         let enrolling = credentials.enrolledAt == nil
-        var tokenProof: String?
+        var token: EnrollmentToken?
         if enrolling {
-            guard let secret = credentials.token, let token = try? EnrollmentToken("\(secret).\(pinned)") else {
+            guard let secret = credentials.token, let parsed = try? EnrollmentToken("\(secret).\(pinned)") else {
                 throw SyncError(
                     "this kiosk is not enrolled and holds no enrollment token: 'kiosk enroll --token TOKEN'"
                 )
             }
-            tokenProof = try token.proofKey.signature(
-                for: enrollmentPayload(
-                    serverNonce: nonce,
-                    kioskNonce: kioskNonce,
-                    replicaID: replicaID,
-                    serverID: serverID,
-                    publicKey: publicKey
-                )
-            ).base64EncodedString()
+            token = parsed
         }
         try await session.conversation.send(
-            .authenticate(
-                signature: signature.base64EncodedString(),
-                publicKey: enrolling ? publicKey : nil,
-                tokenProof: tokenProof
+            handshake.authenticate(
+                kioskKey: credentials.privateKey,
+                serverNonce: nonce,
+                serverID: serverID,
+                enrolling: token
             )
         )
         guard case .welcome = try await session.conversation.receive() else {

@@ -375,43 +375,17 @@ struct FleetBenchmark: AsyncParsableCommand {
             }
             let replica = "\(kiosk.store)/\(kiosk.kiosk)"
             // A load generator: it follows the handshake but, unlike a kiosk, does not check the server's proof.
-            let kioskNonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
-            try await outbound.write(
-                .hello(
-                    versions: supportedProtocolVersions,
-                    replicaID: replica,
-                    storeID: kiosk.store,
-                    kioskID: kiosk.kiosk,
-                    nonce: kioskNonce
-                )
-            )
+            let handshake = KioskHandshake(replicaID: replica)
+            try await outbound.write(handshake.hello(storeID: kiosk.store, kioskID: kiosk.kiosk))
             guard case .challenge(_, let nonce, let serverID, _, _) = try await receive() else {
                 throw ValidationError("no challenge")
             }
-            let key = try Curve25519.Signing.PrivateKey(rawRepresentation: kiosk.key)
-            let publicKey = key.publicKey.rawRepresentation.base64EncodedString()
-            let signature = try key.signature(
-                for: authenticationPayload(
-                    serverNonce: nonce,
-                    kioskNonce: kioskNonce,
-                    replicaID: replica,
-                    serverID: serverID
-                )
-            )
-            let proof = try kiosk.token.proofKey.signature(
-                for: enrollmentPayload(
-                    serverNonce: nonce,
-                    kioskNonce: kioskNonce,
-                    replicaID: replica,
-                    serverID: serverID,
-                    publicKey: publicKey
-                )
-            )
             try await outbound.write(
-                .authenticate(
-                    signature: signature.base64EncodedString(),
-                    publicKey: enrolling ? publicKey : nil,
-                    tokenProof: enrolling ? proof.base64EncodedString() : nil
+                handshake.authenticate(
+                    kioskKey: kiosk.key,
+                    serverNonce: nonce,
+                    serverID: serverID,
+                    enrolling: enrolling ? kiosk.token : nil
                 )
             )
             guard case .welcome = try await receive() else { throw ValidationError("not welcomed") }

@@ -25,6 +25,7 @@ struct HandBuiltKiosk: Sendable {
         replicaID = kiosk.store.identity.replicaID.rawValue
         privateKey = try #require(try kiosk.store.syncCredentials()).privateKey
         token = nil
+        handshake = KioskHandshake(replicaID: replicaID)
     }
 
     /// A kiosk `replicaID` with a fresh key, enrolling with `token` when it authenticates.
@@ -32,24 +33,24 @@ struct HandBuiltKiosk: Sendable {
         self.replicaID = replicaID
         privateKey = Curve25519.Signing.PrivateKey().rawRepresentation
         self.token = try EnrollmentToken(token)
+        handshake = KioskHandshake(replicaID: replicaID)
     }
 
     var key: Curve25519.Signing.PrivateKey {
         get throws { try Curve25519.Signing.PrivateKey(rawRepresentation: privateKey) }
     }
 
-    /// This connection's kiosk nonce (fixed per hand-built kiosk: each test uses its own connections).
-    let kioskNonce = Data((0..<32).map { _ in UInt8.random(in: .min ... .max) }).base64EncodedString()
+    /// The handshake's kiosk nonce, fixed for this hand-built kiosk: a test repeats it on purpose only.
+    private let handshake: KioskHandshake
+    var kioskNonce: String { handshake.kioskNonce }
 
     var hello: String {
         let parts = replicaID.split(separator: "/")
-        return HostileInputTests.json(
-            .object([
-                "type": .string("hello"), "versions": .array([.integer(3)]),
-                "replicaId": .string(replicaID), "storeId": .string(String(parts[0])),
-                "kioskId": .string(String(parts[1])), "nonce": .string(kioskNonce),
-            ])
+        return String(
+            decoding: handshake.hello(storeID: String(parts[0]), kioskID: String(parts[1])).encoded(),
+            as: UTF8.self
         )
+            + "\n"
     }
 
     /// Says hello and authenticates; returns the server's answer to `authenticate` (a `welcome`, normally).
@@ -61,32 +62,13 @@ struct HandBuiltKiosk: Sendable {
         guard let challenge = try await receive(), let nonce = challenge["nonce"]?.stringValue,
             let serverID = challenge["serverId"]?.stringValue
         else { return nil }
-        let signature = try key.signature(
-            for: authenticationPayload(
-                serverNonce: nonce,
-                kioskNonce: kioskNonce,
-                replicaID: replicaID,
-                serverID: serverID
-            )
+        let answer = try handshake.authenticate(
+            kioskKey: privateKey,
+            serverNonce: nonce,
+            serverID: serverID,
+            enrolling: token
         )
-        var frame: [String: JSONValue] = [
-            "type": .string("authenticate"), "signature": .string(signature.base64EncodedString()),
-        ]
-        if let token {
-            let publicKey = try key.publicKey.rawRepresentation.base64EncodedString()
-            let proof = try token.proofKey.signature(
-                for: enrollmentPayload(
-                    serverNonce: nonce,
-                    kioskNonce: kioskNonce,
-                    replicaID: replicaID,
-                    serverID: serverID,
-                    publicKey: publicKey
-                )
-            )
-            frame["publicKey"] = .string(publicKey)
-            frame["tokenProof"] = .string(proof.base64EncodedString())
-        }
-        try await send(HostileInputTests.json(.object(frame)))
+        try await send(String(decoding: answer.encoded(), as: UTF8.self) + "\n")
         return try await receive()
     }
 
