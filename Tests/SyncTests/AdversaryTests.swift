@@ -344,6 +344,38 @@ extension HLCTimestamp {
         try await server.stop()
     }
 
+    @Test func aKioskHoldingAForgedTwinSaysSoLoudlyAndKeepsSyncing() async throws {
+        let fleet = try await Fleet()
+        let own = try #require(try fleet.attacker.records.first)
+        // A new kiosk of the same store is handed a forged export: a's write with another reason under the same dot.
+        let handed = try TestKiosk(store: "store-1", kiosk: "c", server: fleet.server)
+        let registers = own.registers.mapValues { values in
+            values.map { value in
+                value.value == .string("defective")
+                    ? DottedValue(value: .string("damaged"), dot: value.dot, stamp: value.stamp) : value
+            }
+        }
+        let twin = try VersionedRecord(
+            entityType: own.entityType,
+            id: own.id,
+            clock: own.clock,
+            registers: registers,
+            sets: own.sets
+        )
+        let line = try ReturnDocument(record: twin, includeRecord: true).jsonValue.serializedString + "\n"
+        _ = try handed.store.importReturns(ndjson: Data(line.utf8))
+        try handed.record()
+        let report = try await handed.sync()
+        #expect(report.pushed == 1, "its own capture still went through")
+        #expect(report.quarantined.map(\.code) == ["conflicting-write"])
+        #expect(try handed.store.quarantined().map(\.recordID) == [own.id])
+        #expect(try ProductReturn(record: fleet.server.store.returnRecord(ReturnID(own.id))).reason == .defective)
+        // And it does not retry it: the next sync is quiet.
+        let next = try await handed.sync()
+        #expect(next.quarantined.isEmpty && next.pushed == 0)
+        try await fleet.server.stop()
+    }
+
     // MARK: 2. A store's data stays in its store
 
     @Test func aVersionOfAnotherStoresReturnMovingItIsRefused() async throws {
