@@ -538,7 +538,7 @@ extension ReplicaStore {
                 let item: ProductReturn
                 let local: VersionedRecord?
                 do {
-                    try ReturnWriteRules.checkLimits(record, bytes: record.jsonString.utf8.count)
+                    try ReturnWriteRules.checkLimits(record)
                     do {
                         item = try ProductReturn(record: record)
                     } catch {

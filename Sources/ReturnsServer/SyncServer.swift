@@ -549,12 +549,13 @@ struct SyncSession {
                     "kiosk \(replicaText) is not enrolled: its first sync needs its public key and token proof"
                 )
             }
-            guard enrolled.revokedAt == nil else {
-                throw ProtocolError(.authenticationFailed, "kiosk \(replicaText) was revoked")
-            }
             guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: enrolled.publicKey),
                 key.isValidSignature(signature, for: payload)
             else { throw ProtocolError(.authenticationFailed, "bad signature for kiosk \(replicaText)") }
+            // Said only to the kiosk itself (its key signed): nobody else learns that it was revoked.
+            guard enrolled.revokedAt == nil else {
+                throw ProtocolError(.authenticationFailed, "kiosk \(replicaText) was revoked")
+            }
         }
         guard admit(replicaText) else {
             throw ProtocolError(.rateLimited, "kiosk \(replicaText) started too many syncs this minute; retry later")

@@ -1,9 +1,10 @@
 import Foundation
 import PropertyBased
 import ReturnsModel
-import ReturnsSync
 import SyncEngine
 import Testing
+
+@testable import ReturnsSync
 
 private let kioskA = try! ReplicaID("store-12/kiosk-a")
 private let kioskB = try! ReplicaID("store-12/kiosk-b")
@@ -160,5 +161,45 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
 
         let other = VersionedRecord(entityType: "recall", id: "r-1")
         #expect { try ProductReturn(record: other) } throws: { "\($0)".contains("is a recall") }
+    }
+}
+
+@Suite struct RecordSizeBoundTests {
+    /// The bound that spares serialising every pushed record is never below the real size, escapes included.
+    @Test func theBoundIsNeverBelowTheJSONSize() throws {
+        let texts = [
+            "", "plain", "quote \" and backslash \\", "\u{01}\u{1F} controls", "é ✓ 🦆",
+            String(repeating: "\n", count: 50),
+        ]
+        for (index, text) in texts.enumerated() {
+            var record = VersionedRecord(entityType: "return", id: "r-\(index)")
+            try record.apply(
+                RecordEdit(assignments: ["note": .string(text), "n": .integer(.max), "b": .bool(true), "z": .null]),
+                by: ReplicaID("store-1/a"),
+                stamp: HLCTimestamp(physical: HLCTimestamp.maximumPhysical, logical: .max)
+            )
+            try record.apply(
+                RecordEdit(additions: ["notes": [.string(text)]]),
+                by: ReplicaID("hq"),
+                stamp: HLCTimestamp(physical: 1)
+            )
+            #expect(ReturnWriteRules.jsonSizeBound(record) >= record.jsonString.utf8.count, "\(text.debugDescription)")
+        }
+    }
+
+    @Test func aRecordOverTheByteLimitIsRefusedEvenWithFewFields() throws {
+        var record = VersionedRecord(entityType: "return", id: "r")
+        try record.apply(
+            RecordEdit(assignments: [
+                "note": .string(String(repeating: "x", count: ReturnWriteRules.maximumRecordBytes))
+            ]),
+            by: ReplicaID("store-1/a"),
+            stamp: HLCTimestamp(physical: 1)
+        )
+        #expect {
+            try ReturnWriteRules.checkLimits(record)
+        } throws: { error in
+            (error as? ReturnWriteRules.Violation)?.reason == .limitExceeded && "\(error)".contains("bytes")
+        }
     }
 }
