@@ -1,4 +1,5 @@
 import Foundation
+import ReturnSyncJSON
 
 /// Where commands write: standard output and standard error, or a capture in tests.
 ///
@@ -32,13 +33,17 @@ public struct Console: Sendable {
     /// The console commands write to.
     @TaskLocal public static var current = Console.standard
 
-    /// Writes a line to standard output.
+    /// Writes human-readable text and a line end to standard output, its control characters (but its line breaks)
+    /// written visibly: a note or an id holding terminal escape sequences cannot clear an operator's screen or fake
+    /// output. (JSON output escapes control characters itself; exact output, such as an export, uses
+    /// ``writeOut`` directly.)
     public func print(_ line: String) {
-        writeOut(Data((line + "\n").utf8))
+        writeOut(Data((line.escapingControlCharacters(keepingLineFeeds: true) + "\n").utf8))
     }
 
-    /// Writes a line to standard error.
+    /// Writes one line to standard error, every control character in it written visibly: an error message naming
+    /// a bad value stays one line whatever the value holds.
     public func printError(_ line: String) {
-        writeErr(Data((line + "\n").utf8))
+        writeErr(Data((line.escapingControlCharacters() + "\n").utf8))
     }
 }

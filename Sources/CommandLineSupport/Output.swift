@@ -1,5 +1,6 @@
 import Foundation
 import ReplicaStore
+import ReturnSyncJSON
 import ReturnsModel
 import ReturnsSync
 import SyncEngine
@@ -92,6 +93,8 @@ public struct StatusDocument: Encodable {
 public enum Format {
     /// Left-aligned columns separated by two spaces, with a header row.
     public static func table(_ header: [String], _ rows: [[String]]) -> String {
+        // One line per row whatever a cell holds: line breaks and other controls in values are written visibly.
+        let rows = rows.map { $0.map { $0.escapingControlCharacters() } }
         var widths = header.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
@@ -102,6 +105,21 @@ public enum Format {
             }.joined(separator: "  ")
         }
         return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+
+    /// A CSV field (RFC 4180): quoted when it holds a comma, quote or line break.
+    ///
+    /// - Parameter neutralisingFormulas: for a text cell: one starting with `=`, `+`, `-`, `@`, a tab or a carriage
+    ///   return, which a spreadsheet would run as a formula, gets a leading `'` and quotes (OWASP's advice on CSV
+    ///   injection). Numbers are never text cells, so they stay numbers.
+    public static func csvField(_ text: String, neutralisingFormulas: Bool = false) -> String {
+        var text = text
+        var quoted = text.contains { $0 == "," || $0 == "\"" || $0.isNewline }
+        if neutralisingFormulas, let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) {
+            text = "'" + text
+            quoted = true
+        }
+        return quoted ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
     }
 
     public static func time(_ millis: Int64) -> String {
@@ -167,7 +185,8 @@ public enum Format {
         for note in item.notes {
             lines.append("note         \(time(note.createdAt))  \(note.author): \(note.text)")
         }
-        return lines.joined(separator: "\n")
+        // Each line one line, whatever a note or a value holds.
+        return lines.map { $0.escapingControlCharacters() }.joined(separator: "\n")
     }
 
     public static func conflictsTable(_ entries: [ConflictAuditEntry]) -> String {

@@ -22,6 +22,8 @@ extension ReplicaStore {
             )
         }
         do {
+            // Owner-only, like the database it copies (keys, every store's returns).
+            try OwnerOnlyFiles.create(path)
             let destination = try DatabaseQueue(path: path)
             try pool.backup(to: destination)
             // One self-contained file, not a WAL pair: the copy travels and restores as it is.
@@ -67,6 +69,7 @@ extension ReplicaStore {
             var readOnly = GRDB.Configuration()
             readOnly.readonly = true
             let source = try DatabaseQueue(path: backup, configuration: readOnly)
+            try OwnerOnlyFiles.create(path)
             let destination = try DatabaseQueue(path: path)
             try source.backup(to: destination)
             try destination.close()

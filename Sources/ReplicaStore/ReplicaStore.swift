@@ -72,6 +72,8 @@ public final class ReplicaStore: Sendable {
         identity: ReplicaIdentity,
         configuration: Configuration = Configuration()
     ) throws -> ReplicaStore {
+        // Owner-only from the first byte: it will hold keys (and, at HQ, every store's returns).
+        try OwnerOnlyFiles.create(path)
         let pool = try openPool(at: path, configuration: configuration)
         do {
             try pool.write { db in
@@ -117,6 +119,14 @@ public final class ReplicaStore: Sendable {
             identity = try Self.identity(from: row, path: path)
         } catch let error as DatabaseError {
             throw storageError(error, path: path)
+        }
+        if identity.role == .kiosk {
+            // A copy of the kiosk's private key is the kiosk: like ssh with its keys, refuse one others may read.
+            try OwnerOnlyFiles.requirePrivate(
+                path,
+                holding: "kiosk \(identity.replicaID)'s private key",
+                alsoFix: [path + "-wal", path + "-shm"]
+            )
         }
         return ReplicaStore(path: path, identity: identity, pool: pool, now: configuration.now)
     }

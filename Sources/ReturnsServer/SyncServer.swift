@@ -98,6 +98,11 @@ public struct SyncServerConfiguration: Sendable {
             throw TLSSetupError(message: "cannot read the TLS certificate chain \(certificatePath): \(error)")
         }
         do {
+            try OwnerOnlyFiles.requirePrivate(keyPath, holding: "the server's TLS private key")
+        } catch let error as ReplicaStoreError {
+            throw TLSSetupError(message: error.message)
+        }
+        do {
             key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
         } catch {
             throw TLSSetupError(message: "cannot read the TLS private key \(keyPath): \(error)")

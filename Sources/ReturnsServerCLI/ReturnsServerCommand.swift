@@ -592,17 +592,17 @@ struct ReportCommand: AsyncParsableCommand {
         case "csv":
             return
                 ([report.columns.joined(separator: ",")]
-                + report.rows.map { $0.map { csvField(text($0)) }.joined(separator: ",") }).joined(separator: "\n")
+                + report.rows.map { row in
+                    row.map { value in
+                        if case .text(let text) = value { return Format.csvField(text, neutralisingFormulas: true) }
+                        return Format.csvField(text(value))
+                    }.joined(separator: ",")
+                }).joined(separator: "\n")
         default:
             return Format.table(report.columns.map { $0.uppercased() }, report.rows.map { $0.map(text) })
         }
     }
 
-    /// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
-    static func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
 }
 
 struct RecallCommand: AsyncParsableCommand {

@@ -1,3 +1,5 @@
+import ReturnSyncJSON
+
 /// An error on the wire: what an `error` frame carries.
 public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Error codes, as spelled on the wire (Protocol/SPEC.md, "Errors").
@@ -54,7 +56,8 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
     /// Creates an error.
     public init(_ code: Code, _ message: String, recordID: String? = nil) {
         self.code = code
-        self.message = message
+        // Messages quote what a peer sent; written visibly, they cannot forge log lines or reach a terminal raw.
+        self.message = message.escapingControlCharacters()
         self.recordID = recordID
     }
 

@@ -251,3 +251,36 @@ import Testing
         }
     }
 }
+
+@Suite struct OwnerOnlyFileTests {
+    /// Under the permissive umask a machine usually has (0022), the database, its WAL and SHM files and backups are
+    /// still the owner's alone: they hold the kiosk's private key (at HQ: every store's returns, the identity key).
+    @Test func databasesWALsAndBackupsAreOwnerOnly() throws {
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let fixture = try KioskFixture()
+        try fixture.record()
+        let path = fixture.store.path
+        for file in [path, path + "-wal", path + "-shm"] {
+            #expect(OwnerOnlyFiles.mode(of: file) == 0o600, "\(file)")
+        }
+        let backup = fixture.directory.file("copy.sqlite")
+        try fixture.store.backup(to: backup)
+        #expect(OwnerOnlyFiles.mode(of: backup) == 0o600)
+    }
+
+    @Test func aKioskDatabaseOthersMayReadIsRefusedNamingTheFix() throws {
+        let fixture = try KioskFixture()
+        try fixture.record()
+        let path = fixture.store.path
+        #expect(chmod(path, 0o644) == 0)
+        #expect {
+            _ = try ReplicaStore.open(at: path)
+        } throws: { error in
+            "\(error)".contains("holds kiosk store-12/kiosk-a's private key but other users may read it (mode 644)")
+                && "\(error)".contains("chmod 600 '\(path)'")
+        }
+        #expect(chmod(path, 0o600) == 0)
+        #expect(try ReplicaStore.open(at: path).identity.replicaID.rawValue == "store-12/kiosk-a")
+    }
+}

@@ -124,7 +124,7 @@ import Testing
                 let chattr = try ChildProcess("/usr/bin/env", ["chattr", on ? "+i" : "-i", path], output: .discard)
                 try #require(chattr.waitUntilExit().status == 0, "chattr must work on the temporary directory")
             } else {
-                try FileManager.default.setAttributes([.posixPermissions: on ? 0o444 : 0o644], ofItemAtPath: path)
+                try FileManager.default.setAttributes([.posixPermissions: on ? 0o400 : 0o600], ofItemAtPath: path)
             }
         }
         try protect(true)

@@ -14,12 +14,32 @@ import Testing
     static func file(_ name: String) -> String { fixtures.appendingPathComponent(name).path }
     static func pem(_ name: String) throws -> String { try String(contentsOfFile: file(name), encoding: .utf8) }
 
+    /// The fixture key, copied owner-only (git checks files out 0644, and a readable key is refused).
+    static func privateKey(in directory: TemporaryDirectory) throws -> String {
+        let path = directory.file("server.key")
+        try FileManager.default.copyItem(atPath: file("server.key"), toPath: path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        return path
+    }
+
     static func tlsServer() async throws -> TestServer {
+        let directory = try TemporaryDirectory()
         let context = try SyncServerConfiguration.tlsContext(
             certificatePath: file("server.pem"),
-            keyPath: file("server.key")
+            keyPath: try privateKey(in: directory)
         )
         return try await TestServer { $0.tls = context }
+    }
+
+    @Test func aPrivateKeyOthersMayReadIsRefused() throws {
+        let directory = try TemporaryDirectory()
+        let path = try Self.privateKey(in: directory)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        #expect {
+            try SyncServerConfiguration.tlsContext(certificatePath: Self.file("server.pem"), keyPath: path)
+        } throws: { error in
+            "\(error)".contains("other users may read it (mode 644)") && "\(error)".contains("chmod 600 '\(path)'")
+        }
     }
 
     @Test func aKioskTrustingTheCASyncsOverTLS() async throws {

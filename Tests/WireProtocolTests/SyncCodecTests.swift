@@ -159,3 +159,19 @@ import WireProtocol
         } throws: { error in "\(error)".contains(expected) }
     }
 }
+
+@Suite struct ProtocolErrorTextTests {
+    /// An error quoting a peer's frame cannot forge a log line or reach a terminal raw.
+    @Test func aFrameQuotingControlCharactersGetsAVisibleMessage() {
+        do {
+            _ = try SyncMessage.decode(Array("{\"type\":\"x\\n2026-12-03 info: kiosk enrolled\\u001b[2J\"}".utf8))
+            Issue.record("an unknown type decoded")
+        } catch let error as ProtocolError {
+            #expect(error.code == .malformedFrame)
+            #expect(!error.message.contains("\n") && !error.message.unicodeScalars.contains { $0.value == 0x1B })
+            #expect(error.message.contains("x\\n2026-12-03 info: kiosk enrolled\\e[2J"))
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+}
