@@ -523,7 +523,7 @@ struct AgentCommand: AsyncParsableCommand {
                     "kiosk \(store.identity.replicaID) has no sync settings: initialise it with --server and --token"
             )
         }
-        var logger = Logger(label: "returnsync.kiosk-agent")
+        var logger = Logger(label: "returnsync.kiosk-agent", factory: VisibleLogHandler.standardError)
         logger.logLevel = level
         logger[metadataKey: "kiosk"] = "\(store.identity.replicaID)"
         let agent = SyncAgent(

@@ -182,7 +182,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let store = try ServerDatabaseOptions.openStore(at: settings.string("db")!, create: true)
         let console = Console.current
-        var logger = Logger(label: "returnsync.server")
+        var logger = Logger(label: "returnsync.server", factory: VisibleLogHandler.standardError)
         logger.logLevel = level
         // Metrics are collected only when something exports them.
         let registry = PrometheusCollectorRegistry()

@@ -1,5 +1,6 @@
 import CommandLineSupport
 import Foundation
+import Logging
 import ReturnSyncJSON
 import Testing
 
@@ -65,5 +66,30 @@ import Testing
         #expect("a\nb".escapingControlCharacters(keepingLineFeeds: true) == "a\nb")
         #expect("a\nb\r".escapingControlCharacters() == "a\\nb\\r")
         #expect("plain é ✓".escapingControlCharacters() == "plain é ✓")
+    }
+}
+
+@Suite struct VisibleLogTests {
+    /// What a log reader receives of a message and metadata holding a forged line and escape sequences.
+    @Test func logLinesCannotBeForged() {
+        final class Lines: LogHandler, @unchecked Sendable {
+            // @unchecked: written by one test, synchronously.
+            var received: [String] = []
+            var metadata: Logger.Metadata = [:]
+            var logLevel: Logger.Level = .trace
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { metadata[key] }
+                set { metadata[key] = newValue }
+            }
+            func log(event: LogEvent) { received.append("\(event.message) \(event.metadata ?? [:]) \(metadata)") }
+        }
+        let lines = Lines()
+        var logger = Logger(label: "test", factory: { _ in VisibleLogHandler(wrapping: lines) })
+        logger[metadataKey: "kiosk"] = "s/a\n2026-12-03 critical: fake"
+        logger.error("refused \("x\u{1B}[2J\nfake line")", metadata: ["why": "a\nb", "list": ["c\rd"]])
+        let line = lines.received.joined()
+        #expect(!line.contains("\n") && !line.contains("\r") && !line.unicodeScalars.contains { $0.value == 0x1B })
+        #expect(line.contains("x\\e[2J\\nfake line") && line.contains("a\\nb"))
+        #expect(line.contains("s/a\\n2026-12-03 critical: fake"))
     }
 }
