@@ -15,6 +15,7 @@ public struct KioskCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "kiosk",
         abstract: "Capture, inspect and route product returns at a store kiosk, online or offline.",
+        version: ReturnSyncVersion.description,
         subcommands: [
             InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
             VoidCommand.self, NoteCommand.self, ListCommand.self, ShowCommand.self, ConflictsCommand.self,

@@ -27,6 +27,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "returns-server",
         abstract: "The central ReturnSync server: serves kiosk syncs and answers HQ's questions.",
+        version: ReturnSyncVersion.description,
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
             ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, ReviewCommand.self,

@@ -233,7 +233,10 @@ public struct SyncClient: Sendable {
                     }
                 }
         } catch {
-            throw SyncError("cannot reach the server at \(address): \(error)")
+            throw SyncError(
+                "cannot reach the server at \(address) (\(Self.reason(error))); the returns stay here and will be sent "
+                    + "on the next sync"
+            )
         }
         let underlying = channel.channel
         return try await channel.executeThenClose { inbound, outbound in
@@ -489,6 +492,25 @@ public struct SyncClient: Sendable {
         var seen = Set<SyncMessage.RecordField>()
         report.conflicts = report.conflicts.filter { seen.insert($0).inserted }
         return report
+    }
+
+    /// Why a connection could not be made, in words a clerk reads: not NIO's error dump.
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return "connection refused: is the server running?"
+            case ENETUNREACH, EHOSTUNREACH: return "no route to it: is the network up?"
+            case ETIMEDOUT: return "no answer"
+            default: return String(cString: strerror(error.errnoCode))
+            }
+        }
+        if let error = error as? NIOConnectionError {
+            if let first = error.connectionErrors.first?.error { return reason(first) }
+            if error.dnsAError != nil || error.dnsAAAAError != nil { return "unknown host \(error.host)" }
+            return "no address for \(error.host)"
+        }
+        if error is ChannelError, case .connectTimeout = error as? ChannelError { return "no answer within 10 s" }
+        return "\(error)"
     }
 
     /// Splits `HOST:PORT`.

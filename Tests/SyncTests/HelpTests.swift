@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import KioskCLI
 import ReturnsServerCLI
 import Testing
@@ -39,5 +40,12 @@ import Testing
         }
         let help = await runCaptured { await ReturnsServerCLI.run(arguments: ["help", "kiosks", "revoke"]) }
         #expect(help.status == 0 && help.stdout.contains("USAGE: returns-server kiosks revoke"))
+    }
+
+    @Test func bothCommandsPrintTheirVersion() async {
+        let kiosk = await runCaptured { await KioskCLI.run(arguments: ["--version"]) }
+        let server = await runCaptured { await ReturnsServerCLI.run(arguments: ["--version"]) }
+        #expect(kiosk.status == 0 && kiosk.stdout == ReturnSyncVersion.description + "\n")
+        #expect(server.status == 0 && server.stdout == kiosk.stdout)
     }
 }
