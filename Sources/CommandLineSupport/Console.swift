@@ -9,25 +9,31 @@ public struct Console: Sendable {
     public var writeOut: @Sendable (Data) -> Void
     /// Writes bytes to standard error.
     public var writeErr: @Sendable (Data) -> Void
-    /// Whether standard output is a terminal a person watches: only then do long commands draw progress.
+    /// Whether standard output is a terminal a person watches.
     public var isTerminal: Bool
+    /// Whether standard error is a terminal a person watches: only then do long commands draw progress (there, like
+    /// git, so `kiosk sync > out.txt` still shows it and the output file holds the result alone).
+    public var errorIsTerminal: Bool
 
-    /// Creates a console.
+    /// Creates a console; `errorIsTerminal` defaults to `isTerminal`.
     public init(
         writeOut: @escaping @Sendable (Data) -> Void,
         writeErr: @escaping @Sendable (Data) -> Void,
-        isTerminal: Bool = false
+        isTerminal: Bool = false,
+        errorIsTerminal: Bool? = nil
     ) {
         self.writeOut = writeOut
         self.writeErr = writeErr
         self.isTerminal = isTerminal
+        self.errorIsTerminal = errorIsTerminal ?? isTerminal
     }
 
     /// The process's standard output and error.
     public static let standard = Console(
         writeOut: { FileHandle.standardOutput.write($0) },
         writeErr: { FileHandle.standardError.write($0) },
-        isTerminal: isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        isTerminal: isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb",
+        errorIsTerminal: isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
     )
 
     /// The console commands write to.

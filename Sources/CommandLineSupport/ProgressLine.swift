@@ -4,8 +4,9 @@ import Synchronization
 /// A one-line progress display for long work (a first sync, a large import): records done, of how many, the rate
 /// and the time left, redrawn in place at most ten times a second.
 ///
-/// It draws only on a terminal (``Console/isTerminal``) and never with `--json`: a script reading the output sees
-/// exactly the final result, as before. The line is cleared before the result is printed.
+/// It draws on standard error, like git, and only when that is a terminal (``Console/errorIsTerminal``), never with
+/// `--json`: standard output holds exactly the final result, even redirected to a file while a person watches the
+/// progress. The line is cleared before the result is printed.
 public final class ProgressLine: Sendable {
     private struct State {
         var lastDraw: ContinuousClock.Instant?
@@ -26,7 +27,7 @@ public final class ProgressLine: Sendable {
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
     ) {
         self.console = console
-        self.enabled = enabled && console.isTerminal
+        self.enabled = enabled && console.errorIsTerminal
         self.now = now
     }
 
@@ -50,7 +51,7 @@ public final class ProgressLine: Sendable {
             return Self.render(phase, done: done, total: total, unit: unit, elapsed: time - state.phaseStart)
         }
         // Carriage return and erase-line: the line is redrawn in place.
-        if let line { console.writeOut(Data(("\r\u{1B}[K" + line).utf8)) }
+        if let line { console.writeErr(Data(("\r\u{1B}[K" + line).utf8)) }
     }
 
     /// Clears the line, before the command prints its result.
@@ -60,7 +61,7 @@ public final class ProgressLine: Sendable {
             defer { state.drawn = false }
             return state.drawn
         }
-        if drawn { console.writeOut(Data("\r\u{1B}[K".utf8)) }
+        if drawn { console.writeErr(Data("\r\u{1B}[K".utf8)) }
     }
 
     /// Runs `body`, then clears the line, whether `body` succeeds or throws: the result or the error that follows

@@ -138,13 +138,14 @@ import Testing
     }
 
     static func capture(terminal: Bool) -> (Console, @Sendable () -> String) {
-        let out = Mutex(Data())
+        // Progress goes to standard error.
+        let err = Mutex(Data())
         let console = Console(
-            writeOut: { data in out.withLock { $0.append(data) } },
-            writeErr: { _ in },
+            writeOut: { _ in },
+            writeErr: { data in err.withLock { $0.append(data) } },
             isTerminal: terminal
         )
-        return (console, { out.withLock { String(decoding: $0, as: UTF8.self) } })
+        return (console, { err.withLock { String(decoding: $0, as: UTF8.self) } })
     }
 
     @Test func drawsRecordsRateAndTimeLeftInPlaceThenClears() {
@@ -214,10 +215,11 @@ import Testing
         #expect(await terminal.run("init", "--store", "store-1", "--kiosk", "a").status == 0)
         let drawn = await terminal.runRaw(["import", file, "--db", terminal.db], terminal: true)
         #expect(drawn.status == 0)
-        #expect(drawn.stdout.contains("\r\u{1B}[Kimporting "))
-        #expect(drawn.stdout.contains("/2,000 lines"))
-        // The line is cleared before the result, which stands alone at the end.
-        #expect(drawn.stdout.hasSuffix("\r\u{1B}[Kimported 2000 returns (0 already known)\n"))
+        // On standard error, like git, cleared before the result; standard output holds the result alone.
+        #expect(drawn.stderr.contains("\r\u{1B}[Kimporting "))
+        #expect(drawn.stderr.contains("/2,000 lines"))
+        #expect(drawn.stderr.hasSuffix("\r\u{1B}[K"))
+        #expect(drawn.stdout == "imported 2000 returns (0 already known)\n")
     }
 
     @Test func aFailedImportClearsItsProgressBeforeTheError() async throws {
@@ -231,8 +233,7 @@ import Testing
         )
         let failed = await harness.runRaw(["import", file, "--db", harness.db], terminal: true)
         #expect(failed.status == 1)
-        #expect(failed.stdout.contains("importing "))
-        #expect(failed.stdout.hasSuffix("\r\u{1B}[K"), "the terminal's line is clear for the error")
-        #expect(failed.stderr.hasPrefix("error: line 2001: "))
+        #expect(failed.stderr.contains("importing "))
+        #expect(failed.stderr.contains("\r\u{1B}[Kerror: line 2001: "), "the terminal's line is clear for the error")
     }
 }

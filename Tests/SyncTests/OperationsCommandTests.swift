@@ -324,15 +324,17 @@ final class ElementCollector: NSObject, XMLParserDelegate {
             await KioskCLI.run(arguments: ["sync", "--db", fresh.store.path])
         }
         #expect(drawn.status == 0, "\(drawn.stderr)")
-        #expect(drawn.stdout.contains("\r\u{1B}[Kpulling 500/600 records"))
-        #expect(drawn.stdout.hasSuffix("\r\u{1B}[Kpushed 0, pulled 600, conflicts 0\n"))
+        // On standard error, like git: standard output holds the result alone, even redirected to a file.
+        #expect(drawn.stderr.contains("\r\u{1B}[Kpulling 500/600 records"))
+        #expect(drawn.stderr.hasSuffix("\r\u{1B}[K"), "cleared before the result")
+        #expect(drawn.stdout == "pushed 0, pulled 600, conflicts 0\n")
 
         let another = try TestKiosk(store: "store-1", kiosk: "c", server: server)
         let json = await runCaptured(terminal: true) {
             await KioskCLI.run(arguments: ["sync", "--json", "--db", another.store.path])
         }
         #expect(json.status == 0)
-        #expect(!json.stdout.contains("\r"))
+        #expect(!json.stdout.contains("\r") && json.stderr.isEmpty)
         #expect(json.stdout.hasPrefix("{"))
         try await server.stop()
     }
