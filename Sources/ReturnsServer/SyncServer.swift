@@ -600,6 +600,9 @@ struct SyncSession {
             }
             switch message {
             case .push(let batch, let records):
+                guard batch >= 1 else {
+                    throw ProtocolError(.malformedFrame, "invalid push batch \(batch): batches are numbered from 1")
+                }
                 do {
                     let outcome = try await storage { try $0.acceptPush(records, from: replicaID, store: storeID) }
                     metrics.recordsMerged.increment(by: outcome.merged)
@@ -624,6 +627,13 @@ struct SyncSession {
             case .pull(let cursorText, let limit, let wantsEstimate):
                 guard let cursor = Int64(cursorText), cursor >= 0 else {
                     throw ProtocolError(.malformedFrame, "invalid cursor '\(cursorText)'")
+                }
+                // A page of no records could never move the cursor: refused rather than answered with one record.
+                guard limit >= 1 else {
+                    throw ProtocolError(
+                        .malformedFrame,
+                        "invalid pull limit \(limit): expected 1 to \(maximumBatchSize) (more is capped)"
+                    )
                 }
                 let page = try await storage {
                     try $0.encodedFeed(

@@ -276,6 +276,22 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
             closes: true
         ),
         HostileCase(
+            name: "a pull limit of 0",
+            authenticated: true,
+            payload: { _ in "{\"type\":\"pull\",\"cursor\":\"0\",\"limit\":0}\n" },
+            code: .malformedFrame,
+            closes: true
+        ),
+        HostileCase(
+            name: "a push batch numbered 0",
+            authenticated: true,
+            payload: { record in
+                json(.object(["type": .string("push"), "batch": .integer(0), "records": .array([record.jsonValue])]))
+            },
+            code: .malformedFrame,
+            closes: true
+        ),
+        HostileCase(
             name: "a bad pull cursor",
             authenticated: true,
             payload: { _ in "{\"type\":\"pull\",\"cursor\":\"-5\",\"limit\":10}\n" },
