@@ -51,13 +51,7 @@ extension ReplicaStore {
                     sql: "SELECT EXISTS (SELECT 1 FROM quarantine WHERE entity_type = ? AND record_id = ?)",
                     arguments: [entityType, recordID]
                 ) ?? false
-            try context.db.execute(
-                sql: """
-                    INSERT OR REPLACE INTO quarantine (entity_type, record_id, code, message, quarantined_at)
-                    VALUES (?, ?, ?, ?, ?)
-                    """,
-                arguments: [entityType, recordID, code, message, context.wallClock.millisecondsSince1970]
-            )
+            try Self.setAside(context.db, entityType, recordID, code: code, message: message, at: context.wallClock)
             return !known
         }
     }
@@ -114,12 +108,31 @@ extension ReplicaStore {
         }
     }
 
-    /// The code a record was set aside with (`dropped` once an operator dropped it), or `nil`.
-    static func quarantineCode(_ db: Database, entityType: String, id: String) throws -> String? {
-        try String.fetchOne(
-            db,
-            sql: "SELECT code FROM quarantine WHERE entity_type = ? AND record_id = ?",
-            arguments: [entityType, id]
+    /// Records that a record is set aside (or updates why), within the caller's transaction.
+    static func setAside(
+        _ db: Database,
+        _ entityType: String,
+        _ recordID: String,
+        code: String,
+        message: String,
+        at date: Date
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO quarantine (entity_type, record_id, code, message, quarantined_at)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+            arguments: [entityType, recordID, code, message, date.millisecondsSince1970]
         )
+    }
+
+    /// Every record set aside, `ENTITY-TYPE/ID` → the code it was set aside with (`dropped` once an operator dropped
+    /// it): read once per pulled batch, since the table is small and the batch large.
+    static func quarantineCodes(_ db: Database) throws -> [String: String] {
+        var codes: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT entity_type, record_id, code FROM quarantine") {
+            codes["\(row["entity_type"] as String)/\(row["record_id"] as String)"] = row["code"]
+        }
+        return codes
     }
 }

@@ -65,7 +65,7 @@ public struct PushOutcome: Hashable, Sendable {
     /// Fields in which the merges detected conflicts, as `(record id, field)`.
     public var conflicts: [(recordID: String, field: String)]
     /// Pulled records set aside because this replica holds one of their writes differently (kiosk side).
-    public var quarantined: [String] = []
+    public var quarantined: [QuarantinedRecord] = []
 
     public static func == (lhs: PushOutcome, rhs: PushOutcome) -> Bool {
         lhs.merged == rhs.merged && lhs.unchanged == rhs.unchanged
@@ -163,8 +163,9 @@ extension ReplicaStore {
                 )
             }
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
+            let setAside = try Self.quarantineCodes(context.db)
             for record in records {
-                switch try Self.quarantineCode(context.db, entityType: record.entityType, id: record.id) {
+                switch setAside.isEmpty ? nil : setAside["\(record.entityType)/\(record.id)"] {
                 case nil:
                     break
                 case "dropped"?:
@@ -210,16 +211,22 @@ extension ReplicaStore {
                 } catch let error as SyncEngineError where error.code == .conflictingWrite {
                     // This kiosk holds a write the server holds differently (imported from a forged export, say):
                     // the record is set aside, loudly, rather than failing every sync. Nothing of it was merged.
-                    try context.db.execute(
-                        sql: """
-                            INSERT OR REPLACE INTO quarantine (entity_type, record_id, code, message, quarantined_at)
-                            VALUES (?, ?, 'conflicting-write', ?, ?)
-                            """,
-                        arguments: [
-                            record.entityType, record.id, error.message, context.wallClock.millisecondsSince1970,
-                        ]
+                    let entry = QuarantinedRecord(
+                        entityType: record.entityType,
+                        recordID: record.id,
+                        code: "conflicting-write",
+                        message: error.message,
+                        quarantinedAt: context.wallClock
                     )
-                    outcome.quarantined.append(record.id)
+                    try Self.setAside(
+                        context.db,
+                        entry.entityType,
+                        entry.recordID,
+                        code: entry.code,
+                        message: entry.message,
+                        at: entry.quarantinedAt
+                    )
+                    outcome.quarantined.append(entry)
                     continue
                 }
                 if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
@@ -554,7 +561,7 @@ extension ReplicaStore {
                         isServer: isServer
                     )
                 } catch let violation as ReturnWriteRules.Violation {
-                    throw reject(PushRejection.Reason(rawValue: violation.reason.rawValue)!, violation.message)
+                    throw reject(PushRejection.Reason(violation.reason), violation.message)
                 }
                 for (replica, counter) in record.clock.counters where replica != pusher {
                     let seen = local?.clock[replica] ?? 0
@@ -692,6 +699,16 @@ public struct PushRejection: Error, Hashable, Sendable, CustomStringConvertible 
         case conflictingWrite = "conflicting-write"
         case limitExceeded = "limit-exceeded"
         case clockSkew = "clock-skew"
+
+        /// The reason for a broken write rule.
+        init(_ rule: ReturnWriteRules.Violation.Reason) {
+            switch rule {
+            case .invalidRecord: self = .invalidRecord
+            case .forbiddenStore: self = .forbiddenStore
+            case .forbiddenField: self = .forbiddenField
+            case .limitExceeded: self = .limitExceeded
+            }
+        }
     }
 
     public var reason: Reason

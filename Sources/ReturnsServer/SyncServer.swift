@@ -139,9 +139,6 @@ public final class SyncServer: Service, Sendable {
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
     private let registry: ConnectionRegistry
-    /// The seed of the server's identity key, once `run` read it.
-    private let identity = Mutex<Data?>(nil)
-    private var identitySeed: Data? { identity.withLock { $0 } }
     private let rateLimiter: RateLimiter
     /// Where storage calls run. SQLite calls block their thread (a commit waits for the disk); on Swift's
     /// cooperative pool — two threads here — they would stall every other connection's handshake and reads.
@@ -181,8 +178,7 @@ public final class SyncServer: Service, Sendable {
         storageThreads.start()
         defer { storageThreads.shutdownGracefully { _ in } }
         // Made on first use; read once here so each handshake signs without a database read.
-        let seed = try await storageThreads.runIfActive { [store] in try store.serverIdentitySeed() }
-        identity.withLock { $0 = seed }
+        let identitySeed = try await storageThreads.runIfActive { [store] in try store.serverIdentitySeed() }
         let maximumFrameSize = configuration.maximumFrameSize
         let idleTimeout = configuration.idleTimeout
         let tls = configuration.tls
@@ -225,7 +221,7 @@ public final class SyncServer: Service, Sendable {
                 group.addTask { await self.pollForChanges() }
                 try await server.executeThenClose { connections in
                     for try await (connection, limit) in connections {
-                        group.addTask { await self.serve(connection, frameLimit: limit) }
+                        group.addTask { await self.serve(connection, frameLimit: limit, identitySeed: identitySeed) }
                     }
                 }
             }
@@ -275,7 +271,11 @@ public final class SyncServer: Service, Sendable {
     }
 
     /// Serves one kiosk connection; never throws, so one bad peer cannot take the server down.
-    private func serve(_ connection: NIOAsyncChannel<SyncFrame, SyncMessage>, frameLimit: FrameLimit) async {
+    private func serve(
+        _ connection: NIOAsyncChannel<SyncFrame, SyncMessage>,
+        frameLimit: FrameLimit,
+        identitySeed: Data
+    ) async {
         let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
         var logger = self.logger
         logger[metadataKey: "peer"] = "\(peer)"
@@ -323,6 +323,8 @@ public final class SyncServer: Service, Sendable {
                     feedWatch: feedWatch,
                     eventLoop: channel.eventLoop,
                     makeNonce: configuration.makeNonce,
+                    identitySeed: identitySeed,
+                    frameLimit: frameLimit,
                     inbound: inbound.makeAsyncIterator(),
                     outbound: outbound,
                     admit: { replicaID in
@@ -336,8 +338,6 @@ public final class SyncServer: Service, Sendable {
                         return self.rateLimiter.admit(replicaID)
                     }
                 )
-                session.frameLimit = frameLimit
-                session.identitySeed = identitySeed
                 await session.run()
             }
         } catch {
@@ -359,10 +359,10 @@ struct SyncSession {
     /// Where storage results that must outlive a cancelled watch are delivered.
     let eventLoop: any EventLoop
     let makeNonce: @Sendable () -> String
+    /// The server's identity key (its raw Ed25519 seed), read once by the server.
+    let identitySeed: Data
     /// The connection's frame limit, lowered until the kiosk authenticates.
-    var frameLimit: FrameLimit?
-    /// The server's identity key (its seed), read once by the server; `nil`: read it from storage.
-    var identitySeed: Data?
+    let frameLimit: FrameLimit
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
     let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
     /// Called once the kiosk proved who it is: ends the handshake deadline, and says whether its rate allows
@@ -377,6 +377,8 @@ struct SyncSession {
         feedWatch: FeedWatch = FeedWatch(),
         eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any(),
         makeNonce: @escaping @Sendable () -> String,
+        identitySeed: Data,
+        frameLimit: FrameLimit,
         inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator,
         outbound: NIOAsyncChannelOutboundWriter<SyncMessage>,
         admit: @escaping @Sendable (String) -> Bool = { _ in true }
@@ -388,6 +390,8 @@ struct SyncSession {
         self.feedWatch = feedWatch
         self.eventLoop = eventLoop
         self.makeNonce = makeNonce
+        self.identitySeed = identitySeed
+        self.frameLimit = frameLimit
         self.inbound = inbound
         self.outbound = outbound
         self.admit = admit
@@ -410,7 +414,7 @@ struct SyncSession {
             try? await outbound.write(.error(error))
         } catch is ByteToMessageDecoderError.PayloadTooLargeError {
             metrics.refused(ProtocolError.Code.frameTooLarge.rawValue)
-            let limit = frameLimit?.current ?? WireProtocol.maximumFrameSize
+            let limit = frameLimit.current
             let handshake = limit < WireProtocol.maximumFrameSize ? " before authentication" : ""
             try? await outbound.write(
                 .error(ProtocolError(.frameTooLarge, "a frame is at most \(limit) bytes\(handshake)"))
@@ -487,9 +491,7 @@ struct SyncSession {
         // 2. challenge: the server proves who it is, by signing the kiosk's nonce with its identity key
         let nonce = makeNonce()
         let serverID = store.serverReplicaID.rawValue
-        var seed = identitySeed
-        if seed == nil { seed = try await storage { try $0.serverIdentitySeed() } }
-        let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: seed ?? Data())
+        let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: identitySeed)
         let proof = try identity.signature(
             for: serverProofPayload(
                 kioskNonce: kioskNonceText,
@@ -639,7 +641,7 @@ struct SyncSession {
                     try $0.encodedFeed(
                         store: storeID,
                         after: cursor,
-                        limit: max(1, min(limit, maximumBatchSize)),
+                        limit: min(limit, maximumBatchSize),
                         requester: replicaID
                     )
                 }

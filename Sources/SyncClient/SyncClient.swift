@@ -460,21 +460,13 @@ public struct SyncClient: Sendable {
             }
             if more { try await session.conversation.send(.pull(cursor: next, limit: batchSize)) }
             let outcome = try store.mergePulled(records, cursor: next, peer: Self.serverPeer)
-            for recordID in outcome.quarantined {
+            for entry in outcome.quarantined {
                 logger.error(
                     "the server's version of a record disagrees with this kiosk's on a write; it is set aside",
-                    metadata: ["record": "\(recordID)", "code": "conflicting-write"]
-                )
-                report.quarantined.append(
-                    QuarantinedRecord(
-                        entityType: ReturnEntity.entityType,
-                        recordID: recordID,
-                        code: ProtocolError.Code.conflictingWrite.rawValue,
-                        message: "the server holds one of this record's writes with other contents",
-                        quarantinedAt: Date()
-                    )
+                    metadata: ["record": "\(entry.recordID)", "code": "\(entry.code)", "why": "\(entry.message)"]
                 )
             }
+            report.quarantined += outcome.quarantined
             report.pulled += outcome.merged
             report.conflicts += outcome.conflicts.map { .init(recordID: $0.recordID, field: $0.field) }
             cursor = next
@@ -509,7 +501,7 @@ public struct SyncClient: Sendable {
             if error.dnsAError != nil || error.dnsAAAAError != nil { return "unknown host \(error.host)" }
             return "no address for \(error.host)"
         }
-        if error is ChannelError, case .connectTimeout = error as? ChannelError { return "no answer within 10 s" }
+        if case .connectTimeout? = error as? ChannelError { return "no answer within 10 s" }
         return "\(error)"
     }
 

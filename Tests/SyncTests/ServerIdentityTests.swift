@@ -148,6 +148,15 @@ import WireProtocol
         func run(_ tool: String, _ arguments: String...) async throws -> ToolRun {
             try await offThePool { try ToolRun(tool, arguments, in: directory.path) }
         }
+        func enroll(validFor: String) async throws -> ToolRun {
+            try await offThePool {
+                try ToolRun(
+                    "returns-server",
+                    ["enroll", "--db", "hq.sqlite", "--store", "s", "--kiosk", "a", "--valid-for", validFor],
+                    in: directory.path
+                )
+            }
+        }
         let serve = try ChildProcess(
             ToolRun.binaries.appendingPathComponent("returns-server").path,
             ["serve", "--db", "hq.sqlite", "--port", "0"],
@@ -193,31 +202,9 @@ import WireProtocol
         let refused = try await run("kiosk", "sync", "--db", "a.sqlite")
         #expect(refused.status != 0 && refused.stderr.contains("was revoked"))
 
-        let badValidity = try await run(
-            "returns-server",
-            "enroll",
-            "--db",
-            "hq.sqlite",
-            "--store",
-            "s",
-            "--kiosk",
-            "a",
-            "--valid-for",
-            "soon"
-        )
+        let badValidity = try await enroll(validFor: "soon")
         #expect(badValidity.status != 0 && badValidity.stderr.contains("invalid --valid-for 'soon'"))
-        let fresh = try await run(
-            "returns-server",
-            "enroll",
-            "--db",
-            "hq.sqlite",
-            "--store",
-            "s",
-            "--kiosk",
-            "a",
-            "--valid-for",
-            "1h"
-        ).line
+        let fresh = try await enroll(validFor: "1h").line
         let enrolled = try await run("kiosk", "enroll", "--db", "a.sqlite", "--token", fresh)
         #expect(enrolled.status == 0 && enrolled.line.contains("will enroll with a new key"))
         #expect(try await run("kiosk", "sync", "--db", "a.sqlite").status == 0)
