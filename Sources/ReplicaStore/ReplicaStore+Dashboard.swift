@@ -1,9 +1,14 @@
 import Foundation
 import GRDB
 import ReturnsModel
+import ReturnsSync
+import SyncEngine
 
-/// What the HTML report shows. The counts and lists of returns are read in one transaction, so they agree with
-/// each other; the open conflicts come from the conflict audit, read just after.
+/// What the HTML report shows, read in one transaction so every number on the page agrees with every other.
+///
+/// Totals are counts over the whole database; the lists beside them are capped at `listLimit` rows and say how
+/// many they leave out. Every total counts returns as the text and JSON reports do (voided and rejected returns on
+/// their own, see ``ReplicaStore/summaryReport()``).
 public struct Dashboard: Sendable {
     /// Returns captured on one day (UTC) at one store.
     public struct DayCount: Sendable, Hashable {
@@ -22,69 +27,111 @@ public struct Dashboard: Sendable {
         public var createdAt: Date
     }
 
+    /// A return whose merged state breaks a lifecycle rule.
+    public struct RuleViolation: Sendable, Hashable {
+        public var id: String
+        public var store: String
+        public var disposition: String
+        /// The rules it breaks, in words.
+        public var problems: [String]
+    }
+
     /// An open conflict: a field whose concurrent values no edit has settled yet.
     public struct OpenConflict: Sendable, Hashable {
         public var recordID: String
+        /// The field's name in records (`repairStatus`); ``ReturnEntity/label(of:)`` has its label.
         public var field: String
-        /// The concurrent values, as JSON text.
-        public var values: [String]
-        /// The value every replica shows meanwhile, as JSON text.
-        public var shown: String
-        public var detectedAt: Date
+        /// The concurrent values, in canonical order.
+        public var values: [FieldValue]
+        /// The value every replica shows meanwhile.
+        public var shown: FieldValue
     }
 
     public var generatedAt: Date
+    /// The report's day, `YYYY-MM-DD` (UTC): the last day of the per-day window.
+    public var reportDay: String
+    /// Counted returns and their units (voided and rejected returns excluded).
     public var returns: Int
     public var units: Int
+    public var voided: Int
+    public var rejected: Int
+    /// Counted returns dated after the report's time (beyond the clock drift bound): a kiosk's clock is wrong.
+    /// They are in ``returns`` but in no day of the chart.
+    public var futureDated: Int
+    /// Stores with returns in the window, sorted.
     public var stores: [String]
-    /// Per day and store, the days from `firstDay` to `lastDay` with at least one return.
+    /// Per day and store, the counted returns of the window's days that have any.
     public var perDay: [DayCount]
-    /// The first and last day of ``perDay``'s window (at most `days` days, ending on the latest capture).
-    public var firstDay: String?
-    public var lastDay: String?
+    /// The window: `days` days ending on ``reportDay``.
+    public var firstDay: String
+    public var lastDay: String
     public var reasons: [(key: String, returns: Int)]
     public var dispositions: [(key: String, returns: Int)]
-    /// Returns with at least one open conflict.
+    /// Returns with at least one open conflict, and all their open conflicts (a list capped at `listLimit`).
     public var returnsInConflict: Int
+    public var openConflictCount: Int
     public var openConflicts: [OpenConflict]
+    /// Returns awaiting HQ's decision (a list capped at `listLimit`, oldest first).
+    public var reviewQueueCount: Int
     public var reviewQueue: [ReviewItem]
+    /// Returns breaking a lifecycle rule (a list capped at `listLimit`, oldest first).
+    public var ruleViolationCount: Int
+    public var ruleViolations: [RuleViolation]
+    /// `report --by recall` and `report --by store`, the same tables.
+    public var recallCompletion: ReplicaStore.Report
+    public var returnRates: ReplicaStore.Report
+    /// The most rows any list above shows.
+    public var listLimit: Int
 }
 
 extension ReplicaStore {
-    /// The report's numbers: returns per day and store over the last `days` days with captures, the reason and
-    /// disposition mix, open conflicts and the review queue (each list at most `listLimit` long).
-    public func dashboard(days: Int = 30, listLimit: Int = 100) throws -> Dashboard {
+    /// The report's numbers: returns per day and store over the `days` days ending today (UTC), the reason and
+    /// disposition mix, rule violations, open conflicts, the review queue, recall completion and return rates by
+    /// store (each list at most `listLimit` long, each total uncapped).
+    ///
+    /// - Parameter endingOn: a moment of the chart's last day (UTC), for a report on an earlier day; the totals and
+    ///   the dated-in-the-future check are always as of now.
+    public func dashboard(days: Int = 30, listLimit: Int = 100, endingOn: Date? = nil) throws -> Dashboard {
         let generatedAt = now()
-        let (counts, perDay, reasons, dispositions, review, inConflict) = try read { db in
+        let nowMs = generatedAt.millisecondsSince1970
+        let endMs = endingOn?.millisecondsSince1970 ?? nowMs
+        let lastMidnight = endMs - ((endMs % 86_400_000) + 86_400_000) % 86_400_000
+        let since = lastMidnight - Int64(max(1, days) - 1) * 86_400_000
+        let campaigns = try recalls()
+        return try read { db in
             let totals = try Row.fetchOne(
                 db,
-                sql: "SELECT count(*) AS returns, coalesce(sum(quantity), 0) AS units FROM returns"
+                sql: """
+                    SELECT
+                      (SELECT count(*) FROM returns WHERE \(Self.counted)) AS returns,
+                      (SELECT coalesce(sum(quantity), 0) FROM returns WHERE \(Self.counted)) AS units,
+                      (SELECT count(*) FROM returns WHERE status = 'voided') AS voided,
+                      (SELECT count(*) FROM returns WHERE status != 'voided' AND review_outcome = 'rejected')
+                        AS rejected,
+                      (SELECT count(*) FROM returns WHERE \(Self.counted) AND created_at > ?) AS future,
+                      (SELECT count(*) FROM returns WHERE in_conflict) AS inConflict,
+                      (SELECT count(*) FROM returns WHERE awaits_review) AS review,
+                      (SELECT count(*) FROM returns WHERE needs_review) AS rules
+                    """,
+                arguments: [Self.futureThreshold(nowMs)]
             )!
-            // Only plausible times (ReturnDates.millisecondsRange): a time stored before times were range-checked
-            // must not make `strftime` answer NULL, which no day can be made of.
-            let latest = try Int64.fetchOne(
+            // The window ends with the report's day: a return dated later is flagged above, never the newest bar.
+            let perDay = try Row.fetchAll(
                 db,
-                sql: "SELECT max(created_at) FROM returns WHERE created_at BETWEEN 0 AND ?",
-                arguments: [ReturnDates.millisecondsRange.upperBound]
-            )
-            var perDay: [Dashboard.DayCount] = []
-            if let latest {
-                // Whole UTC days: the window starts at midnight `days - 1` days before the latest capture's day.
-                let lastMidnight = latest - latest % 86_400_000
-                let since = lastMidnight - Int64(days - 1) * 86_400_000
-                perDay = try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day, store_id, count(*) AS n
-                        FROM returns WHERE created_at BETWEEN ? AND ? GROUP BY day, store_id ORDER BY day, store_id
-                        """,
-                    arguments: [since, ReturnDates.millisecondsRange.upperBound]
-                ).map { Dashboard.DayCount(day: $0["day"], store: $0["store_id"], returns: $0["n"]) }
-            }
+                sql: """
+                    SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day, store_id, count(*) AS n
+                    FROM returns WHERE created_at >= ? AND created_at < ? AND created_at <= ? AND \(Self.counted)
+                    GROUP BY day, store_id ORDER BY day, store_id
+                    """,
+                arguments: [since, lastMidnight + 86_400_000, Self.futureThreshold(nowMs)]
+            ).map { Dashboard.DayCount(day: $0["day"], store: $0["store_id"], returns: $0["n"]) }
             func mix(_ column: String) throws -> [(key: String, returns: Int)] {
                 try Row.fetchAll(
                     db,
-                    sql: "SELECT \(column) AS key, count(*) AS n FROM returns GROUP BY \(column) ORDER BY n DESC, key"
+                    sql: """
+                        SELECT \(column) AS key, count(*) AS n FROM returns WHERE \(Self.counted)
+                        GROUP BY \(column) ORDER BY n DESC, key
+                        """
                 ).map { (key: $0["key"], returns: $0["n"]) }
             }
             let review = try Row.fetchAll(
@@ -103,34 +150,64 @@ extension ReplicaStore {
                     createdAt: Date(millisecondsSince1970: $0["created_at"])
                 )
             }
-            let inConflict = try Int.fetchOne(db, sql: "SELECT count(*) FROM returns WHERE in_conflict") ?? 0
-            return (
-                (returns: totals["returns"] as Int, units: totals["units"] as Int), perDay, try mix("reason"),
-                try mix("disposition"), review, inConflict
+            let violations = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.id, r.store_id, r.disposition, rec.record FROM returns r
+                    JOIN records rec ON rec.entity_type = 'return' AND rec.id = r.id
+                    WHERE r.needs_review ORDER BY r.created_at, r.id LIMIT ?
+                    """,
+                arguments: [listLimit]
+            ).map { row in
+                Dashboard.RuleViolation(
+                    id: row["id"],
+                    store: row["store_id"],
+                    disposition: row["disposition"],
+                    problems: try Self.decodeRecord(row["record"]).returnRuleViolations()
+                )
+            }
+            let conflicts = try Self.openReturnConflicts(db)
+            return Dashboard(
+                generatedAt: generatedAt,
+                reportDay: Self.day(lastMidnight),
+                returns: totals["returns"],
+                units: totals["units"],
+                voided: totals["voided"],
+                rejected: totals["rejected"],
+                futureDated: totals["future"],
+                stores: Set(perDay.map(\.store)).sorted(),
+                perDay: perDay,
+                firstDay: Self.day(since),
+                lastDay: Self.day(lastMidnight),
+                reasons: try mix("reason"),
+                dispositions: try mix("disposition"),
+                returnsInConflict: totals["inConflict"],
+                openConflictCount: conflicts.count,
+                openConflicts: conflicts.prefix(listLimit).map {
+                    Dashboard.OpenConflict(
+                        recordID: $0.recordID,
+                        field: $0.conflict.field,
+                        values: $0.conflict.values.map(\.value),
+                        shown: $0.conflict.winner.value
+                    )
+                },
+                reviewQueueCount: totals["review"],
+                reviewQueue: review,
+                ruleViolationCount: totals["rules"],
+                ruleViolations: violations,
+                recallCompletion: try Self.recallCompletion(db, campaigns: campaigns),
+                returnRates: try Self.groupedReport(db, by: .store, withTotal: true),
+                listLimit: listLimit
             )
         }
-        let open = try conflictAudit().filter(\.isOpen).suffix(listLimit).map { entry in
-            Dashboard.OpenConflict(
-                recordID: entry.recordID,
-                field: entry.field,
-                values: entry.values.map { $0.value.jsonValue.serializedString },
-                shown: entry.winner.value.jsonValue.serializedString,
-                detectedAt: entry.detectedAt
-            )
-        }
-        return Dashboard(
-            generatedAt: generatedAt,
-            returns: counts.returns,
-            units: counts.units,
-            stores: Set(perDay.map(\.store)).sorted(),
-            perDay: perDay,
-            firstDay: perDay.first?.day,
-            lastDay: perDay.last?.day,
-            reasons: reasons,
-            dispositions: dispositions,
-            returnsInConflict: inConflict,
-            openConflicts: Array(open),
-            reviewQueue: review
-        )
+    }
+
+    /// `YYYY-MM-DD` (UTC) of a midnight in ms since 1970.
+    static func day(_ milliseconds: Int64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.string(from: Date(millisecondsSince1970: milliseconds))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ReplicaStore
+import ReturnsSync
 
 /// `report --format html`: one self-contained page (inline CSS and SVG, no scripts, fonts or images from elsewhere),
 /// readable in any browser and printable.
@@ -29,7 +30,8 @@ enum HTMLReport {
             <body>
             <header>
             <h1>Returns report</h1>
-            <p class="meta">Generated \(escape(timestamp(data.generatedAt))) UTC from the central server's database.</p>
+            <p class="meta">Generated \(escape(timestamp(data.generatedAt))) UTC from the central server's database. \
+            Totals leave out voided returns (mis-scans) and returns HQ rejected; both are counted on their own.</p>
             </header>
 
             """
@@ -45,6 +47,9 @@ enum HTMLReport {
             id: "dispositions",
             mixChart(data.dispositions, total: data.returns, kind: "disposition")
         )
+        html += section("Rule violations", id: "violations", violationsTable(data))
+        html += section("Recall completion", id: "recalls", recallTable(data.recallCompletion))
+        html += section("Return rates by store", id: "rates", ratesTable(data.returnRates))
         html += section("Open conflicts", id: "conflicts", conflictsTable(data))
         html += section("Review queue", id: "review", reviewTable(data))
         html += "</body>\n</html>\n"
@@ -65,10 +70,12 @@ enum HTMLReport {
         table { border-collapse: collapse; margin-top: .6rem; font-size: 13px; }
         th, td { border-bottom: 1px solid #e4e4e4; padding: .25rem .6rem; text-align: left; }
         td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+        td { white-space: nowrap; } tr.why td { white-space: normal; color: #c0392b; padding-left: 1.5rem; }
         svg { max-width: 100%; height: auto; } svg text { font: 11px system-ui, sans-serif; fill: #333; }
         .legend span { display: inline-block; margin-right: 1rem; }
         .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; vertical-align: -1px; }
-        .none { color: #666; font-style: italic; }
+        .none, .cap { color: #666; font-style: italic; }
+        p.alert { color: #c0392b; }
         details summary { cursor: pointer; color: #555; }
         @media print { body { margin: 0; max-width: none; } details { display: block; } details > * { display: block; } }
         """
@@ -81,20 +88,37 @@ enum HTMLReport {
                 + "\(value)</span><span class=\"label\">\(label)</span></div>\n"
         }
         return "<div class=\"tiles\">\n" + tile("returns", "returns", data.returns) + tile("units", "units", data.units)
+            + tile("voided", "voided (not counted)", data.voided)
+            + tile("rejected", "rejected by HQ (not counted)", data.rejected)
+            + tile("future-dated", "dated in the future (clock skew)", data.futureDated, alert: true)
+            + tile("rule-violations", "breaking a rule", data.ruleViolationCount, alert: true)
             + tile("conflicts", "returns in conflict", data.returnsInConflict, alert: true)
-            + tile("review", "awaiting review", data.reviewQueue.count, alert: true) + "</div>\n"
+            + tile("review", "awaiting review", data.reviewQueueCount, alert: true) + "</div>\n"
     }
 
     static func section(_ title: String, id: String, _ body: String) -> String {
         "<section id=\"\(id)\">\n<h2>\(escape(title))</h2>\n\(body)</section>\n"
     }
 
+    /// "Showing the first N of M." when a list is capped, so a capped list is never read as the whole.
+    static func capNote(shown: Int, of total: Int) -> String {
+        guard total > shown else { return "" }
+        return "<p class=\"cap\">Showing the first \(shown) of \(total).</p>\n"
+    }
+
+    /// A store's colour: the Tableau 10 palette, then hues a golden angle apart at two lightnesses, so any number
+    /// of stores get colours no two of which are the same.
+    static func color(forStoreAt index: Int) -> String {
+        if index < palette.count { return palette[index] }
+        let n = index - palette.count
+        let hue = (Double(n) * 137.508).truncatingRemainder(dividingBy: 360)
+        let lightness = [38, 52, 66][n % 3]
+        return "hsl(\(String(format: "%.3f", hue)),60%,\(lightness)%)"
+    }
+
     /// Every day from the first to the last, so quiet days show as gaps rather than vanish.
     static func days(from first: String, to last: String) -> [String] {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd"
+        let formatter = dayFormatter
         guard var day = formatter.date(from: first), let end = formatter.date(from: last) else { return [first] }
         var days: [String] = []
         while day <= end, days.count < 400 {
@@ -104,17 +128,25 @@ enum HTMLReport {
         return days
     }
 
-    /// Stacked bars: one bar per day, one segment per store.
+    /// Stacked bars: one bar per day of the window ending on the report's day, one segment per store.
     static func perDayChart(_ data: Dashboard) -> String {
-        guard let first = data.firstDay, let last = data.lastDay else {
-            return "<p class=\"none\">No returns yet.</p>\n"
+        let (first, last) = (data.firstDay, data.lastDay)
+        var note = ""
+        if data.futureDated > 0 {
+            note =
+                "<p class=\"alert\"><span data-measure=\"future-dated\">\(data.futureDated)</span> return"
+                + "\(data.futureDated == 1 ? " is" : "s are") dated after this report was made: a kiosk's clock is "
+                + "wrong (<code>kiosk clock show</code>). They are counted in the totals but drawn on no day.</p>\n"
+        }
+        guard !data.perDay.isEmpty else {
+            return note + "<p class=\"none\">No returns from \(escape(first)) to \(escape(last)).</p>\n"
         }
         let days = days(from: first, to: last)
+        // Month and day are enough inside one year; a window across New Year needs the year to be read right.
+        let spansYears = first.prefix(4) != last.prefix(4)
         var counts: [String: [String: Int]] = [:]
         for entry in data.perDay { counts[entry.day, default: [:]][entry.store] = entry.returns }
-        let color = Dictionary(
-            uniqueKeysWithValues: data.stores.enumerated().map { ($1, palette[$0 % palette.count]) }
-        )
+        let color = Dictionary(uniqueKeysWithValues: data.stores.enumerated().map { ($1, Self.color(forStoreAt: $0)) })
         let peak = max(1, days.map { counts[$0]?.values.reduce(0, +) ?? 0 }.max() ?? 1)
         let scaleTop = niceCeiling(peak)
         let (width, height, left, bottom, top) = (900.0, 280.0, 44.0, 36.0, 12.0)
@@ -131,7 +163,7 @@ enum HTMLReport {
             svg += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(width - 8))\" y2=\"\(f(y))\" stroke=\"#e4e4e4\"/>"
             svg += "<text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" text-anchor=\"end\">\(value)</text>\n"
         }
-        let labelEvery = max(1, Int((Double(days.count) / 12).rounded(.up)))
+        let labelEvery = max(1, Int((Double(days.count) / (spansYears ? 8 : 12)).rounded(.up)))
         for (index, day) in days.enumerated() {
             let x = left + Double(index) * slot + (slot - barWidth) / 2
             var y = top + plotHeight
@@ -144,9 +176,11 @@ enum HTMLReport {
                     "x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(barWidth))\" height=\"\(f(h))\" fill=\"\(color[store]!)\">"
                 svg += "<title>\(escape(store)), \(day): \(n) return\(n == 1 ? "" : "s")</title></rect>\n"
             }
-            if index % labelEvery == 0 {
-                svg += "<text x=\"\(f(x + barWidth / 2))\" y=\"\(f(height - bottom + 16))\" text-anchor=\"middle\">"
-                svg += "\(day.dropFirst(5))</text>\n"
+            // Every few days, and always the report's day, leaving out a label that would run into that one.
+            let last = index == days.count - 1
+            if last || index % labelEvery == 0 && days.count - 1 - index >= labelEvery {
+                svg += "<text class=\"day\" x=\"\(f(x + barWidth / 2))\" y=\"\(f(height - bottom + 16))\" "
+                svg += "text-anchor=\"middle\">\(spansYears ? day : String(day.dropFirst(5)))</text>\n"
             }
         }
         svg += "</svg>\n"
@@ -163,7 +197,7 @@ enum HTMLReport {
             table += "<td class=\"n\">\(row.reduce(0, +))</td></tr>\n"
         }
         table += "</table>\n</details>\n"
-        return svg + legend + table
+        return note + svg + legend + table
     }
 
     /// Horizontal bars, largest first, with counts and shares.
@@ -185,7 +219,7 @@ enum HTMLReport {
             svg += "<text x=\"\(f(labelWidth - 8))\" y=\"\(f(y + 15))\" text-anchor=\"end\">\(label)</text>"
             svg += "<rect class=\"bar\" data-key=\"\(label)\" data-returns=\"\(entry.returns)\" x=\"\(f(labelWidth))\" "
             svg += "y=\"\(f(y + 3))\" width=\"\(f(length))\" height=\"\(f(row - 8))\" "
-            svg += "fill=\"\(palette[index % palette.count])\"><title>\(label): \(entry.returns)</title></rect>"
+            svg += "fill=\"\(color(forStoreAt: index))\"><title>\(label): \(entry.returns)</title></rect>"
             svg += "<text x=\"\(f(labelWidth + length + 6))\" y=\"\(f(y + 15))\">\(entry.returns) ("
             svg += String(format: "%.1f", share) + "%)</text>\n"
             table += "<tr><td>\(label)</td><td class=\"n\">\(entry.returns)</td><td class=\"n\">"
@@ -195,29 +229,107 @@ enum HTMLReport {
         return svg + "<details><summary>The numbers</summary>\n" + table + "</table>\n</details>\n"
     }
 
+    static func violationsTable(_ data: Dashboard) -> String {
+        var html =
+            "<p><span data-measure=\"rule-violations\">\(data.ruleViolationCount)</span> return"
+            + "\(data.ruleViolationCount == 1 ? " breaks" : "s break") a lifecycle rule after a merge (concurrent "
+            + "edits on two replicas). Fix each by editing the return (<code>returns-server returns disposition ID "
+            + "VALUE</code>).</p>\n"
+        guard !data.ruleViolations.isEmpty else { return html }
+        html += capNote(shown: data.ruleViolations.count, of: data.ruleViolationCount)
+        // The rule in words gets a full-width row of its own: it is the line the reader needs whole.
+        html += "<table class=\"violations\">\n<tr><th>return</th><th>store</th><th>disposition</th></tr>\n"
+        for item in data.ruleViolations {
+            html += "<tr><td><code>\(escape(item.id))</code></td><td>\(escape(item.store))</td>"
+            html += "<td>\(escape(item.disposition))</td></tr>\n<tr class=\"why\"><td colspan=\"3\">"
+            html += item.problems.map(escape).joined(separator: "<br/>") + "</td></tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
+    /// A report's table as HTML, numbers right-aligned; `percent` columns shown as percentages.
+    static func reportTable(
+        _ report: ReplicaStore.Report,
+        class name: String,
+        headers: [String: String],
+        percent: Set<String>
+    ) -> String {
+        var html = "<table class=\"\(name)\">\n<tr>"
+        for column in report.columns {
+            let numeric = !["campaign", "store", "vendor"].contains(column)
+            html += "<th\(numeric ? " class=\"n\"" : "")>\(escape(headers[column] ?? column))</th>"
+        }
+        html += "</tr>\n"
+        for row in report.rows {
+            html += "<tr>"
+            for (column, value) in zip(report.columns, row) {
+                switch value {
+                case .text(let text): html += "<td>\(escape(text))</td>"
+                case .number(let number): html += "<td class=\"n\">\(number)</td>"
+                case .decimal(let number) where percent.contains(column):
+                    html += "<td class=\"n\">" + String(format: "%.1f", number * 100) + "%</td>"
+                case .decimal(let number): html += "<td class=\"n\">\(number)</td>"
+                case .none: html += "<td class=\"n\">—</td>"
+                }
+            }
+            html += "</tr>\n"
+        }
+        return html + "</table>\n"
+    }
+
+    static func recallTable(_ report: ReplicaStore.Report) -> String {
+        guard !report.rows.isEmpty else { return "<p class=\"none\">No recall campaigns.</p>\n" }
+        return
+            "<p>Units returned per campaign and store (certain matches; uncertain ones are still being inspected), "
+            + "against the units the campaign covers. A campaign with no returns yet shows 0.</p>\n"
+            + reportTable(
+                report,
+                class: "recalls",
+                headers: [
+                    "returns": "returns", "unitsReturned": "units returned", "uncertainUnits": "uncertain units",
+                    "unitsAffected": "units affected",
+                ],
+                percent: ["completion"]
+            )
+    }
+
+    static func ratesTable(_ report: ReplicaStore.Report) -> String {
+        "<p>Returns and units as taken back at each store; returned units count against the store that "
+            + "<em>sold</em> the unit when its order line is known (else the store that took it back), so the return rate "
+            + "is returned units / units sold by that store.</p>\n"
+            + reportTable(
+                report,
+                class: "rates",
+                headers: ["returnedUnits": "returned units", "soldUnits": "units sold", "returnRate": "return rate"],
+                percent: ["returnRate"]
+            )
+    }
+
     static func conflictsTable(_ data: Dashboard) -> String {
         var html =
-            "<p><span data-measure=\"open-conflicts\">\(data.openConflicts.count)</span> open conflict"
-            + "\(data.openConflicts.count == 1 ? "" : "s") in \(data.returnsInConflict) return"
-            + "\(data.returnsInConflict == 1 ? "" : "s"). Every replica shows the same value meanwhile; an edit of the "
-            + "field settles it (<code>returns-server conflicts</code> has the full audit).</p>\n"
+            "<p><span data-measure=\"open-conflicts\">\(data.openConflictCount)</span> open conflict"
+            + "\(data.openConflictCount == 1 ? "" : "s") in \(data.returnsInConflict) return"
+            + "\(data.returnsInConflict == 1 ? "" : "s"). Every replica shows the same value meanwhile; HQ settles one "
+            + "with <code>returns-server conflicts resolve ID FIELD VALUE</code>.</p>\n"
         guard !data.openConflicts.isEmpty else { return html }
-        html += "<table class=\"conflicts\">\n<tr><th>return</th><th>field</th><th>values</th><th>shown</th>"
-        html += "<th>detected</th></tr>\n"
+        html += capNote(shown: data.openConflicts.count, of: data.openConflictCount)
+        html += "<table class=\"conflicts\">\n<tr><th>return</th><th>field</th><th>values</th><th>shown</th></tr>\n"
         for conflict in data.openConflicts {
-            html += "<tr><td><code>\(escape(conflict.recordID))</code></td><td>\(escape(conflict.field))</td>"
-            html += "<td>\(conflict.values.map(escape).joined(separator: ", "))</td><td>\(escape(conflict.shown))</td>"
-            html += "<td>\(escape(timestamp(conflict.detectedAt)))</td></tr>\n"
+            html += "<tr><td><code>\(escape(conflict.recordID))</code></td>"
+            html += "<td>\(escape(ReturnEntity.label(of: conflict.field)))</td>"
+            html += "<td>\(conflict.values.map { escape(ReturnEntity.plainText($0)) }.joined(separator: " or "))</td>"
+            html += "<td>\(escape(ReturnEntity.plainText(conflict.shown)))</td></tr>\n"
         }
         return html + "</table>\n"
     }
 
     static func reviewTable(_ data: Dashboard) -> String {
         var html =
-            "<p><span data-measure=\"review-queue\">\(data.reviewQueue.count)</span> return"
-            + "\(data.reviewQueue.count == 1 ? "" : "s") waiting for HQ's decision "
+            "<p><span data-measure=\"review-queue\">\(data.reviewQueueCount)</span> return"
+            + "\(data.reviewQueueCount == 1 ? "" : "s") waiting for HQ's decision "
             + "(<code>returns-server review approve|reject ID</code>).</p>\n"
         guard !data.reviewQueue.isEmpty else { return html }
+        html += capNote(shown: data.reviewQueue.count, of: data.reviewQueueCount)
         html += "<table class=\"review\">\n<tr><th>return</th><th>store</th><th>reason</th><th>verification</th>"
         html += "<th>captured</th></tr>\n"
         for item in data.reviewQueue {
@@ -229,6 +341,15 @@ enum HTMLReport {
     }
 
     // MARK: Helpers
+
+    /// `YYYY-MM-DD` in UTC.
+    static var dayFormatter: DateFormatter {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter
+    }
 
     /// The smallest of 1, 2, 5 × 10ⁿ (or 4 for tiny values) at or above `value`: a scale that reads well.
     static func niceCeiling(_ value: Int) -> Int {

@@ -519,6 +519,15 @@ struct ReportCommand: AsyncParsableCommand {
     var format = "table"
     @Option(help: "Write the report to this file (replaced if it exists) instead of standard output; html needs it.")
     var output: String?
+    @Option(
+        help: ArgumentHelp(
+            "html: the last day of the per-day chart, YYYY-MM-DD (UTC; default today). Totals are always current.",
+            valueName: "day"
+        )
+    )
+    var date: String?
+    @Option(help: "html: how many days the per-day chart shows, 1 to 366.")
+    var days = 30
 
     func run() async throws {
         let kinds = ReplicaStore.ReportDimension.allCases.map(\.rawValue) + ["recall", "repair", "summary"]
@@ -532,7 +541,19 @@ struct ReportCommand: AsyncParsableCommand {
             guard let output else {
                 throw CLIError(message: "--format html writes a file: give it with --output FILE")
             }
-            let page = HTMLReport.render(try database.openStore().dashboard())
+            guard (1...366).contains(days) else {
+                throw CLIError(message: "invalid --days '\(days)': expected 1 to 366")
+            }
+            var end: Date?
+            if let date {
+                guard let day = HTMLReport.dayFormatter.date(from: date),
+                    HTMLReport.dayFormatter.string(from: day) == date
+                else {
+                    throw CLIError(message: "invalid --date '\(date)': expected a day as YYYY-MM-DD")
+                }
+                end = day
+            }
+            let page = HTMLReport.render(try database.openStore().dashboard(days: days, endingOn: end))
             try Self.write(page, to: output)
             Console.current.print("wrote the report to \(output)")
             return

@@ -165,3 +165,36 @@ public enum ReturnEntity {
         Date(millisecondsSince1970: Int64(stamp.physical))
     }
 }
+
+extension ReturnEntity {
+    /// The words a person reads for a field of a return record (`repairStatus` → `repair status`), for reports
+    /// and conflict lists; an unknown name is returned as it is.
+    public static func label(of field: String) -> String {
+        labels[field] ?? field
+    }
+
+    private static let labels: [String: String] = [
+        Field.storeID: "store", Field.kioskID: "kiosk", Field.orderID: "order", Field.gtin: "GTIN",
+        Field.serial: "serial number", Field.lot: "lot", Field.expiry: "expiry date",
+        Field.recallCampaign: "recall campaign", Field.recallMatch: "recall match", Field.repairVendor: "repairer",
+        Field.repairStatus: "repair status", Field.repairSentOn: "sent for repair on",
+        Field.repairBackOn: "back from repair on", Field.handoffParty: "handed over to",
+        Field.handoffDocument: "hand-off document", Field.handoffWeightGrams: "hand-off weight (g)",
+        Field.handoffCount: "hand-off count", Field.handoffOn: "handed over on", Field.receipt: "receipt shown",
+        Field.verification: "purchase verification", Field.exceptions: "exceptions",
+        Field.reviewOutcome: "HQ review", Field.reviewNote: "HQ review note",
+        Field.reviewExceptions: "exceptions reviewed", Field.quantity: "quantity", Field.reason: "reason",
+        Field.status: "status", Field.condition: "condition", Field.testResult: "test result",
+        Field.disposition: "disposition", Field.createdAt: "captured at", Field.notes: "notes",
+    ]
+
+    /// A field value as a person reads it: text as it is, `true`/`false` as yes/no, nothing as a dash.
+    public static func plainText(_ value: FieldValue) -> String {
+        switch value {
+        case .null: return "—"
+        case .bool(let flag): return flag ? "yes" : "no"
+        case .integer(let number): return String(number)
+        case .string(let text): return text.isEmpty ? "—" : text
+        }
+    }
+}

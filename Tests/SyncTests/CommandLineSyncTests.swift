@@ -118,7 +118,7 @@ import Testing
         #expect(hqShown.stdout.contains(#""disposition" : "recycle""#))
 
         let csv = try server("report", "--db", "hq.sqlite", "--by", "reason", "--format", "csv")
-        #expect(csv.stdout == "reason,returns,units\ndefective,1,1\n")
+        #expect(csv.stdout == "reason,returns,units,voided,rejected\ndefective,1,1,0,0\n")
         let kiosks = try server("kiosks", "--db", "hq.sqlite", "--json")
         #expect(kiosks.stdout.contains("store-12/kiosk-a") && kiosks.stdout.contains("store-12/kiosk-b"))
 

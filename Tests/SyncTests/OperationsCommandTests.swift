@@ -143,7 +143,7 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         let output = directory.file("report.html")
         let result = await runCaptured {
             await ReturnsServerCLI.run(arguments: [
-                "report", "--format", "html", "--output", output, "--db", server.path,
+                "report", "--format", "html", "--output", output, "--db", server.path, "--date", "2026-11-03",
             ])
         }
         #expect(result.status == 0, "\(result.stderr)")
@@ -160,7 +160,9 @@ final class ElementCollector: NSObject, XMLParserDelegate {
 
         let elements = try ElementCollector.parse(data)
         let sections = elements.filter { $0.name == "section" }.compactMap { $0.attributes["id"] }
-        #expect(sections == ["per-day", "reasons", "dispositions", "conflicts", "review"])
+        #expect(
+            sections == ["per-day", "reasons", "dispositions", "violations", "recalls", "rates", "conflicts", "review"]
+        )
         #expect(elements.filter { $0.name == "svg" }.count == 3)
 
         func measure(_ name: String) -> String? {
@@ -202,6 +204,50 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         for id in reviewIDs { #expect(html.contains("<td><code>\(id)</code></td>")) }
     }
 
+    @Test func everyStoreHasItsOwnColourHoweverManyThereAre() async throws {
+        var day = try ReportNumbersTests.Day()
+        let stores = (1...23).map { "store-\($0)" }
+        for store in stores { try day.capture(at: store) }
+        let (output, db) = (day.directory.file("many.html"), day.server.path)
+        let result = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "report", "--format", "html", "--output", output, "--db", db, "--date", "2026-11-03",
+            ])
+        }
+        #expect(result.status == 0, "\(result.stderr)")
+        let bars = try ElementCollector.parse(Data(contentsOf: URL(fileURLWithPath: output)))
+            .filter { $0.name == "rect" && $0.attributes["data-store"] != nil }
+        #expect(Set(bars.compactMap { $0.attributes["data-store"] }) == Set(stores))
+        #expect(Set(bars.compactMap { $0.attributes["fill"] }).count == stores.count)
+    }
+
+    @Test func aWindowAcrossNewYearCarriesTheYearOnTheAxis() async throws {
+        var day = try ReportNumbersTests.Day()
+        try day.capture(at: "store-1")
+        let (output, db) = (day.directory.file("year.html"), day.server.path)
+        func labels(_ arguments: [String]) async throws -> [String] {
+            let result = await runCaptured {
+                await ReturnsServerCLI.run(
+                    arguments: ["report", "--format", "html", "--output", output, "--db", db] + arguments
+                )
+            }
+            #expect(result.status == 0, "\(result.stderr)")
+            return try ElementCollector.parse(Data(contentsOf: URL(fileURLWithPath: output)))
+                .filter { $0.name == "text" && $0.attributes["class"] == "day" }.map(\.text)
+        }
+        let across = try await labels(["--date", "2027-01-10", "--days", "90"])
+        #expect(across.last == "2027-01-10")
+        #expect(across.first?.hasPrefix("2026-") == true)
+        let within = try await labels(["--date", "2026-11-03"])
+        #expect(within.last == "11-03" && within.first == "10-05")
+        let bad = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "report", "--format", "html", "--output", output, "--db", db, "--date", "2026-02-30",
+            ])
+        }
+        #expect(bad.status == 1 && bad.stderr == "error: invalid --date '2026-02-30': expected a day as YYYY-MM-DD\n")
+    }
+
     @Test func htmlNeedsAnOutputFileAndAnEmptyDatabaseStillRenders() async throws {
         let directory = try TemporaryDirectory()
         let db = directory.file("hq.sqlite")
@@ -218,7 +264,7 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         #expect(empty.status == 0)
         let elements = try ElementCollector.parse(Data(contentsOf: URL(fileURLWithPath: output)))
         #expect(elements.first { $0.attributes["data-measure"] == "returns" }?.text == "0")
-        #expect(elements.filter { $0.attributes["class"] == "none" }.count == 3)
+        #expect(elements.filter { $0.attributes["class"] == "none" }.count == 4)
     }
 }
 

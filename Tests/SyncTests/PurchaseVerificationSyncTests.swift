@@ -338,9 +338,9 @@ private struct ServerHarness {
         #expect(
             rates.stdout
                 == """
-                gtin,returns,units,returnedUnits,soldUnits,returnRate
-                00000096385074,0,0,0,2,0.0
-                04006381333931,0,0,0,4,0.0
+                gtin,returns,units,voided,rejected,returnedUnits,soldUnits,returnRate
+                00000096385074,0,0,0,0,0,2,0.0
+                04006381333931,0,0,0,0,0,4,0.0
 
                 """
         )
