@@ -20,7 +20,10 @@ public enum CommandRunner {
             // One line, like every other error; the command's help says the rest.
             let firstLine = message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? message
             let problem = firstLine.hasPrefix("Error: ") ? String(firstLine.dropFirst(7)) : firstLine
-            console.printError("error: \(problem) (see '\(root._commandName) help')")
+            let path = commandPath(root, arguments)
+            console.printError(
+                "error: \(problem) (see '\(([root._commandName, "help"] + path).joined(separator: " "))')"
+            )
             return 2
         }
         do {
@@ -42,6 +45,22 @@ public enum CommandRunner {
             console.printError("error: \(error)")
             return 1
         }
+    }
+}
+
+extension CommandRunner {
+    /// The subcommand names `arguments` start with, so a parse error points to the help of the command typed.
+    static func commandPath(_ root: any ParsableCommand.Type, _ arguments: [String]) -> [String] {
+        var path: [String] = []
+        var current = root
+        for argument in arguments {
+            guard let next = current.configuration.subcommands.first(where: { $0._commandName == argument }) else {
+                break
+            }
+            path.append(argument)
+            current = next
+        }
+        return path
     }
 }
 

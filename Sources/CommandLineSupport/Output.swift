@@ -150,7 +150,20 @@ public enum Format {
             .compactMap { $0 }.joined(separator: ",")
     }
 
-    public static func returnDetails(_ record: VersionedRecord) throws -> String {
+    /// A stored return in full, with the hazard and instructions of the recall campaign it matched.
+    public static func returnDetails(_ record: VersionedRecord, in store: ReplicaStore) throws -> String {
+        let campaign = try ProductReturn(record: record).recallCampaign
+        return try returnDetails(
+            record,
+            recall: campaign.flatMap { id in try store.recalls().first { $0.id == id } }
+        )
+    }
+
+    /// A return in full, for `show`: every section `--json` has, then its rule violations, open conflicts and notes.
+    ///
+    /// - Parameter recall: the campaign the return matched, when this replica knows it: its hazard and
+    ///   instructions are what staff must act on.
+    public static func returnDetails(_ record: VersionedRecord, recall: RecallCampaign? = nil) throws -> String {
         let item = try ProductReturn(record: record)
         var lines = [
             "id           \(item.id)",
@@ -164,6 +177,18 @@ public enum Format {
             "condition    \(item.condition.rawValue)  test \(item.testResult.rawValue)",
             "disposition  \(item.disposition.rawValue)",
             "recall       \(item.recallCampaign.map { "\($0) (\(item.recallMatch?.rawValue ?? "certain") match)" } ?? "-")",
+            "repair       "
+                + (item.repair.map { repair in
+                    "\(repair.vendor), \(repair.status.rawValue), sent \(repair.sentOn)"
+                        + (repair.backOn.map { ", back \($0)" } ?? "")
+                        + (repair.turnaroundDays.map { " (\($0) day\($0 == 1 ? "" : "s"))" } ?? "")
+                } ?? "-"),
+            "hand-off     "
+                + (item.handoff.map { handoff in
+                    "\(handoff.party) on \(handoff.handedOverOn), document \(handoff.document)"
+                        + (handoff.weightGrams.map { ", \($0) g" } ?? "")
+                        + (handoff.count.map { ", \($0) units" } ?? "")
+                } ?? "-"),
             "purchase     \(item.verification?.rawValue ?? "-")\(item.receipt ? "" : ", no receipt")",
             "exceptions   \(item.exceptions.isEmpty ? "-" : item.exceptions.map(\.rawValue).joined(separator: ", "))"
                 + (item.awaitsReview ? " (awaiting HQ review)" : ""),
@@ -184,6 +209,12 @@ public enum Format {
         }
         for note in item.notes {
             lines.append("note         \(time(note.createdAt))  \(note.author): \(note.text)")
+        }
+        if let recall, let index = lines.firstIndex(where: { $0.hasPrefix("recall ") }) {
+            lines.insert(
+                contentsOf: ["  hazard     \(recall.hazard)", "  do         \(recall.instructions)"],
+                at: index + 1
+            )
         }
         // Each line one line, whatever a note or a value holds.
         return lines.map { $0.escapingControlCharacters() }.joined(separator: "\n")

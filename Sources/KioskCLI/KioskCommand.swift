@@ -247,11 +247,12 @@ struct ShowCommand: AsyncParsableCommand {
 
     func run() async throws {
         let id = try ReturnID(id)
-        let record = try database.openStore().returnRecord(id)
+        let store = try database.openStore()
+        let record = try store.returnRecord(id)
         if output.json {
             try Console.current.printJSON(ReturnDocument(record: record))
         } else {
-            Console.current.print(try Format.returnDetails(record))
+            Console.current.print(try Format.returnDetails(record, in: store))
         }
     }
 }

@@ -376,14 +376,20 @@ extension ProductReturn {
 
     /// Records HQ's decision on the return's exceptions: approved (the return stands) or rejected.
     ///
-    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidTransition`` when the return is not waiting for a
-    ///   review.
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/returnVoided`` for a voided return,
+    ///   ``ReturnsModelError/Code-swift.struct/invalidTransition`` when the return is not waiting for a review.
     @discardableResult
     public mutating func decideReview(
         _ outcome: ReviewDecision.Outcome,
         note: String?,
         at date: Date
     ) throws -> ReturnUpdate {
+        guard status != .voided else {
+            throw ReturnsModelError(
+                code: .returnVoided,
+                message: "return \(id) is voided: a voided return is not a returned unit and needs no review"
+            )
+        }
         guard awaitsReview else {
             throw ReturnsModelError(
                 code: .invalidTransition,

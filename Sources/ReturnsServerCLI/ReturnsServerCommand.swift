@@ -403,11 +403,12 @@ struct ReturnsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON, in the kiosk's shape.") var json = false
 
         func run() async throws {
-            let record = try database.openStore().returnRecord(ReturnID(id))
+            let store = try database.openStore()
+            let record = try store.returnRecord(ReturnID(id))
             if json {
                 try Console.current.printJSON(ReturnDocument(record: record))
             } else {
-                Console.current.print(try Format.returnDetails(record))
+                Console.current.print(try Format.returnDetails(record, in: store))
             }
         }
     }
@@ -486,6 +487,15 @@ extension ReturnsCommand {
 struct ConflictsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conflicts",
+        abstract: "The conflict audit, and HQ settling an open conflict.",
+        subcommands: [ConflictsListCommand.self, ConflictsResolveCommand.self],
+        defaultSubcommand: ConflictsListCommand.self
+    )
+}
+
+struct ConflictsListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "The server's conflict audit: every conflict a merge found, its values and dots, the value shown."
     )
 
@@ -498,6 +508,39 @@ struct ConflictsCommand: AsyncParsableCommand {
             try Console.current.printJSON(entries.map(ConflictDocument.init))
         } else {
             Console.current.print(Format.conflictsTable(entries))
+        }
+    }
+}
+
+struct ConflictsResolveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resolve",
+        abstract: "Settle an open conflict: write VALUE to FIELD as an HQ edit that replaces every concurrent value.",
+        discussion: """
+            Works on any return, closed or voided included. VALUE is one of the concurrent values (as 'returns show' \
+            prints them) or another valid value for the field; 'none' clears an optional field. Fields written \
+            together (repair, hand-off, review) are settled as a group. Kiosks receive the edit on their next sync; \
+            the replaced values stay in the return's history.
+            """
+    )
+
+    @OptionGroup var database: ServerDatabaseOptions
+    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The field in conflict, as 'returns show' names it (disposition, repairStatus, …).") var field:
+        String
+    @Argument(help: "The value to keep.") var value: String
+    @Flag(help: "Print the settled return as JSON, in the kiosk's shape.") var json = false
+
+    func run() async throws {
+        let store = try database.openStore()
+        let settled = try store.resolveConflict(ReturnID(id), field: field, value: value)
+        if json {
+            try Console.current.printJSON(ReturnDocument(record: store.returnRecord(settled.item.id)))
+        } else {
+            let replaced = settled.replaced.map(ReturnEntity.plainText).joined(separator: ", ")
+            Console.current.print(
+                "\(settled.item.id) \(field) settled: \(ReturnEntity.plainText(settled.value)) (replaced \(replaced))"
+            )
         }
     }
 }

@@ -48,4 +48,16 @@ import Testing
         #expect(kiosk.status == 0 && kiosk.stdout == ReturnSyncVersion.description + "\n")
         #expect(server.status == 0 && server.stdout == kiosk.stdout)
     }
+
+    @Test func aParseErrorPointsToTheHelpOfTheCommandTyped() async throws {
+        let wrong = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["returns", "repair", "ID", "--sent-on", "2026-11-01"])
+        }
+        #expect(wrong.status == 2)
+        #expect(wrong.stderr.hasSuffix("(see 'returns-server help returns repair')\n"), "\(wrong.stderr)")
+        let help = await runCaptured { await ReturnsServerCLI.run(arguments: ["help", "returns", "repair"]) }
+        #expect(help.status == 0 && help.stdout.contains("--sent"))
+        let kiosk = await runCaptured { await KioskCLI.run(arguments: ["record", "--bogus"]) }
+        #expect(kiosk.status == 2 && kiosk.stderr.hasSuffix("(see 'kiosk help record')\n"), "\(kiosk.stderr)")
+    }
 }

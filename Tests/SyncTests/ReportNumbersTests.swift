@@ -14,14 +14,18 @@ import Testing
     struct Day {
         let directory: TemporaryDirectory
         let server: ReplicaStore
+        let clock: @Sendable () -> Date
         var kiosks: [String: ReplicaStore] = [:]
 
-        init(serverClock: Date = ReportNumbersTests.noon) throws {
+        /// - Parameter clock: every replica's clock; the wall clock for a day whose stores the command line (which
+        ///   always writes at the wall clock's time) edits too.
+        init(clock: @escaping @Sendable () -> Date = { ReportNumbersTests.noon }) throws {
+            self.clock = clock
             directory = try TemporaryDirectory()
             server = try ReplicaStore.create(
                 at: directory.file("hq.sqlite"),
                 identity: .server(replicaID: ReplicaID("hq")),
-                configuration: ReplicaStore.Configuration(now: { serverClock })
+                configuration: ReplicaStore.Configuration(now: clock)
             )
         }
 
@@ -30,7 +34,7 @@ import Testing
             let kiosk = try ReplicaStore.create(
                 at: directory.file("\(store).sqlite"),
                 identity: .kiosk(store: StoreID(store), kiosk: KioskID("k")),
-                configuration: ReplicaStore.Configuration(now: { ReportNumbersTests.noon })
+                configuration: ReplicaStore.Configuration(now: clock)
             )
             // The kiosk knows HQ's recall campaigns, as after a sync.
             for campaign in try server.recalls() {
