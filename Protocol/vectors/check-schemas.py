@@ -10,14 +10,22 @@ registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for 
 for schema in schemas.values():
     Draft202012Validator.check_schema(schema)
 count = 0
+refused = 0
 for path in sorted(glob.glob(os.path.join(root, "vectors", "*.json"))):
     for index, step in enumerate(json.load(open(path))["steps"]):
         frame = step.get("frame")
         if frame is None:
             continue
         errors = list(Draft202012Validator(schemas[frame["type"]], registry=registry).iter_errors(frame))
-        if errors:
+        # A step marked schemaInvalid sends what the contract forbids on purpose: the schema must refuse it too.
+        if "schemaInvalid" in step:
+            if not errors:
+                print(f"{os.path.basename(path)} step {index}: the schema accepts {step['schemaInvalid']}",
+                      file=sys.stderr)
+                sys.exit(1)
+            refused += 1
+        elif errors:
             print(f"{os.path.basename(path)} step {index}: {errors[0].message}", file=sys.stderr)
             sys.exit(1)
         count += 1
-print(f"schemas: {len(schemas)} valid; vectors: {count} frames valid")
+print(f"schemas: {len(schemas)} valid; vectors: {count} frames checked, {refused} refused as they must be")

@@ -72,7 +72,126 @@ SETUP = {"nonce": NONCE, "serverKeySeed": base64.b64encode(SERVER_SEED).decode()
          "enrollments": [{"token": TOKEN, "storeId": "store-12", "kioskId": "kiosk-a"}]}
 RECORD = return_record("01a22800-0000-7000-8000-000000000001")
 
+OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(65, 97)))   # another device claiming the kiosk's id
+OTHER_PUBLIC = base64.b64encode(raw_public(OTHER_KEY)).decode()
+KIOSK_B_PUBLIC = base64.b64encode(raw_public(Ed25519PrivateKey.from_private_bytes(bytes(range(97, 129))))).decode()
+
+def enrolled(public=PUBLIC, kiosk="kiosk-a"):
+    return {"token": TOKEN, "storeId": "store-12", "kioskId": kiosk, "publicKey": public}
+
+def with_fields(record, **changes):
+    """`record` with registers replaced (a value) or added, each written by the record's first write."""
+    fields = dict(record["fields"])
+    for name, value in changes.items():
+        fields[name] = [[value, 0]]
+    return {**record, "fields": fields}
+
+A, B = "store-12/kiosk-a", "store-12/kiosk-b"
+# SPEC §6's example, replayed: kiosk-a captures (a1); kiosk-b inspects it as damaged (b1) while kiosk-a, offline,
+# inspects it as used (a2): both write status `inspected` (two writes, one value: no conflict) and the condition
+# (a conflict). kiosk-a sees both and settles the condition as defective (a3: a history entry), then routes the
+# item to recycle (a4), while kiosk-b, which saw a2 but not a3, routes it to repair (b2): a disposition conflict,
+# shown as recycle (safety first) until someone edits it.
+HISTORY_RECORD = {
+    "type": "return",
+    "id": "01a22800-0000-7000-8000-000000000006",
+    "clock": {A: 4, B: 2},
+    "writes": [[A, 1, 1780000000000, 0], [A, 2, 1780000060000, 0], [A, 3, 1780000120000, 0],
+               [A, 4, 1780000180000, 0], [B, 1, 1780000030000, 0], [B, 2, 1780000150000, 0]],
+    "fields": {
+        "createdAt": [[1780000000000, 0]], "storeId": [["store-12", 0]], "kioskId": [["kiosk-a", 0]],
+        "orderId": [["ORD-88123", 0]], "gtin": [["04006381333931", 0]], "quantity": [[1, 0]],
+        "reason": [["defective", 0]],
+        "status": [["inspected", 1], ["inspected", 4]],
+        "condition": [["defective", 2]],
+        "testResult": [["fail", 2]],
+        "disposition": [["recycle", 3], ["repair", 5]],
+    },
+    "sets": {"notes": [["motor stalls", 0], ["box dented", 4]]},
+    "history": [{"field": "condition", "replaced": [["used", 1], ["damaged", 4]], "resolution": ["defective", 2]}],
+}
+
 vectors = {
+    "spec-example-conflict-and-history.json": {
+        "description": "The record of SPEC §6, pushed by kiosk-a with kiosk-b's writes (kiosks of one store pass "
+                       "returns to each other): concurrent values of one field are a conflict the push-ack reports; "
+                       "two writes of one value are not; a settled conflict travels as history. The feed leaves the "
+                       "record out of kiosk-a's pull, which holds it.",
+        "setup": {**SETUP, "enrolled": [enrolled(KIOSK_B_PUBLIC, "kiosk-b")]},
+        "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
+                  client({"type": "push", "batch": 1, "records": [HISTORY_RECORD]}),
+                  server({"type": "push-ack", "batch": 1, "merged": 1, "unchanged": 0,
+                          "conflicts": [{"recordId": HISTORY_RECORD["id"], "field": "disposition"}]}),
+                  client({"type": "pull", "cursor": "0", "limit": 500}),
+                  server({"type": "pull-batch", "records": [], "cursor": "1", "more": False}),
+                  client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
+    },
+    "record-contract.json": {
+        "description": "What a pushed return must hold (SPEC §6): the 14-digit form of its GTIN, known fields only, "
+                       "values from the field's vocabulary — each refused as invalid-record, the connection left "
+                       "open, nothing stored. A cursor beyond the change log is answered with nothing and the same "
+                       "cursor; an estimate counts what waits after the cursor, records the feed then leaves out "
+                       "included.",
+        "setup": SETUP,
+        "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
+                  {**client({"type": "push", "batch": 1, "records": [with_fields(RECORD, gtin="4006381333931")]}),
+                   "schemaInvalid": "an EAN-13 where records hold 14 digits"},
+                  server(error("invalid-record")),
+                  {**client({"type": "push", "batch": 2, "records": [with_fields(RECORD, loyaltyPoints=500)]}),
+                   "schemaInvalid": "a field no return has"},
+                  server(error("invalid-record")),
+                  {**client({"type": "push", "batch": 3, "records": [with_fields(RECORD, reason="lost")]}),
+                   "schemaInvalid": "a reason outside the vocabulary"},
+                  server(error("invalid-record")),
+                  client({"type": "push", "batch": 4, "records": [RECORD]}),
+                  server({"type": "push-ack", "batch": 4, "merged": 1, "unchanged": 0, "conflicts": []}),
+                  client({"type": "pull", "cursor": "1000", "limit": 500}),
+                  server({"type": "pull-batch", "records": [], "cursor": "1000", "more": False}),
+                  client({"type": "pull", "cursor": "0", "limit": 500, "estimate": True}),
+                  server({"type": "pull-batch", "records": [], "cursor": "1", "more": False, "estimate": 1}),
+                  client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
+    },
+    "pull-limit-zero.json": {
+        "description": "A pull of at most 0 records could never move its cursor: malformed-frame, and the connection "
+                       "is closed.",
+        "setup": SETUP,
+        "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
+                  {**client({"type": "pull", "cursor": "0", "limit": 0}), "schemaInvalid": "limit below 1"},
+                  server(error("malformed-frame")), {"from": "server", "close": True}],
+    },
+    "push-batch-zero.json": {
+        "description": "Batches are numbered from 1: a batch 0 is malformed-frame, and the connection is closed.",
+        "setup": SETUP,
+        "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
+                  {**client({"type": "push", "batch": 0, "records": [RECORD]}), "schemaInvalid": "batch below 1"},
+                  server(error("malformed-frame")), {"from": "server", "close": True}],
+    },
+    "enrolled-kiosk.json": {
+        "description": "An enrolled kiosk authenticates with its signature alone.",
+        "setup": {**SETUP, "enrollments": [], "enrolled": [enrolled()]},
+        "steps": [HELLO, CHALLENGE, client({"type": "authenticate", "signature": sign(NONCE)}), WELCOME,
+                  client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
+    },
+    "enrolled-kiosk-other-key.json": {
+        "description": "Another device claiming an enrolled kiosk's id, without a token, is refused: the server "
+                       "holds the kiosk's key, and a signature by any other does not verify.",
+        "setup": {**SETUP, "enrollments": [], "enrolled": [enrolled(OTHER_PUBLIC)]},
+        "steps": [HELLO, CHALLENGE, client({"type": "authenticate", "signature": sign(NONCE)}),
+                  server(error("authentication-failed")), {"from": "server", "close": True}],
+    },
+    "reenroll-used-token.json": {
+        "description": "An enrolled kiosk proving a token again — the one it used, or none pending — is refused "
+                       "(enrollment-refused), even with the key the server holds: a token enrolls once.",
+        "setup": {**SETUP, "enrollments": [], "enrolled": [enrolled()]},
+        "steps": [HELLO, CHALLENGE, ENROLL, server(error("enrollment-refused")), {"from": "server", "close": True}],
+    },
+    "reenroll-new-key.json": {
+        "description": "A kiosk enrolled with one key enrolls again with another (a replaced device) by proving a new "
+                       "token issued for it: the new key replaces the old one (and lifts a revocation).",
+        "setup": {**SETUP, "enrolled": [enrolled(OTHER_PUBLIC)]},
+        "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
+                  client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
+    },
     "impostor-check.json": {
         "description": "Version 3: the server proves who it is before the kiosk sends anything that matters. Its "
                        "challenge carries its public key (the kiosk checks its SHA-256 against the fingerprint pinned "
@@ -159,7 +278,8 @@ vectors = {
                   server(error("forged-clock")),
                   client({"type": "push", "batch": 2, "records": [return_record("01a22800-0000-7000-8000-000000000003", store="store-99", kiosk="kiosk-z")]}),
                   server(error("forbidden-store")),
-                  client({"type": "push", "batch": 3, "records": [{**RECORD, "fields": {"status": [["received", 5]]}}]}),
+                  {**client({"type": "push", "batch": 3, "records": [{**RECORD, "fields": {"status": [["received", 5]]}}]}),
+                   "schemaInvalid": "a return without its required fields"},
                   server(error("invalid-record")),
                   client({"type": "pull", "cursor": "0", "limit": 500}),
                   server({"type": "pull-batch", "records": [], "cursor": "0", "more": False}),

@@ -43,6 +43,21 @@ public struct GTIN: Hashable, Comparable, Sendable, ValidatedString {
         self.digits = String(repeating: "0", count: 14 - bytes.count) + text
     }
 
+    /// Parses a GTIN as records hold it: exactly its 14-digit form (SPEC §6), so every replica matches orders, recalls
+    /// and returns on one key whatever was scanned. A scan is normalised with ``init(_:)`` before it is written.
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidGTIN`` naming the value, and its 14-digit form when it
+    ///   is a valid shorter GTIN.
+    public init(stored text: String, field: String = "gtin") throws {
+        try self.init(text)
+        guard digits == text else {
+            throw ReturnsModelError(
+                code: .invalidGTIN,
+                message: "invalid \(field) '\(text)': records hold the 14-digit form, '\(digits)'"
+            )
+        }
+    }
+
     /// The GS1 mod-10 check digit of `payload` (every digit but the check digit).
     ///
     /// From the right, digits are weighted 3, 1, 3, 1…; the check digit brings the sum up to a multiple of 10.

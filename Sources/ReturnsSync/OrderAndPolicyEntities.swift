@@ -72,7 +72,7 @@ extension OrderLine {
             orderID: OrderID(required(OrderEntity.Field.orderID, \.stringValue)),
             storeID: StoreID(required(OrderEntity.Field.storeID, \.stringValue)),
             line: Int(required(OrderEntity.Field.line, \.integerValue)),
-            gtin: GTIN(required(OrderEntity.Field.gtin, \.stringValue)),
+            gtin: GTIN(stored: required(OrderEntity.Field.gtin, \.stringValue)),
             serial: value(OrderEntity.Field.serial)?.stringValue.map { try ItemCode($0, kind: "serial") },
             quantity: Int(required(OrderEntity.Field.quantity, \.integerValue)),
             unitPriceCents: required(OrderEntity.Field.unitPriceCents, \.integerValue),

@@ -84,7 +84,7 @@ extension RecallCampaign {
         }
         try self.init(
             id: record.id,
-            gtins: list(RecallEntity.Field.gtins).map(GTIN.init),
+            gtins: list(RecallEntity.Field.gtins).map { try GTIN(stored: $0, field: "gtins") },
             lots: list(RecallEntity.Field.lots).map { try ItemCode($0, kind: "lot") },
             serials: list(RecallEntity.Field.serials).map { try ItemCode($0, kind: "serial") },
             hazard: hazard,

@@ -167,6 +167,12 @@ public enum ReturnEntity {
 }
 
 extension ReturnEntity {
+    /// The registers a return record may hold (Protocol/SPEC.md §6); anything else is refused when pushed.
+    public static let registerFields: Set<String> = Set(labels.keys).subtracting(setFields)
+
+    /// The grow-only sets a return record may hold.
+    public static let setFields: Set<String> = [Field.notes]
+
     /// The words a person reads for a field of a return record (`repairStatus` → `repair status`), for reports
     /// and conflict lists; an unknown name is returned as it is.
     public static func label(of field: String) -> String {

@@ -123,6 +123,26 @@ public enum ReturnWriteRules {
                 message: "return id '\(id)' is not canonical: ids are lower-case UUIDs ('\(item.id.rawValue)')"
             )
         }
+        // Unknown fields are refused, not kept: a server that stored them would forward data nobody validated to
+        // every kiosk of the store. New fields come with a new protocol version (Protocol/SPEC.md §6).
+        let unknown =
+            pushed.registers.keys.filter { !ReturnEntity.registerFields.contains($0) }
+            + pushed.sets.keys.filter { !ReturnEntity.setFields.contains($0) }
+        if let field = unknown.sorted().first {
+            let why =
+                ReturnEntity.setFields.contains(field)
+                ? "'\(field)' is a set of a return, not a register"
+                : ReturnEntity.registerFields.contains(field)
+                    ? "'\(field)' is a register of a return, not a set" : "'\(field)' is not a field of a return"
+            throw Violation(reason: .invalidRecord, message: "return \(id): \(why)")
+        }
+        // Every value, not only the ones shown: a value that loses a conflict is stored and forwarded all the same.
+        for (field, values) in pushed.registers.sorted(by: { $0.key < $1.key }) {
+            for value in values { try validated(value.value, of: field, in: id) }
+        }
+        for value in pushed.elements(of: ReturnEntity.Field.notes) {
+            try validated(value.value, of: ReturnEntity.Field.notes, in: id)
+        }
         // The stored store decides, not the pushed one: a version claiming the caller's store must not move
         // another store's return. The message is the same either way and names no other store.
         // Read from the register, not a decoded return: a stored version that no longer decodes (one stored
@@ -187,6 +207,14 @@ public enum ReturnWriteRules {
                     )
                 }
             }
+        }
+    }
+
+    private static func validated(_ value: FieldValue, of field: String, in id: String) throws {
+        do {
+            try ReturnEntity.validate(value, of: field)
+        } catch let error as ReturnsModelError {
+            throw Violation(reason: .invalidRecord, message: "return \(id): \(error.message)")
         }
     }
 }

@@ -91,7 +91,7 @@ extension ProductReturn {
             storeID: StoreID(reader.string(ReturnEntity.Field.storeID)),
             kioskID: KioskID(reader.string(ReturnEntity.Field.kioskID)),
             orderID: OrderID(reader.string(ReturnEntity.Field.orderID)),
-            gtin: GTIN(reader.string(ReturnEntity.Field.gtin)),
+            gtin: GTIN(stored: reader.string(ReturnEntity.Field.gtin)),
             serial: reader.optionalString(ReturnEntity.Field.serial).map { try ItemCode($0, kind: "serial") },
             lot: reader.optionalString(ReturnEntity.Field.lot).map { try ItemCode($0, kind: "lot") },
             expiry: reader.optionalString(ReturnEntity.Field.expiry).map(ReturnDates.validatedDay),

@@ -161,6 +161,59 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
 
         let other = VersionedRecord(entityType: "recall", id: "r-1")
         #expect { try ProductReturn(record: other) } throws: { "\($0)".contains("is a recall") }
+        // Records hold a GTIN's 14-digit form only: the EAN-13 as scanned is refused, naming both forms.
+        var short = try capturedRecord()
+        #expect(short.values(of: ReturnEntity.Field.gtin).map(\.value) == [.string("04006381333931")])
+        try short.apply(RecordEdit(assignments: [ReturnEntity.Field.gtin: "4006381333931"]), by: hq, stamp: stamp(2))
+        #expect { try ProductReturn(record: short) } throws: {
+            "\($0)".contains("invalid gtin '4006381333931': records hold the 14-digit form, '04006381333931'")
+        }
+    }
+}
+
+@Suite struct PushedValueTests {
+    static func check(_ record: VersionedRecord) throws {
+        try ReturnWriteRules.check(
+            record,
+            item: ProductReturn(record: record),
+            stored: nil,
+            pusher: kioskA,
+            store: StoreID("store-12"),
+            isServer: { $0 == hq }
+        )
+    }
+
+    /// A value that loses a conflict is stored and forwarded all the same, so it is checked like the shown one.
+    @Test func everyConcurrentValueIsCheckedNotOnlyTheShownOne() throws {
+        let base = try capturedRecord()
+        try Self.check(base)
+        var fromA = base
+        var fromB = base
+        try fromA.apply(
+            RecordEdit(assignments: [ReturnEntity.Field.disposition: "quarantine"]),
+            by: kioskA,
+            stamp: stamp(5)
+        )
+        try fromB.apply(RecordEdit(assignments: [ReturnEntity.Field.disposition: "shred"]), by: kioskB, stamp: stamp(6))
+        let merged = try VersionedRecord.merge(fromA, fromB)
+        // Safety first shows quarantine, so the return decodes; the other value is still not a disposition.
+        #expect(try ProductReturn(record: merged).disposition == .quarantine)
+        #expect { try Self.check(merged) } throws: { error in
+            (error as? ReturnWriteRules.Violation)?.reason == .invalidRecord && "\(error)".contains("'shred'")
+        }
+    }
+
+    @Test func unknownFieldsAndShortGTINsAreRefused() throws {
+        var unknown = try capturedRecord()
+        try unknown.apply(RecordEdit(assignments: ["loyaltyPoints": 500]), by: kioskA, stamp: stamp(5))
+        #expect { try Self.check(unknown) } throws: { "\($0)".contains("'loyaltyPoints' is not a field of a return") }
+        var notes = try capturedRecord()
+        try notes.apply(
+            RecordEdit(assignments: [ReturnEntity.Field.notes: "a note as a register"]),
+            by: kioskA,
+            stamp: stamp(5)
+        )
+        #expect { try Self.check(notes) } throws: { "\($0)".contains("'notes' is a set of a return, not a register") }
     }
 }
 

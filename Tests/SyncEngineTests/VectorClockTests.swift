@@ -161,6 +161,20 @@ private let sz = try! ReplicaID("Sz")
         #expect(stamp.successor == (try HLCTimestamp(physical: 6, logical: 0)))
     }
 
+    @Test func theLargestStampIsTheLimitAndTheErrorNamesIt() throws {
+        let largest = try HLCTimestamp(physical: HLCTimestamp.maximumPhysical, logical: .max)
+        var hlc = HybridLogicalClock(latest: largest)
+        #expect { try hlc.tick(wallClock: .max) } throws: { error in
+            "\(error)".contains("largest stamp \(largest)") && "\(error)".contains("no later one can be issued")
+        }
+        #expect(hlc.latest == largest, "a refused tick issues nothing")
+        // One below: the counter at its limit borrows the next millisecond, which is the last one.
+        var almost = HybridLogicalClock(
+            latest: try HLCTimestamp(physical: HLCTimestamp.maximumPhysical - 1, logical: .max)
+        )
+        #expect(try almost.tick(wallClock: 0) == (try HLCTimestamp(physical: HLCTimestamp.maximumPhysical, logical: 0)))
+    }
+
     @Test func encodesAsAPair() throws {
         let stamp = try HLCTimestamp(physical: 1_780_000_000_123, logical: 4)
         let data = try JSONEncoder().encode(stamp)

@@ -213,6 +213,36 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
             closes: false
         ),
         HostileCase(
+            name: "a GTIN not in its 14-digit form",
+            authenticated: true,
+            payload: { record in
+                // The same write, holding the EAN-13 as scanned instead of the 14 digits records carry.
+                guard case .object(var members) = record.jsonValue, case .object(var fields)? = members["fields"],
+                    case .array(let values)? = fields["gtin"], case .array(let pair)? = values.first
+                else { return "" }
+                fields["gtin"] = .array([.array([.string("4006381333931"), pair[1]])])
+                members["fields"] = .object(fields)
+                return push(.object(members))
+            },
+            code: .invalidRecord,
+            closes: false
+        ),
+        HostileCase(
+            name: "a field no return has",
+            authenticated: true,
+            payload: { record in
+                // Written by the kiosk's own first write: refused all the same, never stored and forwarded.
+                guard case .object(var members) = record.jsonValue, case .object(var fields)? = members["fields"],
+                    case .array(let values)? = fields["gtin"], case .array(let pair)? = values.first
+                else { return "" }
+                fields["loyaltyPoints"] = .array([.array([.integer(500), pair[1]])])
+                members["fields"] = .object(fields)
+                return push(.object(members))
+            },
+            code: .invalidRecord,
+            closes: false
+        ),
+        HostileCase(
             name: "a record of another type",
             authenticated: true,
             payload: { record in push(altered(record, "type", .string("recall"))) },

@@ -8,6 +8,7 @@ import ReturnSyncJSON
 import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsServer
+import ReturnsSync
 import ServiceLifecycle
 import SyncEngine
 import Testing
@@ -42,16 +43,7 @@ import WireProtocol
         )
         let seedText = try #require(setup["serverKeySeed"]?.stringValue)
         try store.replaceServerIdentity(seed: try #require(Data(base64Encoded: seedText)))
-        for enrollment in setup["enrollments"]?.arrayValue ?? [] {
-            let token = try EnrollmentToken(try #require(enrollment["token"]?.stringValue))
-            try store.createEnrollment(
-                tokenHash: token.hash,
-                tokenKey: token.proofKey.publicKey.rawRepresentation,
-                store: StoreID(try #require(enrollment["storeId"]?.stringValue)),
-                kiosk: KioskID(try #require(enrollment["kioskId"]?.stringValue)),
-                expiresAt: Date().addingTimeInterval(3_600)
-            )
-        }
+        // Enrolled kiosks first: a token issued later (for a new key, say) is then the one waiting.
         for enrolled in setup["enrolled"]?.arrayValue ?? [] {
             // Enrolled with a token of its own (the vector's token may be waiting for another enrollment).
             let vectorToken = try EnrollmentToken(try #require(enrolled["token"]?.stringValue))
@@ -68,6 +60,16 @@ import WireProtocol
                 expiresAt: Date().addingTimeInterval(3_600)
             )
             try store.redeemEnrollment(store: storeID, kiosk: kioskID, publicKey: publicKey) { _ in true }
+        }
+        for enrollment in setup["enrollments"]?.arrayValue ?? [] {
+            let token = try EnrollmentToken(try #require(enrollment["token"]?.stringValue))
+            try store.createEnrollment(
+                tokenHash: token.hash,
+                tokenKey: token.proofKey.publicKey.rawRepresentation,
+                store: StoreID(try #require(enrollment["storeId"]?.stringValue)),
+                kiosk: KioskID(try #require(enrollment["kioskId"]?.stringValue)),
+                expiresAt: Date().addingTimeInterval(3_600)
+            )
         }
         let logger = Logger(label: "test.vectors", factory: { _ in SwiftLogNoOpLogHandler() })
         let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)
@@ -171,5 +173,69 @@ import WireProtocol
             #expect(codes == Set(ProtocolError.Code.allCases.map(\.rawValue)))
             #expect(error.code.isRetryable == (error.code == .internalError))
         }
+    }
+}
+
+/// Protocol/ says what the code does: the SPEC's example is a replayed vector, and the schemas' vocabularies and
+/// fields are the ones the server checks.
+@Suite struct ProtocolDocumentTests {
+    static let protocolDirectory = ProtocolVectorTests.vectorsDirectory.deletingLastPathComponent()
+
+    @Test func theSpecsRecordExampleIsTheVectorsRecord() throws {
+        let spec = try String(contentsOf: Self.protocolDirectory.appendingPathComponent("SPEC.md"), encoding: .utf8)
+        let section = try #require(spec.range(of: "## 6. Records"))
+        let block = try #require(spec[section.upperBound...].range(of: "```json\n"))
+        let end = try #require(spec[block.upperBound...].range(of: "```"))
+        let example = try JSONValue.parse(Data(spec[block.upperBound..<end.lowerBound].utf8))
+        let vector = try JSONValue.parse(
+            Data(
+                contentsOf: ProtocolVectorTests.vectorsDirectory.appendingPathComponent(
+                    "spec-example-conflict-and-history.json"
+                )
+            )
+        )
+        let pushed = try #require(
+            vector["steps"]?.arrayValue?.compactMap { $0["frame"] }.first { $0["type"] == .string("push") }
+        )
+        #expect(pushed["records"]?.arrayValue?.first == example)
+        // The story the SPEC tells is what the engine makes of it.
+        let record = try VersionedRecord(jsonValue: example)
+        let conflicts = record.openConflicts(policy: ReturnEntity.policy)
+        #expect(conflicts.map(\.field) == ["disposition"])
+        #expect(conflicts.first?.winner.value == .string("recycle"))
+        #expect(record.visibleValue(of: "status", policy: ReturnEntity.policy)?.value == .string("inspected"))
+        #expect(record.conflictHistory.map(\.field) == ["condition"])
+        #expect(try ProductReturn(record: record).condition == .defective)
+    }
+
+    @Test func theReturnSchemaHasTheServersFieldsAndVocabularies() throws {
+        let schema = try JSONValue.parse(
+            Data(contentsOf: Self.protocolDirectory.appendingPathComponent("schema/return-fields.json"))
+        )
+        let fields = try #require(schema["properties"]?["fields"])
+        let properties = try #require(fields["properties"]?.objectValue)
+        #expect(Set(properties.keys) == ReturnEntity.registerFields)
+        #expect(Set(fields["required"]?.arrayValue?.compactMap(\.stringValue) ?? []) == ReturnEntity.requiredFields)
+        #expect(
+            Set(schema["properties"]?["sets"]?["properties"]?.objectValue?.keys ?? [:].keys) == ReturnEntity.setFields
+        )
+        func vocabulary(_ field: String) -> [String] {
+            let value = properties[field]?["items"]?["prefixItems"]?.arrayValue?.first
+            let allowed = value?["enum"] ?? value?["anyOf"]?.arrayValue?.first?["enum"]
+            return allowed?.arrayValue?.compactMap(\.stringValue) ?? []
+        }
+        #expect(vocabulary("reason") == ReturnReason.allCases.map(\.rawValue))
+        #expect(vocabulary("status") == ReturnStatus.allCases.map(\.rawValue))
+        #expect(vocabulary("condition") == ItemCondition.allCases.map(\.rawValue))
+        #expect(vocabulary("testResult") == TestResult.allCases.map(\.rawValue))
+        #expect(vocabulary("disposition") == Disposition.allCases.map(\.rawValue))
+        #expect(vocabulary("verification") == PurchaseVerification.allCases.map(\.rawValue))
+        #expect(vocabulary("recallMatch") == RecallCampaign.Match.allCases.map(\.rawValue))
+        #expect(vocabulary("repairStatus") == RepairRecord.Status.allCases.map(\.rawValue))
+        #expect(vocabulary("reviewOutcome") == ReviewDecision.Outcome.allCases.map(\.rawValue))
+        let exceptions =
+            properties["exceptions"]?["items"]?["prefixItems"]?.arrayValue?.first?["anyOf"]?.arrayValue?
+            .first?["pattern"]?.stringValue ?? ""
+        for exception in ReturnException.allCases { #expect(exceptions.contains(exception.rawValue)) }
     }
 }

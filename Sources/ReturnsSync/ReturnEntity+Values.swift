@@ -1,0 +1,77 @@
+import Foundation
+import ReturnsModel
+import SyncEngine
+
+extension ReturnEntity {
+    /// Checks one value of a return record's field, whether or not it is the value replicas show.
+    ///
+    /// Decoding a return checks only the visible values; a value that loses a conflict is still stored and
+    /// forwarded, so a pushed record's every value is checked against its field's type and vocabulary
+    /// (Protocol/SPEC.md §6, Protocol/schema/return-fields.json). `null` is allowed for the optional fields only.
+    ///
+    /// - Throws: ``ReturnsModelError`` naming the field and the value.
+    public static func validate(_ value: FieldValue, of field: String) throws {
+        func invalid(_ expected: String) -> ReturnsModelError {
+            ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid \(field) \(value.jsonValue.serializedString): expected \(expected)"
+            )
+        }
+        func text() throws -> String {
+            guard case .string(let text) = value else { throw invalid("a string") }
+            return text
+        }
+        func integer(_ range: ClosedRange<Int64>) throws {
+            guard case .integer(let number) = value, range.contains(number) else {
+                throw invalid("an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+        }
+        if value == .null {
+            guard !requiredFields.contains(field) else { throw invalid("a value: the field is required") }
+            return
+        }
+        switch field {
+        case Field.storeID: _ = try StoreID(text())
+        case Field.kioskID: _ = try KioskID(text())
+        case Field.orderID: _ = try OrderID(text())
+        case Field.gtin: _ = try GTIN(stored: text())
+        case Field.serial: _ = try ItemCode(text(), kind: "serial")
+        case Field.lot: _ = try ItemCode(text(), kind: "lot")
+        case Field.expiry, Field.repairSentOn, Field.repairBackOn, Field.handoffOn:
+            _ = try ReturnDates.validatedDay(text())
+        case Field.recallMatch: _ = try RecallCampaign.Match.parse(text())
+        case Field.repairStatus: _ = try RepairRecord.Status.parse(text())
+        case Field.reviewOutcome: _ = try ReviewDecision.Outcome.parse(text())
+        case Field.verification: _ = try PurchaseVerification.parse(text())
+        case Field.exceptions, Field.reviewExceptions: _ = try decodeExceptions(text())
+        case Field.reason: _ = try ReturnReason.parse(text())
+        case Field.status: _ = try ReturnStatus.parse(text())
+        case Field.condition: _ = try ItemCondition.parse(text())
+        case Field.testResult: _ = try TestResult.parse(text())
+        case Field.disposition: _ = try Disposition.parse(text())
+        case Field.quantity: try integer(1...Int64(ProductReturn.maximumQuantity))
+        case Field.handoffWeightGrams: try integer(1...Int64(CustodyHandoff.maximumWeightGrams))
+        case Field.handoffCount: try integer(1...Int64(CustodyHandoff.maximumCount))
+        case Field.createdAt:
+            guard case .integer(let milliseconds) = value else { throw invalid("milliseconds since 1970") }
+            _ = try ReturnDates.validatedInstant(milliseconds, field: field)
+        case Field.receipt:
+            guard case .bool = value else { throw invalid("true or false") }
+        case Field.notes, Field.reviewNote: try ReturnNote.validate(text())
+        case Field.recallCampaign:
+            let text = try text()
+            guard (1...64).contains(text.count) else { throw invalid("a campaign id of 1-64 characters") }
+        case Field.repairVendor, Field.handoffParty, Field.handoffDocument:
+            let text = try text()
+            guard !text.allSatisfy(\.isWhitespace), text.count <= 200 else { throw invalid("1-200 characters") }
+        default:
+            throw invalid("a field of a return")
+        }
+    }
+
+    /// The registers every return holds from its first write on.
+    public static let requiredFields: Set<String> = [
+        Field.storeID, Field.kioskID, Field.orderID, Field.gtin, Field.quantity, Field.reason, Field.status,
+        Field.condition, Field.testResult, Field.disposition, Field.createdAt,
+    ]
+}
