@@ -151,6 +151,36 @@ vectors = {
                   server({"type": "pull-batch", "records": [], "cursor": "1", "more": False, "estimate": 1}),
                   client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
     },
+    "pipelined-requests.json": {
+        "description": "Requests may be sent before earlier ones are answered: two pushes and a pull go out at once, "
+                       "and the answers come back one each, in the order of the requests; the pull sees what the "
+                       "pushes merged (here: the kiosk's own records, which the feed leaves out, moving the cursor "
+                       "past them). A refused push in between is answered in its place.",
+        "setup": SETUP,
+        "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
+                  client({"type": "push", "batch": 1, "records": [RECORD]}),
+                  {**client({"type": "push", "batch": 2, "records": [with_fields(RECORD, quantity=0)]}),
+                   "schemaInvalid": "a quantity of 0"},
+                  client({"type": "push", "batch": 3, "records": [return_record("01a22800-0000-7000-8000-000000000007")]}),
+                  client({"type": "pull", "cursor": "0", "limit": 500}),
+                  server({"type": "push-ack", "batch": 1, "merged": 1, "unchanged": 0, "conflicts": []}),
+                  server(error("invalid-record")),
+                  server({"type": "push-ack", "batch": 3, "merged": 1, "unchanged": 0, "conflicts": []}),
+                  server({"type": "pull-batch", "records": [], "cursor": "2", "more": False}),
+                  client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
+    },
+    "clock-skew.json": {
+        "description": "A write stamped more than 5 minutes ahead of the server's clock is refused as clock-skew, "
+                       "retryable (one of the two clocks is wrong; the push succeeds once they agree), and not "
+                       "witnessed: the server's clock does not jump. The connection stays open.",
+        "setup": SETUP,
+        "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
+                  client({"type": "push", "batch": 1, "records": [{**RECORD, "writes": [[KIOSK, 1, 9000000000000, 0]]}]}),
+                  server(error("clock-skew", retryable=True)),
+                  client({"type": "push", "batch": 2, "records": [RECORD]}),
+                  server({"type": "push-ack", "batch": 2, "merged": 1, "unchanged": 0, "conflicts": []}),
+                  client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
+    },
     "pull-limit-zero.json": {
         "description": "A pull of at most 0 records could never move its cursor: malformed-frame, and the connection "
                        "is closed.",
