@@ -218,7 +218,8 @@ extension ReplicaStore {
     ///
     /// By store, `returns` and `units` belong to the store that took the return back, while `returnedUnits`
     /// belongs to the store that **sold** the unit (the store of the order line with the return's order and GTIN
-    /// when it is known, else the returning store), so `returnRate` = `returnedUnits` / `soldUnits` compares like with like.
+    /// when it is known, else the returning store), so `returnRate` = `returnedUnits` / `soldUnits` compares like
+    /// with like. The `total` row's rate counts only the returned units of stores (products) with sales on record.
     ///
     /// - Parameter withTotal: whether to end with a `total` row.
     public func groupedReport(by dimension: ReportDimension, withTotal: Bool) throws -> Report {
@@ -283,7 +284,10 @@ extension ReplicaStore {
             if sales {
                 let back = returned.values.reduce(0, +)
                 let allSold = sold.isEmpty ? nil : sold.values.reduce(0, +)
-                row += [.number(back), allSold.map(ReportValue.number) ?? .none, rate(back, allSold)]
+                // The total's rate compares like with like: the units returned of what has sales on record, over
+                // those sales; units of stores or products HQ has no sales for would inflate it without meaning.
+                let backOfSold = returned.filter { sold[$0.key] != nil }.values.reduce(0, +)
+                row += [.number(back), allSold.map(ReportValue.number) ?? .none, rate(backOfSold, allSold)]
             }
             table.append(row)
         }

@@ -611,12 +611,26 @@ struct ReportCommand: AsyncParsableCommand {
             let dimension = ReplicaStore.ReportDimension(rawValue: by)!
             report = try store.groupedReport(by: dimension, withTotal: format == "table")
         }
+        var text = Self.render(report, as: format)
+        // A table is read by a person: it says what its less obvious columns count (JSON and CSV stay data).
+        if format == "table", let note = Self.footnotes[by] { text += "\n" + note }
         if let output {
-            try Self.write(Self.render(report, as: format) + "\n", to: output)
+            try Self.write(text + "\n", to: output)
         } else {
-            Console.current.print(Self.render(report, as: format))
+            Console.current.print(text)
         }
     }
+
+    static let footnotes = [
+        "store":
+            "Voided and rejected returns are counted apart, in no total. RETURNEDUNITS count at the store that sold the "
+            + "unit\n(the store of the order line with the return's order and GTIN), else at the store that took it back.",
+        "gtin": "Voided and rejected returns are counted apart, in no total.",
+        "reason": "Voided and rejected returns are counted apart, in no total.",
+        "status": "Voided and rejected returns are counted apart, in no total.",
+        "disposition": "Voided and rejected returns are counted apart, in no total.",
+        "recall": "UNITSRETURNED counts certain matches; uncertain ones are still being inspected.",
+    ]
 
     /// Writes `text` to `path` through a temporary file renamed over it: a reader (a browser, a mail job) never
     /// sees half a report.

@@ -2,6 +2,7 @@ import Foundation
 import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
+import ReturnsServerCLI
 import ReturnsSync
 import SyncEngine
 import Testing
@@ -147,7 +148,7 @@ import Testing
         #expect(try day.server.returnRows().contains { $0.id == standing.rawValue && $0.reason == "recall" })
     }
 
-    @Test func aReturnCountsAgainstTheStoreThatSoldIt() throws {
+    @Test func aReturnCountsAgainstTheStoreThatSoldIt() async throws {
         var day = try Day()
         _ = try day.server.importOrders([
             try OrderLine(
@@ -177,6 +178,18 @@ import Testing
         #expect(report.value("returnedUnits", in: taker) == .number(2), "the unknown order stays with store-2")
         let total = try #require(rows[.text("total")])
         #expect(report.value("units", in: total) == report.value("returnedUnits", in: total))
+        #expect(report.value("returnRate", in: total) == .decimal(0.25), "store-2's unknown sales stay out of it")
+
+        // The table says so; JSON stays data.
+        let db = day.server.path
+        let table = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["report", "--by", "store", "--db", db])
+        }
+        #expect(table.stdout.contains("RETURNEDUNITS count at the store that sold the unit"))
+        let json = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["report", "--by", "store", "--db", db, "--format", "json"])
+        }
+        #expect(json.status == 0 && !json.stdout.contains("sold the unit"))
     }
 
     @Test func aReturnDatedInTheFutureIsCountedAndFlaggedNotPlotted() throws {
