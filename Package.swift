@@ -8,6 +8,8 @@
 //   ReturnsModel   domain vocabulary and lifecycle rules          Foundation only
 //   SyncEngine     vector clocks, dotted fields, merge, conflicts  Foundation only, knows nothing of returns
 //   ReturnsSync    returns as replicated records (binds the two)   Foundation only
+//   SyncCore       the sync rules, free of sockets and storage:    Foundation only
+//                  who may push what (storage answers questions)
 //   ReplicaStore   durable replica on SQLite, kiosk and server      GRDB over the system libsqlite3
 //   WireProtocol   framing and messages of the sync protocol          NIOCore, NIOExtras
 //   ReturnsServer  the central sync server, a Service                  NIOPosix, service-lifecycle, swift-crypto,
@@ -30,6 +32,7 @@ let package = Package(
         .library(name: "ReturnsModel", targets: ["ReturnsModel"]),
         .library(name: "SyncEngine", targets: ["SyncEngine"]),
         .library(name: "ReturnsSync", targets: ["ReturnsSync"]),
+        .library(name: "SyncCore", targets: ["SyncCore"]),
         .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
         .library(name: "KioskCLI", targets: ["KioskCLI"]),
         .library(name: "ReturnsServerCLI", targets: ["ReturnsServerCLI"]),
@@ -59,10 +62,12 @@ let package = Package(
         .target(name: "ReturnsModel"),
         .target(name: "SyncEngine", dependencies: ["ReturnSyncJSON"]),
         .target(name: "ReturnsSync", dependencies: ["ReturnsModel", "SyncEngine", "ReturnSyncJSON"]),
+        // The sync rules, free of sockets and of storage: who may push what; storage answers their questions.
+        .target(name: "SyncCore", dependencies: ["ReturnsSync", "ReturnsModel", "SyncEngine"]),
         .target(
             name: "ReplicaStore",
             dependencies: [
-                "ReturnsSync", "ReturnSyncJSON", .product(name: "GRDB", package: "GRDB.swift"),
+                "ReturnsSync", "SyncCore", "ReturnSyncJSON", .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API, for the bind-and-step hot path of RawInsert.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
@@ -79,7 +84,7 @@ let package = Package(
         .target(
             name: "ReturnsServer",
             dependencies: [
-                "WireProtocol", "ReplicaStore", .product(name: "NIOPosix", package: "swift-nio"),
+                "WireProtocol", "SyncCore", "ReplicaStore", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -162,6 +167,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "SyncCoreTests",
+            dependencies: ["SyncCore", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
+        .testTarget(
             name: "ReplicaStoreTests",
             dependencies: [
                 "ReplicaStore", "ReturnSyncTestSupport",
@@ -181,7 +190,7 @@ let package = Package(
         .testTarget(
             name: "SyncTests",
             dependencies: [
-                "ReturnsServer", "SyncClient", "KioskCLI", "ReturnsServerCLI", "ReturnSyncTestSupport",
+                "ReturnsServer", "SyncCore", "SyncClient", "KioskCLI", "ReturnsServerCLI", "ReturnSyncTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"), "returns-server",
                 "kiosk",
             ],

@@ -99,22 +99,7 @@ extension ReplicaStore {
         let since = lastMidnight - Int64(max(1, days) - 1) * 86_400_000
         let campaigns = try recalls()
         return try read { db in
-            let totals = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT
-                      (SELECT count(*) FROM returns WHERE \(Self.counted)) AS returns,
-                      (SELECT coalesce(sum(quantity), 0) FROM returns WHERE \(Self.counted)) AS units,
-                      (SELECT count(*) FROM returns WHERE status = 'voided') AS voided,
-                      (SELECT count(*) FROM returns WHERE status != 'voided' AND review_outcome = 'rejected')
-                        AS rejected,
-                      (SELECT count(*) FROM returns WHERE \(Self.counted) AND created_at > ?) AS future,
-                      (SELECT count(*) FROM returns WHERE in_conflict) AS inConflict,
-                      (SELECT count(*) FROM returns WHERE awaits_review) AS review,
-                      (SELECT count(*) FROM returns WHERE needs_review) AS rules
-                    """,
-                arguments: [Self.futureThreshold(nowMs)]
-            )!
+            let totals = try Self.totals(db, now: nowMs)
             // The window ends with the report's day: a return dated later is flagged above, never the newest bar.
             let perDay = try Row.fetchAll(
                 db,

@@ -160,25 +160,7 @@ extension ReplicaStore {
     public func summaryReport() throws -> Report {
         let now = now().millisecondsSince1970
         let (row, openConflicts) = try read { db in
-            let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT
-                      (SELECT count(*) FROM returns WHERE \(Self.counted)) AS returns,
-                      (SELECT coalesce(sum(quantity), 0) FROM returns WHERE \(Self.counted)) AS units,
-                      (SELECT count(*) FROM returns WHERE status = 'voided') AS voided,
-                      (SELECT count(*) FROM returns WHERE status != 'voided' AND review_outcome = 'rejected')
-                        AS rejected,
-                      (SELECT count(*) FROM returns WHERE \(Self.counted) AND created_at > ?) AS future,
-                      (SELECT count(*) FROM returns WHERE in_conflict) AS inConflict,
-                      (SELECT count(*) FROM returns WHERE awaits_review) AS review,
-                      (SELECT count(*) FROM returns WHERE needs_review) AS rules,
-                      (SELECT count(*) FROM returns WHERE recall_campaign IS NOT NULL AND \(Self.counted)) AS recalls,
-                      (SELECT count(*) FROM returns WHERE repair_vendor IS NOT NULL AND \(Self.counted)) AS repairs,
-                      (SELECT coalesce(sum(quantity), 0) FROM orders) AS sold
-                    """,
-                arguments: [Self.futureThreshold(now)]
-            )!
+            let row = try Self.totals(db, now: now)
             return (row, try Self.openReturnConflicts(db).count)
         }
         let measures: [(String, Int64)] = [
@@ -188,6 +170,29 @@ extension ReplicaStore {
             ("recallReturns", row["recalls"]), ("repairs", row["repairs"]), ("soldUnits", row["sold"]),
         ]
         return Report(columns: ["measure", "value"], rows: measures.map { [.text($0.0), .number($0.1)] })
+    }
+
+    /// The counts the summary and the dashboard share, as one row: `returns`, `units`, `voided`, `rejected`,
+    /// `future`, `inConflict`, `review`, `rules`, `recalls`, `repairs`, `sold`.
+    static func totals(_ db: Database, now: Int64) throws -> Row {
+        try Row.fetchOne(
+            db,
+            sql: """
+                SELECT
+                  (SELECT count(*) FROM returns WHERE \(counted)) AS returns,
+                  (SELECT coalesce(sum(quantity), 0) FROM returns WHERE \(counted)) AS units,
+                  (SELECT count(*) FROM returns WHERE status = 'voided') AS voided,
+                  (SELECT count(*) FROM returns WHERE status != 'voided' AND review_outcome = 'rejected') AS rejected,
+                  (SELECT count(*) FROM returns WHERE \(counted) AND created_at > ?) AS future,
+                  (SELECT count(*) FROM returns WHERE in_conflict) AS inConflict,
+                  (SELECT count(*) FROM returns WHERE awaits_review) AS review,
+                  (SELECT count(*) FROM returns WHERE needs_review) AS rules,
+                  (SELECT count(*) FROM returns WHERE recall_campaign IS NOT NULL AND \(counted)) AS recalls,
+                  (SELECT count(*) FROM returns WHERE repair_vendor IS NOT NULL AND \(counted)) AS repairs,
+                  (SELECT coalesce(sum(quantity), 0) FROM orders) AS sold
+                """,
+            arguments: [futureThreshold(now)]
+        )!
     }
 
     /// Returns dated after this instant (ms) are flagged as dated in the future: the bound a replica accepts

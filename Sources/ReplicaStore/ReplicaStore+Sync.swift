@@ -3,6 +3,7 @@ import GRDB
 import ReturnSyncJSON
 import ReturnsModel
 import ReturnsSync
+import SyncCore
 import SyncEngine
 
 /// A kiosk's sync settings: the server, and the key that proves who the kiosk is.
@@ -56,25 +57,23 @@ public struct KioskEnrollment: Hashable, Sendable {
     public var revokedAt: Date?
 }
 
-/// What the server did with a pushed batch.
+/// What a batch of merges did: a push on the server, a pulled page on a kiosk.
 public struct PushOutcome: Hashable, Sendable {
     /// Records that changed something here.
     public var merged: Int
-    /// Records the server already knew.
+    /// Records already known.
     public var unchanged: Int
-    /// Fields in which the merges detected conflicts, as `(record id, field)`.
-    public var conflicts: [(recordID: String, field: String)]
+    /// Fields in which the merges detected conflicts.
+    public var conflicts: [RecordConflict]
     /// Pulled records set aside because this replica holds one of their writes differently (kiosk side).
     public var quarantined: [QuarantinedRecord] = []
 
-    public static func == (lhs: PushOutcome, rhs: PushOutcome) -> Bool {
-        lhs.merged == rhs.merged && lhs.unchanged == rhs.unchanged
-            && lhs.conflicts.map { "\($0.recordID)/\($0.field)" } == rhs.conflicts.map { "\($0.recordID)/\($0.field)" }
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(merged)
-        hasher.combine(unchanged)
+    /// Creates an outcome.
+    public init(merged: Int, unchanged: Int, conflicts: [RecordConflict], quarantined: [QuarantinedRecord] = []) {
+        self.merged = merged
+        self.unchanged = unchanged
+        self.conflicts = conflicts
+        self.quarantined = quarantined
     }
 }
 
@@ -230,7 +229,7 @@ extension ReplicaStore {
                     continue
                 }
                 if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
-                outcome.conflicts += result.detectedConflicts.map { (recordID: record.id, field: $0) }
+                outcome.conflicts += result.detectedConflicts.map { RecordConflict(recordID: record.id, field: $0) }
             }
             return outcome
         }
@@ -482,121 +481,16 @@ extension ReplicaStore {
         }
     }
 
-    /// Merges a batch pushed by kiosk `pusher` of store `store`, all or nothing, in one transaction.
-    ///
-    /// Every record must be a return within ``ReturnWriteRules``' limits that the pusher may write: its own
-    /// store's (the *stored* version decides), with `storeId`, `kioskId` and `createdAt` unchanged, no HQ-only
-    /// field, grouped fields written together, and a canonical id. Its clock may claim any number of the pusher's
-    /// own writes; writes by other replicas only within what is legitimate:
-    /// - this server's own writes only up to what the server holds of the record — it knows every write it made;
-    /// - another kiosk's writes only if that replica is an enrolled kiosk of the same store: its writes may reach
-    ///   the pusher before the server, through a kiosk export imported here;
-    /// - this server's writes under a former id (before it was restored from a backup): the restore lost those
-    ///   the kiosks still hold, and they come back this way; and once restored, any kiosk of the store's (the
-    ///   restore may have lost its enrollment);
-    /// - any other replica (unknown, or of another store): none the server has not seen.
-    /// Writes the server knows must arrive exactly as it holds them (`conflicting-write` otherwise), and new ones
-    /// stamped at most ``HybridLogicalClock/maximumDrift`` ahead of the server's clock (`clock-skew`).
+    /// Merges a batch pushed by kiosk `pusher` of store `store`, all or nothing, in one transaction, by the rules
+    /// of ``PushRules`` (SyncCore): this store only answers their questions and writes what they accept.
     ///
     /// - Throws: ``PushRejection`` naming the first record at fault; nothing is stored then.
     public func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) throws -> PushOutcome {
         try write { context in
-            var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
-            var pushed: [ReturnFacts] = []
-            var stored: [String: ReturnFacts] = [:]
-            var sameStoreKiosks: [ReplicaID: Bool] = [:]
-            let formerServerIDs = Set(
-                try String.fetchAll(context.db, sql: "SELECT replica_id FROM former_server_ids")
-            )
-            let serverID = identity.replicaID
-            func isServer(_ replica: ReplicaID) -> Bool {
-                replica == serverID || formerServerIDs.contains(replica.rawValue)
-            }
-            func mayClaim(_ replica: ReplicaID) throws -> Bool {
-                if let known = sameStoreKiosks[replica] { return known }
-                // An enrolled kiosk of the store, or this server under a former id (its writes before a restore).
-                // A restored server may also have lost enrollments made after its backup: once restored, it takes
-                // any kiosk of the pusher's store at its word, or a kiosk holding such a kiosk's writes could
-                // never push again.
-                let found =
-                    try formerServerIDs.contains(replica.rawValue)
-                    || Bool.fetchOne(
-                        context.db,
-                        sql: """
-                            SELECT EXISTS (SELECT 1 FROM kiosks WHERE replica_id = ?1 AND store_id = ?2)
-                                OR (EXISTS (SELECT 1 FROM former_server_ids)
-                                    AND substr(?1, 1, length(?2) + 1) = ?2 || '/')
-                            """,
-                        arguments: [replica.rawValue, store.rawValue]
-                    ) ?? false
-                sameStoreKiosks[replica] = found
-                return found
-            }
-            for record in records {
-                func reject(_ reason: PushRejection.Reason, _ message: String) -> PushRejection {
-                    PushRejection(reason: reason, message: message, recordID: record.id)
-                }
-                guard record.entityType == ReturnEntity.entityType else {
-                    throw reject(
-                        .invalidRecord,
-                        "record \(record.id) is a \(record.entityType); only returns are synced"
-                    )
-                }
-                let item: ProductReturn
-                let local: VersionedRecord?
-                do {
-                    try ReturnWriteRules.checkLimits(record)
-                    do {
-                        item = try ProductReturn(record: record)
-                    } catch {
-                        throw reject(.invalidRecord, "record \(record.id): \(error)")
-                    }
-                    local = try context.load(entityType: record.entityType, id: item.id.rawValue)
-                    try ReturnWriteRules.check(
-                        record,
-                        item: item,
-                        stored: local,
-                        pusher: pusher,
-                        store: store,
-                        isServer: isServer
-                    )
-                } catch let violation as ReturnWriteRules.Violation {
-                    throw reject(PushRejection.Reason(violation.reason), violation.message)
-                }
-                for (replica, counter) in record.clock.counters where replica != pusher {
-                    let seen = local?.clock[replica] ?? 0
-                    guard counter > seen else { continue }
-                    if replica != serverID, try mayClaim(replica) { continue }
-                    // Says nothing of how far the server has seen the replica, nor whether it is another store's.
-                    throw reject(
-                        .forgedClock,
-                        "return \(record.id) claims write \(replica):\(counter), which kiosk \(pusher) cannot hold: "
-                            + "the server did not send it, and \(replica) is not a kiosk of store '\(store)'"
-                    )
-                }
-                // The stored version is already loaded for the clock check: merge into it rather than load again.
-                let result: MergeOutcome
-                do {
-                    result = try context.merge(record, into: local, item: item, origin: .merge, source: pusher)
-                } catch let error as SyncEngineError where error.code == .conflictingWrite {
-                    throw reject(.conflictingWrite, error.message)
-                } catch let error as SyncEngineError where error.code == .clockSkew {
-                    throw reject(.clockSkew, error.message + "; check the kiosk's clock")
-                }
-                if result.changed {
-                    outcome.merged += 1
-                    pushed.append(ReturnFacts(item))
-                    // A new return is stored as pushed: its facts need no reading back.
-                    if local == nil { stored[record.id] = pushed.last }
-                } else {
-                    outcome.unchanged += 1
-                }
-                outcome.conflicts += result.detectedConflicts.map { (recordID: record.id, field: $0) }
-            }
-            // HQ re-verifies what changed, with every store's returns and all orders: the edits it makes travel
-            // back to the stores with their next pull.
-            try context.reverify(context.returnsSharingPurchase(with: pushed), known: stored)
-            return outcome
+            var transaction = try SQLitePushTransaction(context: context)
+            defer { context = transaction.context }
+            let result = try PushRules.accept(records, from: pusher, store: store, in: &transaction)
+            return PushOutcome(merged: result.merged, unchanged: result.unchanged, conflicts: result.conflicts)
         }
     }
 
@@ -686,42 +580,4 @@ extension ReplicaStore {
         let next = more ? page.last![0] as Int64 : max(cursor, latest)
         return (records, next, more)
     }
-}
-
-/// Why the server refused a pushed batch.
-public struct PushRejection: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The kind of refusal, which maps to a protocol error code.
-    public enum Reason: String, Hashable, Sendable {
-        case invalidRecord = "invalid-record"
-        case forbiddenStore = "forbidden-store"
-        case forbiddenField = "forbidden-field"
-        case forgedClock = "forged-clock"
-        case conflictingWrite = "conflicting-write"
-        case limitExceeded = "limit-exceeded"
-        case clockSkew = "clock-skew"
-
-        /// The reason for a broken write rule.
-        init(_ rule: ReturnWriteRules.Violation.Reason) {
-            switch rule {
-            case .invalidRecord: self = .invalidRecord
-            case .forbiddenStore: self = .forbiddenStore
-            case .forbiddenField: self = .forbiddenField
-            case .limitExceeded: self = .limitExceeded
-            }
-        }
-    }
-
-    public var reason: Reason
-    public var message: String
-    /// The record at fault, so a kiosk can set it aside and push the rest.
-    public var recordID: String?
-
-    /// Creates a rejection.
-    public init(reason: Reason, message: String, recordID: String? = nil) {
-        self.reason = reason
-        self.message = message
-        self.recordID = recordID
-    }
-
-    public var description: String { message }
 }

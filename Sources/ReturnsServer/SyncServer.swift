@@ -8,6 +8,7 @@ import NIOSSL
 import ReplicaStore
 import ReturnsModel
 import ServiceLifecycle
+import SyncCore
 import SyncEngine
 import Synchronization
 import WireProtocol
@@ -620,7 +621,7 @@ struct SyncSession {
                         )
                     )
                 } catch let rejection as PushRejection {
-                    let code = ProtocolError.Code(rawValue: rejection.reason.rawValue) ?? .invalidRecord
+                    let code = ProtocolError.Code(rejection.reason)
                     metrics.refused(code.rawValue)
                     try await outbound.write(
                         .error(ProtocolError(code, rejection.message, recordID: rejection.recordID))
@@ -828,4 +829,19 @@ final class RateLimiter: Sendable {
 public struct TLSSetupError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var description: String { message }
+}
+
+extension ProtocolError.Code {
+    /// The protocol error a push refusal is answered with.
+    init(_ reason: PushRejection.Reason) {
+        switch reason {
+        case .invalidRecord: self = .invalidRecord
+        case .forbiddenStore: self = .forbiddenStore
+        case .forbiddenField: self = .forbiddenField
+        case .forgedClock: self = .forgedClock
+        case .conflictingWrite: self = .conflictingWrite
+        case .limitExceeded: self = .limitExceeded
+        case .clockSkew: self = .clockSkew
+        }
+    }
 }

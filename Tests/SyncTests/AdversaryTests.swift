@@ -598,8 +598,9 @@ extension HLCTimestamp {
     }
 
     @Test func strayBytesDoNotKeepAnAuthenticatedConnectionOpen() async throws {
-        // Long enough for a busy machine's enrollment, short enough for a test.
-        let server = try await TestServer(idleTimeout: .seconds(5))
+        // Long enough for a busy machine's enrollment (5 s was not, with a build running beside the tests), short
+        // enough for a test; the trickle goes on for 30 s.
+        let server = try await TestServer(idleTimeout: .seconds(10))
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
         try await kiosk.sync()
         let wire = try HandBuiltKiosk(kiosk)

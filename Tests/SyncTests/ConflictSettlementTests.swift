@@ -95,17 +95,7 @@ import Testing
         var day = try ReportNumbersTests.Day(clock: { Date() })
         let kiosk = try day.kiosk("store-1")
         let id = try day.capture(at: "store-1")
-        for store in [day.server, kiosk] {
-            try store.updateReturn(id, operation: "inspect") { item, author, date in
-                try item.inspect(condition: .defective, testResult: .fail, by: author, at: date)
-            }
-        }
-        try day.server.updateReturn(id, operation: "disposition") { item, author, date in
-            try item.assignDisposition(.recycle, by: author, at: date)
-        }
-        try kiosk.updateReturn(id, operation: "disposition") { item, author, date in
-            try item.assignDisposition(.repair, by: author, at: date)
-        }
+        try day.routeConcurrently(id, at: "store-1", merge: false)
         try kiosk.updateReturn(id, operation: "void") { item, author, date in
             try item.void(note: "wrong item scanned", by: author, at: date)
         }
@@ -177,20 +167,8 @@ import Testing
 
     @Test func aSettlementThatWouldBreakARuleIsRefused() throws {
         var day = try ReportNumbersTests.Day()
-        let kiosk = try day.kiosk("store-1")
         let id = try day.capture(at: "store-1")
-        for store in [day.server, kiosk] {
-            try store.updateReturn(id, operation: "inspect") { item, author, date in
-                try item.inspect(condition: .hazardous, testResult: .fail, by: author, at: date)
-            }
-        }
-        try day.server.updateReturn(id, operation: "disposition") { item, author, date in
-            try item.assignDisposition(.recycle, by: author, at: date)
-        }
-        try kiosk.updateReturn(id, operation: "disposition") { item, author, date in
-            try item.assignDisposition(.quarantine, by: author, at: date)
-        }
-        try day.server.merge(kiosk.returnRecord(id))
+        try day.routeConcurrently(id, at: "store-1", condition: .hazardous, kiosk: .quarantine)
         #expect(throws: ReturnsModelError.self) {
             try day.server.resolveConflict(id, field: "disposition", value: "restock")
         }

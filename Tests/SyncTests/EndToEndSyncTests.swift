@@ -5,6 +5,7 @@ import ReturnsModel
 import ReturnsServer
 import ReturnsSync
 import SyncClient
+import SyncCore
 import SyncEngine
 import Testing
 import WireProtocol

@@ -82,17 +82,7 @@ struct HTMLReportBrowserTests {
             )
         )
         try day.server.createRecall(ReportNumbersTests.recall("RC-2", units: 40, gtin: "5012345678900"))
-        _ = try day.server.importOrders([
-            try OrderLine(
-                orderID: OrderID("ORD-1"),
-                storeID: StoreID("store-1"),
-                line: 1,
-                gtin: GTIN("4006381333931"),
-                quantity: 4,
-                unitPriceCents: 1999,
-                soldAt: ReportNumbersTests.noon.addingTimeInterval(-86_400)
-            )
-        ])
+        try day.sell(order: "ORD-1", at: "store-1", quantity: 4)
         // store-2 takes back 103 units of one serial: 102 duplicates wait for review, more than a list shows.
         for _ in 0..<103 { try day.capture(at: "store-2", order: "ORD-1", gtin: "96385074", serial: "SN-7") }
         let queue = try day.server.reviewQueue().map { try ReturnID($0.id) }
@@ -118,18 +108,7 @@ struct HTMLReportBrowserTests {
         try day.server.merge(kiosk.returnRecord(hazardous))
         // An open conflict: HQ and the kiosk route one return differently.
         let routed = try day.capture(at: "store-1")
-        for store in [day.server, kiosk] {
-            try store.updateReturn(routed, operation: "inspect") { item, author, date in
-                try item.inspect(condition: .defective, testResult: .fail, by: author, at: date)
-            }
-        }
-        try day.server.updateReturn(routed, operation: "disposition") { item, author, date in
-            try item.assignDisposition(.recycle, by: author, at: date)
-        }
-        try kiosk.updateReturn(routed, operation: "disposition") { item, author, date in
-            try item.assignDisposition(.repair, by: author, at: date)
-        }
-        try day.server.merge(kiosk.returnRecord(routed))
+        try day.routeConcurrently(routed, at: "store-1")
         // A capture dated a year ahead.
         let future = try day.capture(at: "store-1")
         var record = try kiosk.returnRecord(future)

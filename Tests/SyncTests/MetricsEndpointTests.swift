@@ -8,6 +8,7 @@ import ReturnsModel
 import ReturnsServer
 import ServiceLifecycle
 import SyncClient
+import SyncCore
 import SyncEngine
 import Testing
 import WireProtocol

@@ -69,6 +69,45 @@ import Testing
             return item.id
         }
 
+        /// HQ and `store`'s kiosk inspect a return alike, then route it differently at the same time: a disposition
+        /// conflict, merged into HQ unless told not to.
+        mutating func routeConcurrently(
+            _ id: ReturnID,
+            at store: String,
+            condition: ItemCondition = .defective,
+            hq: Disposition = .recycle,
+            kiosk: Disposition = .repair,
+            merge: Bool = true
+        ) throws {
+            let replica = try self.kiosk(store)
+            for side in [server, replica] {
+                try side.updateReturn(id, operation: "inspect") { item, author, date in
+                    try item.inspect(condition: condition, testResult: .fail, by: author, at: date)
+                }
+            }
+            for (side, disposition) in [(server, hq), (replica, kiosk)] {
+                try side.updateReturn(id, operation: "disposition") { item, author, date in
+                    try item.assignDisposition(disposition, by: author, at: date)
+                }
+            }
+            if merge { try server.merge(replica.returnRecord(id)) }
+        }
+
+        /// HQ imports a sale of `quantity` units of the usual product at `store`, the day before.
+        func sell(order: String, at store: String, quantity: Int) throws {
+            _ = try server.importOrders([
+                try OrderLine(
+                    orderID: OrderID(order),
+                    storeID: StoreID(store),
+                    line: 1,
+                    gtin: GTIN("4006381333931"),
+                    quantity: quantity,
+                    unitPriceCents: 1999,
+                    soldAt: ReportNumbersTests.noon.addingTimeInterval(-86_400)
+                )
+            ])
+        }
+
         func measures() throws -> [String: Int64] {
             Dictionary(
                 uniqueKeysWithValues: try server.summaryReport().rows.map { row in
@@ -150,17 +189,7 @@ import Testing
 
     @Test func aReturnCountsAgainstTheStoreThatSoldIt() async throws {
         var day = try Day()
-        _ = try day.server.importOrders([
-            try OrderLine(
-                orderID: OrderID("ORD-1"),
-                storeID: StoreID("store-1"),
-                line: 1,
-                gtin: GTIN("4006381333931"),
-                quantity: 4,
-                unitPriceCents: 1999,
-                soldAt: Self.noon.addingTimeInterval(-86_400)
-            )
-        ])
+        try day.sell(order: "ORD-1", at: "store-1", quantity: 4)
         // Sold at store-1, brought back to store-2; and a return at store-2 whose order HQ does not know.
         try day.capture(at: "store-2", order: "ORD-1")
         try day.capture(at: "store-2", order: "ORD-UNKNOWN", quantity: 2)

@@ -1,0 +1,58 @@
+import Foundation
+import GRDB
+import ReturnsModel
+import ReturnsSync
+import SyncCore
+import SyncEngine
+
+/// The SQLite store's answers to the push rules' questions, inside one write transaction.
+struct SQLitePushTransaction: PushTransaction {
+    var context: WriteContext
+    let serverID: ReplicaID
+    /// The ids this server had before restores from backups.
+    let formerServerIDs: Set<String>
+
+    init(context: WriteContext) throws {
+        self.context = context
+        serverID = context.store.identity.replicaID
+        formerServerIDs = Set(try String.fetchAll(context.db, sql: "SELECT replica_id FROM former_server_ids"))
+    }
+
+    func isServer(_ replica: ReplicaID) -> Bool {
+        replica == serverID || formerServerIDs.contains(replica.rawValue)
+    }
+
+    mutating func mayPassOn(writesOf replica: ReplicaID, store: StoreID) throws -> Bool {
+        // A restored server may have lost enrollments made after its backup: once restored, it takes any kiosk of
+        // the pusher's store at its word, or a kiosk holding such a kiosk's writes could never push again.
+        try formerServerIDs.contains(replica.rawValue)
+            || Bool.fetchOne(
+                context.db,
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM kiosks WHERE replica_id = ?1 AND store_id = ?2)
+                        OR (EXISTS (SELECT 1 FROM former_server_ids) AND substr(?1, 1, length(?2) + 1) = ?2 || '/')
+                    """,
+                arguments: [replica.rawValue, store.rawValue]
+            ) ?? false
+    }
+
+    mutating func storedReturn(_ id: String) throws -> VersionedRecord? {
+        try context.load(entityType: ReturnEntity.entityType, id: id)
+    }
+
+    mutating func merge(
+        _ pushed: VersionedRecord,
+        into stored: VersionedRecord?,
+        item: ProductReturn,
+        source: ReplicaID
+    ) throws -> MergeOutcome {
+        // The stored version is already loaded for the rules: merged into rather than loaded again.
+        try context.merge(pushed, into: stored, item: item, origin: .merge, source: source)
+    }
+
+    mutating func reverify(changed: [ProductReturn], created: [ProductReturn]) throws {
+        // A new return is stored as pushed: its facts need no reading back.
+        let known = Dictionary(created.map { ($0.id.rawValue, ReturnFacts($0)) }, uniquingKeysWith: { $1 })
+        try context.reverify(context.returnsSharingPurchase(with: changed.map(ReturnFacts.init)), known: known)
+    }
+}

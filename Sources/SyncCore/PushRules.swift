@@ -1,0 +1,200 @@
+import Foundation
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+
+/// A conflict a merge detected: a field of a record that now holds concurrent values. The one shape a conflict
+/// has from the engine to the wire.
+public struct RecordConflict: Hashable, Sendable {
+    public var recordID: String
+    public var field: String
+
+    /// Creates a conflict.
+    public init(recordID: String, field: String) {
+        self.recordID = recordID
+        self.field = field
+    }
+}
+
+/// What a storage backend offers the push rules, inside the one write transaction a push runs in.
+///
+/// Storage answers questions and writes versions; it decides nothing. The SQLite store implements it today, and
+/// the PostgreSQL store will: the rules in ``PushRules`` then hold for both unchanged.
+public protocol PushTransaction {
+    /// The server's replica id now.
+    var serverID: ReplicaID { get }
+
+    /// Whether `replica` is the server, under its current id or one it had before a restore.
+    func isServer(_ replica: ReplicaID) -> Bool
+
+    /// Whether a kiosk of `store` may pass on writes of `replica` the server has not seen: an enrolled kiosk of the
+    /// store, the server under a former id, or — once the server was restored — any kiosk of the store.
+    mutating func mayPassOn(writesOf replica: ReplicaID, store: StoreID) throws -> Bool
+
+    /// The version of a return the server holds, or `nil`.
+    mutating func storedReturn(_ id: String) throws -> VersionedRecord?
+
+    /// Merges a pushed version into the stored one (`nil`: a new return), tagged with the kiosk that pushed it.
+    ///
+    /// - Throws: ``SyncEngineError`` for `conflicting-write` and `clock-skew`; anything else is the storage's.
+    mutating func merge(
+        _ pushed: VersionedRecord,
+        into stored: VersionedRecord?,
+        item: ProductReturn,
+        source: ReplicaID
+    ) throws -> MergeOutcome
+
+    /// Re-verifies the purchases of the returns a push changed (HQ's own edits follow from it).
+    ///
+    /// - Parameter created: those of them new to the server, stored exactly as pushed.
+    mutating func reverify(changed: [ProductReturn], created: [ProductReturn]) throws
+}
+
+/// Why the server refused a pushed batch: one kind per protocol error code a push can get.
+public struct PushRejection: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The kind of refusal.
+    public enum Reason: String, Hashable, Sendable, CaseIterable {
+        case invalidRecord = "invalid-record"
+        case forbiddenStore = "forbidden-store"
+        case forbiddenField = "forbidden-field"
+        case forgedClock = "forged-clock"
+        case conflictingWrite = "conflicting-write"
+        case limitExceeded = "limit-exceeded"
+        case clockSkew = "clock-skew"
+
+        init(_ rule: ReturnWriteRules.Violation.Reason) {
+            switch rule {
+            case .invalidRecord: self = .invalidRecord
+            case .forbiddenStore: self = .forbiddenStore
+            case .forbiddenField: self = .forbiddenField
+            case .limitExceeded: self = .limitExceeded
+            }
+        }
+    }
+
+    public var reason: Reason
+    /// What is wrong; it names the pushed record and field, and nothing about other stores.
+    public var message: String
+    /// The record at fault, so a kiosk can set it aside and push the rest.
+    public var recordID: String?
+
+    /// Creates a rejection.
+    public init(reason: Reason, message: String, recordID: String? = nil) {
+        self.reason = reason
+        self.message = message
+        self.recordID = recordID
+    }
+
+    public var description: String { message }
+}
+
+/// What the server did with a pushed batch.
+public struct PushResult: Hashable, Sendable {
+    /// Records that changed something on the server.
+    public var merged: Int
+    /// Records the server already knew.
+    public var unchanged: Int
+    /// Fields in which the merges detected conflicts.
+    public var conflicts: [RecordConflict]
+
+    /// Creates a result.
+    public init(merged: Int = 0, unchanged: Int = 0, conflicts: [RecordConflict] = []) {
+        self.merged = merged
+        self.unchanged = unchanged
+        self.conflicts = conflicts
+    }
+}
+
+/// Who may push what (Protocol/SPEC.md §5.1), in one place, over any storage.
+///
+/// A batch is accepted whole or not at all: the first record at fault throws, and the caller's transaction rolls
+/// back everything merged before it.
+public enum PushRules {
+    /// Checks every record of a batch pushed by kiosk `pusher` of store `store` and merges it.
+    ///
+    /// In order, for each record: a return (`invalid-record`), within the size limits (`limit-exceeded`), a valid
+    /// return (`invalid-record`); the write rules of ``ReturnWriteRules`` against the stored version (store
+    /// boundary, fixed and HQ-only fields, groups, every value); then its clock: a pusher may claim any number of
+    /// its own writes, and writes by others beyond what the server holds only if ``PushTransaction/mayPassOn(writesOf:store:)``
+    /// says so — never the server's own under its current id (`forged-clock`). The merge itself refuses a write
+    /// held with other contents (`conflicting-write`) or stamped too far ahead (`clock-skew`).
+    ///
+    /// - Throws: ``PushRejection`` naming the first record at fault.
+    public static func accept(
+        _ records: [VersionedRecord],
+        from pusher: ReplicaID,
+        store: StoreID,
+        in transaction: inout some PushTransaction
+    ) throws -> PushResult {
+        var result = PushResult()
+        var changed: [ProductReturn] = []
+        var created: [ProductReturn] = []
+        var mayPassOn: [ReplicaID: Bool] = [:]
+        for record in records {
+            func reject(_ reason: PushRejection.Reason, _ message: String) -> PushRejection {
+                PushRejection(reason: reason, message: message, recordID: record.id)
+            }
+            guard record.entityType == ReturnEntity.entityType else {
+                throw reject(.invalidRecord, "record \(record.id) is a \(record.entityType); only returns are synced")
+            }
+            let item: ProductReturn
+            let stored: VersionedRecord?
+            do {
+                try ReturnWriteRules.checkLimits(record)
+                do {
+                    item = try ProductReturn(record: record)
+                } catch {
+                    throw reject(.invalidRecord, "record \(record.id): \(error)")
+                }
+                stored = try transaction.storedReturn(item.id.rawValue)
+                try ReturnWriteRules.check(
+                    record,
+                    item: item,
+                    stored: stored,
+                    pusher: pusher,
+                    store: store,
+                    isServer: transaction.isServer
+                )
+            } catch let violation as ReturnWriteRules.Violation {
+                throw reject(PushRejection.Reason(violation.reason), violation.message)
+            }
+            for (replica, counter) in record.clock.counters where replica != pusher {
+                guard counter > stored?.clock[replica] ?? 0 else { continue }
+                if replica != transaction.serverID {
+                    if let known = mayPassOn[replica], known { continue }
+                    if mayPassOn[replica] == nil {
+                        let allowed = try transaction.mayPassOn(writesOf: replica, store: store)
+                        mayPassOn[replica] = allowed
+                        if allowed { continue }
+                    }
+                }
+                // Says nothing of how far the server has seen the replica, nor whether it is another store's.
+                throw reject(
+                    .forgedClock,
+                    "return \(record.id) claims write \(replica):\(counter), which kiosk \(pusher) cannot hold: "
+                        + "the server did not send it, and \(replica) is not a kiosk of store '\(store)'"
+                )
+            }
+            let merge: MergeOutcome
+            do {
+                merge = try transaction.merge(record, into: stored, item: item, source: pusher)
+            } catch let error as SyncEngineError where error.code == .conflictingWrite {
+                throw reject(.conflictingWrite, error.message)
+            } catch let error as SyncEngineError where error.code == .clockSkew {
+                throw reject(.clockSkew, error.message + "; check the kiosk's clock")
+            }
+            if merge.changed {
+                result.merged += 1
+                changed.append(item)
+                if stored == nil { created.append(item) }
+            } else {
+                result.unchanged += 1
+            }
+            result.conflicts += merge.detectedConflicts.map { RecordConflict(recordID: record.id, field: $0) }
+        }
+        // HQ re-verifies what changed, with every store's returns and all orders: the edits it makes travel back to
+        // the stores with their next pull.
+        try transaction.reverify(changed: changed, created: created)
+        return result
+    }
+}
