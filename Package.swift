@@ -11,7 +11,9 @@
 //   SyncCore       the sync rules, free of sockets and storage:    Foundation only
 //                  who may push what (storage answers questions)
 //   ReplicaStore   durable replica on SQLite, kiosk and server      GRDB over the system libsqlite3
-//   WireProtocol   framing and messages of the sync protocol          NIOCore, NIOExtras
+//   WireProtocol   messages, errors and signed payloads of the         Foundation, swift-crypto
+//                  sync protocol
+//   SyncTransport  sync frames on NIO channels (codec, limits, idle)    NIOCore, NIOExtras
 //   ReturnsServer  the central sync server, a Service                  NIOPosix, service-lifecycle, swift-crypto,
 //                                                                      swift-nio-ssl (optional TLS), swift-metrics,
 //                                                                      swift-prometheus and NIOHTTP1 (/metrics)
@@ -73,10 +75,17 @@ let package = Package(
             ]
         ),
         .target(
+            // Sync frames on NIO channels: the line codec, frame limits and the idle timer both sides use.
+            name: "SyncTransport",
+            dependencies: [
+                "WireProtocol", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ]
+        ),
+        .target(
             name: "WireProtocol",
             dependencies: [
-                "SyncEngine", "ReturnSyncJSON", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                "SyncEngine", "ReturnSyncJSON",
                 // Enrollment tokens derive a signing key: the handshake's cryptography is part of the contract.
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -84,7 +93,7 @@ let package = Package(
         .target(
             name: "ReturnsServer",
             dependencies: [
-                "WireProtocol", "SyncCore", "ReplicaStore", .product(name: "NIOPosix", package: "swift-nio"),
+                "WireProtocol", "SyncTransport", "SyncCore", "ReplicaStore", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -98,7 +107,7 @@ let package = Package(
         .target(
             name: "SyncClient",
             dependencies: [
-                "WireProtocol", "ReplicaStore", "ReturnsSync", .product(name: "NIOPosix", package: "swift-nio"),
+                "WireProtocol", "SyncTransport", "ReplicaStore", "ReturnsSync", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 // SyncAgent is a Service: SIGTERM ends it gracefully.
@@ -140,7 +149,7 @@ let package = Package(
         .executableTarget(
             name: "returns-bench",
             dependencies: [
-                "ReturnsServer", "SyncClient", "ReplicaStore", "WireProtocol",
+                "ReturnsServer", "SyncClient", "ReplicaStore", "WireProtocol", "SyncTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -184,13 +193,13 @@ let package = Package(
         .testTarget(
             name: "WireProtocolTests",
             dependencies: [
-                "WireProtocol", "ReturnSyncTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),
+                "WireProtocol", "SyncTransport", "ReturnSyncTestSupport", .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "SyncTests",
             dependencies: [
-                "ReturnsServer", "SyncCore", "SyncClient", "KioskCLI", "ReturnsServerCLI", "ReturnSyncTestSupport",
+                "ReturnsServer", "SyncCore", "SyncTransport", "SyncClient", "KioskCLI", "ReturnsServerCLI", "ReturnSyncTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"), "returns-server",
                 "kiosk",
             ],

@@ -10,6 +10,7 @@ import ReturnsModel
 import ServiceLifecycle
 import SyncCore
 import SyncEngine
+import SyncTransport
 import Synchronization
 import WireProtocol
 

@@ -8,6 +8,7 @@ import ReplicaStore
 import ReturnsModel
 import ReturnsSync
 import SyncEngine
+import SyncTransport
 import Synchronization
 import WireProtocol
 

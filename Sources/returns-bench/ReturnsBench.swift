@@ -10,6 +10,7 @@ import ReturnsServer
 import ReturnsSync
 import SyncClient
 import SyncEngine
+import SyncTransport
 import WireProtocol
 
 /// `returns-bench`: end-to-end figures of sync against a real `returns-server` process over loopback TCP,

@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import ReturnSyncTestSupport
 import SyncEngine
+import SyncTransport
 import Testing
 import WireProtocol
 

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import SyncEngine
+import SyncTransport
 import Testing
 import WireProtocol
 

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOExtras
 import Synchronization
+import WireProtocol
 
 /// What the decoding side of a sync connection delivers: a message, or a frame that did not decode.
 ///
