@@ -8,8 +8,9 @@
 //   ReturnsModel   domain vocabulary and lifecycle rules          Foundation only
 //   SyncEngine     vector clocks, dotted fields, merge, conflicts  Foundation only, knows nothing of returns
 //   ReturnsSync    returns as replicated records (binds the two)   Foundation only
-//   SyncCore       the sync rules, free of sockets and storage:    Foundation only
-//                  who may push what (storage answers questions)
+//   SyncCore       the sync rules, free of sockets and storage:    Foundation, swift-crypto
+//                  who may push what, the server's session as a
+//                  state machine (storage and sockets are the driver's)
 //   ReplicaStore   durable replica on SQLite, kiosk and server      GRDB over the system libsqlite3
 //   WireProtocol   messages, errors and signed payloads of the         Foundation, swift-crypto
 //                  sync protocol
@@ -65,7 +66,13 @@ let package = Package(
         .target(name: "SyncEngine", dependencies: ["ReturnSyncJSON"]),
         .target(name: "ReturnsSync", dependencies: ["ReturnsModel", "SyncEngine", "ReturnSyncJSON"]),
         // The sync rules, free of sockets and of storage: who may push what; storage answers their questions.
-        .target(name: "SyncCore", dependencies: ["ReturnsSync", "ReturnsModel", "SyncEngine"]),
+        .target(
+            name: "SyncCore",
+            dependencies: [
+                "ReturnsSync", "ReturnsModel", "SyncEngine", "WireProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "ReplicaStore",
             dependencies: [
@@ -177,7 +184,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SyncCoreTests",
-            dependencies: ["SyncCore", .product(name: "PropertyBased", package: "swift-property-based")]
+            dependencies: [
+                "SyncCore", "WireProtocol", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
         .testTarget(
             name: "ReplicaStoreTests",

@@ -451,134 +451,22 @@ struct SyncSession {
         }
     }
 
+    /// Drives the conversation's state machine (``ServerSession``, SyncCore): reads messages, does what it says —
+    /// storage on the storage threads, frames on the channel — and hands it the answers. No protocol rule is
+    /// decided here.
     private mutating func converse() async throws {
-        // 1. hello
-        guard
-            case .hello(let versions, let replicaText, let storeText, let kioskText, let kioskNonceText) =
-                try await next()
-        else {
-            throw ProtocolError(.unexpectedMessage, "expected hello first")
-        }
-        // The newest version both sides speak.
-        guard let version = versions.filter(supportedProtocolVersions.contains).max() else {
-            throw ProtocolError(
-                .unsupportedVersion,
-                "versions \(versions.map(String.init).joined(separator: ", ")) offered; this server speaks "
-                    + supportedProtocolVersions.map(String.init).joined(separator: " and ")
-                    + (versions.allSatisfy { $0 < 3 }
-                        ? ": upgrade the kiosk, which must also be enrolled again with a new token (the server now "
-                            + "proves its identity, and tokens no longer cross the wire)"
-                        : "")
-            )
-        }
-        guard let kioskNonceText, let kioskNonce = Data(base64Encoded: kioskNonceText), kioskNonce.count >= 16 else {
-            throw ProtocolError(.malformedFrame, "hello needs 'nonce': at least 16 random bytes, base64")
-        }
+        var session = ServerSession(
+            try ServerSession.Configuration(serverID: store.serverReplicaID.rawValue, identitySeed: identitySeed),
+            makeNonce: makeNonce
+        )
         var started = ContinuousClock.now
-        // Whether a sync is under way: from hello, and from the first request after a watch. A watch renewed with
-        // nothing in between ends no sync (a watching kiosk renews every 25 s; those are not syncs, nor commits).
-        var syncing = true
-        let storeID: StoreID
-        let kioskID: KioskID
-        do {
-            storeID = try StoreID(storeText)
-            kioskID = try KioskID(kioskText)
-        } catch {
-            throw ProtocolError(.authenticationFailed, "\(error)")
-        }
-        guard replicaText == "\(storeID)/\(kioskID)", let replicaID = try? ReplicaID(replicaText) else {
-            throw ProtocolError(.authenticationFailed, "replica id '\(replicaText)' must be '\(storeID)/\(kioskID)'")
-        }
-
-        // 2. challenge: the server proves who it is, by signing the kiosk's nonce with its identity key
-        let nonce = makeNonce()
-        let serverID = store.serverReplicaID.rawValue
-        let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: identitySeed)
-        let proof = try identity.signature(
-            for: serverProofPayload(
-                kioskNonce: kioskNonceText,
-                serverNonce: nonce,
-                serverID: serverID,
-                replicaID: replicaText
-            )
-        )
-        try await outbound.write(
-            .challenge(
-                version: version,
-                nonce: nonce,
-                serverID: serverID,
-                serverKey: identity.publicKey.rawRepresentation.base64EncodedString(),
-                serverSignature: proof.base64EncodedString()
-            )
-        )
-        // 3. authenticate: the kiosk's signature, and on enrollment its new key and the token's proof
-        guard case .authenticate(let signatureText, let publicKeyText, let tokenProofText) = try await next() else {
-            throw ProtocolError(.unexpectedMessage, "expected authenticate after challenge")
-        }
-        let payload = authenticationPayload(
-            serverNonce: nonce,
-            kioskNonce: kioskNonceText,
-            replicaID: replicaText,
-            serverID: serverID
-        )
-        guard let signature = Data(base64Encoded: signatureText) else {
-            throw ProtocolError(.authenticationFailed, "the signature is not base64")
-        }
-        if let publicKeyText, let tokenProofText {
-            // Enrollment, first or again (a new key for a known kiosk, after a revocation say).
-            guard let keyBytes = Data(base64Encoded: publicKeyText),
-                let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyBytes),
-                key.isValidSignature(signature, for: payload)
-            else { throw ProtocolError(.authenticationFailed, "bad signature or key for kiosk \(replicaText)") }
-            guard let tokenProof = Data(base64Encoded: tokenProofText) else {
-                throw ProtocolError(.enrollmentRefused, "the token proof is not base64")
-            }
-            let enrollment = enrollmentPayload(
-                serverNonce: nonce,
-                kioskNonce: kioskNonceText,
-                replicaID: replicaText,
-                serverID: serverID,
-                publicKey: publicKeyText
-            )
-            do {
-                try await storage {
-                    try $0.redeemEnrollment(store: storeID, kiosk: kioskID, publicKey: keyBytes) { tokenKey in
-                        (try? Curve25519.Signing.PublicKey(rawRepresentation: tokenKey))?
-                            .isValidSignature(tokenProof, for: enrollment) ?? false
-                    }
-                }
-            } catch let error as ReplicaStoreError {
-                throw ProtocolError(.enrollmentRefused, error.message)
-            }
-            logger.info("kiosk enrolled", metadata: ["kiosk": "\(replicaText)"])
-        } else {
-            guard let enrolled = try await storage({ try $0.enrolledKiosk(replicaText) }) else {
-                throw ProtocolError(
-                    .authenticationFailed,
-                    "kiosk \(replicaText) is not enrolled: its first sync needs its public key and token proof"
-                )
-            }
-            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: enrolled.publicKey),
-                key.isValidSignature(signature, for: payload)
-            else { throw ProtocolError(.authenticationFailed, "bad signature for kiosk \(replicaText)") }
-            // Said only to the kiosk itself (its key signed): nobody else learns that it was revoked.
-            guard enrolled.revokedAt == nil else {
-                throw ProtocolError(.authenticationFailed, "kiosk \(replicaText) was revoked")
-            }
-        }
-        guard admit(replicaText) else {
-            throw ProtocolError(.rateLimited, "kiosk \(replicaText) started too many syncs this minute; retry later")
-        }
-        try await outbound.write(.welcome(replicaID: replicaText, storeID: storeID.rawValue))
-
-        // 3. pushes and pulls, and with version 2 waits for live pushes between them
         var watching: Task<SyncMessage?, Never>?
         defer { watching?.cancel() }
         while true {
             let message: SyncMessage
             do {
                 message = try await next()
-            } catch let error as ProtocolError where !error.code.closesConnection {
+            } catch let error as ProtocolError where session.authenticatedKiosk != nil && !error.code.closesConnection {
                 // A bad record or an oversized batch spoils that request only: refuse it and carry on.
                 metrics.refused(error.code.rawValue)
                 try await outbound.write(.error(error))
@@ -588,101 +476,101 @@ struct SyncSession {
                 logger.debug("watching kiosk left", metadata: ["reason": "\(error.message)"])
                 return
             }
-            // Any request ends a watch: its answer goes first, so answers stay in the order of requests.
-            if let watch = watching {
-                watch.cancel()
-                if let answer = await watch.value { try await outbound.write(answer) }
-                watching = nil
-            }
-            switch message {
-            case .watch, .bye: break  // a renewal, or leaving: no sync begins
-            default:
-                if !syncing {
-                    syncing = true
+            var actions = try session.receive(message)
+            while !actions.isEmpty {
+                switch actions.removeFirst() {
+                case .send(let reply):
+                    try await outbound.write(reply)
+                case .lookUpKiosk(let kiosk):
+                    let enrolled = try await storage { try $0.enrolledKiosk(kiosk.replicaID.rawValue) }
+                    actions += try session.kioskFound(
+                        publicKey: enrolled?.publicKey,
+                        revoked: enrolled?.revokedAt != nil
+                    )
+                case .redeem(let enrollment):
+                    do {
+                        try await storage {
+                            try $0.redeemEnrollment(
+                                store: enrollment.kiosk.storeID,
+                                kiosk: enrollment.kiosk.kioskID,
+                                publicKey: enrollment.publicKey,
+                                proves: enrollment.proves
+                            )
+                        }
+                    } catch let error as ReplicaStoreError {
+                        throw ProtocolError(.enrollmentRefused, error.message)
+                    }
+                    logger.info("kiosk enrolled", metadata: ["kiosk": "\(enrollment.kiosk.replicaID)"])
+                    actions += try session.enrolled()
+                case .admit(let kiosk):
+                    actions += try session.admitted(admit(kiosk.replicaID.rawValue))
+                case .endWatch:
+                    // Its answer goes first, so answers stay in the order of requests.
+                    if let watch = watching {
+                        watch.cancel()
+                        if let answer = await watch.value { try await outbound.write(answer) }
+                        watching = nil
+                    }
+                case .syncStarted:
                     started = ContinuousClock.now
-                }
-            }
-            switch message {
-            case .push(let batch, let records):
-                guard batch >= 1 else {
-                    throw ProtocolError(.malformedFrame, "invalid push batch \(batch): batches are numbered from 1")
-                }
-                do {
-                    let outcome = try await storage { try $0.acceptPush(records, from: replicaID, store: storeID) }
-                    metrics.recordsMerged.increment(by: outcome.merged)
-                    metrics.conflicts.increment(by: outcome.conflicts.count)
-                    // Other kiosks of the store may be watching: they pull this at once.
-                    if outcome.merged > 0 { feedWatch.changed(store: storeID.rawValue) }
+                case .syncEnded:
+                    if let kiosk = session.authenticatedKiosk {
+                        try await syncEnded(kiosk.replicaID.rawValue, since: started)
+                    }
+                case .push(let batch, let records):
+                    guard let kiosk = session.authenticatedKiosk else { continue }
+                    try await push(batch: batch, records: records, from: kiosk)
+                case .pull(let cursor, let limit, let wantsEstimate):
+                    guard let kiosk = session.authenticatedKiosk else { continue }
+                    let page = try await storage {
+                        try $0.encodedFeed(
+                            store: kiosk.storeID,
+                            after: cursor,
+                            limit: limit,
+                            requester: kiosk.replicaID
+                        )
+                    }
+                    let estimate =
+                        wantsEstimate
+                        ? try await storage { try $0.feedEstimate(store: kiosk.storeID, after: cursor) } : nil
                     try await outbound.write(
-                        .pushAck(
-                            batch: batch,
-                            merged: outcome.merged,
-                            unchanged: outcome.unchanged,
-                            conflicts: outcome.conflicts.map { .init(recordID: $0.recordID, field: $0.field) }
+                        .encodedPullBatch(
+                            records: page.records,
+                            cursor: String(page.next),
+                            more: page.more,
+                            estimate: estimate.map { max($0, page.records.count) }
                         )
                     )
-                } catch let rejection as PushRejection {
-                    let code = ProtocolError.Code(rejection.reason)
-                    metrics.refused(code.rawValue)
-                    try await outbound.write(
-                        .error(ProtocolError(code, rejection.message, recordID: rejection.recordID))
-                    )
+                case .watch(let cursor, let seconds):
+                    guard let kiosk = session.authenticatedKiosk else { continue }
+                    watching = watch(store: kiosk.storeID, after: cursor, seconds: seconds, requester: kiosk.replicaID)
+                case .close:
+                    return
                 }
-            case .pull(let cursorText, let limit, let wantsEstimate):
-                guard let cursor = Int64(cursorText), cursor >= 0 else {
-                    throw ProtocolError(.malformedFrame, "invalid cursor '\(cursorText)'")
-                }
-                // A page of no records could never move the cursor: refused rather than answered with one record.
-                guard limit >= 1 else {
-                    throw ProtocolError(
-                        .malformedFrame,
-                        "invalid pull limit \(limit): expected 1 to \(maximumBatchSize) (more is capped)"
-                    )
-                }
-                let page = try await storage {
-                    try $0.encodedFeed(
-                        store: storeID,
-                        after: cursor,
-                        limit: min(limit, maximumBatchSize),
-                        requester: replicaID
-                    )
-                }
-                let estimate =
-                    wantsEstimate ? try await storage { try $0.feedEstimate(store: storeID, after: cursor) } : nil
-                try await outbound.write(
-                    .encodedPullBatch(
-                        records: page.records,
-                        cursor: String(page.next),
-                        more: page.more,
-                        estimate: estimate.map { max($0, page.records.count) }
-                    )
-                )
-            case .watch(let cursorText, let seconds):
-                guard version >= 2 else {
-                    throw ProtocolError(.unexpectedMessage, "watch needs protocol version 2; this connection speaks 1")
-                }
-                guard let cursor = Int64(cursorText), cursor >= 0 else {
-                    throw ProtocolError(.malformedFrame, "invalid cursor '\(cursorText)'")
-                }
-                guard (1...maximumWatchSeconds).contains(seconds) else {
-                    throw ProtocolError(
-                        .malformedFrame,
-                        "invalid watch seconds \(seconds): expected 1 to \(maximumWatchSeconds)"
-                    )
-                }
-                // A watch ends a sync: the kiosk is up to date.
-                if syncing {
-                    try await syncEnded(replicaText, since: started)
-                    syncing = false
-                }
-                watching = watch(store: storeID, after: cursor, seconds: seconds, requester: replicaID)
-            case .bye:
-                if syncing { try await syncEnded(replicaText, since: started) }
-                try await outbound.write(.bye)
-                return
-            case let other:
-                throw ProtocolError(.unexpectedMessage, "unexpected \(other.type) during a sync")
             }
+        }
+    }
+
+    /// Merges a pushed batch by the push rules and answers it; a refusal keeps the connection.
+    private func push(batch: Int, records: [VersionedRecord], from kiosk: ServerSession.Kiosk) async throws {
+        do {
+            let outcome = try await storage { try $0.acceptPush(records, from: kiosk.replicaID, store: kiosk.storeID) }
+            metrics.recordsMerged.increment(by: outcome.merged)
+            metrics.conflicts.increment(by: outcome.conflicts.count)
+            // Other kiosks of the store may be watching: they pull this at once.
+            if outcome.merged > 0 { feedWatch.changed(store: kiosk.storeID.rawValue) }
+            try await outbound.write(
+                .pushAck(
+                    batch: batch,
+                    merged: outcome.merged,
+                    unchanged: outcome.unchanged,
+                    conflicts: outcome.conflicts.map { .init(recordID: $0.recordID, field: $0.field) }
+                )
+            )
+        } catch let rejection as PushRejection {
+            let code = ProtocolError.Code(rejection.reason)
+            metrics.refused(code.rawValue)
+            try await outbound.write(.error(ProtocolError(code, rejection.message, recordID: rejection.recordID)))
         }
     }
 
