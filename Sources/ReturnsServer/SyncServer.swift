@@ -476,7 +476,19 @@ struct SyncSession {
                 logger.debug("watching kiosk left", metadata: ["reason": "\(error.message)"])
                 return
             }
-            var actions = try session.receive(message)
+            var actions: [ServerSession.Action]
+            do {
+                actions = try session.receive(message)
+            } catch {
+                // A request that closes the connection still ends the watch first: its answer goes out before
+                // the error, in the order of requests.
+                if let watch = watching {
+                    watch.cancel()
+                    if let answer = await watch.value { try? await outbound.write(answer) }
+                    watching = nil
+                }
+                throw error
+            }
             while !actions.isEmpty {
                 switch actions.removeFirst() {
                 case .send(let reply):
