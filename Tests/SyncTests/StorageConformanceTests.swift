@@ -1,0 +1,197 @@
+import Crypto
+import Foundation
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServer
+import ReturnsSync
+import SyncCore
+import SyncEngine
+import Testing
+
+/// A server storage backend under test: a fresh, empty storage, and the operator actions the sync protocol leaves
+/// to other tools (issuing a token, an HQ edit), so the conformance suite can set the scene.
+struct StorageBackend: Sendable, CustomStringConvertible {
+    /// One backend's storage, opened in a temporary directory.
+    struct Instance {
+        var storage: any SyncServerStorage
+        /// Another handle on the same storage, as a second `serve` process would open it.
+        var secondHandle: () throws -> any SyncServerStorage
+        /// Issues an enrollment token for the kiosk, whose proof key is `tokenKey` (raw Ed25519 public key).
+        var issueToken: (_ store: StoreID, _ kiosk: KioskID, _ tokenKey: Data) throws -> Void
+        /// HQ edits a return: a note, as an operator's `returns-server returns note` would.
+        var hqNote: (_ id: ReturnID, _ text: String) throws -> Void
+        let directory: TemporaryDirectory
+    }
+
+    var description: String
+    var open: @Sendable () throws -> Instance
+
+    static let sqlite = StorageBackend(description: "SQLite") {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("server.sqlite")
+        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        return Instance(
+            storage: store,
+            secondHandle: { try ReplicaStore.open(at: path) },
+            issueToken: { storeID, kioskID, key in
+                try store.createEnrollment(
+                    tokenHash: UUID().uuidString,
+                    tokenKey: key,
+                    store: storeID,
+                    kiosk: kioskID,
+                    expiresAt: Date().addingTimeInterval(3_600)
+                )
+            },
+            hqNote: { id, text in
+                try store.updateReturn(id, operation: "note") { item, author, date in
+                    try item.addNote(text, by: author, at: date)
+                }
+            },
+            directory: directory
+        )
+    }
+
+    /// Every backend the suite runs against (PostgreSQL joins here).
+    static let all: [StorageBackend] = [.sqlite]
+}
+
+/// What every `SyncServerStorage` must do, whatever it is built on (issue 16): one suite, every backend.
+@Suite struct StorageConformanceTests {
+    static let storeID = try! StoreID("store-1")
+    static let kioskA = try! ReplicaID("store-1/a")
+    static let kioskB = try! ReplicaID("store-1/b")
+    static let otherKiosk = try! ReplicaID("store-2/z")
+
+    static func captured(by kiosk: ReplicaID, at offset: Int64 = 0) throws -> VersionedRecord {
+        let parts = kiosk.rawValue.split(separator: "/").map(String.init)
+        let created = Date().addingTimeInterval(-60 + Double(offset) / 1000)
+        let item = try ProductReturn(
+            id: ReturnID.make(at: created),
+            storeID: StoreID(parts[0]),
+            kioskID: KioskID(parts[1]),
+            orderID: OrderID("ORD-\(offset)"),
+            gtin: GTIN("4006381333931"),
+            reason: .defective,
+            createdAt: created
+        )
+        return try ReturnEntity.makeRecord(
+            for: item,
+            by: kiosk,
+            stamp: HLCTimestamp(physical: UInt64(created.millisecondsSince1970))
+        )
+    }
+
+    static func ids(_ page: (records: [String], next: Int64, more: Bool)) throws -> [String] {
+        try page.records.map { try JSONDecoder().decode(VersionedRecord.self, from: Data($0.utf8)).id }
+    }
+
+    @Test(arguments: StorageBackend.all)
+    func anEnrollmentIsRedeemedOnceWithAProofOfItsToken(backend: StorageBackend) throws {
+        let instance = try backend.open()
+        let storage = instance.storage
+        let tokenKey = Curve25519.Signing.PrivateKey().publicKey.rawRepresentation
+        let kioskKey = Data(repeating: 9, count: 32)
+        #expect(try storage.enrolledKiosk("store-1/a") == nil)
+        #expect(throws: (any Error).self) {
+            try storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in true }
+        }
+        try instance.issueToken(Self.storeID, KioskID("a"), tokenKey)
+        #expect(throws: (any Error).self) {
+            try storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in false }
+        }
+        try storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { $0 == tokenKey }
+        #expect(try storage.enrolledKiosk("store-1/a")?.publicKey == kioskKey)
+        #expect(throws: (any Error).self, "a token enrolls once") {
+            try storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in true }
+        }
+        #expect(try storage.serverIdentitySeed().count == 32)
+        #expect(try storage.serverIdentitySeed() == (try storage.serverIdentitySeed()), "made once, then kept")
+    }
+
+    @Test(arguments: StorageBackend.all)
+    func aPushIsAllOrNothingAndIdempotent(backend: StorageBackend) throws {
+        let storage = try backend.open().storage
+        let first = try Self.captured(by: Self.kioskA, at: 1)
+        let foreign = try Self.captured(by: Self.otherKiosk, at: 2)
+        let before = try storage.lastChangeSeq()
+        #expect(throws: PushRejection.self) {
+            try storage.acceptPush([first, foreign], from: Self.kioskA, store: Self.storeID)
+        }
+        #expect(try storage.lastChangeSeq() == before, "nothing of a refused batch is stored")
+        #expect(try Self.ids(storage.encodedFeed(store: Self.storeID, after: 0, limit: 10, requester: nil)).isEmpty)
+
+        let accepted = try storage.acceptPush([first], from: Self.kioskA, store: Self.storeID)
+        #expect(accepted.merged == 1 && accepted.unchanged == 0)
+        let seq = try storage.lastChangeSeq()
+        #expect(seq > before)
+        let again = try storage.acceptPush([first], from: Self.kioskA, store: Self.storeID)
+        #expect(again.merged == 0 && again.unchanged == 1)
+        #expect(try storage.lastChangeSeq() == seq, "a known version writes nothing")
+    }
+
+    @Test(arguments: StorageBackend.all)
+    func theFeedIsInChangeOrderPerStoreWithoutThePushersOwnVersions(backend: StorageBackend) throws {
+        let instance = try backend.open()
+        let storage = instance.storage
+        let records = try (1...3).map { try Self.captured(by: Self.kioskA, at: Int64($0)) }
+        for record in records { _ = try storage.acceptPush([record], from: Self.kioskA, store: Self.storeID) }
+        _ = try storage.acceptPush(
+            [try Self.captured(by: Self.otherKiosk)],
+            from: Self.otherKiosk,
+            store: StoreID("store-2")
+        )
+
+        // The pusher holds its versions: they are left out, and the cursor still moves past them.
+        let own = try storage.encodedFeed(store: Self.storeID, after: 0, limit: 10, requester: Self.kioskA)
+        let latest = try storage.lastChangeSeq()
+        #expect(own.records.isEmpty && !own.more && own.next == latest)
+        // Another kiosk of the store gets them in change order, page by page; never another store's.
+        var cursor: Int64 = 0
+        var seen: [String] = []
+        var pages = 0
+        while true {
+            let page = try storage.encodedFeed(store: Self.storeID, after: cursor, limit: 2, requester: Self.kioskB)
+            seen += try Self.ids(page)
+            cursor = page.next
+            pages += 1
+            if !page.more { break }
+        }
+        #expect(seen == records.map(\.id) && pages == 2)
+        #expect(try storage.feedEstimate(store: Self.storeID, after: 0) >= 3)
+        // Past the end: nothing, and the same cursor.
+        let past = try storage.encodedFeed(store: Self.storeID, after: cursor + 1_000, limit: 10, requester: nil)
+        #expect(past.records.isEmpty && !past.more && past.next == cursor + 1_000)
+        // An HQ edit of the pusher's return is sent to the pusher too: it does not hold that version.
+        try instance.hqNote(try ReturnID(records[0].id), "checked at HQ")
+        let edited = try storage.encodedFeed(store: Self.storeID, after: cursor, limit: 10, requester: Self.kioskA)
+        #expect(try Self.ids(edited) == [records[0].id])
+    }
+
+    @Test(arguments: StorageBackend.all)
+    func twoWritersOnOneStorageLoseNothing(backend: StorageBackend) async throws {
+        let instance = try backend.open()
+        let handles = [instance.storage, try instance.secondHandle()]
+        let batches = try (0..<2).map { writer in
+            try (0..<20).map { index in [try Self.captured(by: Self.kioskA, at: Int64(writer * 100 + index))] }
+        }
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for writer in 0..<2 {
+                let storage = handles[writer]
+                let mine = batches[writer]
+                group.addTask {
+                    var merged = 0
+                    for batch in mine {
+                        merged += try storage.acceptPush(batch, from: Self.kioskA, store: Self.storeID).merged
+                    }
+                    return merged
+                }
+            }
+            var total = 0
+            for try await merged in group { total += merged }
+            #expect(total == 40)
+        }
+        let page = try instance.storage.encodedFeed(store: Self.storeID, after: 0, limit: 100, requester: Self.kioskB)
+        #expect(Set(try Self.ids(page)) == Set(batches.joined().joined().map(\.id)))
+    }
+}
