@@ -660,7 +660,7 @@ extension EnrollmentToken {
     public static let defaultValidity: TimeInterval = 7 * 86_400
 
     /// The fingerprint of the identity key of the server whose database is `replica` (made on first use).
-    public static func serverKeyFingerprint(of replica: ReplicaStore) throws -> String {
+    public static func serverKeyFingerprint(of replica: any SyncServerStorage) throws -> String {
         let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: replica.serverIdentitySeed())
         return fingerprint(of: identity.publicKey.rawRepresentation)
     }
@@ -668,7 +668,7 @@ extension EnrollmentToken {
     /// Issues a token for kiosk `kiosk` of store `store`, valid for `validity` seconds, and records it in `replica`
     /// (its hash and the public key it derives, never the secret). Earlier unused tokens of that kiosk stop working.
     public static func issue(
-        in replica: ReplicaStore,
+        in replica: any SyncServerStorage,
         store: StoreID,
         kiosk: KioskID,
         validFor validity: TimeInterval = defaultValidity

@@ -18,6 +18,10 @@ public protocol SyncServerStorage: Sendable {
     /// kiosk's public key (replacing an earlier one, lifting a revocation), atomically.
     func redeemEnrollment(store: StoreID, kiosk: KioskID, publicKey: Data, proves: (_ tokenKey: Data) -> Bool) throws
 
+    /// Records a new enrollment token for a kiosk — its hash and the public key it derives, never the secret —
+    /// valid until `expiresAt`; the kiosk's earlier unused tokens stop working.
+    func createEnrollment(tokenHash: String, tokenKey: Data, store: StoreID, kiosk: KioskID, expiresAt: Date) throws
+
     /// The replica ids of revoked kiosks: the server closes their connections.
     func revokedKiosks() throws -> Set<String>
 

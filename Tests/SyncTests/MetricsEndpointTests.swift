@@ -166,6 +166,23 @@ struct UnreadableStorage: SyncServerStorage {
     ) throws {
         try store.redeemEnrollment(store: storeID, kiosk: kiosk, publicKey: publicKey, proves: proves)
     }
+    func createEnrollment(
+        tokenHash: String,
+        tokenKey: Data,
+        store storeID: StoreID,
+        kiosk: KioskID,
+        expiresAt: Date
+    )
+        throws
+    {
+        try store.createEnrollment(
+            tokenHash: tokenHash,
+            tokenKey: tokenKey,
+            store: storeID,
+            kiosk: kiosk,
+            expiresAt: expiresAt
+        )
+    }
     func revokedKiosks() throws -> Set<String> { try store.revokedKiosks() }
     func serverIdentitySeed() throws -> Data { try store.serverIdentitySeed() }
     func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store storeID: StoreID) throws -> PushOutcome

@@ -9,16 +9,14 @@ import SyncCore
 import SyncEngine
 import Testing
 
-/// A server storage backend under test: a fresh, empty storage, and the operator actions the sync protocol leaves
-/// to other tools (issuing a token, an HQ edit), so the conformance suite can set the scene.
+/// A server storage backend under test: a fresh, empty storage, a second handle on it, and the one operator action
+/// the storage protocol leaves to other tools (an HQ edit), so the conformance suite can set the scene.
 struct StorageBackend: Sendable, CustomStringConvertible {
     /// One backend's storage, opened in a temporary directory.
     struct Instance {
         var storage: any SyncServerStorage
         /// Another handle on the same storage, as a second `serve` process would open it.
         var secondHandle: () throws -> any SyncServerStorage
-        /// Issues an enrollment token for the kiosk, whose proof key is `tokenKey` (raw Ed25519 public key).
-        var issueToken: (_ store: StoreID, _ kiosk: KioskID, _ tokenKey: Data) throws -> Void
         /// HQ edits a return: a note, as an operator's `returns-server returns note` would.
         var hqNote: (_ id: ReturnID, _ text: String) throws -> Void
         let directory: TemporaryDirectory
@@ -34,15 +32,6 @@ struct StorageBackend: Sendable, CustomStringConvertible {
         return Instance(
             storage: store,
             secondHandle: { try ReplicaStore.open(at: path) },
-            issueToken: { storeID, kioskID, key in
-                try store.createEnrollment(
-                    tokenHash: UUID().uuidString,
-                    tokenKey: key,
-                    store: storeID,
-                    kiosk: kioskID,
-                    expiresAt: Date().addingTimeInterval(3_600)
-                )
-            },
             hqNote: { id, text in
                 try store.updateReturn(id, operation: "note") { item, author, date in
                     try item.addNote(text, by: author, at: date)
@@ -96,7 +85,13 @@ struct StorageBackend: Sendable, CustomStringConvertible {
         #expect(throws: (any Error).self) {
             try storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in true }
         }
-        try instance.issueToken(Self.storeID, KioskID("a"), tokenKey)
+        try storage.createEnrollment(
+            tokenHash: "conformance",
+            tokenKey: tokenKey,
+            store: Self.storeID,
+            kiosk: KioskID("a"),
+            expiresAt: Date().addingTimeInterval(3_600)
+        )
         #expect(throws: (any Error).self) {
             try storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in false }
         }
