@@ -221,7 +221,7 @@ public final class SyncAgent: Service, Sendable {
                 return true
             }
             let wokenByChange = session.conversation.wakes.contains(.localChange)
-            let local = try wokenByChange && client.store.hasUnpushedChanges()
+            let local = wokenByChange ? try await client.storage { try $0.hasUnpushedChanges() } : false
             if local || session.conversation.watchSawChange || ContinuousClock.now - lastRound >= configuration.interval
             {
                 session.conversation.wakes.remove(.localChange)
@@ -252,7 +252,7 @@ public final class SyncAgent: Service, Sendable {
                 case .message(let other):
                     throw SyncError("the server sent \(other.type) to a waiting kiosk")
                 case .wake(.localChange):
-                    if try client.store.hasUnpushedChanges() {
+                    if try await client.storage({ try $0.hasUnpushedChanges() }) {
                         session.conversation.wakes.insert(.localChange)
                         break waiting
                     }
@@ -292,7 +292,7 @@ public final class SyncAgent: Service, Sendable {
         let until = ContinuousClock.now + configuration.interval
         while !isStopping && ContinuousClock.now < until {
             await sleep(for: min(configuration.changeCheckInterval, until - ContinuousClock.now))
-            if (try? client.store.hasUnpushedChanges()) == true { return }
+            if (try? await client.storage { try $0.hasUnpushedChanges() }) == true { return }
         }
     }
 
@@ -306,7 +306,7 @@ public final class SyncAgent: Service, Sendable {
                 return
             }
             guard let sink = sink.withLock({ $0 }) else { continue }
-            if (try? client.store.hasUnpushedChanges()) == true { sink.yield(.wake(.localChange)) }
+            if (try? await client.storage { try $0.hasUnpushedChanges() }) == true { sink.yield(.wake(.localChange)) }
         }
     }
 

@@ -178,6 +178,13 @@ public struct SyncClient: Sendable {
         return try NIOSSLContext(configuration: configuration)
     }
 
+    /// Runs a call of the kiosk's store on NIO's blocking-I/O threads: SQLite blocks, and Swift's cooperative pool
+    /// has only as many threads as cores, which a blocked call would hold up (the server's rule too).
+    func storage<T: Sendable>(_ body: @escaping @Sendable (ReplicaStore) throws -> T) async throws -> T {
+        let store = self.store
+        return try await NIOThreadPool.singleton.runIfActive { try body(store) }
+    }
+
     /// Syncs once with the server (the stored one, or `server` when given, as `HOST:PORT`).
     public func sync(server override: String? = nil) async throws -> SyncReport {
         try await withSession(server: override) { session in
@@ -198,7 +205,7 @@ public struct SyncClient: Sendable {
         register: @Sendable (AsyncStream<ConnectionEvent>.Continuation?) -> Void = { _ in },
         _ body: (inout Session) async throws -> T
     ) async throws -> T {
-        guard let credentials = try store.syncCredentials() else {
+        guard let credentials = try await storage({ try $0.syncCredentials() }) else {
             throw SyncError(
                 "this kiosk has no sync settings: initialise it with 'kiosk init --store S --kiosk K --server HOST:PORT --token TOKEN'"
             )
@@ -340,9 +347,9 @@ public struct SyncClient: Sendable {
             var enrolled = credentials
             enrolled.token = nil
             enrolled.enrolledAt = Date()
-            try store.saveSyncCredentials(enrolled)
+            try await storage { [enrolled] in try $0.saveSyncCredentials(enrolled) }
         }
-        if try store.noteServerID(serverID) {
+        if try await storage({ try $0.noteServerID(serverID) }) {
             logger.notice(
                 "the server's id changed: it was restored from a backup; re-sending everything this kiosk holds",
                 metadata: ["server-id": "\(serverID)"]
@@ -353,9 +360,10 @@ public struct SyncClient: Sendable {
     /// One sync on an open session: push everything changed here, then pull everything changed there.
     func round(_ session: inout Session) async throws -> SyncReport {
         var report = SyncReport()
-        var checkpoint = try store.checkpoint(for: Self.serverPeer)
+        var checkpoint = try await storage { try $0.checkpoint(for: Self.serverPeer) }
         let progress = self.progress
-        let pushTotal = progress == nil ? nil : try store.returnsChanged(after: checkpoint.pushedSeq)
+        let pushedSeq = checkpoint.pushedSeq
+        let pushTotal = progress == nil ? nil : try await storage { try $0.returnsChanged(after: pushedSeq) }
 
         // Push everything changed since the last acknowledged push, several batches in flight: the kiosk reads and
         // encodes the next batches while the server commits the first. Acknowledgements come in order; the
@@ -378,7 +386,9 @@ public struct SyncClient: Sendable {
             }
             while !exhausted && !refused && inFlight.count < Self.pushWindow {
                 // Records go out as stored: a kiosk's own records need no decoding to be sent.
-                let page = try store.encodedChanges(since: readUpTo, limit: batchSize)
+                let page = try await storage { [readUpTo, batchSize] in
+                    try $0.encodedChanges(since: readUpTo, limit: batchSize)
+                }
                 guard let last = page.last else {
                     exhausted = true
                     break
@@ -404,9 +414,10 @@ public struct SyncClient: Sendable {
                     guard let refusal = error.serverError, refusal.code.refusesRecord, let recordID = refusal.recordID
                     else { throw error }
                     // Resending this record can never succeed: set it aside (visibly) and push everything else.
-                    guard
-                        try store.quarantine(recordID: recordID, code: refusal.code.rawValue, message: refusal.message)
-                    else { throw error }  // set aside already, yet sent: something is wrong here, stop
+                    let setAside = try await storage {
+                        try $0.quarantine(recordID: recordID, code: refusal.code.rawValue, message: refusal.message)
+                    }
+                    guard setAside else { throw error }  // set aside already, yet sent: something is wrong here, stop
                     logger.error(
                         "the server refused a record; it is set aside (kiosk quarantine list)",
                         metadata: [
@@ -440,9 +451,9 @@ public struct SyncClient: Sendable {
             acknowledged += 1
             // Every commit costs the kiosk an fsync: the checkpoint is saved every few batches and at the end. A
             // crash in between only re-sends acknowledged batches, which the server answers `unchanged`.
-            if acknowledged % 8 == 0 { try store.saveCheckpoint(checkpoint) }
+            if acknowledged % 8 == 0 { try await storage { [checkpoint] in try $0.saveCheckpoint(checkpoint) } }
         }
-        try store.saveCheckpoint(checkpoint)
+        try await storage { [checkpoint] in try $0.saveCheckpoint(checkpoint) }
         let pushedUpTo = checkpoint.pushedSeq
 
         // Pull everything the server has for this store since the last cursor. The next page is asked for before
@@ -460,7 +471,7 @@ public struct SyncClient: Sendable {
                 throw SyncError("the server did not answer the pull")
             }
             if more { try await session.conversation.send(.pull(cursor: next, limit: batchSize)) }
-            let outcome = try store.mergePulled(records, cursor: next, peer: Self.serverPeer)
+            let outcome = try await storage { try $0.mergePulled(records, cursor: next, peer: Self.serverPeer) }
             for entry in outcome.quarantined {
                 logger.error(
                     "the server's version of a record disagrees with this kiosk's on a write; it is set aside",
@@ -480,7 +491,9 @@ public struct SyncClient: Sendable {
 
         // What was just pulled is the server's own state: the push checkpoint moves over it, up to the first change
         // made here meanwhile (by another process, say), in one transaction so such a change is never skipped.
-        try store.advancePushCheckpoint(overMergesAfter: pushedUpTo, peer: Self.serverPeer, syncedAt: Date())
+        try await storage { [pushedUpTo] in
+            try $0.advancePushCheckpoint(overMergesAfter: pushedUpTo, peer: Self.serverPeer, syncedAt: Date())
+        }
         // The server's merge of a push and this kiosk's merge of the pull can both detect one conflict.
         var seen = Set<SyncMessage.RecordField>()
         report.conflicts = report.conflicts.filter { seen.insert($0).inserted }
