@@ -192,7 +192,7 @@ let package = Package(
         .testTarget(
             name: "ReplicaStoreTests",
             dependencies: [
-                "ReplicaStore", "ReturnSyncTestSupport",
+                "ReplicaStore", "ReturnSyncTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

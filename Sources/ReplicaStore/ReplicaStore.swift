@@ -207,7 +207,7 @@ public final class ReplicaStore: Sendable {
         default:
             advice = "failed"
         }
-        return ReplicaStoreError(code: .storage, message: "database \(path) \(advice) (\(detail))")
+        return ReplicaStoreError(code: .storage, message: "database \(path) \(advice) (\(detail))", cause: error)
     }
 
     /// Reads a record stored in its JSON form.

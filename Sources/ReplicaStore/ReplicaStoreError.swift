@@ -38,11 +38,25 @@ public struct ReplicaStoreError: Error, Hashable, Sendable, CustomStringConverti
     /// What went wrong, naming the offending value.
     public var message: String
 
+    /// The error underneath (SQLite's, for ``Code-swift.struct/storage``), kept whole for logs and callers that look
+    /// closer; ``message`` is the sentence for a person. Not part of equality.
+    public var cause: (any Error & Sendable)?
+
     /// Creates an error.
-    public init(code: Code, message: String) {
+    public init(code: Code, message: String, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
+        self.cause = cause
     }
 
     public var description: String { message }
+
+    public static func == (lhs: ReplicaStoreError, rhs: ReplicaStoreError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+    }
 }

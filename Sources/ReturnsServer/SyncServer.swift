@@ -431,7 +431,9 @@ struct SyncSession {
         } catch {
             // The server's own trouble (storage, most likely): say so, so the kiosk retries later. If the connection
             // is what failed, this write fails too, quietly.
-            logger.error("sync failed", metadata: ["error": "\(error)"])
+            var metadata: Logger.Metadata = ["error": "\(error)"]
+            if let cause = (error as? ReplicaStoreError)?.cause { metadata["cause"] = "\(String(reflecting: cause))" }
+            logger.error("sync failed", metadata: metadata)
             try? await outbound.write(.error(ProtocolError(.internalError, "the server could not complete the sync")))
         }
     }

@@ -49,13 +49,26 @@ public struct SyncError: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
     /// The server's error, when it refused.
     public var serverError: ProtocolError?
+    /// The error underneath, kept whole (a socket's, TLS's, the store's) for logs and callers that look closer;
+    /// ``message`` is the sentence for a person. Not part of equality.
+    public var cause: (any Error & Sendable)?
 
-    public init(_ message: String, serverError: ProtocolError? = nil) {
+    public init(_ message: String, serverError: ProtocolError? = nil, cause: (any Error & Sendable)? = nil) {
         self.message = message
         self.serverError = serverError
+        self.cause = cause
     }
 
     public var description: String { message }
+
+    public static func == (lhs: SyncError, rhs: SyncError) -> Bool {
+        lhs.message == rhs.message && lhs.serverError == rhs.serverError
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(message)
+        hasher.combine(serverError)
+    }
 }
 
 /// Where a sync is, for a progress display: which direction, how many records are done, and how many there are in
@@ -164,7 +177,7 @@ public struct SyncClient: Sendable {
         do {
             certificates = try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8))
         } catch {
-            throw SyncError("the trusted CA is not a PEM certificate: \(error)")
+            throw SyncError("the trusted CA is not a PEM certificate: \(error)", cause: error)
         }
         guard !certificates.isEmpty else { throw SyncError("the trusted CA file holds no certificate") }
         return certificates
@@ -243,7 +256,8 @@ public struct SyncClient: Sendable {
         } catch {
             throw SyncError(
                 "cannot reach the server at \(address) (\(Self.reason(error))); the returns stay here and will be sent "
-                    + "on the next sync"
+                    + "on the next sync",
+                cause: error
             )
         }
         let underlying = channel.channel
@@ -615,17 +629,25 @@ struct Conversation {
     private static func describe(_ error: any Error, usesTLS: Bool) -> SyncError {
         switch error {
         case let timeout as FailOnSilence.Timeout:
-            return SyncError("the server did not answer within \(timeout.seconds) s; nothing unacknowledged was lost")
+            return SyncError(
+                "the server did not answer within \(timeout.seconds) s; nothing unacknowledged was lost",
+                cause: timeout
+            )
         case let error as NIOSSLError:
             return SyncError(
-                "TLS with the server failed (\(error)): does it serve TLS, and does the trusted CA sign it?"
+                "TLS with the server failed (\(error)): does it serve TLS, and does the trusted CA sign it?",
+                cause: error
             )
         case let error as BoringSSLError:
-            return SyncError("TLS with the server failed (\(error)): is its certificate signed by the trusted CA?")
+            return SyncError(
+                "TLS with the server failed (\(error)): is its certificate signed by the trusted CA?",
+                cause: error
+            )
         default:
             return SyncError(
                 "the connection to the server failed (\(error))"
-                    + (usesTLS ? "" : "; if the server serves TLS, initialise the kiosk with --tls-ca")
+                    + (usesTLS ? "" : "; if the server serves TLS, initialise the kiosk with --tls-ca"),
+                cause: error
             )
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
@@ -65,7 +66,10 @@ import Testing
                 try Self.capture(impatient)
             } throws: { error in
                 let message = (error as? ReplicaStoreError)?.message ?? ""
+                // SQLite's own error stays underneath the sentence, for logs and callers that look closer.
+                let cause = (error as? ReplicaStoreError)?.cause as? DatabaseError
                 return message.contains("is locked by another process") && message.contains(fixture.store.path)
+                    && cause?.resultCode == .SQLITE_BUSY
             }
         }
         #expect(try fixture.store.returnRecords().map(\.id) == [kept.id.rawValue], "nothing half-stored")

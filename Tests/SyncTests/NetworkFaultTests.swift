@@ -191,3 +191,19 @@ final class BlackHole: Sendable {
         try await server.stop()
     }
 }
+
+@Suite struct SyncErrorCauseTests {
+    /// A clerk reads a sentence; a log or an embedding app can still see the socket's own error underneath.
+    @Test func anUnreachableServerIsASentenceThatKeepsItsCause() async throws {
+        let server = try await TestServer()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        do {
+            _ = try await kiosk.client.sync(server: "127.0.0.1:1")
+            Issue.record("synced with nothing listening")
+        } catch let error as SyncError {
+            #expect(error.message.hasPrefix("cannot reach the server at 127.0.0.1:1"))
+            #expect(error.cause != nil && !(error.cause is SyncError), "\(String(describing: error.cause))")
+        }
+        try await server.stop()
+    }
+}
