@@ -578,7 +578,7 @@ struct SyncSession {
                     batch: batch,
                     merged: outcome.merged,
                     unchanged: outcome.unchanged,
-                    conflicts: outcome.conflicts.map { .init(recordID: $0.recordID, field: $0.field) }
+                    conflicts: outcome.conflicts
                 )
             )
         } catch let rejection as PushRejection {

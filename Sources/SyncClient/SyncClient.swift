@@ -494,7 +494,7 @@ public struct SyncClient: Sendable {
             }
             report.quarantined += outcome.quarantined
             report.pulled += outcome.merged
-            report.conflicts += outcome.conflicts.map { .init(recordID: $0.recordID, field: $0.field) }
+            report.conflicts += outcome.conflicts
             cursor = next
             received += records.count
             if let estimate { pullTotal = estimate }

@@ -3,19 +3,6 @@ import ReturnsModel
 import ReturnsSync
 import SyncEngine
 
-/// A conflict a merge detected: a field of a record that now holds concurrent values. The one shape a conflict
-/// has from the engine to the wire.
-public struct RecordConflict: Hashable, Sendable {
-    public var recordID: String
-    public var field: String
-
-    /// Creates a conflict.
-    public init(recordID: String, field: String) {
-        self.recordID = recordID
-        self.field = field
-    }
-}
-
 /// What a storage backend offers the push rules, inside the one write transaction a push runs in.
 ///
 /// Storage answers questions and writes versions; it decides nothing. The SQLite store implements it today, and

@@ -56,3 +56,16 @@ public struct MergeOutcome: Hashable, Sendable {
         self.detectedConflicts = detectedConflicts
     }
 }
+
+/// A conflict a merge detected: a field of a record that now holds concurrent values. The one shape a conflict has
+/// from the engine to the wire (a push's outcome, `push-ack`, a kiosk's sync report).
+public struct RecordConflict: Hashable, Sendable {
+    public var recordID: String
+    public var field: String
+
+    /// Creates a conflict.
+    public init(recordID: String, field: String) {
+        self.recordID = recordID
+        self.field = field
+    }
+}

@@ -68,17 +68,8 @@ public enum SyncMessage: Hashable, Sendable {
     /// Either side: something went wrong.
     case error(ProtocolError)
 
-    /// A field of a record, as conflicts are reported.
-    public struct RecordField: Hashable, Sendable {
-        public var recordID: String
-        public var field: String
-
-        /// Creates a record field.
-        public init(recordID: String, field: String) {
-            self.recordID = recordID
-            self.field = field
-        }
-    }
+    /// A field of a record, as conflicts are reported: the engine's own shape.
+    public typealias RecordField = RecordConflict
 
     /// The message's `type`.
     public var type: String {
