@@ -245,11 +245,12 @@ public struct SyncClient: Sendable {
                             )
                         }
                         try channel.pipeline.syncOperations.addHandler(counter)
-                        // A server that stops answering (stalled, or gone without a FIN) fails the sync after the
-                        // timeout instead of holding it forever.
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: responseTimeout))
-                        try channel.pipeline.syncOperations.addHandler(FailOnSilence(timeout: responseTimeout))
                         try channel.pipeline.syncOperations.addSyncProtocolHandlers()
+                        // A server that stops answering (stalled, gone without a FIN, or trickling bytes that make
+                        // no frame) fails the sync after the timeout instead of holding it forever.
+                        try channel.pipeline.syncOperations.addHandler(
+                            FrameIdleHandler(timeout: responseTimeout, reportsTimeout: true)
+                        )
                         return try NIOAsyncChannel<SyncFrame, SyncMessage>(wrappingChannelSynchronously: channel)
                     }
                 }
@@ -628,7 +629,7 @@ struct Conversation {
 
     private static func describe(_ error: any Error, usesTLS: Bool) -> SyncError {
         switch error {
-        case let timeout as FailOnSilence.Timeout:
+        case let timeout as FrameIdleHandler.Timeout:
             return SyncError(
                 "the server did not answer within \(timeout.seconds) s; nothing unacknowledged was lost",
                 cause: timeout
@@ -650,30 +651,6 @@ struct Conversation {
                 cause: error
             )
         }
-    }
-}
-
-/// Fails the connection with ``Timeout`` when `IdleStateHandler` reports that nothing was read for the timeout.
-final class FailOnSilence: ChannelInboundHandler, Sendable {
-    typealias InboundIn = NIOAny
-
-    struct Timeout: Error {
-        var seconds: Double
-    }
-
-    private let timeout: TimeAmount
-
-    init(timeout: TimeAmount) {
-        self.timeout = timeout
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            context.fireErrorCaught(Timeout(seconds: Double(timeout.nanoseconds) / 1e9))
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
     }
 }
 

@@ -122,7 +122,8 @@ extension ChannelPipeline.SynchronousOperations {
     }
 }
 
-/// Closes a connection that neither completed a frame nor was written to for `timeout`.
+/// Closes a connection that neither completed a frame nor was written to for `timeout`: the server's idle timeout
+/// and the kiosk's response timeout, one handler for both sides.
 ///
 /// Unlike an idle-read timer, bytes that never make a frame (a single space every few seconds) do not count as
 /// activity: a peer must send whole frames to keep its connection.
@@ -133,12 +134,23 @@ public final class FrameIdleHandler: ChannelDuplexHandler, @unchecked Sendable {
     public typealias OutboundIn = SyncMessage
     public typealias OutboundOut = SyncMessage
 
+    /// What a connection closed for silence fails with, when the handler reports it (the kiosk's side).
+    public struct Timeout: Error, Sendable {
+        /// The timeout, in seconds.
+        public var seconds: Double
+    }
+
     private let timeout: TimeAmount
+    private let reportsTimeout: Bool
     private var deadline: Scheduled<Void>?
 
     /// Creates a handler closing after `timeout` without a complete frame in either direction.
-    public init(timeout: TimeAmount) {
+    ///
+    /// - Parameter reportsTimeout: whether the connection fails with ``Timeout`` first (a kiosk waiting for an
+    ///   answer learns why), or is only closed (the server, whose peer simply went quiet).
+    public init(timeout: TimeAmount, reportsTimeout: Bool = false) {
         self.timeout = timeout
+        self.reportsTimeout = reportsTimeout
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -174,6 +186,14 @@ public final class FrameIdleHandler: ChannelDuplexHandler, @unchecked Sendable {
     private func arm(_ context: ChannelHandlerContext) {
         deadline?.cancel()
         let channel = context.channel
-        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        guard reportsTimeout else {
+            deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+            return
+        }
+        let timeout = Timeout(seconds: Double(self.timeout.nanoseconds) / 1e9)
+        deadline = context.eventLoop.scheduleTask(in: self.timeout) {
+            channel.pipeline.fireErrorCaught(timeout)
+            channel.close(promise: nil)
+        }
     }
 }

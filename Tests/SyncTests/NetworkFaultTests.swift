@@ -13,13 +13,14 @@ import WireProtocol
 private let hello =
     "{\"type\":\"hello\",\"versions\":[1],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
 
-/// A listener that accepts connections and never says a word: a stalled server, or one behind a dead link.
+/// A listener that accepts connections and never says a word: a stalled server, or one behind a dead link. With
+/// `trickling`, it sends a space every 50 ms — bytes, but never a frame.
 final class BlackHole: Sendable {
     let port: Int
     private let listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     private let task: Task<Void, Never>
 
-    init() async throws {
+    init(trickling: Bool = false) async throws {
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -33,9 +34,23 @@ final class BlackHole: Sendable {
                 await withDiscardingTaskGroup { group in
                     do {
                         for try await connection in connections {
-                            // Read everything, answer nothing.
+                            // Read everything, answer nothing (or only stray spaces).
                             group.addTask {
-                                try? await connection.executeThenClose { inbound, _ in for try await _ in inbound {} }
+                                try? await connection.executeThenClose { inbound, outbound in
+                                    try await withThrowingTaskGroup(of: Void.self) { both in
+                                        both.addTask { for try await _ in inbound {} }
+                                        if trickling {
+                                            both.addTask {
+                                                while true {
+                                                    try await Task.sleep(for: .milliseconds(50))
+                                                    try await outbound.write(ByteBuffer(string: " "))
+                                                }
+                                            }
+                                        }
+                                        try await both.next()
+                                        both.cancelAll()
+                                    }
+                                }
                             }
                         }
                     } catch {}
@@ -65,6 +80,21 @@ final class BlackHole: Sendable {
         #expect(try await kiosk.sync().pushed == 1)
         #expect(try server.store.returnRecord(item.id) == kiosk.store.returnRecord(item.id))
         await hole.close()
+        try await server.stop()
+    }
+
+    /// Bytes that never make a frame do not keep a kiosk waiting: it times out as if the server were silent.
+    @Test(.timeLimit(.minutes(1)))
+    func aServerTricklingStrayBytesFailsTheSyncAtItsTimeout() async throws {
+        let server = try await TestServer()
+        let trickle = try await BlackHole(trickling: true)
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        try kiosk.record()
+        let impatient = SyncClient(store: kiosk.store, responseTimeout: .milliseconds(300))
+        await #expect {
+            try await impatient.sync(server: "127.0.0.1:\(trickle.port)")
+        } throws: { "\($0)".contains("did not answer within 0.3 s") }
+        await trickle.close()
         try await server.stop()
     }
 
