@@ -167,8 +167,16 @@ public enum ReturnEntity {
 }
 
 extension ReturnEntity {
-    /// The registers a return record may hold (Protocol/SPEC.md §6); anything else is refused when pushed.
-    public static let registerFields: Set<String> = Set(labels.keys).subtracting(setFields)
+    /// The registers a return record may hold (Protocol/SPEC.md §6, schema/return-fields.json); anything else is
+    /// refused when pushed. A new field goes here, in ``Field``, in its label below and in the schema.
+    public static let registerFields: Set<String> = [
+        Field.storeID, Field.kioskID, Field.orderID, Field.gtin, Field.serial, Field.lot, Field.expiry,
+        Field.recallCampaign, Field.recallMatch, Field.repairVendor, Field.repairStatus, Field.repairSentOn,
+        Field.repairBackOn, Field.handoffParty, Field.handoffDocument, Field.handoffWeightGrams, Field.handoffCount,
+        Field.handoffOn, Field.receipt, Field.verification, Field.exceptions, Field.reviewOutcome, Field.reviewNote,
+        Field.reviewExceptions, Field.quantity, Field.reason, Field.status, Field.condition, Field.testResult,
+        Field.disposition, Field.createdAt,
+    ]
 
     /// The grow-only sets a return record may hold.
     public static let setFields: Set<String> = [Field.notes]
@@ -179,7 +187,7 @@ extension ReturnEntity {
         labels[field] ?? field
     }
 
-    private static let labels: [String: String] = [
+    static let labels: [String: String] = [
         Field.storeID: "store", Field.kioskID: "kiosk", Field.orderID: "order", Field.gtin: "GTIN",
         Field.serial: "serial number", Field.lot: "lot", Field.expiry: "expiry date",
         Field.recallCampaign: "recall campaign", Field.recallMatch: "recall match", Field.repairVendor: "repairer",

@@ -203,6 +203,12 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
         }
     }
 
+    @Test func everyFieldHasALabelForReports() {
+        #expect(Set(ReturnEntity.labels.keys) == ReturnEntity.registerFields.union(ReturnEntity.setFields))
+        #expect(ReturnEntity.label(of: ReturnEntity.Field.repairStatus) == "repair status")
+        #expect(ReturnEntity.plainText(.bool(false)) == "no" && ReturnEntity.plainText(.null) == "—")
+    }
+
     @Test func unknownFieldsAndShortGTINsAreRefused() throws {
         var unknown = try capturedRecord()
         try unknown.apply(RecordEdit(assignments: ["loyaltyPoints": 500]), by: kioskA, stamp: stamp(5))
