@@ -529,17 +529,15 @@ extension ReplicaStore {
         }
     }
 
-    /// ``feed(store:after:limit:requester:)`` with each record in its stored JSON form, ready to send as it is.
+    /// ``feed(store:after:limit:requester:)`` with each record in its stored JSON form, ready to send as it is:
+    /// ``FeedRules`` (SyncCore) as two index-range queries.
     public func encodedFeed(
         store: StoreID,
         after cursor: Int64,
         limit: Int,
         requester: ReplicaID? = nil
     ) throws -> (records: [String], next: Int64, more: Bool) {
-        let policies = try returnPolicies().filter { $0.store == nil || $0.store == store }
-        // The default governs whatever no catch-all policy (every product, this store or every store) covers.
-        let hasCatchAll = policies.contains { $0.gtinPrefix.isEmpty }
-        let windowDays = (policies + (hasCatchAll ? [] : [.default])).map(\.windowDays).max()!
+        let windowDays = FeedRules.orderWindowDays(policies: try returnPolicies(), store: store)
         let soldSince = now().millisecondsSince1970 - Int64(windowDays) * 86_400_000
         let (rows, latest) = try read { db in
             // The store's own changes and the global ones (store_id NULL), each an index range in change order,
