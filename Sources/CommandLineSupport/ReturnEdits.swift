@@ -84,7 +84,7 @@ public enum ReturnEdits {
 
     /// Today in UTC, `YYYY-MM-DD`.
     static func today() -> String {
-        String(ISO8601Milliseconds.format(Date()).prefix(10))
+        ISO8601Milliseconds.day(of: Date())
     }
 }
 

@@ -154,7 +154,7 @@ extension ReplicaStore {
             let conflicts = try Self.openReturnConflicts(db)
             return Dashboard(
                 generatedAt: generatedAt,
-                reportDay: Self.day(lastMidnight),
+                reportDay: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: lastMidnight)),
                 returns: totals["returns"],
                 units: totals["units"],
                 voided: totals["voided"],
@@ -162,8 +162,8 @@ extension ReplicaStore {
                 futureDated: totals["future"],
                 stores: Set(perDay.map(\.store)).sorted(),
                 perDay: perDay,
-                firstDay: Self.day(since),
-                lastDay: Self.day(lastMidnight),
+                firstDay: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: since)),
+                lastDay: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: lastMidnight)),
                 reasons: try mix("reason"),
                 dispositions: try mix("disposition"),
                 returnsInConflict: totals["inConflict"],
@@ -185,14 +185,5 @@ extension ReplicaStore {
                 listLimit: listLimit
             )
         }
-    }
-
-    /// `YYYY-MM-DD` (UTC) of a midnight in ms since 1970.
-    static func day(_ milliseconds: Int64) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd"
-        return formatter.string(from: Date(millisecondsSince1970: milliseconds))
     }
 }

@@ -300,16 +300,13 @@ extension ReplicaStore {
     }
 
     /// Counted returns and units per value of `dimension`, ordered by value (values with only voided or rejected
-    /// returns left out).
+    /// returns left out): ``groupedReport(by:withTotal:)``'s first columns.
     public func report(by dimension: ReportDimension) throws -> [(key: String, returns: Int, units: Int)] {
-        try read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(dimension.column) AS key, count(*) AS returns, sum(quantity) AS units
-                    FROM returns WHERE \(Self.counted) GROUP BY \(dimension.column) ORDER BY \(dimension.column)
-                    """
-            ).map { (key: $0["key"], returns: $0["returns"], units: $0["units"]) }
+        try groupedReport(by: dimension, withTotal: false).rows.compactMap { row in
+            guard case .text(let key) = row[0], case .number(let returns) = row[1], returns > 0,
+                case .number(let units) = row[2]
+            else { return nil }
+            return (key: key, returns: Int(returns), units: Int(units))
         }
     }
 }

@@ -181,6 +181,10 @@ public final class SyncServer: Service, Sendable {
         defer { storageThreads.shutdownGracefully { _ in } }
         // Made on first use; read once here so each handshake signs without a database read.
         let identitySeed = try await storageThreads.runIfActive { [store] in try store.serverIdentitySeed() }
+        let sessions = try ServerSession.Configuration(
+            serverID: store.serverReplicaID.rawValue,
+            identitySeed: identitySeed
+        )
         let maximumFrameSize = configuration.maximumFrameSize
         let idleTimeout = configuration.idleTimeout
         let tls = configuration.tls
@@ -223,7 +227,7 @@ public final class SyncServer: Service, Sendable {
                 group.addTask { await self.pollForChanges() }
                 try await server.executeThenClose { connections in
                     for try await (connection, limit) in connections {
-                        group.addTask { await self.serve(connection, frameLimit: limit, identitySeed: identitySeed) }
+                        group.addTask { await self.serve(connection, frameLimit: limit, sessions: sessions) }
                     }
                 }
             }
@@ -276,7 +280,7 @@ public final class SyncServer: Service, Sendable {
     private func serve(
         _ connection: NIOAsyncChannel<SyncFrame, SyncMessage>,
         frameLimit: FrameLimit,
-        identitySeed: Data
+        sessions: ServerSession.Configuration
     ) async {
         let peer = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
         var logger = self.logger
@@ -325,7 +329,7 @@ public final class SyncServer: Service, Sendable {
                     feedWatch: feedWatch,
                     eventLoop: channel.eventLoop,
                     makeNonce: configuration.makeNonce,
-                    identitySeed: identitySeed,
+                    sessions: sessions,
                     frameLimit: frameLimit,
                     inbound: inbound.makeAsyncIterator(),
                     outbound: outbound,
@@ -361,8 +365,8 @@ struct SyncSession {
     /// Where storage results that must outlive a cancelled watch are delivered.
     let eventLoop: any EventLoop
     let makeNonce: @Sendable () -> String
-    /// The server's identity key (its raw Ed25519 seed), read once by the server.
-    let identitySeed: Data
+    /// What every conversation's state machine starts from (the server's id and identity key), made once.
+    let sessions: ServerSession.Configuration
     /// The connection's frame limit, lowered until the kiosk authenticates.
     let frameLimit: FrameLimit
     var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
@@ -379,7 +383,7 @@ struct SyncSession {
         feedWatch: FeedWatch = FeedWatch(),
         eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any(),
         makeNonce: @escaping @Sendable () -> String,
-        identitySeed: Data,
+        sessions: ServerSession.Configuration,
         frameLimit: FrameLimit,
         inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator,
         outbound: NIOAsyncChannelOutboundWriter<SyncMessage>,
@@ -392,7 +396,7 @@ struct SyncSession {
         self.feedWatch = feedWatch
         self.eventLoop = eventLoop
         self.makeNonce = makeNonce
-        self.identitySeed = identitySeed
+        self.sessions = sessions
         self.frameLimit = frameLimit
         self.inbound = inbound
         self.outbound = outbound
@@ -457,10 +461,7 @@ struct SyncSession {
     /// storage on the storage threads, frames on the channel — and hands it the answers. No protocol rule is
     /// decided here.
     private mutating func converse() async throws {
-        var session = ServerSession(
-            try ServerSession.Configuration(serverID: store.serverReplicaID.rawValue, identitySeed: identitySeed),
-            makeNonce: makeNonce
-        )
+        var session = ServerSession(sessions, makeNonce: makeNonce)
         var started = ContinuousClock.now
         var watching: Task<SyncMessage?, Never>?
         defer { watching?.cancel() }
@@ -484,11 +485,7 @@ struct SyncSession {
             } catch {
                 // A request that closes the connection still ends the watch first: its answer goes out before
                 // the error, in the order of requests.
-                if let watch = watching {
-                    watch.cancel()
-                    if let answer = await watch.value { try? await outbound.write(answer) }
-                    watching = nil
-                }
+                try? await end(&watching)
                 throw error
             }
             while !actions.isEmpty {
@@ -519,12 +516,7 @@ struct SyncSession {
                 case .admit(let kiosk):
                     actions += try session.admitted(admit(kiosk.replicaID.rawValue))
                 case .endWatch:
-                    // Its answer goes first, so answers stay in the order of requests.
-                    if let watch = watching {
-                        watch.cancel()
-                        if let answer = await watch.value { try await outbound.write(answer) }
-                        watching = nil
-                    }
+                    try await end(&watching)
                 case .syncStarted:
                     started = ContinuousClock.now
                 case .syncEnded:
@@ -563,6 +555,15 @@ struct SyncSession {
                 }
             }
         }
+    }
+
+    /// Ends an outstanding watch and writes its answer (`quiet`, or `changed` if the feed changed meanwhile), so it
+    /// goes out before the answer of the request that ended it.
+    private func end(_ watching: inout Task<SyncMessage?, Never>?) async throws {
+        guard let watch = watching else { return }
+        watching = nil
+        watch.cancel()
+        if let answer = await watch.value { try await outbound.write(answer) }
     }
 
     /// Merges a pushed batch by the push rules and answers it; a refusal keeps the connection.

@@ -1,5 +1,6 @@
 import Foundation
 import ReplicaStore
+import ReturnsModel
 import ReturnsSync
 
 /// `report --format html`: one self-contained page (inline CSS and SVG, no scripts, fonts or images from elsewhere),
@@ -116,16 +117,14 @@ enum HTMLReport {
         return "hsl(\(String(format: "%.3f", hue)),60%,\(lightness)%)"
     }
 
-    /// Every day from the first to the last, so quiet days show as gaps rather than vanish.
+    /// Every day from the first to the last (at most 400), so quiet days show as gaps rather than vanish.
     static func days(from first: String, to last: String) -> [String] {
-        let formatter = dayFormatter
-        guard var day = formatter.date(from: first), let end = formatter.date(from: last) else { return [first] }
-        var days: [String] = []
-        while day <= end, days.count < 400 {
-            days.append(formatter.string(from: day))
-            day += 86_400
+        guard let start = ReturnDates.dayNumber(first), let end = ReturnDates.dayNumber(last), start <= end else {
+            return [first]
         }
-        return days
+        return (start...min(end, start + 399)).map {
+            ISO8601Milliseconds.day(of: Date(millisecondsSince1970: Int64($0) * 86_400_000))
+        }
     }
 
     /// Stacked bars: one bar per day of the window ending on the report's day, one segment per store.
@@ -233,8 +232,8 @@ enum HTMLReport {
         var html =
             "<p><span data-measure=\"rule-violations\">\(data.ruleViolationCount)</span> return"
             + "\(data.ruleViolationCount == 1 ? " breaks" : "s break") a lifecycle rule after a merge (concurrent "
-            + "edits on two replicas). Fix each by editing the return (<code>returns-server returns disposition ID "
-            + "VALUE</code>).</p>\n"
+            + "edits on two replicas). Fix each by editing what the rule names (<code>returns-server returns "
+            + "disposition ID VALUE</code>, for example).</p>\n"
         guard !data.ruleViolations.isEmpty else { return html }
         html += capNote(shown: data.ruleViolations.count, of: data.ruleViolationCount)
         // The rule in words gets a full-width row of its own: it is the line the reader needs whole.
@@ -341,15 +340,6 @@ enum HTMLReport {
     }
 
     // MARK: Helpers
-
-    /// `YYYY-MM-DD` in UTC.
-    static var dayFormatter: DateFormatter {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd"
-        return formatter
-    }
 
     /// The smallest of 1, 2, 5 × 10ⁿ (or 4 for tiny values) at or above `value`: a scale that reads well.
     static func niceCeiling(_ value: Int) -> Int {

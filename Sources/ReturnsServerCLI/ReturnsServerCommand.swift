@@ -589,12 +589,10 @@ struct ReportCommand: AsyncParsableCommand {
             }
             var end: Date?
             if let date {
-                guard let day = HTMLReport.dayFormatter.date(from: date),
-                    HTMLReport.dayFormatter.string(from: day) == date
-                else {
+                guard let day = ReturnDates.dayNumber(date) else {
                     throw CLIError(message: "invalid --date '\(date)': expected a day as YYYY-MM-DD")
                 }
-                end = day
+                end = Date(millisecondsSince1970: Int64(day) * 86_400_000)
             }
             let page = HTMLReport.render(try database.openStore().dashboard(days: days, endingOn: end))
             try Self.write(page, to: output)

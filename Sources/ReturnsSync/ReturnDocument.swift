@@ -321,6 +321,11 @@ extension ReturnDocument {
 
 /// ISO 8601 in UTC with milliseconds, the one time format of the JSON forms.
 public enum ISO8601Milliseconds {
+    /// The UTC day of `date`, `2026-11-29`.
+    public static func day(of date: Date) -> String {
+        String(format(date).prefix(10))
+    }
+
     /// Formats `date` as `2026-11-29T17:09:17.123Z`.
     public static func format(_ date: Date) -> String {
         // Civil-from-days (H. Hinnant): exact for every date, and far cheaper than a formatter per call.

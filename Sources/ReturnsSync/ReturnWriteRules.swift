@@ -45,11 +45,8 @@ public enum ReturnWriteRules {
     /// A rule a pushed return breaks.
     public struct Violation: Error, Hashable, Sendable, CustomStringConvertible {
         /// Which rule, as a protocol error code names it.
-        public enum Reason: String, Hashable, Sendable {
-            case invalidRecord = "invalid-record"
-            case forbiddenStore = "forbidden-store"
-            case forbiddenField = "forbidden-field"
-            case limitExceeded = "limit-exceeded"
+        public enum Reason: Hashable, Sendable {
+            case invalidRecord, forbiddenStore, forbiddenField, limitExceeded
         }
 
         public var reason: Reason
@@ -138,9 +135,8 @@ public enum ReturnWriteRules {
         }
         // Every value, not only the ones shown: a value that loses a conflict is stored and forwarded all the same.
         // Decoding `item` checked the shown ones (and every note) already; checking them again cost a tenth of
-        // push throughput, so only the concurrent values are checked here, and the one field decoding takes as is.
-        for (field, values) in pushed.registers.sorted(by: { $0.key < $1.key })
-        where values.count > 1 || field == ReturnEntity.Field.recallCampaign {
+        // push throughput, so only the concurrent values are checked here.
+        for (field, values) in pushed.registers.sorted(by: { $0.key < $1.key }) where values.count > 1 {
             for value in values { try validated(value.value, of: field, in: id) }
         }
         // The stored store decides, not the pushed one: a version claiming the caller's store must not move

@@ -95,7 +95,10 @@ extension ProductReturn {
             serial: reader.optionalString(ReturnEntity.Field.serial).map { try ItemCode($0, kind: "serial") },
             lot: reader.optionalString(ReturnEntity.Field.lot).map { try ItemCode($0, kind: "lot") },
             expiry: reader.optionalString(ReturnEntity.Field.expiry).map(ReturnDates.validatedDay),
-            recallCampaign: reader.optionalString(ReturnEntity.Field.recallCampaign),
+            recallCampaign: reader.optionalString(ReturnEntity.Field.recallCampaign).map { campaign in
+                try ReturnEntity.validate(.string(campaign), of: ReturnEntity.Field.recallCampaign)
+                return campaign
+            },
             recallMatch: reader.optionalString(ReturnEntity.Field.recallMatch).map(RecallCampaign.Match.parse),
             quantity: Int(reader.integer(ReturnEntity.Field.quantity)),
             reason: ReturnReason.parse(reader.string(ReturnEntity.Field.reason)),

@@ -39,15 +39,9 @@ public protocol PushTransaction {
 
 /// Why the server refused a pushed batch: one kind per protocol error code a push can get.
 public struct PushRejection: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The kind of refusal.
-    public enum Reason: String, Hashable, Sendable, CaseIterable {
-        case invalidRecord = "invalid-record"
-        case forbiddenStore = "forbidden-store"
-        case forbiddenField = "forbidden-field"
-        case forgedClock = "forged-clock"
-        case conflictingWrite = "conflicting-write"
-        case limitExceeded = "limit-exceeded"
-        case clockSkew = "clock-skew"
+    /// The kind of refusal; its wire spelling is the protocol error code it maps to (``ProtocolError/Code``).
+    public enum Reason: Hashable, Sendable {
+        case invalidRecord, forbiddenStore, forbiddenField, forgedClock, conflictingWrite, limitExceeded, clockSkew
 
         init(_ rule: ReturnWriteRules.Violation.Reason) {
             switch rule {
@@ -148,12 +142,9 @@ public enum PushRules {
             for (replica, counter) in record.clock.counters where replica != pusher {
                 guard counter > stored?.clock[replica] ?? 0 else { continue }
                 if replica != transaction.serverID {
-                    if let known = mayPassOn[replica], known { continue }
-                    if mayPassOn[replica] == nil {
-                        let allowed = try transaction.mayPassOn(writesOf: replica, store: store)
-                        mayPassOn[replica] = allowed
-                        if allowed { continue }
-                    }
+                    let allowed = try mayPassOn[replica] ?? transaction.mayPassOn(writesOf: replica, store: store)
+                    mayPassOn[replica] = allowed
+                    if allowed { continue }
                 }
                 // Says nothing of how far the server has seen the replica, nor whether it is another store's.
                 throw reject(

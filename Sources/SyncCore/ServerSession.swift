@@ -131,17 +131,6 @@ public struct ServerSession: Sendable {
         }
     }
 
-    /// The negotiated protocol version, once a hello was answered.
-    public var version: Int? {
-        switch state {
-        case .awaitingAuthenticate(let handshake), .lookingUp(let handshake), .redeeming(let handshake),
-            .admitting(let handshake):
-            return handshake.version
-        case .established(let established): return established.version
-        case .awaitingHello, .closed: return nil
-        }
-    }
-
     /// Takes the next message from the kiosk.
     public mutating func receive(_ message: SyncMessage) throws(ProtocolError) -> [Action] {
         switch state {
@@ -212,13 +201,6 @@ public struct ServerSession: Sendable {
         }
         state = .established(Established(kiosk: kiosk, version: handshake.version))
         return [.send(.welcome(replicaID: kiosk.replicaID.rawValue, storeID: kiosk.storeID.rawValue))]
-    }
-
-    /// The watch the driver started has been answered (`changed` or `quiet`, written by the driver).
-    public mutating func watchAnswered() {
-        guard case .established(var established) = state else { return }
-        established.watching = false
-        state = .established(established)
     }
 
     // MARK: Steps
