@@ -67,7 +67,7 @@ extension ReplicaStore {
                     message: "cannot settle '\(field)' of return \(id) to '\(text)': \(error.message)"
                 )
             }
-            let broken = try record.returnRuleViolations().filter { !before.contains($0) }
+            let broken = ReturnRules.violations(of: item).filter { !before.contains($0) }
             guard broken.isEmpty else {
                 throw ReturnsModelError(
                     code: .invalidTransition,

@@ -48,8 +48,6 @@ public struct Dashboard: Sendable {
     }
 
     public var generatedAt: Date
-    /// The report's day, `YYYY-MM-DD` (UTC): the last day of the per-day window.
-    public var reportDay: String
     /// Counted returns and their units (voided and rejected returns excluded).
     public var returns: Int
     public var units: Int
@@ -62,7 +60,7 @@ public struct Dashboard: Sendable {
     public var stores: [String]
     /// Per day and store, the counted returns of the window's days that have any.
     public var perDay: [DayCount]
-    /// The window: `days` days ending on ``reportDay``.
+    /// The window: `days` days ending on the report's day (UTC), `YYYY-MM-DD`.
     public var firstDay: String
     public var lastDay: String
     public var reasons: [(key: String, returns: Int)]
@@ -80,8 +78,6 @@ public struct Dashboard: Sendable {
     /// `report --by recall` and `report --by store`, the same tables.
     public var recallCompletion: ReplicaStore.Report
     public var returnRates: ReplicaStore.Report
-    /// The most rows any list above shows.
-    public var listLimit: Int
 }
 
 extension ReplicaStore {
@@ -154,7 +150,6 @@ extension ReplicaStore {
             let conflicts = try Self.openReturnConflicts(db)
             return Dashboard(
                 generatedAt: generatedAt,
-                reportDay: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: lastMidnight)),
                 returns: totals["returns"],
                 units: totals["units"],
                 voided: totals["voided"],
@@ -181,8 +176,7 @@ extension ReplicaStore {
                 ruleViolationCount: totals["rules"],
                 ruleViolations: violations,
                 recallCompletion: try Self.recallCompletion(db, campaigns: campaigns),
-                returnRates: try Self.groupedReport(db, by: .store, withTotal: true),
-                listLimit: listLimit
+                returnRates: try Self.groupedReport(db, by: .store, withTotal: true)
             )
         }
     }
