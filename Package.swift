@@ -114,7 +114,8 @@ let package = Package(
         .target(
             name: "SyncClient",
             dependencies: [
-                "WireProtocol", "SyncTransport", "ReplicaStore", "ReturnsSync", .product(name: "NIOPosix", package: "swift-nio"),
+                "WireProtocol", "SyncTransport", "SyncCore", "ReplicaStore", "ReturnsSync",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 // SyncAgent is a Service: SIGTERM ends it gracefully.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ReplicaStore
 import ServiceLifecycle
+import SyncCore
 import SyncEngine
 import Synchronization
 import WireProtocol
@@ -54,14 +55,6 @@ public struct Backoff: Sendable {
 /// returns. Outside one, cancel the task running it. Nothing is lost by stopping at any point: a kiosk's data is durable before the agent sees it, and
 /// what the server has not acknowledged is pushed again next time.
 public final class SyncAgent: Service, Sendable {
-    /// Why a waiting agent wakes up.
-    public enum Wake: Sendable, Hashable {
-        /// Something changed in the kiosk's database.
-        case localChange
-        /// The agent is stopping.
-        case shutdown
-    }
-
     /// How the agent behaves.
     public struct Configuration: Sendable {
         /// The server, `HOST:PORT`; `nil` uses the one the kiosk was initialised with.
@@ -207,32 +200,27 @@ public final class SyncAgent: Service, Sendable {
     private func serve(_ session: inout Session, backoff: inout Backoff) async throws -> Bool {
         try await syncRound(&session)
         backoff.reset()
-        guard configuration.live, session.version >= 2 else {
-            try await session.conversation.send(.bye)
-            _ = try? await session.conversation.receive()
+        guard configuration.live, session.core.version >= 2 else {
+            try await client.bye(&session)
             return false
         }
         var lastRound = ContinuousClock.now
         var announced = false
         while true {
             if session.conversation.wakes.contains(.shutdown) || isStopping {
-                try await session.conversation.send(.bye)
-                _ = try? await session.conversation.receive()
+                try await client.bye(&session)
                 return true
             }
             let wokenByChange = session.conversation.wakes.contains(.localChange)
             let local = wokenByChange ? try await client.storage { try $0.hasUnpushedChanges() } : false
-            if local || session.conversation.watchSawChange || ContinuousClock.now - lastRound >= configuration.interval
-            {
+            if local || session.core.watchSawChange || ContinuousClock.now - lastRound >= configuration.interval {
                 session.conversation.wakes.remove(.localChange)
-                session.conversation.watchSawChange = false
                 try await syncRound(&session)
                 lastRound = ContinuousClock.now
                 continue
             }
             session.conversation.wakes.remove(.localChange)
-            try await session.conversation.send(.watch(cursor: session.cursor, seconds: configuration.watchSeconds))
-            session.conversation.watching = true
+            try await client.perform(session.core.watch(seconds: configuration.watchSeconds), &session)
             if !announced {
                 announced = true
                 logger.info("connected; waiting for changes")
@@ -240,17 +228,11 @@ public final class SyncAgent: Service, Sendable {
             }
             // Until the watch is answered, or something here needs a sync (the next request ends the watch, and
             // the conversation takes its answer in passing).
-            waiting: while session.conversation.watching {
+            waiting: while session.core.isWatching {
                 switch try await session.conversation.nextEvent() {
-                case .message(.changed):
-                    session.conversation.watching = false
-                    session.conversation.watchSawChange = true
-                case .message(.quiet):
-                    session.conversation.watching = false
-                case .message(.bye):
-                    throw SyncError("the server is shutting down")
-                case .message(let other):
-                    throw SyncError("the server sent \(other.type) to a waiting kiosk")
+                case .message(let message):
+                    // The watch's answer; anything else from a server the kiosk waits on ends the session.
+                    try await client.perform(try session.core.receive(message), &session)
                 case .wake(.localChange):
                     if try await client.storage({ try $0.hasUnpushedChanges() }) {
                         session.conversation.wakes.insert(.localChange)

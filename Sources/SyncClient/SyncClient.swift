@@ -7,6 +7,7 @@ import NIOSSL
 import ReplicaStore
 import ReturnsModel
 import ReturnsSync
+import SyncCore
 import SyncEngine
 import SyncTransport
 import Synchronization
@@ -41,33 +42,6 @@ public struct SyncReport: Hashable, Sendable {
         self.conflicts = conflicts
         self.bytesSent = bytesSent
         self.bytesReceived = bytesReceived
-    }
-}
-
-/// Why a sync failed. Local data is untouched by a failed sync beyond what the server had acknowledged.
-public struct SyncError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var message: String
-    /// The server's error, when it refused.
-    public var serverError: ProtocolError?
-    /// The error underneath, kept whole (a socket's, TLS's, the store's) for logs and callers that look closer;
-    /// ``message`` is the sentence for a person. Not part of equality.
-    public var cause: (any Error & Sendable)?
-
-    public init(_ message: String, serverError: ProtocolError? = nil, cause: (any Error & Sendable)? = nil) {
-        self.message = message
-        self.serverError = serverError
-        self.cause = cause
-    }
-
-    public var description: String { message }
-
-    public static func == (lhs: SyncError, rhs: SyncError) -> Bool {
-        lhs.message == rhs.message && lhs.serverError == rhs.serverError
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(message)
-        hasher.combine(serverError)
     }
 }
 
@@ -202,8 +176,7 @@ public struct SyncClient: Sendable {
     public func sync(server override: String? = nil) async throws -> SyncReport {
         try await withSession(server: override) { session in
             var report = try await round(&session)
-            try await session.conversation.send(.bye)
-            _ = try? await session.conversation.receive()
+            try await bye(&session)
             (report.bytesSent, report.bytesReceived) = session.bytes.totals
             return report
         }
@@ -225,9 +198,7 @@ public struct SyncClient: Sendable {
         }
         let address = override ?? credentials.server
         let (host, port) = try Self.parse(address)
-        guard let storeID = store.identity.storeID, let kioskID = store.identity.kioskID else {
-            throw SyncError("replica \(store.identity.replicaID) is not a kiosk")
-        }
+        let core = try sessionConfiguration(credentials, address: address)
         let channel: NIOAsyncChannel<SyncFrame, SyncMessage>
         let responseTimeout = self.responseTimeout
         let tls = try credentials.trustedCAPEM.map(Self.tlsContext(trusting:))
@@ -279,16 +250,21 @@ public struct SyncClient: Sendable {
                     sink.finish()
                 }
                 var session = Session(
+                    core: ClientSession(core),
                     conversation: Conversation(
                         events: events.makeAsyncIterator(),
                         outbound: outbound,
                         usesTLS: tls != nil
                     ),
-                    bytes: counter
+                    bytes: counter,
+                    credentials: credentials
                 )
                 let result: Result<T, any Error>
                 do {
-                    try await handshake(&session, credentials: credentials, storeID: storeID, kioskID: kioskID)
+                    try await perform(session.core.start(), &session)
+                    while !session.core.isReady {
+                        try await perform(try session.core.receive(session.conversation.receive()), &session)
+                    }
                     result = .success(try await body(&session))
                 } catch {
                     result = .failure(error)
@@ -302,144 +278,114 @@ public struct SyncClient: Sendable {
         }
     }
 
-    private func handshake(
-        _ session: inout Session,
-        credentials: SyncCredentials,
-        storeID: StoreID,
-        kioskID: KioskID
-    ) async throws {
-        let replicaID = store.identity.replicaID.rawValue
+    /// What the kiosk brings to a conversation, from its stored credentials; what it lacks is said before any
+    /// connection is made.
+    private func sessionConfiguration(
+        _ credentials: SyncCredentials,
+        address: String
+    ) throws -> ClientSession.Configuration {
+        guard let storeID = store.identity.storeID, let kioskID = store.identity.kioskID else {
+            throw SyncError("replica \(store.identity.replicaID) is not a kiosk")
+        }
         guard let pinned = credentials.serverKeyFingerprint else {
             throw SyncError(
                 "this kiosk does not know its server's key (it was set up before servers proved their identity): "
                     + "enroll it again with a new token, 'kiosk enroll --token TOKEN' ('returns-server enroll' issues one)"
             )
         }
-        let handshake = KioskHandshake(replicaID: replicaID)
-        try await session.conversation.send(handshake.hello(storeID: storeID.rawValue, kioskID: kioskID.rawValue))
-        guard
-            case .challenge(let version, let nonce, let serverID, let serverKey, let serverSignature) =
-                try await session.conversation.receive()
-        else {
-            throw SyncError("the server did not send a challenge")
-        }
-        guard supportedProtocolVersions.contains(version) else {
-            throw SyncError(
-                "the server chose protocol version \(version); this kiosk speaks "
-                    + supportedProtocolVersions.map(String.init).joined(separator: " and ")
-            )
-        }
-        // Nothing that matters is sent before the server proved it holds the key this kiosk pinned.
-        guard handshake.serverProves((nonce, serverID, serverKey, serverSignature), pinned: pinned) else {
-            throw SyncError(
-                "the server at \(credentials.server) is not the one this kiosk was enrolled with: it does not prove "
-                    + "it holds the key of the pinned fingerprint \(pinned.prefix(16))…; nothing was sent"
-            )
-        }
-        session.version = version
-        let enrolling = credentials.enrolledAt == nil
-        var token: EnrollmentToken?
-        if enrolling {
+        var enrollment: EnrollmentToken?
+        if credentials.enrolledAt == nil {
             guard let secret = credentials.token, let parsed = try? EnrollmentToken("\(secret).\(pinned)") else {
                 throw SyncError(
                     "this kiosk is not enrolled and holds no enrollment token: 'kiosk enroll --token TOKEN'"
                 )
             }
-            token = parsed
+            enrollment = parsed
         }
-        try await session.conversation.send(
-            handshake.authenticate(
-                kioskKey: credentials.privateKey,
-                serverNonce: nonce,
-                serverID: serverID,
-                enrolling: token
-            )
+        return ClientSession.Configuration(
+            replicaID: store.identity.replicaID.rawValue,
+            storeID: storeID.rawValue,
+            kioskID: kioskID.rawValue,
+            privateKey: credentials.privateKey,
+            pinnedServerKey: pinned,
+            enrollment: enrollment,
+            batchSize: batchSize,
+            pushWindow: Self.pushWindow,
+            estimatesPull: progress != nil,
+            serverAddress: credentials.server
         )
-        guard case .welcome = try await session.conversation.receive() else {
-            throw SyncError("the server did not welcome this kiosk")
+    }
+
+    /// One sync on an open session: push everything changed here, then pull everything changed there
+    /// (``ClientSession`` decides the order of things; this does the storage work it asks for).
+    func round(_ session: inout Session) async throws -> SyncReport {
+        let checkpoint = try await storage { try $0.checkpoint(for: Self.serverPeer) }
+        session.round = Round(checkpoint: checkpoint)
+        if progress != nil {
+            session.round.pushTotal = try await storage { try $0.returnsChanged(after: checkpoint.pushedSeq) }
         }
-        if enrolling {
-            var enrolled = credentials
-            enrolled.token = nil
-            enrolled.enrolledAt = Date()
-            try await storage { [enrolled] in try $0.saveSyncCredentials(enrolled) }
+        try await perform(
+            session.core.startRound(pushedSeq: checkpoint.pushedSeq, pullCursor: checkpoint.pullCursor ?? "0"),
+            &session
+        )
+        while session.core.isInRound {
+            try await perform(try session.core.receive(session.conversation.receive()), &session)
         }
-        if try await storage({ try $0.noteServerID(serverID) }) {
-            logger.notice(
-                "the server's id changed: it was restored from a backup; re-sending everything this kiosk holds",
-                metadata: ["server-id": "\(serverID)"]
-            )
+        // The server's merge of a push and this kiosk's merge of the pull can both detect one conflict.
+        var report = session.round.report
+        var seen = Set<SyncMessage.RecordField>()
+        report.conflicts = report.conflicts.filter { seen.insert($0).inserted }
+        return report
+    }
+
+    /// Says goodbye and waits for the server's, taking a watch's answer in passing.
+    func bye(_ session: inout Session) async throws {
+        try await perform(session.core.bye(), &session)
+        while let message = try? await session.conversation.receive() {
+            guard let actions = try? session.core.receive(message), !actions.contains(.close) else { return }
         }
     }
 
-    /// One sync on an open session: push everything changed here, then pull everything changed there.
-    func round(_ session: inout Session) async throws -> SyncReport {
-        var report = SyncReport()
-        var checkpoint = try await storage { try $0.checkpoint(for: Self.serverPeer) }
-        let progress = self.progress
-        let pushedSeq = checkpoint.pushedSeq
-        let pushTotal = progress == nil ? nil : try await storage { try $0.returnsChanged(after: pushedSeq) }
-
-        // Push everything changed since the last acknowledged push, several batches in flight: the kiosk reads and
-        // encodes the next batches while the server commits the first. Acknowledgements come in order; the
-        // checkpoint advances only with them.
-        var batch = 0
-        var inFlight: [(batch: Int?, lastSeq: Int64, count: Int)] = []
-        var readUpTo = checkpoint.pushedSeq
-        var exhausted = false
-        var acknowledged = 0
-        // Set once the server refused a record for what it is: the batches after it are answered but the
-        // checkpoint stays, and the push starts over from the checkpoint without the record set aside.
-        var refused = false
-        while true {
-            if refused && inFlight.isEmpty {
-                // Every answer is in: start over from the checkpoint, without the records set aside (acknowledged
-                // ones are answered `unchanged` again).
-                refused = false
-                exhausted = false
-                readUpTo = checkpoint.pushedSeq
-            }
-            while !exhausted && !refused && inFlight.count < Self.pushWindow {
-                // Records go out as stored: a kiosk's own records need no decoding to be sent.
-                let page = try await storage { [readUpTo, batchSize] in
-                    try $0.encodedChanges(since: readUpTo, limit: batchSize)
+    /// Does what the session asks; a storage answer goes back to the session at once, and what it asks then is
+    /// done next. Returns when the session waits for the server.
+    func perform(_ actions: [ClientSession.Action], _ session: inout Session) async throws {
+        var pending = Array(actions.reversed())
+        while let action = pending.popLast() {
+            var next: [ClientSession.Action] = []
+            switch action {
+            case .send(let message):
+                try await session.conversation.send(message)
+            case .welcomed(let serverID, let enrolled):
+                if enrolled {
+                    var saved = session.credentials
+                    saved.token = nil
+                    saved.enrolledAt = Date()
+                    try await storage { [saved] in try $0.saveSyncCredentials(saved) }
                 }
-                guard let last = page.last else {
-                    exhausted = true
-                    break
+                if try await storage({ try $0.noteServerID(serverID) }) {
+                    logger.notice(
+                        "the server's id changed: it was restored from a backup; re-sending everything this kiosk holds",
+                        metadata: ["server-id": "\(serverID)"]
+                    )
                 }
-                readUpTo = last.seq
-                // Kiosks write returns only; other entities here (recalls, orders, policies) came from the server.
-                let changes = page.filter { $0.entityType == ReturnEntity.entityType }
-                guard !changes.isEmpty else {
-                    inFlight.append((nil, last.seq, 0))
-                    continue
+            case .readChanges(let after, let limit):
+                let page = try await storage { try $0.encodedChanges(since: after, limit: limit) }
+                next = session.core.changesRead(
+                    page.map { ClientSession.StoredChange(seq: $0.seq, entityType: $0.entityType, json: $0.json) }
+                )
+            case .setAside(let recordID, let refusal):
+                // Resending this record can never succeed: set it aside (visibly) and push everything else.
+                let setAside = try await storage {
+                    try $0.quarantine(recordID: recordID, code: refusal.code.rawValue, message: refusal.message)
                 }
-                batch += 1
-                try await session.conversation.send(.encodedPush(batch: batch, records: changes.map(\.json)))
-                inFlight.append((batch, last.seq, changes.count))
-            }
-            guard let oldest = inFlight.first else { break }
-            inFlight.removeFirst()
-            if let expected = oldest.batch {
-                let answer: SyncMessage
-                do {
-                    answer = try await session.conversation.receive()
-                } catch let error as SyncError {
-                    guard let refusal = error.serverError, refusal.code.refusesRecord, let recordID = refusal.recordID
-                    else { throw error }
-                    // Resending this record can never succeed: set it aside (visibly) and push everything else.
-                    let setAside = try await storage {
-                        try $0.quarantine(recordID: recordID, code: refusal.code.rawValue, message: refusal.message)
-                    }
-                    guard setAside else { throw error }  // set aside already, yet sent: something is wrong here, stop
+                if setAside {
                     logger.error(
                         "the server refused a record; it is set aside (kiosk quarantine list)",
                         metadata: [
                             "record": "\(recordID)", "code": "\(refusal.code.rawValue)", "why": "\(refusal.message)",
                         ]
                     )
-                    report.quarantined.append(
+                    session.round.report.quarantined.append(
                         QuarantinedRecord(
                             entityType: ReturnEntity.entityType,
                             recordID: recordID,
@@ -448,71 +394,50 @@ public struct SyncClient: Sendable {
                             quarantinedAt: Date()
                         )
                     )
-                    refused = true
-                    continue
                 }
-                guard case .pushAck(let answered, _, _, let conflicts) = answer, answered == expected else {
-                    throw SyncError("the server did not acknowledge push batch \(expected)")
-                }
-                // After a refusal the rest of the batches are answered, but the push starts over: the checkpoint
-                // must not pass the refused batch's other records.
-                if refused { continue }
-                report.pushed += oldest.count
-                report.conflicts += conflicts
-                progress?(SyncProgress(phase: .push, done: report.pushed, total: pushTotal))
-            }
-            if refused { continue }
-            checkpoint.pushedSeq = oldest.lastSeq
-            acknowledged += 1
-            // Every commit costs the kiosk an fsync: the checkpoint is saved every few batches and at the end. A
-            // crash in between only re-sends acknowledged batches, which the server answers `unchanged`.
-            if acknowledged % 8 == 0 { try await storage { [checkpoint] in try $0.saveCheckpoint(checkpoint) } }
-        }
-        try await storage { [checkpoint] in try $0.saveCheckpoint(checkpoint) }
-        let pushedUpTo = checkpoint.pushedSeq
-
-        // Pull everything the server has for this store since the last cursor. The next page is asked for before
-        // this one is merged, so the server reads while the kiosk writes; the cursor is stored in the merge's own
-        // transaction, so a page is merged and remembered together or not at all.
-        var cursor = checkpoint.pullCursor ?? "0"
-        try await session.conversation.send(.pull(cursor: cursor, limit: batchSize, estimate: progress != nil))
-        var received = 0
-        var pullTotal: Int?
-        while true {
-            guard
-                case .pullBatch(let records, let next, let more, let estimate) = try await session.conversation
-                    .receive()
-            else {
-                throw SyncError("the server did not answer the pull")
-            }
-            if more { try await session.conversation.send(.pull(cursor: next, limit: batchSize)) }
-            let outcome = try await storage { try $0.mergePulled(records, cursor: next, peer: Self.serverPeer) }
-            for entry in outcome.quarantined {
-                logger.error(
-                    "the server's version of a record disagrees with this kiosk's on a write; it is set aside",
-                    metadata: ["record": "\(entry.recordID)", "code": "\(entry.code)", "why": "\(entry.message)"]
+                next = try session.core.setAside(setAside, refusal: refusal)
+            case .acknowledged(let records, let conflicts):
+                session.round.report.pushed += records
+                session.round.report.conflicts += conflicts
+                progress?(
+                    SyncProgress(phase: .push, done: session.round.report.pushed, total: session.round.pushTotal)
                 )
+            case .saveCheckpoint(let pushedSeq):
+                session.round.checkpoint.pushedSeq = pushedSeq
+                let checkpoint = session.round.checkpoint
+                try await storage { try $0.saveCheckpoint(checkpoint) }
+            case .merge(let records, let cursor, let estimate):
+                // The cursor is stored in the merge's own transaction: a page is merged and remembered together or
+                // not at all.
+                let outcome = try await storage { try $0.mergePulled(records, cursor: cursor, peer: Self.serverPeer) }
+                for entry in outcome.quarantined {
+                    logger.error(
+                        "the server's version of a record disagrees with this kiosk's on a write; it is set aside",
+                        metadata: ["record": "\(entry.recordID)", "code": "\(entry.code)", "why": "\(entry.message)"]
+                    )
+                }
+                session.round.report.quarantined += outcome.quarantined
+                session.round.report.pulled += outcome.merged
+                session.round.report.conflicts += outcome.conflicts
+                session.round.received += records.count
+                if let estimate { session.round.pullTotal = estimate }
+                if !records.isEmpty {
+                    progress?(
+                        SyncProgress(phase: .pull, done: session.round.received, total: session.round.pullTotal)
+                    )
+                }
+            case .roundEnded(let pushedSeq):
+                // What was just pulled is the server's own state: the push checkpoint moves over it, up to the
+                // first change made here meanwhile (by another process, say), in one transaction so such a change
+                // is never skipped.
+                try await storage {
+                    try $0.advancePushCheckpoint(overMergesAfter: pushedSeq, peer: Self.serverPeer, syncedAt: Date())
+                }
+            case .close:
+                break  // the caller closes the channel
             }
-            report.quarantined += outcome.quarantined
-            report.pulled += outcome.merged
-            report.conflicts += outcome.conflicts
-            cursor = next
-            received += records.count
-            if let estimate { pullTotal = estimate }
-            if !records.isEmpty { progress?(SyncProgress(phase: .pull, done: received, total: pullTotal)) }
-            if !more { break }
+            pending.append(contentsOf: next.reversed())
         }
-        session.cursor = cursor
-
-        // What was just pulled is the server's own state: the push checkpoint moves over it, up to the first change
-        // made here meanwhile (by another process, say), in one transaction so such a change is never skipped.
-        try await storage { [pushedUpTo] in
-            try $0.advancePushCheckpoint(overMergesAfter: pushedUpTo, peer: Self.serverPeer, syncedAt: Date())
-        }
-        // The server's merge of a push and this kiosk's merge of the pull can both detect one conflict.
-        var seen = Set<SyncMessage.RecordField>()
-        report.conflicts = report.conflicts.filter { seen.insert($0).inserted }
-        return report
     }
 
     /// Why a connection could not be made, in words a clerk reads: not NIO's error dump.
@@ -542,136 +467,5 @@ public struct SyncClient: Sendable {
             (1...65535).contains(port), colon > address.startIndex
         else { throw SyncError("invalid server address '\(address)': expected HOST:PORT, such as 127.0.0.1:7420") }
         return (String(address[..<colon]), port)
-    }
-}
-
-/// What a session's conversation waits for: a frame from the server, the connection's end, or a wake-up.
-enum ConnectionEvent: Sendable {
-    case frame(SyncFrame)
-    case closed
-    case failed(any Error)
-    case wake(SyncAgent.Wake)
-}
-
-/// An open, authenticated connection to the server.
-struct Session {
-    var conversation: Conversation
-    let bytes: ByteCounter
-    /// The protocol version the server chose.
-    var version = 1
-    /// The pull cursor after the last round.
-    var cursor = "0"
-}
-
-/// The client's side of the frame stream.
-struct Conversation {
-    var events: AsyncStream<ConnectionEvent>.AsyncIterator
-    let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
-    let usesTLS: Bool
-    /// Wake-ups that came while the conversation waited for an answer, for the agent to act on after.
-    var wakes: Set<SyncAgent.Wake> = []
-    /// A `watch` was sent and its answer has not come yet: the next request's answer comes after it.
-    var watching = false
-    /// The last watch answered `changed`.
-    var watchSawChange = false
-
-    mutating func send(_ message: SyncMessage) async throws {
-        do {
-            try await outbound.write(message)
-        } catch {
-            // The connection closed under the write: why it closed (a TLS failure, say) waits on the inbound side.
-            _ = try await receive()
-            throw SyncError("the connection to the server closed")
-        }
-    }
-
-    /// The next message from the server; wake-ups are kept in ``wakes``, and the answer of a watch that a request
-    /// ended is taken in passing.
-    mutating func receive() async throws -> SyncMessage {
-        while true {
-            switch try await nextEvent() {
-            case .wake(let wake):
-                wakes.insert(wake)
-            case .message(.changed) where watching:
-                watching = false
-                watchSawChange = true
-            case .message(.quiet) where watching:
-                watching = false
-            case .message(let message):
-                return message
-            }
-        }
-    }
-
-    enum Event {
-        case message(SyncMessage)
-        case wake(SyncAgent.Wake)
-    }
-
-    /// The next message or wake-up.
-    mutating func nextEvent() async throws -> Event {
-        guard let event = await events.next() else { throw SyncError("the server closed the connection") }
-        switch event {
-        case .wake(let wake):
-            return .wake(wake)
-        case .closed:
-            throw SyncError("the server closed the connection")
-        case .failed(let error):
-            throw Self.describe(error, usesTLS: usesTLS)
-        case .frame(.message(.error(let error))):
-            throw SyncError("the server refused: \(error.message) (\(error.code.rawValue))", serverError: error)
-        case .frame(.message(let message)):
-            return .message(message)
-        case .frame(.invalid(let error)):
-            throw SyncError("the server sent a bad frame: \(error)")
-        }
-    }
-
-    private static func describe(_ error: any Error, usesTLS: Bool) -> SyncError {
-        switch error {
-        case let timeout as FrameIdleHandler.Timeout:
-            return SyncError(
-                "the server did not answer within \(timeout.seconds) s; nothing unacknowledged was lost",
-                cause: timeout
-            )
-        case let error as NIOSSLError:
-            return SyncError(
-                "TLS with the server failed (\(error)): does it serve TLS, and does the trusted CA sign it?",
-                cause: error
-            )
-        case let error as BoringSSLError:
-            return SyncError(
-                "TLS with the server failed (\(error)): is its certificate signed by the trusted CA?",
-                cause: error
-            )
-        default:
-            return SyncError(
-                "the connection to the server failed (\(error))"
-                    + (usesTLS ? "" : "; if the server serves TLS, initialise the kiosk with --tls-ca"),
-                cause: error
-            )
-        }
-    }
-}
-
-/// Counts the bytes a connection writes and reads.
-final class ByteCounter: ChannelDuplexHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-
-    private let counts = Mutex((sent: 0, received: 0))
-
-    var totals: (Int, Int) { counts.withLock { ($0.sent, $0.received) } }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = Self.unwrapInboundIn(data).readableBytes
-        counts.withLock { $0.received += bytes }
-        context.fireChannelRead(data)
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let bytes = Self.unwrapOutboundIn(data).readableBytes
-        counts.withLock { $0.sent += bytes }
-        context.write(data, promise: promise)
     }
 }

@@ -18,6 +18,12 @@ public struct KioskHandshake: Sendable {
             .base64EncodedString()
     }
 
+    /// Starts a handshake with a given nonce (32 random bytes, base64): for tests that replay a conversation.
+    public init(replicaID: String, kioskNonce: String) {
+        self.replicaID = replicaID
+        self.kioskNonce = kioskNonce
+    }
+
     /// The `hello` that opens it.
     public func hello(storeID: String, kioskID: String) -> SyncMessage {
         .hello(

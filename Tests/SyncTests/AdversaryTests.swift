@@ -7,6 +7,7 @@ import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsSync
 import SyncClient
+import SyncCore
 import SyncEngine
 import Synchronization
 import Testing

@@ -6,6 +6,7 @@ import ReplicaStore
 import ReturnSyncJSON
 import ReturnsModel
 import SyncClient
+import SyncCore
 import SyncEngine
 import Testing
 import WireProtocol

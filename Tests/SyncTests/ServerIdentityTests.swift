@@ -7,6 +7,7 @@ import ReturnSyncJSON
 import ReturnSyncTestSupport
 import ReturnsModel
 import SyncClient
+import SyncCore
 import Testing
 import WireProtocol
 

@@ -7,6 +7,7 @@ import ReturnsModel
 import ReturnsServer
 import ServiceLifecycle
 import SyncClient
+import SyncCore
 import SyncEngine
 import Synchronization
 import WireProtocol

@@ -4,6 +4,7 @@ import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsServer
 import SyncClient
+import SyncCore
 import Testing
 
 /// Optional TLS: the server serves a certificate, kiosks trust a given CA and nothing else.

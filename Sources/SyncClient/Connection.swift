@@ -1,0 +1,146 @@
+import NIOCore
+import NIOSSL
+import ReplicaStore
+import SyncCore
+import SyncTransport
+import Synchronization
+import WireProtocol
+
+/// Why a session waiting for the server wakes up from outside.
+enum Wake: Sendable, Hashable {
+    /// Something changed in the kiosk's database.
+    case localChange
+    /// The agent is stopping.
+    case shutdown
+}
+
+/// What a session's conversation waits for: a frame from the server, the connection's end, or a wake-up.
+enum ConnectionEvent: Sendable {
+    case frame(SyncFrame)
+    case closed
+    case failed(any Error)
+    case wake(Wake)
+}
+
+/// An open, authenticated connection to the server.
+struct Session {
+    /// The conversation's protocol state.
+    var core: ClientSession
+    var conversation: Conversation
+    let bytes: ByteCounter
+    /// The credentials the kiosk connected with (saved without the token once enrollment succeeds).
+    let credentials: SyncCredentials
+    /// The round under way.
+    var round = Round(checkpoint: SyncCheckpoint(peer: SyncClient.serverPeer))
+}
+
+/// What a round did so far, and the checkpoint it saves.
+struct Round {
+    var checkpoint: SyncCheckpoint
+    var report = SyncReport()
+    /// Returns to push in all, when a progress display wants it.
+    var pushTotal: Int?
+    /// Records received by the pull so far, and the server's estimate of all.
+    var received = 0
+    var pullTotal: Int?
+}
+
+/// The client's side of the frame stream: the server's messages (its `error` frames included, for the session to
+/// judge) and wake-ups from outside.
+struct Conversation {
+    var events: AsyncStream<ConnectionEvent>.AsyncIterator
+    let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
+    let usesTLS: Bool
+    /// Wake-ups that came while the conversation waited for an answer, for the agent to act on after.
+    var wakes: Set<Wake> = []
+
+    mutating func send(_ message: SyncMessage) async throws {
+        do {
+            try await outbound.write(message)
+        } catch {
+            // The connection closed under the write: why it closed (a TLS failure, say) waits on the inbound side.
+            _ = try await receive()
+            throw SyncError("the connection to the server closed")
+        }
+    }
+
+    /// The next message from the server; wake-ups are kept in ``wakes``.
+    mutating func receive() async throws -> SyncMessage {
+        while true {
+            switch try await nextEvent() {
+            case .wake(let wake): wakes.insert(wake)
+            case .message(let message): return message
+            }
+        }
+    }
+
+    enum Event {
+        case message(SyncMessage)
+        case wake(Wake)
+    }
+
+    /// The next message or wake-up.
+    mutating func nextEvent() async throws -> Event {
+        guard let event = await events.next() else { throw SyncError("the server closed the connection") }
+        switch event {
+        case .wake(let wake):
+            return .wake(wake)
+        case .closed:
+            throw SyncError("the server closed the connection")
+        case .failed(let error):
+            throw Self.describe(error, usesTLS: usesTLS)
+        case .frame(.message(let message)):
+            return .message(message)
+        case .frame(.invalid(let error)):
+            throw SyncError("the server sent a bad frame: \(error)")
+        }
+    }
+
+    private static func describe(_ error: any Error, usesTLS: Bool) -> SyncError {
+        switch error {
+        case let timeout as FrameIdleHandler.Timeout:
+            return SyncError(
+                "the server did not answer within \(timeout.seconds) s; nothing unacknowledged was lost",
+                cause: timeout
+            )
+        case let error as NIOSSLError:
+            return SyncError(
+                "TLS with the server failed (\(error)): does it serve TLS, and does the trusted CA sign it?",
+                cause: error
+            )
+        case let error as BoringSSLError:
+            return SyncError(
+                "TLS with the server failed (\(error)): is its certificate signed by the trusted CA?",
+                cause: error
+            )
+        default:
+            return SyncError(
+                "the connection to the server failed (\(error))"
+                    + (usesTLS ? "" : "; if the server serves TLS, initialise the kiosk with --tls-ca"),
+                cause: error
+            )
+        }
+    }
+}
+
+/// Counts the bytes a connection writes and reads.
+final class ByteCounter: ChannelDuplexHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+
+    private let counts = Mutex((sent: 0, received: 0))
+
+    var totals: (Int, Int) { counts.withLock { ($0.sent, $0.received) } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = Self.unwrapInboundIn(data).readableBytes
+        counts.withLock { $0.received += bytes }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let bytes = Self.unwrapOutboundIn(data).readableBytes
+        counts.withLock { $0.sent += bytes }
+        context.write(data, promise: promise)
+    }
+}
