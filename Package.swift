@@ -151,7 +151,7 @@ let package = Package(
         .executableTarget(name: "kiosk", dependencies: ["KioskCLI"]),
         .executableTarget(name: "returns-server", dependencies: ["ReturnsServerCLI"]),
         // Helpers that several test targets share.
-        .target(name: "ReturnSyncTestSupport", dependencies: ["ReturnsModel"]),
+        .target(name: "ReturnSyncTestSupport", dependencies: ["ReturnsModel", "ReturnsSync", "WireProtocol", "ReturnSyncJSON"]),
         .executableTarget(name: "sync-demo", dependencies: ["ReturnsSync"]),
         // End-to-end sync benchmarks against a real returns-server process (BENCHMARKS.md).
         .executableTarget(
@@ -186,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "SyncCoreTests",
             dependencies: [
-                "SyncCore", "WireProtocol", .product(name: "Crypto", package: "swift-crypto"),
+                "SyncCore", "WireProtocol", "ReturnSyncTestSupport", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

@@ -734,18 +734,3 @@ public struct TLSSetupError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var description: String { message }
 }
-
-extension ProtocolError.Code {
-    /// The protocol error a push refusal is answered with.
-    init(_ reason: PushRejection.Reason) {
-        switch reason {
-        case .invalidRecord: self = .invalidRecord
-        case .forbiddenStore: self = .forbiddenStore
-        case .forbiddenField: self = .forbiddenField
-        case .forgedClock: self = .forgedClock
-        case .conflictingWrite: self = .conflictingWrite
-        case .limitExceeded: self = .limitExceeded
-        case .clockSkew: self = .clockSkew
-        }
-    }
-}

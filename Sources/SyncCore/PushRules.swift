@@ -2,6 +2,7 @@ import Foundation
 import ReturnsModel
 import ReturnsSync
 import SyncEngine
+import WireProtocol
 
 /// What a storage backend offers the push rules, inside the one write transaction a push runs in.
 ///
@@ -174,5 +175,20 @@ public enum PushRules {
         // the stores with their next pull.
         try transaction.reverify(changed: changed, created: created)
         return result
+    }
+}
+
+extension ProtocolError.Code {
+    /// The protocol error a push refusal is answered with.
+    public init(_ reason: PushRejection.Reason) {
+        switch reason {
+        case .invalidRecord: self = .invalidRecord
+        case .forbiddenStore: self = .forbiddenStore
+        case .forbiddenField: self = .forbiddenField
+        case .forgedClock: self = .forgedClock
+        case .conflictingWrite: self = .conflictingWrite
+        case .limitExceeded: self = .limitExceeded
+        case .clockSkew: self = .clockSkew
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PropertyBased
+import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsSync
 import SyncCore
@@ -58,18 +59,7 @@ struct MemoryPushTransaction: PushTransaction {
 
     /// A return captured by `kiosk` (of the store its id names) at `start + offset` ms.
     static func captured(by kiosk: ReplicaID, offset: UInt64 = 0) throws -> VersionedRecord {
-        let parts = kiosk.rawValue.split(separator: "/").map(String.init)
-        let created = Date(millisecondsSince1970: Int64(start + offset))
-        let item = try ProductReturn(
-            id: ReturnID.make(at: created),
-            storeID: StoreID(parts[0]),
-            kioskID: KioskID(parts[1]),
-            orderID: OrderID("ORD-1"),
-            gtin: GTIN("4006381333931"),
-            reason: .defective,
-            createdAt: created
-        )
-        return try ReturnEntity.makeRecord(for: item, by: kiosk, stamp: HLCTimestamp(physical: start + offset))
+        try SampleData.capturedReturn(by: kiosk, at: Date(millisecondsSince1970: Int64(start + offset)))
     }
 
     static func edit(

@@ -53,21 +53,10 @@ struct StorageBackend: Sendable, CustomStringConvertible {
     static let otherKiosk = try! ReplicaID("store-2/z")
 
     static func captured(by kiosk: ReplicaID, at offset: Int64 = 0) throws -> VersionedRecord {
-        let parts = kiosk.rawValue.split(separator: "/").map(String.init)
-        let created = Date().addingTimeInterval(-60 + Double(offset) / 1000)
-        let item = try ProductReturn(
-            id: ReturnID.make(at: created),
-            storeID: StoreID(parts[0]),
-            kioskID: KioskID(parts[1]),
-            orderID: OrderID("ORD-\(offset)"),
-            gtin: GTIN("4006381333931"),
-            reason: .defective,
-            createdAt: created
-        )
-        return try ReturnEntity.makeRecord(
-            for: item,
+        try SampleData.capturedReturn(
             by: kiosk,
-            stamp: HLCTimestamp(physical: UInt64(created.millisecondsSince1970))
+            at: Date().addingTimeInterval(-60 + Double(offset) / 1000),
+            orderID: "ORD-\(offset)"
         )
     }
 
