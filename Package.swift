@@ -86,7 +86,7 @@ let package = Package(
             name: "SyncTransport",
             dependencies: [
                 "WireProtocol", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(
@@ -141,7 +141,7 @@ let package = Package(
         .target(
             name: "ReturnsServerCLI",
             dependencies: [
-                "ReturnsServer", "CommandLineSupport", "ReturnSyncJSON",
+                "ReturnsServer", "SyncTransport", "CommandLineSupport", "ReturnSyncJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

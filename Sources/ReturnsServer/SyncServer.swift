@@ -91,36 +91,16 @@ public struct SyncServerConfiguration: Sendable {
     /// `keyPath`.
     ///
     /// - Throws: an error naming the file that could not be read or parsed.
-    public static func tlsContext(certificatePath: String, keyPath: String) throws -> NIOSSLContext {
-        let chain: [NIOSSLCertificate]
-        let key: NIOSSLPrivateKey
-        do {
-            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
-        } catch {
-            throw TLSSetupError(message: "cannot read the TLS certificate chain \(certificatePath): \(error)")
-        }
+    public static func tlsContext(certificatePath: String, keyPath: String) throws(TLSSetupError) -> NIOSSLContext {
+        // The key impersonates the server: a file others may read is refused before it is used.
         do {
             try OwnerOnlyFiles.requirePrivate(keyPath, holding: "the server's TLS private key")
         } catch let error as ReplicaStoreError {
-            throw TLSSetupError(message: error.message)
-        }
-        do {
-            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+            throw TLSSetupError(error.message, cause: error)
         } catch {
-            throw TLSSetupError(message: "cannot read the TLS private key \(keyPath): \(error)")
+            throw TLSSetupError("\(error)", cause: error)
         }
-        guard !chain.isEmpty else { throw TLSSetupError(message: "\(certificatePath) holds no certificate") }
-        let configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: chain.map { .certificate($0) },
-            privateKey: .privateKey(key)
-        )
-        do {
-            return try NIOSSLContext(configuration: configuration)
-        } catch {
-            throw TLSSetupError(
-                message: "the TLS certificate \(certificatePath) and key \(keyPath) do not work: \(error)"
-            )
-        }
+        return try SyncTLS.serverContext(certificatePath: certificatePath, keyPath: keyPath)
     }
 
     /// 32 random bytes, base64.
@@ -195,7 +175,7 @@ public final class SyncServer: Service, Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if let tls { try channel.pipeline.syncOperations.addSyncTLSServer(tls) }
                     // Small frames until the peer authenticates; the session raises the limit after `welcome`.
                     let limit = FrameLimit(handshakeFrameSize)
                     try channel.pipeline.syncOperations.addSyncProtocolHandlers(
@@ -727,10 +707,4 @@ final class RateLimiter: Sendable {
             return admitted
         }
     }
-}
-
-/// TLS could not be set up from the given files.
-public struct TLSSetupError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public var description: String { message }
 }

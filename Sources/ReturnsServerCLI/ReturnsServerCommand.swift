@@ -11,6 +11,7 @@ import ReturnsServer
 import ReturnsSync
 import ServiceLifecycle
 import SyncEngine
+import SyncTransport
 import Synchronization
 import WireProtocol
 
@@ -177,7 +178,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let tlsCert, let tlsKey {
             do {
                 configuration.tls = try SyncServerConfiguration.tlsContext(certificatePath: tlsCert, keyPath: tlsKey)
-            } catch let error as TLSSetupError {
+            } catch {
                 throw CLIError(message: error.message)
             }
         }

@@ -125,7 +125,7 @@ public struct SyncClient: Sendable {
         } catch let error as EnrollmentTokenError {
             throw SyncError(error.message)
         }
-        if let trustedCAPEM { _ = try trustRoots(trustedCAPEM) }
+        if let trustedCAPEM { _ = try tlsContext(trusting: trustedCAPEM) }
         return SyncCredentials(
             server: server,
             token: parsed.secret,
@@ -145,24 +145,13 @@ public struct SyncClient: Sendable {
         return fresh
     }
 
-    /// The certificates in a PEM text.
-    static func trustRoots(_ pem: String) throws -> [NIOSSLCertificate] {
-        let certificates: [NIOSSLCertificate]
+    /// The client TLS context trusting only the CA in `pem`.
+    static func tlsContext(trusting pem: String) throws(SyncError) -> NIOSSLContext {
         do {
-            certificates = try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8))
+            return try SyncTLS.clientContext(trusting: pem)
         } catch {
-            throw SyncError("the trusted CA is not a PEM certificate: \(error)", cause: error)
+            throw SyncError(error.message, cause: error)
         }
-        guard !certificates.isEmpty else { throw SyncError("the trusted CA file holds no certificate") }
-        return certificates
-    }
-
-    /// The client TLS context trusting only the CA in `pem`, verifying the server's certificate and name.
-    static func tlsContext(trusting pem: String) throws -> NIOSSLContext {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.trustRoots = .certificates(try trustRoots(pem))
-        configuration.certificateVerification = .fullVerification
-        return try NIOSSLContext(configuration: configuration)
     }
 
     /// Runs a call of the kiosk's store on NIO's blocking-I/O threads: SQLite blocks, and Swift's cooperative pool
@@ -203,18 +192,12 @@ public struct SyncClient: Sendable {
         let responseTimeout = self.responseTimeout
         let tls = try credentials.trustedCAPEM.map(Self.tlsContext(trusting:))
         let counter = ByteCounter()
-        // The name checked against the certificate; an IP address is checked against its IP entries instead.
-        let serverHostname = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
         do {
             channel = try await ClientBootstrap(group: eventLoopGroup)
                 .connectTimeout(.seconds(10))
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        if let tls {
-                            try channel.pipeline.syncOperations.addHandler(
-                                NIOSSLClientHandler(context: tls, serverHostname: serverHostname)
-                            )
-                        }
+                        if let tls { try channel.pipeline.syncOperations.addSyncTLSClient(tls, host: host) }
                         try channel.pipeline.syncOperations.addHandler(counter)
                         try channel.pipeline.syncOperations.addSyncProtocolHandlers()
                         // A server that stops answering (stalled, gone without a FIN, or trickling bytes that make
