@@ -158,38 +158,6 @@ public struct Settings: Sendable {
     /// The value of `key`, if any.
     public func string(_ key: String) -> String? { entry(key).value }
 
-    /// The value of `key` as a whole number from `range`.
-    ///
-    /// - Throws: ``CLIError`` naming the setting, its value and where it came from.
-    public func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
-        let entry = entry(key)
-        guard let text = entry.value else { return nil }
-        guard let value = Int(text), range.contains(value) else {
-            throw invalid(entry, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return value
-    }
-
-    /// The value of `key` as a number of seconds from `range`.
-    public func seconds(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
-        let entry = entry(key)
-        guard let text = entry.value else { return nil }
-        guard let value = Double(text), value.isFinite, range.contains(value) else {
-            throw invalid(entry, expected: "seconds from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return value
-    }
-
-    /// The value of `key`, which must be one of `choices`.
-    public func choice(_ key: String, from choices: [String]) throws -> String? {
-        let entry = entry(key)
-        guard let text = entry.value else { return nil }
-        guard choices.contains(text) else {
-            throw invalid(entry, expected: "one of \(choices.joined(separator: ", "))")
-        }
-        return text
-    }
-
     /// An error for a bad value: names the setting, the value and its source.
     public func invalid(_ entry: Entry, expected: String) -> CLIError {
         let origin: String
@@ -217,14 +185,6 @@ public struct Settings: Sendable {
     }
 }
 
-extension Settings {
-    /// The `log-level` setting as a swift-log level.
-    public func logLevel() throws -> Logger.Level {
-        let level = try choice("log-level", from: Logger.Level.allCases.map(\.rawValue)) ?? "info"
-        return Logger.Level(rawValue: level)!
-    }
-}
-
 /// The options every long-running command takes besides its own settings: where settings come from, showing
 /// them, and the log level (itself a setting: `log-level`).
 public struct SettingsOptions: ParsableArguments {
@@ -236,4 +196,123 @@ public struct SettingsOptions: ParsableArguments {
     public var logLevel: String?
 
     public init() {}
+}
+
+/// One setting of a long-running command, typed: its key (the flag without `--`, the config file's key, the
+/// environment variable's suffix), its default and help, and how its text becomes a value. A command declares each
+/// setting once, as a `Setting`, and reads it with ``Settings/value(_:)``: the key is spelled nowhere else, and a bad
+/// value is refused naming the setting, the value and where it came from.
+public struct Setting<Value: Sendable>: Sendable {
+    /// The key, default and help, for ``Settings``.
+    public let key: Settings.Key
+    /// What a valid value looks like, for the error.
+    public let expected: String
+    private let parse: @Sendable (String) -> Value?
+
+    /// Creates a setting whose text `parse` turns into a value (`nil`: invalid, as `expected` says).
+    public init(
+        _ name: String,
+        default defaultText: String? = nil,
+        help: String,
+        expected: String,
+        parse: @escaping @Sendable (String) -> Value?
+    ) {
+        key = Settings.Key(name, default: defaultText, help: help)
+        self.expected = expected
+        self.parse = parse
+    }
+
+    /// The setting's name.
+    public var name: String { key.name }
+
+    /// The value of `text`, if valid.
+    public func value(of text: String) -> Value? { parse(text) }
+}
+
+extension Setting where Value == String {
+    /// A text setting: any value goes.
+    public static func text(_ name: String, default defaultText: String? = nil, help: String) -> Setting {
+        Setting(name, default: defaultText, help: help, expected: "text") { $0 }
+    }
+}
+
+extension Setting where Value == Int {
+    /// A whole number from `range`.
+    public static func integer(
+        _ name: String,
+        default defaultValue: Int? = nil,
+        in range: ClosedRange<Int>,
+        help: String
+    ) -> Setting {
+        Setting(
+            name,
+            default: defaultValue.map(String.init),
+            help: help,
+            expected: "a whole number from \(range.lowerBound) to \(range.upperBound)"
+        ) { text in Int(text).flatMap { range.contains($0) ? $0 : nil } }
+    }
+}
+
+extension Setting where Value == Duration {
+    /// A number of seconds from `range`, fractions allowed.
+    public static func seconds(
+        _ name: String,
+        default defaultValue: String? = nil,
+        in range: ClosedRange<Double>,
+        help: String
+    ) -> Setting {
+        Setting(
+            name,
+            default: defaultValue,
+            help: help,
+            expected: "seconds from \(range.lowerBound) to \(range.upperBound)"
+        ) { text in
+            guard let value = Double(text), value.isFinite, range.contains(value) else { return nil }
+            return .milliseconds(Int64((value * 1000).rounded()))
+        }
+    }
+}
+
+extension Setting where Value == Bool {
+    /// `true` or `false`.
+    public static func boolean(_ name: String, default defaultValue: Bool, help: String) -> Setting {
+        Setting(name, default: String(defaultValue), help: help, expected: "one of true, false") { text in
+            switch text {
+            case "true": true
+            case "false": false
+            default: nil
+            }
+        }
+    }
+}
+
+extension Setting where Value == Logger.Level {
+    /// The `log-level` setting every long-running command has (also the `--log-level` flag of ``SettingsOptions``).
+    public static let logLevel = Setting(
+        "log-level",
+        default: "info",
+        help: "log level",
+        expected: "one of " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+    ) { Logger.Level(rawValue: $0) }
+}
+
+extension Settings {
+    /// The value of `setting`: from its flag, the environment, the config file or its default; `nil` when none
+    /// gives one.
+    ///
+    /// - Throws: ``CLIError`` naming the setting, its value and where it came from, when the value is not valid.
+    public func value<Value>(_ setting: Setting<Value>) throws -> Value? {
+        let entry = entry(setting.name)
+        guard let text = entry.value else { return nil }
+        guard let value = setting.value(of: text) else { throw invalid(entry, expected: setting.expected) }
+        return value
+    }
+
+    /// The value of a setting that has a default: never `nil`.
+    public func value<Value>(required setting: Setting<Value>) throws -> Value {
+        guard let value = try value(setting) else {
+            throw CLIError(message: "\(setting.name) is not set: expected \(setting.expected)")
+        }
+        return value
+    }
 }

@@ -478,41 +478,24 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Stay connected for live pushes from the server: true or false (default: true).") var live: String?
     @OptionGroup var settingsOptions: SettingsOptions
 
-    static let keys: [Settings.Key] = [
-        .init("db", default: "./kiosk.sqlite", help: "the kiosk database"),
-        .init("server", help: "the server, HOST:PORT"),
-        .init("interval", default: "300", help: "seconds between scheduled syncs"),
-        .init("check-every", default: "1", help: "seconds between local change checks"),
-        .init("backoff-min", default: "1", help: "first retry wait"),
-        .init("backoff-max", default: "300", help: "longest retry wait"),
-        .init("live", default: "true", help: "stay connected for live pushes"),
-        .init("log-level", default: "info", help: "log level"),
-    ]
-
     func run() async throws {
+        typealias S = AgentSettings
         let settings = try Settings(
-            keys: Self.keys,
+            keys: S.keys,
             flags: [
-                "db": db, "server": server, "interval": interval, "check-every": checkEvery,
-                "backoff-min": backoffMin, "backoff-max": backoffMax, "live": live,
-                "log-level": settingsOptions.logLevel,
+                S.db.name: db, S.server.name: server, S.interval.name: interval, S.checkEvery.name: checkEvery,
+                S.backoffMin.name: backoffMin, S.backoffMax.name: backoffMax, S.live.name: live,
+                Setting.logLevel.name: settingsOptions.logLevel,
             ],
             configFile: settingsOptions.config,
             environmentPrefix: "KIOSK_"
         )
-        let server = settings.string("server")
-        if let server { _ = try SyncClient.parse(server) }
-        let interval = try settings.seconds("interval", in: 1...86_400)!
-        let checkEvery = try settings.seconds("check-every", in: 0.05...3_600)!
-        let backoffMin = try settings.seconds("backoff-min", in: 0.01...3_600)!
-        let backoffMax = try settings.seconds("backoff-max", in: backoffMin...86_400)!
-        let live = try settings.choice("live", from: ["true", "false"]) == "true"
-        let level = try settings.logLevel()
+        let agentSettings = try AgentSettings(settings)
         if settingsOptions.printConfig {
             Console.current.print(settings.printed)
             return
         }
-        let path = settings.string("db")!
+        let path = agentSettings.db
         let store: ReplicaStore
         do {
             store = try ReplicaStore.open(at: path)
@@ -526,18 +509,11 @@ struct AgentCommand: AsyncParsableCommand {
             )
         }
         var logger = Logger(label: "returnsync.kiosk-agent", factory: VisibleLogHandler.standardError)
-        logger.logLevel = level
+        logger.logLevel = agentSettings.logLevel
         logger[metadataKey: "kiosk"] = "\(store.identity.replicaID)"
         let agent = SyncAgent(
             client: SyncClient(store: store, logger: logger),
-            configuration: SyncAgent.Configuration(
-                server: server,
-                interval: .milliseconds(Int64(interval * 1000)),
-                changeCheckInterval: .milliseconds(Int64(checkEvery * 1000)),
-                initialBackoff: .milliseconds(Int64(backoffMin * 1000)),
-                maximumBackoff: .milliseconds(Int64(backoffMax * 1000)),
-                live: live
-            ),
+            configuration: agentSettings.agent,
             logger: logger
         )
         logger.info("sync agent started", metadata: ["database": "\(path)"])
@@ -548,6 +524,69 @@ struct AgentCommand: AsyncParsableCommand {
                 logger: logger
             )
         ).run()
+    }
+}
+
+/// What `kiosk agent` runs with: each setting declared once, typed, every value checked.
+struct AgentSettings: Sendable {
+    static let db = Setting.text("db", default: "./kiosk.sqlite", help: "the kiosk database")
+    static let server = Setting<String>(
+        "server",
+        help: "the server, HOST:PORT",
+        expected: "HOST:PORT, such as 127.0.0.1:7420"
+    ) { (try? SyncClient.parse($0)) == nil ? nil : $0 }
+    static let interval = Setting.seconds(
+        "interval",
+        default: "300",
+        in: 1...86_400,
+        help: "seconds between scheduled syncs"
+    )
+    static let checkEvery = Setting.seconds(
+        "check-every",
+        default: "1",
+        in: 0.05...3_600,
+        help: "seconds between local change checks"
+    )
+    static let backoffMin = Setting.seconds("backoff-min", default: "1", in: 0.01...3_600, help: "first retry wait")
+    static let backoffMax = Setting.seconds(
+        "backoff-max",
+        default: "300",
+        in: 0.01...86_400,
+        help: "longest retry wait"
+    )
+    static let live = Setting.boolean("live", default: true, help: "stay connected for live pushes")
+
+    /// Every setting, in the order `--print-config` shows them.
+    static let keys: [Settings.Key] = [
+        db.key, server.key, interval.key, checkEvery.key, backoffMin.key, backoffMax.key, live.key,
+        Setting.logLevel.key,
+    ]
+
+    var db: String
+    /// How the agent syncs.
+    var agent: SyncAgent.Configuration
+    var logLevel: Logger.Level
+
+    /// Reads and checks every setting.
+    ///
+    /// - Throws: ``CLIError`` naming the first bad value and where it came from.
+    init(_ settings: Settings) throws {
+        db = try settings.value(required: Self.db)
+        let backoffMin = try settings.value(required: Self.backoffMin)
+        let backoffMax = try settings.value(required: Self.backoffMax)
+        guard backoffMax >= backoffMin else {
+            let seconds = Double(backoffMin.components.seconds) + Double(backoffMin.components.attoseconds) / 1e18
+            throw settings.invalid(settings.entry(Self.backoffMax.name), expected: "seconds from \(seconds) to 86400.0")
+        }
+        agent = SyncAgent.Configuration(
+            server: try settings.value(Self.server),
+            interval: try settings.value(required: Self.interval),
+            changeCheckInterval: try settings.value(required: Self.checkEvery),
+            initialBackoff: backoffMin,
+            maximumBackoff: backoffMax,
+            live: try settings.value(required: Self.live)
+        )
+        logLevel = try settings.value(required: .logLevel)
     }
 }
 

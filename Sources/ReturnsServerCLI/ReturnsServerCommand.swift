@@ -116,30 +116,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The address the metrics endpoint listens on (default: 127.0.0.1).") var metricsHost: String?
     @OptionGroup var settingsOptions: SettingsOptions
 
-    static let keys: [Settings.Key] = [
-        .init("db", default: "./returns-server.sqlite", help: "the server database"),
-        .init("host", default: "127.0.0.1", help: "the address to listen on"),
-        .init("port", default: "7420", help: "the port to listen on"),
-        .init("tls-cert", help: "TLS certificate chain (PEM)"),
-        .init("tls-key", help: "TLS private key (PEM)"),
-        .init("max-connections", default: "4096", help: "connections served at once"),
-        .init("max-connections-per-kiosk", default: "4", help: "connections one kiosk holds"),
-        .init("max-unauthenticated-per-address", default: "64", help: "unauthenticated connections from one address"),
-        .init("syncs-per-minute", default: "60", help: "syncs one kiosk may start per minute"),
-        .init("metrics-host", default: "127.0.0.1", help: "the metrics endpoint's address"),
-        .init("metrics-port", help: "the metrics endpoint's port"),
-        .init("log-level", default: "info", help: "log level"),
-    ]
-
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
-        try Settings(
-            keys: Self.keys,
+        typealias S = ServeSettings
+        return try Settings(
+            keys: S.keys,
             flags: [
-                "db": db, "host": host, "port": port, "tls-cert": tlsCert, "tls-key": tlsKey,
-                "max-connections": maxConnections, "max-connections-per-kiosk": maxConnectionsPerKiosk,
-                "max-unauthenticated-per-address": maxUnauthenticatedPerAddress,
-                "syncs-per-minute": syncsPerMinute, "metrics-host": metricsHost,
-                "metrics-port": metricsPort, "log-level": settingsOptions.logLevel,
+                S.db.name: db, S.host.name: host, S.port.name: port, S.tlsCert.name: tlsCert, S.tlsKey.name: tlsKey,
+                S.maxConnections.name: maxConnections, S.maxConnectionsPerKiosk.name: maxConnectionsPerKiosk,
+                S.maxUnauthenticatedPerAddress.name: maxUnauthenticatedPerAddress,
+                S.syncsPerMinute.name: syncsPerMinute, S.metricsHost.name: metricsHost,
+                S.metricsPort.name: metricsPort, Setting.logLevel.name: settingsOptions.logLevel,
             ],
             configFile: settingsOptions.config,
             environmentPrefix: "RETURNS_SERVER_",
@@ -150,42 +136,34 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try settings()
         // Every value is checked before anything starts, so a bad one is reported with where it came from.
-        let host = settings.string("host")!
-        let port = try settings.integer("port", in: 0...65535)!
-        let maxConnections = try settings.integer("max-connections", in: 1...1_000_000)!
-        let perKiosk = try settings.integer("max-connections-per-kiosk", in: 1...1_000)!
-        let perAddress = try settings.integer("max-unauthenticated-per-address", in: 1...1_000_000)!
-        let syncsPerMinute = try settings.integer("syncs-per-minute", in: 1...100_000)!
-        let metricsPort = try settings.integer("metrics-port", in: 0...65535)
-        let metricsHost = settings.string("metrics-host")!
-        let level = try settings.logLevel()
-        let (tlsCert, tlsKey) = (settings.string("tls-cert"), settings.string("tls-key"))
-        guard (tlsCert == nil) == (tlsKey == nil) else {
-            throw CLIError(message: "tls-cert and tls-key go together: give both or neither")
-        }
+        let serve = try ServeSettings(settings)
         if settingsOptions.printConfig {
             Console.current.print(settings.printed)
             return
         }
+        let (host, metricsHost, metricsPort) = (serve.host, serve.metricsHost, serve.metricsPort)
         var configuration = SyncServerConfiguration(
             host: host,
-            port: port,
-            maximumConnections: maxConnections,
-            maximumUnauthenticatedPerAddress: perAddress,
-            maximumConnectionsPerKiosk: perKiosk,
-            syncsPerMinutePerKiosk: syncsPerMinute
+            port: serve.port,
+            maximumConnections: serve.maxConnections,
+            maximumUnauthenticatedPerAddress: serve.maxUnauthenticatedPerAddress,
+            maximumConnectionsPerKiosk: serve.maxConnectionsPerKiosk,
+            syncsPerMinutePerKiosk: serve.syncsPerMinute
         )
-        if let tlsCert, let tlsKey {
+        if let tls = serve.tls {
             do {
-                configuration.tls = try SyncServerConfiguration.tlsContext(certificatePath: tlsCert, keyPath: tlsKey)
+                configuration.tls = try SyncServerConfiguration.tlsContext(
+                    certificatePath: tls.certificate,
+                    keyPath: tls.key
+                )
             } catch {
                 throw CLIError(message: error.message)
             }
         }
-        let store = try ServerDatabaseOptions.openStore(at: settings.string("db")!, create: true)
+        let store = try ServerDatabaseOptions.openStore(at: serve.db, create: true)
         let console = Console.current
         var logger = Logger(label: "returnsync.server", factory: VisibleLogHandler.standardError)
-        logger.logLevel = level
+        logger.logLevel = serve.logLevel
         // Metrics are collected only when something exports them.
         let registry = PrometheusCollectorRegistry()
         let metrics =
@@ -233,6 +211,82 @@ struct ServeCommand: AsyncParsableCommand {
             )
         )
         try await group.run()
+    }
+}
+
+/// What `returns-server serve` runs with: each setting declared once, typed, every value checked.
+struct ServeSettings: Sendable {
+    static let db = Setting.text("db", default: "./returns-server.sqlite", help: "the server database")
+    static let host = Setting.text("host", default: "127.0.0.1", help: "the address to listen on")
+    static let port = Setting.integer("port", default: 7420, in: 0...65535, help: "the port to listen on")
+    static let tlsCert = Setting.text("tls-cert", help: "TLS certificate chain (PEM)")
+    static let tlsKey = Setting.text("tls-key", help: "TLS private key (PEM)")
+    static let maxConnections = Setting.integer(
+        "max-connections",
+        default: 4096,
+        in: 1...1_000_000,
+        help: "connections served at once"
+    )
+    static let maxConnectionsPerKiosk = Setting.integer(
+        "max-connections-per-kiosk",
+        default: 4,
+        in: 1...1_000,
+        help: "connections one kiosk holds"
+    )
+    static let maxUnauthenticatedPerAddress = Setting.integer(
+        "max-unauthenticated-per-address",
+        default: 64,
+        in: 1...1_000_000,
+        help: "unauthenticated connections from one address"
+    )
+    static let syncsPerMinute = Setting.integer(
+        "syncs-per-minute",
+        default: 60,
+        in: 1...100_000,
+        help: "syncs one kiosk may start per minute"
+    )
+    static let metricsHost = Setting.text("metrics-host", default: "127.0.0.1", help: "the metrics endpoint's address")
+    static let metricsPort = Setting.integer("metrics-port", in: 0...65535, help: "the metrics endpoint's port")
+
+    /// Every setting, in the order `--print-config` shows them.
+    static let keys: [Settings.Key] = [
+        db.key, host.key, port.key, tlsCert.key, tlsKey.key, maxConnections.key, maxConnectionsPerKiosk.key,
+        maxUnauthenticatedPerAddress.key, syncsPerMinute.key, metricsHost.key, metricsPort.key, Setting.logLevel.key,
+    ]
+
+    var db: String
+    var host: String
+    var port: Int
+    /// The certificate chain and key files, when serving TLS.
+    var tls: (certificate: String, key: String)?
+    var maxConnections: Int
+    var maxConnectionsPerKiosk: Int
+    var maxUnauthenticatedPerAddress: Int
+    var syncsPerMinute: Int
+    var metricsHost: String
+    /// The metrics endpoint's port; `nil`: no endpoint.
+    var metricsPort: Int?
+    var logLevel: Logger.Level
+
+    /// Reads and checks every setting.
+    ///
+    /// - Throws: ``CLIError`` naming the first bad value and where it came from.
+    init(_ settings: Settings) throws {
+        db = try settings.value(required: Self.db)
+        host = try settings.value(required: Self.host)
+        port = try settings.value(required: Self.port)
+        maxConnections = try settings.value(required: Self.maxConnections)
+        maxConnectionsPerKiosk = try settings.value(required: Self.maxConnectionsPerKiosk)
+        maxUnauthenticatedPerAddress = try settings.value(required: Self.maxUnauthenticatedPerAddress)
+        syncsPerMinute = try settings.value(required: Self.syncsPerMinute)
+        metricsPort = try settings.value(Self.metricsPort)
+        metricsHost = try settings.value(required: Self.metricsHost)
+        logLevel = try settings.value(required: .logLevel)
+        switch (try settings.value(Self.tlsCert), try settings.value(Self.tlsKey)) {
+        case (let certificate?, let key?): tls = (certificate, key)
+        case (nil, nil): tls = nil
+        default: throw CLIError(message: "tls-cert and tls-key go together: give both or neither")
+        }
     }
 }
 

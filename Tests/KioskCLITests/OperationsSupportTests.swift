@@ -43,7 +43,7 @@ import Testing
         )
         #expect(settings.entry("host") == .init(key: "host", value: "0.0.0.0", source: .file(path: path, line: 4)))
         #expect(settings.entry("tls-cert") == .init(key: "tls-cert", value: nil, source: .defaultValue))
-        #expect(try settings.integer("port", in: 0...65535) == 9100)
+        #expect(try settings.value(Setting.integer("port", in: 0...65535, help: "")) == 9100)
         let printed = settings.printed
         #expect(printed.contains("port = 9100"))
         #expect(printed.contains("# flag"))
@@ -107,15 +107,32 @@ import Testing
             environmentPrefix: "X_",
             environment: ["X_PORT": "99999"]
         )
-        #expect(throws: CLIError.self) { try fromFile.integer("port", in: 0...65535) }
+        let port = Setting.integer("port", in: 0...65535, help: "")
+        #expect(throws: CLIError.self) { try fromFile.value(port) }
         #expect {
-            try fromFile.integer("port", in: 0...65535)
+            try fromFile.value(port)
         } throws: { "\($0)" == "invalid X_PORT (environment) '99999': expected a whole number from 0 to 65535" }
         #expect {
-            try fromFile.integer("max-connections", in: 1...1000)
+            try fromFile.value(Setting.integer("max-connections", in: 1...1000, help: ""))
         } throws: {
             "\($0)" == "invalid max-connections at \(path):1 'lots': expected a whole number from 1 to 1000"
         }
+        // Typed values: seconds become a Duration, booleans are exactly true or false, log levels swift-log's.
+        let typed = try Settings(
+            keys: [.init("wait", help: ""), .init("live", help: ""), .init("log-level", help: "")],
+            flags: ["wait": "0.25", "live": "yes", "log-level": "verbose"],
+            configFile: nil,
+            environmentPrefix: "X_",
+            environment: [:]
+        )
+        #expect(try typed.value(Setting.seconds("wait", in: 0.1...10, help: "")) == .milliseconds(250))
+        #expect {
+            try typed.value(Setting.seconds("wait", in: 1...10, help: ""))
+        } throws: { "\($0)" == "invalid --wait '0.25': expected seconds from 1.0 to 10.0" }
+        #expect {
+            try typed.value(Setting.boolean("live", default: true, help: ""))
+        } throws: { "\($0)" == "invalid --live 'yes': expected one of true, false" }
+        #expect { try typed.value(Setting.logLevel) } throws: { "\($0)".hasPrefix("invalid --log-level 'verbose'") }
     }
 
     @Test func aMissingConfigFileIsAnError() {

@@ -149,7 +149,7 @@ import Testing
         // A last, undisturbed sync (a killed one may have left work for it).
         var final = try Child("kiosk", ["sync", "--server", address] + kioskDB, in: dir).finish()
         if final.status != 0 { final = try Child("kiosk", ["sync", "--server", address] + kioskDB, in: dir).finish() }
-        #expect(final.status == 0, "the final sync: \(final.stdout)")
+        #expect(final.status == 0, "the final sync: \(final.stdout) \(final.stderr)")
         server.kill()
         _ = server.finish()
 
