@@ -186,8 +186,35 @@ public struct SyncClient: Sendable {
             )
         }
         let address = override ?? credentials.server
+        do {
+            return try await connect(credentials, address: address, recovering: false, register: register, body)
+        } catch let error as SyncError
+            where error.serverError?.code == .enrollmentRefused && credentials.enrolledAt == nil
+        {
+            // A sync cut between the server's welcome and this kiosk storing its enrollment (a crash, a power cut)
+            // spent the token: the server may hold this kiosk's key already, and the key's signature alone is then
+            // enough. If it is not, the server refuses and the original refusal stands.
+            do {
+                return try await connect(credentials, address: address, recovering: true, register: register, body)
+            } catch let retry as SyncError where retry.serverError?.code == .authenticationFailed {
+                throw error
+            }
+        }
+    }
+
+    /// Connects to `address`, authenticates and runs `body` with the session; closes the connection after.
+    ///
+    /// - Parameter recovering: authenticate as enrolled although the credentials hold a token not yet marked spent
+    ///   (``withSession(server:register:_:)`` says when).
+    private func connect<T: Sendable>(
+        _ credentials: SyncCredentials,
+        address: String,
+        recovering: Bool,
+        register: @Sendable (AsyncStream<ConnectionEvent>.Continuation?) -> Void,
+        _ body: (inout Session) async throws -> T
+    ) async throws -> T {
         let (host, port) = try Self.parse(address)
-        let core = try sessionConfiguration(credentials, address: address)
+        let core = try sessionConfiguration(credentials, address: address, recovering: recovering)
         let channel: NIOAsyncChannel<SyncFrame, SyncMessage>
         let responseTimeout = self.responseTimeout
         let tls = try credentials.trustedCAPEM.map(Self.tlsContext(trusting:))
@@ -265,7 +292,8 @@ public struct SyncClient: Sendable {
     /// connection is made.
     private func sessionConfiguration(
         _ credentials: SyncCredentials,
-        address: String
+        address: String,
+        recovering: Bool
     ) throws -> ClientSession.Configuration {
         guard let storeID = store.identity.storeID, let kioskID = store.identity.kioskID else {
             throw SyncError("replica \(store.identity.replicaID) is not a kiosk")
@@ -277,7 +305,7 @@ public struct SyncClient: Sendable {
             )
         }
         var enrollment: EnrollmentToken?
-        if credentials.enrolledAt == nil {
+        if credentials.enrolledAt == nil && !recovering {
             guard let secret = credentials.token, let parsed = try? EnrollmentToken("\(secret).\(pinned)") else {
                 throw SyncError(
                     "this kiosk is not enrolled and holds no enrollment token: 'kiosk enroll --token TOKEN'"
@@ -338,8 +366,9 @@ public struct SyncClient: Sendable {
             switch action {
             case .send(let message):
                 try await session.conversation.send(message)
-            case .welcomed(let serverID, let enrolled):
-                if enrolled {
+            case .welcomed(let serverID, _):
+                // Enrolled now, or found enrolled already after a cut first sync: the token is spent either way.
+                if session.credentials.enrolledAt == nil {
                     var saved = session.credentials
                     saved.token = nil
                     saved.enrolledAt = Date()

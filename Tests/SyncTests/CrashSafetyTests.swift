@@ -17,12 +17,19 @@ import Testing
     final class Child: Sendable {
         let process: ChildProcess
 
-        init(_ tool: String, _ arguments: [String], in directory: String) throws {
+        /// - Parameter keepsErrors: pipe standard error too (small: read after standard output), for diagnostics.
+        init(_ tool: String, _ arguments: [String], in directory: String, keepsErrors: Bool = false) throws {
             process = try ChildProcess(
                 ToolRun.binaries.appendingPathComponent(tool).path,
                 arguments,
-                directory: directory
+                directory: directory,
+                error: keepsErrors ? .pipe : .discard
             )
+        }
+
+        /// What the child wrote to standard error, when kept.
+        func errors() -> String {
+            process.standardError.map { String(decoding: $0.readDataToEndOfFile(), as: UTF8.self) } ?? ""
         }
 
         func kill() { process.send(SIGKILL) }
@@ -148,8 +155,11 @@ import Testing
 
         // A last, undisturbed sync (a killed one may have left work for it).
         var final = try Child("kiosk", ["sync", "--server", address] + kioskDB, in: dir).finish()
-        if final.status != 0 { final = try Child("kiosk", ["sync", "--server", address] + kioskDB, in: dir).finish() }
-        #expect(final.status == 0, "the final sync: \(final.stdout) \(final.stderr)")
+        if final.status != 0 {
+            let again = try Child("kiosk", ["sync", "--server", address] + kioskDB, in: dir, keepsErrors: true)
+            final = again.finish()
+            #expect(final.status == 0, "the final sync: \(final.stdout) \(again.errors())")
+        }
         server.kill()
         _ = server.finish()
 

@@ -141,6 +141,25 @@ import WireProtocol
         try await server.stop()
     }
 
+    /// A first sync cut (a crash, a power cut) after the server enrolled the kiosk and before the kiosk stored it:
+    /// the token is spent, but the kiosk's key is the one the server holds, so its next sync goes through and the
+    /// kiosk notes itself enrolled.
+    @Test func aFirstSyncCutBeforeTheKioskStoredItsEnrollmentDoesNotLockItOut() async throws {
+        let server = try await TestServer()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        let unenrolled = try #require(try kiosk.store.syncCredentials())
+        try await kiosk.sync()
+        #expect(try kiosk.store.syncCredentials()?.enrolledAt != nil)
+        // What the cut leaves: the server holds the key, the kiosk still its token and no enrollment.
+        try kiosk.store.saveSyncCredentials(unenrolled)
+        try kiosk.record()
+        #expect(try await kiosk.sync().pushed == 1)
+        let stored = try #require(try kiosk.store.syncCredentials())
+        #expect(stored.enrolledAt != nil && stored.token == nil, "the spent token is dropped")
+        #expect(try server.store.returnRecords().count == 1)
+        try await server.stop()
+    }
+
     @Test func anotherKiosksExportImportedHereSyncsBeforeThatKioskDoes() async throws {
         let server = try await TestServer()
         let a = try TestKiosk(store: "store-1", kiosk: "a", server: server)
