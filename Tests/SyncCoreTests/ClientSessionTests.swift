@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PropertyBased
+import ReturnSyncJSON
 import SyncCore
 import SyncEngine
 import Testing
@@ -357,5 +358,93 @@ import WireProtocol
             let lastKept = changes.last { !quarantined.contains($0.seq) }?.seq ?? 0
             #expect(checkpoint == lastKept, "\(plan)")
         }
+    }
+}
+
+/// The kiosk's side of every golden vector a real kiosk could have written: with the vector's key, nonce and token,
+/// ``ClientSession`` sends exactly the vector's `hello` and `authenticate`, accepts its challenge and welcome, and
+/// takes its refusals as the vector says.
+@Suite struct ClientSessionVectorTests {
+    /// The fixed kiosk key of `generate.py`.
+    static let kioskSeed = Data(1...32)
+
+    @Test func everyHandshakeAKioskCouldHaveWrittenReplaysFrameForFrame() throws {
+        var replayed: [String] = []
+        for name in ServerSessionTests.vectorNames {
+            let vector = try JSONValue.parse(Data(contentsOf: ServerSessionTests.vectors.appendingPathComponent(name)))
+            let steps = try #require(vector["steps"]?.arrayValue)
+            guard let hello = steps.first?["frame"], hello["type"] == .string("hello"),
+                let nonce = hello["nonce"]?.stringValue, let replica = hello["replicaId"]?.stringValue,
+                let store = hello["storeId"]?.stringValue, let kiosk = hello["kioskId"]?.stringValue
+            else { continue }
+            // The token issued for this kiosk, if the vector enrolls; its fingerprint is the key a kiosk pins.
+            let token = try (vector["setup"]?["enrollments"]?.arrayValue ?? []).first {
+                $0["storeId"]?.stringValue == store && $0["kioskId"]?.stringValue == kiosk
+            }.flatMap { try $0["token"]?.stringValue.map(EnrollmentToken.init) }
+            let seed = try #require(vector["setup"]?["serverKeySeed"]?.stringValue.flatMap { Data(base64Encoded: $0) })
+            let serverKey = try Curve25519.Signing.PrivateKey(rawRepresentation: seed).publicKey.rawRepresentation
+            let authenticate = steps.first { $0["frame"]?["type"] == .string("authenticate") }?["frame"]
+            let enrolling = authenticate?["publicKey"] != nil && authenticate?["publicKey"] != .null
+            var client = ClientSession(
+                ClientSession.Configuration(
+                    replicaID: replica,
+                    storeID: store,
+                    kioskID: kiosk,
+                    privateKey: Self.kioskSeed,
+                    pinnedServerKey: EnrollmentToken.fingerprint(of: serverKey),
+                    enrollment: enrolling ? token : nil,
+                    serverAddress: "hq"
+                ),
+                kioskNonce: nonce
+            )
+            // A vector whose kiosk says something no ClientSession says (an old version, a malformed hello, another
+            // device's key) is the server's to replay, not the kiosk's.
+            guard Self.sent(client.start()).map(\.jsonValue) == [hello] else { continue }
+            var expected = steps.dropFirst()[...]
+            var outcome = "open"
+            replay: while let step = expected.first {
+                expected.removeFirst()
+                guard step["from"]?.stringValue == "server", let frame = step["frame"] else { continue }
+                let message = try SyncMessage.decode(frame)
+                let actions: [ClientSession.Action]
+                do {
+                    actions = try client.receive(message)
+                } catch {
+                    #expect(
+                        error.serverError?.code.rawValue == frame["code"]?.stringValue,
+                        "\(name): \(error.message)"
+                    )
+                    outcome = "refused"
+                    break replay
+                }
+                for case .send(let sent) in actions {
+                    let wanted = expected.first { $0["from"]?.stringValue == "client" }?["frame"]
+                    guard sent.jsonValue == wanted else {
+                        // Another device's signature, or a hand-made frame: the rest is the server's to replay.
+                        outcome = "diverged"
+                        break replay
+                    }
+                    expected = expected.drop { $0["frame"] != wanted }.dropFirst()
+                }
+                if case .welcomed? = actions.first {
+                    outcome = "welcomed"
+                    break replay
+                }
+            }
+            if outcome == "welcomed" || outcome == "refused" { replayed.append("\(name): \(outcome)") }
+        }
+        // Thirteen today: the enrollments, the enrolled kiosk, live push, the impostor check, a refusal, and every
+        // vector whose trouble comes after the handshake.
+        #expect(replayed.count >= 13, "\(replayed)")
+        for wanted in [
+            "enroll-push-pull.json: welcomed", "impostor-check.json: welcomed", "reenroll-new-key.json: welcomed",
+            "enrolled-kiosk-other-key.json: refused",
+        ] {
+            #expect(replayed.contains(wanted), "\(replayed)")
+        }
+    }
+
+    static func sent(_ actions: [ClientSession.Action]) -> [SyncMessage] {
+        actions.compactMap { if case .send(let message) = $0 { message } else { nil } }
     }
 }
