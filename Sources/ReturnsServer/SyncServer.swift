@@ -499,15 +499,11 @@ struct SyncSession {
                     try await end(&watching)
                 case .syncStarted:
                     started = ContinuousClock.now
-                case .syncEnded:
-                    if let kiosk = session.authenticatedKiosk {
-                        try await syncEnded(kiosk.replicaID.rawValue, since: started)
-                    }
-                case .push(let batch, let records):
-                    guard let kiosk = session.authenticatedKiosk else { continue }
+                case .syncEnded(let kiosk):
+                    try await syncEnded(kiosk.replicaID.rawValue, since: started)
+                case .push(let kiosk, let batch, let records):
                     try await push(batch: batch, records: records, from: kiosk)
-                case .pull(let cursor, let limit, let wantsEstimate):
-                    guard let kiosk = session.authenticatedKiosk else { continue }
+                case .pull(let kiosk, let cursor, let limit, let wantsEstimate):
                     let page = try await storage {
                         try $0.encodedFeed(
                             store: kiosk.storeID,
@@ -527,8 +523,7 @@ struct SyncSession {
                             estimate: estimate.map { max($0, page.records.count) }
                         )
                     )
-                case .watch(let cursor, let seconds):
-                    guard let kiosk = session.authenticatedKiosk else { continue }
+                case .watch(let kiosk, let cursor, let seconds):
                     watching = watch(store: kiosk.storeID, after: cursor, seconds: seconds, requester: kiosk.replicaID)
                 case .close:
                     return

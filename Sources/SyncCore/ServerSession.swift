@@ -73,13 +73,15 @@ public struct ServerSession: Sendable {
         /// A sync starts now (for its duration metric).
         case syncStarted
         /// The sync that started is complete: note the kiosk's last sync.
-        case syncEnded
-        /// Merges a pushed batch (``PushRules``) and answers `push-ack`, or the refusal's error, keeping the connection.
-        case push(batch: Int, records: [VersionedRecord])
-        /// Reads a page of the store's feed after `cursor`, at most `limit` records, and an estimate when asked.
-        case pull(cursor: Int64, limit: Int, estimate: Bool)
-        /// Waits for the store's feed to hold something after `cursor`, at most `seconds`.
-        case watch(cursor: Int64, seconds: Int)
+        case syncEnded(Kiosk)
+        /// Merges a batch the kiosk pushed (``PushRules``) and answers `push-ack`, or the refusal's error, keeping the
+        /// connection.
+        case push(Kiosk, batch: Int, records: [VersionedRecord])
+        /// Reads a page of the kiosk's store's feed after `cursor`, at most `limit` records, and an estimate when
+        /// asked.
+        case pull(Kiosk, cursor: Int64, limit: Int, estimate: Bool)
+        /// Waits for the kiosk's store's feed to hold something after `cursor`, at most `seconds`.
+        case watch(Kiosk, cursor: Int64, seconds: Int)
         /// The conversation is over: close the connection.
         case close
     }
@@ -329,7 +331,7 @@ public struct ServerSession: Sendable {
             guard batch >= 1 else {
                 throw ProtocolError(.malformedFrame, "invalid push batch \(batch): batches are numbered from 1")
             }
-            actions.append(.push(batch: batch, records: records))
+            actions.append(.push(established.kiosk, batch: batch, records: records))
         case .pull(let cursorText, let limit, let estimate):
             let cursor = try Self.cursor(cursorText)
             // A page of no records could never move the cursor: refused rather than answered with one record.
@@ -339,7 +341,9 @@ public struct ServerSession: Sendable {
                     "invalid pull limit \(limit): expected 1 to \(maximumBatchSize) (more is capped)"
                 )
             }
-            actions.append(.pull(cursor: cursor, limit: min(limit, maximumBatchSize), estimate: estimate))
+            actions.append(
+                .pull(established.kiosk, cursor: cursor, limit: min(limit, maximumBatchSize), estimate: estimate)
+            )
         case .watch(let cursorText, let seconds):
             guard established.version >= 2 else {
                 throw ProtocolError(.unexpectedMessage, "watch needs protocol version 2; this connection speaks 1")
@@ -353,13 +357,13 @@ public struct ServerSession: Sendable {
             }
             // A watch ends a sync: the kiosk is up to date.
             if established.syncing {
-                actions.append(.syncEnded)
+                actions.append(.syncEnded(established.kiosk))
                 established.syncing = false
             }
             established.watching = true
-            actions.append(.watch(cursor: cursor, seconds: seconds))
+            actions.append(.watch(established.kiosk, cursor: cursor, seconds: seconds))
         case .bye:
-            if established.syncing { actions.append(.syncEnded) }
+            if established.syncing { actions.append(.syncEnded(established.kiosk)) }
             actions += [.send(.bye), .close]
         case let other:
             throw ProtocolError(.unexpectedMessage, "unexpected \(other.type) during a sync")

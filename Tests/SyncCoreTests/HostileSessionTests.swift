@@ -51,9 +51,9 @@ import WireProtocol
                 closes = true
                 break
             }
-            for case .push(_, let records) in actions {
+            for case .push(let kiosk, _, let records) in actions {
                 do {
-                    _ = try PushRules.accept(records, from: Self.kiosk, store: StoreID("store-1"), in: &storage)
+                    _ = try PushRules.accept(records, from: kiosk.replicaID, store: kiosk.storeID, in: &storage)
                 } catch let rejection as PushRejection {
                     // Answered as `error`; the connection stays.
                     refusal = ProtocolError(ProtocolError.Code(rejection.reason), rejection.message)

@@ -161,12 +161,17 @@ import WireProtocol
 
     @Test func requestsAreCheckedAndSyncsBeginAndEndWhereTheSpecSays() throws {
         var session = try Self.established()
+        let kiosk = try #require(session.authenticatedKiosk)
+        // Every storage action names the authenticated kiosk: the driver looks nothing up.
         func kinds(_ actions: [ServerSession.Action]) -> [String] {
             actions.map { action in
                 switch action {
-                case .push(let batch, _): return "push \(batch)"
-                case .pull(let cursor, let limit, let estimate): return "pull \(cursor) \(limit) \(estimate)"
-                case .watch(let cursor, let seconds): return "watch \(cursor) \(seconds)"
+                case .push(let by, let batch, _): return by == kiosk ? "push \(batch)" : "push by \(by)"
+                case .pull(let by, let cursor, let limit, let estimate):
+                    return by == kiosk ? "pull \(cursor) \(limit) \(estimate)" : "pull by \(by)"
+                case .watch(let by, let cursor, let seconds):
+                    return by == kiosk ? "watch \(cursor) \(seconds)" : "watch by \(by)"
+                case .syncEnded(let by): return by == kiosk ? "syncEnded" : "syncEnded by \(by)"
                 case .send(let message): return "send \(message.type)"
                 default: return "\(action)"
                 }
