@@ -37,6 +37,8 @@ struct Session {
 /// What a round did so far, and the checkpoint it saves.
 struct Round {
     var checkpoint: SyncCheckpoint
+    /// The pull cursor as stored now.
+    var storedCursor: String?
     var report = SyncReport()
     /// Returns to push in all, when a progress display wants it.
     var pushTotal: Int?

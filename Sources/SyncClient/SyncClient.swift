@@ -331,7 +331,7 @@ public struct SyncClient: Sendable {
     /// (``ClientSession`` decides the order of things; this does the storage work it asks for).
     func round(_ session: inout Session) async throws -> SyncReport {
         let checkpoint = try await storage { try $0.checkpoint(for: Self.serverPeer) }
-        session.round = Round(checkpoint: checkpoint)
+        session.round = Round(checkpoint: checkpoint, storedCursor: checkpoint.pullCursor)
         if progress != nil {
             session.round.pushTotal = try await storage { try $0.returnsChanged(after: checkpoint.pushedSeq) }
         }
@@ -419,9 +419,12 @@ public struct SyncClient: Sendable {
                 let checkpoint = session.round.checkpoint
                 try await storage { try $0.saveCheckpoint(checkpoint) }
             case .merge(let records, let cursor, let estimate):
+                // An empty page that leaves the cursor where it is stored changes nothing: no commit (most syncs).
+                if records.isEmpty && cursor == session.round.storedCursor { break }
                 // The cursor is stored in the merge's own transaction: a page is merged and remembered together or
                 // not at all.
                 let outcome = try await storage { try $0.mergePulled(records, cursor: cursor, peer: Self.serverPeer) }
+                session.round.storedCursor = cursor
                 for entry in outcome.quarantined {
                     logger.error(
                         "the server's version of a record disagrees with this kiosk's on a write; it is set aside",

@@ -14,7 +14,7 @@ import WireProtocol
 /// answer of a watch a request ended is taken in passing — and are tested message by message (`ClientSessionTests`).
 ///
 /// ```swift
-/// var session = try ClientSession(configuration)
+/// var session = ClientSession(configuration)
 /// send(session.start())                          // hello
 /// perform(try session.receive(challenge))        // [.send(.authenticate(…))]
 /// perform(try session.receive(welcome))          // [.welcomed(serverID: "hq", enrolled: false)]
@@ -130,6 +130,8 @@ public struct ClientSession: Sendable {
         var inFlight: [(batch: Int?, lastSeq: Int64, count: Int)] = []
         /// The checkpoint: everything up to here is acknowledged.
         var pushedSeq: Int64
+        /// The checkpoint as last saved: an unchanged one is not saved again (a commit, an fsync, for nothing).
+        var savedSeq: Int64
         var readUpTo: Int64
         var reading = false
         var exhausted = false
@@ -192,7 +194,7 @@ public struct ClientSession: Sendable {
         precondition(isEstablished, "a round starts on an established session")
         cursor = pullCursor
         watchSawChange = false
-        return advance(Push(pushedSeq: pushedSeq, readUpTo: pushedSeq))
+        return advance(Push(pushedSeq: pushedSeq, savedSeq: pushedSeq, readUpTo: pushedSeq))
     }
 
     private var isEstablished: Bool {
@@ -385,11 +387,11 @@ public struct ClientSession: Sendable {
                 return actions + [.readChanges(after: push.readUpTo, limit: configuration.batchSize)]
             }
             guard let oldest = push.inFlight.first else {
-                // Everything is acknowledged: save the checkpoint and pull.
+                // Everything is acknowledged: save the checkpoint (if it moved) and pull.
                 state = .pulling(pushedSeq: push.pushedSeq)
+                if push.pushedSeq != push.savedSeq { actions.append(.saveCheckpoint(pushedSeq: push.pushedSeq)) }
                 return actions + [
-                    .saveCheckpoint(pushedSeq: push.pushedSeq),
-                    .send(.pull(cursor: cursor, limit: configuration.batchSize, estimate: configuration.estimatesPull)),
+                    .send(.pull(cursor: cursor, limit: configuration.batchSize, estimate: configuration.estimatesPull))
                 ]
             }
             guard oldest.batch == nil else {
@@ -411,7 +413,10 @@ public struct ClientSession: Sendable {
     ) {
         push.pushedSeq = page.lastSeq
         push.acknowledgedPages += 1
-        if push.acknowledgedPages % 8 == 0 { actions.append(.saveCheckpoint(pushedSeq: push.pushedSeq)) }
+        if push.acknowledgedPages % 8 == 0 {
+            actions.append(.saveCheckpoint(pushedSeq: push.pushedSeq))
+            push.savedSeq = push.pushedSeq
+        }
     }
 
     private static func refused(_ error: ProtocolError) -> SyncError {
