@@ -32,6 +32,8 @@ struct Session {
     let credentials: SyncCredentials
     /// The round under way.
     var round = Round(checkpoint: SyncCheckpoint(peer: SyncClient.serverPeer))
+    /// The server id of this connection's `welcome`, noted when the first round starts.
+    var serverIDToNote: String?
 }
 
 /// What a round did so far, and the checkpoint it saves.
@@ -39,6 +41,8 @@ struct Round {
     var checkpoint: SyncCheckpoint
     /// The pull cursor as stored now.
     var storedCursor: String?
+    /// The first page of changes to push, read with the checkpoint (the changes after `after`).
+    var firstPage: (after: Int64, page: [(seq: Int64, entityType: String, json: String)])?
     var report = SyncReport()
     /// Returns to push in all, when a progress display wants it.
     var pushTotal: Int?

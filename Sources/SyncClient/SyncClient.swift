@@ -330,8 +330,24 @@ public struct SyncClient: Sendable {
     /// One sync on an open session: push everything changed here, then pull everything changed there
     /// (``ClientSession`` decides the order of things; this does the storage work it asks for).
     func round(_ session: inout Session) async throws -> SyncReport {
-        let checkpoint = try await storage { try $0.checkpoint(for: Self.serverPeer) }
+        // One trip to the storage threads for what every round starts with — the server id to note (after
+        // `welcome`), the checkpoint, the first page to push — since each trip costs two thread wake-ups, and an
+        // idle sync is little else.
+        let serverID = session.serverIDToNote
+        session.serverIDToNote = nil
+        let (restarted, checkpoint, firstPage) = try await storage { [batchSize] store in
+            let restarted = try serverID.map { try store.noteServerID($0) } ?? false
+            let checkpoint = try store.checkpoint(for: Self.serverPeer)
+            return (restarted, checkpoint, try store.encodedChanges(since: checkpoint.pushedSeq, limit: batchSize))
+        }
+        if restarted {
+            logger.notice(
+                "the server's id changed: it was restored from a backup; re-sending everything this kiosk holds",
+                metadata: ["server-id": "\(serverID ?? "")"]
+            )
+        }
         session.round = Round(checkpoint: checkpoint, storedCursor: checkpoint.pullCursor)
+        session.round.firstPage = (checkpoint.pushedSeq, firstPage)
         if progress != nil {
             session.round.pushTotal = try await storage { try $0.returnsChanged(after: checkpoint.pushedSeq) }
         }
@@ -374,14 +390,16 @@ public struct SyncClient: Sendable {
                     saved.enrolledAt = Date()
                     try await storage { [saved] in try $0.saveSyncCredentials(saved) }
                 }
-                if try await storage({ try $0.noteServerID(serverID) }) {
-                    logger.notice(
-                        "the server's id changed: it was restored from a backup; re-sending everything this kiosk holds",
-                        metadata: ["server-id": "\(serverID)"]
-                    )
-                }
+                // Noted as the first round starts, in the same trip to the storage threads as its first reads.
+                session.serverIDToNote = serverID
             case .readChanges(let after, let limit):
-                let page = try await storage { try $0.encodedChanges(since: after, limit: limit) }
+                let page: [(seq: Int64, entityType: String, json: String)]
+                if let first = session.round.firstPage, first.after == after {
+                    page = first.page
+                } else {
+                    page = try await storage { try $0.encodedChanges(since: after, limit: limit) }
+                }
+                session.round.firstPage = nil
                 next = session.core.changesRead(
                     page.map { ClientSession.StoredChange(seq: $0.seq, entityType: $0.entityType, json: $0.json) }
                 )
