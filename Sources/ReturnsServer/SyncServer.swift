@@ -122,9 +122,6 @@ public final class SyncServer: Service, Sendable {
     private let onListening: @Sendable (SocketAddress) -> Void
     private let registry: ConnectionRegistry
     private let rateLimiter: RateLimiter
-    /// Where storage calls run. SQLite calls block their thread (a commit waits for the disk); on Swift's
-    /// cooperative pool — two threads here — they would stall every other connection's handshake and reads.
-    private let storageThreads = NIOThreadPool(numberOfThreads: 4)
     private let metrics: ServerMetrics
     private let feedWatch = FeedWatch()
 
@@ -157,10 +154,8 @@ public final class SyncServer: Service, Sendable {
     }
 
     public func run() async throws {
-        storageThreads.start()
-        defer { storageThreads.shutdownGracefully { _ in } }
         // Made on first use; read once here so each handshake signs without a database read.
-        let identitySeed = try await storageThreads.runIfActive { [store] in try store.serverIdentitySeed() }
+        let identitySeed = try await store.serverIdentitySeed()
         let sessions = try ServerSession.Configuration(
             serverID: store.serverReplicaID.rawValue,
             identitySeed: identitySeed
@@ -223,7 +218,7 @@ public final class SyncServer: Service, Sendable {
     /// the connections of kiosks an operator revoked. One read of the newest sequence number per interval, none while
     /// no kiosk watches; one read of the revoked kiosks, none while no kiosk is connected.
     private func pollForChanges() async {
-        var seen = (try? await storageThreads.runIfActive { [store] in try store.lastChangeSeq() }) ?? 0
+        var seen = (try? await store.lastChangeSeq()) ?? 0
         let interval = Duration.nanoseconds(configuration.changePollInterval.nanoseconds)
         // The poll waits as a watcher of no store: only shutdown (or its own wake-up of everyone) ends its sleep early.
         let noStore = ""
@@ -237,7 +232,7 @@ public final class SyncServer: Service, Sendable {
             }
             // A kiosk revoked by an operator (another process) loses its connections at once, not at its next sync.
             if !feedWatch.isClosed, registry.hasAuthenticated,
-                let revoked = try? await storageThreads.runIfActive({ [store] in try store.revokedKiosks() }),
+                let revoked = try? await store.revokedKiosks(),
                 !revoked.isEmpty
             {
                 let closing = registry.connections(of: revoked)
@@ -246,7 +241,7 @@ public final class SyncServer: Service, Sendable {
             }
             // Kiosks wait, besides the poll itself (which is not waiting now).
             guard !feedWatch.isClosed, feedWatch.waiting > 0 else { continue }
-            guard let latest = try? await storageThreads.runIfActive({ [store] in try store.lastChangeSeq() }) else {
+            guard let latest = try? await store.lastChangeSeq() else {
                 continue
             }
             if latest != seen {
@@ -303,11 +298,9 @@ public final class SyncServer: Service, Sendable {
                 }
                 var session = SyncSession(
                     store: store,
-                    storageThreads: storageThreads,
                     logger: logger,
                     metrics: metrics,
                     feedWatch: feedWatch,
-                    eventLoop: channel.eventLoop,
                     makeNonce: configuration.makeNonce,
                     sessions: sessions,
                     frameLimit: frameLimit,
@@ -338,12 +331,9 @@ public final class SyncServer: Service, Sendable {
 /// One kiosk's conversation with the server: hello, challenge, authenticate, then pushes and pulls until `bye`.
 struct SyncSession {
     let store: any SyncServerStorage
-    let storageThreads: NIOThreadPool
     let logger: Logger
     let metrics: ServerMetrics
     let feedWatch: FeedWatch
-    /// Where storage results that must outlive a cancelled watch are delivered.
-    let eventLoop: any EventLoop
     let makeNonce: @Sendable () -> String
     /// What every conversation's state machine starts from (the server's id and identity key), made once.
     let sessions: ServerSession.Configuration
@@ -357,11 +347,9 @@ struct SyncSession {
 
     init(
         store: any SyncServerStorage,
-        storageThreads: NIOThreadPool,
         logger: Logger,
         metrics: ServerMetrics = ServerMetrics(),
         feedWatch: FeedWatch = FeedWatch(),
-        eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any(),
         makeNonce: @escaping @Sendable () -> String,
         sessions: ServerSession.Configuration,
         frameLimit: FrameLimit,
@@ -370,24 +358,15 @@ struct SyncSession {
         admit: @escaping @Sendable (String) -> Bool = { _ in true }
     ) {
         self.store = store
-        self.storageThreads = storageThreads
         self.logger = logger
         self.metrics = metrics
         self.feedWatch = feedWatch
-        self.eventLoop = eventLoop
         self.makeNonce = makeNonce
         self.sessions = sessions
         self.frameLimit = frameLimit
         self.inbound = inbound
         self.outbound = outbound
         self.admit = admit
-    }
-
-    /// Runs a storage call on the storage threads, so its blocking does not hold up other connections.
-    private func storage<T: Sendable>(_ body: @escaping @Sendable (any SyncServerStorage) throws -> T) async throws -> T
-    {
-        let store = self.store
-        return try await storageThreads.runIfActive { try body(store) }
     }
 
     /// Runs the conversation; protocol errors are answered with an `error` frame.
@@ -473,21 +452,19 @@ struct SyncSession {
                 case .send(let reply):
                     try await outbound.write(reply)
                 case .lookUpKiosk(let kiosk):
-                    let enrolled = try await storage { try $0.enrolledKiosk(kiosk.replicaID.rawValue) }
+                    let enrolled = try await store.enrolledKiosk(kiosk.replicaID.rawValue)
                     actions += try session.kioskFound(
                         publicKey: enrolled?.publicKey,
                         revoked: enrolled?.revokedAt != nil
                     )
                 case .redeem(let enrollment):
                     do {
-                        try await storage {
-                            try $0.redeemEnrollment(
-                                store: enrollment.kiosk.storeID,
-                                kiosk: enrollment.kiosk.kioskID,
-                                publicKey: enrollment.publicKey,
-                                proves: enrollment.proves
-                            )
-                        }
+                        try await store.redeemEnrollment(
+                            store: enrollment.kiosk.storeID,
+                            kiosk: enrollment.kiosk.kioskID,
+                            publicKey: enrollment.publicKey,
+                            proves: enrollment.proves
+                        )
                     } catch let error as ReplicaStoreError {
                         throw ProtocolError(.enrollmentRefused, error.message)
                     }
@@ -504,17 +481,15 @@ struct SyncSession {
                 case .push(let kiosk, let batch, let records):
                     try await push(batch: batch, records: records, from: kiosk)
                 case .pull(let kiosk, let cursor, let limit, let wantsEstimate):
-                    let page = try await storage {
-                        try $0.encodedFeed(
-                            store: kiosk.storeID,
-                            after: cursor,
-                            limit: limit,
-                            requester: kiosk.replicaID
-                        )
-                    }
+                    let page = try await store.encodedFeed(
+                        store: kiosk.storeID,
+                        after: cursor,
+                        limit: limit,
+                        requester: kiosk.replicaID
+                    )
                     let estimate =
                         wantsEstimate
-                        ? try await storage { try $0.feedEstimate(store: kiosk.storeID, after: cursor) } : nil
+                        ? try await store.feedEstimate(store: kiosk.storeID, after: cursor) : nil
                     try await outbound.write(
                         .encodedPullBatch(
                             records: page.records,
@@ -544,7 +519,7 @@ struct SyncSession {
     /// Merges a pushed batch by the push rules and answers it; a refusal keeps the connection.
     private func push(batch: Int, records: [VersionedRecord], from kiosk: ServerSession.Kiosk) async throws {
         do {
-            let outcome = try await storage { try $0.acceptPush(records, from: kiosk.replicaID, store: kiosk.storeID) }
+            let outcome = try await store.acceptPush(records, from: kiosk.replicaID, store: kiosk.storeID)
             metrics.recordsMerged.increment(by: outcome.merged)
             metrics.conflicts.increment(by: outcome.conflicts.count)
             // Other kiosks of the store may be watching: they pull this at once.
@@ -566,7 +541,7 @@ struct SyncSession {
 
     /// Records a completed sync: the kiosk's last sync time, and the metrics.
     private func syncEnded(_ replicaText: String, since started: ContinuousClock.Instant) async throws {
-        try await storage { try $0.noteSync(of: replicaText) }
+        try await store.noteSync(of: replicaText)
         metrics.syncs.increment()
         let elapsed = (ContinuousClock.now - started).components
         metrics.syncDuration.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
@@ -586,9 +561,7 @@ struct SyncSession {
         let outbound = self.outbound
         let metrics = self.metrics
         let logger = self.logger
-        let storageThreads = self.storageThreads
         let store = self.store
-        let eventLoop = self.eventLoop
         return Task {
             metrics.watching.increment()
             defer { metrics.watching.decrement() }
@@ -597,11 +570,11 @@ struct SyncSession {
             while true {
                 let mark = feedWatch.mark(for: storeID.rawValue)
                 do {
-                    // Through a future, which cancellation does not fail: the check after the kiosk's next request
-                    // cancelled the watch must still run, or a change would be answered `quiet`.
-                    let page = try await storageThreads.runIfActive(eventLoop: eventLoop) {
-                        try store.encodedFeed(store: storeID, after: cursor, limit: 1, requester: requester)
-                    }.get()
+                    // In a task of its own, which the watch's cancellation does not reach: the check after the
+                    // kiosk's next request cancelled the watch must still run, or a change would be answered `quiet`.
+                    let page = try await Task {
+                        try await store.encodedFeed(store: storeID, after: cursor, limit: 1, requester: requester)
+                    }.value
                     changed = !page.records.isEmpty
                 } catch {
                     logger.warning("cannot read the feed for a watch", metadata: ["error": "\(error)"])
@@ -638,9 +611,34 @@ extension EnrollmentToken {
     public static let defaultValidity: TimeInterval = 7 * 86_400
 
     /// The fingerprint of the identity key of the server whose database is `replica` (made on first use).
-    public static func serverKeyFingerprint(of replica: any SyncServerStorage) throws -> String {
+    public static func serverKeyFingerprint(of replica: any SyncServerStorage) async throws -> String {
+        let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: await replica.serverIdentitySeed())
+        return fingerprint(of: identity.publicKey.rawRepresentation)
+    }
+
+    /// The fingerprint of the identity key of the SQLite server database `replica`, for tools and tests that hold one.
+    public static func serverKeyFingerprint(of replica: ReplicaStore) throws -> String {
         let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: replica.serverIdentitySeed())
         return fingerprint(of: identity.publicKey.rawRepresentation)
+    }
+
+    /// Issues a token in the SQLite server database `replica` directly, for tools and tests that hold one; the same
+    /// as through its ``SQLiteServerStorage``.
+    public static func issue(
+        in replica: ReplicaStore,
+        store: StoreID,
+        kiosk: KioskID,
+        validFor validity: TimeInterval = defaultValidity
+    ) throws -> EnrollmentToken {
+        let token = make(serverKeyFingerprint: try serverKeyFingerprint(of: replica))
+        try replica.createEnrollment(
+            tokenHash: token.hash,
+            tokenKey: token.proofKey.publicKey.rawRepresentation,
+            store: store,
+            kiosk: kiosk,
+            expiresAt: Date().addingTimeInterval(validity)
+        )
+        return token
     }
 
     /// Issues a token for kiosk `kiosk` of store `store`, valid for `validity` seconds, and records it in `replica`
@@ -650,9 +648,9 @@ extension EnrollmentToken {
         store: StoreID,
         kiosk: KioskID,
         validFor validity: TimeInterval = defaultValidity
-    ) throws -> EnrollmentToken {
-        let token = make(serverKeyFingerprint: try serverKeyFingerprint(of: replica))
-        try replica.createEnrollment(
+    ) async throws -> EnrollmentToken {
+        let token = make(serverKeyFingerprint: try await serverKeyFingerprint(of: replica))
+        try await replica.createEnrollment(
             tokenHash: token.hash,
             tokenKey: token.proofKey.publicKey.rawRepresentation,
             store: store,

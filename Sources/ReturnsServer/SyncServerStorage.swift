@@ -1,35 +1,47 @@
 import Foundation
+import NIOPosix
 import ReplicaStore
 import ReturnsModel
 import SyncEngine
 
 /// Everything the sync server needs from its storage, and nothing more.
 ///
-/// `ReplicaStore` (SQLite) is the implementation today; a PostgreSQL backend for fleets that outgrow one machine
-/// implements this same protocol. Every method is one transaction, durable when it returns.
+/// Asynchronous, because storage waits: a SQLite file's fsync (``SQLiteServerStorage`` runs those calls on threads of
+/// its own), a PostgreSQL server's answers. Every method is one transaction, durable when it returns.
 public protocol SyncServerStorage: Sendable {
     /// The server's replica id, sent in challenges and bound into signatures.
     var serverReplicaID: ReplicaID { get }
 
     /// The enrolled kiosk with this replica id, if any.
-    func enrolledKiosk(_ replicaID: String) throws -> KioskEnrollment?
+    func enrolledKiosk(_ replicaID: String) async throws -> KioskEnrollment?
 
     /// Redeems the kiosk's pending enrollment token when `proves` accepts the token's public key, and records the
     /// kiosk's public key (replacing an earlier one, lifting a revocation), atomically.
-    func redeemEnrollment(store: StoreID, kiosk: KioskID, publicKey: Data, proves: (_ tokenKey: Data) -> Bool) throws
+    func redeemEnrollment(
+        store: StoreID,
+        kiosk: KioskID,
+        publicKey: Data,
+        proves: @escaping @Sendable (_ tokenKey: Data) -> Bool
+    ) async throws
 
     /// Records a new enrollment token for a kiosk — its hash and the public key it derives, never the secret —
     /// valid until `expiresAt`; the kiosk's earlier unused tokens stop working.
-    func createEnrollment(tokenHash: String, tokenKey: Data, store: StoreID, kiosk: KioskID, expiresAt: Date) throws
+    func createEnrollment(
+        tokenHash: String,
+        tokenKey: Data,
+        store: StoreID,
+        kiosk: KioskID,
+        expiresAt: Date
+    ) async throws
 
     /// The replica ids of revoked kiosks: the server closes their connections.
-    func revokedKiosks() throws -> Set<String>
+    func revokedKiosks() async throws -> Set<String>
 
     /// The seed of the server's Ed25519 identity key, made on first use.
-    func serverIdentitySeed() throws -> Data
+    func serverIdentitySeed() async throws -> Data
 
     /// Merges a pushed batch all or nothing; throws ``PushRejection`` for a record that may not be stored.
-    func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) throws -> PushOutcome
+    func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) async throws -> PushOutcome
 
     /// The store's change feed after `cursor`, leaving out versions `requester` pushed and holds already; each
     /// record in its JSON form (Protocol/SPEC.md §6), sent as it is.
@@ -38,23 +50,109 @@ public protocol SyncServerStorage: Sendable {
         after cursor: Int64,
         limit: Int,
         requester: ReplicaID?
-    ) throws -> (records: [String], next: Int64, more: Bool)
+    ) async throws -> (records: [String], next: Int64, more: Bool)
 
     /// About how many records of the store's feed wait after `cursor` (at least as many as the feed will send), for
     /// a kiosk's progress display.
-    func feedEstimate(store: StoreID, after cursor: Int64) throws -> Int
+    func feedEstimate(store: StoreID, after cursor: Int64) async throws -> Int
 
     /// Notes that a kiosk completed a sync.
-    func noteSync(of replicaID: String) throws
+    func noteSync(of replicaID: String) async throws
 
     /// The latest change's sequence number: grows with every committed change, by this process or another (an HQ
     /// command), so the server learns of changes to push live to watching kiosks. Also the health check's read.
-    func lastChangeSeq() throws -> Int64
+    func lastChangeSeq() async throws -> Int64
 
     /// The storage's size on disk in bytes, for the database-size metric.
-    func storageSize() throws -> Int64
+    func storageSize() async throws -> Int64
 }
 
-extension ReplicaStore: SyncServerStorage {
-    public var serverReplicaID: ReplicaID { identity.replicaID }
+/// The SQLite server storage: a ``ReplicaStore``, whose calls block (SQLite, fsync) and so run on threads of their
+/// own rather than on Swift's cooperative pool, which has only as many threads as cores.
+public final class SQLiteServerStorage: SyncServerStorage {
+    /// The store.
+    public let store: ReplicaStore
+    private let threads: NIOThreadPool
+
+    /// Serves `store`, its calls on `threads` storage threads (several: a commit's fsync waits on the disk, and
+    /// reads can go on meanwhile).
+    public init(_ store: ReplicaStore, threads: Int = 4) {
+        self.store = store
+        self.threads = NIOThreadPool(numberOfThreads: threads)
+        self.threads.start()
+    }
+
+    deinit {
+        threads.shutdownGracefully { _ in }
+    }
+
+    public var serverReplicaID: ReplicaID { store.identity.replicaID }
+
+    /// Runs `body` on the storage threads.
+    private func run<T: Sendable>(_ body: @escaping @Sendable (ReplicaStore) throws -> T) async throws -> T {
+        let store = self.store
+        return try await threads.runIfActive { try body(store) }
+    }
+
+    public func enrolledKiosk(_ replicaID: String) async throws -> KioskEnrollment? {
+        try await run { try $0.enrolledKiosk(replicaID) }
+    }
+
+    public func redeemEnrollment(
+        store: StoreID,
+        kiosk: KioskID,
+        publicKey: Data,
+        proves: @escaping @Sendable (_ tokenKey: Data) -> Bool
+    ) async throws {
+        try await run { try $0.redeemEnrollment(store: store, kiosk: kiosk, publicKey: publicKey, proves: proves) }
+    }
+
+    public func createEnrollment(
+        tokenHash: String,
+        tokenKey: Data,
+        store: StoreID,
+        kiosk: KioskID,
+        expiresAt: Date
+    ) async throws {
+        try await run {
+            try $0.createEnrollment(
+                tokenHash: tokenHash,
+                tokenKey: tokenKey,
+                store: store,
+                kiosk: kiosk,
+                expiresAt: expiresAt
+            )
+        }
+    }
+
+    public func revokedKiosks() async throws -> Set<String> { try await run { try $0.revokedKiosks() } }
+
+    public func serverIdentitySeed() async throws -> Data { try await run { try $0.serverIdentitySeed() } }
+
+    public func acceptPush(
+        _ records: [VersionedRecord],
+        from pusher: ReplicaID,
+        store: StoreID
+    ) async throws -> PushOutcome {
+        try await run { try $0.acceptPush(records, from: pusher, store: store) }
+    }
+
+    public func encodedFeed(
+        store: StoreID,
+        after cursor: Int64,
+        limit: Int,
+        requester: ReplicaID?
+    ) async throws -> (records: [String], next: Int64, more: Bool) {
+        try await run { try $0.encodedFeed(store: store, after: cursor, limit: limit, requester: requester) }
+    }
+
+    public func feedEstimate(store: StoreID, after cursor: Int64) async throws -> Int {
+        try await run { try $0.feedEstimate(store: store, after: cursor) }
+    }
+
+    public func noteSync(of replicaID: String) async throws { try await run { try $0.noteSync(of: replicaID) } }
+
+    public func lastChangeSeq() async throws -> Int64 { try await run { try $0.lastChangeSeq() } }
+
+    public func storageSize() async throws -> Int64 { try await run { try $0.storageSize() } }
 }

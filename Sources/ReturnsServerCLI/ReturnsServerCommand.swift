@@ -172,8 +172,9 @@ struct ServeCommand: AsyncParsableCommand {
         // Both listeners start at once, but scripts read the first line for the sync port: the metrics line waits
         // until that one is printed.
         let announced = Mutex((listening: false, metricsLine: String?.none))
+        let storage = SQLiteServerStorage(store)
         let server = SyncServer(
-            store: store,
+            store: storage,
             configuration: configuration,
             logger: logger,
             metrics: metrics,
@@ -192,7 +193,7 @@ struct ServeCommand: AsyncParsableCommand {
                 port: metricsPort,
                 registry: registry,
                 metrics: metrics,
-                store: store,
+                store: storage,
                 logger: logger,
                 onListening: { address in
                     let line = "metrics on http://\(metricsHost):\(address.port ?? 0)/metrics"

@@ -36,7 +36,7 @@ final class TestMetricsEndpoint: Sendable {
             port: 0,
             registry: registry,
             metrics: metrics,
-            store: storage ?? server.store,
+            store: storage ?? SQLiteServerStorage(server.store),
             logger: logger,
             onListening: {
                 continuation.yield($0)
@@ -150,21 +150,25 @@ final class TestMetricsEndpoint: Sendable {
 
 /// A server store whose reads fail, as on a failing disk (the failure injected; everything else is the real store).
 struct UnreadableStorage: SyncServerStorage {
-    let store: ReplicaStore
+    let storage: SQLiteServerStorage
+
+    init(store: ReplicaStore) { storage = SQLiteServerStorage(store) }
 
     struct Failure: Error, CustomStringConvertible {
         var description: String { "disk I/O error reading the change log" }
     }
 
-    var serverReplicaID: ReplicaID { store.serverReplicaID }
-    func enrolledKiosk(_ replicaID: String) throws -> KioskEnrollment? { try store.enrolledKiosk(replicaID) }
+    var serverReplicaID: ReplicaID { storage.serverReplicaID }
+    func enrolledKiosk(_ replicaID: String) async throws -> KioskEnrollment? {
+        try await storage.enrolledKiosk(replicaID)
+    }
     func redeemEnrollment(
         store storeID: StoreID,
         kiosk: KioskID,
         publicKey: Data,
-        proves: (_ tokenKey: Data) -> Bool
-    ) throws {
-        try store.redeemEnrollment(store: storeID, kiosk: kiosk, publicKey: publicKey, proves: proves)
+        proves: @escaping @Sendable (_ tokenKey: Data) -> Bool
+    ) async throws {
+        try await storage.redeemEnrollment(store: storeID, kiosk: kiosk, publicKey: publicKey, proves: proves)
     }
     func createEnrollment(
         tokenHash: String,
@@ -172,10 +176,8 @@ struct UnreadableStorage: SyncServerStorage {
         store storeID: StoreID,
         kiosk: KioskID,
         expiresAt: Date
-    )
-        throws
-    {
-        try store.createEnrollment(
+    ) async throws {
+        try await storage.createEnrollment(
             tokenHash: tokenHash,
             tokenKey: tokenKey,
             store: storeID,
@@ -183,26 +185,29 @@ struct UnreadableStorage: SyncServerStorage {
             expiresAt: expiresAt
         )
     }
-    func revokedKiosks() throws -> Set<String> { try store.revokedKiosks() }
-    func serverIdentitySeed() throws -> Data { try store.serverIdentitySeed() }
-    func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store storeID: StoreID) throws -> PushOutcome
-    {
-        try store.acceptPush(records, from: pusher, store: storeID)
+    func revokedKiosks() async throws -> Set<String> { try await storage.revokedKiosks() }
+    func serverIdentitySeed() async throws -> Data { try await storage.serverIdentitySeed() }
+    func acceptPush(
+        _ records: [VersionedRecord],
+        from pusher: ReplicaID,
+        store storeID: StoreID
+    ) async throws -> PushOutcome {
+        try await storage.acceptPush(records, from: pusher, store: storeID)
     }
     func encodedFeed(
         store storeID: StoreID,
         after cursor: Int64,
         limit: Int,
         requester: ReplicaID?
-    ) throws -> (
-        records: [String], next: Int64, more: Bool
-    ) { try store.encodedFeed(store: storeID, after: cursor, limit: limit, requester: requester) }
-    func feedEstimate(store storeID: StoreID, after cursor: Int64) throws -> Int {
-        try store.feedEstimate(store: storeID, after: cursor)
+    ) async throws -> (records: [String], next: Int64, more: Bool) {
+        try await storage.encodedFeed(store: storeID, after: cursor, limit: limit, requester: requester)
     }
-    func noteSync(of replicaID: String) throws { try store.noteSync(of: replicaID) }
-    func lastChangeSeq() throws -> Int64 { throw Failure() }
-    func storageSize() throws -> Int64 { throw Failure() }
+    func feedEstimate(store storeID: StoreID, after cursor: Int64) async throws -> Int {
+        try await storage.feedEstimate(store: storeID, after: cursor)
+    }
+    func noteSync(of replicaID: String) async throws { try await storage.noteSync(of: replicaID) }
+    func lastChangeSeq() async throws -> Int64 { throw Failure() }
+    func storageSize() async throws -> Int64 { throw Failure() }
 }
 
 @Suite struct WatchAccountingTests {

@@ -74,7 +74,7 @@ import WireProtocol
         let logger = Logger(label: "test.vectors", factory: { _ in SwiftLogNoOpLogHandler() })
         let (addresses, continuation) = AsyncStream.makeStream(of: SocketAddress.self)
         let server = SyncServer(
-            store: store,
+            store: SQLiteServerStorage(store),
             configuration: .init(host: "127.0.0.1", port: 0, makeNonce: { nonce }),
             logger: logger,
             onListening: {

@@ -30,8 +30,8 @@ struct StorageBackend: Sendable, CustomStringConvertible {
         let path = directory.file("server.sqlite")
         let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
         return Instance(
-            storage: store,
-            secondHandle: { try ReplicaStore.open(at: path) },
+            storage: SQLiteServerStorage(store),
+            secondHandle: { SQLiteServerStorage(try ReplicaStore.open(at: path)) },
             hqNote: { id, text in
                 try store.updateReturn(id, operation: "note") { item, author, date in
                     try item.addNote(text, by: author, at: date)
@@ -65,90 +65,113 @@ struct StorageBackend: Sendable, CustomStringConvertible {
     }
 
     @Test(arguments: StorageBackend.all)
-    func anEnrollmentIsRedeemedOnceWithAProofOfItsToken(backend: StorageBackend) throws {
+    func anEnrollmentIsRedeemedOnceWithAProofOfItsToken(backend: StorageBackend) async throws {
         let instance = try backend.open()
         let storage = instance.storage
         let tokenKey = Curve25519.Signing.PrivateKey().publicKey.rawRepresentation
         let kioskKey = Data(repeating: 9, count: 32)
-        #expect(try storage.enrolledKiosk("store-1/a") == nil)
-        #expect(throws: (any Error).self) {
-            try storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in true }
+        #expect(try await storage.enrolledKiosk("store-1/a") == nil)
+        await #expect(throws: (any Error).self) {
+            try await storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in
+                true
+            }
         }
-        try storage.createEnrollment(
+        try await storage.createEnrollment(
             tokenHash: "conformance",
             tokenKey: tokenKey,
             store: Self.storeID,
             kiosk: KioskID("a"),
             expiresAt: Date().addingTimeInterval(3_600)
         )
-        #expect(throws: (any Error).self) {
-            try storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in false }
+        await #expect(throws: (any Error).self) {
+            try await storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in
+                false
+            }
         }
-        try storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { $0 == tokenKey }
-        #expect(try storage.enrolledKiosk("store-1/a")?.publicKey == kioskKey)
-        #expect(throws: (any Error).self, "a token enrolls once") {
-            try storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in true }
+        try await storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) {
+            $0 == tokenKey
         }
-        #expect(try storage.serverIdentitySeed().count == 32)
-        #expect(try storage.serverIdentitySeed() == (try storage.serverIdentitySeed()), "made once, then kept")
+        #expect(try await storage.enrolledKiosk("store-1/a")?.publicKey == kioskKey)
+        await #expect(throws: (any Error).self, "a token enrolls once") {
+            try await storage.redeemEnrollment(store: Self.storeID, kiosk: KioskID("a"), publicKey: kioskKey) { _ in
+                true
+            }
+        }
+        #expect(try await storage.serverIdentitySeed().count == 32)
+        #expect(
+            try await storage.serverIdentitySeed() == (try await storage.serverIdentitySeed()),
+            "made once, then kept"
+        )
     }
 
     @Test(arguments: StorageBackend.all)
-    func aPushIsAllOrNothingAndIdempotent(backend: StorageBackend) throws {
+    func aPushIsAllOrNothingAndIdempotent(backend: StorageBackend) async throws {
         let storage = try backend.open().storage
         let first = try Self.captured(by: Self.kioskA, at: 1)
         let foreign = try Self.captured(by: Self.otherKiosk, at: 2)
-        let before = try storage.lastChangeSeq()
-        #expect(throws: PushRejection.self) {
-            try storage.acceptPush([first, foreign], from: Self.kioskA, store: Self.storeID)
+        let before = try await storage.lastChangeSeq()
+        await #expect(throws: PushRejection.self) {
+            try await storage.acceptPush([first, foreign], from: Self.kioskA, store: Self.storeID)
         }
-        #expect(try storage.lastChangeSeq() == before, "nothing of a refused batch is stored")
-        #expect(try Self.ids(storage.encodedFeed(store: Self.storeID, after: 0, limit: 10, requester: nil)).isEmpty)
+        #expect(try await storage.lastChangeSeq() == before, "nothing of a refused batch is stored")
+        #expect(
+            try await Self.ids(storage.encodedFeed(store: Self.storeID, after: 0, limit: 10, requester: nil)).isEmpty
+        )
 
-        let accepted = try storage.acceptPush([first], from: Self.kioskA, store: Self.storeID)
+        let accepted = try await storage.acceptPush([first], from: Self.kioskA, store: Self.storeID)
         #expect(accepted.merged == 1 && accepted.unchanged == 0)
-        let seq = try storage.lastChangeSeq()
+        let seq = try await storage.lastChangeSeq()
         #expect(seq > before)
-        let again = try storage.acceptPush([first], from: Self.kioskA, store: Self.storeID)
+        let again = try await storage.acceptPush([first], from: Self.kioskA, store: Self.storeID)
         #expect(again.merged == 0 && again.unchanged == 1)
-        #expect(try storage.lastChangeSeq() == seq, "a known version writes nothing")
+        #expect(try await storage.lastChangeSeq() == seq, "a known version writes nothing")
     }
 
     @Test(arguments: StorageBackend.all)
-    func theFeedIsInChangeOrderPerStoreWithoutThePushersOwnVersions(backend: StorageBackend) throws {
+    func theFeedIsInChangeOrderPerStoreWithoutThePushersOwnVersions(backend: StorageBackend) async throws {
         let instance = try backend.open()
         let storage = instance.storage
         let records = try (1...3).map { try Self.captured(by: Self.kioskA, at: Int64($0)) }
-        for record in records { _ = try storage.acceptPush([record], from: Self.kioskA, store: Self.storeID) }
-        _ = try storage.acceptPush(
+        for record in records { _ = try await storage.acceptPush([record], from: Self.kioskA, store: Self.storeID) }
+        _ = try await storage.acceptPush(
             [try Self.captured(by: Self.otherKiosk)],
             from: Self.otherKiosk,
             store: StoreID("store-2")
         )
 
         // The pusher holds its versions: they are left out, and the cursor still moves past them.
-        let own = try storage.encodedFeed(store: Self.storeID, after: 0, limit: 10, requester: Self.kioskA)
-        let latest = try storage.lastChangeSeq()
+        let own = try await storage.encodedFeed(store: Self.storeID, after: 0, limit: 10, requester: Self.kioskA)
+        let latest = try await storage.lastChangeSeq()
         #expect(own.records.isEmpty && !own.more && own.next == latest)
         // Another kiosk of the store gets them in change order, page by page; never another store's.
         var cursor: Int64 = 0
         var seen: [String] = []
         var pages = 0
         while true {
-            let page = try storage.encodedFeed(store: Self.storeID, after: cursor, limit: 2, requester: Self.kioskB)
+            let page = try await storage.encodedFeed(
+                store: Self.storeID,
+                after: cursor,
+                limit: 2,
+                requester: Self.kioskB
+            )
             seen += try Self.ids(page)
             cursor = page.next
             pages += 1
             if !page.more { break }
         }
         #expect(seen == records.map(\.id) && pages == 2)
-        #expect(try storage.feedEstimate(store: Self.storeID, after: 0) >= 3)
+        #expect(try await storage.feedEstimate(store: Self.storeID, after: 0) >= 3)
         // Past the end: nothing, and the same cursor.
-        let past = try storage.encodedFeed(store: Self.storeID, after: cursor + 1_000, limit: 10, requester: nil)
+        let past = try await storage.encodedFeed(store: Self.storeID, after: cursor + 1_000, limit: 10, requester: nil)
         #expect(past.records.isEmpty && !past.more && past.next == cursor + 1_000)
         // An HQ edit of the pusher's return is sent to the pusher too: it does not hold that version.
         try instance.hqNote(try ReturnID(records[0].id), "checked at HQ")
-        let edited = try storage.encodedFeed(store: Self.storeID, after: cursor, limit: 10, requester: Self.kioskA)
+        let edited = try await storage.encodedFeed(
+            store: Self.storeID,
+            after: cursor,
+            limit: 10,
+            requester: Self.kioskA
+        )
         #expect(try Self.ids(edited) == [records[0].id])
     }
 
@@ -166,7 +189,7 @@ struct StorageBackend: Sendable, CustomStringConvertible {
                 group.addTask {
                     var merged = 0
                     for batch in mine {
-                        merged += try storage.acceptPush(batch, from: Self.kioskA, store: Self.storeID).merged
+                        merged += try await storage.acceptPush(batch, from: Self.kioskA, store: Self.storeID).merged
                     }
                     return merged
                 }
@@ -175,7 +198,12 @@ struct StorageBackend: Sendable, CustomStringConvertible {
             for try await merged in group { total += merged }
             #expect(total == 40)
         }
-        let page = try instance.storage.encodedFeed(store: Self.storeID, after: 0, limit: 100, requester: Self.kioskB)
+        let page = try await instance.storage.encodedFeed(
+            store: Self.storeID,
+            after: 0,
+            limit: 100,
+            requester: Self.kioskB
+        )
         #expect(Set(try Self.ids(page)) == Set(batches.joined().joined().map(\.id)))
     }
 }

@@ -53,7 +53,7 @@ final class TestServer: Sendable {
         )
         configure(&configuration)
         let server = SyncServer(
-            store: store,
+            store: SQLiteServerStorage(store),
             configuration: configuration,
             logger: logger,
             metrics: metrics,
