@@ -59,6 +59,8 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The central server on PostgreSQL (issue 17): its client and connection pool.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(name: "ReturnSyncJSON"),
@@ -112,6 +114,14 @@ let package = Package(
             ]
         ),
         .target(
+            // The server's storage on PostgreSQL, for fleets that outgrow one SQLite file.
+            name: "PostgresStorage",
+            dependencies: [
+                "ReturnsServer", "ReplicaStore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .target(
             name: "SyncClient",
             dependencies: [
                 "WireProtocol", "SyncTransport", "SyncCore", "ReplicaStore", "ReturnsSync",
@@ -141,7 +151,7 @@ let package = Package(
         .target(
             name: "ReturnsServerCLI",
             dependencies: [
-                "ReturnsServer", "SyncTransport", "CommandLineSupport", "ReturnSyncJSON",
+                "ReturnsServer", "PostgresStorage", "SyncTransport", "CommandLineSupport", "ReturnSyncJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -211,6 +221,7 @@ let package = Package(
             name: "SyncTests",
             dependencies: [
                 "ReturnsServer", "SyncCore", "SyncTransport", "SyncClient", "KioskCLI", "ReturnsServerCLI", "ReturnSyncTestSupport",
+                "PostgresStorage", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"), "returns-server",
                 "kiosk",
             ],

@@ -55,6 +55,25 @@ public struct KioskEnrollment: Hashable, Sendable {
     public var lastSyncAt: Date?
     /// When an operator revoked the kiosk: it is refused from then on, until it enrolls again with a new token.
     public var revokedAt: Date?
+
+    /// Creates an enrollment.
+    public init(
+        replicaID: String,
+        storeID: String,
+        kioskID: String,
+        publicKey: Data,
+        enrolledAt: Date,
+        lastSyncAt: Date? = nil,
+        revokedAt: Date? = nil
+    ) {
+        self.replicaID = replicaID
+        self.storeID = storeID
+        self.kioskID = kioskID
+        self.publicKey = publicKey
+        self.enrolledAt = enrolledAt
+        self.lastSyncAt = lastSyncAt
+        self.revokedAt = revokedAt
+    }
 }
 
 /// What a batch of merges did: a push on the server, a pulled page on a kiosk.

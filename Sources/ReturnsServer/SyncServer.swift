@@ -465,8 +465,8 @@ struct SyncSession {
                             publicKey: enrollment.publicKey,
                             proves: enrollment.proves
                         )
-                    } catch let error as ReplicaStoreError {
-                        throw ProtocolError(.enrollmentRefused, error.message)
+                    } catch let refusal as EnrollmentRefused {
+                        throw ProtocolError(.enrollmentRefused, refusal.message)
                     }
                     logger.info("kiosk enrolled", metadata: ["kiosk": "\(enrollment.kiosk.replicaID)"])
                     actions += try session.enrolled()

@@ -16,7 +16,10 @@ public protocol SyncServerStorage: Sendable {
     func enrolledKiosk(_ replicaID: String) async throws -> KioskEnrollment?
 
     /// Redeems the kiosk's pending enrollment token when `proves` accepts the token's public key, and records the
-    /// kiosk's public key (replacing an earlier one, lifting a revocation), atomically.
+    /// kiosk's public key (replacing an earlier one, lifting a revocation), atomically. A token is redeemed once,
+    /// however many server processes try at the same time.
+    ///
+    /// - Throws: ``EnrollmentRefused`` when the kiosk has no usable token or the proof does not verify.
     func redeemEnrollment(
         store: StoreID,
         kiosk: KioskID,
@@ -67,6 +70,18 @@ public protocol SyncServerStorage: Sendable {
     func storageSize() async throws -> Int64
 }
 
+/// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the
+/// kiosk's operator is shown.
+public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
+    public var message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
 /// The SQLite server storage: a ``ReplicaStore``, whose calls block (SQLite, fsync) and so run on threads of their
 /// own rather than on Swift's cooperative pool, which has only as many threads as cores.
 public final class SQLiteServerStorage: SyncServerStorage {
@@ -104,7 +119,11 @@ public final class SQLiteServerStorage: SyncServerStorage {
         publicKey: Data,
         proves: @escaping @Sendable (_ tokenKey: Data) -> Bool
     ) async throws {
-        try await run { try $0.redeemEnrollment(store: store, kiosk: kiosk, publicKey: publicKey, proves: proves) }
+        do {
+            try await run { try $0.redeemEnrollment(store: store, kiosk: kiosk, publicKey: publicKey, proves: proves) }
+        } catch let error as ReplicaStoreError where error.code == .notFound || error.code == .wrongStore {
+            throw EnrollmentRefused(error.message)
+        }
     }
 
     public func createEnrollment(

@@ -3,6 +3,7 @@ import CommandLineSupport
 import Foundation
 import Logging
 import NIOCore
+import PostgresStorage
 import Prometheus
 import ReplicaStore
 import ReturnSyncJSON
@@ -59,6 +60,19 @@ struct ServerDatabaseOptions: ParsableArguments {
 
     /// Opens the server database at `path`, creating it (as replica `hq`) when `create` and it does not exist yet.
     static func openStore(at path: String, create: Bool = false) throws -> ReplicaStore {
+        if PostgresURL.isPostgres(path) {
+            // Checked first, so a mistyped URL is named as such (without its password).
+            let url: PostgresURL
+            do {
+                url = try PostgresURL(path)
+            } catch {
+                throw CLIError(message: error.message)
+            }
+            throw CLIError(
+                message: "\(url) is a PostgreSQL database: returns-server cannot serve from PostgreSQL yet (being "
+                    + "built); use a SQLite file for --db"
+            )
+        }
         if create, !FileManager.default.fileExists(atPath: path) {
             return try ReplicaStore.create(
                 at: path,

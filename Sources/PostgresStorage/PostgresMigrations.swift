@@ -1,0 +1,98 @@
+import Logging
+import PostgresNIO
+
+/// The PostgreSQL schema, as named migrations applied in order and recorded in the database (`returnsync_migrations`),
+/// like the SQLite side's. A migration, once released, is never edited: a change is a new one.
+///
+/// Several `serve` processes may start at once: migrating holds a transaction-level advisory lock, so one applies
+/// what is missing and the others find it done. A database that records a migration this version does not know was
+/// migrated by a newer version, and is refused rather than used half-understood.
+///
+/// Every table is keyed by store first (where it has one), so the schema can be distributed by `store_id`.
+public enum PostgresMigrations {
+    /// One migration: its name and its statements, run in one transaction.
+    struct Migration: Sendable {
+        var name: String
+        var statements: [PostgresQuery]
+    }
+
+    /// Every migration, in order.
+    static let all: [Migration] = [
+        Migration(
+            name: "2026-12-03-server-identity-and-enrollments",
+            statements: [
+                """
+                CREATE TABLE server_identity (
+                    singleton boolean PRIMARY KEY CHECK (singleton),
+                    replica_id text NOT NULL,
+                    seed bytea CHECK (seed IS NULL OR length(seed) = 32),
+                    created_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                CREATE TABLE enrollments (
+                    store_id text NOT NULL,
+                    kiosk_id text NOT NULL,
+                    token_hash text NOT NULL,
+                    token_key bytea NOT NULL,
+                    created_at timestamptz NOT NULL,
+                    expires_at timestamptz NOT NULL,
+                    used_at timestamptz,
+                    revoked_at timestamptz,
+                    PRIMARY KEY (store_id, kiosk_id, token_hash)
+                )
+                """,
+                """
+                CREATE TABLE kiosks (
+                    store_id text NOT NULL,
+                    kiosk_id text NOT NULL,
+                    public_key bytea NOT NULL,
+                    enrolled_at timestamptz NOT NULL,
+                    last_sync_at timestamptz,
+                    revoked_at timestamptz,
+                    PRIMARY KEY (store_id, kiosk_id)
+                )
+                """,
+            ]
+        )
+    ]
+
+    /// The names of the migrations this version knows.
+    public static var names: [String] { all.map(\.name) }
+
+    /// Applies what is missing.
+    ///
+    /// - Throws: ``PostgresStorageError`` when the database was migrated by a newer version.
+    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            // One process at a time; the lock ends with the transaction.
+            try await connection.query("SELECT pg_advisory_xact_lock(7420017)", logger: logger)
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS returnsync_migrations (
+                    name text PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                logger: logger
+            )
+            var applied = Set<String>()
+            let rows = try await connection.query("SELECT name FROM returnsync_migrations", logger: logger)
+            for try await (name) in rows.decode(String.self) { applied.insert(name) }
+            if let unknown = applied.subtracting(names).sorted().first {
+                throw PostgresStorageError(
+                    "the database was migrated by a newer version of returns-server (migration \(unknown)): "
+                        + "upgrade this one"
+                )
+            }
+            for migration in all where !applied.contains(migration.name) {
+                for statement in migration.statements { try await connection.query(statement, logger: logger) }
+                try await connection.query(
+                    "INSERT INTO returnsync_migrations (name) VALUES (\(migration.name))",
+                    logger: logger
+                )
+                logger.info("migrated", metadata: ["migration": "\(migration.name)"])
+            }
+        }
+    }
+}
