@@ -54,7 +54,58 @@ public enum PostgresMigrations {
                 )
                 """,
             ]
-        )
+        ),
+        Migration(
+            name: "2026-12-03-records-and-store-feeds",
+            statements: [
+                // Every record once, as stored JSON; a return's id is unique across stores.
+                """
+                CREATE TABLE records (
+                    store_id text NOT NULL,
+                    entity_type text NOT NULL,
+                    id text NOT NULL,
+                    record text NOT NULL,
+                    PRIMARY KEY (store_id, entity_type, id)
+                )
+                """,
+                "CREATE UNIQUE INDEX records_by_id ON records (entity_type, id)",
+                // Each store's feed position, locked by every transaction that adds to that store's feed: its
+                // positions are handed out in commit order, so a reader can never pass one that commits later.
+                """
+                CREATE TABLE feed_heads (
+                    store_id text PRIMARY KEY,
+                    last_seq bigint NOT NULL
+                )
+                """,
+                // A store's feed: the latest change of each record it holds, at its position; `source` is the kiosk
+                // that pushed exactly what is stored (its own feed leaves it out).
+                """
+                CREATE TABLE feed (
+                    store_id text NOT NULL,
+                    seq bigint NOT NULL,
+                    entity_type text NOT NULL,
+                    record_store text NOT NULL,
+                    id text NOT NULL,
+                    source text,
+                    PRIMARY KEY (store_id, seq)
+                )
+                """,
+                "CREATE UNIQUE INDEX feed_by_record ON feed (store_id, entity_type, record_store, id)",
+                """
+                CREATE TABLE conflicts (
+                    store_id text NOT NULL,
+                    entity_type text NOT NULL,
+                    record_id text NOT NULL,
+                    field text NOT NULL,
+                    "values" text NOT NULL,
+                    winner text NOT NULL,
+                    detected_at timestamptz NOT NULL,
+                    detected_by text NOT NULL
+                )
+                """,
+                "CREATE INDEX conflicts_by_record ON conflicts (store_id, entity_type, record_id)",
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

@@ -19,8 +19,9 @@ struct StorageBackend: Sendable, CustomStringConvertible {
         var storage: any SyncServerStorage
         /// Another handle on the same storage, as a second `serve` process would open it.
         var secondHandle: () async throws -> any SyncServerStorage
-        /// HQ edits a return: a note, as an operator's `returns-server returns note` would.
-        var hqNote: (_ id: ReturnID, _ text: String) throws -> Void
+        /// HQ edits a return: a note, as an operator's `returns-server returns note` would (`nil`: the backend has no
+        /// HQ edits yet).
+        var hqNote: ((_ id: ReturnID, _ text: String) throws -> Void)?
         /// Closes what the instance opened and removes its data.
         var close: () async -> Void
     }
@@ -69,7 +70,7 @@ struct StorageBackend: Sendable, CustomStringConvertible {
                 handles.append(other)
                 return other
             },
-            hqNote: { _, _ in throw PostgresStorageError("HQ edits on PostgreSQL are not built yet") },
+            hqNote: nil,
             close: {
                 await storage.close()
                 for handle in handles.all { await handle.close() }
@@ -80,8 +81,15 @@ struct StorageBackend: Sendable, CustomStringConvertible {
 
     /// Every backend the suite runs against: PostgreSQL when a test server is set.
     static let all: [StorageBackend] = PostgresTestServer.isAvailable ? [.sqlite, .postgres] : [.sqlite]
-    /// The backends that hold pushes and a change feed (PostgreSQL's are being built: issue 17).
-    static let withFeed: [StorageBackend] = [.sqlite]
+    /// The backends that hold pushes and a change feed: all of them now.
+    static var withFeed: [StorageBackend] { all }
+}
+
+/// How many writers have finished, shared by a test's tasks.
+final class FinishedWriters: Sendable {
+    private let value = Mutex(0)
+    func finished() { value.withLock { $0 += 1 } }
+    var count: Int { value.withLock { $0 } }
 }
 
 /// The second handles a PostgreSQL instance opened, to close them with it.
@@ -191,8 +199,11 @@ final class HandleList: Sendable {
 
         // The pusher holds its versions: they are left out, and the cursor still moves past them.
         let own = try await storage.encodedFeed(store: Self.storeID, after: 0, limit: 10, requester: Self.kioskA)
-        let latest = try await storage.lastChangeSeq()
-        #expect(own.records.isEmpty && !own.more && own.next == latest)
+        #expect(own.records.isEmpty && !own.more && own.next > 0)
+        // Past everything the store holds (a cursor is the backend's to form: SQLite's is global, PostgreSQL's per
+        // store): from there, nobody is sent anything.
+        let after = try await storage.encodedFeed(store: Self.storeID, after: own.next, limit: 10, requester: nil)
+        #expect(after.records.isEmpty && after.next == own.next)
         // Another kiosk of the store gets them in change order, page by page; never another store's.
         var cursor: Int64 = 0
         var seen: [String] = []
@@ -215,7 +226,8 @@ final class HandleList: Sendable {
         let past = try await storage.encodedFeed(store: Self.storeID, after: cursor + 1_000, limit: 10, requester: nil)
         #expect(past.records.isEmpty && !past.more && past.next == cursor + 1_000)
         // An HQ edit of the pusher's return is sent to the pusher too: it does not hold that version.
-        try instance.hqNote(try ReturnID(records[0].id), "checked at HQ")
+        guard let hqNote = instance.hqNote else { return }  // PostgreSQL: HQ edits are not built yet (issue 17)
+        try hqNote(try ReturnID(records[0].id), "checked at HQ")
         let edited = try await storage.encodedFeed(
             store: Self.storeID,
             after: cursor,
@@ -223,6 +235,67 @@ final class HandleList: Sendable {
             requester: Self.kioskA
         )
         #expect(try Self.ids(edited) == [records[0].id])
+    }
+
+    /// Several writers, each through a handle of its own (as several `serve` processes would), push into one store
+    /// while pullers read its feed in pages of random sizes: every puller receives every change exactly once — no
+    /// cursor ever moves past a change that commits after it was read.
+    @Test(arguments: StorageBackend.withFeed)
+    func pullersInterleavedWithConcurrentWritersMissNothing(backend: StorageBackend) async throws {
+        try await backend.with { instance in
+            let handles: [any SyncServerStorage] = [
+                instance.storage, try await instance.secondHandle(), try await instance.secondHandle(),
+            ]
+            let writers = try handles.enumerated().map { writer, storage in
+                let kiosk = try ReplicaID("store-1/w\(writer)")
+                let batches = try (0..<25).map { index in
+                    [try Self.captured(by: kiosk, at: Int64(writer * 1_000 + index))]
+                }
+                return (storage, kiosk, batches)
+            }
+            let expected = Set(writers.flatMap { $0.2.joined().map(\.id) })
+            let done = FinishedWriters()
+            let seen = try await withThrowingTaskGroup(of: [String]?.self) { group in
+                for (storage, kiosk, batches) in writers {
+                    group.addTask {
+                        for batch in batches {
+                            _ = try await storage.acceptPush(batch, from: kiosk, store: Self.storeID)
+                        }
+                        done.finished()
+                        return nil
+                    }
+                }
+                for puller in 0..<2 {
+                    let storage = handles[puller]
+                    group.addTask {
+                        var cursor: Int64 = 0
+                        var received: [String] = []
+                        while true {
+                            // Read the writers' count before the page: a page read after every writer finished
+                            // and found empty means the feed is drained.
+                            let finished = done.count == writers.count
+                            let page = try await storage.encodedFeed(
+                                store: Self.storeID,
+                                after: cursor,
+                                limit: Int.random(in: 1...7),
+                                requester: nil
+                            )
+                            received += try Self.ids(page)
+                            cursor = page.next
+                            if finished && page.records.isEmpty && !page.more { return received }
+                        }
+                    }
+                }
+                var pulls: [[String]] = []
+                for try await result in group { if let result { pulls.append(result) } }
+                return pulls
+            }
+            #expect(seen.count == 2)
+            for received in seen {
+                #expect(received.count == expected.count, "each change exactly once")
+                #expect(Set(received) == expected, "missed: \(expected.subtracting(received).sorted().prefix(5))")
+            }
+        }
     }
 
     @Test(arguments: StorageBackend.withFeed)
