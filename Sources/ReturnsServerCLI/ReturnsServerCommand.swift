@@ -69,8 +69,8 @@ struct ServerDatabaseOptions: ParsableArguments {
                 throw CLIError(message: error.message)
             }
             throw CLIError(
-                message: "\(url) is a PostgreSQL database: returns-server cannot serve from PostgreSQL yet (being "
-                    + "built); use a SQLite file for --db"
+                message: "\(url) is a PostgreSQL database: this command does not work on PostgreSQL yet (serve, "
+                    + "enroll and identity do); use the SQLite file for --db"
             )
         }
         if create, !FileManager.default.fileExists(atPath: path) {
@@ -91,6 +91,33 @@ struct ServerDatabaseOptions: ParsableArguments {
                 message:
                     "no server database at \(path): run 'returns-server serve' or 'returns-server enroll' first, or pass --db PATH"
             )
+        }
+    }
+
+    /// Runs `body` with the sync storage `path` names: a PostgreSQL URL (opened, migrated, closed after) or a SQLite
+    /// file (created as replica `hq` when `create` and missing).
+    static func withStorage<T>(
+        at path: String,
+        create: Bool,
+        logger: Logger,
+        _ body: (any SyncServerStorage) async throws -> T
+    ) async throws -> T {
+        guard PostgresURL.isPostgres(path) else {
+            return try await body(SQLiteServerStorage(openStore(at: path, create: create)))
+        }
+        let storage: PostgresServerStorage
+        do {
+            storage = try await PostgresServerStorage.open(try PostgresURL(path), logger: logger)
+        } catch let error as PostgresStorageError {
+            throw CLIError(message: error.message)
+        }
+        do {
+            let result = try await body(storage)
+            await storage.close()
+            return result
+        } catch {
+            await storage.close()
+            throw error
         }
     }
 }
@@ -174,58 +201,58 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CLIError(message: error.message)
             }
         }
-        let store = try ServerDatabaseOptions.openStore(at: serve.db, create: true)
         let console = Console.current
         var logger = Logger(label: "returnsync.server", factory: VisibleLogHandler.standardError)
         logger.logLevel = serve.logLevel
-        // Metrics are collected only when something exports them.
-        let registry = PrometheusCollectorRegistry()
-        let metrics =
-            metricsPort == nil
-            ? ServerMetrics() : ServerMetrics(factory: ServerMetrics.prometheusFactory(registry: registry))
-        // Both listeners start at once, but scripts read the first line for the sync port: the metrics line waits
-        // until that one is printed.
-        let announced = Mutex((listening: false, metricsLine: String?.none))
-        let storage = SQLiteServerStorage(store)
-        let server = SyncServer(
-            store: storage,
-            configuration: configuration,
-            logger: logger,
-            metrics: metrics,
-            onListening: { address in
-                announced.withLock { state in
-                    console.print("listening on \(host):\(address.port ?? 0)")
-                    state.listening = true
-                    if let line = state.metricsLine { console.print(line) }
-                }
-            }
-        )
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
-        if let metricsPort {
-            let endpoint = MetricsEndpoint(
-                host: metricsHost,
-                port: metricsPort,
-                registry: registry,
-                metrics: metrics,
+        try await ServerDatabaseOptions.withStorage(at: serve.db, create: true, logger: logger) { storage in
+            // Metrics are collected only when something exports them.
+            let registry = PrometheusCollectorRegistry()
+            let metrics =
+                metricsPort == nil
+                ? ServerMetrics() : ServerMetrics(factory: ServerMetrics.prometheusFactory(registry: registry))
+            // Both listeners start at once, but scripts read the first line for the sync port: the metrics line waits
+            // until that one is printed.
+            let announced = Mutex((listening: false, metricsLine: String?.none))
+            let server = SyncServer(
                 store: storage,
+                configuration: configuration,
                 logger: logger,
+                metrics: metrics,
                 onListening: { address in
-                    let line = "metrics on http://\(metricsHost):\(address.port ?? 0)/metrics"
                     announced.withLock { state in
-                        if state.listening { console.print(line) } else { state.metricsLine = line }
+                        console.print("listening on \(host):\(address.port ?? 0)")
+                        state.listening = true
+                        if let line = state.metricsLine { console.print(line) }
                     }
                 }
             )
-            services.append(.init(service: endpoint))
-        }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+            if let metricsPort {
+                let endpoint = MetricsEndpoint(
+                    host: metricsHost,
+                    port: metricsPort,
+                    registry: registry,
+                    metrics: metrics,
+                    store: storage,
+                    logger: logger,
+                    onListening: { address in
+                        let line = "metrics on http://\(metricsHost):\(address.port ?? 0)/metrics"
+                        announced.withLock { state in
+                            if state.listening { console.print(line) } else { state.metricsLine = line }
+                        }
+                    }
+                )
+                services.append(.init(service: endpoint))
+            }
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: services,
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
             )
-        )
-        try await group.run()
+            try await group.run()
+        }
     }
 }
 
@@ -329,12 +356,13 @@ struct EnrollCommand: AsyncParsableCommand {
         let storeID = try StoreID(store)
         let kioskID = try KioskID(kiosk)
         let validity = try Self.duration(validFor)
-        let token = try EnrollmentToken.issue(
-            in: database.openStore(create: true),
-            store: storeID,
-            kiosk: kioskID,
-            validFor: validity
-        )
+        let token = try await ServerDatabaseOptions.withStorage(
+            at: database.path,
+            create: true,
+            logger: Logger(label: "returnsync.enroll", factory: VisibleLogHandler.standardError)
+        ) { storage in
+            try await EnrollmentToken.issue(in: storage, store: storeID, kiosk: kioskID, validFor: validity)
+        }
         Console.current.print(token.description)
     }
 
@@ -909,6 +937,11 @@ struct IdentityCommand: AsyncParsableCommand {
     @OptionGroup var database: ServerDatabaseOptions
 
     func run() async throws {
-        Console.current.print(try EnrollmentToken.serverKeyFingerprint(of: database.openStore(create: true)))
+        let fingerprint = try await ServerDatabaseOptions.withStorage(
+            at: database.path,
+            create: true,
+            logger: Logger(label: "returnsync.identity", factory: VisibleLogHandler.standardError)
+        ) { storage in try await EnrollmentToken.serverKeyFingerprint(of: storage) }
+        Console.current.print(fingerprint)
     }
 }

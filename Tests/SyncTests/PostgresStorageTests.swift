@@ -1,9 +1,15 @@
 import Foundation
+import Logging
 import PostgresNIO
 import PostgresStorage
+import ReplicaStore
+import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsServer
 import ReturnsServerCLI
+import ServiceLifecycle
+import SyncClient
+import SyncCore
 import Testing
 
 /// How the server names a PostgreSQL database: one clear line for every mistake, never the password.
@@ -148,19 +154,214 @@ struct PostgresStorageTests {
     }
 }
 
-/// Until `serve` runs on PostgreSQL, a PostgreSQL `--db` is refused in one line, its password hidden.
+/// Commands that do not work on PostgreSQL yet refuse a PostgreSQL `--db` in one line, its password hidden.
 @Suite struct PostgresURLCommandTests {
-    @Test func aPostgresDatabaseIsRefusedPlainlyForNow() async {
+    @Test func aCommandNotYetOnPostgresRefusesItPlainly() async {
         let refused = await runCaptured {
             await ReturnsServerCLI.run(arguments: ["kiosks", "--db", "postgres://hq:secret@db.example/returns"])
         }
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("postgres://hq:***@db.example:5432/returns"), "\(refused.stderr)")
-        #expect(refused.stderr.contains("cannot serve from PostgreSQL yet") && !refused.stderr.contains("secret"))
+        #expect(refused.stderr.contains("does not work on PostgreSQL yet") && !refused.stderr.contains("secret"))
         let mistyped = await runCaptured {
             await ReturnsServerCLI.run(arguments: ["kiosks", "--db", "postgres://hq:secret@db.example/returns?ssl=1"])
         }
         #expect(mistyped.status == 1 && mistyped.stderr.contains("unknown parameter 'ssl'"))
         #expect(!mistyped.stderr.contains("secret"), "\(mistyped.stderr)")
+    }
+}
+
+/// A fleet through two `serve` processes on one PostgreSQL database: kiosks sync through either, one after another
+/// and at once, and converge exactly as through one server; a token works once, whichever process sees it.
+@Suite(.enabled(if: PostgresTestServer.isAvailable, PostgresTestServer.skipped))
+struct PostgresFleetTests {
+    /// A `returns-server serve` process on `url`; its address is the first line it prints.
+    final class ServeProcess: Sendable {
+        let process: ChildProcess
+        let address: String
+
+        init(_ url: PostgresURL) throws {
+            process = try ChildProcess(
+                ToolRun.binaries.appendingPathComponent("returns-server").path,
+                ["serve", "--db", Self.text(url), "--port", "0"]
+            )
+            var line = Data()
+            while line.last != UInt8(ascii: "\n") {
+                let byte = process.standardOutput!.readData(ofLength: 1)
+                guard !byte.isEmpty else { break }
+                line.append(byte)
+            }
+            address = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                .replacingOccurrences(of: "listening on ", with: "")
+        }
+
+        /// The URL as given on the command line (the password included: the test cluster has none).
+        static func text(_ url: PostgresURL) -> String {
+            "postgres://\(url.user)@\(url.host):\(url.port)/\(url.database)?sslmode=\(url.sslMode.rawValue)"
+        }
+
+        func stop() {
+            process.send(SIGTERM)
+            _ = process.waitUntilExit()
+        }
+    }
+
+    static func enroll(_ url: PostgresURL, store: String, kiosk: String) async throws -> String {
+        let run = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "enroll", "--db", ServeProcess.text(url), "--store", store, "--kiosk", kiosk,
+            ])
+        }
+        try #require(run.status == 0, "\(run.stderr)")
+        return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func kiosk(
+        store: String,
+        kiosk: String,
+        token: String,
+        server: String,
+        in directory: TemporaryDirectory
+    ) throws -> (ReplicaStore, SyncClient) {
+        let replica = try ReplicaStore.create(
+            at: directory.file("\(store)-\(kiosk).sqlite"),
+            identity: .kiosk(store: StoreID(store), kiosk: KioskID(kiosk))
+        )
+        try replica.saveSyncCredentials(SyncClient.makeCredentials(server: server, token: token))
+        return (replica, SyncClient(store: replica))
+    }
+
+    static func capture(_ replica: ReplicaStore, _ order: String) throws {
+        _ = try replica.recordReturn(
+            ReturnCapture(orderID: OrderID(order), gtin: GTIN("4006381333931"), reason: .damaged)
+        )
+    }
+
+    @Test func aPushThroughOneProcessReachesAKioskWatchingThroughTheOther() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        let directory = try TemporaryDirectory()
+        let tokenA = try await Self.enroll(url, store: "store-1", kiosk: "a")
+        let tokenB = try await Self.enroll(url, store: "store-1", kiosk: "b")
+        let first = try ServeProcess(url)
+        let second = try ServeProcess(url)
+        let (a, clientA) = try Self.kiosk(
+            store: "store-1",
+            kiosk: "a",
+            token: tokenA,
+            server: first.address,
+            in: directory
+        )
+        let (_, clientB) = try Self.kiosk(
+            store: "store-1",
+            kiosk: "b",
+            token: tokenB,
+            server: second.address,
+            in: directory
+        )
+        let (events, sink) = AsyncStream.makeStream(of: SyncAgent.Event.self)
+        let logger = Logger(label: "test.agent", factory: { _ in SwiftLogNoOpLogHandler() })
+        // Neither the agent's schedule nor its local check fires: what b pulls, live push brought.
+        let agent = SyncAgent(
+            client: clientB,
+            configuration: SyncAgent.Configuration(interval: .seconds(3600), changeCheckInterval: .seconds(3600)),
+            logger: logger,
+            onEvent: { event in
+                sink.yield(event)
+                if case .stopped = event { sink.finish() }
+            }
+        )
+        let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [], logger: logger)
+        let running = Task { try await group.run() }
+        // Stops the agent after a minute whatever happens, so a missing event fails the test instead of hanging it.
+        let watchdog = Task {
+            guard (try? await Task.sleep(for: .seconds(60))) != nil else { return }
+            await group.triggerGracefulShutdown()
+        }
+        var iterator = events.makeAsyncIterator()
+        while let event = await iterator.next() { if case .watching = event { break } }
+        try Self.capture(a, "A-1")
+        _ = try await clientA.sync()
+        var pulled = 0
+        while let event = await iterator.next() {
+            if case .synced(let report) = event, report.pulled > 0 {
+                pulled = report.pulled
+                break
+            }
+        }
+        #expect(pulled == 1, "the watching kiosk got the other process's push")
+        await group.triggerGracefulShutdown()
+        try await running.value
+        watchdog.cancel()
+        first.stop()
+        second.stop()
+        await drop()
+    }
+
+    @Test func kiosksSyncingThroughTwoProcessesConverge() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        let directory = try TemporaryDirectory()
+        let tokenA = try await Self.enroll(url, store: "store-1", kiosk: "a")
+        let tokenB = try await Self.enroll(url, store: "store-1", kiosk: "b")
+        let tokenZ = try await Self.enroll(url, store: "store-2", kiosk: "z")
+        let first = try ServeProcess(url)
+        let second = try ServeProcess(url)
+        let (a, clientA) = try Self.kiosk(
+            store: "store-1",
+            kiosk: "a",
+            token: tokenA,
+            server: first.address,
+            in: directory
+        )
+        let (b, clientB) = try Self.kiosk(
+            store: "store-1",
+            kiosk: "b",
+            token: tokenB,
+            server: second.address,
+            in: directory
+        )
+        let (z, clientZ) = try Self.kiosk(
+            store: "store-2",
+            kiosk: "z",
+            token: tokenZ,
+            server: second.address,
+            in: directory
+        )
+        for index in 0..<3 {
+            try Self.capture(a, "A-\(index)")
+            try Self.capture(b, "B-\(index)")
+            try Self.capture(z, "Z-\(index)")
+        }
+        // Enrolled through different processes, then syncing through both, at once.
+        try await withThrowingTaskGroup(of: SyncReport.self) { group in
+            group.addTask { try await clientA.sync() }
+            group.addTask { try await clientB.sync() }
+            group.addTask { try await clientZ.sync() }
+            for try await _ in group {}
+        }
+        try Self.capture(a, "A-late")
+        _ = try await clientA.sync(server: second.address)
+        _ = try await clientB.sync(server: first.address)
+        _ = try await clientA.sync(server: first.address)
+        let storeOne = try a.returnRecords()
+        #expect(storeOne.count == 7)
+        #expect(try b.returnRecords() == storeOne, "store-1's kiosks converge")
+        #expect(try z.returnRecords().count == 3, "store-2 sees its own returns only")
+        // A token works once, whichever process is asked.
+        let (again, clientAgain) = try Self.kiosk(
+            store: "store-1",
+            kiosk: "a",
+            token: tokenA,
+            server: second.address,
+            in: try TemporaryDirectory()
+        )
+        try Self.capture(again, "IMPOSTOR")
+        await #expect {
+            _ = try await clientAgain.sync()
+        } throws: { error in
+            (error as? SyncError)?.serverError?.code == .enrollmentRefused
+        }
+        first.stop()
+        second.stop()
+        await drop()
     }
 }
