@@ -356,6 +356,10 @@ public final class PostgresServerStorage: SyncServerStorage {
                 "UPDATE feed_heads SET last_seq = \(head) WHERE store_id = \(storeText)",
                 logger: logger
             )
+            // Delivered at commit, to every process listening: their watching kiosks of this store pull at once.
+            if !buffered.writes.isEmpty {
+                try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(storeText))", logger: logger)
+            }
             return PushOutcome(merged: result.merged, unchanged: result.unchanged, conflicts: result.conflicts)
         }
     }
@@ -435,6 +439,33 @@ public final class PostgresServerStorage: SyncServerStorage {
             return 0
         } catch {
             throw Self.described(error, url: url)
+        }
+    }
+
+    /// The channel every change is announced on, its payload the store.
+    static let changesChannel = "returnsync_changes"
+
+    public var notifiesChanges: Bool { true }
+
+    public func watchChanges(_ changed: @escaping @Sendable (_ store: String?) -> Void) async throws {
+        // LISTEN on a connection of its own, again after it is lost (notifications meanwhile are lost with it, so
+        // every watcher checks its feed then).
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.changesChannel) { notifications in
+                        changed(nil)
+                        for try await notification in notifications { changed(notification.payload) }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning(
+                    "PostgreSQL change notifications interrupted; listening again",
+                    metadata: ["error": "\(Self.described(error, url: url))"]
+                )
+                try? await Task.sleep(for: .seconds(1))
+            }
         }
     }
 

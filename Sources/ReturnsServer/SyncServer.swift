@@ -200,6 +200,7 @@ public final class SyncServer: Service, Sendable {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { await self.pollForChanges() }
+                if store.notifiesChanges { group.addTask { await self.listenForChanges() } }
                 try await server.executeThenClose { connections in
                     for try await (connection, limit) in connections {
                         group.addTask { await self.serve(connection, frameLimit: limit, sessions: sessions) }
@@ -239,8 +240,9 @@ public final class SyncServer: Service, Sendable {
                 for channel in closing { channel.close(promise: nil) }
                 if !closing.isEmpty { logger.notice("closed \(closing.count) connection(s) of revoked kiosks") }
             }
-            // Kiosks wait, besides the poll itself (which is not waiting now).
-            guard !feedWatch.isClosed, feedWatch.waiting > 0 else { continue }
+            // Kiosks wait, besides the poll itself (which is not waiting now); a storage that tells of changes
+            // (``listenForChanges()``) needs no polling for them.
+            guard !feedWatch.isClosed, !store.notifiesChanges, feedWatch.waiting > 0 else { continue }
             guard let latest = try? await store.lastChangeSeq() else {
                 continue
             }
@@ -248,6 +250,35 @@ public final class SyncServer: Service, Sendable {
                 seen = latest
                 feedWatch.changed()
             }
+        }
+    }
+
+    /// Wakes watching connections as the storage tells of committed changes (PostgreSQL's `NOTIFY`), by this process
+    /// or any other, until the server closes.
+    private func listenForChanges() async {
+        let feedWatch = self.feedWatch
+        let store = self.store
+        let logger = self.logger
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await store.watchChanges { changed in feedWatch.changed(store: changed) }
+                } catch {
+                    if !Task.isCancelled {
+                        logger.error("lost the storage's change notifications", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            group.addTask {
+                // Until the server closes (a global change wakes this loop too; it waits again).
+                let noStore = ""
+                while !feedWatch.isClosed {
+                    let mark = feedWatch.mark(for: noStore)
+                    await feedWatch.wait(for: noStore, after: mark)
+                }
+            }
+            await group.next()
+            group.cancelAll()
         }
     }
 

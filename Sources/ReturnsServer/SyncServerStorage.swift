@@ -68,6 +68,22 @@ public protocol SyncServerStorage: Sendable {
 
     /// The storage's size on disk in bytes, for the database-size metric.
     func storageSize() async throws -> Int64
+
+    /// Whether the storage tells of committed changes itself (``watchChanges(_:)``); otherwise the server polls
+    /// ``lastChangeSeq()`` while kiosks wait.
+    var notifiesChanges: Bool { get }
+
+    /// Calls `changed` with the store of every change committed from now on, by any process (`nil`: any store may
+    /// have changed, as after a lost connection), until the task is cancelled.
+    func watchChanges(_ changed: @escaping @Sendable (_ store: String?) -> Void) async throws
+}
+
+extension SyncServerStorage {
+    /// By default the server polls.
+    public var notifiesChanges: Bool { false }
+
+    /// By default nothing tells: returns at once.
+    public func watchChanges(_ changed: @escaping @Sendable (_ store: String?) -> Void) async throws {}
 }
 
 /// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the

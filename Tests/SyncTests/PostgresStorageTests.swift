@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 import PostgresStorage
 import ReplicaStore
@@ -10,7 +11,9 @@ import ReturnsServerCLI
 import ServiceLifecycle
 import SyncClient
 import SyncCore
+import SyncEngine
 import Testing
+import WireProtocol
 
 /// How the server names a PostgreSQL database: one clear line for every mistake, never the password.
 @Suite struct PostgresURLTests {
@@ -124,6 +127,29 @@ struct PostgresStorageTests {
         #expect(try await first.storageSize() > 0)
         await first.close()
         await second.close()
+        await drop()
+    }
+
+    @Test func aCommitIsAnnouncedToEveryListeningProcess() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        let listener = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+        let writer = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+        let (stores, sink) = AsyncStream.makeStream(of: String?.self)
+        let listening = Task { try await listener.watchChanges { sink.yield($0) } }
+        let watchdog = Task {
+            guard (try? await Task.sleep(for: .seconds(30))) != nil else { return }
+            sink.finish()
+        }
+        var iterator = stores.makeAsyncIterator()
+        // The first call says "anything may have changed": the listener is in place from then on.
+        #expect(await iterator.next() == .some(nil))
+        let record = try SampleData.capturedReturn(by: ReplicaID("store-1/a"), at: Date().addingTimeInterval(-60))
+        _ = try await writer.acceptPush([record], from: ReplicaID("store-1/a"), store: StoreID("store-1"))
+        #expect(await iterator.next() == .some("store-1"))
+        listening.cancel()
+        watchdog.cancel()
+        await listener.close()
+        await writer.close()
         await drop()
     }
 
@@ -294,6 +320,83 @@ struct PostgresFleetTests {
         watchdog.cancel()
         first.stop()
         second.stop()
+        await drop()
+    }
+
+    /// The server does not poll PostgreSQL for other processes' changes: `NOTIFY` wakes its watchers. The poll is
+    /// set to an hour here, so only the notification can bring the change.
+    @Test func anotherProcesssCommitIsAnnouncedNotPolledFor() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        let directory = try TemporaryDirectory()
+        let storage = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+        let otherProcess = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+        let token = try await EnrollmentToken.issue(in: storage, store: StoreID("store-1"), kiosk: KioskID("b"))
+        let logger = Logger(label: "test.server", factory: { _ in SwiftLogNoOpLogHandler() })
+        let (addresses, announce) = AsyncStream.makeStream(of: SocketAddress.self)
+        let server = SyncServer(
+            store: storage,
+            configuration: SyncServerConfiguration(host: "127.0.0.1", port: 0, changePollInterval: .seconds(3_600)),
+            logger: logger,
+            onListening: {
+                announce.yield($0)
+                announce.finish()
+            }
+        )
+        let serverGroup = ServiceGroup(services: [server], gracefulShutdownSignals: [], logger: logger)
+        let serving = Task { try await serverGroup.run() }
+        let port = try #require(await addresses.first { _ in true }?.port)
+        let (_, clientB) = try Self.kiosk(
+            store: "store-1",
+            kiosk: "b",
+            token: token.description,
+            server: "127.0.0.1:\(port)",
+            in: directory
+        )
+        let (events, sink) = AsyncStream.makeStream(of: SyncAgent.Event.self)
+        let agent = SyncAgent(
+            client: clientB,
+            // The longest watch: ended by its deadline, it would bring the change only after the watchdog stopped
+            // the agent, so the test fails unless the notification woke the watch.
+            configuration: SyncAgent.Configuration(
+                interval: .seconds(3600),
+                changeCheckInterval: .seconds(3600),
+                watchSeconds: 50
+            ),
+            logger: logger,
+            onEvent: { event in
+                sink.yield(event)
+                if case .stopped = event { sink.finish() }
+            }
+        )
+        let agentGroup = ServiceGroup(services: [agent], gracefulShutdownSignals: [], logger: logger)
+        let running = Task { try await agentGroup.run() }
+        let watchdog = Task {
+            guard (try? await Task.sleep(for: .seconds(45))) != nil else { return }
+            await agentGroup.triggerGracefulShutdown()
+        }
+        var iterator = events.makeAsyncIterator()
+        while let event = await iterator.next() { if case .watching = event { break } }
+        // Another process stores a return of kiosk a's: only its NOTIFY can wake this server's watcher.
+        let record = try SampleData.capturedReturn(
+            by: ReplicaID("store-1/a"),
+            at: Date().addingTimeInterval(-60)
+        )
+        _ = try await otherProcess.acceptPush([record], from: ReplicaID("store-1/a"), store: StoreID("store-1"))
+        var pulled = 0
+        while let event = await iterator.next() {
+            if case .synced(let report) = event, report.pulled > 0 {
+                pulled = report.pulled
+                break
+            }
+        }
+        #expect(pulled == 1, "the watcher was woken by the other process's commit")
+        await agentGroup.triggerGracefulShutdown()
+        try await running.value
+        watchdog.cancel()
+        await serverGroup.triggerGracefulShutdown()
+        try await serving.value
+        await storage.close()
+        await otherProcess.close()
         await drop()
     }
 
