@@ -113,12 +113,38 @@ public final class PostgresServerStorage: SyncServerStorage {
         return PostgresStorageError("PostgreSQL at \(url.host):\(url.port) failed: \(error)", cause: error)
     }
 
-    /// Runs `body` in one transaction; errors come out described.
+    /// How long a storage call waits for PostgreSQL. Past it the call fails, so a kiosk is told to try later while
+    /// the database is away (the pool reconnects meanwhile) instead of waiting past its handshake deadline.
+    static let patience: Duration = .seconds(5)
+
+    /// Runs `body`, failing after ``patience``.
+    private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let url = self.url
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: Self.patience)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw PostgresStorageError(
+                    "PostgreSQL at \(url.host):\(url.port) did not answer within \(Self.patience.components.seconds) s: "
+                        + "is it running?"
+                )
+            }
+            return value
+        }
+    }
+
+    /// Runs `body` in one transaction, within ``patience``; errors come out described.
     private func transaction<T: Sendable>(
-        _ body: (PostgresConnection) async throws -> sending T
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         do {
-            return try await client.withTransaction(logger: logger, body)
+            return try await bounded { [self] in
+                try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            }
         } catch let error as PostgresTransactionError {
             // The rules' and the enrollment's refusals pass as they are: the server answers them to the kiosk.
             if let refused = error.closureError as? EnrollmentRefused { throw refused }
@@ -137,28 +163,30 @@ public final class PostgresServerStorage: SyncServerStorage {
 
     public func enrolledKiosk(_ replicaID: String) async throws -> KioskEnrollment? {
         guard let (store, kiosk) = Self.kiosk(replicaID) else { return nil }
-        do {
-            let rows = try await client.query(
-                """
-                SELECT public_key, enrolled_at, last_sync_at, revoked_at FROM kiosks
-                WHERE store_id = \(store) AND kiosk_id = \(kiosk)
-                """,
-                logger: logger
-            )
-            for try await (key, enrolled, synced, revoked) in rows.decode((Data, Date, Date?, Date?).self) {
-                return KioskEnrollment(
-                    replicaID: replicaID,
-                    storeID: store,
-                    kioskID: kiosk,
-                    publicKey: key,
-                    enrolledAt: enrolled,
-                    lastSyncAt: synced,
-                    revokedAt: revoked
+        return try await bounded { [self] in
+            do {
+                let rows = try await client.query(
+                    """
+                    SELECT public_key, enrolled_at, last_sync_at, revoked_at FROM kiosks
+                    WHERE store_id = \(store) AND kiosk_id = \(kiosk)
+                    """,
+                    logger: logger
                 )
+                for try await (key, enrolled, synced, revoked) in rows.decode((Data, Date, Date?, Date?).self) {
+                    return KioskEnrollment(
+                        replicaID: replicaID,
+                        storeID: store,
+                        kioskID: kiosk,
+                        publicKey: key,
+                        enrolledAt: enrolled,
+                        lastSyncAt: synced,
+                        revokedAt: revoked
+                    )
+                }
+                return nil
+            } catch {
+                throw Self.described(error, url: url)
             }
-            return nil
-        } catch {
-            throw Self.described(error, url: url)
         }
     }
 
@@ -169,7 +197,7 @@ public final class PostgresServerStorage: SyncServerStorage {
         proves: @escaping @Sendable (_ tokenKey: Data) -> Bool
     ) async throws {
         let (storeText, kioskText) = (store.rawValue, kiosk.rawValue)
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let now = Date()
             // Locked until commit: a second process redeeming the same token waits, then finds it used.
             let rows = try await connection.query(
@@ -221,7 +249,7 @@ public final class PostgresServerStorage: SyncServerStorage {
         expiresAt: Date
     ) async throws {
         let (storeText, kioskText) = (store.rawValue, kiosk.rawValue)
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let now = Date()
             // Two tokens for one kiosk are never both accepted: the newer replaces the older.
             try await connection.query(
@@ -242,32 +270,36 @@ public final class PostgresServerStorage: SyncServerStorage {
     }
 
     public func revokedKiosks() async throws -> Set<String> {
-        do {
-            let rows = try await client.query(
-                "SELECT store_id || '/' || kiosk_id FROM kiosks WHERE revoked_at IS NOT NULL",
-                logger: logger
-            )
-            var revoked = Set<String>()
-            for try await (id) in rows.decode(String.self) { revoked.insert(id) }
-            return revoked
-        } catch {
-            throw Self.described(error, url: url)
+        try await bounded { [self] in
+            do {
+                let rows = try await client.query(
+                    "SELECT store_id || '/' || kiosk_id FROM kiosks WHERE revoked_at IS NOT NULL",
+                    logger: logger
+                )
+                var revoked = Set<String>()
+                for try await (id) in rows.decode(String.self) { revoked.insert(id) }
+                return revoked
+            } catch {
+                throw Self.described(error, url: url)
+            }
         }
     }
 
     public func serverIdentitySeed() async throws -> Data {
         var generator = SystemRandomNumberGenerator()
         let fresh = Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
-        do {
-            // Made by whichever process asks first; every other one reads that one.
-            let rows = try await client.query(
-                "UPDATE server_identity SET seed = coalesce(seed, \(fresh)) RETURNING seed",
-                logger: logger
-            )
-            for try await (seed) in rows.decode(Data.self) { return seed }
-            throw PostgresStorageError("the server identity row is missing from \(url)")
-        } catch {
-            throw Self.described(error, url: url)
+        return try await bounded { [self] in
+            do {
+                // Made by whichever process asks first; every other one reads that one.
+                let rows = try await client.query(
+                    "UPDATE server_identity SET seed = coalesce(seed, \(fresh)) RETURNING seed",
+                    logger: logger
+                )
+                for try await (seed) in rows.decode(Data.self) { return seed }
+                throw PostgresStorageError("the server identity row is missing from \(url)")
+            } catch {
+                throw Self.described(error, url: url)
+            }
         }
     }
 
@@ -404,41 +436,47 @@ public final class PostgresServerStorage: SyncServerStorage {
 
     public func feedEstimate(store: StoreID, after cursor: Int64) async throws -> Int {
         let storeText = store.rawValue
-        do {
-            let rows = try await client.query(
-                "SELECT count(*) FROM feed WHERE store_id = \(storeText) AND seq > \(cursor)",
-                logger: logger
-            )
-            for try await (count) in rows.decode(Int64.self) { return Int(count) }
-            return 0
-        } catch {
-            throw Self.described(error, url: url)
+        return try await bounded { [self] in
+            do {
+                let rows = try await client.query(
+                    "SELECT count(*) FROM feed WHERE store_id = \(storeText) AND seq > \(cursor)",
+                    logger: logger
+                )
+                for try await (count) in rows.decode(Int64.self) { return Int(count) }
+                return 0
+            } catch {
+                throw Self.described(error, url: url)
+            }
         }
     }
 
     public func noteSync(of replicaID: String) async throws {
         guard let (store, kiosk) = Self.kiosk(replicaID) else { return }
-        do {
-            try await client.query(
-                "UPDATE kiosks SET last_sync_at = \(Date()) WHERE store_id = \(store) AND kiosk_id = \(kiosk)",
-                logger: logger
-            )
-        } catch {
-            throw Self.described(error, url: url)
+        return try await bounded { [self] in
+            do {
+                try await client.query(
+                    "UPDATE kiosks SET last_sync_at = \(Date()) WHERE store_id = \(store) AND kiosk_id = \(kiosk)",
+                    logger: logger
+                )
+            } catch {
+                throw Self.described(error, url: url)
+            }
         }
     }
 
     public func lastChangeSeq() async throws -> Int64 {
-        do {
-            // Grows with every committed change of any store: enough to learn that something changed.
-            let rows = try await client.query(
-                "SELECT coalesce(sum(last_seq), 0)::bigint FROM feed_heads",
-                logger: logger
-            )
-            for try await (total) in rows.decode(Int64.self) { return total }
-            return 0
-        } catch {
-            throw Self.described(error, url: url)
+        try await bounded { [self] in
+            do {
+                // Grows with every committed change of any store: enough to learn that something changed.
+                let rows = try await client.query(
+                    "SELECT coalesce(sum(last_seq), 0)::bigint FROM feed_heads",
+                    logger: logger
+                )
+                for try await (total) in rows.decode(Int64.self) { return total }
+                return 0
+            } catch {
+                throw Self.described(error, url: url)
+            }
         }
     }
 
@@ -470,12 +508,14 @@ public final class PostgresServerStorage: SyncServerStorage {
     }
 
     public func storageSize() async throws -> Int64 {
-        do {
-            let rows = try await client.query("SELECT pg_database_size(current_database())", logger: logger)
-            for try await (size) in rows.decode(Int64.self) { return size }
-            return 0
-        } catch {
-            throw Self.described(error, url: url)
+        try await bounded { [self] in
+            do {
+                let rows = try await client.query("SELECT pg_database_size(current_database())", logger: logger)
+                for try await (size) in rows.decode(Int64.self) { return size }
+                return 0
+            } catch {
+                throw Self.described(error, url: url)
+            }
         }
     }
 }
