@@ -8,6 +8,7 @@ import ReturnsServer
 import ReturnsSync
 import SyncCore
 import SyncEngine
+import Synchronization
 
 /// The central server's storage on PostgreSQL (issue 17, in progress): several `serve` processes on one database.
 ///
@@ -22,7 +23,7 @@ import SyncEngine
 /// edits and reports; `serve` does not accept a PostgreSQL URL until they are.
 ///
 /// The client's connection pool runs while the storage is open: ``open(_:logger:)`` starts it, ``close()`` ends it.
-public final class PostgresServerStorage: SyncServerStorage {
+public final class PostgresServerStorage: SyncServerStorage, KioskAdministration {
     public let serverReplicaID: ReplicaID
     private let client: PostgresClient
     private let running: Task<Void, Never>
@@ -113,43 +114,62 @@ public final class PostgresServerStorage: SyncServerStorage {
         return PostgresStorageError("PostgreSQL at \(url.host):\(url.port) failed: \(error)", cause: error)
     }
 
-    /// How long a storage call waits for PostgreSQL. Past it the call fails, so a kiosk is told to try later while
-    /// the database is away (the pool reconnects meanwhile) instead of waiting past its handshake deadline.
+    /// How long a storage call waits for a connection. Past it the call fails, so a kiosk is told to try later while
+    /// the database is away (the pool reconnects meanwhile) instead of waiting past its handshake deadline. Only the
+    /// wait for a connection is bounded: a busy database that answers, slowly or after a lock, is waited for.
     static let patience: Duration = .seconds(5)
 
-    /// Runs `body`, failing after ``patience``.
-    private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// Runs `body` on a connection of the pool, failing when none comes within ``patience``.
+    private func bounded<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
         let url = self.url
+        let client = self.client
+        let leased = Leased()
         return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
+            group.addTask {
+                try await client.withConnection { connection in
+                    leased.mark()
+                    return try await body(connection)
+                }
+            }
             group.addTask {
                 try await Task.sleep(for: Self.patience)
                 return nil
             }
             defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw PostgresStorageError(
-                    "PostgreSQL at \(url.host):\(url.port) did not answer within \(Self.patience.components.seconds) s: "
-                        + "is it running?"
-                )
+            while let result = try await group.next() {
+                if let value = result { return value }
+                // The timer: fatal only while no connection came.
+                guard leased.happened else {
+                    throw PostgresStorageError(
+                        "PostgreSQL at \(url.host):\(url.port) did not answer within "
+                            + "\(Self.patience.components.seconds) s: is it running?"
+                    )
+                }
             }
-            return value
+            throw CancellationError()
         }
     }
 
-    /// Runs `body` in one transaction, within ``patience``; errors come out described.
+    /// Runs `body` in one transaction (a connection within ``patience``); errors come out described.
     private func transaction<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         do {
-            return try await bounded { [self] in
-                try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            return try await bounded { [logger] connection in
+                try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
             }
         } catch let error as PostgresTransactionError {
             // The rules' and the enrollment's refusals pass as they are: the server answers them to the kiosk.
             if let refused = error.closureError as? EnrollmentRefused { throw refused }
             if let rejection = error.closureError as? PushRejection { throw rejection }
+            if let own = error.closureError as? PostgresStorageError { throw own }
             throw Self.described(error.closureError ?? error.beginError ?? error.commitError ?? error, url: url)
+        } catch let error as PostgresStorageError {
+            throw error
+        } catch {
+            throw Self.described(error, url: url)
         }
     }
 
@@ -163,9 +183,9 @@ public final class PostgresServerStorage: SyncServerStorage {
 
     public func enrolledKiosk(_ replicaID: String) async throws -> KioskEnrollment? {
         guard let (store, kiosk) = Self.kiosk(replicaID) else { return nil }
-        return try await bounded { [self] in
+        return try await bounded { [self] connection in
             do {
-                let rows = try await client.query(
+                let rows = try await connection.query(
                     """
                     SELECT public_key, enrolled_at, last_sync_at, revoked_at FROM kiosks
                     WHERE store_id = \(store) AND kiosk_id = \(kiosk)
@@ -270,9 +290,9 @@ public final class PostgresServerStorage: SyncServerStorage {
     }
 
     public func revokedKiosks() async throws -> Set<String> {
-        try await bounded { [self] in
+        try await bounded { [self] connection in
             do {
-                let rows = try await client.query(
+                let rows = try await connection.query(
                     "SELECT store_id || '/' || kiosk_id FROM kiosks WHERE revoked_at IS NOT NULL",
                     logger: logger
                 )
@@ -288,10 +308,10 @@ public final class PostgresServerStorage: SyncServerStorage {
     public func serverIdentitySeed() async throws -> Data {
         var generator = SystemRandomNumberGenerator()
         let fresh = Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
-        return try await bounded { [self] in
+        return try await bounded { [self] connection in
             do {
                 // Made by whichever process asks first; every other one reads that one.
-                let rows = try await client.query(
+                let rows = try await connection.query(
                     "UPDATE server_identity SET seed = coalesce(seed, \(fresh)) RETURNING seed",
                     logger: logger
                 )
@@ -436,9 +456,9 @@ public final class PostgresServerStorage: SyncServerStorage {
 
     public func feedEstimate(store: StoreID, after cursor: Int64) async throws -> Int {
         let storeText = store.rawValue
-        return try await bounded { [self] in
+        return try await bounded { [self] connection in
             do {
-                let rows = try await client.query(
+                let rows = try await connection.query(
                     "SELECT count(*) FROM feed WHERE store_id = \(storeText) AND seq > \(cursor)",
                     logger: logger
                 )
@@ -452,9 +472,9 @@ public final class PostgresServerStorage: SyncServerStorage {
 
     public func noteSync(of replicaID: String) async throws {
         guard let (store, kiosk) = Self.kiosk(replicaID) else { return }
-        return try await bounded { [self] in
+        return try await bounded { [self] connection in
             do {
-                try await client.query(
+                try await connection.query(
                     "UPDATE kiosks SET last_sync_at = \(Date()) WHERE store_id = \(store) AND kiosk_id = \(kiosk)",
                     logger: logger
                 )
@@ -465,10 +485,10 @@ public final class PostgresServerStorage: SyncServerStorage {
     }
 
     public func lastChangeSeq() async throws -> Int64 {
-        try await bounded { [self] in
+        try await bounded { [self] connection in
             do {
                 // Grows with every committed change of any store: enough to learn that something changed.
-                let rows = try await client.query(
+                let rows = try await connection.query(
                     "SELECT coalesce(sum(last_seq), 0)::bigint FROM feed_heads",
                     logger: logger
                 )
@@ -477,6 +497,55 @@ public final class PostgresServerStorage: SyncServerStorage {
             } catch {
                 throw Self.described(error, url: url)
             }
+        }
+    }
+
+    public func enrolledKiosks() async throws -> [KioskEnrollment] {
+        try await transaction { [self] connection in
+            var kiosks: [KioskEnrollment] = []
+            for try await (store, kiosk, key, enrolled, synced, revoked) in try await connection.query(
+                """
+                SELECT store_id, kiosk_id, public_key, enrolled_at, last_sync_at, revoked_at FROM kiosks
+                ORDER BY store_id || '/' || kiosk_id
+                """,
+                logger: logger
+            ).decode((String, String, Data, Date, Date?, Date?).self) {
+                kiosks.append(
+                    KioskEnrollment(
+                        replicaID: "\(store)/\(kiosk)",
+                        storeID: store,
+                        kioskID: kiosk,
+                        publicKey: key,
+                        enrolledAt: enrolled,
+                        lastSyncAt: synced,
+                        revokedAt: revoked
+                    )
+                )
+            }
+            return kiosks
+        }
+    }
+
+    public func revokeKiosk(store: StoreID, kiosk: KioskID) async throws {
+        let (storeText, kioskText) = (store.rawValue, kiosk.rawValue)
+        try await transaction { [self] connection in
+            let now = Date()
+            var found = false
+            for try await _ in try await connection.query(
+                """
+                UPDATE kiosks SET revoked_at = coalesce(revoked_at, \(now))
+                WHERE store_id = \(storeText) AND kiosk_id = \(kioskText) RETURNING 1
+                """,
+                logger: logger
+            ).decode(Int.self) { found = true }
+            guard found else { throw PostgresStorageError("no kiosk \(store)/\(kiosk) is enrolled") }
+            try await connection.query(
+                """
+                UPDATE enrollments SET revoked_at = \(now)
+                WHERE store_id = \(storeText) AND kiosk_id = \(kioskText) AND used_at IS NULL AND revoked_at IS NULL
+                """,
+                logger: logger
+            )
         }
     }
 
@@ -508,9 +577,9 @@ public final class PostgresServerStorage: SyncServerStorage {
     }
 
     public func storageSize() async throws -> Int64 {
-        try await bounded { [self] in
+        try await bounded { [self] connection in
             do {
-                let rows = try await client.query("SELECT pg_database_size(current_database())", logger: logger)
+                let rows = try await connection.query("SELECT pg_database_size(current_database())", logger: logger)
                 for try await (size) in rows.decode(Int64.self) { return size }
                 return 0
             } catch {
@@ -518,4 +587,11 @@ public final class PostgresServerStorage: SyncServerStorage {
             }
         }
     }
+}
+
+/// Whether a call got its connection, shared with the call's timer.
+private final class Leased: Sendable {
+    private let value = Mutex(false)
+    func mark() { value.withLock { $0 = true } }
+    var happened: Bool { value.withLock { $0 } }
 }

@@ -86,6 +86,17 @@ extension SyncServerStorage {
     public func watchChanges(_ changed: @escaping @Sendable (_ store: String?) -> Void) async throws {}
 }
 
+/// What an operator does to the enrolled kiosks (`returns-server kiosks`), on whichever storage the server uses.
+public protocol KioskAdministration: Sendable {
+    /// Every enrolled kiosk, by replica id.
+    func enrolledKiosks() async throws -> [KioskEnrollment]
+
+    /// Revokes kiosk `kiosk` of store `store`: refused from now on, its pending tokens void; a new token lifts it.
+    ///
+    /// - Throws: an error naming the kiosk when none such is enrolled.
+    func revokeKiosk(store: StoreID, kiosk: KioskID) async throws
+}
+
 /// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the
 /// kiosk's operator is shown.
 public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
@@ -100,7 +111,7 @@ public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
 
 /// The SQLite server storage: a ``ReplicaStore``, whose calls block (SQLite, fsync) and so run on threads of their
 /// own rather than on Swift's cooperative pool, which has only as many threads as cores.
-public final class SQLiteServerStorage: SyncServerStorage {
+public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration {
     /// The store.
     public let store: ReplicaStore
     private let threads: NIOThreadPool
@@ -190,4 +201,10 @@ public final class SQLiteServerStorage: SyncServerStorage {
     public func lastChangeSeq() async throws -> Int64 { try await run { try $0.lastChangeSeq() } }
 
     public func storageSize() async throws -> Int64 { try await run { try $0.storageSize() } }
+
+    public func enrolledKiosks() async throws -> [KioskEnrollment] { try await run { try $0.enrolledKiosks() } }
+
+    public func revokeKiosk(store: StoreID, kiosk: KioskID) async throws {
+        try await run { try $0.revokeKiosk(store: store, kiosk: kiosk) }
+    }
 }

@@ -58,6 +58,19 @@ struct ServerDatabaseOptions: ParsableArguments {
         try Self.openStore(at: path, create: create)
     }
 
+    /// Runs `body` with the storage `path` names, SQLite or PostgreSQL (the commands that work on both).
+    func withStorage<T>(
+        create: Bool = false,
+        _ body: (any SyncServerStorage & KioskAdministration) async throws -> T
+    ) async throws -> T {
+        try await Self.withStorage(
+            at: path,
+            create: create,
+            logger: Logger(label: "returnsync.server", factory: VisibleLogHandler.standardError),
+            body
+        )
+    }
+
     /// Opens the server database at `path`, creating it (as replica `hq`) when `create` and it does not exist yet.
     static func openStore(at path: String, create: Bool = false) throws -> ReplicaStore {
         if PostgresURL.isPostgres(path) {
@@ -70,7 +83,7 @@ struct ServerDatabaseOptions: ParsableArguments {
             }
             throw CLIError(
                 message: "\(url) is a PostgreSQL database: this command does not work on PostgreSQL yet (serve, "
-                    + "enroll and identity do); use the SQLite file for --db"
+                    + "enroll, identity and kiosks do); use the SQLite file for --db"
             )
         }
         if create, !FileManager.default.fileExists(atPath: path) {
@@ -100,7 +113,7 @@ struct ServerDatabaseOptions: ParsableArguments {
         at path: String,
         create: Bool,
         logger: Logger,
-        _ body: (any SyncServerStorage) async throws -> T
+        _ body: (any SyncServerStorage & KioskAdministration) async throws -> T
     ) async throws -> T {
         guard PostgresURL.isPostgres(path) else {
             return try await body(SQLiteServerStorage(openStore(at: path, create: create)))
@@ -404,7 +417,8 @@ struct KiosksRevokeCommand: AsyncParsableCommand {
     @Argument(help: "The kiosk's id within its store.") var kiosk: String
 
     func run() async throws {
-        try database.openStore().revokeKiosk(store: StoreID(store), kiosk: KioskID(kiosk))
+        let (storeID, kioskID) = (try StoreID(store), try KioskID(kiosk))
+        try await database.withStorage { try await $0.revokeKiosk(store: storeID, kiosk: kioskID) }
         Console.current.print("revoked \(store)/\(kiosk)")
     }
 }
@@ -440,7 +454,7 @@ struct KiosksListCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let kiosks = try database.openStore().enrolledKiosks()
+        let kiosks = try await database.withStorage { try await $0.enrolledKiosks() }
         if json {
             try Console.current.printJSON(
                 kiosks.map {

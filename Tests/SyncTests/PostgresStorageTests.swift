@@ -184,13 +184,13 @@ struct PostgresStorageTests {
 @Suite struct PostgresURLCommandTests {
     @Test func aCommandNotYetOnPostgresRefusesItPlainly() async {
         let refused = await runCaptured {
-            await ReturnsServerCLI.run(arguments: ["kiosks", "--db", "postgres://hq:secret@db.example/returns"])
+            await ReturnsServerCLI.run(arguments: ["report", "--db", "postgres://hq:secret@db.example/returns"])
         }
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("postgres://hq:***@db.example:5432/returns"), "\(refused.stderr)")
         #expect(refused.stderr.contains("does not work on PostgreSQL yet") && !refused.stderr.contains("secret"))
         let mistyped = await runCaptured {
-            await ReturnsServerCLI.run(arguments: ["kiosks", "--db", "postgres://hq:secret@db.example/returns?ssl=1"])
+            await ReturnsServerCLI.run(arguments: ["report", "--db", "postgres://hq:secret@db.example/returns?ssl=1"])
         }
         #expect(mistyped.status == 1 && mistyped.stderr.contains("unknown parameter 'ssl'"))
         #expect(!mistyped.stderr.contains("secret"), "\(mistyped.stderr)")
@@ -463,6 +463,31 @@ struct PostgresFleetTests {
         } throws: { error in
             (error as? SyncError)?.serverError?.code == .enrollmentRefused
         }
+        // An operator revokes kiosk b on the database: refused through either process from then on.
+        let revoke = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "kiosks", "revoke", "--db", ServeProcess.text(url), "store-1", "b",
+            ])
+        }
+        #expect(revoke.status == 0 && revoke.stdout == "revoked store-1/b\n", "\(revoke.stderr)")
+        let listed = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["kiosks", "--db", ServeProcess.text(url)])
+        }
+        #expect(listed.stdout.contains("store-1/a") && listed.stdout.contains("store-2/z"))
+        #expect(listed.stdout.split(separator: "\n").first { $0.hasPrefix("store-1/b") }?.contains("revoked") == true)
+        for server in [first.address, second.address] {
+            await #expect {
+                _ = try await clientB.sync(server: server)
+            } throws: { error in
+                (error as? SyncError)?.serverError?.code == .authenticationFailed
+            }
+        }
+        let unknown = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "kiosks", "revoke", "--db", ServeProcess.text(url), "store-9", "nobody",
+            ])
+        }
+        #expect(unknown.status == 1 && unknown.stderr.contains("no kiosk store-9/nobody is enrolled"))
         first.stop()
         second.stop()
         await drop()
