@@ -19,8 +19,10 @@ import Synchronization
 /// A store's feed positions are handed out under a lock on the store's feed head, so they follow commit order and a
 /// reader never moves past a change that commits later; different stores do not wait for each other.
 ///
+/// Changes are announced with `NOTIFY` at commit (``watchChanges(_:)``), so every process wakes its watching kiosks.
+///
 /// Not yet: orders, policies and recalls (so no purchase re-verification and no global entities in the feed), HQ's
-/// edits and reports; `serve` does not accept a PostgreSQL URL until they are.
+/// edits and reports; the commands for those refuse a PostgreSQL URL.
 ///
 /// The client's connection pool runs while the storage is open: ``open(_:logger:)`` starts it, ``close()`` ends it.
 public final class PostgresServerStorage: SyncServerStorage, KioskAdministration {

@@ -64,8 +64,9 @@ struct Conversation {
         do {
             try await outbound.write(message)
         } catch {
-            // The connection closed under the write: why it closed (a TLS failure, say) waits on the inbound side.
-            _ = try await receive()
+            // The connection closed under the write: why it closed (a TLS failure, say, or the server's refusal)
+            // waits on the inbound side.
+            if case .error(let refusal) = try await receive() { throw SyncError.refused(by: refusal) }
             throw SyncError("the connection to the server closed")
         }
     }

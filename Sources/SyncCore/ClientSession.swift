@@ -419,7 +419,5 @@ public struct ClientSession: Sendable {
         }
     }
 
-    private static func refused(_ error: ProtocolError) -> SyncError {
-        SyncError("the server refused: \(error.message) (\(error.code.rawValue))", serverError: error)
-    }
+    private static func refused(_ error: ProtocolError) -> SyncError { .refused(by: error) }
 }

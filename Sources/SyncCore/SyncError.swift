@@ -26,3 +26,10 @@ public struct SyncError: Error, Hashable, Sendable, CustomStringConvertible {
         hasher.combine(serverError)
     }
 }
+
+extension SyncError {
+    /// The server refused: its error, as the kiosk's operator reads it, kept whole in ``serverError``.
+    public static func refused(by error: ProtocolError) -> SyncError {
+        SyncError("the server refused: \(error.message) (\(error.code.rawValue))", serverError: error)
+    }
+}
