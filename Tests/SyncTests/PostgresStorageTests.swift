@@ -284,26 +284,12 @@ struct PostgresFleetTests {
             server: second.address,
             in: directory
         )
-        let (events, sink) = AsyncStream.makeStream(of: SyncAgent.Event.self)
-        let logger = Logger(label: "test.agent", factory: { _ in SwiftLogNoOpLogHandler() })
         // Neither the agent's schedule nor its local check fires: what b pulls, live push brought.
-        let agent = SyncAgent(
+        let running = RunningAgent(
             client: clientB,
-            configuration: SyncAgent.Configuration(interval: .seconds(3600), changeCheckInterval: .seconds(3600)),
-            logger: logger,
-            onEvent: { event in
-                sink.yield(event)
-                if case .stopped = event { sink.finish() }
-            }
+            configuration: SyncAgent.Configuration(interval: .seconds(3600), changeCheckInterval: .seconds(3600))
         )
-        let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [], logger: logger)
-        let running = Task { try await group.run() }
-        // Stops the agent after a minute whatever happens, so a missing event fails the test instead of hanging it.
-        let watchdog = Task {
-            guard (try? await Task.sleep(for: .seconds(60))) != nil else { return }
-            await group.triggerGracefulShutdown()
-        }
-        var iterator = events.makeAsyncIterator()
+        var iterator = running.events.makeAsyncIterator()
         while let event = await iterator.next() { if case .watching = event { break } }
         try Self.capture(a, "A-1")
         _ = try await clientA.sync()
@@ -315,9 +301,7 @@ struct PostgresFleetTests {
             }
         }
         #expect(pulled == 1, "the watching kiosk got the other process's push")
-        await group.triggerGracefulShutdown()
-        try await running.value
-        watchdog.cancel()
+        try await running.stop()
         first.stop()
         second.stop()
         await drop()
@@ -352,29 +336,18 @@ struct PostgresFleetTests {
             server: "127.0.0.1:\(port)",
             in: directory
         )
-        let (events, sink) = AsyncStream.makeStream(of: SyncAgent.Event.self)
-        let agent = SyncAgent(
+        // The longest watch: ended by its deadline, it would bring the change only after the agent's time limit
+        // stopped it, so the test fails unless the notification woke the watch.
+        let running = RunningAgent(
             client: clientB,
-            // The longest watch: ended by its deadline, it would bring the change only after the watchdog stopped
-            // the agent, so the test fails unless the notification woke the watch.
             configuration: SyncAgent.Configuration(
                 interval: .seconds(3600),
                 changeCheckInterval: .seconds(3600),
                 watchSeconds: 50
             ),
-            logger: logger,
-            onEvent: { event in
-                sink.yield(event)
-                if case .stopped = event { sink.finish() }
-            }
+            limit: .seconds(45)
         )
-        let agentGroup = ServiceGroup(services: [agent], gracefulShutdownSignals: [], logger: logger)
-        let running = Task { try await agentGroup.run() }
-        let watchdog = Task {
-            guard (try? await Task.sleep(for: .seconds(45))) != nil else { return }
-            await agentGroup.triggerGracefulShutdown()
-        }
-        var iterator = events.makeAsyncIterator()
+        var iterator = running.events.makeAsyncIterator()
         while let event = await iterator.next() { if case .watching = event { break } }
         // Another process stores a return of kiosk a's: only its NOTIFY can wake this server's watcher.
         let record = try SampleData.capturedReturn(
@@ -390,9 +363,7 @@ struct PostgresFleetTests {
             }
         }
         #expect(pulled == 1, "the watcher was woken by the other process's commit")
-        await agentGroup.triggerGracefulShutdown()
-        try await running.value
-        watchdog.cancel()
+        try await running.stop()
         await serverGroup.triggerGracefulShutdown()
         try await serving.value
         await storage.close()

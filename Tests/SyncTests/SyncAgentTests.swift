@@ -20,8 +20,18 @@ final class RunningAgent: Sendable {
 
     /// Starts the agent; after `limit` seconds it is stopped whatever happens, so a test waiting for an event that
     /// never comes fails (its stream ends) instead of hanging.
-    init(
+    convenience init(
         kiosk: TestKiosk,
+        configuration: SyncAgent.Configuration,
+        jitter: @escaping @Sendable () -> Double = { 1 },
+        limit: Duration = .seconds(60)
+    ) {
+        self.init(client: kiosk.client, configuration: configuration, jitter: jitter, limit: limit)
+    }
+
+    /// Starts an agent for `client`'s kiosk.
+    init(
+        client: SyncClient,
         configuration: SyncAgent.Configuration,
         jitter: @escaping @Sendable () -> Double = { 1 },
         limit: Duration = .seconds(60)
@@ -30,7 +40,7 @@ final class RunningAgent: Sendable {
         self.events = events
         let logger = Logger(label: "test.agent", factory: { _ in SwiftLogNoOpLogHandler() })
         agent = SyncAgent(
-            client: kiosk.client,
+            client: client,
             configuration: configuration,
             logger: logger,
             jitter: jitter,
