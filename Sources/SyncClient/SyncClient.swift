@@ -323,7 +323,7 @@ public struct SyncClient: Sendable {
             batchSize: batchSize,
             pushWindow: Self.pushWindow,
             estimatesPull: progress != nil,
-            serverAddress: credentials.server
+            serverAddress: address
         )
     }
 

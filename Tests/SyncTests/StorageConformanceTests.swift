@@ -237,6 +237,34 @@ final class HandleList: Sendable {
         #expect(try Self.ids(edited) == [records[0].id])
     }
 
+    /// Two kiosks of a store set one field concurrently: the second push is merged, its conflict reported (and
+    /// stored in the conflict audit, which must accept it).
+    @Test(arguments: StorageBackend.withFeed)
+    func aConcurrentWriteIsMergedAndItsConflictReported(backend: StorageBackend) async throws {
+        try await backend.with { instance in
+            let storage = instance.storage
+            let captured = try Self.captured(by: Self.kioskA)
+            _ = try await storage.acceptPush([captured], from: Self.kioskA, store: Self.storeID)
+            let stamp = UInt64(Date().addingTimeInterval(-30).millisecondsSince1970)
+            var fromA = captured
+            try fromA.apply(
+                RecordEdit(assignments: ["condition": "used"]),
+                by: Self.kioskA,
+                stamp: .init(physical: stamp)
+            )
+            var fromB = captured
+            try fromB.apply(
+                RecordEdit(assignments: ["condition": "damaged"]),
+                by: Self.kioskB,
+                stamp: .init(physical: stamp + 1)
+            )
+            _ = try await storage.acceptPush([fromA], from: Self.kioskA, store: Self.storeID)
+            let merged = try await storage.acceptPush([fromB], from: Self.kioskB, store: Self.storeID)
+            #expect(merged.merged == 1)
+            #expect(merged.conflicts == [RecordConflict(recordID: captured.id, field: "condition")])
+        }
+    }
+
     /// Several writers, each through a handle of its own (as several `serve` processes would), push into one store
     /// while pullers read its feed in pages of random sizes: every puller receives every change exactly once — no
     /// cursor ever moves past a change that commits after it was read.
