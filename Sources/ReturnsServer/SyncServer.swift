@@ -643,33 +643,12 @@ extension EnrollmentToken {
 
     /// The fingerprint of the identity key of the server whose database is `replica` (made on first use).
     public static func serverKeyFingerprint(of replica: any SyncServerStorage) async throws -> String {
-        let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: await replica.serverIdentitySeed())
-        return fingerprint(of: identity.publicKey.rawRepresentation)
+        try serverKeyFingerprint(identitySeed: await replica.serverIdentitySeed())
     }
 
     /// The fingerprint of the identity key of the SQLite server database `replica`, for tools and tests that hold one.
     public static func serverKeyFingerprint(of replica: ReplicaStore) throws -> String {
-        let identity = try Curve25519.Signing.PrivateKey(rawRepresentation: replica.serverIdentitySeed())
-        return fingerprint(of: identity.publicKey.rawRepresentation)
-    }
-
-    /// Issues a token in the SQLite server database `replica` directly, for tools and tests that hold one; the same
-    /// as through its ``SQLiteServerStorage``.
-    public static func issue(
-        in replica: ReplicaStore,
-        store: StoreID,
-        kiosk: KioskID,
-        validFor validity: TimeInterval = defaultValidity
-    ) throws -> EnrollmentToken {
-        let token = make(serverKeyFingerprint: try serverKeyFingerprint(of: replica))
-        try replica.createEnrollment(
-            tokenHash: token.hash,
-            tokenKey: token.proofKey.publicKey.rawRepresentation,
-            store: store,
-            kiosk: kiosk,
-            expiresAt: Date().addingTimeInterval(validity)
-        )
-        return token
+        try serverKeyFingerprint(identitySeed: replica.serverIdentitySeed())
     }
 
     /// Issues a token for kiosk `kiosk` of store `store`, valid for `validity` seconds, and records it in `replica`
@@ -689,6 +668,30 @@ extension EnrollmentToken {
             expiresAt: Date().addingTimeInterval(validity)
         )
         return token
+    }
+
+    /// ``issue(in:store:kiosk:validFor:)`` on a SQLite server database directly, for tools and tests that hold one
+    /// and run no event loop (the storage protocol is asynchronous; these callers are not).
+    public static func issue(
+        in replica: ReplicaStore,
+        store: StoreID,
+        kiosk: KioskID,
+        validFor validity: TimeInterval = defaultValidity
+    ) throws -> EnrollmentToken {
+        let token = make(serverKeyFingerprint: try serverKeyFingerprint(of: replica))
+        try replica.createEnrollment(
+            tokenHash: token.hash,
+            tokenKey: token.proofKey.publicKey.rawRepresentation,
+            store: store,
+            kiosk: kiosk,
+            expiresAt: Date().addingTimeInterval(validity)
+        )
+        return token
+    }
+
+    /// The fingerprint of the server identity key made from `seed`: one derivation for every storage.
+    static func serverKeyFingerprint(identitySeed seed: Data) throws -> String {
+        fingerprint(of: try Curve25519.Signing.PrivateKey(rawRepresentation: seed).publicKey.rawRepresentation)
     }
 }
 

@@ -27,14 +27,12 @@ struct PostgresFaultTests {
     @Test func aServeProcessKilledMidPushLosesNothingAndAnotherServesOn() async throws {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         let directory = try TemporaryDirectory()
-        let tokenA = try await PostgresFleetTests.enroll(url, store: "store-1", kiosk: "a")
-        let tokenB = try await PostgresFleetTests.enroll(url, store: "store-1", kiosk: "b")
         let first = try PostgresFleetTests.ServeProcess(url)
         let second = try PostgresFleetTests.ServeProcess(url)
-        let (a, clientA) = try PostgresFleetTests.kiosk(
+        let (a, clientA) = try await PostgresFleetTests.enrolledKiosk(
+            url,
             store: "store-1",
             kiosk: "a",
-            token: tokenA,
             server: first.address,
             in: directory
         )
@@ -47,10 +45,10 @@ struct PostgresFaultTests {
         _ = await pushing.value
         // The kiosk carries on through the other process; nothing acknowledged or not is lost or doubled.
         _ = try await clientA.sync(server: second.address)
-        let (b, clientB) = try PostgresFleetTests.kiosk(
+        let (b, clientB) = try await PostgresFleetTests.enrolledKiosk(
+            url,
             store: "store-1",
             kiosk: "b",
-            token: tokenB,
             server: second.address,
             in: directory
         )

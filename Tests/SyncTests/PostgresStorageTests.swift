@@ -257,6 +257,19 @@ struct PostgresFleetTests {
         return (replica, SyncClient(store: replica))
     }
 
+    /// A kiosk enrolled on the database `url` (its token issued as `returns-server enroll` would), first syncing
+    /// with `server`.
+    static func enrolledKiosk(
+        _ url: PostgresURL,
+        store: String,
+        kiosk: String,
+        server: String,
+        in directory: TemporaryDirectory
+    ) async throws -> (ReplicaStore, SyncClient) {
+        let token = try await enroll(url, store: store, kiosk: kiosk)
+        return try Self.kiosk(store: store, kiosk: kiosk, token: token, server: server, in: directory)
+    }
+
     static func capture(_ replica: ReplicaStore, _ order: String) throws {
         _ = try replica.recordReturn(
             ReturnCapture(orderID: OrderID(order), gtin: GTIN("4006381333931"), reason: .damaged)
@@ -266,21 +279,19 @@ struct PostgresFleetTests {
     @Test func aPushThroughOneProcessReachesAKioskWatchingThroughTheOther() async throws {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         let directory = try TemporaryDirectory()
-        let tokenA = try await Self.enroll(url, store: "store-1", kiosk: "a")
-        let tokenB = try await Self.enroll(url, store: "store-1", kiosk: "b")
         let first = try ServeProcess(url)
         let second = try ServeProcess(url)
-        let (a, clientA) = try Self.kiosk(
+        let (a, clientA) = try await Self.enrolledKiosk(
+            url,
             store: "store-1",
             kiosk: "a",
-            token: tokenA,
             server: first.address,
             in: directory
         )
-        let (_, clientB) = try Self.kiosk(
+        let (_, clientB) = try await Self.enrolledKiosk(
+            url,
             store: "store-1",
             kiosk: "b",
-            token: tokenB,
             server: second.address,
             in: directory
         )
