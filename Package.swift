@@ -167,7 +167,8 @@ let package = Package(
         .executableTarget(
             name: "returns-bench",
             dependencies: [
-                "ReturnsServer", "SyncClient", "ReplicaStore", "WireProtocol", "SyncTransport",
+                "ReturnsServer", "SyncClient", "ReplicaStore", "WireProtocol", "SyncTransport", "PostgresStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOPosix", package: "swift-nio"),
             ]

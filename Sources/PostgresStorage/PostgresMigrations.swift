@@ -106,6 +106,19 @@ public enum PostgresMigrations {
                 "CREATE INDEX conflicts_by_record ON conflicts (store_id, entity_type, record_id)",
             ]
         ),
+        Migration(
+            name: "2026-12-03-former-server-ids",
+            statements: [
+                // The replica ids the server wrote under before a restore (or before the SQLite server it was
+                // migrated from was restored): a push may carry their writes, the server's own.
+                """
+                CREATE TABLE former_server_ids (
+                    replica_id text PRIMARY KEY,
+                    retired_at timestamptz NOT NULL
+                )
+                """
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.
@@ -114,8 +127,8 @@ public enum PostgresMigrations {
     /// Applies what is missing.
     ///
     /// - Throws: ``PostgresStorageError`` when the database was migrated by a newer version.
-    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
-        try await client.withTransaction(logger: logger) { connection in
+    static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.withTransaction(logger: logger) { connection in
             // One process at a time; the lock ends with the transaction.
             try await connection.query("SELECT pg_advisory_xact_lock(7420017)", logger: logger)
             try await connection.query(

@@ -29,7 +29,9 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
     public let serverReplicaID: ReplicaID
     private let client: PostgresClient
     private let running: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
+    /// When a call last got a connection: while calls keep getting them, the database is there, only busy.
+    private let leases = LeaseClock()
     /// The database, as named (password hidden), for messages.
     public let url: PostgresURL
 
@@ -54,43 +56,39 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
     ///   such database, or was migrated by a newer version.
     public static func open(_ url: PostgresURL, logger: Logger) async throws -> PostgresServerStorage {
         // One connection first, so a wrong host, port, password or database is said at once and plainly (the pool
-        // would retry for a minute and then report a tripped circuit breaker).
+        // would retry for a minute and then report a tripped circuit breaker). It also migrates and reads the id,
+        // before the pool runs.
+        let serverID: ReplicaID
         do {
             let probe = try await PostgresConnection.connect(
                 configuration: url.connectionConfiguration(),
                 id: 0,
                 logger: logger
             )
+            do {
+                try await PostgresMigrations.migrate(probe, logger: logger)
+                let rows = try await probe.query(
+                    """
+                    INSERT INTO server_identity (singleton, replica_id) VALUES (true, 'hq')
+                    ON CONFLICT (singleton) DO UPDATE SET replica_id = server_identity.replica_id
+                    RETURNING replica_id
+                    """,
+                    logger: logger
+                )
+                var id = "hq"
+                for try await (value) in rows.decode(String.self) { id = value }
+                serverID = try ReplicaID(id)
+            } catch {
+                try? await probe.close()
+                throw error
+            }
             try await probe.close()
         } catch {
             throw Self.described(error, url: url)
         }
         let client = PostgresClient(configuration: url.configuration(), backgroundLogger: logger)
         let running = Task { await client.run() }
-        do {
-            try await PostgresMigrations.migrate(client, logger: logger)
-            let rows = try await client.query(
-                """
-                INSERT INTO server_identity (singleton, replica_id) VALUES (true, 'hq')
-                ON CONFLICT (singleton) DO UPDATE SET replica_id = server_identity.replica_id
-                RETURNING replica_id
-                """,
-                logger: logger
-            )
-            var serverID = "hq"
-            for try await (id) in rows.decode(String.self) { serverID = id }
-            return PostgresServerStorage(
-                url: url,
-                client: client,
-                running: running,
-                serverID: try ReplicaID(serverID),
-                logger: logger
-            )
-        } catch {
-            running.cancel()
-            await running.value
-            throw Self.described(error, url: url)
-        }
+        return PostgresServerStorage(url: url, client: client, running: running, serverID: serverID, logger: logger)
     }
 
     /// Ends the connection pool.
@@ -116,22 +114,32 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
         return PostgresStorageError("PostgreSQL at \(url.host):\(url.port) failed: \(error)", cause: error)
     }
 
-    /// How long a storage call waits for a connection. Past it the call fails, so a kiosk is told to try later while
-    /// the database is away (the pool reconnects meanwhile) instead of waiting past its handshake deadline. Only the
-    /// wait for a connection is bounded: a busy database that answers, slowly or after a lock, is waited for.
+    /// How long a storage call waits for a connection while no other call got one either. Past it the call fails,
+    /// so a kiosk is told to try later while the database is away (the pool reconnects meanwhile) instead of waiting
+    /// past its handshake deadline. Only the wait for a connection is bounded: a busy database that answers, slowly
+    /// or after a lock, is waited for.
     static let patience: Duration = .seconds(5)
 
-    /// Runs `body` on a connection of the pool, failing when none comes within ``patience``.
+    /// How long a call waits for a connection while others keep getting theirs: the database is there, and every
+    /// connection of the pool busy (a thousand kiosks syncing at once through twenty connections). Failing such a
+    /// call after ``patience`` would turn load into errors the kiosk must retry.
+    static let busyPatience: Duration = .seconds(30)
+
+    /// Runs `body` on a connection of the pool, failing when none comes within ``patience`` — or, while other calls
+    /// are leasing connections meanwhile, within ``busyPatience``.
     private func bounded<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let url = self.url
         let client = self.client
+        let leases = self.leases
         let leased = Leased()
+        let asked = ContinuousClock.now
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await client.withConnection { connection in
                     leased.mark()
+                    leases.mark()
                     return try await body(connection)
                 }
             }
@@ -143,19 +151,27 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
             while let result = try await group.next() {
                 if let value = result { return value }
                 // The timer: fatal only while no connection came.
-                guard leased.happened else {
-                    throw PostgresStorageError(
-                        "PostgreSQL at \(url.host):\(url.port) did not answer within "
-                            + "\(Self.patience.components.seconds) s: is it running?"
-                    )
+                guard !leased.happened else { continue }
+                let lastLease = leases.last
+                let now = ContinuousClock.now
+                if let lastLease, now - lastLease < Self.patience, now - asked < Self.busyPatience {
+                    group.addTask {
+                        try await Task.sleep(for: Self.patience)
+                        return nil
+                    }
+                    continue
                 }
+                throw PostgresStorageError(
+                    "PostgreSQL at \(url.host):\(url.port) did not answer within "
+                        + "\((now - asked).components.seconds) s: is it running?"
+                )
             }
             throw CancellationError()
         }
     }
 
     /// Runs `body` in one transaction (a connection within ``patience``); errors come out described.
-    private func transaction<T: Sendable>(
+    func transaction<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         do {
@@ -357,12 +373,19 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                 stored[record.id] = record
             }
             var kiosks = Set<String>()
-            for try await (kiosk) in try await connection.query(
-                "SELECT kiosk_id FROM kiosks WHERE store_id = \(storeText)",
+            var formerServerIDs = Set<String>()
+            for try await (replica, isFormerServer) in try await connection.query(
+                """
+                SELECT store_id || '/' || kiosk_id, false FROM kiosks WHERE store_id = \(storeText)
+                UNION ALL SELECT replica_id, true FROM former_server_ids
+                """,
                 logger: logger
-            ).decode(String.self) { kiosks.insert("\(storeText)/\(kiosk)") }
+            ).decode((String, Bool).self) {
+                if isFormerServer { formerServerIDs.insert(replica) } else { kiosks.insert(replica) }
+            }
             var buffered = BufferedPushTransaction(
                 serverID: serverID,
+                formerServerIDs: formerServerIDs,
                 kiosksOfStore: kiosks,
                 stored: stored,
                 wallClock: UInt64(max(0, Date().millisecondsSince1970))
@@ -512,6 +535,20 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
         }
     }
 
+    /// How many records of `entityType` the database holds (every store's), for benchmarks and checks.
+    public func recordCount(entityType: String) async throws -> Int {
+        try await bounded { [logger] connection in
+            var count = 0
+            for try await (value) in try await connection.query(
+                "SELECT count(*) FROM records WHERE entity_type = \(entityType)",
+                logger: logger
+            ).decode(Int.self) {
+                count = value
+            }
+            return count
+        }
+    }
+
     public func enrolledKiosks() async throws -> [KioskEnrollment] {
         try await transaction { [self] connection in
             var kiosks: [KioskEnrollment] = []
@@ -602,6 +639,13 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
 }
 
 /// Whether a call got its connection, shared with the call's timer.
+/// When any call last got a connection.
+private final class LeaseClock: Sendable {
+    private let value = Mutex<ContinuousClock.Instant?>(nil)
+    func mark() { value.withLock { $0 = .now } }
+    var last: ContinuousClock.Instant? { value.withLock { $0 } }
+}
+
 private final class Leased: Sendable {
     private let value = Mutex(false)
     func mark() { value.withLock { $0 = true } }

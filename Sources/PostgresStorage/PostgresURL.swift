@@ -104,8 +104,9 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The configuration of one connection to this server (the check made before the pool starts).
-    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+    /// The configuration of one connection to this server: the check made before the pool starts, and tools' own
+    /// statements (a benchmark creating its database).
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
         if let (configuration, required) = tlsConfiguration {
             let context = try NIOSSLContext(configuration: configuration)

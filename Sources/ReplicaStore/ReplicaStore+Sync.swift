@@ -478,7 +478,7 @@ extension ReplicaStore {
         }
     }
 
-    private static func enrollment(from row: Row) -> KioskEnrollment {
+    static func enrollment(from row: Row) -> KioskEnrollment {
         KioskEnrollment(
             replicaID: row["replica_id"],
             storeID: row["store_id"],

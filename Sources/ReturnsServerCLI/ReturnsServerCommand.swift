@@ -33,7 +33,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
             ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, ReviewCommand.self,
-            BackupCommand.self, RestoreCommand.self, ClockCommand.self, IdentityCommand.self,
+            BackupCommand.self, RestoreCommand.self, ClockCommand.self, IdentityCommand.self, MigrateCommand.self,
         ]
     )
 
@@ -957,5 +957,72 @@ struct IdentityCommand: AsyncParsableCommand {
             logger: Logger(label: "returnsync.identity", factory: VisibleLogHandler.standardError)
         ) { storage in try await EnrollmentToken.serverKeyFingerprint(of: storage) }
         Console.current.print(fingerprint)
+    }
+}
+
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract:
+            "Move a SQLite server's database to PostgreSQL; its kiosks carry on without re-enrolling or re-syncing.",
+        discussion: """
+            Stop 'serve' first, create an empty PostgreSQL database (Server/README.md, "PostgreSQL"), run migrate, \
+            then start 'serve' with --db set to the URL. Everything is copied in one transaction — the server's id \
+            and identity key, its former ids, kiosks, enrollment tokens, returns in change order, the conflict audit \
+            — or, on any error, nothing. The SQLite file is only read: keep it until the fleet has synced. Orders, \
+            policies and recalls are not stored on PostgreSQL yet; a server holding any is refused.
+            """
+    )
+
+    @Option(help: "The SQLite server database to copy.") var from: String
+    @Option(help: "The empty PostgreSQL database to copy into: postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…].")
+    var to: String
+
+    func run() async throws {
+        guard !PostgresURL.isPostgres(from) else {
+            throw CLIError(message: "--from takes the SQLite server database (a file), not a PostgreSQL URL")
+        }
+        let url: PostgresURL
+        do {
+            url = try PostgresURL(to)
+        } catch {
+            throw CLIError(
+                message: PostgresURL.isPostgres(to)
+                    ? error.message : "--to takes a PostgreSQL URL (postgres://USER@HOST[:PORT]/DB), not '\(to)'"
+            )
+        }
+        let source = try ServerDatabaseOptions.openStore(at: from)
+        let logger = Logger(label: "returnsync.migrate", factory: VisibleLogHandler.standardError)
+        let storage: PostgresServerStorage
+        do {
+            storage = try await PostgresServerStorage.open(url, logger: logger)
+        } catch let error as PostgresStorageError {
+            throw CLIError(message: error.message)
+        }
+        let progress = ProgressLine()
+        let summary: PostgresImportSummary
+        do {
+            summary = try await progress.clearing {
+                try await storage.importServer(from: source) { copied, total in
+                    progress.update("copying", done: copied, total: total, unit: "returns")
+                }
+            }
+            await storage.close()
+        } catch {
+            await storage.close()
+            if let error = error as? PostgresStorageError { throw CLIError(message: error.message) }
+            throw error
+        }
+        Console.current.print(
+            "migrated \(from) to \(url): server \(summary.serverID), \(summary.returns) returns of \(summary.stores) "
+                + "stores, \(summary.kiosks) kiosks, \(summary.enrollments) enrollment tokens, \(summary.conflicts) "
+                + "audited conflicts; start serve with --db on the URL"
+        )
+        if summary.unusableEnrollments > 0 {
+            Console.current.printError(
+                "note: \(summary.unusableEnrollments) enrollment tokens from before token keys were not copied (no "
+                    + "kiosk can redeem them)"
+            )
+        }
     }
 }

@@ -26,6 +26,8 @@ public struct BufferedPushTransaction: PushTransaction {
     }
 
     public let serverID: ReplicaID
+    /// The ids the server had before restores from backups: their writes, held by kiosks, are the server's own.
+    public let formerServerIDs: Set<String>
     /// The replica ids of the store's enrolled kiosks: their writes may be passed on by another kiosk of the store.
     public let kiosksOfStore: Set<String>
     /// The stored versions the backend read, by record id, updated as the batch merges.
@@ -37,17 +39,30 @@ public struct BufferedPushTransaction: PushTransaction {
     private var writeIndex: [String: Int] = [:]
 
     /// Creates a transaction over what the backend read.
-    public init(serverID: ReplicaID, kiosksOfStore: Set<String>, stored: [String: VersionedRecord], wallClock: UInt64) {
+    public init(
+        serverID: ReplicaID,
+        formerServerIDs: Set<String> = [],
+        kiosksOfStore: Set<String>,
+        stored: [String: VersionedRecord],
+        wallClock: UInt64
+    ) {
         self.serverID = serverID
+        self.formerServerIDs = formerServerIDs
         self.kiosksOfStore = kiosksOfStore
         self.stored = stored
         self.wallClock = wallClock
     }
 
-    public func isServer(_ replica: ReplicaID) -> Bool { replica == serverID }
+    public func isServer(_ replica: ReplicaID) -> Bool {
+        replica == serverID || formerServerIDs.contains(replica.rawValue)
+    }
 
     public mutating func mayPassOn(writesOf replica: ReplicaID, store: StoreID) throws -> Bool {
-        kiosksOfStore.contains(replica.rawValue) && replica.rawValue.hasPrefix("\(store.rawValue)/")
+        // As on SQLite: a restored server may have lost enrollments made after its backup, so once it was restored
+        // it takes any kiosk of the pusher's store at its word.
+        let ofStore = replica.rawValue.hasPrefix("\(store.rawValue)/")
+        return formerServerIDs.contains(replica.rawValue)
+            || (ofStore && (kiosksOfStore.contains(replica.rawValue) || !formerServerIDs.isEmpty))
     }
 
     public mutating func storedReturn(_ id: String) throws -> VersionedRecord? { stored[id] }

@@ -1,8 +1,11 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import Logging
 import NIOCore
 import NIOPosix
+import PostgresNIO
+import PostgresStorage
 import ReplicaStore
 import ReturnSyncJSON
 import ReturnsModel
@@ -28,17 +31,48 @@ struct ReturnsBench: AsyncParsableCommand {
 struct BenchOptions: ParsableArguments {
     @Option(help: "The returns-server binary (default: the one beside returns-bench).") var serverBinary: String?
     @Option(help: "Where databases go (default: a new temporary directory, removed afterwards).") var workDir: String?
+    @Option(
+        help: ArgumentHelp(
+            "A PostgreSQL server to bench against instead of SQLite: postgres://USER@HOST[:PORT]/DB.",
+            discussion: "A fresh database is created on that server for the run, and dropped at its end."
+        )
+    )
+    var db: String?
+    @Option(help: "`serve` processes on the one PostgreSQL database; kiosks are spread over them in turn.")
+    var servers = 1
+
+    func validate() throws {
+        guard servers >= 1 else { throw ValidationError("--servers must be at least 1, not \(servers)") }
+        if servers > 1, db == nil {
+            throw ValidationError("--servers \(servers) needs --db postgres://…: several processes share PostgreSQL")
+        }
+        if let db, !PostgresURL.isPostgres(db) {
+            throw ValidationError("--db takes a PostgreSQL URL (postgres://USER@HOST[:PORT]/DB), not '\(db)'")
+        }
+    }
 }
 
-/// A benchmark's working directory and its `returns-server` process.
-final class Bench {
+/// A benchmark's working directory, its server database and its `returns-server serve` processes.
+final class Bench: @unchecked Sendable {
+    /// The server's database, opened by the benchmark too: it issues enrollment tokens and counts what arrived.
+    enum Database {
+        case sqlite(ReplicaStore)
+        /// The database made for this run, and the server it was made on (to drop it).
+        case postgres(PostgresServerStorage, admin: PostgresURL, name: String)
+    }
+
     let directory: URL
     private let removeAtEnd: Bool
-    let server: Process
-    let address: String
-    let serverDB: ReplicaStore
+    let servers: [Process]
+    /// Each process's `HOST:PORT`, in the order kiosks are given them.
+    let addresses: [String]
+    let database: Database
+    let storage: any SyncServerStorage
 
-    init(_ options: BenchOptions) throws {
+    /// The first process's address.
+    var address: String { addresses[0] }
+
+    init(_ options: BenchOptions) async throws {
         if let workDir = options.workDir {
             directory = URL(fileURLWithPath: workDir)
             removeAtEnd = false
@@ -51,43 +85,109 @@ final class Bench {
             options.serverBinary
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("returns-server").path
-        let hq = directory.appendingPathComponent("hq.sqlite").path
-        // Created here (as `serve` would), so tokens can be issued straight into it while the server runs.
-        serverDB =
-            FileManager.default.fileExists(atPath: hq)
-            ? try ReplicaStore.open(at: hq) : try ReplicaStore.create(at: hq, identity: .server(replicaID: .init("hq")))
-        server = Process()
-        server.executableURL = URL(fileURLWithPath: binary)
-        server.arguments = [
-            "serve", "--db", hq, "--port", "0", "--max-connections", "8192", "--syncs-per-minute", "1000",
-        ]
-        let output = Pipe()
-        server.standardOutput = output
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        var line = Data()
-        while line.last != UInt8(ascii: "\n") {
-            let byte = output.fileHandleForReading.readData(ofLength: 1)
-            guard !byte.isEmpty else { throw ValidationError("returns-server exited before listening") }
-            line.append(byte)
+        let db: String
+        if let text = options.db {
+            let admin = try PostgresURL(text)
+            let name = "returns_bench_\(getpid())"
+            try await Self.administer("CREATE DATABASE \(name)", on: admin)
+            var url = admin
+            url.database = name
+            var logger = Logger(label: "returns-bench")
+            logger.logLevel = .warning
+            let storage = try await PostgresServerStorage.open(url, logger: logger)
+            database = .postgres(storage, admin: admin, name: name)
+            self.storage = storage
+            db = url.description
+        } else {
+            db = directory.appendingPathComponent("hq.sqlite").path
+            // Created here (as `serve` would), so tokens can be issued straight into it while the server runs.
+            let store =
+                FileManager.default.fileExists(atPath: db)
+                ? try ReplicaStore.open(at: db)
+                : try ReplicaStore.create(at: db, identity: .server(replicaID: .init("hq")))
+            database = .sqlite(store)
+            storage = SQLiteServerStorage(store)
         }
-        address = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            .replacingOccurrences(of: "listening on ", with: "")
+        var servers: [Process] = []
+        var addresses: [String] = []
+        for _ in 0..<options.servers {
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: binary)
+            // Every simulated kiosk connects from 127.0.0.1, where a fleet comes from thousands of addresses: the
+            // per-address limit on unauthenticated connections is raised, or a thousand handshakes at once would
+            // shed all but 64 of them.
+            server.arguments = [
+                "serve", "--db", db, "--port", "0", "--max-connections", "8192", "--syncs-per-minute", "1000",
+                "--max-unauthenticated-per-address", "8192",
+            ]
+            let output = Pipe()
+            server.standardOutput = output
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            servers.append(server)
+            var line = Data()
+            while line.last != UInt8(ascii: "\n") {
+                let byte = output.fileHandleForReading.readData(ofLength: 1)
+                guard !byte.isEmpty else { throw ValidationError("returns-server exited before listening") }
+                line.append(byte)
+            }
+            addresses.append(
+                String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                    .replacingOccurrences(of: "listening on ", with: "")
+            )
+        }
+        self.servers = servers
+        self.addresses = addresses
     }
 
-    /// A new kiosk of `store`, enrolled with the server, holding `returns` fresh returns.
-    func kiosk(store: String, kiosk: String, returns: Int) throws -> (ReplicaStore, SyncClient) {
+    /// Runs one statement on the database `url` names, outside a transaction (`CREATE DATABASE` needs that).
+    static func administer(_ statement: String, on url: PostgresURL) async throws {
+        var logger = Logger(label: "returns-bench")
+        logger.logLevel = .warning
+        let connection = try await PostgresConnection.connect(
+            configuration: url.connectionConfiguration(),
+            id: 1,
+            logger: logger
+        )
+        do {
+            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
+    /// A new kiosk of `store`, enrolled with the server, holding `returns` fresh returns, syncing through the
+    /// `serve` process `via` (counted round the processes).
+    func kiosk(store: String, kiosk: String, returns: Int, via: Int = 0) async throws -> (ReplicaStore, SyncClient) {
         let path = directory.appendingPathComponent("\(store)-\(kiosk).sqlite").path
         let replica = try ReplicaStore.create(
             at: path,
             identity: .kiosk(store: StoreID(store), kiosk: KioskID(kiosk))
         )
-        let token = try EnrollmentToken.issue(in: serverDB, store: StoreID(store), kiosk: KioskID(kiosk))
-        try replica.saveSyncCredentials(SyncClient.makeCredentials(server: address, token: token.description))
+        let token = try await EnrollmentToken.issue(in: storage, store: StoreID(store), kiosk: KioskID(kiosk))
+        try replica.saveSyncCredentials(
+            SyncClient.makeCredentials(server: addresses[via % addresses.count], token: token.description)
+        )
         // A seed from the kiosk's name, stable across runs (String.hashValue is not), so every run loads the same data.
         let seed = kiosk.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) }
         if returns > 0 { _ = try replica.importReturns(ndjson: Self.sampleReturns(returns, seed: seed)) }
         return (replica, SyncClient(store: replica))
+    }
+
+    /// How many returns the server holds.
+    func returnsOnServer() async throws -> Int {
+        switch database {
+        case .sqlite(let store): return try store.returnRecords().count
+        case .postgres(let storage, _, _): return try await storage.recordCount(entityType: ReturnEntity.entityType)
+        }
+    }
+
+    /// Which database the run used, for the figures: `sqlite` or `postgres`.
+    var backend: String {
+        if case .postgres = database { return "postgres" }
+        return "sqlite"
     }
 
     /// `count` new returns as NDJSON: realistic GTINs (check digits), serials, reasons and quantities.
@@ -117,17 +217,44 @@ final class Bench {
         return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }
 
-    var serverPeakRSS: Int { Self.peakRSS(of: server.processIdentifier) }
+    /// The largest peak resident memory of the `serve` processes.
+    var serverPeakRSS: Int { servers.map { Self.peakRSS(of: $0.processIdentifier) }.max() ?? 0 }
 
-    func stop() {
-        server.terminate()
-        server.waitUntilExit()
+    /// Stops the servers, drops a PostgreSQL database made for the run, removes a temporary directory.
+    func stop() async {
+        for server in servers {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        if case .postgres(let storage, let admin, let name) = database {
+            await storage.close()
+            do {
+                try await Self.administer("DROP DATABASE IF EXISTS \(name) WITH (FORCE)", on: admin)
+            } catch {
+                FileHandle.standardError.write(Data("could not drop database \(name): \(error)\n".utf8))
+            }
+        }
         if removeAtEnd { try? FileManager.default.removeItem(at: directory) }
     }
 
-    /// Prints one benchmark's figures as a JSON object; whole numbers as integers.
-    static func report(_ name: String, _ figures: KeyValuePairs<String, Double>) {
-        var members: [String: JSONValue] = ["benchmark": .string(name)]
+    /// Runs `body` on a new bench, stopping it afterwards whether `body` succeeded or not.
+    static func with(_ options: BenchOptions, _ body: (Bench) async throws -> Void) async throws {
+        let bench = try await Bench(options)
+        do {
+            try await body(bench)
+        } catch {
+            await bench.stop()
+            throw error
+        }
+        await bench.stop()
+    }
+
+    /// Prints one benchmark's figures as a JSON object, with the database and the number of `serve` processes;
+    /// whole numbers as integers.
+    func report(_ name: String, _ figures: KeyValuePairs<String, Double>) {
+        var members: [String: JSONValue] = [
+            "benchmark": .string(name), "backend": .string(backend), "servers": .integer(Int64(servers.count)),
+        ]
         for (key, value) in figures {
             members[key] = value.rounded() == value && abs(value) < 1e15 ? .integer(Int64(value)) : .double(value)
         }
@@ -156,23 +283,23 @@ struct SyncBenchmark: AsyncParsableCommand {
     @Option(help: "Returns on the kiosk.") var returns = 100_000
 
     func run() async throws {
-        let bench = try Bench(options)
-        defer { bench.stop() }
-        let (_, client) = try bench.kiosk(store: "store-1", kiosk: "k1", returns: returns)
-        let start = ContinuousClock.now
-        let report = try await client.sync()
-        let seconds = Bench.seconds(since: start)
-        Bench.report(
-            "sync",
-            [
-                "returns": Double(returns), "pushed": Double(report.pushed),
-                "seconds": (seconds), "returnsPerSecond": (Double(returns) / seconds),
-                "bytesSent": Double(report.bytesSent), "bytesReceived": Double(report.bytesReceived),
-                "wireBytesPerReturn": (Double(report.bytesSent + report.bytesReceived) / Double(max(returns, 1))),
-                "kioskPeakRSSBytes": Double(Bench.peakRSS()),
-                "serverPeakRSSBytes": Double(bench.serverPeakRSS),
-            ]
-        )
+        try await Bench.with(options) { bench in
+            let (_, client) = try await bench.kiosk(store: "store-1", kiosk: "k1", returns: returns)
+            let start = ContinuousClock.now
+            let report = try await client.sync()
+            let seconds = Bench.seconds(since: start)
+            bench.report(
+                "sync",
+                [
+                    "returns": Double(returns), "pushed": Double(report.pushed),
+                    "seconds": (seconds), "returnsPerSecond": (Double(returns) / seconds),
+                    "bytesSent": Double(report.bytesSent), "bytesReceived": Double(report.bytesReceived),
+                    "wireBytesPerReturn": (Double(report.bytesSent + report.bytesReceived) / Double(max(returns, 1))),
+                    "kioskPeakRSSBytes": Double(Bench.peakRSS()),
+                    "serverPeakRSSBytes": Double(bench.serverPeakRSS),
+                ]
+            )
+        }
     }
 }
 
@@ -186,26 +313,26 @@ struct PullBenchmark: AsyncParsableCommand {
     @Option(help: "Returns of the store on the server.") var returns = 100_000
 
     func run() async throws {
-        let bench = try Bench(options)
-        defer { bench.stop() }
-        let (_, source) = try bench.kiosk(store: "store-1", kiosk: "k1", returns: returns)
-        _ = try await source.sync()
-        let (fresh, client) = try bench.kiosk(store: "store-1", kiosk: "k2", returns: 0)
-        let rssBefore = Bench.peakRSS()
-        let start = ContinuousClock.now
-        let report = try await client.sync()
-        let seconds = Bench.seconds(since: start)
-        Bench.report(
-            "pull",
-            [
-                "returns": Double(try fresh.status().totalReturns),
-                "seconds": (seconds), "returnsPerSecond": (Double(report.pulled) / seconds),
-                "bytesReceived": Double(report.bytesReceived),
-                "wireBytesPerReturn": (Double(report.bytesSent + report.bytesReceived) / Double(max(returns, 1))),
-                "kioskPeakRSSBytes": Double(Bench.peakRSS()), "kioskPeakRSSBeforePullBytes": Double(rssBefore),
-                "serverPeakRSSBytes": Double(bench.serverPeakRSS),
-            ]
-        )
+        try await Bench.with(options) { bench in
+            let (_, source) = try await bench.kiosk(store: "store-1", kiosk: "k1", returns: returns)
+            _ = try await source.sync()
+            let (fresh, client) = try await bench.kiosk(store: "store-1", kiosk: "k2", returns: 0, via: 1)
+            let rssBefore = Bench.peakRSS()
+            let start = ContinuousClock.now
+            let report = try await client.sync()
+            let seconds = Bench.seconds(since: start)
+            bench.report(
+                "pull",
+                [
+                    "returns": Double(try fresh.status().totalReturns),
+                    "seconds": (seconds), "returnsPerSecond": (Double(report.pulled) / seconds),
+                    "bytesReceived": Double(report.bytesReceived),
+                    "wireBytesPerReturn": (Double(report.bytesSent + report.bytesReceived) / Double(max(returns, 1))),
+                    "kioskPeakRSSBytes": Double(Bench.peakRSS()), "kioskPeakRSSBeforePullBytes": Double(rssBefore),
+                    "serverPeakRSSBytes": Double(bench.serverPeakRSS),
+                ]
+            )
+        }
     }
 }
 
@@ -221,40 +348,44 @@ struct NoopBenchmark: AsyncParsableCommand {
     @Option(help: "No-op syncs to time.") var runs = 50
 
     func run() async throws {
-        let bench = try Bench(options)
-        defer { bench.stop() }
-        let setupStart = ContinuousClock.now
-        var remaining = serverReturns
-        var index = 0
-        while remaining > 0 {
-            let count = min(100_000, remaining)
-            let (_, loader) = try bench.kiosk(store: "store-\(index % 10)", kiosk: "loader\(index)", returns: count)
-            _ = try await loader.sync()
-            remaining -= count
-            index += 1
+        try await Bench.with(options) { bench in
+            let setupStart = ContinuousClock.now
+            var remaining = serverReturns
+            var index = 0
+            while remaining > 0 {
+                let count = min(100_000, remaining)
+                let (_, loader) = try await bench.kiosk(
+                    store: "store-\(index % 10)",
+                    kiosk: "loader\(index)",
+                    returns: count
+                )
+                _ = try await loader.sync()
+                remaining -= count
+                index += 1
+            }
+            let setup = Bench.seconds(since: setupStart)
+            let (_, client) = try await bench.kiosk(store: "store-0", kiosk: "idle", returns: 0)
+            _ = try await client.sync()  // enrolled, and caught up with its store
+            _ = try await client.sync()
+            var latencies: [Double] = []
+            var bytes: [Int] = []
+            for _ in 0..<runs {
+                let start = ContinuousClock.now
+                let report = try await client.sync()
+                latencies.append(Bench.seconds(since: start) * 1000)
+                bytes.append(report.bytesSent + report.bytesReceived)
+            }
+            bench.report(
+                "noop",
+                [
+                    "serverReturns": Double(serverReturns), "runs": Double(runs),
+                    "latencyMsP50": (Bench.percentile(latencies, 0.5)),
+                    "latencyMsP99": (Bench.percentile(latencies, 0.99)),
+                    "latencyMsMin": (latencies.min() ?? 0), "wireBytesPerSync": Double(bytes.max() ?? 0),
+                    "setupSeconds": (setup), "serverPeakRSSBytes": Double(bench.serverPeakRSS),
+                ]
+            )
         }
-        let setup = Bench.seconds(since: setupStart)
-        let (_, client) = try bench.kiosk(store: "store-0", kiosk: "idle", returns: 0)
-        _ = try await client.sync()  // enrolled, and caught up with its store
-        _ = try await client.sync()
-        var latencies: [Double] = []
-        var bytes: [Int] = []
-        for _ in 0..<runs {
-            let start = ContinuousClock.now
-            let report = try await client.sync()
-            latencies.append(Bench.seconds(since: start) * 1000)
-            bytes.append(report.bytesSent + report.bytesReceived)
-        }
-        Bench.report(
-            "noop",
-            [
-                "serverReturns": Double(serverReturns), "runs": Double(runs),
-                "latencyMsP50": (Bench.percentile(latencies, 0.5)),
-                "latencyMsP99": (Bench.percentile(latencies, 0.99)),
-                "latencyMsMin": (latencies.min() ?? 0), "wireBytesPerSync": Double(bytes.max() ?? 0),
-                "setupSeconds": (setup), "serverPeakRSSBytes": Double(bench.serverPeakRSS),
-            ]
-        )
     }
 }
 
@@ -278,88 +409,108 @@ struct FleetBenchmark: AsyncParsableCommand {
         var key: Data
         var token: EnrollmentToken
         var records: [String]
+        /// The `serve` process it syncs through.
+        var host: String
+        var port: Int
     }
 
     func run() async throws {
-        let bench = try Bench(options)
-        defer { bench.stop() }
-        let (host, port) = try SyncClient.parse(bench.address)
-        var fleet: [SimulatedKiosk] = []
-        for index in 0..<kiosks {
-            let store = "store-\(index)"
-            let kiosk = "k\(index)"
-            let replica = try ReplicaID("\(store)/\(kiosk)")
-            let records = try (0..<returns).map { number in
-                let item = try ProductReturn(
-                    id: ReturnID.make(milliseconds: 1_790_000_000_000 + UInt64(index * returns + number), sequence: 0),
-                    storeID: StoreID(store),
-                    kioskID: KioskID(kiosk),
-                    orderID: OrderID("ORD-\(index)-\(number)"),
-                    gtin: GTIN("4006381333931"),
-                    serial: ItemCode("SN-\(index)-\(number)", kind: "serial"),
-                    reason: .defective,
-                    verification: .unverified,
-                    createdAt: Date(millisecondsSince1970: 1_790_000_000_000)
+        try await Bench.with(options) { bench in
+            let addresses = try bench.addresses.map(SyncClient.parse)
+            var fleet: [SimulatedKiosk] = []
+            for index in 0..<kiosks {
+                let store = "store-\(index)"
+                let kiosk = "k\(index)"
+                let replica = try ReplicaID("\(store)/\(kiosk)")
+                let records = try (0..<returns).map { number in
+                    let item = try ProductReturn(
+                        id: ReturnID.make(
+                            milliseconds: 1_790_000_000_000 + UInt64(index * returns + number),
+                            sequence: 0
+                        ),
+                        storeID: StoreID(store),
+                        kioskID: KioskID(kiosk),
+                        orderID: OrderID("ORD-\(index)-\(number)"),
+                        gtin: GTIN("4006381333931"),
+                        serial: ItemCode("SN-\(index)-\(number)", kind: "serial"),
+                        reason: .defective,
+                        verification: .unverified,
+                        createdAt: Date(millisecondsSince1970: 1_790_000_000_000)
+                    )
+                    return try ReturnEntity.makeRecord(
+                        for: item,
+                        by: replica,
+                        stamp: HLCTimestamp(physical: 1_790_000_000_000 + UInt64(number))
+                    ).jsonString
+                }
+                let token = try await EnrollmentToken.issue(
+                    in: bench.storage,
+                    store: StoreID(store),
+                    kiosk: KioskID(kiosk)
                 )
-                return try ReturnEntity.makeRecord(
-                    for: item,
-                    by: replica,
-                    stamp: HLCTimestamp(physical: 1_790_000_000_000 + UInt64(number))
-                ).jsonString
+                fleet.append(
+                    SimulatedKiosk(
+                        store: store,
+                        kiosk: kiosk,
+                        key: Curve25519.Signing.PrivateKey().rawRepresentation,
+                        token: token,
+                        records: records,
+                        host: addresses[index % addresses.count].0,
+                        port: addresses[index % addresses.count].1
+                    )
+                )
             }
-            let token = try EnrollmentToken.issue(in: bench.serverDB, store: StoreID(store), kiosk: KioskID(kiosk))
-            fleet.append(
-                SimulatedKiosk(
-                    store: store,
-                    kiosk: kiosk,
-                    key: Curve25519.Signing.PrivateKey().rawRepresentation,
-                    token: token,
-                    records: records
-                )
-            )
-        }
-        // Enrolled first, as a fleet in service is: enrollment happens once in a kiosk's life.
-        for kiosk in fleet { try await Self.sync(kiosk, records: [], enrolling: true, host: host, port: port) }
-
-        let start = ContinuousClock.now
-        let results = await withTaskGroup(of: (Double, String?).self) { group in
+            // Enrolled first, as a fleet in service is: enrollment happens once in a kiosk's life.
             for kiosk in fleet {
-                group.addTask {
-                    let began = ContinuousClock.now
-                    do {
-                        try await Self.sync(kiosk, records: kiosk.records, enrolling: false, host: host, port: port)
-                        return (Bench.seconds(since: began), nil)
-                    } catch {
-                        return (Bench.seconds(since: began), "\(error)")
+                try await Self.sync(kiosk, records: [], enrolling: true, host: kiosk.host, port: kiosk.port)
+            }
+
+            let start = ContinuousClock.now
+            let results = await withTaskGroup(of: (Double, String?).self) { group in
+                for kiosk in fleet {
+                    group.addTask {
+                        let began = ContinuousClock.now
+                        do {
+                            try await Self.sync(
+                                kiosk,
+                                records: kiosk.records,
+                                enrolling: false,
+                                host: kiosk.host,
+                                port: kiosk.port
+                            )
+                            return (Bench.seconds(since: began), nil)
+                        } catch {
+                            return (Bench.seconds(since: began), "\(error)")
+                        }
                     }
                 }
+                return await group.reduce(into: []) { $0.append($1) }
             }
-            return await group.reduce(into: []) { $0.append($1) }
+            let total = Bench.seconds(since: start)
+            if let failure = results.compactMap(\.1).first {
+                FileHandle.standardError.write(Data("first failure: \(failure)\n".utf8))
+            }
+            let latencies = results.map(\.0)
+            let held = try await bench.returnsOnServer()
+            bench.report(
+                "fleet",
+                [
+                    "kiosks": Double(kiosks), "returnsPerKiosk": Double(returns),
+                    "completed": Double(results.filter { $0.1 == nil }.count), "returnsOnServer": Double(held),
+                    "seconds": total, "latencySecondsP50": Bench.percentile(latencies, 0.5),
+                    "latencySecondsP99": Bench.percentile(latencies, 0.99),
+                    "returnsPerSecond": Double(kiosks * returns) / total,
+                    "serverPeakRSSBytes": Double(bench.serverPeakRSS),
+                ]
+            )
         }
-        let total = Bench.seconds(since: start)
-        if let failure = results.compactMap(\.1).first {
-            FileHandle.standardError.write(Data("first failure: \(failure)\n".utf8))
-        }
-        let latencies = results.map(\.0)
-        let held = try bench.serverDB.returnRecords().count
-        Bench.report(
-            "fleet",
-            [
-                "kiosks": Double(kiosks), "returnsPerKiosk": Double(returns),
-                "completed": Double(results.filter { $0.1 == nil }.count), "returnsOnServer": Double(held),
-                "seconds": total, "latencySecondsP50": Bench.percentile(latencies, 0.5),
-                "latencySecondsP99": Bench.percentile(latencies, 0.99),
-                "returnsPerSecond": Double(kiosks * returns) / total,
-                "serverPeakRSSBytes": Double(bench.serverPeakRSS),
-            ]
-        )
     }
 
     /// One sync of a simulated kiosk, as SPEC §3 describes it: handshake, push, pull until done, bye.
     static func sync(_ kiosk: SimulatedKiosk, records: [String], enrolling: Bool, host: String, port: Int) async throws
     {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: host, port: port) { channel in
+            .connect(host: kiosk.host, port: kiosk.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addSyncProtocolHandlers()
                     return try NIOAsyncChannel<SyncFrame, SyncMessage>(wrappingChannelSynchronously: channel)

@@ -206,10 +206,15 @@ struct PostgresFleetTests {
         let process: ChildProcess
         let address: String
 
-        init(_ url: PostgresURL) throws {
+        convenience init(_ url: PostgresURL) throws {
+            try self.init(db: Self.text(url))
+        }
+
+        /// A `serve` process on `db`, a SQLite file or a PostgreSQL URL.
+        init(db: String) throws {
             process = try ChildProcess(
                 ToolRun.binaries.appendingPathComponent("returns-server").path,
-                ["serve", "--db", Self.text(url), "--port", "0"]
+                ["serve", "--db", db, "--port", "0"]
             )
             var line = Data()
             while line.last != UInt8(ascii: "\n") {

@@ -1,0 +1,133 @@
+import Foundation
+import PostgresStorage
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServerCLI
+import SyncClient
+import Testing
+
+/// `returns-server migrate`: a SQLite server with live kiosks moves to PostgreSQL, and the kiosks carry on.
+@Suite(.enabled(if: PostgresTestServer.isAvailable, PostgresTestServer.skipped))
+struct PostgresMigrateTests {
+    typealias Fleet = PostgresFleetTests
+
+    static func migrate(_ arguments: [String]) async -> (status: Int32, stdout: String, stderr: String) {
+        let run = await runCaptured { await ReturnsServerCLI.run(arguments: ["migrate"] + arguments) }
+        return (run.status, run.stdout, run.stderr)
+    }
+
+    static func enroll(sqlite path: String, store: String, kiosk: String) async throws -> String {
+        let run = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["enroll", "--db", path, "--store", store, "--kiosk", kiosk])
+        }
+        try #require(run.status == 0, "\(run.stderr)")
+        return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Points a kiosk at another address, as a fleet's DNS name would move to the new servers.
+    static func move(_ replica: ReplicaStore, to server: String) throws {
+        var credentials = try #require(try replica.syncCredentials())
+        credentials.server = server
+        try replica.saveSyncCredentials(credentials)
+    }
+
+    @Test func kiosksCarryOnWithoutReEnrollingOrAFullResync() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        let sqlite = directory.file("hq.sqlite")
+        _ = try await Self.enroll(sqlite: sqlite, store: "store-1", kiosk: "k0")  // creates the database
+        let old = try Fleet.ServeProcess(db: sqlite)
+        var kiosks: [(ReplicaStore, SyncClient)] = []
+        for (store, kiosk) in [("store-1", "k1"), ("store-1", "k2"), ("store-2", "k1")] {
+            let token = try await Self.enroll(sqlite: sqlite, store: store, kiosk: kiosk)
+            kiosks.append(try Fleet.kiosk(store: store, kiosk: kiosk, token: token, server: old.address, in: directory))
+        }
+        // Issued before the move, redeemed after it.
+        let laterToken = try await Self.enroll(sqlite: sqlite, store: "store-1", kiosk: "k3")
+        let (a, b, c) = (kiosks[0], kiosks[1], kiosks[2])
+        for order in ["O-1", "O-2", "O-3"] { try Fleet.capture(a.0, order) }
+        try Fleet.capture(c.0, "O-4")
+        _ = try await a.1.sync()
+        _ = try await c.1.sync()
+        #expect(try await b.1.sync().pulled == 3)
+        _ = try await a.1.sync()
+        old.stop()
+
+        let run = await Self.migrate(["--from", sqlite, "--to", Fleet.ServeProcess.text(url)])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("4 returns of 2 stores, 3 kiosks, 5 enrollment tokens"), "\(run.stdout)")
+
+        let new = try Fleet.ServeProcess(url)
+        defer { new.stop() }
+        for kiosk in kiosks { try Self.move(kiosk.0, to: new.address) }
+        // Nothing old is sent again, nothing old pulled again: the server is the same one to the kiosks.
+        let quiet = try await c.1.sync()
+        #expect(quiet.pushed == 0 && quiet.pulled == 0)
+        try Fleet.capture(a.0, "O-5")
+        let push = try await a.1.sync()
+        #expect(push.pushed == 1)
+        #expect(push.pulled == 0)
+        let pull = try await b.1.sync()
+        #expect(pull.pushed == 0)
+        #expect(pull.pulled == 1)
+        #expect(try b.0.returnRecords().count == 4)
+        #expect(try await c.1.sync().pulled == 0)
+        // A token issued by the SQLite server works, once, on PostgreSQL; the kiosk receives its store's returns.
+        let (late, lateClient) = try Fleet.kiosk(
+            store: "store-1",
+            kiosk: "k3",
+            token: laterToken,
+            server: new.address,
+            in: directory
+        )
+        #expect(try await lateClient.sync().pulled == 4)
+        #expect(try late.returnRecords().count == 4)
+
+        let storage = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+        #expect(try await storage.recordCount(entityType: "return") == 5)
+        #expect(storage.serverReplicaID.rawValue == "hq")
+        await storage.close()
+    }
+
+    @Test func refusesADatabaseInUseAnUnsupportedServerAndWrongArguments() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        let sqlite = directory.file("hq.sqlite")
+        _ = try await Self.enroll(sqlite: sqlite, store: "store-1", kiosk: "k1")
+        let target = Fleet.ServeProcess.text(url)
+
+        #expect(await Self.migrate(["--from", sqlite, "--to", target]).status == 0)
+        let again = await Self.migrate(["--from", sqlite, "--to", target])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("already holds a server"), "\(again.stderr)")
+        #expect(again.stderr.split(separator: "\n").count == 1, "\(again.stderr)")
+
+        let wrongTo = await Self.migrate(["--from", sqlite, "--to", directory.file("other.sqlite")])
+        #expect(wrongTo.status != 0)
+        #expect(wrongTo.stderr.contains("--to takes a PostgreSQL URL"), "\(wrongTo.stderr)")
+        let wrongFrom = await Self.migrate(["--from", target, "--to", target])
+        #expect(wrongFrom.stderr.contains("--from takes the SQLite server database"), "\(wrongFrom.stderr)")
+        let missing = await Self.migrate(["--from", directory.file("none.sqlite"), "--to", target])
+        #expect(missing.stderr.contains("no server database at"), "\(missing.stderr)")
+
+        // A server with orders, policies or recalls is refused before anything is copied.
+        let (fresh, dropFresh) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await dropFresh() } }
+        let recall = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "recall", "add", "--db", sqlite, "--id", "RC-1", "--gtin", "4006381333931", "--hazard", "Overheats",
+                "--instructions", "Quarantine", "--units", "10",
+            ])
+        }
+        try #require(recall.status == 0, "\(recall.stderr)")
+        let refused = await Self.migrate(["--from", sqlite, "--to", Fleet.ServeProcess.text(fresh)])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("1 recall records"), "\(refused.stderr)")
+        let storage = try await PostgresServerStorage.open(fresh, logger: PostgresTestServer.logger)
+        #expect(try await storage.enrolledKiosks().isEmpty)
+        await storage.close()
+    }
+}
