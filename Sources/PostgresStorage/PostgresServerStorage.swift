@@ -54,14 +54,23 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
     ///
     /// - Throws: ``PostgresStorageError`` in one line: the server cannot be reached, refuses the credentials, has no
     ///   such database, or was migrated by a newer version.
-    public static func open(_ url: PostgresURL, logger: Logger) async throws -> PostgresServerStorage {
+    ///
+    /// - Parameter applicationName: how its connections are named in `pg_stat_activity`; ``serverApplicationName``
+    ///   for a server's own connections, which `restore` looks for.
+    public static func open(
+        _ url: PostgresURL,
+        applicationName: String = serverApplicationName,
+        logger: Logger
+    ) async throws -> PostgresServerStorage {
         // One connection first, so a wrong host, port, password or database is said at once and plainly (the pool
         // would retry for a minute and then report a tripped circuit breaker). It also migrates and reads the id,
         // before the pool runs.
         let serverID: ReplicaID
         do {
+            var configuration = try url.connectionConfiguration()
+            configuration.options.additionalStartupParameters = [("application_name", applicationName)]
             let probe = try await PostgresConnection.connect(
-                configuration: url.connectionConfiguration(),
+                configuration: configuration,
                 id: 0,
                 logger: logger
             )
@@ -86,7 +95,9 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
         } catch {
             throw Self.described(error, url: url)
         }
-        let client = PostgresClient(configuration: url.configuration(), backgroundLogger: logger)
+        var configuration = url.configuration()
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let running = Task { await client.run() }
         return PostgresServerStorage(url: url, client: client, running: running, serverID: serverID, logger: logger)
     }

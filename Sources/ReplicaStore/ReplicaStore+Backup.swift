@@ -105,7 +105,7 @@ extension ReplicaStore {
     }
 
     /// `hq` → `hq.r2`, `hq.r2` → `hq.r3`.
-    static func restoredID(after id: String) -> String {
+    public static func restoredID(after id: String) -> String {
         if let dot = id.range(of: ".r", options: .backwards), let number = Int(id[dot.upperBound...]), number >= 2 {
             return "\(id[..<dot.lowerBound]).r\(number + 1)"
         }

@@ -80,104 +80,182 @@ public struct Dashboard: Sendable {
     public var returnRates: ReplicaStore.Report
 }
 
-extension ReplicaStore {
+extension Reports {
+    /// The dashboard's statements: the window's per-day counts, the reason and disposition mix, the review queue and
+    /// rule violations (`listLimit` rows each), the totals, open conflicts, recall completion and return rates.
+    static func dashboard(
+        now: Int64,
+        since: Int64,
+        until: Int64,
+        listLimit: Int
+    ) -> [String: String] {
+        func mix(_ column: String) -> String {
+            """
+            SELECT \(column) AS key, count(*) AS n FROM returns WHERE \(counted)
+            GROUP BY \(column) ORDER BY n DESC, key
+            """
+        }
+        var statements = [
+            "totals": totals(now: now),
+            "conflicted": conflictedRecords,
+            "campaigns": campaigns,
+            "recall_rows": recallRows,
+            // The window ends with the report's day: a return dated later is flagged, never the newest bar.
+            "per_day": """
+            SELECT created_at / 86400000 AS day, store_id, count(*) AS n
+            FROM returns WHERE created_at >= \(since) AND created_at < \(until)
+              AND created_at <= \(futureThreshold(now)) AND \(counted)
+            GROUP BY created_at / 86400000, store_id ORDER BY day, store_id
+            """,
+            "reasons": mix("reason"),
+            "dispositions": mix("disposition"),
+            "review": """
+            SELECT id, store_id, reason, verification, created_at FROM returns WHERE awaits_review
+            ORDER BY created_at, id LIMIT \(listLimit)
+            """,
+            "violations": """
+            SELECT r.id, r.store_id, r.disposition, rec.record FROM returns r
+            JOIN records rec ON rec.entity_type = 'return' AND rec.id = r.id
+            WHERE r.needs_review ORDER BY r.created_at, r.id LIMIT \(listLimit)
+            """,
+        ]
+        statements.merge(grouped(by: .store)) { first, _ in first }
+        return statements
+    }
+
+    /// The dashboard from its statements' rows.
+    static func dashboard(
+        _ results: [String: [ReportRow]],
+        generatedAt: Date,
+        since: Int64,
+        lastMidnight: Int64,
+        listLimit: Int
+    ) throws -> Dashboard {
+        let totals = results["totals"]?.first ?? ReportRow([:])
+        let perDay = (results["per_day"] ?? []).map {
+            Dashboard.DayCount(
+                day: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: $0.count("day") * 86_400_000)),
+                store: $0.text("store_id") ?? "",
+                returns: Int($0.count("n"))
+            )
+        }
+        func mix(_ name: String) -> [(key: String, returns: Int)] {
+            (results[name] ?? []).map { (key: $0.text("key") ?? "", returns: Int($0.count("n"))) }
+        }
+        let review = (results["review"] ?? []).map {
+            Dashboard.ReviewItem(
+                id: $0.text("id") ?? "",
+                store: $0.text("store_id") ?? "",
+                reason: $0.text("reason") ?? "",
+                verification: $0.text("verification"),
+                createdAt: Date(millisecondsSince1970: $0.count("created_at"))
+            )
+        }
+        let violations = try (results["violations"] ?? []).map { row in
+            Dashboard.RuleViolation(
+                id: row.text("id") ?? "",
+                store: row.text("store_id") ?? "",
+                disposition: row.text("disposition") ?? "",
+                problems: try ReplicaStore.decodeRecord(row.text("record") ?? "").returnRuleViolations()
+            )
+        }
+        let conflicts = try openConflicts(results["conflicted"] ?? [])
+        return Dashboard(
+            generatedAt: generatedAt,
+            returns: Int(totals.count("returns")),
+            units: Int(totals.count("units")),
+            voided: Int(totals.count("voided")),
+            rejected: Int(totals.count("rejected")),
+            futureDated: Int(totals.count("future")),
+            stores: Set(perDay.map(\.store)).sorted(),
+            perDay: perDay,
+            firstDay: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: since)),
+            lastDay: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: lastMidnight)),
+            reasons: mix("reasons"),
+            dispositions: mix("dispositions"),
+            returnsInConflict: Int(totals.count("in_conflict")),
+            openConflictCount: conflicts.count,
+            openConflicts: conflicts.prefix(listLimit).map {
+                Dashboard.OpenConflict(
+                    recordID: $0.recordID,
+                    field: $0.conflict.field,
+                    values: $0.conflict.values.map(\.value),
+                    shown: $0.conflict.winner.value
+                )
+            },
+            reviewQueueCount: Int(totals.count("review")),
+            reviewQueue: review,
+            ruleViolationCount: Int(totals.count("rules")),
+            ruleViolations: violations,
+            recallCompletion: try recallCompletion(results),
+            returnRates: grouped(results, by: .store, withTotal: true)
+        )
+    }
+}
+
+extension ReportSource {
     /// The report's numbers: returns per day and store over the `days` days ending today (UTC), the reason and
     /// disposition mix, rule violations, open conflicts, the review queue, recall completion and return rates by
-    /// store (each list at most `listLimit` long, each total uncapped).
+    /// store (each list at most `listLimit` long, each total uncapped), read in one consistent read.
     ///
     /// - Parameter endingOn: a moment of the chart's last day (UTC), for a report on an earlier day; the totals and
     ///   the dated-in-the-future check are always as of now.
-    public func dashboard(days: Int = 30, listLimit: Int = 100, endingOn: Date? = nil) throws -> Dashboard {
-        let generatedAt = now()
+    public func dashboard(days: Int = 30, listLimit: Int = 100, endingOn: Date? = nil) async throws -> Dashboard {
+        let generatedAt = reportTime()
+        let (statements, since, lastMidnight) = Dashboard.window(
+            generatedAt: generatedAt,
+            days: days,
+            listLimit: listLimit,
+            endingOn: endingOn
+        )
+        return try Reports.dashboard(
+            await readReport(statements),
+            generatedAt: generatedAt,
+            since: since,
+            lastMidnight: lastMidnight,
+            listLimit: listLimit
+        )
+    }
+}
+
+extension Dashboard {
+    /// The statements of a dashboard made at `generatedAt`, with its window's first and last day (ms at midnight).
+    static func window(
+        generatedAt: Date,
+        days: Int,
+        listLimit: Int,
+        endingOn: Date?
+    ) -> (statements: [String: String], since: Int64, lastMidnight: Int64) {
         let nowMs = generatedAt.millisecondsSince1970
         let endMs = endingOn?.millisecondsSince1970 ?? nowMs
         let lastMidnight = endMs - ((endMs % 86_400_000) + 86_400_000) % 86_400_000
         let since = lastMidnight - Int64(max(1, days) - 1) * 86_400_000
-        let campaigns = try recalls()
-        return try read { db in
-            let totals = try Self.totals(db, now: nowMs)
-            // The window ends with the report's day: a return dated later is flagged above, never the newest bar.
-            let perDay = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day, store_id, count(*) AS n
-                    FROM returns WHERE created_at >= ? AND created_at < ? AND created_at <= ? AND \(Self.counted)
-                    GROUP BY day, store_id ORDER BY day, store_id
-                    """,
-                arguments: [since, lastMidnight + 86_400_000, Self.futureThreshold(nowMs)]
-            ).map { Dashboard.DayCount(day: $0["day"], store: $0["store_id"], returns: $0["n"]) }
-            func mix(_ column: String) throws -> [(key: String, returns: Int)] {
-                try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT \(column) AS key, count(*) AS n FROM returns WHERE \(Self.counted)
-                        GROUP BY \(column) ORDER BY n DESC, key
-                        """
-                ).map { (key: $0["key"], returns: $0["n"]) }
-            }
-            let review = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT id, store_id, reason, verification, created_at FROM returns WHERE awaits_review
-                    ORDER BY created_at, id LIMIT ?
-                    """,
-                arguments: [listLimit]
-            ).map {
-                Dashboard.ReviewItem(
-                    id: $0["id"],
-                    store: $0["store_id"],
-                    reason: $0["reason"],
-                    verification: $0["verification"],
-                    createdAt: Date(millisecondsSince1970: $0["created_at"])
-                )
-            }
-            let violations = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT r.id, r.store_id, r.disposition, rec.record FROM returns r
-                    JOIN records rec ON rec.entity_type = 'return' AND rec.id = r.id
-                    WHERE r.needs_review ORDER BY r.created_at, r.id LIMIT ?
-                    """,
-                arguments: [listLimit]
-            ).map { row in
-                Dashboard.RuleViolation(
-                    id: row["id"],
-                    store: row["store_id"],
-                    disposition: row["disposition"],
-                    problems: try Self.decodeRecord(row["record"]).returnRuleViolations()
-                )
-            }
-            let conflicts = try Self.openReturnConflicts(db)
-            return Dashboard(
-                generatedAt: generatedAt,
-                returns: totals["returns"],
-                units: totals["units"],
-                voided: totals["voided"],
-                rejected: totals["rejected"],
-                futureDated: totals["future"],
-                stores: Set(perDay.map(\.store)).sorted(),
-                perDay: perDay,
-                firstDay: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: since)),
-                lastDay: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: lastMidnight)),
-                reasons: try mix("reason"),
-                dispositions: try mix("disposition"),
-                returnsInConflict: totals["inConflict"],
-                openConflictCount: conflicts.count,
-                openConflicts: conflicts.prefix(listLimit).map {
-                    Dashboard.OpenConflict(
-                        recordID: $0.recordID,
-                        field: $0.conflict.field,
-                        values: $0.conflict.values.map(\.value),
-                        shown: $0.conflict.winner.value
-                    )
-                },
-                reviewQueueCount: totals["review"],
-                reviewQueue: review,
-                ruleViolationCount: totals["rules"],
-                ruleViolations: violations,
-                recallCompletion: try Self.recallCompletion(db, campaigns: campaigns),
-                returnRates: try Self.groupedReport(db, by: .store, withTotal: true)
-            )
-        }
+        let statements = Reports.dashboard(
+            now: nowMs,
+            since: since,
+            until: lastMidnight + 86_400_000,
+            listLimit: max(0, listLimit)
+        )
+        return (statements, since, lastMidnight)
+    }
+}
+
+extension ReplicaStore {
+    /// The dashboard (``ReportSource/dashboard(days:listLimit:endingOn:)``), read in one transaction.
+    public func dashboard(days: Int = 30, listLimit: Int = 100, endingOn: Date? = nil) throws -> Dashboard {
+        let generatedAt = now()
+        let (statements, since, lastMidnight) = Dashboard.window(
+            generatedAt: generatedAt,
+            days: days,
+            listLimit: listLimit,
+            endingOn: endingOn
+        )
+        return try Reports.dashboard(
+            readReportRows(statements),
+            generatedAt: generatedAt,
+            since: since,
+            lastMidnight: lastMidnight,
+            listLimit: listLimit
+        )
     }
 }

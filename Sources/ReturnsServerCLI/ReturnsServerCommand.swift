@@ -881,22 +881,63 @@ struct RestoreCommand: AsyncParsableCommand {
         commandName: "restore",
         abstract: "Restore a backup as the server database, under a new server id, so kiosks re-send what it lacks.",
         discussion: """
-            Stop 'serve' and move the damaged database (and its -wal and -shm files) aside first: restore never \
-            overwrites. The restored server writes under a new replica id (hq becomes hq.r2); at their next sync \
-            kiosks see it, re-send everything they hold and pull from the start, so what the server acknowledged \
-            after the backup comes back. See Server/README.md, "Backup and restore".
+            SQLite: stop 'serve' and move the damaged database (and its -wal and -shm files) aside first: restore \
+            never overwrites. The restored server writes under a new replica id (hq becomes hq.r2); at their next \
+            sync kiosks see it, re-send everything they hold and pull from the start, so what the server \
+            acknowledged after the backup comes back. PostgreSQL: restore the database with PostgreSQL's tools \
+            (pg_restore, point-in-time recovery) while every 'serve' process is stopped, then run restore with --db \
+            set to its URL and no --from: it gives the server its new id the same way. See Server/README.md.
             """
     )
 
     @OptionGroup var database: ServerDatabaseOptions
-    @Option(help: "The backup to restore, as 'returns-server backup' wrote it.") var from: String
+    @Option(help: "The backup to restore, as 'returns-server backup' wrote it (SQLite only).") var from: String?
 
     func run() async throws {
-        let restored = try ReplicaStore.restore(backup: from, to: database.path)
-        Console.current.print(
-            "restored \(from) to \(database.path) as server \(restored.identity.replicaID); "
-                + "kiosks re-send what they hold at their next sync"
-        )
+        let path = database.path
+        guard PostgresURL.isPostgres(path) else {
+            guard let from else {
+                throw CLIError(message: "restore of a SQLite database needs --from BACKUP, the file 'backup' wrote")
+            }
+            let restored = try ReplicaStore.restore(backup: from, to: path)
+            Console.current.print(
+                "restored \(from) to \(path) as server \(restored.identity.replicaID); "
+                    + "kiosks re-send what they hold at their next sync"
+            )
+            return
+        }
+        guard from == nil else {
+            throw CLIError(
+                message: "a PostgreSQL database is restored with PostgreSQL's tools (pg_restore, point-in-time "
+                    + "recovery); then run restore --db URL without --from to give the server its new id"
+            )
+        }
+        let url: PostgresURL
+        do {
+            url = try PostgresURL(path)
+        } catch {
+            throw CLIError(message: error.message)
+        }
+        let logger = Logger(label: "returnsync.restore", factory: VisibleLogHandler.standardError)
+        do {
+            let storage = try await PostgresServerStorage.open(
+                url,
+                applicationName: "returns-server restore",
+                logger: logger
+            )
+            do {
+                let (former, new) = try await storage.retireServerID()
+                await storage.close()
+                Console.current.print(
+                    "\(url) is now server \(new) (was \(former)); kiosks re-send what they hold at their next sync"
+                )
+            } catch {
+                await storage.close()
+                throw error
+            }
+        } catch let error as PostgresStorageError {
+            throw CLIError(message: error.message)
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import PostgresStorage
 import ReplicaStore
 import ReturnSyncTestSupport
@@ -128,6 +129,92 @@ struct PostgresMigrateTests {
         #expect(refused.stderr.contains("1 recall records"), "\(refused.stderr)")
         let storage = try await PostgresServerStorage.open(fresh, logger: PostgresTestServer.logger)
         #expect(try await storage.enrolledKiosks().isEmpty)
+        await storage.close()
+    }
+}
+
+/// A PostgreSQL database restored from a backup: `returns-server restore --db URL` gives the server a new id, and
+/// kiosks re-send what the restore lost.
+@Suite(.enabled(if: PostgresTestServer.isAvailable, PostgresTestServer.skipped))
+struct PostgresRestoreTests {
+    typealias Fleet = PostgresFleetTests
+
+    static func restore(_ url: PostgresURL) async -> (status: Int32, stdout: String, stderr: String) {
+        let run = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["restore", "--db", Fleet.ServeProcess.text(url)])
+        }
+        return (run.status, run.stdout, run.stderr)
+    }
+
+    @Test func kiosksSendAgainWhatTheRestoreLost() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        let first = try Fleet.ServeProcess(url)
+        let (k1, sync1) = try await Fleet.enrolledKiosk(
+            url,
+            store: "s1",
+            kiosk: "k1",
+            server: first.address,
+            in: directory
+        )
+        let (k2, sync2) = try await Fleet.enrolledKiosk(
+            url,
+            store: "s1",
+            kiosk: "k2",
+            server: first.address,
+            in: directory
+        )
+        try Fleet.capture(k1, "O-1")
+        _ = try await sync1.sync()
+        _ = try await sync2.sync()
+        first.stop()
+
+        // The backup: a copy of the database as it is now (PostgreSQL copies a database with no one connected).
+        var copy = url
+        copy.database = url.database + "_backup"
+        let backup = copy
+        let admin = try PostgresURL(try #require(PostgresTestServer.url))
+        try await PostgresTestServer.adminQuery(
+            admin,
+            PostgresQuery(unsafeSQL: "CREATE DATABASE \(backup.database) TEMPLATE \(url.database)")
+        )
+        defer {
+            Task {
+                try? await PostgresTestServer.adminQuery(
+                    admin,
+                    PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(backup.database) WITH (FORCE)")
+                )
+            }
+        }
+        let second = try Fleet.ServeProcess(url)
+        try PostgresMigrateTests.move(k1, to: second.address)
+        try Fleet.capture(k1, "O-2")
+        #expect(try await sync1.sync().pushed == 1)
+        second.stop()
+
+        // The database is lost; the backup comes back. A serve process still running on it is refused.
+        let early = try Fleet.ServeProcess(backup)
+        let refused = await Self.restore(backup)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("stop every serve process"), "\(refused.stderr)")
+        early.stop()
+        let restored = await Self.restore(backup)
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(restored.stdout.contains("is now server hq.r2 (was hq)"), "\(restored.stdout)")
+
+        let third = try Fleet.ServeProcess(backup)
+        defer { third.stop() }
+        try PostgresMigrateTests.move(k1, to: third.address)
+        try PostgresMigrateTests.move(k2, to: third.address)
+        // k1 sees the new id and sends everything it holds: the return the restore lost comes back.
+        let resend = try await sync1.sync()
+        #expect(resend.pushed == 2)
+        let pull = try await sync2.sync()
+        #expect(try k2.returnRecords().count == 2, "pulled \(pull.pulled)")
+        let storage = try await PostgresServerStorage.open(backup, logger: PostgresTestServer.logger)
+        #expect(try await storage.recordCount(entityType: "return") == 2)
+        #expect(storage.serverReplicaID.rawValue == "hq.r2")
         await storage.close()
     }
 }
