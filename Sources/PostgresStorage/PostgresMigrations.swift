@@ -119,6 +119,71 @@ public enum PostgresMigrations {
                 """
             ]
         ),
+        Migration(
+            name: "2026-12-03-returns-and-orders-projections",
+            statements: [
+                // Returns as every replica shows them, the columns and names of the SQLite store's `returns`, so
+                // HQ's reports run the same SQL on both (Reports.swift). Text sorts bytewise ("C"), as in SQLite,
+                // whatever the database's locale: a report lists its rows in the same order on both.
+                """
+                CREATE TABLE returns (
+                    id text COLLATE "C" NOT NULL,
+                    store_id text COLLATE "C" NOT NULL,
+                    kiosk_id text COLLATE "C" NOT NULL,
+                    order_id text COLLATE "C" NOT NULL,
+                    gtin text COLLATE "C" NOT NULL,
+                    serial text COLLATE "C",
+                    lot text COLLATE "C",
+                    quantity bigint NOT NULL,
+                    reason text COLLATE "C" NOT NULL,
+                    status text COLLATE "C" NOT NULL,
+                    condition text COLLATE "C" NOT NULL,
+                    test_result text COLLATE "C" NOT NULL,
+                    disposition text COLLATE "C" NOT NULL,
+                    needs_review boolean NOT NULL,
+                    in_conflict boolean NOT NULL,
+                    created_at bigint NOT NULL,
+                    updated_at bigint NOT NULL,
+                    recall_campaign text COLLATE "C",
+                    recall_match text COLLATE "C",
+                    repair_vendor text COLLATE "C",
+                    repair_status text COLLATE "C",
+                    repair_turnaround_days bigint,
+                    receipt boolean NOT NULL,
+                    verification text COLLATE "C",
+                    exceptions text COLLATE "C" NOT NULL,
+                    awaits_review boolean NOT NULL,
+                    review_outcome text COLLATE "C",
+                    PRIMARY KEY (store_id, id)
+                )
+                """,
+                "CREATE INDEX returns_by_created_at ON returns (created_at, id)",
+                "CREATE INDEX returns_by_order ON returns (order_id, gtin)",
+                "CREATE INDEX returns_in_conflict ON returns (created_at, id) WHERE in_conflict",
+                "CREATE INDEX returns_awaiting_review ON returns (created_at, id) WHERE awaits_review",
+                "CREATE INDEX returns_breaking_rules ON returns (created_at, id) WHERE needs_review",
+                // Order lines as HQ imports them (the store that sold each), empty until orders are stored here.
+                """
+                CREATE TABLE orders (
+                    store_id text COLLATE "C" NOT NULL,
+                    record_id text COLLATE "C" NOT NULL,
+                    order_id text COLLATE "C" NOT NULL,
+                    line bigint NOT NULL,
+                    gtin text COLLATE "C" NOT NULL,
+                    serial text COLLATE "C",
+                    quantity bigint NOT NULL,
+                    unit_price_cents bigint NOT NULL,
+                    sold_at bigint NOT NULL,
+                    PRIMARY KEY (store_id, record_id)
+                )
+                """,
+                "CREATE INDEX orders_by_order ON orders (order_id, gtin)",
+                // Work a migration leaves to the storage (Swift, not SQL): here, projecting the returns stored
+                // before the projection existed. Done once, by the first process to open the database.
+                "CREATE TABLE returnsync_pending (task text PRIMARY KEY)",
+                "INSERT INTO returnsync_pending (task) VALUES ('project-returns')",
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

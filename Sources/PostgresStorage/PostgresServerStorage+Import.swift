@@ -2,7 +2,10 @@ import Foundation
 import Logging
 import PostgresNIO
 import ReplicaStore
+import ReturnSyncJSON
+import ReturnsModel
 import ReturnsSync
+import SyncEngine
 
 /// What ``PostgresServerStorage/importServer(from:progress:)`` copied.
 public struct PostgresImportSummary: Sendable, Hashable {
@@ -110,6 +113,12 @@ extension PostgresServerStorage {
                     FROM unnest(\(storeIDs)::text[], \(page.map(\.changeSeq))::bigint[], \(ids)::text[],
                         \(page.map { $0.source ?? "" })::text[]) AS f(store_id, seq, id, source)
                     """,
+                    logger: logger
+                )
+                let records = try page.map { try VersionedRecord(jsonValue: JSONValue.parse($0.json)) }
+                try await Self.project(
+                    records.map { (try ProductReturn(record: $0), $0) },
+                    on: connection,
                     logger: logger
                 )
                 copied += page.count

@@ -25,7 +25,7 @@ import Synchronization
 /// edits and reports; the commands for those refuse a PostgreSQL URL.
 ///
 /// The client's connection pool runs while the storage is open: ``open(_:logger:)`` starts it, ``close()`` ends it.
-public final class PostgresServerStorage: SyncServerStorage, KioskAdministration {
+public final class PostgresServerStorage: SyncServerStorage, KioskAdministration, ReportSource {
     public let serverReplicaID: ReplicaID
     private let client: PostgresClient
     private let running: Task<Void, Never>
@@ -76,6 +76,7 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
             )
             do {
                 try await PostgresMigrations.migrate(probe, logger: logger)
+                try await Self.projectReturnsIfPending(probe, logger: logger)
                 let rows = try await probe.query(
                     """
                     INSERT INTO server_identity (singleton, replica_id) VALUES (true, 'hq')
@@ -100,6 +101,114 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let running = Task { await client.run() }
         return PostgresServerStorage(url: url, client: client, running: running, serverID: serverID, logger: logger)
+    }
+
+    /// Stores the `returns` projection rows of `returns`, each the return a stored record shows, replacing older ones:
+    /// one statement whatever their number (the rows travel as one JSON array, which also carries their NULLs).
+    static func project(
+        _ returns: [(item: ProductReturn, record: VersionedRecord)],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        guard !returns.isEmpty else { return }
+        let rows = JSONValue.array(
+            returns.map { item, record in
+                let row = ReturnProjection(
+                    item,
+                    inConflict: record.hasOpenConflicts,
+                    updatedAt: record.latestStamp.map { Int64($0.physical) }
+                )
+                return .object(
+                    Dictionary(
+                        uniqueKeysWithValues: zip(ReturnProjection.names, row.values).map { name, value in
+                            switch value {
+                            case .text(let text): return (name, text.map(JSONValue.string) ?? .null)
+                            case .integer(let number): return (name, number.map(JSONValue.integer) ?? .null)
+                            case .flag(let flag): return (name, .bool(flag))
+                            }
+                        }
+                    )
+                )
+            }
+        ).serializedString
+        try await connection.query(
+            """
+            INSERT INTO returns SELECT * FROM json_populate_recordset(NULL::returns, \(rows)::json)
+            ON CONFLICT (store_id, id) DO UPDATE SET \(unescaped: projectionUpdate)
+            """,
+            logger: logger
+        )
+    }
+
+    /// `(kiosk_id, …) = (excluded.kiosk_id, …)`: every column but the key.
+    private static let projectionUpdate: String = {
+        let columns = ReturnProjection.names.filter { $0 != "id" && $0 != "store_id" }
+        return "(\(columns.joined(separator: ", "))) = (\(columns.map { "excluded.\($0)" }.joined(separator: ", ")))"
+    }()
+
+    /// Projects the returns stored before the projection existed, once: the first process to open the database does
+    /// it (the task's row is locked meanwhile, so another process starting waits and then finds it done).
+    static func projectReturnsIfPending(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.withTransaction(logger: logger) { connection in
+            var pending = false
+            for try await (_) in try await connection.query(
+                "DELETE FROM returnsync_pending WHERE task = 'project-returns' RETURNING task",
+                logger: logger
+            ).decode(String.self) { pending = true }
+            guard pending else { return }
+            var after = ("", "")
+            while true {
+                var page: [(item: ProductReturn, record: VersionedRecord)] = []
+                var last = after
+                for try await (store, id, json) in try await connection.query(
+                    """
+                    SELECT store_id, id, record FROM records WHERE entity_type = 'return' AND (store_id, id) > (\(after.0), \(after.1))
+                    ORDER BY store_id, id LIMIT 1000
+                    """,
+                    logger: logger
+                ).decode((String, String, String).self) {
+                    let record = try VersionedRecord(jsonValue: JSONValue.parse(json))
+                    page.append((try ProductReturn(record: record), record))
+                    last = (store, id)
+                }
+                guard !page.isEmpty else { return }
+                try await project(page, on: connection, logger: logger)
+                after = last
+            }
+        }
+    }
+
+    /// Runs report statements in one read-only transaction that sees one snapshot (`REPEATABLE READ`), so every
+    /// number of a report agrees with every other while kiosks keep pushing.
+    public func readReport(_ statements: [String: String]) async throws -> [String: [ReportRow]] {
+        let logger = self.logger
+        return try await transaction { connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            var results: [String: [ReportRow]] = [:]
+            for (name, sql) in statements {
+                var rows: [ReportRow] = []
+                for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
+                    var cells: [String: ReportCell] = [:]
+                    for cell in row { cells[cell.columnName] = try Self.reportCell(cell) }
+                    rows.append(ReportRow(cells))
+                }
+                results[name] = rows
+            }
+            return results
+        }
+    }
+
+    public func reportTime() -> Date { Date() }
+
+    /// A report cell from a PostgreSQL one: the statements cast their numbers to `bigint` or `double precision`.
+    private static func reportCell(_ cell: PostgresCell) throws -> ReportCell {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int8, .int4, .int2: return .integer(try cell.decode(Int64.self))
+        case .float8, .float4: return .real(try cell.decode(Double.self))
+        case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+        default: return .text(try cell.decode(String.self))
+        }
     }
 
     /// Ends the connection pool.
@@ -421,6 +530,7 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                     """,
                     logger: logger
                 )
+                try await Self.project(writes.map { ($0.item, $0.record) }, on: connection, logger: logger)
                 try await connection.query(
                     """
                     INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)

@@ -54,6 +54,9 @@ extension ReplicaStore {
         }
     }
 
+    /// The time reports are made at: the store's clock (a test's fixed one, or the wall clock).
+    public func reportTime() -> Date { now() }
+
     /// Runs report statements in one read transaction (``ReportSource/readReport(_:)``, synchronously).
     public func readReportRows(_ statements: [String: String]) throws -> [String: [ReportRow]] {
         try read { db in try Self.reportRows(db, statements) }

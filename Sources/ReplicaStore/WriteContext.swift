@@ -55,11 +55,8 @@ struct WriteContext {
             projection = try RawInsert(
                 db,
                 sql: """
-                    INSERT OR REPLACE INTO returns (id, store_id, kiosk_id, order_id, gtin, serial, lot, quantity,
-                        reason, status, condition, test_result, disposition, needs_review, in_conflict, created_at,
-                        updated_at, recall_campaign, recall_match, repair_vendor, repair_status, repair_turnaround_days,
-                        receipt, verification, exceptions, awaits_review, review_outcome)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO returns (\(ReturnProjection.names.joined(separator: ", ")))
+                    VALUES (\(ReturnProjection.names.map { _ in "?" }.joined(separator: ", ")))
                     """
             )
             order = try RawInsert(
@@ -167,33 +164,15 @@ struct WriteContext {
         try stored.run()
         if let item = write.projection {
             let insert = inserts.projection
-            insert.bind(1, item.id.rawValue)
-            insert.bind(2, item.storeID.rawValue)
-            insert.bind(3, item.kioskID.rawValue)
-            insert.bind(4, item.orderID.rawValue)
-            insert.bind(5, item.gtin.digits)
-            insert.bind(6, item.serial?.rawValue)
-            insert.bind(7, item.lot?.rawValue)
-            insert.bind(8, Int64(item.quantity))
-            insert.bind(9, item.reason.rawValue)
-            insert.bind(10, item.status.rawValue)
-            insert.bind(11, item.condition.rawValue)
-            insert.bind(12, item.testResult.rawValue)
-            insert.bind(13, item.disposition.rawValue)
-            insert.bind(14, item.needsReview)
-            insert.bind(15, write.inConflict)
-            insert.bind(16, item.createdAt.millisecondsSince1970)
-            insert.bind(17, max(write.updatedAt ?? 0, item.createdAt.millisecondsSince1970))
-            insert.bind(18, item.recallCampaign)
-            insert.bind(19, item.recallMatch?.rawValue)
-            insert.bind(20, item.repair?.vendor)
-            insert.bind(21, item.repair?.status.rawValue)
-            insert.bind(22, item.repair?.turnaroundDays.map(Int64.init))
-            insert.bind(23, item.receipt)
-            insert.bind(24, item.verification?.rawValue)
-            insert.bind(25, item.exceptions.map(\.rawValue).joined(separator: ","))
-            insert.bind(26, item.awaitsReview)
-            insert.bind(27, item.review?.outcome.rawValue)
+            let row = ReturnProjection(item, inConflict: write.inConflict, updatedAt: write.updatedAt)
+            for (index, value) in row.values.enumerated() {
+                let position = Int32(index + 1)
+                switch value {
+                case .text(let text): insert.bind(position, text)
+                case .integer(let number): insert.bind(position, number)
+                case .flag(let flag): insert.bind(position, flag)
+                }
+            }
             try insert.run()
         }
         if let line = write.orderLine {

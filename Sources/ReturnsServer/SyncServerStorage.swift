@@ -111,7 +111,7 @@ public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
 
 /// The SQLite server storage: a ``ReplicaStore``, whose calls block (SQLite, fsync) and so run on threads of their
 /// own rather than on Swift's cooperative pool, which has only as many threads as cores.
-public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration {
+public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource {
     /// The store.
     public let store: ReplicaStore
     private let threads: NIOThreadPool
@@ -203,6 +203,12 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration {
     public func storageSize() async throws -> Int64 { try await run { try $0.storageSize() } }
 
     public func enrolledKiosks() async throws -> [KioskEnrollment] { try await run { try $0.enrolledKiosks() } }
+
+    public func readReport(_ statements: [String: String]) async throws -> [String: [ReportRow]] {
+        try await run { try $0.readReportRows(statements) }
+    }
+
+    public func reportTime() -> Date { store.reportTime() }
 
     public func revokeKiosk(store: StoreID, kiosk: KioskID) async throws {
         try await run { try $0.revokeKiosk(store: store, kiosk: kiosk) }

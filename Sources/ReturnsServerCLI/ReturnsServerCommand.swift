@@ -61,7 +61,7 @@ struct ServerDatabaseOptions: ParsableArguments {
     /// Runs `body` with the storage `path` names, SQLite or PostgreSQL (the commands that work on both).
     func withStorage<T>(
         create: Bool = false,
-        _ body: (any SyncServerStorage & KioskAdministration) async throws -> T
+        _ body: (any SyncServerStorage & KioskAdministration & ReportSource) async throws -> T
     ) async throws -> T {
         try await Self.withStorage(
             at: path,
@@ -83,7 +83,7 @@ struct ServerDatabaseOptions: ParsableArguments {
             }
             throw CLIError(
                 message: "\(url) is a PostgreSQL database: this command does not work on PostgreSQL yet (serve, "
-                    + "enroll, identity and kiosks do); use the SQLite file for --db"
+                    + "enroll, identity, kiosks, report, restore and migrate do); use the SQLite file for --db"
             )
         }
         if create, !FileManager.default.fileExists(atPath: path) {
@@ -113,7 +113,7 @@ struct ServerDatabaseOptions: ParsableArguments {
         at path: String,
         create: Bool,
         logger: Logger,
-        _ body: (any SyncServerStorage & KioskAdministration) async throws -> T
+        _ body: (any SyncServerStorage & KioskAdministration & ReportSource) async throws -> T
     ) async throws -> T {
         guard PostgresURL.isPostgres(path) else {
             return try await body(SQLiteServerStorage(openStore(at: path, create: create)))
@@ -706,20 +706,23 @@ struct ReportCommand: AsyncParsableCommand {
                 }
                 end = Date(millisecondsSince1970: Int64(day) * 86_400_000)
             }
-            let page = HTMLReport.render(try database.openStore().dashboard(days: days, endingOn: end))
-            try Self.write(page, to: output)
+            let dashboard = try await database.withStorage { storage in
+                try await storage.dashboard(days: days, endingOn: end)
+            }
+            try Self.write(HTMLReport.render(dashboard), to: output)
             Console.current.print("wrote the report to \(output)")
             return
         }
-        let store = try database.openStore()
-        let report: ReplicaStore.Report
-        switch by {
-        case "recall": report = try store.recallCompletionReport()
-        case "repair": report = try store.repairTurnaroundReport()
-        case "summary": report = try store.summaryReport()
-        default:
-            let dimension = ReplicaStore.ReportDimension(rawValue: by)!
-            report = try store.groupedReport(by: dimension, withTotal: format == "table")
+        let (by, withTotal) = (self.by, format == "table")
+        let report = try await database.withStorage { storage in
+            switch by {
+            case "recall": return try await storage.recallCompletionReport()
+            case "repair": return try await storage.repairTurnaroundReport()
+            case "summary": return try await storage.summaryReport()
+            default:
+                let dimension = ReplicaStore.ReportDimension(rawValue: by)!
+                return try await storage.groupedReport(by: dimension, withTotal: withTotal)
+            }
         }
         var text = Self.render(report, as: format)
         // A table is read by a person: it says what its less obvious columns count (JSON and CSV stay data).

@@ -23,6 +23,8 @@ public struct BufferedPushTransaction: PushTransaction {
         public var isNew: Bool
         /// The conflicts this merge detected, for the conflict audit.
         public var detected: [FieldConflict]
+        /// The return the stored version shows, for the backend's projection.
+        public var item: ProductReturn
     }
 
     public let serverID: ReplicaID
@@ -83,7 +85,7 @@ public struct BufferedPushTransaction: PushTransaction {
         }
         guard var merged = current else {
             let conflicts = pushed.hasOpenConflicts ? pushed.openConflicts(policy: ReturnEntity.policy) : []
-            record(Write(record: pushed, source: source, isNew: true, detected: conflicts))
+            record(Write(record: pushed, source: source, isNew: true, detected: conflicts, item: item))
             return MergeOutcome(changed: true, detectedConflicts: conflicts.map(\.field))
         }
         let outcome = try merged.merge(pushed)
@@ -95,7 +97,9 @@ public struct BufferedPushTransaction: PushTransaction {
                 // Equal clocks mean equal versions: the pusher already holds exactly what is stored.
                 source: merged.clock == pushed.clock ? source : nil,
                 isNew: false,
-                detected: merged.openConflicts(policy: ReturnEntity.policy).filter { detected.contains($0.field) }
+                detected: merged.openConflicts(policy: ReturnEntity.policy).filter { detected.contains($0.field) },
+                // The pushed item when the kiosk sent exactly what is stored; else what the merge shows.
+                item: merged.clock == pushed.clock ? item : try ProductReturn(record: merged)
             )
         )
         return outcome

@@ -184,13 +184,13 @@ struct PostgresStorageTests {
 @Suite struct PostgresURLCommandTests {
     @Test func aCommandNotYetOnPostgresRefusesItPlainly() async {
         let refused = await runCaptured {
-            await ReturnsServerCLI.run(arguments: ["report", "--db", "postgres://hq:secret@db.example/returns"])
+            await ReturnsServerCLI.run(arguments: ["conflicts", "--db", "postgres://hq:secret@db.example/returns"])
         }
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("postgres://hq:***@db.example:5432/returns"), "\(refused.stderr)")
         #expect(refused.stderr.contains("does not work on PostgreSQL yet") && !refused.stderr.contains("secret"))
         let mistyped = await runCaptured {
-            await ReturnsServerCLI.run(arguments: ["report", "--db", "postgres://hq:secret@db.example/returns?ssl=1"])
+            await ReturnsServerCLI.run(arguments: ["conflicts", "--db", "postgres://hq:secret@db.example/returns?ssl=1"])
         }
         #expect(mistyped.status == 1 && mistyped.stderr.contains("unknown parameter 'ssl'"))
         #expect(!mistyped.stderr.contains("secret"), "\(mistyped.stderr)")

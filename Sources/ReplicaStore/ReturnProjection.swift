@@ -1,0 +1,44 @@
+import ReturnsModel
+
+/// A return's row in the `returns` projection — the columns lists and reports read instead of decoding records —
+/// as every server backend stores it: the SQLite store binds these values, the PostgreSQL store sends them as JSON.
+public struct ReturnProjection: Sendable {
+    /// A column's value.
+    public enum Value: Sendable, Hashable {
+        case text(String?)
+        case integer(Int64?)
+        case flag(Bool)
+    }
+
+    /// The projection's columns, in order.
+    public static let names = [
+        "id", "store_id", "kiosk_id", "order_id", "gtin", "serial", "lot", "quantity", "reason", "status", "condition",
+        "test_result", "disposition", "needs_review", "in_conflict", "created_at", "updated_at", "recall_campaign",
+        "recall_match", "repair_vendor", "repair_status", "repair_turnaround_days", "receipt", "verification",
+        "exceptions", "awaits_review", "review_outcome",
+    ]
+
+    /// The values, in the order of ``names``.
+    public let values: [Value]
+
+    /// The row of `item`, the return a record shows.
+    ///
+    /// - Parameters:
+    ///   - inConflict: whether the record holds an open conflict.
+    ///   - updatedAt: the record's newest stamp, milliseconds (the return's creation when older or none).
+    public init(_ item: ProductReturn, inConflict: Bool, updatedAt: Int64?) {
+        let createdAt = item.createdAt.millisecondsSince1970
+        values = [
+            .text(item.id.rawValue), .text(item.storeID.rawValue), .text(item.kioskID.rawValue),
+            .text(item.orderID.rawValue), .text(item.gtin.digits), .text(item.serial?.rawValue),
+            .text(item.lot?.rawValue), .integer(Int64(item.quantity)), .text(item.reason.rawValue),
+            .text(item.status.rawValue), .text(item.condition.rawValue), .text(item.testResult.rawValue),
+            .text(item.disposition.rawValue), .flag(item.needsReview), .flag(inConflict), .integer(createdAt),
+            .integer(max(updatedAt ?? 0, createdAt)), .text(item.recallCampaign), .text(item.recallMatch?.rawValue),
+            .text(item.repair?.vendor), .text(item.repair?.status.rawValue),
+            .integer(item.repair?.turnaroundDays.map(Int64.init)), .flag(item.receipt),
+            .text(item.verification?.rawValue), .text(item.exceptions.map(\.rawValue).joined(separator: ",")),
+            .flag(item.awaitsReview), .text(item.review?.outcome.rawValue),
+        ]
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import PostgresStorage
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServer
+import SyncEngine
+import Testing
+
+@testable import ReturnsServerCLI
+
+/// HQ's reports read the same on every backend: the same pushes into SQLite and PostgreSQL give the same report,
+/// row for row, for every `--by`, the summary, recall completion, repair turnaround and the HTML page.
+@Suite(.enabled(if: PostgresTestServer.isAvailable, PostgresTestServer.skipped))
+struct ReportParityTests {
+    /// The pushes of a day at two stores, each `(pusher, store, records)` in the order they reach the server.
+    static func storeDay(in directory: TemporaryDirectory) throws -> [(ReplicaID, StoreID, [VersionedRecord])] {
+        func kiosk(_ store: String, _ kiosk: String) throws -> ReplicaStore {
+            try ReplicaStore.create(
+                at: directory.file("\(store)-\(kiosk).sqlite"),
+                identity: .kiosk(store: StoreID(store), kiosk: KioskID(kiosk))
+            )
+        }
+        let (north1, north2, south) = (try kiosk("north", "k1"), try kiosk("north", "k2"), try kiosk("south", "k1"))
+        func capture(
+            _ kiosk: ReplicaStore,
+            _ gtin: String,
+            _ reason: ReturnReason,
+            quantity: Int = 1,
+            receipt: Bool = true
+        ) throws -> ProductReturn {
+            try kiosk.recordReturn(
+                ReturnCapture(
+                    orderID: OrderID("O-\(gtin)-\(quantity)"),
+                    gtin: GTIN(gtin),
+                    reason: reason,
+                    quantity: quantity,
+                    receipt: receipt
+                )
+            )
+        }
+        func route(
+            _ kiosk: ReplicaStore,
+            _ id: ReturnID,
+            _ condition: ItemCondition,
+            _ disposition: Disposition
+        )
+            throws
+        {
+            try kiosk.updateReturn(id, operation: "inspect") { item, author, date in
+                try item.inspect(condition: condition, testResult: .pass, by: author, at: date)
+            }
+            try kiosk.updateReturn(id, operation: "disposition") { item, author, date in
+                try item.assignDisposition(disposition, by: author, at: date)
+            }
+        }
+        let lamp = "4006381333931"
+        let drill = "5901234123457"
+        let kettle = "9780201379624"
+        let restocked = try capture(north1, lamp, .noLongerNeeded, quantity: 2)
+        try route(north1, restocked.id, .unopened, .restock)
+        _ = try capture(north1, kettle, .damaged)
+        let mistake = try capture(north1, drill, .defective)
+        try north1.updateReturn(mistake.id, operation: "void") { item, author, date in
+            try item.void(note: "scanned twice", by: author, at: date)
+        }
+        _ = try capture(north2, lamp, .notAsDescribed, quantity: 3, receipt: false)
+        let repaired = try capture(south, drill, .defective)
+        try route(south, repaired.id, .defective, .repair)
+        try south.updateReturn(repaired.id, operation: "repair") { item, _, date in
+            try item.recordRepair(
+                RepairRecord(vendor: "Acme", status: .repaired, sentOn: "2026-11-20", backOn: "2026-11-26"),
+                at: date
+            )
+        }
+        _ = try capture(south, kettle, .damaged, quantity: 4)
+        // One return routed at two kiosks of a store at once: a conflict the server audits.
+        let disputed = try capture(north1, drill, .damaged)
+        try north1.updateReturn(disputed.id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: .damaged, testResult: .fail, by: author, at: date)
+        }
+        let firstPush = try north1.returnRecords()
+        try north2.merge(try north1.returnRecord(disputed.id))
+        try north1.updateReturn(disputed.id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.recycle, by: author, at: date)
+        }
+        try north2.updateReturn(disputed.id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.dispose, by: author, at: date)
+        }
+        return [
+            (north1.identity.replicaID, try StoreID("north"), firstPush),
+            (south.identity.replicaID, try StoreID("south"), try south.returnRecords()),
+            (north2.identity.replicaID, try StoreID("north"), try north2.returnRecords()),
+            (north1.identity.replicaID, try StoreID("north"), try north1.returnRecords()),
+        ]
+    }
+
+    /// Every report a backend gives, as text to compare; the HTML page made at a fixed time.
+    static func reports(_ source: any ReportSource) async throws -> [String: String] {
+        // As `report` prints them: a table, JSON and CSV.
+        func text(_ report: ReplicaStore.Report) -> String {
+            ["table", "json", "csv"].map { ReportCommand.render(report, as: $0) }.joined(separator: "\n")
+        }
+        var reports: [String: String] = [:]
+        for dimension in ReplicaStore.ReportDimension.allCases {
+            reports["\(dimension)"] = text(try await source.groupedReport(by: dimension, withTotal: true))
+        }
+        reports["summary"] = text(try await source.summaryReport())
+        reports["recall"] = text(try await source.recallCompletionReport())
+        reports["repair"] = text(try await source.repairTurnaroundReport())
+        var dashboard = try await source.dashboard(listLimit: 3)
+        dashboard.generatedAt = Date(millisecondsSince1970: 1_790_000_000_000)
+        reports["html"] = HTMLReport.render(dashboard)
+        return reports
+    }
+
+    @Test func everyReportReadsTheSameOnSQLiteAndPostgreSQL() async throws {
+        let directory = try TemporaryDirectory()
+        let day = try Self.storeDay(in: directory)
+        var results: [[String: String]] = []
+        for backend in [StorageBackend.sqlite, .postgres] {
+            try await backend.with { instance in
+                for (pusher, store, records) in day {
+                    _ = try await instance.storage.acceptPush(records, from: pusher, store: store)
+                }
+                let source = try #require(instance.storage as? any ReportSource)
+                results.append(try await Self.reports(source))
+            }
+        }
+        let (sqlite, postgres) = (results[0], results[1])
+        #expect(sqlite.keys.sorted() == postgres.keys.sorted())
+        for (name, report) in sqlite {
+            #expect(
+                postgres[name] == report,
+                "\(name) differs:\nSQLite:\n\(report)\nPostgreSQL:\n\(postgres[name] ?? "")"
+            )
+        }
+        // The day's numbers, so equal reports cannot be two empty ones.
+        let summary = try #require(sqlite["summary"])
+        for measure in ["returns,6", "units,12", "voided,1", "openConflicts,1", "repairs,1", "returnsInConflict,1"] {
+            #expect(summary.contains(measure), "\(measure) in\n\(summary)")
+        }
+    }
+
+    @Test func theReportCommandReadsPostgreSQL() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        let storage = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+        for (pusher, store, records) in try Self.storeDay(in: directory) {
+            _ = try await storage.acceptPush(records, from: pusher, store: store)
+        }
+        await storage.close()
+        let db = PostgresFleetTests.ServeProcess.text(url)
+        let table = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["report", "--db", db, "--by", "reason"])
+        }
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("REASON"), "\(table.stdout)")
+        #expect(table.stdout.contains("total"), "\(table.stdout)")
+        let json = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["report", "--db", db, "--by", "summary", "--format", "json"])
+        }
+        #expect(json.stdout.contains(#"{"measure":"returns","value":6}"#), "\(json.stdout)")
+        let page = directory.file("report.html")
+        let html = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["report", "--db", db, "--format", "html", "--output", page])
+        }
+        #expect(html.status == 0, "\(html.stderr)")
+        #expect(try String(contentsOfFile: page, encoding: .utf8).contains("<html"))
+    }
+}
