@@ -21,8 +21,12 @@ import Synchronization
 ///
 /// Changes are announced with `NOTIFY` at commit (``watchChanges(_:)``), so every process wakes its watching kiosks.
 ///
-/// Not yet: orders, policies and recalls (so no purchase re-verification and no global entities in the feed), HQ's
-/// edits and reports; the commands for those refuse a PostgreSQL URL.
+/// Returns are projected as on SQLite (the `returns` table), so HQ's reports run the same statements here
+/// (``ReportSource``). `migrate` fills a database from a SQLite server (``importServer(from:progress:)``), and
+/// ``retireServerID()`` follows a restore.
+///
+/// Not yet: orders, policies and recalls (so no purchase re-verification and no global entities in the feed) and
+/// HQ's edits; the commands for those refuse a PostgreSQL URL.
 ///
 /// The client's connection pool runs while the storage is open: ``open(_:logger:)`` starts it, ``close()`` ends it.
 public final class PostgresServerStorage: SyncServerStorage, KioskAdministration, ReportSource {

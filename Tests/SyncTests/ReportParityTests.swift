@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import PostgresStorage
 import ReplicaStore
 import ReturnSyncTestSupport
@@ -151,6 +152,9 @@ struct ReportParityTests {
             _ = try await storage.acceptPush(records, from: pusher, store: store)
         }
         await storage.close()
+        // A database from before the projection: its returns are projected once, when it is next opened.
+        try await PostgresTestServer.adminQuery(url, "DELETE FROM returns")
+        try await PostgresTestServer.adminQuery(url, "INSERT INTO returnsync_pending (task) VALUES ('project-returns')")
         let db = PostgresFleetTests.ServeProcess.text(url)
         let table = await runCaptured {
             await ReturnsServerCLI.run(arguments: ["report", "--db", db, "--by", "reason"])
