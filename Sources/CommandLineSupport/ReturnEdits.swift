@@ -4,32 +4,37 @@ import ReplicaStore
 import ReturnsModel
 import ReturnsSync
 
-/// The return edits both command lines offer (a kiosk's staff and HQ alike), each one local edit of the replica,
-/// returning the line to print.
+/// The return edits both command lines offer (a kiosk's staff and HQ alike, on SQLite or PostgreSQL), each one
+/// local edit of the store, returning the line to print.
 public enum ReturnEdits {
     /// Routes a return.
-    public static func disposition(_ store: ReplicaStore, id: String, to text: String, note: String?) throws -> String {
+    public static func disposition(
+        _ store: any ReturnEditing,
+        id: String,
+        to text: String,
+        note: String?
+    ) async throws -> String {
         let id = try ReturnID(id)
         let disposition = try Disposition.parseRoutable(text)
-        let item = try store.updateReturn(id, operation: "disposition") { item, author, date in
+        let item = try await store.editReturn(id, operation: "disposition") { item, author, date in
             try item.assignDisposition(disposition, note: note, by: author, at: date)
         }
         return "\(item.id) dispositioned: \(item.disposition.rawValue)"
     }
 
     /// Adds a note.
-    public static func note(_ store: ReplicaStore, id: String, text: String) throws -> String {
+    public static func note(_ store: any ReturnEditing, id: String, text: String) async throws -> String {
         let id = try ReturnID(id)
-        let item = try store.updateReturn(id, operation: "note") { item, author, date in
+        let item = try await store.editReturn(id, operation: "note") { item, author, date in
             try item.addNote(text, by: author, at: date)
         }
         return "\(item.id) note added (\(item.notes.count) in all)"
     }
 
     /// Voids a return; the note says why.
-    public static func void(_ store: ReplicaStore, id: String, note: String) throws -> String {
+    public static func void(_ store: any ReturnEditing, id: String, note: String) async throws -> String {
         let id = try ReturnID(id)
-        let item = try store.updateReturn(id, operation: "void") { item, author, date in
+        let item = try await store.editReturn(id, operation: "void") { item, author, date in
             try item.void(note: note, by: author, at: date)
         }
         return "\(item.id) voided"
@@ -37,13 +42,13 @@ public enum ReturnEdits {
 
     /// Records where a repair stands; `sentOn` defaults to today (UTC).
     public static func repair(
-        _ store: ReplicaStore,
+        _ store: any ReturnEditing,
         id: String,
         vendor: String,
         status: String,
         sentOn: String?,
         backOn: String?
-    ) throws -> String {
+    ) async throws -> String {
         let id = try ReturnID(id)
         let record = try RepairRecord(
             vendor: vendor,
@@ -51,7 +56,7 @@ public enum ReturnEdits {
             sentOn: sentOn ?? today(),
             backOn: backOn
         )
-        let item = try store.updateReturn(id, operation: "repair") { item, _, date in
+        let item = try await store.editReturn(id, operation: "repair") { item, _, date in
             try item.recordRepair(record, at: date)
         }
         let turnaround = item.repair?.turnaroundDays.map { ", turnaround \($0) days" } ?? ""
@@ -60,14 +65,14 @@ public enum ReturnEdits {
 
     /// Records who took an item to recycle or dispose of; the date defaults to today (UTC).
     public static func handoff(
-        _ store: ReplicaStore,
+        _ store: any ReturnEditing,
         id: String,
         party: String,
         document: String,
         weightGrams: Int?,
         count: Int?,
         on day: String?
-    ) throws -> String {
+    ) async throws -> String {
         let id = try ReturnID(id)
         let record = try CustodyHandoff(
             party: party,
@@ -76,7 +81,7 @@ public enum ReturnEdits {
             count: count,
             handedOverOn: day ?? today()
         )
-        let item = try store.updateReturn(id, operation: "handoff") { item, _, date in
+        let item = try await store.editReturn(id, operation: "handoff") { item, _, date in
             try item.recordHandoff(record, at: date)
         }
         return "\(item.id) handed over to \(record.party) (\(record.document))"
@@ -98,8 +103,8 @@ public struct RepairOptions: ParsableArguments {
     public init() {}
 
     /// Records this repair update on return `id`; returns the line to print.
-    public func perform(on store: ReplicaStore, id: String) throws -> String {
-        try ReturnEdits.repair(store, id: id, vendor: vendor, status: status, sentOn: sent, backOn: back)
+    public func perform(on store: any ReturnEditing, id: String) async throws -> String {
+        try await ReturnEdits.repair(store, id: id, vendor: vendor, status: status, sentOn: sent, backOn: back)
     }
 }
 
@@ -114,8 +119,8 @@ public struct HandoffOptions: ParsableArguments {
     public init() {}
 
     /// Records this hand-off on return `id`; returns the line to print.
-    public func perform(on store: ReplicaStore, id: String) throws -> String {
-        try ReturnEdits.handoff(
+    public func perform(on store: any ReturnEditing, id: String) async throws -> String {
+        try await ReturnEdits.handoff(
             store,
             id: id,
             party: party,

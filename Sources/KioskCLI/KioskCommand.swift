@@ -162,7 +162,7 @@ struct DispositionCommand: AsyncParsableCommand {
 
     func run() async throws {
         Console.current.print(
-            try ReturnEdits.disposition(database.openStore(), id: id, to: disposition, note: note)
+            try await ReturnEdits.disposition(database.openStore(), id: id, to: disposition, note: note)
         )
     }
 }
@@ -196,7 +196,7 @@ struct VoidCommand: AsyncParsableCommand {
     @Option(help: "Why the return is voided (required).") var note: String
 
     func run() async throws {
-        Console.current.print(try ReturnEdits.void(database.openStore(), id: id, note: note))
+        Console.current.print(try await ReturnEdits.void(database.openStore(), id: id, note: note))
     }
 }
 
@@ -211,7 +211,7 @@ struct NoteCommand: AsyncParsableCommand {
     @Argument(help: "The note.") var text: String
 
     func run() async throws {
-        Console.current.print(try ReturnEdits.note(database.openStore(), id: id, text: text))
+        Console.current.print(try await ReturnEdits.note(database.openStore(), id: id, text: text))
     }
 }
 
@@ -434,7 +434,7 @@ struct RepairCommand: AsyncParsableCommand {
     @OptionGroup var repair: RepairOptions
 
     func run() async throws {
-        Console.current.print(try repair.perform(on: database.openStore(), id: id))
+        Console.current.print(try await repair.perform(on: database.openStore(), id: id))
     }
 }
 
@@ -449,7 +449,7 @@ struct HandoffCommand: AsyncParsableCommand {
     @OptionGroup var handoff: HandoffOptions
 
     func run() async throws {
-        Console.current.print(try handoff.perform(on: database.openStore(), id: id))
+        Console.current.print(try await handoff.perform(on: database.openStore(), id: id))
     }
 }
 

@@ -184,6 +184,17 @@ public enum PostgresMigrations {
                 "INSERT INTO returnsync_pending (task) VALUES ('project-returns')",
             ]
         ),
+        Migration(
+            name: "2026-12-03-hq-clock",
+            statements: [
+                // HQ's hybrid logical clock, for its edits' stamps: kept here so they grow across processes and
+                // restarts (each edit locks the row; kiosks' pushes do not touch it).
+                """
+                ALTER TABLE server_identity ADD COLUMN hlc_physical bigint NOT NULL DEFAULT 0,
+                    ADD COLUMN hlc_logical bigint NOT NULL DEFAULT 0
+                """
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

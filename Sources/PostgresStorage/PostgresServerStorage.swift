@@ -251,7 +251,7 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
 
     /// Runs `body` on a connection of the pool, failing when none comes within ``patience`` — or, while other calls
     /// are leasing connections meanwhile, within ``busyPatience``.
-    private func bounded<T: Sendable>(
+    func bounded<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let url = self.url
@@ -303,10 +303,9 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                 try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
             }
         } catch let error as PostgresTransactionError {
-            // The rules' and the enrollment's refusals pass as they are: the server answers them to the kiosk.
-            if let refused = error.closureError as? EnrollmentRefused { throw refused }
-            if let rejection = error.closureError as? PushRejection { throw rejection }
-            if let own = error.closureError as? PostgresStorageError { throw own }
+            // What the transaction's own code threw passes as it is (a refusal the server answers the kiosk, a
+            // lifecycle rule HQ's command prints); PostgreSQL's errors are put in words.
+            if let thrown = error.closureError, !(thrown is PSQLError) { throw thrown }
             throw Self.described(error.closureError ?? error.beginError ?? error.commitError ?? error, url: url)
         } catch let error as PostgresStorageError {
             throw error
@@ -476,15 +475,7 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
         return try await transaction { connection in
             // The store's feed head, locked until commit: this store's writers go one at a time, so its feed
             // positions follow commit order. Other stores' pushes do not wait.
-            try await connection.query(
-                "INSERT INTO feed_heads (store_id, last_seq) VALUES (\(storeText), 0) ON CONFLICT DO NOTHING",
-                logger: logger
-            )
-            var head: Int64 = 0
-            for try await (seq) in try await connection.query(
-                "SELECT last_seq FROM feed_heads WHERE store_id = \(storeText) FOR UPDATE",
-                logger: logger
-            ).decode(Int64.self) { head = seq }
+            var head = try await Self.lockFeedHead(of: storeText, on: connection, logger: logger)
             // What the rules ask about, read first: the stored versions (by id, whatever their store: a
             // return of another store is refused, not shadowed) and the store's kiosks.
             let ids = Array(Set(records.map(\.id)))

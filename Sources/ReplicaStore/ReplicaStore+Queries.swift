@@ -29,6 +29,29 @@ public struct ReturnRow: Hashable, Sendable, Decodable, FetchableRecord {
     /// Whether the return waits for HQ's decision on its exceptions.
     public var awaitsReview: Bool
 
+    /// The row of the projection as a report statement read it (``ReportSource``), from any backend.
+    public init(_ row: ReportRow) {
+        id = row.text("id") ?? ""
+        storeId = row.text("store_id") ?? ""
+        kioskId = row.text("kiosk_id") ?? ""
+        orderId = row.text("order_id") ?? ""
+        gtin = row.text("gtin") ?? ""
+        serial = row.text("serial")
+        lot = row.text("lot")
+        quantity = Int(row.count("quantity"))
+        reason = row.text("reason") ?? ""
+        status = row.text("status") ?? ""
+        condition = row.text("condition") ?? ""
+        testResult = row.text("test_result") ?? ""
+        disposition = row.text("disposition") ?? ""
+        needsReview = row.count("needs_review") != 0
+        inConflict = row.count("in_conflict") != 0
+        createdAt = row.count("created_at")
+        updatedAt = row.count("updated_at")
+        verification = row.text("verification")
+        awaitsReview = row.count("awaits_review") != 0
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, serial, lot, quantity, reason, status, condition, disposition, gtin
         case storeId = "store_id"

@@ -199,3 +199,28 @@ extension ReplicaStore {
         try write { context in try context.merge(remote, origin: origin) }
     }
 }
+
+/// A store a return is edited in: a kiosk's, or HQ's on either server backend. Each edit is one local edit under the
+/// store's replica id, durable when it returns.
+public protocol ReturnEditing: Sendable {
+    /// Runs a lifecycle operation on a stored return as one edit, and returns the return as it now is.
+    ///
+    /// - Parameter operation: the operation's name, for the change log.
+    /// - Throws: ``ReplicaStoreError/Code-swift.struct/notFound`` for an unknown id, ``ReturnsModelError`` when the
+    ///   lifecycle rules refuse. Nothing is stored on error.
+    func editReturn(
+        _ id: ReturnID,
+        operation: String,
+        _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
+    ) async throws -> ProductReturn
+}
+
+extension ReplicaStore: ReturnEditing {
+    public func editReturn(
+        _ id: ReturnID,
+        operation: String,
+        _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
+    ) async throws -> ProductReturn {
+        try updateReturn(id, operation: operation, body)
+    }
+}

@@ -2,6 +2,7 @@ import Foundation
 import NIOPosix
 import ReplicaStore
 import ReturnsModel
+import ReturnsSync
 import SyncEngine
 
 /// Everything the sync server needs from its storage, and nothing more.
@@ -97,6 +98,24 @@ public protocol KioskAdministration: Sendable {
     func revokeKiosk(store: StoreID, kiosk: KioskID) async throws
 }
 
+/// What HQ's `returns` commands read and edit, on whichever storage the server uses. Edits are HQ's, under the
+/// server's replica id, and reach the kiosks of the return's store at their next pull (or at once, watching).
+public protocol ReturnAdministration: ReturnEditing {
+    /// Every return as the projection lists it, oldest first; only `store`'s when given.
+    func returnRows(store: StoreID?) async throws -> [ReturnRow]
+
+    /// The records of the returns ``returnRows(store:)`` lists, in the same order.
+    func returnRecords(store: StoreID?) async throws -> [VersionedRecord]
+
+    /// One return's record.
+    ///
+    /// - Throws: ``ReplicaStoreError/Code-swift.struct/notFound`` for an unknown id.
+    func returnRecord(_ id: ReturnID) async throws -> VersionedRecord
+
+    /// Every recall campaign the server holds.
+    func recallCampaigns() async throws -> [RecallCampaign]
+}
+
 /// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the
 /// kiosk's operator is shown.
 public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
@@ -111,7 +130,7 @@ public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
 
 /// The SQLite server storage: a ``ReplicaStore``, whose calls block (SQLite, fsync) and so run on threads of their
 /// own rather than on Swift's cooperative pool, which has only as many threads as cores.
-public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource {
+public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource, ReturnAdministration {
     /// The store.
     public let store: ReplicaStore
     private let threads: NIOThreadPool
@@ -209,6 +228,28 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     }
 
     public func reportTime() -> Date { store.reportTime() }
+
+    public func editReturn(
+        _ id: ReturnID,
+        operation: String,
+        _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
+    ) async throws -> ProductReturn {
+        try await run { try $0.updateReturn(id, operation: operation, body) }
+    }
+
+    public func returnRows(store: StoreID?) async throws -> [ReturnRow] {
+        try await run { try $0.returnRows(store: store) }
+    }
+
+    public func returnRecords(store: StoreID?) async throws -> [VersionedRecord] {
+        try await run { try $0.returnRecords(store: store) }
+    }
+
+    public func returnRecord(_ id: ReturnID) async throws -> VersionedRecord {
+        try await run { try $0.returnRecord(id) }
+    }
+
+    public func recallCampaigns() async throws -> [RecallCampaign] { try await run { try $0.recalls() } }
 
     public func revokeKiosk(store: StoreID, kiosk: KioskID) async throws {
         try await run { try $0.revokeKiosk(store: store, kiosk: kiosk) }

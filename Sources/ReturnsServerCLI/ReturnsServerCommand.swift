@@ -61,7 +61,7 @@ struct ServerDatabaseOptions: ParsableArguments {
     /// Runs `body` with the storage `path` names, SQLite or PostgreSQL (the commands that work on both).
     func withStorage<T>(
         create: Bool = false,
-        _ body: (any SyncServerStorage & KioskAdministration & ReportSource) async throws -> T
+        _ body: (any SyncServerStorage & KioskAdministration & ReportSource & ReturnAdministration) async throws -> T
     ) async throws -> T {
         try await Self.withStorage(
             at: path,
@@ -113,7 +113,7 @@ struct ServerDatabaseOptions: ParsableArguments {
         at path: String,
         create: Bool,
         logger: Logger,
-        _ body: (any SyncServerStorage & KioskAdministration & ReportSource) async throws -> T
+        _ body: (any SyncServerStorage & KioskAdministration & ReportSource & ReturnAdministration) async throws -> T
     ) async throws -> T {
         guard PostgresURL.isPostgres(path) else {
             return try await body(SQLiteServerStorage(openStore(at: path, create: create)))
@@ -496,13 +496,12 @@ struct ReturnsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let storeID = try store.map(StoreID.init)
-            let replica = try database.openStore()
             if json {
-                try Console.current.printJSON(
-                    try replica.returnRecords(store: storeID).map { try ReturnDocument(record: $0) }
-                )
+                let records = try await database.withStorage { try await $0.returnRecords(store: storeID) }
+                try Console.current.printJSON(try records.map { try ReturnDocument(record: $0) })
             } else {
-                Console.current.print(Format.returnsTable(try replica.returnRows(store: storeID)))
+                let rows = try await database.withStorage { try await $0.returnRows(store: storeID) }
+                Console.current.print(Format.returnsTable(rows))
             }
         }
     }
@@ -515,12 +514,17 @@ struct ReturnsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON, in the kiosk's shape.") var json = false
 
         func run() async throws {
-            let store = try database.openStore()
-            let record = try store.returnRecord(ReturnID(id))
+            let id = try ReturnID(id)
+            let (record, campaigns) = try await database.withStorage { storage in
+                (try await storage.returnRecord(id), try await storage.recallCampaigns())
+            }
             if json {
                 try Console.current.printJSON(ReturnDocument(record: record))
             } else {
-                Console.current.print(try Format.returnDetails(record, in: store))
+                let campaign = try ProductReturn(record: record).recallCampaign
+                Console.current.print(
+                    try Format.returnDetails(record, recall: campaign.flatMap { id in campaigns.first { $0.id == id } })
+                )
             }
         }
     }
@@ -536,8 +540,11 @@ struct ReturnsCommand: AsyncParsableCommand {
         @Argument(help: "Where the item goes.") var disposition: String
 
         func run() async throws {
+            let (id, disposition) = (self.id, self.disposition)
             Console.current.print(
-                try ReturnEdits.disposition(database.openStore(), id: id, to: disposition, note: nil)
+                try await database.withStorage {
+                    try await ReturnEdits.disposition($0, id: id, to: disposition, note: nil)
+                }
             )
         }
     }
@@ -550,7 +557,8 @@ struct ReturnsCommand: AsyncParsableCommand {
         @Argument(help: "The note.") var text: String
 
         func run() async throws {
-            Console.current.print(try ReturnEdits.note(database.openStore(), id: id, text: text))
+            let (id, text) = (self.id, self.text)
+            Console.current.print(try await database.withStorage { try await ReturnEdits.note($0, id: id, text: text) })
         }
     }
 
@@ -562,7 +570,8 @@ struct ReturnsCommand: AsyncParsableCommand {
         @Option(help: "Why the return is voided (required).") var note: String
 
         func run() async throws {
-            Console.current.print(try ReturnEdits.void(database.openStore(), id: id, note: note))
+            let (id, note) = (self.id, self.note)
+            Console.current.print(try await database.withStorage { try await ReturnEdits.void($0, id: id, note: note) })
         }
     }
 }
@@ -576,7 +585,8 @@ extension ReturnsCommand {
         @OptionGroup var repair: RepairOptions
 
         func run() async throws {
-            Console.current.print(try repair.perform(on: database.openStore(), id: id))
+            let (id, repair) = (self.id, self.repair)
+            Console.current.print(try await database.withStorage { try await repair.perform(on: $0, id: id) })
         }
     }
 
@@ -591,7 +601,8 @@ extension ReturnsCommand {
         @OptionGroup var handoff: HandoffOptions
 
         func run() async throws {
-            Console.current.print(try handoff.perform(on: database.openStore(), id: id))
+            let (id, handoff) = (self.id, self.handoff)
+            Console.current.print(try await database.withStorage { try await handoff.perform(on: $0, id: id) })
         }
     }
 }

@@ -190,7 +190,9 @@ struct PostgresStorageTests {
         #expect(refused.stderr.contains("postgres://hq:***@db.example:5432/returns"), "\(refused.stderr)")
         #expect(refused.stderr.contains("does not work on PostgreSQL yet") && !refused.stderr.contains("secret"))
         let mistyped = await runCaptured {
-            await ReturnsServerCLI.run(arguments: ["conflicts", "--db", "postgres://hq:secret@db.example/returns?ssl=1"])
+            await ReturnsServerCLI.run(arguments: [
+                "conflicts", "--db", "postgres://hq:secret@db.example/returns?ssl=1",
+            ])
         }
         #expect(mistyped.status == 1 && mistyped.stderr.contains("unknown parameter 'ssl'"))
         #expect(!mistyped.stderr.contains("secret"), "\(mistyped.stderr)")

@@ -174,3 +174,65 @@ struct ReportParityTests {
         #expect(try String(contentsOfFile: page, encoding: .utf8).contains("<html"))
     }
 }
+
+/// HQ's `returns` commands on PostgreSQL: edits under the server's id that reach the store's kiosks.
+@Suite(.enabled(if: PostgresTestServer.isAvailable, PostgresTestServer.skipped))
+struct PostgresReturnCommandTests {
+    typealias Fleet = PostgresFleetTests
+
+    static func hq(_ arguments: [String], _ db: String) async -> (status: Int32, stdout: String, stderr: String) {
+        let run = await runCaptured { await ReturnsServerCLI.run(arguments: arguments + ["--db", db]) }
+        return (run.status, run.stdout, run.stderr)
+    }
+
+    @Test func hqEditsAReturnAndTheKioskReceivesIt() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        let serve = try Fleet.ServeProcess(url)
+        defer { serve.stop() }
+        let (kiosk, client) = try await Fleet.enrolledKiosk(
+            url,
+            store: "north",
+            kiosk: "k1",
+            server: serve.address,
+            in: directory
+        )
+        let item = try kiosk.recordReturn(
+            ReturnCapture(orderID: OrderID("O-1"), gtin: GTIN("4006381333931"), reason: .damaged)
+        )
+        _ = try kiosk.updateReturn(item.id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: .damaged, testResult: .fail, by: author, at: date)
+        }
+        _ = try await client.sync()
+        let db = Fleet.ServeProcess.text(url)
+        let id = item.id.rawValue
+
+        let routed = await Self.hq(["returns", "disposition", id, "recycle"], db)
+        #expect(routed.status == 0, "\(routed.stderr)")
+        #expect(routed.stdout == "\(id) dispositioned: recycle\n")
+        let noted = await Self.hq(["returns", "note", id, "checked at HQ"], db)
+        #expect(noted.stdout == "\(id) note added (1 in all)\n", "\(noted.stderr)")
+        let list = await Self.hq(["returns", "list", "--store", "north"], db)
+        #expect(list.stdout.contains(id) && list.stdout.contains("dispositioned"), "\(list.stdout)")
+        #expect(list.stdout.hasSuffix("1 return\n"), "\(list.stdout)")
+        let show = await Self.hq(["returns", "show", id], db)
+        #expect(show.stdout.contains("disposition  recycle"), "\(show.stdout)")
+        #expect(show.stdout.contains("checked at HQ"), "\(show.stdout)")
+
+        // What HQ may not do is refused in one line, and nothing is stored.
+        let unknown = await Self.hq(["returns", "disposition", "0192f5e0-7a3c-7def-8123-456789abcdef", "recycle"], db)
+        #expect(unknown.status != 0 && unknown.stderr.contains("no return with id"), "\(unknown.stderr)")
+        let bad = await Self.hq(["returns", "disposition", id, "fly"], db)
+        #expect(bad.status != 0 && bad.stderr.contains("'fly'"), "\(bad.stderr)")
+        let report = await Self.hq(["report", "--by", "disposition", "--format", "csv"], db)
+        #expect(report.stdout.contains("recycle,1,1,0,0"), "\(report.stdout)")
+
+        // The kiosk receives HQ's edits at its next sync.
+        let sync = try await client.sync()
+        #expect(sync.pulled == 1)
+        let received = try ProductReturn(record: kiosk.returnRecord(item.id))
+        #expect(received.disposition == .recycle)
+        #expect(received.notes.map(\.text) == ["checked at HQ"])
+    }
+}
