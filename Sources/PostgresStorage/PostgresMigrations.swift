@@ -192,7 +192,10 @@ public enum PostgresMigrations {
                 """
                 ALTER TABLE server_identity ADD COLUMN hlc_physical bigint NOT NULL DEFAULT 0,
                     ADD COLUMN hlc_logical bigint NOT NULL DEFAULT 0
-                """
+                """,
+                // The audit's order, as SQLite's rowid keeps it: `conflicts list` numbers its entries.
+                "ALTER TABLE conflicts ADD COLUMN id bigserial",
+                "CREATE UNIQUE INDEX conflicts_by_id ON conflicts (id)",
             ]
         ),
     ]

@@ -16,6 +16,28 @@ extension PostgresServerStorage: ReturnAdministration {
         operation: String,
         _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
     ) async throws -> ProductReturn {
+        try await hqEdit(id) { record, replica, stamp in
+            _ = try record.updateReturn(by: replica, stamp: try stamp(), body)
+            return try ProductReturn(record: record)
+        }
+    }
+
+    public func resolveConflict(_ id: ReturnID, field: String, value: String) async throws -> ConflictSettlement {
+        try await hqEdit(id) { record, replica, stamp in
+            try ReplicaStore.settle(&record, field: field, value: value, by: replica, stamp: stamp).0
+        }
+    }
+
+    /// Runs `edit` on a return's record as HQ: under the server's id, with a stamp from HQ's clock (kept in the
+    /// database; `edit` asks for it once it knows the edit is valid), the result stored with its projection and a
+    /// place in the store's feed (under the feed head's lock, as a push's), and announced to every process.
+    func hqEdit<T: Sendable>(
+        _ id: ReturnID,
+        _ edit:
+            @escaping @Sendable (
+                _ record: inout VersionedRecord, _ replica: ReplicaID, _ stamp: () throws -> HLCTimestamp
+            ) throws -> T
+    ) async throws -> T {
         let logger = self.logger
         let serverID = serverReplicaID
         return try await transaction { connection in
@@ -35,8 +57,18 @@ extension PostgresServerStorage: ReturnAdministration {
                 logger: logger
             ).decode(String.self) { record = try VersionedRecord(jsonValue: JSONValue.parse(json)) }
             guard var record else { throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)") }
-            let stamp = try await Self.hqStamp(after: record, on: connection, logger: logger)
-            _ = try record.updateReturn(by: serverID, stamp: stamp, body)
+            var clock = try await Self.hqClock(on: connection, logger: logger)
+            if let newest = record.latestStamp { clock.witness(newest) }
+            let result = try edit(&record, serverID) {
+                try clock.tick(wallClock: UInt64(max(0, Date().millisecondsSince1970)))
+            }
+            try await connection.query(
+                """
+                UPDATE server_identity SET hlc_physical = \(Int64(clock.latest.physical)),
+                    hlc_logical = \(Int64(clock.latest.logical))
+                """,
+                logger: logger
+            )
             let item = try ProductReturn(record: record)
             try await connection.query(
                 """
@@ -59,7 +91,7 @@ extension PostgresServerStorage: ReturnAdministration {
                 logger: logger
             )
             try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(store))", logger: logger)
-            return item
+            return result
         }
     }
 
@@ -78,13 +110,9 @@ extension PostgresServerStorage: ReturnAdministration {
         return head
     }
 
-    /// A stamp for an HQ edit of `record`: after every stamp HQ gave before and every stamp the record holds, so the
-    /// edit wins over what it saw (the clock's row stays locked until the transaction ends).
-    static func hqStamp(
-        after record: VersionedRecord,
-        on connection: PostgresConnection,
-        logger: Logger
-    ) async throws -> HLCTimestamp {
+    /// HQ's clock as the database keeps it; its row stays locked until the transaction ends, so HQ's edits from
+    /// several processes take stamps one after another.
+    static func hqClock(on connection: PostgresConnection, logger: Logger) async throws -> HybridLogicalClock {
         var clock = HybridLogicalClock()
         for try await (physical, logical) in try await connection.query(
             "SELECT hlc_physical, hlc_logical FROM server_identity FOR UPDATE",
@@ -94,15 +122,7 @@ extension PostgresServerStorage: ReturnAdministration {
                 latest: try HLCTimestamp(physical: UInt64(max(0, physical)), logical: UInt32(clamping: logical))
             )
         }
-        if let newest = record.latestStamp { clock.witness(newest) }
-        let stamp = try clock.tick(wallClock: UInt64(max(0, Date().millisecondsSince1970)))
-        try await connection.query(
-            """
-            UPDATE server_identity SET hlc_physical = \(Int64(stamp.physical)), hlc_logical = \(Int64(stamp.logical))
-            """,
-            logger: logger
-        )
-        return stamp
+        return clock
     }
 
     public func returnRows(store: StoreID?) async throws -> [ReturnRow] {
@@ -141,6 +161,45 @@ extension PostgresServerStorage: ReturnAdministration {
         let rows = try await readReport(["campaigns": "SELECT record FROM records WHERE entity_type = 'recall'"])
         return try (rows["campaigns"] ?? []).map {
             try RecallCampaign(record: VersionedRecord(jsonValue: JSONValue.parse($0.text("record") ?? "")))
+        }
+    }
+
+    public func conflictAudit() async throws -> [ConflictAuditEntry] {
+        let rows = try await readReport([
+            "audit": """
+            SELECT c.id, c.entity_type, c.record_id, c.field, c."values", c.winner,
+                   CAST(floor(extract(epoch FROM c.detected_at) * 1000) AS BIGINT) AS detected_ms, c.detected_by,
+                   r.record
+            FROM conflicts c
+            LEFT JOIN records r ON r.store_id = c.store_id AND r.entity_type = c.entity_type AND r.id = c.record_id
+            ORDER BY c.id
+            """
+        ])
+        return try (rows["audit"] ?? []).map { row in
+            try ConflictAuditEntry(
+                id: row.integer("id") ?? 0,
+                entityType: row.text("entity_type") ?? "",
+                recordID: row.text("record_id") ?? "",
+                field: row.text("field") ?? "",
+                valuesJSON: row.text("values") ?? "[]",
+                winnerJSON: row.text("winner") ?? "{}",
+                detectedAt: Date(millisecondsSince1970: row.integer("detected_ms") ?? 0),
+                detectedBy: row.text("detected_by") ?? "",
+                currentRecordJSON: row.text("record")
+            )
+        }
+    }
+
+    public func reviewQueue() async throws -> [VersionedRecord] {
+        let rows = try await readReport([
+            "queue": """
+            SELECT rec.record FROM returns r
+            JOIN records rec ON rec.store_id = r.store_id AND rec.entity_type = 'return' AND rec.id = r.id
+            WHERE r.awaits_review ORDER BY r.created_at, r.id
+            """
+        ])
+        return try (rows["queue"] ?? []).map {
+            try VersionedRecord(jsonValue: JSONValue.parse($0.text("record") ?? ""))
         }
     }
 

@@ -31,62 +31,76 @@ extension ReplicaStore {
             guard var record = try context.load(entityType: ReturnEntity.entityType, id: id.rawValue) else {
                 throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)")
             }
-            let conflicts = record.openConflicts(policy: ReturnEntity.policy)
-            guard let conflict = conflicts.first(where: { $0.field == field }) else {
-                throw ReturnsModelError(
-                    code: .invalidValue,
-                    message: "return \(id) has no open conflict on '\(field)'"
-                        + (conflicts.isEmpty
-                            ? ""
-                            : "; its open conflicts are on \(conflicts.map(\.field).joined(separator: ", "))")
-                )
+            let (settlement, dot) = try Self.settle(&record, field: field, value: text, by: context.replicaID) {
+                try context.stamp()
             }
-            let chosen = conflict.values.first {
-                ReturnEntity.plainText($0.value) == text || $0.value.description == text
-            }
-            let value = try chosen?.value ?? Self.fieldValue(text, like: conflict.winner.value, field: field)
-            var edit = RecordEdit()
-            for member in ReturnWriteRules.fieldGroups.first(where: { $0.contains(field) }) ?? [field] {
-                if member == field {
-                    edit.set(member, to: value)
-                } else if let fromChosen = chosen.flatMap({ chosen in
-                    record.values(of: member).first { $0.dot == chosen.dot }
-                }) ?? record.visibleValue(of: member, policy: ReturnEntity.policy) {
-                    edit.set(member, to: fromChosen.value)
-                }
-            }
-            let before = Set(try record.returnRuleViolations())
-            let stamp = try context.stamp()
-            let dot = try record.apply(edit, by: context.replicaID, stamp: stamp)
-            let item: ProductReturn
-            do {
-                item = try ProductReturn(record: record)
-            } catch let error as ReturnsModelError {
-                throw ReturnsModelError(
-                    code: error.code,
-                    message: "cannot settle '\(field)' of return \(id) to '\(text)': \(error.message)"
-                )
-            }
-            let broken = ReturnRules.violations(of: item).filter { !before.contains($0) }
-            guard broken.isEmpty else {
-                throw ReturnsModelError(
-                    code: .invalidTransition,
-                    message: "cannot settle '\(field)' of return \(id) to '\(text)': "
-                        + broken.joined(separator: "; ")
-                )
-            }
+            let item = settlement.item
             try context.save(record, origin: .local, operation: "resolve", dot: dot, item: item)
             if identity.role == .server {
                 // The settled value (a quantity, say) can change what other returns of the purchase verify as.
                 try context.reverify(context.returnsSharingPurchase(with: [ReturnFacts(item)]))
             }
-            return ConflictSettlement(
-                item: item,
-                field: field,
-                value: value,
-                replaced: conflict.values.map(\.value)
+            return settlement
+        }
+    }
+
+    /// Settles the open conflict on `field` of a return's record as an edit by `replica` (``resolveConflict(_:field:value:)``
+    /// says how), stamped by `stamp`, which is asked only once the edit is known to be valid; the record is changed
+    /// only when the edit is stored. Every backend settles conflicts with this.
+    ///
+    /// - Returns: the settlement and the edit's dot.
+    public static func settle(
+        _ record: inout VersionedRecord,
+        field: String,
+        value text: String,
+        by replica: ReplicaID,
+        stamp: () throws -> HLCTimestamp
+    ) throws -> (ConflictSettlement, Dot) {
+        let id = record.id
+        let conflicts = record.openConflicts(policy: ReturnEntity.policy)
+        guard let conflict = conflicts.first(where: { $0.field == field }) else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "return \(id) has no open conflict on '\(field)'"
+                    + (conflicts.isEmpty
+                        ? "" : "; its open conflicts are on \(conflicts.map(\.field).joined(separator: ", "))")
             )
         }
+        let chosen = conflict.values.first {
+            ReturnEntity.plainText($0.value) == text || $0.value.description == text
+        }
+        let value = try chosen?.value ?? fieldValue(text, like: conflict.winner.value, field: field)
+        var edit = RecordEdit()
+        for member in ReturnWriteRules.fieldGroups.first(where: { $0.contains(field) }) ?? [field] {
+            if member == field {
+                edit.set(member, to: value)
+            } else if let fromChosen = chosen.flatMap({ chosen in
+                record.values(of: member).first { $0.dot == chosen.dot }
+            }) ?? record.visibleValue(of: member, policy: ReturnEntity.policy) {
+                edit.set(member, to: fromChosen.value)
+            }
+        }
+        let before = Set(try record.returnRuleViolations())
+        var settled = record
+        let dot = try settled.apply(edit, by: replica, stamp: stamp())
+        let item: ProductReturn
+        do {
+            item = try ProductReturn(record: settled)
+        } catch let error as ReturnsModelError {
+            throw ReturnsModelError(
+                code: error.code,
+                message: "cannot settle '\(field)' of return \(id) to '\(text)': \(error.message)"
+            )
+        }
+        let broken = ReturnRules.violations(of: item).filter { !before.contains($0) }
+        guard broken.isEmpty else {
+            throw ReturnsModelError(
+                code: .invalidTransition,
+                message: "cannot settle '\(field)' of return \(id) to '\(text)': " + broken.joined(separator: "; ")
+            )
+        }
+        record = settled
+        return (ConflictSettlement(item: item, field: field, value: value, replaced: conflict.values.map(\.value)), dot)
     }
 
     /// `text` as a value of the same kind as `example`: a whole number, yes/no, or text; `none` is no value.

@@ -67,6 +67,38 @@ public struct ReturnRow: Hashable, Sendable, Decodable, FetchableRecord {
     }
 }
 
+extension ConflictAuditEntry {
+    /// An audit entry as a backend stores it: the values and the winner as JSON, and the record as it is now (to
+    /// tell whether the conflict is still open: it is while the record holds every one of its values).
+    public init(
+        id: Int64,
+        entityType: String,
+        recordID: String,
+        field: String,
+        valuesJSON: String,
+        winnerJSON: String,
+        detectedAt: Date,
+        detectedBy: String,
+        currentRecordJSON: String?
+    ) throws {
+        let decoder = JSONDecoder()
+        let values = try decoder.decode([DottedValue].self, from: Data(valuesJSON.utf8))
+        let current = try currentRecordJSON.map(ReplicaStore.decodeRecord)
+        let held = Set(current?.values(of: field) ?? [])
+        self.init(
+            id: id,
+            entityType: entityType,
+            recordID: recordID,
+            field: field,
+            values: values,
+            winner: try decoder.decode(DottedValue.self, from: Data(winnerJSON.utf8)),
+            detectedAt: detectedAt,
+            detectedBy: detectedBy,
+            isOpen: values.allSatisfy { held.contains($0) }
+        )
+    }
+}
+
 /// An entry of the conflict audit: a conflict some merge on this replica detected.
 public struct ConflictAuditEntry: Hashable, Sendable {
     public var id: Int64
@@ -156,21 +188,17 @@ extension ReplicaStore {
                     """
             )
         }
-        let decoder = JSONDecoder()
         return try rows.map { row in
-            let values = try decoder.decode([DottedValue].self, from: Data((row["values"] as String).utf8))
-            let current = try (row["record"] as String?).map(Self.decodeRecord)
-            let held = Set(current?.values(of: row["field"]) ?? [])
-            return ConflictAuditEntry(
+            try ConflictAuditEntry(
                 id: row["id"],
                 entityType: row["entity_type"],
                 recordID: row["record_id"],
                 field: row["field"],
-                values: values,
-                winner: try decoder.decode(DottedValue.self, from: Data((row["winner"] as String).utf8)),
+                valuesJSON: row["values"],
+                winnerJSON: row["winner"],
                 detectedAt: Date(millisecondsSince1970: row["detected_at"]),
                 detectedBy: row["detected_by"],
-                isOpen: values.allSatisfy { held.contains($0) }
+                currentRecordJSON: row["record"]
             )
         }
     }

@@ -114,6 +114,15 @@ public protocol ReturnAdministration: ReturnEditing {
 
     /// Every recall campaign the server holds.
     func recallCampaigns() async throws -> [RecallCampaign]
+
+    /// The conflict audit, oldest first: every conflict a merge on the server detected, and whether it is open.
+    func conflictAudit() async throws -> [ConflictAuditEntry]
+
+    /// Settles an open conflict as an HQ edit (``ReplicaStore/resolveConflict(_:field:value:)`` says how).
+    func resolveConflict(_ id: ReturnID, field: String, value: String) async throws -> ConflictSettlement
+
+    /// The returns waiting for HQ's decision on their exceptions, oldest first.
+    func reviewQueue() async throws -> [VersionedRecord]
 }
 
 /// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the
@@ -250,6 +259,14 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     }
 
     public func recallCampaigns() async throws -> [RecallCampaign] { try await run { try $0.recalls() } }
+
+    public func conflictAudit() async throws -> [ConflictAuditEntry] { try await run { try $0.conflictAudit() } }
+
+    public func resolveConflict(_ id: ReturnID, field: String, value: String) async throws -> ConflictSettlement {
+        try await run { try $0.resolveConflict(id, field: field, value: value) }
+    }
+
+    public func reviewQueue() async throws -> [VersionedRecord] { try await run { try $0.reviewQueue() } }
 
     public func revokeKiosk(store: StoreID, kiosk: KioskID) async throws {
         try await run { try $0.revokeKiosk(store: store, kiosk: kiosk) }

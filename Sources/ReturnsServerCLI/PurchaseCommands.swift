@@ -174,7 +174,7 @@ struct ReviewCommand: AsyncParsableCommand {
         @Flag(help: "Print one JSON array of returns, in the kiosk's shape.") var json = false
 
         func run() async throws {
-            let records = try database.openStore().reviewQueue()
+            let records = try await database.withStorage { try await $0.reviewQueue() }
             let documents = try records.map { try ReturnDocument(record: $0) }
             if json {
                 try Console.current.printJSON(documents)
@@ -207,7 +207,7 @@ struct ReviewCommand: AsyncParsableCommand {
         @Option(help: "Why (optional).") var note: String?
 
         func run() async throws {
-            let item = try database.openStore().decideReview(ReturnID(id), outcome: .approved, note: note)
+            let item = try await ReviewCommand.decide(database, id: id, outcome: .approved, note: note)
             Console.current.print("\(item.id) approved (\(item.exceptions.map(\.rawValue).joined(separator: ",")))")
         }
     }
@@ -223,8 +223,25 @@ struct ReviewCommand: AsyncParsableCommand {
         @Option(help: "Why (required).") var note: String
 
         func run() async throws {
-            let item = try database.openStore().decideReview(ReturnID(id), outcome: .rejected, note: note)
+            let item = try await ReviewCommand.decide(database, id: id, outcome: .rejected, note: note)
             Console.current.print("\(item.id) rejected (\(item.exceptions.map(\.rawValue).joined(separator: ",")))")
+        }
+    }
+}
+
+extension ReviewCommand {
+    /// Records HQ's decision on a return's exceptions, on whichever storage the server uses.
+    static func decide(
+        _ database: ServerDatabaseOptions,
+        id: String,
+        outcome: ReviewDecision.Outcome,
+        note: String?
+    ) async throws -> ProductReturn {
+        let id = try ReturnID(id)
+        return try await database.withStorage { storage in
+            try await storage.editReturn(id, operation: "review") { item, _, date in
+                try item.decideReview(outcome, note: note, at: date)
+            }
         }
     }
 }

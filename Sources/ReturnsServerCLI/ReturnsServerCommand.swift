@@ -626,7 +626,7 @@ struct ConflictsListCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let entries = try database.openStore().conflictAudit()
+        let entries = try await database.withStorage { try await $0.conflictAudit() }
         if json {
             try Console.current.printJSON(entries.map(ConflictDocument.init))
         } else {
@@ -655,10 +655,13 @@ struct ConflictsResolveCommand: AsyncParsableCommand {
     @Flag(help: "Print the settled return as JSON, in the kiosk's shape.") var json = false
 
     func run() async throws {
-        let store = try database.openStore()
-        let settled = try store.resolveConflict(ReturnID(id), field: field, value: value)
+        let (id, field, value) = (try ReturnID(self.id), self.field, self.value)
+        let (settled, record) = try await database.withStorage { storage in
+            let settled = try await storage.resolveConflict(id, field: field, value: value)
+            return (settled, try await storage.returnRecord(id))
+        }
         if json {
-            try Console.current.printJSON(ReturnDocument(record: store.returnRecord(settled.item.id)))
+            try Console.current.printJSON(ReturnDocument(record: record))
         } else {
             let replaced = settled.replaced.map(ReturnEntity.plainText).joined(separator: ", ")
             Console.current.print(

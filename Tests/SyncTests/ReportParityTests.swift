@@ -235,4 +235,73 @@ struct PostgresReturnCommandTests {
         #expect(received.disposition == .recycle)
         #expect(received.notes.map(\.text) == ["checked at HQ"])
     }
+
+    @Test func hqSettlesAConflictAndAuditsIt() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        let serve = try Fleet.ServeProcess(url)
+        defer { serve.stop() }
+        let (k1, sync1) = try await Fleet.enrolledKiosk(
+            url,
+            store: "north",
+            kiosk: "k1",
+            server: serve.address,
+            in: directory
+        )
+        let (k2, sync2) = try await Fleet.enrolledKiosk(
+            url,
+            store: "north",
+            kiosk: "k2",
+            server: serve.address,
+            in: directory
+        )
+        let item = try k1.recordReturn(
+            ReturnCapture(orderID: OrderID("O-1"), gtin: GTIN("4006381333931"), reason: .damaged)
+        )
+        _ = try k1.updateReturn(item.id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: .damaged, testResult: .fail, by: author, at: date)
+        }
+        _ = try await sync1.sync()
+        _ = try await sync2.sync()
+        // Both kiosks route it at once, offline.
+        _ = try k1.updateReturn(item.id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.recycle, by: author, at: date)
+        }
+        _ = try k2.updateReturn(item.id, operation: "disposition") { item, author, date in
+            try item.assignDisposition(.dispose, by: author, at: date)
+        }
+        _ = try await sync1.sync()
+        _ = try await sync2.sync()
+        let db = Fleet.ServeProcess.text(url)
+        let id = item.id.rawValue
+
+        let audit = await Self.hq(["conflicts", "list", "--json"], db)
+        #expect(audit.status == 0, "\(audit.stderr)")
+        #expect(audit.stdout.contains(id) && audit.stdout.contains("disposition"), "\(audit.stdout)")
+        let unknownField = await Self.hq(["conflicts", "resolve", id, "quantity", "2"], db)
+        #expect(unknownField.stderr.contains("no open conflict on 'quantity'"), "\(unknownField.stderr)")
+        let settled = await Self.hq(["conflicts", "resolve", id, "disposition", "recycle"], db)
+        #expect(settled.status == 0, "\(settled.stderr)")
+        #expect(settled.stdout.hasPrefix("\(id) disposition settled: recycle (replaced "), "\(settled.stdout)")
+        let summary = await Self.hq(["report", "--by", "summary", "--format", "csv"], db)
+        #expect(summary.stdout.contains("openConflicts,0"), "\(summary.stdout)")
+        #expect(summary.stdout.contains("returnsInConflict,0"), "\(summary.stdout)")
+
+        // Both kiosks receive the settlement.
+        _ = try await sync1.sync()
+        _ = try await sync2.sync()
+        for kiosk in [k1, k2] {
+            let record = try kiosk.returnRecord(item.id)
+            #expect(!record.hasOpenConflicts)
+            #expect(try ProductReturn(record: record).disposition == .recycle)
+        }
+
+        // Nothing waits for review on a server without policies; a decision on a return not waiting is refused.
+        let queue = await Self.hq(["review", "list", "--json"], db)
+        #expect(queue.status == 0 && queue.stdout.filter { !$0.isWhitespace } == "[]", "\(queue.stdout)")
+        let approve = await Self.hq(["review", "approve", id], db)
+        #expect(approve.status != 0, "\(approve.stdout)")
+        #expect(approve.stderr.split(separator: "\n").count == 1, "\(approve.stderr)")
+    }
 }
