@@ -11,6 +11,8 @@ import SyncEngine
 public struct PostgresImportSummary: Sendable, Hashable {
     public var serverID: String
     public var returns: Int
+    public var recalls: Int
+    public var policies: Int
     public var kiosks: Int
     public var enrollments: Int
     /// Enrollment tokens from the SQLite server's first versions, which no kiosk can redeem any more: not copied.
@@ -41,15 +43,17 @@ extension PostgresServerStorage {
         progress: @escaping @Sendable (_ copied: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> PostgresImportSummary {
         let export = try source.serverExport()
-        let others = export.recordCounts.filter { $0.key != ReturnEntity.entityType && $0.value > 0 }
+        let global: Set<String> = [RecallEntity.entityType, PolicyEntity.entityType]
+        let kept = global.union([ReturnEntity.entityType])
+        let others = export.recordCounts.filter { !kept.contains($0.key) && $0.value > 0 }
         if !others.isEmpty {
             let listed = others.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key) records" }
             throw PostgresStorageError(
-                "the SQLite server holds \(listed.joined(separator: ", ")): PostgreSQL does not store orders, "
-                    + "policies and recalls yet, so nothing was copied rather than leave them behind"
+                "the SQLite server holds \(listed.joined(separator: ", ")): PostgreSQL does not store orders yet, "
+                    + "so nothing was copied rather than leave them behind"
             )
         }
-        let total = export.recordCounts[ReturnEntity.entityType] ?? 0
+        let total = export.recordCounts.filter { kept.contains($0.key) }.values.reduce(0, +)
         let logger = self.logger
         let url = self.url
         return try await transaction { connection in
@@ -87,13 +91,36 @@ extension PostgresServerStorage {
             var stores = Set(export.kiosks.map(\.storeID)).union(export.enrollments.map(\.storeID))
             var after: Int64 = 0
             var copied = 0
+            var globalRecords: [ExportedRecord] = []
             while true {
-                let page = try source.exportedRecords(after: after, limit: Self.importPage)
-                guard let last = page.last else { break }
+                let all = try source.exportedRecords(after: after, limit: Self.importPage)
+                guard let last = all.last else { break }
                 after = last.changeSeq
-                // Orders, policies and recalls were refused above; one arriving meanwhile means the server is live.
-                guard page.allSatisfy({ $0.entityType == ReturnEntity.entityType && $0.storeID != nil }) else {
-                    throw PostgresStorageError.changedDuringImport
+                // Orders were refused above; one arriving meanwhile means the server is live.
+                guard
+                    all.allSatisfy({
+                        kept.contains($0.entityType) && (($0.storeID == nil) == global.contains($0.entityType))
+                    })
+                else { throw PostgresStorageError.changedDuringImport }
+                // Recalls and policies: stored once, placed in every store's feed below.
+                let globals = all.filter { global.contains($0.entityType) }
+                globalRecords += globals
+                if !globals.isEmpty {
+                    try await connection.query(
+                        """
+                        INSERT INTO records (store_id, entity_type, id, record)
+                        SELECT '', r.entity_type, r.id, r.record
+                        FROM unnest(\(globals.map(\.entityType))::text[], \(globals.map(\.id))::text[],
+                            \(globals.map(\.json))::text[]) AS r(entity_type, id, record)
+                        """,
+                        logger: logger
+                    )
+                }
+                let page = all.filter { $0.entityType == ReturnEntity.entityType }
+                if page.isEmpty {
+                    copied += globals.count
+                    progress(copied, total)
+                    continue
                 }
                 let storeIDs = page.map { $0.storeID! }
                 stores.formUnion(storeIDs)
@@ -121,7 +148,7 @@ extension PostgresServerStorage {
                     on: connection,
                     logger: logger
                 )
-                copied += page.count
+                copied += page.count + globals.count
                 progress(copied, total)
             }
             // Every store's feed goes on after the SQLite server's last change: a kiosk's cursor there may be as far
@@ -133,6 +160,19 @@ extension PostgresServerStorage {
                 """,
                 logger: logger
             )
+            if !globalRecords.isEmpty {
+                // At their SQLite positions, in every store's feed: a kiosk that pulled them has a cursor past them.
+                try await connection.query(
+                    """
+                    INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
+                    SELECT s, g.seq, g.entity_type, '', g.id, NULL
+                    FROM unnest(\(stores.sorted())::text[]) AS s
+                    CROSS JOIN unnest(\(globalRecords.map(\.changeSeq))::bigint[],
+                        \(globalRecords.map(\.entityType))::text[], \(globalRecords.map(\.id))::text[]) AS g(seq, entity_type, id)
+                    """,
+                    logger: logger
+                )
+            }
             try await Self.copyConflicts(export, into: connection, logger: logger)
             // Read again before committing: a server that changed meanwhile would be copied in part, and its kiosks
             // would believe a server that lost their last pushes. Nothing is kept then.
@@ -142,7 +182,9 @@ extension PostgresServerStorage {
             else { throw PostgresStorageError.changedDuringImport }
             return PostgresImportSummary(
                 serverID: export.replicaID,
-                returns: copied,
+                returns: copied - globalRecords.count,
+                recalls: globalRecords.filter { $0.entityType == RecallEntity.entityType }.count,
+                policies: globalRecords.filter { $0.entityType == PolicyEntity.entityType }.count,
                 kiosks: export.kiosks.count,
                 enrollments: export.enrollments.count,
                 unusableEnrollments: export.unusableEnrollments,

@@ -62,13 +62,7 @@ extension PostgresServerStorage: ReturnAdministration {
             let result = try edit(&record, serverID) {
                 try clock.tick(wallClock: UInt64(max(0, Date().millisecondsSince1970)))
             }
-            try await connection.query(
-                """
-                UPDATE server_identity SET hlc_physical = \(Int64(clock.latest.physical)),
-                    hlc_logical = \(Int64(clock.latest.logical))
-                """,
-                logger: logger
-            )
+            try await Self.saveClock(clock, on: connection, logger: logger)
             let item = try ProductReturn(record: record)
             try await connection.query(
                 """
@@ -95,13 +89,36 @@ extension PostgresServerStorage: ReturnAdministration {
         }
     }
 
-    /// The store's feed head, locked until the transaction ends: its next position is the head plus one.
+    /// The advisory lock between writes to one store's feed (shared) and writes of records every store receives
+    /// (exclusive): a global record reaches every store's feed, including one whose first write commits meanwhile.
+    static let globalFeedLock: Int64 = 7_420_018
+
+    /// The store's feed head, locked until the transaction ends: its next position is the head plus one. A store's
+    /// first write starts its feed with every record all stores receive (recalls, policies).
     static func lockFeedHead(of store: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64
     {
-        try await connection.query(
-            "INSERT INTO feed_heads (store_id, last_seq) VALUES (\(store), 0) ON CONFLICT DO NOTHING",
+        try await connection.query("SELECT pg_advisory_xact_lock_shared(\(globalFeedLock))", logger: logger)
+        var created = false
+        for try await (_) in try await connection.query(
+            "INSERT INTO feed_heads (store_id, last_seq) VALUES (\(store), 0) ON CONFLICT DO NOTHING RETURNING last_seq",
             logger: logger
-        )
+        ).decode(Int64.self) { created = true }
+        if created {
+            try await connection.query(
+                """
+                WITH global AS (
+                    SELECT entity_type, id, row_number() OVER (ORDER BY entity_type, id) AS seq
+                    FROM records WHERE store_id = ''
+                ), added AS (
+                    INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
+                    SELECT \(store), seq, entity_type, '', id, NULL FROM global
+                    RETURNING seq
+                )
+                UPDATE feed_heads SET last_seq = (SELECT coalesce(max(seq), 0) FROM added) WHERE store_id = \(store)
+                """,
+                logger: logger
+            )
+        }
         var head: Int64 = 0
         for try await (seq) in try await connection.query(
             "SELECT last_seq FROM feed_heads WHERE store_id = \(store) FOR UPDATE",
@@ -156,9 +173,10 @@ extension PostgresServerStorage: ReturnAdministration {
         }
     }
 
-    /// Recall campaigns are not stored on PostgreSQL yet: none, until they are.
     public func recallCampaigns() async throws -> [RecallCampaign] {
-        let rows = try await readReport(["campaigns": "SELECT record FROM records WHERE entity_type = 'recall'"])
+        let rows = try await readReport([
+            "campaigns": "SELECT record FROM records WHERE store_id = '' AND entity_type = 'recall' ORDER BY id"
+        ])
         return try (rows["campaigns"] ?? []).map {
             try RecallCampaign(record: VersionedRecord(jsonValue: JSONValue.parse($0.text("record") ?? "")))
         }

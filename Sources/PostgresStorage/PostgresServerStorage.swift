@@ -727,7 +727,10 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.changesChannel) { notifications in
                         changed(nil)
-                        for try await notification in notifications { changed(notification.payload) }
+                        // An empty payload: a record every store receives (a recall, a policy).
+                        for try await notification in notifications {
+                            changed(notification.payload.isEmpty ? nil : notification.payload)
+                        }
                     }
                 }
             } catch {

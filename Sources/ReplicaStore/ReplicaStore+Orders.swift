@@ -86,38 +86,14 @@ extension ReplicaStore {
     /// Sets a return policy at HQ (replacing the one for the same store and GTIN prefix); kiosks receive it with
     /// their next sync. Returns already captured keep the exceptions they were captured with.
     public func setReturnPolicy(_ policy: ReturnPolicy) throws {
-        try write { context in
-            var record =
-                try context.load(entityType: PolicyEntity.entityType, id: policy.recordID)
-                ?? VersionedRecord(entityType: PolicyEntity.entityType, id: policy.recordID)
-            let dot = try record.apply(
-                PolicyEntity.edit(for: policy),
-                by: context.replicaID,
-                stamp: try context.stamp()
-            )
-            try context.save(record, origin: .local, operation: "policy", dot: dot)
-        }
+        try write(.setPolicy(policy))
     }
 
     /// Removes the policy for `store` (`nil`: every store) and `gtinPrefix`: the next more general one applies.
     ///
     /// - Throws: ``ReplicaStoreError/Code-swift.struct/notFound`` when no such policy is set.
     public func removeReturnPolicy(store: StoreID?, gtinPrefix: String) throws {
-        let id = try ReturnPolicy.validated(
-            store: store,
-            gtinPrefix: gtinPrefix,
-            windowDays: 0,
-            receiptRequired: false
-        ).recordID
-        try write { context in
-            guard var record = try context.load(entityType: PolicyEntity.entityType, id: id),
-                try PolicyEntity.returnPolicy(from: record) != nil
-            else {
-                throw ReplicaStoreError(code: .notFound, message: "no return policy '\(id)' is set")
-            }
-            let dot = try record.apply(PolicyEntity.removalEdit, by: context.replicaID, stamp: try context.stamp())
-            try context.save(record, origin: .local, operation: "remove-policy", dot: dot)
-        }
+        try write(.removePolicy(store: store, gtinPrefix: gtinPrefix))
     }
 
     /// The return policies in force, by store (all-stores first) and prefix.

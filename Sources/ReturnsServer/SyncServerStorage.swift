@@ -125,6 +125,17 @@ public protocol ReturnAdministration: ReturnEditing {
     func reviewQueue() async throws -> [VersionedRecord]
 }
 
+/// HQ's reference data every store receives — recall campaigns, return policies — on whichever storage the server
+/// uses.
+public protocol ReferenceAdministration: Sendable {
+    /// Applies an HQ edit of a recall campaign or a return policy; every store's kiosks receive it.
+    @discardableResult
+    func write(_ edit: GlobalEdit) async throws -> VersionedRecord
+
+    /// The return policies in force, by store (all-stores first) and prefix.
+    func returnPolicies() async throws -> [ReturnPolicy]
+}
+
 /// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the
 /// kiosk's operator is shown.
 public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
@@ -139,7 +150,9 @@ public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
 
 /// The SQLite server storage: a ``ReplicaStore``, whose calls block (SQLite, fsync) and so run on threads of their
 /// own rather than on Swift's cooperative pool, which has only as many threads as cores.
-public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource, ReturnAdministration {
+public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource, ReturnAdministration,
+    ReferenceAdministration
+{
     /// The store.
     public let store: ReplicaStore
     private let threads: NIOThreadPool
@@ -267,6 +280,11 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     }
 
     public func reviewQueue() async throws -> [VersionedRecord] { try await run { try $0.reviewQueue() } }
+
+    @discardableResult
+    public func write(_ edit: GlobalEdit) async throws -> VersionedRecord { try await run { try $0.write(edit) } }
+
+    public func returnPolicies() async throws -> [ReturnPolicy] { try await run { try $0.returnPolicies() } }
 
     public func revokeKiosk(store: StoreID, kiosk: KioskID) async throws {
         try await run { try $0.revokeKiosk(store: store, kiosk: kiosk) }

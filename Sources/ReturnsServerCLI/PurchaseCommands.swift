@@ -103,7 +103,7 @@ struct PolicyCommand: AsyncParsableCommand {
                 windowDays: windowDays,
                 receiptRequired: receiptRequired
             )
-            try database.openStore(create: true).setReturnPolicy(policy)
+            _ = try await database.withStorage(create: true) { try await $0.write(.setPolicy(policy)) }
             Console.current.print("policy \(policy.recordID) set: \(PolicyDocument.describe(policy))")
         }
     }
@@ -115,7 +115,7 @@ struct PolicyCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let policies = try database.openStore().returnPolicies()
+            let policies = try await database.withStorage { try await $0.returnPolicies() }
             if json {
                 try Console.current.printJSON(policies.map(PolicyDocument.init))
             } else {
@@ -145,10 +145,8 @@ struct PolicyCommand: AsyncParsableCommand {
         @OptionGroup var scope: Scope
 
         func run() async throws {
-            try database.openStore().removeReturnPolicy(
-                store: scope.store.map(StoreID.init),
-                gtinPrefix: scope.gtinPrefix
-            )
+            let edit = try GlobalEdit.removePolicy(store: scope.store.map(StoreID.init), gtinPrefix: scope.gtinPrefix)
+            _ = try await database.withStorage { try await $0.write(edit) }
             Console.current.print(
                 "policy \(scope.store ?? "*")/\(scope.gtinPrefix.isEmpty ? "*" : scope.gtinPrefix) removed"
             )

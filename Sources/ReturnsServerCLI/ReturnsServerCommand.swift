@@ -40,6 +40,10 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
     public init() {}
 }
 
+/// Everything the server's commands ask of its storage, SQLite or PostgreSQL.
+typealias ServerStorage = SyncServerStorage & KioskAdministration & ReportSource & ReturnAdministration
+    & ReferenceAdministration
+
 /// The `--db` option every server command takes.
 struct ServerDatabaseOptions: ParsableArguments {
     @Option(help: "The server database (default: $RETURNS_SERVER_DB, else ./returns-server.sqlite).")
@@ -61,7 +65,7 @@ struct ServerDatabaseOptions: ParsableArguments {
     /// Runs `body` with the storage `path` names, SQLite or PostgreSQL (the commands that work on both).
     func withStorage<T>(
         create: Bool = false,
-        _ body: (any SyncServerStorage & KioskAdministration & ReportSource & ReturnAdministration) async throws -> T
+        _ body: (any ServerStorage) async throws -> T
     ) async throws -> T {
         try await Self.withStorage(
             at: path,
@@ -82,8 +86,8 @@ struct ServerDatabaseOptions: ParsableArguments {
                 throw CLIError(message: error.message)
             }
             throw CLIError(
-                message: "\(url) is a PostgreSQL database: this command does not work on PostgreSQL yet (serve, "
-                    + "enroll, identity, kiosks, report, restore and migrate do); use the SQLite file for --db"
+                message: "\(url) is a PostgreSQL database: this command does not work on PostgreSQL yet (orders and "
+                    + "clock; a PostgreSQL backup is pg_dump's, see Server/README); use the SQLite file for --db"
             )
         }
         if create, !FileManager.default.fileExists(atPath: path) {
@@ -113,7 +117,7 @@ struct ServerDatabaseOptions: ParsableArguments {
         at path: String,
         create: Bool,
         logger: Logger,
-        _ body: (any SyncServerStorage & KioskAdministration & ReportSource & ReturnAdministration) async throws -> T
+        _ body: (any ServerStorage) async throws -> T
     ) async throws -> T {
         guard PostgresURL.isPostgres(path) else {
             return try await body(SQLiteServerStorage(openStore(at: path, create: create)))
@@ -841,7 +845,7 @@ struct RecallCommand: AsyncParsableCommand {
                 unitsAffected: units,
                 createdAt: Date()
             )
-            try database.openStore(create: true).createRecall(campaign)
+            _ = try await database.withStorage(create: true) { try await $0.write(.createRecall(campaign)) }
             Console.current.print("recall \(campaign.id) created")
         }
     }
@@ -853,7 +857,7 @@ struct RecallCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let campaigns = try database.openStore().recalls()
+            let campaigns = try await database.withStorage { try await $0.recallCampaigns() }
             if json {
                 try Console.current.printJSON(campaigns.map(RecallDocument.init))
             } else {
@@ -869,7 +873,10 @@ struct RecallCommand: AsyncParsableCommand {
         @Argument(help: "The campaign id.") var id: String
 
         func run() async throws {
-            let campaign = try database.openStore().closeRecall(id)
+            let id = self.id
+            let campaign = try RecallCampaign(
+                record: await database.withStorage { try await $0.write(.closeRecall(id)) }
+            )
             Console.current.print("recall \(campaign.id) closed")
         }
     }
@@ -1026,9 +1033,9 @@ struct MigrateCommand: AsyncParsableCommand {
         discussion: """
             Stop 'serve' first, create an empty PostgreSQL database (Server/README.md, "PostgreSQL"), run migrate, \
             then start 'serve' with --db set to the URL. Everything is copied in one transaction — the server's id \
-            and identity key, its former ids, kiosks, enrollment tokens, returns in change order, the conflict audit \
-            — or, on any error, nothing. The SQLite file is only read: keep it until the fleet has synced. Orders, \
-            policies and recalls are not stored on PostgreSQL yet; a server holding any is refused.
+            and identity key, its former ids, kiosks, enrollment tokens, returns, recalls and policies in change \
+            order, the conflict audit — or, on any error, nothing. The SQLite file is only read: keep it until the \
+            fleet has synced. Orders are not stored on PostgreSQL yet; a server holding any is refused.
             """
     )
 
@@ -1073,8 +1080,9 @@ struct MigrateCommand: AsyncParsableCommand {
         }
         Console.current.print(
             "migrated \(from) to \(url): server \(summary.serverID), \(summary.returns) returns of \(summary.stores) "
-                + "stores, \(summary.kiosks) kiosks, \(summary.enrollments) enrollment tokens, \(summary.conflicts) "
-                + "audited conflicts; start serve with --db on the URL"
+                + "stores, \(summary.kiosks) kiosks, \(summary.enrollments) enrollment tokens, \(summary.recalls) "
+                + "recalls, \(summary.policies) policies, \(summary.conflicts) audited conflicts; start serve with "
+                + "--db on the URL"
         )
         if summary.unusableEnrollments > 0 {
             Console.current.printError(

@@ -45,6 +45,14 @@ struct PostgresMigrateTests {
             let token = try await Self.enroll(sqlite: sqlite, store: store, kiosk: kiosk)
             kiosks.append(try Fleet.kiosk(store: store, kiosk: kiosk, token: token, server: old.address, in: directory))
         }
+        // A recall and a policy every store receives, the first before the move, the second after it.
+        let recall = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "recall", "add", "--db", sqlite, "--id", "RC-1", "--gtin", "4006381333931", "--hazard", "Overheats",
+                "--instructions", "Quarantine", "--units", "10",
+            ])
+        }
+        try #require(recall.status == 0, "\(recall.stderr)")
         // Issued before the move, redeemed after it.
         let laterToken = try await Self.enroll(sqlite: sqlite, store: "store-1", kiosk: "k3")
         let (a, b, c) = (kiosks[0], kiosks[1], kiosks[2])
@@ -52,13 +60,16 @@ struct PostgresMigrateTests {
         try Fleet.capture(c.0, "O-4")
         _ = try await a.1.sync()
         _ = try await c.1.sync()
-        #expect(try await b.1.sync().pulled == 3)
+        #expect(try await b.1.sync().pulled == 4)
         _ = try await a.1.sync()
         old.stop()
 
         let run = await Self.migrate(["--from", sqlite, "--to", Fleet.ServeProcess.text(url)])
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.stdout.contains("4 returns of 2 stores, 3 kiosks, 5 enrollment tokens"), "\(run.stdout)")
+        #expect(
+            run.stdout.contains("4 returns of 2 stores, 3 kiosks, 5 enrollment tokens, 1 recalls, 0 policies"),
+            "\(run.stdout)"
+        )
 
         let new = try Fleet.ServeProcess(url)
         defer { new.stop() }
@@ -75,7 +86,18 @@ struct PostgresMigrateTests {
         #expect(pull.pulled == 1)
         #expect(try b.0.returnRecords().count == 4)
         #expect(try await c.1.sync().pulled == 0)
-        // A token issued by the SQLite server works, once, on PostgreSQL; the kiosk receives its store's returns.
+        // A policy set on PostgreSQL reaches every store; the recall from SQLite is still there.
+        let policy = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "policy", "set", "--db", Fleet.ServeProcess.text(url), "--window-days", "14", "--receipt-required",
+            ])
+        }
+        #expect(policy.status == 0, "\(policy.stderr)")
+        #expect(try await c.1.sync().pulled == 1)
+        #expect(try c.0.returnPolicies().map(\.windowDays) == [14])
+        #expect(try c.0.recalls().map(\.id) == ["RC-1"])
+        // A token issued by the SQLite server works, once, on PostgreSQL; the kiosk receives its store's returns
+        // and the recall and the policy.
         let (late, lateClient) = try Fleet.kiosk(
             store: "store-1",
             kiosk: "k3",
@@ -83,7 +105,8 @@ struct PostgresMigrateTests {
             server: new.address,
             in: directory
         )
-        #expect(try await lateClient.sync().pulled == 4)
+        #expect(try await lateClient.sync().pulled == 6)
+        #expect(try late.recalls().map(\.id) == ["RC-1"])
         #expect(try late.returnRecords().count == 4)
 
         let storage = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
@@ -114,19 +137,24 @@ struct PostgresMigrateTests {
         let missing = await Self.migrate(["--from", directory.file("none.sqlite"), "--to", target])
         #expect(missing.stderr.contains("no server database at"), "\(missing.stderr)")
 
-        // A server with orders, policies or recalls is refused before anything is copied.
+        // A server with orders is refused before anything is copied.
         let (fresh, dropFresh) = try await PostgresTestServer.makeDatabase()
         defer { Task { await dropFresh() } }
-        let recall = await runCaptured {
-            await ReturnsServerCLI.run(arguments: [
-                "recall", "add", "--db", sqlite, "--id", "RC-1", "--gtin", "4006381333931", "--hazard", "Overheats",
-                "--instructions", "Quarantine", "--units", "10",
-            ])
+        let orders = directory.file("orders.csv")
+        try Data(
+            """
+            order_id,store_id,line,gtin,serial,quantity,unit_price,sold_at
+            ORD-1,store-1,1,4006381333931,,3,19.99,2026-11-20
+
+            """.utf8
+        ).write(to: URL(fileURLWithPath: orders))
+        let imported = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["orders", "import", "--db", sqlite, orders])
         }
-        try #require(recall.status == 0, "\(recall.stderr)")
+        try #require(imported.status == 0, "\(imported.stderr)")
         let refused = await Self.migrate(["--from", sqlite, "--to", Fleet.ServeProcess.text(fresh)])
         #expect(refused.status != 0)
-        #expect(refused.stderr.contains("1 recall records"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("1 order records"), "\(refused.stderr)")
         let storage = try await PostgresServerStorage.open(fresh, logger: PostgresTestServer.logger)
         #expect(try await storage.enrolledKiosks().isEmpty)
         await storage.close()

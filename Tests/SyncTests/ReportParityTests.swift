@@ -304,4 +304,38 @@ struct PostgresReturnCommandTests {
         #expect(approve.status != 0, "\(approve.stdout)")
         #expect(approve.stderr.split(separator: "\n").count == 1, "\(approve.stderr)")
     }
+
+    @Test func recallsAndPoliciesOnPostgreSQL() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let db = Fleet.ServeProcess.text(url)
+        let recall = [
+            "recall", "add", "--id", "RC-9", "--gtin", "4006381333931", "--lot", "L1", "--hazard", "Overheats",
+            "--instructions", "Quarantine", "--units", "40",
+        ]
+        let added = await Self.hq(recall, db)
+        #expect(added.stdout == "recall RC-9 created\n", "\(added.stderr)")
+        let again = await Self.hq(recall, db)
+        #expect(again.status != 0 && again.stderr.contains("recall RC-9 already exists"), "\(again.stderr)")
+        let list = await Self.hq(["recall", "list"], db)
+        #expect(list.stdout.contains("RC-9"), "\(list.stdout)")
+        let completion = await Self.hq(["report", "--by", "recall", "--format", "csv"], db)
+        #expect(completion.stdout.contains("RC-9,,0,0,0,40,0"), "\(completion.stdout)")
+        let closed = await Self.hq(["recall", "close", "RC-9"], db)
+        #expect(closed.stdout == "recall RC-9 closed\n", "\(closed.stderr)")
+        let unknown = await Self.hq(["recall", "close", "RC-404"], db)
+        #expect(unknown.status != 0 && unknown.stderr.contains("no recall with id RC-404"), "\(unknown.stderr)")
+
+        let set = await Self.hq(["policy", "set", "--store", "north", "--window-days", "14", "--receipt-required"], db)
+        #expect(set.status == 0, "\(set.stderr)")
+        let policies = await Self.hq(["policy", "list", "--json"], db)
+        #expect(
+            policies.stdout.contains("\"windowDays\" : 14") || policies.stdout.contains("\"windowDays\":14"),
+            "\(policies.stdout)"
+        )
+        let removed = await Self.hq(["policy", "remove", "--store", "north"], db)
+        #expect(removed.status == 0, "\(removed.stderr)")
+        let gone = await Self.hq(["policy", "remove", "--store", "north"], db)
+        #expect(gone.status != 0 && gone.stderr.contains("no return policy"), "\(gone.stderr)")
+    }
 }

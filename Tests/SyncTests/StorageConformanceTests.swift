@@ -160,6 +160,60 @@ final class HandleList: Sendable {
         )
     }
 
+    /// Recalls and policies reach every store's feed: stores with data, and stores whose first write commits while
+    /// the recall is written, at once, in any order.
+    @Test(arguments: StorageBackend.withFeed)
+    func everyStoreReceivesEveryRecallWrittenWhileItsFirstPushCommits(backend: StorageBackend) async throws {
+        try await backend.with { instance in
+            let storage = instance.storage
+            let reference = try #require(storage as? any ReferenceAdministration)
+            let campaigns = try (0..<6).map { index in
+                try RecallCampaign(
+                    id: "RC-\(index)",
+                    gtins: [GTIN("4006381333931")],
+                    hazard: "overheats",
+                    instructions: "quarantine",
+                    unitsAffected: 10,
+                    createdAt: Date(millisecondsSince1970: 1_780_000_000_000)
+                )
+            }
+            // One store holds data before any recall.
+            _ = try await storage.acceptPush(
+                [try Self.captured(by: Self.kioskA)],
+                from: Self.kioskA,
+                store: Self.storeID
+            )
+            let stores = (0..<6).map { "new-\($0)" }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for campaign in campaigns {
+                    group.addTask { try await reference.write(.createRecall(campaign)) }
+                }
+                for (index, store) in stores.enumerated() {
+                    group.addTask {
+                        let kiosk = try ReplicaID("\(store)/k")
+                        _ = try await storage.acceptPush(
+                            [try Self.captured(by: kiosk, at: Int64(index))],
+                            from: kiosk,
+                            store: StoreID(store)
+                        )
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for store in stores + [Self.storeID.rawValue] {
+                let feed = try await storage.encodedFeed(store: StoreID(store), after: 0, limit: 100, requester: nil)
+                let recalls = try feed.records.map {
+                    try JSONDecoder().decode(VersionedRecord.self, from: Data($0.utf8))
+                }
+                .filter { $0.entityType == RecallEntity.entityType }.map(\.id).sorted()
+                #expect(recalls == campaigns.map(\.id), "store \(store)")
+            }
+            await #expect(throws: ReplicaStoreError.self, "a campaign id is created once") {
+                try await reference.write(.createRecall(campaigns[0]))
+            }
+        }
+    }
+
     @Test(arguments: StorageBackend.withFeed)
     func aPushIsAllOrNothingAndIdempotent(backend: StorageBackend) async throws {
         let instance = try await backend.open()
