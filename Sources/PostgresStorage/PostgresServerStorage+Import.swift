@@ -11,6 +11,7 @@ import SyncEngine
 public struct PostgresImportSummary: Sendable, Hashable {
     public var serverID: String
     public var returns: Int
+    public var orderLines: Int
     public var recalls: Int
     public var policies: Int
     public var kiosks: Int
@@ -44,13 +45,13 @@ extension PostgresServerStorage {
     ) async throws -> PostgresImportSummary {
         let export = try source.serverExport()
         let global: Set<String> = [RecallEntity.entityType, PolicyEntity.entityType]
-        let kept = global.union([ReturnEntity.entityType])
+        let kept = global.union([ReturnEntity.entityType, OrderEntity.entityType])
         let others = export.recordCounts.filter { !kept.contains($0.key) && $0.value > 0 }
         if !others.isEmpty {
             let listed = others.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key) records" }
             throw PostgresStorageError(
-                "the SQLite server holds \(listed.joined(separator: ", ")): PostgreSQL does not store orders yet, "
-                    + "so nothing was copied rather than leave them behind"
+                "the SQLite server holds \(listed.joined(separator: ", ")), which this version cannot store on "
+                    + "PostgreSQL: nothing was copied rather than leave them behind"
             )
         }
         let total = export.recordCounts.filter { kept.contains($0.key) }.values.reduce(0, +)
@@ -92,11 +93,12 @@ extension PostgresServerStorage {
             var after: Int64 = 0
             var copied = 0
             var globalRecords: [ExportedRecord] = []
+            var orderLines = 0
             while true {
                 let all = try source.exportedRecords(after: after, limit: Self.importPage)
                 guard let last = all.last else { break }
                 after = last.changeSeq
-                // Orders were refused above; one arriving meanwhile means the server is live.
+                // Anything else was refused above; a record of another kind arriving means the server is live.
                 guard
                     all.allSatisfy({
                         kept.contains($0.entityType) && (($0.storeID == nil) == global.contains($0.entityType))
@@ -116,7 +118,8 @@ extension PostgresServerStorage {
                         logger: logger
                     )
                 }
-                let page = all.filter { $0.entityType == ReturnEntity.entityType }
+                // Returns and order lines: each in its store's feed.
+                let page = all.filter { !global.contains($0.entityType) }
                 if page.isEmpty {
                     copied += globals.count
                     progress(copied, total)
@@ -128,26 +131,35 @@ extension PostgresServerStorage {
                 try await connection.query(
                     """
                     INSERT INTO records (store_id, entity_type, id, record)
-                    SELECT r.store_id, 'return', r.id, r.record
-                    FROM unnest(\(storeIDs)::text[], \(ids)::text[], \(page.map(\.json))::text[]) AS r(store_id, id, record)
+                    SELECT r.store_id, r.entity_type, r.id, r.record
+                    FROM unnest(\(storeIDs)::text[], \(page.map(\.entityType))::text[], \(ids)::text[],
+                        \(page.map(\.json))::text[]) AS r(store_id, entity_type, id, record)
                     """,
                     logger: logger
                 )
                 try await connection.query(
                     """
                     INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-                    SELECT f.store_id, f.seq, 'return', f.store_id, f.id, nullif(f.source, '')
-                    FROM unnest(\(storeIDs)::text[], \(page.map(\.changeSeq))::bigint[], \(ids)::text[],
-                        \(page.map { $0.source ?? "" })::text[]) AS f(store_id, seq, id, source)
+                    SELECT f.store_id, f.seq, f.entity_type, f.store_id, f.id, nullif(f.source, '')
+                    FROM unnest(\(storeIDs)::text[], \(page.map(\.changeSeq))::bigint[], \(page.map(\.entityType))::text[],
+                        \(ids)::text[], \(page.map { $0.source ?? "" })::text[]) AS f(store_id, seq, entity_type, id, source)
                     """,
                     logger: logger
                 )
                 let records = try page.map { try VersionedRecord(jsonValue: JSONValue.parse($0.json)) }
                 try await Self.project(
-                    records.map { (try ProductReturn(record: $0), $0) },
+                    records.filter { $0.entityType == ReturnEntity.entityType }.map {
+                        (try ProductReturn(record: $0), $0)
+                    },
                     on: connection,
                     logger: logger
                 )
+                try await Self.projectOrders(
+                    records.filter { $0.entityType == OrderEntity.entityType }.map(OrderLine.init(record:)),
+                    on: connection,
+                    logger: logger
+                )
+                orderLines += records.filter { $0.entityType == OrderEntity.entityType }.count
                 copied += page.count + globals.count
                 progress(copied, total)
             }
@@ -182,7 +194,8 @@ extension PostgresServerStorage {
             else { throw PostgresStorageError.changedDuringImport }
             return PostgresImportSummary(
                 serverID: export.replicaID,
-                returns: copied - globalRecords.count,
+                returns: copied - globalRecords.count - orderLines,
+                orderLines: orderLines,
                 recalls: globalRecords.filter { $0.entityType == RecallEntity.entityType }.count,
                 policies: globalRecords.filter { $0.entityType == PolicyEntity.entityType }.count,
                 kiosks: export.kiosks.count,

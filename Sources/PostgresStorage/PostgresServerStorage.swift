@@ -580,12 +580,26 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
             // One snapshot for the page and the head: every change up to the head is in the page or not this
             // store's (nor the requester's to receive).
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            // Order lines sold before the longest window that governs the store are left out (FeedRules).
+            var policies: [ReturnPolicy] = []
+            for try await (json) in try await connection.query(
+                "SELECT record FROM records WHERE store_id = '' AND entity_type = 'policy'",
+                logger: logger
+            ).decode(String.self) {
+                if let policy = try PolicyEntity.returnPolicy(from: VersionedRecord(jsonValue: JSONValue.parse(json))) {
+                    policies.append(policy)
+                }
+            }
+            let windowDays = FeedRules.orderWindowDays(policies: policies, store: store)
+            let soldSince = Date().millisecondsSince1970 - Int64(windowDays) * 86_400_000
             var rows: [(Int64, String)] = []
             for try await row in try await connection.query(
                 """
                 SELECT f.seq, r.record FROM feed f
                 JOIN records r ON r.store_id = f.record_store AND r.entity_type = f.entity_type AND r.id = f.id
+                LEFT JOIN orders o ON f.entity_type = 'order' AND o.store_id = f.record_store AND o.record_id = f.id
                 WHERE f.store_id = \(storeText) AND f.seq > \(cursor)
+                  AND (f.entity_type <> 'order' OR o.sold_at >= \(soldSince))
                   AND (\(requesterText)::text IS NULL OR f.source IS NULL OR f.source <> \(requesterText))
                 ORDER BY f.seq LIMIT \(limit + 1)
                 """,

@@ -40,18 +40,21 @@ extension ReplicaStore {
         return try write { context in
             var outcome = OrderImportOutcome(created: 0, updated: 0, unchanged: 0, reverified: 0)
             for line in lines {
-                var record =
-                    try context.load(entityType: OrderEntity.entityType, id: line.recordID)
-                    ?? VersionedRecord(entityType: OrderEntity.entityType, id: line.recordID)
-                let current = record.clock.counters.isEmpty ? nil : try OrderLine(record: record)
-                let edit = OrderEntity.edit(for: line, over: current)
-                guard !edit.isEmpty else {
+                let stored = try context.load(entityType: OrderEntity.entityType, id: line.recordID)
+                guard
+                    let (record, isNew) = try Self.orderRecord(
+                        for: line,
+                        over: stored,
+                        by: context.replicaID,
+                        stamp: { try context.stamp() }
+                    )
+                else {
                     outcome.unchanged += 1
                     continue
                 }
-                let dot = try record.apply(edit, by: context.replicaID, stamp: try context.stamp())
-                try context.save(record, origin: .local, operation: current == nil ? "order" : "order-update", dot: dot)
-                if current == nil { outcome.created += 1 } else { outcome.updated += 1 }
+                let dot = try Dot(replica: context.replicaID, counter: record.clock[context.replicaID])
+                try context.save(record, origin: .local, operation: isNew ? "order" : "order-update", dot: dot)
+                if isNew { outcome.created += 1 } else { outcome.updated += 1 }
             }
             // Returns of these orders, and those nobody could verify yet, may be decided now.
             var ids = Set<String>()
@@ -68,6 +71,22 @@ extension ReplicaStore {
             outcome.reverified = try context.reverify(ids)
             return outcome
         }
+    }
+
+    /// The version of `line`'s record HQ stores over `stored` (`nil`: none yet), written by `replica`; `nil` when the
+    /// stored version holds the line as it is. Every backend imports orders with this.
+    public static func orderRecord(
+        for line: OrderLine,
+        over stored: VersionedRecord?,
+        by replica: ReplicaID,
+        stamp: () throws -> HLCTimestamp
+    ) throws -> (record: VersionedRecord, isNew: Bool)? {
+        var record = stored ?? VersionedRecord(entityType: OrderEntity.entityType, id: line.recordID)
+        let current = record.clock.counters.isEmpty ? nil : try OrderLine(record: record)
+        let edit = OrderEntity.edit(for: line, over: current)
+        guard !edit.isEmpty else { return nil }
+        _ = try record.apply(edit, by: replica, stamp: stamp())
+        return (record, current == nil)
     }
 
     /// The order lines this replica holds, by order id and line; only `store`'s when given.

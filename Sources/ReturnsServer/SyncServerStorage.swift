@@ -125,8 +125,8 @@ public protocol ReturnAdministration: ReturnEditing {
     func reviewQueue() async throws -> [VersionedRecord]
 }
 
-/// HQ's reference data every store receives — recall campaigns, return policies — on whichever storage the server
-/// uses.
+/// HQ's reference data — recall campaigns and return policies, which every store receives, and order lines, which
+/// their store receives — on whichever storage the server uses.
 public protocol ReferenceAdministration: Sendable {
     /// Applies an HQ edit of a recall campaign or a return policy; every store's kiosks receive it.
     @discardableResult
@@ -134,6 +134,12 @@ public protocol ReferenceAdministration: Sendable {
 
     /// The return policies in force, by store (all-stores first) and prefix.
     func returnPolicies() async throws -> [ReturnPolicy]
+
+    /// Imports order lines at HQ, all or nothing; each store's kiosks receive their store's lines.
+    func importOrders(_ lines: [OrderLine]) async throws -> OrderImportOutcome
+
+    /// The order lines held, by order id and line; only `store`'s when given.
+    func orderLines(store: StoreID?) async throws -> [OrderLine]
 }
 
 /// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the
@@ -285,6 +291,14 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     public func write(_ edit: GlobalEdit) async throws -> VersionedRecord { try await run { try $0.write(edit) } }
 
     public func returnPolicies() async throws -> [ReturnPolicy] { try await run { try $0.returnPolicies() } }
+
+    public func importOrders(_ lines: [OrderLine]) async throws -> OrderImportOutcome {
+        try await run { try $0.importOrders(lines) }
+    }
+
+    public func orderLines(store: StoreID?) async throws -> [OrderLine] {
+        try await run { try $0.orderLines(store: store) }
+    }
 
     public func revokeKiosk(store: StoreID, kiosk: KioskID) async throws {
         try await run { try $0.revokeKiosk(store: store, kiosk: kiosk) }

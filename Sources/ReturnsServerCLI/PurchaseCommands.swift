@@ -35,7 +35,7 @@ struct OrdersCommand: AsyncParsableCommand {
             } catch let error as OrderCSV.ParseError {
                 throw CLIError(message: "\(file): \(error)")
             }
-            let outcome = try database.openStore(create: true).importOrders(lines)
+            let outcome = try await database.withStorage(create: true) { try await $0.importOrders(lines) }
             Console.current.print(
                 "imported \(lines.count) order lines from \(file): \(outcome.created) new, \(outcome.updated) updated, "
                     + "\(outcome.unchanged) unchanged; \(outcome.reverified) returns re-verified"
@@ -51,7 +51,8 @@ struct OrdersCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let lines = try database.openStore().orderLines(store: store.map(StoreID.init))
+            let storeID = try store.map(StoreID.init)
+            let lines = try await database.withStorage { try await $0.orderLines(store: storeID) }
             if json {
                 try Console.current.printJSON(lines.map(OrderLineDocument.init))
             } else {

@@ -86,8 +86,8 @@ struct ServerDatabaseOptions: ParsableArguments {
                 throw CLIError(message: error.message)
             }
             throw CLIError(
-                message: "\(url) is a PostgreSQL database: this command does not work on PostgreSQL yet (orders and "
-                    + "clock; a PostgreSQL backup is pg_dump's, see Server/README); use the SQLite file for --db"
+                message: "\(url) is a PostgreSQL database: this command does not work on PostgreSQL yet (clock; a "
+                    + "PostgreSQL backup is pg_dump's, see Server/README); use the SQLite file for --db"
             )
         }
         if create, !FileManager.default.fileExists(atPath: path) {
@@ -1033,9 +1033,9 @@ struct MigrateCommand: AsyncParsableCommand {
         discussion: """
             Stop 'serve' first, create an empty PostgreSQL database (Server/README.md, "PostgreSQL"), run migrate, \
             then start 'serve' with --db set to the URL. Everything is copied in one transaction — the server's id \
-            and identity key, its former ids, kiosks, enrollment tokens, returns, recalls and policies in change \
-            order, the conflict audit — or, on any error, nothing. The SQLite file is only read: keep it until the \
-            fleet has synced. Orders are not stored on PostgreSQL yet; a server holding any is refused.
+            and identity key, its former ids, kiosks, enrollment tokens, returns, order lines, recalls and policies \
+            in change order, the conflict audit — or, on any error, nothing. The SQLite file is only read: keep it \
+            until the fleet has synced.
             """
     )
 
@@ -1081,8 +1081,8 @@ struct MigrateCommand: AsyncParsableCommand {
         Console.current.print(
             "migrated \(from) to \(url): server \(summary.serverID), \(summary.returns) returns of \(summary.stores) "
                 + "stores, \(summary.kiosks) kiosks, \(summary.enrollments) enrollment tokens, \(summary.recalls) "
-                + "recalls, \(summary.policies) policies, \(summary.conflicts) audited conflicts; start serve with "
-                + "--db on the URL"
+                + "recalls, \(summary.policies) policies, \(summary.orderLines) order lines, \(summary.conflicts) "
+                + "audited conflicts; start serve with --db on the URL"
         )
         if summary.unusableEnrollments > 0 {
             Console.current.printError(

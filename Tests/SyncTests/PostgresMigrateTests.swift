@@ -115,7 +115,7 @@ struct PostgresMigrateTests {
         await storage.close()
     }
 
-    @Test func refusesADatabaseInUseAnUnsupportedServerAndWrongArguments() async throws {
+    @Test func refusesADatabaseInUseAndWrongArgumentsAndMovesOrders() async throws {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         defer { Task { await drop() } }
         let directory = try TemporaryDirectory()
@@ -137,7 +137,7 @@ struct PostgresMigrateTests {
         let missing = await Self.migrate(["--from", directory.file("none.sqlite"), "--to", target])
         #expect(missing.stderr.contains("no server database at"), "\(missing.stderr)")
 
-        // A server with orders is refused before anything is copied.
+        // Order lines move too.
         let (fresh, dropFresh) = try await PostgresTestServer.makeDatabase()
         defer { Task { await dropFresh() } }
         let orders = directory.file("orders.csv")
@@ -152,11 +152,15 @@ struct PostgresMigrateTests {
             await ReturnsServerCLI.run(arguments: ["orders", "import", "--db", sqlite, orders])
         }
         try #require(imported.status == 0, "\(imported.stderr)")
-        let refused = await Self.migrate(["--from", sqlite, "--to", Fleet.ServeProcess.text(fresh)])
-        #expect(refused.status != 0)
-        #expect(refused.stderr.contains("1 order records"), "\(refused.stderr)")
+        let moved = await Self.migrate(["--from", sqlite, "--to", Fleet.ServeProcess.text(fresh)])
+        #expect(moved.status == 0, "\(moved.stderr)")
+        #expect(moved.stdout.contains("1 order lines"), "\(moved.stdout)")
+        let lines = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["orders", "list", "--json", "--db", Fleet.ServeProcess.text(fresh)])
+        }
+        #expect(lines.stdout.contains("ORD-1"), "\(lines.stdout)")
         let storage = try await PostgresServerStorage.open(fresh, logger: PostgresTestServer.logger)
-        #expect(try await storage.enrolledKiosks().isEmpty)
+        #expect(try await storage.enrolledKiosks().isEmpty, "no kiosk had enrolled")
         await storage.close()
     }
 }

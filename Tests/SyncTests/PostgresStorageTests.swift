@@ -184,7 +184,7 @@ struct PostgresStorageTests {
 @Suite struct PostgresURLCommandTests {
     @Test func aCommandNotYetOnPostgresRefusesItPlainly() async {
         let refused = await runCaptured {
-            await ReturnsServerCLI.run(arguments: ["orders", "list", "--db", "postgres://hq:secret@db.example/returns"])
+            await ReturnsServerCLI.run(arguments: ["clock", "show", "--db", "postgres://hq:secret@db.example/returns"])
         }
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("postgres://hq:***@db.example:5432/returns"), "\(refused.stderr)")

@@ -5,6 +5,7 @@ import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsServer
+import ReturnsSync
 import SyncEngine
 import Testing
 
@@ -337,5 +338,50 @@ struct PostgresReturnCommandTests {
         #expect(removed.status == 0, "\(removed.stderr)")
         let gone = await Self.hq(["policy", "remove", "--store", "north"], db)
         #expect(gone.status != 0 && gone.stderr.contains("no return policy"), "\(gone.stderr)")
+    }
+
+    @Test func orderLinesReachTheirStoreWithinTheWindow() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        let serve = try Fleet.ServeProcess(url)
+        defer { serve.stop() }
+        let (kiosk, client) = try await Fleet.enrolledKiosk(
+            url,
+            store: "north",
+            kiosk: "k1",
+            server: serve.address,
+            in: directory
+        )
+        let recent = ISO8601Milliseconds.day(of: Date().addingTimeInterval(-3 * 86_400))
+        let file = directory.file("orders.csv")
+        try Data(
+            """
+            order_id,store_id,line,gtin,serial,quantity,unit_price,sold_at
+            ORD-1,north,1,4006381333931,,2,19.99,\(recent)
+            ORD-2,south,1,4006381333931,,1,19.99,\(recent)
+            ORD-3,north,1,4006381333931,,1,19.99,2025-01-02
+
+            """.utf8
+        ).write(to: URL(fileURLWithPath: file))
+        let db = Fleet.ServeProcess.text(url)
+        let imported = await Self.hq(["orders", "import", file], db)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("3 new, 0 updated, 0 unchanged"), "\(imported.stdout)")
+        let again = await Self.hq(["orders", "import", file], db)
+        #expect(again.stdout.contains("0 new, 0 updated, 3 unchanged"), "\(again.stdout)")
+        let list = await Self.hq(["orders", "list", "--json"], db)
+        #expect(list.stdout.components(separatedBy: "\"orderId\"").count == 4, "\(list.stdout)")
+
+        // The kiosk of north receives its store's line sold within the window, and no other.
+        #expect(try await client.sync().pulled == 1)
+        #expect(try kiosk.orderLines().map(\.orderID.rawValue) == ["ORD-1"])
+        // A return of that purchase verifies against it offline.
+        let item = try kiosk.recordReturn(
+            ReturnCapture(orderID: OrderID("ORD-1"), gtin: GTIN("4006381333931"), reason: .damaged)
+        )
+        #expect(item.verification == .verified)
+        let report = await Self.hq(["report", "--by", "store", "--format", "csv"], db)
+        #expect(report.stdout.contains("north,0,0,0,0,0,3,0"), "\(report.stdout)")
     }
 }

@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ReplicaStore
+import ReturnSyncJSON
+import ReturnsModel
+import ReturnsServer
+import ReturnsSync
+import SyncEngine
+
+extension PostgresServerStorage {
+    /// Imports order lines at HQ in one transaction: each line's record in its store's feed (the stores' feed heads
+    /// locked in order, so imports and pushes never wait for each other in a cycle), the orders projection, one
+    /// announcement per store. Importing the same lines again writes nothing.
+    ///
+    /// Not yet here: re-verifying the returns the lines may decide (SQLite's import does); kiosks verify new returns
+    /// against the lines they receive.
+    public func importOrders(_ lines: [OrderLine]) async throws -> OrderImportOutcome {
+        let logger = self.logger
+        let serverID = serverReplicaID
+        return try await transaction { connection in
+            var heads: [String: Int64] = [:]
+            for store in Set(lines.map(\.storeID.rawValue)).sorted() {
+                heads[store] = try await Self.lockFeedHead(of: store, on: connection, logger: logger)
+            }
+            var stored: [String: VersionedRecord] = [:]
+            for try await (json) in try await connection.query(
+                "SELECT record FROM records WHERE entity_type = 'order' AND id = ANY(\(lines.map(\.recordID))) FOR UPDATE",
+                logger: logger
+            ).decode(String.self) {
+                let record = try VersionedRecord(jsonValue: JSONValue.parse(json))
+                stored[record.id] = record
+            }
+            var clock = try await Self.hqClock(on: connection, logger: logger)
+            var outcome = OrderImportOutcome(created: 0, updated: 0, unchanged: 0, reverified: 0)
+            var writes: [(line: OrderLine, record: VersionedRecord, seq: Int64)] = []
+            for line in lines {
+                guard
+                    let (record, isNew) = try ReplicaStore.orderRecord(
+                        for: line,
+                        over: stored[line.recordID],
+                        by: serverID,
+                        stamp: { try clock.tick(wallClock: UInt64(max(0, Date().millisecondsSince1970))) }
+                    )
+                else {
+                    outcome.unchanged += 1
+                    continue
+                }
+                if isNew { outcome.created += 1 } else { outcome.updated += 1 }
+                stored[line.recordID] = record
+                let store = line.storeID.rawValue
+                let seq = heads[store]! + 1
+                heads[store] = seq
+                // A line twice in the file: one write, of the last version.
+                writes.removeAll { $0.line.recordID == line.recordID }
+                writes.append((line, record, seq))
+            }
+            guard !writes.isEmpty else { return outcome }
+            try await Self.saveClock(clock, on: connection, logger: logger)
+            let stores = writes.map(\.line.storeID.rawValue)
+            let ids = writes.map(\.line.recordID)
+            try await connection.query(
+                """
+                INSERT INTO records (store_id, entity_type, id, record)
+                SELECT w.store_id, 'order', w.id, w.record
+                FROM unnest(\(stores)::text[], \(ids)::text[], \(writes.map(\.record.jsonString))::text[])
+                    AS w(store_id, id, record)
+                ON CONFLICT (store_id, entity_type, id) DO UPDATE SET record = excluded.record
+                """,
+                logger: logger
+            )
+            try await Self.projectOrders(writes.map(\.line), on: connection, logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
+                SELECT w.store_id, w.seq, 'order', w.store_id, w.id, NULL
+                FROM unnest(\(stores)::text[], \(writes.map(\.seq))::bigint[], \(ids)::text[]) AS w(store_id, seq, id)
+                ON CONFLICT (store_id, entity_type, record_store, id) DO UPDATE SET seq = excluded.seq, source = NULL
+                """,
+                logger: logger
+            )
+            let touched = Array(Set(stores)).sorted()
+            try await connection.query(
+                """
+                UPDATE feed_heads h SET last_seq = n.seq
+                FROM unnest(\(touched)::text[], \(touched.map { heads[$0]! })::bigint[]) AS n(store_id, seq)
+                WHERE h.store_id = n.store_id
+                """,
+                logger: logger
+            )
+            for store in touched {
+                try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(store))", logger: logger)
+            }
+            return outcome
+        }
+    }
+
+    /// The order lines the database holds, by order id and line; only `store`'s when given.
+    public func orderLines(store: StoreID?) async throws -> [OrderLine] {
+        let filter = store.map { "WHERE store_id = '\($0.rawValue.replacingOccurrences(of: "'", with: "''"))'" } ?? ""
+        let rows = try await readReport(["lines": "SELECT * FROM orders \(filter) ORDER BY order_id, line"])
+        return try (rows["lines"] ?? []).map { row in
+            try OrderLine(
+                orderID: OrderID(row.text("order_id") ?? ""),
+                storeID: StoreID(row.text("store_id") ?? ""),
+                line: Int(row.integer("line") ?? 0),
+                gtin: GTIN(row.text("gtin") ?? ""),
+                serial: row.text("serial").map { try ItemCode($0, kind: "serial") },
+                quantity: Int(row.integer("quantity") ?? 0),
+                unitPriceCents: row.integer("unit_price_cents") ?? 0,
+                soldAt: Date(millisecondsSince1970: row.integer("sold_at") ?? 0)
+            )
+        }
+    }
+
+    /// Stores the orders projection rows of `lines`, replacing older ones, in one statement.
+    static func projectOrders(_ lines: [OrderLine], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !lines.isEmpty else { return }
+        let rows = JSONValue.array(
+            lines.map { line in
+                .object([
+                    "store_id": .string(line.storeID.rawValue), "record_id": .string(line.recordID),
+                    "order_id": .string(line.orderID.rawValue), "line": .integer(Int64(line.line)),
+                    "gtin": .string(line.gtin.digits), "serial": line.serial.map { .string($0.rawValue) } ?? .null,
+                    "quantity": .integer(Int64(line.quantity)), "unit_price_cents": .integer(line.unitPriceCents),
+                    "sold_at": .integer(line.soldAt.millisecondsSince1970),
+                ])
+            }
+        ).serializedString
+        try await connection.query(
+            """
+            INSERT INTO orders SELECT * FROM json_populate_recordset(NULL::orders, \(rows)::json)
+            ON CONFLICT (store_id, record_id) DO UPDATE SET (order_id, line, gtin, serial, quantity, unit_price_cents,
+                sold_at) = (excluded.order_id, excluded.line, excluded.gtin, excluded.serial, excluded.quantity,
+                excluded.unit_price_cents, excluded.sold_at)
+            """,
+            logger: logger
+        )
+    }
+}
