@@ -10,23 +10,22 @@ import SyncCore
 import SyncEngine
 import Synchronization
 
-/// The central server's storage on PostgreSQL (issue 17, in progress): several `serve` processes on one database.
+/// The central server's storage on PostgreSQL: several `serve` processes on one database.
 ///
-/// What it holds so far: the server's identity, enrollment tokens and enrolled kiosks, with the same rules as the
-/// SQLite store — a token redeemed once however many processes try at once (the row is locked while it is checked),
-/// a newer token replacing older ones, revocation — and pushed returns with each store's change feed. Pushes run
-/// ``PushRules`` over a ``BufferedPushTransaction`` of what the transaction read first, then store what it accepted.
-/// A store's feed positions are handed out under a lock on the store's feed head, so they follow commit order and a
-/// reader never moves past a change that commits later; different stores do not wait for each other.
+/// It holds what the SQLite store holds, with the same rules: the server's identity, enrollment tokens and enrolled
+/// kiosks — a token redeemed once however many processes try at once (the row is locked while it is checked), a
+/// newer token replacing older ones, revocation — pushed returns with each store's change feed, HQ's edits, order
+/// lines, and recalls and policies, which every store's feed receives. Pushes run ``PushRules`` over a
+/// ``BufferedPushTransaction`` of what the transaction read first, then store what it accepted. A store's feed
+/// positions are handed out under a lock on the store's feed head, so they follow commit order and a reader never
+/// moves past a change that commits later; different stores do not wait for each other.
 ///
 /// Changes are announced with `NOTIFY` at commit (``watchChanges(_:)``), so every process wakes its watching kiosks.
-///
 /// Returns are projected as on SQLite (the `returns` table), so HQ's reports run the same statements here
 /// (``ReportSource``). `migrate` fills a database from a SQLite server (``importServer(from:progress:)``), and
 /// ``retireServerID()`` follows a restore.
 ///
-/// Not yet: orders, policies and recalls (so no purchase re-verification and no global entities in the feed) and
-/// HQ's edits; the commands for those refuse a PostgreSQL URL.
+/// Not yet: HQ's purchase re-verification (returns keep the verification their kiosk made offline).
 ///
 /// The client's connection pool runs while the storage is open: ``open(_:logger:)`` starts it, ``close()`` ends it.
 public final class PostgresServerStorage: SyncServerStorage, KioskAdministration, ReportSource {
