@@ -13,8 +13,8 @@ extension PostgresServerStorage {
     /// locked in order, so imports and pushes never wait for each other in a cycle), the orders projection, one
     /// announcement per store. Importing the same lines again writes nothing.
     ///
-    /// Not yet here: re-verifying the returns the lines may decide (SQLite's import does); kiosks verify new returns
-    /// against the lines they receive.
+    /// Then HQ checks again the returns the lines may decide: those of these orders, and those nobody could verify
+    /// yet.
     public func importOrders(_ lines: [OrderLine]) async throws -> OrderImportOutcome {
         let logger = self.logger
         let serverID = serverReplicaID
@@ -91,6 +91,23 @@ extension PostgresServerStorage {
             for store in touched {
                 try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(store))", logger: logger)
             }
+            // Returns of these orders, and those nobody could verify yet, may be decided now.
+            let orderIDs = Array(Set(lines.map(\.orderID.rawValue)))
+            var undecided: [String] = []
+            for try await (id) in try await connection.query(
+                """
+                SELECT id FROM returns
+                WHERE order_id = ANY(\(orderIDs)) OR verification IS NULL OR verification = 'unverified'
+                """,
+                logger: logger
+            ).decode(String.self) { undecided.append(id) }
+            outcome.reverified = try await Self.reverify(
+                sharingPurchaseWith: [],
+                extra: undecided,
+                on: connection,
+                serverID: serverID,
+                logger: logger
+            )
             return outcome
         }
     }
@@ -99,18 +116,7 @@ extension PostgresServerStorage {
     public func orderLines(store: StoreID?) async throws -> [OrderLine] {
         let filter = store.map { "WHERE store_id = '\($0.rawValue.replacingOccurrences(of: "'", with: "''"))'" } ?? ""
         let rows = try await readReport(["lines": "SELECT * FROM orders \(filter) ORDER BY order_id, line"])
-        return try (rows["lines"] ?? []).map { row in
-            try OrderLine(
-                orderID: OrderID(row.text("order_id") ?? ""),
-                storeID: StoreID(row.text("store_id") ?? ""),
-                line: Int(row.integer("line") ?? 0),
-                gtin: GTIN(row.text("gtin") ?? ""),
-                serial: row.text("serial").map { try ItemCode($0, kind: "serial") },
-                quantity: Int(row.integer("quantity") ?? 0),
-                unitPriceCents: row.integer("unit_price_cents") ?? 0,
-                soldAt: Date(millisecondsSince1970: row.integer("sold_at") ?? 0)
-            )
-        }
+        return try (rows["lines"] ?? []).map(Self.orderLine)
     }
 
     /// Stores the orders projection rows of `lines`, replacing older ones, in one statement.

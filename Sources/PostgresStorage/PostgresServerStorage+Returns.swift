@@ -28,9 +28,8 @@ extension PostgresServerStorage: ReturnAdministration {
         }
     }
 
-    /// Runs `edit` on a return's record as HQ: under the server's id, with a stamp from HQ's clock (kept in the
-    /// database; `edit` asks for it once it knows the edit is valid), the result stored with its projection and a
-    /// place in the store's feed (under the feed head's lock, as a push's), and announced to every process.
+    /// Runs `edit` on a return's record as HQ, then re-verifies the returns sharing its purchase (``hqEdit(_:on:serverID:logger:_:)``
+    /// says how the edit is stored), in one transaction.
     func hqEdit<T: Sendable>(
         _ id: ReturnID,
         _ edit:
@@ -41,52 +40,203 @@ extension PostgresServerStorage: ReturnAdministration {
         let logger = self.logger
         let serverID = serverReplicaID
         return try await transaction { connection in
-            var store: String?
-            for try await (value) in try await connection.query(
-                "SELECT store_id FROM records WHERE entity_type = 'return' AND id = \(id.rawValue)",
-                logger: logger
-            ).decode(String.self) { store = value }
-            guard let store else { throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)") }
-            let head = try await Self.lockFeedHead(of: store, on: connection, logger: logger)
-            var record: VersionedRecord?
-            for try await (json) in try await connection.query(
-                """
-                SELECT record FROM records WHERE store_id = \(store) AND entity_type = 'return' AND id = \(id.rawValue)
-                FOR UPDATE
-                """,
-                logger: logger
-            ).decode(String.self) { record = try VersionedRecord(jsonValue: JSONValue.parse(json)) }
-            guard var record else { throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)") }
-            var clock = try await Self.hqClock(on: connection, logger: logger)
-            if let newest = record.latestStamp { clock.witness(newest) }
-            let result = try edit(&record, serverID) {
-                try clock.tick(wallClock: UInt64(max(0, Date().millisecondsSince1970)))
-            }
-            try await Self.saveClock(clock, on: connection, logger: logger)
-            let item = try ProductReturn(record: record)
-            try await connection.query(
-                """
-                UPDATE records SET record = \(record.jsonString)
-                WHERE store_id = \(store) AND entity_type = 'return' AND id = \(id.rawValue)
-                """,
+            let (result, item) = try await Self.hqEdit(id, on: connection, serverID: serverID, logger: logger, edit)
+            // An HQ edit (a void, say) can change what other returns of the purchase verify as.
+            try await Self.reverify(
+                sharingPurchaseWith: [ReturnFacts(item)],
+                on: connection,
+                serverID: serverID,
                 logger: logger
             )
-            try await Self.project([(item, record)], on: connection, logger: logger)
-            try await connection.query(
-                """
-                INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-                VALUES (\(store), \(head + 1), 'return', \(store), \(id.rawValue), NULL)
-                ON CONFLICT (store_id, entity_type, record_store, id) DO UPDATE SET seq = excluded.seq, source = NULL
-                """,
-                logger: logger
-            )
-            try await connection.query(
-                "UPDATE feed_heads SET last_seq = \(head + 1) WHERE store_id = \(store)",
-                logger: logger
-            )
-            try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(store))", logger: logger)
             return result
         }
+    }
+
+    /// Runs `edit` on a return's record as HQ inside a transaction: under the server's id, with a stamp from HQ's
+    /// clock (kept in the database; `edit` asks for it once it knows the edit is valid), the result stored with its
+    /// projection and a place in the store's feed (under the feed head's lock, as a push's), and announced to every
+    /// process.
+    ///
+    /// - Returns: what `edit` returned, and the return as it now is.
+    static func hqEdit<T: Sendable>(
+        _ id: ReturnID,
+        on connection: PostgresConnection,
+        serverID: ReplicaID,
+        logger: Logger,
+        _ edit: (_ record: inout VersionedRecord, _ replica: ReplicaID, _ stamp: () throws -> HLCTimestamp) throws -> T
+    ) async throws -> (T, ProductReturn) {
+        var store: String?
+        for try await (value) in try await connection.query(
+            "SELECT store_id FROM records WHERE entity_type = 'return' AND id = \(id.rawValue)",
+            logger: logger
+        ).decode(String.self) { store = value }
+        guard let store else { throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)") }
+        let head = try await lockFeedHead(of: store, on: connection, logger: logger)
+        var record: VersionedRecord?
+        for try await (json) in try await connection.query(
+            """
+            SELECT record FROM records WHERE store_id = \(store) AND entity_type = 'return' AND id = \(id.rawValue)
+            FOR UPDATE
+            """,
+            logger: logger
+        ).decode(String.self) { record = try VersionedRecord(jsonValue: JSONValue.parse(json)) }
+        guard var record else { throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)") }
+        var clock = try await hqClock(on: connection, logger: logger)
+        if let newest = record.latestStamp { clock.witness(newest) }
+        let result = try edit(&record, serverID) {
+            try clock.tick(wallClock: UInt64(max(0, Date().millisecondsSince1970)))
+        }
+        try await saveClock(clock, on: connection, logger: logger)
+        let item = try ProductReturn(record: record)
+        try await connection.query(
+            """
+            UPDATE records SET record = \(record.jsonString)
+            WHERE store_id = \(store) AND entity_type = 'return' AND id = \(id.rawValue)
+            """,
+            logger: logger
+        )
+        try await project([(item, record)], on: connection, logger: logger)
+        try await connection.query(
+            """
+            INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
+            VALUES (\(store), \(head + 1), 'return', \(store), \(id.rawValue), NULL)
+            ON CONFLICT (store_id, entity_type, record_store, id) DO UPDATE SET seq = excluded.seq, source = NULL
+            """,
+            logger: logger
+        )
+        try await connection.query(
+            "UPDATE feed_heads SET last_seq = \(head + 1) WHERE store_id = \(store)",
+            logger: logger
+        )
+        try await connection.query("SELECT pg_notify(\(changesChannel), \(store))", logger: logger)
+        return (result, item)
+    }
+
+    /// HQ's re-verification, as the SQLite store's: the returns sharing a purchase with `seeds` (the same order and
+    /// GTIN, or the same GTIN and serial, at any store) are checked again against everything HQ holds, and those
+    /// whose verification or exceptions change get an HQ edit saying so, which syncs to their store.
+    ///
+    /// A changed return of another store takes that store's feed head too (after the caller's): two transactions
+    /// taking each other's stores in the other order are told apart by PostgreSQL, which fails one (its kiosk
+    /// retries).
+    ///
+    /// - Parameter extra: ids to verify again besides (the returns nobody could verify yet, after an orders import).
+    /// - Returns: how many returns changed.
+    @discardableResult
+    static func reverify(
+        sharingPurchaseWith seeds: [ReturnFacts],
+        extra: [String] = [],
+        on connection: PostgresConnection,
+        serverID: ReplicaID,
+        logger: Logger
+    ) async throws -> Int {
+        let affected = try await facts(sharingPurchaseWith: seeds, extra: extra, on: connection, logger: logger)
+        guard !affected.isEmpty else { return 0 }
+        // Everything their verification reads: the other returns of their purchases, their orders, the policies.
+        let related = try await facts(sharingPurchaseWith: affected, on: connection, logger: logger)
+        let orderIDs = Array(Set(affected.map(\.orderID.rawValue)))
+        var lines: [OrderLine] = []
+        for row in try await rows(
+            "SELECT * FROM orders WHERE order_id = ANY(\(orderIDs))",
+            on: connection,
+            logger: logger
+        ) {
+            lines.append(try orderLine(row))
+        }
+        var policies: [ReturnPolicy] = []
+        var hasOrders = false
+        for row in try await rows(
+            """
+            SELECT record, EXISTS (SELECT 1 FROM orders) AS has_orders FROM records WHERE store_id = '' AND entity_type = 'policy'
+            UNION ALL SELECT NULL, EXISTS (SELECT 1 FROM orders)
+            """,
+            on: connection,
+            logger: logger
+        ) {
+            hasOrders = hasOrders || (row.integer("has_orders") ?? 0) != 0
+            if let json = row.text("record"),
+                let policy = try PolicyEntity.returnPolicy(from: VersionedRecord(jsonValue: JSONValue.parse(json)))
+            {
+                policies.append(policy)
+            }
+        }
+        var verification = PurchaseReverification(
+            returns: related + affected,
+            lines: lines,
+            policies: policies,
+            hasOrders: hasOrders
+        )
+        let changed = verification.reverify(affected.map(\.id))
+        for change in changed {
+            _ = try await hqEdit(try ReturnID(change.facts.id), on: connection, serverID: serverID, logger: logger) {
+                record,
+                replica,
+                stamp in
+                var item = try ProductReturn(record: record)
+                let stamp = try stamp()
+                guard
+                    let update = try item.recordVerification(
+                        change.verification,
+                        exceptions: change.exceptions,
+                        at: ReturnEntity.date(of: stamp)
+                    )
+                else { return }
+                _ = try record.apply(ReturnEntity.edit(for: update), by: replica, stamp: stamp)
+            }
+        }
+        return changed.count
+    }
+
+    /// The returns sharing a purchase with `seeds` (the same order and GTIN, or GTIN and serial), and `extra`.
+    static func facts(
+        sharingPurchaseWith seeds: [ReturnFacts],
+        extra: [String] = [],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [ReturnFacts] {
+        guard !seeds.isEmpty || !extra.isEmpty else { return [] }
+        let serialized = seeds.filter { $0.serial != nil }
+        return try await rows(
+            """
+            SELECT * FROM returns
+            WHERE (order_id, gtin) IN (SELECT * FROM unnest(\(seeds.map(\.orderID.rawValue))::text[],
+                                                          \(seeds.map(\.gtin.digits))::text[]))
+               OR (gtin, serial) IN (SELECT * FROM unnest(\(serialized.map(\.gtin.digits))::text[],
+                                                        \(serialized.map { $0.serial!.rawValue })::text[]))
+               OR id = ANY(\(extra))
+            """,
+            on: connection,
+            logger: logger
+        ).map(ReturnFacts.init)
+    }
+
+    /// The rows of `query`, on a transaction's connection.
+    static func rows(
+        _ query: PostgresQuery,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [ReportRow] {
+        var rows: [ReportRow] = []
+        for try await row in try await connection.query(query, logger: logger) {
+            var cells: [String: ReportCell] = [:]
+            for cell in row { cells[cell.columnName] = try reportCell(cell) }
+            rows.append(ReportRow(cells))
+        }
+        return rows
+    }
+
+    /// An order line from a row of the orders projection.
+    static func orderLine(_ row: ReportRow) throws -> OrderLine {
+        try OrderLine(
+            orderID: OrderID(row.text("order_id") ?? ""),
+            storeID: StoreID(row.text("store_id") ?? ""),
+            line: Int(row.integer("line") ?? 0),
+            gtin: GTIN(row.text("gtin") ?? ""),
+            serial: row.text("serial").map { try ItemCode($0, kind: "serial") },
+            quantity: Int(row.integer("quantity") ?? 0),
+            unitPriceCents: row.integer("unit_price_cents") ?? 0,
+            soldAt: Date(millisecondsSince1970: row.integer("sold_at") ?? 0)
+        )
     }
 
     /// The advisory lock between writes to one store's feed (shared) and writes of records every store receives

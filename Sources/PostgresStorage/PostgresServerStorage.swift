@@ -204,7 +204,7 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
     public func reportTime() -> Date { Date() }
 
     /// A report cell from a PostgreSQL one: the statements cast their numbers to `bigint` or `double precision`.
-    private static func reportCell(_ cell: PostgresCell) throws -> ReportCell {
+    static func reportCell(_ cell: PostgresCell) throws -> ReportCell {
         guard cell.bytes != nil else { return .null }
         switch cell.dataType {
         case .int8, .int4, .int2: return .integer(try cell.decode(Int64.self))
@@ -561,6 +561,13 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
             // Delivered at commit, to every process listening: their watching kiosks of this store pull at once.
             if !buffered.writes.isEmpty {
                 try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(storeText))", logger: logger)
+                // HQ checks the purchases of what changed again (its own edits follow, in this transaction).
+                try await Self.reverify(
+                    sharingPurchaseWith: buffered.writes.map { ReturnFacts($0.item) },
+                    on: connection,
+                    serverID: serverID,
+                    logger: logger
+                )
             }
             return PushOutcome(merged: result.merged, unchanged: result.unchanged, conflicts: result.conflicts)
         }

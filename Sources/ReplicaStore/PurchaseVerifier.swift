@@ -6,21 +6,22 @@ import SyncEngine
 
 /// What verification needs to know about a return, read from the `returns` projection (or a capture) rather
 /// than from its record, so re-verifying a pushed batch decodes no record that does not change.
-struct ReturnFacts {
-    var id: String
-    var storeID: StoreID
-    var orderID: OrderID
-    var gtin: GTIN
-    var serial: ItemCode?
-    var quantity: Int
-    var createdAt: Int64
-    var receipt: Bool
-    var isCertainRecall: Bool
-    var isVoided: Bool
-    var verification: PurchaseVerification?
-    var exceptions: [ReturnException]
+public struct ReturnFacts: Sendable, Hashable {
+    public var id: String
+    public var storeID: StoreID
+    public var orderID: OrderID
+    public var gtin: GTIN
+    public var serial: ItemCode?
+    public var quantity: Int
+    public var createdAt: Int64
+    public var receipt: Bool
+    public var isCertainRecall: Bool
+    public var isVoided: Bool
+    public var verification: PurchaseVerification?
+    public var exceptions: [ReturnException]
 
-    init(_ item: ProductReturn) {
+    /// The facts of a return.
+    public init(_ item: ProductReturn) {
         id = item.id.rawValue
         storeID = item.storeID
         orderID = item.orderID
@@ -35,8 +36,26 @@ struct ReturnFacts {
         exceptions = item.exceptions
     }
 
+    /// The facts of a row of the `returns` projection, as a report statement read it (any backend).
+    public init(_ row: ReportRow) throws {
+        id = row.text("id") ?? ""
+        storeID = try StoreID(row.text("store_id") ?? "")
+        orderID = try OrderID(row.text("order_id") ?? "")
+        gtin = try GTIN(row.text("gtin") ?? "")
+        serial = try row.text("serial").map { try ItemCode($0, kind: "serial") }
+        quantity = Int(row.count("quantity"))
+        createdAt = row.count("created_at")
+        receipt = row.count("receipt") != 0
+        isCertainRecall = row.text("recall_match") == RecallCampaign.Match.certain.rawValue
+        isVoided = row.text("status") == ReturnStatus.voided.rawValue
+        verification = try row.text("verification").map(PurchaseVerification.parse)
+        exceptions = try (row.text("exceptions") ?? "").split(separator: ",").map {
+            try ReturnException.parse(String($0))
+        }
+    }
+
     /// The `returns` columns ``init(row:)`` reads, in its order.
-    static let columns =
+    public static let columns =
         "id, store_id, order_id, gtin, serial, quantity, created_at, receipt, recall_match, status, verification, exceptions"
 
     /// Reads a row of ``columns``, by position: name lookups cost more than the rest of verification.
@@ -53,6 +72,81 @@ struct ReturnFacts {
         isVoided = (row[9] as String) == ReturnStatus.voided.rawValue
         verification = try (row[10] as String?).map(PurchaseVerification.parse)
         exceptions = try (row[11] as String).split(separator: ",").map { try ReturnException.parse(String($0)) }
+    }
+}
+
+/// HQ's verification of returns over facts read beforehand — the returns sharing their purchases, the order lines,
+/// the policies — for storage that reads first and decides after (PostgreSQL). It gives what the SQLite store's
+/// ``WriteContext`` verification gives over the same data: a parity test holds them to it.
+public struct PurchaseReverification: Sendable {
+    /// Every return of the purchases concerned, as stored; updated as returns are verified again.
+    public private(set) var returns: [String: ReturnFacts]
+    public let lines: [OrderID: [OrderLine]]
+    public let policies: [ReturnPolicy]
+    /// Whether HQ holds any order line: before the first import HQ cannot decide more than the kiosk did.
+    public let hasOrders: Bool
+
+    public init(returns: [ReturnFacts], lines: [OrderLine], policies: [ReturnPolicy], hasOrders: Bool) {
+        self.returns = Dictionary(returns.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        self.lines = Dictionary(grouping: lines, by: \.orderID)
+        self.policies = policies
+        self.hasOrders = hasOrders
+    }
+
+    /// Verifies `ids` again, oldest first (an earlier return's result never depends on a later one's), and returns
+    /// those whose verification or exceptions change, with the new ones.
+    public mutating func reverify(
+        _ ids: some Sequence<String>
+    ) -> [(facts: ReturnFacts, verification: PurchaseVerification?, exceptions: [ReturnException])] {
+        let ordered = Set(ids).compactMap { returns[$0] }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        var changed: [(ReturnFacts, PurchaseVerification?, [ReturnException])] = []
+        for stale in ordered {
+            let facts = returns[stale.id] ?? stale
+            let (verification, exceptions) = verify(facts)
+            guard verification != facts.verification || exceptions != facts.exceptions else { continue }
+            changed.append((facts, verification, exceptions))
+            returns[facts.id]?.verification = verification
+            returns[facts.id]?.exceptions = exceptions.sorted()
+        }
+        return changed
+    }
+
+    /// One return's verification and exceptions, as ``WriteContext``'s `verify` decides them at HQ.
+    func verify(_ facts: ReturnFacts) -> (PurchaseVerification?, [ReturnException]) {
+        let policy = policies.governing(facts.gtin, at: facts.storeID)
+        func earlier(_ other: ReturnFacts) -> Bool {
+            !other.isVoided && (other.createdAt, other.id) < (facts.createdAt, facts.id)
+        }
+        let verification: PurchaseVerification?
+        if !hasOrders {
+            verification = facts.verification
+        } else {
+            let returnedBefore = returns.values.filter {
+                $0.orderID == facts.orderID && $0.gtin == facts.gtin && earlier($0) && $0.verification != .notFound
+            }.map(\.quantity).reduce(0, +)
+            verification = PurchaseCheck.verify(
+                gtin: facts.gtin,
+                serial: facts.serial,
+                quantity: facts.quantity,
+                returnedAt: Date(millisecondsSince1970: facts.createdAt),
+                lines: lines[facts.orderID],
+                unitsReturnedBefore: returnedBefore,
+                windowDays: policy.windowDays,
+                orderIsAuthoritative: true
+            )
+        }
+        let duplicateSerial =
+            facts.serial.map { serial in
+                returns.values.contains { $0.gtin == facts.gtin && $0.serial == serial && earlier($0) }
+            } ?? false
+        let exceptions = PurchaseCheck.exceptions(
+            verification: verification ?? .unverified,
+            receipt: facts.receipt,
+            policy: policy,
+            isRecall: facts.isCertainRecall,
+            duplicateSerial: duplicateSerial
+        )
+        return (verification, exceptions)
     }
 }
 
