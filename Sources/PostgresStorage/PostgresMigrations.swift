@@ -198,6 +198,15 @@ public enum PostgresMigrations {
                 "CREATE UNIQUE INDEX conflicts_by_id ON conflicts (id)",
             ]
         ),
+        Migration(
+            name: "2026-12-03-purchase-verification-indexes",
+            statements: [
+                // HQ's re-verification finds the returns of a serial at any store, and those nobody verified yet.
+                "CREATE INDEX returns_by_serial ON returns (gtin, serial) WHERE serial IS NOT NULL",
+                "CREATE INDEX returns_unverified ON returns (id) WHERE verification IS NULL OR verification = 'unverified'",
+                "CREATE INDEX orders_by_store ON orders (store_id, sold_at)",
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

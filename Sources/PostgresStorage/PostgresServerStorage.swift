@@ -25,7 +25,8 @@ import Synchronization
 /// (``ReportSource``). `migrate` fills a database from a SQLite server (``importServer(from:progress:)``), and
 /// ``retireServerID()`` follows a restore.
 ///
-/// Not yet: HQ's purchase re-verification (returns keep the verification their kiosk made offline).
+/// HQ re-verifies purchases after pushes, orders imports and its own edits, over facts read first
+/// (``PurchaseReverification``).
 ///
 /// The client's connection pool runs while the storage is open: ``open(_:logger:)`` starts it, ``close()`` ends it.
 public final class PostgresServerStorage: SyncServerStorage, KioskAdministration, ReportSource {
