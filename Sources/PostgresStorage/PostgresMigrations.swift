@@ -204,6 +204,7 @@ public enum PostgresMigrations {
                 // HQ's re-verification finds the returns of a serial at any store, and those nobody verified yet.
                 "CREATE INDEX returns_by_serial ON returns (gtin, serial) WHERE serial IS NOT NULL",
                 "CREATE INDEX returns_unverified ON returns (id) WHERE verification IS NULL OR verification = 'unverified'",
+                "CREATE INDEX returns_by_id ON returns (id)",
                 "CREATE INDEX orders_by_store ON orders (store_id, sold_at)",
             ]
         ),

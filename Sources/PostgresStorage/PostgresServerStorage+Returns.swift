@@ -126,38 +126,38 @@ extension PostgresServerStorage: ReturnAdministration {
     static func reverify(
         sharingPurchaseWith seeds: [ReturnFacts],
         extra: [String] = [],
+        reference known: PurchaseReference? = nil,
         on connection: PostgresConnection,
         serverID: ReplicaID,
         logger: Logger
     ) async throws -> Int {
         let affected = try await facts(sharingPurchaseWith: seeds, extra: extra, on: connection, logger: logger)
         guard !affected.isEmpty else { return 0 }
-        // Everything their verification reads: the other returns of their purchases, their orders, the policies.
-        let related = try await facts(sharingPurchaseWith: affected, on: connection, logger: logger)
-        let orderIDs = Array(Set(affected.map(\.orderID.rawValue)))
-        var lines: [OrderLine] = []
-        for row in try await rows(
-            "SELECT * FROM orders WHERE order_id = ANY(\(orderIDs))",
-            on: connection,
-            logger: logger
-        ) {
-            lines.append(try orderLine(row))
+        // Everything their verification reads: the other returns of their purchases and units (those not read with
+        // them already: usually none), the policies, and their orders once HQ holds any.
+        let purchases = Set(seeds.map { [$0.orderID.rawValue, $0.gtin.digits] })
+        let units = Set(seeds.compactMap { seed in seed.serial.map { [seed.gtin.digits, $0.rawValue] } })
+        let unread = affected.filter { facts in
+            !purchases.contains([facts.orderID.rawValue, facts.gtin.digits])
+                || facts.serial.map { !units.contains([facts.gtin.digits, $0.rawValue]) } ?? false
         }
-        var policies: [ReturnPolicy] = []
-        var hasOrders = false
-        for row in try await rows(
-            """
-            SELECT record, EXISTS (SELECT 1 FROM orders) AS has_orders FROM records WHERE store_id = '' AND entity_type = 'policy'
-            UNION ALL SELECT NULL, EXISTS (SELECT 1 FROM orders)
-            """,
-            on: connection,
-            logger: logger
-        ) {
-            hasOrders = hasOrders || (row.integer("has_orders") ?? 0) != 0
-            if let json = row.text("record"),
-                let policy = try PolicyEntity.returnPolicy(from: VersionedRecord(jsonValue: JSONValue.parse(json)))
-            {
-                policies.append(policy)
+        let related = try await facts(sharingPurchaseWith: unread, on: connection, logger: logger)
+        let reference: PurchaseReference
+        if let known {
+            reference = known
+        } else {
+            reference = try await PurchaseReference.read(on: connection, logger: logger)
+        }
+        let (policies, hasOrders) = (reference.policies, reference.hasOrders)
+        var lines: [OrderLine] = []
+        if hasOrders {
+            let orderIDs = Array(Set(affected.map(\.orderID.rawValue)))
+            for row in try await rows(
+                "SELECT * FROM orders WHERE order_id = ANY(\(orderIDs))",
+                on: connection,
+                logger: logger
+            ) {
+                lines.append(try orderLine(row))
             }
         }
         var verification = PurchaseReverification(
@@ -196,14 +196,28 @@ extension PostgresServerStorage: ReturnAdministration {
     ) async throws -> [ReturnFacts] {
         guard !seeds.isEmpty || !extra.isEmpty else { return [] }
         let serialized = seeds.filter { $0.serial != nil }
+        // Index lookups per seed (by order and GTIN, by GTIN and serial, by id), never a scan of every return: the
+        // lateral joins leave the planner no hash join to choose, even before the table's statistics exist (a
+        // fleet's first pushes). Only the columns verification reads.
+        let columns = """
+            r.id, r.store_id, r.order_id, r.gtin, r.serial, r.quantity, r.created_at, r.receipt, r.recall_match,
+            r.status, r.verification, r.exceptions
+            """
         return try await rows(
             """
-            SELECT * FROM returns
-            WHERE (order_id, gtin) IN (SELECT * FROM unnest(\(seeds.map(\.orderID.rawValue))::text[],
-                                                          \(seeds.map(\.gtin.digits))::text[]))
-               OR (gtin, serial) IN (SELECT * FROM unnest(\(serialized.map(\.gtin.digits))::text[],
-                                                        \(serialized.map { $0.serial!.rawValue })::text[]))
-               OR id = ANY(\(extra))
+            SELECT \(unescaped: columns)
+            FROM unnest(\(seeds.map(\.orderID.rawValue))::text[], \(seeds.map(\.gtin.digits))::text[]) AS s(order_id, gtin)
+            CROSS JOIN LATERAL (SELECT * FROM returns WHERE order_id = s.order_id AND gtin = s.gtin) AS r
+            UNION
+            SELECT \(unescaped: columns)
+            FROM unnest(\(serialized.map(\.gtin.digits))::text[], \(serialized.map { $0.serial!.rawValue })::text[])
+                AS s(gtin, serial)
+            CROSS JOIN LATERAL (
+                SELECT * FROM returns WHERE gtin = s.gtin AND serial = s.serial AND serial IS NOT NULL
+            ) AS r
+            UNION
+            SELECT \(unescaped: columns) FROM unnest(\(extra)::text[]) AS s(id)
+            CROSS JOIN LATERAL (SELECT * FROM returns WHERE id = s.id) AS r
             """,
             on: connection,
             logger: logger
@@ -375,5 +389,31 @@ extension PostgresServerStorage: ReturnAdministration {
     /// they get here; doubling quotes keeps any other text a literal too.
     private static func literal(_ text: String) -> String {
         text.replacingOccurrences(of: "'", with: "''")
+    }
+}
+
+/// What HQ's verification reads besides returns and order lines: the policies, and whether HQ holds any order.
+struct PurchaseReference: Sendable {
+    var policies: [ReturnPolicy]
+    var hasOrders: Bool
+
+    static func read(on connection: PostgresConnection, logger: Logger) async throws -> PurchaseReference {
+        var reference = PurchaseReference(policies: [], hasOrders: false)
+        for try await (kind, value) in try await connection.query(
+            """
+            SELECT 'policy', record FROM records WHERE store_id = '' AND entity_type = 'policy'
+            UNION ALL SELECT 'orders', 'held' WHERE EXISTS (SELECT 1 FROM orders)
+            """,
+            logger: logger
+        ).decode((String, String).self) {
+            if kind == "orders" {
+                reference.hasOrders = true
+            } else if let policy = try PolicyEntity.returnPolicy(
+                from: VersionedRecord(jsonValue: JSONValue.parse(value))
+            ) {
+                reference.policies.append(policy)
+            }
+        }
+        return reference
     }
 }

@@ -487,16 +487,31 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                 let record = try VersionedRecord(jsonValue: JSONValue.parse(json))
                 stored[record.id] = record
             }
+            // In one round trip: the store's kiosks and the server's former ids (for the rules), the policies and
+            // whether HQ holds orders (for re-verification after).
             var kiosks = Set<String>()
             var formerServerIDs = Set<String>()
-            for try await (replica, isFormerServer) in try await connection.query(
+            var reference = PurchaseReference(policies: [], hasOrders: false)
+            for try await (kind, value) in try await connection.query(
                 """
-                SELECT store_id || '/' || kiosk_id, false FROM kiosks WHERE store_id = \(storeText)
-                UNION ALL SELECT replica_id, true FROM former_server_ids
+                SELECT 'kiosk', store_id || '/' || kiosk_id FROM kiosks WHERE store_id = \(storeText)
+                UNION ALL SELECT 'former', replica_id FROM former_server_ids
+                UNION ALL SELECT 'policy', record FROM records WHERE store_id = '' AND entity_type = 'policy'
+                UNION ALL SELECT 'orders', 'held' WHERE EXISTS (SELECT 1 FROM orders)
                 """,
                 logger: logger
-            ).decode((String, Bool).self) {
-                if isFormerServer { formerServerIDs.insert(replica) } else { kiosks.insert(replica) }
+            ).decode((String, String).self) {
+                switch kind {
+                case "kiosk": kiosks.insert(value)
+                case "former": formerServerIDs.insert(value)
+                case "orders": reference.hasOrders = true
+                default:
+                    if let policy = try PolicyEntity.returnPolicy(
+                        from: VersionedRecord(jsonValue: JSONValue.parse(value))
+                    ) {
+                        reference.policies.append(policy)
+                    }
+                }
             }
             var buffered = BufferedPushTransaction(
                 serverID: serverID,
@@ -565,6 +580,7 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                 // HQ checks the purchases of what changed again (its own edits follow, in this transaction).
                 try await Self.reverify(
                     sharingPurchaseWith: buffered.writes.map { ReturnFacts($0.item) },
+                    reference: reference,
                     on: connection,
                     serverID: serverID,
                     logger: logger

@@ -86,11 +86,27 @@ public struct PurchaseReverification: Sendable {
     /// Whether HQ holds any order line: before the first import HQ cannot decide more than the kiosk did.
     public let hasOrders: Bool
 
+    /// The ids of the returns of each purchase (order and GTIN), and of each serialised unit (GTIN and serial).
+    private let byPurchase: [String: [String]]
+    private let bySerial: [String: [String]]
+
     public init(returns: [ReturnFacts], lines: [OrderLine], policies: [ReturnPolicy], hasOrders: Bool) {
-        self.returns = Dictionary(returns.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        let unique = Dictionary(returns.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        self.returns = unique
         self.lines = Dictionary(grouping: lines, by: \.orderID)
         self.policies = policies
         self.hasOrders = hasOrders
+        byPurchase = Dictionary(grouping: unique.values, by: Self.purchase).mapValues { $0.map(\.id) }
+        bySerial = Dictionary(grouping: unique.values.filter { $0.serial != nil }, by: Self.unit).mapValues {
+            $0.map(\.id)
+        }
+    }
+
+    private static func purchase(_ facts: ReturnFacts) -> String {
+        facts.orderID.rawValue + "\u{1}" + facts.gtin.digits
+    }
+    private static func unit(_ facts: ReturnFacts) -> String {
+        facts.gtin.digits + "\u{1}" + (facts.serial?.rawValue ?? "")
     }
 
     /// Verifies `ids` again, oldest first (an earlier return's result never depends on a later one's), and returns
@@ -121,8 +137,8 @@ public struct PurchaseReverification: Sendable {
         if !hasOrders {
             verification = facts.verification
         } else {
-            let returnedBefore = returns.values.filter {
-                $0.orderID == facts.orderID && $0.gtin == facts.gtin && earlier($0) && $0.verification != .notFound
+            let returnedBefore = (byPurchase[Self.purchase(facts)] ?? []).compactMap { returns[$0] }.filter {
+                earlier($0) && $0.verification != .notFound
             }.map(\.quantity).reduce(0, +)
             verification = PurchaseCheck.verify(
                 gtin: facts.gtin,
@@ -136,9 +152,8 @@ public struct PurchaseReverification: Sendable {
             )
         }
         let duplicateSerial =
-            facts.serial.map { serial in
-                returns.values.contains { $0.gtin == facts.gtin && $0.serial == serial && earlier($0) }
-            } ?? false
+            facts.serial != nil
+            && (bySerial[Self.unit(facts)] ?? []).contains { returns[$0].map(earlier) ?? false }
         let exceptions = PurchaseCheck.exceptions(
             verification: verification ?? .unverified,
             receipt: facts.receipt,
