@@ -325,6 +325,55 @@ struct PostgresFleetTests {
         await drop()
     }
 
+    /// HQ's commands are another process too: an edit from the CLI, and a recall every store receives, reach a kiosk
+    /// watching through a `serve` process at once.
+    @Test func hqEditsFromTheCommandLineReachAWatchingKiosk() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        let directory = try TemporaryDirectory()
+        let serve = try ServeProcess(url)
+        let (kiosk, client) = try await Self.enrolledKiosk(
+            url,
+            store: "store-1",
+            kiosk: "a",
+            server: serve.address,
+            in: directory
+        )
+        try Self.capture(kiosk, "A-1")
+        _ = try await client.sync()
+        let id = try #require(try kiosk.returnRecords().first?.id)
+        let running = RunningAgent(
+            client: client,
+            configuration: SyncAgent.Configuration(interval: .seconds(3600), changeCheckInterval: .seconds(3600))
+        )
+        var iterator = running.events.makeAsyncIterator()
+        while let event = await iterator.next() { if case .watching = event { break } }
+        func nextPull() async -> Int {
+            while let event = await iterator.next() {
+                if case .synced(let report) = event, report.pulled > 0 { return report.pulled }
+            }
+            return 0
+        }
+        let db = ServeProcess.text(url)
+        let note = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["returns", "note", id, "call the customer", "--db", db])
+        }
+        #expect(note.status == 0, "\(note.stderr)")
+        #expect(await nextPull() == 1, "the HQ edit")
+        let recall = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "recall", "add", "--db", db, "--id", "RC-7", "--gtin", "4006381333931", "--hazard", "Overheats",
+                "--instructions", "Quarantine", "--units", "5",
+            ])
+        }
+        #expect(recall.status == 0, "\(recall.stderr)")
+        #expect(await nextPull() == 1, "the recall")
+        #expect(try kiosk.recalls().map(\.id) == ["RC-7"])
+        #expect(try ProductReturn(record: kiosk.returnRecord(ReturnID(id))).notes.map(\.text) == ["call the customer"])
+        try await running.stop()
+        serve.stop()
+        await drop()
+    }
+
     /// The server does not poll PostgreSQL for other processes' changes: `NOTIFY` wakes its watchers. The poll is
     /// set to an hour here, so only the notification can bring the change.
     @Test func anotherProcesssCommitIsAnnouncedNotPolledFor() async throws {
