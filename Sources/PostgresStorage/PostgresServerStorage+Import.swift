@@ -29,16 +29,17 @@ extension PostgresServerStorage {
     /// Records copied per statement: large enough that a million records are a thousand round trips.
     static let importPage = 1_000
 
-    /// Copies a SQLite server's database into this one — identity, former ids, kiosks, enrollment tokens, returns
-    /// in change order, the conflict audit — in one transaction: all of it or, on any error, nothing.
+    /// Copies a SQLite server's database into this one — identity, former ids, kiosks, enrollment tokens, returns,
+    /// order lines, recalls and policies in change order, the conflict audit — in one transaction: all of it or, on
+    /// any error, nothing.
     ///
     /// Kiosks carry on as if the server had not moved: the server keeps its replica id and identity key (no
     /// re-enrollment, no full re-sync), and every store's feed keeps the SQLite change sequence as its positions and
     /// continues after the last one, so a kiosk's pull cursor means the same here.
     ///
     /// - Throws: ``PostgresStorageError`` when this database already holds a server (records, kiosks, tokens or an
-    ///   identity key), when the SQLite server holds what PostgreSQL does not store yet (orders, policies,
-    ///   recalls), or when the SQLite server changed during the copy (it must not be serving).
+    ///   identity key), when the SQLite server holds records of a kind this version does not know, or when the
+    ///   SQLite server changed during the copy (it must not be serving).
     public func importServer(
         from source: ReplicaStore,
         progress: @escaping @Sendable (_ copied: Int, _ total: Int) -> Void = { _, _ in }

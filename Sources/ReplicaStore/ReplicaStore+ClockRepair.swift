@@ -16,6 +16,13 @@ public struct ClockState: Hashable, Sendable {
     /// left behind.
     public var futureRecords: [String]
 
+    /// Creates a state.
+    public init(latest: HLCTimestamp, wallClock: UInt64, futureRecords: [String]) {
+        self.latest = latest
+        self.wallClock = wallClock
+        self.futureRecords = futureRecords
+    }
+
     /// Whether the clock runs more than the drift bound ahead of the wall clock.
     public var isAhead: Bool { latest.physical > wallClock + HybridLogicalClock.maximumDrift }
 }
@@ -29,6 +36,14 @@ public struct ClockRepair: Hashable, Sendable {
     public var rewritten: [String]
     /// Records that keep a future-stamped note (grow-only: it cannot be removed, only outdated).
     public var keptNotes: [String]
+
+    /// Creates a repair's account.
+    public init(before: HLCTimestamp, after: HLCTimestamp, rewritten: [String], keptNotes: [String]) {
+        self.before = before
+        self.after = after
+        self.rewritten = rewritten
+        self.keptNotes = keptNotes
+    }
 }
 
 extension ReplicaStore {
@@ -66,31 +81,12 @@ extension ReplicaStore {
             context.hlc = HybridLogicalClock(latest: HLCTimestamp(uncheckedPhysicalClamped: Int64(wall), logical: 0))
             var repair = ClockRepair(before: before, after: context.hlc.latest, rewritten: [], keptNotes: [])
             guard supersede else { return repair }
-            let bound = wall + HybridLogicalClock.maximumDrift
             let rows = try Row.fetchAll(context.db, sql: "SELECT record FROM records ORDER BY change_seq")
             for row in rows {
                 var record = try Self.decodeRecord(row["record"])
                 guard Self.isFromTheFuture(record, wallClock: wall) else { continue }
-                let policy = Self.policy(for: record.entityType)
-                var edit = RecordEdit()
-                for (field, values) in record.registers where values.contains(where: { $0.stamp.physical > bound }) {
-                    if let shown = record.visibleValue(of: field, policy: policy) { edit.set(field, to: shown.value) }
-                }
-                if record.entityType == ReturnEntity.entityType,
-                    let created = record.visibleValue(of: ReturnEntity.Field.createdAt, policy: policy)?.value
-                        .integerValue,
-                    !ReturnDates.millisecondsRange.contains(created)
-                {
-                    let sound = record.registers.values.joined().map(\.stamp.physical).filter { $0 <= bound }.min()
-                    let fromID = (try? ReturnID(record.id))?.timestamp?.millisecondsSince1970
-                    let replacement =
-                        fromID.flatMap { ReturnDates.millisecondsRange.contains($0) ? $0 : nil }
-                        ?? sound.map { Int64($0) } ?? Int64(wall)
-                    edit.set(ReturnEntity.Field.createdAt, to: .integer(replacement))
-                }
-                if record.sets.values.joined().contains(where: { $0.stamp.physical > bound }) {
-                    repair.keptNotes.append(record.id)
-                }
+                let (edit, keepsNote) = Self.clockRepairEdit(for: record, wallClock: wall)
+                if keepsNote { repair.keptNotes.append(record.id) }
                 guard !edit.isEmpty else { continue }
                 let dot = try record.apply(edit, by: context.replicaID, stamp: try context.stamp())
                 try context.save(record, origin: .local, operation: "clock-repair", dot: dot)
@@ -101,7 +97,40 @@ extension ReplicaStore {
         }
     }
 
-    private static func isFromTheFuture(_ record: VersionedRecord, wallClock: UInt64) -> Bool {
+    /// The edit that repairs a record from the future (``isFromTheFuture(_:wallClock:)``): every register holding a
+    /// value stamped beyond the drift bound written again with the value it shows, a creation time outside the
+    /// years 1970–9999 replaced by the time in the return's id (or its earliest sound stamp). Every backend repairs
+    /// with this.
+    ///
+    /// - Returns: the edit (empty when nothing can be rewritten), and whether the record keeps a future-stamped
+    ///   note (grow-only: it cannot be removed, only outdated).
+    public static func clockRepairEdit(
+        for record: VersionedRecord,
+        wallClock wall: UInt64
+    ) -> (edit: RecordEdit, keepsFutureNote: Bool) {
+        let bound = wall + HybridLogicalClock.maximumDrift
+        let policy = Self.policy(for: record.entityType)
+        var edit = RecordEdit()
+        for (field, values) in record.registers where values.contains(where: { $0.stamp.physical > bound }) {
+            if let shown = record.visibleValue(of: field, policy: policy) { edit.set(field, to: shown.value) }
+        }
+        if record.entityType == ReturnEntity.entityType,
+            let created = record.visibleValue(of: ReturnEntity.Field.createdAt, policy: policy)?.value.integerValue,
+            !ReturnDates.millisecondsRange.contains(created)
+        {
+            let sound = record.registers.values.joined().map(\.stamp.physical).filter { $0 <= bound }.min()
+            let fromID = (try? ReturnID(record.id))?.timestamp?.millisecondsSince1970
+            let replacement =
+                fromID.flatMap { ReturnDates.millisecondsRange.contains($0) ? $0 : nil }
+                ?? sound.map { Int64($0) } ?? Int64(wall)
+            edit.set(ReturnEntity.Field.createdAt, to: .integer(replacement))
+        }
+        return (edit, record.sets.values.joined().contains(where: { $0.stamp.physical > bound }))
+    }
+
+    /// Whether a record holds a value stamped beyond the drift bound, or a return's creation time outside the years
+    /// 1970–9999.
+    public static func isFromTheFuture(_ record: VersionedRecord, wallClock: UInt64) -> Bool {
         let bound = wallClock + HybridLogicalClock.maximumDrift
         if record.latestStamp.map({ $0.physical > bound }) ?? false { return true }
         guard record.entityType == ReturnEntity.entityType,
@@ -123,7 +152,7 @@ extension ReplicaStore {
 
 extension HLCTimestamp {
     /// A stamp from stored numbers, clamped into range: reading a damaged clock must not fail the repair of it.
-    init(uncheckedPhysicalClamped physical: Int64, logical: Int64) {
+    public init(uncheckedPhysicalClamped physical: Int64, logical: Int64) {
         let clampedPhysical = min(UInt64(max(0, physical)), HLCTimestamp.maximumPhysical)
         self = (try? HLCTimestamp(physical: clampedPhysical, logical: UInt32(clamping: logical))) ?? .zero
     }

@@ -142,6 +142,16 @@ public protocol ReferenceAdministration: Sendable {
     func orderLines(store: StoreID?) async throws -> [OrderLine]
 }
 
+/// HQ's clock next to the wall clock, and the way out after a stamp from the future got in (`returns-server clock`),
+/// on whichever storage the server uses.
+public protocol ClockAdministration: Sendable {
+    /// HQ's clock, the wall clock, and the records holding stamps from the future.
+    func clockState() async throws -> ClockState
+
+    /// Sets HQ's clock back to the wall clock and writes again the values stamped from the future.
+    func repairClock() async throws -> ClockRepair
+}
+
 /// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the
 /// kiosk's operator is shown.
 public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
@@ -157,7 +167,7 @@ public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
 /// The SQLite server storage: a ``ReplicaStore``, whose calls block (SQLite, fsync) and so run on threads of their
 /// own rather than on Swift's cooperative pool, which has only as many threads as cores.
 public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource, ReturnAdministration,
-    ReferenceAdministration
+    ReferenceAdministration, ClockAdministration
 {
     /// The store.
     public let store: ReplicaStore
@@ -291,6 +301,10 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     public func write(_ edit: GlobalEdit) async throws -> VersionedRecord { try await run { try $0.write(edit) } }
 
     public func returnPolicies() async throws -> [ReturnPolicy] { try await run { try $0.returnPolicies() } }
+
+    public func clockState() async throws -> ClockState { try await run { try $0.clockState() } }
+
+    public func repairClock() async throws -> ClockRepair { try await run { try $0.repairClock(supersede: true) } }
 
     public func importOrders(_ lines: [OrderLine]) async throws -> OrderImportOutcome {
         try await run { try $0.importOrders(lines) }

@@ -42,7 +42,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
 
 /// Everything the server's commands ask of its storage, SQLite or PostgreSQL.
 typealias ServerStorage = SyncServerStorage & KioskAdministration & ReportSource & ReturnAdministration
-    & ReferenceAdministration
+    & ReferenceAdministration & ClockAdministration
 
 /// The `--db` option every server command takes.
 struct ServerDatabaseOptions: ParsableArguments {
@@ -86,8 +86,8 @@ struct ServerDatabaseOptions: ParsableArguments {
                 throw CLIError(message: error.message)
             }
             throw CLIError(
-                message: "\(url) is a PostgreSQL database: this command does not work on PostgreSQL yet (clock; a "
-                    + "PostgreSQL backup is pg_dump's, see Server/README); use the SQLite file for --db"
+                message: "\(url) is a PostgreSQL database: backup is PostgreSQL's own (pg_dump or point-in-time "
+                    + "recovery, see Server/README); use the SQLite file for --db"
             )
         }
         if create, !FileManager.default.fileExists(atPath: path) {
@@ -989,7 +989,7 @@ struct ClockCommand: AsyncParsableCommand {
         @OptionGroup var database: ServerDatabaseOptions
 
         func run() async throws {
-            Console.current.print(Format.clockState(try database.openStore().clockState()))
+            Console.current.print(Format.clockState(try await database.withStorage { try await $0.clockState() }))
         }
     }
 
@@ -1002,7 +1002,7 @@ struct ClockCommand: AsyncParsableCommand {
         @OptionGroup var database: ServerDatabaseOptions
 
         func run() async throws {
-            Console.current.print(Format.clockRepair(try database.openStore().repairClock(supersede: true)))
+            Console.current.print(Format.clockRepair(try await database.withStorage { try await $0.repairClock() }))
         }
     }
 }

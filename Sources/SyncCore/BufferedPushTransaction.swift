@@ -105,7 +105,8 @@ public struct BufferedPushTransaction: PushTransaction {
         return outcome
     }
 
-    /// No purchase re-verification here yet: the PostgreSQL backend holds no orders (issue 17).
+    /// Nothing here: re-verification reads other returns and order lines, which the backend reads after the rules,
+    /// in the same transaction, from ``writes`` (the PostgreSQL store's `reverify`).
     public mutating func reverify(changed: [ProductReturn], created: [ProductReturn]) throws {}
 
     private mutating func record(_ write: Write) {

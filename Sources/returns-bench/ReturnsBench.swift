@@ -53,7 +53,7 @@ struct BenchOptions: ParsableArguments {
 }
 
 /// A benchmark's working directory, its server database and its `returns-server serve` processes.
-final class Bench: @unchecked Sendable {
+final class Bench {
     /// The server's database, opened by the benchmark too: it issues enrollment tokens and counts what arrived.
     enum Database {
         case sqlite(ReplicaStore)

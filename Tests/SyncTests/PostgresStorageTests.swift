@@ -182,13 +182,15 @@ struct PostgresStorageTests {
 
 /// Commands that do not work on PostgreSQL yet refuse a PostgreSQL `--db` in one line, its password hidden.
 @Suite struct PostgresURLCommandTests {
-    @Test func aCommandNotYetOnPostgresRefusesItPlainly() async {
+    @Test func backupOfAPostgresDatabaseIsRefusedPlainly() async {
         let refused = await runCaptured {
-            await ReturnsServerCLI.run(arguments: ["clock", "show", "--db", "postgres://hq:secret@db.example/returns"])
+            await ReturnsServerCLI.run(arguments: [
+                "backup", "--db", "postgres://hq:secret@db.example/returns", "--output", "/nonexistent/copy.sqlite",
+            ])
         }
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("postgres://hq:***@db.example:5432/returns"), "\(refused.stderr)")
-        #expect(refused.stderr.contains("does not work on PostgreSQL yet") && !refused.stderr.contains("secret"))
+        #expect(refused.stderr.contains("backup is PostgreSQL's own") && !refused.stderr.contains("secret"))
         let mistyped = await runCaptured {
             await ReturnsServerCLI.run(arguments: [
                 "conflicts", "--db", "postgres://hq:secret@db.example/returns?ssl=1",

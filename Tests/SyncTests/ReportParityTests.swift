@@ -432,4 +432,44 @@ struct PostgresReturnCommandTests {
         let report = await Self.hq(["report", "--by", "store", "--format", "csv"], db)
         #expect(report.stdout.contains("north,0,0,0,0,0,3,0"), "\(report.stdout)")
     }
+
+    /// A record from the future can only reach PostgreSQL from an old SQLite server (pushes bound every stamp):
+    /// `clock show` lists it, `clock repair` writes it again, and the store's kiosks then accept it.
+    @Test func clockShowAndRepairOnPostgreSQL() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        let serve = try Fleet.ServeProcess(url)
+        defer { serve.stop() }
+        let (kiosk, client) = try await Fleet.enrolledKiosk(
+            url,
+            store: "store-1",
+            kiosk: "a",
+            server: serve.address,
+            in: directory
+        )
+        _ = try await client.sync()
+        let future = try SampleData.capturedReturn(
+            by: ReplicaID("store-1/b"),
+            at: Date().addingTimeInterval(2 * 86_400),
+            orderID: "ORD-FUTURE"
+        )
+        try await PostgresTestServer.adminQuery(
+            url,
+            "INSERT INTO records (store_id, entity_type, id, record) VALUES ('store-1', 'return', \(future.id), \(future.jsonString))"
+        )
+        let db = Fleet.ServeProcess.text(url)
+        let show = await Self.hq(["clock", "show"], db)
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(show.stdout.contains(future.id), "\(show.stdout)")
+        let repair = await Self.hq(["clock", "repair"], db)
+        #expect(repair.status == 0, "\(repair.stderr)")
+        #expect(repair.stdout.contains(future.id), "\(repair.stdout)")
+        let after = await Self.hq(["clock", "show"], db)
+        #expect(!after.stdout.contains(future.id), "\(after.stdout)")
+        // The repaired return reaches its store's kiosk, which refuses stamps from the future.
+        #expect(try await client.sync().pulled == 1)
+        let received = try kiosk.returnRecord(ReturnID(future.id))
+        #expect(received.latestStamp.map { $0.physical <= UInt64(Date().millisecondsSince1970) + 300_000 } == true)
+    }
 }
