@@ -59,6 +59,18 @@ extension PostgresServerStorage {
             try await Self.saveClock(clock, on: connection, logger: logger)
             let stores = writes.map(\.line.storeID.rawValue)
             let ids = writes.map(\.line.recordID)
+            // A line corrected to another store moves there (its old store's feed entry then finds no record).
+            for table in ["records", "orders"] {
+                let idColumn = table == "records" ? "id" : "record_id"
+                let kind = table == "records" ? "AND t.entity_type = 'order'" : ""
+                try await connection.query(
+                    """
+                    DELETE FROM \(unescaped: table) t USING unnest(\(stores)::text[], \(ids)::text[]) AS w(store_id, id)
+                    WHERE t.\(unescaped: idColumn) = w.id \(unescaped: kind) AND t.store_id <> w.store_id
+                    """,
+                    logger: logger
+                )
+            }
             try await connection.query(
                 """
                 INSERT INTO records (store_id, entity_type, id, record)
