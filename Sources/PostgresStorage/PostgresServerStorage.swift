@@ -399,6 +399,9 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                 """,
                 logger: logger
             )
+            // A new store's feed starts here, with every recall and policy: its first kiosk pulls them at once,
+            // before the store has written anything.
+            _ = try await Self.lockFeedHead(of: storeText, on: connection, logger: logger)
         }
     }
 

@@ -386,6 +386,20 @@ struct PostgresReturnCommandTests {
         #expect(removed.status == 0, "\(removed.stderr)")
         let gone = await Self.hq(["policy", "remove", "--store", "north"], db)
         #expect(gone.status != 0 && gone.stderr.contains("no return policy"), "\(gone.stderr)")
+
+        // The first kiosk of a store that has written nothing yet receives the recalls at its first sync.
+        let directory = try TemporaryDirectory()
+        let serve = try Fleet.ServeProcess(url)
+        defer { serve.stop() }
+        let (kiosk, client) = try await Fleet.enrolledKiosk(
+            url,
+            store: "brand-new",
+            kiosk: "k1",
+            server: serve.address,
+            in: directory
+        )
+        _ = try await client.sync()
+        #expect(try kiosk.recalls().map(\.id) == ["RC-9"])
     }
 
     @Test func orderLinesReachTheirStoreWithinTheWindow() async throws {
