@@ -96,7 +96,11 @@ extension PostgresServerStorage {
             var globalRecords: [ExportedRecord] = []
             var orderLines = 0
             while true {
-                let all = try source.exportedRecords(after: after, limit: Self.importPage)
+                let all = try source.exportedRecords(
+                    after: after,
+                    through: export.lastChangeSeq,
+                    limit: Self.importPage
+                )
                 guard let last = all.last else { break }
                 after = last.changeSeq
                 // Anything else was refused above; a record of another kind arriving means the server is live.

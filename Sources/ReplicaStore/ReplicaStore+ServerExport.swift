@@ -143,18 +143,19 @@ extension ReplicaStore {
         }
     }
 
-    /// Up to `limit` stored records whose current version was written after change `seq`, in change order: read
-    /// page by page (`after` the last one's ``ExportedRecord/changeSeq``) so a large server is never held in memory.
-    public func exportedRecords(after seq: Int64, limit: Int) throws -> [ExportedRecord] {
+    /// Up to `limit` stored records whose current version was written after change `seq` and at or before change
+    /// `last`, in change order: read page by page (`after` the last one's ``ExportedRecord/changeSeq``) so a large
+    /// server is never held in memory, and a copy ends at the change it started from however busy the server is.
+    public func exportedRecords(after seq: Int64, through last: Int64, limit: Int) throws -> [ExportedRecord] {
         try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT rec.entity_type, rec.id, rec.store_id, rec.record, rec.change_seq, c.source
                     FROM records rec JOIN change_log c ON c.seq = rec.change_seq
-                    WHERE rec.change_seq > ? ORDER BY rec.change_seq LIMIT ?
+                    WHERE rec.change_seq > ? AND rec.change_seq <= ? ORDER BY rec.change_seq LIMIT ?
                     """,
-                arguments: [seq, limit]
+                arguments: [seq, last, limit]
             ).map { row in
                 ExportedRecord(
                     entityType: row["entity_type"],

@@ -6,6 +6,7 @@ import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsServerCLI
 import SyncClient
+import SyncEngine
 import Testing
 
 /// `returns-server migrate`: a SQLite server with live kiosks moves to PostgreSQL, and the kiosks carry on.
@@ -161,6 +162,33 @@ struct PostgresMigrateTests {
         #expect(lines.stdout.contains("ORD-1"), "\(lines.stdout)")
         let storage = try await PostgresServerStorage.open(fresh, logger: PostgresTestServer.logger)
         #expect(try await storage.enrolledKiosks().isEmpty, "no kiosk had enrolled")
+        await storage.close()
+    }
+}
+
+/// A SQLite server that commits while it is copied: nothing is kept.
+@Suite(.enabled(if: PostgresTestServer.isAvailable, PostgresTestServer.skipped))
+struct PostgresMigrateLiveSourceTests {
+    @Test func aSourceThatChangesDuringTheCopyLeavesNothing() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        let source = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        _ = try source.merge(try SampleData.capturedReturn(by: ReplicaID("store-1/a"), at: Date(), orderID: "O-1"))
+        let storage = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+        // A serve process left running: a return arrives while the copy is under way.
+        await #expect(throws: PostgresStorageError.self) {
+            try await storage.importServer(from: source) { _, _ in
+                _ = try? source.merge(
+                    try! SampleData.capturedReturn(by: ReplicaID("store-1/a"), at: Date(), orderID: "O-2")
+                )
+            }
+        }
+        #expect(try await storage.recordCount(entityType: "return") == 0, "nothing kept")
+        #expect(try await storage.enrolledKiosks().isEmpty)
         await storage.close()
     }
 }
