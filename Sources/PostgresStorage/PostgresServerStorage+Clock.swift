@@ -62,8 +62,8 @@ extension PostgresServerStorage: ClockAdministration {
         }
     }
 
-    /// Stores an HQ version of a record already held: the record, its projection, and its place in the feed of its
-    /// store (`''`: every store's), announced. The caller holds the feed locks it needs.
+    /// Stores an HQ version of a record: the record, its projection, and its place in the feed of its store (`''`:
+    /// every store's, under the global feed lock the caller holds), announced. Every HQ write ends here.
     static func store(
         _ record: VersionedRecord,
         of store: String,
@@ -72,8 +72,9 @@ extension PostgresServerStorage: ClockAdministration {
     ) async throws {
         try await connection.query(
             """
-            UPDATE records SET record = \(record.jsonString)
-            WHERE store_id = \(store) AND entity_type = \(record.entityType) AND id = \(record.id)
+            INSERT INTO records (store_id, entity_type, id, record)
+            VALUES (\(store), \(record.entityType), \(record.id), \(record.jsonString))
+            ON CONFLICT (store_id, entity_type, id) DO UPDATE SET record = excluded.record
             """,
             logger: logger
         )

@@ -32,24 +32,7 @@ extension PostgresServerStorage: ReferenceAdministration {
                 try clock.tick(wallClock: UInt64(max(0, Date().millisecondsSince1970)))
             }
             try await Self.saveClock(clock, on: connection, logger: logger)
-            try await connection.query(
-                """
-                INSERT INTO records (store_id, entity_type, id, record) VALUES ('', \(edit.entityType), \(edit.id),
-                    \(record.jsonString))
-                ON CONFLICT (store_id, entity_type, id) DO UPDATE SET record = excluded.record
-                """,
-                logger: logger
-            )
-            try await connection.query(
-                """
-                WITH moved AS (UPDATE feed_heads SET last_seq = last_seq + 1 RETURNING store_id, last_seq)
-                INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-                SELECT store_id, last_seq, \(edit.entityType), '', \(edit.id), NULL FROM moved
-                ON CONFLICT (store_id, entity_type, record_store, id) DO UPDATE SET seq = excluded.seq, source = NULL
-                """,
-                logger: logger
-            )
-            try await connection.query("SELECT pg_notify(\(Self.changesChannel), '')", logger: logger)
+            try await Self.store(record, of: "", on: connection, logger: logger)
             return record
         }
     }

@@ -71,7 +71,8 @@ extension PostgresServerStorage: ReturnAdministration {
             logger: logger
         ).decode(String.self) { store = value }
         guard let store else { throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)") }
-        let head = try await lockFeedHead(of: store, on: connection, logger: logger)
+        // The store's feed first, then the record: the order every writer of the store locks in.
+        _ = try await lockFeedHead(of: store, on: connection, logger: logger)
         var record: VersionedRecord?
         for try await (json) in try await connection.query(
             """
@@ -87,29 +88,8 @@ extension PostgresServerStorage: ReturnAdministration {
             try clock.tick(wallClock: UInt64(max(0, Date().millisecondsSince1970)))
         }
         try await saveClock(clock, on: connection, logger: logger)
-        let item = try ProductReturn(record: record)
-        try await connection.query(
-            """
-            UPDATE records SET record = \(record.jsonString)
-            WHERE store_id = \(store) AND entity_type = 'return' AND id = \(id.rawValue)
-            """,
-            logger: logger
-        )
-        try await project([(item, record)], on: connection, logger: logger)
-        try await connection.query(
-            """
-            INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-            VALUES (\(store), \(head + 1), 'return', \(store), \(id.rawValue), NULL)
-            ON CONFLICT (store_id, entity_type, record_store, id) DO UPDATE SET seq = excluded.seq, source = NULL
-            """,
-            logger: logger
-        )
-        try await connection.query(
-            "UPDATE feed_heads SET last_seq = \(head + 1) WHERE store_id = \(store)",
-            logger: logger
-        )
-        try await connection.query("SELECT pg_notify(\(changesChannel), \(store))", logger: logger)
-        return (result, item)
+        try await Self.store(record, of: store, on: connection, logger: logger)
+        return (result, try ProductReturn(record: record))
     }
 
     /// HQ's re-verification, as the SQLite store's: the returns sharing a purchase with `seeds` (the same order and
