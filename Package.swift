@@ -223,6 +223,7 @@ let package = Package(
             dependencies: [
                 "ReturnsServer", "SyncCore", "SyncTransport", "SyncClient", "KioskCLI", "ReturnsServerCLI", "ReturnSyncTestSupport",
                 "PostgresStorage", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Prometheus", package: "swift-prometheus"), "returns-server",
                 "kiosk",
             ],

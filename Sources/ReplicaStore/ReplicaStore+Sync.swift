@@ -492,12 +492,7 @@ extension ReplicaStore {
 
     /// Notes that kiosk `replicaID` completed a sync.
     public func noteSync(of replicaID: String) throws {
-        try write { context in
-            try context.db.execute(
-                sql: "UPDATE kiosks SET last_sync_at = ? WHERE replica_id = ?",
-                arguments: [context.wallClock.millisecondsSince1970, replicaID]
-            )
-        }
+        try write { context in try context.noteSync(of: replicaID) }
     }
 
     /// Merges a batch pushed by kiosk `pusher` of store `store`, all or nothing, in one transaction, by the rules
@@ -505,12 +500,8 @@ extension ReplicaStore {
     ///
     /// - Throws: ``PushRejection`` naming the first record at fault; nothing is stored then.
     public func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) throws -> PushOutcome {
-        try write { context in
-            var transaction = try SQLitePushTransaction(context: context)
-            defer { context = transaction.context }
-            let result = try PushRules.accept(records, from: pusher, store: store, in: &transaction)
-            return PushOutcome(merged: result.merged, unchanged: result.unchanged, conflicts: result.conflicts)
-        }
+        let push = PreparedServerPush(records, from: pusher, store: store)
+        return try write { context in try context.accept(push) }
     }
 
     /// The change feed of store `store` changed after change-log entry `cursor`, oldest change first, at most

@@ -12,8 +12,12 @@ struct SQLitePushTransaction: PushTransaction {
     /// The ids this server had before restores from backups.
     let formerServerIDs: Set<String>
 
-    init(context: WriteContext) throws {
+    /// Writes of returns as pushed, prepared off the writer's thread; each is used once, for a return new here.
+    private var prepared: [String: PreparedWrite]
+
+    init(context: WriteContext, prepared: [String: PreparedWrite] = [:]) throws {
         self.context = context
+        self.prepared = prepared
         serverID = context.store.identity.replicaID
         formerServerIDs = Set(try String.fetchAll(context.db, sql: "SELECT replica_id FROM former_server_ids"))
     }
@@ -47,7 +51,8 @@ struct SQLitePushTransaction: PushTransaction {
         source: ReplicaID
     ) throws -> MergeOutcome {
         // The stored version is already loaded for the rules: merged into rather than loaded again.
-        try context.merge(pushed, into: stored, item: item, origin: .merge, source: source)
+        let write = stored == nil ? prepared.removeValue(forKey: pushed.id) : nil
+        return try context.merge(pushed, into: stored, item: item, origin: .merge, source: source, prepared: write)
     }
 
     mutating func reverify(changed: [ProductReturn], created: [ProductReturn]) throws {

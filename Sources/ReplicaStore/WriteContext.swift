@@ -220,14 +220,17 @@ struct WriteContext {
     /// Merges `remote` into `local`, the stored version the caller has already loaded (`nil`: none is stored),
     /// audits the conflicts the merge detected, and stores the result.
     ///
-    /// - Parameter source: the replica that pushed `remote`; when the result is exactly `remote`, the change is
-    ///   tagged with it so its own feed does not send the version back.
+    /// - Parameters:
+    ///   - source: the replica that pushed `remote`; when the result is exactly `remote`, the change is tagged with
+    ///     it so its own feed does not send the version back.
+    ///   - prepared: `remote`'s write, prepared earlier, used if nothing is stored (the result is then `remote`).
     mutating func merge(
         _ remote: VersionedRecord,
         into local: VersionedRecord?,
         item: ProductReturn? = nil,
         origin: ChangeOrigin,
-        source: ReplicaID? = nil
+        source: ReplicaID? = nil,
+        prepared: PreparedWrite? = nil
     ) throws -> MergeOutcome {
         // Only writes new here are checked and witnessed: a stamp stored before stamps were bounded must not fail
         // every later merge of its record, nor drag this replica's clock along again after an operator reset it.
@@ -240,7 +243,13 @@ struct WriteContext {
             hlc.witness(newest)
         }
         guard var local else {
-            try store(PreparedWrite(remote, item: item), origin: origin, operation: "merge", dot: nil, source: source)
+            try store(
+                prepared ?? PreparedWrite(remote, item: item),
+                origin: origin,
+                operation: "merge",
+                dot: nil,
+                source: source
+            )
             let conflicts = remote.hasOpenConflicts ? remote.openConflicts(policy: ReturnEntity.policy) : []
             try audit(conflicts, in: remote)
             return MergeOutcome(changed: true, detectedConflicts: conflicts.map(\.field))

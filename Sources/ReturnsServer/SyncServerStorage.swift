@@ -166,35 +166,55 @@ public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
 
 /// The SQLite server storage: a ``ReplicaStore``, whose calls block (SQLite, fsync) and so run on threads of their
 /// own rather than on Swift's cooperative pool, which has only as many threads as cores.
+///
+/// Reads and writes have threads of their own: SQLite in WAL mode lets readers go on while a transaction commits,
+/// so a kiosk's handshake (its key, a read) never queues behind other kiosks' pushes. Writes run on one thread — a
+/// SQLite database has one writer at a time anyway — where the pushes and sync notes of concurrent syncs that
+/// arrived while the previous transaction committed are committed together (``GroupCommitQueue``): one fsync for
+/// all, each acknowledged only after it.
 public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource, ReturnAdministration,
     ReferenceAdministration, ClockAdministration
 {
     /// The store.
     public let store: ReplicaStore
-    private let threads: NIOThreadPool
+    private let readers: NIOThreadPool
+    private let writer: NIOThreadPool
+    /// Where pushes and sync notes wait for the writer.
+    public let groupCommit: GroupCommitQueue
 
-    /// Serves `store`, its calls on `threads` storage threads (several: a commit's fsync waits on the disk, and
-    /// reads can go on meanwhile).
-    public init(_ store: ReplicaStore, threads: Int = 4) {
+    /// Serves `store`, its reads on `readers` threads, its writes on one more.
+    ///
+    /// - Parameter groupRecords: about how many pushed records one group commit holds at most.
+    public init(_ store: ReplicaStore, readers: Int = 4, groupRecords: Int = GroupCommitQueue.defaultMaximumRecords) {
         self.store = store
-        self.threads = NIOThreadPool(numberOfThreads: threads)
-        self.threads.start()
+        self.readers = NIOThreadPool(numberOfThreads: readers)
+        self.writer = NIOThreadPool(numberOfThreads: 1)
+        self.readers.start()
+        self.writer.start()
+        groupCommit = GroupCommitQueue(store: store, writer: writer, maximumRecords: groupRecords)
     }
 
     deinit {
-        threads.shutdownGracefully { _ in }
+        readers.shutdownGracefully { _ in }
+        writer.shutdownGracefully { _ in }
     }
 
     public var serverReplicaID: ReplicaID { store.identity.replicaID }
 
-    /// Runs `body` on the storage threads.
-    private func run<T: Sendable>(_ body: @escaping @Sendable (ReplicaStore) throws -> T) async throws -> T {
+    /// Runs `body`, which only reads, on the reader threads.
+    private func onReader<T: Sendable>(_ body: @escaping @Sendable (ReplicaStore) throws -> T) async throws -> T {
         let store = self.store
-        return try await threads.runIfActive { try body(store) }
+        return try await readers.runIfActive { try body(store) }
+    }
+
+    /// Runs `body`, which writes, on the writer thread.
+    private func onWriter<T: Sendable>(_ body: @escaping @Sendable (ReplicaStore) throws -> T) async throws -> T {
+        let store = self.store
+        return try await writer.runIfActive { try body(store) }
     }
 
     public func enrolledKiosk(_ replicaID: String) async throws -> KioskEnrollment? {
-        try await run { try $0.enrolledKiosk(replicaID) }
+        try await onReader { try $0.enrolledKiosk(replicaID) }
     }
 
     public func redeemEnrollment(
@@ -204,7 +224,9 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         proves: @escaping @Sendable (_ tokenKey: Data) -> Bool
     ) async throws {
         do {
-            try await run { try $0.redeemEnrollment(store: store, kiosk: kiosk, publicKey: publicKey, proves: proves) }
+            try await onWriter {
+                try $0.redeemEnrollment(store: store, kiosk: kiosk, publicKey: publicKey, proves: proves)
+            }
         } catch let error as ReplicaStoreError where error.code == .notFound || error.code == .wrongStore {
             throw EnrollmentRefused(error.message)
         }
@@ -217,7 +239,7 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         kiosk: KioskID,
         expiresAt: Date
     ) async throws {
-        try await run {
+        try await onWriter {
             try $0.createEnrollment(
                 tokenHash: tokenHash,
                 tokenKey: tokenKey,
@@ -228,16 +250,18 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         }
     }
 
-    public func revokedKiosks() async throws -> Set<String> { try await run { try $0.revokedKiosks() } }
+    public func revokedKiosks() async throws -> Set<String> { try await onReader { try $0.revokedKiosks() } }
 
-    public func serverIdentitySeed() async throws -> Data { try await run { try $0.serverIdentitySeed() } }
+    public func serverIdentitySeed() async throws -> Data { try await onWriter { try $0.serverIdentitySeed() } }
 
     public func acceptPush(
         _ records: [VersionedRecord],
         from pusher: ReplicaID,
         store: StoreID
     ) async throws -> PushOutcome {
-        try await run { try $0.acceptPush(records, from: pusher, store: store) }
+        // Prepared here, on the caller's thread: work the one writer thread does not do.
+        let push = PreparedServerPush(records, from: pusher, store: store)
+        return try await groupCommit.push(push)
     }
 
     public func encodedFeed(
@@ -246,23 +270,25 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         limit: Int,
         requester: ReplicaID?
     ) async throws -> (records: [String], next: Int64, more: Bool) {
-        try await run { try $0.encodedFeed(store: store, after: cursor, limit: limit, requester: requester) }
+        try await onReader { try $0.encodedFeed(store: store, after: cursor, limit: limit, requester: requester) }
     }
 
     public func feedEstimate(store: StoreID, after cursor: Int64) async throws -> Int {
-        try await run { try $0.feedEstimate(store: store, after: cursor) }
+        try await onReader { try $0.feedEstimate(store: store, after: cursor) }
     }
 
-    public func noteSync(of replicaID: String) async throws { try await run { try $0.noteSync(of: replicaID) } }
+    public func noteSync(of replicaID: String) async throws {
+        _ = try await groupCommit.submit(.noteSync(replicaID: replicaID))
+    }
 
-    public func lastChangeSeq() async throws -> Int64 { try await run { try $0.lastChangeSeq() } }
+    public func lastChangeSeq() async throws -> Int64 { try await onReader { try $0.lastChangeSeq() } }
 
-    public func storageSize() async throws -> Int64 { try await run { try $0.storageSize() } }
+    public func storageSize() async throws -> Int64 { try await onReader { try $0.storageSize() } }
 
-    public func enrolledKiosks() async throws -> [KioskEnrollment] { try await run { try $0.enrolledKiosks() } }
+    public func enrolledKiosks() async throws -> [KioskEnrollment] { try await onReader { try $0.enrolledKiosks() } }
 
     public func readReport(_ statements: [String: String]) async throws -> [String: [ReportRow]] {
-        try await run { try $0.readReportRows(statements) }
+        try await onReader { try $0.readReportRows(statements) }
     }
 
     public func reportTime() -> Date { store.reportTime() }
@@ -272,49 +298,49 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         operation: String,
         _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
     ) async throws -> ProductReturn {
-        try await run { try $0.updateReturn(id, operation: operation, body) }
+        try await onWriter { try $0.updateReturn(id, operation: operation, body) }
     }
 
     public func returnRows(store: StoreID?) async throws -> [ReturnRow] {
-        try await run { try $0.returnRows(store: store) }
+        try await onReader { try $0.returnRows(store: store) }
     }
 
     public func returnRecords(store: StoreID?) async throws -> [VersionedRecord] {
-        try await run { try $0.returnRecords(store: store) }
+        try await onReader { try $0.returnRecords(store: store) }
     }
 
     public func returnRecord(_ id: ReturnID) async throws -> VersionedRecord {
-        try await run { try $0.returnRecord(id) }
+        try await onReader { try $0.returnRecord(id) }
     }
 
-    public func recallCampaigns() async throws -> [RecallCampaign] { try await run { try $0.recalls() } }
+    public func recallCampaigns() async throws -> [RecallCampaign] { try await onReader { try $0.recalls() } }
 
-    public func conflictAudit() async throws -> [ConflictAuditEntry] { try await run { try $0.conflictAudit() } }
+    public func conflictAudit() async throws -> [ConflictAuditEntry] { try await onReader { try $0.conflictAudit() } }
 
     public func resolveConflict(_ id: ReturnID, field: String, value: String) async throws -> ConflictSettlement {
-        try await run { try $0.resolveConflict(id, field: field, value: value) }
+        try await onWriter { try $0.resolveConflict(id, field: field, value: value) }
     }
 
-    public func reviewQueue() async throws -> [VersionedRecord] { try await run { try $0.reviewQueue() } }
+    public func reviewQueue() async throws -> [VersionedRecord] { try await onReader { try $0.reviewQueue() } }
 
     @discardableResult
-    public func write(_ edit: GlobalEdit) async throws -> VersionedRecord { try await run { try $0.write(edit) } }
+    public func write(_ edit: GlobalEdit) async throws -> VersionedRecord { try await onWriter { try $0.write(edit) } }
 
-    public func returnPolicies() async throws -> [ReturnPolicy] { try await run { try $0.returnPolicies() } }
+    public func returnPolicies() async throws -> [ReturnPolicy] { try await onReader { try $0.returnPolicies() } }
 
-    public func clockState() async throws -> ClockState { try await run { try $0.clockState() } }
+    public func clockState() async throws -> ClockState { try await onReader { try $0.clockState() } }
 
-    public func repairClock() async throws -> ClockRepair { try await run { try $0.repairClock(supersede: true) } }
+    public func repairClock() async throws -> ClockRepair { try await onWriter { try $0.repairClock(supersede: true) } }
 
     public func importOrders(_ lines: [OrderLine]) async throws -> OrderImportOutcome {
-        try await run { try $0.importOrders(lines) }
+        try await onWriter { try $0.importOrders(lines) }
     }
 
     public func orderLines(store: StoreID?) async throws -> [OrderLine] {
-        try await run { try $0.orderLines(store: store) }
+        try await onReader { try $0.orderLines(store: store) }
     }
 
     public func revokeKiosk(store: StoreID, kiosk: KioskID) async throws {
-        try await run { try $0.revokeKiosk(store: store, kiosk: kiosk) }
+        try await onWriter { try $0.revokeKiosk(store: store, kiosk: kiosk) }
     }
 }

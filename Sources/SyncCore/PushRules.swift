@@ -38,6 +38,18 @@ public protocol PushTransaction {
     mutating func reverify(changed: [ProductReturn], created: [ProductReturn]) throws
 }
 
+/// A pushed batch with the checks that need nothing stored already made (``PushRules/prepare(_:)``).
+public struct PreparedPush: Sendable {
+    /// One pushed record and the return it holds, or why it cannot be stored.
+    public struct Record: Sendable {
+        public let record: VersionedRecord
+        public let item: Result<ProductReturn, PushRejection>
+    }
+
+    /// The records, in the order they were pushed.
+    public let records: [Record]
+}
+
 /// Why the server refused a pushed batch: one kind per protocol error code a push can get.
 public struct PushRejection: Error, Hashable, Sendable, CustomStringConvertible {
     /// The kind of refusal; its wire spelling is the protocol error code it maps to (``ProtocolError/Code``).
@@ -108,26 +120,64 @@ public enum PushRules {
         store: StoreID,
         in transaction: inout some PushTransaction
     ) throws -> PushResult {
+        try accept(prepare(records), from: pusher, store: store, in: &transaction)
+    }
+
+    /// The checks of a pushed batch that need nothing stored — what each record is, its size, the return it holds —
+    /// made before the transaction, so that a server can make them on another thread than its one writer.
+    ///
+    /// Nothing is refused here: a record at fault carries its refusal, which `accept` throws when it reaches the
+    /// record, so the first record at fault is still the one named.
+    public static func prepare(_ records: [VersionedRecord]) -> PreparedPush {
+        PreparedPush(
+            records: records.map { record in
+                func reject(_ reason: PushRejection.Reason, _ message: String) -> PreparedPush.Record {
+                    .init(
+                        record: record,
+                        item: .failure(PushRejection(reason: reason, message: message, recordID: record.id))
+                    )
+                }
+                guard record.entityType == ReturnEntity.entityType else {
+                    return reject(
+                        .invalidRecord,
+                        "record \(record.id) is a \(record.entityType); only returns are synced"
+                    )
+                }
+                do {
+                    try ReturnWriteRules.checkLimits(record)
+                } catch let violation as ReturnWriteRules.Violation {
+                    return reject(PushRejection.Reason(violation.reason), violation.message)
+                } catch {
+                    return reject(.invalidRecord, "record \(record.id): \(error)")
+                }
+                do {
+                    return .init(record: record, item: .success(try ProductReturn(record: record)))
+                } catch {
+                    return reject(.invalidRecord, "record \(record.id): \(error)")
+                }
+            }
+        )
+    }
+
+    /// Checks and merges a batch prepared by ``prepare(_:)``, as the other `accept` does.
+    public static func accept(
+        _ prepared: PreparedPush,
+        from pusher: ReplicaID,
+        store: StoreID,
+        in transaction: inout some PushTransaction
+    ) throws -> PushResult {
         var result = PushResult()
         var changed: [ProductReturn] = []
         var created: [ProductReturn] = []
         var mayPassOn: [ReplicaID: Bool] = [:]
-        for record in records {
+        for entry in prepared.records {
+            let record = entry.record
             func reject(_ reason: PushRejection.Reason, _ message: String) -> PushRejection {
                 PushRejection(reason: reason, message: message, recordID: record.id)
             }
-            guard record.entityType == ReturnEntity.entityType else {
-                throw reject(.invalidRecord, "record \(record.id) is a \(record.entityType); only returns are synced")
-            }
-            let item: ProductReturn
+            let item = try entry.item.get()
             let stored: VersionedRecord?
             do {
-                try ReturnWriteRules.checkLimits(record)
-                do {
-                    item = try ProductReturn(record: record)
-                } catch {
-                    throw reject(.invalidRecord, "record \(record.id): \(error)")
-                }
                 stored = try transaction.storedReturn(item.id.rawValue)
                 try ReturnWriteRules.check(
                     record,

@@ -151,27 +151,36 @@ import Testing
         // Random operations on a few returns, then export → import into a fresh kiosk: identical records.
         let operations = Gen.int(in: 0...5).array(of: 1...25)
         await propertyCheck(count: 60, input: operations) { steps in
-            let source = try KioskFixture(kiosk: "kiosk-a")
-            var ids: [ReturnID] = [try source.record().id]
-            for (index, step) in steps.enumerated() {
-                let id = ids[index % ids.count]
-                _ = try? source.store.updateReturn(id, operation: "op") { item, author, date in
-                    switch step {
-                    case 0: return try item.inspect(condition: .used, testResult: .pass, by: author, at: date)
-                    case 1: return try item.assignDisposition(.repair, by: author, at: date)
-                    case 2: return try item.close(at: date)
-                    case 3: return try item.void(note: "void \(index)", by: author, at: date)
-                    default:
-                        return try item.addNote("note \(index) with \"quotes\", \\ and ünïcode", by: author, at: date)
+            // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+            do {
+                let source = try KioskFixture(kiosk: "kiosk-a")
+                var ids: [ReturnID] = [try source.record().id]
+                for (index, step) in steps.enumerated() {
+                    let id = ids[index % ids.count]
+                    _ = try? source.store.updateReturn(id, operation: "op") { item, author, date in
+                        switch step {
+                        case 0: return try item.inspect(condition: .used, testResult: .pass, by: author, at: date)
+                        case 1: return try item.assignDisposition(.repair, by: author, at: date)
+                        case 2: return try item.close(at: date)
+                        case 3: return try item.void(note: "void \(index)", by: author, at: date)
+                        default:
+                            return try item.addNote(
+                                "note \(index) with \"quotes\", \\ and ünïcode",
+                                by: author,
+                                at: date
+                            )
+                        }
                     }
+                    if step == 5 { ids.append(try source.record().id) }
                 }
-                if step == 5 { ids.append(try source.record().id) }
+                let (_, exported) = try source.snapshot()
+                let target = try KioskFixture(kiosk: "kiosk-b")
+                try target.store.importReturns(ndjson: exported)
+                #expect(try target.store.returnRecords() == source.store.returnRecords())
+                #expect(try target.store.returnRows() == source.store.returnRows())
+            } catch {
+                Issue.record(error)
             }
-            let (_, exported) = try source.snapshot()
-            let target = try KioskFixture(kiosk: "kiosk-b")
-            try target.store.importReturns(ndjson: exported)
-            #expect(try target.store.returnRecords() == source.store.returnRecords())
-            #expect(try target.store.returnRows() == source.store.returnRows())
         }
     }
 }

@@ -65,75 +65,88 @@ import Testing
         // Each number describes one capture; the last one also seeds the delivery order.
         let captures = Gen.int(in: 0...1023).array(of: 2...9)
         await propertyCheck(count: 40, input: captures) { codes in
-            let kiosks = try ["store-1", "store-2"].map { store in
-                let directory = try TemporaryDirectory(function: "verification-\(store)")
-                return (
-                    directory,
-                    try ReplicaStore.create(
-                        at: directory.file("kiosk.sqlite"),
-                        identity: .kiosk(store: StoreID(store), kiosk: KioskID("k"))
+            // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+            do {
+                let kiosks = try ["store-1", "store-2"].map { store in
+                    let directory = try TemporaryDirectory(function: "verification-\(store)")
+                    return (
+                        directory,
+                        try ReplicaStore.create(
+                            at: directory.file("kiosk.sqlite"),
+                            identity: .kiosk(store: StoreID(store), kiosk: KioskID("k"))
+                        )
                     )
-                )
-            }
-            var pushes: [(record: VersionedRecord, kiosk: Int)] = []
-            for code in codes {
-                let kiosk = code & 1
-                let serial = [nil, "S1", "S2"][(code >> 4) % 3]
-                let item = try kiosks[kiosk].1.recordReturn(
-                    ReturnCapture(
-                        orderID: OrderID("ORD-\((code >> 1) & 3)"),
-                        gtin: GTIN(Self.gtins[(code >> 3) & 1]),
-                        reason: .defective,
-                        serial: serial.map { try ItemCode($0, kind: "serial") },
-                        quantity: 1 + (code >> 6) & 1,
-                        receipt: (code >> 7) & 1 == 0
+                }
+                var pushes: [(record: VersionedRecord, kiosk: Int)] = []
+                for code in codes {
+                    let kiosk = code & 1
+                    let serial = [nil, "S1", "S2"][(code >> 4) % 3]
+                    let item = try kiosks[kiosk].1.recordReturn(
+                        ReturnCapture(
+                            orderID: OrderID("ORD-\((code >> 1) & 3)"),
+                            gtin: GTIN(Self.gtins[(code >> 3) & 1]),
+                            reason: .defective,
+                            serial: serial.map { try ItemCode($0, kind: "serial") },
+                            quantity: 1 + (code >> 6) & 1,
+                            receipt: (code >> 7) & 1 == 0
+                        )
                     )
-                )
-                if (code >> 8) & 1 == 1 {
-                    _ = try kiosks[kiosk].1.updateReturn(item.id, operation: "void") { item, author, date in
-                        try item.void(note: "mistake", by: author, at: date)
+                    if (code >> 8) & 1 == 1 {
+                        _ = try kiosks[kiosk].1.updateReturn(item.id, operation: "void") { item, author, date in
+                            try item.void(note: "mistake", by: author, at: date)
+                        }
+                    }
+                    pushes.append((try kiosks[kiosk].1.returnRecord(item.id), kiosk))
+                }
+                let stores = try ["store-1", "store-2"].map(StoreID.init)
+                let replicas = try ["store-1/k", "store-2/k"].map(ReplicaID.init)
+
+                // One server receives each store's returns in one batch; another one at a time, shuffled, some twice.
+                let batched = try Server(name: "batched")
+                for kiosk in [1, 0] {
+                    let records = pushes.filter { $0.kiosk == kiosk }.map(\.record)
+                    _ = try batched.store.acceptPush(records, from: replicas[kiosk], store: stores[kiosk])
+                }
+                let trickled = try Server(name: "trickled")
+                var random = SeededRandom(seed: UInt64(codes.last!))
+                let order = Array(pushes.indices).shuffled(using: &random)
+                for index in order + order.prefix(2) {
+                    let push = pushes[index]
+                    _ = try trickled.store.acceptPush(
+                        [push.record],
+                        from: replicas[push.kiosk],
+                        store: stores[push.kiosk]
+                    )
+                }
+                #expect(try batched.verdicts() == trickled.verdicts())
+                #expect(try batched.verdicts().count == pushes.count, "no return lost")
+
+                // Re-verifying what HQ holds writes nothing more.
+                let changes = try trickled.store.changeLogCount()
+                for push in pushes {
+                    _ = try trickled.store.acceptPush(
+                        [push.record],
+                        from: replicas[push.kiosk],
+                        store: stores[push.kiosk]
+                    )
+                }
+                #expect(try trickled.store.changeLogCount() == changes)
+
+                // Never more units verified against an order's product than it sold.
+                let sold = try trickled.store.orderLines().reduce(into: [String: Int]()) {
+                    $0["\($1.orderID)/\($1.gtin.digits)", default: 0] += $1.quantity
+                }
+                var verified: [String: Int] = [:]
+                for record in try trickled.store.returnRecords() {
+                    let item = try ProductReturn(record: record)
+                    if item.verification == .verified, item.status != .voided {
+                        verified["\(item.orderID)/\(item.gtin.digits)", default: 0] += item.quantity
                     }
                 }
-                pushes.append((try kiosks[kiosk].1.returnRecord(item.id), kiosk))
+                for (key, units) in verified { #expect(units <= sold[key] ?? 0, "\(key)") }
+            } catch {
+                Issue.record(error)
             }
-            let stores = try ["store-1", "store-2"].map(StoreID.init)
-            let replicas = try ["store-1/k", "store-2/k"].map(ReplicaID.init)
-
-            // One server receives each store's returns in one batch; another one at a time, shuffled, some twice.
-            let batched = try Server(name: "batched")
-            for kiosk in [1, 0] {
-                let records = pushes.filter { $0.kiosk == kiosk }.map(\.record)
-                _ = try batched.store.acceptPush(records, from: replicas[kiosk], store: stores[kiosk])
-            }
-            let trickled = try Server(name: "trickled")
-            var random = SeededRandom(seed: UInt64(codes.last!))
-            let order = Array(pushes.indices).shuffled(using: &random)
-            for index in order + order.prefix(2) {
-                let push = pushes[index]
-                _ = try trickled.store.acceptPush([push.record], from: replicas[push.kiosk], store: stores[push.kiosk])
-            }
-            #expect(try batched.verdicts() == trickled.verdicts())
-            #expect(try batched.verdicts().count == pushes.count, "no return lost")
-
-            // Re-verifying what HQ holds writes nothing more.
-            let changes = try trickled.store.changeLogCount()
-            for push in pushes {
-                _ = try trickled.store.acceptPush([push.record], from: replicas[push.kiosk], store: stores[push.kiosk])
-            }
-            #expect(try trickled.store.changeLogCount() == changes)
-
-            // Never more units verified against an order's product than it sold.
-            let sold = try trickled.store.orderLines().reduce(into: [String: Int]()) {
-                $0["\($1.orderID)/\($1.gtin.digits)", default: 0] += $1.quantity
-            }
-            var verified: [String: Int] = [:]
-            for record in try trickled.store.returnRecords() {
-                let item = try ProductReturn(record: record)
-                if item.verification == .verified, item.status != .voided {
-                    verified["\(item.orderID)/\(item.gtin.digits)", default: 0] += item.quantity
-                }
-            }
-            for (key, units) in verified { #expect(units <= sold[key] ?? 0, "\(key)") }
         }
     }
 }

@@ -82,18 +82,23 @@ import Testing
         let strings = scalars.array(of: 0...12).map { String($0) }
         let input = zip(scalar.array(of: 0...6), strings.array(of: 0...6), Gen.int(in: Int.min...Int.max))
         await propertyCheck(count: 300, input: input) { scalars, texts, number in
-            var members: [String: JSONValue] = ["n": .integer(Int64(number))]
-            for (index, text) in texts.enumerated() {
-                members[text] = .string(text)
-                members["k\(index)"] = .array(scalars)
-            }
-            let value = JSONValue.object(members)
-            let bytes = value.serialized()
-            #expect(try JSONValue.parse(bytes) == value)
-            let foundation = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
-            #expect((foundation as? [String: Any])?.count == members.count)
-            for text in texts {
-                #expect((foundation as? [String: Any])?[text] as? String == text)
+            // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+            do {
+                var members: [String: JSONValue] = ["n": .integer(Int64(number))]
+                for (index, text) in texts.enumerated() {
+                    members[text] = .string(text)
+                    members["k\(index)"] = .array(scalars)
+                }
+                let value = JSONValue.object(members)
+                let bytes = value.serialized()
+                #expect(try JSONValue.parse(bytes) == value)
+                let foundation = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+                #expect((foundation as? [String: Any])?.count == members.count)
+                for text in texts {
+                    #expect((foundation as? [String: Any])?[text] as? String == text)
+                }
+            } catch {
+                Issue.record(error)
             }
         }
     }

@@ -67,9 +67,12 @@ import Testing
             let bracketed = "(01)\(digits)(10)\(lot)"
             guard let expected = try? GTIN(digits) else { return }  // all zeros
             for text in [raw, bracketed] {
-                let scan = try GS1Scan.parse(text, today: Self.today)
-                #expect(scan.gtin == expected)
-                #expect(scan.lot?.rawValue == lot)
+                // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+                #expect(throws: Never.self, "\(text)") {
+                    let scan = try GS1Scan.parse(text, today: Self.today)
+                    #expect(scan.gtin == expected)
+                    #expect(scan.lot?.rawValue == lot)
+                }
             }
         }
     }

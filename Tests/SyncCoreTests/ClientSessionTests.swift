@@ -292,72 +292,77 @@ import WireProtocol
             )
         })
         await propertyCheck(count: 300, input: plans) { plan in
-            let changes = plan.kinds.enumerated().map { index, isReturn in
-                ClientSession.StoredChange(
-                    seq: Int64(index + 1),
-                    entityType: isReturn ? "return" : "recall",
-                    json: "\(index + 1)"
-                )
-            }
-            var client = try Self.established(batchSize: plan.batchSize, pushWindow: plan.window)
-            var quarantined = Set<Int64>()
-            var acknowledged = Set<Int64>()
-            var batches: [Int: [Int64]] = [:]
-            var answers: [SyncMessage] = []
-            var checkpoint: Int64 = 0
-            var ended = false
-            var pending = Array(client.startRound(pushedSeq: 0, pullCursor: "0").reversed())
-            var steps = 0
-            while !ended {
-                steps += 1
-                guard steps < 10_000 else {
-                    Issue.record("no end: \(plan)")
-                    return
-                }
-                guard let action = pending.popLast() else {
-                    let answer = try #require(answers.first, "the session waits for nothing: \(plan)")
-                    answers.removeFirst()
-                    if case .pushAck(let batch, _, _, _) = answer { acknowledged.formUnion(batches[batch] ?? []) }
-                    pending = Array(try client.receive(answer).reversed())
-                    continue
-                }
-                var next: [Action] = []
-                switch action {
-                case .readChanges(let after, let limit):
-                    next = client.changesRead(
-                        Array(changes.filter { $0.seq > after && !quarantined.contains($0.seq) }.prefix(limit))
+            // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+            do {
+                let changes = plan.kinds.enumerated().map { index, isReturn in
+                    ClientSession.StoredChange(
+                        seq: Int64(index + 1),
+                        entityType: isReturn ? "return" : "recall",
+                        json: "\(index + 1)"
                     )
-                case .send(.encodedPush(let batch, let records)):
-                    let seqs = records.map { Int64($0)! }
-                    #expect(seqs.allSatisfy { !quarantined.contains($0) }, "a record set aside was sent")
-                    batches[batch] = seqs
-                    let outstanding = answers.filter { if case .pull = $0 { false } else { true } }.count + 1
-                    #expect(outstanding <= plan.window, "\(outstanding) batches out: \(plan)")
-                    if let bad = seqs.first(where: plan.refused.contains) {
-                        answers.append(.error(ProtocolError(.invalidRecord, "no", recordID: "\(bad)")))
-                    } else {
-                        answers.append(.pushAck(batch: batch, merged: seqs.count, unchanged: 0, conflicts: []))
-                    }
-                case .setAside(let recordID, let refusal):
-                    next = try client.setAside(quarantined.insert(Int64(recordID)!).inserted, refusal: refusal)
-                case .saveCheckpoint(let seq):
-                    #expect(seq >= checkpoint, "the checkpoint went back")
-                    checkpoint = seq
-                case .send(.pull):
-                    answers.append(.pullBatch(records: [], cursor: "0", more: false))
-                case .roundEnded:
-                    ended = true
-                default: break
                 }
-                pending += next.reversed()
+                var client = try Self.established(batchSize: plan.batchSize, pushWindow: plan.window)
+                var quarantined = Set<Int64>()
+                var acknowledged = Set<Int64>()
+                var batches: [Int: [Int64]] = [:]
+                var answers: [SyncMessage] = []
+                var checkpoint: Int64 = 0
+                var ended = false
+                var pending = Array(client.startRound(pushedSeq: 0, pullCursor: "0").reversed())
+                var steps = 0
+                while !ended {
+                    steps += 1
+                    guard steps < 10_000 else {
+                        Issue.record("no end: \(plan)")
+                        return
+                    }
+                    guard let action = pending.popLast() else {
+                        let answer = try #require(answers.first, "the session waits for nothing: \(plan)")
+                        answers.removeFirst()
+                        if case .pushAck(let batch, _, _, _) = answer { acknowledged.formUnion(batches[batch] ?? []) }
+                        pending = Array(try client.receive(answer).reversed())
+                        continue
+                    }
+                    var next: [Action] = []
+                    switch action {
+                    case .readChanges(let after, let limit):
+                        next = client.changesRead(
+                            Array(changes.filter { $0.seq > after && !quarantined.contains($0.seq) }.prefix(limit))
+                        )
+                    case .send(.encodedPush(let batch, let records)):
+                        let seqs = records.map { Int64($0)! }
+                        #expect(seqs.allSatisfy { !quarantined.contains($0) }, "a record set aside was sent")
+                        batches[batch] = seqs
+                        let outstanding = answers.filter { if case .pull = $0 { false } else { true } }.count + 1
+                        #expect(outstanding <= plan.window, "\(outstanding) batches out: \(plan)")
+                        if let bad = seqs.first(where: plan.refused.contains) {
+                            answers.append(.error(ProtocolError(.invalidRecord, "no", recordID: "\(bad)")))
+                        } else {
+                            answers.append(.pushAck(batch: batch, merged: seqs.count, unchanged: 0, conflicts: []))
+                        }
+                    case .setAside(let recordID, let refusal):
+                        next = try client.setAside(quarantined.insert(Int64(recordID)!).inserted, refusal: refusal)
+                    case .saveCheckpoint(let seq):
+                        #expect(seq >= checkpoint, "the checkpoint went back")
+                        checkpoint = seq
+                    case .send(.pull):
+                        answers.append(.pullBatch(records: [], cursor: "0", more: false))
+                    case .roundEnded:
+                        ended = true
+                    default: break
+                    }
+                    pending += next.reversed()
+                }
+                let returns = Set(changes.filter { $0.entityType == "return" }.map(\.seq))
+                #expect(quarantined == returns.intersection(plan.refused), "\(plan)")
+                #expect(acknowledged.union(quarantined) == returns, "\(plan)")
+                #expect(acknowledged.isDisjoint(with: quarantined), "\(plan)")
+                // Set-aside records are not read again, so the checkpoint passes them only with a later change.
+                let lastKept = changes.last { !quarantined.contains($0.seq) }?.seq ?? 0
+                #expect(checkpoint == lastKept, "\(plan)")
+            } catch {
+                Issue.record(error)
             }
-            let returns = Set(changes.filter { $0.entityType == "return" }.map(\.seq))
-            #expect(quarantined == returns.intersection(plan.refused), "\(plan)")
-            #expect(acknowledged.union(quarantined) == returns, "\(plan)")
-            #expect(acknowledged.isDisjoint(with: quarantined), "\(plan)")
-            // Set-aside records are not read again, so the checkpoint passes them only with a later change.
-            let lastKept = changes.last { !quarantined.contains($0.seq) }?.seq ?? 0
-            #expect(checkpoint == lastKept, "\(plan)")
         }
     }
 }

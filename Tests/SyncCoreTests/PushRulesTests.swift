@@ -188,36 +188,41 @@ struct MemoryPushTransaction: PushTransaction {
             (0..<Int.random(in: 1...12, using: &rng)).map { _ in Int.random(in: 0..<6, using: &rng) }
         })
         await propertyCheck(count: 200, input: plans) { plan in
-            var storage = MemoryPushTransaction()
-            storage.kiosks = [Self.kioskB.rawValue]
-            var records: [VersionedRecord] = []
-            for (index, step) in plan.enumerated() {
-                let offset = UInt64(index) * 10
-                let base = try Self.captured(by: Self.kioskA, offset: offset)
-                switch step {
-                case 0: records.append(base)
-                case 1: records.append(try Self.edit(base, by: Self.kioskA, note: "own \(index)", at: offset + 1))
-                case 2: records.append(try Self.edit(base, by: Self.kioskB, note: "b \(index)", at: offset + 2))
-                case 3: records.append(try Self.edit(base, by: storage.serverID, note: "forged", at: offset + 3))
-                case 4: records.append(try Self.captured(by: Self.otherStore, offset: offset))
-                default: if let last = records.last { records.append(last) }
+            // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+            do {
+                var storage = MemoryPushTransaction()
+                storage.kiosks = [Self.kioskB.rawValue]
+                var records: [VersionedRecord] = []
+                for (index, step) in plan.enumerated() {
+                    let offset = UInt64(index) * 10
+                    let base = try Self.captured(by: Self.kioskA, offset: offset)
+                    switch step {
+                    case 0: records.append(base)
+                    case 1: records.append(try Self.edit(base, by: Self.kioskA, note: "own \(index)", at: offset + 1))
+                    case 2: records.append(try Self.edit(base, by: Self.kioskB, note: "b \(index)", at: offset + 2))
+                    case 3: records.append(try Self.edit(base, by: storage.serverID, note: "forged", at: offset + 3))
+                    case 4: records.append(try Self.captured(by: Self.otherStore, offset: offset))
+                    default: if let last = records.last { records.append(last) }
+                    }
                 }
-            }
-            var first = storage
-            var second = storage
-            let once = Result { try Self.accept(records, in: &first) }
-            let again = Result { try Self.accept(records, in: &second) }
-            switch (once, again) {
-            case (.success(let a), .success(let b)):
-                #expect(a == b)
-                let repeated = try Self.accept(records, in: &first)
-                #expect(repeated.merged == 0 && repeated.unchanged == records.count)
-                #expect(repeated.conflicts.isEmpty)
-            case (.failure(let a as PushRejection), .failure(let b as PushRejection)):
-                #expect(a == b)
-                #expect(plan.contains(3) || plan.contains(4), "only forged or foreign records are refused: \(a)")
-            default:
-                Issue.record("the rules decided differently: \(once) / \(again)")
+                var first = storage
+                var second = storage
+                let once = Result { try Self.accept(records, in: &first) }
+                let again = Result { try Self.accept(records, in: &second) }
+                switch (once, again) {
+                case (.success(let a), .success(let b)):
+                    #expect(a == b)
+                    let repeated = try Self.accept(records, in: &first)
+                    #expect(repeated.merged == 0 && repeated.unchanged == records.count)
+                    #expect(repeated.conflicts.isEmpty)
+                case (.failure(let a as PushRejection), .failure(let b as PushRejection)):
+                    #expect(a == b)
+                    #expect(plan.contains(3) || plan.contains(4), "only forged or foreign records are refused: \(a)")
+                default:
+                    Issue.record("the rules decided differently: \(once) / \(again)")
+                }
+            } catch {
+                Issue.record(error)
             }
         }
     }

@@ -90,29 +90,36 @@ import Testing
     /// values — the state `unchanged` used to answer.
     @Test func noMergeLeavesEqualClocksWithDifferentValues() async throws {
         await propertyCheck(count: 300, input: Plan.generator) { plan in
-            let simulation = try Simulation.run(plan)
-            guard !simulation.archive.isEmpty else { return }
-            var generator = SplitMix64(seed: plan.picks[0])
-            let honest = simulation.archive
-            let forged = honest.shuffled(using: &generator).prefix(6).compactMap { Self.forge($0, using: &generator) }
-            let versions = honest + forged + simulation.states
-            var refusedHonestPairs = 0
-            for _ in 0..<60 {
-                let a = versions.randomElement(using: &generator)!
-                let b = versions.randomElement(using: &generator)!
-                var merged = a
-                do {
-                    try merged.merge(b)
-                } catch let error as SyncEngineError {
-                    #expect(error.code == .conflictingWrite)
-                    #expect(merged == a, "a refused merge changes nothing")
-                    if !forged.contains(a) && !forged.contains(b) { refusedHonestPairs += 1 }
-                    continue
+            // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+            do {
+                let simulation = try Simulation.run(plan)
+                guard !simulation.archive.isEmpty else { return }
+                var generator = SplitMix64(seed: plan.picks[0])
+                let honest = simulation.archive
+                let forged = honest.shuffled(using: &generator).prefix(6).compactMap {
+                    Self.forge($0, using: &generator)
                 }
-                if merged.clock == a.clock { #expect(merged == a, "equal clocks, different values") }
-                if merged.clock == b.clock { #expect(merged == b, "equal clocks, different values") }
+                let versions = honest + forged + simulation.states
+                var refusedHonestPairs = 0
+                for _ in 0..<60 {
+                    let a = versions.randomElement(using: &generator)!
+                    let b = versions.randomElement(using: &generator)!
+                    var merged = a
+                    do {
+                        try merged.merge(b)
+                    } catch let error as SyncEngineError {
+                        #expect(error.code == .conflictingWrite)
+                        #expect(merged == a, "a refused merge changes nothing")
+                        if !forged.contains(a) && !forged.contains(b) { refusedHonestPairs += 1 }
+                        continue
+                    }
+                    if merged.clock == a.clock { #expect(merged == a, "equal clocks, different values") }
+                    if merged.clock == b.clock { #expect(merged == b, "equal clocks, different values") }
+                }
+                #expect(refusedHonestPairs == 0, "honest versions always merge")
+            } catch {
+                Issue.record(error)
             }
-            #expect(refusedHonestPairs == 0, "honest versions always merge")
         }
     }
 

@@ -8,17 +8,24 @@ import Testing
 @Suite struct RecordJSONTests {
     @Test func theFastPathAndCodableAgreeOnRandomHistories() async throws {
         await propertyCheck(count: 200, input: Plan.generator) { plan in
-            var simulation = try Simulation.run(plan)
-            try simulation.exchangeAll()
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            for record in simulation.archive.suffix(5) + simulation.states {
-                let fast = record.jsonString
-                #expect(fast == record.jsonValue.serializedString)
-                #expect(fast == String(decoding: try encoder.encode(record), as: UTF8.self))
-                #expect(try VersionedRecord(jsonValue: JSONValue.parse(fast)) == record)
-                #expect(try JSONDecoder().decode(VersionedRecord.self, from: Data(fast.utf8)) == record)
-                #expect(record.clock.jsonString == String(decoding: try encoder.encode(record.clock), as: UTF8.self))
+            // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+            do {
+                var simulation = try Simulation.run(plan)
+                try simulation.exchangeAll()
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                for record in simulation.archive.suffix(5) + simulation.states {
+                    let fast = record.jsonString
+                    #expect(fast == record.jsonValue.serializedString)
+                    #expect(fast == String(decoding: try encoder.encode(record), as: UTF8.self))
+                    #expect(try VersionedRecord(jsonValue: JSONValue.parse(fast)) == record)
+                    #expect(try JSONDecoder().decode(VersionedRecord.self, from: Data(fast.utf8)) == record)
+                    #expect(
+                        record.clock.jsonString == String(decoding: try encoder.encode(record.clock), as: UTF8.self)
+                    )
+                }
+            } catch {
+                Issue.record(error)
             }
         }
     }

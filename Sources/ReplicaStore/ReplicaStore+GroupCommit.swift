@@ -1,0 +1,116 @@
+import Foundation
+import GRDB
+import ReturnsModel
+import ReturnsSync
+import SyncCore
+import SyncEngine
+
+/// A kiosk's pushed batch made ready for the server's writer on another thread: the push rules' checks that need
+/// nothing stored (``PushRules/prepare(_:)``) and, for each return, the texts and the projection it is stored with
+/// if the server does not hold it yet — nearly every record of a large push.
+///
+/// The writer is the one thread a SQLite server cannot multiply; everything done here is work it does not do.
+public struct PreparedServerPush: Sendable {
+    /// The kiosk that pushed the batch.
+    public let pusher: ReplicaID
+    /// The kiosk's store.
+    public let store: StoreID
+    let rules: PreparedPush
+    /// How many records the kiosk pushed.
+    public var count: Int { rules.records.count }
+    /// The write of each return as pushed, by id (the first of a batch's records with that id).
+    let writes: [String: PreparedWrite]
+
+    /// Prepares the batch `records` pushed by kiosk `pusher` of store `store`. Pure: runs on any thread.
+    public init(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) {
+        self.pusher = pusher
+        self.store = store
+        rules = PushRules.prepare(records)
+        var writes: [String: PreparedWrite] = [:]
+        writes.reserveCapacity(records.count)
+        for entry in rules.records where writes[entry.record.id] == nil {
+            guard case .success(let item) = entry.item else { continue }
+            writes[entry.record.id] = try? PreparedWrite(entry.record, item: item)
+        }
+        self.writes = writes
+    }
+}
+
+/// One write of a group commit (``ReplicaStore/commitGroup(_:)``).
+public enum GroupedWrite: Sendable {
+    /// A kiosk's pushed batch, merged by the push rules.
+    case push(PreparedServerPush)
+    /// A kiosk's completed sync, noted as its last sync time.
+    case noteSync(replicaID: String)
+}
+
+extension ReplicaStore {
+    /// Runs the writes of several syncs in one transaction — one commit, one fsync for all — and returns each
+    /// one's result in order: a push's outcome, `nil` for a noted sync, or the error that write alone failed with.
+    ///
+    /// Each push runs in a savepoint of its own: a refused push (``PushRejection``) is rolled back alone and the
+    /// others are committed. Any other failure (the disk is full, say) abandons the whole transaction, and the
+    /// writes are then run one transaction each, so that one write's failure is only its own. Results are returned
+    /// only after the commit: nothing is reported done before it is durable.
+    public func commitGroup(_ writes: [GroupedWrite]) -> [Result<PushOutcome?, any Error>] {
+        func alone(_ write: GroupedWrite) -> Result<PushOutcome?, any Error> {
+            Result { try commitTogether([write])[0].get() }
+        }
+        guard writes.count > 1 else { return writes.map(alone) }
+        do {
+            return try commitTogether(writes)
+        } catch {
+            return writes.map(alone)
+        }
+    }
+
+    private func commitTogether(_ writes: [GroupedWrite]) throws -> [Result<PushOutcome?, any Error>] {
+        try write { context in
+            var results: [Result<PushOutcome?, any Error>] = []
+            results.reserveCapacity(writes.count)
+            for write in writes {
+                switch write {
+                case .noteSync(let replicaID):
+                    try context.noteSync(of: replicaID)
+                    results.append(.success(nil))
+                case .push(let push) where writes.count == 1:
+                    // Alone, the transaction is the savepoint: a refusal rolls it back and is thrown.
+                    results.append(.success(try context.accept(push)))
+                case .push(let push):
+                    do {
+                        var outcome: PushOutcome?
+                        try context.db.inSavepoint {
+                            outcome = try context.accept(push)
+                            return .commit
+                        }
+                        results.append(.success(outcome))
+                    } catch let rejection as PushRejection {
+                        // What the rolled-back push read or wrote may be cached: read it again.
+                        context.cachedPolicies = nil
+                        context.cachedHasOrders = nil
+                        results.append(.failure(rejection))
+                    }
+                }
+            }
+            return results
+        }
+    }
+}
+
+extension WriteContext {
+    /// Merges a prepared push by the push rules, in this transaction.
+    mutating func accept(_ push: PreparedServerPush) throws -> PushOutcome {
+        var transaction = try SQLitePushTransaction(context: self, prepared: push.writes)
+        defer { self = transaction.context }
+        let result = try PushRules.accept(push.rules, from: push.pusher, store: push.store, in: &transaction)
+        return PushOutcome(merged: result.merged, unchanged: result.unchanged, conflicts: result.conflicts)
+    }
+
+    /// Notes that kiosk `replicaID` completed a sync.
+    func noteSync(of replicaID: String) throws {
+        try db.execute(
+            sql: "UPDATE kiosks SET last_sync_at = ? WHERE replica_id = ?",
+            arguments: [wallClock.millisecondsSince1970, replicaID]
+        )
+    }
+}

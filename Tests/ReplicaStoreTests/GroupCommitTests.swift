@@ -1,0 +1,186 @@
+import Foundation
+import PropertyBased
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsSync
+import SyncCore
+import SyncEngine
+import Testing
+
+/// Committing the writes of several syncs in one transaction must change nothing but the number of commits.
+@Suite struct GroupCommitTests {
+    static let stores = try! ["store-1", "store-2"].map(StoreID.init)
+    static let kiosks = try! ["store-1/k", "store-2/k"].map(ReplicaID.init)
+
+    /// What a server holds, in a form two servers fed the same pushes must agree on (HQ's own stamps aside).
+    static func holdings(_ store: ReplicaStore) throws -> [String] {
+        try store.returnRecords().map { record in
+            let item = try ProductReturn(record: record)
+            return
+                "\(record.id) \(record.clock.counters.filter { $0.key.rawValue != "hq" }.sorted { $0.key.rawValue < $1.key.rawValue }) "
+                + "\(item.status.rawValue) \(item.verification?.rawValue ?? "-") \(item.exceptions.map(\.rawValue))"
+        }
+        .sorted()
+    }
+
+    /// A result as compared: the outcome's counts, or the refusal's reason and message.
+    static func summary(_ result: Result<PushOutcome?, any Error>) -> String {
+        switch result {
+        case .success(let outcome?):
+            "merged \(outcome.merged) unchanged \(outcome.unchanged) conflicts \(outcome.conflicts)"
+        case .success(nil): "noted"
+        case .failure(let rejection as PushRejection): "refused \(rejection.reason) \(rejection.message)"
+        case .failure(let error): "failed \(error)"
+        }
+    }
+
+    @Test func aGroupCommitStoresAndAnswersExactlyWhatOneCommitEachWould() async throws {
+        // Each number describes one push; the last one also seeds how the pushes are cut into groups.
+        let pushes = Gen.int(in: 0...1023).array(of: 1...12)
+        await propertyCheck(count: 30, input: pushes) { codes in
+            // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+            do {
+                let directory = try TemporaryDirectory(function: "group-kiosks")
+                let kiosks = try Self.stores.enumerated().map { index, store in
+                    try ReplicaStore.create(
+                        at: directory.file("kiosk-\(index).sqlite"),
+                        identity: .kiosk(store: store, kiosk: KioskID("k"))
+                    )
+                }
+                var writes: [GroupedWrite] = []
+                for code in codes {
+                    let kiosk = code & 1
+                    switch (code >> 1) % 8 {
+                    case 0:
+                        writes.append(.noteSync(replicaID: Self.kiosks[kiosk].rawValue))
+                    case 1:
+                        // Another store's return: refused (forbidden-store), the whole push with it.
+                        let foreign = try kiosks[1 - kiosk].recordReturn(
+                            ReturnCapture(orderID: OrderID("ORD-9"), gtin: GTIN("4006381333931"), reason: .defective)
+                        )
+                        let own = try kiosks[kiosk].recordReturn(
+                            ReturnCapture(orderID: OrderID("ORD-8"), gtin: GTIN("96385074"), reason: .damaged)
+                        )
+                        let records = [
+                            try kiosks[kiosk].returnRecord(own.id), try kiosks[1 - kiosk].returnRecord(foreign.id),
+                        ]
+                        writes.append(
+                            .push(PreparedServerPush(records, from: Self.kiosks[kiosk], store: Self.stores[kiosk]))
+                        )
+                    default:
+                        // New returns, some of them edited, and now and then everything the kiosk holds again.
+                        var ids: [ReturnID] = []
+                        for index in 0..<(1 + (code >> 4) % 3) {
+                            let item = try kiosks[kiosk].recordReturn(
+                                ReturnCapture(
+                                    orderID: OrderID("ORD-\((code >> 6) % 3)"),
+                                    gtin: GTIN(index == 0 ? "4006381333931" : "96385074"),
+                                    reason: .defective,
+                                    quantity: 1 + index
+                                )
+                            )
+                            ids.append(item.id)
+                            if (code >> 8) & 1 == 1 {
+                                _ = try kiosks[kiosk].updateReturn(item.id, operation: "void") { item, author, date in
+                                    try item.void(note: "mistake", by: author, at: date)
+                                }
+                            }
+                        }
+                        let records =
+                            (code >> 9) & 1 == 1
+                            ? try kiosks[kiosk].returnRecords() : try ids.map { try kiosks[kiosk].returnRecord($0) }
+                        writes.append(
+                            .push(PreparedServerPush(records, from: Self.kiosks[kiosk], store: Self.stores[kiosk]))
+                        )
+                    }
+                }
+
+                func server(_ name: String) throws -> ReplicaStore {
+                    let store = try ReplicaStore.create(
+                        at: directory.file("\(name).sqlite"),
+                        identity: .server(replicaID: ReplicaID("hq"))
+                    )
+                    for index in Self.kiosks.indices {
+                        try store.createEnrollment(
+                            tokenHash: "token-\(index)",
+                            tokenKey: Data(repeating: UInt8(index), count: 32),
+                            store: Self.stores[index],
+                            kiosk: KioskID("k"),
+                            expiresAt: Date().addingTimeInterval(3_600)
+                        )
+                        try store.redeemEnrollment(
+                            store: Self.stores[index],
+                            kiosk: KioskID("k"),
+                            publicKey: Data(repeating: 9, count: 32),
+                            proves: { _ in true }
+                        )
+                    }
+                    return store
+                }
+                let alone = try server("alone")
+                let singly = writes.map { alone.commitGroup([$0])[0] }
+
+                let grouped = try server("grouped")
+                var random = SeededRandom(seed: UInt64(codes.last!))
+                var together: [Result<PushOutcome?, any Error>] = []
+                var rest = writes[...]
+                while !rest.isEmpty {
+                    let size = Int.random(in: 1...4, using: &random)
+                    together += grouped.commitGroup(Array(rest.prefix(size)))
+                    rest = rest.dropFirst(size)
+                }
+
+                #expect(together.map(Self.summary) == singly.map(Self.summary))
+                #expect(try Self.holdings(grouped) == Self.holdings(alone))
+                #expect(try grouped.changeLogCount() == alone.changeLogCount(), "a refused push leaves nothing behind")
+                #expect(
+                    try grouped.enrolledKiosks().map { $0.lastSyncAt != nil }
+                        == alone.enrolledKiosks().map { $0.lastSyncAt != nil }
+                )
+            } catch {
+                Issue.record(error)
+            }
+        }
+    }
+
+    /// A write that fails for a reason of the storage's (here the database's size cap, as a full disk) abandons the
+    /// group's transaction; the others are committed after all, and only that write reports the failure.
+    @Test func aFullDiskFailsOnlyThePushThatFilledIt() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("hq.sqlite")
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: Self.stores[0], kiosk: KioskID("k"))
+        )
+        let small = try kiosk.recordReturn(
+            ReturnCapture(orderID: OrderID("ORD-1"), gtin: GTIN("4006381333931"), reason: .defective)
+        )
+        let filler = String(repeating: "x", count: 1_500)
+        var large: [ReturnID] = []
+        for index in 0..<400 {
+            let item = try kiosk.recordReturn(
+                ReturnCapture(orderID: OrderID("ORD-2"), gtin: GTIN("4006381333931"), reason: .defective)
+            )
+            _ = try kiosk.updateReturn(item.id, operation: "note") { item, author, date in
+                try item.addNote("\(index) \(filler)", by: author, at: date)
+            }
+            large.append(item.id)
+        }
+        _ = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        let capped = try ReplicaStore.open(
+            at: path,
+            configuration: ReplicaStore.Configuration(maximumSize: Int64(size) + 200_000)
+        )
+        let results = capped.commitGroup([
+            .push(PreparedServerPush([try kiosk.returnRecord(small.id)], from: Self.kiosks[0], store: Self.stores[0])),
+            .push(PreparedServerPush(try large.map(kiosk.returnRecord), from: Self.kiosks[0], store: Self.stores[0])),
+        ])
+        #expect(Self.summary(results[0]).hasPrefix("merged 1 "))
+        let failure = Self.summary(results[1])
+        #expect(failure.contains("is full"), "\(failure)")
+        #expect(try capped.returnRecords().map(\.id) == [small.id.rawValue], "the small push, and only it")
+        #expect(try capped.integrityCheck() == "ok")
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServer
+import SyncEngine
+import Synchronization
+import Testing
+
+/// The SQLite server's writer: a kiosk's handshake never waits on other kiosks' writes, and writes that wait for the
+/// writer are committed together, each acknowledged only once durable.
+@Suite struct GroupCommitQueueTests {
+    final class Acknowledged: Sendable {
+        let count = Atomic(0)
+    }
+
+    static let storeID = try! StoreID("store-1")
+    static let kiosk = try! ReplicaID("store-1/a")
+
+    @Test func readsGoOnAndWritesWaitTogetherWhileTheWriterIsHeld() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("hq.sqlite")
+        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        try store.createEnrollment(
+            tokenHash: "token",
+            tokenKey: Data(repeating: 1, count: 32),
+            store: Self.storeID,
+            kiosk: KioskID("a"),
+            expiresAt: Date().addingTimeInterval(3_600)
+        )
+        try store.redeemEnrollment(
+            store: Self.storeID,
+            kiosk: KioskID("a"),
+            publicKey: Data(repeating: 2, count: 32),
+            proves: { _ in true }
+        )
+        let storage = SQLiteServerStorage(store)
+
+        // Another connection holds SQLite's write lock, as a long HQ command or a slow disk would.
+        var configuration = GRDB.Configuration()
+        configuration.allowsUnsafeTransactions = true
+        let holder = try DatabaseQueue(path: path, configuration: configuration)
+        try await holder.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+
+        let acknowledged = Acknowledged()
+        let records = try (0..<8).map { index in
+            try SampleData.capturedReturn(
+                by: Self.kiosk,
+                at: Date().addingTimeInterval(-60 + Double(index)),
+                orderID: "ORD-\(index)"
+            )
+        }
+        func push(_ record: VersionedRecord) -> Task<Int, any Error> {
+            Task {
+                let outcome = try await storage.acceptPush([record], from: Self.kiosk, store: Self.storeID)
+                acknowledged.count.add(1, ordering: .sequentiallyConsistent)
+                return outcome.merged
+            }
+        }
+        // One push takes the writer, which waits for the lock; the other seven then wait for the writer.
+        let deadline = ContinuousClock.now + .seconds(20)
+        let first = push(records[0])
+        while storage.groupCommit.transactions < 1 && ContinuousClock.now < deadline { await Task.yield() }
+        let others = records.dropFirst().map(push)
+        while storage.groupCommit.waiting < 7 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(storage.groupCommit.transactions == 1 && storage.groupCommit.waiting == 7)
+
+        // A handshake's read is answered meanwhile, and nothing has been acknowledged: nothing is durable yet.
+        let enrollment = try await storage.enrolledKiosk(Self.kiosk.rawValue)
+        #expect(enrollment?.storeID == Self.storeID.rawValue)
+        #expect(try await storage.lastChangeSeq() == 0)
+        #expect(acknowledged.count.load(ordering: .sequentiallyConsistent) == 0)
+
+        try await holder.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+        var merged = try await first.value
+        for push in others { merged += try await push.value }
+        #expect(merged == 8)
+        #expect(acknowledged.count.load(ordering: .sequentiallyConsistent) == 8)
+        // The seven that waited were committed in one transaction.
+        #expect(storage.groupCommit.transactions == 2)
+        #expect(try store.returnRecords().count == 8)
+    }
+}
