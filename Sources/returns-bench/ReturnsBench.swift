@@ -23,7 +23,10 @@ struct ReturnsBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "returns-bench",
         abstract: "Sync benchmarks against a real returns-server over loopback; prints JSON.",
-        subcommands: [SyncBenchmark.self, NoopBenchmark.self, FleetBenchmark.self, PullBenchmark.self]
+        subcommands: [
+            SyncBenchmark.self, NoopBenchmark.self, FleetBenchmark.self, PullBenchmark.self, RecordBenchmark.self,
+            MetadataBenchmark.self,
+        ]
     )
 }
 
@@ -252,6 +255,11 @@ final class Bench {
     /// Prints one benchmark's figures as a JSON object, with the database and the number of `serve` processes;
     /// whole numbers as integers.
     func report(_ name: String, _ figures: KeyValuePairs<String, Double>) {
+        report(name, figures.map { ($0.key, $0.value) })
+    }
+
+    /// ``report(_:_:)`` of figures computed at run time.
+    func report(_ name: String, _ figures: [(String, Double)]) {
         var members: [String: JSONValue] = [
             "benchmark": .string(name), "backend": .string(backend), "servers": .integer(Int64(servers.count)),
         ]
@@ -284,13 +292,19 @@ struct SyncBenchmark: AsyncParsableCommand {
 
     func run() async throws {
         try await Bench.with(options) { bench in
-            let (_, client) = try await bench.kiosk(store: "store-1", kiosk: "k1", returns: returns)
+            let (kiosk, client) = try await bench.kiosk(store: "store-1", kiosk: "k1", returns: 0)
+            // The kiosk's import, durable, timed on its own: the same returns the sync then sends.
+            let ndjson = Bench.sampleReturns(returns, seed: 1)
+            let importStart = ContinuousClock.now
+            _ = try kiosk.importReturns(ndjson: ndjson)
+            let importSeconds = Bench.seconds(since: importStart)
             let start = ContinuousClock.now
             let report = try await client.sync()
             let seconds = Bench.seconds(since: start)
             bench.report(
                 "sync",
                 [
+                    "importSeconds": importSeconds, "importReturnsPerSecond": Double(returns) / importSeconds,
                     "returns": Double(returns), "pushed": Double(report.pushed),
                     "seconds": (seconds), "returnsPerSecond": (Double(returns) / seconds),
                     "bytesSent": Double(report.bytesSent), "bytesReceived": Double(report.bytesReceived),
@@ -559,6 +573,91 @@ struct FleetBenchmark: AsyncParsableCommand {
             }
             try await outbound.write(.bye)
             _ = try await receive()
+        }
+    }
+}
+
+struct RecordBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "record",
+        abstract: "Captures at a kiosk holding N returns: each durable, timed one by one."
+    )
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Returns already on the kiosk (imported in batches of 100,000 first).") var returns = 1_000_000
+    @Option(help: "Captures to time.") var captures = 500
+
+    func run() async throws {
+        try await Bench.with(options) { bench in
+            let (kiosk, _) = try await bench.kiosk(store: "store-1", kiosk: "k1", returns: 0)
+            let setupStart = ContinuousClock.now
+            var loaded = 0
+            while loaded < returns {
+                let count = min(100_000, returns - loaded)
+                _ = try kiosk.importReturns(ndjson: Bench.sampleReturns(count, seed: 7 + loaded))
+                loaded += count
+            }
+            let setup = Bench.seconds(since: setupStart)
+            let gtin = try GTIN("4006381333931")
+            var latencies: [Double] = []
+            for index in 0..<captures {
+                let capture = ReturnCapture(
+                    orderID: try OrderID("ORD-R\(index)"),
+                    gtin: gtin,
+                    reason: ReturnReason.allCases[index % ReturnReason.allCases.count],
+                    serial: try ItemCode("RB-\(index)", kind: "serial")
+                )
+                let start = ContinuousClock.now
+                _ = try kiosk.recordReturn(capture)
+                latencies.append(Bench.seconds(since: start) * 1000)
+            }
+            bench.report(
+                "record",
+                [
+                    "kioskReturns": Double(try kiosk.status().totalReturns), "captures": Double(captures),
+                    "latencyMsP50": Bench.percentile(latencies, 0.5), "latencyMsP99": Bench.percentile(latencies, 0.99),
+                    "latencyMsMax": latencies.max() ?? 0, "setupSeconds": setup,
+                ]
+            )
+        }
+    }
+}
+
+struct MetadataBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metadata",
+        abstract: "What sync metadata costs: returns edited E times, synced; bytes per return on kiosk and server."
+    )
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Returns on the kiosk.") var returns = 10_000
+    @Option(help: "Edits of each return after its capture.") var edits = 5
+
+    func run() async throws {
+        try await Bench.with(options) { bench in
+            let (kiosk, client) = try await bench.kiosk(store: "store-1", kiosk: "k1", returns: returns)
+            let ids = try kiosk.returnRecords().map { try ReturnID($0.id) }
+            for id in ids {
+                for edit in 0..<edits {
+                    _ = try kiosk.updateReturn(id, operation: "note") { item, author, date in
+                        try item.addNote("inspection \(edit + 1)", by: author, at: date)
+                    }
+                }
+            }
+            _ = try await client.sync()
+            var figures: [(String, Double)] = [("returns", Double(returns)), ("edits", Double(edits))]
+            var sides = [("kiosk", try kiosk.syncMetadataCost())]
+            if case .sqlite(let server) = bench.database { sides.append(("server", try server.syncMetadataCost())) }
+            for (side, cost) in sides {
+                figures += [
+                    ("\(side)DatabaseBytesPerReturn", Double(cost.databaseBytes) / Double(returns)),
+                    ("\(side)ClockBytesPerReturn", Double(cost.clockBytes) / Double(returns)),
+                    ("\(side)DotBytesPerReturn", Double(cost.dotBytes) / Double(returns)),
+                    ("\(side)HistoryBytesPerReturn", Double(cost.historyBytes) / Double(returns)),
+                    ("\(side)MetadataShare", Double(cost.metadataBytes) / Double(max(cost.databaseBytes, 1))),
+                ]
+            }
+            bench.report("metadata", figures)
         }
     }
 }

@@ -184,3 +184,29 @@ import Testing
         #expect(try capped.integrityCheck() == "ok")
     }
 }
+
+@Suite struct SyncMetadataCostTests {
+    /// Each edit adds a dot to the record and a change to the log: the measure sees both, and nothing else.
+    @Test func editsAddDotsAndHistoryAndTheMeasureStaysWithinTheDatabase() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: StoreID("store-1"), kiosk: KioskID("k"))
+        )
+        let item = try kiosk.recordReturn(
+            ReturnCapture(orderID: OrderID("ORD-1"), gtin: GTIN("4006381333931"), reason: .defective)
+        )
+        let before = try kiosk.syncMetadataCost()
+        for edit in 0..<5 {
+            _ = try kiosk.updateReturn(item.id, operation: "note") { item, author, date in
+                try item.addNote("inspection \(edit)", by: author, at: date)
+            }
+        }
+        let after = try kiosk.syncMetadataCost()
+        #expect(before.records == 1 && after.records == 1)
+        #expect(before.clockBytes > 0 && before.dotBytes > 0 && before.historyBytes > 0)
+        #expect(after.dotBytes > before.dotBytes, "five more writes, five more dots")
+        #expect(after.historyBytes >= before.historyBytes)
+        #expect(after.metadataBytes < after.databaseBytes)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import GRDB
+import ReturnSyncJSON
+
+/// What sync costs a database in bytes, beside the returns themselves: the version vectors, the dots and stamps
+/// of every value, and the history (change log, conflict audit, settled conflicts kept in records).
+public struct SyncMetadataCost: Sendable, Hashable {
+    /// Records held (returns, orders, recalls, policies).
+    public var records: Int
+    /// The database's size: its pages, the write-ahead log's included.
+    public var databaseBytes: Int64
+    /// Version vectors: in each record and beside it (the `clock` column the merge reads without the record).
+    public var clockBytes: Int64
+    /// The dots and stamps of the values (`writes` and each value's index into it).
+    public var dotBytes: Int64
+    /// The change log (each change's clock included) and the conflict audit, with their indexes, and the settled
+    /// conflicts records keep.
+    public var historyBytes: Int64
+
+    /// All of it.
+    public var metadataBytes: Int64 { clockBytes + dotBytes + historyBytes }
+}
+
+extension ReplicaStore {
+    /// Measures ``SyncMetadataCost`` by reading every record (a benchmark's and an operator's question, not the
+    /// sync path's).
+    public func syncMetadataCost() throws -> SyncMetadataCost {
+        try read { db in
+            var cost = SyncMetadataCost(records: 0, databaseBytes: 0, clockBytes: 0, dotBytes: 0, historyBytes: 0)
+            let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0
+            cost.databaseBytes = (try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0) * pageSize
+            let rows = try Row.fetchCursor(db, sql: "SELECT clock, record FROM records")
+            while let row = try rows.next() {
+                cost.records += 1
+                cost.clockBytes += Int64((row[0] as String).utf8.count)
+                guard case .object(let members) = try JSONValue.parse(row[1] as String) else { continue }
+                func size(_ value: JSONValue) -> Int64 { Int64(value.serializedString.utf8.count) }
+                if let clock = members["clock"] { cost.clockBytes += size(clock) + 9 }  // `"clock":` and a comma
+                if let writes = members["writes"] { cost.dotBytes += size(writes) + 10 }
+                if let history = members["history"] { cost.historyBytes += size(history) + 11 }
+                for key in ["fields", "sets"] {
+                    guard case .object(let fields) = members[key] else { continue }
+                    for case .array(let values) in fields.values {
+                        // Each value is `[value, index]`: all but the value itself is the dot's.
+                        for case .array(let pair) in values where pair.count == 2 {
+                            cost.dotBytes += size(.array(pair)) - size(pair[0])
+                        }
+                    }
+                }
+            }
+            // The history's tables and indexes, as SQLite stores them (dbstat).
+            let history = ["change_log", "conflicts", "conflicts_by_record"]
+            let tables = try Int64.fetchOne(
+                db,
+                sql:
+                    "SELECT sum(pgsize) FROM dbstat WHERE name IN (\(history.map { "'\($0)'" }.joined(separator: ",")))"
+            )
+            cost.historyBytes += tables ?? 0
+            return cost
+        }
+    }
+}
