@@ -33,7 +33,7 @@ extension JSONValue {
     }
 }
 
-private struct JSONParser {
+struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     let maximumDepth: Int
     var offset = 0
@@ -47,7 +47,7 @@ private struct JSONParser {
         JSONError(message: message, offset: offset)
     }
 
-    private var current: UInt8? { offset < bytes.count ? bytes[offset] : nil }
+    var current: UInt8? { offset < bytes.count ? bytes[offset] : nil }
 
     mutating func skipWhitespace() {
         while offset < bytes.count {
@@ -147,7 +147,7 @@ private struct JSONParser {
         }
     }
 
-    private mutating func parseString() throws -> String {
+    mutating func parseString() throws -> String {
         offset += 1  // opening quote
         let start = offset
         // Fast path: no escapes. Scan to the closing quote, then validate the UTF-8 in one go.
@@ -238,7 +238,7 @@ private struct JSONParser {
         return value
     }
 
-    private mutating func parseNumber() throws -> JSONValue {
+    mutating func parseNumber() throws -> JSONValue {
         let start = offset
         if current == UInt8(ascii: "-") { offset += 1 }
         guard let first = current, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else {

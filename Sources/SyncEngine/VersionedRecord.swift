@@ -47,28 +47,22 @@ public struct VersionedRecord: Hashable, Sendable {
         sets: [String: [DottedValue]] = [:],
         conflictHistory: [ConflictResolution] = []
     ) throws {
-        func invalid(_ message: String) -> SyncEngineError {
-            SyncEngineError(code: .invalidRecord, message: "invalid record \(entityType) '\(id)': \(message)")
-        }
-        for (field, values) in registers {
-            guard !values.isEmpty else { throw invalid("register '\(field)' holds no value") }
-            // Almost every register holds one value; only conflicts need the duplicate check.
-            guard values.count == 1 || Set(values.map(\.dot)).count == values.count else {
-                throw invalid("register '\(field)' holds one dot twice")
-            }
-            if let stray = values.first(where: { !clock.covers($0.dot) }) {
-                throw invalid("value of '\(field)' has dot \(stray.dot) beyond the record's clock \(clock)")
-            }
-            if sets[field] != nil { throw invalid("field '\(field)' is both a register and a set") }
-        }
-        for (field, elements) in sets {
-            guard !elements.isEmpty else { throw invalid("set '\(field)' holds no element") }
-            if let stray = elements.first(where: { !clock.covers($0.dot) }) {
-                throw invalid("element of '\(field)' has dot \(stray.dot) beyond the record's clock \(clock)")
-            }
-        }
-        for entry in conflictHistory where !clock.covers(entry.resolution.dot) {
-            throw invalid("history entry of '\(entry.field)' has dot \(entry.resolution.dot) beyond the clock \(clock)")
+        // A record with several faults names the first in field order: which one a dictionary's order happens to
+        // meet first would differ from one decoding to the next. The order is only needed once a fault is found.
+        if let fault =
+            Self.firstFault(registers: registers, sets: sets, history: conflictHistory, clock: clock, sorted: false)
+        {
+            let first = Self.firstFault(
+                registers: registers,
+                sets: sets,
+                history: conflictHistory,
+                clock: clock,
+                sorted: true
+            )
+            throw SyncEngineError(
+                code: .invalidRecord,
+                message: "invalid record \(entityType) '\(id)': \(first ?? fault)"
+            )
         }
         self.entityType = entityType
         self.id = id
@@ -76,6 +70,47 @@ public struct VersionedRecord: Hashable, Sendable {
         self.registers = registers.allSatisfy { $0.value.count == 1 } ? registers : registers.mapValues { $0.sorted() }
         self.sets = sets.allSatisfy { $0.value.count == 1 } ? sets : sets.mapValues { Self.canonical($0) }
         self.conflictHistory = Self.canonical(conflictHistory)
+    }
+
+    /// What is wrong with a record's parts, if anything: the first fault met, in field order when `sorted`.
+    private static func firstFault(
+        registers: [String: [DottedValue]],
+        sets: [String: [DottedValue]],
+        history: [ConflictResolution],
+        clock: VectorClock,
+        sorted: Bool
+    ) -> String? {
+        func registerFault(_ fields: some Sequence<String>) -> String? {
+            for field in fields {
+                let values = registers[field]!
+                guard !values.isEmpty else { return "register '\(field)' holds no value" }
+                // Almost every register holds one value; only conflicts need the duplicate check.
+                guard values.count == 1 || Set(values.map(\.dot)).count == values.count else {
+                    return "register '\(field)' holds one dot twice"
+                }
+                if let stray = values.first(where: { !clock.covers($0.dot) }) {
+                    return "value of '\(field)' has dot \(stray.dot) beyond the record's clock \(clock)"
+                }
+                if sets[field] != nil { return "field '\(field)' is both a register and a set" }
+            }
+            return nil
+        }
+        func setFault(_ fields: some Sequence<String>) -> String? {
+            for field in fields {
+                let elements = sets[field]!
+                guard !elements.isEmpty else { return "set '\(field)' holds no element" }
+                if let stray = elements.first(where: { !clock.covers($0.dot) }) {
+                    return "element of '\(field)' has dot \(stray.dot) beyond the record's clock \(clock)"
+                }
+            }
+            return nil
+        }
+        if let fault = sorted ? registerFault(registers.keys.sorted()) : registerFault(registers.keys) { return fault }
+        if let fault = sorted ? setFault(sets.keys.sorted()) : setFault(sets.keys) { return fault }
+        for entry in history where !clock.covers(entry.resolution.dot) {
+            return "history entry of '\(entry.field)' has dot \(entry.resolution.dot) beyond the clock \(clock)"
+        }
+        return nil
     }
 
     // MARK: Reading

@@ -192,6 +192,7 @@ extension SyncMessage {
     /// - Throws: ``ProtocolError`` with code `malformed-frame` naming what is wrong (not JSON, unknown `type`, a
     ///   missing or mistyped key), or `invalid-record` for a record that breaks the record invariants.
     public static func decode(_ frame: some Collection<UInt8>) throws -> SyncMessage {
+        if let message = scanned(frame) { return message }
         let value: JSONValue
         do {
             value = try JSONValue.parse(frame)
@@ -201,12 +202,54 @@ extension SyncMessage {
         return try decode(value)
     }
 
+    /// A frame read straight from its bytes, its records without a JSON tree (most of a push's or a pull's
+    /// decoding time); `nil` for a frame this reader does not take — anything unusual, anything wrong — which
+    /// ``decode(_:)-(Collection<UInt8>)`` then reads through the tree, for the same verdict and error as always.
+    public static func scanned(_ frame: some Collection<UInt8>) -> SyncMessage? {
+        try? JSONScanner.scan(frame) { scanner -> SyncMessage? in
+            guard scanner.consume(UInt8(ascii: "{")) else { return nil }
+            var members: [String: JSONValue] = [:]
+            var records: [VersionedRecord]?
+            if !scanner.consume(UInt8(ascii: "}")) {
+                repeat {
+                    guard let key = try scanner.string(), members[key] == nil, scanner.consume(UInt8(ascii: ":"))
+                    else { return nil }
+                    if key == "records" {
+                        guard scanner.consume(UInt8(ascii: "[")) else { return nil }
+                        var read: [VersionedRecord] = []
+                        if !scanner.consume(UInt8(ascii: "]")) {
+                            repeat {
+                                guard read.count < maximumBatchSize,
+                                    let record = VersionedRecord.scanned(from: &scanner, depth: 3)
+                                else { return nil }
+                                read.append(record)
+                            } while scanner.consume(UInt8(ascii: ","))
+                            guard scanner.consume(UInt8(ascii: "]")) else { return nil }
+                        }
+                        records = read
+                        members[key] = .array([])  // present; the records themselves are `records`
+                    } else {
+                        members[key] = try scanner.value(depth: 1)
+                    }
+                } while scanner.consume(UInt8(ascii: ","))
+                guard scanner.consume(UInt8(ascii: "}")) else { return nil }
+            }
+            guard scanner.isAtEnd() else { return nil }
+            return try decode(members, records: records)
+        } ?? nil
+    }
+
     /// Decodes a message from its JSON object.
     public static func decode(_ value: JSONValue) throws -> SyncMessage {
         guard case .object(let members) = value else {
             throw ProtocolError(.malformedFrame, "a frame is a JSON object, got \(value.typeName)")
         }
-        let reader = MessageReader(members: members)
+        return try decode(members, records: nil)
+    }
+
+    /// Decodes a message from its members; `records`, when given, are the `records` key's, already read.
+    private static func decode(_ members: [String: JSONValue], records: [VersionedRecord]?) throws -> SyncMessage {
+        let reader = MessageReader(members: members, records: records)
         let type = try reader.string("type")
         switch type {
         case "hello":
@@ -293,6 +336,8 @@ extension SyncMessage {
 /// Reads a message's keys with errors that name them.
 private struct MessageReader {
     let members: [String: JSONValue]
+    /// The `records` key's records when the frame's bytes were read without a tree.
+    var records: [VersionedRecord]?
 
     func member(_ key: String) throws -> JSONValue {
         guard let value = members[key] else { throw ProtocolError(.malformedFrame, "missing key '\(key)'") }
@@ -352,6 +397,7 @@ private struct MessageReader {
     }
 
     func records(_ key: String) throws -> [VersionedRecord] {
+        if let records, key == "records" { return records }
         let elements = try array(key)
         guard elements.count <= maximumBatchSize else {
             throw ProtocolError(

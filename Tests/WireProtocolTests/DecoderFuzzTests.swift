@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import ReturnSyncJSON
 import ReturnSyncTestSupport
 import SyncEngine
 import SyncTransport
@@ -72,6 +73,96 @@ import WireProtocol
         #expect(decoded + refused == inputs)
         #expect(decoded > 0 && refused > 0, "the mutations should reach both outcomes")
         print("decoder fuzz: \(inputs) inputs, \(decoded) decoded, \(refused) refused with a protocol error")
+    }
+
+    /// Records in every shape the scanner meets: concurrent values, sets, escapes, non-ASCII text, every scalar.
+    static let richRecords: [VersionedRecord] = {
+        var record = VersionedRecord(entityType: "return", id: "r-\u{e9}-2")
+        try! record.apply(
+            RecordEdit(
+                assignments: ["status": "received", "quantity": 2, "receipt": true, "note": .null],
+                additions: ["notes": ["\u{1F4E6} \"wet\"\t\\", "plain"]]
+            ),
+            by: ReplicaID("s/k"),
+            stamp: HLCTimestamp(physical: 1_780_000_000_000, logical: 3)
+        )
+        var other = record
+        try! other.apply(
+            RecordEdit(assignments: ["status": "inspected"]),
+            by: ReplicaID("s/j"),
+            stamp: .init(physical: 1_780_000_000_500)
+        )
+        try! record.apply(
+            RecordEdit(assignments: ["status": "restocked"]),
+            by: ReplicaID("s/k"),
+            stamp: .init(physical: 1_780_000_000_400)
+        )
+        _ = try! record.merge(other)  // a register with two concurrent values
+        return [record, other, SyncCodecTests.record]
+    }()
+
+    /// A decoder's verdict on a frame: the message, or the refusal's code and message.
+    enum Verdict: Equatable {
+        case decoded(SyncMessage)
+        case refused(String)
+
+        init(_ decode: () throws -> SyncMessage) {
+            do {
+                self = .decoded(try decode())
+            } catch let error as ProtocolError {
+                self = .refused("\(error.code) \(error.message)")
+            } catch {
+                self = .refused("threw \(error)")
+            }
+        }
+    }
+
+    /// The tree's verdict on a frame, as ``SyncMessage/decode(_:)-(Collection<UInt8>)`` gave it before frames were
+    /// scanned.
+    static func treeVerdict(_ frame: [UInt8]) -> Verdict {
+        Verdict {
+            let value: JSONValue
+            do {
+                value = try JSONValue.parse(frame)
+            } catch let error as JSONError {
+                throw ProtocolError(.malformedFrame, error.description)
+            }
+            return try SyncMessage.decode(value)
+        }
+    }
+
+    /// Reading a frame's records straight from its bytes must change no verdict: every frame, valid or mutated,
+    /// decodes to the same message or is refused with the same error as through the JSON tree — and the scanner
+    /// does take the usual frames.
+    @Test func scanningAFrameGivesTheTreesVerdictOnEveryFrame() throws {
+        var random = SeededRandom(seed: 0x5CA1_2026_1203)
+        let usual = [
+            SyncMessage.push(batch: 1, records: Self.richRecords).encoded(),
+            SyncMessage.pullBatch(records: Self.richRecords, cursor: "7", more: false).encoded(),
+            Array(#"{ "records" : [ ], "batch" : 0 , "type" : "push" }"#.utf8),
+        ]
+        let seeds = Self.seeds + usual
+        var scanned = 0
+        for round in 0..<30_000 {
+            let frame = round < seeds.count ? seeds[round] : Self.mutate(seeds[random.below(seeds.count)], &random)
+            let tree = Self.treeVerdict(frame)
+            #expect(
+                Verdict { try SyncMessage.decode(frame) } == tree,
+                "frame \(String(decoding: frame, as: UTF8.self))"
+            )
+            if let message = SyncMessage.scanned(frame) {
+                scanned += 1
+                #expect(.decoded(message) == tree, "scanned frame \(String(decoding: frame, as: UTF8.self))")
+            }
+        }
+        for frame in usual {
+            #expect(
+                SyncMessage.scanned(frame) != nil,
+                "a usual frame is scanned: \(String(decoding: frame, as: UTF8.self))"
+            )
+        }
+        #expect(scanned > 300, "the scanner should take many of the frames")
+        print("scanned decoder: \(scanned) of 30000 frames read without a tree, each with the tree's verdict")
     }
 
     @Test func mutatedStreamsThroughThePipelineYieldOneFramePerLine() throws {
