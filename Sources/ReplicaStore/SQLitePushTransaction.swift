@@ -40,8 +40,31 @@ struct SQLitePushTransaction: PushTransaction {
             ) ?? false
     }
 
+    /// Stored versions read ahead by ``prefetch(_:)``, as JSON (`nil`: none stored); an entry is dropped once its
+    /// return is merged, since what is stored then is the merge.
+    private var readAhead: [String: String?] = [:]
+
+    mutating func prefetch(_ ids: [String]) throws {
+        readAhead = [:]
+        readAhead.reserveCapacity(ids.count)
+        // Chunks within SQLite's limit on parameters; one query each instead of one per return.
+        for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
+            for id in chunk { readAhead[id] = .some(nil) }
+            let rows = try Row.fetchCursor(
+                context.db,
+                sql: """
+                    SELECT id, record FROM records
+                    WHERE entity_type = 'return' AND id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))
+                    """,
+                arguments: StatementArguments(Array(chunk))
+            )
+            while let row = try rows.next() { readAhead[row[0] as String] = .some(row[1] as String) }
+        }
+    }
+
     mutating func storedReturn(_ id: String) throws -> VersionedRecord? {
-        try context.load(entityType: ReturnEntity.entityType, id: id)
+        if let known = readAhead[id] { return try known.map(ReplicaStore.decodeRecord) }
+        return try context.load(entityType: ReturnEntity.entityType, id: id)
     }
 
     mutating func merge(
@@ -51,6 +74,7 @@ struct SQLitePushTransaction: PushTransaction {
         source: ReplicaID
     ) throws -> MergeOutcome {
         // The stored version is already loaded for the rules: merged into rather than loaded again.
+        readAhead[pushed.id] = nil
         let write = stored == nil ? prepared.removeValue(forKey: pushed.id) : nil
         return try context.merge(pushed, into: stored, item: item, origin: .merge, source: source, prepared: write)
     }

@@ -162,9 +162,8 @@ struct WriteContext {
         stored.bind(5, seq)
         stored.bind(6, write.projection?.storeID.rawValue ?? write.orderLine?.storeID.rawValue)
         try stored.run()
-        if let item = write.projection {
+        if let row = write.row {
             let insert = inserts.projection
-            let row = ReturnProjection(item, inConflict: write.inConflict, updatedAt: write.updatedAt)
             for (index, value) in row.values.enumerated() {
                 let position = Int32(index + 1)
                 switch value {
@@ -282,7 +281,7 @@ struct WriteContext {
 }
 
 /// Everything a record write stores, computed from the record alone, so it can be prepared off the database
-/// thread: the JSON texts and, for a return, the visible state for the `returns` table.
+/// thread: the JSON texts and, for a return, its row of the `returns` table.
 struct PreparedWrite: Sendable {
     let entityType: String
     let id: String
@@ -292,9 +291,8 @@ struct PreparedWrite: Sendable {
     let projection: ProductReturn?
     /// The order line, for order records.
     let orderLine: OrderLine?
-    /// The record's newest stamp, in milliseconds: what `updatedAt` means for a stored return.
-    let updatedAt: Int64?
-    let inConflict: Bool
+    /// The return's row in the `returns` table.
+    let row: ReturnProjection?
 
     /// Prepares the write of `record`; `item`, when given, is its visible return (saving a decode).
     init(_ record: VersionedRecord, item: ProductReturn? = nil) throws {
@@ -304,7 +302,13 @@ struct PreparedWrite: Sendable {
         recordJSON = record.jsonString
         projection = try record.entityType == ReturnEntity.entityType ? item ?? ProductReturn(record: record) : nil
         orderLine = try record.entityType == OrderEntity.entityType ? OrderLine(record: record) : nil
-        updatedAt = record.latestStamp.map { Int64($0.physical) }
-        inConflict = record.hasOpenConflicts
+        // The newest stamp, in milliseconds, is what `updatedAt` means for a stored return.
+        row = projection.map {
+            ReturnProjection(
+                $0,
+                inConflict: record.hasOpenConflicts,
+                updatedAt: record.latestStamp.map { Int64($0.physical) }
+            )
+        }
     }
 }

@@ -22,6 +22,10 @@ public protocol PushTransaction {
     /// The version of a return the server holds, or `nil`.
     mutating func storedReturn(_ id: String) throws -> VersionedRecord?
 
+    /// Says which returns ``storedReturn(_:)`` will be asked for next, so that storage can read them at once
+    /// instead of one query each. Nothing is decided by it.
+    mutating func prefetch(_ ids: [String]) throws
+
     /// Merges a pushed version into the stored one (`nil`: a new return), tagged with the kiosk that pushed it.
     ///
     /// - Throws: ``SyncEngineError`` for `conflicting-write` and `clock-skew`; anything else is the storage's.
@@ -48,6 +52,11 @@ public struct PreparedPush: Sendable {
 
     /// The records, in the order they were pushed.
     public let records: [Record]
+}
+
+extension PushTransaction {
+    /// Reads nothing ahead.
+    public mutating func prefetch(_ ids: [String]) throws {}
 }
 
 /// Why the server refused a pushed batch: one kind per protocol error code a push can get.
@@ -170,6 +179,7 @@ public enum PushRules {
         var changed: [ProductReturn] = []
         var created: [ProductReturn] = []
         var mayPassOn: [ReplicaID: Bool] = [:]
+        try transaction.prefetch(prepared.records.compactMap { try? $0.item.get().id.rawValue })
         for entry in prepared.records {
             let record = entry.record
             func reject(_ reason: PushRejection.Reason, _ message: String) -> PushRejection {

@@ -144,6 +144,31 @@ import Testing
         }
     }
 
+    /// The stored versions of a push's returns are read ahead in one query; a return pushed twice in one batch must
+    /// still be merged into what the first copy stored, not into what was stored before the batch.
+    @Test func aReturnPushedTwiceInOneBatchIsMergedIntoItsFirstCopy() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: Self.stores[0], kiosk: KioskID("k"))
+        )
+        let item = try kiosk.recordReturn(
+            ReturnCapture(orderID: OrderID("ORD-1"), gtin: GTIN("4006381333931"), reason: .defective)
+        )
+        let first = try kiosk.returnRecord(item.id)
+        _ = try kiosk.updateReturn(item.id, operation: "void") { item, author, date in
+            try item.void(note: "mistake", by: author, at: date)
+        }
+        let newer = try kiosk.returnRecord(item.id)
+        let server = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let outcome = try server.acceptPush([newer, first], from: Self.kiosks[0], store: Self.stores[0])
+        #expect(outcome.merged == 1 && outcome.unchanged == 1)
+        #expect(try ProductReturn(record: server.returnRecord(item.id)).status == .voided, "the newer version stays")
+    }
+
     /// A write that fails for a reason of the storage's (here the database's size cap, as a full disk) abandons the
     /// group's transaction; the others are committed after all, and only that write reports the failure.
     @Test func aFullDiskFailsOnlyThePushThatFilledIt() throws {
