@@ -1,6 +1,8 @@
 import NIOConcurrencyHelpers
 import NIOPosix
 import ReplicaStore
+import ReturnsModel
+import SyncEngine
 
 /// Commits the pushes and sync notes of concurrent syncs together: while one transaction commits on the writer
 /// thread, the writes that arrive wait, and the next transaction takes all of them — one fsync for the lot instead
@@ -25,6 +27,10 @@ public final class GroupCommitQueue: Sendable {
         /// next one.
         var busy = false
         var transactions = 0
+        /// Pushed records prepared (or being prepared) and not yet taken into a transaction.
+        var admitted = 0
+        /// Pushes waiting for room before they are prepared: their size and who to resume.
+        var waitingForRoom: [(records: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -43,17 +49,71 @@ public final class GroupCommitQueue: Sendable {
     /// How many writes wait for the next transaction (those in the one committing now not counted).
     public var waiting: Int { state.withLockedValue { $0.pending.count } }
 
+    /// How many pushes wait for room before they are prepared.
+    public var waitingForRoom: Int { state.withLockedValue { $0.waitingForRoom.count } }
+
     /// How many transactions the queue has run.
     public var transactions: Int { state.withLockedValue { $0.transactions } }
 
-    /// Merges a prepared push; returns once it is durable.
+    /// Prepares a kiosk's pushed batch on the caller's thread (``PreparedServerPush``: work the writer then does not
+    /// do) and merges it; returns once it is durable.
+    ///
+    /// A push is prepared only when there is room: at most about twice ``defaultMaximumRecords`` pushed records wait
+    /// prepared for the writer. A thousand syncs arriving at once would otherwise hold a thousand prepared pushes,
+    /// whose fresh memory cost the server more (the kernel zeroing pages) than preparing them saved.
     ///
     /// - Throws: ``PushRejection`` for a refused push, or the storage's error.
-    public func push(_ push: PreparedServerPush) async throws -> PushOutcome {
-        guard let outcome = try await submit(.push(push)) else {
+    public func push(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) async throws -> PushOutcome {
+        await admit(records.count)
+        let prepared = PreparedServerPush(records, from: pusher, store: store)
+        guard let outcome = try await submit(.push(prepared)) else {
             preconditionFailure("a push's group commit returned no outcome")
         }
         return outcome
+    }
+
+    /// Waits until `records` more pushed records may be prepared; a push is always let in when none wait.
+    private func admit(_ records: Int) async {
+        let limit = 2 * maximumRecords
+        let admitted = state.withLockedValue { state in
+            guard state.admitted == 0 || (state.waitingForRoom.isEmpty && state.admitted + records <= limit) else {
+                return false
+            }
+            state.admitted += records
+            return true
+        }
+        if admitted { return }
+        await withCheckedContinuation { continuation in
+            let now = state.withLockedValue { state in
+                // Room may have been made between the two locks.
+                if state.admitted == 0 || (state.waitingForRoom.isEmpty && state.admitted + records <= limit) {
+                    state.admitted += records
+                    return true
+                }
+                state.waitingForRoom.append((records, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Gives back the room of `records` records taken into a transaction, letting in the pushes that now fit.
+    private func release(_ records: Int) {
+        guard records > 0 else { return }
+        let limit = 2 * maximumRecords
+        let admitted = state.withLockedValue { state in
+            state.admitted -= records
+            var letIn: [CheckedContinuation<Void, Never>] = []
+            while let next = state.waitingForRoom.first,
+                state.admitted == 0 || state.admitted + next.records <= limit
+            {
+                state.waitingForRoom.removeFirst()
+                state.admitted += next.records
+                letIn.append(next.continuation)
+            }
+            return letIn
+        }
+        for continuation in admitted { continuation.resume() }
     }
 
     /// Commits `write` with whatever else is waiting; returns its result once the transaction has committed.
@@ -107,6 +167,11 @@ public final class GroupCommitQueue: Sendable {
             }
             return Array(state.pending.prefix(count))
         }
+        release(
+            group.reduce(0) { total, pending in
+                if case .push(let push) = pending.write { total + push.count } else { total }
+            }
+        )
         let results = store.commitGroup(group.map(\.write))
         for (pending, result) in zip(group, results) {
             pending.continuation.resume(with: result)

@@ -259,9 +259,7 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         from pusher: ReplicaID,
         store: StoreID
     ) async throws -> PushOutcome {
-        // Prepared here, on the caller's thread: work the one writer thread does not do.
-        let push = PreparedServerPush(records, from: pusher, store: store)
-        return try await groupCommit.push(push)
+        try await groupCommit.push(records, from: pusher, store: store)
     }
 
     public func encodedFeed(

@@ -223,6 +223,21 @@ final class Bench {
     /// The largest peak resident memory of the `serve` processes.
     var serverPeakRSS: Int { servers.map { Self.peakRSS(of: $0.processIdentifier) }.max() ?? 0 }
 
+    /// CPU time (user and system) a process has used so far, in seconds: less disturbed by a busy machine than wall
+    /// clock time, so the figure to compare two server builds by.
+    static func cpuSeconds(of pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return 0 }
+        // After the command name: state is field 3, utime and stime are fields 14 and 15, in clock ticks.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// CPU seconds all the `serve` processes have used so far.
+    var serverCPUSeconds: Double { servers.map { Self.cpuSeconds(of: $0.processIdentifier) }.reduce(0, +) }
+
     /// Stops the servers, drops a PostgreSQL database made for the run, removes a temporary directory.
     func stop() async {
         for server in servers {
@@ -298,13 +313,16 @@ struct SyncBenchmark: AsyncParsableCommand {
             let importStart = ContinuousClock.now
             _ = try kiosk.importReturns(ndjson: ndjson)
             let importSeconds = Bench.seconds(since: importStart)
+            let cpuBefore = bench.serverCPUSeconds
             let start = ContinuousClock.now
             let report = try await client.sync()
             let seconds = Bench.seconds(since: start)
+            let serverCPU = bench.serverCPUSeconds - cpuBefore
             bench.report(
                 "sync",
                 [
                     "importSeconds": importSeconds, "importReturnsPerSecond": Double(returns) / importSeconds,
+                    "serverCPUMicrosecondsPerReturn": serverCPU * 1e6 / Double(max(returns, 1)),
                     "returns": Double(returns), "pushed": Double(report.pushed),
                     "seconds": (seconds), "returnsPerSecond": (Double(returns) / seconds),
                     "bytesSent": Double(report.bytesSent), "bytesReceived": Double(report.bytesReceived),
@@ -332,9 +350,11 @@ struct PullBenchmark: AsyncParsableCommand {
             _ = try await source.sync()
             let (fresh, client) = try await bench.kiosk(store: "store-1", kiosk: "k2", returns: 0, via: 1)
             let rssBefore = Bench.peakRSS()
+            let cpuBefore = bench.serverCPUSeconds
             let start = ContinuousClock.now
             let report = try await client.sync()
             let seconds = Bench.seconds(since: start)
+            let serverCPU = bench.serverCPUSeconds - cpuBefore
             bench.report(
                 "pull",
                 [
@@ -343,6 +363,7 @@ struct PullBenchmark: AsyncParsableCommand {
                     "bytesReceived": Double(report.bytesReceived),
                     "wireBytesPerReturn": (Double(report.bytesSent + report.bytesReceived) / Double(max(returns, 1))),
                     "kioskPeakRSSBytes": Double(Bench.peakRSS()), "kioskPeakRSSBeforePullBytes": Double(rssBefore),
+                    "serverCPUMicrosecondsPerReturn": serverCPU * 1e6 / Double(max(returns, 1)),
                     "serverPeakRSSBytes": Double(bench.serverPeakRSS),
                 ]
             )
@@ -479,6 +500,7 @@ struct FleetBenchmark: AsyncParsableCommand {
                 try await Self.sync(kiosk, records: [], enrolling: true, host: kiosk.host, port: kiosk.port)
             }
 
+            let cpuBefore = bench.serverCPUSeconds
             let start = ContinuousClock.now
             let results = await withTaskGroup(of: (Double, String?).self) { group in
                 for kiosk in fleet {
@@ -501,6 +523,7 @@ struct FleetBenchmark: AsyncParsableCommand {
                 return await group.reduce(into: []) { $0.append($1) }
             }
             let total = Bench.seconds(since: start)
+            let serverCPU = bench.serverCPUSeconds - cpuBefore
             if let failure = results.compactMap(\.1).first {
                 FileHandle.standardError.write(Data("first failure: \(failure)\n".utf8))
             }
@@ -514,6 +537,7 @@ struct FleetBenchmark: AsyncParsableCommand {
                     "seconds": total, "latencySecondsP50": Bench.percentile(latencies, 0.5),
                     "latencySecondsP99": Bench.percentile(latencies, 0.99),
                     "returnsPerSecond": Double(kiosks * returns) / total,
+                    "serverCPUMicrosecondsPerReturn": serverCPU * 1e6 / Double(max(kiosks * returns, 1)),
                     "serverPeakRSSBytes": Double(bench.serverPeakRSS),
                 ]
             )

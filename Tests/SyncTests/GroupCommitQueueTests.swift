@@ -81,4 +81,41 @@ import Testing
         #expect(storage.groupCommit.transactions == 2)
         #expect(try store.returnRecords().count == 8)
     }
+
+    /// Pushes are prepared only when there is room: with room for two records (one record a transaction), a fourth
+    /// push waits unprepared while the writer is held, and every push still completes once it is released.
+    @Test func pushesBeyondTheRoomWaitUnpreparedAndAllComplete() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("hq.sqlite")
+        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        let storage = SQLiteServerStorage(store, groupRecords: 1)
+        var configuration = GRDB.Configuration()
+        configuration.allowsUnsafeTransactions = true
+        let holder = try DatabaseQueue(path: path, configuration: configuration)
+        try await holder.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        let records = try (0..<4).map { index in
+            try SampleData.capturedReturn(
+                by: Self.kiosk,
+                at: Date().addingTimeInterval(-60 + Double(index)),
+                orderID: "ORD-\(index)"
+            )
+        }
+        func push(_ record: VersionedRecord) -> Task<Int, any Error> {
+            Task { try await storage.acceptPush([record], from: Self.kiosk, store: Self.storeID).merged }
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        var tasks = [push(records[0])]
+        while storage.groupCommit.transactions < 1 && ContinuousClock.now < deadline { await Task.yield() }
+        tasks += records[1...2].map(push)
+        while storage.groupCommit.waiting < 2 && ContinuousClock.now < deadline { await Task.yield() }
+        tasks.append(push(records[3]))
+        while storage.groupCommit.waitingForRoom < 1 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(storage.groupCommit.waiting == 2 && storage.groupCommit.waitingForRoom == 1)
+
+        try await holder.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+        var merged = 0
+        for task in tasks { merged += try await task.value }
+        #expect(merged == 4 && storage.groupCommit.waitingForRoom == 0)
+        #expect(try store.returnRecords().count == 4)
+    }
 }
