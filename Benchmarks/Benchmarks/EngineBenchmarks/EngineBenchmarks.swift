@@ -80,6 +80,52 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("push frame decode (500 returns)", configuration: configuration) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try! SyncMessage.decode(frame)) }
     }
+    // The lever of issue 18: the same frame through the JSON tree, as every frame was read before.
+    Benchmark("push frame decode through the JSON tree (500 returns)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try! SyncMessage.decode(JSONValue.parse(frame))) }
+    }
+    // What the writer no longer does: the push rules' own checks and each new return's JSON and projection.
+    Benchmark("push prepared off the writer (500 returns)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(PreparedServerPush(records, from: kiosk, store: try! StoreID("store-1")))
+        }
+    }
+
+    // Group commit: 20 pushes of 25 new returns, in one transaction against one each (each with its fsync).
+    for grouped in [false, true] {
+        Benchmark(
+            grouped ? "server commits 20 pushes of 25 together" : "server commits 20 pushes of 25, one each",
+            configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
+        ) { benchmark in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("group-bench-\(getpid())")
+            try? FileManager.default.removeItem(at: directory)
+            try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let store = try! ReplicaStore.create(
+                at: directory.appendingPathComponent("hq.sqlite").path,
+                identity: .server(replicaID: hq)
+            )
+            var offset = 0
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                let writes = (0..<20).map { push in
+                    GroupedWrite.push(
+                        PreparedServerPush(
+                            (0..<25).map { sampleRecord(offset + push * 25 + $0, replica: kiosk) },
+                            from: kiosk,
+                            store: try! StoreID("store-1")
+                        )
+                    )
+                }
+                offset += 500
+                if grouped {
+                    blackHole(store.commitGroup(writes))
+                } else {
+                    for write in writes { blackHole(store.commitGroup([write])) }
+                }
+            }
+        }
+    }
 
     // The store: the server applying a pushed batch of 500 new returns (one transaction, re-verification included).
     Benchmark(
