@@ -18,6 +18,27 @@ import Testing
     static let storeID = try! StoreID("store-1")
     static let kiosk = try! ReplicaID("store-1/a")
 
+    /// Another connection holding SQLite's write lock, as a long HQ command or a slow disk would; `ROLLBACK` on it
+    /// lets the writer go.
+    static func holdWriteLock(of path: String) async throws -> DatabaseQueue {
+        var configuration = GRDB.Configuration()
+        configuration.allowsUnsafeTransactions = true
+        let holder = try DatabaseQueue(path: path, configuration: configuration)
+        try await holder.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        return holder
+    }
+
+    /// `count` returns captured by the kiosk, each new to the server.
+    static func newReturns(_ count: Int) throws -> [VersionedRecord] {
+        try (0..<count).map { index in
+            try SampleData.capturedReturn(
+                by: kiosk,
+                at: Date().addingTimeInterval(-60 + Double(index)),
+                orderID: "ORD-\(index)"
+            )
+        }
+    }
+
     @Test func readsGoOnAndWritesWaitTogetherWhileTheWriterIsHeld() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("hq.sqlite")
@@ -37,20 +58,10 @@ import Testing
         )
         let storage = SQLiteServerStorage(store)
 
-        // Another connection holds SQLite's write lock, as a long HQ command or a slow disk would.
-        var configuration = GRDB.Configuration()
-        configuration.allowsUnsafeTransactions = true
-        let holder = try DatabaseQueue(path: path, configuration: configuration)
-        try await holder.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        let holder = try await Self.holdWriteLock(of: path)
 
         let acknowledged = Acknowledged()
-        let records = try (0..<8).map { index in
-            try SampleData.capturedReturn(
-                by: Self.kiosk,
-                at: Date().addingTimeInterval(-60 + Double(index)),
-                orderID: "ORD-\(index)"
-            )
-        }
+        let records = try Self.newReturns(8)
         func push(_ record: VersionedRecord) -> Task<Int, any Error> {
             Task {
                 let outcome = try await storage.acceptPush([record], from: Self.kiosk, store: Self.storeID)
@@ -89,17 +100,8 @@ import Testing
         let path = directory.file("hq.sqlite")
         let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
         let storage = SQLiteServerStorage(store, groupRecords: 1)
-        var configuration = GRDB.Configuration()
-        configuration.allowsUnsafeTransactions = true
-        let holder = try DatabaseQueue(path: path, configuration: configuration)
-        try await holder.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
-        let records = try (0..<4).map { index in
-            try SampleData.capturedReturn(
-                by: Self.kiosk,
-                at: Date().addingTimeInterval(-60 + Double(index)),
-                orderID: "ORD-\(index)"
-            )
-        }
+        let holder = try await Self.holdWriteLock(of: path)
+        let records = try Self.newReturns(4)
         func push(_ record: VersionedRecord) -> Task<Int, any Error> {
             Task { try await storage.acceptPush([record], from: Self.kiosk, store: Self.storeID).merged }
         }

@@ -27,6 +27,17 @@ private func sampleRecord(_ index: Int, replica: ReplicaID) -> VersionedRecord {
     )
 }
 
+/// An empty server store in a directory of its own, which the caller removes.
+private func freshServer(_ hq: ReplicaID) -> (ReplicaStore, URL) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("engine-bench-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let store = try! ReplicaStore.create(
+        at: directory.appendingPathComponent("hq.sqlite").path,
+        identity: .server(replicaID: hq)
+    )
+    return (store, directory)
+}
+
 let benchmarks: @Sendable () -> Void = {
     let kiosk = try! ReplicaID("store-1/k1")
     let hq = try! ReplicaID("hq")
@@ -57,9 +68,17 @@ let benchmarks: @Sendable () -> Void = {
     // Records: a kiosk's capture, merged with HQ's concurrent edit of it.
     let base = sampleRecord(1, replica: kiosk)
     var atHQ = base
-    try! atHQ.apply(RecordEdit(assignments: ["disposition": "repair"]), by: hq, stamp: .init(physical: 1_790_000_001_000))
+    try! atHQ.apply(
+        RecordEdit(assignments: ["disposition": "repair"]),
+        by: hq,
+        stamp: .init(physical: 1_790_000_001_000)
+    )
     var atKiosk = base
-    try! atKiosk.apply(RecordEdit(assignments: ["disposition": "restock"]), by: kiosk, stamp: .init(physical: 1_790_000_002_000))
+    try! atKiosk.apply(
+        RecordEdit(assignments: ["disposition": "restock"]),
+        by: kiosk,
+        stamp: .init(physical: 1_790_000_002_000)
+    )
     Benchmark("VersionedRecord merge (concurrent edits)", configuration: configuration) { benchmark in
         for _ in benchmark.scaledIterations {
             var merged = atKiosk
@@ -97,14 +116,8 @@ let benchmarks: @Sendable () -> Void = {
             grouped ? "server commits 20 pushes of 25 together" : "server commits 20 pushes of 25, one each",
             configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
         ) { benchmark in
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("group-bench-\(getpid())")
-            try? FileManager.default.removeItem(at: directory)
-            try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let (store, directory) = freshServer(hq)
             defer { try? FileManager.default.removeItem(at: directory) }
-            let store = try! ReplicaStore.create(
-                at: directory.appendingPathComponent("hq.sqlite").path,
-                identity: .server(replicaID: hq)
-            )
             var offset = 0
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
@@ -132,14 +145,8 @@ let benchmarks: @Sendable () -> Void = {
         "server applies a push (500 new returns)",
         configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
     ) { benchmark in
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("engine-bench-\(getpid())")
-        try? FileManager.default.removeItem(at: directory)
-        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (store, directory) = freshServer(hq)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try! ReplicaStore.create(
-            at: directory.appendingPathComponent("hq.sqlite").path,
-            identity: .server(replicaID: hq)
-        )
         var offset = 0
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
