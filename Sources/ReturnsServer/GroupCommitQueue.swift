@@ -133,16 +133,20 @@ public final class GroupCommitQueue: Sendable {
         writer.submit { workState in
             guard case .active = workState else {
                 // The storage is shutting down: nothing more is committed.
-                let abandoned = self.state.withLockedValue { state in
+                let (abandoned, waitingForRoom) = self.state.withLockedValue { state in
                     defer {
                         state.pending = []
+                        state.waitingForRoom = []
+                        state.admitted = 0
                         state.busy = false
                     }
-                    return state.pending
+                    return (state.pending, state.waitingForRoom)
                 }
                 for pending in abandoned {
                     pending.continuation.resume(throwing: NIOThreadPoolError.ThreadPoolInactive())
                 }
+                // Those waiting for room go on, and fail in turn when they submit: none is left waiting for ever.
+                for waiting in waitingForRoom { waiting.continuation.resume() }
                 return
             }
             self.commitNextGroup()
