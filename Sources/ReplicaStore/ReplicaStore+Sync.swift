@@ -490,11 +490,6 @@ extension ReplicaStore {
         )
     }
 
-    /// Notes that kiosk `replicaID` completed a sync.
-    public func noteSync(of replicaID: String) throws {
-        try write { context in try context.noteSync(of: replicaID) }
-    }
-
     /// Merges a batch pushed by kiosk `pusher` of store `store`, all or nothing, in one transaction, by the rules
     /// of ``PushRules`` (SyncCore): this store only answers their questions and writes what they accept.
     ///

@@ -80,9 +80,10 @@ public struct VersionedRecord: Hashable, Sendable {
         clock: VectorClock,
         sorted: Bool
     ) -> String? {
-        func registerFault(_ fields: some Sequence<String>) -> String? {
-            for field in fields {
-                let values = registers[field]!
+        // Fields with their values, as the dictionary holds them or in field order: no lookup per field.
+        typealias Fields = Sequence<(key: String, value: [DottedValue])>
+        func registerFault(_ fields: some Fields) -> String? {
+            for (field, values) in fields {
                 guard !values.isEmpty else { return "register '\(field)' holds no value" }
                 // Almost every register holds one value; only conflicts need the duplicate check.
                 guard values.count == 1 || Set(values.map(\.dot)).count == values.count else {
@@ -95,9 +96,8 @@ public struct VersionedRecord: Hashable, Sendable {
             }
             return nil
         }
-        func setFault(_ fields: some Sequence<String>) -> String? {
-            for field in fields {
-                let elements = sets[field]!
+        func setFault(_ fields: some Fields) -> String? {
+            for (field, elements) in fields {
                 guard !elements.isEmpty else { return "set '\(field)' holds no element" }
                 if let stray = elements.first(where: { !clock.covers($0.dot) }) {
                     return "element of '\(field)' has dot \(stray.dot) beyond the record's clock \(clock)"
@@ -105,8 +105,11 @@ public struct VersionedRecord: Hashable, Sendable {
             }
             return nil
         }
-        if let fault = sorted ? registerFault(registers.keys.sorted()) : registerFault(registers.keys) { return fault }
-        if let fault = sorted ? setFault(sets.keys.sorted()) : setFault(sets.keys) { return fault }
+        func inOrder(_ fields: [String: [DottedValue]]) -> [(key: String, value: [DottedValue])] {
+            fields.sorted { $0.key < $1.key }
+        }
+        if let fault = sorted ? registerFault(inOrder(registers)) : registerFault(registers) { return fault }
+        if let fault = sorted ? setFault(inOrder(sets)) : setFault(sets) { return fault }
         for entry in history where !clock.covers(entry.resolution.dot) {
             return "history entry of '\(entry.field)' has dot \(entry.resolution.dot) beyond the clock \(clock)"
         }
