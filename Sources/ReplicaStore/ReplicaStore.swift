@@ -148,6 +148,11 @@ public final class ReplicaStore: Sendable {
         }
         do {
             let pool = try DatabasePool(path: path, configuration: config)
+            // GRDB's pool switches its writer to WAL with `synchronous = NORMAL` *after* `prepareDatabase` has run
+            // (Database.setUpWALMode), and NORMAL in WAL mode does not sync a commit: the last acknowledged
+            // commits would be lost on power loss. The writer is the only connection that commits, and it stays
+            // open for the pool's life, so setting it here holds for every write.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             // A database a newer version migrated (after a rollback, say) may hold what this version does not know
             // how to keep: refuse it rather than write to it.
             if try pool.read(migrator.hasBeenSuperseded) {
