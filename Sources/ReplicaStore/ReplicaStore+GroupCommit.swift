@@ -65,7 +65,11 @@ extension ReplicaStore {
     }
 
     private func commitTogether(_ writes: [GroupedWrite]) throws -> [Result<PushOutcome?, any Error>] {
-        try write { context in
+        // A group of sync notes only — the syncs of idle kiosks — stores nothing a kiosk relies on: a power cut
+        // that lost it would show an older last sync time. Its commit is not synced on its own; the next push's
+        // (or checkpoint's) sync carries it.
+        let onlyNotes = writes.allSatisfy { if case .noteSync = $0 { true } else { false } }
+        return try write(durability: onlyNotes ? .deferred : .synced) { context in
             var results: [Result<PushOutcome?, any Error>] = []
             results.reserveCapacity(writes.count)
             for write in writes {

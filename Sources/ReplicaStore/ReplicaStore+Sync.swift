@@ -284,8 +284,12 @@ extension ReplicaStore {
     /// Moves the push checkpoint of `peer` over the changes merged from elsewhere after `seq`, up to the first
     /// change made here, and notes the sync time; in one transaction, so a change another process makes meanwhile
     /// is never skipped. The checkpoint never moves back.
+    ///
+    /// Its commit is not synced on its own (the next capture's or pull's sync carries it): a power cut that lost
+    /// it moves the checkpoint back over changes the server already holds, which the next sync re-sends and the
+    /// server finds unchanged, and shows the previous sync time — nothing is lost either way.
     public func advancePushCheckpoint(overMergesAfter seq: Int64, peer: String, syncedAt: Date) throws {
-        try write { context in
+        try write(durability: .deferred) { context in
             let firstLocal = try Int64.fetchOne(
                 context.db,
                 sql: "SELECT min(seq) FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined)",

@@ -222,32 +222,63 @@ public final class ReplicaStore: Sendable {
 
     // MARK: Transactions
 
+    /// How a write transaction reaches the disk.
+    enum CommitDurability {
+        /// Synced at commit (`synchronous = FULL`): what every capture, edit and acknowledged push needs.
+        case synced
+        /// Committed without its own sync (`synchronous = NORMAL`): for bookkeeping whose loss on a power cut
+        /// harms nothing, such as the time of a sync that changed nothing. The WAL keeps commits in order, so the
+        /// next synced commit (or checkpoint) makes it durable together with everything before it.
+        case deferred
+    }
+
     /// Runs `body` in one write transaction with the replica's hybrid logical clock loaded, and persists the
-    /// clock with the changes. Returns once the transaction is durably committed.
-    func write<T>(_ body: (inout WriteContext) throws -> T) throws -> T {
+    /// clock with the changes. Returns once the transaction is committed — durably, unless `durability` says
+    /// `.deferred`.
+    func write<T>(durability: CommitDurability = .synced, _ body: (inout WriteContext) throws -> T) throws -> T {
+        func transaction(_ db: Database) throws -> T {
+            let row = try Row.fetchOne(db, sql: "SELECT hlc_physical, hlc_logical FROM replica")
+            // Clamped: a clock stored past the largest stamp (possible before stamps were bounded) must not
+            // fail every write, the repair of the clock included.
+            let latest = HLCTimestamp(
+                uncheckedPhysicalClamped: row?["hlc_physical"] ?? Int64(0),
+                logical: row?["hlc_logical"] ?? Int64(0)
+            )
+            var context = WriteContext(
+                db: db,
+                store: self,
+                hlc: HybridLogicalClock(latest: latest),
+                wallClock: now()
+            )
+            let result = try body(&context)
+            if context.hlc.latest != latest {
+                try db.execute(
+                    sql: "UPDATE replica SET hlc_physical = ?, hlc_logical = ?",
+                    arguments: [Int64(context.hlc.latest.physical), Int64(context.hlc.latest.logical)]
+                )
+            }
+            return result
+        }
         do {
-            return try pool.write { db in
-                let row = try Row.fetchOne(db, sql: "SELECT hlc_physical, hlc_logical FROM replica")
-                // Clamped: a clock stored past the largest stamp (possible before stamps were bounded) must not
-                // fail every write, the repair of the clock included.
-                let latest = HLCTimestamp(
-                    uncheckedPhysicalClamped: row?["hlc_physical"] ?? Int64(0),
-                    logical: row?["hlc_logical"] ?? Int64(0)
-                )
-                var context = WriteContext(
-                    db: db,
-                    store: self,
-                    hlc: HybridLogicalClock(latest: latest),
-                    wallClock: now()
-                )
-                let result = try body(&context)
-                if context.hlc.latest != latest {
-                    try db.execute(
-                        sql: "UPDATE replica SET hlc_physical = ?, hlc_logical = ?",
-                        arguments: [Int64(context.hlc.latest.physical), Int64(context.hlc.latest.logical)]
-                    )
+            switch durability {
+            case .synced:
+                return try pool.write(transaction)
+            case .deferred:
+                return try pool.writeWithoutTransaction { db in
+                    // The level can only change outside a transaction, and must be FULL again before the writer
+                    // serves anything else: a failure to restore it is thrown, never ignored.
+                    try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                    let result = Result {
+                        var value: T?
+                        try db.inTransaction {
+                            value = try transaction(db)
+                            return .commit
+                        }
+                        return value!
+                    }
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                    return try result.get()
                 }
-                return result
             }
         } catch let error as DatabaseError {
             throw Self.storageError(error, path: path)

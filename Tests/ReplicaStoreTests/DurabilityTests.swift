@@ -34,4 +34,41 @@ import Testing
         #expect(try Self.writerSynchronous(ReplicaStore.open(at: kioskPath)) == Self.full)
         #expect(try Self.writerSynchronous(ReplicaStore.open(at: serverPath)) == Self.full)
     }
+
+    /// A deferred commit (a sync's bookkeeping) leaves the writer syncing every commit after it, whether its body
+    /// succeeded or threw, and its change is committed.
+    @Test func aDeferredCommitLeavesTheWriterSyncingAndItsChangeStored() throws {
+        struct Refused: Error {}
+        let fixture = try KioskFixture()
+        let syncedAt = Date(millisecondsSince1970: 1_790_000_000_000)
+        try fixture.store.advancePushCheckpoint(overMergesAfter: 0, peer: "hq", syncedAt: syncedAt)
+        #expect(try Self.writerSynchronous(fixture.store) == Self.full)
+        #expect(
+            try fixture.store.pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT last_sync_at FROM sync_checkpoints WHERE peer = 'hq'")
+            } == syncedAt.millisecondsSince1970
+        )
+        #expect(throws: Refused.self) {
+            try fixture.store.write(durability: .deferred) { context in
+                try context.db.execute(sql: "UPDATE sync_checkpoints SET last_sync_at = 0")
+                throw Refused()
+            }
+        }
+        #expect(try Self.writerSynchronous(fixture.store) == Self.full)
+        #expect(
+            try fixture.store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT last_sync_at FROM sync_checkpoints")
+            }
+                == syncedAt.millisecondsSince1970,
+            "rolled back"
+        )
+
+        let directory = try TemporaryDirectory()
+        let server = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let results = server.commitGroup([.noteSync(replicaID: "s/k"), .noteSync(replicaID: "s/k2")])
+        #expect(results.count == 2)
+        #expect(try Self.writerSynchronous(server) == Self.full, "after a group of sync notes")
+    }
 }
