@@ -67,8 +67,8 @@ extension VersionedRecord {
             let write = writes[Int(index)]
             return DottedValue(value: try FieldValue(reading: parts[0]), dot: write.0, stamp: write.1)
         }
-        let registers = try reader.object("fields").mapValues { try $0.array().map(value) }
-        let sets = try reader.optionalObject("sets")?.mapValues { try $0.array().map(value) }
+        let registers = try reader.object("fields").mapValuesNamingFirstFault { try $0.array().map(value) }
+        let sets = try reader.optionalObject("sets")?.mapValuesNamingFirstFault { try $0.array().map(value) }
         let history = try reader.optionalArray("history")?.map { entry in
             try ConflictResolution(
                 field: entry.string("field"),
@@ -131,9 +131,16 @@ extension VectorClock {
 
     init(reading reader: JSONFieldReader) throws {
         var counters: [ReplicaID: UInt64] = [:]
-        for (key, value) in try reader.object() {
-            let replica = try ReplicaID(key)
-            counters[replica] = try value.counter(allowZero: true)
+        let members = try reader.object()
+        func read(_ members: some Sequence<(key: String, value: JSONFieldReader)>) throws {
+            for (key, value) in members { counters[try ReplicaID(key)] = try value.counter(allowZero: true) }
+        }
+        do {
+            try read(members)
+        } catch {
+            // Several faulty entries: the first in key order is named, whatever the dictionary's order.
+            try read(members.sorted { $0.key < $1.key })
+            throw error
         }
         try self.init(counters)
     }
@@ -179,6 +186,20 @@ extension DottedValue {
     /// The value as `{"value": …, "dot": …, "stamp": …}`.
     public var jsonValue: JSONValue {
         .object(["value": value.jsonValue, "dot": dot.jsonValue, "stamp": stamp.jsonValue])
+    }
+}
+
+extension [String: JSONFieldReader] {
+    /// `mapValues(transform)`, except that when several members fail, the error thrown is the first one's in key
+    /// order: a dictionary's iteration order differs from one decoding of the same bytes to the next (Swift seeds
+    /// each dictionary's hashing), and the error a frame gets must not. The order is only paid for on failure.
+    func mapValuesNamingFirstFault<T>(_ transform: (JSONFieldReader) throws -> T) throws -> [String: T] {
+        do {
+            return try mapValues(transform)
+        } catch {
+            for (_, member) in sorted(by: { $0.key < $1.key }) { _ = try transform(member) }
+            throw error
+        }
     }
 }
 
