@@ -7,8 +7,11 @@ import ReturnSyncJSON
 public struct SyncMetadataCost: Sendable, Hashable {
     /// Records held (returns, orders, recalls, policies).
     public var records: Int
-    /// The database's size: its pages, the write-ahead log's included.
+    /// The database's size: the pages in use, as the write-ahead log has them.
     public var databaseBytes: Int64
+    /// Free pages in the file (what deleted rows left, e.g. a kiosk's compacted change log), reused by later
+    /// writes before the file grows; not counted in ``databaseBytes``.
+    public var freeBytes: Int64 = 0
     /// Version vectors: in each record and beside it (the `clock` column the merge reads without the record).
     public var clockBytes: Int64
     /// The dots and stamps of the values (`writes` and each value's index into it).
@@ -28,7 +31,9 @@ extension ReplicaStore {
         try read { db in
             var cost = SyncMetadataCost(records: 0, databaseBytes: 0, clockBytes: 0, dotBytes: 0, historyBytes: 0)
             let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0
-            cost.databaseBytes = (try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0) * pageSize
+            let free = (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0) * pageSize
+            cost.databaseBytes = (try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0) * pageSize - free
+            cost.freeBytes = free
             let rows = try Row.fetchCursor(db, sql: "SELECT clock, record FROM records")
             while let row = try rows.next() {
                 cost.records += 1

@@ -321,19 +321,22 @@ extension ReplicaStore {
     /// Stores the checkpoint of sync with a peer.
     public func saveCheckpoint(_ checkpoint: SyncCheckpoint) throws {
         try write { context in
-            try context.db.execute(
-                // The push checkpoint never moves back: two syncs of one kiosk at once each save what they pushed.
-                sql: """
-                    INSERT INTO sync_checkpoints (peer, pushed_seq, pull_cursor, last_sync_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (peer) DO UPDATE
-                    SET pushed_seq = max(pushed_seq, excluded.pushed_seq), pull_cursor = excluded.pull_cursor,
-                        last_sync_at = coalesce(excluded.last_sync_at, last_sync_at)
-                    """,
-                arguments: [
-                    checkpoint.peer, checkpoint.pushedSeq, checkpoint.pullCursor,
-                    checkpoint.lastSyncAt?.millisecondsSince1970,
-                ]
-            )
+            try context.movingCheckpoints { db in
+                try db.execute(
+                    // The push checkpoint never moves back: two syncs of one kiosk at once each save what they
+                    // pushed.
+                    sql: """
+                        INSERT INTO sync_checkpoints (peer, pushed_seq, pull_cursor, last_sync_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (peer) DO UPDATE
+                        SET pushed_seq = max(pushed_seq, excluded.pushed_seq), pull_cursor = excluded.pull_cursor,
+                            last_sync_at = coalesce(excluded.last_sync_at, last_sync_at)
+                        """,
+                    arguments: [
+                        checkpoint.peer, checkpoint.pushedSeq, checkpoint.pullCursor,
+                        checkpoint.lastSyncAt?.millisecondsSince1970,
+                    ]
+                )
+            }
         }
     }
 }

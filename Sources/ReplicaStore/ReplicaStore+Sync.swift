@@ -297,14 +297,16 @@ extension ReplicaStore {
             )
             let last = try Int64.fetchOne(context.db, sql: "SELECT max(seq) FROM change_log") ?? 0
             let pushed = firstLocal.map { $0 - 1 } ?? last
-            try context.db.execute(
-                sql: """
-                    INSERT INTO sync_checkpoints (peer, pushed_seq, last_sync_at) VALUES (?1, ?2, ?3)
-                    ON CONFLICT (peer) DO UPDATE
-                    SET pushed_seq = max(pushed_seq, excluded.pushed_seq), last_sync_at = excluded.last_sync_at
-                    """,
-                arguments: [peer, max(pushed, seq), syncedAt.millisecondsSince1970]
-            )
+            try context.movingCheckpoints { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO sync_checkpoints (peer, pushed_seq, last_sync_at) VALUES (?1, ?2, ?3)
+                        ON CONFLICT (peer) DO UPDATE
+                        SET pushed_seq = max(pushed_seq, excluded.pushed_seq), last_sync_at = excluded.last_sync_at
+                        """,
+                    arguments: [peer, max(pushed, seq), syncedAt.millisecondsSince1970]
+                )
+            }
         }
     }
 }

@@ -31,6 +31,9 @@ public final class ReplicaStore: Sendable {
         /// SQLite's page cache per connection, in KiB; `nil` for SQLite's default (2 MiB). A server merging pushes
         /// into large indexes wants far more: every page it misses is a read system call.
         public var cacheSizeKiB: Int?
+        /// Whether a kiosk deletes change-log entries nothing reads any more (``WriteContext``); off only in tests
+        /// that compare a compacting kiosk with one keeping its whole log.
+        var compactsChangeLog = true
 
         /// Creates a configuration.
         public init(
@@ -55,12 +58,15 @@ public final class ReplicaStore: Sendable {
     public let identity: ReplicaIdentity
     let pool: DatabasePool
     let now: @Sendable () -> Date
+    /// ``Configuration/compactsChangeLog``, for a kiosk; `false` for a server, which keeps its whole log.
+    let compactsChangeLog: Bool
 
-    private init(path: String, identity: ReplicaIdentity, pool: DatabasePool, now: @escaping @Sendable () -> Date) {
+    private init(path: String, identity: ReplicaIdentity, pool: DatabasePool, configuration: Configuration) {
         self.path = path
         self.identity = identity
         self.pool = pool
-        self.now = now
+        self.now = configuration.now
+        self.compactsChangeLog = identity.role == .kiosk && configuration.compactsChangeLog
     }
 
     /// Creates a new replica database at `path` with `identity`.
@@ -98,7 +104,7 @@ public final class ReplicaStore: Sendable {
         } catch let error as DatabaseError {
             throw storageError(error, path: path)
         }
-        return ReplicaStore(path: path, identity: identity, pool: pool, now: configuration.now)
+        return ReplicaStore(path: path, identity: identity, pool: pool, configuration: configuration)
     }
 
     /// Opens an existing replica database.
@@ -128,7 +134,7 @@ public final class ReplicaStore: Sendable {
                 alsoFix: [path + "-wal", path + "-shm"]
             )
         }
-        return ReplicaStore(path: path, identity: identity, pool: pool, now: configuration.now)
+        return ReplicaStore(path: path, identity: identity, pool: pool, configuration: configuration)
     }
 
     private static func openPool(at path: String, configuration: Configuration) throws -> DatabasePool {

@@ -26,6 +26,9 @@ struct WriteContext {
     /// Reference data read once per transaction by verification; a write of that data clears it.
     var cachedPolicies: [ReturnPolicy]?
     var cachedHasOrders: Bool?
+    /// On a kiosk, the change-log position every peer has been pushed up to, read once per transaction (`nil`
+    /// until read; 0 on a server, which keeps its whole log).
+    private var compactionPoint: Int64?
 
     /// The three inserts of a record write, prepared on first use and reused for the rest of the transaction.
     private struct Inserts {
@@ -140,6 +143,7 @@ struct WriteContext {
         source: ReplicaID? = nil
     ) throws -> Int64 {
         let inserts = try preparedInserts()
+        try dropSupersededEntry(entityType: write.entityType, id: write.id)
         if write.entityType == PolicyEntity.entityType { cachedPolicies = nil }
         if write.orderLine != nil { cachedHasOrders = true }
         let log = inserts.changeLog
@@ -188,6 +192,53 @@ struct WriteContext {
             try insert.run()
         }
         return seq
+    }
+
+    /// On a kiosk, deletes the change-log entry of the version a write is about to replace when every peer has
+    /// been pushed past it: nothing reads it any more. A push reads records, not the log; the log's entries after
+    /// the checkpoint (what is unsynced, which changes were merges) and each record's current entry (the feed and
+    /// export read its `source`) stay. Without this, a kiosk's log grew by an entry per edit for ever — 39 % of
+    /// its database after five edits per return (BENCHMARKS.md).
+    /// ``movingCheckpoints(_:)`` takes the entries a checkpoint move leaves behind.
+    private mutating func dropSupersededEntry(entityType: String, id: String) throws {
+        let point: Int64
+        if let compactionPoint {
+            point = compactionPoint
+        } else {
+            point =
+                store.compactsChangeLog
+                ? try Int64.fetchOne(db, sql: "SELECT min(pushed_seq) FROM sync_checkpoints") ?? 0 : 0
+            compactionPoint = point
+        }
+        guard point > 0 else { return }
+        let statement = try db.cachedStatement(
+            sql: """
+                DELETE FROM change_log
+                WHERE seq = (SELECT change_seq FROM records WHERE entity_type = ? AND id = ?) AND seq <= ?
+                """
+        )
+        try statement.execute(arguments: [entityType, id, point])
+    }
+
+    /// Runs `move`, which moves push checkpoints forward, and then, on a kiosk, deletes the change-log entries
+    /// the move left behind every peer that no record points to any more (superseded before the move; entries
+    /// superseded after it go as they are, ``dropSupersededEntry(entityType:id:)``). The newest entry always
+    /// stays: the log's last position is the replica's change count.
+    mutating func movingCheckpoints(_ move: (Database) throws -> Void) throws {
+        guard store.compactsChangeLog else { return try move(db) }
+        let pointSQL = "SELECT min(pushed_seq) FROM sync_checkpoints"
+        let before = try Int64.fetchOne(db, sql: pointSQL) ?? 0
+        try move(db)
+        let after = try Int64.fetchOne(db, sql: pointSQL) ?? 0
+        compactionPoint = after
+        guard after > before else { return }
+        try db.execute(
+            sql: """
+                DELETE FROM change_log WHERE seq > ?1 AND seq <= ?2 AND seq < (SELECT max(seq) FROM change_log)
+                  AND NOT EXISTS (SELECT 1 FROM records r WHERE r.change_seq = change_log.seq)
+                """,
+            arguments: [before, after]
+        )
     }
 
     /// Merges a version received from elsewhere, audits the conflicts the merge detected, and stores the result.

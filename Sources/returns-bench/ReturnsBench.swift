@@ -675,6 +675,7 @@ struct MetadataBenchmark: AsyncParsableCommand {
             for (side, cost) in sides {
                 figures += [
                     ("\(side)DatabaseBytesPerReturn", Double(cost.databaseBytes) / Double(returns)),
+                    ("\(side)FreeBytesPerReturn", Double(cost.freeBytes) / Double(returns)),
                     ("\(side)ClockBytesPerReturn", Double(cost.clockBytes) / Double(returns)),
                     ("\(side)DotBytesPerReturn", Double(cost.dotBytes) / Double(returns)),
                     ("\(side)HistoryBytesPerReturn", Double(cost.historyBytes) / Double(returns)),
