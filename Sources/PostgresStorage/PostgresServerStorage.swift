@@ -31,7 +31,7 @@ import Synchronization
 /// The client's connection pool runs while the storage is open: ``open(_:logger:)`` starts it, ``close()`` ends it.
 public final class PostgresServerStorage: SyncServerStorage, KioskAdministration, ReportSource {
     public let serverReplicaID: ReplicaID
-    private let client: PostgresClient
+    let client: PostgresClient
     private let running: Task<Void, Never>
     let logger: Logger
     /// When a call last got a connection: while calls keep getting them, the database is there, only busy.
@@ -72,7 +72,7 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
         let serverID: ReplicaID
         do {
             var configuration = try url.connectionConfiguration()
-            configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+            configuration.options.additionalStartupParameters = Self.startupParameters(applicationName)
             let probe = try await PostgresConnection.connect(
                 configuration: configuration,
                 id: 0,
@@ -101,10 +101,20 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
             throw Self.described(error, url: url)
         }
         var configuration = url.configuration()
-        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        configuration.options.additionalStartupParameters = Self.startupParameters(applicationName)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let running = Task { await client.run() }
         return PostgresServerStorage(url: url, client: client, running: running, serverID: serverID, logger: logger)
+    }
+
+    /// What every connection asks for at start-up: its name in `pg_stat_activity`, and `synchronous_commit = on`.
+    ///
+    /// A push is acknowledged once its transaction commits, so the commit must be durable: with
+    /// `synchronous_commit = off` — a common tuning, set for a database or a role without ReturnSync knowing —
+    /// PostgreSQL reports a commit before its WAL is flushed, and a crash loses acknowledged pushes. `on` also waits
+    /// for synchronous standbys' flush when `synchronous_standby_names` is set (Server/README.md).
+    static func startupParameters(_ applicationName: String) -> [(String, String)] {
+        [("application_name", applicationName), ("synchronous_commit", "on")]
     }
 
     /// Stores the `returns` projection rows of `returns`, each the return a stored record shows, replacing older ones:
