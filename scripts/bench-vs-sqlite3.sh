@@ -55,6 +55,26 @@ sqlite3 "$WORK/first/hq.sqlite" .schema | grep -v '^CREATE TABLE sqlite_sequence
 { echo "PRAGMA journal_mode=WAL;"; cat "$WORK/schema.sql"; } | sqlite3 "$WORK/schema.sqlite" >/dev/null
 schema_seconds=$(load "$WORK/schema.sqlite" "$WORK/rows.sql")
 echo "{\"benchmark\":\"sqlite3-shell-server-schema\",\"returns\":$N,\"seconds\":$schema_seconds,\"sqlBytes\":$(stat -c %s "$WORK/rows.sql")}"
+
+# 3b. The sync core alone: the change log and the records with their indexes, no `returns` projection. What taking
+# HQ's projection off the hot path could reach at most (BENCHMARKS.md, issue 18).
+python3 - "$WORK/schema.sql" > "$WORK/core-schema.sql" <<'PY'
+import re, sys
+for statement in open(sys.argv[1]).read().split(";\n"):
+    match = re.match(r'\s*CREATE (?:UNIQUE )?(?:TABLE|INDEX) (?:IF NOT EXISTS )?"?(\w+)"?(?: ON "?(\w+)"?)?', statement)
+    if match and (match.group(2) or match.group(1)) in ("change_log", "records"):
+        print(statement.strip().rstrip(";") + ";")
+PY
+{
+    echo "PRAGMA synchronous=FULL; PRAGMA cache_size=-131072; BEGIN;"
+    for table in change_log records; do
+        sqlite3 "$WORK/first/hq.sqlite" ".mode insert $table" "SELECT * FROM $table;"
+    done
+    echo "COMMIT;"
+} > "$WORK/core.sql"
+{ echo "PRAGMA journal_mode=WAL;"; cat "$WORK/core-schema.sql"; } | sqlite3 "$WORK/core.sqlite" >/dev/null
+core_seconds=$(load "$WORK/core.sqlite" "$WORK/core.sql")
+echo "{\"benchmark\":\"sqlite3-shell-sync-core\",\"returns\":$N,\"seconds\":$core_seconds,\"sqlBytes\":$(stat -c %s "$WORK/core.sql")}"
 rm -rf "$WORK/first"
 
 # 4. A fresh kiosk's pull of the same number of returns, then sync again.
@@ -64,13 +84,14 @@ rm -rf "$WORK/pull"
 second=$("$BIN/returns-bench" sync --returns "$N" --work-dir "$WORK/second")
 echo "$second"
 
-python3 - "$N" "$plain_seconds" "$schema_seconds" "$first" "$pull" "$second" <<'PY'
+python3 - "$N" "$plain_seconds" "$schema_seconds" "$core_seconds" "$first" "$pull" "$second" <<'PY'
 import json, sys
-n, plain, schema = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-first, pull, second = (json.loads(a) for a in sys.argv[4:7])
+n, plain, schema, core = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+first, pull, second = (json.loads(a) for a in sys.argv[5:8])
 reference = n / plain
 print(f"sqlite3 shell, one plain table: {reference:,.0f} returns/s (the reference); "
-      f"into the server's schema: {n / schema:,.0f} returns/s")
+      f"into the server's schema: {n / schema:,.0f} returns/s; "
+      f"the sync core's two tables alone: {n / core:,.0f} returns/s ({plain / core:.2f} of the reference)")
 rows = [
     ("sync", first["returnsPerSecond"]),
     ("sync again", second["returnsPerSecond"]),
