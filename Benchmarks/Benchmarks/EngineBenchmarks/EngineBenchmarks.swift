@@ -38,6 +38,13 @@ private func freshServer(_ hq: ReplicaID) -> (ReplicaStore, URL) {
     return (store, directory)
 }
 
+/// A server store loaded once by a benchmark's `setup` and used by its samples (benchmarks run one at a time).
+private final class LoadedServer: @unchecked Sendable {
+    var store: ReplicaStore?
+    var directory: URL?
+    var offset = 0
+}
+
 let benchmarks: @Sendable () -> Void = {
     let kiosk = try! ReplicaID("store-1/k1")
     let hq = try! ReplicaID("hq")
@@ -140,20 +147,37 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // The store: the server applying a pushed batch of 500 new returns (one transaction, re-verification included).
-    Benchmark(
-        "server applies a push (500 new returns)",
-        configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
-    ) { benchmark in
-        let (store, directory) = freshServer(hq)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var offset = 0
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            // New ids each round, so every round stores 500 new records.
-            let batch = (0..<500).map { sampleRecord(offset + $0, replica: kiosk) }
-            offset += 500
-            blackHole(try! store.acceptPush(batch, from: kiosk, store: StoreID("store-1")))
-        }
+    // The store: the server applying a pushed batch of 500 new returns (one transaction, re-verification included),
+    // into an empty server and into one holding 100,000 returns: time and allocations per push should not grow
+    // with what the server holds (issue 18: "keep allocations flat with N").
+    for held in [0, 100_000] {
+        // Loaded once before the samples (`setup`), so that each sample measures one push, not the loading.
+        let server = LoadedServer()
+        Benchmark(
+            "server applies a push (500 new returns, \(held) held)",
+            configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(5)),
+            closure: { benchmark in
+                guard let store = server.store else { return }
+                for _ in benchmark.scaledIterations {
+                    // New ids each round, so every round stores 500 new records.
+                    let batch = (0..<500).map { sampleRecord(server.offset + $0, replica: kiosk) }
+                    server.offset += 500
+                    blackHole(try! store.acceptPush(batch, from: kiosk, store: StoreID("store-1")))
+                }
+            },
+            setup: {
+                let (store, directory) = freshServer(hq)
+                while server.offset < held {
+                    let batch = (0..<10_000).map { sampleRecord(server.offset + $0, replica: kiosk) }
+                    _ = try store.acceptPush(batch, from: kiosk, store: StoreID("store-1"))
+                    server.offset += 10_000
+                }
+                (server.store, server.directory) = (store, directory)
+            },
+            teardown: {
+                server.store = nil
+                if let directory = server.directory { try? FileManager.default.removeItem(at: directory) }
+            }
+        )
     }
 }
