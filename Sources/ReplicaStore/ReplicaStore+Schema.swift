@@ -250,6 +250,22 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v11: a kiosk's change log keeps what is read") { db in
+            // Kiosks now delete the change-log entries nothing reads as they go (WriteContext); a kiosk upgraded
+            // from before keeps every entry it ever wrote unless they go once, here: those the server holds (at
+            // or before every push checkpoint) that no record points to any more, the newest kept. A server keeps
+            // its whole log; a database being created has no identity yet, and nothing to delete.
+            guard try String.fetchOne(db, sql: "SELECT role FROM replica") == ReplicaIdentity.Role.kiosk.rawValue
+            else { return }
+            try db.execute(
+                sql: """
+                    DELETE FROM change_log
+                    WHERE seq <= (SELECT coalesce(min(pushed_seq), 0) FROM sync_checkpoints)
+                      AND seq < (SELECT max(seq) FROM change_log)
+                      AND NOT EXISTS (SELECT 1 FROM records r WHERE r.change_seq = change_log.seq)
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -174,3 +174,39 @@ extension Array {
     /// The first two elements.
     fileprivate var pair: (Element, Element) { (self[0], self[1]) }
 }
+
+extension ChangeLogCompactionTests {
+    /// A kiosk upgraded from a version that kept its whole log: the entries nothing reads go once, at the upgrade.
+    @Test func anUpgradedKiosksLogIsCompactedOnceAtOpen() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("a.sqlite")
+        var ids: [ReturnID] = []
+        do {
+            // As before the upgrade: a kiosk that never deleted an entry, synced after five edits per return.
+            let kiosk = try Self.kiosk(path, compacts: false)
+            for number in 0..<10 {
+                ids.append(
+                    try kiosk.recordReturn(
+                        ReturnCapture(orderID: OrderID("ORD-\(number)"), gtin: GTIN("4006381333931"), reason: .damaged)
+                    ).id
+                )
+            }
+            for id in ids { for edit in 1...5 { try Self.note(kiosk, id, "edit \(edit)") } }
+            try Self.push(kiosk, count: 1_000)
+            try Self.note(kiosk, ids[0], "not pushed yet")
+            #expect(try kiosk.changeLogCount() == 61)
+        }
+        let before = try ChildProcess(
+            "/usr/bin/env",
+            ["sqlite3", path, "DELETE FROM grdb_migrations WHERE identifier LIKE 'v11:%'"],
+            output: .discard
+        )
+        #expect(before.waitUntilExit() == .init(status: 0, bySignal: false))
+        let upgraded = try ReplicaStore.open(at: path, configuration: ReplicaStore.Configuration(now: Self.clock))
+        // Each return's entry the server holds, ids[0]'s superseded one gone too, and the unpushed edit kept.
+        #expect(try upgraded.changeLogCount() == 10)
+        #expect(try upgraded.status().unsyncedChanges == 1)
+        #expect(try upgraded.lastChangeSeq() == 61)
+        #expect(try upgraded.integrityCheck() == "ok")
+    }
+}
