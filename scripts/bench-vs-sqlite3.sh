@@ -43,18 +43,27 @@ echo "PRAGMA journal_mode=WAL; CREATE TABLE returns (id TEXT PRIMARY KEY, record
 plain_seconds=$(load "$WORK/plain.sqlite" "$WORK/plain.sql")
 echo "{\"benchmark\":\"sqlite3-shell-plain-table\",\"returns\":$N,\"seconds\":$plain_seconds,\"sqlBytes\":$(stat -c %s "$WORK/plain.sql")}"
 
+# Loads the rows sync stored in tables $3... of the first sync's server into a fresh database with the schema $2;
+# prints the benchmark's line, named $1, and leaves the seconds in $loaded_seconds.
+load_rows() {
+    local name=$1 schema=$2
+    shift 2
+    {
+        echo "PRAGMA synchronous=FULL; PRAGMA cache_size=-131072; BEGIN;"
+        for table in "$@"; do
+            sqlite3 "$WORK/first/hq.sqlite" ".mode insert $table" "SELECT * FROM $table;"
+        done
+        echo "COMMIT;"
+    } > "$WORK/$name.sql"
+    { echo "PRAGMA journal_mode=WAL;"; cat "$schema"; } | sqlite3 "$WORK/$name.sqlite" >/dev/null
+    loaded_seconds=$(load "$WORK/$name.sqlite" "$WORK/$name.sql")
+    echo "{\"benchmark\":\"sqlite3-shell-$name\",\"returns\":$N,\"seconds\":$loaded_seconds,\"sqlBytes\":$(stat -c %s "$WORK/$name.sql")}"
+}
+
 # 3. The rows sync stored, into the server's own schema.
 sqlite3 "$WORK/first/hq.sqlite" .schema | grep -v '^CREATE TABLE sqlite_sequence' > "$WORK/schema.sql"
-{
-    echo "PRAGMA synchronous=FULL; PRAGMA cache_size=-131072; BEGIN;"
-    for table in change_log records returns; do
-        sqlite3 "$WORK/first/hq.sqlite" ".mode insert $table" "SELECT * FROM $table;"
-    done
-    echo "COMMIT;"
-} > "$WORK/rows.sql"
-{ echo "PRAGMA journal_mode=WAL;"; cat "$WORK/schema.sql"; } | sqlite3 "$WORK/schema.sqlite" >/dev/null
-schema_seconds=$(load "$WORK/schema.sqlite" "$WORK/rows.sql")
-echo "{\"benchmark\":\"sqlite3-shell-server-schema\",\"returns\":$N,\"seconds\":$schema_seconds,\"sqlBytes\":$(stat -c %s "$WORK/rows.sql")}"
+load_rows server-schema "$WORK/schema.sql" change_log records returns
+schema_seconds=$loaded_seconds
 
 # 3b. The sync core alone: the change log and the records with their indexes, no `returns` projection. What taking
 # HQ's projection off the hot path could reach at most (BENCHMARKS.md, issue 18).
@@ -65,16 +74,8 @@ for statement in open(sys.argv[1]).read().split(";\n"):
     if match and (match.group(2) or match.group(1)) in ("change_log", "records"):
         print(statement.strip().rstrip(";") + ";")
 PY
-{
-    echo "PRAGMA synchronous=FULL; PRAGMA cache_size=-131072; BEGIN;"
-    for table in change_log records; do
-        sqlite3 "$WORK/first/hq.sqlite" ".mode insert $table" "SELECT * FROM $table;"
-    done
-    echo "COMMIT;"
-} > "$WORK/core.sql"
-{ echo "PRAGMA journal_mode=WAL;"; cat "$WORK/core-schema.sql"; } | sqlite3 "$WORK/core.sqlite" >/dev/null
-core_seconds=$(load "$WORK/core.sqlite" "$WORK/core.sql")
-echo "{\"benchmark\":\"sqlite3-shell-sync-core\",\"returns\":$N,\"seconds\":$core_seconds,\"sqlBytes\":$(stat -c %s "$WORK/core.sql")}"
+load_rows sync-core "$WORK/core-schema.sql" change_log records
+core_seconds=$loaded_seconds
 rm -rf "$WORK/first"
 
 # 4. A fresh kiosk's pull of the same number of returns, then sync again.

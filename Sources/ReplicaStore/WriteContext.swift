@@ -205,9 +205,7 @@ struct WriteContext {
         if let compactionPoint {
             point = compactionPoint
         } else {
-            point =
-                store.compactsChangeLog
-                ? try Int64.fetchOne(db, sql: "SELECT min(pushed_seq) FROM sync_checkpoints") ?? 0 : 0
+            point = store.compactsChangeLog ? try pushedByEveryPeer() : 0
             compactionPoint = point
         }
         guard point > 0 else { return }
@@ -220,16 +218,20 @@ struct WriteContext {
         try statement.execute(arguments: [entityType, id, point])
     }
 
+    /// The change-log position every peer has been pushed up to (0 before the first push).
+    private func pushedByEveryPeer() throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT min(pushed_seq) FROM sync_checkpoints") ?? 0
+    }
+
     /// Runs `move`, which moves push checkpoints forward, and then, on a kiosk, deletes the change-log entries
     /// the move left behind every peer that no record points to any more (superseded before the move; entries
     /// superseded after it go as they are, ``dropSupersededEntry(entityType:id:)``). The newest entry always
     /// stays: the log's last position is the replica's change count.
     mutating func movingCheckpoints(_ move: (Database) throws -> Void) throws {
         guard store.compactsChangeLog else { return try move(db) }
-        let pointSQL = "SELECT min(pushed_seq) FROM sync_checkpoints"
-        let before = try Int64.fetchOne(db, sql: pointSQL) ?? 0
+        let before = try pushedByEveryPeer()
         try move(db)
-        let after = try Int64.fetchOne(db, sql: pointSQL) ?? 0
+        let after = try pushedByEveryPeer()
         compactionPoint = after
         guard after > before else { return }
         try db.execute(

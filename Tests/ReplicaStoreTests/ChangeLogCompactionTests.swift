@@ -51,6 +51,17 @@ import Testing
         }
     }
 
+    /// Ten returns captured and noted five times each: sixty changes, none pushed.
+    static func tenReturnsEditedFiveTimes(_ kiosk: ReplicaStore) throws -> [ReturnID] {
+        let ids = try (0..<10).map { number in
+            try kiosk.recordReturn(
+                ReturnCapture(orderID: OrderID("ORD-\(number)"), gtin: GTIN("4006381333931"), reason: .damaged)
+            ).id
+        }
+        for id in ids { for edit in 1...5 { try note(kiosk, id, "edit \(edit)") } }
+        return ids
+    }
+
     /// Pushes up to `count` changes and saves the checkpoint, as a kiosk does once the server acknowledged them.
     static func push(_ store: ReplicaStore, count: Int) throws {
         let checkpoint = try store.checkpoint(for: peer)
@@ -148,15 +159,7 @@ import Testing
     @Test func aReturnEditedFiveTimesKeepsOneEntryOnceSynced() throws {
         let directory = try TemporaryDirectory()
         let kiosk = try Self.kiosk(directory.file("a.sqlite"))
-        var ids: [ReturnID] = []
-        for number in 0..<10 {
-            ids.append(
-                try kiosk.recordReturn(
-                    ReturnCapture(orderID: OrderID("ORD-\(number)"), gtin: GTIN("4006381333931"), reason: .damaged)
-                ).id
-            )
-        }
-        for id in ids { for edit in 1...5 { try Self.note(kiosk, id, "edit \(edit)") } }
+        let ids = try Self.tenReturnsEditedFiveTimes(kiosk)
         #expect(try kiosk.changeLogCount() == 60, "unsynced: every change stays")
         try Self.push(kiosk, count: 1_000)
         #expect(try kiosk.changeLogCount() == 10, "one entry per return once the server holds them")
@@ -180,18 +183,10 @@ extension ChangeLogCompactionTests {
     @Test func anUpgradedKiosksLogIsCompactedOnceAtOpen() throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("a.sqlite")
-        var ids: [ReturnID] = []
         do {
             // As before the upgrade: a kiosk that never deleted an entry, synced after five edits per return.
             let kiosk = try Self.kiosk(path, compacts: false)
-            for number in 0..<10 {
-                ids.append(
-                    try kiosk.recordReturn(
-                        ReturnCapture(orderID: OrderID("ORD-\(number)"), gtin: GTIN("4006381333931"), reason: .damaged)
-                    ).id
-                )
-            }
-            for id in ids { for edit in 1...5 { try Self.note(kiosk, id, "edit \(edit)") } }
+            let ids = try Self.tenReturnsEditedFiveTimes(kiosk)
             try Self.push(kiosk, count: 1_000)
             try Self.note(kiosk, ids[0], "not pushed yet")
             #expect(try kiosk.changeLogCount() == 61)
