@@ -14,7 +14,7 @@ public enum ReturnEdits {
         to text: String,
         note: String?
     ) async throws -> String {
-        let id = try ReturnID(id)
+        let id = try await store.resolveReturnID(id)
         let disposition = try Disposition.parseRoutable(text)
         let item = try await store.editReturn(id, operation: "disposition") { item, author, date in
             try item.assignDisposition(disposition, note: note, by: author, at: date)
@@ -24,7 +24,7 @@ public enum ReturnEdits {
 
     /// Adds a note.
     public static func note(_ store: any ReturnEditing, id: String, text: String) async throws -> String {
-        let id = try ReturnID(id)
+        let id = try await store.resolveReturnID(id)
         let item = try await store.editReturn(id, operation: "note") { item, author, date in
             try item.addNote(text, by: author, at: date)
         }
@@ -33,7 +33,7 @@ public enum ReturnEdits {
 
     /// Voids a return; the note says why.
     public static func void(_ store: any ReturnEditing, id: String, note: String) async throws -> String {
-        let id = try ReturnID(id)
+        let id = try await store.resolveReturnID(id)
         let item = try await store.editReturn(id, operation: "void") { item, author, date in
             try item.void(note: note, by: author, at: date)
         }
@@ -49,7 +49,7 @@ public enum ReturnEdits {
         sentOn: String?,
         backOn: String?
     ) async throws -> String {
-        let id = try ReturnID(id)
+        let id = try await store.resolveReturnID(id)
         let record = try RepairRecord(
             vendor: vendor,
             status: RepairRecord.Status.parse(status),
@@ -73,7 +73,7 @@ public enum ReturnEdits {
         count: Int?,
         on day: String?
     ) async throws -> String {
-        let id = try ReturnID(id)
+        let id = try await store.resolveReturnID(id)
         let record = try CustodyHandoff(
             party: party,
             document: document,

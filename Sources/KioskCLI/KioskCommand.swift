@@ -18,7 +18,8 @@ public struct KioskCommand: AsyncParsableCommand {
         version: ReturnSyncVersion.description,
         subcommands: [
             InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
-            VoidCommand.self, NoteCommand.self, ListCommand.self, ShowCommand.self, ConflictsCommand.self,
+            VoidCommand.self, NoteCommand.self, ListCommand.self, FindCommand.self, ShowCommand.self,
+            ConflictsCommand.self,
             StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
             RepairCommand.self, HandoffCommand.self, AgentCommand.self, QuarantineCommand.self, ClockCommand.self,
             EnrollCommand.self,
@@ -130,16 +131,17 @@ struct InspectCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
     @Option(help: "What the item is like: \(ItemCondition.allowedSpellings).") var condition: String
     @Option(help: "The functional test's result: \(TestResult.allowedSpellings).") var test: String?
     @Option(help: "A note.") var note: String?
 
     func run() async throws {
-        let id = try ReturnID(id)
         let condition = try ItemCondition.parse(condition)
         let testResult = try test.map(TestResult.parse) ?? .notTested
-        let item = try database.openStore().updateReturn(id, operation: "inspect") { item, author, date in
+        let store = try database.openStore()
+        let id = try await store.resolveReturnID(id)
+        let item = try store.updateReturn(id, operation: "inspect") { item, author, date in
             try item.inspect(condition: condition, testResult: testResult, note: note, by: author, at: date)
         }
         Console.current.print(
@@ -156,7 +158,7 @@ struct DispositionCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
     @Argument(help: "Where the item goes.") var disposition: String
     @Option(help: "A note.") var note: String?
 
@@ -174,11 +176,12 @@ struct CloseCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
 
     func run() async throws {
-        let id = try ReturnID(id)
-        let item = try database.openStore().updateReturn(id, operation: "close") { item, _, date in
+        let store = try database.openStore()
+        let id = try await store.resolveReturnID(id)
+        let item = try store.updateReturn(id, operation: "close") { item, _, date in
             try item.close(at: date)
         }
         Console.current.print("\(item.id) closed")
@@ -192,7 +195,7 @@ struct VoidCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
     @Option(help: "Why the return is voided (required).") var note: String
 
     func run() async throws {
@@ -207,7 +210,7 @@ struct NoteCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
     @Argument(help: "The note.") var text: String
 
     func run() async throws {
@@ -216,24 +219,47 @@ struct NoteCommand: AsyncParsableCommand {
 }
 
 struct ListCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List returns, oldest first.")
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List returns, oldest first, by their short ids (every filter of 'find' works here too)."
+    )
 
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "Only returns with this status: \(ReturnStatus.allowedSpellings).") var status: String?
-    @Option(help: "Only returns with this reason: \(ReturnReason.allowedSpellings).") var reason: String?
+    @OptionGroup var filters: ReturnSearchOptions
     @OptionGroup var output: JSONOption
 
     func run() async throws {
-        let status = try status.map(ReturnStatus.parse)
-        let reason = try reason.map(ReturnReason.parse)
-        let store = try database.openStore()
-        if output.json {
-            let documents = try store.returnRecords(status: status, reason: reason).map {
-                try ReturnDocument(record: $0)
-            }
-            try Console.current.printJSON(documents)
+        try FindCommand.list(database, filters, json: output.json)
+    }
+}
+
+struct FindCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "find",
+        abstract: "Find returns by serial, order, GTIN, status, reason or capture date; every filter given must hold.",
+        discussion: """
+            Lists the matches oldest first with their short ids: the shortest prefix, at least 8 characters, that no \
+            other return on this kiosk shares. Any such prefix works wherever a command takes a return id. Days are \
+            UTC days.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var filters: ReturnSearchOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        try Self.list(database, filters, json: output.json)
+    }
+
+    /// Prints what `filters` find: a table with short ids, or with `json` the returns in full.
+    static func list(_ database: DatabaseOptions, _ filters: ReturnSearchOptions, json: Bool) throws {
+        let search = try filters.search()
+        let result = try database.openStore().findReturns(search, records: json)
+        if json {
+            try Console.current.printJSON(result.returns.compactMap(\.record).map { try ReturnDocument(record: $0) })
         } else {
-            Console.current.print(Format.returnsTable(try store.returnRows(status: status, reason: reason)))
+            Console.current.print(Format.returnsTable(result))
         }
     }
 }
@@ -242,13 +268,12 @@ struct ShowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one return in full.")
 
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
     @OptionGroup var output: JSONOption
 
     func run() async throws {
-        let id = try ReturnID(id)
         let store = try database.openStore()
-        let record = try store.returnRecord(id)
+        let record = try store.returnRecord(try await store.resolveReturnID(id))
         if output.json {
             try Console.current.printJSON(ReturnDocument(record: record))
         } else {
@@ -430,7 +455,7 @@ struct RepairCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
     @OptionGroup var repair: RepairOptions
 
     func run() async throws {
@@ -445,7 +470,7 @@ struct HandoffCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
     @OptionGroup var handoff: HandoffOptions
 
     func run() async throws {

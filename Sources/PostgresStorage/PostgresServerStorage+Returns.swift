@@ -306,6 +306,42 @@ extension PostgresServerStorage: ReturnAdministration {
         }
     }
 
+    public func findReturns(_ search: ReturnSearch, records: Bool) async throws -> ReturnSearchResult {
+        // Records are keyed by store here: the join names it, so it runs on the primary key.
+        let (sql, arguments) = search.statement(recordJoin: records ? "AND rec.store_id = r.store_id" : nil) {
+            "$\($0)"
+        }
+        var binds = PostgresBindings()
+        for argument in arguments {
+            switch argument {
+            case .text(let text): binds.append(text)
+            case .integer(let number): binds.append(number)
+            }
+        }
+        let (query, logger) = (PostgresQuery(unsafeSQL: sql, binds: binds), self.logger)
+        return try search.result(
+            of: await bounded { try await Self.reportRows(query, on: $0, logger: logger) }
+        )
+    }
+
+    public func returnIDs(withPrefix prefix: String, limit: Int) async throws -> [ReturnID] {
+        var binds = PostgresBindings()
+        binds.append(prefix)
+        binds.append(ShortReturnID.upperBound(of: prefix))
+        let query = PostgresQuery(
+            unsafeSQL: ReturnSearch.prefixStatement(limit: limit) { "$\($0)" },
+            binds: binds
+        )
+        let logger = self.logger
+        return try await bounded { connection in
+            var ids: [ReturnID] = []
+            for try await id in try await connection.query(query, logger: logger).decode(String.self) {
+                ids.append(try ReturnID(id))
+            }
+            return ids
+        }
+    }
+
     public func returnRecord(_ id: ReturnID) async throws -> VersionedRecord {
         let logger = self.logger
         return try await bounded { connection in

@@ -64,22 +64,29 @@ extension ReplicaStore {
 
     static func reportRows(_ db: Database, _ statements: [String: String]) throws -> [String: [ReportRow]] {
         var results: [String: [ReportRow]] = [:]
-        for (name, sql) in statements {
-            results[name] = try Row.fetchAll(db, sql: sql).map { row in
-                var cells: [String: ReportCell] = [:]
-                for (column, value) in row {
-                    switch value.storage {
-                    case .null: cells[column] = .null
-                    case .int64(let number): cells[column] = .integer(number)
-                    case .double(let number): cells[column] = .real(number)
-                    case .string(let text): cells[column] = .text(text)
-                    case .blob(let data): cells[column] = .text(String(decoding: data, as: UTF8.self))
-                    }
-                }
-                return ReportRow(cells)
-            }
-        }
+        for (name, sql) in statements { results[name] = try reportRows(db, sql) }
         return results
+    }
+
+    /// The rows of one statement, as a backend-neutral ``ReportRow`` each.
+    static func reportRows(
+        _ db: Database,
+        _ sql: String,
+        arguments: StatementArguments = StatementArguments()
+    ) throws -> [ReportRow] {
+        try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+            var cells: [String: ReportCell] = [:]
+            for (column, value) in row {
+                switch value.storage {
+                case .null: cells[column] = .null
+                case .int64(let number): cells[column] = .integer(number)
+                case .double(let number): cells[column] = .real(number)
+                case .string(let text): cells[column] = .text(text)
+                case .blob(let data): cells[column] = .text(String(decoding: data, as: UTF8.self))
+                }
+            }
+            return ReportRow(cells)
+        }
     }
 
     /// Recall completion (``ReportSource/recallCompletionReport()``).

@@ -213,6 +213,10 @@ public protocol ReturnEditing: Sendable {
         operation: String,
         _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
     ) async throws -> ProductReturn
+
+    /// The ids of the returns held whose id starts with `prefix` (canonical text), in order, at most `limit`: what
+    /// ``resolveReturnID(_:)`` turns a short id into.
+    func returnIDs(withPrefix prefix: String, limit: Int) async throws -> [ReturnID]
 }
 
 extension ReplicaStore: ReturnEditing {

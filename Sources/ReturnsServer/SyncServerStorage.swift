@@ -107,6 +107,10 @@ public protocol ReturnAdministration: ReturnEditing {
     /// The records of the returns ``returnRows(store:)`` lists, in the same order.
     func returnRecords(store: StoreID?) async throws -> [VersionedRecord]
 
+    /// The returns `search` finds among every store's, oldest first, with their short ids; with `records`, each
+    /// return's record comes along.
+    func findReturns(_ search: ReturnSearch, records: Bool) async throws -> ReturnSearchResult
+
     /// One return's record.
     ///
     /// - Throws: ``ReplicaStoreError/Code-swift.struct/notFound`` for an unknown id.
@@ -309,6 +313,14 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func returnRecord(_ id: ReturnID) async throws -> VersionedRecord {
         try await onReader { try $0.returnRecord(id) }
+    }
+
+    public func findReturns(_ search: ReturnSearch, records: Bool) async throws -> ReturnSearchResult {
+        try await onReader { try $0.findReturns(search, records: records) }
+    }
+
+    public func returnIDs(withPrefix prefix: String, limit: Int) async throws -> [ReturnID] {
+        try await onReader { try $0.returnIDs(withPrefix: prefix, limit: limit) }
     }
 
     public func recallCampaigns() async throws -> [RecallCampaign] { try await onReader { try $0.recalls() } }

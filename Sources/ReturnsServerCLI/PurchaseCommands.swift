@@ -202,7 +202,7 @@ struct ReviewCommand: AsyncParsableCommand {
         )
 
         @OptionGroup var database: ServerDatabaseOptions
-        @Argument(help: "The return's id.") var id: String
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
         @Option(help: "Why (optional).") var note: String?
 
         func run() async throws {
@@ -218,7 +218,7 @@ struct ReviewCommand: AsyncParsableCommand {
         )
 
         @OptionGroup var database: ServerDatabaseOptions
-        @Argument(help: "The return's id.") var id: String
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
         @Option(help: "Why (required).") var note: String
 
         func run() async throws {
@@ -236,9 +236,8 @@ extension ReviewCommand {
         outcome: ReviewDecision.Outcome,
         note: String?
     ) async throws -> ProductReturn {
-        let id = try ReturnID(id)
-        return try await database.withStorage { storage in
-            try await storage.editReturn(id, operation: "review") { item, _, date in
+        try await database.withStorage { storage in
+            try await storage.editReturn(storage.resolveReturnID(id), operation: "review") { item, _, date in
                 try item.decideReview(outcome, note: note, at: date)
             }
         }

@@ -492,20 +492,29 @@ struct ReturnsCommand: AsyncParsableCommand {
     )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List returns, oldest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List or find returns of every store, oldest first, by their short ids.",
+            discussion: """
+                Every filter given must hold. A short id is the shortest prefix, at least 8 characters, that no other \
+                return at HQ shares; any such prefix works wherever a command takes a return id. Days are UTC days.
+                """
+        )
 
         @OptionGroup var database: ServerDatabaseOptions
         @Option(help: "Only this store's returns.") var store: String?
+        @OptionGroup var filters: ReturnSearchOptions
         @Flag(help: "Print one JSON array, in the kiosk's shape.") var json = false
 
         func run() async throws {
-            let storeID = try store.map(StoreID.init)
+            let search = try filters.search(store: store.map(StoreID.init))
+            let result = try await database.withStorage { [json] in try await $0.findReturns(search, records: json) }
             if json {
-                let records = try await database.withStorage { try await $0.returnRecords(store: storeID) }
-                try Console.current.printJSON(try records.map { try ReturnDocument(record: $0) })
+                try Console.current.printJSON(
+                    try result.returns.compactMap(\.record).map { try ReturnDocument(record: $0) }
+                )
             } else {
-                let rows = try await database.withStorage { try await $0.returnRows(store: storeID) }
-                Console.current.print(Format.returnsTable(rows))
+                Console.current.print(Format.returnsTable(result))
             }
         }
     }
@@ -514,13 +523,12 @@ struct ReturnsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one return in full.")
 
         @OptionGroup var database: ServerDatabaseOptions
-        @Argument(help: "The return's id.") var id: String
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
         @Flag(help: "Print JSON, in the kiosk's shape.") var json = false
 
         func run() async throws {
-            let id = try ReturnID(id)
             let (record, campaigns) = try await database.withStorage { storage in
-                (try await storage.returnRecord(id), try await storage.recallCampaigns())
+                (try await storage.returnRecord(storage.resolveReturnID(id)), try await storage.recallCampaigns())
             }
             if json {
                 try Console.current.printJSON(ReturnDocument(record: record))
@@ -540,7 +548,7 @@ struct ReturnsCommand: AsyncParsableCommand {
         )
 
         @OptionGroup var database: ServerDatabaseOptions
-        @Argument(help: "The return's id.") var id: String
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
         @Argument(help: "Where the item goes.") var disposition: String
 
         func run() async throws {
@@ -557,7 +565,7 @@ struct ReturnsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "note", abstract: "Add a note to a return, as HQ.")
 
         @OptionGroup var database: ServerDatabaseOptions
-        @Argument(help: "The return's id.") var id: String
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
         @Argument(help: "The note.") var text: String
 
         func run() async throws {
@@ -570,7 +578,7 @@ struct ReturnsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "void", abstract: "Void a return, as HQ.")
 
         @OptionGroup var database: ServerDatabaseOptions
-        @Argument(help: "The return's id.") var id: String
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
         @Option(help: "Why the return is voided (required).") var note: String
 
         func run() async throws {
@@ -585,7 +593,7 @@ extension ReturnsCommand {
         static let configuration = CommandConfiguration(commandName: "repair", abstract: "Update a repair, as HQ.")
 
         @OptionGroup var database: ServerDatabaseOptions
-        @Argument(help: "The return's id.") var id: String
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
         @OptionGroup var repair: RepairOptions
 
         func run() async throws {
@@ -601,7 +609,7 @@ extension ReturnsCommand {
         )
 
         @OptionGroup var database: ServerDatabaseOptions
-        @Argument(help: "The return's id.") var id: String
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
         @OptionGroup var handoff: HandoffOptions
 
         func run() async throws {
@@ -652,15 +660,16 @@ struct ConflictsResolveCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var database: ServerDatabaseOptions
-    @Argument(help: "The return's id.") var id: String
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
     @Argument(help: "The field in conflict, as 'returns show' names it (disposition, repairStatus, …).") var field:
         String
     @Argument(help: "The value to keep.") var value: String
     @Flag(help: "Print the settled return as JSON, in the kiosk's shape.") var json = false
 
     func run() async throws {
-        let (id, field, value) = (try ReturnID(self.id), self.field, self.value)
+        let (text, field, value) = (self.id, self.field, self.value)
         let (settled, record) = try await database.withStorage { storage in
+            let id = try await storage.resolveReturnID(text)
             let settled = try await storage.resolveConflict(id, field: field, value: value)
             return (settled, try await storage.returnRecord(id))
         }

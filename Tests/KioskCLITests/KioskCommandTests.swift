@@ -1,6 +1,7 @@
 import Foundation
 import ReturnSyncTestSupport
 import ReturnsModel
+import ReturnsSync
 import Testing
 
 @Suite struct KioskCommandTests {
@@ -150,7 +151,87 @@ import Testing
 
         let table = await kiosk.run("list")
         #expect(table.stdout.hasPrefix("ID"))
-        #expect(table.stdout.contains(damaged) && table.stdout.contains("2 returns"))
+        #expect(table.stdout.contains(damaged.prefix(8)) && table.stdout.contains("2 returns"))
+    }
+
+    /// `find` as staff type it: by serial, order, GTIN and day, a short id taken from its table used by the next
+    /// command, and every bad value named.
+    @Test func findSearchesAndItsShortIDsWorkWhereverAnIDIsTaken() async throws {
+        let kiosk = try KioskHarness()
+        _ = await kiosk.run("init", "--store", "s1", "--kiosk", "k1")
+        var ids: [String] = []
+        for (order, serial) in [("A", "SN-1"), ("A", "SN-2"), ("B", "SN-1")] {
+            ids.append(
+                await kiosk.run(
+                    "record",
+                    "--order",
+                    order,
+                    "--gtin",
+                    "96385074",
+                    "--serial",
+                    serial,
+                    "--reason",
+                    "defective"
+                ).output
+            )
+        }
+        let found = await kiosk.run("find", "--serial", "SN-1")
+        let lines = found.output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4 && lines.last == "2 returns", "\(found.stdout)")
+        let shortIDs = lines.dropFirst().dropLast().map { String($0.prefix { $0 != " " }) }
+        #expect(shortIDs.count == 2 && zip(shortIDs, [ids[0], ids[2]]).allSatisfy { $1.hasPrefix($0) })
+        // Captured in the same second: more than eight characters are needed, and printed.
+        #expect(shortIDs.allSatisfy { $0.count > 8 }, "\(shortIDs)")
+
+        let short = shortIDs[1]
+        #expect(
+            await kiosk.run("inspect", short, "--condition", "defective").output
+                == "\(ids[2]) inspected: condition defective, test not-tested"
+        )
+        #expect(
+            await kiosk.run("disposition", short.uppercased(), "repair").output == "\(ids[2]) dispositioned: repair"
+        )
+        #expect(await kiosk.run("note", short, "customer called").status == 0)
+        #expect(await kiosk.run("show", short, "--json").stdout.contains("\"id\" : \"\(ids[2])\""))
+        let byOrder = try #require(
+            try json(await kiosk.run("find", "--order", "A", "--gtin", "00000096385074", "--json").stdout)
+                as? [[String: Any]]
+        )
+        #expect(byOrder.map { $0["id"] as? String } == [ids[0], ids[1]])
+        let limited = await kiosk.run("find", "--order", "A", "--limit", "1")
+        #expect(
+            limited.output.hasSuffix("1 return (the oldest that match; more do: raise --limit or narrow the search)")
+        )
+        #expect(await kiosk.run("find", "--status", "dispositioned").output.hasSuffix("\n1 return"))
+        let today = ISO8601Milliseconds.day(of: Date())
+        #expect(await kiosk.run("find", "--since", today, "--until", today).output.hasSuffix("\n3 returns"))
+        #expect(await kiosk.run("find", "--until", "2020-01-01").output.hasSuffix("\n0 returns"))
+
+        let before = try kiosk.snapshot()
+        let ambiguous = await kiosk.run("inspect", String(ids[0].prefix(8)), "--condition", "used")
+        #expect(ambiguous.status == 1)
+        #expect(ambiguous.stderr.hasPrefix("error: return id '\(ids[0].prefix(8))' is ambiguous: the ids of"))
+        #expect(await kiosk.run("close", "ffffffff").stderr == "error: no return with id 'ffffffff'\n")
+        #expect(await kiosk.run("void", "01a", "--note", "x").stderr.hasPrefix("error: invalid return id '01a'"))
+        #expect(try kiosk.snapshot() == before)
+        for (arguments, message) in [
+            (["--serial", "has space"], "invalid serial 'has space'"),
+            (["--gtin", "96385075"], "invalid GTIN '96385075'"),
+            (["--status", "lost"], "invalid status 'lost'"),
+            (["--since", "2026-13-01"], "invalid --since '2026-13-01': expected a day YYYY-MM-DD or an ISO 8601 time"),
+            (["--until", "yesterday"], "invalid --until 'yesterday'"),
+            (["--limit", "0"], "invalid --limit 0: expected 1 or more"),
+            (
+                ["--since", "2026-12-02", "--until", "2026-12-01"],
+                "--since 2026-12-02 is not before --until 2026-12-01"
+            ),
+        ] {
+            let refused = await kiosk.runRaw(["find"] + arguments + ["--db", kiosk.db])
+            #expect(
+                refused.status == 1 && refused.stderr.hasPrefix("error: \(message)"),
+                "\(arguments): \(refused.stderr)"
+            )
+        }
     }
 
     @Test func statusAndConflictsReportTheReplica() async throws {

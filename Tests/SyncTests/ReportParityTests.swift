@@ -263,7 +263,7 @@ struct PostgresReturnCommandTests {
         let noted = await Self.hq(["returns", "note", id, "checked at HQ"], db)
         #expect(noted.stdout == "\(id) note added (1 in all)\n", "\(noted.stderr)")
         let list = await Self.hq(["returns", "list", "--store", "north"], db)
-        #expect(list.stdout.contains(id) && list.stdout.contains("dispositioned"), "\(list.stdout)")
+        #expect(list.stdout.contains(id.prefix(8)) && list.stdout.contains("dispositioned"), "\(list.stdout)")
         #expect(list.stdout.hasSuffix("1 return\n"), "\(list.stdout)")
         let show = await Self.hq(["returns", "show", id], db)
         #expect(show.stdout.contains("disposition  recycle"), "\(show.stdout)")
