@@ -31,6 +31,15 @@ public enum ReturnEdits {
         return "\(item.id) note added (\(item.notes.count) in all)"
     }
 
+    /// Closes a dispositioned return: the item was handled.
+    public static func close(_ store: any ReturnEditing, id: String, note: String?) async throws -> String {
+        let id = try await store.resolveReturnID(id)
+        let item = try await store.editReturn(id, operation: "close") { item, author, date in
+            try item.close(note: note, by: author, at: date)
+        }
+        return "\(item.id) closed"
+    }
+
     /// Voids a return; the note says why.
     public static func void(_ store: any ReturnEditing, id: String, note: String) async throws -> String {
         let id = try await store.resolveReturnID(id)
@@ -47,7 +56,8 @@ public enum ReturnEdits {
         vendor: String,
         status: String,
         sentOn: String?,
-        backOn: String?
+        backOn: String?,
+        note: String? = nil
     ) async throws -> String {
         let id = try await store.resolveReturnID(id)
         let record = try RepairRecord(
@@ -56,8 +66,8 @@ public enum ReturnEdits {
             sentOn: sentOn ?? today(),
             backOn: backOn
         )
-        let item = try await store.editReturn(id, operation: "repair") { item, _, date in
-            try item.recordRepair(record, at: date)
+        let item = try await store.editReturn(id, operation: "repair") { item, author, date in
+            try item.recordRepair(record, note: note, by: author, at: date)
         }
         let turnaround = item.repair?.turnaroundDays.map { ", turnaround \($0) days" } ?? ""
         return "\(item.id) repair: \(record.status.rawValue) at \(record.vendor)\(turnaround)"
@@ -71,7 +81,8 @@ public enum ReturnEdits {
         document: String,
         weightGrams: Int?,
         count: Int?,
-        on day: String?
+        on day: String?,
+        note: String? = nil
     ) async throws -> String {
         let id = try await store.resolveReturnID(id)
         let record = try CustodyHandoff(
@@ -81,8 +92,8 @@ public enum ReturnEdits {
             count: count,
             handedOverOn: day ?? today()
         )
-        let item = try await store.editReturn(id, operation: "handoff") { item, _, date in
-            try item.recordHandoff(record, at: date)
+        let item = try await store.editReturn(id, operation: "handoff") { item, author, date in
+            try item.recordHandoff(record, note: note, by: author, at: date)
         }
         return "\(item.id) handed over to \(record.party) (\(record.document))"
     }
@@ -99,12 +110,21 @@ public struct RepairOptions: ParsableArguments {
     @Option(help: "sent, in-repair, repaired or beyond-repair.") public var status: String
     @Option(help: "The day it was sent, YYYY-MM-DD (default: today).") public var sent: String?
     @Option(help: "The day it came back, YYYY-MM-DD (needed once repaired or beyond repair).") public var back: String?
+    @Option(help: "A note, added with the update.") public var note: String?
 
     public init() {}
 
     /// Records this repair update on return `id`; returns the line to print.
     public func perform(on store: any ReturnEditing, id: String) async throws -> String {
-        try await ReturnEdits.repair(store, id: id, vendor: vendor, status: status, sentOn: sent, backOn: back)
+        try await ReturnEdits.repair(
+            store,
+            id: id,
+            vendor: vendor,
+            status: status,
+            sentOn: sent,
+            backOn: back,
+            note: note
+        )
     }
 }
 
@@ -115,6 +135,7 @@ public struct HandoffOptions: ParsableArguments {
     @Option(help: "The weight handed over, in grams.") public var weightGrams: Int?
     @Option(help: "The number of units handed over.") public var count: Int?
     @Option(help: "The day of the hand-off, YYYY-MM-DD (default: today).") public var date: String?
+    @Option(help: "A note, added with the hand-off.") public var note: String?
 
     public init() {}
 
@@ -127,7 +148,8 @@ public struct HandoffOptions: ParsableArguments {
             document: document,
             weightGrams: weightGrams,
             count: count,
-            on: date
+            on: date,
+            note: note
         )
     }
 }

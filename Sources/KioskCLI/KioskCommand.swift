@@ -177,14 +177,10 @@ struct CloseCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
+    @Option(help: "A note.") var note: String?
 
     func run() async throws {
-        let store = try database.openStore()
-        let id = try await store.resolveReturnID(id)
-        let item = try store.updateReturn(id, operation: "close") { item, _, date in
-            try item.close(at: date)
-        }
-        Console.current.print("\(item.id) closed")
+        Console.current.print(try await ReturnEdits.close(database.openStore(), id: id, note: note))
     }
 }
 

@@ -26,6 +26,8 @@ public struct ReturnSearch: Hashable, Sendable {
     public var since: Date?
     /// Only returns captured before this time.
     public var until: Date?
+    /// Only returns waiting in HQ's review queue.
+    public var awaitingReview: Bool
     /// At most this many returns (the oldest that match); `nil`: all of them.
     public var limit: Int?
 
@@ -39,6 +41,7 @@ public struct ReturnSearch: Hashable, Sendable {
         reason: ReturnReason? = nil,
         since: Date? = nil,
         until: Date? = nil,
+        awaitingReview: Bool = false,
         limit: Int? = nil
     ) {
         self.store = store
@@ -49,6 +52,7 @@ public struct ReturnSearch: Hashable, Sendable {
         self.reason = reason
         self.since = since
         self.until = until
+        self.awaitingReview = awaitingReview
         self.limit = limit
     }
 
@@ -87,6 +91,7 @@ public struct ReturnSearch: Hashable, Sendable {
         require("reason", "=", reason.map { .text($0.rawValue) })
         require("created_at", ">=", since.map { .integer($0.millisecondsSince1970) })
         require("created_at", "<", until.map { .integer($0.millisecondsSince1970) })
+        if awaitingReview { conditions.append("r.awaits_review") }
         var sql = """
             SELECT r.*,
               (SELECT max(n.id) FROM returns n WHERE n.id < r.id) AS id_below,

@@ -279,9 +279,10 @@ extension ProductReturn {
 
     /// Closes the return: the item has been handled as dispositioned. A closed return can no longer be edited.
     ///
-    /// - Throws: ``ReturnsModelError`` when the return has no disposition yet, or is already closed or voided.
+    /// - Throws: ``ReturnsModelError`` when the return has no disposition yet, or is already closed or voided, or
+    ///   the note is blank or too long.
     @discardableResult
-    public mutating func close(at date: Date) throws -> ReturnUpdate {
+    public mutating func close(note: String? = nil, by author: String = "", at date: Date) throws -> ReturnUpdate {
         try ReturnRules.requireEditable(self)
         guard status == .dispositioned else {
             throw ReturnsModelError(
@@ -296,8 +297,8 @@ extension ProductReturn {
                     + "hand-off (who took it, manifest or certificate, weight or count, date) before closing it"
             )
         }
-        let update = ReturnUpdate(status: .closed)
-        try apply(update, by: "", at: date)
+        let update = try ReturnUpdate(status: .closed, addedNotes: Self.validatedNotes(note))
+        try apply(update, by: author, at: date)
         return update
     }
 
@@ -327,7 +328,12 @@ extension ProductReturn {
     ///
     /// Editable at the kiosk and at HQ while the return is routed to repair and not closed or voided.
     @discardableResult
-    public mutating func recordRepair(_ repair: RepairRecord, at date: Date) throws -> ReturnUpdate {
+    public mutating func recordRepair(
+        _ repair: RepairRecord,
+        note: String? = nil,
+        by author: String = "",
+        at date: Date
+    ) throws -> ReturnUpdate {
         try ReturnRules.requireEditable(self)
         guard disposition == .repair else {
             throw ReturnsModelError(
@@ -335,14 +341,19 @@ extension ProductReturn {
                 message: "return \(id) is routed to \(disposition.rawValue), not repair: route it to repair first"
             )
         }
-        let update = ReturnUpdate(repair: repair)
-        try apply(update, by: "", at: date)
+        let update = try ReturnUpdate(addedNotes: Self.validatedNotes(note), repair: repair)
+        try apply(update, by: author, at: date)
         return update
     }
 
     /// Records who took an item to recycle or dispose of, with the manifest or certificate: the chain of custody.
     @discardableResult
-    public mutating func recordHandoff(_ handoff: CustodyHandoff, at date: Date) throws -> ReturnUpdate {
+    public mutating func recordHandoff(
+        _ handoff: CustodyHandoff,
+        note: String? = nil,
+        by author: String = "",
+        at date: Date
+    ) throws -> ReturnUpdate {
         try ReturnRules.requireEditable(self)
         guard disposition == .recycle || disposition == .dispose else {
             throw ReturnsModelError(
@@ -350,8 +361,8 @@ extension ProductReturn {
                 message: "return \(id) is routed to \(disposition.rawValue): a hand-off is for recycle or dispose"
             )
         }
-        let update = ReturnUpdate(handoff: handoff)
-        try apply(update, by: "", at: date)
+        let update = try ReturnUpdate(addedNotes: Self.validatedNotes(note), handoff: handoff)
+        try apply(update, by: author, at: date)
         return update
     }
 

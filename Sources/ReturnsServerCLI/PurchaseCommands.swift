@@ -3,6 +3,7 @@ import CommandLineSupport
 import Foundation
 import ReplicaStore
 import ReturnsModel
+import ReturnsServer
 import ReturnsSync
 
 struct OrdersCommand: AsyncParsableCommand {
@@ -173,20 +174,24 @@ struct ReviewCommand: AsyncParsableCommand {
         @Flag(help: "Print one JSON array of returns, in the kiosk's shape.") var json = false
 
         func run() async throws {
-            let records = try await database.withStorage { try await $0.reviewQueue() }
-            let documents = try records.map { try ReturnDocument(record: $0) }
+            let queue = try await database.withStorage {
+                try await $0.findReturns(ReturnSearch(awaitingReview: true), records: true)
+            }
+            let documents = try queue.returns.compactMap { found in
+                try found.record.map { (found.shortID, try ReturnDocument(record: $0)) }
+            }
             if json {
-                try Console.current.printJSON(documents)
+                try Console.current.printJSON(documents.map(\.1))
             } else {
                 Console.current.print(
                     Format.table(
                         ["ID", "STORE", "ORDER", "GTIN", "QTY", "VERIFICATION", "EXCEPTIONS", "CREATED"],
-                        documents.map {
+                        documents.map { short, document in
                             [
-                                $0.id ?? "", $0.storeId ?? "", $0.orderId ?? "", $0.gtin ?? "",
-                                String($0.quantity ?? 0), $0.verification ?? "-",
-                                ($0.exceptions ?? []).joined(separator: ","),
-                                $0.createdAt.map(Format.time) ?? "",
+                                short, document.storeId ?? "", document.orderId ?? "", document.gtin ?? "",
+                                String(document.quantity ?? 0), document.verification ?? "-",
+                                (document.exceptions ?? []).joined(separator: ","),
+                                document.createdAt.map(Format.time) ?? "",
                             ]
                         }
                     )
@@ -198,49 +203,147 @@ struct ReviewCommand: AsyncParsableCommand {
     struct Approve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "approve",
-            abstract: "Approve a return's exceptions: the return stands."
+            abstract: "Approve returns' exceptions: the returns stand.",
+            discussion: ReviewCommand.bulkDiscussion
         )
 
         @OptionGroup var database: ServerDatabaseOptions
-        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
-        @Option(help: "Why (optional).") var note: String?
+        @OptionGroup var selection: ReviewSelection
+        @Flag(help: "Also every return in the queue whose purchase HQ has verified (verification 'verified').")
+        var allVerified = false
+        @Option(help: "Why (optional); the same note for every return decided.") var note: String?
 
         func run() async throws {
-            let item = try await ReviewCommand.decide(database, id: id, outcome: .approved, note: note)
-            Console.current.print("\(item.id) approved (\(item.exceptions.map(\.rawValue).joined(separator: ",")))")
+            let (selection, allVerified, note) = (self.selection, self.allVerified, self.note)
+            let decided = try await database.withStorage { storage in
+                try await ReviewCommand.decide(
+                    storage,
+                    ids: try await selection.selected(allVerified: allVerified, in: storage),
+                    outcome: .approved,
+                    note: note
+                )
+            }
+            Console.current.print(ReviewCommand.summary(decided, outcome: .approved))
         }
     }
 
     struct Reject: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "reject",
-            abstract: "Reject a return's exceptions: it should not have been taken back."
+            abstract: "Reject returns' exceptions: they should not have been taken back.",
+            discussion: ReviewCommand.bulkDiscussion
         )
 
         @OptionGroup var database: ServerDatabaseOptions
-        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
-        @Option(help: "Why (required).") var note: String
+        @OptionGroup var selection: ReviewSelection
+        @Option(help: "Why (required); the same note for every return decided.") var note: String
 
         func run() async throws {
-            let item = try await ReviewCommand.decide(database, id: id, outcome: .rejected, note: note)
-            Console.current.print("\(item.id) rejected (\(item.exceptions.map(\.rawValue).joined(separator: ",")))")
+            let (selection, note) = (self.selection, self.note)
+            let decided = try await database.withStorage { storage in
+                try await ReviewCommand.decide(
+                    storage,
+                    ids: try await selection.selected(allVerified: false, in: storage),
+                    outcome: .rejected,
+                    note: note
+                )
+            }
+            Console.current.print(ReviewCommand.summary(decided, outcome: .rejected))
+        }
+    }
+}
+
+/// Which returns a review decision covers: ids (short ones too) as arguments, from a file, or from standard input.
+struct ReviewSelection: ParsableArguments {
+    @Argument(help: "Return ids, or prefixes of them no other return shares.") var ids: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "Also the ids in this file ('-': standard input), separated by spaces or lines; '#' starts a comment.",
+            valueName: "file"
+        )
+    )
+    var idsFrom: String?
+
+    /// The returns selected, in the order given, each once: every text resolved first, so one bad id refuses them
+    /// all before anything is decided.
+    func selected(allVerified: Bool, in storage: any ReturnAdministration) async throws -> [ReturnID] {
+        var texts = ids
+        if let idsFrom { texts += try Self.read(idsFrom) }
+        var selected: [ReturnID] = []
+        for text in texts {
+            let id = try await storage.resolveReturnID(text)
+            if !selected.contains(id) { selected.append(id) }
+        }
+        if allVerified {
+            let queue = try await storage.findReturns(ReturnSearch(awaitingReview: true), records: false)
+            for found in queue.returns where found.row.verification == PurchaseVerification.verified.rawValue {
+                let id = try ReturnID(found.row.id)
+                if !selected.contains(id) { selected.append(id) }
+            }
+        }
+        guard !selected.isEmpty else {
+            if allVerified || idsFrom != nil { throw CLIError(message: "no returns to decide: none selected") }
+            throw CLIError(message: "give return ids, --ids-from FILE (or -) or, to approve, --all-verified")
+        }
+        return selected
+    }
+
+    /// The ids in a file or on standard input.
+    static func read(_ path: String) throws -> [String] {
+        let data: Data
+        if path == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                throw CLIError(message: "cannot read --ids-from '\(path)': no such readable file")
+            }
+            data = contents
+        }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").flatMap { line in
+            line.prefix { $0 != "#" }.split(whereSeparator: \.isWhitespace).map(String.init)
         }
     }
 }
 
 extension ReviewCommand {
-    /// Records HQ's decision on a return's exceptions, on whichever storage the server uses.
+    static let bulkDiscussion = """
+        Decides one return or many: ids as arguments, --ids-from FILE (or - for standard input) and, for approve, \
+        --all-verified. Every id is checked before anything is decided — an unknown or ambiguous id, or a return \
+        not waiting for a review, refuses the whole command and decides nothing. Each decision is then its own HQ \
+        edit, synced to the return's kiosks.
+        """
+
+    /// Records HQ's decision on each return's exceptions, on whichever storage the server uses, once every return
+    /// is known to wait for one.
     static func decide(
-        _ database: ServerDatabaseOptions,
-        id: String,
+        _ storage: any ReturnAdministration,
+        ids: [ReturnID],
         outcome: ReviewDecision.Outcome,
         note: String?
-    ) async throws -> ProductReturn {
-        try await database.withStorage { storage in
-            try await storage.editReturn(storage.resolveReturnID(id), operation: "review") { item, _, date in
-                try item.decideReview(outcome, note: note, at: date)
-            }
+    ) async throws -> [ProductReturn] {
+        // A dry run of each decision on the return as stored: the same checks and messages the edits make.
+        for id in ids {
+            var item = try ProductReturn(record: try await storage.returnRecord(id))
+            try item.decideReview(outcome, note: note, at: Date())
         }
+        var decided: [ProductReturn] = []
+        for id in ids {
+            decided.append(
+                try await storage.editReturn(id, operation: "review") { item, _, date in
+                    try item.decideReview(outcome, note: note, at: date)
+                }
+            )
+        }
+        return decided
+    }
+
+    /// A line per return decided, then how many.
+    static func summary(_ decided: [ProductReturn], outcome: ReviewDecision.Outcome) -> String {
+        let lines = decided.map {
+            "\($0.id) \(outcome.rawValue) (\($0.exceptions.map(\.rawValue).joined(separator: ",")))"
+        }
+        return (lines + (decided.count > 1 ? ["\(decided.count) returns \(outcome.rawValue)"] : []))
+            .joined(separator: "\n")
     }
 }
 

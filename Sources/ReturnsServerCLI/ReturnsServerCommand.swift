@@ -488,7 +488,9 @@ struct ReturnsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "returns",
         abstract: "Every store's returns, and HQ's edits to them (synced to kiosks).",
-        subcommands: [List.self, Show.self, SetDisposition.self, AddNote.self, Void.self, Repair.self, Handoff.self]
+        subcommands: [
+            List.self, Show.self, SetDisposition.self, AddNote.self, Close.self, Void.self, Repair.self, Handoff.self,
+        ]
     )
 
     struct List: AsyncParsableCommand {
@@ -550,12 +552,13 @@ struct ReturnsCommand: AsyncParsableCommand {
         @OptionGroup var database: ServerDatabaseOptions
         @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
         @Argument(help: "Where the item goes.") var disposition: String
+        @Option(help: "A note.") var note: String?
 
         func run() async throws {
-            let (id, disposition) = (self.id, self.disposition)
+            let (id, disposition, note) = (self.id, self.disposition, self.note)
             Console.current.print(
                 try await database.withStorage {
-                    try await ReturnEdits.disposition($0, id: id, to: disposition, note: nil)
+                    try await ReturnEdits.disposition($0, id: id, to: disposition, note: note)
                 }
             )
         }
@@ -571,6 +574,25 @@ struct ReturnsCommand: AsyncParsableCommand {
         func run() async throws {
             let (id, text) = (self.id, self.text)
             Console.current.print(try await database.withStorage { try await ReturnEdits.note($0, id: id, text: text) })
+        }
+    }
+
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "close",
+            abstract:
+                "Close a dispositioned return, as HQ: the item was handled (a recycled or disposed one needs its hand-off)."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
+        @Option(help: "A note.") var note: String?
+
+        func run() async throws {
+            let (id, note) = (self.id, self.note)
+            Console.current.print(
+                try await database.withStorage { try await ReturnEdits.close($0, id: id, note: note) }
+            )
         }
     }
 

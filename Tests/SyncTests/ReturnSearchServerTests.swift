@@ -32,6 +32,7 @@ import Testing
             ReturnSearch(since: hourAgo, until: Date().addingTimeInterval(3600), limit: 3),
             ReturnSearch(until: hourAgo),
             ReturnSearch(orderID: try OrderID("O-';--")),
+            ReturnSearch(awaitingReview: true),
         ]
         var found: [String] = []
         for (index, search) in searches.enumerated() {
