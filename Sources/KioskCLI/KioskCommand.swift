@@ -428,19 +428,30 @@ struct SyncCommand: AsyncParsableCommand {
 struct RecallsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recalls",
-        abstract: "The recall campaigns this kiosk has received."
+        abstract: "The recall campaigns this kiosk has received, what to do, and this store's returns under each."
     )
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var output: JSONOption
 
     func run() async throws {
-        let campaigns = try database.openStore().recalls()
+        let store = try database.openStore()
+        let campaigns = try store.recalls()
         if output.json {
             try Console.current.printJSON(campaigns.map(RecallDocument.init))
-        } else {
-            Console.current.print(Format.recallsTable(campaigns))
+            return
         }
+        var text = Format.recallsTable(campaigns)
+        if !campaigns.isEmpty {
+            let flagged = try campaigns.map { try store.findReturns(ReturnSearch(recallCampaign: $0.id)).returns }
+            text +=
+                "\n\n"
+                + Format.recallInstructions(
+                    campaigns,
+                    found: ReturnSearchResult(returns: flagged.flatMap { $0 }, more: false)
+                )
+        }
+        Console.current.print(text)
     }
 }
 

@@ -33,8 +33,54 @@ extension PostgresServerStorage: ReferenceAdministration {
             }
             try await Self.saveClock(clock, on: connection, logger: logger)
             try await Self.store(record, of: "", on: connection, logger: logger)
+            if edit.entityType == RecallEntity.entityType {
+                try await Self.flagReturns(
+                    under: RecallCampaign(record: record),
+                    on: connection,
+                    serverID: serverID,
+                    logger: logger
+                )
+            }
             return record
         }
+    }
+
+    /// Flags every return HQ holds that a new campaign covers, as the SQLite store does: each an HQ edit in its
+    /// store's feed, in the campaign's transaction; then the purchases of the flagged returns are verified again.
+    static func flagReturns(
+        under campaign: RecallCampaign,
+        on connection: PostgresConnection,
+        serverID: ReplicaID,
+        logger: Logger
+    ) async throws {
+        guard campaign.status == .open else { return }
+        var candidates: [ReturnID] = []
+        for try await (id, gtin, lot, serial) in try await connection.query(
+            PostgresQuery(unsafeSQL: RecallSweep.candidates(of: campaign)),
+            logger: logger
+        ).decode((String, String, String?, String?).self) {
+            // Only units that match get an edit: hqEdit stores what it loads.
+            guard
+                campaign.match(
+                    gtin: try GTIN(stored: gtin),
+                    lot: try lot.map { try ItemCode($0, kind: "lot") },
+                    serial: try serial.map { try ItemCode($0, kind: "serial") }
+                ) != nil
+            else { continue }
+            candidates.append(try ReturnID(id))
+        }
+        var flagged: [ReturnFacts] = []
+        for id in candidates {
+            let (dot, item) = try await hqEdit(id, on: connection, serverID: serverID, logger: logger) {
+                record,
+                replica,
+                stamp in
+                try record.flagRecall(campaign, by: replica, stamp: stamp)
+            }
+            if dot != nil { flagged.append(ReturnFacts(item)) }
+        }
+        guard !flagged.isEmpty else { return }
+        try await reverify(sharingPurchaseWith: flagged, on: connection, serverID: serverID, logger: logger)
     }
 
     public func returnPolicies() async throws -> [ReturnPolicy] {

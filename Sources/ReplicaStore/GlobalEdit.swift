@@ -89,6 +89,9 @@ extension ReplicaStore {
             let record = try edit.apply(stored, context.replicaID) { try context.stamp() }
             let dot = try Dot(replica: context.replicaID, counter: record.clock[context.replicaID])
             try context.save(record, origin: .local, operation: edit.operation, dot: dot)
+            if edit.entityType == RecallEntity.entityType {
+                try context.flagReturns(under: RecallCampaign(record: record))
+            }
             return record
         }
     }

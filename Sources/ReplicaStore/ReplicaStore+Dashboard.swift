@@ -98,8 +98,6 @@ extension Reports {
         var statements = [
             "totals": totals(now: now),
             "conflicted": conflictedRecords,
-            "campaigns": campaigns,
-            "recall_rows": recallRows,
             // The window ends with the report's day: a return dated later is flagged, never the newest bar.
             "per_day": """
             SELECT created_at / 86400000 AS day, store_id, count(*) AS n
@@ -120,6 +118,7 @@ extension Reports {
             """,
         ]
         statements.merge(grouped(by: .store)) { first, _ in first }
+        statements.merge(recallStatements) { first, _ in first }
         return statements
     }
 

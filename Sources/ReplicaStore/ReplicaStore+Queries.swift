@@ -28,6 +28,9 @@ public struct ReturnRow: Hashable, Sendable, Decodable, FetchableRecord {
     public var verification: String?
     /// Whether the return waits for HQ's decision on its exceptions.
     public var awaitsReview: Bool
+    /// The recall campaign the unit matched, if any, and how surely (`certain`, `uncertain`).
+    public var recallCampaign: String?
+    public var recallMatch: String?
 
     /// The row of the projection as a report statement read it (``ReportSource``), from any backend.
     public init(_ row: ReportRow) {
@@ -50,6 +53,8 @@ public struct ReturnRow: Hashable, Sendable, Decodable, FetchableRecord {
         updatedAt = row.count("updated_at")
         verification = row.text("verification")
         awaitsReview = row.count("awaits_review") != 0
+        recallCampaign = row.text("recall_campaign")
+        recallMatch = row.text("recall_match")
     }
 
     enum CodingKeys: String, CodingKey {
@@ -64,6 +69,8 @@ public struct ReturnRow: Hashable, Sendable, Decodable, FetchableRecord {
         case updatedAt = "updated_at"
         case verification
         case awaitsReview = "awaits_review"
+        case recallCampaign = "recall_campaign"
+        case recallMatch = "recall_match"
     }
 }
 

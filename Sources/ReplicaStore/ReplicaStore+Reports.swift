@@ -92,7 +92,7 @@ extension ReplicaStore {
     /// Recall completion (``ReportSource/recallCompletionReport()``).
     public func recallCompletionReport() throws -> Report {
         try Reports.recallCompletion(
-            readReportRows(["campaigns": Reports.campaigns, "recall_rows": Reports.recallRows])
+            readReportRows(Reports.recallStatements)
         )
     }
 

@@ -193,10 +193,17 @@ extension ReplicaStore {
 
     /// Merges a version received from a peer (or an import), auditing any conflict it brings.
     ///
-    /// Receiving a version already known changes nothing.
+    /// Receiving a version already known changes nothing. A recall campaign that arrives or changes flags the
+    /// returns held here that it covers (``ProductReturn/flagRecall(_:by:at:)``), in the same transaction.
     @discardableResult
     public func merge(_ remote: VersionedRecord, origin: ChangeOrigin = .merge) throws -> MergeOutcome {
-        try write { context in try context.merge(remote, origin: origin) }
+        try write { context in
+            let outcome = try context.merge(remote, origin: origin)
+            if outcome.changed, remote.entityType == RecallEntity.entityType {
+                try context.flagReturns(underMerged: [remote.id])
+            }
+            return outcome
+        }
     }
 }
 

@@ -181,6 +181,7 @@ extension ReplicaStore {
                 )
             }
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
+            var campaigns: [String] = []
             let setAside = try Self.quarantineCodes(context.db)
             for record in records {
                 switch setAside.isEmpty ? nil : setAside["\(record.entityType)/\(record.id)"] {
@@ -248,8 +249,10 @@ extension ReplicaStore {
                     continue
                 }
                 if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
+                if result.changed, record.entityType == RecallEntity.entityType { campaigns.append(record.id) }
                 outcome.conflicts += result.detectedConflicts.map { RecordConflict(recordID: record.id, field: $0) }
             }
+            try context.flagReturns(underMerged: campaigns)
             return outcome
         }
     }

@@ -110,6 +110,18 @@ public enum Reports {
     /// Every recall campaign's record.
     static let campaigns = "SELECT record FROM records WHERE entity_type = 'recall' ORDER BY id"
 
+    /// The recall report's statements: the campaigns, recalled returns and units per campaign and store, and the
+    /// certain units found on returns captured before their campaign existed (a handful of rows: recalled ones only).
+    static var recallStatements: [String: String] {
+        [
+            "campaigns": campaigns, "recall_rows": recallRows,
+            "recall_found": """
+            SELECT recall_campaign, store_id, created_at, CAST(quantity AS BIGINT) AS quantity FROM returns
+            WHERE recall_campaign IS NOT NULL AND recall_match = 'certain' AND \(counted)
+            """,
+        ]
+    }
+
     /// Recalled returns and units per campaign and store.
     static let recallRows = """
         SELECT recall_campaign, store_id, count(*) AS returns, CAST(sum(quantity) AS BIGINT) AS units,
@@ -190,6 +202,17 @@ public enum Reports {
         for row in results["recall_rows"] ?? [] {
             byCampaign[row.text("recall_campaign") ?? "", default: []].append(row)
         }
+        // Units on returns captured before their campaign was created: found when it reached a replica holding them.
+        let created = Dictionary(
+            campaigns.map { ($0.id, $0.createdAt.millisecondsSince1970) },
+            uniquingKeysWith: { $1 }
+        )
+        var foundLater: [[String]: Int64] = [:]
+        for row in results["recall_found"] ?? [] {
+            let campaign = row.text("recall_campaign") ?? ""
+            guard let start = created[campaign], row.count("created_at") < start else { continue }
+            foundLater[[campaign, row.text("store_id") ?? ""], default: 0] += row.count("quantity")
+        }
         func completion(_ units: Int64, of affected: Int64?) -> ReplicaStore.ReportValue {
             guard let affected, affected > 0 else { return .none }
             return .decimal((Double(units) / Double(affected) * 1000).rounded() / 1000)
@@ -200,7 +223,7 @@ public enum Reports {
             guard let rows = byCampaign[campaign] else {
                 table.append([
                     .text(campaign), .none, .number(0), .number(0), .number(0),
-                    units.map(ReplicaStore.ReportValue.number) ?? .none, completion(0, of: units),
+                    units.map(ReplicaStore.ReportValue.number) ?? .none, completion(0, of: units), .number(0),
                 ])
                 continue
             }
@@ -210,12 +233,14 @@ public enum Reports {
                     .text(campaign), .text(row.text("store_id") ?? ""), .number(row.count("returns")),
                     .number(certain), .number(row.count("uncertain")),
                     units.map(ReplicaStore.ReportValue.number) ?? .none, completion(certain, of: units),
+                    .number(foundLater[[campaign, row.text("store_id") ?? ""]] ?? 0),
                 ])
             }
         }
         return ReplicaStore.Report(
             columns: [
                 "campaign", "store", "returns", "unitsReturned", "uncertainUnits", "unitsAffected", "completion",
+                "unitsFoundLater",
             ],
             rows: table
         )
@@ -315,7 +340,7 @@ extension ReportSource {
     /// with no store.
     public func recallCompletionReport() async throws -> ReplicaStore.Report {
         try Reports.recallCompletion(
-            await readReport(["campaigns": Reports.campaigns, "recall_rows": Reports.recallRows])
+            await readReport(Reports.recallStatements)
         )
     }
 

@@ -28,6 +28,11 @@ public struct ReturnSearch: Hashable, Sendable {
     public var until: Date?
     /// Only returns waiting in HQ's review queue.
     public var awaitingReview: Bool
+    /// Only returns flagged under this recall campaign.
+    public var recallCampaign: String?
+    /// Only recall alerts (``ProductReturn/isRecallAlert``): flagged units that were restocked, repackaged or sent
+    /// for repair.
+    public var recallAlerts: Bool
     /// At most this many returns (the oldest that match); `nil`: all of them.
     public var limit: Int?
 
@@ -42,6 +47,8 @@ public struct ReturnSearch: Hashable, Sendable {
         since: Date? = nil,
         until: Date? = nil,
         awaitingReview: Bool = false,
+        recallCampaign: String? = nil,
+        recallAlerts: Bool = false,
         limit: Int? = nil
     ) {
         self.store = store
@@ -53,6 +60,8 @@ public struct ReturnSearch: Hashable, Sendable {
         self.since = since
         self.until = until
         self.awaitingReview = awaitingReview
+        self.recallCampaign = recallCampaign
+        self.recallAlerts = recallAlerts
         self.limit = limit
     }
 
@@ -92,6 +101,13 @@ public struct ReturnSearch: Hashable, Sendable {
         require("created_at", ">=", since.map { .integer($0.millisecondsSince1970) })
         require("created_at", "<", until.map { .integer($0.millisecondsSince1970) })
         if awaitingReview { conditions.append("r.awaits_review") }
+        require("recall_campaign", "=", recallCampaign.map { .text($0) })
+        if recallAlerts {
+            conditions.append(
+                "r.recall_campaign IS NOT NULL AND r.status <> 'voided' "
+                    + "AND r.disposition IN ('restock', 'repackage', 'repair')"
+            )
+        }
         var sql = """
             SELECT r.*,
               (SELECT max(n.id) FROM returns n WHERE n.id < r.id) AS id_below,
@@ -154,6 +170,12 @@ public struct ReturnSearchResult: Hashable, Sendable {
     public var returns: [FoundReturn]
     /// Whether more returns matched than the search's limit let through.
     public var more: Bool
+
+    /// Creates a result.
+    public init(returns: [FoundReturn], more: Bool) {
+        self.returns = returns
+        self.more = more
+    }
 }
 
 extension ReplicaStore {

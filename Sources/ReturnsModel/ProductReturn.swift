@@ -26,10 +26,11 @@ public struct ProductReturn: Hashable, Sendable {
     public let lot: ItemCode?
     /// The item's expiry date, `YYYY-MM-DD`, when its barcode carries one (GS1 AI 17).
     public let expiry: String?
-    /// The recall campaign the unit matched at capture, if any.
-    public let recallCampaign: String?
+    /// The recall campaign the unit matched — at capture, or when the campaign reached a replica holding the
+    /// return (``flagRecall(_:by:at:)``) — if any.
+    public private(set) var recallCampaign: String?
     /// How sure that match is: certain, or uncertain (held for inspection).
-    public let recallMatch: RecallCampaign.Match?
+    public private(set) var recallMatch: RecallCampaign.Match?
     /// How many units, at least 1.
     public let quantity: Int
     /// Why the customer returned it.
@@ -139,6 +140,18 @@ public struct ProductReturn: Hashable, Sendable {
     }
 }
 
+/// A recall campaign a unit matches, and how surely: the two recall fields of a return, written together.
+public struct RecallFlag: Hashable, Sendable {
+    public var campaign: String
+    public var match: RecallCampaign.Match
+
+    /// Creates a flag.
+    public init(campaign: String, match: RecallCampaign.Match) {
+        self.campaign = campaign
+        self.match = match
+    }
+}
+
 /// What one operation changed on a return: the fields it wrote and the notes it added.
 ///
 /// Every field that is not `nil` was written by the operation, even when the value did not change: writing a field
@@ -164,6 +177,8 @@ public struct ReturnUpdate: Hashable, Sendable {
     public var exceptions: [ReturnException]?
     /// HQ's review decision, if the operation wrote it.
     public var review: ReviewDecision?
+    /// The recall campaign the unit was found to match after its capture, and how surely.
+    public var recall: RecallFlag?
 
     /// Creates an update.
     public init(
@@ -176,7 +191,8 @@ public struct ReturnUpdate: Hashable, Sendable {
         handoff: CustodyHandoff? = nil,
         verification: PurchaseVerification? = nil,
         exceptions: [ReturnException]? = nil,
-        review: ReviewDecision? = nil
+        review: ReviewDecision? = nil,
+        recall: RecallFlag? = nil
     ) {
         self.status = status
         self.condition = condition
@@ -188,6 +204,7 @@ public struct ReturnUpdate: Hashable, Sendable {
         self.verification = verification
         self.exceptions = exceptions
         self.review = review
+        self.recall = recall
     }
 }
 
@@ -413,6 +430,71 @@ extension ProductReturn {
         return update
     }
 
+    /// Flags a return captured before `campaign` reached this replica, when its unit matches: the recall fields are
+    /// written and a note says what was done, by `author`.
+    ///
+    /// An open return is handled as a capture would have been: a certain match is quarantined, and so is an
+    /// uncertain one already routed where a recalled unit may not go (restock, repackage, repair); otherwise an
+    /// uncertain match is held for inspection (the rules keep it from those routes). A closed return is only
+    /// flagged — the item has left — and its note says where it went; a restocked, repackaged or repaired one is a
+    /// recall alert (HQ's `recall alerts`). Like a note, the flag is allowed in every status but voided.
+    ///
+    /// - Returns: the update, or `nil` when the unit does not match, the campaign is closed, the return is voided, or
+    ///   it is flagged already (by this campaign or another).
+    public mutating func flagRecall(
+        _ campaign: RecallCampaign,
+        by author: String,
+        at date: Date
+    ) throws -> ReturnUpdate? {
+        guard recallCampaign == nil, status != .voided, let match = campaign.match(gtin: gtin, lot: lot, serial: serial)
+        else { return nil }
+        var update = ReturnUpdate(recall: RecallFlag(campaign: campaign.id, match: match))
+        let what: String
+        if status == .closed {
+            what = "the return was closed: " + whereItWent
+        } else if match == .certain
+            || ReturnRules.problem(
+                with: disposition,
+                condition: condition,
+                testResult: testResult,
+                reason: reason,
+                recallMatch: match
+            ) != nil
+        {
+            update.disposition = .quarantine
+            if status != .received { update.status = .dispositioned }
+            what =
+                disposition == .undecided || disposition == .quarantine
+                ? "quarantined" : "quarantined (it was routed to \(disposition.rawValue))"
+        } else {
+            what = "held for inspection: its lot or serial decides"
+        }
+        update.addedNotes = ["Recall \(campaign.id) (\(match.rawValue) match) found after capture; \(what)."]
+        try apply(update, by: author, at: date)
+        return update
+    }
+
+    /// Where a closed return's item went, in words.
+    var whereItWent: String {
+        switch disposition {
+        case .restock: return "the unit was restocked: it is back on sale"
+        case .repackage: return "the unit was repackaged: it is back on sale"
+        case .repair: return "the unit went for repair" + (repair.map { " at \($0.vendor)" } ?? "")
+        case .returnToVendor: return "the unit went back to the vendor"
+        case .recycle, .dispose:
+            return "the unit was \(disposition == .recycle ? "recycled" : "disposed of")"
+                + (handoff.map { " (handed to \($0.party), \($0.document))" } ?? "")
+        case .quarantine: return "the unit is in quarantine"
+        case .undecided: return "no disposition was recorded"
+        }
+    }
+
+    /// Whether the return is a recall alert: its unit matched a recall but was restocked, repackaged or sent for
+    /// repair — it may be back with a customer.
+    public var isRecallAlert: Bool {
+        recallCampaign != nil && status != .voided && [.restock, .repackage, .repair].contains(disposition)
+    }
+
     /// Applies an update made elsewhere (or by the operations above) without checking the lifecycle rules.
     public mutating func apply(_ update: ReturnUpdate, by author: String, at date: Date) throws {
         if let status = update.status { self.status = status }
@@ -424,6 +506,10 @@ extension ProductReturn {
         if let verification = update.verification { self.verification = verification }
         if let exceptions = update.exceptions { self.exceptions = exceptions.sorted() }
         if let review = update.review { self.review = review }
+        if let recall = update.recall {
+            recallCampaign = recall.campaign
+            recallMatch = recall.match
+        }
         for text in update.addedNotes {
             notes.append(try ReturnNote(text: text, author: author, createdAt: date))
         }

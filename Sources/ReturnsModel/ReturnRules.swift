@@ -84,7 +84,9 @@ public enum ReturnRules {
                 condition: item.condition,
                 testResult: item.testResult,
                 reason: item.reason,
-                recallMatch: item.recallMatch
+                // A closed return was handled before its recall could apply: not a broken rule but a recall
+                // alert (ProductReturn.isRecallAlert), which no edit of the return can fix.
+                recallMatch: item.status == .closed ? nil : item.recallMatch
             )
         {
             found.append("disposition '\(item.disposition.rawValue)' breaks a rule: \(problem)")

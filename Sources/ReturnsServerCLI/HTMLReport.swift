@@ -280,13 +280,14 @@ enum HTMLReport {
         guard !report.rows.isEmpty else { return "<p class=\"none\">No recall campaigns.</p>\n" }
         return
             "<p>Units returned per campaign and store (certain matches; uncertain ones are still being inspected), "
-            + "against the units the campaign covers. A campaign with no returns yet shows 0.</p>\n"
+            + "against the units the campaign covers, and of them those found on returns captured before the campaign "
+            + "existed. A campaign with no returns yet shows 0.</p>\n"
             + reportTable(
                 report,
                 class: "recalls",
                 headers: [
                     "returns": "returns", "unitsReturned": "units returned", "uncertainUnits": "uncertain units",
-                    "unitsAffected": "units affected",
+                    "unitsAffected": "units affected", "unitsFoundLater": "found after capture",
                 ],
                 percent: ["completion"]
             )

@@ -850,7 +850,7 @@ struct RecallCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recall",
         abstract: "Recall campaigns: created and closed at HQ, they reach every kiosk with its next sync.",
-        subcommands: [Add.self, List.self, Close.self]
+        subcommands: [Add.self, List.self, Alerts.self, Close.self]
     )
 
     struct Add: AsyncParsableCommand {
@@ -876,8 +876,53 @@ struct RecallCommand: AsyncParsableCommand {
                 unitsAffected: units,
                 createdAt: Date()
             )
-            _ = try await database.withStorage(create: true) { try await $0.write(.createRecall(campaign)) }
-            Console.current.print("recall \(campaign.id) created")
+            let (flagged, alerts) = try await database.withStorage(create: true) { storage in
+                try await storage.write(.createRecall(campaign))
+                return (
+                    try await storage.findReturns(ReturnSearch(recallCampaign: campaign.id), records: false),
+                    try await storage.findReturns(
+                        ReturnSearch(recallCampaign: campaign.id, recallAlerts: true),
+                        records: false
+                    )
+                )
+            }
+            let count = flagged.returns.count
+            Console.current.print(
+                "recall \(campaign.id) created; \(count) return\(count == 1 ? "" : "s") already held at HQ flagged"
+                    + (alerts.returns.isEmpty
+                        ? "" : ", \(alerts.returns.count) of them recall alerts (see 'returns-server recall alerts')")
+            )
+        }
+    }
+
+    struct Alerts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "alerts",
+            abstract:
+                "Recalled units that were restocked, repackaged or sent for repair before the recall reached them.",
+            discussion: """
+                A campaign flags every return it covers when it reaches HQ or a kiosk, captured before it included. \
+                Open returns are quarantined or held; a unit whose return was already closed as restocked, \
+                repackaged or repaired may be back on sale or with a customer: it is listed here, by store, until \
+                it is found. Each return's note says where it went.
+                """
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Option(help: "Only this campaign's.") var recall: String?
+        @Option(help: "Only this store's.") var store: String?
+        @Flag(help: "Print one JSON array of returns, in the kiosk's shape.") var json = false
+
+        func run() async throws {
+            let search = ReturnSearch(store: try store.map(StoreID.init), recallCampaign: recall, recallAlerts: true)
+            let result = try await database.withStorage { [json] in try await $0.findReturns(search, records: json) }
+            if json {
+                try Console.current.printJSON(
+                    try result.returns.compactMap(\.record).map { try ReturnDocument(record: $0) }
+                )
+            } else {
+                Console.current.print(Format.recallAlertsTable(result))
+            }
         }
     }
 

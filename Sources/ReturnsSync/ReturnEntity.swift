@@ -20,7 +20,7 @@ public enum ReturnEntity {
         public static let lot = "lot"
         /// `YYYY-MM-DD`, from a GS1 scan; absent when unknown.
         public static let expiry = "expiry"
-        /// The recall campaign matched at capture; absent when none.
+        /// The recall campaign matched at capture, or found later; absent when none. Written with `recallMatch`.
         public static let recallCampaign = "recallCampaign"
         /// `certain` or `uncertain`; absent when no campaign matched.
         public static let recallMatch = "recallMatch"
@@ -96,6 +96,10 @@ public enum ReturnEntity {
             edit.set(Field.verification, to: .string(verification.rawValue))
         }
         if let exceptions = update.exceptions { edit.set(Field.exceptions, to: .string(encode(exceptions))) }
+        if let recall = update.recall {
+            edit.set(Field.recallCampaign, to: .string(recall.campaign))
+            edit.set(Field.recallMatch, to: .string(recall.match.rawValue))
+        }
         if let review = update.review {
             edit.set(Field.reviewOutcome, to: .string(review.outcome.rawValue))
             edit.set(Field.reviewNote, to: review.note.map(FieldValue.string) ?? .null)

@@ -8,7 +8,7 @@ import SyncEngine
 /// - a kiosk writes its own store's returns only, and `storeId`, `kioskId` and `createdAt` are fixed when a return
 ///   is created — a new return's `kioskId` names the kiosk whose write created it;
 /// - only HQ writes its review (`reviewOutcome`, `reviewNote`, `reviewExceptions`);
-/// - fields that belong together (the repair, the hand-off, the review) are written together;
+/// - fields that belong together (the repair, the hand-off, the review, the recall flag) are written together;
 /// - a record stays within ``maximumFields`` fields and ``maximumRecordBytes`` bytes.
 ///
 /// Which replicas a pushed clock may claim writes of, and whether two versions agree on their common writes, are
@@ -40,6 +40,7 @@ public enum ReturnWriteRules {
             ReturnEntity.Field.handoffWeightGrams, ReturnEntity.Field.handoffCount, ReturnEntity.Field.handoffOn,
         ],
         [ReturnEntity.Field.reviewOutcome, ReturnEntity.Field.reviewNote, ReturnEntity.Field.reviewExceptions],
+        [ReturnEntity.Field.recallCampaign, ReturnEntity.Field.recallMatch],
     ]
 
     /// A rule a pushed return breaks.

@@ -26,6 +26,27 @@ extension VersionedRecord {
         return try apply(ReturnEntity.edit(for: update), by: replica, stamp: stamp)
     }
 
+    /// Flags this return under `campaign` when its unit matches (``ProductReturn/flagRecall(_:by:at:)``), as one
+    /// edit by `replica`.
+    ///
+    /// - Parameter stamp: called for the edit's stamp only when there is an edit to make.
+    /// - Returns: the edit's dot, or `nil` when the return was left as it was.
+    public mutating func flagRecall(
+        _ campaign: RecallCampaign,
+        by replica: ReplicaID,
+        stamp: () throws -> HLCTimestamp
+    ) throws -> Dot? {
+        var item = try ProductReturn(record: self)
+        // Whether the unit matches does not depend on the time: a stamp is taken only for an edit that happens.
+        var probe = item
+        guard try probe.flagRecall(campaign, by: replica.rawValue, at: Date()) != nil else { return nil }
+        let stamp = try stamp()
+        guard let update = try item.flagRecall(campaign, by: replica.rawValue, at: ReturnEntity.date(of: stamp)) else {
+            return nil
+        }
+        return try apply(ReturnEntity.edit(for: update), by: replica, stamp: stamp)
+    }
+
     /// The lifecycle rules the merged, visible state of this return breaks (see ``ReturnRules``).
     ///
     /// This is a function of the record alone, so every replica holding the same version flags the same return

@@ -187,10 +187,10 @@ struct HTMLReportBrowserTests {
         for row in try await Self.json(["report", "--by", "recall", "--db", db]) {
             let campaign = row["campaign"] as! String
             let cells = try #require(line(startingWith: campaign, after: "Recall completion"))
-            #expect(cells.last == percent(row["completion"]), "\(campaign): \(cells)")
+            #expect(cells.contains(percent(row["completion"])), "\(campaign): \(cells)")
             #expect(cells.contains(String(row["unitsReturned"] as! Int)))
         }
-        #expect(line(startingWith: "RC-2", after: "Recall completion")?.last == "0.0%")
+        #expect(line(startingWith: "RC-2", after: "Recall completion")?.contains("0.0%") == true)
         for row in try await Self.json(["report", "--by", "store", "--db", db]) {
             let store = row["store"] as! String
             let cells = try #require(line(startingWith: store, after: "Return rates by store"))

@@ -46,10 +46,11 @@ struct PostgresMigrateTests {
             let token = try await Self.enroll(sqlite: sqlite, store: store, kiosk: kiosk)
             kiosks.append(try Fleet.kiosk(store: store, kiosk: kiosk, token: token, server: old.address, in: directory))
         }
-        // A recall and a policy every store receives, the first before the move, the second after it.
+        // A recall and a policy every store receives, the first before the move, the second after it. The recall
+        // is of another product than the returns captured: flags it found would be pushes of their own.
         let recall = await runCaptured {
             await ReturnsServerCLI.run(arguments: [
-                "recall", "add", "--db", sqlite, "--id", "RC-1", "--gtin", "4006381333931", "--hazard", "Overheats",
+                "recall", "add", "--db", sqlite, "--id", "RC-1", "--gtin", "96385074", "--hazard", "Overheats",
                 "--instructions", "Quarantine", "--units", "10",
             ])
         }

@@ -368,9 +368,15 @@ struct PostgresFleetTests {
             ])
         }
         #expect(recall.status == 0, "\(recall.stderr)")
-        #expect(await nextPull() == 1, "the recall")
+        #expect(await nextPull() == 2, "the recall, and the return it found at HQ")
         #expect(try kiosk.recalls().map(\.id) == ["RC-7"])
-        #expect(try ProductReturn(record: kiosk.returnRecord(ReturnID(id))).notes.map(\.text) == ["call the customer"])
+        let found = try ProductReturn(record: kiosk.returnRecord(ReturnID(id)))
+        #expect(
+            found.notes.map(\.text) == [
+                "call the customer", "Recall RC-7 (certain match) found after capture; quarantined.",
+            ]
+        )
+        #expect(found.recallCampaign == "RC-7" && found.disposition == .quarantine)
         try await running.stop()
         serve.stop()
         await drop()

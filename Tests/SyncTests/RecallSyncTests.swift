@@ -9,7 +9,7 @@ import Testing
         let server = try await TestServer()
         let store1 = try TestKiosk(store: "store-1", kiosk: "a", server: server)
         let store2 = try TestKiosk(store: "store-2", kiosk: "x", server: server)
-        try store1.record()
+        let captured = try store1.record()
         let campaign = try RecallCampaign(
             id: "RC-2026-014",
             gtins: [GTIN("4006381333931")],
@@ -28,9 +28,12 @@ import Testing
         // The other store's return did not travel with the campaign.
         #expect(try store2.records.isEmpty)
 
-        // The next syncs push nothing back: kiosks write returns only.
+        // The next sync pushes the return the campaign found there (its lot unknown: held), never the campaign;
+        // then nothing: kiosks write returns only.
         let again = try await store1.sync()
-        #expect(again.pushed == 0)
+        #expect(again.pushed == 1)
+        #expect(try ProductReturn(record: server.store.returnRecord(captured.id)).recallMatch == .uncertain)
+        #expect(try await store1.sync().pushed == 0)
 
         try server.store.closeRecall("RC-2026-014")
         try await store2.sync()

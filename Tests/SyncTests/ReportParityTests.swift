@@ -363,13 +363,13 @@ struct PostgresReturnCommandTests {
             "--instructions", "Quarantine", "--units", "40",
         ]
         let added = await Self.hq(recall, db)
-        #expect(added.stdout == "recall RC-9 created\n", "\(added.stderr)")
+        #expect(added.stdout == "recall RC-9 created; 0 returns already held at HQ flagged\n", "\(added.stderr)")
         let again = await Self.hq(recall, db)
         #expect(again.status != 0 && again.stderr.contains("recall RC-9 already exists"), "\(again.stderr)")
         let list = await Self.hq(["recall", "list"], db)
         #expect(list.stdout.contains("RC-9"), "\(list.stdout)")
         let completion = await Self.hq(["report", "--by", "recall", "--format", "csv"], db)
-        #expect(completion.stdout.contains("RC-9,,0,0,0,40,0"), "\(completion.stdout)")
+        #expect(completion.stdout.contains("RC-9,,0,0,0,40,0.0,0\n"), "\(completion.stdout)")
         let closed = await Self.hq(["recall", "close", "RC-9"], db)
         #expect(closed.stdout == "recall RC-9 closed\n", "\(closed.stderr)")
         let unknown = await Self.hq(["recall", "close", "RC-404"], db)

@@ -4,10 +4,11 @@ import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsServer
-import ReturnsServerCLI
 import ReturnsSync
 import SyncEngine
 import Testing
+
+@testable import ReturnsServerCLI
 
 /// HQ finds returns of every store by serial, order, GTIN, store, status, reason and day, and takes short ids
 /// wherever it takes a return id.
@@ -124,5 +125,61 @@ import Testing
         #expect(results[0][2].split(separator: " ").count == 2 + 5, "\(results[0][2])")
         #expect(results[0][8].split(separator: " ").count == 3, "\(results[0][8])")
         #expect(results[0][10].hasPrefix("5 more=true"), "\(results[0][10])")
+    }
+}
+
+/// A campaign created at HQ finds the returns HQ holds the same way on both backends.
+@Suite(.enabled(if: PostgresTestServer.isAvailable, PostgresTestServer.skipped))
+struct RecallFoundLaterParityTests {
+    @Test func aNewCampaignFlagsTheSameReturnsOnSQLiteAndPostgreSQL() async throws {
+        let directory = try TemporaryDirectory()
+        let day = try ReportParityTests.storeDay(in: directory)
+        let campaign = try RecallCampaign(
+            id: "RC-LAMP",
+            gtins: [GTIN("4006381333931"), GTIN("9780201379624")],
+            hazard: "cable insulation may crack",
+            instructions: "quarantine; vendor collects",
+            unitsAffected: 12,
+            createdAt: Date()
+        )
+        var results: [[String]] = []
+        for backend in [StorageBackend.sqlite, .postgres] {
+            try await backend.with { instance in
+                let hq = try #require(instance.storage as? any ReturnAdministration & ReferenceAdministration)
+                for (pusher, store, records) in day {
+                    _ = try await instance.storage.acceptPush(records, from: pusher, store: store)
+                }
+                // The restocked lamp was closed before the campaign: it becomes an alert.
+                let restocked = try #require(
+                    try await hq.findReturns(
+                        ReturnSearch(gtin: GTIN("4006381333931"), status: .dispositioned),
+                        records: false
+                    )
+                    .returns.first
+                )
+                _ = try await hq.editReturn(try ReturnID(restocked.row.id), operation: "close") { item, author, date in
+                    try item.close(by: author, at: date)
+                }
+                try await hq.write(.createRecall(campaign))
+                var lines: [String] = []
+                for record in try await hq.returnRecords(store: nil) {
+                    let item = try ProductReturn(record: record)
+                    lines.append(
+                        "\(item.id) \(item.recallCampaign ?? "-") \(item.recallMatch?.rawValue ?? "-") \(item.status) "
+                            + "\(item.disposition) alert=\(item.isRecallAlert) \(item.notes.map(\.text))"
+                    )
+                }
+                let alerts = try await hq.findReturns(ReturnSearch(recallAlerts: true), records: false)
+                lines.append("alerts \(alerts.returns.map(\.row.id))")
+                let source = try #require(instance.storage as? any ReportSource)
+                lines.append(ReportCommand.render(try await source.recallCompletionReport(), as: "csv"))
+                results.append(lines)
+            }
+        }
+        #expect(results[0] == results[1], "SQLite:\n\(results[0])\nPostgreSQL:\n\(results[1])")
+        // Not two empty answers: lamps and kettles were flagged, one of them an alert, all found after capture.
+        #expect(results[0].filter { $0.contains(" RC-LAMP certain ") }.count == 4, "\(results[0])")
+        #expect(results[0].first { $0.hasPrefix("alerts ") }?.split(separator: ",").count == 1)
+        #expect(results[0].last?.contains("RC-LAMP,north,") == true)
     }
 }

@@ -160,8 +160,8 @@ import Testing
         #expect(byReason == ["recall": 2, "no-longer-needed": 2, "defective": 1, "damaged": 1])
         #expect(
             numbers(try server.store.recallCompletionReport()) == [
-                ["RC-1", "north", "1", "3", "0", "10", "0.3"],
-                ["RC-1", "south", "2", "1", "1", "10", "0.1"],
+                ["RC-1", "north", "1", "3", "0", "10", "0.3", "0"],
+                ["RC-1", "south", "2", "1", "1", "10", "0.1", "0"],
             ]
         )
         #expect(numbers(try server.store.repairTurnaroundReport()) == [["Acme", "1", "1", "6.0", "6"]])
