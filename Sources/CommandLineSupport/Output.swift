@@ -193,6 +193,15 @@ public enum Format {
             "exceptions   \(item.exceptions.isEmpty ? "-" : item.exceptions.map(\.rawValue).joined(separator: ", "))"
                 + (item.awaitsReview ? " (awaiting HQ review)" : ""),
             "review       \(item.review.map { "\($0.outcome.rawValue)\($0.note.map { ": \($0)" } ?? "")" } ?? "-")",
+            "refund       "
+                + (item.refund.map { refund in
+                    "\(refund.currency.format(refund.amountMinor)) \(refund.currency) by \(refund.method.rawValue)"
+                        + (refund.exchangeGTIN.map { " for \($0.digits)" } ?? "")
+                        + (refund.feeMinor > 0
+                            ? ", restocking fee \(refund.currency.format(refund.feeMinor)) kept" : "")
+                        + (refund.reason.map { " (amount changed: \($0))" } ?? "")
+                        + (refund.decidedBy.map { ", by \($0)" } ?? "")
+                } ?? "-"),
             "created      \(ISO8601Milliseconds.format(item.createdAt))",
             "updated      \(ISO8601Milliseconds.format(item.updatedAt))",
             "clock        \(record.clock)",
@@ -200,7 +209,11 @@ public enum Format {
         for violation in ReturnRules.violations(of: item) {
             lines.append("REVIEW       \(violation)")
         }
-        for conflict in record.openConflicts(policy: ReturnEntity.policy) {
+        let conflicts = record.openConflicts(policy: ReturnEntity.policy)
+        if conflicts.contains(where: { $0.field.hasPrefix("refund") }) {
+            lines.append("ALERT        refunded twice: two places refunded this return concurrently (see CONFLICT)")
+        }
+        for conflict in conflicts {
             let values = conflict.values.map { "\($0.value) (\($0.dot))" }.joined(separator: ", ")
             lines.append("CONFLICT     \(conflict.field): \(values); showing \(conflict.winner.value)")
         }

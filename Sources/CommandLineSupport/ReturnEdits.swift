@@ -98,6 +98,57 @@ public enum ReturnEdits {
         return "\(item.id) handed over to \(record.party) (\(record.document))"
     }
 
+    /// Decides a return's refund: by default its value (order line price × quantity) less the policy's restocking
+    /// fee, in the order line's currency; `amount` (with `reason`) replaces the amount, `currency` is needed when
+    /// the order line states none.
+    public static func refund(
+        _ store: any ReturnEditing,
+        id: String,
+        method text: String,
+        amount: String?,
+        currency code: String?,
+        reason: String?,
+        exchange: String?,
+        note: String?
+    ) async throws -> String {
+        let method = try RefundMethod.parse(text)
+        let exchangeGTIN = try exchange.map(GTIN.init)
+        if amount != nil, reason == nil {
+            throw CLIError(message: "--amount needs --reason: say why the refund differs from the order line's price")
+        }
+        let id = try await store.resolveReturnID(id)
+        let terms = try await store.refundTerms(of: id)
+        let typed = try code.map(Currency.init)
+        if let typed, let stated = terms.currency, typed != stated {
+            throw CLIError(message: "--currency \(typed) differs from the order line's \(stated)")
+        }
+        guard let currency = typed ?? terms.currency else {
+            throw CLIError(
+                message: terms.unitPriceMinor == nil
+                    ? "return \(id) has no order line with its product: give --amount, --reason and --currency"
+                    : "the order line states no currency: give --currency (such as EUR)"
+            )
+        }
+        let override = try amount.map { (amountMinor: try currency.minorUnits(of: $0), reason: reason ?? "") }
+        let item = try await store.editReturn(id, operation: "refund") { item, author, date in
+            let refund = try Refund.decide(
+                for: item,
+                unitPriceMinor: terms.unitPriceMinor,
+                currency: currency,
+                fee: terms.restockingFee,
+                method: method,
+                exchangeGTIN: exchangeGTIN,
+                override: override
+            )
+            return try item.decideRefund(refund, note: note, by: author, at: date)
+        }
+        guard let refund = item.refund else { return "\(item.id) refunded" }
+        let fee = refund.feeMinor > 0 ? ", restocking fee \(refund.currency.format(refund.feeMinor)) kept" : ""
+        let exchanged = refund.exchangeGTIN.map { " for \($0.digits)" } ?? ""
+        return "\(item.id) refund: \(refund.currency.format(refund.amountMinor)) \(refund.currency) by "
+            + "\(refund.method.rawValue)\(exchanged)\(fee)"
+    }
+
     /// Today in UTC, `YYYY-MM-DD`.
     static func today() -> String {
         ISO8601Milliseconds.day(of: Date())
@@ -149,6 +200,34 @@ public struct HandoffOptions: ParsableArguments {
             weightGrams: weightGrams,
             count: count,
             on: date,
+            note: note
+        )
+    }
+}
+
+/// The options of a refund, shared with `returns-server returns refund`.
+public struct RefundOptions: ParsableArguments {
+    @Option(help: "How it is paid back: \(RefundMethod.allowedSpellings).") public var method = "original-payment"
+    @Option(help: "The amount paid back instead of the order line's value less the fee, in the currency's decimals.")
+    public var amount: String?
+    @Option(help: "Why the amount differs (required with --amount).") public var reason: String?
+    @Option(help: "The currency (ISO 4217), when the order line states none; else it must agree with it.")
+    public var currency: String?
+    @Option(help: "The replacement's GTIN, for an exchange.") public var exchange: String?
+    @Option(help: "A note, added with the refund.") public var note: String?
+
+    public init() {}
+
+    /// Decides the refund of return `id`; returns the line to print.
+    public func perform(on store: any ReturnEditing, id: String) async throws -> String {
+        try await ReturnEdits.refund(
+            store,
+            id: id,
+            method: method,
+            amount: amount,
+            currency: currency,
+            reason: reason,
+            exchange: exchange,
             note: note
         )
     }

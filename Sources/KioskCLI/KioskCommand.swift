@@ -21,7 +21,8 @@ public struct KioskCommand: AsyncParsableCommand {
             VoidCommand.self, NoteCommand.self, ListCommand.self, FindCommand.self, ShowCommand.self,
             ConflictsCommand.self,
             StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
-            RepairCommand.self, HandoffCommand.self, AgentCommand.self, QuarantineCommand.self, ClockCommand.self,
+            RefundCommand.self, RepairCommand.self, HandoffCommand.self, AgentCommand.self, QuarantineCommand.self,
+            ClockCommand.self,
             EnrollCommand.self,
         ]
     )
@@ -452,6 +453,27 @@ struct RecallsCommand: AsyncParsableCommand {
                 )
         }
         Console.current.print(text)
+    }
+}
+
+struct RefundCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "refund",
+        abstract: "Decide a return's refund: once, by default its order line's value less the policy's restocking fee.",
+        discussion: """
+            The amount is the order line's unit price times the quantity, less the restocking fee of the return \
+            policy (none for defective, recalled or wrong items); an exchange or 'none' pays nothing back. --amount \
+            with --reason pays another amount. Amounts are in the currency's decimals (19.99 EUR, 1999 JPY). A refund \
+            is decided once: two kiosks refunding one return offline is a conflict HQ sees.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
+    @OptionGroup var refund: RefundOptions
+
+    func run() async throws {
+        Console.current.print(try await refund.perform(on: database.openStore(), id: id))
     }
 }
 

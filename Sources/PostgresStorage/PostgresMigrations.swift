@@ -208,6 +208,17 @@ public enum PostgresMigrations {
                 "CREATE INDEX orders_by_store ON orders (store_id, sold_at)",
             ]
         ),
+        Migration(
+            name: "2026-12-04-refunds-and-order-currency",
+            statements: [
+                // Appended in the order of ReturnProjection.names: rows are written with json_populate_recordset.
+                """
+                ALTER TABLE returns ADD COLUMN refund_amount bigint, ADD COLUMN refund_fee bigint,
+                    ADD COLUMN refund_currency text COLLATE "C", ADD COLUMN refund_method text COLLATE "C"
+                """,
+                "ALTER TABLE orders ADD COLUMN currency text COLLATE \"C\"",
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

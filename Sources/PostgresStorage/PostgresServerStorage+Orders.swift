@@ -142,6 +142,7 @@ extension PostgresServerStorage {
                     "gtin": .string(line.gtin.digits), "serial": line.serial.map { .string($0.rawValue) } ?? .null,
                     "quantity": .integer(Int64(line.quantity)), "unit_price_cents": .integer(line.unitPriceCents),
                     "sold_at": .integer(line.soldAt.millisecondsSince1970),
+                    "currency": line.currency.map { .string($0.code) } ?? .null,
                 ])
             }
         ).serializedString
@@ -149,8 +150,8 @@ extension PostgresServerStorage {
             """
             INSERT INTO orders SELECT * FROM json_populate_recordset(NULL::orders, \(rows)::json)
             ON CONFLICT (store_id, record_id) DO UPDATE SET (order_id, line, gtin, serial, quantity, unit_price_cents,
-                sold_at) = (excluded.order_id, excluded.line, excluded.gtin, excluded.serial, excluded.quantity,
-                excluded.unit_price_cents, excluded.sold_at)
+                sold_at, currency) = (excluded.order_id, excluded.line, excluded.gtin, excluded.serial, excluded.quantity,
+                excluded.unit_price_cents, excluded.sold_at, excluded.currency)
             """,
             logger: logger
         )

@@ -229,7 +229,8 @@ extension PostgresServerStorage: ReturnAdministration {
             serial: row.text("serial").map { try ItemCode($0, kind: "serial") },
             quantity: Int(row.integer("quantity") ?? 0),
             unitPriceCents: row.integer("unit_price_cents") ?? 0,
-            soldAt: Date(millisecondsSince1970: row.integer("sold_at") ?? 0)
+            soldAt: Date(millisecondsSince1970: row.integer("sold_at") ?? 0),
+            currency: row.text("currency").map(Currency.init)
         )
     }
 
@@ -322,6 +323,25 @@ extension PostgresServerStorage: ReturnAdministration {
         return try search.result(
             of: await bounded { try await Self.reportRows(query, on: $0, logger: logger) }
         )
+    }
+
+    public func refundTerms(of id: ReturnID) async throws -> RefundTerms {
+        let item = try ProductReturn(record: try await returnRecord(id))
+        let logger = self.logger
+        let (lines, reference) = try await bounded { connection in
+            var binds = PostgresBindings()
+            binds.append(item.orderID.rawValue)
+            var lines: [OrderLine] = []
+            for row in try await Self.reportRows(
+                PostgresQuery(unsafeSQL: "SELECT * FROM orders WHERE order_id = $1", binds: binds),
+                on: connection,
+                logger: logger
+            ) {
+                lines.append(try Self.orderLine(row))
+            }
+            return (lines, try await PurchaseReference.read(on: connection, logger: logger))
+        }
+        return RefundTerms(of: item, lines: lines, policies: reference.policies)
     }
 
     public func returnIDs(withPrefix prefix: String, limit: Int) async throws -> [ReturnID] {

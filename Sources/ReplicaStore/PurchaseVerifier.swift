@@ -341,7 +341,8 @@ extension ReplicaStore {
             serial: (row["serial"] as String?).map { try ItemCode($0, kind: "serial") },
             quantity: row["quantity"],
             unitPriceCents: row["unit_price_cents"],
-            soldAt: Date(millisecondsSince1970: row["sold_at"])
+            soldAt: Date(millisecondsSince1970: row["sold_at"]),
+            currency: (row["currency"] as String?).map(Currency.init)
         )
     }
 }

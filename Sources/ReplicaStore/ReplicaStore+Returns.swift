@@ -224,6 +224,9 @@ public protocol ReturnEditing: Sendable {
     /// The ids of the returns held whose id starts with `prefix` (canonical text), in order, at most `limit`: what
     /// ``resolveReturnID(_:)`` turns a short id into.
     func returnIDs(withPrefix prefix: String, limit: Int) async throws -> [ReturnID]
+
+    /// What decides a stored return's refund here: its order line's price and currency, the policy's fee.
+    func refundTerms(of id: ReturnID) async throws -> RefundTerms
 }
 
 extension ReplicaStore: ReturnEditing {

@@ -266,6 +266,18 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v12: refunds and the currency of order lines") { db in
+            // No return had a refund and no order line a currency before: NULL is what they hold.
+            try db.execute(
+                sql: """
+                    ALTER TABLE returns ADD COLUMN refund_amount INTEGER;
+                    ALTER TABLE returns ADD COLUMN refund_fee INTEGER;
+                    ALTER TABLE returns ADD COLUMN refund_currency TEXT;
+                    ALTER TABLE returns ADD COLUMN refund_method TEXT;
+                    ALTER TABLE orders ADD COLUMN currency TEXT;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -162,6 +162,30 @@ public enum Reports {
         return statements
     }
 
+    /// Money per group and currency, over the returns that count: their value (the order line's unit price × the
+    /// quantity; returns with no priced order line are counted in `unpriced`), what was refunded and the restocking
+    /// fees kept, and the value recovered (restocked or repackaged units at their price). A return's currency is
+    /// its refund's, else its order line's.
+    static func money(by dimension: ReplicaStore.ReportDimension) -> String {
+        let line = "FROM orders o WHERE o.order_id = returns.order_id AND o.gtin = returns.gtin ORDER BY o.line LIMIT 1"
+        return """
+            SELECT key, currency, count(*) AS returns, count(value) AS priced,
+                   CAST(coalesce(sum(value), 0) AS BIGINT) AS value_returned,
+                   count(refund_method) AS refunds,
+                   CAST(coalesce(sum(refund_amount), 0) AS BIGINT) AS refunded,
+                   CAST(coalesce(sum(refund_fee), 0) AS BIGINT) AS fees,
+                   CAST(coalesce(sum(CASE WHEN disposition IN ('restock', 'repackage') THEN value END), 0) AS BIGINT)
+                     AS recovered
+            FROM (
+              SELECT \(dimension.column) AS key, disposition, refund_method, refund_amount, refund_fee,
+                     coalesce(refund_currency, (SELECT o.currency \(line)), '') AS currency,
+                     quantity * (SELECT o.unit_price_cents \(line)) AS value
+              FROM returns WHERE \(counted)
+            ) priced
+            GROUP BY key, currency ORDER BY key, currency
+            """
+    }
+
     /// Returns dated after this instant (ms) are flagged as dated in the future: the bound a replica accepts
     /// stamps within (``HybridLogicalClock/maximumDrift``), so clocks merely a little apart do not raise a flag.
     static func futureThreshold(_ now: Int64) -> Int64 {
@@ -313,7 +337,64 @@ public enum Reports {
     }
 }
 
+extension Reports {
+    static func money(
+        _ results: [String: [ReportRow]],
+        by dimension: ReplicaStore.ReportDimension,
+        withTotal: Bool
+    ) throws -> ReplicaStore.Report {
+        func amount(_ minor: Int64, _ code: String) -> ReplicaStore.ReportValue {
+            guard let currency = try? Currency(code) else { return .text(Currency.twoDecimalsText(minor)) }
+            return .text(currency.format(minor))
+        }
+        var table: [[ReplicaStore.ReportValue]] = []
+        var totals: [String: [Int64]] = [:]
+        for row in results["money"] ?? [] {
+            let currency = row.text("currency") ?? ""
+            let sums = [
+                row.count("returns"), row.count("value_returned"), row.count("refunded"), row.count("fees"),
+                row.count("recovered"), row.count("returns") - row.count("priced"),
+            ]
+            table.append(
+                [.text(row.text("key") ?? ""), currency.isEmpty ? .none : .text(currency), .number(sums[0])]
+                    + sums[1...4].map { amount($0, currency) } + [.number(sums[5])]
+            )
+            totals[currency] = zip(totals[currency] ?? Array(repeating: 0, count: 6), sums).map { $0 + $1 }
+        }
+        if withTotal {
+            for (currency, sums) in totals.sorted(by: { $0.key < $1.key }) {
+                table.append(
+                    [.text("total"), currency.isEmpty ? .none : .text(currency), .number(sums[0])]
+                        + sums[1...4].map { amount($0, currency) } + [.number(sums[5])]
+                )
+            }
+        }
+        return ReplicaStore.Report(
+            columns: [
+                dimension.rawValue, "currency", "returns", "valueReturned", "refunded", "feesKept", "valueRecovered",
+                "unpriced",
+            ],
+            rows: table
+        )
+    }
+}
+
 extension ReportSource {
+    /// Money per store, reason, status, disposition or GTIN, and currency (``Reports/money(by:)`` says what each
+    /// column counts); amounts are decimal text in the currency's digits, never floating point.
+    public func moneyReport(
+        by dimension: ReplicaStore.ReportDimension,
+        withTotal: Bool
+    ) async throws
+        -> ReplicaStore.Report
+    {
+        try Reports.money(
+            await readReport(["money": Reports.money(by: dimension)]),
+            by: dimension,
+            withTotal: withTotal
+        )
+    }
+
     /// The state of the whole server at a glance, each measure named for what it counts:
     ///
     /// - `returns`, `units`: returns and units that count (not voided, not rejected);

@@ -15,7 +15,8 @@ public struct ReturnProjection: Sendable {
         "id", "store_id", "kiosk_id", "order_id", "gtin", "serial", "lot", "quantity", "reason", "status", "condition",
         "test_result", "disposition", "needs_review", "in_conflict", "created_at", "updated_at", "recall_campaign",
         "recall_match", "repair_vendor", "repair_status", "repair_turnaround_days", "receipt", "verification",
-        "exceptions", "awaits_review", "review_outcome",
+        "exceptions", "awaits_review", "review_outcome", "refund_amount", "refund_fee", "refund_currency",
+        "refund_method",
     ]
 
     /// The values, in the order of ``names``.
@@ -39,6 +40,8 @@ public struct ReturnProjection: Sendable {
             .integer(item.repair?.turnaroundDays.map(Int64.init)), .flag(item.receipt),
             .text(item.verification?.rawValue), .text(item.exceptions.map(\.rawValue).joined(separator: ",")),
             .flag(item.awaitsReview), .text(item.review?.outcome.rawValue),
+            .integer(item.refund?.amountMinor), .integer(item.refund?.feeMinor), .text(item.refund?.currency.code),
+            .text(item.refund?.method.rawValue),
         ]
     }
 }

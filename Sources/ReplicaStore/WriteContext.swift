@@ -66,8 +66,8 @@ struct WriteContext {
                 db,
                 sql: """
                     INSERT OR REPLACE INTO orders (record_id, order_id, line, store_id, gtin, serial, quantity,
-                        unit_price_cents, sold_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        unit_price_cents, sold_at, currency)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
         }
@@ -189,6 +189,7 @@ struct WriteContext {
             insert.bind(7, Int64(line.quantity))
             insert.bind(8, line.unitPriceCents)
             insert.bind(9, line.soldAt.millisecondsSince1970)
+            insert.bind(10, line.currency?.code)
             try insert.run()
         }
         return seq

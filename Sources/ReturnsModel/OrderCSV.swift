@@ -8,11 +8,15 @@ import Foundation
 /// ORD-1001,store-1,2,96385074,SN-77,1,249.00,2026-11-20T10:15:00Z
 /// ```
 ///
-/// `serial` may be empty; `unit_price` is a decimal with at most two decimals; `sold_at` is ISO 8601 with a zone
-/// (`Z` or an offset) or a day `YYYY-MM-DD` (midnight UTC).
+/// `serial` may be empty; `unit_price` is a decimal with at most two decimals (or as many as the line's currency
+/// has); `sold_at` is ISO 8601 with a zone (`Z` or an offset) or a day `YYYY-MM-DD` (midnight UTC). An optional
+/// `currency` column (ISO 4217) states each line's currency; without it, lines take the import's default currency,
+/// if any.
 public enum OrderCSV {
     /// The columns, as the header names them.
     public static let columns = ["order_id", "store_id", "line", "gtin", "serial", "quantity", "unit_price", "sold_at"]
+    /// Columns a file may have besides.
+    public static let optionalColumns = ["currency"]
 
     /// A file that cannot be imported: every bad row, by line number.
     public struct ParseError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -32,7 +36,9 @@ public enum OrderCSV {
     /// Parses a whole file; all or nothing.
     ///
     /// - Throws: ``ParseError`` listing every bad row (and a bad header) by line number.
-    public static func parse(_ text: String) throws -> [OrderLine] {
+    ///
+    /// - Parameter defaultCurrency: the currency of lines whose row names none.
+    public static func parse(_ text: String, defaultCurrency: Currency? = nil) throws -> [OrderLine] {
         var problems: [(line: Int, message: String)] = []
         var rows = try records(text)
         guard !rows.isEmpty else {
@@ -42,8 +48,14 @@ public enum OrderCSV {
         let names = header.fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         var position: [String: Int] = [:]
         for (index, name) in names.enumerated() {
-            guard columns.contains(name) else {
-                problems.append((header.line, "unknown column '\(name)': expected \(columns.joined(separator: ","))"))
+            guard columns.contains(name) || optionalColumns.contains(name) else {
+                problems.append(
+                    (
+                        header.line,
+                        "unknown column '\(name)': expected \(columns.joined(separator: ",")) and optionally "
+                            + optionalColumns.joined(separator: ",")
+                    )
+                )
                 continue
             }
             if position[name] != nil { problems.append((header.line, "column '\(name)' appears twice")) }
@@ -66,6 +78,8 @@ public enum OrderCSV {
                 row.fields[position[name]!].trimmingCharacters(in: .whitespaces)
             }
             do {
+                let stated = position["currency"].map { _ in field("currency") } ?? ""
+                let currency = try stated.isEmpty ? defaultCurrency : Currency(stated)
                 let line = try OrderLine(
                     orderID: OrderID(field("order_id")),
                     storeID: StoreID(field("store_id")),
@@ -73,8 +87,10 @@ public enum OrderCSV {
                     gtin: GTIN(field("gtin")),
                     serial: field("serial").isEmpty ? nil : ItemCode(field("serial"), kind: "serial"),
                     quantity: integer(field("quantity"), "quantity"),
-                    unitPriceCents: cents(field("unit_price")),
-                    soldAt: soldAt(field("sold_at"))
+                    unitPriceCents: currency.map { try price(field("unit_price"), in: $0) }
+                        ?? cents(field("unit_price")),
+                    soldAt: soldAt(field("sold_at")),
+                    currency: currency
                 )
                 if let first = seen[line.recordID] {
                     problems.append(
@@ -113,6 +129,18 @@ public enum OrderCSV {
         }
         let fraction = parts.count == 2 ? Int64(parts[1].padding(toLength: 2, withPad: "0", startingAt: 0))! : 0
         return units * 100 + fraction
+    }
+
+    /// A unit price in `currency`'s minor units, named as a unit price when it is not one.
+    static func price(_ text: String, in currency: Currency) throws -> Int64 {
+        do {
+            return try currency.minorUnits(of: text)
+        } catch let error as ReturnsModelError {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: error.message.replacingOccurrences(of: "invalid amount", with: "invalid unit price")
+            )
+        }
     }
 
     static func soldAt(_ text: String) throws -> Date {

@@ -58,6 +58,8 @@ public struct ProductReturn: Hashable, Sendable {
     public private(set) var exceptions: [ReturnException]
     /// HQ's decision on the exceptions, once reviewed.
     public private(set) var review: ReviewDecision?
+    /// The refund, once decided.
+    public private(set) var refund: Refund?
     /// When it was captured.
     public let createdAt: Date
     /// When it was last changed.
@@ -91,6 +93,7 @@ public struct ProductReturn: Hashable, Sendable {
         verification: PurchaseVerification? = nil,
         exceptions: [ReturnException] = [],
         review: ReviewDecision? = nil,
+        refund: Refund? = nil,
         createdAt: Date,
         updatedAt: Date? = nil
     ) throws {
@@ -123,6 +126,7 @@ public struct ProductReturn: Hashable, Sendable {
         self.verification = verification
         self.exceptions = exceptions.sorted()
         self.review = review
+        self.refund = refund
         self.createdAt = createdAt
         self.updatedAt = updatedAt ?? createdAt
     }
@@ -179,6 +183,8 @@ public struct ReturnUpdate: Hashable, Sendable {
     public var review: ReviewDecision?
     /// The recall campaign the unit was found to match after its capture, and how surely.
     public var recall: RecallFlag?
+    /// The refund, if the operation decided it.
+    public var refund: Refund?
 
     /// Creates an update.
     public init(
@@ -192,7 +198,8 @@ public struct ReturnUpdate: Hashable, Sendable {
         verification: PurchaseVerification? = nil,
         exceptions: [ReturnException]? = nil,
         review: ReviewDecision? = nil,
-        recall: RecallFlag? = nil
+        recall: RecallFlag? = nil,
+        refund: Refund? = nil
     ) {
         self.status = status
         self.condition = condition
@@ -205,6 +212,7 @@ public struct ReturnUpdate: Hashable, Sendable {
         self.exceptions = exceptions
         self.review = review
         self.recall = recall
+        self.refund = refund
     }
 }
 
@@ -430,6 +438,35 @@ extension ProductReturn {
         return update
     }
 
+    /// Records the refund: what the customer gets back, how, and the restocking fee kept. A refund is decided once;
+    /// allowed in every status but voided (the money is often paid after the item was handled).
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/returnVoided`` for a voided return,
+    ///   ``ReturnsModelError/Code-swift.struct/invalidTransition`` when it was refunded already.
+    @discardableResult
+    public mutating func decideRefund(
+        _ refund: Refund,
+        note: String? = nil,
+        by author: String,
+        at date: Date
+    ) throws -> ReturnUpdate {
+        guard status != .voided else {
+            throw ReturnsModelError(code: .returnVoided, message: "return \(id) is voided: nothing is refunded")
+        }
+        if let decided = self.refund {
+            throw ReturnsModelError(
+                code: .invalidTransition,
+                message: "return \(id) was refunded already (\(decided.currency.format(decided.amountMinor)) "
+                    + "\(decided.currency) by \(decided.method.rawValue)): a refund is decided once"
+            )
+        }
+        var decided = refund
+        decided.decidedBy = author
+        let update = try ReturnUpdate(addedNotes: Self.validatedNotes(note), refund: decided)
+        try apply(update, by: author, at: date)
+        return update
+    }
+
     /// Flags a return captured before `campaign` reached this replica, when its unit matches: the recall fields are
     /// written and a note says what was done, by `author`.
     ///
@@ -506,6 +543,7 @@ extension ProductReturn {
         if let verification = update.verification { self.verification = verification }
         if let exceptions = update.exceptions { self.exceptions = exceptions.sorted() }
         if let review = update.review { self.review = review }
+        if let refund = update.refund { self.refund = refund }
         if let recall = update.recall {
             recallCampaign = recall.campaign
             recallMatch = recall.match

@@ -14,9 +14,11 @@ public struct OrderLine: Hashable, Sendable {
     /// The serial of the unit sold, for serialised products.
     public let serial: ItemCode?
     public let quantity: Int
-    /// The price of one unit, in cents of the store's currency.
+    /// The price of one unit, in minor units (cents, for most currencies) of ``currency``.
     public let unitPriceCents: Int64
     public let soldAt: Date
+    /// The currency it was sold in; `nil` for lines imported before currencies were recorded.
+    public let currency: Currency?
 
     /// Creates an order line, validating it.
     ///
@@ -30,7 +32,8 @@ public struct OrderLine: Hashable, Sendable {
         serial: ItemCode? = nil,
         quantity: Int,
         unitPriceCents: Int64,
-        soldAt: Date
+        soldAt: Date,
+        currency: Currency? = nil
     ) throws {
         guard line >= 1 else {
             throw ReturnsModelError(code: .invalidValue, message: "invalid line number \(line): expected 1 or more")
@@ -55,6 +58,7 @@ public struct OrderLine: Hashable, Sendable {
         self.quantity = quantity
         self.unitPriceCents = unitPriceCents
         self.soldAt = soldAt
+        self.currency = currency
     }
 
     /// The id of the replicated record holding this line: order id and line number.
@@ -140,12 +144,21 @@ public struct ReturnPolicy: Hashable, Sendable {
     /// Days after the sale a return is accepted.
     public let windowDays: Int
     public let receiptRequired: Bool
+    /// The restocking fee a refund keeps, unless the reason waives it (``RestockingFee/waivedFor``); `nil`: none.
+    public let restockingFee: RestockingFee?
 
-    private init(store: StoreID?, gtinPrefix: String, windowDays: Int, receiptRequired: Bool) {
+    private init(
+        store: StoreID?,
+        gtinPrefix: String,
+        windowDays: Int,
+        receiptRequired: Bool,
+        restockingFee: RestockingFee? = nil
+    ) {
         self.store = store
         self.gtinPrefix = gtinPrefix
         self.windowDays = windowDays
         self.receiptRequired = receiptRequired
+        self.restockingFee = restockingFee
     }
 
     /// Creates a policy, validating it.
@@ -157,7 +170,8 @@ public struct ReturnPolicy: Hashable, Sendable {
         store: StoreID?,
         gtinPrefix: String,
         windowDays: Int,
-        receiptRequired: Bool
+        receiptRequired: Bool,
+        restockingFee: RestockingFee? = nil
     ) throws -> ReturnPolicy {
         guard gtinPrefix.utf8.count <= 14, gtinPrefix.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
             throw ReturnsModelError(
@@ -171,11 +185,25 @@ public struct ReturnPolicy: Hashable, Sendable {
                 message: "invalid return window \(windowDays) days: expected 0...3650"
             )
         }
+        let feeIsValid: Bool
+        switch restockingFee {
+        case .percent(let basisPoints)?: feeIsValid = (0...10_000).contains(basisPoints)
+        case .fixed(let units)?: feeIsValid = (0...Money.maximumMinorUnits).contains(units)
+        case nil: feeIsValid = true
+        }
+        guard feeIsValid else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid restocking fee \(restockingFee.map(String.init(describing:)) ?? ""): expected 0-100% "
+                    + "or a fixed amount"
+            )
+        }
         return ReturnPolicy(
             store: store,
             gtinPrefix: gtinPrefix,
             windowDays: windowDays,
-            receiptRequired: receiptRequired
+            receiptRequired: receiptRequired,
+            restockingFee: restockingFee
         )
     }
 

@@ -323,6 +323,10 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         try await onReader { try $0.returnIDs(withPrefix: prefix, limit: limit) }
     }
 
+    public func refundTerms(of id: ReturnID) async throws -> RefundTerms {
+        try await onReader { try $0.refundTerms(of: id) }
+    }
+
     public func recallCampaigns() async throws -> [RecallCampaign] { try await onReader { try $0.recalls() } }
 
     public func conflictAudit() async throws -> [ConflictAuditEntry] { try await onReader { try $0.conflictAudit() } }

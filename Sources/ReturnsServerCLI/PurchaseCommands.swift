@@ -22,8 +22,11 @@ struct OrdersCommand: AsyncParsableCommand {
 
         @OptionGroup var database: ServerDatabaseOptions
         @Argument(help: "The CSV file.") var file: String
+        @Option(help: "The currency (ISO 4217) of lines whose row names none (an optional 'currency' column).")
+        var currency: String?
 
         func run() async throws {
+            let defaultCurrency = try currency.map(Currency.init)
             let text: String
             do {
                 text = try String(contentsOfFile: file, encoding: .utf8)
@@ -32,7 +35,7 @@ struct OrdersCommand: AsyncParsableCommand {
             }
             let lines: [OrderLine]
             do {
-                lines = try OrderCSV.parse(text)
+                lines = try OrderCSV.parse(text, defaultCurrency: defaultCurrency)
             } catch let error as OrderCSV.ParseError {
                 throw CLIError(message: "\(file): \(error)")
             }
@@ -64,7 +67,8 @@ struct OrdersCommand: AsyncParsableCommand {
                             [
                                 $0.orderID.rawValue, String($0.line), $0.storeID.rawValue, $0.gtin.digits,
                                 $0.serial?.rawValue ?? "", String($0.quantity),
-                                OrderLineDocument.price($0.unitPriceCents), Format.time($0.soldAt),
+                                OrderLineDocument.price($0.unitPriceCents, $0.currency)
+                                    + ($0.currency.map { " \($0)" } ?? ""), Format.time($0.soldAt),
                             ]
                         }
                     )
@@ -97,13 +101,22 @@ struct PolicyCommand: AsyncParsableCommand {
         @OptionGroup var scope: Scope
         @Option(help: "Days after the sale a return is accepted.") var windowDays: Int
         @Flag(inversion: .prefixedNo, help: "Whether a receipt is required.") var receiptRequired = false
+        @Option(
+            help: ArgumentHelp(
+                "The restocking fee a refund keeps: a percentage of the value (15%) or a fixed amount (4.50); waived "
+                    + "for defective, recalled and wrong items.",
+                valueName: "fee"
+            )
+        )
+        var restockingFee: String?
 
         func run() async throws {
             let policy = try ReturnPolicy.validated(
                 store: scope.store.map(StoreID.init),
                 gtinPrefix: scope.gtinPrefix,
                 windowDays: windowDays,
-                receiptRequired: receiptRequired
+                receiptRequired: receiptRequired,
+                restockingFee: restockingFee.map(RestockingFee.parse)
             )
             _ = try await database.withStorage(create: true) { try await $0.write(.setPolicy(policy)) }
             Console.current.print("policy \(policy.recordID) set: \(PolicyDocument.describe(policy))")
@@ -123,11 +136,12 @@ struct PolicyCommand: AsyncParsableCommand {
             } else {
                 Console.current.print(
                     Format.table(
-                        ["STORE", "GTIN PREFIX", "WINDOW", "RECEIPT"],
+                        ["STORE", "GTIN PREFIX", "WINDOW", "RECEIPT", "RESTOCKING FEE"],
                         policies.map {
                             [
                                 $0.store?.rawValue ?? "*", $0.gtinPrefix.isEmpty ? "*" : $0.gtinPrefix,
                                 "\($0.windowDays) days", $0.receiptRequired ? "required" : "not required",
+                                $0.restockingFee.map(String.init(describing:)) ?? "none",
                             ]
                         }
                     )
@@ -357,6 +371,7 @@ struct OrderLineDocument: Encodable {
     var quantity: Int
     var unitPrice: String
     var soldAt: Date
+    var currency: String?
 
     init(_ line: OrderLine) {
         orderId = line.orderID.rawValue
@@ -365,12 +380,14 @@ struct OrderLineDocument: Encodable {
         gtin = line.gtin.digits
         serial = line.serial?.rawValue
         quantity = line.quantity
-        unitPrice = Self.price(line.unitPriceCents)
+        unitPrice = Self.price(line.unitPriceCents, line.currency)
         soldAt = line.soldAt
+        currency = line.currency?.code
     }
 
-    /// Cents as a decimal with two places, as the orders file writes prices.
-    static func price(_ cents: Int64) -> String {
+    /// Minor units as a decimal in the currency's places (two without a currency), as the orders file writes prices.
+    static func price(_ cents: Int64, _ currency: Currency?) -> String {
+        if let currency { return currency.format(cents) }
         let fraction = String(cents % 100)
         return "\(cents / 100).\(fraction.count == 1 ? "0" + fraction : fraction)"
     }
@@ -385,9 +402,12 @@ struct OrderLineDocument: Encodable {
         try container.encode(quantity, forKey: .quantity)
         try container.encode(unitPrice, forKey: .unitPrice)
         try container.encode(soldAt, forKey: .soldAt)
+        try container.encode(currency, forKey: .currency)
     }
 
-    enum CodingKeys: String, CodingKey { case orderId, line, storeId, gtin, serial, quantity, unitPrice, soldAt }
+    enum CodingKeys: String, CodingKey {
+        case orderId, line, storeId, gtin, serial, quantity, unitPrice, soldAt, currency
+    }
 }
 
 /// A return policy in `policy list --json`.
@@ -396,16 +416,20 @@ struct PolicyDocument: Encodable {
     var gtinPrefix: String
     var windowDays: Int
     var receiptRequired: Bool
+    /// `15%` or a fixed amount such as `4.50`; `nil`: none.
+    var restockingFee: String?
 
     init(_ policy: ReturnPolicy) {
         storeId = policy.store?.rawValue
         gtinPrefix = policy.gtinPrefix
         windowDays = policy.windowDays
         receiptRequired = policy.receiptRequired
+        restockingFee = policy.restockingFee.map(String.init(describing:))
     }
 
     static func describe(_ policy: ReturnPolicy) -> String {
         "\(policy.windowDays)-day window, receipt \(policy.receiptRequired ? "required" : "not required")"
+            + (policy.restockingFee.map { ", restocking fee \($0)" } ?? "")
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -414,7 +438,8 @@ struct PolicyDocument: Encodable {
         try container.encode(gtinPrefix, forKey: .gtinPrefix)
         try container.encode(windowDays, forKey: .windowDays)
         try container.encode(receiptRequired, forKey: .receiptRequired)
+        try container.encode(restockingFee, forKey: .restockingFee)
     }
 
-    enum CodingKeys: String, CodingKey { case storeId, gtinPrefix, windowDays, receiptRequired }
+    enum CodingKeys: String, CodingKey { case storeId, gtinPrefix, windowDays, receiptRequired, restockingFee }
 }

@@ -489,7 +489,8 @@ struct ReturnsCommand: AsyncParsableCommand {
         commandName: "returns",
         abstract: "Every store's returns, and HQ's edits to them (synced to kiosks).",
         subcommands: [
-            List.self, Show.self, SetDisposition.self, AddNote.self, Close.self, Void.self, Repair.self, Handoff.self,
+            List.self, Show.self, SetDisposition.self, AddNote.self, Close.self, Void.self, Refund.self, Repair.self,
+            Handoff.self,
         ]
     )
 
@@ -611,6 +612,22 @@ struct ReturnsCommand: AsyncParsableCommand {
 }
 
 extension ReturnsCommand {
+    struct Refund: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "refund",
+            abstract: "Decide a return's refund, as HQ (once; see 'kiosk refund')."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
+        @OptionGroup var refund: RefundOptions
+
+        func run() async throws {
+            let (id, refund) = (self.id, self.refund)
+            Console.current.print(try await database.withStorage { try await refund.perform(on: $0, id: id) })
+        }
+    }
+
     struct Repair: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "repair", abstract: "Update a repair, as HQ.")
 
@@ -732,11 +749,22 @@ struct ReportCommand: AsyncParsableCommand {
     var date: String?
     @Option(help: "html: how many days the per-day chart shows, 1 to 366.")
     var days = 30
+    @Flag(
+        help:
+            "Money instead of counts, per group and currency: value returned, refunded, restocking fees kept, value recovered (with --by store, reason, status, disposition or gtin)."
+    )
+    var money = false
 
     func run() async throws {
         let kinds = ReplicaStore.ReportDimension.allCases.map(\.rawValue) + ["recall", "repair", "summary"]
         guard kinds.contains(by) else {
             throw CLIError(message: "invalid --by '\(by)': expected one of \(kinds.joined(separator: ", "))")
+        }
+        if money, ReplicaStore.ReportDimension(rawValue: by) == nil || format == "html" {
+            throw CLIError(
+                message: "--money groups by store, reason, status, disposition or gtin, as a table, json or csv; "
+                    + "not --by \(by)\(format == "html" ? " or --format html" : "")"
+            )
         }
         guard ["table", "json", "csv", "html"].contains(format) else {
             throw CLIError(message: "invalid --format '\(format)': expected one of table, json, csv, html")
@@ -762,8 +790,11 @@ struct ReportCommand: AsyncParsableCommand {
             Console.current.print("wrote the report to \(output)")
             return
         }
-        let (by, withTotal) = (self.by, format == "table")
+        let (by, withTotal, money) = (self.by, format == "table", self.money)
         let report = try await database.withStorage { storage in
+            if money, let dimension = ReplicaStore.ReportDimension(rawValue: by) {
+                return try await storage.moneyReport(by: dimension, withTotal: withTotal)
+            }
             switch by {
             case "recall": return try await storage.recallCompletionReport()
             case "repair": return try await storage.repairTurnaroundReport()
@@ -775,13 +806,18 @@ struct ReportCommand: AsyncParsableCommand {
         }
         var text = Self.render(report, as: format)
         // A table is read by a person: it says what its less obvious columns count (JSON and CSV stay data).
-        if format == "table", let note = Self.footnotes[by] { text += "\n" + note }
+        if format == "table", let note = money ? Self.moneyFootnote : Self.footnotes[by] { text += "\n" + note }
         if let output {
             try Self.write(text + "\n", to: output)
         } else {
             Console.current.print(text)
         }
     }
+
+    static let moneyFootnote =
+        "Amounts in each currency's decimals. VALUERETURNED is the order line's unit price × quantity (UNPRICED returns "
+        + "have no priced\norder line); REFUNDED and FEESKEPT are what refunds paid back and kept; VALUERECOVERED is "
+        + "what restocked and repackaged units are worth.\nVoided and rejected returns are in no figure."
 
     static let footnotes = [
         "store":

@@ -19,6 +19,8 @@ public enum OrderEntity {
         public static let unitPriceCents = "unitPriceCents"
         /// Milliseconds since the Unix epoch.
         public static let soldAt = "soldAt"
+        /// ISO 4217; absent for lines imported before currencies were recorded.
+        public static let currency = "currency"
     }
 
     /// Only HQ writes orders; a re-import shows the latest.
@@ -47,6 +49,14 @@ public enum OrderEntity {
             .integer(line.soldAt.millisecondsSince1970),
             current.map { .integer($0.soldAt.millisecondsSince1970) }
         )
+        // Written only once known: a line stored before currencies were recorded keeps its record as it was.
+        if line.currency != nil || current?.currency != nil {
+            set(
+                Field.currency,
+                line.currency.map { .string($0.code) } ?? .null,
+                current.map { $0.currency.map { .string($0.code) } ?? .null }
+            )
+        }
         return edit
     }
 }
@@ -79,7 +89,8 @@ extension OrderLine {
             soldAt: ReturnDates.validatedInstant(
                 required(OrderEntity.Field.soldAt, \.integerValue),
                 field: "soldAt of order line '\(record.id)'"
-            )
+            ),
+            currency: value(OrderEntity.Field.currency)?.stringValue.map(Currency.init)
         )
     }
 }
@@ -98,6 +109,9 @@ public enum PolicyEntity {
         public static let gtinPrefix = "gtinPrefix"
         public static let windowDays = "windowDays"
         public static let receiptRequired = "receiptRequired"
+        /// The restocking fee as hundredths of a percent, or a fixed amount in minor units; at most one is set.
+        public static let restockingFeeBasisPoints = "restockingFeeBasisPoints"
+        public static let restockingFeeFixed = "restockingFeeFixed"
         /// `false` once HQ removed the policy: records are never deleted, so a removal must replicate too.
         public static let active = "active"
     }
@@ -112,6 +126,15 @@ public enum PolicyEntity {
         edit.set(Field.gtinPrefix, to: .string(policy.gtinPrefix))
         edit.set(Field.windowDays, to: .integer(Int64(policy.windowDays)))
         edit.set(Field.receiptRequired, to: .bool(policy.receiptRequired))
+        var basisPoints: FieldValue = .null
+        var fixed: FieldValue = .null
+        switch policy.restockingFee {
+        case .percent(let points)?: basisPoints = .integer(Int64(points))
+        case .fixed(let units)?: fixed = .integer(units)
+        case nil: break
+        }
+        edit.set(Field.restockingFeeBasisPoints, to: basisPoints)
+        edit.set(Field.restockingFeeFixed, to: fixed)
         edit.set(Field.active, to: .bool(true))
         return edit
     }
@@ -133,11 +156,19 @@ public enum PolicyEntity {
         else {
             throw ReturnsModelError(code: .invalidValue, message: "return policy '\(record.id)' is missing a field")
         }
+        // Absent in policies set before fees existed: no fee.
+        let fee: RestockingFee? =
+            if let points = value(Field.restockingFeeBasisPoints)?.integerValue {
+                .percent(basisPoints: Int(clamping: points))
+            } else if let units = value(Field.restockingFeeFixed)?.integerValue {
+                .fixed(minorUnits: units)
+            } else { nil }
         return try ReturnPolicy.validated(
             store: value(Field.storeID)?.stringValue.map(StoreID.init),
             gtinPrefix: prefix,
             windowDays: Int(days),
-            receiptRequired: receipt
+            receiptRequired: receipt,
+            restockingFee: fee
         )
     }
 }

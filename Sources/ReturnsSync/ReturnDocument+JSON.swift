@@ -57,6 +57,15 @@ extension ReturnDocument {
                     "exceptions": .array($0.exceptions.map(JSONValue.string)),
                 ])
             } ?? .null
+        members["refund"] =
+            refund.map {
+                .object([
+                    "amountMinor": .integer($0.amountMinor), "feeMinor": .integer($0.feeMinor),
+                    "currency": .string($0.currency), "amount": .string($0.amount), "fee": .string($0.fee),
+                    "method": .string($0.method), "exchangeGtin": text($0.exchangeGtin), "reason": text($0.reason),
+                    "decidedBy": text($0.decidedBy),
+                ])
+            } ?? .null
         return .object(members)
     }
 
@@ -174,6 +183,19 @@ extension ReturnDocument {
                 outcome: reviewMembers["outcome"]?.stringValue ?? "",
                 note: reviewMembers["note"]?.stringValue,
                 exceptions: (reviewMembers["exceptions"]?.arrayValue ?? []).compactMap(\.stringValue)
+            )
+        }
+        if case .object(let refundMembers)? = members["refund"] {
+            refund = RefundDocument(
+                amountMinor: refundMembers["amountMinor"]?.integerValue ?? 0,
+                feeMinor: refundMembers["feeMinor"]?.integerValue ?? 0,
+                currency: refundMembers["currency"]?.stringValue ?? "",
+                amount: refundMembers["amount"]?.stringValue ?? "",
+                fee: refundMembers["fee"]?.stringValue ?? "",
+                method: refundMembers["method"]?.stringValue ?? "",
+                exchangeGtin: refundMembers["exchangeGtin"]?.stringValue,
+                reason: refundMembers["reason"]?.stringValue,
+                decidedBy: refundMembers["decidedBy"]?.stringValue
             )
         }
         if let recordValue = members["record"], recordValue != .null {

@@ -87,6 +87,78 @@ public struct ReturnDocument: Hashable, Sendable {
         enum CodingKeys: String, CodingKey { case outcome, note, exceptions }
     }
 
+    /// A refund, as JSON: amounts as whole minor units and as decimal text in the currency's digits, never
+    /// floating point.
+    public struct RefundDocument: Hashable, Sendable, Codable {
+        public var amountMinor: Int64
+        public var feeMinor: Int64
+        public var currency: String
+        /// `amountMinor` as decimal text, `19.99`.
+        public var amount: String
+        /// `feeMinor` as decimal text.
+        public var fee: String
+        public var method: String
+        public var exchangeGtin: String?
+        public var reason: String?
+        /// The replica that decided it.
+        public var decidedBy: String?
+
+        /// The document of a refund.
+        public init(_ refund: Refund) {
+            self.init(
+                amountMinor: refund.amountMinor,
+                feeMinor: refund.feeMinor,
+                currency: refund.currency.code,
+                amount: refund.currency.format(refund.amountMinor),
+                fee: refund.currency.format(refund.feeMinor),
+                method: refund.method.rawValue,
+                exchangeGtin: refund.exchangeGTIN?.digits,
+                reason: refund.reason,
+                decidedBy: refund.decidedBy
+            )
+        }
+
+        /// Creates a document from its values.
+        public init(
+            amountMinor: Int64,
+            feeMinor: Int64,
+            currency: String,
+            amount: String,
+            fee: String,
+            method: String,
+            exchangeGtin: String?,
+            reason: String?,
+            decidedBy: String?
+        ) {
+            self.amountMinor = amountMinor
+            self.feeMinor = feeMinor
+            self.currency = currency
+            self.amount = amount
+            self.fee = fee
+            self.method = method
+            self.exchangeGtin = exchangeGtin
+            self.reason = reason
+            self.decidedBy = decidedBy
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(amountMinor, forKey: .amountMinor)
+            try container.encode(feeMinor, forKey: .feeMinor)
+            try container.encode(currency, forKey: .currency)
+            try container.encode(amount, forKey: .amount)
+            try container.encode(fee, forKey: .fee)
+            try container.encode(method, forKey: .method)
+            try container.encode(exchangeGtin, forKey: .exchangeGtin)
+            try container.encode(reason, forKey: .reason)
+            try container.encode(decidedBy, forKey: .decidedBy)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case amountMinor, feeMinor, currency, amount, fee, method, exchangeGtin, reason, decidedBy
+        }
+    }
+
     public var id: String?
     public var storeId: String?
     public var kioskId: String?
@@ -130,6 +202,8 @@ public struct ReturnDocument: Hashable, Sendable {
     public var exceptions: [String]?
     /// HQ's review decision (output; imported only through `record`).
     public var review: Review?
+    /// The refund, once decided (output; imported only through `record`).
+    public var refund: RefundDocument?
 
     /// Creates an empty document; set the keys you need.
     public init() {}
@@ -179,6 +253,7 @@ public struct ReturnDocument: Hashable, Sendable {
         review = item.review.map {
             Review(outcome: $0.outcome.rawValue, note: $0.note, exceptions: $0.exceptions.map(\.rawValue))
         }
+        refund = item.refund.map(RefundDocument.init)
         handoff = item.handoff.map {
             Handoff(
                 party: $0.party,
@@ -199,7 +274,7 @@ extension ReturnDocument: Codable {
         case id, storeId, kioskId, orderId, gtin, serial, lot, expiry, recallCampaign, recallMatch, quantity, reason
         case status, condition, testResult
         case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record, repair, handoff
-        case receipt, verification, exceptions, review
+        case receipt, verification, exceptions, review, refund
     }
 
     private struct AnyKey: CodingKey {
@@ -250,6 +325,7 @@ extension ReturnDocument: Codable {
         verification = try container.decodeIfPresent(String.self, forKey: .verification)
         exceptions = try container.decodeIfPresent([String].self, forKey: .exceptions)
         review = try container.decodeIfPresent(Review.self, forKey: .review)
+        refund = try container.decodeIfPresent(RefundDocument.self, forKey: .refund)
     }
 
     /// Encodes every key of a return, `null` included for a missing serial or lot, so scripts can rely on them.
@@ -284,6 +360,7 @@ extension ReturnDocument: Codable {
         try container.encode(verification, forKey: .verification)
         try container.encode(exceptions ?? [], forKey: .exceptions)
         try container.encode(review, forKey: .review)
+        try container.encode(refund, forKey: .refund)
     }
 }
 

@@ -40,6 +40,19 @@ extension ReturnEntity {
         case Field.expiry, Field.repairSentOn, Field.repairBackOn, Field.handoffOn:
             _ = try ReturnDates.validatedDay(text())
         case Field.recallMatch: _ = try RecallCampaign.Match.parse(text())
+        case Field.refundAmount, Field.refundFee: try integer(0...Money.maximumMinorUnits)
+        case Field.refundCurrency:
+            let code = try text()
+            guard (try? Currency(code))?.code == code else {
+                throw invalid("an ISO 4217 code in capitals, such as EUR")
+            }
+        case Field.refundMethod: _ = try RefundMethod.parse(text())
+        case Field.refundBy:
+            let text = try text()
+            guard (1...128).contains(text.count), !text.contains(where: \.isWhitespace) else {
+                throw invalid("a replica id of 1-128 characters")
+            }
+        case Field.refundExchangeGTIN: _ = try GTIN(stored: text(), field: field)
         case Field.repairStatus: _ = try RepairRecord.Status.parse(text())
         case Field.reviewOutcome: _ = try ReviewDecision.Outcome.parse(text())
         case Field.verification: _ = try PurchaseVerification.parse(text())
@@ -57,7 +70,7 @@ extension ReturnEntity {
             _ = try ReturnDates.validatedInstant(milliseconds, field: field)
         case Field.receipt:
             guard case .bool = value else { throw invalid("true or false") }
-        case Field.notes, Field.reviewNote: try ReturnNote.validate(text())
+        case Field.notes, Field.reviewNote, Field.refundReason: try ReturnNote.validate(text())
         case Field.recallCampaign:
             let text = try text()
             guard (1...64).contains(text.count) else { throw invalid("a campaign id of 1-64 characters") }

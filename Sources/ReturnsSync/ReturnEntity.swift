@@ -35,6 +35,16 @@ public enum ReturnEntity {
         public static let handoffWeightGrams = "handoffWeightGrams"
         public static let handoffCount = "handoffCount"
         public static let handoffOn = "handoffOn"
+        /// The refund, written together once: amount and fee in minor units of the currency, the method, an
+        /// exchange's replacement GTIN, and why the amount differs from the computed one.
+        public static let refundAmount = "refundAmount"
+        public static let refundFee = "refundFee"
+        public static let refundCurrency = "refundCurrency"
+        public static let refundMethod = "refundMethod"
+        public static let refundExchangeGTIN = "refundExchangeGtin"
+        public static let refundReason = "refundReason"
+        /// The replica that decided the refund: two refunds of one return always conflict here.
+        public static let refundBy = "refundBy"
         /// `false` when the customer had no receipt; absent means a receipt was shown.
         public static let receipt = "receipt"
         /// A ``PurchaseVerification`` spelling: the kiosk's at capture, HQ's after sync.
@@ -96,6 +106,15 @@ public enum ReturnEntity {
             edit.set(Field.verification, to: .string(verification.rawValue))
         }
         if let exceptions = update.exceptions { edit.set(Field.exceptions, to: .string(encode(exceptions))) }
+        if let refund = update.refund {
+            edit.set(Field.refundAmount, to: .integer(refund.amountMinor))
+            edit.set(Field.refundFee, to: .integer(refund.feeMinor))
+            edit.set(Field.refundCurrency, to: .string(refund.currency.code))
+            edit.set(Field.refundMethod, to: .string(refund.method.rawValue))
+            edit.set(Field.refundExchangeGTIN, to: refund.exchangeGTIN.map { .string($0.digits) } ?? .null)
+            edit.set(Field.refundReason, to: refund.reason.map(FieldValue.string) ?? .null)
+            edit.set(Field.refundBy, to: .string(refund.decidedBy ?? ""))
+        }
         if let recall = update.recall {
             edit.set(Field.recallCampaign, to: .string(recall.campaign))
             edit.set(Field.recallMatch, to: .string(recall.match.rawValue))
@@ -179,7 +198,8 @@ extension ReturnEntity {
         Field.repairBackOn, Field.handoffParty, Field.handoffDocument, Field.handoffWeightGrams, Field.handoffCount,
         Field.handoffOn, Field.receipt, Field.verification, Field.exceptions, Field.reviewOutcome, Field.reviewNote,
         Field.reviewExceptions, Field.quantity, Field.reason, Field.status, Field.condition, Field.testResult,
-        Field.disposition, Field.createdAt,
+        Field.disposition, Field.createdAt, Field.refundAmount, Field.refundFee, Field.refundCurrency,
+        Field.refundMethod, Field.refundExchangeGTIN, Field.refundReason, Field.refundBy,
     ]
 
     /// The grow-only sets a return record may hold.
@@ -204,6 +224,10 @@ extension ReturnEntity {
         Field.reviewExceptions: "exceptions reviewed", Field.quantity: "quantity", Field.reason: "reason",
         Field.status: "status", Field.condition: "condition", Field.testResult: "test result",
         Field.disposition: "disposition", Field.createdAt: "captured at", Field.notes: "notes",
+        Field.refundAmount: "refund (minor units)", Field.refundFee: "restocking fee (minor units)",
+        Field.refundCurrency: "refund currency", Field.refundMethod: "refund method",
+        Field.refundExchangeGTIN: "exchanged for", Field.refundReason: "refund amount changed because",
+        Field.refundBy: "refunded by",
     ]
 
     /// A field value as a person reads it: text as it is, `true`/`false` as yes/no, nothing as a dash.

@@ -41,6 +41,11 @@ public enum ReturnWriteRules {
         ],
         [ReturnEntity.Field.reviewOutcome, ReturnEntity.Field.reviewNote, ReturnEntity.Field.reviewExceptions],
         [ReturnEntity.Field.recallCampaign, ReturnEntity.Field.recallMatch],
+        [
+            ReturnEntity.Field.refundAmount, ReturnEntity.Field.refundFee, ReturnEntity.Field.refundCurrency,
+            ReturnEntity.Field.refundMethod, ReturnEntity.Field.refundExchangeGTIN, ReturnEntity.Field.refundReason,
+            ReturnEntity.Field.refundBy,
+        ],
     ]
 
     /// A rule a pushed return breaks.

@@ -107,6 +107,17 @@ extension ProductReturn {
                 exceptions: ReturnEntity.decodeExceptions(reader.optionalString(ReturnEntity.Field.reviewExceptions))
             )
         }
+        let refund = try reader.optionalString(ReturnEntity.Field.refundMethod).map { method in
+            try Refund(
+                amountMinor: reader.integer(ReturnEntity.Field.refundAmount),
+                feeMinor: reader.integer(ReturnEntity.Field.refundFee),
+                currency: Currency(reader.string(ReturnEntity.Field.refundCurrency)),
+                method: RefundMethod.parse(method),
+                exchangeGTIN: reader.optionalString(ReturnEntity.Field.refundExchangeGTIN).map { try GTIN(stored: $0) },
+                reason: reader.optionalString(ReturnEntity.Field.refundReason),
+                decidedBy: reader.optionalString(ReturnEntity.Field.refundBy)
+            )
+        }
         try self.init(
             id: ReturnID(record.id),
             storeID: StoreID(reader.string(ReturnEntity.Field.storeID)),
@@ -134,6 +145,7 @@ extension ProductReturn {
             verification: reader.optionalString(ReturnEntity.Field.verification).map(PurchaseVerification.parse),
             exceptions: ReturnEntity.decodeExceptions(reader.optionalString(ReturnEntity.Field.exceptions)),
             review: review,
+            refund: refund,
             createdAt: createdAt,
             updatedAt: max(updatedAt, createdAt)
         )
