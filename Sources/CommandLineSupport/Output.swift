@@ -189,6 +189,16 @@ public enum Format {
                         + (handoff.weightGrams.map { ", \($0) g" } ?? "")
                         + (handoff.count.map { ", \($0) units" } ?? "")
                 } ?? "-"),
+            "vendor RMA   "
+                + (item.vendorShipment.map { shipment in
+                    shipment.rma + (shipment.carrier.map { ", \($0)" } ?? "")
+                        + (shipment.tracking.map { " \($0)" } ?? "")
+                        + (shipment.shippedOn.map { ", shipped \($0)" } ?? ", not shipped yet")
+                } ?? "-")
+                + (item.vendorCredit.map {
+                    ", credit \($0.currency.format($0.amountMinor)) \($0.currency) on \($0.receivedOn)"
+                }
+                    ?? ""),
             "purchase     \(item.verification?.rawValue ?? "-")\(item.receipt ? "" : ", no receipt")",
             "exceptions   \(item.exceptions.isEmpty ? "-" : item.exceptions.map(\.rawValue).joined(separator: ", "))"
                 + (item.awaitsReview ? " (awaiting HQ review)" : ""),

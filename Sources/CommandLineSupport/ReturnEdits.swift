@@ -149,6 +149,50 @@ public enum ReturnEdits {
             + "\(refund.method.rawValue)\(exchanged)\(fee)"
     }
 
+    /// Records a return's vendor RMA and shipment.
+    public static func vendorShipment(
+        _ store: any ReturnEditing,
+        id: String,
+        shipment: VendorShipment,
+        note: String?
+    ) async throws -> String {
+        let id = try await store.resolveReturnID(id)
+        let item = try await store.editReturn(id, operation: "rma") { item, author, date in
+            try item.recordVendorShipment(shipment, note: note, by: author, at: date)
+        }
+        return "\(item.id) vendor RMA \(shipment.rma)"
+            + (shipment.shippedOn.map { ", shipped \($0)" } ?? ", not shipped yet")
+    }
+
+    /// Records the credit a vendor gave for a return, in the order line's currency unless it states none.
+    public static func vendorCredit(
+        _ store: any ReturnEditing,
+        id: String,
+        amount: String,
+        currency code: String?,
+        on day: String?,
+        note: String?
+    ) async throws -> String {
+        let id = try await store.resolveReturnID(id)
+        let terms = try await store.refundTerms(of: id)
+        let typed = try code.map(Currency.init)
+        if let typed, let stated = terms.currency, typed != stated {
+            throw CLIError(message: "--currency \(typed) differs from the order line's \(stated)")
+        }
+        guard let currency = typed ?? terms.currency else {
+            throw CLIError(message: "the return's order line states no currency: give --currency (such as EUR)")
+        }
+        let credit = try VendorCredit(
+            amountMinor: currency.minorUnits(of: amount),
+            currency: currency,
+            receivedOn: day ?? today()
+        )
+        let item = try await store.editReturn(id, operation: "vendor-credit") { item, author, date in
+            try item.recordVendorCredit(credit, note: note, by: author, at: date)
+        }
+        return "\(item.id) vendor credit \(currency.format(credit.amountMinor)) \(currency) on \(credit.receivedOn)"
+    }
+
     /// Today in UTC, `YYYY-MM-DD`.
     static func today() -> String {
         ISO8601Milliseconds.day(of: Date())
@@ -230,5 +274,39 @@ public struct RefundOptions: ParsableArguments {
             exchange: exchange,
             note: note
         )
+    }
+}
+
+/// The options of a vendor RMA update, shared with `returns-server returns rma`.
+public struct VendorShipmentOptions: ParsableArguments {
+    @Option(name: .customLong("number"), help: "The vendor's RMA number.") public var rma: String
+    @Option(help: "The carrier.") public var carrier: String?
+    @Option(help: "The carrier's tracking id.") public var tracking: String?
+    @Option(help: "The day it was shipped, YYYY-MM-DD (none: not shipped yet).") public var shipped: String?
+    @Option(help: "A note, added with the update.") public var note: String?
+
+    public init() {}
+
+    /// Records this RMA on return `id`; returns the line to print.
+    public func perform(on store: any ReturnEditing, id: String) async throws -> String {
+        let shipment = try VendorShipment(rma: rma, carrier: carrier, tracking: tracking, shippedOn: shipped)
+        return try await ReturnEdits.vendorShipment(store, id: id, shipment: shipment, note: note)
+    }
+}
+
+/// The options of a vendor credit, shared with `returns-server returns credit`.
+public struct VendorCreditOptions: ParsableArguments {
+    @Option(help: "The amount credited, in the currency's decimals.") public var amount: String
+    @Option(help: "The currency (ISO 4217), when the order line states none; else it must agree with it.")
+    public var currency: String?
+    @Option(name: .customLong("on"), help: "The day it was received, YYYY-MM-DD (default: today).") public var day:
+        String?
+    @Option(help: "A note, added with the credit.") public var note: String?
+
+    public init() {}
+
+    /// Records this credit on return `id`; returns the line to print.
+    public func perform(on store: any ReturnEditing, id: String) async throws -> String {
+        try await ReturnEdits.vendorCredit(store, id: id, amount: amount, currency: currency, on: day, note: note)
     }
 }

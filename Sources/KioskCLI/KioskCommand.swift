@@ -21,7 +21,8 @@ public struct KioskCommand: AsyncParsableCommand {
             VoidCommand.self, NoteCommand.self, ListCommand.self, FindCommand.self, ShowCommand.self,
             ConflictsCommand.self,
             StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
-            RefundCommand.self, RepairCommand.self, HandoffCommand.self, AgentCommand.self, QuarantineCommand.self,
+            RefundCommand.self, RMACommand.self, VendorCreditCommand.self, RepairCommand.self, HandoffCommand.self,
+            AgentCommand.self, QuarantineCommand.self,
             ClockCommand.self,
             EnrollCommand.self,
         ]
@@ -474,6 +475,36 @@ struct RefundCommand: AsyncParsableCommand {
 
     func run() async throws {
         Console.current.print(try await refund.perform(on: database.openStore(), id: id))
+    }
+}
+
+struct RMACommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rma",
+        abstract: "Record the vendor's RMA number and the shipment of a return routed to the vendor."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
+    @OptionGroup var shipment: VendorShipmentOptions
+
+    func run() async throws {
+        Console.current.print(try await shipment.perform(on: database.openStore(), id: id))
+    }
+}
+
+struct VendorCreditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "credit",
+        abstract: "Record the credit the vendor gave for a returned unit (also once the return is closed)."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
+    @OptionGroup var credit: VendorCreditOptions
+
+    func run() async throws {
+        Console.current.print(try await credit.perform(on: database.openStore(), id: id))
     }
 }
 

@@ -219,6 +219,18 @@ public enum PostgresMigrations {
                 "ALTER TABLE orders ADD COLUMN currency text COLLATE \"C\"",
             ]
         ),
+        Migration(
+            name: "2026-12-04-vendor-claims-and-repair-ages",
+            statements: [
+                """
+                ALTER TABLE returns ADD COLUMN rma_number text COLLATE "C", ADD COLUMN rma_shipped_at bigint,
+                    ADD COLUMN vendor_credit_amount bigint, ADD COLUMN vendor_credit_currency text COLLATE "C",
+                    ADD COLUMN repair_sent_at bigint
+                """,
+                // Repairs recorded before need the day they were sent: every return is projected again, once.
+                "INSERT INTO returnsync_pending (task) VALUES ('project-returns') ON CONFLICT DO NOTHING",
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

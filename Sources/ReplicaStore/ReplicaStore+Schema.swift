@@ -1,4 +1,6 @@
 import GRDB
+import ReturnsModel
+import ReturnsSync
 
 extension ReplicaStore {
     /// The schema, as named migrations. A shipped migration is never edited: changes are new migrations.
@@ -277,6 +279,32 @@ extension ReplicaStore {
                     ALTER TABLE orders ADD COLUMN currency TEXT;
                     """
             )
+        }
+        migrator.registerMigration("v13: vendor claims and the ages of open repairs") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE returns ADD COLUMN rma_number TEXT;
+                    ALTER TABLE returns ADD COLUMN rma_shipped_at INTEGER;
+                    ALTER TABLE returns ADD COLUMN vendor_credit_amount INTEGER;
+                    ALTER TABLE returns ADD COLUMN vendor_credit_currency TEXT;
+                    ALTER TABLE returns ADD COLUMN repair_sent_at INTEGER;
+                    """
+            )
+            // Repairs recorded before: the day each was sent, from its record (vendor claims are new).
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.id, rec.record FROM returns r JOIN records rec ON rec.entity_type = 'return' AND rec.id = r.id
+                    WHERE r.repair_vendor IS NOT NULL
+                    """
+            )
+            for row in rows {
+                let item = try ProductReturn(record: ReplicaStore.decodeRecord(row["record"]))
+                try db.execute(
+                    sql: "UPDATE returns SET repair_sent_at = ? WHERE id = ?",
+                    arguments: [item.repair.flatMap { ReturnProjection.dayStart($0.sentOn) }, row["id"] as String]
+                )
+            }
         }
         return migrator
     }

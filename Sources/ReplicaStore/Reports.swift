@@ -164,8 +164,9 @@ public enum Reports {
 
     /// Money per group and currency, over the returns that count: their value (the order line's unit price × the
     /// quantity; returns with no priced order line are counted in `unpriced`), what was refunded and the restocking
-    /// fees kept, and the value recovered (restocked or repackaged units at their price). A return's currency is
-    /// its refund's, else its order line's.
+    /// fees kept, and the value recovered (restocked or repackaged units at their price, and vendor credits
+    /// received). A return's currency is its refund's, else its order line's, else its vendor credit's (each
+    /// command recording one checks it against the order line's).
     static func money(by dimension: ReplicaStore.ReportDimension) -> String {
         let line = "FROM orders o WHERE o.order_id = returns.order_id AND o.gtin = returns.gtin ORDER BY o.line LIMIT 1"
         return """
@@ -174,17 +175,33 @@ public enum Reports {
                    count(refund_method) AS refunds,
                    CAST(coalesce(sum(refund_amount), 0) AS BIGINT) AS refunded,
                    CAST(coalesce(sum(refund_fee), 0) AS BIGINT) AS fees,
-                   CAST(coalesce(sum(CASE WHEN disposition IN ('restock', 'repackage') THEN value END), 0) AS BIGINT)
-                     AS recovered
+                   CAST(coalesce(sum(CASE WHEN disposition IN ('restock', 'repackage') THEN value END), 0)
+                     + coalesce(sum(vendor_credit_amount), 0) AS BIGINT) AS recovered
             FROM (
               SELECT \(dimension.column) AS key, disposition, refund_method, refund_amount, refund_fee,
-                     coalesce(refund_currency, (SELECT o.currency \(line)), '') AS currency,
+                     coalesce(refund_currency, (SELECT o.currency \(line)), vendor_credit_currency, '') AS currency,
+                     vendor_credit_amount,
                      quantity * (SELECT o.unit_price_cents \(line)) AS value
               FROM returns WHERE \(counted)
             ) priced
             GROUP BY key, currency ORDER BY key, currency
             """
     }
+
+    /// What is still out with a vendor or a repairer: returns routed to the vendor with no credit received yet (since
+    /// their shipment, else their capture), and repairs sent and not back (since they were sent), with the party.
+    static let openClaimsAndRepairs = """
+        SELECT 'vendor-claim' AS kind, store_id, coalesce(rma_number, '') AS party,
+               coalesce(rma_shipped_at, created_at) AS since
+        FROM returns
+        WHERE status <> 'voided' AND disposition = 'return-to-vendor' AND vendor_credit_amount IS NULL
+        UNION ALL
+        SELECT 'repair' AS kind, store_id, coalesce(repair_vendor, '') AS party,
+               coalesce(repair_sent_at, created_at) AS since
+        FROM returns
+        WHERE status <> 'voided' AND disposition = 'repair'
+          AND (repair_status IS NULL OR repair_status IN ('sent', 'in-repair'))
+        """
 
     /// Returns dated after this instant (ms) are flagged as dated in the future: the bound a replica accepts
     /// stamps within (``HybridLogicalClock/maximumDrift``), so clocks merely a little apart do not raise a flag.
@@ -379,7 +396,58 @@ extension Reports {
     }
 }
 
+extension Reports {
+    /// Open vendor claims and repairs by store and party (repairer; a claim's party is empty: each RMA is its own),
+    /// how many, how many in each age bracket, and the oldest, in whole days up to `now`.
+    static func ageing(_ results: [String: [ReportRow]], now: Int64, withTotal: Bool) -> ReplicaStore.Report {
+        struct Group: Hashable { var kind: String, store: String, party: String }
+        var ages: [Group: [Int64]] = [:]
+        for row in results["open"] ?? [] {
+            let group = Group(
+                kind: row.text("kind") ?? "",
+                store: row.text("store_id") ?? "",
+                party: row.text("party") ?? ""
+            )
+            ages[group, default: []].append(max(0, now - row.count("since")) / 86_400_000)
+        }
+        func row(_ label: [ReplicaStore.ReportValue], _ days: [Int64]) -> [ReplicaStore.ReportValue] {
+            let brackets: [ClosedRange<Int64>] = [0...7, 8...30, 31...90, 91...Int64.max]
+            return label + [.number(Int64(days.count))]
+                + brackets.map { bracket in .number(Int64(days.filter { bracket.contains($0) }.count)) }
+                + [.number(days.max() ?? 0)]
+        }
+        var table = ages.keys.sorted { ($0.kind, $0.store, $0.party) < ($1.kind, $1.store, $1.party) }.map { group in
+            row(
+                [.text(group.kind), .text(group.store), group.party.isEmpty ? .none : .text(group.party)],
+                ages[group]!
+            )
+        }
+        if withTotal {
+            for kind in Set(ages.keys.map(\.kind)).sorted() {
+                let days = ages.filter { $0.key.kind == kind }.flatMap(\.value)
+                table.append(row([.text("total"), .text(kind), .none], days))
+            }
+        }
+        return ReplicaStore.Report(
+            columns: [
+                "kind", "store", "party", "open", "days0to7", "days8to30", "days31to90", "over90Days", "oldestDays",
+            ],
+            rows: table
+        )
+    }
+}
+
 extension ReportSource {
+    /// Open vendor claims (routed to the vendor, no credit yet) and open repairs (sent, not back), by store and
+    /// party, in age brackets of whole days since they were shipped or sent (``Reports/ageing(_:now:withTotal:)``).
+    public func ageingReport(withTotal: Bool) async throws -> ReplicaStore.Report {
+        Reports.ageing(
+            try await readReport(["open": Reports.openClaimsAndRepairs]),
+            now: reportTime().millisecondsSince1970,
+            withTotal: withTotal
+        )
+    }
+
     /// Money per store, reason, status, disposition or GTIN, and currency (``Reports/money(by:)`` says what each
     /// column counts); amounts are decimal text in the currency's digits, never floating point.
     public func moneyReport(

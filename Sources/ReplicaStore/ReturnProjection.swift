@@ -16,8 +16,15 @@ public struct ReturnProjection: Sendable {
         "test_result", "disposition", "needs_review", "in_conflict", "created_at", "updated_at", "recall_campaign",
         "recall_match", "repair_vendor", "repair_status", "repair_turnaround_days", "receipt", "verification",
         "exceptions", "awaits_review", "review_outcome", "refund_amount", "refund_fee", "refund_currency",
-        "refund_method",
+        "refund_method", "rma_number", "rma_shipped_at", "vendor_credit_amount", "vendor_credit_currency",
+        "repair_sent_at",
     ]
+
+    /// The start of a day `YYYY-MM-DD` in milliseconds since 1970 (UTC): what the projection stores for a day, so
+    /// every backend computes ages with integer arithmetic.
+    public static func dayStart(_ day: String) -> Int64? {
+        ReturnDates.dayNumber(day).map { Int64($0) * 86_400_000 }
+    }
 
     /// The values, in the order of ``names``.
     public let values: [Value]
@@ -41,7 +48,9 @@ public struct ReturnProjection: Sendable {
             .text(item.verification?.rawValue), .text(item.exceptions.map(\.rawValue).joined(separator: ",")),
             .flag(item.awaitsReview), .text(item.review?.outcome.rawValue),
             .integer(item.refund?.amountMinor), .integer(item.refund?.feeMinor), .text(item.refund?.currency.code),
-            .text(item.refund?.method.rawValue),
+            .text(item.refund?.method.rawValue), .text(item.vendorShipment?.rma),
+            .integer(item.vendorShipment?.shippedOn.flatMap(Self.dayStart)), .integer(item.vendorCredit?.amountMinor),
+            .text(item.vendorCredit?.currency.code), .integer(item.repair.flatMap { Self.dayStart($0.sentOn) }),
         ]
     }
 }

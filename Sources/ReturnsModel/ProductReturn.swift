@@ -60,6 +60,10 @@ public struct ProductReturn: Hashable, Sendable {
     public private(set) var review: ReviewDecision?
     /// The refund, once decided.
     public private(set) var refund: Refund?
+    /// The RMA and shipment, when routed back to the vendor.
+    public private(set) var vendorShipment: VendorShipment?
+    /// The credit the vendor gave, once received.
+    public private(set) var vendorCredit: VendorCredit?
     /// When it was captured.
     public let createdAt: Date
     /// When it was last changed.
@@ -94,6 +98,8 @@ public struct ProductReturn: Hashable, Sendable {
         exceptions: [ReturnException] = [],
         review: ReviewDecision? = nil,
         refund: Refund? = nil,
+        vendorShipment: VendorShipment? = nil,
+        vendorCredit: VendorCredit? = nil,
         createdAt: Date,
         updatedAt: Date? = nil
     ) throws {
@@ -127,6 +133,8 @@ public struct ProductReturn: Hashable, Sendable {
         self.exceptions = exceptions.sorted()
         self.review = review
         self.refund = refund
+        self.vendorShipment = vendorShipment
+        self.vendorCredit = vendorCredit
         self.createdAt = createdAt
         self.updatedAt = updatedAt ?? createdAt
     }
@@ -185,6 +193,10 @@ public struct ReturnUpdate: Hashable, Sendable {
     public var recall: RecallFlag?
     /// The refund, if the operation decided it.
     public var refund: Refund?
+    /// The vendor RMA and shipment, if the operation wrote it.
+    public var vendorShipment: VendorShipment?
+    /// The vendor's credit, if the operation wrote it.
+    public var vendorCredit: VendorCredit?
 
     /// Creates an update.
     public init(
@@ -199,7 +211,9 @@ public struct ReturnUpdate: Hashable, Sendable {
         exceptions: [ReturnException]? = nil,
         review: ReviewDecision? = nil,
         recall: RecallFlag? = nil,
-        refund: Refund? = nil
+        refund: Refund? = nil,
+        vendorShipment: VendorShipment? = nil,
+        vendorCredit: VendorCredit? = nil
     ) {
         self.status = status
         self.condition = condition
@@ -213,6 +227,8 @@ public struct ReturnUpdate: Hashable, Sendable {
         self.review = review
         self.recall = recall
         self.refund = refund
+        self.vendorShipment = vendorShipment
+        self.vendorCredit = vendorCredit
     }
 }
 
@@ -544,6 +560,8 @@ extension ProductReturn {
         if let exceptions = update.exceptions { self.exceptions = exceptions.sorted() }
         if let review = update.review { self.review = review }
         if let refund = update.refund { self.refund = refund }
+        if let shipment = update.vendorShipment { vendorShipment = shipment }
+        if let credit = update.vendorCredit { vendorCredit = credit }
         if let recall = update.recall {
             recallCampaign = recall.campaign
             recallMatch = recall.match
@@ -554,7 +572,7 @@ extension ProductReturn {
         updatedAt = max(updatedAt, date)
     }
 
-    private static func validatedNotes(_ note: String?) throws -> [String] {
+    static func validatedNotes(_ note: String?) throws -> [String] {
         guard let note else { return [] }
         try ReturnNote.validate(note)
         return [note]

@@ -489,8 +489,8 @@ struct ReturnsCommand: AsyncParsableCommand {
         commandName: "returns",
         abstract: "Every store's returns, and HQ's edits to them (synced to kiosks).",
         subcommands: [
-            List.self, Show.self, SetDisposition.self, AddNote.self, Close.self, Void.self, Refund.self, Repair.self,
-            Handoff.self,
+            List.self, Show.self, SetDisposition.self, AddNote.self, Close.self, Void.self, Refund.self, RMA.self,
+            Credit.self, Repair.self, Handoff.self,
         ]
     )
 
@@ -628,6 +628,38 @@ extension ReturnsCommand {
         }
     }
 
+    struct RMA: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rma",
+            abstract: "Record a vendor RMA and its shipment, as HQ."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
+        @OptionGroup var shipment: VendorShipmentOptions
+
+        func run() async throws {
+            let (id, shipment) = (self.id, self.shipment)
+            Console.current.print(try await database.withStorage { try await shipment.perform(on: $0, id: id) })
+        }
+    }
+
+    struct Credit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "credit",
+            abstract: "Record the credit a vendor gave for a returned unit, as HQ."
+        )
+
+        @OptionGroup var database: ServerDatabaseOptions
+        @Argument(help: "The return's id, or any prefix of it no other return shares.") var id: String
+        @OptionGroup var credit: VendorCreditOptions
+
+        func run() async throws {
+            let (id, credit) = (self.id, self.credit)
+            Console.current.print(try await database.withStorage { try await credit.perform(on: $0, id: id) })
+        }
+    }
+
     struct Repair: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "repair", abstract: "Update a repair, as HQ.")
 
@@ -727,11 +759,14 @@ struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract:
-            "Returns, units and return rates by store, reason, status, disposition or GTIN; recall completion; repair turnaround; a summary."
+            "Returns, units, return rates and money by store, reason, status, disposition or GTIN; recall completion; repair turnaround; open vendor claims and repairs by age; a summary."
     )
 
     @OptionGroup var database: ServerDatabaseOptions
-    @Option(help: "What: store, reason, status, disposition, gtin, recall, repair or summary (not for html).")
+    @Option(
+        help:
+            "What: store, reason, status, disposition, gtin, recall, repair, ageing (open vendor claims and repairs) or summary (not for html)."
+    )
     var by = "store"
     @Option(
         help:
@@ -756,7 +791,7 @@ struct ReportCommand: AsyncParsableCommand {
     var money = false
 
     func run() async throws {
-        let kinds = ReplicaStore.ReportDimension.allCases.map(\.rawValue) + ["recall", "repair", "summary"]
+        let kinds = ReplicaStore.ReportDimension.allCases.map(\.rawValue) + ["recall", "repair", "ageing", "summary"]
         guard kinds.contains(by) else {
             throw CLIError(message: "invalid --by '\(by)': expected one of \(kinds.joined(separator: ", "))")
         }
@@ -798,6 +833,7 @@ struct ReportCommand: AsyncParsableCommand {
             switch by {
             case "recall": return try await storage.recallCompletionReport()
             case "repair": return try await storage.repairTurnaroundReport()
+            case "ageing": return try await storage.ageingReport(withTotal: withTotal)
             case "summary": return try await storage.summaryReport()
             default:
                 let dimension = ReplicaStore.ReportDimension(rawValue: by)!
@@ -817,9 +853,13 @@ struct ReportCommand: AsyncParsableCommand {
     static let moneyFootnote =
         "Amounts in each currency's decimals. VALUERETURNED is the order line's unit price × quantity (UNPRICED returns "
         + "have no priced\norder line); REFUNDED and FEESKEPT are what refunds paid back and kept; VALUERECOVERED is "
-        + "what restocked and repackaged units are worth.\nVoided and rejected returns are in no figure."
+        + "what restocked and repackaged units are worth\nplus the credits vendors gave. Voided and rejected returns are "
+        + "in no figure."
 
     static let footnotes = [
+        "ageing":
+            "Whole days since the unit was shipped to the vendor (else captured) or sent for repair. A vendor claim is "
+            + "open until its credit\nis recorded ('returns credit'); a repair until it is repaired or beyond repair.",
         "store":
             "Voided and rejected returns are counted apart, in no total. RETURNEDUNITS count at the store that sold the "
             + "unit\n(the store of the order line with the return's order and GTIN), else at the store that took it back.",

@@ -66,6 +66,14 @@ extension ReturnDocument {
                     "decidedBy": text($0.decidedBy),
                 ])
             } ?? .null
+        members["vendorClaim"] =
+            vendorClaim.map {
+                .object([
+                    "rma": text($0.rma), "carrier": text($0.carrier), "tracking": text($0.tracking),
+                    "shippedOn": text($0.shippedOn), "creditMinor": $0.creditMinor.map(JSONValue.integer) ?? .null,
+                    "credit": text($0.credit), "creditCurrency": text($0.creditCurrency), "creditOn": text($0.creditOn),
+                ])
+            } ?? .null
         return .object(members)
     }
 
@@ -196,6 +204,18 @@ extension ReturnDocument {
                 exchangeGtin: refundMembers["exchangeGtin"]?.stringValue,
                 reason: refundMembers["reason"]?.stringValue,
                 decidedBy: refundMembers["decidedBy"]?.stringValue
+            )
+        }
+        if case .object(let claim)? = members["vendorClaim"] {
+            vendorClaim = VendorClaimDocument(
+                rma: claim["rma"]?.stringValue,
+                carrier: claim["carrier"]?.stringValue,
+                tracking: claim["tracking"]?.stringValue,
+                shippedOn: claim["shippedOn"]?.stringValue,
+                creditMinor: claim["creditMinor"]?.integerValue,
+                credit: claim["credit"]?.stringValue,
+                creditCurrency: claim["creditCurrency"]?.stringValue,
+                creditOn: claim["creditOn"]?.stringValue
             )
         }
         if let recordValue = members["record"], recordValue != .null {

@@ -159,6 +159,36 @@ public struct ReturnDocument: Hashable, Sendable {
         }
     }
 
+    /// A vendor claim, as JSON: the RMA and shipment, and the credit once received.
+    public struct VendorClaimDocument: Hashable, Sendable, Codable {
+        public var rma: String?
+        public var carrier: String?
+        public var tracking: String?
+        public var shippedOn: String?
+        /// Minor units, or `nil` until the credit is received.
+        public var creditMinor: Int64?
+        /// `creditMinor` as decimal text in the currency's digits.
+        public var credit: String?
+        public var creditCurrency: String?
+        public var creditOn: String?
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(rma, forKey: .rma)
+            try container.encode(carrier, forKey: .carrier)
+            try container.encode(tracking, forKey: .tracking)
+            try container.encode(shippedOn, forKey: .shippedOn)
+            try container.encode(creditMinor, forKey: .creditMinor)
+            try container.encode(credit, forKey: .credit)
+            try container.encode(creditCurrency, forKey: .creditCurrency)
+            try container.encode(creditOn, forKey: .creditOn)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case rma, carrier, tracking, shippedOn, creditMinor, credit, creditCurrency, creditOn
+        }
+    }
+
     public var id: String?
     public var storeId: String?
     public var kioskId: String?
@@ -204,6 +234,8 @@ public struct ReturnDocument: Hashable, Sendable {
     public var review: Review?
     /// The refund, once decided (output; imported only through `record`).
     public var refund: RefundDocument?
+    /// The vendor claim, once an RMA or a credit is recorded (output; imported only through `record`).
+    public var vendorClaim: VendorClaimDocument?
 
     /// Creates an empty document; set the keys you need.
     public init() {}
@@ -254,6 +286,18 @@ public struct ReturnDocument: Hashable, Sendable {
             Review(outcome: $0.outcome.rawValue, note: $0.note, exceptions: $0.exceptions.map(\.rawValue))
         }
         refund = item.refund.map(RefundDocument.init)
+        if item.vendorShipment != nil || item.vendorCredit != nil {
+            vendorClaim = VendorClaimDocument(
+                rma: item.vendorShipment?.rma,
+                carrier: item.vendorShipment?.carrier,
+                tracking: item.vendorShipment?.tracking,
+                shippedOn: item.vendorShipment?.shippedOn,
+                creditMinor: item.vendorCredit?.amountMinor,
+                credit: item.vendorCredit.map { $0.currency.format($0.amountMinor) },
+                creditCurrency: item.vendorCredit?.currency.code,
+                creditOn: item.vendorCredit?.receivedOn
+            )
+        }
         handoff = item.handoff.map {
             Handoff(
                 party: $0.party,
@@ -274,7 +318,7 @@ extension ReturnDocument: Codable {
         case id, storeId, kioskId, orderId, gtin, serial, lot, expiry, recallCampaign, recallMatch, quantity, reason
         case status, condition, testResult
         case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record, repair, handoff
-        case receipt, verification, exceptions, review, refund
+        case receipt, verification, exceptions, review, refund, vendorClaim
     }
 
     private struct AnyKey: CodingKey {
@@ -326,6 +370,7 @@ extension ReturnDocument: Codable {
         exceptions = try container.decodeIfPresent([String].self, forKey: .exceptions)
         review = try container.decodeIfPresent(Review.self, forKey: .review)
         refund = try container.decodeIfPresent(RefundDocument.self, forKey: .refund)
+        vendorClaim = try container.decodeIfPresent(VendorClaimDocument.self, forKey: .vendorClaim)
     }
 
     /// Encodes every key of a return, `null` included for a missing serial or lot, so scripts can rely on them.
@@ -361,6 +406,7 @@ extension ReturnDocument: Codable {
         try container.encode(exceptions ?? [], forKey: .exceptions)
         try container.encode(review, forKey: .review)
         try container.encode(refund, forKey: .refund)
+        try container.encode(vendorClaim, forKey: .vendorClaim)
     }
 }
 

@@ -37,11 +37,12 @@ extension ReturnEntity {
         case Field.gtin: _ = try GTIN(stored: text())
         case Field.serial: _ = try ItemCode(text(), kind: "serial")
         case Field.lot: _ = try ItemCode(text(), kind: "lot")
-        case Field.expiry, Field.repairSentOn, Field.repairBackOn, Field.handoffOn:
+        case Field.expiry, Field.repairSentOn, Field.repairBackOn, Field.handoffOn, Field.rmaShippedOn,
+            Field.vendorCreditOn:
             _ = try ReturnDates.validatedDay(text())
         case Field.recallMatch: _ = try RecallCampaign.Match.parse(text())
-        case Field.refundAmount, Field.refundFee: try integer(0...Money.maximumMinorUnits)
-        case Field.refundCurrency:
+        case Field.refundAmount, Field.refundFee, Field.vendorCreditAmount: try integer(0...Money.maximumMinorUnits)
+        case Field.refundCurrency, Field.vendorCreditCurrency:
             let code = try text()
             guard (try? Currency(code))?.code == code else {
                 throw invalid("an ISO 4217 code in capitals, such as EUR")
@@ -74,7 +75,8 @@ extension ReturnEntity {
         case Field.recallCampaign:
             let text = try text()
             guard (1...64).contains(text.count) else { throw invalid("a campaign id of 1-64 characters") }
-        case Field.repairVendor, Field.handoffParty, Field.handoffDocument:
+        case Field.repairVendor, Field.handoffParty, Field.handoffDocument, Field.rmaNumber, Field.rmaCarrier,
+            Field.rmaTracking:
             let text = try text()
             guard !text.allSatisfy(\.isWhitespace), text.count <= 200 else { throw invalid("1-200 characters") }
         default:

@@ -45,6 +45,15 @@ public enum ReturnEntity {
         public static let refundReason = "refundReason"
         /// The replica that decided the refund: two refunds of one return always conflict here.
         public static let refundBy = "refundBy"
+        /// The vendor RMA and its shipment, written together.
+        public static let rmaNumber = "rmaNumber"
+        public static let rmaCarrier = "rmaCarrier"
+        public static let rmaTracking = "rmaTracking"
+        public static let rmaShippedOn = "rmaShippedOn"
+        /// The vendor's credit, written together: minor units, currency, day received.
+        public static let vendorCreditAmount = "vendorCreditAmount"
+        public static let vendorCreditCurrency = "vendorCreditCurrency"
+        public static let vendorCreditOn = "vendorCreditOn"
         /// `false` when the customer had no receipt; absent means a receipt was shown.
         public static let receipt = "receipt"
         /// A ``PurchaseVerification`` spelling: the kiosk's at capture, HQ's after sync.
@@ -114,6 +123,17 @@ public enum ReturnEntity {
             edit.set(Field.refundExchangeGTIN, to: refund.exchangeGTIN.map { .string($0.digits) } ?? .null)
             edit.set(Field.refundReason, to: refund.reason.map(FieldValue.string) ?? .null)
             edit.set(Field.refundBy, to: .string(refund.decidedBy ?? ""))
+        }
+        if let shipment = update.vendorShipment {
+            edit.set(Field.rmaNumber, to: .string(shipment.rma))
+            edit.set(Field.rmaCarrier, to: shipment.carrier.map(FieldValue.string) ?? .null)
+            edit.set(Field.rmaTracking, to: shipment.tracking.map(FieldValue.string) ?? .null)
+            edit.set(Field.rmaShippedOn, to: shipment.shippedOn.map(FieldValue.string) ?? .null)
+        }
+        if let credit = update.vendorCredit {
+            edit.set(Field.vendorCreditAmount, to: .integer(credit.amountMinor))
+            edit.set(Field.vendorCreditCurrency, to: .string(credit.currency.code))
+            edit.set(Field.vendorCreditOn, to: .string(credit.receivedOn))
         }
         if let recall = update.recall {
             edit.set(Field.recallCampaign, to: .string(recall.campaign))
@@ -199,7 +219,9 @@ extension ReturnEntity {
         Field.handoffOn, Field.receipt, Field.verification, Field.exceptions, Field.reviewOutcome, Field.reviewNote,
         Field.reviewExceptions, Field.quantity, Field.reason, Field.status, Field.condition, Field.testResult,
         Field.disposition, Field.createdAt, Field.refundAmount, Field.refundFee, Field.refundCurrency,
-        Field.refundMethod, Field.refundExchangeGTIN, Field.refundReason, Field.refundBy,
+        Field.refundMethod, Field.refundExchangeGTIN, Field.refundReason, Field.refundBy, Field.rmaNumber,
+        Field.rmaCarrier, Field.rmaTracking, Field.rmaShippedOn, Field.vendorCreditAmount, Field.vendorCreditCurrency,
+        Field.vendorCreditOn,
     ]
 
     /// The grow-only sets a return record may hold.
@@ -227,7 +249,10 @@ extension ReturnEntity {
         Field.refundAmount: "refund (minor units)", Field.refundFee: "restocking fee (minor units)",
         Field.refundCurrency: "refund currency", Field.refundMethod: "refund method",
         Field.refundExchangeGTIN: "exchanged for", Field.refundReason: "refund amount changed because",
-        Field.refundBy: "refunded by",
+        Field.refundBy: "refunded by", Field.rmaNumber: "vendor RMA", Field.rmaCarrier: "RMA carrier",
+        Field.rmaTracking: "RMA tracking id", Field.rmaShippedOn: "shipped to the vendor on",
+        Field.vendorCreditAmount: "vendor credit (minor units)", Field.vendorCreditCurrency: "vendor credit currency",
+        Field.vendorCreditOn: "vendor credit received on",
     ]
 
     /// A field value as a person reads it: text as it is, `true`/`false` as yes/no, nothing as a dash.

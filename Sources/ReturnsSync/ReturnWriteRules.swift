@@ -46,6 +46,14 @@ public enum ReturnWriteRules {
             ReturnEntity.Field.refundMethod, ReturnEntity.Field.refundExchangeGTIN, ReturnEntity.Field.refundReason,
             ReturnEntity.Field.refundBy,
         ],
+        [
+            ReturnEntity.Field.rmaNumber, ReturnEntity.Field.rmaCarrier, ReturnEntity.Field.rmaTracking,
+            ReturnEntity.Field.rmaShippedOn,
+        ],
+        [
+            ReturnEntity.Field.vendorCreditAmount, ReturnEntity.Field.vendorCreditCurrency,
+            ReturnEntity.Field.vendorCreditOn,
+        ],
     ]
 
     /// A rule a pushed return breaks.

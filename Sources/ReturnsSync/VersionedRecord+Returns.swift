@@ -118,6 +118,21 @@ extension ProductReturn {
                 decidedBy: reader.optionalString(ReturnEntity.Field.refundBy)
             )
         }
+        let shipment = try reader.optionalString(ReturnEntity.Field.rmaNumber).map { rma in
+            try VendorShipment(
+                rma: rma,
+                carrier: reader.optionalString(ReturnEntity.Field.rmaCarrier),
+                tracking: reader.optionalString(ReturnEntity.Field.rmaTracking),
+                shippedOn: reader.optionalString(ReturnEntity.Field.rmaShippedOn)
+            )
+        }
+        let credit = try reader.optionalString(ReturnEntity.Field.vendorCreditCurrency).map { code in
+            try VendorCredit(
+                amountMinor: reader.integer(ReturnEntity.Field.vendorCreditAmount),
+                currency: Currency(code),
+                receivedOn: reader.string(ReturnEntity.Field.vendorCreditOn)
+            )
+        }
         try self.init(
             id: ReturnID(record.id),
             storeID: StoreID(reader.string(ReturnEntity.Field.storeID)),
@@ -146,6 +161,8 @@ extension ProductReturn {
             exceptions: ReturnEntity.decodeExceptions(reader.optionalString(ReturnEntity.Field.exceptions)),
             review: review,
             refund: refund,
+            vendorShipment: shipment,
+            vendorCredit: credit,
             createdAt: createdAt,
             updatedAt: max(updatedAt, createdAt)
         )

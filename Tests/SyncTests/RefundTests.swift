@@ -191,13 +191,14 @@ import Testing
         let expected = """
             store,currency,returns,valueReturned,refunded,feesKept,valueRecovered,unpriced
             north,EUR,3,59.97,63.97,6.00,39.98,1
-            south,EUR,1,120.00,115.00,5.00,0.00,0
+            south,EUR,1,120.00,115.00,5.00,30.00,0
             tokyo,JPY,1,3000,3000,0,0,0
-            total,EUR,4,179.97,178.97,11.00,39.98,1
+            total,EUR,4,179.97,178.97,11.00,69.98,1
             total,JPY,1,3000,3000,0,0,0
             """
         let backends = [StorageBackend.sqlite] + (PostgresTestServer.isAvailable ? [StorageBackend.postgres] : [])
         var byReason: [String] = []
+        var ageing: [String] = []
         for backend in backends {
             let directory = try TemporaryDirectory()
             let text = try await backend.with { instance in
@@ -275,6 +276,14 @@ import Testing
                         ).id
                         ids[name] = id
                     }
+                    if store == "south" {
+                        try kiosk.updateReturn(ids["r3"]!, operation: "inspect") { item, author, date in
+                            try item.inspect(condition: .damaged, testResult: .fail, by: author, at: date)
+                        }
+                        try kiosk.updateReturn(ids["r3"]!, operation: "disposition") { item, author, date in
+                            try item.assignDisposition(.returnToVendor, by: author, at: date)
+                        }
+                    }
                     if store == "north" {
                         try kiosk.updateReturn(ids["r1"]!, operation: "inspect") { item, author, date in
                             try item.inspect(condition: .unopened, testResult: .pass, by: author, at: date)
@@ -314,7 +323,22 @@ import Testing
                     exchange: nil,
                     note: nil
                 )
+                _ = try await ReturnEdits.vendorShipment(
+                    hq,
+                    id: ids["r3"]!.rawValue,
+                    shipment: VendorShipment(rma: "RMA-1", carrier: "DHL"),
+                    note: nil
+                )
                 let source = try #require(instance.storage as? any ReportSource)
+                ageing.append(ReportCommand.render(try await source.ageingReport(withTotal: true), as: "csv"))
+                _ = try await ReturnEdits.vendorCredit(
+                    hq,
+                    id: ids["r3"]!.rawValue,
+                    amount: "30.00",
+                    currency: nil,
+                    on: nil,
+                    note: nil
+                )
                 byReason.append(
                     ReportCommand.render(try await source.moneyReport(by: .reason, withTotal: true), as: "csv")
                 )
@@ -323,5 +347,7 @@ import Testing
             #expect(text == expected, "\(backend):\n\(text)")
         }
         #expect(Set(byReason).count == 1, "\(byReason)")
+        #expect(Set(ageing).count == 1, "\(ageing)")
+        #expect(ageing.first?.contains("vendor-claim,south,RMA-1,1,1,0,0,0,0") == true, "\(ageing)")
     }
 }
