@@ -25,6 +25,8 @@ public struct ConflictDocument: Encodable {
     var detectedAt: Date
     var detectedBy: String
     var open: Bool
+    /// Dot → the operator who made that write, where one was named.
+    var operators: [String: String]
 
     public init(_ entry: ConflictAuditEntry) {
         id = entry.id
@@ -36,6 +38,7 @@ public struct ConflictDocument: Encodable {
         detectedAt = entry.detectedAt
         detectedBy = entry.detectedBy
         open = entry.isOpen
+        operators = entry.operators
     }
 }
 
@@ -227,6 +230,9 @@ public enum Format {
             let values = conflict.values.map { "\($0.value) (\($0.dot))" }.joined(separator: ", ")
             lines.append("CONFLICT     \(conflict.field): \(values); showing \(conflict.winner.value)")
         }
+        for edit in ReturnEdit.history(of: record) {
+            lines.append("edited       \(time(edit.at))  \(edit.operatorID) at \(edit.replica) (write \(edit.counter))")
+        }
         if item.notes.isEmpty {
             lines.append("notes        -")
         }
@@ -247,7 +253,9 @@ public enum Format {
         let body = entries.map { entry in
             [
                 entry.recordID, entry.field,
-                entry.values.map { "\($0.value)@\($0.dot)" }.joined(separator: " | "),
+                entry.values.map { value in
+                    "\(value.value)@\(value.dot)" + (entry.operators[value.dot.description].map { " by \($0)" } ?? "")
+                }.joined(separator: " | "),
                 entry.winner.value.description, time(entry.detectedAt), entry.detectedBy,
                 entry.isOpen ? "open" : "resolved",
             ]

@@ -119,7 +119,8 @@ struct RecordCommand: AsyncParsableCommand {
             expiry: scanned?.expiry,
             quantity: try quantity.map(parseQuantity) ?? 1,
             note: note,
-            receipt: !noReceipt
+            receipt: !noReceipt,
+            operatorID: try database.operatorID
         )
         let item = try database.openStore().recordReturn(capture)
         Console.current.print(item.id.rawValue)
@@ -143,7 +144,10 @@ struct InspectCommand: AsyncParsableCommand {
         let testResult = try test.map(TestResult.parse) ?? .notTested
         let store = try database.openStore()
         let id = try await store.resolveReturnID(id)
-        let item = try store.updateReturn(id, operation: "inspect") { item, author, date in
+        let item = try store.updateReturn(id, operation: "inspect", operatorID: database.operatorID) {
+            item,
+            author,
+            date in
             try item.inspect(condition: condition, testResult: testResult, note: note, by: author, at: date)
         }
         Console.current.print(
@@ -166,7 +170,7 @@ struct DispositionCommand: AsyncParsableCommand {
 
     func run() async throws {
         Console.current.print(
-            try await ReturnEdits.disposition(database.openStore(), id: id, to: disposition, note: note)
+            try await ReturnEdits.disposition(database.openEditor(), id: id, to: disposition, note: note)
         )
     }
 }
@@ -182,7 +186,7 @@ struct CloseCommand: AsyncParsableCommand {
     @Option(help: "A note.") var note: String?
 
     func run() async throws {
-        Console.current.print(try await ReturnEdits.close(database.openStore(), id: id, note: note))
+        Console.current.print(try await ReturnEdits.close(database.openEditor(), id: id, note: note))
     }
 }
 
@@ -197,7 +201,7 @@ struct VoidCommand: AsyncParsableCommand {
     @Option(help: "Why the return is voided (required).") var note: String
 
     func run() async throws {
-        Console.current.print(try await ReturnEdits.void(database.openStore(), id: id, note: note))
+        Console.current.print(try await ReturnEdits.void(database.openEditor(), id: id, note: note))
     }
 }
 
@@ -212,7 +216,7 @@ struct NoteCommand: AsyncParsableCommand {
     @Argument(help: "The note.") var text: String
 
     func run() async throws {
-        Console.current.print(try await ReturnEdits.note(database.openStore(), id: id, text: text))
+        Console.current.print(try await ReturnEdits.note(database.openEditor(), id: id, text: text))
     }
 }
 
@@ -474,7 +478,7 @@ struct RefundCommand: AsyncParsableCommand {
     @OptionGroup var refund: RefundOptions
 
     func run() async throws {
-        Console.current.print(try await refund.perform(on: database.openStore(), id: id))
+        Console.current.print(try await refund.perform(on: database.openEditor(), id: id))
     }
 }
 
@@ -489,7 +493,7 @@ struct RMACommand: AsyncParsableCommand {
     @OptionGroup var shipment: VendorShipmentOptions
 
     func run() async throws {
-        Console.current.print(try await shipment.perform(on: database.openStore(), id: id))
+        Console.current.print(try await shipment.perform(on: database.openEditor(), id: id))
     }
 }
 
@@ -504,7 +508,7 @@ struct VendorCreditCommand: AsyncParsableCommand {
     @OptionGroup var credit: VendorCreditOptions
 
     func run() async throws {
-        Console.current.print(try await credit.perform(on: database.openStore(), id: id))
+        Console.current.print(try await credit.perform(on: database.openEditor(), id: id))
     }
 }
 
@@ -519,7 +523,7 @@ struct RepairCommand: AsyncParsableCommand {
     @OptionGroup var repair: RepairOptions
 
     func run() async throws {
-        Console.current.print(try await repair.perform(on: database.openStore(), id: id))
+        Console.current.print(try await repair.perform(on: database.openEditor(), id: id))
     }
 }
 
@@ -534,7 +538,7 @@ struct HandoffCommand: AsyncParsableCommand {
     @OptionGroup var handoff: HandoffOptions
 
     func run() async throws {
-        Console.current.print(try await handoff.perform(on: database.openStore(), id: id))
+        Console.current.print(try await handoff.perform(on: database.openEditor(), id: id))
     }
 }
 

@@ -8,6 +8,24 @@ import ReturnsModel
 struct DatabaseOptions: ParsableArguments {
     @Option(name: .long, help: "The kiosk database (default: $KIOSK_DB, else ./kiosk.sqlite).")
     var db: String?
+    @Option(
+        name: .customLong("operator"),
+        help: "Who makes the edit, recorded with it (a staff id; default: $KIOSK_OPERATOR)."
+    )
+    var operatorText: String?
+
+    /// The operator the edits of this command record: `--operator`, else `$KIOSK_OPERATOR`, else none.
+    var operatorID: OperatorID? {
+        get throws {
+            let environment = ProcessInfo.processInfo.environment["KIOSK_OPERATOR"].flatMap { $0.isEmpty ? nil : $0 }
+            return try (operatorText ?? environment).map(OperatorID.init)
+        }
+    }
+
+    /// The kiosk database, its edits recorded as the operator's.
+    func openEditor() throws -> any ReturnEditing {
+        try openStore().operated(by: operatorID)
+    }
 
     /// The database path: `--db`, else `$KIOSK_DB`, else `./kiosk.sqlite`.
     var path: String {

@@ -14,10 +14,11 @@ extension PostgresServerStorage: ReturnAdministration {
     public func editReturn(
         _ id: ReturnID,
         operation: String,
+        operatorID: OperatorID?,
         _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
     ) async throws -> ProductReturn {
         try await hqEdit(id) { record, replica, stamp in
-            _ = try record.updateReturn(by: replica, stamp: try stamp(), body)
+            _ = try record.updateReturn(by: replica, stamp: try stamp(), operatorID: operatorID, body)
             return try ProductReturn(record: record)
         }
     }

@@ -103,6 +103,17 @@ extension ConflictAuditEntry {
             detectedBy: detectedBy,
             isOpen: values.allSatisfy { held.contains($0) }
         )
+        // Who made each conflicting write, where an operator was named for it.
+        if let current, current.entityType == ReturnEntity.entityType {
+            let byDot = Dictionary(
+                ReturnEdit.history(of: current).map { ($0.dot.description, $0.operatorID) },
+                uniquingKeysWith: { first, _ in first }
+            )
+            operators = Dictionary(
+                values.compactMap { value in byDot[value.dot.description].map { (value.dot.description, $0) } },
+                uniquingKeysWith: { first, _ in first }
+            )
+        }
     }
 }
 
@@ -121,6 +132,8 @@ public struct ConflictAuditEntry: Hashable, Sendable {
     public var detectedBy: String
     /// Whether the conflict is still open: no edit has replaced any of its values yet.
     public var isOpen: Bool
+    /// The operator who made each value's write, by dot (`store-1/kiosk-a:3`), where one was named.
+    public var operators: [String: String] = [:]
 }
 
 /// A sync checkpoint: how far sync with a peer got.

@@ -17,6 +17,8 @@ public struct ReturnCapture: Hashable, Sendable {
     public var note: String?
     /// Whether the customer showed a receipt.
     public var receipt: Bool
+    /// Who captured it, recorded with the creating write; `nil`: not said.
+    public var operatorID: OperatorID?
 
     /// Creates a capture.
     public init(
@@ -28,7 +30,8 @@ public struct ReturnCapture: Hashable, Sendable {
         expiry: String? = nil,
         quantity: Int = 1,
         note: String? = nil,
-        receipt: Bool = true
+        receipt: Bool = true,
+        operatorID: OperatorID? = nil
     ) {
         self.orderID = orderID
         self.gtin = gtin
@@ -39,6 +42,7 @@ public struct ReturnCapture: Hashable, Sendable {
         self.quantity = quantity
         self.note = note
         self.receipt = receipt
+        self.operatorID = operatorID
     }
 }
 
@@ -95,7 +99,12 @@ extension ReplicaStore {
             if let note = capture.note {
                 try item.addNote(note, by: context.replicaID.rawValue, at: createdAt)
             }
-            let record = try ReturnEntity.makeRecord(for: item, by: context.replicaID, stamp: stamp)
+            let record = try ReturnEntity.makeRecord(
+                for: item,
+                by: context.replicaID,
+                stamp: stamp,
+                operatorID: capture.operatorID
+            )
             let dot = try Dot(replica: context.replicaID, counter: record.clock[context.replicaID])
             try context.save(record, origin: .local, operation: "record", dot: dot)
             return try ProductReturn(record: record)
@@ -117,6 +126,7 @@ extension ReplicaStore {
     public func updateReturn(
         _ id: ReturnID,
         operation: String,
+        operatorID: OperatorID? = nil,
         _ body: (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
     ) throws -> ProductReturn {
         try write { context in
@@ -124,7 +134,7 @@ extension ReplicaStore {
                 throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)")
             }
             let stamp = try context.stamp()
-            let dot = try record.updateReturn(by: context.replicaID, stamp: stamp, body)
+            let dot = try record.updateReturn(by: context.replicaID, stamp: stamp, operatorID: operatorID, body)
             let item = try ProductReturn(record: record)
             try context.save(record, origin: .local, operation: operation, dot: dot, item: item)
             guard identity.role == .server else { return item }
@@ -218,6 +228,7 @@ public protocol ReturnEditing: Sendable {
     func editReturn(
         _ id: ReturnID,
         operation: String,
+        operatorID: OperatorID?,
         _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
     ) async throws -> ProductReturn
 
@@ -233,8 +244,47 @@ extension ReplicaStore: ReturnEditing {
     public func editReturn(
         _ id: ReturnID,
         operation: String,
+        operatorID: OperatorID?,
         _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
     ) async throws -> ProductReturn {
-        try updateReturn(id, operation: operation, body)
+        try updateReturn(id, operation: operation, operatorID: operatorID, body)
     }
+}
+
+extension ReturnEditing {
+    /// Runs a lifecycle operation as one edit with no operator recorded.
+    public func editReturn(
+        _ id: ReturnID,
+        operation: String,
+        _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
+    ) async throws -> ProductReturn {
+        try await editReturn(id, operation: operation, operatorID: nil, body)
+    }
+
+    /// This store with every edit made through it recorded as `operatorID`'s (`nil`: as it is).
+    public func operated(by operatorID: OperatorID?) -> any ReturnEditing {
+        guard let operatorID else { return self }
+        return OperatedStore(base: self, operatorID: operatorID)
+    }
+}
+
+/// A store whose edits record an operator: what the command lines hand to the edits they share.
+struct OperatedStore: ReturnEditing {
+    let base: any ReturnEditing
+    let operatorID: OperatorID
+
+    func editReturn(
+        _ id: ReturnID,
+        operation: String,
+        operatorID: OperatorID?,
+        _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
+    ) async throws -> ProductReturn {
+        try await base.editReturn(id, operation: operation, operatorID: operatorID ?? self.operatorID, body)
+    }
+
+    func returnIDs(withPrefix prefix: String, limit: Int) async throws -> [ReturnID] {
+        try await base.returnIDs(withPrefix: prefix, limit: limit)
+    }
+
+    func refundTerms(of id: ReturnID) async throws -> RefundTerms { try await base.refundTerms(of: id) }
 }

@@ -83,6 +83,24 @@ public struct KioskID: Hashable, Comparable, Sendable, ValidatedString {
     public static func < (lhs: KioskID, rhs: KioskID) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
+/// The person who made an edit at a kiosk or at HQ — a staff or employee number, a login: 1…64 letters, digits and
+/// `. _ - @`. Recorded with each edit they make (`--operator`, `KIOSK_OPERATOR`), shown in the history.
+public struct OperatorID: Hashable, Comparable, Sendable, ValidatedString {
+    /// The identifier's text.
+    public let rawValue: String
+
+    /// Validates an operator id.
+    public init(_ text: String) throws {
+        let withoutAt = text.replacingOccurrences(of: "@", with: "_")
+        guard IdentifierRules.isCode(withoutAt, maximumLength: 64) else {
+            throw IdentifierRules.invalid("operator id", text, "1-64 letters, digits, '.', '_', '-' or '@'")
+        }
+        rawValue = text
+    }
+
+    public static func < (lhs: OperatorID, rhs: OperatorID) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
 /// The sales order a return refers to, as printed on the receipt: 1…64 printable ASCII characters, no spaces.
 public struct OrderID: Hashable, Comparable, Sendable, ValidatedString {
     /// The identifier's text.

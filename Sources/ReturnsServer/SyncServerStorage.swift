@@ -298,9 +298,10 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     public func editReturn(
         _ id: ReturnID,
         operation: String,
+        operatorID: OperatorID?,
         _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
     ) async throws -> ProductReturn {
-        try await onWriter { try $0.updateReturn(id, operation: operation, body) }
+        try await onWriter { try $0.updateReturn(id, operation: operation, operatorID: operatorID, body) }
     }
 
     public func returnRows(store: StoreID?) async throws -> [ReturnRow] {

@@ -229,12 +229,14 @@ struct ReviewCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (selection, allVerified, note) = (self.selection, self.allVerified, self.note)
+            let operatorID = try database.operatorID
             let decided = try await database.withStorage { storage in
                 try await ReviewCommand.decide(
                     storage,
                     ids: try await selection.selected(allVerified: allVerified, in: storage),
                     outcome: .approved,
-                    note: note
+                    note: note,
+                    operatorID: operatorID
                 )
             }
             Console.current.print(ReviewCommand.summary(decided, outcome: .approved))
@@ -254,12 +256,14 @@ struct ReviewCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (selection, note) = (self.selection, self.note)
+            let operatorID = try database.operatorID
             let decided = try await database.withStorage { storage in
                 try await ReviewCommand.decide(
                     storage,
                     ids: try await selection.selected(allVerified: false, in: storage),
                     outcome: .rejected,
-                    note: note
+                    note: note,
+                    operatorID: operatorID
                 )
             }
             Console.current.print(ReviewCommand.summary(decided, outcome: .rejected))
@@ -333,7 +337,8 @@ extension ReviewCommand {
         _ storage: any ReturnAdministration,
         ids: [ReturnID],
         outcome: ReviewDecision.Outcome,
-        note: String?
+        note: String?,
+        operatorID: OperatorID? = nil
     ) async throws -> [ProductReturn] {
         // A dry run of each decision on the return as stored: the same checks and messages the edits make.
         for id in ids {
@@ -343,7 +348,7 @@ extension ReviewCommand {
         var decided: [ProductReturn] = []
         for id in ids {
             decided.append(
-                try await storage.editReturn(id, operation: "review") { item, _, date in
+                try await storage.editReturn(id, operation: "review", operatorID: operatorID) { item, _, date in
                     try item.decideReview(outcome, note: note, at: date)
                 }
             )

@@ -48,6 +48,27 @@ typealias ServerStorage = SyncServerStorage & KioskAdministration & ReportSource
 struct ServerDatabaseOptions: ParsableArguments {
     @Option(help: "The server database (default: $RETURNS_SERVER_DB, else ./returns-server.sqlite).")
     var db: String?
+    @Option(
+        name: .customLong("operator"),
+        help: "Who makes an HQ edit, recorded with it (default: $RETURNS_SERVER_OPERATOR)."
+    )
+    var operatorText: String?
+
+    /// The operator HQ's edits record: `--operator`, else `$RETURNS_SERVER_OPERATOR`, else none.
+    var operatorID: OperatorID? {
+        get throws {
+            let environment = ProcessInfo.processInfo.environment["RETURNS_SERVER_OPERATOR"].flatMap {
+                $0.isEmpty ? nil : $0
+            }
+            return try (operatorText ?? environment).map(OperatorID.init)
+        }
+    }
+
+    /// Runs `body` with the storage, its edits recorded as the operator's.
+    func withEditor<T>(_ body: (any ReturnEditing) async throws -> T) async throws -> T {
+        let operatorID = try self.operatorID
+        return try await withStorage { try await body($0.operated(by: operatorID)) }
+    }
 
     var path: String {
         if let db { return db }
@@ -558,7 +579,7 @@ struct ReturnsCommand: AsyncParsableCommand {
         func run() async throws {
             let (id, disposition, note) = (self.id, self.disposition, self.note)
             Console.current.print(
-                try await database.withStorage {
+                try await database.withEditor {
                     try await ReturnEdits.disposition($0, id: id, to: disposition, note: note)
                 }
             )
@@ -574,7 +595,7 @@ struct ReturnsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (id, text) = (self.id, self.text)
-            Console.current.print(try await database.withStorage { try await ReturnEdits.note($0, id: id, text: text) })
+            Console.current.print(try await database.withEditor { try await ReturnEdits.note($0, id: id, text: text) })
         }
     }
 
@@ -592,7 +613,7 @@ struct ReturnsCommand: AsyncParsableCommand {
         func run() async throws {
             let (id, note) = (self.id, self.note)
             Console.current.print(
-                try await database.withStorage { try await ReturnEdits.close($0, id: id, note: note) }
+                try await database.withEditor { try await ReturnEdits.close($0, id: id, note: note) }
             )
         }
     }
@@ -606,7 +627,7 @@ struct ReturnsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (id, note) = (self.id, self.note)
-            Console.current.print(try await database.withStorage { try await ReturnEdits.void($0, id: id, note: note) })
+            Console.current.print(try await database.withEditor { try await ReturnEdits.void($0, id: id, note: note) })
         }
     }
 }
@@ -624,7 +645,7 @@ extension ReturnsCommand {
 
         func run() async throws {
             let (id, refund) = (self.id, self.refund)
-            Console.current.print(try await database.withStorage { try await refund.perform(on: $0, id: id) })
+            Console.current.print(try await database.withEditor { try await refund.perform(on: $0, id: id) })
         }
     }
 
@@ -640,7 +661,7 @@ extension ReturnsCommand {
 
         func run() async throws {
             let (id, shipment) = (self.id, self.shipment)
-            Console.current.print(try await database.withStorage { try await shipment.perform(on: $0, id: id) })
+            Console.current.print(try await database.withEditor { try await shipment.perform(on: $0, id: id) })
         }
     }
 
@@ -656,7 +677,7 @@ extension ReturnsCommand {
 
         func run() async throws {
             let (id, credit) = (self.id, self.credit)
-            Console.current.print(try await database.withStorage { try await credit.perform(on: $0, id: id) })
+            Console.current.print(try await database.withEditor { try await credit.perform(on: $0, id: id) })
         }
     }
 
@@ -669,7 +690,7 @@ extension ReturnsCommand {
 
         func run() async throws {
             let (id, repair) = (self.id, self.repair)
-            Console.current.print(try await database.withStorage { try await repair.perform(on: $0, id: id) })
+            Console.current.print(try await database.withEditor { try await repair.perform(on: $0, id: id) })
         }
     }
 
@@ -685,7 +706,7 @@ extension ReturnsCommand {
 
         func run() async throws {
             let (id, handoff) = (self.id, self.handoff)
-            Console.current.print(try await database.withStorage { try await handoff.perform(on: $0, id: id) })
+            Console.current.print(try await database.withEditor { try await handoff.perform(on: $0, id: id) })
         }
     }
 }

@@ -66,6 +66,14 @@ extension ReturnDocument {
                     "decidedBy": text($0.decidedBy),
                 ])
             } ?? .null
+        members["edits"] = .array(
+            (edits ?? []).map {
+                .object([
+                    "operatorId": .string($0.operatorId), "replica": .string($0.replica),
+                    "counter": .integer(Int64($0.counter)), "at": time($0.at),
+                ])
+            }
+        )
         members["vendorClaim"] =
             vendorClaim.map {
                 .object([
@@ -205,6 +213,15 @@ extension ReturnDocument {
                 reason: refundMembers["reason"]?.stringValue,
                 decidedBy: refundMembers["decidedBy"]?.stringValue
             )
+        }
+        if case .array(let values)? = members["edits"] {
+            edits = values.compactMap { value -> EditDocument? in
+                guard case .object(let edit) = value, let operatorID = edit["operatorId"]?.stringValue,
+                    let replica = edit["replica"]?.stringValue, let counter = edit["counter"]?.integerValue,
+                    let at = edit["at"]?.stringValue.flatMap(ISO8601Milliseconds.parse)
+                else { return nil }
+                return EditDocument(operatorId: operatorID, replica: replica, counter: UInt64(max(0, counter)), at: at)
+            }
         }
         if case .object(let claim)? = members["vendorClaim"] {
             vendorClaim = VendorClaimDocument(

@@ -189,6 +189,16 @@ public struct ReturnDocument: Hashable, Sendable {
         }
     }
 
+    /// Who made an edit (output only).
+    public struct EditDocument: Hashable, Sendable, Codable {
+        /// The operator's id.
+        public var operatorId: String
+        /// The replica the edit was made at, and its write there.
+        public var replica: String
+        public var counter: UInt64
+        public var at: Date
+    }
+
     public var id: String?
     public var storeId: String?
     public var kioskId: String?
@@ -236,6 +246,8 @@ public struct ReturnDocument: Hashable, Sendable {
     public var refund: RefundDocument?
     /// The vendor claim, once an RMA or a credit is recorded (output; imported only through `record`).
     public var vendorClaim: VendorClaimDocument?
+    /// Who made the edits an operator was named for, oldest first (output only).
+    public var edits: [EditDocument]?
 
     /// Creates an empty document; set the keys you need.
     public init() {}
@@ -286,6 +298,9 @@ public struct ReturnDocument: Hashable, Sendable {
             Review(outcome: $0.outcome.rawValue, note: $0.note, exceptions: $0.exceptions.map(\.rawValue))
         }
         refund = item.refund.map(RefundDocument.init)
+        edits = ReturnEdit.history(of: record).map {
+            EditDocument(operatorId: $0.operatorID, replica: $0.replica, counter: $0.counter, at: $0.at)
+        }
         if item.vendorShipment != nil || item.vendorCredit != nil {
             vendorClaim = VendorClaimDocument(
                 rma: item.vendorShipment?.rma,
@@ -318,7 +333,7 @@ extension ReturnDocument: Codable {
         case id, storeId, kioskId, orderId, gtin, serial, lot, expiry, recallCampaign, recallMatch, quantity, reason
         case status, condition, testResult
         case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record, repair, handoff
-        case receipt, verification, exceptions, review, refund, vendorClaim
+        case receipt, verification, exceptions, review, refund, vendorClaim, edits
     }
 
     private struct AnyKey: CodingKey {
@@ -371,6 +386,7 @@ extension ReturnDocument: Codable {
         review = try container.decodeIfPresent(Review.self, forKey: .review)
         refund = try container.decodeIfPresent(RefundDocument.self, forKey: .refund)
         vendorClaim = try container.decodeIfPresent(VendorClaimDocument.self, forKey: .vendorClaim)
+        edits = try container.decodeIfPresent([EditDocument].self, forKey: .edits)
     }
 
     /// Encodes every key of a return, `null` included for a missing serial or lot, so scripts can rely on them.
@@ -407,6 +423,7 @@ extension ReturnDocument: Codable {
         try container.encode(review, forKey: .review)
         try container.encode(refund, forKey: .refund)
         try container.encode(vendorClaim, forKey: .vendorClaim)
+        try container.encode(edits ?? [], forKey: .edits)
     }
 }
 

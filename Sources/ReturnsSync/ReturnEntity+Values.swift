@@ -72,6 +72,7 @@ extension ReturnEntity {
         case Field.receipt:
             guard case .bool = value else { throw invalid("true or false") }
         case Field.notes, Field.reviewNote, Field.refundReason: try ReturnNote.validate(text())
+        case Field.editors: _ = try OperatorID(text())
         case Field.recallCampaign:
             let text = try text()
             guard (1...64).contains(text.count) else { throw invalid("a campaign id of 1-64 characters") }

@@ -74,6 +74,9 @@ public enum ReturnEntity {
         public static let createdAt = "createdAt"
         /// The grow-only set of note texts; each element's dot and stamp say who added it and when.
         public static let notes = "notes"
+        /// The grow-only set of the operators who made the edits: each edit an operator made adds their id, tagged
+        /// with the edit's own dot — which replica, which write, when.
+        public static let editors = "editors"
     }
 
     /// The domain's conflict policies.
@@ -148,10 +151,13 @@ public enum ReturnEntity {
     }
 
     /// A new record holding `item`, written at `replica` as one edit: every field and note tagged with its dot.
+    ///
+    /// - Parameter operatorID: the person who captured it, recorded in ``Field/editors`` with the creating write.
     public static func makeRecord(
         for item: ProductReturn,
         by replica: ReplicaID,
-        stamp: HLCTimestamp
+        stamp: HLCTimestamp,
+        operatorID: OperatorID? = nil
     ) throws -> VersionedRecord {
         // Built directly rather than through a RecordEdit: this runs once per captured or imported return, and
         // the result is exactly what applying the creation edit to an empty record gives.
@@ -184,12 +190,16 @@ public enum ReturnEntity {
             registers[Field.recallMatch] = written(.string(match.rawValue))
         }
         let notes = item.notes.map { DottedValue(value: .string($0.text), dot: dot, stamp: stamp) }
+        var sets: [String: [DottedValue]] = notes.isEmpty ? [:] : [Field.notes: notes]
+        if let operatorID {
+            sets[Field.editors] = [DottedValue(value: .string(operatorID.rawValue), dot: dot, stamp: stamp)]
+        }
         return try VersionedRecord(
             entityType: entityType,
             id: item.id.rawValue,
             clock: clock,
             registers: registers,
-            sets: notes.isEmpty ? [:] : [Field.notes: notes]
+            sets: sets
         )
     }
 
@@ -225,7 +235,7 @@ extension ReturnEntity {
     ]
 
     /// The grow-only sets a return record may hold.
-    public static let setFields: Set<String> = [Field.notes]
+    public static let setFields: Set<String> = [Field.notes, Field.editors]
 
     /// The words a person reads for a field of a return record (`repairStatus` → `repair status`), for reports
     /// and conflict lists; an unknown name is returned as it is.
@@ -246,6 +256,7 @@ extension ReturnEntity {
         Field.reviewExceptions: "exceptions reviewed", Field.quantity: "quantity", Field.reason: "reason",
         Field.status: "status", Field.condition: "condition", Field.testResult: "test result",
         Field.disposition: "disposition", Field.createdAt: "captured at", Field.notes: "notes",
+        Field.editors: "edited by",
         Field.refundAmount: "refund (minor units)", Field.refundFee: "restocking fee (minor units)",
         Field.refundCurrency: "refund currency", Field.refundMethod: "refund method",
         Field.refundExchangeGTIN: "exchanged for", Field.refundReason: "refund amount changed because",
@@ -263,5 +274,31 @@ extension ReturnEntity {
         case .integer(let number): return String(number)
         case .string(let text): return text.isEmpty ? "—" : text
         }
+    }
+}
+
+/// An edit of a return an operator was named for: who, at which replica and write, and when.
+public struct ReturnEdit: Hashable, Sendable {
+    public var operatorID: String
+    public var replica: String
+    public var counter: UInt64
+    public var at: Date
+    /// The edit's dot: replica and write.
+    public var dot: Dot
+
+    /// The edits recorded in a return's ``ReturnEntity/Field/editors`` set, oldest first.
+    public static func history(of record: VersionedRecord) -> [ReturnEdit] {
+        record.elements(of: ReturnEntity.Field.editors)
+            .sorted { ($0.stamp, $0.dot) < ($1.stamp, $1.dot) }
+            .compactMap { element in
+                guard case .string(let operatorID) = element.value else { return nil }
+                return ReturnEdit(
+                    operatorID: operatorID,
+                    replica: element.dot.replica.rawValue,
+                    counter: element.dot.counter,
+                    at: ReturnEntity.date(of: element.stamp),
+                    dot: element.dot
+                )
+            }
     }
 }

@@ -19,11 +19,15 @@ extension VersionedRecord {
     public mutating func updateReturn(
         by replica: ReplicaID,
         stamp: HLCTimestamp,
+        operatorID: OperatorID? = nil,
         _ operation: (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
     ) throws -> Dot {
         var item = try ProductReturn(record: self)
         let update = try operation(&item, replica.rawValue, ReturnEntity.date(of: stamp))
-        return try apply(ReturnEntity.edit(for: update), by: replica, stamp: stamp)
+        var edit = ReturnEntity.edit(for: update)
+        // Tagged with this edit's dot when applied: who, as well as which replica and when.
+        if let operatorID { edit.add(.string(operatorID.rawValue), to: ReturnEntity.Field.editors) }
+        return try apply(edit, by: replica, stamp: stamp)
     }
 
     /// Flags this return under `campaign` when its unit matches (``ProductReturn/flagRecall(_:by:at:)``), as one
