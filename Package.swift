@@ -137,6 +137,8 @@ let package = Package(
             dependencies: [
                 "ReplicaStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // HMAC for customer references stored hashed (CustomerReferences).
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(

@@ -202,7 +202,8 @@ public enum Format {
                     ", credit \($0.currency.format($0.amountMinor)) \($0.currency) on \($0.receivedOn)"
                 }
                     ?? ""),
-            "purchase     \(item.verification?.rawValue ?? "-")\(item.receipt ? "" : ", no receipt")",
+            "purchase     \(item.verification?.rawValue ?? "-")\(item.receipt ? "" : ", no receipt")"
+                + (item.customerRef.map { ", customer \($0.rawValue)" } ?? ""),
             "exceptions   \(item.exceptions.isEmpty ? "-" : item.exceptions.map(\.rawValue).joined(separator: ", "))"
                 + (item.awaitsReview ? " (awaiting HQ review)" : ""),
             "review       \(item.review.map { "\($0.outcome.rawValue)\($0.note.map { ": \($0)" } ?? "")" } ?? "-")",

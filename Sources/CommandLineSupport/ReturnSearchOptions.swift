@@ -11,6 +11,8 @@ public struct ReturnSearchOptions: ParsableArguments {
     @Option(help: "Only returns of this product (GTIN-8, -12, -13 or -14).") public var gtin: String?
     @Option(help: "Only returns with this status: \(ReturnStatus.allowedSpellings).") public var status: String?
     @Option(help: "Only returns with this reason: \(ReturnReason.allowedSpellings).") public var reason: String?
+    @Option(help: "Only returns of this customer (loyalty or customer id; hashed first when the deployment does).")
+    public var customer: String?
     @Option(
         help: ArgumentHelp(
             "Only returns captured on or after this day (YYYY-MM-DD, UTC) or time (ISO 8601).",
@@ -42,6 +44,7 @@ public struct ReturnSearchOptions: ParsableArguments {
             gtin: try gtin.map(GTIN.init),
             status: try status.map(ReturnStatus.parse),
             reason: try reason.map(ReturnReason.parse),
+            customerRef: try customer.map { try CustomerReferences.stored($0) },
             since: try since.map { try Self.instant($0, option: "--since", endOfDay: false) },
             until: try until.map { try Self.instant($0, option: "--until", endOfDay: true) },
             limit: limit

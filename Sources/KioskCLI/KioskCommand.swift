@@ -88,6 +88,8 @@ struct RecordCommand: AsyncParsableCommand {
     @Option(help: "The item's lot (batch) code.") var lot: String?
     @Option(help: "How many units (default 1).") var quantity: String?
     @Option(help: "A note.") var note: String?
+    @Option(help: "The customer's loyalty or customer id (stored hashed when $RETURNSYNC_CUSTOMER_KEY is set).")
+    var customer: String?
     @Flag(help: "The customer has no receipt (an exception where the store's policy requires one).")
     var noReceipt = false
 
@@ -120,7 +122,8 @@ struct RecordCommand: AsyncParsableCommand {
             quantity: try quantity.map(parseQuantity) ?? 1,
             note: note,
             receipt: !noReceipt,
-            operatorID: try database.operatorID
+            operatorID: try database.operatorID,
+            customerRef: try customer.map { try CustomerReferences.stored($0) }
         )
         let item = try database.openStore().recordReturn(capture)
         Console.current.print(item.id.rawValue)

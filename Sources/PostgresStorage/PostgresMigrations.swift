@@ -231,6 +231,13 @@ public enum PostgresMigrations {
                 "INSERT INTO returnsync_pending (task) VALUES ('project-returns') ON CONFLICT DO NOTHING",
             ]
         ),
+        Migration(
+            name: "2026-12-04-customer-references",
+            statements: [
+                "ALTER TABLE returns ADD COLUMN customer_ref text COLLATE \"C\"",
+                "CREATE INDEX returns_by_customer ON returns (customer_ref) WHERE customer_ref IS NOT NULL",
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

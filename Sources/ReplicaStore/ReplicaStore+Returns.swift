@@ -19,6 +19,8 @@ public struct ReturnCapture: Hashable, Sendable {
     public var receipt: Bool
     /// Who captured it, recorded with the creating write; `nil`: not said.
     public var operatorID: OperatorID?
+    /// The customer's reference, as stored (given or hashed); `nil`: none.
+    public var customerRef: CustomerReference?
 
     /// Creates a capture.
     public init(
@@ -31,7 +33,8 @@ public struct ReturnCapture: Hashable, Sendable {
         quantity: Int = 1,
         note: String? = nil,
         receipt: Bool = true,
-        operatorID: OperatorID? = nil
+        operatorID: OperatorID? = nil,
+        customerRef: CustomerReference? = nil
     ) {
         self.orderID = orderID
         self.gtin = gtin
@@ -43,6 +46,7 @@ public struct ReturnCapture: Hashable, Sendable {
         self.note = note
         self.receipt = receipt
         self.operatorID = operatorID
+        self.customerRef = customerRef
     }
 }
 
@@ -88,6 +92,7 @@ extension ReplicaStore {
                     reason: recall?.match == .certain ? .recall : capture.reason,
                     disposition: recall?.match == .certain ? .quarantine : .undecided,
                     receipt: capture.receipt,
+                    customerRef: capture.customerRef,
                     verification: verification,
                     exceptions: exceptions,
                     createdAt: createdAt

@@ -306,6 +306,15 @@ extension ReplicaStore {
                 )
             }
         }
+        migrator.registerMigration("v14: customer references") { db in
+            // New with this version: no return held one before.
+            try db.execute(
+                sql: """
+                    ALTER TABLE returns ADD COLUMN customer_ref TEXT;
+                    CREATE INDEX returns_by_customer ON returns (customer_ref) WHERE customer_ref IS NOT NULL;
+                    """
+            )
+        }
         return migrator
     }
 }

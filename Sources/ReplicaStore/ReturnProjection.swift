@@ -17,7 +17,7 @@ public struct ReturnProjection: Sendable {
         "recall_match", "repair_vendor", "repair_status", "repair_turnaround_days", "receipt", "verification",
         "exceptions", "awaits_review", "review_outcome", "refund_amount", "refund_fee", "refund_currency",
         "refund_method", "rma_number", "rma_shipped_at", "vendor_credit_amount", "vendor_credit_currency",
-        "repair_sent_at",
+        "repair_sent_at", "customer_ref",
     ]
 
     /// The start of a day `YYYY-MM-DD` in milliseconds since 1970 (UTC): what the projection stores for a day, so
@@ -51,6 +51,7 @@ public struct ReturnProjection: Sendable {
             .text(item.refund?.method.rawValue), .text(item.vendorShipment?.rma),
             .integer(item.vendorShipment?.shippedOn.flatMap(Self.dayStart)), .integer(item.vendorCredit?.amountMinor),
             .text(item.vendorCredit?.currency.code), .integer(item.repair.flatMap { Self.dayStart($0.sentOn) }),
+            .text(item.customerRef?.rawValue),
         ]
     }
 }

@@ -22,6 +22,8 @@ public struct ReturnSearch: Hashable, Sendable {
     public var status: ReturnStatus?
     /// Only returns with this reason.
     public var reason: ReturnReason?
+    /// Only returns of this customer (the reference as stored: given or hashed).
+    public var customerRef: CustomerReference?
     /// Only returns captured at or after this time.
     public var since: Date?
     /// Only returns captured before this time.
@@ -44,6 +46,7 @@ public struct ReturnSearch: Hashable, Sendable {
         gtin: GTIN? = nil,
         status: ReturnStatus? = nil,
         reason: ReturnReason? = nil,
+        customerRef: CustomerReference? = nil,
         since: Date? = nil,
         until: Date? = nil,
         awaitingReview: Bool = false,
@@ -57,6 +60,7 @@ public struct ReturnSearch: Hashable, Sendable {
         self.gtin = gtin
         self.status = status
         self.reason = reason
+        self.customerRef = customerRef
         self.since = since
         self.until = until
         self.awaitingReview = awaitingReview
@@ -98,6 +102,7 @@ public struct ReturnSearch: Hashable, Sendable {
         require("gtin", "=", gtin.map { .text($0.digits) })
         require("status", "=", status.map { .text($0.rawValue) })
         require("reason", "=", reason.map { .text($0.rawValue) })
+        require("customer_ref", "=", customerRef.map { .text($0.rawValue) })
         require("created_at", ">=", since.map { .integer($0.millisecondsSince1970) })
         require("created_at", "<", until.map { .integer($0.millisecondsSince1970) })
         if awaitingReview { conditions.append("r.awaits_review") }

@@ -83,6 +83,23 @@ public struct KioskID: Hashable, Comparable, Sendable, ValidatedString {
     public static func < (lhs: KioskID, rhs: KioskID) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
+/// A customer's reference on a return — a loyalty or customer id as given, or its keyed hash when the deployment
+/// keeps no customer ids (`RETURNSYNC_CUSTOMER_KEY`, docs/people.md): 1…64 printable ASCII characters, no spaces.
+public struct CustomerReference: Hashable, Comparable, Sendable, ValidatedString {
+    /// The identifier's text, as stored.
+    public let rawValue: String
+
+    /// Validates a customer reference.
+    public init(_ text: String) throws {
+        guard IdentifierRules.isPrintableToken(text, maximumLength: 64) else {
+            throw IdentifierRules.invalid("customer reference", text, "1-64 printable ASCII characters without spaces")
+        }
+        rawValue = text
+    }
+
+    public static func < (lhs: CustomerReference, rhs: CustomerReference) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
 /// The person who made an edit at a kiosk or at HQ — a staff or employee number, a login: 1…64 letters, digits and
 /// `. _ - @`. Recorded with each edit they make (`--operator`, `KIOSK_OPERATOR`), shown in the history.
 public struct OperatorID: Hashable, Comparable, Sendable, ValidatedString {

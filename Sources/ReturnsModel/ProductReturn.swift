@@ -51,6 +51,8 @@ public struct ProductReturn: Hashable, Sendable {
     public private(set) var handoff: CustodyHandoff?
     /// Whether the customer showed a receipt.
     public let receipt: Bool
+    /// The customer's reference (loyalty or customer id, or its keyed hash), when given at capture.
+    public let customerRef: CustomerReference?
     /// What checking the purchase found: at capture by the kiosk, then by HQ after sync; `nil` for returns
     /// captured before verification existed.
     public private(set) var verification: PurchaseVerification?
@@ -94,6 +96,7 @@ public struct ProductReturn: Hashable, Sendable {
         repair: RepairRecord? = nil,
         handoff: CustodyHandoff? = nil,
         receipt: Bool = true,
+        customerRef: CustomerReference? = nil,
         verification: PurchaseVerification? = nil,
         exceptions: [ReturnException] = [],
         review: ReviewDecision? = nil,
@@ -129,6 +132,7 @@ public struct ProductReturn: Hashable, Sendable {
         self.repair = repair
         self.handoff = handoff
         self.receipt = receipt
+        self.customerRef = customerRef
         self.verification = verification
         self.exceptions = exceptions.sorted()
         self.review = review

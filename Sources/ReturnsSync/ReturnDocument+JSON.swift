@@ -48,6 +48,7 @@ extension ReturnDocument {
                 ])
             } ?? .null
         members["receipt"] = .bool(receipt ?? true)
+        members["customerRef"] = text(customerRef)
         members["verification"] = text(verification)
         members["exceptions"] = .array((exceptions ?? []).map(JSONValue.string))
         members["review"] =
@@ -193,6 +194,7 @@ extension ReturnDocument {
         // receipt, verification, exceptions and review are output too.
         if case .bool(let flag)? = members["receipt"] { receipt = flag }
         verification = try string("verification")
+        customerRef = try string("customerRef")
         if case .array(let values)? = members["exceptions"] { exceptions = values.compactMap(\.stringValue) }
         if case .object(let reviewMembers)? = members["review"] {
             review = Review(

@@ -235,6 +235,8 @@ public struct ReturnDocument: Hashable, Sendable {
     public var handoff: Handoff?
     /// Whether the customer showed a receipt (output; imported only through `record`).
     public var receipt: Bool?
+    /// The customer's reference as stored (output; imported only through `record`).
+    public var customerRef: String?
     /// The purchase verification: `verified`, `not-found`, `outside-window`, `quantity-exceeded` or `unverified`
     /// (output; imported only through `record`).
     public var verification: String?
@@ -292,6 +294,7 @@ public struct ReturnDocument: Hashable, Sendable {
             )
         }
         receipt = item.receipt
+        customerRef = item.customerRef?.rawValue
         verification = item.verification?.rawValue
         exceptions = item.exceptions.map(\.rawValue)
         review = item.review.map {
@@ -333,7 +336,7 @@ extension ReturnDocument: Codable {
         case id, storeId, kioskId, orderId, gtin, serial, lot, expiry, recallCampaign, recallMatch, quantity, reason
         case status, condition, testResult
         case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record, repair, handoff
-        case receipt, verification, exceptions, review, refund, vendorClaim, edits
+        case receipt, verification, exceptions, review, refund, vendorClaim, edits, customerRef
     }
 
     private struct AnyKey: CodingKey {
@@ -387,6 +390,7 @@ extension ReturnDocument: Codable {
         refund = try container.decodeIfPresent(RefundDocument.self, forKey: .refund)
         vendorClaim = try container.decodeIfPresent(VendorClaimDocument.self, forKey: .vendorClaim)
         edits = try container.decodeIfPresent([EditDocument].self, forKey: .edits)
+        customerRef = try container.decodeIfPresent(String.self, forKey: .customerRef)
     }
 
     /// Encodes every key of a return, `null` included for a missing serial or lot, so scripts can rely on them.
@@ -424,6 +428,7 @@ extension ReturnDocument: Codable {
         try container.encode(refund, forKey: .refund)
         try container.encode(vendorClaim, forKey: .vendorClaim)
         try container.encode(edits ?? [], forKey: .edits)
+        try container.encode(customerRef, forKey: .customerRef)
     }
 }
 

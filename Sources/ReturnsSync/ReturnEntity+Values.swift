@@ -73,6 +73,7 @@ extension ReturnEntity {
             guard case .bool = value else { throw invalid("true or false") }
         case Field.notes, Field.reviewNote, Field.refundReason: try ReturnNote.validate(text())
         case Field.editors: _ = try OperatorID(text())
+        case Field.customerRef: _ = try CustomerReference(text())
         case Field.recallCampaign:
             let text = try text()
             guard (1...64).contains(text.count) else { throw invalid("a campaign id of 1-64 characters") }

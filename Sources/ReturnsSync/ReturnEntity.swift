@@ -54,6 +54,8 @@ public enum ReturnEntity {
         public static let vendorCreditAmount = "vendorCreditAmount"
         public static let vendorCreditCurrency = "vendorCreditCurrency"
         public static let vendorCreditOn = "vendorCreditOn"
+        /// The customer's reference, as given or hashed (written at capture); absent when none was given.
+        public static let customerRef = "customerRef"
         /// `false` when the customer had no receipt; absent means a receipt was shown.
         public static let receipt = "receipt"
         /// A ``PurchaseVerification`` spelling: the kiosk's at capture, HQ's after sync.
@@ -181,6 +183,7 @@ public enum ReturnEntity {
         if let lot = item.lot { registers[Field.lot] = written(.string(lot.rawValue)) }
         if let expiry = item.expiry { registers[Field.expiry] = written(.string(expiry)) }
         if !item.receipt { registers[Field.receipt] = written(.bool(false)) }
+        if let customer = item.customerRef { registers[Field.customerRef] = written(.string(customer.rawValue)) }
         if let verification = item.verification {
             registers[Field.verification] = written(.string(verification.rawValue))
         }
@@ -231,7 +234,7 @@ extension ReturnEntity {
         Field.disposition, Field.createdAt, Field.refundAmount, Field.refundFee, Field.refundCurrency,
         Field.refundMethod, Field.refundExchangeGTIN, Field.refundReason, Field.refundBy, Field.rmaNumber,
         Field.rmaCarrier, Field.rmaTracking, Field.rmaShippedOn, Field.vendorCreditAmount, Field.vendorCreditCurrency,
-        Field.vendorCreditOn,
+        Field.vendorCreditOn, Field.customerRef,
     ]
 
     /// The grow-only sets a return record may hold.
@@ -256,7 +259,7 @@ extension ReturnEntity {
         Field.reviewExceptions: "exceptions reviewed", Field.quantity: "quantity", Field.reason: "reason",
         Field.status: "status", Field.condition: "condition", Field.testResult: "test result",
         Field.disposition: "disposition", Field.createdAt: "captured at", Field.notes: "notes",
-        Field.editors: "edited by",
+        Field.editors: "edited by", Field.customerRef: "customer",
         Field.refundAmount: "refund (minor units)", Field.refundFee: "restocking fee (minor units)",
         Field.refundCurrency: "refund currency", Field.refundMethod: "refund method",
         Field.refundExchangeGTIN: "exchanged for", Field.refundReason: "refund amount changed because",

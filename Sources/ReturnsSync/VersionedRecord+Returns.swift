@@ -161,6 +161,7 @@ extension ProductReturn {
             repair: repair,
             handoff: handoff,
             receipt: reader.optionalBool(ReturnEntity.Field.receipt) ?? true,
+            customerRef: reader.optionalString(ReturnEntity.Field.customerRef).map(CustomerReference.init),
             verification: reader.optionalString(ReturnEntity.Field.verification).map(PurchaseVerification.parse),
             exceptions: ReturnEntity.decodeExceptions(reader.optionalString(ReturnEntity.Field.exceptions)),
             review: review,

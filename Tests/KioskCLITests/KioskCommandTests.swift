@@ -335,12 +335,16 @@ import Testing
     }
 
     /// Starts `kiosk` with `KIOSK_DB` set; returns a function that waits for it and collects its output.
-    private static func launchKiosk(_ arguments: [String], database: String) throws -> () -> Invocation {
+    private static func launchKiosk(
+        _ arguments: [String],
+        database: String,
+        environment: [String: String] = [:]
+    ) throws -> () -> Invocation {
         let process = try ChildProcess(
             kioskBinary.path,
             arguments,
             directory: (database as NSString).deletingLastPathComponent,
-            environment: ["KIOSK_DB": database],
+            environment: environment.merging(["KIOSK_DB": database]) { $1 },
             output: .pipe,
             error: .pipe
         )
@@ -354,6 +358,42 @@ import Testing
                 stderr: String(decoding: stderr, as: UTF8.self)
             )
         }
+    }
+
+    /// With `RETURNSYNC_CUSTOMER_KEY` set, a customer's reference is stored as its keyed hash — the database never
+    /// holds the id — and typing the id (in any case) still finds the customer's returns; `KIOSK_OPERATOR` names
+    /// who captured them.
+    @Test func customerReferencesAreHashedWithTheDeploymentsKeyAndStillFound() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.kioskBinary.path))
+        let directory = try TemporaryDirectory()
+        let database = directory.file("hashed.sqlite")
+        let environment = ["RETURNSYNC_CUSTOMER_KEY": "a deployment secret", "KIOSK_OPERATOR": "dana"]
+        func kiosk(_ arguments: String...) throws -> Invocation {
+            try Self.launchKiosk(arguments, database: database, environment: environment)()
+        }
+        #expect(try kiosk("init", "--store", "s1", "--kiosk", "k1").status == 0)
+        let id = try kiosk(
+            "record",
+            "--order",
+            "A",
+            "--gtin",
+            "96385074",
+            "--reason",
+            "other",
+            "--customer",
+            "LOYAL-0042"
+        ).output
+        _ = try kiosk("record", "--order", "B", "--gtin", "96385074", "--reason", "other", "--customer", "LOYAL-0043")
+        let json = try kiosk("show", id, "--json").stdout
+        #expect(!json.contains("LOYAL-0042") && json.contains("\"customerRef\" : \"h:"), "\(json)")
+        #expect(json.contains("\"operatorId\" : \"dana\""), "\(json)")
+        let found = try kiosk("find", "--customer", "loyal-0042", "--json").stdout
+        #expect(found.contains(id) && !found.contains("\"orderId\" : \"B\""), "\(found)")
+        // Without the key, the same text is another reference: nothing matches.
+        let plain = try Self.launchKiosk(["find", "--customer", "LOYAL-0042"], database: database)()
+        #expect(plain.output.hasSuffix("0 returns"), "\(plain.stdout)")
+        let sqlite = try String(contentsOfFile: database, encoding: .isoLatin1)
+        #expect(!sqlite.contains("LOYAL-0042"), "the id is nowhere in the file")
     }
 
     @Test func twoKioskProcessesWritingOneDatabaseBothSucceed() throws {

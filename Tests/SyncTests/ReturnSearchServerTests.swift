@@ -34,6 +34,7 @@ import Testing
             ReturnSearch(until: hourAgo),
             ReturnSearch(orderID: try OrderID("O-';--")),
             ReturnSearch(awaitingReview: true),
+            ReturnSearch(customerRef: try CustomerReference("LOYAL-1")),
         ]
         var found: [String] = []
         for (index, search) in searches.enumerated() {
