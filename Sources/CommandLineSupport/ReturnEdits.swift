@@ -118,17 +118,13 @@ public enum ReturnEdits {
         }
         let id = try await store.resolveReturnID(id)
         let terms = try await store.refundTerms(of: id)
-        let typed = try code.map(Currency.init)
-        if let typed, let stated = terms.currency, typed != stated {
-            throw CLIError(message: "--currency \(typed) differs from the order line's \(stated)")
-        }
-        guard let currency = typed ?? terms.currency else {
-            throw CLIError(
-                message: terms.unitPriceMinor == nil
-                    ? "return \(id) has no order line with its product: give --amount, --reason and --currency"
-                    : "the order line states no currency: give --currency (such as EUR)"
-            )
-        }
+        let currency = try amountCurrency(
+            typed: code,
+            terms: terms,
+            missing: terms.unitPriceMinor == nil
+                ? "return \(id) has no order line with its product: give --amount, --reason and --currency"
+                : "the order line states no currency: give --currency (such as EUR)"
+        )
         let override = try amount.map { (amountMinor: try currency.minorUnits(of: $0), reason: reason ?? "") }
         let item = try await store.editReturn(id, operation: "refund") { item, author, date in
             let refund = try Refund.decide(
@@ -174,14 +170,11 @@ public enum ReturnEdits {
         note: String?
     ) async throws -> String {
         let id = try await store.resolveReturnID(id)
-        let terms = try await store.refundTerms(of: id)
-        let typed = try code.map(Currency.init)
-        if let typed, let stated = terms.currency, typed != stated {
-            throw CLIError(message: "--currency \(typed) differs from the order line's \(stated)")
-        }
-        guard let currency = typed ?? terms.currency else {
-            throw CLIError(message: "the return's order line states no currency: give --currency (such as EUR)")
-        }
+        let currency = try amountCurrency(
+            typed: code,
+            terms: try await store.refundTerms(of: id),
+            missing: "the return's order line states no currency: give --currency (such as EUR)"
+        )
         let credit = try VendorCredit(
             amountMinor: currency.minorUnits(of: amount),
             currency: currency,
@@ -191,6 +184,17 @@ public enum ReturnEdits {
             try item.recordVendorCredit(credit, note: note, by: author, at: date)
         }
         return "\(item.id) vendor credit \(currency.format(credit.amountMinor)) \(currency) on \(credit.receivedOn)"
+    }
+
+    /// The currency of an amount typed for a return: `typed`, which must agree with the order line's when it states
+    /// one, else the order line's; `missing` says what to give when neither does.
+    static func amountCurrency(typed code: String?, terms: RefundTerms, missing: String) throws -> Currency {
+        let typed = try code.map(Currency.init)
+        if let typed, let stated = terms.currency, typed != stated {
+            throw CLIError(message: "--currency \(typed) differs from the order line's \(stated)")
+        }
+        guard let currency = typed ?? terms.currency else { throw CLIError(message: missing) }
+        return currency
     }
 
     /// Today in UTC, `YYYY-MM-DD`.

@@ -205,7 +205,8 @@ extension PostgresServerStorage: ReturnAdministration {
         ).map(ReturnFacts.init)
     }
 
-    /// The rows of `query`, on a transaction's connection.
+    /// The rows of `query`, on a connection (a transaction's, or a single statement's), as backend-neutral
+    /// ``ReportRow``s.
     static func rows(
         _ query: PostgresQuery,
         on connection: PostgresConnection,
@@ -322,7 +323,7 @@ extension PostgresServerStorage: ReturnAdministration {
         }
         let (query, logger) = (PostgresQuery(unsafeSQL: sql, binds: binds), self.logger)
         return try search.result(
-            of: await bounded { try await Self.reportRows(query, on: $0, logger: logger) }
+            of: await bounded { try await Self.rows(query, on: $0, logger: logger) }
         )
     }
 
@@ -333,7 +334,7 @@ extension PostgresServerStorage: ReturnAdministration {
             var binds = PostgresBindings()
             binds.append(item.orderID.rawValue)
             var lines: [OrderLine] = []
-            for row in try await Self.reportRows(
+            for row in try await Self.rows(
                 PostgresQuery(unsafeSQL: "SELECT * FROM orders WHERE order_id = $1", binds: binds),
                 on: connection,
                 logger: logger

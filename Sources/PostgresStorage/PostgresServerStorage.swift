@@ -200,25 +200,10 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             var results: [String: [ReportRow]] = [:]
             for (name, sql) in statements {
-                results[name] = try await Self.reportRows(PostgresQuery(unsafeSQL: sql), on: connection, logger: logger)
+                results[name] = try await Self.rows(PostgresQuery(unsafeSQL: sql), on: connection, logger: logger)
             }
             return results
         }
-    }
-
-    /// The rows of one query, as a backend-neutral ``ReportRow`` each.
-    static func reportRows(
-        _ query: PostgresQuery,
-        on connection: PostgresConnection,
-        logger: Logger
-    ) async throws -> [ReportRow] {
-        var rows: [ReportRow] = []
-        for try await row in try await connection.query(query, logger: logger) {
-            var cells: [String: ReportCell] = [:]
-            for cell in row { cells[cell.columnName] = try reportCell(cell) }
-            rows.append(ReportRow(cells))
-        }
-        return rows
     }
 
     public func reportTime() -> Date { Date() }
