@@ -153,6 +153,10 @@ public enum ReturnWriteRules {
         for (field, values) in pushed.registers.sorted(by: { $0.key < $1.key }) where values.count > 1 {
             for value in values { try validated(value.value, of: field, in: id) }
         }
+        // Decoding does not read who made the edits: every element is checked here.
+        for element in pushed.elements(of: ReturnEntity.Field.editors) {
+            try validated(element.value, of: ReturnEntity.Field.editors, in: id)
+        }
         // The stored store decides, not the pushed one: a version claiming the caller's store must not move
         // another store's return. The message is the same either way and names no other store.
         // Read from the register, not a decoded return: a stored version that no longer decodes (one stored

@@ -111,6 +111,12 @@ extension ProductReturn {
                 exceptions: ReturnEntity.decodeExceptions(reader.optionalString(ReturnEntity.Field.reviewExceptions))
             )
         }
+        // Read leniently below (a currency in any case, any refunder): checked here as the field requires.
+        for field in [
+            ReturnEntity.Field.refundCurrency, ReturnEntity.Field.refundBy, ReturnEntity.Field.vendorCreditCurrency,
+        ] {
+            if let value = reader.visible(field), value != .null { try ReturnEntity.validate(value, of: field) }
+        }
         let refund = try reader.optionalString(ReturnEntity.Field.refundMethod).map { method in
             try Refund(
                 amountMinor: reader.integer(ReturnEntity.Field.refundAmount),

@@ -262,3 +262,59 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
         }
     }
 }
+
+/// The fields of refunds and of who made an edit, as a hostile kiosk might push them.
+@Suite struct PushedMoneyAndPeopleTests {
+    static func refund(_ fields: [String: FieldValue]) throws -> VersionedRecord {
+        var record = try capturedRecord()
+        try record.apply(RecordEdit(assignments: fields), by: kioskA, stamp: stamp(5))
+        return record
+    }
+
+    static let wholeRefund: [String: FieldValue] = [
+        ReturnEntity.Field.refundAmount: .integer(1999), ReturnEntity.Field.refundFee: .integer(0),
+        ReturnEntity.Field.refundCurrency: .string("EUR"), ReturnEntity.Field.refundMethod: .string("store-credit"),
+        ReturnEntity.Field.refundExchangeGTIN: .null, ReturnEntity.Field.refundReason: .null,
+        ReturnEntity.Field.refundBy: .string("store-12/kiosk-a"),
+    ]
+
+    @Test func aRefundIsPushedWholeWithValidValuesOnly() throws {
+        try PushedValueTests.check(Self.refund(Self.wholeRefund))
+        var partial = Self.wholeRefund
+        partial[ReturnEntity.Field.refundBy] = nil
+        #expect { try PushedValueTests.check(Self.refund(partial)) } throws: { error in
+            (error as? ReturnWriteRules.Violation)?.reason == .forbiddenField && "\(error)".contains("written together")
+        }
+        for (field, value, named) in [
+            (ReturnEntity.Field.refundCurrency, FieldValue.string("eur"), "\"eur\""),
+            (ReturnEntity.Field.refundBy, .string("two words"), "two words"),
+            (ReturnEntity.Field.refundAmount, .integer(-1), "-1"),
+            (ReturnEntity.Field.refundMethod, .string("cash"), "'cash'"),
+        ] {
+            var fields = Self.wholeRefund
+            fields[field] = value
+            #expect(throws: (any Error).self, "\(field)") {
+                try PushedValueTests.check(Self.refund(fields))
+            }
+            do {
+                try PushedValueTests.check(Self.refund(fields))
+            } catch {
+                #expect("\(error)".contains(named), "\(field): \(error)")
+            }
+        }
+    }
+
+    @Test func everyOperatorAnEditNamesIsChecked() throws {
+        var record = try capturedRecord()
+        var edit = RecordEdit(assignments: [ReturnEntity.Field.condition: "used"])
+        edit.add(.string("alice"), to: ReturnEntity.Field.editors)
+        try record.apply(edit, by: kioskA, stamp: stamp(5))
+        try PushedValueTests.check(record)
+        var hostile = RecordEdit(assignments: [ReturnEntity.Field.condition: "damaged"])
+        hostile.add(.string("<script>alert(1)</script>"), to: ReturnEntity.Field.editors)
+        try record.apply(hostile, by: kioskA, stamp: stamp(6))
+        #expect { try PushedValueTests.check(record) } throws: { error in
+            (error as? ReturnWriteRules.Violation)?.reason == .invalidRecord && "\(error)".contains("operator id")
+        }
+    }
+}
