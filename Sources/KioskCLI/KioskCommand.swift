@@ -647,11 +647,17 @@ struct AgentSettings: Sendable {
         help: "longest retry wait"
     )
     static let live = Setting.boolean("live", default: true, help: "stay connected for live pushes")
+    /// Who works this kiosk: the `kiosk` commands record it with their edits (the agent itself makes none).
+    static let operatorID = Setting<String>(
+        "operator",
+        help: "who makes the edits of kiosk commands",
+        expected: "1-64 letters, digits, '.', '_', '-' or '@'"
+    ) { (try? OperatorID($0)) == nil ? nil : $0 }
 
     /// Every setting, in the order `--print-config` shows them.
     static let keys: [Settings.Key] = [
         db.key, server.key, interval.key, checkEvery.key, backoffMin.key, backoffMax.key, live.key,
-        Setting.logLevel.key,
+        Setting.logLevel.key, operatorID.key,
     ]
 
     var db: String

@@ -14,11 +14,18 @@ struct DatabaseOptions: ParsableArguments {
     )
     var operatorText: String?
 
-    /// The operator the edits of this command record: `--operator`, else `$KIOSK_OPERATOR`, else none.
+    /// The operator the edits of this command record: `--operator`, else `$KIOSK_OPERATOR`, else `operator` in the
+    /// agent's config file (`$KIOSK_CONFIG`), else none.
     var operatorID: OperatorID? {
         get throws {
-            let environment = ProcessInfo.processInfo.environment["KIOSK_OPERATOR"].flatMap { $0.isEmpty ? nil : $0 }
-            return try (operatorText ?? environment).map(OperatorID.init)
+            // The agent's settings, so its config file reads with every key it may hold.
+            let settings = try Settings(
+                keys: AgentSettings.keys,
+                flags: [AgentSettings.operatorID.name: operatorText],
+                configFile: nil,
+                environmentPrefix: "KIOSK_"
+            )
+            return try settings.value(AgentSettings.operatorID).map(OperatorID.init)
         }
     }
 

@@ -389,6 +389,17 @@ import Testing
         #expect(json.contains("\"operatorId\" : \"dana\""), "\(json)")
         let found = try kiosk("find", "--customer", "loyal-0042", "--json").stdout
         #expect(found.contains(id) && !found.contains("\"orderId\" : \"B\""), "\(found)")
+        // The operator from the agent's config file, when neither the option nor KIOSK_OPERATOR names one.
+        let config = directory.file("kiosk.conf")
+        try "server = 127.0.0.1:7420\noperator = erin\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let noted = try Self.launchKiosk(
+            ["note", id, "checked"],
+            database: database,
+            environment: ["KIOSK_CONFIG": config]
+        )()
+        #expect(noted.status == 0, "\(noted.stderr)")
+        let history = try kiosk("show", id, "--json").stdout
+        #expect(history.contains("\"operatorId\" : \"erin\""), "\(history)")
         // Without the key, the same text is another reference: nothing matches.
         let plain = try Self.launchKiosk(["find", "--customer", "LOYAL-0042"], database: database)()
         #expect(plain.output.hasSuffix("0 returns"), "\(plain.stdout)")

@@ -69,7 +69,7 @@ import Testing
         // A bad operator id is named, and nothing is stored.
         let before = try a.store.returnRecord(ReturnID(id))
         let refused = await Self.kiosk(a, "note", id, "x", "--operator", "no spaces allowed")
-        #expect(refused.stderr.hasPrefix("error: invalid operator id 'no spaces allowed'"), "\(refused.stderr)")
+        #expect(refused.stderr.hasPrefix("error: invalid --operator 'no spaces allowed'"), "\(refused.stderr)")
         #expect(try a.store.returnRecord(ReturnID(id)) == before)
         try await server.stop()
     }
