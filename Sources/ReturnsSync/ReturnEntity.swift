@@ -211,9 +211,16 @@ public enum ReturnEntity {
         exceptions.sorted().map(\.rawValue).joined(separator: ",")
     }
 
-    /// Exceptions from a field value.
+    /// Exceptions from a field value, every spelling known (what a push must hold).
     static func decodeExceptions(_ text: String?) throws -> [ReturnException] {
         try (text ?? "").split(separator: ",").map { try ReturnException.parse(String($0)) }
+    }
+
+    /// Exceptions from a stored field value, skipping spellings this version does not know: a newer HQ may flag
+    /// returns for reasons an older kiosk has no name for, and its returns must still decode there (pushes are
+    /// checked strictly, ``ReturnWriteRules``).
+    static func knownExceptions(_ text: String?) -> [ReturnException] {
+        (text ?? "").split(separator: ",").compactMap { ReturnException(rawValue: String($0)) }
     }
 
     /// The wall-clock time of a stamp: when the write that carries it happened.

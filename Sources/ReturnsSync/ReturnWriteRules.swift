@@ -153,6 +153,12 @@ public enum ReturnWriteRules {
         for (field, values) in pushed.registers.sorted(by: { $0.key < $1.key }) where values.count > 1 {
             for value in values { try validated(value.value, of: field, in: id) }
         }
+        // Decoding skips exception spellings it does not know (a newer HQ's); a push must name known ones only.
+        for field in [ReturnEntity.Field.exceptions, ReturnEntity.Field.reviewExceptions] {
+            if let value = pushed.visibleValue(of: field, policy: ReturnEntity.policy)?.value, value != .null {
+                try validated(value, of: field, in: id)
+            }
+        }
         // Decoding does not read who made the edits: every element is checked here.
         for element in pushed.elements(of: ReturnEntity.Field.editors) {
             try validated(element.value, of: ReturnEntity.Field.editors, in: id)

@@ -108,7 +108,7 @@ extension ProductReturn {
             try ReviewDecision(
                 outcome: ReviewDecision.Outcome.parse(outcome),
                 note: reader.optionalString(ReturnEntity.Field.reviewNote),
-                exceptions: ReturnEntity.decodeExceptions(reader.optionalString(ReturnEntity.Field.reviewExceptions))
+                exceptions: ReturnEntity.knownExceptions(reader.optionalString(ReturnEntity.Field.reviewExceptions))
             )
         }
         // Read leniently below (a currency in any case, any refunder): checked here as the field requires.
@@ -169,7 +169,7 @@ extension ProductReturn {
             receipt: reader.optionalBool(ReturnEntity.Field.receipt) ?? true,
             customerRef: reader.optionalString(ReturnEntity.Field.customerRef).map(CustomerReference.init),
             verification: reader.optionalString(ReturnEntity.Field.verification).map(PurchaseVerification.parse),
-            exceptions: ReturnEntity.decodeExceptions(reader.optionalString(ReturnEntity.Field.exceptions)),
+            exceptions: ReturnEntity.knownExceptions(reader.optionalString(ReturnEntity.Field.exceptions)),
             review: review,
             refund: refund,
             vendorShipment: shipment,

@@ -318,3 +318,20 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
         }
     }
 }
+
+/// A newer HQ may flag returns for reasons this version has no name for: its returns still decode (the known
+/// exceptions shown), while a push naming an unknown one is refused.
+@Suite struct UnknownExceptionTests {
+    @Test func unknownExceptionsDecodeButAreNeverPushed() throws {
+        var record = try capturedRecord()
+        try record.apply(
+            RecordEdit(assignments: [ReturnEntity.Field.exceptions: "duplicate-serial,receiptless-limit"]),
+            by: hq,
+            stamp: stamp(5)
+        )
+        #expect(try ProductReturn(record: record).exceptions == [.duplicateSerial])
+        #expect { try PushedValueTests.check(record) } throws: { error in
+            (error as? ReturnWriteRules.Violation)?.reason == .invalidRecord && "\(error)".contains("receiptless-limit")
+        }
+    }
+}
