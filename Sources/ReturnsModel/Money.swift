@@ -16,8 +16,10 @@ public struct Currency: Hashable, Comparable, Sendable, CustomStringConvertible 
     ///
     /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidValue`` naming the text.
     public init(_ text: String) throws {
+        // Letters of ASCII only: upper-casing other text can turn it into three (`ßx` → `SSX`).
         let upper = text.uppercased()
-        guard upper.utf8.count == 3, upper.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") })
+        guard text.utf8.count == 3, text.utf8.allSatisfy({ $0 < 0x80 }),
+            upper.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") })
         else {
             throw ReturnsModelError(
                 code: .invalidValue,
@@ -237,7 +239,18 @@ public struct Refund: Hashable, Sendable {
         override: (amountMinor: Int64, reason: String)?
     ) throws -> Refund {
         let paysBack = method == .originalPayment || method == .storeCredit
-        let value = unitPriceMinor.map { $0 * Int64(item.quantity) }
+        var value: Int64?
+        if let unitPriceMinor {
+            let (product, overflow) = unitPriceMinor.multipliedReportingOverflow(by: Int64(item.quantity))
+            guard !overflow, product <= Money.maximumMinorUnits else {
+                throw ReturnsModelError(
+                    code: .invalidValue,
+                    message: "return \(item.id) is worth more than \(Money.maximumMinorUnits) minor units "
+                        + "(unit price \(unitPriceMinor) × \(item.quantity)): give the amount (--amount X --reason TEXT)"
+                )
+            }
+            value = product
+        }
         let waived = RestockingFee.waivedFor.contains(item.reason) || item.recallMatch == .certain
         let fee = paysBack && !waived ? (value.flatMap { policyFee?.fee(on: $0) } ?? 0) : 0
         if let override {

@@ -134,3 +134,21 @@ import Testing
         }
     }
 }
+
+@Suite struct MoneyLimitTests {
+    @Test func hugeValuesAreRefusedNotOverflowedAndOnlyASCIICodesAreCurrencies() throws {
+        #expect(throws: ReturnsModelError.self) { try Currency("ßx") }
+        #expect(throws: ReturnsModelError.self) { try Currency("éur") }
+        #expect {
+            try Refund.decide(
+                for: MoneyTests.item(quantity: 9999),
+                unitPriceMinor: Int64.max / 2,
+                currency: Currency("EUR"),
+                fee: nil,
+                method: .originalPayment,
+                exchangeGTIN: nil,
+                override: nil
+            )
+        } throws: { ($0 as? ReturnsModelError)?.message.contains("is worth more than") == true }
+    }
+}
