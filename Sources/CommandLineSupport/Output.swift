@@ -134,18 +134,6 @@ public enum Format {
         String(ISO8601Milliseconds.format(date).prefix(16)).replacingOccurrences(of: "T", with: " ")
     }
 
-    public static func returnsTable(_ rows: [ReturnRow]) -> String {
-        let body = rows.map { row in
-            [
-                row.id, time(row.createdAt), row.status, row.reason, row.gtin, String(row.quantity), row.condition,
-                row.disposition,
-                flags(needsReview: row.needsReview, inConflict: row.inConflict, awaitsReview: row.awaitsReview),
-            ]
-        }
-        let header = ["ID", "CREATED", "STATUS", "REASON", "GTIN", "QTY", "CONDITION", "DISPOSITION", "FLAGS"]
-        return table(header, body) + "\n\(rows.count) return\(rows.count == 1 ? "" : "s")"
-    }
-
     /// `review` (a merge broke a lifecycle rule), `conflict` (a field in conflict), `exception` (waiting for HQ's
     /// decision on a policy or verification exception).
     public static func flags(needsReview: Bool, inConflict: Bool, awaitsReview: Bool = false) -> String {
@@ -209,11 +197,7 @@ public enum Format {
             "review       \(item.review.map { "\($0.outcome.rawValue)\($0.note.map { ": \($0)" } ?? "")" } ?? "-")",
             "refund       "
                 + (item.refund.map { refund in
-                    "\(refund.currency.format(refund.amountMinor)) \(refund.currency) by \(refund.method.rawValue)"
-                        + (refund.exchangeGTIN.map { " for \($0.digits)" } ?? "")
-                        + (refund.feeMinor > 0
-                            ? ", restocking fee \(refund.currency.format(refund.feeMinor)) kept" : "")
-                        + (refund.reason.map { " (amount changed: \($0))" } ?? "")
+                    refund.summary + (refund.reason.map { " (amount changed: \($0))" } ?? "")
                         + (refund.decidedBy.map { ", by \($0)" } ?? "")
                 } ?? "-"),
             "created      \(ISO8601Milliseconds.format(item.createdAt))",
@@ -224,7 +208,8 @@ public enum Format {
             lines.append("REVIEW       \(violation)")
         }
         let conflicts = record.openConflicts(policy: ReturnEntity.policy)
-        if conflicts.contains(where: { $0.field.hasPrefix("refund") }) {
+        // Two refunds always differ in who decided them: a conflict there is a second refund.
+        if conflicts.contains(where: { $0.field == ReturnEntity.Field.refundBy }) {
             lines.append("ALERT        refunded twice: two places refunded this return concurrently (see CONFLICT)")
         }
         for conflict in conflicts {

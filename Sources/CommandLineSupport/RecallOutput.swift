@@ -81,11 +81,12 @@ extension Format {
 
     /// Why a flagged return is a recall alert, or `nil` when it is not one.
     static func recallAlert(_ row: ReturnRow) -> String? {
-        guard row.recallCampaign != nil, row.status != "voided" else { return nil }
-        switch row.disposition {
-        case "restock", "repackage": return "\(row.disposition)ed: the unit may be back on sale"
-        case "repair": return "sent for repair: the unit may be back with the customer"
-        default: return nil
-        }
+        guard row.recallCampaign != nil, row.status != ReturnStatus.voided.rawValue,
+            let disposition = Disposition(rawValue: row.disposition),
+            ProductReturn.recallAlertDispositions.contains(disposition)
+        else { return nil }
+        return disposition == .repair
+            ? "sent for repair: the unit may be back with the customer"
+            : "\(disposition.rawValue)ed: the unit may be back on sale"
     }
 }

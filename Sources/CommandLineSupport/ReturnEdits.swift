@@ -138,11 +138,7 @@ public enum ReturnEdits {
             )
             return try item.decideRefund(refund, note: note, by: author, at: date)
         }
-        guard let refund = item.refund else { return "\(item.id) refunded" }
-        let fee = refund.feeMinor > 0 ? ", restocking fee \(refund.currency.format(refund.feeMinor)) kept" : ""
-        let exchanged = refund.exchangeGTIN.map { " for \($0.digits)" } ?? ""
-        return "\(item.id) refund: \(refund.currency.format(refund.amountMinor)) \(refund.currency) by "
-            + "\(refund.method.rawValue)\(exchanged)\(fee)"
+        return "\(item.id) refund: " + (item.refund?.summary ?? "decided")
     }
 
     /// Records a return's vendor RMA and shipment.

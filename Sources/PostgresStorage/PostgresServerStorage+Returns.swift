@@ -289,12 +289,6 @@ extension PostgresServerStorage: ReturnAdministration {
         return clock
     }
 
-    public func returnRows(store: StoreID?) async throws -> [ReturnRow] {
-        let filter = store.map { "WHERE store_id = '\(Self.literal($0.rawValue))'" } ?? ""
-        let rows = try await readReport(["rows": "SELECT * FROM returns \(filter) ORDER BY created_at, id"])
-        return (rows["rows"] ?? []).map(ReturnRow.init)
-    }
-
     public func returnRecords(store: StoreID?) async throws -> [VersionedRecord] {
         let filter = store.map { "WHERE r.store_id = '\(Self.literal($0.rawValue))'" } ?? ""
         let rows = try await readReport([

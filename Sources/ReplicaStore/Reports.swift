@@ -172,7 +172,6 @@ public enum Reports {
         return """
             SELECT key, currency, count(*) AS returns, count(value) AS priced,
                    CAST(coalesce(sum(value), 0) AS BIGINT) AS value_returned,
-                   count(refund_method) AS refunds,
                    CAST(coalesce(sum(refund_amount), 0) AS BIGINT) AS refunded,
                    CAST(coalesce(sum(refund_fee), 0) AS BIGINT) AS fees,
                    CAST(coalesce(sum(CASE WHEN disposition IN ('restock', 'repackage') THEN value END), 0)
@@ -359,9 +358,9 @@ extension Reports {
         _ results: [String: [ReportRow]],
         by dimension: ReplicaStore.ReportDimension,
         withTotal: Bool
-    ) throws -> ReplicaStore.Report {
+    ) -> ReplicaStore.Report {
         func amount(_ minor: Int64, _ code: String) -> ReplicaStore.ReportValue {
-            guard let currency = try? Currency(code) else { return .text(Currency.twoDecimalsText(minor)) }
+            guard let currency = try? Currency(code) else { return .text(Currency.twoDecimals(minor)) }
             return .text(currency.format(minor))
         }
         var table: [[ReplicaStore.ReportValue]] = []
@@ -456,8 +455,8 @@ extension ReportSource {
     ) async throws
         -> ReplicaStore.Report
     {
-        try Reports.money(
-            await readReport(["money": Reports.money(by: dimension)]),
+        Reports.money(
+            try await readReport(["money": Reports.money(by: dimension)]),
             by: dimension,
             withTotal: withTotal
         )

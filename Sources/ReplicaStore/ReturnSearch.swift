@@ -108,9 +108,10 @@ public struct ReturnSearch: Hashable, Sendable {
         if awaitingReview { conditions.append("r.awaits_review") }
         require("recall_campaign", "=", recallCampaign.map { .text($0) })
         if recallAlerts {
+            let dispositions = ProductReturn.recallAlertDispositions.map { "'\($0.rawValue)'" }
             conditions.append(
                 "r.recall_campaign IS NOT NULL AND r.status <> 'voided' "
-                    + "AND r.disposition IN ('restock', 'repackage', 'repair')"
+                    + "AND r.disposition IN (\(dispositions.joined(separator: ", ")))"
             )
         }
         var sql = """

@@ -152,13 +152,11 @@ public enum RestockingFee: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension Currency {
-    /// `units` with two decimals, for percentages and fixed fees.
-    static func twoDecimals(_ units: Int64) -> String {
+    /// `units` with two decimals: percentages, fixed fees, and amounts whose currency is unknown (order lines
+    /// imported before currencies).
+    public static func twoDecimals(_ units: Int64) -> String {
         (try! Currency("EUR")).format(units)
     }
-
-    /// `units` with two decimals: amounts whose currency is unknown (order lines imported before currencies).
-    public static func twoDecimalsText(_ units: Int64) -> String { twoDecimals(units) }
 }
 
 /// What a return refunds: decided once, at the kiosk or at HQ.
@@ -220,6 +218,14 @@ public struct Refund: Hashable, Sendable {
         self.exchangeGTIN = exchangeGTIN
         self.reason = reason
         self.decidedBy = decidedBy
+    }
+
+    /// `33.98 EUR by original-payment, restocking fee 6.00 kept`: what was paid back and how, an exchange's
+    /// replacement, the fee — as the refund commands and `show` print it.
+    public var summary: String {
+        "\(currency.format(amountMinor)) \(currency) by \(method.rawValue)"
+            + (exchangeGTIN.map { " for \($0.digits)" } ?? "")
+            + (feeMinor > 0 ? ", restocking fee \(currency.format(feeMinor)) kept" : "")
     }
 
     /// The refund a return gets by default: its value (the order line's unit price × quantity), less the

@@ -549,8 +549,11 @@ extension ProductReturn {
     /// Whether the return is a recall alert: its unit matched a recall but was restocked, repackaged or sent for
     /// repair — it may be back with a customer.
     public var isRecallAlert: Bool {
-        recallCampaign != nil && status != .voided && [.restock, .repackage, .repair].contains(disposition)
+        recallCampaign != nil && status != .voided && Self.recallAlertDispositions.contains(disposition)
     }
+
+    /// Where a recalled unit may have gone back to a customer: a flagged return routed here is a recall alert.
+    public static let recallAlertDispositions: [Disposition] = [.restock, .repackage, .repair]
 
     /// Applies an update made elsewhere (or by the operations above) without checking the lifecycle rules.
     public mutating func apply(_ update: ReturnUpdate, by author: String, at date: Date) throws {

@@ -101,10 +101,7 @@ public protocol KioskAdministration: Sendable {
 /// What HQ's `returns` commands read and edit, on whichever storage the server uses. Edits are HQ's, under the
 /// server's replica id, and reach the kiosks of the return's store at their next pull (or at once, watching).
 public protocol ReturnAdministration: ReturnEditing {
-    /// Every return as the projection lists it, oldest first; only `store`'s when given.
-    func returnRows(store: StoreID?) async throws -> [ReturnRow]
-
-    /// The records of the returns ``returnRows(store:)`` lists, in the same order.
+    /// The records of every return, oldest first; only `store`'s when given.
     func returnRecords(store: StoreID?) async throws -> [VersionedRecord]
 
     /// The returns `search` finds among every store's, oldest first, with their short ids; with `records`, each
@@ -302,10 +299,6 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         _ body: @escaping @Sendable (inout ProductReturn, _ author: String, _ date: Date) throws -> ReturnUpdate
     ) async throws -> ProductReturn {
         try await onWriter { try $0.updateReturn(id, operation: operation, operatorID: operatorID, body) }
-    }
-
-    public func returnRows(store: StoreID?) async throws -> [ReturnRow] {
-        try await onReader { try $0.returnRows(store: store) }
     }
 
     public func returnRecords(store: StoreID?) async throws -> [VersionedRecord] {

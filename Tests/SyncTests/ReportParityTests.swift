@@ -155,9 +155,8 @@ struct ReportParityTests {
                 let reverified = try await hq.importOrders(after).reverified
                 // An HQ void frees the units of its purchase for the returns after it.
                 let lamp = try #require(
-                    try await hq.returnRows(store: StoreID("north")).first {
-                        $0.gtin == "04006381333931" || $0.gtin == "4006381333931"
-                    }
+                    try await hq.findReturns(ReturnSearch(store: StoreID("north")), records: false).returns.map(\.row)
+                        .first { $0.gtin == "04006381333931" || $0.gtin == "4006381333931" }
                 )
                 _ = try await hq.editReturn(try ReturnID(lamp.id), operation: "void") { item, author, date in
                     try item.void(note: "HQ: duplicate", by: author, at: date)
