@@ -88,9 +88,17 @@ struct RecordCommand: AsyncParsableCommand {
     @Option(help: "The item's lot (batch) code.") var lot: String?
     @Option(help: "How many units (default 1).") var quantity: String?
     @Option(help: "A note.") var note: String?
-    @Option(help: "The customer's loyalty or customer id (stored hashed when $RETURNSYNC_CUSTOMER_KEY is set).")
+    @Option(
+        help:
+            "The customer's loyalty or customer id (stored hashed when $RETURNSYNC_CUSTOMER_KEY is set); the policy's "
+            + "receipt-less limit and velocity threshold count per customer."
+    )
     var customer: String?
-    @Flag(help: "The customer has no receipt (an exception where the store's policy requires one).")
+    @Flag(
+        help:
+            "The customer has no receipt (an exception where the store's policy requires one, or past its receipt-less "
+            + "limit)."
+    )
     var noReceipt = false
 
     func run() async throws {
@@ -127,6 +135,12 @@ struct RecordCommand: AsyncParsableCommand {
         )
         let item = try database.openStore().recordReturn(capture)
         Console.current.print(item.id.rawValue)
+        // Staff tell the customer now; scripts read the id alone from standard output.
+        if !item.exceptions.isEmpty {
+            Console.current.printError(
+                "needs HQ review: \(item.exceptions.map(\.rawValue).joined(separator: ", ")) (the return is taken)"
+            )
+        }
     }
 }
 

@@ -112,17 +112,6 @@ extension PostgresServerStorage: ReturnAdministration {
         serverID: ReplicaID,
         logger: Logger
     ) async throws -> Int {
-        let affected = try await facts(sharingPurchaseWith: seeds, extra: extra, on: connection, logger: logger)
-        guard !affected.isEmpty else { return 0 }
-        // Everything their verification reads: the other returns of their purchases and units (those not read with
-        // them already: usually none), the policies, and their orders once HQ holds any.
-        let purchases = Set(seeds.map { [$0.orderID.rawValue, $0.gtin.digits] })
-        let units = Set(seeds.compactMap { seed in seed.serial.map { [seed.gtin.digits, $0.rawValue] } })
-        let unread = affected.filter { facts in
-            !purchases.contains([facts.orderID.rawValue, facts.gtin.digits])
-                || facts.serial.map { !units.contains([facts.gtin.digits, $0.rawValue]) } ?? false
-        }
-        let related = try await facts(sharingPurchaseWith: unread, on: connection, logger: logger)
         let reference: PurchaseReference
         if let known {
             reference = known
@@ -130,6 +119,31 @@ extension PostgresServerStorage: ReturnAdministration {
             reference = try await PurchaseReference.read(on: connection, logger: logger)
         }
         let (policies, hasOrders) = (reference.policies, reference.hasOrders)
+        let byCustomer = policies.contains(where: \.limitsCustomers)
+        let affected = try await facts(
+            sharingPurchaseWith: seeds,
+            extra: extra,
+            byCustomer: byCustomer,
+            on: connection,
+            logger: logger
+        )
+        guard !affected.isEmpty else { return 0 }
+        // Everything their verification reads: the other returns of their purchases, units and customers (those not
+        // read with them already: usually none), the policies, and their orders once HQ holds any.
+        let purchases = Set(seeds.map { [$0.orderID.rawValue, $0.gtin.digits] })
+        let units = Set(seeds.compactMap { seed in seed.serial.map { [seed.gtin.digits, $0.rawValue] } })
+        let customers = Set(seeds.compactMap(\.customerRef))
+        let unread = affected.filter { facts in
+            !purchases.contains([facts.orderID.rawValue, facts.gtin.digits])
+                || facts.serial.map { !units.contains([facts.gtin.digits, $0.rawValue]) } ?? false
+                || (byCustomer && facts.customerRef.map { !customers.contains($0) } ?? false)
+        }
+        let related = try await facts(
+            sharingPurchaseWith: unread,
+            byCustomer: byCustomer,
+            on: connection,
+            logger: logger
+        )
         var lines: [OrderLine] = []
         if hasOrders {
             let orderIDs = Array(Set(affected.map(\.orderID.rawValue)))
@@ -168,21 +182,24 @@ extension PostgresServerStorage: ReturnAdministration {
         return changed.count
     }
 
-    /// The returns sharing a purchase with `seeds` (the same order and GTIN, or GTIN and serial), and `extra`.
+    /// The returns sharing a purchase with `seeds` (the same order and GTIN, or GTIN and serial; with
+    /// `byCustomer`, the same customer), and `extra`.
     static func facts(
         sharingPurchaseWith seeds: [ReturnFacts],
         extra: [String] = [],
+        byCustomer: Bool = false,
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> [ReturnFacts] {
         guard !seeds.isEmpty || !extra.isEmpty else { return [] }
         let serialized = seeds.filter { $0.serial != nil }
+        let customers = byCustomer ? Array(Set(seeds.compactMap(\.customerRef))) : []
         // Index lookups per seed (by order and GTIN, by GTIN and serial, by id), never a scan of every return: the
         // lateral joins leave the planner no hash join to choose, even before the table's statistics exist (a
         // fleet's first pushes). Only the columns verification reads.
         let columns = """
             r.id, r.store_id, r.order_id, r.gtin, r.serial, r.quantity, r.created_at, r.receipt, r.recall_match,
-            r.status, r.verification, r.exceptions
+            r.status, r.verification, r.exceptions, r.customer_ref
             """
         return try await rows(
             """
@@ -199,6 +216,11 @@ extension PostgresServerStorage: ReturnAdministration {
             UNION
             SELECT \(unescaped: columns) FROM unnest(\(extra)::text[]) AS s(id)
             CROSS JOIN LATERAL (SELECT * FROM returns WHERE id = s.id) AS r
+            UNION
+            SELECT \(unescaped: columns) FROM unnest(\(customers)::text[]) AS s(customer_ref)
+            CROSS JOIN LATERAL (
+                SELECT * FROM returns WHERE customer_ref = s.customer_ref AND customer_ref IS NOT NULL
+            ) AS r
             """,
             on: connection,
             logger: logger

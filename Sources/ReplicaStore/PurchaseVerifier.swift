@@ -19,6 +19,8 @@ public struct ReturnFacts: Sendable, Hashable {
     public var isVoided: Bool
     public var verification: PurchaseVerification?
     public var exceptions: [ReturnException]
+    /// The customer reference as stored (given or hashed): the customer checks compare it, nothing reads it.
+    public var customerRef: String?
 
     /// The facts of a return.
     public init(_ item: ProductReturn) {
@@ -34,6 +36,7 @@ public struct ReturnFacts: Sendable, Hashable {
         isVoided = item.status == .voided
         verification = item.verification
         exceptions = item.exceptions
+        customerRef = item.customerRef?.rawValue
     }
 
     /// The facts of a row of the `returns` projection, as a report statement read it (any backend).
@@ -52,11 +55,13 @@ public struct ReturnFacts: Sendable, Hashable {
         exceptions = try (row.text("exceptions") ?? "").split(separator: ",").map {
             try ReturnException.parse(String($0))
         }
+        customerRef = row.text("customer_ref")
     }
 
     /// The `returns` columns ``init(row:)`` reads, in its order.
     public static let columns =
-        "id, store_id, order_id, gtin, serial, quantity, created_at, receipt, recall_match, status, verification, exceptions"
+        "id, store_id, order_id, gtin, serial, quantity, created_at, receipt, recall_match, status, verification, exceptions, "
+        + "customer_ref"
 
     /// Reads a row of ``columns``, by position: name lookups cost more than the rest of verification.
     init(row: Row) throws {
@@ -72,6 +77,7 @@ public struct ReturnFacts: Sendable, Hashable {
         isVoided = (row[9] as String) == ReturnStatus.voided.rawValue
         verification = try (row[10] as String?).map(PurchaseVerification.parse)
         exceptions = try (row[11] as String).split(separator: ",").map { try ReturnException.parse(String($0)) }
+        customerRef = row[12]
     }
 }
 
@@ -89,6 +95,8 @@ public struct PurchaseReverification: Sendable {
     /// The ids of the returns of each purchase (order and GTIN), and of each serialised unit (GTIN and serial).
     private let byPurchase: [String: [String]]
     private let bySerial: [String: [String]]
+    /// The ids of each customer's returns.
+    private let byCustomer: [String: [String]]
 
     public init(returns: [ReturnFacts], lines: [OrderLine], policies: [ReturnPolicy], hasOrders: Bool) {
         let unique = Dictionary(returns.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
@@ -100,6 +108,8 @@ public struct PurchaseReverification: Sendable {
         bySerial = Dictionary(grouping: unique.values.filter { $0.serial != nil }, by: Self.unit).mapValues {
             $0.map(\.id)
         }
+        byCustomer = Dictionary(grouping: unique.values.filter { $0.customerRef != nil }) { $0.customerRef! }
+            .mapValues { $0.map(\.id) }
     }
 
     private static func purchase(_ facts: ReturnFacts) -> String {
@@ -154,12 +164,32 @@ public struct PurchaseReverification: Sendable {
         let duplicateSerial =
             facts.serial != nil
             && (bySerial[Self.unit(facts)] ?? []).contains { returns[$0].map(earlier) ?? false }
+        var customer: CustomerActivity?
+        if let reference = facts.customerRef, policy.limitsCustomers {
+            var activity = CustomerActivity()
+            for other in (byCustomer[reference] ?? []).compactMap({ returns[$0] })
+            where earlier(other) && !other.isCertainRecall {
+                if let limit = policy.receiptlessLimit, !other.receipt,
+                    other.createdAt > limit.periodStart(endingAt: facts.createdAt)
+                {
+                    activity.receiptlessReturns += 1
+                }
+                if let threshold = policy.customerVelocity,
+                    other.createdAt > threshold.periodStart(endingAt: facts.createdAt)
+                {
+                    activity.units += other.quantity
+                }
+            }
+            customer = activity
+        }
         let exceptions = PurchaseCheck.exceptions(
             verification: verification ?? .unverified,
             receipt: facts.receipt,
             policy: policy,
             isRecall: facts.isCertainRecall,
-            duplicateSerial: duplicateSerial
+            duplicateSerial: duplicateSerial,
+            quantity: facts.quantity,
+            customer: customer
         )
         return (verification, exceptions)
     }
@@ -238,12 +268,36 @@ extension WriteContext {
                     arguments: [facts.gtin.digits, serial.rawValue, facts.createdAt, facts.id]
                 ) ?? false
         }
+        var customer: CustomerActivity?
+        if let reference = facts.customerRef, policy.limitsCustomers {
+            // What this replica knows of the customer: a kiosk its store's returns, HQ every store's.
+            let receiptlessSince = policy.receiptlessLimit?.periodStart(endingAt: facts.createdAt) ?? .max
+            let unitsSince = policy.customerVelocity?.periodStart(endingAt: facts.createdAt) ?? .max
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT coalesce(sum(CASE WHEN receipt = 0 AND created_at > ? THEN 1 ELSE 0 END), 0),
+                               coalesce(sum(CASE WHEN created_at > ? THEN quantity ELSE 0 END), 0)
+                        FROM returns
+                        WHERE customer_ref = ? AND status != 'voided' AND coalesce(recall_match, '') != 'certain'
+                          AND created_at > ? AND (created_at, id) < (?, ?)
+                        """
+                ),
+                arguments: [
+                    receiptlessSince, unitsSince, reference, min(receiptlessSince, unitsSince), facts.createdAt,
+                    facts.id,
+                ]
+            )
+            customer = CustomerActivity(receiptlessReturns: row?[0] ?? 0, units: row?[1] ?? 0)
+        }
         let exceptions = PurchaseCheck.exceptions(
             verification: verification ?? .unverified,
             receipt: facts.receipt,
             policy: policy,
             isRecall: facts.isCertainRecall,
-            duplicateSerial: duplicateSerial
+            duplicateSerial: duplicateSerial,
+            quantity: facts.quantity,
+            customer: customer
         )
         return (verification, exceptions)
     }
@@ -256,9 +310,9 @@ extension WriteContext {
         return found
     }
 
-    /// The returns whose verification may depend on `items`: those of the same order and GTIN, and those of the
-    /// same GTIN and serial, at any store.
-    func returnsSharingPurchase(with items: [ReturnFacts]) throws -> Set<String> {
+    /// The returns whose verification may depend on `items`: those of the same order and GTIN, those of the
+    /// same GTIN and serial, at any store, and — once a policy limits customers — those of the same customer.
+    mutating func returnsSharingPurchase(with items: [ReturnFacts]) throws -> Set<String> {
         var ids = Set<String>()
         // A push's returns at once, a few hundred pairs a query (each an index search, as the plans show), instead
         // of two queries a return.
@@ -287,6 +341,12 @@ extension WriteContext {
             items.compactMap { item in item.serial.map { (item.gtin.digits, $0.rawValue) } },
             joining: "r.gtin = wanted.a AND r.serial = wanted.b"
         )
+        if try returnPolicies().contains(where: \.limitsCustomers) {
+            try find(
+                Set(items.compactMap(\.customerRef)).map { ($0, "") },
+                joining: "r.customer_ref = wanted.a"
+            )
+        }
         return ids
     }
 

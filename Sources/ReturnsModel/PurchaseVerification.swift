@@ -91,6 +91,10 @@ public enum ReturnException: String, ReturnVocabulary, Comparable {
     case noReceipt = "no-receipt"
     /// Another (earlier, not voided) return has the same GTIN and serial, at any store.
     case duplicateSerial = "duplicate-serial"
+    /// The customer had more receipt-less returns within the policy's period than its limit allows.
+    case receiptlessLimit = "receiptless-limit"
+    /// The customer returned more units within the policy's period than its velocity threshold.
+    case customerVelocity = "customer-velocity"
 
     public static let vocabularyName = "exception"
 
@@ -146,20 +150,32 @@ public struct ReturnPolicy: Hashable, Sendable {
     public let receiptRequired: Bool
     /// The restocking fee a refund keeps, unless the reason waives it (``RestockingFee/waivedFor``); `nil`: none.
     public let restockingFee: RestockingFee?
+    /// At most this many receipt-less returns per customer within the period; `nil`: no limit.
+    public let receiptlessLimit: CustomerLimit?
+    /// More units than this per customer within the period go to review; `nil`: no threshold.
+    public let customerVelocity: CustomerLimit?
 
     private init(
         store: StoreID?,
         gtinPrefix: String,
         windowDays: Int,
         receiptRequired: Bool,
-        restockingFee: RestockingFee? = nil
+        restockingFee: RestockingFee? = nil,
+        receiptlessLimit: CustomerLimit? = nil,
+        customerVelocity: CustomerLimit? = nil
     ) {
         self.store = store
         self.gtinPrefix = gtinPrefix
         self.windowDays = windowDays
         self.receiptRequired = receiptRequired
         self.restockingFee = restockingFee
+        self.receiptlessLimit = receiptlessLimit
+        self.customerVelocity = customerVelocity
     }
+
+    /// Whether the policy limits what one customer returns, so a return's verification depends on the customer's
+    /// other returns.
+    public var limitsCustomers: Bool { receiptlessLimit != nil || customerVelocity != nil }
 
     /// Creates a policy, validating it.
     ///
@@ -171,7 +187,9 @@ public struct ReturnPolicy: Hashable, Sendable {
         gtinPrefix: String,
         windowDays: Int,
         receiptRequired: Bool,
-        restockingFee: RestockingFee? = nil
+        restockingFee: RestockingFee? = nil,
+        receiptlessLimit: CustomerLimit? = nil,
+        customerVelocity: CustomerLimit? = nil
     ) throws -> ReturnPolicy {
         guard gtinPrefix.utf8.count <= 14, gtinPrefix.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
             throw ReturnsModelError(
@@ -203,7 +221,9 @@ public struct ReturnPolicy: Hashable, Sendable {
             gtinPrefix: gtinPrefix,
             windowDays: windowDays,
             receiptRequired: receiptRequired,
-            restockingFee: restockingFee
+            restockingFee: restockingFee,
+            receiptlessLimit: receiptlessLimit,
+            customerVelocity: customerVelocity
         )
     }
 
@@ -260,15 +280,24 @@ public enum PurchaseCheck {
         return .verified
     }
 
-    /// The exceptions of a return: what its verification and the policy say, and a duplicate serial.
+    /// The exceptions of a return: what its verification and the policy say, a duplicate serial, and the
+    /// customer's limits.
     ///
-    /// A certain recall match waives the purchase checks: every recalled unit must come back, bought here or not.
+    /// A certain recall match waives the purchase and customer checks: every recalled unit must come back, bought
+    /// here or not, however many a customer brings.
+    ///
+    /// - Parameters:
+    ///   - quantity: the units of this return.
+    ///   - customer: the customer's earlier returns within the policy's periods; `nil` when the return names no
+    ///     customer.
     public static func exceptions(
         verification: PurchaseVerification,
         receipt: Bool,
         policy: ReturnPolicy,
         isRecall: Bool,
-        duplicateSerial: Bool
+        duplicateSerial: Bool,
+        quantity: Int = 1,
+        customer: CustomerActivity? = nil
     ) -> [ReturnException] {
         var found: [ReturnException] = []
         if !isRecall {
@@ -279,8 +308,85 @@ public enum PurchaseCheck {
             case .verified, .unverified: break
             }
             if policy.receiptRequired && !receipt { found.append(.noReceipt) }
+            if let customer {
+                if let limit = policy.receiptlessLimit, !receipt, customer.receiptlessReturns + 1 > limit.count {
+                    found.append(.receiptlessLimit)
+                }
+                if let threshold = policy.customerVelocity, customer.units + quantity > threshold.count {
+                    found.append(.customerVelocity)
+                }
+            }
         }
         if duplicateSerial { found.append(.duplicateSerial) }
         return found.sorted()
+    }
+}
+
+/// A per-customer limit of a return policy: a count within a period of days.
+///
+/// The period is rolling: the `days` × 24 hours up to the return's capture, so it reads the same in every time zone
+/// and at every hour of the day.
+public struct CustomerLimit: Hashable, Sendable, CustomStringConvertible {
+    /// The largest count a limit may name.
+    public static let maximumCount = 1_000_000
+    /// The longest period, in days.
+    public static let maximumDays = 3650
+
+    public let count: Int
+    public let days: Int
+
+    /// Creates a limit, validating it.
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidValue`` naming a count or period out of range.
+    public init(count: Int, days: Int) throws {
+        guard (0...Self.maximumCount).contains(count), (1...Self.maximumDays).contains(days) else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid customer limit \(count)/\(days): expected 0...\(Self.maximumCount) per "
+                    + "1...\(Self.maximumDays) days"
+            )
+        }
+        self.count = count
+        self.days = days
+    }
+
+    /// Parses `COUNT/DAYS`, as `policy set` takes it: `3/30` is three within 30 days.
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidValue`` naming the text.
+    public static func parse(_ text: String) throws -> CustomerLimit {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        let dayText = parts.count == 2 && parts[1].hasSuffix("d") ? parts[1].dropLast() : parts.last ?? ""
+        guard parts.count == 2, parts[0].allSatisfy(\.isASCII), dayText.allSatisfy(\.isASCII),
+            let count = Int(parts[0]), let days = Int(dayText)
+        else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid customer limit '\(text)': expected COUNT/DAYS, such as 3/30"
+            )
+        }
+        return try CustomerLimit(count: count, days: days)
+    }
+
+    /// `COUNT/DAYS`, as ``parse(_:)`` reads it.
+    public var description: String { "\(count)/\(days)" }
+
+    /// The first instant (milliseconds since 1970) of the period ending at `capturedAt`, excluded: a return
+    /// captured exactly `days` days earlier no longer counts.
+    public func periodStart(endingAt capturedAt: Int64) -> Int64 {
+        capturedAt - Int64(days) * 86_400_000
+    }
+}
+
+/// What a customer returned before a return, within the periods of the policy that governs it: the inputs of the
+/// customer checks. Voided returns and certain recall matches do not count.
+public struct CustomerActivity: Hashable, Sendable {
+    /// Earlier receipt-less returns within the receipt-less limit's period.
+    public var receiptlessReturns: Int
+    /// Units of earlier returns within the velocity threshold's period.
+    public var units: Int
+
+    public init(receiptlessReturns: Int = 0, units: Int = 0) {
+        self.receiptlessReturns = receiptlessReturns
+        self.units = units
     }
 }

@@ -109,6 +109,21 @@ struct PolicyCommand: AsyncParsableCommand {
             )
         )
         var restockingFee: String?
+        @Option(
+            help: ArgumentHelp(
+                "At most COUNT receipt-less returns per customer within DAYS days (3/30); more go to review. "
+                    + "Counts returns that name a customer (--customer at the kiosk).",
+                valueName: "count/days"
+            )
+        )
+        var receiptlessLimit: String?
+        @Option(
+            help: ArgumentHelp(
+                "A customer returning more than UNITS units within DAYS days (5/7) goes to review.",
+                valueName: "units/days"
+            )
+        )
+        var customerVelocity: String?
 
         func run() async throws {
             let policy = try ReturnPolicy.validated(
@@ -116,7 +131,9 @@ struct PolicyCommand: AsyncParsableCommand {
                 gtinPrefix: scope.gtinPrefix,
                 windowDays: windowDays,
                 receiptRequired: receiptRequired,
-                restockingFee: restockingFee.map(RestockingFee.parse)
+                restockingFee: restockingFee.map(RestockingFee.parse),
+                receiptlessLimit: receiptlessLimit.map(CustomerLimit.parse),
+                customerVelocity: customerVelocity.map(CustomerLimit.parse)
             )
             _ = try await database.withStorage(create: true) { try await $0.write(.setPolicy(policy)) }
             Console.current.print("policy \(policy.recordID) set: \(PolicyDocument.describe(policy))")
@@ -136,12 +153,14 @@ struct PolicyCommand: AsyncParsableCommand {
             } else {
                 Console.current.print(
                     Format.table(
-                        ["STORE", "GTIN PREFIX", "WINDOW", "RECEIPT", "RESTOCKING FEE"],
+                        ["STORE", "GTIN PREFIX", "WINDOW", "RECEIPT", "RESTOCKING FEE", "RECEIPT-LESS", "VELOCITY"],
                         policies.map {
                             [
                                 $0.store?.rawValue ?? "*", $0.gtinPrefix.isEmpty ? "*" : $0.gtinPrefix,
                                 "\($0.windowDays) days", $0.receiptRequired ? "required" : "not required",
                                 $0.restockingFee.map(String.init(describing:)) ?? "none",
+                                $0.receiptlessLimit.map { "\($0.count) in \($0.days) days" } ?? "no limit",
+                                $0.customerVelocity.map { "> \($0.count) units in \($0.days) days" } ?? "none",
                             ]
                         }
                     )
@@ -423,6 +442,9 @@ struct PolicyDocument: Encodable {
     var receiptRequired: Bool
     /// `15%` or a fixed amount such as `4.50`; `nil`: none.
     var restockingFee: String?
+    /// `COUNT/DAYS`; `nil`: none.
+    var receiptlessLimit: String?
+    var customerVelocity: String?
 
     init(_ policy: ReturnPolicy) {
         storeId = policy.store?.rawValue
@@ -430,11 +452,18 @@ struct PolicyDocument: Encodable {
         windowDays = policy.windowDays
         receiptRequired = policy.receiptRequired
         restockingFee = policy.restockingFee.map(String.init(describing:))
+        receiptlessLimit = policy.receiptlessLimit?.description
+        customerVelocity = policy.customerVelocity?.description
     }
 
     static func describe(_ policy: ReturnPolicy) -> String {
         "\(policy.windowDays)-day window, receipt \(policy.receiptRequired ? "required" : "not required")"
             + (policy.restockingFee.map { ", restocking fee \($0)" } ?? "")
+            + (policy.receiptlessLimit.map {
+                ", at most \($0.count) receipt-less returns per customer in \($0.days) days"
+            }
+                ?? "")
+            + (policy.customerVelocity.map { ", review over \($0.count) units per customer in \($0.days) days" } ?? "")
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -444,7 +473,11 @@ struct PolicyDocument: Encodable {
         try container.encode(windowDays, forKey: .windowDays)
         try container.encode(receiptRequired, forKey: .receiptRequired)
         try container.encode(restockingFee, forKey: .restockingFee)
+        try container.encode(receiptlessLimit, forKey: .receiptlessLimit)
+        try container.encode(customerVelocity, forKey: .customerVelocity)
     }
 
-    enum CodingKeys: String, CodingKey { case storeId, gtinPrefix, windowDays, receiptRequired, restockingFee }
+    enum CodingKeys: String, CodingKey {
+        case storeId, gtinPrefix, windowDays, receiptRequired, restockingFee, receiptlessLimit, customerVelocity
+    }
 }

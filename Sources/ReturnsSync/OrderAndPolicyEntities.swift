@@ -112,6 +112,12 @@ public enum PolicyEntity {
         /// The restocking fee as hundredths of a percent, or a fixed amount in minor units; at most one is set.
         public static let restockingFeeBasisPoints = "restockingFeeBasisPoints"
         public static let restockingFeeFixed = "restockingFeeFixed"
+        /// The receipt-less limit: at most `receiptlessLimitCount` per customer in `receiptlessLimitDays` days.
+        public static let receiptlessLimitCount = "receiptlessLimitCount"
+        public static let receiptlessLimitDays = "receiptlessLimitDays"
+        /// The velocity threshold: more than `velocityUnits` units per customer in `velocityDays` days.
+        public static let velocityUnits = "velocityUnits"
+        public static let velocityDays = "velocityDays"
         /// `false` once HQ removed the policy: records are never deleted, so a removal must replicate too.
         public static let active = "active"
     }
@@ -135,6 +141,10 @@ public enum PolicyEntity {
         }
         edit.set(Field.restockingFeeBasisPoints, to: basisPoints)
         edit.set(Field.restockingFeeFixed, to: fixed)
+        edit.set(Field.receiptlessLimitCount, to: policy.receiptlessLimit.map { .integer(Int64($0.count)) } ?? .null)
+        edit.set(Field.receiptlessLimitDays, to: policy.receiptlessLimit.map { .integer(Int64($0.days)) } ?? .null)
+        edit.set(Field.velocityUnits, to: policy.customerVelocity.map { .integer(Int64($0.count)) } ?? .null)
+        edit.set(Field.velocityDays, to: policy.customerVelocity.map { .integer(Int64($0.days)) } ?? .null)
         edit.set(Field.active, to: .bool(true))
         return edit
     }
@@ -163,12 +173,21 @@ public enum PolicyEntity {
             } else if let units = value(Field.restockingFeeFixed)?.integerValue {
                 .fixed(minorUnits: units)
             } else { nil }
+        // Absent in policies set before customer limits existed: none.
+        func limit(_ countField: String, _ daysField: String) throws -> CustomerLimit? {
+            guard let count = value(countField)?.integerValue, let days = value(daysField)?.integerValue else {
+                return nil
+            }
+            return try CustomerLimit(count: Int(clamping: count), days: Int(clamping: days))
+        }
         return try ReturnPolicy.validated(
             store: value(Field.storeID)?.stringValue.map(StoreID.init),
             gtinPrefix: prefix,
             windowDays: Int(days),
             receiptRequired: receipt,
-            restockingFee: fee
+            restockingFee: fee,
+            receiptlessLimit: limit(Field.receiptlessLimitCount, Field.receiptlessLimitDays),
+            customerVelocity: limit(Field.velocityUnits, Field.velocityDays)
         )
     }
 }

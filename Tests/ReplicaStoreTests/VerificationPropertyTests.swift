@@ -48,6 +48,7 @@ import Testing
                 try line("ORD-1", 1, "store-2", gtins[0], quantity: 2, daysAgo: 1),
                 try line("ORD-2", 1, "store-1", gtins[1], quantity: 1, daysAgo: 40),
             ])
+            try store.write(.setPolicy(VerificationPropertyTests.customerPolicy))
         }
 
         /// Every return's verdict, by id.
@@ -61,9 +62,19 @@ import Testing
         }
     }
 
+    /// Customer limits at HQ: the second receipt-less return of a customer, and a fourth unit, go to review.
+    static let customerPolicy = try! ReturnPolicy.validated(
+        store: nil,
+        gtinPrefix: "",
+        windowDays: 30,
+        receiptRequired: false,
+        receiptlessLimit: CustomerLimit(count: 1, days: 30),
+        customerVelocity: CustomerLimit(count: 3, days: 7)
+    )
+
     @Test func verdictsConvergeWhateverTheArrivalOrderAndDuplication() async throws {
         // Each number describes one capture; the last one also seeds the delivery order.
-        let captures = Gen.int(in: 0...1023).array(of: 2...9)
+        let captures = Gen.int(in: 0...4095).array(of: 2...9)
         await propertyCheck(count: 40, input: captures) { codes in
             // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
             do {
@@ -88,7 +99,8 @@ import Testing
                             reason: .defective,
                             serial: serial.map { try ItemCode($0, kind: "serial") },
                             quantity: 1 + (code >> 6) & 1,
-                            receipt: (code >> 7) & 1 == 0
+                            receipt: (code >> 7) & 1 == 0,
+                            customerRef: try [nil, "c1", "c2"][(code >> 9) % 3].map(CustomerReference.init)
                         )
                     )
                     if (code >> 8) & 1 == 1 {
@@ -144,6 +156,27 @@ import Testing
                     }
                 }
                 for (key, units) in verified { #expect(units <= sold[key] ?? 0, "\(key)") }
+
+                // A customer's return goes to review exactly when those before it (not voided) pass a limit.
+                let held = try trickled.store.returnRecords().map(ProductReturn.init(record:)).filter {
+                    $0.status != .voided
+                }
+                func key(_ item: ProductReturn) -> (Int64, String) {
+                    (item.createdAt.millisecondsSince1970, item.id.rawValue)
+                }
+                for item in held where item.customerRef != nil {
+                    let before = held.filter { $0.customerRef == item.customerRef && key($0) < key(item) }
+                    #expect(
+                        item.exceptions.contains(.receiptlessLimit)
+                            == (!item.receipt && before.contains { !$0.receipt }),
+                        "\(item.id): \(item.exceptions)"
+                    )
+                    #expect(
+                        item.exceptions.contains(.customerVelocity)
+                            == (before.map(\.quantity).reduce(item.quantity, +) > 3),
+                        "\(item.id): \(item.exceptions)"
+                    )
+                }
             } catch {
                 Issue.record(error)
             }

@@ -308,6 +308,35 @@ private struct ServerHarness {
             "--receipt-required"
         )
         #expect(set.stdout == "policy store-1/0400638 set: 14-day window, receipt required\n", "\(set.stderr)")
+        let limits = await hq.run(
+            "policy",
+            "set",
+            "--store",
+            "store-2",
+            "--window-days",
+            "30",
+            "--receiptless-limit",
+            "3/30",
+            "--customer-velocity",
+            "5/7"
+        )
+        #expect(
+            limits.stdout
+                == "policy store-2/* set: 30-day window, receipt not required, at most 3 receipt-less returns per "
+                + "customer in 30 days, review over 5 units per customer in 7 days\n",
+            "\(limits.stderr)"
+        )
+        for (option, value) in [("--receiptless-limit", "3-30"), ("--customer-velocity", "5/0")] {
+            let refused = await hq.run("policy", "set", "--store", "store-2", "--window-days", "9", option, value)
+            #expect(refused.status == 1 && refused.stderr.contains(value), "\(refused.stderr)")
+        }
+        let limitsListed = await hq.run("policy", "list")
+        #expect(
+            limitsListed.stdout.contains("30 days  not required  none            3 in 30 days  > 5 units in 7 days"),
+            "\(limitsListed.stdout)"
+        )
+        #expect((await hq.run("policy", "list", "--json")).stdout.contains("\"receiptlessLimit\" : \"3/30\""))
+        #expect((await hq.run("policy", "remove", "--store", "store-2")).status == 0)
         let badPrefix = await hq.run("policy", "set", "--gtin-prefix", "04x", "--window-days", "14")
         #expect(badPrefix.status == 1 && badPrefix.stderr.contains("invalid GTIN prefix '04x'"))
         let listed = await hq.run("policy", "list", "--json")
