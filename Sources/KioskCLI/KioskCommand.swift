@@ -89,15 +89,17 @@ struct RecordCommand: AsyncParsableCommand {
     @Option(help: "How many units (default 1).") var quantity: String?
     @Option(help: "A note.") var note: String?
     @Option(
-        help:
+        help: ArgumentHelp(
             "The customer's loyalty or customer id (stored hashed when $RETURNSYNC_CUSTOMER_KEY is set); the policy's "
-            + "receipt-less limit and velocity threshold count per customer."
+                + "receipt-less limit and velocity threshold count per customer."
+        )
     )
     var customer: String?
     @Flag(
-        help:
+        help: ArgumentHelp(
             "The customer has no receipt (an exception where the store's policy requires one, or past its receipt-less "
-            + "limit)."
+                + "limit)."
+        )
     )
     var noReceipt = false
 

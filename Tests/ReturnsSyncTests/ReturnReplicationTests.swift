@@ -325,13 +325,13 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
     @Test func unknownExceptionsDecodeButAreNeverPushed() throws {
         var record = try capturedRecord()
         try record.apply(
-            RecordEdit(assignments: [ReturnEntity.Field.exceptions: "duplicate-serial,receiptless-limit"]),
+            RecordEdit(assignments: [ReturnEntity.Field.exceptions: "duplicate-serial,future-reason"]),
             by: hq,
             stamp: stamp(5)
         )
         #expect(try ProductReturn(record: record).exceptions == [.duplicateSerial])
         #expect { try PushedValueTests.check(record) } throws: { error in
-            (error as? ReturnWriteRules.Violation)?.reason == .invalidRecord && "\(error)".contains("receiptless-limit")
+            (error as? ReturnWriteRules.Violation)?.reason == .invalidRecord && "\(error)".contains("future-reason")
         }
     }
 }
