@@ -55,6 +55,7 @@ public struct StatusDocument: Encodable {
     var needsReview: Int
     var inConflict: Int
     var quarantined: Int
+    var timeZone: String?
 
     public init(_ status: ReplicaStatus) {
         replicaId = status.identity.replicaID.rawValue
@@ -68,11 +69,12 @@ public struct StatusDocument: Encodable {
         needsReview = status.needsReview
         inConflict = status.inConflict
         quarantined = status.quarantined
+        timeZone = status.timeZone?.identifier
     }
 
     enum CodingKeys: String, CodingKey {
         case replicaId, role, storeId, kioskId, returns, totalReturns, unsyncedChanges, lastSyncAt, needsReview
-        case inConflict, quarantined
+        case inConflict, quarantined, timeZone
     }
 
     // Optional keys are written as null rather than left out, so scripts can rely on every key being there.
@@ -89,6 +91,7 @@ public struct StatusDocument: Encodable {
         try container.encode(needsReview, forKey: .needsReview)
         try container.encode(inConflict, forKey: .inConflict)
         try container.encode(quarantined, forKey: .quarantined)
+        try container.encode(timeZone, forKey: .timeZone)
     }
 }
 
@@ -254,7 +257,7 @@ public enum Format {
         let identity = status.identity
         var lines = ["replica      \(identity.replicaID) (\(identity.role.rawValue))"]
         if let store = identity.storeID, let kiosk = identity.kioskID {
-            lines.append("store        \(store)  kiosk \(kiosk)")
+            lines.append("store        \(store)  kiosk \(kiosk)  time zone \(status.timeZone ?? .utc)")
         }
         let counts = ReturnStatus.allCases.map { "\($0.rawValue) \(status.returnsByStatus[$0] ?? 0)" }
         lines.append("returns      \(status.totalReturns): " + counts.joined(separator: ", "))

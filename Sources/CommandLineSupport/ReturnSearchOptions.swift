@@ -15,14 +15,15 @@ public struct ReturnSearchOptions: ParsableArguments {
     public var customer: String?
     @Option(
         help: ArgumentHelp(
-            "Only returns captured on or after this day (YYYY-MM-DD, UTC) or time (ISO 8601).",
+            "Only returns captured on or after this day (YYYY-MM-DD, in each store's time zone) or time (ISO 8601).",
             valueName: "day-or-time"
         )
     )
     public var since: String?
     @Option(
         help: ArgumentHelp(
-            "Only returns captured up to this day, inclusive (YYYY-MM-DD, UTC), or before this time (ISO 8601).",
+            "Only returns captured up to this day, inclusive (YYYY-MM-DD, in each store's time zone), or before this "
+                + "time (ISO 8601).",
             valueName: "day-or-time"
         )
     )
@@ -34,9 +35,12 @@ public struct ReturnSearchOptions: ParsableArguments {
 
     /// The search these options ask for, every value checked first.
     ///
+    /// - Parameter timeZones: the stores' time zones, where a day given to `--since`/`--until` begins and ends.
     /// - Throws: an error naming the first bad value: an invalid serial, order, GTIN, status, reason, day or time,
     ///   a limit below 1, or `--since` after `--until`.
-    public func search(store: StoreID? = nil) throws -> ReturnSearch {
+    public func search(store: StoreID? = nil, timeZones: StoreTimeZones = StoreTimeZones()) throws -> ReturnSearch {
+        let sinceBound = try since.map { try Self.bound($0, option: "--since", endOfDay: false) }
+        let untilBound = try until.map { try Self.bound($0, option: "--until", endOfDay: true) }
         let search = ReturnSearch(
             store: store,
             serial: try serial.map { try ItemCode($0, kind: "serial") },
@@ -45,12 +49,22 @@ public struct ReturnSearchOptions: ParsableArguments {
             status: try status.map(ReturnStatus.parse),
             reason: try reason.map(ReturnReason.parse),
             customerRef: try customer.map { try CustomerReferences.stored($0) },
-            since: try since.map { try Self.instant($0, option: "--since", endOfDay: false) },
-            until: try until.map { try Self.instant($0, option: "--until", endOfDay: true) },
-            limit: limit
+            since: sinceBound?.instant,
+            until: untilBound?.instant,
+            limit: limit,
+            sinceDay: sinceBound?.day,
+            untilDay: untilBound?.day,
+            timeZones: timeZones
         )
         if let limit, limit < 1 { throw CLIError(message: "invalid --limit \(limit): expected 1 or more") }
-        if let since = search.since, let until = search.until, since >= until {
+        // Days against days, times against times: a day's first instant depends on the store.
+        let empty =
+            if let since = search.since, let until = search.until {
+                since >= until
+            } else if let since = search.sinceDay,
+                let until = search.untilDay
+            { since > until } else { false }
+        if empty {
             throw CLIError(
                 message: "--since \(self.since ?? "") is not before --until \(self.until ?? ""): no return could match"
             )
@@ -58,15 +72,13 @@ public struct ReturnSearchOptions: ParsableArguments {
         return search
     }
 
-    /// A day (its start, or with `endOfDay` the start of the next day) or an ISO 8601 time.
-    static func instant(_ text: String, option: String, endOfDay: Bool) throws -> Date {
+    /// A day (a day number, in each store's zone) or an ISO 8601 time.
+    static func bound(_ text: String, option: String, endOfDay: Bool) throws -> (day: Int?, instant: Date?) {
         if text.utf8.count == 10 {
-            guard (try? ReturnDates.validatedDay(text)) != nil,
-                let start = ISO8601Milliseconds.parse(text + "T00:00:00.000Z")
-            else {
+            guard let day = ReturnDates.dayNumber(text) else {
                 throw CLIError(message: "invalid \(option) '\(text)': expected a day YYYY-MM-DD or an ISO 8601 time")
             }
-            return endOfDay ? start.addingTimeInterval(86_400) : start
+            return (day, nil)
         }
         guard let date = ISO8601Milliseconds.parse(text) else {
             throw CLIError(
@@ -74,7 +86,7 @@ public struct ReturnSearchOptions: ParsableArguments {
                     + "2026-12-04T09:30:00Z"
             )
         }
-        return date
+        return (nil, date)
     }
 }
 

@@ -261,7 +261,7 @@ struct FindCommand: AsyncParsableCommand {
         discussion: """
             Lists the matches oldest first with their short ids: the shortest prefix, at least 8 characters, that no \
             other return on this kiosk shares. Any such prefix works wherever a command takes a return id. Days are \
-            UTC days.
+            the store's days, in the time zone HQ set for it (UTC when none).
             """
     )
 
@@ -275,8 +275,9 @@ struct FindCommand: AsyncParsableCommand {
 
     /// Prints what `filters` find: a table with short ids, or with `json` the returns in full.
     static func list(_ database: DatabaseOptions, _ filters: ReturnSearchOptions, json: Bool) throws {
-        let search = try filters.search()
-        let result = try database.openStore().findReturns(search, records: json)
+        let store = try database.openStore()
+        let search = try filters.search(timeZones: store.storeTimeZones())
+        let result = try store.findReturns(search, records: json)
         if json {
             try Console.current.printJSON(result.returns.compactMap(\.record).map { try ReturnDocument(record: $0) })
         } else {

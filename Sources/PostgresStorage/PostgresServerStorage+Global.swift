@@ -92,6 +92,15 @@ extension PostgresServerStorage: ReferenceAdministration {
         }
     }
 
+    public func storeTimeZones() async throws -> StoreTimeZones {
+        let rows = try await readReport([
+            "stores": "SELECT record FROM records WHERE store_id = '' AND entity_type = 'store' ORDER BY id"
+        ])
+        return try StoreTimeZones.decoding(
+            (rows["stores"] ?? []).map { try VersionedRecord(jsonValue: JSONValue.parse($0.text("record") ?? "")) }
+        )
+    }
+
     /// Stores HQ's clock after an edit took its stamps.
     static func saveClock(_ clock: HybridLogicalClock, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query(

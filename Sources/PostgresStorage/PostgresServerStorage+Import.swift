@@ -45,7 +45,7 @@ extension PostgresServerStorage {
         progress: @escaping @Sendable (_ copied: Int, _ total: Int) -> Void = { _, _ in }
     ) async throws -> PostgresImportSummary {
         let export = try source.serverExport()
-        let global: Set<String> = [RecallEntity.entityType, PolicyEntity.entityType]
+        let global: Set<String> = [RecallEntity.entityType, PolicyEntity.entityType, StoreEntity.entityType]
         let kept = global.union([ReturnEntity.entityType, OrderEntity.entityType])
         let others = export.recordCounts.filter { !kept.contains($0.key) && $0.value > 0 }
         if !others.isEmpty {

@@ -159,6 +159,7 @@ extension PostgresServerStorage: ReturnAdministration {
             returns: related + affected,
             lines: lines,
             policies: policies,
+            timeZones: reference.timeZones,
             hasOrders: hasOrders
         )
         let changed = verification.reverify(affected.map(\.id))
@@ -449,25 +450,30 @@ extension PostgresServerStorage: ReturnAdministration {
 /// What HQ's verification reads besides returns and order lines: the policies, and whether HQ holds any order.
 struct PurchaseReference: Sendable {
     var policies: [ReturnPolicy]
+    var timeZones: StoreTimeZones
     var hasOrders: Bool
 
     static func read(on connection: PostgresConnection, logger: Logger) async throws -> PurchaseReference {
-        var reference = PurchaseReference(policies: [], hasOrders: false)
+        var reference = PurchaseReference(policies: [], timeZones: StoreTimeZones(), hasOrders: false)
+        var stores: [VersionedRecord] = []
         for try await (kind, value) in try await connection.query(
             """
-            SELECT 'policy', record FROM records WHERE store_id = '' AND entity_type = 'policy'
+            SELECT entity_type, record FROM records WHERE store_id = '' AND entity_type IN ('policy', 'store')
             UNION ALL SELECT 'orders', 'held' WHERE EXISTS (SELECT 1 FROM orders)
             """,
             logger: logger
         ).decode((String, String).self) {
             if kind == "orders" {
                 reference.hasOrders = true
+            } else if kind == StoreEntity.entityType {
+                stores.append(try VersionedRecord(jsonValue: JSONValue.parse(value)))
             } else if let policy = try PolicyEntity.returnPolicy(
                 from: VersionedRecord(jsonValue: JSONValue.parse(value))
             ) {
                 reference.policies.append(policy)
             }
         }
+        reference.timeZones = try StoreTimeZones.decoding(stores)
         return reference
     }
 }

@@ -56,6 +56,18 @@ public struct GlobalEdit: Sendable {
         }
     }
 
+    /// Sets a store's time zone: where its days begin in reports, searches and return windows.
+    public static func setTimeZone(_ timeZone: StoreTimeZone, of store: StoreID) -> GlobalEdit {
+        GlobalEdit(operation: "store", entityType: StoreEntity.entityType, id: store.rawValue) {
+            stored,
+            replica,
+            stamp in
+            var record = stored ?? VersionedRecord(entityType: StoreEntity.entityType, id: store.rawValue)
+            _ = try record.apply(StoreEntity.edit(timeZone: timeZone), by: replica, stamp: stamp())
+            return record
+        }
+    }
+
     /// Removes the policy for `store` (`nil`: every store) and `gtinPrefix`: the next more general one applies.
     ///
     /// - Throws: ``ReturnsModelError`` for an invalid store or prefix; when applied,

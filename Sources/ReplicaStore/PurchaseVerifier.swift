@@ -89,6 +89,8 @@ public struct PurchaseReverification: Sendable {
     public private(set) var returns: [String: ReturnFacts]
     public let lines: [OrderID: [OrderLine]]
     public let policies: [ReturnPolicy]
+    /// The stores' time zones: a return window ends with a local day.
+    public let timeZones: StoreTimeZones
     /// Whether HQ holds any order line: before the first import HQ cannot decide more than the kiosk did.
     public let hasOrders: Bool
 
@@ -98,7 +100,14 @@ public struct PurchaseReverification: Sendable {
     /// The ids of each customer's returns.
     private let byCustomer: [String: [String]]
 
-    public init(returns: [ReturnFacts], lines: [OrderLine], policies: [ReturnPolicy], hasOrders: Bool) {
+    public init(
+        returns: [ReturnFacts],
+        lines: [OrderLine],
+        policies: [ReturnPolicy],
+        timeZones: StoreTimeZones = StoreTimeZones(),
+        hasOrders: Bool
+    ) {
+        self.timeZones = timeZones
         let unique = Dictionary(returns.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
         self.returns = unique
         self.lines = Dictionary(grouping: lines, by: \.orderID)
@@ -158,7 +167,8 @@ public struct PurchaseReverification: Sendable {
                 lines: lines[facts.orderID],
                 unitsReturnedBefore: returnedBefore,
                 windowDays: policy.windowDays,
-                orderIsAuthoritative: true
+                orderIsAuthoritative: true,
+                timeZone: timeZones[facts.storeID]
             )
         }
         let duplicateSerial =
@@ -208,6 +218,14 @@ extension WriteContext {
         return policies
     }
 
+    /// The stores' time zones this replica knows, read once per transaction.
+    mutating func storeTimeZones() throws -> StoreTimeZones {
+        if let cachedTimeZones { return cachedTimeZones }
+        let zones = try ReplicaStore.storeTimeZones(db)
+        cachedTimeZones = zones
+        return zones
+    }
+
     /// The lines of an order this replica knows; `nil` when it knows none.
     func orderLines(_ orderID: OrderID) throws -> [OrderLine]? {
         let rows = try Row.fetchAll(
@@ -251,7 +269,8 @@ extension WriteContext {
                 lines: try orderLines(facts.orderID),
                 unitsReturnedBefore: returnedBefore,
                 windowDays: policy.windowDays,
-                orderIsAuthoritative: isServer
+                orderIsAuthoritative: isServer,
+                timeZone: try storeTimeZones()[facts.storeID]
             )
         }
         var duplicateSerial = false

@@ -145,6 +145,7 @@ extension ReplicaStore {
         case ReturnEntity.entityType: return ReturnEntity.policy
         case RecallEntity.entityType: return RecallEntity.policy
         case OrderEntity.entityType: return OrderEntity.policy
+        case StoreEntity.entityType: return StoreEntity.policy
         default: return PolicyEntity.policy
         }
     }

@@ -60,7 +60,7 @@ public struct Dashboard: Sendable {
     public var stores: [String]
     /// Per day and store, the counted returns of the window's days that have any.
     public var perDay: [DayCount]
-    /// The window: `days` days ending on the report's day (UTC), `YYYY-MM-DD`.
+    /// The window: `days` days ending on the report's day, `YYYY-MM-DD` — each store's own days, in its time zone.
     public var firstDay: String
     public var lastDay: String
     public var reasons: [(key: String, returns: Int)]
@@ -98,13 +98,16 @@ extension Reports {
         var statements = [
             "totals": totals(now: now),
             "conflicted": conflictedRecords,
-            // The window ends with the report's day: a return dated later is flagged, never the newest bar.
+            // The window ends with the report's day: a return dated later is flagged, never the newest bar. Counted
+            // per quarter hour, folded into each store's local days after (every zone's offset is a whole number of
+            // quarter hours), so a day is the store's own day on every backend.
             "per_day": """
-            SELECT created_at / 86400000 AS day, store_id, count(*) AS n
+            SELECT created_at / 900000 AS bucket, store_id, count(*) AS n
             FROM returns WHERE created_at >= \(since) AND created_at < \(until)
               AND created_at <= \(futureThreshold(now)) AND \(counted)
-            GROUP BY created_at / 86400000, store_id ORDER BY day, store_id
+            GROUP BY created_at / 900000, store_id ORDER BY bucket, store_id
             """,
+            "stores": "SELECT record FROM records WHERE entity_type = 'store'",
             "reasons": mix("reason"),
             "dispositions": mix("disposition"),
             "review": """
@@ -126,17 +129,36 @@ extension Reports {
     static func dashboard(
         _ results: [String: [ReportRow]],
         generatedAt: Date,
-        since: Int64,
-        lastMidnight: Int64,
+        days: Int,
+        lastDay requestedLastDay: Int?,
         listLimit: Int
     ) throws -> Dashboard {
         let totals = results["totals"]?.first ?? ReportRow([:])
-        let perDay = (results["per_day"] ?? []).map {
-            Dashboard.DayCount(
-                day: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: $0.count("day") * 86_400_000)),
-                store: $0.text("store_id") ?? "",
-                returns: Int($0.count("n"))
-            )
+        let zones = try StoreTimeZones.decoding(
+            (results["stores"] ?? []).map { try ReplicaStore.decodeRecord($0.text("record") ?? "") }
+        )
+        let buckets = try (results["per_day"] ?? []).map {
+            (store: try StoreID($0.text("store_id") ?? ""), start: $0.count("bucket") * 900_000, n: Int($0.count("n")))
+        }
+        // By default the chart ends with the latest "today" of the stores in it, so no store's today is cut off.
+        let lastDay =
+            requestedLastDay
+            ?? (Set(buckets.map(\.store)).map { zones[$0].day(of: generatedAt.millisecondsSince1970) }
+            + [StoreTimeZone.utc.day(of: generatedAt.millisecondsSince1970)]).max()!
+        let firstDay = lastDay - max(1, days) + 1
+        var counts: [Int: [String: Int]] = [:]
+        for bucket in buckets {
+            let day = zones[bucket.store].day(of: bucket.start)
+            guard (firstDay...lastDay).contains(day) else { continue }
+            counts[day, default: [:]][bucket.store.rawValue, default: 0] += bucket.n
+        }
+        func text(_ day: Int) -> String {
+            ISO8601Milliseconds.day(of: Date(millisecondsSince1970: Int64(day) * 86_400_000))
+        }
+        let perDay = counts.keys.sorted().flatMap { day in
+            counts[day]!.sorted { $0.key < $1.key }.map {
+                Dashboard.DayCount(day: text(day), store: $0.key, returns: $0.value)
+            }
         }
         func mix(_ name: String) -> [(key: String, returns: Int)] {
             (results[name] ?? []).map { (key: $0.text("key") ?? "", returns: Int($0.count("n"))) }
@@ -168,8 +190,8 @@ extension Reports {
             futureDated: Int(totals.count("future")),
             stores: Set(perDay.map(\.store)).sorted(),
             perDay: perDay,
-            firstDay: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: since)),
-            lastDay: ISO8601Milliseconds.day(of: Date(millisecondsSince1970: lastMidnight)),
+            firstDay: text(firstDay),
+            lastDay: text(lastDay),
             reasons: mix("reasons"),
             dispositions: mix("dispositions"),
             returnsInConflict: Int(totals.count("in_conflict")),
@@ -193,15 +215,17 @@ extension Reports {
 }
 
 extension ReportSource {
-    /// The report's numbers: returns per day and store over the `days` days ending today (UTC), the reason and
+    /// The report's numbers: returns per day and store over the `days` days ending today (each store's days, in
+    /// its time zone; the latest store's today), the reason and
     /// disposition mix, rule violations, open conflicts, the review queue, recall completion and return rates by
     /// store (each list at most `listLimit` long, each total uncapped), read in one consistent read.
     ///
-    /// - Parameter endingOn: a moment of the chart's last day (UTC), for a report on an earlier day; the totals and
+    /// - Parameter endingOn: the chart's last day (the UTC day of this moment, taken as each store's day of that
+    ///   date), for a report on an earlier day; the totals and
     ///   the dated-in-the-future check are always as of now.
     public func dashboard(days: Int = 30, listLimit: Int = 100, endingOn: Date? = nil) async throws -> Dashboard {
         let generatedAt = reportTime()
-        let (statements, since, lastMidnight) = Dashboard.window(
+        let (statements, lastDay) = Dashboard.window(
             generatedAt: generatedAt,
             days: days,
             listLimit: listLimit,
@@ -210,32 +234,33 @@ extension ReportSource {
         return try Reports.dashboard(
             await readReport(statements),
             generatedAt: generatedAt,
-            since: since,
-            lastMidnight: lastMidnight,
+            days: days,
+            lastDay: lastDay,
             listLimit: listLimit
         )
     }
 }
 
 extension Dashboard {
-    /// The statements of a dashboard made at `generatedAt`, with its window's first and last day (ms at midnight).
+    /// The statements of a dashboard made at `generatedAt`, and the chart's last day when one was asked for (the day
+    /// of `endingOn`, `YYYY-MM-DD` at midnight UTC). The statements read a day more on either side of the window than
+    /// UTC days would need: a store's day begins up to 14 hours before or 12 after UTC's.
     static func window(
         generatedAt: Date,
         days: Int,
         listLimit: Int,
         endingOn: Date?
-    ) -> (statements: [String: String], since: Int64, lastMidnight: Int64) {
+    ) -> (statements: [String: String], lastDay: Int?) {
         let nowMs = generatedAt.millisecondsSince1970
-        let endMs = endingOn?.millisecondsSince1970 ?? nowMs
-        let lastMidnight = endMs - ((endMs % 86_400_000) + 86_400_000) % 86_400_000
-        let since = lastMidnight - Int64(max(1, days) - 1) * 86_400_000
+        let lastDay = endingOn.map { StoreTimeZone.utc.day(of: $0.millisecondsSince1970) }
+        let utcToday = lastDay ?? StoreTimeZone.utc.day(of: nowMs)
         let statements = Reports.dashboard(
             now: nowMs,
-            since: since,
-            until: lastMidnight + 86_400_000,
+            since: Int64(utcToday - max(1, days) - 1) * 86_400_000,
+            until: Int64(utcToday + 2) * 86_400_000,
             listLimit: max(0, listLimit)
         )
-        return (statements, since, lastMidnight)
+        return (statements, lastDay)
     }
 }
 
@@ -243,7 +268,7 @@ extension ReplicaStore {
     /// The dashboard (``ReportSource/dashboard(days:listLimit:endingOn:)``), read in one transaction.
     public func dashboard(days: Int = 30, listLimit: Int = 100, endingOn: Date? = nil) throws -> Dashboard {
         let generatedAt = now()
-        let (statements, since, lastMidnight) = Dashboard.window(
+        let (statements, lastDay) = Dashboard.window(
             generatedAt: generatedAt,
             days: days,
             listLimit: listLimit,
@@ -252,8 +277,8 @@ extension ReplicaStore {
         return try Reports.dashboard(
             readReportRows(statements),
             generatedAt: generatedAt,
-            since: since,
-            lastMidnight: lastMidnight,
+            days: days,
+            lastDay: lastDay,
             listLimit: listLimit
         )
     }

@@ -127,6 +127,21 @@ extension ReplicaStore {
         return try rows.compactMap { try PolicyEntity.returnPolicy(from: Self.decodeRecord($0)) }
     }
 
+    /// The time zones HQ set for stores (``StoreTimeZone``); UTC for the others, and for a zone this replica's time
+    /// zone database does not know.
+    public func storeTimeZones() throws -> StoreTimeZones {
+        try read { db in try Self.storeTimeZones(db) }
+    }
+
+    static func storeTimeZones(_ db: Database) throws -> StoreTimeZones {
+        let records = try String.fetchAll(
+            db,
+            sql: "SELECT record FROM records WHERE entity_type = ?",
+            arguments: [StoreEntity.entityType]
+        )
+        return try StoreTimeZones.decoding(records.map(decodeRecord))
+    }
+
     // MARK: Review queue
 
     /// The returns waiting for HQ's review (exceptions no decision covers yet), oldest first.

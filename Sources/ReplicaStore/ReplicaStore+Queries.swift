@@ -171,6 +171,8 @@ public struct ReplicaStatus: Hashable, Sendable {
     public var quarantined: Int
     /// The latest change-log sequence number.
     public var lastChangeSeq: Int64
+    /// A kiosk's store's time zone, as HQ set it (UTC until then); `nil` on a server.
+    public var timeZone: StoreTimeZone?
 }
 
 extension ReplicaStore {
@@ -255,7 +257,8 @@ extension ReplicaStore {
                 needsReview: try Int.fetchOne(db, sql: "SELECT count(*) FROM returns WHERE needs_review") ?? 0,
                 inConflict: try Int.fetchOne(db, sql: "SELECT count(*) FROM returns WHERE in_conflict") ?? 0,
                 quarantined: try Int.fetchOne(db, sql: "SELECT count(*) FROM quarantine WHERE code != 'dropped'") ?? 0,
-                lastChangeSeq: try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+                lastChangeSeq: try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0,
+                timeZone: try identity.storeID.map { try Self.storeTimeZones(db)[$0] }
             )
         }
     }

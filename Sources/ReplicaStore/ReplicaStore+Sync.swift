@@ -213,6 +213,9 @@ extension ReplicaStore {
                 } else if record.entityType == PolicyEntity.entityType {
                     // Every capture reads the policies: a malformed one is refused here, not at the next capture.
                     _ = try PolicyEntity.returnPolicy(from: record)
+                } else if record.entityType == StoreEntity.entityType {
+                    // The id must be a store's; a zone this replica does not know counts as UTC (StoreTimeZones).
+                    _ = try StoreID(record.id)
                 } else if let storeID = identity.storeID, record.entityType == OrderEntity.entityType {
                     let line = try OrderLine(record: record)
                     guard line.storeID == storeID else {
@@ -536,7 +539,7 @@ extension ReplicaStore {
                 sql: """
                     SELECT (SELECT count(*) FROM records WHERE store_id = ?1 AND change_seq > ?2)
                          + (SELECT count(*) FROM records WHERE store_id IS NULL AND change_seq > ?2
-                                                          AND entity_type IN ('recall', 'policy'))
+                                                          AND entity_type IN ('recall', 'policy', 'store'))
                     """,
                 arguments: [store.rawValue, cursor]
             ) ?? 0
@@ -574,7 +577,7 @@ extension ReplicaStore {
                 db,
                 sql: """
                     SELECT change_seq, record FROM records
-                    WHERE store_id IS NULL AND change_seq > ?1 AND entity_type IN ('recall', 'policy')
+                    WHERE store_id IS NULL AND change_seq > ?1 AND entity_type IN ('recall', 'policy', 'store')
                     ORDER BY change_seq LIMIT ?2
                     """,
                 arguments: [cursor, limit + 1]

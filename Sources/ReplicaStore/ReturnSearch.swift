@@ -28,6 +28,12 @@ public struct ReturnSearch: Hashable, Sendable {
     public var since: Date?
     /// Only returns captured before this time.
     public var until: Date?
+    /// Only returns captured on or after this local day (a day number, ``StoreTimeZone/day(of:)``) of their store.
+    public var sinceDay: Int?
+    /// Only returns captured on or before this local day of their store.
+    public var untilDay: Int?
+    /// The stores' time zones, where ``sinceDay`` and ``untilDay`` begin and end.
+    public var timeZones: StoreTimeZones
     /// Only returns waiting in HQ's review queue.
     public var awaitingReview: Bool
     /// Only returns flagged under this recall campaign.
@@ -52,8 +58,14 @@ public struct ReturnSearch: Hashable, Sendable {
         awaitingReview: Bool = false,
         recallCampaign: String? = nil,
         recallAlerts: Bool = false,
-        limit: Int? = nil
+        limit: Int? = nil,
+        sinceDay: Int? = nil,
+        untilDay: Int? = nil,
+        timeZones: StoreTimeZones = StoreTimeZones()
     ) {
+        self.sinceDay = sinceDay
+        self.untilDay = untilDay
+        self.timeZones = timeZones
         self.store = store
         self.serial = serial
         self.orderID = orderID
@@ -105,6 +117,31 @@ public struct ReturnSearch: Hashable, Sendable {
         require("customer_ref", "=", customerRef.map { .text($0.rawValue) })
         require("created_at", ">=", since.map { .integer($0.millisecondsSince1970) })
         require("created_at", "<", until.map { .integer($0.millisecondsSince1970) })
+        // A day starts at a different instant in each store's zone: one bound per store with a zone of its own.
+        func dayBound(_ day: Int?, _ comparison: String) {
+            guard let day else { return }
+            if let store {
+                require("created_at", comparison, .integer(timeZones[store].start(ofDay: day)))
+                return
+            }
+            let zoned = timeZones.zones.filter { $0.value != .utc }
+            guard !zoned.isEmpty else {
+                require("created_at", comparison, .integer(StoreTimeZone.utc.start(ofDay: day)))
+                return
+            }
+            var cases = ""
+            for (store, zone) in zoned.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                arguments.append(.text(store.rawValue))
+                arguments.append(.integer(zone.start(ofDay: day)))
+                cases += " WHEN \(placeholder(arguments.count - 1)) THEN \(placeholder(arguments.count))"
+            }
+            arguments.append(.integer(StoreTimeZone.utc.start(ofDay: day)))
+            conditions.append(
+                "r.created_at \(comparison) CASE r.store_id\(cases) ELSE \(placeholder(arguments.count)) END"
+            )
+        }
+        dayBound(sinceDay, ">=")
+        dayBound(untilDay.map { $0 + 1 }, "<")
         if awaitingReview { conditions.append("r.awaits_review") }
         require("recall_campaign", "=", recallCampaign.map { .text($0) })
         if recallAlerts {

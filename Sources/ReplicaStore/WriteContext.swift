@@ -25,6 +25,7 @@ struct WriteContext {
     private var inserts: Inserts?
     /// Reference data read once per transaction by verification; a write of that data clears it.
     var cachedPolicies: [ReturnPolicy]?
+    var cachedTimeZones: StoreTimeZones?
     var cachedHasOrders: Bool?
     /// On a kiosk, the change-log position every peer has been pushed up to, read once per transaction (`nil`
     /// until read; 0 on a server, which keeps its whole log).
@@ -145,6 +146,7 @@ struct WriteContext {
         let inserts = try preparedInserts()
         try dropSupersededEntry(entityType: write.entityType, id: write.id)
         if write.entityType == PolicyEntity.entityType { cachedPolicies = nil }
+        if write.entityType == StoreEntity.entityType { cachedTimeZones = nil }
         if write.orderLine != nil { cachedHasOrders = true }
         let log = inserts.changeLog
         log.bind(1, write.entityType)

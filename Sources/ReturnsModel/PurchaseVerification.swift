@@ -257,6 +257,8 @@ public enum PurchaseCheck {
     ///     not voided.
     ///   - orderIsAuthoritative: whether an unknown order means there is none (HQ, which holds every imported
     ///     order) or only that it is not known here (a kiosk).
+    ///   - timeZone: the returning store's: the window runs to the end of the `windowDays`-th local day after the
+    ///     day of the sale (a 30-day window of a sale on the 1st ends as the 31st does).
     /// - Returns: the first failing check, in the order not-found, outside-window, quantity-exceeded.
     public static func verify(
         gtin: GTIN,
@@ -266,15 +268,17 @@ public enum PurchaseCheck {
         lines: [OrderLine]?,
         unitsReturnedBefore: Int,
         windowDays: Int,
-        orderIsAuthoritative: Bool
+        orderIsAuthoritative: Bool,
+        timeZone: StoreTimeZone = .utc
     ) -> PurchaseVerification {
         guard let lines, !lines.isEmpty else { return orderIsAuthoritative ? .notFound : .unverified }
         var matching = lines.filter { $0.gtin == gtin }
         // A serialised line sold one particular unit: a return naming another serial is not that unit.
         if let serial { matching = matching.filter { $0.serial == nil || $0.serial == serial } }
         guard !matching.isEmpty else { return .notFound }
-        let windowEnd = matching.map(\.soldAt).max()!.addingTimeInterval(Double(windowDays) * 86_400)
-        guard returnedAt <= windowEnd else { return .outsideWindow }
+        let lastSale = matching.map(\.soldAt).max()!.millisecondsSince1970
+        let lastDay = timeZone.day(of: lastSale) + windowDays
+        guard timeZone.day(of: returnedAt.millisecondsSince1970) <= lastDay else { return .outsideWindow }
         let sold = lines.filter { $0.gtin == gtin }.map(\.quantity).reduce(0, +)
         guard unitsReturnedBefore + quantity <= sold else { return .quantityExceeded }
         return .verified

@@ -136,6 +136,9 @@ public protocol ReferenceAdministration: Sendable {
     /// The return policies in force, by store (all-stores first) and prefix.
     func returnPolicies() async throws -> [ReturnPolicy]
 
+    /// The time zones HQ set for stores; UTC for the others.
+    func storeTimeZones() async throws -> StoreTimeZones
+
     /// Imports order lines at HQ, all or nothing; each store's kiosks receive their store's lines.
     func importOrders(_ lines: [OrderLine]) async throws -> OrderImportOutcome
 
@@ -335,6 +338,7 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     public func write(_ edit: GlobalEdit) async throws -> VersionedRecord { try await onWriter { try $0.write(edit) } }
 
     public func returnPolicies() async throws -> [ReturnPolicy] { try await onReader { try $0.returnPolicies() } }
+    public func storeTimeZones() async throws -> StoreTimeZones { try await onReader { try $0.storeTimeZones() } }
 
     public func clockState() async throws -> ClockState { try await onReader { try $0.clockState() } }
 

@@ -32,7 +32,8 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         version: ReturnSyncVersion.description,
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
-            ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, ReviewCommand.self,
+            ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, StoreCommand.self,
+            ReviewCommand.self,
             BackupCommand.self, RestoreCommand.self, ClockCommand.self, IdentityCommand.self, MigrateCommand.self,
         ]
     )
@@ -521,7 +522,8 @@ struct ReturnsCommand: AsyncParsableCommand {
             abstract: "List or find returns of every store, oldest first, by their short ids.",
             discussion: """
                 Every filter given must hold. A short id is the shortest prefix, at least 8 characters, that no other \
-                return at HQ shares; any such prefix works wherever a command takes a return id. Days are UTC days.
+                return at HQ shares; any such prefix works wherever a command takes a return id. Days are each \
+                store's days, in the time zone set with 'store set' (UTC when none).
                 """
         )
 
@@ -531,8 +533,12 @@ struct ReturnsCommand: AsyncParsableCommand {
         @Flag(help: "Print one JSON array, in the kiosk's shape.") var json = false
 
         func run() async throws {
-            let search = try filters.search(store: store.map(StoreID.init))
-            let result = try await database.withStorage { [json] in try await $0.findReturns(search, records: json) }
+            let store = try store.map(StoreID.init)
+            _ = try filters.search(store: store)  // every value checked before the database is opened
+            let result = try await database.withStorage { [json, filters] storage in
+                let search = try filters.search(store: store, timeZones: try await storage.storeTimeZones())
+                return try await storage.findReturns(search, records: json)
+            }
             if json {
                 try Console.current.printJSON(
                     try result.returns.compactMap(\.record).map { try ReturnDocument(record: $0) }
@@ -798,7 +804,8 @@ struct ReportCommand: AsyncParsableCommand {
     var output: String?
     @Option(
         help: ArgumentHelp(
-            "html: the last day of the per-day chart, YYYY-MM-DD (UTC; default today). Totals are always current.",
+            "html: the last day of the per-day chart, YYYY-MM-DD (each store's day in its time zone; default today). "
+                + "Totals are always current.",
             valueName: "day"
         )
     )

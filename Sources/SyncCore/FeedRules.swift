@@ -8,7 +8,7 @@ import ReturnsModel
 ///   holds them);
 /// - the order lines of `S` sold within ``orderWindowDays(policies:store:)`` days (older ones could only verify as
 ///   outside the window);
-/// - every recall campaign and return policy (global and few).
+/// - every recall campaign, return policy and store's settings (its time zone) — global and few.
 /// Nothing of another store, ever.
 public enum FeedRules {
     /// How many days back a store's order lines are sent: the longest return window that governs the store — its

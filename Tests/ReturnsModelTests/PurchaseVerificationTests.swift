@@ -32,7 +32,8 @@ import Testing
         lines: [OrderLine]?,
         returnedBefore: Int = 0,
         window: Int = 30,
-        authoritative: Bool = false
+        authoritative: Bool = false,
+        zone: StoreTimeZone = .utc
     ) throws -> PurchaseVerification {
         PurchaseCheck.verify(
             gtin: try GTIN(gtin),
@@ -42,8 +43,22 @@ import Testing
             lines: lines,
             unitsReturnedBefore: returnedBefore,
             windowDays: window,
-            orderIsAuthoritative: authoritative
+            orderIsAuthoritative: authoritative,
+            timeZone: zone
         )
+    }
+
+    @Test func theWindowEndsWithTheStoresOwnDay() throws {
+        let lines = [try Self.line()]
+        // Sold at 23:13 in Tokyo: its 30th day after ends 9 hours before UTC's.
+        let tokyo = try StoreTimeZone("Asia/Tokyo")
+        #expect(try verify(after: 30.1, lines: lines) == .verified)
+        #expect(try verify(after: 30.1, lines: lines, zone: tokyo) == .outsideWindow)
+        #expect(try verify(after: 29.99, lines: lines, zone: tokyo) == .verified)
+        // West of UTC the sale (07:13 in Los Angeles) is a day whose 30th successor ends 7 hours after UTC's.
+        let losAngeles = try StoreTimeZone("America/Los_Angeles")
+        #expect(try verify(after: 30.5, lines: lines, zone: losAngeles) == .verified)
+        #expect(try verify(after: 30.75, lines: lines, zone: losAngeles) == .outsideWindow)
     }
 
     @Test func eachOutcomeFollowsFromTheFacts() throws {
@@ -57,9 +72,10 @@ import Testing
         #expect(try verify(gtin: "4012345678901", lines: lines) == .notFound)
         #expect(try verify(gtin: "96385074", serial: "SN-2", lines: lines) == .notFound)
         #expect(try verify(gtin: "96385074", serial: "SN-1", lines: lines) == .verified)
-        // The window ends exactly `window` days after the sale.
+        // The window ends with the `window`-th day after the day of the sale (UTC days here; sold 14:13 UTC).
         #expect(try verify(after: 30, lines: lines) == .verified)
-        #expect(try verify(after: 30.001, lines: lines) == .outsideWindow)
+        #expect(try verify(after: 30.4, lines: lines) == .verified)
+        #expect(try verify(after: 30.5, lines: lines) == .outsideWindow)
         #expect(try verify(after: 10, lines: lines, window: 7) == .outsideWindow)
         // Units returned before count against what was sold.
         #expect(try verify(quantity: 3, lines: lines) == .quantityExceeded)

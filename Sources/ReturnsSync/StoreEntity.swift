@@ -1,0 +1,51 @@
+import ReturnsModel
+import SyncEngine
+
+/// How a store's settings are stored as a replicated record: type `store`, id the store id. Only HQ writes them;
+/// every kiosk receives every store's (they are few, and hold nothing private), like policies.
+public enum StoreEntity {
+    /// The entity type of store records.
+    public static let entityType = "store"
+
+    /// Field names.
+    public enum Field {
+        /// The store's IANA time zone identifier.
+        public static let timeZone = "timeZone"
+    }
+
+    /// Only HQ writes store settings; the latest setting shows.
+    public static let policy = EntityPolicy(defaultPolicy: .latestStamp)
+
+    /// The edit that sets a store's time zone.
+    public static func edit(timeZone: StoreTimeZone) -> RecordEdit {
+        RecordEdit(assignments: [Field.timeZone: .string(timeZone.identifier)])
+    }
+
+    /// The store and time zone a record holds; the zone is `nil` when none is set.
+    ///
+    /// - Throws: ``ReturnsModelError`` when the record is not a store's, or names a zone this replica's time zone
+    ///   database does not know.
+    public static func timeZone(from record: VersionedRecord) throws -> (StoreID, StoreTimeZone?) {
+        guard record.entityType == entityType else {
+            throw ReturnsModelError(code: .invalidValue, message: "record '\(record.id)' is not a store's settings")
+        }
+        let store = try StoreID(record.id)
+        guard let identifier = record.visibleValue(of: Field.timeZone, policy: policy)?.value.stringValue else {
+            return (store, nil)
+        }
+        return (store, try StoreTimeZone(identifier))
+    }
+}
+
+extension StoreTimeZones {
+    /// The zones store records hold. A zone this replica does not know (a newer time zone database at HQ) counts as
+    /// UTC here rather than stopping captures and syncs.
+    public static func decoding(_ records: [VersionedRecord]) throws -> StoreTimeZones {
+        var zones: [StoreID: StoreTimeZone] = [:]
+        for record in records {
+            guard let (store, zone) = try? StoreEntity.timeZone(from: record), let zone else { continue }
+            zones[store] = zone
+        }
+        return StoreTimeZones(zones)
+    }
+}
