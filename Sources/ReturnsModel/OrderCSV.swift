@@ -37,8 +37,14 @@ public enum OrderCSV {
     ///
     /// - Throws: ``ParseError`` listing every bad row (and a bad header) by line number.
     ///
-    /// - Parameter defaultCurrency: the currency of lines whose row names none.
-    public static func parse(_ text: String, defaultCurrency: Currency? = nil) throws -> [OrderLine] {
+    /// - Parameters:
+    ///   - defaultCurrency: the currency of lines whose row names none.
+    ///   - timeZones: the stores' time zones: a `sold_at` that is a bare day is that day's start at the store.
+    public static func parse(
+        _ text: String,
+        defaultCurrency: Currency? = nil,
+        timeZones: StoreTimeZones = StoreTimeZones()
+    ) throws -> [OrderLine] {
         var problems: [(line: Int, message: String)] = []
         var rows = try records(text)
         guard !rows.isEmpty else {
@@ -80,16 +86,17 @@ public enum OrderCSV {
             do {
                 let stated = position["currency"].map { _ in field("currency") } ?? ""
                 let currency = try stated.isEmpty ? defaultCurrency : Currency(stated)
+                let storeID = try StoreID(field("store_id"))
                 let line = try OrderLine(
                     orderID: OrderID(field("order_id")),
-                    storeID: StoreID(field("store_id")),
+                    storeID: storeID,
                     line: integer(field("line"), "line"),
                     gtin: GTIN(field("gtin")),
                     serial: field("serial").isEmpty ? nil : ItemCode(field("serial"), kind: "serial"),
                     quantity: integer(field("quantity"), "quantity"),
                     unitPriceCents: currency.map { try price(field("unit_price"), in: $0) }
                         ?? cents(field("unit_price")),
-                    soldAt: soldAt(field("sold_at")),
+                    soldAt: soldAt(field("sold_at"), in: timeZones[storeID]),
                     currency: currency
                 )
                 if let first = seen[line.recordID] {
@@ -143,9 +150,9 @@ public enum OrderCSV {
         }
     }
 
-    static func soldAt(_ text: String) throws -> Date {
+    static func soldAt(_ text: String, in zone: StoreTimeZone) throws -> Date {
         if let day = ReturnDates.dayNumber(text), text.count == 10 {
-            return Date(timeIntervalSince1970: Double(day) * 86_400)
+            return Date(millisecondsSince1970: zone.start(ofDay: day))
         }
         if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
         if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }

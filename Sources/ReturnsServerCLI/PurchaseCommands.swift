@@ -17,7 +17,8 @@ struct OrdersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "import",
             abstract:
-                "Import order lines from CSV (header: \(OrderCSV.columns.joined(separator: ","))); all or nothing."
+                "Import order lines from CSV (header: \(OrderCSV.columns.joined(separator: ","))); all or nothing. A "
+                + "sold_at that is a bare day is that day's start in the store's time zone."
         )
 
         @OptionGroup var database: ServerDatabaseOptions
@@ -39,7 +40,14 @@ struct OrdersCommand: AsyncParsableCommand {
             } catch let error as OrderCSV.ParseError {
                 throw CLIError(message: "\(file): \(error)")
             }
-            let outcome = try await database.withStorage(create: true) { try await $0.importOrders(lines) }
+            let outcome = try await database.withStorage(create: true) { [defaultCurrency] storage in
+                // A bare day sold at a store with a zone is that day's start there (the file was checked above).
+                let zones = try await storage.storeTimeZones()
+                let zoned =
+                    zones.zones.isEmpty
+                    ? lines : try OrderCSV.parse(text, defaultCurrency: defaultCurrency, timeZones: zones)
+                return try await storage.importOrders(zoned)
+            }
             Console.current.print(
                 "imported \(lines.count) order lines from \(file): \(outcome.created) new, \(outcome.updated) updated, "
                     + "\(outcome.unchanged) unchanged; \(outcome.reverified) returns re-verified"

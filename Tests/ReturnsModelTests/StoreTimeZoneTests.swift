@@ -53,3 +53,21 @@ import Testing
         }
     }
 }
+
+/// A sale dated by day alone is that day's start at the store that sold it.
+@Suite struct OrderDayTests {
+    @Test func aBareSaleDayStartsAtTheStoresMidnight() throws {
+        let csv = """
+            order_id,store_id,line,gtin,serial,quantity,unit_price,sold_at
+            O-1,nyc,1,4006381333931,,1,9.99,2026-11-20
+            O-2,utc,1,4006381333931,,1,9.99,2026-11-20
+            O-3,nyc,1,4006381333931,,1,9.99,2026-11-20T10:15:00Z
+
+            """
+        let zones = StoreTimeZones([try StoreID("nyc"): try StoreTimeZone("America/New_York")])
+        let lines = try OrderCSV.parse(csv, timeZones: zones)
+        // 2026-11-20T05:00:00Z (New York is UTC-5 in November), midnight UTC, and a time as given.
+        #expect(lines.map(\.soldAt.millisecondsSince1970) == [1_795_150_800_000, 1_795_132_800_000, 1_795_169_700_000])
+        #expect(try OrderCSV.parse(csv).map(\.soldAt.millisecondsSince1970)[0] == 1_795_132_800_000)
+    }
+}
