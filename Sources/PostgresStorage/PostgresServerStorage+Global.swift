@@ -36,6 +36,7 @@ extension PostgresServerStorage: ReferenceAdministration {
             if edit.entityType == RecallEntity.entityType {
                 try await Self.flagReturns(
                     under: RecallCampaign(record: record),
+                    operatorID: edit.operatorID,
                     on: connection,
                     serverID: serverID,
                     logger: logger
@@ -49,6 +50,7 @@ extension PostgresServerStorage: ReferenceAdministration {
     /// store's feed, in the campaign's transaction; then the purchases of the flagged returns are verified again.
     static func flagReturns(
         under campaign: RecallCampaign,
+        operatorID: OperatorID?,
         on connection: PostgresConnection,
         serverID: ReplicaID,
         logger: Logger
@@ -75,7 +77,7 @@ extension PostgresServerStorage: ReferenceAdministration {
                 record,
                 replica,
                 stamp in
-                try record.flagRecall(campaign, by: replica, stamp: stamp)
+                try record.flagRecall(campaign, by: replica, operatorID: operatorID, stamp: stamp)
             }
             if dot != nil { flagged.append(ReturnFacts(item)) }
         }

@@ -23,9 +23,21 @@ extension PostgresServerStorage: ReturnAdministration {
         }
     }
 
-    public func resolveConflict(_ id: ReturnID, field: String, value: String) async throws -> ConflictSettlement {
+    public func resolveConflict(
+        _ id: ReturnID,
+        field: String,
+        value: String,
+        operatorID: OperatorID?
+    ) async throws -> ConflictSettlement {
         try await hqEdit(id) { record, replica, stamp in
-            try ReplicaStore.settle(&record, field: field, value: value, by: replica, stamp: stamp).0
+            try ReplicaStore.settle(
+                &record,
+                field: field,
+                value: value,
+                by: replica,
+                operatorID: operatorID,
+                stamp: stamp
+            ).0
         }
     }
 

@@ -14,6 +14,27 @@ public struct GlobalEdit: Sendable {
     public let apply:
         @Sendable (_ stored: VersionedRecord?, _ replica: ReplicaID, _ stamp: () throws -> HLCTimestamp) throws ->
             VersionedRecord
+    /// Who made the edit: recorded on the returns it changes (a campaign's flags); `nil`: not said.
+    public private(set) var operatorID: OperatorID?
+
+    init(
+        operation: String,
+        entityType: String,
+        id: String,
+        apply: @escaping @Sendable (VersionedRecord?, ReplicaID, () throws -> HLCTimestamp) throws -> VersionedRecord
+    ) {
+        self.operation = operation
+        self.entityType = entityType
+        self.id = id
+        self.apply = apply
+    }
+
+    /// This edit, made by `operatorID`.
+    public func operated(by operatorID: OperatorID?) -> GlobalEdit {
+        var edit = self
+        edit.operatorID = operatorID
+        return edit
+    }
 
     /// Creates a recall campaign.
     ///
@@ -102,7 +123,7 @@ extension ReplicaStore {
             let dot = try Dot(replica: context.replicaID, counter: record.clock[context.replicaID])
             try context.save(record, origin: .local, operation: edit.operation, dot: dot)
             if edit.entityType == RecallEntity.entityType {
-                try context.flagReturns(under: RecallCampaign(record: record))
+                try context.flagReturns(under: RecallCampaign(record: record), operatorID: edit.operatorID)
             }
             return record
         }

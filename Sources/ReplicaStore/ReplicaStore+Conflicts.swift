@@ -26,14 +26,23 @@ extension ReplicaStore {
     /// - Throws: ``ReplicaStoreError/Code-swift.struct/notFound`` for an unknown id; ``ReturnsModelError`` naming
     ///   the field or value when the field has no open conflict, the value is not valid for it, or the settled
     ///   return would break a lifecycle rule it did not break before. Nothing is stored on error.
-    public func resolveConflict(_ id: ReturnID, field: String, value text: String) throws -> ConflictSettlement {
+    public func resolveConflict(
+        _ id: ReturnID,
+        field: String,
+        value text: String,
+        operatorID: OperatorID? = nil
+    ) throws -> ConflictSettlement {
         try write { context in
             guard var record = try context.load(entityType: ReturnEntity.entityType, id: id.rawValue) else {
                 throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)")
             }
-            let (settlement, dot) = try Self.settle(&record, field: field, value: text, by: context.replicaID) {
-                try context.stamp()
-            }
+            let (settlement, dot) = try Self.settle(
+                &record,
+                field: field,
+                value: text,
+                by: context.replicaID,
+                operatorID: operatorID
+            ) { try context.stamp() }
             let item = settlement.item
             try context.save(record, origin: .local, operation: "resolve", dot: dot, item: item)
             if identity.role == .server {
@@ -54,6 +63,7 @@ extension ReplicaStore {
         field: String,
         value text: String,
         by replica: ReplicaID,
+        operatorID: OperatorID? = nil,
         stamp: () throws -> HLCTimestamp
     ) throws -> (ConflictSettlement, Dot) {
         let id = record.id
@@ -80,6 +90,7 @@ extension ReplicaStore {
                 edit.set(member, to: fromChosen.value)
             }
         }
+        if let operatorID { edit.add(.string(operatorID.rawValue), to: ReturnEntity.Field.editors) }
         let before = Set(try record.returnRuleViolations())
         var settled = record
         let dot = try settled.apply(edit, by: replica, stamp: stamp())

@@ -74,14 +74,20 @@ extension WriteContext {
     /// the very returns they flag.
     ///
     /// - Returns: the returns flagged.
+    /// - Parameter operatorID: who created the campaign (at HQ), recorded with each flag.
     @discardableResult
-    mutating func flagReturns(under campaign: RecallCampaign) throws -> [ProductReturn] {
+    mutating func flagReturns(under campaign: RecallCampaign, operatorID: OperatorID? = nil) throws -> [ProductReturn] {
         guard campaign.status == .open else { return [] }
         var flagged: [ProductReturn] = []
         let sql = RecallSweep.candidates(of: campaign, capturedBy: store.identity.kioskID)
         for id in try String.fetchAll(db, sql: sql) {  // the first column
             guard var record = try load(entityType: ReturnEntity.entityType, id: id),
-                let dot = try record.flagRecall(campaign, by: replicaID, stamp: { try self.stamp() })
+                let dot = try record.flagRecall(
+                    campaign,
+                    by: replicaID,
+                    operatorID: operatorID,
+                    stamp: { try self.stamp() }
+                )
             else { continue }
             let item = try ProductReturn(record: record)
             try save(record, origin: .local, operation: "recall-found", dot: dot, item: item)

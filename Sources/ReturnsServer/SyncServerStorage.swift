@@ -119,8 +119,14 @@ public protocol ReturnAdministration: ReturnEditing {
     /// The conflict audit, oldest first: every conflict a merge on the server detected, and whether it is open.
     func conflictAudit() async throws -> [ConflictAuditEntry]
 
-    /// Settles an open conflict as an HQ edit (``ReplicaStore/resolveConflict(_:field:value:)`` says how).
-    func resolveConflict(_ id: ReturnID, field: String, value: String) async throws -> ConflictSettlement
+    /// Settles an open conflict as an HQ edit (``ReplicaStore/resolveConflict(_:field:value:operatorID:)`` says how),
+    /// recorded as `operatorID`'s when given.
+    func resolveConflict(
+        _ id: ReturnID,
+        field: String,
+        value: String,
+        operatorID: OperatorID?
+    ) async throws -> ConflictSettlement
 
     /// The returns waiting for HQ's decision on their exceptions, oldest first.
     func reviewQueue() async throws -> [VersionedRecord]
@@ -328,8 +334,13 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func conflictAudit() async throws -> [ConflictAuditEntry] { try await onReader { try $0.conflictAudit() } }
 
-    public func resolveConflict(_ id: ReturnID, field: String, value: String) async throws -> ConflictSettlement {
-        try await onWriter { try $0.resolveConflict(id, field: field, value: value) }
+    public func resolveConflict(
+        _ id: ReturnID,
+        field: String,
+        value: String,
+        operatorID: OperatorID?
+    ) async throws -> ConflictSettlement {
+        try await onWriter { try $0.resolveConflict(id, field: field, value: value, operatorID: operatorID) }
     }
 
     public func reviewQueue() async throws -> [VersionedRecord] { try await onReader { try $0.reviewQueue() } }

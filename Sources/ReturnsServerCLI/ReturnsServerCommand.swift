@@ -766,9 +766,10 @@ struct ConflictsResolveCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (text, field, value) = (self.id, self.field, self.value)
+        let operatorID = try database.operatorID
         let (settled, record) = try await database.withStorage { storage in
             let id = try await storage.resolveReturnID(text)
-            let settled = try await storage.resolveConflict(id, field: field, value: value)
+            let settled = try await storage.resolveConflict(id, field: field, value: value, operatorID: operatorID)
             return (settled, try await storage.returnRecord(id))
         }
         if json {
@@ -980,8 +981,9 @@ struct RecallCommand: AsyncParsableCommand {
                 unitsAffected: units,
                 createdAt: Date()
             )
+            let operatorID = try database.operatorID
             let (flagged, alerts) = try await database.withStorage(create: true) { storage in
-                try await storage.write(.createRecall(campaign))
+                try await storage.write(GlobalEdit.createRecall(campaign).operated(by: operatorID))
                 return (
                     try await storage.findReturns(ReturnSearch(recallCampaign: campaign.id), records: false),
                     try await storage.findReturns(

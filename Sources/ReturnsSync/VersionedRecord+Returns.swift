@@ -33,11 +33,14 @@ extension VersionedRecord {
     /// Flags this return under `campaign` when its unit matches (``ProductReturn/flagRecall(_:by:at:)``), as one
     /// edit by `replica`.
     ///
-    /// - Parameter stamp: called for the edit's stamp only when there is an edit to make.
+    /// - Parameters:
+    ///   - stamp: called for the edit's stamp only when there is an edit to make.
+    ///   - operatorID: who created the campaign, recorded with the flag like any edit's operator.
     /// - Returns: the edit's dot, or `nil` when the return was left as it was.
     public mutating func flagRecall(
         _ campaign: RecallCampaign,
         by replica: ReplicaID,
+        operatorID: OperatorID? = nil,
         stamp: () throws -> HLCTimestamp
     ) throws -> Dot? {
         var item = try ProductReturn(record: self)
@@ -48,7 +51,9 @@ extension VersionedRecord {
         guard let update = try item.flagRecall(campaign, by: replica.rawValue, at: ReturnEntity.date(of: stamp)) else {
             return nil
         }
-        return try apply(ReturnEntity.edit(for: update), by: replica, stamp: stamp)
+        var edit = ReturnEntity.edit(for: update)
+        if let operatorID { edit.add(.string(operatorID.rawValue), to: ReturnEntity.Field.editors) }
+        return try apply(edit, by: replica, stamp: stamp)
     }
 
     /// The lifecycle rules the merged, visible state of this return breaks (see ``ReturnRules``).

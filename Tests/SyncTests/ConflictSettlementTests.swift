@@ -65,8 +65,12 @@ import Testing
         )
         #expect(refused.status == 1 && refused.stderr.contains("closed"), "\(refused.stderr)")
 
-        let settled = await Self.server(["conflicts", "resolve", id.rawValue, "repairStatus", "repaired"], db: db)
+        let settled = await Self.server(
+            ["conflicts", "resolve", id.rawValue, "repairStatus", "repaired", "--operator", "erin"],
+            db: db
+        )
         #expect(settled.status == 0, "\(settled.stderr)")
+        #expect(ReturnEdit.history(of: try day.server.returnRecord(id)).last?.operatorID == "erin")
         #expect(settled.stdout == "\(id) repairStatus settled: repaired (replaced beyond-repair, repaired)\n")
         let after = try day.server.returnRecord(id)
         #expect(after.openConflicts(policy: ReturnEntity.policy).isEmpty, "the group is settled, backOn included")

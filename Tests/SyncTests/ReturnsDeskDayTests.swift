@@ -30,7 +30,11 @@ import Testing
     @Test func aDayAtTwoStoresAddsUpToTheCent() async throws {
         let server = try await TestServer()
         let directory = try TemporaryDirectory()
-        let today = ISO8601Milliseconds.day(of: Date())
+        // Sold yesterday (UTC), so no sale lies in the future at any store whatever the hour.
+        let today = ISO8601Milliseconds.day(of: Date().addingTimeInterval(-86_400))
+        // The stores' days are their own: north in Berlin, south in New York.
+        _ = try await Self.hq(server, "store", "set", "north", "--time-zone", "Europe/Berlin")
+        _ = try await Self.hq(server, "store", "set", "south", "--time-zone", "America/New_York")
         let orders = directory.file("orders.csv")
         try """
         order_id,store_id,line,gtin,serial,quantity,unit_price,sold_at,currency
@@ -49,7 +53,9 @@ import Testing
             "--window-days",
             "30",
             "--restocking-fee",
-            "15%"
+            "15%",
+            "--receiptless-limit",
+            "1/30"
         )
         _ = try await Self.hq(
             server,
@@ -60,12 +66,17 @@ import Testing
             "--window-days",
             "30",
             "--restocking-fee",
-            "5.00"
+            "5.00",
+            "--receiptless-limit",
+            "1/30"
         )
         let northA = try TestKiosk(store: "north", kiosk: "a", server: server)
         let northB = try TestKiosk(store: "north", kiosk: "b", server: server)
         let southA = try TestKiosk(store: "south", kiosk: "a", server: server)
         for kiosk in [northA, northB, southA] { try await kiosk.sync() }
+        #expect(
+            try await Self.kiosk(southA, "status").contains("store        south  kiosk a  time zone America/New_York")
+        )
 
         // Offline, at the desks.
         let lamp = try await Self.kiosk(
@@ -156,7 +167,59 @@ import Testing
         _ = try await Self.kiosk(southA, "inspect", kettle, "--condition", "damaged", "--operator", "carol")
         _ = try await Self.kiosk(southA, "disposition", kettle, "repair", "--operator", "carol")
         _ = try await Self.kiosk(southA, "repair", kettle, "--vendor", "FixIt", "--status", "sent")
+
+        // One customer without a receipt at both stores: each store alone is within its limit of one.
+        let noReceipt = ["--gtin", "96385074", "--reason", "no-longer-needed", "--no-receipt", "--customer", "C-9"]
+        let atNorth = await runCaptured {
+            await KioskCLI.run(arguments: ["record", "--order", "O-404"] + noReceipt + ["--db", northA.store.path])
+        }
+        #expect(atNorth.status == 0 && atNorth.stderr.isEmpty, "\(atNorth.stderr)")
+        let atSouth = await runCaptured {
+            await KioskCLI.run(arguments: ["record", "--order", "O-405"] + noReceipt + ["--db", southA.store.path])
+        }
+        #expect(atSouth.status == 0 && atSouth.stderr.isEmpty, "\(atSouth.stderr)")
+        let secondAtSouth = await runCaptured {
+            await KioskCLI.run(arguments: ["record", "--order", "O-406"] + noReceipt + ["--db", southA.store.path])
+        }
+        // The second at one store is over the limit offline already; staff are told, the id is printed as ever.
+        #expect(secondAtSouth.stderr == "needs HQ review: receiptless-limit (the return is taken)\n")
+        // Found at the kiosk by the customer and by the store's own day.
+        let southToday = ISO8601Milliseconds.day(
+            of: Date(
+                millisecondsSince1970: Int64(
+                    try StoreTimeZone("America/New_York").day(of: Date().millisecondsSince1970)
+                ) * 86_400_000
+            )
+        )
+        let found = try await Self.kiosk(southA, "find", "--customer", "C-9", "--since", southToday)
+        #expect(found.hasSuffix("2 returns"), "\(found)")
+        #expect(try await Self.kiosk(southA, "find", "--until", today, "--since", today).hasSuffix("0 returns"))
         for kiosk in [northA, northB, southA] { try await kiosk.sync() }
+
+        // HQ sees both stores: the customer's later returns go to review for the limit, whichever store they were at.
+        let review = try await Self.hq(server, "review", "--json")
+        let flagged = try #require(try JSONSerialization.jsonObject(with: Data(review.utf8)) as? [[String: Any]])
+        #expect(flagged.count == 3, "\(review)")
+        let limited = flagged.filter { ($0["exceptions"] as? [String])?.contains("receiptless-limit") == true }
+        #expect(limited.count == 2, "\(review)")
+        // Rejected in bulk, by the short ids HQ's list shows, read from standard input.
+        let listed = try await Self.hq(server, "returns", "list", "--customer", "C-9").split(separator: "\n")
+        #expect(listed.count == 5 && listed.last == "3 returns", "\(listed)")
+        let shortIDs = listed.dropFirst().dropLast().map { String($0.prefix { $0 != " " }) }
+        let idsFile = directory.file("reject.txt")
+        try shortIDs.dropFirst().joined(separator: "\n").write(toFile: idsFile, atomically: true, encoding: .utf8)
+        let rejected = try await Self.hq(
+            server,
+            "review",
+            "reject",
+            "--ids-from",
+            idsFile,
+            "--note",
+            "over the receipt-less limit",
+            "--operator",
+            "dora"
+        )
+        #expect(rejected.contains("2 "), "\(rejected)")
 
         // HQ: a recall of the lamp after it went back on sale, and the vendor's credit for the drill.
         let recall = try await Self.hq(
@@ -195,10 +258,13 @@ import Testing
         }
         // The hand-kept tally: north lamp 2 × 19.99 = 39.98 (6.00 kept, 33.98 back, restocked: 39.98 recovered), the
         // drill 120.00 (defective: no fee; the vendor credits 80.00); south kettle 35.00 (5.00 kept, 30.00 credit).
+        // The customer's receipt-less return at north names an order HQ does not hold: counted, priced at nothing
+        // (unpriced); the two at south were rejected, so counted apart.
         let money = try await Self.hq(server, "report", "--by", "store", "--money", "--format", "csv")
         #expect(
             money == """
                 store,currency,returns,valueReturned,refunded,feesKept,valueRecovered,unpriced
+                north,,1,0.00,0.00,0.00,0.00,1
                 north,EUR,2,159.98,153.98,6.00,119.98,0
                 south,EUR,1,35.00,30.00,5.00,0.00,0
 
@@ -225,10 +291,14 @@ import Testing
             history.contains("alice at north/a") && history.contains("recall       RC-LAMP (certain match)"),
             "\(history)"
         )
+        // The campaign's flag is HQ's edit, made by the recall manager who created it.
+        #expect(history.contains("dora at hq"), "\(history)")
         #expect(history.contains("the unit was restocked: it is back on sale"), "\(history)")
         let summary = try await Self.hq(server, "report", "--by", "summary", "--format", "csv")
         #expect(
-            summary.contains("returns,3") && summary.contains("recallReturns,1") && summary.contains("openConflicts,0")
+            summary.contains("returns,4") && summary.contains("rejected,2") && summary.contains("recallReturns,1")
+                && summary.contains("openConflicts,0"),
+            "\(summary)"
         )
         try await server.stop()
     }
