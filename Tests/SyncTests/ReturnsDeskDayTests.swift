@@ -127,11 +127,15 @@ import Testing
             "--operator",
             "bob"
         )
+        // The drill reaches the other desk too; then, the line down, both desks refund it: a second refund.
+        try await northB.sync()
+        try await northA.sync()
         #expect(
             try await Self.kiosk(northB, "refund", drill, "--operator", "bob").hasSuffix(
                 "120.00 EUR by original-payment"
             )
         )
+        _ = try await Self.kiosk(northA, "refund", drill, "--operator", "alice")
         _ = try await Self.kiosk(
             northB,
             "inspect",
@@ -252,6 +256,23 @@ import Testing
         )
         for kiosk in [northA, northB, southA] { try await kiosk.sync() }
 
+        // HQ sees the second refund at once, settles it for bob's (one refund is owed, one is counted), and finds
+        // out who did what.
+        let twice = try await Self.hq(server, "returns", "show", String(drill.prefix(13)))
+        #expect(twice.contains("ALERT        refunded twice"), "\(twice)")
+        let settled = try await Self.hq(
+            server,
+            "conflicts",
+            "resolve",
+            String(drill.prefix(13)),
+            "refundBy",
+            "north/b",
+            "--operator",
+            "dora"
+        )
+        #expect(settled.contains("refundBy settled: north/b"), "\(settled)")
+        for kiosk in [northA, northB, southA] { try await kiosk.sync() }
+
         // Every replica shows the same records.
         for (kiosk, id) in [(northA, lamp), (northB, lamp), (northA, drill), (northB, drill), (southA, kettle)] {
             #expect(try kiosk.store.returnRecord(ReturnID(id)) == server.store.returnRecord(ReturnID(id)), "\(id)")
@@ -273,6 +294,17 @@ import Testing
         )
         let byReason = try await Self.hq(server, "report", "--by", "reason", "--money", "--format", "csv")
         #expect(byReason.contains("no-longer-needed,EUR,1,39.98,33.98,6.00,39.98,0"), "\(byReason)")
+        #expect(byReason.contains("defective,EUR,1,120.00,120.00,0.00,80.00,0"), "\(byReason)")
+        let byGTIN = try await Self.hq(server, "report", "--by", "gtin", "--money", "--format", "csv")
+        #expect(byGTIN.contains("09780201379624,EUR,1,35.00,30.00,5.00,0.00,0"), "\(byGTIN)")
+        // The lamps were taken back before the recall began: both units found later, at north.
+        let recallReport = try await Self.hq(server, "report", "--by", "recall", "--format", "json")
+        #expect(
+            recallReport.contains(
+                "\"store\":\"north\",\"uncertainUnits\":0,\"unitsAffected\":100,\"unitsFoundLater\":2"
+            ),
+            "\(recallReport)"
+        )
         let alerts = try await Self.hq(server, "recall", "alerts").split(separator: "\n")
         #expect(alerts.count == 3 && alerts[1].contains("north") && alerts[1].contains("RC-LAMP"), "\(alerts)")
         #expect(lamp.hasPrefix(String(alerts[1].prefix { $0 != " " })))
