@@ -62,6 +62,16 @@ import Testing
             _ = try await hq.write(.setTimeZone(Self.berlin, of: StoreID("berlin")))
             let zones = try await hq.storeTimeZones()
             #expect(zones.zones == [try StoreID("berlin"): Self.berlin])
+            // Every store's kiosks receive it, as they do policies.
+            for store in ["berlin", "london"] {
+                let feed = try await instance.storage.encodedFeed(
+                    store: StoreID(store),
+                    after: 0,
+                    limit: 100,
+                    requester: nil
+                )
+                #expect(feed.records.contains { $0.contains("\"timeZone\"") && $0.contains("Europe/Berlin") }, "\(backend)")
+            }
             _ = try await instance.storage.acceptPush([berlin], from: ReplicaID("berlin/k1"), store: StoreID("berlin"))
             _ = try await instance.storage.acceptPush([london], from: ReplicaID("london/k1"), store: StoreID("london"))
 
