@@ -55,6 +55,12 @@ struct PostgresMigrateTests {
             ])
         }
         try #require(recall.status == 0, "\(recall.stderr)")
+        let zone = await runCaptured {
+            await ReturnsServerCLI.run(arguments: [
+                "store", "set", "store-2", "--time-zone", "Europe/Lisbon", "--db", sqlite,
+            ])
+        }
+        try #require(zone.status == 0, "\(zone.stderr)")
         // Issued before the move, redeemed after it.
         let laterToken = try await Self.enroll(sqlite: sqlite, store: "store-1", kiosk: "k3")
         let (a, b, c) = (kiosks[0], kiosks[1], kiosks[2])
@@ -62,7 +68,7 @@ struct PostgresMigrateTests {
         try Fleet.capture(c.0, "O-4")
         _ = try await a.1.sync()
         _ = try await c.1.sync()
-        #expect(try await b.1.sync().pulled == 4)
+        #expect(try await b.1.sync().pulled == 5)  // a's three returns, the recall, the store's zone
         _ = try await a.1.sync()
         old.stop()
 
@@ -98,6 +104,11 @@ struct PostgresMigrateTests {
         #expect(try await c.1.sync().pulled == 1)
         #expect(try c.0.returnPolicies().map(\.windowDays) == [14])
         #expect(try c.0.recalls().map(\.id) == ["RC-1"])
+        #expect(try c.0.storeTimeZones()[StoreID("store-2")].identifier == "Europe/Lisbon")
+        let zones = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["store", "list", "--db", Fleet.ServeProcess.text(url)])
+        }
+        #expect(zones.stdout.contains("store-2  Europe/Lisbon"), "the zone moved with the rest: \(zones.stdout)")
         // A token issued by the SQLite server works, once, on PostgreSQL; the kiosk receives its store's returns
         // and the recall and the policy.
         let (late, lateClient) = try Fleet.kiosk(
@@ -107,7 +118,7 @@ struct PostgresMigrateTests {
             server: new.address,
             in: directory
         )
-        #expect(try await lateClient.sync().pulled == 6)
+        #expect(try await lateClient.sync().pulled == 7)
         #expect(try late.recalls().map(\.id) == ["RC-1"])
         #expect(try late.returnRecords().count == 4)
 
