@@ -20,6 +20,7 @@
 //                                                                      swift-prometheus and NIOHTTP1 (/metrics)
 //   SyncClient     the kiosk side of sync and the background agent,    NIOPosix, swift-crypto, swift-nio-ssl,
 //                  embeddable in a kiosk app                          service-lifecycle
+//   EPCISExport    a return's lifecycle as GS1 EPCIS 2.0 events        swift-crypto (stable event ids)
 //   CommandLineSupport  console, tables and JSON output of both CLIs
 //   KioskCLI, ReturnsServerCLI  the command trees                     swift-argument-parser
 //   kiosk, returns-server   thin executables
@@ -42,6 +43,7 @@ let package = Package(
         .library(name: "WireProtocol", targets: ["WireProtocol"]),
         .library(name: "ReturnsServer", targets: ["ReturnsServer"]),
         .library(name: "SyncClient", targets: ["SyncClient"]),
+        .library(name: "EPCISExport", targets: ["EPCISExport"]),
         .executable(name: "kiosk", targets: ["kiosk"]),
         .executable(name: "returns-server", targets: ["returns-server"]),
         .executable(name: "sync-demo", targets: ["sync-demo"]),
@@ -67,6 +69,13 @@ let package = Package(
         .target(name: "ReturnsModel"),
         .target(name: "SyncEngine", dependencies: ["ReturnSyncJSON"]),
         .target(name: "ReturnsSync", dependencies: ["ReturnsModel", "SyncEngine", "ReturnSyncJSON"]),
+        // A return's lifecycle as GS1 EPCIS 2.0 ObjectEvents: pure functions of its record.
+        .target(
+            name: "EPCISExport",
+            dependencies: [
+                "ReturnsSync", "ReturnsModel", "ReturnSyncJSON", .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The sync rules, free of sockets and of storage: who may push what; storage answers their questions.
         .target(
             name: "SyncCore",
@@ -153,7 +162,7 @@ let package = Package(
         .target(
             name: "ReturnsServerCLI",
             dependencies: [
-                "ReturnsServer", "PostgresStorage", "SyncTransport", "CommandLineSupport", "ReturnSyncJSON",
+                "ReturnsServer", "PostgresStorage", "SyncTransport", "CommandLineSupport", "ReturnSyncJSON", "EPCISExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -33,7 +33,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
             ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, StoreCommand.self,
-            ReviewCommand.self,
+            ReviewCommand.self, ExportCommand.self,
             BackupCommand.self, RestoreCommand.self, ClockCommand.self, IdentityCommand.self, MigrateCommand.self,
         ]
     )

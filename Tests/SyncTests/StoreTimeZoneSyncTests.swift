@@ -70,7 +70,10 @@ import Testing
                     limit: 100,
                     requester: nil
                 )
-                #expect(feed.records.contains { $0.contains("\"timeZone\"") && $0.contains("Europe/Berlin") }, "\(backend)")
+                #expect(
+                    feed.records.contains { $0.contains("\"timeZone\"") && $0.contains("Europe/Berlin") },
+                    "\(backend)"
+                )
             }
             _ = try await instance.storage.acceptPush([berlin], from: ReplicaID("berlin/k1"), store: StoreID("berlin"))
             _ = try await instance.storage.acceptPush([london], from: ReplicaID("london/k1"), store: StoreID("london"))

@@ -1,0 +1,274 @@
+import Foundation
+import ReplicaStore
+import ReturnSyncJSON
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServer
+import ReturnsSync
+import SyncEngine
+import Testing
+
+@testable import ReturnsServerCLI
+
+/// GS1's reference files (schema and examples), kept beside the repository: `../shared/epcis/`, or where
+/// `$RETURNSYNC_EPCIS_DIR` says.
+enum EPCISReference {
+    static let directory: String? = {
+        if let given = ProcessInfo.processInfo.environment["RETURNSYNC_EPCIS_DIR"], !given.isEmpty { return given }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return root.deletingLastPathComponent().appendingPathComponent("shared/epcis").path
+    }()
+    static var schema: String? {
+        directory.map { "\($0)/EPCIS-JSON-Schema.json" }.flatMap {
+            FileManager.default.fileExists(atPath: $0) ? $0 : nil
+        }
+    }
+    static var available: Bool {
+        schema != nil
+            && (try? ChildProcess("/usr/bin/env", ["python3", "-c", "import jsonschema, rfc3987"], output: .discard)
+                .waitUntilExit()
+                .status)
+                == 0
+    }
+
+    /// The schema's verdict on the document at `path`: the errors, one a line; empty when it is valid.
+    static func errors(validating path: String) throws -> String {
+        let script = """
+            import json, sys
+            from jsonschema import Draft7Validator
+            schema = json.load(open(sys.argv[1]))
+            document = json.load(open(sys.argv[2]))
+            # Without the "uri" format checked, any string passes for a CBV value (the schema allows URIs there).
+            assert "uri" in Draft7Validator.FORMAT_CHECKER.checkers, "pip install rfc3987"
+            validator = Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+            for error in validator.iter_errors(document):
+                print(list(error.absolute_path), error.message[:300])
+            """
+        let child = try ChildProcess("/usr/bin/env", ["python3", "-c", script, schema!, path])
+        let output = child.standardOutput!.readDataToEndOfFile()
+        let end = child.waitUntilExit()
+        let text = String(decoding: output, as: UTF8.self)
+        return end.status == 0 ? text : "python3 ended with \(end): \(text)"
+    }
+}
+
+/// The returns' story in GS1 EPCIS 2.0: every event valid against GS1's official schema, the same events on every
+/// export, each return's steps in order, settled conflicts and voids as error declarations.
+@Suite(
+    .enabled(
+        if: EPCISReference.available,
+        "needs GS1's schema in ../shared/epcis (or $RETURNSYNC_EPCIS_DIR) and python3 with jsonschema and rfc3987"
+    )
+)
+struct EPCISExportTests {
+    struct Day {
+        let directory: TemporaryDirectory
+        let server: ReplicaStore
+        var names: [String: String] = [:]
+
+        init() throws {
+            directory = try TemporaryDirectory()
+            server = try ReplicaStore.create(
+                at: directory.file("hq.sqlite"),
+                identity: .server(replicaID: ReplicaID("hq"))
+            )
+            try server.write(.setTimeZone(StoreTimeZone("Europe/Berlin"), of: StoreID("north")))
+            let north1 = try kiosk("north", "k1")
+            let north2 = try kiosk("north", "k2")
+            func capture(
+                _ name: String,
+                _ kiosk: ReplicaStore,
+                _ gtin: String,
+                serial: String? = nil,
+                lot: String? = nil,
+                quantity: Int = 1
+            ) throws -> ReturnID {
+                let item = try kiosk.recordReturn(
+                    ReturnCapture(
+                        orderID: OrderID("O-\(name)"),
+                        gtin: GTIN(gtin),
+                        reason: .defective,
+                        serial: serial.map { try ItemCode($0, kind: "serial") },
+                        lot: lot.map { try ItemCode($0, kind: "lot") },
+                        quantity: quantity
+                    )
+                )
+                names[item.id.rawValue] = name
+                return item.id
+            }
+            func edit(
+                _ kiosk: ReplicaStore,
+                _ id: ReturnID,
+                _ body: @escaping (inout ProductReturn, String, Date) throws -> ReturnUpdate
+            ) throws {
+                _ = try kiosk.updateReturn(id, operation: "edit", body)
+            }
+            let lamp = try capture("lamp", north1, "4006381333931", serial: "SN1/#7")
+            try edit(north1, lamp) { try $0.inspect(condition: .unopened, testResult: .pass, by: $1, at: $2) }
+            try edit(north1, lamp) { try $0.assignDisposition(.restock, by: $1, at: $2) }
+            try edit(north1, lamp) { try $0.close(by: $1, at: $2) }
+            _ = try capture("lamp-2", north1, "4006381333931", serial: "SN2")
+            let drill = try capture("drill", north1, "5901234123457", lot: "L-7", quantity: 2)
+            try edit(north1, drill) { try $0.inspect(condition: .damaged, by: $1, at: $2) }
+            try edit(north1, drill) { try $0.assignDisposition(.returnToVendor, by: $1, at: $2) }
+            try edit(north1, drill) { try $0.recordVendorShipment(VendorShipment(rma: "RMA-9"), by: $1, at: $2) }
+            let kettle = try capture("kettle", north1, "9780201379624")
+            try edit(north1, kettle) { try $0.void(note: "scanned twice", by: $1, at: $2) }
+            let chair = try capture("chair", north1, "96385074")
+            try edit(north1, chair) { try $0.inspect(condition: .defective, testResult: .fail, by: $1, at: $2) }
+            _ = try server.acceptPush(
+                try north1.returnRecords(),
+                from: north1.identity.replicaID,
+                store: StoreID("north")
+            )
+            // The chair is routed at two desks at once: one disposes of it, the other recycles it; HQ settles.
+            try north2.merge(try north1.returnRecord(chair))
+            try edit(north1, chair) { try $0.assignDisposition(.dispose, by: $1, at: $2) }
+            try edit(north2, chair) { try $0.assignDisposition(.recycle, by: $1, at: $2) }
+            _ = try server.acceptPush(
+                try north1.returnRecords(),
+                from: north1.identity.replicaID,
+                store: StoreID("north")
+            )
+            _ = try server.acceptPush(
+                try north2.returnRecords(),
+                from: north2.identity.replicaID,
+                store: StoreID("north")
+            )
+            _ = try server.resolveConflict(chair, field: ReturnEntity.Field.disposition, value: "recycle")
+            // A recall of the lamps: the second, still at the desk, is held under it now.
+            try server.write(
+                .createRecall(
+                    RecallCampaign(
+                        id: "RC-1",
+                        gtins: [GTIN("4006381333931")],
+                        hazard: "cable",
+                        instructions: "quarantine",
+                        unitsAffected: 10,
+                        createdAt: Date()
+                    )
+                )
+            )
+        }
+
+        func kiosk(_ store: String, _ kiosk: String) throws -> ReplicaStore {
+            try ReplicaStore.create(
+                at: directory.file("\(store)-\(kiosk).sqlite"),
+                identity: .kiosk(store: StoreID(store), kiosk: KioskID(kiosk))
+            )
+        }
+
+        /// Runs `returns-server export epcis` and reads the document back.
+        func export(
+            _ extra: String...
+        ) async throws -> (run: (status: Int32, stdout: String, stderr: String), document: [String: Any], path: String)
+        {
+            let path = directory.file("epcis-\(UUID().uuidString).jsonld")
+            let run = await runCaptured {
+                await ReturnsServerCLI.run(
+                    arguments: ["export", "epcis", "--db", server.path, "--output", path] + extra
+                )
+            }
+            let data = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data("{}".utf8)
+            return (run, try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]), path)
+        }
+    }
+
+    static func events(_ document: [String: Any]) -> [[String: Any]] {
+        ((document["epcisBody"] as? [String: Any])?["eventList"] as? [[String: Any]]) ?? []
+    }
+
+    @Test func aStoreDayExportsAsValidEventsThatTellEachReturnsStory() async throws {
+        let day = try Day()
+        let (run, document, path) = try await day.export()
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try EPCISReference.errors(validating: path) == "", "the official schema's verdict")
+        let events = Self.events(document)
+        #expect(run.stdout.hasPrefix("\(events.count) EPCIS events of 5 returns written to "), "\(run.stdout)")
+
+        func story(_ name: String) -> [String] {
+            let id = day.names.first { $0.value == name }!.key
+            let item = try! ProductReturn(record: day.server.returnRecord(ReturnID(id)))
+            let product = item.serial.map {
+                "https://id.gs1.org/01/\(item.gtin.digits)/21/" + EPCISIdentifiersProbe.encoded($0.rawValue)
+            }
+            return events.filter { event in
+                if let product { return (event["epcList"] as? [String]) == [product] }
+                let classes =
+                    (event["quantityList"] as? [[String: Any]])?.compactMap { $0["epcClass"] as? String } ?? []
+                return classes.contains { $0.hasPrefix("https://id.gs1.org/01/\(item.gtin.digits)") }
+            }.map { event in
+                [
+                    event["bizStep"] as? String, event["disposition"] as? String,
+                    (event["errorDeclaration"] as? [String: Any])?["reason"] as? String,
+                ].compactMap { $0 }.joined(separator: " ")
+            }
+        }
+        #expect(
+            story("lamp") == ["receiving returned", "inspecting conformant", "stocking sellable_accessible"],
+            "back on the shelf before the recall: a recall alert, not in the store's custody"
+        )
+        #expect(story("lamp-2") == ["receiving returned", "holding recalled"])
+        #expect(story("drill") == ["receiving returned", "inspecting damaged", "shipping in_transit"])
+        #expect(story("kettle") == ["receiving returned did_not_occur"])
+        #expect(
+            story("chair").sorted()
+                == [
+                    "destroying destroyed incorrect_data", "destroying disposed", "inspecting non_conformant",
+                    "receiving returned",
+                ]
+        )
+        // The chair's disposal declared in error names the recycling that corrects it.
+        let wrong = try #require(events.first { ($0["disposition"] as? String) == "destroyed" })
+        let recycled = try #require(events.first { ($0["disposition"] as? String) == "disposed" })
+        let declaration = try #require(wrong["errorDeclaration"] as? [String: Any])
+        #expect(declaration["correctiveEventIDs"] as? [String] == [recycled["eventID"] as! String])
+        // The drill: two units of a lot, shipped under its RMA; the lamp held as recalled for good.
+        let shipped = try #require(events.first { ($0["bizStep"] as? String) == "shipping" })
+        #expect(
+            (shipped["quantityList"] as? [[String: Any]])?.first?["epcClass"] as? String
+                == "https://id.gs1.org/01/05901234123457/10/L-7"
+        )
+        #expect((shipped["quantityList"] as? [[String: Any]])?.first?["quantity"] as? Int == 2)
+        #expect((shipped["bizTransactionList"] as? [[String: Any]])?.first?["type"] as? String == "rma")
+        let held = try #require(events.first { ($0["bizStep"] as? String) == "holding" })
+        #expect((held["persistentDisposition"] as? [String: Any])?["set"] as? [String] == ["recalled"])
+        // Times at the store: Berlin in winter.
+        #expect(events.allSatisfy { ($0["eventTimeZoneOffset"] as? String) == "+01:00" })
+        #expect(events.allSatisfy { ($0["eventTime"] as? String)?.hasSuffix("+01:00") == true })
+        #expect(
+            events.allSatisfy {
+                ($0["bizLocation"] as? [String: Any])?["id"] as? String == "urn:returnsync:store:north"
+            }
+        )
+    }
+
+    @Test func exportingTwiceYieldsTheSameEvents() async throws {
+        let day = try Day()
+        let first = try await day.export()
+        let second = try await day.export()
+        let ids = Self.events(first.document).compactMap { $0["eventID"] as? String }
+        #expect(ids.count == Set(ids).count && ids.count > 10, "every event its own id")
+        #expect(
+            try JSONSerialization.data(withJSONObject: Self.events(first.document), options: .sortedKeys)
+                == JSONSerialization.data(withJSONObject: Self.events(second.document), options: .sortedKeys)
+        )
+        // --since keeps what happened (or was declared in error) from then on; nothing is that new.
+        let later = try await day.export("--since", "2099-01-01T00:00:00Z")
+        #expect(later.run.status == 0 && Self.events(later.document).isEmpty, "\(later.run.stderr)")
+        let bad = try await day.export("--since", "yesterday")
+        #expect(bad.run.status == 1 && bad.run.stderr.contains("invalid --since 'yesterday'"), "\(bad.run.stderr)")
+    }
+}
+
+/// The Digital Link encoding the export uses, as a test states it independently.
+enum EPCISIdentifiersProbe {
+    static func encoded(_ value: String) -> String {
+        value.addingPercentEncoding(
+            withAllowedCharacters: CharacterSet(
+                charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+            )
+        )!
+    }
+}
