@@ -21,6 +21,7 @@
 //   SyncClient     the kiosk side of sync and the background agent,    NIOPosix, swift-crypto, swift-nio-ssl,
 //                  embeddable in a kiosk app                          service-lifecycle
 //   EPCISExport    a return's lifecycle as GS1 EPCIS 2.0 events        swift-crypto (stable event ids)
+//   ReturnLabel    a printable return label (SVG, Code 128)            ReturnsModel only
 //   CommandLineSupport  console, tables and JSON output of both CLIs
 //   KioskCLI, ReturnsServerCLI  the command trees                     swift-argument-parser
 //   kiosk, returns-server   thin executables
@@ -44,6 +45,7 @@ let package = Package(
         .library(name: "ReturnsServer", targets: ["ReturnsServer"]),
         .library(name: "SyncClient", targets: ["SyncClient"]),
         .library(name: "EPCISExport", targets: ["EPCISExport"]),
+        .library(name: "ReturnLabel", targets: ["ReturnLabel"]),
         .executable(name: "kiosk", targets: ["kiosk"]),
         .executable(name: "returns-server", targets: ["returns-server"]),
         .executable(name: "sync-demo", targets: ["sync-demo"]),
@@ -69,6 +71,8 @@ let package = Package(
         .target(name: "ReturnsModel"),
         .target(name: "SyncEngine", dependencies: ["ReturnSyncJSON"]),
         .target(name: "ReturnsSync", dependencies: ["ReturnsModel", "SyncEngine", "ReturnSyncJSON"]),
+        // A printable return label: what to do with the unit, and its id as a barcode.
+        .target(name: "ReturnLabel", dependencies: ["ReturnsModel"]),
         // A return's lifecycle as GS1 EPCIS 2.0 ObjectEvents: pure functions of its record.
         .target(
             name: "EPCISExport",
@@ -153,7 +157,7 @@ let package = Package(
         .target(
             name: "KioskCLI",
             dependencies: [
-                "ReplicaStore", "SyncClient", "CommandLineSupport",
+                "ReplicaStore", "SyncClient", "CommandLineSupport", "ReturnLabel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
