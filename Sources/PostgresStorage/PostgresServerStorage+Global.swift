@@ -94,13 +94,13 @@ extension PostgresServerStorage: ReferenceAdministration {
         }
     }
 
-    public func storeTimeZones() async throws -> StoreTimeZones {
+    public func storeRecords() async throws -> [VersionedRecord] {
         let rows = try await readReport([
             "stores": "SELECT record FROM records WHERE store_id = '' AND entity_type = 'store' ORDER BY id"
         ])
-        return try StoreTimeZones.decoding(
-            (rows["stores"] ?? []).map { try VersionedRecord(jsonValue: JSONValue.parse($0.text("record") ?? "")) }
-        )
+        return try (rows["stores"] ?? []).map {
+            try VersionedRecord(jsonValue: JSONValue.parse($0.text("record") ?? ""))
+        }
     }
 
     /// Stores HQ's clock after an edit took its stamps.

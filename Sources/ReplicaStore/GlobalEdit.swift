@@ -79,12 +79,17 @@ public struct GlobalEdit: Sendable {
 
     /// Sets a store's time zone: where its days begin in reports, searches and return windows.
     public static func setTimeZone(_ timeZone: StoreTimeZone, of store: StoreID) -> GlobalEdit {
+        setStore(store, timeZone: timeZone)
+    }
+
+    /// Sets a store's settings: its time zone, its GLN, or both (what is `nil` is left as it is).
+    public static func setStore(_ store: StoreID, timeZone: StoreTimeZone? = nil, gln: GLN? = nil) -> GlobalEdit {
         GlobalEdit(operation: "store", entityType: StoreEntity.entityType, id: store.rawValue) {
             stored,
             replica,
             stamp in
             var record = stored ?? VersionedRecord(entityType: StoreEntity.entityType, id: store.rawValue)
-            _ = try record.apply(StoreEntity.edit(timeZone: timeZone), by: replica, stamp: stamp())
+            _ = try record.apply(StoreEntity.edit(timeZone: timeZone, gln: gln), by: replica, stamp: stamp())
             return record
         }
     }

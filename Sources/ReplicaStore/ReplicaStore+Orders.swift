@@ -133,13 +133,21 @@ extension ReplicaStore {
         try read { db in try Self.storeTimeZones(db) }
     }
 
-    static func storeTimeZones(_ db: Database) throws -> StoreTimeZones {
-        let records = try String.fetchAll(
+    /// Every store's settings record HQ wrote (time zone, GLN), by store id.
+    public func storeRecords() throws -> [VersionedRecord] {
+        try read { db in try Self.storeRecords(db) }
+    }
+
+    static func storeRecords(_ db: Database) throws -> [VersionedRecord] {
+        try String.fetchAll(
             db,
-            sql: "SELECT record FROM records WHERE entity_type = ?",
+            sql: "SELECT record FROM records WHERE entity_type = ? ORDER BY id",
             arguments: [StoreEntity.entityType]
-        )
-        return try StoreTimeZones.decoding(records.map(decodeRecord))
+        ).map(decodeRecord)
+    }
+
+    static func storeTimeZones(_ db: Database) throws -> StoreTimeZones {
+        try StoreTimeZones.decoding(storeRecords(db))
     }
 
     // MARK: Review queue

@@ -142,14 +142,21 @@ public protocol ReferenceAdministration: Sendable {
     /// The return policies in force, by store (all-stores first) and prefix.
     func returnPolicies() async throws -> [ReturnPolicy]
 
-    /// The time zones HQ set for stores; UTC for the others.
-    func storeTimeZones() async throws -> StoreTimeZones
+    /// Every store's settings record (time zone, GLN), by store id.
+    func storeRecords() async throws -> [VersionedRecord]
 
     /// Imports order lines at HQ, all or nothing; each store's kiosks receive their store's lines.
     func importOrders(_ lines: [OrderLine]) async throws -> OrderImportOutcome
 
     /// The order lines held, by order id and line; only `store`'s when given.
     func orderLines(store: StoreID?) async throws -> [OrderLine]
+}
+
+extension ReferenceAdministration {
+    /// The time zones HQ set for stores; UTC for the others.
+    public func storeTimeZones() async throws -> StoreTimeZones {
+        try StoreTimeZones.decoding(try await storeRecords())
+    }
 }
 
 /// HQ's clock next to the wall clock, and the way out after a stamp from the future got in (`returns-server clock`),
@@ -349,7 +356,7 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     public func write(_ edit: GlobalEdit) async throws -> VersionedRecord { try await onWriter { try $0.write(edit) } }
 
     public func returnPolicies() async throws -> [ReturnPolicy] { try await onReader { try $0.returnPolicies() } }
-    public func storeTimeZones() async throws -> StoreTimeZones { try await onReader { try $0.storeTimeZones() } }
+    public func storeRecords() async throws -> [VersionedRecord] { try await onReader { try $0.storeRecords() } }
 
     public func clockState() async throws -> ClockState { try await onReader { try $0.clockState() } }
 

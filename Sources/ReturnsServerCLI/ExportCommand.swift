@@ -50,18 +50,25 @@ struct ExportCommand: AsyncParsableCommand {
                 }
                 return date
             }
-            let (records, zones) = try await database.withStorage { storage in
+            let (records, stores) = try await database.withStorage { storage in
                 (
                     try await storage.findReturns(ReturnSearch(store: store), records: true).returns.compactMap(
                         \.record
                     ),
-                    try await storage.storeTimeZones()
+                    try await storage.storeRecords()
                 )
+            }
+            let zones = try StoreTimeZones.decoding(stores)
+            let glns = StoreEntity.glns(in: stores)
+            // A store with a GLN is placed by it (GS1 Digital Link); one without, by this deployment's store id.
+            let location: EPCISEvents.Locations = { store in
+                glns[store].map { "https://id.gs1.org/414/\($0.digits)" } ?? EPCISEvents.storeURN(store)
             }
             var events: [JSONValue] = []
             for record in records {
                 let item = try ProductReturn(record: record)
-                events += try EPCISEvents.events(of: record, timeZone: zones[item.storeID]).filter { event in
+                events += try EPCISEvents.events(of: record, timeZone: zones[item.storeID], location: location).filter {
+                    event in
                     guard let since else { return true }
                     return (EPCISEvents.latestTime(of: event) ?? .distantPast) >= since
                 }

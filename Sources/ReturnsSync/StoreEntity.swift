@@ -11,14 +11,32 @@ public enum StoreEntity {
     public enum Field {
         /// The store's IANA time zone identifier.
         public static let timeZone = "timeZone"
+        /// The store's GS1 Global Location Number.
+        public static let gln = "gln"
     }
 
     /// Only HQ writes store settings; the latest setting shows.
     public static let policy = EntityPolicy(defaultPolicy: .latestStamp)
 
-    /// The edit that sets a store's time zone.
-    public static func edit(timeZone: StoreTimeZone) -> RecordEdit {
-        RecordEdit(assignments: [Field.timeZone: .string(timeZone.identifier)])
+    /// The edit that sets a store's time zone, its GLN, or both (what is `nil` is left as it is).
+    public static func edit(timeZone: StoreTimeZone? = nil, gln: GLN? = nil) -> RecordEdit {
+        var edit = RecordEdit()
+        if let timeZone { edit.set(Field.timeZone, to: .string(timeZone.identifier)) }
+        if let gln { edit.set(Field.gln, to: .string(gln.digits)) }
+        return edit
+    }
+
+    /// The GLNs store records hold, by store; a malformed one is left out.
+    public static func glns(in records: [VersionedRecord]) -> [StoreID: GLN] {
+        var glns: [StoreID: GLN] = [:]
+        for record in records where record.entityType == entityType {
+            guard let store = try? StoreID(record.id),
+                let text = record.visibleValue(of: Field.gln, policy: policy)?.value.stringValue,
+                let gln = try? GLN(text)
+            else { continue }
+            glns[store] = gln
+        }
+        return glns
     }
 
     /// The store and time zone a record holds; the zone is `nil` when none is set.

@@ -71,3 +71,17 @@ import Testing
         #expect(try OrderCSV.parse(csv).map(\.soldAt.millisecondsSince1970)[0] == 1_795_132_800_000)
     }
 }
+
+/// A store's GS1 Global Location Number.
+@Suite struct GLNTests {
+    @Test func glnsAreThirteenDigitsWithTheirCheckDigit() throws {
+        #expect(try GLN("4012345000009").digits == "4012345000009")
+        for bad in ["4012345000008", "401234500000", "40123450000090", "401234500000x", "４012345000009"] {
+            #expect {
+                _ = try GLN(bad)
+            } throws: { error in
+                "\(error)".contains("invalid GLN '\(bad)'")
+            }
+        }
+    }
+}

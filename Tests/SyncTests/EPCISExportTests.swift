@@ -1,3 +1,4 @@
+import EPCISExport
 import Foundation
 import ReplicaStore
 import ReturnSyncJSON
@@ -73,7 +74,9 @@ struct EPCISExportTests {
                 at: directory.file("hq.sqlite"),
                 identity: .server(replicaID: ReplicaID("hq"))
             )
-            try server.write(.setTimeZone(StoreTimeZone("Europe/Berlin"), of: StoreID("north")))
+            try server.write(
+                .setStore(StoreID("north"), timeZone: StoreTimeZone("Europe/Berlin"), gln: GLN("4012345000009"))
+            )
             let north1 = try kiosk("north", "k1")
             let north2 = try kiosk("north", "k2")
             func capture(
@@ -239,7 +242,7 @@ struct EPCISExportTests {
         #expect(events.allSatisfy { ($0["eventTime"] as? String)?.hasSuffix("+01:00") == true })
         #expect(
             events.allSatisfy {
-                ($0["bizLocation"] as? [String: Any])?["id"] as? String == "urn:returnsync:store:north"
+                ($0["bizLocation"] as? [String: Any])?["id"] as? String == "https://id.gs1.org/414/4012345000009"
             }
         )
     }
@@ -259,6 +262,36 @@ struct EPCISExportTests {
         #expect(later.run.status == 0 && Self.events(later.document).isEmpty, "\(later.run.stderr)")
         let bad = try await day.export("--since", "yesterday")
         #expect(bad.run.status == 1 && bad.run.stderr.contains("invalid --since 'yesterday'"), "\(bad.run.stderr)")
+    }
+}
+
+/// Events of a return on their own, without GS1's schema at hand.
+@Suite struct EPCISEventTests {
+    @Test func aStoreWithoutAGLNIsPlacedByItsIDAndUTCTimes() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("k.sqlite"),
+            identity: .kiosk(store: StoreID("south"), kiosk: KioskID("k1")),
+            configuration: ReplicaStore.Configuration(now: { Date(millisecondsSince1970: 1_796_340_600_000) })
+        )
+        let item = try kiosk.recordReturn(
+            ReturnCapture(orderID: OrderID("O-1"), gtin: GTIN("96385074"), reason: .damaged, quantity: 3)
+        )
+        let events = try EPCISEvents.events(of: kiosk.returnRecord(item.id))
+        #expect(events.count == 1)
+        let capture = try #require(events.first)
+        #expect(capture["bizLocation"]?["id"]?.stringValue == "urn:returnsync:store:south")
+        #expect(capture["eventTime"]?.stringValue == "2026-12-03T23:30:00.000+00:00")
+        #expect(capture["eventTimeZoneOffset"]?.stringValue == "+00:00")
+        // No serial, no lot: the product class and the quantity.
+        #expect(
+            capture["quantityList"]
+                == .array([
+                    .object(["epcClass": .string("https://id.gs1.org/01/00000096385074"), "quantity": .integer(3)])
+                ])
+        )
+        // The same write, the same event.
+        #expect(try EPCISEvents.events(of: kiosk.returnRecord(item.id)) == events)
     }
 }
 

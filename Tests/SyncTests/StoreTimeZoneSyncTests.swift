@@ -160,9 +160,21 @@ import Testing
         #expect(bad.status == 1 && bad.stderr.contains("unknown time zone 'Europe/Berlinn'"), "\(bad.stderr)")
         let badStore = await hq("store", "set", "Berlin Mitte", "--time-zone", "UTC")
         #expect(badStore.status == 1 && badStore.stderr.contains("Berlin Mitte"), "\(badStore.stderr)")
+        // A GLN, set on its own, leaves the zone as it was.
+        let gln = await hq("store", "set", "berlin", "--gln", "4012345000009")
+        #expect(gln.stdout == "store berlin set: GLN 4012345000009\n", "\(gln.stderr)")
+        let badGLN = await hq("store", "set", "berlin", "--gln", "4012345000008")
+        #expect(badGLN.status == 1 && badGLN.stderr.contains("invalid GLN '4012345000008'"), "\(badGLN.stderr)")
+        let nothing = await hq("store", "set", "berlin")
+        #expect(nothing.status == 1 && nothing.stderr.contains("nothing to set"), "\(nothing.stderr)")
         let listed = await hq("store", "list")
-        #expect(listed.stdout.contains("berlin  Europe/Berlin") && listed.stdout.hasSuffix("every other store: UTC\n"))
+        #expect(
+            listed.stdout.contains("berlin  Europe/Berlin  4012345000009")
+                && listed.stdout.hasSuffix("every other store: UTC, no GLN\n"),
+            "\(listed.stdout)"
+        )
         let json = await hq("store", "list", "--json")
         #expect(json.stdout.contains("\"timeZone\" : \"Europe/Berlin\""), "\(json.stdout)")
+        #expect(json.stdout.contains("\"gln\" : \"4012345000009\""), "\(json.stdout)")
     }
 }
