@@ -94,6 +94,8 @@ let package = Package(
                 "ReturnsSync", "SyncCore", "ReturnSyncJSON", .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API, for the bind-and-step hot path of RawInsert.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                // SHA-256, which names attachments by their bytes.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -225,7 +227,10 @@ let package = Package(
         ),
         .testTarget(
             name: "KioskCLITests",
-            dependencies: ["KioskCLI", "CommandLineSupport", "kiosk", "ReturnSyncTestSupport"]
+            dependencies: [
+                "KioskCLI", "CommandLineSupport", "kiosk", "ReturnSyncTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "WireProtocolTests",

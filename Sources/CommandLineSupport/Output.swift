@@ -207,6 +207,12 @@ public enum Format {
             "updated      \(ISO8601Milliseconds.format(item.updatedAt))",
             "clock        \(record.clock)",
         ]
+        for attachment in item.attachments {
+            lines.append(
+                "attachment   \(attachment.digest.prefix(12)) \(attachment.mediaType.rawValue), \(attachment.size) bytes"
+                    + (attachment.caption.map { ": \($0)" } ?? "")
+            )
+        }
         for violation in ReturnRules.violations(of: item) {
             lines.append("REVIEW       \(violation)")
         }

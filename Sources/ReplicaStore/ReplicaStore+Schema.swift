@@ -315,6 +315,20 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v15: attachment bytes") { db in
+            // The bytes of photos and documents, once per SHA-256 digest however many returns show them.
+            try db.execute(
+                sql: """
+                    CREATE TABLE attachments (
+                        digest      TEXT    PRIMARY KEY,
+                        media_type  TEXT    NOT NULL,
+                        size        INTEGER NOT NULL,
+                        data        BLOB    NOT NULL,
+                        added_at    INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }

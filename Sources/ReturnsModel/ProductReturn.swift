@@ -66,6 +66,8 @@ public struct ProductReturn: Hashable, Sendable {
     public private(set) var vendorShipment: VendorShipment?
     /// The credit the vendor gave, once received.
     public private(set) var vendorCredit: VendorCredit?
+    /// Photos and documents, by digest; in the order they were added here.
+    public private(set) var attachments: [Attachment]
     /// When it was captured.
     public let createdAt: Date
     /// When it was last changed.
@@ -103,6 +105,7 @@ public struct ProductReturn: Hashable, Sendable {
         refund: Refund? = nil,
         vendorShipment: VendorShipment? = nil,
         vendorCredit: VendorCredit? = nil,
+        attachments: [Attachment] = [],
         createdAt: Date,
         updatedAt: Date? = nil
     ) throws {
@@ -139,6 +142,7 @@ public struct ProductReturn: Hashable, Sendable {
         self.refund = refund
         self.vendorShipment = vendorShipment
         self.vendorCredit = vendorCredit
+        self.attachments = attachments
         self.createdAt = createdAt
         self.updatedAt = updatedAt ?? createdAt
     }
@@ -201,6 +205,8 @@ public struct ReturnUpdate: Hashable, Sendable {
     public var vendorShipment: VendorShipment?
     /// The vendor's credit, if the operation wrote it.
     public var vendorCredit: VendorCredit?
+    /// Photos and documents the operation attached.
+    public var addedAttachments: [Attachment] = []
 
     /// Creates an update.
     public init(
@@ -576,6 +582,7 @@ extension ProductReturn {
         for text in update.addedNotes {
             notes.append(try ReturnNote(text: text, author: author, createdAt: date))
         }
+        attachments += update.addedAttachments
         updatedAt = max(updatedAt, date)
     }
 

@@ -75,6 +75,15 @@ extension ReturnDocument {
                 ])
             }
         )
+        members["attachments"] = .array(
+            (attachments ?? []).map {
+                .object([
+                    "digest": .string($0.digest), "mediaType": .string($0.mediaType), "size": .integer($0.size),
+                    "caption": text($0.caption), "replica": .string($0.replica),
+                    "counter": .integer(Int64($0.counter)), "at": time($0.at),
+                ])
+            }
+        )
         members["vendorClaim"] =
             vendorClaim.map {
                 .object([
@@ -223,6 +232,24 @@ extension ReturnDocument {
                     let at = edit["at"]?.stringValue.flatMap(ISO8601Milliseconds.parse)
                 else { return nil }
                 return EditDocument(operatorId: operatorID, replica: replica, counter: UInt64(max(0, counter)), at: at)
+            }
+        }
+        if case .array(let values)? = members["attachments"] {
+            attachments = values.compactMap { value -> AttachmentDocument? in
+                guard case .object(let member) = value, let digest = member["digest"]?.stringValue,
+                    let mediaType = member["mediaType"]?.stringValue, let size = member["size"]?.integerValue,
+                    let replica = member["replica"]?.stringValue, let counter = member["counter"]?.integerValue,
+                    let at = member["at"]?.stringValue.flatMap(ISO8601Milliseconds.parse)
+                else { return nil }
+                return AttachmentDocument(
+                    digest: digest,
+                    mediaType: mediaType,
+                    size: size,
+                    caption: member["caption"]?.stringValue,
+                    replica: replica,
+                    counter: UInt64(max(0, counter)),
+                    at: at
+                )
             }
         }
         if case .object(let claim)? = members["vendorClaim"] {

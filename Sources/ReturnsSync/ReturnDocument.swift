@@ -189,6 +189,18 @@ public struct ReturnDocument: Hashable, Sendable {
         }
     }
 
+    /// A photo or document of the return (output only): its digest and what it is, and the write that added it.
+    public struct AttachmentDocument: Hashable, Sendable, Codable {
+        public var digest: String
+        public var mediaType: String
+        public var size: Int64
+        public var caption: String?
+        /// The replica it was attached at, and its write there.
+        public var replica: String
+        public var counter: UInt64
+        public var at: Date
+    }
+
     /// Who made an edit (output only).
     public struct EditDocument: Hashable, Sendable, Codable {
         /// The operator's id.
@@ -250,6 +262,8 @@ public struct ReturnDocument: Hashable, Sendable {
     public var vendorClaim: VendorClaimDocument?
     /// Who made the edits an operator was named for, oldest first (output only).
     public var edits: [EditDocument]?
+    /// Photos and documents, oldest first (output only).
+    public var attachments: [AttachmentDocument]?
 
     /// Creates an empty document; set the keys you need.
     public init() {}
@@ -304,6 +318,22 @@ public struct ReturnDocument: Hashable, Sendable {
         edits = ReturnEdit.history(of: record).map {
             EditDocument(operatorId: $0.operatorID, replica: $0.replica, counter: $0.counter, at: $0.at)
         }
+        attachments = record.elements(of: ReturnEntity.Field.attachments)
+            .sorted { ($0.stamp, $0.dot) < ($1.stamp, $1.dot) }
+            .compactMap { element in
+                guard let attachment = element.value.stringValue.flatMap({ try? Attachment(element: $0) }) else {
+                    return nil
+                }
+                return AttachmentDocument(
+                    digest: attachment.digest,
+                    mediaType: attachment.mediaType.rawValue,
+                    size: attachment.size,
+                    caption: attachment.caption,
+                    replica: element.dot.replica.rawValue,
+                    counter: element.dot.counter,
+                    at: ReturnEntity.date(of: element.stamp)
+                )
+            }
         if item.vendorShipment != nil || item.vendorCredit != nil {
             vendorClaim = VendorClaimDocument(
                 rma: item.vendorShipment?.rma,
@@ -336,7 +366,7 @@ extension ReturnDocument: Codable {
         case id, storeId, kioskId, orderId, gtin, serial, lot, expiry, recallCampaign, recallMatch, quantity, reason
         case status, condition, testResult
         case disposition, notes, createdAt, updatedAt, clock, needsReview, conflicts, record, repair, handoff
-        case receipt, verification, exceptions, review, refund, vendorClaim, edits, customerRef
+        case receipt, verification, exceptions, review, refund, vendorClaim, edits, customerRef, attachments
     }
 
     private struct AnyKey: CodingKey {
@@ -390,6 +420,7 @@ extension ReturnDocument: Codable {
         refund = try container.decodeIfPresent(RefundDocument.self, forKey: .refund)
         vendorClaim = try container.decodeIfPresent(VendorClaimDocument.self, forKey: .vendorClaim)
         edits = try container.decodeIfPresent([EditDocument].self, forKey: .edits)
+        attachments = try container.decodeIfPresent([AttachmentDocument].self, forKey: .attachments)
         customerRef = try container.decodeIfPresent(String.self, forKey: .customerRef)
     }
 
@@ -428,6 +459,7 @@ extension ReturnDocument: Codable {
         try container.encode(refund, forKey: .refund)
         try container.encode(vendorClaim, forKey: .vendorClaim)
         try container.encode(edits ?? [], forKey: .edits)
+        try container.encode(attachments ?? [], forKey: .attachments)
         try container.encode(customerRef, forKey: .customerRef)
     }
 }

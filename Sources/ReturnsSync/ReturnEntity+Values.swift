@@ -73,6 +73,7 @@ extension ReturnEntity {
             guard case .bool = value else { throw invalid("true or false") }
         case Field.notes, Field.reviewNote, Field.refundReason: try ReturnNote.validate(text())
         case Field.editors: _ = try OperatorID(text())
+        case Field.attachments: _ = try Attachment(element: text())
         case Field.customerRef: _ = try CustomerReference(text())
         case Field.recallCampaign:
             let text = try text()

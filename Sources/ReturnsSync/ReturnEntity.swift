@@ -79,6 +79,9 @@ public enum ReturnEntity {
         /// The grow-only set of the operators who made the edits: each edit an operator made adds their id, tagged
         /// with the edit's own dot — which replica, which write, when.
         public static let editors = "editors"
+        /// Photos and documents: a grow-only set of ``Attachment/element`` texts, each tagged with the write that
+        /// added it (who and when).
+        public static let attachments = "attachments"
     }
 
     /// The domain's conflict policies.
@@ -103,6 +106,7 @@ public enum ReturnEntity {
         if let testResult = update.testResult { edit.set(Field.testResult, to: .string(testResult.rawValue)) }
         if let disposition = update.disposition { edit.set(Field.disposition, to: .string(disposition.rawValue)) }
         for text in update.addedNotes { edit.add(.string(text), to: Field.notes) }
+        for attachment in update.addedAttachments { edit.add(.string(attachment.element), to: Field.attachments) }
         if let repair = update.repair {
             edit.set(Field.repairVendor, to: .string(repair.vendor))
             edit.set(Field.repairStatus, to: .string(repair.status.rawValue))
@@ -245,7 +249,7 @@ extension ReturnEntity {
     ]
 
     /// The grow-only sets a return record may hold.
-    public static let setFields: Set<String> = [Field.notes, Field.editors]
+    public static let setFields: Set<String> = [Field.notes, Field.editors, Field.attachments]
 
     /// The words a person reads for a field of a return record (`repairStatus` → `repair status`), for reports
     /// and conflict lists; an unknown name is returned as it is.
@@ -266,7 +270,7 @@ extension ReturnEntity {
         Field.reviewExceptions: "exceptions reviewed", Field.quantity: "quantity", Field.reason: "reason",
         Field.status: "status", Field.condition: "condition", Field.testResult: "test result",
         Field.disposition: "disposition", Field.createdAt: "captured at", Field.notes: "notes",
-        Field.editors: "edited by", Field.customerRef: "customer",
+        Field.editors: "edited by", Field.customerRef: "customer", Field.attachments: "attachments",
         Field.refundAmount: "refund (minor units)", Field.refundFee: "restocking fee (minor units)",
         Field.refundCurrency: "refund currency", Field.refundMethod: "refund method",
         Field.refundExchangeGTIN: "exchanged for", Field.refundReason: "refund amount changed because",

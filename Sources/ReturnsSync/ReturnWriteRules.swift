@@ -159,9 +159,10 @@ public enum ReturnWriteRules {
                 try validated(value, of: field, in: id)
             }
         }
-        // Decoding does not read who made the edits: every element is checked here.
-        for element in pushed.elements(of: ReturnEntity.Field.editors) {
-            try validated(element.value, of: ReturnEntity.Field.editors, in: id)
+        // Decoding does not read who made the edits, and skips attachments it cannot read: every element is
+        // checked here.
+        for field in [ReturnEntity.Field.editors, ReturnEntity.Field.attachments] {
+            for element in pushed.elements(of: field) { try validated(element.value, of: field, in: id) }
         }
         // The stored store decides, not the pushed one: a version claiming the caller's store must not move
         // another store's return. The message is the same either way and names no other store.

@@ -179,6 +179,11 @@ extension ProductReturn {
             refund: refund,
             vendorShipment: shipment,
             vendorCredit: credit,
+            // Oldest first; an element this version cannot read (a media type a newer kiosk knows) is skipped, as
+            // unknown exceptions are: pushes are checked strictly (ReturnWriteRules).
+            attachments: record.elements(of: ReturnEntity.Field.attachments)
+                .sorted { ($0.stamp, $0.dot) < ($1.stamp, $1.dot) }
+                .compactMap { $0.value.stringValue.flatMap { try? Attachment(element: $0) } },
             createdAt: createdAt,
             updatedAt: max(updatedAt, createdAt)
         )

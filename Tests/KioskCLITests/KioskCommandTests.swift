@@ -330,12 +330,12 @@ import Testing
     }
 
     /// The `kiosk` executable built next to the test bundle.
-    private static var kioskBinary: URL {
+    static var kioskBinary: URL {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kiosk")
     }
 
     /// Starts `kiosk` with `KIOSK_DB` set; returns a function that waits for it and collects its output.
-    private static func launchKiosk(
+    static func launchKiosk(
         _ arguments: [String],
         database: String,
         environment: [String: String] = [:]

@@ -319,6 +319,33 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
     }
 }
 
+/// Attachments as a hostile kiosk might push them: every element is checked, although decoding skips those it
+/// cannot read.
+@Suite struct PushedAttachmentTests {
+    static let digest = String(repeating: "0f", count: 32)
+
+    @Test func everyAttachmentElementIsChecked() throws {
+        var record = try capturedRecord()
+        var edit = RecordEdit()
+        edit.add(.string("\(Self.digest) image/png 2048 scratched screen"), to: ReturnEntity.Field.attachments)
+        try record.apply(edit, by: kioskA, stamp: stamp(5))
+        try PushedValueTests.check(record)
+        #expect(try ProductReturn(record: record).attachments.map(\.caption) == ["scratched screen"])
+        for hostile in [
+            "\(Self.digest) text/html 10", "../../etc/passwd image/png 10", "\(Self.digest) image/png -1",
+            "\(Self.digest) image/png 10 \u{1B}[2J",
+        ] {
+            var pushed = record
+            var bad = RecordEdit()
+            bad.add(.string(hostile), to: ReturnEntity.Field.attachments)
+            try pushed.apply(bad, by: kioskA, stamp: stamp(6))
+            // Decoding skips what it cannot read; the push rules refuse it, naming it.
+            #expect(try ProductReturn(record: pushed).attachments.count == 1)
+            #expect(throws: ReturnWriteRules.Violation.self, "\(hostile)") { try PushedValueTests.check(pushed) }
+        }
+    }
+}
+
 /// A newer HQ may flag returns for reasons this version has no name for: its returns still decode (the known
 /// exceptions shown), while a push naming an unknown one is refused.
 @Suite struct UnknownExceptionTests {
