@@ -74,3 +74,36 @@ struct AttachCommand: AsyncParsableCommand {
         return limits
     }
 }
+
+struct AttachmentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attachment",
+        abstract: "The photos and documents this kiosk holds.",
+        subcommands: [Get.self]
+    )
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "get",
+            abstract: "Write an attachment's bytes to a file, checked against their SHA-256 digest first."
+        )
+
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The digest, or its first 8 or more hex digits (as 'show' prints them).") var digest: String
+        @Option(help: "The file to write (replaced atomically).") var output: String
+
+        func run() async throws {
+            let store = try database.openStore()
+            let digest = try store.attachmentDigest(withPrefix: digest)
+            guard let (mediaType, data) = try store.attachmentBytes(digest) else {
+                throw CLIError(message: "no attachment \(digest) is held here")
+            }
+            do {
+                try data.write(to: URL(fileURLWithPath: output), options: .atomic)
+            } catch {
+                throw CLIError(message: "cannot write the attachment to \(output): \(error.localizedDescription)")
+            }
+            Console.current.print("\(digest) (\(mediaType), \(data.count) bytes) written to \(output)")
+        }
+    }
+}

@@ -22,7 +22,7 @@ public struct KioskCommand: AsyncParsableCommand {
             ConflictsCommand.self,
             StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
             RefundCommand.self, RMACommand.self, VendorCreditCommand.self, RepairCommand.self, HandoffCommand.self,
-            LabelCommand.self, AttachCommand.self, AgentCommand.self, QuarantineCommand.self,
+            LabelCommand.self, AttachCommand.self, AttachmentCommand.self, AgentCommand.self, QuarantineCommand.self,
             ClockCommand.self,
             EnrollCommand.self,
         ]

@@ -71,6 +71,38 @@ extension ReplicaStore {
         return attachment
     }
 
+    /// The digest of the attachment held here that `prefix` (at least 8 lower-case hex digits) names.
+    ///
+    /// - Throws: ``ReplicaStoreError/Code-swift.struct/notFound`` naming the prefix when no attachment, or more than
+    ///   one, starts with it (the candidates named); ``ReturnsModelError`` for a prefix that is not hex.
+    public func attachmentDigest(withPrefix prefix: String) throws -> String {
+        let prefix = prefix.lowercased()
+        guard (8...64).contains(prefix.utf8.count),
+            prefix.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+        else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "invalid attachment digest '\(prefix)': expected 8 to 64 hex digits of its SHA-256"
+            )
+        }
+        let found = try read { db in
+            try String.fetchAll(
+                db,
+                sql: "SELECT digest FROM attachments WHERE digest >= ? AND digest < ? ORDER BY digest LIMIT 3",
+                arguments: [prefix, prefix + "g"]
+            )
+        }
+        guard found.count == 1 else {
+            throw ReplicaStoreError(
+                code: .notFound,
+                message: found.isEmpty
+                    ? "no attachment \(prefix) is held here"
+                    : "attachment \(prefix) is ambiguous: \(found.joined(separator: ", "))\(found.count > 2 ? ", …" : "")"
+            )
+        }
+        return found[0]
+    }
+
     /// The bytes stored under `digest`, checked against it; `nil` when this replica does not hold them.
     ///
     /// - Throws: ``ReplicaStoreError`` when the stored bytes no longer hash to their digest (a damaged disk).

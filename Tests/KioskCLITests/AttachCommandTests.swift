@@ -11,6 +11,16 @@ import Testing
     static let png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + Data(repeating: 7, count: 100)
     static let pdf = Data("%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n".utf8)
 
+    /// Overwrites an attachment's stored bytes, as a failing disk might.
+    static func damage(_ digest: String, in path: String) throws {
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(
+                sql: "UPDATE attachments SET data = ? WHERE digest = ?",
+                arguments: [Data("%PDF-x".utf8), digest]
+            )
+        }
+    }
+
     /// How many attachments' bytes the kiosk's database holds.
     static func storedAttachments(_ path: String) throws -> Int {
         try DatabaseQueue(path: path).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM attachments") ?? 0 }
@@ -60,6 +70,31 @@ import Testing
         // Who: the operator, tagged with the attaching write.
         let edits = try #require(json["edits"] as? [[String: Any]])
         #expect(edits.contains { $0["operatorId"] as? String == "alice" })
+    }
+
+    @Test func anAttachmentsBytesComeBackCheckedAgainstTheirDigest() async throws {
+        let kiosk = try KioskHarness()
+        _ = await kiosk.run("init", "--store", "s1", "--kiosk", "k1")
+        let id = await kiosk.run("record", "--order", "O-1", "--gtin", "96385074", "--reason", "damaged").output
+        #expect(await kiosk.run("attach", id, try file(kiosk, "report.pdf", Self.pdf)).status == 0)
+        let digest = SHA256.hash(data: Self.pdf).map { String(format: "%02x", $0) }.joined()
+        let output = kiosk.directory.file("copy.pdf")
+        // By the 12 digits `show` prints, in capitals too.
+        let got = await kiosk.run("attachment", "get", String(digest.prefix(12)).uppercased(), "--output", output)
+        #expect(
+            got.stdout == "\(digest) (application/pdf, \(Self.pdf.count) bytes) written to \(output)\n",
+            "\(got.stderr)"
+        )
+        #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == Self.pdf)
+        let unknown = await kiosk.run("attachment", "get", "00000000", "--output", output)
+        #expect(unknown.status == 1 && unknown.stderr.contains("no attachment 00000000"), "\(unknown.stderr)")
+        let short = await kiosk.run("attachment", "get", "abc", "--output", output)
+        #expect(short.status == 1 && short.stderr.contains("invalid attachment digest 'abc'"), "\(short.stderr)")
+        // Bytes damaged on disk are never handed out as the attachment.
+        try Self.damage(digest, in: kiosk.db)
+        let damaged = await kiosk.run("attachment", "get", digest, "--output", kiosk.directory.file("bad.pdf"))
+        #expect(damaged.status == 1 && damaged.stderr.contains("damaged"), "\(damaged.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: kiosk.directory.file("bad.pdf")))
     }
 
     @Test func refusalsNameTheFileOrTheSizesAndChangeNothing() async throws {
