@@ -34,6 +34,21 @@ public struct ReturnSearch: Hashable, Sendable {
     public var untilDay: Int?
     /// The stores' time zones, where ``sinceDay`` and ``untilDay`` begin and end.
     public var timeZones: StoreTimeZones
+    /// Only returns written (captured or edited) at or after this time.
+    public var updatedSince: Date?
+    /// Only returns after this one in the list's order (capture time, then id): the next page of a long list.
+    public var after: Position?
+
+    /// A place in the list's order.
+    public struct Position: Hashable, Sendable {
+        public var createdAt: Int64
+        public var id: String
+
+        public init(createdAt: Int64, id: String) {
+            self.createdAt = createdAt
+            self.id = id
+        }
+    }
     /// Only returns waiting in HQ's review queue.
     public var awaitingReview: Bool
     /// Only returns flagged under this recall campaign.
@@ -61,8 +76,12 @@ public struct ReturnSearch: Hashable, Sendable {
         limit: Int? = nil,
         sinceDay: Int? = nil,
         untilDay: Int? = nil,
-        timeZones: StoreTimeZones = StoreTimeZones()
+        timeZones: StoreTimeZones = StoreTimeZones(),
+        updatedSince: Date? = nil,
+        after: Position? = nil
     ) {
+        self.updatedSince = updatedSince
+        self.after = after
         self.sinceDay = sinceDay
         self.untilDay = untilDay
         self.timeZones = timeZones
@@ -142,6 +161,13 @@ public struct ReturnSearch: Hashable, Sendable {
         }
         dayBound(sinceDay, ">=")
         dayBound(untilDay.map { $0 + 1 }, "<")
+        require("updated_at", ">=", updatedSince.map { .integer($0.millisecondsSince1970) })
+        if let after {
+            arguments += [.integer(after.createdAt), .text(after.id)]
+            conditions.append(
+                "(r.created_at, r.id) > (\(placeholder(arguments.count - 1)), \(placeholder(arguments.count)))"
+            )
+        }
         if awaitingReview { conditions.append("r.awaits_review") }
         require("recall_campaign", "=", recallCampaign.map { .text($0) })
         if recallAlerts {

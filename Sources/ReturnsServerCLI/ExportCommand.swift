@@ -40,6 +40,9 @@ struct ExportCommand: AsyncParsableCommand {
         var since: String?
         @Option(help: "The file to write (replaced atomically).") var output: String
 
+        /// Returns read at a time.
+        static let pageSize = 500
+
         func run() async throws {
             let store = try store.map(StoreID.init)
             let since = try since.map { text in
@@ -50,46 +53,111 @@ struct ExportCommand: AsyncParsableCommand {
                 }
                 return date
             }
-            let (records, stores) = try await database.withStorage { storage in
-                (
-                    try await storage.findReturns(ReturnSearch(store: store), records: true).returns.compactMap(
-                        \.record
-                    ),
-                    try await storage.storeRecords()
-                )
-            }
-            let zones = try StoreTimeZones.decoding(stores)
-            let glns = StoreEntity.glns(in: stores)
-            // A store with a GLN is placed by it (GS1 Digital Link); one without, by this deployment's store id.
-            let location: EPCISEvents.Locations = { store in
-                glns[store].map { "https://id.gs1.org/414/\($0.digits)" } ?? EPCISEvents.storeURN(store)
-            }
-            var events: [JSONValue] = []
-            for record in records {
-                let item = try ProductReturn(record: record)
-                events += try EPCISEvents.events(of: record, timeZone: zones[item.storeID], location: location).filter {
-                    event in
-                    guard let since else { return true }
-                    return (EPCISEvents.latestTime(of: event) ?? .distantPast) >= since
+            // Page by page, written as it goes: an export of every return HQ holds needs the memory of one page.
+            // With --since, only returns written since then can hold such events.
+            let written = try await database.withStorage { storage in
+                let stores = try await storage.storeRecords()
+                let zones = try StoreTimeZones.decoding(stores)
+                let glns = StoreEntity.glns(in: stores)
+                // A store with a GLN is placed by it (GS1 Digital Link); one without, by this deployment's store id.
+                let location: EPCISEvents.Locations = { store in
+                    glns[store].map { "https://id.gs1.org/414/\($0.digits)" } ?? EPCISEvents.storeURN(store)
+                }
+                let writer = try EPCISDocumentWriter(path: output, creationDate: Date())
+                do {
+                    var returns = 0
+                    var after: ReturnSearch.Position?
+                    while true {
+                        let page = try await storage.findReturns(
+                            ReturnSearch(store: store, limit: Self.pageSize, updatedSince: since, after: after),
+                            records: true
+                        )
+                        for found in page.returns {
+                            guard let record = found.record else { continue }
+                            let item = try ProductReturn(record: record)
+                            let events = try EPCISEvents.events(
+                                of: record,
+                                timeZone: zones[item.storeID],
+                                location: location
+                            ).filter { event in
+                                guard let since else { return true }
+                                return (EPCISEvents.latestTime(of: event) ?? .distantPast) >= since
+                            }
+                            try writer.append(events)
+                            returns += events.isEmpty ? 0 : 1
+                        }
+                        guard page.more, let last = page.returns.last else { break }
+                        after = ReturnSearch.Position(createdAt: last.row.createdAt, id: last.row.id)
+                    }
+                    let events = try writer.finish()
+                    return (events, returns)
+                } catch {
+                    writer.abandon()
+                    throw error
                 }
             }
-            events.sort {
-                (
-                    $0["eventTime"]?.stringValue.flatMap(ISO8601Milliseconds.parse) ?? .distantPast,
-                    $0["eventID"]?.stringValue ?? ""
-                )
-                    < (
-                        $1["eventTime"]?.stringValue.flatMap(ISO8601Milliseconds.parse) ?? .distantPast,
-                        $1["eventID"]?.stringValue ?? ""
-                    )
-            }
-            let document = EPCISEvents.document(events, creationDate: Date())
-            do {
-                try Data(document.serialized()).write(to: URL(fileURLWithPath: output), options: .atomic)
-            } catch {
-                throw CLIError(message: "cannot write the export to \(output): \(error.localizedDescription)")
-            }
-            Console.current.print("\(events.count) EPCIS events of \(records.count) returns written to \(output)")
+            Console.current.print("\(written.0) EPCIS events of \(written.1) returns written to \(output)")
+        }
+    }
+}
+
+/// An EPCIS document written event by event into a temporary file beside its destination, renamed over it when
+/// finished: a reader never sees half an export, and the writer never holds more than the events it is given.
+final class EPCISDocumentWriter {
+    private let path: String
+    private let temporary: String
+    private let handle: FileHandle
+    private var count = 0
+
+    init(path: String, creationDate: Date) throws {
+        self.path = path
+        temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+            throw CLIError(message: "cannot write the export to \(path): cannot create \(temporary)")
+        }
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+        // The document's members around the event list, as EPCISEvents.document writes them.
+        guard case .object(var members) = EPCISEvents.document([], creationDate: creationDate) else { return }
+        members["epcisBody"] = nil
+        var head = JSONValue.object(members).serializedString
+        head.removeLast()  // the closing brace: the body follows
+        try write(head + ",\"epcisBody\":{\"eventList\":[")
+    }
+
+    func append(_ events: [JSONValue]) throws {
+        for event in events {
+            try write((count == 0 ? "" : ",") + event.serializedString)
+            count += 1
+        }
+    }
+
+    /// Closes the list and puts the file in place; the number of events written.
+    func finish() throws -> Int {
+        try write("]}}")
+        try handle.close()
+        do {
+            _ = try FileManager.default.replaceItemAt(
+                URL(fileURLWithPath: path),
+                withItemAt: URL(fileURLWithPath: temporary)
+            )
+        } catch {
+            // No file there yet: a plain move.
+            try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        }
+        return count
+    }
+
+    func abandon() {
+        try? handle.close()
+        try? FileManager.default.removeItem(atPath: temporary)
+    }
+
+    private func write(_ text: String) throws {
+        do {
+            try handle.write(contentsOf: Data(text.utf8))
+        } catch {
+            abandon()
+            throw CLIError(message: "cannot write the export to \(path): \(error.localizedDescription)")
         }
     }
 }

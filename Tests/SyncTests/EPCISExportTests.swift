@@ -295,6 +295,48 @@ struct EPCISExportTests {
     }
 }
 
+/// An export of more returns than one page: every return's events, once, in a well-formed document.
+@Suite struct EPCISPagingTests {
+    @Test func everyPageOfReturnsIsExportedOnce() async throws {
+        let directory = try TemporaryDirectory()
+        let server = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: StoreID("s1"), kiosk: KioskID("k1"))
+        )
+        let count = ExportCommand.EPCIS.pageSize * 2 + 3
+        let lines = (0..<count).map { index in
+            #"{"orderId":"O-\#(index)","gtin":"96385074","reason":"damaged"}"#
+        }
+        _ = try kiosk.importReturns(ndjson: Data(lines.joined(separator: "\n").utf8))
+        let records = try kiosk.returnRecords()
+        for start in stride(from: 0, to: records.count, by: 500) {
+            _ = try server.acceptPush(
+                Array(records[start..<min(start + 500, records.count)]),
+                from: ReplicaID("s1/k1"),
+                store: StoreID("s1")
+            )
+        }
+        let output = directory.file("all.jsonld")
+        let run = await runCaptured {
+            await ReturnsServerCLI.run(arguments: ["export", "epcis", "--db", server.path, "--output", output])
+        }
+        #expect(run.stdout.hasPrefix("\(count) EPCIS events of \(count) returns"), "\(run.stdout) \(run.stderr)")
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Any]
+        )
+        #expect(document["type"] as? String == "EPCISDocument" && document["schemaVersion"] as? String == "2.0")
+        let events = EPCISExportTests.events(document)
+        #expect(Set(events.compactMap { $0["eventID"] as? String }).count == count, "each return's capture, once")
+        #expect(
+            !FileManager.default.fileExists(atPath: output + ".partial-\(ProcessInfo.processInfo.processIdentifier)")
+        )
+    }
+}
+
 /// The Digital Link encoding the export uses, as a test states it independently.
 enum EPCISIdentifiersProbe {
     static func encoded(_ value: String) -> String {

@@ -22,6 +22,8 @@ import Testing
     /// cut the list, and the records' ids when asked for.
     static func searches(_ hq: any ReturnAdministration) async throws -> [String] {
         let hourAgo = Date().addingTimeInterval(-3600)
+        let oldest = try #require(try await hq.findReturns(ReturnSearch(limit: 1), records: false).returns.first)
+        let first = ReturnSearch.Position(createdAt: oldest.row.createdAt, id: oldest.row.id)
         let searches: [ReturnSearch] = [
             ReturnSearch(),
             ReturnSearch(store: try StoreID("north")),
@@ -35,6 +37,9 @@ import Testing
             ReturnSearch(orderID: try OrderID("O-';--")),
             ReturnSearch(awaitingReview: true),
             ReturnSearch(customerRef: try CustomerReference("LOYAL-1")),
+            // The page after the first return, of those written in the last hour.
+            ReturnSearch(limit: 2, updatedSince: hourAgo, after: first),
+            ReturnSearch(updatedSince: Date().addingTimeInterval(3600)),
         ]
         var found: [String] = []
         for (index, search) in searches.enumerated() {
@@ -125,6 +130,10 @@ import Testing
         // Not two empty answers: the store filter, the voided one and the limit found what the day holds.
         #expect(results[0][2].split(separator: " ").count == 2 + 5, "\(results[0][2])")
         #expect(results[0][8].split(separator: " ").count == 3, "\(results[0][8])")
+        // The page after the oldest return: two more, more after them, the oldest not among them.
+        #expect(results[0][24].hasPrefix("12 more=true") && results[0][24].split(separator: " ").count == 4)
+        #expect(!results[0][24].contains(results[0][0].split(separator: " ")[2].prefix(36)), "\(results[0][24])")
+        #expect(results[0][26] == "13 more=false ", "nothing written in the future: \(results[0][26])")
         #expect(results[0][10].hasPrefix("5 more=true"), "\(results[0][10])")
     }
 }
