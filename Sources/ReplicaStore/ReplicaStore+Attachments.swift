@@ -7,9 +7,12 @@ import SyncEngine
 
 /// How large attachments may be here: per file and per return.
 public struct AttachmentLimits: Sendable, Hashable {
+    /// The largest file attached, in bytes.
     public var maximumFileBytes: Int64
+    /// The most one return's attachments add up to, in bytes.
     public var maximumReturnBytes: Int64
 
+    /// Limits; by default ``Attachment/defaultMaximumFileBytes`` and ``Attachment/defaultMaximumReturnBytes``.
     public init(
         maximumFileBytes: Int64 = Attachment.defaultMaximumFileBytes,
         maximumReturnBytes: Int64 = Attachment.defaultMaximumReturnBytes

@@ -23,9 +23,12 @@ public struct ReturnLabel: Sendable {
         }
     }
 
+    /// The return the label is for, as it stands.
     public var item: ProductReturn
+    /// The label stock.
     public var size: Size
 
+    /// A label for `item` on `size` stock.
     public init(_ item: ProductReturn, size: Size = .inches4x6) {
         self.item = item
         self.size = size

@@ -33,6 +33,7 @@ public struct Attachment: Hashable, Sendable {
 
     /// The SHA-256 digest of the bytes, 64 lower-case hex digits.
     public let digest: String
+    /// What the bytes are.
     public let mediaType: MediaType
     /// Bytes.
     public let size: Int64

@@ -336,7 +336,9 @@ public struct CustomerLimit: Hashable, Sendable, CustomStringConvertible {
     /// The longest period, in days.
     public static let maximumDays = 3650
 
+    /// How many returns (the receipt-less limit) or units (velocity) the period allows.
     public let count: Int
+    /// The period, in days of 24 hours.
     public let days: Int
 
     /// Creates a limit, validating it.
@@ -389,6 +391,7 @@ public struct CustomerActivity: Hashable, Sendable {
     /// Units of earlier returns within the velocity threshold's period.
     public var units: Int
 
+    /// Activity; none by default.
     public init(receiptlessReturns: Int = 0, units: Int = 0) {
         self.receiptlessReturns = receiptlessReturns
         self.units = units

@@ -11,6 +11,7 @@ public struct StoreTimeZone: Hashable, Sendable, CustomStringConvertible {
 
     /// The IANA identifier as set, `Europe/Berlin`.
     public let identifier: String
+    /// Foundation's zone, for offsets at an instant.
     public let timeZone: TimeZone
 
     private init(checked timeZone: TimeZone, identifier: String) {
@@ -67,8 +68,10 @@ public struct StoreTimeZone: Hashable, Sendable, CustomStringConvertible {
 
 /// Every store's time zone a replica knows; UTC for the others.
 public struct StoreTimeZones: Sendable, Hashable {
+    /// The zones HQ set, by store.
     public var zones: [StoreID: StoreTimeZone]
 
+    /// The zones of the stores given; every other store is UTC.
     public init(_ zones: [StoreID: StoreTimeZone] = [:]) {
         self.zones = zones
     }

@@ -51,7 +51,10 @@ struct ServerDatabaseOptions: ParsableArguments {
     var db: String?
     @Option(
         name: .customLong("operator"),
-        help: "Who makes an HQ edit, recorded with it (default: $RETURNS_SERVER_OPERATOR)."
+        help: ArgumentHelp(
+            "Who makes an HQ edit of returns, recorded on them (returns …, review, conflicts resolve, recall add; "
+                + "default: $RETURNS_SERVER_OPERATOR). Other commands record no operator."
+        )
     )
     var operatorText: String?
 
