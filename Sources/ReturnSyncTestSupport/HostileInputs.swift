@@ -223,6 +223,33 @@ public enum HostileInputs {
             closes: false
         ),
         HostileCase(
+            name: "a store's time zone, which only HQ writes",
+            authenticated: true,
+            payload: { record in
+                guard case .object(var members) = altered(record, "type", .string("store")) else { return "" }
+                members["id"] = .string("store-1")
+                return push(.object(members))
+            },
+            code: .invalidRecord,
+            closes: false
+        ),
+        HostileCase(
+            name: "an attachment that names no SHA-256",
+            authenticated: true,
+            payload: { record in
+                // Decoding skips an attachment it cannot read; the push rules refuse it, never stored and forwarded.
+                guard case .object(var members) = record.jsonValue, case .object(let fields)? = members["fields"],
+                    case .array(let values)? = fields["gtin"], case .array(let pair)? = values.first
+                else { return "" }
+                members["sets"] = .object([
+                    "attachments": .array([.array([.string("../../etc/passwd image/png 10"), pair[1]])])
+                ])
+                return push(.object(members))
+            },
+            code: .invalidRecord,
+            closes: false
+        ),
+        HostileCase(
             name: "a batch over the limit",
             authenticated: true,
             payload: { record in
