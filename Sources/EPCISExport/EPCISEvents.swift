@@ -175,28 +175,23 @@ public enum EPCISEvents {
         var step: Step
         /// Milliseconds since 1970.
         var time: UInt64
-        var dot: Dot
-        var returnID: String
         var error: ErrorDeclaration?
+        /// A UUID URN named by the return, the step and the write (RFC 9562 version 8, from SHA-256): the same
+        /// write always names the same event.
+        let id: String
 
         init(step: Step, time: UInt64, dot: Dot, returnID: String) {
             self.step = step
             self.time = time
-            self.dot = dot
-            self.returnID = returnID
-        }
-
-        /// A UUID URN named by the return, the step and the write (RFC 9562 version 8, from SHA-256): the same
-        /// write always names the same event.
-        var id: String {
-            var bytes = Array(SHA256.hash(data: Data("\(returnID)|\(step.kind)|\(dot)".utf8)).prefix(16))
-            bytes[6] = (bytes[6] & 0x0F) | 0x80
-            bytes[8] = (bytes[8] & 0x3F) | 0x80
-            let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
-            let parts = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { range in
-                String(hex.dropFirst(range.lowerBound).prefix(range.count))
-            }
-            return "urn:uuid:" + parts.joined(separator: "-")
+            var b = Array(SHA256.hash(data: Data("\(returnID)|\(step.kind)|\(dot)".utf8)).prefix(16))
+            b[6] = (b[6] & 0x0F) | 0x80
+            b[8] = (b[8] & 0x3F) | 0x80
+            let uuid = UUID(
+                uuid: (
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+                )
+            )
+            id = "urn:uuid:" + uuid.uuidString.lowercased()
         }
 
         func json(item: ProductReturn, timeZone: StoreTimeZone, location: String) -> JSONValue {
@@ -244,11 +239,5 @@ public enum EPCISEvents {
             }
             return .object(event)
         }
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

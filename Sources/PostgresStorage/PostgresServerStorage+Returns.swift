@@ -465,27 +465,40 @@ struct PurchaseReference: Sendable {
     var timeZones: StoreTimeZones
     var hasOrders: Bool
 
-    static func read(on connection: PostgresConnection, logger: Logger) async throws -> PurchaseReference {
-        var reference = PurchaseReference(policies: [], timeZones: StoreTimeZones(), hasOrders: false)
+    /// The statement parts that read a reference as `(kind, value)` rows, for ``read(on:logger:)`` and for
+    /// statements that read more in the same round trip.
+    static let rows = """
+        SELECT entity_type, record FROM records WHERE store_id = '' AND entity_type IN ('policy', 'store')
+        UNION ALL SELECT 'orders', 'held' WHERE EXISTS (SELECT 1 FROM orders)
+        """
+
+    /// The reference in `rows`, each `(kind, value)` as ``rows`` reads it; rows of other kinds are left out.
+    init(_ rows: [(kind: String, value: String)]) throws {
+        policies = []
+        hasOrders = false
         var stores: [VersionedRecord] = []
-        for try await (kind, value) in try await connection.query(
-            """
-            SELECT entity_type, record FROM records WHERE store_id = '' AND entity_type IN ('policy', 'store')
-            UNION ALL SELECT 'orders', 'held' WHERE EXISTS (SELECT 1 FROM orders)
-            """,
-            logger: logger
-        ).decode((String, String).self) {
-            if kind == "orders" {
-                reference.hasOrders = true
-            } else if kind == StoreEntity.entityType {
-                stores.append(try VersionedRecord(jsonValue: JSONValue.parse(value)))
-            } else if let policy = try PolicyEntity.returnPolicy(
-                from: VersionedRecord(jsonValue: JSONValue.parse(value))
-            ) {
-                reference.policies.append(policy)
+        for (kind, value) in rows {
+            switch kind {
+            case "orders": hasOrders = true
+            case StoreEntity.entityType: stores.append(try VersionedRecord(jsonValue: JSONValue.parse(value)))
+            case PolicyEntity.entityType:
+                if let policy = try PolicyEntity.returnPolicy(from: VersionedRecord(jsonValue: JSONValue.parse(value)))
+                {
+                    policies.append(policy)
+                }
+            default: continue
             }
         }
-        reference.timeZones = try StoreTimeZones.decoding(stores)
-        return reference
+        timeZones = StoreTimeZones.decoding(stores)
+    }
+
+    static func read(on connection: PostgresConnection, logger: Logger) async throws -> PurchaseReference {
+        var rows: [(kind: String, value: String)] = []
+        for try await row in try await connection.query(PostgresQuery(unsafeSQL: Self.rows), logger: logger)
+            .decode((String, String).self)
+        {
+            rows.append(row)
+        }
+        return try PurchaseReference(rows)
     }
 }

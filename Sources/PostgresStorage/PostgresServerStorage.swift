@@ -498,32 +498,22 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
             // whether HQ holds orders (for re-verification after).
             var kiosks = Set<String>()
             var formerServerIDs = Set<String>()
-            var reference = PurchaseReference(policies: [], timeZones: StoreTimeZones(), hasOrders: false)
-            var storeRecords: [VersionedRecord] = []
+            var referenceRows: [(kind: String, value: String)] = []
             for try await (kind, value) in try await connection.query(
                 """
                 SELECT 'kiosk', store_id || '/' || kiosk_id FROM kiosks WHERE store_id = \(storeText)
                 UNION ALL SELECT 'former', replica_id FROM former_server_ids
-                UNION ALL SELECT entity_type, record FROM records
-                    WHERE store_id = '' AND entity_type IN ('policy', 'store')
-                UNION ALL SELECT 'orders', 'held' WHERE EXISTS (SELECT 1 FROM orders)
+                UNION ALL \(unescaped: PurchaseReference.rows)
                 """,
                 logger: logger
             ).decode((String, String).self) {
                 switch kind {
                 case "kiosk": kiosks.insert(value)
                 case "former": formerServerIDs.insert(value)
-                case "orders": reference.hasOrders = true
-                case StoreEntity.entityType: storeRecords.append(try VersionedRecord(jsonValue: JSONValue.parse(value)))
-                default:
-                    if let policy = try PolicyEntity.returnPolicy(
-                        from: VersionedRecord(jsonValue: JSONValue.parse(value))
-                    ) {
-                        reference.policies.append(policy)
-                    }
+                default: referenceRows.append((kind, value))
                 }
             }
-            reference.timeZones = try StoreTimeZones.decoding(storeRecords)
+            let reference = try PurchaseReference(referenceRows)
             var buffered = BufferedPushTransaction(
                 serverID: serverID,
                 formerServerIDs: formerServerIDs,

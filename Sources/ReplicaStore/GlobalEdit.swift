@@ -77,12 +77,8 @@ public struct GlobalEdit: Sendable {
         }
     }
 
-    /// Sets a store's time zone: where its days begin in reports, searches and return windows.
-    public static func setTimeZone(_ timeZone: StoreTimeZone, of store: StoreID) -> GlobalEdit {
-        setStore(store, timeZone: timeZone)
-    }
-
-    /// Sets a store's settings: its time zone, its GLN, or both (what is `nil` is left as it is).
+    /// Sets a store's settings: its time zone (where its days begin in reports, searches and return windows), its
+    /// GLN, or both (what is `nil` is left as it is).
     public static func setStore(_ store: StoreID, timeZone: StoreTimeZone? = nil, gln: GLN? = nil) -> GlobalEdit {
         GlobalEdit(operation: "store", entityType: StoreEntity.entityType, id: store.rawValue) {
             stored,

@@ -49,7 +49,7 @@ extension ReplicaStore {
                 message: "attachment of \(bytes.count) bytes is over the limit of \(limits.maximumFileBytes) per file"
             )
         }
-        let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let digest = Self.digest(of: bytes)
         let attachment = try Attachment(digest: digest, mediaType: type, size: Int64(bytes.count), caption: caption)
         try write { context in
             try context.db.execute(
@@ -106,6 +106,11 @@ extension ReplicaStore {
         return found[0]
     }
 
+    /// The name of `bytes`: their SHA-256 in lower-case hex.
+    static func digest(of bytes: Data) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// The bytes stored under `digest`, checked against it; `nil` when this replica does not hold them.
     ///
     /// - Throws: ``ReplicaStoreError`` when the stored bytes no longer hash to their digest (a damaged disk).
@@ -120,7 +125,7 @@ extension ReplicaStore {
             })
         else { return nil }
         let data: Data = row["data"]
-        guard SHA256.hash(data: data).map({ String(format: "%02x", $0) }).joined() == digest else {
+        guard Self.digest(of: data) == digest else {
             throw ReplicaStoreError(code: .storage, message: "the stored bytes of attachment \(digest) are damaged")
         }
         return (row["media_type"], data)

@@ -134,8 +134,8 @@ extension Reports {
         listLimit: Int
     ) throws -> Dashboard {
         let totals = results["totals"]?.first ?? ReportRow([:])
-        let zones = try StoreTimeZones.decoding(
-            (results["stores"] ?? []).map { try ReplicaStore.decodeRecord($0.text("record") ?? "") }
+        let zones = StoreTimeZones.decoding(
+            try (results["stores"] ?? []).map { try ReplicaStore.decodeRecord($0.text("record") ?? "") }
         )
         let buckets = try (results["per_day"] ?? []).map {
             (store: try StoreID($0.text("store_id") ?? ""), start: $0.count("bucket") * 900_000, n: Int($0.count("n")))

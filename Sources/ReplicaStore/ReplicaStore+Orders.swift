@@ -147,7 +147,7 @@ extension ReplicaStore {
     }
 
     static func storeTimeZones(_ db: Database) throws -> StoreTimeZones {
-        try StoreTimeZones.decoding(storeRecords(db))
+        StoreTimeZones.decoding(try storeRecords(db))
     }
 
     // MARK: Review queue

@@ -155,7 +155,7 @@ public protocol ReferenceAdministration: Sendable {
 extension ReferenceAdministration {
     /// The time zones HQ set for stores; UTC for the others.
     public func storeTimeZones() async throws -> StoreTimeZones {
-        try StoreTimeZones.decoding(try await storeRecords())
+        StoreTimeZones.decoding(try await storeRecords())
     }
 }
 

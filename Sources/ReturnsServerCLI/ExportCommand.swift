@@ -57,7 +57,7 @@ struct ExportCommand: AsyncParsableCommand {
             // With --since, only returns written since then can hold such events.
             let written = try await database.withStorage { storage in
                 let stores = try await storage.storeRecords()
-                let zones = try StoreTimeZones.decoding(stores)
+                let zones = StoreTimeZones.decoding(stores)
                 let glns = StoreEntity.glns(in: stores)
                 // A store with a GLN is placed by it (GS1 Digital Link); one without, by this deployment's store id.
                 let location: EPCISEvents.Locations = { store in

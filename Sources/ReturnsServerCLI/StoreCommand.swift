@@ -60,7 +60,7 @@ struct StoreCommand: AsyncParsableCommand {
 
         func run() async throws {
             let records = try await database.withStorage { try await $0.storeRecords() }
-            let zones = try StoreTimeZones.decoding(records)
+            let zones = StoreTimeZones.decoding(records)
             let glns = StoreEntity.glns(in: records)
             let stores = Set(zones.zones.keys).union(glns.keys).sorted { $0.rawValue < $1.rawValue }
             if json {

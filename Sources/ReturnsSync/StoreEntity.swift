@@ -58,7 +58,7 @@ public enum StoreEntity {
 extension StoreTimeZones {
     /// The zones store records hold. A zone this replica does not know (a newer time zone database at HQ) counts as
     /// UTC here rather than stopping captures and syncs.
-    public static func decoding(_ records: [VersionedRecord]) throws -> StoreTimeZones {
+    public static func decoding(_ records: [VersionedRecord]) -> StoreTimeZones {
         var zones: [StoreID: StoreTimeZone] = [:]
         for record in records {
             guard let (store, zone) = try? StoreEntity.timeZone(from: record), let zone else { continue }

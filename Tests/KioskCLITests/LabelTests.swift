@@ -111,6 +111,19 @@ struct LabelTests {
         #expect(unknown.status == 1 && unknown.stderr.contains("ffffffff"), "\(unknown.stderr)")
     }
 
+    @Test func aVoidedReturnsLabelSaysNotToRouteIt() async throws {
+        let kiosk = try KioskHarness()
+        _ = await kiosk.run("init", "--store", "s1", "--kiosk", "k1")
+        let id = await kiosk.run("record", "--order", "O-1", "--gtin", "96385074", "--reason", "damaged").output
+        #expect(await kiosk.run("void", id, "--note", "scanned twice").status == 0)
+        let svg = kiosk.directory.file("void.svg")
+        #expect(await kiosk.run("label", id, "--output", svg).status == 0)
+        let pdf = kiosk.directory.file("void.pdf")
+        _ = try LabelTools.run(LabelTools.rsvg, ["--format", "pdf", "--output", pdf, svg])
+        let text = try LabelTools.run(LabelTools.pdftotext, ["-layout", pdf, "-"])
+        #expect(text.contains("AWAITING DISPOSITION") && text.contains("VOIDED — DO NOT ROUTE"), "\(text)")
+    }
+
     @Test func code128EncodesPrintableASCIIOnly() {
         #expect(throws: Code128.Unencodable.self) { try Code128.modules("café") }
         // Start B, one symbol, the check symbol and the stop: 11 + 11 + 11 + 13 modules.

@@ -59,7 +59,7 @@ import Testing
                 instance.storage as? any ReferenceAdministration & ReturnAdministration & ReportSource
             )
             _ = try await hq.importOrders(Self.orders())
-            _ = try await hq.write(.setTimeZone(Self.berlin, of: StoreID("berlin")))
+            _ = try await hq.write(.setStore(StoreID("berlin"), timeZone: Self.berlin))
             let zones = try await hq.storeTimeZones()
             #expect(zones.zones == [try StoreID("berlin"): Self.berlin])
             // Every store's kiosks receive it, as they do policies.
@@ -130,7 +130,7 @@ import Testing
         )
         #expect(try kiosk.status().timeZone == .utc)
         // As a pull brings it.
-        let zoneRecord = try hq.write(.setTimeZone(Self.berlin, of: StoreID("berlin")))
+        let zoneRecord = try hq.write(.setStore(StoreID("berlin"), timeZone: Self.berlin))
         try kiosk.merge(zoneRecord)
         let zones = try kiosk.storeTimeZones()
         #expect(try kiosk.status().timeZone == Self.berlin)
