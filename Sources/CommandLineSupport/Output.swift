@@ -56,6 +56,8 @@ public struct StatusDocument: Encodable {
     var inConflict: Int
     var quarantined: Int
     var timeZone: String?
+    var attachmentsUnsent: Int
+    var attachmentBytesUnsent: Int64
 
     public init(_ status: ReplicaStatus) {
         replicaId = status.identity.replicaID.rawValue
@@ -70,11 +72,13 @@ public struct StatusDocument: Encodable {
         inConflict = status.inConflict
         quarantined = status.quarantined
         timeZone = status.timeZone?.identifier
+        attachmentsUnsent = status.attachmentsUnsent
+        attachmentBytesUnsent = status.attachmentBytesUnsent
     }
 
     enum CodingKeys: String, CodingKey {
         case replicaId, role, storeId, kioskId, returns, totalReturns, unsyncedChanges, lastSyncAt, needsReview
-        case inConflict, quarantined, timeZone
+        case inConflict, quarantined, timeZone, attachmentsUnsent, attachmentBytesUnsent
     }
 
     // Optional keys are written as null rather than left out, so scripts can rely on every key being there.
@@ -92,6 +96,8 @@ public struct StatusDocument: Encodable {
         try container.encode(inConflict, forKey: .inConflict)
         try container.encode(quarantined, forKey: .quarantined)
         try container.encode(timeZone, forKey: .timeZone)
+        try container.encode(attachmentsUnsent, forKey: .attachmentsUnsent)
+        try container.encode(attachmentBytesUnsent, forKey: .attachmentBytesUnsent)
     }
 }
 
@@ -269,6 +275,12 @@ public enum Format {
         lines.append("returns      \(status.totalReturns): " + counts.joined(separator: ", "))
         lines.append("review       \(status.needsReview) flagged, \(status.inConflict) in conflict")
         lines.append("unsynced     \(status.unsyncedChanges)")
+        if status.attachmentsUnsent > 0 {
+            lines.append(
+                "attachments  \(status.attachmentsUnsent) (\(status.attachmentBytesUnsent) bytes) not yet sent; the next "
+                    + "sync sends them after the records"
+            )
+        }
         if status.quarantined > 0 {
             lines.append(
                 "quarantined  \(status.quarantined) refused by the server, not synced (kiosk quarantine list)"

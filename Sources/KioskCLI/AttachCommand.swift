@@ -3,6 +3,7 @@ import CommandLineSupport
 import Foundation
 import ReplicaStore
 import ReturnsModel
+import SyncClient
 
 struct AttachCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -85,18 +86,30 @@ struct AttachmentCommand: AsyncParsableCommand {
     struct Get: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "get",
-            abstract: "Write an attachment's bytes to a file, checked against their SHA-256 digest first."
+            abstract: "Write an attachment's bytes to a file, checked against their SHA-256 digest first.",
+            discussion: """
+                An attachment another kiosk of the store took is fetched from the server the first time (and kept \
+                here): the kiosk needs the network then, and the server must have received the bytes.
+                """
         )
 
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The digest, or its first 8 or more hex digits (as 'show' prints them).") var digest: String
         @Option(help: "The file to write (replaced atomically).") var output: String
+        @Option(help: "The server, HOST:PORT, when the bytes must be fetched (default: the one given to init).")
+        var server: String?
 
         func run() async throws {
             let store = try database.openStore()
             let digest = try store.attachmentDigest(withPrefix: digest)
-            guard let (mediaType, data) = try store.attachmentBytes(digest) else {
-                throw CLIError(message: "no attachment \(digest) is held here")
+            let mediaType: String
+            let data: Data
+            if let held = try store.attachmentBytes(digest) {
+                (mediaType, data) = held
+            } else {
+                // Named by a return here, taken at another kiosk: on demand, from the server.
+                (mediaType, data) = try await SyncClient(store: store).fetchAttachment(digest, server: server)
+                Console.current.printError("fetched \(digest.prefix(12)) from the server")
             }
             do {
                 try data.write(to: URL(fileURLWithPath: output), options: .atomic)

@@ -407,10 +407,19 @@ struct SyncCommand: AsyncParsableCommand {
             var message: String
         }
 
+        struct Waiting: Encodable {
+            var digest: String
+            var code: String
+            var message: String
+        }
+
         var pushed: Int
         var pulled: Int
         var conflicts: [Conflict]
         var quarantined: [SetAside]
+        var attachmentsSent: Int
+        var attachmentBytesSent: Int64
+        var attachmentsWaiting: [Waiting]
     }
 
     func run() async throws {
@@ -433,12 +442,20 @@ struct SyncCommand: AsyncParsableCommand {
                     conflicts: report.conflicts.map { .init(recordId: $0.recordID, field: $0.field) },
                     quarantined: report.quarantined.map {
                         .init(recordId: $0.recordID, code: $0.code, message: $0.message)
+                    },
+                    attachmentsSent: report.attachmentsSent,
+                    attachmentBytesSent: report.attachmentBytesSent,
+                    attachmentsWaiting: report.attachmentsWaiting.map {
+                        .init(digest: $0.digest, code: $0.refusal.code.rawValue, message: $0.refusal.message)
                     }
                 )
             )
         } else {
             var lines = ["pushed \(report.pushed), pulled \(report.pulled), conflicts \(report.conflicts.count)"]
             lines += report.conflicts.map { "conflict: \($0.recordID) \($0.field)" }
+            if report.attachmentsSent > 0 {
+                lines.append("attachments sent \(report.attachmentsSent) (\(report.attachmentBytesSent) bytes)")
+            }
             Console.current.print(lines.joined(separator: "\n"))
         }
         // Loud, and on stderr in both forms: a record the server refused will never sync by retrying.
@@ -446,6 +463,12 @@ struct SyncCommand: AsyncParsableCommand {
             Console.current.printError(
                 "warning: return \(entry.recordID) was refused by the server (\(entry.code)) and is set aside; "
                     + "see `kiosk quarantine list`: \(entry.message)"
+            )
+        }
+        for entry in report.attachmentsWaiting {
+            Console.current.printError(
+                "note: attachment \(entry.digest.prefix(12)) was not sent (\(entry.refusal.code.rawValue)); the next "
+                    + "sync tries again: \(entry.refusal.message)"
             )
         }
     }

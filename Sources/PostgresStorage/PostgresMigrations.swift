@@ -238,6 +238,41 @@ public enum PostgresMigrations {
                 "CREATE INDEX returns_by_customer ON returns (customer_ref) WHERE customer_ref IS NOT NULL",
             ]
         ),
+        Migration(
+            name: "2026-12-04-attachment-transfer",
+            statements: [
+                // Which return names which attachment (what a kiosk of a store may send or read), and the bytes,
+                // received in chunks of at most 1 MiB, each durable when acknowledged (Protocol/SPEC.md §5.5).
+                """
+                CREATE TABLE return_attachments (
+                    digest text COLLATE "C" NOT NULL,
+                    store_id text COLLATE "C" NOT NULL,
+                    return_id text COLLATE "C" NOT NULL,
+                    media_type text NOT NULL,
+                    size bigint NOT NULL,
+                    PRIMARY KEY (digest, store_id, return_id)
+                )
+                """,
+                """
+                CREATE TABLE attachment_uploads (
+                    digest text COLLATE "C" PRIMARY KEY,
+                    size bigint NOT NULL,
+                    held bigint NOT NULL,
+                    complete_at timestamptz
+                )
+                """,
+                """
+                CREATE TABLE attachment_chunks (
+                    digest text COLLATE "C" NOT NULL,
+                    byte_offset bigint NOT NULL,
+                    data bytea NOT NULL,
+                    PRIMARY KEY (digest, byte_offset)
+                )
+                """,
+                // Returns stored with attachments before name them once projected again.
+                "INSERT INTO returnsync_pending (task) VALUES ('project-returns') ON CONFLICT DO NOTHING",
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

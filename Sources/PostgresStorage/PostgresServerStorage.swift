@@ -152,6 +152,26 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
             """,
             logger: logger
         )
+        // Which returns name which attachment (grow-only, like the set).
+        let named = returns.flatMap { item, _ in
+            item.attachments.map { attachment in
+                JSONValue.object([
+                    "digest": .string(attachment.digest), "store_id": .string(item.storeID.rawValue),
+                    "return_id": .string(item.id.rawValue), "media_type": .string(attachment.mediaType.rawValue),
+                    "size": .integer(attachment.size),
+                ])
+            }
+        }
+        guard !named.isEmpty else { return }
+        let namedJSON = JSONValue.array(named).serializedString
+        try await connection.query(
+            """
+            INSERT INTO return_attachments
+            SELECT * FROM json_populate_recordset(NULL::return_attachments, \(namedJSON)::json)
+            ON CONFLICT DO NOTHING
+            """,
+            logger: logger
+        )
     }
 
     /// `(kiosk_id, …) = (excluded.kiosk_id, …)`: every column but the key.

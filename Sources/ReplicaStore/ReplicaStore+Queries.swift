@@ -173,6 +173,9 @@ public struct ReplicaStatus: Hashable, Sendable {
     public var lastChangeSeq: Int64
     /// A kiosk's store's time zone, as HQ set it (UTC until then); `nil` on a server.
     public var timeZone: StoreTimeZone?
+    /// Attachments whose bytes are held here and not yet confirmed whole by the server, and their bytes.
+    public var attachmentsUnsent = 0
+    public var attachmentBytesUnsent: Int64 = 0
 }
 
 extension ReplicaStore {
@@ -248,7 +251,8 @@ extension ReplicaStore {
                     arguments: [pushed]
                 ) ?? 0
             let lastSync = try Int64.fetchOne(db, sql: "SELECT max(last_sync_at) FROM sync_checkpoints")
-            return ReplicaStatus(
+            let unsent = try Row.fetchOne(db, sql: Self.unsentAttachments)
+            var status = ReplicaStatus(
                 identity: identity,
                 returnsByStatus: byStatus,
                 totalReturns: byStatus.values.reduce(0, +),
@@ -260,6 +264,8 @@ extension ReplicaStore {
                 lastChangeSeq: try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0,
                 timeZone: try identity.storeID.map { try Self.storeTimeZones(db)[$0] }
             )
+            (status.attachmentsUnsent, status.attachmentBytesUnsent) = (unsent?[0] ?? 0, unsent?[1] ?? 0)
+            return status
         }
     }
 

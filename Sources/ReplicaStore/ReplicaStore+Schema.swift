@@ -329,6 +329,58 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v16: attachment transfer") { db in
+            // `return_attachments`: which return names which attachment, so a server answers "may this store's kiosk
+            // send or read these bytes" with one index lookup. On the server, the bytes arrive in chunks, each
+            // durable when acknowledged (`attachment_chunks`, rows of at most 1 MiB: a photo is never one huge
+            // value to rewrite), with what is held in `attachment_uploads`. On a kiosk, `uploaded_at` marks the
+            // attachments the server confirmed whole.
+            try db.execute(
+                sql: """
+                    CREATE TABLE return_attachments (
+                        digest      TEXT    NOT NULL,
+                        store_id    TEXT    NOT NULL,
+                        return_id   TEXT    NOT NULL,
+                        media_type  TEXT    NOT NULL,
+                        size        INTEGER NOT NULL,
+                        PRIMARY KEY (digest, store_id, return_id)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE attachment_uploads (
+                        digest      TEXT    PRIMARY KEY,
+                        size        INTEGER NOT NULL,
+                        held        INTEGER NOT NULL,
+                        complete_at INTEGER
+                    ) WITHOUT ROWID;
+                    CREATE TABLE attachment_chunks (
+                        digest      TEXT    NOT NULL,
+                        byte_offset INTEGER NOT NULL,
+                        data        BLOB    NOT NULL,
+                        UNIQUE (digest, byte_offset)
+                    );
+                    ALTER TABLE attachments ADD COLUMN uploaded_at INTEGER;
+                    """
+            )
+            // Returns given attachments before this version (on kiosks, since v15) name them from now on.
+            let records = try Row.fetchCursor(
+                db,
+                sql: "SELECT record FROM records WHERE entity_type = 'return' AND instr(record, '\"attachments\"') > 0"
+            )
+            while let row = try records.next() {
+                let item = try ProductReturn(record: ReplicaStore.decodeRecord(row["record"]))
+                for attachment in item.attachments {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO return_attachments (digest, store_id, return_id, media_type, size)
+                            VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                            """,
+                        arguments: [
+                            attachment.digest, item.storeID.rawValue, item.id.rawValue, attachment.mediaType.rawValue,
+                            attachment.size,
+                        ]
+                    )
+                }
+            }
+        }
         return migrator
     }
 }

@@ -180,6 +180,21 @@ struct WriteContext {
             }
             try insert.run()
         }
+        // Which returns name which attachment: what a kiosk may send or fetch the bytes of (grow-only, like the set).
+        if let item = write.projection, !item.attachments.isEmpty {
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO return_attachments (digest, store_id, return_id, media_type, size)
+                    VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                    """
+            )
+            for attachment in item.attachments {
+                try insert.execute(arguments: [
+                    attachment.digest, item.storeID.rawValue, item.id.rawValue, attachment.mediaType.rawValue,
+                    attachment.size,
+                ])
+            }
+        }
         if let line = write.orderLine {
             let insert = inserts.order
             insert.bind(1, line.recordID)

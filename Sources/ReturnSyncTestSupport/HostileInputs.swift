@@ -102,7 +102,7 @@ public enum HostileInputs {
             name: "unsupported version",
             authenticated: false,
             payload: { _ in
-                "{\"type\":\"hello\",\"versions\":[4,99],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
+                "{\"type\":\"hello\",\"versions\":[5,99],\"replicaId\":\"store-1/a\",\"storeId\":\"store-1\",\"kioskId\":\"a\"}\n"
             },
             code: .unsupportedVersion,
             closes: true
@@ -328,5 +328,74 @@ public enum HostileInputs {
             code: .malformedFrame,
             closes: true
         ),
+        // Attachments (version 4). The digests below are named by no return: what a kiosk learns of another store's
+        // photo is exactly this (AttachmentSyncTests sends one another store's return names).
+        HostileCase(
+            name: "an attachment digest that is a path",
+            authenticated: true,
+            payload: { _ in "{\"type\":\"attachment-get\",\"digest\":\"../../server.sqlite\",\"offset\":0}\n" },
+            code: .malformedFrame,
+            closes: true
+        ),
+        HostileCase(
+            name: "an attachment offer of a digest no return names",
+            authenticated: true,
+            payload: { _ in json(.object(["type": .string("attachment-offer"), "digest": .string(unnamedDigest)])) },
+            code: .unknownAttachment,
+            closes: false
+        ),
+        HostileCase(
+            name: "attachment bytes for a digest no return names",
+            authenticated: true,
+            payload: { _ in
+                json(
+                    .object([
+                        "type": .string("attachment-put"), "digest": .string(unnamedDigest), "offset": .integer(0),
+                        "data": .string("/9j/2w=="),
+                    ])
+                )
+            },
+            code: .unknownAttachment,
+            closes: false
+        ),
+        HostileCase(
+            name: "a fetch of an attachment no return of the store names",
+            authenticated: true,
+            payload: { _ in
+                json(
+                    .object([
+                        "type": .string("attachment-get"), "digest": .string(unnamedDigest), "offset": .integer(0),
+                    ])
+                )
+            },
+            code: .unknownAttachment,
+            closes: false
+        ),
+        HostileCase(
+            name: "an attachment chunk over 1 MiB",
+            authenticated: true,
+            payload: { _ in
+                json(
+                    .object([
+                        "type": .string("attachment-put"), "digest": .string(unnamedDigest), "offset": .integer(0),
+                        "data": .string(String(repeating: "QUFB", count: maximumAttachmentChunk / 3 + 1)),
+                    ])
+                )
+            },
+            code: .limitExceeded,
+            closes: false
+        ),
+        HostileCase(
+            name: "attachment bytes that are not base64",
+            authenticated: true,
+            payload: { _ in
+                "{\"type\":\"attachment-put\",\"digest\":\"\(unnamedDigest)\",\"offset\":0,\"data\":\"<script>\"}\n"
+            },
+            code: .malformedFrame,
+            closes: true
+        ),
     ]
+
+    /// The SHA-256 of nothing any test names.
+    public static let unnamedDigest = String(repeating: "5e", count: 32)
 }

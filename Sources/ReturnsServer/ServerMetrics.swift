@@ -19,6 +19,8 @@ public struct ServerMetrics: Sendable {
     let recordsMerged: CoreMetrics.Counter
     /// Conflicts found merging pushes.
     let conflicts: CoreMetrics.Counter
+    /// Bytes of attachments received and stored (`attachment-put`).
+    let attachmentBytesReceived: CoreMetrics.Counter
     /// The server database's size in bytes (database and write-ahead log), updated when metrics are read.
     let databaseBytes: Meter
     /// How long syncs take, from `hello` (or the first request after a live-push wait) to their end.
@@ -33,6 +35,7 @@ public struct ServerMetrics: Sendable {
         public static let syncs = "returnsync_syncs_total"
         public static let recordsMerged = "returnsync_records_merged_total"
         public static let conflicts = "returnsync_conflicts_total"
+        public static let attachmentBytesReceived = "returnsync_attachment_bytes_received_total"
         public static let refused = "returnsync_refused_total"
         public static let databaseBytes = "returnsync_database_bytes"
         public static let syncDuration = "returnsync_sync_duration_seconds"
@@ -47,6 +50,7 @@ public struct ServerMetrics: Sendable {
         syncs = CoreMetrics.Counter(label: Name.syncs, factory: factory)
         recordsMerged = CoreMetrics.Counter(label: Name.recordsMerged, factory: factory)
         conflicts = CoreMetrics.Counter(label: Name.conflicts, factory: factory)
+        attachmentBytesReceived = CoreMetrics.Counter(label: Name.attachmentBytesReceived, factory: factory)
         databaseBytes = Meter(label: Name.databaseBytes, factory: factory)
         syncDuration = CoreMetrics.Timer(label: Name.syncDuration, factory: factory)
     }

@@ -53,6 +53,9 @@ public struct SyncServerConfiguration: Sendable {
     /// How often the server looks for changes written by other processes (HQ commands), to push them to watching
     /// kiosks; changes kiosks push are passed on at once.
     public var changePollInterval: TimeAmount
+    /// The protocol versions spoken: by default every one this server knows (``supportedProtocolVersions``). Fewer
+    /// only to act as an older server would (compatibility tests).
+    public var protocolVersions = supportedProtocolVersions
 
     /// Creates a configuration.
     public init(
@@ -158,7 +161,8 @@ public final class SyncServer: Service, Sendable {
         let identitySeed = try await store.serverIdentitySeed()
         let sessions = try ServerSession.Configuration(
             serverID: store.serverReplicaID.rawValue,
-            identitySeed: identitySeed
+            identitySeed: identitySeed,
+            versions: configuration.protocolVersions
         )
         let maximumFrameSize = configuration.maximumFrameSize
         let idleTimeout = configuration.idleTimeout
@@ -531,6 +535,39 @@ struct SyncSession {
                     )
                 case .watch(let kiosk, let cursor, let seconds):
                     watching = watch(store: kiosk.storeID, after: cursor, seconds: seconds, requester: kiosk.replicaID)
+                case .attachmentOffer(let kiosk, let digest):
+                    try await answerAttachment(digest) {
+                        guard let state = try await $0.attachmentState(digest, store: kiosk.storeID) else {
+                            throw AttachmentRules.unknown(digest)
+                        }
+                        return state.acknowledgement
+                    }
+                case .attachmentPut(let kiosk, let digest, let offset, let data):
+                    try await answerAttachment(digest) { [metrics] in
+                        let state = try await $0.appendAttachmentChunk(
+                            digest,
+                            store: kiosk.storeID,
+                            offset: offset,
+                            bytes: Data(data)
+                        )
+                        metrics.attachmentBytesReceived.increment(by: data.count)
+                        return state.acknowledgement
+                    }
+                case .attachmentGet(let kiosk, let digest, let offset):
+                    try await answerAttachment(digest) {
+                        let (state, bytes) = try await $0.attachmentData(
+                            digest,
+                            store: kiosk.storeID,
+                            offset: offset,
+                            limit: AttachmentRules.dataChunk
+                        )
+                        return .attachmentData(
+                            digest: digest,
+                            offset: Int(offset),
+                            size: Int(state.size),
+                            data: Array(bytes)
+                        )
+                    }
                 case .close:
                     return
                 }
@@ -567,6 +604,24 @@ struct SyncSession {
             let code = ProtocolError.Code(rejection.reason)
             metrics.refused(code.rawValue)
             try await outbound.write(.error(ProtocolError(code, rejection.message, recordID: rejection.recordID)))
+        }
+    }
+
+    /// Answers an attachment request; a refusal by the rules (an unknown digest, a chunk out of order, bytes that do
+    /// not hash to their digest) is answered with its error and keeps the connection.
+    private func answerAttachment(
+        _ digest: String,
+        _ body: (any SyncServerStorage) async throws -> SyncMessage
+    ) async throws {
+        do {
+            try await outbound.write(try await body(store))
+        } catch let refusal as ProtocolError where !refusal.code.closesConnection {
+            metrics.refused(refusal.code.rawValue)
+            logger.info(
+                "attachment request refused",
+                metadata: ["digest": "\(digest)", "code": "\(refusal.code.rawValue)"]
+            )
+            try await outbound.write(.error(refusal))
         }
     }
 

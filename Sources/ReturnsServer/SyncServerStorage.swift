@@ -3,6 +3,7 @@ import NIOPosix
 import ReplicaStore
 import ReturnsModel
 import ReturnsSync
+import SyncCore
 import SyncEngine
 
 /// Everything the sync server needs from its storage, and nothing more.
@@ -62,6 +63,32 @@ public protocol SyncServerStorage: Sendable {
 
     /// Notes that a kiosk completed a sync.
     func noteSync(of replicaID: String) async throws
+
+    /// What the server holds of attachment `digest` when a return of `store` names it; `nil` when none does (or only
+    /// another store's return does).
+    func attachmentState(_ digest: String, store: StoreID) async throws -> AttachmentState?
+
+    /// Stores a chunk of attachment `digest` sent by a kiosk of `store`, checked by ``AttachmentRules`` in the same
+    /// transaction, durable when it returns; once the last byte is in, all of them are checked against the digest.
+    ///
+    /// - Throws: the ``ProtocolError`` to answer (`unknown-attachment`, `chunk-out-of-order`, `limit-exceeded`,
+    ///   `digest-mismatch` after dropping what was held).
+    func appendAttachmentChunk(
+        _ digest: String,
+        store: StoreID,
+        offset: Int64,
+        bytes: Data
+    ) async throws -> AttachmentState
+
+    /// Up to `limit` bytes of the complete attachment `digest` from `offset`, for a kiosk of `store`.
+    ///
+    /// - Throws: the ``ProtocolError`` to answer (`unknown-attachment`, `attachment-unavailable`, `limit-exceeded`).
+    func attachmentData(
+        _ digest: String,
+        store: StoreID,
+        offset: Int64,
+        limit: Int
+    ) async throws -> (state: AttachmentState, bytes: Data)
 
     /// The latest change's sequence number: grows with every committed change, by this process or another (an HQ
     /// command), so the server learns of changes to push live to watching kiosks. Also the health check's read.
@@ -169,6 +196,22 @@ public protocol ClockAdministration: Sendable {
     func repairClock() async throws -> ClockRepair
 }
 
+/// The attachments HQ's returns name and their bytes (`returns-server attachments`), on whichever storage the server
+/// uses.
+public protocol AttachmentAdministration: Sendable {
+    /// The attachments the returns name, by digest, with what the server holds of each; only `store`'s when given,
+    /// only those not held whole with `missing`.
+    func attachmentListing(store: StoreID?, missing: Bool) async throws -> [AttachmentListing]
+
+    /// Writes the bytes of attachment `digest` to `sink` chunk by chunk, checked against the digest as they go.
+    ///
+    /// - Returns: its media type and size; `nil` when the server does not hold all of its bytes.
+    func streamAttachment(
+        _ digest: String,
+        to sink: @escaping @Sendable (Data) throws -> Void
+    ) async throws -> (mediaType: String, size: Int64)?
+}
+
 /// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the
 /// kiosk's operator is shown.
 public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
@@ -190,7 +233,7 @@ public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
 /// arrived while the previous transaction committed are committed together (``GroupCommitQueue``): one fsync for
 /// all, each acknowledged only after it.
 public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource, ReturnAdministration,
-    ReferenceAdministration, ClockAdministration
+    ReferenceAdministration, ClockAdministration, AttachmentAdministration
 {
     /// The store.
     public let store: ReplicaStore
@@ -297,6 +340,39 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     }
 
     public func lastChangeSeq() async throws -> Int64 { try await onReader { try $0.lastChangeSeq() } }
+
+    public func attachmentState(_ digest: String, store: StoreID) async throws -> AttachmentState? {
+        try await onReader { try $0.attachmentState(digest, store: store) }
+    }
+
+    public func appendAttachmentChunk(
+        _ digest: String,
+        store: StoreID,
+        offset: Int64,
+        bytes: Data
+    ) async throws -> AttachmentState {
+        try await onWriter { try $0.appendAttachmentChunk(digest, store: store, offset: offset, bytes: bytes) }
+    }
+
+    public func attachmentData(
+        _ digest: String,
+        store: StoreID,
+        offset: Int64,
+        limit: Int
+    ) async throws -> (state: AttachmentState, bytes: Data) {
+        try await onReader { try $0.attachmentData(digest, store: store, offset: offset, limit: limit) }
+    }
+
+    public func attachmentListing(store: StoreID?, missing: Bool) async throws -> [AttachmentListing] {
+        try await onReader { try $0.attachmentStates(store: store, missing: missing) }
+    }
+
+    public func streamAttachment(
+        _ digest: String,
+        to sink: @escaping @Sendable (Data) throws -> Void
+    ) async throws -> (mediaType: String, size: Int64)? {
+        try await onReader { try $0.streamAttachment(digest, to: sink) }
+    }
 
     public func storageSize() async throws -> Int64 { try await onReader { try $0.storageSize() } }
 

@@ -33,7 +33,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
             ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, StoreCommand.self,
-            ReviewCommand.self, ExportCommand.self,
+            ReviewCommand.self, ExportCommand.self, AttachmentsCommand.self,
             BackupCommand.self, RestoreCommand.self, ClockCommand.self, IdentityCommand.self, MigrateCommand.self,
         ]
     )
@@ -43,7 +43,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
 
 /// Everything the server's commands ask of its storage, SQLite or PostgreSQL.
 typealias ServerStorage = SyncServerStorage & KioskAdministration & ReportSource & ReturnAdministration
-    & ReferenceAdministration & ClockAdministration
+    & ReferenceAdministration & ClockAdministration & AttachmentAdministration
 
 /// The `--db` option every server command takes.
 struct ServerDatabaseOptions: ParsableArguments {

@@ -28,6 +28,12 @@ public struct SyncReport: Hashable, Sendable {
     /// Records set aside in this sync: the server refused them for what they are, so they are no longer pushed
     /// (`kiosk quarantine list`).
     public var quarantined: [QuarantinedRecord] = []
+    /// Attachments whose bytes the server now holds whole, sent in this sync (or found there already).
+    public var attachmentsSent = 0
+    /// Bytes of attachments sent in this sync.
+    public var attachmentBytesSent: Int64 = 0
+    /// Attachments the server would not take this time (their return is not there, say): sent by a later sync.
+    public var attachmentsWaiting: [AttachmentRefusal] = []
 
     /// Creates a report.
     public init(
@@ -358,6 +364,8 @@ public struct SyncClient: Sendable {
         while session.core.isInRound {
             try await perform(try session.core.receive(session.conversation.receive()), &session)
         }
+        // Records first, the bytes of photos after: a slow line never holds a return back behind a photo.
+        if session.core.version >= 4 { try await uploadAttachments(&session) }
         // The server's merge of a push and this kiosk's merge of the pull can both detect one conflict.
         var report = session.round.report
         var seen = Set<SyncMessage.RecordField>()

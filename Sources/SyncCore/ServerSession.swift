@@ -82,6 +82,15 @@ public struct ServerSession: Sendable {
         case pull(Kiosk, cursor: Int64, limit: Int, estimate: Bool)
         /// Waits for the kiosk's store's feed to hold something after `cursor`, at most `seconds`.
         case watch(Kiosk, cursor: Int64, seconds: Int)
+        /// Answers how much of attachment `digest` the server holds (``AttachmentState/acknowledgement``), or
+        /// ``AttachmentRules/unknown(_:)`` when no return of the kiosk's store names it; the connection stays.
+        case attachmentOffer(Kiosk, digest: String)
+        /// Stores a chunk of attachment `digest` by ``AttachmentRules`` and answers its `attachment-ack` once it is
+        /// durable, or the refusal; the connection stays.
+        case attachmentPut(Kiosk, digest: String, offset: Int64, data: [UInt8])
+        /// Answers bytes of attachment `digest` from `offset` (`attachment-data`), or the refusal: unknown to the
+        /// kiosk's store, not all held yet (`attachment-unavailable`), an offset past its end; the connection stays.
+        case attachmentGet(Kiosk, digest: String, offset: Int64)
         /// The conversation is over: close the connection.
         case close
     }
@@ -365,10 +374,35 @@ public struct ServerSession: Sendable {
         case .bye:
             if established.syncing { actions.append(.syncEnded(established.kiosk)) }
             actions += [.send(.bye), .close]
+        case .attachmentOffer(let digest):
+            try Self.attachments(established, digest: digest)
+            actions.append(.attachmentOffer(established.kiosk, digest: digest))
+        case .attachmentPut(let digest, let offset, let data):
+            try Self.attachments(established, digest: digest)
+            actions.append(.attachmentPut(established.kiosk, digest: digest, offset: Int64(offset), data: data))
+        case .attachmentGet(let digest, let offset):
+            try Self.attachments(established, digest: digest)
+            actions.append(.attachmentGet(established.kiosk, digest: digest, offset: Int64(offset)))
         case let other:
             throw ProtocolError(.unexpectedMessage, "unexpected \(other.type) during a sync")
         }
         return actions
+    }
+
+    /// Attachment messages need version 4 and a digest that is one.
+    private static func attachments(_ established: Established, digest: String) throws(ProtocolError) {
+        guard established.version >= 4 else {
+            throw ProtocolError(
+                .unexpectedMessage,
+                "attachment messages need protocol version 4; this connection speaks \(established.version)"
+            )
+        }
+        guard AttachmentRules.isDigest(digest) else {
+            throw ProtocolError(
+                .malformedFrame,
+                "invalid attachment digest '\(digest.prefix(80))': expected 64 lower-case hex digits of its SHA-256"
+            )
+        }
     }
 
     private static func cursor(_ text: String) throws(ProtocolError) -> Int64 {

@@ -20,11 +20,20 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         case serverBusy = "server-busy"
         case rateLimited = "rate-limited"
         case internalError = "internal-error"
+        case unknownAttachment = "unknown-attachment"
+        case chunkOutOfOrder = "chunk-out-of-order"
+        case digestMismatch = "digest-mismatch"
+        case attachmentUnavailable = "attachment-unavailable"
 
         /// Whether the same request may succeed later: the server's own trouble, or a limit that will lift.
         /// A `clock-skew` lifts once the kiosk's (or the server's) clock is set right.
         public var isRetryable: Bool {
-            self == .internalError || self == .serverBusy || self == .rateLimited || self == .clockSkew
+            switch self {
+            case .internalError, .serverBusy, .rateLimited, .clockSkew, .chunkOutOfOrder, .digestMismatch,
+                .attachmentUnavailable:
+                return true
+            default: return false
+            }
         }
 
         /// Whether the error refuses one pushed record for what it is, so resending it can never succeed: a kiosk
@@ -41,7 +50,7 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         public var closesConnection: Bool {
             switch self {
             case .invalidRecord, .forbiddenStore, .forbiddenField, .forgedClock, .conflictingWrite, .clockSkew,
-                .limitExceeded:
+                .limitExceeded, .unknownAttachment, .chunkOutOfOrder, .digestMismatch, .attachmentUnavailable:
                 return false
             default: return true
             }

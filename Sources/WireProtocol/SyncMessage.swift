@@ -1,15 +1,21 @@
+import Foundation
 import ReturnSyncJSON
 import SyncEngine
 
 /// The newest protocol version this implementation speaks.
 ///
 /// Version 2 added live push (`watch`, `changed`, `quiet`); version 3 makes the server prove its identity in the
-/// handshake and keeps enrollment tokens off the wire (Protocol/SPEC.md §4).
-public let currentProtocolVersion = 3
+/// handshake and keeps enrollment tokens off the wire (Protocol/SPEC.md §4); version 4 carries the bytes of
+/// attachments (`attachment-offer`, `attachment-put`, `attachment-get`; Protocol/SPEC.md §5.5).
+public let currentProtocolVersion = 4
 
 /// Every protocol version this implementation speaks. Versions 1 and 2 let an impostor pose as the server and
 /// sent enrollment tokens in clear: a kiosk offering only those is told to upgrade.
-public let supportedProtocolVersions = [3]
+public let supportedProtocolVersions = [3, 4]
+
+/// The most bytes of an attachment one `attachment-put` or `attachment-data` carries (before base64): 1 MiB, so a
+/// chunk's frame stays far below ``maximumFrameSize``.
+public let maximumAttachmentChunk = 1 << 20
 
 /// The longest a `watch` may be held, in seconds: under the server's 60-second idle timeout, so a watching kiosk's
 /// next `watch` always arrives before the server would close the connection as silent.
@@ -63,6 +69,20 @@ public enum SyncMessage: Hashable, Sendable {
     /// Server → client (version 2): nothing new before the watch's time ran out, the kiosk sent another request,
     /// or the server is shutting down.
     case quiet
+    /// Client → server (version 4): the kiosk holds the bytes of attachment `digest`; how many does the server hold?
+    /// Answered by ``attachmentAck``.
+    case attachmentOffer(digest: String)
+    /// Client → server (version 4): bytes of attachment `digest` from `offset`, which must be what the server holds.
+    /// Answered by ``attachmentAck`` once they are durable.
+    case attachmentPut(digest: String, offset: Int, data: [UInt8])
+    /// Server → client (version 4): the server holds the first `held` of the attachment's `size` bytes; `complete`
+    /// once it holds them all and they hash to `digest`.
+    case attachmentAck(digest: String, size: Int, held: Int, complete: Bool)
+    /// Client → server (version 4): the bytes of attachment `digest` from `offset`. Answered by ``attachmentData``.
+    case attachmentGet(digest: String, offset: Int)
+    /// Server → client (version 4): bytes of attachment `digest` from `offset` (at most ``maximumAttachmentChunk``),
+    /// of `size` in all.
+    case attachmentData(digest: String, offset: Int, size: Int, data: [UInt8])
     /// Either side: done; the connection closes.
     case bye
     /// Either side: something went wrong.
@@ -85,6 +105,11 @@ public enum SyncMessage: Hashable, Sendable {
         case .watch: return "watch"
         case .changed: return "changed"
         case .quiet: return "quiet"
+        case .attachmentOffer: return "attachment-offer"
+        case .attachmentPut: return "attachment-put"
+        case .attachmentAck: return "attachment-ack"
+        case .attachmentGet: return "attachment-get"
+        case .attachmentData: return "attachment-data"
         case .bye: return "bye"
         case .error: return "error"
         }
@@ -145,6 +170,25 @@ extension SyncMessage {
         case .watch(let cursor, let seconds):
             members["cursor"] = .string(cursor)
             members["seconds"] = .integer(Int64(seconds))
+        case .attachmentOffer(let digest):
+            members["digest"] = .string(digest)
+        case .attachmentPut(let digest, let offset, let data):
+            members["digest"] = .string(digest)
+            members["offset"] = .integer(Int64(offset))
+            members["data"] = .string(Data(data).base64EncodedString())
+        case .attachmentAck(let digest, let size, let held, let complete):
+            members["digest"] = .string(digest)
+            members["size"] = .integer(Int64(size))
+            members["held"] = .integer(Int64(held))
+            members["complete"] = .bool(complete)
+        case .attachmentGet(let digest, let offset):
+            members["digest"] = .string(digest)
+            members["offset"] = .integer(Int64(offset))
+        case .attachmentData(let digest, let offset, let size, let data):
+            members["digest"] = .string(digest)
+            members["offset"] = .integer(Int64(offset))
+            members["size"] = .integer(Int64(size))
+            members["data"] = .string(Data(data).base64EncodedString())
         case .bye, .changed, .quiet:
             break
         case .error(let error):
@@ -313,6 +357,30 @@ extension SyncMessage {
             return .changed
         case "quiet":
             return .quiet
+        case "attachment-offer":
+            return .attachmentOffer(digest: try reader.string("digest"))
+        case "attachment-put":
+            return .attachmentPut(
+                digest: try reader.string("digest"),
+                offset: try reader.int("offset"),
+                data: try reader.base64("data")
+            )
+        case "attachment-ack":
+            return .attachmentAck(
+                digest: try reader.string("digest"),
+                size: try reader.int("size"),
+                held: try reader.int("held"),
+                complete: try reader.bool("complete")
+            )
+        case "attachment-get":
+            return .attachmentGet(digest: try reader.string("digest"), offset: try reader.int("offset"))
+        case "attachment-data":
+            return .attachmentData(
+                digest: try reader.string("digest"),
+                offset: try reader.int("offset"),
+                size: try reader.int("size"),
+                data: try reader.base64("data")
+            )
         case "bye":
             return .bye
         case "error":
@@ -327,7 +395,8 @@ extension SyncMessage {
             throw ProtocolError(
                 .malformedFrame,
                 "unknown message type '\(type)': expected hello, challenge, authenticate, welcome, push, push-ack, "
-                    + "pull, pull-batch, watch, changed, quiet, bye or error"
+                    + "pull, pull-batch, watch, changed, quiet, attachment-offer, attachment-put, attachment-ack, "
+                    + "attachment-get, attachment-data, bye or error"
             )
         }
     }
@@ -387,6 +456,28 @@ private struct MessageReader {
             throw ProtocolError(.malformedFrame, "key '\(key)': expected true or false")
         }
         return flag
+    }
+
+    /// Bytes in base64 (RFC 4648 §4, with padding); more than ``maximumAttachmentChunk`` of them is
+    /// `limit-exceeded`, told before they are decoded.
+    func base64(_ key: String) throws -> [UInt8] {
+        let text = try string(key)
+        guard text.utf8.count <= (maximumAttachmentChunk + 2) / 3 * 4 else {
+            throw ProtocolError(
+                .limitExceeded,
+                "key '\(key)': about \(text.utf8.count / 4 * 3) bytes in one chunk: at most \(maximumAttachmentChunk)"
+            )
+        }
+        guard let data = Data(base64Encoded: text) else {
+            throw ProtocolError(.malformedFrame, "key '\(key)': expected base64")
+        }
+        guard data.count <= maximumAttachmentChunk else {
+            throw ProtocolError(
+                .limitExceeded,
+                "key '\(key)': \(data.count) bytes in one chunk: at most \(maximumAttachmentChunk)"
+            )
+        }
+        return Array(data)
     }
 
     func array(_ key: String) throws -> [JSONValue] {

@@ -51,12 +51,21 @@ import WireProtocol
                 closes = true
                 break
             }
-            for case .push(let kiosk, _, let records) in actions {
-                do {
-                    _ = try PushRules.accept(records, from: kiosk.replicaID, store: kiosk.storeID, in: &storage)
-                } catch let rejection as PushRejection {
-                    // Answered as `error`; the connection stays.
-                    refusal = ProtocolError(ProtocolError.Code(rejection.reason), rejection.message)
+            for action in actions {
+                switch action {
+                case .push(let kiosk, _, let records):
+                    do {
+                        _ = try PushRules.accept(records, from: kiosk.replicaID, store: kiosk.storeID, in: &storage)
+                    } catch let rejection as PushRejection {
+                        // Answered as `error`; the connection stays.
+                        refusal = ProtocolError(ProtocolError.Code(rejection.reason), rejection.message)
+                    }
+                case .attachmentOffer(_, let digest), .attachmentPut(_, let digest, _, _),
+                    .attachmentGet(_, let digest, _):
+                    // The in-memory storage holds no return, so no return names any attachment.
+                    refusal = AttachmentRules.unknown(digest)
+                default:
+                    break
                 }
             }
             if refusal != nil { break }

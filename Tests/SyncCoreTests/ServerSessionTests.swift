@@ -55,9 +55,12 @@ import WireProtocol
     }
 
     /// A session past `welcome` for kiosk store-1/a.
-    static func established() throws(ProtocolError) -> ServerSession {
+    /// A session past `welcome`; on the newest version both speak, unless the kiosk offers fewer `versions`.
+    static func established(versions: [Int] = supportedProtocolVersions) throws(ProtocolError) -> ServerSession {
         var session = session()
-        _ = try session.receive(hello)
+        _ = try session.receive(
+            .hello(versions: versions, replicaID: "store-1/a", storeID: "store-1", kioskID: "a", nonce: kioskNonce)
+        )
         _ = try session.receive(.authenticate(signature: signature(), publicKey: nil, tokenProof: nil))
         _ = try session.kioskFound(publicKey: kioskKey.publicKey.rawRepresentation, revoked: false)
         _ = try session.admitted(true)

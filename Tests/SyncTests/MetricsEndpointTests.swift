@@ -206,6 +206,25 @@ struct UnreadableStorage: SyncServerStorage {
         try await storage.feedEstimate(store: storeID, after: cursor)
     }
     func noteSync(of replicaID: String) async throws { try await storage.noteSync(of: replicaID) }
+    func attachmentState(_ digest: String, store storeID: StoreID) async throws -> AttachmentState? {
+        try await storage.attachmentState(digest, store: storeID)
+    }
+    func appendAttachmentChunk(
+        _ digest: String,
+        store storeID: StoreID,
+        offset: Int64,
+        bytes: Data
+    ) async throws -> AttachmentState {
+        try await storage.appendAttachmentChunk(digest, store: storeID, offset: offset, bytes: bytes)
+    }
+    func attachmentData(
+        _ digest: String,
+        store storeID: StoreID,
+        offset: Int64,
+        limit: Int
+    ) async throws -> (state: AttachmentState, bytes: Data) {
+        try await storage.attachmentData(digest, store: storeID, offset: offset, limit: limit)
+    }
     func lastChangeSeq() async throws -> Int64 { throw Failure() }
     func storageSize() async throws -> Int64 { throw Failure() }
 }

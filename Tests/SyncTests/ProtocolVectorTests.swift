@@ -156,6 +156,11 @@ import WireProtocol
         .bye,
         .error(ProtocolError(.internalError, "x")),
         .error(ProtocolError(.forbiddenField, "x", recordID: "r")),
+        .attachmentOffer(digest: String(repeating: "0f", count: 32)),
+        .attachmentPut(digest: String(repeating: "0f", count: 32), offset: 0, data: [1]),
+        .attachmentAck(digest: String(repeating: "0f", count: 32), size: 9, held: 1, complete: false),
+        .attachmentGet(digest: String(repeating: "0f", count: 32), offset: 0),
+        .attachmentData(digest: String(repeating: "0f", count: 32), offset: 0, size: 1, data: [1]),
     ]
 
     @Test(arguments: samples)

@@ -36,7 +36,47 @@ import WireProtocol
         .quiet,
         .bye,
         .error(ProtocolError(.forgedClock, "claims hq:5")),
+        .attachmentOffer(digest: digest),
+        .attachmentPut(digest: digest, offset: 262_144, data: [0xFF, 0xD8, 0x00, 0x0A, 0x22]),
+        .attachmentAck(digest: digest, size: 300_000, held: 262_144, complete: false),
+        .attachmentGet(digest: digest, offset: 0),
+        .attachmentData(digest: digest, offset: 0, size: 3, data: [1, 2, 3]),
+        .error(ProtocolError(.chunkOutOfOrder, "held 5")),
     ]
+
+    static let digest = String(repeating: "ab", count: 32)
+
+    @Test func anAttachmentChunkOverTheLimitIsRefusedBeforeItIsDecoded() throws {
+        let chunk = [UInt8](repeating: 7, count: maximumAttachmentChunk + 1)
+        let frame = SyncMessage.attachmentPut(digest: Self.digest, offset: 0, data: chunk).encoded()
+        #expect(frame.count < maximumFrameSize, "the frame itself is allowed; the chunk is not")
+        do {
+            let decoded = try SyncMessage.decode(frame)
+            Issue.record("decoded a \(decoded.type) of more than \(maximumAttachmentChunk) bytes")
+        } catch let error as ProtocolError {
+            #expect(error.code == .limitExceeded)
+            #expect(error.message.contains("\(maximumAttachmentChunk)"))
+        }
+        // The largest chunk allowed decodes.
+        let largest = [UInt8](repeating: 7, count: maximumAttachmentChunk)
+        let decoded = try SyncMessage.decode(
+            SyncMessage.attachmentPut(digest: Self.digest, offset: 0, data: largest).encoded()
+        )
+        // Compared without printing a megabyte on failure.
+        let same = decoded == .attachmentPut(digest: Self.digest, offset: 0, data: largest)
+        #expect(same, "the largest chunk decodes")
+    }
+
+    @Test func attachmentBytesThatAreNotBase64AreAMalformedFrame() throws {
+        let frame = "{\"type\":\"attachment-put\",\"digest\":\"\(Self.digest)\",\"offset\":0,\"data\":\"not*base64\"}"
+        do {
+            _ = try SyncMessage.decode(Array(frame.utf8))
+            Issue.record("decoded")
+        } catch let error as ProtocolError {
+            #expect(error.code == .malformedFrame)
+            #expect(error.message.contains("'data'"))
+        }
+    }
 
     @Test func anEncodedPullBatchIsTheFrameOfThePullBatchItStandsFor() throws {
         for estimate in [nil, 7] {
