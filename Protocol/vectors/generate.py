@@ -111,7 +111,63 @@ HISTORY_RECORD = {
     "history": [{"field": "condition", "replaced": [["used", 1], ["damaged", 4]], "resolution": ["defective", 2]}],
 }
 
+# Version 4: a photo's bytes after its return (SPEC §5.5).
+HELLO4 = client({**HELLO["frame"], "versions": [3, 4]})
+CHALLENGE4 = server({**CHALLENGE["frame"], "version": 4})
+PHOTO = b"\xff\xd8\xff\xdb" + b"returnsync" * 3            # 34 bytes that begin as a JPEG
+PHOTO_DIGEST = hashlib.sha256(PHOTO).hexdigest()
+PAGE = b"<html><script>alert(1)</script></html>"           # an HTML page its return calls a PNG
+PAGE_DIGEST = hashlib.sha256(PAGE).hexdigest()
+CLAIMED = b"\xff\xd8\xff\xe0claimed"                      # the bytes a return names ...
+SENT = b"\xff\xd8\xff\xe0forged!"                         # ... and other bytes of that size
+CLAIMED_DIGEST = hashlib.sha256(CLAIMED).hexdigest()
+def b64(data): return base64.b64encode(data).decode()
+PHOTO_RECORD = {**return_record("01a22800-0000-7000-8000-000000000010"), "sets": {"attachments": [
+    [f"{PHOTO_DIGEST} image/jpeg {len(PHOTO)} dent on the lid", 0],
+    [f"{PAGE_DIGEST} image/png {len(PAGE)}", 0],
+    [f"{CLAIMED_DIGEST} image/jpeg {len(CLAIMED)}", 0],
+]}}
+def ack(digest, size, held, complete=False):
+    return server({"type": "attachment-ack", "digest": digest, "size": size, "held": held, "complete": complete})
+
 vectors = {
+    "attachment-upload-and-fetch.json": {
+        "description": "Version 4: a kiosk pushes a return naming three attachments, then sends their bytes. The "
+                       "photo goes in two chunks (a chunk out of order is refused, a chunk sent again after the last "
+                       "is answered with the complete state) and is read back; an HTML page its return calls a PNG is "
+                       "refused at its first chunk; bytes that do not hash to their digest are dropped; a digest no "
+                       "return of the store names is unknown. None of these closes the connection.",
+        "setup": SETUP,
+        "steps": [HELLO4, CHALLENGE4, ENROLL, WELCOME,
+                  client({"type": "push", "batch": 1, "records": [PHOTO_RECORD]}),
+                  server({"type": "push-ack", "batch": 1, "merged": 1, "unchanged": 0, "conflicts": []}),
+                  client({"type": "attachment-offer", "digest": PHOTO_DIGEST}),
+                  ack(PHOTO_DIGEST, 34, 0),
+                  client({"type": "attachment-put", "digest": PHOTO_DIGEST, "offset": 16, "data": b64(PHOTO[16:])}),
+                  server(error("chunk-out-of-order", retryable=True)),
+                  client({"type": "attachment-put", "digest": PHOTO_DIGEST, "offset": 0, "data": b64(PHOTO[:16])}),
+                  ack(PHOTO_DIGEST, 34, 16),
+                  client({"type": "attachment-put", "digest": PHOTO_DIGEST, "offset": 16, "data": b64(PHOTO[16:])}),
+                  ack(PHOTO_DIGEST, 34, 34, True),
+                  client({"type": "attachment-put", "digest": PHOTO_DIGEST, "offset": 16, "data": b64(PHOTO[16:])}),
+                  ack(PHOTO_DIGEST, 34, 34, True),
+                  client({"type": "attachment-get", "digest": PHOTO_DIGEST, "offset": 0}),
+                  server({"type": "attachment-data", "digest": PHOTO_DIGEST, "offset": 0, "size": 34,
+                          "data": b64(PHOTO)}),
+                  client({"type": "attachment-get", "digest": PHOTO_DIGEST, "offset": 34}),
+                  server(error("limit-exceeded")),
+                  client({"type": "attachment-put", "digest": PAGE_DIGEST, "offset": 0, "data": b64(PAGE)}),
+                  server(error("media-type-mismatch")),
+                  client({"type": "attachment-get", "digest": PAGE_DIGEST, "offset": 0}),
+                  server(error("attachment-unavailable", retryable=True)),
+                  client({"type": "attachment-put", "digest": CLAIMED_DIGEST, "offset": 0, "data": b64(SENT)}),
+                  server(error("digest-mismatch", retryable=True)),
+                  client({"type": "attachment-offer", "digest": CLAIMED_DIGEST}),
+                  ack(CLAIMED_DIGEST, len(CLAIMED), 0),
+                  client({"type": "attachment-offer", "digest": "5e" * 32}),
+                  server(error("unknown-attachment")),
+                  client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
+    },
     "spec-example-conflict-and-history.json": {
         "description": "The record of SPEC §6, pushed by kiosk-a with kiosk-b's writes (kiosks of one store pass "
                        "returns to each other): concurrent values of one field are a conflict the push-ack reports; "

@@ -66,7 +66,7 @@ extension PostgresServerStorage: AttachmentAdministration {
                     logger: logger
                 )
             else { throw AttachmentRules.unknown(digest) }
-            try AttachmentRules.checkChunk(count: bytes.count, at: offset, state: state)
+            try AttachmentRules.checkChunk(bytes, at: offset, state: state)
             guard !state.complete else { return .held(state) }
             if offset == 0 {
                 try await connection.query("DELETE FROM attachment_chunks WHERE digest = \(digest)", logger: logger)

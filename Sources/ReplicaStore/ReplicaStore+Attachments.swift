@@ -205,7 +205,7 @@ extension ReplicaStore {
             guard var state = try Self.attachmentState(digest, store: store, in: db) else {
                 throw AttachmentRules.unknown(digest)
             }
-            try AttachmentRules.checkChunk(count: bytes.count, at: offset, state: state)
+            try AttachmentRules.checkChunk(bytes, at: offset, state: state)
             guard !state.complete else { return .held(state) }  // sent again after a lost acknowledgement
             if offset == 0 {
                 // A first chunk: whatever an earlier upload (for another claimed size) left goes.

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ReturnsModel
 import WireProtocol
 
 /// What a server holds of one attachment's bytes, as its storage tells it.
@@ -54,13 +55,19 @@ public enum AttachmentRules {
         )
     }
 
-    /// Checks a chunk of `count` bytes at `offset` against what the server holds.
+    /// Checks a chunk of `bytes` at `offset` against what the server holds.
     ///
     /// - Throws: `chunk-out-of-order` unless it starts where the held bytes end (the kiosk asks again with
     ///   `attachment-offer` and goes on from there), `limit-exceeded` for a chunk running past the attachment's size
-    ///   or an empty one.
-    public static func checkChunk(count: Int, at offset: Int64, state: AttachmentState) throws(ProtocolError) {
+    ///   or an empty one, `media-type-mismatch` for a first chunk that does not begin as the media type the return
+    ///   names (an HTML page sent as a photo never reaches HQ's screens).
+    public static func checkChunk(
+        _ bytes: some Collection<UInt8>,
+        at offset: Int64,
+        state: AttachmentState
+    ) throws(ProtocolError) {
         guard !state.complete else { return }
+        let count = bytes.count
         guard offset == state.held else {
             throw ProtocolError(
                 .chunkOutOfOrder,
@@ -73,6 +80,12 @@ public enum AttachmentRules {
                 .limitExceeded,
                 "a chunk of \(count) bytes at byte \(offset) of attachment \(state.digest), which has \(state.size): "
                     + "chunks are not empty and end within the attachment"
+            )
+        }
+        if offset == 0, Attachment.MediaType(sniffing: bytes)?.rawValue != state.mediaType {
+            throw ProtocolError(
+                .mediaTypeMismatch,
+                "attachment \(state.digest) does not begin as a \(state.mediaType) file, which its return says it is"
             )
         }
     }

@@ -44,6 +44,9 @@ public struct ClientSession: Sendable {
         public var estimatesPull: Bool
         /// The server as the kiosk addresses it, for messages.
         public var serverAddress: String
+        /// The protocol versions offered: every one this kiosk speaks, unless it acts as an older kiosk
+        /// (compatibility tests).
+        public var versions: [Int] = supportedProtocolVersions
 
         /// Creates a configuration.
         public init(
@@ -181,7 +184,15 @@ public struct ClientSession: Sendable {
     public mutating func start() -> [Action] {
         precondition(isIdle, "a client session starts once")
         state = .awaitingChallenge
-        return [.send(handshake.hello(storeID: configuration.storeID, kioskID: configuration.kioskID))]
+        return [
+            .send(
+                handshake.hello(
+                    storeID: configuration.storeID,
+                    kioskID: configuration.kioskID,
+                    versions: configuration.versions
+                )
+            )
+        ]
     }
 
     private var isIdle: Bool {
@@ -339,10 +350,10 @@ public struct ClientSession: Sendable {
         serverKey: String?,
         signature: String?
     ) throws(SyncError) -> [Action] {
-        guard supportedProtocolVersions.contains(version) else {
+        guard configuration.versions.contains(version) else {
             throw SyncError(
                 "the server chose protocol version \(version); this kiosk speaks "
-                    + supportedProtocolVersions.map(String.init).joined(separator: " and ")
+                    + configuration.versions.map(String.init).joined(separator: " and ")
             )
         }
         // Nothing that matters is sent before the server proved it holds the key this kiosk pinned.

@@ -24,10 +24,10 @@ public struct KioskHandshake: Sendable {
         self.kioskNonce = kioskNonce
     }
 
-    /// The `hello` that opens it.
-    public func hello(storeID: String, kioskID: String) -> SyncMessage {
+    /// The `hello` that opens it, offering `versions` (every one this kiosk speaks, unless it acts as an older one).
+    public func hello(storeID: String, kioskID: String, versions: [Int] = supportedProtocolVersions) -> SyncMessage {
         .hello(
-            versions: supportedProtocolVersions,
+            versions: versions,
             replicaID: replicaID,
             storeID: storeID,
             kioskID: kioskID,

@@ -24,6 +24,7 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         case chunkOutOfOrder = "chunk-out-of-order"
         case digestMismatch = "digest-mismatch"
         case attachmentUnavailable = "attachment-unavailable"
+        case mediaTypeMismatch = "media-type-mismatch"
 
         /// Whether the same request may succeed later: the server's own trouble, or a limit that will lift.
         /// A `clock-skew` lifts once the kiosk's (or the server's) clock is set right.
@@ -50,7 +51,8 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
         public var closesConnection: Bool {
             switch self {
             case .invalidRecord, .forbiddenStore, .forbiddenField, .forgedClock, .conflictingWrite, .clockSkew,
-                .limitExceeded, .unknownAttachment, .chunkOutOfOrder, .digestMismatch, .attachmentUnavailable:
+                .limitExceeded, .unknownAttachment, .chunkOutOfOrder, .digestMismatch, .attachmentUnavailable,
+                .mediaTypeMismatch:
                 return false
             default: return true
             }

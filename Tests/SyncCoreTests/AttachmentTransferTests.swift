@@ -41,30 +41,46 @@ import WireProtocol
             held: 262_144,
             complete: false
         )
-        try AttachmentRules.checkChunk(count: 262_144, at: 262_144, state: state)
-        try AttachmentRules.checkChunk(count: 700_000 - 262_144, at: 262_144, state: state)
-        #expect(throws: ProtocolError.self) { try AttachmentRules.checkChunk(count: 10, at: 0, state: state) }
+        try AttachmentRules.checkChunk(Data(count: 262_144), at: 262_144, state: state)
+        try AttachmentRules.checkChunk(Data(count: 700_000 - 262_144), at: 262_144, state: state)
+        #expect(throws: ProtocolError.self) { try AttachmentRules.checkChunk(Data(count: 10), at: 0, state: state) }
         do {
-            try AttachmentRules.checkChunk(count: 10, at: 524_288, state: state)
+            try AttachmentRules.checkChunk(Data(count: 10), at: 524_288, state: state)
         } catch {
             #expect(error.code == .chunkOutOfOrder)
             #expect(error.message.contains("262144"), "names what the server holds: \(error.message)")
         }
         do {
-            try AttachmentRules.checkChunk(count: 700_000, at: 262_144, state: state)
+            try AttachmentRules.checkChunk(Data(count: 700_000), at: 262_144, state: state)
         } catch {
             #expect(error.code == .limitExceeded)
         }
         do {
-            try AttachmentRules.checkChunk(count: 0, at: 262_144, state: state)
+            try AttachmentRules.checkChunk(Data(count: 0), at: 262_144, state: state)
         } catch {
             #expect(error.code == .limitExceeded)
+        }
+        // The first bytes are the media type's the return names: what the kiosk checked, the server checks again.
+        let fresh = AttachmentState(
+            digest: Self.digest,
+            mediaType: "image/jpeg",
+            size: 700_000,
+            held: 0,
+            complete: false
+        )
+        try AttachmentRules.checkChunk(Data([0xFF, 0xD8, 0xFF, 0xE0]), at: 0, state: fresh)
+        do {
+            try AttachmentRules.checkChunk(Data("<html><script>".utf8), at: 0, state: fresh)
+            Issue.record("took an HTML page as a JPEG")
+        } catch {
+            #expect(error.code == .mediaTypeMismatch)
+            #expect(error.message.contains("image/jpeg"))
         }
         // Once complete, a chunk sent again after a lost acknowledgement is answered, not refused.
         var complete = state
         complete.complete = true
         complete.held = 700_000
-        try AttachmentRules.checkChunk(count: 10, at: 0, state: complete)
+        try AttachmentRules.checkChunk(Data(count: 10), at: 0, state: complete)
         do {
             try AttachmentRules.checkRead(at: 0, state: state)
         } catch {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PostgresStorage
 import ReplicaStore
 import ReturnSyncJSON
 import ReturnSyncTestSupport
@@ -229,6 +230,67 @@ import WireProtocol
             )
             #expect(done.complete)
         }
+    }
+
+    // MARK: Upgrades
+
+    /// A kiosk that attached photos before the transfer existed (schema v15) names them after the upgrade: its next
+    /// sync sends them.
+    @Test func aKioskFromBeforeTheTransferKnowsWhichPhotosToSendAfterTheUpgrade() throws {
+        let directory = try TemporaryDirectory()
+        let bytes = Self.photo(5_000, seed: 6)
+        let path: String
+        do {
+            let (kiosk, _) = try Self.kioskWithPhoto(bytes, in: directory)
+            path = kiosk.path
+        }
+        let downgrade = try ChildProcess(
+            "/usr/bin/env",
+            [
+                "sqlite3", path,
+                "DROP TABLE return_attachments; DROP TABLE attachment_uploads; DROP TABLE attachment_chunks; "
+                    + "ALTER TABLE attachments DROP COLUMN uploaded_at; "
+                    + "DELETE FROM grdb_migrations WHERE identifier LIKE 'v16:%';",
+            ],
+            output: .discard
+        )
+        #expect(downgrade.waitUntilExit() == .init(status: 0, bySignal: false))
+        let upgraded = try ReplicaStore.open(at: path)
+        #expect(try upgraded.attachmentsToUpload().map(\.digest) == [Self.digest(bytes)])
+        #expect(try upgraded.status().attachmentsUnsent == 1)
+        #expect(try upgraded.namedAttachment(Self.digest(bytes))?.size == 5_000)
+    }
+
+    /// PostgreSQL databases holding returns with attachments before the transfer name them once reopened.
+    @Test(.enabled(if: PostgresTestServer.isAvailable))
+    func aPostgreSQLDatabaseFromBeforeTheTransferNamesItsReturnsAttachments() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        let directory = try TemporaryDirectory()
+        let bytes = Self.photo(5_000, seed: 8)
+        let (kiosk, _) = try Self.kioskWithPhoto(bytes, in: directory)
+        do {
+            let storage = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+            _ = try await storage.acceptPush(
+                try kiosk.returnRecords(),
+                from: ReplicaID("store-1/k1"),
+                store: StoreID("store-1")
+            )
+            await storage.close()
+            // As the migration leaves a database whose returns were stored before it.
+            try await PostgresTestServer.adminQuery(url, "DELETE FROM return_attachments")
+            try await PostgresTestServer.adminQuery(
+                url,
+                "INSERT INTO returnsync_pending (task) VALUES ('project-returns')"
+            )
+            let reopened = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+            let state = try await reopened.attachmentState(Self.digest(bytes), store: StoreID("store-1"))
+            await reopened.close()
+            #expect(state?.size == 5_000 && state?.held == 0)
+        } catch {
+            await drop()
+            throw error
+        }
+        await drop()
     }
 
     // MARK: Over TCP

@@ -17,7 +17,13 @@ final class CuttingProxy: Sendable {
     private let listener: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     private let task: Task<Void, Never>
 
-    init(target: Int, direction: Direction, budget: Int) async throws {
+    /// - Parameter spent: called once the budget is spent, before the cut (a test kills the server there).
+    init(
+        target: Int,
+        direction: Direction,
+        budget: Int,
+        spent: @escaping @Sendable () -> Void = {}
+    ) async throws {
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -40,7 +46,13 @@ final class CuttingProxy: Sendable {
                     } catch {
                         continue
                     }
-                    await Self.splice(client: client, server: server, direction: direction, budget: budget)
+                    await Self.splice(
+                        client: client,
+                        server: server,
+                        direction: direction,
+                        budget: budget,
+                        spent: spent
+                    )
                 }
             }
         }
@@ -51,7 +63,8 @@ final class CuttingProxy: Sendable {
         client: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
         server: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
         direction: Direction,
-        budget: Int
+        budget: Int,
+        spent: @escaping @Sendable () -> Void
     ) async {
         try? await client.executeThenClose { clientIn, clientOut in
             try await server.executeThenClose { serverIn, serverOut in
@@ -60,14 +73,16 @@ final class CuttingProxy: Sendable {
                         try await Self.pump(
                             clientIn,
                             into: serverOut,
-                            budget: direction == .toServer ? budget : Int.max
+                            budget: direction == .toServer ? budget : Int.max,
+                            spent: spent
                         )
                     }
                     group.addTask {
                         try await Self.pump(
                             serverIn,
                             into: clientOut,
-                            budget: direction == .toClient ? budget : Int.max
+                            budget: direction == .toClient ? budget : Int.max,
+                            spent: spent
                         )
                     }
                     // The first pump to finish (a close, or the budget spent) ends the splice: both connections close.
@@ -81,12 +96,14 @@ final class CuttingProxy: Sendable {
     private static func pump(
         _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
         into outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        budget: Int
+        budget: Int,
+        spent: @Sendable () -> Void
     ) async throws {
         var left = budget
         for try await var buffer in inbound {
             if buffer.readableBytes >= left {
                 if left > 0, let slice = buffer.readSlice(length: left) { try await outbound.write(slice) }
+                spent()
                 return
             }
             left -= buffer.readableBytes

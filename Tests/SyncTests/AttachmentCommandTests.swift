@@ -1,0 +1,193 @@
+import Foundation
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import SyncClient
+import Testing
+
+/// Photos as their users handle them: `kiosk attach`, `kiosk sync`, `kiosk status`, `kiosk attachment get` on
+/// another kiosk, `returns-server attachments list|get` at HQ — real processes, their real output — and a server
+/// killed with SIGKILL in the middle of a photo.
+@Suite struct AttachmentCommandTests {
+    typealias Child = CrashSafetyTests.Child
+
+    /// `returns-server serve --port 0` on `database`; its address.
+    static func serve(_ database: String, in directory: TemporaryDirectory) throws -> (Child, String) {
+        let server = try Child("returns-server", ["serve", "--db", database, "--port", "0"], in: directory.path)
+        let listening = server.firstLine()
+        try #require(listening.hasPrefix("listening on "), "\(listening)")
+        return (server, String(listening.dropFirst("listening on ".count)))
+    }
+
+    @Test func aPhotoGoesFromTheKioskThatTookItToHQAndToAnotherKioskOfTheStore() async throws {
+        let directory = try TemporaryDirectory()
+        func run(_ tool: String, _ arguments: String...) throws -> ToolRun {
+            try ToolRun(tool, arguments, in: directory.path)
+        }
+        let (server, address) = try Self.serve("hq.sqlite", in: directory)
+        defer {
+            server.kill()
+            _ = server.finish()
+        }
+        for kiosk in ["a", "b"] {
+            let token = try run("returns-server", "enroll", "--db", "hq.sqlite", "--store", "s1", "--kiosk", kiosk).line
+            let initialised = try run(
+                "kiosk",
+                "init",
+                "--db",
+                "\(kiosk).sqlite",
+                "--store",
+                "s1",
+                "--kiosk",
+                kiosk,
+                "--server",
+                address,
+                "--token",
+                token
+            )
+            #expect(initialised.status == 0, "\(initialised.stderr)")
+        }
+        let recorded = try run(
+            "kiosk",
+            "record",
+            "--db",
+            "a.sqlite",
+            "--order",
+            "O-1",
+            "--gtin",
+            "4006381333931",
+            "--reason",
+            "damaged"
+        )
+        let id = recorded.line
+        let photo = AttachmentSyncTests.photo(600_000, seed: 42)
+        let digest = AttachmentSyncTests.digest(photo)
+        try photo.write(to: URL(fileURLWithPath: directory.file("dent.jpg")))
+        let attached = try run("kiosk", "attach", "--db", "a.sqlite", id, "dent.jpg", "--caption", "dent")
+        #expect(attached.status == 0, "\(attached.stderr)")
+
+        let waiting = try run("kiosk", "status", "--db", "a.sqlite")
+        #expect(waiting.stdout.contains("attachments  1 (600000 bytes) not yet sent"), "\(waiting.stdout)")
+        let synced = try run("kiosk", "sync", "--db", "a.sqlite")
+        #expect(synced.status == 0, "\(synced.stderr)")
+        #expect(synced.stdout == "pushed 1, pulled 0, conflicts 0\nattachments sent 1 (600000 bytes)\n")
+        #expect(!(try run("kiosk", "status", "--db", "a.sqlite").stdout.contains("attachments")))
+        let json = try run("kiosk", "sync", "--db", "a.sqlite", "--json")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(document["attachmentsSent"] as? Int == 0 && document["attachmentBytesSent"] as? Int == 0)
+
+        // HQ sees it held, and gets it by a prefix of its digest.
+        let listed = try run("returns-server", "attachments", "list", "--db", "hq.sqlite")
+        #expect(listed.stdout.contains(String(digest.prefix(12))) && listed.stdout.contains("held"), "\(listed.stdout)")
+        #expect(
+            try run("returns-server", "attachments", "list", "--db", "hq.sqlite", "--missing").line
+                == "every attachment is held whole"
+        )
+        let listedJSON = try run("returns-server", "attachments", "list", "--db", "hq.sqlite", "--json")
+        let entries = try #require(
+            try JSONSerialization.jsonObject(with: Data(listedJSON.stdout.utf8)) as? [[String: Any]]
+        )
+        #expect(entries.first?["digest"] as? String == digest && entries.first?["complete"] as? Bool == true)
+        #expect(entries.first?["stores"] as? [String] == ["s1"])
+        let got = try run(
+            "returns-server",
+            "attachments",
+            "get",
+            "--db",
+            "hq.sqlite",
+            String(digest.prefix(10)),
+            "--output",
+            "hq.jpg"
+        )
+        #expect(got.line == "\(digest) (image/jpeg, 600000 bytes) written to hq.jpg", "\(got.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory.file("hq.jpg"))) == photo)
+        let unknown = try run("returns-server", "attachments", "get", "--db", "hq.sqlite", "00000000", "--output", "x")
+        #expect(
+            unknown.status != 0 && unknown.stderr.contains("no return names attachment 00000000"),
+            "\(unknown.stderr)"
+        )
+        let notHex = try run("returns-server", "attachments", "get", "--db", "hq.sqlite", "../etc", "--output", "x")
+        #expect(notHex.status != 0 && notHex.stderr.contains("invalid attachment digest '../etc'"), "\(notHex.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("x")))
+
+        // Kiosk b holds the return, fetches the photo the first time it is asked for, and keeps it.
+        #expect(try run("kiosk", "sync", "--db", "b.sqlite").status == 0)
+        let fetched = try run(
+            "kiosk",
+            "attachment",
+            "get",
+            "--db",
+            "b.sqlite",
+            String(digest.prefix(8)),
+            "--output",
+            "b.jpg"
+        )
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        #expect(fetched.stderr.contains("fetched \(digest.prefix(12)) from the server"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory.file("b.jpg"))) == photo)
+        let again = try run(
+            "kiosk",
+            "attachment",
+            "get",
+            "--db",
+            "b.sqlite",
+            digest,
+            "--output",
+            "b2.jpg",
+            "--server",
+            "127.0.0.1:1"
+        )
+        #expect(again.status == 0 && !again.stderr.contains("fetched"), "kept: no server needed")
+    }
+
+    /// SIGKILL of the server at byte offsets into a photo's upload: every chunk it acknowledged is still held after
+    /// it restarts, the kiosk's next sync sends only the rest, and the bytes HQ ends with hash to the digest.
+    @Test func aServerKilledInTheMiddleOfAPhotoKeepsEveryAcknowledgedChunk() async throws {
+        let directory = try TemporaryDirectory()
+        var (server, address) = try Self.serve("hq.sqlite", in: directory)
+        defer {
+            server.kill()
+            _ = server.finish()
+        }
+        let token = try ToolRun(
+            "returns-server",
+            ["enroll", "--db", "hq.sqlite", "--store", "s1", "--kiosk", "a"],
+            in: directory.path
+        ).line
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: StoreID("s1"), kiosk: KioskID("a"))
+        )
+        try kiosk.saveSyncCredentials(SyncClient.makeCredentials(server: address, token: token))
+        let client = SyncClient(store: kiosk)
+        _ = try await client.sync()
+        var resumed = 0
+        for (round, budget) in [300_000, 900_000, 1_700_000].enumerated() {
+            let item = try kiosk.recordReturn(
+                ReturnCapture(orderID: OrderID("O-\(round)"), gtin: GTIN("4006381333931"), reason: .damaged)
+            )
+            let photo = AttachmentSyncTests.photo(1_500_000, seed: 7 + UInt64(round))
+            let digest = AttachmentSyncTests.digest(photo)
+            try kiosk.attach(photo, to: item.id, limits: AttachmentLimits(maximumFileBytes: 2_000_000))
+            let port = Int(address.split(separator: ":").last!)!
+            let victim = server.process
+            let proxy = try await CuttingProxy(target: port, direction: .toServer, budget: budget) {
+                victim.send(SIGKILL)
+            }
+            await #expect(throws: (any Error).self) { try await client.sync(server: "127.0.0.1:\(proxy.port)") }
+            await proxy.close()
+            _ = server.finish()
+            (server, address) = try Self.serve("hq.sqlite", in: directory)
+            let hq = try ReplicaStore.open(at: directory.file("hq.sqlite"))
+            #expect(try hq.integrityCheck() == "ok")
+            let held = try hq.attachmentState(digest, store: StoreID("s1"))?.held ?? 0
+            if held > 0 { resumed += 1 }
+            let retry = try await client.sync(server: address)
+            #expect(retry.attachmentBytesSent == 1_500_000 - held, "killed after \(budget) bytes; held \(held)")
+            let streamed = Streamed()
+            #expect(try hq.streamAttachment(digest) { streamed.append($0) }?.size == 1_500_000)
+            #expect(streamed.bytes == photo)
+        }
+        #expect(resumed >= 2, "the kills fell inside uploads in \(resumed) of 3 rounds")
+    }
+}
