@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
@@ -189,5 +190,68 @@ import Testing
             #expect(streamed.bytes == photo)
         }
         #expect(resumed >= 2, "the kills fell inside uploads in \(resumed) of 3 rounds")
+    }
+
+    /// SIGKILL of the `kiosk sync` process in the middle of a photo's upload: the kiosk holds nothing half-done (a
+    /// photo counts as sent only once the server says it is whole), and its next sync sends only what the server
+    /// does not hold yet.
+    @Test func aKioskKilledInTheMiddleOfAPhotoGoesOnWhereTheServerStopped() async throws {
+        let directory = try TemporaryDirectory()
+        let (server, address) = try Self.serve("hq.sqlite", in: directory)
+        defer {
+            server.kill()
+            _ = server.finish()
+        }
+        func run(_ tool: String, _ arguments: String...) throws -> ToolRun {
+            try ToolRun(tool, arguments, in: directory.path)
+        }
+        let token = try run("returns-server", "enroll", "--db", "hq.sqlite", "--store", "s1", "--kiosk", "a").line
+        #expect(
+            try run(
+                "kiosk", "init", "--db", "a.sqlite", "--store", "s1", "--kiosk", "a", "--server", address, "--token",
+                token
+            ).status == 0
+        )
+        let id = try run(
+            "kiosk", "record", "--db", "a.sqlite", "--order", "O-1", "--gtin", "4006381333931", "--reason", "damaged"
+        ).line
+        let photo = AttachmentSyncTests.photo(2_000_000, seed: 99)
+        let digest = AttachmentSyncTests.digest(photo)
+        try photo.write(to: URL(fileURLWithPath: directory.file("box.jpg")))
+        #expect(try run("kiosk", "attach", "--db", "a.sqlite", id, "box.jpg").status == 0)
+
+        // The kiosk is killed once a million bytes of its sync have reached the server.
+        let port = Int(address.split(separator: ":").last!)!
+        let kioskProcess = Mutex<Child?>(nil)
+        let proxy = try await CuttingProxy(target: port, direction: .toServer, budget: 1_000_000) {
+            kioskProcess.withLock { $0?.kill() }
+        }
+        let syncing = try Child(
+            "kiosk",
+            ["sync", "--db", "a.sqlite", "--server", "127.0.0.1:\(proxy.port)"],
+            in: directory.path
+        )
+        kioskProcess.withLock { $0 = syncing }
+        let killed = try await offThePool { syncing.finish() }
+        await proxy.close()
+        #expect(killed.killed, "the kiosk was killed mid-sync: \(killed)")
+
+        let hq = try ReplicaStore.open(at: directory.file("hq.sqlite"))
+        // The record came first: HQ has the return whatever happened to its photo.
+        #expect(try hq.returnRecords().map(\.id) == [try ReplicaStore.open(at: directory.file("a.sqlite")).returnRecords()[0].id])
+        let held = try hq.attachmentState(digest, store: StoreID("s1"))?.held ?? 0
+        #expect(held > 0 && held < 2_000_000, "killed inside the upload: the server holds \(held) bytes")
+        let status = try run("kiosk", "status", "--db", "a.sqlite")
+        #expect(status.stdout.contains("attachments  1 (2000000 bytes) not yet sent"), "\(status.stdout)")
+        let resumed = try run("kiosk", "sync", "--db", "a.sqlite", "--json")
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8)) as? [String: Any],
+            "\(resumed.stderr)"
+        )
+        #expect(document["attachmentsSent"] as? Int == 1)
+        #expect(document["attachmentBytesSent"] as? Int == 2_000_000 - Int(held))
+        let streamed = Streamed()
+        #expect(try hq.streamAttachment(digest) { streamed.append($0) }?.size == 2_000_000)
+        #expect(streamed.bytes == photo)
     }
 }

@@ -400,6 +400,10 @@ import WireProtocol
             _ = try? await kiosk.client.sync(server: "127.0.0.1:\(proxy.port)")
             await proxy.close()
             let held = try server.store.attachmentState(digest, store: StoreID("store-1"))?.held ?? 0
+            if held > 0 {
+                // Bytes arrived, so the records went first: the return is at HQ before its photo.
+                #expect(try server.store.returnRecords().contains { $0.id == item.id.rawValue })
+            }
             let retry = try await kiosk.sync()
             #expect(retry.attachmentBytesSent == 700_000 - held, "cut after \(budget) bytes: resumed at \(held)")
             if held > 0 && held < 700_000 { resumedPartway += 1 }
