@@ -25,10 +25,13 @@ public enum EPCISEvents {
     ///   - record: the return's record, with every write's stamp and dot.
     ///   - timeZone: its store's zone: event times carry the store's offset.
     ///   - location: the store's `bizLocation` id.
+    ///   - superseded: the step writes later writes replaced, as HQ kept them (``SupersededStep``): each is an
+    ///     event too — the unit was restocked before a recall quarantined it.
     public static func events(
         of record: VersionedRecord,
         timeZone: StoreTimeZone = .utc,
-        location: Locations = storeURN
+        location: Locations = storeURN,
+        superseded: [SupersededStep] = []
     ) throws -> [JSONValue] {
         let item = try ProductReturn(record: record)
         var events: [Event] = []
@@ -71,6 +74,11 @@ public enum EPCISEvents {
                     events.append(declared)
                 }
             }
+        }
+        // Steps a later write of the same field replaced: they happened, and stay in the story.
+        for step in superseded where step.returnID == record.id {
+            guard let replaced = Step(field: step.field, value: .string(step.value), item: item) else { continue }
+            events.append(event(replaced, at: step.stamp, dot: step.dot))
         }
         // A vendor shipment: the unit leaves for the vendor under its RMA.
         if let shipment = item.vendorShipment,

@@ -273,6 +273,24 @@ public enum PostgresMigrations {
                 "INSERT INTO returnsync_pending (task) VALUES ('project-returns') ON CONFLICT DO NOTHING",
             ]
         ),
+        Migration(
+            name: "2026-12-04-superseded-steps",
+            statements: [
+                // Step writes (condition, disposition) later writes replaced, for the EPCIS export's full story.
+                """
+                CREATE TABLE superseded_steps (
+                    return_id text COLLATE "C" NOT NULL,
+                    field text NOT NULL,
+                    value text NOT NULL,
+                    replica text NOT NULL,
+                    counter bigint NOT NULL,
+                    stamp_physical bigint NOT NULL,
+                    stamp_logical bigint NOT NULL,
+                    PRIMARY KEY (return_id, field, replica, counter)
+                )
+                """
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

@@ -70,6 +70,16 @@ extension PostgresServerStorage: ClockAdministration {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws {
+        if record.entityType == ReturnEntity.entityType {
+            // What this version replaces: HQ's writes are few, so the stored version is read here once.
+            for try await (json) in try await connection.query(
+                "SELECT record FROM records WHERE entity_type = 'return' AND id = \(record.id)",
+                logger: logger
+            ).decode(String.self) {
+                let old = try VersionedRecord(jsonValue: JSONValue.parse(json))
+                try await keep(SupersededStep.between(old, record), on: connection, logger: logger)
+            }
+        }
         try await connection.query(
             """
             INSERT INTO records (store_id, entity_type, id, record)

@@ -191,11 +191,14 @@ extension PostgresServerStorage {
                 )
             }
             try await Self.copyConflicts(export, into: connection, logger: logger)
+            try await Self.copyAttachments(from: source, into: connection, logger: logger)
+            try await Self.copySupersededSteps(from: source, into: connection, logger: logger)
             // Read again before committing: a server that changed meanwhile would be copied in part, and its kiosks
             // would believe a server that lost their last pushes. Nothing is kept then.
             let now = try source.serverExport()
             guard now.lastChangeSeq == export.lastChangeSeq, now.kiosks == export.kiosks,
-                now.enrollments == export.enrollments
+                now.enrollments == export.enrollments, now.attachmentBytesHeld == export.attachmentBytesHeld,
+                now.supersededSteps == export.supersededSteps
             else { throw PostgresStorageError.changedDuringImport }
             return PostgresImportSummary(
                 serverID: export.replicaID,
@@ -269,6 +272,54 @@ extension PostgresServerStorage {
     /// SQL for the instant of the milliseconds column `column`, NULL for -1.
     private static func at(_ column: String) -> String {
         "('epoch'::timestamptz + nullif(\(column), -1) * interval '1 millisecond')"
+    }
+
+    /// Attachments' bytes, a few chunks at a time, and what is held of each.
+    private static func copyAttachments(
+        from source: ReplicaStore,
+        into connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        for upload in try source.exportedAttachmentUploads() {
+            let completed = upload.completeAt.map { Date(millisecondsSince1970: $0) }
+            try await connection.query(
+                """
+                INSERT INTO attachment_uploads (digest, size, held, complete_at)
+                VALUES (\(upload.digest), \(upload.size), \(upload.held), \(completed))
+                """,
+                logger: logger
+            )
+        }
+        var after: (digest: String, offset: Int64)?
+        while true {
+            let chunks = try source.exportedAttachmentChunks(after: after, limit: 8)
+            guard let last = chunks.last else { return }
+            after = (last.digest, last.offset)
+            for chunk in chunks {
+                try await connection.query(
+                    """
+                    INSERT INTO attachment_chunks (digest, byte_offset, data)
+                    VALUES (\(chunk.digest), \(chunk.offset), \(chunk.data))
+                    """,
+                    logger: logger
+                )
+            }
+        }
+    }
+
+    /// The step writes kept for the EPCIS export, a page of returns at a time.
+    private static func copySupersededSteps(
+        from source: ReplicaStore,
+        into connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        var after = ""
+        while true {
+            let ids = try source.returnsWithSupersededSteps(after: after, limit: importPage)
+            guard let last = ids.last else { return }
+            after = last
+            try await keep(try source.supersededSteps(of: ids).values.flatMap { $0 }, on: connection, logger: logger)
+        }
     }
 
     private static func copyConflicts(

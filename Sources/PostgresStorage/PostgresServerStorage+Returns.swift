@@ -502,3 +502,50 @@ struct PurchaseReference: Sendable {
         return try PurchaseReference(rows)
     }
 }
+
+extension PostgresServerStorage {
+    /// Keeps step writes later writes replaced (``SupersededStep``), in one statement.
+    static func keep(_ steps: [SupersededStep], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !steps.isEmpty else { return }
+        let ids = steps.map(\.returnID)
+        let fields = steps.map(\.field)
+        let values = steps.map(\.value)
+        let replicas = steps.map(\.dot.replica.rawValue)
+        let counters = steps.map { Int64($0.dot.counter) }
+        let physicals = steps.map { Int64($0.stamp.physical) }
+        let logicals = steps.map { Int64($0.stamp.logical) }
+        try await connection.query(
+            """
+            INSERT INTO superseded_steps (return_id, field, value, replica, counter, stamp_physical, stamp_logical)
+            SELECT * FROM unnest(\(ids)::text[], \(fields)::text[], \(values)::text[], \(replicas)::text[],
+                \(counters)::bigint[], \(physicals)::bigint[], \(logicals)::bigint[])
+            ON CONFLICT DO NOTHING
+            """,
+            logger: logger
+        )
+    }
+
+    public func supersededSteps(of ids: [String]) async throws -> [String: [SupersededStep]] {
+        guard !ids.isEmpty else { return [:] }
+        return try await transaction { [logger] connection in
+            var steps: [String: [SupersededStep]] = [:]
+            for try await (id, field, value, replica, counter, physical, logical) in try await connection.query(
+                """
+                SELECT return_id, field, value, replica, counter, stamp_physical, stamp_logical FROM superseded_steps
+                WHERE return_id = ANY(\(ids)) ORDER BY stamp_physical, stamp_logical, replica, counter
+                """,
+                logger: logger
+            ).decode((String, String, String, String, Int64, Int64, Int64).self) {
+                let step = SupersededStep(
+                    returnID: id,
+                    field: field,
+                    value: value,
+                    dot: try Dot(replica: try ReplicaID(replica), counter: UInt64(counter)),
+                    stamp: try HLCTimestamp(physical: UInt64(physical), logical: UInt32(logical))
+                )
+                steps[id, default: []].append(step)
+            }
+            return steps
+        }
+    }
+}

@@ -562,6 +562,7 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                     logger: logger
                 )
                 try await Self.project(writes.map { ($0.item, $0.record) }, on: connection, logger: logger)
+                try await Self.keep(writes.flatMap(\.superseded), on: connection, logger: logger)
                 try await connection.query(
                     """
                     INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)

@@ -381,6 +381,24 @@ extension ReplicaStore {
                 }
             }
         }
+        migrator.registerMigration("v17: superseded steps") { db in
+            // On the server: step writes (condition, disposition) that later writes replaced, for the EPCIS export's
+            // full story of each return. Filled as versions arrive from now on.
+            try db.execute(
+                sql: """
+                    CREATE TABLE superseded_steps (
+                        return_id       TEXT    NOT NULL,
+                        field           TEXT    NOT NULL,
+                        value           TEXT    NOT NULL,
+                        replica         TEXT    NOT NULL,
+                        counter         INTEGER NOT NULL,
+                        stamp_physical  INTEGER NOT NULL,
+                        stamp_logical   INTEGER NOT NULL,
+                        PRIMARY KEY (return_id, field, replica, counter)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }

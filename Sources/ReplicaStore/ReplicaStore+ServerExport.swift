@@ -48,6 +48,11 @@ public struct ServerExport: Sendable {
     public var recordCounts: [String: Int]
     /// The newest change's sequence number: kiosks' pull cursors are at most this.
     public var lastChangeSeq: Int64
+    /// Attachments' bytes received, in all: a copy compares it before and after, since kiosks sending photos write no
+    /// change.
+    public var attachmentBytesHeld: Int64 = 0
+    /// Step writes kept for the EPCIS export ([SupersededStep]).
+    public var supersededSteps = 0
 }
 
 /// A stored record with its place in the change log, as ``ReplicaStore/exportedRecords(after:limit:)`` reads them.
@@ -128,7 +133,7 @@ extension ReplicaStore {
             {
                 counts[row["entity_type"]] = row["n"]
             }
-            return ServerExport(
+            var export = ServerExport(
                 replicaID: identity.replicaID.rawValue,
                 identitySeed: identityRow?["seed"],
                 identityCreatedAt: (identityRow?["created_at"] as Int64?).map(Date.init(millisecondsSince1970:)),
@@ -139,6 +144,47 @@ extension ReplicaStore {
                 conflicts: conflicts,
                 recordCounts: counts,
                 lastChangeSeq: try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+            )
+            export.attachmentBytesHeld =
+                try Int64.fetchOne(db, sql: "SELECT coalesce(sum(held), 0) FROM attachment_uploads") ?? 0
+            export.supersededSteps = try Int.fetchOne(db, sql: "SELECT count(*) FROM superseded_steps") ?? 0
+            return export
+        }
+    }
+
+    /// What the server holds of each attachment's bytes, by digest: size, bytes held, when complete (milliseconds).
+    public func exportedAttachmentUploads() throws -> [(digest: String, size: Int64, held: Int64, completeAt: Int64?)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT digest, size, held, complete_at FROM attachment_uploads ORDER BY digest")
+                .map { ($0["digest"], $0["size"], $0["held"], $0["complete_at"]) }
+        }
+    }
+
+    /// Up to `limit` chunks of attachments' bytes after the chunk at (`digest`, `offset`), in that order: read page
+    /// by page so a copy holds a few chunks at a time, never every photo.
+    public func exportedAttachmentChunks(
+        after position: (digest: String, offset: Int64)?,
+        limit: Int
+    ) throws -> [(digest: String, offset: Int64, data: Data)] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT digest, byte_offset, data FROM attachment_chunks
+                    WHERE (digest, byte_offset) > (?, ?) ORDER BY digest, byte_offset LIMIT ?
+                    """,
+                arguments: [position?.digest ?? "", position?.offset ?? -1, limit]
+            ).map { ($0["digest"], $0["byte_offset"], $0["data"]) }
+        }
+    }
+
+    /// Up to `limit` return ids after `id` that have superseded steps, in id order.
+    public func returnsWithSupersededSteps(after id: String, limit: Int) throws -> [String] {
+        try read { db in
+            try String.fetchAll(
+                db,
+                sql: "SELECT DISTINCT return_id FROM superseded_steps WHERE return_id > ? ORDER BY return_id LIMIT ?",
+                arguments: [id, limit]
             )
         }
     }

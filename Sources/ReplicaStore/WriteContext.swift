@@ -141,8 +141,12 @@ struct WriteContext {
         origin: ChangeOrigin,
         operation: String,
         dot: Dot?,
-        source: ReplicaID? = nil
+        source: ReplicaID? = nil,
+        replacing previous: Previous = .unknown
     ) throws -> Int64 {
+        if store.identity.role == .server, write.entityType == ReturnEntity.entityType {
+            try keepSupersededSteps(of: write.record, replacing: previous)
+        }
         let inserts = try preparedInserts()
         try dropSupersededEntry(entityType: write.entityType, id: write.id)
         if write.entityType == PolicyEntity.entityType { cachedPolicies = nil }
@@ -210,6 +214,43 @@ struct WriteContext {
             try insert.run()
         }
         return seq
+    }
+
+    /// The version a write replaces, as far as its caller knows.
+    enum Previous {
+        /// None is stored: the write creates the record.
+        case nothing
+        /// This one.
+        case version(VersionedRecord)
+        /// Whatever is stored: read it when needed.
+        case unknown
+    }
+
+    /// On the server, keeps the step writes (condition, disposition) that the version about to be stored replaces,
+    /// for the EPCIS export ([SupersededStep]). A new return — nearly all of a large push — replaces nothing and
+    /// costs nothing here.
+    private mutating func keepSupersededSteps(of record: VersionedRecord, replacing previous: Previous) throws {
+        let old: VersionedRecord?
+        switch previous {
+        case .nothing: old = nil
+        case .version(let version): old = version
+        case .unknown: old = try load(entityType: record.entityType, id: record.id)
+        }
+        guard let old else { return }
+        let steps = SupersededStep.between(old, record)
+        guard !steps.isEmpty else { return }
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO superseded_steps (return_id, field, value, replica, counter, stamp_physical, stamp_logical)
+                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                """
+        )
+        for step in steps {
+            try insert.execute(arguments: [
+                step.returnID, step.field, step.value, step.dot.replica.rawValue, Int64(step.dot.counter),
+                Int64(step.stamp.physical), Int64(step.stamp.logical),
+            ])
+        }
     }
 
     /// On a kiosk, deletes the change-log entry of the version a write is about to replace when every peer has
@@ -318,17 +359,26 @@ struct WriteContext {
                 origin: origin,
                 operation: "merge",
                 dot: nil,
-                source: source
+                source: source,
+                replacing: .nothing
             )
             let conflicts = remote.hasOpenConflicts ? remote.openConflicts(policy: ReturnEntity.policy) : []
             try audit(conflicts, in: remote)
             return MergeOutcome(changed: true, detectedConflicts: conflicts.map(\.field))
         }
+        let before = local
         let outcome = try local.merge(remote)
         guard outcome.changed else { return outcome }
         // Equal clocks mean equal versions: the pusher already holds exactly what is stored.
         let exactlyPushed = local.clock == remote.clock ? source : nil
-        try store(PreparedWrite(local), origin: origin, operation: "merge", dot: nil, source: exactlyPushed)
+        try store(
+            PreparedWrite(local),
+            origin: origin,
+            operation: "merge",
+            dot: nil,
+            source: exactlyPushed,
+            replacing: .version(before)
+        )
         let detected = Set(outcome.detectedConflicts)
         try audit(local.openConflicts(policy: ReturnEntity.policy).filter { detected.contains($0.field) }, in: local)
         return outcome
@@ -354,6 +404,7 @@ struct WriteContext {
 /// Everything a record write stores, computed from the record alone, so it can be prepared off the database
 /// thread: the JSON texts and, for a return, its row of the `returns` table.
 struct PreparedWrite: Sendable {
+    let record: VersionedRecord
     let entityType: String
     let id: String
     let clockJSON: String
@@ -367,6 +418,7 @@ struct PreparedWrite: Sendable {
 
     /// Prepares the write of `record`; `item`, when given, is its visible return (saving a decode).
     init(_ record: VersionedRecord, item: ProductReturn? = nil) throws {
+        self.record = record
         entityType = record.entityType
         id = record.id
         clockJSON = record.clock.jsonString

@@ -157,6 +157,10 @@ public protocol ReturnAdministration: ReturnEditing {
 
     /// The returns waiting for HQ's decision on their exceptions, oldest first.
     func reviewQueue() async throws -> [VersionedRecord]
+
+    /// The step writes later writes replaced, of the returns `ids`, by return id: kept as versions arrived, for the
+    /// EPCIS export's full story of each return.
+    func supersededSteps(of ids: [String]) async throws -> [String: [SupersededStep]]
 }
 
 /// HQ's reference data — recall campaigns and return policies, which every store receives, and order lines, which
@@ -399,6 +403,10 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func returnRecord(_ id: ReturnID) async throws -> VersionedRecord {
         try await onReader { try $0.returnRecord(id) }
+    }
+
+    public func supersededSteps(of ids: [String]) async throws -> [String: [SupersededStep]] {
+        try await onReader { try $0.supersededSteps(of: ids) }
     }
 
     public func findReturns(_ search: ReturnSearch, records: Bool) async throws -> ReturnSearchResult {

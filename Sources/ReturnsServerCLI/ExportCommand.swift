@@ -72,13 +72,15 @@ struct ExportCommand: AsyncParsableCommand {
                             ReturnSearch(store: store, limit: Self.pageSize, updatedSince: since, after: after),
                             records: true
                         )
+                        let superseded = try await storage.supersededSteps(of: page.returns.map(\.row.id))
                         for found in page.returns {
                             guard let record = found.record else { continue }
                             let item = try ProductReturn(record: record)
                             let events = try EPCISEvents.events(
                                 of: record,
                                 timeZone: zones[item.storeID],
-                                location: location
+                                location: location,
+                                superseded: superseded[record.id] ?? []
                             ).filter { event in
                                 guard let since else { return true }
                                 return (EPCISEvents.latestTime(of: event) ?? .distantPast) >= since

@@ -25,6 +25,8 @@ public struct BufferedPushTransaction: PushTransaction {
         public var detected: [FieldConflict]
         /// The return the stored version shows, for the backend's projection.
         public var item: ProductReturn
+        /// The step writes the stored version held and this one replaced, for HQ's event log (``SupersededStep``).
+        public var superseded: [SupersededStep] = []
     }
 
     public let serverID: ReplicaID
@@ -88,6 +90,7 @@ public struct BufferedPushTransaction: PushTransaction {
             record(Write(record: pushed, source: source, isNew: true, detected: conflicts, item: item))
             return MergeOutcome(changed: true, detectedConflicts: conflicts.map(\.field))
         }
+        let before = merged
         let outcome = try merged.merge(pushed)
         guard outcome.changed else { return outcome }
         let detected = Set(outcome.detectedConflicts)
@@ -99,7 +102,8 @@ public struct BufferedPushTransaction: PushTransaction {
                 isNew: false,
                 detected: merged.openConflicts(policy: ReturnEntity.policy).filter { detected.contains($0.field) },
                 // The pushed item when the kiosk sent exactly what is stored; else what the merge shows.
-                item: merged.clock == pushed.clock ? item : try ProductReturn(record: merged)
+                item: merged.clock == pushed.clock ? item : try ProductReturn(record: merged),
+                superseded: SupersededStep.between(before, merged)
             )
         )
         return outcome
@@ -117,6 +121,7 @@ public struct BufferedPushTransaction: PushTransaction {
             writes[index] = write
             writes[index].isNew = previous.isNew
             writes[index].detected = previous.detected + write.detected
+            writes[index].superseded = previous.superseded + write.superseded
         } else {
             writeIndex[write.record.id] = writes.count
             writes.append(write)

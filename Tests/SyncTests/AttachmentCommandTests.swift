@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
 import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
 import SyncClient
+import Synchronization
 import Testing
 
 /// Photos as their users handle them: `kiosk attach`, `kiosk sync`, `kiosk status`, `kiosk attachment get` on
@@ -208,12 +208,31 @@ import Testing
         let token = try run("returns-server", "enroll", "--db", "hq.sqlite", "--store", "s1", "--kiosk", "a").line
         #expect(
             try run(
-                "kiosk", "init", "--db", "a.sqlite", "--store", "s1", "--kiosk", "a", "--server", address, "--token",
+                "kiosk",
+                "init",
+                "--db",
+                "a.sqlite",
+                "--store",
+                "s1",
+                "--kiosk",
+                "a",
+                "--server",
+                address,
+                "--token",
                 token
             ).status == 0
         )
         let id = try run(
-            "kiosk", "record", "--db", "a.sqlite", "--order", "O-1", "--gtin", "4006381333931", "--reason", "damaged"
+            "kiosk",
+            "record",
+            "--db",
+            "a.sqlite",
+            "--order",
+            "O-1",
+            "--gtin",
+            "4006381333931",
+            "--reason",
+            "damaged"
         ).line
         let photo = AttachmentSyncTests.photo(2_000_000, seed: 99)
         let digest = AttachmentSyncTests.digest(photo)
@@ -238,7 +257,11 @@ import Testing
 
         let hq = try ReplicaStore.open(at: directory.file("hq.sqlite"))
         // The record came first: HQ has the return whatever happened to its photo.
-        #expect(try hq.returnRecords().map(\.id) == [try ReplicaStore.open(at: directory.file("a.sqlite")).returnRecords()[0].id])
+        #expect(
+            try hq.returnRecords().map(\.id) == [
+                try ReplicaStore.open(at: directory.file("a.sqlite")).returnRecords()[0].id
+            ]
+        )
         let held = try hq.attachmentState(digest, store: StoreID("s1"))?.held ?? 0
         #expect(held > 0 && held < 2_000_000, "killed inside the upload: the server holds \(held) bytes")
         let status = try run("kiosk", "status", "--db", "a.sqlite")

@@ -203,6 +203,65 @@ struct PostgresMigrateLiveSourceTests {
         #expect(try await storage.enrolledKiosks().isEmpty)
         await storage.close()
     }
+
+    /// Photos' bytes (whole and half-sent) and the steps HQ kept move with the server.
+    @Test func attachmentsAndSupersededStepsMoveToo() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        let source = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: StoreID("store-1"), kiosk: KioskID("a"))
+        )
+        let item = try kiosk.recordReturn(
+            ReturnCapture(orderID: OrderID("O-1"), gtin: GTIN("96385074"), reason: .damaged)
+        )
+        let whole = AttachmentSyncTests.photo(600_000, seed: 11)
+        let half = AttachmentSyncTests.photo(300_000, seed: 12)
+        try kiosk.attach(whole, to: item.id)
+        try kiosk.attach(half, to: item.id)
+        _ = try kiosk.updateReturn(item.id, operation: "inspect") {
+            try $0.inspect(condition: .unopened, testResult: .pass, by: $1, at: $2)
+        }
+        _ = try kiosk.updateReturn(item.id, operation: "route") { try $0.assignDisposition(.restock, by: $1, at: $2) }
+        _ = try source.acceptPush(try kiosk.returnRecords(), from: ReplicaID("store-1/a"), store: StoreID("store-1"))
+        _ = try source.updateReturn(item.id, operation: "disposition") {
+            try $0.assignDisposition(.recycle, by: $1, at: $2)
+        }
+        let store = try StoreID("store-1")
+        let (wholeDigest, halfDigest) = (AttachmentSyncTests.digest(whole), AttachmentSyncTests.digest(half))
+        _ = try source.appendAttachmentChunk(wholeDigest, store: store, offset: 0, bytes: whole.prefix(400_000))
+        _ = try source.appendAttachmentChunk(
+            wholeDigest,
+            store: store,
+            offset: 400_000,
+            bytes: whole.dropFirst(400_000)
+        )
+        _ = try source.appendAttachmentChunk(halfDigest, store: store, offset: 0, bytes: half.prefix(100_000))
+
+        let storage = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+        _ = try await storage.importServer(from: source)
+        let streamed = Streamed()
+        #expect(try await storage.streamAttachment(wholeDigest) { streamed.append($0) }?.size == 600_000)
+        #expect(streamed.bytes == whole)
+        #expect(try await storage.attachmentState(halfDigest, store: store)?.held == 100_000)
+        // The half-sent photo goes on where it stopped.
+        let rest = try await storage.appendAttachmentChunk(
+            halfDigest,
+            store: store,
+            offset: 100_000,
+            bytes: half.dropFirst(100_000)
+        )
+        #expect(rest.complete)
+        #expect(
+            try await storage.supersededSteps(of: [item.id.rawValue])[item.id.rawValue]?.map(\.value) == ["restock"]
+        )
+        await storage.close()
+    }
 }
 
 /// A PostgreSQL database restored from a backup: `returns-server restore --db URL` gives the server a new id, and
