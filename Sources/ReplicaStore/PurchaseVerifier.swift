@@ -393,6 +393,7 @@ extension WriteContext {
             let (verification, exceptions) = try verify(facts)
             guard verification != facts.verification || exceptions != facts.exceptions else { continue }
             guard var record = try load(entityType: ReturnEntity.entityType, id: facts.id) else { continue }
+            let before = record
             var item = try ProductReturn(record: record)
             let stamp = try stamp()
             guard
@@ -403,7 +404,14 @@ extension WriteContext {
                 )
             else { continue }
             let dot = try record.apply(ReturnEntity.edit(for: update), by: replicaID, stamp: stamp)
-            try save(record, origin: .local, operation: "verify", dot: dot, item: ProductReturn(record: record))
+            try save(
+                record,
+                origin: .local,
+                operation: "verify",
+                dot: dot,
+                item: ProductReturn(record: record),
+                replacing: .version(before)
+            )
             changed += 1
         }
         return changed

@@ -138,10 +138,18 @@ extension ReplicaStore {
             guard var record = try context.load(entityType: ReturnEntity.entityType, id: id.rawValue) else {
                 throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)")
             }
+            let before = record
             let stamp = try context.stamp()
             let dot = try record.updateReturn(by: context.replicaID, stamp: stamp, operatorID: operatorID, body)
             let item = try ProductReturn(record: record)
-            try context.save(record, origin: .local, operation: operation, dot: dot, item: item)
+            try context.save(
+                record,
+                origin: .local,
+                operation: operation,
+                dot: dot,
+                item: item,
+                replacing: .version(before)
+            )
             guard identity.role == .server else { return item }
             // An HQ edit (a void, say) can change what other returns of the purchase verify as.
             try context.reverify(context.returnsSharingPurchase(with: [ReturnFacts(item)]))

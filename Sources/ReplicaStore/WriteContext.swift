@@ -119,6 +119,8 @@ struct WriteContext {
 
     /// Stores a new version of a record with its change-log entry and, for returns, its projection.
     ///
+    /// - Parameter previous: the version it replaces, when the caller has it at hand (a server then reads nothing
+    ///   more to keep the steps it replaces).
     /// - Returns: the change-log sequence number of the change.
     @discardableResult
     mutating func save(
@@ -126,9 +128,16 @@ struct WriteContext {
         origin: ChangeOrigin,
         operation: String,
         dot: Dot?,
-        item: ProductReturn? = nil
+        item: ProductReturn? = nil,
+        replacing previous: Previous = .unknown
     ) throws -> Int64 {
-        try store(PreparedWrite(record, item: item), origin: origin, operation: operation, dot: dot)
+        try store(
+            PreparedWrite(record, item: item),
+            origin: origin,
+            operation: operation,
+            dot: dot,
+            replacing: previous
+        )
     }
 
     /// Stores a record write prepared earlier (possibly on another thread).

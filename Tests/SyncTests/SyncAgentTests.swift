@@ -163,6 +163,31 @@ extension SyncAgent.Event {
         try await server.stop()
     }
 
+    @Test func aPhotoAttachedWhileConnectedIsSentAfterItsReturn() async throws {
+        let server = try await TestServer()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        var configuration = Self.noPolling
+        configuration.changeCheckInterval = .milliseconds(20)
+        let running = RunningAgent(kiosk: kiosk, configuration: configuration)
+        var events = running.events.makeAsyncIterator()
+        #expect(await events.next(matching: \.isWatching) != nil)
+        // `kiosk record` and `kiosk attach` from another process on the same database.
+        let other = try kiosk.secondProcess().store
+        let id = try other.recordReturn(
+            ReturnCapture(orderID: OrderID("ORD-9"), gtin: GTIN("4006381333931"), reason: .damaged)
+        ).id
+        let photo = AttachmentSyncTests.photo(400_000, seed: 21)
+        try other.attach(photo, to: id)
+        let sent = await events.next(matching: { ($0.report?.attachmentsSent ?? 0) > 0 })
+        #expect(sent?.report?.attachmentBytesSent == 400_000)
+        #expect(try server.store.returnRecord(id) == kiosk.store.returnRecord(id))
+        let streamed = Streamed()
+        #expect(try server.store.streamAttachment(AttachmentSyncTests.digest(photo)) { streamed.append($0) } != nil)
+        #expect(streamed.bytes == photo)
+        try await running.stop()
+        try await server.stop()
+    }
+
     @Test func whileTheServerIsDownTheAgentBacksOffThenSyncsWhenItIsUp() async throws {
         let first = try await TestServer()
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: first)
