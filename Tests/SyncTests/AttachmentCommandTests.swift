@@ -13,26 +13,48 @@ import Testing
     typealias Child = CrashSafetyTests.Child
 
     /// `returns-server serve --port 0` on `database`; its address.
-    static func serve(_ database: String, in directory: TemporaryDirectory) throws -> (Child, String) {
-        let server = try Child("returns-server", ["serve", "--db", database, "--port", "0"], in: directory.path)
-        let listening = server.firstLine()
+    ///
+    /// - Parameter keepsErrors: keep its standard error, to show what it logged when a test fails.
+    static func serve(
+        _ database: String,
+        in directory: TemporaryDirectory,
+        keepsErrors: Bool = false
+    ) async throws -> (Child, String) {
+        let server = try Child(
+            "returns-server",
+            ["serve", "--db", database, "--port", "0"],
+            in: directory.path,
+            keepsErrors: keepsErrors
+        )
+        // Off the cooperative pool: a read that waits on a process would stall every test's async work.
+        let listening = try await offThePool { server.firstLine() }
         try #require(listening.hasPrefix("listening on "), "\(listening)")
         return (server, String(listening.dropFirst("listening on ".count)))
     }
 
     @Test func aPhotoGoesFromTheKioskThatTookItToHQAndToAnotherKioskOfTheStore() async throws {
         let directory = try TemporaryDirectory()
-        func run(_ tool: String, _ arguments: String...) throws -> ToolRun {
-            try ToolRun(tool, arguments, in: directory.path)
+        func run(_ tool: String, _ arguments: String...) async throws -> ToolRun {
+            let path = directory.path
+            return try await offThePool { try ToolRun(tool, arguments, in: path) }
         }
-        let (server, address) = try Self.serve("hq.sqlite", in: directory)
+        let (server, address) = try await Self.serve("hq.sqlite", in: directory)
         defer {
             server.kill()
             _ = server.finish()
         }
         for kiosk in ["a", "b"] {
-            let token = try run("returns-server", "enroll", "--db", "hq.sqlite", "--store", "s1", "--kiosk", kiosk).line
-            let initialised = try run(
+            let token = try await run(
+                "returns-server",
+                "enroll",
+                "--db",
+                "hq.sqlite",
+                "--store",
+                "s1",
+                "--kiosk",
+                kiosk
+            ).line
+            let initialised = try await run(
                 "kiosk",
                 "init",
                 "--db",
@@ -48,7 +70,7 @@ import Testing
             )
             #expect(initialised.status == 0, "\(initialised.stderr)")
         }
-        let recorded = try run(
+        let recorded = try await run(
             "kiosk",
             "record",
             "--db",
@@ -64,33 +86,33 @@ import Testing
         let photo = AttachmentSyncTests.photo(600_000, seed: 42)
         let digest = AttachmentSyncTests.digest(photo)
         try photo.write(to: URL(fileURLWithPath: directory.file("dent.jpg")))
-        let attached = try run("kiosk", "attach", "--db", "a.sqlite", id, "dent.jpg", "--caption", "dent")
+        let attached = try await run("kiosk", "attach", "--db", "a.sqlite", id, "dent.jpg", "--caption", "dent")
         #expect(attached.status == 0, "\(attached.stderr)")
 
-        let waiting = try run("kiosk", "status", "--db", "a.sqlite")
+        let waiting = try await run("kiosk", "status", "--db", "a.sqlite")
         #expect(waiting.stdout.contains("attachments  1 (600000 bytes) not yet sent"), "\(waiting.stdout)")
-        let synced = try run("kiosk", "sync", "--db", "a.sqlite")
+        let synced = try await run("kiosk", "sync", "--db", "a.sqlite")
         #expect(synced.status == 0, "\(synced.stderr)")
         #expect(synced.stdout == "pushed 1, pulled 0, conflicts 0\nattachments sent 1 (600000 bytes)\n")
-        #expect(!(try run("kiosk", "status", "--db", "a.sqlite").stdout.contains("attachments")))
-        let json = try run("kiosk", "sync", "--db", "a.sqlite", "--json")
+        #expect(!(try await run("kiosk", "status", "--db", "a.sqlite").stdout.contains("attachments")))
+        let json = try await run("kiosk", "sync", "--db", "a.sqlite", "--json")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(document["attachmentsSent"] as? Int == 0 && document["attachmentBytesSent"] as? Int == 0)
 
         // HQ sees it held, and gets it by a prefix of its digest.
-        let listed = try run("returns-server", "attachments", "list", "--db", "hq.sqlite")
+        let listed = try await run("returns-server", "attachments", "list", "--db", "hq.sqlite")
         #expect(listed.stdout.contains(String(digest.prefix(12))) && listed.stdout.contains("held"), "\(listed.stdout)")
         #expect(
-            try run("returns-server", "attachments", "list", "--db", "hq.sqlite", "--missing").line
+            try await run("returns-server", "attachments", "list", "--db", "hq.sqlite", "--missing").line
                 == "every attachment is held whole"
         )
-        let listedJSON = try run("returns-server", "attachments", "list", "--db", "hq.sqlite", "--json")
+        let listedJSON = try await run("returns-server", "attachments", "list", "--db", "hq.sqlite", "--json")
         let entries = try #require(
             try JSONSerialization.jsonObject(with: Data(listedJSON.stdout.utf8)) as? [[String: Any]]
         )
         #expect(entries.first?["digest"] as? String == digest && entries.first?["complete"] as? Bool == true)
         #expect(entries.first?["stores"] as? [String] == ["s1"])
-        let got = try run(
+        let got = try await run(
             "returns-server",
             "attachments",
             "get",
@@ -102,18 +124,36 @@ import Testing
         )
         #expect(got.line == "\(digest) (image/jpeg, 600000 bytes) written to hq.jpg", "\(got.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: directory.file("hq.jpg"))) == photo)
-        let unknown = try run("returns-server", "attachments", "get", "--db", "hq.sqlite", "00000000", "--output", "x")
+        let unknown = try await run(
+            "returns-server",
+            "attachments",
+            "get",
+            "--db",
+            "hq.sqlite",
+            "00000000",
+            "--output",
+            "x"
+        )
         #expect(
             unknown.status != 0 && unknown.stderr.contains("no return names attachment 00000000"),
             "\(unknown.stderr)"
         )
-        let notHex = try run("returns-server", "attachments", "get", "--db", "hq.sqlite", "../etc", "--output", "x")
+        let notHex = try await run(
+            "returns-server",
+            "attachments",
+            "get",
+            "--db",
+            "hq.sqlite",
+            "../etc",
+            "--output",
+            "x"
+        )
         #expect(notHex.status != 0 && notHex.stderr.contains("invalid attachment digest '../etc'"), "\(notHex.stderr)")
         #expect(!FileManager.default.fileExists(atPath: directory.file("x")))
 
         // Kiosk b holds the return, fetches the photo the first time it is asked for, and keeps it.
-        #expect(try run("kiosk", "sync", "--db", "b.sqlite").status == 0)
-        let fetched = try run(
+        #expect(try await run("kiosk", "sync", "--db", "b.sqlite").status == 0)
+        let fetched = try await run(
             "kiosk",
             "attachment",
             "get",
@@ -126,7 +166,7 @@ import Testing
         #expect(fetched.status == 0, "\(fetched.stderr)")
         #expect(fetched.stderr.contains("fetched \(digest.prefix(12)) from the server"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: directory.file("b.jpg"))) == photo)
-        let again = try run(
+        let again = try await run(
             "kiosk",
             "attachment",
             "get",
@@ -145,23 +185,32 @@ import Testing
     /// it restarts, the kiosk's next sync sends only the rest, and the bytes HQ ends with hash to the digest.
     @Test func aServerKilledInTheMiddleOfAPhotoKeepsEveryAcknowledgedChunk() async throws {
         let directory = try TemporaryDirectory()
-        var (server, address) = try Self.serve("hq.sqlite", in: directory)
+        var (server, address) = try await Self.serve("hq.sqlite", in: directory, keepsErrors: true)
         defer {
             server.kill()
             _ = server.finish()
         }
-        let token = try ToolRun(
-            "returns-server",
-            ["enroll", "--db", "hq.sqlite", "--store", "s1", "--kiosk", "a"],
-            in: directory.path
-        ).line
+        let path = directory.path
+        let token = try await offThePool {
+            try ToolRun("returns-server", ["enroll", "--db", "hq.sqlite", "--store", "s1", "--kiosk", "a"], in: path)
+        }.line
         let kiosk = try ReplicaStore.create(
             at: directory.file("kiosk.sqlite"),
             identity: .kiosk(store: StoreID("s1"), kiosk: KioskID("a"))
         )
         try kiosk.saveSyncCredentials(SyncClient.makeCredentials(server: address, token: token))
         let client = SyncClient(store: kiosk)
-        _ = try await client.sync()
+        do {
+            _ = try await client.sync()
+        } catch {
+            server.kill()
+            let log = try await offThePool { [server] in
+                _ = server.finish()
+                return server.errors()
+            }
+            Issue.record("the first sync failed: \(error)\nserver log:\n\(log)")
+            throw error
+        }
         var resumed = 0
         for (round, budget) in [300_000, 900_000, 1_700_000].enumerated() {
             let item = try kiosk.recordReturn(
@@ -177,13 +226,25 @@ import Testing
             }
             await #expect(throws: (any Error).self) { try await client.sync(server: "127.0.0.1:\(proxy.port)") }
             await proxy.close()
-            _ = server.finish()
-            (server, address) = try Self.serve("hq.sqlite", in: directory)
+            _ = try await offThePool { [server] in server.finish() }
+            (server, address) = try await Self.serve("hq.sqlite", in: directory, keepsErrors: true)
             let hq = try ReplicaStore.open(at: directory.file("hq.sqlite"))
             #expect(try hq.integrityCheck() == "ok")
             let held = try hq.attachmentState(digest, store: StoreID("s1"))?.held ?? 0
             if held > 0 { resumed += 1 }
-            let retry = try await client.sync(server: address)
+            let retry: SyncReport
+            do {
+                retry = try await client.sync(server: address)
+            } catch {
+                // What the restarted server logged, to tell why.
+                server.kill()
+                let log = try await offThePool { [server] in
+                    _ = server.finish()
+                    return server.errors()
+                }
+                Issue.record("the sync after the restart failed: \(error)\nserver log:\n\(log)")
+                throw error
+            }
             #expect(retry.attachmentBytesSent == 1_500_000 - held, "killed after \(budget) bytes; held \(held)")
             let streamed = Streamed()
             #expect(try hq.streamAttachment(digest) { streamed.append($0) }?.size == 1_500_000)
@@ -197,17 +258,18 @@ import Testing
     /// does not hold yet.
     @Test func aKioskKilledInTheMiddleOfAPhotoGoesOnWhereTheServerStopped() async throws {
         let directory = try TemporaryDirectory()
-        let (server, address) = try Self.serve("hq.sqlite", in: directory)
+        let (server, address) = try await Self.serve("hq.sqlite", in: directory)
         defer {
             server.kill()
             _ = server.finish()
         }
-        func run(_ tool: String, _ arguments: String...) throws -> ToolRun {
-            try ToolRun(tool, arguments, in: directory.path)
+        func run(_ tool: String, _ arguments: String...) async throws -> ToolRun {
+            let path = directory.path
+            return try await offThePool { try ToolRun(tool, arguments, in: path) }
         }
-        let token = try run("returns-server", "enroll", "--db", "hq.sqlite", "--store", "s1", "--kiosk", "a").line
+        let token = try await run("returns-server", "enroll", "--db", "hq.sqlite", "--store", "s1", "--kiosk", "a").line
         #expect(
-            try run(
+            try await run(
                 "kiosk",
                 "init",
                 "--db",
@@ -222,7 +284,7 @@ import Testing
                 token
             ).status == 0
         )
-        let id = try run(
+        let id = try await run(
             "kiosk",
             "record",
             "--db",
@@ -237,7 +299,7 @@ import Testing
         let photo = AttachmentSyncTests.photo(2_000_000, seed: 99)
         let digest = AttachmentSyncTests.digest(photo)
         try photo.write(to: URL(fileURLWithPath: directory.file("box.jpg")))
-        #expect(try run("kiosk", "attach", "--db", "a.sqlite", id, "box.jpg").status == 0)
+        #expect(try await run("kiosk", "attach", "--db", "a.sqlite", id, "box.jpg").status == 0)
 
         // The kiosk is killed once a million bytes of its sync have reached the server.
         let port = Int(address.split(separator: ":").last!)!
@@ -264,9 +326,9 @@ import Testing
         )
         let held = try hq.attachmentState(digest, store: StoreID("s1"))?.held ?? 0
         #expect(held > 0 && held < 2_000_000, "killed inside the upload: the server holds \(held) bytes")
-        let status = try run("kiosk", "status", "--db", "a.sqlite")
+        let status = try await run("kiosk", "status", "--db", "a.sqlite")
         #expect(status.stdout.contains("attachments  1 (2000000 bytes) not yet sent"), "\(status.stdout)")
-        let resumed = try run("kiosk", "sync", "--db", "a.sqlite", "--json")
+        let resumed = try await run("kiosk", "sync", "--db", "a.sqlite", "--json")
         let document = try #require(
             try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8)) as? [String: Any],
             "\(resumed.stderr)"
