@@ -170,7 +170,17 @@ extension ReplicaStore {
         cursor: String? = nil,
         peer: String = ReplicaStore.serverPeer
     ) throws -> PushOutcome {
-        try write { context in
+        try mergePulled(PreparedPull(records), cursor: cursor, peer: peer)
+    }
+
+    /// Merges a batch prepared on another thread (``PreparedPull``), as ``mergePulled(_:cursor:peer:)`` does.
+    public func mergePulled(
+        _ prepared: PreparedPull,
+        cursor: String? = nil,
+        peer: String = ReplicaStore.serverPeer
+    ) throws -> PushOutcome {
+        let records = prepared.records
+        return try write { context in
             if let cursor {
                 try context.db.execute(
                     sql: """
@@ -183,7 +193,7 @@ extension ReplicaStore {
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
             var campaigns: [String] = []
             let setAside = try Self.quarantineCodes(context.db)
-            for record in records {
+            for (index, record) in records.enumerated() {
                 switch setAside.isEmpty ? nil : setAside["\(record.entityType)/\(record.id)"] {
                 case nil:
                     break
@@ -201,7 +211,7 @@ extension ReplicaStore {
                 var item: ProductReturn?
                 if let storeID = identity.storeID, record.entityType == ReturnEntity.entityType {
                     // Partial replication: a kiosk only ever takes its own store's returns.
-                    let pulled = try ProductReturn(record: record)
+                    let pulled = try prepared.items[index]?.get() ?? ProductReturn(record: record)
                     guard pulled.storeID == storeID else {
                         throw ReplicaStoreError(
                             code: .wrongStore,
@@ -229,7 +239,7 @@ extension ReplicaStore {
                 // The decoded return is handed on, so a new record is not decoded again for its projection.
                 let result: MergeOutcome
                 do {
-                    result = try context.merge(record, item: item, origin: .merge)
+                    result = try context.merge(record, item: item, origin: .merge, prepared: prepared.writes[index])
                 } catch let error as SyncEngineError where error.code == .conflictingWrite {
                     // This kiosk holds a write the server holds differently (imported from a forged export, say):
                     // the record is set aside, loudly, rather than failing every sync. Nothing of it was merged.
@@ -594,5 +604,35 @@ extension ReplicaStore {
         // pushes: the next sync with nothing new reads nothing.
         let next = more ? page.last![0] as Int64 : max(cursor, latest)
         return (records, next, more)
+    }
+}
+
+/// A pulled page made ready for the kiosk's writer on another thread: each return decoded, and each record's texts
+/// and projection prepared for the case it is new here — every record of a fresh kiosk's first pull. The writer then
+/// only checks and inserts; the preparation of the next page overlaps the merge of this one.
+public struct PreparedPull: Sendable {
+    /// The records, as pulled.
+    public let records: [VersionedRecord]
+    /// Each record's return (for returns), or why it does not decode; `nil` for other entities.
+    let items: [Result<ProductReturn, any Error>?]
+    /// Each record's write if it is new here; `nil` where it could not be prepared (the merge then says why).
+    let writes: [PreparedWrite?]
+
+    /// Prepares `records`. Pure: runs on any thread.
+    public init(_ records: [VersionedRecord]) {
+        self.records = records
+        var items: [Result<ProductReturn, any Error>?] = []
+        var writes: [PreparedWrite?] = []
+        items.reserveCapacity(records.count)
+        writes.reserveCapacity(records.count)
+        for record in records {
+            let item =
+                record.entityType == ReturnEntity.entityType
+                ? Result { try ProductReturn(record: record) } : nil
+            items.append(item)
+            writes.append(try? PreparedWrite(record, item: try? item?.get()))
+        }
+        self.items = items
+        self.writes = writes
     }
 }

@@ -320,13 +320,14 @@ struct WriteContext {
     mutating func merge(
         _ remote: VersionedRecord,
         item: ProductReturn? = nil,
-        origin: ChangeOrigin
+        origin: ChangeOrigin,
+        prepared: PreparedWrite? = nil
     ) throws -> MergeOutcome {
         // The stored clock alone tells whether the remote version is new, known, or needs a merge; loading and
         // decoding the whole record is only needed for the last.
         let statement = try db.cachedStatement(sql: "SELECT clock FROM records WHERE entity_type = ? AND id = ?")
         guard let clockJSON = try String.fetchOne(statement, arguments: [remote.entityType, remote.id]) else {
-            return try merge(remote, into: nil, item: item, origin: origin)
+            return try merge(remote, into: nil, item: item, origin: origin, prepared: prepared)
         }
         if try VectorClock(jsonValue: JSONValue.parse(clockJSON)).dominates(remote.clock) {
             return MergeOutcome(changed: false, detectedConflicts: [])

@@ -2,6 +2,7 @@ import NIOCore
 import NIOSSL
 import ReplicaStore
 import SyncCore
+import SyncEngine
 import SyncTransport
 import Synchronization
 import WireProtocol
@@ -17,6 +18,9 @@ enum Wake: Sendable, Hashable {
 /// What a session's conversation waits for: a frame from the server, the connection's end, or a wake-up.
 enum ConnectionEvent: Sendable {
     case frame(SyncFrame)
+    /// A pulled page, prepared for the merge by the task that read it (``PreparedPull``): while the storage thread
+    /// merges one page, the next is prepared on another.
+    case pulled(SyncMessage, PreparedPull)
     case closed
     case failed(any Error)
     case wake(Wake)
@@ -59,6 +63,17 @@ struct Conversation {
     let usesTLS: Bool
     /// Wake-ups that came while the conversation waited for an answer, for the agent to act on after.
     var wakes: Set<Wake> = []
+    /// The last pulled page received, prepared; taken by its merge.
+    var prepared: PreparedPull?
+
+    /// The prepared form of `records`, the page last received, if it was prepared.
+    mutating func takePrepared(_ records: [VersionedRecord]) -> PreparedPull? {
+        defer { prepared = nil }
+        guard let prepared, prepared.records.count == records.count, prepared.records.first?.id == records.first?.id,
+            prepared.records.last?.id == records.last?.id
+        else { return nil }
+        return prepared
+    }
 
     mutating func send(_ message: SyncMessage) async throws {
         do {
@@ -97,6 +112,9 @@ struct Conversation {
         case .failed(let error):
             throw Self.describe(error, usesTLS: usesTLS)
         case .frame(.message(let message)):
+            return .message(message)
+        case .pulled(let message, let page):
+            prepared = page
             return .message(message)
         case .frame(.invalid(let error)):
             throw SyncError("the server sent a bad frame: \(error)")

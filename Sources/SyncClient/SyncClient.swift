@@ -258,7 +258,15 @@ public struct SyncClient: Sendable {
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     do {
-                        for try await frame in inbound { sink.yield(.frame(frame)) }
+                        for try await frame in inbound {
+                            if case .message(let message) = frame, case .pullBatch(let records, _, _, _) = message,
+                                !records.isEmpty
+                            {
+                                sink.yield(.pulled(message, PreparedPull(records)))
+                            } else {
+                                sink.yield(.frame(frame))
+                            }
+                        }
                         sink.yield(.closed)
                     } catch {
                         sink.yield(.failed(error))
@@ -449,7 +457,8 @@ public struct SyncClient: Sendable {
                 if records.isEmpty && cursor == session.round.storedCursor { break }
                 // The cursor is stored in the merge's own transaction: a page is merged and remembered together or
                 // not at all.
-                let outcome = try await storage { try $0.mergePulled(records, cursor: cursor, peer: Self.serverPeer) }
+                let page = session.conversation.takePrepared(records) ?? PreparedPull(records)
+                let outcome = try await storage { try $0.mergePulled(page, cursor: cursor, peer: Self.serverPeer) }
                 session.round.storedCursor = cursor
                 for entry in outcome.quarantined {
                     logger.error(
