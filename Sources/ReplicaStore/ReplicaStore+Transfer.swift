@@ -80,7 +80,14 @@ extension ReplicaStore {
                                     message: "return \(write.id) already exists"
                                 )
                             }
-                            try context.store(write, origin: .import, operation: "import", dot: dot)
+                            // Checked above, or new by construction: nothing is replaced.
+                            try context.store(
+                                write,
+                                origin: .import,
+                                operation: "import",
+                                dot: dot,
+                                replacing: .nothing
+                            )
                             summary.imported += 1
                         case .merge(let record, let item):
                             if try context.merge(record, item: item, origin: .import).changed {
