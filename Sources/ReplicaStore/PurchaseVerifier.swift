@@ -336,19 +336,24 @@ extension WriteContext {
         // A push's returns at once, a few hundred pairs a query (each an index search, as the plans show), instead
         // of two queries a return.
         func find(_ pairs: [(String, String)], joining condition: String) throws {
-            for start in stride(from: 0, to: pairs.count, by: 400) {
-                let chunk = pairs[start..<min(start + 400, pairs.count)]
+            for start in stride(from: 0, to: pairs.count, by: 512) {
+                let chunk = pairs[start..<min(start + 512, pairs.count)]
+                // Padded to a power of two with pairs that match nothing (no id, GTIN or reference is empty), so a
+                // handful of statements serve every push: each is compiled once per connection and cached, not once
+                // per push (hundreds of parameters make one costly to parse).
+                var size = 8
+                while size < chunk.count { size *= 2 }
                 var arguments: [String] = []
-                arguments.reserveCapacity(chunk.count * 2)
+                arguments.reserveCapacity(size * 2)
                 for (first, second) in chunk { arguments += [first, second] }
-                let cursor = try String.fetchCursor(
-                    db,
+                arguments += repeatElement("", count: (size - chunk.count) * 2)
+                let statement = try db.cachedStatement(
                     sql: """
-                        WITH wanted(a, b) AS (VALUES \(chunk.map { _ in "(?, ?)" }.joined(separator: ", ")))
+                        WITH wanted(a, b) AS (VALUES \(repeatElement("(?, ?)", count: size).joined(separator: ", ")))
                         SELECT r.id FROM wanted JOIN returns r ON \(condition)
-                        """,
-                    arguments: StatementArguments(arguments)
+                        """
                 )
+                let cursor = try String.fetchCursor(statement, arguments: StatementArguments(arguments))
                 while let id = try cursor.next() { ids.insert(id) }
             }
         }
