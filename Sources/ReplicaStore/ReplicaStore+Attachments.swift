@@ -422,19 +422,32 @@ public struct AttachmentListing: Hashable, Sendable {
 // MARK: - Transfer: the kiosk's side
 
 extension ReplicaStore {
-    /// Attachments whose bytes this kiosk holds and its server has not confirmed whole, oldest first: what a sync
-    /// sends after the records.
-    public func attachmentsToUpload(limit: Int = 100) throws -> [(digest: String, size: Int64)] {
+    /// Where a pass over the attachments to send has got to: the last one offered.
+    public struct UploadPosition: Sendable, Hashable {
+        let addedAt: Int64
+        let digest: String
+    }
+
+    /// Attachments whose bytes this kiosk holds and its server has not confirmed whole, oldest first, after
+    /// `position`: what a sync sends after the records, page by page — so attachments the server would not take this
+    /// time (their return set aside) never keep the ones after them waiting.
+    public func attachmentsToUpload(
+        after position: UploadPosition? = nil,
+        limit: Int = 100
+    ) throws -> [(digest: String, size: Int64, position: UploadPosition)] {
         try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT digest, size FROM attachments
+                    SELECT digest, size, added_at FROM attachments
                     WHERE uploaded_at IS NULL AND digest IN (SELECT digest FROM return_attachments)
+                        AND (added_at, digest) > (?, ?)
                     ORDER BY added_at, digest LIMIT ?
                     """,
-                arguments: [limit]
-            ).map { ($0["digest"], $0["size"]) }
+                arguments: [position?.addedAt ?? Int64.min, position?.digest ?? "", limit]
+            ).map { row in
+                (row["digest"], row["size"], UploadPosition(addedAt: row["added_at"], digest: row["digest"]))
+            }
         }
     }
 

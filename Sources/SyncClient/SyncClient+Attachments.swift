@@ -21,14 +21,14 @@ extension SyncClient {
     /// acknowledged (durable there) before the next: a cut costs at most a chunk, and the next sync goes on from what
     /// the server holds. Runs after the round's records, on version 4 connections.
     func uploadAttachments(_ session: inout Session) async throws {
-        var offered = Set<String>()
+        // A pass in order, each attachment offered once: those the server will not take this time (their return
+        // set aside) never hold back the ones after them.
+        var position: ReplicaStore.UploadPosition?
         while true {
-            let pending = try await storage { try $0.attachmentsToUpload(limit: 50) }.filter {
-                !offered.contains($0.digest)
-            }
+            let pending = try await storage { [position] in try $0.attachmentsToUpload(after: position, limit: 50) }
             guard !pending.isEmpty else { return }
-            for (digest, size) in pending {
-                offered.insert(digest)
+            for (digest, size, next) in pending {
+                position = next
                 var upload = AttachmentUpload(digest: digest, size: size)
                 try await session.conversation.send(upload.start())
                 sending: while true {

@@ -370,6 +370,25 @@ import WireProtocol
         try await server.stop()
     }
 
+    @Test func photosTheServerWillNotTakeNeverHoldBackTheOnesAfterThem() async throws {
+        let server = try await TestServer()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        // More set-aside returns with photos than a sync reads at once, then one the server takes.
+        for index in 0..<60 {
+            let item = try kiosk.record(order: "O-\(index)")
+            try kiosk.store.attach(Self.photo(300, seed: 1_000 + UInt64(index)), to: item.id)
+            #expect(try kiosk.store.quarantine(recordID: item.id.rawValue, code: "invalid-record", message: "test"))
+        }
+        let good = try kiosk.record(order: "O-good")
+        let photo = Self.photo(300, seed: 2_000)
+        try kiosk.store.attach(photo, to: good.id)
+        let report = try await kiosk.sync()
+        #expect(report.attachmentsSent == 1)
+        #expect(report.attachmentsWaiting.count == 60)
+        #expect(try server.store.streamAttachment(Self.digest(photo)) { _ in }?.size == 300)
+        try await server.stop()
+    }
+
     @Test func aVersion3ServerLeavesPhotosOnTheKioskAndSyncsTheRecords() async throws {
         let server = try await TestServer(configure: { $0.protocolVersions = [3] })
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
