@@ -104,6 +104,9 @@ extension ReplicaStore {
             )
             if entityType == ReturnEntity.entityType {
                 try db.execute(sql: "DELETE FROM returns WHERE id = ?", arguments: [recordID])
+                // Its photos are no longer named by it: not offered at every sync for a return the server never
+                // took. Bytes another return names stay, and are still sent.
+                try db.execute(sql: "DELETE FROM return_attachments WHERE return_id = ?", arguments: [recordID])
             }
         }
     }

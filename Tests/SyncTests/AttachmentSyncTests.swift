@@ -367,6 +367,10 @@ import WireProtocol
         #expect(report.attachmentsSent == 0)
         #expect(report.attachmentsWaiting.map(\.refusal.code) == [.unknownAttachment])
         #expect(try kiosk.store.status().attachmentsUnsent == 1)
+        // Dropped by the operator: its photo is no longer offered.
+        try kiosk.store.dropQuarantined(item.id.rawValue)
+        #expect(try kiosk.store.status().attachmentsUnsent == 0)
+        #expect(try await kiosk.sync().attachmentsWaiting.isEmpty)
         try await server.stop()
     }
 
