@@ -168,7 +168,8 @@ let package = Package(
         .target(
             name: "ReturnsServerCLI",
             dependencies: [
-                "ReturnsServer", "PostgresStorage", "SyncTransport", "CommandLineSupport", "ReturnSyncJSON", "EPCISExport",
+                "ReturnsServer", "PostgresStorage", "SyncTransport", "SyncCore", "CommandLineSupport", "ReturnSyncJSON",
+                "EPCISExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

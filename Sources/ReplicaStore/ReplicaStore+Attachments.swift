@@ -81,13 +81,8 @@ extension ReplicaStore {
     ///   one, starts with it (the candidates named); ``ReturnsModelError`` for a prefix that is not hex.
     public func attachmentDigest(withPrefix prefix: String) throws -> String {
         let prefix = prefix.lowercased()
-        guard (8...64).contains(prefix.utf8.count),
-            prefix.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
-        else {
-            throw ReturnsModelError(
-                code: .invalidValue,
-                message: "invalid attachment digest '\(prefix)': expected 8 to 64 hex digits of its SHA-256"
-            )
+        guard AttachmentRules.isDigestPrefix(prefix) else {
+            throw ReturnsModelError(code: .invalidValue, message: AttachmentRules.invalidDigestPrefix(prefix))
         }
         // The bytes held here, and those a return here names (a kiosk fetches them; a server holds them in chunks).
         let found = try read { db in

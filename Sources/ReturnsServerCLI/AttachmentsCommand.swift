@@ -4,6 +4,7 @@ import Foundation
 import ReplicaStore
 import ReturnsModel
 import ReturnsServer
+import SyncCore
 
 /// `returns-server attachments`: the photos and documents the stores' returns name, and their bytes.
 struct AttachmentsCommand: AsyncParsableCommand {
@@ -87,16 +88,9 @@ struct AttachmentsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let prefix = digest.lowercased()
-            guard (8...64).contains(prefix.utf8.count),
-                prefix.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
-            else {
-                throw CLIError(
-                    message: "invalid attachment digest '\(digest)': expected 8 to 64 hex digits of its SHA-256"
-                )
+            guard AttachmentRules.isDigestPrefix(prefix) else {
+                throw CLIError(message: AttachmentRules.invalidDigestPrefix(digest))
             }
-            let destination = URL(fileURLWithPath: output)
-            let temporary = destination.deletingLastPathComponent()
-                .appendingPathComponent(".\(destination.lastPathComponent).\(UUID().uuidString).part")
             let written: (digest: String, mediaType: String, size: Int64) = try await database.withStorage { storage in
                 let found = try await storage.attachmentListing(store: nil, missing: false)
                     .filter { $0.digest.hasPrefix(prefix) }
@@ -108,12 +102,9 @@ struct AttachmentsCommand: AsyncParsableCommand {
                                 + found.prefix(3).map(\.digest).joined(separator: ", ")
                     )
                 }
-                guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-                    throw CLIError(message: "cannot write the attachment to \(output): cannot create a file there")
-                }
-                let handle = try FileHandle(forWritingTo: temporary)
+                let file = try AtomicFileWriter(path: output, what: "the attachment")
                 do {
-                    guard let held = try await storage.streamAttachment(attachment.digest, to: { handle.write($0) })
+                    guard let held = try await storage.streamAttachment(attachment.digest, to: { try file.write($0) })
                     else {
                         throw CLIError(
                             message:
@@ -121,20 +112,12 @@ struct AttachmentsCommand: AsyncParsableCommand {
                                 + "\(attachment.digest) so far: the kiosk that took it has not sent it all yet"
                         )
                     }
-                    try handle.synchronize()
-                    try handle.close()
+                    try file.finish()
                     return (attachment.digest, held.mediaType, held.size)
                 } catch {
-                    try? handle.close()
-                    try? FileManager.default.removeItem(at: temporary)
+                    file.abandon()
                     throw error
                 }
-            }
-            // rename(2) replaces the file atomically, whether one was there or not.
-            guard rename(temporary.path, destination.path) == 0 else {
-                let reason = String(cString: strerror(errno))
-                try? FileManager.default.removeItem(at: temporary)
-                throw CLIError(message: "cannot write the attachment to \(output): \(reason)")
             }
             Console.current.print(
                 "\(written.digest) (\(written.mediaType), \(written.size) bytes) written to \(output)"

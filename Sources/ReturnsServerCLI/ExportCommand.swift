@@ -106,18 +106,11 @@ struct ExportCommand: AsyncParsableCommand {
 /// An EPCIS document written event by event into a temporary file beside its destination, renamed over it when
 /// finished: a reader never sees half an export, and the writer never holds more than the events it is given.
 final class EPCISDocumentWriter {
-    private let path: String
-    private let temporary: String
-    private let handle: FileHandle
+    private let file: AtomicFileWriter
     private var count = 0
 
     init(path: String, creationDate: Date) throws {
-        self.path = path
-        temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
-            throw CLIError(message: "cannot write the export to \(path): cannot create \(temporary)")
-        }
-        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+        file = try AtomicFileWriter(path: path, what: "the export")
         // The document's members around the event list, as EPCISEvents.document writes them.
         guard case .object(var members) = EPCISEvents.document([], creationDate: creationDate) else { return }
         members["epcisBody"] = nil
@@ -136,30 +129,11 @@ final class EPCISDocumentWriter {
     /// Closes the list and puts the file in place; the number of events written.
     func finish() throws -> Int {
         try write("]}}")
-        try handle.close()
-        do {
-            _ = try FileManager.default.replaceItemAt(
-                URL(fileURLWithPath: path),
-                withItemAt: URL(fileURLWithPath: temporary)
-            )
-        } catch {
-            // No file there yet: a plain move.
-            try FileManager.default.moveItem(atPath: temporary, toPath: path)
-        }
+        try file.finish()
         return count
     }
 
-    func abandon() {
-        try? handle.close()
-        try? FileManager.default.removeItem(atPath: temporary)
-    }
+    func abandon() { file.abandon() }
 
-    private func write(_ text: String) throws {
-        do {
-            try handle.write(contentsOf: Data(text.utf8))
-        } catch {
-            abandon()
-            throw CLIError(message: "cannot write the export to \(path): \(error.localizedDescription)")
-        }
-    }
+    private func write(_ text: String) throws { try file.write(Data(text.utf8)) }
 }

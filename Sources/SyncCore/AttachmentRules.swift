@@ -43,7 +43,22 @@ public enum AttachmentRules {
 
     /// Whether `digest` is an attachment's name: 64 lower-case hex digits.
     public static func isDigest(_ digest: String) -> Bool {
-        digest.utf8.count == 64 && digest.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        digest.utf8.count == 64 && isLowercaseHex(digest)
+    }
+
+    /// Whether `text` (lower-cased first) starts a digest as people type one: 8 to 64 hex digits, as listings print
+    /// the first 12.
+    public static func isDigestPrefix(_ text: String) -> Bool {
+        (8...64).contains(text.utf8.count) && isLowercaseHex(text.lowercased())
+    }
+
+    /// Why `text` names no digest, for commands that take a digest or its start.
+    public static func invalidDigestPrefix(_ text: String) -> String {
+        "invalid attachment digest '\(text)': expected 8 to 64 hex digits of its SHA-256"
+    }
+
+    private static func isLowercaseHex(_ text: String) -> Bool {
+        text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     /// The refusal for a digest no return of the kiosk's store names: the same for a digest nobody named and one
@@ -139,14 +154,6 @@ public enum AttachmentRules {
         )
     }
 
-    /// A digest in lower-case hex.
-    public static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        for byte in digest {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
+    /// A digest in lower-case hex: an attachment's name.
+    public static func hex(_ digest: some Sequence<UInt8>) -> String { lowercaseHex(digest) }
 }

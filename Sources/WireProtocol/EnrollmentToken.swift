@@ -20,7 +20,7 @@ public struct EnrollmentToken: Hashable, Sendable, CustomStringConvertible {
     /// Makes a new token for the server whose public key has `serverKeyFingerprint`.
     public static func make(serverKeyFingerprint: String) -> EnrollmentToken {
         var generator = SystemRandomNumberGenerator()
-        let secret = (0..<24).map { _ in hex(UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+        let secret = lowercaseHex((0..<24).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
         return EnrollmentToken(secret: secret, serverKeyFingerprint: serverKeyFingerprint)
     }
 
@@ -75,12 +75,7 @@ public struct EnrollmentToken: Hashable, Sendable, CustomStringConvertible {
     }
 
     private static func sha256Hex(_ data: Data) -> String {
-        SHA256.hash(data: data).map(hex).joined()
-    }
-
-    private static func hex(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+        lowercaseHex(SHA256.hash(data: data))
     }
 
     private static func isHex(_ text: Substring, count: Int) -> Bool {
@@ -92,4 +87,16 @@ public struct EnrollmentToken: Hashable, Sendable, CustomStringConvertible {
 public struct EnrollmentTokenError: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+}
+
+/// Bytes as lower-case hex, two digits each: how fingerprints, token hashes and attachment digests are written.
+public func lowercaseHex(_ bytes: some Sequence<UInt8>) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var text: [UInt8] = []
+    text.reserveCapacity(bytes.underestimatedCount * 2)
+    for byte in bytes {
+        text.append(digits[Int(byte >> 4)])
+        text.append(digits[Int(byte & 0x0F)])
+    }
+    return String(decoding: text, as: UTF8.self)
 }
