@@ -173,3 +173,15 @@ public struct ChildProcessError: Error, CustomStringConvertible, Sendable {
     public var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// Runs blocking work (reading a process's pipe, waiting for it to exit) on a thread of its own.
+///
+/// Every test of a `swift test` run shares one pool of threads for its async work — two on a 2-core machine. A
+/// test that waits seconds for a process on one of them stalls every other test's in-process clients and servers,
+/// long enough for their deadlines to close connections (a server's 60 s idle timeout cut a sync this way in CI).
+/// So every wait on a process in an async test goes through here.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}

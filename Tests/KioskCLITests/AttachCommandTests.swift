@@ -112,12 +112,12 @@ import Testing
         #expect(missing.status == 1 && missing.stderr.contains("nope.jpg"))
         let big = try file(kiosk, "big.png", Self.png)
         // Limits come from the environment: the `kiosk` executable, run with it.
-        func withLimit(_ name: String, _ value: String, _ arguments: String...) throws -> Invocation {
-            try KioskCommandTests.launchKiosk(arguments, database: kiosk.db, environment: [name: value])()
+        func withLimit(_ name: String, _ value: String, _ arguments: String...) async throws -> Invocation {
+            try await KioskCommandTests.launchKiosk(arguments, database: kiosk.db, environment: [name: value])()
         }
-        let tooBig = try withLimit("KIOSK_ATTACHMENT_MAX_FILE_BYTES", "50", "attach", id, big)
+        let tooBig = try await withLimit("KIOSK_ATTACHMENT_MAX_FILE_BYTES", "50", "attach", id, big)
         #expect(tooBig.status == 1 && tooBig.stderr.contains("over the limit of 50 bytes per file"), "\(tooBig.stderr)")
-        let badLimit = try withLimit("KIOSK_ATTACHMENT_MAX_RETURN_BYTES", "lots", "attach", id, big)
+        let badLimit = try await withLimit("KIOSK_ATTACHMENT_MAX_RETURN_BYTES", "lots", "attach", id, big)
         #expect(badLimit.status == 1 && badLimit.stderr.contains("'lots'"), "\(badLimit.stderr)")
         let badCaption = await kiosk.run("attach", id, big, "--caption", "   ")
         #expect(badCaption.status == 1 && badCaption.stderr.contains("invalid caption"), "\(badCaption.stderr)")
@@ -126,9 +126,9 @@ import Testing
         #expect(try Self.storedAttachments(kiosk.db) == 0)
 
         // Within the return's limit, then over it.
-        #expect(try withLimit("KIOSK_ATTACHMENT_MAX_RETURN_BYTES", "120", "attach", id, big).status == 0)
+        #expect(try await withLimit("KIOSK_ATTACHMENT_MAX_RETURN_BYTES", "120", "attach", id, big).status == 0)
         let pdf = try file(kiosk, "r.pdf", Self.pdf)
-        let overReturn = try withLimit("KIOSK_ATTACHMENT_MAX_RETURN_BYTES", "120", "attach", id, pdf)
+        let overReturn = try await withLimit("KIOSK_ATTACHMENT_MAX_RETURN_BYTES", "120", "attach", id, pdf)
         #expect(overReturn.status == 1 && overReturn.stderr.contains("at most 120 per return"), "\(overReturn.stderr)")
         let twice = await kiosk.run("attach", id, big)
         #expect(twice.status == 1 && twice.stderr.contains("already"), "\(twice.stderr)")

@@ -334,12 +334,13 @@ import Testing
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kiosk")
     }
 
-    /// Starts `kiosk` with `KIOSK_DB` set; returns a function that waits for it and collects its output.
+    /// Starts `kiosk` with `KIOSK_DB` set; returns a function that waits for it (on a thread of its own, off the
+    /// threads every test's async work shares) and collects its output.
     static func launchKiosk(
         _ arguments: [String],
         database: String,
         environment: [String: String] = [:]
-    ) throws -> () -> Invocation {
+    ) throws -> @Sendable () async throws -> Invocation {
         let process = try ChildProcess(
             kioskBinary.path,
             arguments,
@@ -349,30 +350,32 @@ import Testing
             error: .pipe
         )
         return {
-            // Small outputs: neither pipe fills while the other is read.
-            let stdout = process.standardOutput!.readDataToEndOfFile()
-            let stderr = process.standardError!.readDataToEndOfFile()
-            return Invocation(
-                status: process.waitUntilExit().status,
-                stdout: String(decoding: stdout, as: UTF8.self),
-                stderr: String(decoding: stderr, as: UTF8.self)
-            )
+            try await offThePool {
+                // Small outputs: neither pipe fills while the other is read.
+                let stdout = process.standardOutput!.readDataToEndOfFile()
+                let stderr = process.standardError!.readDataToEndOfFile()
+                return Invocation(
+                    status: process.waitUntilExit().status,
+                    stdout: String(decoding: stdout, as: UTF8.self),
+                    stderr: String(decoding: stderr, as: UTF8.self)
+                )
+            }
         }
     }
 
     /// With `RETURNSYNC_CUSTOMER_KEY` set, a customer's reference is stored as its keyed hash — the database never
     /// holds the id — and typing the id (in any case) still finds the customer's returns; `KIOSK_OPERATOR` names
     /// who captured them.
-    @Test func customerReferencesAreHashedWithTheDeploymentsKeyAndStillFound() throws {
+    @Test func customerReferencesAreHashedWithTheDeploymentsKeyAndStillFound() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.kioskBinary.path))
         let directory = try TemporaryDirectory()
         let database = directory.file("hashed.sqlite")
         let environment = ["RETURNSYNC_CUSTOMER_KEY": "a deployment secret", "KIOSK_OPERATOR": "dana"]
-        func kiosk(_ arguments: String...) throws -> Invocation {
-            try Self.launchKiosk(arguments, database: database, environment: environment)()
+        func kiosk(_ arguments: String...) async throws -> Invocation {
+            try await Self.launchKiosk(arguments, database: database, environment: environment)()
         }
-        #expect(try kiosk("init", "--store", "s1", "--kiosk", "k1").status == 0)
-        let id = try kiosk(
+        #expect(try await kiosk("init", "--store", "s1", "--kiosk", "k1").status == 0)
+        let id = try await kiosk(
             "record",
             "--order",
             "A",
@@ -383,38 +386,50 @@ import Testing
             "--customer",
             "LOYAL-0042"
         ).output
-        _ = try kiosk("record", "--order", "B", "--gtin", "96385074", "--reason", "other", "--customer", "LOYAL-0043")
-        let json = try kiosk("show", id, "--json").stdout
+        _ = try await kiosk(
+            "record",
+            "--order",
+            "B",
+            "--gtin",
+            "96385074",
+            "--reason",
+            "other",
+            "--customer",
+            "LOYAL-0043"
+        )
+        let json = try await kiosk("show", id, "--json").stdout
         #expect(!json.contains("LOYAL-0042") && json.contains("\"customerRef\" : \"h:"), "\(json)")
         #expect(json.contains("\"operatorId\" : \"dana\""), "\(json)")
-        let found = try kiosk("find", "--customer", "loyal-0042", "--json").stdout
+        let found = try await kiosk("find", "--customer", "loyal-0042", "--json").stdout
         #expect(found.contains(id) && !found.contains("\"orderId\" : \"B\""), "\(found)")
         // The operator from the agent's config file, when neither the option nor KIOSK_OPERATOR names one.
         let config = directory.file("kiosk.conf")
         try "server = 127.0.0.1:7420\noperator = erin\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let noted = try Self.launchKiosk(
+        let noted = try await Self.launchKiosk(
             ["note", id, "checked"],
             database: database,
             environment: ["KIOSK_CONFIG": config]
         )()
         #expect(noted.status == 0, "\(noted.stderr)")
-        let history = try kiosk("show", id, "--json").stdout
+        let history = try await kiosk("show", id, "--json").stdout
         #expect(history.contains("\"operatorId\" : \"erin\""), "\(history)")
         // Without the key, the same text is another reference: nothing matches.
-        let plain = try Self.launchKiosk(["find", "--customer", "LOYAL-0042"], database: database)()
+        let plain = try await Self.launchKiosk(["find", "--customer", "LOYAL-0042"], database: database)()
         #expect(plain.output.hasSuffix("0 returns"), "\(plain.stdout)")
         let sqlite = try String(contentsOfFile: database, encoding: .isoLatin1)
         #expect(!sqlite.contains("LOYAL-0042"), "the id is nowhere in the file")
     }
 
-    @Test func twoKioskProcessesWritingOneDatabaseBothSucceed() throws {
+    @Test func twoKioskProcessesWritingOneDatabaseBothSucceed() async throws {
         try #require(
             FileManager.default.isExecutableFile(atPath: Self.kioskBinary.path),
             "kiosk is built next to the tests"
         )
         let directory = try TemporaryDirectory()
         let database = directory.file("shared.sqlite")
-        #expect(try Self.launchKiosk(["init", "--store", "s1", "--kiosk", "k1"], database: database)().status == 0)
+        #expect(
+            try await Self.launchKiosk(["init", "--store", "s1", "--kiosk", "k1"], database: database)().status == 0
+        )
         // Two imports, each one long transaction, and five captures, all started together: writers wait for each
         // other (busy timeout) and none fails.
         var files: [String] = []
@@ -430,33 +445,34 @@ import Testing
                 database: database
             )
         }
-        for result in imports.map({ $0() }) + captures.map({ $0() }) {
+        for wait in imports + captures {
+            let result = try await wait()
             #expect(result.status == 0, "\(result.stderr)")
         }
-        let status = try Self.launchKiosk(["status", "--json"], database: database)()
+        let status = try await Self.launchKiosk(["status", "--json"], database: database)()
         let document = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
         #expect(document["totalReturns"] as? Int == 10_005)
     }
 
-    @Test func theExecutableReadsKIOSK_DBAndExitsNonZeroOnErrors() throws {
+    @Test func theExecutableReadsKIOSK_DBAndExitsNonZeroOnErrors() async throws {
         let directory = try TemporaryDirectory()
         try #require(
             FileManager.default.isExecutableFile(atPath: Self.kioskBinary.path),
             "kiosk is built next to the tests"
         )
 
-        func kiosk(_ arguments: String...) throws -> Invocation {
-            try Self.launchKiosk(arguments, database: directory.file("env.sqlite"))()
+        func kiosk(_ arguments: String...) async throws -> Invocation {
+            try await Self.launchKiosk(arguments, database: directory.file("env.sqlite"))()
         }
 
-        #expect(try kiosk("init", "--store", "s1", "--kiosk", "k1").status == 0)
+        #expect(try await kiosk("init", "--store", "s1", "--kiosk", "k1").status == 0)
         #expect(FileManager.default.fileExists(atPath: directory.file("env.sqlite")))
-        let recorded = try kiosk("record", "--order", "A", "--gtin", "96385074", "--reason", "other")
+        let recorded = try await kiosk("record", "--order", "A", "--gtin", "96385074", "--reason", "other")
         #expect(recorded.status == 0)
         #expect(try ReturnID(recorded.output).rawValue == recorded.output)
-        let refused = try kiosk("record", "--order", "A", "--gtin", "96385075", "--reason", "other")
+        let refused = try await kiosk("record", "--order", "A", "--gtin", "96385075", "--reason", "other")
         #expect(refused.status == 1)
         #expect(refused.stderr == "error: invalid GTIN '96385075': check digit is 5, expected 4\n")
-        #expect(try kiosk("frobnicate").status == 2)
+        #expect(try await kiosk("frobnicate").status == 2)
     }
 }

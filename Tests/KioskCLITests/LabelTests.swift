@@ -12,11 +12,13 @@ enum LabelTools {
     static let pdftotext = "/usr/bin/pdftotext"
     static var available: Bool { [rsvg, zbar, pdftotext].allSatisfy(FileManager.default.isExecutableFile(atPath:)) }
 
-    /// Runs a tool; its standard output, or an error naming how it ended.
-    static func run(_ tool: String, _ arguments: [String]) throws -> String {
-        let child = try ChildProcess(tool, arguments)
-        let output = child.standardOutput!.readDataToEndOfFile()
-        let end = child.waitUntilExit()
+    /// Runs a tool on a thread of its own; its standard output, or an error naming how it ended.
+    static func run(_ tool: String, _ arguments: [String]) async throws -> String {
+        let (output, end) = try await offThePool {
+            let child = try ChildProcess(tool, arguments)
+            let output = child.standardOutput!.readDataToEndOfFile()
+            return (output, child.waitUntilExit())
+        }
         guard end.status == 0, !end.bySignal else {
             throw LabelToolFailed(message: "\(tool) \(arguments.joined(separator: " ")) ended with \(end)")
         }
@@ -60,16 +62,16 @@ struct LabelTests {
 
         // Rendered as a printer would (at 300 dpi), scanned back.
         let png = kiosk.directory.file("label.png")
-        _ = try LabelTools.run(
+        _ = try await LabelTools.run(
             LabelTools.rsvg,
             ["--dpi-x", "300", "--dpi-y", "300", "--format", "png", "--output", png, svg]
         )
-        let scanned = try LabelTools.run(LabelTools.zbar, ["--raw", "-q", png])
+        let scanned = try await LabelTools.run(LabelTools.zbar, ["--raw", "-q", png])
         #expect(scanned == "\(id)\n", "the barcode holds the whole return id")
         // Read as a person would: the text on the rendered page.
         let pdf = kiosk.directory.file("label.pdf")
-        _ = try LabelTools.run(LabelTools.rsvg, ["--format", "pdf", "--output", pdf, svg])
-        let text = try LabelTools.run(LabelTools.pdftotext, ["-layout", pdf, "-"])
+        _ = try await LabelTools.run(LabelTools.rsvg, ["--format", "pdf", "--output", pdf, svg])
+        let text = try await LabelTools.run(LabelTools.pdftotext, ["-layout", pdf, "-"])
         for expected in [
             "STORE-12", "RETURN \(id.prefix(13))", "GTIN 04006381333931", "serial SN-42", "reason defective",
             "RETURN TO VENDOR", "RMA RMA-7781 via DHL",
@@ -89,14 +91,14 @@ struct LabelTests {
         let svg = kiosk.directory.file("red.svg")
         #expect(await kiosk.run("label", id, "--output", svg).status == 0)
         let png = kiosk.directory.file("red.png")
-        _ = try LabelTools.run(
+        _ = try await LabelTools.run(
             LabelTools.rsvg,
             ["--dpi-x", "203", "--dpi-y", "203", "--format", "png", "--output", png, svg]
         )
         // The destination box, filled red, says where the unit goes; it still scans at a thermal printer's 203 dpi.
         let document = try String(contentsOfFile: svg, encoding: .utf8)
         #expect(document.contains("QUARANTINE CAGE") && document.contains("fill=\"#c00000\""))
-        #expect(try LabelTools.run(LabelTools.zbar, ["--raw", "-q", png]) == "\(id)\n")
+        #expect(try await LabelTools.run(LabelTools.zbar, ["--raw", "-q", png]) == "\(id)\n")
     }
 
     @Test func badLabelRequestsAreRefusedNamingTheValue() async throws {
@@ -119,8 +121,8 @@ struct LabelTests {
         let svg = kiosk.directory.file("void.svg")
         #expect(await kiosk.run("label", id, "--output", svg).status == 0)
         let pdf = kiosk.directory.file("void.pdf")
-        _ = try LabelTools.run(LabelTools.rsvg, ["--format", "pdf", "--output", pdf, svg])
-        let text = try LabelTools.run(LabelTools.pdftotext, ["-layout", pdf, "-"])
+        _ = try await LabelTools.run(LabelTools.rsvg, ["--format", "pdf", "--output", pdf, svg])
+        let text = try await LabelTools.run(LabelTools.pdftotext, ["-layout", pdf, "-"])
         #expect(text.contains("AWAITING DISPOSITION") && text.contains("VOIDED — DO NOT ROUTE"), "\(text)")
     }
 

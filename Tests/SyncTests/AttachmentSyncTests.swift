@@ -236,7 +236,7 @@ import WireProtocol
 
     /// A kiosk that attached photos before the transfer existed (schema v15) names them after the upgrade: its next
     /// sync sends them.
-    @Test func aKioskFromBeforeTheTransferKnowsWhichPhotosToSendAfterTheUpgrade() throws {
+    @Test func aKioskFromBeforeTheTransferKnowsWhichPhotosToSendAfterTheUpgrade() async throws {
         let directory = try TemporaryDirectory()
         let bytes = Self.photo(5_000, seed: 6)
         let path: String
@@ -254,7 +254,8 @@ import WireProtocol
             ],
             output: .discard
         )
-        #expect(downgrade.waitUntilExit() == .init(status: 0, bySignal: false))
+        let downgraded = try await offThePool { downgrade.waitUntilExit() }
+        #expect(downgraded == .init(status: 0, bySignal: false))
         let upgraded = try ReplicaStore.open(at: path)
         #expect(try upgraded.attachmentsToUpload().map(\.digest) == [Self.digest(bytes)])
         #expect(try upgraded.status().attachmentsUnsent == 1)

@@ -7,8 +7,17 @@ import Testing
 
     private typealias Result = ToolRun
 
-    private static func run(_ tool: String, _ arguments: [String], in directory: TemporaryDirectory) throws -> Result {
-        try ToolRun(tool, arguments, in: directory.path)
+    /// Runs a tool to its end on a thread of its own: waiting for a process must not hold one of the threads every
+    /// test's async work shares.
+    private static func run(
+        _ tool: String,
+        _ arguments: [String],
+        in directory: TemporaryDirectory
+    ) async throws
+        -> Result
+    {
+        let path = directory.path
+        return try await offThePool { try ToolRun(tool, arguments, in: path) }
     }
 
     /// Expects a command to succeed, showing its stderr when it did not.
@@ -18,10 +27,12 @@ import Testing
 
     @Test func serveEnrollRecordSyncEditAndReport() async throws {
         let directory = try TemporaryDirectory()
-        func server(_ arguments: String...) throws -> Result {
-            try Self.run("returns-server", arguments, in: directory)
+        func server(_ arguments: String...) async throws -> Result {
+            try await Self.run("returns-server", arguments, in: directory)
         }
-        func kiosk(_ arguments: String...) throws -> Result { try Self.run("kiosk", arguments, in: directory) }
+        func kiosk(_ arguments: String...) async throws -> Result {
+            try await Self.run("kiosk", arguments, in: directory)
+        }
 
         // serve --port 0: the first line of stdout names the real port.
         let serve = try ChildProcess(
@@ -30,22 +41,25 @@ import Testing
             directory: directory.path
         )
         defer { serve.send(SIGTERM) }
-        var firstLine = Data()
-        while firstLine.last != UInt8(ascii: "\n") {
-            let byte = serve.standardOutput!.readData(ofLength: 1)
-            guard !byte.isEmpty else { break }
-            firstLine.append(byte)
+        let firstLine = try await offThePool { [output = serve.standardOutput!] in
+            var line = Data()
+            while line.last != UInt8(ascii: "\n") {
+                let byte = output.readData(ofLength: 1)
+                guard !byte.isEmpty else { break }
+                line.append(byte)
+            }
+            return line
         }
         let listening = String(decoding: firstLine, as: UTF8.self).trimmingCharacters(in: .newlines)
         #expect(listening.hasPrefix("listening on 127.0.0.1:"))
         let address = String(listening.dropFirst("listening on ".count))
         #expect(!address.hasSuffix(":0"))
 
-        let tokenA = try server("enroll", "--db", "hq.sqlite", "--store", "store-12", "--kiosk", "kiosk-a").line
-        let tokenB = try server("enroll", "--db", "hq.sqlite", "--store", "store-12", "--kiosk", "kiosk-b").line
+        let tokenA = try await server("enroll", "--db", "hq.sqlite", "--store", "store-12", "--kiosk", "kiosk-a").line
+        let tokenB = try await server("enroll", "--db", "hq.sqlite", "--store", "store-12", "--kiosk", "kiosk-b").line
         #expect(!tokenA.isEmpty && !tokenA.contains(" ") && tokenA != tokenB)
         succeed(
-            try kiosk(
+            try await kiosk(
                 "init",
                 "--db",
                 "a.sqlite",
@@ -60,7 +74,7 @@ import Testing
             )
         )
         succeed(
-            try kiosk(
+            try await kiosk(
                 "init",
                 "--db",
                 "b.sqlite",
@@ -75,7 +89,7 @@ import Testing
             )
         )
 
-        let id = try kiosk(
+        let id = try await kiosk(
             "record",
             "--db",
             "a.sqlite",
@@ -86,49 +100,46 @@ import Testing
             "--reason",
             "defective"
         ).line
-        succeed(try kiosk("inspect", "--db", "a.sqlite", id, "--condition", "defective", "--test", "fail"))
-        let synced = try kiosk("sync", "--db", "a.sqlite", "--json")
+        succeed(try await kiosk("inspect", "--db", "a.sqlite", id, "--condition", "defective", "--test", "fail"))
+        let synced = try await kiosk("sync", "--db", "a.sqlite", "--json")
         #expect(synced.status == 0, "\(synced.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(synced.stdout.utf8)) as? [String: Any])
         #expect(report["pushed"] as? Int == 1 && report["pulled"] as? Int == 0)
         #expect((report["conflicts"] as? [Any])?.isEmpty == true)
 
         // Kiosk b receives it, routes it; HQ routes it differently; both ends end up with one conflict.
-        succeed(try kiosk("sync", "--db", "b.sqlite"))
-        succeed(try kiosk("disposition", "--db", "b.sqlite", id, "repair"))
-        succeed(try server("returns", "disposition", "--db", "hq.sqlite", id, "recycle"))
-        let conflicted = try kiosk("sync", "--db", "b.sqlite", "--json")
+        succeed(try await kiosk("sync", "--db", "b.sqlite"))
+        succeed(try await kiosk("disposition", "--db", "b.sqlite", id, "repair"))
+        succeed(try await server("returns", "disposition", "--db", "hq.sqlite", id, "recycle"))
+        let conflicted = try await kiosk("sync", "--db", "b.sqlite", "--json")
         let conflicts = try #require(
             (try JSONSerialization.jsonObject(with: Data(conflicted.stdout.utf8)) as? [String: Any])?["conflicts"]
                 as? [[String: String]]
         )
         #expect(conflicts == [["recordId": id, "field": "disposition"]])
-        succeed(try kiosk("sync", "--db", "a.sqlite"))
+        succeed(try await kiosk("sync", "--db", "a.sqlite"))
         for database in ["a.sqlite", "b.sqlite"] {
-            let shown = try #require(
-                try JSONSerialization.jsonObject(
-                    with: Data(try kiosk("show", "--db", database, id, "--json").stdout.utf8)
-                )
-                    as? [String: Any]
-            )
+            let output = try await kiosk("show", "--db", database, id, "--json").stdout
+            let shown = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
             #expect(shown["disposition"] as? String == "recycle")
             #expect(shown["conflicts"] as? [String] == ["disposition"])
         }
-        let hqShown = try server("returns", "show", "--db", "hq.sqlite", id, "--json")
+        let hqShown = try await server("returns", "show", "--db", "hq.sqlite", id, "--json")
         #expect(hqShown.stdout.contains(#""disposition" : "recycle""#))
 
-        let csv = try server("report", "--db", "hq.sqlite", "--by", "reason", "--format", "csv")
+        let csv = try await server("report", "--db", "hq.sqlite", "--by", "reason", "--format", "csv")
         #expect(csv.stdout == "reason,returns,units,voided,rejected\ndefective,1,1,0,0\n")
-        let kiosks = try server("kiosks", "--db", "hq.sqlite", "--json")
+        let kiosks = try await server("kiosks", "--db", "hq.sqlite", "--json")
         #expect(kiosks.stdout.contains("store-12/kiosk-a") && kiosks.stdout.contains("store-12/kiosk-b"))
 
         // A refused sync: an unreachable server is one line on stderr and a non-zero exit.
-        let unreachable = try kiosk("sync", "--db", "a.sqlite", "--server", "127.0.0.1:1")
+        let unreachable = try await kiosk("sync", "--db", "a.sqlite", "--server", "127.0.0.1:1")
         #expect(unreachable.status == 1)
         #expect(unreachable.stderr.hasPrefix("error: cannot reach the server at 127.0.0.1:1"))
 
         // SIGTERM stops the server gracefully.
         serve.send(SIGTERM)
-        #expect(serve.waitUntilExit() == .init(status: 0, bySignal: false))
+        let stopped = try await offThePool { serve.waitUntilExit() }
+        #expect(stopped == .init(status: 0, bySignal: false))
     }
 }

@@ -41,6 +41,14 @@ import Testing
             return (termination.status, termination.bySignal, String(decoding: data, as: UTF8.self))
         }
 
+        /// `finish()` on a thread of its own, off the threads every test's async work shares.
+        func finished() async throws -> (status: Int32, killed: Bool, stdout: String) {
+            try await offThePool { self.finish() }
+        }
+
+        /// `firstLine()` on a thread of its own.
+        func listening() async throws -> String { try await offThePool { self.firstLine() } }
+
         /// Reads the first line printed (the server's `listening on HOST:PORT`).
         func firstLine() -> String {
             var line = Data()
@@ -68,7 +76,7 @@ import Testing
             try await Task.sleep(for: .microseconds(random.below(maxDelay * 1000)))
             child.kill()
         }
-        return child.finish()
+        return try await child.finished()
     }
 
     @Test(.timeLimit(.minutes(10)))
@@ -84,21 +92,21 @@ import Testing
         let serverDB = ["--db", directory.file("hq.sqlite")]
 
         var server = try Child("returns-server", ["serve", "--port", "0"] + serverDB, in: dir)
-        var address = String(server.firstLine().dropFirst("listening on ".count))
-        func restartServer() throws {
+        var address = String(try await server.listening().dropFirst("listening on ".count))
+        func restartServer() async throws {
             server.kill()
-            _ = server.finish()
+            _ = try await server.finished()
             #expect(try ReplicaStore.open(at: directory.file("hq.sqlite")).integrityCheck() == "ok")
             server = try Child("returns-server", ["serve", "--port", "0"] + serverDB, in: dir)
-            address = String(server.firstLine().dropFirst("listening on ".count))
+            address = String(try await server.listening().dropFirst("listening on ".count))
         }
-        let token = try Child("returns-server", ["enroll", "--store", "s1", "--kiosk", "k1"] + serverDB, in: dir)
-            .finish().stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let initialised = try Child(
+        let token = try await Child("returns-server", ["enroll", "--store", "s1", "--kiosk", "k1"] + serverDB, in: dir)
+            .finished().stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let initialised = try await Child(
             "kiosk",
             ["init", "--store", "s1", "--kiosk", "k1", "--server", address, "--token", token] + kioskDB,
             in: dir
-        ).finish()
+        ).finished()
         try #require(initialised.status == 0)
 
         var recorded: [String] = []  // every id `kiosk record` reported
@@ -140,12 +148,12 @@ import Testing
                 try await Task.sleep(for: .microseconds(random.below(60_000)))
                 if killKiosk { sync.kill() } else { server.kill() }
             }
-            let synced = sync.finish()
+            let synced = try await sync.finished()
             if synced.killed { kills.kiosk += 1 }
             if synced.status == 0 { acknowledged.formUnion(before) }
             if killServer || !server.process.isRunning {
                 kills.server += 1
-                try restartServer()
+                try await restartServer()
                 // Whatever the server acknowledged before it died is still there.
                 let held = Set(try ReplicaStore.open(at: directory.file("hq.sqlite")).returnRecords().map(\.id))
                 #expect(acknowledged.isSubset(of: held), "round \(round): acknowledged returns lost by the server")
@@ -154,14 +162,15 @@ import Testing
         }
 
         // A last, undisturbed sync (a killed one may have left work for it).
-        var final = try Child("kiosk", ["sync", "--server", address] + kioskDB, in: dir).finish()
+        var final = try await Child("kiosk", ["sync", "--server", address] + kioskDB, in: dir).finished()
         if final.status != 0 {
             let again = try Child("kiosk", ["sync", "--server", address] + kioskDB, in: dir, keepsErrors: true)
-            final = again.finish()
-            #expect(final.status == 0, "the final sync: \(final.stdout) \(again.errors())")
+            final = try await again.finished()
+            let errors = try await offThePool { again.errors() }
+            #expect(final.status == 0, "the final sync: \(final.stdout) \(errors)")
         }
         server.kill()
-        _ = server.finish()
+        _ = try await server.finished()
 
         let kiosk = try ReplicaStore.open(at: directory.file("kiosk.sqlite"))
         let hq = try ReplicaStore.open(at: directory.file("hq.sqlite"))

@@ -24,11 +24,13 @@ enum Browser {
 /// machine without them it is skipped.
 @Suite(.enabled(if: Browser.available, "needs chromium and pdftotext (apt-get install chromium poppler-utils)"))
 struct HTMLReportBrowserTests {
-    /// Runs a tool to the end; its standard output as text.
-    static func run(_ tool: String, _ arguments: [String]) throws -> String {
-        let child = try ChildProcess(tool, arguments, output: .pipe)
-        let output = child.standardOutput!.readDataToEndOfFile()
-        let end = child.waitUntilExit()
+    /// Runs a tool to the end, on a thread of its own; its standard output as text.
+    static func run(_ tool: String, _ arguments: [String]) async throws -> String {
+        let (output, end) = try await offThePool {
+            let child = try ChildProcess(tool, arguments, output: .pipe)
+            let output = child.standardOutput!.readDataToEndOfFile()
+            return (output, child.waitUntilExit())
+        }
         guard end.status == 0, !end.bySignal else {
             throw CLIError(message: "\(tool) \(arguments.joined(separator: " ")) ended with \(end)")
         }
@@ -36,9 +38,9 @@ struct HTMLReportBrowserTests {
     }
 
     /// The page's text as printed by the browser, laid out as on paper.
-    static func rendered(_ html: String, in directory: TemporaryDirectory) throws -> String {
+    static func rendered(_ html: String, in directory: TemporaryDirectory) async throws -> String {
         let pdf = directory.file("report.pdf")
-        _ = try run(
+        _ = try await run(
             Browser.chromium!,
             [
                 "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
@@ -46,7 +48,7 @@ struct HTMLReportBrowserTests {
                 "file://\(html)",
             ]
         )
-        return try run(Browser.pdftotext, ["-layout", pdf, "-"])
+        return try await run(Browser.pdftotext, ["-layout", pdf, "-"])
     }
 
     /// The tiles: a line of numbers over a line of labels, columns two or more spaces apart.
@@ -132,7 +134,7 @@ struct HTMLReportBrowserTests {
             ])
         }
         #expect(wrote.status == 0, "\(wrote.stderr)")
-        let text = try Self.rendered(html, in: day.directory)
+        let text = try await Self.rendered(html, in: day.directory)
 
         var summary: [String: Int] = [:]
         for row in try await Self.json(["report", "--by", "summary", "--db", db]) {

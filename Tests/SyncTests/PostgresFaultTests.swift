@@ -15,20 +15,25 @@ struct PostgresFaultTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scripts/postgres-test-cluster").path
 
-    /// Runs `scripts/postgres-test-cluster ARGUMENTS`; its standard output.
-    static func cluster(_ arguments: [String]) throws -> String {
-        let process = try ChildProcess("/bin/bash", [script] + arguments, output: .pipe, error: .discard)
-        let output = String(decoding: process.standardOutput!.readDataToEndOfFile(), as: UTF8.self)
-        let status = process.waitUntilExit().status
+    /// Runs `scripts/postgres-test-cluster ARGUMENTS` (on a thread of its own: `initdb` takes seconds); its output.
+    static func cluster(_ arguments: [String]) async throws -> String {
+        let (output, status) = try await offThePool { try clusterNow(arguments) }
         try #require(status == 0, "postgres-test-cluster \(arguments.joined(separator: " ")) failed")
         return output
+    }
+
+    /// `cluster(_:)` on the calling thread, for a `defer`; its output and exit status.
+    static func clusterNow(_ arguments: [String]) throws -> (String, Int32) {
+        let process = try ChildProcess("/bin/bash", [script] + arguments, output: .pipe, error: .discard)
+        let output = String(decoding: process.standardOutput!.readDataToEndOfFile(), as: UTF8.self)
+        return (output, process.waitUntilExit().status)
     }
 
     @Test func aServeProcessKilledMidPushLosesNothingAndAnotherServesOn() async throws {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         let directory = try TemporaryDirectory()
-        let first = try PostgresFleetTests.ServeProcess(url)
-        let second = try PostgresFleetTests.ServeProcess(url)
+        let first = try await PostgresFleetTests.ServeProcess.start(url)
+        let second = try await PostgresFleetTests.ServeProcess.start(url)
         let (a, clientA) = try await PostgresFleetTests.enrolledKiosk(
             url,
             store: "store-1",
@@ -41,7 +46,7 @@ struct PostgresFaultTests {
         // The fault's timing, not a synchronisation: the process dies wherever the push happens to be.
         try await Task.sleep(for: .milliseconds(Int.random(in: 20...600)))
         first.process.send(SIGKILL)
-        _ = first.process.waitUntilExit()
+        _ = try await offThePool { first.process.waitUntilExit() }
         _ = await pushing.value
         // The kiosk carries on through the other process; nothing acknowledged or not is lost or doubled.
         _ = try await clientA.sync(server: second.address)
@@ -64,7 +69,7 @@ struct PostgresFaultTests {
         // A cluster of its own: the shared one serves the other tests meanwhile.
         var urlText = ""
         var clusterDirectory = ""
-        for line in try Self.cluster(["start"]).split(separator: "\n") {
+        for line in try await Self.cluster(["start"]).split(separator: "\n") {
             if line.hasPrefix("export RETURNSYNC_POSTGRES_URL=") {
                 urlText = String(line.dropFirst("export RETURNSYNC_POSTGRES_URL=".count))
             }
@@ -72,11 +77,11 @@ struct PostgresFaultTests {
                 clusterDirectory = String(line.dropFirst("export RETURNSYNC_POSTGRES_DIR=".count))
             }
         }
-        defer { _ = try? Self.cluster(["stop", clusterDirectory]) }
+        defer { _ = try? Self.clusterNow(["stop", clusterDirectory]) }
         let url = try PostgresURL(urlText)
         let directory = try TemporaryDirectory()
         let token = try await PostgresFleetTests.enroll(url, store: "store-1", kiosk: "a")
-        let serve = try PostgresFleetTests.ServeProcess(url)
+        let serve = try await PostgresFleetTests.ServeProcess.start(url)
         let (a, client) = try PostgresFleetTests.kiosk(
             store: "store-1",
             kiosk: "a",
@@ -87,7 +92,7 @@ struct PostgresFaultTests {
         _ = try a.recordReturn(ReturnCapture(orderID: OrderID("ORD-1"), gtin: GTIN("4006381333931"), reason: .damaged))
         #expect(try await client.sync().pushed == 1)
 
-        _ = try Self.cluster(["pause", clusterDirectory])
+        _ = try await Self.cluster(["pause", clusterDirectory])
         _ = try a.recordReturn(ReturnCapture(orderID: OrderID("ORD-2"), gtin: GTIN("4006381333931"), reason: .damaged))
         // The server says it cannot complete the sync, and keeps running; the kiosk keeps its return.
         await #expect {
@@ -97,7 +102,7 @@ struct PostgresFaultTests {
         }
         #expect(serve.process.isRunning, "serve survives its database going away")
 
-        _ = try Self.cluster(["resume", clusterDirectory])
+        _ = try await Self.cluster(["resume", clusterDirectory])
         // The pool reconnects by itself: a sync or two later (connections from before are found dead on use).
         var pushed = 0
         for _ in 0..<3 where pushed == 0 {

@@ -40,7 +40,7 @@ struct PostgresMigrateTests {
         let directory = try TemporaryDirectory()
         let sqlite = directory.file("hq.sqlite")
         _ = try await Self.enroll(sqlite: sqlite, store: "store-1", kiosk: "k0")  // creates the database
-        let old = try Fleet.ServeProcess(db: sqlite)
+        let old = try await Fleet.ServeProcess.start(db: sqlite)
         var kiosks: [(ReplicaStore, SyncClient)] = []
         for (store, kiosk) in [("store-1", "k1"), ("store-1", "k2"), ("store-2", "k1")] {
             let token = try await Self.enroll(sqlite: sqlite, store: store, kiosk: kiosk)
@@ -79,7 +79,7 @@ struct PostgresMigrateTests {
             "\(run.stdout)"
         )
 
-        let new = try Fleet.ServeProcess(url)
+        let new = try await Fleet.ServeProcess.start(url)
         defer { new.stop() }
         for kiosk in kiosks { try Self.move(kiosk.0, to: new.address) }
         // Nothing old is sent again, nothing old pulled again: the server is the same one to the kiosks.
@@ -281,7 +281,7 @@ struct PostgresRestoreTests {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         defer { Task { await drop() } }
         let directory = try TemporaryDirectory()
-        let first = try Fleet.ServeProcess(url)
+        let first = try await Fleet.ServeProcess.start(url)
         let (k1, sync1) = try await Fleet.enrolledKiosk(
             url,
             store: "s1",
@@ -318,14 +318,14 @@ struct PostgresRestoreTests {
                 )
             }
         }
-        let second = try Fleet.ServeProcess(url)
+        let second = try await Fleet.ServeProcess.start(url)
         try PostgresMigrateTests.move(k1, to: second.address)
         try Fleet.capture(k1, "O-2")
         #expect(try await sync1.sync().pushed == 1)
         second.stop()
 
         // The database is lost; the backup comes back. A serve process still running on it is refused.
-        let early = try Fleet.ServeProcess(backup)
+        let early = try await Fleet.ServeProcess.start(backup)
         let refused = await Self.restore(backup)
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("stop every serve process"), "\(refused.stderr)")
@@ -334,7 +334,7 @@ struct PostgresRestoreTests {
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(restored.stdout.contains("is now server hq.r2 (was hq)"), "\(restored.stdout)")
 
-        let third = try Fleet.ServeProcess(backup)
+        let third = try await Fleet.ServeProcess.start(backup)
         defer { third.stop() }
         try PostgresMigrateTests.move(k1, to: third.address)
         try PostgresMigrateTests.move(k2, to: third.address)

@@ -230,6 +230,16 @@ struct PostgresFleetTests {
                 .replacingOccurrences(of: "listening on ", with: "")
         }
 
+        /// A `serve` process on `url`, started and read on a thread of its own (it migrates before it listens).
+        static func start(_ url: PostgresURL) async throws -> ServeProcess {
+            try await start(db: text(url))
+        }
+
+        /// A `serve` process on `db`, started and read on a thread of its own.
+        static func start(db: String) async throws -> ServeProcess {
+            try await offThePool { try ServeProcess(db: db) }
+        }
+
         /// The URL as given on the command line (the password included: the test cluster has none).
         static func text(_ url: PostgresURL) -> String {
             "postgres://\(url.user)@\(url.host):\(url.port)/\(url.database)?sslmode=\(url.sslMode.rawValue)"
@@ -288,8 +298,8 @@ struct PostgresFleetTests {
     @Test func aPushThroughOneProcessReachesAKioskWatchingThroughTheOther() async throws {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         let directory = try TemporaryDirectory()
-        let first = try ServeProcess(url)
-        let second = try ServeProcess(url)
+        let first = try await ServeProcess.start(url)
+        let second = try await ServeProcess.start(url)
         let (a, clientA) = try await Self.enrolledKiosk(
             url,
             store: "store-1",
@@ -332,7 +342,7 @@ struct PostgresFleetTests {
     @Test func hqEditsFromTheCommandLineReachAWatchingKiosk() async throws {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         let directory = try TemporaryDirectory()
-        let serve = try ServeProcess(url)
+        let serve = try await ServeProcess.start(url)
         let (kiosk, client) = try await Self.enrolledKiosk(
             url,
             store: "store-1",
@@ -452,8 +462,8 @@ struct PostgresFleetTests {
         let tokenA = try await Self.enroll(url, store: "store-1", kiosk: "a")
         let tokenB = try await Self.enroll(url, store: "store-1", kiosk: "b")
         let tokenZ = try await Self.enroll(url, store: "store-2", kiosk: "z")
-        let first = try ServeProcess(url)
-        let second = try ServeProcess(url)
+        let first = try await ServeProcess.start(url)
+        let second = try await ServeProcess.start(url)
         let (a, clientA) = try Self.kiosk(
             store: "store-1",
             kiosk: "a",

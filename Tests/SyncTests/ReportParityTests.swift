@@ -237,7 +237,7 @@ struct PostgresReturnCommandTests {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         defer { Task { await drop() } }
         let directory = try TemporaryDirectory()
-        let serve = try Fleet.ServeProcess(url)
+        let serve = try await Fleet.ServeProcess.start(url)
         defer { serve.stop() }
         let (kiosk, client) = try await Fleet.enrolledKiosk(
             url,
@@ -288,7 +288,7 @@ struct PostgresReturnCommandTests {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         defer { Task { await drop() } }
         let directory = try TemporaryDirectory()
-        let serve = try Fleet.ServeProcess(url)
+        let serve = try await Fleet.ServeProcess.start(url)
         defer { serve.stop() }
         let (k1, sync1) = try await Fleet.enrolledKiosk(
             url,
@@ -390,7 +390,7 @@ struct PostgresReturnCommandTests {
 
         // The first kiosk of a store that has written nothing yet receives the recalls at its first sync.
         let directory = try TemporaryDirectory()
-        let serve = try Fleet.ServeProcess(url)
+        let serve = try await Fleet.ServeProcess.start(url)
         defer { serve.stop() }
         let (kiosk, client) = try await Fleet.enrolledKiosk(
             url,
@@ -407,7 +407,7 @@ struct PostgresReturnCommandTests {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         defer { Task { await drop() } }
         let directory = try TemporaryDirectory()
-        let serve = try Fleet.ServeProcess(url)
+        let serve = try await Fleet.ServeProcess.start(url)
         defer { serve.stop() }
         let (kiosk, client) = try await Fleet.enrolledKiosk(
             url,
@@ -468,7 +468,7 @@ struct PostgresReturnCommandTests {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         defer { Task { await drop() } }
         let directory = try TemporaryDirectory()
-        let serve = try Fleet.ServeProcess(url)
+        let serve = try await Fleet.ServeProcess.start(url)
         defer { serve.stop() }
         let (kiosk, client) = try await Fleet.enrolledKiosk(
             url,

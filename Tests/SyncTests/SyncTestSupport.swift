@@ -184,12 +184,3 @@ struct ToolRun {
         self.stderr = String(decoding: stderr, as: UTF8.self)
     }
 }
-
-/// Runs blocking work (reading a process's pipe, waiting for it to exit) on a thread of its own. On the threads
-/// every test's async work shares — two on this machine — a read that waits seconds for a process stalls all the
-/// other tests, long enough for their servers' handshake deadlines to close their connections.
-func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
