@@ -329,10 +329,10 @@ extension WriteContext {
         return found
     }
 
-    /// The returns whose verification may depend on `items`: those of the same order and GTIN, those of the
-    /// same GTIN and serial, at any store, and — once a policy limits customers — those of the same customer.
-    mutating func returnsSharingPurchase(with items: [ReturnFacts]) throws -> Set<String> {
-        var ids = Set<String>()
+    /// The facts of the returns whose verification may depend on `items`: those of the same order and GTIN, those
+    /// of the same GTIN and serial, at any store, and — with `byCustomer` — those of the same customer.
+    func factsSharingPurchase(with items: [ReturnFacts], byCustomer: Bool) throws -> [ReturnFacts] {
+        var found: [String: ReturnFacts] = [:]
         // A push's returns at once, a few hundred pairs a query (each an index search, as the plans show), instead
         // of two queries a return.
         func find(_ pairs: [(String, String)], joining condition: String) throws {
@@ -350,11 +350,14 @@ extension WriteContext {
                 let statement = try db.cachedStatement(
                     sql: """
                         WITH wanted(a, b) AS (VALUES \(repeatElement("(?, ?)", count: size).joined(separator: ", ")))
-                        SELECT r.id FROM wanted JOIN returns r ON \(condition)
+                        SELECT \(ReturnFacts.columns) FROM wanted JOIN returns r ON \(condition)
                         """
                 )
-                let cursor = try String.fetchCursor(statement, arguments: StatementArguments(arguments))
-                while let id = try cursor.next() { ids.insert(id) }
+                let rows = try Row.fetchCursor(statement, arguments: StatementArguments(arguments))
+                while let row = try rows.next() {
+                    let id: String = row[0]
+                    if found[id] == nil { found[id] = try ReturnFacts(row: row) }
+                }
             }
         }
         try find(
@@ -365,58 +368,116 @@ extension WriteContext {
             items.compactMap { item in item.serial.map { (item.gtin.digits, $0.rawValue) } },
             joining: "r.gtin = wanted.a AND r.serial = wanted.b"
         )
-        if try returnPolicies().contains(where: \.limitsCustomers) {
-            try find(
-                Set(items.compactMap(\.customerRef)).map { ($0, "") },
-                joining: "r.customer_ref = wanted.a"
-            )
+        if byCustomer {
+            try find(Set(items.compactMap(\.customerRef)).map { ($0, "") }, joining: "r.customer_ref = wanted.a")
         }
-        return ids
+        return Array(found.values)
     }
 
-    /// HQ's re-verification: checks each return again with everything this replica holds and, where the
-    /// verification or the exceptions changed, records them as an edit of this replica, which syncs back to the
-    /// return's store. Returns that show the same result are left untouched, so re-verifying is idempotent.
+    /// HQ's re-verification of the returns sharing a purchase with `seeds` (``factsSharingPurchase(with:byCustomer:)``,
+    /// the seeds among them): each checked again with everything HQ holds and, where the verification or the
+    /// exceptions changed, recorded as an edit of this replica, which syncs back to the return's store. Returns
+    /// that show the same result are left untouched, so re-verifying is idempotent.
     ///
-    /// - Parameter known: facts the caller holds already (returns it just stored as they are), by id.
+    /// Everything it reads is read first, in a few queries for the whole set — the returns, the other returns of
+    /// their purchases, units and customers, their order lines — and the decisions are taken over those facts
+    /// (``PurchaseReverification``, as on PostgreSQL), instead of three queries a return: a push of new returns
+    /// pays a query per few hundred returns.
+    ///
     /// - Returns: how many returns changed.
     @discardableResult
-    mutating func reverify(_ ids: some Sequence<String>, known: [String: ReturnFacts] = [:]) throws -> Int {
-        var changed = 0
+    mutating func reverifySharingPurchase(with seeds: [ReturnFacts]) throws -> Int {
+        guard !seeds.isEmpty else { return 0 }
+        let policies = try returnPolicies()
+        let byCustomer = policies.contains(where: \.limitsCustomers)
+        let affected = try factsSharingPurchase(with: seeds, byCustomer: byCustomer)
+        guard !affected.isEmpty else { return 0 }
+        // Everything their verification reads: the other returns of their purchases, units and customers (those not
+        // read with them already: usually none), and their orders once HQ holds any.
+        let purchases = Set(seeds.map { [$0.orderID.rawValue, $0.gtin.digits] })
+        let units = Set(seeds.compactMap { seed in seed.serial.map { [seed.gtin.digits, $0.rawValue] } })
+        let customers = Set(seeds.compactMap(\.customerRef))
+        let unread = affected.filter { facts in
+            !purchases.contains([facts.orderID.rawValue, facts.gtin.digits])
+                || facts.serial.map { !units.contains([facts.gtin.digits, $0.rawValue]) } ?? false
+                || (byCustomer && facts.customerRef.map { !customers.contains($0) } ?? false)
+        }
+        let related = unread.isEmpty ? [] : try factsSharingPurchase(with: unread, byCustomer: byCustomer)
+        let hasOrders = try hasOrders()
+        var lines: [OrderLine] = []
+        if hasOrders {
+            let orderIDs = Array(Set(affected.map(\.orderID.rawValue)))
+            for start in stride(from: 0, to: orderIDs.count, by: 500) {
+                let chunk = orderIDs[start..<min(start + 500, orderIDs.count)]
+                lines += try Row.fetchAll(
+                    db,
+                    sql: "SELECT * FROM orders WHERE order_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
+                    arguments: StatementArguments(Array(chunk))
+                ).map(ReplicaStore.orderLine(from:))
+            }
+        }
+        var verification = PurchaseReverification(
+            returns: related + affected,
+            lines: lines,
+            policies: policies,
+            timeZones: try storeTimeZones(),
+            hasOrders: hasOrders
+        )
+        let changed = verification.reverify(affected.map(\.id))
+        for change in changed {
+            try recordVerification(of: change.facts.id, change.verification, exceptions: change.exceptions)
+        }
+        return changed.count
+    }
+
+    /// Records HQ's verification of a return as an edit of this replica (`verify` in its history).
+    private mutating func recordVerification(
+        of id: String,
+        _ verification: PurchaseVerification?,
+        exceptions: [ReturnException]
+    ) throws {
+        guard var record = try load(entityType: ReturnEntity.entityType, id: id) else { return }
+        let before = record
+        var item = try ProductReturn(record: record)
+        let stamp = try stamp()
+        guard
+            let update = try item.recordVerification(
+                verification,
+                exceptions: exceptions,
+                at: ReturnEntity.date(of: stamp)
+            )
+        else { return }
+        let dot = try record.apply(ReturnEntity.edit(for: update), by: replicaID, stamp: stamp)
+        try save(
+            record,
+            origin: .local,
+            operation: "verify",
+            dot: dot,
+            item: ProductReturn(record: record),
+            replacing: .version(before)
+        )
+    }
+
+    /// HQ's re-verification of `ids` (an orders import's returns), one return at a time through ``verify(_:)``:
+    /// each checked again with everything this replica holds and, where the verification or the exceptions
+    /// changed, recorded as an edit of this replica, which syncs back to the return's store. Returns that show the
+    /// same result are left untouched, so re-verifying is idempotent.
+    ///
+    /// - Returns: how many returns changed.
+    @discardableResult
+    mutating func reverify(_ ids: some Sequence<String>) throws -> Int {
         let statement = try db.cachedStatement(sql: "SELECT \(ReturnFacts.columns) FROM returns WHERE id = ?")
         var all: [ReturnFacts] = []
         for id in ids {
-            if let facts = known[id] {
-                all.append(facts)
-            } else if let row = try Row.fetchOne(statement, arguments: [id]) {
-                all.append(try ReturnFacts(row: row))
-            }
+            if let row = try Row.fetchOne(statement, arguments: [id]) { all.append(try ReturnFacts(row: row)) }
         }
         // Oldest first, so an earlier return's result never depends on a later one's.
         all.sort { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        var changed = 0
         for facts in all {
             let (verification, exceptions) = try verify(facts)
             guard verification != facts.verification || exceptions != facts.exceptions else { continue }
-            guard var record = try load(entityType: ReturnEntity.entityType, id: facts.id) else { continue }
-            let before = record
-            var item = try ProductReturn(record: record)
-            let stamp = try stamp()
-            guard
-                let update = try item.recordVerification(
-                    verification,
-                    exceptions: exceptions,
-                    at: ReturnEntity.date(of: stamp)
-                )
-            else { continue }
-            let dot = try record.apply(ReturnEntity.edit(for: update), by: replicaID, stamp: stamp)
-            try save(
-                record,
-                origin: .local,
-                operation: "verify",
-                dot: dot,
-                item: ProductReturn(record: record),
-                replacing: .version(before)
-            )
+            try recordVerification(of: facts.id, verification, exceptions: exceptions)
             changed += 1
         }
         return changed

@@ -47,7 +47,7 @@ extension ReplicaStore {
             try context.save(record, origin: .local, operation: "resolve", dot: dot, item: item)
             if identity.role == .server {
                 // The settled value (a quantity, say) can change what other returns of the purchase verify as.
-                try context.reverify(context.returnsSharingPurchase(with: [ReturnFacts(item)]))
+                try context.reverifySharingPurchase(with: [ReturnFacts(item)])
             }
             return settlement
         }

@@ -94,7 +94,7 @@ extension WriteContext {
             flagged.append(item)
         }
         if store.identity.role == .server, !flagged.isEmpty {
-            try reverify(returnsSharingPurchase(with: flagged.map(ReturnFacts.init)))
+            try reverifySharingPurchase(with: flagged.map(ReturnFacts.init))
         }
         return flagged
     }

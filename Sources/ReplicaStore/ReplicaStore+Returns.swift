@@ -152,7 +152,7 @@ extension ReplicaStore {
             )
             guard identity.role == .server else { return item }
             // An HQ edit (a void, say) can change what other returns of the purchase verify as.
-            try context.reverify(context.returnsSharingPurchase(with: [ReturnFacts(item)]))
+            try context.reverifySharingPurchase(with: [ReturnFacts(item)])
             return try ProductReturn(record: context.load(entityType: ReturnEntity.entityType, id: id.rawValue)!)
         }
     }

@@ -31,6 +31,12 @@ public final class ReplicaStore: Sendable {
         /// SQLite's page cache per connection, in KiB; `nil` for SQLite's default (2 MiB). A server merging pushes
         /// into large indexes wants far more: every page it misses is a read system call.
         public var cacheSizeKiB: Int?
+        /// How many pages the write-ahead log grows to before the commit that passes it copies them into the
+        /// database (SQLite's automatic checkpoint); `nil` for SQLite's default, 1,000 (4 MiB). A checkpoint writes
+        /// each page once, however many commits changed it since the last: a server merging pushes into the same
+        /// index pages commit after commit writes far less with a longer interval (BENCHMARKS.md, "Issue 18, fourth
+        /// part"). A kiosk keeps the default: its captures wait for the checkpoint one of them runs.
+        public var checkpointPages: Int?
         /// Whether a kiosk deletes change-log entries nothing reads any more (``WriteContext``); off only in tests
         /// that compare a compacting kiosk with one keeping its whole log.
         var compactsChangeLog = true
@@ -40,16 +46,19 @@ public final class ReplicaStore: Sendable {
             busyTimeout: TimeInterval = 30,
             maximumSize: Int64? = nil,
             cacheSizeKiB: Int? = nil,
+            checkpointPages: Int? = nil,
             now: @escaping @Sendable () -> Date = { Date() }
         ) {
             self.busyTimeout = busyTimeout
             self.maximumSize = maximumSize
             self.cacheSizeKiB = cacheSizeKiB
+            self.checkpointPages = checkpointPages
             self.now = now
         }
 
-        /// What a server wants: a 64 MiB page cache per connection.
-        public static var server: Configuration { Configuration(cacheSizeKiB: 65_536) }
+        /// What a server wants: a 64 MiB page cache per connection, and a checkpoint every 10,000 pages (40 MiB of
+        /// log).
+        public static var server: Configuration { Configuration(cacheSizeKiB: 65_536, checkpointPages: 10_000) }
     }
 
     /// The database file.
@@ -159,6 +168,10 @@ public final class ReplicaStore: Sendable {
             // commits would be lost on power loss. The writer is the only connection that commits, and it stays
             // open for the pool's life, so setting it here holds for every write.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            if let pages = configuration.checkpointPages {
+                // A setting of the connection that runs the automatic checkpoints: the writer's.
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = \(pages)") }
+            }
             // A database a newer version migrated (after a rollback, say) may hold what this version does not know
             // how to keep: refuse it rather than write to it.
             if try pool.read(migrator.hasBeenSuperseded) {

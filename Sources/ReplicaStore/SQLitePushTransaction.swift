@@ -80,8 +80,6 @@ struct SQLitePushTransaction: PushTransaction {
     }
 
     mutating func reverify(changed: [ProductReturn], created: [ProductReturn]) throws {
-        // A new return is stored as pushed: its facts need no reading back.
-        let known = Dictionary(created.map { ($0.id.rawValue, ReturnFacts($0)) }, uniquingKeysWith: { $1 })
-        try context.reverify(context.returnsSharingPurchase(with: changed.map(ReturnFacts.init)), known: known)
+        try context.reverifySharingPurchase(with: changed.map(ReturnFacts.init))
     }
 }

@@ -144,6 +144,12 @@ import Testing
                 }
                 #expect(try trickled.store.changeLogCount() == changes)
 
+                // A push decides over the facts it reads together; an orders import re-verifies its returns one at a
+                // time with a query each. Importing the same orders again agrees with every verdict the pushes left.
+                let pushed = try trickled.verdicts()
+                _ = try trickled.store.importOrders(try trickled.store.orderLines())
+                #expect(try trickled.verdicts() == pushed)
+
                 // Never more units verified against an order's product than it sold.
                 let sold = try trickled.store.orderLines().reduce(into: [String: Int]()) {
                     $0["\($1.orderID)/\($1.gtin.digits)", default: 0] += $1.quantity
