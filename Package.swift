@@ -6,6 +6,7 @@
 //
 //   ReturnSyncJSON a strict, fast JSON value, parser and writer     standard library only
 //   ReturnsModel   domain vocabulary and lifecycle rules          Foundation only
+//   HQAccess       HQ's console users: roles, names, passwords     hummingbird-auth's HummingbirdBcrypt
 //   SyncEngine     vector clocks, dotted fields, merge, conflicts  Foundation only, knows nothing of returns
 //   ReturnsSync    returns as replicated records (binds the two)   Foundation only
 //   SyncCore       the sync rules, free of sockets and storage:    Foundation, swift-crypto
@@ -65,10 +66,17 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // The central server on PostgreSQL (issue 17): its client and connection pool.
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // The HQ console (issue 21): its users' passwords hashed with bcrypt.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         .target(name: "ReturnSyncJSON"),
         .target(name: "ReturnsModel"),
+        // HQ's users and roles (the console's and the commands'): names, roles, bcrypt password hashes.
+        .target(
+            name: "HQAccess",
+            dependencies: [.product(name: "HummingbirdBcrypt", package: "hummingbird-auth")]
+        ),
         .target(name: "SyncEngine", dependencies: ["ReturnSyncJSON"]),
         .target(name: "ReturnsSync", dependencies: ["ReturnsModel", "SyncEngine", "ReturnSyncJSON"]),
         // A printable return label: what to do with the unit, and its id as a barcode.
@@ -91,7 +99,7 @@ let package = Package(
         .target(
             name: "ReplicaStore",
             dependencies: [
-                "ReturnsSync", "SyncCore", "ReturnSyncJSON", .product(name: "GRDB", package: "GRDB.swift"),
+                "ReturnsSync", "SyncCore", "ReturnSyncJSON", "HQAccess", .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API, for the bind-and-step hot path of RawInsert.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 // SHA-256, which names attachments by their bytes.
@@ -117,7 +125,8 @@ let package = Package(
         .target(
             name: "ReturnsServer",
             dependencies: [
-                "WireProtocol", "SyncTransport", "SyncCore", "ReplicaStore", .product(name: "NIOPosix", package: "swift-nio"),
+                "WireProtocol", "SyncTransport", "SyncCore", "ReplicaStore", "HQAccess",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -132,7 +141,7 @@ let package = Package(
             // The server's storage on PostgreSQL, for fleets that outgrow one SQLite file.
             name: "PostgresStorage",
             dependencies: [
-                "ReturnsServer", "ReplicaStore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "ReturnsServer", "ReplicaStore", "HQAccess", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -169,7 +178,7 @@ let package = Package(
             name: "ReturnsServerCLI",
             dependencies: [
                 "ReturnsServer", "PostgresStorage", "SyncTransport", "SyncCore", "CommandLineSupport", "ReturnSyncJSON",
-                "EPCISExport",
+                "EPCISExport", "HQAccess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -196,6 +205,7 @@ let package = Package(
             name: "ReturnSyncJSONTests",
             dependencies: ["ReturnSyncJSON", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
+        .testTarget(name: "HQAccessTests", dependencies: ["HQAccess"]),
         .testTarget(
             name: "ReturnsModelTests",
             dependencies: ["ReturnsModel", .product(name: "PropertyBased", package: "swift-property-based")]

@@ -291,6 +291,32 @@ public enum PostgresMigrations {
                 """
             ]
         ),
+        Migration(
+            name: "2026-12-04-hq-users",
+            statements: [
+                // HQ's console users, each with a role and a bcrypt hash of the password; times in milliseconds since
+                // the epoch, as on SQLite. The audit of what was done to and by them.
+                """
+                CREATE TABLE hq_users (
+                    name text COLLATE "C" PRIMARY KEY,
+                    role text NOT NULL CHECK (role IN ('analyst', 'returns-manager', 'recall-manager', 'admin')),
+                    password_hash text NOT NULL,
+                    created_at bigint NOT NULL,
+                    password_changed_at bigint NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE hq_audit (
+                    id bigserial PRIMARY KEY,
+                    at bigint NOT NULL,
+                    actor text NOT NULL,
+                    action text NOT NULL,
+                    subject text NOT NULL,
+                    detail text NOT NULL DEFAULT ''
+                )
+                """,
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

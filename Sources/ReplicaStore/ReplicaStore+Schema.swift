@@ -399,6 +399,30 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v18: HQ users") { db in
+            // On the server: the people who use HQ's console, each with a role and a bcrypt hash of their password
+            // (never the password), and the audit of what was done to and by them.
+            try db.execute(
+                sql: """
+                    CREATE TABLE hq_users (
+                        name                 TEXT    PRIMARY KEY,
+                        role                 TEXT    NOT NULL
+                                             CHECK (role IN ('analyst', 'returns-manager', 'recall-manager', 'admin')),
+                        password_hash        TEXT    NOT NULL,
+                        created_at           INTEGER NOT NULL,
+                        password_changed_at  INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE hq_audit (
+                        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+                        at       INTEGER NOT NULL,
+                        actor    TEXT    NOT NULL,
+                        action   TEXT    NOT NULL,
+                        subject  TEXT    NOT NULL,
+                        detail   TEXT    NOT NULL DEFAULT ''
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HQAccess
 import NIOPosix
 import ReplicaStore
 import ReturnsModel
@@ -216,6 +217,32 @@ public protocol AttachmentAdministration: Sendable {
     ) async throws -> (mediaType: String, size: Int64)?
 }
 
+/// HQ's console users and the audit of their changes (`returns-server users`; issue 21), on whichever storage the
+/// server uses. The rules (unique names, the last admin stays) are ``HQUserRules``', applied inside each change's
+/// transaction; each change commits with its audit line.
+public protocol UserAdministration: Sendable {
+    /// Every HQ user, by name.
+    func hqUsers() async throws -> [HQUser]
+
+    /// Adds `user`, audited as `actor`'s.
+    ///
+    /// - Throws: ``HQAccessError`` when the name is taken.
+    func addHQUser(_ user: HQUser, by actor: String) async throws
+
+    /// Removes user `name`, audited as `actor`'s.
+    ///
+    /// - Throws: ``HQAccessError`` for an unknown user, or the last admin.
+    func removeHQUser(_ name: HQUserName, by actor: String) async throws
+
+    /// Replaces user `name`'s password hash, audited as `actor`'s.
+    ///
+    /// - Throws: ``HQAccessError`` for an unknown user.
+    func setHQUserPassword(_ name: HQUserName, hash: String, by actor: String) async throws
+
+    /// The newest `limit` lines of the audit, oldest first.
+    func hqAudit(limit: Int) async throws -> [HQAuditEntry]
+}
+
 /// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the
 /// kiosk's operator is shown.
 public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
@@ -237,7 +264,7 @@ public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
 /// arrived while the previous transaction committed are committed together (``GroupCommitQueue``): one fsync for
 /// all, each acknowledged only after it.
 public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource, ReturnAdministration,
-    ReferenceAdministration, ClockAdministration, AttachmentAdministration
+    ReferenceAdministration, ClockAdministration, AttachmentAdministration, UserAdministration
 {
     /// The store.
     public let store: ReplicaStore
@@ -443,6 +470,24 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     public func storeRecords() async throws -> [VersionedRecord] { try await onReader { try $0.storeRecords() } }
 
     public func clockState() async throws -> ClockState { try await onReader { try $0.clockState() } }
+
+    public func hqUsers() async throws -> [HQUser] { try await onReader { try $0.hqUsers() } }
+
+    public func addHQUser(_ user: HQUser, by actor: String) async throws {
+        try await onWriter { try $0.addHQUser(user, by: actor) }
+    }
+
+    public func removeHQUser(_ name: HQUserName, by actor: String) async throws {
+        try await onWriter { try $0.removeHQUser(name, by: actor) }
+    }
+
+    public func setHQUserPassword(_ name: HQUserName, hash: String, by actor: String) async throws {
+        try await onWriter { try $0.setHQUserPassword(name, hash: hash, by: actor) }
+    }
+
+    public func hqAudit(limit: Int) async throws -> [HQAuditEntry] {
+        try await onReader { try $0.hqAudit(limit: limit) }
+    }
 
     public func repairClock() async throws -> ClockRepair { try await onWriter { try $0.repairClock(supersede: true) } }
 

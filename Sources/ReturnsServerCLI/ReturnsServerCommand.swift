@@ -33,7 +33,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, EnrollCommand.self, KiosksCommand.self, ReturnsCommand.self, ConflictsCommand.self,
             ReportCommand.self, RecallCommand.self, OrdersCommand.self, PolicyCommand.self, StoreCommand.self,
-            ReviewCommand.self, ExportCommand.self, AttachmentsCommand.self,
+            ReviewCommand.self, ExportCommand.self, AttachmentsCommand.self, UsersCommand.self,
             BackupCommand.self, RestoreCommand.self, ClockCommand.self, IdentityCommand.self, MigrateCommand.self,
         ]
     )
@@ -43,7 +43,7 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
 
 /// Everything the server's commands ask of its storage, SQLite or PostgreSQL.
 typealias ServerStorage = SyncServerStorage & KioskAdministration & ReportSource & ReturnAdministration
-    & ReferenceAdministration & ClockAdministration & AttachmentAdministration
+    & ReferenceAdministration & ClockAdministration & AttachmentAdministration & UserAdministration
 
 /// The `--db` option every server command takes.
 struct ServerDatabaseOptions: ParsableArguments {
@@ -52,8 +52,9 @@ struct ServerDatabaseOptions: ParsableArguments {
     @Option(
         name: .customLong("operator"),
         help: ArgumentHelp(
-            "Who makes an HQ edit of returns, recorded on them (returns …, review, conflicts resolve, recall add; "
-                + "default: $RETURNS_SERVER_OPERATOR). Other commands record no operator."
+            "Who makes an HQ edit of returns, recorded on them (returns …, review, conflicts resolve, recall add), "
+                + "or a change of users, recorded in their audit (default: $RETURNS_SERVER_OPERATOR). Other commands "
+                + "record no operator."
         )
     )
     var operatorText: String?
