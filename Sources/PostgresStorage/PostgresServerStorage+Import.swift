@@ -1,4 +1,5 @@
 import Foundation
+import HQAccess
 import Logging
 import PostgresNIO
 import ReplicaStore
@@ -193,6 +194,7 @@ extension PostgresServerStorage {
             try await Self.copyConflicts(export, into: connection, logger: logger)
             try await Self.copyAttachments(from: source, into: connection, logger: logger)
             try await Self.copySupersededSteps(from: source, into: connection, logger: logger)
+            try await Self.copyHQUsers(from: source, into: connection, logger: logger)
             // Read again before committing: a server that changed meanwhile would be copied in part, and its kiosks
             // would believe a server that lost their last pushes. Nothing is kept then.
             let now = try source.serverExport()
@@ -319,6 +321,41 @@ extension PostgresServerStorage {
             guard let last = ids.last else { return }
             after = last
             try await keep(try source.supersededSteps(of: ids).values.flatMap { $0 }, on: connection, logger: logger)
+        }
+    }
+
+    /// HQ's console users and their audit, the audit in its order.
+    private static func copyHQUsers(
+        from source: ReplicaStore,
+        into connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        let users = try source.hqUsers()
+        if !users.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO hq_users (name, role, password_hash, created_at, password_changed_at)
+                SELECT * FROM unnest(\(users.map(\.name.rawValue))::text[], \(users.map(\.role.rawValue))::text[],
+                    \(users.map(\.passwordHash))::text[], \(users.map(\.createdAt.millisecondsSince1970))::bigint[],
+                    \(users.map(\.passwordChangedAt.millisecondsSince1970))::bigint[])
+                """,
+                logger: logger
+            )
+        }
+        let audit = try source.hqAudit(limit: Int.max)
+        for start in stride(from: 0, to: audit.count, by: importPage) {
+            let page = audit[start..<min(audit.count, start + importPage)]
+            try await connection.query(
+                """
+                INSERT INTO hq_audit (at, actor, action, subject, detail)
+                SELECT at, actor, action, subject, detail
+                FROM unnest(\(page.map(\.at.millisecondsSince1970))::bigint[], \(page.map(\.actor))::text[],
+                    \(page.map(\.action))::text[], \(page.map(\.subject))::text[], \(page.map(\.detail))::text[])
+                    WITH ORDINALITY AS a(at, actor, action, subject, detail, position)
+                ORDER BY position
+                """,
+                logger: logger
+            )
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HQAccess
 import PostgresNIO
 import PostgresStorage
 import ReplicaStore
@@ -205,7 +206,7 @@ struct PostgresMigrateLiveSourceTests {
     }
 
     /// Photos' bytes (whole and half-sent) and the steps HQ kept move with the server.
-    @Test func attachmentsAndSupersededStepsMoveToo() async throws {
+    @Test func attachmentsSupersededStepsAndConsoleUsersMoveToo() async throws {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         defer { Task { await drop() } }
         let directory = try TemporaryDirectory()
@@ -243,8 +244,24 @@ struct PostgresMigrateLiveSourceTests {
         )
         _ = try source.appendAttachmentChunk(halfDigest, store: store, offset: 0, bytes: half.prefix(100_000))
 
+        // HQ's console users and their audit.
+        let at = Date(millisecondsSince1970: 1_796_000_000_000)
+        try source.addHQUser(
+            HQUser(
+                name: try HQUserName("dana"),
+                role: .admin,
+                passwordHash: "$2b$04$x",
+                createdAt: at,
+                passwordChangedAt: at
+            ),
+            by: "ops (command line)"
+        )
+        try source.setHQUserPassword(try HQUserName("dana"), hash: "$2b$04$y", by: "dana")
+
         let storage = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
         _ = try await storage.importServer(from: source)
+        #expect(try await storage.hqUsers() == (try source.hqUsers()))
+        #expect(try await storage.hqAudit(limit: 10) == (try source.hqAudit(limit: 10)))
         let streamed = Streamed()
         #expect(try await storage.streamAttachment(wholeDigest) { streamed.append($0) }?.size == 600_000)
         #expect(streamed.bytes == whole)
