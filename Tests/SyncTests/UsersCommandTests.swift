@@ -8,21 +8,22 @@ import Testing
 /// (or `echo … |`) gives it, its real output — and what ends up stored is a bcrypt hash of that password, never the
 /// password.
 @Suite struct UsersCommandTests {
-    /// Runs `returns-server ARGUMENTS` with `input` on standard input; status, stdout, stderr.
-    static func run(
+    /// Runs `executable ARGUMENTS` in `directory` with `input` on standard input, waited for off the shared
+    /// threads; status, stdout, stderr.
+    static func execute(
+        _ executable: String,
         _ arguments: [String],
-        input: String = "",
-        in directory: TemporaryDirectory
-    ) async throws
-        -> (status: Int32, stdout: String, stderr: String)
-    {
+        input: String,
+        in directory: TemporaryDirectory,
+        environment: [String: String]? = nil
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
         let path = directory.path
         return try await offThePool {
             let process = try ChildProcess(
-                ToolRun.binaries.appendingPathComponent("returns-server").path,
-                arguments + ["--db", "hq.sqlite"],
+                executable,
+                arguments,
                 directory: path,
-                environment: ["PATH": "/usr/bin:/bin", "USER": "ops"],
+                environment: environment,
                 input: .pipe,
                 output: .pipe,
                 error: .pipe
@@ -39,6 +40,25 @@ import Testing
         }
     }
 
+    static let returnsServer = ToolRun.binaries.appendingPathComponent("returns-server").path
+
+    /// Runs `returns-server ARGUMENTS --db hq.sqlite` as the system user `ops`.
+    static func run(
+        _ arguments: [String],
+        input: String = "",
+        in directory: TemporaryDirectory
+    ) async throws
+        -> (status: Int32, stdout: String, stderr: String)
+    {
+        try await execute(
+            returnsServer,
+            arguments + ["--db", "hq.sqlite"],
+            input: input,
+            in: directory,
+            environment: ["PATH": "/usr/bin:/bin", "USER": "ops"]
+        )
+    }
+
     /// On a terminal (util-linux's `script` gives the command one), the password is asked for twice, and two that
     /// differ change nothing.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
@@ -46,28 +66,15 @@ import Testing
         let directory = try TemporaryDirectory()
         func typed(_ input: String, name: String) async throws -> (status: Int32, stdout: String, stderr: String) {
             let command = [
-                ToolRun.binaries.appendingPathComponent("returns-server").path, "users", "add", name, "--role",
-                "analyst", "--db", directory.file("hq.sqlite"),
-            ].joined(separator: " ")
-            let path = directory.path
-            return try await offThePool {
-                let process = try ChildProcess(
-                    "/usr/bin/script",
-                    ["-qec", command, "/dev/null"],
-                    directory: path,
-                    input: .pipe,
-                    output: .pipe,
-                    error: .pipe
-                )
-                process.standardInput!.write(Data(input.utf8))
-                try process.standardInput!.close()
-                let stdout = process.standardOutput!.readDataToEndOfFile()
-                let stderr = process.standardError!.readDataToEndOfFile()
-                return (
-                    process.waitUntilExit().status, String(decoding: stdout, as: UTF8.self),
-                    String(decoding: stderr, as: UTF8.self)
-                )
-            }
+                Self.returnsServer, "users", "add", name, "--role", "analyst", "--db", directory.file("hq.sqlite"),
+            ]
+            .joined(separator: " ")
+            return try await Self.execute(
+                "/usr/bin/script",
+                ["-qec", command, "/dev/null"],
+                input: input,
+                in: directory
+            )
         }
         let asked = try await typed("typed at the prompt\ntyped at the prompt\n", name: "gus")
         #expect(asked.status == 0, "\(asked)")
