@@ -75,7 +75,11 @@ let package = Package(
         // HQ's users and roles (the console's and the commands'): names, roles, bcrypt password hashes.
         .target(
             name: "HQAccess",
-            dependencies: [.product(name: "HummingbirdBcrypt", package: "hummingbird-auth")]
+            dependencies: [
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                // Session tokens and CSRF tokens: random bytes, SHA-256 and HMAC.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .target(name: "SyncEngine", dependencies: ["ReturnSyncJSON"]),
         .target(name: "ReturnsSync", dependencies: ["ReturnsModel", "SyncEngine", "ReturnSyncJSON"]),
@@ -205,7 +209,7 @@ let package = Package(
             name: "ReturnSyncJSONTests",
             dependencies: ["ReturnSyncJSON", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
-        .testTarget(name: "HQAccessTests", dependencies: ["HQAccess"]),
+        .testTarget(name: "HQAccessTests", dependencies: ["HQAccess", "ReturnSyncTestSupport"]),
         .testTarget(
             name: "ReturnsModelTests",
             dependencies: ["ReturnsModel", .product(name: "PropertyBased", package: "swift-property-based")]

@@ -302,7 +302,17 @@ public enum PostgresMigrations {
                     role text NOT NULL CHECK (role IN ('analyst', 'returns-manager', 'recall-manager', 'admin')),
                     password_hash text NOT NULL,
                     created_at bigint NOT NULL,
-                    password_changed_at bigint NOT NULL
+                    password_changed_at bigint NOT NULL,
+                    failed_sign_ins integer NOT NULL DEFAULT 0,
+                    locked_until bigint
+                )
+                """,
+                """
+                CREATE TABLE hq_sessions (
+                    token_hash text COLLATE "C" PRIMARY KEY,
+                    user_name text COLLATE "C" NOT NULL REFERENCES hq_users (name) ON DELETE CASCADE,
+                    created_at bigint NOT NULL,
+                    last_seen_at bigint NOT NULL
                 )
                 """,
                 """

@@ -62,6 +62,8 @@ extension PostgresServerStorage: UserAdministration {
                 logger: logger
             ).decode(Int.self) { found = true }
             guard found else { throw HQUserRules.unknown(name) }
+            // A new password ends every session the old one opened.
+            try await connection.query("DELETE FROM hq_sessions WHERE user_name = \(text)", logger: logger)
             try await Self.audit(
                 HQAuditEntry(at: at, actor: actor, action: "password-changed", subject: text),
                 on: connection,
@@ -91,6 +93,140 @@ extension PostgresServerStorage: UserAdministration {
                 )
             }
             return entries
+        }
+    }
+
+    public func hqSignInState(_ name: HQUserName) async throws -> (user: HQUser, state: SignInState)? {
+        try await transaction { [logger] connection in
+            guard let user = try await Self.hqUsers(on: connection, logger: logger).first(where: { $0.name == name })
+            else { return nil }
+            let text = name.rawValue
+            var state = SignInState()
+            for try await (failures, locked) in try await connection.query(
+                "SELECT failed_sign_ins, locked_until FROM hq_users WHERE name = \(text)",
+                logger: logger
+            ).decode((Int, Int64?).self) {
+                state = SignInState(failures: failures, lockedUntil: locked.map(Date.init(millisecondsSince1970:)))
+            }
+            return (user, state)
+        }
+    }
+
+    public func recordFailedSignIn(
+        typed: String,
+        user: HQUserName?,
+        address: String,
+        at now: Date,
+        policy: SignInPolicy
+    ) async throws {
+        try await transaction { [logger] connection in
+            var locked = false
+            if let user {
+                let lockEnd = now.addingTimeInterval(policy.lockout).millisecondsSince1970
+                var binds = PostgresBindings()
+                binds.append(policy.maximumFailures)
+                binds.append(lockEnd)
+                binds.append(user.rawValue)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: HQSignInSQL.countFailure(placeholders: ["$1", "$2", "$3"]), binds: binds),
+                    logger: logger
+                )
+                let text = user.rawValue
+                for try await (until) in try await connection.query(
+                    "SELECT locked_until FROM hq_users WHERE name = \(text)",
+                    logger: logger
+                ).decode(Int64?.self) { locked = until == lockEnd }
+            }
+            for action in ["sign-in-refused"] + (locked ? ["account-locked"] : []) {
+                try await Self.audit(
+                    HQAuditEntry(
+                        at: now,
+                        actor: HQSignInSQL.anonymous,
+                        action: action,
+                        subject: HQSignInSQL.subject(typed),
+                        detail: "from \(address)"
+                    ),
+                    on: connection,
+                    logger: logger
+                )
+            }
+        }
+    }
+
+    public func startHQSession(
+        _ tokenHash: String,
+        for user: HQUserName,
+        address: String,
+        at now: Date,
+        policy: SignInPolicy
+    ) async throws {
+        try await transaction { [logger] connection in
+            let (name, milliseconds) = (user.rawValue, now.millisecondsSince1970)
+            let idleSince = now.addingTimeInterval(-policy.idleTimeout).millisecondsSince1970
+            let bornSince = now.addingTimeInterval(-policy.lifetime).millisecondsSince1970
+            try await connection.query(
+                "UPDATE hq_users SET failed_sign_ins = 0, locked_until = NULL WHERE name = \(name)",
+                logger: logger
+            )
+            try await connection.query(
+                "DELETE FROM hq_sessions WHERE last_seen_at <= \(idleSince) OR created_at <= \(bornSince)",
+                logger: logger
+            )
+            try await connection.query(
+                """
+                INSERT INTO hq_sessions (token_hash, user_name, created_at, last_seen_at)
+                VALUES (\(tokenHash), \(name), \(milliseconds), \(milliseconds))
+                """,
+                logger: logger
+            )
+            try await Self.audit(
+                HQAuditEntry(at: now, actor: name, action: "signed-in", subject: name, detail: "from \(address)"),
+                on: connection,
+                logger: logger
+            )
+        }
+    }
+
+    public func hqSession(_ tokenHash: String) async throws -> HQSession? {
+        try await transaction { [logger] connection in
+            var session: HQSession?
+            for try await (name, created, seen) in try await connection.query(
+                "SELECT user_name, created_at, last_seen_at FROM hq_sessions WHERE token_hash = \(tokenHash)",
+                logger: logger
+            ).decode((String, Int64, Int64).self) {
+                session = HQSession(
+                    user: try HQUserName(name),
+                    createdAt: Date(millisecondsSince1970: created),
+                    lastSeenAt: Date(millisecondsSince1970: seen)
+                )
+            }
+            return session
+        }
+    }
+
+    public func touchHQSession(_ tokenHash: String, at now: Date) async throws {
+        try await transaction { [logger] connection in
+            let milliseconds = now.millisecondsSince1970
+            try await connection.query(
+                "UPDATE hq_sessions SET last_seen_at = \(milliseconds) WHERE token_hash = \(tokenHash)",
+                logger: logger
+            )
+        }
+    }
+
+    public func endHQSession(_ tokenHash: String, at now: Date) async throws {
+        try await transaction { [logger] connection in
+            var ended: String?
+            for try await (name) in try await connection.query(
+                "DELETE FROM hq_sessions WHERE token_hash = \(tokenHash) RETURNING user_name",
+                logger: logger
+            ).decode(String.self) { ended = name }
+            guard let ended else { return }
+            try await Self.audit(
+                HQAuditEntry(at: now, actor: ended, action: "signed-out", subject: ended),
+                on: connection,
+                logger: logger
+            )
         }
     }
 

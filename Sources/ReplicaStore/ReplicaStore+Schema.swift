@@ -410,7 +410,16 @@ extension ReplicaStore {
                                              CHECK (role IN ('analyst', 'returns-manager', 'recall-manager', 'admin')),
                         password_hash        TEXT    NOT NULL,
                         created_at           INTEGER NOT NULL,
-                        password_changed_at  INTEGER NOT NULL
+                        password_changed_at  INTEGER NOT NULL,
+                        failed_sign_ins      INTEGER NOT NULL DEFAULT 0,  -- wrong passwords in a row
+                        locked_until         INTEGER                      -- after too many of them
+                    ) WITHOUT ROWID;
+                    -- Console sessions: only the SHA-256 of each browser's secret.
+                    CREATE TABLE hq_sessions (
+                        token_hash    TEXT    PRIMARY KEY,
+                        user_name     TEXT    NOT NULL REFERENCES hq_users (name) ON DELETE CASCADE,
+                        created_at    INTEGER NOT NULL,
+                        last_seen_at  INTEGER NOT NULL
                     ) WITHOUT ROWID;
                     CREATE TABLE hq_audit (
                         id       INTEGER PRIMARY KEY AUTOINCREMENT,

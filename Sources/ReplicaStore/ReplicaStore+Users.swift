@@ -69,10 +69,153 @@ extension ReplicaStore {
                 arguments: [hash, at.millisecondsSince1970, name.rawValue]
             )
             guard context.db.changesCount == 1 else { throw HQUserRules.unknown(name) }
+            // A new password ends every session the old one opened.
+            try context.db.execute(sql: "DELETE FROM hq_sessions WHERE user_name = ?", arguments: [name.rawValue])
             try Self.audit(
                 HQAuditEntry(at: at, actor: actor, action: "password-changed", subject: name.rawValue),
                 in: context.db
             )
+        }
+    }
+
+    // MARK: Signing in to the console
+
+    /// User `name` and their sign-in state; `nil` for a name nobody has.
+    public func hqSignInState(_ name: HQUserName) throws -> (user: HQUser, state: SignInState)? {
+        try read { db in
+            guard let user = try Self.hqUsers(db).first(where: { $0.name == name }) else { return nil }
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT failed_sign_ins, locked_until FROM hq_users WHERE name = ?",
+                arguments: [name.rawValue]
+            )
+            return (
+                user,
+                SignInState(
+                    failures: row?["failed_sign_ins"] ?? 0,
+                    lockedUntil: (row?["locked_until"] as Int64?).map(Date.init(millisecondsSince1970:))
+                )
+            )
+        }
+    }
+
+    /// Counts a wrong password for `user` (when the name exists) and locks the account at the policy's limit, in one
+    /// statement; audits the attempt under the name `typed`, from `address`.
+    public func recordFailedSignIn(
+        typed: String,
+        user: HQUserName?,
+        address: String,
+        at now: Date,
+        policy: SignInPolicy
+    ) throws {
+        try write { context in
+            var locked = false
+            if let user {
+                let lockEnd = now.addingTimeInterval(policy.lockout).millisecondsSince1970
+                try context.db.execute(
+                    sql: HQSignInSQL.countFailure(placeholders: ["?1", "?2", "?3"]),
+                    arguments: [policy.maximumFailures, lockEnd, user.rawValue]
+                )
+                locked =
+                    try Int64.fetchOne(
+                        context.db,
+                        sql: "SELECT locked_until FROM hq_users WHERE name = ?",
+                        arguments: [user.rawValue]
+                    ) == lockEnd
+            }
+            for action in ["sign-in-refused"] + (locked ? ["account-locked"] : []) {
+                try Self.audit(
+                    HQAuditEntry(
+                        at: now,
+                        actor: HQSignInSQL.anonymous,
+                        action: action,
+                        subject: HQSignInSQL.subject(typed),
+                        detail: "from \(address)"
+                    ),
+                    in: context.db
+                )
+            }
+        }
+    }
+
+    /// Opens a session for `user` (stored by the hash of its secret), clears their failures, removes sessions that
+    /// are over, and audits the sign-in.
+    public func startHQSession(
+        _ tokenHash: String,
+        for user: HQUserName,
+        address: String,
+        at now: Date,
+        policy: SignInPolicy
+    ) throws {
+        try write { context in
+            let milliseconds = now.millisecondsSince1970
+            try context.db.execute(
+                sql: "UPDATE hq_users SET failed_sign_ins = 0, locked_until = NULL WHERE name = ?",
+                arguments: [user.rawValue]
+            )
+            try context.db.execute(
+                sql: "DELETE FROM hq_sessions WHERE last_seen_at <= ? OR created_at <= ?",
+                arguments: [
+                    now.addingTimeInterval(-policy.idleTimeout).millisecondsSince1970,
+                    now.addingTimeInterval(-policy.lifetime).millisecondsSince1970,
+                ]
+            )
+            try context.db.execute(
+                sql: "INSERT INTO hq_sessions (token_hash, user_name, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
+                arguments: [tokenHash, user.rawValue, milliseconds, milliseconds]
+            )
+            try Self.audit(
+                HQAuditEntry(
+                    at: now,
+                    actor: user.rawValue,
+                    action: "signed-in",
+                    subject: user.rawValue,
+                    detail: "from \(address)"
+                ),
+                in: context.db
+            )
+        }
+    }
+
+    /// The session stored under `tokenHash`, if any (live or not: ``HQSession/isLive(at:policy:)`` says).
+    public func hqSession(_ tokenHash: String) throws -> HQSession? {
+        try read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT user_name, created_at, last_seen_at FROM hq_sessions WHERE token_hash = ?",
+                arguments: [tokenHash]
+            ).map { row in
+                HQSession(
+                    user: try HQUserName(row["user_name"] as String),
+                    createdAt: Date(millisecondsSince1970: row["created_at"]),
+                    lastSeenAt: Date(millisecondsSince1970: row["last_seen_at"])
+                )
+            }
+        }
+    }
+
+    /// Notes that the session was used at `now` (its idle timer starts again). Not synced to disk on its own: a
+    /// power cut can only make a session look idle sooner.
+    public func touchHQSession(_ tokenHash: String, at now: Date) throws {
+        try write(durability: .deferred) { context in
+            try context.db.execute(
+                sql: "UPDATE hq_sessions SET last_seen_at = ? WHERE token_hash = ?",
+                arguments: [now.millisecondsSince1970, tokenHash]
+            )
+        }
+    }
+
+    /// Ends the session (sign-out), audited; nothing when there is none.
+    public func endHQSession(_ tokenHash: String, at now: Date) throws {
+        try write { context in
+            guard
+                let user = try String.fetchOne(
+                    context.db,
+                    sql: "DELETE FROM hq_sessions WHERE token_hash = ? RETURNING user_name",
+                    arguments: [tokenHash]
+                )
+            else { return }
+            try Self.audit(HQAuditEntry(at: now, actor: user, action: "signed-out", subject: user), in: context.db)
         }
     }
 

@@ -241,6 +241,39 @@ public protocol UserAdministration: Sendable {
 
     /// The newest `limit` lines of the audit, oldest first.
     func hqAudit(limit: Int) async throws -> [HQAuditEntry]
+
+    /// User `name` and their sign-in state; `nil` for a name nobody has.
+    func hqSignInState(_ name: HQUserName) async throws -> (user: HQUser, state: SignInState)?
+
+    /// Counts a wrong password for `user` (when the name exists), locking the account at the policy's limit in
+    /// one statement (``HQSignInSQL/countFailure(placeholders:)``); audits the attempt as `typed` from `address`.
+    func recordFailedSignIn(
+        typed: String,
+        user: HQUserName?,
+        address: String,
+        at now: Date,
+        policy: SignInPolicy
+    ) async throws
+
+    /// Opens a session stored by the hash of its secret, clears the user's failures, removes sessions that are
+    /// over, and audits the sign-in.
+    func startHQSession(
+        _ tokenHash: String,
+        for user: HQUserName,
+        address: String,
+        at now: Date,
+        policy: SignInPolicy
+    )
+        async throws
+
+    /// The session stored under `tokenHash`, live or not.
+    func hqSession(_ tokenHash: String) async throws -> HQSession?
+
+    /// Notes a session's use at `now`.
+    func touchHQSession(_ tokenHash: String, at now: Date) async throws
+
+    /// Ends a session (sign-out), audited.
+    func endHQSession(_ tokenHash: String, at now: Date) async throws
 }
 
 /// Why an enrollment was refused (no usable token, an expired one, a proof that does not verify), in words the
@@ -487,6 +520,44 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func hqAudit(limit: Int) async throws -> [HQAuditEntry] {
         try await onReader { try $0.hqAudit(limit: limit) }
+    }
+
+    public func hqSignInState(_ name: HQUserName) async throws -> (user: HQUser, state: SignInState)? {
+        try await onReader { try $0.hqSignInState(name) }
+    }
+
+    public func recordFailedSignIn(
+        typed: String,
+        user: HQUserName?,
+        address: String,
+        at now: Date,
+        policy: SignInPolicy
+    ) async throws {
+        try await onWriter {
+            try $0.recordFailedSignIn(typed: typed, user: user, address: address, at: now, policy: policy)
+        }
+    }
+
+    public func startHQSession(
+        _ tokenHash: String,
+        for user: HQUserName,
+        address: String,
+        at now: Date,
+        policy: SignInPolicy
+    ) async throws {
+        try await onWriter { try $0.startHQSession(tokenHash, for: user, address: address, at: now, policy: policy) }
+    }
+
+    public func hqSession(_ tokenHash: String) async throws -> HQSession? {
+        try await onReader { try $0.hqSession(tokenHash) }
+    }
+
+    public func touchHQSession(_ tokenHash: String, at now: Date) async throws {
+        try await onWriter { try $0.touchHQSession(tokenHash, at: now) }
+    }
+
+    public func endHQSession(_ tokenHash: String, at now: Date) async throws {
+        try await onWriter { try $0.endHQSession(tokenHash, at: now) }
     }
 
     public func repairClock() async throws -> ClockRepair { try await onWriter { try $0.repairClock(supersede: true) } }

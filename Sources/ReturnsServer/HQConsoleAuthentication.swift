@@ -1,0 +1,88 @@
+import Foundation
+import HQAccess
+import NIOPosix
+
+/// Signing in to HQ's console, over whichever storage the server uses (issue 21): the rules are ``SignIn``'s and
+/// ``SignInPolicy``'s, the state is the storage's, so several `serve` processes on one PostgreSQL database share
+/// every lock and session.
+///
+/// - A refused attempt is always told ``SignIn/refusal``, whether the name exists, the password is wrong or the
+///   account is locked, and takes one bcrypt check in every case: the console tells nobody which names exist.
+/// - Five wrong passwords in a row lock the account for 15 minutes (counted in the database, so attempts sent in
+///   parallel, or through several processes, are each counted); a sign-in clears the count.
+/// - A session is a random secret the browser keeps in an `HttpOnly` cookie; the database holds only its SHA-256.
+///   It ends after 30 minutes unused, 12 hours after sign-in, at sign-out, when the user's password changes and when
+///   the user is removed. Every sign-in, refusal, lock and sign-out is audited.
+public struct HQConsoleAuthentication: Sendable {
+    public let storage: any UserAdministration
+    public var policy: SignInPolicy
+    /// The clock; tests move it.
+    public var now: @Sendable () -> Date
+
+    public init(
+        storage: any UserAdministration,
+        policy: SignInPolicy = SignInPolicy(),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.storage = storage
+        self.policy = policy
+        self.now = now
+    }
+
+    /// Signs `typed` in with `password` from `address`: the new session's token and the user, or `nil` when refused
+    /// (show ``SignIn/refusal``).
+    public func signIn(
+        name typed: String,
+        password: String,
+        address: String
+    ) async throws -> (
+        token: SessionToken, user: HQUser
+    )? {
+        let name = try? HQUserName(typed)
+        let found = try await name.asyncMap { try await storage.hqSignInState($0) } ?? nil
+        let at = now()
+        // bcrypt is slow on purpose: on NIO's blocking-work threads, never on the threads all tasks share.
+        let outcome = try await NIOThreadPool.singleton.runIfActive {
+            SignIn.decide(user: found?.user, state: found?.state ?? SignInState(), password: password, at: at)
+        }
+        switch outcome {
+        case .signedIn(let user):
+            let token = SessionToken()
+            try await storage.startHQSession(token.hash, for: user.name, address: address, at: at, policy: policy)
+            return (token, user)
+        case .refused(let countsAsFailure):
+            try await storage.recordFailedSignIn(
+                typed: typed,
+                user: countsAsFailure ? found?.user.name : nil,
+                address: address,
+                at: at,
+                policy: policy
+            )
+            return nil
+        }
+    }
+
+    /// The user a browser's session token stands for, when the session is live and the user still exists; the
+    /// session's idle timer starts again. `nil` otherwise: sign in again.
+    public func user(for token: SessionToken) async throws -> HQUser? {
+        let at = now()
+        guard let session = try await storage.hqSession(token.hash), session.isLive(at: at, policy: policy) else {
+            return nil
+        }
+        guard let user = try await storage.hqUsers().first(where: { $0.name == session.user }) else { return nil }
+        try await storage.touchHQSession(token.hash, at: at)
+        return user
+    }
+
+    /// Ends the session (sign-out).
+    public func signOut(_ token: SessionToken) async throws {
+        try await storage.endHQSession(token.hash, at: now())
+    }
+}
+
+extension Optional {
+    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}
