@@ -6,7 +6,9 @@
 //
 //   ReturnSyncJSON a strict, fast JSON value, parser and writer     standard library only
 //   ReturnsModel   domain vocabulary and lifecycle rules          Foundation only
-//   HQAccess       HQ's console users: roles, names, passwords     hummingbird-auth's HummingbirdBcrypt
+//   HQAccess       HQ's console users: roles, names, passwords,    hummingbird-auth's HummingbirdBcrypt,
+//                  sign-in decisions, session and CSRF tokens      swift-crypto
+//   HQConsole      HQ's web console (`serve --console-port`)        Hummingbird
 //   SyncEngine     vector clocks, dotted fields, merge, conflicts  Foundation only, knows nothing of returns
 //   ReturnsSync    returns as replicated records (binds the two)   Foundation only
 //   SyncCore       the sync rules, free of sockets and storage:    Foundation, swift-crypto
@@ -68,6 +70,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         // The HQ console (issue 21): its users' passwords hashed with bcrypt.
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // HTTP field names for the console's security headers (already in Hummingbird's graph).
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(name: "ReturnSyncJSON"),
@@ -149,6 +154,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // HQ's web console on Hummingbird: sign-in, sessions, CSRF, security headers, pages.
+        .target(
+            name: "HQConsole",
+            dependencies: [
+                "HQAccess", "ReturnsServer", "ReplicaStore", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "SyncClient",
             dependencies: [
@@ -182,7 +195,7 @@ let package = Package(
             name: "ReturnsServerCLI",
             dependencies: [
                 "ReturnsServer", "PostgresStorage", "SyncTransport", "SyncCore", "CommandLineSupport", "ReturnSyncJSON",
-                "EPCISExport", "HQAccess",
+                "EPCISExport", "HQAccess", "HQConsole", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -210,6 +223,14 @@ let package = Package(
             dependencies: ["ReturnSyncJSON", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(name: "HQAccessTests", dependencies: ["HQAccess", "ReturnSyncTestSupport"]),
+        .testTarget(
+            name: "HQConsoleTests",
+            dependencies: [
+                "HQConsole", "HQAccess", "ReturnsServer", "ReplicaStore", "ReturnSyncTestSupport", "SyncEngine",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         .testTarget(
             name: "ReturnsModelTests",
             dependencies: ["ReturnsModel", .product(name: "PropertyBased", package: "swift-property-based")]

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CommandLineSupport
 import Foundation
+import HQConsole
+import Hummingbird
 import Logging
 import NIOCore
 import PostgresStorage
@@ -198,6 +200,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics and /health over HTTP on this port (default: none; 0 picks one).")
     var metricsPort: String?
     @Option(help: "The address the metrics endpoint listens on (default: 127.0.0.1).") var metricsHost: String?
+    @Option(help: "Serve HQ's web console over HTTP on this port (default: none; 0 picks one).")
+    var consolePort: String?
+    @Option(help: "The address the console listens on (default: 127.0.0.1).") var consoleHost: String?
     @OptionGroup var settingsOptions: SettingsOptions
 
     func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
@@ -209,7 +214,8 @@ struct ServeCommand: AsyncParsableCommand {
                 S.maxConnections.name: maxConnections, S.maxConnectionsPerKiosk.name: maxConnectionsPerKiosk,
                 S.maxUnauthenticatedPerAddress.name: maxUnauthenticatedPerAddress,
                 S.syncsPerMinute.name: syncsPerMinute, S.metricsHost.name: metricsHost,
-                S.metricsPort.name: metricsPort, Setting.logLevel.name: settingsOptions.logLevel,
+                S.metricsPort.name: metricsPort, S.consoleHost.name: consoleHost, S.consolePort.name: consolePort,
+                Setting.logLevel.name: settingsOptions.logLevel,
             ],
             configFile: settingsOptions.config,
             environmentPrefix: "RETURNS_SERVER_",
@@ -255,7 +261,7 @@ struct ServeCommand: AsyncParsableCommand {
                 ? ServerMetrics() : ServerMetrics(factory: ServerMetrics.prometheusFactory(registry: registry))
             // Both listeners start at once, but scripts read the first line for the sync port: the metrics line waits
             // until that one is printed.
-            let announced = Mutex((listening: false, metricsLine: String?.none))
+            let announced = Mutex((listening: false, laterLines: [String]()))
             let server = SyncServer(
                 store: storage,
                 configuration: configuration,
@@ -265,11 +271,31 @@ struct ServeCommand: AsyncParsableCommand {
                     announced.withLock { state in
                         console.print("listening on \(host):\(address.port ?? 0)")
                         state.listening = true
-                        if let line = state.metricsLine { console.print(line) }
+                        for line in state.laterLines { console.print(line) }
+                        state.laterLines = []
                     }
                 }
             )
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+            if let consolePort = serve.consolePort {
+                let consoleHost = serve.consoleHost
+                let hqConsole = HQConsole(
+                    authentication: HQConsoleAuthentication(storage: storage),
+                    reports: storage
+                )
+                let application = Application(
+                    router: hqConsole.router(),
+                    configuration: ApplicationConfiguration(address: .hostname(consoleHost, port: consolePort)),
+                    onServerRunning: { channel in
+                        let line = "console on http://\(consoleHost):\(channel.localAddress?.port ?? 0)/"
+                        announced.withLock { state in
+                            if state.listening { console.print(line) } else { state.laterLines.append(line) }
+                        }
+                    },
+                    logger: logger
+                )
+                services.append(.init(service: application))
+            }
             if let metricsPort {
                 let endpoint = MetricsEndpoint(
                     host: metricsHost,
@@ -281,7 +307,7 @@ struct ServeCommand: AsyncParsableCommand {
                     onListening: { address in
                         let line = "metrics on http://\(metricsHost):\(address.port ?? 0)/metrics"
                         announced.withLock { state in
-                            if state.listening { console.print(line) } else { state.metricsLine = line }
+                            if state.listening { console.print(line) } else { state.laterLines.append(line) }
                         }
                     }
                 )
@@ -332,11 +358,14 @@ struct ServeSettings: Sendable {
     )
     static let metricsHost = Setting.text("metrics-host", default: "127.0.0.1", help: "the metrics endpoint's address")
     static let metricsPort = Setting.integer("metrics-port", in: 0...65535, help: "the metrics endpoint's port")
+    static let consoleHost = Setting.text("console-host", default: "127.0.0.1", help: "the web console's address")
+    static let consolePort = Setting.integer("console-port", in: 0...65535, help: "the web console's port")
 
     /// Every setting, in the order `--print-config` shows them.
     static let keys: [Settings.Key] = [
         db.key, host.key, port.key, tlsCert.key, tlsKey.key, maxConnections.key, maxConnectionsPerKiosk.key,
-        maxUnauthenticatedPerAddress.key, syncsPerMinute.key, metricsHost.key, metricsPort.key, Setting.logLevel.key,
+        maxUnauthenticatedPerAddress.key, syncsPerMinute.key, metricsHost.key, metricsPort.key, consoleHost.key,
+        consolePort.key, Setting.logLevel.key,
     ]
 
     var db: String
@@ -351,6 +380,9 @@ struct ServeSettings: Sendable {
     var metricsHost: String
     /// The metrics endpoint's port; `nil`: no endpoint.
     var metricsPort: Int?
+    var consoleHost: String
+    /// The web console's port; `nil`: no console.
+    var consolePort: Int?
     var logLevel: Logger.Level
 
     /// Reads and checks every setting.
@@ -366,11 +398,20 @@ struct ServeSettings: Sendable {
         syncsPerMinute = try settings.value(required: Self.syncsPerMinute)
         metricsPort = try settings.value(Self.metricsPort)
         metricsHost = try settings.value(required: Self.metricsHost)
+        consolePort = try settings.value(Self.consolePort)
+        consoleHost = try settings.value(required: Self.consoleHost)
         logLevel = try settings.value(required: .logLevel)
         switch (try settings.value(Self.tlsCert), try settings.value(Self.tlsKey)) {
         case (let certificate?, let key?): tls = (certificate, key)
         case (nil, nil): tls = nil
         default: throw CLIError(message: "tls-cert and tls-key go together: give both or neither")
+        }
+        if consolePort != nil, tls != nil {
+            // Its session cookies would cross the network in clear beside a TLS sync port: refused, not half-done.
+            throw CLIError(
+                message: "the console does not serve TLS yet: leave console-port unset with tls-cert, or serve the "
+                    + "console on 127.0.0.1 behind a TLS proxy from a server without TLS"
+            )
         }
     }
 }

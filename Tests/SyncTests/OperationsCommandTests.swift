@@ -329,6 +329,35 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         #expect(!FileManager.default.fileExists(atPath: db))
     }
 
+    /// The console's port comes from the file, the environment or the flag like every setting; over TLS it is
+    /// refused before anything starts (its cookies would cross the network in clear).
+    @Test func theConsoleIsASettingAndIsRefusedBesideTLS() async throws {
+        let directory = try TemporaryDirectory()
+        let (status, stdout, stderr) = try await Self.run(
+            "returns-server",
+            ["serve", "--db", directory.file("hq.sqlite"), "--print-config"],
+            environment: ["RETURNS_SERVER_CONSOLE_PORT": "8443"]
+        )
+        #expect(status == 0, "\(stderr)")
+        #expect(stdout.contains("console-port = 8443") && stdout.contains("console-host = 127.0.0.1"), "\(stdout)")
+        let bad = try await Self.run(
+            "returns-server",
+            ["serve", "--db", directory.file("hq.sqlite"), "--console-port", "70000"],
+            environment: [:]
+        )
+        #expect(bad.0 == 1 && bad.2.contains("invalid --console-port '70000'"), "\(bad.2)")
+        let tls = try await Self.run(
+            "returns-server",
+            [
+                "serve", "--db", directory.file("hq.sqlite"), "--console-port", "0", "--tls-cert", "c.pem",
+                "--tls-key", "k.pem",
+            ],
+            environment: [:]
+        )
+        #expect(tls.0 == 1 && tls.2.contains("the console does not serve TLS yet"), "\(tls.2)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("hq.sqlite")), "nothing started")
+    }
+
     @Test func theAgentReadsItsSettingsTheSameWay() async throws {
         let directory = try TemporaryDirectory()
         let config = directory.file("kiosk.conf")

@@ -1,0 +1,292 @@
+import Foundation
+import HQAccess
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ReplicaStore
+import ReturnsServer
+
+/// HQ's web console (issue 21), served by `returns-server serve --console-port PORT` on Hummingbird: this first
+/// version signs users in and out and shows the dashboard's figures; the other pages come next.
+///
+/// Security, on every response and every request:
+/// - Sessions are ``HQConsoleAuthentication``'s: a cookie `HttpOnly`, `SameSite=Strict`, `Path=/` (`Secure` when the
+///   console is served over TLS); every page but the sign-in page needs a live session and redirects there without.
+/// - Every form carries a CSRF token: the session's (``SessionToken/csrfToken``) once signed in; before, a random
+///   nonce also set as a `SameSite=Strict` cookie (so a forged cross-site sign-in form cannot pass). A form without
+///   the right token is answered 403 and changes nothing.
+/// - A strict Content-Security-Policy (no script, style only from the console itself, no framing, forms only to
+///   itself), `nosniff`, no referrer, `no-store`; every value shown is HTML-escaped.
+public struct HQConsole: Sendable {
+    public let authentication: HQConsoleAuthentication
+    public let reports: any ReportSource
+    /// Whether the console is served over TLS: its cookies are then `Secure`.
+    public var secure: Bool
+
+    public init(authentication: HQConsoleAuthentication, reports: any ReportSource, secure: Bool = false) {
+        self.authentication = authentication
+        self.reports = reports
+        self.secure = secure
+    }
+
+    static let sessionCookie = "returnsync_session"
+    static let signInCookie = "returnsync_sign_in"
+    static let policy =
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        + "base-uri 'none'"
+
+    /// The console's routes, its headers on every response.
+    public func router() -> Router<ConsoleRequestContext> {
+        let router = Router(context: ConsoleRequestContext.self)
+        router.add(middleware: SecurityHeaders())
+        router.get("/console.css") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/css; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: Page.stylesheet))
+            )
+        }
+        router.get("/login") { _, _ in self.signInPage(refused: false) }
+        router.post("/login") { request, context in
+            try await self.signIn(request, from: context.remoteAddress?.ipAddress ?? "unknown")
+        }
+        router.post("/logout") { request, _ in try await self.signOut(request) }
+        router.get("/") { request, _ in try await self.dashboard(request) }
+        return router
+    }
+
+    // MARK: Pages
+
+    func signInPage(refused: Bool) -> Response {
+        let nonce = SessionToken()
+        var response = Page.html(
+            title: "Sign in",
+            status: refused ? .unauthorized : .ok,
+            body: """
+                <main class="narrow">
+                <h1>ReturnSync HQ</h1>
+                \(refused ? "<p class=\"error\" role=\"alert\">\(Page.escape(SignIn.refusal))</p>" : "")
+                <form method="post" action="/login">
+                <input type="hidden" name="csrf" value="\(nonce.secret)">
+                <label for="name">User name</label>
+                <input id="name" name="name" autocomplete="username" required autofocus>
+                <label for="password">Password</label>
+                <input id="password" name="password" type="password" autocomplete="current-password" required>
+                <button type="submit">Sign in</button>
+                </form>
+                </main>
+                """
+        )
+        response.setCookie(cookie(Self.signInCookie, nonce.secret, maxAge: 15 * 60))
+        return response
+    }
+
+    func signIn(_ request: Request, from address: String) async throws -> Response {
+        let form = try await Form(request)
+        guard let nonce = request.cookies[Self.signInCookie]?.value, let sent = form["csrf"],
+            Page.equalInConstantTime(nonce, sent)
+        else { return Page.forbidden() }
+        guard
+            let (token, _) = try await authentication.signIn(
+                name: form["name"] ?? "",
+                password: form["password"] ?? "",
+                address: address
+            )
+        else { return signInPage(refused: true) }
+        var response = Response.redirect(to: "/")
+        response.setCookie(cookie(Self.sessionCookie, token.secret, maxAge: nil))
+        response.setCookie(cookie(Self.signInCookie, "", maxAge: 0))
+        return response
+    }
+
+    func signOut(_ request: Request) async throws -> Response {
+        guard let token = Self.token(request) else { return Response.redirect(to: "/login") }
+        let form = try await Form(request)
+        guard let sent = form["csrf"], token.acceptsCSRFToken(sent) else { return Page.forbidden() }
+        try await authentication.signOut(token)
+        var response = Response.redirect(to: "/login")
+        response.setCookie(cookie(Self.sessionCookie, "", maxAge: 0))
+        return response
+    }
+
+    func dashboard(_ request: Request) async throws -> Response {
+        guard let token = Self.token(request), let user = try await authentication.user(for: token) else {
+            return Response.redirect(to: "/login")
+        }
+        let summary = try await reports.summaryReport()
+        // The summary is one row per measure: its name, its value.
+        let figures = summary.rows.filter { $0.count >= 2 }.map { row in
+            "<div class=\"figure\"><dt>\(Page.escape(Page.text(row[0])))</dt><dd>\(Page.escape(Page.text(row[1])))</dd></div>"
+        }.joined(separator: "\n")
+        return Page.html(
+            title: "Dashboard",
+            body: """
+                <header>
+                <span>ReturnSync HQ — signed in as \(Page.escape(user.name.rawValue)) (\(Page.escape(user.role.rawValue)))</span>
+                <form method="post" action="/logout">
+                <input type="hidden" name="csrf" value="\(token.csrfToken)">
+                <button type="submit">Sign out</button>
+                </form>
+                </header>
+                <main>
+                <h1>Dashboard</h1>
+                <dl class="figures">
+                \(figures)
+                </dl>
+                </main>
+                """
+        )
+    }
+
+    // MARK: Helpers
+
+    static func token(_ request: Request) -> SessionToken? {
+        request.cookies[sessionCookie].flatMap { SessionToken(secret: $0.value) }
+    }
+
+    func cookie(_ name: String, _ value: String, maxAge: Int?) -> Cookie {
+        Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: secure, httpOnly: true, sameSite: .strict)
+    }
+}
+
+/// A console request's context: Hummingbird's, and the address it came from (for the audit of sign-ins).
+public struct ConsoleRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
+/// The headers every console response carries, errors included.
+struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[HTTPField.Name("Content-Security-Policy")!] = HQConsole.policy
+        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+}
+
+/// A form as browsers post it (`application/x-www-form-urlencoded`), at most 16 KiB.
+struct Form {
+    private var fields: [String: String] = [:]
+
+    init(_ request: Request) async throws {
+        let body = try await request.body.collect(upTo: 16 * 1024)
+        for pair in String(buffer: body).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decoded(_ text: Substring) -> String {
+                String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            let name = decoded(parts[0])
+            // The first of a repeated field counts.
+            if fields[name] == nil { fields[name] = parts.count > 1 ? decoded(parts[1]) : "" }
+        }
+    }
+
+    subscript(_ name: String) -> String? { fields[name] }
+}
+
+/// The console's HTML: one layout, everything interpolated escaped.
+public enum Page {
+    /// `text` as the console shows it inside HTML.
+    public static func escaped(_ text: String) -> String { escape(text) }
+
+    static func html(title: String, status: HTTPResponse.Status = .ok, body: String) -> Response {
+        let page = """
+            <!DOCTYPE html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(escape(title)) — ReturnSync HQ</title>
+            <link rel="stylesheet" href="/console.css">
+            </head>
+            <body>
+            \(body)
+            </body>
+            </html>
+            """
+        return Response(
+            status: status,
+            headers: [.contentType: "text/html; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: page))
+        )
+    }
+
+    static func forbidden() -> Response {
+        html(
+            title: "Refused",
+            status: .forbidden,
+            body: "<main class=\"narrow\"><h1>Refused</h1><p>This form is out of date or came from elsewhere. "
+                + "<a href=\"/\">Start again</a>.</p></main>"
+        )
+    }
+
+    /// `text` safe inside HTML text and attribute values.
+    static func escape(_ text: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+
+    static func text(_ value: ReplicaStore.ReportValue) -> String {
+        switch value {
+        case .text(let text): text
+        case .number(let number): String(number)
+        case .decimal(let decimal): String(format: "%.2f", decimal)
+        case .none: "—"
+        }
+    }
+
+    static func equalInConstantTime(_ a: String, _ b: String) -> Bool {
+        let (left, right) = (Array(a.utf8), Array(b.utf8))
+        guard left.count == right.count else { return false }
+        return zip(left, right).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    static let stylesheet = """
+        body { font-family: system-ui, sans-serif; margin: 0; color: #1b1b1b; background: #f6f6f4; }
+        main { padding: 1.5rem; max-width: 70rem; margin: 0 auto; }
+        main.narrow { max-width: 24rem; }
+        header { display: flex; justify-content: space-between; align-items: center; padding: 0.75rem 1.5rem;
+                 background: #23395d; color: white; }
+        label { display: block; margin-top: 1rem; font-weight: 600; }
+        input { width: 100%; padding: 0.5rem; font-size: 1rem; box-sizing: border-box; }
+        button { margin-top: 1rem; padding: 0.5rem 1rem; font-size: 1rem; }
+        header button { margin: 0; }
+        .error { color: #a00; font-weight: 600; }
+        .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(10rem, 1fr)); gap: 0.75rem; }
+        .figure { background: white; padding: 0.75rem; border-radius: 0.5rem; }
+        .figure dt { font-size: 0.85rem; color: #555; }
+        .figure dd { margin: 0; font-size: 1.6rem; font-weight: 700; }
+        :focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
+        """
+}

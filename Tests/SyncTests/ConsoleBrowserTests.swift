@@ -1,0 +1,78 @@
+import Foundation
+import ReplicaStore
+import ReturnSyncTestSupport
+import Testing
+
+/// What the console's browser suite needs: chromium, chromium-driver and Selenium (`.ci/run` installs all three and
+/// refuses to run without them, so CI always runs it).
+enum ConsoleBrowser {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Browser/console_walkthrough.py").path
+    /// Where the screenshots go: `.build/console-screenshots/` (not committed), for a reviewer to look at.
+    static let screenshots = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/console-screenshots").path
+    static var available: Bool {
+        ["/usr/bin/chromium", "/usr/bin/chromedriver"].allSatisfy(FileManager.default.isExecutableFile(atPath:))
+            && (try? ChildProcess(
+                "/usr/bin/env",
+                ["python3", "-c", "import selenium"],
+                output: .discard,
+                error: .discard
+            )
+            .waitUntilExit().status) == 0
+    }
+}
+
+/// HQ's console as a person uses it, in Debian's chromium: sent to sign in, refused a wrong password, signed in
+/// with the keyboard, the dashboard's figures, the session cookie out of any script's reach, a forged cross-site
+/// form that changes nothing, sign-out — against a real `returns-server serve --console-port 0`. Screenshots at a
+/// laptop's and a tablet's width land in `.build/console-screenshots/`.
+@Suite(.enabled(if: ConsoleBrowser.available, "needs chromium, chromium-driver and selenium"))
+struct ConsoleBrowserTests {
+    @Test func anAdminSignsInSeesTheDashboardAndSignsOutInARealBrowser() async throws {
+        let directory = try TemporaryDirectory()
+        let password = "correct horse battery staple"
+        let added = try await UsersCommandTests.run(
+            ["users", "add", "dana", "--role", "admin"],
+            input: password + "\n",
+            in: directory
+        )
+        try #require(added.status == 0, "\(added)")
+        let server = try CrashSafetyTests.Child(
+            "returns-server",
+            ["serve", "--db", "hq.sqlite", "--port", "0", "--console-port", "0"],
+            in: directory.path,
+            keepsErrors: true
+        )
+        defer {
+            server.kill()
+            _ = server.finish()
+        }
+        let (listening, console) = try await offThePool { (server.firstLine(), server.firstLine()) }
+        #expect(listening.hasPrefix("listening on 127.0.0.1:"), "the sync port stays the first line")
+        try #require(console.hasPrefix("console on http://127.0.0.1:"), "\(console)")
+        let url = String(console.dropFirst("console on ".count))
+        let walkthrough = try await UsersCommandTests.execute(
+            "/usr/bin/env",
+            ["python3", ConsoleBrowser.script, url, "dana", password, ConsoleBrowser.screenshots],
+            input: "",
+            in: directory
+        )
+        #expect(walkthrough.status == 0, "\(walkthrough.stdout)\n\(walkthrough.stderr)")
+        #expect(walkthrough.stdout.hasSuffix("walkthrough complete\n"), "\(walkthrough.stdout)")
+        // What the audit holds: the refusal and the sign-in from the browser's address, then the sign-out.
+        let audit = try ReplicaStore.open(at: directory.file("hq.sqlite")).hqAudit(limit: 10)
+            .map { "\($0.action) \($0.subject) \($0.detail)" }
+        #expect(
+            Array(audit.suffix(3)) == [
+                "sign-in-refused dana from 127.0.0.1", "signed-in dana from 127.0.0.1", "signed-out dana ",
+            ],
+            "\(audit)"
+        )
+        for page in ["sign-in", "dashboard"] {
+            for width in ["laptop", "tablet"] {
+                #expect(FileManager.default.fileExists(atPath: "\(ConsoleBrowser.screenshots)/\(page)-\(width).png"))
+            }
+        }
+    }
+}
