@@ -176,7 +176,7 @@ let package = Package(
         .target(
             name: "CommandLineSupport",
             dependencies: [
-                "ReplicaStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ReplicaStore", "WireProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 // HMAC for customer references stored hashed (CustomerReferences).
                 .product(name: "Crypto", package: "swift-crypto"),

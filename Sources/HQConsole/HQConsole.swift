@@ -174,6 +174,18 @@ struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
             response = try await next(request, context)
         } catch let error as HTTPResponseError {
             response = try error.response(from: request, context: context)
+        } catch {
+            // Storage down, say: a page that says so, not the error's text (it may name database internals).
+            context.logger.error(
+                "console request failed",
+                metadata: ["path": "\(request.uri.path)", "error": "\(error)"]
+            )
+            response = Page.html(
+                title: "Unavailable",
+                status: .internalServerError,
+                body: "<main class=\"narrow\"><h1>Unavailable</h1><p>HQ's database did not answer. Try again in a "
+                    + "moment.</p></main>"
+            )
         }
         response.headers[HTTPField.Name("Content-Security-Policy")!] = HQConsole.policy
         response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"

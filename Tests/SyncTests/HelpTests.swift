@@ -47,6 +47,8 @@ import Testing
         let server = await runCaptured { await ReturnsServerCLI.run(arguments: ["--version"]) }
         #expect(kiosk.status == 0 && kiosk.stdout == ReturnSyncVersion.description + "\n")
         #expect(server.status == 0 && server.stdout == kiosk.stdout)
+        // Every protocol version spoken, the attachments' 4 included (it once said "sync protocol 3" alone).
+        #expect(kiosk.stdout.hasSuffix("(sync protocols 3, 4)\n"), "\(kiosk.stdout)")
     }
 
     @Test func aParseErrorPointsToTheHelpOfTheCommandTyped() async throws {
