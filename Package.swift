@@ -158,7 +158,8 @@ let package = Package(
         .target(
             name: "HQConsole",
             dependencies: [
-                "HQAccess", "ReturnsServer", "ReplicaStore", .product(name: "Hummingbird", package: "hummingbird"),
+                "HQAccess", "ReturnsServer", "ReplicaStore", "ReturnsSync", "CommandLineSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
@@ -227,6 +228,7 @@ let package = Package(
             name: "HQConsoleTests",
             dependencies: [
                 "HQConsole", "HQAccess", "ReturnsServer", "ReplicaStore", "ReturnSyncTestSupport", "SyncEngine",
+                "ReturnsModel",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]

@@ -20,12 +20,19 @@ import ReturnsServer
 public struct HQConsole: Sendable {
     public let authentication: HQConsoleAuthentication
     public let reports: any ReportSource
+    public let returns: any ReturnAdministration
     /// Whether the console is served over TLS: its cookies are then `Secure`.
     public var secure: Bool
 
-    public init(authentication: HQConsoleAuthentication, reports: any ReportSource, secure: Bool = false) {
+    public init(
+        authentication: HQConsoleAuthentication,
+        reports: any ReportSource,
+        returns: any ReturnAdministration,
+        secure: Bool = false
+    ) {
         self.authentication = authentication
         self.reports = reports
+        self.returns = returns
         self.secure = secure
     }
 
@@ -52,6 +59,12 @@ public struct HQConsole: Sendable {
         }
         router.post("/logout") { request, _ in try await self.signOut(request) }
         router.get("/") { request, _ in try await self.dashboard(request) }
+        router.get("/returns") { request, _ in try await self.returnsPage(request) }
+        router.get("/returns.csv") { request, _ in try await self.returnsDownload(request, format: "csv") }
+        router.get("/returns.json") { request, _ in try await self.returnsDownload(request, format: "json") }
+        router.get("/returns/:id") { request, context in
+            try await self.returnPage(request, id: context.parameters.get("id") ?? "")
+        }
         return router
     }
 
@@ -109,10 +122,28 @@ public struct HQConsole: Sendable {
         return response
     }
 
+    /// The session's token and user, when the request has a live session.
+    func signedIn(_ request: Request) async throws -> (SessionToken, HQUser)? {
+        guard let token = Self.token(request), let user = try await authentication.user(for: token) else { return nil }
+        return (token, user)
+    }
+
+    /// The bar at the top of every page: where to go, who is signed in, and sign-out (with the CSRF token).
+    func header(_ user: HQUser, _ token: SessionToken) -> String {
+        """
+        <header>
+        <nav><a href="/">Dashboard</a> <a href="/returns">Returns</a></nav>
+        <span>signed in as \(Page.escape(user.name.rawValue)) (\(Page.escape(user.role.rawValue)))</span>
+        <form method="post" action="/logout">
+        <input type="hidden" name="csrf" value="\(token.csrfToken)">
+        <button type="submit">Sign out</button>
+        </form>
+        </header>
+        """
+    }
+
     func dashboard(_ request: Request) async throws -> Response {
-        guard let token = Self.token(request), let user = try await authentication.user(for: token) else {
-            return Response.redirect(to: "/login")
-        }
+        guard let (token, user) = try await signedIn(request) else { return Response.redirect(to: "/login") }
         let summary = try await reports.summaryReport()
         // The summary is one row per measure: its name, its value.
         let figures = summary.rows.filter { $0.count >= 2 }.map { row in
@@ -121,13 +152,7 @@ public struct HQConsole: Sendable {
         return Page.html(
             title: "Dashboard",
             body: """
-                <header>
-                <span>ReturnSync HQ — signed in as \(Page.escape(user.name.rawValue)) (\(Page.escape(user.role.rawValue)))</span>
-                <form method="post" action="/logout">
-                <input type="hidden" name="csrf" value="\(token.csrfToken)">
-                <button type="submit">Sign out</button>
-                </form>
-                </header>
+                \(header(user, token))
                 <main>
                 <h1>Dashboard</h1>
                 <dl class="figures">
@@ -278,6 +303,12 @@ public enum Page {
         }
     }
 
+    /// `text` safe in a URL's path segment or query value.
+    static func percentEncoded(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))
+            ?? ""
+    }
+
     static func equalInConstantTime(_ a: String, _ b: String) -> Bool {
         let (left, right) = (Array(a.utf8), Array(b.utf8))
         guard left.count == right.count else { return false }
@@ -294,6 +325,15 @@ public enum Page {
         input { width: 100%; padding: 0.5rem; font-size: 1rem; box-sizing: border-box; }
         button { margin-top: 1rem; padding: 0.5rem 1rem; font-size: 1rem; }
         header button { margin: 0; }
+        header nav a { color: white; margin-right: 1rem; font-weight: 600; }
+        table { border-collapse: collapse; width: 100%; background: white; }
+        th, td { text-align: left; padding: 0.4rem 0.6rem; border-bottom: 1px solid #ddd; }
+        .filters { display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); gap: 0.5rem;
+                   align-items: end; margin-bottom: 1rem; }
+        .filters label { margin-top: 0; }
+        .facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1rem; }
+        .facts dt { font-weight: 600; }
+        .facts dd { margin: 0; }
         .error { color: #a00; font-weight: 600; }
         .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(10rem, 1fr)); gap: 0.75rem; }
         .figure { background: white; padding: 0.75rem; border-radius: 0.5rem; }

@@ -281,7 +281,8 @@ struct ServeCommand: AsyncParsableCommand {
                 let consoleHost = serve.consoleHost
                 let hqConsole = HQConsole(
                     authentication: HQConsoleAuthentication(storage: storage),
-                    reports: storage
+                    reports: storage,
+                    returns: storage
                 )
                 let application = Application(
                     router: hqConsole.router(),

@@ -65,6 +65,20 @@ try:
     check(lambda: cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict", "the session cookie is HttpOnly and strict")
     check(lambda: browser.execute_script("return document.cookie").find("returnsync_session") < 0, "no page script can read it")
 
+    # Find a return: the Returns link, a store typed in its labelled filter, Enter; then the return itself, whose note
+    # (typed at a kiosk as markup) reads as text and runs nothing.
+    browser.find_element(By.LINK_TEXT, "Returns").click()
+    check(lambda: browser.current_url == url + "/returns", "the returns page")
+    browser.find_element(By.ID, "store").send_keys("north" + Keys.ENTER)
+    check(lambda: "1 returns match." in browser.page_source, "the store filter finds the store's one return")
+    shoot("returns")
+    browser.find_element(By.CSS_SELECTOR, "tbody a").click()
+    check(lambda: "/returns/" in browser.current_url, "the return's page")
+    check(lambda: "<script>alert('north')</script>" in browser.find_element(By.CLASS_NAME, "notes").text,
+          "a note holding markup shows as text")
+    shoot("return")
+    browser.get(url + "/")
+
     # A forged cross-site form (another origin, posting to sign-out): the browser does not send the strict cookie,
     # and without the session's CSRF token it would be refused anyway — the user is still signed in after it.
     forged = os.path.join(tempfile.mkdtemp(), "forged.html")

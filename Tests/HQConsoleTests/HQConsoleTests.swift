@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import ReplicaStore
 import ReturnSyncTestSupport
+import ReturnsModel
 import ReturnsServer
 import SyncEngine
 import Testing
@@ -33,7 +34,10 @@ import Testing
             by: "test"
         )
         let storage = SQLiteServerStorage(store)
-        return (HQConsole(authentication: HQConsoleAuthentication(storage: storage), reports: storage), storage)
+        return (
+            HQConsole(authentication: HQConsoleAuthentication(storage: storage), reports: storage, returns: storage),
+            storage
+        )
     }
 
     /// The cookie `name` a response sets: its whole `Set-Cookie` line.
@@ -157,6 +161,104 @@ import Testing
             }
         }
         #expect(try await storage.hqAudit(limit: 10).map(\.action) == ["user-added"], "no attempt was even made")
+    }
+
+    /// Signs dana in through the sign-in form; the session cookie's value.
+    static func signIn(_ client: some TestClientProtocol) async throws -> String {
+        let nonce = try await client.execute(uri: "/login", method: .get) { response in
+            Self.value(of: Self.setCookie("returnsync_sign_in", in: response) ?? "")
+        }
+        return try await client.execute(
+            uri: "/login",
+            method: .post,
+            headers: [.contentType: "application/x-www-form-urlencoded", .cookie: "returnsync_sign_in=\(nonce)"],
+            body: Self.form([("csrf", nonce), ("name", "dana"), ("password", Self.password)])
+        ) { response in Self.value(of: Self.setCookie("returnsync_session", in: response) ?? "") }
+    }
+
+    /// Returns at two stores, one with a note a kiosk typed as markup, one serial starting like a formula.
+    static func pushReturns(into storage: SQLiteServerStorage, in directory: TemporaryDirectory) throws -> [ReturnID] {
+        var ids: [ReturnID] = []
+        for store in ["north", "south"] {
+            let kiosk = try ReplicaStore.create(
+                at: directory.file("\(store).sqlite"),
+                identity: .kiosk(store: StoreID(store), kiosk: KioskID("k1"))
+            )
+            let item = try kiosk.recordReturn(
+                ReturnCapture(
+                    orderID: OrderID("O-\(store)"),
+                    gtin: GTIN("4006381333931"),
+                    reason: .damaged,
+                    serial: store == "south" ? try ItemCode("-2+3", kind: "serial") : nil
+                )
+            )
+            _ = try kiosk.updateReturn(item.id, operation: "note") { item, author, date in
+                try item.addNote("<script>alert('\(store)')</script> & more", by: author, at: date)
+            }
+            _ = try storage.store.acceptPush(
+                try kiosk.returnRecords(),
+                from: kiosk.identity.replicaID,
+                store: StoreID(store)
+            )
+            ids.append(item.id)
+        }
+        return ids
+    }
+
+    @Test func returnsAreFoundFilteredDownloadedWholeAndShownEscaped() async throws {
+        let directory = try TemporaryDirectory()
+        let (console, storage) = try Self.console(in: directory)
+        let ids = try Self.pushReturns(into: storage, in: directory)
+        let app = Application(router: console.router())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/returns.csv", method: .get) { #expect($0.status == .seeOther) }
+            let session = try await Self.signIn(client)
+            let cookie: HTTPFields = [.cookie: "returnsync_session=\(session)"]
+            try await client.execute(uri: "/returns", method: .get, headers: cookie) { response in
+                let body = String(buffer: response.body)
+                #expect(response.status == .ok && body.contains("2 returns match."), "\(body)")
+                #expect(ids.allSatisfy { body.contains("/returns/\($0.rawValue)") })
+            }
+            try await client.execute(uri: "/returns?store=south", method: .get, headers: cookie) { response in
+                let body = String(buffer: response.body)
+                #expect(
+                    body.contains("1 returns match.") && body.contains(ids[1].rawValue)
+                        && !body.contains(ids[0].rawValue)
+                )
+                #expect(body.contains("value=\"south\""), "the filter stays in its field")
+            }
+            // A bad filter: named, escaped, nothing searched.
+            try await client.execute(uri: "/returns?gtin=%3Cb%3E12", method: .get, headers: cookie) { response in
+                let body = String(buffer: response.body)
+                #expect(
+                    response.status == .badRequest && body.contains("invalid GTIN &#39;&lt;b&gt;12&#39;"),
+                    "\(body)"
+                )
+                #expect(!body.contains("<b>12"))
+            }
+            // Downloads hold every match; a spreadsheet would not run the serial as a formula.
+            try await client.execute(uri: "/returns.csv", method: .get, headers: cookie) { response in
+                let lines = String(buffer: response.body).split(separator: "\r\n")
+                #expect(lines.count == 3 && lines[0].hasPrefix("id,store,order,gtin,serial"), "\(lines)")
+                #expect(lines.contains { $0.contains("\"'-2+3\"") }, "\(lines)")
+                #expect(response.headers[.contentDisposition] == "attachment; filename=\"returns.csv\"")
+            }
+            try await client.execute(uri: "/returns.json?store=north", method: .get, headers: cookie) { response in
+                let rows = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [[String: String]]
+                #expect(rows?.map { $0["id"] } == [ids[0].rawValue])
+            }
+            // A return's page: its notes as text, never as markup.
+            try await client.execute(uri: "/returns/\(ids[0].rawValue)", method: .get, headers: cookie) { response in
+                let body = String(buffer: response.body)
+                #expect(response.status == .ok)
+                #expect(body.contains("&lt;script&gt;alert(&#39;north&#39;)&lt;/script&gt; &amp; more"), "\(body)")
+                #expect(!body.contains("<script>"))
+            }
+            try await client.execute(uri: "/returns/nonsense%3Cx%3E", method: .get, headers: cookie) { response in
+                let body = String(buffer: response.body)
+                #expect(response.status == .notFound && body.contains("No return nonsense") && !body.contains("<x>"))
+            }
+        }
     }
 
     @Test func everythingShownIsEscaped() {

@@ -1,6 +1,8 @@
 import Foundation
 import ReplicaStore
 import ReturnSyncTestSupport
+import ReturnsModel
+import SyncEngine
 import Testing
 
 /// What the console's browser suite needs: chromium, chromium-driver and Selenium (`.ci/run` installs all three and
@@ -38,6 +40,21 @@ struct ConsoleBrowserTests {
             in: directory
         )
         try #require(added.status == 0, "\(added)")
+        // A return at each of two stores, each with a note a kiosk typed as markup.
+        let hq = try ReplicaStore.open(at: directory.file("hq.sqlite"))
+        for store in ["north", "south"] {
+            let kiosk = try ReplicaStore.create(
+                at: directory.file("\(store).sqlite"),
+                identity: .kiosk(store: StoreID(store), kiosk: KioskID("k1"))
+            )
+            let item = try kiosk.recordReturn(
+                ReturnCapture(orderID: OrderID("O-\(store)"), gtin: GTIN("4006381333931"), reason: .damaged)
+            )
+            _ = try kiosk.updateReturn(item.id, operation: "note") { item, author, date in
+                try item.addNote("<script>alert('\(store)')</script>", by: author, at: date)
+            }
+            _ = try hq.acceptPush(try kiosk.returnRecords(), from: kiosk.identity.replicaID, store: StoreID(store))
+        }
         let server = try CrashSafetyTests.Child(
             "returns-server",
             ["serve", "--db", "hq.sqlite", "--port", "0", "--console-port", "0"],
@@ -69,7 +86,7 @@ struct ConsoleBrowserTests {
             ],
             "\(audit)"
         )
-        for page in ["sign-in", "dashboard"] {
+        for page in ["sign-in", "dashboard", "returns", "return"] {
             for width in ["laptop", "tablet"] {
                 #expect(FileManager.default.fileExists(atPath: "\(ConsoleBrowser.screenshots)/\(page)-\(width).png"))
             }
