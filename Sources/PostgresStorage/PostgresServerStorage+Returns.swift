@@ -142,14 +142,7 @@ extension PostgresServerStorage: ReturnAdministration {
         guard !affected.isEmpty else { return 0 }
         // Everything their verification reads: the other returns of their purchases, units and customers (those not
         // read with them already: usually none), the policies, and their orders once HQ holds any.
-        let purchases = Set(seeds.map { [$0.orderID.rawValue, $0.gtin.digits] })
-        let units = Set(seeds.compactMap { seed in seed.serial.map { [seed.gtin.digits, $0.rawValue] } })
-        let customers = Set(seeds.compactMap(\.customerRef))
-        let unread = affected.filter { facts in
-            !purchases.contains([facts.orderID.rawValue, facts.gtin.digits])
-                || facts.serial.map { !units.contains([facts.gtin.digits, $0.rawValue]) } ?? false
-                || (byCustomer && facts.customerRef.map { !customers.contains($0) } ?? false)
-        }
+        let unread = PurchaseReverification.unread(affected, seeds: seeds, byCustomer: byCustomer)
         let related = try await facts(
             sharingPurchaseWith: unread,
             byCustomer: byCustomer,

@@ -121,6 +121,20 @@ public struct PurchaseReverification: Sendable {
             .mapValues { $0.map(\.id) }
     }
 
+    /// Of `affected` — the returns sharing a purchase, a unit or (with `byCustomer`) a customer with `seeds` — those
+    /// with a purchase, unit or customer of their own that no seed has: the returns sharing those must be read too
+    /// before deciding (usually none are).
+    public static func unread(_ affected: [ReturnFacts], seeds: [ReturnFacts], byCustomer: Bool) -> [ReturnFacts] {
+        let purchases = Set(seeds.map { [$0.orderID.rawValue, $0.gtin.digits] })
+        let units = Set(seeds.compactMap { seed in seed.serial.map { [seed.gtin.digits, $0.rawValue] } })
+        let customers = Set(seeds.compactMap(\.customerRef))
+        return affected.filter { facts in
+            !purchases.contains([facts.orderID.rawValue, facts.gtin.digits])
+                || facts.serial.map { !units.contains([facts.gtin.digits, $0.rawValue]) } ?? false
+                || (byCustomer && facts.customerRef.map { !customers.contains($0) } ?? false)
+        }
+    }
+
     private static func purchase(_ facts: ReturnFacts) -> String {
         facts.orderID.rawValue + "\u{1}" + facts.gtin.digits
     }
@@ -394,14 +408,7 @@ extension WriteContext {
         guard !affected.isEmpty else { return 0 }
         // Everything their verification reads: the other returns of their purchases, units and customers (those not
         // read with them already: usually none), and their orders once HQ holds any.
-        let purchases = Set(seeds.map { [$0.orderID.rawValue, $0.gtin.digits] })
-        let units = Set(seeds.compactMap { seed in seed.serial.map { [seed.gtin.digits, $0.rawValue] } })
-        let customers = Set(seeds.compactMap(\.customerRef))
-        let unread = affected.filter { facts in
-            !purchases.contains([facts.orderID.rawValue, facts.gtin.digits])
-                || facts.serial.map { !units.contains([facts.gtin.digits, $0.rawValue]) } ?? false
-                || (byCustomer && facts.customerRef.map { !customers.contains($0) } ?? false)
-        }
+        let unread = PurchaseReverification.unread(affected, seeds: seeds, byCustomer: byCustomer)
         let related = unread.isEmpty ? [] : try factsSharingPurchase(with: unread, byCustomer: byCustomer)
         let hasOrders = try hasOrders()
         var lines: [OrderLine] = []
