@@ -84,6 +84,8 @@ let package = Package(
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 // Session tokens and CSRF tokens: random bytes, SHA-256 and HMAC.
                 .product(name: "Crypto", package: "swift-crypto"),
+                // lowercaseHex: session hashes are written as token hashes and digests are.
+                "WireProtocol",
             ]
         ),
         .target(name: "SyncEngine", dependencies: ["ReturnSyncJSON"]),

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HummingbirdBcrypt
+import WireProtocol
 
 /// How HQ's sign-in resists guessing and how long a session lasts (issue 21). One value for every storage, so the
 /// console behaves the same on SQLite and on PostgreSQL.
@@ -100,7 +101,7 @@ public struct SessionToken: Sendable, Hashable {
     }
 
     /// What the server stores and looks sessions up by.
-    public var hash: String { SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined() }
+    public var hash: String { lowercaseHex(SHA256.hash(data: Data(secret.utf8))) }
 
     /// The token every form of this session carries (synchronizer token, derived: nothing more to store). A forged
     /// cross-site form cannot know it: the session cookie is never readable by a page.
@@ -110,11 +111,14 @@ public struct SessionToken: Sendable, Hashable {
     }
 
     /// Whether `candidate` is this session's CSRF token, compared in constant time.
-    public func acceptsCSRFToken(_ candidate: String) -> Bool {
-        let expected = Array(csrfToken.utf8)
-        let given = Array(candidate.utf8)
-        guard expected.count == given.count else { return false }
-        return zip(expected, given).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    public func acceptsCSRFToken(_ candidate: String) -> Bool { Self.equalInConstantTime(csrfToken, candidate) }
+
+    /// Whether two secrets are equal, in a time that does not depend on where they first differ (only on their
+    /// lengths): a guesser learns nothing from how long a refusal takes.
+    public static func equalInConstantTime(_ a: String, _ b: String) -> Bool {
+        let (left, right) = (Array(a.utf8), Array(b.utf8))
+        guard left.count == right.count else { return false }
+        return zip(left, right).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     static func base64URL(_ data: Data) -> String {

@@ -38,13 +38,17 @@ public struct HQConsole: Sendable {
 
     static let sessionCookie = "returnsync_session"
     static let signInCookie = "returnsync_sign_in"
-    static let policy =
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-        + "base-uri 'none'"
+    /// No script at all, style and images from the console only, forms only to itself, never framed.
+    static let policy: ContentSecurityPolicy = [
+        .defaultSrc(.none), .styleSrc(.self), .imgSrc(.self), .formAction(.self), .frameAncestors(.none),
+        .baseURI(.none),
+    ]
 
     /// The console's routes, its headers on every response.
     public func router() -> Router<ConsoleRequestContext> {
         let router = Router(context: ConsoleRequestContext.self)
+        // Outermost: every answer gets the policy and `nosniff`, the refusals SecurityHeaders makes of errors too.
+        router.add(middleware: ContentSecurityMiddleware(contentSecurityPolicy: Self.policy))
         router.add(middleware: SecurityHeaders())
         router.get("/console.css") { _, _ in
             Response(
@@ -95,14 +99,14 @@ public struct HQConsole: Sendable {
     }
 
     func signIn(_ request: Request, from address: String) async throws -> Response {
-        let form = try await Form(request)
-        guard let nonce = request.cookies[Self.signInCookie]?.value, let sent = form["csrf"],
-            Page.equalInConstantTime(nonce, sent)
+        let form = try await Self.form(SignInForm.self, request)
+        guard let nonce = request.cookies[Self.signInCookie]?.value, let sent = form?.csrf,
+            SessionToken.equalInConstantTime(nonce, sent)
         else { return Page.forbidden() }
         guard
             let (token, _) = try await authentication.signIn(
-                name: form["name"] ?? "",
-                password: form["password"] ?? "",
+                name: form?.name ?? "",
+                password: form?.password ?? "",
                 address: address
             )
         else { return signInPage(refused: true) }
@@ -114,8 +118,8 @@ public struct HQConsole: Sendable {
 
     func signOut(_ request: Request) async throws -> Response {
         guard let token = Self.token(request) else { return Response.redirect(to: "/login") }
-        let form = try await Form(request)
-        guard let sent = form["csrf"], token.acceptsCSRFToken(sent) else { return Page.forbidden() }
+        let form = try await Self.form(SignOutForm.self, request)
+        guard let sent = form?.csrf, token.acceptsCSRFToken(sent) else { return Page.forbidden() }
         try await authentication.signOut(token)
         var response = Response.redirect(to: "/login")
         response.setCookie(cookie(Self.sessionCookie, "", maxAge: 0))
@@ -185,7 +189,7 @@ public struct ConsoleRequestContext: RequestContext, RemoteAddressRequestContext
     }
 }
 
-/// The headers every console response carries, errors included.
+/// The headers every console response carries besides the policy, errors turned into pages that carry them.
 struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
     func handle(
         _ request: Request,
@@ -212,8 +216,6 @@ struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
                     + "moment.</p></main>"
             )
         }
-        response.headers[HTTPField.Name("Content-Security-Policy")!] = HQConsole.policy
-        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
         response.headers[.cacheControl] = "no-store"
@@ -221,31 +223,30 @@ struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// A form as browsers post it (`application/x-www-form-urlencoded`), at most 16 KiB.
-struct Form {
-    private var fields: [String: String] = [:]
+/// The sign-in form's fields.
+struct SignInForm: Decodable {
+    var csrf: String?
+    var name: String?
+    var password: String?
+}
 
-    init(_ request: Request) async throws {
+/// The sign-out form's field.
+struct SignOutForm: Decodable {
+    var csrf: String?
+}
+
+extension HQConsole {
+    /// A form as browsers post it (`application/x-www-form-urlencoded`, at most 16 KiB), read with Hummingbird's
+    /// decoder; `nil` when it does not decode (a repeated or malformed field), which the caller refuses as a form
+    /// without its token.
+    static func form<Fields: Decodable>(_ type: Fields.Type, _ request: Request) async throws -> Fields? {
         let body = try await request.body.collect(upTo: 16 * 1024)
-        for pair in String(buffer: body).split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decoded(_ text: Substring) -> String {
-                String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            let name = decoded(parts[0])
-            // The first of a repeated field counts.
-            if fields[name] == nil { fields[name] = parts.count > 1 ? decoded(parts[1]) : "" }
-        }
+        return try? URLEncodedFormDecoder().decode(Fields.self, from: String(buffer: body))
     }
-
-    subscript(_ name: String) -> String? { fields[name] }
 }
 
 /// The console's HTML: one layout, everything interpolated escaped.
 public enum Page {
-    /// `text` as the console shows it inside HTML.
-    public static func escaped(_ text: String) -> String { escape(text) }
-
     static func html(title: String, status: HTTPResponse.Status = .ok, body: String) -> Response {
         let page = """
             <!DOCTYPE html>
@@ -278,7 +279,7 @@ public enum Page {
     }
 
     /// `text` safe inside HTML text and attribute values.
-    static func escape(_ text: String) -> String {
+    public static func escape(_ text: String) -> String {
         var escaped = ""
         escaped.reserveCapacity(text.count)
         for character in text {
@@ -307,12 +308,6 @@ public enum Page {
     static func percentEncoded(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))
             ?? ""
-    }
-
-    static func equalInConstantTime(_ a: String, _ b: String) -> Bool {
-        let (left, right) = (Array(a.utf8), Array(b.utf8))
-        guard left.count == right.count else { return false }
-        return zip(left, right).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     static let stylesheet = """

@@ -98,17 +98,22 @@ extension PostgresServerStorage: UserAdministration {
 
     public func hqSignInState(_ name: HQUserName) async throws -> (user: HQUser, state: SignInState)? {
         try await transaction { [logger] connection in
-            guard let user = try await Self.hqUsers(on: connection, logger: logger).first(where: { $0.name == name })
-            else { return nil }
+            // One row by its key: this is read on every sign-in and every console request.
             let text = name.rawValue
-            var state = SignInState()
-            for try await (failures, locked) in try await connection.query(
-                "SELECT failed_sign_ins, locked_until FROM hq_users WHERE name = \(text)",
+            var found: (user: HQUser, state: SignInState)?
+            for try await (name, role, hash, created, changed, failures, locked) in try await connection.query(
+                """
+                SELECT name, role, password_hash, created_at, password_changed_at, failed_sign_ins, locked_until
+                FROM hq_users WHERE name = \(text)
+                """,
                 logger: logger
-            ).decode((Int, Int64?).self) {
-                state = SignInState(failures: failures, lockedUntil: locked.map(Date.init(millisecondsSince1970:)))
+            ).decode((String, String, String, Int64, Int64, Int, Int64?).self) {
+                found = (
+                    try Self.hqUser(name, role, hash, created, changed),
+                    SignInState(failures: failures, lockedUntil: locked.map(Date.init(millisecondsSince1970:)))
+                )
             }
-            return (user, state)
+            return found
         }
     }
 
@@ -242,17 +247,27 @@ extension PostgresServerStorage: UserAdministration {
             "SELECT name, role, password_hash, created_at, password_changed_at FROM hq_users ORDER BY name",
             logger: logger
         ).decode((String, String, String, Int64, Int64).self) {
-            users.append(
-                HQUser(
-                    name: try HQUserName(name),
-                    role: try HQRole(parsing: role),
-                    passwordHash: hash,
-                    createdAt: Date(millisecondsSince1970: created),
-                    passwordChangedAt: Date(millisecondsSince1970: changed)
-                )
-            )
+            users.append(try hqUser(name, role, hash, created, changed))
         }
         return users
+    }
+
+    private static func hqUser(
+        _ name: String,
+        _ role: String,
+        _ hash: String,
+        _ created: Int64,
+        _ changed: Int64
+    ) throws
+        -> HQUser
+    {
+        HQUser(
+            name: try HQUserName(name),
+            role: try HQRole(parsing: role),
+            passwordHash: hash,
+            createdAt: Date(millisecondsSince1970: created),
+            passwordChangedAt: Date(millisecondsSince1970: changed)
+        )
     }
 
     private static func audit(_ entry: HQAuditEntry, on connection: PostgresConnection, logger: Logger) async throws {

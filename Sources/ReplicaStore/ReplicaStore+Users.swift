@@ -83,17 +83,15 @@ extension ReplicaStore {
     /// User `name` and their sign-in state; `nil` for a name nobody has.
     public func hqSignInState(_ name: HQUserName) throws -> (user: HQUser, state: SignInState)? {
         try read { db in
-            guard let user = try Self.hqUsers(db).first(where: { $0.name == name }) else { return nil }
-            let row = try Row.fetchOne(
-                db,
-                sql: "SELECT failed_sign_ins, locked_until FROM hq_users WHERE name = ?",
-                arguments: [name.rawValue]
-            )
+            // One row by its key: this is read on every sign-in and every console request.
+            guard
+                let row = try Row.fetchOne(db, sql: "SELECT * FROM hq_users WHERE name = ?", arguments: [name.rawValue])
+            else { return nil }
             return (
-                user,
+                try Self.hqUser(row),
                 SignInState(
-                    failures: row?["failed_sign_ins"] ?? 0,
-                    lockedUntil: (row?["locked_until"] as Int64?).map(Date.init(millisecondsSince1970:))
+                    failures: row["failed_sign_ins"],
+                    lockedUntil: (row["locked_until"] as Int64?).map(Date.init(millisecondsSince1970:))
                 )
             )
         }
@@ -241,15 +239,17 @@ extension ReplicaStore {
     }
 
     private static func hqUsers(_ db: Database) throws -> [HQUser] {
-        try Row.fetchAll(db, sql: "SELECT * FROM hq_users ORDER BY name").map { row in
-            HQUser(
-                name: try HQUserName(row["name"] as String),
-                role: try HQRole(parsing: row["role"]),
-                passwordHash: row["password_hash"],
-                createdAt: Date(millisecondsSince1970: row["created_at"]),
-                passwordChangedAt: Date(millisecondsSince1970: row["password_changed_at"])
-            )
-        }
+        try Row.fetchAll(db, sql: "SELECT * FROM hq_users ORDER BY name").map(hqUser)
+    }
+
+    private static func hqUser(_ row: Row) throws -> HQUser {
+        HQUser(
+            name: try HQUserName(row["name"] as String),
+            role: try HQRole(parsing: row["role"]),
+            passwordHash: row["password_hash"],
+            createdAt: Date(millisecondsSince1970: row["created_at"]),
+            passwordChangedAt: Date(millisecondsSince1970: row["password_changed_at"])
+        )
     }
 
     private static func audit(_ entry: HQAuditEntry, in db: Database) throws {

@@ -38,8 +38,9 @@ public struct HQConsoleAuthentication: Sendable {
     ) async throws -> (
         token: SessionToken, user: HQUser
     )? {
-        let name = try? HQUserName(typed)
-        let found = try await name.asyncMap { try await storage.hqSignInState($0) } ?? nil
+        var lookedUp: (user: HQUser, state: SignInState)?
+        if let name = try? HQUserName(typed) { lookedUp = try await storage.hqSignInState(name) }
+        let found = lookedUp
         let at = now()
         // bcrypt is slow on purpose: on NIO's blocking-work threads, never on the threads all tasks share.
         let outcome = try await NIOThreadPool.singleton.runIfActive {
@@ -69,7 +70,7 @@ public struct HQConsoleAuthentication: Sendable {
         guard let session = try await storage.hqSession(token.hash), session.isLive(at: at, policy: policy) else {
             return nil
         }
-        guard let user = try await storage.hqUsers().first(where: { $0.name == session.user }) else { return nil }
+        guard let user = try await storage.hqSignInState(session.user)?.user else { return nil }
         try await storage.touchHQSession(token.hash, at: at)
         return user
     }
@@ -77,12 +78,5 @@ public struct HQConsoleAuthentication: Sendable {
     /// Ends the session (sign-out).
     public func signOut(_ token: SessionToken) async throws {
         try await storage.endHQSession(token.hash, at: now())
-    }
-}
-
-extension Optional {
-    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let self else { return nil }
-        return try await transform(self)
     }
 }

@@ -59,7 +59,7 @@ struct UsersCommand: AsyncParsableCommand {
         }
         let hasher = try hasher()
         do {
-            try PasswordHasher.check(password)
+            // `hash` checks the password's rules first, so a refusal costs no bcrypt.
             return try await NIOThreadPool.singleton.runIfActive { try hasher.hash(password) }
         } catch let error as HQAccessError {
             throw CLIError(message: error.message + "; nothing changed")

@@ -90,7 +90,7 @@ import Testing
                 body: Self.form([("csrf", nonce), ("name", "dana"), ("password", "not the password")])
             ) { response in
                 #expect(response.status == .unauthorized)
-                #expect(String(buffer: response.body).contains(Page.escaped(SignIn.refusal)))
+                #expect(String(buffer: response.body).contains(Page.escape(SignIn.refusal)))
                 #expect(Self.setCookie("returnsync_session", in: response) == nil)
             }
             // The right one: a session cookie (HttpOnly, SameSite=Strict, Path=/), and on to the dashboard.
@@ -263,7 +263,7 @@ import Testing
 
     @Test func everythingShownIsEscaped() {
         #expect(
-            Page.escaped("<script>alert('x')</script> & \"q\"")
+            Page.escape("<script>alert('x')</script> & \"q\"")
                 == "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         )
     }
