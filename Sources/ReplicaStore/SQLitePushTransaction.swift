@@ -79,7 +79,7 @@ struct SQLitePushTransaction: PushTransaction {
         return try context.merge(pushed, into: stored, item: item, origin: .merge, source: source, prepared: write)
     }
 
-    mutating func reverify(changed: [ProductReturn], created: [ProductReturn]) throws {
+    mutating func reverify(changed: [ProductReturn]) throws {
         try context.reverifySharingPurchase(with: changed.map(ReturnFacts.init))
     }
 }

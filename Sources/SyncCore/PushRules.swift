@@ -37,9 +37,7 @@ public protocol PushTransaction {
     ) throws -> MergeOutcome
 
     /// Re-verifies the purchases of the returns a push changed (HQ's own edits follow from it).
-    ///
-    /// - Parameter created: those of them new to the server, stored exactly as pushed.
-    mutating func reverify(changed: [ProductReturn], created: [ProductReturn]) throws
+    mutating func reverify(changed: [ProductReturn]) throws
 }
 
 /// A pushed batch with the checks that need nothing stored already made (``PushRules/prepare(_:)``).
@@ -177,7 +175,6 @@ public enum PushRules {
     ) throws -> PushResult {
         var result = PushResult()
         var changed: [ProductReturn] = []
-        var created: [ProductReturn] = []
         var mayPassOn: [ReplicaID: Bool] = [:]
         try transaction.prefetch(prepared.records.compactMap { try? $0.item.get().id.rawValue })
         for entry in prepared.records {
@@ -225,7 +222,6 @@ public enum PushRules {
             if merge.changed {
                 result.merged += 1
                 changed.append(item)
-                if stored == nil { created.append(item) }
             } else {
                 result.unchanged += 1
             }
@@ -233,7 +229,7 @@ public enum PushRules {
         }
         // HQ re-verifies what changed, with every store's returns and all orders: the edits it makes travel back to
         // the stores with their next pull.
-        try transaction.reverify(changed: changed, created: created)
+        try transaction.reverify(changed: changed)
         return result
     }
 }

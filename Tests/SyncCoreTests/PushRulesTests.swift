@@ -46,7 +46,7 @@ struct MemoryPushTransaction: PushTransaction {
         return outcome
     }
 
-    mutating func reverify(changed: [ProductReturn], created: [ProductReturn]) throws {
+    mutating func reverify(changed: [ProductReturn]) throws {
         reverified += changed.map(\.id.rawValue)
     }
 }
