@@ -208,7 +208,10 @@ let package = Package(
         .executableTarget(name: "kiosk", dependencies: ["KioskCLI"]),
         .executableTarget(name: "returns-server", dependencies: ["ReturnsServerCLI"]),
         // Helpers that several test targets share.
-        .target(name: "ReturnSyncTestSupport", dependencies: ["ReturnsModel", "ReturnsSync", "WireProtocol", "ReturnSyncJSON"]),
+        .target(
+            name: "ReturnSyncTestSupport",
+            dependencies: ["ReturnsModel", "ReturnsSync", "WireProtocol", "ReturnSyncJSON", "ReplicaStore"]
+        ),
         .executableTarget(name: "sync-demo", dependencies: ["ReturnsSync"]),
         // End-to-end sync benchmarks against a real returns-server process (BENCHMARKS.md).
         .executableTarget(

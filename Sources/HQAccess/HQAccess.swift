@@ -43,6 +43,17 @@ public enum HQAction: String, CaseIterable, Sendable {
     /// Add, remove and change HQ users.
     case manageUsers = "manage-users"
 
+    /// What it is, in words a refusal can use: "Your role may not …".
+    public var phrase: String {
+        switch self {
+        case .read: "read HQ's data"
+        case .editReturns: "settle conflicts, set dispositions or decide reviews"
+        case .runRecalls: "start or close recall campaigns"
+        case .administerFleet: "enroll or revoke kiosks, or import orders"
+        case .manageUsers: "manage users"
+        }
+    }
+
     /// The least role allowed to do it.
     public var leastRole: HQRole {
         switch self {

@@ -13,29 +13,32 @@ extension HQConsole {
     /// At most this many rows on the page; the downloads hold every match.
     static let pageRows = 200
 
-    /// The filters of `/returns` as typed; a bad one is named on the page and nothing is searched.
+    /// The filters of `/returns` as typed; a bad one is named on the page and nothing is searched. They are the
+    /// command line's (`returns-server returns list`), checked by the same code: a day is in each store's time zone.
     struct ReturnFilters {
         var typed: [String: String] = [:]
         var search = ReturnSearch()
 
-        static let names = ["store", "order", "gtin", "serial", "status", "reason"]
+        static let fields = [
+            ("store", "Store"), ("order", "Order"), ("gtin", "GTIN"), ("serial", "Serial"), ("status", "Status"),
+            ("reason", "Reason"), ("customer", "Customer"), ("since", "Since (day or time)"), ("until", "Until"),
+        ]
 
         init() {}
 
-        init(_ request: Request) throws {
-            for name in Self.names {
+        init(_ request: Request, timeZones: StoreTimeZones) throws {
+            for (name, _) in Self.fields {
                 if let value = request.uri.queryParameters.get(name)?.trimmingCharacters(in: .whitespaces),
                     !value.isEmpty
                 {
                     typed[name] = value
                 }
             }
-            search.store = try typed["store"].map(StoreID.init)
-            search.orderID = try typed["order"].map(OrderID.init)
-            search.gtin = try typed["gtin"].map(GTIN.init)
-            search.serial = try typed["serial"].map { try ItemCode($0, kind: "serial") }
-            search.status = try typed["status"].map(ReturnStatus.parse)
-            search.reason = try typed["reason"].map(ReturnReason.parse)
+            // The command line's own options, parsed from `--name=value` (a value may start with '-').
+            let options = try ReturnSearchOptions.parse(
+                typed.filter { $0.key != "store" }.sorted { $0.key < $1.key }.map { "--\($0.key)=\($0.value)" }
+            )
+            search = try options.search(store: try typed["store"].map(StoreID.init), timeZones: timeZones)
         }
 
         /// The filters as a query string, for the download links.
@@ -45,11 +48,12 @@ extension HQConsole {
     }
 
     func returnsPage(_ request: Request) async throws -> Response {
-        guard let (token, user) = try await signedIn(request) else { return Response.redirect(to: "/login") }
+        let signed = try await session(request)
         var problem: String?
         var filters = ReturnFilters()
+        let timeZones = try await storage.storeTimeZones()
         do {
-            filters = try ReturnFilters(request)
+            filters = try ReturnFilters(request, timeZones: timeZones)
         } catch {
             problem = "\(error)"
         }
@@ -72,7 +76,7 @@ extension HQConsole {
             summary =
                 found.more
                 ? "The first \(Self.pageRows) returns that match; more match — narrow the filters, or download them all."
-                : "\(found.returns.count) returns match."
+                : found.returns.count == 1 ? "1 return matches." : "\(found.returns.count) returns match."
         }
         let field = { (name: String, label: String) -> String in
             "<div><label for=\"\(name)\">\(label)</label><input id=\"\(name)\" name=\"\(name)\" value=\"\(Page.escape(filters.typed[name] ?? ""))\"></div>"
@@ -81,11 +85,11 @@ extension HQConsole {
             title: "Returns",
             status: problem == nil ? .ok : .badRequest,
             body: """
-                \(header(user, token))
+                \(header(signed))
                 <main>
                 <h1>Returns</h1>
                 <form method="get" action="/returns" class="filters">
-                \(field("store", "Store"))\(field("order", "Order"))\(field("gtin", "GTIN"))\(field("serial", "Serial"))\(field("status", "Status"))\(field("reason", "Reason"))
+                \(ReturnFilters.fields.map { field($0.0, $0.1) }.joined())
                 <button type="submit">Find</button>
                 </form>
                 \(problem.map { "<p class=\"error\" role=\"alert\">\(Page.escape($0))</p>" } ?? "")
@@ -103,10 +107,11 @@ extension HQConsole {
 
     /// Every return the filters match, as CSV (`format` "csv") or JSON.
     func returnsDownload(_ request: Request, format: String) async throws -> Response {
-        guard try await signedIn(request) != nil else { return Response.redirect(to: "/login") }
+        _ = try await session(request)
         let filters: ReturnFilters
+        let timeZones = try await storage.storeTimeZones()
         do {
-            filters = try ReturnFilters(request)
+            filters = try ReturnFilters(request, timeZones: timeZones)
         } catch {
             return Response(
                 status: .badRequest,
@@ -124,66 +129,37 @@ extension HQConsole {
                 row.disposition, ISO8601Milliseconds.format(Date(millisecondsSince1970: row.createdAt)),
             ]
         }
-        let body: String
-        let type: String
-        if format == "csv" {
-            body =
-                ([columns] + rows.map(values)).map {
-                    $0.map { Format.csvField($0, neutralisingFormulas: true) }.joined(separator: ",")
-                }.joined(separator: "\r\n")
-                + "\r\n"
-            type = "text/csv; charset=utf-8"
-        } else {
-            let objects = rows.map { Dictionary(uniqueKeysWithValues: zip(columns, values($0))) }
-            let data = try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .prettyPrinted])
-            body = String(decoding: data, as: UTF8.self) + "\n"
-            type = "application/json"
-        }
-        var response = Response(
-            status: .ok,
-            headers: [.contentType: type],
-            body: .init(byteBuffer: ByteBuffer(string: body))
+        if format == "csv" { return Page.csv([columns] + rows.map(values), filename: "returns.csv") }
+        return try Page.json(
+            JSONSerialization.data(
+                withJSONObject: rows.map { Dictionary(uniqueKeysWithValues: zip(columns, values($0))) },
+                options: [.sortedKeys, .prettyPrinted]
+            ),
+            filename: "returns.json"
         )
-        response.headers[.contentDisposition] = "attachment; filename=\"returns.\(format)\""
-        return response
+    }
+}
+
+extension Page {
+    /// A download of `rows` as CSV (the first row the header), every field quoted as needed and a spreadsheet's
+    /// formulas neutralised: a serial typed as `=…` at a kiosk must not run on an analyst's machine.
+    static func csv(_ rows: [[String]], filename: String) -> Response {
+        let body =
+            rows.map { $0.map { Format.csvField($0, neutralisingFormulas: true) }.joined(separator: ",") }
+            .joined(separator: "\r\n") + "\r\n"
+        return download(ByteBuffer(string: body), type: "text/csv; charset=utf-8", filename: filename)
     }
 
-    /// One return: its facts and its notes, every value escaped (a note may hold anything a kiosk typed).
-    func returnPage(_ request: Request, id text: String) async throws -> Response {
-        guard let (token, user) = try await signedIn(request) else { return Response.redirect(to: "/login") }
-        guard let id = try? ReturnID(text), let record = try? await returns.returnRecord(id) else {
-            return Page.html(
-                title: "Not found",
-                status: .notFound,
-                body: "\(header(user, token))<main><h1>Not found</h1><p>No return \(Page.escape(text)).</p></main>"
-            )
-        }
-        let item = try ProductReturn(record: record)
-        let facts: [(String, String)] = [
-            ("Store", item.storeID.rawValue), ("Order", item.orderID.rawValue), ("GTIN", item.gtin.digits),
-            ("Serial", item.serial?.rawValue ?? "—"), ("Reason", item.reason.rawValue), ("Units", "\(item.quantity)"),
-            ("Status", item.status.rawValue), ("Condition", item.condition.rawValue),
-            ("Disposition", item.disposition.rawValue),
-        ]
-        let notes = item.notes.map { note in
-            "<li><p>\(Page.escape(note.text))</p><small>\(Page.escape(note.author)), \(Format.time(note.createdAt))</small></li>"
-        }.joined(separator: "\n")
-        return Page.html(
-            title: "Return \(item.id.rawValue)",
-            body: """
-                \(header(user, token))
-                <main>
-                <h1>Return \(Page.escape(item.id.rawValue))</h1>
-                <dl class="facts">
-                \(facts.map { "<dt>\(Page.escape($0.0))</dt><dd>\(Page.escape($0.1))</dd>" }.joined(separator: "\n"))
-                </dl>
-                <h2>Notes</h2>
-                <ul class="notes">
-                \(notes.isEmpty ? "<li>None.</li>" : notes)
-                </ul>
-                <p><a href="/returns">All returns</a></p>
-                </main>
-                """
-        )
+    /// A download of a JSON document.
+    static func json(_ data: Data, filename: String) -> Response {
+        var buffer = ByteBuffer(bytes: data)
+        buffer.writeString("\n")
+        return download(buffer, type: "application/json", filename: filename)
+    }
+
+    private static func download(_ body: ByteBuffer, type: String, filename: String) -> Response {
+        var response = Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: body))
+        response.headers[.contentDisposition] = "attachment; filename=\"\(filename)\""
+        return response
     }
 }

@@ -18,23 +18,22 @@ import ReturnsServer
 /// - A strict Content-Security-Policy (no script, style only from the console itself, no framing, forms only to
 ///   itself), `nosniff`, no referrer, `no-store`; every value shown is HTML-escaped.
 public struct HQConsole: Sendable {
+    /// HQ's storage, SQLite or PostgreSQL: the same calls the server's commands make.
+    public let storage: any ServerStorage
     public let authentication: HQConsoleAuthentication
-    public let reports: any ReportSource
-    public let returns: any ReturnAdministration
     /// Whether the console is served over TLS: its cookies are then `Secure`.
     public var secure: Bool
 
-    public init(
-        authentication: HQConsoleAuthentication,
-        reports: any ReportSource,
-        returns: any ReturnAdministration,
-        secure: Bool = false
-    ) {
-        self.authentication = authentication
-        self.reports = reports
-        self.returns = returns
+    /// A console over `storage`; sign-in under `authentication`'s policy and clock (by default, the storage's users
+    /// under the default policy).
+    public init(storage: any ServerStorage, authentication: HQConsoleAuthentication? = nil, secure: Bool = false) {
+        self.storage = storage
+        self.authentication = authentication ?? HQConsoleAuthentication(storage: storage)
         self.secure = secure
     }
+
+    var reports: any ReportSource { storage }
+    var returns: any ReturnAdministration { storage }
 
     static let sessionCookie = "returnsync_session"
     static let signInCookie = "returnsync_sign_in"
@@ -69,6 +68,19 @@ public struct HQConsole: Sendable {
         router.get("/returns/:id") { request, context in
             try await self.returnPage(request, id: context.parameters.get("id") ?? "")
         }
+        router.post("/returns/:id/settle") { request, context in
+            try await self.settle(request, id: context.parameters.get("id") ?? "")
+        }
+        router.get("/attachments/:digest") { request, context in
+            try await self.attachment(request, digest: context.parameters.get("digest") ?? "")
+        }
+        router.get("/review") { request, _ in try await self.reviewPage(request) }
+        router.post("/review") { request, _ in try await self.decideReview(request) }
+        router.get("/review.csv") { request, _ in try await self.reviewDownload(request, format: "csv") }
+        router.get("/review.json") { request, _ in try await self.reviewDownload(request, format: "json") }
+        router.get("/conflicts") { request, _ in try await self.conflictsPage(request) }
+        router.get("/conflicts.csv") { request, _ in try await self.conflictsDownload(request, format: "csv") }
+        router.get("/conflicts.json") { request, _ in try await self.conflictsDownload(request, format: "json") }
         return router
     }
 
@@ -126,20 +138,15 @@ public struct HQConsole: Sendable {
         return response
     }
 
-    /// The session's token and user, when the request has a live session.
-    func signedIn(_ request: Request) async throws -> (SessionToken, HQUser)? {
-        guard let token = Self.token(request), let user = try await authentication.user(for: token) else { return nil }
-        return (token, user)
-    }
-
     /// The bar at the top of every page: where to go, who is signed in, and sign-out (with the CSRF token).
-    func header(_ user: HQUser, _ token: SessionToken) -> String {
+    func header(_ signed: Signed) -> String {
         """
         <header>
-        <nav><a href="/">Dashboard</a> <a href="/returns">Returns</a></nav>
-        <span>signed in as \(Page.escape(user.name.rawValue)) (\(Page.escape(user.role.rawValue)))</span>
+        <nav aria-label="Console"><a href="/">Dashboard</a> <a href="/returns">Returns</a> \
+        <a href="/review">Review</a> <a href="/conflicts">Conflicts</a></nav>
+        <span>signed in as \(Page.escape(signed.user.name.rawValue)) (\(Page.escape(signed.user.role.rawValue)))</span>
         <form method="post" action="/logout">
-        <input type="hidden" name="csrf" value="\(token.csrfToken)">
+        <input type="hidden" name="csrf" value="\(signed.token.csrfToken)">
         <button type="submit">Sign out</button>
         </form>
         </header>
@@ -147,7 +154,7 @@ public struct HQConsole: Sendable {
     }
 
     func dashboard(_ request: Request) async throws -> Response {
-        guard let (token, user) = try await signedIn(request) else { return Response.redirect(to: "/login") }
+        let signed = try await session(request)
         let summary = try await reports.summaryReport()
         // The summary is one row per measure: its name, its value.
         let figures = summary.rows.filter { $0.count >= 2 }.map { row in
@@ -156,7 +163,7 @@ public struct HQConsole: Sendable {
         return Page.html(
             title: "Dashboard",
             body: """
-                \(header(user, token))
+                \(header(signed))
                 <main>
                 <h1>Dashboard</h1>
                 <dl class="figures">
@@ -334,6 +341,16 @@ public enum Page {
         .figure { background: white; padding: 0.75rem; border-radius: 0.5rem; }
         .figure dt { font-size: 0.85rem; color: #555; }
         .figure dd { margin: 0; font-size: 1.6rem; font-weight: 700; }
+        .done { color: #0a6b2c; font-weight: 600; }
+        .sides { display: flex; flex-wrap: wrap; gap: 0.75rem; }
+        .side { background: white; padding: 0.75rem; border-radius: 0.5rem; flex: 1 1 12rem; }
+        .side .value { font-size: 1.2rem; font-weight: 700; margin: 0 0 0.25rem; }
+        .conflict h3, .open-conflict p { margin-bottom: 0.5rem; }
+        .photos { display: flex; flex-wrap: wrap; gap: 0.75rem; }
+        .photos img { max-width: 16rem; max-height: 12rem; }
+        main > table, form > table { display: block; overflow-x: auto; }
+        input[type=checkbox] { width: auto; }
+        header { flex-wrap: wrap; gap: 0.5rem; }
         :focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
         """
 }

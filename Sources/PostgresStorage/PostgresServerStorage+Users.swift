@@ -96,6 +96,10 @@ extension PostgresServerStorage: UserAdministration {
         }
     }
 
+    public func recordHQAudit(_ entry: HQAuditEntry) async throws {
+        try await transaction { [logger] connection in try await Self.audit(entry, on: connection, logger: logger) }
+    }
+
     public func hqSignInState(_ name: HQUserName) async throws -> (user: HQUser, state: SignInState)? {
         try await transaction { [logger] connection in
             // One row by its key: this is read on every sign-in and every console request.

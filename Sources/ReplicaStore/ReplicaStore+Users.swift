@@ -217,6 +217,11 @@ extension ReplicaStore {
         }
     }
 
+    /// Adds a line to HQ's access audit.
+    public func recordHQAudit(_ entry: HQAuditEntry) throws {
+        try write { context in try Self.audit(entry, in: context.db) }
+    }
+
     /// The newest `limit` lines of HQ's access audit, oldest first.
     public func hqAudit(limit: Int) throws -> [HQAuditEntry] {
         try read { db in

@@ -115,6 +115,10 @@ extension SyncServerStorage {
     public func watchChanges(_ changed: @escaping @Sendable (_ store: String?) -> Void) async throws {}
 }
 
+/// Everything HQ asks of its storage, SQLite or PostgreSQL: what the server's commands and its console use.
+public typealias ServerStorage = SyncServerStorage & KioskAdministration & ReportSource & ReturnAdministration
+    & ReferenceAdministration & ClockAdministration & AttachmentAdministration & UserAdministration
+
 /// What an operator does to the enrolled kiosks (`returns-server kiosks`), on whichever storage the server uses.
 public protocol KioskAdministration: Sendable {
     /// Every enrolled kiosk, by replica id.
@@ -241,6 +245,10 @@ public protocol UserAdministration: Sendable {
 
     /// The newest `limit` lines of the audit, oldest first.
     func hqAudit(limit: Int) async throws -> [HQAuditEntry]
+
+    /// Adds a line to the audit: a console user's action (a settled conflict, a decided review, …), recorded after
+    /// the action itself committed.
+    func recordHQAudit(_ entry: HQAuditEntry) async throws
 
     /// User `name` and their sign-in state; `nil` for a name nobody has.
     func hqSignInState(_ name: HQUserName) async throws -> (user: HQUser, state: SignInState)?
@@ -520,6 +528,10 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func hqAudit(limit: Int) async throws -> [HQAuditEntry] {
         try await onReader { try $0.hqAudit(limit: limit) }
+    }
+
+    public func recordHQAudit(_ entry: HQAuditEntry) async throws {
+        try await onWriter { try $0.recordHQAudit(entry) }
     }
 
     public func hqSignInState(_ name: HQUserName) async throws -> (user: HQUser, state: SignInState)? {

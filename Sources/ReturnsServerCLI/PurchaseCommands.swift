@@ -258,9 +258,8 @@ struct ReviewCommand: AsyncParsableCommand {
             let (selection, allVerified, note) = (self.selection, self.allVerified, self.note)
             let operatorID = try database.operatorID
             let decided = try await database.withStorage { storage in
-                try await ReviewCommand.decide(
-                    storage,
-                    ids: try await selection.selected(allVerified: allVerified, in: storage),
+                try await storage.decideReviews(
+                    try await selection.selected(allVerified: allVerified, in: storage),
                     outcome: .approved,
                     note: note,
                     operatorID: operatorID
@@ -285,9 +284,8 @@ struct ReviewCommand: AsyncParsableCommand {
             let (selection, note) = (self.selection, self.note)
             let operatorID = try database.operatorID
             let decided = try await database.withStorage { storage in
-                try await ReviewCommand.decide(
-                    storage,
-                    ids: try await selection.selected(allVerified: false, in: storage),
+                try await storage.decideReviews(
+                    try await selection.selected(allVerified: false, in: storage),
                     outcome: .rejected,
                     note: note,
                     operatorID: operatorID
@@ -357,31 +355,6 @@ extension ReviewCommand {
         not waiting for a review, refuses the whole command and decides nothing. Each decision is then its own HQ \
         edit, synced to the return's kiosks.
         """
-
-    /// Records HQ's decision on each return's exceptions, on whichever storage the server uses, once every return
-    /// is known to wait for one.
-    static func decide(
-        _ storage: any ReturnAdministration,
-        ids: [ReturnID],
-        outcome: ReviewDecision.Outcome,
-        note: String?,
-        operatorID: OperatorID? = nil
-    ) async throws -> [ProductReturn] {
-        // A dry run of each decision on the return as stored: the same checks and messages the edits make.
-        for id in ids {
-            var item = try ProductReturn(record: try await storage.returnRecord(id))
-            try item.decideReview(outcome, note: note, at: Date())
-        }
-        var decided: [ProductReturn] = []
-        for id in ids {
-            decided.append(
-                try await storage.editReturn(id, operation: "review", operatorID: operatorID) { item, _, date in
-                    try item.decideReview(outcome, note: note, at: date)
-                }
-            )
-        }
-        return decided
-    }
 
     /// A line per return decided, then how many.
     static func summary(_ decided: [ProductReturn], outcome: ReviewDecision.Outcome) -> String {

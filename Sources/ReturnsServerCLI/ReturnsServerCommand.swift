@@ -43,10 +43,6 @@ public struct ReturnsServerCommand: AsyncParsableCommand {
     public init() {}
 }
 
-/// Everything the server's commands ask of its storage, SQLite or PostgreSQL.
-typealias ServerStorage = SyncServerStorage & KioskAdministration & ReportSource & ReturnAdministration
-    & ReferenceAdministration & ClockAdministration & AttachmentAdministration & UserAdministration
-
 /// The `--db` option every server command takes.
 struct ServerDatabaseOptions: ParsableArguments {
     @Option(help: "The server database (default: $RETURNS_SERVER_DB, else ./returns-server.sqlite).")
@@ -279,11 +275,7 @@ struct ServeCommand: AsyncParsableCommand {
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
             if let consolePort = serve.consolePort {
                 let consoleHost = serve.consoleHost
-                let hqConsole = HQConsole(
-                    authentication: HQConsoleAuthentication(storage: storage),
-                    reports: storage,
-                    returns: storage
-                )
+                let hqConsole = HQConsole(storage: storage)
                 let application = Application(
                     router: hqConsole.router(),
                     configuration: ApplicationConfiguration(address: .hostname(consoleHost, port: consolePort)),

@@ -1,6 +1,9 @@
 """HQ's console in a real browser (Debian's chromium, headless, through chromium-driver and Selenium).
 
-Usage: console_walkthrough.py CONSOLE_URL USER PASSWORD SCREENSHOT_DIR
+Usage: console_walkthrough.py CONSOLE_URL USER PASSWORD SCREENSHOT_DIR [ANALYST]
+
+USER may settle conflicts and decide reviews; ANALYST (same password) may only read. HQ holds one return in
+conflict on its disposition (dispose | recycle) and one waiting for review.
 Prints one line per step; exits non-zero at the first step that does not hold.
 """
 import os
@@ -15,6 +18,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 url, user, password, shots = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4]
+analyst = sys.argv[5] if len(sys.argv) > 5 else None
 os.makedirs(shots, exist_ok=True)
 
 options = webdriver.ChromeOptions()
@@ -69,12 +73,12 @@ try:
     # (typed at a kiosk as markup) reads as text and runs nothing.
     browser.find_element(By.LINK_TEXT, "Returns").click()
     check(lambda: browser.current_url == url + "/returns", "the returns page")
-    browser.find_element(By.ID, "store").send_keys("north" + Keys.ENTER)
-    check(lambda: "1 returns match." in browser.page_source, "the store filter finds the store's one return")
+    browser.find_element(By.ID, "store").send_keys("south" + Keys.ENTER)
+    check(lambda: "1 return matches." in browser.page_source, "the store filter finds the store's one return")
     shoot("returns")
     browser.find_element(By.CSS_SELECTOR, "tbody a").click()
     check(lambda: "/returns/" in browser.current_url, "the return's page")
-    check(lambda: "<script>alert('north')</script>" in browser.find_element(By.CLASS_NAME, "notes").text,
+    check(lambda: "<script>alert('south')</script>" in browser.find_element(By.CLASS_NAME, "notes").text,
           "a note holding markup shows as text")
     shoot("return")
     browser.get(url + "/")
@@ -90,10 +94,53 @@ try:
     browser.get(url + "/")
     check(lambda: browser.current_url == url + "/" and user in browser.page_source, "a forged cross-site form changed nothing")
 
+    # Settle a conflict: the Conflicts link, the two values side by side, one click keeps one.
+    browser.find_element(By.LINK_TEXT, "Conflicts").click()
+    check(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".side")) == 2, "the conflict's two values side by side")
+    shoot("conflicts")
+    keep = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Keep recycle"]
+    check(lambda: len(keep) == 1, "a button keeps 'recycle'")
+    keep[0].click()
+    check(lambda: "Settled disposition." in browser.page_source and "No open conflicts." in browser.page_source,
+          "the conflict is settled")
+
+    # Approve a review: the Review link, the return picked by its labelled checkbox (keyboard: Space), Approve.
+    browser.find_element(By.LINK_TEXT, "Review").click()
+    check(lambda: "1 return waiting." in browser.page_source, "one return waits for review")
+    shoot("review")
+    browser.find_element(By.CSS_SELECTOR, "input[type=checkbox]").send_keys(Keys.SPACE)
+    browser.find_element(By.ID, "note").send_keys("receipt seen")
+    [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Approve picked"][0].click()
+    check(lambda: "1 return approved." in browser.page_source and "Nothing waits for a review." in browser.page_source,
+          "the review is approved")
+
     browser.find_element(By.CSS_SELECTOR, "header button").click()
     check(lambda: browser.current_url == url + "/login", "signed out")
     browser.get(url + "/")
     check(lambda: browser.current_url == url + "/login", "the dashboard needs signing in again")
+
+    if analyst:
+        # An analyst reads the queues but has no buttons; a form forged inside their own session (the token copied
+        # from the page's sign-out form, posted by a script the console's policy would never run) is refused.
+        browser.find_element(By.ID, "name").send_keys(analyst)
+        browser.find_element(By.ID, "password").send_keys(password + Keys.ENTER)
+        check(lambda: f"signed in as {analyst}" in browser.page_source, "the analyst is signed in")
+        browser.get(url + "/conflicts")
+        check(lambda: "Download every conflict" in browser.page_source and "Keep " not in browser.page_source,
+              "the analyst sees conflicts, no settle buttons")
+        browser.get(url + "/review")
+        check(lambda: "Approve picked" not in browser.page_source, "the analyst has no approve button")
+        browser.execute_script("""
+            const token = document.querySelector('header input[name=csrf]').value;
+            const form = document.createElement('form');
+            form.method = 'post'; form.action = '/review';
+            for (const [name, value] of [['csrf', token], ['ids[]', 'x'], ['decision', 'approve']]) {
+                const input = document.createElement('input');
+                input.type = 'hidden'; input.name = name; input.value = value; form.appendChild(input);
+            }
+            document.body.appendChild(form); form.submit();""")
+        check(lambda: "Your role (analyst) may not" in browser.page_source, "the server refuses the analyst's approval")
+        shoot("refused")
 finally:
     browser.quit()
 print("walkthrough complete")

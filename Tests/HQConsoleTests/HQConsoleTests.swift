@@ -35,8 +35,23 @@ import Testing
         )
         let storage = SQLiteServerStorage(store)
         return (
-            HQConsole(authentication: HQConsoleAuthentication(storage: storage), reports: storage, returns: storage),
+            HQConsole(storage: storage),
             storage
+        )
+    }
+
+    /// Adds user `name` with `role` and the test password.
+    static func addUser(_ name: String, _ role: HQRole, to storage: SQLiteServerStorage) throws {
+        let at = Date()
+        try storage.store.addHQUser(
+            HQUser(
+                name: try HQUserName(name),
+                role: role,
+                passwordHash: try PasswordHasher(cost: 4).hash(password),
+                createdAt: at,
+                passwordChangedAt: at
+            ),
+            by: "test"
         )
     }
 
@@ -163,8 +178,8 @@ import Testing
         #expect(try await storage.hqAudit(limit: 10).map(\.action) == ["user-added"], "no attempt was even made")
     }
 
-    /// Signs dana in through the sign-in form; the session cookie's value.
-    static func signIn(_ client: some TestClientProtocol) async throws -> String {
+    /// Signs `name` in through the sign-in form; the session cookie's value.
+    static func signIn(_ client: some TestClientProtocol, as name: String = "dana") async throws -> String {
         let nonce = try await client.execute(uri: "/login", method: .get) { response in
             Self.value(of: Self.setCookie("returnsync_sign_in", in: response) ?? "")
         }
@@ -172,7 +187,7 @@ import Testing
             uri: "/login",
             method: .post,
             headers: [.contentType: "application/x-www-form-urlencoded", .cookie: "returnsync_sign_in=\(nonce)"],
-            body: Self.form([("csrf", nonce), ("name", "dana"), ("password", Self.password)])
+            body: Self.form([("csrf", nonce), ("name", name), ("password", Self.password)])
         ) { response in Self.value(of: Self.setCookie("returnsync_session", in: response) ?? "") }
     }
 
@@ -222,7 +237,7 @@ import Testing
             try await client.execute(uri: "/returns?store=south", method: .get, headers: cookie) { response in
                 let body = String(buffer: response.body)
                 #expect(
-                    body.contains("1 returns match.") && body.contains(ids[1].rawValue)
+                    body.contains("1 return matches.") && body.contains(ids[1].rawValue)
                         && !body.contains(ids[0].rawValue)
                 )
                 #expect(body.contains("value=\"south\""), "the filter stays in its field")
@@ -235,6 +250,19 @@ import Testing
                     "\(body)"
                 )
                 #expect(!body.contains("<b>12"))
+            }
+            // Days, in each store's time zone, as the command line's --since/--until take them; a bad one named.
+            try await client.execute(uri: "/returns?since=2020-01-01&until=2999-12-31", method: .get, headers: cookie) {
+                #expect(String(buffer: $0.body).contains("2 returns match."))
+            }
+            try await client.execute(uri: "/returns?since=2999-01-01", method: .get, headers: cookie) {
+                #expect(String(buffer: $0.body).contains("0 returns match."))
+            }
+            try await client.execute(uri: "/returns?since=yesterday", method: .get, headers: cookie) { response in
+                #expect(response.status == .badRequest && String(buffer: response.body).contains("&#39;yesterday&#39;"))
+            }
+            try await client.execute(uri: "/returns?serial=-2%2B3", method: .get, headers: cookie) {
+                #expect(String(buffer: $0.body).contains("1 return matches."), "a value starting with '-'")
             }
             // Downloads hold every match; a spreadsheet would not run the serial as a formula.
             try await client.execute(uri: "/returns.csv", method: .get, headers: cookie) { response in

@@ -2,6 +2,7 @@ import Foundation
 import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
+import ReturnsSync
 import SyncEngine
 import Testing
 
@@ -40,12 +41,33 @@ struct ConsoleBrowserTests {
             in: directory
         )
         try #require(added.status == 0, "\(added)")
-        // A return at each of two stores, each with a note a kiosk typed as markup.
+        let analyst = try await UsersCommandTests.run(
+            ["users", "add", "ana", "--role", "analyst"],
+            input: password + "\n",
+            in: directory
+        )
+        try #require(analyst.status == 0, "\(analyst)")
+        // A return at each of two stores, each with a note a kiosk typed as markup; a conflict and a review at north.
         let hq = try ReplicaStore.open(at: directory.file("hq.sqlite"))
+        let work = try DeskWork.push(into: hq, in: directory)
+        // The two stores' orders are known, so only the desk's return waits for review.
+        _ = try hq.importOrders(
+            try ["north", "south"].map { store in
+                try OrderLine(
+                    orderID: OrderID("O-\(store)"),
+                    storeID: StoreID(store),
+                    line: 1,
+                    gtin: GTIN("4006381333931"),
+                    quantity: 1,
+                    unitPriceCents: 500,
+                    soldAt: Date().addingTimeInterval(-86_400)
+                )
+            }
+        )
         for store in ["north", "south"] {
             let kiosk = try ReplicaStore.create(
                 at: directory.file("\(store).sqlite"),
-                identity: .kiosk(store: StoreID(store), kiosk: KioskID("k1"))
+                identity: .kiosk(store: StoreID(store), kiosk: KioskID("k9"))
             )
             let item = try kiosk.recordReturn(
                 ReturnCapture(orderID: OrderID("O-\(store)"), gtin: GTIN("4006381333931"), reason: .damaged)
@@ -71,22 +93,32 @@ struct ConsoleBrowserTests {
         let url = String(console.dropFirst("console on ".count))
         let walkthrough = try await UsersCommandTests.execute(
             "/usr/bin/env",
-            ["python3", ConsoleBrowser.script, url, "dana", password, ConsoleBrowser.screenshots],
+            ["python3", ConsoleBrowser.script, url, "dana", password, ConsoleBrowser.screenshots, "ana"],
             input: "",
             in: directory
         )
         #expect(walkthrough.status == 0, "\(walkthrough.stdout)\n\(walkthrough.stderr)")
         #expect(walkthrough.stdout.hasSuffix("walkthrough complete\n"), "\(walkthrough.stdout)")
-        // What the audit holds: the refusal and the sign-in from the browser's address, then the sign-out.
-        let audit = try ReplicaStore.open(at: directory.file("hq.sqlite")).hqAudit(limit: 10)
-            .map { "\($0.action) \($0.subject) \($0.detail)" }
+        // What the audit holds: the refusal and the sign-in from the browser's address, the settlement and the
+        // approval in dana's name, the sign-out; the analyst's sign-in and refused approval.
+        let after = try ReplicaStore.open(at: directory.file("hq.sqlite"))
+        let audit = try after.hqAudit(limit: 20).map { "\($0.actor) \($0.action) \($0.subject) \($0.detail)" }
         #expect(
-            Array(audit.suffix(3)) == [
-                "sign-in-refused dana from 127.0.0.1", "signed-in dana from 127.0.0.1", "signed-out dana ",
+            Array(audit.suffix(7)) == [
+                "(not signed in) sign-in-refused dana from 127.0.0.1", "dana signed-in dana from 127.0.0.1",
+                "dana conflict-settled \(work.inConflict) disposition: recycle",
+                "dana review-approved \(work.awaitingReview) receipt seen", "dana signed-out dana ",
+                "ana signed-in ana from 127.0.0.1",
+                "ana action-refused /review role analyst may not "
+                    + "settle conflicts, set dispositions or decide reviews",
             ],
             "\(audit)"
         )
-        for page in ["sign-in", "dashboard", "returns", "return"] {
+        // Both edits are HQ edits in dana's name, in the returns' history.
+        for id in [work.inConflict, work.awaitingReview] {
+            #expect(ReturnEdit.history(of: try after.returnRecord(id)).map(\.operatorID) == ["dana"])
+        }
+        for page in ["sign-in", "dashboard", "returns", "return", "conflicts", "review", "refused"] {
             for width in ["laptop", "tablet"] {
                 #expect(FileManager.default.fileExists(atPath: "\(ConsoleBrowser.screenshots)/\(page)-\(width).png"))
             }
