@@ -162,6 +162,8 @@ let package = Package(
             dependencies: [
                 "HQAccess", "ReturnsServer", "ReplicaStore", "ReturnsSync", "CommandLineSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // A live dashboard's event stream ends when the server shuts down gracefully.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

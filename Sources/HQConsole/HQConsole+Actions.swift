@@ -35,7 +35,10 @@ extension HQConsole {
     /// - Throws: ``Refusal``: without a live session, to the sign-in page; for a role that may not, a 403 page that
     ///   says so (checked here on every request: hiding a button is not enough).
     func session(_ request: Request, may action: HQAction = .read) async throws -> Signed {
-        guard let token = Self.token(request), let user = try await authentication.user(for: token) else {
+        // A live page's own refresh is not the person using the console: it does not keep the session from idling.
+        let byPerson = request.headers[Self.refreshHeader] == nil
+        guard let token = Self.token(request), let user = try await authentication.user(for: token, touching: byPerson)
+        else {
             throw Refusal(page: Response.redirect(to: "/login"))
         }
         let signed = Signed(token: token, user: user)

@@ -6,8 +6,8 @@ import NIOCore
 import ReplicaStore
 import ReturnsServer
 
-/// HQ's web console (issue 21), served by `returns-server serve --console-port PORT` on Hummingbird: this first
-/// version signs users in and out and shows the dashboard's figures; the other pages come next.
+/// HQ's web console (issue 21), served by `returns-server serve --console-port PORT` on Hummingbird: sign-in, a
+/// live dashboard, returns with filters and downloads, a return's page, the review queue and open conflicts.
 ///
 /// Security, on every response and every request:
 /// - Sessions are ``HQConsoleAuthentication``'s: a cookie `HttpOnly`, `SameSite=Strict`, `Path=/` (`Secure` when the
@@ -15,14 +15,17 @@ import ReturnsServer
 /// - Every form carries a CSRF token: the session's (``SessionToken/csrfToken``) once signed in; before, a random
 ///   nonce also set as a `SameSite=Strict` cookie (so a forged cross-site sign-in form cannot pass). A form without
 ///   the right token is answered 403 and changes nothing.
-/// - A strict Content-Security-Policy (no script, style only from the console itself, no framing, forms only to
-///   itself), `nosniff`, no referrer, `no-store`; every value shown is HTML-escaped.
+/// - A strict Content-Security-Policy (script and style only from the console's own files — no inline script, no
+///   `eval` —, no framing, forms only to itself), `nosniff`, no referrer, `no-store`; every value shown is
+///   HTML-escaped. The one script (`/console.js`) makes the dashboard live; every page and action works without it.
 public struct HQConsole: Sendable {
     /// HQ's storage, SQLite or PostgreSQL: the same calls the server's commands make.
     public let storage: any ServerStorage
     public let authentication: HQConsoleAuthentication
     /// Whether the console is served over TLS: its cookies are then `Secure`.
     public var secure: Bool
+    /// How the live dashboard's event stream paces itself.
+    public var liveEvents = LiveEvents()
 
     /// A console over `storage`; sign-in under `authentication`'s policy and clock (by default, the storage's users
     /// under the default policy).
@@ -39,8 +42,8 @@ public struct HQConsole: Sendable {
     static let signInCookie = "returnsync_sign_in"
     /// No script at all, style and images from the console only, forms only to itself, never framed.
     static let policy: ContentSecurityPolicy = [
-        .defaultSrc(.none), .styleSrc(.self), .imgSrc(.self), .formAction(.self), .frameAncestors(.none),
-        .baseURI(.none),
+        .defaultSrc(.none), .scriptSrc(.self), .connectSrc(.self), .styleSrc(.self), .imgSrc(.self),
+        .formAction(.self), .frameAncestors(.none), .baseURI(.none),
     ]
 
     /// The console's routes, its headers on every response.
@@ -56,6 +59,14 @@ public struct HQConsole: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: Page.stylesheet))
             )
         }
+        router.get("/console.js") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/javascript; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: Page.script))
+            )
+        }
+        router.get("/events") { request, _ in try await self.events(request) }
         router.get("/login") { _, _ in self.signInPage(refused: false) }
         router.post("/login") { request, context in
             try await self.signIn(request, from: context.remoteAddress?.ipAddress ?? "unknown")
@@ -153,27 +164,6 @@ public struct HQConsole: Sendable {
         """
     }
 
-    func dashboard(_ request: Request) async throws -> Response {
-        let signed = try await session(request)
-        let summary = try await reports.summaryReport()
-        // The summary is one row per measure: its name, its value.
-        let figures = summary.rows.filter { $0.count >= 2 }.map { row in
-            "<div class=\"figure\"><dt>\(Page.escape(Page.text(row[0])))</dt><dd>\(Page.escape(Page.text(row[1])))</dd></div>"
-        }.joined(separator: "\n")
-        return Page.html(
-            title: "Dashboard",
-            body: """
-                \(header(signed))
-                <main>
-                <h1>Dashboard</h1>
-                <dl class="figures">
-                \(figures)
-                </dl>
-                </main>
-                """
-        )
-    }
-
     // MARK: Helpers
 
     static func token(_ request: Request) -> SessionToken? {
@@ -254,7 +244,7 @@ extension HQConsole {
 
 /// The console's HTML: one layout, everything interpolated escaped.
 public enum Page {
-    static func html(title: String, status: HTTPResponse.Status = .ok, body: String) -> Response {
+    static func html(title: String, status: HTTPResponse.Status = .ok, live: Bool = false, body: String) -> Response {
         let page = """
             <!DOCTYPE html>
             <html lang="en">
@@ -263,6 +253,7 @@ public enum Page {
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(escape(title)) — ReturnSync HQ</title>
             <link rel="stylesheet" href="/console.css">
+            \(live ? "<script src=\"/console.js\" defer></script>" : "")
             </head>
             <body>
             \(body)
@@ -351,6 +342,13 @@ public enum Page {
         main > table, form > table { display: block; overflow-x: auto; }
         input[type=checkbox] { width: auto; }
         header { flex-wrap: wrap; gap: 0.5rem; }
+        .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(20rem, 1fr)); gap: 1rem; margin-top: 1.5rem; }
+        .chart { background: white; padding: 0.75rem; border-radius: 0.5rem; margin: 0; }
+        .chart figcaption { font-weight: 600; margin-bottom: 0.5rem; }
+        .chart svg { width: 100%; height: auto; }
+        .chart rect { fill: #23395d; }
+        .chart text { font-size: 13px; fill: #1b1b1b; }
+        #live { color: #555; }
         :focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
         """
 }

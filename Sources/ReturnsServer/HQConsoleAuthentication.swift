@@ -64,14 +64,15 @@ public struct HQConsoleAuthentication: Sendable {
     }
 
     /// The user a browser's session token stands for, when the session is live and the user still exists; the
-    /// session's idle timer starts again. `nil` otherwise: sign in again.
-    public func user(for token: SessionToken) async throws -> HQUser? {
+    /// session's idle timer starts again unless `touching` is false (what a page refreshes on its own asks, so an
+    /// unattended live dashboard still signs out when idle). `nil` otherwise: sign in again.
+    public func user(for token: SessionToken, touching: Bool = true) async throws -> HQUser? {
         let at = now()
         guard let session = try await storage.hqSession(token.hash), session.isLive(at: at, policy: policy) else {
             return nil
         }
         guard let user = try await storage.hqSignInState(session.user)?.user else { return nil }
-        try await storage.touchHQSession(token.hash, at: at)
+        if touching { try await storage.touchHQSession(token.hash, at: at) }
         return user
     }
 

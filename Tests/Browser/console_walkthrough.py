@@ -1,12 +1,17 @@
 """HQ's console in a real browser (Debian's chromium, headless, through chromium-driver and Selenium).
 
-Usage: console_walkthrough.py CONSOLE_URL USER PASSWORD SCREENSHOT_DIR [ANALYST]
+Usage: console_walkthrough.py CONSOLE_URL USER PASSWORD SCREENSHOT_DIR [ANALYST [PUSH_COMMAND_JSON]]
+
+PUSH_COMMAND_JSON, a JSON array, is a command that pushes one new return to HQ (a kiosk's sync): it runs while
+the dashboard is open, which must show the new return without a reload.
 
 USER may settle conflicts and decide reviews; ANALYST (same password) may only read. HQ holds one return in
 conflict on its disposition (dispose | recycle) and one waiting for review.
 Prints one line per step; exits non-zero at the first step that does not hold.
 """
+import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -19,6 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 url, user, password, shots = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4]
 analyst = sys.argv[5] if len(sys.argv) > 5 else None
+push = json.loads(sys.argv[6]) if len(sys.argv) > 6 else None
 os.makedirs(shots, exist_ok=True)
 
 options = webdriver.ChromeOptions()
@@ -65,6 +71,19 @@ try:
     check(lambda: f"signed in as {user}" in browser.find_element(By.TAG_NAME, "header").text, "the header names the user")
     check(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".figure")) >= 5, "the dashboard shows the report's figures")
     shoot("dashboard")
+    if push:
+        # Live: the page's stream opens, a kiosk syncs a return, the returns figure moves without a reload.
+        def returns_figure():
+            return int(browser.find_element(By.XPATH, "//dt[text()='returns']/following-sibling::dd").text)
+        check(lambda: browser.find_element(By.ID, "live").text.startswith("Live:"), "the dashboard is live")
+        before = returns_figure()
+        marker = browser.execute_script("window.notReloaded = true; return window.notReloaded")
+        synced = subprocess.run(push, capture_output=True, text=True)
+        check(lambda: synced.returncode == 0, "a kiosk syncs a new return: " + synced.stderr.strip())
+        check(lambda: returns_figure() == before + 1, f"the dashboard shows it live ({before} -> {before + 1} returns)")
+        check(lambda: marker and browser.execute_script("return window.notReloaded === true"), "without a reload")
+        check(lambda: browser.find_element(By.ID, "live").text.startswith("Live: updated"), "the page says when it updated")
+        shoot("dashboard-live")
     cookie = browser.get_cookie("returnsync_session")
     check(lambda: cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict", "the session cookie is HttpOnly and strict")
     check(lambda: browser.execute_script("return document.cookie").find("returnsync_session") < 0, "no page script can read it")

@@ -58,7 +58,7 @@ struct ConsoleBrowserTests {
                     storeID: StoreID(store),
                     line: 1,
                     gtin: GTIN("4006381333931"),
-                    quantity: 1,
+                    quantity: 5,
                     unitPriceCents: 500,
                     soldAt: Date().addingTimeInterval(-86_400)
                 )
@@ -91,9 +91,46 @@ struct ConsoleBrowserTests {
         #expect(listening.hasPrefix("listening on 127.0.0.1:"), "the sync port stays the first line")
         try #require(console.hasPrefix("console on http://127.0.0.1:"), "\(console)")
         let url = String(console.dropFirst("console on ".count))
+        // A kiosk of north, enrolled, with a return captured offline: the walkthrough syncs it while the dashboard is
+        // open, and watches the figures change without a reload.
+        let address = String(listening.dropFirst("listening on ".count))
+        let token = try await offThePool {
+            try ToolRun(
+                "returns-server",
+                ["enroll", "--db", "hq.sqlite", "--store", "north", "--kiosk", "k5"],
+                in: directory.path
+            )
+        }
+        try #require(token.status == 0, "\(token.stderr)")
+        let kiosk = try await offThePool {
+            let initialised = try ToolRun(
+                "kiosk",
+                [
+                    "init", "--db", "k5.sqlite", "--store", "north", "--kiosk", "k5", "--server", address, "--token",
+                    token.line,
+                ],
+                in: directory.path
+            )
+            let recorded = try ToolRun(
+                "kiosk",
+                [
+                    "record", "--db", "k5.sqlite", "--order", "O-north", "--gtin", "4006381333931", "--reason",
+                    "defective",
+                ],
+                in: directory.path
+            )
+            return (initialised, recorded)
+        }
+        try #require(kiosk.0.status == 0 && kiosk.1.status == 0, "\(kiosk.0.stderr) \(kiosk.1.stderr)")
+        let push = String(
+            decoding: try JSONEncoder().encode([
+                ToolRun.binaries.appendingPathComponent("kiosk").path, "sync", "--db", "k5.sqlite",
+            ]),
+            as: UTF8.self
+        )
         let walkthrough = try await UsersCommandTests.execute(
             "/usr/bin/env",
-            ["python3", ConsoleBrowser.script, url, "dana", password, ConsoleBrowser.screenshots, "ana"],
+            ["python3", ConsoleBrowser.script, url, "dana", password, ConsoleBrowser.screenshots, "ana", push],
             input: "",
             in: directory
         )

@@ -1,0 +1,112 @@
+import Foundation
+import HQAccess
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServer
+import Synchronization
+import Testing
+
+@testable import HQConsole
+
+/// The dashboard: figures and charts in the page, live through server-sent events, and a live page's own refreshes
+/// never keeping an unattended session signed in.
+@Suite struct ConsoleDashboardTests {
+    @Test func theDashboardShowsFiguresAndChartsAndLoadsOnlyItsOwnScript() async throws {
+        let directory = try TemporaryDirectory()
+        let (console, storage) = try HQConsoleTests.console(in: directory)
+        _ = try HQConsoleTests.pushReturns(into: storage, in: directory)
+        let app = Application(router: console.router())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/events", method: .get) { response in
+                #expect(response.status == .seeOther, "no stream without a session")
+            }
+            let session = try await HQConsoleTests.signIn(client)
+            try await client.execute(uri: "/", method: .get, headers: [.cookie: "returnsync_session=\(session)"]) {
+                let body = String(buffer: $0.body)
+                #expect(body.contains("aria-label=\"Returns by store: north: 1, south: 1\""), "\(body)")
+                #expect(body.contains("aria-label=\"Returns by reason: damaged: 2\""))
+                #expect(
+                    body.contains("<script src=\"/console.js\" defer></script>")
+                        && body.contains("data-live=\"/events\"")
+                )
+                let csp = $0.headers[HTTPField.Name("Content-Security-Policy")!] ?? ""
+                #expect(csp.contains("script-src 'self'") && !csp.contains("unsafe"), "\(csp)")
+            }
+            try await client.execute(uri: "/console.js", method: .get) { response in
+                #expect(response.status == .ok && response.headers[.contentType]?.hasPrefix("text/javascript") == true)
+                #expect(String(buffer: response.body).contains("new EventSource"))
+            }
+        }
+    }
+
+    /// Written into HQ while the stream runs: the stream says so, naming HQ's latest change.
+    @Test func theEventStreamSaysWhenHQsDataChanged() async throws {
+        let directory = try TemporaryDirectory()
+        var (console, storage) = try HQConsoleTests.console(in: directory)
+        console.liveEvents.poll = .milliseconds(10)
+        struct Seen: Error {}
+        let written = Mutex<[String]>([])
+        await #expect(throws: Seen.self) {
+            try await console.streamChanges(until: { false }) { text in
+                let count = written.withLock {
+                    $0.append(text)
+                    return $0.count
+                }
+                if count == 1 {
+                    // The stream is open: a kiosk's push lands now.
+                    _ = try HQConsoleTests.pushReturns(into: storage, in: directory)
+                } else if text.hasPrefix("event: change") {
+                    throw Seen()
+                }
+            }
+        }
+        let latest = try await storage.lastChangeSeq()
+        #expect(written.withLock { $0.first?.hasPrefix("retry: 3000") == true })
+        #expect(written.withLock { $0.last } == "event: change\ndata: \(latest)\n\n")
+    }
+
+    /// A stream whose session ended stops at its next heartbeat.
+    @Test func theEventStreamEndsWhenTheSessionDoes() async throws {
+        let directory = try TemporaryDirectory()
+        var (console, _) = try HQConsoleTests.console(in: directory)
+        console.liveEvents.poll = .milliseconds(5)
+        console.liveEvents.heartbeat = .milliseconds(20)
+        let asked = Mutex(0)
+        try await console.streamChanges(until: {
+            asked.withLock {
+                $0 += 1
+                return $0 == 3
+            }
+        }) { _ in }
+        #expect(asked.withLock { $0 } == 3, "ended at the heartbeat that found the session over, not before")
+    }
+
+    /// The dashboard's own refreshes (`X-Console-Refresh`) do not restart the idle timer: an unattended live
+    /// dashboard signs out after 30 idle minutes like any page; a person's request does restart it.
+    @Test func aLivePagesRefreshesDoNotKeepItsSessionAlive() async throws {
+        let directory = try TemporaryDirectory()
+        let (_, storage) = try HQConsoleTests.console(in: directory)
+        let now = Mutex(Date())
+        let authentication = HQConsoleAuthentication(storage: storage, now: { now.withLock { $0 } })
+        let console = HQConsole(storage: storage, authentication: authentication)
+        let app = Application(router: console.router())
+        try await app.test(.router) { client in
+            for refreshing in [false, true] {
+                let session = try await HQConsoleTests.signIn(client)
+                var headers: HTTPFields = [.cookie: "returnsync_session=\(session)"]
+                if refreshing { headers[HTTPField.Name("X-Console-Refresh")!] = "1" }
+                now.withLock { $0 += 20 * 60 }
+                try await client.execute(uri: "/", method: .get, headers: headers) { #expect($0.status == .ok) }
+                now.withLock { $0 += 20 * 60 }
+                try await client.execute(uri: "/", method: .get, headers: headers) { response in
+                    // 40 minutes since sign-in, 20 since the last request.
+                    #expect(response.status == (refreshing ? .seeOther : .ok), "refreshing: \(refreshing)")
+                }
+            }
+        }
+    }
+}
