@@ -56,6 +56,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // The console's orders upload is a browser's multipart/form-data file upload (issue 21).
+        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
@@ -160,8 +162,9 @@ let package = Package(
         .target(
             name: "HQConsole",
             dependencies: [
-                "HQAccess", "ReturnsServer", "ReplicaStore", "ReturnsSync", "CommandLineSupport",
+                "HQAccess", "ReturnsServer", "ReplicaStore", "ReturnsSync", "CommandLineSupport", "WireProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
                 // A live dashboard's event stream ends when the server shuts down gracefully.
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),

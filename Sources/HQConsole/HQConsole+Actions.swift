@@ -53,10 +53,11 @@ extension HQConsole {
     func posted<Fields: ConsoleForm>(
         _ type: Fields.Type,
         _ request: Request,
-        may action: HQAction
+        may action: HQAction,
+        decode: (Request) async throws -> Fields? = { try await HQConsole.form(Fields.self, $0) }
     ) async throws -> (Signed, Fields) {
         let signed = try await session(request)
-        guard let fields = try await Self.form(Fields.self, request), let sent = fields.csrf,
+        guard let fields = try await decode(request), let sent = fields.csrf,
             signed.token.acceptsCSRFToken(sent)
         else { throw Refusal(page: Page.forbidden()) }
         guard signed.user.role.may(action) else { throw try await refusal(signed, may: action, request) }

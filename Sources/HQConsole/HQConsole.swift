@@ -89,6 +89,22 @@ public struct HQConsole: Sendable {
         router.post("/review") { request, _ in try await self.decideReview(request) }
         router.get("/review.csv") { request, _ in try await self.reviewDownload(request, format: "csv") }
         router.get("/review.json") { request, _ in try await self.reviewDownload(request, format: "json") }
+        router.get("/recalls") { request, _ in try await self.recallsPage(request) }
+        router.post("/recalls") { request, _ in try await self.startRecall(request) }
+        router.post("/recalls/:id/close") { request, context in
+            try await self.closeRecall(request, id: context.parameters.get("id") ?? "")
+        }
+        router.get("/recalls.csv") { request, _ in try await self.recallsDownload(request, format: "csv") }
+        router.get("/recalls.json") { request, _ in try await self.recallsDownload(request, format: "json") }
+        router.get("/kiosks") { request, _ in try await self.kiosksPage(request) }
+        router.post("/kiosks/enroll") { request, _ in try await self.enrollKiosk(request) }
+        router.post("/kiosks/revoke") { request, _ in try await self.revokeKiosk(request) }
+        router.get("/kiosks.csv") { request, _ in try await self.kiosksDownload(request, format: "csv") }
+        router.get("/kiosks.json") { request, _ in try await self.kiosksDownload(request, format: "json") }
+        router.get("/orders") { request, _ in try await self.ordersPage(request) }
+        router.post("/orders") { request, _ in try await self.importOrders(request) }
+        router.get("/orders.csv") { request, _ in try await self.ordersDownload(request, format: "csv") }
+        router.get("/orders.json") { request, _ in try await self.ordersDownload(request, format: "json") }
         router.get("/conflicts") { request, _ in try await self.conflictsPage(request) }
         router.get("/conflicts.csv") { request, _ in try await self.conflictsDownload(request, format: "csv") }
         router.get("/conflicts.json") { request, _ in try await self.conflictsDownload(request, format: "json") }
@@ -154,7 +170,8 @@ public struct HQConsole: Sendable {
         """
         <header>
         <nav aria-label="Console"><a href="/">Dashboard</a> <a href="/returns">Returns</a> \
-        <a href="/review">Review</a> <a href="/conflicts">Conflicts</a></nav>
+        <a href="/review">Review</a> <a href="/conflicts">Conflicts</a> <a href="/recalls">Recalls</a> \
+        <a href="/kiosks">Kiosks</a> <a href="/orders">Orders</a></nav>
         <span>signed in as \(Page.escape(signed.user.name.rawValue)) (\(Page.escape(signed.user.role.rawValue)))</span>
         <form method="post" action="/logout">
         <input type="hidden" name="csrf" value="\(signed.token.csrfToken)">
@@ -342,6 +359,10 @@ public enum Page {
         main > table, form > table { display: block; overflow-x: auto; }
         input[type=checkbox] { width: auto; }
         header { flex-wrap: wrap; gap: 0.5rem; }
+        .narrow-form { max-width: 32rem; }
+        select { padding: 0.5rem; font-size: 1rem; }
+        code.token { font-size: 1.1rem; word-break: break-all; background: white; padding: 0.25rem; }
+        td form { margin: 0; } td form button { margin-top: 0.25rem; }
         .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(20rem, 1fr)); gap: 1rem; margin-top: 1.5rem; }
         .chart { background: white; padding: 0.75rem; border-radius: 0.5rem; margin: 0; }
         .chart figcaption { font-weight: 600; margin-bottom: 0.5rem; }

@@ -34,22 +34,21 @@ struct OrdersCommand: AsyncParsableCommand {
             } catch {
                 throw CLIError(message: "cannot read orders file \(file): \(error.localizedDescription)")
             }
-            let lines: [OrderLine]
+            // A bad file is named before any database is opened (or created).
             do {
-                lines = try OrderCSV.parse(text, defaultCurrency: defaultCurrency)
+                _ = try OrderCSV.parse(text, defaultCurrency: defaultCurrency)
             } catch let error as OrderCSV.ParseError {
                 throw CLIError(message: "\(file): \(error)")
             }
-            let outcome = try await database.withStorage(create: true) { [defaultCurrency] storage in
-                // A bare day sold at a store with a zone is that day's start there (the file was checked above).
-                let zones = try await storage.storeTimeZones()
-                let zoned =
-                    zones.zones.isEmpty
-                    ? lines : try OrderCSV.parse(text, defaultCurrency: defaultCurrency, timeZones: zones)
-                return try await storage.importOrders(zoned)
+            let (count, outcome) = try await database.withStorage(create: true) { [defaultCurrency] storage in
+                do {
+                    return try await storage.importOrders(csv: text, defaultCurrency: defaultCurrency)
+                } catch let error as OrderCSV.ParseError {
+                    throw CLIError(message: "\(file): \(error)")
+                }
             }
             Console.current.print(
-                "imported \(lines.count) order lines from \(file): \(outcome.created) new, \(outcome.updated) updated, "
+                "imported \(count) order lines from \(file): \(outcome.created) new, \(outcome.updated) updated, "
                     + "\(outcome.unchanged) unchanged; \(outcome.reverified) returns re-verified"
             )
         }
@@ -363,55 +362,6 @@ extension ReviewCommand {
         }
         return (lines + (decided.count > 1 ? ["\(decided.count) returns \(outcome.rawValue)"] : []))
             .joined(separator: "\n")
-    }
-}
-
-/// An order line in `orders list --json`.
-struct OrderLineDocument: Encodable {
-    var orderId: String
-    var line: Int
-    var storeId: String
-    var gtin: String
-    var serial: String?
-    var quantity: Int
-    var unitPrice: String
-    var soldAt: Date
-    var currency: String?
-
-    init(_ line: OrderLine) {
-        orderId = line.orderID.rawValue
-        self.line = line.line
-        storeId = line.storeID.rawValue
-        gtin = line.gtin.digits
-        serial = line.serial?.rawValue
-        quantity = line.quantity
-        unitPrice = Self.price(line.unitPriceCents, line.currency)
-        soldAt = line.soldAt
-        currency = line.currency?.code
-    }
-
-    /// Minor units as a decimal in the currency's places (two without a currency), as the orders file writes prices.
-    static func price(_ cents: Int64, _ currency: Currency?) -> String {
-        if let currency { return currency.format(cents) }
-        let fraction = String(cents % 100)
-        return "\(cents / 100).\(fraction.count == 1 ? "0" + fraction : fraction)"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(orderId, forKey: .orderId)
-        try container.encode(line, forKey: .line)
-        try container.encode(storeId, forKey: .storeId)
-        try container.encode(gtin, forKey: .gtin)
-        try container.encode(serial, forKey: .serial)
-        try container.encode(quantity, forKey: .quantity)
-        try container.encode(unitPrice, forKey: .unitPrice)
-        try container.encode(soldAt, forKey: .soldAt)
-        try container.encode(currency, forKey: .currency)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case orderId, line, storeId, gtin, serial, quantity, unitPrice, soldAt, currency
     }
 }
 

@@ -50,7 +50,7 @@ struct ServerDatabaseOptions: ParsableArguments {
     @Option(
         name: .customLong("operator"),
         help: ArgumentHelp(
-            "Who makes an HQ edit of returns, recorded on them (returns …, review, conflicts resolve, recall add), "
+            "Who makes an HQ edit of returns, recorded on them (returns …, review, conflicts resolve, recall add|close), "
                 + "or a change of users, recorded in their audit (default: $RETURNS_SERVER_OPERATOR). Other commands "
                 + "record no operator."
         )
@@ -1020,21 +1020,14 @@ struct RecallCommand: AsyncParsableCommand {
                 createdAt: Date()
             )
             let operatorID = try database.operatorID
-            let (flagged, alerts) = try await database.withStorage(create: true) { storage in
-                try await storage.write(GlobalEdit.createRecall(campaign).operated(by: operatorID))
-                return (
-                    try await storage.findReturns(ReturnSearch(recallCampaign: campaign.id), records: false),
-                    try await storage.findReturns(
-                        ReturnSearch(recallCampaign: campaign.id, recallAlerts: true),
-                        records: false
-                    )
-                )
+            let started = try await database.withStorage(create: true) { storage in
+                try await RecallActions.start(campaign, in: storage, operatorID: operatorID)
             }
-            let count = flagged.returns.count
+            let count = started.flagged
             Console.current.print(
                 "recall \(campaign.id) created; \(count) return\(count == 1 ? "" : "s") already held at HQ flagged"
-                    + (alerts.returns.isEmpty
-                        ? "" : ", \(alerts.returns.count) of them recall alerts (see 'returns-server recall alerts')")
+                    + (started.alerts == 0
+                        ? "" : ", \(started.alerts) of them recall alerts (see 'returns-server recall alerts')")
             )
         }
     }
@@ -1094,9 +1087,10 @@ struct RecallCommand: AsyncParsableCommand {
 
         func run() async throws {
             let id = self.id
-            let campaign = try RecallCampaign(
-                record: await database.withStorage { try await $0.write(.closeRecall(id)) }
-            )
+            let operatorID = try database.operatorID
+            let campaign = try await database.withStorage {
+                try await RecallActions.close(id, in: $0, operatorID: operatorID)
+            }
             Console.current.print("recall \(campaign.id) closed")
         }
     }

@@ -133,6 +133,16 @@ try:
     check(lambda: "1 return approved." in browser.page_source and "Nothing waits for a review." in browser.page_source,
           "the review is approved")
 
+    # The other pages, each reached from the header and photographed at both widths.
+    for link, heading in (("Recalls", "Recall campaigns"), ("Kiosks", "Kiosks"), ("Orders", "Sales orders")):
+        browser.find_element(By.LINK_TEXT, link).click()
+        check(lambda: browser.find_element(By.TAG_NAME, "h1").text == heading, f"the {link.lower()} page")
+        unlabelled = browser.execute_script("""
+            return [...document.querySelectorAll('main input:not([type=hidden]), main select')]
+                .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).length""")
+        check(lambda: unlabelled == 0, f"every control on the {link.lower()} page is labelled")
+        shoot(link.lower())
+
     browser.find_element(By.CSS_SELECTOR, "header button").click()
     check(lambda: browser.current_url == url + "/login", "signed out")
     browser.get(url + "/")

@@ -155,7 +155,10 @@ struct ConsoleBrowserTests {
         for id in [work.inConflict, work.awaitingReview] {
             #expect(ReturnEdit.history(of: try after.returnRecord(id)).map(\.operatorID) == ["dana"])
         }
-        for page in ["sign-in", "dashboard", "returns", "return", "conflicts", "review", "refused"] {
+        for page in [
+            "sign-in", "dashboard", "dashboard-live", "returns", "return", "conflicts", "review", "recalls", "kiosks",
+            "orders", "refused",
+        ] {
             for width in ["laptop", "tablet"] {
                 #expect(FileManager.default.fileExists(atPath: "\(ConsoleBrowser.screenshots)/\(page)-\(width).png"))
             }

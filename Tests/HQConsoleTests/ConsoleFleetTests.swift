@@ -1,0 +1,246 @@
+import Crypto
+import Foundation
+import HQAccess
+import HQConsole
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServer
+import ReturnsSync
+import SyncEngine
+import Testing
+import WireProtocol
+
+/// Recalls, kiosks and orders in the console: each action for the role that may, refused on the server for the
+/// role that may not, audited, and a bad value named with nothing changed.
+@Suite struct ConsoleFleetTests {
+    static func post(_ session: String, type: String = "application/x-www-form-urlencoded") -> HTTPFields {
+        [.contentType: type, .cookie: "returnsync_session=\(session)"]
+    }
+
+    @Test func aRecallManagerStartsAndClosesACampaignAReturnsManagerCannot() async throws {
+        let desk = try ConsoleActionTests.Desk()
+        try HQConsoleTests.addUser("rita", .recallManager, to: desk.storage)
+        let app = Application(router: desk.console.router())
+        let campaign: [(String, String)] = [
+            ("id", "RC-7"), ("gtins", "4006381333931"), ("hazard", "overheats"),
+            ("instructions", "quarantine <now>"), ("units", "40"),
+        ]
+        try await app.test(.router) { client in
+            let rick = try await HQConsoleTests.signIn(client, as: "rick")
+            try await client.execute(
+                uri: "/recalls",
+                method: .post,
+                headers: Self.post(rick),
+                body: HQConsoleTests.form([("csrf", try ConsoleActionTests.csrf(rick))] + campaign)
+            ) { response in
+                #expect(response.status == .forbidden && String(buffer: response.body).contains("returns-manager"))
+            }
+            let rita = try await HQConsoleTests.signIn(client, as: "rita")
+            let csrf = try ConsoleActionTests.csrf(rita)
+            // A bad count: named, nothing started.
+            try await client.execute(
+                uri: "/recalls",
+                method: .post,
+                headers: Self.post(rita),
+                body: HQConsoleTests.form([("csrf", csrf)] + campaign.dropLast() + [("units", "many")])
+            ) { response in
+                #expect(response.status == .unprocessableContent)
+                #expect(String(buffer: response.body).contains("invalid units &#39;many&#39;"))
+            }
+            #expect(try await desk.storage.recallCampaigns().isEmpty)
+            try await client.execute(
+                uri: "/recalls",
+                method: .post,
+                headers: Self.post(rita),
+                body: HQConsoleTests.form([("csrf", csrf)] + campaign)
+            ) { response in
+                // Both of the desk's returns are of the recalled product.
+                #expect(response.headers[.location] == "/recalls?created=RC-7&flagged=2")
+            }
+            let cookie: HTTPFields = [.cookie: "returnsync_session=\(rita)"]
+            try await client.execute(uri: "/recalls?created=RC-7&flagged=2", method: .get, headers: cookie) {
+                let body = String(buffer: $0.body)
+                #expect(body.contains("Recall RC-7 started; 2 returns already held at HQ flagged."), "\(body)")
+                #expect(body.contains("quarantine &lt;now&gt;") && body.contains("<th>completion</th>"))
+                #expect(body.contains(">Close RC-7</button>"))
+            }
+            try await client.execute(
+                uri: "/recalls/RC-7/close",
+                method: .post,
+                headers: Self.post(rita),
+                body: HQConsoleTests.form([("csrf", csrf)])
+            ) { response in #expect(response.headers[.location] == "/recalls?closed=RC-7") }
+            try await client.execute(uri: "/recalls.json", method: .get, headers: cookie) { response in
+                let campaigns = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [[String: Any]]
+                #expect(
+                    campaigns?.first?["id"] as? String == "RC-7" && campaigns?.first?["status"] as? String == "closed"
+                )
+            }
+        }
+        let flagged = try desk.storage.store.returnRecords().map { try ProductReturn(record: $0) }
+        #expect(flagged.allSatisfy { $0.recallCampaign == "RC-7" })
+        let audit = try await desk.storage.hqAudit(limit: 10).filter { $0.action != "signed-in" }.suffix(3)
+            .map { "\($0.actor) \($0.action) \($0.subject)" }
+        #expect(audit == ["rick action-refused /recalls", "rita recall-started RC-7", "rita recall-closed RC-7"])
+    }
+
+    @Test func anAdminEnrollsAKioskSeesTheTokenOnceAndRevokesIt() async throws {
+        let desk = try ConsoleActionTests.Desk()
+        let app = Application(router: desk.console.router())
+        try await app.test(.router) { client in
+            let rick = try await HQConsoleTests.signIn(client, as: "rick")
+            try await client.execute(
+                uri: "/kiosks/enroll",
+                method: .post,
+                headers: Self.post(rick),
+                body: HQConsoleTests.form([
+                    ("csrf", try ConsoleActionTests.csrf(rick)), ("store", "north"), ("kiosk", "k7"), ("days", "7"),
+                ])
+            ) { #expect($0.status == .forbidden) }
+            let dana = try await HQConsoleTests.signIn(client, as: "dana")
+            let csrf = try ConsoleActionTests.csrf(dana)
+            try await client.execute(
+                uri: "/kiosks/enroll",
+                method: .post,
+                headers: Self.post(dana),
+                body: HQConsoleTests.form([("csrf", csrf), ("store", "north/x"), ("kiosk", "k7"), ("days", "7")])
+            ) { response in
+                #expect(response.status == .unprocessableContent)
+                #expect(String(buffer: response.body).contains("north/x"))
+            }
+            let token = try await client.execute(
+                uri: "/kiosks/enroll",
+                method: .post,
+                headers: Self.post(dana),
+                body: HQConsoleTests.form([("csrf", csrf), ("store", "north"), ("kiosk", "k7"), ("days", "7")])
+            ) { response in
+                let body = String(buffer: response.body)
+                #expect(response.status == .ok && body.contains("Shown this once"))
+                #expect(response.headers[.cacheControl] == "no-store", "never kept by the browser's cache")
+                let start = try #require(body.range(of: "<code class=\"token\">"))
+                return String(body[start.upperBound...].prefix { $0 != "<" })
+            }
+            // The kiosk redeems it: the token's key proves it, as `kiosk init --token` would.
+            let parsed = try EnrollmentToken(token)
+            try desk.storage.store.redeemEnrollment(
+                store: StoreID("north"),
+                kiosk: KioskID("k7"),
+                publicKey: Curve25519.Signing.PrivateKey().publicKey.rawRepresentation
+            ) { $0 == parsed.proofKey.publicKey.rawRepresentation }
+            let cookie: HTTPFields = [.cookie: "returnsync_session=\(dana)"]
+            try await client.execute(uri: "/kiosks", method: .get, headers: cookie) { response in
+                let body = String(buffer: response.body)
+                #expect(body.contains("1 enrolled.") && body.contains(">Revoke north/k7</button>"))
+                #expect(!body.contains(parsed.secret), "the token is never shown again")
+            }
+            // Revoking needs the confirmation ticked.
+            let revoke = [("csrf", csrf), ("store", "north"), ("kiosk", "k7")]
+            try await client.execute(
+                uri: "/kiosks/revoke",
+                method: .post,
+                headers: Self.post(dana),
+                body: HQConsoleTests.form(revoke)
+            ) { #expect($0.status == .unprocessableContent) }
+            #expect(try await desk.storage.enrolledKiosks().first?.revokedAt == nil)
+            try await client.execute(
+                uri: "/kiosks/revoke",
+                method: .post,
+                headers: Self.post(dana),
+                body: HQConsoleTests.form(revoke + [("confirm", "yes")])
+            ) { #expect($0.headers[.location] == "/kiosks?revoked=north%2Fk7") }
+            try await client.execute(uri: "/kiosks.json", method: .get, headers: cookie) { response in
+                let kiosks = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [[String: String]]
+                #expect(kiosks?.first?["replicaId"] == "north/k7" && kiosks?.first?["revokedAt"] != nil)
+            }
+        }
+        #expect(try await desk.storage.enrolledKiosks().first?.revokedAt != nil)
+        let audit = try await desk.storage.hqAudit(limit: 2).map { "\($0.action) \($0.subject) \($0.detail)" }
+        #expect(audit == ["kiosk-token-issued north/k7 valid 7 d", "kiosk-revoked north/k7 "], "no token in the audit")
+    }
+
+    /// A browser's file upload, as multipart/form-data.
+    static func upload(_ csv: String, csrf: String, boundary: String = "----form-boundary-42") -> ByteBuffer {
+        ByteBuffer(
+            string: """
+                --\(boundary)\r
+                Content-Disposition: form-data; name="csrf"\r
+                \r
+                \(csrf)\r
+                --\(boundary)\r
+                Content-Disposition: form-data; name="file"; filename="orders.csv"\r
+                Content-Type: text/csv\r
+                \r
+                \(csv)\r
+                --\(boundary)--\r
+
+                """
+        )
+    }
+
+    @Test func anOrdersUploadImportsAllOrNamesEveryBadLine() async throws {
+        let desk = try ConsoleActionTests.Desk()
+        let app = Application(router: desk.console.router())
+        let header = OrderCSV.columns.joined(separator: ",")
+        let good = "\(header)\nORD-404,north,1,4006381333931,,2,19.99,2026-12-01\n"
+        let bad = "\(header)\nORD-404,north,1,4006381333931,,2,19.99,2026-12-01\nORD-5,north,x,123,,0,-1,soon\n"
+        let type = "multipart/form-data; boundary=----form-boundary-42"
+        try await app.test(.router) { client in
+            let ana = try await HQConsoleTests.signIn(client, as: "ana")
+            try await client.execute(
+                uri: "/orders",
+                method: .post,
+                headers: Self.post(ana, type: type),
+                body: Self.upload(good, csrf: try ConsoleActionTests.csrf(ana))
+            ) { #expect($0.status == .forbidden) }
+            let dana = try await HQConsoleTests.signIn(client, as: "dana")
+            let csrf = try ConsoleActionTests.csrf(dana)
+            try await client.execute(
+                uri: "/orders",
+                method: .post,
+                headers: Self.post(dana, type: type),
+                body: Self.upload(bad, csrf: csrf)
+            ) { response in
+                let body = String(buffer: response.body)
+                #expect(response.status == .unprocessableContent && body.contains("<li>line 3: "), "\(body)")
+                #expect(!body.contains("line 2:"), "the good line is not named")
+            }
+            #expect(try await desk.storage.orderLines(store: nil).count == 1, "nothing imported")
+            // Without the session's token: refused like any forged form.
+            try await client.execute(
+                uri: "/orders",
+                method: .post,
+                headers: Self.post(dana, type: type),
+                body: Self.upload(good, csrf: "forged")
+            ) { #expect($0.status == .forbidden) }
+            let location = try await client.execute(
+                uri: "/orders",
+                method: .post,
+                headers: Self.post(dana, type: type),
+                body: Self.upload(good, csrf: csrf)
+            ) { response in
+                #expect(response.status == .seeOther)
+                return response.headers[.location] ?? ""
+            }
+            #expect(location.hasPrefix("/orders?imported=Imported%201%20order%20lines"), "\(location)")
+            try await client.execute(uri: location, method: .get, headers: [.cookie: "returnsync_session=\(dana)"]) {
+                let body = String(buffer: $0.body)
+                #expect(body.contains("1 new, 0 updated, 0 unchanged; 1 returns re-verified."), "\(body)")
+                #expect(body.contains("2 lines."))
+            }
+            // The CSV download is an orders file that imports again, unchanged.
+            let download = try await client.execute(
+                uri: "/orders.csv",
+                method: .get,
+                headers: [.cookie: "returnsync_session=\(dana)"]
+            ) { String(buffer: $0.body) }
+            let again = try await desk.storage.importOrders(csv: download, defaultCurrency: nil)
+            #expect(again.lines == 2 && again.outcome.unchanged == 2, "\(download)")
+        }
+        // The return against ORD-404 no longer waits: its order is known now.
+        #expect(try desk.storage.store.reviewQueue().isEmpty)
+    }
+}
