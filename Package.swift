@@ -290,7 +290,7 @@ let package = Package(
             name: "SyncTests",
             dependencies: [
                 "ReturnsServer", "SyncCore", "SyncTransport", "SyncClient", "KioskCLI", "ReturnsServerCLI", "ReturnSyncTestSupport",
-                "EPCISExport",
+                "EPCISExport", "HQConsole", .product(name: "HummingbirdTesting", package: "hummingbird"),
                 "PostgresStorage", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Prometheus", package: "swift-prometheus"), "returns-server",

@@ -2,6 +2,7 @@ import Foundation
 import ReplicaStore
 import ReturnsModel
 import ReturnsSync
+import SyncEngine
 
 /// HQ work to do, for the console's tests: one return in conflict and one waiting for review, pushed from two desks
 /// of store `north`.
@@ -12,10 +13,23 @@ public enum DeskWork {
     public static func push(
         into hq: ReplicaStore,
         in directory: TemporaryDirectory
-    ) throws -> (
+    ) async throws -> (
         inConflict: ReturnID, awaitingReview: ReturnID
     ) {
-        _ = try hq.importOrders([
+        try await push(
+            importOrders: { _ = try hq.importOrders($0) },
+            accept: { _ = try hq.acceptPush($0, from: $1, store: $2) },
+            in: directory
+        )
+    }
+
+    /// The same work through any HQ storage: `importOrders` imports order lines, `accept` accepts a kiosk's push.
+    public static func push(
+        importOrders: ([OrderLine]) async throws -> Void,
+        accept: ([VersionedRecord], ReplicaID, StoreID) async throws -> Void,
+        in directory: TemporaryDirectory
+    ) async throws -> (inConflict: ReturnID, awaitingReview: ReturnID) {
+        try await importOrders([
             try OrderLine(
                 orderID: OrderID("ORD-1"),
                 storeID: StoreID("north"),
@@ -50,7 +64,7 @@ public enum DeskWork {
             ReturnCapture(orderID: OrderID("ORD-404"), gtin: GTIN("4006381333931"), reason: .damaged)
         ).id
         for desk in [desk1, desk2] {
-            _ = try hq.acceptPush(try desk.returnRecords(), from: desk.identity.replicaID, store: StoreID("north"))
+            try await accept(try desk.returnRecords(), desk.identity.replicaID, StoreID("north"))
         }
         return (chair, unknownOrder)
     }

@@ -25,14 +25,14 @@ import Testing
         let inConflict: ReturnID
         let awaitingReview: ReturnID
 
-        init() throws {
+        init() async throws {
             directory = try TemporaryDirectory()
             let (console, storage) = try HQConsoleTests.console(in: directory)
             self.console = console
             self.storage = storage
             try HQConsoleTests.addUser("rick", .returnsManager, to: storage)
             try HQConsoleTests.addUser("ana", .analyst, to: storage)
-            (inConflict, awaitingReview) = try DeskWork.push(into: storage.store, in: directory)
+            (inConflict, awaitingReview) = try await DeskWork.push(into: storage.store, in: directory)
         }
 
         func item(_ id: ReturnID) throws -> (ProductReturn, VersionedRecord) {
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func aConflictIsSettledWithOneClickInTheUsersName() async throws {
-        let desk = try Desk()
+        let desk = try await Desk()
         let id = desk.inConflict
         try #require(desk.item(id).1.openConflicts(policy: ReturnEntity.policy).map(\.field) == ["disposition"])
         let app = Application(router: desk.console.router())
@@ -111,7 +111,7 @@ import Testing
     }
 
     @Test func aReviewIsDecidedFromTheQueueAndARejectionNeedsANote() async throws {
-        let desk = try Desk()
+        let desk = try await Desk()
         let id = desk.awaitingReview
         try #require(try desk.storage.store.reviewQueue().map(\.id) == [id.rawValue])
         let app = Application(router: desk.console.router())
@@ -175,7 +175,7 @@ import Testing
     /// An analyst reads every queue but sees no buttons, and a form posted anyway — even with a valid token — is
     /// refused by the server and audited; a form without the session's token is refused for anyone.
     @Test func anAnalystCannotActAndAForgedFormIsRefused() async throws {
-        let desk = try Desk()
+        let desk = try await Desk()
         let app = Application(router: desk.console.router())
         try await app.test(.router) { client in
             let analyst = try await HQConsoleTests.signIn(client, as: "ana")
@@ -226,7 +226,7 @@ import Testing
 
     /// A value the field cannot take: named on the page, the conflict still open.
     @Test func aBadSettleValueIsNamedAndChangesNothing() async throws {
-        let desk = try Desk()
+        let desk = try await Desk()
         let app = Application(router: desk.console.router())
         try await app.test(.router) { client in
             let session = try await HQConsoleTests.signIn(client, as: "dana")

@@ -22,7 +22,7 @@ import WireProtocol
     }
 
     @Test func aRecallManagerStartsAndClosesACampaignAReturnsManagerCannot() async throws {
-        let desk = try ConsoleActionTests.Desk()
+        let desk = try await ConsoleActionTests.Desk()
         try HQConsoleTests.addUser("rita", .recallManager, to: desk.storage)
         let app = Application(router: desk.console.router())
         let campaign: [(String, String)] = [
@@ -89,7 +89,7 @@ import WireProtocol
     }
 
     @Test func anAdminEnrollsAKioskSeesTheTokenOnceAndRevokesIt() async throws {
-        let desk = try ConsoleActionTests.Desk()
+        let desk = try await ConsoleActionTests.Desk()
         let app = Application(router: desk.console.router())
         try await app.test(.router) { client in
             let rick = try await HQConsoleTests.signIn(client, as: "rick")
@@ -182,7 +182,7 @@ import WireProtocol
     }
 
     @Test func anOrdersUploadImportsAllOrNamesEveryBadLine() async throws {
-        let desk = try ConsoleActionTests.Desk()
+        let desk = try await ConsoleActionTests.Desk()
         let app = Application(router: desk.console.router())
         let header = OrderCSV.columns.joined(separator: ",")
         let good = "\(header)\nORD-404,north,1,4006381333931,,2,19.99,2026-12-01\n"

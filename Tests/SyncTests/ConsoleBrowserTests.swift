@@ -49,7 +49,7 @@ struct ConsoleBrowserTests {
         try #require(analyst.status == 0, "\(analyst)")
         // A return at each of two stores, each with a note a kiosk typed as markup; a conflict and a review at north.
         let hq = try ReplicaStore.open(at: directory.file("hq.sqlite"))
-        let work = try DeskWork.push(into: hq, in: directory)
+        let work = try await DeskWork.push(into: hq, in: directory)
         // The two stores' orders are known, so only the desk's return waits for review.
         _ = try hq.importOrders(
             try ["north", "south"].map { store in

@@ -1,0 +1,101 @@
+import Foundation
+import HQAccess
+import HQConsole
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsServer
+import ReturnsSync
+import Testing
+
+/// The console's pages and actions on every backend, through the same storage layer: PostgreSQL serves the console
+/// as SQLite does.
+@Suite struct ConsoleBackendTests {
+    static let password = "correct horse battery staple"
+
+    /// The form fields as a browser posts them.
+    static func form(_ fields: [(String, String)]) -> ByteBuffer {
+        ByteBuffer(
+            string: fields.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                .joined(separator: "&")
+        )
+    }
+
+    @Test(arguments: StorageBackend.all)
+    func aManagerSettlesAndApprovesAndTheDashboardCountsOnEveryBackend(backend: StorageBackend) async throws {
+        try await backend.with { instance in
+            let storage = try #require(instance.storage as? any ServerStorage)
+            let at = Date()
+            try await storage.addHQUser(
+                HQUser(
+                    name: try HQUserName("rick"),
+                    role: .returnsManager,
+                    passwordHash: try PasswordHasher(cost: 4).hash(Self.password),
+                    createdAt: at,
+                    passwordChangedAt: at
+                ),
+                by: "test"
+            )
+            let directory = try TemporaryDirectory()
+            let work = try await DeskWork.push(
+                importOrders: { _ = try await storage.importOrders($0) },
+                accept: { _ = try await storage.acceptPush($0, from: $1, store: $2) },
+                in: directory
+            )
+            let app = Application(router: HQConsole(storage: storage).router())
+            try await app.test(.router) { client in
+                let nonce = try await client.execute(uri: "/login", method: .get) { response in
+                    let line = response.headers[values: .setCookie].first { $0.hasPrefix("returnsync_sign_in=") } ?? ""
+                    return String(line.prefix { $0 != ";" }.dropFirst("returnsync_sign_in=".count))
+                }
+                let session = try await client.execute(
+                    uri: "/login",
+                    method: .post,
+                    headers: [
+                        .contentType: "application/x-www-form-urlencoded", .cookie: "returnsync_sign_in=\(nonce)",
+                    ],
+                    body: Self.form([("csrf", nonce), ("name", "rick"), ("password", Self.password)])
+                ) { response in
+                    let line = response.headers[values: .setCookie].first { $0.hasPrefix("returnsync_session=") } ?? ""
+                    return String(line.prefix { $0 != ";" }.dropFirst("returnsync_session=".count))
+                }
+                let csrf = try #require(SessionToken(secret: session)).csrfToken
+                let cookie: HTTPFields = [.cookie: "returnsync_session=\(session)"]
+                var posting = cookie
+                posting[.contentType] = "application/x-www-form-urlencoded"
+                try await client.execute(uri: "/", method: .get, headers: cookie) { response in
+                    let body = String(buffer: response.body)
+                    #expect(body.contains("aria-label=\"Returns by store: north: 2\""), "\(backend): \(body)")
+                }
+                try await client.execute(uri: "/conflicts", method: .get, headers: cookie) { response in
+                    #expect(String(buffer: response.body).contains(">Keep recycle</button>"), "\(backend)")
+                }
+                try await client.execute(
+                    uri: "/returns/\(work.inConflict.rawValue)/settle",
+                    method: .post,
+                    headers: posting,
+                    body: Self.form([("csrf", csrf), ("field", "disposition"), ("value", "recycle")])
+                ) { #expect($0.status == .seeOther, "\(backend)") }
+                try await client.execute(
+                    uri: "/review",
+                    method: .post,
+                    headers: posting,
+                    body: Self.form([("csrf", csrf), ("ids[]", work.awaitingReview.rawValue), ("decision", "approve")])
+                ) { #expect($0.status == .seeOther, "\(backend)") }
+                try await client.execute(uri: "/returns?store=north", method: .get, headers: cookie) { response in
+                    #expect(String(buffer: response.body).contains("2 returns match."), "\(backend)")
+                }
+            }
+            let settled = try await storage.returnRecord(work.inConflict)
+            #expect(try ProductReturn(record: settled).disposition == .recycle, "\(backend)")
+            #expect(ReturnEdit.history(of: settled).map(\.operatorID) == ["rick"], "\(backend)")
+            let approved = try ProductReturn(record: try await storage.returnRecord(work.awaitingReview))
+            #expect(approved.review?.outcome == .approved && !approved.awaitsReview, "\(backend)")
+            let audit = try await storage.hqAudit(limit: 2).map(\.action)
+            #expect(audit == ["conflict-settled", "review-approved"], "\(backend)")
+        }
+    }
+}
