@@ -108,13 +108,15 @@ extension HQConsole {
     /// A page telling why an action was refused by HQ's rules (a value the field cannot take, a return no longer
     /// waiting for a review): the rule's own words, escaped; nothing was changed.
     func actionFailed(_ signed: Signed, title: String, _ error: any Error, back: String) -> Response {
-        Page.html(
+        var message = "\(error)"
+        if let last = message.last, !".!?:".contains(last) { message += "." }
+        return Page.html(
             title: title,
             status: .unprocessableContent,
             body: """
                 \(header(signed))
                 <main><h1>\(Page.escape(title))</h1>
-                <p class="error" role="alert">\(Page.escape("\(error)")) Nothing was changed.</p>
+                <p class="error" role="alert">\(Page.escape(message)) Nothing was changed.</p>
                 <p><a href="\(Page.escape(back))">Back</a></p></main>
                 """
         )

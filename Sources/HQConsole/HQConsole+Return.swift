@@ -36,6 +36,9 @@ extension HQConsole {
         if let decided = request.uri.queryParameters.get("decided") {
             sections.append("<p class=\"done\" role=\"status\">Review \(Page.escape(decided)).</p>")
         }
+        if let edited = request.uri.queryParameters.get("edited") {
+            sections.append("<p class=\"done\" role=\"status\">\(Page.escape(edited)).</p>")
+        }
         sections.append(Self.details(record, recall: recall))
         if !item.attachments.isEmpty {
             sections.append(Self.photos(item))
@@ -65,6 +68,7 @@ extension HQConsole {
         if item.awaitsReview {
             sections.append(reviewSection(item, signed: signed, mayEdit: mayEdit))
         }
+        if mayEdit { sections.append(editSection(item, signed: signed)) }
         sections.append(Self.history(record))
         let notes = item.notes.map { note in
             "<li><p>\(Page.escape(note.text))</p><small>\(Page.escape(note.author)), \(Format.time(note.createdAt))</small></li>"
@@ -250,5 +254,65 @@ extension HQConsole {
         response.headers[.contentDisposition] =
             mediaType.hasPrefix("image/") ? "inline" : "attachment; filename=\"\(digest.prefix(12)).pdf\""
         return response
+    }
+}
+
+/// HQ's edits of a return from its page — a note, a disposition, closing, voiding — the command line's own edits
+/// (``ReturnEdits``), recorded in the user's name; returns managers and above.
+extension HQConsole {
+    /// The edit forms, for a role that may edit returns.
+    func editSection(_ item: ProductReturn, signed: Signed) -> String {
+        let action = "/returns/\(Page.percentEncoded(item.id.rawValue))/edit"
+        let token = "<input type=\"hidden\" name=\"csrf\" value=\"\(signed.token.csrfToken)\">"
+        let options = Disposition.routable.map {
+            "<option value=\"\($0.rawValue)\"\($0 == item.disposition ? " selected" : "")>\($0.rawValue)</option>"
+        }.joined()
+        return """
+            <h2>Edit</h2>
+            <div class="edits">
+            <form method="post" action="\(action)">\(token)<input type="hidden" name="edit" value="note">
+            <label for="edit-note">Add a note</label><input id="edit-note" name="note" required>
+            <button type="submit">Add the note</button></form>
+            <form method="post" action="\(action)">\(token)<input type="hidden" name="edit" value="disposition">
+            <label for="edit-disposition">Route to</label><select id="edit-disposition" name="disposition">\(options)</select>
+            <label for="edit-disposition-note">Why (optional)</label><input id="edit-disposition-note" name="note">
+            <button type="submit">Route</button></form>
+            <form method="post" action="\(action)">\(token)<input type="hidden" name="edit" value="close">
+            <label for="edit-close-note">Close: the item was handled (note optional)</label>
+            <input id="edit-close-note" name="note"><button type="submit">Close the return</button></form>
+            <form method="post" action="\(action)">\(token)<input type="hidden" name="edit" value="void">
+            <label for="edit-void-note">Void: it should never have been recorded (why, required)</label>
+            <input id="edit-void-note" name="note" required><button type="submit">Void the return</button></form>
+            </div>
+            """
+    }
+
+    struct EditForm: ConsoleForm {
+        var csrf: String?
+        var edit: String?
+        var note: String?
+        var disposition: String?
+    }
+
+    func editReturn(_ request: Request, id: String) async throws -> Response {
+        let (signed, form) = try await posted(EditForm.self, request, may: .editReturns)
+        let back = "/returns/\(Page.percentEncoded(id))"
+        let editor = returns.operated(by: signed.operatorID)
+        let note = form.note.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
+        do {
+            let done: String
+            switch form.edit {
+            case "note": done = try await ReturnEdits.note(editor, id: id, text: note ?? "")
+            case "disposition":
+                done = try await ReturnEdits.disposition(editor, id: id, to: form.disposition ?? "", note: note)
+            case "close": done = try await ReturnEdits.close(editor, id: id, note: note)
+            case "void": done = try await ReturnEdits.void(editor, id: id, note: note ?? "")
+            default: throw ConsoleInputError("unknown edit '\(form.edit ?? "")'")
+            }
+            try await audit(signed, "return-\(form.edit ?? "")", subject: id, detail: note ?? form.disposition ?? "")
+            return Response.redirect(to: "\(back)?edited=\(Page.percentEncoded(done))")
+        } catch {
+            return actionFailed(signed, title: "Not changed", error, back: back)
+        }
     }
 }

@@ -79,6 +79,9 @@ public struct HQConsole: Sendable {
         router.get("/returns/:id") { request, context in
             try await self.returnPage(request, id: context.parameters.get("id") ?? "")
         }
+        router.post("/returns/:id/edit") { request, context in
+            try await self.editReturn(request, id: context.parameters.get("id") ?? "")
+        }
         router.post("/returns/:id/settle") { request, context in
             try await self.settle(request, id: context.parameters.get("id") ?? "")
         }
@@ -363,6 +366,9 @@ public enum Page {
         select { padding: 0.5rem; font-size: 1rem; }
         code.token { font-size: 1.1rem; word-break: break-all; background: white; padding: 0.25rem; }
         td form { margin: 0; } td form button { margin-top: 0.25rem; }
+        .edits { display: grid; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); gap: 1rem; }
+        .edits form { background: white; padding: 0.75rem; border-radius: 0.5rem; }
+        .edits label { margin-top: 0.5rem; }
         .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(20rem, 1fr)); gap: 1rem; margin-top: 1.5rem; }
         .chart { background: white; padding: 0.75rem; border-radius: 0.5rem; margin: 0; }
         .chart figcaption { font-weight: 600; margin-bottom: 0.5rem; }

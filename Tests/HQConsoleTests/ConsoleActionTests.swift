@@ -224,6 +224,50 @@ import Testing
         #expect(refused.map(\.actor) == ["ana", "ana"] && refused.allSatisfy { $0.detail.hasPrefix("role analyst") })
     }
 
+    /// A note, a disposition, closing and voiding from the return's page: the command line's edits, in the user's
+    /// name; a void without its reason is refused.
+    @Test func aReturnIsEditedFromItsPage() async throws {
+        let desk = try await Desk()
+        // Inspected at the desks already: it may be routed.
+        let id = desk.inConflict
+        let app = Application(router: desk.console.router())
+        try await app.test(.router) { client in
+            let session = try await HQConsoleTests.signIn(client, as: "rick")
+            let csrf = try Self.csrf(session)
+            try await client.execute(
+                uri: "/returns/\(id.rawValue)",
+                method: .get,
+                headers: [.cookie: "returnsync_session=\(session)"]
+            ) {
+                let body = String(buffer: $0.body)
+                #expect(
+                    body.contains("<label for=\"edit-disposition\">Route to</label>")
+                        && body.contains(">Void the return</button>")
+                )
+            }
+            func edit(_ fields: [(String, String)]) async throws -> (HTTPResponse.Status, String) {
+                try await client.execute(
+                    uri: "/returns/\(id.rawValue)/edit",
+                    method: .post,
+                    headers: Self.post(session),
+                    body: HQConsoleTests.form([("csrf", csrf)] + fields)
+                ) { ($0.status, $0.headers[.location] ?? String(buffer: $0.body)) }
+            }
+            let routed = try await edit([("edit", "disposition"), ("disposition", "quarantine"), ("note", "smells")])
+            #expect(routed.0 == .seeOther, "\(routed.1)")
+            #expect(routed.1.hasSuffix("?edited=\(id.rawValue)%20dispositioned%3A%20quarantine"), "\(routed)")
+            let bad = try await edit([("edit", "disposition"), ("disposition", "sell")])
+            #expect(bad.0 == .unprocessableContent && bad.1.contains("invalid disposition &#39;sell&#39;"))
+            let unexplained = try await edit([("edit", "void"), ("note", "  ")])
+            #expect(unexplained.0 == .unprocessableContent, "\(unexplained)")
+            #expect(try await edit([("edit", "note"), ("note", "called the customer")]).0 == .seeOther)
+        }
+        let (item, record) = try desk.item(id)
+        #expect(item.disposition == .quarantine && item.status != .voided)
+        #expect(item.notes.map(\.text).contains("called the customer"))
+        #expect(ReturnEdit.history(of: record).map(\.operatorID) == ["rick", "rick"])
+    }
+
     /// A value the field cannot take: named on the page, the conflict still open.
     @Test func aBadSettleValueIsNamedAndChangesNothing() async throws {
         let desk = try await Desk()
