@@ -184,7 +184,8 @@ let package = Package(
         .target(
             name: "CommandLineSupport",
             dependencies: [
-                "ReplicaStore", "WireProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ReplicaStore", "WireProtocol", "ReturnSyncJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 // HMAC for customer references stored hashed (CustomerReferences).
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -150,6 +150,11 @@ extension Page {
         return download(ByteBuffer(string: body), type: "text/csv; charset=utf-8", filename: filename)
     }
 
+    /// A download of CSV already written.
+    static func csv(text: String, filename: String) -> Response {
+        download(ByteBuffer(string: text), type: "text/csv; charset=utf-8", filename: filename)
+    }
+
     /// A download of a JSON document.
     static func json(_ data: Data, filename: String) -> Response {
         var buffer = ByteBuffer(bytes: data)

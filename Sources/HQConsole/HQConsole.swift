@@ -108,6 +108,9 @@ public struct HQConsole: Sendable {
         router.post("/orders") { request, _ in try await self.importOrders(request) }
         router.get("/orders.csv") { request, _ in try await self.ordersDownload(request, format: "csv") }
         router.get("/orders.json") { request, _ in try await self.ordersDownload(request, format: "json") }
+        router.get("/reports") { request, _ in try await self.reportsPage(request) }
+        router.get("/reports.csv") { request, _ in try await self.reportsDownload(request, format: "csv") }
+        router.get("/reports.json") { request, _ in try await self.reportsDownload(request, format: "json") }
         router.get("/conflicts") { request, _ in try await self.conflictsPage(request) }
         router.get("/conflicts.csv") { request, _ in try await self.conflictsDownload(request, format: "csv") }
         router.get("/conflicts.json") { request, _ in try await self.conflictsDownload(request, format: "json") }
@@ -172,7 +175,7 @@ public struct HQConsole: Sendable {
     func header(_ signed: Signed) -> String {
         """
         <header>
-        <nav aria-label="Console"><a href="/">Dashboard</a> <a href="/returns">Returns</a> \
+        <nav aria-label="Console"><a href="/">Dashboard</a> <a href="/reports">Reports</a> <a href="/returns">Returns</a> \
         <a href="/review">Review</a> <a href="/conflicts">Conflicts</a> <a href="/recalls">Recalls</a> \
         <a href="/kiosks">Kiosks</a> <a href="/orders">Orders</a></nav>
         <span>signed in as \(Page.escape(signed.user.name.rawValue)) (\(Page.escape(signed.user.role.rawValue)))</span>
@@ -375,7 +378,7 @@ public enum Page {
         .chart svg { width: 100%; height: auto; }
         .chart rect { fill: #23395d; }
         .chart text { font-size: 13px; fill: #1b1b1b; }
-        #live { color: #555; }
+        #live, .note { color: #555; }
         :focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
         """
 }

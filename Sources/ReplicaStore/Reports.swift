@@ -474,6 +474,37 @@ extension ReportSource {
     ///   lifecycle rule;
     /// - `recallReturns`: counted returns under a recall campaign (the sum of `--by recall`'s `returns`);
     /// - `repairs`: counted returns sent to a repairer; `soldUnits`: units sold in the imported orders.
+    /// Report `by` as `returns-server report --by` names it: a grouping (`store`, `reason`, `status`,
+    /// `disposition`, `gtin`; with `money`, its money report), `recall`, `repair`, `ageing` or `summary`.
+    ///
+    /// - Throws: ``ReplicaStoreError`` naming a report that does not exist, or `money` for one that is not a
+    ///   grouping.
+    public func report(by: String, money: Bool, withTotal: Bool) async throws -> ReplicaStore.Report {
+        if let dimension = ReplicaStore.ReportDimension(rawValue: by) {
+            return money
+                ? try await moneyReport(by: dimension, withTotal: withTotal)
+                : try await groupedReport(by: dimension, withTotal: withTotal)
+        }
+        guard !money else {
+            throw ReplicaStoreError(
+                code: .notFound,
+                message: "money reports group by store, reason, status, disposition or gtin, not by '\(by)'"
+            )
+        }
+        switch by {
+        case "recall": return try await recallCompletionReport()
+        case "repair": return try await repairTurnaroundReport()
+        case "ageing": return try await ageingReport(withTotal: withTotal)
+        case "summary": return try await summaryReport()
+        default:
+            throw ReplicaStoreError(
+                code: .notFound,
+                message: "no report '\(by)': expected store, reason, status, disposition, gtin, recall, repair, ageing "
+                    + "or summary"
+            )
+        }
+    }
+
     public func summaryReport() async throws -> ReplicaStore.Report {
         let now = reportTime().millisecondsSince1970
         return try Reports.summary(

@@ -858,7 +858,7 @@ struct ReportCommand: AsyncParsableCommand {
     var money = false
 
     func run() async throws {
-        let kinds = ReplicaStore.ReportDimension.allCases.map(\.rawValue) + ["recall", "repair", "ageing", "summary"]
+        let kinds = ReportNotes.kinds
         guard kinds.contains(by) else {
             throw CLIError(message: "invalid --by '\(by)': expected one of \(kinds.joined(separator: ", "))")
         }
@@ -894,48 +894,17 @@ struct ReportCommand: AsyncParsableCommand {
         }
         let (by, withTotal, money) = (self.by, format == "table", self.money)
         let report = try await database.withStorage { storage in
-            if money, let dimension = ReplicaStore.ReportDimension(rawValue: by) {
-                return try await storage.moneyReport(by: dimension, withTotal: withTotal)
-            }
-            switch by {
-            case "recall": return try await storage.recallCompletionReport()
-            case "repair": return try await storage.repairTurnaroundReport()
-            case "ageing": return try await storage.ageingReport(withTotal: withTotal)
-            case "summary": return try await storage.summaryReport()
-            default:
-                let dimension = ReplicaStore.ReportDimension(rawValue: by)!
-                return try await storage.groupedReport(by: dimension, withTotal: withTotal)
-            }
+            try await storage.report(by: by, money: money, withTotal: withTotal)
         }
-        var text = Self.render(report, as: format)
+        var text = ReportNotes.render(report, as: format)
         // A table is read by a person: it says what its less obvious columns count (JSON and CSV stay data).
-        if format == "table", let note = money ? Self.moneyFootnote : Self.footnotes[by] { text += "\n" + note }
+        if format == "table", let note = ReportNotes.note(by: by, money: money) { text += "\n" + note }
         if let output {
             try Self.write(text + "\n", to: output)
         } else {
             Console.current.print(text)
         }
     }
-
-    static let moneyFootnote =
-        "Amounts in each currency's decimals. VALUERETURNED is the order line's unit price × quantity (UNPRICED returns "
-        + "have no priced\norder line); REFUNDED and FEESKEPT are what refunds paid back and kept; VALUERECOVERED is "
-        + "what restocked and repackaged units are worth\nplus the credits vendors gave. Voided and rejected returns are "
-        + "in no figure."
-
-    static let footnotes = [
-        "ageing":
-            "Whole days since the unit was shipped to the vendor (else captured) or sent for repair. A vendor claim is "
-            + "open until its credit\nis recorded ('returns credit'); a repair until it is repaired or beyond repair.",
-        "store":
-            "Voided and rejected returns are counted apart, in no total. RETURNEDUNITS count at the store that sold the "
-            + "unit\n(the store of the order line with the return's order and GTIN), else at the store that took it back.",
-        "gtin": "Voided and rejected returns are counted apart, in no total.",
-        "reason": "Voided and rejected returns are counted apart, in no total.",
-        "status": "Voided and rejected returns are counted apart, in no total.",
-        "disposition": "Voided and rejected returns are counted apart, in no total.",
-        "recall": "UNITSRETURNED counts certain matches; uncertain ones are still being inspected.",
-    ]
 
     /// Writes `text` to `path` through a temporary file renamed over it: a reader (a browser, a mail job) never
     /// sees half a report.
@@ -946,47 +915,6 @@ struct ReportCommand: AsyncParsableCommand {
             throw CLIError(message: "cannot write the report to \(path): \(error.localizedDescription)")
         }
     }
-
-    static func render(_ report: ReplicaStore.Report, as format: String) -> String {
-        func text(_ value: ReplicaStore.ReportValue) -> String {
-            switch value {
-            case .text(let text): return text
-            case .number(let number): return String(number)
-            case .decimal(let number): return String(number)
-            case .none: return ""
-            }
-        }
-        switch format {
-        case "json":
-            let objects: [JSONValue] = report.rows.map { row in
-                .object(
-                    Dictionary(
-                        uniqueKeysWithValues: zip(report.columns, row).map { column, value in
-                            switch value {
-                            case .text(let text): return (column, JSONValue.string(text))
-                            case .number(let number): return (column, .integer(number))
-                            case .decimal(let number): return (column, .double(number))
-                            case .none: return (column, .null)
-                            }
-                        }
-                    )
-                )
-            }
-            return JSONValue.array(objects).serializedString
-        case "csv":
-            return
-                ([report.columns.joined(separator: ",")]
-                + report.rows.map { row in
-                    row.map { value in
-                        if case .text(let text) = value { return Format.csvField(text, neutralisingFormulas: true) }
-                        return Format.csvField(text(value))
-                    }.joined(separator: ",")
-                }).joined(separator: "\n")
-        default:
-            return Format.table(report.columns.map { $0.uppercased() }, report.rows.map { $0.map(text) })
-        }
-    }
-
 }
 
 struct RecallCommand: AsyncParsableCommand {

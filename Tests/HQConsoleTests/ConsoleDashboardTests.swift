@@ -43,6 +43,44 @@ import Testing
         }
     }
 
+    /// Every report of `returns-server report`, with its totals and note; its CSV and JSON as the command line
+    /// writes them; a report that does not exist named.
+    @Test func everyReportIsOnThePageAndInTheDownloads() async throws {
+        let directory = try TemporaryDirectory()
+        let (console, storage) = try HQConsoleTests.console(in: directory)
+        _ = try HQConsoleTests.pushReturns(into: storage, in: directory)
+        let app = Application(router: console.router())
+        try await app.test(.router) { client in
+            let session = try await HQConsoleTests.signIn(client)
+            let cookie: HTTPFields = [.cookie: "returnsync_session=\(session)"]
+            try await client.execute(uri: "/reports?by=reason", method: .get, headers: cookie) { response in
+                let body = String(buffer: response.body)
+                #expect(response.status == .ok && body.contains("<td>damaged</td><td>2</td>"), "\(body)")
+                #expect(body.contains("<td>total</td>") && body.contains("counted apart, in no total"))
+            }
+            for kind in ["store", "status", "disposition", "gtin", "recall", "repair", "ageing", "summary"] {
+                try await client.execute(uri: "/reports?by=\(kind)", method: .get, headers: cookie) {
+                    #expect($0.status == .ok, "\(kind)")
+                }
+            }
+            try await client.execute(uri: "/reports?by=%3Cweather%3E", method: .get, headers: cookie) { response in
+                let body = String(buffer: response.body)
+                #expect(response.status == .badRequest && body.contains("no report &#39;&lt;weather&gt;&#39;"))
+            }
+            try await client.execute(uri: "/reports?by=recall&money=yes", method: .get, headers: cookie) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/reports.csv?by=store", method: .get, headers: cookie) { response in
+                let lines = String(buffer: response.body).split(separator: "\n")
+                #expect(lines.first?.hasPrefix("store,returns,units") == true && lines.count == 4, "\(lines)")
+            }
+            try await client.execute(uri: "/reports.json?by=store&money=yes", method: .get, headers: cookie) {
+                let rows = try JSONSerialization.jsonObject(with: Data(buffer: $0.body)) as? [[String: Any]]
+                #expect(rows != nil, "\(String(buffer: $0.body))")
+            }
+        }
+    }
+
     /// Written into HQ while the stream runs: the stream says so, naming HQ's latest change.
     @Test func theEventStreamSaysWhenHQsDataChanged() async throws {
         let directory = try TemporaryDirectory()

@@ -330,7 +330,7 @@ import Testing
                     note: nil
                 )
                 let source = try #require(instance.storage as? any ReportSource)
-                ageing.append(ReportCommand.render(try await source.ageingReport(withTotal: true), as: "csv"))
+                ageing.append(ReportNotes.render(try await source.ageingReport(withTotal: true), as: "csv"))
                 _ = try await ReturnEdits.vendorCredit(
                     hq,
                     id: ids["r3"]!.rawValue,
@@ -340,9 +340,9 @@ import Testing
                     note: nil
                 )
                 byReason.append(
-                    ReportCommand.render(try await source.moneyReport(by: .reason, withTotal: true), as: "csv")
+                    ReportNotes.render(try await source.moneyReport(by: .reason, withTotal: true), as: "csv")
                 )
-                return ReportCommand.render(try await source.moneyReport(by: .store, withTotal: true), as: "csv")
+                return ReportNotes.render(try await source.moneyReport(by: .store, withTotal: true), as: "csv")
             }
             #expect(text == expected, "\(backend):\n\(text)")
         }

@@ -1,3 +1,4 @@
+import CommandLineSupport
 import Foundation
 import PostgresNIO
 import PostgresStorage
@@ -101,7 +102,7 @@ struct ReportParityTests {
     static func reports(_ source: any ReportSource) async throws -> [String: String] {
         // As `report` prints them: a table, JSON and CSV.
         func text(_ report: ReplicaStore.Report) -> String {
-            ["table", "json", "csv"].map { ReportCommand.render(report, as: $0) }.joined(separator: "\n")
+            ["table", "json", "csv"].map { ReportNotes.render(report, as: $0) }.joined(separator: "\n")
         }
         var reports: [String: String] = [:]
         for dimension in ReplicaStore.ReportDimension.allCases {

@@ -1,3 +1,4 @@
+import CommandLineSupport
 import Foundation
 import PostgresStorage
 import ReplicaStore
@@ -182,7 +183,7 @@ struct RecallFoundLaterParityTests {
                 let alerts = try await hq.findReturns(ReturnSearch(recallAlerts: true), records: false)
                 lines.append("alerts \(alerts.returns.map(\.row.id))")
                 let source = try #require(instance.storage as? any ReportSource)
-                lines.append(ReportCommand.render(try await source.recallCompletionReport(), as: "csv"))
+                lines.append(ReportNotes.render(try await source.recallCompletionReport(), as: "csv"))
                 results.append(lines)
             }
         }

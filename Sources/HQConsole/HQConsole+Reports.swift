@@ -1,0 +1,83 @@
+import CommandLineSupport
+import Foundation
+import HQAccess
+import Hummingbird
+import NIOCore
+import ReplicaStore
+import ReturnsServer
+
+/// Every report of `returns-server report`, chosen on the page, with its totals and its note, and its CSV and JSON
+/// as the command line writes them.
+extension HQConsole {
+    /// The report a request asks for: `by` (default `store`) and `money`; a bad choice is named.
+    func requestedReport(_ request: Request) async throws -> (by: String, money: Bool, report: ReplicaStore.Report) {
+        let by = request.uri.queryParameters.get("by") ?? "store"
+        let money = request.uri.queryParameters.get("money") == "yes"
+        guard ReportNotes.kinds.contains(by) else {
+            throw ConsoleInputError(
+                "no report '\(by)': expected one of \(ReportNotes.kinds.joined(separator: ", "))"
+            )
+        }
+        return (by, money, try await reports.report(by: by, money: money, withTotal: true))
+    }
+
+    func reportsPage(_ request: Request) async throws -> Response {
+        let signed = try await session(request)
+        var chosen = (by: request.uri.queryParameters.get("by") ?? "store", money: false)
+        var content: String
+        var status = HTTPResponse.Status.ok
+        do {
+            let (by, money, report) = try await requestedReport(request)
+            chosen = (by, money)
+            let note = ReportNotes.note(by: by, money: money).map {
+                "<p class=\"note\">\(Page.escape($0.replacingOccurrences(of: "\n", with: " ")))</p>"
+            }
+            let query = "by=\(Page.percentEncoded(by))\(money ? "&money=yes" : "")"
+            content = """
+                <p>Download: <a href="/reports.csv?\(query)">CSV</a>, <a href="/reports.json?\(query)">JSON</a></p>
+                \(Page.table(report))
+                \(note ?? "")
+                """
+        } catch {
+            status = .badRequest
+            content = "<p class=\"error\" role=\"alert\">\(Page.escape("\(error)"))</p>"
+        }
+        let options = ReportNotes.kinds.map {
+            "<option value=\"\($0)\"\($0 == chosen.by ? " selected" : "")>\($0)</option>"
+        }.joined()
+        return Page.html(
+            title: "Reports",
+            status: status,
+            body: """
+                \(header(signed))
+                <main>
+                <h1>Reports</h1>
+                <form method="get" action="/reports" class="filters">
+                <div><label for="by">Report</label><select id="by" name="by">\(options)</select></div>
+                <div><label for="money"><input type="checkbox" id="money" name="money" value="yes"\
+                \(chosen.money ? " checked" : "")> Money (by store, reason, status, disposition or GTIN)</label></div>
+                <button type="submit">Show</button>
+                </form>
+                \(content)
+                </main>
+                """
+        )
+    }
+
+    func reportsDownload(_ request: Request, format: String) async throws -> Response {
+        _ = try await session(request)
+        do {
+            let (by, money, report) = try await requestedReport(request)
+            let name = "report-\(by)\(money ? "-money" : "").\(format)"
+            let text = ReportNotes.render(report, as: format) + "\n"
+            return format == "csv"
+                ? Page.csv(text: text, filename: name) : Page.json(Data(text.utf8).dropLast(), filename: name)
+        } catch {
+            return Response(
+                status: .badRequest,
+                headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "\(error)\n"))
+            )
+        }
+    }
+}
