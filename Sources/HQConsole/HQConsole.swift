@@ -26,6 +26,8 @@ public struct HQConsole: Sendable {
     public var secure: Bool
     /// How the live dashboard's event stream paces itself.
     public var liveEvents = LiveEvents()
+    /// How passwords set in the console are hashed (`returns-server serve` uses `$RETURNS_SERVER_PASSWORD_COST`).
+    public var passwordHasher = PasswordHasher()
 
     /// A console over `storage`; sign-in under `authentication`'s policy and clock (by default, the storage's users
     /// under the default policy).
@@ -111,6 +113,10 @@ public struct HQConsole: Sendable {
         router.get("/reports") { request, _ in try await self.reportsPage(request) }
         router.get("/reports.csv") { request, _ in try await self.reportsDownload(request, format: "csv") }
         router.get("/reports.json") { request, _ in try await self.reportsDownload(request, format: "json") }
+        router.get("/users") { request, _ in try await self.usersPage(request) }
+        router.post("/users/add") { request, _ in try await self.addUser(request) }
+        router.post("/users/password") { request, _ in try await self.setPassword(request) }
+        router.post("/users/remove") { request, _ in try await self.removeUser(request) }
         router.get("/conflicts") { request, _ in try await self.conflictsPage(request) }
         router.get("/conflicts.csv") { request, _ in try await self.conflictsDownload(request, format: "csv") }
         router.get("/conflicts.json") { request, _ in try await self.conflictsDownload(request, format: "json") }
@@ -177,7 +183,8 @@ public struct HQConsole: Sendable {
         <header>
         <nav aria-label="Console"><a href="/">Dashboard</a> <a href="/reports">Reports</a> <a href="/returns">Returns</a> \
         <a href="/review">Review</a> <a href="/conflicts">Conflicts</a> <a href="/recalls">Recalls</a> \
-        <a href="/kiosks">Kiosks</a> <a href="/orders">Orders</a></nav>
+        <a href="/kiosks">Kiosks</a> <a href="/orders">Orders</a>\
+        \(signed.user.role.may(.manageUsers) ? " <a href=\"/users\">Users</a>" : "")</nav>
         <span>signed in as \(Page.escape(signed.user.name.rawValue)) (\(Page.escape(signed.user.role.rawValue)))</span>
         <form method="post" action="/logout">
         <input type="hidden" name="csrf" value="\(signed.token.csrfToken)">

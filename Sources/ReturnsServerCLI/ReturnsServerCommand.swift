@@ -275,7 +275,8 @@ struct ServeCommand: AsyncParsableCommand {
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
             if let consolePort = serve.consolePort {
                 let consoleHost = serve.consoleHost
-                let hqConsole = HQConsole(storage: storage)
+                var hqConsole = HQConsole(storage: storage)
+                hqConsole.passwordHasher = try UsersCommand.hasher()
                 let application = Application(
                     router: hqConsole.router(),
                     configuration: ApplicationConfiguration(address: .hostname(consoleHost, port: consolePort)),

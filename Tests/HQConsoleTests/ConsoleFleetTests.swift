@@ -162,6 +162,69 @@ import WireProtocol
         #expect(audit == ["kiosk-token-issued north/k7 valid 7 d", "kiosk-revoked north/k7 "], "no token in the audit")
     }
 
+    /// Users managed in the browser by an admin only, under the command line's rules; every change audited in the
+    /// admin's name; a new password ends the user's sessions.
+    @Test func anAdminManagesUsersUnderTheSameRules() async throws {
+        let desk = try await ConsoleActionTests.Desk()
+        let app = Application(router: desk.console.router())
+        try await app.test(.router) { client in
+            let rick = try await HQConsoleTests.signIn(client, as: "rick")
+            try await client.execute(uri: "/users", method: .get, headers: [.cookie: "returnsync_session=\(rick)"]) {
+                #expect($0.status == .forbidden, "only admins see users and the audit")
+            }
+            let dana = try await HQConsoleTests.signIn(client, as: "dana")
+            let csrf = try ConsoleActionTests.csrf(dana)
+            func post(_ path: String, _ fields: [(String, String)]) async throws -> (HTTPResponse.Status, String) {
+                try await client.execute(
+                    uri: path,
+                    method: .post,
+                    headers: Self.post(dana),
+                    body: HQConsoleTests.form([("csrf", csrf)] + fields)
+                ) { ($0.status, $0.headers[.location] ?? String(buffer: $0.body)) }
+            }
+            let password = HQConsoleTests.password
+            let differ = try await post(
+                "/users/add",
+                [("name", "zoe"), ("role", "analyst"), ("password", password), ("again", password + "!")]
+            )
+            #expect(differ.0 == .unprocessableContent && differ.1.contains("the passwords differ"))
+            let short = try await post(
+                "/users/add",
+                [("name", "zoe"), ("role", "analyst"), ("password", "short"), ("again", "short")]
+            )
+            #expect(short.0 == .unprocessableContent && !short.1.contains("value=\"short\""), "\(short)")
+            let taken = try await post(
+                "/users/add",
+                [("name", "RICK"), ("role", "admin"), ("password", password), ("again", password)]
+            )
+            #expect(taken.0 == .unprocessableContent && taken.1.contains("already exists"))
+            let added = try await post(
+                "/users/add",
+                [("name", "zoe"), ("role", "recall-manager"), ("password", password), ("again", password)]
+            )
+            #expect(added.0 == .seeOther, "\(added)")
+            // zoe signs in; a new password set by the admin ends her session.
+            let zoe = try await HQConsoleTests.signIn(client, as: "zoe")
+            let reset = try await post(
+                "/users/password",
+                [("name", "zoe"), ("password", password + "2"), ("again", password + "2")]
+            )
+            #expect(reset.0 == .seeOther)
+            try await client.execute(uri: "/", method: .get, headers: [.cookie: "returnsync_session=\(zoe)"]) {
+                #expect($0.status == .seeOther)
+            }
+            #expect(try await post("/users/remove", [("name", "zoe")]).0 == .unprocessableContent, "not confirmed")
+            #expect(try await post("/users/remove", [("name", "zoe"), ("confirm", "yes")]).0 == .seeOther)
+            let last = try await post("/users/remove", [("name", "dana"), ("confirm", "yes")])
+            #expect(last.0 == .unprocessableContent && last.1.contains("last admin"), "\(last)")
+            try await client.execute(uri: "/users", method: .get, headers: [.cookie: "returnsync_session=\(dana)"]) {
+                let body = String(buffer: $0.body)
+                #expect(body.contains("<td>dana</td><td>user-removed</td><td>zoe</td>"), "\(body)")
+            }
+        }
+        #expect(try await desk.storage.hqUsers().map(\.name.rawValue) == ["ana", "dana", "rick"])
+    }
+
     /// A browser's file upload, as multipart/form-data.
     static func upload(_ csv: String, csrf: String, boundary: String = "----form-boundary-42") -> ByteBuffer {
         ByteBuffer(

@@ -34,10 +34,10 @@ import Testing
             by: "test"
         )
         let storage = SQLiteServerStorage(store)
-        return (
-            HQConsole(storage: storage),
-            storage
-        )
+        var console = HQConsole(storage: storage)
+        // bcrypt's lowest cost: the same checks, faster.
+        console.passwordHasher = PasswordHasher(cost: 4)
+        return (console, storage)
     }
 
     /// Adds user `name` with `role` and the test password.
