@@ -205,6 +205,9 @@ let package = Package(
             dependencies: [
                 "ReturnsServer", "PostgresStorage", "SyncTransport", "SyncCore", "CommandLineSupport", "ReturnSyncJSON",
                 "EPCISExport", "HQAccess", "HQConsole", .product(name: "Hummingbird", package: "hummingbird"),
+                // The console over TLS with the sync port's certificate.
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,6 +3,8 @@ import CommandLineSupport
 import Foundation
 import HQConsole
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import PostgresStorage
@@ -275,13 +277,30 @@ struct ServeCommand: AsyncParsableCommand {
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
             if let consolePort = serve.consolePort {
                 let consoleHost = serve.consoleHost
-                var hqConsole = HQConsole(storage: storage)
+                // Over TLS when the sync port is: the same certificate, and cookies only ever sent encrypted.
+                var hqConsole = HQConsole(storage: storage, secure: serve.tls != nil)
                 hqConsole.passwordHasher = try UsersCommand.hasher()
+                var http = HTTPServerBuilder.http1()
+                if let tls = serve.tls {
+                    do {
+                        http = try .tls(
+                            .http1(),
+                            tlsConfiguration: SyncTLS.serverConfiguration(
+                                certificatePath: tls.certificate,
+                                keyPath: tls.key
+                            )
+                        )
+                    } catch let error as TLSSetupError {
+                        throw CLIError(message: error.message)
+                    }
+                }
                 let application = Application(
                     router: hqConsole.router(),
+                    server: http,
                     configuration: ApplicationConfiguration(address: .hostname(consoleHost, port: consolePort)),
                     onServerRunning: { channel in
-                        let line = "console on http://\(consoleHost):\(channel.localAddress?.port ?? 0)/"
+                        let scheme = serve.tls == nil ? "http" : "https"
+                        let line = "console on \(scheme)://\(consoleHost):\(channel.localAddress?.port ?? 0)/"
                         announced.withLock { state in
                             if state.listening { console.print(line) } else { state.laterLines.append(line) }
                         }
@@ -399,13 +418,6 @@ struct ServeSettings: Sendable {
         case (let certificate?, let key?): tls = (certificate, key)
         case (nil, nil): tls = nil
         default: throw CLIError(message: "tls-cert and tls-key go together: give both or neither")
-        }
-        if consolePort != nil, tls != nil {
-            // Its session cookies would cross the network in clear beside a TLS sync port: refused, not half-done.
-            throw CLIError(
-                message: "the console does not serve TLS yet: leave console-port unset with tls-cert, or serve the "
-                    + "console on 127.0.0.1 behind a TLS proxy from a server without TLS"
-            )
         }
     }
 }

@@ -9,23 +9,7 @@ public enum SyncTLS {
     ///
     /// - Throws: ``TLSSetupError`` naming the file that could not be read or parsed.
     public static func serverContext(certificatePath: String, keyPath: String) throws(TLSSetupError) -> NIOSSLContext {
-        let chain: [NIOSSLCertificate]
-        let key: NIOSSLPrivateKey
-        do {
-            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
-        } catch {
-            throw TLSSetupError("cannot read the TLS certificate chain \(certificatePath): \(error)", cause: error)
-        }
-        guard !chain.isEmpty else { throw TLSSetupError("\(certificatePath) holds no certificate") }
-        do {
-            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
-        } catch {
-            throw TLSSetupError("cannot read the TLS private key \(keyPath): \(error)", cause: error)
-        }
-        let configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: chain.map { .certificate($0) },
-            privateKey: .privateKey(key)
-        )
+        let configuration = try serverConfiguration(certificatePath: certificatePath, keyPath: keyPath)
         do {
             return try NIOSSLContext(configuration: configuration)
         } catch {
@@ -48,6 +32,31 @@ public enum SyncTLS {
         } catch {
             throw TLSSetupError("the trusted CA cannot be used: \(error)", cause: error)
         }
+    }
+
+    /// The server's TLS configuration from its PEM certificate chain and private key: what the sync port and HQ's
+    /// console serve with.
+    public static func serverConfiguration(
+        certificatePath: String,
+        keyPath: String
+    ) throws(TLSSetupError) -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+        } catch {
+            throw TLSSetupError("cannot read the TLS certificate chain \(certificatePath): \(error)", cause: error)
+        }
+        guard !chain.isEmpty else { throw TLSSetupError("\(certificatePath) holds no certificate") }
+        do {
+            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw TLSSetupError("cannot read the TLS private key \(keyPath): \(error)", cause: error)
+        }
+        return TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(key)
+        )
     }
 
     /// The certificates in a PEM text: at least one.

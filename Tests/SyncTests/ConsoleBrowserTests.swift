@@ -165,3 +165,50 @@ struct ConsoleBrowserTests {
         }
     }
 }
+
+/// With `--tls-cert`, the console is served over TLS with the sync port's certificate, and its cookies are
+/// `Secure`: a client trusting the CA reads the sign-in page over https.
+@Suite struct ConsoleTLSTests {
+    @Test func theConsoleIsServedOverTLSWithSecureCookies() async throws {
+        let directory = try TemporaryDirectory()
+        let server = try CrashSafetyTests.Child(
+            "returns-server",
+            [
+                "serve", "--db", "hq.sqlite", "--port", "0", "--console-port", "0", "--tls-cert",
+                TLSTests.file("server.pem"), "--tls-key", try TLSTests.privateKey(in: directory),
+            ],
+            in: directory.path,
+            keepsErrors: true
+        )
+        defer {
+            server.kill()
+            _ = server.finish()
+        }
+        let (_, console) = try await offThePool { (server.firstLine(), server.firstLine()) }
+        try #require(console.hasPrefix("console on https://127.0.0.1:"), "\(console)")
+        let url = String(console.dropFirst("console on ".count))
+        // Python's TLS client, trusting only the test CA: a handshake with the wrong certificate would fail.
+        let fetch = """
+            import ssl, sys, urllib.request
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            response = urllib.request.urlopen(sys.argv[1] + "login", context=context)
+            print(response.status)
+            for cookie in response.headers.get_all("Set-Cookie"):
+                print(cookie)
+            """
+        let fetched = try await UsersCommandTests.execute(
+            "/usr/bin/env",
+            ["python3", "-c", fetch, url, TLSTests.file("ca.pem")],
+            input: "",
+            in: directory
+        )
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        let lines = fetched.stdout.split(separator: "\n")
+        #expect(lines.first == "200", "\(fetched.stdout)")
+        let cookie = lines.first { $0.hasPrefix("returnsync_sign_in=") } ?? ""
+        #expect(
+            cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "\(cookie)"
+        )
+    }
+}

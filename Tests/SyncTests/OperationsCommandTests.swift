@@ -346,15 +346,6 @@ final class ElementCollector: NSObject, XMLParserDelegate {
             environment: [:]
         )
         #expect(bad.0 == 1 && bad.2.contains("invalid --console-port '70000'"), "\(bad.2)")
-        let tls = try await Self.run(
-            "returns-server",
-            [
-                "serve", "--db", directory.file("hq.sqlite"), "--console-port", "0", "--tls-cert", "c.pem",
-                "--tls-key", "k.pem",
-            ],
-            environment: [:]
-        )
-        #expect(tls.0 == 1 && tls.2.contains("the console does not serve TLS yet"), "\(tls.2)")
         #expect(!FileManager.default.fileExists(atPath: directory.file("hq.sqlite")), "nothing started")
     }
 
