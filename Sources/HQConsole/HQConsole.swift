@@ -117,6 +117,10 @@ public struct HQConsole: Sendable {
         router.post("/users/add") { request, _ in try await self.addUser(request) }
         router.post("/users/password") { request, _ in try await self.setPassword(request) }
         router.post("/users/remove") { request, _ in try await self.removeUser(request) }
+        router.get("/settings") { request, _ in try await self.settingsPage(request) }
+        router.post("/settings/policy") { request, _ in try await self.setPolicy(request) }
+        router.post("/settings/policy/remove") { request, _ in try await self.removePolicy(request) }
+        router.post("/settings/store") { request, _ in try await self.setStore(request) }
         router.get("/conflicts") { request, _ in try await self.conflictsPage(request) }
         router.get("/conflicts.csv") { request, _ in try await self.conflictsDownload(request, format: "csv") }
         router.get("/conflicts.json") { request, _ in try await self.conflictsDownload(request, format: "json") }
@@ -183,7 +187,7 @@ public struct HQConsole: Sendable {
         <header>
         <nav aria-label="Console"><a href="/">Dashboard</a> <a href="/reports">Reports</a> <a href="/returns">Returns</a> \
         <a href="/review">Review</a> <a href="/conflicts">Conflicts</a> <a href="/recalls">Recalls</a> \
-        <a href="/kiosks">Kiosks</a> <a href="/orders">Orders</a>\
+        <a href="/kiosks">Kiosks</a> <a href="/orders">Orders</a> <a href="/settings">Policies</a>\
         \(signed.user.role.may(.manageUsers) ? " <a href=\"/users\">Users</a>" : "")</nav>
         <span>signed in as \(Page.escape(signed.user.name.rawValue)) (\(Page.escape(signed.user.role.rawValue)))</span>
         <form method="post" action="/logout">

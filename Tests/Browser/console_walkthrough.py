@@ -18,7 +18,7 @@ import tempfile
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -39,7 +39,10 @@ browser.set_page_load_timeout(30)
 def check(condition, step):
     """Waits (up to 15 s, polling) until `condition()` holds: a submitted form navigates on its own time."""
     try:
-        WebDriverWait(browser, 15, poll_frequency=0.05).until(lambda _: condition())
+        # A live page swaps its content in: an element read as it is replaced is read again.
+        WebDriverWait(browser, 15, poll_frequency=0.05,
+                      ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+            lambda _: condition())
     except TimeoutException:
         print("FAILED:", step, "| page:", browser.current_url, browser.page_source[:600].replace("\n", " "))
         browser.quit()
@@ -134,7 +137,8 @@ try:
           "the review is approved")
 
     # The other pages, each reached from the header and photographed at both widths.
-    for link, heading in (("Recalls", "Recall campaigns"), ("Kiosks", "Kiosks"), ("Orders", "Sales orders")):
+    for link, heading in (("Reports", "Reports"), ("Recalls", "Recall campaigns"), ("Kiosks", "Kiosks"),
+                          ("Orders", "Sales orders"), ("Policies", "Policies and stores"), ("Users", "Users")):
         browser.find_element(By.LINK_TEXT, link).click()
         check(lambda: browser.find_element(By.TAG_NAME, "h1").text == heading, f"the {link.lower()} page")
         unlabelled = browser.execute_script("""

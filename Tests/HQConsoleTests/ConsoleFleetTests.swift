@@ -225,6 +225,53 @@ import WireProtocol
         #expect(try await desk.storage.hqUsers().map(\.name.rawValue) == ["ana", "dana", "rick"])
     }
 
+    /// Policies and store settings set by an admin, named when bad, refused for others.
+    @Test func anAdminSetsPoliciesAndStores() async throws {
+        let desk = try await ConsoleActionTests.Desk()
+        let app = Application(router: desk.console.router())
+        try await app.test(.router) { client in
+            let rick = try await HQConsoleTests.signIn(client, as: "rick")
+            try await client.execute(
+                uri: "/settings/store",
+                method: .post,
+                headers: Self.post(rick),
+                body: HQConsoleTests.form([
+                    ("csrf", try ConsoleActionTests.csrf(rick)), ("store", "north"), ("timeZone", "Europe/Berlin"),
+                ])
+            ) { #expect($0.status == .forbidden) }
+            let dana = try await HQConsoleTests.signIn(client, as: "dana")
+            let csrf = try ConsoleActionTests.csrf(dana)
+            func post(_ path: String, _ fields: [(String, String)]) async throws -> (HTTPResponse.Status, String) {
+                try await client.execute(
+                    uri: path,
+                    method: .post,
+                    headers: Self.post(dana),
+                    body: HQConsoleTests.form([("csrf", csrf)] + fields)
+                ) { ($0.status, $0.headers[.location] ?? String(buffer: $0.body)) }
+            }
+            let zone = try await post("/settings/store", [("store", "north"), ("timeZone", "Mars/Olympus")])
+            #expect(zone.0 == .unprocessableContent && zone.1.contains("Mars/Olympus"), "\(zone)")
+            #expect(
+                try await post("/settings/store", [("store", "north"), ("timeZone", "Europe/Berlin")]).0 == .seeOther
+            )
+            let fee = try await post("/settings/policy", [("windowDays", "30"), ("restockingFee", "150%")])
+            #expect(fee.0 == .unprocessableContent && fee.1.contains("150%"), "\(fee)")
+            let set = try await post(
+                "/settings/policy",
+                [("store", "north"), ("windowDays", "14"), ("receiptRequired", "yes"), ("restockingFee", "15%")]
+            )
+            #expect(set.0 == .seeOther, "\(set)")
+            try await client.execute(uri: "/settings", method: .get, headers: [.cookie: "returnsync_session=\(dana)"]) {
+                let body = String(buffer: $0.body)
+                #expect(body.contains("<td>north</td><td>Europe/Berlin</td>"), "\(body)")
+                #expect(body.contains("<td>14 days</td><td>required</td><td>15%</td>"), "\(body)")
+            }
+            #expect(try await post("/settings/policy/remove", [("store", "north")]).0 == .seeOther)
+        }
+        #expect(try await desk.storage.returnPolicies().isEmpty)
+        #expect(try await desk.storage.storeTimeZones()[StoreID("north")].identifier == "Europe/Berlin")
+    }
+
     /// A browser's file upload, as multipart/form-data.
     static func upload(_ csv: String, csrf: String, boundary: String = "----form-boundary-42") -> ByteBuffer {
         ByteBuffer(

@@ -156,8 +156,8 @@ struct ConsoleBrowserTests {
             #expect(ReturnEdit.history(of: try after.returnRecord(id)).map(\.operatorID) == ["dana"])
         }
         for page in [
-            "sign-in", "dashboard", "dashboard-live", "returns", "return", "conflicts", "review", "recalls", "kiosks",
-            "orders", "refused",
+            "sign-in", "dashboard", "dashboard-live", "returns", "return", "conflicts", "review", "reports", "recalls",
+            "kiosks", "orders", "policies", "users", "refused",
         ] {
             for width in ["laptop", "tablet"] {
                 #expect(FileManager.default.fileExists(atPath: "\(ConsoleBrowser.screenshots)/\(page)-\(width).png"))
