@@ -165,6 +165,8 @@ let package = Package(
                 "HQAccess", "ReturnsServer", "ReplicaStore", "ReturnsSync", "CommandLineSupport", "WireProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
+                // The command line's own option groups read the console's forms (one set of checks and messages).
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // A live dashboard's event stream ends when the server shuts down gracefully.
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import HQAccess
 import HTTPTypes
@@ -120,5 +121,15 @@ extension HQConsole {
                 <p><a href="\(Page.escape(back))">Back</a></p></main>
                 """
         )
+    }
+}
+
+/// The command line's own options (`ParsableArguments`) read from `--name=value` arguments a form made: the same
+/// checks as the command line; a missing or malformed one named as the command line names it.
+func parsed<Options: ParsableArguments>(_ type: Options.Type, _ arguments: [String]) throws -> Options {
+    do {
+        return try Options.parse(arguments)
+    } catch {
+        throw ConsoleInputError(Options.message(for: error))
     }
 }

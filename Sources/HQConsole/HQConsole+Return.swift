@@ -284,6 +284,54 @@ extension HQConsole {
             <label for="edit-void-note">Void: it should never have been recorded (why, required)</label>
             <input id="edit-void-note" name="note" required><button type="submit">Void the return</button></form>
             </div>
+            <details><summary>Repair, hand-off, refund, vendor RMA and credit</summary>
+            <div class="edits">
+            \(Self.optionForm("repair", "Record a repair", action: action, token: token, [
+                ("vendor", "Repairer", true), ("status", "Status: sent, in-repair, repaired, beyond-repair", true),
+                ("sent", "Sent on, YYYY-MM-DD (default today)", false), ("back", "Back on, YYYY-MM-DD", false),
+                ("note", "Note", false),
+            ]))
+            \(Self.optionForm("handoff", "Hand over (recycler, disposer)", action: action, token: token, [
+                ("to", "Taken by", true), ("document", "Manifest or certificate id", true),
+                ("weight-grams", "Weight, grams", false), ("count", "Units", false),
+                ("date", "On, YYYY-MM-DD (default today)", false), ("note", "Note", false),
+            ]))
+            \(Self.optionForm("refund", "Decide the refund", action: action, token: token, [
+                ("method", "Method: \(RefundMethod.allowedSpellings)", true),
+                ("amount", "Amount instead of the order line's value less the fee", false),
+                ("reason", "Why the amount differs", false), ("currency", "Currency (ISO 4217)", false),
+                ("exchange", "Replacement GTIN (exchange)", false), ("note", "Note", false),
+            ]))
+            \(Self.optionForm("rma", "Vendor RMA", action: action, token: token, [
+                ("number", "RMA number", true), ("carrier", "Carrier", false), ("tracking", "Tracking id", false),
+                ("shipped", "Shipped on, YYYY-MM-DD", false), ("note", "Note", false),
+            ]))
+            \(Self.optionForm("credit", "Vendor credit", action: action, token: token, [
+                ("amount", "Amount credited", true), ("currency", "Currency (ISO 4217)", false),
+                ("on", "Received on, YYYY-MM-DD (default today)", false), ("note", "Note", false),
+            ]))
+            </div></details>
+            """
+    }
+
+    /// A form posting one of ``optionEdits``: a labelled field per option.
+    static func optionForm(
+        _ edit: String,
+        _ title: String,
+        action: String,
+        token: String,
+        _ fields: [(name: String, label: String, required: Bool)]
+    ) -> String {
+        let inputs = fields.map { field in
+            let id = "\(edit)-\(field.name)"
+            return "<label for=\"\(id)\">\(Page.escape(field.label))</label>"
+                + "<input id=\"\(id)\" name=\"\(field.name)\"\(field.required ? " required" : "")>"
+        }.joined(separator: "\n")
+        return """
+            <form method="post" action="\(action)">\(token)<input type="hidden" name="edit" value="\(edit)">
+            <h3>\(Page.escape(title))</h3>
+            \(inputs)
+            <button type="submit">\(Page.escape(title))</button></form>
             """
     }
 
@@ -292,10 +340,45 @@ extension HQConsole {
         var edit: String?
         var note: String?
         var disposition: String?
+        /// Every field as posted, for the edits read by the command line's own options.
+        var fields: [String: String] = [:]
+
+        enum CodingKeys: String, CodingKey { case csrf, edit, note, disposition }
     }
 
+    /// The edits whose forms post the command line's options by name (`returns-server returns repair --vendor …`),
+    /// read by those options' own parsers: the same checks and messages, one place. Each with its fields.
+    static let optionEdits: [String: (fields: [String], perform: OptionEdit)] = [
+        "repair": (
+            ["vendor", "status", "sent", "back", "note"],
+            { try await parsed(RepairOptions.self, $0).perform(on: $1, id: $2) }
+        ),
+        "handoff": (
+            ["to", "document", "weight-grams", "count", "date", "note"],
+            { try await parsed(HandoffOptions.self, $0).perform(on: $1, id: $2) }
+        ),
+        "refund": (
+            ["method", "amount", "reason", "currency", "exchange", "note"],
+            { try await parsed(RefundOptions.self, $0).perform(on: $1, id: $2) }
+        ),
+        "rma": (
+            ["number", "carrier", "tracking", "shipped", "note"],
+            { try await parsed(VendorShipmentOptions.self, $0).perform(on: $1, id: $2) }
+        ),
+        "credit": (
+            ["amount", "currency", "on", "note"],
+            { try await parsed(VendorCreditOptions.self, $0).perform(on: $1, id: $2) }
+        ),
+    ]
+    typealias OptionEdit = @Sendable ([String], any ReturnEditing, String) async throws -> String
+
     func editReturn(_ request: Request, id: String) async throws -> Response {
-        let (signed, form) = try await posted(EditForm.self, request, may: .editReturns)
+        let (signed, form) = try await posted(EditForm.self, request, may: .editReturns) { request in
+            let body = String(buffer: try await request.body.collect(upTo: 16 * 1024))
+            guard var form = try? URLEncodedFormDecoder().decode(EditForm.self, from: body) else { return nil }
+            form.fields = (try? URLEncodedFormDecoder().decode([String: String].self, from: body)) ?? [:]
+            return form
+        }
         let back = "/returns/\(Page.percentEncoded(id))"
         let editor = returns.operated(by: signed.operatorID)
         let note = form.note.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
@@ -307,9 +390,16 @@ extension HQConsole {
                 done = try await ReturnEdits.disposition(editor, id: id, to: form.disposition ?? "", note: note)
             case "close": done = try await ReturnEdits.close(editor, id: id, note: note)
             case "void": done = try await ReturnEdits.void(editor, id: id, note: note ?? "")
+            case let edit? where Self.optionEdits[edit] != nil:
+                let (names, perform) = Self.optionEdits[edit]!
+                // Only the edit's own fields, as `--name=value` (a value may start with '-'); blank ones left out.
+                let arguments = names.compactMap { name in
+                    Self.given(form.fields[name]).map { "--\(name)=\($0)" }
+                }
+                done = try await perform(arguments, editor, id)
             default: throw ConsoleInputError("unknown edit '\(form.edit ?? "")'")
             }
-            try await audit(signed, "return-\(form.edit ?? "")", subject: id, detail: note ?? form.disposition ?? "")
+            try await audit(signed, "return-\(form.edit ?? "")", subject: id, detail: done)
             return Response.redirect(to: "\(back)?edited=\(Page.percentEncoded(done))")
         } catch {
             return actionFailed(signed, title: "Not changed", error, back: back)

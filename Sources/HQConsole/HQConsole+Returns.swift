@@ -35,7 +35,8 @@ extension HQConsole {
                 }
             }
             // The command line's own options, parsed from `--name=value` (a value may start with '-').
-            let options = try ReturnSearchOptions.parse(
+            let options = try parsed(
+                ReturnSearchOptions.self,
                 typed.filter { $0.key != "store" }.sorted { $0.key < $1.key }.map { "--\($0.key)=\($0.value)" }
             )
             search = try options.search(store: try typed["store"].map(StoreID.init), timeZones: timeZones)

@@ -261,11 +261,25 @@ import Testing
             let unexplained = try await edit([("edit", "void"), ("note", "  ")])
             #expect(unexplained.0 == .unprocessableContent, "\(unexplained)")
             #expect(try await edit([("edit", "note"), ("note", "called the customer")]).0 == .seeOther)
+            // The edits read by the command line's own options: a field missing or bad is named, as there.
+            let noVendor = try await edit([("edit", "repair"), ("status", "sent")])
+            #expect(noVendor.0 == .unprocessableContent && noVendor.1.contains("--vendor"), "\(noVendor)")
+            let rerouted = try await edit([("edit", "disposition"), ("disposition", "repair")])
+            #expect(rerouted.0 == .seeOther, "\(rerouted)")
+            let repair = try await edit([
+                ("edit", "repair"), ("vendor", "FixIt & Co"), ("status", "sent"), ("sent", "2026-12-01"),
+                ("help", "x"),
+            ])
+            #expect(repair.0 == .seeOther, "\(repair)")
         }
         let (item, record) = try desk.item(id)
-        #expect(item.disposition == .quarantine && item.status != .voided)
+        #expect(item.disposition == .repair && item.status != .voided)
+        #expect(
+            item.repair?.vendor == "FixIt & Co" && item.repair?.sentOn == "2026-12-01",
+            "\(String(describing: item.repair))"
+        )
         #expect(item.notes.map(\.text).contains("called the customer"))
-        #expect(ReturnEdit.history(of: record).map(\.operatorID) == ["rick", "rick"])
+        #expect(ReturnEdit.history(of: record).map(\.operatorID) == ["rick", "rick", "rick", "rick"])
     }
 
     /// A value the field cannot take: named on the page, the conflict still open.
