@@ -138,7 +138,7 @@ let package = Package(
         .target(
             name: "ReturnsServer",
             dependencies: [
-                "WireProtocol", "SyncTransport", "SyncCore", "ReplicaStore", "HQAccess",
+                "WireProtocol", "SyncTransport", "SyncCore", "ReplicaStore", "HQAccess", "EPCISExport",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

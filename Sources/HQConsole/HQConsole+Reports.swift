@@ -4,7 +4,9 @@ import HQAccess
 import Hummingbird
 import NIOCore
 import ReplicaStore
+import ReturnsModel
 import ReturnsServer
+import ReturnsSync
 
 /// Every report of `returns-server report`, chosen on the page, with its totals and its note, and its CSV and JSON
 /// as the command line writes them.
@@ -59,6 +61,14 @@ extension HQConsole {
                 <button type="submit">Show</button>
                 </form>
                 \(content)
+                <h2>EPCIS 2.0 export</h2>
+                <form method="get" action="/export/epcis" class="filters">
+                <div><label for="epcis-store">Store (empty: every store)</label><input id="epcis-store" name="store"></div>
+                <div><label for="epcis-since">Since (ISO 8601 time, optional)</label><input id="epcis-since" name="since"></div>
+                <button type="submit">Download EPCIS</button>
+                </form>
+                <p class="note">The returns' lifecycle as GS1 EPCIS 2.0 JSON-LD, as <code>returns-server export epcis</code> \
+                writes it (docs/epcis.md).</p>
                 </main>
                 """
         )
@@ -79,5 +89,44 @@ extension HQConsole {
                 body: .init(byteBuffer: ByteBuffer(string: "\(error)\n"))
             )
         }
+    }
+}
+
+/// The EPCIS 2.0 export as a download: `returns-server export epcis`, streamed as it is read.
+extension HQConsole {
+    func epcisDownload(_ request: Request) async throws -> Response {
+        _ = try await session(request)
+        let store: StoreID?
+        let since: Date?
+        do {
+            store = try Self.given(request.uri.queryParameters.get("store")).map(StoreID.init)
+            since = try Self.given(request.uri.queryParameters.get("since")).map { text in
+                guard let date = ISO8601Milliseconds.parse(text) else {
+                    throw ConsoleInputError(
+                        "invalid since '\(text)': expected an ISO 8601 time such as 2026-12-04T09:30:00Z"
+                    )
+                }
+                return date
+            }
+        } catch {
+            return Response(
+                status: .badRequest,
+                headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "\(error)\n"))
+            )
+        }
+        let storage = self.storage
+        var response = Response(
+            status: .ok,
+            headers: [.contentType: "application/ld+json"],
+            body: ResponseBody { writer in
+                _ = try await EPCISExportStream.write(from: storage, store: store, since: since, creationDate: Date()) {
+                    try await writer.write(ByteBuffer(string: $0))
+                }
+                try await writer.finish(nil)
+            }
+        )
+        response.headers[.contentDisposition] = "attachment; filename=\"returns-epcis.jsonld\""
+        return response
     }
 }

@@ -121,6 +121,7 @@ public struct HQConsole: Sendable {
         router.post("/settings/policy") { request, _ in try await self.setPolicy(request) }
         router.post("/settings/policy/remove") { request, _ in try await self.removePolicy(request) }
         router.post("/settings/store") { request, _ in try await self.setStore(request) }
+        router.get("/export/epcis") { request, _ in try await self.epcisDownload(request) }
         router.get("/conflicts") { request, _ in try await self.conflictsPage(request) }
         router.get("/conflicts.csv") { request, _ in try await self.conflictsDownload(request, format: "csv") }
         router.get("/conflicts.json") { request, _ in try await self.conflictsDownload(request, format: "json") }

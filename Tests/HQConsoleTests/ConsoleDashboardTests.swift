@@ -81,6 +81,33 @@ import Testing
         }
     }
 
+    /// The EPCIS export as a download: the document `export epcis` writes, streamed; a bad time named.
+    @Test func theEPCISExportDownloads() async throws {
+        let directory = try TemporaryDirectory()
+        let (console, storage) = try HQConsoleTests.console(in: directory)
+        _ = try HQConsoleTests.pushReturns(into: storage, in: directory)
+        let app = Application(router: console.router())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/export/epcis", method: .get) { #expect($0.status == .seeOther) }
+            let session = try await HQConsoleTests.signIn(client)
+            let cookie: HTTPFields = [.cookie: "returnsync_session=\(session)"]
+            let whole = try await client.execute(uri: "/export/epcis", method: .get, headers: cookie) { response in
+                #expect(response.headers[.contentDisposition]?.hasPrefix("attachment;") == true)
+                return Data(buffer: response.body)
+            }
+            let document = try #require(try JSONSerialization.jsonObject(with: whole) as? [String: Any])
+            let events = (document["epcisBody"] as? [String: Any])?["eventList"] as? [[String: Any]]
+            #expect(document["type"] as? String == "EPCISDocument" && events?.count == 2, "\(document)")
+            let south = try await client.execute(uri: "/export/epcis?store=south", method: .get, headers: cookie) {
+                try JSONSerialization.jsonObject(with: Data(buffer: $0.body)) as? [String: Any]
+            }
+            #expect(((south?["epcisBody"] as? [String: Any])?["eventList"] as? [Any])?.count == 1)
+            try await client.execute(uri: "/export/epcis?since=yesterday", method: .get, headers: cookie) { response in
+                #expect(response.status == .badRequest && String(buffer: response.body).contains("'yesterday'"))
+            }
+        }
+    }
+
     /// Written into HQ while the stream runs: the stream says so, naming HQ's latest change.
     @Test func theEventStreamSaysWhenHQsDataChanged() async throws {
         let directory = try TemporaryDirectory()

@@ -334,7 +334,7 @@ struct EPCISExportTests {
             at: directory.file("kiosk.sqlite"),
             identity: .kiosk(store: StoreID("s1"), kiosk: KioskID("k1"))
         )
-        let count = ExportCommand.EPCIS.pageSize * 2 + 3
+        let count = EPCISExportStream.pageSize * 2 + 3
         let lines = (0..<count).map { index in
             #"{"orderId":"O-\#(index)","gtin":"96385074","reason":"damaged"}"#
         }
