@@ -138,3 +138,72 @@ extension HQConsole {
         }
     }
 }
+
+/// A user's own account: changing their password, proving the current one first.
+extension HQConsole {
+    func accountPage(_ request: Request) async throws -> Response {
+        let signed = try await session(request)
+        return Page.html(
+            title: "Your account",
+            body: """
+                \(header(signed))
+                <main class="narrow">
+                <h1>Your account</h1>
+                <p>\(Page.escape(signed.user.name.rawValue)), \(Page.escape(signed.user.role.rawValue)); password set \
+                \(Format.time(signed.user.passwordChangedAt)).</p>
+                <form method="post" action="/account/password">
+                <input type="hidden" name="csrf" value="\(signed.token.csrfToken)">
+                <h2>Change your password</h2>
+                <label for="current">Current password</label>
+                <input id="current" name="current" type="password" required autocomplete="current-password">
+                <label for="new-password">New password (12 characters or more)</label>
+                <input id="new-password" name="password" type="password" required autocomplete="new-password">
+                <label for="new-again">Again</label>
+                <input id="new-again" name="again" type="password" required autocomplete="new-password">
+                <button type="submit">Change the password</button>
+                <p class="note">Every session of yours ends, this one too: sign in again with the new password.</p>
+                </form>
+                </main>
+                """
+        )
+    }
+
+    struct OwnPasswordForm: ConsoleForm {
+        var csrf: String?
+        var current: String?
+        var password: String?
+        var again: String?
+    }
+
+    /// A wrong current password counts as a failed sign-in (toward the lock-out), so a session left open is no way
+    /// to guess it.
+    func changeOwnPassword(_ request: Request) async throws -> Response {
+        let (signed, form) = try await posted(OwnPasswordForm.self, request, may: .read)
+        let (current, hash) = (form.current ?? "", signed.user.passwordHash)
+        let proven = try await NIOThreadPool.singleton.runIfActive { PasswordHasher.verify(current, hash: hash) }
+        guard proven else {
+            try await storage.recordFailedSignIn(
+                typed: signed.user.name.rawValue,
+                user: signed.user.name,
+                address: "password change",
+                at: authentication.now(),
+                policy: authentication.policy
+            )
+            return actionFailed(
+                signed,
+                title: "Password unchanged",
+                ConsoleInputError("the current password is wrong"),
+                back: "/account"
+            )
+        }
+        do {
+            let newHash = try await newPasswordHash(UserForm(password: form.password, again: form.again))
+            try await storage.setHQUserPassword(signed.user.name, hash: newHash, by: signed.user.name.rawValue)
+        } catch {
+            return actionFailed(signed, title: "Password unchanged", error, back: "/account")
+        }
+        var response = Response.redirect(to: "/login")
+        response.setCookie(cookie(Self.sessionCookie, "", maxAge: 0))
+        return response
+    }
+}

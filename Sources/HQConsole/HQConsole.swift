@@ -122,6 +122,8 @@ public struct HQConsole: Sendable {
         router.post("/settings/policy/remove") { request, _ in try await self.removePolicy(request) }
         router.post("/settings/store") { request, _ in try await self.setStore(request) }
         router.get("/export/epcis") { request, _ in try await self.epcisDownload(request) }
+        router.get("/account") { request, _ in try await self.accountPage(request) }
+        router.post("/account/password") { request, _ in try await self.changeOwnPassword(request) }
         router.get("/conflicts") { request, _ in try await self.conflictsPage(request) }
         router.get("/conflicts.csv") { request, _ in try await self.conflictsDownload(request, format: "csv") }
         router.get("/conflicts.json") { request, _ in try await self.conflictsDownload(request, format: "json") }
@@ -190,7 +192,8 @@ public struct HQConsole: Sendable {
         <a href="/review">Review</a> <a href="/conflicts">Conflicts</a> <a href="/recalls">Recalls</a> \
         <a href="/kiosks">Kiosks</a> <a href="/orders">Orders</a> <a href="/settings">Policies</a>\
         \(signed.user.role.may(.manageUsers) ? " <a href=\"/users\">Users</a>" : "")</nav>
-        <span>signed in as \(Page.escape(signed.user.name.rawValue)) (\(Page.escape(signed.user.role.rawValue)))</span>
+        <a class="account" href="/account">signed in as \(Page.escape(signed.user.name.rawValue)) \
+        (\(Page.escape(signed.user.role.rawValue)))</a>
         <form method="post" action="/logout">
         <input type="hidden" name="csrf" value="\(signed.token.csrfToken)">
         <button type="submit">Sign out</button>
@@ -354,6 +357,7 @@ public enum Page {
         button { margin-top: 1rem; padding: 0.5rem 1rem; font-size: 1rem; }
         header button { margin: 0; }
         header nav a { color: white; margin-right: 1rem; font-weight: 600; }
+        header a.account { color: white; }
         table { border-collapse: collapse; width: 100%; background: white; }
         th, td { text-align: left; padding: 0.4rem 0.6rem; border-bottom: 1px solid #ddd; }
         .filters { display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); gap: 0.5rem;

@@ -272,6 +272,40 @@ import WireProtocol
         #expect(try await desk.storage.storeTimeZones()[StoreID("north")].identifier == "Europe/Berlin")
     }
 
+    /// Anyone changes their own password, proving the current one; a wrong one counts toward the lock-out; every
+    /// session of theirs ends.
+    @Test func aUserChangesTheirOwnPassword() async throws {
+        let desk = try await ConsoleActionTests.Desk()
+        let app = Application(router: desk.console.router())
+        let fresh = HQConsoleTests.password + " again"
+        try await app.test(.router) { client in
+            let ana = try await HQConsoleTests.signIn(client, as: "ana")
+            func change(_ current: String) async throws -> (HTTPResponse.Status, String) {
+                try await client.execute(
+                    uri: "/account/password",
+                    method: .post,
+                    headers: Self.post(ana),
+                    body: HQConsoleTests.form([
+                        ("csrf", try ConsoleActionTests.csrf(ana)), ("current", current), ("password", fresh),
+                        ("again", fresh),
+                    ])
+                ) { ($0.status, $0.headers[.location] ?? String(buffer: $0.body)) }
+            }
+            let wrong = try await change("not my password")
+            #expect(wrong.0 == .unprocessableContent && wrong.1.contains("the current password is wrong"))
+            let changed = try await change(HQConsoleTests.password)
+            #expect(changed.0 == .seeOther && changed.1 == "/login")
+            try await client.execute(uri: "/", method: .get, headers: [.cookie: "returnsync_session=\(ana)"]) {
+                #expect($0.status == .seeOther, "the session ended")
+            }
+        }
+        let state = try #require(try await desk.storage.hqSignInState(try HQUserName("ana")))
+        #expect(PasswordHasher.verify(fresh, hash: state.user.passwordHash))
+        let audit = try await desk.storage.hqAudit(limit: 2).map { "\($0.actor) \($0.action) \($0.detail)" }
+        #expect(audit.first?.hasSuffix("sign-in-refused from password change") == true, "\(audit)")
+        #expect(audit.last == "ana password-changed ", "\(audit)")
+    }
+
     /// A browser's file upload, as multipart/form-data.
     static func upload(_ csv: String, csrf: String, boundary: String = "----form-boundary-42") -> ByteBuffer {
         ByteBuffer(
