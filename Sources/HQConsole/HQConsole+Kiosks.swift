@@ -29,13 +29,12 @@ extension HQConsole {
                 <button type="submit">Revoke \(Page.escape(kiosk.replicaID))</button>
                 </form>
                 """ : ""
-            return "<tr>"
-                + [
-                    kiosk.storeID, kiosk.kioskID, Format.time(kiosk.enrolledAt),
-                    kiosk.lastSyncAt.map(Format.time) ?? "never",
-                    kiosk.lastSyncAt.map { Self.age(now.timeIntervalSince($0)) } ?? "—",
-                    kiosk.revokedAt.map { "revoked \(Format.time($0))" } ?? "enrolled",
-                ].map { "<td>\(Page.escape($0))</td>" }.joined() + "<td>\(revoke)</td></tr>"
+            var cells: [String] = [kiosk.storeID, kiosk.kioskID, Format.time(kiosk.enrolledAt)]
+            cells.append(kiosk.lastSyncAt.map(Format.time) ?? "never")
+            cells.append(kiosk.lastSyncAt.map { Self.age(now.timeIntervalSince($0)) } ?? "—")
+            cells.append(kiosk.protocolVersion.map { "\($0)" } ?? "—")
+            cells.append(kiosk.revokedAt.map { "revoked \(Format.time($0))" } ?? "enrolled")
+            return "<tr>" + cells.map { "<td>\(Page.escape($0))</td>" }.joined() + "<td>\(revoke)</td></tr>"
         }
         var message = ""
         if let revoked = request.uri.queryParameters.get("revoked") {
@@ -67,7 +66,7 @@ extension HQConsole {
                 <p>\(kiosks.count) enrolled. Download: <a href="/kiosks.csv">CSV</a>, <a href="/kiosks.json">JSON</a></p>
                 <table>
                 <thead><tr><th>Store</th><th>Kiosk</th><th>Enrolled</th><th>Last sync</th><th>Since then</th>\
-                <th>State</th><th></th></tr></thead>
+                <th>Protocol</th><th>State</th><th></th></tr></thead>
                 <tbody>\(rows.joined(separator: "\n"))</tbody>
                 </table>
                 \(enroll)
@@ -149,12 +148,13 @@ extension HQConsole {
     func kiosksDownload(_ request: Request, format: String) async throws -> Response {
         _ = try await session(request)
         let kiosks = try await storage.enrolledKiosks()
-        let columns = ["replicaId", "storeId", "kioskId", "enrolledAt", "lastSyncAt", "revokedAt"]
+        let columns = ["replicaId", "storeId", "kioskId", "enrolledAt", "lastSyncAt", "revokedAt", "protocolVersion"]
         let rows = kiosks.map { kiosk -> [String] in
             let enrolled = ISO8601Milliseconds.format(kiosk.enrolledAt)
             let synced = kiosk.lastSyncAt.map(ISO8601Milliseconds.format) ?? ""
             let revoked = kiosk.revokedAt.map(ISO8601Milliseconds.format) ?? ""
-            return [kiosk.replicaID, kiosk.storeID, kiosk.kioskID, enrolled, synced, revoked]
+            let version = kiosk.protocolVersion.map { "\($0)" } ?? ""
+            return [kiosk.replicaID, kiosk.storeID, kiosk.kioskID, enrolled, synced, revoked, version]
         }
         if format == "csv" { return Page.csv([columns] + rows, filename: "kiosks.csv") }
         let objects = rows.map { row in

@@ -327,6 +327,13 @@ public enum PostgresMigrations {
                 """,
             ]
         ),
+        Migration(
+            name: "2026-12-04-kiosk-protocol",
+            statements: [
+                // The protocol version each kiosk spoke at its last sync, for HQ's kiosks page.
+                "ALTER TABLE kiosks ADD COLUMN protocol_version integer"
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

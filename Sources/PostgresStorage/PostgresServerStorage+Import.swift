@@ -228,14 +228,17 @@ extension PostgresServerStorage {
         if !kiosks.isEmpty {
             try await connection.query(
                 """
-                INSERT INTO kiosks (store_id, kiosk_id, public_key, enrolled_at, last_sync_at, revoked_at)
+                INSERT INTO kiosks (
+                    store_id, kiosk_id, public_key, enrolled_at, last_sync_at, revoked_at, protocol_version
+                )
                 SELECT k.store_id, k.kiosk_id, decode(k.public_key, 'hex'), k.enrolled_at, \(unescaped: at("k.synced")),
-                    \(unescaped: at("k.revoked"))
+                    \(unescaped: at("k.revoked")), nullif(k.protocol_version, -1)
                 FROM unnest(\(kiosks.map(\.storeID))::text[], \(kiosks.map(\.kioskID))::text[],
                     \(kiosks.map { hex($0.publicKey) })::text[], \(kiosks.map(\.enrolledAt))::timestamptz[],
                     \(kiosks.map { milliseconds($0.lastSyncAt) })::bigint[],
-                    \(kiosks.map { milliseconds($0.revokedAt) })::bigint[])
-                    AS k(store_id, kiosk_id, public_key, enrolled_at, synced, revoked)
+                    \(kiosks.map { milliseconds($0.revokedAt) })::bigint[],
+                    \(kiosks.map { Int32($0.protocolVersion ?? -1) })::integer[])
+                    AS k(store_id, kiosk_id, public_key, enrolled_at, synced, revoked, protocol_version)
                 """,
                 logger: logger
             )

@@ -680,12 +680,15 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
         }
     }
 
-    public func noteSync(of replicaID: String) async throws {
+    public func noteSync(of replicaID: String, protocolVersion: Int) async throws {
         guard let (store, kiosk) = Self.kiosk(replicaID) else { return }
         return try await bounded { [self] connection in
             do {
                 try await connection.query(
-                    "UPDATE kiosks SET last_sync_at = \(Date()) WHERE store_id = \(store) AND kiosk_id = \(kiosk)",
+                    """
+                    UPDATE kiosks SET last_sync_at = \(Date()), protocol_version = \(protocolVersion)
+                    WHERE store_id = \(store) AND kiosk_id = \(kiosk)
+                    """,
                     logger: logger
                 )
             } catch {
@@ -727,13 +730,13 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
     public func enrolledKiosks() async throws -> [KioskEnrollment] {
         try await transaction { [self] connection in
             var kiosks: [KioskEnrollment] = []
-            for try await (store, kiosk, key, enrolled, synced, revoked) in try await connection.query(
+            for try await (store, kiosk, key, enrolled, synced, revoked, version) in try await connection.query(
                 """
-                SELECT store_id, kiosk_id, public_key, enrolled_at, last_sync_at, revoked_at FROM kiosks
-                ORDER BY store_id || '/' || kiosk_id
+                SELECT store_id, kiosk_id, public_key, enrolled_at, last_sync_at, revoked_at, protocol_version
+                FROM kiosks ORDER BY store_id || '/' || kiosk_id
                 """,
                 logger: logger
-            ).decode((String, String, Data, Date, Date?, Date?).self) {
+            ).decode((String, String, Data, Date, Date?, Date?, Int32?).self) {
                 kiosks.append(
                     KioskEnrollment(
                         replicaID: "\(store)/\(kiosk)",
@@ -742,7 +745,8 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                         publicKey: key,
                         enrolledAt: enrolled,
                         lastSyncAt: synced,
-                        revokedAt: revoked
+                        revokedAt: revoked,
+                        protocolVersion: version.map(Int.init)
                     )
                 )
             }

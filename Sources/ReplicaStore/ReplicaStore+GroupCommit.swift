@@ -41,7 +41,7 @@ public enum GroupedWrite: Sendable {
     /// A kiosk's pushed batch, merged by the push rules.
     case push(PreparedServerPush)
     /// A kiosk's completed sync, noted as its last sync time.
-    case noteSync(replicaID: String)
+    case noteSync(replicaID: String, protocolVersion: Int)
 }
 
 extension ReplicaStore {
@@ -74,8 +74,8 @@ extension ReplicaStore {
             results.reserveCapacity(writes.count)
             for write in writes {
                 switch write {
-                case .noteSync(let replicaID):
-                    try context.noteSync(of: replicaID)
+                case .noteSync(let replicaID, let protocolVersion):
+                    try context.noteSync(of: replicaID, protocolVersion: protocolVersion)
                     results.append(.success(nil))
                 case .push(let push) where writes.count == 1:
                     // Alone, the transaction is the savepoint: a refusal rolls it back and is thrown.
@@ -110,11 +110,11 @@ extension WriteContext {
         return PushOutcome(merged: result.merged, unchanged: result.unchanged, conflicts: result.conflicts)
     }
 
-    /// Notes that kiosk `replicaID` completed a sync.
-    func noteSync(of replicaID: String) throws {
+    /// Notes that kiosk `replicaID` completed a sync, speaking protocol version `protocolVersion`.
+    func noteSync(of replicaID: String, protocolVersion: Int) throws {
         try db.execute(
-            sql: "UPDATE kiosks SET last_sync_at = ? WHERE replica_id = ?",
-            arguments: [wallClock.millisecondsSince1970, replicaID]
+            sql: "UPDATE kiosks SET last_sync_at = ?, protocol_version = ? WHERE replica_id = ?",
+            arguments: [wallClock.millisecondsSince1970, protocolVersion, replicaID]
         )
     }
 }

@@ -432,6 +432,10 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v19: kiosk protocol version") { db in
+            // On the server: the protocol version each kiosk spoke at its last sync, for HQ's kiosks page.
+            try db.execute(sql: "ALTER TABLE kiosks ADD COLUMN protocol_version INTEGER")
+        }
         return migrator
     }
 }

@@ -55,6 +55,8 @@ public struct KioskEnrollment: Hashable, Sendable {
     public var lastSyncAt: Date?
     /// When an operator revoked the kiosk: it is refused from then on, until it enrolls again with a new token.
     public var revokedAt: Date?
+    /// The protocol version the kiosk spoke at its last sync (none before its first).
+    public var protocolVersion: Int?
 
     /// Creates an enrollment.
     public init(
@@ -64,7 +66,8 @@ public struct KioskEnrollment: Hashable, Sendable {
         publicKey: Data,
         enrolledAt: Date,
         lastSyncAt: Date? = nil,
-        revokedAt: Date? = nil
+        revokedAt: Date? = nil,
+        protocolVersion: Int? = nil
     ) {
         self.replicaID = replicaID
         self.storeID = storeID
@@ -73,6 +76,7 @@ public struct KioskEnrollment: Hashable, Sendable {
         self.enrolledAt = enrolledAt
         self.lastSyncAt = lastSyncAt
         self.revokedAt = revokedAt
+        self.protocolVersion = protocolVersion
     }
 }
 
@@ -508,7 +512,8 @@ extension ReplicaStore {
             publicKey: row["public_key"],
             enrolledAt: Date(millisecondsSince1970: row["enrolled_at"]),
             lastSyncAt: (row["last_sync_at"] as Int64?).map(Date.init(millisecondsSince1970:)),
-            revokedAt: (row["revoked_at"] as Int64?).map(Date.init(millisecondsSince1970:))
+            revokedAt: (row["revoked_at"] as Int64?).map(Date.init(millisecondsSince1970:)),
+            protocolVersion: row["protocol_version"]
         )
     }
 

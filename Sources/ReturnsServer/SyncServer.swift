@@ -511,8 +511,8 @@ struct SyncSession {
                     try await end(&watching)
                 case .syncStarted:
                     started = ContinuousClock.now
-                case .syncEnded(let kiosk):
-                    try await syncEnded(kiosk.replicaID.rawValue, since: started)
+                case .syncEnded(let kiosk, let version):
+                    try await syncEnded(kiosk.replicaID.rawValue, version: version, since: started)
                 case .push(let kiosk, let batch, let records):
                     try await push(batch: batch, records: records, from: kiosk)
                 case .pull(let kiosk, let cursor, let limit, let wantsEstimate):
@@ -625,9 +625,9 @@ struct SyncSession {
         }
     }
 
-    /// Records a completed sync: the kiosk's last sync time, and the metrics.
-    private func syncEnded(_ replicaText: String, since started: ContinuousClock.Instant) async throws {
-        try await store.noteSync(of: replicaText)
+    /// Records a completed sync: the kiosk's last sync time and protocol version, and the metrics.
+    private func syncEnded(_ replicaText: String, version: Int, since started: ContinuousClock.Instant) async throws {
+        try await store.noteSync(of: replicaText, protocolVersion: version)
         metrics.syncs.increment()
         let elapsed = (ContinuousClock.now - started).components
         metrics.syncDuration.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)

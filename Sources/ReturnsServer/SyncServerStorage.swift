@@ -62,8 +62,8 @@ public protocol SyncServerStorage: Sendable {
     /// a kiosk's progress display.
     func feedEstimate(store: StoreID, after cursor: Int64) async throws -> Int
 
-    /// Notes that a kiosk completed a sync.
-    func noteSync(of replicaID: String) async throws
+    /// Notes that a kiosk completed a sync, speaking protocol version `protocolVersion`.
+    func noteSync(of replicaID: String, protocolVersion: Int) async throws
 
     /// What the server holds of attachment `digest` when a return of `store` names it; `nil` when none does (or only
     /// another store's return does).
@@ -407,8 +407,8 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         try await onReader { try $0.feedEstimate(store: store, after: cursor) }
     }
 
-    public func noteSync(of replicaID: String) async throws {
-        _ = try await groupCommit.submit(.noteSync(replicaID: replicaID))
+    public func noteSync(of replicaID: String, protocolVersion: Int) async throws {
+        _ = try await groupCommit.submit(.noteSync(replicaID: replicaID, protocolVersion: protocolVersion))
     }
 
     public func lastChangeSeq() async throws -> Int64 { try await onReader { try $0.lastChangeSeq() } }

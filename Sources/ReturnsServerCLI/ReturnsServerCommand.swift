@@ -503,7 +503,8 @@ struct KiosksRevokeCommand: AsyncParsableCommand {
 struct KiosksListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "Enrolled kiosks, their last sync, and whether they are revoked."
+        abstract:
+            "Enrolled kiosks, their last sync, the protocol version each spoke then, and whether they are revoked."
     )
 
     @OptionGroup var database: ServerDatabaseOptions
@@ -516,6 +517,7 @@ struct KiosksListCommand: AsyncParsableCommand {
         var enrolledAt: Date
         var lastSyncAt: Date?
         var revokedAt: Date?
+        var protocolVersion: Int?
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -525,9 +527,12 @@ struct KiosksListCommand: AsyncParsableCommand {
             try container.encode(enrolledAt, forKey: .enrolledAt)
             try container.encode(lastSyncAt, forKey: .lastSyncAt)
             try container.encode(revokedAt, forKey: .revokedAt)
+            try container.encode(protocolVersion, forKey: .protocolVersion)
         }
 
-        enum CodingKeys: String, CodingKey { case replicaId, storeId, kioskId, enrolledAt, lastSyncAt, revokedAt }
+        enum CodingKeys: String, CodingKey {
+            case replicaId, storeId, kioskId, enrolledAt, lastSyncAt, revokedAt, protocolVersion
+        }
     }
 
     func run() async throws {
@@ -541,7 +546,8 @@ struct KiosksListCommand: AsyncParsableCommand {
                         kioskId: $0.kioskID,
                         enrolledAt: $0.enrolledAt,
                         lastSyncAt: $0.lastSyncAt,
-                        revokedAt: $0.revokedAt
+                        revokedAt: $0.revokedAt,
+                        protocolVersion: $0.protocolVersion
                     )
                 }
             )
@@ -549,10 +555,10 @@ struct KiosksListCommand: AsyncParsableCommand {
             let rows = kiosks.map {
                 [
                     $0.replicaID, Format.time($0.enrolledAt), $0.lastSyncAt.map(Format.time) ?? "never",
-                    $0.revokedAt.map { "revoked " + Format.time($0) } ?? "",
+                    $0.protocolVersion.map(String.init) ?? "-", $0.revokedAt.map { "revoked " + Format.time($0) } ?? "",
                 ]
             }
-            Console.current.print(Format.table(["KIOSK", "ENROLLED", "LAST SYNC", "STATUS"], rows))
+            Console.current.print(Format.table(["KIOSK", "ENROLLED", "LAST SYNC", "PROTOCOL", "STATUS"], rows))
         }
     }
 }

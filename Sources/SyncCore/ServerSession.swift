@@ -72,8 +72,8 @@ public struct ServerSession: Sendable {
         case endWatch
         /// A sync starts now (for its duration metric).
         case syncStarted
-        /// The sync that started is complete: note the kiosk's last sync.
-        case syncEnded(Kiosk)
+        /// The sync that started is complete: note the kiosk's last sync, and the protocol version it spoke.
+        case syncEnded(Kiosk, version: Int)
         /// Merges a batch the kiosk pushed (``PushRules``) and answers `push-ack`, or the refusal's error, keeping the
         /// connection.
         case push(Kiosk, batch: Int, records: [VersionedRecord])
@@ -366,13 +366,13 @@ public struct ServerSession: Sendable {
             }
             // A watch ends a sync: the kiosk is up to date.
             if established.syncing {
-                actions.append(.syncEnded(established.kiosk))
+                actions.append(.syncEnded(established.kiosk, version: established.version))
                 established.syncing = false
             }
             established.watching = true
             actions.append(.watch(established.kiosk, cursor: cursor, seconds: seconds))
         case .bye:
-            if established.syncing { actions.append(.syncEnded(established.kiosk)) }
+            if established.syncing { actions.append(.syncEnded(established.kiosk, version: established.version)) }
             actions += [.send(.bye), .close]
         case .attachmentOffer(let digest):
             try Self.attachments(established, digest: digest)

@@ -85,7 +85,9 @@ import Testing
             at: directory.file("hq.sqlite"),
             identity: .server(replicaID: ReplicaID("hq"))
         )
-        let results = server.commitGroup([.noteSync(replicaID: "s/k"), .noteSync(replicaID: "s/k2")])
+        let results = server.commitGroup([
+            .noteSync(replicaID: "s/k", protocolVersion: 4), .noteSync(replicaID: "s/k2", protocolVersion: 4),
+        ])
         #expect(results.count == 2)
         #expect(try Self.writerSynchronous(server) == Self.full, "after a group of sync notes")
     }

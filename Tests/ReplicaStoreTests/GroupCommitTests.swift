@@ -53,7 +53,7 @@ import Testing
                     let kiosk = code & 1
                     switch (code >> 1) % 8 {
                     case 0:
-                        writes.append(.noteSync(replicaID: Self.kiosks[kiosk].rawValue))
+                        writes.append(.noteSync(replicaID: Self.kiosks[kiosk].rawValue, protocolVersion: 4))
                     case 1:
                         // Another store's return: refused (forbidden-store), the whole push with it.
                         let foreign = try kiosks[1 - kiosk].recordReturn(

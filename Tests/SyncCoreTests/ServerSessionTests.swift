@@ -174,7 +174,7 @@ import WireProtocol
                     return by == kiosk ? "pull \(cursor) \(limit) \(estimate)" : "pull by \(by)"
                 case .watch(let by, let cursor, let seconds):
                     return by == kiosk ? "watch \(cursor) \(seconds)" : "watch by \(by)"
-                case .syncEnded(let by): return by == kiosk ? "syncEnded" : "syncEnded by \(by)"
+                case .syncEnded(let by, _): return by == kiosk ? "syncEnded" : "syncEnded by \(by)"
                 case .send(let message): return "send \(message.type)"
                 default: return "\(action)"
                 }

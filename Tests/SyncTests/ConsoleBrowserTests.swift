@@ -5,6 +5,7 @@ import ReturnsModel
 import ReturnsSync
 import SyncEngine
 import Testing
+import WireProtocol
 
 /// What the console's browser suite needs: chromium, chromium-driver and Selenium (`.ci/run` installs all three and
 /// refuses to run without them, so CI always runs it).
@@ -151,6 +152,9 @@ struct ConsoleBrowserTests {
             ],
             "\(audit)"
         )
+        // The kiosk that synced during the walkthrough: its last sync and the protocol version it spoke.
+        let synced = try after.enrolledKiosks().first { $0.replicaID == "north/k5" }
+        #expect(synced?.lastSyncAt != nil && synced?.protocolVersion == supportedProtocolVersions.max())
         // Both edits are HQ edits in dana's name, in the returns' history.
         for id in [work.inConflict, work.awaitingReview] {
             #expect(ReturnEdit.history(of: try after.returnRecord(id)).map(\.operatorID) == ["dana"])

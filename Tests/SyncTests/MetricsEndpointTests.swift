@@ -205,7 +205,9 @@ struct UnreadableStorage: SyncServerStorage {
     func feedEstimate(store storeID: StoreID, after cursor: Int64) async throws -> Int {
         try await storage.feedEstimate(store: storeID, after: cursor)
     }
-    func noteSync(of replicaID: String) async throws { try await storage.noteSync(of: replicaID) }
+    func noteSync(of replicaID: String, protocolVersion: Int) async throws {
+        try await storage.noteSync(of: replicaID, protocolVersion: protocolVersion)
+    }
     func attachmentState(_ digest: String, store storeID: StoreID) async throws -> AttachmentState? {
         try await storage.attachmentState(digest, store: storeID)
     }

@@ -122,8 +122,9 @@ struct PostgresStorageTests {
         // Revocation, seen by every process.
         try await PostgresTestServer.adminQuery(url, "UPDATE kiosks SET revoked_at = now()")
         #expect(try await first.revokedKiosks() == ["store-1/a"])
-        try await first.noteSync(of: "store-1/a")
+        try await first.noteSync(of: "store-1/a", protocolVersion: 3)
         #expect(try await second.enrolledKiosk("store-1/a")?.lastSyncAt != nil)
+        #expect(try await second.enrolledKiosks().map(\.protocolVersion) == [3], "the version it spoke")
         #expect(try await first.storageSize() > 0)
         await first.close()
         await second.close()

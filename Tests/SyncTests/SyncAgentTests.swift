@@ -232,6 +232,10 @@ extension SyncAgent.Event {
         try await kiosk.sync()
         #expect(try server.store.returnRecord(id) == kiosk.store.returnRecord(id))
         #expect(try server.store.enrolledKiosks().first?.lastSyncAt != nil)
+        #expect(
+            try server.store.enrolledKiosks().first?.protocolVersion == supportedProtocolVersions.max(),
+            "the version it spoke"
+        )
         try await server.stop()
     }
 
