@@ -14,17 +14,22 @@ public struct SignInPolicy: Sendable, Hashable {
     public var idleTimeout: TimeInterval
     /// A session is over this long after sign-in, however busy.
     public var lifetime: TimeInterval
+    /// Refused sign-ins from one address within ``lockout`` after which every attempt from it is refused unchecked,
+    /// whatever the name: one address trying a password on many names (spraying) locks no account but is stopped.
+    public var maximumFailuresPerAddress: Int
 
     public init(
         maximumFailures: Int = 5,
         lockout: TimeInterval = 15 * 60,
         idleTimeout: TimeInterval = 30 * 60,
-        lifetime: TimeInterval = 12 * 3600
+        lifetime: TimeInterval = 12 * 3600,
+        maximumFailuresPerAddress: Int = 20
     ) {
         self.maximumFailures = maximumFailures
         self.lockout = lockout
         self.idleTimeout = idleTimeout
         self.lifetime = lifetime
+        self.maximumFailuresPerAddress = maximumFailuresPerAddress
     }
 }
 

@@ -334,6 +334,13 @@ public enum PostgresMigrations {
                 "ALTER TABLE kiosks ADD COLUMN protocol_version integer"
             ]
         ),
+        Migration(
+            name: "2026-12-04-hq-audit-by-time",
+            statements: [
+                // Sign-ins refused from one address lately are counted at every attempt: by time, not the whole audit.
+                "CREATE INDEX hq_audit_by_time ON hq_audit (at)"
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.

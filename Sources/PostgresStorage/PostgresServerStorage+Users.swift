@@ -96,6 +96,21 @@ extension PostgresServerStorage: UserAdministration {
         }
     }
 
+    public func failedSignIns(from address: String, since: Date) async throws -> Int {
+        try await transaction { [logger] connection in
+            let (at, detail) = (since.millisecondsSince1970, "from \(address)")
+            var count = 0
+            for try await (found) in try await connection.query(
+                """
+                SELECT count(*) FROM hq_audit
+                WHERE at >= \(at) AND action = 'sign-in-refused' AND detail = \(detail)
+                """,
+                logger: logger
+            ).decode(Int64.self) { count = Int(found) }
+            return count
+        }
+    }
+
     public func recordHQAudit(_ entry: HQAuditEntry) async throws {
         try await transaction { [logger] connection in try await Self.audit(entry, on: connection, logger: logger) }
     }

@@ -436,6 +436,10 @@ extension ReplicaStore {
             // On the server: the protocol version each kiosk spoke at its last sync, for HQ's kiosks page.
             try db.execute(sql: "ALTER TABLE kiosks ADD COLUMN protocol_version INTEGER")
         }
+        migrator.registerMigration("v20: audit by time") { db in
+            // Sign-ins refused from one address lately are counted at every attempt: by time, not over the whole audit.
+            try db.execute(sql: "CREATE INDEX hq_audit_by_time ON hq_audit (at)")
+        }
         return migrator
     }
 }

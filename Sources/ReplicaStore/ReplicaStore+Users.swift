@@ -217,6 +217,17 @@ extension ReplicaStore {
         }
     }
 
+    /// How many sign-ins from `address` were refused at or after `since`.
+    public func failedSignIns(from address: String, since: Date) throws -> Int {
+        try read { db in
+            try Int.fetchOne(
+                db,
+                sql: "SELECT count(*) FROM hq_audit WHERE at >= ? AND action = 'sign-in-refused' AND detail = ?",
+                arguments: [since.millisecondsSince1970, "from \(address)"]
+            ) ?? 0
+        }
+    }
+
     /// Adds a line to HQ's access audit.
     public func recordHQAudit(_ entry: HQAuditEntry) throws {
         try write { context in try Self.audit(entry, in: context.db) }

@@ -10,6 +10,8 @@ import NIOPosix
 ///   account is locked, and takes one bcrypt check in every case: the console tells nobody which names exist.
 /// - Five wrong passwords in a row lock the account for 15 minutes (counted in the database, so attempts sent in
 ///   parallel, or through several processes, are each counted); a sign-in clears the count.
+/// - Twenty refused sign-ins from one address within 15 minutes, whatever the names, and every further attempt from it
+///   is refused unchecked until the window passes: spraying one password over many names is stopped too.
 /// - A session is a random secret the browser keeps in an `HttpOnly` cookie; the database holds only its SHA-256.
 ///   It ends after 30 minutes unused, 12 hours after sign-in, at sign-out, when the user's password changes and when
 ///   the user is removed. Every sign-in, refusal, lock and sign-out is audited.
@@ -38,10 +40,16 @@ public struct HQConsoleAuthentication: Sendable {
     ) async throws -> (
         token: SessionToken, user: HQUser
     )? {
+        let at = now()
+        // Too many refusals from this address lately: refused unchecked (and audited), whatever the name.
+        let recent = try await storage.failedSignIns(from: address, since: at.addingTimeInterval(-policy.lockout))
+        if recent >= policy.maximumFailuresPerAddress {
+            try await storage.recordFailedSignIn(typed: typed, user: nil, address: address, at: at, policy: policy)
+            return nil
+        }
         var lookedUp: (user: HQUser, state: SignInState)?
         if let name = try? HQUserName(typed) { lookedUp = try await storage.hqSignInState(name) }
         let found = lookedUp
-        let at = now()
         // bcrypt is slow on purpose: on NIO's blocking-work threads, never on the threads all tasks share.
         let outcome = try await NIOThreadPool.singleton.runIfActive {
             SignIn.decide(user: found?.user, state: found?.state ?? SignInState(), password: password, at: at)

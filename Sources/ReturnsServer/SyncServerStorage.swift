@@ -246,6 +246,9 @@ public protocol UserAdministration: Sendable {
     /// The newest `limit` lines of the audit, oldest first.
     func hqAudit(limit: Int) async throws -> [HQAuditEntry]
 
+    /// How many sign-ins from `address` were refused at or after `since` (the audit's `sign-in-refused` lines).
+    func failedSignIns(from address: String, since: Date) async throws -> Int
+
     /// Adds a line to the audit: a console user's action (a settled conflict, a decided review, …), recorded after
     /// the action itself committed.
     func recordHQAudit(_ entry: HQAuditEntry) async throws
@@ -528,6 +531,10 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func hqAudit(limit: Int) async throws -> [HQAuditEntry] {
         try await onReader { try $0.hqAudit(limit: limit) }
+    }
+
+    public func failedSignIns(from address: String, since: Date) async throws -> Int {
+        try await onReader { try $0.failedSignIns(from: address, since: since) }
     }
 
     public func recordHQAudit(_ entry: HQAuditEntry) async throws {

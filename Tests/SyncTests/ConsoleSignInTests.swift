@@ -95,6 +95,29 @@ import Testing
         }
     }
 
+    /// One address trying passwords over many names locks no account (each is tried once or twice) but is stopped:
+    /// after the policy's refusals from it, even the right password is refused from there, until the window passes;
+    /// other addresses sign in meanwhile.
+    @Test(arguments: StorageBackend.all)
+    func anAddressSprayingPasswordsOverManyNamesIsStopped(backend: StorageBackend) async throws {
+        try await backend.with { instance in
+            let clock = Clock()
+            var console = try await Self.authentication(instance.storage, clock: clock)
+            console.policy.maximumFailuresPerAddress = 3
+            for name in ["dana", "bo", "carol"] {
+                #expect(
+                    try await console.signIn(name: name, password: "spring 2026 password", address: "10.9.9.9") == nil
+                )
+            }
+            #expect(try await console.signIn(name: "dana", password: Self.password, address: "10.9.9.9") == nil)
+            #expect(try await console.signIn(name: "dana", password: Self.password, address: "10.0.0.7") != nil)
+            let users = console.storage
+            #expect(try await users.hqSignInState(try HQUserName("bo"))?.state.isLocked(at: clock.now) == false)
+            clock.advance(15 * 60 + 1)
+            #expect(try await console.signIn(name: "dana", password: Self.password, address: "10.9.9.9") != nil)
+        }
+    }
+
     @Test(arguments: StorageBackend.all)
     func fiveWrongPasswordsLockAnAccountAndEveryRefusalLooksTheSame(backend: StorageBackend) async throws {
         try await backend.with { instance in
