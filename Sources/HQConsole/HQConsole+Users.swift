@@ -4,6 +4,7 @@ import HQAccess
 import Hummingbird
 import NIOPosix
 import ReturnsServer
+import ReturnsSync
 
 /// HQ's users and the access audit, for admins: `returns-server users add|list|remove|passwd|audit` in the browser,
 /// under the same rules (unique names, the last admin stays, the password rules), each change audited in the
@@ -67,6 +68,8 @@ extension HQConsole {
                 <button type="submit">Set the password</button>
                 <p class="note">The user's sessions end.</p></form>
                 </div>
+                <p>Download: users <a href="/users.csv">CSV</a>, <a href="/users.json">JSON</a>; the whole audit \
+                <a href="/audit.csv">CSV</a>, <a href="/audit.json">JSON</a></p>
                 <h2>Audit</h2>
                 <p class="note">The newest \(Self.auditRows) lines, newest first: sign-ins, refusals, locks and every \
                 change made in the console.</p>
@@ -205,5 +208,42 @@ extension HQConsole {
         var response = Response.redirect(to: "/login")
         response.setCookie(cookie(Self.sessionCookie, "", maxAge: 0))
         return response
+    }
+}
+
+/// The users and the whole access audit as downloads, for admins.
+extension HQConsole {
+    func usersDownload(_ request: Request, format: String) async throws -> Response {
+        _ = try await session(request, may: .manageUsers)
+        let columns = ["name", "role", "createdAt", "passwordChangedAt"]
+        let rows = try await storage.hqUsers().map { user in
+            [
+                user.name.rawValue, user.role.rawValue, ISO8601Milliseconds.format(user.createdAt),
+                ISO8601Milliseconds.format(user.passwordChangedAt),
+            ]
+        }
+        return try Self.table(columns, rows, format: format, name: "users")
+    }
+
+    /// Every line of the audit, oldest first.
+    func auditDownload(_ request: Request, format: String) async throws -> Response {
+        _ = try await session(request, may: .manageUsers)
+        let columns = ["at", "actor", "action", "subject", "detail"]
+        let rows = try await storage.hqAudit(limit: .max).map { entry in
+            [ISO8601Milliseconds.format(entry.at), entry.actor, entry.action, entry.subject, entry.detail]
+        }
+        return try Self.table(columns, rows, format: format, name: "audit")
+    }
+
+    /// Rows of text as CSV, or as JSON objects keyed by the columns.
+    static func table(_ columns: [String], _ rows: [[String]], format: String, name: String) throws -> Response {
+        if format == "csv" { return Page.csv([columns] + rows, filename: "\(name).csv") }
+        return try Page.json(
+            JSONSerialization.data(
+                withJSONObject: rows.map { Dictionary(uniqueKeysWithValues: zip(columns, $0)) },
+                options: [.sortedKeys, .prettyPrinted]
+            ),
+            filename: "\(name).json"
+        )
     }
 }

@@ -117,6 +117,10 @@ public struct HQConsole: Sendable {
         router.post("/users/add") { request, _ in try await self.addUser(request) }
         router.post("/users/password") { request, _ in try await self.setPassword(request) }
         router.post("/users/remove") { request, _ in try await self.removeUser(request) }
+        router.get("/users.csv") { request, _ in try await self.usersDownload(request, format: "csv") }
+        router.get("/users.json") { request, _ in try await self.usersDownload(request, format: "json") }
+        router.get("/audit.csv") { request, _ in try await self.auditDownload(request, format: "csv") }
+        router.get("/audit.json") { request, _ in try await self.auditDownload(request, format: "json") }
         router.get("/settings") { request, _ in try await self.settingsPage(request) }
         router.post("/settings/policy") { request, _ in try await self.setPolicy(request) }
         router.post("/settings/policy/remove") { request, _ in try await self.removePolicy(request) }

@@ -221,6 +221,18 @@ import WireProtocol
                 let body = String(buffer: $0.body)
                 #expect(body.contains("<td>dana</td><td>user-removed</td><td>zoe</td>"), "\(body)")
             }
+            try await client.execute(uri: "/audit.csv", method: .get, headers: [.cookie: "returnsync_session=\(dana)"])
+            {
+                let lines = String(buffer: $0.body).split(separator: "\r\n")
+                #expect(
+                    lines.first == "at,actor,action,subject,detail"
+                        && lines.last?.contains(",dana,user-removed,zoe,") == true
+                )
+            }
+            try await client.execute(uri: "/users.json", method: .get, headers: [.cookie: "returnsync_session=\(rick)"])
+            {
+                #expect($0.status == .forbidden)
+            }
         }
         #expect(try await desk.storage.hqUsers().map(\.name.rawValue) == ["ana", "dana", "rick"])
     }
