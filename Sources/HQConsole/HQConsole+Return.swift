@@ -406,3 +406,37 @@ extension HQConsole {
         }
     }
 }
+
+/// Every photo and document the returns name, and what HQ holds of each: `returns-server attachments list`.
+extension HQConsole {
+    func attachmentsPage(_ request: Request) async throws -> Response {
+        let signed = try await session(request)
+        let missing = request.uri.queryParameters.get("missing") == "yes"
+        let listing = try await storage.attachmentListing(store: nil, missing: missing)
+        let rows = listing.map { item in
+            let link =
+                item.complete
+                ? "<a href=\"/attachments/\(item.digest)\">\(item.digest.prefix(12))</a>"
+                : String(item.digest.prefix(12))
+            var cells = [
+                item.mediaType, "\(item.size)", "\(item.held)", item.complete ? "whole" : "waiting for the kiosk",
+            ]
+            cells.append(item.stores.joined(separator: ", "))
+            cells.append("\(item.returns)")
+            return "<tr><td>\(link)</td>" + cells.map { "<td>\(Page.escape($0))</td>" }.joined() + "</tr>"
+        }
+        return Page.html(
+            title: "Photos and documents",
+            body: """
+                \(header(signed))
+                <main>
+                <h1>Photos and documents</h1>
+                <p>\(listing.count) \(missing ? "not yet held whole" : "named by returns"). \
+                \(missing ? "<a href=\"/attachments\">All</a>" : "<a href=\"/attachments?missing=yes\">Only those not held whole</a>")</p>
+                <table><thead><tr><th>Digest</th><th>Type</th><th>Bytes</th><th>Held</th><th>State</th><th>Stores</th>\
+                <th>Returns</th></tr></thead><tbody>\(rows.joined(separator: "\n"))</tbody></table>
+                </main>
+                """
+        )
+    }
+}

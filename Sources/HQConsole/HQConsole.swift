@@ -87,6 +87,7 @@ public struct HQConsole: Sendable {
         router.post("/returns/:id/settle") { request, context in
             try await self.settle(request, id: context.parameters.get("id") ?? "")
         }
+        router.get("/attachments") { request, _ in try await self.attachmentsPage(request) }
         router.get("/attachments/:digest") { request, context in
             try await self.attachment(request, digest: context.parameters.get("digest") ?? "")
         }
@@ -194,7 +195,8 @@ public struct HQConsole: Sendable {
         <header>
         <nav aria-label="Console"><a href="/">Dashboard</a> <a href="/reports">Reports</a> <a href="/returns">Returns</a> \
         <a href="/review">Review</a> <a href="/conflicts">Conflicts</a> <a href="/recalls">Recalls</a> \
-        <a href="/kiosks">Kiosks</a> <a href="/orders">Orders</a> <a href="/settings">Policies</a>\
+        <a href="/kiosks">Kiosks</a> <a href="/orders">Orders</a> <a href="/attachments">Photos</a> \
+        <a href="/settings">Policies</a>\
         \(signed.user.role.may(.manageUsers) ? " <a href=\"/users\">Users</a>" : "")</nav>
         <a class="account" href="/account">signed in as \(Page.escape(signed.user.name.rawValue)) \
         (\(Page.escape(signed.user.role.rawValue)))</a>

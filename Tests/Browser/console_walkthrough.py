@@ -138,7 +138,8 @@ try:
 
     # The other pages, each reached from the header and photographed at both widths.
     for link, heading in (("Reports", "Reports"), ("Recalls", "Recall campaigns"), ("Kiosks", "Kiosks"),
-                          ("Orders", "Sales orders"), ("Policies", "Policies and stores"), ("Users", "Users")):
+                          ("Orders", "Sales orders"), ("Photos", "Photos and documents"),
+                          ("Policies", "Policies and stores"), ("Users", "Users")):
         browser.find_element(By.LINK_TEXT, link).click()
         check(lambda: browser.find_element(By.TAG_NAME, "h1").text == heading, f"the {link.lower()} page")
         unlabelled = browser.execute_script("""

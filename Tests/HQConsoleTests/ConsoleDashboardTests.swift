@@ -7,6 +7,7 @@ import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsServer
+import ReturnsSync
 import Synchronization
 import Testing
 
@@ -104,6 +105,59 @@ import Testing
             #expect(((south?["epcisBody"] as? [String: Any])?["eventList"] as? [Any])?.count == 1)
             try await client.execute(uri: "/export/epcis?since=yesterday", method: .get, headers: cookie) { response in
                 #expect(response.status == .badRequest && String(buffer: response.body).contains("'yesterday'"))
+            }
+        }
+    }
+
+    /// A return's photo: listed as waiting until its kiosk sent its bytes, then shown on the return's page and
+    /// served with its type; a digest that is not one is not looked up.
+    @Test func aPhotoIsListedThenShownOnceItsBytesArrive() async throws {
+        let directory = try TemporaryDirectory()
+        let (console, storage) = try HQConsoleTests.console(in: directory)
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("k.sqlite"),
+            identity: .kiosk(store: StoreID("north"), kiosk: KioskID("k1"))
+        )
+        let item = try kiosk.recordReturn(
+            ReturnCapture(orderID: OrderID("O-1"), gtin: GTIN("4006381333931"), reason: .damaged)
+        )
+        // The first bytes of a PNG are enough for its type.
+        let png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) + Data(repeating: 7, count: 100)
+        let attachment = try kiosk.attach(png, to: item.id, caption: "<b>dent</b>")
+        _ = try storage.store.acceptPush(
+            try kiosk.returnRecords(),
+            from: kiosk.identity.replicaID,
+            store: StoreID("north")
+        )
+        let app = Application(router: console.router())
+        try await app.test(.router) { client in
+            let session = try await HQConsoleTests.signIn(client)
+            let cookie: HTTPFields = [.cookie: "returnsync_session=\(session)"]
+            try await client.execute(uri: "/attachments?missing=yes", method: .get, headers: cookie) {
+                let body = String(buffer: $0.body)
+                #expect(body.contains("1 not yet held whole") && body.contains("waiting for the kiosk"), "\(body)")
+            }
+            try await client.execute(uri: "/attachments/\(attachment.digest)", method: .get, headers: cookie) {
+                #expect($0.status == .notFound)
+            }
+            _ = try storage.store.appendAttachmentChunk(
+                attachment.digest,
+                store: StoreID("north"),
+                offset: 0,
+                bytes: png
+            )
+            try await client.execute(uri: "/attachments/\(attachment.digest)", method: .get, headers: cookie) {
+                #expect($0.status == .ok && $0.headers[.contentType] == "image/png" && Data(buffer: $0.body) == png)
+            }
+            try await client.execute(uri: "/returns/\(item.id.rawValue)", method: .get, headers: cookie) {
+                let body = String(buffer: $0.body)
+                #expect(
+                    body.contains("<img src=\"/attachments/\(attachment.digest)\" alt=\"&lt;b&gt;dent&lt;/b&gt;\">"),
+                    "\(body)"
+                )
+            }
+            try await client.execute(uri: "/attachments/..%2F..%2Fetc", method: .get, headers: cookie) {
+                #expect($0.status == .notFound)
             }
         }
     }

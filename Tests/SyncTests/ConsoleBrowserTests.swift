@@ -161,7 +161,7 @@ struct ConsoleBrowserTests {
         }
         for page in [
             "sign-in", "dashboard", "dashboard-live", "returns", "return", "conflicts", "review", "reports", "recalls",
-            "kiosks", "orders", "policies", "users", "refused",
+            "kiosks", "orders", "photos", "policies", "users", "refused",
         ] {
             for width in ["laptop", "tablet"] {
                 #expect(FileManager.default.fileExists(atPath: "\(ConsoleBrowser.screenshots)/\(page)-\(width).png"))
