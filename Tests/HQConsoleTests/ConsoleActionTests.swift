@@ -246,12 +246,12 @@ import Testing
                 )
             }
             func edit(_ fields: [(String, String)]) async throws -> (HTTPResponse.Status, String) {
-                try await client.execute(
-                    uri: "/returns/\(id.rawValue)/edit",
-                    method: .post,
-                    headers: Self.post(session),
-                    body: HQConsoleTests.form([("csrf", csrf)] + fields)
-                ) { ($0.status, $0.headers[.location] ?? String(buffer: $0.body)) }
+                try await ConsoleFleetTests.submit(
+                    client,
+                    "/returns/\(id.rawValue)/edit",
+                    as: session,
+                    [("csrf", csrf)] + fields
+                )
             }
             let routed = try await edit([("edit", "disposition"), ("disposition", "quarantine"), ("note", "smells")])
             #expect(routed.0 == .seeOther, "\(routed.1)")

@@ -21,6 +21,21 @@ import WireProtocol
         [.contentType: type, .cookie: "returnsync_session=\(session)"]
     }
 
+    /// Posts `fields` as a form in `session`; the answer's status and where it sends the browser (or its page).
+    static func submit(
+        _ client: some TestClientProtocol,
+        _ path: String,
+        as session: String,
+        _ fields: [(String, String)]
+    ) async throws -> (HTTPResponse.Status, String) {
+        try await client.execute(
+            uri: path,
+            method: .post,
+            headers: post(session),
+            body: HQConsoleTests.form(fields)
+        ) { ($0.status, $0.headers[.location] ?? String(buffer: $0.body)) }
+    }
+
     @Test func aRecallManagerStartsAndClosesACampaignAReturnsManagerCannot() async throws {
         let desk = try await ConsoleActionTests.Desk()
         try HQConsoleTests.addUser("rita", .recallManager, to: desk.storage)
@@ -175,12 +190,7 @@ import WireProtocol
             let dana = try await HQConsoleTests.signIn(client, as: "dana")
             let csrf = try ConsoleActionTests.csrf(dana)
             func post(_ path: String, _ fields: [(String, String)]) async throws -> (HTTPResponse.Status, String) {
-                try await client.execute(
-                    uri: path,
-                    method: .post,
-                    headers: Self.post(dana),
-                    body: HQConsoleTests.form([("csrf", csrf)] + fields)
-                ) { ($0.status, $0.headers[.location] ?? String(buffer: $0.body)) }
+                try await Self.submit(client, path, as: dana, [("csrf", csrf)] + fields)
             }
             let password = HQConsoleTests.password
             let differ = try await post(
@@ -254,12 +264,7 @@ import WireProtocol
             let dana = try await HQConsoleTests.signIn(client, as: "dana")
             let csrf = try ConsoleActionTests.csrf(dana)
             func post(_ path: String, _ fields: [(String, String)]) async throws -> (HTTPResponse.Status, String) {
-                try await client.execute(
-                    uri: path,
-                    method: .post,
-                    headers: Self.post(dana),
-                    body: HQConsoleTests.form([("csrf", csrf)] + fields)
-                ) { ($0.status, $0.headers[.location] ?? String(buffer: $0.body)) }
+                try await Self.submit(client, path, as: dana, [("csrf", csrf)] + fields)
             }
             let zone = try await post("/settings/store", [("store", "north"), ("timeZone", "Mars/Olympus")])
             #expect(zone.0 == .unprocessableContent && zone.1.contains("Mars/Olympus"), "\(zone)")
@@ -293,15 +298,15 @@ import WireProtocol
         try await app.test(.router) { client in
             let ana = try await HQConsoleTests.signIn(client, as: "ana")
             func change(_ current: String) async throws -> (HTTPResponse.Status, String) {
-                try await client.execute(
-                    uri: "/account/password",
-                    method: .post,
-                    headers: Self.post(ana),
-                    body: HQConsoleTests.form([
+                try await Self.submit(
+                    client,
+                    "/account/password",
+                    as: ana,
+                    [
                         ("csrf", try ConsoleActionTests.csrf(ana)), ("current", current), ("password", fresh),
                         ("again", fresh),
-                    ])
-                ) { ($0.status, $0.headers[.location] ?? String(buffer: $0.body)) }
+                    ]
+                )
             }
             let wrong = try await change("not my password")
             #expect(wrong.0 == .unprocessableContent && wrong.1.contains("the current password is wrong"))
