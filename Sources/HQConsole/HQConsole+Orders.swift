@@ -70,7 +70,8 @@ extension HQConsole {
     struct OrdersUpload: ConsoleForm {
         var csrf: String?
         var currency: String?
-        var file: String?
+        /// The file's bytes: text only once checked, so a file that is not UTF-8 is named as such.
+        var file: Data?
     }
 
     /// Imports an uploaded orders CSV; a refused file lists each bad row with its line number.
@@ -86,7 +87,10 @@ extension HQConsole {
         do {
             let currencyText = (form.currency ?? "").trimmingCharacters(in: .whitespaces)
             let currency = try currencyText.isEmpty ? nil : Currency(currencyText)
-            let (count, outcome) = try await storage.importOrders(csv: form.file ?? "", defaultCurrency: currency)
+            guard let text = String(data: form.file ?? Data(), encoding: .utf8) else {
+                throw ConsoleInputError("the orders file is not UTF-8 text: save it as CSV (UTF-8) and upload it again")
+            }
+            let (count, outcome) = try await storage.importOrders(csv: text, defaultCurrency: currency)
             let summary =
                 "Imported \(count) order lines: \(outcome.created) new, \(outcome.updated) updated, "
                 + "\(outcome.unchanged) unchanged; \(outcome.reverified) returns re-verified."

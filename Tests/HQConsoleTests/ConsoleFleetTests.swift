@@ -370,6 +370,22 @@ import WireProtocol
                 #expect(!body.contains("line 2:"), "the good line is not named")
             }
             #expect(try await desk.storage.orderLines(store: nil).count == 1, "nothing imported")
+            // Not text at all: said so, nothing imported.
+            // A Latin-1 file: bytes that are not UTF-8 where the file's content goes.
+            let form = String(buffer: Self.upload("", csrf: csrf))
+            let content = try #require(form.range(of: "text/csv\r\n\r\n")).upperBound
+            var latin1 = ByteBuffer(string: String(form[..<content]))
+            latin1.writeBytes([0x4F, 0x52, 0x44, 0xC4, 0xE4, 0xFF])
+            latin1.writeString(String(form[content...]))
+            try await client.execute(
+                uri: "/orders",
+                method: .post,
+                headers: Self.post(dana, type: type),
+                body: latin1
+            ) { response in
+                #expect(response.status == .unprocessableContent)
+                #expect(String(buffer: response.body).contains("not UTF-8 text"))
+            }
             // Without the session's token: refused like any forged form.
             try await client.execute(
                 uri: "/orders",
