@@ -35,9 +35,12 @@ extension HQConsole {
     ///
     /// - Throws: ``Refusal``: without a live session, to the sign-in page; for a role that may not, a 403 page that
     ///   says so (checked here on every request: hiding a button is not enough).
-    func session(_ request: Request, may action: HQAction = .read) async throws -> Signed {
+    ///
+    /// - Parameter byPerson: whether the request counts as the person using the console, restarting the session's
+    ///   idle timer; by default, unless it is a live page's own refresh (``refreshHeader``).
+    func session(_ request: Request, may action: HQAction = .read, byPerson: Bool? = nil) async throws -> Signed {
         // A live page's own refresh is not the person using the console: it does not keep the session from idling.
-        let byPerson = request.headers[Self.refreshHeader] == nil
+        let byPerson = byPerson ?? (request.headers[Self.refreshHeader] == nil)
         guard let token = Self.token(request), let user = try await authentication.user(for: token, touching: byPerson)
         else {
             throw Refusal(page: Response.redirect(to: "/login"))

@@ -87,7 +87,8 @@ extension HQConsole {
 
     /// Server-sent events for a signed-in user (``streamChanges(until:write:)`` says what they hold).
     func events(_ request: Request) async throws -> Response {
-        let signed = try await session(request)
+        // The browser reopens the stream by itself (it can send no header saying so): never the person's use.
+        let signed = try await session(request, byPerson: false)
         let console = self
         var response = Response(
             status: .ok,

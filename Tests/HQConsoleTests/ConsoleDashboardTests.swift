@@ -211,9 +211,22 @@ import Testing
         let (_, storage) = try HQConsoleTests.console(in: directory)
         let now = Mutex(Date())
         let authentication = HQConsoleAuthentication(storage: storage, now: { now.withLock { $0 } })
-        let console = HQConsole(storage: storage, authentication: authentication)
+        var console = HQConsole(storage: storage, authentication: authentication)
+        // Streams that end at once: the browser's reconnections, every one of them.
+        console.liveEvents.lifetime = .zero
         let app = Application(router: console.router())
         try await app.test(.router) { client in
+            // The event stream, reopened by the browser while nobody looks: not the person's use either.
+            let watched = try await HQConsoleTests.signIn(client)
+            now.withLock { $0 += 20 * 60 }
+            try await client.execute(uri: "/events", method: .get, headers: [.cookie: "returnsync_session=\(watched)"])
+            {
+                #expect($0.status == .ok && String(buffer: $0.body).hasPrefix("retry: 3000"))
+            }
+            now.withLock { $0 += 20 * 60 }
+            try await client.execute(uri: "/", method: .get, headers: [.cookie: "returnsync_session=\(watched)"]) {
+                #expect($0.status == .seeOther, "40 idle minutes, whatever the stream did")
+            }
             for refreshing in [false, true] {
                 let session = try await HQConsoleTests.signIn(client)
                 var headers: HTTPFields = [.cookie: "returnsync_session=\(session)"]
