@@ -36,9 +36,9 @@ public enum HQAction: String, CaseIterable, Sendable {
     case read
     /// Settle conflicts, set dispositions, decide reviews, edit returns.
     case editReturns = "edit-returns"
-    /// Start, sweep and close recall campaigns.
+    /// Start and close recall campaigns.
     case runRecalls = "run-recalls"
-    /// Enroll and revoke kiosks, import orders, set policies.
+    /// Enroll and revoke kiosks, import orders, set policies and store settings.
     case administerFleet = "administer-fleet"
     /// Add, remove and change HQ users.
     case manageUsers = "manage-users"
