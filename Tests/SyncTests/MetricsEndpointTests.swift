@@ -97,18 +97,29 @@ final class TestMetricsEndpoint: Sendable {
             try item.assignDisposition(.repair, by: author, at: date)
         }
         try await kiosk.sync()  // 1 merged, with a conflict
-        try await kiosk.sync()  // nothing new
-        await #expect(throws: SyncError.self) { try await kiosk.sync() }  // rate-limited
+        // Syncs with nothing new until one is refused: the bucket refills a token every 20 s, so on a machine so
+        // busy that syncs come slower than that, the fourth is still admitted — count what happened instead.
+        var synced = 2
+        var refused = false
+        for _ in 0..<20 where !refused {
+            do {
+                try await kiosk.sync()
+                synced += 1
+            } catch is SyncError {
+                refused = true
+            }
+        }
+        #expect(refused, "the bucket of 3 a minute ran dry")
 
         let (status, text) = try await endpoint.get("/metrics")
         #expect(status == 200)
-        #expect(Self.sample("returnsync_syncs_total", in: text) == 3)
+        #expect(Self.sample("returnsync_syncs_total", in: text) == Double(synced))
         #expect(Self.sample("returnsync_records_merged_total", in: text) == 3)
         #expect(Self.sample("returnsync_conflicts_total", in: text) == 1)
         #expect(Self.sample("returnsync_refused_total{reason=\"rate-limited\"}", in: text) == 1)
-        #expect(Self.sample("returnsync_connections_accepted_total", in: text) == 4)
-        #expect(Self.sample("returnsync_sync_duration_seconds_count", in: text) == 3)
-        #expect(Self.sample("returnsync_sync_duration_seconds_bucket{le=\"+Inf\"}", in: text) == 3)
+        #expect(Self.sample("returnsync_connections_accepted_total", in: text) == Double(synced + 1))
+        #expect(Self.sample("returnsync_sync_duration_seconds_count", in: text) == Double(synced))
+        #expect(Self.sample("returnsync_sync_duration_seconds_bucket{le=\"+Inf\"}", in: text) == Double(synced))
         let size = try #require(Self.sample("returnsync_database_bytes", in: text))
         #expect(size >= Double(try server.store.storageSize()) * 0.5 && size > 4096)
         #expect(text.contains("# TYPE returnsync_sync_duration_seconds histogram"))
