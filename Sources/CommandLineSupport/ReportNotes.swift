@@ -4,10 +4,8 @@ import ReturnSyncJSON
 /// The reports both HQ's command line and its console offer, and the notes that tell a person what their less
 /// obvious columns count.
 public enum ReportNotes {
-    /// Every report by name: `store`, `reason`, `status`, `disposition`, `gtin`, `recall`, `repair`, `ageing`,
-    /// `summary`.
-    public static let kinds =
-        ReplicaStore.ReportDimension.allCases.map(\.rawValue) + ["recall", "repair", "ageing", "summary"]
+    /// Every report by name (``ReplicaStore/reportKinds``).
+    public static var kinds: [String] { ReplicaStore.reportKinds }
 
     /// The note under report `by` (with `money`, the money report's), lines broken for a terminal.
     public static func note(by: String, money: Bool) -> String? { money ? moneyFootnote : footnotes[by] }

@@ -167,6 +167,22 @@ public enum HQSignInSQL {
     /// Who a refused attempt is audited as.
     public static let anonymous = "(not signed in)"
 
+    /// Where an attempt came from, as the audit's detail says it — what ``refusedFrom(placeholders:)`` counts by.
+    public static func origin(_ address: String) -> String { "from \(address)" }
+
+    /// The audit lines of a refused sign-in as `typed` from `address`, and the lock when it locked the account.
+    public static func refusalAudit(typed: String, address: String, at now: Date, locked: Bool) -> [HQAuditEntry] {
+        (["sign-in-refused"] + (locked ? ["account-locked"] : [])).map { action in
+            HQAuditEntry(at: now, actor: anonymous, action: action, subject: subject(typed), detail: origin(address))
+        }
+    }
+
+    /// Counts the sign-ins refused from one address since a time (the audit's lines, by time). Parameters, in
+    /// `placeholders`' order: the time (milliseconds), the address's ``origin(_:)``.
+    public static func refusedFrom(placeholders p: [String]) -> String {
+        "SELECT count(*) FROM hq_audit WHERE at >= \(p[0]) AND action = 'sign-in-refused' AND detail = \(p[1])"
+    }
+
     /// A typed name as the audit shows it: at most 64 characters, control characters dropped.
     public static func subject(_ typed: String) -> String {
         String(typed.unicodeScalars.filter { !CharacterSet.controlCharacters.contains($0) }.prefix(64))

@@ -31,6 +31,13 @@ protocol ConsoleForm: Decodable, Sendable {
 }
 
 extension HQConsole {
+    /// A form of nothing but its token: sign-out, closing a campaign.
+    struct CSRFOnlyForm: ConsoleForm {
+        var csrf: String?
+    }
+}
+
+extension HQConsole {
     /// The signed-in user, when their role may do `action`.
     ///
     /// - Throws: ``Refusal``: without a live session, to the sign-in page; for a role that may not, a 403 page that

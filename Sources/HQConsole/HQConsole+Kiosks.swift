@@ -144,10 +144,16 @@ extension HQConsole {
         }
     }
 
-    /// The enrolled kiosks, as `kiosks list --json` keys them.
+    /// The enrolled kiosks: the JSON `kiosks list --json` prints, or a CSV of the same columns.
     func kiosksDownload(_ request: Request, format: String) async throws -> Response {
         _ = try await session(request)
         let kiosks = try await storage.enrolledKiosks()
+        if format == "json" {
+            return Page.json(
+                try ReturnDocument.makeEncoder(prettyPrinted: true).encode(kiosks.map(KioskDocument.init)),
+                filename: "kiosks.json"
+            )
+        }
         let columns = ["replicaId", "storeId", "kioskId", "enrolledAt", "lastSyncAt", "revokedAt", "protocolVersion"]
         let rows = kiosks.map { kiosk -> [String] in
             let enrolled = ISO8601Milliseconds.format(kiosk.enrolledAt)
@@ -156,13 +162,6 @@ extension HQConsole {
             let version = kiosk.protocolVersion.map { "\($0)" } ?? ""
             return [kiosk.replicaID, kiosk.storeID, kiosk.kioskID, enrolled, synced, revoked, version]
         }
-        if format == "csv" { return Page.csv([columns] + rows, filename: "kiosks.csv") }
-        let objects = rows.map { row in
-            Dictionary(uniqueKeysWithValues: zip(columns, row).compactMap { $1.isEmpty ? nil : ($0, $1) })
-        }
-        return try Page.json(
-            JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys, .prettyPrinted]),
-            filename: "kiosks.json"
-        )
+        return Page.csv([columns] + rows, filename: "kiosks.csv")
     }
 }

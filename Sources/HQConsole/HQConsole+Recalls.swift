@@ -114,10 +114,6 @@ extension HQConsole {
         var units: String?
     }
 
-    struct CSRFOnlyForm: ConsoleForm {
-        var csrf: String?
-    }
-
     func startRecall(_ request: Request) async throws -> Response {
         let (signed, form) = try await posted(RecallForm.self, request, may: .runRecalls)
         func list(_ text: String?) -> [String] {
@@ -149,7 +145,7 @@ extension HQConsole {
     }
 
     func closeRecall(_ request: Request, id: String) async throws -> Response {
-        let (signed, _) = try await posted(CSRFOnlyForm.self, request, may: .runRecalls)
+        let (signed, _) = try await posted(HQConsole.CSRFOnlyForm.self, request, may: .runRecalls)
         do {
             let campaign = try await RecallActions.close(id, in: storage, operatorID: signed.operatorID)
             try await audit(signed, "recall-closed", subject: campaign.id)

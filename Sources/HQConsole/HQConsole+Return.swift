@@ -104,7 +104,8 @@ extension HQConsole {
         return "\(alert)<dl class=\"facts\">\n\(rows.joined(separator: "\n"))\n</dl>"
     }
 
-    /// The return's photos and documents: images shown, PDFs linked; bytes a kiosk has not sent yet say so.
+    /// The return's photos and documents: images shown, PDFs linked; one whose bytes its kiosk has not sent yet
+    /// answers "not here yet" (``attachment(_:digest:)``).
     static func photos(_ item: ProductReturn) -> String {
         let figures = item.attachments.map { attachment in
             let link = "/attachments/\(attachment.digest)"

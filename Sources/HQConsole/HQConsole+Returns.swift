@@ -130,14 +130,7 @@ extension HQConsole {
                 row.disposition, ISO8601Milliseconds.format(Date(millisecondsSince1970: row.createdAt)),
             ]
         }
-        if format == "csv" { return Page.csv([columns] + rows.map(values), filename: "returns.csv") }
-        return try Page.json(
-            JSONSerialization.data(
-                withJSONObject: rows.map { Dictionary(uniqueKeysWithValues: zip(columns, values($0))) },
-                options: [.sortedKeys, .prettyPrinted]
-            ),
-            filename: "returns.json"
-        )
+        return try Page.download(columns, rows.map(values), format: format, name: "returns")
     }
 }
 
@@ -149,6 +142,18 @@ extension Page {
             rows.map { $0.map { Format.csvField($0, neutralisingFormulas: true) }.joined(separator: ",") }
             .joined(separator: "\r\n") + "\r\n"
         return download(ByteBuffer(string: body), type: "text/csv; charset=utf-8", filename: filename)
+    }
+
+    /// Rows of text as `name`.csv (the columns first), or as `name`.json: objects keyed by the columns.
+    static func download(_ columns: [String], _ rows: [[String]], format: String, name: String) throws -> Response {
+        if format == "csv" { return csv([columns] + rows, filename: "\(name).csv") }
+        return json(
+            try JSONSerialization.data(
+                withJSONObject: rows.map { Dictionary(uniqueKeysWithValues: zip(columns, $0)) },
+                options: [.sortedKeys, .prettyPrinted]
+            ),
+            filename: "\(name).json"
+        )
     }
 
     /// A download of CSV already written.

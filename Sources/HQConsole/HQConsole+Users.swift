@@ -222,7 +222,7 @@ extension HQConsole {
                 ISO8601Milliseconds.format(user.passwordChangedAt),
             ]
         }
-        return try Self.table(columns, rows, format: format, name: "users")
+        return try Page.download(columns, rows, format: format, name: "users")
     }
 
     /// Every line of the audit, oldest first.
@@ -232,18 +232,6 @@ extension HQConsole {
         let rows = try await storage.hqAudit(limit: .max).map { entry in
             [ISO8601Milliseconds.format(entry.at), entry.actor, entry.action, entry.subject, entry.detail]
         }
-        return try Self.table(columns, rows, format: format, name: "audit")
-    }
-
-    /// Rows of text as CSV, or as JSON objects keyed by the columns.
-    static func table(_ columns: [String], _ rows: [[String]], format: String, name: String) throws -> Response {
-        if format == "csv" { return Page.csv([columns] + rows, filename: "\(name).csv") }
-        return try Page.json(
-            JSONSerialization.data(
-                withJSONObject: rows.map { Dictionary(uniqueKeysWithValues: zip(columns, $0)) },
-                options: [.sortedKeys, .prettyPrinted]
-            ),
-            filename: "\(name).json"
-        )
+        return try Page.download(columns, rows, format: format, name: "audit")
     }
 }

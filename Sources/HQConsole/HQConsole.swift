@@ -6,8 +6,8 @@ import NIOCore
 import ReplicaStore
 import ReturnsServer
 
-/// HQ's web console (issue 21), served by `returns-server serve --console-port PORT` on Hummingbird: sign-in, a
-/// live dashboard, returns with filters and downloads, a return's page, the review queue and open conflicts.
+/// HQ's web console (issue 21), served by `returns-server serve --console-port PORT` on Hummingbird: every HQ task
+/// of the command line but the operators' (docs/console.md lists the pages), each list also as CSV and JSON.
 ///
 /// Security, on every response and every request:
 /// - Sessions are ``HQConsoleAuthentication``'s: a cookie `HttpOnly`, `SameSite=Strict`, `Path=/` (`Secure` when the
@@ -42,7 +42,7 @@ public struct HQConsole: Sendable {
 
     static let sessionCookie = "returnsync_session"
     static let signInCookie = "returnsync_sign_in"
-    /// No script at all, style and images from the console only, forms only to itself, never framed.
+    /// Script, style and images from the console only (no inline script), forms only to itself, never framed.
     static let policy: ContentSecurityPolicy = [
         .defaultSrc(.none), .scriptSrc(.self), .connectSrc(.self), .styleSrc(.self), .imgSrc(.self),
         .formAction(.self), .frameAncestors(.none), .baseURI(.none),
@@ -181,7 +181,7 @@ public struct HQConsole: Sendable {
 
     func signOut(_ request: Request) async throws -> Response {
         guard let token = Self.token(request) else { return Response.redirect(to: "/login") }
-        let form = try await Self.form(SignOutForm.self, request)
+        let form = try await Self.form(CSRFOnlyForm.self, request)
         guard let sent = form?.csrf, token.acceptsCSRFToken(sent) else { return Page.forbidden() }
         try await authentication.signOut(token)
         var response = Response.redirect(to: "/login")
@@ -271,11 +271,6 @@ struct SignInForm: Decodable {
     var password: String?
 }
 
-/// The sign-out form's field.
-struct SignOutForm: Decodable {
-    var csrf: String?
-}
-
 extension HQConsole {
     /// A form as browsers post it (`application/x-www-form-urlencoded`, at most 16 KiB), read with Hummingbird's
     /// decoder; `nil` when it does not decode (a repeated or malformed field), which the caller refuses as a form
@@ -356,8 +351,8 @@ public enum Page {
         body { font-family: system-ui, sans-serif; margin: 0; color: #1b1b1b; background: #f6f6f4; }
         main { padding: 1.5rem; max-width: 70rem; margin: 0 auto; }
         main.narrow { max-width: 24rem; }
-        header { display: flex; justify-content: space-between; align-items: center; padding: 0.75rem 1.5rem;
-                 background: #23395d; color: white; }
+        header { display: flex; flex-wrap: wrap; gap: 0.5rem; justify-content: space-between; align-items: center;
+                 padding: 0.75rem 1.5rem; background: #23395d; color: white; }
         label { display: block; margin-top: 1rem; font-weight: 600; }
         input { width: 100%; padding: 0.5rem; font-size: 1rem; box-sizing: border-box; }
         button { margin-top: 1rem; padding: 0.5rem 1rem; font-size: 1rem; }
@@ -386,7 +381,6 @@ public enum Page {
         .photos img { max-width: 16rem; max-height: 12rem; }
         main > table, form > table { display: block; overflow-x: auto; }
         input[type=checkbox] { width: auto; }
-        header { flex-wrap: wrap; gap: 0.5rem; }
         .narrow-form { max-width: 32rem; }
         select { padding: 0.5rem; font-size: 1rem; }
         code.token { font-size: 1.1rem; word-break: break-all; background: white; padding: 0.25rem; }

@@ -98,13 +98,12 @@ extension PostgresServerStorage: UserAdministration {
 
     public func failedSignIns(from address: String, since: Date) async throws -> Int {
         try await transaction { [logger] connection in
-            let (at, detail) = (since.millisecondsSince1970, "from \(address)")
+            var binds = PostgresBindings()
+            binds.append(since.millisecondsSince1970)
+            binds.append(HQSignInSQL.origin(address))
             var count = 0
             for try await (found) in try await connection.query(
-                """
-                SELECT count(*) FROM hq_audit
-                WHERE at >= \(at) AND action = 'sign-in-refused' AND detail = \(detail)
-                """,
+                PostgresQuery(unsafeSQL: HQSignInSQL.refusedFrom(placeholders: ["$1", "$2"]), binds: binds),
                 logger: logger
             ).decode(Int64.self) { count = Int(found) }
             return count
@@ -161,18 +160,8 @@ extension PostgresServerStorage: UserAdministration {
                     logger: logger
                 ).decode(Int64?.self) { locked = until == lockEnd }
             }
-            for action in ["sign-in-refused"] + (locked ? ["account-locked"] : []) {
-                try await Self.audit(
-                    HQAuditEntry(
-                        at: now,
-                        actor: HQSignInSQL.anonymous,
-                        action: action,
-                        subject: HQSignInSQL.subject(typed),
-                        detail: "from \(address)"
-                    ),
-                    on: connection,
-                    logger: logger
-                )
+            for entry in HQSignInSQL.refusalAudit(typed: typed, address: address, at: now, locked: locked) {
+                try await Self.audit(entry, on: connection, logger: logger)
             }
         }
     }
@@ -204,7 +193,13 @@ extension PostgresServerStorage: UserAdministration {
                 logger: logger
             )
             try await Self.audit(
-                HQAuditEntry(at: now, actor: name, action: "signed-in", subject: name, detail: "from \(address)"),
+                HQAuditEntry(
+                    at: now,
+                    actor: name,
+                    action: "signed-in",
+                    subject: name,
+                    detail: HQSignInSQL.origin(address)
+                ),
                 on: connection,
                 logger: logger
             )

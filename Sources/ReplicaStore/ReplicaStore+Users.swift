@@ -121,17 +121,8 @@ extension ReplicaStore {
                         arguments: [user.rawValue]
                     ) == lockEnd
             }
-            for action in ["sign-in-refused"] + (locked ? ["account-locked"] : []) {
-                try Self.audit(
-                    HQAuditEntry(
-                        at: now,
-                        actor: HQSignInSQL.anonymous,
-                        action: action,
-                        subject: HQSignInSQL.subject(typed),
-                        detail: "from \(address)"
-                    ),
-                    in: context.db
-                )
+            for entry in HQSignInSQL.refusalAudit(typed: typed, address: address, at: now, locked: locked) {
+                try Self.audit(entry, in: context.db)
             }
         }
     }
@@ -168,7 +159,7 @@ extension ReplicaStore {
                     actor: user.rawValue,
                     action: "signed-in",
                     subject: user.rawValue,
-                    detail: "from \(address)"
+                    detail: HQSignInSQL.origin(address)
                 ),
                 in: context.db
             )
@@ -222,8 +213,8 @@ extension ReplicaStore {
         try read { db in
             try Int.fetchOne(
                 db,
-                sql: "SELECT count(*) FROM hq_audit WHERE at >= ? AND action = 'sign-in-refused' AND detail = ?",
-                arguments: [since.millisecondsSince1970, "from \(address)"]
+                sql: HQSignInSQL.refusedFrom(placeholders: ["?", "?"]),
+                arguments: [since.millisecondsSince1970, HQSignInSQL.origin(address)]
             ) ?? 0
         }
     }

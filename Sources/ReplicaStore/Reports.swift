@@ -436,6 +436,13 @@ extension Reports {
     }
 }
 
+extension ReplicaStore {
+    /// Every report by name, as ``ReportSource/report(by:money:withTotal:)`` takes it: the groupings, then `recall`,
+    /// `repair`, `ageing` and `summary`.
+    public static let reportKinds =
+        ReportDimension.allCases.map(\.rawValue) + ["recall", "repair", "ageing", "summary"]
+}
+
 extension ReportSource {
     /// Open vendor claims (routed to the vendor, no credit yet) and open repairs (sent, not back), by store and
     /// party, in age brackets of whole days since they were shipped or sent (``Reports/ageing(_:now:withTotal:)``).
@@ -474,7 +481,7 @@ extension ReportSource {
     ///   lifecycle rule;
     /// - `recallReturns`: counted returns under a recall campaign (the sum of `--by recall`'s `returns`);
     /// - `repairs`: counted returns sent to a repairer; `soldUnits`: units sold in the imported orders.
-    /// Report `by` as `returns-server report --by` names it: a grouping (`store`, `reason`, `status`,
+    /// Report `by` as `returns-server report --by` names it (one of ``ReplicaStore/reportKinds``): a grouping (`store`, `reason`, `status`,
     /// `disposition`, `gtin`; with `money`, its money report), `recall`, `repair`, `ageing` or `summary`.
     ///
     /// - Throws: ``ReplicaStoreError`` naming a report that does not exist, or `money` for one that is not a
@@ -499,8 +506,7 @@ extension ReportSource {
         default:
             throw ReplicaStoreError(
                 code: .notFound,
-                message: "no report '\(by)': expected store, reason, status, disposition, gtin, recall, repair, ageing "
-                    + "or summary"
+                message: "no report '\(by)': expected one of \(ReplicaStore.reportKinds.joined(separator: ", "))"
             )
         }
     }

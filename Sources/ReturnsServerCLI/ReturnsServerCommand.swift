@@ -510,46 +510,11 @@ struct KiosksListCommand: AsyncParsableCommand {
     @OptionGroup var database: ServerDatabaseOptions
     @Flag(help: "Print JSON.") var json = false
 
-    struct Document: Encodable {
-        var replicaId: String
-        var storeId: String
-        var kioskId: String
-        var enrolledAt: Date
-        var lastSyncAt: Date?
-        var revokedAt: Date?
-        var protocolVersion: Int?
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(replicaId, forKey: .replicaId)
-            try container.encode(storeId, forKey: .storeId)
-            try container.encode(kioskId, forKey: .kioskId)
-            try container.encode(enrolledAt, forKey: .enrolledAt)
-            try container.encode(lastSyncAt, forKey: .lastSyncAt)
-            try container.encode(revokedAt, forKey: .revokedAt)
-            try container.encode(protocolVersion, forKey: .protocolVersion)
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case replicaId, storeId, kioskId, enrolledAt, lastSyncAt, revokedAt, protocolVersion
-        }
-    }
-
     func run() async throws {
         let kiosks = try await database.withStorage { try await $0.enrolledKiosks() }
         if json {
             try Console.current.printJSON(
-                kiosks.map {
-                    Document(
-                        replicaId: $0.replicaID,
-                        storeId: $0.storeID,
-                        kioskId: $0.kioskID,
-                        enrolledAt: $0.enrolledAt,
-                        lastSyncAt: $0.lastSyncAt,
-                        revokedAt: $0.revokedAt,
-                        protocolVersion: $0.protocolVersion
-                    )
-                }
+                kiosks.map(KioskDocument.init)
             )
         } else {
             let rows = kiosks.map {

@@ -1,4 +1,5 @@
 import Foundation
+import ReplicaStore
 import ReturnsModel
 
 /// An order line in `orders list --json`.
@@ -47,5 +48,42 @@ public struct OrderLineDocument: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case orderId, line, storeId, gtin, serial, quantity, unitPrice, soldAt, currency
+    }
+}
+
+/// An enrolled kiosk in `kiosks list --json` and the console's `/kiosks.json`: times ISO 8601, `null` where there is
+/// none.
+public struct KioskDocument: Encodable {
+    var replicaId: String
+    var storeId: String
+    var kioskId: String
+    var enrolledAt: Date
+    var lastSyncAt: Date?
+    var revokedAt: Date?
+    var protocolVersion: Int?
+
+    public init(_ kiosk: KioskEnrollment) {
+        replicaId = kiosk.replicaID
+        storeId = kiosk.storeID
+        kioskId = kiosk.kioskID
+        enrolledAt = kiosk.enrolledAt
+        lastSyncAt = kiosk.lastSyncAt
+        revokedAt = kiosk.revokedAt
+        protocolVersion = kiosk.protocolVersion
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(replicaId, forKey: .replicaId)
+        try container.encode(storeId, forKey: .storeId)
+        try container.encode(kioskId, forKey: .kioskId)
+        try container.encode(enrolledAt, forKey: .enrolledAt)
+        try container.encode(lastSyncAt, forKey: .lastSyncAt)
+        try container.encode(revokedAt, forKey: .revokedAt)
+        try container.encode(protocolVersion, forKey: .protocolVersion)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case replicaId, storeId, kioskId, enrolledAt, lastSyncAt, revokedAt, protocolVersion
     }
 }
