@@ -67,7 +67,8 @@ HELLO = client({"type": "hello", "versions": [3], "replicaId": KIOSK, "storeId":
 CHALLENGE = server({"type": "challenge", "version": 3, "nonce": NONCE, "serverId": SERVER,
                     "serverKey": SERVER_PUBLIC, "serverSignature": server_proof()})
 ENROLL = client({"type": "authenticate", "signature": sign(NONCE), "publicKey": PUBLIC, "tokenProof": token_proof()})
-WELCOME = server({"type": "welcome", "replicaId": KIOSK, "storeId": "store-12"})
+# serverTime is the server's clock when it answers: the replay takes any integer there (ProtocolVectorTests).
+WELCOME = server({"type": "welcome", "replicaId": KIOSK, "storeId": "store-12", "serverTime": 1764806400000})
 SETUP = {"nonce": NONCE, "serverKeySeed": base64.b64encode(SERVER_SEED).decode(),
          "enrollments": [{"token": TOKEN, "storeId": "store-12", "kioskId": "kiosk-a"}]}
 RECORD = return_record("01a22800-0000-7000-8000-000000000001")

@@ -11,6 +11,13 @@ extension Format {
             "clock        \(state.latest) (\(describe(milliseconds: ahead)) the wall clock)",
             "bound        stamps more than \(HybridLogicalClock.maximumDrift / 60_000) min ahead are refused",
         ]
+        if state.correction != 0 {
+            lines.insert(
+                "correction   the wall clock here is \(describe(milliseconds: -state.correction)) the server's (at the "
+                    + "last sync): stamps and times follow the server's",
+                at: 1
+            )
+        }
         lines.append("future       \(state.futureRecords.count) record\(state.futureRecords.count == 1 ? "" : "s")")
         lines += state.futureRecords.prefix(20).map { "  \($0)" }
         if state.isAhead || !state.futureRecords.isEmpty {
@@ -32,6 +39,21 @@ extension Format {
             )
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// `milliseconds` as a person says how far one clock is from another: "3 days ahead of", "90 s behind".
+    public static func clockDistance(milliseconds: Int64) -> String { describe(milliseconds: milliseconds) }
+
+    /// What a sync did about this kiosk's clock, for its operator; `nil` when the clock is right.
+    public static func clockAdjustment(_ clock: ClockAdjustment) -> String? {
+        guard clock.correction != 0 || !clock.restamped.isEmpty else { return nil }
+        var text = "note: this kiosk's clock is \(describe(milliseconds: -clock.measured)) the server's"
+        text += clock.correction != 0 ? "; its stamps and times follow the server's clock until it is set right" : ""
+        if !clock.restamped.isEmpty {
+            let count = clock.restamped.count
+            text += "; \(count) record\(count == 1 ? "" : "s") stamped too far ahead for the server were stamped again"
+        }
+        return text
     }
 
     private static func describe(milliseconds: Int64) -> String {

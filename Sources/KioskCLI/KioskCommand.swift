@@ -420,6 +420,34 @@ struct SyncCommand: AsyncParsableCommand {
         var attachmentsSent: Int
         var attachmentBytesSent: Int64
         var attachmentsWaiting: [Waiting]
+        /// The server's clock next to this kiosk's (`null`: the server did not say its time).
+        var clock: Clock?
+
+        struct Clock: Encodable {
+            /// How far the server's clock is from this kiosk's, in milliseconds (positive: the kiosk's is behind).
+            var offsetMs: Int64
+            /// The correction in force: the offset when a minute or more, else 0.
+            var correctionMs: Int64
+            /// Records stamped again because their stamps were too far ahead for the server.
+            var restamped: Int
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pushed, forKey: .pushed)
+            try container.encode(pulled, forKey: .pulled)
+            try container.encode(conflicts, forKey: .conflicts)
+            try container.encode(quarantined, forKey: .quarantined)
+            try container.encode(attachmentsSent, forKey: .attachmentsSent)
+            try container.encode(attachmentBytesSent, forKey: .attachmentBytesSent)
+            try container.encode(attachmentsWaiting, forKey: .attachmentsWaiting)
+            try container.encode(clock, forKey: .clock)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case pushed, pulled, conflicts, quarantined, attachmentsSent, attachmentBytesSent, attachmentsWaiting
+            case clock
+        }
     }
 
     func run() async throws {
@@ -447,6 +475,9 @@ struct SyncCommand: AsyncParsableCommand {
                     attachmentBytesSent: report.attachmentBytesSent,
                     attachmentsWaiting: report.attachmentsWaiting.map {
                         .init(digest: $0.digest, code: $0.refusal.code.rawValue, message: $0.refusal.message)
+                    },
+                    clock: report.clock.map {
+                        .init(offsetMs: $0.measured, correctionMs: $0.correction, restamped: $0.restamped.count)
                     }
                 )
             )
@@ -465,6 +496,7 @@ struct SyncCommand: AsyncParsableCommand {
                     + "see `kiosk quarantine list`: \(entry.message)"
             )
         }
+        if let note = report.clock.flatMap(Format.clockAdjustment) { Console.current.printError(note) }
         for entry in report.attachmentsWaiting {
             Console.current.printError(
                 "note: attachment \(entry.digest.prefix(12)) was not sent (\(entry.refusal.code.rawValue)); the next "
@@ -630,7 +662,7 @@ struct AgentCommand: AsyncParsableCommand {
         let path = agentSettings.db
         let store: ReplicaStore
         do {
-            store = try ReplicaStore.open(at: path)
+            store = try ReplicaStore.open(at: path, configuration: ReplicaStore.Configuration().announcingMigrations())
         } catch let error as ReplicaStoreError where error.code == .databaseMissing {
             throw CLIError(message: "no kiosk database at \(path): run 'kiosk init' first, or set db")
         }

@@ -46,7 +46,7 @@ struct DatabaseOptions: ParsableArguments {
     /// Opens the existing kiosk database, with an error that says how to create one.
     func openStore() throws -> ReplicaStore {
         do {
-            return try ReplicaStore.open(at: path)
+            return try ReplicaStore.open(at: path, configuration: ReplicaStore.Configuration().announcingMigrations())
         } catch let error as ReplicaStoreError where error.code == .databaseMissing {
             throw CLIError(
                 message: "no kiosk database at \(path): run 'kiosk init --store STORE --kiosk KIOSK' first, "

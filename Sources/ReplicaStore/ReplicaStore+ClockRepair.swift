@@ -9,8 +9,11 @@ import SyncEngine
 public struct ClockState: Hashable, Sendable {
     /// The latest stamp the replica issued or witnessed.
     public var latest: HLCTimestamp
-    /// The wall clock, in milliseconds since the Unix epoch.
+    /// The wall clock, in milliseconds since the Unix epoch, corrected by ``correction``.
     public var wallClock: UInt64
+    /// How far this kiosk's wall clock was from the server's at the last sync that measured it, in milliseconds
+    /// (positive: behind), when a minute or more; 0 otherwise (``ReplicaStore/adoptServerClock(_:measuredAt:)``).
+    public var correction: Int64 = 0
     /// Records holding a value stamped more than ``HybridLogicalClock/maximumDrift`` ahead of the wall clock, or
     /// a creation time outside ``ReturnDates/millisecondsRange``: what a stamp accepted before stamps were bounded
     /// left behind.
@@ -49,20 +52,23 @@ public struct ClockRepair: Hashable, Sendable {
 extension ReplicaStore {
     /// The replica's clock next to its wall clock, and the records that carry stamps from the future.
     public func clockState() throws -> ClockState {
-        let wall = UInt64(max(0, now().millisecondsSince1970))
-        return try read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT hlc_physical, hlc_logical FROM replica")
+        try read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT hlc_physical, hlc_logical, clock_offset_ms FROM replica")
             let latest = HLCTimestamp(
                 uncheckedPhysicalClamped: row?["hlc_physical"] ?? Int64(0),
                 logical: row?["hlc_logical"] ?? Int64(0)
             )
+            let correction: Int64 = row?["clock_offset_ms"] ?? 0
+            let wall = UInt64(max(0, Self.corrected(now(), by: correction).millisecondsSince1970))
             var future: [String] = []
             let records = try Row.fetchAll(db, sql: "SELECT record FROM records ORDER BY entity_type, id")
             for row in records {
                 let record = try Self.decodeRecord(row["record"])
                 if Self.isFromTheFuture(record, wallClock: wall) { future.append(record.id) }
             }
-            return ClockState(latest: latest, wallClock: wall, futureRecords: future)
+            var state = ClockState(latest: latest, wallClock: wall, futureRecords: future)
+            state.correction = correction
+            return state
         }
     }
 

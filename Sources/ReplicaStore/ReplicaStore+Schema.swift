@@ -440,6 +440,11 @@ extension ReplicaStore {
             // Sign-ins refused from one address lately are counted at every attempt: by time, not over the whole audit.
             try db.execute(sql: "CREATE INDEX hq_audit_by_time ON hq_audit (at)")
         }
+        migrator.registerMigration("v21: clock correction") { db in
+            // On a kiosk: how far its wall clock is from the server's, measured at the last sync's `welcome`; every
+            // stamp and time it writes is read from its clock corrected by this (ReplicaStore+ClockCorrection).
+            try db.execute(sql: "ALTER TABLE replica ADD COLUMN clock_offset_ms INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

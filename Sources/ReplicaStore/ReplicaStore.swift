@@ -37,6 +37,9 @@ public final class ReplicaStore: Sendable {
         /// index pages commit after commit writes far less with a longer interval (BENCHMARKS.md, "Issue 18, fourth
         /// part"). A kiosk keeps the default: its captures wait for the checkpoint one of them runs.
         public var checkpointPages: Int?
+        /// Told what opening the database will migrate, and how long it will take, before the migration starts
+        /// (``MigrationPlan``); `nil`: nobody is told. The command lines print ``MigrationPlan/announcement``.
+        public var announceMigration: (@Sendable (MigrationPlan) -> Void)?
         /// Whether a kiosk deletes change-log entries nothing reads any more (``WriteContext``); off only in tests
         /// that compare a compacting kiosk with one keeping its whole log.
         var compactsChangeLog = true
@@ -181,6 +184,11 @@ public final class ReplicaStore: Sendable {
                         "\(path) was written by a newer version of ReturnSync; run that version, or restore a backup"
                 )
             }
+            if let announce = configuration.announceMigration,
+                let plan = try pool.read({ try Self.migrationPlan(migrator, $0, path: path) })
+            {
+                announce(plan)
+            }
             try migrator.migrate(pool)
             return pool
         } catch let error as DatabaseError {
@@ -256,7 +264,7 @@ public final class ReplicaStore: Sendable {
     /// `.deferred`.
     func write<T>(durability: CommitDurability = .synced, _ body: (inout WriteContext) throws -> T) throws -> T {
         func transaction(_ db: Database) throws -> T {
-            let row = try Row.fetchOne(db, sql: "SELECT hlc_physical, hlc_logical FROM replica")
+            let row = try Row.fetchOne(db, sql: "SELECT hlc_physical, hlc_logical, clock_offset_ms FROM replica")
             // Clamped: a clock stored past the largest stamp (possible before stamps were bounded) must not
             // fail every write, the repair of the clock included.
             let latest = HLCTimestamp(
@@ -267,7 +275,7 @@ public final class ReplicaStore: Sendable {
                 db: db,
                 store: self,
                 hlc: HybridLogicalClock(latest: latest),
-                wallClock: now()
+                wallClock: Self.corrected(now(), by: row?["clock_offset_ms"] ?? 0)
             )
             let result = try body(&context)
             if context.hlc.latest != latest {

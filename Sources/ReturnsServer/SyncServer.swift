@@ -506,7 +506,10 @@ struct SyncSession {
                     logger.info("kiosk enrolled", metadata: ["kiosk": "\(enrollment.kiosk.replicaID)"])
                     actions += try session.enrolled()
                 case .admit(let kiosk):
-                    actions += try session.admitted(admit(kiosk.replicaID.rawValue))
+                    actions += try session.admitted(
+                        admit(kiosk.replicaID.rawValue),
+                        serverTime: Date().millisecondsSince1970
+                    )
                 case .endWatch:
                     try await end(&watching)
                 case .syncStarted:

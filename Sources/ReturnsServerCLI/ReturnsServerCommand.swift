@@ -124,7 +124,10 @@ struct ServerDatabaseOptions: ParsableArguments {
             )
         }
         do {
-            let store = try ReplicaStore.open(at: path, configuration: .server)
+            let store = try ReplicaStore.open(
+                at: path,
+                configuration: ReplicaStore.Configuration.server.announcingMigrations()
+            )
             guard store.identity.role == .server else {
                 throw CLIError(message: "\(path) is a kiosk database (\(store.identity.replicaID)), not a server's")
             }

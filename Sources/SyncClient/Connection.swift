@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOSSL
 import ReplicaStore
@@ -38,6 +39,9 @@ struct Session {
     var round = Round(checkpoint: SyncCheckpoint(peer: SyncClient.serverPeer))
     /// The server id of this connection's `welcome`, noted when the first round starts.
     var serverIDToNote: String?
+    /// The server's clock as its `welcome` told it, and this kiosk's when it arrived: taken when the first round
+    /// starts (``ReplicaStore/adoptServerClock(_:measuredAt:)``).
+    var serverClockToTake: (serverTime: Int64, measuredAt: Date)?
 }
 
 /// What a round did so far, and the checkpoint it saves.

@@ -34,6 +34,9 @@ public struct SyncReport: Hashable, Sendable {
     public var attachmentBytesSent: Int64 = 0
     /// Attachments the server would not take this time (their return is not there, say): sent by a later sync.
     public var attachmentsWaiting: [AttachmentRefusal] = []
+    /// The server's clock next to this kiosk's, and what the kiosk did about it (`nil`: the server did not say its
+    /// time — before release 0.4.0 — or no round ran).
+    public var clock: ClockAdjustment?
 
     /// Creates a report.
     public init(
@@ -348,11 +351,27 @@ public struct SyncClient: Sendable {
         // `welcome`), the checkpoint, the first page to push — since each trip costs two thread wake-ups, and an
         // idle sync is little else.
         let serverID = session.serverIDToNote
+        let serverClock = session.serverClockToTake
         session.serverIDToNote = nil
-        let (restarted, checkpoint, firstPage) = try await storage { [batchSize] store in
+        session.serverClockToTake = nil
+        let (restarted, clock, checkpoint, firstPage) = try await storage { [batchSize] store in
             let restarted = try serverID.map { try store.noteServerID($0) } ?? false
+            // Before anything is read to push: writes stamped too far ahead for the server are stamped again.
+            let clock = try serverClock.flatMap { try store.adoptServerClock($0.serverTime, measuredAt: $0.measuredAt) }
             let checkpoint = try store.checkpoint(for: Self.serverPeer)
-            return (restarted, checkpoint, try store.encodedChanges(since: checkpoint.pushedSeq, limit: batchSize))
+            return (
+                restarted, clock, checkpoint,
+                try store.encodedChanges(since: checkpoint.pushedSeq, limit: batchSize)
+            )
+        }
+        if let clock, clock.correction != clock.previous || !clock.restamped.isEmpty {
+            logger.notice(
+                "this kiosk's clock is off from the server's: stamps and times are corrected by it",
+                metadata: [
+                    "offset-ms": "\(clock.measured)", "correction-ms": "\(clock.correction)",
+                    "restamped": "\(clock.restamped.count)",
+                ]
+            )
         }
         if restarted {
             logger.notice(
@@ -361,6 +380,7 @@ public struct SyncClient: Sendable {
             )
         }
         session.round = Round(checkpoint: checkpoint, storedCursor: checkpoint.pullCursor)
+        session.round.report.clock = clock
         session.round.firstPage = (checkpoint.pushedSeq, firstPage)
         if progress != nil {
             session.round.pushTotal = try await storage { try $0.returnsChanged(after: checkpoint.pushedSeq) }
@@ -408,6 +428,9 @@ public struct SyncClient: Sendable {
                 }
                 // Noted as the first round starts, in the same trip to the storage threads as its first reads.
                 session.serverIDToNote = serverID
+                if let serverTime = session.core.serverTime {
+                    session.serverClockToTake = (serverTime, store.uncorrectedWallClock())
+                }
             case .readChanges(let after, let limit):
                 let page: [(seq: Int64, entityType: String, json: String)]
                 if let first = session.round.firstPage, first.after == after {

@@ -155,6 +155,9 @@ public struct ClientSession: Sendable {
     public private(set) var version = 1
     /// The pull cursor after the last round.
     public private(set) var cursor = "0"
+    /// The server's wall clock as its `welcome` told it, in milliseconds since the Unix epoch (`nil`: a server before
+    /// release 0.4.0 does not tell it).
+    public private(set) var serverTime: Int64?
 
     /// Creates the session of one new connection.
     ///
@@ -266,8 +269,9 @@ public struct ClientSession: Sendable {
             )
         case (.awaitingChallenge, _):
             throw SyncError("the server did not send a challenge")
-        case (.awaitingWelcome(let serverID), .welcome):
+        case (.awaitingWelcome(let serverID), .welcome(_, _, let time)):
             state = .established
+            serverTime = time
             return [.welcomed(serverID: serverID, enrolled: configuration.enrollment != nil)]
         case (.awaitingWelcome, _):
             throw SyncError("the server did not welcome this kiosk")

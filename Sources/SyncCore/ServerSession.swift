@@ -200,8 +200,9 @@ public struct ServerSession: Sendable {
         return [.admit(handshake.kiosk)]
     }
 
-    /// Whether the rate limiter lets the kiosk sync now, after ``Action/admit(_:)``.
-    public mutating func admitted(_ admitted: Bool) throws(ProtocolError) -> [Action] {
+    /// Whether the rate limiter lets the kiosk sync now, after ``Action/admit(_:)``; `serverTime` (milliseconds since
+    /// the Unix epoch), the server's wall clock, which `welcome` tells the kiosk (`nil`: not told).
+    public mutating func admitted(_ admitted: Bool, serverTime: Int64? = nil) throws(ProtocolError) -> [Action] {
         guard case .admitting(let handshake) = state else { throw misuse("admitted") }
         let kiosk = handshake.kiosk
         guard admitted else {
@@ -211,7 +212,11 @@ public struct ServerSession: Sendable {
             )
         }
         state = .established(Established(kiosk: kiosk, version: handshake.version))
-        return [.send(.welcome(replicaID: kiosk.replicaID.rawValue, storeID: kiosk.storeID.rawValue))]
+        return [
+            .send(
+                .welcome(replicaID: kiosk.replicaID.rawValue, storeID: kiosk.storeID.rawValue, serverTime: serverTime)
+            )
+        ]
     }
 
     // MARK: Steps

@@ -413,6 +413,48 @@ public struct VersionedRecord: Hashable, Sendable {
     }
 }
 
+extension VersionedRecord {
+    /// This version with every value of `replica`'s writes passed through `rewrite` (given its field): the way a
+    /// replica corrects the stamps of its own writes that no other replica holds yet (a kiosk whose clock was wrong,
+    /// ``HybridLogicalClock``), before they travel. The clock and every dot stay; values of other replicas' writes
+    /// are untouched.
+    ///
+    /// One write, one content: `rewrite` must give the same stamp for every value of one write, whichever field
+    /// holds it — a function of the old stamp does.
+    public func rewritingWrites(
+        of replica: ReplicaID,
+        _ rewrite: (_ field: String, _ value: DottedValue) -> DottedValue
+    ) -> VersionedRecord {
+        func rewritten(_ field: String, _ value: DottedValue) -> DottedValue {
+            guard value.dot.replica == replica else { return value }
+            let new = rewrite(field, value)
+            precondition(new.dot == value.dot, "a rewrite keeps the write's dot")
+            return new
+        }
+        var result = self
+        for (field, values) in registers where values.contains(where: { $0.dot.replica == replica }) {
+            result.registers[field] = values.map { rewritten(field, $0) }.sorted()
+        }
+        for (field, elements) in sets where elements.contains(where: { $0.dot.replica == replica }) {
+            result.sets[field] = Self.canonical(elements.map { rewritten(field, $0) })
+        }
+        if conflictHistory.contains(where: { entry in
+            entry.resolution.dot.replica == replica || entry.replaced.contains { $0.dot.replica == replica }
+        }) {
+            result.conflictHistory = Self.canonical(
+                conflictHistory.map { entry in
+                    ConflictResolution(
+                        field: entry.field,
+                        replaced: entry.replaced.map { rewritten(entry.field, $0) },
+                        resolution: rewritten(entry.field, entry.resolution)
+                    )
+                }
+            )
+        }
+        return result
+    }
+}
+
 extension VersionedRecord: Codable {
     /// Decodes a record from its compact JSON form and checks its invariants, so a malformed or forged record
     /// never enters a replica.

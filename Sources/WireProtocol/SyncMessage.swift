@@ -44,8 +44,10 @@ public enum SyncMessage: Hashable, Sendable {
     /// Client → server: the signature of the challenge; on enrollment also the kiosk's new public key and the proof
     /// that it holds the enrollment token (a signature by the key the token derives, never the token itself).
     case authenticate(signature: String, publicKey: String?, tokenProof: String?)
-    /// Server → client: authenticated.
-    case welcome(replicaID: String, storeID: String)
+    /// Server → client: authenticated. `serverTime` is the server's wall clock as it sent the frame, in milliseconds
+    /// since the Unix epoch (servers from release 0.4.0 send it): a kiosk whose clock is wrong corrects its stamps
+    /// by it (Protocol/SPEC.md §6).
+    case welcome(replicaID: String, storeID: String, serverTime: Int64? = nil)
     /// Client → server: changed records, at most ``maximumBatchSize``.
     case push(batch: Int, records: [VersionedRecord])
     /// A `push` whose records are already in their JSON form (as a replica stores them), sent as they are: the
@@ -137,9 +139,10 @@ extension SyncMessage {
             members["signature"] = .string(signature)
             if let publicKey { members["publicKey"] = .string(publicKey) }
             if let tokenProof { members["tokenProof"] = .string(tokenProof) }
-        case .welcome(let replicaID, let storeID):
+        case .welcome(let replicaID, let storeID, let serverTime):
             members["replicaId"] = .string(replicaID)
             members["storeId"] = .string(storeID)
+            if let serverTime { members["serverTime"] = .integer(serverTime) }
         case .push(let batch, let records):
             members["batch"] = .integer(Int64(batch))
             members["records"] = .array(records.map(\.jsonValue))
@@ -324,7 +327,11 @@ extension SyncMessage {
                 tokenProof: try reader.optionalString("tokenProof")
             )
         case "welcome":
-            return .welcome(replicaID: try reader.string("replicaId"), storeID: try reader.string("storeId"))
+            return .welcome(
+                replicaID: try reader.string("replicaId"),
+                storeID: try reader.string("storeId"),
+                serverTime: try reader.optionalInt("serverTime").map(Int64.init)
+            )
         case "push":
             return .push(batch: try reader.int("batch"), records: try reader.records("records"))
         case "push-ack":

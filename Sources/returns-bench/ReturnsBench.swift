@@ -14,6 +14,7 @@ import ReturnsSync
 import SyncClient
 import SyncEngine
 import SyncTransport
+import Synchronization
 import WireProtocol
 
 /// `returns-bench`: end-to-end figures of sync against a real `returns-server` process over loopback TCP,
@@ -25,7 +26,7 @@ struct ReturnsBench: AsyncParsableCommand {
         abstract: "Sync benchmarks against a real returns-server over loopback; prints JSON.",
         subcommands: [
             SyncBenchmark.self, NoopBenchmark.self, FleetBenchmark.self, PullBenchmark.self, RecordBenchmark.self,
-            MetadataBenchmark.self,
+            MetadataBenchmark.self, OfflineBenchmark.self, OfflineSyncStep.self,
         ]
     )
 }
@@ -187,6 +188,14 @@ final class Bench {
         }
     }
 
+    /// An HQ edit (a policy, a recall), as `returns-server` makes it.
+    func hqWrite(_ edit: GlobalEdit) async throws {
+        switch database {
+        case .sqlite(let store): _ = try store.write(edit)
+        case .postgres(let storage, _, _): _ = try await storage.write(edit)
+        }
+    }
+
     /// Which database the run used, for the figures: `sqlite` or `postgres`.
     var backend: String {
         if case .postgres = database { return "postgres" }
@@ -213,9 +222,15 @@ final class Bench {
     }
 
     /// Peak resident memory of a process (VmHWM), in bytes.
-    static func peakRSS(of pid: Int32 = getpid()) -> Int {
+    static func peakRSS(of pid: Int32 = getpid()) -> Int { status("VmHWM", of: pid) }
+
+    /// Resident memory of a process now (VmRSS), in bytes.
+    static func currentRSS(of pid: Int32 = getpid()) -> Int { status("VmRSS", of: pid) }
+
+    /// A size in `/proc/PID/status` (`VmHWM`, `VmRSS`), in bytes.
+    private static func status(_ key: String, of pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") })
         else { return 0 }
         return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }
@@ -644,6 +659,165 @@ struct RecordBenchmark: AsyncParsableCommand {
                 ]
             )
         }
+    }
+}
+
+struct OfflineBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "offline",
+        abstract: "A kiosk back from a season offline syncs in one go.",
+        discussion: """
+            The kiosk syncs once, then is offline while its store's other kiosk pushes --changes returns and HQ sets \
+            and changes a policy and starts and closes recalls; offline, its clock runs --ahead-hours ahead and it \
+            captures --captures returns. Then one sync: its captures pushed (stamped again by the server's clock), \
+            the season pulled. Peak memory is measured over that sync alone (both sides), so runs of different sizes \
+            show whether it stays flat.
+            """
+    )
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Returns the kiosk captures while offline.") var captures = 20_000
+    @Option(help: "Returns its store's other kiosk pushes meanwhile.") var changes = 200_000
+    @Option(help: "How far ahead the kiosk's clock runs while offline, in hours.") var aheadHours = 48.0
+
+    /// A GTIN-13 with its check digit, from `number`.
+    static func gtin(_ number: Int) throws -> GTIN {
+        let payload = "400638" + String(format: "%06d", number)
+        return try GTIN(payload + String(GTIN.checkDigit(of: payload.compactMap(\.wholeNumberValue))))
+    }
+
+    func run() async throws {
+        try await Bench.with(options) { bench in
+            let (first, firstClient) = try await bench.kiosk(store: "store-1", kiosk: "away", returns: 0)
+            _ = try await firstClient.sync()
+            let (_, peer) = try await bench.kiosk(store: "store-1", kiosk: "peer", returns: changes)
+            _ = try await peer.sync()
+            // HQ meanwhile: a policy set and changed, recalls started and some closed.
+            for days in [30, 45] {
+                try await bench.hqWrite(
+                    .setPolicy(
+                        try .validated(
+                            store: StoreID("store-1"),
+                            gtinPrefix: "",
+                            windowDays: days,
+                            receiptRequired: false
+                        )
+                    )
+                )
+            }
+            for number in 1...3 {
+                try await bench.hqWrite(
+                    .createRecall(
+                        RecallCampaign(
+                            id: "RC-\(number)",
+                            gtins: [try Self.gtin(number)],
+                            hazard: "overheating",
+                            instructions: "quarantine",
+                            unitsAffected: 100,
+                            createdAt: Date()
+                        )
+                    )
+                )
+                if number < 3 { try await bench.hqWrite(.closeRecall("RC-\(number)")) }
+            }
+            // In the stockroom: the clock runs ahead, the kiosk captures.
+            let ahead = aheadHours * 3_600
+            do {
+                let away = try ReplicaStore.open(
+                    at: first.path,
+                    configuration: .init(now: { Date().addingTimeInterval(ahead) })
+                )
+                _ = try away.importReturns(ndjson: Bench.sampleReturns(captures, seed: 2))
+            }
+            let before = try await bench.returnsOnServer()
+            // The sync runs in a process of its own (`offline-sync`), so its peak memory is the sync's alone; the
+            // server's is sampled while it runs, above what it held before.
+            let serverBefore = bench.servers.map { Bench.currentRSS(of: $0.processIdentifier) }.max() ?? 0
+            let cpuBefore = bench.serverCPUSeconds
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+            child.arguments = ["offline-sync", "--db", first.path, "--ahead-hours", "\(aheadHours)"]
+            let output = Pipe()
+            child.standardOutput = output
+            try child.run()
+            let serverProcesses = bench.servers.map(\.processIdentifier)
+            let sampler = Task {
+                var peak = serverBefore
+                while !Task.isCancelled {
+                    peak = max(peak, serverProcesses.map { Bench.currentRSS(of: $0) }.max() ?? 0)
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+                return peak
+            }
+            let printed = output.fileHandleForReading.readDataToEndOfFile()
+            child.waitUntilExit()
+            sampler.cancel()
+            let serverPeak = await sampler.value
+            let serverCPU = bench.serverCPUSeconds - cpuBefore
+            guard child.terminationStatus == 0, let sync = try? JSONValue.parse(printed) else {
+                throw ValidationError("offline-sync failed: \(String(decoding: printed, as: UTF8.self))")
+            }
+            func figure(_ key: String) -> Double {
+                switch sync[key] {
+                case .integer(let number): Double(number)
+                case .double(let number): number
+                default: -1
+                }
+            }
+            let after = try await bench.returnsOnServer()
+            guard after == before + captures, Int(figure("pushed")) == captures else {
+                throw ValidationError(
+                    "the server held \(before) returns and then \(after), after a push of \(figure("pushed")) of "
+                        + "\(captures) captures: not each capture once"
+                )
+            }
+            let records = figure("pushed") + figure("pulled")
+            bench.report(
+                "offline",
+                [
+                    "captures": Double(captures), "changes": Double(changes), "aheadHours": aheadHours,
+                    "seconds": figure("seconds"), "pushed": figure("pushed"), "pulled": figure("pulled"),
+                    "restamped": figure("restamped"), "recordsPerSecond": records / figure("seconds"),
+                    "progressSteps": figure("progressSteps"),
+                    "serverCPUMicrosecondsPerRecord": serverCPU * 1e6 / max(records, 1),
+                    "bytesSent": figure("bytesSent"), "bytesReceived": figure("bytesReceived"),
+                    "kioskPeakRSSBytes": figure("peakRSSBytes"),
+                    "serverRSSBytesBeforeSync": Double(serverBefore),
+                    "serverPeakRSSGrowthBytesDuringSync": Double(serverPeak - serverBefore),
+                ]
+            )
+        }
+    }
+}
+
+/// `offline`'s kiosk syncing in a process of its own: prints the sync's figures and the process's peak memory.
+struct OfflineSyncStep: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "offline-sync",
+        abstract: "One sync of a kiosk database, its clock ahead (run by `offline`).",
+        shouldDisplay: false
+    )
+
+    @Option(help: "The kiosk database.") var db: String
+    @Option(help: "How far ahead the kiosk's clock runs, in hours.") var aheadHours = 0.0
+
+    func run() async throws {
+        let ahead = aheadHours * 3_600
+        let store = try ReplicaStore.open(at: db, configuration: .init(now: { Date().addingTimeInterval(ahead) }))
+        let steps = Mutex(0)
+        let client = SyncClient(store: store, progress: { _ in steps.withLock { $0 += 1 } })
+        let start = ContinuousClock.now
+        let report = try await client.sync()
+        let seconds = Bench.seconds(since: start)
+        let figures: [String: JSONValue] = [
+            "seconds": .double(seconds), "pushed": .integer(Int64(report.pushed)),
+            "pulled": .integer(Int64(report.pulled)),
+            "restamped": .integer(Int64(report.clock?.restamped.count ?? 0)),
+            "progressSteps": .integer(Int64(steps.withLock { $0 })),
+            "bytesSent": .integer(Int64(report.bytesSent)), "bytesReceived": .integer(Int64(report.bytesReceived)),
+            "peakRSSBytes": .integer(Int64(Bench.peakRSS())),
+        ]
+        Swift.print(JSONValue.object(figures).serializedString)
     }
 }
 

@@ -102,12 +102,13 @@ import WireProtocol
             Issue.record("\(admit)")
             return
         }
-        let welcome = try session.admitted(true)
-        guard case .send(.welcome(let replica, let store))? = welcome.first else {
+        let welcome = try session.admitted(true, serverTime: 1_764_806_400_000)
+        guard case .send(.welcome(let replica, let store, let serverTime))? = welcome.first else {
             Issue.record("\(welcome)")
             return
         }
         #expect(replica == "store-1/a" && store == "store-1")
+        #expect(serverTime == 1_764_806_400_000, "the server's clock, for a kiosk to correct its own by")
         #expect(session.authenticatedKiosk == kiosk)
     }
 
@@ -233,6 +234,10 @@ import WireProtocol
             return (id, token.proofKey.publicKey.rawRepresentation)
         }
         var session = ServerSession(try .init(serverID: "hq", identitySeed: seed), makeNonce: { nonce })
+        // The server's clock, as the vector's welcome says it (the socket replay takes the real one).
+        let serverTime = try #require(vector["steps"]?.arrayValue).lazy.compactMap { step in
+            step["frame"]?["type"] == .string("welcome") ? step["frame"]?["serverTime"]?.integerValue : nil
+        }.first
         var sent: [JSONValue] = []
         var closed = false
         func perform(_ actions: [ServerSession.Action]) throws(ProtocolError) {
@@ -250,7 +255,7 @@ import WireProtocol
                     pending.remove(at: index)
                     enrolled[id] = enrollment.publicKey
                     actions += try session.enrolled()
-                case .admit: actions += try session.admitted(true)
+                case .admit: actions += try session.admitted(true, serverTime: serverTime)
                 case .close: closed = true
                 default: return  // past the handshake: the socket tests replay the rest
                 }

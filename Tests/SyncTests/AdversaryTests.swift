@@ -264,36 +264,72 @@ extension HLCTimestamp {
         try await fleet.server.stop()
     }
 
-    @Test func aKioskWhoseClockRunsAheadGetsAClearErrorAndKeepsItsData() async throws {
+    /// Issue 22: a kiosk whose clock is wrong by hours or days (a dead battery, a wrong setting) still syncs — its
+    /// stamps are bounded by the server's clock, its data is never refused.
+    @Test(arguments: [3_600.0, 3 * 86_400.0])
+    func aKioskWhoseClockRunsAheadTakesTheServersAndLosesNothing(ahead: TimeInterval) async throws {
         let server = try await TestServer()
-        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server, clockOffset: 3_600)
-        let item = try kiosk.record()
-        await #expect {
-            try await kiosk.sync()
-        } throws: { error in
-            let refusal = (error as? SyncError)?.serverError
-            return refusal?.code == .clockSkew && refusal?.message.contains("min ahead of this replica's clock") == true
-                && refusal?.code.isRetryable == true
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server, clockOffset: ahead)
+        let first = try kiosk.record()
+        let second = try kiosk.record(order: "ORD-2", reason: .damaged)
+        _ = try kiosk.store.updateReturn(first.id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: .damaged, testResult: .fail, by: author, at: date)
         }
-        #expect(try kiosk.store.status().unsyncedChanges == 1)
-        #expect(try kiosk.store.returnRecord(item.id).id == item.id.rawValue)
-        #expect(try server.store.returnRecords().isEmpty)
+        _ = try kiosk.store.updateReturn(second.id, operation: "note") { item, author, date in
+            try item.addNote("box crushed", by: author, at: date)
+        }
+        let before = try kiosk.records.map { try ProductReturn(record: $0) }
+        let report = try await kiosk.sync()
+        #expect(report.pushed == 2)
+        let clock = try #require(report.clock)
+        #expect(abs(Double(clock.correction) + ahead * 1_000) < 5_000, "corrected by the server's clock: \(clock)")
+        #expect(Set(clock.restamped) == [first.id.rawValue, second.id.rawValue])
+        // Every value arrived; times moved back with the stamps, to when the server's clock says they were taken.
+        let now = Date().millisecondsSince1970
+        for (kept, arrived) in zip(before, try kiosk.records.map { try ProductReturn(record: $0) }) {
+            #expect(kept.id == arrived.id && kept.reason == arrived.reason && kept.orderID == arrived.orderID)
+            #expect(kept.condition == arrived.condition && kept.notes.map(\.text) == arrived.notes.map(\.text))
+            #expect(kept.createdAt.timeIntervalSince(arrived.createdAt) > ahead - 5, "the capture time moved back")
+            #expect(abs(arrived.createdAt.millisecondsSince1970 - now) < 60_000)
+            let held = try ProductReturn(record: server.store.returnRecord(arrived.id))
+            #expect(
+                held.condition == arrived.condition && held.notes == arrived.notes
+                    && held.createdAt == arrived.createdAt
+            )
+        }
+        let bound = UInt64(now) + HybridLogicalClock.maximumDrift
+        #expect(try server.store.returnRecords().allSatisfy { ($0.latestStamp?.physical ?? 0) <= bound })
+        // From now on this kiosk stamps and dates by the server's clock, and nothing needs stamping again.
+        let later = try kiosk.record(order: "ORD-3")
+        #expect(abs(later.createdAt.millisecondsSince1970 - Date().millisecondsSince1970) < 60_000)
+        #expect(try kiosk.store.clockState().correction == clock.correction)
+        let again = try await kiosk.sync()
+        #expect(again.pushed == 1 && again.clock?.restamped == [])
+        #expect(try server.store.returnRecords().count == 3)
         try await server.stop()
     }
 
-    @Test func aKioskWhoseClockIsBehindRefusesHQsNewerWritesClearly() async throws {
+    @Test(arguments: [-3_600.0, -2 * 86_400.0])
+    func aKioskWhoseClockIsBehindTakesHQsWritesOnceItKnowsTheServersClock(behind: TimeInterval) async throws {
         let server = try await TestServer()
-        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server, clockOffset: -3_600)
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server, clockOffset: behind)
         let item = try kiosk.record()
         #expect(try await kiosk.sync().pushed == 1)
         _ = try server.store.updateReturn(item.id, operation: "inspect") { item, author, date in
             try item.inspect(condition: .damaged, testResult: .fail, by: author, at: date)
         }
-        await #expect {
-            try await kiosk.sync()
-        } throws: { error in "\(error)".contains("ahead of this replica's clock") }
-        // Nothing of the refused page was merged, and the kiosk still holds its own version.
-        #expect(try ProductReturn(record: kiosk.store.returnRecord(item.id)).condition == .unknown)
+        let report = try await kiosk.sync()
+        #expect(report.pulled == 1)
+        #expect(try ProductReturn(record: kiosk.store.returnRecord(item.id)).condition == .damaged)
+        #expect(abs(Double(try #require(report.clock).correction) + behind * 1_000) < 5_000)
+        // Its next write is stamped after HQ's, which it has seen: it wins, as a later edit should.
+        let hq = try #require(try kiosk.store.returnRecord(item.id).latestStamp)
+        _ = try kiosk.store.updateReturn(item.id, operation: "route") { item, author, date in
+            try item.inspect(condition: .likeNew, testResult: .pass, by: author, at: date)
+        }
+        #expect(try #require(try kiosk.store.returnRecord(item.id).latestStamp) > hq)
+        #expect(try await kiosk.sync().pushed == 1)
+        #expect(try ProductReturn(record: server.store.returnRecord(item.id)).condition == .likeNew)
         try await server.stop()
     }
 

@@ -70,7 +70,9 @@ import Testing
             }
         }
         // One push takes the writer, which waits for the lock; the other seven then wait for the writer.
-        let deadline = ContinuousClock.now + .seconds(20)
+        // A safety net against a queue that never gets there, not a timing: each wait ends as soon as its condition
+        // holds. 20 s was cut short twice by full runs loaded with the million-return migration test.
+        let deadline = ContinuousClock.now + .seconds(120)
         let first = push(records[0])
         while storage.groupCommit.transactions < 1 && ContinuousClock.now < deadline { await Task.yield() }
         let others = records.dropFirst().map(push)
@@ -105,7 +107,9 @@ import Testing
         func push(_ record: VersionedRecord) -> Task<Int, any Error> {
             Task { try await storage.acceptPush([record], from: Self.kiosk, store: Self.storeID).merged }
         }
-        let deadline = ContinuousClock.now + .seconds(20)
+        // A safety net against a queue that never gets there, not a timing: each wait ends as soon as its condition
+        // holds. 20 s was cut short twice by full runs loaded with the million-return migration test.
+        let deadline = ContinuousClock.now + .seconds(120)
         var tasks = [push(records[0])]
         while storage.groupCommit.transactions < 1 && ContinuousClock.now < deadline { await Task.yield() }
         tasks += records[1...2].map(push)

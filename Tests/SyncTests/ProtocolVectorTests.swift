@@ -123,6 +123,17 @@ import WireProtocol
                         #expect(actual["code"] == expected["code"], "step \(index): \(actual.serializedString)")
                         #expect(actual["retryable"] == expected["retryable"], "step \(index)")
                         #expect(actual["message"]?.stringValue?.isEmpty == false, "step \(index)")
+                    } else if expected["type"] == .string("welcome"), case .object(var members) = actual {
+                        // The server's clock as it answers: an integer near now, whatever the vector wrote.
+                        let now = Date().millisecondsSince1970
+                        let told = members.removeValue(forKey: "serverTime")?.integerValue
+                        #expect(told.map { abs($0 - now) < 60_000 } == true, "step \(index): serverTime \(told ?? -1)")
+                        var written = expected
+                        if case .object(var expectedMembers) = expected {
+                            expectedMembers["serverTime"] = nil
+                            written = .object(expectedMembers)
+                        }
+                        #expect(JSONValue.object(members) == written, "step \(index): got \(actual.serializedString)")
                     } else {
                         #expect(actual == expected, "step \(index): got \(actual.serializedString)")
                     }
@@ -144,6 +155,7 @@ import WireProtocol
         .challenge(version: 3, nonce: "bm9uY2U=", serverID: "hq", serverKey: "a2V5", serverSignature: "c2ln"),
         .authenticate(signature: "c2ln", publicKey: "a2V5", tokenProof: "cHJvb2Y="),
         .welcome(replicaID: "s/k", storeID: "s"),
+        .welcome(replicaID: "s/k", storeID: "s", serverTime: 1_764_806_400_000),
         .push(batch: 1, records: []),
         .pushAck(batch: 1, merged: 0, unchanged: 0, conflicts: [.init(recordID: "r", field: "f")]),
         .pull(cursor: "0", limit: 500),

@@ -108,8 +108,9 @@ extension TestKiosk {
     @Test func hqFlagsTheSameUnitReturnedAtTwoStoresAndTheFlagReachesTheStore() async throws {
         let server = try await TestServer()
         let store1 = try TestKiosk(store: "store-1", kiosk: "a", server: server)
-        // Store 2's clock runs a minute ahead: its capture is the later one, whatever the scheduling.
-        let store2 = try TestKiosk(store: "store-2", kiosk: "x", server: server, clockOffset: 60)
+        // Store 2's clock runs 30 s ahead (under the minute a kiosk corrects by the server's): its capture is the
+        // later one, whatever the scheduling.
+        let store2 = try TestKiosk(store: "store-2", kiosk: "x", server: server, clockOffset: 30)
         _ = try server.store.importOrders([try orderLine("ORD-1", gtin: "96385074", serial: "SN-1", daysAgo: 2)])
         try await store1.sync()
         try await store2.sync()

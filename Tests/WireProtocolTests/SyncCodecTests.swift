@@ -25,6 +25,7 @@ import WireProtocol
         .authenticate(signature: "c2ln", publicKey: nil, tokenProof: nil),
         .error(ProtocolError(.conflictingWrite, "write hq:1", recordID: "r-1")),
         .welcome(replicaID: "s/k", storeID: "s"),
+        .welcome(replicaID: "s/k", storeID: "s", serverTime: 1_764_806_400_000),
         .push(batch: 3, records: [record, record]),
         .pushAck(batch: 3, merged: 1, unchanged: 1, conflicts: [.init(recordID: "r-1", field: "disposition")]),
         .pull(cursor: "42", limit: 500),

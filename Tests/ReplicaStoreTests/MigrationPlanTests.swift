@@ -1,0 +1,66 @@
+import Foundation
+import GRDB
+import ReturnSyncTestSupport
+import ReturnsModel
+import SyncEngine
+import Synchronization
+import Testing
+
+@testable import ReplicaStore
+
+/// What a store says before it migrates (issue 22): the steps still to apply, the heaviest, an estimate — and
+/// nothing when there is nothing to migrate.
+@Suite struct MigrationPlanTests {
+    @Test func onlyADatabaseWithStepsToApplyIsAnnouncedWithItsHeaviestStep() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("server.sqlite")
+        let plans = Mutex<[MigrationPlan]>([])
+        var configuration = ReplicaStore.Configuration()
+        configuration.announceMigration = { plan in plans.withLock { $0.append(plan) } }
+        do {
+            let server = try ReplicaStore.create(
+                at: path,
+                identity: .server(replicaID: ReplicaID("hq")),
+                configuration: configuration
+            )
+            // 2,000 lines of HQ's audit, and v20 (their index) not applied yet.
+            try server.pool.write { db in
+                for number in 0..<2_000 {
+                    try db.execute(
+                        sql: "INSERT INTO hq_audit (at, actor, action, subject, detail) VALUES (?, 'a', 'x', 's', '')",
+                        arguments: [number]
+                    )
+                }
+                try db.execute(sql: "DROP INDEX hq_audit_by_time")
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v20:%'")
+            }
+        }
+        #expect(plans.withLock { $0 }.isEmpty, "a database being created has nothing to migrate")
+        _ = try ReplicaStore.open(at: path, configuration: configuration)
+        let plan = try #require(plans.withLock { $0 }.first)
+        #expect(plan.steps == ["v20: audit by time"])
+        #expect(plan.heaviestStep == "v20: audit by time" && plan.heaviestRows == 2_000)
+        #expect(plan.estimatedSeconds > 0 && plan.estimatedSeconds < 1)
+        #expect(plan.announcement.hasPrefix("migrating server.sqlite: 1 schema step (v20: audit by time), the longest"))
+        #expect(plan.announcement.contains("over 2,000 rows") && plan.announcement.contains("under a second"))
+        _ = try ReplicaStore.open(at: path, configuration: configuration)
+        #expect(plans.withLock { $0 }.count == 1, "migrated: nothing to say the next time")
+    }
+
+    @Test func largeNumbersAreGroupedAndLongEstimatesInMinutes() {
+        #expect(MigrationPlan.grouped(1_000_000) == "1,000,000" && MigrationPlan.grouped(999) == "999")
+        var plan = MigrationPlan(
+            path: "/k/kiosk.sqlite",
+            steps: ["v7: x", "v11: y"],
+            heaviestStep: "v7: x",
+            heaviestRows: 12_345_678,
+            estimatedSeconds: 125
+        )
+        #expect(
+            plan.announcement.contains("2 schema steps (v7: x to v11: y), the longest over 12,345,678 rows (v7: x)")
+        )
+        #expect(plan.announcement.contains("; about 3 min."))
+        plan.estimatedSeconds = 4.2
+        #expect(plan.announcement.contains("; about 5 s."))
+    }
+}
