@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import ReplicaStore
 
 /// The PostgreSQL schema, as named migrations applied in order and recorded in the database (`returnsync_migrations`),
 /// like the SQLite side's. A migration, once released, is never edited: a change is a new one.
@@ -346,10 +347,32 @@ public enum PostgresMigrations {
     /// The names of the migrations this version knows.
     public static var names: [String] { all.map(\.name) }
 
-    /// Applies what is missing.
+    /// What the migrations that go through many rows cost: the table, and a row's seconds on the development
+    /// machine's PostgreSQL 15 test cluster (`scripts/postgres-test-cluster`, 1,000,000 returns; docs/upgrade.md).
+    /// The others add tables, columns (without a default: no rewrite) or indexes of small tables.
+    static let costs: [String: (table: String, secondsPerRow: Double)] = [
+        // Three indexes over returns (and one over orders, usually far smaller): 2.54 s.
+        "2026-12-03-purchase-verification-indexes": ("returns", 2.5e-6),
+        // A partial index over a new column, all NULL: 0.17 s.
+        "2026-12-04-customer-references": ("returns", 0.2e-6),
+        // An index of HQ's audit by time, over 1,000,000 lines: 0.32 s.
+        "2026-12-04-hq-audit-by-time": ("hq_audit", 0.3e-6),
+    ]
+
+    /// Seconds to project one return again (read, decode, write its row), which some migrations ask for once:
+    /// 1,000,000 returns took 106 s.
+    static let projectionSecondsPerReturn = 106e-6
+
+    /// Applies what is missing, telling `announce` first what and about how long (not for a database being
+    /// created).
     ///
     /// - Throws: ``PostgresStorageError`` when the database was migrated by a newer version.
-    static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
+    static func migrate(
+        _ connection: PostgresConnection,
+        database: String,
+        logger: Logger,
+        announce: (@Sendable (MigrationPlan) -> Void)? = nil
+    ) async throws {
         try await connection.withTransaction(logger: logger) { connection in
             // One process at a time; the lock ends with the transaction.
             try await connection.query("SELECT pg_advisory_xact_lock(7420017)", logger: logger)
@@ -371,7 +394,11 @@ public enum PostgresMigrations {
                         + "upgrade this one"
                 )
             }
-            for migration in all where !applied.contains(migration.name) {
+            let pending = all.filter { !applied.contains($0.name) }
+            if let announce, !applied.isEmpty, !pending.isEmpty {
+                announce(try await plan(pending, database: database, on: connection, logger: logger))
+            }
+            for migration in pending {
                 for statement in migration.statements { try await connection.query(statement, logger: logger) }
                 try await connection.query(
                     "INSERT INTO returnsync_migrations (name) VALUES (\(migration.name))",
@@ -380,5 +407,53 @@ public enum PostgresMigrations {
                 logger.info("migrated", metadata: ["migration": "\(migration.name)"])
             }
         }
+    }
+
+    /// The plan of `pending`: each one's rows counted (0 for a table not there yet), and one projection of every
+    /// return when any of them asks for it (``PostgresServerStorage`` runs it after the migrations).
+    static func plan(
+        _ pending: [Migration],
+        database: String,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> MigrationPlan {
+        func rows(_ table: String, _ condition: String = "true") async throws -> Int {
+            var exists = false
+            for try await (found) in try await connection.query(
+                "SELECT to_regclass(\(table)) IS NOT NULL",
+                logger: logger
+            ).decode(Bool.self) { exists = found }
+            guard exists else { return 0 }
+            var count = 0
+            for try await (found) in try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table) WHERE \(condition)"),
+                logger: logger
+            ).decode(Int64.self) { count = Int(found) }
+            return count
+        }
+        var plan = MigrationPlan(
+            path: database,
+            steps: pending.map(\.name),
+            heaviestStep: nil,
+            heaviestRows: 0,
+            estimatedSeconds: 0
+        )
+        func add(_ step: String, rows count: Int, secondsPerRow: Double) {
+            plan.estimatedSeconds += Double(count) * secondsPerRow
+            if count > plan.heaviestRows {
+                plan.heaviestStep = step
+                plan.heaviestRows = count
+            }
+        }
+        for migration in pending {
+            if let cost = costs[migration.name] {
+                add(migration.name, rows: try await rows(cost.table), secondsPerRow: cost.secondsPerRow)
+            }
+        }
+        if pending.contains(where: { $0.statements.contains { $0.sql.contains("'project-returns'") } }) {
+            let returns = try await rows("records", "entity_type = 'return'")
+            add("every return projected again", rows: returns, secondsPerRow: projectionSecondsPerReturn)
+        }
+        return plan
     }
 }

@@ -59,12 +59,15 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
     /// - Throws: ``PostgresStorageError`` in one line: the server cannot be reached, refuses the credentials, has no
     ///   such database, or was migrated by a newer version.
     ///
-    /// - Parameter applicationName: how its connections are named in `pg_stat_activity`; ``serverApplicationName``
-    ///   for a server's own connections, which `restore` looks for.
+    /// - Parameters:
+    ///   - applicationName: how its connections are named in `pg_stat_activity`; ``serverApplicationName`` for a
+    ///     server's own connections, which `restore` looks for.
+    ///   - announceMigration: told what will be migrated, and about how long it will take, before it starts.
     public static func open(
         _ url: PostgresURL,
         applicationName: String = serverApplicationName,
-        logger: Logger
+        logger: Logger,
+        announceMigration: (@Sendable (MigrationPlan) -> Void)? = nil
     ) async throws -> PostgresServerStorage {
         // One connection first, so a wrong host, port, password or database is said at once and plainly (the pool
         // would retry for a minute and then report a tripped circuit breaker). It also migrates and reads the id,
@@ -79,7 +82,12 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                 logger: logger
             )
             do {
-                try await PostgresMigrations.migrate(probe, logger: logger)
+                try await PostgresMigrations.migrate(
+                    probe,
+                    database: url.database,
+                    logger: logger,
+                    announce: announceMigration
+                )
                 try await Self.projectReturnsIfPending(probe, logger: logger)
                 let rows = try await probe.query(
                     """

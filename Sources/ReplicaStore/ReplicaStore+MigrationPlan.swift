@@ -16,6 +16,15 @@ public struct MigrationPlan: Hashable, Sendable {
     /// The estimate, from the rows each step reads or rewrites and what a row cost on the 2-core development
     /// machine (``ReplicaStore/migrationCosts``): a slower disk takes longer.
     public var estimatedSeconds: Double
+
+    /// Creates a plan.
+    public init(path: String, steps: [String], heaviestStep: String?, heaviestRows: Int, estimatedSeconds: Double) {
+        self.path = path
+        self.steps = steps
+        self.heaviestStep = heaviestStep
+        self.heaviestRows = heaviestRows
+        self.estimatedSeconds = estimatedSeconds
+    }
 }
 
 extension ReplicaStore {

@@ -153,7 +153,12 @@ struct ServerDatabaseOptions: ParsableArguments {
         }
         let storage: PostgresServerStorage
         do {
-            storage = try await PostgresServerStorage.open(try PostgresURL(path), logger: logger)
+            let console = Console.current
+            storage = try await PostgresServerStorage.open(
+                try PostgresURL(path),
+                logger: logger,
+                announceMigration: { console.printError($0.announcement) }
+            )
         } catch let error as PostgresStorageError {
             throw CLIError(message: error.message)
         }
@@ -1073,10 +1078,12 @@ struct RestoreCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "returnsync.restore", factory: VisibleLogHandler.standardError)
         do {
+            let console = Console.current
             let storage = try await PostgresServerStorage.open(
                 url,
                 applicationName: "returns-server restore",
-                logger: logger
+                logger: logger,
+                announceMigration: { console.printError($0.announcement) }
             )
             do {
                 let (former, new) = try await storage.retireServerID()

@@ -366,7 +366,9 @@ public struct SyncClient: Sendable {
         }
         if let clock, clock.correction != clock.previous || !clock.restamped.isEmpty {
             logger.notice(
-                "this kiosk's clock is off from the server's: stamps and times are corrected by it",
+                clock.correction == 0 && clock.restamped.isEmpty
+                    ? "this kiosk's clock agrees with the server's again: its correction is lifted"
+                    : "this kiosk's clock is off from the server's: stamps and times are corrected by it",
                 metadata: [
                     "offset-ms": "\(clock.measured)", "correction-ms": "\(clock.correction)",
                     "restamped": "\(clock.restamped.count)",
