@@ -184,28 +184,31 @@ vectors = {
                   client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
     },
     "record-contract.json": {
-        "description": "What a pushed return must hold (SPEC §6): the 14-digit form of its GTIN, known fields only, "
-                       "values from the field's vocabulary — each refused as invalid-record, the connection left "
-                       "open, nothing stored. A cursor beyond the change log is answered with nothing and the same "
-                       "cursor; an estimate counts what waits after the cursor, records the feed then leaves out "
-                       "included.",
+        "description": "What a pushed return must hold (SPEC §6): the 14-digit form of its GTIN, values from the "
+                       "field's vocabulary — each refused as invalid-record, the connection left open, nothing "
+                       "stored. A field the server does not know (a newer kiosk's) is kept and forwarded, within "
+                       "bounds. A cursor beyond the change log is answered with nothing and the same cursor; an "
+                       "estimate counts what waits after the cursor, records the feed then leaves out included.",
         "setup": SETUP,
         "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
                   {**client({"type": "push", "batch": 1, "records": [with_fields(RECORD, gtin="4006381333931")]}),
                    "schemaInvalid": "an EAN-13 where records hold 14 digits"},
                   server(error("invalid-record")),
-                  {**client({"type": "push", "batch": 2, "records": [with_fields(RECORD, loyaltyPoints=500)]}),
-                   "schemaInvalid": "a field no return has"},
+                  client({"type": "push", "batch": 2, "records": [
+                      with_fields(return_record("01a22800-0000-7000-8000-000000000009"), loyaltyPoints=500)]}),
+                  server({"type": "push-ack", "batch": 2, "merged": 1, "unchanged": 0, "conflicts": []}),
+                  {**client({"type": "push", "batch": 3, "records": [with_fields(RECORD, **{"Loyalty points": 500})]}),
+                   "schemaInvalid": "a field name no return could have"},
                   server(error("invalid-record")),
-                  {**client({"type": "push", "batch": 3, "records": [with_fields(RECORD, reason="lost")]}),
+                  {**client({"type": "push", "batch": 4, "records": [with_fields(RECORD, reason="lost")]}),
                    "schemaInvalid": "a reason outside the vocabulary"},
                   server(error("invalid-record")),
-                  client({"type": "push", "batch": 4, "records": [RECORD]}),
-                  server({"type": "push-ack", "batch": 4, "merged": 1, "unchanged": 0, "conflicts": []}),
+                  client({"type": "push", "batch": 5, "records": [RECORD]}),
+                  server({"type": "push-ack", "batch": 5, "merged": 1, "unchanged": 0, "conflicts": []}),
                   client({"type": "pull", "cursor": "1000", "limit": 500}),
                   server({"type": "pull-batch", "records": [], "cursor": "1000", "more": False}),
                   client({"type": "pull", "cursor": "0", "limit": 500, "estimate": True}),
-                  server({"type": "pull-batch", "records": [], "cursor": "1", "more": False, "estimate": 1}),
+                  server({"type": "pull-batch", "records": [], "cursor": "2", "more": False, "estimate": 2}),
                   client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
     },
     "pipelined-requests.json": {

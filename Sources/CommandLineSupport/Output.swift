@@ -219,6 +219,10 @@ public enum Format {
                     + (attachment.caption.map { ": \($0)" } ?? "")
             )
         }
+        // Fields a newer version wrote: kept and forwarded untouched, shown for what they are.
+        for (field, values) in ReturnEntity.unknownFields(of: record) {
+            lines.append("unknown      \(field) = \(values.map(\.description).joined(separator: ", ")) (newer)")
+        }
         for violation in ReturnRules.violations(of: item) {
             lines.append("REVIEW       \(violation)")
         }

@@ -3,6 +3,50 @@ import ReturnsModel
 import SyncEngine
 
 extension ReturnEntity {
+    /// Checks a field this version does not know (a newer replica's), which is kept and forwarded untouched: its
+    /// name 1–64 ASCII letters and digits starting with a lower-case letter, as every field's is; a register's value
+    /// text of at most 2,000 characters without control characters, an integer, true, false or null; a set's
+    /// element text. What it means is the newer version's to check.
+    ///
+    /// - Throws: ``ReturnsModelError`` naming the field and what is wrong.
+    public static func validateUnknown(_ value: FieldValue, of field: String, asSet: Bool) throws {
+        let name = field.unicodeScalars
+        guard (1...64).contains(name.count), let first = name.first, ("a"..."z").contains(first),
+            name.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) })
+        else {
+            throw ReturnsModelError(
+                code: .invalidValue,
+                message: "'\(field.prefix(64))' is not a field of a return, nor a name a newer one could have "
+                    + "(1-64 letters and digits, starting with a lower-case letter)"
+            )
+        }
+        func refused(_ expected: String) -> ReturnsModelError {
+            ReturnsModelError(
+                code: .invalidValue,
+                message: "unknown field \(field) \(value.jsonValue.serializedString.prefix(80)): expected \(expected)"
+            )
+        }
+        switch value {
+        case .string(let text):
+            guard text.count <= 2_000,
+                !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else { throw refused("text of at most 2,000 characters without control characters") }
+        case .integer, .bool, .null:
+            guard !asSet else { throw refused("text, as every set element is") }
+        }
+    }
+
+    /// The fields of a return record this version does not know (a newer replica's), by name, with the values they
+    /// hold: registers' shown value (its policy's winner), sets' elements. Kept and forwarded untouched; shown as
+    /// "unknown (newer)".
+    public static func unknownFields(of record: VersionedRecord) -> [(field: String, values: [FieldValue])] {
+        let registers = record.registers.keys.filter { !registerFields.contains($0) && !setFields.contains($0) }
+            .compactMap { field in record.visibleValue(of: field, policy: policy).map { (field, [$0.value]) } }
+        let sets = record.sets.keys.filter { !setFields.contains($0) && !registerFields.contains($0) }
+            .map { field in (field, record.elements(of: field).map(\.value)) }
+        return (registers + sets).sorted { $0.0 < $1.0 }.map { (field: $0.0, values: $0.1) }
+    }
+
     /// Checks one value of a return record's field, whether or not it is the value replicas show.
     ///
     /// Decoding a return checks only the visible values; a value that loses a conflict is still stored and

@@ -134,23 +134,35 @@ public enum ReturnWriteRules {
                 message: "return id '\(id)' is not canonical: ids are lower-case UUIDs ('\(item.id.rawValue)')"
             )
         }
-        // Unknown fields are refused, not kept: a server that stored them would forward data nobody validated to
-        // every kiosk of the store. New fields come with a new protocol version (Protocol/SPEC.md §6).
-        let unknown =
-            pushed.registers.keys.filter { !ReturnEntity.registerFields.contains($0) }
-            + pushed.sets.keys.filter { !ReturnEntity.setFields.contains($0) }
-        if let field = unknown.sorted().first {
-            let why =
-                ReturnEntity.setFields.contains(field)
-                ? "'\(field)' is a set of a return, not a register"
-                : ReturnEntity.registerFields.contains(field)
-                    ? "'\(field)' is a register of a return, not a set" : "'\(field)' is not a field of a return"
-            throw Violation(reason: .invalidRecord, message: "return \(id): \(why)")
+        // A known field of the wrong kind is refused. A field this version does not know — a newer kiosk's — is kept
+        // and forwarded untouched (issue 22: a fleet upgrades in waves, and no value may be lost meanwhile), within
+        // what can be checked without knowing it (``ReturnEntity/validateUnknown(_:of:asSet:)``); the record's
+        // limits (fields, bytes) bound how much of it there can be.
+        for field in pushed.registers.keys.sorted() where !ReturnEntity.registerFields.contains(field) {
+            guard !ReturnEntity.setFields.contains(field) else {
+                throw Violation(
+                    reason: .invalidRecord,
+                    message: "return \(id): '\(field)' is a set of a return, not a register"
+                )
+            }
+            for value in pushed.values(of: field) { try validatedUnknown(value.value, of: field, asSet: false, in: id) }
+        }
+        for field in pushed.sets.keys.sorted() where !ReturnEntity.setFields.contains(field) {
+            guard !ReturnEntity.registerFields.contains(field) else {
+                throw Violation(
+                    reason: .invalidRecord,
+                    message: "return \(id): '\(field)' is a register of a return, not a set"
+                )
+            }
+            for element in pushed.elements(of: field) {
+                try validatedUnknown(element.value, of: field, asSet: true, in: id)
+            }
         }
         // Every value, not only the ones shown: a value that loses a conflict is stored and forwarded all the same.
         // Decoding `item` checked the shown ones (and every note) already; checking them again cost a tenth of
         // push throughput, so only the concurrent values are checked here.
-        for (field, values) in pushed.registers.sorted(by: { $0.key < $1.key }) where values.count > 1 {
+        for (field, values) in pushed.registers.sorted(by: { $0.key < $1.key })
+        where values.count > 1 && ReturnEntity.registerFields.contains(field) {
             for value in values { try validated(value.value, of: field, in: id) }
         }
         // Decoding skips exception spellings it does not know (a newer HQ's); a push must name known ones only.
@@ -228,6 +240,14 @@ public enum ReturnWriteRules {
                     )
                 }
             }
+        }
+    }
+
+    private static func validatedUnknown(_ value: FieldValue, of field: String, asSet: Bool, in id: String) throws {
+        do {
+            try ReturnEntity.validateUnknown(value, of: field, asSet: asSet)
+        } catch let error as ReturnsModelError {
+            throw Violation(reason: .invalidRecord, message: "return \(id): \(error.message)")
         }
     }
 

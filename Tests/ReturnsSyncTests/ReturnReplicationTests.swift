@@ -209,10 +209,29 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
         #expect(ReturnEntity.plainText(.bool(false)) == "no" && ReturnEntity.plainText(.null) == "—")
     }
 
-    @Test func unknownFieldsAndShortGTINsAreRefused() throws {
+    /// Issue 22: a field a newer kiosk writes is kept and forwarded, within what can be checked without knowing it.
+    @Test func unknownFieldsAreKeptWithinBoundsAndKnownOnesOfTheWrongKindRefused() throws {
         var unknown = try capturedRecord()
-        try unknown.apply(RecordEdit(assignments: ["loyaltyPoints": 500]), by: kioskA, stamp: stamp(5))
-        #expect { try Self.check(unknown) } throws: { "\($0)".contains("'loyaltyPoints' is not a field of a return") }
+        try unknown.apply(
+            RecordEdit(assignments: ["loyaltyPoints": 500, "warrantyId": "W-1"], additions: ["photoTags": ["scuff"]]),
+            by: kioskA,
+            stamp: stamp(5)
+        )
+        try Self.check(unknown)
+        #expect(ReturnEntity.unknownFields(of: unknown).map(\.field) == ["loyaltyPoints", "photoTags", "warrantyId"])
+        #expect(try ProductReturn(record: unknown).reason == .defective, "the return reads as before")
+        for (field, value, why) in [
+            ("Loyalty points", FieldValue.integer(1), "is not a field of a return, nor a name"),
+            ("warrantyNote", .string("line\u{1B}[2J"), "without control characters"),
+            ("warrantyNote", .string(String(repeating: "x", count: 2_001)), "at most 2,000 characters"),
+        ] {
+            var bad = try capturedRecord()
+            try bad.apply(RecordEdit(assignments: [field: value]), by: kioskA, stamp: stamp(5))
+            #expect { try Self.check(bad) } throws: { "\($0)".contains(why) }
+        }
+        var number = try capturedRecord()
+        try number.apply(RecordEdit(additions: ["photoTags": [.integer(3)]]), by: kioskA, stamp: stamp(5))
+        #expect { try Self.check(number) } throws: { "\($0)".contains("text, as every set element is") }
         var notes = try capturedRecord()
         try notes.apply(
             RecordEdit(assignments: [ReturnEntity.Field.notes: "a note as a register"]),

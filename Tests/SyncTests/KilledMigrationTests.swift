@@ -22,16 +22,11 @@ import Testing
         return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3"), "needs the sqlite3 shell"))
-    func aKioskKilledWhileMigratingKeepsItsOldDatabaseOrTheNewOne() async throws {
-        let directory = try TemporaryDirectory()
-        let path = directory.file("kiosk.sqlite")
+    /// A kiosk database at `path` holding one return, pushed, and `unreadEntries` more change-log entries of it,
+    /// with v11 (which deletes them) not applied yet.
+    static func kioskOfBeforeV11(at path: String, unreadEntries: Int) async throws {
         do {
-            // A kiosk of before v11: it kept every change-log entry; all of them pushed.
-            let kiosk = try ReplicaStore.create(
-                at: path,
-                identity: .kiosk(store: StoreID("s"), kiosk: KioskID("a"))
-            )
+            let kiosk = try ReplicaStore.create(at: path, identity: .kiosk(store: StoreID("s"), kiosk: KioskID("a")))
             _ = try kiosk.recordReturn(
                 ReturnCapture(orderID: OrderID("ORD-1"), gtin: GTIN("4006381333931"), reason: .damaged)
             )
@@ -41,16 +36,24 @@ import Testing
             path,
             "SELECT group_concat(name) FROM pragma_table_info('change_log') WHERE name <> 'seq'"
         )
-        // 200,000 old entries of that return, then v11 marked as not applied yet: what an upgraded kiosk holds.
         _ = try await Self.sqlite(
             path,
             """
-            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(unreadEntries))
             INSERT INTO change_log (\(columns)) SELECT \(columns) FROM change_log, n
             WHERE change_log.seq = (SELECT min(seq) FROM change_log);
             DELETE FROM grdb_migrations WHERE identifier LIKE 'v11:%';
             """
         )
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3"), "needs the sqlite3 shell"))
+    func aKioskKilledWhileMigratingKeepsItsOldDatabaseOrTheNewOne() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("kiosk.sqlite")
+        // 200,000 old entries of one return, all pushed, and v11 marked as not applied yet: what an upgraded kiosk
+        // holds.
+        try await Self.kioskOfBeforeV11(at: path, unreadEntries: 200_000)
         let before = try await Self.sqlite(path, "SELECT count(*) FROM change_log")
         // What v11 keeps: entries a record points to, and the newest.
         let after = try await Self.sqlite(
@@ -182,26 +185,13 @@ import Testing
     func aKioskSaysWhatItWillMigrateAndHowLongBeforeItStarts() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("kiosk.sqlite")
-        do {
-            let kiosk = try ReplicaStore.create(at: path, identity: .kiosk(store: StoreID("s"), kiosk: KioskID("a")))
-            _ = try kiosk.recordReturn(
-                ReturnCapture(orderID: OrderID("ORD-1"), gtin: GTIN("4006381333931"), reason: .damaged)
-            )
-            try kiosk.saveCheckpoint(SyncCheckpoint(peer: "hq", pushedSeq: 1_000_000_000))
-        }
         // A kiosk of before v11 and v21: 300,000 change-log entries nothing reads, and no clock correction yet.
-        let columns = try await Self.sqlite(
-            path,
-            "SELECT group_concat(name) FROM pragma_table_info('change_log') WHERE name <> 'seq'"
-        )
+        try await Self.kioskOfBeforeV11(at: path, unreadEntries: 300_000)
         _ = try await Self.sqlite(
             path,
             """
-            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
-            INSERT INTO change_log (\(columns)) SELECT \(columns) FROM change_log, n
-            WHERE change_log.seq = (SELECT min(seq) FROM change_log);
             ALTER TABLE replica DROP COLUMN clock_offset_ms;
-            DELETE FROM grdb_migrations WHERE identifier LIKE 'v11:%' OR identifier LIKE 'v21:%';
+            DELETE FROM grdb_migrations WHERE identifier LIKE 'v21:%';
             """
         )
         let status = try await offThePool { try ToolRun("kiosk", ["status", "--db", path, "--json"]) }
