@@ -58,13 +58,16 @@ extension Format {
 
     private static func describe(milliseconds: Int64) -> String {
         let magnitude = milliseconds.magnitude
+        // To the nearest unit: a clock measured 2,999 ms short of three days (the trip of the measure) is three days
+        // off, not two.
+        func rounded(_ unit: UInt64) -> UInt64 { (magnitude + unit / 2) / unit }
         let text: String
         switch magnitude {
         case ..<1_000: text = "\(magnitude) ms"
-        case ..<120_000: text = "\(magnitude / 1_000) s"
-        case ..<(48 * 3_600_000): text = "\(magnitude / 60_000) min"
-        case ..<(730 * 86_400_000): text = "\(magnitude / 86_400_000) days"
-        default: text = "\(magnitude / (365 * 86_400_000)) years"
+        case ..<120_000: text = "\(rounded(1_000)) s"
+        case ..<(48 * 3_600_000): text = "\(rounded(60_000)) min"
+        case ..<(730 * 86_400_000): text = "\(rounded(86_400_000)) days"
+        default: text = "\(rounded(365 * 86_400_000)) years"
         }
         return milliseconds >= 0 ? "\(text) ahead of" : "\(text) behind"
     }

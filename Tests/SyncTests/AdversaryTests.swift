@@ -1,3 +1,4 @@
+import CommandLineSupport
 import Crypto
 import Foundation
 import NIOCore
@@ -284,6 +285,13 @@ extension HLCTimestamp {
         let clock = try #require(report.clock)
         #expect(abs(Double(clock.correction) + ahead * 1_000) < 5_000, "corrected by the server's clock: \(clock)")
         #expect(Set(clock.restamped) == [first.id.rawValue, second.id.rawValue])
+        // What `kiosk sync` tells its operator on stderr.
+        #expect(
+            Format.clockAdjustment(clock)
+                == "note: this kiosk's clock is \(ahead < 86_400 ? "60 min" : "3 days") ahead of the server's; its "
+                + "stamps and times follow the server's clock until it is set right; 2 records stamped too far ahead "
+                + "for the server were stamped again"
+        )
         // Every value arrived; times moved back with the stamps, to when the server's clock says they were taken.
         let now = Date().millisecondsSince1970
         for (kept, arrived) in zip(before, try kiosk.records.map { try ProductReturn(record: $0) }) {
