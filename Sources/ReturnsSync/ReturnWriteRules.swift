@@ -138,7 +138,8 @@ public enum ReturnWriteRules {
         // and forwarded untouched (issue 22: a fleet upgrades in waves, and no value may be lost meanwhile), within
         // what can be checked without knowing it (``ReturnEntity/validateUnknown(_:of:asSet:)``); the record's
         // limits (fields, bytes) bound how much of it there can be.
-        for field in pushed.registers.keys.sorted() where !ReturnEntity.registerFields.contains(field) {
+        // Filtered before sorted: nearly every push knows all its fields, and this runs for each pushed return.
+        for field in pushed.registers.keys.filter({ !ReturnEntity.registerFields.contains($0) }).sorted() {
             guard !ReturnEntity.setFields.contains(field) else {
                 throw Violation(
                     reason: .invalidRecord,
@@ -147,7 +148,7 @@ public enum ReturnWriteRules {
             }
             for value in pushed.values(of: field) { try validatedUnknown(value.value, of: field, asSet: false, in: id) }
         }
-        for field in pushed.sets.keys.sorted() where !ReturnEntity.setFields.contains(field) {
+        for field in pushed.sets.keys.filter({ !ReturnEntity.setFields.contains($0) }).sorted() {
             guard !ReturnEntity.registerFields.contains(field) else {
                 throw Violation(
                     reason: .invalidRecord,
