@@ -41,9 +41,6 @@ extension Format {
         return lines.joined(separator: "\n")
     }
 
-    /// `milliseconds` as a person says how far one clock is from another: "3 days ahead of", "90 s behind".
-    public static func clockDistance(milliseconds: Int64) -> String { describe(milliseconds: milliseconds) }
-
     /// What a sync did about this kiosk's clock, for its operator; `nil` when the clock is right.
     public static func clockAdjustment(_ clock: ClockAdjustment) -> String? {
         guard clock.correction != 0 || !clock.restamped.isEmpty else { return nil }
@@ -56,6 +53,7 @@ extension Format {
         return text
     }
 
+    /// `milliseconds` as a person says how far one clock is from another: "3 days ahead of", "90 s behind".
     private static func describe(milliseconds: Int64) -> String {
         let magnitude = milliseconds.magnitude
         // To the nearest unit: a clock measured 2,999 ms short of three days (the trip of the measure) is three days

@@ -438,21 +438,14 @@ public enum PostgresMigrations {
             heaviestRows: 0,
             estimatedSeconds: 0
         )
-        func add(_ step: String, rows count: Int, secondsPerRow: Double) {
-            plan.estimatedSeconds += Double(count) * secondsPerRow
-            if count > plan.heaviestRows {
-                plan.heaviestStep = step
-                plan.heaviestRows = count
-            }
-        }
         for migration in pending {
             if let cost = costs[migration.name] {
-                add(migration.name, rows: try await rows(cost.table), secondsPerRow: cost.secondsPerRow)
+                plan.add(migration.name, rows: try await rows(cost.table), secondsPerRow: cost.secondsPerRow)
             }
         }
         if pending.contains(where: { $0.statements.contains { $0.sql.contains("'project-returns'") } }) {
             let returns = try await rows("records", "entity_type = 'return'")
-            add("every return projected again", rows: returns, secondsPerRow: projectionSecondsPerReturn)
+            plan.add("every return projected again", rows: returns, secondsPerRow: projectionSecondsPerReturn)
         }
         return plan
     }

@@ -25,6 +25,15 @@ public struct MigrationPlan: Hashable, Sendable {
         self.heaviestRows = heaviestRows
         self.estimatedSeconds = estimatedSeconds
     }
+
+    /// Counts `step`'s `rows`, each costing `secondsPerRow`, in the estimate (and as the heaviest step if it is).
+    public mutating func add(_ step: String, rows: Int, secondsPerRow: Double) {
+        estimatedSeconds += Double(rows) * secondsPerRow
+        if rows > heaviestRows {
+            heaviestStep = step
+            heaviestRows = rows
+        }
+    }
 }
 
 extension ReplicaStore {
@@ -60,12 +69,7 @@ extension ReplicaStore {
             guard let prefix = step.split(separator: ":").first, let cost = migrationCosts[String(prefix)] else {
                 continue
             }
-            let rows = try cost.rows(db)
-            plan.estimatedSeconds += Double(rows) * cost.secondsPerRow
-            if rows > plan.heaviestRows {
-                plan.heaviestStep = step
-                plan.heaviestRows = rows
-            }
+            plan.add(step, rows: try cost.rows(db), secondsPerRow: cost.secondsPerRow)
         }
         return plan
     }

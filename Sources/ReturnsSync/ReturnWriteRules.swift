@@ -245,16 +245,17 @@ public enum ReturnWriteRules {
     }
 
     private static func validatedUnknown(_ value: FieldValue, of field: String, asSet: Bool, in id: String) throws {
-        do {
-            try ReturnEntity.validateUnknown(value, of: field, asSet: asSet)
-        } catch let error as ReturnsModelError {
-            throw Violation(reason: .invalidRecord, message: "return \(id): \(error.message)")
-        }
+        try invalidRecord(id) { try ReturnEntity.validateUnknown(value, of: field, asSet: asSet) }
     }
 
     private static func validated(_ value: FieldValue, of field: String, in id: String) throws {
+        try invalidRecord(id) { try ReturnEntity.validate(value, of: field) }
+    }
+
+    /// Runs a check of return `id`'s values; what it finds wrong is the push's `invalid-record`.
+    private static func invalidRecord(_ id: String, _ check: () throws -> Void) throws {
         do {
-            try ReturnEntity.validate(value, of: field)
+            try check()
         } catch let error as ReturnsModelError {
             throw Violation(reason: .invalidRecord, message: "return \(id): \(error.message)")
         }

@@ -210,15 +210,18 @@ final class Bench {
         var state = UInt64(bitPattern: Int64(seed)) | 1
         for index in 0..<count {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            let payload = "400638" + String(format: "%06d", Int(state >> 40) % 1_000_000)
-            let digits = payload.compactMap(\.wholeNumberValue)
-            let sum = digits.reversed().enumerated().reduce(0) { $0 + $1.element * ($1.offset % 2 == 0 ? 3 : 1) }
-            let gtin = payload + String((10 - sum % 10) % 10)
+            let gtin = Self.gtin(Int(state >> 40) % 1_000_000)
             text +=
                 "{\"orderId\":\"ORD-\(index)\",\"gtin\":\"\(gtin)\",\"reason\":\"\(reasons[index % reasons.count])\","
             text += "\"quantity\":\(1 + index % 3),\"serial\":\"SN\(seed & 0xFFFF)-\(index)\"}\n"
         }
         return Data(text.utf8)
+    }
+
+    /// A GTIN-13 of `number` (0–999,999) with its check digit: `400638`, six digits, the check digit.
+    static func gtin(_ number: Int) -> String {
+        let payload = "400638" + String(format: "%06d", number)
+        return payload + String(GTIN.checkDigit(of: payload.compactMap(\.wholeNumberValue)))
     }
 
     /// Peak resident memory of a process (VmHWM), in bytes.
@@ -680,12 +683,6 @@ struct OfflineBenchmark: AsyncParsableCommand {
     @Option(help: "Returns its store's other kiosk pushes meanwhile.") var changes = 200_000
     @Option(help: "How far ahead the kiosk's clock runs while offline, in hours.") var aheadHours = 48.0
 
-    /// A GTIN-13 with its check digit, from `number`.
-    static func gtin(_ number: Int) throws -> GTIN {
-        let payload = "400638" + String(format: "%06d", number)
-        return try GTIN(payload + String(GTIN.checkDigit(of: payload.compactMap(\.wholeNumberValue))))
-    }
-
     func run() async throws {
         try await Bench.with(options) { bench in
             let (first, firstClient) = try await bench.kiosk(store: "store-1", kiosk: "away", returns: 0)
@@ -710,7 +707,7 @@ struct OfflineBenchmark: AsyncParsableCommand {
                     .createRecall(
                         RecallCampaign(
                             id: "RC-\(number)",
-                            gtins: [try Self.gtin(number)],
+                            gtins: [try GTIN(Bench.gtin(number))],
                             hazard: "overheating",
                             instructions: "quarantine",
                             unitsAffected: 100,
