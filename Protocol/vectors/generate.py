@@ -184,10 +184,11 @@ vectors = {
                   client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
     },
     "record-contract.json": {
-        "description": "What a pushed return must hold (SPEC §6): the 14-digit form of its GTIN, values from the "
-                       "field's vocabulary — each refused as invalid-record, the connection left open, nothing "
-                       "stored. A field the server does not know (a newer kiosk's) is kept and forwarded, within "
-                       "bounds. A cursor beyond the change log is answered with nothing and the same cursor; an "
+        "description": "What a pushed return must hold (SPEC §6): the 14-digit form of its GTIN, values spelled as "
+                       "the field's vocabulary spells them — each refused as invalid-record, the connection left "
+                       "open, nothing stored. A field the server does not know (a newer kiosk's) is kept and "
+                       "forwarded, within bounds, and so is a value a newer release added to a known field's "
+                       "vocabulary (spelled as one: lower-case words joined by hyphens). A cursor beyond the change log is answered with nothing and the same cursor; an "
                        "estimate counts what waits after the cursor, records the feed then leaves out included.",
         "setup": SETUP,
         "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
@@ -200,15 +201,18 @@ vectors = {
                   {**client({"type": "push", "batch": 3, "records": [with_fields(RECORD, **{"Loyalty points": 500})]}),
                    "schemaInvalid": "a field name no return could have"},
                   server(error("invalid-record")),
-                  {**client({"type": "push", "batch": 4, "records": [with_fields(RECORD, reason="lost")]}),
-                   "schemaInvalid": "a reason outside the vocabulary"},
+                  {**client({"type": "push", "batch": 4, "records": [with_fields(RECORD, reason="Lost in transit")]}),
+                   "schemaInvalid": "a reason no vocabulary could hold"},
                   server(error("invalid-record")),
-                  client({"type": "push", "batch": 5, "records": [RECORD]}),
+                  client({"type": "push", "batch": 5, "records": [
+                      with_fields(return_record("01a22800-0000-7000-8000-00000000000a"), reason="gift-return")]}),
                   server({"type": "push-ack", "batch": 5, "merged": 1, "unchanged": 0, "conflicts": []}),
+                  client({"type": "push", "batch": 6, "records": [RECORD]}),
+                  server({"type": "push-ack", "batch": 6, "merged": 1, "unchanged": 0, "conflicts": []}),
                   client({"type": "pull", "cursor": "1000", "limit": 500}),
                   server({"type": "pull-batch", "records": [], "cursor": "1000", "more": False}),
                   client({"type": "pull", "cursor": "0", "limit": 500, "estimate": True}),
-                  server({"type": "pull-batch", "records": [], "cursor": "2", "more": False, "estimate": 2}),
+                  server({"type": "pull-batch", "records": [], "cursor": "3", "more": False, "estimate": 3}),
                   client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
     },
     "pipelined-requests.json": {

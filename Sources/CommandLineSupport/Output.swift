@@ -65,6 +65,7 @@ public struct StatusDocument: Encodable {
         storeId = status.identity.storeID?.rawValue
         kioskId = status.identity.kioskID?.rawValue
         returns = Dictionary(uniqueKeysWithValues: status.returnsByStatus.map { ($0.key.rawValue, $0.value) })
+            .merging(status.newerStatuses) { known, _ in known }
         totalReturns = status.totalReturns
         unsyncedChanges = status.unsyncedChanges
         lastSyncAt = status.lastSyncAt
@@ -165,6 +166,11 @@ public enum Format {
     ///   instructions are what staff must act on.
     public static func returnDetails(_ record: VersionedRecord, recall: RecallCampaign? = nil) throws -> String {
         let item = try ProductReturn(record: record)
+        // A newer release's value is shown as it is spelled, marked: this release reads it as the nearest it knows.
+        func shown(_ field: String, _ known: String) -> String {
+            item.newerValues[field].map { "\($0) (newer)" } ?? known
+        }
+        typealias Field = ReturnEntity.Field
         var lines = [
             "id           \(item.id)",
             "store        \(item.storeID)  kiosk \(item.kioskID)",
@@ -172,14 +178,18 @@ public enum Format {
             "gtin         \(item.gtin)",
             "serial       \(item.serial?.rawValue ?? "-")  lot \(item.lot?.rawValue ?? "-")  expiry \(item.expiry ?? "-")",
             "quantity     \(item.quantity)",
-            "reason       \(item.reason.rawValue)",
-            "status       \(item.status.rawValue)",
-            "condition    \(item.condition.rawValue)  test \(item.testResult.rawValue)",
-            "disposition  \(item.disposition.rawValue)",
-            "recall       \(item.recallCampaign.map { "\($0) (\(item.recallMatch?.rawValue ?? "certain") match)" } ?? "-")",
+            "reason       \(shown(Field.reason, item.reason.rawValue))",
+            "status       \(shown(Field.status, item.status.rawValue))",
+            "condition    \(shown(Field.condition, item.condition.rawValue))  test "
+                + shown(Field.testResult, item.testResult.rawValue),
+            "disposition  \(shown(Field.disposition, item.disposition.rawValue))",
+            "recall       "
+                + (item.recallCampaign.map {
+                    "\($0) (\(shown(Field.recallMatch, item.recallMatch?.rawValue ?? "certain")) match)"
+                } ?? "-"),
             "repair       "
                 + (item.repair.map { repair in
-                    "\(repair.vendor), \(repair.status.rawValue), sent \(repair.sentOn)"
+                    "\(repair.vendor), \(shown(Field.repairStatus, repair.status.rawValue)), sent \(repair.sentOn)"
                         + (repair.backOn.map { ", back \($0)" } ?? "")
                         + (repair.turnaroundDays.map { " (\($0) day\($0 == 1 ? "" : "s"))" } ?? "")
                 } ?? "-"),
@@ -199,14 +209,20 @@ public enum Format {
                     ", credit \($0.currency.format($0.amountMinor)) \($0.currency) on \($0.receivedOn)"
                 }
                     ?? ""),
-            "purchase     \(item.verification?.rawValue ?? "-")\(item.receipt ? "" : ", no receipt")"
+            "purchase     \(item.verification.map { shown(Field.verification, $0.rawValue) } ?? "-")"
+                + (item.receipt ? "" : ", no receipt")
                 + (item.customerRef.map { ", customer \($0.rawValue)" } ?? ""),
             "exceptions   \(item.exceptions.isEmpty ? "-" : item.exceptions.map(\.rawValue).joined(separator: ", "))"
                 + (item.awaitsReview ? " (awaiting HQ review)" : ""),
-            "review       \(item.review.map { "\($0.outcome.rawValue)\($0.note.map { ": \($0)" } ?? "")" } ?? "-")",
+            "review       "
+                + (item.review.map { "\($0.outcome.rawValue)\($0.note.map { ": \($0)" } ?? "")" }
+                    ?? item.newerValues[Field.reviewOutcome].map { "\($0) (newer)" } ?? "-"),
             "refund       "
                 + (item.refund.map { refund in
-                    refund.summary + (refund.reason.map { " (amount changed: \($0))" } ?? "")
+                    refund.summary.replacingOccurrences(
+                        of: " by \(refund.method.rawValue)",
+                        with: " by \(shown(Field.refundMethod, refund.method.rawValue))"
+                    ) + (refund.reason.map { " (amount changed: \($0))" } ?? "")
                         + (refund.decidedBy.map { ", by \($0)" } ?? "")
                 } ?? "-"),
             "created      \(ISO8601Milliseconds.format(item.createdAt))",
@@ -222,6 +238,11 @@ public enum Format {
         // Fields a newer version wrote: kept and forwarded untouched, shown for what they are.
         for (field, values) in ReturnEntity.unknownFields(of: record) {
             lines.append("unknown      \(field) = \(values.map(\.description).joined(separator: ", ")) (newer)")
+        }
+        if !item.newerValues.isEmpty {
+            lines.append(
+                "NEWER        values of a newer release, kept as they are: upgrade this replica to change this return"
+            )
         }
         for violation in ReturnRules.violations(of: item) {
             lines.append("REVIEW       \(violation)")
@@ -275,7 +296,9 @@ public enum Format {
         if let store = identity.storeID, let kiosk = identity.kioskID {
             lines.append("store        \(store)  kiosk \(kiosk)  time zone \(status.timeZone ?? .utc)")
         }
-        let counts = ReturnStatus.allCases.map { "\($0.rawValue) \(status.returnsByStatus[$0] ?? 0)" }
+        let counts =
+            ReturnStatus.allCases.map { "\($0.rawValue) \(status.returnsByStatus[$0] ?? 0)" }
+            + status.newerStatuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value) (newer)" }
         lines.append("returns      \(status.totalReturns): " + counts.joined(separator: ", "))
         lines.append("review       \(status.needsReview) flagged, \(status.inConflict) in conflict")
         lines.append("unsynced     \(status.unsyncedChanges)")

@@ -80,6 +80,18 @@ extension ReplicaStore {
             ReturnEntity.plainText($0.value) == text || $0.value.description == text
         }
         let value = try chosen?.value ?? fieldValue(text, like: conflict.winner.value, field: field)
+        // A value typed rather than chosen must be one this release knows: reading a record takes a newer release's
+        // spelling (SPEC §6), but HQ does not invent one.
+        if chosen == nil, ReturnEntity.isNewerValue(value, of: field) {
+            do {
+                try ReturnEntity.validate(value, of: field)
+            } catch let error as ReturnsModelError {
+                throw ReturnsModelError(
+                    code: error.code,
+                    message: "cannot settle '\(field)' of return \(id) to '\(text)': \(error.message)"
+                )
+            }
+        }
         var edit = RecordEdit()
         for member in ReturnWriteRules.fieldGroups.first(where: { $0.contains(field) }) ?? [field] {
             if member == field {

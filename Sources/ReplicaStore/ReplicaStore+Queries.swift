@@ -176,6 +176,9 @@ public struct ReplicaStatus: Hashable, Sendable {
     /// Attachments whose bytes are held here and not yet confirmed whole by the server, and their bytes.
     public var attachmentsUnsent = 0
     public var attachmentBytesUnsent: Int64 = 0
+    /// Returns whose status a newer release wrote (``ProductReturn/newerValues``), by its spelling; counted in
+    /// ``totalReturns``.
+    public var newerStatuses: [String: Int] = [:]
 }
 
 extension ReplicaStore {
@@ -232,8 +235,13 @@ extension ReplicaStore {
     public func status() throws -> ReplicaStatus {
         try read { db in
             var byStatus = Dictionary(uniqueKeysWithValues: ReturnStatus.allCases.map { ($0, 0) })
+            var newerStatuses: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM returns GROUP BY status") {
-                if let status = ReturnStatus(rawValue: row["status"]) { byStatus[status] = row["n"] }
+                if let status = ReturnStatus(rawValue: row["status"]) {
+                    byStatus[status] = row["n"]
+                } else {
+                    newerStatuses[row["status"]] = row["n"]
+                }
             }
             let pushed =
                 try Int64.fetchOne(
@@ -255,7 +263,7 @@ extension ReplicaStore {
             var status = ReplicaStatus(
                 identity: identity,
                 returnsByStatus: byStatus,
-                totalReturns: byStatus.values.reduce(0, +),
+                totalReturns: byStatus.values.reduce(0, +) + newerStatuses.values.reduce(0, +),
                 unsyncedChanges: unsynced,
                 lastSyncAt: lastSync.map(Date.init(millisecondsSince1970:)),
                 needsReview: try Int.fetchOne(db, sql: "SELECT count(*) FROM returns WHERE needs_review") ?? 0,
@@ -265,6 +273,7 @@ extension ReplicaStore {
                 timeZone: try identity.storeID.map { try Self.storeTimeZones(db)[$0] }
             )
             (status.attachmentsUnsent, status.attachmentBytesUnsent) = (unsent?[0] ?? 0, unsent?[1] ?? 0)
+            status.newerStatuses = newerStatuses
             return status
         }
     }

@@ -36,7 +36,7 @@ public struct ReturnProjection: Sendable {
     ///   - updatedAt: the record's newest stamp, milliseconds (the return's creation when older or none).
     public init(_ item: ProductReturn, inConflict: Bool, updatedAt: Int64?) {
         let createdAt = item.createdAt.millisecondsSince1970
-        values = [
+        var values: [Value] = [
             .text(item.id.rawValue), .text(item.storeID.rawValue), .text(item.kioskID.rawValue),
             .text(item.orderID.rawValue), .text(item.gtin.digits), .text(item.serial?.rawValue),
             .text(item.lot?.rawValue), .integer(Int64(item.quantity)), .text(item.reason.rawValue),
@@ -53,5 +53,20 @@ public struct ReturnProjection: Sendable {
             .text(item.vendorCredit?.currency.code), .integer(item.repair.flatMap { Self.dayStart($0.sentOn) }),
             .text(item.customerRef?.rawValue),
         ]
+        // A newer release's value is stored as it is spelled, not as the value this release reads it as: reports
+        // count it under its own name, and no query for a known value finds it.
+        for (field, spelling) in item.newerValues {
+            if let column = Self.vocabularyColumns[field], let index = Self.names.firstIndex(of: column) {
+                values[index] = .text(spelling)
+            }
+        }
+        self.values = values
     }
+
+    /// The projection's column of each return field whose values are a vocabulary.
+    static let vocabularyColumns = [
+        "reason": "reason", "status": "status", "condition": "condition", "testResult": "test_result",
+        "disposition": "disposition", "recallMatch": "recall_match", "repairStatus": "repair_status",
+        "reviewOutcome": "review_outcome", "refundMethod": "refund_method", "verification": "verification",
+    ]
 }

@@ -72,6 +72,11 @@ public struct ProductReturn: Hashable, Sendable {
     public let createdAt: Date
     /// When it was last changed.
     public private(set) var updatedAt: Date
+    /// Values a newer release wrote that this one does not know, by field name (`reason` → `gift-card`): the
+    /// record keeps and forwards them untouched, while this value reads them as the nearest it knows (a reason as
+    /// `other`, a status as `received`, ...). A return holding one is read-only here (``requireKnownValues()``):
+    /// its lifecycle rules are the newer release's. Empty for nearly every return.
+    public var newerValues: [String: String] = [:]
 
     /// Creates a return in any state; a new capture uses the defaults (received, not yet inspected or routed).
     ///
@@ -145,6 +150,19 @@ public struct ProductReturn: Hashable, Sendable {
         self.attachments = attachments
         self.createdAt = createdAt
         self.updatedAt = updatedAt ?? createdAt
+    }
+
+    /// Throws unless every value of this return is one this release knows: a return holding a newer release's
+    /// value (``newerValues``) is changed only by a replica that knows what the value means.
+    ///
+    /// - Throws: ``ReturnsModelError/Code-swift.struct/newerValue`` naming the field and the value.
+    public func requireKnownValues() throws {
+        guard let (field, value) = newerValues.min(by: { $0.key < $1.key }) else { return }
+        throw ReturnsModelError(
+            code: .newerValue,
+            message: "return \(id) holds \(field) '\(value)', a value of a newer release: it is kept and shown, "
+                + "but only a replica that knows it may change this return; upgrade this one"
+        )
     }
 
     /// Whether the return has reached a state the lifecycle rules do not allow, which only a merge of
@@ -430,7 +448,8 @@ extension ProductReturn {
         let sorted = exceptions.sorted()
         let newVerification = verification == self.verification ? nil : verification
         let newExceptions = sorted == self.exceptions ? nil : sorted
-        guard newVerification != nil || newExceptions != nil else { return nil }
+        // A return holding a newer release's value is that release's to verify (``requireKnownValues()``).
+        guard newVerification != nil || newExceptions != nil, newerValues.isEmpty else { return nil }
         let update = ReturnUpdate(verification: newVerification, exceptions: newExceptions)
         try apply(update, by: "", at: date)
         return update
@@ -446,6 +465,7 @@ extension ProductReturn {
         note: String?,
         at date: Date
     ) throws -> ReturnUpdate {
+        try requireKnownValues()
         guard status != .voided else {
             throw ReturnsModelError(
                 code: .returnVoided,
@@ -476,6 +496,7 @@ extension ProductReturn {
         by author: String,
         at date: Date
     ) throws -> ReturnUpdate {
+        try requireKnownValues()
         guard status != .voided else {
             throw ReturnsModelError(code: .returnVoided, message: "return \(id) is voided: nothing is refunded")
         }
@@ -503,13 +524,15 @@ extension ProductReturn {
     /// recall alert (HQ's `recall alerts`). Like a note, the flag is allowed in every status but voided.
     ///
     /// - Returns: the update, or `nil` when the unit does not match, the campaign is closed, the return is voided, or
-    ///   it is flagged already (by this campaign or another).
+    ///   it is flagged already (by this campaign or another), or it holds a newer release's value (``newerValues``).
     public mutating func flagRecall(
         _ campaign: RecallCampaign,
         by author: String,
         at date: Date
     ) throws -> ReturnUpdate? {
-        guard recallCampaign == nil, status != .voided, let match = campaign.match(gtin: gtin, lot: lot, serial: serial)
+        // A return holding a newer release's value is left to a replica that knows it (the server, upgraded first).
+        guard recallCampaign == nil, status != .voided, newerValues.isEmpty,
+            let match = campaign.match(gtin: gtin, lot: lot, serial: serial)
         else { return nil }
         var update = ReturnUpdate(recall: RecallFlag(campaign: campaign.id, match: match))
         let what: String

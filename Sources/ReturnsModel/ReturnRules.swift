@@ -49,8 +49,9 @@ public enum ReturnRules {
         }
     }
 
-    /// Throws when the return can no longer be edited.
+    /// Throws when the return can no longer be edited, or not here: it holds a newer release's value.
     public static func requireEditable(_ item: ProductReturn) throws {
+        try item.requireKnownValues()
         switch item.status {
         case .closed:
             throw ReturnsModelError(code: .returnClosed, message: "return \(item.id) is closed and cannot be edited")
@@ -63,9 +64,11 @@ public enum ReturnRules {
 
     /// The lifecycle rules a return's current state breaks; empty for every state the operations can reach.
     ///
-    /// Voided returns break nothing: whatever else they hold, they are out of the flow.
+    /// Voided returns break nothing: whatever else they hold, they are out of the flow. Nor does a return holding a
+    /// newer release's value (``ProductReturn/newerValues``) here: its rules are that release's to check, and the
+    /// values this one reads in its place would flag what is not wrong.
     public static func violations(of item: ProductReturn) -> [String] {
-        guard item.status != .voided else { return [] }
+        guard item.status != .voided, item.newerValues.isEmpty else { return [] }
         var found: [String] = []
         if item.status != .received, item.condition == .unknown {
             found.append("status is \(item.status.rawValue) but the item was never inspected")

@@ -23,6 +23,34 @@ extension ReturnVocabulary {
     public static var allowedSpellings: String {
         allCases.map(\.rawValue).joined(separator: ", ")
     }
+
+    /// Whether `text` is spelled as a value of this vocabulary could be — 1–40 lower-case ASCII letters and digits
+    /// in words joined by single hyphens, starting with a letter — without being one this release knows: a value
+    /// a newer release added (issue 22: a fleet upgrades in waves). Such a value is kept and forwarded untouched;
+    /// anything else outside the vocabulary is an error.
+    public static func isNewerSpelling(_ text: String) -> Bool {
+        Self(rawValue: text) == nil && isVocabularySpelling(text)
+    }
+}
+
+/// Whether `text` is spelled as a vocabulary value: 1–40 lower-case ASCII letters and digits in words joined by
+/// single hyphens, starting with a letter (`not-as-described`, `end-of-life`).
+public func isVocabularySpelling(_ text: String) -> Bool {
+    let bytes = text.utf8
+    guard (1...40).contains(bytes.count), let first = bytes.first,
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first),
+        bytes.last != UInt8(ascii: "-")
+    else { return false }
+    var previous: UInt8 = 0
+    for byte in bytes {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): break
+        case UInt8(ascii: "-") where previous != UInt8(ascii: "-"): break
+        default: return false
+        }
+        previous = byte
+    }
+    return true
 }
 
 /// Why the customer brought the product back.

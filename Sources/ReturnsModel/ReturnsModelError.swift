@@ -15,6 +15,7 @@ public struct ReturnsModelError: Error, Hashable, Sendable, CustomStringConverti
             case returnClosed
             case returnVoided
             case dispositionNotAllowed
+            case newerValue
         }
 
         private let wrapped: Wrapped
@@ -38,6 +39,8 @@ public struct ReturnsModelError: Error, Hashable, Sendable, CustomStringConverti
         public static let returnVoided = Code(.returnVoided)
         /// The disposition is not allowed for the item's condition, test result or reason.
         public static let dispositionNotAllowed = Code(.dispositionNotAllowed)
+        /// The return holds a value of a newer release (``ProductReturn/newerValues``): it is read-only here.
+        public static let newerValue = Code(.newerValue)
 
         public var description: String { String(describing: wrapped) }
     }

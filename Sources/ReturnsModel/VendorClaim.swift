@@ -78,6 +78,7 @@ extension ProductReturn {
         by author: String,
         at date: Date
     ) throws -> ReturnUpdate {
+        try requireKnownValues()
         guard status != .voided else {
             throw ReturnsModelError(code: .returnVoided, message: "return \(id) is voided: no vendor credit is due")
         }

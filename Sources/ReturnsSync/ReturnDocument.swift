@@ -282,13 +282,15 @@ public struct ReturnDocument: Hashable, Sendable {
         lot = item.lot?.rawValue
         expiry = item.expiry
         recallCampaign = item.recallCampaign
-        recallMatch = item.recallMatch?.rawValue
+        // A newer release's value is shown as it is spelled (``ProductReturn/newerValues``).
+        let newer = item.newerValues
+        recallMatch = newer[ReturnEntity.Field.recallMatch] ?? item.recallMatch?.rawValue
         quantity = item.quantity
-        reason = item.reason.rawValue
-        status = item.status.rawValue
-        condition = item.condition.rawValue
-        testResult = item.testResult.rawValue
-        disposition = item.disposition.rawValue
+        reason = newer[ReturnEntity.Field.reason] ?? item.reason.rawValue
+        status = newer[ReturnEntity.Field.status] ?? item.status.rawValue
+        condition = newer[ReturnEntity.Field.condition] ?? item.condition.rawValue
+        testResult = newer[ReturnEntity.Field.testResult] ?? item.testResult.rawValue
+        disposition = newer[ReturnEntity.Field.disposition] ?? item.disposition.rawValue
         notes = item.notes.map { Note(text: $0.text, author: $0.author, createdAt: $0.createdAt) }
         createdAt = item.createdAt
         updatedAt = item.updatedAt
@@ -301,7 +303,7 @@ public struct ReturnDocument: Hashable, Sendable {
         repair = item.repair.map {
             Repair(
                 vendor: $0.vendor,
-                status: $0.status.rawValue,
+                status: newer[ReturnEntity.Field.repairStatus] ?? $0.status.rawValue,
                 sentOn: $0.sentOn,
                 backOn: $0.backOn,
                 turnaroundDays: $0.turnaroundDays
@@ -309,12 +311,21 @@ public struct ReturnDocument: Hashable, Sendable {
         }
         receipt = item.receipt
         customerRef = item.customerRef?.rawValue
-        verification = item.verification?.rawValue
+        verification = newer[ReturnEntity.Field.verification] ?? item.verification?.rawValue
         exceptions = item.exceptions.map(\.rawValue)
         review = item.review.map {
             Review(outcome: $0.outcome.rawValue, note: $0.note, exceptions: $0.exceptions.map(\.rawValue))
         }
+        if let outcome = newer[ReturnEntity.Field.reviewOutcome] {
+            review = Review(
+                outcome: outcome,
+                note: record.visibleValue(of: ReturnEntity.Field.reviewNote, policy: ReturnEntity.policy)?.value
+                    .stringValue,
+                exceptions: []
+            )
+        }
         refund = item.refund.map(RefundDocument.init)
+        if let method = newer[ReturnEntity.Field.refundMethod] { refund?.method = method }
         edits = ReturnEdit.history(of: record).map {
             EditDocument(operatorId: $0.operatorID, replica: $0.replica, counter: $0.counter, at: $0.at)
         }

@@ -47,6 +47,25 @@ extension ReturnEntity {
         return (registers + sets).sorted { $0.0 < $1.0 }.map { (field: $0.0, values: $0.1) }
     }
 
+    /// Whether `value` is one a newer release added to `field`'s vocabulary (``ReturnVocabulary/isNewerSpelling(_:)``):
+    /// kept and forwarded untouched, read as the nearest value this release knows (``ProductReturn/newerValues``).
+    public static func isNewerValue(_ value: FieldValue, of field: String) -> Bool {
+        guard case .string(let text) = value else { return false }
+        switch field {
+        case Field.reason: return ReturnReason.isNewerSpelling(text)
+        case Field.status: return ReturnStatus.isNewerSpelling(text)
+        case Field.condition: return ItemCondition.isNewerSpelling(text)
+        case Field.testResult: return TestResult.isNewerSpelling(text)
+        case Field.disposition: return Disposition.isNewerSpelling(text)
+        case Field.recallMatch: return RecallCampaign.Match.isNewerSpelling(text)
+        case Field.repairStatus: return RepairRecord.Status.isNewerSpelling(text)
+        case Field.reviewOutcome: return ReviewDecision.Outcome.isNewerSpelling(text)
+        case Field.refundMethod: return RefundMethod.isNewerSpelling(text)
+        case Field.verification: return PurchaseVerification.isNewerSpelling(text)
+        default: return false
+        }
+    }
+
     /// Checks one value of a return record's field, whether or not it is the value replicas show.
     ///
     /// Decoding a return checks only the visible values; a value that loses a conflict is still stored and

@@ -249,6 +249,8 @@ public enum ReturnWriteRules {
     }
 
     private static func validated(_ value: FieldValue, of field: String, in id: String) throws {
+        // A newer release's value of a known vocabulary is kept and forwarded, like a newer release's field.
+        guard !ReturnEntity.isNewerValue(value, of: field) else { return }
         try invalidRecord(id) { try ReturnEntity.validate(value, of: field) }
     }
 

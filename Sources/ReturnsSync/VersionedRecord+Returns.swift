@@ -78,6 +78,22 @@ extension ProductReturn {
             )
         }
         let reader = FieldReader(record: record)
+        // A value a newer release added to a field's vocabulary is read as the nearest this release knows and noted
+        // (``ProductReturn/newerValues``); the record keeps it untouched. Any other unknown spelling is an error.
+        var newer: [String: String] = [:]
+        func vocabulary<Value: ReturnVocabulary>(
+            _ field: String,
+            _ text: String,
+            orElse fallback: Value
+        ) throws -> Value {
+            if let value = Value(rawValue: text) { return value }
+            guard Value.isNewerSpelling(text) else { return try Value.parse(text) }
+            newer[field] = text
+            return fallback
+        }
+        func vocabulary<Value: ReturnVocabulary>(_ field: String, orElse fallback: Value) throws -> Value {
+            try vocabulary(field, reader.string(field), orElse: fallback)
+        }
         let createdAt = try ReturnDates.validatedInstant(
             reader.integer(ReturnEntity.Field.createdAt),
             field: "createdAt of return '\(record.id)'"
@@ -95,7 +111,7 @@ extension ProductReturn {
         let repair = try reader.optionalString(ReturnEntity.Field.repairVendor).map { vendor in
             try RepairRecord(
                 vendor: vendor,
-                status: RepairRecord.Status.parse(reader.string(ReturnEntity.Field.repairStatus)),
+                status: vocabulary(ReturnEntity.Field.repairStatus, orElse: RepairRecord.Status.sent),
                 sentOn: reader.string(ReturnEntity.Field.repairSentOn),
                 backOn: reader.optionalString(ReturnEntity.Field.repairBackOn)
             )
@@ -109,7 +125,10 @@ extension ProductReturn {
                 handedOverOn: reader.string(ReturnEntity.Field.handoffOn)
             )
         }
-        let review = try reader.optionalString(ReturnEntity.Field.reviewOutcome).map { outcome in
+        // An outcome this release does not know reads as no decision yet: the return stays in the review queue.
+        let review = try reader.optionalString(ReturnEntity.Field.reviewOutcome).flatMap { text in
+            ReviewDecision.Outcome(rawValue: text) != nil || !ReviewDecision.Outcome.isNewerSpelling(text) ? text : nil
+        }.map { outcome in
             try ReviewDecision(
                 outcome: ReviewDecision.Outcome.parse(outcome),
                 note: reader.optionalString(ReturnEntity.Field.reviewNote),
@@ -123,12 +142,16 @@ extension ProductReturn {
             if let value = reader.visible(field), value != .null { try ReturnEntity.validate(value, of: field) }
         }
         let refund = try reader.optionalString(ReturnEntity.Field.refundMethod).map { method in
-            try Refund(
-                amountMinor: reader.integer(ReturnEntity.Field.refundAmount),
+            let amount = try reader.integer(ReturnEntity.Field.refundAmount)
+            let exchange = try reader.optionalString(ReturnEntity.Field.refundExchangeGTIN).map { try GTIN(stored: $0) }
+            // A newer method reads as the known one its amounts allow: a replacement, nothing, or money back.
+            let nearest: RefundMethod = exchange != nil ? .exchange : amount == 0 ? .none : .originalPayment
+            return try Refund(
+                amountMinor: amount,
                 feeMinor: reader.integer(ReturnEntity.Field.refundFee),
                 currency: Currency(reader.string(ReturnEntity.Field.refundCurrency)),
-                method: RefundMethod.parse(method),
-                exchangeGTIN: reader.optionalString(ReturnEntity.Field.refundExchangeGTIN).map { try GTIN(stored: $0) },
+                method: vocabulary(ReturnEntity.Field.refundMethod, method, orElse: nearest),
+                exchangeGTIN: exchange,
                 reason: reader.optionalString(ReturnEntity.Field.refundReason),
                 decidedBy: reader.optionalString(ReturnEntity.Field.refundBy)
             )
@@ -161,19 +184,23 @@ extension ProductReturn {
                 try ReturnEntity.validate(.string(campaign), of: ReturnEntity.Field.recallCampaign)
                 return campaign
             },
-            recallMatch: reader.optionalString(ReturnEntity.Field.recallMatch).map(RecallCampaign.Match.parse),
+            recallMatch: reader.optionalString(ReturnEntity.Field.recallMatch).map {
+                try vocabulary(ReturnEntity.Field.recallMatch, $0, orElse: RecallCampaign.Match.uncertain)
+            },
             quantity: Int(reader.integer(ReturnEntity.Field.quantity)),
-            reason: ReturnReason.parse(reader.string(ReturnEntity.Field.reason)),
-            status: ReturnStatus.parse(reader.string(ReturnEntity.Field.status)),
-            condition: ItemCondition.parse(reader.string(ReturnEntity.Field.condition)),
-            testResult: TestResult.parse(reader.string(ReturnEntity.Field.testResult)),
-            disposition: Disposition.parse(reader.string(ReturnEntity.Field.disposition)),
+            reason: vocabulary(ReturnEntity.Field.reason, orElse: ReturnReason.other),
+            status: vocabulary(ReturnEntity.Field.status, orElse: ReturnStatus.received),
+            condition: vocabulary(ReturnEntity.Field.condition, orElse: ItemCondition.unknown),
+            testResult: vocabulary(ReturnEntity.Field.testResult, orElse: TestResult.notTested),
+            disposition: vocabulary(ReturnEntity.Field.disposition, orElse: Disposition.undecided),
             notes: notes,
             repair: repair,
             handoff: handoff,
             receipt: reader.optionalBool(ReturnEntity.Field.receipt) ?? true,
             customerRef: reader.optionalString(ReturnEntity.Field.customerRef).map(CustomerReference.init),
-            verification: reader.optionalString(ReturnEntity.Field.verification).map(PurchaseVerification.parse),
+            verification: reader.optionalString(ReturnEntity.Field.verification).map {
+                try vocabulary(ReturnEntity.Field.verification, $0, orElse: PurchaseVerification.unverified)
+            },
             exceptions: ReturnEntity.knownExceptions(reader.optionalString(ReturnEntity.Field.exceptions)),
             review: review,
             refund: refund,
@@ -187,6 +214,10 @@ extension ProductReturn {
             createdAt: createdAt,
             updatedAt: max(updatedAt, createdAt)
         )
+        if let outcome = try reader.optionalString(ReturnEntity.Field.reviewOutcome), review == nil {
+            newer[ReturnEntity.Field.reviewOutcome] = outcome
+        }
+        newerValues = newer
     }
 }
 

@@ -152,8 +152,9 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
 
     @Test func recordsThatAreNotValidReturnsAreRejectedNamingTheField() throws {
         var record = try capturedRecord()
-        try record.apply(RecordEdit(assignments: [ReturnEntity.Field.status: "lost"]), by: hq, stamp: stamp(1))
-        #expect { try ProductReturn(record: record) } throws: { "\($0)".contains("status 'lost'") }
+        // "Lost" is spelled as no vocabulary value is (`lost` would be a newer release's status, read as received).
+        try record.apply(RecordEdit(assignments: [ReturnEntity.Field.status: "Lost"]), by: hq, stamp: stamp(1))
+        #expect { try ProductReturn(record: record) } throws: { "\($0)".contains("status 'Lost'") }
 
         var missing = VersionedRecord(entityType: ReturnEntity.entityType, id: ReturnID.make().rawValue)
         try missing.apply(RecordEdit(assignments: ["storeId": "s"]), by: hq, stamp: stamp(1))
@@ -194,12 +195,12 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
             by: kioskA,
             stamp: stamp(5)
         )
-        try fromB.apply(RecordEdit(assignments: [ReturnEntity.Field.disposition: "shred"]), by: kioskB, stamp: stamp(6))
+        try fromB.apply(RecordEdit(assignments: [ReturnEntity.Field.disposition: "Shred"]), by: kioskB, stamp: stamp(6))
         let merged = try VersionedRecord.merge(fromA, fromB)
         // Safety first shows quarantine, so the return decodes; the other value is still not a disposition.
         #expect(try ProductReturn(record: merged).disposition == .quarantine)
         #expect { try Self.check(merged) } throws: { error in
-            (error as? ReturnWriteRules.Violation)?.reason == .invalidRecord && "\(error)".contains("'shred'")
+            (error as? ReturnWriteRules.Violation)?.reason == .invalidRecord && "\(error)".contains("'Shred'")
         }
     }
 
@@ -308,7 +309,7 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
             (ReturnEntity.Field.refundCurrency, FieldValue.string("eur"), "\"eur\""),
             (ReturnEntity.Field.refundBy, .string("two words"), "two words"),
             (ReturnEntity.Field.refundAmount, .integer(-1), "-1"),
-            (ReturnEntity.Field.refundMethod, .string("cash"), "'cash'"),
+            (ReturnEntity.Field.refundMethod, .string("Cash"), "'Cash'"),
         ] {
             var fields = Self.wholeRefund
             fields[field] = value

@@ -250,6 +250,21 @@ import WireProtocol
         #expect(vocabulary("recallMatch") == RecallCampaign.Match.allCases.map(\.rawValue))
         #expect(vocabulary("repairStatus") == RepairRecord.Status.allCases.map(\.rawValue))
         #expect(vocabulary("reviewOutcome") == ReviewDecision.Outcome.allCases.map(\.rawValue))
+        #expect(vocabulary("refundMethod") == RefundMethod.allCases.map(\.rawValue))
+        // Each vocabulary also takes a newer release's value, spelled as the code spells one (isVocabularySpelling).
+        for field in [
+            "reason", "status", "condition", "testResult", "disposition", "verification", "recallMatch", "repairStatus",
+            "reviewOutcome", "refundMethod",
+        ] {
+            let choices = properties[field]?["items"]?["prefixItems"]?.arrayValue?.first?["anyOf"]?.arrayValue ?? []
+            #expect(choices.contains { $0["$ref"] == .string("#/$defs/newerSpelling") }, "\(field)")
+        }
+        let newer = try #require(schema["$defs"]?["newerSpelling"])
+        let pattern = try Regex(try #require(newer["pattern"]?.stringValue))
+        #expect(newer["maxLength"] == .integer(40))
+        for text in ["gift-return", "a", "a1-b2", "-a", "a-", "a--b", "A", "1a", "a b", "a_b", "é", "ab-"] {
+            #expect((text.wholeMatch(of: pattern) != nil && text.count <= 40) == isVocabularySpelling(text), "\(text)")
+        }
         let exceptions =
             properties["exceptions"]?["items"]?["prefixItems"]?.arrayValue?.first?["anyOf"]?.arrayValue?
             .first?["pattern"]?.stringValue ?? ""
