@@ -62,13 +62,15 @@ def return_record(record_id, store="store-12", kiosk="kiosk-a", extra_writer=Non
 def client(frame): return {"from": "client", "frame": frame}
 def server(frame): return {"from": "server", "frame": frame}
 def error(code, retryable=False): return {"type": "error", "code": code, "message": "(any)", "retryable": retryable}
+# A kiosk of 0.5.0 and after asks for the optional features it can use; the server grants those it has (SPEC §4.5).
 HELLO = client({"type": "hello", "versions": [3], "replicaId": KIOSK, "storeId": "store-12", "kioskId": "kiosk-a",
-                "nonce": KIOSK_NONCE})
+                "nonce": KIOSK_NONCE, "capabilities": ["fetch"]})
 CHALLENGE = server({"type": "challenge", "version": 3, "nonce": NONCE, "serverId": SERVER,
                     "serverKey": SERVER_PUBLIC, "serverSignature": server_proof()})
 ENROLL = client({"type": "authenticate", "signature": sign(NONCE), "publicKey": PUBLIC, "tokenProof": token_proof()})
 # serverTime is the server's clock when it answers: the replay takes any integer there (ProtocolVectorTests).
-WELCOME = server({"type": "welcome", "replicaId": KIOSK, "storeId": "store-12", "serverTime": 1764806400000})
+WELCOME = server({"type": "welcome", "replicaId": KIOSK, "storeId": "store-12", "serverTime": 1764806400000,
+                  "capabilities": ["fetch"]})
 SETUP = {"nonce": NONCE, "serverKeySeed": base64.b64encode(SERVER_SEED).decode(),
          "enrollments": [{"token": TOKEN, "storeId": "store-12", "kioskId": "kiosk-a"}]}
 RECORD = return_record("01a22800-0000-7000-8000-000000000001")
@@ -214,6 +216,23 @@ vectors = {
                   client({"type": "pull", "cursor": "0", "limit": 500, "estimate": True}),
                   server({"type": "pull-batch", "records": [], "cursor": "3", "more": False, "estimate": 3}),
                   client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
+    },
+    "fetch-by-id.json": {
+        "description": "A kiosk that asked for the capability `fetch` in hello, and was granted it in welcome, asks "
+                       "for its store's returns by id (ones it pruned, say): they come back whole in `fetched`; an id "
+                       "the server holds no return of the kiosk's store for — unknown, or another store's — is "
+                       "listed in `missing`, the same either way. No ids, or more than 100, is limit-exceeded; an id "
+                       "that is not a lower-case UUID is malformed-frame (closed).",
+        "setup": SETUP,
+        "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
+                  client({"type": "push", "batch": 1, "records": [RECORD]}),
+                  server({"type": "push-ack", "batch": 1, "merged": 1, "unchanged": 0, "conflicts": []}),
+                  client({"type": "fetch", "ids": [RECORD["id"], "01a22800-0000-7000-8000-0000000000ff"]}),
+                  server({"type": "fetched", "records": [RECORD], "missing": ["01a22800-0000-7000-8000-0000000000ff"]}),
+                  {**client({"type": "fetch", "ids": []}), "schemaInvalid": "a fetch of no ids"},
+                  server(error("limit-exceeded")),
+                  {**client({"type": "fetch", "ids": [RECORD["id"].upper()]}), "schemaInvalid": "an id in capitals"},
+                  server(error("malformed-frame")), {"from": "server", "close": True}],
     },
     "pipelined-requests.json": {
         "description": "Requests may be sent before earlier ones are answered: two pushes and a pull go out at once, "

@@ -58,6 +58,17 @@ public struct StatusDocument: Encodable {
     var timeZone: String?
     var attachmentsUnsent: Int
     var attachmentBytesUnsent: Int64
+    var storage: StorageDocument?
+
+    /// `storage` in `kiosk status --json`: a kiosk's database and retention (`null` on a server).
+    struct StorageDocument: Encodable {
+        var databaseBytes: Int64
+        var freeBytes: Int64
+        var retentionDays: Int
+        var retentionSetByHQ: Bool
+        var prunableReturns: Int
+        var prunableOrderLines: Int
+    }
 
     public init(_ status: ReplicaStatus) {
         replicaId = status.identity.replicaID.rawValue
@@ -75,11 +86,21 @@ public struct StatusDocument: Encodable {
         timeZone = status.timeZone?.identifier
         attachmentsUnsent = status.attachmentsUnsent
         attachmentBytesUnsent = status.attachmentBytesUnsent
+        storage = status.retention.map {
+            StorageDocument(
+                databaseBytes: $0.databaseBytes,
+                freeBytes: $0.freeBytes,
+                retentionDays: $0.retentionDays,
+                retentionSetByHQ: $0.setByHQ,
+                prunableReturns: $0.prunableReturns,
+                prunableOrderLines: $0.prunableOrderLines
+            )
+        }
     }
 
     enum CodingKeys: String, CodingKey {
         case replicaId, role, storeId, kioskId, returns, totalReturns, unsyncedChanges, lastSyncAt, needsReview
-        case inConflict, quarantined, timeZone, attachmentsUnsent, attachmentBytesUnsent
+        case inConflict, quarantined, timeZone, attachmentsUnsent, attachmentBytesUnsent, storage
     }
 
     // Optional keys are written as null rather than left out, so scripts can rely on every key being there.
@@ -99,6 +120,7 @@ public struct StatusDocument: Encodable {
         try container.encode(timeZone, forKey: .timeZone)
         try container.encode(attachmentsUnsent, forKey: .attachmentsUnsent)
         try container.encode(attachmentBytesUnsent, forKey: .attachmentBytesUnsent)
+        try container.encode(storage, forKey: .storage)
     }
 }
 
@@ -290,6 +312,20 @@ public enum Format {
         return table(header, body) + "\n\(entries.count) conflict\(entries.count == 1 ? "" : "s")"
     }
 
+    /// What pruning let go, in a sentence: `pruned 42 returns and 1,200 order lines (...)`.
+    public static func pruned(_ report: PruneReport) -> String {
+        "pruned \(report.returns) return\(report.returns == 1 ? "" : "s") and \(report.orderLines) order "
+            + "line\(report.orderLines == 1 ? "" : "s")"
+            + (report.attachments > 0 ? ", with \(report.attachments) photo\(report.attachments == 1 ? "" : "s")" : "")
+            + " (closed or voided over \(report.retentionDays) days ago, or past their return window; HQ keeps "
+            + "them: kiosk fetch ID)"
+    }
+
+    /// `12.3 MB`: a size in megabytes (10^6 bytes), one decimal.
+    static func megabytes(_ bytes: Int64) -> String {
+        String(format: "%.1f MB", Double(bytes) / 1_000_000)
+    }
+
     public static func status(_ status: ReplicaStatus) -> String {
         let identity = status.identity
         var lines = ["replica      \(identity.replicaID) (\(identity.role.rawValue))"]
@@ -314,6 +350,18 @@ public enum Format {
             )
         }
         lines.append("last sync    \(status.lastSyncAt.map(ISO8601Milliseconds.format) ?? "never")")
+        if let retention = status.retention {
+            lines.append(
+                "storage      \(megabytes(retention.databaseBytes)) in use, \(megabytes(retention.freeBytes)) free for "
+                    + "reuse; closed and voided returns kept \(retention.retentionDays) days"
+                    + (retention.setByHQ ? " (set by HQ)" : " (the default; HQ sets it per store)")
+            )
+            lines.append(
+                "prunable     \(retention.prunableReturns) return\(retention.prunableReturns == 1 ? "" : "s") and "
+                    + "\(retention.prunableOrderLines) order line\(retention.prunableOrderLines == 1 ? "" : "s") "
+                    + "(HQ holds them; the next sync prunes them, or kiosk prune)"
+            )
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -20,7 +20,9 @@ public struct KioskCommand: AsyncParsableCommand {
             InitCommand.self, RecordCommand.self, InspectCommand.self, DispositionCommand.self, CloseCommand.self,
             VoidCommand.self, NoteCommand.self, ListCommand.self, FindCommand.self, ShowCommand.self,
             ConflictsCommand.self,
-            StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, RecallsCommand.self,
+            StatusCommand.self, ImportCommand.self, ExportCommand.self, SyncCommand.self, FetchCommand.self,
+            PruneCommand.self,
+            RecallsCommand.self,
             RefundCommand.self, RMACommand.self, VendorCreditCommand.self, RepairCommand.self, HandoffCommand.self,
             LabelCommand.self, AttachCommand.self, AttachmentCommand.self, AgentCommand.self, QuarantineCommand.self,
             ClockCommand.self,
@@ -422,6 +424,20 @@ struct SyncCommand: AsyncParsableCommand {
         var attachmentsWaiting: [Waiting]
         /// The server's clock next to this kiosk's (`null`: the server did not say its time).
         var clock: Clock?
+        /// What the store's retention let go after the sync.
+        var pruned: Pruned?
+
+        struct Pruned: Encodable {
+            var returns: Int
+            var orderLines: Int
+            var attachments: Int
+            var retentionDays: Int
+
+            init(_ report: PruneReport) {
+                (returns, orderLines, attachments, retentionDays) =
+                    (report.returns, report.orderLines, report.attachments, report.retentionDays)
+            }
+        }
 
         struct Clock: Encodable {
             /// How far the server's clock is from this kiosk's, in milliseconds (positive: the kiosk's is behind).
@@ -442,11 +458,12 @@ struct SyncCommand: AsyncParsableCommand {
             try container.encode(attachmentBytesSent, forKey: .attachmentBytesSent)
             try container.encode(attachmentsWaiting, forKey: .attachmentsWaiting)
             try container.encode(clock, forKey: .clock)
+            try container.encode(pruned, forKey: .pruned)
         }
 
         enum CodingKeys: String, CodingKey {
             case pushed, pulled, conflicts, quarantined, attachmentsSent, attachmentBytesSent, attachmentsWaiting
-            case clock
+            case clock, pruned
         }
     }
 
@@ -478,7 +495,8 @@ struct SyncCommand: AsyncParsableCommand {
                     },
                     clock: report.clock.map {
                         .init(offsetMs: $0.measured, correctionMs: $0.correction, restamped: $0.restamped.count)
-                    }
+                    },
+                    pruned: report.pruned.map(Document.Pruned.init)
                 )
             )
         } else {
@@ -497,11 +515,104 @@ struct SyncCommand: AsyncParsableCommand {
             )
         }
         if let note = report.clock.flatMap(Format.clockAdjustment) { Console.current.printError(note) }
+        if let pruned = report.pruned, !pruned.isEmpty { Console.current.printError("note: " + Format.pruned(pruned)) }
         for entry in report.attachmentsWaiting {
             Console.current.printError(
                 "note: attachment \(entry.digest.prefix(12)) was not sent (\(entry.refusal.code.rawValue)); the next "
                     + "sync tries again: \(entry.refusal.message)"
             )
+        }
+    }
+}
+
+struct FetchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fetch",
+        abstract: "Bring returns of this store back from HQ by id, whole (one this kiosk pruned, say).",
+        discussion: """
+            A fetched return stays here 30 days before it may be pruned again. A return this kiosk no longer \
+            holds is fetched by its whole id (HQ's `returns-server returns show` prints it); one it holds, by \
+            any prefix no other return shares. Another store's returns are not fetched: HQ answers "not found" \
+            for them as for unknown ids. Needs a server of release 0.5.0 or later.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The returns' ids.") var ids: [String]
+    @Option(help: "The server, HOST:PORT (default: the one given to init).") var server: String?
+    @OptionGroup var output: JSONOption
+
+    struct Document: Encodable {
+        var fetched: [String]
+        var missing: [String]
+    }
+
+    func run() async throws {
+        let store = try database.openStore()
+        var wanted: [ReturnID] = []
+        for text in ids {
+            if let id = try? await store.resolveReturnID(text) {
+                wanted.append(id)
+                continue
+            }
+            guard let id = try? ReturnID(text) else {
+                throw CLIError(
+                    message: "'\(text)' is not a whole return id, and no return here starts with it: a return this "
+                        + "kiosk no longer holds is fetched by its whole id (HQ's 'returns-server returns show' prints it)"
+                )
+            }
+            wanted.append(id)
+        }
+        let report = try await SyncClient(store: store).fetch(wanted, server: server)
+        if output.json {
+            try Console.current.printJSON(Document(fetched: report.fetched.map(\.rawValue), missing: report.missing))
+        } else {
+            let lines = try report.fetched.map { id in
+                let row = try ProductReturn(record: store.returnRecord(id))
+                return "fetched \(id): \(row.status.rawValue), \(row.reason.rawValue), order \(row.orderID)"
+            }
+            if !lines.isEmpty { Console.current.print(lines.joined(separator: "\n")) }
+        }
+        for id in report.missing {
+            Console.current.printError("error: HQ holds no return \(id) of this store")
+        }
+        if !report.missing.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct PruneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Let go of closed and voided returns past the store's retention, and order lines past their window.",
+        discussion: """
+            A return goes once it is closed or voided, its last change is older than the store's retention (180 \
+            days unless HQ set it: `returns-server store set STORE --retention-days DAYS`), and HQ holds it: \
+            every change to it acknowledged by the server, none set aside, no photo of it still to send. An \
+            order line goes 30 days after the longest return window that could govern it closed. HQ keeps \
+            everything; `kiosk fetch ID` brings a pruned return back. Every sync prunes by itself; this is for \
+            seeing what goes (`kiosk status` says what is prunable) or catching up at once.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let store = try database.openStore()
+        var total = PruneReport(retentionDays: 0)
+        // 2,000 a transaction: a kiosk that was never pruned lets go of years at once, without one huge commit.
+        while true {
+            let report = try store.prune()
+            total.retentionDays = report.retentionDays
+            total.returns += report.returns
+            total.orderLines += report.orderLines
+            total.attachments += report.attachments
+            if report.isEmpty { break }
+        }
+        if output.json {
+            try Console.current.printJSON(SyncCommand.Document.Pruned(total))
+        } else {
+            Console.current.print(Format.pruned(total))
         }
     }
 }

@@ -386,6 +386,24 @@ extension PostgresServerStorage: ReturnAdministration {
         }
     }
 
+    public func storeReturns(_ ids: [ReturnID], store: StoreID) async throws -> [VersionedRecord] {
+        guard !ids.isEmpty else { return [] }
+        let logger = self.logger
+        let texts = ids.map(\.rawValue)
+        let byID = try await bounded { connection in
+            var byID: [String: VersionedRecord] = [:]
+            for try await (id, json) in try await connection.query(
+                """
+                SELECT id, record FROM records
+                WHERE entity_type = 'return' AND store_id = \(store.rawValue) AND id = ANY(\(texts))
+                """,
+                logger: logger
+            ).decode((String, String).self) { byID[id] = try VersionedRecord(jsonValue: JSONValue.parse(json)) }
+            return byID
+        }
+        return ids.compactMap { byID[$0.rawValue] }
+    }
+
     public func returnRecord(_ id: ReturnID) async throws -> VersionedRecord {
         let logger = self.logger
         return try await bounded { connection in

@@ -78,14 +78,24 @@ public struct GlobalEdit: Sendable {
     }
 
     /// Sets a store's settings: its time zone (where its days begin in reports, searches and return windows), its
-    /// GLN, or both (what is `nil` is left as it is).
-    public static func setStore(_ store: StoreID, timeZone: StoreTimeZone? = nil, gln: GLN? = nil) -> GlobalEdit {
+    /// GLN, how long its kiosks keep closed and voided returns (checked by ``StoreEntity/validatedRetention(_:)``
+    /// before), or several (what is `nil` is left as it is).
+    public static func setStore(
+        _ store: StoreID,
+        timeZone: StoreTimeZone? = nil,
+        gln: GLN? = nil,
+        retentionDays: Int? = nil
+    ) -> GlobalEdit {
         GlobalEdit(operation: "store", entityType: StoreEntity.entityType, id: store.rawValue) {
             stored,
             replica,
             stamp in
             var record = stored ?? VersionedRecord(entityType: StoreEntity.entityType, id: store.rawValue)
-            _ = try record.apply(StoreEntity.edit(timeZone: timeZone, gln: gln), by: replica, stamp: stamp())
+            _ = try record.apply(
+                StoreEntity.edit(timeZone: timeZone, gln: gln, retentionDays: retentionDays),
+                by: replica,
+                stamp: stamp()
+            )
             return record
         }
     }

@@ -65,3 +65,21 @@ extension ReplicaStore {
         }
     }
 }
+
+extension ReplicaStore {
+    /// The bytes each table takes with its indexes (pages in use, from SQLite's `dbstat`), largest first: what a
+    /// storage table in BENCHMARKS.md is made of. Reads every page: a benchmark's question.
+    public func tableSizes() throws -> [(table: String, bytes: Int64)] {
+        try read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT coalesce(s.tbl_name, d.name) AS owner, sum(d.pgsize) AS bytes
+                    FROM dbstat d LEFT JOIN sqlite_schema s ON s.name = d.name
+                    GROUP BY owner ORDER BY bytes DESC
+                    """
+            )
+            return rows.map { (table: $0["owner"], bytes: $0["bytes"]) }
+        }
+    }
+}

@@ -179,6 +179,8 @@ public struct ReplicaStatus: Hashable, Sendable {
     /// Returns whose status a newer release wrote (``ProductReturn/newerValues``), by its spelling; counted in
     /// ``totalReturns``.
     public var newerStatuses: [String: Int] = [:]
+    /// On a kiosk: the retention in force, what is prunable, the database's size; `nil` on a server.
+    public var retention: RetentionState?
 }
 
 extension ReplicaStore {
@@ -274,6 +276,7 @@ extension ReplicaStore {
             )
             (status.attachmentsUnsent, status.attachmentBytesUnsent) = (unsent?[0] ?? 0, unsent?[1] ?? 0)
             status.newerStatuses = newerStatuses
+            if identity.role == .kiosk { status.retention = try Self.retentionState(db, store: self) }
             return status
         }
     }

@@ -445,6 +445,22 @@ extension ReplicaStore {
             // stamp and time it writes is read from its clock corrected by this (ReplicaStore+ClockCorrection).
             try db.execute(sql: "ALTER TABLE replica ADD COLUMN clock_offset_ms INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v22: returns by status and age") { db in
+            // A kiosk prunes closed and voided returns older than its store's retention (ReplicaStore+Pruning): the
+            // status index carries the last change too, so finding them reads only them, at every sync.
+            try db.execute(
+                sql: """
+                    DROP INDEX returns_by_status;
+                    CREATE INDEX returns_by_status ON returns (status, updated_at);
+                    CREATE INDEX return_attachments_by_return ON return_attachments (return_id);
+                    -- Returns a kiosk fetched back from HQ (`kiosk fetch`): not pruned again before `until` (ms).
+                    CREATE TABLE fetched_returns (
+                        return_id  TEXT    PRIMARY KEY,
+                        until      INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }

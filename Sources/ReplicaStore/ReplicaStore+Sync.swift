@@ -183,8 +183,35 @@ extension ReplicaStore {
         cursor: String? = nil,
         peer: String = ReplicaStore.serverPeer
     ) throws -> PushOutcome {
+        try mergePulled(prepared, cursor: cursor, peer: peer, keepingDays: nil)
+    }
+
+    /// Merges returns fetched back from HQ (`kiosk fetch`: ones this kiosk pruned, say) without moving the pull
+    /// cursor, and keeps them from pruning for ``fetchedReturnDays`` days, in one transaction.
+    public func mergeFetched(_ records: [VersionedRecord]) throws -> PushOutcome {
+        try mergePulled(PreparedPull(records), cursor: nil, peer: Self.serverPeer, keepingDays: Self.fetchedReturnDays)
+    }
+
+    /// How many days a fetched return stays however old it is: long enough to deal with what it was fetched for.
+    public static let fetchedReturnDays = 30
+
+    private func mergePulled(
+        _ prepared: PreparedPull,
+        cursor: String?,
+        peer: String,
+        keepingDays: Int?
+    ) throws -> PushOutcome {
         let records = prepared.records
         return try write { context in
+            if let keepingDays {
+                let until = context.wallClock.millisecondsSince1970 + Int64(keepingDays) * 86_400_000
+                for record in records where record.entityType == ReturnEntity.entityType {
+                    try context.db.execute(
+                        sql: "INSERT OR REPLACE INTO fetched_returns (return_id, until) VALUES (?, ?)",
+                        arguments: [record.id, until]
+                    )
+                }
+            }
             if let cursor {
                 try context.db.execute(
                     sql: """
@@ -270,6 +297,30 @@ extension ReplicaStore {
                 outcome.conflicts += result.detectedConflicts.map { RecordConflict(recordID: record.id, field: $0) }
             }
             try context.flagReturns(underMerged: campaigns)
+            if keepingDays != nil {
+                // Fetched from HQ, so HQ holds them: the push checkpoint moves over them (up to the first change
+                // made here), or the next sync would send them straight back.
+                let db = context.db
+                let pushed =
+                    try Int64.fetchOne(
+                        db,
+                        sql: "SELECT pushed_seq FROM sync_checkpoints WHERE peer = ?",
+                        arguments: [peer]
+                    ) ?? 0
+                let firstLocal = try Int64.fetchOne(
+                    db,
+                    sql:
+                        "SELECT min(seq) FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined)",
+                    arguments: [pushed]
+                )
+                let last = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+                try context.movingCheckpoints { db in
+                    try db.execute(
+                        sql: "UPDATE sync_checkpoints SET pushed_seq = max(pushed_seq, ?) WHERE peer = ?",
+                        arguments: [firstLocal.map { $0 - 1 } ?? last, peer]
+                    )
+                }
+            }
             return outcome
         }
     }
@@ -559,6 +610,25 @@ extension ReplicaStore {
                 arguments: [store.rawValue, cursor]
             ) ?? 0
         }
+    }
+
+    /// The returns of `store` among `ids`, whole, in the order of `ids`: what a server answers a kiosk's `fetch`
+    /// (another store's return is left out exactly as an unknown one is).
+    public func storeReturns(_ ids: [ReturnID], store: StoreID) throws -> [VersionedRecord] {
+        guard !ids.isEmpty else { return [] }
+        let rows = try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, record FROM records WHERE entity_type = 'return' AND store_id = ?
+                    AND id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ", ")))
+                    """,
+                arguments: StatementArguments([store.rawValue] + ids.map(\.rawValue))
+            )
+        }
+        var byID: [String: String] = [:]
+        for row in rows { byID[row["id"]] = row["record"] }
+        return try ids.compactMap { id in try byID[id.rawValue].map(Self.decodeRecord) }
     }
 
     /// ``feed(store:after:limit:requester:)`` with each record in its stored JSON form, ready to send as it is:

@@ -395,6 +395,25 @@ public enum HostileInputs {
             code: .malformedFrame,
             closes: true
         ),
+        // Returns by id (capability `fetch`, 0.5.0): the connections here ask for no capability.
+        HostileCase(
+            name: "a fetch on a connection that did not negotiate it",
+            authenticated: true,
+            payload: { record in json(.object(["type": .string("fetch"), "ids": .array([.string(record.id)])])) },
+            code: .unexpectedMessage,
+            closes: true
+        ),
+        HostileCase(
+            name: "a fetch of 101 ids",
+            authenticated: true,
+            payload: { record in
+                json(
+                    .object(["type": .string("fetch"), "ids": .array(Array(repeating: .string(record.id), count: 101))])
+                )
+            },
+            code: .limitExceeded,
+            closes: false
+        ),
     ]
 
     /// The SHA-256 of nothing any test names.

@@ -56,6 +56,9 @@ public struct SyncServerConfiguration: Sendable {
     /// The protocol versions spoken: by default every one this server knows (``supportedProtocolVersions``). Fewer
     /// only to act as an older server would (compatibility tests).
     public var protocolVersions = supportedProtocolVersions
+    /// The optional features granted to kiosks that ask (``SyncCapability``): by default every one this server has.
+    /// Fewer only to act as an older server would (compatibility tests).
+    public var capabilities = SyncCapability.supported
 
     /// Creates a configuration.
     public init(
@@ -159,11 +162,13 @@ public final class SyncServer: Service, Sendable {
     public func run() async throws {
         // Made on first use; read once here so each handshake signs without a database read.
         let identitySeed = try await store.serverIdentitySeed()
-        let sessions = try ServerSession.Configuration(
+        var configured = try ServerSession.Configuration(
             serverID: store.serverReplicaID.rawValue,
             identitySeed: identitySeed,
             versions: configuration.protocolVersions
         )
+        configured.capabilities = configuration.capabilities
+        let sessions = configured
         let maximumFrameSize = configuration.maximumFrameSize
         let idleTimeout = configuration.idleTimeout
         let tls = configuration.tls
@@ -535,6 +540,12 @@ struct SyncSession {
                             more: page.more,
                             estimate: estimate.map { max($0, page.records.count) }
                         )
+                    )
+                case .fetch(let kiosk, let ids):
+                    let records = try await store.storeReturns(ids, store: kiosk.storeID)
+                    let found = Set(records.map(\.id))
+                    try await outbound.write(
+                        .fetched(records: records, missing: ids.map(\.rawValue).filter { !found.contains($0) })
                     )
                 case .watch(let kiosk, let cursor, let seconds):
                     watching = watch(store: kiosk.storeID, after: cursor, seconds: seconds, requester: kiosk.replicaID)

@@ -62,6 +62,9 @@ public protocol SyncServerStorage: Sendable {
     /// a kiosk's progress display.
     func feedEstimate(store: StoreID, after cursor: Int64) async throws -> Int
 
+    /// The returns of `store` among `ids`, whole (a kiosk's `fetch`); another store's are left out like unknown ones.
+    func storeReturns(_ ids: [ReturnID], store: StoreID) async throws -> [VersionedRecord]
+
     /// Notes that a kiosk completed a sync, speaking protocol version `protocolVersion`.
     func noteSync(of replicaID: String, protocolVersion: Int) async throws
 
@@ -408,6 +411,10 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func feedEstimate(store: StoreID, after cursor: Int64) async throws -> Int {
         try await onReader { try $0.feedEstimate(store: store, after: cursor) }
+    }
+
+    public func storeReturns(_ ids: [ReturnID], store: StoreID) async throws -> [VersionedRecord] {
+        try await onReader { try $0.storeReturns(ids, store: store) }
     }
 
     public func noteSync(of replicaID: String, protocolVersion: Int) async throws {

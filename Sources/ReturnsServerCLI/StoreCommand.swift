@@ -6,24 +6,28 @@ import ReturnsModel
 import ReturnsServer
 import ReturnsSync
 
-/// `returns-server store`: a store's settings, set at HQ and received by every kiosk — its time zone.
+/// `returns-server store`: a store's settings, set at HQ and received by every kiosk — its time zone, its GLN, how
+/// long its kiosks keep closed and voided returns.
 struct StoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
         abstract:
-            "A store's settings: its time zone (where its days begin) and its GLN (where EPCIS events happen).",
+            "A store's settings: its time zone (where its days begin), its GLN (where EPCIS events happen) and "
+            + "its kiosks' retention (how long they keep closed and voided returns).",
         subcommands: [SetStore.self, List.self]
     )
 
     struct SetStore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "set",
-            abstract: "Set a store's time zone or GLN (or both); its kiosks receive them at their next sync.",
+            abstract: "Set a store's time zone, GLN or retention; its kiosks receive them at their next sync.",
             discussion: """
                 Days of the store — a search's --since/--until day, the per-day chart, the last day of a return \
                 window — begin at midnight in its time zone; a store without one keeps UTC days. Its GLN (GS1 \
-                Global Location Number) is where the EPCIS export places its events. What is not given is left \
-                as it was.
+                Global Location Number) is where the EPCIS export places its events. Its retention is how many \
+                days its kiosks keep a closed or voided return after its last change, once HQ holds it (180 \
+                unless set); HQ keeps every return, and `kiosk fetch ID` brings one back. What is not given is \
+                left as it was.
                 """
         )
 
@@ -33,18 +37,31 @@ struct StoreCommand: AsyncParsableCommand {
         var timeZone: String?
         @Option(help: ArgumentHelp("The store's GS1 Global Location Number (13 digits).", valueName: "gln"))
         var gln: String?
+        @Option(
+            help: ArgumentHelp(
+                "Days the store's kiosks keep a closed or voided return after its last change (7-3650; 180 unless set).",
+                valueName: "days"
+            )
+        )
+        var retentionDays: Int?
 
         func run() async throws {
             let store = try StoreID(store)
             let zone = try timeZone.map(StoreTimeZone.init)
             let location = try gln.map(GLN.init)
-            guard zone != nil || location != nil else {
-                throw CLIError(message: "nothing to set: give --time-zone ZONE, --gln GLN or both")
+            let retention = try retentionDays.map(StoreEntity.validatedRetention)
+            guard zone != nil || location != nil || retention != nil else {
+                throw CLIError(
+                    message: "nothing to set: give --time-zone ZONE, --gln GLN, --retention-days DAYS or several"
+                )
             }
             _ = try await database.withStorage(create: true) {
-                try await $0.write(.setStore(store, timeZone: zone, gln: location))
+                try await $0.write(.setStore(store, timeZone: zone, gln: location, retentionDays: retention))
             }
-            let said = [zone.map { "time zone \($0)" }, location.map { "GLN \($0)" }].compactMap { $0 }
+            let said = [
+                zone.map { "time zone \($0)" }, location.map { "GLN \($0)" },
+                retention.map { "retention \($0) days" },
+            ].compactMap { $0 }
             Console.current.print("store \(store) set: \(said.joined(separator: ", "))")
         }
     }
@@ -52,7 +69,7 @@ struct StoreCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
-            abstract: "The stores' time zones and GLNs."
+            abstract: "The stores' time zones, GLNs and retention."
         )
 
         @OptionGroup var database: ServerDatabaseOptions
@@ -62,21 +79,52 @@ struct StoreCommand: AsyncParsableCommand {
             let records = try await database.withStorage { try await $0.storeRecords() }
             let zones = StoreTimeZones.decoding(records)
             let glns = StoreEntity.glns(in: records)
-            let stores = Set(zones.zones.keys).union(glns.keys).sorted { $0.rawValue < $1.rawValue }
+            let retentions = StoreEntity.retentions(in: records)
+            let stores = Set(zones.zones.keys).union(glns.keys).union(retentions.keys).sorted {
+                $0.rawValue < $1.rawValue
+            }
             if json {
                 try Console.current.printJSON(
                     stores.map { store in
-                        ["storeId": store.rawValue, "timeZone": zones[store].identifier, "gln": glns[store]?.digits]
+                        StoreDocument(
+                            storeId: store.rawValue,
+                            timeZone: zones[store].identifier,
+                            gln: glns[store]?.digits,
+                            retentionDays: retentions[store] ?? StoreEntity.defaultRetentionDays
+                        )
                     }
                 )
             } else {
                 Console.current.print(
                     Format.table(
-                        ["STORE", "TIME ZONE", "GLN"],
-                        stores.map { [$0.rawValue, zones[$0].identifier, glns[$0]?.digits ?? "-"] }
-                    ) + "\nevery other store: UTC, no GLN"
+                        ["STORE", "TIME ZONE", "GLN", "RETENTION"],
+                        stores.map {
+                            [
+                                $0.rawValue, zones[$0].identifier, glns[$0]?.digits ?? "-",
+                                "\(retentions[$0] ?? StoreEntity.defaultRetentionDays) days",
+                            ]
+                        }
+                    ) + "\nevery other store: UTC, no GLN, retention \(StoreEntity.defaultRetentionDays) days"
                 )
             }
         }
+    }
+}
+
+/// A store's settings as `store list --json` prints them; `gln` is `null` when none is set.
+private struct StoreDocument: Encodable {
+    var storeId: String
+    var timeZone: String
+    var gln: String?
+    var retentionDays: Int
+
+    enum CodingKeys: String, CodingKey { case storeId, timeZone, gln, retentionDays }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(storeId, forKey: .storeId)
+        try container.encode(timeZone, forKey: .timeZone)
+        try container.encode(gln, forKey: .gln)
+        try container.encode(retentionDays, forKey: .retentionDays)
     }
 }

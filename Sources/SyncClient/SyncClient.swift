@@ -37,6 +37,9 @@ public struct SyncReport: Hashable, Sendable {
     /// The server's clock next to this kiosk's, and what the kiosk did about it (`nil`: the server did not say its
     /// time — before release 0.4.0 — or no round ran).
     public var clock: ClockAdjustment?
+    /// What the store's retention let go once the sync completed (``ReplicaStore/prune(limit:)``); `nil` when no
+    /// pruning ran (a round of a live session between the agent's hourly prunes).
+    public var pruned: PruneReport?
 
     /// Creates a report.
     public init(
@@ -176,8 +179,16 @@ public struct SyncClient: Sendable {
             var report = try await round(&session)
             try await bye(&session)
             (report.bytesSent, report.bytesReceived) = session.bytes.totals
+            report.pruned = try await prune()
             return report
         }
+    }
+
+    /// Lets go what the store's retention allows now that HQ acknowledged everything up to the sync: closed and
+    /// voided returns past the window, order lines past theirs (``ReplicaStore/prune(limit:)``; at most 2,000 of
+    /// each a time, so a kiosk that was never pruned catches up over a few syncs).
+    public func prune() async throws -> PruneReport {
+        try await storage { try $0.prune() }
     }
 
     /// Connects, authenticates and runs `body` with the session; closes the connection after.

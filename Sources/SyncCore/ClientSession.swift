@@ -47,6 +47,9 @@ public struct ClientSession: Sendable {
         /// The protocol versions offered: every one this kiosk speaks, unless it acts as an older kiosk
         /// (compatibility tests).
         public var versions: [Int] = supportedProtocolVersions
+        /// The optional features the kiosk asks for in `hello` (``SyncCapability``); the server grants some in
+        /// `welcome` (``ClientSession/capabilities``).
+        public var capabilities: [String] = SyncCapability.supported
 
         /// Creates a configuration.
         public init(
@@ -158,6 +161,8 @@ public struct ClientSession: Sendable {
     /// The server's wall clock as its `welcome` told it, in milliseconds since the Unix epoch (`nil`: a server before
     /// release 0.4.0 does not tell it).
     public private(set) var serverTime: Int64?
+    /// The optional features the server granted in `welcome` (empty for a server before release 0.5.0).
+    public private(set) var capabilities: Set<String> = []
 
     /// Creates the session of one new connection.
     ///
@@ -192,7 +197,8 @@ public struct ClientSession: Sendable {
                 handshake.hello(
                     storeID: configuration.storeID,
                     kioskID: configuration.kioskID,
-                    versions: configuration.versions
+                    versions: configuration.versions,
+                    capabilities: configuration.capabilities
                 )
             )
         ]
@@ -269,9 +275,11 @@ public struct ClientSession: Sendable {
             )
         case (.awaitingChallenge, _):
             throw SyncError("the server did not send a challenge")
-        case (.awaitingWelcome(let serverID), .welcome(_, _, let time)):
+        case (.awaitingWelcome(let serverID), .welcome(_, _, let time, let granted)):
             state = .established
             serverTime = time
+            // Only what was asked for counts: a server granting more is not believed.
+            capabilities = Set(granted ?? []).intersection(configuration.capabilities)
             return [.welcomed(serverID: serverID, enrolled: configuration.enrollment != nil)]
         case (.awaitingWelcome, _):
             throw SyncError("the server did not welcome this kiosk")

@@ -30,6 +30,8 @@ public struct ServerSession: Sendable {
         public var identitySeed: Data
         /// The protocol versions the server speaks.
         public var versions: [Int]
+        /// The optional features it grants a kiosk that asks (``SyncCapability``).
+        public var capabilities: [String] = SyncCapability.supported
 
         /// Creates a configuration.
         ///
@@ -91,6 +93,9 @@ public struct ServerSession: Sendable {
         /// Answers bytes of attachment `digest` from `offset` (`attachment-data`), or the refusal: unknown to the
         /// kiosk's store, not all held yet (`attachment-unavailable`), an offset past its end; the connection stays.
         case attachmentGet(Kiosk, digest: String, offset: Int64)
+        /// The kiosk's store's returns with these ids (canonical, distinct, at most ``maximumFetchIDs``): answer with
+        /// `fetched`, the ids of none held for the store as `missing`.
+        case fetch(Kiosk, ids: [ReturnID])
         /// The conversation is over: close the connection.
         case close
     }
@@ -112,11 +117,15 @@ public struct ServerSession: Sendable {
         var kioskNonce: String
         var serverNonce: String
         var signature: Data = Data()
+        /// What `welcome` grants: the capabilities the kiosk asked for that the server has, in the kiosk's order;
+        /// `nil` when it asked for none (a kiosk before 0.5.0), so its `welcome` is the frame it always was.
+        var capabilities: [String]?
     }
 
     private struct Established: Sendable {
         var kiosk: Kiosk
         var version: Int
+        var capabilities: Set<String> = []
         /// Whether a sync is under way: from hello, and from the first request after a watch. A watch renewed with
         /// nothing in between ends no sync (a watching kiosk renews every 25 s; those are not syncs).
         var syncing = true
@@ -146,10 +155,22 @@ public struct ServerSession: Sendable {
     public mutating func receive(_ message: SyncMessage) throws(ProtocolError) -> [Action] {
         switch state {
         case .awaitingHello:
-            guard case .hello(let versions, let replica, let store, let kiosk, let nonce) = message else {
+            guard case .hello(let versions, let replica, let store, let kiosk, let nonce, let capabilities) = message
+            else {
                 throw ProtocolError(.unexpectedMessage, "expected hello first")
             }
-            return [.send(try hello(versions: versions, replica: replica, store: store, kiosk: kiosk, nonce: nonce))]
+            return [
+                .send(
+                    try hello(
+                        versions: versions,
+                        replica: replica,
+                        store: store,
+                        kiosk: kiosk,
+                        nonce: nonce,
+                        capabilities: capabilities
+                    )
+                )
+            ]
         case .awaitingAuthenticate(var handshake):
             guard case .authenticate(let signatureText, let publicKeyText, let tokenProofText) = message else {
                 throw ProtocolError(.unexpectedMessage, "expected authenticate after challenge")
@@ -211,10 +232,17 @@ public struct ServerSession: Sendable {
                 "kiosk \(kiosk.replicaID) started too many syncs this minute; retry later"
             )
         }
-        state = .established(Established(kiosk: kiosk, version: handshake.version))
+        state = .established(
+            Established(kiosk: kiosk, version: handshake.version, capabilities: Set(handshake.capabilities ?? []))
+        )
         return [
             .send(
-                .welcome(replicaID: kiosk.replicaID.rawValue, storeID: kiosk.storeID.rawValue, serverTime: serverTime)
+                .welcome(
+                    replicaID: kiosk.replicaID.rawValue,
+                    storeID: kiosk.storeID.rawValue,
+                    serverTime: serverTime,
+                    capabilities: handshake.capabilities
+                )
             )
         ]
     }
@@ -226,7 +254,8 @@ public struct ServerSession: Sendable {
         replica replicaText: String,
         store storeText: String,
         kiosk kioskText: String,
-        nonce kioskNonceText: String?
+        nonce kioskNonceText: String?,
+        capabilities: [String]?
     ) throws(ProtocolError) -> SyncMessage {
         // The newest version both sides speak.
         guard let version = versions.filter(configuration.versions.contains).max() else {
@@ -259,7 +288,15 @@ public struct ServerSession: Sendable {
             kiosk: Kiosk(replicaID: replicaID, storeID: storeID, kioskID: kioskID),
             version: version,
             kioskNonce: kioskNonceText,
-            serverNonce: makeNonce()
+            serverNonce: makeNonce(),
+            // Names the server does not know are ignored, as unknown keys are: a newer kiosk asks for more.
+            capabilities: capabilities.map { asked in
+                var granted: [String] = []
+                for name in asked where configuration.capabilities.contains(name) && !granted.contains(name) {
+                    granted.append(name)
+                }
+                return granted
+            }
         )
         let identity: Curve25519.Signing.PrivateKey
         let proof: Data
@@ -388,6 +425,25 @@ public struct ServerSession: Sendable {
         case .attachmentGet(let digest, let offset):
             try Self.attachments(established, digest: digest)
             actions.append(.attachmentGet(established.kiosk, digest: digest, offset: Int64(offset)))
+        case .fetch(let texts):
+            guard established.capabilities.contains(SyncCapability.fetch) else {
+                throw ProtocolError(
+                    .unexpectedMessage,
+                    "fetch needs the capability 'fetch', which this connection did not negotiate in hello and welcome"
+                )
+            }
+            var ids: [ReturnID] = []
+            for text in texts {
+                // Canonical ids only: the answer's `missing` names exactly what was asked.
+                guard let id = try? ReturnID(text), id.rawValue == text else {
+                    throw ProtocolError(
+                        .malformedFrame,
+                        "invalid return id '\(text.prefix(80))' in fetch: expected a lower-case UUID"
+                    )
+                }
+                if !ids.contains(id) { ids.append(id) }
+            }
+            actions.append(.fetch(established.kiosk, ids: ids))
         case let other:
             throw ProtocolError(.unexpectedMessage, "unexpected \(other.type) during a sync")
         }

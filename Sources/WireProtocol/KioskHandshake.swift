@@ -25,13 +25,19 @@ public struct KioskHandshake: Sendable {
     }
 
     /// The `hello` that opens it, offering `versions` (every one this kiosk speaks, unless it acts as an older one).
-    public func hello(storeID: String, kioskID: String, versions: [Int] = supportedProtocolVersions) -> SyncMessage {
+    public func hello(
+        storeID: String,
+        kioskID: String,
+        versions: [Int] = supportedProtocolVersions,
+        capabilities: [String]? = nil
+    ) -> SyncMessage {
         .hello(
             versions: versions,
             replicaID: replicaID,
             storeID: storeID,
             kioskID: kioskID,
-            nonce: kioskNonce
+            nonce: kioskNonce,
+            capabilities: capabilities
         )
     }
 

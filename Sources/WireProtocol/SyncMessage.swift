@@ -27,11 +27,32 @@ public let maximumFrameSize = 4 * 1024 * 1024
 /// The most records one `push` or `pull-batch` may carry.
 public let maximumBatchSize = 500
 
+/// The most ids one `fetch` may ask for.
+public let maximumFetchIDs = 100
+
+/// Optional features a connection may use, negotiated per connection: the kiosk lists the ones it can use in
+/// `hello`, the server grants those it has in `welcome` (Protocol/SPEC.md §4.5). A receiver ignores a name it does
+/// not know, so a release adds one without a new protocol version.
+public enum SyncCapability {
+    /// `fetch` and `fetched`: a kiosk asks for its store's returns by id, whole (one it pruned, say).
+    public static let fetch = "fetch"
+    /// Every capability this implementation has.
+    public static let supported = [fetch]
+}
+
 /// A message of the sync protocol. Each travels as one line of UTF-8 JSON with a `type` key.
 public enum SyncMessage: Hashable, Sendable {
     /// Client → server, first: who the kiosk is, which protocol versions it speaks, and (version 3) a fresh nonce
     /// the server must sign.
-    case hello(versions: [Int], replicaID: String, storeID: String, kioskID: String, nonce: String? = nil)
+    /// `capabilities`: the optional features it can use (``SyncCapability``; `nil`: none, as before release 0.5.0).
+    case hello(
+        versions: [Int],
+        replicaID: String,
+        storeID: String,
+        kioskID: String,
+        nonce: String? = nil,
+        capabilities: [String]? = nil
+    )
     /// Server → client: the version chosen, a fresh nonce to sign, and (version 3) the server's public key and its
     /// signature of both nonces: the server proves who it is before the kiosk sends anything that matters.
     case challenge(
@@ -47,7 +68,9 @@ public enum SyncMessage: Hashable, Sendable {
     /// Server → client: authenticated. `serverTime` is the server's wall clock as it sent the frame, in milliseconds
     /// since the Unix epoch (servers from release 0.4.0 send it): a kiosk whose clock is wrong corrects its stamps
     /// by it (Protocol/SPEC.md §6).
-    case welcome(replicaID: String, storeID: String, serverTime: Int64? = nil)
+    /// `capabilities`: those of the kiosk's `hello` the server grants on this connection (`nil`: none — servers
+    /// before release 0.5.0 grant nothing).
+    case welcome(replicaID: String, storeID: String, serverTime: Int64? = nil, capabilities: [String]? = nil)
     /// Client → server: changed records, at most ``maximumBatchSize``.
     case push(batch: Int, records: [VersionedRecord])
     /// A `push` whose records are already in their JSON form (as a replica stores them), sent as they are: the
@@ -85,6 +108,12 @@ public enum SyncMessage: Hashable, Sendable {
     /// Server → client (version 4): bytes of attachment `digest` from `offset` (at most ``maximumAttachmentChunk``),
     /// of `size` in all.
     case attachmentData(digest: String, offset: Int, size: Int, data: [UInt8])
+    /// Client → server (capability `fetch`): the kiosk's store's returns with these ids, whole; at most
+    /// ``maximumFetchIDs``. Answered by ``fetched``.
+    case fetch(ids: [String])
+    /// Server → client (capability `fetch`): the returns asked for that the server holds for the kiosk's store, and
+    /// the ids it does not — unknown, or another store's: the same answer either way.
+    case fetched(records: [VersionedRecord], missing: [String])
     /// Either side: done; the connection closes.
     case bye
     /// Either side: something went wrong.
@@ -112,6 +141,8 @@ public enum SyncMessage: Hashable, Sendable {
         case .attachmentAck: return "attachment-ack"
         case .attachmentGet: return "attachment-get"
         case .attachmentData: return "attachment-data"
+        case .fetch: return "fetch"
+        case .fetched: return "fetched"
         case .bye: return "bye"
         case .error: return "error"
         }
@@ -123,12 +154,13 @@ extension SyncMessage {
     public var jsonValue: JSONValue {
         var members: [String: JSONValue] = ["type": .string(type)]
         switch self {
-        case .hello(let versions, let replicaID, let storeID, let kioskID, let nonce):
+        case .hello(let versions, let replicaID, let storeID, let kioskID, let nonce, let capabilities):
             members["versions"] = .array(versions.map { .integer(Int64($0)) })
             members["replicaId"] = .string(replicaID)
             members["storeId"] = .string(storeID)
             members["kioskId"] = .string(kioskID)
             if let nonce { members["nonce"] = .string(nonce) }
+            if let capabilities { members["capabilities"] = .array(capabilities.map(JSONValue.string)) }
         case .challenge(let version, let nonce, let serverID, let serverKey, let serverSignature):
             members["version"] = .integer(Int64(version))
             members["nonce"] = .string(nonce)
@@ -139,10 +171,11 @@ extension SyncMessage {
             members["signature"] = .string(signature)
             if let publicKey { members["publicKey"] = .string(publicKey) }
             if let tokenProof { members["tokenProof"] = .string(tokenProof) }
-        case .welcome(let replicaID, let storeID, let serverTime):
+        case .welcome(let replicaID, let storeID, let serverTime, let capabilities):
             members["replicaId"] = .string(replicaID)
             members["storeId"] = .string(storeID)
             if let serverTime { members["serverTime"] = .integer(serverTime) }
+            if let capabilities { members["capabilities"] = .array(capabilities.map(JSONValue.string)) }
         case .push(let batch, let records):
             members["batch"] = .integer(Int64(batch))
             members["records"] = .array(records.map(\.jsonValue))
@@ -192,6 +225,11 @@ extension SyncMessage {
             members["offset"] = .integer(Int64(offset))
             members["size"] = .integer(Int64(size))
             members["data"] = .string(Data(data).base64EncodedString())
+        case .fetch(let ids):
+            members["ids"] = .array(ids.map(JSONValue.string))
+        case .fetched(let records, let missing):
+            members["records"] = .array(records.map(\.jsonValue))
+            members["missing"] = .array(missing.map(JSONValue.string))
         case .bye, .changed, .quiet:
             break
         case .error(let error):
@@ -310,7 +348,8 @@ extension SyncMessage {
                 replicaID: try reader.string("replicaId"),
                 storeID: try reader.string("storeId"),
                 kioskID: try reader.string("kioskId"),
-                nonce: try reader.optionalString("nonce")
+                nonce: try reader.optionalString("nonce"),
+                capabilities: try reader.optionalStrings("capabilities")
             )
         case "challenge":
             return .challenge(
@@ -330,7 +369,8 @@ extension SyncMessage {
             return .welcome(
                 replicaID: try reader.string("replicaId"),
                 storeID: try reader.string("storeId"),
-                serverTime: try reader.optionalInt("serverTime").map(Int64.init)
+                serverTime: try reader.optionalInt("serverTime").map(Int64.init),
+                capabilities: try reader.optionalStrings("capabilities")
             )
         case "push":
             return .push(batch: try reader.int("batch"), records: try reader.records("records"))
@@ -388,6 +428,17 @@ extension SyncMessage {
                 size: try reader.int("size"),
                 data: try reader.base64("data")
             )
+        case "fetch":
+            let ids = try reader.strings("ids")
+            guard (1...maximumFetchIDs).contains(ids.count) else {
+                throw ProtocolError(
+                    .limitExceeded,
+                    "key 'ids': \(ids.count) ids in one fetch: expected 1 to \(maximumFetchIDs)"
+                )
+            }
+            return .fetch(ids: ids)
+        case "fetched":
+            return .fetched(records: try reader.records("records"), missing: try reader.strings("missing"))
         case "bye":
             return .bye
         case "error":
@@ -403,7 +454,7 @@ extension SyncMessage {
                 .malformedFrame,
                 "unknown message type '\(type)': expected hello, challenge, authenticate, welcome, push, push-ack, "
                     + "pull, pull-batch, watch, changed, quiet, attachment-offer, attachment-put, attachment-ack, "
-                    + "attachment-get, attachment-data, bye or error"
+                    + "attachment-get, attachment-data, fetch, fetched, bye or error"
             )
         }
     }
@@ -485,6 +536,26 @@ private struct MessageReader {
             )
         }
         return Array(data)
+    }
+
+    /// An array of strings.
+    func strings(_ key: String) throws -> [String] {
+        try array(key).map { element in
+            guard case .string(let text) = element else {
+                throw ProtocolError(.malformedFrame, "key '\(key)': expected an array of strings")
+            }
+            return text
+        }
+    }
+
+    /// An array of strings, or `nil` when absent (at most 64 of them: names of capabilities).
+    func optionalStrings(_ key: String) throws -> [String]? {
+        guard let value = members[key], value != .null else { return nil }
+        let strings = try strings(key)
+        guard strings.count <= 64 else {
+            throw ProtocolError(.malformedFrame, "key '\(key)': \(strings.count) names: at most 64")
+        }
+        return strings
     }
 
     func array(_ key: String) throws -> [JSONValue] {

@@ -26,7 +26,7 @@ struct ReturnsBench: AsyncParsableCommand {
         abstract: "Sync benchmarks against a real returns-server over loopback; prints JSON.",
         subcommands: [
             SyncBenchmark.self, NoopBenchmark.self, FleetBenchmark.self, PullBenchmark.self, RecordBenchmark.self,
-            MetadataBenchmark.self, OfflineBenchmark.self, OfflineSyncStep.self,
+            MetadataBenchmark.self, StorageBenchmark.self, OfflineBenchmark.self, OfflineSyncStep.self,
         ]
     )
 }
@@ -783,6 +783,71 @@ struct OfflineBenchmark: AsyncParsableCommand {
                     "serverPeakRSSGrowthBytesDuringSync": Double(serverPeak - serverBefore),
                 ]
             )
+        }
+    }
+}
+
+/// A kiosk's storage by table before and after pruning: N returns captured and synced, most closed or voided;
+/// then the same database 200 days later, pruned (issue 22).
+struct StorageBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "storage",
+        abstract: "A kiosk's bytes by table before and after pruning: returns synced, then pruned 200 days later."
+    )
+
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Returns on the kiosk.") var returns = 10_000
+
+    func run() async throws {
+        try await Bench.with(options) { bench in
+            let (kiosk, client) = try await bench.kiosk(store: "store-1", kiosk: "k1", returns: returns)
+            let ids = try kiosk.returnRecords().map { try ReturnID($0.id) }
+            // Six in ten voided, two in ten closed (inspected, routed, closed), the rest left open.
+            for (index, id) in ids.enumerated() {
+                switch index % 10 {
+                case 0..<6:
+                    _ = try? kiosk.updateReturn(id, operation: "void") { item, author, date in
+                        try item.void(note: "captured by mistake", by: author, at: date)
+                    }
+                case 6..<8:
+                    _ = try? kiosk.updateReturn(id, operation: "inspect") { item, author, date in
+                        try item.inspect(condition: .used, testResult: .pass, by: author, at: date)
+                    }
+                    _ = try? kiosk.updateReturn(id, operation: "disposition") { item, author, date in
+                        try item.assignDisposition(.restock, by: author, at: date)
+                    }
+                    _ = try? kiosk.updateReturn(id, operation: "close") { item, author, date in
+                        try item.close(by: author, at: date)
+                    }
+                default: break
+                }
+            }
+            _ = try await client.sync()
+            let before = try kiosk.tableSizes()
+            let heldBefore = try kiosk.returnRecords().count
+            // The same database 200 days on: past the default retention of 180 days.
+            let later = try ReplicaStore.open(
+                at: kiosk.path,
+                configuration: .init(now: { Date().addingTimeInterval(200 * 86_400) })
+            )
+            let start = ContinuousClock.now
+            var pruned = 0
+            while true {
+                let report = try later.prune()
+                pruned += report.returns
+                if report.isEmpty { break }
+            }
+            let seconds = Bench.seconds(since: start)
+            let after = try later.tableSizes()
+            let heldAfter = try later.returnRecords().count
+            let free = try later.retentionState().freeBytes
+            var figures: [(String, Double)] = [
+                ("returns", Double(returns)), ("heldBefore", Double(heldBefore)), ("pruned", Double(pruned)),
+                ("heldAfter", Double(heldAfter)), ("pruneSeconds", seconds), ("freeBytesAfter", Double(free)),
+            ]
+            for (table, bytes) in before { figures.append(("before.\(table)", Double(bytes))) }
+            for (table, bytes) in after { figures.append(("after.\(table)", Double(bytes))) }
+            bench.report("storage", figures)
         }
     }
 }

@@ -248,6 +248,19 @@ import Testing
         #expect(status["lastSyncAt"] is NSNull)
         #expect((try json(await kiosk.run("conflicts", "--json").stdout) as? [Any])?.isEmpty == true)
         #expect(await kiosk.run("conflicts").stdout.contains("0 conflicts"))
+        // Storage and retention, as an operator reads them: nothing synced, so nothing prunable.
+        let storage = try #require(status["storage"] as? [String: Any])
+        #expect(storage["retentionDays"] as? Int == 180 && storage["retentionSetByHQ"] as? Bool == false)
+        #expect(storage["prunableReturns"] as? Int == 0 && (storage["databaseBytes"] as? Int ?? 0) > 0)
+        let text = await kiosk.run("status").stdout
+        #expect(text.contains("closed and voided returns kept 180 days (the default; HQ sets it per store)"), "\(text)")
+        #expect(text.contains("prunable     0 returns and 0 order lines"), "\(text)")
+        let pruned = await kiosk.run("prune")
+        #expect(pruned.status == 0 && pruned.stdout.hasPrefix("pruned 0 returns and 0 order lines"), "\(pruned.stdout)")
+        let prunedJSON = try #require(try json(await kiosk.run("prune", "--json").stdout) as? [String: Any])
+        #expect(prunedJSON["returns"] as? Int == 0 && prunedJSON["retentionDays"] as? Int == 180)
+        let after = try #require(try json(await kiosk.run("status", "--json").stdout) as? [String: Any])
+        #expect(after["totalReturns"] as? Int == 3)
     }
 
     @Test func exportThenImportThroughTheCommandsIsLossless() async throws {

@@ -103,12 +103,13 @@ import WireProtocol
             return
         }
         let welcome = try session.admitted(true, serverTime: 1_764_806_400_000)
-        guard case .send(.welcome(let replica, let store, let serverTime))? = welcome.first else {
+        guard case .send(.welcome(let replica, let store, let serverTime, let granted))? = welcome.first else {
             Issue.record("\(welcome)")
             return
         }
         #expect(replica == "store-1/a" && store == "store-1")
         #expect(serverTime == 1_764_806_400_000, "the server's clock, for a kiosk to correct its own by")
+        #expect(granted == nil, "a kiosk that asked for no capability gets the welcome it always got")
         #expect(session.authenticatedKiosk == kiosk)
     }
 

@@ -45,11 +45,17 @@ struct HandBuiltKiosk: Sendable {
     /// The handshake's kiosk nonce, fixed for this hand-built kiosk: a test repeats it on purpose only.
     private let handshake: KioskHandshake
     var kioskNonce: String { handshake.kioskNonce }
+    /// What its hello asks for (``SyncCapability``); none by default, as a kiosk before 0.5.0.
+    var capabilities: [String]?
 
     var hello: String {
         let parts = replicaID.split(separator: "/")
         return String(
-            decoding: handshake.hello(storeID: String(parts[0]), kioskID: String(parts[1])).encoded(),
+            decoding: handshake.hello(
+                storeID: String(parts[0]),
+                kioskID: String(parts[1]),
+                capabilities: capabilities
+            ).encoded(),
             as: UTF8.self
         )
             + "\n"

@@ -216,6 +216,9 @@ struct UnreadableStorage: SyncServerStorage {
     func feedEstimate(store storeID: StoreID, after cursor: Int64) async throws -> Int {
         try await storage.feedEstimate(store: storeID, after: cursor)
     }
+    func storeReturns(_ ids: [ReturnID], store storeID: StoreID) async throws -> [VersionedRecord] {
+        try await storage.storeReturns(ids, store: storeID)
+    }
     func noteSync(of replicaID: String, protocolVersion: Int) async throws {
         try await storage.noteSync(of: replicaID, protocolVersion: protocolVersion)
     }

@@ -167,14 +167,25 @@ import Testing
         #expect(badGLN.status == 1 && badGLN.stderr.contains("invalid GLN '4012345000008'"), "\(badGLN.stderr)")
         let nothing = await hq("store", "set", "berlin")
         #expect(nothing.status == 1 && nothing.stderr.contains("nothing to set"), "\(nothing.stderr)")
+        // The kiosks' retention (issue 22), alone; out of range, refused naming the value and the range.
+        let retention = await hq("store", "set", "berlin", "--retention-days", "90")
+        #expect(retention.stdout == "store berlin set: retention 90 days\n", "\(retention.stderr)")
+        for days in ["6", "3651"] {
+            let refused = await hq("store", "set", "berlin", "--retention-days", days)
+            #expect(
+                refused.status == 1 && refused.stderr.contains("invalid retention \(days) days: expected 7...3650"),
+                "\(refused.stderr)"
+            )
+        }
         let listed = await hq("store", "list")
         #expect(
-            listed.stdout.contains("berlin  Europe/Berlin  4012345000009")
-                && listed.stdout.hasSuffix("every other store: UTC, no GLN\n"),
+            listed.stdout.contains("berlin  Europe/Berlin  4012345000009  90 days")
+                && listed.stdout.hasSuffix("every other store: UTC, no GLN, retention 180 days\n"),
             "\(listed.stdout)"
         )
         let json = await hq("store", "list", "--json")
         #expect(json.stdout.contains("\"timeZone\" : \"Europe/Berlin\""), "\(json.stdout)")
         #expect(json.stdout.contains("\"gln\" : \"4012345000009\""), "\(json.stdout)")
+        #expect(json.stdout.contains("\"retentionDays\" : 90"), "\(json.stdout)")
     }
 }

@@ -1,0 +1,213 @@
+import Foundation
+import GRDB
+import ReturnsModel
+import ReturnsSync
+import SyncCore
+import SyncEngine
+
+/// What a kiosk keeps, and what it may let go (issue 22: a kiosk's disk is small, and a store runs for years).
+public struct RetentionState: Hashable, Sendable {
+    /// Days a closed or voided return stays after its last change: what HQ set for the store, or the default.
+    public var retentionDays: Int
+    /// Whether HQ set it (`false`: ``StoreEntity/defaultRetentionDays``).
+    public var setByHQ: Bool
+    /// Returns that may be pruned now: closed or voided before the window, held by HQ.
+    public var prunableReturns: Int
+    /// Order lines whose return window closed more than ``ReplicaStore/orderLineGraceDays`` ago.
+    public var prunableOrderLines: Int
+    /// Bytes of the database file in use, and free (pages pruning or compaction left, which SQLite reuses before
+    /// the file grows).
+    public var databaseBytes: Int64
+    public var freeBytes: Int64
+}
+
+/// What one ``ReplicaStore/prune(limit:)`` removed.
+public struct PruneReport: Hashable, Sendable {
+    public var returns = 0
+    public var orderLines = 0
+    /// Attachments whose bytes left with their returns (HQ holds them: only confirmed uploads go).
+    public var attachments = 0
+    /// The retention that decided.
+    public var retentionDays: Int
+
+    /// Creates a report of nothing removed yet.
+    public init(retentionDays: Int) {
+        self.retentionDays = retentionDays
+    }
+
+    /// Whether anything was removed.
+    public var isEmpty: Bool { returns == 0 && orderLines == 0 }
+}
+
+extension ReplicaStore {
+    /// Days after an order line's return window closed that a kiosk still keeps it: a return captured offline just
+    /// after the window still reads "outside the window" rather than "order not found".
+    public static let orderLineGraceDays = 30
+
+    /// What ``prune(limit:)`` would remove now, and the retention in force. On a server: nothing is prunable (HQ
+    /// keeps every return).
+    public func retentionState() throws -> RetentionState {
+        try read { db in try Self.retentionState(db, store: self) }
+    }
+
+    static func retentionState(_ db: Database, store: ReplicaStore) throws -> RetentionState {
+        do {
+            let plan = try Self.prunePlan(db, store: store)
+            let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+            return RetentionState(
+                retentionDays: plan.retentionDays,
+                setByHQ: plan.setByHQ,
+                prunableReturns: plan.isKiosk
+                    ? try Int.fetchOne(
+                        db,
+                        sql: "SELECT count(*) FROM (\(plan.returns))",
+                        arguments: plan.returnArguments
+                    ) ?? 0 : 0,
+                prunableOrderLines: plan.isKiosk
+                    ? try Int.fetchOne(
+                        db,
+                        sql: "SELECT count(*) FROM orders WHERE sold_at < ?",
+                        arguments: [plan.ordersBefore]
+                    ) ?? 0 : 0,
+                databaseBytes: (pages - free) * pageSize,
+                freeBytes: free * pageSize
+            )
+        }
+    }
+
+    /// Removes, on a kiosk, closed and voided returns whose last change is older than the store's retention and
+    /// which HQ holds — every change to them acknowledged by the server (at or before the push checkpoint), none
+    /// set aside (quarantined), no attachment bytes still to send — with their change-log entries, conflict audit,
+    /// and the attachment bytes no remaining return names; and order lines whose return window closed more than
+    /// ``orderLineGraceDays`` ago. HQ keeps all of it: a later edit there brings a return back with the feed.
+    ///
+    /// At most `limit` returns and `limit` order lines go per call, in one transaction, so a kiosk that was never
+    /// pruned catches up over a few syncs without a long stall. A server prunes nothing.
+    @discardableResult
+    public func prune(limit: Int = 2_000) throws -> PruneReport {
+        try write { context in
+            let db = context.db
+            let plan = try Self.prunePlan(db, store: self, now: context.wallClock)
+            var report = PruneReport(retentionDays: plan.retentionDays)
+            guard plan.isKiosk else { return report }
+            let ids = try String.fetchAll(
+                db,
+                sql: "\(plan.returns) LIMIT ?",
+                arguments: plan.returnArguments + [limit]
+            )
+            var digests: Set<String> = []
+            for id in ids {
+                try Self.deleteRecord(entityType: ReturnEntity.entityType, id: id, in: db)
+                try db.execute(
+                    sql: "DELETE FROM conflicts WHERE entity_type = 'return' AND record_id = ?",
+                    arguments: [id]
+                )
+                try db.execute(sql: "DELETE FROM returns WHERE id = ?", arguments: [id])
+                try db.execute(sql: "DELETE FROM fetched_returns WHERE return_id = ?", arguments: [id])
+                digests.formUnion(
+                    try String.fetchAll(
+                        db,
+                        sql: "SELECT digest FROM return_attachments WHERE return_id = ?",
+                        arguments: [id]
+                    )
+                )
+                try db.execute(sql: "DELETE FROM return_attachments WHERE return_id = ?", arguments: [id])
+            }
+            report.returns = ids.count
+            // Bytes go only when HQ confirmed them whole and no remaining return names them.
+            for digest in digests.sorted() {
+                try db.execute(
+                    sql: """
+                        DELETE FROM attachments WHERE digest = ?1 AND uploaded_at IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM return_attachments WHERE digest = ?1)
+                        """,
+                    arguments: [digest]
+                )
+                report.attachments += db.changesCount
+            }
+            let lines = try String.fetchAll(
+                db,
+                sql: "SELECT record_id FROM orders WHERE sold_at < ? LIMIT ?",
+                arguments: [plan.ordersBefore, limit]
+            )
+            for line in lines {
+                try Self.deleteRecord(entityType: OrderEntity.entityType, id: line, in: db)
+                try db.execute(sql: "DELETE FROM orders WHERE record_id = ?", arguments: [line])
+            }
+            report.orderLines = lines.count
+            return report
+        }
+    }
+
+    /// Deletes a record and its change-log entry. A kiosk's log holds one entry for a record whose every change is
+    /// at or before the push checkpoint (superseded ones are compacted away: `movingCheckpoints`), the one its row
+    /// points to. The newest entry of the log stays whatever it belonged to: its position is the replica's change
+    /// count, which must never go back.
+    private static func deleteRecord(entityType: String, id: String, in db: Database) throws {
+        try db.execute(
+            sql: """
+                DELETE FROM change_log
+                WHERE seq = (SELECT change_seq FROM records WHERE entity_type = ?1 AND id = ?2)
+                AND seq < (SELECT max(seq) FROM change_log)
+                """,
+            arguments: [entityType, id]
+        )
+        try db.execute(sql: "DELETE FROM records WHERE entity_type = ? AND id = ?", arguments: [entityType, id])
+    }
+
+    /// What decides pruning here and now.
+    private struct PrunePlan {
+        var isKiosk: Bool
+        var retentionDays: Int
+        var setByHQ: Bool
+        /// A statement selecting the ids of prunable returns (two ranges of `returns_by_status`).
+        var returns: String
+        var returnArguments: StatementArguments
+        /// Order lines sold before this (milliseconds) are prunable.
+        var ordersBefore: Int64
+    }
+
+    private static func prunePlan(_ db: Database, store: ReplicaStore, now: Date? = nil) throws -> PrunePlan {
+        let offset = try Int64.fetchOne(db, sql: "SELECT clock_offset_ms FROM replica") ?? 0
+        let now = (now ?? corrected(store.now(), by: offset)).millisecondsSince1970
+        let storeID = store.identity.storeID
+        let setting = storeID.flatMap { StoreEntity.retentions(in: (try? storeRecords(db)) ?? [])[$0] }
+        let days = setting ?? StoreEntity.defaultRetentionDays
+        let pushed =
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT pushed_seq FROM sync_checkpoints WHERE peer = ?",
+                arguments: [serverPeer]
+            ) ?? 0
+        // A line is kept while the feed would still send it (the longest return window that could govern it,
+        // FeedRules), and the grace after.
+        let policies = try String.fetchAll(
+            db,
+            sql: "SELECT record FROM records WHERE entity_type = ?",
+            arguments: [PolicyEntity.entityType]
+        ).compactMap { try? PolicyEntity.returnPolicy(from: decodeRecord($0)) }
+        let window = storeID.map { FeedRules.orderWindowDays(policies: policies, store: $0) } ?? 0
+        let day: Int64 = 86_400_000
+        return PrunePlan(
+            isKiosk: store.identity.role == .kiosk && storeID != nil,
+            retentionDays: days,
+            setByHQ: setting != nil,
+            // Held by HQ: its latest change (so every change) at or before the push checkpoint — pushed and
+            // acknowledged, or pulled from HQ (a sync moves the checkpoint over pulled changes) —, not set aside (the
+            // checkpoint moves over a quarantined record's changes), no attachment of it still to send.
+            returns: """
+                SELECT r.id FROM returns r
+                JOIN records d ON d.entity_type = 'return' AND d.id = r.id
+                WHERE r.status IN ('closed', 'voided') AND r.updated_at < ? AND d.change_seq <= ?
+                AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.entity_type = 'return' AND q.record_id = r.id)
+                AND NOT EXISTS (SELECT 1 FROM fetched_returns f WHERE f.return_id = r.id AND f.until > ?)
+                AND NOT EXISTS (SELECT 1 FROM return_attachments ra JOIN attachments a ON a.digest = ra.digest
+                                WHERE ra.return_id = r.id AND a.uploaded_at IS NULL)
+                """,
+            returnArguments: [now - Int64(days) * day, pushed, now],
+            ordersBefore: now - Int64(window + orderLineGraceDays) * day
+        )
+    }
+}
