@@ -300,7 +300,7 @@ let package = Package(
                 "PostgresStorage", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Prometheus", package: "swift-prometheus"), "returns-server",
-                "kiosk",
+                "kiosk", .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             // Test certificates, read through #filePath.
             exclude: ["Fixtures"]

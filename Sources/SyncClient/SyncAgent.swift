@@ -112,9 +112,6 @@ public final class SyncAgent: Service, Sendable {
     /// The open session's event sink, to wake it.
     private let sink = Mutex<AsyncStream<ConnectionEvent>.Continuation?>(nil)
     private let stopping = Atomic(false)
-    /// When the agent last pruned (``SyncClient/prune()``): after a round, at most once an hour — a live session runs
-    /// a round for every change, and the retention is counted in days.
-    private let lastPrune = Mutex<ContinuousClock.Instant?>(nil)
 
     /// Creates an agent syncing `client`'s kiosk.
     public init(
@@ -257,19 +254,16 @@ public final class SyncAgent: Service, Sendable {
         // The connection's counters run on across rounds: this round's share.
         let (sent, received) = session.bytes.totals
         (report.bytesSent, report.bytesReceived) = (sent - sentBefore, received - receivedBefore)
-        let now = ContinuousClock.now
-        if lastPrune.withLock({ $0.map { now - $0 >= .seconds(3_600) } ?? true }) {
-            report.pruned = try await client.prune()
-            lastPrune.withLock { $0 = now }
-            if let pruned = report.pruned, !pruned.isEmpty {
-                logger.info(
-                    "pruned",
-                    metadata: [
-                        "returns": "\(pruned.returns)", "orderLines": "\(pruned.orderLines)",
-                        "retentionDays": "\(pruned.retentionDays)",
-                    ]
-                )
-            }
+        // A live session runs a round for every change; pruning is due at most once an hour.
+        report.pruned = try await client.pruneIfDue()
+        if let pruned = report.pruned, !pruned.isEmpty {
+            logger.info(
+                "pruned",
+                metadata: [
+                    "returns": "\(pruned.returns)", "orderLines": "\(pruned.orderLines)",
+                    "retentionDays": "\(pruned.retentionDays)",
+                ]
+            )
         }
         if report.pushed > 0 || report.pulled > 0 || !report.conflicts.isEmpty {
             logger.info(

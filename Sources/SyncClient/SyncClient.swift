@@ -99,6 +99,8 @@ public struct SyncClient: Sendable {
     private let batchSize: Int
     let responseTimeout: TimeAmount
     private let progress: (@Sendable (SyncProgress) -> Void)?
+    /// When this client (and its copies) last pruned: ``pruneIfDue()``.
+    private let lastPrune = PruneSchedule()
 
     /// Creates a client for the kiosk whose replica is `store`.
     ///
@@ -179,7 +181,7 @@ public struct SyncClient: Sendable {
             var report = try await round(&session)
             try await bye(&session)
             (report.bytesSent, report.bytesReceived) = session.bytes.totals
-            report.pruned = try await prune()
+            report.pruned = try await pruneIfDue()
             return report
         }
     }
@@ -189,6 +191,14 @@ public struct SyncClient: Sendable {
     /// each a time, so a kiosk that was never pruned catches up over a few syncs).
     public func prune() async throws -> PruneReport {
         try await storage { try $0.prune() }
+    }
+
+    /// ``prune()`` after a completed sync, at most once an hour per client: a long-lived client (the agent, an app)
+    /// syncs often and the retention is counted in days, so an idle sync stays one round trip and no more; a
+    /// `kiosk sync` run is a client of its own, and prunes every time. `nil` when it was not due.
+    public func pruneIfDue() async throws -> PruneReport? {
+        guard lastPrune.claim(every: .seconds(3_600)) else { return nil }
+        return try await prune()
     }
 
     /// Connects, authenticates and runs `body` with the session; closes the connection after.
@@ -553,5 +563,20 @@ public struct SyncClient: Sendable {
             (1...65535).contains(port), colon > address.startIndex
         else { throw SyncError("invalid server address '\(address)': expected HOST:PORT, such as 127.0.0.1:7420") }
         return (String(address[..<colon]), port)
+    }
+}
+
+/// When a client last pruned, shared by its copies.
+final class PruneSchedule: Sendable {
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// Whether a prune is due — none yet, or none for `interval` — and if so, notes one now.
+    func claim(every interval: Duration) -> Bool {
+        let now = ContinuousClock.now
+        return last.withLock { last in
+            guard last.map({ now - $0 >= interval }) ?? true else { return false }
+            last = now
+            return true
+        }
     }
 }

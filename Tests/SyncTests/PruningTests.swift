@@ -16,6 +16,12 @@ import WireProtocol
 @Suite struct PruningTests {
     static let day: TimeInterval = 86_400
 
+    /// Syncs `kiosk` as one `kiosk sync` run does: a client of its own, which prunes after the sync (a long-lived
+    /// client prunes at most hourly, ``SyncClient/pruneIfDue()``).
+    static func sync(_ kiosk: TestKiosk) async throws -> SyncReport {
+        try await SyncClient(store: kiosk.store).sync()
+    }
+
     /// Inspects, routes and closes return `id` at `kiosk`.
     static func close(_ id: ReturnID, at kiosk: TestKiosk) throws {
         _ = try kiosk.store.updateReturn(id, operation: "inspect") { item, author, date in
@@ -48,7 +54,7 @@ import WireProtocol
 
         let held = try [closed.id, voided.id].map { try kiosk.store.returnRecord($0) }
         let changesBefore = try kiosk.store.status().lastChangeSeq
-        let report = try await kiosk.sync()
+        let report = try await PruningTests.sync(kiosk)
         #expect(report.pushed == 3)
         #expect(report.pruned?.returns == 2 && report.pruned?.retentionDays == 180)
         // Gone from the kiosk, whole at HQ; the open one stays.
@@ -68,7 +74,7 @@ import WireProtocol
         // A return closed now is recent: kept.
         let recent = try kiosk.record(order: "O-4")
         try Self.close(recent.id, at: kiosk)
-        let next = try await kiosk.sync()
+        let next = try await PruningTests.sync(kiosk)
         #expect(next.pushed == 1 && next.pulled == 0)
         #expect(next.pruned?.returns == 0)
         #expect(try kiosk.store.returnRecords().count == 2)
@@ -77,7 +83,7 @@ import WireProtocol
         _ = try server.store.updateReturn(closed.id, operation: "note") { item, author, date in
             try item.addNote("Vendor credit arrived", by: author, at: date)
         }
-        let back = try await kiosk.sync()
+        let back = try await PruningTests.sync(kiosk)
         #expect(back.pulled == 1)
         #expect(try kiosk.store.returnRecord(closed.id) == server.store.returnRecord(closed.id))
         // Its last change is HQ's note, made today: it stays for another retention window.
@@ -94,7 +100,7 @@ import WireProtocol
         let item = try kiosk.record()
         try kiosk.store.attach(AttachmentSyncTests.photo(2_000, seed: 7), to: item.id)
         try Self.close(item.id, at: kiosk)
-        let report = try await kiosk.sync()
+        let report = try await PruningTests.sync(kiosk)
         #expect(report.pushed == 1 && report.pruned?.returns == 0)
         #expect(try kiosk.store.returnRecord(item.id).id == item.id.rawValue)
         #expect(try kiosk.store.status().attachmentsUnsent == 1)
@@ -108,16 +114,16 @@ import WireProtocol
         let item = try kiosk.record()
         try Self.close(item.id, at: kiosk)
         // 100 days old: within the default 180, kept.
-        #expect(try await kiosk.sync().pruned?.returns == 0)
+        #expect(try await PruningTests.sync(kiosk).pruned?.returns == 0)
         _ = try server.store.write(.setStore(StoreID("store-1"), retentionDays: try StoreEntity.validatedRetention(90)))
-        let report = try await kiosk.sync()
+        let report = try await PruningTests.sync(kiosk)
         #expect(report.pruned?.returns == 1 && report.pruned?.retentionDays == 90)
         let status = try kiosk.store.status()
         #expect(status.retention?.retentionDays == 90 && status.retention?.setByHQ == true)
         #expect(Format.status(status).contains("kept 90 days (set by HQ)"))
         // Another store's retention is not this kiosk's.
         _ = try server.store.write(.setStore(StoreID("store-2"), retentionDays: 7))
-        _ = try await kiosk.sync()
+        _ = try await PruningTests.sync(kiosk)
         #expect(try kiosk.store.retentionState().retentionDays == 90)
         #expect(throws: ReturnsModelError.self) { try StoreEntity.validatedRetention(6) }
         #expect(throws: ReturnsModelError.self) { try StoreEntity.validatedRetention(3651) }
@@ -142,14 +148,25 @@ import WireProtocol
             )
         }
         _ = try server.store.importOrders([try line("OLD", soldDaysAgo: 80), try line("NEW", soldDaysAgo: 2)])
-        let first = try await kiosk.sync()
+        let first = try await PruningTests.sync(kiosk)
         #expect(first.pruned?.orderLines == 0)
         #expect(try kiosk.store.orderLines().count == 2)
         // HQ drops the 90-day policy: the default 30 days govern, and the line sold 80 days ago is past 30 + 30.
         try server.store.removeReturnPolicy(store: StoreID("store-1"), gtinPrefix: "")
-        #expect(try await kiosk.sync().pruned?.orderLines == 1)
+        #expect(try await PruningTests.sync(kiosk).pruned?.orderLines == 1)
         #expect(try kiosk.store.orderLines().map(\.orderID.rawValue) == ["NEW"])
         #expect(try server.store.orderLines().count == 2)
+        try await server.stop()
+    }
+
+    /// A long-lived client (the agent, an app) prunes after its first sync and then at most once an hour: an idle
+    /// sync stays one round trip.
+    @Test func aLongLivedClientPrunesAtMostHourly() async throws {
+        let server = try await TestServer()
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        #expect(try await kiosk.client.sync().pruned != nil)
+        #expect(try await kiosk.client.sync().pruned == nil)
+        #expect(try await PruningTests.sync(kiosk).pruned != nil, "a client of its own prunes")
         try await server.stop()
     }
 
@@ -158,7 +175,7 @@ import WireProtocol
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server, clockOffset: -400 * Self.day)
         let item = try kiosk.record()
         try Self.close(item.id, at: kiosk)
-        _ = try await kiosk.sync()
+        _ = try await PruningTests.sync(kiosk)
         #expect(try server.store.prune().isEmpty)
         #expect(try server.store.returnRecord(item.id).id == item.id.rawValue)
         #expect(try server.store.status().retention == nil)
@@ -174,7 +191,7 @@ import WireProtocol
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server, clockOffset: -200 * PruningTests.day)
         let item = try kiosk.record()
         try PruningTests.close(item.id, at: kiosk)
-        #expect(try await kiosk.sync().pruned?.returns == 1)
+        #expect(try await PruningTests.sync(kiosk).pruned?.returns == 1)
         #expect(throws: ReplicaStoreError.self) { try kiosk.store.returnRecord(item.id) }
 
         let unknown = ReturnID.make()
@@ -182,7 +199,7 @@ import WireProtocol
         #expect(report.fetched == [item.id] && report.missing == [unknown.rawValue])
         #expect(try kiosk.store.returnRecord(item.id) == server.store.returnRecord(item.id))
         // Fetched, it stays: the next sync neither re-sends it nor prunes it.
-        let next = try await kiosk.sync()
+        let next = try await PruningTests.sync(kiosk)
         #expect(next.pushed == 0 && next.pruned?.returns == 0)
         #expect(try kiosk.store.returnRecord(item.id).id == item.id.rawValue)
 
@@ -266,7 +283,7 @@ import WireProtocol
     @Test func anOlderServerIsNamedAsSuch() async throws {
         let server = try await TestServer(configure: { $0.capabilities = [] })
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
-        try await kiosk.sync()
+        _ = try await PruningTests.sync(kiosk)
         await #expect {
             try await kiosk.client.fetch([ReturnID.make()])
         } throws: { error in
