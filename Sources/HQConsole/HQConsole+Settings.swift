@@ -38,12 +38,14 @@ extension HQConsole {
         let records = try await storeRecords
         let zones = StoreTimeZones.decoding(records)
         let glns = StoreEntity.glns(in: records)
-        let stores = Set(zones.zones.keys).union(glns.keys).sorted { $0.rawValue < $1.rawValue }
+        let retentions = StoreEntity.retentions(in: records)
+        let stores = Set(zones.zones.keys).union(glns.keys).union(retentions.keys).sorted { $0.rawValue < $1.rawValue }
         let storeRows = stores.map { store in
             "<tr>"
-                + [store.rawValue, zones[store].identifier, glns[store]?.digits ?? "—"].map {
-                    "<td>\(Page.escape($0))</td>"
-                }.joined() + "</tr>"
+                + [
+                    store.rawValue, zones[store].identifier, glns[store]?.digits ?? "—",
+                    "\(retentions[store] ?? StoreEntity.defaultRetentionDays) days",
+                ].map { "<td>\(Page.escape($0))</td>" }.joined() + "</tr>"
         }
         var message = ""
         if let done = request.uri.queryParameters.get("done") {
@@ -72,6 +74,8 @@ extension HQConsole {
             <label for="s-store">Store</label><input id="s-store" name="store" required>
             <label for="s-zone">Time zone (IANA: Europe/Berlin)</label><input id="s-zone" name="timeZone">
             <label for="s-gln">GLN (13 digits)</label><input id="s-gln" name="gln" inputmode="numeric">
+            <label for="s-retention">Days its kiosks keep closed and voided returns (7-3650)</label>
+            <input id="s-retention" name="retentionDays" inputmode="numeric">
             <button type="submit">Set the store</button></form>
             </div>
             """ : ""
@@ -89,9 +93,10 @@ extension HQConsole {
                 <p class="note">Without a matching policy: \(ReturnPolicy.default.windowDays) days, \
                 \(ReturnPolicy.default.receiptRequired ? "receipt required" : "no receipt required").</p>
                 <h2>Stores</h2>
-                <table><thead><tr><th>Store</th><th>Time zone</th><th>GLN</th></tr></thead>
+                <table><thead><tr><th>Store</th><th>Time zone</th><th>GLN</th><th>Kiosks keep</th></tr></thead>
                 <tbody>\(storeRows.joined(separator: "\n"))</tbody></table>
-                <p class="note">Every other store: UTC, no GLN.</p>
+                <p class="note">Every other store: UTC, no GLN, closed and voided returns kept \
+                \(StoreEntity.defaultRetentionDays) days on its kiosks (HQ keeps every return).</p>
                 \(forms)
                 </main>
                 """
@@ -159,6 +164,7 @@ extension HQConsole {
         var store: String?
         var timeZone: String?
         var gln: String?
+        var retentionDays: String?
     }
 
     func setStore(_ request: Request) async throws -> Response {
@@ -167,13 +173,22 @@ extension HQConsole {
             let store = try StoreID(Self.given(form.store) ?? "")
             let zone = try Self.given(form.timeZone).map(StoreTimeZone.init)
             let location = try Self.given(form.gln).map(GLN.init)
-            guard zone != nil || location != nil else {
-                throw ConsoleInputError("nothing to set: give a time zone, a GLN or both")
+            let retention = try Self.given(form.retentionDays).map { text in
+                guard let days = Int(text) else {
+                    throw ConsoleInputError("invalid retention '\(text)': expected a whole number of days")
+                }
+                return try StoreEntity.validatedRetention(days)
+            }
+            guard zone != nil || location != nil || retention != nil else {
+                throw ConsoleInputError("nothing to set: give a time zone, a GLN, a retention or several")
             }
             _ = try await storage.write(
-                GlobalEdit.setStore(store, timeZone: zone, gln: location).operated(by: signed.operatorID)
+                GlobalEdit.setStore(store, timeZone: zone, gln: location, retentionDays: retention)
+                    .operated(by: signed.operatorID)
             )
-            let said = [zone.map { "time zone \($0)" }, location.map { "GLN \($0)" }].compactMap { $0 }
+            let said = [
+                zone.map { "time zone \($0)" }, location.map { "GLN \($0)" }, retention.map { "retention \($0) days" },
+            ].compactMap { $0 }
             try await audit(signed, "store-set", subject: store.rawValue, detail: said.joined(separator: ", "))
             return Response.redirect(
                 to: "/settings?done=\(Page.percentEncoded("Store \(store) set: \(said.joined(separator: ", ")).")))"

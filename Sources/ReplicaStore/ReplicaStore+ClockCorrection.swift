@@ -85,12 +85,7 @@ extension ReplicaStore {
             guard context.hlc.latest.physical > bound else { return adjustment }
             // Only writes stamped beyond the bound can need it, and the hybrid logical clock is at or beyond every
             // stamp written here: it was beyond the bound, so look at what the server has not acknowledged.
-            let pushed =
-                try Int64.fetchOne(
-                    context.db,
-                    sql: "SELECT pushed_seq FROM sync_checkpoints WHERE peer = ?",
-                    arguments: [Self.serverPeer]
-                ) ?? 0
+            let pushed = try Self.pushedSeq(context.db)
             // Page by page, up to the last change as it stands: a season offline holds tens of thousands, and a
             // record stamped again is saved as a newer change, which this reading must not meet again.
             let last = try Int64.fetchOne(context.db, sql: "SELECT max(change_seq) FROM records") ?? 0

@@ -175,12 +175,7 @@ extension ReplicaStore {
         let storeID = store.identity.storeID
         let setting = storeID.flatMap { StoreEntity.retentions(in: (try? storeRecords(db)) ?? [])[$0] }
         let days = setting ?? StoreEntity.defaultRetentionDays
-        let pushed =
-            try Int64.fetchOne(
-                db,
-                sql: "SELECT pushed_seq FROM sync_checkpoints WHERE peer = ?",
-                arguments: [serverPeer]
-            ) ?? 0
+        let pushed = try pushedSeq(db)
         // A line is kept while the feed would still send it (the longest return window that could govern it,
         // FeedRules), and the grace after.
         let policies = try String.fetchAll(

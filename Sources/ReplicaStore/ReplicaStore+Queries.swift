@@ -245,12 +245,7 @@ extension ReplicaStore {
                     newerStatuses[row["status"]] = row["n"]
                 }
             }
-            let pushed =
-                try Int64.fetchOne(
-                    db,
-                    sql: "SELECT pushed_seq FROM sync_checkpoints WHERE peer = ?",
-                    arguments: [Self.serverPeer]
-                ) ?? 0
+            let pushed = try Self.pushedSeq(db)
             let unsynced =
                 try Int.fetchOne(
                     db,

@@ -300,24 +300,11 @@ extension ReplicaStore {
             if keepingDays != nil {
                 // Fetched from HQ, so HQ holds them: the push checkpoint moves over them (up to the first change
                 // made here), or the next sync would send them straight back.
-                let db = context.db
-                let pushed =
-                    try Int64.fetchOne(
-                        db,
-                        sql: "SELECT pushed_seq FROM sync_checkpoints WHERE peer = ?",
-                        arguments: [peer]
-                    ) ?? 0
-                let firstLocal = try Int64.fetchOne(
-                    db,
-                    sql:
-                        "SELECT min(seq) FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined)",
-                    arguments: [pushed]
-                )
-                let last = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+                let moved = try Self.checkpoint(overMergesAfter: Self.pushedSeq(context.db, peer: peer), in: context.db)
                 try context.movingCheckpoints { db in
                     try db.execute(
                         sql: "UPDATE sync_checkpoints SET pushed_seq = max(pushed_seq, ?) WHERE peer = ?",
-                        arguments: [firstLocal.map { $0 - 1 } ?? last, peer]
+                        arguments: [moved, peer]
                     )
                 }
             }
@@ -329,9 +316,7 @@ extension ReplicaStore {
     /// to sync soon after a local change (one index probe).
     public func hasUnpushedChanges(peer: String = ReplicaStore.serverPeer) throws -> Bool {
         try read { db in
-            let pushed =
-                try Int64.fetchOne(db, sql: "SELECT pushed_seq FROM sync_checkpoints WHERE peer = ?", arguments: [peer])
-                ?? 0
+            let pushed = try Self.pushedSeq(db, peer: peer)
             return try Bool.fetchOne(
                 db,
                 sql:
@@ -352,6 +337,22 @@ extension ReplicaStore {
         }
     }
 
+    /// Where a push checkpoint at `seq` may move: over the changes merged from elsewhere after it (the server holds
+    /// them), up to just before the first change made here that is not set aside — or to the log's end.
+    static func checkpoint(overMergesAfter seq: Int64, in db: Database) throws -> Int64 {
+        let firstLocal = try Int64.fetchOne(
+            db,
+            sql: "SELECT min(seq) FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined)",
+            arguments: [seq]
+        )
+        return try firstLocal.map { $0 - 1 } ?? Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+    }
+
+    /// How far `peer` has been pushed to (0 before the first push).
+    static func pushedSeq(_ db: Database, peer: String = serverPeer) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT pushed_seq FROM sync_checkpoints WHERE peer = ?", arguments: [peer]) ?? 0
+    }
+
     /// Moves the push checkpoint of `peer` over the changes merged from elsewhere after `seq`, up to the first
     /// change made here, and notes the sync time; in one transaction, so a change another process makes meanwhile
     /// is never skipped. The checkpoint never moves back.
@@ -361,13 +362,7 @@ extension ReplicaStore {
     /// server finds unchanged, and shows the previous sync time — nothing is lost either way.
     public func advancePushCheckpoint(overMergesAfter seq: Int64, peer: String, syncedAt: Date) throws {
         try write(durability: .deferred) { context in
-            let firstLocal = try Int64.fetchOne(
-                context.db,
-                sql: "SELECT min(seq) FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined)",
-                arguments: [seq]
-            )
-            let last = try Int64.fetchOne(context.db, sql: "SELECT max(seq) FROM change_log") ?? 0
-            let pushed = firstLocal.map { $0 - 1 } ?? last
+            let pushed = try Self.checkpoint(overMergesAfter: seq, in: context.db)
             try context.movingCheckpoints { db in
                 try db.execute(
                     sql: """

@@ -272,6 +272,10 @@ import WireProtocol
             #expect(
                 try await post("/settings/store", [("store", "north"), ("timeZone", "Europe/Berlin")]).0 == .seeOther
             )
+            // The kiosks' retention (issue 22): out of range named, in range set.
+            let short = try await post("/settings/store", [("store", "north"), ("retentionDays", "3")])
+            #expect(short.0 == .unprocessableContent && short.1.contains("invalid retention 3 days"), "\(short)")
+            #expect(try await post("/settings/store", [("store", "north"), ("retentionDays", "90")]).0 == .seeOther)
             let fee = try await post("/settings/policy", [("windowDays", "30"), ("restockingFee", "150%")])
             #expect(fee.0 == .unprocessableContent && fee.1.contains("150%"), "\(fee)")
             let set = try await post(
@@ -281,7 +285,7 @@ import WireProtocol
             #expect(set.0 == .seeOther, "\(set)")
             try await client.execute(uri: "/settings", method: .get, headers: [.cookie: "returnsync_session=\(dana)"]) {
                 let body = String(buffer: $0.body)
-                #expect(body.contains("<td>north</td><td>Europe/Berlin</td>"), "\(body)")
+                #expect(body.contains("<td>north</td><td>Europe/Berlin</td><td>—</td><td>90 days</td>"), "\(body)")
                 #expect(body.contains("<td>14 days</td><td>required</td><td>15%</td>"), "\(body)")
             }
             #expect(try await post("/settings/policy/remove", [("store", "north")]).0 == .seeOther)
