@@ -573,10 +573,14 @@ struct FetchCommand: AsyncParsableCommand {
             }
             if !lines.isEmpty { Console.current.print(lines.joined(separator: "\n")) }
         }
-        for id in report.missing {
-            Console.current.printError("error: HQ holds no return \(id) of this store")
+        // One line, as every error: what was fetched is kept, and printed above.
+        if let only = report.missing.first, report.missing.count == 1 {
+            throw CLIError(message: "HQ holds no return \(only) of this store")
+        } else if !report.missing.isEmpty {
+            throw CLIError(
+                message: "HQ holds no return of this store with these ids: \(report.missing.joined(separator: ", "))"
+            )
         }
-        if !report.missing.isEmpty { throw ExitCode(1) }
     }
 }
 
