@@ -51,30 +51,28 @@ extension ReplicaStore {
     }
 
     static func retentionState(_ db: Database, store: ReplicaStore) throws -> RetentionState {
-        do {
-            let plan = try Self.prunePlan(db, store: store)
-            let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
-            let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
-            let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
-            return RetentionState(
-                retentionDays: plan.retentionDays,
-                setByHQ: plan.setByHQ,
-                prunableReturns: plan.isKiosk
-                    ? try Int.fetchOne(
-                        db,
-                        sql: "SELECT count(*) FROM (\(plan.returns))",
-                        arguments: plan.returnArguments
-                    ) ?? 0 : 0,
-                prunableOrderLines: plan.isKiosk
-                    ? try Int.fetchOne(
-                        db,
-                        sql: "SELECT count(*) FROM orders WHERE sold_at < ?",
-                        arguments: [plan.ordersBefore]
-                    ) ?? 0 : 0,
-                databaseBytes: (pages - free) * pageSize,
-                freeBytes: free * pageSize
-            )
-        }
+        let plan = try Self.prunePlan(db, store: store)
+        let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+        let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+        let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+        return RetentionState(
+            retentionDays: plan.retentionDays,
+            setByHQ: plan.setByHQ,
+            prunableReturns: plan.isKiosk
+                ? try Int.fetchOne(
+                    db,
+                    sql: "SELECT count(*) FROM (\(plan.returns))",
+                    arguments: plan.returnArguments
+                ) ?? 0 : 0,
+            prunableOrderLines: plan.isKiosk
+                ? try Int.fetchOne(
+                    db,
+                    sql: "SELECT count(*) FROM orders WHERE sold_at < ?",
+                    arguments: [plan.ordersBefore]
+                ) ?? 0 : 0,
+            databaseBytes: (pages - free) * pageSize,
+            freeBytes: free * pageSize
+        )
     }
 
     /// Removes, on a kiosk, closed and voided returns whose last change is older than the store's retention and
@@ -173,7 +171,14 @@ extension ReplicaStore {
         let offset = try Int64.fetchOne(db, sql: "SELECT clock_offset_ms FROM replica") ?? 0
         let now = (now ?? corrected(store.now(), by: offset)).millisecondsSince1970
         let storeID = store.identity.storeID
-        let setting = storeID.flatMap { StoreEntity.retentions(in: (try? storeRecords(db)) ?? [])[$0] }
+        // The store's own settings record: a malformed one is an error, not a silent default.
+        let setting = try storeID.flatMap { id in
+            try String.fetchOne(
+                db,
+                sql: "SELECT record FROM records WHERE entity_type = ? AND id = ?",
+                arguments: [StoreEntity.entityType, id.rawValue]
+            ).flatMap { StoreEntity.retentions(in: [try decodeRecord($0)])[id] }
+        }
         let days = setting ?? StoreEntity.defaultRetentionDays
         let pushed = try pushedSeq(db)
         // A line is kept while the feed would still send it (the longest return window that could govern it,
