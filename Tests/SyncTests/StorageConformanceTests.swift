@@ -118,6 +118,30 @@ final class HandleList: Sendable {
         try page.records.map { try JSONDecoder().decode(VersionedRecord.self, from: Data($0.utf8)).id }
     }
 
+    /// `fetch` (issue 22): a store's returns by id, whole, in the order asked; another store's left out exactly as an
+    /// unknown id is.
+    @Test(arguments: StorageBackend.all)
+    func aStoresReturnsAreFoundByIDAndNoOtherStores(backend: StorageBackend) async throws {
+        try await backend.with { instance in
+            let storage = instance.storage
+            let first = try Self.captured(by: Self.kioskA, at: 1)
+            let second = try Self.captured(by: Self.kioskA, at: 2)
+            let other = try Self.captured(by: Self.otherKiosk, at: 3)
+            _ = try await storage.acceptPush([first, second], from: Self.kioskA, store: Self.storeID)
+            _ = try await storage.acceptPush([other], from: Self.otherKiosk, store: StoreID("store-2"))
+            let ids = try [second.id, other.id, ReturnID.make().rawValue, first.id].map(ReturnID.init)
+            let found = try await storage.storeReturns(ids, store: Self.storeID)
+            // Whole: the versions HQ holds (its re-verification may have added to what was pushed).
+            let hq = try #require(instance.storage as? any ReturnAdministration)
+            let held = try await hq.returnRecord(ReturnID(first.id))
+            #expect(found.map(\.id) == [second.id, first.id] && found.last == held, "\(backend)")
+            #expect(try await storage.storeReturns([], store: Self.storeID).isEmpty, "\(backend)")
+            #expect(
+                try await storage.storeReturns([ReturnID(other.id)], store: StoreID("store-2")).map(\.id) == [other.id]
+            )
+        }
+    }
+
     @Test(arguments: StorageBackend.all)
     func anEnrollmentIsRedeemedOnceWithAProofOfItsToken(backend: StorageBackend) async throws {
         try await backend.with { instance in try await Self.enrollmentIsRedeemedOnce(instance.storage) }
