@@ -223,11 +223,7 @@ extension WriteContext {
     /// The return policies this replica knows, read once per transaction.
     mutating func returnPolicies() throws -> [ReturnPolicy] {
         if let cachedPolicies { return cachedPolicies }
-        let policies = try String.fetchAll(
-            db,
-            sql: "SELECT record FROM records WHERE entity_type = ?",
-            arguments: [PolicyEntity.entityType]
-        ).compactMap { try PolicyEntity.returnPolicy(from: ReplicaStore.decodeRecord($0)) }
+        let policies = try ReplicaStore.returnPolicies(db)
         cachedPolicies = policies
         return policies
     }

@@ -117,14 +117,16 @@ extension ReplicaStore {
 
     /// The return policies in force, by store (all-stores first) and prefix.
     public func returnPolicies() throws -> [ReturnPolicy] {
-        let rows = try read { db in
-            try String.fetchAll(
-                db,
-                sql: "SELECT record FROM records WHERE entity_type = ? ORDER BY id",
-                arguments: [PolicyEntity.entityType]
-            )
-        }
-        return try rows.compactMap { try PolicyEntity.returnPolicy(from: Self.decodeRecord($0)) }
+        try read(Self.returnPolicies)
+    }
+
+    /// The return policies in force as `db` holds them, by store and prefix (removed ones left out).
+    static func returnPolicies(_ db: Database) throws -> [ReturnPolicy] {
+        try String.fetchAll(
+            db,
+            sql: "SELECT record FROM records WHERE entity_type = ? ORDER BY id",
+            arguments: [PolicyEntity.entityType]
+        ).compactMap { try PolicyEntity.returnPolicy(from: decodeRecord($0)) }
     }
 
     /// The time zones HQ set for stores (``StoreTimeZone``); UTC for the others, and for a zone this replica's time

@@ -183,11 +183,7 @@ extension ReplicaStore {
         let pushed = try pushedSeq(db)
         // A line is kept while the feed would still send it (the longest return window that could govern it,
         // FeedRules), and the grace after.
-        let policies = try String.fetchAll(
-            db,
-            sql: "SELECT record FROM records WHERE entity_type = ?",
-            arguments: [PolicyEntity.entityType]
-        ).compactMap { try? PolicyEntity.returnPolicy(from: decodeRecord($0)) }
+        let policies = try returnPolicies(db)
         let window = storeID.map { FeedRules.orderWindowDays(policies: policies, store: $0) } ?? 0
         let day: Int64 = 86_400_000
         return PrunePlan(

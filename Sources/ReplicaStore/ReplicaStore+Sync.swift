@@ -203,15 +203,6 @@ extension ReplicaStore {
     ) throws -> PushOutcome {
         let records = prepared.records
         return try write { context in
-            if let keepingDays {
-                let until = context.wallClock.millisecondsSince1970 + Int64(keepingDays) * 86_400_000
-                for record in records where record.entityType == ReturnEntity.entityType {
-                    try context.db.execute(
-                        sql: "INSERT OR REPLACE INTO fetched_returns (return_id, until) VALUES (?, ?)",
-                        arguments: [record.id, until]
-                    )
-                }
-            }
             if let cursor {
                 try context.db.execute(
                     sql: """
@@ -297,7 +288,14 @@ extension ReplicaStore {
                 outcome.conflicts += result.detectedConflicts.map { RecordConflict(recordID: record.id, field: $0) }
             }
             try context.flagReturns(underMerged: campaigns)
-            if keepingDays != nil {
+            if let keepingDays {
+                let until = context.wallClock.millisecondsSince1970 + Int64(keepingDays) * 86_400_000
+                for record in records where record.entityType == ReturnEntity.entityType {
+                    try context.db.execute(
+                        sql: "INSERT OR REPLACE INTO fetched_returns (return_id, until) VALUES (?, ?)",
+                        arguments: [record.id, until]
+                    )
+                }
                 // Fetched from HQ, so HQ holds them: the push checkpoint moves over them (up to the first change
                 // made here), or the next sync would send them straight back.
                 let moved = try Self.checkpoint(overMergesAfter: Self.pushedSeq(context.db, peer: peer), in: context.db)

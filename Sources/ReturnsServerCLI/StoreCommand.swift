@@ -2,6 +2,7 @@ import ArgumentParser
 import CommandLineSupport
 import Foundation
 import ReplicaStore
+import ReturnSyncJSON
 import ReturnsModel
 import ReturnsServer
 import ReturnsSync
@@ -85,13 +86,12 @@ struct StoreCommand: AsyncParsableCommand {
             }
             if json {
                 try Console.current.printJSON(
-                    stores.map { store in
-                        StoreDocument(
-                            storeId: store.rawValue,
-                            timeZone: zones[store].identifier,
-                            gln: glns[store]?.digits,
-                            retentionDays: retentions[store] ?? StoreEntity.defaultRetentionDays
-                        )
+                    stores.map { store -> [String: JSONValue] in
+                        [
+                            "storeId": .string(store.rawValue), "timeZone": .string(zones[store].identifier),
+                            "gln": glns[store].map { .string($0.digits) } ?? .null,
+                            "retentionDays": .integer(Int64(retentions[store] ?? StoreEntity.defaultRetentionDays)),
+                        ]
                     }
                 )
             } else {
@@ -108,23 +108,5 @@ struct StoreCommand: AsyncParsableCommand {
                 )
             }
         }
-    }
-}
-
-/// A store's settings as `store list --json` prints them; `gln` is `null` when none is set.
-private struct StoreDocument: Encodable {
-    var storeId: String
-    var timeZone: String
-    var gln: String?
-    var retentionDays: Int
-
-    enum CodingKeys: String, CodingKey { case storeId, timeZone, gln, retentionDays }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(storeId, forKey: .storeId)
-        try container.encode(timeZone, forKey: .timeZone)
-        try container.encode(gln, forKey: .gln)
-        try container.encode(retentionDays, forKey: .retentionDays)
     }
 }
