@@ -218,21 +218,38 @@ import Testing
             return
         }
         var resumed = 0
-        for (round, budget) in [300_000, 900_000, 1_700_000].enumerated() {
+        var budgets = [300_000, 900_000, 1_700_000]
+        // Syncs that ended before their budget reached the server (a busy machine's timeout, say): no kill fell
+        // inside them. Each such round is run again, three times at most.
+        var uncut: [String] = []
+        var round = 0
+        while round < budgets.count {
+            let budget = budgets[round]
             let item = try kiosk.recordReturn(
                 ReturnCapture(orderID: OrderID("O-\(round)"), gtin: GTIN("4006381333931"), reason: .damaged)
             )
             let photo = AttachmentSyncTests.photo(1_500_000, seed: 7 + UInt64(round))
             let digest = AttachmentSyncTests.digest(photo)
             try kiosk.attach(photo, to: item.id, limits: AttachmentLimits(maximumFileBytes: 2_000_000))
+            round += 1
             let port = Int(address.split(separator: ":").last!)!
             let victim = server.process
+            let killed = Mutex(false)
             let proxy = try await CuttingProxy(target: port, direction: .toServer, budget: budget) {
+                killed.withLock { $0 = true }
                 victim.send(SIGKILL)
             }
             let cut = try await sync("127.0.0.1:\(proxy.port)")
-            #expect(cut.status != 0, "the sync through the cut fails: \(cut.stdout)")
             await proxy.close()
+            if !killed.withLock({ $0 }) {
+                // The server is stopped all the same (else the wait below would be for ever) and restarted as
+                // after a kill; the round is run again.
+                victim.send(SIGKILL)
+                uncut.append("\(budget) bytes: status \(cut.status), \(cut.stderr)")
+                if uncut.count <= 3 { budgets.append(budget) }
+            } else {
+                #expect(cut.status != 0, "the sync through the cut fails: \(cut.stdout)")
+            }
             // Reaped, not read to its end: a process another test spawned meanwhile may hold a copy of the killed
             // server's output pipe, and reading to end of file then waited for that process (seen in CI).
             _ = try await offThePool { [server] in server.process.waitUntilExit() }
@@ -240,7 +257,7 @@ import Testing
             let hq = try ReplicaStore.open(at: directory.file("hq.sqlite"))
             #expect(try hq.integrityCheck() == "ok")
             let held = try hq.attachmentState(digest, store: StoreID("s1"))?.held ?? 0
-            if held > 0 { resumed += 1 }
+            if killed.withLock({ $0 }) && held > 0 { resumed += 1 }
             let retry = try await sync(address)
             guard retry.status == 0 else {
                 // What the restarted server logged, to tell why.
@@ -264,7 +281,7 @@ import Testing
             #expect(try hq.streamAttachment(digest) { streamed.append($0) }?.size == 1_500_000)
             #expect(streamed.bytes == photo)
         }
-        #expect(resumed >= 2, "the kills fell inside uploads in \(resumed) of 3 rounds")
+        #expect(resumed >= 2, "the kills fell inside uploads in \(resumed) rounds; syncs not cut: \(uncut)")
     }
 
     /// SIGKILL of the `kiosk sync` process in the middle of a photo's upload: the kiosk holds nothing half-done (a

@@ -420,9 +420,10 @@ final class ElementCollector: NSObject, XMLParserDelegate {
             output: .discard,
             error: .pipe
         )
-        // However this test goes, the agent does not outlive it by more than a minute.
+        // However this test goes, the agent does not outlive it by more than five minutes (a minute was too short
+        // for the full suite on a loaded machine: the agent was stopped before the test had read its lines).
         let watchdog = DispatchWorkItem { agent.send(SIGTERM) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 300, execute: watchdog)
         defer { watchdog.perform() }
 
         let reader = agent.standardError!
@@ -467,8 +468,10 @@ final class ElementCollector: NSObject, XMLParserDelegate {
             ["serve", "--db", directory.file("hq.sqlite"), "--port", "0", "--metrics-port", "0"],
             environment: ["PATH": "/usr/bin:/bin"]
         )
+        // However this test goes, the server does not outlive it by more than five minutes: a minute was too short
+        // under the full suite on a loaded machine (CI), the server stopped before the test asked it for /health.
         let watchdog = DispatchWorkItem { serve.send(SIGTERM) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 300, execute: watchdog)
         defer { watchdog.perform() }
 
         let reader = serve.standardOutput!
