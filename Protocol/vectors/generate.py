@@ -62,15 +62,16 @@ def return_record(record_id, store="store-12", kiosk="kiosk-a", extra_writer=Non
 def client(frame): return {"from": "client", "frame": frame}
 def server(frame): return {"from": "server", "frame": frame}
 def error(code, retryable=False): return {"type": "error", "code": code, "message": "(any)", "retryable": retryable}
-# A kiosk of 0.5.0 and after asks for the optional features it can use; the server grants those it has (SPEC §4.5).
+# A kiosk of 0.5.0 and after asks for the optional features it can use (0.6.0: history-compaction too); the server
+# grants those it has (SPEC §4.5).
 HELLO = client({"type": "hello", "versions": [3], "replicaId": KIOSK, "storeId": "store-12", "kioskId": "kiosk-a",
-                "nonce": KIOSK_NONCE, "capabilities": ["fetch"]})
+                "nonce": KIOSK_NONCE, "capabilities": ["fetch", "history-compaction"]})
 CHALLENGE = server({"type": "challenge", "version": 3, "nonce": NONCE, "serverId": SERVER,
                     "serverKey": SERVER_PUBLIC, "serverSignature": server_proof()})
 ENROLL = client({"type": "authenticate", "signature": sign(NONCE), "publicKey": PUBLIC, "tokenProof": token_proof()})
 # serverTime is the server's clock when it answers: the replay takes any integer there (ProtocolVectorTests).
 WELCOME = server({"type": "welcome", "replicaId": KIOSK, "storeId": "store-12", "serverTime": 1764806400000,
-                  "capabilities": ["fetch"]})
+                  "capabilities": ["fetch", "history-compaction"]})
 SETUP = {"nonce": NONCE, "serverKeySeed": base64.b64encode(SERVER_SEED).decode(),
          "enrollments": [{"token": TOKEN, "storeId": "store-12", "kioskId": "kiosk-a"}]}
 RECORD = return_record("01a22800-0000-7000-8000-000000000001")
@@ -114,6 +115,20 @@ HISTORY_RECORD = {
     "history": [{"field": "condition", "replaced": [["used", 1], ["damaged", 4]], "resolution": ["defective", 2]}],
 }
 
+# The same return after kiosk-a, once HQ held it, dropped its settled history (SPEC §6, *Compacting history*) and then
+# noted it (a5): a version that has seen everything HQ holds, without the history entry. HQ takes it and keeps its
+# entry; the feed leaves the record out of kiosk-a's pull (it holds every write of it), and sends it to the store's
+# other kiosks with the entry.
+def _shift(entry):
+    return [entry[0], entry[1] if entry[1] < 4 else entry[1] + 1]
+COMPACTED_RECORD = {
+    "type": "return",
+    "id": HISTORY_RECORD["id"],
+    "clock": {A: 5, B: 2},
+    "writes": HISTORY_RECORD["writes"][:4] + [[A, 5, 1780000240000, 0]] + HISTORY_RECORD["writes"][4:],
+    "fields": {name: [_shift(v) for v in values] for name, values in HISTORY_RECORD["fields"].items()},
+    "sets": {"notes": [_shift(v) for v in HISTORY_RECORD["sets"]["notes"]] + [["checked again", 4]]},
+}
 # Version 4: a photo's bytes after its return (SPEC §5.5).
 HELLO4 = client({**HELLO["frame"], "versions": [3, 4]})
 CHALLENGE4 = server({**CHALLENGE["frame"], "version": 4})
@@ -183,6 +198,23 @@ vectors = {
                           "conflicts": [{"recordId": HISTORY_RECORD["id"], "field": "disposition"}]}),
                   client({"type": "pull", "cursor": "0", "limit": 500}),
                   server({"type": "pull-batch", "records": [], "cursor": "1", "more": False}),
+                  client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
+    },
+    "history-compaction.json": {
+        "description": "Capability `history-compaction` (SPEC §4.5, §6 *Compacting history*): the return of SPEC §6, "
+                       "then a version of it that has seen every write HQ holds but lacks the settled history entry "
+                       "(a kiosk dropped it once HQ held it) and adds a note. HQ takes it — not a conflicting write — "
+                       "and keeps its entry; the feed leaves the record out of this kiosk's pull, which holds every "
+                       "write of it (the store's other kiosks get it, entry included).",
+        "setup": {**SETUP, "enrolled": [enrolled(KIOSK_B_PUBLIC, "kiosk-b")]},
+        "steps": [HELLO, CHALLENGE, ENROLL, WELCOME,
+                  client({"type": "push", "batch": 1, "records": [HISTORY_RECORD]}),
+                  server({"type": "push-ack", "batch": 1, "merged": 1, "unchanged": 0,
+                          "conflicts": [{"recordId": HISTORY_RECORD["id"], "field": "disposition"}]}),
+                  client({"type": "push", "batch": 2, "records": [COMPACTED_RECORD]}),
+                  server({"type": "push-ack", "batch": 2, "merged": 1, "unchanged": 0, "conflicts": []}),
+                  client({"type": "pull", "cursor": "0", "limit": 500}),
+                  server({"type": "pull-batch", "records": [], "cursor": "2", "more": False}),
                   client({"type": "bye"}), server({"type": "bye"}), {"from": "server", "close": True}],
     },
     "record-contract.json": {

@@ -319,6 +319,9 @@ public enum Format {
             + (report.attachments > 0 ? ", with \(report.attachments) photo\(report.attachments == 1 ? "" : "s")" : "")
             + " (closed or voided over \(report.retentionDays) days ago, or past their return window; HQ keeps "
             + "them: kiosk fetch ID)"
+            + (report.histories > 0
+                ? "; dropped the settled-conflict history of \(report.histories) record"
+                    + "\(report.histories == 1 ? "" : "s") (HQ keeps it)" : "")
     }
 
     /// `12.3 MB`: a size in megabytes (10^6 bytes), one decimal.

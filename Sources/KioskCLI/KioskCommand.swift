@@ -431,11 +431,13 @@ struct SyncCommand: AsyncParsableCommand {
             var returns: Int
             var orderLines: Int
             var attachments: Int
+            /// Records whose settled-conflict history was dropped (HQ keeps it).
+            var histories: Int
             var retentionDays: Int
 
             init(_ report: PruneReport) {
-                (returns, orderLines, attachments, retentionDays) =
-                    (report.returns, report.orderLines, report.attachments, report.retentionDays)
+                (returns, orderLines, attachments, histories, retentionDays) =
+                    (report.returns, report.orderLines, report.attachments, report.histories, report.retentionDays)
             }
         }
 
@@ -592,8 +594,9 @@ struct PruneCommand: AsyncParsableCommand {
             A return goes once it is closed or voided, its last change is older than the store's retention (180 \
             days unless HQ set it: `returns-server store set STORE --retention-days DAYS`), and HQ holds it: \
             every change to it acknowledged by the server, none set aside, no photo of it still to send. An \
-            order line goes 30 days after the longest return window that could govern it closed. HQ keeps \
-            everything; `kiosk fetch ID` brings a pruned return back. Every sync prunes by itself; this is for \
+            order line goes 30 days after the longest return window that could govern it closed. A record's \
+            settled-conflict history goes 30 days after its last change, once HQ holds it (with a server of 0.6.0 \
+            or later). HQ keeps everything; `kiosk fetch ID` brings a pruned return back. Every sync prunes by itself; this is for \
             seeing what goes (`kiosk status` says what is prunable) or catching up at once.
             """
     )
@@ -611,6 +614,7 @@ struct PruneCommand: AsyncParsableCommand {
             total.returns += report.returns
             total.orderLines += report.orderLines
             total.attachments += report.attachments
+            total.histories += report.histories
             if report.isEmpty { break }
         }
         if output.json {

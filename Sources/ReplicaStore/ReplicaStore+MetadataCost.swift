@@ -19,6 +19,9 @@ public struct SyncMetadataCost: Sendable, Hashable {
     /// The change log (each change's clock included) and the conflict audit, with their indexes, and the settled
     /// conflicts records keep.
     public var historyBytes: Int64
+    /// Of ``historyBytes``: the settled conflicts records keep (their `history`), which a kiosk drops once HQ holds
+    /// them (``HistoryRules``).
+    public var settledHistoryBytes: Int64 = 0
 
     /// All of it.
     public var metadataBytes: Int64 { clockBytes + dotBytes + historyBytes }
@@ -42,7 +45,7 @@ extension ReplicaStore {
                 func size(_ value: JSONValue) -> Int64 { Int64(value.serializedString.utf8.count) }
                 if let clock = members["clock"] { cost.clockBytes += size(clock) + 9 }  // `"clock":` and a comma
                 if let writes = members["writes"] { cost.dotBytes += size(writes) + 10 }
-                if let history = members["history"] { cost.historyBytes += size(history) + 11 }
+                if let history = members["history"] { cost.settledHistoryBytes += size(history) + 11 }
                 for key in ["fields", "sets"] {
                     guard case .object(let fields) = members[key] else { continue }
                     for case .array(let values) in fields.values {
@@ -60,7 +63,7 @@ extension ReplicaStore {
                 sql:
                     "SELECT sum(pgsize) FROM dbstat WHERE name IN (\(history.map { "'\($0)'" }.joined(separator: ",")))"
             )
-            cost.historyBytes += tables ?? 0
+            cost.historyBytes += (tables ?? 0) + cost.settledHistoryBytes
             return cost
         }
     }

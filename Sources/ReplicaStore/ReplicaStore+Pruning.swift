@@ -27,6 +27,8 @@ public struct PruneReport: Hashable, Sendable {
     public var orderLines = 0
     /// Attachments whose bytes left with their returns (HQ holds them: only confirmed uploads go).
     public var attachments = 0
+    /// Records whose settled-conflict history went (HQ holds it: ``HistoryRules``).
+    public var histories = 0
     /// The retention that decided.
     public var retentionDays: Int
 
@@ -36,7 +38,7 @@ public struct PruneReport: Hashable, Sendable {
     }
 
     /// Whether anything was removed.
-    public var isEmpty: Bool { returns == 0 && orderLines == 0 }
+    public var isEmpty: Bool { returns == 0 && orderLines == 0 && histories == 0 }
 }
 
 extension ReplicaStore {
@@ -135,8 +137,54 @@ extension ReplicaStore {
                 try db.execute(sql: "DELETE FROM orders WHERE record_id = ?", arguments: [line])
             }
             report.orderLines = lines.count
+            report.histories = try Self.compactHistories(db, plan: plan, limit: limit)
             return report
         }
+    }
+
+    /// Drops the settled-conflict history of records whose latest change HQ holds and is older than
+    /// ``HistoryRules/graceDays`` (``VersionedRecord/droppingHistory(coveredBy:)``), when ``HistoryRules`` allow it: at
+    /// most `limit` records, of those changed since the last call only (the checkpoint `history_compacted_seq`).
+    /// Never of a record set aside (the checkpoint moves over its changes, but HQ refused them). Neither the clock
+    /// nor the change log moves: HQ holds every write of the record already, so there is nothing new to push.
+    private static func compactHistories(_ db: Database, plan: PrunePlan, limit: Int) throws -> Int {
+        guard plan.isKiosk, plan.compactsHistory else { return 0 }
+        let done = try Int64.fetchOne(db, sql: "SELECT history_compacted_seq FROM replica") ?? 0
+        // Changes HQ holds made before the grace: the change log's sequence and its times run together.
+        guard
+            let horizon = try Int64.fetchOne(
+                db,
+                sql: "SELECT max(seq) FROM change_log WHERE seq > ? AND seq <= ? AND recorded_at < ?",
+                arguments: [done, plan.pushed, plan.historyBefore]
+            )
+        else { return 0 }
+        // `"history"` in the JSON text finds every record with history (and, rarely, a value spelled so).
+        // A record changed after the horizon is past it, and a later call looks at it once its change is old
+        // enough; so does one changed again after being compacted (each change takes a new, higher position).
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT change_seq, record FROM records r
+                WHERE change_seq > ? AND change_seq <= ? AND instr(record, '"history"') > 0
+                AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.entity_type = r.entity_type AND q.record_id = r.id)
+                ORDER BY change_seq LIMIT ?
+                """,
+            arguments: [done, horizon, limit]
+        )
+        var compacted = 0
+        for row in rows {
+            let record = try decodeRecord(row["record"])
+            let kept = record.droppingHistory(coveredBy: record.clock)
+            guard kept != record else { continue }
+            try db.execute(
+                sql: "UPDATE records SET record = ? WHERE entity_type = ? AND id = ?",
+                arguments: [kept.jsonString, kept.entityType, kept.id]
+            )
+            compacted += 1
+        }
+        let through: Int64 = rows.count == limit ? rows[rows.count - 1]["change_seq"] : horizon
+        try db.execute(sql: "UPDATE replica SET history_compacted_seq = ?", arguments: [through])
+        return compacted
     }
 
     /// Deletes a record and its change-log entry. A kiosk's log holds one entry for a record whose every change is
@@ -165,6 +213,12 @@ extension ReplicaStore {
         var returnArguments: StatementArguments
         /// Order lines sold before this (milliseconds) are prunable.
         var ordersBefore: Int64
+        /// Whether the server takes versions whose history a kiosk compacted (its last `welcome` said so).
+        var compactsHistory: Bool
+        /// The push checkpoint: changes HQ holds.
+        var pushed: Int64
+        /// A record's settled-conflict history may go when its latest change was made before this (milliseconds).
+        var historyBefore: Int64
     }
 
     private static func prunePlan(_ db: Database, store: ReplicaStore, now: Date? = nil) throws -> PrunePlan {
@@ -203,7 +257,10 @@ extension ReplicaStore {
                                 WHERE ra.return_id = r.id AND a.uploaded_at IS NULL)
                 """,
             returnArguments: [now - Int64(days) * day, pushed, now],
-            ordersBefore: now - Int64(window + orderLineGraceDays) * day
+            ordersBefore: now - Int64(window + orderLineGraceDays) * day,
+            compactsHistory: HistoryRules.mayCompact(serverCapabilities: try serverCapabilities(db)),
+            pushed: pushed,
+            historyBefore: now - Int64(HistoryRules.graceDays) * day
         )
     }
 }

@@ -461,6 +461,17 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v23: history compaction") { db in
+            // On a kiosk: the capabilities its server granted at the last sync's `welcome` (comma-separated; NULL
+            // before the first), and how far its records' settled-conflict history has been dropped
+            // (ReplicaStore+Pruning, HistoryRules).
+            try db.execute(
+                sql: """
+                    ALTER TABLE replica ADD COLUMN server_capabilities TEXT;
+                    ALTER TABLE replica ADD COLUMN history_compacted_seq INTEGER NOT NULL DEFAULT 0;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -137,6 +137,28 @@ extension ReplicaStore {
         }
     }
 
+    /// Notes the capabilities the server granted in this connection's `welcome` (SPEC §4.5): what this kiosk may do
+    /// between syncs depends on them (``HistoryRules``). A read when they are the same as last time, which they
+    /// almost always are.
+    public func noteServerCapabilities(_ granted: Set<String>) throws {
+        let text = granted.sorted().joined(separator: ",")
+        guard try read({ db in try String.fetchOne(db, sql: "SELECT server_capabilities FROM replica") }) != text
+        else { return }
+        try write { context in
+            try context.db.execute(sql: "UPDATE replica SET server_capabilities = ?", arguments: [text])
+        }
+    }
+
+    /// The capabilities the server granted at the last sync's `welcome`; none before the first.
+    public func serverCapabilities() throws -> Set<String> {
+        try read { db in try Self.serverCapabilities(db) }
+    }
+
+    static func serverCapabilities(_ db: Database) throws -> Set<String> {
+        let text = try String.fetchOne(db, sql: "SELECT server_capabilities FROM replica") ?? ""
+        return Set(text.split(separator: ",").map(String.init))
+    }
+
     /// Notes the server's replica id, as its challenge gives it. When it differs from the last sync's, the server
     /// was restored from a backup and may lack what it acknowledged since: the push checkpoint and pull cursor of
     /// `peer` start over, in the same transaction, so the sync re-sends everything this kiosk holds (what the

@@ -42,6 +42,8 @@ struct Session {
     /// The server's clock as its `welcome` told it, and this kiosk's when it arrived: taken when the first round
     /// starts (``ReplicaStore/adoptServerClock(_:measuredAt:)``).
     var serverClockToTake: (serverTime: Int64, measuredAt: Date)?
+    /// The capabilities the server granted in `welcome`, noted when the first round starts.
+    var capabilitiesToNote: Set<String>?
 }
 
 /// What a round did so far, and the checkpoint it saves.

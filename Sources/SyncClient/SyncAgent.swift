@@ -261,6 +261,7 @@ public final class SyncAgent: Service, Sendable {
                 "pruned",
                 metadata: [
                     "returns": "\(pruned.returns)", "orderLines": "\(pruned.orderLines)",
+                    "histories": "\(pruned.histories)",
                     "retentionDays": "\(pruned.retentionDays)",
                 ]
             )

@@ -373,10 +373,13 @@ public struct SyncClient: Sendable {
         // idle sync is little else.
         let serverID = session.serverIDToNote
         let serverClock = session.serverClockToTake
+        let capabilities = session.capabilitiesToNote
         session.serverIDToNote = nil
         session.serverClockToTake = nil
+        session.capabilitiesToNote = nil
         let (restarted, clock, checkpoint, firstPage) = try await storage { [batchSize] store in
             let restarted = try serverID.map { try store.noteServerID($0) } ?? false
+            try capabilities.map { try store.noteServerCapabilities($0) }
             // Before anything is read to push: writes stamped too far ahead for the server are stamped again.
             let clock = try serverClock.flatMap { try store.adoptServerClock($0.serverTime, measuredAt: $0.measuredAt) }
             let checkpoint = try store.checkpoint(for: Self.serverPeer)
@@ -451,6 +454,7 @@ public struct SyncClient: Sendable {
                 }
                 // Noted as the first round starts, in the same trip to the storage threads as its first reads.
                 session.serverIDToNote = serverID
+                session.capabilitiesToNote = session.core.capabilities
                 if let serverTime = session.core.serverTime {
                     session.serverClockToTake = (serverTime, store.uncorrectedWallClock())
                 }

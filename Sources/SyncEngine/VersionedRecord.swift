@@ -261,10 +261,14 @@ public struct VersionedRecord: Hashable, Sendable {
         let theirsDominate = other.clock.dominates(clock)
         var joined = self
         let outcome = joined.join(other)
-        // The catch-all behind the detailed checks above: a version that has seen every write of the other is, in
-        // any honest history, exactly their join. If it is not, the two disagree about some write, and accepting
-        // either as the merge would leave two replicas with equal clocks and different values.
-        if (mineDominates && joined != self) || (theirsDominate && joined != other) {
+        // The catch-all behind the detailed checks above: a version that has seen every write of the other holds, in
+        // any honest history, exactly their join's values. If it does not, the two disagree about some write, and
+        // accepting either as the merge would leave two replicas with equal clocks and different values. The
+        // conflict history is left out: a kiosk drops settled entries HQ holds (``droppingHistory(coveredBy:)``), so
+        // a version that has seen everything may hold fewer of them; the join keeps the union.
+        if (mineDominates && !joined.holdsTheSameWrites(as: self))
+            || (theirsDominate && !joined.holdsTheSameWrites(as: other))
+        {
             throw SyncEngineError(
                 code: .conflictingWrite,
                 message: "\(entityType) '\(id)': a version that has seen every write of the other holds them "
@@ -274,6 +278,25 @@ public struct VersionedRecord: Hashable, Sendable {
         if mineDominates { return MergeOutcome(changed: false, detectedConflicts: []) }
         self = joined
         return outcome
+    }
+
+    /// Whether both versions hold the same clock, values and elements (their conflict histories aside).
+    public func holdsTheSameWrites(as other: VersionedRecord) -> Bool {
+        clock == other.clock && registers == other.registers && sets == other.sets
+    }
+
+    /// This version without the conflict-history entries whose resolving write `clock` covers.
+    ///
+    /// The history is an audit of settled conflicts: no visible value, open conflict or merge result of the fields
+    /// depends on it. A kiosk keeps none of it once HQ holds it (pass the clock of the version HQ acknowledged): HQ
+    /// keeps every entry (its EPCIS export declares the replaced values), a merge there takes the union again, and
+    /// a dominating version lacking entries is not a conflicting write (``merge(_:)``). So a kiosk's storage does
+    /// not grow with every conflict a return ever had.
+    public func droppingHistory(coveredBy clock: VectorClock) -> VersionedRecord {
+        guard conflictHistory.contains(where: { clock.covers($0.resolution.dot) }) else { return self }
+        var result = self
+        result.conflictHistory.removeAll { clock.covers($0.resolution.dot) }
+        return result
     }
 
     /// Joins `other` into this version, without checks.

@@ -36,8 +36,12 @@ public let maximumFetchIDs = 100
 public enum SyncCapability {
     /// `fetch` and `fetched`: a kiosk asks for its store's returns by id, whole (one it pruned, say).
     public static let fetch = "fetch"
+    /// A kiosk may push a version whose conflict history lacks settled entries the server holds (a kiosk drops
+    /// them once HQ holds them, SPEC §6): the server keeps its entries and takes the rest. A server before 0.6.0
+    /// would refuse such a version as a conflicting write, so a kiosk compacts only after a server granted this.
+    public static let historyCompaction = "history-compaction"
     /// Every capability this implementation has.
-    public static let supported = [fetch]
+    public static let supported = [fetch, historyCompaction]
 }
 
 /// A message of the sync protocol. Each travels as one line of UTF-8 JSON with a `type` key.

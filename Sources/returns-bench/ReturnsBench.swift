@@ -892,10 +892,28 @@ struct MetadataBenchmark: AsyncParsableCommand {
     @OptionGroup var options: BenchOptions
     @Option(help: "Returns on the kiosk.") var returns = 10_000
     @Option(help: "Edits of each return after its capture.") var edits = 5
+    @Option(
+        help: """
+            Conflicts each return has settled: its repair updated at the kiosk and at HQ between syncs, then \
+            settled at the kiosk (SQLite server only; 0: none). The kiosk is measured again after it dropped the \
+            settled history HQ holds, as its prune does 30 days on.
+            """
+    )
+    var settled = 0
 
     func run() async throws {
         try await Bench.with(options) { bench in
-            let (kiosk, client) = try await bench.kiosk(store: "store-1", kiosk: "k1", returns: returns)
+            let (kiosk, client) = try await bench.kiosk(
+                store: "store-1",
+                kiosk: "k1",
+                returns: settled > 0 ? 0 : returns
+            )
+            if settled > 0 {
+                guard case .sqlite(let server) = bench.database else {
+                    throw ValidationError("--settled needs the SQLite server (HQ's edits are made in its database)")
+                }
+                try await Self.settleConflicts(settled, returns: returns, kiosk: kiosk, client: client, server: server)
+            }
             let ids = try kiosk.returnRecords().map { try ReturnID($0.id) }
             for id in ids {
                 for edit in 0..<edits {
@@ -905,9 +923,26 @@ struct MetadataBenchmark: AsyncParsableCommand {
                 }
             }
             _ = try await client.sync()
-            var figures: [(String, Double)] = [("returns", Double(returns)), ("edits", Double(edits))]
+            var figures: [(String, Double)] = [
+                ("returns", Double(returns)), ("edits", Double(edits)), ("settled", Double(settled)),
+            ]
             var sides = [("kiosk", try kiosk.syncMetadataCost())]
             if case .sqlite(let server) = bench.database { sides.append(("server", try server.syncMetadataCost())) }
+            if settled > 0 {
+                // The kiosk 31 days on: its prune drops the settled history HQ holds.
+                let later = try ReplicaStore.open(
+                    at: kiosk.path,
+                    configuration: .init(now: { Date().addingTimeInterval(31 * 86_400) })
+                )
+                var dropped = 0
+                while true {
+                    let report = try later.prune()
+                    dropped += report.histories
+                    if report.isEmpty { break }
+                }
+                figures.append(("kioskHistoriesDropped", Double(dropped)))
+                sides.insert(("kioskCompacted", try kiosk.syncMetadataCost()), at: 1)
+            }
             for (side, cost) in sides {
                 figures += [
                     ("\(side)DatabaseBytesPerReturn", Double(cost.databaseBytes) / Double(returns)),
@@ -915,10 +950,58 @@ struct MetadataBenchmark: AsyncParsableCommand {
                     ("\(side)ClockBytesPerReturn", Double(cost.clockBytes) / Double(returns)),
                     ("\(side)DotBytesPerReturn", Double(cost.dotBytes) / Double(returns)),
                     ("\(side)HistoryBytesPerReturn", Double(cost.historyBytes) / Double(returns)),
+                    ("\(side)SettledHistoryBytesPerReturn", Double(cost.settledHistoryBytes) / Double(returns)),
                     ("\(side)MetadataShare", Double(cost.metadataBytes) / Double(max(cost.databaseBytes, 1))),
                 ]
             }
             bench.report("metadata", figures)
+        }
+    }
+
+    /// Captures `returns` returns sent for repair, then `rounds` times: the kiosk and HQ update each one's repair
+    /// between syncs (a conflict on its status and date), and the kiosk settles it (a history entry per field).
+    static func settleConflicts(
+        _ rounds: Int,
+        returns: Int,
+        kiosk: ReplicaStore,
+        client: SyncClient,
+        server: ReplicaStore
+    ) async throws {
+        var ids: [ReturnID] = []
+        for index in 0..<returns {
+            let id = try kiosk.recordReturn(
+                ReturnCapture(orderID: OrderID("O-\(index)"), gtin: GTIN("4006381333931"), reason: .defective)
+            ).id
+            _ = try kiosk.updateReturn(id, operation: "inspect") { item, author, date in
+                try item.inspect(condition: .defective, testResult: .fail, by: author, at: date)
+            }
+            _ = try kiosk.updateReturn(id, operation: "disposition") { item, author, date in
+                try item.assignDisposition(.repair, by: author, at: date)
+            }
+            ids.append(id)
+        }
+        _ = try await client.sync()
+        for round in 0..<rounds {
+            let day = String(format: "2026-11-%02d", round + 2)
+            for id in ids {
+                _ = try kiosk.updateReturn(id, operation: "repair") { item, _, date in
+                    try item.recordRepair(
+                        RepairRecord(vendor: "Acme", status: .repaired, sentOn: "2026-11-01", backOn: day),
+                        at: date
+                    )
+                }
+                _ = try server.updateReturn(id, operation: "repair") { item, _, date in
+                    try item.recordRepair(
+                        RepairRecord(vendor: "Acme", status: .beyondRepair, sentOn: "2026-11-01", backOn: day),
+                        at: date
+                    )
+                }
+            }
+            _ = try await client.sync()
+            for id in ids {
+                _ = try kiosk.resolveConflict(id, field: ReturnEntity.Field.repairStatus, value: "repaired")
+            }
+            _ = try await client.sync()
         }
     }
 }

@@ -3,7 +3,9 @@ import Foundation
 import KioskCLI
 import ReplicaStore
 import ReturnSyncJSON
+import ReturnSyncTestSupport
 import ReturnsModel
+import ReturnsServer
 import ReturnsSync
 import SyncClient
 import SyncEngine
@@ -179,6 +181,135 @@ import WireProtocol
         #expect(try server.store.prune().isEmpty)
         #expect(try server.store.returnRecord(item.id).id == item.id.rawValue)
         #expect(try server.store.status().retention == nil)
+        try await server.stop()
+    }
+
+    /// A return whose condition the kiosk and HQ set concurrently, settled at the kiosk and synced: HQ holds the
+    /// settlement. Returns the kiosk, the return, and a handle on the kiosk's database 40 days later.
+    static func settledConflict(
+        _ server: TestServer
+    ) async throws -> (kiosk: TestKiosk, id: ReturnID, later: ReplicaStore) {
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        let id = try kiosk.record(order: "O-1").id
+        _ = try await kiosk.sync()
+        _ = try kiosk.store.updateReturn(id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: .used, testResult: .pass, by: author, at: date)
+        }
+        _ = try server.store.updateReturn(id, operation: "inspect") { item, author, date in
+            try item.inspect(condition: .damaged, testResult: .pass, by: author, at: date)
+        }
+        _ = try await kiosk.sync()
+        #expect(try kiosk.store.returnRecord(id).isInConflict(ReturnEntity.Field.condition))
+        _ = try kiosk.store.resolveConflict(id, field: ReturnEntity.Field.condition, value: "damaged")
+        _ = try await kiosk.sync()
+        let held = try server.store.returnRecord(id)
+        #expect(held.conflictHistory.map(\.field) == [ReturnEntity.Field.condition])
+        #expect(try kiosk.store.returnRecord(id) == held)
+        let later = try ReplicaStore.open(
+            at: kiosk.store.path,
+            configuration: .init(now: { Date().addingTimeInterval(40 * Self.day) })
+        )
+        return (kiosk, id, later)
+    }
+
+    /// Issue 22: a kiosk drops the settled-conflict history HQ holds, 30 days after the record's last change; HQ
+    /// keeps it, the kiosk shows and merges the same, and its next edit of the return syncs as any other.
+    @Test func aKioskDropsTheSettledHistoryHQHoldsAndHQKeepsIt() async throws {
+        let server = try await TestServer()
+        let (kiosk, id, later) = try await Self.settledConflict(server)
+        let before = try kiosk.store.returnRecord(id)
+        // Not before the grace: the record changed today.
+        #expect(try kiosk.store.prune().histories == 0)
+
+        let pruned = try later.prune()
+        #expect(pruned.histories == 1 && pruned.returns == 0)
+        #expect(
+            Format.pruned(pruned).hasSuffix("; dropped the settled-conflict history of 1 record (HQ keeps it)"),
+            "\(Format.pruned(pruned))"
+        )
+        #expect(try later.prune().histories == 0, "each record is compacted once")
+        let compacted = try kiosk.store.returnRecord(id)
+        #expect(compacted.conflictHistory.isEmpty)
+        #expect(compacted.holdsTheSameWrites(as: before))
+        #expect(try ProductReturn(record: compacted) == ProductReturn(record: before))
+        #expect(try server.store.returnRecord(id).conflictHistory == before.conflictHistory)
+        // Nothing new to push, nothing changed in the log.
+        #expect(try kiosk.store.status().unsyncedChanges == 0)
+
+        // The next edit travels without the entries, and HQ keeps them.
+        _ = try kiosk.store.updateReturn(id, operation: "note") { item, author, date in
+            try item.addNote("checked again", by: author, at: date)
+        }
+        let report = try await kiosk.sync()
+        #expect(report.pushed == 1 && report.conflicts.isEmpty)
+        let atHQ = try server.store.returnRecord(id)
+        #expect(atHQ.conflictHistory == before.conflictHistory)
+        #expect(try ProductReturn(record: atHQ).notes.map(\.text) == ["checked again"])
+        #expect(try kiosk.store.returnRecord(id).holdsTheSameWrites(as: atHQ))
+        try await server.stop()
+    }
+
+    /// A record set aside is past the push checkpoint, yet HQ refused it: its history may exist nowhere else.
+    @Test func aRecordSetAsideKeepsItsHistory() async throws {
+        let server = try await TestServer()
+        let (kiosk, id, later) = try await Self.settledConflict(server)
+        try kiosk.store.quarantine(recordID: id.rawValue, code: "conflicting-write", message: "refused in a test")
+        #expect(try later.prune().histories == 0)
+        #expect(try kiosk.store.returnRecord(id).conflictHistory.count == 1)
+        try await server.stop()
+    }
+
+    /// Both backends take a version whose history a kiosk dropped, and keep their entries.
+    @Test(arguments: StorageBackend.all)
+    func everyBackendKeepsTheHistoryAKioskDropped(backend: StorageBackend) async throws {
+        let directory = try TemporaryDirectory()
+        let kiosks = try ["a", "b"].map { name in
+            try ReplicaStore.create(
+                at: directory.file("\(name).sqlite"),
+                identity: .kiosk(store: StoreID("store-1"), kiosk: KioskID(name))
+            )
+        }
+        let id = try kiosks[0].recordReturn(
+            ReturnCapture(orderID: OrderID("O-1"), gtin: GTIN("4006381333931"), reason: .damaged)
+        ).id
+        let captured = try kiosks[0].returnRecord(id)
+        try kiosks[1].merge(captured)
+        for (kiosk, condition) in zip(kiosks, [ItemCondition.used, .damaged]) {
+            _ = try kiosk.updateReturn(id, operation: "inspect") { item, author, date in
+                try item.inspect(condition: condition, testResult: .pass, by: author, at: date)
+            }
+        }
+        let other = try kiosks[1].returnRecord(id)
+        try kiosks[0].merge(other)
+        _ = try kiosks[0].resolveConflict(id, field: ReturnEntity.Field.condition, value: "damaged")
+        let settled = try kiosks[0].returnRecord(id)
+        #expect(settled.conflictHistory.count == 1)
+        _ = try kiosks[0].updateReturn(id, operation: "note") { item, author, date in
+            try item.addNote("checked again", by: author, at: date)
+        }
+        let noted = try kiosks[0].returnRecord(id).droppingHistory(coveredBy: settled.clock)
+        #expect(noted.conflictHistory.isEmpty)
+        try await backend.with { instance in
+            let hq = try #require(instance.storage as? any ReturnAdministration)
+            // Each kiosk's own writes reach HQ first, so the other may pass them on.
+            let pushes = [(captured, "store-1/a"), (other, "store-1/b"), (settled, "store-1/a"), (noted, "store-1/a")]
+            for (version, pusher) in pushes {
+                _ = try await instance.storage.acceptPush([version], from: ReplicaID(pusher), store: StoreID("store-1"))
+            }
+            let held = try await hq.returnRecord(id)
+            #expect(held.conflictHistory == settled.conflictHistory, "\(backend)")
+            #expect(held.holdsTheSameWrites(as: noted), "\(backend)")
+        }
+    }
+
+    /// A server before 0.6.0 would refuse a version lacking history it holds: a kiosk whose server did not grant
+    /// `history-compaction` keeps every entry.
+    @Test func aKioskWhoseServerDoesNotTakeCompactedHistoryKeepsIt() async throws {
+        let server = try await TestServer(configure: { $0.capabilities = [SyncCapability.fetch] })
+        let (kiosk, id, later) = try await Self.settledConflict(server)
+        #expect(try kiosk.store.serverCapabilities() == [SyncCapability.fetch])
+        #expect(try later.prune().histories == 0)
+        #expect(try kiosk.store.returnRecord(id).conflictHistory.count == 1)
         try await server.stop()
     }
 }
