@@ -94,11 +94,16 @@ extension Format {
     /// A search's returns as a table with their short ids, and how many there are — saying so when the limit left
     /// some out.
     public static func returnsTable(_ result: ReturnSearchResult) -> String {
+        // A value a newer release added is listed as it is spelled, marked as `show` marks it.
+        func marked<Vocabulary: ReturnVocabulary>(_ text: String, _: Vocabulary.Type) -> String {
+            Vocabulary.isNewerSpelling(text) ? "\(text) (newer)" : text
+        }
         let body = result.returns.map { found in
             let row = found.row
             return [
-                found.shortID, time(row.createdAt), row.status, row.reason, row.gtin, String(row.quantity),
-                row.condition, row.disposition,
+                found.shortID, time(row.createdAt), marked(row.status, ReturnStatus.self),
+                marked(row.reason, ReturnReason.self), row.gtin, String(row.quantity),
+                marked(row.condition, ItemCondition.self), marked(row.disposition, Disposition.self),
                 flags(needsReview: row.needsReview, inConflict: row.inConflict, awaitsReview: row.awaitsReview),
             ]
         }

@@ -1,5 +1,6 @@
 import CommandLineSupport
 import Foundation
+import KioskCLI
 import ReplicaStore
 import ReturnsModel
 import ReturnsServer
@@ -112,6 +113,18 @@ import Testing
         #expect(status.newerStatuses == ["awaiting-pickup": 1])
         #expect(status.totalReturns == status.returnsByStatus.values.reduce(0, +) + 1)
         #expect(Format.status(status).contains(", awaiting-pickup 1 (newer)"), "\(Format.status(status))")
+        // `kiosk list` marks them too, as the clerk reads it.
+        let listed = await runCaptured {
+            await KioskCLI.run(arguments: ["list", "--db", fleet.honest.store.path])
+        }
+        // Its line: the one whose short id is a prefix of its id.
+        let line = try #require(
+            listed.stdout.split(separator: "\n").first { line in
+                line.split(separator: " ").first.map { id.rawValue.hasPrefix($0) } == true
+            }
+        )
+        #expect(line.contains("awaiting-pickup (newer)") && line.contains("gift-return (newer)"), "\(listed.stdout)")
+        #expect(!listed.stdout.contains("damaged (newer)"), "a value this release knows is not marked")
 
         // Read-only here: a lifecycle edit is refused, naming the value; nothing is written.
         let changes = try fleet.honest.store.changeLogCount()
