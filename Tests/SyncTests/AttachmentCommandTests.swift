@@ -220,7 +220,7 @@ import Testing
         var resumed = 0
         var budgets = [300_000, 900_000, 1_700_000]
         // Syncs that ended before their budget reached the server (a busy machine's timeout, say): no kill fell
-        // inside them. Each such round is run again, three times at most.
+        // inside them. Each such round is run again (three reruns at most in all).
         var uncut: [String] = []
         var round = 0
         while round < budgets.count {
