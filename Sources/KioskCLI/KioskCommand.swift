@@ -596,8 +596,8 @@ struct PruneCommand: AsyncParsableCommand {
             every change to it acknowledged by the server, none set aside, no photo of it still to send. An \
             order line goes 30 days after the longest return window that could govern it closed. A record's \
             settled-conflict history goes 30 days after its last change, once HQ holds it (with a server of 0.6.0 \
-            or later). HQ keeps everything; `kiosk fetch ID` brings a pruned return back. Every sync prunes by itself; this is for \
-            seeing what goes (`kiosk status` says what is prunable) or catching up at once.
+            or later). HQ keeps everything; `kiosk fetch ID` brings a pruned return back. Every sync prunes by \
+            itself; this is for seeing what goes (`kiosk status` says what is prunable) or catching up at once.
             """
     )
 
