@@ -615,7 +615,7 @@ struct PruneCommand: AsyncParsableCommand {
             total.orderLines += report.orderLines
             total.attachments += report.attachments
             total.histories += report.histories
-            if report.isEmpty { break }
+            if report.isEmpty && !report.historiesPending { break }
         }
         if output.json {
             try Console.current.printJSON(SyncCommand.Document.Pruned(total))

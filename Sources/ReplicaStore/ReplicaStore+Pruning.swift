@@ -29,6 +29,9 @@ public struct PruneReport: Hashable, Sendable {
     public var attachments = 0
     /// Records whose settled-conflict history went (HQ holds it: ``HistoryRules``).
     public var histories = 0
+    /// Whether records remain that may hold such history and were not looked at yet (a call reads a bounded part of
+    /// the change log): another call goes on.
+    public var historiesPending = false
     /// The retention that decided.
     public var retentionDays: Int
 
@@ -137,7 +140,7 @@ extension ReplicaStore {
                 try db.execute(sql: "DELETE FROM orders WHERE record_id = ?", arguments: [line])
             }
             report.orderLines = lines.count
-            report.histories = try Self.compactHistories(db, plan: plan, limit: limit)
+            (report.histories, report.historiesPending) = try Self.compactHistories(db, plan: plan, limit: limit)
             return report
         }
     }
@@ -147,8 +150,14 @@ extension ReplicaStore {
     /// most `limit` records, of those changed since the last call only (the checkpoint `history_compacted_seq`).
     /// Never of a record set aside (the checkpoint moves over its changes, but HQ refused them). Neither the clock
     /// nor the change log moves: HQ holds every write of the record already, so there is nothing new to push.
-    private static func compactHistories(_ db: Database, plan: PrunePlan, limit: Int) throws -> Int {
-        guard plan.isKiosk, plan.compactsHistory else { return 0 }
+    ///
+    /// - Returns: how many records it compacted, and whether part of the log is left for another call.
+    private static func compactHistories(
+        _ db: Database,
+        plan: PrunePlan,
+        limit: Int
+    ) throws -> (compacted: Int, pending: Bool) {
+        guard plan.isKiosk, plan.compactsHistory else { return (0, false) }
         let done = try Int64.fetchOne(db, sql: "SELECT history_compacted_seq FROM replica") ?? 0
         // Changes HQ holds made before the grace: the change log's sequence and its times run together.
         guard
@@ -157,7 +166,10 @@ extension ReplicaStore {
                 sql: "SELECT max(seq) FROM change_log WHERE seq > ? AND seq <= ? AND recorded_at < ?",
                 arguments: [done, plan.pushed, plan.historyBefore]
             )
-        else { return 0 }
+        else { return (0, false) }
+        // At most 20 × `limit` positions of the log a call: a kiosk upgraded with years of records catches up over
+        // a few syncs, never holding the writer for one long read of every record.
+        let end = min(horizon, done + Int64(limit) * 20)
         // `"history"` in the JSON text finds every record with history (and, rarely, a value spelled so).
         // A record changed after the horizon is past it, and a later call looks at it once its change is old
         // enough; so does one changed again after being compacted (each change takes a new, higher position).
@@ -169,7 +181,7 @@ extension ReplicaStore {
                 AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.entity_type = r.entity_type AND q.record_id = r.id)
                 ORDER BY change_seq LIMIT ?
                 """,
-            arguments: [done, horizon, limit]
+            arguments: [done, end, limit]
         )
         var compacted = 0
         for row in rows {
@@ -182,9 +194,9 @@ extension ReplicaStore {
             )
             compacted += 1
         }
-        let through: Int64 = rows.count == limit ? rows[rows.count - 1]["change_seq"] : horizon
+        let through: Int64 = rows.count == limit ? rows[rows.count - 1]["change_seq"] : end
         try db.execute(sql: "UPDATE replica SET history_compacted_seq = ?", arguments: [through])
-        return compacted
+        return (compacted, through < horizon)
     }
 
     /// Deletes a record and its change-log entry. A kiosk's log holds one entry for a record whose every change is

@@ -938,7 +938,7 @@ struct MetadataBenchmark: AsyncParsableCommand {
                 while true {
                     let report = try later.prune()
                     dropped += report.histories
-                    if report.isEmpty { break }
+                    if report.isEmpty && !report.historiesPending { break }
                 }
                 figures.append(("kioskHistoriesDropped", Double(dropped)))
                 sides.insert(("kioskCompacted", try kiosk.syncMetadataCost()), at: 1)

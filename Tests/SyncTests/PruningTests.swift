@@ -187,9 +187,11 @@ import WireProtocol
     /// A return whose condition the kiosk and HQ set concurrently, settled at the kiosk and synced: HQ holds the
     /// settlement. Returns the kiosk, the return, and a handle on the kiosk's database 40 days later.
     static func settledConflict(
-        _ server: TestServer
+        _ server: TestServer,
+        capturedBefore: Int = 0
     ) async throws -> (kiosk: TestKiosk, id: ReturnID, later: ReplicaStore) {
         let kiosk = try TestKiosk(store: "store-1", kiosk: "a", server: server)
+        for index in 0..<capturedBefore { try kiosk.record(order: "O-before-\(index)") }
         let id = try kiosk.record(order: "O-1").id
         _ = try await kiosk.sync()
         _ = try kiosk.store.updateReturn(id, operation: "inspect") { item, author, date in
@@ -246,6 +248,24 @@ import WireProtocol
         #expect(atHQ.conflictHistory == before.conflictHistory)
         #expect(try ProductReturn(record: atHQ).notes.map(\.text) == ["checked again"])
         #expect(try kiosk.store.returnRecord(id).holdsTheSameWrites(as: atHQ))
+        try await server.stop()
+    }
+
+    /// A pass reads a bounded part of the change log (20 positions a record it may compact): a kiosk upgraded with
+    /// years of records catches up over several, each saying whether more is left.
+    @Test func historyIsDroppedOverSeveralBoundedPasses() async throws {
+        let server = try await TestServer()
+        let (kiosk, id, later) = try await Self.settledConflict(server, capturedBefore: 50)
+        var passes = 0
+        var dropped = 0
+        while true {
+            let report = try later.prune(limit: 1)
+            passes += 1
+            dropped += report.histories
+            if !report.historiesPending { break }
+        }
+        #expect(dropped == 1 && passes > 2, "\(passes) passes")
+        #expect(try kiosk.store.returnRecord(id).conflictHistory.isEmpty)
         try await server.stop()
     }
 
