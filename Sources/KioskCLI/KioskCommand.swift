@@ -606,17 +606,8 @@ struct PruneCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try database.openStore()
-        var total = PruneReport(retentionDays: 0)
         // 2,000 a transaction: a kiosk that was never pruned lets go of years at once, without one huge commit.
-        while true {
-            let report = try store.prune()
-            total.retentionDays = report.retentionDays
-            total.returns += report.returns
-            total.orderLines += report.orderLines
-            total.attachments += report.attachments
-            total.histories += report.histories
-            if report.isEmpty && !report.historiesPending { break }
-        }
+        let total = try store.pruneAll()
         if output.json {
             try Console.current.printJSON(SyncCommand.Document.Pruned(total))
         } else {

@@ -145,6 +145,24 @@ extension ReplicaStore {
         }
     }
 
+    /// ``prune(limit:)`` again and again, each pass a transaction of its own, until nothing is left to do: what
+    /// `kiosk prune` does ("everything due").
+    ///
+    /// - Returns: what the passes removed, together.
+    @discardableResult
+    public func pruneAll(limit: Int = 2_000) throws -> PruneReport {
+        var total = PruneReport(retentionDays: StoreEntity.defaultRetentionDays)
+        while true {
+            let report = try prune(limit: limit)
+            total.retentionDays = report.retentionDays
+            total.returns += report.returns
+            total.orderLines += report.orderLines
+            total.attachments += report.attachments
+            total.histories += report.histories
+            if report.isEmpty && !report.historiesPending { return total }
+        }
+    }
+
     /// Drops the settled-conflict history of records whose latest change HQ holds and is older than
     /// ``HistoryRules/graceDays`` (``VersionedRecord/droppingHistory(coveredBy:)``), when ``HistoryRules`` allow it: at
     /// most `limit` records, of those changed since the last call only (the checkpoint `history_compacted_seq`).
@@ -186,8 +204,9 @@ extension ReplicaStore {
         var compacted = 0
         for row in rows {
             let record = try decodeRecord(row["record"])
+            // HQ holds this very version: every entry it has goes (a value spelled `"history"` matched, none).
+            guard !record.conflictHistory.isEmpty else { continue }
             let kept = record.droppingHistory(coveredBy: record.clock)
-            guard kept != record else { continue }
             try db.execute(
                 sql: "UPDATE records SET record = ? WHERE entity_type = ? AND id = ?",
                 arguments: [kept.jsonString, kept.entityType, kept.id]

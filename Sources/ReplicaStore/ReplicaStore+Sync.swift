@@ -141,11 +141,12 @@ extension ReplicaStore {
     /// between syncs depends on them (``HistoryRules``). A read when they are the same as last time, which they
     /// almost always are.
     public func noteServerCapabilities(_ granted: Set<String>) throws {
-        let text = granted.sorted().joined(separator: ",")
-        guard try read({ db in try String.fetchOne(db, sql: "SELECT server_capabilities FROM replica") }) != text
-        else { return }
+        guard try serverCapabilities() != granted else { return }
         try write { context in
-            try context.db.execute(sql: "UPDATE replica SET server_capabilities = ?", arguments: [text])
+            try context.db.execute(
+                sql: "UPDATE replica SET server_capabilities = ?",
+                arguments: [granted.sorted().joined(separator: ",")]
+            )
         }
     }
 

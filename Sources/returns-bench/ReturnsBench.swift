@@ -831,12 +831,7 @@ struct StorageBenchmark: AsyncParsableCommand {
                 configuration: .init(now: { Date().addingTimeInterval(200 * 86_400) })
             )
             let start = ContinuousClock.now
-            var pruned = 0
-            while true {
-                let report = try later.prune()
-                pruned += report.returns
-                if report.isEmpty { break }
-            }
+            let pruned = try later.pruneAll().returns
             let seconds = Bench.seconds(since: start)
             let after = try later.tableSizes()
             let heldAfter = try later.returnRecords().count
@@ -934,12 +929,7 @@ struct MetadataBenchmark: AsyncParsableCommand {
                     at: kiosk.path,
                     configuration: .init(now: { Date().addingTimeInterval(31 * 86_400) })
                 )
-                var dropped = 0
-                while true {
-                    let report = try later.prune()
-                    dropped += report.histories
-                    if report.isEmpty && !report.historiesPending { break }
-                }
+                let dropped = try later.pruneAll().histories
                 figures.append(("kioskHistoriesDropped", Double(dropped)))
                 sides.insert(("kioskCompacted", try kiosk.syncMetadataCost()), at: 1)
             }
@@ -959,7 +949,8 @@ struct MetadataBenchmark: AsyncParsableCommand {
     }
 
     /// Captures `returns` returns sent for repair, then `rounds` times: the kiosk and HQ update each one's repair
-    /// between syncs (a conflict on its status and date), and the kiosk settles it (a history entry per field).
+    /// between syncs (a conflict on its status; both write the same date), and the kiosk settles it (a history
+    /// entry).
     static func settleConflicts(
         _ rounds: Int,
         returns: Int,
@@ -982,7 +973,7 @@ struct MetadataBenchmark: AsyncParsableCommand {
         }
         _ = try await client.sync()
         for round in 0..<rounds {
-            let day = String(format: "2026-11-%02d", round + 2)
+            let day = ISO8601Milliseconds.day(of: Date(timeIntervalSince1970: 1_793_577_600 + Double(round) * 86_400))
             for id in ids {
                 _ = try kiosk.updateReturn(id, operation: "repair") { item, _, date in
                     try item.recordRepair(

@@ -76,7 +76,7 @@ import Testing
                             }
                         }
                     case 5:
-                        while try !later.prune().isEmpty {}
+                        try later.pruneAll()
                     default:
                         if let id, try held(server.store, id) != nil, try held(kiosk.store, id) == nil {
                             _ = try await kiosk.client.fetch([id])
