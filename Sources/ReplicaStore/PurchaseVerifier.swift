@@ -341,26 +341,38 @@ extension WriteContext {
 
     /// The facts of the returns whose verification may depend on `items`: those of the same order and GTIN, those
     /// of the same GTIN and serial, at any store, and — with `byCustomer` — those of the same customer.
-    func factsSharingPurchase(with items: [ReturnFacts], byCustomer: Bool) throws -> [ReturnFacts] {
+    ///
+    /// `items` whose ids are in `stored` are known to be exactly what the projection holds (returns this
+    /// transaction has just stored as pushed): they are among the result without being read back, and their own
+    /// rows are skipped by the searches — which the index answers from the key alone, where reading a row back is a
+    /// second search. A push of new returns that share nothing reads no row at all.
+    func factsSharingPurchase(
+        with items: [ReturnFacts],
+        byCustomer: Bool,
+        stored: Set<String> = []
+    ) throws -> [ReturnFacts] {
         var found: [String: ReturnFacts] = [:]
-        // A push's returns at once, a few hundred pairs a query (each an index search, as the plans show), instead
-        // of two queries a return.
-        func find(_ pairs: [(String, String)], joining condition: String) throws {
-            for start in stride(from: 0, to: pairs.count, by: 512) {
-                let chunk = pairs[start..<min(start + 512, pairs.count)]
-                // Padded to a power of two with pairs that match nothing (no id, GTIN or reference is empty), so a
+        found.reserveCapacity(items.count)
+        for item in items where stored.contains(item.id) { found[item.id] = item }
+        // A push's returns at once, a few hundred triples a query (each an index search, as the plans show), instead
+        // of two queries a return. The third of each triple is the id of the return itself when its row need not be
+        // read (the empty string, which no id is, otherwise).
+        func find(_ triples: [(String, String, String)], joining condition: String) throws {
+            for start in stride(from: 0, to: triples.count, by: 512) {
+                let chunk = triples[start..<min(start + 512, triples.count)]
+                // Padded to a power of two with triples that match nothing (no id, GTIN or reference is empty), so a
                 // handful of statements serve every push: each is compiled once per connection and cached, not once
                 // per push (hundreds of parameters make one costly to parse).
                 var size = 8
                 while size < chunk.count { size *= 2 }
                 var arguments: [String] = []
-                arguments.reserveCapacity(size * 2)
-                for (first, second) in chunk { arguments += [first, second] }
-                arguments += repeatElement("", count: (size - chunk.count) * 2)
+                arguments.reserveCapacity(size * 3)
+                for (first, second, skipped) in chunk { arguments += [first, second, skipped] }
+                arguments += repeatElement("", count: (size - chunk.count) * 3)
                 let statement = try db.cachedStatement(
                     sql: """
-                        WITH wanted(a, b) AS (VALUES \(repeatElement("(?, ?)", count: size).joined(separator: ", ")))
-                        SELECT \(ReturnFacts.columns) FROM wanted JOIN returns r ON \(condition)
+                        WITH wanted(a, b, c) AS (VALUES \(repeatElement("(?, ?, ?)", count: size).joined(separator: ", ")))
+                        SELECT \(ReturnFacts.columns) FROM wanted JOIN returns r ON \(condition) AND r.id <> wanted.c
                         """
                 )
                 let rows = try Row.fetchCursor(statement, arguments: StatementArguments(arguments))
@@ -370,16 +382,17 @@ extension WriteContext {
                 }
             }
         }
+        func skipped(_ item: ReturnFacts) -> String { stored.contains(item.id) ? item.id : "" }
         try find(
-            items.map { ($0.orderID.rawValue, $0.gtin.digits) },
+            items.map { ($0.orderID.rawValue, $0.gtin.digits, skipped($0)) },
             joining: "r.order_id = wanted.a AND r.gtin = wanted.b"
         )
         try find(
-            items.compactMap { item in item.serial.map { (item.gtin.digits, $0.rawValue) } },
+            items.compactMap { item in item.serial.map { (item.gtin.digits, $0.rawValue, skipped(item)) } },
             joining: "r.gtin = wanted.a AND r.serial = wanted.b"
         )
         if byCustomer {
-            try find(Set(items.compactMap(\.customerRef)).map { ($0, "") }, joining: "r.customer_ref = wanted.a")
+            try find(Set(items.compactMap(\.customerRef)).map { ($0, "", "") }, joining: "r.customer_ref = wanted.a")
         }
         return Array(found.values)
     }
@@ -396,11 +409,11 @@ extension WriteContext {
     ///
     /// - Returns: how many returns changed.
     @discardableResult
-    mutating func reverifySharingPurchase(with seeds: [ReturnFacts]) throws -> Int {
+    mutating func reverifySharingPurchase(with seeds: [ReturnFacts], stored: Set<String> = []) throws -> Int {
         guard !seeds.isEmpty else { return 0 }
         let policies = try returnPolicies()
         let byCustomer = policies.contains(where: \.limitsCustomers)
-        let affected = try factsSharingPurchase(with: seeds, byCustomer: byCustomer)
+        let affected = try factsSharingPurchase(with: seeds, byCustomer: byCustomer, stored: stored)
         guard !affected.isEmpty else { return 0 }
         // Everything their verification reads: the other returns of their purchases, units and customers (those not
         // read with them already: usually none), and their orders once HQ holds any.

@@ -472,6 +472,19 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v24: one index for a return's product and unit") { db in
+            // `returns_by_gtin (gtin)` and `returns_by_serial (gtin, serial) WHERE serial IS NOT NULL` were two
+            // indexes in random order (a product's GTIN says nothing of when it is returned): every stored return
+            // dirtied a page of each, rewritten at every commit. One index on both columns serves the searches of
+            // either (a GTIN is its prefix) and halves that (issue 18; BENCHMARKS.md measures it).
+            try db.execute(
+                sql: """
+                    DROP INDEX returns_by_gtin;
+                    DROP INDEX returns_by_serial;
+                    CREATE INDEX returns_by_unit ON returns (gtin, serial);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -15,6 +15,10 @@ struct SQLitePushTransaction: PushTransaction {
     /// Writes of returns as pushed, prepared off the writer's thread; each is used once, for a return new here.
     private var prepared: [String: PreparedWrite]
 
+    /// Returns new here that this push stored exactly as pushed, every value one this release reads: what the
+    /// projection holds for them is what their decoded return says, so re-verification need not read it back.
+    private var storedAsPushed: Set<String> = []
+
     init(context: WriteContext, prepared: [String: PreparedWrite] = [:]) throws {
         self.context = context
         self.prepared = prepared
@@ -76,10 +80,24 @@ struct SQLitePushTransaction: PushTransaction {
         // The stored version is already loaded for the rules: merged into rather than loaded again.
         readAhead[pushed.id] = nil
         let write = stored == nil ? prepared.removeValue(forKey: pushed.id) : nil
-        return try context.merge(pushed, into: stored, item: item, origin: .merge, source: source, prepared: write)
+        let outcome = try context.merge(
+            pushed,
+            into: stored,
+            item: item,
+            origin: .merge,
+            source: source,
+            prepared: write
+        )
+        // A batch naming a return twice merges the second into the first: what is stored is then no one item.
+        if stored == nil, outcome.changed, item.newerValues.isEmpty {
+            storedAsPushed.insert(pushed.id)
+        } else {
+            storedAsPushed.remove(pushed.id)
+        }
+        return outcome
     }
 
     mutating func reverify(changed: [ProductReturn]) throws {
-        try context.reverifySharingPurchase(with: changed.map(ReturnFacts.init))
+        try context.reverifySharingPurchase(with: changed.map(ReturnFacts.init), stored: storedAsPushed)
     }
 }

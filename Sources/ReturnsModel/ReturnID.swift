@@ -13,10 +13,38 @@ public struct ReturnID: Hashable, Comparable, Sendable, ValidatedString {
     ///
     /// - Throws: ``ReturnsModelError/Code-swift.struct/invalidIdentifier`` naming the value.
     public init(_ text: String) throws {
+        // Nearly every id read is already canonical (stored, or pushed by a kiosk): kept as it is, without
+        // Foundation's parse and a new lower-cased copy — a measurable part of a push (issue 18).
+        if Self.isCanonical(text) {
+            rawValue = text
+            return
+        }
         guard text.utf8.count == 36, let uuid = UUID(uuidString: text) else {
             throw IdentifierRules.invalid("return id", text, "a UUID such as 0192f5e0-7a3c-7def-8123-456789abcdef")
         }
         rawValue = uuid.uuidString.lowercased()
+    }
+
+    /// Whether `text` is a UUID's canonical form: 36 characters, lower-case hexadecimal digits in groups of 8, 4,
+    /// 4, 4 and 12 separated by hyphens — what `UUID(uuidString:)` reads and `uuidString.lowercased()` spells.
+    static func isCanonical(_ text: String) -> Bool {
+        // A string without contiguous UTF-8 (none on Linux) takes the parse instead.
+        text.utf8.count == 36 && text.utf8.withContiguousStorageIfAvailable(Self.isCanonical) == true
+    }
+
+    private static func isCanonical(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for (index, byte) in bytes.enumerated() {
+            switch index {
+            case 8, 13, 18, 23:
+                guard byte == UInt8(ascii: "-") else { return false }
+            default:
+                guard
+                    (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                        || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+                else { return false }
+            }
+        }
+        return true
     }
 
     private init(canonical text: String) {

@@ -162,8 +162,9 @@ public enum ReturnWriteRules {
         // Every value, not only the ones shown: a value that loses a conflict is stored and forwarded all the same.
         // Decoding `item` checked the shown ones (and every note) already; checking them again cost a tenth of
         // push throughput, so only the concurrent values are checked here.
-        for (field, values) in pushed.registers.sorted(by: { $0.key < $1.key })
-        where values.count > 1 && ReturnEntity.registerFields.contains(field) {
+        // Filtered before sorted (the order names the first at fault): nearly every register holds one value.
+        for (field, values) in pushed.registers.lazy.filter({ $0.value.count > 1 }).sorted(by: { $0.key < $1.key })
+        where ReturnEntity.registerFields.contains(field) {
             for value in values { try validated(value.value, of: field, in: id) }
         }
         // Decoding skips exception spellings it does not know (a newer HQ's); a push must name known ones only.
@@ -230,8 +231,11 @@ public enum ReturnWriteRules {
         }
         let freshDots = Set(fresh.map(\.value.dot))
         for group in fieldGroups {
+            // Each field's values looked up once a group, and a group no value of the record is in skipped.
+            let values = group.map { pushed.values(of: $0) }
+            guard values.contains(where: { !$0.isEmpty }) else { continue }
             for dot in freshDots {
-                let written = group.filter { field in pushed.values(of: field).contains { $0.dot == dot } }
+                let written = zip(group, values).filter { $0.1.contains { $0.dot == dot } }.map(\.0)
                 guard written.isEmpty || written.count == group.count else {
                     throw Violation(
                         reason: .forbiddenField,

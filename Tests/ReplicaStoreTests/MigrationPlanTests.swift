@@ -47,6 +47,64 @@ import Testing
         #expect(plans.withLock { $0 }.count == 1, "migrated: nothing to say the next time")
     }
 
+    /// v24 (issue 18): a database with the two GTIN indexes gets the one on GTIN and serial, announced with its
+    /// returns counted, and the searches by product and by unit still find the same returns through an index.
+    @Test func theTwoGTINIndexesBecomeOneAndSearchesStillUseAnIndex() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("kiosk.sqlite")
+        let plans = Mutex<[MigrationPlan]>([])
+        var configuration = ReplicaStore.Configuration()
+        configuration.announceMigration = { plan in plans.withLock { $0.append(plan) } }
+        let gtin = try GTIN("4006381333931")
+        var ids: [ReturnID] = []
+        do {
+            let kiosk = try ReplicaStore.create(at: path, identity: .kiosk(store: StoreID("s"), kiosk: KioskID("k")))
+            for (order, serial) in [("ORD-1", "SN-1"), ("ORD-2", nil), ("ORD-3", "SN-3")] {
+                let capture = ReturnCapture(
+                    orderID: try OrderID(order),
+                    gtin: order == "ORD-3" ? try GTIN("5901234123457") : gtin,
+                    reason: .defective,
+                    serial: try serial.map { try ItemCode($0, kind: "serial") }
+                )
+                ids.append(try kiosk.recordReturn(capture).id)
+            }
+            // As a 0.6.0 kiosk left it.
+            try kiosk.pool.write { db in
+                try db.execute(
+                    sql: """
+                        DROP INDEX returns_by_unit;
+                        CREATE INDEX returns_by_gtin ON returns (gtin);
+                        CREATE INDEX returns_by_serial ON returns (gtin, serial) WHERE serial IS NOT NULL;
+                        DELETE FROM grdb_migrations WHERE identifier LIKE 'v24:%';
+                        """
+                )
+            }
+        }
+        let kiosk = try ReplicaStore.open(at: path, configuration: configuration)
+        let plan = try #require(plans.withLock { $0 }.first)
+        #expect(plan.steps == ["v24: one index for a return's product and unit"] && plan.heaviestRows == 3)
+        let indexes = try kiosk.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'returns'")
+        }
+        #expect(indexes.contains("returns_by_unit"))
+        #expect(!indexes.contains("returns_by_gtin") && !indexes.contains("returns_by_serial"))
+        func found(_ search: ReturnSearch) throws -> [ReturnID] {
+            try kiosk.findReturns(search).returns.map { try ReturnID($0.row.id) }
+        }
+        #expect(try found(ReturnSearch(gtin: gtin)) == [ids[0], ids[1]])
+        #expect(try found(ReturnSearch(serial: ItemCode("SN-1", kind: "serial"))) == [ids[0]])
+        for query in [
+            "SELECT id FROM returns WHERE gtin = '4006381333931'",
+            "SELECT id FROM returns WHERE gtin = '4006381333931' AND serial = 'SN-1'",
+        ] {
+            let plan = try kiosk.pool.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + query)
+                    .map { $0["detail"] as String }.joined(separator: "; ")
+            }
+            #expect(plan.contains("USING COVERING INDEX returns_by_unit"), "\(query): \(plan)")
+        }
+    }
+
     @Test func largeNumbersAreGroupedAndLongEstimatesInMinutes() {
         #expect(MigrationPlan.grouped(1_000_000) == "1,000,000" && MigrationPlan.grouped(999) == "999")
         var plan = MigrationPlan(

@@ -26,6 +26,32 @@ import Testing
         }
     }
 
+    /// Reading an id keeps canonical text as it is instead of parsing it (issue 18): every text, canonical or not,
+    /// must still read exactly as Foundation's parse, lower-cased, reads it — or be refused as it refuses it.
+    @Test func readingAnIDAgreesWithTheUUIDParseForEveryText() async {
+        let characters = Array("0123456789abcdefABCDEFgG-_ é")
+        await propertyCheck(
+            count: 2_000,
+            input: Gen.int(in: 0...4_000_000_000_000),
+            Gen.int(in: 0...40).array(of: 0...4),
+            Gen.int(in: 0...(characters.count - 1)).array(of: 0...4),
+            Gen.int(in: 0...2)
+        ) { millis, positions, replacements, edit in
+            var text = Array(ReturnID.make(at: Date(timeIntervalSince1970: Double(millis) / 1000)).rawValue)
+            for (position, replacement) in zip(positions, replacements) {
+                switch edit {
+                case 0 where position < text.count: text[position] = characters[replacement]
+                case 1: text.insert(characters[replacement], at: min(position, text.count))
+                case 2 where position < text.count: text.remove(at: position)
+                default: text = text.map { $0.uppercased().first ?? $0 }
+                }
+            }
+            let string = String(text)
+            let expected = string.utf8.count == 36 ? UUID(uuidString: string)?.uuidString.lowercased() : nil
+            #expect((try? ReturnID(string))?.rawValue == expected, "\(string)")
+        }
+    }
+
     @Test(arguments: ["", "not-a-uuid", "0192f5e0-7a3c-7def-8123-456789abcdeg", "0192f5e07a3c7def8123456789abcdef0000"])
     func rejectsMalformedReturnIDs(text: String) {
         #expect { try ReturnID(text) } throws: { error in

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Replays the rows a server stored, push by push, into fresh copies of its schema: what SQLite alone costs.
+
+    scripts/replay-pushes.py HQ_DATABASE [RETURNS_PER_COMMIT ...]     (default: 500 2000 10000)
+
+HQ_DATABASE is a server's database after a sync (`returns-bench sync --work-dir DIR` leaves DIR/hq.sqlite). Its
+change log, records and returns are inserted again in the order they were stored, one transaction of
+RETURNS_PER_COMMIT returns at a time (a kiosk pushes 500 a batch; group commit takes more together), with the
+server's settings (WAL, synchronous=FULL, 64 MiB of page cache, a checkpoint every 10,000 pages). Printed for each
+size, and again without the `returns` projection: seconds, returns a second, and the bytes written (the WAL and its
+checkpoints) per return. An index in random key order dirties a page per stored return at every commit; this
+shows what each costs without any of our Swift code (BENCHMARKS.md, issue 18). Uses Python's sqlite3 module,
+which is the system's libsqlite3, as the server is.
+"""
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+
+
+def written_bytes():
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("wchar"))
+
+
+def replay(source, statements, rows, tables, batch, path):
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    db = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "cache_size=-65536", "wal_autocheckpoint=10000"):
+        db.execute("PRAGMA " + pragma)
+    for statement in statements:
+        db.execute(statement)
+    inserts = {t: f"INSERT INTO {t} VALUES ({','.join('?' * len(rows[t][0]))})" for t in tables if rows[t]}
+    count = len(rows["returns"])
+    before, start = written_bytes(), time.monotonic()
+    for first in range(0, count, batch):
+        db.execute("BEGIN")
+        for table in tables:
+            if table in inserts:
+                db.executemany(inserts[table], rows[table][first:first + batch])
+        db.execute("COMMIT")
+    seconds, written = time.monotonic() - start, written_bytes() - before
+    db.close()
+    return seconds, written
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    source = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+    batches = [int(a) for a in sys.argv[2:]] or [500, 2000, 10000]
+    tables = ("change_log", "records", "returns")
+    statements = [
+        sql for (sql,) in source.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name IN (?, ?, ?) ORDER BY type DESC",
+            tables,
+        )
+    ]
+    # One change per return in a sync into an empty server: the change log and records in the order written,
+    # the projection in the same order (by the change that wrote it).
+    rows = {
+        "change_log": source.execute("SELECT * FROM change_log ORDER BY seq").fetchall(),
+        "records": source.execute("SELECT * FROM records ORDER BY change_seq").fetchall(),
+        "returns": source.execute(
+            "SELECT r.* FROM returns r JOIN records c ON c.entity_type = 'return' AND c.id = r.id ORDER BY c.change_seq"
+        ).fetchall(),
+    }
+    count = len(rows["returns"])
+    core = [s for s in statements if " returns " not in s.split("(")[0] + " "]
+    with tempfile.TemporaryDirectory() as work:
+        for batch in batches:
+            for name, schema, replayed in (
+                ("the server's schema", statements, tables),
+                ("without the returns projection", core, tables[:2]),
+            ):
+                seconds, written = replay(source, schema, rows, replayed, batch, os.path.join(work, "replay.sqlite"))
+                print(
+                    f"{count:,} returns, {batch:,} a commit, {name}: {seconds:.2f} s, {count / seconds:,.0f} returns/s, "
+                    f"{written / count:,.0f} bytes written a return"
+                )
+
+
+if __name__ == "__main__":
+    main()
