@@ -37,6 +37,13 @@ public final class ReplicaStore: Sendable {
         /// index pages commit after commit writes far less with a longer interval (BENCHMARKS.md, "Issue 18, fourth
         /// part"). A kiosk keeps the default: its captures wait for the checkpoint one of them runs.
         public var checkpointPages: Int?
+        /// Whether the writer keeps its statement journals in memory (`temp_store = MEMORY`) rather than in a
+        /// temporary file. A server's group commit runs each push of a group in a savepoint, and SQLite keeps the
+        /// earlier content of every page a savepoint changes again in such a journal: written to a file, that was
+        /// more than a page's write for each return a group stored (BENCHMARKS.md, "Issue 18, fifth part"). In
+        /// memory it costs at most the pages one transaction changes; a kiosk keeps the default (its large sorts
+        /// would go to memory too).
+        public var statementJournalInMemory: Bool
         /// Told what opening the database will migrate, and how long it will take, before the migration starts
         /// (``MigrationPlan``); `nil`: nobody is told. The command lines print ``MigrationPlan/announcement``.
         public var announceMigration: (@Sendable (MigrationPlan) -> Void)?
@@ -50,18 +57,22 @@ public final class ReplicaStore: Sendable {
             maximumSize: Int64? = nil,
             cacheSizeKiB: Int? = nil,
             checkpointPages: Int? = nil,
+            statementJournalInMemory: Bool = false,
             now: @escaping @Sendable () -> Date = { Date() }
         ) {
             self.busyTimeout = busyTimeout
             self.maximumSize = maximumSize
             self.cacheSizeKiB = cacheSizeKiB
             self.checkpointPages = checkpointPages
+            self.statementJournalInMemory = statementJournalInMemory
             self.now = now
         }
 
-        /// What a server wants: a 64 MiB page cache per connection, and a checkpoint every 10,000 pages (40 MiB of
-        /// log).
-        public static var server: Configuration { Configuration(cacheSizeKiB: 65_536, checkpointPages: 10_000) }
+        /// What a server wants: a 64 MiB page cache per connection, a checkpoint every 10,000 pages (40 MiB of
+        /// log), and its group commits' statement journals in memory.
+        public static var server: Configuration {
+            Configuration(cacheSizeKiB: 65_536, checkpointPages: 10_000, statementJournalInMemory: true)
+        }
     }
 
     /// The database file.
@@ -174,6 +185,9 @@ public final class ReplicaStore: Sendable {
             if let pages = configuration.checkpointPages {
                 // A setting of the connection that runs the automatic checkpoints: the writer's.
                 try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = \(pages)") }
+            }
+            if configuration.statementJournalInMemory {
+                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA temp_store = MEMORY") }
             }
             // A database a newer version migrated (after a rollback, say) may hold what this version does not know
             // how to keep: refuse it rather than write to it.

@@ -18,7 +18,8 @@ public final class GroupCommitQueue: Sendable {
 
     private struct Pending {
         let write: GroupedWrite
-        let continuation: CheckedContinuation<PushOutcome?, any Error>
+        /// Called once, with the write's result, after its transaction committed (or could not).
+        let complete: @Sendable (Result<PushOutcome?, any Error>) -> Void
     }
 
     private struct State {
@@ -72,6 +73,29 @@ public final class GroupCommitQueue: Sendable {
         return outcome
     }
 
+    /// Prepares a kiosk's pushed batch on the caller's task, as ``push(_:from:store:)`` does, and queues it for the
+    /// next transaction; returns once it is queued, and calls `completion` once it is durable (or refused).
+    ///
+    /// The pushes one caller queues one after the other are committed in that order — in one transaction when the
+    /// writer is busy meanwhile — so a connection's pipelined pushes still merge in the order they were sent.
+    public func enqueuePush(
+        _ records: [VersionedRecord],
+        from pusher: ReplicaID,
+        store: StoreID,
+        completion: @escaping @Sendable (Result<PushOutcome, any Error>) -> Void
+    ) async {
+        await admit(records.count)
+        let prepared = PreparedServerPush(records, from: pusher, store: store)
+        enqueue(.push(prepared)) { result in
+            completion(
+                result.map { outcome in
+                    guard let outcome else { preconditionFailure("a push's group commit returned no outcome") }
+                    return outcome
+                }
+            )
+        }
+    }
+
     /// Waits until `records` more pushed records may be prepared; a push is always let in when none wait.
     private func admit(_ records: Int) async {
         let limit = 2 * maximumRecords
@@ -119,14 +143,20 @@ public final class GroupCommitQueue: Sendable {
     /// Commits `write` with whatever else is waiting; returns its result once the transaction has committed.
     public func submit(_ write: GroupedWrite) async throws -> PushOutcome? {
         try await withCheckedThrowingContinuation { continuation in
-            let start = state.withLockedValue { state in
-                state.pending.append(Pending(write: write, continuation: continuation))
-                guard !state.busy else { return false }
-                state.busy = true
-                return true
-            }
-            if start { scheduleCommit() }
+            enqueue(write) { continuation.resume(with: $0) }
         }
+    }
+
+    /// Queues `write` for the next transaction, now; `complete` is called once that transaction committed.
+    private func enqueue(_ write: GroupedWrite, complete: @escaping @Sendable (Result<PushOutcome?, any Error>) -> Void)
+    {
+        let start = state.withLockedValue { state in
+            state.pending.append(Pending(write: write, complete: complete))
+            guard !state.busy else { return false }
+            state.busy = true
+            return true
+        }
+        if start { scheduleCommit() }
     }
 
     private func scheduleCommit() {
@@ -143,7 +173,7 @@ public final class GroupCommitQueue: Sendable {
                     return (state.pending, state.waitingForRoom)
                 }
                 for pending in abandoned {
-                    pending.continuation.resume(throwing: NIOThreadPoolError.ThreadPoolInactive())
+                    pending.complete(.failure(NIOThreadPoolError.ThreadPoolInactive()))
                 }
                 // Those waiting for room go on, and fail in turn when they submit: none is left waiting for ever.
                 for waiting in waitingForRoom { waiting.continuation.resume() }
@@ -178,7 +208,7 @@ public final class GroupCommitQueue: Sendable {
         )
         let results = store.commitGroup(group.map(\.write))
         for (pending, result) in zip(group, results) {
-            pending.continuation.resume(with: result)
+            pending.complete(result)
         }
         let more = state.withLockedValue { state in
             if state.pending.isEmpty { state.busy = false }

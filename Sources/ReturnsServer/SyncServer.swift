@@ -368,6 +368,69 @@ public final class SyncServer: Service, Sendable {
     public var connectionCount: Int { registry.count }
 }
 
+/// A connection's inbound frames. One read runs at a time — the session starts one only once the last is done —
+/// so the iterator is never used by two tasks at once, though a read may run on a task of its own while pushes
+/// commit.
+final class FrameReader: @unchecked Sendable {
+    private var iterator: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
+
+    init(_ iterator: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator) {
+        self.iterator = iterator
+    }
+
+    func next() async throws -> SyncFrame? {
+        try await iterator.next()
+    }
+}
+
+/// A push a session started, and its outcome once it is committed (or refused).
+final class PipelinedPush: Sendable {
+    let batch: Int
+    let kiosk: ServerSession.Kiosk
+    private let result = NIOLockedValueBox<Result<PushOutcome, any Error>?>(nil)
+
+    init(batch: Int, kiosk: ServerSession.Kiosk) {
+        self.batch = batch
+        self.kiosk = kiosk
+    }
+
+    /// The outcome, once the push is done.
+    var outcome: Result<PushOutcome, any Error>? { result.withLockedValue { $0 } }
+
+    func finish(_ outcome: Result<PushOutcome, any Error>) {
+        result.withLockedValue { $0 = outcome }
+    }
+}
+
+/// What a session waits for while its pushes commit: a wake-up for each push done and for the frame read, and the
+/// frame. The wake-ups are buffered, so one that comes between a check and the wait is not lost.
+final class SessionProgress: Sendable {
+    let signals: AsyncStream<Void>
+    private let signal: AsyncStream<Void>.Continuation
+    private let frame = NIOLockedValueBox<Result<SyncFrame?, any Error>?>(nil)
+
+    init() {
+        (signals, signal) = AsyncStream.makeStream(of: Void.self)
+    }
+
+    deinit { signal.finish() }
+
+    func pushDone() { signal.yield() }
+
+    func frameRead(_ read: Result<SyncFrame?, any Error>) {
+        frame.withLockedValue { $0 = read }
+        signal.yield()
+    }
+
+    /// The frame read, if it is there; taken once.
+    func takeFrame() -> Result<SyncFrame?, any Error>? {
+        frame.withLockedValue { frame in
+            defer { frame = nil }
+            return frame
+        }
+    }
+}
+
 /// One kiosk's conversation with the server: hello, challenge, authenticate, then pushes and pulls until `bye`.
 struct SyncSession {
     let store: any SyncServerStorage
@@ -379,8 +442,22 @@ struct SyncSession {
     let sessions: ServerSession.Configuration
     /// The connection's frame limit, lowered until the kiosk authenticates.
     let frameLimit: FrameLimit
-    var inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator
+    let inbound: FrameReader
     let outbound: NIOAsyncChannelOutboundWriter<SyncMessage>
+    /// The pushes started and not yet answered, oldest first: their answers go out in this order, before any other.
+    private var pushes: [PipelinedPush] = []
+    /// Done once the newest push started has its place in the order of commits: the next one waits for it.
+    private var lastQueued: Task<Void, Never>?
+    /// The read of the next frame, when it runs while pushes commit.
+    private var reading: Task<Void, Never>?
+    /// What the session waits for while pushes commit: a push done, or the frame read.
+    private let progress = SessionProgress()
+    private var progressSignals: AsyncStream<Void>.Iterator
+    /// At most this many pushes of a connection are started and not yet answered; past it the session waits for
+    /// the oldest before reading on. Two: one commits while the next is prepared (and joins the next commit). Four
+    /// (what kiosks keep in flight) measured no faster within this machine's noise, and would hold twice the
+    /// memory a connection may (docs/reliability.md).
+    static let maximumPipelinedPushes = 2
     /// Called once the kiosk proved who it is: ends the handshake deadline, and says whether its rate allows
     /// another sync.
     let admit: @Sendable (String) -> Bool
@@ -404,8 +481,9 @@ struct SyncSession {
         self.makeNonce = makeNonce
         self.sessions = sessions
         self.frameLimit = frameLimit
-        self.inbound = inbound
+        self.inbound = FrameReader(inbound)
         self.outbound = outbound
+        progressSignals = progress.signals.makeAsyncIterator()
         self.admit = admit
     }
 
@@ -416,8 +494,11 @@ struct SyncSession {
         } catch let error as ProtocolError {
             logger.info("refused", metadata: ["code": "\(error.code.rawValue)", "message": "\(error.message)"])
             metrics.refused(error.code.rawValue)
+            // Pushes sent before the request at fault are answered first, as they would have been in turn.
+            try? await answerAllPushes()
             try? await outbound.write(.error(error))
         } catch is ByteToMessageDecoderError.PayloadTooLargeError {
+            try? await answerAllPushes()
             metrics.refused(ProtocolError.Code.frameTooLarge.rawValue)
             let limit = frameLimit.current
             let handshake = limit < WireProtocol.maximumFrameSize ? " before authentication" : ""
@@ -442,8 +523,17 @@ struct SyncSession {
     }
 
     /// The next message; a frame that did not decode, or the end of the stream, is an error.
+    ///
+    /// While pushes commit, the frame is read by a task of its own, and each push is answered as soon as it is
+    /// done, in order: a kiosk waiting for an acknowledgement before it sends more gets it.
     private mutating func next() async throws -> SyncMessage {
-        guard let frame = try await inbound.next() else {
+        let read: SyncFrame?
+        if pushes.isEmpty && reading == nil {
+            read = try await inbound.next()
+        } else {
+            read = try await nextWhileCommitting()
+        }
+        guard let frame = read else {
             throw ProtocolError(.unexpectedMessage, "the connection closed in the middle of a sync")
         }
         switch frame {
@@ -453,6 +543,68 @@ struct SyncSession {
             return message
         case .invalid(let error):
             throw error
+        }
+    }
+
+    /// Reads the next frame while pushes commit: answers each push once it is done (oldest first) until the frame
+    /// is there. Past ``maximumPipelinedPushes`` the frame is read only once the oldest push is answered.
+    private mutating func nextWhileCommitting() async throws -> SyncFrame? {
+        while true {
+            try await answerDonePushes()
+            if let frame = progress.takeFrame() {
+                reading = nil
+                return try frame.get()
+            }
+            if reading == nil && pushes.count < Self.maximumPipelinedPushes {
+                let inbound = self.inbound
+                let progress = self.progress
+                reading = Task {
+                    let frame: Result<SyncFrame?, any Error>
+                    do { frame = .success(try await inbound.next()) } catch { frame = .failure(error) }
+                    progress.frameRead(frame)
+                }
+            }
+            try await waitForProgress()
+        }
+    }
+
+    /// Waits until a push is done or the frame is read; a cancelled session stops waiting.
+    private mutating func waitForProgress() async throws {
+        // The signal is only a wake-up: the results are in `progress`, checked again by the caller.
+        guard await progressSignals.next() != nil else { throw CancellationError() }
+    }
+
+    /// Starts merging a pushed batch behind the pushes started before it; its answer goes out once it is done.
+    private mutating func startPush(batch: Int, records: [VersionedRecord], from kiosk: ServerSession.Kiosk) {
+        let push = PipelinedPush(batch: batch, kiosk: kiosk)
+        let previous = lastQueued
+        let store = self.store
+        let progress = self.progress
+        lastQueued = Task {
+            // In the order the kiosk sent them: this push takes its place once the one before has its own.
+            await previous?.value
+            await store.enqueuePush(records, from: kiosk.replicaID, store: kiosk.storeID) { outcome in
+                push.finish(outcome)
+                progress.pushDone()
+            }
+        }
+        pushes.append(push)
+    }
+
+    /// Writes the answers of the oldest pushes that are done, in order, up to the first still committing.
+    private mutating func answerDonePushes() async throws {
+        while let oldest = pushes.first, let outcome = oldest.outcome {
+            pushes.removeFirst()
+            try await answer(oldest.batch, outcome, from: oldest.kiosk)
+        }
+    }
+
+    /// Answers every push started, waiting for those still committing: what follows a push sees it merged.
+    private mutating func answerAllPushes() async throws {
+        while true {
+            try await answerDonePushes()
+            if pushes.isEmpty { return }
+            try await waitForProgress()
         }
     }
 
@@ -471,6 +623,7 @@ struct SyncSession {
             } catch let error as ProtocolError where session.authenticatedKiosk != nil && !error.code.closesConnection {
                 // A bad record or an oversized batch spoils that request only: refuse it and carry on.
                 metrics.refused(error.code.rawValue)
+                try await answerAllPushes()
                 try await outbound.write(.error(error))
                 continue
             } catch let error as ProtocolError where watching != nil && feedWatch.isClosed {
@@ -482,13 +635,17 @@ struct SyncSession {
             do {
                 actions = try session.receive(message)
             } catch {
-                // A request that closes the connection still ends the watch first: its answer goes out before
-                // the error, in the order of requests.
+                // A request that closes the connection still ends the watch first, and answers the pushes before
+                // it: their answers go out before the error, in the order of requests.
+                try await answerAllPushes()
                 try? await end(&watching)
                 throw error
             }
             while !actions.isEmpty {
-                switch actions.removeFirst() {
+                let action = actions.removeFirst()
+                // Pushes are pipelined; anything else is answered, or done, after every push before it.
+                if case .push = action {} else { try await answerAllPushes() }
+                switch action {
                 case .send(let reply):
                     try await outbound.write(reply)
                 case .lookUpKiosk(let kiosk):
@@ -522,7 +679,7 @@ struct SyncSession {
                 case .syncEnded(let kiosk, let version):
                     try await syncEnded(kiosk.replicaID.rawValue, version: version, since: started)
                 case .push(let kiosk, let batch, let records):
-                    try await push(batch: batch, records: records, from: kiosk)
+                    startPush(batch: batch, records: records, from: kiosk)
                 case .pull(let kiosk, let cursor, let limit, let wantsEstimate):
                     let page = try await store.encodedFeed(
                         store: kiosk.storeID,
@@ -598,10 +755,14 @@ struct SyncSession {
         if let answer = await watch.value { try await outbound.write(answer) }
     }
 
-    /// Merges a pushed batch by the push rules and answers it; a refusal keeps the connection.
-    private func push(batch: Int, records: [VersionedRecord], from kiosk: ServerSession.Kiosk) async throws {
+    /// Answers a merged (or refused) push; a refusal keeps the connection, any other failure ends it.
+    private func answer(
+        _ batch: Int,
+        _ result: Result<PushOutcome, any Error>,
+        from kiosk: ServerSession.Kiosk
+    ) async throws {
         do {
-            let outcome = try await store.acceptPush(records, from: kiosk.replicaID, store: kiosk.storeID)
+            let outcome = try result.get()
             metrics.recordsMerged.increment(by: outcome.merged)
             metrics.conflicts.increment(by: outcome.conflicts.count)
             // Other kiosks of the store may be watching: they pull this at once.

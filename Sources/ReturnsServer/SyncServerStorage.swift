@@ -49,6 +49,18 @@ public protocol SyncServerStorage: Sendable {
     /// Merges a pushed batch all or nothing; throws ``PushRejection`` for a record that may not be stored.
     func acceptPush(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) async throws -> PushOutcome
 
+    /// Starts merging a pushed batch as ``acceptPush(_:from:store:)`` does: returns once the push has its place in
+    /// the order of commits, and calls `completion` with its outcome once it is durable (or refused).
+    ///
+    /// A connection's pipelined pushes go through this one after the other: each is committed after the ones
+    /// started before it, and the session reads the next request meanwhile.
+    func enqueuePush(
+        _ records: [VersionedRecord],
+        from pusher: ReplicaID,
+        store: StoreID,
+        completion: @escaping @Sendable (Result<PushOutcome, any Error>) -> Void
+    ) async
+
     /// The store's change feed after `cursor`, leaving out versions `requester` pushed and holds already; each
     /// record in its JSON form (Protocol/SPEC.md §6), sent as it is.
     func encodedFeed(
@@ -111,6 +123,20 @@ public protocol SyncServerStorage: Sendable {
 }
 
 extension SyncServerStorage {
+    /// By default the push is merged before this returns, so pushes started one after the other commit in order.
+    public func enqueuePush(
+        _ records: [VersionedRecord],
+        from pusher: ReplicaID,
+        store: StoreID,
+        completion: @escaping @Sendable (Result<PushOutcome, any Error>) -> Void
+    ) async {
+        do {
+            completion(.success(try await acceptPush(records, from: pusher, store: store)))
+        } catch {
+            completion(.failure(error))
+        }
+    }
+
     /// By default the server polls.
     public var notifiesChanges: Bool { false }
 
@@ -398,6 +424,15 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         store: StoreID
     ) async throws -> PushOutcome {
         try await groupCommit.push(records, from: pusher, store: store)
+    }
+
+    public func enqueuePush(
+        _ records: [VersionedRecord],
+        from pusher: ReplicaID,
+        store: StoreID,
+        completion: @escaping @Sendable (Result<PushOutcome, any Error>) -> Void
+    ) async {
+        await groupCommit.enqueuePush(records, from: pusher, store: store, completion: completion)
     }
 
     public func encodedFeed(
