@@ -505,6 +505,10 @@ struct SyncSession {
             try? await outbound.write(
                 .error(ProtocolError(.frameTooLarge, "a frame is at most \(limit) bytes\(handshake)"))
             )
+        } catch is CancellationError {
+            // The server is stopping while pushes commit: they still commit, and the kiosk, left unanswered, sends
+            // them again at its next sync (merging a version twice changes nothing).
+            logger.debug("sync cancelled")
         } catch let error as ChannelError {
             logger.debug("connection failed", metadata: ["error": "\(error)"])
         } catch let error as NIOSSLError {
