@@ -5,7 +5,7 @@ import ReturnsSync
 import SyncEngine
 import Testing
 
-/// A connection's pushes sent before the earlier ones are answered (SPEC §2): the server prepares the next while the
+/// A connection's pushes sent before the earlier ones are answered (SPEC §3): the server prepares the next while the
 /// last commits, and commits several together (issue 18), but merges and answers them in the order they were sent.
 @Suite struct PipelinedPushTests {
     /// Push 1 (500 returns, slow to prepare) holds the first version of a return, push 2 (tiny) the next version of
