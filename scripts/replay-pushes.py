@@ -24,7 +24,7 @@ def written_bytes():
         return next(int(line.split()[1]) for line in io if line.startswith("wchar"))
 
 
-def replay(source, statements, rows, tables, batch, path):
+def replay(statements, rows, tables, batch, path):
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
@@ -76,7 +76,7 @@ def main():
                 ("the server's schema", statements, tables),
                 ("without the returns projection", core, tables[:2]),
             ):
-                seconds, written = replay(source, schema, rows, replayed, batch, os.path.join(work, "replay.sqlite"))
+                seconds, written = replay(schema, rows, replayed, batch, os.path.join(work, "replay.sqlite"))
                 print(
                     f"{count:,} returns, {batch:,} a commit, {name}: {seconds:.2f} s, {count / seconds:,.0f} returns/s, "
                     f"{written / count:,.0f} bytes written a return"
