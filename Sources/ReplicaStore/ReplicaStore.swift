@@ -31,11 +31,12 @@ public final class ReplicaStore: Sendable {
         /// SQLite's page cache per connection, in KiB; `nil` for SQLite's default (2 MiB). A server merging pushes
         /// into large indexes wants far more: every page it misses is a read system call.
         public var cacheSizeKiB: Int?
-        /// How many pages the write-ahead log grows to before the commit that passes it copies them into the
-        /// database (SQLite's automatic checkpoint); `nil` for SQLite's default, 1,000 (4 MiB). A checkpoint writes
-        /// each page once, however many commits changed it since the last: a server merging pushes into the same
-        /// index pages commit after commit writes far less with a longer interval (BENCHMARKS.md, "Issue 18, fourth
-        /// part"). A kiosk keeps the default: its captures wait for the checkpoint one of them runs.
+        /// How many pages the write-ahead log grows by between two copies of it into the database (checkpoints,
+        /// which run on a thread of their own: ``BackgroundCheckpointer``); `nil` for SQLite's default, 1,000
+        /// (4 MiB). A checkpoint writes each page once, however many commits changed it since the last: a server
+        /// merging pushes into the same index pages commit after commit writes far less with a longer interval
+        /// (BENCHMARKS.md, "Issue 18, fourth part"). A kiosk keeps the default, which bounds its log at 16 MiB (four
+        /// intervals, past which the writer checkpoints in its own commit).
         public var checkpointPages: Int?
         /// Whether the writer keeps its statement journals in memory (`temp_store = MEMORY`) rather than in a
         /// temporary file. A server's group commit runs each push of a group in a savepoint, and SQLite keeps the
@@ -80,14 +81,23 @@ public final class ReplicaStore: Sendable {
     /// Who this replica is.
     public let identity: ReplicaIdentity
     let pool: DatabasePool
+    /// Runs the checkpoints of `pool`'s log; its hook on the writer holds it unretained, so the store keeps it.
+    let checkpointer: BackgroundCheckpointer
     let now: @Sendable () -> Date
     /// ``Configuration/compactsChangeLog``, for a kiosk; `false` for a server, which keeps its whole log.
     let compactsChangeLog: Bool
 
-    private init(path: String, identity: ReplicaIdentity, pool: DatabasePool, configuration: Configuration) {
+    private init(
+        path: String,
+        identity: ReplicaIdentity,
+        pool: DatabasePool,
+        checkpointer: BackgroundCheckpointer,
+        configuration: Configuration
+    ) {
         self.path = path
         self.identity = identity
         self.pool = pool
+        self.checkpointer = checkpointer
         self.now = configuration.now
         self.compactsChangeLog = identity.role == .kiosk && configuration.compactsChangeLog
     }
@@ -103,7 +113,7 @@ public final class ReplicaStore: Sendable {
     ) throws -> ReplicaStore {
         // Owner-only from the first byte: it will hold keys (and, at HQ, every store's returns).
         try OwnerOnlyFiles.create(path)
-        let pool = try openPool(at: path, configuration: configuration)
+        let (pool, checkpointer) = try openPool(at: path, configuration: configuration)
         do {
             try pool.write { db in
                 if let existing = try Row.fetchOne(db, sql: "SELECT replica_id FROM replica") {
@@ -127,7 +137,13 @@ public final class ReplicaStore: Sendable {
         } catch let error as DatabaseError {
             throw storageError(error, path: path)
         }
-        return ReplicaStore(path: path, identity: identity, pool: pool, configuration: configuration)
+        return ReplicaStore(
+            path: path,
+            identity: identity,
+            pool: pool,
+            checkpointer: checkpointer,
+            configuration: configuration
+        )
     }
 
     /// Opens an existing replica database.
@@ -139,7 +155,7 @@ public final class ReplicaStore: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ReplicaStoreError(code: .databaseMissing, message: "no database at \(path)")
         }
-        let pool = try openPool(at: path, configuration: configuration)
+        let (pool, checkpointer) = try openPool(at: path, configuration: configuration)
         let identity: ReplicaIdentity
         do {
             guard let row = try pool.read({ db in try Row.fetchOne(db, sql: "SELECT * FROM replica") }) else {
@@ -157,10 +173,19 @@ public final class ReplicaStore: Sendable {
                 alsoFix: [path + "-wal", path + "-shm"]
             )
         }
-        return ReplicaStore(path: path, identity: identity, pool: pool, configuration: configuration)
+        return ReplicaStore(
+            path: path,
+            identity: identity,
+            pool: pool,
+            checkpointer: checkpointer,
+            configuration: configuration
+        )
     }
 
-    private static func openPool(at path: String, configuration: Configuration) throws -> DatabasePool {
+    private static func openPool(
+        at path: String,
+        configuration: Configuration
+    ) throws -> (DatabasePool, BackgroundCheckpointer) {
         var config = GRDB.Configuration()
         config.busyMode = .timeout(configuration.busyTimeout)
         config.prepareDatabase { db in
@@ -182,10 +207,12 @@ public final class ReplicaStore: Sendable {
             // commits would be lost on power loss. The writer is the only connection that commits, and it stays
             // open for the pool's life, so setting it here holds for every write.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-            if let pages = configuration.checkpointPages {
-                // A setting of the connection that runs the automatic checkpoints: the writer's.
-                try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = \(pages)") }
-            }
+            // Replaces SQLite's automatic checkpoint, a hook on the connection that commits: the writer's.
+            let checkpointer = BackgroundCheckpointer(
+                path: path,
+                pages: Int32(clamping: configuration.checkpointPages ?? 1_000)
+            )
+            pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
             if configuration.statementJournalInMemory {
                 try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA temp_store = MEMORY") }
             }
@@ -204,7 +231,7 @@ public final class ReplicaStore: Sendable {
                 announce(plan)
             }
             try migrator.migrate(pool)
-            return pool
+            return (pool, checkpointer)
         } catch let error as DatabaseError {
             throw storageError(error, path: path)
         }

@@ -1,0 +1,124 @@
+import Dispatch
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Copies the write-ahead log into the database on a connection and a thread of its own, so that the writer's
+/// commits do not wait for it.
+///
+/// SQLite's automatic checkpoint runs inside the commit that makes the log pass its limit: a capture, a pulled
+/// page or a group commit waited for every page of the log to be copied and the database synced (a fifth of a
+/// kiosk's writer time during a pull, a tenth of the server's during a sync: BENCHMARKS.md, "Issue 18, sixth
+/// part"). A checkpoint may run beside the writer (it takes its own lock, not the writer's), so this one runs on
+/// its own thread whenever the log has grown by ``pages`` since the last request.
+///
+/// The log restarts from its beginning only when a checkpoint has copied all of it before the next write begins,
+/// which a writer that never pauses does not allow: past ``hardLimit`` frames the writer itself checkpoints what
+/// is left (SQLite's own behaviour, at a higher mark), so the log stays bounded whatever the load.
+final class BackgroundCheckpointer: @unchecked Sendable {
+    /// How much the log grows between two checkpoints, in pages.
+    let pages: Int32
+    /// The log's size past which the writer checkpoints in its commit, in pages.
+    let hardLimit: Int32
+    private let path: String
+    /// Where the checkpoints run, one at a time; tests suspend it to stand for checkpoints that fall behind.
+    let queue = DispatchQueue(label: "ReturnSync.ReplicaStore.checkpoint")
+    // Guarded by `lock`: the writer's hook and the checkpoint thread both read and change them.
+    private let lock = NSLock()
+    private var requestedAt: Int32 = 0
+    private var running = false
+    private var requested = false
+    private var completed = 0
+    // Only touched on `queue`: opened at the first checkpoint, so a store that never fills its log (most command
+    // line invocations) opens no second connection.
+    private var connection: DatabaseQueue?
+
+    init(path: String, pages: Int32) {
+        self.path = path
+        self.pages = max(pages, 1)
+        self.hardLimit = self.pages * 4
+    }
+
+    /// Installs the hook that watches the log's size after each of the writer's commits. SQLite's automatic
+    /// checkpoint is a hook of the same kind, which this one replaces.
+    func install(on db: Database) {
+        sqlite3_wal_hook(db.sqliteConnection, walHook, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Called by the writer after each commit with the log's size in frames.
+    fileprivate func committed(frames: Int32, db: OpaquePointer?, name: UnsafePointer<CChar>?) {
+        if frames >= hardLimit {
+            // The checkpoints on the other thread cannot keep up, or the log never restarts under this load:
+            // copy what is left now, so the next write starts the log afresh.
+            sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+            lock.withLock { requestedAt = 0 }
+            return
+        }
+        let start = lock.withLock { () -> Bool in
+            // A smaller log than at the last request: it restarted.
+            if frames < requestedAt { requestedAt = 0 }
+            guard frames - requestedAt >= pages else { return false }
+            requestedAt = frames
+            if running {
+                requested = true
+                return false
+            }
+            running = true
+            return true
+        }
+        if start { queue.async { self.run() } }
+    }
+
+    /// How many checkpoints have run on the checkpoint thread (failed ones included).
+    var checkpointsRun: Int { lock.withLock { completed } }
+
+    /// Returns once every checkpoint requested so far has run.
+    func waitUntilIdle() {
+        queue.sync {}
+    }
+
+    private func run() {
+        repeat {
+            lock.withLock { requested = false }
+            checkpoint()
+            lock.withLock { completed += 1 }
+        } while lock.withLock({
+            if requested { return true }
+            running = false
+            return false
+        })
+    }
+
+    private func checkpoint() {
+        do {
+            if connection == nil {
+                var configuration = GRDB.Configuration()
+                configuration.label = "ReturnSync.checkpoint"
+                configuration.prepareDatabase { db in
+                    // The checkpoint syncs the log before copying it and the database after, as the writer would.
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                }
+                connection = try DatabaseQueue(path: path, configuration: configuration)
+            }
+            // PASSIVE: copies what no reader still needs, never waits for one, never blocks the writer. A failure
+            // (a full disk, say) leaves the log to the writer's own checkpoint at the hard limit, which reports
+            // nothing either: the data is safe in the log whatever happens to a checkpoint.
+            try connection?.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+        } catch {
+            connection = nil
+        }
+    }
+}
+
+/// SQLite's write-ahead-log hook: called on the writer's thread after each commit, with the log's size in frames.
+private func walHook(
+    _ context: UnsafeMutableRawPointer?,
+    _ db: OpaquePointer?,
+    _ name: UnsafePointer<CChar>?,
+    _ frames: Int32
+) -> Int32 {
+    guard let context else { return SQLITE_OK }
+    Unmanaged<BackgroundCheckpointer>.fromOpaque(context).takeUnretainedValue()
+        .committed(frames: frames, db: db, name: name)
+    return SQLITE_OK
+}

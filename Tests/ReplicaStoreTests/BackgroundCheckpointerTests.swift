@@ -1,0 +1,75 @@
+import Foundation
+import ReturnSyncTestSupport
+import ReturnsModel
+import SyncEngine
+import Testing
+
+@testable import ReplicaStore
+
+/// The write-ahead log is copied into the database off the writer's commits, and stays bounded whether or not
+/// those copies keep up.
+@Suite struct BackgroundCheckpointerTests {
+    /// A small interval, so a few hundred captures pass it many times.
+    static let pages = 16
+
+    static func kiosk(_ directory: TemporaryDirectory) throws -> ReplicaStore {
+        try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: StoreID("store-12"), kiosk: KioskID("kiosk-a")),
+            configuration: ReplicaStore.Configuration(checkpointPages: pages)
+        )
+    }
+
+    static func capture(_ store: ReplicaStore, _ index: Int) throws {
+        _ = try store.recordReturn(
+            ReturnCapture(orderID: OrderID("ORD-\(index)"), gtin: GTIN("4006381333931"), reason: .defective)
+        )
+    }
+
+    /// The largest the log may get: the hard limit, plus the last transaction that passed it (a capture changes a
+    /// handful of pages; 64 is far above), each frame a page and its 24-byte header, after the 32-byte file header.
+    static func bound(_ store: ReplicaStore) -> Int {
+        32 + Int(store.checkpointer.hardLimit + 64) * (4_096 + 24)
+    }
+
+    static func logSize(_ store: ReplicaStore) throws -> Int {
+        let attributes = try FileManager.default.attributesOfItem(atPath: store.path + "-wal")
+        return (attributes[.size] as? Int) ?? 0
+    }
+
+    @Test func checkpointsRunOnTheirOwnThreadAndTheLogStaysBounded() throws {
+        let directory = try TemporaryDirectory()
+        let store = try Self.kiosk(directory)
+        store.checkpointer.waitUntilIdle()
+        let before = store.checkpointer.checkpointsRun
+        for index in 0..<300 { try Self.capture(store, index) }
+        store.checkpointer.waitUntilIdle()
+        // SQLite's own checkpoint is gone from the writer; without these the log would hold every capture (several
+        // MB here), and the file never shrinks.
+        #expect(store.checkpointer.checkpointsRun > before)
+        #expect(try Self.logSize(store) <= Self.bound(store))
+        #expect(try store.status().totalReturns == 300)
+    }
+
+    /// Checkpoints that never run (a stalled thread, a failing disk) leave the writer to checkpoint at the hard
+    /// limit, as SQLite would have at the lower one: the log restarts, and nothing committed is lost.
+    @Test func theWriterCheckpointsItselfAtTheHardLimitWhenTheThreadFallsBehind() throws {
+        let directory = try TemporaryDirectory()
+        let store = try Self.kiosk(directory)
+        // Creating the store (its migrations) has filled the log past the interval already.
+        store.checkpointer.waitUntilIdle()
+        let before = store.checkpointer.checkpointsRun
+        store.checkpointer.queue.suspend()
+        do {
+            for index in 0..<300 { try Self.capture(store, index) }
+        } catch {
+            store.checkpointer.queue.resume()
+            throw error
+        }
+        #expect(store.checkpointer.checkpointsRun == before)
+        #expect(try Self.logSize(store) <= Self.bound(store))
+        store.checkpointer.queue.resume()
+        store.checkpointer.waitUntilIdle()
+        #expect(try ReplicaStore.open(at: store.path).status().totalReturns == 300)
+    }
+}
