@@ -36,7 +36,7 @@ final class BackgroundCheckpointer: @unchecked Sendable {
     init(path: String, pages: Int32) {
         self.path = path
         self.pages = max(pages, 1)
-        self.hardLimit = self.pages * 4
+        self.hardLimit = Int32(clamping: Int64(self.pages) * 4)
     }
 
     /// Installs the hook that watches the log's size after each of the writer's commits. SQLite's automatic
@@ -100,12 +100,11 @@ final class BackgroundCheckpointer: @unchecked Sendable {
                 }
                 connection = try DatabaseQueue(path: path, configuration: configuration)
             }
-            // PASSIVE: copies what no reader still needs, never waits for one, never blocks the writer. A failure
-            // (a full disk, say) leaves the log to the writer's own checkpoint at the hard limit, which reports
-            // nothing either: the data is safe in the log whatever happens to a checkpoint.
+            // PASSIVE: copies what no reader still needs, never waits for one, never blocks the writer.
             try connection?.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
         } catch {
-            connection = nil
+            // A failure (a full disk, say) leaves the log to the writer's own checkpoint at the hard limit, which
+            // reports nothing either: what was committed is safe in the log whatever happens to a checkpoint.
         }
     }
 }
