@@ -9,8 +9,10 @@ USER may settle conflicts and decide reviews; ANALYST (same password) may only r
 conflict on its disposition (dispose | recycle) and one waiting for review.
 Prints one line per step; exits non-zero at the first step that does not hold.
 """
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +33,11 @@ options = webdriver.ChromeOptions()
 options.binary_location = "/usr/bin/chromium"
 for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
     options.add_argument(argument)
-options.add_argument("--user-data-dir=" + tempfile.mkdtemp(prefix="returnsync-chromium-"))
+# The browser's profile and the forged page go in one scratch directory, removed however the walkthrough ends
+# (sys.exit included): each run left a profile of a few MB in /tmp before.
+scratch = tempfile.mkdtemp(prefix="returnsync-chromium-")
+atexit.register(shutil.rmtree, scratch, True)
+options.add_argument("--user-data-dir=" + os.path.join(scratch, "profile"))
 browser = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
 browser.set_page_load_timeout(30)
 
@@ -107,7 +113,7 @@ try:
 
     # A forged cross-site form (another origin, posting to sign-out): the browser does not send the strict cookie,
     # and without the session's CSRF token it would be refused anyway — the user is still signed in after it.
-    forged = os.path.join(tempfile.mkdtemp(), "forged.html")
+    forged = os.path.join(scratch, "forged.html")
     with open(forged, "w") as page:
         page.write(f'<form id="f" method="post" action="{url}/logout"><input name="csrf" value="guess"></form>'
                    '<script>document.getElementById("f").submit()</script>')
