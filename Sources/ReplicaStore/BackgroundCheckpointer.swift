@@ -101,7 +101,7 @@ final class BackgroundCheckpointer: @unchecked Sendable {
                 connection = try DatabaseQueue(path: path, configuration: configuration)
             }
             // PASSIVE: copies what no reader still needs, never waits for one, never blocks the writer.
-            try connection?.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+            _ = try connection?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
         } catch {
             // A failure (a full disk, say) leaves the log to the writer's own checkpoint at the hard limit, which
             // reports nothing either: what was committed is safe in the log whatever happens to a checkpoint.

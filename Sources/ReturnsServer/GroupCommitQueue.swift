@@ -69,12 +69,7 @@ public final class GroupCommitQueue: Sendable {
     ///
     /// - Throws: ``PushRejection`` for a refused push, or the storage's error.
     public func push(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) async throws -> PushOutcome {
-        await admit(records.count)
-        let prepared = PreparedServerPush(records, from: pusher, store: store)
-        guard let outcome = try await submit(.push(prepared)) else {
-            preconditionFailure("a push's group commit returned no outcome")
-        }
-        return outcome
+        Self.pushOutcome(try await submit(await prepared(records, from: pusher, store: store)))
     }
 
     /// Prepares a kiosk's pushed batch on the caller's task, as ``push(_:from:store:)`` does, and queues it for the
@@ -88,16 +83,19 @@ public final class GroupCommitQueue: Sendable {
         store: StoreID,
         completion: @escaping @Sendable (Result<PushOutcome, any Error>) -> Void
     ) async {
+        enqueue(await prepared(records, from: pusher, store: store)) { completion($0.map(Self.pushOutcome)) }
+    }
+
+    /// A pushed batch prepared once there is room for it (``admit(_:)``), on the caller's task.
+    private func prepared(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) async -> GroupedWrite {
         await admit(records.count)
-        let prepared = PreparedServerPush(records, from: pusher, store: store)
-        enqueue(.push(prepared)) { result in
-            completion(
-                result.map { outcome in
-                    guard let outcome else { preconditionFailure("a push's group commit returned no outcome") }
-                    return outcome
-                }
-            )
-        }
+        return .push(PreparedServerPush(records, from: pusher, store: store))
+    }
+
+    /// A push's outcome: the group commit answers every push it took with one.
+    private static func pushOutcome(_ outcome: PushOutcome?) -> PushOutcome {
+        guard let outcome else { preconditionFailure("a push's group commit returned no outcome") }
+        return outcome
     }
 
     /// Waits until `records` more pushed records may be prepared; a push is always let in when none wait.
