@@ -29,6 +29,11 @@ final class BackgroundCheckpointer: @unchecked Sendable {
     private var running = false
     private var requested = false
     private var completed = 0
+    private var refused = 0
+    /// Held while a checkpoint copies, by the checkpoint thread and by the writer at the hard limit. SQLite lets
+    /// one checkpoint run at a time and refuses a second at once (`SQLITE_BUSY`, no busy handler): without this
+    /// the writer's checkpoint, when the thread's happened to be running, did nothing and the log grew on.
+    private let copying = NSLock()
     // Only touched on `queue`: opened at the first checkpoint, so a store that never fills its log (most command
     // line invocations) opens no second connection.
     private var connection: DatabaseQueue?
@@ -49,9 +54,15 @@ final class BackgroundCheckpointer: @unchecked Sendable {
     fileprivate func committed(frames: Int32, db: OpaquePointer?, name: UnsafePointer<CChar>?) {
         if frames >= hardLimit {
             // The checkpoints on the other thread cannot keep up, or the log never restarts under this load:
-            // copy what is left now, so the next write starts the log afresh.
-            sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
-            lock.withLock { requestedAt = 0 }
+            // copy what is left now, so the next write starts the log afresh. The thread's checkpoint, if one is
+            // running, finishes first (it never waits for the writer, so this wait is short and cannot deadlock).
+            let result = copying.withLock {
+                sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+            }
+            lock.withLock {
+                requestedAt = 0
+                if result == SQLITE_BUSY { refused += 1 }
+            }
             return
         }
         let start = lock.withLock { () -> Bool in
@@ -71,6 +82,10 @@ final class BackgroundCheckpointer: @unchecked Sendable {
 
     /// How many checkpoints have run on the checkpoint thread (failed ones included).
     var checkpointsRun: Int { lock.withLock { completed } }
+
+    /// How many of the writer's hard-limit checkpoints SQLite refused because another was running (another
+    /// process's: this one's own thread waits for the writer's and the writer for it).
+    var writerCheckpointsRefused: Int { lock.withLock { refused } }
 
     /// Returns once every checkpoint requested so far has run.
     func waitUntilIdle() {
@@ -101,7 +116,9 @@ final class BackgroundCheckpointer: @unchecked Sendable {
                 connection = try DatabaseQueue(path: path, configuration: configuration)
             }
             // PASSIVE: copies what no reader still needs, never waits for one, never blocks the writer.
-            _ = try connection?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            try copying.withLock {
+                _ = try connection?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            }
         } catch {
             // A failure (a full disk, say) leaves the log to the writer's own checkpoint at the hard limit, which
             // reports nothing either: what was committed is safe in the log whatever happens to a checkpoint.
