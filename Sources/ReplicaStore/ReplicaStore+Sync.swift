@@ -206,26 +206,41 @@ extension ReplicaStore {
         cursor: String? = nil,
         peer: String = ReplicaStore.serverPeer
     ) throws -> PushOutcome {
-        try mergePulled(prepared, cursor: cursor, peer: peer, keepingDays: nil)
+        try mergePulled([prepared], cursor: cursor, peer: peer, keepingDays: nil)
+    }
+
+    /// Merges several pulled pages, in order, in one transaction that stores `cursor` (the last page's) with
+    /// them: what a kiosk does with the pages that arrived while it merged the one before. One commit (one sync
+    /// of the log, one rewrite of each index page touched) instead of one a page; all the pages are merged or none.
+    public func mergePulled(
+        pages: [PreparedPull],
+        cursor: String?,
+        peer: String = ReplicaStore.serverPeer
+    ) throws -> PushOutcome {
+        try mergePulled(pages, cursor: cursor, peer: peer, keepingDays: nil)
     }
 
     /// Merges returns fetched back from HQ (`kiosk fetch`: ones this kiosk pruned, say) without moving the pull
     /// cursor, and keeps them from pruning for ``fetchedReturnDays`` days, in one transaction.
     public func mergeFetched(_ records: [VersionedRecord]) throws -> PushOutcome {
-        try mergePulled(PreparedPull(records), cursor: nil, peer: Self.serverPeer, keepingDays: Self.fetchedReturnDays)
+        try mergePulled(
+            [PreparedPull(records)],
+            cursor: nil,
+            peer: Self.serverPeer,
+            keepingDays: Self.fetchedReturnDays
+        )
     }
 
     /// How many days a fetched return stays however old it is: long enough to deal with what it was fetched for.
     public static let fetchedReturnDays = 30
 
     private func mergePulled(
-        _ prepared: PreparedPull,
+        _ pages: [PreparedPull],
         cursor: String?,
         peer: String,
         keepingDays: Int?
     ) throws -> PushOutcome {
-        let records = prepared.records
-        return try write { context in
+        try write { context in
             if let cursor {
                 try context.db.execute(
                     sql: """
@@ -237,83 +252,90 @@ extension ReplicaStore {
             }
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
             var campaigns: [String] = []
-            let setAside = try Self.quarantineCodes(context.db)
-            for (index, record) in records.enumerated() {
-                switch setAside.isEmpty ? nil : setAside["\(record.entityType)/\(record.id)"] {
-                case nil:
-                    break
-                case "dropped"?:
-                    // The server still holds the record: its version comes back, and the entry goes.
-                    try context.db.execute(
-                        sql: "DELETE FROM quarantine WHERE entity_type = ? AND record_id = ?",
-                        arguments: [record.entityType, record.id]
-                    )
-                default:
-                    // Set aside: frozen here until an operator drops it.
-                    outcome.unchanged += 1
-                    continue
-                }
-                var item: ProductReturn?
-                if let storeID = identity.storeID, record.entityType == ReturnEntity.entityType {
-                    // Partial replication: a kiosk only ever takes its own store's returns.
-                    let pulled = try prepared.items[index]?.get() ?? ProductReturn(record: record)
-                    guard pulled.storeID == storeID else {
-                        throw ReplicaStoreError(
-                            code: .wrongStore,
-                            message:
-                                "the server sent return \(record.id) of store '\(pulled.storeID)' to a kiosk of '\(storeID)'"
+            var setAside = try Self.quarantineCodes(context.db)
+            for prepared in pages {
+                for (index, record) in prepared.records.enumerated() {
+                    switch setAside.isEmpty ? nil : setAside["\(record.entityType)/\(record.id)"] {
+                    case nil:
+                        break
+                    case "dropped"?:
+                        // The server still holds the record: its version comes back, and the entry goes.
+                        try context.db.execute(
+                            sql: "DELETE FROM quarantine WHERE entity_type = ? AND record_id = ?",
+                            arguments: [record.entityType, record.id]
                         )
+                        setAside["\(record.entityType)/\(record.id)"] = nil
+                    default:
+                        // Set aside: frozen here until an operator drops it.
+                        outcome.unchanged += 1
+                        continue
                     }
-                    item = pulled
-                } else if record.entityType == PolicyEntity.entityType {
-                    // Every capture reads the policies: a malformed one is refused here, not at the next capture.
-                    _ = try PolicyEntity.returnPolicy(from: record)
-                } else if record.entityType == StoreEntity.entityType {
-                    // The id must be a store's; a zone this replica does not know counts as UTC (StoreTimeZones).
-                    _ = try StoreID(record.id)
-                } else if let storeID = identity.storeID, record.entityType == OrderEntity.entityType {
-                    let line = try OrderLine(record: record)
-                    guard line.storeID == storeID else {
-                        throw ReplicaStoreError(
-                            code: .wrongStore,
-                            message:
-                                "the server sent order line \(record.id) of store '\(line.storeID)' to a kiosk of '\(storeID)'"
+                    var item: ProductReturn?
+                    if let storeID = identity.storeID, record.entityType == ReturnEntity.entityType {
+                        // Partial replication: a kiosk only ever takes its own store's returns.
+                        let pulled = try prepared.items[index]?.get() ?? ProductReturn(record: record)
+                        guard pulled.storeID == storeID else {
+                            throw ReplicaStoreError(
+                                code: .wrongStore,
+                                message:
+                                    "the server sent return \(record.id) of store '\(pulled.storeID)' to a kiosk of '\(storeID)'"
+                            )
+                        }
+                        item = pulled
+                    } else if record.entityType == PolicyEntity.entityType {
+                        // Every capture reads the policies: a malformed one is refused here, not at the next capture.
+                        _ = try PolicyEntity.returnPolicy(from: record)
+                    } else if record.entityType == StoreEntity.entityType {
+                        // The id must be a store's; a zone this replica does not know counts as UTC (StoreTimeZones).
+                        _ = try StoreID(record.id)
+                    } else if let storeID = identity.storeID, record.entityType == OrderEntity.entityType {
+                        let line = try OrderLine(record: record)
+                        guard line.storeID == storeID else {
+                            throw ReplicaStoreError(
+                                code: .wrongStore,
+                                message:
+                                    "the server sent order line \(record.id) of store '\(line.storeID)' to a kiosk of '\(storeID)'"
+                            )
+                        }
+                    }
+                    // The decoded return is handed on, so a new record is not decoded again for its projection.
+                    let result: MergeOutcome
+                    do {
+                        result = try context.merge(record, item: item, origin: .merge, prepared: prepared.writes[index])
+                    } catch let error as SyncEngineError where error.code == .conflictingWrite {
+                        // This kiosk holds a write the server holds differently (imported from a forged export, say):
+                        // the record is set aside, loudly, rather than failing every sync. Nothing of it was merged.
+                        let entry = QuarantinedRecord(
+                            entityType: record.entityType,
+                            recordID: record.id,
+                            code: "conflicting-write",
+                            message: error.message,
+                            quarantinedAt: context.wallClock
                         )
+                        try Self.setAside(
+                            context.db,
+                            entry.entityType,
+                            entry.recordID,
+                            code: entry.code,
+                            message: entry.message,
+                            at: entry.quarantinedAt
+                        )
+                        outcome.quarantined.append(entry)
+                        // A later page of the same transaction finds it frozen, as a later transaction would.
+                        setAside["\(record.entityType)/\(record.id)"] = entry.code
+                        continue
                     }
+                    if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
+                    if result.changed, record.entityType == RecallEntity.entityType { campaigns.append(record.id) }
+                    outcome.conflicts += result.detectedConflicts.map { RecordConflict(recordID: record.id, field: $0) }
                 }
-                // The decoded return is handed on, so a new record is not decoded again for its projection.
-                let result: MergeOutcome
-                do {
-                    result = try context.merge(record, item: item, origin: .merge, prepared: prepared.writes[index])
-                } catch let error as SyncEngineError where error.code == .conflictingWrite {
-                    // This kiosk holds a write the server holds differently (imported from a forged export, say):
-                    // the record is set aside, loudly, rather than failing every sync. Nothing of it was merged.
-                    let entry = QuarantinedRecord(
-                        entityType: record.entityType,
-                        recordID: record.id,
-                        code: "conflicting-write",
-                        message: error.message,
-                        quarantinedAt: context.wallClock
-                    )
-                    try Self.setAside(
-                        context.db,
-                        entry.entityType,
-                        entry.recordID,
-                        code: entry.code,
-                        message: entry.message,
-                        at: entry.quarantinedAt
-                    )
-                    outcome.quarantined.append(entry)
-                    continue
-                }
-                if result.changed { outcome.merged += 1 } else { outcome.unchanged += 1 }
-                if result.changed, record.entityType == RecallEntity.entityType { campaigns.append(record.id) }
-                outcome.conflicts += result.detectedConflicts.map { RecordConflict(recordID: record.id, field: $0) }
+                // Page by page, as when each page was a transaction of its own.
+                try context.flagReturns(underMerged: campaigns)
+                campaigns = []
             }
-            try context.flagReturns(underMerged: campaigns)
             if let keepingDays {
                 let until = context.wallClock.millisecondsSince1970 + Int64(keepingDays) * 86_400_000
-                for record in records where record.entityType == ReturnEntity.entityType {
+                for record in pages.lazy.flatMap(\.records) where record.entityType == ReturnEntity.entityType {
                     try context.db.execute(
                         sql: "INSERT OR REPLACE INTO fetched_returns (return_id, until) VALUES (?, ?)",
                         arguments: [record.id, until]

@@ -49,7 +49,7 @@ struct Session {
 /// What a round did so far, and the checkpoint it saves.
 struct Round {
     var checkpoint: SyncCheckpoint
-    /// The pull cursor as stored now.
+    /// The pull cursor as stored now, or as the merges handed over will store it.
     var storedCursor: String?
     /// The first page of changes to push, read with the checkpoint (the changes after `after`).
     var firstPage: (after: Int64, page: [(seq: Int64, entityType: String, json: String)])?
@@ -59,6 +59,8 @@ struct Round {
     /// Records received by the pull so far, and the server's estimate of all.
     var received = 0
     var pullTotal: Int?
+    /// Merges the pulled pages while the next are read; made at the round's first page.
+    var merges: PullMerger?
 }
 
 /// The client's side of the frame stream: the server's messages (its `error` frames included, for the session to

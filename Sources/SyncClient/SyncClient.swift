@@ -411,12 +411,18 @@ public struct SyncClient: Sendable {
         if progress != nil {
             session.round.pushTotal = try await storage { try $0.returnsChanged(after: checkpoint.pushedSeq) }
         }
-        try await perform(
-            session.core.startRound(pushedSeq: checkpoint.pushedSeq, pullCursor: checkpoint.pullCursor ?? "0"),
-            &session
-        )
-        while session.core.isInRound {
-            try await perform(try session.core.receive(session.conversation.receive()), &session)
+        do {
+            try await perform(
+                session.core.startRound(pushedSeq: checkpoint.pushedSeq, pullCursor: checkpoint.pullCursor ?? "0"),
+                &session
+            )
+            while session.core.isInRound {
+                try await perform(try session.core.receive(session.conversation.receive()), &session)
+            }
+        } catch {
+            // No merge outlives the sync: the pages received are merged (or their merge fails) before it reports.
+            await session.round.merges?.settle()
+            throw error
         }
         // Records first, the bytes of photos after: a slow line never holds a return back behind a photo.
         if session.core.version >= 4 { try await uploadAttachments(&session) }
@@ -507,18 +513,12 @@ public struct SyncClient: Sendable {
                 if records.isEmpty && cursor == session.round.storedCursor { break }
                 // The cursor is stored in the merge's own transaction: a page is merged and remembered together or
                 // not at all.
+                // The merge runs while the next page is read; pages that arrive meanwhile are merged together.
                 let page = session.conversation.takePrepared(records) ?? PreparedPull(records)
-                let outcome = try await storage { try $0.mergePulled(page, cursor: cursor, peer: Self.serverPeer) }
+                let merges = session.round.merges ?? PullMerger(store: store, peer: Self.serverPeer)
+                session.round.merges = merges
+                try await merges.merge(page, cursor: cursor)
                 session.round.storedCursor = cursor
-                for entry in outcome.quarantined {
-                    logger.error(
-                        "the server's version of a record disagrees with this kiosk's on a write; it is set aside",
-                        metadata: ["record": "\(entry.recordID)", "code": "\(entry.code)", "why": "\(entry.message)"]
-                    )
-                }
-                session.round.report.quarantined += outcome.quarantined
-                session.round.report.pulled += outcome.merged
-                session.round.report.conflicts += outcome.conflicts
                 session.round.received += records.count
                 if let estimate { session.round.pullTotal = estimate }
                 if !records.isEmpty {
@@ -527,6 +527,21 @@ public struct SyncClient: Sendable {
                     )
                 }
             case .roundEnded(let pushedSeq):
+                if let merges = session.round.merges {
+                    let outcome = try await merges.finish()
+                    session.round.merges = nil
+                    for entry in outcome.quarantined {
+                        logger.error(
+                            "the server's version of a record disagrees with this kiosk's on a write; it is set aside",
+                            metadata: [
+                                "record": "\(entry.recordID)", "code": "\(entry.code)", "why": "\(entry.message)",
+                            ]
+                        )
+                    }
+                    session.round.report.quarantined += outcome.quarantined
+                    session.round.report.pulled += outcome.merged
+                    session.round.report.conflicts += outcome.conflicts
+                }
                 // What was just pulled is the server's own state: the push checkpoint moves over it, up to the
                 // first change made here meanwhile (by another process, say), in one transaction so such a change
                 // is never skipped.

@@ -1,0 +1,150 @@
+import NIOPosix
+import ReplicaStore
+import Synchronization
+
+/// Merges a round's pulled pages on the storage threads while the connection reads the next ones: the pages that
+/// arrive while one merge runs wait, and the next merge takes all of them in one transaction, stored with the last
+/// one's cursor (``ReplicaStore/mergePulled(pages:cursor:peer:)``).
+///
+/// One transaction a page made the kiosk's writer commit, and rewrite the same index pages, for every 500 records
+/// of a fresh kiosk's pull (BENCHMARKS.md, "Issue 18, seventh part"). Whatever the grouping, the stored cursor never
+/// passes a page that was not merged: a merge that fails drops the pages waiting behind it and every later one, and
+/// the round fails with its error when it next hands a page over or ends.
+///
+/// Not shared: one per round, driven by the round's task. ``finish()`` or ``settle()`` must be awaited before the
+/// round returns, so that no merge outlives the sync that asked for it.
+final class PullMerger: Sendable {
+    /// A page handed over, and the cursor past it.
+    struct Page: Sendable {
+        var prepared: PreparedPull
+        var cursor: String
+    }
+
+    private struct State {
+        var waiting: [Page] = []
+        var merging = false
+        var failure: (any Error)?
+        var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
+        /// Tasks waiting for room in ``waiting`` or for the merges to end; woken at every change, they look again.
+        var watchers: [CheckedContinuation<Bool, Never>] = []
+
+        mutating func wakeWatchers() {
+            for watcher in watchers { watcher.resume(returning: false) }
+            watchers = []
+        }
+    }
+
+    /// How many pages may wait behind the merge under way: past it, the round stops reading until there is room,
+    /// which bounds the memory a fast server and a slow disk can fill.
+    let bound: Int
+    private let store: ReplicaStore
+    private let peer: String
+    private let state = Mutex(State())
+
+    init(store: ReplicaStore, peer: String, bound: Int = 4) {
+        self.store = store
+        self.peer = peer
+        self.bound = max(bound, 1)
+    }
+
+    /// Hands over a page (the next after those handed over before) to be merged; waits while ``bound`` pages wait.
+    ///
+    /// - Throws: the error of a merge that failed, after which nothing more is merged this round.
+    func merge(_ prepared: PreparedPull, cursor: String) async throws {
+        let page = Page(prepared: prepared, cursor: cursor)
+        while true {
+            enum Next {
+                case wait, start, queued
+                case fail(any Error)
+            }
+            let next = state.withLock { state -> Next in
+                if let failure = state.failure { return .fail(failure) }
+                guard state.waiting.count < bound else { return .wait }
+                state.waiting.append(page)
+                if state.merging { return .queued }
+                state.merging = true
+                return .start
+            }
+            switch next {
+            case .fail(let error):
+                throw error
+            case .queued:
+                return
+            case .start:
+                // Unstructured, so the round goes on reading while it runs; `finish` and `settle` wait for it.
+                Task { await self.run() }
+                return
+            case .wait:
+                await watch { $0.failure != nil || $0.waiting.count < self.bound }
+            }
+        }
+    }
+
+    /// Waits for every page handed over to be merged.
+    ///
+    /// - Returns: what the merges did, summed.
+    /// - Throws: the error of the merge that failed.
+    func finish() async throws -> PushOutcome {
+        await settle()
+        return try state.withLock { state in
+            if let failure = state.failure { throw failure }
+            return state.outcome
+        }
+    }
+
+    /// Waits for the merge under way, if any, to end; what waits behind it is merged too unless one fails. Called
+    /// when the round fails for another reason (the connection cut, say): what was received is kept.
+    func settle() async {
+        await watch { !$0.merging }
+    }
+
+    /// Returns once the merges took every page handed over: a test hands the next page over after it, to have it
+    /// wait behind a merge under way.
+    func untilTaken() async {
+        await watch { $0.waiting.isEmpty }
+    }
+
+    /// Returns once `ready` holds: woken at each change of the state, it looks again.
+    private func watch(_ ready: @escaping @Sendable (State) -> Bool) async {
+        var satisfied = false
+        while !satisfied {
+            satisfied = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if ready(state) { return true }
+                    state.watchers.append(continuation)
+                    return false
+                }
+                if now { continuation.resume(returning: true) }
+            }
+        }
+    }
+
+    /// Merges what waits, in one transaction, until nothing does.
+    private func run() async {
+        while true {
+            let pages = state.withLock { state -> [Page] in
+                let pages = state.failure == nil ? state.waiting : []
+                state.waiting = []
+                if pages.isEmpty { state.merging = false }
+                state.wakeWatchers()
+                return pages
+            }
+            guard let last = pages.last else { return }
+            let (store, peer) = (self.store, self.peer)
+            do {
+                let outcome = try await NIOThreadPool.singleton.runIfActive {
+                    try store.mergePulled(pages: pages.map(\.prepared), cursor: last.cursor, peer: peer)
+                }
+                state.withLock { state in
+                    state.outcome.merged += outcome.merged
+                    state.outcome.unchanged += outcome.unchanged
+                    state.outcome.conflicts += outcome.conflicts
+                    state.outcome.quarantined += outcome.quarantined
+                }
+            } catch {
+                // Pages handed over after this one are never merged, so the cursor stays before the failed page.
+                state.withLock { state in state.failure = error }
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import PropertyBased
+import ReplicaStore
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+import Testing
+
+/// A kiosk merges the pulled pages that arrived while it merged the one before in one transaction: that must change
+/// nothing but the number of commits.
+@Suite struct PulledPagesTests {
+    static func kiosk(_ directory: TemporaryDirectory, _ store: String, _ kiosk: String) throws -> ReplicaStore {
+        try ReplicaStore.create(
+            at: directory.file("\(store)-\(kiosk).sqlite"),
+            identity: .kiosk(store: StoreID(store), kiosk: KioskID(kiosk))
+        )
+    }
+
+    /// `record` with its `defective` values changed to `damaged` under the same dots: a forged export of it.
+    static func forgedTwin(of record: VersionedRecord) throws -> VersionedRecord {
+        let registers = record.registers.mapValues { values in
+            values.map { value in
+                value.value == .string("defective")
+                    ? DottedValue(value: .string("damaged"), dot: value.dot, stamp: value.stamp) : value
+            }
+        }
+        return try VersionedRecord(
+            entityType: record.entityType,
+            id: record.id,
+            clock: record.clock,
+            registers: registers,
+            sets: record.sets
+        )
+    }
+
+    /// What a kiosk holds after a pull, as compared between kiosks.
+    static func holdings(_ store: ReplicaStore) throws -> [String] {
+        try store.returnRecords().map(\.jsonString).sorted()
+            + store.quarantined().map { "set aside \($0.recordID) \($0.code)" }.sorted()
+            + ["cursor \(store.checkpoint(for: ReplicaStore.serverPeer).pullCursor ?? "-")"]
+    }
+
+    /// Outcomes summed, as compared: what was merged, conflicts, and what was set aside (once each).
+    static func summary(_ outcomes: [PushOutcome]) -> String {
+        "merged \(outcomes.map(\.merged).reduce(0, +)) unchanged \(outcomes.map(\.unchanged).reduce(0, +)) "
+            + "conflicts \(outcomes.flatMap(\.conflicts)) "
+            + "set aside \(outcomes.flatMap(\.quarantined).map { "\($0.recordID) \($0.code)" })"
+    }
+
+    @Test func pagesMergedTogetherEndAsTheyWouldOneAtATime() async {
+        // Each number makes one version in the feed; the last one also cuts the feed into pages and the pages into
+        // the groups one merge takes.
+        let feed = Gen.int(in: 0...1023).array(of: 1...24)
+        await propertyCheck(count: 25, input: feed) { codes in
+            // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+            do {
+                let directory = try TemporaryDirectory(function: "pulled-pages")
+                let writers = try ["a", "c"].map { try Self.kiosk(directory, "store-1", $0) }
+                var stream: [VersionedRecord] = []
+                var captured: [[ReturnID]] = [[], []]
+                var forged: [VersionedRecord] = []
+                for code in codes {
+                    let writer = code & 1
+                    let own = captured[writer]
+                    switch (code >> 1) % 4 {
+                    case 2 where !own.isEmpty:
+                        // A later version of one of the writer's returns.
+                        let id = own[(code >> 3) % own.count]
+                        _ = try writers[writer].updateReturn(id, operation: "note") { item, author, date in
+                            try item.addNote("note \(code)", by: author, at: date)
+                        }
+                        stream.append(try writers[writer].returnRecord(id))
+                    case 3 where !stream.isEmpty:
+                        // A version the feed already carried, again (a record changed during a pull comes twice).
+                        stream.append(stream[(code >> 3) % stream.count])
+                    default:
+                        let item = try writers[writer].recordReturn(
+                            ReturnCapture(
+                                orderID: OrderID("ORD-\(code)"),
+                                gtin: GTIN("4006381333931"),
+                                reason: .defective
+                            )
+                        )
+                        captured[writer].append(item.id)
+                        let record = try writers[writer].returnRecord(item.id)
+                        stream.append(record)
+                        // Now and then the pulling kiosk holds a forged twin of it: set aside at its first version,
+                        // and frozen at every later one, on whichever page it comes.
+                        if (code >> 8) & 1 == 1 { forged.append(try Self.forgedTwin(of: record)) }
+                    }
+                }
+                var seed = UInt64(codes.last ?? 0) &* 6_364_136_223_846_793_005 &+ 1
+                func next(_ range: ClosedRange<Int>) -> Int {
+                    seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    return range.lowerBound + Int((seed >> 33) % UInt64(range.count))
+                }
+                var pages: [[VersionedRecord]] = []
+                var rest = stream[...]
+                while !rest.isEmpty {
+                    let size = next(1...4)
+                    pages.append(Array(rest.prefix(size)))
+                    rest = rest.dropFirst(size)
+                }
+                let kiosks = try ["b1", "b2"].map { try Self.kiosk(directory, "store-1", $0) }
+                if !forged.isEmpty {
+                    let lines = try forged.map {
+                        try ReturnDocument(record: $0, includeRecord: true).jsonValue.serializedString + "\n"
+                    }
+                    for kiosk in kiosks { _ = try kiosk.importReturns(ndjson: Data(lines.joined().utf8)) }
+                }
+                // One transaction a page, as a kiosk merged until now...
+                var single: [PushOutcome] = []
+                for (index, page) in pages.enumerated() {
+                    single.append(try kiosks[0].mergePulled(page, cursor: "\(index + 1)"))
+                }
+                // ...and the same pages in groups.
+                var grouped: [PushOutcome] = []
+                var start = 0
+                while start < pages.count {
+                    let end = min(pages.count, start + next(1...4))
+                    let group = pages[start..<end].map(PreparedPull.init)
+                    grouped.append(try kiosks[1].mergePulled(pages: group, cursor: "\(end)"))
+                    start = end
+                }
+                #expect(try Self.holdings(kiosks[0]) == Self.holdings(kiosks[1]))
+                // The counts summed, and the same records set aside, once each.
+                #expect(Self.summary(single) == Self.summary(grouped))
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+    }
+
+    @Test func aPageThatCannotBeMergedLeavesEveryPageOfItsGroupUnmerged() throws {
+        let directory = try TemporaryDirectory()
+        let writer = try Self.kiosk(directory, "store-1", "a")
+        let stranger = try Self.kiosk(directory, "store-2", "a")
+        let kiosk = try Self.kiosk(directory, "store-1", "b")
+        func capture(_ store: ReplicaStore, _ order: String) throws -> VersionedRecord {
+            let item = try store.recordReturn(
+                ReturnCapture(orderID: OrderID(order), gtin: GTIN("4006381333931"), reason: .defective)
+            )
+            return try store.returnRecord(item.id)
+        }
+        let first = try capture(writer, "ORD-1")
+        _ = try kiosk.mergePulled(pages: [PreparedPull([first])], cursor: "1")
+        let pages = [
+            PreparedPull([try capture(writer, "ORD-2")]),
+            // Another store's return, which a kiosk refuses whoever sends it.
+            PreparedPull([try capture(stranger, "ORD-3")]),
+            PreparedPull([try capture(writer, "ORD-4")]),
+        ]
+        #expect {
+            try kiosk.mergePulled(pages: pages, cursor: "4")
+        } throws: { error in
+            (error as? ReplicaStoreError)?.code == .wrongStore && "\(error)".contains("store-2")
+        }
+        #expect(try kiosk.returnRecords().map(\.id) == [first.id])
+        #expect(try kiosk.checkpoint(for: ReplicaStore.serverPeer).pullCursor == "1")
+    }
+}
