@@ -1,5 +1,6 @@
 import Dispatch
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
 import ReplicaStore
 import ReturnsModel
@@ -33,6 +34,10 @@ public final class GroupCommitQueue: Sendable {
         var admitted = 0
         /// Pushes waiting for room before they are prepared: their size and who to resume.
         var waitingForRoom: [(records: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        /// Pushed records in the groups committed lately, and the writer's seconds for them, each decayed at every
+        /// group: their ratio is the rate the writer commits pushed records at now, weighted by work.
+        var recentRecords = 0.0
+        var recentSeconds = 0.0
     }
 
     /// Where committed groups are freed, off the writer.
@@ -59,6 +64,19 @@ public final class GroupCommitQueue: Sendable {
 
     /// How many transactions the queue has run.
     public var transactions: Int { state.withLockedValue { $0.transactions } }
+
+    /// About how long the writer needs to commit the pushed records waiting now (prepared, or waiting for room),
+    /// at the rate it committed the last groups; `nil` before it committed any.
+    ///
+    /// A push that arrives behind a long backlog would wait longer than a kiosk waits for its answer (and than
+    /// the server waits on a silent connection): the server refuses it at once instead (`server-busy`).
+    public var backlog: TimeAmount? {
+        state.withLockedValue { state in
+            guard state.recentRecords > 0, state.recentSeconds > 0 else { return nil }
+            let records = state.admitted + state.waitingForRoom.reduce(0) { $0 + $1.records }
+            return .nanoseconds(Int64(Double(records) / state.recentRecords * state.recentSeconds * 1e9))
+        }
+    }
 
     /// Prepares a kiosk's pushed batch on the caller's thread (``PreparedServerPush``: work the writer then does not
     /// do) and merges it; returns once it is durable.
@@ -203,12 +221,21 @@ public final class GroupCommitQueue: Sendable {
             }
             return Array(state.pending.prefix(count))
         }
-        release(
-            group.reduce(0) { total, pending in
-                if case .push(let push) = pending.write { total + push.count } else { total }
-            }
-        )
+        let records = group.reduce(0) { total, pending in
+            if case .push(let push) = pending.write { total + push.count } else { total }
+        }
+        release(records)
+        let started = ContinuousClock.now
         let results = store.commitGroup(group.map(\.write))
+        if records > 0 {
+            let elapsed = (ContinuousClock.now - started).components
+            let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+            state.withLockedValue { state in
+                // The last few groups count most: a rate from the server's start would hide a disk slowed now.
+                state.recentRecords = state.recentRecords * 0.8 + Double(records)
+                state.recentSeconds = state.recentSeconds * 0.8 + seconds
+            }
+        }
         for (pending, result) in zip(group, results) {
             pending.complete(result)
         }

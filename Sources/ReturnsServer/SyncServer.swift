@@ -59,6 +59,11 @@ public struct SyncServerConfiguration: Sendable {
     /// The optional features granted to kiosks that ask (``SyncCapability``): by default every one this server has.
     /// Fewer only to act as an older server would (compatibility tests).
     public var capabilities = SyncCapability.supported
+    /// The longest a push may expect to wait for the pushes queued before it (``SyncServerStorage/pushBacklog``);
+    /// a push behind a longer backlog is answered `server-busy` at once and its connection closed, the kiosk
+    /// keeping its returns for a later sync. Twenty seconds: a third of the kiosks' 60 s answer timeout and of
+    /// ``idleTimeout``'s default, so an admitted push is answered long before either gives up. `nil`: never.
+    public var pushBacklogLimit: TimeAmount? = .seconds(20)
 
     /// Creates a configuration.
     public init(
@@ -346,6 +351,7 @@ public final class SyncServer: Service, Sendable {
                     frameLimit: frameLimit,
                     inbound: inbound.makeAsyncIterator(),
                     outbound: outbound,
+                    pushBacklogLimit: configuration.pushBacklogLimit,
                     admit: { replicaID in
                         authenticated.withLockedValue { $0 = true }
                         frameLimit.set(self.configuration.maximumFrameSize)
@@ -461,6 +467,8 @@ struct SyncSession {
     /// Called once the kiosk proved who it is: ends the handshake deadline, and says whether its rate allows
     /// another sync.
     let admit: @Sendable (String) -> Bool
+    /// A push behind a longer backlog is refused (``SyncServerConfiguration/pushBacklogLimit``).
+    let pushBacklogLimit: TimeAmount?
 
     init(
         store: any SyncServerStorage,
@@ -472,6 +480,7 @@ struct SyncSession {
         frameLimit: FrameLimit,
         inbound: NIOAsyncChannelInboundStream<SyncFrame>.AsyncIterator,
         outbound: NIOAsyncChannelOutboundWriter<SyncMessage>,
+        pushBacklogLimit: TimeAmount? = nil,
         admit: @escaping @Sendable (String) -> Bool = { _ in true }
     ) {
         self.store = store
@@ -485,6 +494,7 @@ struct SyncSession {
         self.outbound = outbound
         progressSignals = progress.signals.makeAsyncIterator()
         self.admit = admit
+        self.pushBacklogLimit = pushBacklogLimit
     }
 
     /// Runs the conversation; protocol errors are answered with an `error` frame.
@@ -576,6 +586,11 @@ struct SyncSession {
     private mutating func waitForProgress() async throws {
         // The signal is only a wake-up: the results are in `progress`, checked again by the caller.
         guard await progressSignals.next() != nil else { throw CancellationError() }
+    }
+
+    /// `amount` in whole seconds, rounded up, for a message.
+    static func seconds(_ amount: TimeAmount) -> Int64 {
+        (amount.nanoseconds + 999_999_999) / 1_000_000_000
     }
 
     /// Starts merging a pushed batch behind the pushes started before it; its answer goes out once it is done.
@@ -683,6 +698,16 @@ struct SyncSession {
                 case .syncEnded(let kiosk, let version):
                     try await syncEnded(kiosk.replicaID.rawValue, version: version, since: started)
                 case .push(let kiosk, let batch, let records):
+                    if let limit = pushBacklogLimit, let backlog = store.pushBacklog, backlog > limit {
+                        // It would wait longer than the kiosk waits for its answer, and be committed after the
+                        // kiosk gave up (and sent it again). The pushes before it are answered first, in turn.
+                        try await answerAllPushes()
+                        throw ProtocolError(
+                            .serverBusy,
+                            "the server has about \(Self.seconds(backlog)) s of pushes to commit, more than its limit of "
+                                + "\(Self.seconds(limit)) s; nothing of batch \(batch) was stored: retry later"
+                        )
+                    }
                     startPush(batch: batch, records: records, from: kiosk)
                 case .pull(let kiosk, let cursor, let limit, let wantsEstimate):
                     let page = try await store.encodedFeed(

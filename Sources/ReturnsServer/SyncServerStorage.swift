@@ -1,5 +1,6 @@
 import Foundation
 import HQAccess
+import NIOCore
 import NIOPosix
 import ReplicaStore
 import ReturnsModel
@@ -60,6 +61,10 @@ public protocol SyncServerStorage: Sendable {
         store: StoreID,
         completion: @escaping @Sendable (Result<PushOutcome, any Error>) -> Void
     ) async
+
+    /// About how long the pushes waiting now would take to commit; `nil` when the storage cannot tell (the server
+    /// then never refuses a push as `server-busy`).
+    var pushBacklog: TimeAmount? { get }
 
     /// The store's change feed after `cursor`, leaving out versions `requester` pushed and holds already; each
     /// record in its JSON form (Protocol/SPEC.md §6), sent as it is.
@@ -136,6 +141,10 @@ extension SyncServerStorage {
             completion(.failure(error))
         }
     }
+
+    /// By default the storage cannot tell: each push waits its turn however long the queue (PostgreSQL: every
+    /// `serve` process commits its own pushes, and the database queues them).
+    public var pushBacklog: TimeAmount? { nil }
 
     /// By default the server polls.
     public var notifiesChanges: Bool { false }
@@ -434,6 +443,8 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     ) async {
         await groupCommit.enqueuePush(records, from: pusher, store: store, completion: completion)
     }
+
+    public var pushBacklog: TimeAmount? { groupCommit.backlog }
 
     public func encodedFeed(
         store: StoreID,

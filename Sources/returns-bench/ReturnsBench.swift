@@ -544,6 +544,12 @@ struct FleetBenchmark: AsyncParsableCommand {
             let serverCPU = bench.serverCPUSeconds - cpuBefore
             if let failure = results.compactMap(\.1).first {
                 FileHandle.standardError.write(Data("first failure: \(failure)\n".utf8))
+                // Every kind of failure, counted: an overloaded server refusing pushes (`server-busy`) reads
+                // differently from connections cut by a timeout.
+                let kinds = results.compactMap(\.1).reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+                for (kind, count) in kinds.sorted(by: { $0.value > $1.value }) {
+                    FileHandle.standardError.write(Data("\(count) failed: \(kind)\n".utf8))
+                }
             }
             let latencies = results.map(\.0)
             let held = try await bench.returnsOnServer()

@@ -21,6 +21,8 @@ final class TestServer: Sendable {
     private let running: Task<Void, any Error>
 
     let server: SyncServer
+    /// The server's storage: its group commit, for tests that watch it.
+    let storage: SQLiteServerStorage
 
     /// Starts a server; `restarting` a stopped one serves its database again on its port.
     init(
@@ -52,8 +54,9 @@ final class TestServer: Sendable {
             idleTimeout: idleTimeout
         )
         configure(&configuration)
+        storage = SQLiteServerStorage(store)
         let server = SyncServer(
-            store: SQLiteServerStorage(store),
+            store: storage,
             configuration: configuration,
             logger: logger,
             metrics: metrics,
