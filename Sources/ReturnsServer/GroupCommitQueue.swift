@@ -34,8 +34,8 @@ public final class GroupCommitQueue: Sendable {
         var admitted = 0
         /// Pushes waiting for room before they are prepared: their size and who to resume.
         var waitingForRoom: [(records: Int, continuation: CheckedContinuation<Void, Never>)] = []
-        /// Pushed records in the groups committed lately, and the writer's seconds for them, each decayed at every
-        /// group: their ratio is the rate the writer commits pushed records at now, weighted by work.
+        /// Pushed records in the large groups committed lately, and the writer's seconds for them, each decayed at
+        /// every such group: their ratio is the rate the writer commits pushed records at under load.
         var recentRecords = 0.0
         var recentSeconds = 0.0
     }
@@ -62,11 +62,18 @@ public final class GroupCommitQueue: Sendable {
     /// How many pushes wait for room before they are prepared.
     public var waitingForRoom: Int { state.withLockedValue { $0.waitingForRoom.count } }
 
+    /// The smallest group whose commit measures the writer's rate (``backlog``): a full push batch.
+    public static let rateSampleRecords = 500
+
     /// How many transactions the queue has run.
     public var transactions: Int { state.withLockedValue { $0.transactions } }
 
     /// About how long the writer needs to commit the pushed records waiting now (prepared, or waiting for room),
-    /// at the rate it committed the last groups; `nil` before it committed any.
+    /// at the rate it committed the last large groups; `nil` before it committed any.
+    ///
+    /// Only groups of at least ``rateSampleRecords`` records are measured: a trickle of single captures, each
+    /// paying a whole commit, would make the writer look slower than it is when a fleet comes back online and its
+    /// pushes share commits, and refuse the very burst the group commit absorbs best.
     ///
     /// A push that arrives behind a long backlog would wait longer than a kiosk waits for its answer (and than
     /// the server waits on a silent connection): the server refuses it at once instead (`server-busy`).
@@ -227,7 +234,7 @@ public final class GroupCommitQueue: Sendable {
         release(records)
         let started = ContinuousClock.now
         let results = store.commitGroup(group.map(\.write))
-        if records > 0 {
+        if records >= Self.rateSampleRecords {
             let elapsed = (ContinuousClock.now - started).components
             let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
             state.withLockedValue { state in

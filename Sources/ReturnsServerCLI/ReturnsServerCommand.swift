@@ -203,6 +203,13 @@ struct ServeCommand: AsyncParsableCommand {
     var maxUnauthenticatedPerAddress: String?
     @Option(help: "How many syncs one kiosk may start per minute; more are told 'rate-limited' (default: 60).")
     var syncsPerMinute: String?
+    @Option(
+        help: """
+            The longest a push may expect to wait behind the pushes queued before it, in seconds; a push behind \
+            more is told 'server-busy' at once (default: 20; SQLite storage only).
+            """
+    )
+    var pushBacklogSeconds: String?
     @Option(help: "Serve Prometheus metrics and /health over HTTP on this port (default: none; 0 picks one).")
     var metricsPort: String?
     @Option(help: "The address the metrics endpoint listens on (default: 127.0.0.1).") var metricsHost: String?
@@ -219,7 +226,8 @@ struct ServeCommand: AsyncParsableCommand {
                 S.db.name: db, S.host.name: host, S.port.name: port, S.tlsCert.name: tlsCert, S.tlsKey.name: tlsKey,
                 S.maxConnections.name: maxConnections, S.maxConnectionsPerKiosk.name: maxConnectionsPerKiosk,
                 S.maxUnauthenticatedPerAddress.name: maxUnauthenticatedPerAddress,
-                S.syncsPerMinute.name: syncsPerMinute, S.metricsHost.name: metricsHost,
+                S.syncsPerMinute.name: syncsPerMinute, S.pushBacklogSeconds.name: pushBacklogSeconds,
+                S.metricsHost.name: metricsHost,
                 S.metricsPort.name: metricsPort, S.consoleHost.name: consoleHost, S.consolePort.name: consolePort,
                 Setting.logLevel.name: settingsOptions.logLevel,
             ],
@@ -246,6 +254,7 @@ struct ServeCommand: AsyncParsableCommand {
             maximumConnectionsPerKiosk: serve.maxConnectionsPerKiosk,
             syncsPerMinutePerKiosk: serve.syncsPerMinute
         )
+        configuration.pushBacklogLimit = .seconds(Int64(serve.pushBacklogSeconds))
         if let tls = serve.tls {
             do {
                 configuration.tls = try SyncServerConfiguration.tlsContext(
@@ -377,6 +386,12 @@ struct ServeSettings: Sendable {
         in: 1...100_000,
         help: "syncs one kiosk may start per minute"
     )
+    static let pushBacklogSeconds = Setting.integer(
+        "push-backlog-seconds",
+        default: 20,
+        in: 1...3_600,
+        help: "the longest wait behind queued pushes before 'server-busy'"
+    )
     static let metricsHost = Setting.text("metrics-host", default: "127.0.0.1", help: "the metrics endpoint's address")
     static let metricsPort = Setting.integer("metrics-port", in: 0...65535, help: "the metrics endpoint's port")
     static let consoleHost = Setting.text("console-host", default: "127.0.0.1", help: "the web console's address")
@@ -385,7 +400,8 @@ struct ServeSettings: Sendable {
     /// Every setting, in the order `--print-config` shows them.
     static let keys: [Settings.Key] = [
         db.key, host.key, port.key, tlsCert.key, tlsKey.key, maxConnections.key, maxConnectionsPerKiosk.key,
-        maxUnauthenticatedPerAddress.key, syncsPerMinute.key, metricsHost.key, metricsPort.key, consoleHost.key,
+        maxUnauthenticatedPerAddress.key, syncsPerMinute.key, pushBacklogSeconds.key, metricsHost.key, metricsPort.key,
+        consoleHost.key,
         consolePort.key, Setting.logLevel.key,
     ]
 
@@ -398,6 +414,7 @@ struct ServeSettings: Sendable {
     var maxConnectionsPerKiosk: Int
     var maxUnauthenticatedPerAddress: Int
     var syncsPerMinute: Int
+    var pushBacklogSeconds: Int
     var metricsHost: String
     /// The metrics endpoint's port; `nil`: no endpoint.
     var metricsPort: Int?
@@ -417,6 +434,7 @@ struct ServeSettings: Sendable {
         maxConnectionsPerKiosk = try settings.value(required: Self.maxConnectionsPerKiosk)
         maxUnauthenticatedPerAddress = try settings.value(required: Self.maxUnauthenticatedPerAddress)
         syncsPerMinute = try settings.value(required: Self.syncsPerMinute)
+        pushBacklogSeconds = try settings.value(required: Self.pushBacklogSeconds)
         metricsPort = try settings.value(Self.metricsPort)
         metricsHost = try settings.value(required: Self.metricsHost)
         consolePort = try settings.value(Self.consolePort)

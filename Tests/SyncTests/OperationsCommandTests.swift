@@ -304,6 +304,7 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         #expect(lines.contains("port = 7600"))  // the flag
         #expect(lines.contains("max-connections = 3000"))  // the environment
         #expect(lines.contains("syncs-per-minute = 30"))  // the file
+        #expect(lines.contains("push-backlog-seconds = 20"))  // the default
         #expect(lines.contains("db = /var/lib/returnsync/returns-server.sqlite"))
         #expect(lines.contains("host = 127.0.0.1"))  // the default
         #expect(stdout.contains("# environment RETURNS_SERVER_MAX_CONNECTIONS"))
@@ -326,6 +327,15 @@ final class ElementCollector: NSObject, XMLParserDelegate {
         #expect(
             stderr == "error: invalid max-connections at \(config):1 '0': expected a whole number from 1 to 1000000\n"
         )
+        #expect(!FileManager.default.fileExists(atPath: db))
+        // A push backlog of no time at all would refuse every push that finds another queued.
+        let (backlogStatus, _, backlogErrors) = try await Self.run(
+            "returns-server",
+            ["serve", "--db", db, "--push-backlog-seconds", "0"],
+            environment: [:]
+        )
+        #expect(backlogStatus == 1)
+        #expect(backlogErrors == "error: invalid --push-backlog-seconds '0': expected a whole number from 1 to 3600\n")
         #expect(!FileManager.default.fileExists(atPath: db))
     }
 

@@ -4,6 +4,7 @@ import NIOCore
 import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
+import ReturnsServer
 import SyncClient
 import SyncCore
 import Testing
@@ -16,11 +17,19 @@ import WireProtocol
         // A limit of nothing: any push that finds another waiting is refused.
         let server = try await TestServer(configure: { $0.pushBacklogLimit = .zero })
         let kiosks = try ["a", "b", "c"].map { try TestKiosk(store: "store-1", kiosk: $0, server: server) }
-        // Until the writer committed a push, it cannot tell how long a backlog takes: nothing is refused.
+        // Until the writer committed a large group, it cannot tell how long a backlog takes: nothing is refused.
+        // Small pushes (each paying a whole commit) do not measure it. Each kiosk is enrolled (a write) before the
+        // writer is held below.
         #expect(server.storage.groupCommit.backlog == nil)
-        try kiosks[0].record(order: "ORD-0")
-        // Enrolled (a write) before the writer is held; a's push measures the writer's rate.
-        for kiosk in kiosks { _ = try await kiosk.sync() }
+        for kiosk in kiosks {
+            try kiosk.record(order: "ORD-0")
+            #expect(try await kiosk.sync().pushed == 1)
+        }
+        #expect(server.storage.groupCommit.backlog == nil)
+        // A full batch does.
+        let batch = GroupCommitQueue.rateSampleRecords
+        _ = try kiosks[0].store.importReturns(ndjson: SampleData.importLines(count: batch))
+        #expect(try await kiosks[0].sync().pushed == batch)
         #expect(server.storage.groupCommit.backlog == .zero)
 
         let holder = try await GroupCommitQueueTests.holdWriteLock(of: server.store.path)
@@ -52,7 +61,7 @@ import WireProtocol
         #expect(try await second.value.pushed == 1)
         // The refused kiosk kept its return, and its next sync delivers it.
         #expect(try await kiosks[2].sync().pushed == 1)
-        #expect(try server.store.returnRecords().count == 4)
+        #expect(try server.store.returnRecords().count == 3 + batch + 3)
         try await server.stop()
     }
 }
