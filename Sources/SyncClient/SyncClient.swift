@@ -511,9 +511,9 @@ public struct SyncClient: Sendable {
             case .merge(let records, let cursor, let estimate):
                 // An empty page that leaves the cursor where it is stored changes nothing: no commit (most syncs).
                 if records.isEmpty && cursor == session.round.storedCursor { break }
-                // The cursor is stored in the merge's own transaction: a page is merged and remembered together or
-                // not at all.
-                // The merge runs while the next page is read; pages that arrive meanwhile are merged together.
+                // The merge runs while the next page is read, and takes the pages that arrived meanwhile with it;
+                // the last one's cursor is stored in the same transaction: merged and remembered together or not at
+                // all (PullMerger).
                 let page = session.conversation.takePrepared(records) ?? PreparedPull(records)
                 let merges = session.round.merges ?? PullMerger(store: store, peer: Self.serverPeer)
                 session.round.merges = merges
