@@ -28,3 +28,23 @@ extension SampleData {
         )
     }
 }
+
+extension SampleData {
+    /// `record` with its `defective` values changed to `damaged` under the same dots: a forged export of it, which
+    /// a replica holding the real one must set aside (`conflicting-write`), never merge.
+    public static func forgedTwin(of record: VersionedRecord) throws -> VersionedRecord {
+        let registers = record.registers.mapValues { values in
+            values.map { value in
+                value.value == .string("defective")
+                    ? DottedValue(value: .string("damaged"), dot: value.dot, stamp: value.stamp) : value
+            }
+        }
+        return try VersionedRecord(
+            entityType: record.entityType,
+            id: record.id,
+            clock: record.clock,
+            registers: registers,
+            sets: record.sets
+        )
+    }
+}

@@ -17,23 +17,6 @@ import Testing
         )
     }
 
-    /// `record` with its `defective` values changed to `damaged` under the same dots: a forged export of it.
-    static func forgedTwin(of record: VersionedRecord) throws -> VersionedRecord {
-        let registers = record.registers.mapValues { values in
-            values.map { value in
-                value.value == .string("defective")
-                    ? DottedValue(value: .string("damaged"), dot: value.dot, stamp: value.stamp) : value
-            }
-        }
-        return try VersionedRecord(
-            entityType: record.entityType,
-            id: record.id,
-            clock: record.clock,
-            registers: registers,
-            sets: record.sets
-        )
-    }
-
     /// What a kiosk holds after a pull, as compared between kiosks.
     static func holdings(_ store: ReplicaStore) throws -> [String] {
         try store.returnRecords().map(\.jsonString).sorted()
@@ -87,7 +70,7 @@ import Testing
                         stream.append(record)
                         // Now and then the pulling kiosk holds a forged twin of it: set aside at its first version,
                         // and frozen at every later one, on whichever page it comes.
-                        if (code >> 8) & 1 == 1 { forged.append(try Self.forgedTwin(of: record)) }
+                        if (code >> 8) & 1 == 1 { forged.append(try SampleData.forgedTwin(of: record)) }
                     }
                 }
                 var seed = UInt64(codes.last ?? 0) &* 6_364_136_223_846_793_005 &+ 1

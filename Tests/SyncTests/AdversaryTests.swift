@@ -135,24 +135,6 @@ func edited(
     return copy
 }
 
-/// `record` with the reason `defective` replaced by `damaged` under the same dot and stamp: the same write with other
-/// contents, and the same clock.
-func forgedTwin(of record: VersionedRecord) throws -> VersionedRecord {
-    let registers = record.registers.mapValues { values in
-        values.map { value in
-            value.value == .string("defective")
-                ? DottedValue(value: .string("damaged"), dot: value.dot, stamp: value.stamp) : value
-        }
-    }
-    return try VersionedRecord(
-        entityType: record.entityType,
-        id: record.id,
-        clock: record.clock,
-        registers: registers,
-        sets: record.sets
-    )
-}
-
 extension HLCTimestamp {
     /// The wall clock now, as a stamp.
     static var now: HLCTimestamp {
@@ -418,7 +400,7 @@ extension HLCTimestamp {
         let own = try #require(try fleet.attacker.records.first)
         // A new kiosk of the same store is handed a forged export: a's write with another reason under the same dot.
         let handed = try TestKiosk(store: "store-1", kiosk: "c", server: fleet.server)
-        let twin = try forgedTwin(of: own)
+        let twin = try SampleData.forgedTwin(of: own)
         let line = try ReturnDocument(record: twin, includeRecord: true).jsonValue.serializedString + "\n"
         _ = try handed.store.importReturns(ndjson: Data(line.utf8))
         try handed.record()
@@ -569,7 +551,7 @@ extension HLCTimestamp {
         let own = try #require(try fleet.attacker.records.first)
         let changes = try fleet.server.store.changeLogCount()
         // Same clock, same dot, another reason: before, this was answered `unchanged` and the kiosk kept its value.
-        let twin = try forgedTwin(of: own)
+        let twin = try SampleData.forgedTwin(of: own)
         let answer = try await fleet.wire.push(twin, to: fleet.server)
         try await fleet.expectRefused(answer, .conflictingWrite, changesBefore: changes)
         #expect(try ProductReturn(record: fleet.server.store.returnRecord(ReturnID(own.id))).reason == .defective)
