@@ -147,6 +147,43 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // A kiosk's pull (issue 18, seventh part): four pulled pages of 500 new returns merged one transaction each, as
+    // a kiosk did, against together in one (what it does with the pages that arrive while it merges).
+    for grouped in [false, true] {
+        Benchmark(
+            grouped ? "kiosk merges 4 pulled pages of 500 together" : "kiosk merges 4 pulled pages of 500, one each",
+            configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
+        ) { benchmark in
+            let directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("engine-bench-\(UUID().uuidString)")
+            try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let store = try! ReplicaStore.create(
+                at: directory.appendingPathComponent("kiosk.sqlite").path,
+                identity: .kiosk(store: StoreID("store-1"), kiosk: KioskID("k2"))
+            )
+            // Prepared first, as the kiosk's reading task prepares them, off the writer: not what is compared.
+            let batches = benchmark.scaledIterations.enumerated().map { iteration, _ in
+                (0..<4).map { page in
+                    PreparedPull((0..<500).map { sampleRecord((iteration * 4 + page) * 500 + $0, replica: kiosk) })
+                }
+            }
+            var cursor = 0
+            benchmark.startMeasurement()
+            for pages in batches {
+                if grouped {
+                    cursor += 4
+                    blackHole(try! store.mergePulled(pages: pages, cursor: "\(cursor)"))
+                } else {
+                    for page in pages {
+                        cursor += 1
+                        blackHole(try! store.mergePulled(page, cursor: "\(cursor)"))
+                    }
+                }
+            }
+        }
+    }
+
     // The store: the server applying a pushed batch of 500 new returns (one transaction, re-verification included),
     // into an empty server and into one holding 100,000 returns: time and allocations per push should not grow
     // with what the server holds (issue 18: "keep allocations flat with N").
