@@ -14,7 +14,8 @@ import GRDBSQLite
 ///
 /// The log restarts from its beginning only when a checkpoint has copied all of it before the next write begins,
 /// which a writer that never pauses does not allow: past ``hardLimit`` frames the writer itself checkpoints what
-/// is left (SQLite's own behaviour, at a higher mark), so the log stays bounded whatever the load.
+/// is left (SQLite's own behaviour, at a higher mark) — at its next commit when the thread is copying, and waiting
+/// for that copy past twice the limit — so the log stays within twice ``hardLimit`` whatever the load.
 final class BackgroundCheckpointer: @unchecked Sendable {
     /// How much the log grows between two checkpoints, in pages.
     let pages: Int32

@@ -36,7 +36,8 @@ public final class ReplicaStore: Sendable {
         /// (4 MiB). A checkpoint writes each page once, however many commits changed it since the last: a server
         /// merging pushes into the same index pages commit after commit writes far less with a longer interval
         /// (BENCHMARKS.md, "Issue 18, fourth part"). A kiosk keeps the default, which bounds its log at 16 MiB (four
-        /// intervals, past which the writer checkpoints in its own commit).
+        /// intervals, past which the writer checkpoints in its own commit), 32 MiB while the checkpoint thread is
+        /// copying at that moment.
         public var checkpointPages: Int?
         /// Whether the writer keeps its statement journals in memory (`temp_store = MEMORY`) rather than in a
         /// temporary file. A server's group commit runs each push of a group in a savepoint, and SQLite keeps the

@@ -62,7 +62,8 @@ public struct SyncServerConfiguration: Sendable {
     /// The longest a push may expect to wait for the pushes queued before it (``SyncServerStorage/pushBacklog``);
     /// a push behind a longer backlog is answered `server-busy` at once and its connection closed, the kiosk
     /// keeping its returns for a later sync. Twenty seconds: a third of the kiosks' 60 s answer timeout and of
-    /// ``idleTimeout``'s default, so an admitted push is answered long before either gives up. `nil`: never.
+    /// ``idleTimeout``'s default, so an admitted push is answered well before either gives up unless the estimate
+    /// (the rate of the last large commits) is badly off. `nil`: never.
     public var pushBacklogLimit: TimeAmount? = .seconds(20)
 
     /// Creates a configuration.
