@@ -46,6 +46,14 @@ public struct PreparedPush: Sendable {
     public struct Record: Sendable {
         public let record: VersionedRecord
         public let item: Result<ProductReturn, PushRejection>
+        /// The write rules that need nothing stored, worked out with the rest (`nil` where `item` is a failure).
+        let precheck: ReturnWriteRules.Precheck?
+
+        init(record: VersionedRecord, item: Result<ProductReturn, PushRejection>) {
+            self.record = record
+            self.item = item
+            precheck = (try? item.get()).map { ReturnWriteRules.precheck(record, item: $0) }
+        }
     }
 
     /// The records, in the order they were pushed.
@@ -130,8 +138,9 @@ public enum PushRules {
         try accept(prepare(records), from: pusher, store: store, in: &transaction)
     }
 
-    /// The checks of a pushed batch that need nothing stored — what each record is, its size, the return it holds —
-    /// made before the transaction, so that a server can make them on another thread than its one writer.
+    /// The checks of a pushed batch that need nothing stored — what each record is, its size, the return it holds,
+    /// the write rules that hold whatever is stored (``ReturnWriteRules/precheck(_:item:)``) — made before the
+    /// transaction, so that a server can make them on another thread than its one writer.
     ///
     /// Nothing is refused here: a record at fault carries its refusal, which `accept` throws when it reaches the
     /// record, so the first record at fault is still the one named.
@@ -192,7 +201,8 @@ public enum PushRules {
                     stored: stored,
                     pusher: pusher,
                     store: store,
-                    isServer: transaction.isServer
+                    isServer: transaction.isServer,
+                    precheck: entry.precheck
                 )
             } catch let violation as ReturnWriteRules.Violation {
                 throw reject(PushRejection.Reason(violation.reason), violation.message)
