@@ -12,8 +12,9 @@ struct SQLitePushTransaction: PushTransaction {
     /// The ids this server had before restores from backups.
     let formerServerIDs: Set<String>
 
-    /// Writes of returns as pushed, prepared off the writer's thread; each is used once, for a return new here.
-    private var prepared: [String: PreparedWrite]
+    /// Writes of returns as pushed, prepared off the writer's thread; used for a return new here. Read, never
+    /// changed: the push that prepared them holds them too, and removing one would copy them all (issue 18).
+    private let prepared: [String: PreparedWrite]
 
     /// Returns new here that this push stored exactly as pushed, every value one this release reads: what the
     /// projection holds for them is what their decoded return says, so re-verification need not read it back.
@@ -79,7 +80,8 @@ struct SQLitePushTransaction: PushTransaction {
     ) throws -> MergeOutcome {
         // The stored version is already loaded for the rules: merged into rather than loaded again.
         readAhead[pushed.id] = nil
-        let write = stored == nil ? prepared.removeValue(forKey: pushed.id) : nil
+        // A batch naming a return twice finds the first merged when it reaches the second: stored, not new.
+        let write = stored == nil ? prepared[pushed.id] : nil
         let outcome = try context.merge(
             pushed,
             into: stored,

@@ -355,7 +355,15 @@ struct WriteContext {
     ) throws -> MergeOutcome {
         // Only writes new here are checked and witnessed: a stamp stored before stamps were bounded must not fail
         // every later merge of its record, nor drag this replica's clock along again after an operator reset it.
-        if let newest = remote.writes(notCoveredBy: local?.clock ?? VectorClock()).map(\.value.stamp).max() {
+        // Every write of a record new here is new: its newest stamp, worked out with the prepared write when there is
+        // one (off the writer's thread), is the one to check.
+        let newestFresh =
+            if let local {
+                remote.writes(notCoveredBy: local.clock).map(\.value.stamp).max()
+            } else {
+                prepared?.newestStamp ?? remote.latestStamp
+            }
+        if let newest = newestFresh {
             do {
                 try HybridLogicalClock.checkDrift(newest, wallClock: UInt64(max(0, wallClock.millisecondsSince1970)))
             } catch let error as SyncEngineError {
@@ -425,6 +433,8 @@ struct PreparedWrite: Sendable {
     let orderLine: OrderLine?
     /// The return's row in the `returns` table.
     let row: ReturnProjection?
+    /// The greatest stamp of the record's values (``VersionedRecord/latestStamp``).
+    let newestStamp: HLCTimestamp?
 
     /// Prepares the write of `record`; `item`, when given, is its visible return (saving a decode).
     init(_ record: VersionedRecord, item: ProductReturn? = nil) throws {
@@ -435,12 +445,14 @@ struct PreparedWrite: Sendable {
         recordJSON = record.jsonString
         projection = try record.entityType == ReturnEntity.entityType ? item ?? ProductReturn(record: record) : nil
         orderLine = try record.entityType == OrderEntity.entityType ? OrderLine(record: record) : nil
+        let newestStamp = record.latestStamp
+        self.newestStamp = newestStamp
         // The newest stamp, in milliseconds, is what `updatedAt` means for a stored return.
         row = projection.map {
             ReturnProjection(
                 $0,
                 inConflict: record.hasOpenConflicts,
-                updatedAt: record.latestStamp.map { Int64($0.physical) }
+                updatedAt: newestStamp.map { Int64($0.physical) }
             )
         }
     }
