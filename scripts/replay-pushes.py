@@ -2,6 +2,7 @@
 """Replays the rows a server stored, push by push, into fresh copies of its schema: what SQLite alone costs.
 
     scripts/replay-pushes.py HQ_DATABASE [RETURNS_PER_COMMIT ...]     (default: 500 2000 10000)
+    scripts/replay-pushes.py --each-index HQ_DATABASE [RETURNS_PER_COMMIT]     (default: 500)
 
 HQ_DATABASE is a server's database after a sync (`returns-bench sync --work-dir DIR` leaves DIR/hq.sqlite). Its
 change log, records and returns are inserted again in the order they were stored, one transaction of
@@ -9,7 +10,9 @@ RETURNS_PER_COMMIT returns at a time (a kiosk pushes 500 a batch; group commit t
 server's settings (WAL, synchronous=FULL, 64 MiB of page cache, a checkpoint every 10,000 pages). Printed for each
 size, and again without the `returns` projection: seconds, returns a second, and the bytes written (the WAL and its
 checkpoints) per return. An index in random key order dirties a page per stored return at every commit; this
-shows what each costs without any of our Swift code (BENCHMARKS.md, issue 18). Uses Python's sqlite3 module,
+shows what each costs without any of our Swift code (BENCHMARKS.md, issue 18). With --each-index, the schema is
+replayed whole and then once without each index of the three tables in turn, twice over (this machine is noisy):
+what every index costs. Uses Python's sqlite3 module,
 which is the system's libsqlite3, as the server is.
 """
 import os
@@ -48,10 +51,14 @@ def replay(statements, rows, tables, batch, path):
 
 
 def main():
-    if len(sys.argv) < 2:
+    arguments = sys.argv[1:]
+    each_index = arguments[:1] == ["--each-index"]
+    if each_index:
+        arguments = arguments[1:]
+    if not arguments:
         sys.exit(__doc__)
-    source = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-    batches = [int(a) for a in sys.argv[2:]] or [500, 2000, 10000]
+    source = sqlite3.connect(f"file:{arguments[0]}?mode=ro", uri=True)
+    batches = [int(a) for a in arguments[1:]] or ([500] if each_index else [500, 2000, 10000])
     tables = ("change_log", "records", "returns")
     statements = [
         sql for (sql,) in source.execute(
@@ -70,6 +77,21 @@ def main():
     }
     count = len(rows["returns"])
     core = [s for s in statements if " returns " not in s.split("(")[0] + " "]
+    if each_index:
+        indexes = [s for s in statements if s.startswith("CREATE INDEX")]
+        variants = [("the server's schema", statements)] + [
+            ("without " + index.split()[2], [s for s in statements if s != index]) for index in indexes
+        ]
+        with tempfile.TemporaryDirectory() as work:
+            for _ in range(2):
+                for name, schema in variants:
+                    seconds, written = replay(schema, rows, tables, batches[0], os.path.join(work, "replay.sqlite"))
+                    print(
+                        f"{count:,} returns, {batches[0]:,} a commit, {name}: {seconds:.2f} s, "
+                        f"{count / seconds:,.0f} returns/s, {written / count:,.0f} bytes written a return",
+                        flush=True,
+                    )
+        return
     with tempfile.TemporaryDirectory() as work:
         for batch in batches:
             for name, schema, replayed in (
