@@ -117,6 +117,34 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The write rules as the server's writer runs them for 500 new returns (issue 18, eighth part): the whole check,
+    // as it did, against what is left once the precheck was made while the push was prepared, off the writer.
+    let items = records.map { try! ProductReturn(record: $0) }
+    let prechecks = zip(records, items).map { ReturnWriteRules.precheck($0, item: $1) }
+    let store = try! StoreID("store-1")
+    for split in [false, true] {
+        Benchmark(
+            split
+                ? "write rules on the writer after the precheck (500 new returns)"
+                : "write rules on the writer, whole (500 new returns)",
+            configuration: configuration
+        ) { benchmark in
+            for _ in benchmark.scaledIterations {
+                for index in records.indices {
+                    try! ReturnWriteRules.check(
+                        records[index],
+                        item: items[index],
+                        stored: nil,
+                        pusher: kiosk,
+                        store: store,
+                        isServer: { $0 == hq },
+                        precheck: split ? prechecks[index] : nil
+                    )
+                }
+            }
+        }
+    }
+
     // Group commit: 20 pushes of 25 new returns, in one transaction against one each (each with its fsync).
     for grouped in [false, true] {
         Benchmark(
