@@ -305,12 +305,17 @@ public enum ReturnWriteRules {
     }
 
     /// Fields that belong together are written together by each of `dots`.
+    ///
+    /// The violation named is the first group's in ``fieldGroups`` order, and in it the first write in dot order: the
+    /// same message however the writes were collected (a set's order differs from one set to another).
     private static func checkGroups(_ pushed: VersionedRecord, dots: Set<Dot>) throws {
+        var ordered: [Dot]?
         for group in fieldGroups {
             // Each field's values looked up once a group, and a group no value of the record is in skipped.
             let values = group.map { pushed.values(of: $0) }
             guard values.contains(where: { !$0.isEmpty }) else { continue }
-            for dot in dots {
+            if ordered == nil { ordered = dots.sorted() }
+            for dot in ordered ?? [] {
                 let written = zip(group, values).filter { $0.1.contains { $0.dot == dot } }.map(\.0)
                 guard written.isEmpty || written.count == group.count else {
                     throw Violation(
