@@ -8,10 +8,11 @@ import WireProtocol
 /// migrations v19–v21); 0.5 keeps values a release does not know, negotiates capabilities per connection (`fetch`),
 /// and lets kiosks prune what HQ holds past their store's retention (schema migration v22); 0.6 lets kiosks drop the
 /// settled-conflict history HQ holds, once the server grants `history-compaction` (schema migration v23); 0.6.1
-/// changes nothing on the wire and makes sync faster (schema migration v24: one index on a return's GTIN and serial).
+/// changes nothing on the wire and makes sync faster (schema migration v24: one index on a return's GTIN and serial);
+/// so does 0.6.2 (schema migration v25: the returns projection's indexes hold row numbers, not ids).
 public enum ReturnSyncVersion {
     /// The release, `MAJOR.MINOR.PATCH`.
-    public static let release = "0.6.1"
+    public static let release = "0.6.2"
 
     /// What `--version` prints: the release and every sync protocol version it speaks (`0.4.0 (sync protocols 3, 4)`),
     /// read from the protocol's own list so it cannot fall behind it.

@@ -101,8 +101,96 @@ import Testing
                 try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + query)
                     .map { $0["detail"] as String }.joined(separator: "; ")
             }
-            #expect(plan.contains("USING COVERING INDEX returns_by_unit"), "\(query): \(plan)")
+            // Covering until v25; since, the index holds each return's rowid and `id` is read from the table.
+            #expect(
+                plan.contains("USING INDEX returns_by_unit") || plan.contains("USING COVERING INDEX returns_by_unit"),
+                "\(query): \(plan)"
+            )
         }
+    }
+
+    /// v25 (issue 18): the projection becomes a rowid table — every row and column as it was, the same indexes,
+    /// `id` still the key (and now NOT NULL, which a rowid table's key does not imply) and still read through an index.
+    @Test func theProjectionBecomesARowidTableWithTheSameRowsAndIndexes() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("kiosk.sqlite")
+        let plans = Mutex<[MigrationPlan]>([])
+        var configuration = ReplicaStore.Configuration()
+        configuration.announceMigration = { plan in plans.withLock { $0.append(plan) } }
+        let rowsSQL = "SELECT * FROM returns ORDER BY id"
+        let indexesSQL =
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'returns' ORDER BY name"
+        var rows: [Row] = []
+        var indexes: [Row] = []
+        do {
+            let kiosk = try ReplicaStore.create(at: path, identity: .kiosk(store: StoreID("s"), kiosk: KioskID("k")))
+            for (order, serial) in [("ORD-1", "SN-1"), ("ORD-2", nil), ("ORD-3", "SN-3")] {
+                let capture = ReturnCapture(
+                    orderID: try OrderID(order),
+                    gtin: try GTIN("4006381333931"),
+                    reason: order == "ORD-2" ? .damaged : .defective,
+                    serial: try serial.map { try ItemCode($0, kind: "serial") }
+                )
+                _ = try kiosk.recordReturn(capture)
+            }
+            // As a 0.6.1 kiosk left it: the projection a WITHOUT ROWID table, keyed by id, with the same indexes.
+            try kiosk.pool.write { db in
+                let table = try #require(
+                    try String.fetchOne(
+                        db,
+                        sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'returns'"
+                    )
+                )
+                indexes = try Row.fetchAll(db, sql: indexesSQL)
+                #expect(indexes.count == 10, "nine indexes and the key's: \(indexes)")
+                let old =
+                    table
+                    .replacingOccurrences(of: #"CREATE TABLE "returns""#, with: "CREATE TABLE returns_old")
+                    .replacingOccurrences(of: "NOT NULL PRIMARY KEY", with: "PRIMARY KEY") + " WITHOUT ROWID"
+                try db.execute(sql: old)
+                try db.execute(sql: "INSERT INTO returns_old SELECT * FROM returns")
+                try db.execute(sql: "DROP TABLE returns")
+                try db.execute(sql: "ALTER TABLE returns_old RENAME TO returns")
+                for index in indexes {
+                    if let sql: String = index["sql"] { try db.execute(sql: sql) }
+                }
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v25:%'")
+                #expect(throws: (any Error).self, "the fixture is WITHOUT ROWID") {
+                    try Row.fetchAll(db, sql: "SELECT rowid FROM returns")
+                }
+                rows = try Row.fetchAll(db, sql: rowsSQL)
+            }
+        }
+        #expect(rows.count == 3)
+        let kiosk = try ReplicaStore.open(at: path, configuration: configuration)
+        let plan = try #require(plans.withLock { $0 }.first)
+        #expect(plan.steps == ["v25: returns indexed by row number"] && plan.heaviestRows == 3)
+        try kiosk.pool.read { db in
+            #expect(try Row.fetchAll(db, sql: rowsSQL) == rows, "every row and column as it was")
+            #expect(try Row.fetchAll(db, sql: indexesSQL) == indexes, "the same indexes, by name and definition")
+            #expect(try Int.fetchAll(db, sql: "SELECT rowid FROM returns ORDER BY rowid") == [1, 2, 3])
+            let idColumn = try #require(
+                try Row.fetchOne(db, sql: "SELECT * FROM pragma_table_info('returns') WHERE name = 'id'")
+            )
+            #expect(idColumn["notnull"] == 1 && idColumn["pk"] == 1)
+            let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT * FROM returns WHERE id = 'x'")
+                .map { $0["detail"] as String }.joined(separator: "; ")
+            #expect(plan.contains("USING INDEX sqlite_autoindex_returns_1"), "\(plan)")
+        }
+        // A row without an id is refused, as the WITHOUT ROWID table's key refused it.
+        #expect(throws: (any Error).self) {
+            try kiosk.pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO returns (id, store_id, kiosk_id, order_id, gtin, quantity, reason, status, condition,
+                          test_result, disposition, needs_review, in_conflict, created_at, updated_at)
+                        VALUES (NULL, 's', 'k', 'ORD-9', '4006381333931', 1, 'damaged', 'received', 'unknown', 'untested',
+                          'pending', 0, 0, 0, 0)
+                        """
+                )
+            }
+        }
+        #expect(try kiosk.returnRecords().count == 3)
     }
 
     @Test func largeNumbersAreGroupedAndLongEstimatesInMinutes() {
