@@ -120,47 +120,7 @@ import Testing
         let rowsSQL = "SELECT * FROM returns ORDER BY id"
         let indexesSQL =
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'returns' ORDER BY name"
-        var rows: [Row] = []
-        var indexes: [Row] = []
-        do {
-            let kiosk = try ReplicaStore.create(at: path, identity: .kiosk(store: StoreID("s"), kiosk: KioskID("k")))
-            for (order, serial) in [("ORD-1", "SN-1"), ("ORD-2", nil), ("ORD-3", "SN-3")] {
-                let capture = ReturnCapture(
-                    orderID: try OrderID(order),
-                    gtin: try GTIN("4006381333931"),
-                    reason: order == "ORD-2" ? .damaged : .defective,
-                    serial: try serial.map { try ItemCode($0, kind: "serial") }
-                )
-                _ = try kiosk.recordReturn(capture)
-            }
-            // As a 0.6.1 kiosk left it: the projection a WITHOUT ROWID table, keyed by id, with the same indexes.
-            try kiosk.pool.write { db in
-                let table = try #require(
-                    try String.fetchOne(
-                        db,
-                        sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'returns'"
-                    )
-                )
-                indexes = try Row.fetchAll(db, sql: indexesSQL)
-                #expect(indexes.count == 10, "nine indexes and the key's: \(indexes)")
-                let old =
-                    table
-                    .replacingOccurrences(of: #"CREATE TABLE "returns""#, with: "CREATE TABLE returns_old")
-                    .replacingOccurrences(of: "NOT NULL PRIMARY KEY", with: "PRIMARY KEY") + " WITHOUT ROWID"
-                try db.execute(sql: old)
-                try db.execute(sql: "INSERT INTO returns_old SELECT * FROM returns")
-                try db.execute(sql: "DROP TABLE returns")
-                try db.execute(sql: "ALTER TABLE returns_old RENAME TO returns")
-                for index in indexes {
-                    if let sql: String = index["sql"] { try db.execute(sql: sql) }
-                }
-                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v25:%'")
-                #expect(throws: (any Error).self, "the fixture is WITHOUT ROWID") {
-                    try Row.fetchAll(db, sql: "SELECT rowid FROM returns")
-                }
-                rows = try Row.fetchAll(db, sql: rowsSQL)
-            }
-        }
+        let (rows, indexes) = try Self.kioskOfV24(at: path, rowsSQL: rowsSQL, indexesSQL: indexesSQL)
         #expect(rows.count == 3)
         let kiosk = try ReplicaStore.open(at: path, configuration: configuration)
         let plan = try #require(plans.withLock { $0 }.first)
@@ -191,6 +151,92 @@ import Testing
             }
         }
         #expect(try kiosk.returnRecords().count == 3)
+    }
+
+    /// A kiosk database at `path` holding three returns, as 0.6.1 left it: the projection a WITHOUT ROWID table
+    /// keyed by id, with the same indexes, and v25 not applied. Returns its rows and index definitions, as read by
+    /// `rowsSQL` and `indexesSQL`.
+    static func kioskOfV24(at path: String, rowsSQL: String, indexesSQL: String) throws -> (rows: [Row], indexes: [Row])
+    {
+        var rows: [Row] = []
+        var indexes: [Row] = []
+        let kiosk = try ReplicaStore.create(at: path, identity: .kiosk(store: StoreID("s"), kiosk: KioskID("k")))
+        for (order, serial) in [("ORD-1", "SN-1"), ("ORD-2", nil), ("ORD-3", "SN-3")] {
+            let capture = ReturnCapture(
+                orderID: try OrderID(order),
+                gtin: try GTIN("4006381333931"),
+                reason: order == "ORD-2" ? .damaged : .defective,
+                serial: try serial.map { try ItemCode($0, kind: "serial") }
+            )
+            _ = try kiosk.recordReturn(capture)
+        }
+        try kiosk.pool.write { db in
+            let table = try #require(
+                try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'returns'")
+            )
+            indexes = try Row.fetchAll(db, sql: indexesSQL)
+            #expect(indexes.count == 10, "nine indexes and the key's: \(indexes)")
+            let old =
+                table
+                .replacingOccurrences(of: #"CREATE TABLE "returns""#, with: "CREATE TABLE returns_old")
+                .replacingOccurrences(of: "NOT NULL PRIMARY KEY", with: "PRIMARY KEY") + " WITHOUT ROWID"
+            try db.execute(sql: old)
+            try db.execute(sql: "INSERT INTO returns_old SELECT * FROM returns")
+            try db.execute(sql: "DROP TABLE returns")
+            try db.execute(sql: "ALTER TABLE returns_old RENAME TO returns")
+            for index in indexes {
+                if let sql: String = index["sql"] { try db.execute(sql: sql) }
+            }
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v25:%'")
+            #expect(throws: (any Error).self, "the fixture is WITHOUT ROWID") {
+                try Row.fetchAll(db, sql: "SELECT rowid FROM returns")
+            }
+            rows = try Row.fetchAll(db, sql: rowsSQL)
+        }
+        return (rows, indexes)
+    }
+
+    /// v25 writes the projection again before it drops the old one: a database capped at its size
+    /// (``ReplicaStore/Configuration/maximumSize``) has no room for it. Opening fails with the words for a full
+    /// database, the migration is undone whole, and with room it runs.
+    @Test func aCappedDatabaseWithoutRoomForV25IsToldSoAndLeftAsItWas() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("kiosk.sqlite")
+        let rowsSQL = "SELECT * FROM returns ORDER BY id"
+        let (rows, _) = try Self.kioskOfV24(
+            at: path,
+            rowsSQL: rowsSQL,
+            indexesSQL: "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'returns'"
+        )
+        // No free page left for the new table to reuse, and the file's size what the cap counts.
+        try DatabaseQueue(path: path).writeWithoutTransaction { db in try db.execute(sql: "VACUUM") }
+        let size: Int64 = try DatabaseQueue(path: path).read { db in
+            try Int64.fetchOne(db, sql: "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+                ?? 0
+        }
+        #expect(size > 0)
+        var capped = ReplicaStore.Configuration()
+        capped.maximumSize = size
+        #expect {
+            _ = try ReplicaStore.open(at: path, configuration: capped)
+        } throws: { error in
+            "\(error)".contains("is full (no space left on the disk, or the configured size limit reached)")
+        }
+        try DatabaseQueue(path: path).read { db throws in
+            #expect(try Row.fetchAll(db, sql: rowsSQL) == rows)
+            #expect(
+                try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations WHERE identifier LIKE 'v25:%'")
+                    .isEmpty
+            )
+            #expect(throws: (any Error).self, "still WITHOUT ROWID") {
+                try Row.fetchAll(db, sql: "SELECT rowid FROM returns")
+            }
+        }
+        let kiosk = try ReplicaStore.open(at: path)
+        try kiosk.pool.read { db throws in
+            #expect(try Row.fetchAll(db, sql: rowsSQL) == rows)
+            #expect(try Int.fetchAll(db, sql: "SELECT rowid FROM returns ORDER BY rowid") == [1, 2, 3])
+        }
     }
 
     @Test func largeNumbersAreGroupedAndLongEstimatesInMinutes() {
