@@ -372,15 +372,10 @@ struct WriteContext {
             hlc.witness(newest)
         }
         guard var local else {
-            try store(
-                prepared ?? PreparedWrite(remote, item: item),
-                origin: origin,
-                operation: "merge",
-                dot: nil,
-                source: source,
-                replacing: .nothing
-            )
-            let conflicts = remote.hasOpenConflicts ? remote.openConflicts(policy: ReturnEntity.policy) : []
+            let write = try prepared ?? PreparedWrite(remote, item: item)
+            try store(write, origin: origin, operation: "merge", dot: nil, source: source, replacing: .nothing)
+            // Worked out with the write, off the writer's thread when it was prepared.
+            let conflicts = write.hasOpenConflicts ? remote.openConflicts(policy: ReturnEntity.policy) : []
             try audit(conflicts, in: remote)
             return MergeOutcome(changed: true, detectedConflicts: conflicts.map(\.field))
         }
@@ -435,6 +430,8 @@ struct PreparedWrite: Sendable {
     let row: ReturnProjection?
     /// The greatest stamp of the record's values (``VersionedRecord/latestStamp``).
     let newestStamp: HLCTimestamp?
+    /// Whether the record holds a conflict not resolved yet (``VersionedRecord/hasOpenConflicts``).
+    let hasOpenConflicts: Bool
 
     /// Prepares the write of `record`; `item`, when given, is its visible return (saving a decode).
     init(_ record: VersionedRecord, item: ProductReturn? = nil) throws {
@@ -447,11 +444,13 @@ struct PreparedWrite: Sendable {
         orderLine = try record.entityType == OrderEntity.entityType ? OrderLine(record: record) : nil
         let newestStamp = record.latestStamp
         self.newestStamp = newestStamp
+        let hasOpenConflicts = record.hasOpenConflicts
+        self.hasOpenConflicts = hasOpenConflicts
         // The newest stamp, in milliseconds, is what `updatedAt` means for a stored return.
         row = projection.map {
             ReturnProjection(
                 $0,
-                inConflict: record.hasOpenConflicts,
+                inConflict: hasOpenConflicts,
                 updatedAt: newestStamp.map { Int64($0.physical) }
             )
         }
