@@ -357,7 +357,7 @@ extension WriteContext {
         // A push's returns at once, a few hundred triples a query (each an index search, as the plans show), instead
         // of two queries a return. The third of each triple is the id of the return itself when its row need not be
         // read (the empty string, which no id is, otherwise).
-        func find(_ triples: [(String, String, String)], joining condition: String) throws {
+        func find(_ triples: [(String, String, String)], joining search: SharedPurchaseSearch) throws {
             for start in stride(from: 0, to: triples.count, by: 512) {
                 let chunk = triples[start..<min(start + 512, triples.count)]
                 // Padded to a power of two with triples that match nothing (no id, GTIN or reference is empty), so a
@@ -369,12 +369,7 @@ extension WriteContext {
                 arguments.reserveCapacity(size * 3)
                 for (first, second, skipped) in chunk { arguments += [first, second, skipped] }
                 arguments += repeatElement("", count: (size - chunk.count) * 3)
-                let statement = try db.cachedStatement(
-                    sql: """
-                        WITH wanted(a, b, c) AS (VALUES \(repeatElement("(?, ?, ?)", count: size).joined(separator: ", ")))
-                        SELECT \(ReturnFacts.columns) FROM wanted JOIN returns r ON \(condition) AND r.id <> wanted.c
-                        """
-                )
+                let statement = try db.cachedStatement(sql: search.sql(triples: size))
                 let rows = try Row.fetchCursor(statement, arguments: StatementArguments(arguments))
                 while let row = try rows.next() {
                     let id: String = row[0]
@@ -385,14 +380,14 @@ extension WriteContext {
         func skipped(_ item: ReturnFacts) -> String { stored.contains(item.id) ? item.id : "" }
         try find(
             items.map { ($0.orderID.rawValue, $0.gtin.digits, skipped($0)) },
-            joining: "r.order_id = wanted.a AND r.gtin = wanted.b"
+            joining: .orderLine
         )
         try find(
             items.compactMap { item in item.serial.map { (item.gtin.digits, $0.rawValue, skipped(item)) } },
-            joining: "r.gtin = wanted.a AND r.serial = wanted.b"
+            joining: .unit
         )
         if byCustomer {
-            try find(Set(items.compactMap(\.customerRef)).map { ($0, "", "") }, joining: "r.customer_ref = wanted.a")
+            try find(Set(items.compactMap(\.customerRef)).map { ($0, "", "") }, joining: .customer)
         }
         return Array(found.values)
     }
@@ -514,4 +509,40 @@ extension ReplicaStore {
             currency: (row["currency"] as String?).map(Currency.init)
         )
     }
+}
+
+/// The searches of ``WriteContext/factsSharingPurchase(with:byCustomer:stored:)``: returns of the same order line, of
+/// the same unit, of the same customer, for triples padded to a power of two from 8 to 512. Their SQL texts are built
+/// once: a 512-triple text is 4 KB, and building it at every search was a tenth of the search's time on the server's
+/// writer (BENCHMARKS.md, issue 18).
+enum SharedPurchaseSearch: CaseIterable, Sendable {
+    case orderLine, unit, customer
+
+    /// The text for `triples` triples (a power of two from 8 to 512).
+    func sql(triples: Int) -> String {
+        precondition(triples >= 8 && triples <= 512 && triples.nonzeroBitCount == 1, "\(triples) triples")
+        return Self.texts[self]![triples.trailingZeroBitCount - 3]
+    }
+
+    private var condition: String {
+        switch self {
+        case .orderLine: "r.order_id = wanted.a AND r.gtin = wanted.b"
+        case .unit: "r.gtin = wanted.a AND r.serial = wanted.b"
+        case .customer: "r.customer_ref = wanted.a"
+        }
+    }
+
+    private static let texts: [SharedPurchaseSearch: [String]] = Dictionary(
+        uniqueKeysWithValues: allCases.map { search in
+            (
+                search,
+                (3...9).map { exponent in
+                    """
+                    WITH wanted(a, b, c) AS (VALUES \(repeatElement("(?, ?, ?)", count: 1 << exponent).joined(separator: ", ")))
+                    SELECT \(ReturnFacts.columns) FROM wanted JOIN returns r ON \(search.condition) AND r.id <> wanted.c
+                    """
+                }
+            )
+        }
+    )
 }
