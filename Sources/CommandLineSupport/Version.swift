@@ -9,10 +9,12 @@ import WireProtocol
 /// and lets kiosks prune what HQ holds past their store's retention (schema migration v22); 0.6 lets kiosks drop the
 /// settled-conflict history HQ holds, once the server grants `history-compaction` (schema migration v23); 0.6.1
 /// changes nothing on the wire and makes sync faster (schema migration v24: one index on a return's GTIN and serial);
-/// so does 0.6.2 (schema migration v25: the returns projection's indexes hold row numbers, not ids).
+/// so does 0.6.2 (schema migration v25: the returns projection's indexes hold row numbers, not ids); 0.6.3 builds a
+/// kiosk's query indexes once at the end of a large first pull or import (schema migration v26: `deferred_indexes`)
+/// and asks the server for an estimate with every round's first pull.
 public enum ReturnSyncVersion {
     /// The release, `MAJOR.MINOR.PATCH`.
-    public static let release = "0.6.2"
+    public static let release = "0.6.3"
 
     /// What `--version` prints: the release and every sync protocol version it speaks (`0.4.0 (sync protocols 3, 4)`),
     /// read from the protocol's own list so it cannot fall behind it.

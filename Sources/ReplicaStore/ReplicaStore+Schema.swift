@@ -564,6 +564,19 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v26: deferred indexes") { db in
+            // A kiosk's first pull builds the projection's query indexes once at its end rather than return by
+            // return (ReplicaStore+BulkLoad); the indexes it dropped are noted here with the SQL that made them, so
+            // that a kiosk killed midway builds them when it is next opened (issue 18; BENCHMARKS.md measures it).
+            try db.execute(
+                sql: """
+                    CREATE TABLE deferred_indexes (
+                        name  TEXT PRIMARY KEY,
+                        sql   TEXT NOT NULL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -41,16 +41,16 @@ extension ReplicaStore {
         ndjson data: Data,
         progress: ((_ linesDone: Int, _ linesTotal: Int) -> Void)? = nil
     ) throws -> ImportSummary {
-        let totalLines =
-            progress == nil
-            ? 0
-            : data.reduce(into: 0) { count, byte in if byte == UInt8(ascii: "\n") { count += 1 } }
-                + (data.last.map { $0 == UInt8(ascii: "\n") ? 0 : 1 } ?? 0)
+        let totalLines = Self.lineCount(data)
         return try write { context in
             // A large import dirties far more pages than SQLite's default 2 MB cache holds; spilling them to the
             // WAL mid-transaction and reading them back costs more than the inserts themselves.
             try context.db.execute(sql: "PRAGMA cache_size = -131072")
             defer { try? context.db.execute(sql: "PRAGMA cache_size = -2000") }
+            // Into an empty (or nearly empty) kiosk, the projection's query indexes are built once at the end, in
+            // this transaction: a failed import rolls their drop back with the rest (ReplicaStore+BulkLoad).
+            let deferred =
+                try bulkLoadPays(context.db, incoming: totalLines) ? Self.dropDeferrableIndexes(context.db) : []
 
             let channel = ImportChannel(capacity: 4)
             defer { channel.cancel() }  // lets the preparing thread exit if storing stops early
@@ -106,7 +106,18 @@ extension ReplicaStore {
                 if let progress, let last = chunk.last { progress(last.number, max(totalLines, last.number)) }
             }
             if let prepared = channel.finalClock { context.hlc.witness(prepared.latest) }
+            for index in deferred { try context.db.execute(sql: index.sql) }
             return summary
+        }
+    }
+
+    /// The lines of `data`, a last one without its newline included (blank ones too: an upper bound of the
+    /// returns it holds).
+    static func lineCount(_ data: Data) -> Int {
+        data.withUnsafeBytes { bytes in
+            var count = 0
+            for byte in bytes where byte == UInt8(ascii: "\n") { count += 1 }
+            return count + (bytes.last.map { $0 == UInt8(ascii: "\n") ? 0 : 1 } ?? 0)
         }
     }
 

@@ -52,6 +52,11 @@ public final class ReplicaStore: Sendable {
         /// Whether a kiosk deletes change-log entries nothing reads any more (``WriteContext``); off only in tests
         /// that compare a compacting kiosk with one keeping its whole log.
         var compactsChangeLog = true
+        /// How many returns beyond those it holds a kiosk must be about to load at once (and at least as many as
+        /// it holds) before it builds the projection's query indexes at the end of the load rather than return by
+        /// return (``ReplicaStore/deferProjectionIndexes(forIncoming:)``). Tests lower it to exercise the path on
+        /// a few returns.
+        public var bulkLoadMinimum = 10_000
 
         /// Creates a configuration.
         public init(
@@ -87,6 +92,8 @@ public final class ReplicaStore: Sendable {
     let now: @Sendable () -> Date
     /// ``Configuration/compactsChangeLog``, for a kiosk; `false` for a server, which keeps its whole log.
     let compactsChangeLog: Bool
+    /// ``Configuration/bulkLoadMinimum``.
+    let bulkLoadMinimum: Int
 
     private init(
         path: String,
@@ -101,6 +108,7 @@ public final class ReplicaStore: Sendable {
         self.checkpointer = checkpointer
         self.now = configuration.now
         self.compactsChangeLog = identity.role == .kiosk && configuration.compactsChangeLog
+        self.bulkLoadMinimum = configuration.bulkLoadMinimum
     }
 
     /// Creates a new replica database at `path` with `identity`.
@@ -225,6 +233,13 @@ public final class ReplicaStore: Sendable {
                     message:
                         "\(path) was written by a newer version of ReturnSync; run that version, or restore a backup"
                 )
+            }
+            // A pull killed midway left the projection's indexes to build: built before anything reads or migrates.
+            if try pool.read({
+                try $0.tableExists("deferred_indexes")
+                    && Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM deferred_indexes)") == true
+            }) {
+                _ = try pool.write(restoreDeferredIndexes)
             }
             if let announce = configuration.announceMigration,
                 let plan = try pool.read({ try Self.migrationPlan(migrator, $0, path: path) })

@@ -25,6 +25,13 @@ final class PullMerger: Sendable {
         var merging = false
         var failure: (any Error)?
         var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
+        /// The server's estimate of the round's records, from the first page that carried one: what the first
+        /// merge decides on whether to build the projection's indexes at the end (ReplicaStore+BulkLoad).
+        var incoming: Int?
+        /// Whether the first merge was made (and so the decision taken).
+        var started = false
+        /// Whether the indexes were deferred: ``settle()`` re-creates them.
+        var deferredIndexes = false
         /// Tasks waiting for room in ``waiting`` or for the merges to end; woken at every change, they look again.
         var watchers: [CheckedContinuation<Bool, Never>] = []
 
@@ -49,9 +56,11 @@ final class PullMerger: Sendable {
 
     /// Hands over a page (the next after those handed over before) to be merged; waits while ``bound`` pages wait.
     ///
+    /// - Parameter estimate: the server's estimate of the round's records, when the page carries one.
     /// - Throws: the error of a merge that failed, after which nothing more is merged this round.
-    func merge(_ prepared: PreparedPull, cursor: String) async throws {
+    func merge(_ prepared: PreparedPull, cursor: String, estimate: Int? = nil) async throws {
         let page = Page(prepared: prepared, cursor: cursor)
+        if let estimate { state.withLock { $0.incoming = $0.incoming ?? estimate } }
         while true {
             enum Next {
                 case wait, start, queued
@@ -80,12 +89,13 @@ final class PullMerger: Sendable {
         }
     }
 
-    /// Waits for every page handed over to be merged.
+    /// Waits for every page handed over to be merged, and for the indexes deferred to be built.
     ///
     /// - Returns: what the merges did, summed.
-    /// - Throws: the error of the merge that failed.
+    /// - Throws: the error of the merge that failed, or of building the indexes.
     func finish() async throws -> PushOutcome {
-        await settle()
+        await watch { !$0.merging }
+        try await restoreIndexes()
         return try state.withLock { state in
             if let failure = state.failure { throw failure }
             return state.outcome
@@ -93,9 +103,22 @@ final class PullMerger: Sendable {
     }
 
     /// Waits for the merge under way, if any, to end; what waits behind it is merged too unless one fails. Called
-    /// when the round fails for another reason (the connection cut, say): what was received is kept.
+    /// when the round fails for another reason (the connection cut, say): what was received is kept, and the
+    /// indexes deferred are built (if that fails too, the next opening of the database builds them).
     func settle() async {
         await watch { !$0.merging }
+        try? await restoreIndexes()
+    }
+
+    /// Builds the projection's indexes the first merge deferred, once.
+    private func restoreIndexes() async throws {
+        let deferred = state.withLock { state in
+            defer { state.deferredIndexes = false }
+            return state.deferredIndexes
+        }
+        guard deferred else { return }
+        let store = self.store
+        _ = try await NIOThreadPool.singleton.runIfActive { try store.restoreDeferredIndexes() }
     }
 
     /// Returns once the merges took every page handed over: a test hands the next page over after it, to have it
@@ -131,9 +154,21 @@ final class PullMerger: Sendable {
             }
             guard let last = pages.last else { return }
             let (store, peer) = (self.store, self.peer)
+            // The round's first merge decides, from the server's estimate, whether the indexes wait for its end.
+            let (started, incoming) = state.withLock { state -> (Bool, Int?) in
+                defer { state.started = true }
+                return (state.started, state.started ? nil : state.incoming)
+            }
             do {
                 let outcome = try await NIOThreadPool.singleton.runIfActive {
-                    try store.mergePulled(pages: pages.map(\.prepared), cursor: last.cursor, peer: peer)
+                    let deferred = try incoming.map { try store.deferProjectionIndexes(forIncoming: $0) } ?? false
+                    if deferred {
+                        self.state.withLock { $0.deferredIndexes = true }
+                    } else if !started, try store.hasDeferredIndexes() {
+                        // An earlier round could not build them (a full disk, say): this one does, first.
+                        try store.restoreDeferredIndexes()
+                    }
+                    return try store.mergePulled(pages: pages.map(\.prepared), cursor: last.cursor, peer: peer)
                 }
                 state.withLock { state in
                     state.outcome.merged += outcome.merged

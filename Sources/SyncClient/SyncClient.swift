@@ -360,7 +360,10 @@ public struct SyncClient: Sendable {
             enrollment: enrollment,
             batchSize: batchSize,
             pushWindow: Self.pushWindow,
-            estimatesPull: progress != nil,
+            // Asked at every round's first pull (one index range counted by the server, a few bytes each way): a
+            // progress display shows it, and a kiosk about to take many returns builds its indexes at the end
+            // (PullMerger).
+            estimatesPull: true,
             serverAddress: address
         )
     }
@@ -517,7 +520,7 @@ public struct SyncClient: Sendable {
                 let page = session.conversation.takePrepared(records) ?? PreparedPull(records)
                 let merges = session.round.merges ?? PullMerger(store: store, peer: Self.serverPeer)
                 session.round.merges = merges
-                try await merges.merge(page, cursor: cursor)
+                try await merges.merge(page, cursor: cursor, estimate: estimate)
                 session.round.storedCursor = cursor
                 session.round.received += records.count
                 if let estimate { session.round.pullTotal = estimate }

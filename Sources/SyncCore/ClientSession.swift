@@ -40,7 +40,8 @@ public struct ClientSession: Sendable {
         public var batchSize: Int
         /// Push batches sent ahead of their acknowledgement.
         public var pushWindow: Int
-        /// Ask the server for an estimate of the pull (for a progress display).
+        /// Ask the server for an estimate of the pull, with the round's first pull (for a progress display, and
+        /// to know whether a large load is coming).
         public var estimatesPull: Bool
         /// The server as the kiosk addresses it, for messages.
         public var serverAddress: String

@@ -4,8 +4,10 @@ import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
 import SyncEngine
+import Synchronization
 import Testing
 
+@testable import ReplicaStore
 @testable import SyncClient
 
 /// A kiosk merges pulled pages while it reads the next ones, several in one transaction: the pull cursor it stores
@@ -98,6 +100,65 @@ import Testing
         await #expect(throws: (any Error).self) {
             try await merges.merge(PreparedPull([records[1]]), cursor: "2")
         }
+    }
+
+    /// Counts the `DROP INDEX` statements a store's writer runs from its making on.
+    final class DropCount: Sendable {
+        private let drops = Mutex(0)
+        var count: Int { drops.withLock { $0 } }
+
+        init(_ store: ReplicaStore) {
+            store.pool.writeWithoutTransaction { db in
+                db.trace(options: .statement) { [self] event in
+                    if "\(event)".hasPrefix("DROP INDEX") { drops.withLock { $0 += 1 } }
+                }
+            }
+        }
+    }
+
+    @Test func aLargeFirstPullBuildsTheIndexesAtItsEndWhetherItSucceedsOrFails() async throws {
+        let server = try await TestServer()
+        let writer = try TestKiosk(store: "store-1", kiosk: "a", server: server, bulkLoadMinimum: 20)
+        let expected = try writer.store.projectionIndexes()
+        let writerDrops = DropCount(writer.store)
+        for index in 0..<60 { try writer.record(order: "ORD-\(index)", reason: index % 2 == 0 ? .damaged : .defective) }
+        #expect(try await writer.sync().pushed == 60)
+        // The server's estimate counted the writer's own 60, which it holds: nothing for it to defer.
+        #expect(writerDrops.count == 0)
+        let ids = try Set(writer.records.map(\.id))
+
+        let kiosk = try TestKiosk(store: "store-1", kiosk: "b", server: server, bulkLoadMinimum: 20)
+        let drops = DropCount(kiosk.store)
+        #expect(try await SyncClient(store: kiosk.store, batchSize: 7).sync().pulled == 60)
+        #expect(drops.count == 9)
+        #expect(try kiosk.store.projectionIndexes() == expected)
+        #expect(try !kiosk.store.hasDeferredIndexes())
+        #expect(
+            try kiosk.store.findReturns(ReturnSearch(reason: .damaged)).returns.map(\.row.id)
+                == writer.store.findReturns(ReturnSearch(reason: .damaged)).returns.map(\.row.id)
+        )
+
+        // A pull failing midway (a disk fault on one insert) builds them all the same before the sync reports.
+        let failing = try TestKiosk(store: "store-1", kiosk: "c", server: server, bulkLoadMinimum: 20)
+        let failingDrops = DropCount(failing.store)
+        try Self.failInserts(of: try #require(ids.sorted().dropFirst(30).first), in: failing.store.path)
+        let client = SyncClient(store: failing.store, batchSize: 7)
+        await #expect {
+            try await client.sync()
+        } throws: { error in
+            "\(error)".contains("disk trouble")
+        }
+        #expect(failingDrops.count == 9)
+        #expect(try failing.store.projectionIndexes() == expected)
+        #expect(try !failing.store.hasDeferredIndexes())
+        // What it merged before the fault stays; the next pull takes the rest, now into a kiosk holding some. Had
+        // the indexes not been built then (the disk full), that pull builds them before its first merge.
+        #expect(try failing.store.deferProjectionIndexes(forIncoming: 1_000))
+        try Self.mend(failing.store.path)
+        _ = try await client.sync()
+        #expect(try Set(failing.records.map(\.id)) == ids)
+        #expect(try failing.store.projectionIndexes() == expected)
+        try await server.stop()
     }
 
     @Test func aPullInSmallPagesReportsEveryReturnOnceAndStoresTheLastCursor() async throws {

@@ -107,13 +107,16 @@ struct TestKiosk {
         token: String? = nil,
         clockOffset: TimeInterval = 0,
         trustedCAPEM: String? = nil,
+        bulkLoadMinimum: Int = 10_000,
         function: String = #function
     ) throws {
         directory = try TemporaryDirectory(function: function)
+        var configuration = ReplicaStore.Configuration(now: { Date().addingTimeInterval(clockOffset) })
+        configuration.bulkLoadMinimum = bulkLoadMinimum
         store = try ReplicaStore.create(
             at: directory.file("kiosk.sqlite"),
             identity: .kiosk(store: StoreID(storeID), kiosk: KioskID(kiosk)),
-            configuration: ReplicaStore.Configuration(now: { Date().addingTimeInterval(clockOffset) })
+            configuration: configuration
         )
         let token = try token ?? server.enroll(store: storeID, kiosk: kiosk)
         try store.saveSyncCredentials(

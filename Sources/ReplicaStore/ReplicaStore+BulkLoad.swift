@@ -1,0 +1,112 @@
+import GRDB
+
+/// A kiosk loading many returns at once — its first pull of its store's returns, a large import — builds the
+/// projection's query indexes once at the end instead of updating them return by return.
+///
+/// The `returns` projection has eight indexes for the clerk's and HQ's queries (by status, reason, unit, order…),
+/// none of which a merge or an import reads: its unique index on `id` (kept) is the only one the load itself
+/// uses. Updated return by return, each new return dirties a page of every one of them, most in random order (a
+/// unit's GTIN says nothing of when it was returned); sorted and built at the end, the same indexes cost a
+/// fraction of that (BENCHMARKS.md, "Issue 18, tenth part"). Queries stay correct meanwhile — an index in SQLite
+/// only makes a query faster — and only a kiosk about to take many more returns than it holds defers (the rule:
+/// ``bulkLoadPays(_:incoming:)``).
+///
+/// An import defers and rebuilds within its one transaction, so nothing of it outlives a failure. A pull spans
+/// many transactions: the indexes it dropped are noted in `deferred_indexes` in the transaction that drops them,
+/// with the SQL that made them, and re-created by the pull's end, failed or not, or else by the next opening of
+/// the database (a kiosk killed mid-pull) before anything else reads or migrates it.
+extension ReplicaStore {
+    /// The projection's indexes that a bulk load may defer: those made by `CREATE INDEX` (not the constraints, whose
+    /// unique index on `id` the load needs), with the SQL that made them.
+    static func deferrableIndexes(_ db: Database) throws -> [(name: String, sql: String)] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT name, sql FROM sqlite_schema
+                WHERE type = 'index' AND tbl_name = 'returns' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'
+                ORDER BY name
+                """
+        ).map { (name: $0["name"], sql: $0["sql"]) }
+    }
+
+    /// Whether loading `incoming` returns into this replica is worth rebuilding the projection's indexes for:
+    /// `incoming` may count returns held already (a pull's estimate counts the kiosk's own pushed returns, which
+    /// the server does not send back), so only what exceeds the returns held is sure to be new, and that must be
+    /// at least ``Configuration/bulkLoadMinimum`` and at least as many as those held.
+    func bulkLoadPays(_ db: Database, incoming: Int) throws -> Bool {
+        guard identity.role == .kiosk, incoming >= bulkLoadMinimum else { return false }
+        let held = try Int.fetchOne(db, sql: "SELECT count(*) FROM returns") ?? 0
+        return incoming - held >= max(bulkLoadMinimum, held)
+    }
+
+    /// Drops the deferrable indexes and returns the SQL that re-creates them (within the caller's transaction).
+    static func dropDeferrableIndexes(_ db: Database) throws -> [(name: String, sql: String)] {
+        let indexes = try deferrableIndexes(db)
+        for index in indexes { try db.execute(sql: "DROP INDEX \(index.name.quotedDatabaseIdentifier)") }
+        return indexes
+    }
+
+    /// Before a pull of `incoming` returns: drops the projection's query indexes when the load pays for rebuilding
+    /// them (see above), noting them in `deferred_indexes` in the same transaction.
+    ///
+    /// - Returns: whether it did; ``restoreDeferredIndexes()`` re-creates them.
+    public func deferProjectionIndexes(forIncoming incoming: Int) throws -> Bool {
+        try write { context in
+            guard try bulkLoadPays(context.db, incoming: incoming) else { return false }
+            let dropped = try Self.dropDeferrableIndexes(context.db)
+            for index in dropped {
+                try context.db.execute(
+                    sql: "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)",
+                    arguments: [index.name, index.sql]
+                )
+            }
+            return !dropped.isEmpty
+        }
+    }
+
+    /// Re-creates the indexes a pull deferred, in one transaction; none deferred: nothing to do.
+    ///
+    /// - Returns: how many it re-created.
+    @discardableResult
+    public func restoreDeferredIndexes() throws -> Int {
+        try write { context in try Self.restoreDeferredIndexes(context.db) }
+    }
+
+    /// Re-creates the indexes noted in `deferred_indexes` (if that table exists yet) and forgets them.
+    static func restoreDeferredIndexes(_ db: Database) throws -> Int {
+        guard try db.tableExists("deferred_indexes") else { return 0 }
+        let deferred = try String.fetchAll(db, sql: "SELECT sql FROM deferred_indexes ORDER BY name")
+        // Another process may have re-created one already (it opened the database meanwhile): same SQL, same index.
+        for sql in deferred {
+            try db.execute(sql: sql.replacingFirst("CREATE INDEX ", with: "CREATE INDEX IF NOT EXISTS "))
+        }
+        try db.execute(sql: "DELETE FROM deferred_indexes")
+        return deferred.count
+    }
+
+    /// Every index of the projection as `sqlite_schema` holds it, `name: SQL` (the id's own has no SQL), by name:
+    /// what tests compare after a load.
+    func projectionIndexes() throws -> [String] {
+        try read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT name || ': ' || coalesce(sql, '') FROM sqlite_schema
+                    WHERE tbl_name = 'returns' AND type = 'index' ORDER BY name
+                    """
+            )
+        }
+    }
+
+    /// Whether indexes a pull deferred wait to be re-created (another process's pull under way, or one that died).
+    public func hasDeferredIndexes() throws -> Bool {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deferred_indexes") ?? 0 > 0 }
+    }
+}
+
+extension String {
+    fileprivate func replacingFirst(_ prefix: String, with replacement: String) -> String {
+        guard hasPrefix(prefix) else { return self }
+        return replacement + dropFirst(prefix.count)
+    }
+}

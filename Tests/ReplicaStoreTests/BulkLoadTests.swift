@@ -1,0 +1,141 @@
+import Foundation
+import GRDB
+import ReturnSyncTestSupport
+import ReturnsModel
+import ReturnsSync
+import SyncEngine
+import Synchronization
+import Testing
+
+@testable import ReplicaStore
+
+/// A kiosk loading many returns at once builds the projection's query indexes at the end (ReplicaStore+BulkLoad):
+/// the same indexes, the same answers, and never a database left without them.
+@Suite struct BulkLoadTests {
+    static func kiosk(in directory: TemporaryDirectory, name: String = "kiosk", minimum: Int) throws -> ReplicaStore {
+        var configuration = ReplicaStore.Configuration()
+        configuration.bulkLoadMinimum = minimum
+        return try ReplicaStore.create(
+            at: directory.file("\(name).sqlite"),
+            identity: .kiosk(store: StoreID("store-12"), kiosk: KioskID(name)),
+            configuration: configuration
+        )
+    }
+
+    static func deferredCount(_ store: ReplicaStore) throws -> Int {
+        try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deferred_indexes") ?? 0 }
+    }
+
+    /// The statements a store's writer ran since it was made.
+    final class Trace: Sendable {
+        let statements = Mutex<[String]>([])
+
+        init(_ store: ReplicaStore) {
+            store.pool.writeWithoutTransaction { db in
+                db.trace(options: .statement) { [self] event in statements.withLock { $0.append("\(event)") } }
+            }
+        }
+    }
+
+    @Test func aLargeImportIntoAnEmptyKioskBuildsTheIndexesOnceAndEndsWithTheSameOnes() throws {
+        let directory = try TemporaryDirectory()
+        let bulk = try Self.kiosk(in: directory, name: "bulk", minimum: 20)
+        let plain = try Self.kiosk(in: directory, name: "plain", minimum: 1_000)
+        let expected = try plain.projectionIndexes()
+        #expect(expected.count == 10)  // nine of ours and the id's
+
+        let lines = SampleData.importLines(count: 40)
+        let traced = Trace(bulk)
+        try bulk.importReturns(ndjson: lines)
+        try plain.importReturns(ndjson: lines)
+        let statements = traced.statements.withLock { $0 }
+        #expect(statements.filter { $0.hasPrefix("DROP INDEX") }.count == 9)
+        #expect(statements.filter { $0.hasPrefix("CREATE INDEX returns_") }.count == 9)
+        #expect(try bulk.projectionIndexes() == expected)
+        // The same rows answer the same searches (the ids differ: each kiosk made its own).
+        let searches = [
+            ReturnSearch(gtin: try GTIN(SampleData.gtin(4_006_381_007))), ReturnSearch(reason: .damaged),
+            ReturnSearch(limit: 5),
+        ]
+        for search in searches {
+            #expect(
+                try bulk.findReturns(search).returns.map(\.row.orderId)
+                    == plain.findReturns(search).returns.map(\.row.orderId)
+            )
+        }
+    }
+
+    @Test func aFailedImportLeavesTheIndexesAsTheyWere() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try Self.kiosk(in: directory, minimum: 20)
+        let before = try kiosk.projectionIndexes()
+        var lines = String(decoding: SampleData.importLines(count: 40), as: UTF8.self)
+        lines += #"{"orderId":"X","gtin":"12345","reason":"other"}"#
+        #expect(throws: ReplicaStoreError.self) { try kiosk.importReturns(ndjson: Data(lines.utf8)) }
+        #expect(try kiosk.projectionIndexes() == before)
+        #expect(try kiosk.returnRecords().isEmpty)
+    }
+
+    @Test func aSmallLoadOrAFullKioskOrAServerKeepsItsIndexes() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try Self.kiosk(in: directory, minimum: 20)
+        let before = try kiosk.projectionIndexes()
+        #expect(try kiosk.deferProjectionIndexes(forIncoming: 19) == false)
+        try kiosk.importReturns(ndjson: SampleData.importLines(count: 15))
+        // 34 coming, of which the 15 held may be some: 19 sure to be new, under the minimum of 20…
+        #expect(try kiosk.deferProjectionIndexes(forIncoming: 34) == false)
+        #expect(try kiosk.projectionIndexes() == before)
+        #expect(try Self.deferredCount(kiosk) == 0)
+        // …while 35 leave 20 sure to be new: the minimum, and at least the 15 held.
+        #expect(try kiosk.deferProjectionIndexes(forIncoming: 35) == true)
+        #expect(try kiosk.restoreDeferredIndexes() == 9)
+
+        var configuration = ReplicaStore.Configuration.server
+        configuration.bulkLoadMinimum = 1
+        let server = try ReplicaStore.create(
+            at: directory.file("server.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq")),
+            configuration: configuration
+        )
+        let serverIndexes = try server.projectionIndexes()
+        #expect(try server.deferProjectionIndexes(forIncoming: 1_000_000) == false)
+        #expect(try server.projectionIndexes() == serverIndexes)
+    }
+
+    @Test func deferredIndexesAreNotedAndRestoredOnce() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try Self.kiosk(in: directory, minimum: 20)
+        let before = try kiosk.projectionIndexes()
+        #expect(try kiosk.deferProjectionIndexes(forIncoming: 50) == true)
+        #expect(try kiosk.projectionIndexes() == before.filter { $0.hasSuffix(": ") })  // the id's alone
+        #expect(try Self.deferredCount(kiosk) == 9)
+        #expect(try kiosk.hasDeferredIndexes())
+        // Returns stored meanwhile are found the same way, and end up in the indexes built.
+        try kiosk.importReturns(ndjson: SampleData.importLines(count: 30))
+        let found = try kiosk.findReturns(ReturnSearch(reason: .damaged)).returns.map(\.row.id)
+        #expect(!found.isEmpty)
+        #expect(try kiosk.restoreDeferredIndexes() == 9)
+        #expect(try kiosk.restoreDeferredIndexes() == 0)
+        #expect(try kiosk.projectionIndexes() == before)
+        #expect(try !kiosk.hasDeferredIndexes())
+        #expect(try kiosk.findReturns(ReturnSearch(reason: .damaged)).returns.map(\.row.id) == found)
+        let integrity = try kiosk.pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
+        #expect(integrity == "ok")
+    }
+
+    @Test func aKioskKilledMidLoadBuildsItsIndexesWhenNextOpened() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try Self.kiosk(in: directory, minimum: 20)
+        let before = try kiosk.projectionIndexes()
+        #expect(try kiosk.deferProjectionIndexes(forIncoming: 50) == true)
+        try kiosk.importReturns(ndjson: SampleData.importLines(count: 10))
+        // What the next process finds after a SIGKILL: the indexes noted, not built.
+        let reopened = try ReplicaStore.open(at: kiosk.path)
+        #expect(try reopened.projectionIndexes() == before)
+        #expect(try Self.deferredCount(reopened) == 0)
+        // The process that deferred them finds nothing left to do.
+        #expect(try kiosk.restoreDeferredIndexes() == 0)
+        let integrity = try reopened.pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
+        #expect(integrity == "ok")
+    }
+}
