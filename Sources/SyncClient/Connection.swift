@@ -19,9 +19,10 @@ enum Wake: Sendable, Hashable {
 /// What a session's conversation waits for: a frame from the server, the connection's end, or a wake-up.
 enum ConnectionEvent: Sendable {
     case frame(SyncFrame)
-    /// A pulled page, prepared for the merge by the task that read it (``PreparedPull``): while the storage thread
-    /// merges one page, the next is prepared on another.
-    case pulled(SyncMessage, PreparedPull)
+    /// A pulled page, handed over as soon as it is read while a task of its own prepares it for the merge
+    /// (``PreparingPull``): the next page is asked for before this one is prepared, and while the storage thread
+    /// merges one page, the next are prepared on other threads.
+    case pulled(SyncMessage, PreparingPull)
     case closed
     case failed(any Error)
     case wake(Wake)
@@ -71,15 +72,13 @@ struct Conversation {
     let usesTLS: Bool
     /// Wake-ups that came while the conversation waited for an answer, for the agent to act on after.
     var wakes: Set<Wake> = []
-    /// The last pulled page received, prepared; taken by its merge.
-    var prepared: PreparedPull?
+    /// The last pulled page received, being prepared; taken by its merge.
+    var prepared: PreparingPull?
 
-    /// The prepared form of `records`, the page last received, if it was prepared.
-    mutating func takePrepared(_ records: [VersionedRecord]) -> PreparedPull? {
+    /// The preparation of `records`, the page last received, if one was started.
+    mutating func takePrepared(_ records: [VersionedRecord]) -> PreparingPull? {
         defer { prepared = nil }
-        guard let prepared, prepared.records.count == records.count, prepared.records.first?.id == records.first?.id,
-            prepared.records.last?.id == records.last?.id
-        else { return nil }
+        guard let prepared, prepared.matches(records) else { return nil }
         return prepared
     }
 
@@ -175,5 +174,43 @@ final class ByteCounter: ChannelDuplexHandler, Sendable {
         let bytes = Self.unwrapOutboundIn(data).readableBytes
         counts.withLock { $0.sent += bytes }
         context.write(data, promise: promise)
+    }
+}
+
+/// A pulled page being prepared for its merge (``PreparedPull``: each return decoded, each new record's row and
+/// write made) by a task of its own, started as the page is read.
+///
+/// Preparing a page of 500 returns takes longer than the server takes to read the next one (BENCHMARKS.md, issue 18,
+/// tenth part): done by the task that reads the frames, it held the next request back by that long on every page.
+struct PreparingPull: Sendable {
+    private let count: Int
+    private let firstID: String?
+    private let lastID: String?
+    private let task: Task<PreparedPull, Never>
+
+    /// Starts preparing `records`.
+    init(_ records: [VersionedRecord]) {
+        count = records.count
+        firstID = records.first?.id
+        lastID = records.last?.id
+        task = Task { PreparedPull(records) }
+    }
+
+    /// A page prepared already.
+    init(prepared: PreparedPull) {
+        count = prepared.records.count
+        firstID = prepared.records.first?.id
+        lastID = prepared.records.last?.id
+        task = Task { prepared }
+    }
+
+    /// Whether it is the preparation of `records` (the same page).
+    func matches(_ records: [VersionedRecord]) -> Bool {
+        records.count == count && records.first?.id == firstID && records.last?.id == lastID
+    }
+
+    /// The prepared page, once ready.
+    var value: PreparedPull {
+        get async { await task.value }
     }
 }

@@ -16,7 +16,7 @@ import Synchronization
 final class PullMerger: Sendable {
     /// A page handed over, and the cursor past it.
     struct Page: Sendable {
-        var prepared: PreparedPull
+        var prepared: PreparingPull
         var cursor: String
     }
 
@@ -58,7 +58,7 @@ final class PullMerger: Sendable {
     ///
     /// - Parameter estimate: the server's estimate of the round's records, when the page carries one.
     /// - Throws: the error of a merge that failed, after which nothing more is merged this round.
-    func merge(_ prepared: PreparedPull, cursor: String, estimate: Int? = nil) async throws {
+    func merge(_ prepared: PreparingPull, cursor: String, estimate: Int? = nil) async throws {
         let page = Page(prepared: prepared, cursor: cursor)
         if let estimate { state.withLock { $0.incoming = $0.incoming ?? estimate } }
         while true {
@@ -87,6 +87,11 @@ final class PullMerger: Sendable {
                 await watch { $0.failure != nil || $0.waiting.count < self.bound }
             }
         }
+    }
+
+    /// Hands over a page prepared already; see ``merge(_:cursor:estimate:)-(PreparingPull,_,_)``.
+    func merge(_ prepared: PreparedPull, cursor: String, estimate: Int? = nil) async throws {
+        try await merge(PreparingPull(prepared: prepared), cursor: cursor, estimate: estimate)
     }
 
     /// Waits for every page handed over to be merged, and for the indexes deferred to be built.
@@ -159,6 +164,10 @@ final class PullMerger: Sendable {
                 defer { state.started = true }
                 return (state.started, state.started ? nil : state.incoming)
             }
+            // Prepared on other threads meanwhile; in order, so a page is merged only after those before it.
+            var ready: [PreparedPull] = []
+            for page in pages { ready.append(await page.prepared.value) }
+            let prepared = ready
             do {
                 let outcome = try await NIOThreadPool.singleton.runIfActive {
                     let deferred = try incoming.map { try store.deferProjectionIndexes(forIncoming: $0) } ?? false
@@ -168,7 +177,7 @@ final class PullMerger: Sendable {
                         // An earlier round could not build them (a full disk, say): this one does, first.
                         try store.restoreDeferredIndexes()
                     }
-                    return try store.mergePulled(pages: pages.map(\.prepared), cursor: last.cursor, peer: peer)
+                    return try store.mergePulled(pages: prepared, cursor: last.cursor, peer: peer)
                 }
                 state.withLock { state in
                     state.outcome.merged += outcome.merged

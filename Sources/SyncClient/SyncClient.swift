@@ -286,7 +286,7 @@ public struct SyncClient: Sendable {
                             if case .message(let message) = frame, case .pullBatch(let records, _, _, _) = message,
                                 !records.isEmpty
                             {
-                                sink.yield(.pulled(message, PreparedPull(records)))
+                                sink.yield(.pulled(message, PreparingPull(records)))
                             } else {
                                 sink.yield(.frame(frame))
                             }
@@ -517,7 +517,7 @@ public struct SyncClient: Sendable {
                 // The merge runs while the next page is read, and takes the pages that arrived meanwhile with it;
                 // the last one's cursor is stored in the same transaction: merged and remembered together or not at
                 // all (PullMerger).
-                let page = session.conversation.takePrepared(records) ?? PreparedPull(records)
+                let page = session.conversation.takePrepared(records) ?? PreparingPull(records)
                 let merges = session.round.merges ?? PullMerger(store: store, peer: Self.serverPeer)
                 session.round.merges = merges
                 try await merges.merge(page, cursor: cursor, estimate: estimate)
