@@ -3,7 +3,7 @@ import GRDB
 /// A kiosk loading many returns at once — its first pull of its store's returns, a large import — builds the
 /// projection's query indexes once at the end instead of updating them return by return.
 ///
-/// The `returns` projection has eight indexes for the clerk's and HQ's queries (by status, reason, unit, order…),
+/// The `returns` projection has nine indexes for the clerk's and HQ's queries (by status, reason, unit, order…),
 /// none of which a merge or an import reads: its unique index on `id` (kept) is the only one the load itself
 /// uses. Updated return by return, each new return dirties a page of every one of them, most in random order (a
 /// unit's GTIN says nothing of when it was returned); sorted and built at the end, the same indexes cost a

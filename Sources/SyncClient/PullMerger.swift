@@ -100,7 +100,12 @@ final class PullMerger: Sendable {
     /// - Throws: the error of the merge that failed, or of building the indexes.
     func finish() async throws -> PushOutcome {
         await watch { !$0.merging }
-        try await restoreIndexes()
+        // A merge's failure says more than a failure to build the indexes after it (the next opening builds them).
+        if state.withLock({ $0.failure }) == nil {
+            try await restoreIndexes()
+        } else {
+            try? await restoreIndexes()
+        }
         return try state.withLock { state in
             if let failure = state.failure { throw failure }
             return state.outcome
