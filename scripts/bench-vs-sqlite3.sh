@@ -8,10 +8,22 @@
 # synchronous=FULL. The second reference loads the rows sync stored into our whole server schema (three tables and
 # their indexes), which measures SQLite's share of our own work.
 #
-#   scripts/bench-vs-sqlite3.sh [N]        (default 100000; needs the sqlite3 shell)
+#   scripts/bench-vs-sqlite3.sh [N] [--all]        (default 100000; needs the sqlite3 shell)
+#
+# With --all, the rest of issue 18's targets follow, each figure beside its target (about five more minutes):
+# fleet (1,000 kiosks x 100 returns), noop against 1,000,000 returns, kiosk record on a kiosk of 1,000,000, and
+# the metadata share of a return edited five times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N="${1:-100000}"
+N=100000
+ALL=0
+for argument in "$@"; do
+    case "$argument" in
+    --all) ALL=1 ;;
+    *[!0-9]* | "") echo "usage: scripts/bench-vs-sqlite3.sh [N] [--all]; '$argument' is neither" >&2; exit 64 ;;
+    *) N="$argument" ;;
+    esac
+done
 swift build -c release --product returns-bench >/dev/null
 swift build -c release --product returns-server >/dev/null
 BIN=.build/release
@@ -103,4 +115,38 @@ rows = [
 for name, rate in rows:
     print(f"{name}: {rate:,.0f} returns/s; ratio to the plain table {rate / reference:.2f} (target 1.0); "
           f"to the server schema {rate / (n / schema):.2f}")
+PY
+
+[ "$ALL" = 1 ] || exit 0
+
+# 5. The other targets, each from its own returns-bench run.
+fleet=$("$BIN/returns-bench" fleet --kiosks 1000 --returns 100 --work-dir "$WORK/fleet")
+echo "$fleet"
+rm -rf "$WORK/fleet"
+noop=$("$BIN/returns-bench" noop --server-returns 1000000 --runs 100 --work-dir "$WORK/noop")
+echo "$noop"
+rm -rf "$WORK/noop"
+record=$("$BIN/returns-bench" record --returns 1000000 --work-dir "$WORK/record")
+echo "$record"
+rm -rf "$WORK/record"
+metadata=$("$BIN/returns-bench" metadata --returns 10000 --edits 5 --work-dir "$WORK/metadata")
+echo "$metadata"
+
+python3 - "$fleet" "$noop" "$record" "$metadata" <<'PY'
+import json, sys
+fleet, noop, record, metadata = (json.loads(a) for a in sys.argv[1:5])
+def met(ok): return "met" if ok else "NOT met"
+complete = fleet["completed"] == fleet["kiosks"]
+rss = fleet["serverPeakRSSBytes"] / 2**30
+print(f"fleet {fleet['kiosks']:.0f} x {fleet['returnsPerKiosk']:.0f}: {fleet['completed']:.0f} completed, "
+      f"p99 {fleet['latencySecondsP99']:.2f} s (target < 2 s), server RSS {rss:.2f} GiB (target < 1): "
+      f"{met(complete and fleet['latencySecondsP99'] < 2 and rss < 1)}")
+print(f"noop against {noop['serverReturns']:,.0f}: p99 {noop['latencyMsP99']:.2f} ms (target < 5), "
+      f"{noop['wireBytesPerSync']:.0f} bytes (target < 1,024): "
+      f"{met(noop['latencyMsP99'] < 5 and noop['wireBytesPerSync'] < 1024)}")
+print(f"kiosk record on {record['kioskReturns']:,.0f}: p99 {record['latencyMsP99']:.2f} ms (target < 5): "
+      f"{met(record['latencyMsP99'] < 5)}")
+print(f"metadata, {metadata['edits']:.0f} edits: kiosk {metadata['kioskMetadataShare']:.1%}, "
+      f"server {metadata['serverMetadataShare']:.1%} of the database (target < 25 %): "
+      f"{met(max(metadata['kioskMetadataShare'], metadata['serverMetadataShare']) < 0.25)}")
 PY
