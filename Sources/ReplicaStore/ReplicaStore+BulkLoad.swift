@@ -34,9 +34,14 @@ extension ReplicaStore {
     /// the server does not send back), so only what exceeds the returns held is sure to be new, and that must be
     /// at least ``Configuration/bulkLoadMinimum`` and at least as many as those held.
     func bulkLoadPays(_ db: Database, incoming: Int) throws -> Bool {
-        guard identity.role == .kiosk, incoming >= bulkLoadMinimum else { return false }
+        guard mayBulkLoad(incoming) else { return false }
         let held = try Int.fetchOne(db, sql: "SELECT count(*) FROM returns") ?? 0
         return incoming - held >= max(bulkLoadMinimum, held)
+    }
+
+    /// What ``bulkLoadPays(_:incoming:)`` decides without reading the database: a kiosk, and enough coming.
+    private func mayBulkLoad(_ incoming: Int) -> Bool {
+        identity.role == .kiosk && incoming >= bulkLoadMinimum
     }
 
     /// Drops the deferrable indexes and returns the SQL that re-creates them (within the caller's transaction).
@@ -51,7 +56,9 @@ extension ReplicaStore {
     ///
     /// - Returns: whether it did; ``restoreDeferredIndexes()`` re-creates them.
     public func deferProjectionIndexes(forIncoming incoming: Int) throws -> Bool {
-        try write { context in
+        // Most rounds bring a few records: they decide here, without a write transaction.
+        guard mayBulkLoad(incoming) else { return false }
+        return try write { context in
             guard try bulkLoadPays(context.db, incoming: incoming) else { return false }
             let dropped = try Self.dropDeferrableIndexes(context.db)
             for index in dropped {

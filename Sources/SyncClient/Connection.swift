@@ -196,14 +196,6 @@ struct PreparingPull: Sendable {
         task = Task { PreparedPull(records) }
     }
 
-    /// A page prepared already.
-    init(prepared: PreparedPull) {
-        count = prepared.records.count
-        firstID = prepared.records.first?.id
-        lastID = prepared.records.last?.id
-        task = Task { prepared }
-    }
-
     /// Whether it is the preparation of `records` (the same page).
     func matches(_ records: [VersionedRecord]) -> Bool {
         records.count == count && records.first?.id == firstID && records.last?.id == lastID

@@ -89,11 +89,6 @@ final class PullMerger: Sendable {
         }
     }
 
-    /// Hands over a page prepared already; see ``merge(_:cursor:estimate:)-(PreparingPull,_,_)``.
-    func merge(_ prepared: PreparedPull, cursor: String, estimate: Int? = nil) async throws {
-        try await merge(PreparingPull(prepared: prepared), cursor: cursor, estimate: estimate)
-    }
-
     /// Waits for every page handed over to be merged, and for the indexes deferred to be built.
     ///
     /// - Returns: what the merges did, summed.

@@ -84,10 +84,10 @@ import Testing
         // begins, alone, and waits; the next two pages wait behind it.
         let holder = try await GroupCommitQueueTests.holdWriteLock(of: kiosk.path)
         let merges = PullMerger(store: kiosk, peer: ReplicaStore.serverPeer)
-        try await merges.merge(PreparedPull([records[0]]), cursor: "1")
+        try await merges.merge(PreparingPull([records[0]]), cursor: "1")
         await merges.untilTaken()
-        try await merges.merge(PreparedPull([records[1]]), cursor: "2")
-        try await merges.merge(PreparedPull([records[2]]), cursor: "3")
+        try await merges.merge(PreparingPull([records[1]]), cursor: "2")
+        try await merges.merge(PreparingPull([records[2]]), cursor: "3")
         try await holder.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
         await #expect {
             try await merges.finish()
@@ -98,7 +98,7 @@ import Testing
         #expect(try kiosk.returnRecords().isEmpty)
         #expect(try kiosk.checkpoint(for: ReplicaStore.serverPeer).pullCursor == nil)
         await #expect(throws: (any Error).self) {
-            try await merges.merge(PreparedPull([records[1]]), cursor: "2")
+            try await merges.merge(PreparingPull([records[1]]), cursor: "2")
         }
     }
 
