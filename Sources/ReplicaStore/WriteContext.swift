@@ -157,7 +157,9 @@ struct WriteContext {
             try keepSupersededSteps(of: write.record, replacing: previous)
         }
         let inserts = try preparedInserts()
-        try dropSupersededEntry(entityType: write.entityType, id: write.id)
+        // A record new here has no entry to supersede: no probe for it (every record of a large pull or import
+        // into a kiosk that has pushed before).
+        if case .nothing = previous {} else { try dropSupersededEntry(entityType: write.entityType, id: write.id) }
         if write.entityType == PolicyEntity.entityType { cachedPolicies = nil }
         if write.entityType == StoreEntity.entityType { cachedTimeZones = nil }
         if write.orderLine != nil { cachedHasOrders = true }

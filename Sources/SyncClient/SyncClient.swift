@@ -91,7 +91,7 @@ public struct SyncClient: Sendable {
     public static let serverPeer = ReplicaStore.serverPeer
 
     /// Push batches sent ahead of their acknowledgement.
-    static let pushWindow = 4
+    static let pushWindow = 8
 
     let store: ReplicaStore
     private let eventLoopGroup: any EventLoopGroup

@@ -61,7 +61,7 @@ public struct ClientSession: Sendable {
             pinnedServerKey: String,
             enrollment: EnrollmentToken?,
             batchSize: Int = maximumBatchSize,
-            pushWindow: Int = 4,
+            pushWindow: Int = 8,
             estimatesPull: Bool = false,
             serverAddress: String
         ) {
