@@ -342,22 +342,24 @@ extension WriteContext {
     /// The facts of the returns whose verification may depend on `items`: those of the same order and GTIN, those
     /// of the same GTIN and serial, at any store, and — with `byCustomer` — those of the same customer.
     ///
-    /// `items` whose ids are in `stored` are known to be exactly what the projection holds (returns this
-    /// transaction has just stored as pushed): they are among the result without being read back, and their own
-    /// rows are skipped by the searches — which the index answers from the key alone, where reading a row back is a
-    /// second search. A push of new returns that share nothing reads no row at all.
+    /// `items` whose ids are keys of `stored` are known to be exactly what the projection holds (returns this
+    /// transaction has just stored as pushed, with the row number of their projection row): they are among the
+    /// result without being read back, and their own rows are skipped by the searches by row number — which the
+    /// index entry holds, where comparing the id read the table row too (the projection's indexes hold row numbers
+    /// since schema v25): a second search per return and search, half of each search's time (BENCHMARKS.md, issue
+    /// 18). A push of new returns that share nothing reads no row at all.
     func factsSharingPurchase(
         with items: [ReturnFacts],
         byCustomer: Bool,
-        stored: Set<String> = []
+        stored: [String: Int64] = [:]
     ) throws -> [ReturnFacts] {
         var found: [String: ReturnFacts] = [:]
         found.reserveCapacity(items.count)
-        for item in items where stored.contains(item.id) { found[item.id] = item }
+        for item in items where stored[item.id] != nil { found[item.id] = item }
         // A push's returns at once, a few hundred triples a query (each an index search, as the plans show), instead
-        // of two queries a return. The third of each triple is the id of the return itself when its row need not be
-        // read (the empty string, which no id is, otherwise).
-        func find(_ triples: [(String, String, String)], joining search: SharedPurchaseSearch) throws {
+        // of two queries a return. The third of each triple is the row number of the return itself when its row
+        // need not be read (0 otherwise: SQLite numbers rows from 1, and the projection never sets one).
+        func find(_ triples: [(String, String, Int64)], joining search: SharedPurchaseSearch) throws {
             for start in stride(from: 0, to: triples.count, by: 512) {
                 let chunk = triples[start..<min(start + 512, triples.count)]
                 // Padded to a power of two with triples that match nothing (no id, GTIN or reference is empty), so a
@@ -365,10 +367,12 @@ extension WriteContext {
                 // per push (hundreds of parameters make one costly to parse).
                 var size = 8
                 while size < chunk.count { size *= 2 }
-                var arguments: [String] = []
+                var arguments: [DatabaseValue] = []
                 arguments.reserveCapacity(size * 3)
-                for (first, second, skipped) in chunk { arguments += [first, second, skipped] }
-                arguments += repeatElement("", count: (size - chunk.count) * 3)
+                for (first, second, skipped) in chunk {
+                    arguments += [first.databaseValue, second.databaseValue, skipped.databaseValue]
+                }
+                for _ in chunk.count..<size { arguments += ["".databaseValue, "".databaseValue, 0.databaseValue] }
                 let statement = try db.cachedStatement(sql: search.sql(triples: size))
                 let rows = try Row.fetchCursor(statement, arguments: StatementArguments(arguments))
                 while let row = try rows.next() {
@@ -377,7 +381,7 @@ extension WriteContext {
                 }
             }
         }
-        func skipped(_ item: ReturnFacts) -> String { stored.contains(item.id) ? item.id : "" }
+        func skipped(_ item: ReturnFacts) -> Int64 { stored[item.id] ?? 0 }
         try find(
             items.map { ($0.orderID.rawValue, $0.gtin.digits, skipped($0)) },
             joining: .orderLine
@@ -387,7 +391,7 @@ extension WriteContext {
             joining: .unit
         )
         if byCustomer {
-            try find(Set(items.compactMap(\.customerRef)).map { ($0, "", "") }, joining: .customer)
+            try find(Set(items.compactMap(\.customerRef)).map { ($0, "", 0) }, joining: .customer)
         }
         return Array(found.values)
     }
@@ -404,7 +408,7 @@ extension WriteContext {
     ///
     /// - Returns: how many returns changed.
     @discardableResult
-    mutating func reverifySharingPurchase(with seeds: [ReturnFacts], stored: Set<String> = []) throws -> Int {
+    mutating func reverifySharingPurchase(with seeds: [ReturnFacts], stored: [String: Int64] = [:]) throws -> Int {
         guard !seeds.isEmpty else { return 0 }
         let policies = try returnPolicies()
         let byCustomer = policies.contains(where: \.limitsCustomers)
@@ -539,7 +543,7 @@ enum SharedPurchaseSearch: CaseIterable, Sendable {
                 (3...9).map { exponent in
                     """
                     WITH wanted(a, b, c) AS (VALUES \(repeatElement("(?, ?, ?)", count: 1 << exponent).joined(separator: ", ")))
-                    SELECT \(ReturnFacts.columns) FROM wanted JOIN returns r ON \(search.condition) AND r.id <> wanted.c
+                    SELECT \(ReturnFacts.columns) FROM wanted JOIN returns r ON \(search.condition) AND r.rowid <> wanted.c
                     """
                 }
             )

@@ -16,9 +16,10 @@ struct SQLitePushTransaction: PushTransaction {
     /// changed: the push that prepared them holds them too, and removing one would copy them all (issue 18).
     private let prepared: [String: PreparedWrite]
 
-    /// Returns new here that this push stored exactly as pushed, every value one this release reads: what the
-    /// projection holds for them is what their decoded return says, so re-verification need not read it back.
-    private var storedAsPushed: Set<String> = []
+    /// Returns new here that this push stored exactly as pushed, every value one this release reads, with the row
+    /// number of their projection row: what the projection holds for them is what their decoded return says, so
+    /// re-verification need not read it back, and its searches skip that row by its number.
+    private var storedAsPushed: [String: Int64] = [:]
 
     init(context: WriteContext, prepared: [String: PreparedWrite] = [:]) throws {
         self.context = context
@@ -91,10 +92,10 @@ struct SQLitePushTransaction: PushTransaction {
             prepared: write
         )
         // A batch naming a return twice merges the second into the first: what is stored is then no one item.
-        if stored == nil, outcome.changed, item.newerValues.isEmpty {
-            storedAsPushed.insert(pushed.id)
+        if stored == nil, outcome.changed, item.newerValues.isEmpty, let row = context.lastProjectedRow {
+            storedAsPushed[pushed.id] = row
         } else {
-            storedAsPushed.remove(pushed.id)
+            storedAsPushed[pushed.id] = nil
         }
         return outcome
     }

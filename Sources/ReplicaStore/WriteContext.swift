@@ -31,6 +31,10 @@ struct WriteContext {
     /// until read; 0 on a server, which keeps its whole log).
     private var compactionPoint: Int64?
 
+    /// The row number of the projection row the last ``store(_:origin:operation:dot:source:replacing:)`` wrote
+    /// (`nil`: it wrote none): what re-verification's searches skip a return just stored by.
+    private(set) var lastProjectedRow: Int64?
+
     /// The three inserts of a record write, prepared on first use and reused for the rest of the transaction.
     private struct Inserts {
         let changeLog: RawInsert
@@ -183,6 +187,7 @@ struct WriteContext {
         stored.bind(5, seq)
         stored.bind(6, write.projection?.storeID.rawValue ?? write.orderLine?.storeID.rawValue)
         try stored.run()
+        lastProjectedRow = nil
         if let row = write.row {
             let insert = inserts.projection
             for (index, value) in row.values.enumerated() {
@@ -194,6 +199,8 @@ struct WriteContext {
                 }
             }
             try insert.run()
+            // INSERT OR REPLACE: a new row, numbered anew, whether or not one replaced.
+            lastProjectedRow = db.lastInsertedRowID
         }
         // Which returns name which attachment: what a kiosk may send or fetch the bytes of (grow-only, like the set).
         if let item = write.projection, !item.attachments.isEmpty {
