@@ -95,8 +95,8 @@ public struct PurchaseReverification: Sendable {
     public let hasOrders: Bool
 
     /// The ids of the returns of each purchase (order and GTIN), and of each serialised unit (GTIN and serial).
-    private let byPurchase: [String: [String]]
-    private let bySerial: [String: [String]]
+    private let byPurchase: [Pair: [String]]
+    private let bySerial: [Pair: [String]]
     /// The ids of each customer's returns.
     private let byCustomer: [String: [String]]
 
@@ -125,21 +125,28 @@ public struct PurchaseReverification: Sendable {
     /// with a purchase, unit or customer of their own that no seed has: the returns sharing those must be read too
     /// before deciding (usually none are).
     public static func unread(_ affected: [ReturnFacts], seeds: [ReturnFacts], byCustomer: Bool) -> [ReturnFacts] {
-        let purchases = Set(seeds.map { [$0.orderID.rawValue, $0.gtin.digits] })
-        let units = Set(seeds.compactMap { seed in seed.serial.map { [seed.gtin.digits, $0.rawValue] } })
+        let purchases = Set(seeds.map(Self.purchase))
+        let units = Set(seeds.filter { $0.serial != nil }.map(Self.unit))
         let customers = Set(seeds.compactMap(\.customerRef))
         return affected.filter { facts in
-            !purchases.contains([facts.orderID.rawValue, facts.gtin.digits])
-                || facts.serial.map { !units.contains([facts.gtin.digits, $0.rawValue]) } ?? false
+            !purchases.contains(Self.purchase(facts))
+                || (facts.serial != nil && !units.contains(Self.unit(facts)))
                 || (byCustomer && facts.customerRef.map { !customers.contains($0) } ?? false)
         }
     }
 
-    private static func purchase(_ facts: ReturnFacts) -> String {
-        facts.orderID.rawValue + "\u{1}" + facts.gtin.digits
+    /// Two strings as one key: no array or joined string allocated per return, as keys of both kinds were (a
+    /// push's re-verification builds and looks up several per return on the server's writer thread; issue 18).
+    struct Pair: Hashable {
+        let first: String
+        let second: String
     }
-    private static func unit(_ facts: ReturnFacts) -> String {
-        facts.gtin.digits + "\u{1}" + (facts.serial?.rawValue ?? "")
+
+    private static func purchase(_ facts: ReturnFacts) -> Pair {
+        Pair(first: facts.orderID.rawValue, second: facts.gtin.digits)
+    }
+    private static func unit(_ facts: ReturnFacts) -> Pair {
+        Pair(first: facts.gtin.digits, second: facts.serial?.rawValue ?? "")
     }
 
     /// Verifies `ids` again, oldest first (an earlier return's result never depends on a later one's), and returns

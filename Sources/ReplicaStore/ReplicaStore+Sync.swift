@@ -467,49 +467,7 @@ extension ReplicaStore {
         proves: (_ tokenKey: Data) -> Bool
     ) throws {
         try write { context in
-            let now = context.wallClock.millisecondsSince1970
-            let rows = try Row.fetchAll(
-                context.db,
-                sql: """
-                    SELECT token_hash, token_key, expires_at FROM enrollments
-                    WHERE store_id = ? AND kiosk_id = ? AND used_at IS NULL AND revoked_at IS NULL
-                    ORDER BY created_at DESC
-                    """,
-                arguments: [store.rawValue, kiosk.rawValue]
-            )
-            guard let row = rows.first(where: { ($0["token_key"] as Data?) != nil }) else {
-                throw ReplicaStoreError(
-                    code: .notFound,
-                    message: rows.isEmpty
-                        ? "no enrollment token is waiting for kiosk \(store)/\(kiosk) (unknown, used or replaced)"
-                        : "the enrollment token of kiosk \(store)/\(kiosk) was issued by an older server: issue a new one"
-                )
-            }
-            guard (row["expires_at"] as Int64? ?? .max) > now else {
-                throw ReplicaStoreError(
-                    code: .notFound,
-                    message: "the enrollment token of kiosk \(store)/\(kiosk) has expired: issue a new one"
-                )
-            }
-            guard proves(row["token_key"]) else {
-                throw ReplicaStoreError(
-                    code: .wrongStore,
-                    message: "the enrollment proof of kiosk \(store)/\(kiosk) does not match its token"
-                )
-            }
-            try context.db.execute(
-                sql: "UPDATE enrollments SET used_at = ? WHERE token_hash = ?",
-                arguments: [now, row["token_hash"] as String]
-            )
-            let replicaID = "\(store.rawValue)/\(kiosk.rawValue)"
-            try context.db.execute(
-                sql: """
-                    INSERT INTO kiosks (replica_id, store_id, kiosk_id, public_key, enrolled_at) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (replica_id) DO UPDATE
-                    SET public_key = excluded.public_key, enrolled_at = excluded.enrolled_at, revoked_at = NULL
-                    """,
-                arguments: [replicaID, store.rawValue, kiosk.rawValue, publicKey, now]
-            )
+            try context.redeemEnrollment(store: store, kiosk: kiosk, publicKey: publicKey, proves: proves)
         }
     }
 
@@ -747,5 +705,59 @@ public struct PreparedPull: Sendable {
         }
         self.items = items
         self.writes = writes
+    }
+}
+
+extension WriteContext {
+    /// Enrolls kiosk `kiosk` of store `store` with `publicKey`, in this transaction (``ReplicaStore/redeemEnrollment(store:kiosk:publicKey:proves:)``).
+    func redeemEnrollment(
+        store: StoreID,
+        kiosk: KioskID,
+        publicKey: Data,
+        proves: (_ tokenKey: Data) -> Bool
+    ) throws {
+        let now = wallClock.millisecondsSince1970
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT token_hash, token_key, expires_at FROM enrollments
+                WHERE store_id = ? AND kiosk_id = ? AND used_at IS NULL AND revoked_at IS NULL
+                ORDER BY created_at DESC
+                """,
+            arguments: [store.rawValue, kiosk.rawValue]
+        )
+        guard let row = rows.first(where: { ($0["token_key"] as Data?) != nil }) else {
+            throw ReplicaStoreError(
+                code: .notFound,
+                message: rows.isEmpty
+                    ? "no enrollment token is waiting for kiosk \(store)/\(kiosk) (unknown, used or replaced)"
+                    : "the enrollment token of kiosk \(store)/\(kiosk) was issued by an older server: issue a new one"
+            )
+        }
+        guard (row["expires_at"] as Int64? ?? .max) > now else {
+            throw ReplicaStoreError(
+                code: .notFound,
+                message: "the enrollment token of kiosk \(store)/\(kiosk) has expired: issue a new one"
+            )
+        }
+        guard proves(row["token_key"]) else {
+            throw ReplicaStoreError(
+                code: .wrongStore,
+                message: "the enrollment proof of kiosk \(store)/\(kiosk) does not match its token"
+            )
+        }
+        try db.execute(
+            sql: "UPDATE enrollments SET used_at = ? WHERE token_hash = ?",
+            arguments: [now, row["token_hash"] as String]
+        )
+        let replicaID = "\(store.rawValue)/\(kiosk.rawValue)"
+        try db.execute(
+            sql: """
+                INSERT INTO kiosks (replica_id, store_id, kiosk_id, public_key, enrolled_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (replica_id) DO UPDATE
+                SET public_key = excluded.public_key, enrolled_at = excluded.enrolled_at, revoked_at = NULL
+                """,
+            arguments: [replicaID, store.rawValue, kiosk.rawValue, publicKey, now]
+        )
     }
 }

@@ -6,7 +6,7 @@ import ReplicaStore
 import ReturnsModel
 import SyncEngine
 
-/// Commits the pushes and sync notes of concurrent syncs together: while one transaction commits on the writer
+/// Commits the pushes, sync notes and enrollments of concurrent syncs together: while one transaction commits on the writer
 /// thread, the writes that arrive wait, and the next transaction takes all of them — one fsync for the lot instead
 /// of one each. Nothing waits on a timer: a write that finds the writer idle is committed at once, alone.
 ///

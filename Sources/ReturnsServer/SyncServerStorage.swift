@@ -342,8 +342,8 @@ public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
 ///
 /// Reads and writes have threads of their own: SQLite in WAL mode lets readers go on while a transaction commits,
 /// so a kiosk's handshake (its key, a read) never queues behind other kiosks' pushes. Writes run on one thread — a
-/// SQLite database has one writer at a time anyway — where the pushes and sync notes of concurrent syncs that
-/// arrived while the previous transaction committed are committed together (``GroupCommitQueue``): one fsync for
+/// SQLite database has one writer at a time anyway — where the pushes, sync notes and enrollments of concurrent
+/// syncs that arrived while the previous transaction committed are committed together (``GroupCommitQueue``): one fsync for
 /// all, each acknowledged only after it.
 public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource, ReturnAdministration,
     ReferenceAdministration, ClockAdministration, AttachmentAdministration, UserAdministration
@@ -397,9 +397,9 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         proves: @escaping @Sendable (_ tokenKey: Data) -> Bool
     ) async throws {
         do {
-            try await onWriter {
-                try $0.redeemEnrollment(store: store, kiosk: kiosk, publicKey: publicKey, proves: proves)
-            }
+            // With the pushes and the other kiosks' enrollments waiting: one commit for all of them.
+            let redemption = EnrollmentRedemption(store: store, kiosk: kiosk, publicKey: publicKey, proves: proves)
+            _ = try await groupCommit.submit(.redeemEnrollment(redemption))
         } catch let error as ReplicaStoreError where error.code == .notFound || error.code == .wrongStore {
             throw EnrollmentRefused(error.message)
         }

@@ -95,6 +95,81 @@ import Testing
         #expect(try store.returnRecords().count == 8)
     }
 
+    /// A fleet of new kiosks enrolling at once shares commits as pushes do: the enrollments that wait for the writer
+    /// are committed in one transaction, each answered only after it, and a refused one (a wrong proof, no token)
+    /// is refused alone.
+    @Test func enrollmentsThatWaitForTheWriterShareOneCommitAndARefusalIsItsOwn() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("hq.sqlite")
+        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        // Kiosks k0…k6 have tokens; k7 has none. k3's proof will not verify.
+        for index in 0..<7 {
+            try store.createEnrollment(
+                tokenHash: "token-\(index)",
+                tokenKey: Data(repeating: UInt8(index), count: 32),
+                store: Self.storeID,
+                kiosk: KioskID("k\(index)"),
+                expiresAt: Date().addingTimeInterval(3_600)
+            )
+        }
+        let storage = SQLiteServerStorage(store)
+        let holder = try await Self.holdWriteLock(of: path)
+
+        func enroll(_ index: Int) -> Task<String, Never> {
+            Task {
+                do {
+                    try await storage.redeemEnrollment(
+                        store: Self.storeID,
+                        kiosk: KioskID("k\(index)"),
+                        publicKey: Data(repeating: UInt8(100 + index), count: 32),
+                        proves: { _ in index != 3 }
+                    )
+                    return "enrolled"
+                } catch {
+                    return "\(error)"
+                }
+            }
+        }
+        // A safety net against a queue that never gets there, not a timing: each wait ends as soon as its condition
+        // holds.
+        let deadline = ContinuousClock.now + .seconds(120)
+        let first = enroll(0)
+        while storage.groupCommit.transactions < 1 && ContinuousClock.now < deadline { await Task.yield() }
+        let others = (1..<8).map(enroll)
+        while storage.groupCommit.waiting < 7 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(storage.groupCommit.transactions == 1 && storage.groupCommit.waiting == 7)
+        #expect(try await storage.enrolledKiosk("store-1/k0") == nil, "nothing is enrolled before it is durable")
+
+        try await holder.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+        var answers = [await first.value]
+        for task in others { answers.append(await task.value) }
+        #expect(
+            answers == [
+                "enrolled", "enrolled", "enrolled",
+                "the enrollment proof of kiosk store-1/k3 does not match its token",
+                "enrolled", "enrolled", "enrolled",
+                "no enrollment token is waiting for kiosk store-1/k7 (unknown, used or replaced)",
+            ]
+        )
+        // The seven that waited were committed in one transaction.
+        #expect(storage.groupCommit.transactions == 2)
+        let enrolled = try store.enrolledKiosks()
+        #expect(enrolled.map(\.kioskID).sorted() == ["k0", "k1", "k2", "k4", "k5", "k6"])
+        #expect(
+            enrolled.allSatisfy {
+                $0.publicKey == Data(repeating: UInt8(100 + Int($0.kioskID.dropFirst())!), count: 32)
+            }
+        )
+        // k3's token was left unused by its refusal: a right proof redeems it.
+        try await storage.redeemEnrollment(
+            store: Self.storeID,
+            kiosk: KioskID("k3"),
+            publicKey: Data(repeating: 103, count: 32),
+            proves: { _ in true }
+        )
+        #expect(try await storage.enrolledKiosk("store-1/k3")?.publicKey == Data(repeating: 103, count: 32))
+    }
+
     /// Pushes are prepared only when there is room: with room for two records (one record a transaction), a fourth
     /// push waits unprepared while the writer is held, and every push still completes once it is released.
     @Test func pushesBeyondTheRoomWaitUnpreparedAndAllComplete() async throws {
