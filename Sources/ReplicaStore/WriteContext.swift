@@ -35,12 +35,15 @@ struct WriteContext {
     /// (`nil`: it wrote none): what re-verification's searches skip a return just stored by.
     private(set) var lastProjectedRow: Int64?
 
-    /// The three inserts of a record write, prepared on first use and reused for the rest of the transaction.
+    /// The statements of a record write (its inserts, and the lookup of a merged record's stored clock), prepared on first
+    /// use and reused for the rest of the transaction.
     private struct Inserts {
         let changeLog: RawInsert
         let record: RawInsert
         let projection: RawInsert
         let order: RawInsert
+        /// A record's stored clock (``WriteContext/merge(_:item:origin:prepared:)``).
+        let storedClock: RawInsert
 
         init(_ db: Database) throws {
             changeLog = try RawInsert(
@@ -67,6 +70,7 @@ struct WriteContext {
                     VALUES (\(ReturnProjection.names.map { _ in "?" }.joined(separator: ", ")))
                     """
             )
+            storedClock = try RawInsert(db, sql: "SELECT clock FROM records WHERE entity_type = ? AND id = ?")
             order = try RawInsert(
                 db,
                 sql: """
@@ -334,8 +338,10 @@ struct WriteContext {
     ) throws -> MergeOutcome {
         // The stored clock alone tells whether the remote version is new, known, or needs a merge; loading and
         // decoding the whole record is only needed for the last.
-        let statement = try db.cachedStatement(sql: "SELECT clock FROM records WHERE entity_type = ? AND id = ?")
-        guard let clockJSON = try String.fetchOne(statement, arguments: [remote.entityType, remote.id]) else {
+        let lookup = try preparedInserts().storedClock
+        lookup.bind(1, remote.entityType)
+        lookup.bind(2, remote.id)
+        guard let clockJSON = try lookup.firstText() else {
             return try merge(remote, into: nil, item: item, origin: origin, prepared: prepared)
         }
         if try VectorClock(jsonValue: JSONValue.parse(clockJSON)).dominates(remote.clock) {
