@@ -709,7 +709,8 @@ public struct PreparedPull: Sendable {
 }
 
 extension WriteContext {
-    /// Enrolls kiosk `kiosk` of store `store` with `publicKey`, in this transaction (``ReplicaStore/redeemEnrollment(store:kiosk:publicKey:proves:)``).
+    /// Enrolls kiosk `kiosk` of store `store` with `publicKey`, in this transaction: what
+    /// ``ReplicaStore/redeemEnrollment(store:kiosk:publicKey:proves:)`` and a group commit's enrollment do.
     func redeemEnrollment(
         store: StoreID,
         kiosk: KioskID,

@@ -161,6 +161,7 @@ struct WriteContext {
         source: ReplicaID? = nil,
         replacing previous: Previous = .unknown
     ) throws -> Int64 {
+        lastProjectedRow = nil
         if store.identity.role == .server, write.entityType == ReturnEntity.entityType {
             try keepSupersededSteps(of: write.record, replacing: previous)
         }
@@ -191,7 +192,6 @@ struct WriteContext {
         stored.bind(5, seq)
         stored.bind(6, write.projection?.storeID.rawValue ?? write.orderLine?.storeID.rawValue)
         try stored.run()
-        lastProjectedRow = nil
         if let row = write.row {
             let insert = inserts.projection
             for (index, value) in row.values.enumerated() {
