@@ -163,9 +163,16 @@ public struct VersionedRecord: Hashable, Sendable {
 
     /// The greatest stamp of any value or element, or `nil` for a record never written.
     public var latestStamp: HLCTimestamp? {
-        let registerStamps = registers.values.joined().lazy.map(\.stamp)
-        let setStamps = sets.values.joined().lazy.map(\.stamp)
-        return [registerStamps.max(), setStamps.max()].compactMap { $0 }.max()
+        // Plain loops: the lazy `joined` sequences and the array of both maxima this was cost a kiosk's pull about
+        // a twelfth of preparing each page (twice a record: its return's `updatedAt`, its write's drift check).
+        var newest: HLCTimestamp?
+        for values in registers.values {
+            for value in values where newest.map({ value.stamp > $0 }) ?? true { newest = value.stamp }
+        }
+        for values in sets.values {
+            for value in values where newest.map({ value.stamp > $0 }) ?? true { newest = value.stamp }
+        }
+        return newest
     }
 
     /// Whether this version has seen every write `other` has seen, so merging `other` would change nothing.

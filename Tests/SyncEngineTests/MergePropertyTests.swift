@@ -33,6 +33,25 @@ import Testing
         }
     }
 
+    /// A record's newest stamp (a stored return's `updatedAt`, the stamp a merge checks for drift) is the greatest
+    /// of its values' and elements' stamps, whatever the history; `nil` only for a record never written.
+    @Test func theLatestStampIsTheNewestOfEveryValue() async throws {
+        await propertyCheck(count: Self.histories, input: Plan.generator) { plan in
+            // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
+            do {
+                let simulation = try Simulation.run(plan)
+                for version in simulation.archive {
+                    let stamps = (Array(version.registers.values) + Array(version.sets.values)).flatMap { $0 }.map(
+                        \.stamp
+                    )
+                    #expect(version.latestStamp == stamps.max())
+                }
+            } catch {
+                Issue.record(error)
+            }
+        }
+    }
+
     @Test func replicasConvergeWhateverTheOrderAndDuplication() async throws {
         await propertyCheck(count: Self.histories, input: Plan.generator) { plan in
             // propertyCheck runs its body under `try?`: a thrown error would pass unseen.
