@@ -376,10 +376,17 @@ extension WriteContext {
                 while size < chunk.count { size *= 2 }
                 var arguments: [DatabaseValue] = []
                 arguments.reserveCapacity(size * 3)
+                // Appended one by one: an array literal per triple would be an allocation per return.
                 for (first, second, skipped) in chunk {
-                    arguments += [first.databaseValue, second.databaseValue, skipped.databaseValue]
+                    arguments.append(first.databaseValue)
+                    arguments.append(second.databaseValue)
+                    arguments.append(skipped.databaseValue)
                 }
-                for _ in chunk.count..<size { arguments += ["".databaseValue, "".databaseValue, 0.databaseValue] }
+                for _ in chunk.count..<size {
+                    arguments.append("".databaseValue)
+                    arguments.append("".databaseValue)
+                    arguments.append(0.databaseValue)
+                }
                 let statement = try db.cachedStatement(sql: search.sql(triples: size))
                 let rows = try Row.fetchCursor(statement, arguments: StatementArguments(arguments))
                 while let row = try rows.next() {

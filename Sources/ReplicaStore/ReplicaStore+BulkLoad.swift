@@ -107,7 +107,13 @@ extension ReplicaStore {
 
     /// Whether indexes a pull deferred wait to be re-created (another process's pull under way, or one that died).
     public func hasDeferredIndexes() throws -> Bool {
-        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM deferred_indexes") ?? 0 > 0 }
+        try read(Self.hasDeferredIndexes)
+    }
+
+    /// Whether `deferred_indexes` exists yet (a database not migrated to v26 has none) and notes any index.
+    static func hasDeferredIndexes(_ db: Database) throws -> Bool {
+        try db.tableExists("deferred_indexes")
+            && Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM deferred_indexes)") == true
     }
 }
 

@@ -235,10 +235,7 @@ public final class ReplicaStore: Sendable {
                 )
             }
             // A pull killed midway left the projection's indexes to build: built before anything reads or migrates.
-            if try pool.read({
-                try $0.tableExists("deferred_indexes")
-                    && Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM deferred_indexes)") == true
-            }) {
+            if try pool.read(hasDeferredIndexes) {
                 _ = try pool.write(restoreDeferredIndexes)
             }
             if let announce = configuration.announceMigration,

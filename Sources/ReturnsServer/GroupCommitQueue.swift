@@ -6,9 +6,9 @@ import ReplicaStore
 import ReturnsModel
 import SyncEngine
 
-/// Commits the pushes, sync notes and enrollments of concurrent syncs together: while one transaction commits on the writer
-/// thread, the writes that arrive wait, and the next transaction takes all of them — one fsync for the lot instead
-/// of one each. Nothing waits on a timer: a write that finds the writer idle is committed at once, alone.
+/// Commits the pushes, sync notes and enrollments of concurrent syncs together: while one transaction commits on the
+/// writer thread, the writes that arrive wait, and the next transaction takes all of them — one fsync for the lot
+/// instead of one each. Nothing waits on a timer: a write that finds the writer idle is committed at once, alone.
 ///
 /// Each write is acknowledged (its `submit` returns) only after the transaction holding it has committed, so a
 /// group commit acknowledges nothing that is not durable. A refused push is rolled back alone

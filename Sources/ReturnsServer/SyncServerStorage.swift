@@ -343,8 +343,8 @@ public struct EnrollmentRefused: Error, CustomStringConvertible, Sendable {
 /// Reads and writes have threads of their own: SQLite in WAL mode lets readers go on while a transaction commits,
 /// so a kiosk's handshake (its key, a read) never queues behind other kiosks' pushes. Writes run on one thread — a
 /// SQLite database has one writer at a time anyway — where the pushes, sync notes and enrollments of concurrent
-/// syncs that arrived while the previous transaction committed are committed together (``GroupCommitQueue``): one fsync for
-/// all, each acknowledged only after it.
+/// syncs that arrived while the previous transaction committed are committed together (``GroupCommitQueue``): one
+/// fsync for all, each acknowledged only after it.
 public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, ReportSource, ReturnAdministration,
     ReferenceAdministration, ClockAdministration, AttachmentAdministration, UserAdministration
 {
