@@ -431,14 +431,16 @@ extension ReplicaStore {
         limit: Int = 100
     ) throws -> [(digest: String, size: Int64, position: UploadPosition)] {
         try read { db in
+            // Cached: every sync asks, most often for nothing.
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT digest, size, added_at FROM attachments
-                    WHERE uploaded_at IS NULL AND digest IN (SELECT digest FROM return_attachments)
-                        AND (added_at, digest) > (?, ?)
-                    ORDER BY added_at, digest LIMIT ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT digest, size, added_at FROM attachments
+                        WHERE uploaded_at IS NULL AND digest IN (SELECT digest FROM return_attachments)
+                            AND (added_at, digest) > (?, ?)
+                        ORDER BY added_at, digest LIMIT ?
+                        """
+                ),
                 arguments: [position?.addedAt ?? Int64.min, position?.digest ?? "", limit]
             ).map { row in
                 (row["digest"], row["size"], UploadPosition(addedAt: row["added_at"], digest: row["digest"]))

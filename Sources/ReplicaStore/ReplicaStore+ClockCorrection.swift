@@ -62,19 +62,17 @@ extension ReplicaStore {
     ///
     /// A server's time outside the years 1970–9999 is ignored (`nil`).
     public func adoptServerClock(_ serverTime: Int64, measuredAt: Date) throws -> ClockAdjustment? {
-        guard identity.role == .kiosk, ReturnDates.millisecondsRange.contains(serverTime) else { return nil }
+        // Most syncs change nothing: a read says so without taking the writer.
+        switch try read({ db in try checkServerClock(serverTime, measuredAt: measuredAt, in: db) }) {
+        case .ignored: return nil
+        case .unchanged(let adjustment): return adjustment
+        case .changes: break
+        }
         let measured = serverTime - measuredAt.millisecondsSince1970
         let correction = abs(measured) >= Self.clockCorrectionThreshold ? measured : 0
         let bound = UInt64(serverTime) + HybridLogicalClock.maximumDrift
-        // Most syncs change nothing: a read says so without taking the writer.
-        let (previous, latest): (Int64, Int64) = try read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT clock_offset_ms, hlc_physical FROM replica")
-            return (row?["clock_offset_ms"] ?? 0, row?["hlc_physical"] ?? 0)
-        }
-        guard previous != correction || latest > Int64(bound) else {
-            return ClockAdjustment(measured: measured, correction: correction, previous: previous, restamped: [])
-        }
         return try write { context in
+            let previous = try Int64.fetchOne(context.db, sql: "SELECT clock_offset_ms FROM replica") ?? 0
             try context.db.execute(sql: "UPDATE replica SET clock_offset_ms = ?", arguments: [correction])
             var adjustment = ClockAdjustment(
                 measured: measured,
@@ -122,6 +120,29 @@ extension ReplicaStore {
             context.hlc = HybridLogicalClock(latest: HLCTimestamp(uncheckedPhysicalClamped: serverTime, logical: 0))
             return adjustment
         }
+    }
+
+    /// What ``adoptServerClock(_:measuredAt:)`` would do with the server's clock, as `db` tells: nothing to take
+    /// (not a kiosk, or a time outside the years 1970–9999), nothing to write (nearly every sync), or a change.
+    enum ServerClockCheck {
+        case ignored
+        case unchanged(ClockAdjustment)
+        case changes
+    }
+
+    /// Checks the server's clock against the correction and the hybrid logical clock `db` holds; reads only.
+    func checkServerClock(_ serverTime: Int64, measuredAt: Date, in db: Database) throws -> ServerClockCheck {
+        guard identity.role == .kiosk, ReturnDates.millisecondsRange.contains(serverTime) else { return .ignored }
+        let measured = serverTime - measuredAt.millisecondsSince1970
+        let correction = abs(measured) >= Self.clockCorrectionThreshold ? measured : 0
+        let bound = UInt64(serverTime) + HybridLogicalClock.maximumDrift
+        let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT clock_offset_ms, hlc_physical FROM replica"))
+        let previous: Int64 = row?["clock_offset_ms"] ?? 0
+        let latest: Int64 = row?["hlc_physical"] ?? 0
+        guard previous == correction && latest <= Int64(bound) else { return .changes }
+        return .unchanged(
+            ClockAdjustment(measured: measured, correction: correction, previous: previous, restamped: [])
+        )
     }
 
     /// `record` with `replica`'s writes stamped beyond `bound` stamped again: moved by `shift` milliseconds, at most

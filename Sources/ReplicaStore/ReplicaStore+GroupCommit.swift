@@ -162,9 +162,7 @@ extension WriteContext {
 
     /// Notes that kiosk `replicaID` completed a sync, speaking protocol version `protocolVersion`.
     func noteSync(of replicaID: String, protocolVersion: Int) throws {
-        try db.execute(
-            sql: "UPDATE kiosks SET last_sync_at = ?, protocol_version = ? WHERE replica_id = ?",
-            arguments: [wallClock.millisecondsSince1970, protocolVersion, replicaID]
-        )
+        try db.cachedStatement(sql: "UPDATE kiosks SET last_sync_at = ?, protocol_version = ? WHERE replica_id = ?")
+            .execute(arguments: [wallClock.millisecondsSince1970, protocolVersion, replicaID])
     }
 }

@@ -123,8 +123,7 @@ extension ReplicaStore {
     /// The return policies in force as `db` holds them, by store and prefix (removed ones left out).
     static func returnPolicies(_ db: Database) throws -> [ReturnPolicy] {
         try String.fetchAll(
-            db,
-            sql: "SELECT record FROM records WHERE entity_type = ? ORDER BY id",
+            db.cachedStatement(sql: "SELECT record FROM records WHERE entity_type = ? ORDER BY id"),
             arguments: [PolicyEntity.entityType]
         ).compactMap { try PolicyEntity.returnPolicy(from: decodeRecord($0)) }
     }

@@ -300,18 +300,25 @@ extension ReplicaStore {
         since seq: Int64,
         limit: Int = 500
     ) throws -> [(seq: Int64, entityType: String, json: String)] {
-        try read { db in
-            try Row.fetchAll(
-                db,
-                sql:
-                    """
-                    SELECT change_seq, entity_type, record FROM records WHERE change_seq > ?
-                      AND NOT EXISTS (SELECT 1 FROM quarantine q
-                                      WHERE q.entity_type = records.entity_type AND q.record_id = records.id)
-                    ORDER BY change_seq LIMIT ?
-                    """,
-                arguments: [seq, limit]
-            ).map { (seq: $0[0], entityType: $0[1], json: $0[2]) }
+        try read { db in try Self.encodedChanges(since: seq, limit: limit, in: db) }
+    }
+
+    static func encodedChanges(
+        since seq: Int64,
+        limit: Int,
+        in db: Database
+    ) throws -> [(seq: Int64, entityType: String, json: String)] {
+        // Cached: every sync asks, most often for nothing.
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT change_seq, entity_type, record FROM records WHERE change_seq > ?
+                  AND NOT EXISTS (SELECT 1 FROM quarantine q
+                                  WHERE q.entity_type = records.entity_type AND q.record_id = records.id)
+                ORDER BY change_seq LIMIT ?
+                """
+        )
+        return try Row.fetchAll(statement, arguments: [seq, limit]).map {
+            (seq: $0[0], entityType: $0[1], json: $0[2])
         }
     }
 
@@ -337,21 +344,18 @@ extension ReplicaStore {
 
     /// The checkpoint of sync with `peer`; a fresh one when they never synced.
     public func checkpoint(for peer: String) throws -> SyncCheckpoint {
-        try read { db in
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: "SELECT * FROM sync_checkpoints WHERE peer = ?",
-                    arguments: [peer]
-                )
-            else { return SyncCheckpoint(peer: peer) }
-            return SyncCheckpoint(
-                peer: peer,
-                pushedSeq: row["pushed_seq"],
-                pullCursor: row["pull_cursor"],
-                lastSyncAt: (row["last_sync_at"] as Int64?).map(Date.init(millisecondsSince1970:))
-            )
-        }
+        try read { db in try Self.checkpoint(for: peer, in: db) }
+    }
+
+    static func checkpoint(for peer: String, in db: Database) throws -> SyncCheckpoint {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM sync_checkpoints WHERE peer = ?")
+        guard let row = try Row.fetchOne(statement, arguments: [peer]) else { return SyncCheckpoint(peer: peer) }
+        return SyncCheckpoint(
+            peer: peer,
+            pushedSeq: row["pushed_seq"],
+            pullCursor: row["pull_cursor"],
+            lastSyncAt: (row["last_sync_at"] as Int64?).map(Date.init(millisecondsSince1970:))
+        )
     }
 
     /// Stores the checkpoint of sync with a peer.

@@ -106,7 +106,10 @@ extension ReplicaStore {
     /// The kiosk's sync credentials, if `init --server` set them.
     public func syncCredentials() throws -> SyncCredentials? {
         try read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sync_credentials") else { return nil }
+            // Cached: every sync starts here.
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sync_credentials")) else {
+                return nil
+            }
             return SyncCredentials(
                 server: row["server"],
                 token: row["token"],
@@ -156,7 +159,7 @@ extension ReplicaStore {
     }
 
     static func serverCapabilities(_ db: Database) throws -> Set<String> {
-        let text = try String.fetchOne(db, sql: "SELECT server_capabilities FROM replica") ?? ""
+        let text = try String.fetchOne(db.cachedStatement(sql: "SELECT server_capabilities FROM replica")) ?? ""
         return Set(text.split(separator: ",").map(String.init))
     }
 
@@ -169,8 +172,7 @@ extension ReplicaStore {
     @discardableResult
     public func noteServerID(_ serverID: String, peer: String = ReplicaStore.serverPeer) throws -> Bool {
         // Almost always the same id: a read, without the commit (and fsync) a write would cost every sync.
-        guard try read({ db in try String.fetchOne(db, sql: "SELECT server_id FROM sync_credentials") }) != serverID
-        else { return false }
+        guard try read({ db in try Self.knownServerID(db) }) != serverID else { return false }
         return try write { context in
             let known = try String.fetchOne(context.db, sql: "SELECT server_id FROM sync_credentials")
             guard known != serverID else { return false }
@@ -183,6 +185,47 @@ extension ReplicaStore {
             )
             return true
         }
+    }
+
+    static func knownServerID(_ db: Database) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT server_id FROM sync_credentials"))
+    }
+
+    /// What a sync round starts with on a kiosk, in one call: the server's id noted
+    /// (``noteServerID(_:peer:)``), the capabilities it granted (``noteServerCapabilities(_:)``), its clock taken
+    /// (``adoptServerClock(_:measuredAt:)``), then `peer`'s checkpoint and the first `limit` changes to push after
+    /// it. Nearly every sync finds the same id, capabilities and correction as the last: one read transaction
+    /// then answers it all (an idle sync is little else); otherwise each step runs as on its own, writes included.
+    public func startRound(
+        serverID: String?,
+        capabilities: Set<String>?,
+        serverClock: (serverTime: Int64, measuredAt: Date)?,
+        peer: String = ReplicaStore.serverPeer,
+        limit: Int
+    ) throws -> RoundStart {
+        let unchanged = try read { db -> RoundStart? in
+            if let serverID, try Self.knownServerID(db) != serverID { return nil }
+            if let capabilities, try Self.serverCapabilities(db) != capabilities { return nil }
+            var clock: ClockAdjustment?
+            if let serverClock {
+                switch try checkServerClock(serverClock.serverTime, measuredAt: serverClock.measuredAt, in: db) {
+                case .ignored: break
+                case .unchanged(let adjustment): clock = adjustment
+                case .changes: return nil
+                }
+            }
+            let checkpoint = try Self.checkpoint(for: peer, in: db)
+            let changes = try Self.encodedChanges(since: checkpoint.pushedSeq, limit: limit, in: db)
+            return RoundStart(restarted: false, clock: clock, checkpoint: checkpoint, changes: changes)
+        }
+        if let unchanged { return unchanged }
+        let restarted = try serverID.map { try noteServerID($0, peer: peer) } ?? false
+        try capabilities.map { try noteServerCapabilities($0) }
+        // Before anything is read to push: writes stamped too far ahead for the server are stamped again.
+        let clock = try serverClock.flatMap { try adoptServerClock($0.serverTime, measuredAt: $0.measuredAt) }
+        let checkpoint = try self.checkpoint(for: peer)
+        let changes = try encodedChanges(since: checkpoint.pushedSeq, limit: limit)
+        return RoundStart(restarted: restarted, clock: clock, checkpoint: checkpoint, changes: changes)
     }
 
     /// Merges a batch of versions pulled from the server in one transaction, auditing the conflicts they bring.
@@ -384,11 +427,13 @@ extension ReplicaStore {
     /// them), up to just before the first change made here that is not set aside — or to the log's end.
     static func checkpoint(overMergesAfter seq: Int64, in db: Database) throws -> Int64 {
         let firstLocal = try Int64.fetchOne(
-            db,
-            sql: "SELECT min(seq) FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined)",
+            db.cachedStatement(
+                sql: "SELECT min(seq) FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined)"
+            ),
             arguments: [seq]
         )
-        return try firstLocal.map { $0 - 1 } ?? Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+        return try firstLocal.map { $0 - 1 }
+            ?? Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM change_log")) ?? 0
     }
 
     /// How far `peer` has been pushed to (0 before the first push).
@@ -407,14 +452,13 @@ extension ReplicaStore {
         try write(durability: .deferred) { context in
             let pushed = try Self.checkpoint(overMergesAfter: seq, in: context.db)
             try context.movingCheckpoints { db in
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO sync_checkpoints (peer, pushed_seq, last_sync_at) VALUES (?1, ?2, ?3)
                         ON CONFLICT (peer) DO UPDATE
                         SET pushed_seq = max(pushed_seq, excluded.pushed_seq), last_sync_at = excluded.last_sync_at
-                        """,
-                    arguments: [peer, max(pushed, seq), syncedAt.millisecondsSince1970]
-                )
+                        """
+                ).execute(arguments: [peer, max(pushed, seq), syncedAt.millisecondsSince1970])
             }
         }
     }
@@ -539,8 +583,12 @@ extension ReplicaStore {
     /// The enrolled kiosk with replica id `replicaID`, if any.
     public func enrolledKiosk(_ replicaID: String) throws -> KioskEnrollment? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM kiosks WHERE replica_id = ?", arguments: [replicaID])
-                .map(Self.enrollment(from:))
+            // Cached: every connection's handshake asks.
+            try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM kiosks WHERE replica_id = ?"),
+                arguments: [replicaID]
+            )
+            .map(Self.enrollment(from:))
         }
     }
 
@@ -597,12 +645,13 @@ extension ReplicaStore {
     public func feedEstimate(store: StoreID, after cursor: Int64) throws -> Int {
         try read { db in
             try Int.fetchOne(
-                db,
-                sql: """
-                    SELECT (SELECT count(*) FROM records WHERE store_id = ?1 AND change_seq > ?2)
-                         + (SELECT count(*) FROM records WHERE store_id IS NULL AND change_seq > ?2
-                                                          AND entity_type IN ('recall', 'policy', 'store'))
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT (SELECT count(*) FROM records WHERE store_id = ?1 AND change_seq > ?2)
+                             + (SELECT count(*) FROM records WHERE store_id IS NULL AND change_seq > ?2
+                                                              AND entity_type IN ('recall', 'policy', 'store'))
+                        """
+                ),
                 arguments: [store.rawValue, cursor]
             ) ?? 0
         }
@@ -635,36 +684,40 @@ extension ReplicaStore {
         limit: Int,
         requester: ReplicaID? = nil
     ) throws -> (records: [String], next: Int64, more: Bool) {
-        let windowDays = FeedRules.orderWindowDays(policies: try returnPolicies(), store: store)
-        let soldSince = now().millisecondsSince1970 - Int64(windowDays) * 86_400_000
         let (rows, latest) = try read { db in
+            // The policies in the same snapshot as the feed they govern (one read transaction a page: an idle
+            // sync's pull is one page). The statements are cached: every sync runs them.
+            let windowDays = FeedRules.orderWindowDays(policies: try Self.returnPolicies(db), store: store)
+            let soldSince = now().millisecondsSince1970 - Int64(windowDays) * 86_400_000
             // The store's own changes and the global ones (store_id NULL), each an index range in change order,
             // filtered in SQL (so skipped rows cost no round trip), merged below. Each part is cut at limit + 1,
             // so the first limit + 1 of the merge are exactly the next limit + 1 of the feed.
             let own = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT rec.change_seq, rec.record FROM records rec
-                    JOIN change_log c ON c.seq = rec.change_seq
-                    LEFT JOIN orders o ON rec.entity_type = 'order' AND o.record_id = rec.id
-                    WHERE rec.store_id = ?1 AND rec.change_seq > ?2
-                      AND (rec.entity_type != 'order' OR o.sold_at >= ?3)
-                      AND (?4 IS NULL OR c.source IS NULL OR c.source != ?4)
-                    ORDER BY rec.change_seq LIMIT ?5
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT rec.change_seq, rec.record FROM records rec
+                        JOIN change_log c ON c.seq = rec.change_seq
+                        LEFT JOIN orders o ON rec.entity_type = 'order' AND o.record_id = rec.id
+                        WHERE rec.store_id = ?1 AND rec.change_seq > ?2
+                          AND (rec.entity_type != 'order' OR o.sold_at >= ?3)
+                          AND (?4 IS NULL OR c.source IS NULL OR c.source != ?4)
+                        ORDER BY rec.change_seq LIMIT ?5
+                        """
+                ),
                 arguments: [store.rawValue, cursor, soldSince, requester?.rawValue, limit + 1]
             )
             let global = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT change_seq, record FROM records
-                    WHERE store_id IS NULL AND change_seq > ?1 AND entity_type IN ('recall', 'policy', 'store')
-                    ORDER BY change_seq LIMIT ?2
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT change_seq, record FROM records
+                        WHERE store_id IS NULL AND change_seq > ?1 AND entity_type IN ('recall', 'policy', 'store')
+                        ORDER BY change_seq LIMIT ?2
+                        """
+                ),
                 arguments: [cursor, limit + 1]
             )
             // In the same snapshot: every change up to here is either in `rows` or not for this store.
-            let latest = try Int64.fetchOne(db, sql: "SELECT max(seq) FROM change_log") ?? 0
+            let latest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM change_log")) ?? 0
             let rows = (own + global).sorted { ($0[0] as Int64) < ($1[0] as Int64) }.prefix(limit + 1)
             return (Array(rows), latest)
         }
@@ -761,4 +814,16 @@ extension WriteContext {
             arguments: [replicaID, store.rawValue, kiosk.rawValue, publicKey, now]
         )
     }
+}
+
+/// What ``ReplicaStore/startRound(serverID:capabilities:serverClock:peer:limit:)`` found.
+public struct RoundStart: Sendable {
+    /// Whether the server's id changed and the checkpoint started over (``ReplicaStore/noteServerID(_:peer:)``).
+    public var restarted: Bool
+    /// What was done with the server's clock; `nil` when it was not given or not taken.
+    public var clock: ClockAdjustment?
+    /// The checkpoint of sync with the peer, after the steps above.
+    public var checkpoint: SyncCheckpoint
+    /// The first changes to push after it, each in its stored JSON form (``ReplicaStore/encodedChanges(since:limit:)``).
+    public var changes: [(seq: Int64, entityType: String, json: String)]
 }

@@ -318,7 +318,10 @@ public final class ReplicaStore: Sendable {
     /// `.deferred`.
     func write<T>(durability: CommitDurability = .synced, _ body: (inout WriteContext) throws -> T) throws -> T {
         func transaction(_ db: Database) throws -> T {
-            let row = try Row.fetchOne(db, sql: "SELECT hlc_physical, hlc_logical, clock_offset_ms FROM replica")
+            // Cached, as the statements below: every write runs them (a capture, a push, an idle sync's note).
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT hlc_physical, hlc_logical, clock_offset_ms FROM replica")
+            )
             // Clamped: a clock stored past the largest stamp (possible before stamps were bounded) must not
             // fail every write, the repair of the clock included.
             let latest = HLCTimestamp(
@@ -333,8 +336,7 @@ public final class ReplicaStore: Sendable {
             )
             let result = try body(&context)
             if context.hlc.latest != latest {
-                try db.execute(
-                    sql: "UPDATE replica SET hlc_physical = ?, hlc_logical = ?",
+                try db.cachedStatement(sql: "UPDATE replica SET hlc_physical = ?, hlc_logical = ?").execute(
                     arguments: [Int64(context.hlc.latest.physical), Int64(context.hlc.latest.logical)]
                 )
             }
@@ -348,7 +350,7 @@ public final class ReplicaStore: Sendable {
                 return try pool.writeWithoutTransaction { db in
                     // The level can only change outside a transaction, and must be FULL again before the writer
                     // serves anything else: a failure to restore it is thrown, never ignored.
-                    try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                    try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
                     let result = Result {
                         var value: T?
                         try db.inTransaction {
@@ -357,7 +359,7 @@ public final class ReplicaStore: Sendable {
                         }
                         return value!
                     }
-                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                    try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
                     return try result.get()
                 }
             }

@@ -301,7 +301,7 @@ struct WriteContext {
 
     /// The change-log position every peer has been pushed up to (0 before the first push).
     private func pushedByEveryPeer() throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT min(pushed_seq) FROM sync_checkpoints") ?? 0
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT min(pushed_seq) FROM sync_checkpoints")) ?? 0
     }
 
     /// Runs `move`, which moves push checkpoints forward, and then, on a kiosk, deletes the change-log entries

@@ -62,6 +62,9 @@ struct Round {
     var pullTotal: Int?
     /// Merges the pulled pages while the next are read; made at the round's first page.
     var merges: PullMerger?
+    /// The first attachments to send, read with the round's last write (the rest of `uploadAttachments`'s
+    /// first page); `nil` when not read.
+    var firstAttachments: [(digest: String, size: Int64, position: ReplicaStore.UploadPosition)]?
 }
 
 /// The client's side of the frame stream: the server's messages (its `error` frames included, for the session to

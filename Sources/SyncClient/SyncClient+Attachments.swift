@@ -24,8 +24,18 @@ extension SyncClient {
         // A pass in order, each attachment offered once: those the server will not take this time (their return
         // set aside) never hold back the ones after them.
         var position: ReplicaStore.UploadPosition?
+        var first = session.round.firstAttachments
+        session.round.firstAttachments = nil
         while true {
-            let pending = try await storage { [position] in try $0.attachmentsToUpload(after: position, limit: 50) }
+            let pending: [(digest: String, size: Int64, position: ReplicaStore.UploadPosition)]
+            if let read = first {
+                pending = read
+                first = nil
+            } else {
+                pending = try await storage { [position] in
+                    try $0.attachmentsToUpload(after: position, limit: Self.attachmentPage)
+                }
+            }
             guard !pending.isEmpty else { return }
             for (digest, size, next) in pending {
                 position = next

@@ -93,6 +93,9 @@ public struct SyncClient: Sendable {
     /// Push batches sent ahead of their acknowledgement.
     static let pushWindow = 8
 
+    /// Attachments read to send at a time.
+    static let attachmentPage = 50
+
     let store: ReplicaStore
     private let eventLoopGroup: any EventLoopGroup
     let logger: Logger
@@ -380,17 +383,17 @@ public struct SyncClient: Sendable {
         session.serverIDToNote = nil
         session.serverClockToTake = nil
         session.capabilitiesToNote = nil
-        let (restarted, clock, checkpoint, firstPage) = try await storage { [batchSize] store in
-            let restarted = try serverID.map { try store.noteServerID($0) } ?? false
-            try capabilities.map { try store.noteServerCapabilities($0) }
+        let start = try await storage { [batchSize] store in
             // Before anything is read to push: writes stamped too far ahead for the server are stamped again.
-            let clock = try serverClock.flatMap { try store.adoptServerClock($0.serverTime, measuredAt: $0.measuredAt) }
-            let checkpoint = try store.checkpoint(for: Self.serverPeer)
-            return (
-                restarted, clock, checkpoint,
-                try store.encodedChanges(since: checkpoint.pushedSeq, limit: batchSize)
+            try store.startRound(
+                serverID: serverID,
+                capabilities: capabilities,
+                serverClock: serverClock,
+                peer: Self.serverPeer,
+                limit: batchSize
             )
         }
+        let (restarted, clock, checkpoint, firstPage) = (start.restarted, start.clock, start.checkpoint, start.changes)
         if let clock, clock.correction != clock.previous || !clock.restamped.isEmpty {
             logger.notice(
                 clock.correction == 0 && clock.restamped.isEmpty
@@ -548,8 +551,11 @@ public struct SyncClient: Sendable {
                 // What was just pulled is the server's own state: the push checkpoint moves over it, up to the
                 // first change made here meanwhile (by another process, say), in one transaction so such a change
                 // is never skipped.
-                try await storage {
+                // The same trip reads the first attachments to send, which come next (two thread wake-ups fewer for
+                // an idle sync).
+                session.round.firstAttachments = try await storage {
                     try $0.advancePushCheckpoint(overMergesAfter: pushedSeq, peer: Self.serverPeer, syncedAt: Date())
+                    return try $0.attachmentsToUpload(after: nil, limit: Self.attachmentPage)
                 }
             case .close:
                 break  // the caller closes the channel
