@@ -643,18 +643,20 @@ extension ReplicaStore {
     /// About how many records the store's feed holds after `cursor`: an upper bound (it counts the requester's own
     /// versions and order lines past their window too), from two index ranges.
     public func feedEstimate(store: StoreID, after cursor: Int64) throws -> Int {
-        try read { db in
-            try Int.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT (SELECT count(*) FROM records WHERE store_id = ?1 AND change_seq > ?2)
-                             + (SELECT count(*) FROM records WHERE store_id IS NULL AND change_seq > ?2
-                                                              AND entity_type IN ('recall', 'policy', 'store'))
-                        """
-                ),
-                arguments: [store.rawValue, cursor]
-            ) ?? 0
-        }
+        try read { db in try Self.feedEstimate(store: store, after: cursor, in: db) }
+    }
+
+    static func feedEstimate(store: StoreID, after cursor: Int64, in db: Database) throws -> Int {
+        try Int.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT (SELECT count(*) FROM records WHERE store_id = ?1 AND change_seq > ?2)
+                         + (SELECT count(*) FROM records WHERE store_id IS NULL AND change_seq > ?2
+                                                          AND entity_type IN ('recall', 'policy', 'store'))
+                    """
+            ),
+            arguments: [store.rawValue, cursor]
+        ) ?? 0
     }
 
     /// The returns of `store` among `ids`, whole, in the order of `ids`: what a server answers a kiosk's `fetch`
@@ -684,7 +686,33 @@ extension ReplicaStore {
         limit: Int,
         requester: ReplicaID? = nil
     ) throws -> (records: [String], next: Int64, more: Bool) {
-        let (rows, latest) = try read { db in
+        try read { db in try encodedFeed(store: store, after: cursor, limit: limit, requester: requester, in: db) }
+    }
+
+    /// ``encodedFeed(store:after:limit:requester:)`` and, when `estimating`, ``feedEstimate(store:after:)``, in one
+    /// read transaction: what a `pull` answers (a kiosk asks the estimate with a round's first page).
+    public func encodedFeed(
+        store: StoreID,
+        after cursor: Int64,
+        limit: Int,
+        requester: ReplicaID?,
+        estimating: Bool
+    ) throws -> (records: [String], next: Int64, more: Bool, estimate: Int?) {
+        try read { db in
+            let page = try encodedFeed(store: store, after: cursor, limit: limit, requester: requester, in: db)
+            let estimate = estimating ? try Self.feedEstimate(store: store, after: cursor, in: db) : nil
+            return (page.records, page.next, page.more, estimate)
+        }
+    }
+
+    func encodedFeed(
+        store: StoreID,
+        after cursor: Int64,
+        limit: Int,
+        requester: ReplicaID?,
+        in db: Database
+    ) throws -> (records: [String], next: Int64, more: Bool) {
+        let (rows, latest) = try { () throws -> ([Row], Int64) in
             // The policies in the same snapshot as the feed they govern (one read transaction a page: an idle
             // sync's pull is one page). The statements are cached: every sync runs them.
             let windowDays = FeedRules.orderWindowDays(policies: try Self.returnPolicies(db), store: store)
@@ -720,7 +748,7 @@ extension ReplicaStore {
             let latest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM change_log")) ?? 0
             let rows = (own + global).sorted { ($0[0] as Int64) < ($1[0] as Int64) }.prefix(limit + 1)
             return (Array(rows), latest)
-        }
+        }()
         let more = rows.count > limit
         let page = rows.prefix(limit)
         let records = page.map { $0[1] as String }

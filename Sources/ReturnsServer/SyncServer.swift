@@ -719,17 +719,15 @@ struct SyncSession {
                         store: kiosk.storeID,
                         after: cursor,
                         limit: limit,
-                        requester: kiosk.replicaID
+                        requester: kiosk.replicaID,
+                        estimating: wantsEstimate
                     )
-                    let estimate =
-                        wantsEstimate
-                        ? try await store.feedEstimate(store: kiosk.storeID, after: cursor) : nil
                     try await outbound.write(
                         .encodedPullBatch(
                             records: page.records,
                             cursor: String(page.next),
                             more: page.more,
-                            estimate: estimate.map { max($0, page.records.count) }
+                            estimate: page.estimate.map { max($0, page.records.count) }
                         )
                     )
                 case .fetch(let kiosk, let ids):

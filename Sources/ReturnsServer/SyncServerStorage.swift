@@ -79,6 +79,17 @@ public protocol SyncServerStorage: Sendable {
     /// a kiosk's progress display.
     func feedEstimate(store: StoreID, after cursor: Int64) async throws -> Int
 
+    /// What a `pull` answers: ``encodedFeed(store:after:limit:requester:)`` and, when `estimating`,
+    /// ``feedEstimate(store:after:)``. A storage that can read both in one trip does (the default reads them one
+    /// after the other).
+    func encodedFeed(
+        store: StoreID,
+        after cursor: Int64,
+        limit: Int,
+        requester: ReplicaID?,
+        estimating: Bool
+    ) async throws -> (records: [String], next: Int64, more: Bool, estimate: Int?)
+
     /// The returns of `store` among `ids`, whole (a kiosk's `fetch`); another store's are left out like unknown ones.
     func storeReturns(_ ids: [ReturnID], store: StoreID) async throws -> [VersionedRecord]
 
@@ -125,6 +136,20 @@ public protocol SyncServerStorage: Sendable {
     /// Calls `changed` with the store of every change committed from now on, by any process (`nil`: any store may
     /// have changed, as after a lost connection), until the task is cancelled.
     func watchChanges(_ changed: @escaping @Sendable (_ store: String?) -> Void) async throws
+}
+
+extension SyncServerStorage {
+    public func encodedFeed(
+        store: StoreID,
+        after cursor: Int64,
+        limit: Int,
+        requester: ReplicaID?,
+        estimating: Bool
+    ) async throws -> (records: [String], next: Int64, more: Bool, estimate: Int?) {
+        let page = try await encodedFeed(store: store, after: cursor, limit: limit, requester: requester)
+        let estimate = estimating ? try await feedEstimate(store: store, after: cursor) : nil
+        return (page.records, page.next, page.more, estimate)
+    }
 }
 
 extension SyncServerStorage {
@@ -457,6 +482,19 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func feedEstimate(store: StoreID, after cursor: Int64) async throws -> Int {
         try await onReader { try $0.feedEstimate(store: store, after: cursor) }
+    }
+
+    public func encodedFeed(
+        store: StoreID,
+        after cursor: Int64,
+        limit: Int,
+        requester: ReplicaID?,
+        estimating: Bool
+    ) async throws -> (records: [String], next: Int64, more: Bool, estimate: Int?) {
+        // One trip to a reader and one snapshot for both: an idle sync's pull is this one call.
+        try await onReader {
+            try $0.encodedFeed(store: store, after: cursor, limit: limit, requester: requester, estimating: estimating)
+        }
     }
 
     public func storeReturns(_ ids: [ReturnID], store: StoreID) async throws -> [VersionedRecord] {

@@ -300,6 +300,20 @@ final class HandleList: Sendable {
         }
         #expect(seen == records.map(\.id) && pages == 2)
         #expect(try await storage.feedEstimate(store: Self.storeID, after: 0) >= 3)
+        // A pull's answer in one call (SQLite: one read): the same page, and the estimate only when asked.
+        for estimating in [true, false] {
+            let both = try await storage.encodedFeed(
+                store: Self.storeID,
+                after: 0,
+                limit: 2,
+                requester: Self.kioskB,
+                estimating: estimating
+            )
+            let page = try await storage.encodedFeed(store: Self.storeID, after: 0, limit: 2, requester: Self.kioskB)
+            #expect(both.records == page.records && both.next == page.next && both.more == page.more)
+            let estimate = try await storage.feedEstimate(store: Self.storeID, after: 0)
+            #expect(both.estimate == (estimating ? estimate : nil))
+        }
         // Past the end: nothing, and the same cursor.
         let past = try await storage.encodedFeed(store: Self.storeID, after: cursor + 1_000, limit: 10, requester: nil)
         #expect(past.records.isEmpty && !past.more && past.next == cursor + 1_000)
