@@ -374,21 +374,24 @@ extension WriteContext {
                 // per push (hundreds of parameters make one costly to parse).
                 var size = 8
                 while size < chunk.count { size *= 2 }
-                var arguments: [DatabaseValue] = []
-                arguments.reserveCapacity(size * 3)
-                // Appended one by one: an array literal per triple would be an allocation per return.
+                let statement = try db.cachedStatement(sql: search.sql(triples: size))
+                // Bound through the C API: GRDB's arguments for up to 1,536 values (an array of boxed values,
+                // validated, then bound) were 4–5 % of the server's writer in a sync.
+                let values = RawInsert(binding: statement, in: db)
+                var position: Int32 = 1
                 for (first, second, skipped) in chunk {
-                    arguments.append(first.databaseValue)
-                    arguments.append(second.databaseValue)
-                    arguments.append(skipped.databaseValue)
+                    values.bind(position, first)
+                    values.bind(position + 1, second)
+                    values.bind(position + 2, skipped)
+                    position += 3
                 }
                 for _ in chunk.count..<size {
-                    arguments.append("".databaseValue)
-                    arguments.append("".databaseValue)
-                    arguments.append(0.databaseValue)
+                    values.bind(position, "")
+                    values.bind(position + 1, "")
+                    values.bind(position + 2, Int64(0))
+                    position += 3
                 }
-                let statement = try db.cachedStatement(sql: search.sql(triples: size))
-                let rows = try Row.fetchCursor(statement, arguments: StatementArguments(arguments))
+                let rows = try Row.fetchCursor(statement)
                 while let row = try rows.next() {
                     let id: String = row[0]
                     if found[id] == nil { found[id] = try ReturnFacts(row: row) }

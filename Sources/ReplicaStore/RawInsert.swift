@@ -7,7 +7,8 @@ import GRDBSQLite
 /// cost about a sixth of the whole import; binding straight into the statement removes that. Only the
 /// per-record statements of `WriteContext` use this — the inserts of `store`, and the lookup of a merged record's
 /// stored clock, which through GRDB (arguments, a cursor) cost a fresh kiosk's pull an eighth of its merging
-/// thread, three times SQLite's own search (issue 18); everything else goes through GRDB.
+/// thread, three times SQLite's own search (issue 18) — and re-verification's searches of up to 1,536 values, which
+/// GRDB then runs (``init(binding:in:)``); everything else goes through GRDB.
 struct RawInsert {
     private let statement: Statement
     private let db: Database
@@ -18,6 +19,14 @@ struct RawInsert {
     init(_ db: Database, sql: String) throws {
         self.db = db
         self.statement = try db.makeStatement(sql: sql)
+    }
+
+    /// Binds into `statement` (a cached one, say), which GRDB then runs with what is bound here: its arguments are
+    /// set to none, unchecked, so GRDB neither validates nor binds any.
+    init(binding statement: Statement, in db: Database) {
+        self.db = db
+        self.statement = statement
+        statement.setUncheckedArguments([])
     }
 
     /// Binds `text` to the parameter at `position` (1-based).
