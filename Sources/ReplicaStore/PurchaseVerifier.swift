@@ -372,8 +372,7 @@ extension WriteContext {
                 // Padded to a power of two with triples that match nothing (no id, GTIN or reference is empty), so a
                 // handful of statements serve every push: each is compiled once per connection and cached, not once
                 // per push (hundreds of parameters make one costly to parse).
-                var size = 8
-                while size < chunk.count { size *= 2 }
+                let size = RawInsert.paddedCount(chunk.count)
                 let statement = try db.cachedStatement(sql: search.sql(triples: size))
                 // Bound through the C API: GRDB's arguments for up to 1,536 values (an array of boxed values,
                 // validated, then bound) were 4–5 % of the server's writer in a sync.

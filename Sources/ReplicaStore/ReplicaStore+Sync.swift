@@ -852,6 +852,7 @@ public struct RoundStart: Sendable {
     public var clock: ClockAdjustment?
     /// The checkpoint of sync with the peer, after the steps above.
     public var checkpoint: SyncCheckpoint
-    /// The first changes to push after it, each in its stored JSON form (``ReplicaStore/encodedChanges(since:limit:)``).
+    /// The first changes to push after it, each in its stored JSON form
+    /// (``ReplicaStore/encodedChanges(since:limit:)``).
     public var changes: [(seq: Int64, entityType: String, json: String)]
 }

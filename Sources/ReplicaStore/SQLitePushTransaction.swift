@@ -62,8 +62,7 @@ struct SQLitePushTransaction: PushTransaction {
         // 4 % of the writer in a fleet's sync.
         for chunk in stride(from: 0, to: ids.count, by: 512).map({ ids[$0..<min($0 + 512, ids.count)] }) {
             for id in chunk { readAhead[id] = .some(nil) }
-            var size = 8
-            while size < chunk.count { size *= 2 }
+            let size = RawInsert.paddedCount(chunk.count)
             let statement = try context.db.cachedStatement(
                 sql: """
                     SELECT id, record FROM records

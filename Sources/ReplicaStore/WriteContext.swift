@@ -35,8 +35,8 @@ struct WriteContext {
     /// (`nil`: it wrote none): what re-verification's searches skip a return just stored by.
     private(set) var lastProjectedRow: Int64?
 
-    /// The statements of a record write (its inserts, and the lookup of a merged record's stored clock), prepared on first
-    /// use and reused for the rest of the transaction.
+    /// The statements of a record write (its inserts, and the lookup of a merged record's stored clock), prepared on
+    /// first use and reused for the rest of the transaction.
     private struct Inserts {
         let changeLog: RawInsert
         let record: RawInsert
