@@ -11,10 +11,11 @@ import WireProtocol
 /// changes nothing on the wire and makes sync faster (schema migration v24: one index on a return's GTIN and serial);
 /// so does 0.6.2 (schema migration v25: the returns projection's indexes hold row numbers, not ids); 0.6.3 builds a
 /// kiosk's query indexes once at the end of a large first pull or import (schema migration v26: `deferred_indexes`)
-/// and asks the server for an estimate with every round's first pull.
+/// and asks the server for an estimate with every round's first pull; 0.6.4 keeps less sync metadata (schema
+/// migrations v27 and v28: change-log entries without a clock and dot, records without a second copy of their clock).
 public enum ReturnSyncVersion {
     /// The release, `MAJOR.MINOR.PATCH`.
-    public static let release = "0.6.3"
+    public static let release = "0.6.4"
 
     /// What `--version` prints: the release and every sync protocol version it speaks (`0.4.0 (sync protocols 3, 4)`),
     /// read from the protocol's own list so it cannot fall behind it.

@@ -131,8 +131,7 @@ extension ReplicaStore {
         try write { context in
             let stored = try context.load(entityType: edit.entityType, id: edit.id)
             let record = try edit.apply(stored, context.replicaID) { try context.stamp() }
-            let dot = try Dot(replica: context.replicaID, counter: record.clock[context.replicaID])
-            try context.save(record, origin: .local, operation: edit.operation, dot: dot)
+            try context.save(record, origin: .local, operation: edit.operation)
             if edit.entityType == RecallEntity.entityType {
                 try context.flagReturns(under: RecallCampaign(record: record), operatorID: edit.operatorID)
             }

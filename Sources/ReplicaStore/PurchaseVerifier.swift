@@ -478,12 +478,11 @@ extension WriteContext {
                 at: ReturnEntity.date(of: stamp)
             )
         else { return }
-        let dot = try record.apply(ReturnEntity.edit(for: update), by: replicaID, stamp: stamp)
+        try record.apply(ReturnEntity.edit(for: update), by: replicaID, stamp: stamp)
         try save(
             record,
             origin: .local,
             operation: "verify",
-            dot: dot,
             item: ProductReturn(record: record),
             replacing: .version(before)
         )

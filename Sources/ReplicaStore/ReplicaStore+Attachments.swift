@@ -64,13 +64,13 @@ extension ReplicaStore {
                 throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)")
             }
             let stamp = try context.stamp()
-            let dot = try record.updateReturn(by: context.replicaID, stamp: stamp, operatorID: operatorID) {
+            try record.updateReturn(by: context.replicaID, stamp: stamp, operatorID: operatorID) {
                 item,
                 author,
                 date in
                 try item.attach(attachment, maximumReturnBytes: limits.maximumReturnBytes, by: author, at: date)
             }
-            try context.save(record, origin: .local, operation: "attach", dot: dot, item: ProductReturn(record: record))
+            try context.save(record, origin: .local, operation: "attach", item: ProductReturn(record: record))
         }
         return attachment
     }

@@ -111,7 +111,7 @@ extension ReplicaStore {
                             ceiling: serverTime
                         )
                     else { continue }
-                    try context.save(rewritten, origin: .local, operation: "restamp", dot: nil)
+                    try context.save(rewritten, origin: .local, operation: "restamp")
                     adjustment.restamped.append(record.id)
                 }
             }

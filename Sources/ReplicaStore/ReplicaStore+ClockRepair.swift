@@ -94,8 +94,8 @@ extension ReplicaStore {
                 let (edit, keepsNote) = Self.clockRepairEdit(for: record, wallClock: wall)
                 if keepsNote { repair.keptNotes.append(record.id) }
                 guard !edit.isEmpty else { continue }
-                let dot = try record.apply(edit, by: context.replicaID, stamp: try context.stamp())
-                try context.save(record, origin: .local, operation: "clock-repair", dot: dot)
+                try record.apply(edit, by: context.replicaID, stamp: try context.stamp())
+                try context.save(record, origin: .local, operation: "clock-repair")
                 repair.rewritten.append(record.id)
             }
             repair.after = context.hlc.latest

@@ -36,7 +36,7 @@ extension ReplicaStore {
             guard var record = try context.load(entityType: ReturnEntity.entityType, id: id.rawValue) else {
                 throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)")
             }
-            let (settlement, dot) = try Self.settle(
+            let (settlement, _) = try Self.settle(
                 &record,
                 field: field,
                 value: text,
@@ -44,7 +44,7 @@ extension ReplicaStore {
                 operatorID: operatorID
             ) { try context.stamp() }
             let item = settlement.item
-            try context.save(record, origin: .local, operation: "resolve", dot: dot, item: item)
+            try context.save(record, origin: .local, operation: "resolve", item: item)
             if identity.role == .server {
                 // The settled value (a quantity, say) can change what other returns of the purchase verify as.
                 try context.reverifySharingPurchase(with: [ReturnFacts(item)])

@@ -12,7 +12,7 @@ public struct SyncMetadataCost: Sendable, Hashable {
     /// Free pages in the file (what deleted rows left, e.g. a kiosk's compacted change log), reused by later
     /// writes before the file grows; not counted in ``databaseBytes``.
     public var freeBytes: Int64 = 0
-    /// Version vectors: in each record and beside it (the `clock` column the merge reads without the record).
+    /// Version vectors, in each record (a column beside it repeated them before schema v28).
     public var clockBytes: Int64
     /// The dots and stamps of the values (`writes` and each value's index into it).
     public var dotBytes: Int64
@@ -37,11 +37,10 @@ extension ReplicaStore {
             let free = (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0) * pageSize
             cost.databaseBytes = (try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0) * pageSize - free
             cost.freeBytes = free
-            let rows = try Row.fetchCursor(db, sql: "SELECT clock, record FROM records")
-            while let row = try rows.next() {
+            let rows = try String.fetchCursor(db, sql: "SELECT record FROM records")
+            while let text = try rows.next() {
                 cost.records += 1
-                cost.clockBytes += Int64((row[0] as String).utf8.count)
-                guard case .object(let members) = try JSONValue.parse(row[1] as String) else { continue }
+                guard case .object(let members) = try JSONValue.parse(text) else { continue }
                 func size(_ value: JSONValue) -> Int64 { Int64(value.serializedString.utf8.count) }
                 if let clock = members["clock"] { cost.clockBytes += size(clock) + 9 }  // `"clock":` and a comma
                 if let writes = members["writes"] { cost.dotBytes += size(writes) + 10 }

@@ -52,8 +52,7 @@ extension ReplicaStore {
                     outcome.unchanged += 1
                     continue
                 }
-                let dot = try Dot(replica: context.replicaID, counter: record.clock[context.replicaID])
-                try context.save(record, origin: .local, operation: isNew ? "order" : "order-update", dot: dot)
+                try context.save(record, origin: .local, operation: isNew ? "order" : "order-update")
                 if isNew { outcome.created += 1 } else { outcome.updated += 1 }
             }
             // Returns of these orders, and those nobody could verify yet, may be decided now.

@@ -82,15 +82,15 @@ extension WriteContext {
         let sql = RecallSweep.candidates(of: campaign, capturedBy: store.identity.kioskID)
         for id in try String.fetchAll(db, sql: sql) {  // the first column
             guard var record = try load(entityType: ReturnEntity.entityType, id: id),
-                let dot = try record.flagRecall(
+                try record.flagRecall(
                     campaign,
                     by: replicaID,
                     operatorID: operatorID,
                     stamp: { try self.stamp() }
-                )
+                ) != nil  // nil: the return was left as it was
             else { continue }
             let item = try ProductReturn(record: record)
-            try save(record, origin: .local, operation: "recall-found", dot: dot, item: item)
+            try save(record, origin: .local, operation: "recall-found", item: item)
             flagged.append(item)
         }
         if store.identity.role == .server, !flagged.isEmpty {

@@ -110,8 +110,7 @@ extension ReplicaStore {
                 stamp: stamp,
                 operatorID: capture.operatorID
             )
-            let dot = try Dot(replica: context.replicaID, counter: record.clock[context.replicaID])
-            try context.save(record, origin: .local, operation: "record", dot: dot)
+            try context.save(record, origin: .local, operation: "record")
             return try ProductReturn(record: record)
         }
     }
@@ -140,13 +139,12 @@ extension ReplicaStore {
             }
             let before = record
             let stamp = try context.stamp()
-            let dot = try record.updateReturn(by: context.replicaID, stamp: stamp, operatorID: operatorID, body)
+            try record.updateReturn(by: context.replicaID, stamp: stamp, operatorID: operatorID, body)
             let item = try ProductReturn(record: record)
             try context.save(
                 record,
                 origin: .local,
                 operation: operation,
-                dot: dot,
                 item: item,
                 replacing: .version(before)
             )

@@ -577,6 +577,42 @@ extension ReplicaStore {
                     """
             )
         }
+        migrator.registerMigration("v27: the change log without clocks and dots") { db in
+            // Nothing ever read an entry's clock or dot: the record holds both (its clock, and each write's dot in
+            // `writes`), and sync reads an entry's position, record, origin, time and source only. They were 30 of
+            // its 95 bytes, and a return's change-log entry is most of the sync history a database keeps (issue 18's
+            // metadata share; BENCHMARKS.md measures it). `operation` stays for a local edit's name; a merge's or an
+            // import's is NULL, which its origin says already. The sequence carries over, so no position is reused.
+            try db.execute(
+                sql: """
+                    CREATE TABLE change_log_v27 (
+                        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+                        entity_type  TEXT    NOT NULL,
+                        record_id    TEXT    NOT NULL,
+                        origin       TEXT    NOT NULL CHECK (origin IN ('local', 'merge', 'import')),
+                        operation    TEXT,              -- a local edit's name ('record', 'note', …); NULL otherwise
+                        recorded_at  INTEGER NOT NULL,  -- ms since the Unix epoch
+                        source       TEXT               -- the replica that pushed exactly this version (v6)
+                    );
+                    INSERT INTO change_log_v27 (seq, entity_type, record_id, origin, operation, recorded_at, source)
+                    SELECT seq, entity_type, record_id, origin, CASE WHEN origin = 'local' THEN operation END,
+                        recorded_at, source
+                    FROM change_log;
+                    DELETE FROM sqlite_sequence WHERE name = 'change_log_v27';
+                    INSERT INTO sqlite_sequence (name, seq)
+                        SELECT 'change_log_v27', seq FROM sqlite_sequence WHERE name = 'change_log';
+                    DROP TABLE change_log;
+                    ALTER TABLE change_log_v27 RENAME TO change_log;
+                    """
+            )
+        }
+        migrator.registerMigration("v28: records without a separate clock") { db in
+            // The merge read a stored record's clock from a column of its own, to tell a known version from a new
+            // one without decoding the record; SQLite reads it out of the record as well (`json_extract`), and the
+            // column repeated 17 bytes or more of every record (issue 18's metadata share). DROP COLUMN rewrites
+            // each row in place (SQLite 3.35 or later; Debian 12 ships 3.40).
+            try db.execute(sql: "ALTER TABLE records DROP COLUMN clock")
+        }
         return migrator
     }
 }

@@ -72,7 +72,7 @@ extension ReplicaStore {
                         switch line.work {
                         case .failure(let error):
                             throw error
-                        case .create(let write, let dot, let givenID):
+                        case .create(let write, let givenID):
                             // A generated id is new by construction; a given one may already be stored.
                             if givenID, try context.load(entityType: write.entityType, id: write.id) != nil {
                                 throw ReplicaStoreError(
@@ -84,8 +84,7 @@ extension ReplicaStore {
                             try context.store(
                                 write,
                                 origin: .import,
-                                operation: "import",
-                                dot: dot,
+                                operation: nil,
                                 replacing: .nothing
                             )
                             summary.imported += 1
@@ -125,7 +124,7 @@ extension ReplicaStore {
     struct PreparedLine: Sendable {
         enum Work: Sendable {
             /// A new return, encoded and ready to store.
-            case create(PreparedWrite, dot: Dot, givenID: Bool)
+            case create(PreparedWrite, givenID: Bool)
             /// A record to merge, with the return it holds.
             case merge(VersionedRecord, ProductReturn)
             /// The line is bad; storing stops here.
@@ -205,9 +204,8 @@ extension ReplicaStore {
             )
         }
         let record = try ReturnEntity.makeRecord(for: item, by: identity.replicaID, stamp: stamp)
-        let dot = try Dot(replica: identity.replicaID, counter: record.clock[identity.replicaID])
         // Encoding here rather than on the storing thread: measured, the storing thread is the busier one.
-        return .create(try PreparedWrite(record, item: item), dot: dot, givenID: document.id != nil)
+        return .create(try PreparedWrite(record, item: item), givenID: document.id != nil)
     }
 
     private func makeReturn(

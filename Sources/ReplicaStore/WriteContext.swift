@@ -31,7 +31,7 @@ struct WriteContext {
     /// until read; 0 on a server, which keeps its whole log).
     private var compactionPoint: Int64?
 
-    /// The row number of the projection row the last ``store(_:origin:operation:dot:source:replacing:)`` wrote
+    /// The row number of the projection row the last ``store(_:origin:operation:source:replacing:)`` wrote
     /// (`nil`: it wrote none): what re-verification's searches skip a return just stored by.
     private(set) var lastProjectedRow: Int64?
 
@@ -49,18 +49,16 @@ struct WriteContext {
             changeLog = try RawInsert(
                 db,
                 sql: """
-                    INSERT INTO change_log (entity_type, record_id, origin, operation, dot_replica, dot_counter, clock,
-                        recorded_at, source)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO change_log (entity_type, record_id, origin, operation, recorded_at, source)
+                    VALUES (?, ?, ?, ?, ?, ?)
                     """
             )
             record = try RawInsert(
                 db,
                 sql: """
-                    INSERT INTO records (entity_type, id, clock, record, change_seq, store_id) VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO records (entity_type, id, record, change_seq, store_id) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (entity_type, id) DO UPDATE
-                    SET clock = excluded.clock, record = excluded.record, change_seq = excluded.change_seq,
-                        store_id = excluded.store_id
+                    SET record = excluded.record, change_seq = excluded.change_seq, store_id = excluded.store_id
                     """
             )
             projection = try RawInsert(
@@ -70,7 +68,11 @@ struct WriteContext {
                     VALUES (\(ReturnProjection.names.map { _ in "?" }.joined(separator: ", ")))
                     """
             )
-            storedClock = try RawInsert(db, sql: "SELECT clock FROM records WHERE entity_type = ? AND id = ?")
+            // SQLite's JSON reader, not a decode of the whole record in Swift (v28 dropped the clock's own column).
+            storedClock = try RawInsert(
+                db,
+                sql: "SELECT json_extract(record, '$.clock') FROM records WHERE entity_type = ? AND id = ?"
+            )
             order = try RawInsert(
                 db,
                 sql: """
@@ -127,6 +129,7 @@ struct WriteContext {
 
     /// Stores a new version of a record with its change-log entry and, for returns, its projection.
     ///
+    /// - Parameter operation: a local edit's name, for the change log (`nil` for merges and imports).
     /// - Parameter previous: the version it replaces, when the caller has it at hand (a server then reads nothing
     ///   more to keep the steps it replaces).
     /// - Returns: the change-log sequence number of the change.
@@ -134,8 +137,7 @@ struct WriteContext {
     mutating func save(
         _ record: VersionedRecord,
         origin: ChangeOrigin,
-        operation: String,
-        dot: Dot?,
+        operation: String?,
         item: ProductReturn? = nil,
         replacing previous: Previous = .unknown
     ) throws -> Int64 {
@@ -143,7 +145,6 @@ struct WriteContext {
             PreparedWrite(record, item: item),
             origin: origin,
             operation: operation,
-            dot: dot,
             replacing: previous
         )
     }
@@ -151,13 +152,13 @@ struct WriteContext {
     /// Stores a record write prepared earlier (possibly on another thread).
     @discardableResult
     ///
+    /// - Parameter operation: a local edit's name, for the change log (`nil` for merges and imports).
     /// - Parameter source: the replica whose pushed version this change stores exactly as it was pushed; that
     ///   replica's feed skips the change, since it holds the version already.
     mutating func store(
         _ write: PreparedWrite,
         origin: ChangeOrigin,
-        operation: String,
-        dot: Dot?,
+        operation: String?,
         source: ReplicaID? = nil,
         replacing previous: Previous = .unknown
     ) throws -> Int64 {
@@ -177,20 +178,16 @@ struct WriteContext {
         log.bind(2, write.id)
         log.bind(3, origin.rawValue)
         log.bind(4, operation)
-        log.bind(5, dot?.replica.rawValue)
-        log.bind(6, dot.map { Int64($0.counter) })
-        log.bind(7, write.clockJSON)
-        log.bind(8, wallClock.millisecondsSince1970)
-        log.bind(9, source?.rawValue)
+        log.bind(5, wallClock.millisecondsSince1970)
+        log.bind(6, source?.rawValue)
         try log.run()
         let seq = db.lastInsertedRowID
         let stored = inserts.record
         stored.bind(1, write.entityType)
         stored.bind(2, write.id)
-        stored.bind(3, write.clockJSON)
-        stored.bind(4, write.recordJSON)
-        stored.bind(5, seq)
-        stored.bind(6, write.projection?.storeID.rawValue ?? write.orderLine?.storeID.rawValue)
+        stored.bind(3, write.recordJSON)
+        stored.bind(4, seq)
+        stored.bind(5, write.projection?.storeID.rawValue ?? write.orderLine?.storeID.rawValue)
         try stored.run()
         if let row = write.row {
             let insert = inserts.projection
@@ -388,7 +385,7 @@ struct WriteContext {
         }
         guard var local else {
             let write = try prepared ?? PreparedWrite(remote, item: item)
-            try store(write, origin: origin, operation: "merge", dot: nil, source: source, replacing: .nothing)
+            try store(write, origin: origin, operation: nil, source: source, replacing: .nothing)
             // Worked out with the write, off the writer's thread when it was prepared.
             let conflicts = write.hasOpenConflicts ? remote.openConflicts(policy: ReturnEntity.policy) : []
             try audit(conflicts, in: remote)
@@ -402,8 +399,7 @@ struct WriteContext {
         try store(
             PreparedWrite(local),
             origin: origin,
-            operation: "merge",
-            dot: nil,
+            operation: nil,
             source: exactlyPushed,
             replacing: .version(before)
         )
@@ -435,7 +431,6 @@ struct PreparedWrite: Sendable {
     let record: VersionedRecord
     let entityType: String
     let id: String
-    let clockJSON: String
     let recordJSON: String
     /// The return as every replica shows it; `nil` for other entities.
     let projection: ProductReturn?
@@ -453,7 +448,6 @@ struct PreparedWrite: Sendable {
         self.record = record
         entityType = record.entityType
         id = record.id
-        clockJSON = record.clock.jsonString
         recordJSON = record.jsonString
         projection = try record.entityType == ReturnEntity.entityType ? item ?? ProductReturn(record: record) : nil
         orderLine = try record.entityType == OrderEntity.entityType ? OrderLine(record: record) : nil

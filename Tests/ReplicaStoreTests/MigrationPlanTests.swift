@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ReturnSyncTestSupport
 import ReturnsModel
+import ReturnsSync
 import SyncEngine
 import Synchronization
 import Testing
@@ -237,6 +238,113 @@ import Testing
             #expect(try Row.fetchAll(db, sql: rowsSQL) == rows)
             #expect(try Int.fetchAll(db, sql: "SELECT rowid FROM returns ORDER BY rowid") == [1, 2, 3])
         }
+    }
+
+    /// v27 and v28 (issue 18's metadata): an HQ database of 0.6.3's schema — each change-log entry with a clock and
+    /// a dot, each record with its clock in a column of its own — keeps every entry and record, without them; the
+    /// log's sequence carries on where it was (past entries deleted at its end, too); a version HQ holds is still
+    /// told from a new one with the clock read out of the record, and a kiosk's log names its local edits only.
+    @Test func theChangeLogLosesItsClocksAndDotsAndRecordsTheirClockColumn() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: StoreID("s"), kiosk: KioskID("k"))
+        )
+        var ids: [ReturnID] = []
+        for order in ["ORD-1", "ORD-2", "ORD-3"] {
+            let capture = ReturnCapture(orderID: try OrderID(order), gtin: try GTIN("4006381333931"), reason: .damaged)
+            ids.append(try kiosk.recordReturn(capture).id)
+        }
+        _ = try kiosk.updateReturn(ids[0], operation: "note") { try $0.addNote("scratched", by: $1, at: $2) }
+        let pushed = try kiosk.returnRecords()
+        let path = directory.file("hq.sqlite")
+        let plans = Mutex<[MigrationPlan]>([])
+        var configuration = ReplicaStore.Configuration()
+        configuration.announceMigration = { plan in plans.withLock { $0.append(plan) } }
+        let logSQL = "SELECT seq, entity_type, record_id, origin, recorded_at, source FROM change_log ORDER BY seq"
+        let recordsSQL = "SELECT entity_type, id, record, change_seq, store_id FROM records ORDER BY id"
+        var (log, records) = ([Row](), [Row]())
+        do {
+            let hq = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+            #expect(try hq.acceptPush(pushed, from: kiosk.identity.replicaID, store: StoreID("s")).merged == 3)
+            // As 0.6.3 left it; its sequence 5 past its last entry.
+            try hq.pool.write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE change_log_old (
+                            seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+                            entity_type  TEXT    NOT NULL,
+                            record_id    TEXT    NOT NULL,
+                            origin       TEXT    NOT NULL CHECK (origin IN ('local', 'merge', 'import')),
+                            operation    TEXT    NOT NULL,
+                            dot_replica  TEXT,
+                            dot_counter  INTEGER,
+                            clock        TEXT    NOT NULL,
+                            recorded_at  INTEGER NOT NULL,
+                            source       TEXT
+                        );
+                        INSERT INTO change_log_old
+                        SELECT c.seq, c.entity_type, c.record_id, c.origin, 'merge', NULL, NULL,
+                            json_extract(r.record, '$.clock'), c.recorded_at, c.source
+                        FROM change_log c JOIN records r ON r.change_seq = c.seq;
+                        DROP TABLE change_log;
+                        ALTER TABLE change_log_old RENAME TO change_log;
+                        UPDATE sqlite_sequence SET seq = (SELECT max(seq) + 5 FROM change_log) WHERE name = 'change_log';
+                        ALTER TABLE records ADD COLUMN clock TEXT NOT NULL DEFAULT '';
+                        UPDATE records SET clock = json_extract(record, '$.clock');
+                        DELETE FROM grdb_migrations WHERE identifier LIKE 'v27:%' OR identifier LIKE 'v28:%';
+                        """
+                )
+                log = try Row.fetchAll(db, sql: logSQL)
+                records = try Row.fetchAll(db, sql: recordsSQL)
+            }
+        }
+        #expect(log.count == 3 && records.count == 3)
+        let hq = try ReplicaStore.open(at: path, configuration: configuration)
+        let plan = try #require(plans.withLock { $0 }.first)
+        #expect(plan.steps == ["v27: the change log without clocks and dots", "v28: records without a separate clock"])
+        #expect(plan.heaviestRows == 3)
+        let sequence = try hq.pool.read { db in
+            let columns = { (table: String) in
+                try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) ORDER BY cid", arguments: [table])
+            }
+            #expect(
+                try columns("change_log") == [
+                    "seq", "entity_type", "record_id", "origin", "operation", "recorded_at",
+                    "source",
+                ]
+            )
+            #expect(try !columns("records").contains("clock"))
+            #expect(try Row.fetchAll(db, sql: logSQL) == log, "every entry as it was")
+            #expect(try Row.fetchAll(db, sql: recordsSQL) == records, "every record as it was")
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM change_log WHERE operation IS NOT NULL") == 0)
+            return try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'change_log'")
+        }
+        let lastSeq = try #require(log.last?["seq"] as Int64?)
+        #expect(sequence == lastSeq + 5)
+        // Versions HQ holds change nothing; a newer one is merged, at the next position of the carried sequence.
+        let again = try hq.acceptPush(pushed, from: kiosk.identity.replicaID, store: StoreID("s"))
+        #expect(again.merged == 0 && again.unchanged == 3)
+        _ = try kiosk.updateReturn(ids[1], operation: "note") { try $0.addNote("dented", by: $1, at: $2) }
+        let newer = try #require(try kiosk.returnRecords().first { $0.id == ids[1].rawValue })
+        #expect(try hq.acceptPush([newer], from: kiosk.identity.replicaID, store: StoreID("s")).merged == 1)
+        #expect(try hq.lastChangeSeq() == lastSeq + 6)
+        #expect(try hq.record(entityType: ReturnEntity.entityType, id: ids[1].rawValue) == newer)
+        #expect(try hq.integrityCheck() == "ok")
+        // Each replica names its own edits; what it merges is told by its origin.
+        _ = try hq.updateReturn(ids[2], operation: "note") { try $0.addNote("seen at HQ", by: $1, at: $2) }
+        #expect(
+            try kiosk.merge(try #require(try hq.record(entityType: ReturnEntity.entityType, id: ids[2].rawValue)))
+                .changed
+        )
+        let operations = try kiosk.pool.read { db in
+            try String?.fetchAll(db, sql: "SELECT operation FROM change_log ORDER BY seq")
+        }
+        #expect(operations == ["record", "record", "record", "note", "note", nil])
+        #expect(
+            try hq.pool.read { db in try String?.fetchAll(db, sql: "SELECT operation FROM change_log ORDER BY seq") }
+                == [nil, nil, nil, nil, "note"]
+        )
     }
 
     @Test func largeNumbersAreGroupedAndLongEstimatesInMinutes() {

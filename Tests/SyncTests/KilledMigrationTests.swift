@@ -129,8 +129,8 @@ import Testing
             ALTER TABLE records DROP COLUMN store_id;
             DELETE FROM grdb_migrations WHERE identifier LIKE 'v7:%';
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 999999)
-            INSERT INTO records (entity_type, id, clock, record, change_seq)
-            SELECT entity_type, printf('%s-%07d', id, i), clock, record, change_seq FROM records, n;
+            INSERT INTO records (entity_type, id, record, change_seq)
+            SELECT entity_type, printf('%s-%07d', id, i), record, change_seq FROM records, n;
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 999999)
             INSERT INTO returns (\(returnColumns.joined(separator: ","))) SELECT \(copied) FROM returns, n;
             """
