@@ -12,7 +12,8 @@ import WireProtocol
 /// so does 0.6.2 (schema migration v25: the returns projection's indexes hold row numbers, not ids); 0.6.3 builds a
 /// kiosk's query indexes once at the end of a large first pull or import (schema migration v26: `deferred_indexes`)
 /// and asks the server for an estimate with every round's first pull; 0.6.4 keeps less sync metadata (schema
-/// migrations v27 and v28: change-log entries without a clock and dot, records without a second copy of their clock).
+/// migrations v27 and v28: records numbered and without a second copy of their clock, change-log entries pointing at
+/// a record's number instead of repeating its type, id, clock and dot).
 public enum ReturnSyncVersion {
     /// The release, `MAJOR.MINOR.PATCH`.
     public static let release = "0.6.4"

@@ -5,10 +5,11 @@ import GRDBSQLite
 ///
 /// Measured on a 100,000-return import, GRDB's `StatementArguments` (an array of boxed values per execution)
 /// cost about a sixth of the whole import; binding straight into the statement removes that. Only the
-/// per-record statements of `WriteContext` use this — the inserts of `store`, and the lookup of a merged record's
-/// stored clock, which through GRDB (arguments, a cursor) cost a fresh kiosk's pull an eighth of its merging
-/// thread, three times SQLite's own search (issue 18) — and re-verification's searches of up to 1,536 values, which
-/// GRDB then runs (``init(binding:in:)``); everything else goes through GRDB.
+/// per-record statements of `WriteContext` use this — the inserts and updates of `store` (and its lookup of a stored
+/// record's number), and the lookup of a merged record's stored clock, which through GRDB (arguments, a cursor) cost
+/// a fresh kiosk's pull an eighth of its merging thread, three times SQLite's own search (issue 18) — and
+/// re-verification's searches of up to 1,536 values, which GRDB then runs (``init(binding:in:)``); everything else
+/// goes through GRDB.
 struct RawInsert {
     private let statement: Statement
     private let db: Database
@@ -87,6 +88,24 @@ struct RawInsert {
             guard let text = sqlite3_column_text(sqliteStatement, 0) else { return nil }
             let count = Int(sqlite3_column_bytes(sqliteStatement, 0))
             return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+        case SQLITE_DONE:
+            return nil
+        default:
+            let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) }
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
+        }
+    }
+
+    /// Runs the query with the values bound since the last run: its first row's first column as an integer, `nil`
+    /// when it yields no row or NULL.
+    func firstInteger() throws -> Int64? {
+        let sqliteStatement = statement.sqliteStatement
+        defer { sqlite3_reset(sqliteStatement) }
+        let code = sqlite3_step(sqliteStatement)
+        switch code {
+        case SQLITE_ROW:
+            guard sqlite3_column_type(sqliteStatement, 0) != SQLITE_NULL else { return nil }
+            return sqlite3_column_int64(sqliteStatement, 0)
         case SQLITE_DONE:
             return nil
         default:

@@ -24,9 +24,12 @@ public struct QuarantinedRecord: Hashable, Sendable {
 }
 
 extension ReplicaStore {
-    /// SQL true for a `change_log c` row whose record is not set aside.
-    static let notQuarantined = """
-        NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.entity_type = c.entity_type AND q.record_id = c.record_id)
+    /// SQL true for a `change_log c` row whose record this replica still holds and has not set aside: a change a
+    /// push can send. A record dropped from quarantine (deleted, its `quarantine` row kept as `dropped`) or pruned
+    /// has no change left to send, whatever its entries say.
+    static let pushableChange = """
+        EXISTS (SELECT 1 FROM records held WHERE held.row = c.record_row
+                AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.entity_type = held.entity_type AND q.record_id = held.id))
         """
 
     /// Sets record `recordID` aside: it is no longer pushed nor merged from pulls, and does not count as unsynced,

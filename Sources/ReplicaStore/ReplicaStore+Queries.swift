@@ -250,8 +250,8 @@ extension ReplicaStore {
                 try Int.fetchOne(
                     db,
                     sql: """
-                        SELECT count(*) FROM (SELECT DISTINCT entity_type, record_id FROM change_log c
-                                              WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined))
+                        SELECT count(DISTINCT record_row) FROM change_log c
+                        WHERE seq > ? AND origin != 'merge' AND \(Self.pushableChange)
                         """,
                     arguments: [pushed]
                 ) ?? 0

@@ -577,41 +577,61 @@ extension ReplicaStore {
                     """
             )
         }
-        migrator.registerMigration("v27: the change log without clocks and dots") { db in
-            // Nothing ever read an entry's clock or dot: the record holds both (its clock, and each write's dot in
-            // `writes`), and sync reads an entry's position, record, origin, time and source only. They were 30 of
-            // its 95 bytes, and a return's change-log entry is most of the sync history a database keeps (issue 18's
-            // metadata share; BENCHMARKS.md measures it). `operation` stays for a local edit's name; a merge's or an
-            // import's is NULL, which its origin says already. The sequence carries over, so no position is reused.
+        migrator.registerMigration("v27: records numbered, without a separate clock") { db in
+            // Each record gets a number of its own for ever (an explicit key: VACUUM may renumber a plain rowid
+            // table, and AUTOINCREMENT never hands a deleted record's number out again), which change-log entries
+            // point at instead of repeating the record's type and id (v28). The merge read a stored record's clock
+            // from a column of its own, to tell a known version from a new one without decoding the record; SQLite
+            // reads it out of the record as well (`json_extract`), and the column repeated 17 bytes or more of every
+            // record. Both are issue 18's metadata share (BENCHMARKS.md measures it). A record keeps its row number.
             try db.execute(
                 sql: """
-                    CREATE TABLE change_log_v27 (
-                        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+                    CREATE TABLE records_v27 (
+                        row          INTEGER PRIMARY KEY AUTOINCREMENT,
                         entity_type  TEXT    NOT NULL,
-                        record_id    TEXT    NOT NULL,
+                        id           TEXT    NOT NULL,
+                        record       TEXT    NOT NULL,
+                        change_seq   INTEGER NOT NULL,  -- the change_log entry that wrote this version
+                        store_id     TEXT,
+                        UNIQUE (entity_type, id)
+                    );
+                    INSERT INTO records_v27 (row, entity_type, id, record, change_seq, store_id)
+                    SELECT rowid, entity_type, id, record, change_seq, store_id FROM records;
+                    DROP TABLE records;
+                    ALTER TABLE records_v27 RENAME TO records;
+                    CREATE INDEX records_by_change_seq ON records (change_seq);
+                    CREATE INDEX records_by_store_feed ON records (store_id, change_seq);
+                    """
+            )
+        }
+        migrator.registerMigration("v28: change-log entries point at their record") { db in
+            // An entry named its record by type and id (44 of its 95 bytes) and repeated the change's dot and the
+            // record's clock, which nothing ever read: the record holds both. It now holds the record's number
+            // (v27), its origin, a local edit's name (`operation`; NULL for merges and imports, which the origin
+            // says already), its time and the peer that pushed exactly this version. An entry of a record deleted
+            // before (pruned, dropped) points at nothing (NULL); one deleted later keeps its number, which no other
+            // record ever gets (v27). The sequence carries over, so no position is handed out twice.
+            try db.execute(
+                sql: """
+                    CREATE TABLE change_log_v28 (
+                        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+                        record_row   INTEGER,           -- records.row; NULL for a record deleted before v28
                         origin       TEXT    NOT NULL CHECK (origin IN ('local', 'merge', 'import')),
                         operation    TEXT,              -- a local edit's name ('record', 'note', …); NULL otherwise
                         recorded_at  INTEGER NOT NULL,  -- ms since the Unix epoch
                         source       TEXT               -- the replica that pushed exactly this version (v6)
                     );
-                    INSERT INTO change_log_v27 (seq, entity_type, record_id, origin, operation, recorded_at, source)
-                    SELECT seq, entity_type, record_id, origin, CASE WHEN origin = 'local' THEN operation END,
-                        recorded_at, source
-                    FROM change_log;
-                    DELETE FROM sqlite_sequence WHERE name = 'change_log_v27';
+                    INSERT INTO change_log_v28 (seq, record_row, origin, operation, recorded_at, source)
+                    SELECT c.seq, r.row, c.origin, CASE WHEN c.origin = 'local' THEN c.operation END, c.recorded_at,
+                        c.source
+                    FROM change_log c LEFT JOIN records r ON r.entity_type = c.entity_type AND r.id = c.record_id;
+                    DELETE FROM sqlite_sequence WHERE name = 'change_log_v28';
                     INSERT INTO sqlite_sequence (name, seq)
-                        SELECT 'change_log_v27', seq FROM sqlite_sequence WHERE name = 'change_log';
+                        SELECT 'change_log_v28', seq FROM sqlite_sequence WHERE name = 'change_log';
                     DROP TABLE change_log;
-                    ALTER TABLE change_log_v27 RENAME TO change_log;
+                    ALTER TABLE change_log_v28 RENAME TO change_log;
                     """
             )
-        }
-        migrator.registerMigration("v28: records without a separate clock") { db in
-            // The merge read a stored record's clock from a column of its own, to tell a known version from a new
-            // one without decoding the record; SQLite reads it out of the record as well (`json_extract`), and the
-            // column repeated 17 bytes or more of every record (issue 18's metadata share). DROP COLUMN rewrites
-            // each row in place (SQLite 3.35 or later; Debian 12 ships 3.40).
-            try db.execute(sql: "ALTER TABLE records DROP COLUMN clock")
         }
         return migrator
     }

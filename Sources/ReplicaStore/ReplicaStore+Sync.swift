@@ -406,7 +406,7 @@ extension ReplicaStore {
             return try Bool.fetchOne(
                 db,
                 sql:
-                    "SELECT EXISTS (SELECT 1 FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined))",
+                    "SELECT EXISTS (SELECT 1 FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.pushableChange))",
                 arguments: [pushed]
             ) ?? false
         }
@@ -428,7 +428,7 @@ extension ReplicaStore {
     static func checkpoint(overMergesAfter seq: Int64, in db: Database) throws -> Int64 {
         let firstLocal = try Int64.fetchOne(
             db.cachedStatement(
-                sql: "SELECT min(seq) FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.notQuarantined)"
+                sql: "SELECT min(seq) FROM change_log c WHERE seq > ? AND origin != 'merge' AND \(Self.pushableChange)"
             ),
             arguments: [seq]
         )

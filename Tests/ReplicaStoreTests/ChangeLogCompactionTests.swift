@@ -173,6 +173,29 @@ import Testing
     }
 }
 
+extension ChangeLogCompactionTests {
+    /// What counts as unsynced follows the record an entry points at (schema v28): a record set aside is not pushed
+    /// nor counted, and once dropped (deleted, its quarantine kept as `dropped`) its entries count for nothing —
+    /// while a change of another record still does.
+    @Test func aRecordSetAsideOrDroppedCountsAsNothingToPush() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try Self.kiosk(directory.file("a.sqlite"))
+        let capture = ReturnCapture(orderID: try OrderID("ORD-1"), gtin: try GTIN("4006381333931"), reason: .damaged)
+        let aside = try kiosk.recordReturn(capture)
+        _ = try kiosk.updateReturn(aside.id, operation: "note") { try $0.addNote("scratched", by: $1, at: $2) }
+        #expect(try kiosk.status().unsyncedChanges == 1 && kiosk.hasUnpushedChanges())
+        try kiosk.quarantine(recordID: aside.id.rawValue, code: "forged-clock", message: "refused")
+        #expect(try kiosk.status().unsyncedChanges == 0 && !kiosk.hasUnpushedChanges())
+        try kiosk.dropQuarantined(aside.id.rawValue)
+        #expect(try kiosk.status().unsyncedChanges == 0 && !kiosk.hasUnpushedChanges(), "its entries are still there")
+        #expect(try kiosk.changeLogCount() == 2)
+        let other = try kiosk.recordReturn(capture)
+        #expect(try kiosk.status().unsyncedChanges == 1 && kiosk.hasUnpushedChanges())
+        #expect(try kiosk.encodedChanges(since: 0).map(\.seq) == [3])
+        #expect(try kiosk.record(entityType: ReturnEntity.entityType, id: other.id.rawValue) != nil)
+    }
+}
+
 extension Array {
     /// The first two elements.
     fileprivate var pair: (Element, Element) { (self[0], self[1]) }

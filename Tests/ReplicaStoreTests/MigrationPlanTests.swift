@@ -240,11 +240,13 @@ import Testing
         }
     }
 
-    /// v27 and v28 (issue 18's metadata): an HQ database of 0.6.3's schema — each change-log entry with a clock and
-    /// a dot, each record with its clock in a column of its own — keeps every entry and record, without them; the
-    /// log's sequence carries on where it was (past entries deleted at its end, too); a version HQ holds is still
-    /// told from a new one with the clock read out of the record, and a kiosk's log names its local edits only.
-    @Test func theChangeLogLosesItsClocksAndDotsAndRecordsTheirClockColumn() throws {
+    /// v27 and v28 (issue 18's metadata): an HQ database of 0.6.3's schema — each change-log entry naming its record
+    /// by type and id, with a clock and a dot, each record with its clock in a column of its own — keeps every entry
+    /// and record: records keep their row numbers as their key, entries point at them (an entry whose record is gone
+    /// at nothing); the log's sequence carries on where it was (past entries deleted at its end, too); a version HQ
+    /// holds is still told from a new one with the clock read out of the record, and each replica's log names its
+    /// local edits only.
+    @Test func changeLogEntriesPointAtNumberedRecordsAndLoseTheirClocksAndDots() throws {
         let directory = try TemporaryDirectory()
         let kiosk = try ReplicaStore.create(
             at: directory.file("kiosk.sqlite"),
@@ -261,13 +263,11 @@ import Testing
         let plans = Mutex<[MigrationPlan]>([])
         var configuration = ReplicaStore.Configuration()
         configuration.announceMigration = { plan in plans.withLock { $0.append(plan) } }
-        let logSQL = "SELECT seq, entity_type, record_id, origin, recorded_at, source FROM change_log ORDER BY seq"
-        let recordsSQL = "SELECT entity_type, id, record, change_seq, store_id FROM records ORDER BY id"
         var (log, records) = ([Row](), [Row]())
         do {
             let hq = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
             #expect(try hq.acceptPush(pushed, from: kiosk.identity.replicaID, store: StoreID("s")).merged == 3)
-            // As 0.6.3 left it; its sequence 5 past its last entry.
+            // As 0.6.3 left it, with an entry of a record deleted since and its sequence 5 past its last entry.
             try hq.pool.write { db in
                 try db.execute(
                     sql: """
@@ -284,52 +284,121 @@ import Testing
                             source       TEXT
                         );
                         INSERT INTO change_log_old
-                        SELECT c.seq, c.entity_type, c.record_id, c.origin, 'merge', NULL, NULL,
+                        SELECT c.seq, r.entity_type, r.id, c.origin, 'merge', NULL, NULL,
                             json_extract(r.record, '$.clock'), c.recorded_at, c.source
-                        FROM change_log c JOIN records r ON r.change_seq = c.seq;
+                        FROM change_log c JOIN records r ON r.row = c.record_row;
+                        INSERT INTO change_log_old
+                        SELECT max(seq) + 1, 'return', 'gone', 'merge', 'merge', NULL, NULL, '{}', 0, NULL
+                        FROM change_log_old;
                         DROP TABLE change_log;
                         ALTER TABLE change_log_old RENAME TO change_log;
                         UPDATE sqlite_sequence SET seq = (SELECT max(seq) + 5 FROM change_log) WHERE name = 'change_log';
-                        ALTER TABLE records ADD COLUMN clock TEXT NOT NULL DEFAULT '';
-                        UPDATE records SET clock = json_extract(record, '$.clock');
+                        CREATE TABLE records_old (
+                            entity_type  TEXT    NOT NULL,
+                            id           TEXT    NOT NULL,
+                            clock        TEXT    NOT NULL,
+                            record       TEXT    NOT NULL,
+                            change_seq   INTEGER NOT NULL,
+                            store_id     TEXT,
+                            UNIQUE (entity_type, id)
+                        );
+                        INSERT INTO records_old (rowid, entity_type, id, clock, record, change_seq, store_id)
+                        SELECT row + 10, entity_type, id, json_extract(record, '$.clock'), record, change_seq, store_id
+                        FROM records;
+                        DROP TABLE records;
+                        ALTER TABLE records_old RENAME TO records;
+                        CREATE INDEX records_by_change_seq ON records (change_seq);
+                        CREATE INDEX records_by_store_feed ON records (store_id, change_seq);
                         DELETE FROM grdb_migrations WHERE identifier LIKE 'v27:%' OR identifier LIKE 'v28:%';
                         """
                 )
-                log = try Row.fetchAll(db, sql: logSQL)
-                records = try Row.fetchAll(db, sql: recordsSQL)
+                log = try Row.fetchAll(
+                    db,
+                    sql: "SELECT seq, entity_type, record_id, origin, recorded_at, source FROM change_log ORDER BY seq"
+                )
+                records = try Row.fetchAll(
+                    db,
+                    sql: "SELECT rowid, entity_type, id, record, change_seq, store_id FROM records ORDER BY id"
+                )
             }
         }
-        #expect(log.count == 3 && records.count == 3)
+        #expect(log.count == 4 && records.count == 3)
         let hq = try ReplicaStore.open(at: path, configuration: configuration)
         let plan = try #require(plans.withLock { $0 }.first)
-        #expect(plan.steps == ["v27: the change log without clocks and dots", "v28: records without a separate clock"])
-        #expect(plan.heaviestRows == 3)
-        let sequence = try hq.pool.read { db in
+        #expect(
+            plan.steps == [
+                "v27: records numbered, without a separate clock", "v28: change-log entries point at their record",
+            ]
+        )
+        #expect(plan.heaviestRows == 4)
+        let lastSeq = try #require(log.last?["seq"] as Int64?)
+        try hq.pool.read { db in
             let columns = { (table: String) in
                 try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) ORDER BY cid", arguments: [table])
             }
             #expect(
-                try columns("change_log") == [
-                    "seq", "entity_type", "record_id", "origin", "operation", "recorded_at",
-                    "source",
-                ]
+                try columns("change_log") == ["seq", "record_row", "origin", "operation", "recorded_at", "source"]
             )
-            #expect(try !columns("records").contains("clock"))
-            #expect(try Row.fetchAll(db, sql: logSQL) == log, "every entry as it was")
-            #expect(try Row.fetchAll(db, sql: recordsSQL) == records, "every record as it was")
+            #expect(try columns("records") == ["row", "entity_type", "id", "record", "change_seq", "store_id"])
+            let entries = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.seq, coalesce(r.entity_type, 'return') AS entity_type, coalesce(r.id, 'gone') AS record_id, c.origin,
+                        c.recorded_at, c.source
+                    FROM change_log c LEFT JOIN records r ON r.row = c.record_row ORDER BY c.seq
+                    """
+            )
+            #expect(entries == log, "every entry, pointing at its record")
+            #expect(
+                try Int64?.fetchOne(db, sql: "SELECT record_row FROM change_log WHERE seq = ?", arguments: [lastSeq])
+                    == .some(nil)
+            )
+            #expect(
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT row AS rowid, entity_type, id, record, change_seq, store_id FROM records ORDER BY id"
+                )
+                    == records,
+                "every record as it was, numbered as it was"
+            )
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM change_log WHERE operation IS NOT NULL") == 0)
-            return try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'change_log'")
+            #expect(
+                try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'change_log'") == lastSeq + 5
+            )
         }
-        let lastSeq = try #require(log.last?["seq"] as Int64?)
-        #expect(sequence == lastSeq + 5)
-        // Versions HQ holds change nothing; a newer one is merged, at the next position of the carried sequence.
+        // Versions HQ holds change nothing; a newer one is merged, at the next position of the carried sequence,
+        // its record keeping its number; a new record takes a number past every old one.
         let again = try hq.acceptPush(pushed, from: kiosk.identity.replicaID, store: StoreID("s"))
         #expect(again.merged == 0 && again.unchanged == 3)
         _ = try kiosk.updateReturn(ids[1], operation: "note") { try $0.addNote("dented", by: $1, at: $2) }
-        let newer = try #require(try kiosk.returnRecords().first { $0.id == ids[1].rawValue })
-        #expect(try hq.acceptPush([newer], from: kiosk.identity.replicaID, store: StoreID("s")).merged == 1)
-        #expect(try hq.lastChangeSeq() == lastSeq + 6)
-        #expect(try hq.record(entityType: ReturnEntity.entityType, id: ids[1].rawValue) == newer)
+        let fourth = try kiosk.recordReturn(
+            ReturnCapture(orderID: try OrderID("ORD-4"), gtin: try GTIN("4006381333931"), reason: .defective)
+        )
+        let newer = try kiosk.returnRecords().filter { [ids[1].rawValue, fourth.id.rawValue].contains($0.id) }
+        #expect(try hq.acceptPush(newer, from: kiosk.identity.replicaID, store: StoreID("s")).merged == 2)
+        #expect(try hq.lastChangeSeq() == lastSeq + 7)
+        try hq.pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT r.id, r.row, c.seq FROM records r JOIN change_log c ON c.record_row = r.row WHERE c.seq > ?",
+                arguments: [lastSeq]
+            )
+            let oldRow = try #require(records.first { $0["id"] == ids[1].rawValue }?["rowid"] as Int64?)
+            let maxOld = try #require(records.compactMap { $0["rowid"] as Int64? }.max())
+            #expect(rows.count == 2)
+            for row in rows {
+                if row["id"] == ids[1].rawValue {
+                    #expect(row["row"] == oldRow)
+                } else {
+                    #expect((row["row"] as Int64) > maxOld)
+                }
+            }
+        }
+        #expect(
+            try hq.record(entityType: ReturnEntity.entityType, id: ids[1].rawValue)
+                == newer.first { $0.id == ids[1].rawValue }
+        )
         #expect(try hq.integrityCheck() == "ok")
         // Each replica names its own edits; what it merges is told by its origin.
         _ = try hq.updateReturn(ids[2], operation: "note") { try $0.addNote("seen at HQ", by: $1, at: $2) }
@@ -340,10 +409,15 @@ import Testing
         let operations = try kiosk.pool.read { db in
             try String?.fetchAll(db, sql: "SELECT operation FROM change_log ORDER BY seq")
         }
-        #expect(operations == ["record", "record", "record", "note", "note", nil])
+        #expect(operations == ["record", "record", "record", "note", "note", "record", nil])
         #expect(
-            try hq.pool.read { db in try String?.fetchAll(db, sql: "SELECT operation FROM change_log ORDER BY seq") }
-                == [nil, nil, nil, nil, "note"]
+            try hq.pool.read { db in
+                try String?.fetchAll(
+                    db,
+                    sql: "SELECT operation FROM change_log WHERE seq > ? ORDER BY seq",
+                    arguments: [lastSeq]
+                )
+            } == [nil, nil, "note"]
         )
     }
 
