@@ -37,7 +37,13 @@ public enum EPCISEvents {
         var events: [Event] = []
         let place = location(item.storeID)
         func event(_ step: Step, at stamp: HLCTimestamp, dot: Dot) -> Event {
-            Event(step: step, time: stamp.physical, dot: dot, returnID: item.id.rawValue)
+            Event(
+                step: step,
+                time: stamp.physical,
+                logical: UInt64(stamp.logical),
+                dot: dot,
+                returnID: item.id.rawValue
+            )
         }
 
         // The capture: its time is the return's own creation time, its dot the creating write's.
@@ -97,7 +103,8 @@ public enum EPCISEvents {
         return
             events
             .filter { seen.insert($0.id).inserted }
-            .sorted { ($0.time, $0.id) < ($1.time, $1.id) }
+            // Within a millisecond, the hybrid logical clock's count orders a replica's writes as they were made.
+            .sorted { ($0.time, $0.logical, $0.id) < ($1.time, $1.logical, $1.id) }
             .map { $0.json(item: item, timeZone: timeZone, location: place) }
     }
 
@@ -183,14 +190,17 @@ public enum EPCISEvents {
         var step: Step
         /// Milliseconds since 1970.
         var time: UInt64
+        /// The write's hybrid-logical-clock count within ``time`` (0 for the capture, the return's first write).
+        var logical: UInt64
         var error: ErrorDeclaration?
         /// A UUID URN named by the return, the step and the write (RFC 9562 version 8, from SHA-256): the same
         /// write always names the same event.
         let id: String
 
-        init(step: Step, time: UInt64, dot: Dot, returnID: String) {
+        init(step: Step, time: UInt64, logical: UInt64 = 0, dot: Dot, returnID: String) {
             self.step = step
             self.time = time
+            self.logical = logical
             var b = Array(SHA256.hash(data: Data("\(returnID)|\(step.kind)|\(dot)".utf8)).prefix(16))
             b[6] = (b[6] & 0x0F) | 0x80
             b[8] = (b[8] & 0x3F) | 0x80

@@ -82,18 +82,9 @@ struct RawInsert {
     func firstText() throws -> String? {
         let sqliteStatement = statement.sqliteStatement
         defer { sqlite3_reset(sqliteStatement) }
-        let code = sqlite3_step(sqliteStatement)
-        switch code {
-        case SQLITE_ROW:
-            guard let text = sqlite3_column_text(sqliteStatement, 0) else { return nil }
-            let count = Int(sqlite3_column_bytes(sqliteStatement, 0))
-            return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
-        case SQLITE_DONE:
-            return nil
-        default:
-            let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) }
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
-        }
+        guard try stepsToRow(), let text = sqlite3_column_text(sqliteStatement, 0) else { return nil }
+        let count = Int(sqlite3_column_bytes(sqliteStatement, 0))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
     }
 
     /// Runs the query with the values bound since the last run: its first row's first column as an integer, `nil`
@@ -101,13 +92,16 @@ struct RawInsert {
     func firstInteger() throws -> Int64? {
         let sqliteStatement = statement.sqliteStatement
         defer { sqlite3_reset(sqliteStatement) }
-        let code = sqlite3_step(sqliteStatement)
+        guard try stepsToRow(), sqlite3_column_type(sqliteStatement, 0) != SQLITE_NULL else { return nil }
+        return sqlite3_column_int64(sqliteStatement, 0)
+    }
+
+    /// Steps the query once: whether it yielded a row (to be read before the caller resets it).
+    private func stepsToRow() throws -> Bool {
+        let code = sqlite3_step(statement.sqliteStatement)
         switch code {
-        case SQLITE_ROW:
-            guard sqlite3_column_type(sqliteStatement, 0) != SQLITE_NULL else { return nil }
-            return sqlite3_column_int64(sqliteStatement, 0)
-        case SQLITE_DONE:
-            return nil
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
         default:
             let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) }
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
@@ -117,10 +111,6 @@ struct RawInsert {
     /// Runs the insert with the values bound since the last run.
     func run() throws {
         defer { sqlite3_reset(statement.sqliteStatement) }
-        let code = sqlite3_step(statement.sqliteStatement)
-        guard code == SQLITE_DONE else {
-            let message = db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) }
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
-        }
+        _ = try stepsToRow()  // an insert or update yields no row
     }
 }

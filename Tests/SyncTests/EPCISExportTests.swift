@@ -320,6 +320,30 @@ struct EPCISExportTests {
         // The same write, the same event.
         #expect(try EPCISEvents.events(of: kiosk.returnRecord(item.id)) == events)
     }
+
+    /// Writes made within one millisecond (a fast desk, a stopped clock) keep the order they were made in: the
+    /// hybrid logical clock counts them. Ordered by event id after the time, as before, these came out shuffled.
+    @Test func stepsOfOneMillisecondKeepTheOrderTheyWereMadeIn() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("k.sqlite"),
+            identity: .kiosk(store: StoreID("south"), kiosk: KioskID("k1")),
+            configuration: ReplicaStore.Configuration(now: { Date(millisecondsSince1970: 1_796_340_600_000) })
+        )
+        for order in 1...8 {
+            let item = try kiosk.recordReturn(
+                ReturnCapture(orderID: OrderID("O-\(order)"), gtin: GTIN("96385074"), reason: .damaged)
+            )
+            _ = try kiosk.updateReturn(item.id, operation: "inspect") {
+                try $0.inspect(condition: .unopened, testResult: .pass, by: $1, at: $2)
+            }
+            _ = try kiosk.updateReturn(item.id, operation: "disposition") {
+                try $0.assignDisposition(.restock, by: $1, at: $2)
+            }
+            let steps = try EPCISEvents.events(of: kiosk.returnRecord(item.id)).map { $0["bizStep"]?.stringValue }
+            #expect(steps == ["receiving", "inspecting", "stocking"], "return \(order)")
+        }
+    }
 }
 
 /// An export of more returns than one page: every return's events, once, in a well-formed document.
