@@ -12,7 +12,7 @@ public struct SyncMetadataCost: Sendable, Hashable {
     /// Free pages in the file (what deleted rows left, e.g. a kiosk's compacted change log), reused by later
     /// writes before the file grows; not counted in ``databaseBytes``.
     public var freeBytes: Int64 = 0
-    /// Version vectors, in each record (a column beside it repeated them before schema v28).
+    /// Version vectors, in each record (a column beside it repeated them before schema v27).
     public var clockBytes: Int64
     /// The dots and stamps of the values (`writes` and each value's index into it).
     public var dotBytes: Int64

@@ -29,7 +29,8 @@ extension ReplicaStore {
     /// has no change left to send, whatever its entries say.
     static let pushableChange = """
         EXISTS (SELECT 1 FROM records held WHERE held.row = c.record_row
-                AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.entity_type = held.entity_type AND q.record_id = held.id))
+                AND NOT EXISTS (SELECT 1 FROM quarantine q
+                                WHERE q.entity_type = held.entity_type AND q.record_id = held.id))
         """
 
     /// Sets record `recordID` aside: it is no longer pushed nor merged from pulls, and does not count as unsynced,

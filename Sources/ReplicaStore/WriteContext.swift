@@ -82,7 +82,7 @@ struct WriteContext {
                     VALUES (\(ReturnProjection.names.map { _ in "?" }.joined(separator: ", ")))
                     """
             )
-            // SQLite's JSON reader, not a decode of the whole record in Swift (v28 dropped the clock's own column).
+            // SQLite's JSON reader, not a decode of the whole record in Swift (v27 dropped the clock's own column).
             storedClock = try RawInsert(
                 db,
                 sql: "SELECT json_extract(record, '$.clock') FROM records WHERE entity_type = ? AND id = ?"
