@@ -37,7 +37,7 @@ extension PostgresServerStorage: ReturnAdministration {
                 by: replica,
                 operatorID: operatorID,
                 stamp: stamp
-            ).0
+            )
         }
     }
 

@@ -36,7 +36,7 @@ extension ReplicaStore {
             guard var record = try context.load(entityType: ReturnEntity.entityType, id: id.rawValue) else {
                 throw ReplicaStoreError(code: .notFound, message: "no return with id \(id)")
             }
-            let (settlement, _) = try Self.settle(
+            let settlement = try Self.settle(
                 &record,
                 field: field,
                 value: text,
@@ -57,7 +57,7 @@ extension ReplicaStore {
     /// says how), stamped by `stamp`, which is asked only once the edit is known to be valid; the record is changed
     /// only when the edit is stored. Every backend settles conflicts with this.
     ///
-    /// - Returns: the settlement and the edit's dot.
+    /// - Returns: the settlement.
     public static func settle(
         _ record: inout VersionedRecord,
         field: String,
@@ -65,7 +65,7 @@ extension ReplicaStore {
         by replica: ReplicaID,
         operatorID: OperatorID? = nil,
         stamp: () throws -> HLCTimestamp
-    ) throws -> (ConflictSettlement, Dot) {
+    ) throws -> ConflictSettlement {
         let id = record.id
         let conflicts = record.openConflicts(policy: ReturnEntity.policy)
         guard let conflict = conflicts.first(where: { $0.field == field }) else {
@@ -105,7 +105,7 @@ extension ReplicaStore {
         if let operatorID { edit.add(.string(operatorID.rawValue), to: ReturnEntity.Field.editors) }
         let before = Set(try record.returnRuleViolations())
         var settled = record
-        let dot = try settled.apply(edit, by: replica, stamp: stamp())
+        try settled.apply(edit, by: replica, stamp: stamp())
         let item: ProductReturn
         do {
             item = try ProductReturn(record: settled)
@@ -123,7 +123,7 @@ extension ReplicaStore {
             )
         }
         record = settled
-        return (ConflictSettlement(item: item, field: field, value: value, replaced: conflict.values.map(\.value)), dot)
+        return ConflictSettlement(item: item, field: field, value: value, replaced: conflict.values.map(\.value))
     }
 
     /// `text` as a value of the same kind as `example`: a whole number, yes/no, or text; `none` is no value.

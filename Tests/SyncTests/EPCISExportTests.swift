@@ -294,13 +294,18 @@ struct EPCISExportTests {
 
 /// Events of a return on their own, without GS1's schema at hand.
 @Suite struct EPCISEventTests {
-    @Test func aStoreWithoutAGLNIsPlacedByItsIDAndUTCTimes() throws {
-        let directory = try TemporaryDirectory()
-        let kiosk = try ReplicaStore.create(
+    /// A kiosk of store `south` whose wall clock stands at 2026-12-03 23:30 UTC: every write in one millisecond.
+    static func kioskOfStoppedClock(in directory: TemporaryDirectory) throws -> ReplicaStore {
+        try ReplicaStore.create(
             at: directory.file("k.sqlite"),
             identity: .kiosk(store: StoreID("south"), kiosk: KioskID("k1")),
             configuration: ReplicaStore.Configuration(now: { Date(millisecondsSince1970: 1_796_340_600_000) })
         )
+    }
+
+    @Test func aStoreWithoutAGLNIsPlacedByItsIDAndUTCTimes() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try Self.kioskOfStoppedClock(in: directory)
         let item = try kiosk.recordReturn(
             ReturnCapture(orderID: OrderID("O-1"), gtin: GTIN("96385074"), reason: .damaged, quantity: 3)
         )
@@ -325,11 +330,7 @@ struct EPCISExportTests {
     /// hybrid logical clock counts them. Ordered by event id after the time, as before, these came out shuffled.
     @Test func stepsOfOneMillisecondKeepTheOrderTheyWereMadeIn() throws {
         let directory = try TemporaryDirectory()
-        let kiosk = try ReplicaStore.create(
-            at: directory.file("k.sqlite"),
-            identity: .kiosk(store: StoreID("south"), kiosk: KioskID("k1")),
-            configuration: ReplicaStore.Configuration(now: { Date(millisecondsSince1970: 1_796_340_600_000) })
-        )
+        let kiosk = try Self.kioskOfStoppedClock(in: directory)
         for order in 1...8 {
             let item = try kiosk.recordReturn(
                 ReturnCapture(orderID: OrderID("O-\(order)"), gtin: GTIN("96385074"), reason: .damaged)
