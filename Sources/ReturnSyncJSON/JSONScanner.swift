@@ -8,6 +8,13 @@
 public struct JSONScanner {
     var parser: JSONParser
 
+    /// Whether everything read since this was last set to `true` was written the one way a compact writer writes
+    /// it (``JSONValue/serialized()``, ``JSONValue/writeString(_:into:)``): no white space, strings without
+    /// escapes, no `-0`. What the caller reads in such bytes can be kept as those bytes, without writing it again
+    /// (issue 18: re-encoding each pushed record for storage was a twentieth of the server's time); the caller
+    /// checks the order of keys and elements, which the scanner does not see.
+    public var isCompact = true
+
     /// Runs `body` with a scanner over `bytes`.
     public static func scan<T>(
         _ bytes: some Collection<UInt8>,
@@ -29,13 +36,13 @@ public struct JSONScanner {
 
     /// Whether only white space is left.
     public mutating func isAtEnd() -> Bool {
-        parser.skipWhitespace()
+        skipWhitespace()
         return parser.current == nil
     }
 
     /// Skips white space and consumes `byte` if it comes next.
     public mutating func consume(_ byte: UInt8) -> Bool {
-        parser.skipWhitespace()
+        skipWhitespace()
         guard parser.current == byte else { return false }
         parser.offset += 1
         return true
@@ -43,14 +50,30 @@ public struct JSONScanner {
 
     /// Skips white space and returns the next byte without consuming it.
     public mutating func peek() -> UInt8? {
-        parser.skipWhitespace()
+        skipWhitespace()
         return parser.current
+    }
+
+    private mutating func skipWhitespace() {
+        let start = parser.offset
+        parser.skipWhitespace()
+        if parser.offset != start { isCompact = false }
     }
 
     /// Reads a string; `nil` (nothing consumed) if the next value is not one.
     public mutating func string() throws -> String? {
         guard peek() == UInt8(ascii: "\"") else { return nil }
-        return try parser.parseString()
+        let start = parser.offset
+        let text = try parser.parseString()
+        // Any escape makes the text shorter than its bytes between the quotes (`\n` is one byte, `\u00e9` two);
+        // without one they are the text's own bytes (the parser validates them: no repair can keep the length).
+        if text.utf8.count != parser.offset - start - 2 { isCompact = false }
+        return text
+    }
+
+    /// The bytes read since offset `start`, as text (they were validated as they were read).
+    public func text(from start: Int) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: parser.bytes[start..<parser.offset]), as: UTF8.self)
     }
 
     /// Reads a whole number that fits 64 bits, as ``JSONValue/parse(_:maximumDepth:)`` reads it into
@@ -59,12 +82,21 @@ public struct JSONScanner {
         guard let byte = peek(), byte == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
         else { return nil }
         guard case .integer(let number) = try parser.parseNumber() else { return nil }
+        // JSON spells every other whole number one way (no leading zeros, no `+`); a fraction or an exponent is
+        // not read as an integer here.
+        if number == 0, byte == UInt8(ascii: "-") { isCompact = false }
         return number
     }
 
-    /// Reads any value, as a tree, `depth` levels deep in the document.
+    /// Reads any value, as a tree, `depth` levels deep in the document. Whether it was compact is not worked out:
+    /// ``isCompact`` turns `false` unless it is `null`, `true` or `false`.
     public mutating func value(depth: Int) throws -> JSONValue {
-        parser.skipWhitespace()
-        return try parser.parseValue(depth: depth)
+        skipWhitespace()
+        let value = try parser.parseValue(depth: depth)
+        switch value {
+        case .null, .bool: break
+        default: isCompact = false
+        }
+        return value
     }
 }

@@ -346,8 +346,9 @@ extension VersionedRecord {
         output.append(contentsOf: "]}".utf8)
     }
 
-    /// The record's compact JSON text.
+    /// The record's compact JSON text: the bytes it was read from when they were exactly that text.
     public var jsonString: String {
+        if let compactJSON { return compactJSON }
         var output: [UInt8] = []
         output.reserveCapacity(768)
         writeJSON(into: &output)

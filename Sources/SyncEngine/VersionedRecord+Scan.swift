@@ -24,6 +24,20 @@ extension VersionedRecord {
         var fields: Pending?
         var sets: Pending?
         guard scanner.consume(UInt8(ascii: "{")), depth + 3 <= 64 else { return nil }
+        // Whether the record's bytes are the ones `writeJSON` would write for it, worked out on the way: the scanner
+        // sees white space, escapes and `-0`; the order of keys, writes and values, and parts the record's initialiser
+        // or `writeJSON` would drop, are checked here.
+        let start = scanner.offset - 1
+        let compactAround = scanner.isCompact
+        scanner.isCompact = true
+        defer { scanner.isCompact = scanner.isCompact && compactAround }
+        var inOrder = true
+        // `writeJSON`'s key order: clock, fields, history, id, sets, type, writes.
+        var lastKey = -1
+        func ranked(_ rank: Int) {
+            if rank <= lastKey { inOrder = false }
+            lastKey = rank
+        }
         if scanner.consume(UInt8(ascii: "}")) { return nil }
         repeat {
             guard let key = try scanner.string(), scanner.consume(UInt8(ascii: ":")) else { return nil }
@@ -31,21 +45,28 @@ extension VersionedRecord {
             case "type" where type == nil:
                 guard let text = try scanner.string() else { return nil }
                 type = text
+                ranked(5)
             case "id" where id == nil:
                 guard let text = try scanner.string() else { return nil }
                 id = text
+                ranked(3)
             case "clock" where clock == nil:
-                guard let read = try scanClock(&scanner) else { return nil }
+                guard let read = try scanClock(&scanner, inOrder: &inOrder) else { return nil }
                 clock = read
+                ranked(0)
             case "writes" where writes == nil:
-                guard let read = try scanWrites(&scanner) else { return nil }
+                guard let read = try scanWrites(&scanner, inOrder: &inOrder) else { return nil }
                 writes = read
+                ranked(6)
             case "fields" where fields == nil:
-                guard let read = try scanFields(&scanner) else { return nil }
+                guard let read = try scanFields(&scanner, inOrder: &inOrder) else { return nil }
                 fields = read
+                ranked(1)
             case "sets" where sets == nil:
-                guard let read = try scanFields(&scanner) else { return nil }
+                guard let read = try scanFields(&scanner, inOrder: &inOrder) else { return nil }
                 sets = read
+                ranked(4)
+                if read.isEmpty { inOrder = false }  // `writeJSON` leaves no sets out
             default:
                 return nil  // a history, an unknown key, a duplicate: the tree decides
             }
@@ -53,6 +74,8 @@ extension VersionedRecord {
         guard scanner.consume(UInt8(ascii: "}")), let type, let id, let clock, let writes, let fields else {
             return nil
         }
+        // `writeJSON` lists each write a value names, once.
+        var named = [Bool](repeating: false, count: writes.count)
         func resolve(_ pending: Pending) -> [String: [DottedValue]]? {
             var resolved: [String: [DottedValue]] = [:]
             resolved.reserveCapacity(pending.count)
@@ -61,20 +84,37 @@ extension VersionedRecord {
                 dotted.reserveCapacity(values.count)
                 for (value, index) in values {
                     guard writes.indices.contains(index) else { return nil }
-                    dotted.append(DottedValue(value: value, dot: writes[index].0, stamp: writes[index].1))
+                    named[index] = true
+                    let next = DottedValue(value: value, dot: writes[index].0, stamp: writes[index].1)
+                    // The initialiser sorts a field's values (and drops a set's repeated ones) unless they are in
+                    // order already.
+                    if let last = dotted.last, !(last < next) { inOrder = false }
+                    dotted.append(next)
                 }
                 resolved[field] = dotted
             }
             return resolved
         }
         guard let registers = resolve(fields), let resolvedSets = resolve(sets ?? [:]) else { return nil }
-        return try VersionedRecord(entityType: type, id: id, clock: clock, registers: registers, sets: resolvedSets)
+        var record = try VersionedRecord(
+            entityType: type,
+            id: id,
+            clock: clock,
+            registers: registers,
+            sets: resolvedSets
+        )
+        if inOrder, scanner.isCompact, !named.contains(false) {
+            record.compactJSON = scanner.text(from: start)
+        }
+        return record
     }
 
-    /// `{"replica": counter, …}`.
-    private static func scanClock(_ scanner: inout JSONScanner) throws -> VectorClock? {
+    /// `{"replica": counter, …}`; `inOrder` turns `false` unless the replicas are in `writeJSON`'s order and no
+    /// counter is zero (the clock drops those).
+    private static func scanClock(_ scanner: inout JSONScanner, inOrder: inout Bool) throws -> VectorClock? {
         guard scanner.consume(UInt8(ascii: "{")) else { return nil }
         var counters: [ReplicaID: UInt64] = [:]
+        var last: ReplicaID?
         if !scanner.consume(UInt8(ascii: "}")) {
             repeat {
                 guard let key = try scanner.string(), scanner.consume(UInt8(ascii: ":")),
@@ -82,14 +122,17 @@ extension VersionedRecord {
                 else { return nil }
                 let replica = try ReplicaID(key)
                 guard counters.updateValue(UInt64(number), forKey: replica) == nil else { return nil }
+                if number == 0 || last.map({ !($0 < replica) }) ?? false { inOrder = false }
+                last = replica
             } while scanner.consume(UInt8(ascii: ","))
             guard scanner.consume(UInt8(ascii: "}")) else { return nil }
         }
         return try VectorClock(counters)
     }
 
-    /// `[[replica, counter, physical, logical], …]`.
-    private static func scanWrites(_ scanner: inout JSONScanner) throws -> [(Dot, HLCTimestamp)]? {
+    /// `[[replica, counter, physical, logical], …]`; `inOrder` turns `false` unless the writes are in
+    /// `writeJSON`'s order, each once.
+    private static func scanWrites(_ scanner: inout JSONScanner, inOrder: inout Bool) throws -> [(Dot, HLCTimestamp)]? {
         guard scanner.consume(UInt8(ascii: "[")) else { return nil }
         var writes: [(Dot, HLCTimestamp)] = []
         if scanner.consume(UInt8(ascii: "]")) { return writes }
@@ -102,17 +145,24 @@ extension VersionedRecord {
                 (0...Int64(UInt32.max)).contains(logical), scanner.consume(UInt8(ascii: "]"))
             else { return nil }
             let dot = try Dot(replica: ReplicaID(replica), counter: UInt64(counter))
-            writes.append((dot, try HLCTimestamp(physical: UInt64(physical), logical: UInt32(logical))))
+            let stamp = try HLCTimestamp(physical: UInt64(physical), logical: UInt32(logical))
+            if let last = writes.last, !((last.0, last.1) < (dot, stamp)) { inOrder = false }
+            writes.append((dot, stamp))
         } while scanner.consume(UInt8(ascii: ","))
         guard scanner.consume(UInt8(ascii: "]")) else { return nil }
         return writes
     }
 
-    /// `{"field": [[value, index], …], …}`.
-    private static func scanFields(_ scanner: inout JSONScanner) throws -> [String: [(FieldValue, Int)]]? {
+    /// `{"field": [[value, index], …], …}`; `inOrder` turns `false` unless the fields are in `writeJSON`'s order
+    /// (their values' order is checked once the writes they name are known).
+    private static func scanFields(
+        _ scanner: inout JSONScanner,
+        inOrder: inout Bool
+    ) throws -> [String: [(FieldValue, Int)]]? {
         guard scanner.consume(UInt8(ascii: "{")) else { return nil }
         var fields: [String: [(FieldValue, Int)]] = [:]
         if scanner.consume(UInt8(ascii: "}")) { return fields }
+        var last: String?
         repeat {
             guard let field = try scanner.string(), fields[field] == nil, scanner.consume(UInt8(ascii: ":")),
                 scanner.consume(UInt8(ascii: "["))
@@ -128,6 +178,8 @@ extension VersionedRecord {
                 } while scanner.consume(UInt8(ascii: ","))
                 guard scanner.consume(UInt8(ascii: "]")) else { return nil }
             }
+            if last.map({ !($0 < field) }) ?? false { inOrder = false }
+            last = field
             fields[field] = values
         } while scanner.consume(UInt8(ascii: ","))
         guard scanner.consume(UInt8(ascii: "}")) else { return nil }

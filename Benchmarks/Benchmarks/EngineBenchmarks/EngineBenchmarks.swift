@@ -116,6 +116,15 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(PreparedServerPush(records, from: kiosk, store: try! StoreID("store-1")))
         }
     }
+    // "Bytes in, bytes stored": the same records as the server has them, read from the frame, each keeping the
+    // bytes it came in as its JSON instead of having it written again (the records above were made in memory).
+    guard case .push(_, let pushed) = try! SyncMessage.decode(frame) else { fatalError("not a push") }
+    Benchmark("push prepared off the writer, records read from their frame (500 returns)", configuration: configuration)
+    { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(PreparedServerPush(pushed, from: kiosk, store: try! StoreID("store-1")))
+        }
+    }
 
     // The write rules as the server's writer runs them for 500 new returns (issue 18, eighth part): the whole check,
     // as it did, against what is left once the precheck was made while the push was prepared, off the writer.
