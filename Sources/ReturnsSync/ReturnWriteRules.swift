@@ -29,6 +29,11 @@ public enum ReturnWriteRules {
         ReturnEntity.Field.reviewOutcome, ReturnEntity.Field.reviewNote, ReturnEntity.Field.reviewExceptions,
     ]
 
+    /// Each field of ``fieldGroups`` with its group's position there.
+    private static let groupOfField: [String: Int] = Dictionary(
+        uniqueKeysWithValues: fieldGroups.enumerated().flatMap { index, group in group.map { ($0, index) } }
+    )
+
     /// Fields every write of one of them writes all of.
     public static let fieldGroups: [[String]] = [
         [
@@ -129,13 +134,15 @@ public enum ReturnWriteRules {
 
     /// Works out what ``check(_:item:stored:pusher:store:isServer:precheck:)`` needs nothing stored for.
     public static func precheck(_ pushed: VersionedRecord, item: ProductReturn) -> Precheck {
-        let writes = pushed.writes(notCoveredBy: VectorClock())
-        return Precheck(
+        // Every write of the record is one the server lacks when nothing is stored. Found by the few fields they
+        // are about, not by listing every write: this runs for each pushed return, and most hold none of them.
+        Precheck(
             values: firstViolation(in: pushed) { try checkValues(pushed, item: item) },
             asNew: firstViolation(in: pushed) { try checkCreation(pushed, item: item) },
-            writesServerOnlyFields: writes.contains { serverOnlyFields.contains($0.field) },
-            groupsHold: firstViolation(in: pushed) { try checkGroups(pushed, dots: Set(writes.map(\.value.dot))) }
-                == nil
+            writesServerOnlyFields: serverOnlyFields.contains { pushed.registers[$0] != nil || pushed.sets[$0] != nil },
+            groupsHold: firstViolation(in: pushed) {
+                try checkGroups(pushed, dots: Set(pushed.writes(notCoveredBy: VectorClock()).map(\.value.dot)))
+            } == nil
         )
     }
 
@@ -308,13 +315,19 @@ public enum ReturnWriteRules {
     ///
     /// The violation named is the first group's in ``fieldGroups`` order, and in it the first write in dot order: the
     /// same message however the writes were collected (a set's order differs from one set to another).
-    private static func checkGroups(_ pushed: VersionedRecord, dots: Set<Dot>) throws {
+    private static func checkGroups(_ pushed: VersionedRecord, dots: @autoclosure () -> Set<Dot>) throws {
+        // The groups the record holds a value of, found from its own registers (never empty) rather than by
+        // looking up every field of every group: most returns hold none of them, and then no write is listed.
+        var held: UInt = 0
+        for field in pushed.registers.keys {
+            if let group = groupOfField[field] { held |= 1 << group }
+        }
+        guard held != 0 else { return }
         var ordered: [Dot]?
-        for group in fieldGroups {
-            // Each field's values looked up once a group, and a group no value of the record is in skipped.
+        for (index, group) in fieldGroups.enumerated() where held & (1 << index) != 0 {
+            // Each field's values looked up once a group.
             let values = group.map { pushed.values(of: $0) }
-            guard values.contains(where: { !$0.isEmpty }) else { continue }
-            if ordered == nil { ordered = dots.sorted() }
+            if ordered == nil { ordered = dots().sorted() }
             for dot in ordered ?? [] {
                 let written = zip(group, values).filter { $0.1.contains { $0.dot == dot } }.map(\.0)
                 guard written.isEmpty || written.count == group.count else {
