@@ -60,9 +60,9 @@ import Testing
             result.append(String(decoding: spaced, as: UTF8.self))
         }
         result.append(text.dropLast() + " }")
-        // A letter of a string as an escape, `/` escaped, a zero written `-0`.
+        // A letter of a key and of a value as an escape, `/` escaped, a zero written `-0`.
         replacing(#""id":""#, #""\u0069d":""#)
-        replacing(#""type":"r"#, #""type":"\u0072"#)
+        replacing(#""type":""#, #""type":"\u0074"#)
         replacing(#""/"#, #""\/"#)
         replacing(",0]", ",-0]")
         // Keys out of order; an empty set; a zero clock entry; a write no value names.
