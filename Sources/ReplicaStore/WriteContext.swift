@@ -164,11 +164,11 @@ struct WriteContext {
     }
 
     /// Stores a record write prepared earlier (possibly on another thread).
-    @discardableResult
     ///
     /// - Parameter operation: a local edit's name, for the change log (`nil` for merges and imports).
     /// - Parameter source: the replica whose pushed version this change stores exactly as it was pushed; that
     ///   replica's feed skips the change, since it holds the version already.
+    @discardableResult
     mutating func store(
         _ write: PreparedWrite,
         origin: ChangeOrigin,

@@ -74,8 +74,10 @@ extension VersionedRecord {
         guard scanner.consume(UInt8(ascii: "}")), let type, let id, let clock, let writes, let fields else {
             return nil
         }
-        // `writeJSON` lists each write a value names, once.
-        var named = [Bool](repeating: false, count: writes.count)
+        // `writeJSON` lists each write a value names, once: a bit per write, no array allocated per record (a
+        // record of more than 64 writes, rare, is written again).
+        var named: UInt64 = 0
+        if writes.count > 64 { inOrder = false }
         func resolve(_ pending: Pending) -> [String: [DottedValue]]? {
             var resolved: [String: [DottedValue]] = [:]
             resolved.reserveCapacity(pending.count)
@@ -84,7 +86,7 @@ extension VersionedRecord {
                 dotted.reserveCapacity(values.count)
                 for (value, index) in values {
                     guard writes.indices.contains(index) else { return nil }
-                    named[index] = true
+                    if index < 64 { named |= 1 << index }
                     let next = DottedValue(value: value, dot: writes[index].0, stamp: writes[index].1)
                     // The initialiser sorts a field's values (and drops a set's repeated ones) unless they are in
                     // order already.
@@ -103,7 +105,7 @@ extension VersionedRecord {
             registers: registers,
             sets: resolvedSets
         )
-        if inOrder, scanner.isCompact, !named.contains(false) {
+        if inOrder, scanner.isCompact, named == (writes.count == 64 ? ~0 : (1 << writes.count) - 1) {
             record.compactJSON = scanner.text(from: start)
         }
         return record
