@@ -185,4 +185,25 @@ import Testing
         #expect(other.jsonString == Self.written(other))
         #expect(other.jsonString.contains("refunded"))
     }
+
+    /// The scanner reads a record's values into one list and resolves its fields at the end: a field named twice is
+    /// still left to the tree (which refuses it), in the registers and in the sets alike, as is a name that is both
+    /// a register and a set.
+    @Test func aFieldNamedTwiceIsLeftToTheTree() throws {
+        let registers =
+            #"{"clock":{"k":2},"fields":{"a":[["x",0]],"b":[["y",1]]},"id":"r","type":"t","writes":[["k",1,5,0],["k",2,6,0]]}"#
+        let read = try #require(Self.scan(registers))
+        #expect(read.registers["a"]?.map(\.value) == [.string("x")])
+        #expect(read.registers["b"]?.map(\.value) == [.string("y")])
+        #expect(read.jsonString == registers)
+        for twice in [
+            #"{"clock":{"k":2},"fields":{"a":[["x",0]],"a":[["y",1]]},"id":"r","type":"t","writes":[["k",1,5,0],["k",2,6,0]]}"#,
+            #"{"clock":{"k":2},"fields":{"b":[["x",0]],"a":[["z",1]],"b":[["y",1]]},"id":"r","type":"t","writes":[["k",1,5,0],["k",2,6,0]]}"#,
+            #"{"clock":{"k":2},"fields":{},"id":"r","sets":{"s":[["x",0]],"s":[["y",1]]},"type":"t","writes":[["k",1,5,0],["k",2,6,0]]}"#,
+            #"{"clock":{"k":2},"fields":{"s":[["x",0]]},"id":"r","sets":{"s":[["y",1]]},"type":"t","writes":[["k",1,5,0],["k",2,6,0]]}"#,
+        ] {
+            #expect(Self.scan(twice) == nil, "\(twice)")
+            #expect(throws: (any Error).self, "\(twice)") { try VersionedRecord(jsonValue: JSONValue.parse(twice)) }
+        }
+    }
 }
