@@ -39,6 +39,13 @@ struct RawInsert {
         statement.setUncheckedArguments([])
     }
 
+    /// Binds into `statement` (a cached one, say) that only ``run()`` runs, never GRDB: every parameter is bound
+    /// before each run, so its arguments are left as they are (clearing hundreds of them cost more than binding).
+    init(running statement: Statement, in db: Database) {
+        self.db = db
+        self.statement = statement
+    }
+
     /// Binds `text` to the parameter at `position` (1-based).
     func bind(_ position: Int32, _ text: String) {
         var text = text

@@ -145,9 +145,17 @@ extension ReplicaStore {
 extension WriteContext {
     /// Merges a prepared push by the push rules, in this transaction.
     mutating func accept(_ push: PreparedServerPush) throws -> PushOutcome {
+        // The push's new records are written many to a statement (``WriteContext/NewRecords``), all by its end.
+        newRecords = NewRecords()
         var transaction = try SQLitePushTransaction(context: self, prepared: push.writes)
-        defer { self = transaction.context }
+        defer {
+            // A refused push's savepoint rolls back what it wrote; what it still held goes with it.
+            transaction.context.newRecords?.discard()
+            transaction.context.newRecords = nil
+            self = transaction.context
+        }
         let result = try PushRules.accept(push.rules, from: push.pusher, store: push.store, in: &transaction)
+        try transaction.context.writeNewRecords()
         return PushOutcome(merged: result.merged, unchanged: result.unchanged, conflicts: result.conflicts)
     }
 

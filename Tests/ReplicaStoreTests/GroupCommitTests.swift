@@ -1,12 +1,14 @@
 import Foundation
+import GRDB
 import PropertyBased
-import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsSync
 import SyncCore
 import SyncEngine
 import Testing
+
+@testable import ReplicaStore
 
 /// Committing the writes of several syncs in one transaction must change nothing but the number of commits.
 @Suite struct GroupCommitTests {
@@ -22,6 +24,31 @@ import Testing
                 + "\(item.status.rawValue) \(item.verification?.rawValue ?? "-") \(item.exceptions.map(\.rawValue))"
         }
         .sorted()
+    }
+
+    /// Where a server's records and change log do not point at each other: a push's new records are numbered before
+    /// they are written, many to a statement, with their entries (``WriteContext/NewRecords``). Every record must
+    /// point at an entry that points back at it, and the records' sequence must have counted every number given.
+    static func brokenLinks(_ store: ReplicaStore) throws -> [String] {
+        try store.pool.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT 'record ' || r.row || ' (' || r.id || ') and entry ' || r.change_seq
+                    FROM records r LEFT JOIN change_log c ON c.seq = r.change_seq
+                    WHERE c.record_row IS NOT r.row
+                    UNION ALL
+                    SELECT 'entry ' || c.seq || ' points at no record'
+                    FROM change_log c LEFT JOIN records r ON r.row = c.record_row
+                    WHERE r.row IS NULL
+                    UNION ALL
+                    SELECT 'sequence ' || coalesce(s.seq, 0) || ' below record ' || m.top
+                    FROM (SELECT max(row) AS top FROM records) m
+                    LEFT JOIN sqlite_sequence s ON s.name = 'records'
+                    WHERE m.top > coalesce(s.seq, 0)
+                    """
+            )
+        }
     }
 
     /// A result as compared: the outcome's counts, or the refusal's reason and message.
@@ -134,6 +161,8 @@ import Testing
                 #expect(together.map(Self.summary) == singly.map(Self.summary))
                 #expect(try Self.holdings(grouped) == Self.holdings(alone))
                 #expect(try grouped.changeLogCount() == alone.changeLogCount(), "a refused push leaves nothing behind")
+                #expect(try Self.brokenLinks(grouped) == [])
+                #expect(try Self.brokenLinks(alone) == [])
                 #expect(
                     try grouped.enrolledKiosks().map { $0.lastSyncAt != nil }
                         == alone.enrolledKiosks().map { $0.lastSyncAt != nil }
@@ -167,6 +196,17 @@ import Testing
         let outcome = try server.acceptPush([newer, first], from: Self.kiosks[0], store: Self.stores[0])
         #expect(outcome.merged == 1 && outcome.unchanged == 1)
         #expect(try ProductReturn(record: server.returnRecord(item.id)).status == .voided, "the newer version stays")
+        #expect(try Self.brokenLinks(server) == [])
+        // The older copy first: held as a new record, then written out when the second copy reads it, and updated.
+        let other = try ReplicaStore.create(
+            at: directory.file("hq-2.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let again = try other.acceptPush([first, newer], from: Self.kiosks[0], store: Self.stores[0])
+        #expect(again.merged == 2 && again.unchanged == 0)
+        #expect(try ProductReturn(record: other.returnRecord(item.id)).status == .voided)
+        #expect(try other.changeLogCount() == 2)
+        #expect(try Self.brokenLinks(other) == [])
     }
 
     /// A write that fails for a reason of the storage's (here the database's size cap, as a full disk) abandons the
