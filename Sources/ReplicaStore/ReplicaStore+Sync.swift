@@ -296,6 +296,8 @@ extension ReplicaStore {
             var outcome = PushOutcome(merged: 0, unchanged: 0, conflicts: [])
             var campaigns: [String] = []
             var setAside = try Self.quarantineCodes(context.db)
+            // New records written many to a statement (``WriteContext/NewRecords``), page by page.
+            context.newRecords = WriteContext.NewRecords()
             for prepared in pages {
                 for (index, record) in prepared.records.enumerated() {
                     switch setAside.isEmpty ? nil : setAside["\(record.entityType)/\(record.id)"] {
@@ -372,10 +374,13 @@ extension ReplicaStore {
                     if result.changed, record.entityType == RecallEntity.entityType { campaigns.append(record.id) }
                     outcome.conflicts += result.detectedConflicts.map { RecordConflict(recordID: record.id, field: $0) }
                 }
-                // Page by page, as when each page was a transaction of its own.
+                // Page by page, as when each page was a transaction of its own; the page's new records first.
+                try context.writeNewRecords()
                 try context.flagReturns(underMerged: campaigns)
                 campaigns = []
             }
+            try context.writeNewRecords()
+            context.newRecords = nil
             if let keepingDays {
                 let until = context.wallClock.millisecondsSince1970 + Int64(keepingDays) * 86_400_000
                 for record in pages.lazy.flatMap(\.records) where record.entityType == ReturnEntity.entityType {

@@ -66,6 +66,8 @@ extension ReplicaStore {
             }
 
             var summary = ImportSummary(imported: 0, unchanged: 0)
+            // New records written many to a statement (``WriteContext/NewRecords``), chunk by chunk.
+            context.newRecords = WriteContext.NewRecords()
             while let chunk = channel.receive() {
                 for line in chunk {
                     do {
@@ -102,8 +104,13 @@ extension ReplicaStore {
                         )
                     }
                 }
+                // Chunk by chunk: writing them all at the end would hold every record until the last line is read,
+                // and write them while the reading thread has nothing left to do beside it.
+                try context.writeNewRecords()
                 if let progress, let last = chunk.last { progress(last.number, max(totalLines, last.number)) }
             }
+            try context.writeNewRecords()
+            context.newRecords = nil
             if let prepared = channel.finalClock { context.hlc.witness(prepared.latest) }
             for index in deferred { try context.db.execute(sql: index.sql) }
             return summary

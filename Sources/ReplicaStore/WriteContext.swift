@@ -40,17 +40,19 @@ struct WriteContext {
     /// (`nil`: it wrote none): what re-verification's searches skip a return just stored by.
     private(set) var lastProjectedRow: Int64?
 
-    /// Records new here, with their change-log entries, held while a server merges a push (``NewRecords``); `nil`
-    /// otherwise: every record is then written as it is stored.
+    /// Records new here, with their change-log entries, held while a server merges a push or a kiosk its pulled
+    /// pages or an import (``NewRecords``); `nil` otherwise: every record is then written as it is stored.
     var newRecords: NewRecords?
 
     /// Records new here and their change-log entries, written many to a statement instead of two statements a
     /// record: SQLite's work to start and finish a statement (its cursors, the AUTOINCREMENT sequence, the
     /// statement's journal) was about a third of what the two inserts cost the server's writer in a sync (issue
-    /// 18). Each record is numbered when it is held, counting on from the records' AUTOINCREMENT sequence; nothing
-    /// else may insert a record meanwhile, so ``WriteContext`` writes them out before anything reads or writes
-    /// `records` or `change_log` (``writeNewRecords()``), and the push that held them writes them out before it ends.
-    /// A class: the copies of a context a push goes through share what they hold.
+    /// 18), and on a kiosk a pull's and an import's. Each record is numbered when it is held, counting on from the
+    /// records' AUTOINCREMENT sequence; nothing else may insert a record meanwhile, so ``WriteContext`` writes them
+    /// out (``writeNewRecords()``) before it stores anything else and before anything reads `records` or
+    /// `change_log` — a lookup of one record only when that record is held — and whatever held them (a push, a
+    /// pull's pages, an import) writes them out before it ends. A class: the copies of a context a push goes through
+    /// share what they hold.
     final class NewRecords {
         struct Entry {
             let row: Int64
@@ -64,7 +66,14 @@ struct WriteContext {
             let recordedAt: Int64
             let source: String?
         }
+        /// A record held, by type and id.
+        struct Key: Hashable {
+            let entityType: String
+            let id: String
+        }
         fileprivate(set) var entries: [Entry] = []
+        /// The records held: a lookup of one of them writes them out first, a lookup of any other need not.
+        fileprivate(set) var held: Set<Key> = []
         /// The number the next held record takes (`nil` while none is held: read again from the sequence).
         fileprivate var nextRow: Int64?
 
@@ -73,7 +82,13 @@ struct WriteContext {
         /// Forgets what is held, unwritten: the push that held it was refused, and its savepoint rolled back.
         func discard() {
             entries = []
+            held = []
             nextRow = nil
+        }
+
+        /// Whether the record of type `entityType` and id `id` is held.
+        func holds(_ entityType: String, _ id: String) -> Bool {
+            !held.isEmpty && held.contains(Key(entityType: entityType, id: id))
         }
     }
 
@@ -192,7 +207,8 @@ struct WriteContext {
 
     /// The stored version of a record, if any.
     func load(entityType: String, id: String) throws -> VersionedRecord? {
-        try writeNewRecords()
+        // A record held is written out first (with the others); any other is read as it is stored.
+        if newRecords?.holds(entityType, id) == true { try writeNewRecords() }
         let statement = try db.cachedStatement(sql: "SELECT record FROM records WHERE entity_type = ? AND id = ?")
         guard let json = try String.fetchOne(statement, arguments: [entityType, id]) else { return nil }
         return try ReplicaStore.decodeRecord(json)
@@ -257,6 +273,7 @@ struct WriteContext {
         if holds, let newRecords {
             let row = try newRecords.nextRow ?? nextRecordRow()
             newRecords.nextRow = row + 1
+            newRecords.held.insert(NewRecords.Key(entityType: write.entityType, id: write.id))
             newRecords.entries.append(
                 NewRecords.Entry(
                     row: row,
@@ -538,7 +555,7 @@ struct WriteContext {
     ) throws -> MergeOutcome {
         // The stored clock alone tells whether the remote version is new, known, or needs a merge; loading and
         // decoding the whole record is only needed for the last.
-        try writeNewRecords()
+        if newRecords?.holds(remote.entityType, remote.id) == true { try writeNewRecords() }
         let lookup = try preparedInserts().storedClock
         lookup.bind(1, remote.entityType)
         lookup.bind(2, remote.id)

@@ -92,6 +92,23 @@ import Testing
         }
     }
 
+    /// An import's new returns are written to the database many at a time, after they are read; a file naming one
+    /// id twice must still find the first when it reaches the second, and leave nothing behind.
+    @Test func anIDGivenTwiceInOneFileIsRefusedWhereItComesAgain() throws {
+        let fixture = try KioskFixture()
+        let id = "0192f5e0-7a3c-7def-8123-456789abcdef"
+        let lines = [
+            #"{"id":"\#(id)","orderId":"A","gtin":"96385074","reason":"other"}"#,
+            #"{"orderId":"B","gtin":"96385074","reason":"other"}"#,
+            #"{"id":"\#(id)","orderId":"C","gtin":"96385074","reason":"other"}"#,
+        ]
+        let before = try fixture.snapshot()
+        #expect { try fixture.store.importReturns(ndjson: Data(lines.joined(separator: "\n").utf8)) } throws: {
+            "\($0)".contains("line 3: return \(id) already exists")
+        }
+        #expect(try fixture.snapshot() == before)
+    }
+
     @Test func exportThenImportIsLosslessAndIdempotent() throws {
         let source = try KioskFixture(kiosk: "kiosk-a")
         let first = try source.record(note: "first")
