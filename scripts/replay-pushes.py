@@ -3,6 +3,7 @@
 
     scripts/replay-pushes.py HQ_DATABASE [RETURNS_PER_COMMIT ...]     (default: 500 2000 10000)
     scripts/replay-pushes.py --each-index HQ_DATABASE [RETURNS_PER_COMMIT]     (default: 500)
+    scripts/replay-pushes.py --split HQ_DATABASE [RETURNS_PER_COMMIT]     (default: 1000)
 
 HQ_DATABASE is a server's database after a sync (`returns-bench sync --work-dir DIR` leaves DIR/hq.sqlite). Its
 change log, records and returns are inserted again in the order they were stored, one transaction of
@@ -12,9 +13,12 @@ size, and again without the `returns` projection: seconds, returns a second, and
 checkpoints) per return. An index in random key order dirties a page per stored return at every commit; this
 shows what each costs without any of our Swift code (BENCHMARKS.md, issue 18). With --each-index, the schema is
 replayed whole and then once without each index of the three tables in turn, twice over (this machine is noisy):
-what every index costs. Uses Python's sqlite3 module,
-which is the system's libsqlite3, as the server is.
+what every index costs. With --split, the change log and records go to one database and the projection to another,
+each by a process of its own at the same time (the projection in commits of five times as many returns), three times
+over against the whole schema in one database: what a second writer for the projection would give on this machine.
+Uses Python's sqlite3 module, which is the system's libsqlite3, as the server is.
 """
+import multiprocessing
 import os
 import sqlite3
 import sys
@@ -53,12 +57,13 @@ def replay(statements, rows, tables, batch, path):
 def main():
     arguments = sys.argv[1:]
     each_index = arguments[:1] == ["--each-index"]
-    if each_index:
+    split = arguments[:1] == ["--split"]
+    if each_index or split:
         arguments = arguments[1:]
     if not arguments:
         sys.exit(__doc__)
     source = sqlite3.connect(f"file:{arguments[0]}?mode=ro", uri=True)
-    batches = [int(a) for a in arguments[1:]] or ([500] if each_index else [500, 2000, 10000])
+    batches = [int(a) for a in arguments[1:]] or ([500] if each_index else [1000] if split else [500, 2000, 10000])
     tables = ("change_log", "records", "returns")
     statements = [
         sql for (sql,) in source.execute(
@@ -78,6 +83,34 @@ def main():
     count = len(rows["returns"])
     # A table rebuilt by a migration is named in quotes (`CREATE TABLE "returns"`, schema v25).
     core = [s for s in statements if " returns " not in s.split("(")[0].replace('"', "") + " "]
+    if split:
+        projection = [s for s in statements if s not in core]
+        with tempfile.TemporaryDirectory() as work:
+            for _ in range(3):
+                one, _ = replay(statements, rows, tables, batches[0], os.path.join(work, "one.sqlite"))
+                start = time.monotonic()
+                writers = [
+                    multiprocessing.Process(
+                        target=replay, args=(core, rows, tables[:2], batches[0], os.path.join(work, "core.sqlite"))
+                    ),
+                    multiprocessing.Process(
+                        target=replay,
+                        args=(projection, rows, tables[2:], batches[0] * 5, os.path.join(work, "projection.sqlite")),
+                    ),
+                ]
+                for writer in writers:
+                    writer.start()
+                done = []
+                for writer in writers:
+                    writer.join()
+                    done.append(time.monotonic() - start)
+                print(
+                    f"{count:,} returns, one database, one writer, {batches[0]:,} a commit: {count / one:,.0f} returns/s; "
+                    f"two databases, two writers at once: change log and records {count / done[0]:,.0f} returns/s, "
+                    f"the projection ({batches[0] * 5:,} a commit) {count / done[1]:,.0f} returns/s",
+                    flush=True,
+                )
+        return
     if each_index:
         indexes = [s for s in statements if s.startswith("CREATE INDEX")]
         variants = [("the server's schema", statements)] + [
