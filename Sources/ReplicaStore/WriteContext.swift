@@ -401,12 +401,13 @@ struct WriteContext {
     }
 
     /// Writes out the records ``newRecords`` holds, and their change-log entries, many to a statement: before
-    /// anything reads or writes `records` or `change_log`, and before the push that held them ends.
+    /// anything reads or writes `records` or `change_log`, and before whatever held them (a push, a pulled page, an
+    /// import's chunk) ends.
     func writeNewRecords() throws {
         guard let newRecords, !newRecords.entries.isEmpty else { return }
         let entries = newRecords.entries
-        // Forgotten first: were a statement to fail, the push's savepoint rolls back what was written, and nothing
-        // held may be written again by a later push of the group.
+        // Forgotten first: were a statement to fail, the push's savepoint (or the whole transaction) rolls back what
+        // was written, and nothing held may be written again by a later push of the group.
         newRecords.discard()
         var start = 0
         while start < entries.count {
