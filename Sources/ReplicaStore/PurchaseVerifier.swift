@@ -109,7 +109,7 @@ public struct PurchaseReverification: Sendable {
     ) {
         self.timeZones = timeZones
         // Plain loops filling the groups with ids: grouping the facts first (and mapping the groups to ids) copied
-        // every return's facts twice over, a third of re-verification's time on the server's writer (issue 18).
+        // every return's facts twice over, a quarter of re-verification's time on the server's writer (issue 18).
         var unique: [String: ReturnFacts] = [:]
         unique.reserveCapacity(returns.count)
         for facts in returns { unique[facts.id] = facts }

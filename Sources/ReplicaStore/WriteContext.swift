@@ -46,8 +46,9 @@ struct WriteContext {
 
     /// Records new here and their change-log entries, written many to a statement instead of two statements a
     /// record: SQLite's work to start and finish a statement (its cursors, the AUTOINCREMENT sequence, the
-    /// statement's journal) was about a third of what the two inserts cost the server's writer in a sync (issue
-    /// 18), and on a kiosk a pull's and an import's. Each record is numbered when it is held, counting on from the
+    /// statement's journal) was a fifth to a third of what the two inserts cost the server's writer in a sync
+    /// (issue 18: a fifth measured on the writer, a third in a replay of the same rows), and on a kiosk a pull's and
+    /// an import's. Each record is numbered when it is held, counting on from the
     /// records' AUTOINCREMENT sequence; nothing else may insert a record meanwhile, so ``WriteContext`` writes them
     /// out (``writeNewRecords()``) before it stores anything else and before anything reads `records` or
     /// `change_log` — a lookup of one record only when that record is held — and whatever held them (a push, a
