@@ -113,7 +113,7 @@ extension VersionedRecord {
             registers: registers,
             sets: resolvedSets
         )
-        // `>= 64`, not `== 64`: no shift of 64 or more is ever subtracted from (a record of more writes is not in order).
+        // `>= 64`: no shift of 64 or more is ever subtracted from (a record of more writes is not in order anyway).
         if inOrder, scanner.isCompact, named == (writes.count >= 64 ? ~0 : (1 << writes.count) - 1) {
             record.compactJSON = scanner.text(from: start)
         }
