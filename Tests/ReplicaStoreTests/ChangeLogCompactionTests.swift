@@ -149,6 +149,10 @@ import Testing
                     let all = try Self.logSequence(whole)
                     let kept = all.filter { $0 > pushed || current.contains($0) || $0 == all.last }
                     #expect(try Self.logSequence(compacting) == kept, "after step \(step): \(code)")
+                    // Captures, edits and pulled merges: every projection row is its record's.
+                    for store in [compacting, whole, other] {
+                        #expect(try GroupCommitTests.projectionDrift(store) == [], "after step \(step): \(code)")
+                    }
                 }
             } catch {
                 Issue.record(error)

@@ -51,6 +51,56 @@ import Testing
         }
     }
 
+    /// Where a replica's `returns` projection differs from what its return records show: every report, list and
+    /// search reads the projection, so each row must be exactly the one derived from its record alone
+    /// (``ReturnProjection``: its return, whether it holds an open conflict, its newest stamp) — the rule a
+    /// projection rebuilt from the records, or kept by another writer, would rely on.
+    static func projectionDrift(_ store: ReplicaStore) throws -> [String] {
+        func text(_ value: ReturnProjection.Value) -> String {
+            switch value {
+            case .text(let text): text ?? "NULL"
+            case .integer(let number): number.map(String.init) ?? "NULL"
+            case .flag(let flag): flag ? "1" : "0"
+            }
+        }
+        var expected: [String: [String]] = [:]
+        for record in try store.returnRecords() {
+            let row = ReturnProjection(
+                try ProductReturn(record: record),
+                inConflict: record.hasOpenConflicts,
+                updatedAt: record.latestStamp.map { Int64($0.physical) }
+            )
+            expected[record.id] = row.values.map(text)
+        }
+        let stored = try store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT \(ReturnProjection.names.joined(separator: ", ")) FROM returns")
+        }
+        var drift: [String] = []
+        var seen: Set<String> = []
+        for row in stored {
+            let values = ReturnProjection.names.indices.map { index -> String in
+                let value = row[index] as DatabaseValue
+                switch value.storage {
+                case .null: return "NULL"
+                case .int64(let number): return String(number)
+                case .string(let string): return string
+                default: return "\(value)"
+                }
+            }
+            let id = values[0]
+            seen.insert(id)
+            guard let want = expected[id] else {
+                drift.append("row \(id) has no record")
+                continue
+            }
+            for (index, (got, wanted)) in zip(values, want).enumerated() where got != wanted {
+                drift.append("\(id).\(ReturnProjection.names[index]): \(got), record shows \(wanted)")
+            }
+        }
+        for id in expected.keys where !seen.contains(id) { drift.append("record \(id) has no row") }
+        return drift.sorted()
+    }
+
     /// A result as compared: the outcome's counts, or the refusal's reason and message.
     static func summary(_ result: Result<PushOutcome?, any Error>) -> String {
         switch result {
@@ -163,6 +213,9 @@ import Testing
                 #expect(try grouped.changeLogCount() == alone.changeLogCount(), "a refused push leaves nothing behind")
                 #expect(try Self.brokenLinks(grouped) == [])
                 #expect(try Self.brokenLinks(alone) == [])
+                #expect(try Self.projectionDrift(grouped) == [])
+                #expect(try Self.projectionDrift(alone) == [])
+                for kiosk in kiosks { #expect(try Self.projectionDrift(kiosk) == []) }
                 #expect(
                     try grouped.enrolledKiosks().map { $0.lastSyncAt != nil }
                         == alone.enrolledKiosks().map { $0.lastSyncAt != nil }
@@ -207,6 +260,9 @@ import Testing
         #expect(try ProductReturn(record: other.returnRecord(item.id)).status == .voided)
         #expect(try other.changeLogCount() == 2)
         #expect(try Self.brokenLinks(other) == [])
+        // Each copy comes with its own decoded return; what is stored is the merge, and so must be its row.
+        #expect(try Self.projectionDrift(server) == [])
+        #expect(try Self.projectionDrift(other) == [])
     }
 
     /// A write that fails for a reason of the storage's (here the database's size cap, as a full disk) abandons the

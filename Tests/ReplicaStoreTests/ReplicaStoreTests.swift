@@ -156,6 +156,7 @@ import Testing
         #expect(entry.detectedBy == "store-12/kiosk-a")
         #expect(entry.isOpen)
         #expect(try kiosk.store.status().inConflict == 1)
+        #expect(try GroupCommitTests.projectionDrift(kiosk.store) == [], "the row shows the open conflict")
 
         // Merging the same version again is a no-op: nothing new in the log or the audit.
         let changes = try kiosk.store.changeLogCount()
@@ -169,6 +170,7 @@ import Testing
         }
         #expect(try kiosk.store.conflictAudit().first?.isOpen == false)
         #expect(try kiosk.store.status().inConflict == 0)
+        #expect(try GroupCommitTests.projectionDrift(kiosk.store) == [], "and no longer once it is settled")
     }
 
     @Test func twoWritersOnOneDatabaseBothSucceedWithNothingLost() async throws {
