@@ -256,6 +256,11 @@ final class Bench {
     /// CPU seconds all the `serve` processes have used so far.
     var serverCPUSeconds: Double { servers.map { Self.cpuSeconds(of: $0.processIdentifier) }.reduce(0, +) }
 
+    /// CPU seconds this process — the kiosk side of `sync` and `pull`, the simulated kiosks of `fleet` — has used so
+    /// far. With the servers', it says whether a timed part was bound by one thread or by the machine
+    /// (`coresUsed`: near 2 on a 2-core machine, nothing is left for a second writer; BENCHMARKS.md, issue 18).
+    static var ownCPUSeconds: Double { cpuSeconds(of: getpid()) }
+
     /// Stops the servers, drops a PostgreSQL database made for the run, removes a temporary directory.
     func stop() async {
         for server in servers {
@@ -332,13 +337,17 @@ struct SyncBenchmark: AsyncParsableCommand {
             _ = try kiosk.importReturns(ndjson: ndjson)
             let importSeconds = Bench.seconds(since: importStart)
             let cpuBefore = bench.serverCPUSeconds
+            let kioskCPUBefore = Bench.ownCPUSeconds
             let start = ContinuousClock.now
             let report = try await client.sync()
             let seconds = Bench.seconds(since: start)
             let serverCPU = bench.serverCPUSeconds - cpuBefore
+            let kioskCPU = Bench.ownCPUSeconds - kioskCPUBefore
             bench.report(
                 "sync",
                 [
+                    "kioskCPUMicrosecondsPerReturn": kioskCPU * 1e6 / Double(max(returns, 1)),
+                    "coresUsed": (serverCPU + kioskCPU) / seconds,
                     "importSeconds": importSeconds, "importReturnsPerSecond": Double(returns) / importSeconds,
                     "serverCPUMicrosecondsPerReturn": serverCPU * 1e6 / Double(max(returns, 1)),
                     "returns": Double(returns), "pushed": Double(report.pushed),
@@ -369,13 +378,17 @@ struct PullBenchmark: AsyncParsableCommand {
             let (fresh, client) = try await bench.kiosk(store: "store-1", kiosk: "k2", returns: 0, via: 1)
             let rssBefore = Bench.peakRSS()
             let cpuBefore = bench.serverCPUSeconds
+            let kioskCPUBefore = Bench.ownCPUSeconds
             let start = ContinuousClock.now
             let report = try await client.sync()
             let seconds = Bench.seconds(since: start)
             let serverCPU = bench.serverCPUSeconds - cpuBefore
+            let kioskCPU = Bench.ownCPUSeconds - kioskCPUBefore
             bench.report(
                 "pull",
                 [
+                    "kioskCPUMicrosecondsPerReturn": kioskCPU * 1e6 / Double(max(returns, 1)),
+                    "coresUsed": (serverCPU + kioskCPU) / seconds,
                     "returns": Double(try fresh.status().totalReturns),
                     "seconds": (seconds), "returnsPerSecond": (Double(report.pulled) / seconds),
                     "bytesReceived": Double(report.bytesReceived),
@@ -527,6 +540,7 @@ struct FleetBenchmark: AsyncParsableCommand {
             let enrollSeconds = Bench.seconds(since: enrolling)
 
             let cpuBefore = bench.serverCPUSeconds
+            let kioskCPUBefore = Bench.ownCPUSeconds
             let start = ContinuousClock.now
             let results = await withTaskGroup(of: (Double, String?).self) { group in
                 for kiosk in fleet {
@@ -550,6 +564,7 @@ struct FleetBenchmark: AsyncParsableCommand {
             }
             let total = Bench.seconds(since: start)
             let serverCPU = bench.serverCPUSeconds - cpuBefore
+            let kioskCPU = Bench.ownCPUSeconds - kioskCPUBefore
             if let failure = results.compactMap(\.1).first {
                 FileHandle.standardError.write(Data("first failure: \(failure)\n".utf8))
                 // Every kind of failure, counted: an overloaded server refusing pushes (`server-busy`) reads
@@ -564,6 +579,8 @@ struct FleetBenchmark: AsyncParsableCommand {
             bench.report(
                 "fleet",
                 [
+                    "kioskCPUMicrosecondsPerReturn": kioskCPU * 1e6 / Double(max(kiosks * returns, 1)),
+                    "coresUsed": (serverCPU + kioskCPU) / total,
                     "kiosks": Double(kiosks), "returnsPerKiosk": Double(returns),
                     "completed": Double(results.filter { $0.1 == nil }.count), "returnsOnServer": Double(held),
                     "seconds": total, "latencySecondsP50": Bench.percentile(latencies, 0.5),
