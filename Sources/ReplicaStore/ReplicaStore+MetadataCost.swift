@@ -25,6 +25,35 @@ public struct SyncMetadataCost: Sendable, Hashable {
 
     /// All of it.
     public var metadataBytes: Int64 { clockBytes + dotBytes + historyBytes }
+
+    /// Nothing counted yet: a backend's measure adds its records (``count(record:)``) and sizes.
+    public init() {
+        records = 0
+        databaseBytes = 0
+        clockBytes = 0
+        dotBytes = 0
+        historyBytes = 0
+    }
+
+    /// Counts a stored record (its JSON as stored): its clock, its values' dots and stamps, and the settled
+    /// conflicts it keeps — the same on every backend, which stores records as this text.
+    public mutating func count(record text: String) throws {
+        records += 1
+        guard case .object(let members) = try JSONValue.parse(text) else { return }
+        func size(_ value: JSONValue) -> Int64 { Int64(value.serializedString.utf8.count) }
+        if let clock = members["clock"] { clockBytes += size(clock) + 9 }  // `"clock":` and a comma
+        if let writes = members["writes"] { dotBytes += size(writes) + 10 }
+        if let history = members["history"] { settledHistoryBytes += size(history) + 11 }
+        for key in ["fields", "sets"] {
+            guard case .object(let fields) = members[key] else { continue }
+            for case .array(let values) in fields.values {
+                // Each value is `[value, index]`: all but the value itself is the dot's.
+                for case .array(let pair) in values where pair.count == 2 {
+                    dotBytes += size(.array(pair)) - size(pair[0])
+                }
+            }
+        }
+    }
 }
 
 extension ReplicaStore {
@@ -32,29 +61,13 @@ extension ReplicaStore {
     /// sync path's).
     public func syncMetadataCost() throws -> SyncMetadataCost {
         try read { db in
-            var cost = SyncMetadataCost(records: 0, databaseBytes: 0, clockBytes: 0, dotBytes: 0, historyBytes: 0)
+            var cost = SyncMetadataCost()
             let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0
             let free = (try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0) * pageSize
             cost.databaseBytes = (try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0) * pageSize - free
             cost.freeBytes = free
             let rows = try String.fetchCursor(db, sql: "SELECT record FROM records")
-            while let text = try rows.next() {
-                cost.records += 1
-                guard case .object(let members) = try JSONValue.parse(text) else { continue }
-                func size(_ value: JSONValue) -> Int64 { Int64(value.serializedString.utf8.count) }
-                if let clock = members["clock"] { cost.clockBytes += size(clock) + 9 }  // `"clock":` and a comma
-                if let writes = members["writes"] { cost.dotBytes += size(writes) + 10 }
-                if let history = members["history"] { cost.settledHistoryBytes += size(history) + 11 }
-                for key in ["fields", "sets"] {
-                    guard case .object(let fields) = members[key] else { continue }
-                    for case .array(let values) in fields.values {
-                        // Each value is `[value, index]`: all but the value itself is the dot's.
-                        for case .array(let pair) in values where pair.count == 2 {
-                            cost.dotBytes += size(.array(pair)) - size(pair[0])
-                        }
-                    }
-                }
-            }
+            while let text = try rows.next() { try cost.count(record: text) }
             // The history's tables and indexes, as SQLite stores them (dbstat).
             let history = ["change_log", "conflicts", "conflicts_by_record"]
             let tables = try Int64.fetchOne(

@@ -953,7 +953,10 @@ struct MetadataBenchmark: AsyncParsableCommand {
                 ("returns", Double(returns)), ("edits", Double(edits)), ("settled", Double(settled)),
             ]
             var sides = [("kiosk", try kiosk.syncMetadataCost())]
-            if case .sqlite(let server) = bench.database { sides.append(("server", try server.syncMetadataCost())) }
+            switch bench.database {
+            case .sqlite(let server): sides.append(("server", try server.syncMetadataCost()))
+            case .postgres(let storage, _, _): sides.append(("server", try await storage.syncMetadataCost()))
+            }
             if settled > 0 {
                 // The kiosk 31 days on: its prune drops the settled history HQ holds.
                 let later = try ReplicaStore.open(

@@ -192,6 +192,36 @@ struct ReportParityTests {
         }
     }
 
+    /// The metadata measure (`returns-bench metadata`, issue 18) reads the same records the same way on both
+    /// backends: the same pushes give PostgreSQL the clock, dot and settled-history bytes SQLite counts, and its
+    /// history (its stores' feeds and the conflict audit) and database are measured too.
+    @Test func theMetadataCostCountsTheSameRecordsOnBothBackends() async throws {
+        let directory = try TemporaryDirectory()
+        let day = try Self.storeDay(in: directory)
+        var costs: [SyncMetadataCost] = []
+        for backend in [StorageBackend.sqlite, .postgres] {
+            try await backend.with { instance in
+                for (pusher, store, records) in day {
+                    _ = try await instance.storage.acceptPush(records, from: pusher, store: store)
+                }
+                if let postgres = instance.storage as? PostgresServerStorage {
+                    costs.append(try await postgres.syncMetadataCost())
+                } else {
+                    costs.append(try #require(instance.storage as? SQLiteServerStorage).store.syncMetadataCost())
+                }
+            }
+        }
+        let (sqlite, postgres) = (costs[0], costs[1])
+        #expect(postgres.records == sqlite.records && sqlite.records >= 6, "\(sqlite.records) records")
+        #expect(postgres.clockBytes == sqlite.clockBytes && sqlite.clockBytes > 0)
+        #expect(postgres.dotBytes == sqlite.dotBytes && sqlite.dotBytes > 0)
+        #expect(postgres.settledHistoryBytes == sqlite.settledHistoryBytes)
+        for cost in [sqlite, postgres] {
+            #expect(cost.historyBytes > cost.settledHistoryBytes, "a feed or change log, and the conflict audit")
+            #expect(cost.metadataBytes < cost.databaseBytes, "\(cost)")
+        }
+    }
+
     @Test func theReportCommandReadsPostgreSQL() async throws {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         defer { Task { await drop() } }
