@@ -261,8 +261,8 @@ public final class GroupCommitQueue: Sendable {
         // them last: a twentieth of the writer's time in a large sync went to freeing them, and the writer is the
         // one thread every push waits for. Another thread does it — and the writer must let go first: a closure
         // that merely captured the group could run and drop its copy before this function dropped its own, leaving
-        // the freeing here after all (3 % of the writer's samples in a fleet were that race). The box takes the
-        // group's only reference, and the releaser empties it.
+        // the freeing here after all (45 of the writer's ~2,100 samples in a profiled fleet were that race). The box
+        // takes the group's only reference, and the releaser empties it.
         let committed = Committed(consume group)
         Self.releaser.async { committed.release() }
         let more = state.withLockedValue { state in
