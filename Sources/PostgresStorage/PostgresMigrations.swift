@@ -342,6 +342,34 @@ public enum PostgresMigrations {
                 "CREATE INDEX hq_audit_by_time ON hq_audit (at)"
             ]
         ),
+        Migration(
+            name: "2026-12-06-store-feeds-in-records",
+            statements: [
+                // A record of one store (a return, an order line) is in that store's feed alone, so its place there
+                // is kept on the record itself: a feed row repeated the record's store, type and id, and its index
+                // all of them again, ~180 of a return's ~240 bytes of feed (BENCHMARKS.md, issue 18's seventeenth
+                // part). `seq` is the record's position in its store's feed; `source` the kiosk that pushed exactly
+                // what is stored (its own feed leaves it out).
+                "ALTER TABLE records ADD COLUMN seq bigint, ADD COLUMN source text",
+                """
+                UPDATE records r SET seq = f.seq, source = f.source FROM feed f
+                WHERE r.store_id <> '' AND f.store_id = r.store_id AND f.entity_type = r.entity_type
+                  AND f.record_store = r.store_id AND f.id = r.id
+                """,
+                // What is left in `feed` are the records every store receives (recalls, policies, stores), a row in
+                // each store's feed: renamed, so a process of an earlier release still serving in a rolling upgrade
+                // fails on its next push or pull (nothing acknowledged, its kiosks retry) instead of reading a feed
+                // without the stores' records and moving a kiosk's cursor past them. Entries of a store's records
+                // left behind (an order line moved to another store left one in its old store's feed, naming no
+                // record) go.
+                "DELETE FROM feed WHERE record_store <> ''",
+                "ALTER TABLE feed RENAME TO global_feed",
+                "ALTER TABLE global_feed DROP COLUMN record_store, DROP COLUMN source",
+                "ALTER INDEX feed_pkey RENAME TO global_feed_pkey",
+                "CREATE UNIQUE INDEX global_feed_by_record ON global_feed (store_id, entity_type, id)",
+                "CREATE UNIQUE INDEX records_by_store_feed ON records (store_id, seq)",
+            ]
+        ),
     ]
 
     /// The names of the migrations this version knows.
@@ -357,6 +385,8 @@ public enum PostgresMigrations {
         "2026-12-04-customer-references": ("returns", 0.2e-6),
         // An index of HQ's audit by time, over 1,000,000 lines: 0.32 s.
         "2026-12-04-hq-audit-by-time": ("hq_audit", 0.3e-6),
+        // Every store's record rewritten with its place in the feed, and one index over them: 36 s.
+        "2026-12-06-store-feeds-in-records": ("records", 36e-6),
     ]
 
     /// Seconds to project one return again (read, decode, write its row), which some migrations ask for once:

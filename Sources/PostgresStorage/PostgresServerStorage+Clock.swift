@@ -80,14 +80,33 @@ extension PostgresServerStorage: ClockAdministration {
                 try await keep(SupersededStep.between(old, record), on: connection, logger: logger)
             }
         }
-        try await connection.query(
-            """
-            INSERT INTO records (store_id, entity_type, id, record)
-            VALUES (\(store), \(record.entityType), \(record.id), \(record.jsonString))
-            ON CONFLICT (store_id, entity_type, id) DO UPDATE SET record = excluded.record
-            """,
-            logger: logger
-        )
+        if store.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO records (store_id, entity_type, id, record)
+                VALUES ('', \(record.entityType), \(record.id), \(record.jsonString))
+                ON CONFLICT (store_id, entity_type, id) DO UPDATE SET record = excluded.record
+                """,
+                logger: logger
+            )
+        } else {
+            // The store's feed first, then the record (the order every writer of the store locks in); the record
+            // keeps its new place in the feed.
+            let head = try await lockFeedHead(of: store, on: connection, logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO records (store_id, entity_type, id, record, seq, source)
+                VALUES (\(store), \(record.entityType), \(record.id), \(record.jsonString), \(head + 1), NULL)
+                ON CONFLICT (store_id, entity_type, id)
+                DO UPDATE SET record = excluded.record, seq = excluded.seq, source = NULL
+                """,
+                logger: logger
+            )
+            try await connection.query(
+                "UPDATE feed_heads SET last_seq = \(head + 1) WHERE store_id = \(store)",
+                logger: logger
+            )
+        }
         switch record.entityType {
         case ReturnEntity.entityType:
             try await project([(try ProductReturn(record: record), record)], on: connection, logger: logger)
@@ -100,24 +119,10 @@ extension PostgresServerStorage: ClockAdministration {
             try await connection.query(
                 """
                 WITH moved AS (UPDATE feed_heads SET last_seq = last_seq + 1 RETURNING store_id, last_seq)
-                INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-                SELECT store_id, last_seq, \(record.entityType), '', \(record.id), NULL FROM moved
-                ON CONFLICT (store_id, entity_type, record_store, id) DO UPDATE SET seq = excluded.seq, source = NULL
+                INSERT INTO global_feed (store_id, seq, entity_type, id)
+                SELECT store_id, last_seq, \(record.entityType), \(record.id) FROM moved
+                ON CONFLICT (store_id, entity_type, id) DO UPDATE SET seq = excluded.seq
                 """,
-                logger: logger
-            )
-        } else {
-            let head = try await lockFeedHead(of: store, on: connection, logger: logger)
-            try await connection.query(
-                """
-                INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-                VALUES (\(store), \(head + 1), \(record.entityType), \(store), \(record.id), NULL)
-                ON CONFLICT (store_id, entity_type, record_store, id) DO UPDATE SET seq = excluded.seq, source = NULL
-                """,
-                logger: logger
-            )
-            try await connection.query(
-                "UPDATE feed_heads SET last_seq = \(head + 1) WHERE store_id = \(store)",
                 logger: logger
             )
         }

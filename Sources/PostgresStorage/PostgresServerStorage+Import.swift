@@ -134,21 +134,14 @@ extension PostgresServerStorage {
                 let storeIDs = page.map { $0.storeID! }
                 stores.formUnion(storeIDs)
                 let ids = page.map(\.id)
+                // Each with its place in its store's feed: the SQLite server's position of its last change.
                 try await connection.query(
                     """
-                    INSERT INTO records (store_id, entity_type, id, record)
-                    SELECT r.store_id, r.entity_type, r.id, r.record
+                    INSERT INTO records (store_id, entity_type, id, record, seq, source)
+                    SELECT r.store_id, r.entity_type, r.id, r.record, r.seq, nullif(r.source, '')
                     FROM unnest(\(storeIDs)::text[], \(page.map(\.entityType))::text[], \(ids)::text[],
-                        \(page.map(\.json))::text[]) AS r(store_id, entity_type, id, record)
-                    """,
-                    logger: logger
-                )
-                try await connection.query(
-                    """
-                    INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-                    SELECT f.store_id, f.seq, f.entity_type, f.store_id, f.id, nullif(f.source, '')
-                    FROM unnest(\(storeIDs)::text[], \(page.map(\.changeSeq))::bigint[], \(page.map(\.entityType))::text[],
-                        \(ids)::text[], \(page.map { $0.source ?? "" })::text[]) AS f(store_id, seq, entity_type, id, source)
+                        \(page.map(\.json))::text[], \(page.map(\.changeSeq))::bigint[],
+                        \(page.map { $0.source ?? "" })::text[]) AS r(store_id, entity_type, id, record, seq, source)
                     """,
                     logger: logger
                 )
@@ -182,8 +175,8 @@ extension PostgresServerStorage {
                 // At their SQLite positions, in every store's feed: a kiosk that pulled them has a cursor past them.
                 try await connection.query(
                     """
-                    INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-                    SELECT s, g.seq, g.entity_type, '', g.id, NULL
+                    INSERT INTO global_feed (store_id, seq, entity_type, id)
+                    SELECT s, g.seq, g.entity_type, g.id
                     FROM unnest(\(stores.sorted())::text[]) AS s
                     CROSS JOIN unnest(\(globalRecords.map(\.changeSeq))::bigint[],
                         \(globalRecords.map(\.entityType))::text[], \(globalRecords.map(\.id))::text[]) AS g(seq, entity_type, id)

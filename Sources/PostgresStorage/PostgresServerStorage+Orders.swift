@@ -59,7 +59,7 @@ extension PostgresServerStorage {
             try await Self.saveClock(clock, on: connection, logger: logger)
             let stores = writes.map(\.line.storeID.rawValue)
             let ids = writes.map(\.line.recordID)
-            // A line corrected to another store moves there (its old store's feed entry then finds no record).
+            // A line corrected to another store moves there, and out of the old store's feed (its place is on its row).
             for table in ["records", "orders"] {
                 let idColumn = table == "records" ? "id" : "record_id"
                 let kind = table == "records" ? "AND t.entity_type = 'order'" : ""
@@ -71,26 +71,18 @@ extension PostgresServerStorage {
                     logger: logger
                 )
             }
+            // Each line with its place in its store's feed.
             try await connection.query(
                 """
-                INSERT INTO records (store_id, entity_type, id, record)
-                SELECT w.store_id, 'order', w.id, w.record
-                FROM unnest(\(stores)::text[], \(ids)::text[], \(writes.map(\.record.jsonString))::text[])
-                    AS w(store_id, id, record)
-                ON CONFLICT (store_id, entity_type, id) DO UPDATE SET record = excluded.record
+                INSERT INTO records (store_id, entity_type, id, record, seq, source)
+                SELECT w.store_id, 'order', w.id, w.record, w.seq, NULL
+                FROM unnest(\(stores)::text[], \(ids)::text[], \(writes.map(\.record.jsonString))::text[],
+                    \(writes.map(\.seq))::bigint[]) AS w(store_id, id, record, seq)
+                ON CONFLICT (store_id, entity_type, id) DO UPDATE SET record = excluded.record, seq = excluded.seq, source = NULL
                 """,
                 logger: logger
             )
             try await Self.projectOrders(writes.map(\.line), on: connection, logger: logger)
-            try await connection.query(
-                """
-                INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-                SELECT w.store_id, w.seq, 'order', w.store_id, w.id, NULL
-                FROM unnest(\(stores)::text[], \(writes.map(\.seq))::bigint[], \(ids)::text[]) AS w(store_id, seq, id)
-                ON CONFLICT (store_id, entity_type, record_store, id) DO UPDATE SET seq = excluded.seq, source = NULL
-                """,
-                logger: logger
-            )
             let touched = Array(Set(stores)).sorted()
             try await connection.query(
                 """

@@ -285,8 +285,8 @@ extension PostgresServerStorage: ReturnAdministration {
                     SELECT entity_type, id, row_number() OVER (ORDER BY entity_type, id) AS seq
                     FROM records WHERE store_id = ''
                 ), added AS (
-                    INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-                    SELECT \(store), seq, entity_type, '', id, NULL FROM global
+                    INSERT INTO global_feed (store_id, seq, entity_type, id)
+                    SELECT \(store), seq, entity_type, id FROM global
                     RETURNING seq
                 )
                 UPDATE feed_heads SET last_seq = (SELECT coalesce(max(seq), 0) FROM added) WHERE store_id = \(store)

@@ -18,7 +18,9 @@ import Synchronization
 /// lines, and recalls and policies, which every store's feed receives. Pushes run ``PushRules`` over a
 /// ``BufferedPushTransaction`` of what the transaction read first, then store what it accepted. A store's feed
 /// positions are handed out under a lock on the store's feed head, so they follow commit order and a reader never
-/// moves past a change that commits later; different stores do not wait for each other.
+/// moves past a change that commits later; different stores do not wait for each other. A record of one store
+/// keeps its position in that store's feed on its own row (`records.seq`); those every store receives have a row in
+/// `global_feed` for each store.
 ///
 /// Changes are announced with `NOTIFY` at commit (``watchChanges(_:)``), so every process wakes its watching kiosks.
 /// Returns are projected as on SQLite (the `returns` table), so HQ's reports run the same statements here
@@ -551,7 +553,7 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
             )
             let result = try PushRules.accept(records, from: pusher, store: store, in: &buffered)
             let now = Date()
-            // Every accepted version in three statements, whatever the batch's size: one round trip each, not two
+            // Every accepted version in a few statements, whatever the batch's size: one round trip each, not two
             // per record. Feed positions follow the order the rules accepted the records in.
             let writes = buffered.writes
             if !writes.isEmpty {
@@ -561,26 +563,21 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
                 // No replica id is empty: '' stands for "no source" in the array, NULL in the row.
                 let sources = writes.map { $0.source?.rawValue ?? "" }
                 head += Int64(writes.count)
+                // Each record with its place in the store's feed (the record's own columns: a return is in its
+                // store's feed alone).
                 try await connection.query(
                     """
-                    INSERT INTO records (store_id, entity_type, id, record)
-                    SELECT \(storeText), 'return', w.id, w.record FROM unnest(\(ids)::text[], \(jsons)::text[]) AS w(id, record)
-                    ON CONFLICT (store_id, entity_type, id) DO UPDATE SET record = excluded.record
+                    INSERT INTO records (store_id, entity_type, id, record, seq, source)
+                    SELECT \(storeText), 'return', w.id, w.record, w.seq, nullif(w.source, '')
+                    FROM unnest(\(ids)::text[], \(jsons)::text[], \(positions)::bigint[], \(sources)::text[])
+                        AS w(id, record, seq, source)
+                    ON CONFLICT (store_id, entity_type, id)
+                    DO UPDATE SET record = excluded.record, seq = excluded.seq, source = excluded.source
                     """,
                     logger: logger
                 )
                 try await Self.project(writes.map { ($0.item, $0.record) }, on: connection, logger: logger)
                 try await Self.keep(writes.flatMap(\.superseded), on: connection, logger: logger)
-                try await connection.query(
-                    """
-                    INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
-                    SELECT \(storeText), w.seq, 'return', \(storeText), w.id, nullif(w.source, '')
-                    FROM unnest(\(positions)::bigint[], \(ids)::text[], \(sources)::text[]) AS w(seq, id, source)
-                    ON CONFLICT (store_id, entity_type, record_store, id)
-                    DO UPDATE SET seq = excluded.seq, source = excluded.source
-                    """,
-                    logger: logger
-                )
                 let conflicts = writes.flatMap { write in write.detected.map { (write.record.id, $0) } }
                 if !conflicts.isEmpty {
                     let recordIDs = conflicts.map(\.0)
@@ -646,15 +643,22 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
             let windowDays = FeedRules.orderWindowDays(policies: policies, store: store)
             let soldSince = Date().millisecondsSince1970 - Int64(windowDays) * 86_400_000
             var rows: [(Int64, String)] = []
+            // The store's own records (their places kept on them), and those every store receives (`global_feed`):
+            // each part read in order up to the page's size, the two merged.
             for try await row in try await connection.query(
                 """
-                SELECT f.seq, r.record FROM feed f
-                JOIN records r ON r.store_id = f.record_store AND r.entity_type = f.entity_type AND r.id = f.id
-                LEFT JOIN orders o ON f.entity_type = 'order' AND o.store_id = f.record_store AND o.record_id = f.id
-                WHERE f.store_id = \(storeText) AND f.seq > \(cursor)
-                  AND (f.entity_type <> 'order' OR o.sold_at >= \(soldSince))
-                  AND (\(requesterText)::text IS NULL OR f.source IS NULL OR f.source <> \(requesterText))
-                ORDER BY f.seq LIMIT \(limit + 1)
+                (SELECT r.seq, r.record FROM records r
+                 LEFT JOIN orders o ON r.entity_type = 'order' AND o.store_id = r.store_id AND o.record_id = r.id
+                 WHERE r.store_id = \(storeText) AND r.seq > \(cursor)
+                   AND (r.entity_type <> 'order' OR o.sold_at >= \(soldSince))
+                   AND (\(requesterText)::text IS NULL OR r.source IS NULL OR r.source <> \(requesterText))
+                 ORDER BY r.seq LIMIT \(limit + 1))
+                UNION ALL
+                (SELECT f.seq, r.record FROM global_feed f
+                 JOIN records r ON r.store_id = '' AND r.entity_type = f.entity_type AND r.id = f.id
+                 WHERE f.store_id = \(storeText) AND f.seq > \(cursor)
+                 ORDER BY f.seq LIMIT \(limit + 1))
+                ORDER BY 1 LIMIT \(limit + 1)
                 """,
                 logger: logger
             ).decode((Int64, String).self) { rows.append(row) }
@@ -677,7 +681,10 @@ public final class PostgresServerStorage: SyncServerStorage, KioskAdministration
         return try await bounded { [self] connection in
             do {
                 let rows = try await connection.query(
-                    "SELECT count(*) FROM feed WHERE store_id = \(storeText) AND seq > \(cursor)",
+                    """
+                    SELECT (SELECT count(*) FROM records WHERE store_id = \(storeText) AND seq > \(cursor))
+                        + (SELECT count(*) FROM global_feed WHERE store_id = \(storeText) AND seq > \(cursor))
+                    """,
                     logger: logger
                 )
                 for try await (count) in rows.decode(Int64.self) { return Int(count) }

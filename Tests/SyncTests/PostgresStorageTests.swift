@@ -83,6 +83,131 @@ struct PostgresStorageTests {
         await drop()
     }
 
+    /// The migration that moved a store's records' places in its feed onto the records themselves: a database the
+    /// previous release left (every place a `feed` row) gives every kiosk the same pages after it as before.
+    @Test func aFeedFromBeforeRecordsKeptTheirPlacesReadsTheSameAfterTheMigration() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        defer { Task { await drop() } }
+        let directory = try TemporaryDirectory()
+        var storage = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+        // Pushes of two stores (a conflict among them), a recall every store receives, an HQ edit, an order line
+        // corrected to the other store.
+        for (pusher, store, records) in try ReportParityTests.storeDay(in: directory) {
+            _ = try await storage.acceptPush(records, from: pusher, store: store)
+        }
+        _ = try await storage.write(
+            .createRecall(
+                RecallCampaign(
+                    id: "RC-1",
+                    gtins: [GTIN("4006381333931")],
+                    hazard: "cable",
+                    instructions: "quarantine",
+                    unitsAffected: 10,
+                    createdAt: Date()
+                )
+            )
+        )
+        let north = try StoreID("north")
+        let voided = try #require(try await storage.returnRecords(store: north).first).id
+        _ = try await storage.editReturn(try ReturnID(voided), operation: "void", operatorID: nil) {
+            item,
+            author,
+            date in
+            try item.void(note: "HQ: duplicate", by: author, at: date)
+        }
+        func line(_ store: String) throws -> OrderLine {
+            try OrderLine(
+                orderID: OrderID("ORD-1"),
+                storeID: StoreID(store),
+                line: 1,
+                gtin: GTIN("4006381333931"),
+                quantity: 1,
+                unitPriceCents: 1_999,
+                soldAt: Date()
+            )
+        }
+        _ = try await storage.importOrders([try line("south")])
+        _ = try await storage.importOrders([try line("north")])
+        // Every store's feed as each of its kiosks (and a fresh one) reads it, in pages of two and in one.
+        func feeds(_ storage: PostgresServerStorage) async throws -> [String] {
+            var read: [String] = []
+            for (store, requesters) in [("north", ["north/k1", "north/k2", nil]), ("south", ["south/k1", nil])] {
+                for requester in requesters {
+                    let replica = try requester.map { try ReplicaID($0) }
+                    var cursor: Int64 = 0
+                    var more = true
+                    while more {
+                        let page = try await storage.encodedFeed(
+                            store: StoreID(store),
+                            after: cursor,
+                            limit: 2,
+                            requester: replica
+                        )
+                        read.append("\(store) \(requester ?? "-") after \(cursor): \(page.records) next \(page.next)")
+                        (cursor, more) = (page.next, page.more)
+                    }
+                    let whole = try await storage.encodedFeed(
+                        store: StoreID(store),
+                        after: 0,
+                        limit: 100,
+                        requester: replica
+                    )
+                    read.append("\(store) \(requester ?? "-") whole: \(whole.records.count) next \(whole.next)")
+                    read.append("\(store) estimate \(try await storage.feedEstimate(store: StoreID(store), after: 0))")
+                }
+            }
+            return read
+        }
+        let before = try await feeds(storage)
+        #expect(before.contains { $0.hasPrefix("north - whole: 7 ") }, "5 returns, the recall, the line: \(before)")
+        #expect(before.contains { $0.hasPrefix("south - whole: 3 ") }, "2 returns, the recall: \(before)")
+        await storage.close()
+
+        // The database as the previous release left it: each store's records' places in `feed`, and an entry
+        // naming no record (as an order line corrected to another store left in its old store's feed).
+        try await PostgresTestServer.adminQuery(
+            url,
+            """
+            DO $$ BEGIN
+                ALTER TABLE global_feed RENAME TO feed;
+                ALTER INDEX global_feed_pkey RENAME TO feed_pkey;
+                DROP INDEX global_feed_by_record;
+                ALTER TABLE feed ADD COLUMN record_store text NOT NULL DEFAULT '', ADD COLUMN source text;
+                ALTER TABLE feed ALTER COLUMN record_store DROP DEFAULT;
+                CREATE UNIQUE INDEX feed_by_record ON feed (store_id, entity_type, record_store, id);
+                INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
+                SELECT store_id, seq, entity_type, store_id, id, source FROM records WHERE seq IS NOT NULL;
+                INSERT INTO feed (store_id, seq, entity_type, record_store, id, source)
+                VALUES ('south', 0, 'order', 'south', 'gone', NULL);
+                DROP INDEX records_by_store_feed;
+                ALTER TABLE records DROP COLUMN seq, DROP COLUMN source;
+                DELETE FROM returnsync_migrations WHERE name = '2026-12-06-store-feeds-in-records';
+            END $$
+            """
+        )
+        storage = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
+        let after = try await feeds(storage)
+        #expect(after == before)
+        // Only the records every store receives keep rows of a feed; a push after goes on from the store's head.
+        let rows = try await PostgresKilledMigrationTests.scalar(
+            url,
+            "SELECT string_agg(store_id || ' ' || entity_type || ' ' || id, ', ' ORDER BY store_id) FROM global_feed"
+        )
+        #expect(rows == "north recall RC-1, south recall RC-1")
+        let head = try await storage.encodedFeed(store: north, after: 0, limit: 100, requester: nil).next
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("north-k3.sqlite"),
+            identity: .kiosk(store: north, kiosk: KioskID("k3"))
+        )
+        _ = try kiosk.recordReturn(
+            ReturnCapture(orderID: OrderID("O-k3"), gtin: GTIN("4006381333931"), reason: .damaged)
+        )
+        _ = try await storage.acceptPush(try kiosk.returnRecords(), from: kiosk.identity.replicaID, store: north)
+        let next = try await storage.encodedFeed(store: north, after: head, limit: 100, requester: nil)
+        #expect(next.records.count == 1 && next.records[0].contains("O-k3"), "\(next.records)")
+        await storage.close()
+    }
+
     @Test func aTokenIsRedeemedOnceWhenTwoProcessesTryAtOnce() async throws {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         let first = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
