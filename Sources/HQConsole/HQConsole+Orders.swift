@@ -16,8 +16,8 @@ extension HQConsole {
 
     func ordersPage(_ request: Request) async throws -> Response {
         let signed = try await session(request)
-        let lines = try await storage.orderLines(store: nil)
-        let rows = lines.prefix(Self.pageRows).map { line in
+        let (lines, total) = try await storage.orderLines(first: Self.pageRows)
+        let rows = lines.map { line in
             "<tr>"
                 + [
                     line.orderID.rawValue, "\(line.line)", line.storeID.rawValue, line.gtin.digits,
@@ -45,9 +45,7 @@ extension HQConsole {
             </form>
             <p>All or nothing: a file with a bad row imports nothing, and every bad row is named by its line.</p>
             """ : ""
-        let shown =
-            lines.count > Self.pageRows
-            ? "The first \(Self.pageRows) of \(lines.count) lines." : "\(lines.count) lines."
+        let shown = total > lines.count ? "The first \(lines.count) of \(total) lines." : "\(total) lines."
         return Page.html(
             title: "Orders",
             body: """

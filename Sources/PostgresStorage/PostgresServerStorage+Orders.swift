@@ -123,6 +123,18 @@ extension PostgresServerStorage {
         return try (rows["lines"] ?? []).map(Self.orderLine)
     }
 
+    /// The first `limit` order lines, by order id and line, and how many the database holds, in one snapshot.
+    public func orderLines(first limit: Int) async throws -> (lines: [OrderLine], total: Int) {
+        let rows = try await readReport([
+            "lines": "SELECT * FROM orders ORDER BY order_id, line LIMIT \(max(0, limit))",
+            "total": "SELECT count(*) AS total FROM orders",
+        ])
+        return (
+            try (rows["lines"] ?? []).map(Self.orderLine),
+            Int(rows["total"]?.first?.integer("total") ?? 0)
+        )
+    }
+
     /// Stores the orders projection rows of `lines`, replacing older ones, in one statement.
     static func projectOrders(_ lines: [OrderLine], on connection: PostgresConnection, logger: Logger) async throws {
         guard !lines.isEmpty else { return }

@@ -99,6 +99,19 @@ extension ReplicaStore {
         }
     }
 
+    /// The first `limit` order lines this replica holds, by order id and line, and how many it holds in all, read
+    /// together: a page of them, without reading the others.
+    public func orderLines(first limit: Int) throws -> (lines: [OrderLine], total: Int) {
+        try read { db in
+            let lines = try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM orders ORDER BY order_id, line LIMIT ?",
+                arguments: [max(0, limit)]
+            ).map(Self.orderLine(from:))
+            return (lines, try Int.fetchOne(db, sql: "SELECT count(*) FROM orders") ?? 0)
+        }
+    }
+
     // MARK: Return policies
 
     /// Sets a return policy at HQ (replacing the one for the same store and GTIN prefix); kiosks receive it with

@@ -249,6 +249,10 @@ public protocol ReferenceAdministration: Sendable {
 
     /// The order lines held, by order id and line; only `store`'s when given.
     func orderLines(store: StoreID?) async throws -> [OrderLine]
+
+    /// The first `limit` order lines held, by order id and line, and how many are held in all: a page of them,
+    /// without reading the others (HQ may hold millions).
+    func orderLines(first limit: Int) async throws -> (lines: [OrderLine], total: Int)
 }
 
 extension ReferenceAdministration {
@@ -678,6 +682,10 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func orderLines(store: StoreID?) async throws -> [OrderLine] {
         try await onReader { try $0.orderLines(store: store) }
+    }
+
+    public func orderLines(first limit: Int) async throws -> (lines: [OrderLine], total: Int) {
+        try await onReader { try $0.orderLines(first: limit) }
     }
 
     public func revokeKiosk(store: StoreID, kiosk: KioskID) async throws {

@@ -16,6 +16,38 @@ import Testing
 @Suite struct ConsoleBackendTests {
     static let password = "correct horse battery staple"
 
+    /// Adds `rick`, a returns manager.
+    static func addManager(to storage: any ServerStorage) async throws {
+        let at = Date()
+        try await storage.addHQUser(
+            HQUser(
+                name: try HQUserName("rick"),
+                role: .returnsManager,
+                passwordHash: try PasswordHasher(cost: 4).hash(Self.password),
+                createdAt: at,
+                passwordChangedAt: at
+            ),
+            by: "test"
+        )
+    }
+
+    /// Signs `rick` in as a browser does; returns the session's secret.
+    static func signIn(_ client: some TestClientProtocol) async throws -> String {
+        let nonce = try await client.execute(uri: "/login", method: .get) { response in
+            let line = response.headers[values: .setCookie].first { $0.hasPrefix("returnsync_sign_in=") } ?? ""
+            return String(line.prefix { $0 != ";" }.dropFirst("returnsync_sign_in=".count))
+        }
+        return try await client.execute(
+            uri: "/login",
+            method: .post,
+            headers: [.contentType: "application/x-www-form-urlencoded", .cookie: "returnsync_sign_in=\(nonce)"],
+            body: Self.form([("csrf", nonce), ("name", "rick"), ("password", Self.password)])
+        ) { response in
+            let line = response.headers[values: .setCookie].first { $0.hasPrefix("returnsync_session=") } ?? ""
+            return String(line.prefix { $0 != ";" }.dropFirst("returnsync_session=".count))
+        }
+    }
+
     /// The form fields as a browser posts them.
     static func form(_ fields: [(String, String)]) -> ByteBuffer {
         ByteBuffer(
@@ -28,17 +60,7 @@ import Testing
     func aManagerSettlesAndApprovesAndTheDashboardCountsOnEveryBackend(backend: StorageBackend) async throws {
         try await backend.with { instance in
             let storage = try #require(instance.storage as? any ServerStorage)
-            let at = Date()
-            try await storage.addHQUser(
-                HQUser(
-                    name: try HQUserName("rick"),
-                    role: .returnsManager,
-                    passwordHash: try PasswordHasher(cost: 4).hash(Self.password),
-                    createdAt: at,
-                    passwordChangedAt: at
-                ),
-                by: "test"
-            )
+            try await Self.addManager(to: storage)
             let directory = try TemporaryDirectory()
             let work = try await DeskWork.push(
                 importOrders: { _ = try await storage.importOrders($0) },
@@ -47,21 +69,7 @@ import Testing
             )
             let app = Application(router: HQConsole(storage: storage).router())
             try await app.test(.router) { client in
-                let nonce = try await client.execute(uri: "/login", method: .get) { response in
-                    let line = response.headers[values: .setCookie].first { $0.hasPrefix("returnsync_sign_in=") } ?? ""
-                    return String(line.prefix { $0 != ";" }.dropFirst("returnsync_sign_in=".count))
-                }
-                let session = try await client.execute(
-                    uri: "/login",
-                    method: .post,
-                    headers: [
-                        .contentType: "application/x-www-form-urlencoded", .cookie: "returnsync_sign_in=\(nonce)",
-                    ],
-                    body: Self.form([("csrf", nonce), ("name", "rick"), ("password", Self.password)])
-                ) { response in
-                    let line = response.headers[values: .setCookie].first { $0.hasPrefix("returnsync_session=") } ?? ""
-                    return String(line.prefix { $0 != ";" }.dropFirst("returnsync_session=".count))
-                }
+                let session = try await Self.signIn(client)
                 let csrf = try #require(SessionToken(secret: session)).csrfToken
                 let cookie: HTTPFields = [.cookie: "returnsync_session=\(session)"]
                 var posting = cookie
@@ -96,6 +104,47 @@ import Testing
             #expect(approved.review?.outcome == .approved && !approved.awaitsReview, "\(backend)")
             let audit = try await storage.hqAudit(limit: 2).map(\.action)
             #expect(audit == ["conflict-settled", "review-approved"], "\(backend)")
+        }
+    }
+
+    /// HQ may hold millions of order lines: the orders page reads its first lines and a count, not every line.
+    @Test(arguments: StorageBackend.all)
+    func theOrdersPageShowsItsFirstLinesAndCountsThemAllOnEveryBackend(backend: StorageBackend) async throws {
+        try await backend.with { instance in
+            let storage = try #require(instance.storage as? any ServerStorage)
+            try await Self.addManager(to: storage)
+            // 203 lines imported last first: the page lists the first 200 by order and line.
+            func order(_ index: Int) -> String { "ORD-" + String(1_000 + index).dropFirst() }
+            _ = try await storage.importOrders(
+                try (0..<203).reversed().map { index in
+                    try OrderLine(
+                        orderID: OrderID(order(index)),
+                        storeID: StoreID("north"),
+                        line: 1,
+                        gtin: GTIN("4006381333931"),
+                        quantity: 1,
+                        unitPriceCents: 1_999,
+                        soldAt: Date()
+                    )
+                }
+            )
+            let page = try await storage.orderLines(first: 200)
+            #expect(page.total == 203, "\(backend)")
+            #expect(page.lines.map(\.orderID.rawValue) == (0..<200).map(order), "\(backend)")
+            let app = Application(router: HQConsole(storage: storage).router())
+            try await app.test(.router) { client in
+                let session = try await Self.signIn(client)
+                try await client.execute(
+                    uri: "/orders",
+                    method: .get,
+                    headers: [.cookie: "returnsync_session=\(session)"]
+                ) { response in
+                    let body = String(buffer: response.body)
+                    #expect(body.contains("The first 200 of 203 lines."), "\(backend): \(body)")
+                    #expect(body.components(separatedBy: "<tr><td>").count - 1 == 200, "\(backend)")
+                    #expect(body.contains("<td>ORD-199</td>") && !body.contains("ORD-200"), "\(backend)")
+                }
+            }
         }
     }
 }
