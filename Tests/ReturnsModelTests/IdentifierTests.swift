@@ -26,6 +26,28 @@ import Testing
         }
     }
 
+    /// An id made from a replica's stamp is spelled as Foundation spells the same UUID, and holds the stamp's
+    /// millisecond and sequence where RFC 9562's method 1 puts them (the text is written by hand, issue 18).
+    @Test func anIDMadeFromAStampHoldsItsTimeAndSequenceInTheUsualSpelling() async {
+        await propertyCheck(
+            count: 2_000,
+            input: Gen.int(in: 0...0xFFFF_FFFF_FFFF),
+            Gen.int(in: 0...0x3FFF_FFFF)
+        ) { millis, sequence in
+            let id = ReturnID.make(milliseconds: UInt64(millis), sequence: UInt32(sequence))
+            #expect(UUID(uuidString: id.rawValue)?.uuidString.lowercased() == id.rawValue, "\(id)")
+            let digits = id.rawValue.replacingOccurrences(of: "-", with: "")
+            let high = UInt64(digits.prefix(16), radix: 16) ?? 0
+            let low = UInt64(digits.suffix(16), radix: 16) ?? 0
+            #expect(high >> 16 == UInt64(millis) && high >> 12 & 0xF == 7, "\(id)")
+            #expect(
+                high & 0xFFF == UInt64(sequence) >> 18 && low >> 44 & 0x3FFFF == UInt64(sequence) & 0x3FFFF,
+                "\(id)"
+            )
+            #expect(low >> 62 == 2, "the variant: \(id)")
+        }
+    }
+
     /// Reading an id keeps canonical text as it is instead of parsing it (issue 18): every text, canonical or not,
     /// must still read exactly as Foundation's parse, lower-cased, reads it — or be refused as it refuses it.
     @Test func readingAnIDAgreesWithTheUUIDParseForEveryText() async {

@@ -96,6 +96,15 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(try! ProductReturn(record: atKiosk)) }
     }
 
+    // A new return's id, as every capture and every line of an import makes one.
+    Benchmark("ReturnID make (1,000 ids)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            for index in 0..<1_000 {
+                blackHole(ReturnID.make(milliseconds: 1_790_000_000_000, sequence: UInt32(index)))
+            }
+        }
+    }
+
     // The wire: a push frame of 500 returns, encoded and decoded.
     let records = (0..<500).map { sampleRecord($0, replica: kiosk) }
     let push = SyncMessage.push(batch: 1, records: records)
