@@ -110,7 +110,8 @@ struct WriteTable {
             entry.replaced.forEach(note)
             note(entry.resolution)
         }
-        writes = found.sorted()
+        found.sort()
+        writes = found
     }
 
     func index(of value: DottedValue) -> Int {
@@ -358,11 +359,12 @@ extension VersionedRecord {
     private static func writeFields(_ fields: [String: [DottedValue]], _ table: WriteTable, into output: inout [UInt8])
     {
         output.append(UInt8(ascii: "{"))
-        for (index, name) in fields.keys.sorted().enumerated() {
+        // The pairs sorted, not the names: no hash and lookup of each name again to find its values.
+        for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
-            JSONValue.writeString(name, into: &output)
+            JSONValue.writeString(field.key, into: &output)
             output.append(UInt8(ascii: ":"))
-            writeValues(fields[name]!, table, into: &output)
+            writeValues(field.value, table, into: &output)
         }
         output.append(UInt8(ascii: "}"))
     }

@@ -112,6 +112,12 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("push frame encode (500 returns)", configuration: configuration) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(push.encoded()) }
     }
+    // What storing a record a replica made costs first: its compact JSON, written (every capture, edit and import).
+    Benchmark("record JSON written (500 returns)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            for record in records { blackHole(record.jsonString) }
+        }
+    }
     Benchmark("push frame decode (500 returns)", configuration: configuration) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try! SyncMessage.decode(frame)) }
     }
