@@ -8,9 +8,10 @@ extension PostgresServerStorage {
     /// The records' clocks, dots and settled conflicts are counted from their stored text, the same on both
     /// backends. The history is what PostgreSQL keeps in place of SQLite's change log: a store's record's place in
     /// its feed, on the record's row (its two columns, alignment included, and their index); the feed rows of the
-    /// records every store receives; the stores' feed heads; and the conflict audit, each table with its indexes. The database is every table of the
-    /// schema with its indexes and TOAST (`pg_total_relation_size`), which includes the room updated rows left for
-    /// PostgreSQL to reuse: there is no portable way to leave it out (SQLite's measure leaves out its free pages).
+    /// records every store receives; the stores' feed heads; and the conflict audit, each table with its indexes.
+    /// The database is every table of the schema with its indexes and TOAST (`pg_total_relation_size`), which
+    /// includes the room updated rows left for PostgreSQL to reuse: there is no portable way to leave it out
+    /// (SQLite's measure leaves out its free pages).
     public func syncMetadataCost() async throws -> SyncMetadataCost {
         try await bounded { [logger] connection in
             var cost = SyncMetadataCost()

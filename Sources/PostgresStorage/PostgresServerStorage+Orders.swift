@@ -78,7 +78,8 @@ extension PostgresServerStorage {
                 SELECT w.store_id, 'order', w.id, w.record, w.seq, NULL
                 FROM unnest(\(stores)::text[], \(ids)::text[], \(writes.map(\.record.jsonString))::text[],
                     \(writes.map(\.seq))::bigint[]) AS w(store_id, id, record, seq)
-                ON CONFLICT (store_id, entity_type, id) DO UPDATE SET record = excluded.record, seq = excluded.seq, source = NULL
+                ON CONFLICT (store_id, entity_type, id)
+                DO UPDATE SET record = excluded.record, seq = excluded.seq, source = NULL
                 """,
                 logger: logger
             )
