@@ -16,8 +16,9 @@ public struct SyncMetadataCost: Sendable, Hashable {
     public var clockBytes: Int64
     /// The dots and stamps of the values (`writes` and each value's index into it).
     public var dotBytes: Int64
-    /// The change log (on PostgreSQL, the stores' feeds in its place) and the conflict audit, with their indexes,
-    /// and the settled conflicts records keep.
+    /// The change log (on PostgreSQL, what keeps the stores' feeds in its place: each record's place in its store's
+    /// feed and their index, the feed rows of records every store receives, the feed heads) and the conflict audit,
+    /// with their indexes, and the settled conflicts records keep.
     public var historyBytes: Int64
     /// Of ``historyBytes``: the settled conflicts records keep (their `history`), which a kiosk drops once HQ holds
     /// them (``HistoryRules``).
