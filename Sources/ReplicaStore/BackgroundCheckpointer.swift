@@ -101,6 +101,17 @@ final class BackgroundCheckpointer: @unchecked Sendable {
         queue.sync {}
     }
 
+    /// Waits for a checkpoint that is running and closes this thread's connection, so that once the store is gone
+    /// no connection of it remains: a checkpoint left running after the store went away closed its connection
+    /// later, the last one of the file, and that close (which checkpoints and deletes the log under an exclusive
+    /// lock) refused another process's write with `SQLITE_BUSY` ("database is locked") after the store had gone.
+    func close() {
+        queue.sync { connection = nil }
+    }
+
+    /// Whether the checkpoint thread's connection is open (it opens at the first checkpoint).
+    var hasConnection: Bool { queue.sync { connection != nil } }
+
     private func run() {
         repeat {
             lock.withLock { requested = false }

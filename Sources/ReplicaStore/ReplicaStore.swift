@@ -111,6 +111,12 @@ public final class ReplicaStore: Sendable {
         self.bulkLoadMinimum = configuration.bulkLoadMinimum
     }
 
+    deinit {
+        // The writer, whose commits start checkpoints, is closed with `pool` right after this; the checkpoint
+        // thread's connection goes first, so that nothing of the store is left open once it is released.
+        checkpointer.close()
+    }
+
     /// Creates a new replica database at `path` with `identity`.
     ///
     /// - Throws: ``ReplicaStoreError/Code-swift.struct/alreadyInitialized`` when `path` already holds a replica:

@@ -79,4 +79,22 @@ import Testing
         store.checkpointer.waitUntilIdle()
         #expect(try ReplicaStore.open(at: store.path).status().totalReturns == 300)
     }
+
+    /// A store released leaves nothing of it open, the checkpoint thread's connection included: the last connection
+    /// to close copies the log into the database and deletes it, and another process may write at once. (The
+    /// thread's connection, closed later when its checkpoint ended, once refused the `sqlite3` shell's write with
+    /// "database is locked" right after a test had released its store.)
+    @Test func aReleasedStoreLeavesNoConnectionOpenAndItsLogDeleted() throws {
+        let directory = try TemporaryDirectory()
+        var store: ReplicaStore? = try Self.kiosk(directory)
+        for index in 0..<100 { try Self.capture(store!, index) }
+        let checkpointer = try #require(store?.checkpointer)
+        let path = directory.file("kiosk.sqlite")
+        checkpointer.waitUntilIdle()
+        #expect(checkpointer.hasConnection, "a hundred captures have passed the interval")
+        store = nil
+        #expect(!checkpointer.hasConnection)
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"), "the last connection deleted the log")
+        #expect(try ReplicaStore.open(at: path).status().totalReturns == 100)
+    }
 }
