@@ -183,7 +183,8 @@ extension ReplicaStore {
         wallClock: Date,
         recalls: [RecallCampaign]
     ) throws -> PreparedLine.Work {
-        let document = try ReturnDocument(jsonValue: JSONValue.parse(line))
+        // A flat line is read from its bytes; anything else through the tree, which names what is wrong with it.
+        let document = try ReturnDocument.scanned(line) ?? ReturnDocument(jsonValue: JSONValue.parse(line))
         if let record = document.record {
             guard record.entityType == ReturnEntity.entityType else {
                 throw ReplicaStoreError(

@@ -1,4 +1,5 @@
 import Foundation
+import PropertyBased
 import ReturnSyncJSON
 import ReturnsModel
 import ReturnsSync
@@ -62,4 +63,98 @@ import Testing
         #expect(ISO8601Milliseconds.parse("2026-02-30T00:00:00.000Z") == nil)
         #expect(ISO8601Milliseconds.parse("yesterday") == nil)
     }
+
+    /// A line read from its bytes (``ReturnDocument/scanned(_:)``, the import's fast path) is the document the tree
+    /// reads from it, or not read at all — so a line the tree refuses is refused with the tree's message — and
+    /// every flat line of the usual shape is read that way, or the fast path would be no faster.
+    @Test func aFlatLineReadFromItsBytesIsTheDocumentTheTreeReads() async {
+        await propertyCheck(count: 300, input: Gen.int(in: 0...Int.max)) { seed in
+            var random = LineRandom(seed: UInt64(seed))
+            for _ in 0..<20 {
+                let (text, usual) = Self.flatLine(&random)
+                let tree = try? ReturnDocument(jsonValue: JSONValue.parse(text))
+                let scanned = ReturnDocument.scanned(Array(text.utf8))
+                if scanned != nil { #expect(scanned == tree, "\(text)") }
+                if usual {
+                    #expect(tree != nil, "\(text)")
+                    #expect(scanned != nil, "not read from its bytes: \(text)")
+                }
+            }
+        }
+    }
+
+    static let textKeys = [
+        "id", "storeId", "kioskId", "orderId", "gtin", "serial", "lot", "expiry", "recallCampaign", "recallMatch",
+        "reason", "status", "condition", "testResult", "disposition", "verification", "customerRef",
+    ]
+
+    /// A random line of flat keys and whether it is of the usual shape (known keys, each once, each holding a value
+    /// of its type, nothing after the object); the others differ from it in one or more ways the tree refuses, or
+    /// reads and the fast path leaves to it.
+    static func flatLine(_ random: inout LineRandom) -> (String, Bool) {
+        var usual = true
+        var members: [String] = []
+        var keys = (textKeys + ["quantity", "createdAt", "updatedAt", "needsReview", "receipt"]).shuffled(
+            using: &random
+        )
+        keys = Array(keys.prefix(random.below(keys.count + 1)))
+        func odd(_ chance: Int) -> Bool {
+            guard random.below(chance) == 0 else { return false }
+            usual = false
+            return true
+        }
+        func space() -> String { random.below(8) == 0 ? [" ", "\t", "\r\n", "  "][random.below(4)] : "" }
+        if odd(15) { keys.append(keys.first ?? "id") }  // a key twice
+        if odd(15) { keys.insert(["notes", "clock", "record", "serials", "Id"][random.below(5)], at: 0) }
+        for key in keys {
+            var value: String
+            switch key {
+            case "quantity":
+                value = random.below(2) == 0 ? String(random.below(1_000) - 10) : "null"
+                if odd(10) {
+                    value = ["1.5", "2e1", "\"3\"", "true", "[]", "-0", "99999999999999999999"][random.below(7)]
+                }
+            case "createdAt", "updatedAt":
+                let date = Date(millisecondsSince1970: Int64(random.below(4_000_000_000_000)))
+                value =
+                    [
+                        JSONValue.string(ISO8601Milliseconds.format(date)).serializedString, "null",
+                        #""2026-11-29T17:09:17Z""#, #""2026-11-29T18:09:17.500+01:00""#,
+                    ][random.below(4)]
+                if odd(10) { value = [#""2026-02-30T00:00:00.000Z""#, #""yesterday""#, "12", "{}"][random.below(4)] }
+            case "needsReview", "receipt":
+                value = ["true", "false", "null"][random.below(3)]
+                if odd(10) { value = [#""yes""#, "1", "[true]"][random.below(3)] }
+            default:
+                let alphabet = Array("aZ09-_/ é\"\\\n\u{1}€😀")
+                let text = String((0..<random.below(12)).map { _ in alphabet[random.below(alphabet.count)] })
+                value = random.below(6) == 0 ? "null" : JSONValue.string(text).serializedString
+                // The same text with an escape the compact writer does not use.
+                if value.hasPrefix("\"a") { value = "\"\\u0061" + value.dropFirst(2) }
+                if odd(12) { value = ["7", "false", "[]", #"{"a":1}"#, "-1.0"][random.below(5)] }
+            }
+            let name = key == "id" && random.below(10) == 0 ? #""\u0069d""# : JSONValue.string(key).serializedString
+            if !(textKeys + ["quantity", "createdAt", "updatedAt", "needsReview", "receipt"]).contains(key) {
+                value = ["[]", "{}", "null", #""x""#][random.below(4)]
+            }
+            members.append(space() + name + space() + ":" + space() + value + space())
+        }
+        var line = space() + "{" + members.joined(separator: ",") + "}" + space()
+        if odd(20) { line += ["{}", "x", ",", "]"][random.below(4)] }
+        if odd(20) { line = String(line.dropLast(1 + random.below(max(1, line.count / 2)))) }
+        return (line, usual)
+    }
+}
+
+/// xorshift64*, for the line generator: the same lines for the same seed on every machine.
+struct LineRandom: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
+    mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 2_685_821_657_736_338_717
+    }
+    mutating func below(_ bound: Int) -> Int { bound > 0 ? Int(next() % UInt64(bound)) : 0 }
 }

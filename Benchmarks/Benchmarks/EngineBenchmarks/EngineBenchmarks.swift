@@ -105,6 +105,25 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // A kiosk import's lines as a shop's system writes them, read into documents: from their bytes (the import's
+    // path since issue 18's eighteenth part) and through the JSON tree (every line before, and any line not flat).
+    let importLines = (0..<500).map { index in
+        Array(
+            (#"{"orderId":"ORD-\#(index)","gtin":"4006381333931","reason":"defective","quantity":1,"#
+                + #""serial":"SN1-\#(index)"}"#).utf8
+        )
+    }
+    Benchmark("import lines read (500 lines)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            for line in importLines { blackHole(ReturnDocument.scanned(line)!) }
+        }
+    }
+    Benchmark("import lines read through the JSON tree (500 lines)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            for line in importLines { blackHole(try! ReturnDocument(jsonValue: JSONValue.parse(line))) }
+        }
+    }
+
     // The wire: a push frame of 500 returns, encoded and decoded.
     let records = (0..<500).map { sampleRecord($0, replica: kiosk) }
     let push = SyncMessage.push(batch: 1, records: records)
