@@ -262,7 +262,8 @@ let package = Package(
         .testTarget(
             name: "ReturnsSyncTests",
             dependencies: [
-                "ReturnsSync", "ReturnSyncJSON", .product(name: "PropertyBased", package: "swift-property-based"),
+                "ReturnsSync", "ReturnSyncJSON", "ReturnSyncTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .testTarget(

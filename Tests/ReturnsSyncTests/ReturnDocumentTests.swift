@@ -1,6 +1,7 @@
 import Foundation
 import PropertyBased
 import ReturnSyncJSON
+import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsSync
 import SyncEngine
@@ -69,7 +70,7 @@ import Testing
     /// every flat line of the usual shape is read that way, or the fast path would be no faster.
     @Test func aFlatLineReadFromItsBytesIsTheDocumentTheTreeReads() async {
         await propertyCheck(count: 300, input: Gen.int(in: 0...Int.max)) { seed in
-            var random = LineRandom(seed: UInt64(seed))
+            var random = SeededRandom(seed: UInt64(seed))
             for _ in 0..<20 {
                 let (text, usual) = Self.flatLine(&random)
                 let tree = try? ReturnDocument(jsonValue: JSONValue.parse(text))
@@ -91,7 +92,7 @@ import Testing
     /// A random line of flat keys and whether it is of the usual shape (known keys, each once, each holding a value
     /// of its type, nothing after the object); the others differ from it in one or more ways the tree refuses, or
     /// reads and the fast path leaves to it.
-    static func flatLine(_ random: inout LineRandom) -> (String, Bool) {
+    static func flatLine(_ random: inout SeededRandom) -> (String, Bool) {
         var usual = true
         var members: [String] = []
         var keys = (textKeys + ["quantity", "createdAt", "updatedAt", "needsReview", "receipt"]).shuffled(
@@ -144,17 +145,4 @@ import Testing
         if odd(20) { line = String(line.dropLast(1 + random.below(max(1, line.count / 2)))) }
         return (line, usual)
     }
-}
-
-/// xorshift64*, for the line generator: the same lines for the same seed on every machine.
-struct LineRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 2_685_821_657_736_338_717
-    }
-    mutating func below(_ bound: Int) -> Int { bound > 0 ? Int(next() % UInt64(bound)) : 0 }
 }
