@@ -123,7 +123,7 @@ let package = Package(
             // Sync frames on NIO channels: the line codec, frame limits and the idle timer both sides use.
             name: "SyncTransport",
             dependencies: [
-                "WireProtocol", .product(name: "NIOCore", package: "swift-nio"),
+                "WireProtocol", "SyncEngine", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),

@@ -185,27 +185,72 @@ final class ByteCounter: ChannelDuplexHandler, Sendable {
 ///
 /// Preparing a page of 500 returns takes longer than the server takes to read the next one (BENCHMARKS.md, issue 18,
 /// tenth part): done by the task that reads the frames, it held the next request back by that long on every page.
+/// A page read only as far as its envelope (``PulledFrame``) has its records decoded by that task too (nineteenth
+/// part): a frame that does not decode fails the page's merge, and so the round, with the error it always had.
+///
+/// The preparations run at `utility` priority: the runtime queues them apart from the session's own work (on Linux,
+/// on a dispatch queue and threads of their own), so the session's next request, and the merges it hands over, never
+/// wait behind several pages being decoded.
 struct PreparingPull: Sendable {
-    private let count: Int
+    /// The page's records.
+    let count: Int
     private let firstID: String?
     private let lastID: String?
-    private let task: Task<PreparedPull, Never>
+    /// Whether the records are decoded by the preparation (the page's message came without them).
+    private let decodes: Bool
+    private let task: Task<PreparedPull, any Error>
+    /// Set once ``task`` has ended.
+    private let done: Done
+
+    final class Done: Sendable {
+        let flag = Atomic(false)
+    }
+
+    /// Whether the preparation has ended (``value`` does not wait).
+    var isReady: Bool { done.flag.load(ordering: .acquiring) }
 
     /// Starts preparing `records`.
     init(_ records: [VersionedRecord]) {
         count = records.count
         firstID = records.first?.id
         lastID = records.last?.id
-        task = Task { PreparedPull(records) }
+        decodes = false
+        let done = Done()
+        self.done = done
+        task = Task(priority: .utility) {
+            defer { done.flag.store(true, ordering: .releasing) }
+            return PreparedPull(records)
+        }
     }
 
-    /// Whether it is the preparation of `records` (the same page).
+    /// Starts decoding the records of `frame`, then preparing them.
+    init(_ frame: PulledFrame) {
+        count = frame.envelope.count
+        firstID = nil
+        lastID = nil
+        decodes = true
+        let done = Done()
+        self.done = done
+        task = Task(priority: .utility) {
+            defer { done.flag.store(true, ordering: .releasing) }
+            do {
+                return PreparedPull(try frame.records())
+            } catch {
+                throw SyncError("the server sent a bad frame: \(error)", cause: error)
+            }
+        }
+    }
+
+    /// Whether it is the preparation of the page whose message carries `records` (none, when this decodes them).
     func matches(_ records: [VersionedRecord]) -> Bool {
-        records.count == count && records.first?.id == firstID && records.last?.id == lastID
+        if decodes { return records.isEmpty }
+        return records.count == count && records.first?.id == firstID && records.last?.id == lastID
     }
 
     /// The prepared page, once ready.
+    ///
+    /// - Throws: ``SyncError`` if the page's frame does not decode.
     var value: PreparedPull {
-        get async { await task.value }
+        get async throws { try await task.value }
     }
 }

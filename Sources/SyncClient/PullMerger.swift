@@ -150,9 +150,20 @@ final class PullMerger: Sendable {
     /// Merges what waits, in one transaction, until nothing does.
     private func run() async {
         while true {
+            // The oldest page waiting is taken once it is prepared, with those after it that are prepared too: a
+            // merge that took every page waiting, the one just read with them, sat idle while it was prepared.
+            if let oldest = state.withLock({ $0.failure == nil ? $0.waiting.first : nil }) {
+                _ = try? await oldest.prepared.value  // a page that did not decode fails its merge, below
+            }
             let pages = state.withLock { state -> [Page] in
-                let pages = state.failure == nil ? state.waiting : []
-                state.waiting = []
+                var count = 0
+                if state.failure == nil {
+                    while count < state.waiting.count, count == 0 || state.waiting[count].prepared.isReady {
+                        count += 1
+                    }
+                }
+                let pages = Array(state.waiting.prefix(count))
+                state.waiting.removeFirst(count)
                 if pages.isEmpty { state.merging = false }
                 state.wakeWatchers()
                 return pages
@@ -164,11 +175,12 @@ final class PullMerger: Sendable {
                 defer { state.started = true }
                 return (state.started, state.started ? nil : state.incoming)
             }
-            // Prepared on other threads meanwhile; in order, so a page is merged only after those before it.
-            var ready: [PreparedPull] = []
-            for page in pages { ready.append(await page.prepared.value) }
-            let prepared = ready
             do {
+                // Prepared on other threads meanwhile; in order, so a page is merged only after those before it. A
+                // page that did not decode fails the merge of all of them: the cursor stays before it.
+                var ready: [PreparedPull] = []
+                for page in pages { ready.append(try await page.prepared.value) }
+                let prepared = ready
                 let outcome = try await NIOThreadPool.singleton.runIfActive {
                     let deferred = try incoming.map { try store.deferProjectionIndexes(forIncoming: $0) } ?? false
                     if deferred {

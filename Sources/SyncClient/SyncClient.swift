@@ -248,7 +248,7 @@ public struct SyncClient: Sendable {
     ) async throws -> T {
         let (host, port) = try Self.parse(address)
         let core = try sessionConfiguration(credentials, address: address, recovering: recovering)
-        let channel: NIOAsyncChannel<SyncFrame, SyncMessage>
+        let channel: NIOAsyncChannel<KioskFrame, SyncMessage>
         let responseTimeout = self.responseTimeout
         let tls = try credentials.trustedCAPEM.map(Self.tlsContext(trusting:))
         let counter = ByteCounter()
@@ -259,13 +259,13 @@ public struct SyncClient: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         if let tls { try channel.pipeline.syncOperations.addSyncTLSClient(tls, host: host) }
                         try channel.pipeline.syncOperations.addHandler(counter)
-                        try channel.pipeline.syncOperations.addSyncProtocolHandlers()
+                        try channel.pipeline.syncOperations.addKioskProtocolHandlers()
                         // A server that stops answering (stalled, gone without a FIN, or trickling bytes that make
                         // no frame) fails the sync after the timeout instead of holding it forever.
                         try channel.pipeline.syncOperations.addHandler(
                             FrameIdleHandler(timeout: responseTimeout, reportsTimeout: true)
                         )
-                        return try NIOAsyncChannel<SyncFrame, SyncMessage>(wrappingChannelSynchronously: channel)
+                        return try NIOAsyncChannel<KioskFrame, SyncMessage>(wrappingChannelSynchronously: channel)
                     }
                 }
         } catch {
@@ -286,11 +286,25 @@ public struct SyncClient: Sendable {
                 group.addTask {
                     do {
                         for try await frame in inbound {
-                            if case .message(let message) = frame, case .pullBatch(let records, _, _, _) = message,
-                                !records.isEmpty
-                            {
-                                sink.yield(.pulled(message, PreparingPull(records)))
-                            } else {
+                            switch frame {
+                            case .pullBatch(let pulled):
+                                // Its records are decoded by the page's preparation: the session asks for the next
+                                // page meanwhile (PullBatchEnvelope).
+                                let envelope = pulled.envelope
+                                let message = SyncMessage.pullBatch(
+                                    records: [],
+                                    cursor: envelope.cursor,
+                                    more: envelope.more,
+                                    estimate: envelope.estimate
+                                )
+                                sink.yield(.pulled(message, PreparingPull(pulled)))
+                            case .frame(.message(let message)):
+                                if case .pullBatch(let records, _, _, _) = message, !records.isEmpty {
+                                    sink.yield(.pulled(message, PreparingPull(records)))
+                                } else {
+                                    sink.yield(.frame(.message(message)))
+                                }
+                            case .frame(let frame):
                                 sink.yield(.frame(frame))
                             }
                         }
@@ -515,19 +529,23 @@ public struct SyncClient: Sendable {
                 let checkpoint = session.round.checkpoint
                 try await storage { try $0.saveCheckpoint(checkpoint) }
             case .merge(let records, let cursor, let estimate):
+                // A page whose records are still being decoded comes with none (PullBatchEnvelope): its preparation
+                // knows how many.
+                let prepared = session.conversation.takePrepared(records)
+                let count = prepared?.count ?? records.count
                 // An empty page that leaves the cursor where it is stored changes nothing: no commit (most syncs).
-                if records.isEmpty && cursor == session.round.storedCursor { break }
+                if count == 0 && cursor == session.round.storedCursor { break }
                 // The merge runs while the next page is read, and takes the pages that arrived meanwhile with it;
                 // the last one's cursor is stored in the same transaction: merged and remembered together or not at
                 // all (PullMerger).
-                let page = session.conversation.takePrepared(records) ?? PreparingPull(records)
+                let page = prepared ?? PreparingPull(records)
                 let merges = session.round.merges ?? PullMerger(store: store, peer: Self.serverPeer)
                 session.round.merges = merges
                 try await merges.merge(page, cursor: cursor, estimate: estimate)
                 session.round.storedCursor = cursor
-                session.round.received += records.count
+                session.round.received += count
                 if let estimate { session.round.pullTotal = estimate }
-                if !records.isEmpty {
+                if count > 0 {
                     progress?(
                         SyncProgress(phase: .pull, done: session.round.received, total: session.round.pullTotal)
                     )

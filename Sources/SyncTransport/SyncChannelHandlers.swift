@@ -1,5 +1,6 @@
 import NIOCore
 import NIOExtras
+import SyncEngine
 import Synchronization
 import WireProtocol
 
@@ -72,21 +73,66 @@ public final class SyncMessageDecoder: ChannelInboundHandler, Sendable {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
-        let decoded: SyncFrame
-        do {
-            if let limit, frame.readableBytes > limit.current {
-                throw ByteToMessageDecoderError.PayloadTooLargeError()
-            }
-            decoded = .message(try SyncMessage.decode(frame.readableBytesView))
-        } catch let error as ProtocolError {
-            decoded = .invalid(error)
-        } catch let error as ByteToMessageDecoderError.PayloadTooLargeError {
-            context.fireErrorCaught(error)
+        if let limit, frame.readableBytes > limit.current {
+            context.fireErrorCaught(ByteToMessageDecoderError.PayloadTooLargeError())
             return
-        } catch {
-            decoded = .invalid(ProtocolError(.malformedFrame, "\(error)"))
         }
-        context.fireChannelRead(Self.wrapInboundOut(decoded))
+        context.fireChannelRead(Self.wrapInboundOut(SyncFrame(decoding: frame)))
+    }
+}
+
+extension SyncFrame {
+    /// `frame` decoded: its message, or why it is not one.
+    public init(decoding frame: ByteBuffer) {
+        do {
+            self = .message(try SyncMessage.decode(frame.readableBytesView))
+        } catch let error as ProtocolError {
+            self = .invalid(error)
+        } catch {
+            self = .invalid(ProtocolError(.malformedFrame, "\(error)"))
+        }
+    }
+}
+
+/// A `pull-batch` frame whose records are not decoded yet: its envelope, read first, and its bytes, which
+/// ``records()`` decodes whole — on whichever thread calls it.
+public struct PulledFrame: Sendable {
+    /// What the frame says besides its records.
+    public let envelope: PullBatchEnvelope
+    /// The frame, as received (without its newline).
+    public let bytes: ByteBuffer
+
+    /// The frame's records, decoded and checked against ``envelope`` (``PullBatchEnvelope/records(decoding:)``).
+    ///
+    /// - Throws: ``ProtocolError`` for a frame that does not decode, or decodes as something else.
+    public func records() throws -> [VersionedRecord] {
+        try envelope.records(decoding: bytes.readableBytesView)
+    }
+}
+
+/// What the decoding side of a kiosk's connection delivers: a frame decoded as ``SyncMessageDecoder`` decodes it,
+/// or a non-empty `pull-batch` with its records left to decode (``PulledFrame``).
+public enum KioskFrame: Sendable {
+    case frame(SyncFrame)
+    case pullBatch(PulledFrame)
+}
+
+/// Decodes a kiosk's incoming frames: each `pull-batch` laid out as a server writes one only as far as its envelope
+/// (``PullBatchEnvelope/peek(_:)``), so the kiosk can ask for the next page before this one's records are decoded;
+/// every other frame whole, as ``SyncMessageDecoder`` does.
+public final class KioskFrameDecoder: ChannelInboundHandler, Sendable {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = KioskFrame
+
+    public init() {}
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = Self.unwrapInboundIn(data)
+        if let envelope = PullBatchEnvelope.peek(bytes.readableBytesView) {
+            context.fireChannelRead(Self.wrapInboundOut(.pullBatch(PulledFrame(envelope: envelope, bytes: bytes))))
+        } else {
+            context.fireChannelRead(Self.wrapInboundOut(.frame(SyncFrame(decoding: bytes))))
+        }
     }
 }
 
@@ -108,6 +154,14 @@ extension ChannelPipeline.SynchronousOperations {
     public func addSyncProtocolHandlers(maximumFrameSize: Int = WireProtocol.maximumFrameSize) throws {
         try addHandler(ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maximumFrameSize + 2))
         try addHandler(SyncMessageDecoder())
+        try addHandler(MessageToByteHandler(SyncMessageEncoder()))
+    }
+
+    /// Adds a kiosk's framing and codec: ``addSyncProtocolHandlers(maximumFrameSize:)``'s, with each `pull-batch`
+    /// delivered before its records are decoded (``KioskFrameDecoder``).
+    public func addKioskProtocolHandlers(maximumFrameSize: Int = WireProtocol.maximumFrameSize) throws {
+        try addHandler(ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maximumFrameSize + 2))
+        try addHandler(KioskFrameDecoder())
         try addHandler(MessageToByteHandler(SyncMessageEncoder()))
     }
 

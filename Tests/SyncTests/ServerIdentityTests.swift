@@ -217,12 +217,12 @@ import WireProtocol
 }
 
 /// Relays one connection, line by line and turn by turn (a request, then its answer), to a test server, and records
-/// the lines it relays.
+/// the lines it relays; with `rewrite`, each answer is relayed as it returns it (a network that changes bytes).
 struct LineRelay: Sendable {
     let address: String
     private let task: Task<[String], any Error>
 
-    init(to server: TestServer) async throws {
+    init(to server: TestServer, rewrite: @escaping @Sendable (String) -> String = { $0 }) async throws {
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -244,8 +244,9 @@ struct LineRelay: Sendable {
                                 recorded.append(String(buffer: line))
                                 try await toServer.write(ByteBuffer(string: String(buffer: line) + "\n"))
                                 guard let answer = try await serverLines.next() else { break }
-                                recorded.append(String(buffer: answer))
-                                try await toKiosk.write(ByteBuffer(string: String(buffer: answer) + "\n"))
+                                let relayed = rewrite(String(buffer: answer))
+                                recorded.append(relayed)
+                                try await toKiosk.write(ByteBuffer(string: relayed + "\n"))
                             }
                         }
                     }

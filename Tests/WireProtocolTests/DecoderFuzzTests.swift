@@ -165,6 +165,79 @@ import WireProtocol
         print("scanned decoder: \(scanned) of 30000 frames read without a tree, each with the tree's verdict")
     }
 
+    /// A kiosk reads a `pull-batch`'s envelope before its records (``PullBatchEnvelope``); that must change no
+    /// verdict. Every frame, valid or mutated, that the envelope reader takes must decode whole to a `pull-batch`
+    /// saying exactly what the envelope said, its records those ``PullBatchEnvelope/records(decoding:)`` returns —
+    /// or be refused by that call, as the tree refuses it. And every page a server writes is taken.
+    @Test func readingAPullBatchsEnvelopeFirstGivesTheTreesVerdictOnEveryFrame() throws {
+        var random = SeededRandom(seed: 0xE7E1_2026_1206)
+        let json = Self.richRecords.map { String(decoding: $0.jsonValue.serialized(), as: UTF8.self) }
+        let written: [(frame: [UInt8], envelope: PullBatchEnvelope)] = [
+            (
+                SyncMessage.encodedPullBatch(records: json, cursor: "12", more: true, estimate: 1_500).encoded(),
+                PullBatchEnvelope(cursor: "12", more: true, estimate: 1_500, count: 3)
+            ),
+            (
+                SyncMessage.encodedPullBatch(records: [json[0]], cursor: "a\"b\\c]", more: false).encoded(),
+                PullBatchEnvelope(cursor: "a\"b\\c]", more: false, estimate: nil, count: 1)
+            ),
+            (
+                SyncMessage.pullBatch(records: Self.richRecords, cursor: "7", more: false, estimate: 0).encoded(),
+                PullBatchEnvelope(cursor: "7", more: false, estimate: 0, count: 3)
+            ),
+            (
+                Array(
+                    (#" { "more" : true , "cursor" : "9", "records" : [ {"x": "]"} , [1, {"y": "\\"}] ] "#
+                        + #","type":"pull-batch"} "#).utf8
+                ),
+                PullBatchEnvelope(cursor: "9", more: true, estimate: nil, count: 2)
+            ),
+        ]
+        for (frame, envelope) in written {
+            #expect(PullBatchEnvelope.peek(frame) == envelope, "\(String(decoding: frame, as: UTF8.self))")
+        }
+        // Never taken: empty pages, other messages, keys after the records, too many records.
+        let refused = [
+            SyncMessage.pullBatch(records: [], cursor: "7", more: false).encoded(),
+            SyncMessage.push(batch: 1, records: Self.richRecords).encoded(),
+            Array(#"{"cursor":"7","more":true,"records":[1],"estimate":4,"type":"pull-batch"}"#.utf8),
+            Array(#"{"cursor":"7","more":true,"records":[1],"type":"pull-batch","cursor":"8"}"#.utf8),
+            Array(#"{"cursor":"7","cursor":"8","more":true,"records":[1],"type":"pull-batch"}"#.utf8),
+            Array(#"{"cursor":"7","more":true,"records":[1,],"type":"pull-batch"}"#.utf8),
+            Array(#"{"cursor":"7","more":true,"records":[1],"type":"pull-batch"}x"#.utf8),
+            Array(
+                ("{\"cursor\":\"7\",\"more\":true,\"records\":["
+                    + Array(repeating: "1", count: maximumBatchSize + 1)
+                    .joined(separator: ",") + "],\"type\":\"pull-batch\"}").utf8
+            ),
+        ]
+        for frame in refused {
+            #expect(PullBatchEnvelope.peek(frame) == nil, "\(String(decoding: frame, as: UTF8.self))")
+        }
+        let seeds = written.map(\.frame) + refused
+        var taken = 0
+        for round in 0..<20_000 {
+            let frame = round < seeds.count ? seeds[round] : Self.mutate(seeds[random.below(seeds.count)], &random)
+            guard let envelope = PullBatchEnvelope.peek(frame) else { continue }
+            taken += 1
+            let tree = Self.treeVerdict(frame)
+            let deferred = Verdict {
+                let records = try envelope.records(decoding: frame)
+                return .pullBatch(
+                    records: records,
+                    cursor: envelope.cursor,
+                    more: envelope.more,
+                    estimate: envelope.estimate
+                )
+            }
+            // The same message, or the same refusal (the whole frame's decoding gives the tree's, and a frame taken
+            // must never decode to anything but the envelope's page).
+            #expect(deferred == tree, "taken frame \(String(decoding: frame, as: UTF8.self))")
+        }
+        #expect(taken > 1_000, "the envelope reader should take many of the frames")
+        print("pull-batch envelopes: \(taken) of 20000 frames read envelope first, each with the tree's verdict")
+    }
+
     @Test func mutatedStreamsThroughThePipelineYieldOneFramePerLine() throws {
         var random = SeededRandom(seed: 0xF00D_2026_1129)
         for _ in 0..<300 {
@@ -184,6 +257,46 @@ import WireProtocol
             while try channel.readInbound(as: SyncFrame.self) != nil { count += 1 }
             // Every line is one frame, a message or a refusal; an empty one too (it is malformed).
             #expect(count == frames.count)
+            _ = try channel.finish()
+        }
+    }
+
+    /// A kiosk's pipeline (``KioskFrameDecoder``) delivers one frame a line too, a page read envelope first exactly
+    /// where the envelope reader takes the line, and every other line decoded as the sync decoder decodes it.
+    @Test func streamsThroughAKiosksPipelineYieldOneFramePerLine() throws {
+        var random = SeededRandom(seed: 0xC105_2026_1206)
+        let page = SyncMessage.pullBatch(records: Self.richRecords, cursor: "7", more: true, estimate: 9).encoded()
+        let seeds = Self.seeds + [page, page]
+        for _ in 0..<300 {
+            let frames = (0..<(1 + random.below(6))).map { _ in
+                let seed = seeds[random.below(seeds.count)]
+                return random.below(2) == 0 ? seed : Self.mutate(seed, &random)
+            }
+            let stream = frames.flatMap { $0 + [UInt8(ascii: "\n")] }
+            let channel = EmbeddedChannel()
+            try channel.pipeline.syncOperations.addKioskProtocolHandlers(maximumFrameSize: 64 * 1024)
+            var offset = 0
+            while offset < stream.count {
+                let size = min(1 + random.below(200), stream.count - offset)
+                try channel.writeInbound(ByteBuffer(bytes: stream[offset..<(offset + size)]))
+                offset += size
+            }
+            var delivered: [KioskFrame] = []
+            while let frame = try channel.readInbound(as: KioskFrame.self) { delivered.append(frame) }
+            #expect(delivered.count == frames.count)
+            for (frame, line) in zip(delivered, frames) {
+                switch frame {
+                case .pullBatch(let pulled):
+                    #expect(PullBatchEnvelope.peek(line) == pulled.envelope)
+                    #expect(Array(pulled.bytes.readableBytesView) == line)
+                case .frame(.message(let message)):
+                    #expect(PullBatchEnvelope.peek(line) == nil)
+                    #expect(Verdict { try SyncMessage.decode(line) } == .decoded(message))
+                case .frame(.invalid(let error)):
+                    #expect(PullBatchEnvelope.peek(line) == nil)
+                    #expect(Verdict { try SyncMessage.decode(line) } == .refused("\(error.code) \(error.message)"))
+                }
+            }
             _ = try channel.finish()
         }
     }

@@ -140,6 +140,15 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("push frame decode (500 returns)", configuration: configuration) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try! SyncMessage.decode(frame)) }
     }
+    // A kiosk reads a pulled page's envelope on its connection's thread, and decodes the records on another
+    // (issue 18, nineteenth part): what the connection's thread is left with, against the page's whole decoding.
+    let page = SyncMessage.pullBatch(records: records, cursor: "500", more: true).encoded()
+    Benchmark("pull-batch envelope read (500 returns)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(PullBatchEnvelope.peek(page)) }
+    }
+    Benchmark("pull-batch frame decode (500 returns)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try! SyncMessage.decode(page)) }
+    }
     // The lever of issue 18: the same frame through the JSON tree, as every frame was read before.
     Benchmark("push frame decode through the JSON tree (500 returns)", configuration: configuration) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try! SyncMessage.decode(JSONValue.parse(frame))) }
