@@ -238,6 +238,16 @@ import WireProtocol
         print("pull-batch envelopes: \(taken) of 20000 frames read envelope first, each with the tree's verdict")
     }
 
+    /// Writes `stream` into `channel` in pieces of random sizes, as reads from a socket would come.
+    static func feed(_ stream: [UInt8], to channel: EmbeddedChannel, _ random: inout SeededRandom) throws {
+        var offset = 0
+        while offset < stream.count {
+            let size = min(1 + random.below(200), stream.count - offset)
+            try channel.writeInbound(ByteBuffer(bytes: stream[offset..<(offset + size)]))
+            offset += size
+        }
+    }
+
     @Test func mutatedStreamsThroughThePipelineYieldOneFramePerLine() throws {
         var random = SeededRandom(seed: 0xF00D_2026_1129)
         for _ in 0..<300 {
@@ -247,12 +257,7 @@ import WireProtocol
             let stream = frames.flatMap { $0 + [UInt8(ascii: "\n")] }
             let channel = EmbeddedChannel()
             try channel.pipeline.syncOperations.addSyncProtocolHandlers(maximumFrameSize: 64 * 1024)
-            var offset = 0
-            while offset < stream.count {
-                let size = min(1 + random.below(200), stream.count - offset)
-                try channel.writeInbound(ByteBuffer(bytes: stream[offset..<(offset + size)]))
-                offset += size
-            }
+            try Self.feed(stream, to: channel, &random)
             var count = 0
             while try channel.readInbound(as: SyncFrame.self) != nil { count += 1 }
             // Every line is one frame, a message or a refusal; an empty one too (it is malformed).
@@ -275,12 +280,7 @@ import WireProtocol
             let stream = frames.flatMap { $0 + [UInt8(ascii: "\n")] }
             let channel = EmbeddedChannel()
             try channel.pipeline.syncOperations.addKioskProtocolHandlers(maximumFrameSize: 64 * 1024)
-            var offset = 0
-            while offset < stream.count {
-                let size = min(1 + random.below(200), stream.count - offset)
-                try channel.writeInbound(ByteBuffer(bytes: stream[offset..<(offset + size)]))
-                offset += size
-            }
+            try Self.feed(stream, to: channel, &random)
             var delivered: [KioskFrame] = []
             while let frame = try channel.readInbound(as: KioskFrame.self) { delivered.append(frame) }
             #expect(delivered.count == frames.count)
