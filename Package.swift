@@ -120,7 +120,8 @@ let package = Package(
             ]
         ),
         .target(
-            // Sync frames on NIO channels: the line codec, frame limits and the idle timer both sides use.
+            // Sync frames on NIO channels: the line codec, frame limits and the idle timer both sides use, and
+            // the kiosk's decoder that hands a pulled page over before its records are decoded.
             name: "SyncTransport",
             dependencies: [
                 "WireProtocol", "SyncEngine", .product(name: "NIOCore", package: "swift-nio"),

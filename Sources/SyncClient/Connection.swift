@@ -21,7 +21,8 @@ enum ConnectionEvent: Sendable {
     case frame(SyncFrame)
     /// A pulled page, handed over as soon as it is read while a task of its own prepares it for the merge
     /// (``PreparingPull``): the next page is asked for before this one is prepared, and while the storage thread
-    /// merges one page, the next are prepared on other threads.
+    /// merges one page, the next are prepared on other threads. A page read only as far as its envelope
+    /// (``PulledFrame``) comes as a `pull-batch` message without records: its preparation decodes them.
     case pulled(SyncMessage, PreparingPull)
     case closed
     case failed(any Error)

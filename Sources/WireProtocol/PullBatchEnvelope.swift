@@ -34,7 +34,8 @@ public struct PullBatchEnvelope: Hashable, Sendable {
     /// `nil` for anything else — another message, an empty page, another layout, more than ``maximumBatchSize``
     /// records, a frame cut short — which the caller decodes whole, as before: a fast path only, never a verdict.
     public static func peek(_ frame: some Collection<UInt8>) -> PullBatchEnvelope? {
-        let head = try? JSONScanner.scan(frame) { scanner -> PullBatchEnvelope? in
+        // The envelope's keys, and where the records begin.
+        let head = try? JSONScanner.scan(frame) { scanner -> (PullBatchEnvelope, recordsStart: Int)? in
             guard scanner.consume(UInt8(ascii: "{")) else { return nil }
             var cursor: String?
             var more: Bool?
@@ -54,17 +55,16 @@ public struct PullBatchEnvelope: Hashable, Sendable {
                     (estimate, sawEstimate) = (small, true)
                 case "records":
                     guard let cursor, let more, scanner.consume(UInt8(ascii: "[")) else { return nil }
-                    // `count` holds where the records begin until they are counted.
-                    return PullBatchEnvelope(cursor: cursor, more: more, estimate: estimate, count: scanner.offset)
+                    return (PullBatchEnvelope(cursor: cursor, more: more, estimate: estimate, count: 0), scanner.offset)
                 default:
                     return nil
                 }
                 guard scanner.consume(UInt8(ascii: ",")) else { return nil }
             }
         }
-        guard var envelope = head ?? nil else { return nil }
+        guard case (var envelope, let recordsStart)? = head ?? nil else { return nil }
         let count = frame.withContiguousStorageIfAvailable { bytes in
-            Self.countRecords(UnsafeRawBufferPointer(bytes), from: envelope.count)
+            Self.countRecords(UnsafeRawBufferPointer(bytes), from: recordsStart)
         }
         guard let count = count ?? nil else { return nil }
         envelope.count = count
@@ -113,9 +113,11 @@ public struct PullBatchEnvelope: Hashable, Sendable {
         return nil
     }
 
+    private static let typeLast = Array(#","type":"pull-batch"}"#.utf8)
+
     /// Whether the bytes from `index` on are `,"type":"pull-batch"}`, with nothing but white space around it.
     private static func hasTypeLast(_ bytes: UnsafeRawBufferPointer, after index: Int) -> Bool {
-        let suffix = Array(#","type":"pull-batch"}"#.utf8)
+        let suffix = typeLast
         let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
         var start = index
         while start < bytes.count, isSpace(bytes[start]) { start += 1 }
