@@ -79,6 +79,8 @@ let package = Package(
     targets: [
         .target(name: "ReturnSyncJSON"),
         .target(name: "ReturnsModel"),
+        // SQLite's process-wide settings, made as the process loads (its configuration call is variadic C).
+        .target(name: "CSQLiteSettings", linkerSettings: [.linkedLibrary("sqlite3")]),
         // HQ's users and roles (the console's and the commands'): names, roles, bcrypt password hashes.
         .target(
             name: "HQAccess",
@@ -113,6 +115,8 @@ let package = Package(
             name: "ReplicaStore",
             dependencies: [
                 "ReturnsSync", "SyncCore", "ReturnSyncJSON", "HQAccess", .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's memory statistics off before its first initialization (each allocation takes a lock).
+                "CSQLiteSettings",
                 // The SQLite C API, for the bind-and-step hot path of RawInsert.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 // SHA-256, which names attachments by their bytes.
@@ -279,6 +283,7 @@ let package = Package(
             dependencies: [
                 "ReplicaStore", "ReturnSyncTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                "CSQLiteSettings", .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         .testTarget(
