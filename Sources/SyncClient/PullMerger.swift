@@ -42,13 +42,19 @@ final class PullMerger: Sendable {
     }
 
     /// How many pages may wait behind the merge under way: past it, the round stops reading until there is room,
-    /// which bounds the memory a fast server and a slow disk can fill.
+    /// which bounds the memory a fast server and a slow disk can fill — a page is at most one frame (4 MiB) and its
+    /// decoded records, typically 500 returns of ~0.5 KB on the wire.
+    ///
+    /// Twelve, not four: with four, the round stops reading whenever a merge holds the writer longer than four pages
+    /// take to arrive (a commit, a checkpoint), and the preparing threads idle with it. In a fresh kiosk's pull of
+    /// 100,000 returns twelve was faster in seven pairs of seven, for 55 MB more peak memory (BENCHMARKS.md, issue
+    /// 18, twentieth part).
     let bound: Int
     private let store: ReplicaStore
     private let peer: String
     private let state = Mutex(State())
 
-    init(store: ReplicaStore, peer: String, bound: Int = 4) {
+    init(store: ReplicaStore, peer: String, bound: Int = 12) {
         self.store = store
         self.peer = peer
         self.bound = max(bound, 1)
