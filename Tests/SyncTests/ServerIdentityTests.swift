@@ -212,7 +212,11 @@ import WireProtocol
 
         let old = try await run("kiosk", "enroll", "--db", "a.sqlite", "--token", String(fresh.prefix(48)))
         #expect(old.status != 0 && old.stderr.contains("older than protocol version 3"))
+        // Waited for, so the server has closed its database before the directory is removed (one that was still
+        // closing left the directory behind, emptied, after every run).
         serve.send(SIGTERM)
+        let stopped = try await offThePool { serve.waitUntilExit() }
+        #expect(stopped == .init(status: 0, bySignal: false))
     }
 }
 
