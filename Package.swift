@@ -81,6 +81,8 @@ let package = Package(
         .target(name: "ReturnsModel"),
         // SQLite's process-wide settings, made as the process loads (its configuration call is variadic C).
         .target(name: "CSQLiteSettings", linkerSettings: [.linkedLibrary("sqlite3")]),
+        // A table-valued function over rows held in memory: many rows written by one statement, no value bound.
+        .target(name: "CSQLiteRows", linkerSettings: [.linkedLibrary("sqlite3")]),
         // HQ's users and roles (the console's and the commands'): names, roles, bcrypt password hashes.
         .target(
             name: "HQAccess",
@@ -117,6 +119,8 @@ let package = Package(
                 "ReturnsSync", "SyncCore", "ReturnSyncJSON", "HQAccess", .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's memory statistics off before its first initialization (each allocation takes a lock).
                 "CSQLiteSettings",
+                // `returnsync_rows(?)`: a server's push writes its returns' projection rows a few hundred at a time.
+                "CSQLiteRows",
                 // The SQLite C API, for the bind-and-step hot path of RawInsert.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 // SHA-256, which names attachments by their bytes.
@@ -283,7 +287,7 @@ let package = Package(
             dependencies: [
                 "ReplicaStore", "ReturnSyncTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
-                "CSQLiteSettings", .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                "CSQLiteSettings", "CSQLiteRows", .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         .testTarget(

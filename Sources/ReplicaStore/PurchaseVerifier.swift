@@ -277,6 +277,7 @@ extension WriteContext {
     /// order's quantity (unless they were not on the order at all) and saw a serial first. At HQ, an order it does not hold does not exist (once any order
     /// was imported); at a kiosk it may just be newer than the last sync, or sold at another store.
     mutating func verify(_ facts: ReturnFacts) throws -> (PurchaseVerification?, [ReturnException]) {
+        try writeHeldProjections()  // it reads the projection
         let isServer = store.identity.role == .server
         let verification: PurchaseVerification?
         let policy = try returnPolicies().governing(facts.gtin, at: facts.storeID)
@@ -378,6 +379,7 @@ extension WriteContext {
         byCustomer: Bool,
         stored: [String: Int64] = [:]
     ) throws -> [ReturnFacts] {
+        try writeHeldProjections()  // it reads the projection
         var found: [String: ReturnFacts] = [:]
         found.reserveCapacity(items.count)
         for item in items where stored[item.id] != nil { found[item.id] = item }
@@ -514,6 +516,7 @@ extension WriteContext {
     /// - Returns: how many returns changed.
     @discardableResult
     mutating func reverify(_ ids: some Sequence<String>) throws -> Int {
+        try writeHeldProjections()  // it reads the projection
         let statement = try db.cachedStatement(sql: "SELECT \(ReturnFacts.columns) FROM returns WHERE id = ?")
         var all: [ReturnFacts] = []
         for id in ids {

@@ -1,3 +1,4 @@
+import CSQLiteRows
 import GRDB
 import GRDBSQLite
 
@@ -120,5 +121,16 @@ struct RawInsert {
     func run() throws {
         defer { sqlite3_reset(statement.sqliteStatement) }
         _ = try stepsToRow()  // an insert or update yields no row
+    }
+
+    /// Runs the statement with `rows` bound to its one parameter, `returnsync_rows(?)`'s argument.
+    func run(binding rows: UnsafePointer<returnsync_rows>) throws {
+        let code = returnsync_bind_rows(statement.sqliteStatement, 1, rows)
+        guard code == SQLITE_OK else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "binding rows", sql: statement.sql)
+        }
+        // Unbound again before the rows go away: a pointer left bound would point at freed memory.
+        defer { sqlite3_clear_bindings(statement.sqliteStatement) }
+        try run()
     }
 }

@@ -79,6 +79,7 @@ extension WriteContext {
     mutating func flagReturns(under campaign: RecallCampaign, operatorID: OperatorID? = nil) throws -> [ProductReturn] {
         guard campaign.status == .open else { return [] }
         var flagged: [ProductReturn] = []
+        try writeHeldProjections()  // it reads the projection
         let sql = RecallSweep.candidates(of: campaign, capturedBy: store.identity.kioskID)
         for id in try String.fetchAll(db, sql: sql) {  // the first column
             guard var record = try load(entityType: ReturnEntity.entityType, id: id),

@@ -1,5 +1,7 @@
+import CSQLiteRows
 import Foundation
 import GRDB
+import GRDBSQLite
 import ReturnSyncJSON
 import ReturnsModel
 import ReturnsSync
@@ -207,6 +209,11 @@ public final class ReplicaStore: Sendable {
             // WAL's default (NORMAL) may lose the last commits on power loss; FULL syncs every commit, which is
             // what lets a command report success only once its data is durable.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // `returnsync_rows(?)`, which a server's push writes its projection rows through (WriteContext).
+            let registered = returnsync_rows_register(db.sqliteConnection)
+            guard registered == SQLITE_OK else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: registered), message: "returnsync_rows")
+            }
             if let cacheSizeKiB = configuration.cacheSizeKiB {
                 try db.execute(sql: "PRAGMA cache_size = -\(cacheSizeKiB)")
             }

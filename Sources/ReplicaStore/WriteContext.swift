@@ -67,16 +67,27 @@ struct WriteContext {
             let recordedAt: Int64
             let source: String?
         }
+        /// A return's projection row held on a server, with the row number it takes.
+        struct Projection {
+            let row: Int64
+            let values: [ReturnProjection.Value]
+        }
         /// A record held, by type and id.
         struct Key: Hashable {
             let entityType: String
             let id: String
         }
         fileprivate(set) var entries: [Entry] = []
+        /// On a server, the projection rows of the returns held, written out with them: a push's rows in a few
+        /// statements (``returnsync_rows``) rather than one statement and 37 bound values a row. A kiosk writes
+        /// its rows as it stores them (a pull's and an import's merges read the projection between records).
+        fileprivate(set) var projections: [Projection] = []
         /// The records held: a lookup of one of them writes them out first, a lookup of any other need not.
         fileprivate(set) var held: Set<Key> = []
         /// The number the next held record takes (`nil` while none is held: read again from the sequence).
         fileprivate var nextRow: Int64?
+        /// The row number the next held projection row takes (`nil` while none is held: read again from the table).
+        fileprivate var nextProjectionRow: Int64?
 
         init() {}
 
@@ -85,6 +96,8 @@ struct WriteContext {
             entries = []
             held = []
             nextRow = nil
+            projections = []
+            nextProjectionRow = nil
         }
 
         /// Whether the record of type `entityType` and id `id` is held.
@@ -300,7 +313,14 @@ struct WriteContext {
                 replacing: previous
             )
         }
-        if let row = write.row {
+        if let row = write.row, holds, store.identity.role == .server, let newRecords {
+            // Numbered as SQLite would number it (the largest row number plus one): nothing else writes a
+            // projection row while rows are held, since every other write writes them out first.
+            let number = try newRecords.nextProjectionRow ?? nextProjectionRow()
+            newRecords.nextProjectionRow = number + 1
+            newRecords.projections.append(NewRecords.Projection(row: number, values: row.values))
+            lastProjectedRow = number
+        } else if let row = write.row {
             let insert = inserts.projection
             for (index, value) in row.values.enumerated() {
                 let position = Int32(index + 1)
@@ -401,12 +421,19 @@ struct WriteContext {
         return (try Int64.fetchOne(statement) ?? 0) + 1
     }
 
-    /// Writes out the records ``newRecords`` holds, and their change-log entries, many to a statement: before
-    /// anything reads or writes `records` or `change_log`, and before whatever held them (a push, a pulled page, an
-    /// import's chunk) ends.
+    /// The row number the next projection row takes: the largest plus one, as SQLite gives it.
+    private func nextProjectionRow() throws -> Int64 {
+        let statement = try db.cachedStatement(sql: "SELECT max(rowid) FROM returns")
+        return (try Int64.fetchOne(statement) ?? 0) + 1
+    }
+
+    /// Writes out the records ``newRecords`` holds, their change-log entries and projection rows, many to a
+    /// statement: before anything reads or writes `records`, `change_log` or `returns`, and before whatever held
+    /// them (a push, a pulled page, an import's chunk) ends.
     func writeNewRecords() throws {
-        guard let newRecords, !newRecords.entries.isEmpty else { return }
+        guard let newRecords, !newRecords.entries.isEmpty || !newRecords.projections.isEmpty else { return }
         let entries = newRecords.entries
+        let projections = newRecords.projections
         // Forgotten first: were a statement to fail, the push's savepoint (or the whole transaction) rolls back what
         // was written, and nothing held may be written again by a later push of the group.
         newRecords.discard()
@@ -440,6 +467,38 @@ struct WriteContext {
             try statements.records.run()
             try statements.log.run()
             start += rows
+        }
+        try writeProjections(projections)
+    }
+
+    /// Writes out what ``newRecords`` holds when it holds projection rows (a server's push, nowhere else): what
+    /// anything reading `returns` in a write calls first. A kiosk's held records stay held (its merges read no
+    /// projection row of a record held).
+    func writeHeldProjections() throws {
+        guard let newRecords, !newRecords.projections.isEmpty else { return }
+        try writeNewRecords()
+    }
+
+    /// How many projection rows one statement writes at most: the values and text of 512 rows take a few hundred KB.
+    private static let projectionRowsPerStatement = 512
+
+    /// `INSERT OR REPLACE INTO returns` of the rows bound to `returnsync_rows(?)`, the row number first.
+    private static let projectionRowsSQL = """
+        INSERT OR REPLACE INTO returns (rowid, \(ReturnProjection.names.joined(separator: ", ")))
+        SELECT \((0...ReturnProjection.names.count).map { "c\($0)" }.joined(separator: ", ")) FROM returnsync_rows(?)
+        """
+
+    /// Writes projection rows held, each at its row number, a few hundred to a statement.
+    private func writeProjections(_ projections: [NewRecords.Projection]) throws {
+        guard !projections.isEmpty else { return }
+        let statement = try db.cachedStatement(sql: Self.projectionRowsSQL)
+        var start = 0
+        while start < projections.count {
+            let chunk = projections[start..<min(start + Self.projectionRowsPerStatement, projections.count)]
+            try ProjectionRows(chunk).withRows { rows in
+                try RawInsert(running: statement, in: db).run(binding: rows)
+            }
+            start += chunk.count
         }
     }
 

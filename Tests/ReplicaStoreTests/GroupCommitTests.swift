@@ -265,6 +265,34 @@ import Testing
         #expect(try Self.projectionDrift(other) == [])
     }
 
+    /// A server holds a push's projection rows and writes them 512 to a statement (``WriteContext/NewRecords``),
+    /// numbering each as SQLite would: a push of more than two statements' rows, then another push numbered on from
+    /// the first, must leave every row exactly as its record shows, none lost to a number given twice.
+    @Test func aPushOfMoreRowsThanOneStatementWritesKeepsEveryProjectionRow() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: Self.stores[0], kiosk: KioskID("k"))
+        )
+        let server = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        try kiosk.importReturns(ndjson: SampleData.importLines(count: 1_100))
+        let first = try kiosk.returnRecords()
+        #expect(try server.acceptPush(first, from: Self.kiosks[0], store: Self.stores[0]).merged == 1_100)
+        try kiosk.importReturns(ndjson: SampleData.importLines(count: 600, offset: 1_100))
+        let firstIDs = Set(first.map(\.id))
+        let second = try kiosk.returnRecords().filter { !firstIDs.contains($0.id) }
+        #expect(try server.acceptPush(second, from: Self.kiosks[0], store: Self.stores[0]).merged == 600)
+        let rows = try server.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT count(*), min(rowid), max(rowid) FROM returns")
+        }
+        #expect(rows.map { [$0[0], $0[1], $0[2]] as [Int64] } == [1_700, 1, 1_700])
+        #expect(try Self.projectionDrift(server) == [])
+        #expect(try Self.brokenLinks(server) == [])
+    }
+
     /// A write that fails for a reason of the storage's (here the database's size cap, as a full disk) abandons the
     /// group's transaction; the others are committed after all, and only that write reports the failure.
     @Test func aFullDiskFailsOnlyThePushThatFilledIt() throws {
