@@ -212,7 +212,7 @@ public final class ReplicaStore: Sendable {
             // `returnsync_rows(?)`, which a server's push writes its projection rows through (WriteContext).
             let registered = returnsync_rows_register(db.sqliteConnection)
             guard registered == SQLITE_OK else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: registered), message: "returnsync_rows")
+                throw DatabaseError(resultCode: ResultCode(rawValue: registered), message: "registering returnsync_rows")
             }
             if let cacheSizeKiB = configuration.cacheSizeKiB {
                 try db.execute(sql: "PRAGMA cache_size = -\(cacheSizeKiB)")

@@ -79,8 +79,9 @@ struct WriteContext {
         }
         fileprivate(set) var entries: [Entry] = []
         /// On a server, the projection rows of the returns held, written out with them: a push's rows in a few
-        /// statements (``returnsync_rows``) rather than one statement and 37 bound values a row. A kiosk writes
-        /// its rows as it stores them (a pull's and an import's merges read the projection between records).
+        /// statements (`returnsync_rows(?)`) rather than one statement and 37 bound values a row. A kiosk writes
+        /// its rows as it stores them: its pulls were slower holding them (BENCHMARKS.md, issue 18, twentieth part;
+        /// not measured through `returnsync_rows`).
         fileprivate(set) var projections: [Projection] = []
         /// The records held: a lookup of one of them writes them out first, a lookup of any other need not.
         fileprivate(set) var held: Set<Key> = []
