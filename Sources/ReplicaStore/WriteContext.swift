@@ -52,8 +52,9 @@ struct WriteContext {
     /// records' AUTOINCREMENT sequence; nothing else may insert a record meanwhile, so ``WriteContext`` writes them
     /// out (``writeNewRecords()``) before it stores anything else and before anything reads `records` or
     /// `change_log` — a lookup of one record only when that record is held — and whatever held them (a push, a
-    /// pull's pages, an import) writes them out before it ends. A class: the copies of a context a push goes through
-    /// share what they hold.
+    /// pull's pages, an import) writes them out before it ends. On a server, a push's returns' projection rows are
+    /// held with them and written the same way (``NewRecords/projections``). A class: the copies of a context a push
+    /// goes through share what they hold.
     final class NewRecords {
         struct Entry {
             let row: Int64
@@ -473,14 +474,14 @@ struct WriteContext {
     }
 
     /// Writes out what ``newRecords`` holds when it holds projection rows (a server's push, nowhere else): what
-    /// anything reading `returns` in a write calls first. A kiosk's held records stay held (its merges read no
-    /// projection row of a record held).
+    /// anything reading `returns` in a write calls first. A kiosk never holds projection rows (`returns` is complete
+    /// there), so its held records stay held.
     func writeHeldProjections() throws {
         guard let newRecords, !newRecords.projections.isEmpty else { return }
         try writeNewRecords()
     }
 
-    /// How many projection rows one statement writes at most: the values and text of 512 rows take a few hundred KB.
+    /// How many projection rows one statement writes at most: 512 rows' values and text take about half a megabyte.
     private static let projectionRowsPerStatement = 512
 
     /// `INSERT OR REPLACE INTO returns` of the rows bound to `returnsync_rows(?)`, the row number first.
