@@ -520,6 +520,25 @@ extension ReplicaStore {
         }
     }
 
+    /// The public keys of kiosk `kiosk`'s enrollment tokens that are neither used nor revoked, newest first: what
+    /// a redemption's proof may verify with. A server checks the proof against these on a reader, so that its
+    /// writer, which every kiosk's push waits for, verifies no signature: its
+    /// ``redeemEnrollment(store:kiosk:publicKey:proves:)`` then only compares keys.
+    public func pendingEnrollmentKeys(store: StoreID, kiosk: KioskID) throws -> [Data] {
+        try read { db in
+            try Data.fetchAll(
+                db,
+                sql: """
+                    SELECT token_key FROM enrollments
+                    WHERE store_id = ? AND kiosk_id = ? AND used_at IS NULL AND revoked_at IS NULL
+                      AND token_key IS NOT NULL
+                    ORDER BY created_at DESC
+                    """,
+                arguments: [store.rawValue, kiosk.rawValue]
+            )
+        }
+    }
+
     /// Revokes kiosk `kiosk` of store `store`: it is refused from now on (a running server closes its connections
     /// within a second), and its pending tokens are void. Enrolling it again with a new token lifts it.
     ///

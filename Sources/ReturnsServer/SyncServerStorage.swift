@@ -426,8 +426,16 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         proves: @escaping @Sendable (_ tokenKey: Data) -> Bool
     ) async throws {
         do {
+            // The proof is verified here, against the tokens' keys read on a reader, not in the transaction: the
+            // writer, which every push waits for, verified an Ed25519 signature per enrolling kiosk. The writer then
+            // only compares the token it finds with the keys that verified: a token replaced meanwhile is not
+            // among them, and is refused as a proof that does not match.
+            let tokenKeys = try await onReader { try $0.pendingEnrollmentKeys(store: store, kiosk: kiosk) }
+            let verified = tokenKeys.filter(proves)
             // With the pushes and the other kiosks' enrollments waiting: one commit for all of them.
-            let redemption = EnrollmentRedemption(store: store, kiosk: kiosk, publicKey: publicKey, proves: proves)
+            let redemption = EnrollmentRedemption(store: store, kiosk: kiosk, publicKey: publicKey) {
+                verified.contains($0)
+            }
             _ = try await groupCommit.submit(.redeemEnrollment(redemption))
         } catch let error as ReplicaStoreError where error.code == .notFound || error.code == .wrongStore {
             throw EnrollmentRefused(error.message)

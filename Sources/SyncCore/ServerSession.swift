@@ -26,8 +26,11 @@ public struct ServerSession: Sendable {
         /// The server's replica id.
         public var serverID: String
         /// The seed of the server's identity key (raw Ed25519 private key), which signs its proof in every
-        /// challenge. Kept as bytes: the key type is not `Sendable`.
-        public var identitySeed: Data
+        /// challenge.
+        public var identitySeed: Data { identity.seed }
+        /// The key made from ``identitySeed`` once, not at every hello: making it is a scalar multiplication, about
+        /// as much work as the signature itself.
+        let identity: SigningIdentity
         /// The protocol versions the server speaks.
         public var versions: [Int]
         /// The optional features it grants a kiosk that asks (``SyncCapability``).
@@ -37,9 +40,8 @@ public struct ServerSession: Sendable {
         ///
         /// - Throws: when `identitySeed` is not an Ed25519 private key.
         public init(serverID: String, identitySeed: Data, versions: [Int] = supportedProtocolVersions) throws {
-            _ = try Curve25519.Signing.PrivateKey(rawRepresentation: identitySeed)
+            self.identity = try SigningIdentity(seed: identitySeed)
             self.serverID = serverID
-            self.identitySeed = identitySeed
             self.versions = versions
         }
     }
@@ -298,11 +300,10 @@ public struct ServerSession: Sendable {
                 return granted
             }
         )
-        let identity: Curve25519.Signing.PrivateKey
+        let identity = configuration.identity
         let proof: Data
         do {
-            identity = try Curve25519.Signing.PrivateKey(rawRepresentation: configuration.identitySeed)
-            proof = try identity.signature(
+            proof = try identity.key.signature(
                 for: serverProofPayload(
                     kioskNonce: handshake.kioskNonce,
                     serverNonce: handshake.serverNonce,
@@ -318,7 +319,7 @@ public struct ServerSession: Sendable {
             version: version,
             nonce: handshake.serverNonce,
             serverID: configuration.serverID,
-            serverKey: identity.publicKey.rawRepresentation.base64EncodedString(),
+            serverKey: identity.publicKeyText,
             serverSignature: proof.base64EncodedString()
         )
     }
@@ -475,5 +476,23 @@ public struct ServerSession: Sendable {
 
     private func misuse(_ event: String) -> ProtocolError {
         ProtocolError(.internalError, "the server's session got \(event) out of turn")
+    }
+}
+
+/// The server's identity key, made once from its seed and shared by every session.
+///
+/// `@unchecked Sendable`: swift-crypto's key types do not declare `Sendable`, but a key is never changed after it
+/// is made, and signing only reads it (BoringSSL's `ED25519_sign` takes the key as `const`).
+final class SigningIdentity: @unchecked Sendable {
+    let seed: Data
+    let key: Curve25519.Signing.PrivateKey
+    /// The public key, as the challenge sends it (base64 of the raw 32 bytes).
+    let publicKeyText: String
+
+    /// - Throws: when `seed` is not an Ed25519 private key.
+    init(seed: Data) throws {
+        key = try Curve25519.Signing.PrivateKey(rawRepresentation: seed)
+        self.seed = seed
+        publicKeyText = key.publicKey.rawRepresentation.base64EncodedString()
     }
 }

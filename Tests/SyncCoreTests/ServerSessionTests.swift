@@ -88,6 +88,53 @@ import WireProtocol
         #expect(identity.publicKey.isValidSignature(proof, for: payload))
     }
 
+    /// The configuration makes the server's key once and every session signs with it, on whatever thread its
+    /// connection runs: each of many concurrent challenges proves the key over its own kiosk's nonce, and no other.
+    @Test func sessionsSharingOneConfigurationEachSignTheirOwnChallengeConcurrently() async throws {
+        let configuration = try ServerSession.Configuration(serverID: "hq", identitySeed: Self.serverSeed)
+        #expect(configuration.identitySeed == Self.serverSeed)
+        // Bytes, not the key: swift-crypto's key types are not `Sendable`.
+        let serverKeyBytes = try Curve25519.Signing.PrivateKey(rawRepresentation: Self.serverSeed).publicKey
+            .rawRepresentation
+        let results = await withTaskGroup(of: (Int, Bool, Bool).self) { group in
+            for index in 0..<64 {
+                group.addTask {
+                    let kioskNonce = Data(repeating: UInt8(index), count: 32).base64EncodedString()
+                    var session = ServerSession(configuration, makeNonce: { Self.serverNonce })
+                    let actions = try? session.receive(
+                        .hello(
+                            versions: [3],
+                            replicaID: "store-1/k\(index)",
+                            storeID: "store-1",
+                            kioskID: "k\(index)",
+                            nonce: kioskNonce
+                        )
+                    )
+                    guard case .send(.challenge(_, let nonce, _, let key, let signature))? = actions?.first,
+                        let proof = signature.flatMap({ Data(base64Encoded: $0) }),
+                        let serverKey = try? Curve25519.Signing.PublicKey(rawRepresentation: serverKeyBytes)
+                    else { return (index, false, false) }
+                    func payload(kiosk: Int) -> [UInt8] {
+                        serverProofPayload(
+                            kioskNonce: Data(repeating: UInt8(kiosk), count: 32).base64EncodedString(),
+                            serverNonce: nonce,
+                            serverID: "hq",
+                            replicaID: "store-1/k\(kiosk)"
+                        )
+                    }
+                    let own =
+                        key == serverKey.rawRepresentation.base64EncodedString()
+                        && serverKey.isValidSignature(proof, for: payload(kiosk: index))
+                    return (index, own, serverKey.isValidSignature(proof, for: payload(kiosk: (index + 1) % 64)))
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 64)
+        #expect(results.allSatisfy { $0.1 }, "every challenge proves the server's key over its own kiosk's nonce")
+        #expect(results.allSatisfy { !$0.2 }, "and over no other kiosk's")
+    }
+
     @Test func anEnrolledKioskIsLookedUpCheckedAndAdmitted() throws {
         var session = Self.session()
         _ = try session.receive(Self.hello)

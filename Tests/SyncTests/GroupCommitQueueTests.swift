@@ -170,6 +170,78 @@ import Testing
         #expect(try await storage.enrolledKiosk("store-1/k3")?.publicKey == Data(repeating: 103, count: 32))
     }
 
+    /// An enrolling kiosk's proof is verified before its redemption waits for the writer, not on the writer (which
+    /// every push waits for): with the writer held, each proof has been checked by the time its redemption waits.
+    /// The writer then only compares keys: a token replaced after the check is refused, as a proof that does not
+    /// match it, and the other kiosk is enrolled.
+    @Test func anEnrollmentsProofIsCheckedOffTheWriterAndATokenReplacedMeanwhileIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("hq.sqlite")
+        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        for index in 0..<2 {
+            try store.createEnrollment(
+                tokenHash: "token-\(index)",
+                tokenKey: Data(repeating: UInt8(index + 1), count: 32),
+                store: Self.storeID,
+                kiosk: KioskID("k\(index)"),
+                expiresAt: Date().addingTimeInterval(3_600)
+            )
+        }
+        let storage = SQLiteServerStorage(store)
+        let holder = try await Self.holdWriteLock(of: path)
+        let checks = Acknowledged()
+        func enroll(_ index: Int) -> Task<String, Never> {
+            Task {
+                do {
+                    try await storage.redeemEnrollment(
+                        store: Self.storeID,
+                        kiosk: KioskID("k\(index)"),
+                        publicKey: Data(repeating: UInt8(100 + index), count: 32),
+                        proves: { tokenKey in
+                            checks.count.add(1, ordering: .sequentiallyConsistent)
+                            return tokenKey == Data(repeating: UInt8(index + 1), count: 32)
+                        }
+                    )
+                    return "enrolled"
+                } catch {
+                    return "\(error)"
+                }
+            }
+        }
+        // A safety net against a queue that never gets there, not a timing: each wait ends as soon as its condition
+        // holds.
+        let deadline = ContinuousClock.now + .seconds(120)
+        let first = enroll(0)
+        while storage.groupCommit.transactions < 1 && ContinuousClock.now < deadline { await Task.yield() }
+        let second = enroll(1)
+        while storage.groupCommit.waiting < 1 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(storage.groupCommit.transactions == 1 && storage.groupCommit.waiting == 1)
+        #expect(checks.count.load(ordering: .sequentiallyConsistent) == 2, "both proofs checked before the writer")
+
+        // k1's token replaced (as `createEnrollment` does) by the connection holding the lock, then released.
+        try await holder.writeWithoutTransaction { db in
+            try db.execute(sql: "UPDATE enrollments SET revoked_at = 1 WHERE token_hash = 'token-1'")
+            try db.execute(
+                sql: """
+                    INSERT INTO enrollments (token_hash, store_id, kiosk_id, created_at, token_key, expires_at)
+                    VALUES ('token-1b', 'store-1', 'k1', ?, ?, ?)
+                    """,
+                arguments: [
+                    Date().millisecondsSince1970 + 1, Data(repeating: 9, count: 32),
+                    Date().addingTimeInterval(3_600).millisecondsSince1970,
+                ]
+            )
+            try db.execute(sql: "COMMIT")
+        }
+        #expect(await first.value == "enrolled")
+        #expect(await second.value == "the enrollment proof of kiosk store-1/k1 does not match its token")
+        #expect(
+            checks.count.load(ordering: .sequentiallyConsistent) == 2,
+            "each proof checked once, not again on the writer"
+        )
+        #expect(try store.enrolledKiosks().map(\.kioskID) == ["k0"])
+    }
+
     /// Pushes are prepared only when there is room: with room for two records (one record a transaction), a fourth
     /// push waits unprepared while the writer is held, and every push still completes once it is released.
     @Test func pushesBeyondTheRoomWaitUnpreparedAndAllComplete() async throws {
