@@ -208,6 +208,69 @@ struct PostgresStorageTests {
         await storage.close()
     }
 
+    /// A search by GTIN alone — `returns-server returns list --gtin`, the console's search, a recall's sweep —
+    /// reads an index, not every return: the partial index on GTIN and serial could serve only a serial's search. With
+    /// sequential scans priced out, the planner still scans the table when no index can answer, so each plan names
+    /// the index only if it can serve the query.
+    @Test func aSearchByGTINAloneReadsAnIndex() async throws {
+        let (url, drop) = try await PostgresTestServer.makeDatabase()
+        do {
+            await (try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)).close()
+            let connection = try await PostgresConnection.connect(
+                configuration: try url.connectionConfiguration(),
+                id: 1,
+                logger: PostgresTestServer.logger
+            )
+            func plan(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) async throws -> String {
+                var lines: [String] = []
+                for try await line in try await connection.query(
+                    PostgresQuery(unsafeSQL: "EXPLAIN " + sql, binds: binds),
+                    logger: PostgresTestServer.logger
+                ).decode(String.self) { lines.append(line) }
+                return lines.joined(separator: "\n")
+            }
+            do {
+                try await connection.query("SET enable_seqscan = off", logger: PostgresTestServer.logger)
+                let gtin = try GTIN("4006381333931")
+                let (search, arguments) = ReturnSearch(gtin: gtin).statement(recordJoin: nil) { "$\($0)" }
+                var binds = PostgresBindings()
+                for argument in arguments {
+                    switch argument {
+                    case .text(let text): binds.append(text)
+                    case .integer(let number): binds.append(number)
+                    }
+                }
+                let plans = [
+                    try await plan(search, binds),
+                    // What a recall's sweep asks (`RecallSweep.candidates`): its GTINs, unflagged, not voided.
+                    try await plan(
+                        """
+                        SELECT id, gtin, lot, serial FROM returns
+                        WHERE recall_campaign IS NULL AND status <> 'voided'
+                          AND gtin IN ('\(gtin.digits)', '00000000000017')
+                        ORDER BY created_at, id
+                        """
+                    ),
+                    // And re-verification's search for a unit, as before.
+                    try await plan(
+                        """
+                        SELECT id FROM returns WHERE gtin = '\(gtin.digits)' AND serial = 'SN-1' AND serial IS NOT NULL
+                        """
+                    ),
+                ]
+                for plan in plans { #expect(plan.contains("returns_by_unit"), "\(plan)") }
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try await connection.close()
+        } catch {
+            await drop()
+            throw error
+        }
+        await drop()
+    }
+
     @Test func aTokenIsRedeemedOnceWhenTwoProcessesTryAtOnce() async throws {
         let (url, drop) = try await PostgresTestServer.makeDatabase()
         let first = try await PostgresServerStorage.open(url, logger: PostgresTestServer.logger)
