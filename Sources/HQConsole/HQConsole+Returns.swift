@@ -138,10 +138,21 @@ extension Page {
     /// A download of `rows` as CSV (the first row the header), every field quoted as needed and a spreadsheet's
     /// formulas neutralised: a serial typed as `=…` at a kiosk must not run on an analyst's machine.
     static func csv(_ rows: [[String]], filename: String) -> Response {
-        let body =
-            rows.map { $0.map { Format.csvField($0, neutralisingFormulas: true) }.joined(separator: ",") }
-            .joined(separator: "\r\n") + "\r\n"
-        return download(ByteBuffer(string: body), type: "text/csv; charset=utf-8", filename: filename)
+        download(ByteBuffer(string: rows.map(csvLine).joined()), type: "text/csv; charset=utf-8", filename: filename)
+    }
+
+    /// One line of a CSV download, its end included: fields quoted where they must be, formulas neutralised.
+    static func csvLine(_ row: [String]) -> String {
+        row.map { Format.csvField($0, neutralisingFormulas: true) }.joined(separator: ",") + "\r\n"
+    }
+
+    /// One object of a JSON download: `row` keyed by `columns`, as ``download(_:_:format:name:)`` writes each.
+    static func jsonObject(_ columns: [String], _ row: [String]) throws -> String {
+        let data = try JSONSerialization.data(
+            withJSONObject: Dictionary(uniqueKeysWithValues: zip(columns, row)),
+            options: [.sortedKeys, .prettyPrinted]
+        )
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Rows of text as `name`.csv (the columns first), or as `name`.json: objects keyed by the columns.

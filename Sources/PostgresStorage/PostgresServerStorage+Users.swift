@@ -96,6 +96,33 @@ extension PostgresServerStorage: UserAdministration {
         }
     }
 
+    public func hqAudit(after number: Int64, limit: Int) async throws -> [(number: Int64, entry: HQAuditEntry)] {
+        try await transaction { [logger] connection in
+            var lines: [(number: Int64, entry: HQAuditEntry)] = []
+            for try await (id, at, actor, action, subject, detail) in try await connection.query(
+                """
+                SELECT id, at, actor, action, subject, detail FROM hq_audit WHERE id > \(number)
+                ORDER BY id LIMIT \(limit)
+                """,
+                logger: logger
+            ).decode((Int64, Int64, String, String, String, String).self) {
+                lines.append(
+                    (
+                        id,
+                        HQAuditEntry(
+                            at: Date(millisecondsSince1970: at),
+                            actor: actor,
+                            action: action,
+                            subject: subject,
+                            detail: detail
+                        )
+                    )
+                )
+            }
+            return lines
+        }
+    }
+
     public func failedSignIns(from address: String, since: Date) async throws -> Int {
         try await transaction { [logger] connection in
             var binds = PostgresBindings()

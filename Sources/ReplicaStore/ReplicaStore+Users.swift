@@ -245,6 +245,29 @@ extension ReplicaStore {
         }
     }
 
+    /// At most `limit` lines of HQ's access audit after line `number` (0: from the first), oldest first, each with
+    /// its number.
+    public func hqAudit(after number: Int64, limit: Int) throws -> [(number: Int64, entry: HQAuditEntry)] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM hq_audit WHERE id > ? ORDER BY id LIMIT ?",
+                arguments: [number, limit]
+            ).map { row in
+                (
+                    row["id"],
+                    HQAuditEntry(
+                        at: Date(millisecondsSince1970: row["at"]),
+                        actor: row["actor"],
+                        action: row["action"],
+                        subject: row["subject"],
+                        detail: row["detail"]
+                    )
+                )
+            }
+        }
+    }
+
     private static func hqUsers(_ db: Database) throws -> [HQUser] {
         try Row.fetchAll(db, sql: "SELECT * FROM hq_users ORDER BY name").map(hqUser)
     }

@@ -313,6 +313,10 @@ public protocol UserAdministration: Sendable {
     /// The newest `limit` lines of the audit, oldest first.
     func hqAudit(limit: Int) async throws -> [HQAuditEntry]
 
+    /// At most `limit` lines of the audit after line `number` (0: from the first), oldest first, each with its
+    /// number: what a download of the whole audit reads page by page, never all of it at once.
+    func hqAudit(after number: Int64, limit: Int) async throws -> [(number: Int64, entry: HQAuditEntry)]
+
     /// How many sign-ins from `address` were refused at or after `since` (the audit's `sign-in-refused` lines).
     func failedSignIns(from address: String, since: Date) async throws -> Int
 
@@ -634,6 +638,10 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func hqAudit(limit: Int) async throws -> [HQAuditEntry] {
         try await onReader { try $0.hqAudit(limit: limit) }
+    }
+
+    public func hqAudit(after number: Int64, limit: Int) async throws -> [(number: Int64, entry: HQAuditEntry)] {
+        try await onReader { try $0.hqAudit(after: number, limit: limit) }
     }
 
     public func failedSignIns(from address: String, since: Date) async throws -> Int {

@@ -248,6 +248,62 @@ import WireProtocol
         #expect(try await desk.storage.hqUsers().map(\.name.rawValue) == ["ana", "dana", "rick"])
     }
 
+    /// The audit downloads whole in both formats, however long it grows: written a page of lines at a time, every
+    /// line of every page, oldest first, each once — a comma, a quote and a formula in a line included.
+    @Test func theWholeAuditDownloadsPageByPageInBothFormats() async throws {
+        let directory = try TemporaryDirectory()
+        let (console, storage) = try HQConsoleTests.console(in: directory)
+        try HQConsoleTests.addUser("rick", .returnsManager, to: storage)
+        let start = Date(millisecondsSince1970: 1_796_000_000_000)
+        for index in 0..<(HQConsole.auditDownloadPage + 5) {
+            try await storage.recordHQAudit(
+                HQAuditEntry(
+                    at: start.addingTimeInterval(Double(index)),
+                    actor: "dana",
+                    action: "review-decided",
+                    subject: "R\(index)",
+                    detail: index == 7 ? "=SUM(A1), \"quoted\"" : "line \(index)"
+                )
+            )
+        }
+        let app = Application(router: console.router())
+        try await app.test(.router) { client in
+            let dana = try await HQConsoleTests.signIn(client, as: "dana")
+            let expected = try await storage.hqAudit(limit: .max)
+            #expect(expected.count > HQConsole.auditDownloadPage + 5, "the lines above, the users added, the sign-in")
+            let cookie: HTTPFields = [.cookie: "returnsync_session=\(dana)"]
+            let json = try await client.execute(uri: "/audit.json", method: .get, headers: cookie) { response in
+                #expect(response.status == .ok && response.headers[.contentType] == "application/json")
+                #expect(response.headers[.contentDisposition] == "attachment; filename=\"audit.json\"")
+                return Data(buffer: response.body)
+            }
+            let objects = try #require(try JSONSerialization.jsonObject(with: json) as? [[String: String]])
+            #expect(
+                objects.map { [$0["at"], $0["actor"], $0["action"], $0["subject"], $0["detail"]] }
+                    == expected.map {
+                        [ISO8601Milliseconds.format($0.at), $0.actor, $0.action, $0.subject, $0.detail]
+                    }
+            )
+            let csv = try await client.execute(uri: "/audit.csv", method: .get, headers: cookie) { response in
+                #expect(response.headers[.contentType] == "text/csv; charset=utf-8")
+                return String(buffer: response.body)
+            }
+            let lines = csv.split(separator: "\r\n", omittingEmptySubsequences: false)
+            #expect(lines.count == expected.count + 2, "a header, every line, and the last line's end")
+            #expect(lines.first == "at,actor,action,subject,detail" && lines.last == "")
+            #expect(lines.contains(#"2026-11-30T00:53:27.000Z,dana,review-decided,R7,"'=SUM(A1), ""quoted""""#))
+            let last = HQConsole.auditDownloadPage + 4
+            #expect(lines[lines.count - 3].hasSuffix(",dana,review-decided,R\(last),line \(last)"))
+            #expect(lines[lines.count - 2].hasSuffix(",dana,signed-in,dana,from unknown"))
+            // Nobody but an admin downloads it.
+            let rick = try await HQConsoleTests.signIn(client, as: "rick")
+            try await client.execute(uri: "/audit.json", method: .get, headers: [.cookie: "returnsync_session=\(rick)"])
+            {
+                #expect($0.status == .forbidden)
+            }
+        }
+    }
+
     /// Policies and store settings set by an admin, named when bad, refused for others.
     @Test func anAdminSetsPoliciesAndStores() async throws {
         let desk = try await ConsoleActionTests.Desk()

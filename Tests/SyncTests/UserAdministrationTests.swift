@@ -57,4 +57,41 @@ import Testing
             #expect(try await other.hqAudit(limit: 2).map(\.action) == ["user-added", "user-removed"])
         }
     }
+
+    /// The audit read page by page (what a download does): every line once, oldest first, numbered upwards, through
+    /// either handle; past the last line, nothing.
+    @Test(arguments: StorageBackend.all)
+    func theAuditIsReadPageByPageEveryLineOnce(backend: StorageBackend) async throws {
+        try await backend.with { instance in
+            let storage = try #require(instance.storage as? any UserAdministration)
+            let other = try #require(try await instance.secondHandle() as? any UserAdministration)
+            let start = Date(millisecondsSince1970: 1_796_000_000_000)
+            for index in 0..<120 {
+                try await storage.recordHQAudit(
+                    HQAuditEntry(
+                        at: start.addingTimeInterval(Double(index)),
+                        actor: "dana",
+                        action: "a",
+                        subject: "s\(index)"
+                    )
+                )
+            }
+            var read: [(number: Int64, entry: HQAuditEntry)] = []
+            var pages = 0
+            while true {
+                let page = try await (pages % 2 == 0 ? storage : other).hqAudit(
+                    after: read.last?.number ?? 0,
+                    limit: 50
+                )
+                if page.isEmpty { break }
+                read += page
+                pages += 1
+            }
+            #expect(pages == 3)
+            #expect(read.map(\.entry.subject) == (0..<120).map { "s\($0)" })
+            #expect(zip(read, read.dropFirst()).allSatisfy { $0.number < $1.number })
+            #expect(read.map(\.entry) == (try await storage.hqAudit(limit: .max)))
+            #expect(try await other.hqAudit(after: read.last!.number, limit: 50).isEmpty)
+        }
+    }
 }
