@@ -120,17 +120,31 @@ extension HQConsole {
                 body: .init(byteBuffer: ByteBuffer(string: "\(error)\n"))
             )
         }
-        let rows = try await returns.findReturns(filters.search, records: false).returns.map(\.row)
         let columns = [
             "id", "store", "order", "gtin", "serial", "reason", "quantity", "status", "disposition", "createdAt",
         ]
-        func values(_ row: ReturnRow) -> [String] {
+        @Sendable func values(_ row: ReturnRow) -> [String] {
             [
                 row.id, row.storeId, row.orderId, row.gtin, row.serial ?? "", row.reason, "\(row.quantity)", row.status,
                 row.disposition, ISO8601Milliseconds.format(Date(millisecondsSince1970: row.createdAt)),
             ]
         }
-        return try Page.download(columns, rows.map(values), format: format, name: "returns")
+        // Written as it is read, a page at a time in the list's order: a million returns are not held at once.
+        let returns = self.returns
+        let filtered = filters.search
+        return Page.streamed(columns, format: format, name: "returns") { page in
+            var search = filtered
+            let wanted = search.limit
+            var sent = 0
+            while wanted.map({ sent < $0 }) ?? true {
+                search.limit = min(Self.downloadPage, wanted.map { $0 - sent } ?? .max)
+                let found = try await returns.findReturns(search, records: false)
+                try await page(found.returns.map { values($0.row) })
+                sent += found.returns.count
+                guard found.more, let last = found.returns.last?.row else { return }
+                search.after = .init(createdAt: last.createdAt, id: last.id)
+            }
+        }
     }
 }
 
@@ -165,6 +179,39 @@ extension Page {
             ),
             filename: "\(name).json"
         )
+    }
+
+    /// A download of rows read a page at a time and written as they come, as `name`.csv (the columns first) or as
+    /// `name`.json (objects keyed by the columns), the same documents ``download(_:_:format:name:)`` writes: `rows`
+    /// hands each page to the function it is given, and returns at the end. A list that grows without end (the
+    /// audit, the returns) is never held whole; rows added while it is written may be left out.
+    static func streamed(
+        _ columns: [String],
+        format: String,
+        name: String,
+        rows: @escaping @Sendable (_ page: ([[String]]) async throws -> Void) async throws -> Void
+    ) -> Response {
+        let csv = format == "csv"
+        var response = Response(
+            status: .ok,
+            headers: [.contentType: csv ? "text/csv; charset=utf-8" : "application/json"],
+            body: ResponseBody { writer in
+                var written = 0
+                try await writer.write(ByteBuffer(string: csv ? csvLine(columns) : "["))
+                try await rows { page in
+                    var text = ""
+                    for row in page {
+                        text += csv ? csvLine(row) : (written == 0 ? "\n" : ",\n") + (try jsonObject(columns, row))
+                        written += 1
+                    }
+                    try await writer.write(ByteBuffer(string: text))
+                }
+                if !csv { try await writer.write(ByteBuffer(string: written == 0 ? "]\n" : "\n]\n")) }
+                try await writer.finish(nil)
+            }
+        )
+        response.headers[.contentDisposition] = "attachment; filename=\"\(name).\(csv ? "csv" : "json")\""
+        return response
     }
 
     /// A download of CSV already written.

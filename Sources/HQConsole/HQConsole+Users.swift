@@ -226,48 +226,24 @@ extension HQConsole {
     }
 
     /// Every line of the audit, oldest first.
-    /// How many audit lines a download reads at a time.
-    public static let auditDownloadPage = 1_000
+    /// How many lines a download of a list that grows without end (the audit, the returns) reads at a time.
+    public static let downloadPage = 1_000
 
-    /// The whole audit, oldest first, as `audit.csv` or `audit.json` — written as it is read, a page of lines at a
-    /// time: the audit keeps every sign-in and every action for as long as HQ runs, and a download that held all of
-    /// it (and its JSON) in memory grew with the years. Lines added while it is written may be left out.
+    /// The whole audit, oldest first, as `audit.csv` or `audit.json`, written as it is read (``Page/streamed(_:format:name:rows:)``):
+    /// the audit keeps every sign-in and every action for as long as HQ runs.
     func auditDownload(_ request: Request, format: String) async throws -> Response {
         _ = try await session(request, may: .manageUsers)
-        let columns = ["at", "actor", "action", "subject", "detail"]
         let storage = self.storage
-        let csv = format == "csv"
-        var response = Response(
-            status: .ok,
-            headers: [.contentType: csv ? "text/csv; charset=utf-8" : "application/json"],
-            body: ResponseBody { writer in
-                var after: Int64 = 0
-                var written = 0
-                try await writer.write(ByteBuffer(string: csv ? Page.csvLine(columns) : "["))
-                while true {
-                    let page = try await storage.hqAudit(after: after, limit: Self.auditDownloadPage)
-                    guard let last = page.last else { break }
-                    after = last.number
-                    var text = ""
-                    for (_, entry) in page {
-                        let row = [
-                            ISO8601Milliseconds.format(entry.at), entry.actor, entry.action, entry.subject,
-                            entry.detail,
-                        ]
-                        if csv {
-                            text += Page.csvLine(row)
-                        } else {
-                            text += (written == 0 ? "\n" : ",\n") + (try Page.jsonObject(columns, row))
-                        }
-                        written += 1
-                    }
-                    try await writer.write(ByteBuffer(string: text))
-                }
-                if !csv { try await writer.write(ByteBuffer(string: written == 0 ? "]\n" : "\n]\n")) }
-                try await writer.finish(nil)
+        return Page.streamed(["at", "actor", "action", "subject", "detail"], format: format, name: "audit") { page in
+            var after: Int64 = 0
+            while true {
+                let lines = try await storage.hqAudit(after: after, limit: Self.downloadPage)
+                guard let last = lines.last else { return }
+                after = last.number
+                try await page(
+                    lines.map { [ISO8601Milliseconds.format($1.at), $1.actor, $1.action, $1.subject, $1.detail] }
+                )
             }
-        )
-        response.headers[.contentDisposition] = "attachment; filename=\"audit.\(csv ? "csv" : "json")\""
-        return response
+        }
     }
 }

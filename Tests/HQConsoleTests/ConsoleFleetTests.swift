@@ -255,7 +255,7 @@ import WireProtocol
         let (console, storage) = try HQConsoleTests.console(in: directory)
         try HQConsoleTests.addUser("rick", .returnsManager, to: storage)
         let start = Date(millisecondsSince1970: 1_796_000_000_000)
-        for index in 0..<(HQConsole.auditDownloadPage + 5) {
+        for index in 0..<(HQConsole.downloadPage + 5) {
             try await storage.recordHQAudit(
                 HQAuditEntry(
                     at: start.addingTimeInterval(Double(index)),
@@ -270,7 +270,7 @@ import WireProtocol
         try await app.test(.router) { client in
             let dana = try await HQConsoleTests.signIn(client, as: "dana")
             let expected = try await storage.hqAudit(limit: .max)
-            #expect(expected.count > HQConsole.auditDownloadPage + 5, "the lines above, the users added, the sign-in")
+            #expect(expected.count > HQConsole.downloadPage + 5, "the lines above, the users added, the sign-in")
             let cookie: HTTPFields = [.cookie: "returnsync_session=\(dana)"]
             let json = try await client.execute(uri: "/audit.json", method: .get, headers: cookie) { response in
                 #expect(response.status == .ok && response.headers[.contentType] == "application/json")
@@ -292,7 +292,7 @@ import WireProtocol
             #expect(lines.count == expected.count + 2, "a header, every line, and the last line's end")
             #expect(lines.first == "at,actor,action,subject,detail" && lines.last == "")
             #expect(lines.contains(#"2026-11-30T00:53:27.000Z,dana,review-decided,R7,"'=SUM(A1), ""quoted""""#))
-            let last = HQConsole.auditDownloadPage + 4
+            let last = HQConsole.downloadPage + 4
             #expect(lines[lines.count - 3].hasSuffix(",dana,review-decided,R\(last),line \(last)"))
             #expect(lines[lines.count - 2].hasSuffix(",dana,signed-in,dana,from unknown"))
             // Nobody but an admin downloads it.
@@ -300,6 +300,44 @@ import WireProtocol
             try await client.execute(uri: "/audit.json", method: .get, headers: [.cookie: "returnsync_session=\(rick)"])
             {
                 #expect($0.status == .forbidden)
+            }
+        }
+    }
+
+    /// Every return downloads, however many: written a page at a time in the list's order (capture time, then id),
+    /// each return once, in both formats; a filter still applies across pages.
+    @Test func everyReturnDownloadsPageByPage() async throws {
+        let directory = try TemporaryDirectory()
+        let (console, storage) = try HQConsoleTests.console(in: directory)
+        let kiosk = try ReplicaID("north/a")
+        let start = Date().addingTimeInterval(-86_400)
+        // Returns captured two at a time (the same millisecond) after the first, so that the first page ends between two
+        // of one millisecond (ordered by id there).
+        let records = try (0..<(HQConsole.downloadPage + 7)).map { index in
+            try SampleData.capturedReturn(
+                by: kiosk,
+                at: start.addingTimeInterval(Double((index + 1) / 2)),
+                orderID: "ORD-\(index)"
+            )
+        }
+        _ = try storage.store.acceptPush(records, from: kiosk, store: StoreID("north"))
+        let expected = try await storage.findReturns(ReturnSearch(), records: false).returns.map(\.row.id)
+        #expect(expected.count == records.count && Set(expected) == Set(records.map(\.id)))
+        let app = Application(router: console.router())
+        try await app.test(.router) { client in
+            let dana = try await HQConsoleTests.signIn(client, as: "dana")
+            let cookie: HTTPFields = [.cookie: "returnsync_session=\(dana)"]
+            try await client.execute(uri: "/returns.json", method: .get, headers: cookie) { response in
+                let rows = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [[String: String]]
+                #expect(rows?.map { $0["id"] ?? "" } == expected)
+            }
+            try await client.execute(uri: "/returns.csv", method: .get, headers: cookie) { response in
+                let lines = String(buffer: response.body).split(separator: "\r\n")
+                #expect(lines.count == expected.count + 1)
+                #expect(lines.dropFirst().map { String($0.prefix { $0 != "," }) } == expected)
+            }
+            try await client.execute(uri: "/returns.json?store=south", method: .get, headers: cookie) { response in
+                #expect(String(buffer: response.body) == "[]\n")
             }
         }
     }
