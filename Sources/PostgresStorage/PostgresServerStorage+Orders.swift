@@ -136,6 +136,21 @@ extension PostgresServerStorage {
         )
     }
 
+    public func orderLines(after last: OrderLine?, limit: Int) async throws -> [OrderLine] {
+        // An order id may hold a quote (printable ASCII): doubled, as a literal needs it.
+        func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+        let after = last.map {
+            """
+            WHERE order_id >= \(literal($0.orderID.rawValue))
+              AND (order_id, line, store_id) > (\(literal($0.orderID.rawValue)), \($0.line), \(literal($0.storeID.rawValue)))
+            """
+        }
+        let rows = try await readReport([
+            "lines": "SELECT * FROM orders \(after ?? "") ORDER BY order_id, line, store_id LIMIT \(max(0, limit))"
+        ])
+        return try (rows["lines"] ?? []).map(Self.orderLine)
+    }
+
     /// Stores the orders projection rows of `lines`, replacing older ones, in one statement.
     static func projectOrders(_ lines: [OrderLine], on connection: PostgresConnection, logger: Logger) async throws {
         guard !lines.isEmpty else { return }

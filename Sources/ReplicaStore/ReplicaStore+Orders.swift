@@ -112,6 +112,28 @@ extension ReplicaStore {
         }
     }
 
+    /// At most `limit` order lines after `last` (`nil`: from the first), by order id, line and store: a page of
+    /// every line held, read from the order index onwards (the lines of one order sorted among themselves).
+    public func orderLines(after last: OrderLine?, limit: Int) throws -> [OrderLine] {
+        try read { db in
+            guard let last else {
+                return try Row.fetchAll(
+                    db,
+                    sql: "SELECT * FROM orders ORDER BY order_id, line, store_id LIMIT ?",
+                    arguments: [max(0, limit)]
+                ).map(Self.orderLine(from:))
+            }
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM orders WHERE order_id >= ?1 AND (order_id, line, store_id) > (?1, ?2, ?3)
+                    ORDER BY order_id, line, store_id LIMIT ?4
+                    """,
+                arguments: [last.orderID.rawValue, last.line, last.storeID.rawValue, max(0, limit)]
+            ).map(Self.orderLine(from:))
+        }
+    }
+
     // MARK: Return policies
 
     /// Sets a return policy at HQ (replacing the one for the same store and GTIN prefix); kiosks receive it with

@@ -253,6 +253,10 @@ public protocol ReferenceAdministration: Sendable {
     /// The first `limit` order lines held, by order id and line, and how many are held in all: a page of them,
     /// without reading the others (HQ may hold millions).
     func orderLines(first limit: Int) async throws -> (lines: [OrderLine], total: Int)
+
+    /// At most `limit` order lines after `last` (`nil`: from the first) by order id, line and store: what a download
+    /// of every line reads page by page, never all of them at once.
+    func orderLines(after last: OrderLine?, limit: Int) async throws -> [OrderLine]
 }
 
 extension ReferenceAdministration {
@@ -702,6 +706,10 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
 
     public func orderLines(first limit: Int) async throws -> (lines: [OrderLine], total: Int) {
         try await onReader { try $0.orderLines(first: limit) }
+    }
+
+    public func orderLines(after last: OrderLine?, limit: Int) async throws -> [OrderLine] {
+        try await onReader { try $0.orderLines(after: last, limit: limit) }
     }
 
     public func revokeKiosk(store: StoreID, kiosk: KioskID) async throws {

@@ -147,4 +147,55 @@ import Testing
             }
         }
     }
+
+    /// Every order line downloads, however many, on every backend: read a page at a time by order, line and store,
+    /// each once — an order whose lines straddle two pages, an order id holding a quote — and the CSV imports again
+    /// unchanged.
+    @Test(arguments: StorageBackend.all)
+    func everyOrderLineDownloadsPageByPageOnEveryBackend(backend: StorageBackend) async throws {
+        try await backend.with { instance in
+            let storage = try #require(instance.storage as? any ServerStorage)
+            try await Self.addManager(to: storage)
+            // Three lines an order: line 1 of the 334th order ends the first page, its lines 2 and 3 start the next.
+            let count = HQConsole.downloadPage + 5
+            func order(_ index: Int) -> String { "O'" + String(1_000 + index / 3).dropFirst() }
+            let lines = try (0..<count).reversed().map { index in
+                try OrderLine(
+                    orderID: OrderID(order(index)),
+                    storeID: StoreID(index % 2 == 0 ? "north" : "south"),
+                    line: index % 3 + 1,
+                    gtin: GTIN("4006381333931"),
+                    quantity: 1,
+                    unitPriceCents: 1_999,
+                    soldAt: Date(millisecondsSince1970: 1_796_000_000_000)
+                )
+            }
+            _ = try await storage.importOrders(lines)
+            let expected = (0..<count).map { "\(order($0))/\($0 % 3 + 1)" }
+            // The storage's pages alone, seven lines each.
+            var paged: [OrderLine] = []
+            while true {
+                let page = try await storage.orderLines(after: paged.last, limit: 7)
+                if page.isEmpty { break }
+                paged += page
+            }
+            #expect(paged.map { "\($0.orderID.rawValue)/\($0.line)" } == expected, "\(backend)")
+            let app = Application(router: HQConsole(storage: storage).router())
+            try await app.test(.router) { client in
+                let cookie: HTTPFields = [.cookie: "returnsync_session=\(try await Self.signIn(client))"]
+                let csv = try await client.execute(uri: "/orders.csv", method: .get, headers: cookie) {
+                    String(buffer: $0.body)
+                }
+                let rows = csv.split(separator: "\r\n").dropFirst().map { $0.split(separator: ",") }
+                #expect(rows.map { "\($0[0])/\($0[2])" } == expected, "\(backend)")
+                try await client.execute(uri: "/orders.json", method: .get, headers: cookie) { response in
+                    let objects =
+                        try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [[String: Any]]
+                    #expect(objects?.map { "\($0["orderId"] ?? "")/\($0["line"] ?? "")" } == expected, "\(backend)")
+                }
+                let again = try await storage.importOrders(csv: csv, defaultCurrency: nil)
+                #expect(again.lines == count && again.outcome.unchanged == count, "\(backend)")
+            }
+        }
+    }
 }
