@@ -73,51 +73,38 @@ extension PostgresServerStorage: UserAdministration {
     }
 
     public func hqAudit(limit: Int) async throws -> [HQAuditEntry] {
-        try await transaction { [logger] connection in
-            var entries: [HQAuditEntry] = []
-            for try await (at, actor, action, subject, detail) in try await connection.query(
-                """
-                SELECT at, actor, action, subject, detail
-                FROM (SELECT * FROM hq_audit ORDER BY id DESC LIMIT \(limit)) newest ORDER BY id
-                """,
-                logger: logger
-            ).decode((Int64, String, String, String, String).self) {
-                entries.append(
-                    HQAuditEntry(
-                        at: Date(millisecondsSince1970: at),
-                        actor: actor,
-                        action: action,
-                        subject: subject,
-                        detail: detail
-                    )
-                )
-            }
-            return entries
-        }
+        try await auditLines(
+            """
+            SELECT id, at, actor, action, subject, detail
+            FROM (SELECT * FROM hq_audit ORDER BY id DESC LIMIT \(limit)) newest ORDER BY id
+            """
+        ).map(\.entry)
     }
 
     public func hqAudit(after number: Int64, limit: Int) async throws -> [(number: Int64, entry: HQAuditEntry)] {
+        try await auditLines(
+            """
+            SELECT id, at, actor, action, subject, detail FROM hq_audit WHERE id > \(number)
+            ORDER BY id LIMIT \(limit)
+            """
+        )
+    }
+
+    /// The audit lines `query` selects (`id, at, actor, action, subject, detail`), each with its number.
+    private func auditLines(_ query: PostgresQuery) async throws -> [(number: Int64, entry: HQAuditEntry)] {
         try await transaction { [logger] connection in
             var lines: [(number: Int64, entry: HQAuditEntry)] = []
-            for try await (id, at, actor, action, subject, detail) in try await connection.query(
-                """
-                SELECT id, at, actor, action, subject, detail FROM hq_audit WHERE id > \(number)
-                ORDER BY id LIMIT \(limit)
-                """,
-                logger: logger
-            ).decode((Int64, Int64, String, String, String, String).self) {
-                lines.append(
-                    (
-                        id,
-                        HQAuditEntry(
-                            at: Date(millisecondsSince1970: at),
-                            actor: actor,
-                            action: action,
-                            subject: subject,
-                            detail: detail
-                        )
-                    )
+            for try await (id, at, actor, action, subject, detail) in try await connection.query(query, logger: logger)
+                .decode((Int64, Int64, String, String, String, String).self)
+            {
+                let entry = HQAuditEntry(
+                    at: Date(millisecondsSince1970: at),
+                    actor: actor,
+                    action: action,
+                    subject: subject,
+                    detail: detail
                 )
+                lines.append((id, entry))
             }
             return lines
         }

@@ -233,15 +233,7 @@ extension ReplicaStore {
                     SELECT * FROM (SELECT * FROM hq_audit ORDER BY id DESC LIMIT ?) ORDER BY id
                     """,
                 arguments: [limit]
-            ).map { row in
-                HQAuditEntry(
-                    at: Date(millisecondsSince1970: row["at"]),
-                    actor: row["actor"],
-                    action: row["action"],
-                    subject: row["subject"],
-                    detail: row["detail"]
-                )
-            }
+            ).map(Self.auditEntry)
         }
     }
 
@@ -253,19 +245,18 @@ extension ReplicaStore {
                 db,
                 sql: "SELECT * FROM hq_audit WHERE id > ? ORDER BY id LIMIT ?",
                 arguments: [number, limit]
-            ).map { row in
-                (
-                    row["id"],
-                    HQAuditEntry(
-                        at: Date(millisecondsSince1970: row["at"]),
-                        actor: row["actor"],
-                        action: row["action"],
-                        subject: row["subject"],
-                        detail: row["detail"]
-                    )
-                )
-            }
+            ).map { row in (row["id"], Self.auditEntry(row)) }
         }
+    }
+
+    private static func auditEntry(_ row: Row) -> HQAuditEntry {
+        HQAuditEntry(
+            at: Date(millisecondsSince1970: row["at"]),
+            actor: row["actor"],
+            action: row["action"],
+            subject: row["subject"],
+            detail: row["detail"]
+        )
     }
 
     private static func hqUsers(_ db: Database) throws -> [HQUser] {
