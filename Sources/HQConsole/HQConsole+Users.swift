@@ -225,12 +225,12 @@ extension HQConsole {
         return try Page.download(columns, rows, format: format, name: "users")
     }
 
-    /// Every line of the audit, oldest first.
-    /// How many lines a download of a list that grows without end (the audit, the returns) reads at a time.
+    /// How many lines a download of a list that grows without end (the audit, the returns, the order lines) reads
+    /// at a time.
     public static let downloadPage = 1_000
 
-    /// The whole audit, oldest first, as `audit.csv` or `audit.json`, written as it is read (``Page/streamed(_:format:name:rows:)``):
-    /// the audit keeps every sign-in and every action for as long as HQ runs.
+    /// The whole audit, oldest first, as `audit.csv` or `audit.json`, written as it is read
+    /// (``Page/streamed(_:format:name:rows:)``): the audit keeps every sign-in and action for as long as HQ runs.
     func auditDownload(_ request: Request, format: String) async throws -> Response {
         _ = try await session(request, may: .manageUsers)
         let storage = self.storage

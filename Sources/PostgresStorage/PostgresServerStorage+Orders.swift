@@ -139,11 +139,12 @@ extension PostgresServerStorage {
     public func orderLines(after last: OrderLine?, limit: Int) async throws -> [OrderLine] {
         // An order id may hold a quote (printable ASCII): doubled, as a literal needs it.
         func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
-        let after = last.map {
-            """
-            WHERE order_id >= \(literal($0.orderID.rawValue))
-              AND (order_id, line, store_id) > (\(literal($0.orderID.rawValue)), \($0.line), \(literal($0.storeID.rawValue)))
-            """
+        let after = last.map { last in
+            let order = literal(last.orderID.rawValue)
+            return """
+                WHERE order_id >= \(order)
+                  AND (order_id, line, store_id) > (\(order), \(last.line), \(literal(last.storeID.rawValue)))
+                """
         }
         let rows = try await readReport([
             "lines": "SELECT * FROM orders \(after ?? "") ORDER BY order_id, line, store_id LIMIT \(max(0, limit))"

@@ -311,8 +311,8 @@ import WireProtocol
         let (console, storage) = try HQConsoleTests.console(in: directory)
         let kiosk = try ReplicaID("north/a")
         let start = Date().addingTimeInterval(-86_400)
-        // Returns captured two at a time (the same millisecond) after the first, so that the first page ends between two
-        // of one millisecond (ordered by id there).
+        // Returns captured two at a time (the same millisecond) after the first, so that the first page ends between
+        // two of one millisecond (ordered by id there).
         let records = try (0..<(HQConsole.downloadPage + 7)).map { index in
             try SampleData.capturedReturn(
                 by: kiosk,
