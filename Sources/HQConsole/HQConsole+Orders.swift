@@ -121,39 +121,26 @@ extension HQConsole {
         let storage = self.storage
         let json = format == "json"
         // Written as it is read, a page of lines at a time: HQ may hold millions of order lines.
-        var response = Response(
-            status: .ok,
-            headers: [.contentType: json ? "application/json" : "text/csv; charset=utf-8"],
-            body: ResponseBody { writer in
-                let encoder = ReturnDocument.makeEncoder(prettyPrinted: true)
-                var last: OrderLine?
-                try await writer.write(ByteBuffer(string: json ? "[" : Page.csvLine(OrderCSV.columns + ["currency"])))
-                while true {
-                    let lines = try await storage.orderLines(after: last, limit: Self.downloadPage)
-                    guard let end = lines.last else { break }
-                    var text = ""
-                    for line in lines {
+        return Page.streamed(csvHeader: OrderCSV.columns + ["currency"], format: format, name: "orders") { write in
+            let encoder = ReturnDocument.makeEncoder(prettyPrinted: true)
+            var last: OrderLine?
+            while true {
+                let lines = try await storage.orderLines(after: last, limit: Self.downloadPage)
+                guard let end = lines.last else { return }
+                try await write(
+                    try lines.map { line in
                         let document = OrderLineDocument(line)
-                        if json {
-                            text += (last == nil && text.isEmpty ? "\n" : ",\n")
-                            text += String(decoding: try encoder.encode(document), as: UTF8.self)
-                        } else {
-                            // The orders file's own columns, in its order: the download imports again as it is.
-                            text += Page.csvLine([
-                                line.orderID.rawValue, line.storeID.rawValue, "\(line.line)", line.gtin.digits,
-                                line.serial?.rawValue ?? "", "\(line.quantity)", document.unitPrice,
-                                ISO8601Milliseconds.format(line.soldAt), line.currency?.code ?? "",
-                            ])
-                        }
+                        if json { return String(decoding: try encoder.encode(document), as: UTF8.self) }
+                        // The orders file's own columns, in its order: the download imports again as it is.
+                        return Page.csvLine([
+                            line.orderID.rawValue, line.storeID.rawValue, "\(line.line)", line.gtin.digits,
+                            line.serial?.rawValue ?? "", "\(line.quantity)", document.unitPrice,
+                            ISO8601Milliseconds.format(line.soldAt), line.currency?.code ?? "",
+                        ])
                     }
-                    try await writer.write(ByteBuffer(string: text))
-                    last = end
-                }
-                if json { try await writer.write(ByteBuffer(string: last == nil ? "]\n" : "\n]\n")) }
-                try await writer.finish(nil)
+                )
+                last = end
             }
-        )
-        response.headers[.contentDisposition] = "attachment; filename=\"orders.\(json ? "json" : "csv")\""
-        return response
+        }
     }
 }

@@ -192,16 +192,32 @@ extension Page {
         rows: @escaping @Sendable (_ page: ([[String]]) async throws -> Void) async throws -> Void
     ) -> Response {
         let csv = format == "csv"
+        return streamed(csvHeader: columns, format: format, name: name) { write in
+            try await rows { page in try await write(try page.map { csv ? csvLine($0) : try jsonObject(columns, $0) }) }
+        }
+    }
+
+    /// A download written as it is read, as `name`.csv (`csvHeader` first) or as `name`.json (an array): `entries`
+    /// hands each page of entries, already written — CSV lines (``csvLine(_:)``) or JSON objects — to the function
+    /// it is given, and returns at the end; the header, the array's brackets and commas are written here.
+    static func streamed(
+        csvHeader: [String],
+        format: String,
+        name: String,
+        entries: @escaping @Sendable (_ page: ([String]) async throws -> Void) async throws -> Void
+    ) -> Response {
+        let csv = format == "csv"
         var response = Response(
             status: .ok,
             headers: [.contentType: csv ? "text/csv; charset=utf-8" : "application/json"],
             body: ResponseBody { writer in
                 var written = 0
-                try await writer.write(ByteBuffer(string: csv ? csvLine(columns) : "["))
-                try await rows { page in
+                try await writer.write(ByteBuffer(string: csv ? csvLine(csvHeader) : "["))
+                try await entries { page in
                     var text = ""
-                    for row in page {
-                        text += csv ? csvLine(row) : (written == 0 ? "\n" : ",\n") + (try jsonObject(columns, row))
+                    for entry in page {
+                        if !csv { text += written == 0 ? "\n" : ",\n" }
+                        text += entry
                         written += 1
                     }
                     try await writer.write(ByteBuffer(string: text))

@@ -39,6 +39,28 @@ import Testing
         }
     }
 
+    /// Kiosk `k<index>` of store-1 enrolling with key `100 + index` (32 such bytes), its proof checked by `proves`:
+    /// "enrolled", or the refusal as text.
+    static func redeem(
+        kiosk index: Int,
+        in storage: SQLiteServerStorage,
+        proves: @escaping @Sendable (_ tokenKey: Data) -> Bool
+    ) -> Task<String, Never> {
+        Task {
+            do {
+                try await storage.redeemEnrollment(
+                    store: storeID,
+                    kiosk: KioskID("k\(index)"),
+                    publicKey: Data(repeating: UInt8(100 + index), count: 32),
+                    proves: proves
+                )
+                return "enrolled"
+            } catch {
+                return "\(error)"
+            }
+        }
+    }
+
     @Test func readsGoOnAndWritesWaitTogetherWhileTheWriterIsHeld() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("hq.sqlite")
@@ -116,19 +138,7 @@ import Testing
         let holder = try await Self.holdWriteLock(of: path)
 
         func enroll(_ index: Int) -> Task<String, Never> {
-            Task {
-                do {
-                    try await storage.redeemEnrollment(
-                        store: Self.storeID,
-                        kiosk: KioskID("k\(index)"),
-                        publicKey: Data(repeating: UInt8(100 + index), count: 32),
-                        proves: { _ in index != 3 }
-                    )
-                    return "enrolled"
-                } catch {
-                    return "\(error)"
-                }
-            }
+            Self.redeem(kiosk: index, in: storage) { _ in index != 3 }
         }
         // A safety net against a queue that never gets there, not a timing: each wait ends as soon as its condition
         // holds.
@@ -191,21 +201,9 @@ import Testing
         let holder = try await Self.holdWriteLock(of: path)
         let checks = Acknowledged()
         func enroll(_ index: Int) -> Task<String, Never> {
-            Task {
-                do {
-                    try await storage.redeemEnrollment(
-                        store: Self.storeID,
-                        kiosk: KioskID("k\(index)"),
-                        publicKey: Data(repeating: UInt8(100 + index), count: 32),
-                        proves: { tokenKey in
-                            checks.count.add(1, ordering: .sequentiallyConsistent)
-                            return tokenKey == Data(repeating: UInt8(index + 1), count: 32)
-                        }
-                    )
-                    return "enrolled"
-                } catch {
-                    return "\(error)"
-                }
+            Self.redeem(kiosk: index, in: storage) { tokenKey in
+                checks.count.add(1, ordering: .sequentiallyConsistent)
+                return tokenKey == Data(repeating: UInt8(index + 1), count: 32)
             }
         }
         // A safety net against a queue that never gets there, not a timing: each wait ends as soon as its condition
