@@ -711,7 +711,11 @@ struct WriteContext {
 
 /// Everything a record write stores, computed from the record alone, so it can be prepared off the database
 /// thread: the JSON texts and, for a return, its row of the `returns` table.
-struct PreparedWrite: Sendable {
+///
+/// A class: a write is handed from the preparing thread through the push's dictionary to the merge and the held
+/// rows, and a struct's every copy retained the strings of the return and of its row one by one (issue 18,
+/// twenty-third part).
+final class PreparedWrite: Sendable {
     let record: VersionedRecord
     let entityType: String
     let id: String

@@ -43,7 +43,10 @@ public protocol PushTransaction {
 /// A pushed batch with the checks that need nothing stored already made (``PushRules/prepare(_:)``).
 public struct PreparedPush: Sendable {
     /// One pushed record and the return it holds, or why it cannot be stored.
-    public struct Record: Sendable {
+    ///
+    /// A class: the writer's loop over a push and the preparing of its writes pass each record on, and a struct's
+    /// copy retained every string of the return one by one (issue 18, twenty-third part).
+    public final class Record: Sendable {
         public let record: VersionedRecord
         public let item: Result<ProductReturn, PushRejection>
         /// The write rules that need nothing stored, worked out with the rest (`nil` where `item` is a failure).
@@ -201,7 +204,9 @@ public enum PushRules {
                     stored: stored,
                     pusher: pusher,
                     store: store,
-                    isServer: transaction.isServer,
+                    // A closure over the transaction itself: `transaction.isServer` would copy the whole
+                    // transaction into a box for every record (1 % of a SQLite server's writer, issue 18).
+                    isServer: { transaction.isServer($0) },
                     precheck: entry.precheck
                 )
             } catch let violation as ReturnWriteRules.Violation {

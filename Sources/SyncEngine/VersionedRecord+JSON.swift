@@ -347,6 +347,10 @@ extension VersionedRecord {
         output.append(contentsOf: "]}".utf8)
     }
 
+    /// The size in bytes of ``jsonString`` when it is known without writing it — the record was read from exactly
+    /// those bytes and has not changed since — or `nil`.
+    public var knownJSONByteCount: Int? { compactJSON?.utf8.count }
+
     /// The record's compact JSON text: the bytes it was read from when they were exactly that text.
     public var jsonString: String {
         if let compactJSON { return compactJSON }

@@ -1,5 +1,6 @@
 import Foundation
 import PropertyBased
+import ReturnSyncJSON
 import ReturnsModel
 import SyncEngine
 import Testing
@@ -279,6 +280,37 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
             try ReturnWriteRules.checkLimits(record)
         } throws: { error in
             (error as? ReturnWriteRules.Violation)?.reason == .limitExceeded && "\(error)".contains("bytes")
+        }
+    }
+
+    /// A record read from a push frame is measured by the bytes it came in (not by a bound over its parts): the
+    /// limit holds to the byte, exactly as for a record written again.
+    @Test func aRecordReadFromItsBytesIsHeldToTheLimitToTheByte() throws {
+        func record(noteBytes: Int) throws -> VersionedRecord {
+            var record = VersionedRecord(entityType: "return", id: "r")
+            try record.apply(
+                RecordEdit(assignments: ["note": .string(String(repeating: "x", count: noteBytes))]),
+                by: ReplicaID("store-1/a"),
+                stamp: HLCTimestamp(physical: 1)
+            )
+            let text = record.jsonString
+            let read = try JSONScanner.scan(Array(text.utf8)) { scanner in
+                VersionedRecord.scanned(from: &scanner, depth: 0)
+            }
+            let scanned = try #require(read)
+            #expect(scanned.knownJSONByteCount == text.utf8.count)
+            return scanned
+        }
+        let overhead = try record(noteBytes: 0).jsonString.utf8.count
+        let largest = try record(noteBytes: ReturnWriteRules.maximumRecordBytes - overhead)
+        #expect(largest.knownJSONByteCount == ReturnWriteRules.maximumRecordBytes)
+        try ReturnWriteRules.checkLimits(largest)
+        let oneOver = try record(noteBytes: ReturnWriteRules.maximumRecordBytes - overhead + 1)
+        #expect {
+            try ReturnWriteRules.checkLimits(oneOver)
+        } throws: { error in
+            (error as? ReturnWriteRules.Violation)?.reason == .limitExceeded
+                && "\(error)".contains("\(ReturnWriteRules.maximumRecordBytes + 1) bytes")
         }
     }
 }

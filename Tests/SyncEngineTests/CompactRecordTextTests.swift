@@ -129,6 +129,8 @@ import Testing
                     #expect(scanned.jsonString == text)
                     // The point of it: a record read from what `writeJSON` wrote is not written again.
                     #expect(scanned.compactJSON == text)
+                    // What the push rules measure a record by (its size limit) without writing it.
+                    #expect(scanned.knownJSONByteCount == text.utf8.count)
                 }
             } catch {
                 Issue.record(error)
@@ -153,6 +155,8 @@ import Testing
                         #expect(scanned == tree, "\(variant)")
                         #expect(scanned.jsonString == Self.written(tree), "kept a text written another way: \(variant)")
                         #expect(scanned.compactJSON == nil, "kept \(variant) from \(text)")
+                        // Its size is not the variant's: the limit measures the record written again.
+                        #expect(scanned.knownJSONByteCount == nil)
                     }
                 }
             } catch {
@@ -174,6 +178,7 @@ import Testing
         edit.set("status", to: .string("inspected"))
         try scanned.apply(edit, by: kiosk, stamp: HLCTimestamp(physical: 2_000))
         #expect(scanned.compactJSON == nil)
+        #expect(scanned.knownJSONByteCount == nil)
         #expect(scanned.jsonString.contains("inspected"))
         #expect(scanned.jsonString == Self.written(scanned))
 
