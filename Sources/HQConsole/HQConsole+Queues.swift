@@ -155,7 +155,9 @@ extension HQConsole {
 
     func conflictsPage(_ request: Request) async throws -> Response {
         let signed = try await session(request)
-        let open = try await returns.conflictAudit().filter { $0.isOpen && $0.entityType == ReturnEntity.entityType }
+        // The open ones only, from the returns in conflict: the audit keeps every settled conflict for as long as
+        // HQ runs, and this page is viewed all day.
+        let open = try await returns.openReturnConflicts()
         let mayEdit = signed.user.role.may(.editReturns)
         let shown = open.suffix(Self.conflictRows).reversed()
         let sections = shown.compactMap { entry -> String? in
@@ -194,30 +196,42 @@ extension HQConsole {
         )
     }
 
-    /// Every conflict HQ detected, open and settled: `conflicts list`'s JSON, or a CSV of it.
+    /// Every conflict HQ detected, open and settled: `conflicts list`'s JSON entries, or a CSV of them — written as
+    /// they are read, ``downloadPage`` at a time (``Page/streamed(csvHeader:format:name:entries:)``): the audit
+    /// keeps every settled conflict for as long as HQ runs.
     func conflictsDownload(_ request: Request, format: String) async throws -> Response {
         _ = try await session(request)
-        let entries = try await returns.conflictAudit()
-        if format == "json" {
-            return try Page.json(
-                ReturnDocument.makeEncoder(prettyPrinted: true).encode(entries.map(ConflictDocument.init)),
-                filename: "conflicts.json"
-            )
+        let returns = self.returns
+        let csv = format == "csv"
+        let columns = ["record", "field", "values", "shown", "detectedAt", "detectedBy", "state"]
+        return Page.streamed(csvHeader: columns, format: format, name: "conflicts") { write in
+            let encoder = ReturnDocument.makeEncoder(prettyPrinted: false)
+            var after: Int64 = 0
+            while true {
+                let entries = try await returns.conflictAudit(after: after, limit: Self.downloadPage)
+                guard let last = entries.last else { return }
+                after = last.id
+                try await write(
+                    try entries.map { entry in
+                        csv
+                            ? Page.csvLine(Self.conflictRow(entry))
+                            : String(decoding: try encoder.encode(ConflictDocument(entry)), as: UTF8.self)
+                    }
+                )
+            }
         }
-        let rows = entries.map { entry in
-            [
-                entry.recordID, entry.field,
-                entry.values.map { value in
-                    "\(value.value)@\(value.dot)" + (entry.operators[value.dot.description].map { " by \($0)" } ?? "")
-                }.joined(separator: " | "),
-                entry.winner.value.description, ISO8601Milliseconds.format(entry.detectedAt), entry.detectedBy,
-                entry.isOpen ? "open" : "settled",
-            ]
-        }
-        return Page.csv(
-            [["record", "field", "values", "shown", "detectedAt", "detectedBy", "state"]] + rows,
-            filename: "conflicts.csv"
-        )
+    }
+
+    /// A conflict as a line of the CSV download.
+    private static func conflictRow(_ entry: ConflictAuditEntry) -> [String] {
+        [
+            entry.recordID, entry.field,
+            entry.values.map { value in
+                "\(value.value)@\(value.dot)" + (entry.operators[value.dot.description].map { " by \($0)" } ?? "")
+            }.joined(separator: " | "),
+            entry.winner.value.description, ISO8601Milliseconds.format(entry.detectedAt), entry.detectedBy,
+            entry.isOpen ? "open" : "settled",
+        ]
     }
 }
 

@@ -425,14 +425,48 @@ extension PostgresServerStorage: ReturnAdministration {
     }
 
     public func conflictAudit() async throws -> [ConflictAuditEntry] {
+        try await conflictEntries(
+            """
+            FROM conflicts c
+            LEFT JOIN records r ON r.store_id = c.store_id AND r.entity_type = c.entity_type AND r.id = c.record_id
+            ORDER BY c.id
+            """
+        )
+    }
+
+    public func conflictAudit(after id: Int64, limit: Int) async throws -> [ConflictAuditEntry] {
+        try await conflictEntries(
+            """
+            FROM conflicts c
+            LEFT JOIN records r ON r.store_id = c.store_id AND r.entity_type = c.entity_type AND r.id = c.record_id
+            WHERE c.id > \(id) ORDER BY c.id LIMIT \(max(limit, 0))
+            """
+        )
+    }
+
+    public func openReturnConflicts() async throws -> [ConflictAuditEntry] {
+        // From the returns in conflict (a partial index holds just those) to their audit entries: a settled
+        // conflict's record is neither read nor decoded.
+        try await conflictEntries(
+            """
+            FROM returns p
+            JOIN conflicts c ON c.store_id = p.store_id AND c.entity_type = 'return' AND c.record_id = p.id
+            JOIN records r ON r.store_id = c.store_id AND r.entity_type = c.entity_type AND r.id = c.record_id
+            WHERE p.in_conflict
+            ORDER BY c.id
+            """
+        ).filter(\.isOpen)
+    }
+
+    /// The audit entries that `from` (a query's `FROM` clause onwards, naming the audit `c` and the current record
+    /// `r`) selects, each with the record as it is now.
+    private func conflictEntries(_ from: String) async throws -> [ConflictAuditEntry] {
         let rows = try await readReport([
             "audit": """
             SELECT c.id, c.entity_type, c.record_id, c.field, c."values", c.winner,
                    CAST(floor(extract(epoch FROM c.detected_at) * 1000) AS BIGINT) AS detected_ms, c.detected_by,
                    r.record
-            FROM conflicts c
-            LEFT JOIN records r ON r.store_id = c.store_id AND r.entity_type = c.entity_type AND r.id = c.record_id
-            ORDER BY c.id
+            \(from)
             """
         ])
         return try (rows["audit"] ?? []).map { row in

@@ -208,16 +208,47 @@ extension ReplicaStore {
 
     /// The conflict audit, oldest first.
     public func conflictAudit() throws -> [ConflictAuditEntry] {
-        let rows = try read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT c.*, r.record FROM conflicts c
-                    LEFT JOIN records r ON r.entity_type = c.entity_type AND r.id = c.record_id
-                    ORDER BY c.id
-                    """
-            )
-        }
+        try conflictEntries(
+            """
+            SELECT c.*, r.record FROM conflicts c
+            LEFT JOIN records r ON r.entity_type = c.entity_type AND r.id = c.record_id
+            ORDER BY c.id
+            """
+        )
+    }
+
+    /// The conflict audit's entries after entry `id` (``ConflictAuditEntry/id``), oldest first, at most `limit`:
+    /// what a download reads page by page, since the audit keeps every settled conflict for as long as HQ runs.
+    public func conflictAudit(after id: Int64, limit: Int) throws -> [ConflictAuditEntry] {
+        try conflictEntries(
+            """
+            SELECT c.*, r.record FROM conflicts c
+            LEFT JOIN records r ON r.entity_type = c.entity_type AND r.id = c.record_id
+            WHERE c.id > ? ORDER BY c.id LIMIT ?
+            """,
+            arguments: [id, limit]
+        )
+    }
+
+    /// The open conflicts of returns, oldest first: the audit's entries of the returns the projection shows in
+    /// conflict, of which those still open. A settled conflict's record is not read, nor decoded: the console's
+    /// conflicts page asks at every view.
+    public func openReturnConflicts() throws -> [ConflictAuditEntry] {
+        // From the audit to the projection by the return's id: the audit is read row by row (cheap, nothing
+        // decoded), each row's return found by its key; only a return in conflict has its record read.
+        try conflictEntries(
+            """
+            SELECT c.*, r.record FROM conflicts c
+            JOIN returns p ON p.id = c.record_id AND p.in_conflict
+            JOIN records r ON r.entity_type = c.entity_type AND r.id = c.record_id
+            WHERE c.entity_type = 'return'
+            ORDER BY c.id
+            """
+        ).filter(\.isOpen)
+    }
+
+    private func conflictEntries(_ sql: String, arguments: StatementArguments = []) throws -> [ConflictAuditEntry] {
+        let rows = try read { db in try Row.fetchAll(db, sql: sql, arguments: arguments) }
         return try rows.map { row in
             try ConflictAuditEntry(
                 id: row["id"],

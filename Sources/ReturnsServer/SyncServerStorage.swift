@@ -214,6 +214,14 @@ public protocol ReturnAdministration: ReturnEditing {
     /// The conflict audit, oldest first: every conflict a merge on the server detected, and whether it is open.
     func conflictAudit() async throws -> [ConflictAuditEntry]
 
+    /// The conflict audit's entries after entry `id` (``ConflictAuditEntry/id``), oldest first, at most `limit`:
+    /// what a download reads page by page (the audit keeps every settled conflict for as long as HQ runs).
+    func conflictAudit(after id: Int64, limit: Int) async throws -> [ConflictAuditEntry]
+
+    /// The open conflicts of returns, oldest first, read from the returns shown in conflict rather than from the
+    /// whole audit: what the console's conflicts page shows at every view.
+    func openReturnConflicts() async throws -> [ConflictAuditEntry]
+
     /// Settles an open conflict as an HQ edit (``ReplicaStore/resolveConflict(_:field:value:operatorID:)`` says how),
     /// recorded as `operatorID`'s when given.
     func resolveConflict(
@@ -606,6 +614,14 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
     public func recallCampaigns() async throws -> [RecallCampaign] { try await onReader { try $0.recalls() } }
 
     public func conflictAudit() async throws -> [ConflictAuditEntry] { try await onReader { try $0.conflictAudit() } }
+
+    public func conflictAudit(after id: Int64, limit: Int) async throws -> [ConflictAuditEntry] {
+        try await onReader { try $0.conflictAudit(after: id, limit: limit) }
+    }
+
+    public func openReturnConflicts() async throws -> [ConflictAuditEntry] {
+        try await onReader { try $0.openReturnConflicts() }
+    }
 
     public func resolveConflict(
         _ id: ReturnID,

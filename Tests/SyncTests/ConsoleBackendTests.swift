@@ -9,6 +9,7 @@ import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsServer
 import ReturnsSync
+import SyncEngine
 import Testing
 
 /// The console's pages and actions on every backend, through the same storage layer: PostgreSQL serves the console
@@ -195,6 +196,120 @@ import Testing
                 }
                 let again = try await storage.importOrders(csv: csv, defaultCurrency: nil)
                 #expect(again.lines == count && again.outcome.unchanged == count, "\(backend)")
+            }
+        }
+    }
+
+    /// `count` returns of store `north`, each routed at two desks at once (disposed of at `k1`, recycled at `k2`: a
+    /// conflict on `disposition`); the first also inspected differently at both (a conflict on its condition too).
+    /// Push `k1`'s versions before `k2`'s: `k2` passes on writes of `k1` the server must hold first.
+    static func conflicting(_ count: Int) throws -> (k1: [VersionedRecord], k2: [VersionedRecord], ids: [ReturnID]) {
+        let (k1, k2) = (try ReplicaID("north/k1"), try ReplicaID("north/k2"))
+        var clock = Date().millisecondsSince1970 - 600_000
+        func stamp() throws -> HLCTimestamp {
+            clock += 1
+            return try HLCTimestamp(physical: UInt64(clock))
+        }
+        var (first, second, ids): ([VersionedRecord], [VersionedRecord], [ReturnID]) = ([], [], [])
+        for index in 0..<count {
+            let item = try ProductReturn(
+                id: ReturnID.make(milliseconds: UInt64(clock), sequence: UInt32(index)),
+                storeID: StoreID("north"),
+                kioskID: KioskID("k1"),
+                orderID: OrderID("ORD-\(index)"),
+                gtin: GTIN("4006381333931"),
+                reason: .defective,
+                verification: .unverified,
+                createdAt: Date(millisecondsSince1970: clock)
+            )
+            var base = try ReturnEntity.makeRecord(for: item, by: k1, stamp: try stamp())
+            func inspect(_ record: inout VersionedRecord, by replica: ReplicaID, _ condition: ItemCondition) throws {
+                try record.updateReturn(by: replica, stamp: try stamp()) {
+                    try $0.inspect(condition: condition, testResult: .fail, by: $1, at: $2)
+                }
+            }
+            if index > 0 { try inspect(&base, by: k1, .defective) }
+            var (atK1, atK2) = (base, base)
+            if index == 0 {
+                try inspect(&atK1, by: k1, .defective)
+                try inspect(&atK2, by: k2, .used)
+            }
+            try atK1.updateReturn(by: k1, stamp: try stamp()) { try $0.assignDisposition(.dispose, by: $1, at: $2) }
+            try atK2.updateReturn(by: k2, stamp: try stamp()) { try $0.assignDisposition(.recycle, by: $1, at: $2) }
+            first.append(atK1)
+            second.append(atK2)
+            ids.append(item.id)
+        }
+        return (first, second, ids)
+    }
+
+    /// The conflicts page reads the open conflicts from the returns in conflict, never the whole audit, and shows
+    /// exactly those; the downloads hold every conflict, open and settled, read a page at a time, each once.
+    @Test(arguments: StorageBackend.all)
+    func theConflictsPageShowsTheOpenOnesAndTheDownloadsEveryOneOnEveryBackend(backend: StorageBackend) async throws {
+        try await backend.with { instance in
+            let storage = try #require(instance.storage as? any ServerStorage)
+            try await Self.addManager(to: storage)
+            // One more than a download's page: the last conflict is on a page of its own.
+            let work = try Self.conflicting(HQConsole.downloadPage + 1)
+            _ = try await storage.acceptPush(work.k1, from: ReplicaID("north/k1"), store: StoreID("north"))
+            _ = try await storage.acceptPush(work.k2, from: ReplicaID("north/k2"), store: StoreID("north"))
+            // Settled: the first return's disposition (its condition stays open) and the third return's only one.
+            for index in [0, 2] {
+                _ = try await storage.resolveConflict(
+                    work.ids[index],
+                    field: "disposition",
+                    value: "recycle",
+                    operatorID: nil
+                )
+            }
+            let audit = try await storage.conflictAudit()
+            #expect(audit.count == work.ids.count + 1, "\(backend): \(audit.count)")
+            let open = audit.filter { $0.isOpen && $0.entityType == ReturnEntity.entityType }
+            #expect(open.count == work.ids.count - 1, "\(backend)")
+            #expect(!open.contains { $0.recordID == work.ids[2].rawValue }, "\(backend)")
+            #expect(open.filter { $0.recordID == work.ids[0].rawValue }.map(\.field) == ["condition"], "\(backend)")
+            // The storage: the open ones alone, as the whole audit says; the audit page by page, every entry once.
+            #expect(try await storage.openReturnConflicts() == open, "\(backend)")
+            var paged: [ConflictAuditEntry] = []
+            while true {
+                let page = try await storage.conflictAudit(after: paged.last?.id ?? 0, limit: 7)
+                if page.isEmpty { break }
+                #expect(page.count <= 7)
+                paged += page
+            }
+            #expect(paged == audit, "\(backend)")
+            let app = Application(router: HQConsole(storage: storage).router())
+            try await app.test(.router) { client in
+                let cookie: HTTPFields = [.cookie: "returnsync_session=\(try await Self.signIn(client))"]
+                try await client.execute(uri: "/conflicts", method: .get, headers: cookie) { response in
+                    let body = String(buffer: response.body)
+                    #expect(body.contains("<p>\(open.count) open. The newest 200 are shown"), "\(backend)")
+                    #expect(body.components(separatedBy: "<article class=\"open-conflict\">").count == 201)
+                    // The newest first: the last return's conflict is shown, the third's (settled) nowhere.
+                    #expect(body.contains("Return \(work.ids.last!.rawValue)</a>"), "\(backend)")
+                    #expect(!body.contains(work.ids[2].rawValue), "\(backend)")
+                }
+                let csv = try await client.execute(uri: "/conflicts.csv", method: .get, headers: cookie) {
+                    String(buffer: $0.body)
+                }
+                let lines = csv.split(separator: "\r\n")
+                #expect(lines.first == "record,field,values,shown,detectedAt,detectedBy,state", "\(backend)")
+                let rows = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+                #expect(
+                    rows.map { "\($0[0])/\($0[1])/\($0.last!)" }
+                        == audit.map {
+                            "\($0.recordID)/\($0.field)/\($0.isOpen ? "open" : "settled")"
+                        },
+                    "\(backend)"
+                )
+                try await client.execute(uri: "/conflicts.json", method: .get, headers: cookie) { response in
+                    let objects =
+                        try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [[String: Any]]
+                    #expect(objects?.map { $0["id"] as? Int64 } == audit.map(\.id), "\(backend)")
+                    #expect(objects?.map { $0["open"] as? Bool } == audit.map(\.isOpen), "\(backend)")
+                    #expect(objects?.first?["recordId"] as? String == work.ids[0].rawValue, "\(backend)")
+                }
             }
         }
     }
