@@ -29,10 +29,54 @@ public enum ReturnWriteRules {
         ReturnEntity.Field.reviewOutcome, ReturnEntity.Field.reviewNote, ReturnEntity.Field.reviewExceptions,
     ]
 
-    /// Each field of ``fieldGroups`` with its group's position there.
-    private static let groupOfField: [String: Int] = Dictionary(
-        uniqueKeysWithValues: fieldGroups.enumerated().flatMap { index, group in group.map { ($0, index) } }
-    )
+    /// What the rules need to know of a record's field names, found with one look-up a name
+    /// (``FieldNames/init(_:)``).
+    private struct FieldRole {
+        var register = false
+        var set = false
+        var serverOnly = false
+        /// The field's position in ``fieldGroups``, if it is in one.
+        var group: Int?
+    }
+
+    /// Every field name the rules know, with what they know of it.
+    private static let roles: [String: FieldRole] = {
+        var roles: [String: FieldRole] = [:]
+        for field in ReturnEntity.registerFields { roles[field, default: FieldRole()].register = true }
+        for field in ReturnEntity.setFields { roles[field, default: FieldRole()].set = true }
+        for field in serverOnlyFields { roles[field, default: FieldRole()].serverOnly = true }
+        for (index, group) in fieldGroups.enumerated() {
+            for field in group { roles[field, default: FieldRole()].group = index }
+        }
+        return roles
+    }()
+
+    /// A record's field names as the rules see them, worked out in one pass: the value rules, the server-only rule
+    /// and the group rule each looked every name up again (issue 18: hashing field names was a quarter of
+    /// preparing a push).
+    private struct FieldNames {
+        /// Register names that are not a return's registers, and set names that are not its sets.
+        var unknownRegisters: [String] = []
+        var unknownSets: [String] = []
+        /// Whether a register or a set bears the name of a field only HQ writes.
+        var serverOnly = false
+        /// A bit for each group of ``fieldGroups`` the record holds a register of.
+        var heldGroups: UInt = 0
+
+        init(_ record: VersionedRecord) {
+            for field in record.registers.keys {
+                let role = roles[field]
+                if !(role?.register ?? false) { unknownRegisters.append(field) }
+                if role?.serverOnly ?? false { serverOnly = true }
+                if let group = role?.group { heldGroups |= 1 << group }
+            }
+            for field in record.sets.keys {
+                let role = roles[field]
+                if !(role?.set ?? false) { unknownSets.append(field) }
+                if role?.serverOnly ?? false { serverOnly = true }
+            }
+        }
+    }
 
     /// Fields every write of one of them writes all of.
     public static let fieldGroups: [[String]] = [
@@ -142,12 +186,17 @@ public enum ReturnWriteRules {
     public static func precheck(_ pushed: VersionedRecord, item: ProductReturn) -> Precheck {
         // Every write of the record is one the server lacks when nothing is stored. Found by the few fields they
         // are about, not by listing every write: this runs for each pushed return, and most hold none of them.
-        Precheck(
-            values: firstViolation(in: pushed) { try checkValues(pushed, item: item) },
+        let names = FieldNames(pushed)
+        return Precheck(
+            values: firstViolation(in: pushed) { try checkValues(pushed, item: item, names: names) },
             asNew: firstViolation(in: pushed) { try checkCreation(pushed, item: item) },
-            writesServerOnlyFields: serverOnlyFields.contains { pushed.registers[$0] != nil || pushed.sets[$0] != nil },
+            writesServerOnlyFields: names.serverOnly,
             groupsHold: firstViolation(in: pushed) {
-                try checkGroups(pushed, dots: Set(pushed.writes(notCoveredBy: VectorClock()).map(\.value.dot)))
+                try checkGroups(
+                    pushed,
+                    held: names.heldGroups,
+                    dots: Set(pushed.writes(notCoveredBy: VectorClock()).map(\.value.dot))
+                )
             } == nil
         )
     }
@@ -184,7 +233,16 @@ public enum ReturnWriteRules {
         precheck: Precheck? = nil
     ) throws {
         let id = pushed.id
-        if let violation = precheck.map(\.values) ?? firstViolation(in: pushed, { try checkValues(pushed, item: item) })
+        // Worked out only when a rule below needs them: a precheck settled those rules already.
+        var knownNames: FieldNames?
+        func names() -> FieldNames {
+            if let knownNames { return knownNames }
+            let names = FieldNames(pushed)
+            knownNames = names
+            return names
+        }
+        if let violation = precheck.map(\.values)
+            ?? firstViolation(in: pushed, { try checkValues(pushed, item: item, names: names()) })
         {
             throw violation
         }
@@ -234,14 +292,14 @@ public enum ReturnWriteRules {
             )
         }
         if !(precheck?.groupsHold ?? false) {
-            try checkGroups(pushed, dots: Set(fresh().map(\.value.dot)))
+            try checkGroups(pushed, held: names().heldGroups, dots: Set(fresh().map(\.value.dot)))
         }
     }
 
     /// The rules about the values of a return, which need nothing stored: fields of the right kind, and every value
     /// valid — the concurrent ones, the exceptions, the editors and the attachments, which decoding `item` does not
     /// check.
-    private static func checkValues(_ pushed: VersionedRecord, item: ProductReturn) throws {
+    private static func checkValues(_ pushed: VersionedRecord, item: ProductReturn, names: FieldNames) throws {
         let id = pushed.id
         guard item.id.rawValue == id else {
             throw Violation(
@@ -254,7 +312,7 @@ public enum ReturnWriteRules {
         // what can be checked without knowing it (``ReturnEntity/validateUnknown(_:of:asSet:)``); the record's
         // limits (fields, bytes) bound how much of it there can be.
         // Filtered before sorted: nearly every push knows all its fields, and this runs for each pushed return.
-        for field in pushed.registers.keys.filter({ !ReturnEntity.registerFields.contains($0) }).sorted() {
+        for field in names.unknownRegisters.sorted() {
             guard !ReturnEntity.setFields.contains(field) else {
                 throw Violation(
                     reason: .invalidRecord,
@@ -263,7 +321,7 @@ public enum ReturnWriteRules {
             }
             for value in pushed.values(of: field) { try validatedUnknown(value.value, of: field, asSet: false, in: id) }
         }
-        for field in pushed.sets.keys.filter({ !ReturnEntity.setFields.contains($0) }).sorted() {
+        for field in names.unknownSets.sorted() {
             guard !ReturnEntity.registerFields.contains(field) else {
                 throw Violation(
                     reason: .invalidRecord,
@@ -321,13 +379,11 @@ public enum ReturnWriteRules {
     ///
     /// The violation named is the first group's in ``fieldGroups`` order, and in it the first write in dot order: the
     /// same message however the writes were collected (a set's order differs from one set to another).
-    private static func checkGroups(_ pushed: VersionedRecord, dots: @autoclosure () -> Set<Dot>) throws {
-        // The groups the record holds a value of, found from its own registers (never empty) rather than by
-        // looking up every field of every group: most returns hold none of them, and then no write is listed.
-        var held: UInt = 0
-        for field in pushed.registers.keys {
-            if let group = groupOfField[field] { held |= 1 << group }
-        }
+    ///
+    /// - Parameter held: a bit for each group the record holds a value of (``FieldNames/heldGroups``), found from
+    ///   its own registers rather than by looking up every field of every group: most returns hold none of them,
+    ///   and then no write is listed.
+    private static func checkGroups(_ pushed: VersionedRecord, held: UInt, dots: @autoclosure () -> Set<Dot>) throws {
         guard held != 0 else { return }
         var ordered: [Dot]?
         for (index, group) in fieldGroups.enumerated() where held & (1 << index) != 0 {
