@@ -205,7 +205,7 @@ extension HQConsole {
         let csv = format == "csv"
         let columns = ["record", "field", "values", "shown", "detectedAt", "detectedBy", "state"]
         return Page.streamed(csvHeader: columns, format: format, name: "conflicts") { write in
-            let encoder = ReturnDocument.makeEncoder(prettyPrinted: false)
+            let encoder = ReturnDocument.makeEncoder(prettyPrinted: true)
             var after: Int64 = 0
             while true {
                 let entries = try await returns.conflictAudit(after: after, limit: Self.downloadPage)

@@ -225,7 +225,7 @@ extension HQConsole {
         return try Page.download(columns, rows, format: format, name: "users")
     }
 
-    /// How many lines a download of a list that grows without end (the audit, the returns, the order lines) reads
+    /// How many lines a download of a list that grows without end (the audits, the returns, the order lines) reads
     /// at a time.
     public static let downloadPage = 1_000
 

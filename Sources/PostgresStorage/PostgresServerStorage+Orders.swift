@@ -119,7 +119,7 @@ extension PostgresServerStorage {
 
     /// The order lines the database holds, by order id and line; only `store`'s when given.
     public func orderLines(store: StoreID?) async throws -> [OrderLine] {
-        let filter = store.map { "WHERE store_id = '\($0.rawValue.replacingOccurrences(of: "'", with: "''"))'" } ?? ""
+        let filter = store.map { "WHERE store_id = '\(Self.literal($0.rawValue))'" } ?? ""
         let rows = try await readReport(["lines": "SELECT * FROM orders \(filter) ORDER BY order_id, line"])
         return try (rows["lines"] ?? []).map(Self.orderLine)
     }
@@ -138,12 +138,11 @@ extension PostgresServerStorage {
 
     public func orderLines(after last: OrderLine?, limit: Int) async throws -> [OrderLine] {
         // An order id may hold a quote (printable ASCII): doubled, as a literal needs it.
-        func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
         let after = last.map { last in
-            let order = literal(last.orderID.rawValue)
+            let order = "'\(Self.literal(last.orderID.rawValue))'"
             return """
                 WHERE order_id >= \(order)
-                  AND (order_id, line, store_id) > (\(order), \(last.line), \(literal(last.storeID.rawValue)))
+                  AND (order_id, line, store_id) > (\(order), \(last.line), '\(Self.literal(last.storeID.rawValue))')
                 """
         }
         let rows = try await readReport([

@@ -499,7 +499,7 @@ extension PostgresServerStorage: ReturnAdministration {
 
     /// `text` inside a SQL string literal. Store ids are checked (lower-case letters, digits, `-`, `_`, `.`) before
     /// they get here; doubling quotes keeps any other text a literal too.
-    private static func literal(_ text: String) -> String {
+    static func literal(_ text: String) -> String {
         text.replacingOccurrences(of: "'", with: "''")
     }
 }

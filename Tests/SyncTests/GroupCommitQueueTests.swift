@@ -39,6 +39,22 @@ import Testing
         }
     }
 
+    /// A new server store at `path` where kiosks `k0` … `k<count - 1>` of store-1 each have an enrollment token, the
+    /// token of `k<index>` with the key of 32 bytes `keyByte(index)`.
+    static func server(at path: String, tokens count: Int, keyByte: (Int) -> Int) throws -> ReplicaStore {
+        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        for index in 0..<count {
+            try store.createEnrollment(
+                tokenHash: "token-\(index)",
+                tokenKey: Data(repeating: UInt8(keyByte(index)), count: 32),
+                store: storeID,
+                kiosk: KioskID("k\(index)"),
+                expiresAt: Date().addingTimeInterval(3_600)
+            )
+        }
+        return store
+    }
+
     /// Kiosk `k<index>` of store-1 enrolling with key `100 + index` (32 such bytes), its proof checked by `proves`:
     /// "enrolled", or the refusal as text.
     static func redeem(
@@ -123,17 +139,8 @@ import Testing
     @Test func enrollmentsThatWaitForTheWriterShareOneCommitAndARefusalIsItsOwn() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("hq.sqlite")
-        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
         // Kiosks k0…k6 have tokens; k7 has none. k3's proof will not verify.
-        for index in 0..<7 {
-            try store.createEnrollment(
-                tokenHash: "token-\(index)",
-                tokenKey: Data(repeating: UInt8(index), count: 32),
-                store: Self.storeID,
-                kiosk: KioskID("k\(index)"),
-                expiresAt: Date().addingTimeInterval(3_600)
-            )
-        }
+        let store = try Self.server(at: path, tokens: 7) { $0 }
         let storage = SQLiteServerStorage(store)
         let holder = try await Self.holdWriteLock(of: path)
 
@@ -187,16 +194,7 @@ import Testing
     @Test func anEnrollmentsProofIsCheckedOffTheWriterAndATokenReplacedMeanwhileIsRefused() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("hq.sqlite")
-        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
-        for index in 0..<2 {
-            try store.createEnrollment(
-                tokenHash: "token-\(index)",
-                tokenKey: Data(repeating: UInt8(index + 1), count: 32),
-                store: Self.storeID,
-                kiosk: KioskID("k\(index)"),
-                expiresAt: Date().addingTimeInterval(3_600)
-            )
-        }
+        let store = try Self.server(at: path, tokens: 2) { $0 + 1 }
         let storage = SQLiteServerStorage(store)
         let holder = try await Self.holdWriteLock(of: path)
         let checks = Acknowledged()
