@@ -109,6 +109,9 @@ public struct VersionedRecord: Hashable, Sendable {
     ) -> String? {
         // Fields with their values, as the dictionary holds them or in field order: no lookup per field.
         typealias Fields = Sequence<(key: String, value: [DottedValue])>
+        // Whether any field is both: asked of each register only then, so a record's fields are not hashed once
+        // more each (a return's sets are a few, its registers dozens; issue 18).
+        let overlaps = !sets.isEmpty && sets.keys.contains { registers[$0] != nil }
         func registerFault(_ fields: some Fields) -> String? {
             for (field, values) in fields {
                 guard !values.isEmpty else { return "register '\(field)' holds no value" }
@@ -119,7 +122,7 @@ public struct VersionedRecord: Hashable, Sendable {
                 if let stray = values.first(where: { !clock.covers($0.dot) }) {
                     return "value of '\(field)' has dot \(stray.dot) beyond the record's clock \(clock)"
                 }
-                if sets[field] != nil { return "field '\(field)' is both a register and a set" }
+                if overlaps, sets[field] != nil { return "field '\(field)' is both a register and a set" }
             }
             return nil
         }

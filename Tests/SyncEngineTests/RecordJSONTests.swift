@@ -89,6 +89,12 @@ import Testing
         (#"{"type":"t","clock":{},"writes":[],"fields":{}}"#, "missing key 'id'"),
         (#"{"type":"t","id":"1","clock":{},"fields":{}}"#, "missing key 'writes'"),
         (#"{"type":"t","id":"1","clock":{"r":1},"writes":[],"fields":{"a":[]}}"#, "holds no value"),
+        // Asked of each register only when some set shares a name with some register (issue 18).
+        (
+            #"{"type":"t","id":"1","clock":{"r":1},"writes":[["r",1,1,0]],"fields":{"a":[["x",0]],"b":[["y",0]]},"#
+                + #""sets":{"b":[["z",0]],"c":[["w",0]]}}"#,
+            "field 'b' is both a register and a set"
+        ),
     ])
     func malformedRecordsAreRefusedNamingTheKey(json: String, expected: String) {
         #expect {
