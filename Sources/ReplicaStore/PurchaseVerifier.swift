@@ -6,21 +6,118 @@ import SyncEngine
 
 /// What verification needs to know about a return, read from the `returns` projection (or a capture) rather
 /// than from its record, so re-verifying a pushed batch decodes no record that does not change.
-public struct ReturnFacts: Sendable, Hashable {
-    public var id: String
-    public var storeID: StoreID
-    public var orderID: OrderID
-    public var gtin: GTIN
-    public var serial: ItemCode?
-    public var quantity: Int
-    public var createdAt: Int64
-    public var receipt: Bool
-    public var isCertainRecall: Bool
-    public var isVoided: Bool
-    public var verification: PurchaseVerification?
-    public var exceptions: [ReturnException]
+///
+/// A class, and immutable: re-verification holds each return's facts in several groups and lists at once, and a
+/// struct of a dozen strings and arrays was copied — a dozen retains and releases — every time (about a twentieth of
+/// the server's writer in a fleet; issue 18). A changed verification makes new facts (``verified(_:exceptions:)``).
+public final class ReturnFacts: Sendable, Hashable {
+    public let id: String
+    public let storeID: StoreID
+    public let orderID: OrderID
+    public let gtin: GTIN
+    public let serial: ItemCode?
+    public let quantity: Int
+    public let createdAt: Int64
+    public let receipt: Bool
+    public let isCertainRecall: Bool
+    public let isVoided: Bool
+    public let verification: PurchaseVerification?
+    public let exceptions: [ReturnException]
     /// The customer reference as stored (given or hashed): the customer checks compare it, nothing reads it.
-    public var customerRef: String?
+    public let customerRef: String?
+
+    init(
+        id: String,
+        storeID: StoreID,
+        orderID: OrderID,
+        gtin: GTIN,
+        serial: ItemCode?,
+        quantity: Int,
+        createdAt: Int64,
+        receipt: Bool,
+        isCertainRecall: Bool,
+        isVoided: Bool,
+        verification: PurchaseVerification?,
+        exceptions: [ReturnException],
+        customerRef: String?
+    ) {
+        self.id = id
+        self.storeID = storeID
+        self.orderID = orderID
+        self.gtin = gtin
+        self.serial = serial
+        self.quantity = quantity
+        self.createdAt = createdAt
+        self.receipt = receipt
+        self.isCertainRecall = isCertainRecall
+        self.isVoided = isVoided
+        self.verification = verification
+        self.exceptions = exceptions
+        self.customerRef = customerRef
+    }
+
+    /// The same facts with another unit and customer (tests).
+    func with(serial: ItemCode?, customerRef: String?) -> ReturnFacts {
+        ReturnFacts(
+            id: id,
+            storeID: storeID,
+            orderID: orderID,
+            gtin: gtin,
+            serial: serial,
+            quantity: quantity,
+            createdAt: createdAt,
+            receipt: receipt,
+            isCertainRecall: isCertainRecall,
+            isVoided: isVoided,
+            verification: verification,
+            exceptions: exceptions,
+            customerRef: customerRef
+        )
+    }
+
+    /// The same facts once verified again: `verification`, and `exceptions` in order.
+    public func verified(_ verification: PurchaseVerification?, exceptions: [ReturnException]) -> ReturnFacts {
+        ReturnFacts(
+            id: id,
+            storeID: storeID,
+            orderID: orderID,
+            gtin: gtin,
+            serial: serial,
+            quantity: quantity,
+            createdAt: createdAt,
+            receipt: receipt,
+            isCertainRecall: isCertainRecall,
+            isVoided: isVoided,
+            verification: verification,
+            exceptions: exceptions.sorted(),
+            customerRef: customerRef
+        )
+    }
+
+    public static func == (lhs: ReturnFacts, rhs: ReturnFacts) -> Bool {
+        lhs === rhs
+            || (lhs.id == rhs.id && lhs.storeID == rhs.storeID && lhs.orderID == rhs.orderID && lhs.gtin == rhs.gtin
+                && lhs.serial == rhs.serial && lhs.quantity == rhs.quantity && lhs.createdAt == rhs.createdAt
+                && lhs.receipt == rhs.receipt && lhs.isCertainRecall == rhs.isCertainRecall
+                && lhs.isVoided == rhs.isVoided && lhs.verification == rhs.verification
+                && lhs.exceptions == rhs.exceptions && lhs.customerRef == rhs.customerRef)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(storeID)
+        hasher.combine(orderID)
+        hasher.combine(gtin)
+        hasher.combine(serial)
+        hasher.combine(quantity)
+        hasher.combine(createdAt)
+        hasher.combine(receipt)
+        hasher.combine(isCertainRecall)
+        hasher.combine(isVoided)
+        hasher.combine(verification)
+        hasher.combine(exceptions)
+        hasher.combine(customerRef)
+    }
 
     /// The facts of a return.
     public init(_ item: ProductReturn) {
@@ -179,8 +276,7 @@ public struct PurchaseReverification: Sendable {
             let (verification, exceptions) = verify(facts)
             guard verification != facts.verification || exceptions != facts.exceptions else { continue }
             changed.append((facts, verification, exceptions))
-            returns[facts.id]?.verification = verification
-            returns[facts.id]?.exceptions = exceptions.sorted()
+            returns[facts.id] = facts.verified(verification, exceptions: exceptions)
         }
         return changed
     }

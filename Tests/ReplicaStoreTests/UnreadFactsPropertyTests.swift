@@ -1,8 +1,9 @@
 import Foundation
 import PropertyBased
-import ReplicaStore
 import ReturnsModel
 import Testing
+
+@testable import ReplicaStore
 
 /// ``PurchaseReverification/unread(_:seeds:byCustomer:)`` tells which of the returns found beside a push's own must
 /// have their purchases, units and customers searched too. It skips building its sets when the returns found are the
@@ -23,7 +24,7 @@ import Testing
     /// 2 (or none).
     static func facts(_ code: Int) throws -> ReturnFacts {
         let created = Date(timeIntervalSince1970: 1_790_000_000)
-        var facts = ReturnFacts(
+        let facts = ReturnFacts(
             try ProductReturn(
                 id: ReturnID("0192f5e0-7a3c-7def-8123-45678900000\(code & 3)"),
                 storeID: StoreID("store-1"),
@@ -34,9 +35,10 @@ import Testing
                 createdAt: created
             )
         )
-        facts.serial = try [nil, "S1", "S2", "S3"][(code >> 4) & 3].map { try ItemCode($0, kind: "serial") }
-        facts.customerRef = [nil, "c1", "c2"][(code >> 6) % 3]
-        return facts
+        return facts.with(
+            serial: try [nil, "S1", "S2", "S3"][(code >> 4) & 3].map { try ItemCode($0, kind: "serial") },
+            customerRef: [nil, "c1", "c2"][(code >> 6) % 3]
+        )
     }
 
     @Test func unreadIsThePlainFilterWhateverWasFound() async throws {
@@ -53,8 +55,7 @@ import Testing
                     if lists[1][0] & 2 == 0 {
                         let index = lists[1].count % affected.count
                         let changed = try Self.facts(lists[1][lists[1].count - 1])
-                        affected[index].serial = changed.serial
-                        affected[index].customerRef = changed.customerRef
+                        affected[index] = affected[index].with(serial: changed.serial, customerRef: changed.customerRef)
                     }
                     affected.shuffle()
                 } else {

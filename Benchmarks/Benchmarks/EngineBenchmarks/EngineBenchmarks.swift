@@ -197,6 +197,18 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // HQ's re-verification of a push of 500 new returns that share nothing, without its searches: the facts made
+    // from the returns, the check that nothing else need be read, and the decisions (issue 18: this part was about
+    // a sixth of the server's writer in a fleet).
+    Benchmark("re-verification decided (500 new returns)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            let facts = items.map(ReturnFacts.init)
+            blackHole(PurchaseReverification.unread(facts, seeds: facts, byCustomer: false))
+            var verification = PurchaseReverification(returns: facts, lines: [], policies: [], hasOrders: false)
+            blackHole(verification.reverify(facts.map(\.id)))
+        }
+    }
+
     // Group commit: 20 pushes of 25 new returns, in one transaction against one each (each with its fsync).
     for grouped in [false, true] {
         Benchmark(
