@@ -11,17 +11,29 @@ import SyncEngine
 /// struct of a dozen strings and arrays was copied — a dozen retains and releases — every time (about a twentieth of
 /// the server's writer in a fleet; issue 18). A changed verification makes new facts (``verified(_:exceptions:)``).
 public final class ReturnFacts: Sendable, Hashable {
+    /// The return's id.
     public let id: String
+    /// The store that took the return back.
     public let storeID: StoreID
+    /// The purchase it names.
     public let orderID: OrderID
+    /// The product.
     public let gtin: GTIN
+    /// The unit's serial, when the product has one.
     public let serial: ItemCode?
+    /// Units returned.
     public let quantity: Int
+    /// When it was captured, in milliseconds since the Unix epoch: the order in which returns are verified.
     public let createdAt: Int64
+    /// Whether the customer showed a receipt.
     public let receipt: Bool
+    /// Whether a recall certainly covers the unit (customer limits do not count such returns).
     public let isCertainRecall: Bool
+    /// Whether the return was voided (no later return counts it).
     public let isVoided: Bool
+    /// The purchase verification it holds.
     public let verification: PurchaseVerification?
+    /// The exceptions it holds.
     public let exceptions: [ReturnException]
     /// The customer reference as stored (given or hashed): the customer checks compare it, nothing reads it.
     public let customerRef: String?
@@ -58,6 +70,20 @@ public final class ReturnFacts: Sendable, Hashable {
 
     /// The same facts with another unit and customer (tests).
     func with(serial: ItemCode?, customerRef: String?) -> ReturnFacts {
+        replacing(serial: serial, customerRef: customerRef, verification: verification, exceptions: exceptions)
+    }
+
+    /// The same facts once verified again: `verification`, and `exceptions` in order.
+    public func verified(_ verification: PurchaseVerification?, exceptions: [ReturnException]) -> ReturnFacts {
+        replacing(serial: serial, customerRef: customerRef, verification: verification, exceptions: exceptions.sorted())
+    }
+
+    private func replacing(
+        serial: ItemCode?,
+        customerRef: String?,
+        verification: PurchaseVerification?,
+        exceptions: [ReturnException]
+    ) -> ReturnFacts {
         ReturnFacts(
             id: id,
             storeID: storeID,
@@ -71,25 +97,6 @@ public final class ReturnFacts: Sendable, Hashable {
             isVoided: isVoided,
             verification: verification,
             exceptions: exceptions,
-            customerRef: customerRef
-        )
-    }
-
-    /// The same facts once verified again: `verification`, and `exceptions` in order.
-    public func verified(_ verification: PurchaseVerification?, exceptions: [ReturnException]) -> ReturnFacts {
-        ReturnFacts(
-            id: id,
-            storeID: storeID,
-            orderID: orderID,
-            gtin: gtin,
-            serial: serial,
-            quantity: quantity,
-            createdAt: createdAt,
-            receipt: receipt,
-            isCertainRecall: isCertainRecall,
-            isVoided: isVoided,
-            verification: verification,
-            exceptions: exceptions.sorted(),
             customerRef: customerRef
         )
     }
