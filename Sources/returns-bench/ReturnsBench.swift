@@ -244,7 +244,12 @@ final class Bench {
     /// CPU time (user and system) a process has used so far, in seconds: less disturbed by a busy machine than wall
     /// clock time, so the figure to compare two server builds by.
     static func cpuSeconds(of pid: Int32) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        cpuSeconds(stat: "/proc/\(pid)/stat")
+    }
+
+    /// ``cpuSeconds(of:)`` from a `stat` file: a process's, or one thread's (`/proc/PID/task/TID/stat`).
+    private static func cpuSeconds(stat path: String) -> Double {
+        guard let stat = try? String(contentsOfFile: path, encoding: .utf8),
             let end = stat.lastIndex(of: ")")
         else { return 0 }
         // After the command name: state is field 3, utime and stime are fields 14 and 15, in clock ticks.
@@ -255,6 +260,29 @@ final class Bench {
 
     /// CPU seconds all the `serve` processes have used so far.
     var serverCPUSeconds: Double { servers.map { Self.cpuSeconds(of: $0.processIdentifier) }.reduce(0, +) }
+
+    /// CPU seconds the `serve` processes' writer threads have used so far — on SQLite the one thread every write runs
+    /// on (``SQLiteServerStorage/writerThreadName``), the bound of a single writer —, `nil` when none has one
+    /// (PostgreSQL).
+    var serverWriterCPUSeconds: Double? {
+        var total: Double?
+        for server in servers {
+            let tasks = "/proc/\(server.processIdentifier)/task"
+            for thread in (try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? [] {
+                let name = try? String(contentsOfFile: "\(tasks)/\(thread)/comm", encoding: .utf8)
+                guard name?.trimmingCharacters(in: .newlines) == SQLiteServerStorage.writerThreadName else { continue }
+                total = (total ?? 0) + Self.cpuSeconds(stat: "\(tasks)/\(thread)/stat")
+            }
+        }
+        return total
+    }
+
+    /// The figure `serverWriterCPUMicrosecondsPerReturn` (the writer's CPU since `before`, a return), when the
+    /// server has a writer thread.
+    func writerFigure(since before: Double?, returns: Int) -> [(String, Double)] {
+        guard let before, let now = serverWriterCPUSeconds else { return [] }
+        return [("serverWriterCPUMicrosecondsPerReturn", (now - before) * 1e6 / Double(max(returns, 1)))]
+    }
 
     /// CPU seconds this process — the kiosk side of `sync` and `pull`, the simulated kiosks of `fleet` — has used so
     /// far. With the servers', it says whether a timed part was bound by one thread or by the machine
@@ -337,6 +365,7 @@ struct SyncBenchmark: AsyncParsableCommand {
             _ = try kiosk.importReturns(ndjson: ndjson)
             let importSeconds = Bench.seconds(since: importStart)
             let cpuBefore = bench.serverCPUSeconds
+            let writerCPUBefore = bench.serverWriterCPUSeconds
             let kioskCPUBefore = Bench.ownCPUSeconds
             let start = ContinuousClock.now
             let report = try await client.sync()
@@ -345,7 +374,7 @@ struct SyncBenchmark: AsyncParsableCommand {
             let kioskCPU = Bench.ownCPUSeconds - kioskCPUBefore
             bench.report(
                 "sync",
-                [
+                bench.writerFigure(since: writerCPUBefore, returns: returns) + [
                     "kioskCPUMicrosecondsPerReturn": kioskCPU * 1e6 / Double(max(returns, 1)),
                     "coresUsed": (serverCPU + kioskCPU) / seconds,
                     "importSeconds": importSeconds, "importReturnsPerSecond": Double(returns) / importSeconds,
@@ -540,6 +569,7 @@ struct FleetBenchmark: AsyncParsableCommand {
             let enrollSeconds = Bench.seconds(since: enrolling)
 
             let cpuBefore = bench.serverCPUSeconds
+            let writerCPUBefore = bench.serverWriterCPUSeconds
             let kioskCPUBefore = Bench.ownCPUSeconds
             let start = ContinuousClock.now
             let results = await withTaskGroup(of: (Double, String?).self) { group in
@@ -578,7 +608,7 @@ struct FleetBenchmark: AsyncParsableCommand {
             let held = try await bench.returnsOnServer()
             bench.report(
                 "fleet",
-                [
+                bench.writerFigure(since: writerCPUBefore, returns: kiosks * returns) + [
                     "kioskCPUMicrosecondsPerReturn": kioskCPU * 1e6 / Double(max(kiosks * returns, 1)),
                     "coresUsed": (serverCPU + kioskCPU) / total,
                     "kiosks": Double(kiosks), "returnsPerKiosk": Double(returns),
