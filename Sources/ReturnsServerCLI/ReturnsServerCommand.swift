@@ -7,6 +7,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOPosix
 import PostgresStorage
 import Prometheus
 import ReplicaStore
@@ -269,6 +270,14 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "returnsync.server", factory: VisibleLogHandler.standardError)
         logger.logLevel = serve.logLevel
         try await ServerDatabaseOptions.withStorage(at: serve.db, create: true, logger: logger) { storage in
+            if storage is SQLiteServerStorage {
+                // Every write goes through SQLite's one writer thread: the loops yield the cores to it and to the
+                // pushes' preparation (EventLoopPriority). PostgreSQL writes in processes of its own.
+                await EventLoopPriority.lower(
+                    MultiThreadedEventLoopGroup.singleton,
+                    by: EventLoopPriority.sqliteServerIncrement
+                )
+            }
             // Metrics are collected only when something exports them.
             let registry = PrometheusCollectorRegistry()
             let metrics =
