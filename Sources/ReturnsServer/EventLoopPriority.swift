@@ -9,7 +9,7 @@ import Glibc
 /// With SQLite, every write of the server goes through one thread (``SQLiteServerStorage/writerThreadName``), and a
 /// burst of syncs is bound by it. The event loops, which read and decode every frame as soon as it arrives, used to
 /// compete with it for the cores as equals: a thousand kiosks syncing at once had all their pushes decoded first while
-/// the writer got a third to a half of a core, and then the writer worked through the backlog with a core mostly idle
+/// the writer got a third to three fifths of a core, then worked through the backlog with the other core mostly idle
 /// (BENCHMARKS.md, issue 18, twenty-fifth part). Run at a lower priority, the loops take the cores the writer and the
 /// pushes' preparation leave: the server finishes the pushes it has taken in before it reads more, and holds fewer
 /// decoded frames waiting.
