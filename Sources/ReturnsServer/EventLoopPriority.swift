@@ -15,7 +15,8 @@ import Glibc
 /// decoded frames waiting.
 public enum EventLoopPriority {
     /// How many nice levels below the serving process's other threads `returns-server serve` runs its event loops
-    /// when its storage is SQLite. Chosen by measurement: +5 and +10 both helped, +10 slightly more.
+    /// by default when its storage is SQLite (`--event-loop-nice`). Chosen by measurement: +5 and +10 both helped,
+    /// +10 slightly more.
     public static let sqliteServerIncrement: Int32 = 10
 
     /// Lowers the scheduling priority of each of `group`'s loop threads by `increment` nice levels (Linux: a nice

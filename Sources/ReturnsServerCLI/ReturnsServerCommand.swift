@@ -211,6 +211,13 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
     var pushBacklogSeconds: String?
+    @Option(
+        help: """
+            How many nice levels below the server's other threads its event loops run, so that a burst of syncs \
+            finishes the pushes taken in before more are read; 0 runs them alike (default: 10; SQLite storage only).
+            """
+    )
+    var eventLoopNice: String?
     @Option(help: "Serve Prometheus metrics and /health over HTTP on this port (default: none; 0 picks one).")
     var metricsPort: String?
     @Option(help: "The address the metrics endpoint listens on (default: 127.0.0.1).") var metricsHost: String?
@@ -228,7 +235,7 @@ struct ServeCommand: AsyncParsableCommand {
                 S.maxConnections.name: maxConnections, S.maxConnectionsPerKiosk.name: maxConnectionsPerKiosk,
                 S.maxUnauthenticatedPerAddress.name: maxUnauthenticatedPerAddress,
                 S.syncsPerMinute.name: syncsPerMinute, S.pushBacklogSeconds.name: pushBacklogSeconds,
-                S.metricsHost.name: metricsHost,
+                S.eventLoopNice.name: eventLoopNice, S.metricsHost.name: metricsHost,
                 S.metricsPort.name: metricsPort, S.consoleHost.name: consoleHost, S.consolePort.name: consolePort,
                 Setting.logLevel.name: settingsOptions.logLevel,
             ],
@@ -273,10 +280,7 @@ struct ServeCommand: AsyncParsableCommand {
             if storage is SQLiteServerStorage {
                 // Every write goes through SQLite's one writer thread: the loops yield the cores to it and to the
                 // pushes' preparation (EventLoopPriority). PostgreSQL writes in processes of its own.
-                await EventLoopPriority.lower(
-                    MultiThreadedEventLoopGroup.singleton,
-                    by: EventLoopPriority.sqliteServerIncrement
-                )
+                await EventLoopPriority.lower(MultiThreadedEventLoopGroup.singleton, by: Int32(serve.eventLoopNice))
             }
             // Metrics are collected only when something exports them.
             let registry = PrometheusCollectorRegistry()
@@ -401,6 +405,12 @@ struct ServeSettings: Sendable {
         in: 1...3_600,
         help: "the longest wait behind queued pushes before 'server-busy'"
     )
+    static let eventLoopNice = Setting.integer(
+        "event-loop-nice",
+        default: Int(EventLoopPriority.sqliteServerIncrement),
+        in: 0...19,
+        help: "nice levels the event loops run below the writer (SQLite)"
+    )
     static let metricsHost = Setting.text("metrics-host", default: "127.0.0.1", help: "the metrics endpoint's address")
     static let metricsPort = Setting.integer("metrics-port", in: 0...65535, help: "the metrics endpoint's port")
     static let consoleHost = Setting.text("console-host", default: "127.0.0.1", help: "the web console's address")
@@ -409,9 +419,8 @@ struct ServeSettings: Sendable {
     /// Every setting, in the order `--print-config` shows them.
     static let keys: [Settings.Key] = [
         db.key, host.key, port.key, tlsCert.key, tlsKey.key, maxConnections.key, maxConnectionsPerKiosk.key,
-        maxUnauthenticatedPerAddress.key, syncsPerMinute.key, pushBacklogSeconds.key, metricsHost.key, metricsPort.key,
-        consoleHost.key,
-        consolePort.key, Setting.logLevel.key,
+        maxUnauthenticatedPerAddress.key, syncsPerMinute.key, pushBacklogSeconds.key, eventLoopNice.key,
+        metricsHost.key, metricsPort.key, consoleHost.key, consolePort.key, Setting.logLevel.key,
     ]
 
     var db: String
@@ -424,6 +433,8 @@ struct ServeSettings: Sendable {
     var maxUnauthenticatedPerAddress: Int
     var syncsPerMinute: Int
     var pushBacklogSeconds: Int
+    /// How many nice levels below the other threads the event loops run (SQLite storage).
+    var eventLoopNice: Int
     var metricsHost: String
     /// The metrics endpoint's port; `nil`: no endpoint.
     var metricsPort: Int?
@@ -444,6 +455,7 @@ struct ServeSettings: Sendable {
         maxUnauthenticatedPerAddress = try settings.value(required: Self.maxUnauthenticatedPerAddress)
         syncsPerMinute = try settings.value(required: Self.syncsPerMinute)
         pushBacklogSeconds = try settings.value(required: Self.pushBacklogSeconds)
+        eventLoopNice = try settings.value(required: Self.eventLoopNice)
         metricsPort = try settings.value(Self.metricsPort)
         metricsHost = try settings.value(required: Self.metricsHost)
         consolePort = try settings.value(Self.consolePort)
