@@ -276,6 +276,8 @@ struct ServeCommand: AsyncParsableCommand {
         let console = Console.current
         var logger = Logger(label: "returnsync.server", factory: VisibleLogHandler.standardError)
         logger.logLevel = serve.logLevel
+        // Which malloc serves the process changes how its memory and CPU behave: an operator reads it here.
+        logger.info("memory allocator", metadata: ["allocator": "\(MemoryAllocator.inUse)"])
         try await ServerDatabaseOptions.withStorage(at: serve.db, create: true, logger: logger) { storage in
             if storage is SQLiteServerStorage {
                 // Every write goes through SQLite's one writer thread: the loops yield the cores to it and to the
