@@ -5,6 +5,7 @@ import Testing
 
 /// `returns-server` allocates with jemalloc (``MemoryAllocator``), seen as an operator sees it: the serving
 /// process's start-up log.
+#if os(Linux)
 @Suite struct MemoryAllocatorTests {
     @Test func serveLogsThatItsMallocIsJemallocs() async throws {
         let directory = try TemporaryDirectory()
@@ -30,3 +31,4 @@ import Testing
         #expect(inUse.hasPrefix("jemalloc ") && inUse.split(separator: " ").count == 2, "\(inUse)")
     }
 }
+#endif
