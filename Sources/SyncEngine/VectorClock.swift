@@ -64,7 +64,7 @@ public struct VectorClock: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Up to how many entries a look-up compares names rather than hashing one (BENCHMARKS.md, twenty-sixth part:
-    /// 4–18 ns against 30–42 ns for one to three entries).
+    /// 4–18 ns against 28–42 ns for one to three entries).
     static let scannedEntries = 4
 
     /// Whether the clock has seen nothing.
