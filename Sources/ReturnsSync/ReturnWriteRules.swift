@@ -356,23 +356,42 @@ public enum ReturnWriteRules {
     /// A new return: one creating write sets the fixed fields, and its kiosk is the one `kioskId` names.
     private static func checkCreation(_ pushed: VersionedRecord, item: ProductReturn) throws {
         let id = pushed.id
-        let creators = Set(fixedFields.flatMap { pushed.values(of: $0).map(\.dot) })
-        guard creators.count == 1, let creator = creators.first,
-            fixedFields.allSatisfy({ pushed.values(of: $0).count == 1 })
-        else {
+        // Each fixed field holds one value, all of one write: looked up once each, with no set of dots and no
+        // arrays built (this runs for every pushed return; issue 18).
+        var creator: Dot?
+        for field in fixedFields {
+            let values = pushed.values(of: field)
+            guard values.count == 1, creator.map({ $0 == values[0].dot }) ?? true else {
+                creator = nil
+                break
+            }
+            creator = values[0].dot
+        }
+        guard let creator else {
             throw Violation(
                 reason: .forbiddenField,
                 message: "return \(id): a new return's \(fixedFields.joined(separator: ", ")) are written "
                     + "once, by the write that creates it"
             )
         }
-        guard creator.replica.rawValue == "\(item.storeID)/\(item.kioskID)" else {
+        guard Self.names(creator.replica, store: item.storeID, kiosk: item.kioskID) else {
             throw Violation(
                 reason: .forbiddenField,
                 message: "return \(id): kioskId '\(item.kioskID)' must name the kiosk that created it, "
                     + "not \(creator.replica)"
             )
         }
+    }
+
+    /// Whether `replica` is kiosk `kiosk` of store `store` (`STORE/KIOSK`), compared in place rather than by
+    /// writing that name out for every pushed return. Byte for byte: all three are ASCII, where that is what
+    /// `String`'s equality compares too.
+    static func names(_ replica: ReplicaID, store: StoreID, kiosk: KioskID) -> Bool {
+        let name = replica.rawValue.utf8
+        let (storeName, kioskName) = (store.rawValue.utf8, kiosk.rawValue.utf8)
+        guard name.count == storeName.count + 1 + kioskName.count, name.starts(with: storeName) else { return false }
+        let rest = name.dropFirst(storeName.count)
+        return rest.first == UInt8(ascii: "/") && rest.dropFirst().elementsEqual(kioskName)
     }
 
     /// Fields that belong together are written together by each of `dots`.

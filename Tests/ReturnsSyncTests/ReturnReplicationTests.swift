@@ -414,3 +414,17 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
         }
     }
 }
+
+/// The creating write's replica is compared with `STORE/KIOSK` in place (``ReturnWriteRules/names(_:store:kiosk:)``):
+/// exactly that name, no prefix, suffix or other separator of it.
+@Suite struct CreatorNameTests {
+    @Test(arguments: [
+        ("s1/k1", true), ("s1/k10", false), ("s10/k1", false), ("s1/k", false), ("s1k1", false), ("s1-k1", false),
+        ("s1/k1/x", false), ("s/1k1", false), ("hq", false), ("s1//k1", false), ("x1/k1", false), ("s1/k2", false),
+    ])
+    func theCreatorIsExactlyStoreSlashKiosk(replica: String, expected: Bool) throws {
+        let names = ReturnWriteRules.names(try ReplicaID(replica), store: try StoreID("s1"), kiosk: try KioskID("k1"))
+        #expect(names == expected, "\(replica)")
+        #expect(names == (replica == "s1/k1"))
+    }
+}
