@@ -230,7 +230,7 @@ let package = Package(
         .executableTarget(name: "kiosk", dependencies: ["KioskCLI"]),
         // jemalloc (Debian's libjemalloc-dev to build, libjemalloc2 to run) instead of the C library's malloc: a
         // server's memory is allocated on one thread and freed on another, which glibc's allocator pays for in CPU —
-        // 5–12 % of the server's in a thousand-kiosk fleet (BENCHMARKS.md, issue 18, twenty-sixth part;
+        // 2–12 % of the server's in a thousand-kiosk fleet (BENCHMARKS.md, issue 18, twenty-sixth part;
         // MemoryAllocator).
         .executableTarget(
             name: "returns-server",

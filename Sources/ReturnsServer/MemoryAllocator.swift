@@ -7,7 +7,7 @@ import Glibc
 /// `returns-server` links jemalloc (`libjemalloc2`): a server's memory is allocated on one thread and freed on
 /// another all the time — a frame decoded on an event loop, its pushed records prepared on the concurrency pool,
 /// written and released on the writer — and the C library's allocator pays for that in CPU. Measured on a fleet of a
-/// thousand kiosks syncing at once, jemalloc took 5–12 % less of the server's CPU (BENCHMARKS.md, issue 18,
+/// thousand kiosks syncing at once, jemalloc took 2–12 % less of the server's CPU (BENCHMARKS.md, issue 18,
 /// twenty-sixth part). Linking makes its `malloc` the one every library in the process calls, Swift's runtime and
 /// SQLite included; this tells an operator, in the server's start-up log, that it did.
 public enum MemoryAllocator {

@@ -11,7 +11,7 @@ import Testing
         var description: String { "counters \(counters), asked \(asked)" }
     }
 
-    /// Up to nine entries (both sides of the cut), names of one to 40 characters that share prefixes and lengths
+    /// Up to nine entries (both sides of the cut), names of 2 to 41 characters that share prefixes and lengths
     /// (a kiosk's `store-1/k1` beside `store-1/k10`), asked about names held and not held.
     static let generator = Generator<Case, Shrink.None<Case>>(run: { rng in
         func name() -> String {

@@ -3,9 +3,9 @@ import ReturnSyncTestSupport
 import ReturnsServer
 import Testing
 
+#if os(Linux)
 /// `returns-server` allocates with jemalloc (``MemoryAllocator``), seen as an operator sees it: the serving
 /// process's start-up log.
-#if os(Linux)
 @Suite struct MemoryAllocatorTests {
     @Test func serveLogsThatItsMallocIsJemallocs() async throws {
         let directory = try TemporaryDirectory()
