@@ -51,6 +51,10 @@ public enum ReturnWriteRules {
         return roles
     }()
 
+    /// The roles of a return's registers, by ``ReturnRegister/rawValue``: a pushed register's name is found without
+    /// hashing it (``ReturnRegister/named(_:)``), and only a name that is no register's is looked up in ``roles``.
+    private static let registerRoles: [FieldRole] = ReturnRegister.allCases.map { roles[$0.name]! }
+
     /// A record's field names as the rules see them, worked out in one pass: the value rules, the server-only rule
     /// and the group rule each looked every name up again (issue 18: hashing field names was a quarter of
     /// preparing a push).
@@ -65,7 +69,7 @@ public enum ReturnWriteRules {
 
         init(_ record: VersionedRecord) {
             for field in record.registers.keys {
-                let role = roles[field]
+                let role = ReturnRegister.named(field).map { registerRoles[$0.rawValue] } ?? roles[field]
                 if !(role?.register ?? false) { unknownRegisters.append(field) }
                 if role?.serverOnly ?? false { serverOnly = true }
                 if let group = role?.group { heldGroups |= 1 << group }

@@ -77,25 +77,25 @@ extension ProductReturn {
                 message: "record '\(record.id)' is a \(record.entityType), not a \(ReturnEntity.entityType)"
             )
         }
-        let reader = FieldReader(record: record)
+        let reader = FieldReader(record)
         // A value a newer release added to a field's vocabulary is read as the nearest this release knows and noted
         // (``ProductReturn/newerValues``); the record keeps it untouched. Any other unknown spelling is an error.
         var newer: [String: String] = [:]
         func vocabulary<Value: ReturnVocabulary>(
-            _ field: String,
+            _ field: ReturnRegister,
             _ text: String,
             orElse fallback: Value
         ) throws -> Value {
             if let value = Value(rawValue: text) { return value }
             guard Value.isNewerSpelling(text) else { return try Value.parse(text) }
-            newer[field] = text
+            newer[field.name] = text
             return fallback
         }
-        func vocabulary<Value: ReturnVocabulary>(_ field: String, orElse fallback: Value) throws -> Value {
+        func vocabulary<Value: ReturnVocabulary>(_ field: ReturnRegister, orElse fallback: Value) throws -> Value {
             try vocabulary(field, reader.string(field), orElse: fallback)
         }
         let createdAt = try ReturnDates.validatedInstant(
-            reader.integer(ReturnEntity.Field.createdAt),
+            reader.integer(.createdAt),
             field: "createdAt of return '\(record.id)'"
         )
         let notes = try record.elements(of: ReturnEntity.Field.notes)
@@ -108,100 +108,98 @@ extension ProductReturn {
                 )
             }
         let updatedAt = record.latestStamp.map(ReturnEntity.date(of:)) ?? createdAt
-        let repair = try reader.optionalString(ReturnEntity.Field.repairVendor).map { vendor in
+        let repair = try reader.optionalString(.repairVendor).map { vendor in
             try RepairRecord(
                 vendor: vendor,
-                status: vocabulary(ReturnEntity.Field.repairStatus, orElse: RepairRecord.Status.sent),
-                sentOn: reader.string(ReturnEntity.Field.repairSentOn),
-                backOn: reader.optionalString(ReturnEntity.Field.repairBackOn)
+                status: vocabulary(.repairStatus, orElse: RepairRecord.Status.sent),
+                sentOn: reader.string(.repairSentOn),
+                backOn: reader.optionalString(.repairBackOn)
             )
         }
-        let handoff = try reader.optionalString(ReturnEntity.Field.handoffParty).map { party in
+        let handoff = try reader.optionalString(.handoffParty).map { party in
             try CustodyHandoff(
                 party: party,
-                document: reader.string(ReturnEntity.Field.handoffDocument),
-                weightGrams: reader.optionalInteger(ReturnEntity.Field.handoffWeightGrams).map(Int.init),
-                count: reader.optionalInteger(ReturnEntity.Field.handoffCount).map(Int.init),
-                handedOverOn: reader.string(ReturnEntity.Field.handoffOn)
+                document: reader.string(.handoffDocument),
+                weightGrams: reader.optionalInteger(.handoffWeightGrams).map(Int.init),
+                count: reader.optionalInteger(.handoffCount).map(Int.init),
+                handedOverOn: reader.string(.handoffOn)
             )
         }
         // An outcome this release does not know reads as no decision yet: the return stays in the review queue.
-        let review = try reader.optionalString(ReturnEntity.Field.reviewOutcome).flatMap { text in
+        let review = try reader.optionalString(.reviewOutcome).flatMap { text in
             ReviewDecision.Outcome(rawValue: text) != nil || !ReviewDecision.Outcome.isNewerSpelling(text) ? text : nil
         }.map { outcome in
             try ReviewDecision(
                 outcome: ReviewDecision.Outcome.parse(outcome),
-                note: reader.optionalString(ReturnEntity.Field.reviewNote),
-                exceptions: ReturnEntity.knownExceptions(reader.optionalString(ReturnEntity.Field.reviewExceptions))
+                note: reader.optionalString(.reviewNote),
+                exceptions: ReturnEntity.knownExceptions(reader.optionalString(.reviewExceptions))
             )
         }
         // Read leniently below (a currency in any case, any refunder): checked here as the field requires.
-        for field in [
-            ReturnEntity.Field.refundCurrency, ReturnEntity.Field.refundBy, ReturnEntity.Field.vendorCreditCurrency,
-        ] {
-            if let value = reader.visible(field), value != .null { try ReturnEntity.validate(value, of: field) }
+        for field in [ReturnRegister.refundCurrency, .refundBy, .vendorCreditCurrency] {
+            if let value = reader.visible(field), value != .null { try ReturnEntity.validate(value, of: field.name) }
         }
-        let refund = try reader.optionalString(ReturnEntity.Field.refundMethod).map { method in
-            let amount = try reader.integer(ReturnEntity.Field.refundAmount)
-            let exchange = try reader.optionalString(ReturnEntity.Field.refundExchangeGTIN).map { try GTIN(stored: $0) }
+        let refund = try reader.optionalString(.refundMethod).map { method in
+            let amount = try reader.integer(.refundAmount)
+            let exchange = try reader.optionalString(.refundExchangeGTIN).map { try GTIN(stored: $0) }
             // A newer method reads as the known one its amounts allow: a replacement, nothing, or money back.
             let nearest: RefundMethod = exchange != nil ? .exchange : amount == 0 ? .none : .originalPayment
             return try Refund(
                 amountMinor: amount,
-                feeMinor: reader.integer(ReturnEntity.Field.refundFee),
-                currency: Currency(reader.string(ReturnEntity.Field.refundCurrency)),
-                method: vocabulary(ReturnEntity.Field.refundMethod, method, orElse: nearest),
+                feeMinor: reader.integer(.refundFee),
+                currency: Currency(reader.string(.refundCurrency)),
+                method: vocabulary(.refundMethod, method, orElse: nearest),
                 exchangeGTIN: exchange,
-                reason: reader.optionalString(ReturnEntity.Field.refundReason),
-                decidedBy: reader.optionalString(ReturnEntity.Field.refundBy)
+                reason: reader.optionalString(.refundReason),
+                decidedBy: reader.optionalString(.refundBy)
             )
         }
-        let shipment = try reader.optionalString(ReturnEntity.Field.rmaNumber).map { rma in
+        let shipment = try reader.optionalString(.rmaNumber).map { rma in
             try VendorShipment(
                 rma: rma,
-                carrier: reader.optionalString(ReturnEntity.Field.rmaCarrier),
-                tracking: reader.optionalString(ReturnEntity.Field.rmaTracking),
-                shippedOn: reader.optionalString(ReturnEntity.Field.rmaShippedOn)
+                carrier: reader.optionalString(.rmaCarrier),
+                tracking: reader.optionalString(.rmaTracking),
+                shippedOn: reader.optionalString(.rmaShippedOn)
             )
         }
-        let credit = try reader.optionalString(ReturnEntity.Field.vendorCreditCurrency).map { code in
+        let credit = try reader.optionalString(.vendorCreditCurrency).map { code in
             try VendorCredit(
-                amountMinor: reader.integer(ReturnEntity.Field.vendorCreditAmount),
+                amountMinor: reader.integer(.vendorCreditAmount),
                 currency: Currency(code),
-                receivedOn: reader.string(ReturnEntity.Field.vendorCreditOn)
+                receivedOn: reader.string(.vendorCreditOn)
             )
         }
         try self.init(
             id: ReturnID(record.id),
-            storeID: StoreID(reader.string(ReturnEntity.Field.storeID)),
-            kioskID: KioskID(reader.string(ReturnEntity.Field.kioskID)),
-            orderID: OrderID(reader.string(ReturnEntity.Field.orderID)),
-            gtin: GTIN(stored: reader.string(ReturnEntity.Field.gtin)),
-            serial: reader.optionalString(ReturnEntity.Field.serial).map { try ItemCode($0, kind: "serial") },
-            lot: reader.optionalString(ReturnEntity.Field.lot).map { try ItemCode($0, kind: "lot") },
-            expiry: reader.optionalString(ReturnEntity.Field.expiry).map(ReturnDates.validatedDay),
-            recallCampaign: reader.optionalString(ReturnEntity.Field.recallCampaign).map { campaign in
-                try ReturnEntity.validate(.string(campaign), of: ReturnEntity.Field.recallCampaign)
+            storeID: StoreID(reader.string(.storeID)),
+            kioskID: KioskID(reader.string(.kioskID)),
+            orderID: OrderID(reader.string(.orderID)),
+            gtin: GTIN(stored: reader.string(.gtin)),
+            serial: reader.optionalString(.serial).map { try ItemCode($0, kind: "serial") },
+            lot: reader.optionalString(.lot).map { try ItemCode($0, kind: "lot") },
+            expiry: reader.optionalString(.expiry).map(ReturnDates.validatedDay),
+            recallCampaign: reader.optionalString(.recallCampaign).map { campaign in
+                try ReturnEntity.validate(.string(campaign), of: ReturnRegister.recallCampaign.name)
                 return campaign
             },
-            recallMatch: reader.optionalString(ReturnEntity.Field.recallMatch).map {
-                try vocabulary(ReturnEntity.Field.recallMatch, $0, orElse: RecallCampaign.Match.uncertain)
+            recallMatch: reader.optionalString(.recallMatch).map {
+                try vocabulary(.recallMatch, $0, orElse: RecallCampaign.Match.uncertain)
             },
-            quantity: Int(reader.integer(ReturnEntity.Field.quantity)),
-            reason: vocabulary(ReturnEntity.Field.reason, orElse: ReturnReason.other),
-            status: vocabulary(ReturnEntity.Field.status, orElse: ReturnStatus.received),
-            condition: vocabulary(ReturnEntity.Field.condition, orElse: ItemCondition.unknown),
-            testResult: vocabulary(ReturnEntity.Field.testResult, orElse: TestResult.notTested),
-            disposition: vocabulary(ReturnEntity.Field.disposition, orElse: Disposition.undecided),
+            quantity: Int(reader.integer(.quantity)),
+            reason: vocabulary(.reason, orElse: ReturnReason.other),
+            status: vocabulary(.status, orElse: ReturnStatus.received),
+            condition: vocabulary(.condition, orElse: ItemCondition.unknown),
+            testResult: vocabulary(.testResult, orElse: TestResult.notTested),
+            disposition: vocabulary(.disposition, orElse: Disposition.undecided),
             notes: notes,
             repair: repair,
             handoff: handoff,
-            receipt: reader.optionalBool(ReturnEntity.Field.receipt) ?? true,
-            customerRef: reader.optionalString(ReturnEntity.Field.customerRef).map(CustomerReference.init),
-            verification: reader.optionalString(ReturnEntity.Field.verification).map {
-                try vocabulary(ReturnEntity.Field.verification, $0, orElse: PurchaseVerification.unverified)
+            receipt: reader.optionalBool(.receipt) ?? true,
+            customerRef: reader.optionalString(.customerRef).map(CustomerReference.init),
+            verification: reader.optionalString(.verification).map {
+                try vocabulary(.verification, $0, orElse: PurchaseVerification.unverified)
             },
-            exceptions: ReturnEntity.knownExceptions(reader.optionalString(ReturnEntity.Field.exceptions)),
+            exceptions: ReturnEntity.knownExceptions(reader.optionalString(.exceptions)),
             review: review,
             refund: refund,
             vendorShipment: shipment,
@@ -214,7 +212,7 @@ extension ProductReturn {
             createdAt: createdAt,
             updatedAt: max(updatedAt, createdAt)
         )
-        if let outcome = try reader.optionalString(ReturnEntity.Field.reviewOutcome), review == nil {
+        if let outcome = try reader.optionalString(.reviewOutcome), review == nil {
             newer[ReturnEntity.Field.reviewOutcome] = outcome
         }
         newerValues = newer
@@ -222,21 +220,53 @@ extension ProductReturn {
 }
 
 /// Reads the visible values of a return record's fields, with errors that name the record and field.
+///
+/// The visible values are found in one pass over the record's registers (``ReturnRegister/named(_:)``, no name
+/// hashed) and then read by number: ``ProductReturn/init(record:)`` asks for about fifty fields, most of them absent
+/// from a new return, and each look-up by name hashed it (issue 18: reading a return from its record was about a
+/// sixteenth of a fleet's server CPU, close to half of it hashing field names; it runs for every pushed and every
+/// pulled return).
 private struct FieldReader {
     let record: VersionedRecord
+    /// For each register (by ``ReturnRegister/rawValue``), 1 + the position of its visible value in `values`, or 0
+    /// when the record holds none: bytes in place, which cost no allocation and nothing to free (an array of
+    /// optional values cost both, and freeing it went element by element).
+    private var positions = InlineArray<64, UInt8>(repeating: 0)
+    /// The visible values of the registers the record holds.
+    private var values: [FieldValue]
 
-    func visible(_ field: String) -> FieldValue? {
-        record.visibleValue(of: field, policy: ReturnEntity.policy)?.value
+    init(_ record: VersionedRecord) {
+        self.record = record
+        var values: [FieldValue] = []
+        values.reserveCapacity(record.registers.count)
+        for (name, held) in record.registers {
+            // A name this release does not know is not read here (the write rules decide whether it may be held).
+            guard let field = ReturnRegister.named(name),
+                let value = held.count == 1
+                    ? held[0].value : ReturnEntity.policy.policy(for: name).winner(among: held)?.value
+            else { continue }
+            values.append(value)
+            positions[field.rawValue] = UInt8(values.count)
+        }
+        self.values = values
     }
 
-    func string(_ field: String) throws -> String {
-        guard let value = visible(field) else { throw missing(field) }
-        return try string(value, field: field)
+    func visible(_ field: ReturnRegister) -> FieldValue? {
+        let position = positions[field.rawValue]
+        // Not `position == 0 ? nil : …`: `FieldValue` is expressible by `nil` (JSON's null), so that `nil` would be a
+        // held null, not an absent field.
+        guard position != 0 else { return nil }
+        return values[Int(position) - 1]
     }
 
-    func optionalString(_ field: String) throws -> String? {
+    func string(_ field: ReturnRegister) throws -> String {
+        guard let value = visible(field) else { throw missing(field.name) }
+        return try string(value, field: field.name)
+    }
+
+    func optionalString(_ field: ReturnRegister) throws -> String? {
         guard let value = visible(field), value != .null else { return nil }
-        return try string(value, field: field)
+        return try string(value, field: field.name)
     }
 
     func string(_ value: FieldValue, field: String) throws -> String {
@@ -244,21 +274,21 @@ private struct FieldReader {
         return text
     }
 
-    func optionalInteger(_ field: String) throws -> Int64? {
+    func optionalInteger(_ field: ReturnRegister) throws -> Int64? {
         guard let value = visible(field), value != .null else { return nil }
-        guard let number = value.integerValue else { throw wrongType(field, value, "an integer") }
+        guard let number = value.integerValue else { throw wrongType(field.name, value, "an integer") }
         return number
     }
 
-    func optionalBool(_ field: String) throws -> Bool? {
+    func optionalBool(_ field: ReturnRegister) throws -> Bool? {
         guard let value = visible(field), value != .null else { return nil }
-        guard let flag = value.boolValue else { throw wrongType(field, value, "true or false") }
+        guard let flag = value.boolValue else { throw wrongType(field.name, value, "true or false") }
         return flag
     }
 
-    func integer(_ field: String) throws -> Int64 {
-        guard let value = visible(field) else { throw missing(field) }
-        guard let number = value.integerValue else { throw wrongType(field, value, "an integer") }
+    func integer(_ field: ReturnRegister) throws -> Int64 {
+        guard let value = visible(field) else { throw missing(field.name) }
+        guard let number = value.integerValue else { throw wrongType(field.name, value, "an integer") }
         return number
     }
 
@@ -272,4 +302,106 @@ private struct FieldReader {
             message: "return '\(record.id)' holds '\(value)' in '\(field)': expected \(expected)"
         )
     }
+}
+
+/// A return's registers (``ReturnEntity/registerFields``), numbered: ``FieldReader`` holds their visible values
+/// by number (room for 64: a test holds the count to it).
+enum ReturnRegister: Int, CaseIterable {
+    case storeID, kioskID, orderID, gtin, serial, lot, expiry, recallCampaign, recallMatch
+    case repairVendor, repairStatus, repairSentOn, repairBackOn
+    case handoffParty, handoffDocument, handoffWeightGrams, handoffCount, handoffOn
+    case refundAmount, refundFee, refundCurrency, refundMethod, refundExchangeGTIN, refundReason, refundBy
+    case rmaNumber, rmaCarrier, rmaTracking, rmaShippedOn
+    case vendorCreditAmount, vendorCreditCurrency, vendorCreditOn
+    case customerRef, receipt, verification, exceptions
+    case reviewOutcome, reviewNote, reviewExceptions
+    case quantity, reason, status, condition, testResult, disposition, createdAt
+
+    /// The field's name in a record.
+    var name: String {
+        switch self {
+        case .storeID: ReturnEntity.Field.storeID
+        case .kioskID: ReturnEntity.Field.kioskID
+        case .orderID: ReturnEntity.Field.orderID
+        case .gtin: ReturnEntity.Field.gtin
+        case .serial: ReturnEntity.Field.serial
+        case .lot: ReturnEntity.Field.lot
+        case .expiry: ReturnEntity.Field.expiry
+        case .recallCampaign: ReturnEntity.Field.recallCampaign
+        case .recallMatch: ReturnEntity.Field.recallMatch
+        case .repairVendor: ReturnEntity.Field.repairVendor
+        case .repairStatus: ReturnEntity.Field.repairStatus
+        case .repairSentOn: ReturnEntity.Field.repairSentOn
+        case .repairBackOn: ReturnEntity.Field.repairBackOn
+        case .handoffParty: ReturnEntity.Field.handoffParty
+        case .handoffDocument: ReturnEntity.Field.handoffDocument
+        case .handoffWeightGrams: ReturnEntity.Field.handoffWeightGrams
+        case .handoffCount: ReturnEntity.Field.handoffCount
+        case .handoffOn: ReturnEntity.Field.handoffOn
+        case .refundAmount: ReturnEntity.Field.refundAmount
+        case .refundFee: ReturnEntity.Field.refundFee
+        case .refundCurrency: ReturnEntity.Field.refundCurrency
+        case .refundMethod: ReturnEntity.Field.refundMethod
+        case .refundExchangeGTIN: ReturnEntity.Field.refundExchangeGTIN
+        case .refundReason: ReturnEntity.Field.refundReason
+        case .refundBy: ReturnEntity.Field.refundBy
+        case .rmaNumber: ReturnEntity.Field.rmaNumber
+        case .rmaCarrier: ReturnEntity.Field.rmaCarrier
+        case .rmaTracking: ReturnEntity.Field.rmaTracking
+        case .rmaShippedOn: ReturnEntity.Field.rmaShippedOn
+        case .vendorCreditAmount: ReturnEntity.Field.vendorCreditAmount
+        case .vendorCreditCurrency: ReturnEntity.Field.vendorCreditCurrency
+        case .vendorCreditOn: ReturnEntity.Field.vendorCreditOn
+        case .customerRef: ReturnEntity.Field.customerRef
+        case .receipt: ReturnEntity.Field.receipt
+        case .verification: ReturnEntity.Field.verification
+        case .exceptions: ReturnEntity.Field.exceptions
+        case .reviewOutcome: ReturnEntity.Field.reviewOutcome
+        case .reviewNote: ReturnEntity.Field.reviewNote
+        case .reviewExceptions: ReturnEntity.Field.reviewExceptions
+        case .quantity: ReturnEntity.Field.quantity
+        case .reason: ReturnEntity.Field.reason
+        case .status: ReturnEntity.Field.status
+        case .condition: ReturnEntity.Field.condition
+        case .testResult: ReturnEntity.Field.testResult
+        case .disposition: ReturnEntity.Field.disposition
+        case .createdAt: ReturnEntity.Field.createdAt
+        }
+    }
+
+    /// How many registers there are (`allCases` builds an array every time it is asked).
+    static let count = allCases.count
+
+    /// The register named `name`, or `nil` for a name that is not a return's register.
+    ///
+    /// Found without hashing the name (a string's hash cost more than the rest of reading a new return's register):
+    /// its length and first and last bytes pick a slot of ``slots``, and a name is compared where one is found.
+    static func named(_ name: String) -> ReturnRegister? {
+        var slot = slot(of: name)
+        while let register = slots[slot] {
+            if register.name == name { return register }
+            slot = (slot + 1) & (slotCount - 1)
+        }
+        return nil
+    }
+
+    /// A power of two, about three times the registers: a name that is no register's meets an empty slot soon.
+    private static let slotCount = 128
+
+    private static func slot(of name: String) -> Int {
+        let bytes = name.utf8
+        guard let first = bytes.first, let last = bytes.last else { return 0 }
+        return (bytes.count &* 7 &+ Int(first) &+ Int(last) &* 3) & (slotCount - 1)
+    }
+
+    /// Every register in the slot its name picks or, when that one is taken, the next free one (open addressing).
+    private static let slots: [ReturnRegister?] = {
+        var slots = [ReturnRegister?](repeating: nil, count: slotCount)
+        for register in allCases {
+            var slot = slot(of: register.name)
+            while slots[slot] != nil { slot = (slot + 1) & (slotCount - 1) }
+            slots[slot] = register
+        }
+        return slots
+    }()
 }

@@ -428,3 +428,78 @@ private func capturedRecord(reason: ReturnReason = .defective) throws -> Version
         #expect(names == (replica == "s1/k1"))
     }
 }
+
+/// The numbered registers a return is read by (``FieldReader``) are exactly the return's registers, each under its
+/// own name: a name given to two cases, or two names swapped, would read one field's value as another's.
+@Suite struct ReturnRegisterTests {
+    @Test func theNumberedRegistersAreTheReturnsRegisters() {
+        let names = ReturnRegister.allCases.map(\.name)
+        #expect(Set(names) == ReturnEntity.registerFields)
+        #expect(Set(names).count == names.count)
+        #expect(ReturnRegister.allCases.map(\.rawValue) == Array(0..<ReturnRegister.allCases.count))
+        #expect(ReturnRegister.count == ReturnRegister.allCases.count)
+        // FieldReader keeps a byte a register in place, 64 of them.
+        #expect(ReturnRegister.count <= 64)
+    }
+
+    @Test(arguments: ReturnRegister.allCases)
+    func eachRegisterIsNamedAfterItsField(register: ReturnRegister) {
+        // The cases are spelt as the fields' constants in `ReturnEntity.Field`, whose values differ only in case.
+        #expect(String(describing: register).lowercased() == register.name.lowercased())
+        #expect(ReturnRegister.named(register.name) == register)
+        // Found by its bytes, not by the instance: a copy built at run time is found too.
+        #expect(ReturnRegister.named(String(decoding: Array(register.name.utf8), as: UTF8.self)) == register)
+    }
+
+    @Test(arguments: [
+        "", "x", "notes", "editors", "attachments", "storeid", "StoreId", "storeIdx", "toreId", "updatedAt",
+    ])
+    func aNameThatIsNoRegistersIsNone(name: String) {
+        #expect(ReturnRegister.named(name) == nil)
+    }
+
+    /// Names near the registers' — one byte changed, cut or added, the same length, first and last bytes — and any
+    /// other: found exactly when they are a register's name.
+    @Test func aNameIsFoundExactlyWhenARegisterHasIt() async {
+        await propertyCheck(
+            count: 2_000,
+            input: Gen.int(in: 0..<ReturnRegister.allCases.count),
+            Gen.int(in: 0...4),
+            Gen.letterOrNumber.string(of: 0...21)
+        ) { index, change, other in
+            var bytes = Array(ReturnRegister.allCases[index].name.utf8)
+            let at = other.utf8.count % bytes.count
+            let byte = other.utf8.first ?? UInt8(ascii: "z")
+            switch change {
+            case 0: bytes[at] = byte
+            case 1: bytes.remove(at: at)
+            case 2: bytes.insert(byte, at: at)
+            case 3: bytes = Array(other.utf8)
+            default: break
+            }
+            let name = String(decoding: bytes, as: UTF8.self)
+            #expect(ReturnRegister.named(name) == ReturnRegister.allCases.first { $0.name == name }, "\(name)")
+        }
+    }
+
+    @Test func aValueOfTheWrongTypeIsNamedByItsField() throws {
+        // Read by number, reported by name: the register that holds the bad value is the one the error names.
+        for field in [ReturnRegister.quantity, .storeID, .refundFee, .handoffCount, .receipt] {
+            let record = try capturedRecord()
+            var edit = RecordEdit()
+            edit.set(field.name, to: field == .storeID ? .integer(7) : .string("seven"))
+            if field == .refundFee {
+                edit.set(ReturnEntity.Field.refundMethod, to: .string("original-payment"))
+                edit.set(ReturnEntity.Field.refundAmount, to: .integer(100))
+            }
+            if field == .handoffCount {
+                edit.set(ReturnEntity.Field.handoffParty, to: .string("recycler"))
+                edit.set(ReturnEntity.Field.handoffDocument, to: .string("WTN-1"))
+            }
+            var changed = record
+            try changed.apply(edit, by: hq, stamp: stamp(10))
+            let error = #expect(throws: ReturnsModelError.self) { try ProductReturn(record: changed) }
+            #expect(error?.message.contains("'\(field.name)'") == true, "\(field): \(String(describing: error))")
+        }
+    }
+}
