@@ -374,7 +374,7 @@ enum ReturnRegister: Int, CaseIterable {
 
     /// The register named `name`, or `nil` for a name that is not a return's register.
     ///
-    /// Found without hashing the name (a string's hash cost more than the rest of reading a new return's register):
+    /// Found without hashing the name (hashing field names was close to half of reading a return from its record):
     /// its length and first and last bytes pick a slot of ``slots``, and a name is compared where one is found.
     static func named(_ name: String) -> ReturnRegister? {
         var slot = slot(of: name)
