@@ -235,18 +235,9 @@ public enum ReturnEntity {
 
 extension ReturnEntity {
     /// The registers a return record may hold (Protocol/SPEC.md §6, schema/return-fields.json); anything else is
-    /// refused when pushed. A new field goes here, in ``Field``, in its label below and in the schema.
-    public static let registerFields: Set<String> = [
-        Field.storeID, Field.kioskID, Field.orderID, Field.gtin, Field.serial, Field.lot, Field.expiry,
-        Field.recallCampaign, Field.recallMatch, Field.repairVendor, Field.repairStatus, Field.repairSentOn,
-        Field.repairBackOn, Field.handoffParty, Field.handoffDocument, Field.handoffWeightGrams, Field.handoffCount,
-        Field.handoffOn, Field.receipt, Field.verification, Field.exceptions, Field.reviewOutcome, Field.reviewNote,
-        Field.reviewExceptions, Field.quantity, Field.reason, Field.status, Field.condition, Field.testResult,
-        Field.disposition, Field.createdAt, Field.refundAmount, Field.refundFee, Field.refundCurrency,
-        Field.refundMethod, Field.refundExchangeGTIN, Field.refundReason, Field.refundBy, Field.rmaNumber,
-        Field.rmaCarrier, Field.rmaTracking, Field.rmaShippedOn, Field.vendorCreditAmount, Field.vendorCreditCurrency,
-        Field.vendorCreditOn, Field.customerRef,
-    ]
+    /// refused when pushed. A new field goes in ``Field``, in `ReturnRegister` (which numbers them for reading a
+    /// return; this set is its names), in its label below and in the schema.
+    public static let registerFields: Set<String> = Set(ReturnRegister.allCases.map(\.name))
 
     /// The grow-only sets a return record may hold.
     public static let setFields: Set<String> = [Field.notes, Field.editors, Field.attachments]

@@ -227,7 +227,8 @@ extension ProductReturn {
 /// sixteenth of a fleet's server CPU, close to half of it hashing field names; it runs for every pushed and every
 /// pulled return).
 private struct FieldReader {
-    let record: VersionedRecord
+    /// The record's id, for errors (the record itself is not kept: copying it retained each of its parts).
+    let id: String
     /// For each register (by ``ReturnRegister/rawValue``), 1 + the position of its visible value in `values`, or 0
     /// when the record holds none: bytes in place, which cost no allocation and nothing to free (an array of
     /// optional values cost both, and freeing it went element by element).
@@ -236,7 +237,7 @@ private struct FieldReader {
     private var values: [FieldValue]
 
     init(_ record: VersionedRecord) {
-        self.record = record
+        id = record.id
         var values: [FieldValue] = []
         values.reserveCapacity(record.registers.count)
         for (name, held) in record.registers {
@@ -293,19 +294,19 @@ private struct FieldReader {
     }
 
     private func missing(_ field: String) -> ReturnsModelError {
-        ReturnsModelError(code: .invalidValue, message: "return '\(record.id)' has no value for '\(field)'")
+        ReturnsModelError(code: .invalidValue, message: "return '\(id)' has no value for '\(field)'")
     }
 
     private func wrongType(_ field: String, _ value: FieldValue, _ expected: String) -> ReturnsModelError {
         ReturnsModelError(
             code: .invalidValue,
-            message: "return '\(record.id)' holds '\(value)' in '\(field)': expected \(expected)"
+            message: "return '\(id)' holds '\(value)' in '\(field)': expected \(expected)"
         )
     }
 }
 
-/// A return's registers (``ReturnEntity/registerFields``), numbered: ``FieldReader`` holds their visible values
-/// by number (room for 64: a test holds the count to it).
+/// A return's registers, numbered (``ReturnEntity/registerFields`` is their names): ``FieldReader`` holds their
+/// visible values by number (room for 64: a test holds the count to it).
 enum ReturnRegister: Int, CaseIterable {
     case storeID, kioskID, orderID, gtin, serial, lot, expiry, recallCampaign, recallMatch
     case repairVendor, repairStatus, repairSentOn, repairBackOn
