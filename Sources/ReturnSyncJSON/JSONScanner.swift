@@ -6,7 +6,7 @@
 /// nesting depth of what the caller walks itself, data after the value: a decoder using it checks those, or, as the
 /// frame decoder does, falls back to the tree for anything it does not recognise.
 public struct JSONScanner {
-    var parser: JSONParser
+    @usableFromInline var parser: JSONParser
 
     /// Whether everything read since this was last set to `true` was written the one way a compact writer writes
     /// it (``JSONValue/serialized()``, ``JSONValue/writeString(_:into:)``): no white space, strings without
@@ -32,7 +32,7 @@ public struct JSONScanner {
     }
 
     /// How far the scanner has read, in bytes.
-    public var offset: Int { parser.offset }
+    @inlinable public var offset: Int { parser.offset }
 
     /// Whether only white space is left.
     public mutating func isAtEnd() -> Bool {
@@ -40,8 +40,11 @@ public struct JSONScanner {
         return parser.current == nil
     }
 
+    // The three below are inlined into the decoders of other modules: called for every token, they were each a
+    // call across modules, together a tenth of decoding a push frame (issue 18).
+
     /// Skips white space and consumes `byte` if it comes next.
-    public mutating func consume(_ byte: UInt8) -> Bool {
+    @inlinable public mutating func consume(_ byte: UInt8) -> Bool {
         skipWhitespace()
         guard parser.current == byte else { return false }
         parser.offset += 1
@@ -49,12 +52,14 @@ public struct JSONScanner {
     }
 
     /// Skips white space and returns the next byte without consuming it.
-    public mutating func peek() -> UInt8? {
+    @inlinable public mutating func peek() -> UInt8? {
         skipWhitespace()
         return parser.current
     }
 
-    private mutating func skipWhitespace() {
+    @inlinable mutating func skipWhitespace() {
+        // Compact JSON, what replicas write, has none: the first byte says so.
+        guard let byte = parser.current, byte <= 0x20 else { return }
         let start = parser.offset
         parser.skipWhitespace()
         if parser.offset != start { isCompact = false }

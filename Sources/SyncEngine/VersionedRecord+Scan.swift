@@ -10,7 +10,28 @@ import ReturnSyncJSON
 extension VersionedRecord {
     /// A record's fields as read, before the writes their values name are known: each name with the range of its
     /// values in the record's one list of values.
-    private typealias Pending = [(String, Range<Int>)]
+    private typealias Pending = [PendingField]
+
+    // Structs, not tuples: an array of tuples is freed through the runtime's generic tuple witnesses, its tuple type
+    // looked up each time (push frame decode micro-benchmark: ~3 % of a record's reading).
+
+    /// A field as read: its name and the range of its values in the record's one list of values.
+    private struct PendingField {
+        var name: String
+        var range: Range<Int>
+    }
+
+    /// A value as read, with the index in `writes` of the write it names.
+    private struct PendingValue {
+        var value: FieldValue
+        var write: Int
+    }
+
+    /// A write as read: its dot and stamp.
+    private struct Write {
+        var dot: Dot
+        var stamp: HLCTimestamp
+    }
 
     /// Reads one record at the scanner's position, `depth` levels deep in the document; `nil` if the record is not
     /// in the usual shape or not valid (read it through ``init(jsonValue:)`` then, for the verdict and the error).
@@ -26,10 +47,13 @@ extension VersionedRecord {
         var type: String?
         var id: String?
         var clock: VectorClock?
-        var writes: [(Dot, HLCTimestamp)]?
+        var writes: [Write]?
         var fields: Pending?
         var sets: Pending?
-        var values: [(FieldValue, Int)] = []
+        var values: [PendingValue] = []
+        // The last two replicas named: a record's writes name the replicas of its clock, usually one or two, and
+        // one already read is not checked and made again.
+        var replicas = SeenReplicas()
         // Room for a captured return's values, and below its fields, at once: grown from empty, each list was
         // allocated again at every doubling (push frame decode micro-benchmark: 15,000 → 11,000 allocations for
         // 500 returns, −5 % time). Neither list outlives the record's reading.
@@ -62,11 +86,11 @@ extension VersionedRecord {
                 id = text
                 ranked(3)
             case "clock" where clock == nil:
-                guard let read = try scanClock(&scanner, inOrder: &inOrder) else { return nil }
+                guard let read = try scanClock(&scanner, inOrder: &inOrder, seen: &replicas) else { return nil }
                 clock = read
                 ranked(0)
             case "writes" where writes == nil:
-                guard let read = try scanWrites(&scanner, inOrder: &inOrder) else { return nil }
+                guard let read = try scanWrites(&scanner, inOrder: &inOrder, seen: &replicas) else { return nil }
                 writes = read
                 ranked(6)
             case "fields" where fields == nil:
@@ -92,20 +116,21 @@ extension VersionedRecord {
         func resolve(_ pending: Pending) -> [String: [DottedValue]]? {
             var resolved: [String: [DottedValue]] = [:]
             resolved.reserveCapacity(pending.count)
-            for (field, range) in pending {
+            for field in pending {
                 var dotted: [DottedValue] = []
-                dotted.reserveCapacity(range.count)
-                for (value, index) in values[range] {
+                dotted.reserveCapacity(field.range.count)
+                for value in values[field.range] {
+                    let index = value.write
                     guard writes.indices.contains(index) else { return nil }
                     if index < 64 { named |= 1 << index }
-                    let next = DottedValue(value: value, dot: writes[index].0, stamp: writes[index].1)
+                    let next = DottedValue(value: value.value, dot: writes[index].dot, stamp: writes[index].stamp)
                     // The initialiser sorts a field's values (and drops a set's repeated ones) unless they are in
                     // order already.
                     if let last = dotted.last, !(last < next) { inOrder = false }
                     dotted.append(next)
                 }
                 // A field named twice: the tree decides (and refuses it).
-                guard resolved.updateValue(dotted, forKey: field) == nil else { return nil }
+                guard resolved.updateValue(dotted, forKey: field.name) == nil else { return nil }
             }
             return resolved
         }
@@ -126,7 +151,11 @@ extension VersionedRecord {
 
     /// `{"replica": counter, …}`; `inOrder` turns `false` unless the replicas are in `writeJSON`'s order and no
     /// counter is zero (the clock drops those).
-    private static func scanClock(_ scanner: inout JSONScanner, inOrder: inout Bool) throws -> VectorClock? {
+    private static func scanClock(
+        _ scanner: inout JSONScanner,
+        inOrder: inout Bool,
+        seen: inout SeenReplicas
+    ) throws -> VectorClock? {
         guard scanner.consume(UInt8(ascii: "{")) else { return nil }
         var counters: [ReplicaID: UInt64] = [:]
         var last: ReplicaID?
@@ -135,7 +164,7 @@ extension VersionedRecord {
                 guard let key = try scanner.string(), scanner.consume(UInt8(ascii: ":")),
                     let number = try scanner.integer(), number >= 0, UInt64(number) <= VectorClock.maximumCounter
                 else { return nil }
-                let replica = try ReplicaID(key)
+                let replica = try replicaID(key, seen: &seen)
                 guard counters.updateValue(UInt64(number), forKey: replica) == nil else { return nil }
                 if number == 0 || last.map({ !($0 < replica) }) ?? false { inOrder = false }
                 last = replica
@@ -147,9 +176,13 @@ extension VersionedRecord {
 
     /// `[[replica, counter, physical, logical], …]`; `inOrder` turns `false` unless the writes are in
     /// `writeJSON`'s order, each once.
-    private static func scanWrites(_ scanner: inout JSONScanner, inOrder: inout Bool) throws -> [(Dot, HLCTimestamp)]? {
+    private static func scanWrites(
+        _ scanner: inout JSONScanner,
+        inOrder: inout Bool,
+        seen: inout SeenReplicas
+    ) throws -> [Write]? {
         guard scanner.consume(UInt8(ascii: "[")) else { return nil }
-        var writes: [(Dot, HLCTimestamp)] = []
+        var writes: [Write] = []
         if scanner.consume(UInt8(ascii: "]")) { return writes }
         repeat {
             guard scanner.consume(UInt8(ascii: "[")), let replica = try scanner.string(),
@@ -159,13 +192,29 @@ extension VersionedRecord {
                 scanner.consume(UInt8(ascii: ",")), let logical = try scanner.integer(),
                 (0...Int64(UInt32.max)).contains(logical), scanner.consume(UInt8(ascii: "]"))
             else { return nil }
-            let dot = try Dot(replica: ReplicaID(replica), counter: UInt64(counter))
+            let dot = try Dot(replica: replicaID(replica, seen: &seen), counter: UInt64(counter))
             let stamp = try HLCTimestamp(physical: UInt64(physical), logical: UInt32(logical))
-            if let last = writes.last, !((last.0, last.1) < (dot, stamp)) { inOrder = false }
-            writes.append((dot, stamp))
+            if let last = writes.last, !((last.dot, last.stamp) < (dot, stamp)) { inOrder = false }
+            writes.append(Write(dot: dot, stamp: stamp))
         } while scanner.consume(UInt8(ascii: ","))
         guard scanner.consume(UInt8(ascii: "]")) else { return nil }
         return writes
+    }
+
+    /// The last two replicas a record's reading made, kept in place (no array to allocate for each record).
+    private struct SeenReplicas {
+        var last: ReplicaID?
+        var before: ReplicaID?
+    }
+
+    /// The replica named `text`: one of `seen` if it is there, else checked and made (and kept as the last).
+    private static func replicaID(_ text: String, seen: inout SeenReplicas) throws -> ReplicaID {
+        if let last = seen.last, last.rawValue == text { return last }
+        if let before = seen.before, before.rawValue == text { return before }
+        let replica = try ReplicaID(text)
+        seen.before = seen.last
+        seen.last = replica
+        return replica
     }
 
     /// `{"field": [[value, index], …], …}`: each field's name and the range of `values` its values were appended
@@ -173,7 +222,7 @@ extension VersionedRecord {
     /// the writes they name are known). A field named twice is found when the fields are resolved.
     private static func scanFields(
         _ scanner: inout JSONScanner,
-        into values: inout [(FieldValue, Int)],
+        into values: inout [PendingValue],
         inOrder: inout Bool
     ) throws -> Pending? {
         guard scanner.consume(UInt8(ascii: "{")) else { return nil }
@@ -192,13 +241,13 @@ extension VersionedRecord {
                         scanner.consume(UInt8(ascii: ",")), let index = try scanner.integer(),
                         let small = Int(exactly: index), scanner.consume(UInt8(ascii: "]"))
                     else { return nil }
-                    values.append((value, small))
+                    values.append(PendingValue(value: value, write: small))
                 } while scanner.consume(UInt8(ascii: ","))
                 guard scanner.consume(UInt8(ascii: "]")) else { return nil }
             }
             if last.map({ !($0 < field) }) ?? false { inOrder = false }
             last = field
-            fields.append((field, start..<values.count))
+            fields.append(PendingField(name: field, range: start..<values.count))
         } while scanner.consume(UInt8(ascii: ","))
         guard scanner.consume(UInt8(ascii: "}")) else { return nil }
         return fields

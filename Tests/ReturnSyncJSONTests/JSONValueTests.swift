@@ -102,4 +102,47 @@ import Testing
             }
         }
     }
+
+    /// Whole numbers are read as their digits go by, not from their text: every number, at the edges of 64 bits
+    /// and past them, with a sign, a fraction or an exponent after its digits, reads as Swift reads its text — an
+    /// integer when `Int64(text)` is one, else a double (or an error when out of range) — and the scanner agrees.
+    @Test func numbersReadAsTheirTextReads() async {
+        let edges: [String] = [
+            "0", "-0", "9", "10", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+            "-9223372036854775809", "18446744073709551615", "18446744073709551616", "99999999999999999999",
+            "1000000000000000000", "9999999999999999999", "-9999999999999999999", "12345678901234567890123",
+        ]
+        let digits = Gen.int(in: 0...9).array(of: 1...22).map { digits -> String in
+            // No leading zero but for zero itself, as JSON spells numbers.
+            let text = digits.map(String.init).joined()
+            return text.first == "0" && text.count > 1 ? "1" + text.dropFirst() : text
+        }
+        let input = zip(
+            Gen.int(in: 0...(edges.count)),
+            digits,
+            Gen.bool,
+            Gen.int(in: 0...3)
+        )
+        await propertyCheck(count: 2_000, input: input) { edge, random, negative, tail in
+            var text = edge < edges.count ? edges[edge] : (negative ? "-" : "") + random
+            switch tail {
+            case 1: text += ".5"
+            case 2: text += "e2"
+            case 3: text += "E-1"
+            default: break
+            }
+            let expected: JSONValue? =
+                if let integer = Int64(text) { .integer(integer) } else if let double = Double(text), double.isFinite {
+                    .double(double)
+                } else { nil }
+            let parsed = try? JSONValue.parse(text)
+            #expect(parsed == expected, "\(text)")
+            let scanned = try? JSONScanner.scan(Array(text.utf8)) { scanner in try scanner.integer() }
+            if case .integer(let integer) = expected {
+                #expect(scanned == .some(integer), "\(text)")
+            } else {
+                #expect(scanned == .some(nil) || scanned == nil, "\(text)")
+            }
+        }
+    }
 }
