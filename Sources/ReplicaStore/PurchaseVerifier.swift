@@ -235,6 +235,49 @@ public struct PurchaseReverification: Sendable {
         self.byCustomer = byCustomer
     }
 
+    /// Whether `affected` — what the searches found for `seeds` — is the seeds themselves, the same objects (no
+    /// other row was read), and no two of them share an id, a purchase, a unit or (with `byCustomer`) a customer: no
+    /// return's verification depends on another's, and ``reverifyEachAlone(_:)`` decides them without the groups
+    /// ``reverify(_:)`` builds. That is nearly every push of new returns, on the server's one writer (issue 18:
+    /// re-verification was a sixth of that writer in a fleet, its decisions about half of it, mostly hashing ids
+    /// into those groups).
+    public static func isolated(_ affected: [ReturnFacts], seeds: [ReturnFacts], byCustomer: Bool) -> Bool {
+        guard affected.count == seeds.count else { return false }
+        let seedObjects = Set(seeds.lazy.map(ObjectIdentifier.init))
+        guard seedObjects.count == seeds.count, Set(affected.lazy.map(ObjectIdentifier.init)) == seedObjects else {
+            return false
+        }
+        // Two seeds of one id (a push naming a return twice) are one return to `reverify`: not isolated.
+        var ids = Set<String>()
+        var purchases = Set<Pair>()
+        var units = Set<Pair>()
+        var customers = Set<String>()
+        ids.reserveCapacity(seeds.count)
+        purchases.reserveCapacity(seeds.count)
+        units.reserveCapacity(seeds.count)
+        for facts in seeds {
+            guard ids.insert(facts.id).inserted, purchases.insert(purchase(facts)).inserted else { return false }
+            if facts.serial != nil, !units.insert(unit(facts)).inserted { return false }
+            if byCustomer, let reference = facts.customerRef, !customers.insert(reference).inserted { return false }
+        }
+        return true
+    }
+
+    /// What ``reverify(_:)`` decides for `isolated` returns (``isolated(_:seeds:byCustomer:)`` holds for them), each
+    /// verified on its own — none is earlier than another of its purchase, unit or customer — in the same order:
+    /// those whose verification or exceptions change, oldest first.
+    public func reverifyEachAlone(
+        _ isolated: [ReturnFacts]
+    ) -> [(facts: ReturnFacts, verification: PurchaseVerification?, exceptions: [ReturnException])] {
+        var changed: [(facts: ReturnFacts, verification: PurchaseVerification?, exceptions: [ReturnException])] = []
+        for facts in isolated {
+            let (verification, exceptions) = verify(facts, alone: true)
+            guard verification != facts.verification || exceptions != facts.exceptions else { continue }
+            changed.append((facts, verification, exceptions))
+        }
+        return changed.sorted { ($0.facts.createdAt, $0.facts.id) < ($1.facts.createdAt, $1.facts.id) }
+    }
+
     /// Of `affected` — the returns sharing a purchase, a unit or (with `byCustomer`) a customer with `seeds` — those
     /// with a purchase, unit or customer of their own that no seed has: the returns sharing those must be read too
     /// before deciding (usually none are).
@@ -288,8 +331,9 @@ public struct PurchaseReverification: Sendable {
         return changed
     }
 
-    /// One return's verification and exceptions, as ``WriteContext``'s `verify` decides them at HQ.
-    func verify(_ facts: ReturnFacts) -> (PurchaseVerification?, [ReturnException]) {
+    /// One return's verification and exceptions, as ``WriteContext``'s `verify` decides them at HQ; `alone`: no
+    /// other return shares its purchase, unit or customer, and the groups are not looked in.
+    func verify(_ facts: ReturnFacts, alone: Bool = false) -> (PurchaseVerification?, [ReturnException]) {
         let policy = policies.governing(facts.gtin, at: facts.storeID)
         func earlier(_ other: ReturnFacts) -> Bool {
             !other.isVoided && (other.createdAt, other.id) < (facts.createdAt, facts.id)
@@ -298,9 +342,12 @@ public struct PurchaseReverification: Sendable {
         if !hasOrders {
             verification = facts.verification
         } else {
-            let returnedBefore = (byPurchase[Self.purchase(facts)] ?? []).compactMap { returns[$0] }.filter {
-                earlier($0) && $0.verification != .notFound
-            }.map(\.quantity).reduce(0, +)
+            let returnedBefore =
+                alone
+                ? 0
+                : (byPurchase[Self.purchase(facts)] ?? []).compactMap { returns[$0] }.filter {
+                    earlier($0) && $0.verification != .notFound
+                }.map(\.quantity).reduce(0, +)
             verification = PurchaseCheck.verify(
                 gtin: facts.gtin,
                 serial: facts.serial,
@@ -314,12 +361,12 @@ public struct PurchaseReverification: Sendable {
             )
         }
         let duplicateSerial =
-            facts.serial != nil
+            !alone && facts.serial != nil
             && (bySerial[Self.unit(facts)] ?? []).contains { returns[$0].map(earlier) ?? false }
         var customer: CustomerActivity?
         if let reference = facts.customerRef, policy.limitsCustomers {
             var activity = CustomerActivity()
-            for other in (byCustomer[reference] ?? []).compactMap({ returns[$0] })
+            for other in (alone ? [] : byCustomer[reference] ?? []).compactMap({ returns[$0] })
             where earlier(other) && !other.isCertainRecall {
                 if let limit = policy.receiptlessLimit, !other.receipt,
                     other.createdAt > limit.periodStart(endingAt: facts.createdAt)
@@ -553,9 +600,10 @@ extension WriteContext {
         let byCustomer = policies.contains(where: \.limitsCustomers)
         let affected = try factsSharingPurchase(with: seeds, byCustomer: byCustomer, stored: stored)
         guard !affected.isEmpty else { return 0 }
+        let isolated = PurchaseReverification.isolated(affected, seeds: seeds, byCustomer: byCustomer)
         // Everything their verification reads: the other returns of their purchases, units and customers (those not
         // read with them already: usually none), and their orders once HQ holds any.
-        let unread = PurchaseReverification.unread(affected, seeds: seeds, byCustomer: byCustomer)
+        let unread = isolated ? [] : PurchaseReverification.unread(affected, seeds: seeds, byCustomer: byCustomer)
         let related = unread.isEmpty ? [] : try factsSharingPurchase(with: unread, byCustomer: byCustomer)
         let hasOrders = try hasOrders()
         var lines: [OrderLine] = []
@@ -571,13 +619,13 @@ extension WriteContext {
             }
         }
         var verification = PurchaseReverification(
-            returns: related + affected,
+            returns: isolated ? [] : related + affected,
             lines: lines,
             policies: policies,
             timeZones: try storeTimeZones(),
             hasOrders: hasOrders
         )
-        let changed = verification.reverify(affected.map(\.id))
+        let changed = isolated ? verification.reverifyEachAlone(affected) : verification.reverify(affected.map(\.id))
         for change in changed {
             try recordVerification(of: change.facts.id, change.verification, exceptions: change.exceptions)
         }

@@ -209,6 +209,17 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The same push as the server's writer decides it since the twenty-eighth part: returns that share nothing with
+    // each other or with what HQ holds (the searches found the seeds alone) are each decided alone, no groups built.
+    Benchmark("re-verification decided, each alone (500 new returns)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            let facts = items.map(ReturnFacts.init)
+            precondition(PurchaseReverification.isolated(facts, seeds: facts, byCustomer: false))
+            let verification = PurchaseReverification(returns: [], lines: [], policies: [], hasOrders: false)
+            blackHole(verification.reverifyEachAlone(facts))
+        }
+    }
+
     // Group commit: 20 pushes of 25 new returns, in one transaction against one each (each with its fsync).
     for grouped in [false, true] {
         Benchmark(
