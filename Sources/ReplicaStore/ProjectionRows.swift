@@ -1,19 +1,22 @@
 import CSQLiteRows
 
-/// Projection rows held by a server's push (``WriteContext/NewRecords``), laid out for the table-valued function
-/// `returnsync_rows(?)` (target `CSQLiteRows`): each row's number, then its values in the order of
-/// ``ReturnProjection/names``.
+/// Rows laid out for the table-valued function `returnsync_rows(?)` (target `CSQLiteRows`), each a number (column
+/// `c0`) then its values (`c1`…): the projection rows held by a server's push (``WriteContext/NewRecords``), their
+/// values in the order of ``ReturnProjection/names``, or the keys re-verification searches for.
 struct ProjectionRows {
     private let projections: ArraySlice<WriteContext.NewRecords.Projection>
+    /// Values a row (all rows have as many).
+    private let width: Int
 
-    init(_ projections: ArraySlice<WriteContext.NewRecords.Projection>) {
+    init(_ projections: ArraySlice<WriteContext.NewRecords.Projection>, width: Int = ReturnProjection.names.count) {
         self.projections = projections
+        self.width = width
     }
 
     /// Calls `body` with the rows in C's layout: the values and every text's bytes, copied into two buffers that
     /// live until `body` returns (SQLite reads the text in place while the statement runs).
     func withRows<Result>(_ body: (UnsafePointer<returnsync_rows>) throws -> Result) rethrows -> Result {
-        let columns = ReturnProjection.names.count + 1
+        let columns = width + 1
         var textBytes = 0
         for projection in projections {
             for case .text(let text?) in projection.values { textBytes += text.utf8.count }

@@ -537,33 +537,24 @@ extension WriteContext {
         // of two queries a return. The third of each triple is the row number of the return itself when its row
         // need not be read (0 otherwise: SQLite numbers rows from 1, and the projection never sets one).
         func find(_ triples: [(String, String, Int64)], joining search: SharedPurchaseSearch) throws {
-            for start in stride(from: 0, to: triples.count, by: 512) {
-                let chunk = triples[start..<min(start + 512, triples.count)]
-                // Padded to a power of two with triples that match nothing (no id, GTIN or reference is empty), so a
-                // handful of statements serve every push: each is compiled once per connection and cached, not once
-                // per push (hundreds of parameters make one costly to parse).
-                let size = RawInsert.paddedCount(chunk.count)
-                let statement = try db.cachedStatement(sql: search.sql(triples: size))
-                // Bound through the C API: GRDB's arguments for up to 1,536 values (an array of boxed values,
-                // validated, then bound) were 4–5 % of the server's writer in a sync.
-                let values = RawInsert(binding: statement, in: db)
-                var position: Int32 = 1
-                for (first, second, skipped) in chunk {
-                    values.bind(position, first)
-                    values.bind(position + 1, second)
-                    values.bind(position + 2, skipped)
-                    position += 3
-                }
-                for _ in chunk.count..<size {
-                    values.bind(position, "")
-                    values.bind(position + 1, "")
-                    values.bind(position + 2, Int64(0))
-                    position += 3
-                }
-                let rows = try Row.fetchCursor(statement)
-                while let row = try rows.next() {
-                    let id: String = row[0]
-                    if found[id] == nil { found[id] = try ReturnFacts(row: row) }
+            guard !triples.isEmpty else { return }
+            // The keys through `returnsync_rows(?)`, up to 512 to a statement: one statement for any count, each key
+            // a row the join reads from memory. A `VALUES` list of bound triples, padded to a power of two (a push of
+            // 100 searched for 128), took the server's writer 3–4 % more in a fleet (BENCHMARKS.md, issue 18).
+            let keys = triples.map { first, second, skipped in
+                WriteContext.NewRecords.Projection(row: skipped, values: [.text(first), .text(second)])
+            }
+            let statement = try db.cachedStatement(sql: search.sql)
+            for start in stride(from: 0, to: keys.count, by: 512) {
+                let binding = RawInsert(binding: statement, in: db)
+                try ProjectionRows(keys[start..<min(start + 512, keys.count)], width: 2).withRows { rows in
+                    try binding.bound(rows) {
+                        let rows = try Row.fetchCursor(statement)
+                        while let row = try rows.next() {
+                            let id: String = row[0]
+                            if found[id] == nil { found[id] = try ReturnFacts(row: row) }
+                        }
+                    }
                 }
             }
         }
@@ -703,37 +694,24 @@ extension ReplicaStore {
 }
 
 /// The searches of ``WriteContext/factsSharingPurchase(with:byCustomer:stored:)``: returns of the same order line, of
-/// the same unit, of the same customer, for triples padded to a power of two from 8 to 512. Their SQL texts are built
-/// once: a 512-triple text is 4 KB, and building it at every search was a tenth of the search's time on the server's
-/// writer (BENCHMARKS.md, issue 18).
+/// the same unit, of the same customer, for the keys bound to `returnsync_rows(?)`.
 enum SharedPurchaseSearch: CaseIterable, Sendable {
     case orderLine, unit, customer
 
-    /// The text for `triples` triples (a power of two from 8 to 512).
-    func sql(triples: Int) -> String {
-        precondition(triples >= 8 && triples <= 512 && triples.nonzeroBitCount == 1, "\(triples) triples")
-        return Self.texts[self]![triples.trailingZeroBitCount - 3]
+    /// The search for the keys bound to `returnsync_rows(?)`, each a row of `c0` (the row number to skip, 0 for
+    /// none), `c1` and `c2`; the keys are read first (`CROSS JOIN`), each one searching the projection's index.
+    var sql: String {
+        """
+        SELECT \(ReturnFacts.columns) FROM returnsync_rows(?) AS wanted CROSS JOIN returns r
+        ON \(condition) AND r.rowid <> wanted.c0
+        """
     }
 
     private var condition: String {
         switch self {
-        case .orderLine: "r.order_id = wanted.a AND r.gtin = wanted.b"
-        case .unit: "r.gtin = wanted.a AND r.serial = wanted.b"
-        case .customer: "r.customer_ref = wanted.a"
+        case .orderLine: "r.order_id = wanted.c1 AND r.gtin = wanted.c2"
+        case .unit: "r.gtin = wanted.c1 AND r.serial = wanted.c2"
+        case .customer: "r.customer_ref = wanted.c1"
         }
     }
-
-    private static let texts: [SharedPurchaseSearch: [String]] = Dictionary(
-        uniqueKeysWithValues: allCases.map { search in
-            (
-                search,
-                (3...9).map { exponent in
-                    """
-                    WITH wanted(a, b, c) AS (VALUES \(repeatElement("(?, ?, ?)", count: 1 << exponent).joined(separator: ", ")))
-                    SELECT \(ReturnFacts.columns) FROM wanted JOIN returns r ON \(search.condition) AND r.rowid <> wanted.c
-                    """
-                }
-            )
-        }
-    )
 }

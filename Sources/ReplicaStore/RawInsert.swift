@@ -8,9 +8,9 @@ import GRDBSQLite
 /// cost about a sixth of the whole import; binding straight into the statement removes that. Only the
 /// per-record statements of `WriteContext` use this — the inserts and updates of `store` (and its lookup of a stored
 /// record's number), and the lookup of a merged record's stored clock, which through GRDB (arguments, a cursor) cost
-/// a fresh kiosk's pull an eighth of its merging thread, three times SQLite's own search (issue 18) — and
-/// re-verification's searches of up to 1,536 values, which GRDB then runs (``init(binding:in:)``); everything else
-/// goes through GRDB.
+/// a fresh kiosk's pull an eighth of its merging thread, three times SQLite's own search (issue 18) — the read-ahead
+/// of a push's stored versions, and re-verification's searches (their keys bound as `returnsync_rows(?)`), which
+/// GRDB then runs (``init(binding:in:)``); everything else goes through GRDB.
 struct RawInsert {
     private let statement: Statement
     private let db: Database
@@ -125,12 +125,18 @@ struct RawInsert {
 
     /// Runs the statement with `rows` bound to its one parameter, `returnsync_rows(?)`'s argument.
     func run(binding rows: UnsafePointer<returnsync_rows>) throws {
+        try bound(rows) { try run() }
+    }
+
+    /// Calls `body` — which runs the statement, through GRDB or ``run()`` — with `rows` bound to its one parameter,
+    /// `returnsync_rows(?)`'s argument, and unbinds them after.
+    func bound<Result>(_ rows: UnsafePointer<returnsync_rows>, _ body: () throws -> Result) throws -> Result {
         let code = returnsync_bind_rows(statement.sqliteStatement, 1, rows)
         guard code == SQLITE_OK else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "binding rows", sql: statement.sql)
         }
         // Unbound again before the rows go away: a pointer left bound would point at freed memory.
         defer { sqlite3_clear_bindings(statement.sqliteStatement) }
-        try run()
+        return try body()
     }
 }
