@@ -23,15 +23,6 @@ struct RawInsert {
         self.statement = try db.makeStatement(sql: sql)
     }
 
-    /// How many parameters a cached statement for `count` values has: the next power of two from 8 (the rest padded
-    /// with values that match nothing), so a handful of statements, each compiled once per connection, serve every
-    /// count — compiling one of hundreds of parameters for every push cost more than running it.
-    static func paddedCount(_ count: Int) -> Int {
-        var size = 8
-        while size < count { size *= 2 }
-        return size
-    }
-
     /// Binds into `statement` (a cached one, say), which GRDB then runs with what is bound here: its arguments are
     /// set to none, unchecked, so GRDB neither validates nor binds any.
     init(binding statement: Statement, in db: Database) {

@@ -56,33 +56,28 @@ struct SQLitePushTransaction: PushTransaction {
     mutating func prefetch(_ ids: [String]) throws {
         readAhead = [:]
         readAhead.reserveCapacity(ids.count)
-        // Chunks within SQLite's limit on parameters; one query each instead of one per return. Padded to a power of
-        // two with ids no return has (empty), so a handful of cached statements serve every push, bound through the
-        // C API: compiling a statement of a hundred parameters and building its GRDB arguments for every push were
-        // 4 % of the writer in a fleet's sync.
-        for chunk in stride(from: 0, to: ids.count, by: 512).map({ ids[$0..<min($0 + 512, ids.count)] }) {
-            for id in chunk { readAhead[id] = .some(nil) }
-            let size = RawInsert.paddedCount(chunk.count)
-            let statement = try context.db.cachedStatement(
-                sql: """
-                    SELECT id, record FROM records
-                    WHERE entity_type = 'return' AND id IN (\(repeatElement("?", count: size).joined(separator: ",")))
-                    """
-            )
-            let values = RawInsert(binding: statement, in: context.db)
-            var position: Int32 = 1
-            for id in chunk {
-                values.bind(position, id)
-                position += 1
+        for id in ids { readAhead[id] = .some(nil) }
+        // One query a few hundred ids, the ids read from `returnsync_rows(?)` (one cached statement for any count),
+        // each searched in the records' key. Before, an `IN` list of ids bound one by one, padded to a power of two
+        // so that a handful of cached statements served every push: SQLite built an index of the list first.
+        let keys = ids.map { WriteContext.NewRecords.Projection(row: 0, values: [.text($0)]) }
+        let statement = try context.db.cachedStatement(sql: Self.readAheadSQL)
+        for start in stride(from: 0, to: keys.count, by: 512) {
+            let binding = RawInsert(binding: statement, in: context.db)
+            try ProjectionRows(keys[start..<min(start + 512, keys.count)], width: 1).withRows { rows in
+                try binding.bound(rows) {
+                    let rows = try Row.fetchCursor(statement)
+                    while let row = try rows.next() { readAhead[row[0] as String] = .some(row[1] as String) }
+                }
             }
-            for _ in chunk.count..<size {
-                values.bind(position, "")
-                position += 1
-            }
-            let rows = try Row.fetchCursor(statement)
-            while let row = try rows.next() { readAhead[row[0] as String] = .some(row[1] as String) }
         }
     }
+
+    /// The stored versions of the returns whose ids are bound to `returnsync_rows(?)` (column `c1`).
+    static let readAheadSQL = """
+        SELECT r.id, r.record FROM returnsync_rows(?) AS wanted CROSS JOIN records r
+        ON r.entity_type = 'return' AND r.id = wanted.c1
+        """
 
     mutating func storedReturn(_ id: String) throws -> VersionedRecord? {
         if let known = readAhead[id] { return try known.map(ReplicaStore.decodeRecord) }

@@ -31,4 +31,21 @@ import Testing
         #expect(plan.first?.hasPrefix("SCAN wanted VIRTUAL TABLE") == true, "\(plan)")
         #expect(plan.last?.contains("SEARCH r USING INDEX \(index) (") == true, "\(plan)")
     }
+
+    /// A push's read-ahead of the versions stored of its returns: each id searched in the records' key.
+    @Test func theReadAheadSearchesTheRecordsKey() throws {
+        let directory = try TemporaryDirectory()
+        let server = try ReplicaStore.create(
+            at: directory.file("server.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let plan = try server.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(SQLitePushTransaction.readAheadSQL)", arguments: [nil])
+                .map { $0["detail"] as String }
+        }
+        #expect(plan.count == 2, "\(plan)")
+        #expect(plan.first?.hasPrefix("SCAN wanted VIRTUAL TABLE") == true, "\(plan)")
+        #expect(plan.last?.contains("SEARCH r USING INDEX sqlite_autoindex_records_") == true, "\(plan)")
+        #expect(plan.last?.contains("(entity_type=? AND id=?)") == true, "\(plan)")
+    }
 }
