@@ -700,7 +700,20 @@ enum SharedPurchaseSearch: CaseIterable, Sendable {
 
     /// The search for the keys bound to `returnsync_rows(?)`, each a row of `c0` (the row number to skip, 0 for
     /// none), `c1` and `c2`; the keys are read first (`CROSS JOIN`), each one searching the projection's index.
+    /// Built once (three searches a push, on the writer).
     var sql: String {
+        switch self {
+        case .orderLine: Self.orderLineSQL
+        case .unit: Self.unitSQL
+        case .customer: Self.customerSQL
+        }
+    }
+
+    private static let orderLineSQL = SharedPurchaseSearch.orderLine.text
+    private static let unitSQL = SharedPurchaseSearch.unit.text
+    private static let customerSQL = SharedPurchaseSearch.customer.text
+
+    private var text: String {
         """
         SELECT \(ReturnFacts.columns) FROM returnsync_rows(?) AS wanted CROSS JOIN returns r
         ON \(condition) AND r.rowid <> wanted.c0

@@ -246,8 +246,9 @@ struct JSONParser {
             throw fail("expected a digit")
         }
         // A whole number's magnitude is worked out as its digits go by: most numbers on the wire are counters,
-        // times and indexes, and making text of each to read it back (`Int64(String)`) was a tenth of decoding a
-        // push frame (issue 18). Nineteen digits cannot overflow 64 bits; a longer run is read from its text below.
+        // times and indexes, and making a `String` of each to read it back with `Int64(String)` cost a second pass
+        // and a text a number (issue 18). Nineteen digits cannot overflow 64 bits; a longer run, or anything past
+        // 64 bits, is read from its text below as before.
         var magnitude: UInt64 = 0
         if first == UInt8(ascii: "0") {
             offset += 1
