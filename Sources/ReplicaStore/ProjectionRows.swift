@@ -2,7 +2,8 @@ import CSQLiteRows
 
 /// Rows laid out for the table-valued function `returnsync_rows(?)` (target `CSQLiteRows`), each a number (column
 /// `c0`) then its values (`c1`…): the projection rows held by a server's push (``WriteContext/NewRecords``), their
-/// values in the order of ``ReturnProjection/names``, or the keys re-verification searches for.
+/// values in the order of ``ReturnProjection/names``, the keys re-verification searches for, or the ids a push reads
+/// ahead. (A key or an id is a row with an array of one or two values: an allocation each, left so for now.)
 struct ProjectionRows {
     private let projections: ArraySlice<WriteContext.NewRecords.Projection>
     /// Values a row (all rows have as many).

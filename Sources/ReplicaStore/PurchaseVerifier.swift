@@ -239,8 +239,8 @@ public struct PurchaseReverification: Sendable {
     /// other row was read), and no two of them share an id, a purchase, a unit or (with `byCustomer`) a customer: no
     /// return's verification depends on another's, and ``reverifyEachAlone(_:)`` decides them without the groups
     /// ``reverify(_:)`` builds. That is nearly every push of new returns, on the server's one writer (issue 18:
-    /// re-verification was a sixth of that writer in a fleet, its decisions about half of it, mostly hashing ids
-    /// into those groups).
+    /// re-verification was a sixth of that writer in a fleet, its decisions about half of it, much of them hashing
+    /// ids and counting references while building those groups).
     public static func isolated(_ affected: [ReturnFacts], seeds: [ReturnFacts], byCustomer: Bool) -> Bool {
         guard affected.count == seeds.count else { return false }
         let seedObjects = Set(seeds.lazy.map(ObjectIdentifier.init))
@@ -695,7 +695,7 @@ extension ReplicaStore {
 
 /// The searches of ``WriteContext/factsSharingPurchase(with:byCustomer:stored:)``: returns of the same order line, of
 /// the same unit, of the same customer, for the keys bound to `returnsync_rows(?)`.
-enum SharedPurchaseSearch: CaseIterable, Sendable {
+enum SharedPurchaseSearch: Sendable {
     case orderLine, unit, customer
 
     /// The search for the keys bound to `returnsync_rows(?)`, each a row of `c0` (the row number to skip, 0 for
