@@ -47,6 +47,12 @@ public enum GroupedWrite: Sendable {
     /// shares commits as their pushes do, instead of one transaction and one fsync each (1,000 kiosks enrolling at
     /// once: 0.69–0.70 s against 0.84–1.00 s; BENCHMARKS.md, issue 18, eleventh part).
     case redeemEnrollment(EnrollmentRedemption)
+
+    /// Whether this is a sync note, which nobody waits on to be durable (``ReplicaStore/commitGroup(_:syncingLater:)``
+    /// commits a group of notes alone without a sync).
+    public var isSyncNote: Bool {
+        if case .noteSync = self { true } else { false }
+    }
 }
 
 /// What a kiosk's first handshake asks the server to store (``GroupedWrite/redeemEnrollment(_:)``).
@@ -79,25 +85,56 @@ extension ReplicaStore {
     /// enrollment (``ReplicaStoreError``) is rolled back alone and the others are committed. Any other failure
     /// (the disk is full, say) abandons the whole transaction, and the writes are then run one transaction each, so
     /// that one write's failure is only its own. Results are returned only after the commit: nothing is reported
-    /// done before it is durable.
-    public func commitGroup(_ writes: [GroupedWrite]) -> [Result<PushOutcome?, any Error>] {
+    /// done before it is durable — unless `syncingLater` says the caller makes it so.
+    ///
+    /// With `syncingLater` the transaction commits without syncing the log (`synchronous = NORMAL`), and nothing it
+    /// wrote is durable until ``syncLog()`` has returned: the caller acknowledges the writes only then, while the
+    /// writer goes on with the next group — the sync of one group overlaps the work of the next, instead of the
+    /// writer waiting for the disk at every commit (BENCHMARKS.md, issue 18). Until that sync the change feed hands
+    /// out none of the group's changes (``encodedFeed(store:after:limit:requester:)``), so no kiosk's cursor passes
+    /// a change a power cut could take back.
+    public func commitGroup(_ writes: [GroupedWrite], syncingLater: Bool = false) -> [Result<PushOutcome?, any Error>] {
         func alone(_ write: GroupedWrite) -> Result<PushOutcome?, any Error> {
-            Result { try commitTogether([write])[0].get() }
+            Result { try commitTogether([write], syncingLater: syncingLater)[0].get() }
         }
         guard writes.count > 1 else { return writes.map(alone) }
         do {
-            return try commitTogether(writes)
+            return try commitTogether(writes, syncingLater: syncingLater)
         } catch {
             return writes.map(alone)
         }
     }
 
-    private func commitTogether(_ writes: [GroupedWrite]) throws -> [Result<PushOutcome?, any Error>] {
+    /// Makes durable every group ``commitGroup(_:syncingLater:)`` committed without syncing before this call
+    /// started (`fdatasync` of the write-ahead log), and lets the change feed hand out their changes.
+    ///
+    /// - Throws: ``ReplicaStoreError`` (`storage`) naming the log when it cannot be synced; the groups then stay out
+    ///   of the feed until a later sync succeeds, and their writes must not be acknowledged.
+    public func syncLog() throws {
+        let covered = unsyncedCommits.endedThrough
+        try logFile.sync()
+        if let covered { unsyncedCommits.synced(through: covered) }
+    }
+
+    private func commitTogether(
+        _ writes: [GroupedWrite],
+        syncingLater: Bool
+    ) throws -> [Result<PushOutcome?, any Error>] {
         // A group of sync notes only — the syncs of idle kiosks — stores nothing a kiosk relies on: a power cut
         // that lost it would show an older last sync time. Its commit is not synced on its own; the next push's
         // (or checkpoint's) sync carries it.
-        let onlyNotes = writes.allSatisfy { if case .noteSync = $0 { true } else { false } }
-        return try write(durability: onlyNotes ? .deferred : .synced) { context in
+        let onlyNotes = writes.allSatisfy(\.isSyncNote)
+        var unsynced: Int?
+        defer { if let unsynced { unsyncedCommits.end(unsynced) } }
+        return try write(durability: onlyNotes || syncingLater ? .deferred : .synced) { context in
+            if syncingLater && !onlyNotes {
+                // Before anything is written, so that a reader that sees the group also sees it unsynced. The group's
+                // entries are numbered after the newest one in the log (AUTOINCREMENT never goes lower).
+                let newest = try Int64.fetchOne(
+                    context.db.cachedStatement(sql: "SELECT coalesce(max(seq), 0) FROM change_log")
+                )
+                unsynced = unsyncedCommits.begin(firstChange: (newest ?? 0) + 1)
+            }
             var results: [Result<PushOutcome?, any Error>] = []
             results.reserveCapacity(writes.count)
             for write in writes {

@@ -741,6 +741,9 @@ extension ReplicaStore {
             // sync's pull is one page). The statements are cached: every sync runs them.
             let windowDays = FeedRules.orderWindowDays(policies: try Self.returnPolicies(db), store: store)
             let soldSince = now().millisecondsSince1970 - Int64(windowDays) * 86_400_000
+            // Read once the snapshot has begun (the read above began it): a group this snapshot holds noted itself
+            // unsynced before it committed, so it is still noted here unless its sync has made it durable.
+            let bound = unsyncedCommits.feedBound ?? .max
             // The store's own changes and the global ones (store_id NULL), each an index range in change order,
             // filtered in SQL (so skipped rows cost no round trip), merged below. Each part is cut at limit + 1,
             // so the first limit + 1 of the merge are exactly the next limit + 1 of the feed.
@@ -750,26 +753,29 @@ extension ReplicaStore {
                         SELECT rec.change_seq, rec.record FROM records rec
                         JOIN change_log c ON c.seq = rec.change_seq
                         LEFT JOIN orders o ON rec.entity_type = 'order' AND o.record_id = rec.id
-                        WHERE rec.store_id = ?1 AND rec.change_seq > ?2
+                        WHERE rec.store_id = ?1 AND rec.change_seq > ?2 AND rec.change_seq < ?6
                           AND (rec.entity_type != 'order' OR o.sold_at >= ?3)
                           AND (?4 IS NULL OR c.source IS NULL OR c.source != ?4)
                         ORDER BY rec.change_seq LIMIT ?5
                         """
                 ),
-                arguments: [store.rawValue, cursor, soldSince, requester?.rawValue, limit + 1]
+                arguments: [store.rawValue, cursor, soldSince, requester?.rawValue, limit + 1, bound]
             )
             let global = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
                         SELECT change_seq, record FROM records
-                        WHERE store_id IS NULL AND change_seq > ?1 AND entity_type IN ('recall', 'policy', 'store')
+                        WHERE store_id IS NULL AND change_seq > ?1 AND change_seq < ?3
+                          AND entity_type IN ('recall', 'policy', 'store')
                         ORDER BY change_seq LIMIT ?2
                         """
                 ),
-                arguments: [cursor, limit + 1]
+                arguments: [cursor, limit + 1, bound]
             )
-            // In the same snapshot: every change up to here is either in `rows` or not for this store.
-            let latest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM change_log")) ?? 0
+            // In the same snapshot: every change up to here is either in `rows` or not for this store — up to the
+            // first change not synced yet, past which the cursor must not move.
+            let newest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM change_log")) ?? 0
+            let latest = min(newest, bound - 1)
             let rows = (own + global).sorted { ($0[0] as Int64) < ($1[0] as Int64) }.prefix(limit + 1)
             return (Array(rows), latest)
         }()

@@ -96,6 +96,10 @@ public final class ReplicaStore: Sendable {
     let compactsChangeLog: Bool
     /// ``Configuration/bulkLoadMinimum``.
     let bulkLoadMinimum: Int
+    /// The server's group commits committed and not yet synced (``commitGroup(_:syncingLater:)``).
+    let unsyncedCommits = UnsyncedCommits()
+    /// The write-ahead log, synced by ``syncLog()``.
+    let logFile: WriteAheadLogFile
 
     private init(
         path: String,
@@ -111,6 +115,7 @@ public final class ReplicaStore: Sendable {
         self.now = configuration.now
         self.compactsChangeLog = identity.role == .kiosk && configuration.compactsChangeLog
         self.bulkLoadMinimum = configuration.bulkLoadMinimum
+        self.logFile = WriteAheadLogFile(databasePath: path)
     }
 
     deinit {
@@ -212,7 +217,10 @@ public final class ReplicaStore: Sendable {
             // `returnsync_rows(?)`, which a server's push writes its projection rows through (WriteContext).
             let registered = returnsync_rows_register(db.sqliteConnection)
             guard registered == SQLITE_OK else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: registered), message: "registering returnsync_rows")
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: registered),
+                    message: "registering returnsync_rows"
+                )
             }
             if let cacheSizeKiB = configuration.cacheSizeKiB {
                 try db.execute(sql: "PRAGMA cache_size = -\(cacheSizeKiB)")

@@ -10,9 +10,13 @@ import SyncEngine
 /// writer thread, the writes that arrive wait, and the next transaction takes all of them — one fsync for the lot
 /// instead of one each. Nothing waits on a timer: a write that finds the writer idle is committed at once, alone.
 ///
-/// Each write is acknowledged (its `submit` returns) only after the transaction holding it has committed, so a
-/// group commit acknowledges nothing that is not durable. A refused push is rolled back alone
-/// (``ReplicaStore/commitGroup(_:)``).
+/// Each write is acknowledged (its `submit` returns) only after the transaction holding it has committed and the
+/// log has been synced, so a group commit acknowledges nothing that is not durable. A refused push is rolled back
+/// alone (``ReplicaStore/commitGroup(_:syncingLater:)``).
+///
+/// The sync is not the writer's: a group commits without it, and a thread of its own syncs the log and then answers
+/// the writes, while the writer already runs the next group — one sync for every group committed meanwhile. The
+/// writer waited for the disk at every commit before, a fifth of a large sync's time (BENCHMARKS.md, issue 18).
 public final class GroupCommitQueue: Sendable {
     /// About how many pushed records one transaction holds at most by default: enough to share an fsync among a
     /// hundred syncs, few enough that the first of them is not kept waiting long.
@@ -54,18 +58,48 @@ public final class GroupCommitQueue: Sendable {
         func release() { group = [] }
     }
 
+    /// A committed write's answer: who to call, with what.
+    private typealias Answer = (
+        complete: @Sendable (Result<PushOutcome?, any Error>) -> Void, result: Result<PushOutcome?, any Error>
+    )
+
+    /// Writes committed and waiting for the log's sync before they are answered.
+    private struct Syncing {
+        var waiting: [Answer] = []
+        /// Whether the sync thread is at work: the writes committed meanwhile wait for its next sync.
+        var busy = false
+        var syncs = 0
+    }
+
     private let state = NIOLockedValueBox(State())
+    private let syncing = NIOLockedValueBox(Syncing())
     private let store: ReplicaStore
     private let writer: NIOThreadPool
     private let maximumRecords: Int
+    /// Syncs the log: ``ReplicaStore/syncLog()``; tests hold it to look at what is committed and not yet durable.
+    private let syncLog: @Sendable () throws -> Void
+    /// Where the log is synced, one sync at a time.
+    private let syncer = DispatchQueue(label: "ReturnSync.GroupCommitQueue.sync")
 
     /// A queue committing to `store` on `writer`, at most about `maximumRecords` pushed records a transaction (a
     /// larger push still goes, alone).
-    public init(store: ReplicaStore, writer: NIOThreadPool, maximumRecords: Int = defaultMaximumRecords) {
+    ///
+    /// - Parameter syncLog: makes the groups committed so far durable; `store`'s ``ReplicaStore/syncLog()`` unless a
+    ///   test stands in for it.
+    public init(
+        store: ReplicaStore,
+        writer: NIOThreadPool,
+        maximumRecords: Int = defaultMaximumRecords,
+        syncLog: (@Sendable () throws -> Void)? = nil
+    ) {
         self.store = store
         self.writer = writer
         self.maximumRecords = max(1, maximumRecords)
+        self.syncLog = syncLog ?? { [store] in try store.syncLog() }
     }
+
+    /// How many times the log has been synced for committed groups.
+    public var syncs: Int { syncing.withLockedValue { $0.syncs } }
 
     /// How many writes wait for the next transaction (those in the one committing now not counted).
     public var waiting: Int { state.withLockedValue { $0.pending.count } }
@@ -244,7 +278,10 @@ public final class GroupCommitQueue: Sendable {
         }
         release(records)
         let started = ContinuousClock.now
-        let results = store.commitGroup(group.map(\.write))
+        // A group of sync notes only is committed without a sync and answered at once, as before (nobody relies on
+        // it being durable); any other group is answered once the sync thread has synced the log.
+        let onlyNotes = group.allSatisfy(\.write.isSyncNote)
+        let results = store.commitGroup(group.map(\.write), syncingLater: !onlyNotes)
         if records >= Self.rateSampleRecords {
             let elapsed = (ContinuousClock.now - started).components
             let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
@@ -254,8 +291,10 @@ public final class GroupCommitQueue: Sendable {
                 state.recentSeconds = state.recentSeconds * 0.8 + seconds
             }
         }
-        for (pending, result) in zip(group, results) {
-            pending.complete(result)
+        if onlyNotes {
+            for (pending, result) in zip(group, results) { pending.complete(result) }
+        } else {
+            answerOnceSynced(zip(group, results).map { ($0.complete, $1) })
         }
         // The group's prepared pushes (every record, its JSON and projection rows) are freed by whoever lets go of
         // them last: a twentieth of the writer's time in a large sync went to freeing them, and the writer is the
@@ -270,5 +309,40 @@ public final class GroupCommitQueue: Sendable {
             return state.busy
         }
         if more { scheduleCommit() }
+    }
+
+    /// Answers `writes`, committed, once a sync that started after their commit has returned: the sync thread takes
+    /// the writes waiting when it starts a sync, so those that arrive during one wait for the next.
+    private func answerOnceSynced(_ writes: [Answer]) {
+        let start = syncing.withLockedValue { syncing in
+            syncing.waiting += writes
+            guard !syncing.busy else { return false }
+            syncing.busy = true
+            return true
+        }
+        if start { syncer.async { self.syncAndAnswer() } }
+    }
+
+    /// Syncs the log and answers the writes that waited for it, until none wait.
+    private func syncAndAnswer() {
+        while true {
+            let writes = syncing.withLockedValue { syncing in
+                defer { syncing.waiting = [] }
+                if syncing.waiting.isEmpty { syncing.busy = false }
+                return syncing.waiting
+            }
+            guard !writes.isEmpty else { return }
+            // Taken before the sync starts: every write here committed before it, so the sync covers them all.
+            let synced = Result { try syncLog() }
+            syncing.withLockedValue { $0.syncs += 1 }
+            for (complete, result) in writes {
+                switch synced {
+                case .success: complete(result)
+                // Committed, perhaps not durable: not acknowledged. The kiosk pushes again, and what is stored
+                // merges as unchanged.
+                case .failure(let error): complete(.failure(error))
+                }
+            }
+        }
     }
 }

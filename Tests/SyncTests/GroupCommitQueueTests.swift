@@ -1,5 +1,7 @@
+import Dispatch
 import Foundation
 import GRDB
+import NIOPosix
 import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
@@ -285,5 +287,78 @@ import Testing
         for task in tasks { merged += try await task.value }
         #expect(merged == 4 && storage.groupCommit.waitingForRoom == 0)
         #expect(try store.returnRecords().count == 4)
+    }
+
+    /// Stands for the log's sync: the sync thread stops here until the test lets it go on, failing or syncing.
+    final class LogSyncGate: Sendable {
+        struct Failed: Error {}
+        let reached: AsyncStream<Void>
+        private let arrived: AsyncStream<Void>.Continuation
+        private let release = DispatchSemaphore(value: 0)
+        private let failing = Mutex(false)
+
+        init() { (reached, arrived) = AsyncStream.makeStream() }
+
+        /// On the sync thread: waits to be let go, then fails or syncs `store`'s log.
+        func pass(_ store: ReplicaStore) throws {
+            arrived.yield()
+            release.wait()
+            if failing.withLock({ $0 }) { throw Failed() }
+            try store.syncLog()
+        }
+
+        func letGo(failing fails: Bool) {
+            failing.withLock { $0 = fails }
+            release.signal()
+        }
+    }
+
+    /// The writer commits a group without waiting for the disk and a thread of its own syncs the log: a push is
+    /// answered only once that sync has returned, the feed hands out none of it before, and a failed sync answers
+    /// the push with its failure — the kiosk pushes again, and what was stored merges as unchanged.
+    @Test func aPushIsAnsweredOnlyOnceTheLogIsSyncedAndAFailedSyncAnswersItWithTheFailure() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let writer = NIOThreadPool(numberOfThreads: 1)
+        writer.start()
+        let gate = LogSyncGate()
+        let queue = GroupCommitQueue(store: store, writer: writer, syncLog: { try gate.pass(store) })
+        var syncing = gate.reached.makeAsyncIterator()
+        let acknowledged = Acknowledged()
+        let records = try Self.newReturns(4)
+        func push(_ records: [VersionedRecord]) -> Task<PushOutcome, any Error> {
+            Task {
+                let outcome = try await queue.push(records, from: Self.kiosk, store: Self.storeID)
+                acknowledged.count.add(1, ordering: .sequentiallyConsistent)
+                return outcome
+            }
+        }
+
+        let first = push(Array(records[0..<2]))
+        await syncing.next()
+        // Committed, not synced: readable, not answered, not in the feed.
+        #expect(try store.returnRecords().count == 2)
+        #expect(acknowledged.count.load(ordering: .sequentiallyConsistent) == 0)
+        #expect(try store.encodedFeed(store: Self.storeID, after: 0, limit: 100).records.isEmpty)
+        gate.letGo(failing: true)
+        await #expect(throws: LogSyncGate.Failed.self) { try await first.value }
+        #expect(acknowledged.count.load(ordering: .sequentiallyConsistent) == 0)
+        #expect(try store.encodedFeed(store: Self.storeID, after: 0, limit: 100).records.isEmpty, "still not synced")
+
+        let again = push(records)
+        await syncing.next()
+        #expect(try store.encodedFeed(store: Self.storeID, after: 0, limit: 100).records.isEmpty)
+        gate.letGo(failing: false)
+        let outcome = try await again.value
+        #expect(outcome.merged == 2 && outcome.unchanged == 2)
+        #expect(acknowledged.count.load(ordering: .sequentiallyConsistent) == 1)
+        let feed = try store.encodedFeed(store: Self.storeID, after: 0, limit: 100)
+        let newest = try store.lastChangeSeq()
+        #expect(feed.records.count == 4 && feed.next == newest)
+        #expect(queue.syncs == 2 && queue.transactions == 2)
+        try await writer.shutdownGracefully()
     }
 }
