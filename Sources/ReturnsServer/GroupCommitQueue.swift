@@ -69,6 +69,8 @@ public final class GroupCommitQueue: Sendable {
         /// Whether the sync thread is at work: the writes committed meanwhile wait for its next sync.
         var busy = false
         var syncs = 0
+        /// Whether a failed sync is to be tried again (``syncRetryInterval``).
+        var retrying = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -80,22 +82,29 @@ public final class GroupCommitQueue: Sendable {
     private let syncLog: @Sendable () throws -> Void
     /// Where the log is synced, one sync at a time.
     private let syncer = DispatchQueue(label: "ReturnSync.GroupCommitQueue.sync")
+    /// How long after a failed sync the log is synced again, pushes or not: until a sync succeeds, the change feed
+    /// withholds the groups it did not cover, and everything after them, from every kiosk.
+    private let syncRetryInterval: TimeAmount
 
     /// A queue committing to `store` on `writer`, at most about `maximumRecords` pushed records a transaction (a
     /// larger push still goes, alone).
     ///
-    /// - Parameter syncLog: makes the groups committed so far durable; `store`'s ``ReplicaStore/syncLog()`` unless a
-    ///   test stands in for it.
+    /// - Parameters:
+    ///   - syncLog: makes the groups committed so far durable; `store`'s ``ReplicaStore/syncLog()`` unless a test
+    ///     stands in for it.
+    ///   - syncRetryInterval: how long after a failed sync the log is synced again, whether or not more is pushed.
     public init(
         store: ReplicaStore,
         writer: NIOThreadPool,
         maximumRecords: Int = defaultMaximumRecords,
-        syncLog: (@Sendable () throws -> Void)? = nil
+        syncLog: (@Sendable () throws -> Void)? = nil,
+        syncRetryInterval: TimeAmount = .seconds(1)
     ) {
         self.store = store
         self.writer = writer
         self.maximumRecords = max(1, maximumRecords)
         self.syncLog = syncLog ?? { [store] in try store.syncLog() }
+        self.syncRetryInterval = syncRetryInterval
     }
 
     /// How many times the log has been synced for committed groups.
@@ -323,6 +332,24 @@ public final class GroupCommitQueue: Sendable {
         if start { syncer.async { self.syncAndAnswer() } }
     }
 
+    /// Syncs the log again after ``syncRetryInterval``, and so on until a sync succeeds (one retry pending at a time):
+    /// without it, a failed sync followed by no push would leave the feed withholding its groups for good.
+    private func retrySync() {
+        let schedule = syncing.withLockedValue { syncing in
+            defer { syncing.retrying = true }
+            return !syncing.retrying
+        }
+        guard schedule else { return }
+        syncer.asyncAfter(deadline: .now() + .nanoseconds(Int(syncRetryInterval.nanoseconds))) {
+            let synced = Result { try self.syncLog() }
+            self.syncing.withLockedValue { syncing in
+                syncing.syncs += 1
+                syncing.retrying = false
+            }
+            if case .failure = synced { self.retrySync() }
+        }
+    }
+
     /// Syncs the log and answers the writes that waited for it, until none wait.
     private func syncAndAnswer() {
         while true {
@@ -335,6 +362,7 @@ public final class GroupCommitQueue: Sendable {
             // Taken before the sync starts: every write here committed before it, so the sync covers them all.
             let synced = Result { try syncLog() }
             syncing.withLockedValue { $0.syncs += 1 }
+            if case .failure = synced { retrySync() }
             for (complete, result) in writes {
                 switch synced {
                 case .success: complete(result)

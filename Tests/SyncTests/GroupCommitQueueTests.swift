@@ -325,7 +325,13 @@ import Testing
         let writer = NIOThreadPool(numberOfThreads: 1)
         writer.start()
         let gate = LogSyncGate()
-        let queue = GroupCommitQueue(store: store, writer: writer, syncLog: { try gate.pass(store) })
+        // No retry of the failed sync within the test: the gate stops every sync until let go.
+        let queue = GroupCommitQueue(
+            store: store,
+            writer: writer,
+            syncLog: { try gate.pass(store) },
+            syncRetryInterval: .hours(1)
+        )
         var syncing = gate.reached.makeAsyncIterator()
         let acknowledged = Acknowledged()
         let records = try Self.newReturns(4)
@@ -359,6 +365,42 @@ import Testing
         let newest = try store.lastChangeSeq()
         #expect(feed.records.count == 4 && feed.next == newest)
         #expect(queue.syncs == 2 && queue.transactions == 2)
+        try await writer.shutdownGracefully()
+    }
+
+    /// A failed sync is tried again on its own: with nothing more pushed, the feed still hands the group out once a
+    /// later sync succeeds, instead of withholding it (and everything after it) for good.
+    @Test func aFailedSyncIsTriedAgainUntilTheFeedHandsTheGroupOut() async throws {
+        struct Failed: Error {}
+        let directory = try TemporaryDirectory()
+        let store = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let writer = NIOThreadPool(numberOfThreads: 1)
+        writer.start()
+        let attempts = Atomic(0)
+        let queue = GroupCommitQueue(
+            store: store,
+            writer: writer,
+            syncLog: {
+                if attempts.add(1, ordering: .sequentiallyConsistent).oldValue == 0 { throw Failed() }
+                try store.syncLog()
+            },
+            syncRetryInterval: .milliseconds(1)
+        )
+        await #expect(throws: Failed.self) {
+            try await queue.push(try Self.newReturns(2), from: Self.kiosk, store: Self.storeID)
+        }
+        // A safety net, not a timing: the wait ends as soon as the retry has synced the log.
+        let deadline = ContinuousClock.now + .seconds(120)
+        while try store.encodedFeed(store: Self.storeID, after: 0, limit: 100).records.isEmpty,
+            ContinuousClock.now < deadline
+        {
+            await Task.yield()
+        }
+        #expect(try store.encodedFeed(store: Self.storeID, after: 0, limit: 100).records.count == 2)
+        #expect(attempts.load(ordering: .sequentiallyConsistent) >= 2 && queue.syncs >= 2)
         try await writer.shutdownGracefully()
     }
 }
