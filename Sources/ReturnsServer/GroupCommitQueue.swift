@@ -107,7 +107,7 @@ public final class GroupCommitQueue: Sendable {
         self.syncRetryInterval = syncRetryInterval
     }
 
-    /// How many times the log has been synced for committed groups.
+    /// How many syncs of the log the queue has run for committed groups, failed ones and retries included.
     public var syncs: Int { syncing.withLockedValue { $0.syncs } }
 
     /// How many writes wait for the next transaction (those in the one committing now not counted).
@@ -340,7 +340,9 @@ public final class GroupCommitQueue: Sendable {
             return !syncing.retrying
         }
         guard schedule else { return }
-        syncer.asyncAfter(deadline: .now() + .nanoseconds(Int(syncRetryInterval.nanoseconds))) {
+        // Weakly: a queue let go of (its server stopped) stops trying.
+        syncer.asyncAfter(deadline: .now() + .nanoseconds(Int(syncRetryInterval.nanoseconds))) { [weak self] in
+            guard let self else { return }
             let synced = Result { try self.syncLog() }
             self.syncing.withLockedValue { syncing in
                 syncing.syncs += 1
