@@ -250,6 +250,39 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The group's fsync off the writer (issue 18, twenty-ninth part): 8 pushes of 500 new returns, each group synced
+    // in its commit, against each committed without its sync while a thread of its own syncs the log behind it (as
+    // GroupCommitQueue does): the writer's next group overlaps the sync of the last. Waits for the last sync.
+    for syncedLater in [false, true] {
+        Benchmark(
+            syncedLater
+                ? "server commits 8 pushes of 500, each synced on another thread"
+                : "server commits 8 pushes of 500, each synced in its commit",
+            configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
+        ) { benchmark in
+            let (store, directory) = freshServer(hq)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let syncer = DispatchQueue(label: "benchmark.sync")
+            var offset = 0
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                for push in 0..<8 {
+                    let write = GroupedWrite.push(
+                        PreparedServerPush(
+                            (0..<500).map { sampleRecord(offset + push * 500 + $0, replica: kiosk) },
+                            from: kiosk,
+                            store: try! StoreID("store-1")
+                        )
+                    )
+                    blackHole(store.commitGroup([write], syncingLater: syncedLater))
+                    if syncedLater { syncer.async { try! store.syncLog() } }
+                }
+                offset += 4_000
+                syncer.sync {}
+            }
+        }
+    }
+
     // A kiosk's pull (issue 18, seventh part): four pulled pages of 500 new returns merged one transaction each, as
     // a kiosk did, against together in one (what it does with the pages that arrive while it merges).
     for grouped in [false, true] {
