@@ -116,6 +116,18 @@ extension ReplicaStore {
         if let covered { unsyncedCommits.synced(through: covered) }
     }
 
+    /// The newest change the change feed may hand out: the latest change, or — while a group committed by
+    /// ``commitGroup(_:syncingLater:)`` waits for its sync — the last one before that group's. It grows as changes
+    /// are committed and as syncs return, so a server that watches it learns when a change held back from a kiosk
+    /// (``encodedFeed(store:after:limit:requester:)``) can be handed out.
+    public func feedFrontier() throws -> Int64 {
+        try read { db in
+            let newest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM change_log")) ?? 0
+            // Read once the snapshot has begun, as the feed does.
+            return min(newest, (unsyncedCommits.feedBound ?? .max) - 1)
+        }
+    }
+
     private func commitTogether(
         _ writes: [GroupedWrite],
         syncingLater: Bool

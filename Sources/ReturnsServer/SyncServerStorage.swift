@@ -122,8 +122,10 @@ public protocol SyncServerStorage: Sendable {
         limit: Int
     ) async throws -> (state: AttachmentState, bytes: Data)
 
-    /// The latest change's sequence number: grows with every committed change, by this process or another (an HQ
-    /// command), so the server learns of changes to push live to watching kiosks. Also the health check's read.
+    /// The latest change's sequence number the feed may hand out: grows with every committed change, by this process
+    /// or another (an HQ command), so the server learns of changes to push live to watching kiosks. On SQLite it stops
+    /// short of a group committed and not yet synced (``ReplicaStore/feedFrontier()``), and grows again when the
+    /// sync returns: a change a watching kiosk's check found held back wakes it then. Also the health check's read.
     func lastChangeSeq() async throws -> Int64
 
     /// The storage's size on disk in bytes, for the database-size metric.
@@ -548,7 +550,7 @@ public final class SQLiteServerStorage: SyncServerStorage, KioskAdministration, 
         _ = try await groupCommit.submit(.noteSync(replicaID: replicaID, protocolVersion: protocolVersion))
     }
 
-    public func lastChangeSeq() async throws -> Int64 { try await onReader { try $0.lastChangeSeq() } }
+    public func lastChangeSeq() async throws -> Int64 { try await onReader { try $0.feedFrontier() } }
 
     public func attachmentState(_ digest: String, store: StoreID) async throws -> AttachmentState? {
         try await onReader { try $0.attachmentState(digest, store: store) }

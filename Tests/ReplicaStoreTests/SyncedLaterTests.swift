@@ -47,11 +47,13 @@ import Testing
         #expect(withheld.records.count == 3 && withheld.next == synced)
         let idle = try server.encodedFeed(store: Self.store, after: synced, limit: 100)
         #expect(idle.records.isEmpty && idle.next == synced)
+        #expect(try server.feedFrontier() == synced, "what a watching server polls stops there too")
 
         try server.syncLog()
         let after = try server.encodedFeed(store: Self.store, after: synced, limit: 100)
         let newest = try server.lastChangeSeq()
         #expect(after.records.count == 4 && after.next == newest)
+        #expect(try server.feedFrontier() == newest)
     }
 
     /// The writer notes each group as it begins and ends; a sync covers the groups ended when it started. Whatever the
