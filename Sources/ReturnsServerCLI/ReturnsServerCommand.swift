@@ -278,6 +278,9 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = serve.logLevel
         // Which malloc serves the process changes how its memory and CPU behave: an operator reads it here.
         logger.info("memory allocator", metadata: ["allocator": "\(MemoryAllocator.inUse)"])
+        // One serve per SQLite database (ServeLock), held until this returns; several on one PostgreSQL database.
+        let lock = PostgresURL.isPostgres(serve.db) ? nil : try ServeLock.acquire(database: serve.db)
+        defer { withExtendedLifetime(lock) {} }
         try await ServerDatabaseOptions.withStorage(at: serve.db, create: true, logger: logger) { storage in
             if storage is SQLiteServerStorage {
                 // Every write goes through SQLite's one writer thread: the loops yield the cores to it and to the
