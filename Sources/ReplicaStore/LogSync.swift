@@ -120,7 +120,8 @@ final class WriteAheadLogFile: Sendable {
         let reason = String(cString: strerror(error))
         return ReplicaStoreError(
             code: .storage,
-            message: "write-ahead log \(path) \(what) (\(reason)); the pushes committed with it are not acknowledged"
+            message: "write-ahead log \(path) \(what) (\(reason)); what was committed since its last sync is not "
+                + "acknowledged"
         )
     }
 }

@@ -12,7 +12,9 @@ import SyncEngine
 ///
 /// Used by kiosks and by the server alike. Every operation is one transaction that writes the record, its
 /// projection and its change-log entry together; a method returns only after SQLite has committed the
-/// transaction with `synchronous = FULL`, so what it reports as done survives a power cut. Several processes may
+/// transaction with `synchronous = FULL`, so what it reports as done survives a power cut — save
+/// ``commitGroup(_:syncingLater:)`` asked to sync later, whose caller acknowledges only after ``syncLog()``. Several
+/// processes may
 /// write the same database at once: SQLite serialises their transactions and a busy writer waits
 /// (``Configuration/busyTimeout``) instead of failing.
 ///
@@ -329,8 +331,10 @@ public final class ReplicaStore: Sendable {
         /// Synced at commit (`synchronous = FULL`): what every capture, edit and acknowledged push needs.
         case synced
         /// Committed without its own sync (`synchronous = NORMAL`): for bookkeeping whose loss on a power cut
-        /// harms nothing, such as the time of a sync that changed nothing. The WAL keeps commits in order, so the
-        /// next synced commit (or checkpoint) makes it durable together with everything before it.
+        /// harms nothing, such as the time of a sync that changed nothing, and for a server's group whose caller
+        /// syncs the log itself before acknowledging anything (``commitGroup(_:syncingLater:)``, ``syncLog()``).
+        /// The WAL keeps commits in order, so the next synced commit (or checkpoint, or ``syncLog()``) makes it
+        /// durable together with everything before it.
         case deferred
     }
 

@@ -343,13 +343,17 @@ public final class GroupCommitQueue: Sendable {
         // Weakly: a queue let go of (its server stopped) stops trying.
         syncer.asyncAfter(deadline: .now() + .nanoseconds(Int(syncRetryInterval.nanoseconds))) { [weak self] in
             guard let self else { return }
-            let synced = Result { try self.syncLog() }
-            self.syncing.withLockedValue { syncing in
-                syncing.syncs += 1
-                syncing.retrying = false
-            }
-            if case .failure = synced { self.retrySync() }
+            self.syncing.withLockedValue { $0.retrying = false }
+            _ = self.syncCounted()
         }
+    }
+
+    /// Syncs the log once, on the sync thread, counts it, and has a failed sync tried again (``retrySync()``).
+    private func syncCounted() -> Result<Void, any Error> {
+        let synced = Result { try syncLog() }
+        syncing.withLockedValue { $0.syncs += 1 }
+        if case .failure = synced { retrySync() }
+        return synced
     }
 
     /// Syncs the log and answers the writes that waited for it, until none wait.
@@ -362,9 +366,7 @@ public final class GroupCommitQueue: Sendable {
             }
             guard !writes.isEmpty else { return }
             // Taken before the sync starts: every write here committed before it, so the sync covers them all.
-            let synced = Result { try syncLog() }
-            syncing.withLockedValue { $0.syncs += 1 }
-            if case .failure = synced { retrySync() }
+            let synced = syncCounted()
             for (complete, result) in writes {
                 switch synced {
                 case .success: complete(result)

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GRDB
+import NIOCore
 import NIOPosix
 import ReplicaStore
 import ReturnSyncTestSupport
@@ -289,6 +290,28 @@ import Testing
         #expect(try store.returnRecords().count == 4)
     }
 
+    /// A new server store in `directory` and a group commit queue over it on a writer thread of its own (started;
+    /// the test shuts it down), whose log syncs go through `syncLog`, given the store.
+    static func queue(
+        in directory: TemporaryDirectory,
+        syncRetryInterval: TimeAmount,
+        syncLog: @escaping @Sendable (ReplicaStore) throws -> Void
+    ) throws -> (ReplicaStore, NIOThreadPool, GroupCommitQueue) {
+        let store = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let writer = NIOThreadPool(numberOfThreads: 1)
+        writer.start()
+        let queue = GroupCommitQueue(
+            store: store,
+            writer: writer,
+            syncLog: { try syncLog(store) },
+            syncRetryInterval: syncRetryInterval
+        )
+        return (store, writer, queue)
+    }
+
     /// Stands for the log's sync: the sync thread stops here until the test lets it go on, failing or syncing.
     final class LogSyncGate: Sendable {
         struct Failed: Error {}
@@ -318,20 +341,11 @@ import Testing
     /// the push with its failure — the kiosk pushes again, and what was stored merges as unchanged.
     @Test func aPushIsAnsweredOnlyOnceTheLogIsSyncedAndAFailedSyncAnswersItWithTheFailure() async throws {
         let directory = try TemporaryDirectory()
-        let store = try ReplicaStore.create(
-            at: directory.file("hq.sqlite"),
-            identity: .server(replicaID: ReplicaID("hq"))
-        )
-        let writer = NIOThreadPool(numberOfThreads: 1)
-        writer.start()
         let gate = LogSyncGate()
         // No retry of the failed sync within the test: the gate stops every sync until let go.
-        let queue = GroupCommitQueue(
-            store: store,
-            writer: writer,
-            syncLog: { try gate.pass(store) },
-            syncRetryInterval: .hours(1)
-        )
+        let (store, writer, queue) = try Self.queue(in: directory, syncRetryInterval: .hours(1)) { store in
+            try gate.pass(store)
+        }
         var syncing = gate.reached.makeAsyncIterator()
         let acknowledged = Acknowledged()
         let records = try Self.newReturns(4)
@@ -373,22 +387,11 @@ import Testing
     @Test func aFailedSyncIsTriedAgainUntilTheFeedHandsTheGroupOut() async throws {
         struct Failed: Error {}
         let directory = try TemporaryDirectory()
-        let store = try ReplicaStore.create(
-            at: directory.file("hq.sqlite"),
-            identity: .server(replicaID: ReplicaID("hq"))
-        )
-        let writer = NIOThreadPool(numberOfThreads: 1)
-        writer.start()
         let attempts = Atomic(0)
-        let queue = GroupCommitQueue(
-            store: store,
-            writer: writer,
-            syncLog: {
-                if attempts.add(1, ordering: .sequentiallyConsistent).oldValue == 0 { throw Failed() }
-                try store.syncLog()
-            },
-            syncRetryInterval: .milliseconds(1)
-        )
+        let (store, writer, queue) = try Self.queue(in: directory, syncRetryInterval: .milliseconds(1)) { store in
+            if attempts.add(1, ordering: .sequentiallyConsistent).oldValue == 0 { throw Failed() }
+            try store.syncLog()
+        }
         await #expect(throws: Failed.self) {
             try await queue.push(try Self.newReturns(2), from: Self.kiosk, store: Self.storeID)
         }
