@@ -52,7 +52,7 @@ struct WriteContext {
     /// records' AUTOINCREMENT sequence; nothing else may insert a record meanwhile, so ``WriteContext`` writes them
     /// out (``writeNewRecords()``) before it stores anything else and before anything reads `records` or
     /// `change_log` — a lookup of one record only when that record is held — and whatever held them (a push, a
-    /// pull's pages, an import) writes them out before it ends. On a server, a push's returns' projection rows are
+    /// pull's pages, an import) writes them out before it ends. The projection rows of the returns among them are
     /// held with them and written the same way (``NewRecords/projections``). A class: the copies of a context a push
     /// goes through share what they hold.
     final class NewRecords {
@@ -68,7 +68,7 @@ struct WriteContext {
             let recordedAt: Int64
             let source: String?
         }
-        /// A return's projection row held on a server, with the row number it takes.
+        /// A return's projection row held, with the row number it takes.
         struct Projection {
             let row: Int64
             let values: [ReturnProjection.Value]
@@ -79,10 +79,10 @@ struct WriteContext {
             let id: String
         }
         fileprivate(set) var entries: [Entry] = []
-        /// On a server, the projection rows of the returns held, written out with them: a push's rows in a few
-        /// statements (`returnsync_rows(?)`) rather than one statement and 37 bound values a row. A kiosk writes
-        /// its rows as it stores them: its pulls were slower holding them (BENCHMARKS.md, issue 18, twentieth part;
-        /// not measured through `returnsync_rows`).
+        /// The projection rows of the returns held, written out with them: a push's, a pulled page's or an
+        /// import's rows in a few statements (`returnsync_rows(?)`) rather than one statement and 37 bound values a
+        /// row. (Held and written 64 to a `VALUES` statement, they had made a kiosk's pull slower — BENCHMARKS.md,
+        /// issue 18, twentieth part; through `returnsync_rows` a kiosk's merges are faster holding them, thirtieth.)
         fileprivate(set) var projections: [Projection] = []
         /// The records held: a lookup of one of them writes them out first, a lookup of any other need not.
         fileprivate(set) var held: Set<Key> = []
@@ -315,7 +315,7 @@ struct WriteContext {
                 replacing: previous
             )
         }
-        if let row = write.row, holds, store.identity.role == .server, let newRecords {
+        if let row = write.row, holds, let newRecords {
             // Numbered as SQLite would number it (the largest row number plus one): nothing else writes a
             // projection row while rows are held, since every other write writes them out first.
             let number = try newRecords.nextProjectionRow ?? nextProjectionRow()
@@ -473,9 +473,9 @@ struct WriteContext {
         try writeProjections(projections)
     }
 
-    /// Writes out what ``newRecords`` holds when it holds projection rows (a server's push, nowhere else): what
-    /// anything reading `returns` in a write calls first. A kiosk never holds projection rows (`returns` is complete
-    /// there), so its held records stay held.
+    /// Writes out what ``newRecords`` holds when it holds projection rows: what anything reading `returns` in a
+    /// write calls first (re-verification, verification, the recall sweep). Held records without a return among
+    /// them stay held.
     func writeHeldProjections() throws {
         guard let newRecords, !newRecords.projections.isEmpty else { return }
         try writeNewRecords()

@@ -1,11 +1,13 @@
 import Foundation
+import GRDB
 import PropertyBased
-import ReplicaStore
 import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsSync
 import SyncEngine
 import Testing
+
+@testable import ReplicaStore
 
 /// A kiosk merges the pulled pages that arrived while it merged the one before in one transaction: that must change
 /// nothing but the number of commits.
@@ -109,10 +111,38 @@ import Testing
                 #expect(try Self.holdings(kiosks[0]) == Self.holdings(kiosks[1]))
                 // The counts summed, and the same records set aside, once each.
                 #expect(Self.summary(single) == Self.summary(grouped))
+                // New returns' projection rows are held with their records and written out with them, before any
+                // later version of one is merged: every row as its record shows, every record linked to its entry.
+                for kiosk in kiosks {
+                    #expect(try GroupCommitTests.projectionDrift(kiosk) == [])
+                    #expect(try GroupCommitTests.brokenLinks(kiosk) == [])
+                }
             } catch {
                 Issue.record("\(error)")
             }
         }
+    }
+
+    /// A kiosk holds a pulled group's (and an import's) projection rows with their records and writes them 512 to a
+    /// statement, numbering each as SQLite would: more rows than two statements write, then another pull and an
+    /// import numbered on, must leave every row exactly as its record shows, none lost to a number given twice.
+    @Test func aPullOfMoreRowsThanOneStatementWritesKeepsEveryProjectionRow() throws {
+        let directory = try TemporaryDirectory()
+        let writer = try Self.kiosk(directory, "store-1", "a")
+        let kiosk = try Self.kiosk(directory, "store-1", "b")
+        try writer.importReturns(ndjson: SampleData.importLines(count: 1_300))
+        let records = try writer.returnRecords()
+        try #require(records.count == 1_300)
+        let pages = stride(from: 0, to: 1_100, by: 220).map { PreparedPull(Array(records[$0..<$0 + 220])) }
+        #expect(try kiosk.mergePulled(pages: pages, cursor: "1").merged == 1_100)
+        #expect(try kiosk.mergePulled(pages: [PreparedPull(Array(records[1_100...]))], cursor: "2").merged == 200)
+        try kiosk.importReturns(ndjson: SampleData.importLines(count: 600, offset: 1_300))
+        let rows = try kiosk.pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT count(*), min(rowid), max(rowid) FROM returns")
+        }
+        #expect(rows.map { [$0[0], $0[1], $0[2]] as [Int64] } == [1_900, 1, 1_900])
+        #expect(try GroupCommitTests.projectionDrift(kiosk) == [])
+        #expect(try GroupCommitTests.brokenLinks(kiosk) == [])
     }
 
     @Test func aPageThatCannotBeMergedLeavesEveryPageOfItsGroupUnmerged() throws {
