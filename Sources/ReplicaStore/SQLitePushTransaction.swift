@@ -24,6 +24,7 @@ struct SQLitePushTransaction: PushTransaction {
     init(context: WriteContext, prepared: [String: PreparedWrite] = [:]) throws {
         self.context = context
         self.prepared = prepared
+        storedAsPushed.reserveCapacity(prepared.count)  // nearly every return of a push is new: grown, it rehashed
         serverID = context.store.identity.replicaID
         // Cached: every push of a group commit asks (compiling it was 1 % of the writer in a fleet's sync).
         formerServerIDs = Set(

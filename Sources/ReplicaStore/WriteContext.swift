@@ -96,7 +96,8 @@ struct WriteContext {
         /// Forgets what is held, unwritten: the push that held it was refused, and its savepoint rolled back.
         func discard() {
             entries = []
-            held = []
+            // Its table kept: the next push or page holds as many again, and growing it rehashed every id held.
+            held.removeAll(keepingCapacity: true)
             nextRow = nil
             projections = []
             nextProjectionRow = nil
