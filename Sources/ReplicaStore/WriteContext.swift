@@ -144,44 +144,43 @@ struct WriteContext {
         let storedClock: RawInsert
 
         init(_ db: Database) throws {
-            changeLog = try RawInsert(
-                db,
-                sql: """
-                    INSERT INTO change_log (seq, record_row, origin, operation, recorded_at, source)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """
+            // Cached by the connection: compiled once, not once a transaction (each group commit is one). Every
+            // parameter is bound before each run, so the statements' arguments are left as they are.
+            func cached(_ sql: String) throws -> RawInsert {
+                RawInsert(running: try db.cachedStatement(sql: sql), in: db)
+            }
+            changeLog = try cached(
+                """
+                INSERT INTO change_log (seq, record_row, origin, operation, recorded_at, source)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """
             )
-            record = try RawInsert(
-                db,
-                sql: """
-                    INSERT INTO records (entity_type, id, record, change_seq, store_id) VALUES (?, ?, ?, ?, ?)
-                    """
+            record = try cached(
+                """
+                INSERT INTO records (entity_type, id, record, change_seq, store_id) VALUES (?, ?, ?, ?, ?)
+                """
             )
             // Not an upsert with `RETURNING row`: measured, RETURNING doubled the cost of every record insert.
-            recordUpdate = try RawInsert(
-                db,
-                sql: "UPDATE records SET record = ?, change_seq = ?, store_id = ? WHERE row = ?"
+            recordUpdate = try cached(
+                "UPDATE records SET record = ?, change_seq = ?, store_id = ? WHERE row = ?"
             )
-            recordRow = try RawInsert(db, sql: "SELECT row FROM records WHERE entity_type = ? AND id = ?")
-            projection = try RawInsert(
-                db,
-                sql: """
-                    INSERT OR REPLACE INTO returns (\(ReturnProjection.names.joined(separator: ", ")))
-                    VALUES (\(ReturnProjection.names.map { _ in "?" }.joined(separator: ", ")))
-                    """
+            recordRow = try cached("SELECT row FROM records WHERE entity_type = ? AND id = ?")
+            projection = try cached(
+                """
+                INSERT OR REPLACE INTO returns (\(ReturnProjection.names.joined(separator: ", ")))
+                VALUES (\(ReturnProjection.names.map { _ in "?" }.joined(separator: ", ")))
+                """
             )
             // SQLite's JSON reader, not a decode of the whole record in Swift (v27 dropped the clock's own column).
-            storedClock = try RawInsert(
-                db,
-                sql: "SELECT json_extract(record, '$.clock') FROM records WHERE entity_type = ? AND id = ?"
+            storedClock = try cached(
+                "SELECT json_extract(record, '$.clock') FROM records WHERE entity_type = ? AND id = ?"
             )
-            order = try RawInsert(
-                db,
-                sql: """
-                    INSERT OR REPLACE INTO orders (record_id, order_id, line, store_id, gtin, serial, quantity,
-                        unit_price_cents, sold_at, currency)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
+            order = try cached(
+                """
+                INSERT OR REPLACE INTO orders (record_id, order_id, line, store_id, gtin, serial, quantity,
+                    unit_price_cents, sold_at, currency)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
             )
         }
     }
