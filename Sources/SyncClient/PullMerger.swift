@@ -53,6 +53,8 @@ final class PullMerger: Sendable {
     private let store: ReplicaStore
     private let peer: String
     private let state = Mutex(State())
+    /// Rounds of merged pages waiting to be freed (``free(_:_:)``).
+    private let freeing = Atomic<Int>(0)
 
     init(store: ReplicaStore, peer: String, bound: Int = 12) {
         self.store = store
@@ -207,15 +209,46 @@ final class PullMerger: Sendable {
                 // Pages handed over after this one are never merged, so the cursor stays before the failed page.
                 state.withLock { state in state.failure = error }
             }
-            Self.free(pages, ready)
+            free(pages, ready)
         }
     }
 
     /// Frees merged pages beside the next merge rather than before it: their decoded records, dictionaries and
     /// strings, freed by this loop, took it about a third as long again as the merge itself (issue 18, thirtieth
     /// part). A page's records are owned by its preparing task, which `pages` holds.
-    private static func free(_ pages: consuming [Page], _ ready: consuming [PreparedPull]) {
-        let spent = (pages, ready)
-        Task.detached(priority: .background) { withExtendedLifetime(spent) {} }
+    ///
+    /// At a low priority, which measured faster than the default (the freeing then does not take the preparing tasks'
+    /// threads), but bounded: were the machine too busy to give it time, a large pull's pages would pile up, so past
+    /// ``freeingBound`` rounds waiting to be freed the loop frees them itself.
+    private func free(_ pages: consuming [Page], _ ready: consuming [PreparedPull]) {
+        let spent = Spent(pages: pages, ready: ready)
+        guard freeing.add(1, ordering: .relaxed).newValue <= Self.freeingBound else {
+            freeing.subtract(1, ordering: .relaxed)
+            return  // freed here, on return
+        }
+        Task.detached(priority: .background) { [self] in
+            spent.drop()
+            freeing.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// Rounds of merged pages that may wait to be freed (``free(_:_:)``).
+    static let freeingBound = 4
+
+    /// Merged pages on their way to be freed, by whichever thread drops them.
+    private final class Spent: @unchecked Sendable {
+        private var pages: [Page]
+        private var ready: [PreparedPull]
+
+        init(pages: consuming [Page], ready: consuming [PreparedPull]) {
+            self.pages = pages
+            self.ready = ready
+        }
+
+        /// Frees them, on the calling thread (the one task that holds them calls it, once).
+        func drop() {
+            pages = []
+            ready = []
+        }
     }
 }
