@@ -53,7 +53,7 @@ final class PullMerger: Sendable {
     private let store: ReplicaStore
     private let peer: String
     private let state = Mutex(State())
-    /// Rounds of merged pages waiting to be freed (``free(_:_:)``).
+    /// Merges whose pages wait to be freed (``free(_:_:)``).
     private let freeing = Atomic<Int>(0)
 
     init(store: ReplicaStore, peer: String, bound: Int = 12) {
@@ -218,8 +218,8 @@ final class PullMerger: Sendable {
     /// part). A page's records are owned by its preparing task, which `pages` holds.
     ///
     /// At a low priority, which measured faster than the default (the freeing then does not take the preparing tasks'
-    /// threads), but bounded: were the machine too busy to give it time, a large pull's pages would pile up, so past
-    /// ``freeingBound`` rounds waiting to be freed the loop frees them itself.
+    /// threads), but bounded: were the machine too busy to give it time, a large pull's pages would pile up, so once
+    /// ``freeingBound`` merges' pages wait to be freed the loop frees the next ones itself.
     private func free(_ pages: consuming [Page], _ ready: consuming [PreparedPull]) {
         let spent = Spent(pages: pages, ready: ready)
         guard freeing.add(1, ordering: .relaxed).newValue <= Self.freeingBound else {
@@ -232,7 +232,7 @@ final class PullMerger: Sendable {
         }
     }
 
-    /// Rounds of merged pages that may wait to be freed (``free(_:_:)``).
+    /// Merges whose pages may wait to be freed (``free(_:_:)``).
     static let freeingBound = 4
 
     /// Merged pages on their way to be freed, by whichever thread drops them.
