@@ -401,10 +401,8 @@ final class ImportChannel: @unchecked Sendable {
         self.clock = clock
         finished = true
         condition.broadcast()
-        let chunks = spent
-        spent = []
         condition.unlock()
-        withExtendedLifetime(chunks) {}  // freed by the preparing thread, after the lock is let go
+        freeSpent()  // the last handed back: none is kept once finished
     }
 
     /// The next chunk, waiting for it; `nil` after the last one.

@@ -7,52 +7,56 @@ import Testing
 /// thread they were about a quarter of it): what a chunk handed back holds must live until that thread frees it,
 /// and nothing may be kept once that thread has finished, since it frees nothing more.
 @Suite struct ImportChannelTests {
-    /// Something a chunk holds, watched through a weak reference.
+    /// Something a chunk holds.
     final class Held: Error, @unchecked Sendable {}
 
-    static func chunk(_ number: Int, holding held: Held) -> [ReplicaStore.PreparedLine] {
-        [ReplicaStore.PreparedLine(number: number, work: .failure(held))]
+    /// A weak reference to what a chunk holds: whether it is still alive.
+    final class Watch {
+        weak var held: Held?
+    }
+
+    /// A chunk holding a new ``Held``, sent through `channel` and received from it (as the storing thread does), with
+    /// a watch on what it holds.
+    static func received(through channel: ImportChannel) throws -> (chunk: [ReplicaStore.PreparedLine], watch: Watch) {
+        let held = Held()
+        let watch = Watch()
+        watch.held = held
+        #expect(channel.send([ReplicaStore.PreparedLine(number: 1, work: .failure(held))]))
+        return (try #require(channel.receive()), watch)
+    }
+
+    /// The same, handed back once stored.
+    static func handedBack(through channel: ImportChannel) throws -> Watch {
+        let (chunk, watch) = try received(through: channel)
+        channel.giveBack(chunk)
+        return watch
     }
 
     @Test func aChunkHandedBackLivesUntilThePreparingThreadFreesIt() throws {
         let channel = ImportChannel(capacity: 4)
-        weak var watched: Held?
-        do {
-            let held = Held()
-            watched = held
-            #expect(channel.send(Self.chunk(1, holding: held)))
-            channel.giveBack(try #require(channel.receive()))
-        }
-        #expect(watched != nil)
+        let watch = try Self.handedBack(through: channel)
+        #expect(watch.held != nil)
         channel.freeSpent()
-        #expect(watched == nil)
+        #expect(watch.held == nil)
     }
 
     @Test func theChunksHandedBackAreFreedWhenThePreparingThreadFinishes() throws {
         let channel = ImportChannel(capacity: 4)
-        weak var watched: Held?
-        do {
-            let held = Held()
-            watched = held
-            #expect(channel.send(Self.chunk(1, holding: held)))
-            channel.giveBack(try #require(channel.receive()))
-        }
-        #expect(watched != nil)
+        let watch = try Self.handedBack(through: channel)
+        #expect(watch.held != nil)
         channel.finish(clock: HybridLogicalClock())
-        #expect(watched == nil)
+        #expect(watch.held == nil)
     }
 
     @Test func aChunkHandedBackAfterTheLastIsNotKept() throws {
         let channel = ImportChannel(capacity: 4)
-        weak var watched: Held?
+        let watch: Watch
         do {
-            let held = Held()
-            watched = held
-            #expect(channel.send(Self.chunk(1, holding: held)))
-            let received = try #require(channel.receive())
+            let (chunk, received) = try Self.received(through: channel)
+            watch = received
             channel.finish(clock: HybridLogicalClock())
-            channel.giveBack(received)
+            channel.giveBack(chunk)
         }
-        #expect(watched == nil)
+        #expect(watch.held == nil)
     }
 }
