@@ -32,6 +32,11 @@ final class BackgroundCheckpointer: @unchecked Sendable {
     private var requested = false
     private var completed = 0
     private var refused = 0
+    /// The log's size in frames when the checkpoint thread had copied all of it, its last pass copying no more than
+    /// ``catchUpFrames``: the writer's next commit copies the few frames written since, and the log restarts at the
+    /// write after it. `nil` otherwise.
+    private var caughtUpAt: Int?
+    private var catchUpsRun = 0
     /// Held while a checkpoint copies, by the checkpoint thread and by the writer at the hard limit. SQLite lets
     /// one checkpoint run at a time and refuses a second at once (`SQLITE_BUSY`, no busy handler): the writer's
     /// checkpoint, when the thread's happened to be running, did nothing, and the log grew past its bound.
@@ -45,6 +50,10 @@ final class BackgroundCheckpointer: @unchecked Sendable {
         self.pages = max(pages, 1)
         self.hardLimit = Int32(clamping: Int64(self.pages) * 4)
     }
+
+    /// How few frames the checkpoint thread's last pass may have copied for the writer to copy the rest: a
+    /// sixteenth of the interval (625 frames at HQ, 62 on a kiosk).
+    var catchUpFrames: Int { Int(pages) / 16 }
 
     /// Installs the hook that watches the log's size after each of the writer's commits. SQLite's automatic
     /// checkpoint is a hook of the same kind, which this one replaces.
@@ -71,6 +80,22 @@ final class BackgroundCheckpointer: @unchecked Sendable {
             lock.withLock {
                 requestedAt = 0
                 if result == SQLITE_BUSY { refused += 1 }
+            }
+            return
+        }
+        // The thread has copied nearly all of the log: copy the rest here, so the next write restarts the log
+        // instead of growing it to the hard limit. A log that kept growing meanwhile (a commit of many pages, or
+        // another process's) waits for the thread's next turn: this copy is on the writer's time.
+        let caughtUp = lock.withLock { () -> Int? in
+            defer { caughtUpAt = nil }
+            return caughtUpAt
+        }
+        if let caughtUp, Int(frames) - caughtUp <= 4 * catchUpFrames, copying.try() {
+            _ = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+            copying.unlock()
+            lock.withLock {
+                requestedAt = 0
+                catchUpsRun += 1
             }
             return
         }
@@ -112,10 +137,27 @@ final class BackgroundCheckpointer: @unchecked Sendable {
     /// Whether the checkpoint thread's connection is open (it opens at the first checkpoint).
     var hasConnection: Bool { queue.sync { connection != nil } }
 
+    /// How many times the writer has copied what the checkpoint thread left (``catchUpFrames``).
+    var writerCatchUps: Int { lock.withLock { catchUpsRun } }
+
     private func run() {
         repeat {
             lock.withLock { requested = false }
-            checkpoint()
+            // A pass copies the log as it was when the pass began, while the writer goes on: the next pass copies
+            // what was written meanwhile, less each time (copying a page is cheaper than making it). Once a pass
+            // found only a few new frames, the writer copies what is left (`committed(frames:)`) — otherwise a
+            // writer that never pauses restarts the log only at the hard limit, four intervals on, and every frame
+            // of those goes to a part of the file written for the first time: the kernel allocates and zeroes its
+            // pages (a fifth of a server's writer in a sync on a slow day; BENCHMARKS.md, thirty-first part).
+            var copiedBefore: Int?
+            for _ in 0..<4 {
+                guard let (frames, copied) = checkpoint(), copied == frames else { break }
+                if let copiedBefore, frames - copiedBefore <= catchUpFrames {
+                    lock.withLock { caughtUpAt = frames }
+                    break
+                }
+                copiedBefore = frames
+            }
             lock.withLock { completed += 1 }
         } while lock.withLock({
             if requested { return true }
@@ -124,7 +166,8 @@ final class BackgroundCheckpointer: @unchecked Sendable {
         })
     }
 
-    private func checkpoint() {
+    /// Runs one PASSIVE checkpoint: the log's size in frames and how many of them are copied, `nil` if it failed.
+    private func checkpoint() -> (frames: Int, copied: Int)? {
         do {
             if connection == nil {
                 var configuration = GRDB.Configuration()
@@ -136,12 +179,14 @@ final class BackgroundCheckpointer: @unchecked Sendable {
                 connection = try DatabaseQueue(path: path, configuration: configuration)
             }
             // PASSIVE: copies what no reader still needs, never waits for one, never blocks the writer.
-            try copying.withLock {
-                _ = try connection?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            let log = try copying.withLock {
+                try connection?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             }
+            return log.map { (frames: $0.walFrameCount, copied: $0.checkpointedFrameCount) }
         } catch {
             // A failure (a full disk, say) leaves the log to the writer's own checkpoint at the hard limit, which
             // reports nothing either: what was committed is safe in the log whatever happens to a checkpoint.
+            return nil
         }
     }
 }

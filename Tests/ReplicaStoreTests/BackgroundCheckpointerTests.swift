@@ -57,6 +57,42 @@ import Testing
         #expect(try store.status().totalReturns == 300)
     }
 
+    /// How many times the log has restarted from its beginning: the checkpoint sequence number its header holds
+    /// (bytes 12–15, big-endian), which SQLite counts up at each restart.
+    static func logRestarts(_ store: ReplicaStore) throws -> UInt32 {
+        let header = try Data(contentsOf: URL(fileURLWithPath: store.path + "-wal")).prefix(16)
+        return header.suffix(4).reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// Once the checkpoint thread has copied the log with next to nothing written during its last pass, the writer's
+    /// next commit copies what it wrote, and the log restarts at the write after that. Without this a writer that
+    /// never pauses restarts the log only at the hard limit, four intervals on, every frame in between going to a
+    /// part of the file written for the first time (BENCHMARKS.md, issue 18's thirty-first part).
+    @Test func afterTheThreadsCopyTheWritersNextCommitLetsTheLogRestart() throws {
+        let directory = try TemporaryDirectory()
+        let store = try Self.kiosk(directory)
+        // Captures past the interval while the thread is held, then its copy with the writer idle: its last pass
+        // finds nothing new.
+        store.checkpointer.waitUntilIdle()
+        store.checkpointer.queue.suspend()
+        for index in 0..<10 { try Self.capture(store, 100 + index) }
+        store.checkpointer.queue.resume()
+        store.checkpointer.waitUntilIdle()
+        let restarts = try Self.logRestarts(store)
+        let catchUps = store.checkpointer.writerCatchUps
+        // The first capture restarts the log (all of it was copied); its commit copies its own frames at once ...
+        try Self.capture(store, 0)
+        #expect(store.checkpointer.writerCatchUps == catchUps + 1)
+        // ... so the second restarts the log again, where it would have gone on growing.
+        try Self.capture(store, 1)
+        #expect(try Self.logRestarts(store) == restarts + 2)
+        // Once only: the next captures grow the log until the thread has copied it again.
+        try Self.capture(store, 2)
+        #expect(store.checkpointer.writerCatchUps == catchUps + 1)
+        #expect(try Self.logRestarts(store) == restarts + 2)
+        #expect(try store.status().totalReturns == 13)
+    }
+
     /// Checkpoints that never run (a stalled thread, a failing disk) leave the writer to checkpoint at the hard
     /// limit, as SQLite would have at the lower one: the log restarts, and nothing committed is lost.
     @Test func theWriterCheckpointsItselfAtTheHardLimitWhenTheThreadFallsBehind() throws {
