@@ -51,9 +51,10 @@ final class BackgroundCheckpointer: @unchecked Sendable {
         self.hardLimit = Int32(clamping: Int64(self.pages) * 4)
     }
 
-    /// How few frames the checkpoint thread's last pass may have copied for the writer to copy the rest: a
-    /// sixteenth of the interval (625 frames at HQ, 62 on a kiosk).
-    var catchUpFrames: Int { Int(pages) / 16 }
+    /// How few frames the checkpoint thread's last pass may have copied for the writer to copy the rest: an eighth
+    /// of the interval (1,250 frames at HQ, 125 on a kiosk). A pass takes at least its two syncs, during which a
+    /// server in a sync writes about a thousand frames: fewer would rarely be met.
+    var catchUpFrames: Int { Int(pages) / 8 }
 
     /// Installs the hook that watches the log's size after each of the writer's commits. SQLite's automatic
     /// checkpoint is a hook of the same kind, which this one replaces.
@@ -83,14 +84,16 @@ final class BackgroundCheckpointer: @unchecked Sendable {
             }
             return
         }
-        // The thread has copied nearly all of the log: copy the rest here, so the next write restarts the log
-        // instead of growing it to the hard limit. A log that kept growing meanwhile (a commit of many pages, or
-        // another process's) waits for the thread's next turn: this copy is on the writer's time.
+        // The thread has copied nearly all of the log while this writer went on: copy the rest here, so the next
+        // write restarts the log instead of growing it to the hard limit. Not when the log has restarted since (a
+        // writer that paused, as a kiosk between captures does: its first write after a whole copy restarted it).
+        // When it grew by more than a few commits meanwhile (a group commit of many pushes), the thread copies
+        // again at once rather than at the next interval: this copy is on the writer's time.
         let caughtUp = lock.withLock { () -> Int? in
             defer { caughtUpAt = nil }
             return caughtUpAt
-        }
-        if let caughtUp, Int(frames) - caughtUp <= 4 * catchUpFrames, copying.try() {
+        }.flatMap { Int(frames) > $0 ? $0 : nil }
+        if let caughtUp, Int(frames) - caughtUp <= 2 * catchUpFrames, copying.try() {
             _ = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
             copying.unlock()
             lock.withLock {
@@ -102,7 +105,7 @@ final class BackgroundCheckpointer: @unchecked Sendable {
         let start = lock.withLock { () -> Bool in
             // A smaller log than at the last request: it restarted.
             if frames < requestedAt { requestedAt = 0 }
-            guard frames - requestedAt >= pages else { return false }
+            guard caughtUp != nil || frames - requestedAt >= pages else { return false }
             requestedAt = frames
             if running {
                 requested = true
@@ -140,6 +143,15 @@ final class BackgroundCheckpointer: @unchecked Sendable {
     /// How many times the writer has copied what the checkpoint thread left (``catchUpFrames``).
     var writerCatchUps: Int { lock.withLock { catchUpsRun } }
 
+    /// The log's size when the checkpoint thread last found it caught up, until the writer's next commit.
+    var caughtUpMark: Int? { lock.withLock { caughtUpAt } }
+
+    /// Notes that the checkpoint thread has copied the log's first `frames` frames, and the pass that ended there
+    /// found only a few new ones.
+    func noteCaughtUp(at frames: Int) {
+        lock.withLock { caughtUpAt = frames }
+    }
+
     private func run() {
         repeat {
             lock.withLock { requested = false }
@@ -149,14 +161,17 @@ final class BackgroundCheckpointer: @unchecked Sendable {
             // writer that never pauses restarts the log only at the hard limit, four intervals on, and every frame
             // of those goes to a part of the file written for the first time: the kernel allocates and zeroes its
             // pages (a fifth of a server's writer in a sync on a slow day; BENCHMARKS.md, thirty-first part).
+            // Six passes at most: a pass takes at least its two syncs, and a writer that outpaces even that is left
+            // to the next interval (and, at worst, the hard limit). A pass that a reader kept from copying the end
+            // of the log (a read begun before it) counts as one finding the rest new.
             var copiedBefore: Int?
-            for _ in 0..<4 {
-                guard let (frames, copied) = checkpoint(), copied == frames else { break }
-                if let copiedBefore, frames - copiedBefore <= catchUpFrames {
-                    lock.withLock { caughtUpAt = frames }
+            for _ in 0..<6 {
+                guard let (frames, copied) = checkpoint() else { break }
+                if copied == frames, let copiedBefore, frames - copiedBefore <= catchUpFrames {
+                    noteCaughtUp(at: frames)
                     break
                 }
-                copiedBefore = frames
+                copiedBefore = copied
             }
             lock.withLock { completed += 1 }
         } while lock.withLock({

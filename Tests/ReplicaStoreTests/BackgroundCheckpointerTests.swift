@@ -57,6 +57,20 @@ import Testing
         #expect(try store.status().totalReturns == 300)
     }
 
+    /// How many frames the log holds now: those after the header whose salts, the header's (bytes 16–23), say they
+    /// belong to it; frames left from before a restart hold the old salts.
+    static func logFrames(_ store: ReplicaStore) throws -> Int {
+        let log = try Data(contentsOf: URL(fileURLWithPath: store.path + "-wal"))
+        let salts = log[log.startIndex + 16..<log.startIndex + 24]
+        var frames = 0
+        while case let start = log.startIndex + 32 + frames * (24 + 4_096), start + 24 <= log.endIndex,
+            log[start + 8..<start + 16] == salts
+        {
+            frames += 1
+        }
+        return frames
+    }
+
     /// How many times the log has restarted from its beginning: the checkpoint sequence number its header holds
     /// (bytes 12–15, big-endian), which SQLite counts up at each restart.
     static func logRestarts(_ store: ReplicaStore) throws -> UInt32 {
@@ -64,33 +78,79 @@ import Testing
         return header.suffix(4).reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    /// Once the checkpoint thread has copied the log with next to nothing written during its last pass, the writer's
-    /// next commit copies what it wrote, and the log restarts at the write after that. Without this a writer that
-    /// never pauses restarts the log only at the hard limit, four intervals on, every frame in between going to a
-    /// part of the file written for the first time (BENCHMARKS.md, issue 18's thirty-first part).
-    @Test func afterTheThreadsCopyTheWritersNextCommitLetsTheLogRestart() throws {
-        let directory = try TemporaryDirectory()
-        let store = try Self.kiosk(directory)
-        // Captures past the interval while the thread is held, then its copy with the writer idle: its last pass
-        // finds nothing new.
+    /// Captures past the interval while the checkpoint thread is held, then its copy with the writer idle.
+    static func copiedWithTheWriterIdle(_ store: ReplicaStore, captures: Range<Int>) throws {
         store.checkpointer.waitUntilIdle()
         store.checkpointer.queue.suspend()
-        for index in 0..<10 { try Self.capture(store, 100 + index) }
+        do {
+            for index in captures { try capture(store, index) }
+        } catch {
+            store.checkpointer.queue.resume()
+            throw error
+        }
         store.checkpointer.queue.resume()
         store.checkpointer.waitUntilIdle()
+    }
+
+    /// The checkpoint thread copies again what was written during its copy until a pass finds next to nothing new,
+    /// and then marks the log caught up, for the writer to copy the rest.
+    @Test func theThreadMarksTheLogCaughtUpOnceAPassFindsNextToNothingNew() throws {
+        let directory = try TemporaryDirectory()
+        let store = try Self.kiosk(directory)
+        try Self.copiedWithTheWriterIdle(store, captures: 0..<10)
+        // The first pass copied the captures, the second found nothing new.
+        #expect(store.checkpointer.caughtUpMark != nil)
+    }
+
+    /// A writer that went on while the checkpoint thread copied (a server in a sync, a kiosk in a pull): once the
+    /// thread has found the log caught up, the writer's next commit copies what is left, and the write after it
+    /// restarts the log. Without this such a writer restarts the log only at the hard limit, four intervals on,
+    /// every frame in between going to a part of the file written for the first time (BENCHMARKS.md, issue 18's
+    /// thirty-first part).
+    @Test func aWriterThatWentOnCopiesWhatTheThreadLeftAndTheLogRestarts() throws {
+        let directory = try TemporaryDirectory()
+        // Intervals of 160 pages: the captures below stay under it, and the writer copies up to a quarter of it
+        // (twice ``BackgroundCheckpointer/catchUpFrames``, 40 frames), more than two captures write.
+        let store = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: StoreID("store-12"), kiosk: KioskID("kiosk-a")),
+            configuration: ReplicaStore.Configuration(checkpointPages: 160)
+        )
+        store.checkpointer.waitUntilIdle()
+        store.checkpointer.queue.suspend()
+        defer { store.checkpointer.queue.resume() }
+        // Three captures, the first restarting the log (the thread had copied all of it); the thread is taken to
+        // have copied the first two while the writer wrote the third.
+        try Self.capture(store, 0)
+        try Self.capture(store, 1)
+        let copied = try Self.logFrames(store)
+        try Self.capture(store, 2)
+        store.checkpointer.noteCaughtUp(at: copied)
         let restarts = try Self.logRestarts(store)
         let catchUps = store.checkpointer.writerCatchUps
-        // The first capture restarts the log (all of it was copied); its commit copies its own frames at once ...
-        try Self.capture(store, 0)
+        try Self.capture(store, 3)
         #expect(store.checkpointer.writerCatchUps == catchUps + 1)
-        // ... so the second restarts the log again, where it would have gone on growing.
-        try Self.capture(store, 1)
-        #expect(try Self.logRestarts(store) == restarts + 2)
-        // Once only: the next captures grow the log until the thread has copied it again.
-        try Self.capture(store, 2)
-        #expect(store.checkpointer.writerCatchUps == catchUps + 1)
-        #expect(try Self.logRestarts(store) == restarts + 2)
-        #expect(try store.status().totalReturns == 13)
+        #expect(store.checkpointer.caughtUpMark == nil)
+        try Self.capture(store, 4)
+        #expect(try Self.logRestarts(store) == restarts + 1, "the log was copied whole: the next write restarted it")
+        #expect(try store.status().totalReturns == 5)
+    }
+
+    /// A writer that paused while the checkpoint thread copied (a kiosk between captures) restarts the log at its
+    /// next write by itself: its commit copies nothing (a copy, with its two syncs, would only delay a capture).
+    @Test func aWriterThatPausedWhileTheThreadCopiedCopiesNothing() throws {
+        let directory = try TemporaryDirectory()
+        let store = try Self.kiosk(directory)
+        try Self.copiedWithTheWriterIdle(store, captures: 0..<10)
+        #expect(store.checkpointer.caughtUpMark != nil)
+        let restarts = try Self.logRestarts(store)
+        let catchUps = store.checkpointer.writerCatchUps
+        try Self.capture(store, 10)
+        try Self.capture(store, 11)
+        #expect(try Self.logRestarts(store) == restarts + 1)
+        #expect(store.checkpointer.writerCatchUps == catchUps)
+        #expect(store.checkpointer.caughtUpMark == nil)
+        #expect(try store.status().totalReturns == 12)
     }
 
     /// Checkpoints that never run (a stalled thread, a failing disk) leave the writer to checkpoint at the hard
