@@ -153,6 +153,7 @@ extension ReplicaStore {
         into channel: ImportChannel
     ) {
         var hlc = clock
+        var random = BatchedSystemRandomNumberGenerator()
         var chunk: [PreparedLine] = []
         chunk.reserveCapacity(ImportChannel.chunkSize)
         var lineNumber = 0
@@ -163,7 +164,7 @@ extension ReplicaStore {
             guard line.contains(where: { !Self.isJSONWhitespace($0) }) else { return }
             let work: PreparedLine.Work
             do {
-                work = try prepareLine(line, hlc: &hlc, wallClock: wallClock, recalls: recalls)
+                work = try prepareLine(line, hlc: &hlc, random: &random, wallClock: wallClock, recalls: recalls)
             } catch {
                 work = .failure(error)
                 stopped = true
@@ -182,6 +183,7 @@ extension ReplicaStore {
     private func prepareLine(
         _ line: Data,
         hlc: inout HybridLogicalClock,
+        random: inout BatchedSystemRandomNumberGenerator,
         wallClock: Date,
         recalls: [RecallCampaign]
     ) throws -> PreparedLine.Work {
@@ -204,7 +206,7 @@ extension ReplicaStore {
             return .merge(record, item)
         }
         let stamp = try hlc.tick(wallClock: UInt64(max(0, wallClock.millisecondsSince1970)))
-        let generatedID = ReturnID.make(milliseconds: stamp.physical, sequence: stamp.logical)
+        let generatedID = ReturnID.make(milliseconds: stamp.physical, sequence: stamp.logical, using: &random)
         let item = try makeReturn(from: document, id: generatedID, at: wallClock, recalls: recalls)
         let violations = ReturnRules.violations(of: item)
         guard violations.isEmpty else {

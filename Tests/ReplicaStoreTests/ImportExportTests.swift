@@ -83,6 +83,20 @@ import Testing
         #expect(try fixture.snapshot() == before)
     }
 
+    /// Lines are prepared on another thread than the one storing them; stamps are still taken in line order, as a
+    /// one-line-at-a-time import takes them: each return's creating write is stamped after the line before it.
+    @Test func anImportStampsItsLinesInLineOrder() throws {
+        let fixture = try KioskFixture()
+        let count = 5 * 512 + 17
+        try fixture.store.importReturns(ndjson: SampleData.importLines(count: count))
+        let stamps = try fixture.store.returnRecords().map { record in
+            (order: try ProductReturn(record: record).orderID.rawValue, stamp: try #require(record.latestStamp))
+        }
+        #expect(stamps.count == count)
+        let byStamp = stamps.sorted { $0.stamp < $1.stamp }.map(\.order)
+        #expect(byStamp == (0..<count).map { "ORD-\($0)" })
+    }
+
     @Test func aGivenIDThatExistsIsRefused() throws {
         let fixture = try KioskFixture()
         let item = try fixture.record()

@@ -48,6 +48,25 @@ import Testing
         }
     }
 
+    /// An import makes its ids with random bits drawn 32 values at a time: across many refills every value is
+    /// new, its bits are not stuck (each bit is set in about half of them), and the ids are valid, distinct and in
+    /// the order of their sequence numbers.
+    @Test func idsMadeFromBatchedRandomBitsAreDistinctAndOrdered() throws {
+        var generator = BatchedSystemRandomNumberGenerator()
+        let values = (0..<10_000).map { _ in generator.next() }
+        #expect(Set(values).count == values.count)
+        for bit in 0..<64 {
+            let set = values.filter { $0 >> bit & 1 == 1 }.count
+            #expect((4_000...6_000).contains(set), "bit \(bit) set in \(set) of 10,000")
+        }
+        let ids = (0..<2_000).map {
+            ReturnID.make(milliseconds: 1_796_633_942_118, sequence: UInt32($0), using: &generator)
+        }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids == ids.sorted())
+        #expect(ids.allSatisfy { UUID(uuidString: $0.rawValue)?.uuidString.lowercased() == $0.rawValue })
+    }
+
     /// Reading an id keeps canonical text as it is instead of parsing it (issue 18): every text, canonical or not,
     /// must still read exactly as Foundation's parse, lower-cased, reads it — or be refused as it refuses it.
     @Test func readingAnIDAgreesWithTheUUIDParseForEveryText() async {

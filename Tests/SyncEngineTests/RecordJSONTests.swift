@@ -59,6 +59,62 @@ import Testing
         }
     }
 
+    /// Every kind of value the fast path writes by hand — negative and extreme integers, strings that need escapes,
+    /// long and non-ASCII ones, Booleans and null — in clocks of one replica (written without sorting) and of
+    /// several: the same bytes as the JSON tree writes.
+    @Test func theFastPathWritesEveryKindOfValueAsTheTreeDoes() async throws {
+        let texts = [
+            "", "plain", "a\"quote", "back\\slash", "tab\tand\nnewline", "\u{01}control", "\u{1F}", "é and ü",
+            "🙂 far beyond fifteen bytes of UTF-8", "a/slash",
+        ]
+        let integers: [Int64] = [.min, .min + 1, -1_000_000_007, -1, 0, 9, 10, 1_796_633_942_118, .max]
+        func value(_ seed: Int) -> FieldValue {
+            switch seed % 4 {
+            case 0: return .string(texts[seed / 4 % texts.count])
+            case 1: return .integer(integers[seed / 4 % integers.count])
+            case 2: return .bool(seed / 4 % 2 == 0)
+            default: return .null
+            }
+        }
+        let input = Gen.int(in: 0...1_000_000).array(of: 1...14)
+        await propertyCheck(count: 200, input: input) { seeds in
+            do {
+                let replicas = try (0...(seeds[0] % 3)).map { try ReplicaID("store-\($0)/kiosk-\(seeds[0] % 7)") }
+                var clock: [ReplicaID: UInt64] = [:]
+                var registers: [String: [DottedValue]] = [:]
+                var sets: [String: [DottedValue]] = [:]
+                for (index, seed) in seeds.enumerated() {
+                    let replica = replicas[seed % replicas.count]
+                    let counter = (clock[replica] ?? 0) + 1
+                    clock[replica] = counter
+                    let written = DottedValue(
+                        value: value(seed),
+                        dot: try Dot(replica: replica, counter: counter),
+                        stamp: try HLCTimestamp(physical: UInt64(seed), logical: UInt32(index))
+                    )
+                    if seed % 5 == 0 {
+                        sets["set-\(seed % 2)", default: []].append(written)
+                    } else {
+                        registers["field-\(index)-\(texts[seed % texts.count].count)"] = [written]
+                    }
+                }
+                let record = try VersionedRecord(
+                    entityType: "return",
+                    id: "id-\(seeds[0])",
+                    clock: VectorClock(clock),
+                    registers: registers,
+                    sets: sets
+                )
+                let fast = record.jsonString
+                #expect(fast == record.jsonValue.serializedString)
+                #expect(record.clock.jsonString == record.clock.jsonValue.serializedString)
+                #expect(try VersionedRecord(jsonValue: JSONValue.parse(fast)) == record)
+            } catch {
+                Issue.record(error)
+            }
+        }
+    }
+
     @Test(arguments: [
         (
             #"{"type":"t","id":"1","clock":{},"writes":[["r",1,1,0]],"fields":{"a":[["x",0]]}}"#,

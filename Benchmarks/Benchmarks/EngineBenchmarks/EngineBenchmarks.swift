@@ -104,6 +104,17 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
     }
+    // The same ids with their random bits drawn 256 bytes at a time, as an import makes them.
+    Benchmark("ReturnID make, random bits batched (1,000 ids)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            var random = BatchedSystemRandomNumberGenerator()
+            for index in 0..<1_000 {
+                blackHole(
+                    ReturnID.make(milliseconds: 1_790_000_000_000, sequence: UInt32(index), using: &random)
+                )
+            }
+        }
+    }
 
     // A kiosk import's lines as a shop's system writes them, read into documents: from their bytes (the import's
     // path since issue 18's eighteenth part) and through the JSON tree (every line before, and any line not flat).
