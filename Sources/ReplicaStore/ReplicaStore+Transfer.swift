@@ -215,8 +215,14 @@ extension ReplicaStore {
                 message: "return \(item.id) breaks a lifecycle rule: \(violations.joined(separator: "; "))"
             )
         }
+        // Encoded here rather than on the storing thread (measured, that thread was the busier one). A kiosk needs
+        // only the record's JSON, written straight from the return (issue 18, thirty-second part); a server keeps
+        // the record for the steps it supersedes.
+        guard identity.role == .server else {
+            let json = ReturnEntity.creationJSON(for: item, by: identity.replicaID, stamp: stamp)
+            return .create(PreparedWrite(created: item, json: json, stamp: stamp), givenID: document.id != nil)
+        }
         let record = try ReturnEntity.makeRecord(for: item, by: identity.replicaID, stamp: stamp)
-        // Encoding here rather than on the storing thread: measured, the storing thread is the busier one.
         return .create(try PreparedWrite(record, item: item), givenID: document.id != nil)
     }
 

@@ -272,7 +272,9 @@ struct WriteContext {
         // Anything but a record new here reads or writes `records` and `change_log` as they are.
         if !holds { try writeNewRecords() }
         if store.identity.role == .server, write.entityType == ReturnEntity.entityType {
-            try keepSupersededSteps(of: write.record, replacing: previous)
+            // Every write a server prepares holds its record (only a kiosk import's new returns do not).
+            guard let record = write.record else { preconditionFailure("a server's write holds its record") }
+            try keepSupersededSteps(of: record, replacing: previous)
         }
         let inserts = try preparedInserts()
         // A record new here has no entry to supersede: no probe for it (every record of a large pull or import
@@ -717,7 +719,9 @@ struct WriteContext {
 /// rows, and a struct's every copy retained the strings of the return and of its row one by one (issue 18,
 /// twenty-third part).
 final class PreparedWrite: Sendable {
-    let record: VersionedRecord
+    /// The record; `nil` for a return a kiosk import creates, whose record is only ever stored as its JSON
+    /// (``init(created:json:stamp:)``).
+    let record: VersionedRecord?
     let entityType: String
     let id: String
     let recordJSON: String
@@ -752,5 +756,20 @@ final class PreparedWrite: Sendable {
                 updatedAt: newestStamp.map { Int64($0.physical) }
             )
         }
+    }
+
+    /// Prepares the write of a return just created by one write stamped `stamp`, whose record's JSON is `json`
+    /// (``ReturnEntity/creationJSON(for:by:stamp:operatorID:)``), without the record: what a kiosk import stores.
+    /// Such a record holds no conflict, and its newest stamp is its one write's.
+    init(created item: ProductReturn, json: String, stamp: HLCTimestamp) {
+        record = nil
+        entityType = ReturnEntity.entityType
+        id = item.id.rawValue
+        recordJSON = json
+        projection = item
+        orderLine = nil
+        newestStamp = stamp
+        hasOpenConflicts = false
+        row = ReturnProjection(item, inConflict: false, updatedAt: Int64(stamp.physical))
     }
 }

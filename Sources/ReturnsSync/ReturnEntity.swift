@@ -169,37 +169,13 @@ public enum ReturnEntity {
         // the result is exactly what applying the creation edit to an empty record gives.
         var clock = VectorClock()
         let dot = clock.increment(replica)
-        func written(_ value: FieldValue) -> [DottedValue] { [DottedValue(value: value, dot: dot, stamp: stamp)] }
-        var registers: [String: [DottedValue]] = [
-            Field.storeID: written(.string(item.storeID.rawValue)),
-            Field.kioskID: written(.string(item.kioskID.rawValue)),
-            Field.orderID: written(.string(item.orderID.rawValue)),
-            Field.gtin: written(.string(item.gtin.digits)),
-            Field.quantity: written(.integer(Int64(item.quantity))),
-            Field.reason: written(.string(item.reason.rawValue)),
-            Field.createdAt: written(.integer(item.createdAt.millisecondsSince1970)),
-            Field.status: written(.string(item.status.rawValue)),
-            Field.condition: written(.string(item.condition.rawValue)),
-            Field.testResult: written(.string(item.testResult.rawValue)),
-            Field.disposition: written(.string(item.disposition.rawValue)),
-        ]
-        if let serial = item.serial { registers[Field.serial] = written(.string(serial.rawValue)) }
-        if let lot = item.lot { registers[Field.lot] = written(.string(lot.rawValue)) }
-        if let expiry = item.expiry { registers[Field.expiry] = written(.string(expiry)) }
-        if !item.receipt { registers[Field.receipt] = written(.bool(false)) }
-        if let customer = item.customerRef { registers[Field.customerRef] = written(.string(customer.rawValue)) }
-        if let verification = item.verification {
-            registers[Field.verification] = written(.string(verification.rawValue))
-        }
-        if !item.exceptions.isEmpty { registers[Field.exceptions] = written(.string(encode(item.exceptions))) }
-        if let campaign = item.recallCampaign, let match = item.recallMatch {
-            registers[Field.recallCampaign] = written(.string(campaign))
-            registers[Field.recallMatch] = written(.string(match.rawValue))
-        }
-        let notes = item.notes.map { DottedValue(value: .string($0.text), dot: dot, stamp: stamp) }
-        var sets: [String: [DottedValue]] = notes.isEmpty ? [:] : [Field.notes: notes]
-        if let operatorID {
-            sets[Field.editors] = [DottedValue(value: .string(operatorID.rawValue), dot: dot, stamp: stamp)]
+        let values = creationValues(of: item, operatorID: operatorID)
+        var registers: [String: [DottedValue]] = [:]
+        registers.reserveCapacity(values.registers.count)
+        for (name, value) in values.registers { registers[name] = [DottedValue(value: value, dot: dot, stamp: stamp)] }
+        var sets: [String: [DottedValue]] = [:]
+        for (name, elements) in values.sets {
+            sets[name] = elements.map { DottedValue(value: $0, dot: dot, stamp: stamp) }
         }
         return try VersionedRecord(
             entityType: entityType,
@@ -208,6 +184,65 @@ public enum ReturnEntity {
             registers: registers,
             sets: sets
         )
+    }
+
+    /// The compact JSON of ``makeRecord(for:by:stamp:operatorID:)``'s record, written without making the record
+    /// (``VersionedRecord/firstWriteJSON(entityType:id:replica:stamp:registers:sets:)``): what a kiosk import stores
+    /// for each new return.
+    public static func creationJSON(
+        for item: ProductReturn,
+        by replica: ReplicaID,
+        stamp: HLCTimestamp,
+        operatorID: OperatorID? = nil
+    ) -> String {
+        let values = creationValues(of: item, operatorID: operatorID)
+        return VersionedRecord.firstWriteJSON(
+            entityType: entityType,
+            id: item.id.rawValue,
+            replica: replica,
+            stamp: stamp,
+            registers: values.registers,
+            sets: values.sets
+        )
+    }
+
+    /// What a new return's creating write sets and adds: its registers, each with its value, and its sets' elements
+    /// (the notes, and the operator who made it).
+    private static func creationValues(
+        of item: ProductReturn,
+        operatorID: OperatorID?
+    ) -> (registers: [(name: String, value: FieldValue)], sets: [(name: String, elements: [FieldValue])]) {
+        var registers: [(name: String, value: FieldValue)] = [
+            (Field.storeID, .string(item.storeID.rawValue)),
+            (Field.kioskID, .string(item.kioskID.rawValue)),
+            (Field.orderID, .string(item.orderID.rawValue)),
+            (Field.gtin, .string(item.gtin.digits)),
+            (Field.quantity, .integer(Int64(item.quantity))),
+            (Field.reason, .string(item.reason.rawValue)),
+            (Field.createdAt, .integer(item.createdAt.millisecondsSince1970)),
+            (Field.status, .string(item.status.rawValue)),
+            (Field.condition, .string(item.condition.rawValue)),
+            (Field.testResult, .string(item.testResult.rawValue)),
+            (Field.disposition, .string(item.disposition.rawValue)),
+        ]
+        registers.reserveCapacity(20)
+        if let serial = item.serial { registers.append((Field.serial, .string(serial.rawValue))) }
+        if let lot = item.lot { registers.append((Field.lot, .string(lot.rawValue))) }
+        if let expiry = item.expiry { registers.append((Field.expiry, .string(expiry))) }
+        if !item.receipt { registers.append((Field.receipt, .bool(false))) }
+        if let customer = item.customerRef { registers.append((Field.customerRef, .string(customer.rawValue))) }
+        if let verification = item.verification {
+            registers.append((Field.verification, .string(verification.rawValue)))
+        }
+        if !item.exceptions.isEmpty { registers.append((Field.exceptions, .string(encode(item.exceptions)))) }
+        if let campaign = item.recallCampaign, let match = item.recallMatch {
+            registers.append((Field.recallCampaign, .string(campaign)))
+            registers.append((Field.recallMatch, .string(match.rawValue)))
+        }
+        var sets: [(name: String, elements: [FieldValue])] = []
+        if !item.notes.isEmpty { sets.append((Field.notes, item.notes.map { .string($0.text) })) }
+        if let operatorID { sets.append((Field.editors, [.string(operatorID.rawValue)])) }
+        return (registers, sets)
     }
 
     /// Exceptions as a field value: sorted spellings, comma-separated.
