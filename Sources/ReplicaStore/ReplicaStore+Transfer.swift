@@ -218,7 +218,7 @@ extension ReplicaStore {
         // Encoded here rather than on the storing thread (measured, that thread was the busier one). A kiosk needs
         // only the record's JSON, written straight from the return (issue 18, thirty-second part); a server keeps
         // the record for the steps it supersedes.
-        guard identity.role == .server else {
+        if identity.role != .server {
             let json = ReturnEntity.creationJSON(for: item, by: identity.replicaID, stamp: stamp)
             return .create(PreparedWrite(created: item, json: json, stamp: stamp), givenID: document.id != nil)
         }

@@ -212,20 +212,21 @@ public enum ReturnEntity {
         of item: ProductReturn,
         operatorID: OperatorID?
     ) -> (registers: [(name: String, value: FieldValue)], sets: [(name: String, elements: [FieldValue])]) {
-        var registers: [(name: String, value: FieldValue)] = [
-            (Field.storeID, .string(item.storeID.rawValue)),
-            (Field.kioskID, .string(item.kioskID.rawValue)),
-            (Field.orderID, .string(item.orderID.rawValue)),
-            (Field.gtin, .string(item.gtin.digits)),
-            (Field.quantity, .integer(Int64(item.quantity))),
-            (Field.reason, .string(item.reason.rawValue)),
-            (Field.createdAt, .integer(item.createdAt.millisecondsSince1970)),
-            (Field.status, .string(item.status.rawValue)),
-            (Field.condition, .string(item.condition.rawValue)),
-            (Field.testResult, .string(item.testResult.rawValue)),
-            (Field.disposition, .string(item.disposition.rawValue)),
-        ]
+        // Appended into room for every register a creating write may set: one allocation (a literal, and then room
+        // for the optional ones, made two).
+        var registers: [(name: String, value: FieldValue)] = []
         registers.reserveCapacity(20)
+        registers.append((Field.storeID, .string(item.storeID.rawValue)))
+        registers.append((Field.kioskID, .string(item.kioskID.rawValue)))
+        registers.append((Field.orderID, .string(item.orderID.rawValue)))
+        registers.append((Field.gtin, .string(item.gtin.digits)))
+        registers.append((Field.quantity, .integer(Int64(item.quantity))))
+        registers.append((Field.reason, .string(item.reason.rawValue)))
+        registers.append((Field.createdAt, .integer(item.createdAt.millisecondsSince1970)))
+        registers.append((Field.status, .string(item.status.rawValue)))
+        registers.append((Field.condition, .string(item.condition.rawValue)))
+        registers.append((Field.testResult, .string(item.testResult.rawValue)))
+        registers.append((Field.disposition, .string(item.disposition.rawValue)))
         if let serial = item.serial { registers.append((Field.serial, .string(serial.rawValue))) }
         if let lot = item.lot { registers.append((Field.lot, .string(lot.rawValue))) }
         if let expiry = item.expiry { registers.append((Field.expiry, .string(expiry))) }

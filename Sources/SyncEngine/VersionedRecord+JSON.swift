@@ -424,7 +424,7 @@ extension VersionedRecord {
     /// The compact JSON of the record that one write makes — `replica`'s first, stamped `stamp` — setting each of
     /// `registers` to its value and adding `sets`' elements: exactly ``jsonString`` of that record, written without
     /// building it. A kiosk import makes each new return's record only to store this text, and building it (a
-    /// dictionary of fields, a list for each) and writing it out again were a third of the import's bound thread
+    /// dictionary of fields, a list for each) and writing it out again were two fifths of the import's bound thread
     /// (issue 18).
     ///
     /// Names are sorted here; a set's elements are sorted and a repeated one dropped, as the record holds them.
