@@ -32,6 +32,11 @@
 
 import PackageDescription
 
+/// jemalloc, linked into an executable (Linux only): `libjemalloc_pic.a`, the static archive Debian's libjemalloc-dev
+/// ships, so no `libjemalloc2` is needed where the executable runs. The executable defines `malloc` and the rest, and
+/// exports them, so the libraries it loads (Swift's runtime, Foundation, SQLite) allocate with it too.
+var jemalloc: [LinkerSetting] { [.linkedLibrary("jemalloc_pic", .when(platforms: [.linux]))] }
+
 let package = Package(
     name: "ReturnSync",
     platforms: [.macOS(.v14)],
@@ -81,6 +86,8 @@ let package = Package(
         .target(name: "ReturnsModel"),
         // SQLite's process-wide settings, made as the process loads (its configuration call is variadic C).
         .target(name: "CSQLiteSettings", linkerSettings: [.linkedLibrary("sqlite3")]),
+        // Which malloc serves the process: jemalloc's version, read through a weak reference (MemoryAllocator).
+        .target(name: "CMemoryAllocator"),
         // A table-valued function over rows held in memory: many rows written by one statement, no value bound.
         .target(name: "CSQLiteRows", linkerSettings: [.linkedLibrary("sqlite3")]),
         // HQ's users and roles (the console's and the commands'): names, roles, bcrypt password hashes.
@@ -148,7 +155,7 @@ let package = Package(
             name: "ReturnsServer",
             dependencies: [
                 "WireProtocol", "SyncTransport", "SyncCore", "ReplicaStore", "HQAccess", "EPCISExport",
-                .product(name: "NIOPosix", package: "swift-nio"),
+                "CMemoryAllocator", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -227,16 +234,14 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .executableTarget(name: "kiosk", dependencies: ["KioskCLI"]),
-        // jemalloc (Debian's libjemalloc-dev to build, libjemalloc2 to run) instead of the C library's malloc: a
-        // server's memory is allocated on one thread and freed on another, which glibc's allocator pays for in CPU —
-        // 2–12 % of the server's in a thousand-kiosk fleet (BENCHMARKS.md, issue 18, twenty-sixth part;
-        // MemoryAllocator).
-        .executableTarget(
-            name: "returns-server",
-            dependencies: ["ReturnsServerCLI"],
-            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
-        ),
+        // The executables allocate with jemalloc instead of the C library's malloc, linked in from Debian's
+        // libjemalloc-dev (`libjemalloc_pic.a`): nothing to install where they run. Their memory is allocated on one
+        // thread and freed on another — a frame decoded on an event loop, its records stored and released on a writer
+        // — which glibc's allocator pays for: 2–12 % of the server's CPU in a thousand-kiosk fleet, and in a kiosk's
+        // first pull a quarter more peak memory and more CPU in most runs (BENCHMARKS.md, issue 18, twenty-sixth and
+        // thirty-third parts; MemoryAllocator).
+        .executableTarget(name: "kiosk", dependencies: ["KioskCLI"], linkerSettings: jemalloc),
+        .executableTarget(name: "returns-server", dependencies: ["ReturnsServerCLI"], linkerSettings: jemalloc),
         // Helpers that several test targets share.
         .target(
             name: "ReturnSyncTestSupport",
@@ -251,7 +256,9 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            ],
+            // Its kiosk is the one `kiosk` ships, allocator included.
+            linkerSettings: jemalloc
         ),
 
         .testTarget(
