@@ -37,6 +37,10 @@ final class BackgroundCheckpointer: @unchecked Sendable {
     /// write after it. `nil` otherwise.
     private var caughtUpAt: Int?
     private var catchUpsRun = 0
+    /// Whether the writer's next commit that passes ``hardLimit`` leaves its copy to the checkpoint thread
+    /// (``handNextLargeCommitToThread()``).
+    private var handingOver = false
+    private var handedOver = 0
     /// Held while a checkpoint copies, by the checkpoint thread and by the writer at the hard limit. SQLite lets
     /// one checkpoint run at a time and refuses a second at once (`SQLITE_BUSY`, no busy handler): the writer's
     /// checkpoint, when the thread's happened to be running, did nothing, and the log grew past its bound.
@@ -62,9 +66,42 @@ final class BackgroundCheckpointer: @unchecked Sendable {
         sqlite3_wal_hook(db.sqliteConnection, walHook, Unmanaged.passUnretained(self).toOpaque())
     }
 
+    /// Has the writer's next commit that passes ``hardLimit`` — a bulk load's, with more work of the writer's to
+    /// follow — leave its copy to the checkpoint thread, which copies it while the writer goes on, instead of
+    /// copying it in the commit. The writer's next commit after that still copies whatever is left (waiting for the
+    /// thread's pass past twice the limit), so the log stays bounded and is copied before that commit returns.
+    /// Cleared by that commit or by ``cancelHandOver()``.
+    func handNextLargeCommitToThread() {
+        lock.withLock { handingOver = true }
+    }
+
+    /// Forgets a hand-over asked for and not used (the transaction failed, or its log stayed under the limit).
+    func cancelHandOver() {
+        lock.withLock { handingOver = false }
+    }
+
+    /// How many commits past the hard limit left their copy to the checkpoint thread.
+    var commitsHandedOver: Int { lock.withLock { handedOver } }
+
     /// Called by the writer after each commit with the log's size in frames.
     fileprivate func committed(frames: Int32, db: OpaquePointer?, name: UnsafePointer<CChar>?) {
         if frames >= hardLimit {
+            let start = lock.withLock { () -> Bool? in
+                guard handingOver else { return nil }
+                handingOver = false
+                handedOver += 1
+                requestedAt = frames
+                if running {
+                    requested = true
+                    return false
+                }
+                running = true
+                return true
+            }
+            if let start {
+                if start { queue.async { self.run() } }
+                return
+            }
             // The checkpoints on the other thread cannot keep up, or the log never restarts under this load:
             // copy what is left now, so the next write starts the log afresh. When the thread's checkpoint is
             // running, the writer goes on and tries again at its next commit (waiting cost a pull about a

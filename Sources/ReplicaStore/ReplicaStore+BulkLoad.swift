@@ -11,10 +11,10 @@ import GRDB
 /// only makes a query faster — and only a kiosk about to take many more returns than it holds defers (the rule:
 /// ``bulkLoadPays(_:incoming:)``).
 ///
-/// An import defers and rebuilds within its one transaction, so nothing of it outlives a failure. A pull spans
-/// many transactions: the indexes it dropped are noted in `deferred_indexes` in the transaction that drops them,
-/// with the SQL that made them, and re-created by the pull's end, failed or not, or else by the next opening of
-/// the database (a kiosk killed mid-pull) before anything else reads or migrates it.
+/// The indexes a load drops are noted in `deferred_indexes` in the transaction that drops them, with the SQL that
+/// made them, and re-created in a transaction of their own by the load's end — a pull's, failed or not; an import's
+/// once its one transaction committed (a failed import rolls the drop back with the rest) — or else by the next
+/// opening of the database (a kiosk killed meanwhile) before anything else reads or migrates it.
 extension ReplicaStore {
     /// The projection's indexes that a bulk load may defer: those made by `CREATE INDEX` (not the constraints, whose
     /// unique index on `id` the load needs), with the SQL that made them.

@@ -20,7 +20,8 @@ public struct ImportSummary: Hashable, Sendable {
 }
 
 extension ReplicaStore {
-    /// Loads returns from NDJSON — one ``ReturnDocument`` per line — in one transaction.
+    /// Loads returns from NDJSON — one ``ReturnDocument`` per line — in one transaction (a large load into a nearly
+    /// empty kiosk builds the projection's query indexes in a second one after it: ReplicaStore+BulkLoad).
     ///
     /// A line with a `record` key (as `export` writes) is merged as it is, clocks and dots included, so importing
     /// an export is lossless and importing it twice changes nothing. A line without one is a return captured
@@ -42,15 +43,57 @@ extension ReplicaStore {
         progress: ((_ linesDone: Int, _ linesTotal: Int) -> Void)? = nil
     ) throws -> ImportSummary {
         let totalLines = Self.lineCount(data)
+        var deferredIndexes = false
+        let summary: ImportSummary
+        do {
+            // A hand-over asked for by a transaction that then failed, or whose log stayed under the limit, is not
+            // left for a later commit.
+            defer { checkpointer.cancelHandOver() }
+            summary = try importTransaction(data, totalLines: totalLines, deferredIndexes: &deferredIndexes, progress)
+        }
+        if deferredIndexes {
+            // The returns are imported and durable whatever happens here: an error building the indexes (a full
+            // disk) is not the import's, and the next opening of the database builds them.
+            _ = try? write { context in
+                // As large a cache as the import's: the indexes' pages stay in memory until their commit.
+                try context.db.execute(sql: "PRAGMA cache_size = -131072")
+                defer { try? context.db.execute(sql: "PRAGMA cache_size = -2000") }
+                return try Self.restoreDeferredIndexes(context.db)
+            }
+            // The copy the checkpoint thread took over is over before the import returns, so that what comes next
+            // (a sync, the command's exit) does not wait for it or run beside it.
+            checkpointer.waitUntilIdle()
+        }
+        return summary
+    }
+
+    /// The one transaction of ``importReturns(ndjson:progress:)``: every line stored, or none.
+    private func importTransaction(
+        _ data: Data,
+        totalLines: Int,
+        deferredIndexes: inout Bool,
+        _ progress: ((_ linesDone: Int, _ linesTotal: Int) -> Void)?
+    ) throws -> ImportSummary {
+        var dropped = false
+        defer { deferredIndexes = dropped }
         return try write { context in
             // A large import dirties far more pages than SQLite's default 2 MB cache holds; spilling them to the
             // WAL mid-transaction and reading them back costs more than the inserts themselves.
             try context.db.execute(sql: "PRAGMA cache_size = -131072")
             defer { try? context.db.execute(sql: "PRAGMA cache_size = -2000") }
-            // Into an empty (or nearly empty) kiosk, the projection's query indexes are built once at the end, in
-            // this transaction: a failed import rolls their drop back with the rest (ReplicaStore+BulkLoad).
-            let deferred =
-                try bulkLoadPays(context.db, incoming: totalLines) ? Self.dropDeferrableIndexes(context.db) : []
+            // Into an empty (or nearly empty) kiosk, the projection's query indexes are built once at the end, in a
+            // transaction of their own after this one (ReplicaStore+BulkLoad): dropped and noted in
+            // `deferred_indexes` here, so a failed import rolls their drop back with the rest, and a process killed
+            // after this commit has them built by the next opening of the database.
+            if try bulkLoadPays(context.db, incoming: totalLines) {
+                for index in try Self.dropDeferrableIndexes(context.db) {
+                    try context.db.execute(
+                        sql: "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)",
+                        arguments: [index.name, index.sql]
+                    )
+                    dropped = true
+                }
+            }
 
             let channel = ImportChannel(capacity: 4)
             defer { channel.cancel() }  // lets the preparing thread exit if storing stops early
@@ -113,7 +156,11 @@ extension ReplicaStore {
             try context.writeNewRecords()
             context.newRecords = nil
             if let prepared = channel.finalClock { context.hlc.witness(prepared.latest) }
-            for index in deferred { try context.db.execute(sql: index.sql) }
+            // The log of a large import passes the checkpoint's hard limit at this commit: the checkpoint thread
+            // copies it into the database while this thread builds the indexes, instead of one after the other
+            // (the tail of an import, BENCHMARKS.md, issue 18, thirty-third part). The indexes' commit copies what
+            // is left, so the import still returns with its log copied.
+            if dropped { checkpointer.handNextLargeCommitToThread() }
             return summary
         }
     }

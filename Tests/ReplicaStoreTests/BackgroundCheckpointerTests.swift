@@ -1,4 +1,5 @@
 import Foundation
+import GRDBSQLite
 import ReturnSyncTestSupport
 import ReturnsModel
 import SyncEngine
@@ -37,6 +38,41 @@ import Testing
     static func logSize(_ store: ReplicaStore) throws -> Int {
         let attributes = try FileManager.default.attributesOfItem(atPath: store.path + "-wal")
         return (attributes[.size] as? Int) ?? 0
+    }
+
+    /// A large import's commit leaves the log's copy to the checkpoint thread, which runs while the writer builds the
+    /// deferred indexes; the import still returns with everything copied into the database file — read here without
+    /// the log (`immutable=1`), it holds every return and every index.
+    @Test func aLargeImportsCopyRunsBesideItsIndexBuildAndEndsBeforeItReturns() throws {
+        let directory = try TemporaryDirectory()
+        var configuration = ReplicaStore.Configuration(checkpointPages: Self.pages)
+        configuration.bulkLoadMinimum = 20
+        let store = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: StoreID("store-12"), kiosk: KioskID("kiosk-a")),
+            configuration: configuration
+        )
+        store.checkpointer.waitUntilIdle()
+        try store.importReturns(ndjson: SampleData.importLines(count: 400))
+        #expect(store.checkpointer.commitsHandedOver == 1)
+        #expect(store.checkpointer.writerCheckpointsRefused == 0)
+        var db: OpaquePointer?
+        defer { sqlite3_close(db) }
+        let uri = "file:\(store.path)?immutable=1"
+        try #require(sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil) == SQLITE_OK)
+        func count(_ sql: String) -> Int64 {
+            var statement: OpaquePointer?
+            defer { sqlite3_finalize(statement) }
+            guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK, sqlite3_step(statement) == SQLITE_ROW
+            else { return -1 }
+            return sqlite3_column_int64(statement, 0)
+        }
+        #expect(count("SELECT count(*) FROM returns") == 400)
+        #expect(count("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'returns'") == 10)
+        #expect(count("SELECT count(*) FROM deferred_indexes") == 0)
+        // A small import after it asks for no hand-over, and none is left over for its commits.
+        try store.importReturns(ndjson: SampleData.importLines(count: 5))
+        #expect(store.checkpointer.commitsHandedOver == 1)
     }
 
     @Test func checkpointsRunOnTheirOwnThreadAndTheLogStaysBounded() throws {

@@ -50,7 +50,7 @@ import Testing
         try plain.importReturns(ndjson: lines)
         let statements = traced.statements.withLock { $0 }
         #expect(statements.filter { $0.hasPrefix("DROP INDEX") }.count == 9)
-        #expect(statements.filter { $0.hasPrefix("CREATE INDEX returns_") }.count == 9)
+        #expect(statements.filter { $0.hasPrefix("CREATE INDEX IF NOT EXISTS returns_") }.count == 9)
         #expect(try bulk.projectionIndexes() == expected)
         // The same rows answer the same searches (the ids differ: each kiosk made its own).
         let searches = [
@@ -63,6 +63,26 @@ import Testing
                     == plain.findReturns(search).returns.map(\.row.orderId)
             )
         }
+    }
+
+    /// The returns are committed first, with the indexes' drop noted in `deferred_indexes`; the indexes are built in
+    /// a transaction of their own after it, so a process killed in between has them built by the next opening.
+    @Test func anImportCommitsItsReturnsBeforeItBuildsTheIndexes() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try Self.kiosk(in: directory, minimum: 20)
+        let traced = Trace(kiosk)
+        try kiosk.importReturns(ndjson: SampleData.importLines(count: 40))
+        let statements = traced.statements.withLock { $0 }
+        let noted = try #require(statements.lastIndex { $0.hasPrefix("INSERT OR REPLACE INTO deferred_indexes") })
+        let stored = try #require(statements.lastIndex { $0.hasPrefix("INSERT INTO change_log") })
+        let built = try #require(statements.firstIndex { $0.hasPrefix("CREATE INDEX") })
+        let commits = statements.indices.filter { statements[$0].hasPrefix("COMMIT") }
+        let begins = statements.indices.filter { statements[$0].hasPrefix("BEGIN") }
+        // One commit after the returns and the note, and a transaction begun after it and before the first index.
+        #expect(commits.contains { $0 > max(noted, stored) && $0 < built }, "\(statements)")
+        #expect(begins.contains { $0 > stored && $0 < built }, "\(statements)")
+        #expect(try Self.deferredCount(kiosk) == 0)
+        #expect(try kiosk.projectionIndexes().count == 10)
     }
 
     @Test func aFailedImportLeavesTheIndexesAsTheyWere() throws {
