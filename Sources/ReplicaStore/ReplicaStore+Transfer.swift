@@ -54,12 +54,7 @@ extension ReplicaStore {
         if deferredIndexes {
             // The returns are imported and durable whatever happens here: an error building the indexes (a full
             // disk) is not the import's, and the next opening of the database builds them.
-            _ = try? write { context in
-                // As large a cache as the import's: the indexes' pages stay in memory until their commit.
-                try context.db.execute(sql: "PRAGMA cache_size = -131072")
-                defer { try? context.db.execute(sql: "PRAGMA cache_size = -2000") }
-                return try Self.restoreDeferredIndexes(context.db)
-            }
+            _ = try? restoreDeferredIndexes()
             // The copy the checkpoint thread took over is over before the import returns, so that what comes next
             // (a sync, the command's exit) does not wait for it or run beside it.
             checkpointer.waitUntilIdle()
@@ -77,10 +72,10 @@ extension ReplicaStore {
         var dropped = false
         defer { deferredIndexes = dropped }
         return try write { context in
-            // A large import dirties far more pages than SQLite's default 2 MB cache holds; spilling them to the
-            // WAL mid-transaction and reading them back costs more than the inserts themselves.
-            try context.db.execute(sql: "PRAGMA cache_size = -131072")
-            defer { try? context.db.execute(sql: "PRAGMA cache_size = -2000") }
+            // A load's page cache for the transaction, then the connection's own again (a server's 64 MiB, which
+            // an import used to leave at SQLite's default 2 MB).
+            let restoreCache = try Self.enlargeCacheForLoad(context.db)
+            defer { restoreCache() }
             // Into an empty (or nearly empty) kiosk, the projection's query indexes are built once at the end, in a
             // transaction of their own after this one (ReplicaStore+BulkLoad): dropped and noted in
             // `deferred_indexes` here, so a failed import rolls their drop back with the rest, and a process killed

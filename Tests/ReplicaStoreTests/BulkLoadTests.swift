@@ -85,6 +85,32 @@ import Testing
         #expect(try kiosk.projectionIndexes().count == 10)
     }
 
+    /// An import enlarges the writer's page cache for its transaction only: the connection's own size comes back, a
+    /// server's 64 MiB as a kiosk's SQLite default.
+    @Test func aLoadGivesTheWriterItsOwnCacheSizeBack() throws {
+        let directory = try TemporaryDirectory()
+        let server = try ReplicaStore.create(
+            at: directory.file("server.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq")),
+            configuration: .server
+        )
+        let kiosk = try Self.kiosk(in: directory, minimum: 20)
+        func cacheSize(_ store: ReplicaStore) throws -> Int? {
+            try store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") }
+        }
+        let sizes = (server: try cacheSize(server), kiosk: try cacheSize(kiosk))
+        #expect(sizes.server == -65_536)
+        // HQ imports returns of a store and kiosk it names.
+        let hqLines = String(decoding: SampleData.importLines(count: 5), as: UTF8.self)
+            .replacingOccurrences(of: "{", with: #"{"storeId":"store-12","kioskId":"kiosk-a","#)
+        try server.importReturns(ndjson: Data(hqLines.utf8))
+        try kiosk.importReturns(ndjson: SampleData.importLines(count: 40))  // deferred, then built
+        #expect(try kiosk.deferProjectionIndexes(forIncoming: 100) == true)
+        #expect(try kiosk.restoreDeferredIndexes() == 9)
+        #expect(try cacheSize(server) == sizes.server)
+        #expect(try cacheSize(kiosk) == sizes.kiosk)
+    }
+
     @Test func aFailedImportLeavesTheIndexesAsTheyWere() throws {
         let directory = try TemporaryDirectory()
         let kiosk = try Self.kiosk(in: directory, minimum: 20)
