@@ -11,14 +11,15 @@ static int statementJournalSpillResult = -1;
 // few hundred projection rows, at once) keeps, in a statement journal, each page it changes that the transaction had
 // changed before, so that it can be undone alone. Past 64 KiB, SQLite's default, the journal spills to a temporary
 // file: a kiosk's import of 100,000 returns wrote 110 MB into such files in 50,000 `pwrite` calls, more than its
-// write-ahead log, and a first pull about as much (BENCHMARKS.md, issue 18, thirty-third part). A journal lives for one
-// statement and holds the pages it changes: 4 MiB keeps every such statement's in memory, and still spills one that
-// would change more. Not larger: SQLite allocates an in-memory journal in chunks of this size, and jemalloc serves
-// allocations of 8 MiB and more from an arena that gives them back to the system as soon as they are freed
-// (`opt.oversize_threshold`): each statement's journal faulted its pages in again (32 MiB: more system time). A server keeps its journals in memory whatever their size (`temp_store = MEMORY`,
-// ReplicaStore.Configuration.server).
+// write-ahead log, and a first pull about as much (BENCHMARKS.md, issue 18, thirty-third part). Such a journal lives
+// for one statement and holds at most the pages the transaction has changed, which its page cache holds already;
+// -1 keeps every statement journal in memory, as a server's `temp_store = MEMORY` does (ReplicaStore.Configuration
+// .server) — without moving a kiosk's large sorts into memory, which that setting would. Not a larger threshold: an
+// in-memory journal is made of chunks of the threshold's size, and spilling writes each chunk in one call, which the
+// unix VFS cuts to its low 17 bits (`seekAndWriteFd`: at most 128 KiB a write) — with 4 MiB, `pwrite(fd, "", 0, 0)`
+// and SQLITE_FULL on a kiosk's second import of 100,000 returns (the `record` benchmark's set-up, strace).
 int returnsync_sqlite3_statement_journal_spill(void) {
-    return 4 * 1024 * 1024;
+    return -1;
 }
 
 // The system's SQLite (Debian's 3.40.1 here) keeps SQLite's default of memory statistics on and is built without

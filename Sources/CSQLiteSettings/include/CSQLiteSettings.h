@@ -13,7 +13,8 @@ int returnsync_sqlite3_memory_statistics_result(void);
 /// when it took it.
 int returnsync_sqlite3_statement_journal_spill_result(void);
 
-/// The bytes a statement journal may hold in memory before it spills to a temporary file (SQLite's default: 64 KiB).
+/// The bytes a statement journal may hold in memory before it spills to a temporary file (SQLite's default: 64 KiB);
+/// -1: it never spills.
 int returnsync_sqlite3_statement_journal_spill(void);
 
 /// For tests: makes the default VFS one that counts the statement journals and savepoint journals (sub-journals)
