@@ -90,13 +90,7 @@ final class BackgroundCheckpointer: @unchecked Sendable {
                 guard handingOver else { return nil }
                 handingOver = false
                 handedOver += 1
-                requestedAt = frames
-                if running {
-                    requested = true
-                    return false
-                }
-                running = true
-                return true
+                return requestPass(at: frames)
             }
             if let start {
                 if start { queue.async { self.run() } }
@@ -143,15 +137,22 @@ final class BackgroundCheckpointer: @unchecked Sendable {
             // A smaller log than at the last request: it restarted.
             if frames < requestedAt { requestedAt = 0 }
             guard caughtUp != nil || frames - requestedAt >= pages else { return false }
-            requestedAt = frames
-            if running {
-                requested = true
-                return false
-            }
-            running = true
-            return true
+            return requestPass(at: frames)
         }
         if start { queue.async { self.run() } }
+    }
+
+    /// Asks the checkpoint thread for a pass over the log as it is at `frames`; called with `lock` held. Returns
+    /// whether the caller is to start the thread's run (none is running; a running one takes the request after its
+    /// pass).
+    private func requestPass(at frames: Int32) -> Bool {
+        requestedAt = frames
+        if running {
+            requested = true
+            return false
+        }
+        running = true
+        return true
     }
 
     /// How many checkpoints have run on the checkpoint thread (failed ones included).
