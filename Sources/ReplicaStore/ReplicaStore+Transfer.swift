@@ -43,13 +43,13 @@ extension ReplicaStore {
         progress: ((_ linesDone: Int, _ linesTotal: Int) -> Void)? = nil
     ) throws -> ImportSummary {
         let totalLines = Self.lineCount(data)
-        var deferredIndexes = false
         let summary: ImportSummary
+        let deferredIndexes: Bool
         do {
             // A hand-over asked for by a transaction that then failed, or whose log stayed under the limit, is not
             // left for a later commit.
             defer { checkpointer.cancelHandOver() }
-            summary = try importTransaction(data, totalLines: totalLines, deferredIndexes: &deferredIndexes, progress)
+            (summary, deferredIndexes) = try importTransaction(data, totalLines: totalLines, progress)
         }
         if deferredIndexes {
             // The returns are imported and durable whatever happens here: an error building the indexes (a full
@@ -62,16 +62,14 @@ extension ReplicaStore {
         return summary
     }
 
-    /// The one transaction of ``importReturns(ndjson:progress:)``: every line stored, or none.
+    /// The one transaction of ``importReturns(ndjson:progress:)``: every line stored, or none; and whether it
+    /// dropped the projection's query indexes for the caller to build.
     private func importTransaction(
         _ data: Data,
         totalLines: Int,
-        deferredIndexes: inout Bool,
         _ progress: ((_ linesDone: Int, _ linesTotal: Int) -> Void)?
-    ) throws -> ImportSummary {
-        var dropped = false
-        defer { deferredIndexes = dropped }
-        return try write { context in
+    ) throws -> (summary: ImportSummary, deferredIndexes: Bool) {
+        try write { context in
             // A load's page cache for the transaction, then the connection's own again (a server's 64 MiB, which
             // an import used to leave at SQLite's default 2 MB).
             let restoreCache = try Self.enlargeCacheForLoad(context.db)
@@ -80,6 +78,7 @@ extension ReplicaStore {
             // transaction of their own after this one (ReplicaStore+BulkLoad): dropped and noted in
             // `deferred_indexes` here, so a failed import rolls their drop back with the rest, and a process killed
             // after this commit has them built by the next opening of the database.
+            var dropped = false
             if try bulkLoadPays(context.db, incoming: totalLines) {
                 for index in try Self.dropDeferrableIndexes(context.db) {
                     try context.db.execute(
@@ -156,7 +155,7 @@ extension ReplicaStore {
             // (the tail of an import, BENCHMARKS.md, issue 18, thirty-third part). The indexes' commit copies what
             // is left, so the import still returns with its log copied.
             if dropped { checkpointer.handNextLargeCommitToThread() }
-            return summary
+            return (summary, dropped)
         }
     }
 
