@@ -11,22 +11,47 @@ import GRDB
 /// only makes a query faster — and only a kiosk about to take many more returns than it holds defers (the rule:
 /// ``bulkLoadPays(_:incoming:)``).
 ///
+/// Not every query index is worth deferring (BENCHMARKS.md, "Issue 18, thirty-fourth part"). A partial index (`WHERE
+/// awaits_review`, a recall, a customer) takes only the rows its condition holds, few or none in a load: kept, it costs
+/// a condition a row; rebuilt, a scan of the whole table. And an import keeps two more up to date as it goes, those
+/// whose keys come in the order it adds rows — a kiosk's one store, the creation time of returns made now — because
+/// its storing thread waits for the thread that prepares its lines and has the time; a pull's merging thread is the
+/// pull's bound, and there those two cost more kept than rebuilt.
+///
 /// The indexes a load drops are noted in `deferred_indexes` in the transaction that drops them, with the SQL that
 /// made them, and re-created in a transaction of their own by the load's end — a pull's, failed or not; an import's
 /// once its one transaction committed (a failed import rolls the drop back with the rest) — or else by the next
 /// opening of the database (a kiosk killed meanwhile) before anything else reads or migrates it.
 extension ReplicaStore {
-    /// The projection's indexes that a bulk load may defer: those made by `CREATE INDEX` (not the constraints, whose
-    /// unique index on `id` the load needs), with the SQL that made them.
-    static func deferrableIndexes(_ db: Database) throws -> [(name: String, sql: String)] {
+    /// What loads many returns at once, which decides the indexes it defers.
+    enum BulkLoad {
+        /// A kiosk's first pull of its store's returns (or any pull that brings more than the kiosk holds).
+        case pull
+        /// A large `kiosk import`.
+        case `import`
+
+        /// The projection's indexes this load keeps up to date as it goes although it could defer them.
+        var indexesKeptUpToDate: Set<String> {
+            switch self {
+            case .pull: []
+            case .import: ["returns_by_store", "returns_by_created_at"]
+            }
+        }
+    }
+
+    /// The projection's indexes that `load` defers: those made by `CREATE INDEX` (not the constraints, whose unique
+    /// index on `id` the load needs) and not partial, but for those the load keeps up to date, with the SQL that
+    /// made them.
+    static func deferrableIndexes(_ db: Database, for load: BulkLoad) throws -> [(name: String, sql: String)] {
         try Row.fetchAll(
             db,
             sql: """
                 SELECT name, sql FROM sqlite_schema
                 WHERE type = 'index' AND tbl_name = 'returns' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'
+                    AND sql NOT LIKE '% WHERE %'
                 ORDER BY name
                 """
-        ).map { (name: $0["name"], sql: $0["sql"]) }
+        ).map { (name: $0["name"], sql: $0["sql"]) }.filter { !load.indexesKeptUpToDate.contains($0.name) }
     }
 
     /// Whether loading `incoming` returns into this replica is worth rebuilding the projection's indexes for:
@@ -44,9 +69,9 @@ extension ReplicaStore {
         identity.role == .kiosk && incoming >= bulkLoadMinimum
     }
 
-    /// Drops the deferrable indexes and returns the SQL that re-creates them (within the caller's transaction).
-    static func dropDeferrableIndexes(_ db: Database) throws -> [(name: String, sql: String)] {
-        let indexes = try deferrableIndexes(db)
+    /// Drops the indexes `load` defers and returns the SQL that re-creates them (within the caller's transaction).
+    static func dropDeferrableIndexes(_ db: Database, for load: BulkLoad) throws -> [(name: String, sql: String)] {
+        let indexes = try deferrableIndexes(db, for: load)
         for index in indexes { try db.execute(sql: "DROP INDEX \(index.name.quotedDatabaseIdentifier)") }
         return indexes
     }
@@ -60,7 +85,7 @@ extension ReplicaStore {
         guard mayBulkLoad(incoming) else { return false }
         return try write { context in
             guard try bulkLoadPays(context.db, incoming: incoming) else { return false }
-            let dropped = try Self.dropDeferrableIndexes(context.db)
+            let dropped = try Self.dropDeferrableIndexes(context.db, for: .pull)
             for index in dropped {
                 try context.db.execute(
                     sql: "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)",

@@ -74,13 +74,13 @@ extension ReplicaStore {
             // an import used to leave at SQLite's default 2 MB).
             let restoreCache = try Self.enlargeCacheForLoad(context.db)
             defer { restoreCache() }
-            // Into an empty (or nearly empty) kiosk, the projection's query indexes are built once at the end, in a
-            // transaction of their own after this one (ReplicaStore+BulkLoad): dropped and noted in
+            // Into an empty (or nearly empty) kiosk, most of the projection's query indexes are built once at the end,
+            // in a transaction of their own after this one (ReplicaStore+BulkLoad): dropped and noted in
             // `deferred_indexes` here, so a failed import rolls their drop back with the rest, and a process killed
             // after this commit has them built by the next opening of the database.
             var dropped = false
             if try bulkLoadPays(context.db, incoming: totalLines) {
-                for index in try Self.dropDeferrableIndexes(context.db) {
+                for index in try Self.dropDeferrableIndexes(context.db, for: .import) {
                     try context.db.execute(
                         sql: "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)",
                         arguments: [index.name, index.sql]
