@@ -427,8 +427,9 @@ extension VersionedRecord {
     /// dictionary of fields, a list for each) and writing it out again were two fifths of the import's bound thread
     /// (issue 18).
     ///
-    /// Names are sorted here; a set's elements are sorted and a repeated one dropped, as the record holds them.
-    /// Registers and sets must not share a name, and no set may be empty (the record's initialiser refuses both).
+    /// Names are sorted here (registers given in their names' order are taken as they are, without a sorted copy);
+    /// a set's elements are sorted and a repeated one dropped, as the record holds them. Registers and sets must not
+    /// share a name, and no set may be empty (the record's initialiser refuses both).
     public static func firstWriteJSON(
         entityType: String,
         id: String,
@@ -442,7 +443,12 @@ extension VersionedRecord {
         output.append(contentsOf: #"{"clock":{"#.utf8)
         JSONValue.writeString(replica.rawValue, into: &output)
         output.append(contentsOf: #":1},"fields":{"#.utf8)
-        for (index, field) in registers.sorted(by: { $0.name < $1.name }).enumerated() {
+        var inOrder = true
+        for index in registers.indices.dropFirst() where !(registers[index - 1].name < registers[index].name) {
+            inOrder = false
+            break
+        }
+        for (index, field) in (inOrder ? registers : registers.sorted(by: { $0.name < $1.name })).enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
             JSONValue.writeString(field.name, into: &output)
             output.append(contentsOf: ":[".utf8)
