@@ -39,9 +39,8 @@ extension ReplicaStore {
         }
     }
 
-    /// The projection's indexes that `load` defers: those made by `CREATE INDEX` (not the constraints, whose unique
-    /// index on `id` the load needs) and not partial, but for those the load keeps up to date, with the SQL that
-    /// made them.
+    /// The projection's indexes that `load` defers, with the SQL that made them: those made by `CREATE INDEX` (not
+    /// the constraints, whose unique index on `id` the load needs), neither partial nor kept up to date by `load`.
     static func deferrableIndexes(_ db: Database, for load: BulkLoad) throws -> [(name: String, sql: String)] {
         try Row.fetchAll(
             db,

@@ -49,7 +49,7 @@ import Testing
         try bulk.importReturns(ndjson: lines)
         try plain.importReturns(ndjson: lines)
         let statements = traced.statements.withLock { $0 }
-        // Those whose keys come in random order; the partial ones, the store's and the creation time's kept.
+        // The four an import rebuilds; the partial ones, the store's and the creation time's are kept up to date.
         let deferred = ["returns_by_order", "returns_by_reason", "returns_by_status", "returns_by_unit"]
         #expect(statements.filter { $0.hasPrefix("DROP INDEX") } == deferred.map { "DROP INDEX \"\($0)\"" })
         #expect(
