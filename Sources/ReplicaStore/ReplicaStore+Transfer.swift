@@ -174,8 +174,10 @@ extension ReplicaStore {
         enum Work: Sendable {
             /// A new return, encoded and ready to store.
             case create(PreparedWrite, givenID: Bool)
-            /// A record to merge, with the return it holds.
-            case merge(VersionedRecord, ProductReturn)
+            /// A record to merge, with the return it holds: boxed, as `indirect`, so that a line is a few words
+            /// rather than the size of a whole return, which every line of an import (nearly all `create`) was
+            /// copied at, in and out of its chunk (issue 18, thirty-fourth part).
+            indirect case merge(VersionedRecord, ProductReturn)
             /// The line is bad; storing stops here.
             case failure(any Error)
         }

@@ -118,6 +118,12 @@ import Testing
         #expect(try cacheSize(kiosk) == sizes.kiosk)
     }
 
+    /// An import's prepared line is a few words: the rare merged record and its return are boxed, so the common new
+    /// return's line is not copied at the size of a whole return in and out of its chunk.
+    @Test func anImportsPreparedLineIsAFewWords() {
+        #expect(MemoryLayout<ReplicaStore.PreparedLine>.size <= 32, "\(MemoryLayout<ReplicaStore.PreparedLine>.size)")
+    }
+
     @Test func aFailedImportLeavesTheIndexesAsTheyWere() throws {
         let directory = try TemporaryDirectory()
         let kiosk = try Self.kiosk(in: directory, minimum: 20)
