@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PropertyBased
+import ReturnSyncJSON
 import ReturnSyncTestSupport
 import ReturnsModel
 import ReturnsSync
@@ -171,5 +172,35 @@ import Testing
         }
         #expect(try kiosk.returnRecords().map(\.id) == [first.id])
         #expect(try kiosk.checkpoint(for: ReplicaStore.serverPeer).pullCursor == "1")
+    }
+
+    /// A pulled return that does not decode (here, a quantity of 0) is refused with its decoder's error, whether its
+    /// page was prepared on another thread or merged as it came, and nothing of its group is stored.
+    @Test func aPulledReturnThatDoesNotDecodeIsRefusedByName() throws {
+        let directory = try TemporaryDirectory()
+        let writer = try Self.kiosk(directory, "store-1", "a")
+        let kiosk = try Self.kiosk(directory, "store-1", "b")
+        let good = try writer.returnRecord(
+            writer.recordReturn(ReturnCapture(orderID: OrderID("ORD-1"), gtin: GTIN("4006381333931"), reason: .damaged))
+                .id
+        )
+        let text = good.jsonString.replacingOccurrences(of: #""quantity":[[1,0]]"#, with: #""quantity":[[0,0]]"#)
+        #expect(text != good.jsonString)
+        let bad = try VersionedRecord(jsonValue: JSONValue.parse(text))
+        #expect(throws: (any Error).self) { try ProductReturn(record: bad) }
+        for attempt in [
+            { try kiosk.mergePulled(pages: [PreparedPull([bad])], cursor: "1") },
+            {
+                try kiosk.mergePulled([bad], cursor: "1")
+            },
+        ] {
+            #expect {
+                _ = try attempt()
+            } throws: { error in
+                "\(error)".contains("quantity")
+            }
+        }
+        #expect(try kiosk.returnRecords().isEmpty)
+        #expect(try kiosk.checkpoint(for: ReplicaStore.serverPeer).pullCursor == nil)
     }
 }
