@@ -68,11 +68,18 @@ extension ReplicaStore {
         identity.role == .kiosk && incoming >= bulkLoadMinimum
     }
 
-    /// Drops the indexes `load` defers and returns the SQL that re-creates them (within the caller's transaction).
-    static func dropDeferrableIndexes(_ db: Database, for load: BulkLoad) throws -> [(name: String, sql: String)] {
+    /// Drops the indexes `load` defers and notes each, with the SQL that re-creates it, in `deferred_indexes`, within
+    /// the caller's transaction; returns whether it dropped any.
+    static func deferIndexes(_ db: Database, for load: BulkLoad) throws -> Bool {
         let indexes = try deferrableIndexes(db, for: load)
-        for index in indexes { try db.execute(sql: "DROP INDEX \(index.name.quotedDatabaseIdentifier)") }
-        return indexes
+        for index in indexes {
+            try db.execute(sql: "DROP INDEX \(index.name.quotedDatabaseIdentifier)")
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)",
+                arguments: [index.name, index.sql]
+            )
+        }
+        return !indexes.isEmpty
     }
 
     /// Before a pull of `incoming` returns: drops the projection's query indexes when the load pays for rebuilding
@@ -84,14 +91,7 @@ extension ReplicaStore {
         guard mayBulkLoad(incoming) else { return false }
         return try write { context in
             guard try bulkLoadPays(context.db, incoming: incoming) else { return false }
-            let dropped = try Self.dropDeferrableIndexes(context.db, for: .pull)
-            for index in dropped {
-                try context.db.execute(
-                    sql: "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)",
-                    arguments: [index.name, index.sql]
-                )
-            }
-            return !dropped.isEmpty
+            return try Self.deferIndexes(context.db, for: .pull)
         }
     }
 

@@ -21,7 +21,7 @@ public struct ImportSummary: Hashable, Sendable {
 
 extension ReplicaStore {
     /// Loads returns from NDJSON — one ``ReturnDocument`` per line — in one transaction (a large load into a nearly
-    /// empty kiosk builds the projection's query indexes in a second one after it: ReplicaStore+BulkLoad).
+    /// empty kiosk builds most of the projection's query indexes in a second one after it: ReplicaStore+BulkLoad).
     ///
     /// A line with a `record` key (as `export` writes) is merged as it is, clocks and dots included, so importing
     /// an export is lossless and importing it twice changes nothing. A line without one is a return captured
@@ -78,16 +78,8 @@ extension ReplicaStore {
             // in a transaction of their own after this one (ReplicaStore+BulkLoad): dropped and noted in
             // `deferred_indexes` here, so a failed import rolls their drop back with the rest, and a process killed
             // after this commit has them built by the next opening of the database.
-            var dropped = false
-            if try bulkLoadPays(context.db, incoming: totalLines) {
-                for index in try Self.dropDeferrableIndexes(context.db, for: .import) {
-                    try context.db.execute(
-                        sql: "INSERT OR REPLACE INTO deferred_indexes (name, sql) VALUES (?, ?)",
-                        arguments: [index.name, index.sql]
-                    )
-                    dropped = true
-                }
-            }
+            let dropped =
+                try bulkLoadPays(context.db, incoming: totalLines) && Self.deferIndexes(context.db, for: .import)
 
             let channel = ImportChannel(capacity: 4)
             defer { channel.cancel() }  // lets the preparing thread exit if storing stops early
