@@ -37,8 +37,8 @@ public struct VectorClock: Hashable, Sendable, CustomStringConvertible {
     ///
     /// - Throws: ``SyncEngineError/Code-swift.struct/invalidDot`` naming a counter above ``maximumCounter``.
     public init(_ counters: [ReplicaID: UInt64]) throws {
-        var kept: [ReplicaID: UInt64] = [:]
-        for (replica, counter) in counters where counter != 0 {
+        var zeros = false
+        for (replica, counter) in counters {
             guard counter <= Self.maximumCounter else {
                 throw SyncEngineError(
                     code: .invalidDot,
@@ -46,9 +46,11 @@ public struct VectorClock: Hashable, Sendable, CustomStringConvertible {
                         "invalid counter \(counter) for replica '\(replica)': expected 0...\(Self.maximumCounter)"
                 )
             }
-            kept[replica] = counter
+            zeros = zeros || counter == 0
         }
-        self.counters = kept
+        // Kept as given unless a zero must go: copying it entry by entry was a dictionary allocated and filled again
+        // for every record decoded (issue 18).
+        self.counters = zeros ? counters.filter { $0.value != 0 } : counters
     }
 
     /// The number of `replica`'s writes this clock has seen (zero when it has none).

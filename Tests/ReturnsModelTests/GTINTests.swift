@@ -69,4 +69,35 @@ import Testing
             #expect((try? GTIN(typo.map(String.init).joined())) == nil)
         }
     }
+
+    /// The parser reads the text's bytes once, in place (issue 18); what it accepts and refuses is still GS1's
+    /// definition, written out here the plain way: digits only, 8, 12, 13 or 14 of them, not all zeros, the mod-10
+    /// check digit, the 14-digit form left-padded. Texts of every length around those, some with a wrong byte (a
+    /// letter, a dash, a digit from another script that is a number to `Character` but not an ASCII digit).
+    @Test func acceptsExactlyWhatGS1Defines() async throws {
+        let alphabet = Array("0123456789") + ["X", "-", "\u{0663}"]
+        await propertyCheck(
+            count: 500,
+            input: Gen.int(in: 0...11).array(of: 0...16),
+            Gen.int(in: 0...(alphabet.count - 1)),
+            Gen.int(in: 0...16)
+        ) { digits, wrong, at in
+            var characters = digits.map { alphabet[$0 % 10] }
+            // Most texts all digits (a tenth of those with the right check digit by chance), some not.
+            if at < characters.count, wrong >= 10 { characters[at] = alphabet[wrong] }
+            let text = String(characters)
+            let values = characters.compactMap { $0.isASCII ? $0.wholeNumberValue : nil }
+            let expected: String? =
+                values.count == characters.count && [8, 12, 13, 14].contains(values.count)
+                    && values.contains { $0 != 0 } && GTIN.checkDigit(of: values.dropLast()) == values.last
+                ? String(repeating: "0", count: 14 - values.count) + text : nil
+            #expect((try? GTIN(text))?.digits == expected, "\(text)")
+        }
+        // Each length once with its check digit, so the accepting branch is met whatever the draws.
+        for length in [8, 12, 13, 14] {
+            let payload = (1..<length).map { $0 % 10 }
+            let text = (payload + [GTIN.checkDigit(of: payload)]).map(String.init).joined()
+            #expect(try GTIN(text).digits == String(repeating: "0", count: 14 - length) + text)
+        }
+    }
 }

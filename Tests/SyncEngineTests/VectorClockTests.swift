@@ -116,6 +116,21 @@ private let sz = try! ReplicaID("Sz")
         #expect(zero == [sy: 2])
     }
 
+    /// A clock made from entries keeps them as given unless one is zero (issue 18: no copy for every decoded record);
+    /// either way zeros go, the rest stay, and an oversized counter is refused by name.
+    @Test func aClockFromEntriesDropsZerosAndRefusesOversizedCounters() throws {
+        #expect(try VectorClock([sx: 3, sy: 1]).counters == [sx: 3, sy: 1])
+        #expect(try VectorClock([sx: 0, sy: 2]).counters == [sy: 2])
+        #expect(try VectorClock([sx: 0]).isEmpty)
+        #expect(try VectorClock([:]).isEmpty)
+        #expect {
+            try VectorClock([sx: 0, sy: VectorClock.maximumCounter + 1])
+        } throws: { error in
+            (error as? SyncEngineError)?.code == .invalidDot
+                && "\(error)".contains("\(VectorClock.maximumCounter + 1)") && "\(error)".contains("'Sy'")
+        }
+    }
+
     @Test(arguments: ["", "kiosk one", "ünïcode", String(repeating: "k", count: 129), "a\nb"])
     func rejectsMalformedReplicaIDs(text: String) {
         #expect {
