@@ -27,7 +27,7 @@ public struct GTIN: Hashable, Comparable, Sendable, ValidatedString {
         }
         // One pass over the text's bytes into digits kept in place: this runs for every return a server is pushed
         // and a kiosk pulls or imports, and copying the bytes into one array and their values into another were two
-        // of the three allocations of reading a return from its record (issue 18).
+        // of the five allocations of reading a return from its record (issue 18).
         var values = InlineArray<14, UInt8>(repeating: 0)
         var count = 0
         var allZeros = true
