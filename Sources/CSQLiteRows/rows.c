@@ -108,8 +108,18 @@ static int rowsEof(sqlite3_vtab_cursor *base) {
 
 static int rowsColumn(sqlite3_vtab_cursor *base, sqlite3_context *context, int column) {
     const rows_cursor *cursor = (const rows_cursor *)base;
-    if (column >= cursor->rows->columns) return SQLITE_OK;  // NULL
-    const returnsync_value *value = &cursor->rows->values[(int64_t)cursor->row * cursor->rows->columns + column];
+    const returnsync_rows *rows = cursor->rows;
+    if (column >= rows->columns) return SQLITE_OK;  // NULL
+    const returnsync_value *value;
+    if (rows->row_values != NULL) {
+        if (column == 0) {
+            sqlite3_result_int64(context, rows->numbers[cursor->row]);
+            return SQLITE_OK;
+        }
+        value = &rows->row_values[cursor->row][column - 1];
+    } else {
+        value = &rows->values[(int64_t)cursor->row * rows->columns + column];
+    }
     switch (value->type) {
     case returnsync_value_integer:
         sqlite3_result_int64(context, value->integer);

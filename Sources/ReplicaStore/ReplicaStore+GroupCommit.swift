@@ -29,7 +29,7 @@ public struct PreparedServerPush: Sendable {
         var writes: [String: PreparedWrite] = [:]
         writes.reserveCapacity(records.count)
         for entry in rules.records where writes[entry.record.id] == nil {
-            guard case .success(let item) = entry.item else { continue }
+            guard let item = entry.product else { continue }
             writes[entry.record.id] = try? PreparedWrite(entry.record, item: item)
         }
         self.writes = writes

@@ -112,7 +112,9 @@ struct SQLitePushTransaction: PushTransaction {
         return outcome
     }
 
-    mutating func reverify(changed: [ProductReturn]) throws {
-        try context.reverifySharingPurchase(with: changed.map(ReturnFacts.init), stored: storedAsPushed)
+    mutating func reverify(changed: [PreparedPush.Record]) throws {
+        // Each return read where its push holds it: the facts take the few values they keep.
+        let facts = changed.compactMap { entry in entry.product.map(ReturnFacts.init) }
+        try context.reverifySharingPurchase(with: facts, stored: storedAsPushed)
     }
 }

@@ -72,6 +72,8 @@ struct WriteContext {
         struct Projection {
             let row: Int64
             let values: [ReturnProjection.Value]
+            /// The same values laid out for SQLite where the write was prepared (``PackedProjectionRow``), if so.
+            var packed: PackedProjectionRow? = nil
         }
         /// A record held, by type and id.
         struct Key: Hashable {
@@ -323,7 +325,9 @@ struct WriteContext {
             // projection row while rows are held, since every other write writes them out first.
             let number = try newRecords.nextProjectionRow ?? nextProjectionRow()
             newRecords.nextProjectionRow = number + 1
-            newRecords.projections.append(NewRecords.Projection(row: number, values: row.values))
+            newRecords.projections.append(
+                NewRecords.Projection(row: number, values: row.values, packed: write.packedRow)
+            )
             lastProjectedRow = number
         } else if let row = write.row {
             let insert = inserts.projection
@@ -500,8 +504,12 @@ struct WriteContext {
         var start = 0
         while start < projections.count {
             let chunk = projections[start..<min(start + Self.projectionRowsPerStatement, projections.count)]
-            try ProjectionRows(chunk).withRows { rows in
-                try RawInsert(running: statement, in: db).run(binding: rows)
+            let rows = ProjectionRows(chunk)
+            // Rows a push or a pulled page prepared are handed over as laid out then; an import's are laid out here.
+            let packed = try rows.withPackedRows { rows in try RawInsert(running: statement, in: db).run(binding: rows)
+            }
+            if !packed {
+                try rows.withRows { rows in try RawInsert(running: statement, in: db).run(binding: rows) }
             }
             start += chunk.count
         }
@@ -731,6 +739,8 @@ final class PreparedWrite: Sendable {
     let orderLine: OrderLine?
     /// The return's row in the `returns` table.
     let row: ReturnProjection?
+    /// The same row laid out for SQLite (``PackedProjectionRow``), made here rather than on the writer.
+    let packedRow: PackedProjectionRow?
     /// The greatest stamp of the record's values (``VersionedRecord/latestStamp``).
     let newestStamp: HLCTimestamp?
     /// Whether the record holds a conflict not resolved yet (``VersionedRecord/hasOpenConflicts``).
@@ -749,13 +759,15 @@ final class PreparedWrite: Sendable {
         let hasOpenConflicts = record.hasOpenConflicts
         self.hasOpenConflicts = hasOpenConflicts
         // The newest stamp, in milliseconds, is what `updatedAt` means for a stored return.
-        row = projection.map {
+        let row = projection.map {
             ReturnProjection(
                 $0,
                 inConflict: hasOpenConflicts,
                 updatedAt: newestStamp.map { Int64($0.physical) }
             )
         }
+        self.row = row
+        packedRow = row.map { PackedProjectionRow($0.values) }
     }
 
     /// Prepares the write of a return just created by one write stamped `stamp`, whose record's JSON is `json`
@@ -771,5 +783,8 @@ final class PreparedWrite: Sendable {
         newestStamp = stamp
         hasOpenConflicts = false
         row = ReturnProjection(item, inConflict: false, updatedAt: Int64(stamp.physical))
+        // An import's rows are laid out by its writer, many at once (``ProjectionRows/withRows(_:)``): its
+        // preparing thread, not its writer, bounds an import (BENCHMARKS.md, issue 18, thirty-second part).
+        packedRow = nil
     }
 }

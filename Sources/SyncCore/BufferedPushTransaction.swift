@@ -111,7 +111,7 @@ public struct BufferedPushTransaction: PushTransaction {
 
     /// Nothing here: re-verification reads other returns and order lines, which the backend reads after the rules,
     /// in the same transaction, from ``writes`` (the PostgreSQL store's `reverify`).
-    public mutating func reverify(changed: [ProductReturn]) throws {}
+    public mutating func reverify(changed: [PreparedPush.Record]) throws {}
 
     private mutating func record(_ write: Write) {
         stored[write.record.id] = write.record

@@ -84,6 +84,39 @@ import Testing
         }
     }
 
+    /// Rows laid out where they were made (``PackedProjectionRow``, a push's and a pulled page's) are stored exactly
+    /// as the same rows laid out by the writer; a chunk of which any row was not laid out is left to `withRows`.
+    @Test func packedRowsAreStoredAsTheyWereHeld() async throws {
+        let rows = Gen.int(in: Int.min...Int.max).array(of: 37...37).array(of: 0...40)
+        await propertyCheck(count: 100, input: rows, Gen.bool) { seeds, leaveOneUnpacked in
+            do {
+                let queue = try Self.database()
+                let projections = seeds.enumerated().map { index, row in
+                    let values = row.map(Self.value)
+                    let packed = leaveOneUnpacked && index == seeds.count / 2 ? nil : PackedProjectionRow(values)
+                    return WriteContext.NewRecords.Projection(row: Int64(index + 1), values: values, packed: packed)
+                }
+                let packed = try queue.write { db in
+                    let statement = try db.makeStatement(sql: Self.insert)
+                    return try ProjectionRows(projections[...]).withPackedRows { rows in
+                        try RawInsert(running: statement, in: db).run(binding: rows)
+                    }
+                }
+                #expect(packed == (!leaveOneUnpacked || seeds.isEmpty))
+                let stored = try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM t ORDER BY n") }
+                // Nothing at all written when a row was not laid out: the caller writes the chunk the other way.
+                #expect(stored.count == (packed ? projections.count : 0))
+                for (row, projection) in zip(stored, projections) {
+                    let got = Array(row.databaseValues).map(Self.stored)
+                    let want = ["integer \(projection.row)"] + projection.values.map(Self.expected)
+                    #expect(got == want)
+                }
+            } catch {
+                Issue.record(error)
+            }
+        }
+    }
+
     /// Unbound, the argument is NULL: no rows, not a crash. Bound as some other pointer type, the same.
     @Test func withoutRowsBoundNothingIsWritten() throws {
         let queue = try Self.database()
@@ -123,7 +156,13 @@ import Testing
                 count: 65
             )
             let refusal = values.withUnsafeBufferPointer { buffer in
-                var rows = returnsync_rows(values: buffer.baseAddress, columns: 65, count: 1)
+                var rows = returnsync_rows(
+                    values: buffer.baseAddress,
+                    columns: 65,
+                    count: 1,
+                    row_values: nil,
+                    numbers: nil
+                )
                 return withUnsafePointer(to: &rows) { pointer in
                     #expect(throws: DatabaseError.self) {
                         try RawInsert(running: statement, in: db).run(binding: pointer)

@@ -46,8 +46,8 @@ struct MemoryPushTransaction: PushTransaction {
         return outcome
     }
 
-    mutating func reverify(changed: [ProductReturn]) throws {
-        reverified += changed.map(\.id.rawValue)
+    mutating func reverify(changed: [PreparedPush.Record]) throws {
+        reverified += changed.compactMap(\.product?.id.rawValue)
     }
 }
 

@@ -24,11 +24,15 @@ typedef struct returnsync_value {
     returnsync_value_type type;
 } returnsync_value;
 
-/// `count` rows of `columns` values each, row after row.
+/// `count` rows of `columns` values each: row after row in `values`, or — when `row_values` is set — each row its
+/// number (`numbers[row]`, column `c0`) and `columns - 1` values of its own (`row_values[row]`, columns `c1`…), laid
+/// out where the row was made (`values` is then unused).
 typedef struct returnsync_rows {
     const returnsync_value *values;
     int32_t columns;
     int32_t count;
+    const returnsync_value *const *row_values;
+    const int64_t *numbers;
 } returnsync_rows;
 
 /// The most columns a row may have: the table-valued function's columns are `c0` … `c63`.
