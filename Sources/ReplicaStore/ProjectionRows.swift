@@ -35,29 +35,7 @@ struct ProjectionRows {
         }
         for projection in projections {
             append(returnsync_value(integer: projection.row, text: nil, length: 0, type: returnsync_value_integer))
-            for value in projection.values {
-                switch value {
-                case .text(let string?):
-                    var string = string
-                    let start = text + offset
-                    let count = string.withUTF8 { bytes in
-                        if let base = bytes.baseAddress {
-                            UnsafeMutableRawPointer(start).copyMemory(from: base, byteCount: bytes.count)
-                        }
-                        return bytes.count
-                    }
-                    offset += count
-                    append(returnsync_value(integer: 0, text: start, length: Int32(count), type: returnsync_value_text))
-                case .integer(let number?):
-                    append(returnsync_value(integer: number, text: nil, length: 0, type: returnsync_value_integer))
-                case .flag(let flag):
-                    append(
-                        returnsync_value(integer: flag ? 1 : 0, text: nil, length: 0, type: returnsync_value_integer)
-                    )
-                case .text(nil), .integer(nil):
-                    append(returnsync_value(integer: 0, text: nil, length: 0, type: returnsync_value_null))
-                }
-            }
+            for value in projection.values { append(value.rowValue(copyingTextTo: text, at: &offset)) }
         }
         precondition(index == projections.count * columns, "a projection row of \(index) values")
         var rows = returnsync_rows(
@@ -126,35 +104,41 @@ final class PackedProjectionRow: @unchecked Sendable {
             alignment: MemoryLayout<returnsync_value>.alignment
         )
         values = buffer.bindMemory(to: returnsync_value.self, capacity: row.count)
-        let text = (buffer + valueBytes).assumingMemoryBound(to: CChar.self)
+        let text = (buffer + valueBytes).bindMemory(to: CChar.self, capacity: max(textBytes, 1))
         var offset = 0
         for (index, value) in row.enumerated() {
-            let packed: returnsync_value
-            switch value {
-            case .text(let string?):
-                var string = string
-                let start = text + offset
-                let count = string.withUTF8 { bytes in
-                    if let base = bytes.baseAddress {
-                        UnsafeMutableRawPointer(start).copyMemory(from: base, byteCount: bytes.count)
-                    }
-                    return bytes.count
-                }
-                offset += count
-                packed = returnsync_value(integer: 0, text: start, length: Int32(count), type: returnsync_value_text)
-            case .integer(let number?):
-                packed = returnsync_value(integer: number, text: nil, length: 0, type: returnsync_value_integer)
-            case .flag(let flag):
-                packed = returnsync_value(integer: flag ? 1 : 0, text: nil, length: 0, type: returnsync_value_integer)
-            case .text(nil), .integer(nil):
-                packed = returnsync_value(integer: 0, text: nil, length: 0, type: returnsync_value_null)
-            }
-            (values + index).initialize(to: packed)
+            (values + index).initialize(to: value.rowValue(copyingTextTo: text, at: &offset))
         }
     }
 
     deinit {
         values.deinitialize(count: width)
         buffer.deallocate()
+    }
+}
+
+extension ReturnProjection.Value {
+    /// The value as `returnsync_rows(?)` reads it; a text's bytes are copied to `text + offset`, and `offset` moves
+    /// past them (the caller sized `text` for every text of its rows).
+    fileprivate func rowValue(copyingTextTo text: UnsafeMutablePointer<CChar>, at offset: inout Int) -> returnsync_value
+    {
+        switch self {
+        case .text(var string?):
+            let start = text + offset
+            let count = string.withUTF8 { bytes in
+                if let base = bytes.baseAddress {
+                    UnsafeMutableRawPointer(start).copyMemory(from: base, byteCount: bytes.count)
+                }
+                return bytes.count
+            }
+            offset += count
+            return returnsync_value(integer: 0, text: start, length: Int32(count), type: returnsync_value_text)
+        case .integer(let number?):
+            return returnsync_value(integer: number, text: nil, length: 0, type: returnsync_value_integer)
+        case .flag(let flag):
+            return returnsync_value(integer: flag ? 1 : 0, text: nil, length: 0, type: returnsync_value_integer)
+        case .text(nil), .integer(nil):
+            return returnsync_value(integer: 0, text: nil, length: 0, type: returnsync_value_null)
+        }
     }
 }

@@ -57,6 +57,17 @@ import Testing
         }
     }
 
+    /// Expects `t` to hold exactly `projections`, row by row, each value as it was held.
+    static func expectStored(_ projections: [WriteContext.NewRecords.Projection], in queue: DatabaseQueue) throws {
+        let stored = try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM t ORDER BY n") }
+        #expect(stored.count == projections.count)
+        for (row, projection) in zip(stored, projections) {
+            let got = Array(row.databaseValues).map(Self.stored)
+            let want = ["integer \(projection.row)"] + projection.values.map(Self.expected)
+            #expect(got == want)
+        }
+    }
+
     @Test func everyRowIsStoredAsItWasHeld() async throws {
         let rows = Gen.int(in: Int.min...Int.max).array(of: 37...37).array(of: 0...40)
         await propertyCheck(count: 100, input: rows) { seeds in
@@ -71,13 +82,7 @@ import Testing
                         try RawInsert(running: statement, in: db).run(binding: rows)
                     }
                 }
-                let stored = try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM t ORDER BY n") }
-                #expect(stored.count == projections.count)
-                for (row, projection) in zip(stored, projections) {
-                    let got = Array(row.databaseValues).map(Self.stored)
-                    let want = ["integer \(projection.row)"] + projection.values.map(Self.expected)
-                    #expect(got == want)
-                }
+                try Self.expectStored(projections, in: queue)
             } catch {
                 Issue.record(error)
             }
@@ -103,14 +108,8 @@ import Testing
                     }
                 }
                 #expect(packed == (!leaveOneUnpacked || seeds.isEmpty))
-                let stored = try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM t ORDER BY n") }
                 // Nothing at all written when a row was not laid out: the caller writes the chunk the other way.
-                #expect(stored.count == (packed ? projections.count : 0))
-                for (row, projection) in zip(stored, projections) {
-                    let got = Array(row.databaseValues).map(Self.stored)
-                    let want = ["integer \(projection.row)"] + projection.values.map(Self.expected)
-                    #expect(got == want)
-                }
+                try Self.expectStored(packed ? projections : [], in: queue)
             } catch {
                 Issue.record(error)
             }
