@@ -82,7 +82,7 @@ struct ProjectionRows {
 /// A projection row's values laid out as `returnsync_rows(?)` reads them (target `CSQLiteRows`), with its texts'
 /// bytes: made where the row is made — off a server's writer, on the threads preparing a push — so that the writer,
 /// the one thread a SQLite server cannot multiply, hands SQLite the row without reading its values (copying each
-/// value and text on the writer was 3 % of a sync's writer, issue 18, thirty-sixth part).
+/// value and text on the writer was about 4 % of a sync's writer, issue 18, thirty-sixth part).
 ///
 /// Immutable once made, and freed with its last reference: `@unchecked Sendable` on those grounds.
 final class PackedProjectionRow: @unchecked Sendable {

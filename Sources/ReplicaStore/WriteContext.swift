@@ -506,10 +506,10 @@ struct WriteContext {
             let chunk = projections[start..<min(start + Self.projectionRowsPerStatement, projections.count)]
             let rows = ProjectionRows(chunk)
             // Rows a push or a pulled page prepared are handed over as laid out then; an import's are laid out here.
-            let packed = try rows.withPackedRows { rows in try RawInsert(running: statement, in: db).run(binding: rows)
-            }
+            let insert = RawInsert(running: statement, in: db)
+            let packed = try rows.withPackedRows { rows in try insert.run(binding: rows) }
             if !packed {
-                try rows.withRows { rows in try RawInsert(running: statement, in: db).run(binding: rows) }
+                try rows.withRows { rows in try insert.run(binding: rows) }
             }
             start += chunk.count
         }
