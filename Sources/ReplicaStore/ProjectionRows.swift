@@ -55,9 +55,9 @@ struct ProjectionRows {
         // An import's rows are never laid out ahead (``PackedProjectionRow``): nothing allocated to find that out.
         guard projections.first?.packed != nil else { return projections.isEmpty }
         let count = projections.count
-        let pointers = UnsafeMutablePointer<UnsafePointer<returnsync_value>?>.allocate(capacity: max(count, 1))
+        let pointers = UnsafeMutablePointer<UnsafePointer<returnsync_value>?>.allocate(capacity: count)
         defer { pointers.deallocate() }
-        let numbers = UnsafeMutablePointer<Int64>.allocate(capacity: max(count, 1))
+        let numbers = UnsafeMutablePointer<Int64>.allocate(capacity: count)
         defer { numbers.deallocate() }
         var index = 0
         for projection in projections {

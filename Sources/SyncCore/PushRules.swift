@@ -59,15 +59,8 @@ public struct PreparedPush: Sendable {
         public let product: ProductReturn?
         /// Why the record cannot be stored, `nil` when it holds a return.
         public let rejection: PushRejection?
-        /// The return's id, worked out with the rest: what the writer reads ahead by.
-        @usableFromInline let returnID: String?
         /// The write rules that need nothing stored, worked out with the rest (`nil` where there is no return).
         @usableFromInline let precheck: ReturnWriteRules.Precheck?
-
-        /// The return the record holds, or why it cannot be stored.
-        public var item: Result<ProductReturn, PushRejection> {
-            if let product { .success(product) } else { .failure(rejection ?? Self.unexplained(record)) }
-        }
 
         init(record: VersionedRecord, item: Result<ProductReturn, PushRejection>) {
             self.record = record
@@ -75,12 +68,10 @@ public struct PreparedPush: Sendable {
             case .success(let product):
                 self.product = product
                 rejection = nil
-                returnID = product.id.rawValue
                 precheck = ReturnWriteRules.precheck(record, item: product)
             case .failure(let refusal):
                 product = nil
                 rejection = refusal
-                returnID = nil
                 precheck = nil
             }
         }
@@ -227,7 +218,7 @@ public enum PushRules {
         var result = PushResult()
         var changed: [PreparedPush.Record] = []
         var mayPassOn: [ReplicaID: Bool] = [:]
-        try transaction.prefetch(prepared.records.compactMap(\.returnID))
+        try transaction.prefetch(prepared.records.compactMap { $0.product?.id.rawValue })
         for entry in prepared.records {
             if try accept(entry, from: pusher, store: store, mayPassOn: &mayPassOn, result: &result, in: &transaction) {
                 changed.append(entry)
@@ -257,12 +248,12 @@ public enum PushRules {
         func reject(_ reason: PushRejection.Reason, _ message: String) -> PushRejection {
             PushRejection(reason: reason, message: message, recordID: entry.record.id)
         }
-        guard let item = entry.product, let id = entry.returnID else {
+        guard let item = entry.product else {
             throw entry.rejection ?? PreparedPush.Record.unexplained(entry.record)
         }
         let stored: VersionedRecord?
         do {
-            stored = try transaction.storedReturn(id)
+            stored = try transaction.storedReturn(item.id.rawValue)
             try ReturnWriteRules.check(
                 entry.record,
                 item: item,
