@@ -15,11 +15,12 @@ struct ProjectionRows {
     }
 
     /// Calls `body` with the rows in C's layout: the values and every text's bytes, copied into two buffers that
-    /// live until `body` returns (SQLite reads the text in place while the statement runs).
+    /// live until `body` returns (SQLite reads the text in place while the statement runs). A row laid out already
+    /// (``PackedProjectionRow``) has its values copied, its texts read where it holds them.
     func withRows<Result>(_ body: (UnsafePointer<returnsync_rows>) throws -> Result) rethrows -> Result {
         let columns = width + 1
         var textBytes = 0
-        for projection in projections {
+        for projection in projections where projection.packed == nil {
             for case .text(let text?) in projection.values { textBytes += text.utf8.count }
         }
         // Never empty, so that an empty text points somewhere: SQLite reads a NULL pointer as NULL, not ''.
@@ -35,7 +36,12 @@ struct ProjectionRows {
         }
         for projection in projections {
             append(returnsync_value(integer: projection.row, text: nil, length: 0, type: returnsync_value_integer))
-            for value in projection.values { append(value.rowValue(copyingTextTo: text, at: &offset)) }
+            if let packed = projection.packed {
+                precondition(packed.width == width, "a laid-out projection row of \(packed.width) values")
+                for column in 0..<packed.width { append(packed.values[column]) }
+            } else {
+                for value in projection.values { append(value.rowValue(copyingTextTo: text, at: &offset)) }
+            }
         }
         precondition(index == projections.count * columns, "a projection row of \(index) values")
         var rows = returnsync_rows(
@@ -45,7 +51,8 @@ struct ProjectionRows {
             row_values: nil,
             numbers: nil
         )
-        return try withUnsafePointer(to: &rows) { try body($0) }
+        // Laid-out rows' texts stay alive with `projections` while `body` runs.
+        return try withExtendedLifetime(projections) { try withUnsafePointer(to: &rows) { try body($0) } }
     }
 
     /// Calls `body` with rows that were each laid out where they were made (``PackedProjectionRow``) and returns
@@ -84,36 +91,47 @@ struct ProjectionRows {
 /// the one thread a SQLite server cannot multiply, hands SQLite the row without reading its values (copying each
 /// value and text on the writer was about 4 % of a sync's writer, issue 18, thirty-sixth part).
 ///
-/// Immutable once made, and freed with its last reference: `@unchecked Sendable` on those grounds.
-final class PackedProjectionRow: @unchecked Sendable {
-    /// How many values (the row's number, which the writer assigns, is not among them).
-    let width: Int
-    /// The values; their texts point into `buffer` after them.
-    let values: UnsafeMutablePointer<returnsync_value>
-    private let buffer: UnsafeMutableRawPointer
-
-    init(_ row: [ReturnProjection.Value]) {
-        width = row.count
-        var textBytes = 0
-        for case .text(let text?) in row { textBytes += text.utf8.count }
-        let valueBytes = MemoryLayout<returnsync_value>.stride * row.count
-        // One allocation for both: the values first (aligned), then every text's bytes (at least one, so that an
-        // empty text points somewhere: SQLite reads a NULL pointer as NULL, not '').
-        buffer = UnsafeMutableRawPointer.allocate(
-            byteCount: valueBytes + max(textBytes, 1),
-            alignment: MemoryLayout<returnsync_value>.alignment
-        )
-        values = buffer.bindMemory(to: returnsync_value.self, capacity: row.count)
-        let text = (buffer + valueBytes).bindMemory(to: CChar.self, capacity: max(textBytes, 1))
-        var offset = 0
-        for (index, value) in row.enumerated() {
-            (values + index).initialize(to: value.rowValue(copyingTextTo: text, at: &offset))
-        }
+/// One allocation: an object holding the values and, after them, every text's bytes (a `ManagedBuffer`; an object
+/// and a buffer of its own were two allocations a return, and two frees; issue 18, thirty-seventh part). Immutable
+/// once made, and freed with its last reference: `@unchecked Sendable` on those grounds.
+struct PackedProjectionRow: @unchecked Sendable {
+    /// The values, then the texts' bytes in whole elements' room; the header is the number of values.
+    private final class Storage: ManagedBuffer<Int, returnsync_value> {
+        // The values are plain C structs and the texts bytes: nothing to deinitialise before the memory goes.
     }
 
-    deinit {
-        values.deinitialize(count: width)
-        buffer.deallocate()
+    private let storage: Storage
+
+    /// How many values (the row's number, which the writer assigns, is not among them).
+    var width: Int { storage.header }
+
+    /// The values; their texts point into the same memory after them, valid while this row (or a copy) lives.
+    var values: UnsafePointer<returnsync_value> {
+        // Elements stay where they are for the object's life.
+        UnsafePointer(storage.withUnsafeMutablePointerToElements { $0 })
+    }
+
+    /// Lays out `row`.
+    init(_ row: [ReturnProjection.Value]) {
+        var textBytes = 0
+        for case .text(let text?) in row { textBytes += text.utf8.count }
+        let stride = MemoryLayout<returnsync_value>.stride
+        // At least one byte, so that an empty text points somewhere: SQLite reads a NULL pointer as NULL, not ''.
+        let textElements = (max(textBytes, 1) + stride - 1) / stride
+        storage = unsafeDowncast(
+            Storage.create(minimumCapacity: row.count + textElements) { _ in row.count },
+            to: Storage.self
+        )
+        storage.withUnsafeMutablePointerToElements { values in
+            let text = UnsafeMutableRawPointer(values + row.count).bindMemory(
+                to: CChar.self,
+                capacity: textElements * stride
+            )
+            var offset = 0
+            for (index, value) in row.enumerated() {
+                (values + index).initialize(to: value.rowValue(copyingTextTo: text, at: &offset))
+            }
+        }
     }
 }
 

@@ -77,6 +77,16 @@ struct RawInsert {
         bind(position, Int64(flag ? 1 : 0))
     }
 
+    /// Binds a value laid out for `returnsync_rows(?)` (``PackedProjectionRow``); SQLite copies a text's bytes.
+    func bind(_ position: Int32, _ value: returnsync_value) {
+        switch value.type {
+        case returnsync_value_integer: sqlite3_bind_int64(statement.sqliteStatement, position, value.integer)
+        case returnsync_value_text:
+            sqlite3_bind_text(statement.sqliteStatement, position, value.text, value.length, Self.transient)
+        default: sqlite3_bind_null(statement.sqliteStatement, position)
+        }
+    }
+
     /// Runs the query with the values bound since the last run: its first row's first column as text, `nil` when
     /// it yields no row or NULL.
     func firstText() throws -> String? {

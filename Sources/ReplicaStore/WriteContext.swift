@@ -72,7 +72,8 @@ struct WriteContext {
         struct Projection {
             let row: Int64
             let values: [ReturnProjection.Value]
-            /// The same values laid out for SQLite where the write was prepared (``PackedProjectionRow``), if so.
+            /// The same values laid out for SQLite where the write was prepared (``PackedProjectionRow``), if so;
+            /// `values` is then empty.
             var packed: PackedProjectionRow? = nil
         }
         /// A record held, by type and id.
@@ -320,23 +321,27 @@ struct WriteContext {
                 replacing: previous
             )
         }
-        if let row = write.row, holds, let newRecords {
+        if write.hasProjectionRow, holds, let newRecords {
             // Numbered as SQLite would number it (the largest row number plus one): nothing else writes a
             // projection row while rows are held, since every other write writes them out first.
             let number = try newRecords.nextProjectionRow ?? nextProjectionRow()
             newRecords.nextProjectionRow = number + 1
             newRecords.projections.append(
-                NewRecords.Projection(row: number, values: row.values, packed: write.packedRow)
+                NewRecords.Projection(row: number, values: write.row?.values ?? [], packed: write.packedRow)
             )
             lastProjectedRow = number
-        } else if let row = write.row {
+        } else if write.hasProjectionRow {
             let insert = inserts.projection
-            for (index, value) in row.values.enumerated() {
-                let position = Int32(index + 1)
-                switch value {
-                case .text(let text): insert.bind(position, text)
-                case .integer(let number): insert.bind(position, number)
-                case .flag(let flag): insert.bind(position, flag)
+            if let packed = write.packedRow {
+                for index in 0..<packed.width { insert.bind(Int32(index + 1), packed.values[index]) }
+            } else if let row = write.row {
+                for (index, value) in row.values.enumerated() {
+                    let position = Int32(index + 1)
+                    switch value {
+                    case .text(let text): insert.bind(position, text)
+                    case .integer(let number): insert.bind(position, number)
+                    case .flag(let flag): insert.bind(position, flag)
+                    }
                 }
             }
             try insert.run()
@@ -737,10 +742,15 @@ final class PreparedWrite: Sendable {
     let projection: ProductReturn?
     /// The order line, for order records.
     let orderLine: OrderLine?
-    /// The return's row in the `returns` table.
+    /// The return's row in the `returns` table, as values: only where it is not laid out for SQLite (``packedRow``).
     let row: ReturnProjection?
-    /// The same row laid out for SQLite (``PackedProjectionRow``), made here rather than on the writer.
+    /// The return's row laid out for SQLite (``PackedProjectionRow``), made here rather than on the writer.
+    ///
+    /// Held instead of the values, not beside them: both held an array of 37 values, its texts retained, to free
+    /// with every write of a push (issue 18, thirty-seventh part).
     let packedRow: PackedProjectionRow?
+    /// Whether the write stores a row in the `returns` table (one of ``row`` and ``packedRow``).
+    var hasProjectionRow: Bool { packedRow != nil || row != nil }
     /// The greatest stamp of the record's values (``VersionedRecord/latestStamp``).
     let newestStamp: HLCTimestamp?
     /// Whether the record holds a conflict not resolved yet (``VersionedRecord/hasOpenConflicts``).
@@ -766,8 +776,8 @@ final class PreparedWrite: Sendable {
                 updatedAt: newestStamp.map { Int64($0.physical) }
             )
         }
-        self.row = row
         packedRow = row.map { PackedProjectionRow($0.values) }
+        self.row = nil
     }
 
     /// Prepares the write of a return just created by one write stamped `stamp`, whose record's JSON is `json`

@@ -89,27 +89,46 @@ import Testing
         }
     }
 
-    /// Rows laid out where they were made (``PackedProjectionRow``, a push's and a pulled page's) are stored exactly
-    /// as the same rows laid out by the writer; a chunk of which any row was not laid out is left to `withRows`.
+    /// Rows laid out where they were made (``PackedProjectionRow``, a push's and a pulled page's, held without their
+    /// values) are stored exactly as the same rows laid out by the writer: all laid out, handed to SQLite as they are
+    /// (`withPackedRows`); a chunk with any row not laid out (an import's merge beside its new returns), refused there
+    /// with nothing written, and laid out by `withRows`, which copies the laid-out rows among them.
     @Test func packedRowsAreStoredAsTheyWereHeld() async throws {
         let rows = Gen.int(in: Int.min...Int.max).array(of: 37...37).array(of: 0...40)
         await propertyCheck(count: 100, input: rows, Gen.bool) { seeds, leaveOneUnpacked in
             do {
                 let queue = try Self.database()
-                let projections = seeds.enumerated().map { index, row in
-                    let values = row.map(Self.value)
-                    let packed = leaveOneUnpacked && index == seeds.count / 2 ? nil : PackedProjectionRow(values)
-                    return WriteContext.NewRecords.Projection(row: Int64(index + 1), values: values, packed: packed)
+                let expected = seeds.enumerated().map { index, row in
+                    WriteContext.NewRecords.Projection(row: Int64(index + 1), values: row.map(Self.value))
+                }
+                // Held as the writer holds them: a laid-out row without its values.
+                let held = expected.enumerated().map { index, row in
+                    leaveOneUnpacked && index == seeds.count / 2
+                        ? row
+                        : WriteContext.NewRecords.Projection(
+                            row: row.row,
+                            values: [],
+                            packed: PackedProjectionRow(row.values)
+                        )
                 }
                 let packed = try queue.write { db in
                     let statement = try db.makeStatement(sql: Self.insert)
-                    return try ProjectionRows(projections[...]).withPackedRows { rows in
+                    return try ProjectionRows(held[...]).withPackedRows { rows in
                         try RawInsert(running: statement, in: db).run(binding: rows)
                     }
                 }
                 #expect(packed == (!leaveOneUnpacked || seeds.isEmpty))
                 // Nothing at all written when a row was not laid out: the caller writes the chunk the other way.
-                try Self.expectStored(packed ? projections : [], in: queue)
+                try Self.expectStored(packed ? expected : [], in: queue)
+                if !packed {
+                    try queue.write { db in
+                        let statement = try db.makeStatement(sql: Self.insert)
+                        try ProjectionRows(held[...]).withRows { rows in
+                            try RawInsert(running: statement, in: db).run(binding: rows)
+                        }
+                    }
+                    try Self.expectStored(expected, in: queue)
+                }
             } catch {
                 Issue.record(error)
             }
