@@ -239,13 +239,20 @@ private struct FieldReader {
     init(_ record: VersionedRecord) {
         id = record.id
         var values: [FieldValue] = []
-        values.reserveCapacity(record.registers.count)
-        for (name, held) in record.registers {
+        let registers = record.registers
+        values.reserveCapacity(registers.count)
+        // Names through `keys` and values through `values`, each read where the dictionary holds it: an element of
+        // the dictionary is a copy of the pair, a retain and a release of each register's list of values.
+        var index = registers.startIndex
+        while index != registers.endIndex {
+            defer { index = registers.index(after: index) }
             // A name this release does not know is not read here (the write rules decide whether it may be held).
-            guard let field = ReturnRegister.named(name),
-                let value = held.count == 1
-                    ? held[0].value : ReturnEntity.policy.policy(for: name).winner(among: held)?.value
-            else { continue }
+            guard let field = ReturnRegister.named(registers.keys[index]) else { continue }
+            let value =
+                registers.values[index].count == 1
+                ? registers.values[index][0].value
+                : ReturnEntity.policy.policy(for: field.name).winner(among: registers.values[index])?.value
+            guard let value else { continue }
             values.append(value)
             positions[field.rawValue] = UInt8(values.count)
         }

@@ -62,21 +62,24 @@ public struct PreparedPush: Sendable {
         /// The write rules that need nothing stored, worked out with the rest (`nil` where there is no return).
         @usableFromInline let precheck: ReturnWriteRules.Precheck?
 
-        init(record: VersionedRecord, item: Result<ProductReturn, PushRejection>) {
+        /// A record holding `product`. Taken, not copied: a `Result` carrying the return here copied it out, a
+        /// retain of each of its texts and a release with the `Result` (issue 18, thirty-seventh part).
+        init(record: VersionedRecord, product: ProductReturn) {
+            precheck = ReturnWriteRules.precheck(record, item: product)
             self.record = record
-            switch item {
-            case .success(let product):
-                self.product = product
-                rejection = nil
-                precheck = ReturnWriteRules.precheck(record, item: product)
-            case .failure(let refusal):
-                product = nil
-                rejection = refusal
-                precheck = nil
-            }
+            self.product = product
+            rejection = nil
         }
 
-        /// What a record with neither a return nor a refusal would be refused with; ``init(record:item:)`` makes none.
+        /// A record refused with `rejection`.
+        init(record: VersionedRecord, rejection: PushRejection) {
+            self.record = record
+            product = nil
+            self.rejection = rejection
+            precheck = nil
+        }
+
+        /// What a record with neither a return nor a refusal would be refused with; the initialisers make none.
         @usableFromInline
         static func unexplained(_ record: VersionedRecord) -> PushRejection {
             PushRejection(reason: .invalidRecord, message: "record \(record.id) holds no return", recordID: record.id)
@@ -178,7 +181,7 @@ public enum PushRules {
                 func reject(_ reason: PushRejection.Reason, _ message: String) -> PreparedPush.Record {
                     .init(
                         record: record,
-                        item: .failure(PushRejection(reason: reason, message: message, recordID: record.id))
+                        rejection: PushRejection(reason: reason, message: message, recordID: record.id)
                     )
                 }
                 guard record.entityType == ReturnEntity.entityType else {
@@ -195,7 +198,7 @@ public enum PushRules {
                     return reject(.invalidRecord, "record \(record.id): \(error)")
                 }
                 do {
-                    return .init(record: record, item: .success(try ProductReturn(record: record)))
+                    return .init(record: record, product: try ProductReturn(record: record))
                 } catch {
                     return reject(.invalidRecord, "record \(record.id): \(error)")
                 }
