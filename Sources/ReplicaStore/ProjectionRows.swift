@@ -38,7 +38,8 @@ struct ProjectionRows {
             append(returnsync_value(integer: projection.row, text: nil, length: 0, type: returnsync_value_integer))
             if let packed = projection.packed {
                 precondition(packed.width == width, "a laid-out projection row of \(packed.width) values")
-                for column in 0..<packed.width { append(packed.values[column]) }
+                let laidOut = packed.values
+                for column in 0..<packed.width { append(laidOut[column]) }
             } else {
                 for value in projection.values { append(value.rowValue(copyingTextTo: text, at: &offset)) }
             }

@@ -333,7 +333,8 @@ struct WriteContext {
         } else if write.hasProjectionRow {
             let insert = inserts.projection
             if let packed = write.packedRow {
-                for index in 0..<packed.width { insert.bind(Int32(index + 1), packed.values[index]) }
+                let values = packed.values
+                for index in 0..<packed.width { insert.bind(Int32(index + 1), values[index]) }
             } else if let row = write.row {
                 for (index, value) in row.values.enumerated() {
                     let position = Int32(index + 1)
