@@ -21,6 +21,16 @@ import Testing
     static let storeID = try! StoreID("store-1")
     static let kiosk = try! ReplicaID("store-1/a")
 
+    /// The store of a test that holds the write lock (``holdWriteLock(of:)``) while it waits for pushes or
+    /// enrollments to queue: the writer waits for the lock at least as long as the test's own safety net
+    /// (``patience``). With the default 30 s, a full CI run loaded enough that queueing took longer (these tests ran
+    /// 110–190 s there, 0.2 s alone) had the held writer give up, and the test fail for a reason it does not test.
+    static let patient = ReplicaStore.Configuration(busyTimeout: 900)
+
+    /// How long a test waits for a queue to get where it expects before it checks and lets the writer go: a safety
+    /// net against a queue that never gets there, not a timing — each wait ends as soon as its condition holds.
+    static let patience: Duration = .seconds(600)
+
     /// Another connection holding SQLite's write lock, as a long HQ command or a slow disk would; `ROLLBACK` on it
     /// lets the writer go.
     static func holdWriteLock(of path: String) async throws -> DatabaseQueue {
@@ -45,7 +55,11 @@ import Testing
     /// A new server store at `path` where kiosks `k0` … `k<count - 1>` of store-1 each have an enrollment token, the
     /// token of `k<index>` with the key of 32 bytes `keyByte(index)`.
     static func server(at path: String, tokens count: Int, keyByte: (Int) -> Int) throws -> ReplicaStore {
-        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        let store = try ReplicaStore.create(
+            at: path,
+            identity: .server(replicaID: ReplicaID("hq")),
+            configuration: patient
+        )
         for index in 0..<count {
             try store.createEnrollment(
                 tokenHash: "token-\(index)",
@@ -102,7 +116,11 @@ import Testing
     @Test func readsGoOnAndWritesWaitTogetherWhileTheWriterIsHeld() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("hq.sqlite")
-        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        let store = try ReplicaStore.create(
+            at: path,
+            identity: .server(replicaID: ReplicaID("hq")),
+            configuration: Self.patient
+        )
         try store.createEnrollment(
             tokenHash: "token",
             tokenKey: Data(repeating: 1, count: 32),
@@ -130,9 +148,7 @@ import Testing
             }
         }
         // One push takes the writer, which waits for the lock; the other seven then wait for the writer.
-        // A safety net against a queue that never gets there, not a timing: each wait ends as soon as its condition
-        // holds. 20 s was cut short twice by full runs loaded with the million-return migration test.
-        let deadline = ContinuousClock.now + .seconds(120)
+        let deadline = ContinuousClock.now + Self.patience
         let first = push(records[0])
         while storage.groupCommit.transactions < 1 && ContinuousClock.now < deadline { await Task.yield() }
         let others = records.dropFirst().map(push)
@@ -169,9 +185,7 @@ import Testing
         func enroll(_ index: Int) -> Task<String, Never> {
             Self.redeem(kiosk: index, in: storage) { _ in index != 3 }
         }
-        // A safety net against a queue that never gets there, not a timing: each wait ends as soon as its condition
-        // holds.
-        let deadline = ContinuousClock.now + .seconds(120)
+        let deadline = ContinuousClock.now + Self.patience
         let first = enroll(0)
         while storage.groupCommit.transactions < 1 && ContinuousClock.now < deadline { await Task.yield() }
         let others = (1..<8).map(enroll)
@@ -226,9 +240,7 @@ import Testing
                 return tokenKey == Data(repeating: UInt8(index + 1), count: 32)
             }
         }
-        // A safety net against a queue that never gets there, not a timing: each wait ends as soon as its condition
-        // holds.
-        let deadline = ContinuousClock.now + .seconds(120)
+        let deadline = ContinuousClock.now + Self.patience
         let first = enroll(0)
         while storage.groupCommit.transactions < 1 && ContinuousClock.now < deadline { await Task.yield() }
         let second = enroll(1)
@@ -265,16 +277,18 @@ import Testing
     @Test func pushesBeyondTheRoomWaitUnpreparedAndAllComplete() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("hq.sqlite")
-        let store = try ReplicaStore.create(at: path, identity: .server(replicaID: ReplicaID("hq")))
+        let store = try ReplicaStore.create(
+            at: path,
+            identity: .server(replicaID: ReplicaID("hq")),
+            configuration: Self.patient
+        )
         let storage = SQLiteServerStorage(store, groupRecords: 1)
         let holder = try await Self.holdWriteLock(of: path)
         let records = try Self.newReturns(4)
         func push(_ record: VersionedRecord) -> Task<Int, any Error> {
             Task { try await storage.acceptPush([record], from: Self.kiosk, store: Self.storeID).merged }
         }
-        // A safety net against a queue that never gets there, not a timing: each wait ends as soon as its condition
-        // holds. 20 s was cut short twice by full runs loaded with the million-return migration test.
-        let deadline = ContinuousClock.now + .seconds(120)
+        let deadline = ContinuousClock.now + Self.patience
         var tasks = [push(records[0])]
         while storage.groupCommit.transactions < 1 && ContinuousClock.now < deadline { await Task.yield() }
         tasks += records[1...2].map(push)
@@ -396,7 +410,7 @@ import Testing
             try await queue.push(try Self.newReturns(2), from: Self.kiosk, store: Self.storeID)
         }
         // A safety net, not a timing: the wait ends as soon as the retry has synced the log.
-        let deadline = ContinuousClock.now + .seconds(120)
+        let deadline = ContinuousClock.now + Self.patience
         while try store.encodedFeed(store: Self.storeID, after: 0, limit: 100).records.isEmpty,
             ContinuousClock.now < deadline
         {
