@@ -321,21 +321,22 @@ struct WriteContext {
                 replacing: previous
             )
         }
-        if write.hasProjectionRow, holds, let newRecords {
+        if let row = write.row, holds, let newRecords {
             // Numbered as SQLite would number it (the largest row number plus one): nothing else writes a
             // projection row while rows are held, since every other write writes them out first.
             let number = try newRecords.nextProjectionRow ?? nextProjectionRow()
             newRecords.nextProjectionRow = number + 1
-            newRecords.projections.append(
-                NewRecords.Projection(row: number, values: write.row?.values ?? [], packed: write.packedRow)
-            )
+            switch row {
+            case .values(let row):
+                newRecords.projections.append(NewRecords.Projection(row: number, values: row.values))
+            case .laidOut(let packed):
+                newRecords.projections.append(NewRecords.Projection(row: number, values: [], packed: packed))
+            }
             lastProjectedRow = number
-        } else if write.hasProjectionRow {
+        } else if let row = write.row {
             let insert = inserts.projection
-            if let packed = write.packedRow {
-                let values = packed.values
-                for index in 0..<packed.width { insert.bind(Int32(index + 1), values[index]) }
-            } else if let row = write.row {
+            switch row {
+            case .values(let row):
                 for (index, value) in row.values.enumerated() {
                     let position = Int32(index + 1)
                     switch value {
@@ -344,6 +345,9 @@ struct WriteContext {
                     case .flag(let flag): insert.bind(position, flag)
                     }
                 }
+            case .laidOut(let packed):
+                let values = packed.values
+                for index in 0..<packed.width { insert.bind(Int32(index + 1), values[index]) }
             }
             try insert.run()
             // INSERT OR REPLACE: a new row, numbered anew, whether or not one replaced.
@@ -743,15 +747,18 @@ final class PreparedWrite: Sendable {
     let projection: ProductReturn?
     /// The order line, for order records.
     let orderLine: OrderLine?
-    /// The return's row in the `returns` table, as values: only where it is not laid out for SQLite (``packedRow``).
-    let row: ReturnProjection?
-    /// The return's row laid out for SQLite (``PackedProjectionRow``), made here rather than on the writer.
-    ///
-    /// Held instead of the values, not beside them: both held an array of 37 values, its texts retained, to free
-    /// with every write of a push (issue 18, thirty-seventh part).
-    let packedRow: PackedProjectionRow?
-    /// Whether the write stores a row in the `returns` table (one of ``row`` and ``packedRow``).
-    var hasProjectionRow: Bool { packedRow != nil || row != nil }
+    /// A return's row in the `returns` table, in one of two forms.
+    enum Row: Sendable {
+        /// As values: an import's new returns, whose rows its writer lays out many at once.
+        case values(ReturnProjection)
+        /// Laid out for SQLite (``PackedProjectionRow``) here rather than on the writer; held instead of the values,
+        /// not beside them (both held an array of 37 values, its texts retained, to free with every write of a push;
+        /// issue 18, thirty-seventh part).
+        case laidOut(PackedProjectionRow)
+    }
+
+    /// The return's row in the `returns` table; `nil` for other entities.
+    let row: Row?
     /// The greatest stamp of the record's values (``VersionedRecord/latestStamp``).
     let newestStamp: HLCTimestamp?
     /// Whether the record holds a conflict not resolved yet (``VersionedRecord/hasOpenConflicts``).
@@ -777,8 +784,7 @@ final class PreparedWrite: Sendable {
                 updatedAt: newestStamp.map { Int64($0.physical) }
             )
         }
-        packedRow = row.map { PackedProjectionRow($0.values) }
-        self.row = nil
+        self.row = row.map { .laidOut(PackedProjectionRow($0.values)) }
     }
 
     /// Prepares the write of a return just created by one write stamped `stamp`, whose record's JSON is `json`
@@ -793,9 +799,8 @@ final class PreparedWrite: Sendable {
         orderLine = nil
         newestStamp = stamp
         hasOpenConflicts = false
-        row = ReturnProjection(item, inConflict: false, updatedAt: Int64(stamp.physical))
         // An import's rows are laid out by its writer, many at once (``ProjectionRows/withRows(_:)``): its
         // preparing thread, not its writer, bounds an import (BENCHMARKS.md, issue 18, thirty-second part).
-        packedRow = nil
+        row = .values(ReturnProjection(item, inConflict: false, updatedAt: Int64(stamp.physical)))
     }
 }
