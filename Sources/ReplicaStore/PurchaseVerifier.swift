@@ -243,9 +243,13 @@ public struct PurchaseReverification: Sendable {
     /// ids and counting references while building those groups).
     public static func isolated(_ affected: [ReturnFacts], seeds: [ReturnFacts], byCustomer: Bool) -> Bool {
         guard affected.count == seeds.count else { return false }
-        let seedObjects = Set(seeds.lazy.map(ObjectIdentifier.init))
-        guard seedObjects.count == seeds.count, Set(affected.lazy.map(ObjectIdentifier.init)) == seedObjects else {
-            return false
+        // The searches read nothing and gave the seeds back in their order (nearly every push): the same objects,
+        // without hashing any (a seed given twice shares its id with itself, which the loop below refuses).
+        if !zip(affected, seeds).allSatisfy({ $0 === $1 }) {
+            let seedObjects = Set(seeds.lazy.map(ObjectIdentifier.init))
+            guard seedObjects.count == seeds.count, Set(affected.lazy.map(ObjectIdentifier.init)) == seedObjects else {
+                return false
+            }
         }
         // Two seeds of one id (a push naming a return twice) are one return to `reverify`: not isolated.
         var ids = Set<String>()
@@ -518,21 +522,41 @@ extension WriteContext {
     /// The facts of the returns whose verification may depend on `items`: those of the same order and GTIN, those
     /// of the same GTIN and serial, at any store, and — with `byCustomer` — those of the same customer.
     ///
-    /// `items` whose ids are keys of `stored` are known to be exactly what the projection holds (returns this
-    /// transaction has just stored as pushed, with the row number of their projection row): they are among the
-    /// result without being read back, and their own rows are skipped by the searches by row number — which the
-    /// index entry holds, where comparing the id read the table row too (the projection's indexes hold row numbers
-    /// since schema v25): a second search per return and search, half of each search's time (BENCHMARKS.md, issue
-    /// 18). A push of new returns that share nothing reads no row at all.
+    /// `storedRows`, when given, holds for each of `items` (by position) the row number of its projection row when
+    /// it is known to be exactly what the projection holds (a return this transaction has just stored as pushed),
+    /// and 0 otherwise; each id is given a row at most once. Those returns are among the result without being read
+    /// back, and their own rows are skipped by the searches by row number — which the index entry holds, where
+    /// comparing the id read the table row too (the projection's indexes hold row numbers since schema v25): a
+    /// second search per return and search, half of each search's time (BENCHMARKS.md, issue 18). A push of new
+    /// returns that share nothing reads no row at all, and its result is those returns in their order.
     func factsSharingPurchase(
         with items: [ReturnFacts],
         byCustomer: Bool,
-        stored: [String: Int64] = [:]
+        storedRows: [Int64] = []
     ) throws -> [ReturnFacts] {
+        precondition(storedRows.isEmpty || storedRows.count == items.count, "a row number for each return, or none")
         try writeHeldProjections()  // it reads the projection
-        var found: [String: ReturnFacts] = [:]
+        func skipped(_ index: Int) -> Int64 { storedRows.isEmpty ? 0 : storedRows[index] }
+        // Debug builds (every test) check each row number against the row it names: a return given another's row
+        // would be decided over its pushed values rather than what is stored, which few verdicts would show.
+        assert(
+            items.indices.allSatisfy { index in
+                skipped(index) == 0
+                    || (try? String.fetchOne(
+                        db,
+                        sql: "SELECT id FROM returns WHERE rowid = ?",
+                        arguments: [skipped(index)]
+                    ))
+                        == items[index].id
+            },
+            "a row number given for a return names another row"
+        )
+        var found: [ReturnFacts] = []
         found.reserveCapacity(items.count)
-        for item in items where stored[item.id] != nil { found[item.id] = item }
+        for index in items.indices where skipped(index) != 0 { found.append(items[index]) }
+        // The ids found, made at the first row a search reads: a push of new returns that share nothing reads none,
+        // and hashes no id (issue 18, thirty-eighth part).
+        var ids: Set<String>?
         // A push's returns at once, a few hundred triples a query (each an index search, as the plans show), instead
         // of two queries a return. The third of each triple is the row number of the return itself when its row
         // need not be read (0 otherwise: SQLite numbers rows from 1, and the projection never sets one).
@@ -551,26 +575,29 @@ extension WriteContext {
                     try binding.bound(rows) {
                         let rows = try Row.fetchCursor(statement)
                         while let row = try rows.next() {
-                            let id: String = row[0]
-                            if found[id] == nil { found[id] = try ReturnFacts(row: row) }
+                            if ids == nil { ids = Set(found.lazy.map(\.id)) }
+                            if ids?.insert(row[0] as String).inserted == true {
+                                found.append(try ReturnFacts(row: row))
+                            }
                         }
                     }
                 }
             }
         }
-        func skipped(_ item: ReturnFacts) -> Int64 { stored[item.id] ?? 0 }
         try find(
-            items.map { ($0.orderID.rawValue, $0.gtin.digits, skipped($0)) },
+            items.indices.map { (items[$0].orderID.rawValue, items[$0].gtin.digits, skipped($0)) },
             joining: .orderLine
         )
         try find(
-            items.compactMap { item in item.serial.map { (item.gtin.digits, $0.rawValue, skipped(item)) } },
+            items.indices.compactMap { index in
+                items[index].serial.map { (items[index].gtin.digits, $0.rawValue, skipped(index)) }
+            },
             joining: .unit
         )
         if byCustomer {
             try find(Set(items.compactMap(\.customerRef)).map { ($0, "", 0) }, joining: .customer)
         }
-        return Array(found.values)
+        return found
     }
 
     /// HQ's re-verification of the returns sharing a purchase with `seeds` (``factsSharingPurchase(with:byCustomer:)``,
@@ -585,11 +612,11 @@ extension WriteContext {
     ///
     /// - Returns: how many returns changed.
     @discardableResult
-    mutating func reverifySharingPurchase(with seeds: [ReturnFacts], stored: [String: Int64] = [:]) throws -> Int {
+    mutating func reverifySharingPurchase(with seeds: [ReturnFacts], storedRows: [Int64] = []) throws -> Int {
         guard !seeds.isEmpty else { return 0 }
         let policies = try returnPolicies()
         let byCustomer = policies.contains(where: \.limitsCustomers)
-        let affected = try factsSharingPurchase(with: seeds, byCustomer: byCustomer, stored: stored)
+        let affected = try factsSharingPurchase(with: seeds, byCustomer: byCustomer, storedRows: storedRows)
         guard !affected.isEmpty else { return 0 }
         let isolated = PurchaseReverification.isolated(affected, seeds: seeds, byCustomer: byCustomer)
         // Everything their verification reads: the other returns of their purchases, units and customers (those not
@@ -693,8 +720,8 @@ extension ReplicaStore {
     }
 }
 
-/// The searches of ``WriteContext/factsSharingPurchase(with:byCustomer:stored:)``: returns of the same order line, of
-/// the same unit, of the same customer, for the keys bound to `returnsync_rows(?)`.
+/// The searches of ``WriteContext/factsSharingPurchase(with:byCustomer:storedRows:)``: returns of the same order line,
+/// of the same unit, of the same customer, for the keys bound to `returnsync_rows(?)`.
 enum SharedPurchaseSearch: Sendable {
     case orderLine, unit, customer
 

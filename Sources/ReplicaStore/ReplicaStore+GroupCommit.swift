@@ -18,21 +18,35 @@ public struct PreparedServerPush: Sendable {
     let rules: PreparedPush
     /// How many records the kiosk pushed.
     public var count: Int { rules.records.count }
-    /// The write of each return as pushed, by id (the first of a batch's records with that id).
-    let writes: [String: PreparedWrite]
+    /// The write of each record holding a return, in the batch's order — the order in which the push rules read the
+    /// returns ahead and ask for them (``PushTransaction/prefetch(_:)``): `nil` where it could not be prepared, and
+    /// for an id the batch named before. The writer finds a record's write by its position, not by hashing its id
+    /// (issue 18, thirty-eighth part).
+    let writes: [PreparedWrite?]
+    /// The positions in ``writes`` of ids the batch named before, in order; nearly always none. A return named again
+    /// is merged into what its first merge stored.
+    let repeated: [Int]
 
     /// Prepares the batch `records` pushed by kiosk `pusher` of store `store`. Pure: runs on any thread.
     public init(_ records: [VersionedRecord], from pusher: ReplicaID, store: StoreID) {
         self.pusher = pusher
         self.store = store
         rules = PushRules.prepare(records)
-        var writes: [String: PreparedWrite] = [:]
+        var writes: [PreparedWrite?] = []
+        var repeated: [Int] = []
+        var ids = Set<String>(minimumCapacity: records.count)
         writes.reserveCapacity(records.count)
-        for entry in rules.records where writes[entry.record.id] == nil {
+        for entry in rules.records {
             guard let item = entry.product else { continue }
-            writes[entry.record.id] = try? PreparedWrite(entry.record, item: item)
+            if ids.insert(entry.record.id).inserted {
+                writes.append(try? PreparedWrite(entry.record, item: item))
+            } else {
+                repeated.append(writes.count)
+                writes.append(nil)
+            }
         }
         self.writes = writes
+        self.repeated = repeated
     }
 }
 
@@ -196,7 +210,7 @@ extension WriteContext {
     mutating func accept(_ push: PreparedServerPush) throws -> PushOutcome {
         // The push's new records are written many to a statement (``WriteContext/NewRecords``), all by its end.
         newRecords = NewRecords()
-        var transaction = try SQLitePushTransaction(context: self, prepared: push.writes)
+        var transaction = try SQLitePushTransaction(context: self, push: push)
         defer {
             // A refused push's savepoint rolls back what it wrote; what it still held goes with it.
             transaction.context.newRecords?.discard()

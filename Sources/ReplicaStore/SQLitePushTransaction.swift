@@ -12,19 +12,30 @@ struct SQLitePushTransaction: PushTransaction {
     /// The ids this server had before restores from backups.
     let formerServerIDs: Set<String>
 
-    /// Writes of returns as pushed, prepared off the writer's thread; used for a return new here. Read, never
-    /// changed: the push that prepared them holds them too, and removing one would copy them all (issue 18).
-    private let prepared: [String: PreparedWrite]
+    /// Writes of returns as pushed, prepared off the writer's thread, by position among the push's returns
+    /// (``PreparedServerPush/writes``); used for a return new here.
+    private let writes: [PreparedWrite?]
+    /// The positions of ids the push named before (``PreparedServerPush/repeated``).
+    private let repeated: [Int]
 
-    /// Returns new here that this push stored exactly as pushed, every value one this release reads, with the row
-    /// number of their projection row: what the projection holds for them is what their decoded return says, so
-    /// re-verification need not read it back, and its searches skip that row by its number.
-    private var storedAsPushed: [String: Int64] = [:]
+    /// The ids read ahead, in the order the push rules ask for them (``prefetch(_:)``).
+    private var prefetched: [String] = []
+    /// The position among ``prefetched`` of the next return asked for.
+    private var next = 0
+    /// The position of the return being checked and merged, when it is the one read ahead there.
+    private var current: Int?
 
-    init(context: WriteContext, prepared: [String: PreparedWrite] = [:]) throws {
+    /// For each return read ahead, by position: the row number of its projection row when this push stored it new
+    /// here, exactly as pushed, every value one this release reads — what the projection holds for it is then what
+    /// its decoded return says, so re-verification need not read it back, and its searches skip that row by its
+    /// number; 0 otherwise. By position, not by id: hashing each id to note it and find it again was a few percent
+    /// of the server's writer (issue 18, thirty-eighth part).
+    private var storedRows: [Int64] = []
+
+    init(context: WriteContext, push: PreparedServerPush? = nil) throws {
         self.context = context
-        self.prepared = prepared
-        storedAsPushed.reserveCapacity(prepared.count)  // nearly every return of a push is new: grown, it rehashed
+        writes = push?.writes ?? []
+        repeated = push?.repeated ?? []
         serverID = context.store.identity.replicaID
         // Cached: every push of a group commit asks (compiling it was 1 % of the writer in a fleet's sync).
         formerServerIDs = Set(
@@ -50,14 +61,16 @@ struct SQLitePushTransaction: PushTransaction {
             ) ?? false
     }
 
-    /// Stored versions read ahead by ``prefetch(_:)``, as JSON (`nil`: none stored); an entry is dropped once its
-    /// return is merged, since what is stored then is the merge.
-    private var readAhead: [String: String?] = [:]
+    /// Stored versions read ahead by ``prefetch(_:)``, as JSON, by id: only those stored (a push of new returns reads
+    /// none, and then hashes no id). An entry is dropped once its return is merged, since what is stored then is
+    /// the merge.
+    private var readAhead: [String: String] = [:]
 
     mutating func prefetch(_ ids: [String]) throws {
         readAhead = [:]
-        readAhead.reserveCapacity(ids.count)
-        for id in ids { readAhead[id] = .some(nil) }
+        prefetched = ids
+        next = 0
+        storedRows = Array(repeating: 0, count: ids.count)
         // One query a few hundred ids, the ids read from `returnsync_rows(?)` (one cached statement for any count),
         // each searched in the records' key. Before, an `IN` list of ids bound one by one, padded to a power of two
         // so that a handful of cached statements served every push: SQLite built an index of the list first.
@@ -68,7 +81,7 @@ struct SQLitePushTransaction: PushTransaction {
             try ProjectionRows(keys[start..<min(start + 512, keys.count)], width: 1).withRows { rows in
                 try binding.bound(rows) {
                     let rows = try Row.fetchCursor(statement)
-                    while let row = try rows.next() { readAhead[row[0] as String] = .some(row[1] as String) }
+                    while let row = try rows.next() { readAhead[row[0] as String] = row[1] as String }
                 }
             }
         }
@@ -81,7 +94,15 @@ struct SQLitePushTransaction: PushTransaction {
         """
 
     mutating func storedReturn(_ id: String) throws -> VersionedRecord? {
-        if let known = readAhead[id] { return try known.map(ReplicaStore.decodeRecord) }
+        // The rules ask for the returns in the order they were read ahead: the next one, unless the push named it
+        // before (its first merge stored it since) or the rules asked for another.
+        let position = next
+        next += 1
+        let readAheadHere =
+            position < prefetched.count && prefetched[position] == id && !repeated.contains(position)
+        current = readAheadHere ? position : nil
+        if !readAhead.isEmpty, let json = readAhead[id] { return try ReplicaStore.decodeRecord(json) }
+        if readAheadHere { return nil }  // read ahead, and not stored
         return try context.load(entityType: ReturnEntity.entityType, id: id)
     }
 
@@ -92,9 +113,16 @@ struct SQLitePushTransaction: PushTransaction {
         source: ReplicaID
     ) throws -> MergeOutcome {
         // The stored version is already loaded for the rules: merged into rather than loaded again.
-        readAhead[pushed.id] = nil
+        if !readAhead.isEmpty { readAhead[pushed.id] = nil }
+        let position = current
+        current = nil
         // A batch naming a return twice finds the first merged when it reaches the second: stored, not new.
-        let write = stored == nil ? prepared[pushed.id] : nil
+        var write: PreparedWrite?
+        if stored == nil, let position, position < writes.count, let prepared = writes[position],
+            prepared.id == pushed.id
+        {
+            write = prepared
+        }
         let outcome = try context.merge(
             pushed,
             into: stored,
@@ -103,11 +131,8 @@ struct SQLitePushTransaction: PushTransaction {
             source: source,
             prepared: write
         )
-        // A batch naming a return twice merges the second into the first: what is stored is then no one item.
-        if stored == nil, outcome.changed, item.newerValues.isEmpty, let row = context.lastProjectedRow {
-            storedAsPushed[pushed.id] = row
-        } else {
-            storedAsPushed[pushed.id] = nil
+        if let position, stored == nil, outcome.changed, item.newerValues.isEmpty, let row = context.lastProjectedRow {
+            storedRows[position] = row
         }
         return outcome
     }
@@ -115,6 +140,19 @@ struct SQLitePushTransaction: PushTransaction {
     mutating func reverify(changed: [PreparedPush.Record]) throws {
         // Each return read where its push holds it: the facts take the few values they keep.
         let facts = changed.compactMap { entry in entry.product.map(ReturnFacts.init) }
-        try context.reverifySharingPurchase(with: facts, stored: storedAsPushed)
+        // Each changed return's row number, found by walking the returns read ahead alongside: `changed` is in the
+        // push's order. A push naming a return twice merged the second into the first, so that what is stored is no
+        // one item: its returns are all read back.
+        var rows: [Int64] = []
+        if repeated.isEmpty, storedRows.contains(where: { $0 != 0 }) {
+            rows.reserveCapacity(facts.count)
+            var position = 0
+            for item in facts {
+                while position < prefetched.count, prefetched[position] != item.id { position += 1 }
+                rows.append(position < prefetched.count ? storedRows[position] : 0)
+                position += 1
+            }
+        }
+        try context.reverifySharingPurchase(with: facts, storedRows: rows)
     }
 }

@@ -87,8 +87,11 @@ struct WriteContext {
         /// row. (Held and written 64 to a `VALUES` statement, they had made a kiosk's pull slower — BENCHMARKS.md,
         /// issue 18, twentieth part; through `returnsync_rows` a kiosk's merges are faster holding them, thirtieth.)
         fileprivate(set) var projections: [Projection] = []
-        /// The records held: a lookup of one of them writes them out first, a lookup of any other need not.
-        fileprivate(set) var held: Set<Key> = []
+        /// The keys of the records held: a lookup of one of them writes them out first, a lookup of any other need
+        /// not. Made at the first lookup while records are held (`nil` until then) and kept up to date from then on:
+        /// a server's push looks none of its new records up, and hashed every id for nothing (issue 18,
+        /// thirty-eighth part); a kiosk's pulled pages look each record up, and keep it, with its capacity.
+        private var held: Set<Key>?
         /// The number the next held record takes (`nil` while none is held: read again from the sequence).
         fileprivate var nextRow: Int64?
         /// The row number the next held projection row takes (`nil` while none is held: read again from the table).
@@ -100,7 +103,7 @@ struct WriteContext {
         func discard() {
             entries = []
             // Its table kept: the next push or page holds as many again, and growing it rehashed every id held.
-            held.removeAll(keepingCapacity: true)
+            held?.removeAll(keepingCapacity: true)
             nextRow = nil
             projections = []
             nextProjectionRow = nil
@@ -108,7 +111,19 @@ struct WriteContext {
 
         /// Whether the record of type `entityType` and id `id` is held.
         func holds(_ entityType: String, _ id: String) -> Bool {
-            !held.isEmpty && held.contains(Key(entityType: entityType, id: id))
+            guard !entries.isEmpty else { return false }
+            if held == nil {
+                var keys = Set<Key>(minimumCapacity: entries.count)
+                for entry in entries { keys.insert(Key(entityType: entry.entityType, id: entry.id)) }
+                held = keys
+            }
+            return held?.contains(Key(entityType: entityType, id: id)) == true
+        }
+
+        /// Holds `entry`, a record new here.
+        fileprivate func hold(_ entry: Entry) {
+            entries.append(entry)
+            held?.insert(Key(entityType: entry.entityType, id: entry.id))
         }
     }
 
@@ -295,8 +310,7 @@ struct WriteContext {
         if holds, let newRecords {
             let row = try newRecords.nextRow ?? nextRecordRow()
             newRecords.nextRow = row + 1
-            newRecords.held.insert(NewRecords.Key(entityType: write.entityType, id: write.id))
-            newRecords.entries.append(
+            newRecords.hold(
                 NewRecords.Entry(
                     row: row,
                     entityType: write.entityType,

@@ -132,6 +132,18 @@ import Testing
                 }
                 #expect(try batched.verdicts() == trickled.verdicts())
                 #expect(try batched.verdicts().count == pushes.count, "no return lost")
+                // A batch naming its first return twice, one after the other: its writer finds the second by id and
+                // reads every return back for re-verification, rather than going by position.
+                let repeated = try Server(name: "repeated")
+                for kiosk in [1, 0] {
+                    let records = pushes.filter { $0.kiosk == kiosk }.map(\.record)
+                    _ = try repeated.store.acceptPush(
+                        Array(records.prefix(1)) + records,
+                        from: replicas[kiosk],
+                        store: stores[kiosk]
+                    )
+                }
+                #expect(try repeated.verdicts() == trickled.verdicts())
 
                 // Re-verifying what HQ holds writes nothing more.
                 let changes = try trickled.store.changeLogCount()
