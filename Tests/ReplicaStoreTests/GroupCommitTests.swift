@@ -274,6 +274,61 @@ import Testing
         #expect(try Self.projectionDrift(other) == [])
     }
 
+    /// The writer finds a push's returns by their position (the push rules ask for them in the order they were read
+    /// ahead); asked in another order, it must fall back to finding them by id — the stored version read ahead, or
+    /// nothing — and store each exactly as one asked in order would.
+    @Test func aPushTransactionAskedOutOfOrderFindsEveryReturnByItsID() throws {
+        let directory = try TemporaryDirectory()
+        let kiosk = try ReplicaStore.create(
+            at: directory.file("kiosk.sqlite"),
+            identity: .kiosk(store: Self.stores[0], kiosk: KioskID("k"))
+        )
+        let server = try ReplicaStore.create(
+            at: directory.file("hq.sqlite"),
+            identity: .server(replicaID: ReplicaID("hq"))
+        )
+        let items = try (0..<3).map { index in
+            try kiosk.recordReturn(
+                ReturnCapture(orderID: OrderID("ORD-\(index)"), gtin: GTIN("4006381333931"), reason: .defective)
+            )
+        }
+        _ = try server.acceptPush([kiosk.returnRecord(items[0].id)], from: Self.kiosks[0], store: Self.stores[0])
+        _ = try kiosk.updateReturn(items[0].id, operation: "void") { item, author, date in
+            try item.void(note: "mistake", by: author, at: date)
+        }
+        let push = PreparedServerPush(
+            try items.map { try kiosk.returnRecord($0.id) },
+            from: Self.kiosks[0],
+            store: Self.stores[0]
+        )
+        let entries = push.rules.records
+        try server.write { context in
+            context.newRecords = WriteContext.NewRecords()
+            var transaction = try SQLitePushTransaction(context: context, push: push)
+            try transaction.prefetch(entries.compactMap { $0.product?.id.rawValue })
+            // Last first: only the middle one is asked for at its own position.
+            for entry in entries.reversed() {
+                let stored = try transaction.storedReturn(entry.record.id)
+                #expect((stored != nil) == (entry.record.id == items[0].id.rawValue), "\(entry.record.id)")
+                let outcome = try transaction.merge(
+                    entry.record,
+                    into: stored,
+                    item: entry.product!,
+                    source: Self.kiosks[0]
+                )
+                #expect(outcome.changed)
+            }
+            try transaction.reverify(changed: entries)
+            try transaction.context.writeNewRecords()
+            context = transaction.context
+        }
+        #expect(try server.returnRecords().count == 3)
+        #expect(try ProductReturn(record: server.returnRecord(items[0].id)).status == .voided)
+        #expect(try server.changeLogCount() == 4)
+        #expect(try Self.projectionDrift(server) == [])
+        #expect(try Self.brokenLinks(server) == [])
+    }
+
     /// A server holds a push's projection rows and writes them 512 to a statement (``WriteContext/NewRecords``),
     /// numbering each as SQLite would: a push of more than two statements' rows, then another push numbered on from
     /// the first, must leave every row exactly as its record shows, none lost to a number given twice.
