@@ -32,10 +32,10 @@ struct SQLitePushTransaction: PushTransaction {
     /// of the server's writer (issue 18, thirty-eighth part).
     private var storedRows: [Int64] = []
 
-    init(context: WriteContext, push: PreparedServerPush? = nil) throws {
+    init(context: WriteContext, push: PreparedServerPush) throws {
         self.context = context
-        writes = push?.writes ?? []
-        repeated = push?.repeated ?? []
+        writes = push.writes
+        repeated = push.repeated
         serverID = context.store.identity.replicaID
         // Cached: every push of a group commit asks (compiling it was 1 % of the writer in a fleet's sync).
         formerServerIDs = Set(

@@ -26,6 +26,17 @@ import Testing
         .sorted()
     }
 
+    /// A kiosk of the first store and a server, each a new database in `directory`.
+    static func kioskAndServer(in directory: TemporaryDirectory) throws -> (kiosk: ReplicaStore, server: ReplicaStore) {
+        (
+            try ReplicaStore.create(
+                at: directory.file("kiosk.sqlite"),
+                identity: .kiosk(store: stores[0], kiosk: KioskID("k"))
+            ),
+            try ReplicaStore.create(at: directory.file("hq.sqlite"), identity: .server(replicaID: ReplicaID("hq")))
+        )
+    }
+
     /// Where a server's records and change log do not point at each other: a push's new records are numbered before
     /// they are written, many to a statement, with their entries (``WriteContext/NewRecords``). Every record must
     /// point at an entry that points back at it, and the records' sequence must have counted every number given.
@@ -279,14 +290,7 @@ import Testing
     /// nothing — and store each exactly as one asked in order would.
     @Test func aPushTransactionAskedOutOfOrderFindsEveryReturnByItsID() throws {
         let directory = try TemporaryDirectory()
-        let kiosk = try ReplicaStore.create(
-            at: directory.file("kiosk.sqlite"),
-            identity: .kiosk(store: Self.stores[0], kiosk: KioskID("k"))
-        )
-        let server = try ReplicaStore.create(
-            at: directory.file("hq.sqlite"),
-            identity: .server(replicaID: ReplicaID("hq"))
-        )
+        let (kiosk, server) = try Self.kioskAndServer(in: directory)
         let items = try (0..<3).map { index in
             try kiosk.recordReturn(
                 ReturnCapture(orderID: OrderID("ORD-\(index)"), gtin: GTIN("4006381333931"), reason: .defective)
@@ -334,14 +338,7 @@ import Testing
     /// the first, must leave every row exactly as its record shows, none lost to a number given twice.
     @Test func aPushOfMoreRowsThanOneStatementWritesKeepsEveryProjectionRow() throws {
         let directory = try TemporaryDirectory()
-        let kiosk = try ReplicaStore.create(
-            at: directory.file("kiosk.sqlite"),
-            identity: .kiosk(store: Self.stores[0], kiosk: KioskID("k"))
-        )
-        let server = try ReplicaStore.create(
-            at: directory.file("hq.sqlite"),
-            identity: .server(replicaID: ReplicaID("hq"))
-        )
+        let (kiosk, server) = try Self.kioskAndServer(in: directory)
         try kiosk.importReturns(ndjson: SampleData.importLines(count: 1_100))
         let first = try kiosk.returnRecords()
         #expect(try server.acceptPush(first, from: Self.kiosks[0], store: Self.stores[0]).merged == 1_100)
