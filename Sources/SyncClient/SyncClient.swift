@@ -275,6 +275,33 @@ public struct SyncClient: Sendable {
                 cause: error
             )
         }
+        // The conversation runs on the channel's event loop, where its frames are read and its answers written: two
+        // thread wake-ups fewer a message than on Swift's global executor (EventLoopTaskExecutor). Storage calls
+        // still run on their own threads.
+        return try await withTaskExecutorPreference(EventLoopTaskExecutor(channel.channel.eventLoop)) {
+            try await converse(
+                on: channel,
+                credentials: credentials,
+                core: core,
+                usesTLS: tls != nil,
+                counter: counter,
+                register: register,
+                body
+            )
+        }
+    }
+
+    /// The conversation on a connected channel: the server's frames read by a task of their own, the session run
+    /// with `body`; closes the channel after.
+    private func converse<T: Sendable>(
+        on channel: NIOAsyncChannel<KioskFrame, SyncMessage>,
+        credentials: SyncCredentials,
+        core: ClientSession.Configuration,
+        usesTLS: Bool,
+        counter: ByteCounter,
+        register: @Sendable (AsyncStream<ConnectionEvent>.Continuation?) -> Void,
+        _ body: (inout Session) async throws -> T
+    ) async throws -> T {
         let underlying = channel.channel
         return try await channel.executeThenClose { inbound, outbound in
             // One stream of events for the conversation: the server's frames, read by their own task, and wake-ups
@@ -319,7 +346,7 @@ public struct SyncClient: Sendable {
                     conversation: Conversation(
                         events: events.makeAsyncIterator(),
                         outbound: outbound,
-                        usesTLS: tls != nil
+                        usesTLS: usesTLS
                     ),
                     bytes: counter,
                     credentials: credentials
