@@ -275,7 +275,7 @@ public struct SyncClient: Sendable {
                 cause: error
             )
         }
-        // The conversation runs on the channel's event loop, where its frames are read and its answers written: two
+        // The conversation runs on the channel's event loop, where its frames are read and its messages written: two
         // thread wake-ups fewer a message than on Swift's global executor (EventLoopTaskExecutor). Storage calls
         // still run on their own threads.
         return try await withTaskExecutorPreference(EventLoopTaskExecutor(channel.channel.eventLoop)) {
