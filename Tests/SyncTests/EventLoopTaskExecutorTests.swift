@@ -5,7 +5,7 @@ import Testing
 
 /// A task preferring an ``EventLoopTaskExecutor`` runs on its loop: at its start, after an await that another
 /// thread resumed, and in its child tasks (not in the unstructured tasks it starts) — where a kiosk's conversation
-/// reads its frames and writes its answers.
+/// reads its frames and writes its messages.
 @Suite struct EventLoopTaskExecutorTests {
     @Test func aTaskPreferringALoopRunsOnItAcrossAwaitsAndInItsChildren() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
